@@ -1,0 +1,27 @@
+/** Rill's command line: `deno run -A cli/main.ts <command> [args]`. */
+import { parseCliArgs } from "./args.ts";
+
+type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import("./serve.ts")).serveCommand,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const load = name === undefined ? undefined : COMMANDS[name];
+  if (load === undefined) {
+    console.error(
+      `Usage: rill <command> [args]\nCommands: ${Object.keys(COMMANDS).sort().join(", ")}`,
+    );
+    return 2;
+  }
+  const command = await load();
+  return await command(rest);
+}
+
+export { parseCliArgs };
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
