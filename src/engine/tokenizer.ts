@@ -1,0 +1,17 @@
+/** Text <-> token ids, whatever file the vocabulary came from. */
+export interface Tokenizer {
+  readonly vocabSize: number;
+  /** Begin-of-sequence id, or null when the model has none. */
+  readonly bos: number | null;
+  /** Ids that end a generation (eos, end-of-turn, ...). */
+  readonly eos: readonly number[];
+  /** Encodes `text`; `addBos` (default: the tokenizer's own convention) prepends BOS. */
+  encode(text: string, options?: { readonly addBos?: boolean }): number[];
+  /** Decodes ids to text, skipping special tokens such as BOS/EOS. */
+  decode(ids: readonly number[]): string;
+  /**
+   * The raw bytes a token stands for (byte-fallback tokens give their byte), so that
+   * text can be streamed without splitting a UTF-8 character across two deltas.
+   */
+  tokenBytes(id: number): Uint8Array;
+}
