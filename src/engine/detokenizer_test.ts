@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { IncrementalDetokenizer } from "./detokenizer.ts";
+
+/** One token per byte, decoded the way byte-fallback vocabularies decode. */
+const bytes = {
+  decode(ids: readonly number[]): string {
+    return new TextDecoder().decode(Uint8Array.from(ids));
+  },
+};
+
+/** Word tokens with a leading-space marker stripped at the start, like SentencePiece. */
+const words = ["<s>", "▁Hello", "▁world", "!", "▁é"];
+const pieces = {
+  decode(ids: readonly number[]): string {
+    const text = ids.filter((id) => id !== 0).map((id) => words[id]!).join("").replaceAll("▁", " ");
+    return text.startsWith(" ") ? text.slice(1) : text;
+  },
+};
+
+Deno.test("IncrementalDetokenizer never splits a multi-byte character", () => {
+  const text = "a€b😀c";
+  const d = new IncrementalDetokenizer(bytes);
+  const deltas: string[] = [];
+  for (const byte of new TextEncoder().encode(text)) deltas.push(d.push(byte));
+  deltas.push(d.flush());
+  assert.equal(deltas.join(""), text);
+  for (const delta of deltas) assert.ok(!delta.includes("\uFFFD"), JSON.stringify(deltas));
+  assert.deepEqual(deltas.filter((s) => s !== ""), ["a", "€", "b", "😀", "c"]);
+});
+
+Deno.test("IncrementalDetokenizer deltas join to the full decode", () => {
+  const ids = [0, 1, 2, 3, 4, 1];
+  const d = new IncrementalDetokenizer(pieces);
+  let out = "";
+  for (const id of ids) out += d.push(id);
+  out += d.flush();
+  assert.equal(out, pieces.decode(ids));
+  assert.equal(out, "Hello world! é Hello");
+});
+
+Deno.test("IncrementalDetokenizer flush gives an unfinished character as U+FFFD", () => {
+  const d = new IncrementalDetokenizer(bytes);
+  assert.equal(d.push(0x41), "A");
+  assert.equal(d.push(0xe2), "");
+  assert.equal(d.flush(), "\uFFFD");
+  assert.deepEqual(d.ids, [0x41, 0xe2]);
+});

@@ -1,0 +1,122 @@
+const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Counters and gauges of the serving layer, rendered in the Prometheus text format. */
+export class ServingMetrics {
+  readonly #requests = new Map<string, number>();
+  #promptTokens = 0;
+  #completionTokens = 0;
+  #cancellations = 0;
+  #ttftCount = 0;
+  #ttftSum = 0;
+  readonly #ttftBuckets = new Array<number>(TTFT_BUCKETS.length).fill(0);
+  #decodeSeconds = 0;
+  #decodeTokens = 0;
+  #lastTokensPerSecond = 0;
+  #queueDepth: () => number = () => 0;
+  #running: () => number = () => 0;
+
+  /** Where the queue gauges are read from at scrape time. */
+  bindQueue(queue: { readonly waiting: number; readonly running: number }): void {
+    this.#queueDepth = () => queue.waiting;
+    this.#running = () => queue.running;
+  }
+
+  /** Counts one finished HTTP request. */
+  request(route: string, status: number): void {
+    const key = `route="${route}",status="${status}"`;
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+  }
+
+  /** Counts the tokens of one generation. */
+  tokens(prompt: number, completion: number): void {
+    this.#promptTokens += prompt;
+    this.#completionTokens += completion;
+  }
+
+  /** Records the time from request arrival to the first generated token. */
+  timeToFirstToken(seconds: number): void {
+    this.#ttftCount++;
+    this.#ttftSum += seconds;
+    for (let i = 0; i < TTFT_BUCKETS.length; i++) {
+      if (seconds <= TTFT_BUCKETS[i]!) this.#ttftBuckets[i]!++;
+    }
+  }
+
+  /** Records the decode phase of one generation (tokens after the first). */
+  decode(tokens: number, seconds: number): void {
+    if (tokens <= 0 || seconds <= 0) return;
+    this.#decodeTokens += tokens;
+    this.#decodeSeconds += seconds;
+    this.#lastTokensPerSecond = tokens / seconds;
+  }
+
+  /** Counts a generation stopped because its client went away. */
+  cancellation(): void {
+    this.#cancellations++;
+  }
+
+  /** Number of cancellations so far. */
+  get cancellations(): number {
+    return this.#cancellations;
+  }
+
+  /** The Prometheus text exposition (version 0.0.4). */
+  render(): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: string[]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+    };
+    metric(
+      "rill_requests_total",
+      "counter",
+      "HTTP requests by route and status.",
+      [...this.#requests].map(([labels, n]) => `rill_requests_total{${labels}} ${n}`),
+    );
+    metric("rill_prompt_tokens_total", "counter", "Prompt tokens processed.", [
+      `rill_prompt_tokens_total ${this.#promptTokens}`,
+    ]);
+    metric("rill_completion_tokens_total", "counter", "Tokens generated.", [
+      `rill_completion_tokens_total ${this.#completionTokens}`,
+    ]);
+    metric("rill_cancellations_total", "counter", "Generations cancelled by the client.", [
+      `rill_cancellations_total ${this.#cancellations}`,
+    ]);
+    let cumulative = 0;
+    const buckets = TTFT_BUCKETS.map((le, i) => {
+      cumulative = this.#ttftBuckets[i]!;
+      return `rill_time_to_first_token_seconds_bucket{le="${le}"} ${cumulative}`;
+    });
+    metric(
+      "rill_time_to_first_token_seconds",
+      "histogram",
+      "Time from request arrival to the first generated token.",
+      [
+        ...buckets,
+        `rill_time_to_first_token_seconds_bucket{le="+Inf"} ${this.#ttftCount}`,
+        `rill_time_to_first_token_seconds_sum ${this.#ttftSum}`,
+        `rill_time_to_first_token_seconds_count ${this.#ttftCount}`,
+      ],
+    );
+    metric(
+      "rill_decode_seconds_total",
+      "counter",
+      "Time spent generating tokens after the first.",
+      [
+        `rill_decode_seconds_total ${this.#decodeSeconds}`,
+      ],
+    );
+    metric("rill_decode_tokens_total", "counter", "Tokens generated after the first.", [
+      `rill_decode_tokens_total ${this.#decodeTokens}`,
+    ]);
+    metric("rill_tokens_per_second", "gauge", "Decode speed of the last generation.", [
+      `rill_tokens_per_second ${this.#lastTokensPerSecond}`,
+    ]);
+    metric("rill_queue_depth", "gauge", "Requests waiting for their turn.", [
+      `rill_queue_depth ${this.#queueDepth()}`,
+    ]);
+    metric("rill_requests_running", "gauge", "Requests generating now.", [
+      `rill_requests_running ${this.#running()}`,
+    ]);
+    return lines.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { ServingMetrics } from "./metrics.ts";
+import { RequestQueue } from "./queue.ts";
+
+Deno.test("ServingMetrics renders counters, histogram and queue gauges", () => {
+  const metrics = new ServingMetrics();
+  const queue = new RequestQueue({ maxWaiting: 2 });
+  metrics.bindQueue(queue);
+  const a = queue.admit();
+  const b = queue.admit();
+  metrics.request("/v1/chat/completions", 200);
+  metrics.request("/v1/chat/completions", 200);
+  metrics.request("/v1/chat/completions", 400);
+  metrics.tokens(5, 7);
+  metrics.timeToFirstToken(0.2);
+  metrics.decode(6, 0.5);
+  metrics.cancellation();
+  const text = metrics.render();
+  assert.match(text, /^rill_requests_total\{route="\/v1\/chat\/completions",status="200"\} 2$/m);
+  assert.match(text, /^rill_requests_total\{route="\/v1\/chat\/completions",status="400"\} 1$/m);
+  assert.match(text, /^rill_prompt_tokens_total 5$/m);
+  assert.match(text, /^rill_completion_tokens_total 7$/m);
+  assert.match(text, /^rill_cancellations_total 1$/m);
+  assert.match(text, /^rill_time_to_first_token_seconds_bucket\{le="0\.1"\} 0$/m);
+  assert.match(text, /^rill_time_to_first_token_seconds_bucket\{le="0\.25"\} 1$/m);
+  assert.match(text, /^rill_time_to_first_token_seconds_count 1$/m);
+  assert.match(text, /^rill_tokens_per_second 12$/m);
+  assert.match(text, /^rill_queue_depth 1$/m);
+  assert.match(text, /^rill_requests_running 1$/m);
+  assert.match(text, /^# TYPE rill_time_to_first_token_seconds histogram$/m);
+  a.release();
+  b.release();
+});
