@@ -1,0 +1,38 @@
+/** Chunk size of the streams that sources build out of range reads. */
+export const STREAM_CHUNK_BYTES = 1 << 20;
+
+/** Throws a RangeError unless `[offset, offset + length)` lies within `[0, size)`. */
+export function checkRange(name: string, offset: number, length: number, size: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new RangeError(`${name}: invalid range offset ${offset}, length ${length}`);
+  }
+  if (offset + length > size) {
+    throw new RangeError(
+      `${name}: range [${offset}, ${offset + length}) is past the end (size ${size})`,
+    );
+  }
+}
+
+/** A pull stream of `[offset, offset + length)` read in chunks with `read`. */
+export function chunkedStream(
+  offset: number,
+  length: number,
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  chunk = STREAM_CHUNK_BYTES,
+): ReadableStream<Uint8Array> {
+  let at = offset;
+  const end = offset + length;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (at >= end) {
+        controller.close();
+        return;
+      }
+      const n = Math.min(chunk, end - at);
+      const bytes = await read(at, n);
+      at += n;
+      controller.enqueue(bytes);
+      if (at >= end) controller.close();
+    },
+  }, { highWaterMark: 0 });
+}

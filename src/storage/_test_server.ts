@@ -1,0 +1,69 @@
+/** A real HTTP server on 127.0.0.1 for tests: serves fixed objects with Range support. */
+export interface TestServerOptions {
+  /** Answer every request with the whole object and 200, ignoring Range. */
+  readonly ignoreRange?: boolean;
+  /** Answer this many requests with 503 before serving normally. */
+  readonly failFirst?: number;
+  /** Send this ETag and honour If-Match. */
+  readonly etag?: string;
+}
+
+export interface TestServer {
+  readonly url: string;
+  /** Requests received, including failed ones. */
+  readonly requests: Request[];
+  /** Replaces an object (e.g. to test ETag pinning). */
+  put(path: string, bytes: Uint8Array, etag?: string): void;
+  close(): Promise<void>;
+}
+
+export function startTestServer(
+  objects: Record<string, Uint8Array>,
+  options: TestServerOptions = {},
+): TestServer {
+  const store = new Map(Object.entries(objects));
+  const etags = new Map<string, string>();
+  if (options.etag !== undefined) { for (const key of store.keys()) etags.set(key, options.etag); }
+  const requests: Request[] = [];
+  let failures = options.failFirst ?? 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    requests.push(req);
+    if (failures > 0) {
+      failures--;
+      return new Response("busy", { status: 503, headers: { "retry-after": "0" } });
+    }
+    const path = new URL(req.url).pathname;
+    const body = store.get(path);
+    if (body === undefined) return new Response("not found", { status: 404 });
+    const headers = new Headers({ "accept-ranges": "bytes" });
+    const etag = etags.get(path);
+    if (etag !== undefined) {
+      headers.set("etag", etag);
+      const ifMatch = req.headers.get("if-match");
+      if (ifMatch !== null && ifMatch !== etag) return new Response(null, { status: 412 });
+    }
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
+    if (options.ignoreRange || range === null) {
+      return new Response(body.slice(), { status: 200, headers });
+    }
+    const start = Number(range[1]);
+    const end = Math.min(range[2] === "" ? body.length - 1 : Number(range[2]), body.length - 1);
+    if (start >= body.length) {
+      headers.set("content-range", `bytes */${body.length}`);
+      return new Response(null, { status: 416, headers });
+    }
+    headers.set("content-range", `bytes ${start}-${end}/${body.length}`);
+    return new Response(body.slice(start, end + 1), { status: 206, headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    requests,
+    put(path: string, bytes: Uint8Array, etag?: string): void {
+      store.set(path, bytes);
+      if (etag !== undefined) etags.set(path, etag);
+    },
+    async close(): Promise<void> {
+      await server.shutdown();
+    },
+  };
+}

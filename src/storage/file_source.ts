@@ -1,0 +1,64 @@
+import type { ByteSource } from "./byte_source.ts";
+import { checkRange, chunkedStream } from "./_range.ts";
+
+/**
+ * Opens a local file as a `ByteSource`. Reads seek then read on one handle, one at a time.
+ *
+ * @throws {Deno.errors.NotFound} when the file does not exist
+ */
+export async function openFileSource(path: string): Promise<ByteSource> {
+  const file = await Deno.open(path, { read: true });
+  let size: number;
+  try {
+    size = (await file.stat()).size;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  async function readNow(offset: number, length: number): Promise<Uint8Array> {
+    if (closed) throw new TypeError(`${path}: read after close`);
+    const out = new Uint8Array(length);
+    await file.seek(offset, Deno.SeekMode.Start);
+    let filled = 0;
+    while (filled < length) {
+      const n = await file.read(out.subarray(filled));
+      if (n === null) {
+        throw new RangeError(
+          `${path}: file ended at ${offset + filled}, expected ${offset + length}`,
+        );
+      }
+      filled += n;
+    }
+    return out;
+  }
+
+  function read(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      checkRange(path, offset, length, size);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const result = queue.then(() => readNow(offset, length));
+    queue = result.catch(() => undefined);
+    return result;
+  }
+
+  return {
+    name: path,
+    size: () => Promise.resolve(size),
+    read,
+    stream(offset: number, length: number): ReadableStream<Uint8Array> {
+      checkRange(path, offset, length, size);
+      return chunkedStream(offset, length, read);
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await queue;
+      file.close();
+    },
+  };
+}

@@ -1,0 +1,374 @@
+import type { ByteSource } from "./byte_source.ts";
+import { checkRange, chunkedStream } from "./_range.ts";
+
+/** How `openHttpSource` talks to the server. */
+export interface HttpSourceOptions {
+  /** The fetch to use, e.g. one that signs requests; defaults to the global `fetch`. */
+  readonly fetch?: typeof fetch;
+  /** Extra request headers (e.g. `Authorization`). */
+  readonly headers?: HeadersInit;
+  /** Retries after the first attempt for network errors, 408, 429 and 5xx (default 4). */
+  readonly retries?: number;
+  /** First backoff delay in ms, doubled per retry, with jitter (default 200). */
+  readonly retryBaseMs?: number;
+  /** Upper bound of one backoff delay in ms, `Retry-After` included (default 5000). */
+  readonly retryMaxMs?: number;
+  /** Bytes read by the first request, kept to serve reads inside them (default 1024). */
+  readonly probeBytes?: number;
+  /** Send `If-Match` with the first response's strong ETag, so a changed object fails (default true). */
+  readonly pinEtag?: boolean;
+}
+
+/** A `ByteSource` over HTTP(S) Range requests, with request counters. */
+export interface HttpSource extends ByteSource {
+  /** HTTP requests sent so far, retries included. */
+  readonly requests: number;
+  /** Response body bytes received so far. */
+  readonly bytesFetched: number;
+  /** The strong ETag of the object when the server sent one. */
+  readonly etag: string | undefined;
+  /** False once the server has ignored a Range header and the whole body is held in memory. */
+  readonly rangeSupported: boolean;
+}
+
+/**
+ * The URL without credentials, query or fragment, for messages and logs.
+ *
+ * @example
+ * ```ts
+ * import { redactUrl } from "./http_source.ts";
+ * redactUrl("https://u:p@host/m.tar?X-Amz-Signature=s"); // "https://***@host/m.tar?<redacted>"
+ * ```
+ */
+export function redactUrl(url: string | URL): string {
+  const u = new URL(url);
+  const credentials = u.username !== "" || u.password !== "";
+  const query = u.search !== "";
+  u.username = "";
+  u.password = "";
+  u.search = "";
+  u.hash = "";
+  let text = u.href;
+  if (credentials) text = text.replace("://", "://***@");
+  return query ? `${text}?<redacted>` : text;
+}
+
+/**
+ * Opens an HTTP(S) object for range reads. The first request (`Range: bytes=0-…`) learns the
+ * size from `Content-Range`; a server that answers `200` instead is read once, whole, and
+ * every range is then served from that body.
+ *
+ * @param url an `http:` or `https:` URL (presigned URLs work: the query is kept, only redacted in errors)
+ * @throws {Error} when the server refuses (403, 404, ...) or keeps failing past the retries
+ * @throws {TypeError} for a URL that is not http(s)
+ */
+export async function openHttpSource(
+  url: string | URL,
+  options: HttpSourceOptions = {},
+): Promise<HttpSource> {
+  const source = new HttpByteSource(url, options);
+  await source.open();
+  return source;
+}
+
+/** A failure worth retrying (network error, 408, 429, 5xx, truncated body). */
+class Transient extends Error {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs?: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+interface ContentRange {
+  readonly start: number;
+  readonly end: number;
+  readonly total: number | undefined;
+}
+
+function parseContentRange(value: string | null): ContentRange | undefined {
+  const m = value === null ? null : /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(value.trim());
+  if (m === null) return undefined;
+  return {
+    start: Number(m[1]),
+    end: Number(m[2]),
+    total: m[3] === "*" ? undefined : Number(m[3]),
+  };
+}
+
+function retryAfterMs(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+class HttpByteSource implements HttpSource {
+  readonly name: string;
+  #url: string;
+  #fetch: typeof fetch;
+  #headers: Headers;
+  #retries: number;
+  #retryBaseMs: number;
+  #retryMaxMs: number;
+  #probeBytes: number;
+  #pinEtag: boolean;
+  #size = 0;
+  #head: Uint8Array = new Uint8Array(0);
+  #full: Uint8Array | undefined;
+  #etag: string | undefined;
+  #requests = 0;
+  #bytesFetched = 0;
+  #closed = false;
+
+  constructor(url: string | URL, options: HttpSourceOptions) {
+    const parsed = new URL(url);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new TypeError(`Not an http(s) URL: ${redactUrl(parsed)}`);
+    }
+    this.#url = parsed.href;
+    this.name = redactUrl(parsed);
+    this.#fetch = options.fetch ?? fetch;
+    this.#headers = new Headers(options.headers);
+    this.#headers.set("accept-encoding", "identity");
+    this.#retries = options.retries ?? 4;
+    this.#retryBaseMs = options.retryBaseMs ?? 200;
+    this.#retryMaxMs = options.retryMaxMs ?? 5000;
+    this.#probeBytes = Math.max(1, options.probeBytes ?? 1024);
+    this.#pinEtag = options.pinEtag ?? true;
+  }
+
+  get requests(): number {
+    return this.#requests;
+  }
+
+  get bytesFetched(): number {
+    return this.#bytesFetched;
+  }
+
+  get etag(): string | undefined {
+    return this.#etag;
+  }
+
+  get rangeSupported(): boolean {
+    return this.#full === undefined;
+  }
+
+  async open(): Promise<void> {
+    await this.#withRetries(async () => {
+      const res = await this.#send(0, this.#probeBytes - 1, true);
+      if (res.status === 416) {
+        const total = /\/\s*(\d+)\s*$/.exec(res.headers.get("content-range") ?? "")?.[1];
+        await res.body?.cancel();
+        if (total !== "0") {
+          throw new Error(
+            `GET ${this.name}: 416 Range Not Satisfiable for bytes=0-${this.#probeBytes - 1}`,
+          );
+        }
+        this.#size = 0;
+        return;
+      }
+      const etag = res.headers.get("etag");
+      if (etag !== null && !etag.startsWith("W/")) this.#etag = etag;
+      if (res.status === 200) {
+        this.#full = await this.#body(res, undefined);
+        this.#size = this.#full.length;
+        return;
+      }
+      const range = await this.#checkPartial(res, 0, this.#probeBytes - 1, undefined);
+      this.#size = range.total!;
+      this.#head = await this.#body(res, range.end - range.start + 1);
+    });
+  }
+
+  size(): Promise<number> {
+    return Promise.resolve(this.#size);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, offset, length, this.#size);
+    if (this.#closed) throw new TypeError(`${this.name}: read after close`);
+    if (this.#full !== undefined) return this.#full.slice(offset, offset + length);
+    if (offset + length <= this.#head.length) return this.#head.slice(offset, offset + length);
+    if (length === 0) return new Uint8Array(0);
+    return await this.#withRetries(async () => {
+      const res = await this.#send(offset, offset + length - 1, false);
+      if (res.status === 200) {
+        await this.#adoptFull(res);
+        return this.#full!.slice(offset, offset + length);
+      }
+      await this.#checkPartial(res, offset, offset + length - 1, this.#size);
+      return await this.#body(res, length);
+    });
+  }
+
+  stream(offset: number, length: number): ReadableStream<Uint8Array> {
+    checkRange(this.name, offset, length, this.#size);
+    if (this.#full !== undefined || offset + length <= this.#head.length) {
+      return chunkedStream(offset, length, (at, n) => this.read(at, n));
+    }
+    return this.#rangeStream(offset, offset + length);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#full = undefined;
+    this.#head = new Uint8Array(0);
+    return Promise.resolve();
+  }
+
+  /** One streaming request, resumed from where it stopped when the connection fails. */
+  #rangeStream(start: number, end: number): ReadableStream<Uint8Array> {
+    let at = start;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let failures = 0;
+    const release = async () => {
+      const r = reader;
+      reader = undefined;
+      await r?.cancel().catch(() => undefined);
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        while (at < end) {
+          try {
+            if (reader === undefined) {
+              const res = await this.#withRetries(async () => {
+                const res = await this.#send(at, end - 1, false);
+                if (res.status === 200) {
+                  await res.body?.cancel();
+                  throw new Error(`GET ${this.name}: the server ignored Range during a stream`);
+                }
+                await this.#checkPartial(res, at, end - 1, this.#size);
+                return res;
+              });
+              reader = res.body!.getReader();
+            }
+            const { value, done } = await reader.read();
+            if (done) {
+              reader = undefined;
+              throw new Transient(
+                `GET ${this.name}: body ended at byte ${at} of [${start}, ${end})`,
+              );
+            }
+            this.#bytesFetched += value.length;
+            const chunk = value.subarray(0, end - at);
+            at += chunk.length;
+            failures = 0;
+            controller.enqueue(chunk);
+            if (at >= end) {
+              await release();
+              controller.close();
+            }
+            return;
+          } catch (e) {
+            await release();
+            if (!(e instanceof Transient) || ++failures > this.#retries) throw e;
+            await sleep(this.#delay(failures, e));
+          }
+        }
+        controller.close();
+      },
+      cancel: release,
+    }, { highWaterMark: 0 });
+  }
+
+  async #adoptFull(res: Response): Promise<void> {
+    const body = await this.#body(res, undefined);
+    if (body.length !== this.#size) {
+      throw new Error(
+        `GET ${this.name}: the server ignored Range and sent ${body.length} bytes, expected the ${this.#size} of the object`,
+      );
+    }
+    this.#full = body;
+  }
+
+  async #send(start: number, end: number, probe: boolean): Promise<Response> {
+    const headers = new Headers(this.#headers);
+    headers.set("range", `bytes=${start}-${end}`);
+    if (!probe && this.#pinEtag && this.#etag !== undefined) headers.set("if-match", this.#etag);
+    this.#requests++;
+    let res: Response;
+    try {
+      res = await this.#fetch(this.#url, { headers });
+    } catch (e) {
+      throw new Transient(`GET ${this.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (res.status === 200 || res.status === 206 || (probe && res.status === 416)) return res;
+    await res.body?.cancel();
+    const what = `GET ${this.name}: ${res.status} ${res.statusText}`.trimEnd();
+    if (res.status === 408 || res.status === 429 || res.status >= 500) {
+      throw new Transient(what, retryAfterMs(res.headers.get("retry-after")));
+    }
+    if (res.status === 412) {
+      throw new Error(`${what}: the object changed since it was opened (ETag ${this.#etag})`);
+    }
+    throw new Error(what);
+  }
+
+  async #checkPartial(
+    res: Response,
+    start: number,
+    end: number,
+    total: number | undefined,
+  ): Promise<ContentRange> {
+    const header = res.headers.get("content-range");
+    const range = parseContentRange(header);
+    let why: string | undefined;
+    if (range === undefined || range.total === undefined) {
+      why = `an unusable Content-Range '${header}'`;
+    } else if (
+      range.start !== start || range.end !== Math.min(end, range.total - 1) ||
+      (total !== undefined && range.total !== total)
+    ) {
+      why = `Content-Range '${header}' for bytes=${start}-${end}${
+        total === undefined ? "" : ` of ${total}`
+      }`;
+    }
+    if (why !== undefined || range === undefined) {
+      await res.body?.cancel();
+      throw new Error(`GET ${this.name}: 206 with ${why}`);
+    }
+    return range;
+  }
+
+  /** Reads the whole body, checking its length when known. */
+  async #body(res: Response, expected: number | undefined): Promise<Uint8Array> {
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw new Transient(`GET ${this.name}: body failed: ${e instanceof Error ? e.message : e}`);
+    }
+    this.#bytesFetched += body.length;
+    if (expected !== undefined && body.length !== expected) {
+      throw new Transient(`GET ${this.name}: body has ${body.length} bytes, expected ${expected}`);
+    }
+    return body;
+  }
+
+  #delay(failures: number, e: Transient): number {
+    const backoff = this.#retryBaseMs * 2 ** (failures - 1) * (0.5 + Math.random());
+    return Math.min(this.#retryMaxMs, Math.max(backoff, e.retryAfterMs ?? 0));
+  }
+
+  async #withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let failures = 0;; failures++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (!(e instanceof Transient) || failures >= this.#retries) {
+          if (e instanceof Transient && this.#retries > 0) {
+            throw new Error(`${e.message} (gave up after ${failures + 1} attempts)`);
+          }
+          throw e;
+        }
+        await sleep(this.#delay(failures + 1, e));
+      }
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { openHttpSource, redactUrl } from "./http_source.ts";
+import { startTestServer } from "./_test_server.ts";
+
+function pattern(n: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+Deno.test("openHttpSource reads ranges with 206 and counts requests and bytes", async () => {
+  const data = pattern(5000);
+  const server = startTestServer({ "/blob": data });
+  const source = await openHttpSource(`${server.url}/blob`, { probeBytes: 100 });
+  try {
+    assert.equal(await source.size(), 5000);
+    assert.deepEqual(await source.read(10, 20), data.slice(10, 30));
+    assert.equal(source.requests, 1, "reads inside the probe are served from it");
+    assert.deepEqual(await source.read(4000, 1000), data.slice(4000));
+    assert.equal(source.requests, 2);
+    assert.equal(source.bytesFetched, 1100);
+    assert.deepEqual(await source.read(5000, 0), new Uint8Array(0));
+    assert.equal(server.requests[1]!.headers.get("range"), "bytes=4000-4999");
+    await assert.rejects(() => source.read(4990, 11), RangeError);
+    assert.ok(source.rangeSupported);
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource streams a range in one request", async () => {
+  const data = pattern(300_000);
+  const server = startTestServer({ "/blob": data });
+  const source = await openHttpSource(`${server.url}/blob`);
+  try {
+    assert.deepEqual(await collect(source.stream(1000, 250_000)), data.slice(1000, 251_000));
+    assert.equal(source.requests, 2);
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource reads the body once when the server ignores Range", async () => {
+  const data = pattern(3000);
+  const server = startTestServer({ "/blob": data }, { ignoreRange: true });
+  const source = await openHttpSource(`${server.url}/blob`);
+  try {
+    assert.equal(await source.size(), 3000);
+    assert.equal(source.rangeSupported, false);
+    assert.deepEqual(await source.read(2000, 1000), data.slice(2000));
+    assert.deepEqual(await collect(source.stream(5, 10)), data.slice(5, 15));
+    assert.equal(source.requests, 1);
+    assert.equal(source.bytesFetched, 3000);
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource retries 503 with backoff, then succeeds", async () => {
+  const data = pattern(2000);
+  const server = startTestServer({ "/blob": data }, { failFirst: 2 });
+  const source = await openHttpSource(`${server.url}/blob`, { retryBaseMs: 1 });
+  try {
+    assert.equal(await source.size(), 2000);
+    assert.equal(source.requests, 3);
+    assert.deepEqual(await source.read(1500, 500), data.slice(1500));
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource gives up after a bounded number of retries", async () => {
+  const server = startTestServer({ "/blob": pattern(10) }, { failFirst: 100 });
+  try {
+    await assert.rejects(
+      () => openHttpSource(`${server.url}/blob`, { retries: 2, retryBaseMs: 1 }),
+      /503 Service Unavailable \(gave up after 3 attempts\)/,
+    );
+    assert.equal(server.requests.length, 3);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource fails at once on 404, naming the URL without its query", async () => {
+  const server = startTestServer({});
+  try {
+    await assert.rejects(
+      () => openHttpSource(`${server.url}/missing.tar?X-Amz-Signature=secret`),
+      (e: unknown) =>
+        e instanceof Error && !e.message.includes("secret") &&
+        e.message === `GET ${server.url}/missing.tar?<redacted>: 404 Not Found`,
+    );
+    assert.equal(server.requests.length, 1);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource retries network errors", async () => {
+  const data = pattern(64);
+  const server = startTestServer({ "/blob": data });
+  let calls = 0;
+  function flaky(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    calls++;
+    if (calls === 1) return Promise.reject(new TypeError("connection reset"));
+    return fetch(input, init);
+  }
+  const source = await openHttpSource(`${server.url}/blob`, { fetch: flaky, retryBaseMs: 1 });
+  try {
+    assert.equal(await source.size(), 64);
+    assert.equal(source.requests, 2);
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource pins the ETag with If-Match", async () => {
+  const server = startTestServer({ "/blob": pattern(4000) }, { etag: '"v1"' });
+  const source = await openHttpSource(`${server.url}/blob`, { probeBytes: 16 });
+  try {
+    assert.equal(source.etag, '"v1"');
+    await source.read(100, 10);
+    assert.equal(server.requests[1]!.headers.get("if-match"), '"v1"');
+    server.put("/blob", pattern(4000), '"v2"');
+    await assert.rejects(() => source.read(200, 10), /412.*changed since it was opened/);
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource handles an empty object", async () => {
+  const server = startTestServer({ "/empty": new Uint8Array(0) });
+  const source = await openHttpSource(`${server.url}/empty`);
+  try {
+    assert.equal(await source.size(), 0);
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("redactUrl hides credentials and the query", () => {
+  assert.equal(
+    redactUrl("https://user:pw@example.com/a/m.tar?sig=1#x"),
+    "https://***@example.com/a/m.tar?<redacted>",
+  );
+  assert.equal(redactUrl("http://h/m.tar"), "http://h/m.tar");
+});
