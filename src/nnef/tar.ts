@@ -1,0 +1,343 @@
+import type { ByteSource } from "../storage/byte_source.ts";
+
+/** Size of a tar block; headers are one block, payloads are padded to whole blocks. */
+export const TAR_BLOCK = 512;
+
+/** A regular file found in a tar, its name as written (after PAX and GNU long names). */
+export interface TarEntry {
+  readonly name: string;
+  /** Offset of the payload in the tar. */
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** Result of `indexTar`. */
+export interface TarIndex {
+  /** Regular files in archive order; directories, links and metadata entries are left out. */
+  readonly entries: TarEntry[];
+  /** Bytes read from the source to build the index (headers, PAX records, read-ahead). */
+  readonly bytesRead: number;
+}
+
+/** How `indexTar` reads. */
+export interface IndexTarOptions {
+  /** Largest read-ahead in bytes after a small member, to get several headers per read (default 4096). */
+  readonly readAhead?: number;
+  /** Name of the archive in error messages (default `source.name`). */
+  readonly name?: string;
+}
+
+const decoder = new TextDecoder();
+
+function cString(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
+function parseNumber(field: Uint8Array): number | undefined {
+  if (field[0]! & 0x80) {
+    let n = field[0]! & 0x7f;
+    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
+    return n;
+  }
+  const text = decoder.decode(field).replace(/[\0 ]+$/, "").replace(/^ +/, "");
+  if (text === "") return 0;
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+}
+
+function isZeroBlock(block: Uint8Array): boolean {
+  for (let i = 0; i < TAR_BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+function checksums(block: Uint8Array): [number, number] {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < TAR_BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return [unsigned, signed];
+}
+
+interface RawHeader {
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+}
+
+function parseHeader(block: Uint8Array, at: number, archive: string): RawHeader {
+  const stored = parseNumber(block.subarray(148, 156));
+  const [unsigned, signed] = checksums(block);
+  if (stored === undefined || (stored !== unsigned && stored !== signed)) {
+    if (at === 0) {
+      throw new SyntaxError(`${archive}: not a tar archive (no valid tar header at offset 0)`);
+    }
+    throw new SyntaxError(
+      `${archive}: bad tar header checksum at offset ${at}: stored ${stored}, computed ${unsigned}`,
+    );
+  }
+  let name = cString(block.subarray(0, 100));
+  const magic = decoder.decode(block.subarray(257, 263));
+  if (magic === "ustar\0") {
+    const prefix = cString(block.subarray(345, 500));
+    if (prefix !== "") name = `${prefix}/${name}`;
+  }
+  const size = parseNumber(block.subarray(124, 136));
+  if (size === undefined) {
+    throw new SyntaxError(
+      `${archive}: bad size field in the tar header of '${name}' at offset ${at}`,
+    );
+  }
+  const flag = block[156]!;
+  return { name, size, type: flag === 0 ? "0" : String.fromCharCode(flag) };
+}
+
+/** Parses PAX extended header records (`"<len> <key>=<value>\n"`). */
+export function parsePaxRecords(bytes: Uint8Array, where = "PAX header"): Map<string, string> {
+  const out = new Map<string, string>();
+  let at = 0;
+  while (at < bytes.length) {
+    if (bytes[at] === 0) break;
+    const space = bytes.indexOf(0x20, at);
+    const length = space < 0 ? NaN : Number(decoder.decode(bytes.subarray(at, space)));
+    if (!Number.isSafeInteger(length) || length <= space - at || at + length > bytes.length) {
+      throw new SyntaxError(`${where}: bad record at byte ${at}`);
+    }
+    const record = decoder.decode(bytes.subarray(space + 1, at + length - 1));
+    const eq = record.indexOf("=");
+    if (eq < 0 || bytes[at + length - 1] !== 0x0a) {
+      throw new SyntaxError(`${where}: bad record at byte ${at}`);
+    }
+    out.set(record.slice(0, eq), record.slice(eq + 1));
+    at += length;
+  }
+  return out;
+}
+
+function padded(size: number): number {
+  return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+}
+
+/**
+ * Lists the regular files of an uncompressed tar by reading only its headers (and PAX / GNU
+ * long-name records), never member payloads beyond a small read-ahead after small members.
+ * Handles ustar, GNU `L` long names, PAX `x` headers (`path`, `size`), and a missing end marker.
+ *
+ * @throws {SyntaxError} a header with a bad checksum or field
+ * @throws {RangeError} a truncated tar
+ */
+export async function indexTar(
+  source: ByteSource,
+  options: IndexTarOptions = {},
+): Promise<TarIndex> {
+  const archive = options.name ?? source.name;
+  const readAhead = Math.max(TAR_BLOCK, options.readAhead ?? 4096);
+  const total = await source.size();
+  const entries: TarEntry[] = [];
+  let bytesRead = 0;
+  let windowStart = 0;
+  let window: Uint8Array = new Uint8Array(0);
+
+  async function bytesAt(at: number, length: number, ahead: number): Promise<Uint8Array> {
+    if (at >= windowStart && at + length <= windowStart + window.length) {
+      return window.subarray(at - windowStart, at - windowStart + length);
+    }
+    const n = Math.min(total - at, Math.max(length, ahead));
+    window = await source.read(at, n);
+    windowStart = at;
+    bytesRead += n;
+    return window.subarray(0, length);
+  }
+
+  let pos = 0;
+  let gap = 0;
+  let longName: string | undefined;
+  let pax = new Map<string, string>();
+  while (pos < total) {
+    if (pos + TAR_BLOCK > total) {
+      throw new RangeError(
+        `${archive}: truncated tar: header at offset ${pos} needs ${TAR_BLOCK} bytes, the archive ends at ${total}`,
+      );
+    }
+    const ahead = gap > 0 && gap < readAhead ? Math.min(readAhead, 2 * gap) : TAR_BLOCK;
+    const block = await bytesAt(pos, TAR_BLOCK, ahead);
+    if (isZeroBlock(block)) break;
+    const header = parseHeader(block, pos, archive);
+    const paxSize = pax.get("size");
+    const size = paxSize === undefined ? header.size : Number(paxSize);
+    const name = pax.get("path") ?? longName ?? header.name;
+    const start = pos + TAR_BLOCK;
+    if (!Number.isSafeInteger(size) || start + size > total) {
+      throw new RangeError(
+        `${archive}: truncated tar: member '${name}' needs ${size} bytes at offset ${start}, the archive ends at ${total}`,
+      );
+    }
+    switch (header.type) {
+      case "L":
+        longName = cString(await bytesAt(start, size, 0));
+        break;
+      case "x":
+        pax = new Map([
+          ...pax,
+          ...parsePaxRecords(
+            await bytesAt(start, size, 0),
+            `${archive}: PAX header at offset ${pos}`,
+          ),
+        ]);
+        break;
+      case "g":
+      case "K":
+        break;
+      default:
+        if (header.type === "0" || header.type === "7") entries.push({ name, offset: start, size });
+        longName = undefined;
+        pax = new Map();
+    }
+    const next = start + padded(size);
+    gap = next - pos;
+    pos = next;
+  }
+  return { entries, bytesRead };
+}
+
+/** How `tarEntryHeader` and `writeTar` spell what ustar cannot hold. */
+export interface TarWriteOptions {
+  /** Long or non-ASCII names as a PAX `path` record (default) or a GNU `L` entry. */
+  readonly longNames?: "pax" | "gnu";
+  /** Modification time in seconds (default 0, for reproducible archives). */
+  readonly mtime?: number;
+}
+
+/** A file to put in a tar. */
+export interface TarWriteEntry {
+  readonly name: string;
+  readonly data: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+function writeString(block: Uint8Array, at: number, length: number, text: string): void {
+  block.set(encoder.encode(text).subarray(0, length), at);
+}
+
+function writeOctal(block: Uint8Array, at: number, length: number, value: number): void {
+  if (value < 8 ** (length - 1)) {
+    writeString(block, at, length - 1, value.toString(8).padStart(length - 1, "0"));
+    return;
+  }
+  let n = value;
+  for (let i = length - 1; i > 0; i--) {
+    block[at + i] = n % 256;
+    n = Math.floor(n / 256);
+  }
+  block[at] = 0x80;
+}
+
+function plainHeader(
+  name: string,
+  size: number,
+  type: string,
+  gnu: boolean,
+  mtime: number,
+): Uint8Array {
+  const block = new Uint8Array(TAR_BLOCK);
+  writeString(block, 0, 100, name);
+  writeOctal(block, 100, 8, 0o644);
+  writeOctal(block, 108, 8, 0);
+  writeOctal(block, 116, 8, 0);
+  writeOctal(block, 124, 12, size);
+  writeOctal(block, 136, 12, mtime);
+  block[156] = type.charCodeAt(0);
+  writeString(block, 257, 8, gnu ? "ustar  \0" : "ustar\u000000");
+  const [sum] = checksums(block);
+  writeString(block, 148, 8, `${sum.toString(8).padStart(6, "0")}\0 `);
+  return block;
+}
+
+function withPadding(data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(padded(data.length));
+  out.set(data);
+  return out;
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  const bodyLength = encoder.encode(body).length;
+  let length = bodyLength + 1;
+  while (bodyLength + String(length).length !== length) length = bodyLength + String(length).length;
+  return `${length}${body}`;
+}
+
+/**
+ * The header block(s) that precede a member's payload: one ustar header, preceded by a PAX
+ * or GNU long-name entry when the name does not fit 100 ASCII bytes. Follow it with the
+ * payload and `tarPadding(size)`; end the archive with `tarEnd()`.
+ */
+export function tarEntryHeader(
+  name: string,
+  size: number,
+  options: TarWriteOptions = {},
+): Uint8Array {
+  const mtime = options.mtime ?? 0;
+  const bytes = encoder.encode(name);
+  const fits = bytes.length <= 100 && /^[\x20-\x7e]*$/.test(name);
+  if (fits) return plainHeader(name, size, "0", false, mtime);
+  if (options.longNames === "gnu") {
+    const longName = new Uint8Array(bytes.length + 1);
+    longName.set(bytes);
+    return concat([
+      plainHeader("././@LongLink", longName.length, "L", true, 0),
+      withPadding(longName),
+      plainHeader(asciiPrefix(name), size, "0", true, mtime),
+    ]);
+  }
+  const records = encoder.encode(paxRecord("path", name));
+  return concat([
+    plainHeader(`PaxHeaders/${asciiPrefix(name).slice(0, 80)}`, records.length, "x", false, mtime),
+    withPadding(records),
+    plainHeader(asciiPrefix(name), size, "0", false, mtime),
+  ]);
+}
+
+function asciiPrefix(name: string): string {
+  return name.replace(/[^\x20-\x7e]/g, "_").slice(0, 100);
+}
+
+/** Zero bytes that pad a payload of `size` bytes to a whole block. */
+export function tarPadding(size: number): Uint8Array {
+  return new Uint8Array(padded(size) - size);
+}
+
+/** The end-of-archive marker: two zero blocks. */
+export function tarEnd(): Uint8Array {
+  return new Uint8Array(2 * TAR_BLOCK);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Writes files into an uncompressed tar, in the order given. */
+export function writeTar(
+  entries: Iterable<TarWriteEntry>,
+  options: TarWriteOptions = {},
+): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const entry of entries) {
+    parts.push(
+      tarEntryHeader(entry.name, entry.data.length, options),
+      entry.data,
+      tarPadding(entry.data.length),
+    );
+  }
+  parts.push(tarEnd());
+  return concat(parts);
+}
