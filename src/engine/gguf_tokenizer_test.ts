@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { readGguf } from "../../models/gguf.ts";
+import { openFileSource } from "../storage/file_source.ts";
+import { ggufTokenizer } from "./gguf_tokenizer.ts";
+import { readVocabCases } from "./vocab_cases.ts";
+
+const VOCAB = new URL("../../../shared/fixtures/tokenizers/llama-cpp-vocab/", import.meta.url);
+
+async function spm() {
+  const source = await openFileSource(new URL("ggml-vocab-llama-spm.gguf", VOCAB).pathname);
+  try {
+    return ggufTokenizer(await readGguf(source), source.name);
+  } finally {
+    await source.close();
+  }
+}
+
+Deno.test("ggufTokenizer encodes every llama-spm test vector as llama.cpp does", async () => {
+  const tok = await spm();
+  const cases = await readVocabCases(
+    new URL("ggml-vocab-llama-spm.gguf.inp", VOCAB).pathname,
+    new URL("ggml-vocab-llama-spm.gguf.out", VOCAB).pathname,
+  );
+  assert.equal(cases.length, 46);
+  const failures = cases.filter((c) =>
+    JSON.stringify(tok.encode(c.text, { addBos: false })) !== JSON.stringify(c.ids)
+  ).map((c) => `${JSON.stringify(c.text)}: ${tok.encode(c.text, { addBos: false })} != ${c.ids}`);
+  assert.deepEqual(failures, []);
+});
+
+Deno.test("ggufTokenizer prepends BOS by default and decodes back", async () => {
+  const tok = await spm();
+  assert.equal(tok.vocabSize, 32000);
+  assert.equal(tok.bos, 1);
+  assert.deepEqual(tok.eos, [2]);
+  const ids = tok.encode(" Hello World!");
+  assert.deepEqual(ids, [1, 29871, 15043, 2787, 29991]);
+  assert.equal(tok.decode(ids), " Hello World!");
+  assert.equal(tok.decode(tok.encode("нещо на Български 🦙")), "нещо на Български 🦙");
+  assert.deepEqual(tok.encode(""), [1]);
+  assert.deepEqual(tok.encode("<s>a", { addBos: false, parseSpecial: true }), [1, 263]);
+});
+
+Deno.test("ggufTokenizer refuses a non-SentencePiece vocabulary", () => {
+  const metadata = new Map([["tokenizer.ggml.model", "gpt2"]]);
+  assert.throws(() => ggufTokenizer({ metadata }, "x.gguf"), {
+    name: "TypeError",
+    message: /x\.gguf: tokenizer model 'gpt2' is not supported/,
+  });
+});

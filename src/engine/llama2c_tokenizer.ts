@@ -1,0 +1,162 @@
+import type { Tokenizer } from "./tokenizer.ts";
+
+const BOS = 1;
+const EOS = 2;
+const BYTE_OFFSET = 3;
+const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+
+/** One vocabulary entry of a llama2.c `tokenizer.bin`: its raw bytes and merge score. */
+export interface Llama2cPiece {
+  readonly bytes: Uint8Array;
+  readonly score: number;
+}
+
+/**
+ * The llama2.c tokenizer (`tokenizer.bin`, `tok512.bin`), encoding and decoding exactly as
+ * llama2.c `run.c` does: a dummy " " prefix, UTF-8 characters (byte fallback at id + 3),
+ * then repeated merges of the adjacent pair whose concatenation scores highest.
+ */
+export class Llama2cTokenizer implements Tokenizer {
+  readonly vocabSize: number;
+  readonly bos: number | null = BOS;
+  /** llama2.c's `run` stops on BOS; EOS ends a story too. */
+  readonly eos: readonly number[] = [EOS, BOS];
+  readonly maxTokenLength: number;
+  readonly pieces: readonly Llama2cPiece[];
+  #binary: string[];
+  #lookup = new Map<string, number>();
+
+  constructor(pieces: readonly Llama2cPiece[], maxTokenLength: number) {
+    this.pieces = pieces;
+    this.vocabSize = pieces.length;
+    this.maxTokenLength = maxTokenLength;
+    this.#binary = pieces.map((p) => binaryString(p.bytes));
+    this.#binary.forEach((s, id) => {
+      if (!this.#lookup.has(s)) this.#lookup.set(s, id);
+    });
+  }
+
+  encode(text: string, options: { readonly addBos?: boolean } = {}): number[] {
+    const tokens: number[] = [];
+    if (options.addBos ?? true) tokens.push(BOS);
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length > 0) tokens.push(this.#lookup.get(" ") ?? -1);
+    let start = 0;
+    while (start < bytes.length) {
+      let end = start + 1;
+      while (end < bytes.length && (bytes[end]! & 0xc0) === 0x80 && end - start < 4) end++;
+      const id = this.#lookup.get(binaryString(bytes.subarray(start, end)));
+      if (id !== undefined) tokens.push(id);
+      else for (let i = start; i < end; i++) tokens.push(bytes[i]! + BYTE_OFFSET);
+      start = end;
+    }
+    this.#merge(tokens);
+    return tokens;
+  }
+
+  #merge(tokens: number[]): void {
+    while (true) {
+      let bestScore = -1e10;
+      let bestId = -1;
+      let bestIndex = -1;
+      for (let i = 0; i + 1 < tokens.length; i++) {
+        const id = this.#lookup.get(this.#text(tokens[i]!) + this.#text(tokens[i + 1]!));
+        if (id !== undefined && this.pieces[id]!.score > bestScore) {
+          bestScore = this.pieces[id]!.score;
+          bestId = id;
+          bestIndex = i;
+        }
+      }
+      if (bestIndex < 0) return;
+      tokens.splice(bestIndex, 2, bestId);
+    }
+  }
+
+  #text(id: number): string {
+    return this.#binary[id] ?? "";
+  }
+
+  decode(ids: readonly number[]): string {
+    const chunks: Uint8Array[] = [];
+    let prev = -1;
+    for (const id of ids) {
+      if (id > EOS || id < 0) {
+        let bytes = this.tokenBytes(id);
+        if (prev === BOS && bytes[0] === 0x20) bytes = bytes.subarray(1);
+        chunks.push(bytes);
+      }
+      prev = id;
+    }
+    return new TextDecoder().decode(concatBytes(chunks));
+  }
+
+  tokenBytes(id: number): Uint8Array {
+    const piece = this.pieces[id];
+    if (piece === undefined || id <= EOS) return new Uint8Array(0);
+    const byte = BYTE_PIECE.exec(this.#text(id));
+    return byte === null ? piece.bytes : Uint8Array.of(parseInt(byte[1]!, 16));
+  }
+}
+
+/**
+ * Parses a llama2.c tokenizer file: int32 max_token_length, then per token
+ * {f32 score, i32 length, bytes} until the end of the file.
+ *
+ * @throws {RangeError} when the file is truncated or a length is impossible
+ */
+export function parseLlama2cTokenizer(bytes: Uint8Array, name = "tokenizer.bin"): Llama2cTokenizer {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 4) throw new RangeError(`Truncated llama2.c tokenizer ${name}: no header`);
+  const maxTokenLength = view.getInt32(0, true);
+  if (maxTokenLength <= 0 || maxTokenLength > 1 << 16) {
+    throw new RangeError(`Bad max_token_length ${maxTokenLength} in llama2.c tokenizer ${name}`);
+  }
+  const pieces: Llama2cPiece[] = [];
+  let offset = 4;
+  while (offset < bytes.length) {
+    if (offset + 8 > bytes.length) {
+      throw new RangeError(
+        `Truncated llama2.c tokenizer ${name}: token ${pieces.length} header at offset ${offset}`,
+      );
+    }
+    const score = view.getFloat32(offset, true);
+    const length = view.getInt32(offset + 4, true);
+    offset += 8;
+    if (length < 0 || length > maxTokenLength || offset + length > bytes.length) {
+      throw new RangeError(
+        `Bad length ${length} of token ${pieces.length} at offset ${
+          offset - 4
+        } in llama2.c tokenizer ${name}`,
+      );
+    }
+    pieces.push({ bytes: bytes.slice(offset, offset + length), score });
+    offset += length;
+  }
+  if (pieces.length <= BYTE_OFFSET + 255) {
+    throw new RangeError(
+      `Llama2.c tokenizer ${name} has ${pieces.length} tokens, fewer than the 259 of its fixed ids`,
+    );
+  }
+  return new Llama2cTokenizer(pieces, maxTokenLength);
+}
+
+/** Each byte as one UTF-16 code unit, so that byte strings can key a Map. */
+export function binaryString(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return s;
+}
+
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
