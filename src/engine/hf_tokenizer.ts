@@ -71,6 +71,8 @@ export class HfTokenizer implements Tokenizer {
 
   encode(text: string, options: { readonly addBos?: boolean } = {}): number[] {
     const addBos = options.addBos ?? this.addsBos;
+    // Rust tokenizers produce no token for empty text; tokenizers.js would prepend ▁ to it.
+    if (text === "") return addBos && this.bos !== null ? [this.bos] : [];
     const ids = [...this.#lib.encode(text, { add_special_tokens: addBos }).ids];
     if (addBos && this.bos !== null && ids[0] !== this.bos) ids.unshift(this.bos);
     return ids;
