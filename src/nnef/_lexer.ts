@@ -15,8 +15,39 @@ export interface Token {
   readonly column: number;
 }
 
-const TWO_CHAR_PUNCT = new Set(["==", "!=", "<=", ">=", "&&", "||", "->"]);
-const ONE_CHAR_PUNCT = new Set("()[]{},;:=<>+-*/^!?");
+const ONE_CHAR_PUNCT = new Uint8Array(128);
+for (const c of "()[]{},;:=<>+-*/^!?") ONE_CHAR_PUNCT[c.charCodeAt(0)] = 1;
+
+/** Length of the punctuation token starting with `c` then `d`: 2, 1, or 0 when none. */
+function punctLength(c: number, d: number): number {
+  switch (c) {
+    case 61: // =
+    case 33: // !
+    case 60: // <
+    case 62: // >
+      return d === 61 ? 2 : 1;
+    case 38: // &
+      return d === 38 ? 2 : 0;
+    case 124: // |
+      return d === 124 ? 2 : 0;
+    case 45: // -
+      return d === 62 ? 2 : 1;
+    default:
+      return c < 128 ? ONE_CHAR_PUNCT[c]! : 0;
+  }
+}
+
+function token(
+  kind: TokenKind,
+  text: string,
+  escaped: boolean,
+  start: number,
+  end: number,
+  line: number,
+  column: number,
+): Token {
+  return { kind, text, escaped, start, end, line, column };
+}
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -61,6 +92,7 @@ export class Lexer {
   #line = 1;
   #lineStart = 0;
   readonly #buffer: Token[] = [];
+  #head = 0;
   #last: Token | null = null;
 
   constructor(text: string, file: string) {
@@ -74,12 +106,23 @@ export class Lexer {
 
   /** The `k`-th token ahead (0 = the next one). */
   peek(k = 0): Token {
-    while (this.#buffer.length <= k) this.#buffer.push(this.#lex());
-    return this.#buffer[k]!;
+    const buffer = this.#buffer;
+    while (buffer.length - this.#head <= k) buffer.push(this.#lex());
+    return buffer[this.#head + k]!;
   }
 
   next(): Token {
-    const token = this.#buffer.length > 0 ? this.#buffer.shift()! : this.#lex();
+    const buffer = this.#buffer;
+    let token: Token;
+    if (this.#head < buffer.length) {
+      token = buffer[this.#head++]!;
+      if (this.#head === buffer.length) {
+        buffer.length = 0;
+        this.#head = 0;
+      }
+    } else {
+      token = this.#lex();
+    }
     this.#last = token;
     return token;
   }
@@ -98,7 +141,12 @@ export class Lexer {
       start: token.start + first.length,
       column: token.column + first.length,
     };
-    this.#buffer.splice(0, 1, { ...token, text: first, end: token.start + first.length }, rest);
+    this.#buffer.splice(
+      this.#head,
+      1,
+      { ...token, text: first, end: token.start + first.length },
+      rest,
+    );
   }
 
   /**
@@ -106,7 +154,9 @@ export class Lexer {
    * Returns null when the input ends first.
    */
   rawUntil(stop: string): string | null {
-    if (this.#buffer.length > 0) throw new Error("Lexer.rawUntil called with tokens buffered");
+    if (this.#head < this.#buffer.length) {
+      throw new Error("Lexer.rawUntil called with tokens buffered");
+    }
     const code = stop.charCodeAt(0);
     const text = this.#text;
     const begin = this.#offset;
@@ -165,36 +215,41 @@ export class Lexer {
     const start = this.#offset;
     const line = this.#line;
     const column = start - this.#lineStart + 1;
-    const make = (kind: TokenKind, value: string, end: number, escaped = false): Token => {
-      this.#offset = end;
-      return { kind, text: value, escaped, start, end, line, column };
-    };
-    if (start >= text.length) return make("eof", "", start);
+    if (start >= text.length) return token("eof", "", false, start, start, line, column);
     const c = text.charCodeAt(start);
+    let kind: TokenKind;
+    let value: string;
+    let end: number;
+    let escaped = false;
     if (isIdentStart(c)) {
       const q = text.charCodeAt(start + 1);
       if (c === 105 && (q === 34 || q === 39)) {
-        const [value, end] = this.#string(start + 1, { line, column });
-        return make("identifier", value, end, true);
+        [value, end] = this.#string(start + 1, { line, column });
+        escaped = true;
+      } else {
+        end = start + 1;
+        while (end < text.length && isIdentPart(text.charCodeAt(end))) end++;
+        value = text.slice(start, end);
       }
-      let i = start + 1;
-      while (i < text.length && isIdentPart(text.charCodeAt(i))) i++;
-      return make("identifier", text.slice(start, i), i);
+      kind = "identifier";
+    } else if (isDigit(c)) {
+      end = this.#number(start);
+      value = text.slice(start, end);
+      kind = "number";
+    } else if (c === 34 || c === 39) {
+      [value, end] = this.#string(start, { line, column });
+      kind = "string";
+    } else {
+      end = start + punctLength(c, text.charCodeAt(start + 1));
+      if (end === start) {
+        const shown = String.fromCodePoint(text.codePointAt(start)!);
+        throw this.error({ line, column }, `Unexpected character '${shown}'`);
+      }
+      value = text.slice(start, end);
+      kind = "punct";
     }
-    if (isDigit(c)) {
-      const end = this.#number(start);
-      return make("number", text.slice(start, end), end);
-    }
-    if (c === 34 || c === 39) {
-      const [value, end] = this.#string(start, { line, column });
-      return make("string", value, end);
-    }
-    const two = text.slice(start, start + 2);
-    if (TWO_CHAR_PUNCT.has(two)) return make("punct", two, start + 2);
-    const one = text[start]!;
-    if (ONE_CHAR_PUNCT.has(one)) return make("punct", one, start + 1);
-    const shown = String.fromCodePoint(text.codePointAt(start)!);
-    throw this.error({ line, column }, `Unexpected character '${shown}'`);
+    this.#offset = end;
+    return token(kind, value, escaped, start, end, line, column);
   }
 
   /** Scans `DIGITS ("." DIGITS*)? ([eE] [+-]? DIGITS)?` and returns the end offset. */
