@@ -5,6 +5,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).serveCommand,
+  tokenize: async () => (await import("./tokenize.ts")).tokenizeCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,52 @@
+/** `deno task tokenize`: prints the token ids of stdin, or of every case of a llama.cpp `.inp` file. */
+import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { formatVocabIds, splitVocabInputs } from "../src/engine/vocab_cases.ts";
+import { parseCliArgs } from "./args.ts";
+
+const USAGE = `Usage: rill tokenize --tokenizer <tokenizer.json|folder|tokenizer.bin|model.gguf>
+                     [--cases F.inp] [--no-bos] [--bos]
+Without --cases: prints the ids of the whole of stdin (taken byte for byte), space-separated,
+with BOS when the tokenizer adds one by default (--no-bos: never).
+With --cases: prints one line per case in the format of llama.cpp's .out files, without BOS
+(as llama.cpp's test does; --bos: with).`;
+
+async function readStdin(): Promise<string> {
+  return await new Response(Deno.stdin.readable).text();
+}
+
+export async function tokenizeCommand(args: string[]): Promise<number> {
+  const { flags, positional } = parseCliArgs(args, ["no-bos", "bos", "help"]);
+  const path = flags.get("tokenizer");
+  const cases = flags.get("cases");
+  if (flags.has("help") || typeof path !== "string" || cases === true || positional.length > 0) {
+    console.error(USAGE);
+    return flags.has("help") ? 0 : 2;
+  }
+  let tokenizer;
+  try {
+    tokenizer = await loadTokenizer(path);
+  } catch (e) {
+    console.error(`rill tokenize: ${(e as Error).message}`);
+    return 1;
+  }
+  const out = new TextEncoder();
+  if (cases === undefined) {
+    const options = flags.has("no-bos") ? { addBos: false } : {};
+    const ids = tokenizer.encode(await readStdin(), options);
+    await Deno.stdout.write(out.encode(ids.join(" ") + "\n"));
+    return 0;
+  }
+  let raw: string;
+  try {
+    raw = await Deno.readTextFile(cases);
+  } catch (e) {
+    console.error(`rill tokenize: cannot read ${cases}: ${(e as Error).message}`);
+    return 1;
+  }
+  const addBos = flags.has("bos");
+  const lines = splitVocabInputs(raw).map((text) =>
+    formatVocabIds(tokenizer.encode(text, { addBos }))
+  );
+  await Deno.stdout.write(out.encode(lines.map((l) => l + "\n").join("")));
+  return 0;
+}
