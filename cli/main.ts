@@ -5,6 +5,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).serveCommand,
+  inspect: async () => (await import("./inspect.ts")).inspectCommand,
   tokenize: async () => (await import("./tokenize.ts")).tokenizeCommand,
 };
 

@@ -1,19 +1,11 @@
 /** What an NNEF model is: graph, symbols, IO signature, tensors, fragments and properties. */
+import type { Archive } from "./archive.ts";
 import type { Document, Extension, Invocation, RValue } from "./ast.ts";
 import { formatRValue } from "./format.ts";
 import { parseDocument } from "./parse.ts";
 import { parseQuant } from "./quant.ts";
 import { readTensorHeader, TENSOR_HEADER_BYTES } from "./tensor_file.ts";
 import { isDType } from "../tensor/dtype.ts";
-
-/** The part of `Archive` (src/nnef/archive.ts) that inspection needs. */
-export interface InspectableArchive {
-  readonly name: string;
-  members(): readonly { readonly name: string; readonly size: number }[];
-  has(name: string): boolean;
-  read(name: string): Promise<Uint8Array>;
-  stream(name: string): ReadableStream<Uint8Array>;
-}
 
 /** A graph input or output. */
 export interface IoSummary {
@@ -74,7 +66,7 @@ const HEADER_READ_CONCURRENCY = 8;
  * @throws {SyntaxError} when `graph.nnef` or `graph.quant` is malformed
  * @throws {RangeError} when a tensor header is invalid
  */
-export async function inspectModel(archive: InspectableArchive): Promise<ModelSummary> {
+export async function inspectModel(archive: Archive): Promise<ModelSummary> {
   if (!archive.has("graph.nnef")) {
     throw new TypeError(`${archive.name}: no graph.nnef member, not an NNEF model`);
   }
@@ -193,7 +185,7 @@ function findProperties(doc: Document): Record<string, string> {
 }
 
 async function summarizeTensors(
-  archive: InspectableArchive,
+  archive: Archive,
 ): Promise<Pick<ModelSummary, "tensorCount" | "tensorBytes" | "tensorsByType" | "q40TensorCount">> {
   const dats = archive.members().filter((m) => m.name.endsWith(".dat"));
   const byType: Record<string, { count: number; bytes: number }> = {};
@@ -203,7 +195,8 @@ async function summarizeTensors(
   async function worker(): Promise<void> {
     while (next < dats.length) {
       const member = dats[next++]!;
-      const head = await readPrefix(archive.stream(member.name), TENSOR_HEADER_BYTES);
+      const length = Math.min(TENSOR_HEADER_BYTES, member.size);
+      const head = await archive.readRange(member.name, 0, length);
       const header = readTensorHeader(head, `${archive.name}/${member.name}`);
       const type = header.layout === "q81" ? "q81" : header.dtype;
       const bytes = Math.max(0, member.size - TENSOR_HEADER_BYTES);
@@ -217,26 +210,6 @@ async function summarizeTensors(
   await Promise.all(Array.from({ length: Math.min(HEADER_READ_CONCURRENCY, dats.length) }, worker));
   const sorted = Object.fromEntries(Object.entries(byType).sort(([a], [b]) => a.localeCompare(b)));
   return { tensorCount: dats.length, tensorBytes, tensorsByType: sorted, q40TensorCount };
-}
-
-/** The first `length` bytes of a stream (fewer if it ends first); cancels the rest. */
-async function readPrefix(stream: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const out = new Uint8Array(length);
-  let filled = 0;
-  try {
-    while (filled < length) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const take = Math.min(value.length, length - filled);
-      out.set(value.subarray(0, take), filled);
-      filled += take;
-    }
-  } finally {
-    await reader.cancel();
-    reader.releaseLock();
-  }
-  return out.subarray(0, filled);
 }
 
 /** Formats a shape as `[1, 4, P, 8]`, or `?` when unknown. */
