@@ -7,6 +7,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).serveCommand,
   inspect: async () => (await import("./inspect.ts")).inspectCommand,
   tokenize: async () => (await import("./tokenize.ts")).tokenizeCommand,
+  convert: async () => (await import("./convert.ts")).convertCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

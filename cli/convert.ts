@@ -1,0 +1,82 @@
+/** `rill convert`: llama2.c, Hugging Face safetensors or GGUF -> Rill `.nnef.tar`. */
+import { parseCliArgs } from "./args.ts";
+import { convertModel, type ConvertProgress } from "../models/convert.ts";
+
+const USAGE = `Usage: rill convert <input> [--output out.nnef.tar] [options]
+
+  <input>                 HF model folder, model.gguf, or llama2.c checkpoint.bin
+  --output, -o FILE       archive to write (default: <input name>.nnef.tar)
+  --tokenizer FILE        llama2.c tokenizer.bin (required for a llama2.c checkpoint)
+  --q40                   store linear weights (input size a multiple of 32) as Q4_0
+  --dtype f32|f16         storage of the other matrices (default: as the input)
+  --quiet                 no progress bar`;
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** A progress bar on stderr, redrawn at most ten times a second. */
+export function progressBar(start = performance.now()): (p: ConvertProgress) => void {
+  const encoder = new TextEncoder();
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    const done = p.tensorsDone === p.tensorsTotal;
+    if (!done && now - last < 100) return;
+    last = now;
+    const fraction = p.bytesTotal === 0 ? 1 : p.bytesDone / p.bytesTotal;
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const rate = p.bytesDone / Math.max(1e-3, (now - start) / 1000);
+    const line = `\r[${"#".repeat(filled)}${
+      "-".repeat(width - filled)
+    }] ${p.tensorsDone}/${p.tensorsTotal} tensors ${megabytes(p.bytesDone)}/${
+      megabytes(p.bytesTotal)
+    } ${megabytes(rate)}/s`;
+    Deno.stderr.writeSync(encoder.encode(done ? `${line}\n` : line));
+  };
+}
+
+function defaultOutput(input: string): string {
+  const base = input.replace(/\/+$/, "").replace(/\.(bin|gguf)$/, "");
+  return `${base}.nnef.tar`;
+}
+
+/** Runs `rill convert`; returns the process exit code. */
+export async function convertCommand(args: string[]): Promise<number> {
+  const normalized = args.map((a) => (a === "-o" ? "--output" : a));
+  const { positional, flags } = parseCliArgs(normalized, ["q40", "quiet", "help"]);
+  if (flags.has("help") || positional.length === 0 || positional.length > 2) {
+    console.error(USAGE);
+    return flags.has("help") ? 0 : 2;
+  }
+  const input = positional[0]!;
+  const outputFlag = flags.get("output");
+  const output = typeof outputFlag === "string"
+    ? outputFlag
+    : positional[1] ?? defaultOutput(input);
+  const dtype = flags.get("dtype");
+  if (dtype !== undefined && dtype !== "f32" && dtype !== "f16") {
+    console.error(`--dtype must be f32 or f16, not '${String(dtype)}'`);
+    return 2;
+  }
+  const tokenizer = flags.get("tokenizer");
+  try {
+    const result = await convertModel(input, output, {
+      ...(typeof tokenizer === "string" ? { tokenizer } : {}),
+      ...(dtype !== undefined ? { dtype } : {}),
+      q40: flags.has("q40"),
+      ...(flags.has("quiet") ? {} : { onProgress: progressBar() }),
+    });
+    if (!flags.has("quiet")) {
+      console.error(`Wrote ${result.output} (${result.index.members.length} members)`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError) {
+      console.error(`convert: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,154 @@
+import { createHash } from "node:crypto";
+import { dirname } from "node:path";
+import { TAR_BLOCK, tarEnd, tarEntryHeader, tarPadding } from "../src/nnef/tar.ts";
+
+/** Name of the index member the converter writes first in every archive. */
+export const INDEX_MEMBER = "rill-index.json";
+
+/** A member to write: its exact size is known before its bytes are produced. */
+export interface ArchiveMember {
+  readonly name: string;
+  readonly size: number;
+  /** Produces the member's bytes; called once, in archive order. */
+  produce(): Promise<Uint8Array> | Uint8Array;
+}
+
+/** One entry of the index: where a member's bytes lie in the archive. */
+export interface IndexEntry {
+  readonly name: string;
+  /** Byte offset of the member's data (after its tar headers). */
+  readonly offset: number;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Content of `rill-index.json`. */
+export interface ArchiveIndex {
+  readonly format: "rill-archive-index";
+  readonly version: 1;
+  readonly members: readonly IndexEntry[];
+}
+
+/** Progress of `writeArchive`, after each member. */
+export interface WriteProgress {
+  readonly membersDone: number;
+  readonly membersTotal: number;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly member: string;
+}
+
+function padded(size: number): number {
+  return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+}
+
+interface Placed {
+  readonly member: ArchiveMember;
+  readonly headerOffset: number;
+  readonly dataOffset: number;
+}
+
+function place(members: readonly ArchiveMember[], start: number): Placed[] {
+  let at = start;
+  return members.map((member) => {
+    const headerOffset = at;
+    const dataOffset = at + tarEntryHeader(member.name, member.size).length;
+    at = dataOffset + padded(member.size);
+    return { member, headerOffset, dataOffset };
+  });
+}
+
+function renderIndex(placed: readonly Placed[], hashes: readonly string[]): Uint8Array {
+  const index: ArchiveIndex = {
+    format: "rill-archive-index",
+    version: 1,
+    members: placed.map((p, i) => ({
+      name: p.member.name,
+      offset: p.dataOffset,
+      size: p.member.size,
+      sha256: hashes[i]!,
+    })),
+  };
+  return new TextEncoder().encode(JSON.stringify(index) + "\n");
+}
+
+/**
+ * Writes an uncompressed tar whose first member is `rill-index.json` (name, data offset,
+ * size and sha256 of every other member), then `members` in order. The archive is written
+ * to a temporary file beside `path` and renamed at the end, so a failure leaves nothing.
+ * One member's bytes are held at a time.
+ *
+ * @throws {RangeError} when a member produces another size than announced
+ */
+export async function writeArchive(
+  path: string,
+  members: readonly ArchiveMember[],
+  onProgress?: (p: WriteProgress) => void,
+): Promise<ArchiveIndex> {
+  const zeros = members.map(() => "0".repeat(64));
+  let indexSize = 0;
+  let placed: Placed[] = [];
+  for (let round = 0; round < 8; round++) {
+    const indexHeaderSize = tarEntryHeader(INDEX_MEMBER, indexSize).length;
+    placed = place(members, indexHeaderSize + padded(indexSize));
+    const size = renderIndex(placed, zeros).length;
+    if (size === indexSize) break;
+    indexSize = size;
+  }
+  const indexDataOffset = tarEntryHeader(INDEX_MEMBER, indexSize).length;
+  const last = placed.at(-1);
+  const end = last === undefined
+    ? indexDataOffset + padded(indexSize)
+    : last.dataOffset + padded(last.member.size);
+  const total = end + tarEnd().length;
+
+  const temp = `${path}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  let closed = false;
+  try {
+    let at = 0;
+    const write = async (bytes: Uint8Array) => {
+      let done = 0;
+      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      at += bytes.length;
+    };
+    await write(tarEntryHeader(INDEX_MEMBER, indexSize));
+    await write(new Uint8Array(padded(indexSize)));
+    const hashes: string[] = [];
+    for (const [i, p] of placed.entries()) {
+      if (at !== p.headerOffset) throw new RangeError(`Archive offset drift at '${p.member.name}'`);
+      await write(tarEntryHeader(p.member.name, p.member.size));
+      const bytes = await p.member.produce();
+      if (bytes.length !== p.member.size) {
+        throw new RangeError(
+          `Member '${p.member.name}' holds ${bytes.length} bytes, ${p.member.size} were announced`,
+        );
+      }
+      hashes.push(createHash("sha256").update(bytes).digest("hex"));
+      await write(bytes);
+      await write(tarPadding(bytes.length));
+      onProgress?.({
+        membersDone: i + 1,
+        membersTotal: placed.length,
+        bytesDone: at,
+        bytesTotal: total,
+        member: p.member.name,
+      });
+    }
+    await write(tarEnd());
+    const index = renderIndex(placed, hashes);
+    if (index.length !== indexSize) throw new RangeError("Archive index changed size");
+    await file.seek(indexDataOffset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < index.length) done += await file.write(index.subarray(done));
+    file.close();
+    closed = true;
+    await Deno.rename(temp, path);
+    return JSON.parse(new TextDecoder().decode(index)) as ArchiveIndex;
+  } catch (e) {
+    if (!closed) file.close();
+    await Deno.remove(temp).catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,222 @@
+import { quantizeQ40 } from "../src/nnef/q40.ts";
+import { encodeTensor, writeTensorFile } from "../src/nnef/tensor_file.ts";
+import { roundToF16 } from "../src/tensor/f16.ts";
+import { type Tensor, tensor } from "../src/tensor/tensor.ts";
+import { type ArchiveIndex, type ArchiveMember, writeArchive } from "./archive_writer.ts";
+import { openGguf } from "./gguf_model.ts";
+import { openHfFolder } from "./hf.ts";
+import {
+  buildLlamaGraph,
+  INV_FREQ_NAME,
+  llamaWeights,
+  ropeInverseFrequencies,
+  type WeightDType,
+  type WeightSpec,
+} from "./llama.ts";
+import { openLlama2c } from "./llama2c.ts";
+import type { ExtraFile, LoadedTensor, ModelSource } from "./source.ts";
+import { tokenizerFilesFromGguf, tokenizerFilesFromLlama2c } from "./tokenizer_files.ts";
+
+/** Options of `convertModel`. */
+export interface ConvertOptions {
+  /** llama2.c `tokenizer.bin` (required for a llama2.c checkpoint). */
+  readonly tokenizer?: string;
+  /** Store every linear weight whose input size is a multiple of 32 as Q4_0. */
+  readonly q40?: boolean;
+  /**
+   * Storage of the other matrices (embeddings, linear weights not in Q4_0). Default: f16 when
+   * the input stores its matrices in 16 bits, else f32. Norms and biases stay f32.
+   */
+  readonly dtype?: "f32" | "f16";
+  /** Called after each member is written. */
+  readonly onProgress?: (progress: ConvertProgress) => void;
+}
+
+/** Progress of a conversion. */
+export interface ConvertProgress {
+  readonly tensorsDone: number;
+  readonly tensorsTotal: number;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+}
+
+/** What `convertModel` wrote. */
+export interface ConvertResult {
+  readonly output: string;
+  readonly format: string;
+  readonly index: ArchiveIndex;
+  /** Storage type of each weight, by HF name. */
+  readonly dtypes: ReadonlyMap<string, WeightDType>;
+}
+
+async function sniff(path: string): Promise<"hf" | "gguf" | "llama2c"> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new RangeError(`${path}: input not found`);
+    throw e;
+  }
+  if (info.isDirectory) return "hf";
+  using file = await Deno.open(path);
+  const magic = new Uint8Array(4);
+  const n = await file.read(magic);
+  if (n === 4 && new TextDecoder().decode(magic) === "GGUF") return "gguf";
+  return "llama2c";
+}
+
+/** Opens any supported input: an HF folder, a GGUF file, or a llama2.c checkpoint. */
+export async function openModelSource(
+  input: string,
+  options: Pick<ConvertOptions, "tokenizer"> = {},
+): Promise<ModelSource> {
+  const kind = await sniff(input);
+  if (kind === "hf") return await openHfFolder(input);
+  if (kind === "gguf") {
+    const { model, gguf } = await openGguf(input);
+    try {
+      return { ...model, files: tokenizerFilesFromGguf(gguf, input, model.config.maxPositions) };
+    } catch (e) {
+      await model.close();
+      throw e;
+    }
+  }
+  if (options.tokenizer === undefined) {
+    throw new RangeError(`${input}: a llama2.c checkpoint needs --tokenizer tokenizer.bin`);
+  }
+  const tokenizer = await Deno.readFile(options.tokenizer);
+  const model = await openLlama2c(input);
+  try {
+    const files = tokenizerFilesFromLlama2c(
+      tokenizer,
+      options.tokenizer,
+      model.config.maxPositions,
+    );
+    return { ...model, files };
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+}
+
+function payloadBytes(dtype: WeightDType, shape: readonly number[]): number {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return dtype === "q40" ? (n / 32) * 18 : dtype === "f16" ? 2 * n : 4 * n;
+}
+
+/** Storage type of each weight under the options (see `ConvertOptions`). */
+export function planDtypes(
+  model: ModelSource,
+  options: Pick<ConvertOptions, "q40" | "dtype">,
+): Map<string, WeightDType> {
+  const matrices = [...model.tensors.values()].filter((t) => t.shape.length === 2);
+  const narrow = matrices.length > 0 &&
+    matrices.every((t) => t.sourceType === "f16" || t.sourceType === "bf16");
+  const dtype = options.dtype ?? (narrow ? "f16" : "f32");
+  const out = new Map<string, WeightDType>();
+  for (const spec of llamaWeights(model.config)) {
+    const source = model.tensors.get(spec.name);
+    if (source?.sourceType === "q40") {
+      out.set(spec.name, "q40");
+    } else if (spec.role === "linear" && options.q40 === true && spec.shape[1]! % 32 === 0) {
+      out.set(spec.name, "q40");
+    } else if (spec.role === "linear" || spec.role === "embedding") {
+      out.set(spec.name, dtype);
+    } else {
+      out.set(spec.name, "f32");
+    }
+  }
+  return out;
+}
+
+function encodeWeight(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): Tensor {
+  if (loaded.kind === "q40") {
+    if (dtype !== "q40") throw new TypeError(`Weight '${spec.name}' is Q4_0 in the input`);
+    return tensor("q40", spec.shape, loaded.blocks);
+  }
+  if (dtype === "q40") {
+    return tensor("q40", spec.shape, quantizeQ40(loaded.values, { rule: "torch_to_nnef" }));
+  }
+  if (dtype === "f16") {
+    const values = loaded.values; // (n,)
+    for (let i = 0; i < values.length; i++) values[i] = roundToF16(values[i]!);
+    return tensor("f16", spec.shape, values);
+  }
+  return tensor("f32", spec.shape, loaded.values);
+}
+
+function jsonBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value, null, 2) + "\n");
+}
+
+function member(name: string, bytes: Uint8Array): ArchiveMember {
+  return { name, size: bytes.length, produce: () => bytes };
+}
+
+/**
+ * Converts a model (HF folder, GGUF file, or llama2.c checkpoint with `options.tokenizer`)
+ * into an uncompressed `.nnef.tar`: `rill-index.json` first, then `graph.nnef`, the JSON
+ * members (`config.json`, tokenizer files), then one `.dat` per weight labelled with its HF
+ * name. The output appears only once complete.
+ *
+ * @param input folder or file
+ * @param output path of the `.nnef.tar` to write
+ * @throws {TypeError} for an unsupported architecture or tensor type
+ * @throws {RangeError} for inconsistent or truncated input
+ * @throws {SyntaxError} for malformed JSON or headers
+ */
+export async function convertModel(
+  input: string,
+  output: string,
+  options: ConvertOptions = {},
+): Promise<ConvertResult> {
+  const model = await openModelSource(input, options);
+  try {
+    const dtypes = planDtypes(model, options);
+    const specs = llamaWeights(model.config);
+    const graph = buildLlamaGraph(model.config, {
+      dtypes,
+      properties: [
+        ["converter", "rill convert"],
+        ["source_format", model.format],
+        ["name_or_path", model.name],
+        ["hf_model_type", model.config.modelType],
+        [
+          "n_parameters",
+          String(specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0)),
+        ],
+        ["compression", options.q40 === true ? "q4_0" : "none"],
+      ],
+    });
+    const files: ExtraFile[] = [
+      { name: "graph.nnef", bytes: new TextEncoder().encode(graph) },
+      { name: "config.json", bytes: jsonBytes(model.hfConfig) },
+      ...model.files.filter((f) => f.name !== "config.json"),
+    ];
+    const members: ArchiveMember[] = files.map((f) => member(f.name, f.bytes));
+    for (const spec of specs) {
+      const dtype = dtypes.get(spec.name)!;
+      members.push({
+        name: `${spec.name}.dat`,
+        size: 128 + payloadBytes(dtype, spec.shape),
+        produce: async () => {
+          const loaded: LoadedTensor = spec.name === INV_FREQ_NAME
+            ? { kind: "f32", values: ropeInverseFrequencies(model.config) }
+            : await model.tensors.get(spec.name)!.load();
+          return writeTensorFile(encodeTensor(encodeWeight(spec, dtype, loaded)));
+        },
+      });
+    }
+    const index = await writeArchive(output, members, (p) => {
+      options.onProgress?.({
+        tensorsDone: Math.max(0, p.membersDone - files.length),
+        tensorsTotal: specs.length,
+        bytesDone: p.bytesDone,
+        bytesTotal: p.bytesTotal,
+      });
+    });
+    return { output, format: model.format, index, dtypes };
+  } finally {
+    await model.close();
+  }
+}

@@ -1,0 +1,237 @@
+import { openFileSource } from "../src/storage/file_source.ts";
+import { f16ToF32 } from "../src/tensor/f16.ts";
+import { GGML_TYPE, type GgufFile, type GgufTensorInfo, type GgufValue, readGguf } from "./gguf.ts";
+import {
+  EMBED_NAME,
+  INV_FREQ_NAME,
+  type LlamaConfig,
+  llamaConfigToHf,
+  llamaWeights,
+  LM_HEAD_NAME,
+  makeLlamaConfig,
+  type RopeScaling,
+} from "./llama.ts";
+import { floatsFromBytes } from "./safetensors.ts";
+import {
+  interleavedToHalves,
+  type ModelSource,
+  type SourceTensor,
+  type SourceType,
+} from "./source.ts";
+
+/** GGUF `general.architecture` values the converter accepts, with their HF class. */
+const GGUF_ARCHITECTURES: Record<string, string> = {
+  llama: "LlamaForCausalLM",
+  qwen2: "Qwen2ForCausalLM",
+};
+
+const SUPPORTED_TYPES: Record<number, SourceType> = {
+  [GGML_TYPE.F32]: "f32",
+  [GGML_TYPE.F16]: "f16",
+  [GGML_TYPE.BF16]: "bf16",
+  [GGML_TYPE.Q4_0]: "q40",
+  [GGML_TYPE.Q8_0]: "q80",
+};
+
+const LAYER_NAMES: Record<string, string> = {
+  "attn_norm.weight": "input_layernorm.weight",
+  "attn_q.weight": "self_attn.q_proj.weight",
+  "attn_k.weight": "self_attn.k_proj.weight",
+  "attn_v.weight": "self_attn.v_proj.weight",
+  "attn_q.bias": "self_attn.q_proj.bias",
+  "attn_k.bias": "self_attn.k_proj.bias",
+  "attn_v.bias": "self_attn.v_proj.bias",
+  "attn_output.weight": "self_attn.o_proj.weight",
+  "attn_output.bias": "self_attn.o_proj.bias",
+  "ffn_norm.weight": "post_attention_layernorm.weight",
+  "ffn_gate.weight": "mlp.gate_proj.weight",
+  "ffn_up.weight": "mlp.up_proj.weight",
+  "ffn_down.weight": "mlp.down_proj.weight",
+};
+
+/** The Hugging Face name of a llama.cpp tensor name, or undefined when it has none. */
+export function hfNameOfGguf(name: string): string | undefined {
+  if (name === "token_embd.weight") return EMBED_NAME;
+  if (name === "output_norm.weight") return "model.norm.weight";
+  if (name === "output.weight") return LM_HEAD_NAME;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(name);
+  if (m === null) return undefined;
+  const rest = LAYER_NAMES[m[2]!];
+  return rest === undefined ? undefined : `model.layers.${m[1]}.${rest}`;
+}
+
+function meta(gguf: GgufFile, key: string, file: string): GgufValue {
+  const v = gguf.metadata.get(key);
+  if (v === undefined) throw new RangeError(`${file}: missing GGUF metadata '${key}'`);
+  return v;
+}
+
+function metaInt(gguf: GgufFile, key: string, file: string, fallback?: number): number {
+  const v = gguf.metadata.get(key) ?? fallback;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
+    if (v === undefined) meta(gguf, key, file);
+    throw new RangeError(`${file}: GGUF metadata '${key}' is ${String(v)}, not a positive integer`);
+  }
+  return v;
+}
+
+function metaNum(gguf: GgufFile, key: string, fallback: number): number {
+  const v = gguf.metadata.get(key);
+  return typeof v === "number" ? v : fallback;
+}
+
+/** Dequantizes GGML Q8_0 blocks (f16 scale, 32 int8) to f32. */
+export function dequantizeQ80(bytes: Uint8Array): Float32Array {
+  const blocks = bytes.length / 34;
+  const out = new Float32Array(blocks * 32); // (blocks * 32,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * 34;
+    const d = f16ToF32(bytes[at]! | (bytes[at + 1]! << 8));
+    for (let j = 0; j < 32; j++) {
+      const q = bytes[at + 2 + j]!;
+      out[b * 32 + j] = (q > 127 ? q - 256 : q) * d;
+    }
+  }
+  return out;
+}
+
+function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
+  const arch = String(gguf.metadata.get("general.architecture") ?? "unknown");
+  const architecture = GGUF_ARCHITECTURES[arch];
+  if (architecture === undefined) {
+    throw new TypeError(
+      `${file}: unsupported architecture '${arch}'; supported: ${
+        Object.keys(GGUF_ARCHITECTURES).join(", ")
+      }`,
+    );
+  }
+  const embed = gguf.tensors.find((t) => t.name === "token_embd.weight");
+  if (embed === undefined) throw new RangeError(`${file}: no tensor 'token_embd.weight'`);
+  const hiddenSize = metaInt(gguf, `${arch}.embedding_length`, file);
+  const numHeads = metaInt(gguf, `${arch}.attention.head_count`, file);
+  const numKvHeads = metaInt(gguf, `${arch}.attention.head_count_kv`, file, numHeads);
+  const headDim = metaInt(gguf, `${arch}.attention.key_length`, file, hiddenSize / numHeads);
+  const ropeDims = metaInt(gguf, `${arch}.rope.dimension_count`, file, headDim);
+  if (ropeDims !== headDim) {
+    throw new RangeError(`${file}: partial RoPE (${ropeDims} of ${headDim} dims) is not supported`);
+  }
+  const scalingType = gguf.metadata.get(`${arch}.rope.scaling.type`);
+  let ropeScaling: RopeScaling | null = null;
+  if (scalingType === "linear") {
+    ropeScaling = { type: "linear", factor: metaNum(gguf, `${arch}.rope.scaling.factor`, 1) };
+  } else if (scalingType !== undefined && scalingType !== "none") {
+    throw new RangeError(`${file}: rope scaling '${String(scalingType)}' is not supported`);
+  }
+  return makeLlamaConfig({
+    architecture,
+    modelType: arch,
+    vocabSize: embed.shape[0]!,
+    hiddenSize,
+    intermediateSize: metaInt(gguf, `${arch}.feed_forward_length`, file),
+    numLayers: metaInt(gguf, `${arch}.block_count`, file),
+    numHeads,
+    numKvHeads,
+    headDim,
+    maxPositions: metaInt(gguf, `${arch}.context_length`, file, 2048),
+    rmsNormEps: Math.fround(metaNum(gguf, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5)),
+    ropeTheta: metaNum(gguf, `${arch}.rope.freq_base`, 10000),
+    ropeScaling,
+    tieWordEmbeddings: !gguf.tensors.some((t) => t.name === "output.weight"),
+    qkvBias: gguf.tensors.some((t) => t.name === "blk.0.attn_q.bias"),
+    oBias: gguf.tensors.some((t) => t.name === "blk.0.attn_output.bias"),
+  });
+}
+
+/**
+ * Opens a GGUF v2/v3 file (llama or qwen2) as HF-named weights. Q4_0 tensors are carried over
+ * as their blocks; F32/F16/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
+ * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
+ *
+ * @throws {TypeError} for an unsupported architecture or tensor type, naming file and tensor
+ */
+export async function openGguf(path: string): Promise<{ model: ModelSource; gguf: GgufFile }> {
+  const source = await openFileSource(path);
+  try {
+    const gguf = await readGguf(source);
+    let config = ggufConfig(gguf, path);
+    const byHf = new Map<string, GgufTensorInfo>();
+    for (const info of gguf.tensors) {
+      const type = SUPPORTED_TYPES[info.type];
+      if (type === undefined) {
+        throw new TypeError(
+          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q8_0`,
+        );
+      }
+      const hf = hfNameOfGguf(info.name);
+      if (hf !== undefined) byHf.set(hf, info);
+    }
+    const ropeFreqs = gguf.tensors.find((t) => t.name === "rope_freqs.weight");
+    if (ropeFreqs !== undefined) {
+      const bytes = await source.read(gguf.dataOffset + ropeFreqs.offset, ropeFreqs.byteSize);
+      const factors = ropeFreqs.type === GGML_TYPE.F32
+        ? floatsFromBytes(bytes, "F32")
+        : floatsFromBytes(bytes, "F16");
+      config = makeLlamaConfig({ ...config, ropeFreqFactors: [...factors] });
+    }
+    const permute = config.modelType === "llama";
+    const tensors = new Map<string, SourceTensor>();
+    for (const spec of llamaWeights(config)) {
+      if (spec.name === INV_FREQ_NAME) continue;
+      const info = byHf.get(spec.name);
+      if (info === undefined) {
+        throw new RangeError(`${path}: no GGUF tensor for '${spec.name}'`);
+      }
+      if (info.shape.join(",") !== spec.shape.join(",")) {
+        throw new RangeError(
+          `${path}: tensor '${info.name}' has shape [${info.shape.join(", ")}], expected [${
+            spec.shape.join(", ")
+          }]`,
+        );
+      }
+      const sourceType = SUPPORTED_TYPES[info.type]!;
+      const heads = !permute
+        ? undefined
+        : spec.name.endsWith("q_proj.weight")
+        ? config.numHeads
+        : spec.name.endsWith("k_proj.weight")
+        ? config.numKvHeads
+        : undefined;
+      const offset = gguf.dataOffset + info.offset;
+      tensors.set(spec.name, {
+        name: spec.name,
+        shape: info.shape,
+        sourceType,
+        async load() {
+          let bytes = await source.read(offset, info.byteSize);
+          if (heads !== undefined) {
+            bytes = interleavedToHalves(bytes, heads, info.byteSize / info.shape[0]!);
+          }
+          if (sourceType === "q40") return { kind: "q40", blocks: bytes.slice() };
+          const values = sourceType === "q80" ? dequantizeQ80(bytes) : floatsFromBytes(
+            bytes,
+            sourceType === "f32" ? "F32" : sourceType === "f16" ? "F16" : "BF16",
+          );
+          return { kind: "f32", values };
+        },
+      });
+    }
+    const bos = gguf.metadata.get("tokenizer.ggml.bos_token_id");
+    const eos = gguf.metadata.get("tokenizer.ggml.eos_token_id");
+    const model: ModelSource = {
+      format: "gguf",
+      name: String(gguf.metadata.get("general.name") ?? path.split("/").pop()),
+      config,
+      hfConfig: llamaConfigToHf(config, {
+        ...(typeof bos === "number" ? { bos_token_id: bos } : {}),
+        ...(typeof eos === "number" ? { eos_token_id: eos } : {}),
+      }),
+      tensors,
+      files: [],
+      close: () => source.close(),
+    };
+    return { model, gguf };
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
