@@ -21,7 +21,7 @@ export interface TarIndex {
 
 /** How `indexTar` reads. */
 export interface IndexTarOptions {
-  /** Largest read-ahead in bytes after a small member, to get several headers per read (default 4096). */
+  /** Read-ahead in bytes after two members of at most one block, to get several headers per read (default 4096). */
   readonly readAhead?: number;
   /** Name of the archive in error messages (default `source.name`). */
   readonly name?: string;
@@ -122,7 +122,9 @@ function padded(size: number): number {
 
 /**
  * Lists the regular files of an uncompressed tar by reading only its headers (and PAX / GNU
- * long-name records), never member payloads beyond a small read-ahead after small members.
+ * long-name records), never member payloads: a metadata entry is read with the header that
+ * follows it, and only a run of tiny members (one block or less) triggers a read-ahead
+ * (or, when members come with PAX records, a read of those records and the header).
  * Handles ustar, GNU `L` long names, PAX `x` headers (`path`, `size`), and a missing end marker.
  *
  * @throws {SyntaxError} a header with a bad checksum or field
@@ -152,7 +154,9 @@ export async function indexTar(
   }
 
   let pos = 0;
-  let gap = 0;
+  let tinyRun = 0;
+  let lastHadMeta = false;
+  let meta = false;
   let longName: string | undefined;
   let pax = new Map<string, string>();
   while (pos < total) {
@@ -161,7 +165,8 @@ export async function indexTar(
         `${archive}: truncated tar: header at offset ${pos} needs ${TAR_BLOCK} bytes, the archive ends at ${total}`,
       );
     }
-    const ahead = gap > 0 && gap < readAhead ? Math.min(readAhead, 2 * gap) : TAR_BLOCK;
+    // A run of tiny members, or members each preceded by a PAX/GNU entry, predicts the next reads.
+    const ahead = tinyRun >= 2 ? readAhead : lastHadMeta ? 3 * TAR_BLOCK : TAR_BLOCK;
     const block = await bytesAt(pos, TAR_BLOCK, ahead);
     if (isZeroBlock(block)) break;
     const header = parseHeader(block, pos, archive);
@@ -176,13 +181,15 @@ export async function indexTar(
     }
     switch (header.type) {
       case "L":
-        longName = cString(await bytesAt(start, size, 0));
+        meta = true;
+        longName = cString(await bytesAt(start, size, padded(size) + TAR_BLOCK));
         break;
       case "x":
+        meta = true;
         pax = new Map([
           ...pax,
           ...parsePaxRecords(
-            await bytesAt(start, size, 0),
+            await bytesAt(start, size, padded(size) + TAR_BLOCK),
             `${archive}: PAX header at offset ${pos}`,
           ),
         ]);
@@ -192,12 +199,13 @@ export async function indexTar(
         break;
       default:
         if (header.type === "0" || header.type === "7") entries.push({ name, offset: start, size });
+        tinyRun = size <= TAR_BLOCK ? tinyRun + 1 : 0;
+        lastHadMeta = meta;
+        meta = false;
         longName = undefined;
         pax = new Map();
     }
-    const next = start + padded(size);
-    gap = next - pos;
-    pos = next;
+    pos = start + padded(size);
   }
   return { entries, bytesRead };
 }
