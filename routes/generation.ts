@@ -1,0 +1,252 @@
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { FinishReason, InferenceService } from "../src/engine/service.ts";
+import { QueueFullError, type QueueTicket } from "../src/scheduler/queue.ts";
+import { ApiError, toApiError } from "./errors.ts";
+import type { ServingState } from "./state.ts";
+import type { GenerationRequest } from "./validate.ts";
+
+/** OpenAI `usage`. */
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** How one endpoint shapes its chunks and its full answer. */
+export interface ResponseShape {
+  /** The first chunk of a stream (chat: the role delta), or null. */
+  opening(): object | null;
+  /** A chunk carrying generated text. */
+  text(text: string): object;
+  /** The chunk carrying `finish_reason`. */
+  finish(reason: FinishReason): object;
+  /** The `choices: []` chunk carrying usage. */
+  usage(usage: Usage): object;
+  /** The non-streaming answer. */
+  whole(text: string, reason: FinishReason, usage: Usage): object;
+}
+
+/** A prompt ready to run: checked against the context and admitted to the queue. */
+export interface PreparedJob {
+  readonly promptIds: number[];
+  readonly maxTokens: number;
+  readonly ticket: QueueTicket;
+  readonly controller: AbortController;
+}
+
+/**
+ * Checks the prompt against the context, the logit bias against the vocabulary, and
+ * takes a queue place; every failure here is an HTTP error before any byte is sent.
+ */
+export function prepareJob(
+  state: ServingState,
+  service: InferenceService,
+  request: GenerationRequest,
+  promptIds: number[],
+  promptField: string,
+  clientSignal: AbortSignal,
+): PreparedJob {
+  const context = service.contextLength;
+  if (promptIds.length >= context) {
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${context} tokens, but the prompt has ${promptIds.length} tokens`,
+      { param: promptField, code: "context_length_exceeded" },
+    );
+  }
+  const cap = state.config.maxTokensCap;
+  if (
+    request.maxTokens !== undefined && promptIds.length + Math.min(request.maxTokens, cap) > context
+  ) {
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${context} tokens, but ${
+        promptIds.length + request.maxTokens
+      } were requested (${promptIds.length} in the prompt, ${request.maxTokens} for the completion)`,
+      { param: "max_tokens", code: "context_length_exceeded" },
+    );
+  }
+  const vocab = service.tokenizer.vocabSize;
+  for (const id of request.sampling.logitBias?.keys() ?? []) {
+    if (id >= vocab) {
+      throw new ApiError(400, `'logit_bias' token id ${id} is outside the vocabulary (${vocab})`, {
+        param: "logit_bias",
+        code: "invalid_value",
+      });
+    }
+  }
+  const maxTokens = Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
+  const controller = new AbortController();
+  const onClientAbort = () =>
+    controller.abort(new DOMException("Client disconnected", "AbortError"));
+  if (clientSignal.aborted) onClientAbort();
+  else clientSignal.addEventListener("abort", onClientAbort, { once: true });
+  controller.signal.addEventListener("abort", () => {
+    clientSignal.removeEventListener("abort", onClientAbort);
+  });
+  let ticket: QueueTicket;
+  try {
+    ticket = state.queue.admit(controller.signal);
+  } catch (error) {
+    clientSignal.removeEventListener("abort", onClientAbort);
+    if (error instanceof QueueFullError) {
+      throw new ApiError(429, `${error.message}; retry after ${error.retryAfterSeconds} s`, {
+        code: "rate_limit_exceeded",
+        headers: { "Retry-After": String(error.retryAfterSeconds) },
+      });
+    }
+    throw error;
+  }
+  return { promptIds, maxTokens, ticket, controller };
+}
+
+/** Runs a prepared job and answers with one JSON body. */
+export async function respondWhole(
+  c: Context,
+  state: ServingState,
+  service: InferenceService,
+  request: GenerationRequest,
+  job: PreparedJob,
+  shape: ResponseShape,
+  arrived: number,
+): Promise<Response> {
+  const { signal } = job.controller;
+  try {
+    await job.ticket.ready;
+    let text = "";
+    const timer = new GenerationTimer(state, arrived);
+    for await (
+      const event of service.generate(job.promptIds, {
+        sampling: request.sampling,
+        stop: request.stop,
+        maxTokens: job.maxTokens,
+        signal,
+      })
+    ) {
+      if (event.type === "text") {
+        timer.token();
+        text += event.text;
+      } else {
+        timer.done(event.completionTokens);
+        state.metrics.tokens(event.promptTokens, event.completionTokens);
+        return c.json(shape.whole(text, event.finishReason, usageOf(event)));
+      }
+    }
+    throw new Error("Generation ended without a result");
+  } catch (error) {
+    if (signal.aborted) {
+      state.metrics.cancellation();
+      return toApiError(new ApiError(499, "Client closed the request", { code: "cancelled" }))
+        .toResponse();
+    }
+    throw error;
+  } finally {
+    job.ticket.release();
+    job.controller.abort();
+  }
+}
+
+/** Runs a prepared job as a server-sent event stream. */
+export function respondStream(
+  c: Context,
+  state: ServingState,
+  service: InferenceService,
+  request: GenerationRequest,
+  job: PreparedJob,
+  shape: ResponseShape,
+  arrived: number,
+): Response {
+  const { controller } = job;
+  const { signal } = controller;
+  return streamSSE(c, async (stream) => {
+    stream.onAbort(() => controller.abort(new DOMException("Client disconnected", "AbortError")));
+    let lastWrite = Date.now();
+    const send = async (frame: string) => {
+      lastWrite = Date.now();
+      if (!signal.aborted) await stream.write(frame);
+    };
+    const event = (payload: object) => send(`data: ${JSON.stringify(payload)}\n\n`);
+    const interval = state.config.pingIntervalMs;
+    const ping = setInterval(() => {
+      if (Date.now() - lastWrite >= interval) void send(": ping\n\n");
+    }, Math.max(1, Math.min(interval, 1000)));
+    try {
+      const opening = shape.opening();
+      if (opening) await event(opening);
+      await job.ticket.ready;
+      const timer = new GenerationTimer(state, arrived);
+      for await (
+        const item of service.generate(job.promptIds, {
+          sampling: request.sampling,
+          stop: request.stop,
+          maxTokens: job.maxTokens,
+          signal,
+        })
+      ) {
+        if (item.type === "text") {
+          timer.token();
+          await event(shape.text(item.text));
+          continue;
+        }
+        timer.done(item.completionTokens);
+        state.metrics.tokens(item.promptTokens, item.completionTokens);
+        await event(shape.finish(item.finishReason));
+        if (request.includeUsage) await event(shape.usage(usageOf(item)));
+        await send("data: [DONE]\n\n");
+      }
+    } catch (error) {
+      if (signal.aborted) {
+        state.metrics.cancellation();
+      } else {
+        console.error("rill serve: generation failed:", error);
+        await event(toApiError(error).toJSON());
+      }
+    } finally {
+      clearInterval(ping);
+      job.ticket.release();
+      if (!signal.aborted) controller.abort();
+    }
+  });
+}
+
+/** Unix seconds, as OpenAI's `created`. */
+export function unixSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** A fresh response id with the given prefix (`chatcmpl`, `cmpl`). */
+export function responseId(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+function usageOf(event: { promptTokens: number; completionTokens: number }): Usage {
+  return {
+    prompt_tokens: event.promptTokens,
+    completion_tokens: event.completionTokens,
+    total_tokens: event.promptTokens + event.completionTokens,
+  };
+}
+
+/** Feeds time to first token and decode speed into the metrics. */
+class GenerationTimer {
+  readonly #state: ServingState;
+  readonly #arrived: number;
+  #first: number | undefined;
+
+  constructor(state: ServingState, arrived: number) {
+    this.#state = state;
+    this.#arrived = arrived;
+  }
+
+  token(): void {
+    if (this.#first !== undefined) return;
+    this.#first = performance.now();
+    this.#state.metrics.timeToFirstToken((this.#first - this.#arrived) / 1000);
+  }
+
+  done(completionTokens: number): void {
+    if (this.#first === undefined) this.token();
+    this.#state.metrics.decode(completionTokens - 1, (performance.now() - this.#first!) / 1000);
+  }
+}

@@ -1,0 +1,88 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { bearerAuth } from "./auth.ts";
+import { chatRoute } from "./chat.ts";
+import { completionsRoute } from "./completions.ts";
+import { ApiError, toApiError } from "./errors.ts";
+import { healthRoute } from "./health.ts";
+import { metricsRoute } from "./metrics.ts";
+import { modelsRoute } from "./models.ts";
+import type { ServingState } from "./state.ts";
+import { tokenizeRoute } from "./tokenize.ts";
+
+export { ServingState } from "./state.ts";
+export type { ServingConfig } from "./state.ts";
+
+const METRIC_ROUTES = new Set([
+  "/v1/chat/completions",
+  "/v1/completions",
+  "/v1/models",
+  "/health",
+  "/ready",
+  "/tokenize",
+  "/detokenize",
+  "/metrics",
+]);
+
+/**
+ * The HTTP service: OpenAI-compatible routes under `/v1`, plus `/health`, `/ready`,
+ * `/metrics`, `/tokenize` and `/detokenize`, with CORS, Bearer auth and OpenAI-shaped
+ * errors.
+ *
+ * @param state the loaded (or loading) model, queue, metrics and configuration
+ * @returns a Hono app; serve it with `Deno.serve(app.fetch)`
+ */
+export function createApp(state: ServingState): Hono {
+  const app = new Hono();
+  const { config } = state;
+  if (config.corsOrigins.length > 0) {
+    const origins = [...config.corsOrigins];
+    app.use(
+      "*",
+      cors({
+        origin: origins.includes("*") ? "*" : origins,
+        allowHeaders: ["Authorization", "Content-Type"],
+        allowMethods: ["GET", "POST", "OPTIONS"],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use("*", async (c, next) => {
+    await next();
+    const route = METRIC_ROUTES.has(c.req.path) ? c.req.path : "other";
+    state.metrics.request(route, c.res.status);
+  });
+  app.use("*", bearerAuth(config.apiKeys));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, `Request body is larger than ${config.maxBodyBytes} bytes`, {
+          code: "request_too_large",
+        });
+      },
+    }),
+  );
+
+  app.route("/v1", chatRoute(state));
+  app.route("/v1", completionsRoute(state));
+  app.route("/v1", modelsRoute(state));
+  app.route("/", healthRoute(state));
+  app.route("/", metricsRoute(state));
+  app.route("/", tokenizeRoute(state));
+
+  app.notFound((c) =>
+    new ApiError(404, `No route for ${c.req.method} ${c.req.path}`, { code: "not_found" })
+      .toResponse()
+  );
+  app.onError((error) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500 && apiError.status !== 503) {
+      console.error("rill serve: request failed:", error);
+    }
+    return apiError.toResponse();
+  });
+  return app;
+}

@@ -1,0 +1,84 @@
+import type { InferenceService } from "../src/engine/service.ts";
+import { ServingMetrics } from "../src/scheduler/metrics.ts";
+import { RequestQueue } from "../src/scheduler/queue.ts";
+import { ApiError } from "./errors.ts";
+
+/** Limits and switches of the HTTP service. */
+export interface ServingConfig {
+  /** Accepted Bearer keys; empty means no authentication. */
+  readonly apiKeys: readonly string[];
+  /** Allowed CORS origins (`*` for any); empty means no CORS headers. */
+  readonly corsOrigins: readonly string[];
+  /** Server-side cap on generated tokens per request, whatever the client asks. */
+  readonly maxTokensCap: number;
+  /** Requests that may wait behind the running one before 429. */
+  readonly maxQueue: number;
+  /** Seconds suggested in `Retry-After` with a 429. */
+  readonly retryAfterSeconds: number;
+  /** Milliseconds of silence after which a stream gets a `: ping` comment. */
+  readonly pingIntervalMs: number;
+  /** Largest accepted request body in bytes. */
+  readonly maxBodyBytes: number;
+}
+
+/** Defaults for every `ServingConfig` field. */
+export const DEFAULT_SERVING_CONFIG: ServingConfig = {
+  apiKeys: [],
+  corsOrigins: [],
+  maxTokensCap: 4096,
+  maxQueue: 16,
+  retryAfterSeconds: 1,
+  pingIntervalMs: 10_000,
+  maxBodyBytes: 4 * 1024 * 1024,
+};
+
+/** What the routes share: the service once loaded, the queue, the metrics, the config. */
+export class ServingState {
+  readonly config: ServingConfig;
+  readonly queue: RequestQueue;
+  readonly metrics: ServingMetrics;
+  #service: InferenceService | undefined;
+  #loadError: Error | undefined;
+
+  constructor(config: Partial<ServingConfig> = {}) {
+    this.config = { ...DEFAULT_SERVING_CONFIG, ...config };
+    this.queue = new RequestQueue({
+      maxWaiting: this.config.maxQueue,
+      retryAfterSeconds: this.config.retryAfterSeconds,
+    });
+    this.metrics = new ServingMetrics();
+    this.metrics.bindQueue(this.queue);
+  }
+
+  /** The loaded service, if any. */
+  get service(): InferenceService | undefined {
+    return this.#service;
+  }
+
+  /** Why loading failed, if it did. */
+  get loadError(): Error | undefined {
+    return this.#loadError;
+  }
+
+  /** Waits for `loading` and keeps its result (or its failure, served as 503). */
+  async load(loading: InferenceService | Promise<InferenceService>): Promise<void> {
+    try {
+      this.#service = await loading;
+    } catch (error) {
+      this.#loadError = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+  }
+
+  /** The service, or a 503 saying it is still loading or failed to load. */
+  requireService(): InferenceService {
+    if (this.#service) return this.#service;
+    const message = this.#loadError
+      ? `Model failed to load: ${this.#loadError.message}`
+      : "Model is still loading";
+    throw new ApiError(503, message, {
+      code: "model_not_ready",
+      headers: { "Retry-After": String(this.config.retryAfterSeconds) },
+    });
+  }
+}

@@ -1,0 +1,175 @@
+import { IncrementalDetokenizer } from "./detokenizer.ts";
+import { Sampler, type SamplingOptions } from "./sampler.ts";
+import { StopMatcher } from "./stop.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+/** One sequence on the model: its KV cache grows with every call. */
+export interface TokenSession {
+  /** Appends `ids` to the sequence; returns the logits (vocab,) of its last position. */
+  prefill(ids: readonly number[]): Promise<Float32Array>;
+  /** Appends one token; returns the logits (vocab,) of the next position. */
+  decode(id: number): Promise<Float32Array>;
+  /** Frees the sequence's cache. */
+  dispose?(): void;
+}
+
+/** The part of a loaded model that generation needs. */
+export interface TokenModel {
+  /** Positions the model can hold (prompt plus generated tokens). */
+  readonly contextLength: number;
+  /** Starts a sequence with an empty cache. */
+  newSession(): TokenSession;
+}
+
+/** One chat message after validation (text content only). */
+export interface ChatMessage {
+  readonly role: string;
+  readonly content: string;
+}
+
+/** How to generate one completion. */
+export interface GenerateOptions {
+  readonly sampling: SamplingOptions;
+  /** Stop strings, matched on decoded text and never emitted. */
+  readonly stop: readonly string[];
+  /** Most tokens to generate; generation also ends at the context length. */
+  readonly maxTokens: number;
+  /** Aborting it stops generation within one token step (or one prefill chunk). */
+  readonly signal?: AbortSignal;
+}
+
+/** Why generation ended, in OpenAI terms. */
+export type FinishReason = "stop" | "length";
+
+/** What `InferenceService.generate` yields. */
+export type GenerationEvent =
+  | { readonly type: "text"; readonly text: string }
+  | {
+    readonly type: "done";
+    readonly finishReason: FinishReason;
+    readonly promptTokens: number;
+    readonly completionTokens: number;
+    /** The generated ids, eos excluded. */
+    readonly ids: readonly number[];
+  };
+
+/** Everything the service is built from. */
+export interface InferenceServiceOptions {
+  readonly model: TokenModel;
+  readonly tokenizer: Tokenizer;
+  /** The name clients use in `model` and see in `/v1/models`. */
+  readonly modelId: string;
+  /** Renders chat messages to prompt text (the model's chat template). */
+  readonly renderChat: (messages: readonly ChatMessage[]) => string;
+  /** Prompt tokens per prefill call, so a long prompt yields to the event loop (default 64). */
+  readonly prefillChunk?: number;
+}
+
+/** Ties a model, its tokenizer, its chat template and the sampler into text generation. */
+export class InferenceService {
+  readonly #model: TokenModel;
+  readonly #tokenizer: Tokenizer;
+  readonly #renderChat: (messages: readonly ChatMessage[]) => string;
+  readonly #prefillChunk: number;
+  readonly modelId: string;
+
+  constructor(options: InferenceServiceOptions) {
+    this.#model = options.model;
+    this.#tokenizer = options.tokenizer;
+    this.#renderChat = options.renderChat;
+    this.#prefillChunk = Math.max(1, options.prefillChunk ?? 64);
+    this.modelId = options.modelId;
+  }
+
+  /** Positions the model can hold. */
+  get contextLength(): number {
+    return this.#model.contextLength;
+  }
+
+  /** The tokenizer in use. */
+  get tokenizer(): Tokenizer {
+    return this.#tokenizer;
+  }
+
+  /** Chat messages as prompt text. */
+  renderChat(messages: readonly ChatMessage[]): string {
+    return this.#renderChat(messages);
+  }
+
+  /**
+   * Prompt text as ids, with BOS by the tokenizer's convention but never twice (a
+   * template may already start with the BOS text).
+   */
+  encodePrompt(text: string): number[] {
+    const ids = this.#tokenizer.encode(text);
+    const bos = this.#tokenizer.bos;
+    if (bos !== null && ids[0] === bos && ids[1] === bos) ids.shift();
+    return ids;
+  }
+
+  /**
+   * Generates from `promptIds`: prefill in chunks, then one token per step, yielding
+   * text that is safe to send (whole characters, stop strings cut) and a final "done".
+   * Throws the signal's reason when aborted.
+   */
+  async *generate(
+    promptIds: readonly number[],
+    options: GenerateOptions,
+  ): AsyncGenerator<GenerationEvent> {
+    const { signal } = options;
+    if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
+    const session = this.#model.newSession();
+    try {
+      let logits: Float32Array | undefined; // (vocab,)
+      for (let at = 0; at < promptIds.length; at += this.#prefillChunk) {
+        signal?.throwIfAborted();
+        logits = await session.prefill(promptIds.slice(at, at + this.#prefillChunk));
+        await nextTurn();
+      }
+      const sampler = new Sampler(options.sampling);
+      const detokenizer = new IncrementalDetokenizer(this.#tokenizer);
+      const stop = new StopMatcher(options.stop);
+      const eos = new Set(this.#tokenizer.eos);
+      const room = this.#model.contextLength - promptIds.length;
+      const limit = Math.min(options.maxTokens, room);
+      const generated: number[] = [];
+      let finishReason: FinishReason = "length";
+      while (generated.length < limit) {
+        signal?.throwIfAborted();
+        const id = sampler.sample(logits!, generated);
+        if (eos.has(id)) {
+          finishReason = "stop";
+          break;
+        }
+        generated.push(id);
+        const text = stop.push(detokenizer.push(id));
+        if (text !== "") yield { type: "text", text };
+        if (stop.stopped) {
+          finishReason = "stop";
+          break;
+        }
+        if (generated.length >= limit) break;
+        logits = await session.decode(id);
+        await nextTurn();
+      }
+      if (!stop.stopped) {
+        const rest = stop.push(detokenizer.flush()) + stop.flush();
+        if (rest !== "") yield { type: "text", text: rest };
+      }
+      yield {
+        type: "done",
+        finishReason,
+        promptTokens: promptIds.length,
+        completionTokens: generated.length,
+        ids: generated,
+      };
+    } finally {
+      session.dispose?.();
+    }
+  }
+}
+
+/** Lets timers, I/O and abort events run between two compute steps. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
