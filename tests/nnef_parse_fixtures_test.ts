@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { parseQuant } from "../src/nnef/quant.ts";
 
@@ -26,43 +28,21 @@ function isArchive(name: string): boolean {
   return name.endsWith(".nnef.tgz") || name.endsWith(".nnef.tar");
 }
 
-/** Reads every member of a tar or gzip'd tar whose name satisfies `accept` (test-only reader). */
+/** Reads every member of a `.nnef.tgz`/`.nnef.tar` whose name satisfies `accept`. */
 async function readArchiveMembers(
   url: URL,
   accept: (name: string) => boolean,
 ): Promise<Map<string, Uint8Array>> {
-  let bytes = await Deno.readFile(url);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
-  }
-  const text = new TextDecoder();
-  const field = (offset: number, length: number) =>
-    text.decode(bytes.subarray(offset, offset + length)).replace(/\0.*$/s, "");
-  const members = new Map<string, Uint8Array>();
-  let longName: string | null = null;
-  for (let offset = 0; offset + 512 <= bytes.length;) {
-    const name = field(offset, 100);
-    if (name === "") break;
-    const size = parseInt(field(offset + 124, 12).trim() || "0", 8);
-    const type = field(offset + 156, 1);
-    const prefix = field(offset + 257, 6).startsWith("ustar") ? field(offset + 345, 155) : "";
-    const body = bytes.subarray(offset + 512, offset + 512 + size);
-    offset += 512 + Math.ceil(size / 512) * 512;
-    if (type === "x") {
-      const path = /\d+ path=([^\n]*)\n/.exec(text.decode(body));
-      if (path) longName = path[1]!;
-      continue;
+  const archive = await openArchive(fileURLToPath(url));
+  try {
+    const members = new Map<string, Uint8Array>();
+    for (const { name } of archive.members()) {
+      if (accept(name)) members.set(name, await archive.read(name));
     }
-    if (type === "L") {
-      longName = text.decode(body).replace(/\0.*$/s, "");
-      continue;
-    }
-    const full = (longName ?? (prefix === "" ? name : `${prefix}/${name}`)).replace(/^\.\//, "");
-    longName = null;
-    if ((type === "0" || type === "") && accept(full)) members.set(full, body);
+    return members;
+  } finally {
+    await archive.close();
   }
-  return members;
 }
 
 function isGraphMember(name: string): boolean {
