@@ -9,6 +9,15 @@ export type { ByteSource } from "./src/storage/byte_source.ts";
 export type * from "./src/nnef/ast.ts";
 export { parseDocument } from "./src/nnef/parse.ts";
 export { parseQuant, type QuantSpec } from "./src/nnef/quant.ts";
+export { formatRValue } from "./src/nnef/format.ts";
+export {
+  type AssertSummary,
+  formatModelSummary,
+  inspectModel,
+  type IoSummary,
+  type ModelSummary,
+  type TensorTypeSummary,
+} from "./src/nnef/inspect.ts";
 export type { Tokenizer } from "./src/engine/tokenizer.ts";
 export { loadTokenizer } from "./src/engine/load_tokenizer.ts";
 export { HfTokenizer } from "./src/engine/hf_tokenizer.ts";
