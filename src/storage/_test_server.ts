@@ -8,10 +8,17 @@ export interface TestServerOptions {
   readonly etag?: string;
 }
 
+/** What the server saw of one request. */
+export interface SeenRequest {
+  readonly path: string;
+  readonly range: string | null;
+  readonly ifMatch: string | null;
+}
+
 export interface TestServer {
   readonly url: string;
   /** Requests received, including failed ones. */
-  readonly requests: Request[];
+  readonly requests: SeenRequest[];
   /** Replaces an object (e.g. to test ETag pinning). */
   put(path: string, bytes: Uint8Array, etag?: string): void;
   close(): Promise<void>;
@@ -24,10 +31,14 @@ export function startTestServer(
   const store = new Map(Object.entries(objects));
   const etags = new Map<string, string>();
   if (options.etag !== undefined) { for (const key of store.keys()) etags.set(key, options.etag); }
-  const requests: Request[] = [];
+  const requests: SeenRequest[] = [];
   let failures = options.failFirst ?? 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    requests.push(req);
+    requests.push({
+      path: new URL(req.url).pathname,
+      range: req.headers.get("range"),
+      ifMatch: req.headers.get("if-match"),
+    });
     if (failures > 0) {
       failures--;
       return new Response("busy", { status: 503, headers: { "retry-after": "0" } });

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { type Archive, openArchive } from "../src/nnef/archive.ts";
+import { writeTar } from "../src/nnef/tar.ts";
+import { openHttpSource } from "../src/storage/http_source.ts";
+import { type SeenRequest, startTestServer } from "../src/storage/_test_server.ts";
+
+const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
+const TGZ = `${fixtures}stories260K/nnef/stories260K_f32.nnef.tgz`;
+
+/** The stories260K f32 export re-packed as an uncompressed tar, written to a temp file. */
+async function makeTar(dir: string): Promise<{ path: string; bytes: Uint8Array }> {
+  const tgz = await openArchive(TGZ);
+  try {
+    const entries = [];
+    for (const m of tgz.members()) entries.push({ name: m.name, data: await tgz.read(m.name) });
+    const bytes = writeTar(entries);
+    const path = `${dir}/stories260K_f32.nnef.tar`;
+    await Deno.writeFile(path, bytes);
+    return { path, bytes };
+  } finally {
+    await tgz.close();
+  }
+}
+
+async function assertSameArchive(remote: Archive, local: Archive): Promise<void> {
+  assert.deepEqual(remote.members(), local.members());
+  for (const m of local.members()) {
+    assert.deepEqual(await remote.read(m.name), await local.read(m.name), m.name);
+  }
+}
+
+function requestedRanges(requests: SeenRequest[]): [number, number][] {
+  return requests.flatMap((r) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? "");
+    return m === null ? [] : [[Number(m[1]), Number(m[2])] as [number, number]];
+  });
+}
+
+Deno.test("openArchive over HTTP indexes a tar from its headers and reads the same bytes as from disk", async () => {
+  const dir = await Deno.makeTempDir();
+  const { path, bytes } = await makeTar(dir);
+  const server = startTestServer({ "/stories260K_f32.nnef.tar": bytes });
+  const local = await openArchive(path);
+  const remote = await openArchive(`${server.url}/stories260K_f32.nnef.tar`);
+  try {
+    const indexRequests = server.requests.length;
+    const indexRanges = requestedRanges(server.requests);
+    const indexBytes = indexRanges.reduce(
+      (n, [a, b]) => n + Math.min(b, bytes.length - 1) - a + 1,
+      0,
+    );
+    console.log(
+      `HTTP index of a ${bytes.length}-byte tar with ${local.members().length} members: ` +
+        `${indexRequests} requests, ${indexBytes} bytes fetched ` +
+        `(${
+          (100 * indexBytes / bytes.length).toFixed(2)
+        }%), archive.indexBytesRead ${remote.indexBytesRead}`,
+    );
+    assert.equal(remote.kind, "tar");
+    assert.ok(indexBytes < 0.05 * bytes.length, `${indexBytes} bytes to index`);
+    for (const [a, b] of indexRanges.slice(1)) {
+      for (const m of local.members()) {
+        if (m.size <= 512) continue;
+        assert.ok(
+          b < m.offset || a >= m.offset + m.size,
+          `range ${a}-${b} reads the payload of ${m.name}`,
+        );
+      }
+    }
+    await assertSameArchive(remote, local);
+  } finally {
+    await remote.close();
+    await local.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openArchive over HTTP reads the tar once when the server ignores Range", async () => {
+  const dir = await Deno.makeTempDir();
+  const { path, bytes } = await makeTar(dir);
+  const server = startTestServer({ "/m.tar": bytes }, { ignoreRange: true });
+  const local = await openArchive(path);
+  const remote = await openArchive(`${server.url}/m.tar`);
+  try {
+    await assertSameArchive(remote, local);
+    assert.equal(server.requests.length, 1);
+  } finally {
+    await remote.close();
+    await local.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openArchive over HTTP retries a server that answers 503 twice", async () => {
+  const dir = await Deno.makeTempDir();
+  const { path, bytes } = await makeTar(dir);
+  const server = startTestServer({ "/m.tar": bytes }, { failFirst: 2 });
+  const local = await openArchive(path);
+  const remote = await openArchive(`${server.url}/m.tar`, { http: { retryBaseMs: 1 } });
+  try {
+    assert.equal(
+      server.requests[0]!.range,
+      server.requests[2]!.range,
+    );
+    await assertSameArchive(remote, local);
+  } finally {
+    await remote.close();
+    await local.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openArchive over HTTP streams a .tgz once and lists the same members as from disk", async () => {
+  const tgz = await Deno.readFile(TGZ);
+  const server = startTestServer({ "/stories.nnef.tgz": tgz });
+  const local = await openArchive(TGZ);
+  const source = await openHttpSource(`${server.url}/stories.nnef.tgz`);
+  const remote = await openArchive(source);
+  try {
+    assert.equal(remote.kind, "tgz");
+    await assertSameArchive(remote, local);
+    assert.ok(source.bytesFetched <= tgz.length + 1024, `${source.bytesFetched} bytes fetched`);
+  } finally {
+    await remote.close();
+    await source.close();
+    await local.close();
+    await server.close();
+  }
+});
+
+Deno.test("openArchive over HTTP fails at once on 404 with the URL", async () => {
+  const server = startTestServer({});
+  try {
+    await assert.rejects(
+      () => openArchive(`${server.url}/missing.tar?token=secret`),
+      (e: unknown) =>
+        e instanceof Error &&
+        e.message === `GET ${server.url}/missing.tar?<redacted>: 404 Not Found`,
+    );
+  } finally {
+    await server.close();
+  }
+});
