@@ -42,3 +42,47 @@ export {
   type GgufValue,
   readGguf,
 } from "./models/gguf.ts";
+export {
+  type Archive,
+  type ArchiveMember,
+  normalizeMemberName,
+  openArchive,
+  type OpenArchiveOptions,
+} from "./src/nnef/archive.ts";
+export {
+  decodeTensor,
+  encodeTensor,
+  type EncodeTensorOptions,
+  readTensorFile,
+  readTensorHeader,
+  type TensorFile,
+  type TensorHeader,
+  type TensorLayout,
+  writeTensorFile,
+} from "./src/nnef/tensor_file.ts";
+export {
+  dequantizeQ40,
+  ggmlQ40ToLegacy,
+  legacyQ40ToGgml,
+  Q40_BLOCK_BYTES,
+  Q40_BLOCK_LEN,
+  quantizeQ40,
+  type QuantizeQ40Options,
+} from "./src/nnef/q40.ts";
+export {
+  indexTar,
+  type TarEntry,
+  tarEntryHeader,
+  type TarWriteEntry,
+  type TarWriteOptions,
+  writeTar,
+} from "./src/nnef/tar.ts";
+export { openFileSource } from "./src/storage/file_source.ts";
+export { memorySource } from "./src/storage/memory_source.ts";
+export {
+  type HttpSource,
+  type HttpSourceOptions,
+  openHttpSource,
+  redactUrl,
+} from "./src/storage/http_source.ts";
+export { f16ToF32, f32ToF16 } from "./src/tensor/f16.ts";
