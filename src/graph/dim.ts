@@ -1,0 +1,421 @@
+/**
+ * Symbolic integer dimensions (tract's TDim): integers, symbols such as `S` and `P`, and
+ * `+ - *`, division by an integer constant, `min` and `max` over them.
+ *
+ * A non-constant expression is kept in one canonical form, a sum of products sorted by
+ * key, so that `P+S` and `S+P` are the same value and compare equal by `key`. A constant
+ * is always a plain `number`.
+ */
+
+/** A dimension: a plain integer or a symbolic expression. */
+export type Dim = number | DimExpr;
+
+type Atom =
+  | { readonly kind: "sym"; readonly name: string; readonly key: string }
+  | { readonly kind: "div"; readonly num: DimExpr; readonly q: number; readonly key: string }
+  | { readonly kind: "min" | "max"; readonly args: readonly Dim[]; readonly key: string };
+
+interface Term {
+  readonly coef: number;
+  /** Sorted by key; a repeated atom is a power (`S*S`). Empty for the constant term. */
+  readonly atoms: readonly Atom[];
+  readonly key: string;
+}
+
+/** A non-constant symbolic expression in canonical form; build it with the functions below. */
+export class DimExpr {
+  readonly terms: readonly Term[];
+  /** Canonical text: two expressions are equal exactly when their keys are. */
+  readonly key: string;
+
+  constructor(terms: readonly Term[]) {
+    this.terms = terms;
+    this.key = formatTerms(terms);
+  }
+
+  toString(): string {
+    return this.key;
+  }
+}
+
+/** Values of symbols, by name. */
+export type Bindings = ReadonlyMap<string, number>;
+
+function termKey(atoms: readonly Atom[]): string {
+  return atoms.map((a) => a.key).join("*");
+}
+
+function formatTerms(terms: readonly Term[]): string {
+  let out = "";
+  for (const t of terms) {
+    const neg = t.coef < 0;
+    const abs = Math.abs(t.coef);
+    let body: string;
+    if (t.atoms.length === 0) body = String(abs);
+    else body = abs === 1 ? t.key : `${abs}*${t.key}`;
+    if (out === "") out = neg ? `-${body}` : body;
+    else out += neg ? `-${body}` : `+${body}`;
+  }
+  return out;
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function poly(d: Dim): readonly Term[] {
+  if (typeof d === "number") return d === 0 ? [] : [{ coef: d, atoms: [], key: "" }];
+  return d.terms;
+}
+
+function fromPoly(terms: readonly Term[]): Dim {
+  const merged = new Map<string, Term>();
+  for (const t of terms) {
+    const prev = merged.get(t.key);
+    merged.set(t.key, prev ? { ...prev, coef: prev.coef + t.coef } : t);
+  }
+  const kept = [...merged.values()].filter((t) => t.coef !== 0);
+  // Symbolic terms first (sorted by key), the constant last: `P+S+1`.
+  kept.sort((a, b) =>
+    a.atoms.length === 0 ? 1 : b.atoms.length === 0 ? -1 : compareKeys(a.key, b.key)
+  );
+  if (kept.length === 0) return 0;
+  if (kept.length === 1 && kept[0]!.atoms.length === 0) return kept[0]!.coef;
+  return new DimExpr(kept);
+}
+
+function atomDim(atom: Atom): DimExpr {
+  return new DimExpr([{ coef: 1, atoms: [atom], key: atom.key }]);
+}
+
+/** The symbol `name` as a dimension. */
+export function sym(name: string): DimExpr {
+  return atomDim({ kind: "sym", name, key: name });
+}
+
+export function isConcrete(d: Dim): d is number {
+  return typeof d === "number";
+}
+
+export function dimAdd(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a + b;
+  return fromPoly([...poly(a), ...poly(b)]);
+}
+
+export function dimNeg(a: Dim): Dim {
+  return dimMul(a, -1);
+}
+
+export function dimSub(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return dimAdd(a, dimNeg(b));
+}
+
+export function dimMul(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a * b;
+  const out: Term[] = [];
+  for (const x of poly(a)) {
+    for (const y of poly(b)) {
+      const atoms = [...x.atoms, ...y.atoms].sort((p, q) => compareKeys(p.key, q.key));
+      out.push({ coef: x.coef * y.coef, atoms, key: termKey(atoms) });
+    }
+  }
+  return fromPoly(out);
+}
+
+/**
+ * Integer division by a constant, truncating toward zero like tract's `TDim::Div`
+ * (dimensions are non-negative, where this is also floor division).
+ *
+ * @throws {RangeError} when the divisor is symbolic or zero
+ */
+export function dimDiv(a: Dim, b: Dim): Dim {
+  if (typeof b !== "number") {
+    if (typeof a !== "number" && a.key === b.key) return 1;
+    throw new RangeError(`Cannot divide ${dimToString(a)} by the symbolic ${b.key}`);
+  }
+  if (b === 0) throw new RangeError(`Division of ${dimToString(a)} by zero`);
+  if (typeof a === "number") return Math.trunc(a / b);
+  if (b === 1) return a;
+  if (b === -1) return dimNeg(a);
+  if (a.terms.every((t) => t.coef % b === 0)) {
+    return fromPoly(a.terms.map((t) => ({ ...t, coef: t.coef / b })));
+  }
+  if (b < 0) return dimNeg(dimDiv(a, -b));
+  return atomDim({ kind: "div", num: a, q: b, key: `(${a.key})/${b}` });
+}
+
+/** True when `d >= 0` for every non-negative value of its symbols. */
+export function provablyNonNegative(d: Dim): boolean {
+  if (typeof d === "number") return d >= 0;
+  return d.terms.every((t) => t.coef >= 0 && t.atoms.every(atomNonNegative));
+}
+
+function atomNonNegative(a: Atom): boolean {
+  if (a.kind === "sym") return true;
+  if (a.kind === "div") return provablyNonNegative(a.num);
+  return a.kind === "max" ? a.args.some(provablyNonNegative) : a.args.every(provablyNonNegative);
+}
+
+function minMax(kind: "min" | "max", a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") {
+    return kind === "min" ? Math.min(a, b) : Math.max(a, b);
+  }
+  const aMinusB = dimSub(a, b);
+  if (provablyNonNegative(aMinusB)) return kind === "min" ? b : a;
+  if (provablyNonNegative(dimNeg(aMinusB))) return kind === "min" ? a : b;
+  const args = [a, b].sort((x, y) => compareKeys(dimToString(x), dimToString(y)));
+  return atomDim({ kind, args, key: `${kind}(${args.map(dimToString).join(",")})` });
+}
+
+export function dimMin(a: Dim, b: Dim): Dim {
+  return minMax("min", a, b);
+}
+
+export function dimMax(a: Dim, b: Dim): Dim {
+  return minMax("max", a, b);
+}
+
+export function dimEquals(a: Dim, b: Dim): boolean {
+  if (typeof a === "number" || typeof b === "number") return a === b;
+  return a.key === b.key;
+}
+
+export function dimToString(d: Dim): string {
+  return typeof d === "number" ? String(d) : d.key;
+}
+
+export function shapeToString(shape: readonly Dim[]): string {
+  return `[${shape.map(dimToString).join(", ")}]`;
+}
+
+/** Names of the symbols `d` depends on. */
+export function dimSymbols(d: Dim, into: Set<string> = new Set()): Set<string> {
+  if (typeof d === "number") return into;
+  for (const t of d.terms) {
+    for (const a of t.atoms) {
+      if (a.kind === "sym") into.add(a.name);
+      else if (a.kind === "div") dimSymbols(a.num, into);
+      else for (const x of a.args) dimSymbols(x, into);
+    }
+  }
+  return into;
+}
+
+/**
+ * The value of `d` with its symbols bound.
+ *
+ * @throws {RangeError} when a symbol has no value
+ */
+export function evalDim(d: Dim, bindings: Bindings): number {
+  if (typeof d === "number") return d;
+  let total = 0;
+  for (const t of d.terms) {
+    let v = t.coef;
+    for (const a of t.atoms) v *= evalAtom(a, bindings);
+    total += v;
+  }
+  return total;
+}
+
+function evalAtom(a: Atom, bindings: Bindings): number {
+  if (a.kind === "sym") {
+    const v = bindings.get(a.name);
+    if (v === undefined) throw new RangeError(`Symbol ${a.name} has no value`);
+    return v;
+  }
+  if (a.kind === "div") return Math.trunc(evalDim(a.num, bindings) / a.q);
+  const values = a.args.map((x) => evalDim(x, bindings));
+  return a.kind === "min" ? Math.min(...values) : Math.max(...values);
+}
+
+/** Substitutes the bound symbols only, keeping the others symbolic. */
+export function substitute(d: Dim, bindings: Bindings): Dim {
+  if (typeof d === "number") return d;
+  let out: Dim = 0;
+  for (const t of d.terms) {
+    let v: Dim = t.coef;
+    for (const a of t.atoms) {
+      let x: Dim;
+      if (a.kind === "sym") x = bindings.get(a.name) ?? atomDim(a);
+      else if (a.kind === "div") x = dimDiv(substitute(a.num, bindings), a.q);
+      else {
+        const args = a.args.map((y) => substitute(y, bindings));
+        x = args.reduce((p, q) => minMax(a.kind, p, q));
+      }
+      v = dimMul(v, x);
+    }
+    out = dimAdd(out, v);
+  }
+  return out;
+}
+
+// ---- Text: tract's `data/src/dim/parse.rs` grammar -------------------------------------
+
+class DimParser {
+  readonly #text: string;
+  #pos = 0;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  parseAll(): Dim {
+    const d = this.expr();
+    this.#skip();
+    if (this.#pos < this.#text.length) this.#fail("unexpected text");
+    return d;
+  }
+
+  #skip(): void {
+    while (this.#pos < this.#text.length && /\s/.test(this.#text[this.#pos]!)) this.#pos++;
+  }
+
+  #fail(what: string): never {
+    throw new SyntaxError(
+      `Invalid dimension expression '${this.#text}': ${what} at offset ${this.#pos}`,
+    );
+  }
+
+  peek(): string {
+    this.#skip();
+    return this.#text[this.#pos] ?? "";
+  }
+
+  take(s: string): boolean {
+    this.#skip();
+    if (this.#text.startsWith(s, this.#pos)) {
+      this.#pos += s.length;
+      return true;
+    }
+    return false;
+  }
+
+  get rest(): string {
+    return this.#text.slice(this.#pos);
+  }
+
+  expr(): Dim {
+    let d = this.#term();
+    for (;;) {
+      if (this.take("+")) d = dimAdd(d, this.#term());
+      else if (this.take("-")) d = dimSub(d, this.#term());
+      else return d;
+    }
+  }
+
+  #term(): Dim {
+    let d = this.#unary();
+    for (;;) {
+      if (this.take("*")) d = dimMul(d, this.#unary());
+      else if (this.take("/")) {
+        const q = this.#unary();
+        if (typeof q !== "number") this.#fail("the divisor must be an integer");
+        d = dimDiv(d, q);
+      } else return d;
+    }
+  }
+
+  #unary(): Dim {
+    if (this.take("-")) return dimNeg(this.#unary());
+    return this.#primary();
+  }
+
+  #primary(): Dim {
+    this.#skip();
+    if (this.take("(")) {
+      const d = this.expr();
+      if (!this.take(")")) this.#fail("expected ')'");
+      return d;
+    }
+    const num = /^[0-9]+/.exec(this.rest);
+    if (num) {
+      this.#pos += num[0].length;
+      return Number(num[0]);
+    }
+    const id = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(this.rest);
+    if (!id) this.#fail("expected a number or a symbol");
+    this.#pos += id[0].length;
+    const name = id[0];
+    if (this.peek() === "(" && ["min", "max", "floor", "broadcast"].includes(name)) {
+      this.take("(");
+      const args = [this.expr()];
+      while (this.take(",")) args.push(this.expr());
+      if (!this.take(")")) this.#fail("expected ')'");
+      if (name === "min") return args.reduce(dimMin);
+      if (name === "max") return args.reduce(dimMax);
+      if (name === "broadcast") return args.reduce((a, b) => (a === 1 ? b : a));
+      return args[0]!;
+    }
+    return sym(name);
+  }
+}
+
+/**
+ * Parses a dimension expression such as `S+P`, `2*S`, `(S+1)/2`, `min(S, 4)`.
+ *
+ * @throws {SyntaxError} when the text is not an expression
+ */
+export function parseDim(text: string): Dim {
+  return new DimParser(text).parseAll();
+}
+
+export type Comparison = "==" | "<=" | ">=" | "<" | ">";
+
+/** One `tract_assert` constraint; a scenario assert only applies in its scenario. */
+export interface Assertion {
+  readonly text: string;
+  readonly scenario: string | null;
+  readonly left: Dim;
+  readonly op: Comparison;
+  readonly right: Dim;
+}
+
+/**
+ * Parses the text of `extension tract_assert <expr>;`, e.g. `S+P < 512` or `tg: S==1`.
+ *
+ * @throws {SyntaxError} when the text is not a comparison
+ */
+export function parseAssertion(text: string): Assertion {
+  let body = text.trim();
+  let scenario: string | null = null;
+  const colon = body.indexOf(":");
+  if (colon >= 0) {
+    scenario = body.slice(0, colon).trim();
+    body = body.slice(colon + 1).trim();
+  }
+  const m = /^(.*?)(==|<=|>=|<|>)(.*)$/.exec(body);
+  if (!m) throw new SyntaxError(`Invalid tract_assert '${text}': expected a comparison`);
+  return {
+    text: body,
+    scenario,
+    left: parseDim(m[1]!),
+    op: m[2] as Comparison,
+    right: parseDim(m[3]!),
+  };
+}
+
+/**
+ * Checks `assertion` with `bindings`.
+ *
+ * @throws {RangeError} naming the assertion and the symbol values when it does not hold
+ */
+export function checkAssertion(assertion: Assertion, bindings: Bindings): void {
+  const l = evalDim(assertion.left, bindings);
+  const r = evalDim(assertion.right, bindings);
+  const ok = assertion.op === "=="
+    ? l === r
+    : assertion.op === "<="
+    ? l <= r
+    : assertion.op === ">="
+    ? l >= r
+    : assertion.op === "<"
+    ? l < r
+    : l > r;
+  if (ok) return;
+  const used = new Set<string>();
+  dimSymbols(assertion.left, used);
+  dimSymbols(assertion.right, used);
+  const values = [...used].sort().map((s) => `${s}=${bindings.get(s)}`).join(", ");
+  throw new RangeError(`Assertion ${assertion.text} failed with ${values}`);
+}

@@ -1,0 +1,140 @@
+/** Factories for the unit element-wise and binary ops, each instantiated in its own file. */
+import { type DType, isFloat } from "../tensor/dtype.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { type Dim, dimSub, provablyNonNegative } from "../graph/dim.ts";
+import type { Fact, Op, OpArgs } from "./op.ts";
+import {
+  alloc,
+  binaryEval,
+  broadcastShapes,
+  concreteShape,
+  finish,
+  foldBinary,
+  isIntegerLike,
+  knownDims,
+  numeric,
+  unifyDtypes,
+} from "./common.ts";
+
+export interface UnaryOptions {
+  /** Result for integer inputs when it differs from `f` (ints stay ints). */
+  readonly int?: (x: number) => number;
+  /** Symbolic fold over known integer contents. */
+  readonly fold?: (x: Dim) => Dim | null;
+  /** Item type of the result, when not the input's. */
+  readonly dtype?: (input: DType) => DType;
+}
+
+/** An op `y = f(x)` applied to each item. */
+export function unaryOp(name: string, f: (x: number) => number, options: UnaryOptions = {}): Op {
+  return {
+    signature: `fragment ${name}(x: tensor<scalar>) -> (y: tensor<scalar>)`,
+    infer(args: OpArgs<Fact>): Fact[] {
+      const x = args.tensor("x");
+      const dtype = options.dtype ? options.dtype(x.dtype) : x.dtype;
+      const known = knownDims(x);
+      const shape = concreteShape(x.shape);
+      if (options.fold && known && shape && isIntegerLike(dtype)) {
+        const out: Dim[] = [];
+        for (const d of known) {
+          const r = options.fold(d);
+          if (r === null) return [{ dtype, shape: x.shape }];
+          out.push(r);
+        }
+        return [{ dtype, shape, dims: out }];
+      }
+      return [{ dtype, shape: x.shape }];
+    },
+    eval(args: OpArgs<Tensor>): Tensor[] {
+      const x = args.tensor("x");
+      const dtype = options.dtype ? options.dtype(x.dtype) : x.dtype;
+      const src = numeric(x);
+      const out = alloc(dtype, src.length);
+      const g = !isFloat(x.dtype) && options.int ? options.int : f;
+      for (let i = 0; i < src.length; i++) out[i] = g(src[i]!);
+      return [finish(tensor(dtype, x.shape, out))];
+    },
+  };
+}
+
+export interface BinaryOptions {
+  /** Result for integer operands when it differs from `f` (e.g. truncating division). */
+  readonly int?: (x: number, y: number) => number;
+  /** Symbolic fold over known integer contents; null when undecidable. */
+  readonly fold?: (x: Dim, y: Dim) => Dim | null;
+  /** True for comparisons and logical ops, whose result is bool. */
+  readonly logical?: boolean;
+}
+
+/** A broadcasting op `z = f(x, y)`. */
+export function binaryOp(
+  name: string,
+  f: (x: number, y: number) => number,
+  options: BinaryOptions = {},
+): Op {
+  return {
+    signature: `fragment ${name}(x: tensor<scalar>, y: tensor<scalar>) -> (z: tensor<scalar>)`,
+    infer(args: OpArgs<Fact>): Fact[] {
+      const x = args.tensor("x");
+      const y = args.tensor("y");
+      const common = unifyDtypes(x, y);
+      const dtype: DType = options.logical ? "bool" : common;
+      const shape = broadcastShapes(x.shape, y.shape);
+      if (options.fold && isIntegerLike(common)) {
+        const dims = foldBinary(x, y, shape, options.fold);
+        if (dims) return [{ dtype, shape, dims }];
+      }
+      return [{ dtype, shape }];
+    },
+    eval(args: OpArgs<Tensor>): Tensor[] {
+      const x = args.tensor("x");
+      const y = args.tensor("y");
+      const common = unifyDtypes(x, y);
+      const dtype: DType = options.logical ? "bool" : common;
+      const g = !isFloat(common) && options.int ? options.int : f;
+      return [binaryEval(x, y, dtype, g)];
+    },
+  };
+}
+
+/** Fold of a comparison: 1, 0, or null when the symbols leave it open. */
+export function compareDims(
+  x: Dim,
+  y: Dim,
+  op: "<" | "<=" | ">" | ">=" | "==" | "!=",
+): Dim | null {
+  if (typeof x === "number" && typeof y === "number") {
+    const r = op === "<"
+      ? x < y
+      : op === "<="
+      ? x <= y
+      : op === ">"
+      ? x > y
+      : op === ">="
+      ? x >= y
+      : op === "=="
+      ? x === y
+      : x !== y;
+    return r ? 1 : 0;
+  }
+  const d = dimSub(x, y);
+  if (op === "==" || op === "!=") {
+    if (d === 0) return op === "==" ? 1 : 0;
+    return null;
+  }
+  // x >= y  <=>  x - y >= 0 ; x > y <=> x - y - 1 >= 0
+  const ge = provablyNonNegative(d) ? true : provablyNonNegative(dimSub(-1, d)) ? false : null;
+  const gt = provablyNonNegative(dimSub(d, 1))
+    ? true
+    : provablyNonNegative(dimSub(0, d))
+    ? false
+    : null;
+  const r = op === ">="
+    ? ge
+    : op === ">"
+    ? gt
+    : op === "<"
+    ? (ge === null ? null : !ge)
+    : (gt === null ? null : !gt);
+  return r === null ? null : r ? 1 : 0;
+}

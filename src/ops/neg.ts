@@ -1,0 +1,4 @@
+import { unaryOp } from "./elementwise.ts";
+import { dimNeg } from "../graph/dim.ts";
+/** `neg(x)`, item by item. */
+export const neg = unaryOp("neg", (x) => -x, { fold: dimNeg });

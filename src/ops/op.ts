@@ -1,0 +1,83 @@
+/**
+ * The operator interface. An op is declared by its NNEF fragment signature (parameters,
+ * types, defaults), infers output facts over symbolic dims at load time, and evaluates
+ * concrete tensors at run time. The graph layer resolves arguments (named, positional,
+ * defaults; wires or literals) and hands them to the op through {@link OpArgs}.
+ */
+import type { DType } from "../tensor/dtype.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import type { Bindings, Dim } from "../graph/dim.ts";
+
+/** What is known about a value before any data is touched. */
+export interface Fact {
+  readonly dtype: DType;
+  readonly shape: readonly Dim[];
+  /** The contents when fully known at load time (weights, literals, folded constants). */
+  readonly value?: Tensor;
+  /**
+   * The row-major contents of a small integer/tdim/bool value when known at load time,
+   * possibly symbolic (the results of `tract_core_shape_of` and arithmetic on them).
+   * Present only when the shape is concrete.
+   */
+  readonly dims?: readonly Dim[];
+  /** A scalar literal, which takes the item type of the other operand of a binary op. */
+  readonly weak?: boolean;
+}
+
+/**
+ * Arguments of one invocation, by parameter name. `T` is {@link Fact} at load time and
+ * `Tensor` at run time. Attribute accessors accept literals and wires alike: at load time a
+ * wire's known contents are used (symbolic dims allowed in `dim`/`dims`), at run time its
+ * tensor values.
+ */
+export interface OpArgs<T> {
+  /** True when the argument was given or its declared default is not null/empty. */
+  has(name: string): boolean;
+  tensor(name: string): T;
+  /** A tensor argument that may be absent (optional parameters such as sdpa's `mask`). */
+  optionalTensor(name: string): T | null;
+  /** A `tensor<?>[]` argument such as concat's `values`. */
+  tensors(name: string): T[];
+  /** An integer that may be symbolic at load time (a number at run time). */
+  dim(name: string): Dim;
+  dims(name: string): Dim[];
+  /** An integer that must be known at load time. */
+  int(name: string): number;
+  ints(name: string): number[];
+  float(name: string): number;
+  str(name: string): string;
+  bool(name: string): boolean;
+}
+
+/** Services the graph loader offers to `infer`. */
+export interface InferContext {
+  /** The tensor stored under `label` in the archive (`variable`). */
+  variable(label: string, shape: readonly number[]): Tensor;
+}
+
+/** Services the executor offers to `eval`. */
+export interface EvalContext {
+  /** Values of the symbols for this run. */
+  readonly bindings: Bindings;
+}
+
+/** One operator: its NNEF declaration, shape rule and evaluation. */
+export interface Op {
+  /** NNEF fragment declaration, e.g. `fragment neg(x: tensor<scalar>) -> (y: tensor<scalar>)`. */
+  readonly signature: string;
+  /**
+   * Output facts from input facts, over symbolic dims. Folds integer contents into
+   * `dims` when it can (shape arithmetic).
+   *
+   * @throws {RangeError} when the input shapes are impossible for the op
+   */
+  infer(args: OpArgs<Fact>, ctx: InferContext): Fact[];
+  /** Output tensors from input tensors, all with concrete shapes. */
+  eval(args: OpArgs<Tensor>, ctx: EvalContext): Tensor[];
+}
+
+/** Name of an op: the fragment name in its signature. */
+export function opName(op: Op): string {
+  const m = /fragment\s+([A-Za-z_][A-Za-z0-9_]*)/.exec(op.signature);
+  return m ? m[1]! : "?";
+}

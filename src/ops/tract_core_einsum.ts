@@ -1,0 +1,117 @@
+import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { type Dim, dimEquals, shapeToString } from "../graph/dim.ts";
+import type { Fact, Op, OpArgs } from "./op.ts";
+import { finish } from "./common.ts";
+import { asF32 } from "./matmul.ts";
+
+interface Spec {
+  readonly inputs: readonly string[];
+  readonly output: string;
+}
+
+/** Parses `"ab,bc->ac"`; without `->` the output is the sorted letters that appear once. */
+export function parseEinsum(expr: string, count: number): Spec {
+  const [lhs, rhs] = expr.replace(/\s+/g, "").split("->");
+  const inputs = lhs!.split(",");
+  if (inputs.length !== count) {
+    throw new RangeError(
+      `tract_core_einsum: '${expr}' names ${inputs.length} inputs, got ${count}`,
+    );
+  }
+  let output = rhs;
+  if (output === undefined) {
+    const all = inputs.join("");
+    output = [...new Set(all)].filter((c) => all.split(c).length === 2).sort().join("");
+  }
+  return { inputs, output };
+}
+
+function letterSizes<D extends Dim>(spec: Spec, shapes: readonly (readonly D[])[]): Map<string, D> {
+  const sizes = new Map<string, D>();
+  spec.inputs.forEach((axes, i) => {
+    const shape = shapes[i]!;
+    if (axes.length !== shape.length) {
+      throw new RangeError(
+        `tract_core_einsum: '${axes}' does not match shape ${shapeToString(shape)}`,
+      );
+    }
+    [...axes].forEach((c, j) => {
+      const d = shape[j]!;
+      const prev = sizes.get(c);
+      if (prev === undefined || prev === 1) sizes.set(c, d);
+      else if (d !== 1 && !dimEquals(prev, d)) {
+        throw new RangeError(`tract_core_einsum: axis '${c}' is both ${prev} and ${d}`);
+      }
+    });
+  });
+  return sizes;
+}
+
+/** `tract_core_einsum(inputs, expr, acc)`: a general sum of products, accumulated in f64. */
+export const tractCoreEinsum: Op = {
+  signature:
+    "fragment tract_core_einsum(inputs: tensor<scalar>[], expr: string, acc: string = 'f32', output: string = '') -> (result: tensor<scalar>)",
+  infer(args: OpArgs<Fact>): Fact[] {
+    const xs = args.tensors("inputs");
+    const spec = parseEinsum(args.str("expr"), xs.length);
+    const sizes = letterSizes(spec, xs.map((x) => x.shape));
+    return [{ dtype: xs[0]!.dtype, shape: [...spec.output].map((c) => sizes.get(c)!) }];
+  },
+  eval(args: OpArgs<Tensor>): Tensor[] {
+    const xs = args.tensors("inputs");
+    const spec = parseEinsum(args.str("expr"), xs.length);
+    const sizes = letterSizes(spec, xs.map((x) => x.shape));
+    const outLetters = [...spec.output];
+    const sumLetters = [...sizes.keys()].filter((c) => !outLetters.includes(c));
+    const outShape = outLetters.map((c) => sizes.get(c)!);
+    const sumShape = sumLetters.map((c) => sizes.get(c)!);
+    const values = xs.map(asF32);
+    // Per input, the stride of each letter (0 where absent or broadcast).
+    const strideOf = xs.map((x, i) => {
+      const axes = spec.inputs[i]!;
+      const st = new Map<string, number>();
+      let s = 1;
+      for (let j = axes.length - 1; j >= 0; j--) {
+        const c = axes[j]!;
+        st.set(c, (st.get(c) ?? 0) + (x.shape[j] === 1 ? 0 : s));
+        s *= x.shape[j]!;
+      }
+      return st;
+    });
+    const outStrides = xs.map((_, i) => outLetters.map((c) => strideOf[i]!.get(c) ?? 0));
+    const sumStrides = xs.map((_, i) => sumLetters.map((c) => strideOf[i]!.get(c) ?? 0));
+    const nOut = volume(outShape);
+    const nSum = volume(sumShape);
+    const out = new Float32Array(nOut);
+    const k = xs.length;
+    const base = new Int32Array(k);
+    const off = new Int32Array(k);
+    const sumIdx = new Array<number>(sumShape.length).fill(0);
+    for (let o = 0; o < nOut; o++) {
+      let rest = o;
+      base.fill(0);
+      for (let ax = outShape.length - 1; ax >= 0; ax--) {
+        const c = rest % outShape[ax]!;
+        rest = Math.floor(rest / outShape[ax]!);
+        for (let i = 0; i < k; i++) base[i]! += c * outStrides[i]![ax]!;
+      }
+      off.set(base);
+      sumIdx.fill(0);
+      let acc = 0;
+      for (let s = 0; s < nSum; s++) {
+        let p = 1;
+        for (let i = 0; i < k; i++) p *= values[i]![off[i]!]!;
+        acc += p;
+        for (let ax = sumShape.length - 1; ax >= 0; ax--) {
+          sumIdx[ax]!++;
+          for (let i = 0; i < k; i++) off[i]! += sumStrides[i]![ax]!;
+          if (sumIdx[ax]! < sumShape[ax]!) break;
+          for (let i = 0; i < k; i++) off[i]! -= sumStrides[i]![ax]! * sumShape[ax]!;
+          sumIdx[ax] = 0;
+        }
+      }
+      out[o] = acc;
+    }
+    return [finish(tensor(xs[0]!.dtype === "f16" ? "f16" : "f32", outShape, out))];
+  },
+};
