@@ -150,10 +150,10 @@ export class Lexer {
   }
 
   /**
-   * Consumes the raw text up to (not including) `stop`, then the stop character.
-   * Returns null when the input ends first.
+   * Consumes the raw text up to (not including) `stop`, then the stop character. `closed`
+   * is false when the input ends first (then `text` runs to the end).
    */
-  rawUntil(stop: string): string | null {
+  rawUntil(stop: string): { text: string; closed: boolean } {
     if (this.#head < this.#buffer.length) {
       throw new Error("Lexer.rawUntil called with tokens buffered");
     }
@@ -164,7 +164,7 @@ export class Lexer {
       const c = text.charCodeAt(i);
       if (c === code) {
         this.#offset = i + 1;
-        return text.slice(begin, i);
+        return { text: text.slice(begin, i), closed: true };
       }
       if (c === 10) {
         this.#line++;
@@ -172,7 +172,7 @@ export class Lexer {
       }
     }
     this.#offset = text.length;
-    return null;
+    return { text: text.slice(begin), closed: false };
   }
 
   /** Position of the current scan offset (after the last consumed token or raw text). */

@@ -37,6 +37,8 @@ const BINARY_PRECEDENCE: ReadonlyMap<string, number> = new Map([
   ["^", 60],
 ]);
 
+const MAX_DEPTH = 500;
+
 const TYPE_NAMES: ReadonlySet<string> = new Set(["integer", "scalar", "logical", "string"]);
 
 /**
@@ -87,6 +89,7 @@ function isTypeName(token: Token): boolean {
 
 class Parser {
   readonly #lex: Lexer;
+  #depth = 0;
 
   constructor(text: string, file: string) {
     this.#lex = new Lexer(text, file);
@@ -145,13 +148,19 @@ class Parser {
 
   #extension(): Extension {
     const at = positionOf(this.#lex.next());
+    const idToken = this.#lex.peek();
     const id = this.#identifier("an extension name after 'extension'");
-    const rest = this.#lex.rawUntil(";");
-    if (rest === null) {
-      throw this.#lex.error(
-        this.#lex.here(),
-        `Expected ';' to end extension '${id}', found end of input`,
-      );
+    const { text: rest, closed } = this.#lex.rawUntil(";");
+    const expected = `Expected ';' to end extension '${id}'`;
+    const runaway = /\n([ \t\r]*)(extension|fragment|graph)\b/.exec(rest);
+    if (runaway !== null) {
+      const newlines = rest.slice(0, runaway.index + 1).split("\n").length - 1;
+      const line = idToken.line + newlines;
+      const column = runaway[1]!.length + 1;
+      throw this.#lex.error({ line, column }, `${expected}, found identifier '${runaway[2]}'`);
+    }
+    if (!closed) {
+      throw this.#lex.error(this.#lex.here(), `${expected}, found end of input`);
     }
     return { id, rest: rest.trim(), at };
   }
@@ -253,6 +262,13 @@ class Parser {
   }
 
   #nonArrayType(why: string): TypeSpec {
+    this.#enter();
+    const type = this.#nonArrayTypeInner(why);
+    this.#depth--;
+    return type;
+  }
+
+  #nonArrayTypeInner(why: string): TypeSpec {
     const token = this.#lex.peek();
     if (isPunct(token, "(")) {
       this.#lex.next();
@@ -388,6 +404,13 @@ class Parser {
   }
 
   #lvalueItem(where: string): LValue {
+    this.#enter();
+    const item = this.#lvalueItemInner(where);
+    this.#depth--;
+    return item;
+  }
+
+  #lvalueItemInner(where: string): LValue {
     const token = this.#lex.peek();
     const at = positionOf(token);
     for (const [open, close, kind] of [["[", "]", "array"], ["(", ")", "tuple"]] as const) {
@@ -408,13 +431,25 @@ class Parser {
   }
 
   #rvalue(): RValue {
+    this.#enter();
     const value = this.#binary(0);
-    if (!isKeyword(this.#lex.peek(), "if")) return value;
+    if (!isKeyword(this.#lex.peek(), "if")) {
+      this.#depth--;
+      return value;
+    }
     this.#lex.next();
     const condition = this.#binary(0);
     this.#expectKeyword("else", "after the condition of an if-else expression");
     const otherwise = this.#rvalue();
+    this.#depth--;
     return { kind: "if", condition, then: value, otherwise, at: value.at };
+  }
+
+  /** Bounds the recursion so that absurdly nested input fails with a SyntaxError. */
+  #enter(): void {
+    if (++this.#depth > MAX_DEPTH) {
+      throw this.#fail(this.#lex.peek(), `Expected at most ${MAX_DEPTH} levels of nesting`);
+    }
   }
 
   #binaryOp(token: Token): number {
@@ -443,7 +478,9 @@ class Parser {
     if (literal !== null) return this.#postfix(literal);
     if (isPunct(token, "-") || isPunct(token, "+") || isPunct(token, "!")) {
       this.#lex.next();
+      this.#enter();
       const operand = this.#unary();
+      this.#depth--;
       return { kind: "unary", op: token.text as "+" | "-" | "!", operand, at: positionOf(token) };
     }
     return this.#postfix(this.#atom());

@@ -450,3 +450,32 @@ Deno.test("parseDocument handles deep nesting and long inputs without hanging", 
   const doc = parseDocument(graphOf(lines + "\ny = v4999;"));
   assert.equal(doc.graph.body.length, 5001);
 });
+
+Deno.test("parseDocument rejects absurd nesting with a SyntaxError, not a stack overflow", () => {
+  const ok = "(".repeat(400) + "x" + ")".repeat(400);
+  assert.equal(show(rightOf(ok)), "x");
+  syntaxError(
+    graphOf(`y = ${"(".repeat(100000)}x;`),
+    /5:505: Expected at most 500 levels of nesting, found '\('$/,
+  );
+  syntaxError(graphOf(`y = ${"[".repeat(100000)}`), /Expected at most 500 levels of nesting/);
+  syntaxError(graphOf(`y = ${"-".repeat(100000)}x;`), /Expected at most 500 levels of nesting/);
+  syntaxError(graphOf(`${"[".repeat(100000)}y = x;`), /Expected at most 500 levels of nesting/);
+  syntaxError(
+    `version 1.0; fragment f(x: ${"(".repeat(100000)}) -> (); graph g() -> () {}`,
+    /Expected at most 500 levels of nesting/,
+  );
+});
+
+Deno.test("parseDocument stops an extension line that runs into the next line's keyword", () => {
+  syntaxError(
+    "version 1.0;\nextension tract_registry tract_core\nextension tract_symbol S;\ngraph g() -> () {}",
+    /^graph\.nnef:3:1: Expected ';' to end extension 'tract_registry', found identifier 'extension'$/,
+  );
+  syntaxError(
+    "version 1.0;\nextension tract_symbol S\n\n  graph g() -> () {}",
+    /^graph\.nnef:4:3: Expected ';' to end extension 'tract_symbol', found identifier 'graph'$/,
+  );
+  const doc = parseDocument("version 1.0;\nextension foo a\n  b;\ngraph g() -> () {}");
+  assert.equal(doc.extensions[0]!.rest, "a\n  b");
+});
