@@ -59,6 +59,7 @@ import { tractCoreCast } from "./tract_core_cast.ts";
 import { tractCoreEinsum } from "./tract_core_einsum.ts";
 import { tractCoreExternal } from "./tract_core_external.ts";
 import { tractCoreGather } from "./tract_core_gather.ts";
+import { tractCoreGatherElements } from "./tract_core_gather_elements.ts";
 import { tractCoreProductReduce } from "./tract_core_product_reduce.ts";
 import { tractCoreRange } from "./tract_core_range.ts";
 import { tractCoreShapeOf } from "./tract_core_shape_of.ts";
@@ -126,6 +127,7 @@ const ALL: readonly Op[] = [
   tractCoreEinsum,
   tractCoreExternal,
   tractCoreGather,
+  tractCoreGatherElements,
   tractCoreProductReduce,
   tractCoreRange,
   tractCoreShapeOf,
