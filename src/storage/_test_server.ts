@@ -4,6 +4,8 @@ export interface TestServerOptions {
   readonly ignoreRange?: boolean;
   /** Answer this many requests with 503 before serving normally. */
   readonly failFirst?: number;
+  /** Hold the first request this many ms before answering it. */
+  readonly stallFirstMs?: number;
   /** Send this ETag and honour If-Match. */
   readonly etag?: string;
 }
@@ -33,12 +35,18 @@ export function startTestServer(
   if (options.etag !== undefined) { for (const key of store.keys()) etags.set(key, options.etag); }
   const requests: SeenRequest[] = [];
   let failures = options.failFirst ?? 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  let stall = options.stallFirstMs ?? 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     requests.push({
       path: new URL(req.url).pathname,
       range: req.headers.get("range"),
       ifMatch: req.headers.get("if-match"),
     });
+    if (stall > 0) {
+      const ms = stall;
+      stall = 0;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    }
     if (failures > 0) {
       failures--;
       return new Response("busy", { status: 503, headers: { "retry-after": "0" } });

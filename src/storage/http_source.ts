@@ -17,6 +17,8 @@ export interface HttpSourceOptions {
   readonly probeBytes?: number;
   /** Send `If-Match` with the first response's strong ETag, so a changed object fails (default true). */
   readonly pinEtag?: boolean;
+  /** Time in ms to wait for response headers before the attempt counts as failed (default 30000). */
+  readonly timeoutMs?: number;
 }
 
 /** A `ByteSource` over HTTP(S) Range requests, with request counters. */
@@ -118,6 +120,7 @@ class HttpByteSource implements HttpSource {
   #retryMaxMs: number;
   #probeBytes: number;
   #pinEtag: boolean;
+  #timeoutMs: number;
   #size = 0;
   #head: Uint8Array = new Uint8Array(0);
   #full: Uint8Array | undefined;
@@ -141,6 +144,7 @@ class HttpByteSource implements HttpSource {
     this.#retryMaxMs = options.retryMaxMs ?? 5000;
     this.#probeBytes = Math.max(1, options.probeBytes ?? 1024);
     this.#pinEtag = options.pinEtag ?? true;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
   get requests(): number {
@@ -248,7 +252,13 @@ class HttpByteSource implements HttpSource {
               });
               reader = res.body!.getReader();
             }
-            const { value, done } = await reader.read();
+            const { value, done } = await reader.read().catch((e) => {
+              throw new Transient(
+                `GET ${this.name}: body failed at byte ${at}: ${
+                  e instanceof Error ? e.message : e
+                }`,
+              );
+            });
             if (done) {
               reader = undefined;
               throw new Transient(
@@ -293,10 +303,19 @@ class HttpByteSource implements HttpSource {
     if (!probe && this.#pinEtag && this.#etag !== undefined) headers.set("if-match", this.#etag);
     this.#requests++;
     let res: Response;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.#timeoutMs);
     try {
-      res = await this.#fetch(this.#url, { headers });
+      res = await this.#fetch(this.#url, { headers, signal: abort.signal });
     } catch (e) {
-      throw new Transient(`GET ${this.name}: ${e instanceof Error ? e.message : String(e)}`);
+      const why = abort.signal.aborted
+        ? `no response within ${this.#timeoutMs} ms`
+        : e instanceof Error
+        ? e.message
+        : String(e);
+      throw new Transient(`GET ${this.name}: ${why}`);
+    } finally {
+      clearTimeout(timer);
     }
     if (res.status === 200 || res.status === 206 || (probe && res.status === 416)) return res;
     await res.body?.cancel();

@@ -122,6 +122,52 @@ Deno.test("openHttpSource retries network errors", async () => {
   }
 });
 
+Deno.test("openHttpSource retries a request that gets no answer in time", async () => {
+  const server = startTestServer({ "/blob": pattern(100) }, { stallFirstMs: 300 });
+  try {
+    const source = await openHttpSource(`${server.url}/blob`, { timeoutMs: 50, retryBaseMs: 1 });
+    assert.equal(await source.size(), 100);
+    assert.equal(source.requests, 2);
+    await source.close();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource resumes a stream whose connection breaks", async () => {
+  const data = pattern(100_000);
+  const server = startTestServer({ "/blob": data });
+  let cut = true;
+  async function cutting(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const res = await fetch(input, init);
+    if (!cut || new Headers(init?.headers).get("range") !== "bytes=2000-99999") return res;
+    cut = false;
+    const reader = res.body!.getReader();
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent) {
+          await reader.cancel();
+          controller.error(new TypeError("connection reset"));
+          return;
+        }
+        const { value } = await reader.read();
+        controller.enqueue(value!.subarray(0, 1000));
+        sent = true;
+      },
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  }
+  const source = await openHttpSource(`${server.url}/blob`, { fetch: cutting, retryBaseMs: 1 });
+  try {
+    assert.deepEqual(await collect(source.stream(2000, 98_000)), data.slice(2000));
+    assert.equal(server.requests.at(-1)!.range, "bytes=3000-99999");
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
 Deno.test("openHttpSource pins the ETag with If-Match", async () => {
   const server = startTestServer({ "/blob": pattern(4000) }, { etag: '"v1"' });
   const source = await openHttpSource(`${server.url}/blob`, { probeBytes: 16 });
