@@ -1,5 +1,164 @@
-/** `deno task serve`: not yet available; the serving layer lands with the HTTP routes. */
-export function serveCommand(_args: string[]): Promise<number> {
-  console.error("rill serve: not yet implemented (the HTTP service lands with the serving issue)");
-  return Promise.resolve(1);
+/** `deno task serve`: the OpenAI-compatible HTTP service (also behind `deno serve mod.ts`). */
+import { parseCliArgs } from "./args.ts";
+import { createApp, ServingState } from "../routes/mod.ts";
+import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
+import { resolveModel } from "../models/resolve.ts";
+import { loadService } from "../src/engine/load_service.ts";
+
+const USAGE = `Usage: rill serve [options]          (flags win over environment variables)
+
+  --model, MODEL                  local .nnef.tar/.tgz/folder, http(s):// or s3:// URL, or
+                                  hf:org/name[@rev] (default hf:HuggingFaceTB/SmolLM2-135M-Instruct)
+  --tokenizer, TOKENIZER          tokenizer file or folder when the archive has none
+  --model-id, RILL_MODEL_ID       name shown in /v1/models (default: from MODEL)
+  --host, HOST                    address to listen on (default 0.0.0.0)
+  --port, PORT                    port (default 8000; 0 picks a free one)
+  --api-keys, RILL_API_KEYS       comma-separated Bearer keys (unset: no authentication)
+  --cors-origins, RILL_CORS_ORIGINS  comma-separated allowed origins, or *
+  --max-queue, RILL_MAX_QUEUE     requests waiting behind the running one before 429 (default ${DEFAULT_SERVING_CONFIG.maxQueue})
+  --max-tokens, RILL_MAX_TOKENS   hard cap on generated tokens per request (default ${DEFAULT_SERVING_CONFIG.maxTokensCap})
+  --ping-ms, RILL_PING_MS         silence before a ': ping' stream comment (default ${DEFAULT_SERVING_CONFIG.pingIntervalMs})
+  --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default 64)
+  --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill)
+  HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
+
+/** Everything `rill serve` and `deno serve mod.ts` are configured with. */
+export interface ServeConfig {
+  readonly model: string | undefined;
+  readonly tokenizer: string | undefined;
+  readonly modelId: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly cacheDir: string | undefined;
+  readonly prefillChunk: number;
+  readonly serving: ServingConfig;
+}
+
+/**
+ * Reads the configuration from flags, then environment variables, then defaults.
+ *
+ * @throws {RangeError} for a number out of range
+ */
+export function readServeConfig(
+  args: readonly string[],
+  env: (name: string) => string | undefined,
+): ServeConfig {
+  const { flags } = parseCliArgs(args);
+  const get = (flag: string, variable: string): string | undefined => {
+    const value = flags.get(flag);
+    if (typeof value === "string") return value;
+    const fromEnv = env(variable);
+    return fromEnv === undefined || fromEnv === "" ? undefined : fromEnv;
+  };
+  const int = (flag: string, variable: string, fallback: number, min: number): number => {
+    const text = get(flag, variable);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min) {
+      throw new RangeError(`--${flag} (${variable}) must be an integer >= ${min}, got '${text}'`);
+    }
+    return value;
+  };
+  const list = (flag: string, variable: string): string[] =>
+    (get(flag, variable) ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return {
+    model: get("model", "MODEL"),
+    tokenizer: get("tokenizer", "TOKENIZER"),
+    modelId: get("model-id", "RILL_MODEL_ID"),
+    host: get("host", "HOST") ?? "0.0.0.0",
+    port: int("port", "PORT", 8000, 0),
+    cacheDir: get("cache-dir", "RILL_CACHE_DIR"),
+    prefillChunk: int("prefill-chunk", "RILL_PREFILL_CHUNK", 64, 1),
+    serving: {
+      ...DEFAULT_SERVING_CONFIG,
+      apiKeys: list("api-keys", "RILL_API_KEYS"),
+      corsOrigins: list("cors-origins", "RILL_CORS_ORIGINS"),
+      maxQueue: int("max-queue", "RILL_MAX_QUEUE", DEFAULT_SERVING_CONFIG.maxQueue, 0),
+      maxTokensCap: int("max-tokens", "RILL_MAX_TOKENS", DEFAULT_SERVING_CONFIG.maxTokensCap, 1),
+      pingIntervalMs: int("ping-ms", "RILL_PING_MS", DEFAULT_SERVING_CONFIG.pingIntervalMs, 1),
+    },
+  };
+}
+
+/** A configured service: its request handler, its state, and the model load in progress. */
+export interface Server {
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+  readonly state: ServingState;
+  /** Settles when the model is loaded (rejects when it could not be). */
+  readonly loaded: Promise<void>;
+}
+
+/**
+ * Builds the app at once and loads the model in the background, so `/health` answers
+ * while the model is on its way and `/ready` turns 200 when it is loaded.
+ */
+export function createServer(config: ServeConfig, log = defaultLog): Server {
+  const state = new ServingState(config.serving);
+  const app = createApp(state);
+  if (config.serving.apiKeys.length === 0) {
+    log(
+      "rill: WARNING: RILL_API_KEYS is not set, so authentication is OFF: anyone who can reach " +
+        "this port can use the model",
+    );
+  }
+  const loaded = state.load(loadConfigured(config, log));
+  loaded.catch(() => {});
+  return { fetch: app.fetch, state, loaded };
+}
+
+async function loadConfigured(config: ServeConfig, log: (line: string) => void) {
+  const started = performance.now();
+  const resolved = await resolveModel(config.model, {
+    ...(config.cacheDir === undefined ? {} : { cacheDir: config.cacheDir }),
+    log,
+  });
+  const loaded = await loadService(resolved.location, {
+    modelId: config.modelId ?? resolved.id,
+    prefillChunk: config.prefillChunk,
+    ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  log(
+    `rill: loaded model '${loaded.service.modelId}' from ${resolved.location} (${resolved.origin}), ` +
+      `${loaded.bytes} bytes, context ${loaded.service.contextLength} tokens, ` +
+      `tokenizer from ${loaded.tokenizerFrom}, in ${seconds.toFixed(2)} s`,
+  );
+  return loaded.service;
+}
+
+function defaultLog(line: string): void {
+  console.error(line);
+}
+
+/** Runs `rill serve` until the process is stopped; returns the exit code. */
+export async function serveCommand(args: string[]): Promise<number> {
+  if (args.includes("--help")) {
+    console.error(USAGE);
+    return 0;
+  }
+  let config: ServeConfig;
+  try {
+    config = readServeConfig(args, (name) => Deno.env.get(name));
+  } catch (e) {
+    console.error(`rill serve: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const server = createServer(config);
+  const http = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: ({ hostname, port }) => {
+      console.error(`rill: listening on http://${hostname}:${port}`);
+    },
+  }, server.fetch);
+  try {
+    await server.loaded;
+    console.error("rill: ready");
+  } catch (e) {
+    console.error(`rill serve: ${(e as Error).message}`);
+    await http.shutdown();
+    return 1;
+  }
+  await http.finished;
+  return 0;
 }

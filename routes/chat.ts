@@ -10,7 +10,7 @@ import {
   type Usage,
 } from "./generation.ts";
 import type { ServingState } from "./state.ts";
-import { parseChatRequest, readJsonObject } from "./validate.ts";
+import { parseChatRequest, readJsonObject, renderMessages } from "./validate.ts";
 
 /** `POST /chat/completions`: OpenAI chat completions, streamed over SSE or whole. */
 export function chatRoute(state: ServingState): Hono {
@@ -19,7 +19,7 @@ export function chatRoute(state: ServingState): Hono {
     const arrived = performance.now();
     const request = parseChatRequest(await readJsonObject(c.req.raw));
     const service = state.requireService();
-    const promptIds = service.encodePrompt(service.renderChat(request.messages));
+    const promptIds = service.encodePrompt(renderMessages(service, request.messages));
     const job = prepareJob(state, service, request, promptIds, "messages", c.req.raw.signal);
     const shape = chatShape(service.modelId, request.includeUsage);
     return request.stream

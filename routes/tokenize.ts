@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { invalidRequest } from "./errors.ts";
 import type { ServingState } from "./state.ts";
-import { parseChatRequest, readJsonObject } from "./validate.ts";
+import { parseChatRequest, readJsonObject, renderMessages } from "./validate.ts";
 
 /**
  * `POST /tokenize` ({prompt} or {messages}, rendered with the chat template) and
@@ -14,7 +14,7 @@ export function tokenizeRoute(state: ServingState): Hono {
     const service = state.requireService();
     let text: string;
     if (body.messages !== undefined) {
-      text = service.renderChat(parseChatRequest(body).messages);
+      text = renderMessages(service, parseChatRequest(body).messages);
     } else if (typeof body.prompt === "string") {
       text = body.prompt;
     } else {

@@ -1,5 +1,5 @@
 import type { SamplingOptions } from "../src/engine/sampler.ts";
-import type { ChatMessage } from "../src/engine/service.ts";
+import type { ChatMessage, InferenceService } from "../src/engine/service.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 
 /** The generation fields shared by chat and text completions, validated. */
@@ -247,4 +247,17 @@ function logitBias(value: unknown): Map<number, number> | undefined {
     bias.set(id, v);
   }
   return bias;
+}
+
+/** Renders messages with the model's chat template; a template error is the request's fault. */
+export function renderMessages(
+  service: InferenceService,
+  messages: readonly ChatMessage[],
+): string {
+  try {
+    return service.renderChat(messages);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw invalidRequest(`The chat template rejected the messages: ${detail}`, "messages");
+  }
 }

@@ -1,7 +1,10 @@
+import type { ChatMessage } from "./chat_template.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+
+export type { ChatMessage };
 
 /** One sequence on the model: its KV cache grows with every call. */
 export interface TokenSession {
@@ -19,12 +22,6 @@ export interface TokenModel {
   readonly contextLength: number;
   /** Starts a sequence with an empty cache. */
   newSession(): TokenSession;
-}
-
-/** One chat message after validation (text content only). */
-export interface ChatMessage {
-  readonly role: string;
-  readonly content: string;
 }
 
 /** How to generate one completion. */

@@ -1,0 +1,96 @@
+import { type Archive, openArchive } from "../nnef/archive.ts";
+import { chatTemplateOf, renderChatTemplate } from "./chat_template.ts";
+import { HfTokenizer } from "./hf_tokenizer.ts";
+import { loadTokenizer } from "./load_tokenizer.ts";
+import { InferenceService, type TokenModel } from "./service.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+/** Options of `loadService`. */
+export interface LoadServiceOptions {
+  /** Name clients see in `/v1/models`. */
+  readonly modelId: string;
+  /** Tokenizer file or folder; default: the archive's own `tokenizer.json`. */
+  readonly tokenizer?: string;
+  /** Prompt tokens per prefill step. */
+  readonly prefillChunk?: number;
+}
+
+/** A loaded service and what it came from. */
+export interface LoadedService {
+  readonly service: InferenceService;
+  /** Bytes read from the archive's source while loading. */
+  readonly bytes: number;
+  /** Where the tokenizer came from (a path, or "archive"). */
+  readonly tokenizerFrom: string;
+}
+
+/**
+ * Loads a model archive (path or URL), its tokenizer and chat template into an
+ * `InferenceService`.
+ *
+ * @throws {TypeError} when there is no tokenizer in the archive and none was given
+ */
+export async function loadService(
+  location: string,
+  options: LoadServiceOptions,
+): Promise<LoadedService> {
+  const archive = await openArchive(location);
+  let owned = true;
+  try {
+    const config = await readJsonMember(archive, "tokenizer_config.json");
+    const template = archive.has("chat_template.jinja")
+      ? new TextDecoder().decode(await archive.read("chat_template.jinja"))
+      : chatTemplateOf(config);
+    let tokenizer: Tokenizer;
+    let tokenizerFrom: string;
+    if (options.tokenizer !== undefined) {
+      tokenizer = await loadTokenizer(options.tokenizer);
+      tokenizerFrom = options.tokenizer;
+    } else if (archive.has("tokenizer.json")) {
+      tokenizer = new HfTokenizer(
+        await readJsonMember(archive, "tokenizer.json"),
+        config,
+        await readJsonMember(archive, "generation_config.json"),
+      );
+      tokenizerFrom = `${archive.name} (tokenizer.json)`;
+    } else {
+      throw new TypeError(
+        `${archive.name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
+      );
+    }
+    const { model, bytes } = await openTokenModel(archive);
+    owned = false;
+    const renderConfig = tokenizer instanceof HfTokenizer
+      ? { ...tokenizer.config, ...config }
+      : config;
+    const service = new InferenceService({
+      model,
+      tokenizer,
+      modelId: options.modelId,
+      renderChat: (messages) =>
+        renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
+      ...(options.prefillChunk === undefined ? {} : { prefillChunk: options.prefillChunk }),
+    });
+    return { service, bytes, tokenizerFrom };
+  } finally {
+    if (owned) await archive.close();
+  }
+}
+
+async function readJsonMember(archive: Archive, name: string): Promise<Record<string, unknown>> {
+  if (!archive.has(name)) return {};
+  const text = new TextDecoder().decode(await archive.read(name));
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "object" && value !== null ? value : {};
+  } catch (e) {
+    throw new SyntaxError(
+      `${archive.name}: member ${name} is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** The graph runtime behind the `TokenModel` interface. */
+function openTokenModel(_archive: Archive): Promise<{ model: TokenModel; bytes: number }> {
+  return Promise.reject(new Error("The graph runtime (loadModel) is not available yet"));
+}

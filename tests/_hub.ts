@@ -1,0 +1,141 @@
+/** Test helpers: a tiny SmolLM2-shaped model folder and a loopback Hugging Face hub. */
+import { join } from "node:path";
+import { f32ArrayToF16 } from "../src/tensor/f16.ts";
+
+/** The real SmolLM2 tokenizer files (fixtures). */
+export const SMOLLM2_TOKENIZER = new URL(
+  "../../shared/fixtures/tokenizers/smollm2/",
+  import.meta.url,
+).pathname;
+
+const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "chat_template.jinja",
+];
+
+/** Shape of the random model: SmolLM2's architecture, tiny sizes. */
+const CONFIG = {
+  architectures: ["LlamaForCausalLM"],
+  model_type: "llama",
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 16,
+  hidden_act: "silu",
+  max_position_embeddings: 512,
+  rms_norm_eps: 1e-5,
+  rope_theta: 100000,
+  rope_scaling: null,
+  tie_word_embeddings: true,
+  attention_bias: false,
+  mlp_bias: false,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  vocab_size: 49152,
+  torch_dtype: "float16",
+};
+
+/** Deterministic small random values (xorshift), in [-scale, scale). */
+function randomValues(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n); // (n,)
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 2 ** 32 * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** Writes `tensors` as one F16 safetensors file. */
+function safetensors(tensors: [string, number[], Float32Array][]): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, shape, values] of tensors) {
+    header[name] = { dtype: "F16", shape, data_offsets: [offset, offset + values.length * 2] };
+    offset += values.length * 2;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8 !== 0) json += " ";
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.length;
+  for (const [, , values] of tensors) {
+    const half = f32ArrayToF16(values); // (n,)
+    out.set(new Uint8Array(half.buffer), at);
+    at += half.byteLength;
+  }
+  return out;
+}
+
+/** Writes a SmolLM2-shaped HF folder (random F16 weights, real tokenizer) into `folder`. */
+export async function writeTinySmolLM2(folder: string): Promise<void> {
+  await Deno.mkdir(folder, { recursive: true });
+  const c = CONFIG;
+  const kv = c.num_key_value_heads * c.head_dim;
+  const tensors: [string, number[], Float32Array][] = [];
+  let seed = 1;
+  const add = (name: string, shape: number[], scale = 0.1) =>
+    tensors.push([name, shape, randomValues(shape.reduce((a, b) => a * b, 1), seed++, scale)]);
+  add("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], 0.5);
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `model.layers.${l}`;
+    add(`${p}.input_layernorm.weight`, [c.hidden_size], 1);
+    add(`${p}.self_attn.q_proj.weight`, [c.hidden_size, c.hidden_size]);
+    add(`${p}.self_attn.k_proj.weight`, [kv, c.hidden_size]);
+    add(`${p}.self_attn.v_proj.weight`, [kv, c.hidden_size]);
+    add(`${p}.self_attn.o_proj.weight`, [c.hidden_size, c.hidden_size]);
+    add(`${p}.post_attention_layernorm.weight`, [c.hidden_size], 1);
+    add(`${p}.mlp.gate_proj.weight`, [c.intermediate_size, c.hidden_size]);
+    add(`${p}.mlp.up_proj.weight`, [c.intermediate_size, c.hidden_size]);
+    add(`${p}.mlp.down_proj.weight`, [c.hidden_size, c.intermediate_size]);
+  }
+  add("model.norm.weight", [c.hidden_size], 1);
+  await Deno.writeFile(join(folder, "model.safetensors"), safetensors(tensors));
+  await Deno.writeTextFile(join(folder, "config.json"), JSON.stringify(CONFIG, null, 2));
+  for (const file of TOKENIZER_FILES) {
+    await Deno.copyFile(join(SMOLLM2_TOKENIZER, file), join(folder, file));
+  }
+}
+
+/** A loopback hub serving `folder` as `/{repo}/resolve/{revision}/{file}`; counts requests. */
+export interface TestHub extends AsyncDisposable {
+  readonly url: string;
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+/** Starts a hub for `repo` on 127.0.0.1 (port 0). */
+export function startTestHub(repo: string, folder: string): TestHub {
+  const requests: string[] = [];
+  const prefix = `/${repo}/resolve/main/`;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    requests.push(path);
+    if (!path.startsWith(prefix)) return new Response("Repository not found", { status: 404 });
+    const file = path.slice(prefix.length);
+    if (file.includes("..")) return new Response("bad path", { status: 400 });
+    try {
+      const bytes = await Deno.readFile(join(folder, file));
+      return new Response(bytes, { headers: { "Content-Length": String(bytes.length) } });
+    } catch {
+      return new Response("Entry not found", { status: 404 });
+    }
+  });
+  const close = async () => {
+    await server.shutdown();
+  };
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    requests,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

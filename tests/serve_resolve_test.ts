@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { openArchive } from "../src/nnef/archive.ts";
+import { resolveModel, s3Url } from "../models/resolve.ts";
+import { startTestHub, writeTinySmolLM2 } from "./_hub.ts";
+
+const REPO = "HuggingFaceTB/SmolLM2-135M-Instruct";
+
+Deno.test("resolveModel downloads an hf: model once, converts it to Q4_0 and reuses the cache", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_resolve_" });
+  try {
+    const folder = join(root, "hub-folder");
+    await writeTinySmolLM2(folder);
+    await using hub = startTestHub(REPO, folder);
+    const cacheDir = join(root, "cache");
+    const log: string[] = [];
+    const first = await resolveModel(undefined, {
+      cacheDir,
+      hfEndpoint: hub.url,
+      log: (line) => log.push(line),
+    });
+    assert.equal(first.origin, "hub-download");
+    assert.equal(first.id, REPO);
+    assert.ok(first.location.startsWith(cacheDir));
+    assert.ok(
+      hub.requests.includes(`/${REPO}/resolve/main/model.safetensors`),
+      hub.requests.join(),
+    );
+    const archive = await openArchive(first.location);
+    try {
+      assert.ok(archive.has("graph.nnef"));
+      assert.ok(archive.has("tokenizer.json"));
+      assert.ok(archive.has("chat_template.jinja"));
+    } finally {
+      await archive.close();
+    }
+    assert.ok(log.some((line) => /downloading from/.test(line)), log.join("\n"));
+
+    const before = hub.requests.length;
+    const second = await resolveModel(`hf:${REPO}`, { cacheDir, hfEndpoint: hub.url });
+    assert.equal(second.origin, "hub-cache");
+    assert.equal(second.location, first.location);
+    assert.equal(hub.requests.length, before);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("resolveModel without network and cache says how to set MODEL", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_resolve_" });
+  try {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    await assert.rejects(
+      resolveModel(undefined, {
+        cacheDir: root,
+        hfEndpoint: `http://127.0.0.1:${port}`,
+        log: () => {},
+      }),
+      (e: Error) => {
+        assert.match(e.message, /Cannot get the model hf:HuggingFaceTB\/SmolLM2-135M-Instruct/);
+        assert.match(e.message, /Set MODEL to a local archive/);
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("resolveModel passes local paths and URLs through and maps s3:// URLs", async () => {
+  const local =
+    new URL("../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz", import.meta.url)
+      .pathname;
+  const resolved = await resolveModel(local);
+  assert.deepEqual(resolved, {
+    location: local,
+    id: "stories260K_f32.nnef.tgz",
+    origin: "local",
+  });
+  await assert.rejects(resolveModel("/no/such/model.nnef.tar"), Deno.errors.NotFound);
+  const url = await resolveModel("https://example.com/models/m.nnef.tar");
+  assert.equal(url.origin, "url");
+  assert.equal(url.id, "m.nnef.tar");
+  assert.equal(
+    s3Url("s3://bucket/dir/m.nnef.tar", { s3Region: "eu-west-1" }),
+    "https://bucket.s3.eu-west-1.amazonaws.com/dir/m.nnef.tar",
+  );
+  assert.equal(
+    s3Url("s3://bucket/m.tar", { s3Endpoint: "http://127.0.0.1:9000/" }),
+    "http://127.0.0.1:9000/bucket/m.tar",
+  );
+  assert.throws(() => s3Url("s3://bucket"), TypeError);
+});
