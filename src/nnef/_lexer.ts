@@ -93,11 +93,11 @@ export class Lexer {
   #lineStart = 0;
   readonly #buffer: Token[] = [];
   #head = 0;
-  #last: Token | null = null;
 
   constructor(text: string, file: string) {
     this.#text = text;
     this.#file = file;
+    if (text.charCodeAt(0) === 0xfeff) this.#offset = 1;
   }
 
   get file(): string {
@@ -123,13 +123,7 @@ export class Lexer {
     } else {
       token = this.#lex();
     }
-    this.#last = token;
     return token;
-  }
-
-  /** The most recently consumed token, or null at the start. */
-  get last(): Token | null {
-    return this.#last;
   }
 
   /** Replaces the next token, e.g. to split `>=` into `>` and `=`. */

@@ -479,3 +479,10 @@ Deno.test("parseDocument stops an extension line that runs into the next line's 
   const doc = parseDocument("version 1.0;\nextension foo a\n  b;\ngraph g() -> () {}");
   assert.equal(doc.extensions[0]!.rest, "a\n  b");
 });
+
+Deno.test("parseDocument accepts CRLF line ends and a leading byte-order mark", () => {
+  const doc = parseDocument(
+    "\uFEFFversion 1.0;\r\n# c\r\ngraph g(x) -> (y)\r\n{\r\n  y = x;\r\n}\r\n",
+  );
+  assert.deepEqual(doc.graph.body[0]!.at, { line: 5, column: 3 });
+});
