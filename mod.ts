@@ -86,3 +86,47 @@ export {
   redactUrl,
 } from "./src/storage/http_source.ts";
 export { f16ToF32, f32ToF16 } from "./src/tensor/f16.ts";
+export { StopMatcher } from "./src/engine/stop.ts";
+export { IncrementalDetokenizer } from "./src/engine/detokenizer.ts";
+export {
+  type FinishReason,
+  type GenerateOptions,
+  type GenerationEvent,
+  InferenceService,
+  type InferenceServiceOptions,
+  type TokenModel,
+  type TokenSession,
+} from "./src/engine/service.ts";
+export {
+  type LoadedService,
+  loadService,
+  type LoadServiceOptions,
+} from "./src/engine/load_service.ts";
+export { QueueFullError, type QueueTicket, RequestQueue } from "./src/scheduler/queue.ts";
+export { ServingMetrics } from "./src/scheduler/metrics.ts";
+export { createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
+export {
+  DEFAULT_MODEL,
+  type ResolvedModel,
+  resolveModel,
+  type ResolveOptions,
+} from "./models/resolve.ts";
+export { createServer, readServeConfig, type ServeConfig, type Server } from "./cli/serve.ts";
+
+import { createServer, readServeConfig, type Server } from "./cli/serve.ts";
+
+let defaultServer: Server | undefined;
+
+/**
+ * The HTTP service as `deno serve mod.ts` and Deno Deploy run it, configured from the
+ * environment (`MODEL`, `RILL_API_KEYS`, ... as `deno task serve --help` lists); the
+ * model starts loading with the first request, which `/health` and `/ready` answer at once.
+ */
+const server: Deno.ServeDefaultExport = {
+  fetch(request: Request): Response | Promise<Response> {
+    defaultServer ??= createServer(readServeConfig([], (name) => Deno.env.get(name)));
+    return defaultServer.fetch(request);
+  },
+};
+
+export default server;
