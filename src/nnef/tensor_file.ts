@@ -1,5 +1,5 @@
 import type { DType } from "../tensor/dtype.ts";
-import { f16ToF32, f32ToF16 } from "../tensor/f16.ts";
+import { f16ArrayToF32, f16ToF32, f32ToF16 } from "../tensor/f16.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { legacyQ40ToGgml, Q40_BLOCK_BYTES, Q40_BLOCK_LEN } from "./q40.ts";
 
@@ -52,7 +52,7 @@ export interface TensorHeader {
 /** A `.dat` file: its header and its raw payload. */
 export interface TensorFile {
   readonly header: TensorHeader;
-  /** Exactly the bytes after the header. */
+  /** Exactly the bytes after the header (`readTensorFile` returns a view of its input). */
   readonly payload: Uint8Array;
 }
 
@@ -248,7 +248,7 @@ export function readTensorFile(bytes: Uint8Array, file: string): TensorFile {
       `${file}: payload is ${available} bytes, longer than data_length ${header.dataLength}`,
     );
   }
-  return { header, payload: bytes.slice(TENSOR_HEADER_BYTES) };
+  return { header, payload: bytes.subarray(TENSOR_HEADER_BYTES) };
 }
 
 function stringPayloadEnd(bytes: Uint8Array, count: number, file: string): number {
@@ -307,7 +307,7 @@ export function decodeTensor(file: TensorFile, logicalShape?: readonly number[])
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   switch (header.layout) {
     case "q40":
-      return tensor("q40", shape, payload.slice(0, header.dataLength));
+      return tensor("q40", shape, payload.subarray(0, header.dataLength));
     case "q40_legacy":
       return tensor("q40", shape, legacyQ40ToGgml(payload.subarray(0, header.dataLength)));
     case "q81":
@@ -324,6 +324,13 @@ export function decodeTensor(file: TensorFile, logicalShape?: readonly number[])
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** A fresh, aligned copy of the first `length` bytes of `view`. */
+function copy(view: DataView, length: number): ArrayBuffer {
+  return new Uint8Array(view.buffer, view.byteOffset, length).slice().buffer;
+}
+
 function decodePlain(
   dtype: DType,
   view: DataView,
@@ -336,16 +343,19 @@ function decodePlain(
       return out;
     }
     case "f16": {
+      if (LITTLE_ENDIAN) return f16ArrayToF32(new Uint16Array(copy(view, 2 * n)));
       const out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
       return out;
     }
     case "f32": {
+      if (LITTLE_ENDIAN) return new Float32Array(copy(view, 4 * n));
       const out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
       return out;
     }
     default: {
+      if (dtype === "f64" && LITTLE_ENDIAN) return new Float64Array(copy(view, 8 * n));
       const out = new Float64Array(n);
       const read = integerReader(dtype, view);
       for (let i = 0; i < n; i++) out[i] = read(i);

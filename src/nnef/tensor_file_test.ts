@@ -292,3 +292,16 @@ Deno.test("encodeTensor writes Q4_0 with tract's vendor code and the full logica
   assert.deepEqual(file.header.dims, [2, 2, 32]);
   assert.throws(() => encodeTensor(tensor("q40", [64], new Uint8Array(36))), /need rank >= 2/);
 });
+
+Deno.test("decodeTensor reads floats from a payload at any byte offset", () => {
+  const bytes = writeTensorFile(encodeTensor(tensor("f32", [3], Float32Array.from([1, -2.5, 3]))));
+  const shifted = new Uint8Array(bytes.length + 1);
+  shifted.set(bytes, 1);
+  const t = decodeTensor(readTensorFile(shifted.subarray(1), "odd.dat"));
+  assert.deepEqual([...(t.data as Float32Array)], [1, -2.5, 3]);
+  const half = writeTensorFile(encodeTensor(tensor("f16", [2], Float32Array.from([0.5, -4]))));
+  const shiftedHalf = new Uint8Array(half.length + 3);
+  shiftedHalf.set(half, 3);
+  const h = decodeTensor(readTensorFile(shiftedHalf.subarray(3), "odd16.dat"));
+  assert.deepEqual([...(h.data as Float32Array)], [0.5, -4]);
+});

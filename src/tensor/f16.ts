@@ -47,10 +47,16 @@ export function roundToF16(x: number): number {
   return f16ToF32(f32ToF16(x));
 }
 
+let table: Float32Array | undefined;
+
 /** Widens binary16 bit patterns to f32 values. */
 export function f16ArrayToF32(bits: Uint16Array): Float32Array {
+  if (table === undefined) {
+    table = new Float32Array(0x10000); // (65536,): value of every bit pattern
+    for (let i = 0; i < 0x10000; i++) table[i] = f16ToF32(i);
+  }
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = f16ToF32(bits[i]!);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
   return out;
 }
 
