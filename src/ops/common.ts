@@ -233,3 +233,39 @@ export function numeric(t: Tensor): Numeric {
   }
   return t.data as Numeric;
 }
+
+/** A tensor read through strides (a view into a larger buffer, e.g. the runtime's KV cache). */
+export interface StridedTensor extends Tensor {
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export function isStrided(t: Tensor): t is StridedTensor {
+  return "strides" in t;
+}
+
+/** A row-major copy of a strided tensor (other tensors are returned as they are). */
+export function contiguous(t: Tensor): Tensor {
+  if (!isStrided(t)) return t;
+  const n = volume(t.shape);
+  const src = t.data as Float32Array;
+  const out = new (src.constructor as new (n: number) => Float32Array)(n);
+  const rank = t.shape.length;
+  if (n === 0) return tensor(t.dtype, t.shape, out);
+  const inner = t.shape[rank - 1] ?? 1;
+  const innerStride = t.strides[rank - 1] ?? 1;
+  const idx = new Array<number>(rank).fill(0);
+  let off = t.offset;
+  for (let o = 0; o < n; o += inner) {
+    if (innerStride === 1) out.set(src.subarray(off, off + inner), o);
+    else for (let k = 0; k < inner; k++) out[o + k] = src[off + k * innerStride]!;
+    for (let ax = rank - 2; ax >= 0; ax--) {
+      idx[ax]!++;
+      off += t.strides[ax]!;
+      if (idx[ax]! < t.shape[ax]!) break;
+      off -= t.strides[ax]! * t.shape[ax]!;
+      idx[ax] = 0;
+    }
+  }
+  return tensor(t.dtype, t.shape, out);
+}

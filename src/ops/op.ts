@@ -74,6 +74,11 @@ export interface Op {
   infer(args: OpArgs<Fact>, ctx: InferContext): Fact[];
   /** Output tensors from input tensors, all with concrete shapes. */
   eval(args: OpArgs<Tensor>, ctx: EvalContext): Tensor[];
+  /**
+   * True when `eval` reads strided views (`StridedTensor`, e.g. the runtime-owned KV
+   * cache) itself; other ops receive row-major copies.
+   */
+  readonly acceptsStrided?: boolean;
 }
 
 /** Name of an op: the fragment name in its signature. */

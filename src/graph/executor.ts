@@ -1,0 +1,232 @@
+/**
+ * Runs a loaded {@link Model} with concrete tensors. Symbols are bound from the input shapes,
+ * assertions are checked, then only the nodes that depend on the inputs run: constants were
+ * folded at load time, and values whose contents are known symbolically (shape arithmetic)
+ * are evaluated from their dims instead of running their op.
+ */
+import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
+import { contiguous } from "../ops/common.ts";
+import type { EvalContext } from "../ops/op.ts";
+import {
+  type Bindings,
+  checkAssertion,
+  type Dim,
+  dimSymbols,
+  dimToString,
+  evalDim,
+  shapeToString,
+} from "./dim.ts";
+import { type Model, type Node, resolveAttr } from "./model.ts";
+
+/** Replaces the evaluation of one node (e.g. the KV-cache concat turned into an append). */
+export type NodeOverride = (args: Args<Tensor>, ctx: EvalContext) => Tensor[];
+
+type Step =
+  | { readonly kind: "node"; readonly node: Node }
+  | { readonly kind: "dims"; readonly id: number; readonly dims: readonly Dim[] };
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Also enforce the `tract_assert` lines of this scenario (e.g. `tg`, `pp`). */
+  readonly scenario?: string;
+  /** Node id -> replacement evaluation. */
+  readonly overrides?: ReadonlyMap<number, NodeOverride>;
+}
+
+function contents(t: Tensor): AttrValue {
+  if (t.dtype === "string") {
+    const s = t.data as string[];
+    return t.shape.length === 0 ? s[0]! : [...s];
+  }
+  const c = contiguous(t);
+  const items = Array.from(c.data as Float32Array);
+  return t.shape.length === 0 ? items[0]! : items;
+}
+
+/** The compiled run order of a model and the constants it starts from. */
+export class Executor {
+  readonly model: Model;
+  readonly #steps: Step[] = [];
+  readonly #constants = new Map<number, Tensor>();
+  /** Per step, the value ids that are no longer needed after it. */
+  readonly #release: number[][] = [];
+
+  constructor(model: Model) {
+    this.model = model;
+    const known = new Set(model.symbols);
+    const inputIds = new Set(model.inputs.map((i) => i.id));
+    for (const v of model.values) {
+      if (v.fact.value) this.#constants.set(v.id, v.fact.value);
+    }
+    const symbolicOnly = (dims: readonly Dim[]): boolean =>
+      dims.every((d) => [...dimSymbols(d)].every((s) => known.has(s)));
+    for (const v of model.values) {
+      if (v.producer === null && !v.fact.value && v.fact.dims && !inputIds.has(v.id)) {
+        if (symbolicOnly(v.fact.dims)) {
+          this.#steps.push({ kind: "dims", id: v.id, dims: v.fact.dims });
+        }
+      }
+    }
+    for (const node of model.nodes) {
+      if (node.outputs.every((o) => model.values[o]!.fact.value)) continue;
+      if (inputIds.has(node.outputs[0]!)) continue;
+      const facts = node.outputs.map((o) => model.values[o]!.fact);
+      if (facts.length === 1 && facts[0]!.dims && symbolicOnly(facts[0]!.dims)) {
+        this.#steps.push({ kind: "dims", id: node.outputs[0]!, dims: facts[0]!.dims });
+      } else this.#steps.push({ kind: "node", node });
+    }
+    // Liveness: release a value after its last reader, unless it is a graph output.
+    const lastUse = new Map<number, number>();
+    this.#steps.forEach((s, i) => {
+      if (s.kind !== "node") return;
+      for (const id of this.#readIds(s.node)) lastUse.set(id, i);
+    });
+    const outputs = new Set(model.outputs.map((o) => o.id));
+    this.#release = this.#steps.map(() => []);
+    for (const [id, i] of lastUse) {
+      if (!outputs.has(id) && !this.#constants.has(id)) this.#release[i]!.push(id);
+    }
+  }
+
+  #readIds(node: Node): number[] {
+    const ids: number[] = [];
+    const collect = (t: unknown): void => {
+      if (Array.isArray(t)) t.forEach(collect);
+      else if (t !== null && typeof t === "object" && "wire" in t) {
+        ids.push((t as { wire: number }).wire);
+      }
+    };
+    for (const a of node.args.values()) {
+      if (a.kind === "tensor") ids.push(a.id);
+      else if (a.kind === "tensors") ids.push(...a.ids);
+      else collect(a.value);
+    }
+    return ids;
+  }
+
+  /**
+   * Binds the symbols from the inputs' shapes and checks them against the input facts.
+   *
+   * @throws {RangeError} an input of the wrong rank or dims, or a failed assertion
+   */
+  bind(inputs: ReadonlyMap<string, Tensor>, scenario?: string): Map<string, number> {
+    const bindings = new Map<string, number>();
+    for (const io of this.model.inputs) {
+      const t = inputs.get(io.name);
+      if (!t) throw new RangeError(`Missing input '${io.name}'`);
+      if (t.shape.length !== io.fact.shape.length) {
+        throw new RangeError(
+          `Input '${io.name}' has shape [${t.shape.join(", ")}], the graph expects ${
+            shapeToString(io.fact.shape)
+          }`,
+        );
+      }
+      io.fact.shape.forEach((d, i) => {
+        if (
+          typeof d !== "number" && d.terms.length === 1 && d.terms[0]!.coef === 1 &&
+          d.terms[0]!.atoms.length === 1 && d.terms[0]!.atoms[0]!.kind === "sym"
+        ) {
+          const name = d.key;
+          const prev = bindings.get(name);
+          if (prev !== undefined && prev !== t.shape[i]) {
+            throw new RangeError(
+              `Input '${io.name}' gives ${name}=${t.shape[i]} but ${name}=${prev} elsewhere`,
+            );
+          }
+          bindings.set(name, t.shape[i]!);
+        }
+      });
+    }
+    for (const io of this.model.inputs) {
+      const t = inputs.get(io.name)!;
+      io.fact.shape.forEach((d, i) => {
+        let expected: number;
+        try {
+          expected = evalDim(d, bindings);
+        } catch {
+          return;
+        }
+        if (expected !== t.shape[i]) {
+          throw new RangeError(
+            `Input '${io.name}' has shape [${t.shape.join(", ")}], the graph expects ${
+              shapeToString(io.fact.shape)
+            } (axis ${i} should be ${expected} = ${dimToString(d)})`,
+          );
+        }
+      });
+    }
+    for (const a of this.model.assertions) {
+      if (a.scenario === null || a.scenario === scenario) checkAssertion(a, bindings);
+    }
+    return bindings;
+  }
+
+  /** Runs the graph; returns the outputs by name. */
+  run(inputs: ReadonlyMap<string, Tensor>, options: RunOptions = {}): Map<string, Tensor> {
+    const bindings = this.bind(inputs, options.scenario);
+    const values = this.runBound(inputs, bindings, options.overrides);
+    const out = new Map<string, Tensor>();
+    for (const o of this.model.outputs) out.set(o.name, contiguous(values.get(o.id)!));
+    return out;
+  }
+
+  /** Runs with symbols already bound; returns every live value by id (outputs included). */
+  runBound(
+    inputs: ReadonlyMap<string, Tensor>,
+    bindings: Bindings,
+    overrides?: ReadonlyMap<number, NodeOverride>,
+  ): Map<number, Tensor> {
+    const values = new Map<number, Tensor>(this.#constants);
+    for (const io of this.model.inputs) values.set(io.id, inputs.get(io.name)!);
+    const ctx: EvalContext = { bindings };
+    const read = (id: number): Tensor => {
+      const v = values.get(id);
+      if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
+      return v;
+    };
+    for (let i = 0; i < this.#steps.length; i++) {
+      const step = this.#steps[i]!;
+      if (step.kind === "dims") {
+        const fact = this.model.values[step.id]!.fact;
+        const shape = fact.shape as number[];
+        const t = tensor(fact.dtype, shape);
+        const data = t.data as Float64Array;
+        for (let k = 0; k < step.dims.length; k++) data[k] = evalDim(step.dims[k]!, bindings);
+        values.set(step.id, t);
+        continue;
+      }
+      const node = step.node;
+      const strided = node.op.acceptsStrided === true;
+      const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
+      const args = new Map<string, ArgValue<Tensor>>();
+      for (const [k, a] of node.args) {
+        if (a.kind === "tensor") args.set(k, tensorOf(a.id));
+        else if (a.kind === "tensors") args.set(k, a.ids.map(tensorOf));
+        else args.set(k, resolveAttr(a.value, (id) => contents(read(id))));
+      }
+      const opArgs = new Args<Tensor>(node.name, args);
+      let outs: Tensor[];
+      try {
+        const override = overrides?.get(node.id);
+        outs = override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        const shapes = [...args.entries()]
+          .filter(([, v]) => typeof v === "object" && v !== null && "dtype" in v)
+          .map(([k, v]) => `${k}: [${(v as Tensor).shape.join(", ")}]`)
+          .join(", ");
+        const Cls = e instanceof TypeError ? TypeError : RangeError;
+        throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
+      }
+      node.outputs.forEach((id, k) => values.set(id, outs[k]!));
+      for (const id of this.#release[i]!) values.delete(id);
+    }
+    return values;
+  }
+}
+
+/** Number of items of a tensor. */
+export function itemCount(t: Tensor): number {
+  return volume(t.shape);
+}

@@ -1,0 +1,767 @@
+/**
+ * Loads an NNEF model (tract flavour) into a graph of ops with symbolic facts: fragments
+ * with bodies are expanded, arguments are matched to the op signatures, every op's output
+ * facts are inferred over symbolic dims before any data is touched, and what is constant
+ * (weights, literals and what depends only on them) is folded once at load time.
+ */
+import type {
+  Assignment,
+  Document,
+  FragmentDef,
+  Invocation,
+  LValue,
+  Parameter,
+  Position,
+  RValue,
+  TypeSpec,
+} from "../nnef/ast.ts";
+import { parseDocument } from "../nnef/parse.ts";
+import { type Archive, openArchive } from "../nnef/archive.ts";
+import { decodeTensor, readTensorFile, type TensorFile } from "../nnef/tensor_file.ts";
+import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import type { ByteSource } from "../storage/byte_source.ts";
+import { findOp } from "../ops/mod.ts";
+import { type Fact, type InferContext, type Op, opName } from "../ops/op.ts";
+import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
+import { isIntegerLike, markWeak } from "../ops/common.ts";
+import { type Assertion, type DimExpr, parseAssertion, shapeToString, sym } from "./dim.ts";
+
+/** An attribute before resolution: literals, symbolic dims and references to wires. */
+export type AttrTemplate =
+  | number
+  | string
+  | boolean
+  | null
+  | DimExpr
+  | { readonly wire: number }
+  | readonly AttrTemplate[];
+
+/** How one parameter of a node receives its argument. */
+export type NodeArg =
+  | { readonly kind: "tensor"; readonly id: number }
+  | { readonly kind: "tensors"; readonly ids: readonly number[] }
+  | { readonly kind: "attr"; readonly value: AttrTemplate };
+
+/** One op invocation of the expanded graph. */
+export interface Node {
+  readonly id: number;
+  readonly op: Op;
+  readonly name: string;
+  readonly args: ReadonlyMap<string, NodeArg>;
+  readonly outputs: readonly number[];
+  /** `graph.nnef:line` of the graph statement, with the fragment path when expanded. */
+  readonly where: string;
+}
+
+/** A wire: one output of a node, with what is known about it at load time. */
+export interface Value {
+  readonly id: number;
+  /** The first identifier the value was assigned to, if any. */
+  name: string | null;
+  readonly fact: Fact;
+  readonly producer: number | null;
+}
+
+/** A graph input or output, by name. */
+export interface GraphIO {
+  readonly name: string;
+  readonly id: number;
+  readonly fact: Fact;
+}
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** Name used in error messages for the graph text (default `graph.nnef`). */
+  readonly file?: string;
+}
+
+type Val =
+  | { readonly kind: "wire"; readonly id: number }
+  | { readonly kind: "lit"; readonly value: number | string | boolean; readonly isScalar: boolean }
+  | { readonly kind: "dim"; readonly dim: DimExpr }
+  | { readonly kind: "array"; readonly items: readonly Val[] }
+  | { readonly kind: "tuple"; readonly items: readonly Val[] };
+
+const BINARY_OPS: Readonly<Record<string, string>> = {
+  "+": "add",
+  "-": "sub",
+  "*": "mul",
+  "/": "div",
+  "^": "pow",
+  "<": "lt",
+  ">": "gt",
+  "==": "eq",
+  "!=": "ne",
+  "<=": "le",
+  ">=": "ge",
+  "&&": "and",
+  "||": "or",
+};
+
+interface Signature {
+  readonly name: string;
+  readonly parameters: readonly Parameter[];
+  readonly resultCount: number;
+  readonly genericDefault: string | null;
+}
+
+const SIGNATURES = new Map<Op, Signature>();
+
+/** The parsed NNEF declaration of an op (cached). */
+export function signatureOf(op: Op): Signature {
+  let sig = SIGNATURES.get(op);
+  if (sig) return sig;
+  const text = `version 1.0;\n${op.signature};\ngraph g(x) -> (x) { x = external(shape = [1]); }`;
+  const doc = parseDocument(text, `signature of ${opName(op)}`);
+  const decl = doc.fragments[0]!.decl;
+  sig = {
+    name: decl.name,
+    parameters: decl.parameters,
+    resultCount: decl.results.length,
+    genericDefault: decl.generic?.default ?? null,
+  };
+  SIGNATURES.set(op, sig);
+  return sig;
+}
+
+function isTensorType(t: TypeSpec): boolean {
+  return t.kind === "tensor";
+}
+
+function isTensorArray(t: TypeSpec): boolean {
+  return t.kind === "array" && t.item.kind === "tensor";
+}
+
+function fmtFact(f: Fact): string {
+  return `${f.dtype}${shapeToString(f.shape)}`;
+}
+
+/** Known contents of a fact as attribute values, when small and known. */
+function factContents(f: Fact): AttrValue | undefined {
+  if (f.dims) return f.shape.length === 0 ? f.dims[0]! : [...f.dims];
+  const v = f.value;
+  if (v && v.dtype !== "string" && v.dtype !== "q40" && volume(v.shape) <= 4096) {
+    const items = Array.from(v.data as Float32Array);
+    const out = v.dtype === "bool" ? items.map((x) => x !== 0) : items;
+    return v.shape.length === 0 ? out[0]! : out;
+  }
+  if (v && v.dtype === "string") {
+    const items = v.data as string[];
+    return v.shape.length === 0 ? items[0]! : [...items];
+  }
+  return undefined;
+}
+
+function tensorContents(t: Tensor): AttrValue {
+  if (t.dtype === "string") {
+    const s = t.data as string[];
+    return t.shape.length === 0 ? s[0]! : [...s];
+  }
+  const items = Array.from(t.data as Float32Array);
+  const out = t.dtype === "bool" ? items.map((x) => x !== 0) : items;
+  return t.shape.length === 0 ? out[0]! : out;
+}
+
+function concreteContents(v: AttrValue | undefined): boolean {
+  if (v === undefined) return false;
+  if (Array.isArray(v)) return v.every(concreteContents);
+  return typeof v !== "object" || v === null;
+}
+
+/** Resolves an attribute template with `lookup` for the wires it references. */
+export function resolveAttr(
+  template: AttrTemplate,
+  lookup: (id: number) => AttrValue,
+): AttrValue {
+  if (Array.isArray(template)) return template.map((t) => resolveAttr(t, lookup));
+  if (template !== null && typeof template === "object" && "wire" in template) {
+    return lookup((template as { wire: number }).wire);
+  }
+  return template as AttrValue;
+}
+
+/** A loaded model: the expanded graph with its facts, inputs, outputs and metadata. */
+export class Model {
+  readonly nodes: readonly Node[];
+  readonly values: readonly Value[];
+  readonly inputs: readonly GraphIO[];
+  readonly outputs: readonly GraphIO[];
+  /** Symbols declared with `extension tract_symbol`. */
+  readonly symbols: readonly string[];
+  /** `extension tract_assert` constraints; scenario ones apply only in their scenario. */
+  readonly assertions: readonly Assertion[];
+  /** The `tract_core_properties` fragment (t2n writes strings). */
+  readonly properties: ReadonlyMap<string, string>;
+
+  constructor(parts: {
+    nodes: readonly Node[];
+    values: readonly Value[];
+    inputs: readonly GraphIO[];
+    outputs: readonly GraphIO[];
+    symbols: readonly string[];
+    assertions: readonly Assertion[];
+    properties: ReadonlyMap<string, string>;
+  }) {
+    this.nodes = parts.nodes;
+    this.values = parts.values;
+    this.inputs = parts.inputs;
+    this.outputs = parts.outputs;
+    this.symbols = parts.symbols;
+    this.assertions = parts.assertions;
+    this.properties = parts.properties;
+  }
+
+  input(name: string): GraphIO | undefined {
+    return this.inputs.find((i) => i.name === name);
+  }
+
+  output(name: string): GraphIO | undefined {
+    return this.outputs.find((o) => o.name === name);
+  }
+}
+
+class Builder {
+  readonly nodes: Node[] = [];
+  readonly values: Value[] = [];
+  readonly inputs: { name: string; id: number }[] = [];
+  readonly #doc: Document;
+  readonly #file: string;
+  readonly #fragments = new Map<string, FragmentDef>();
+  readonly #ctx: InferContext;
+  readonly #symbols: Set<string>;
+  #where = "";
+  #depth = 0;
+
+  constructor(doc: Document, file: string, ctx: InferContext, symbols: Set<string>) {
+    this.#doc = doc;
+    this.#file = file;
+    this.#ctx = ctx;
+    this.#symbols = symbols;
+    for (const f of doc.fragments) {
+      if (f.body && f.decl.name !== "tract_core_properties") this.#fragments.set(f.decl.name, f);
+    }
+  }
+
+  #at(p: Position): string {
+    return `${this.#file}:${p.line}`;
+  }
+
+  build(): { outputs: GraphIO[] } {
+    const scope = new Map<string, Val>();
+    for (const stmt of this.#doc.graph.body) {
+      this.#where = this.#at(stmt.at);
+      this.#assign(stmt, scope, true);
+    }
+    const outputs = this.#doc.graph.outputs.map((name) => {
+      const v = scope.get(name);
+      if (!v) {
+        throw new SyntaxError(`Graph output '${name}' is never assigned in ${this.#file}`);
+      }
+      const id = this.#wire(v);
+      this.values[id]!.name ??= name;
+      return { name, id, fact: this.values[id]!.fact };
+    });
+    return { outputs };
+  }
+
+  #assign(stmt: Assignment, scope: Map<string, Val>, top: boolean): void {
+    const external = this.nodes.length;
+    const val = this.#rvalue(stmt.right, scope);
+    this.#bind(stmt.left, val, scope);
+    if (top && stmt.left.kind === "identifier") {
+      // A graph input is named by the identifier its external is assigned to.
+      for (let i = external; i < this.nodes.length; i++) {
+        const n = this.nodes[i]!;
+        if ((n.name === "external" || n.name === "tract_core_external") && val.kind === "wire") {
+          if (n.outputs[0] === val.id) this.inputs.push({ name: stmt.left.name, id: val.id });
+        }
+      }
+    }
+  }
+
+  #bind(left: LValue, val: Val, scope: Map<string, Val>): void {
+    if (left.kind === "identifier") {
+      scope.set(left.name, val);
+      if (val.kind === "wire") this.values[val.id]!.name ??= left.name;
+      return;
+    }
+    if (val.kind !== "tuple" && val.kind !== "array") {
+      throw new SyntaxError(
+        `Cannot unpack a single value into ${left.items.length} names at ${this.#at(left.at)}`,
+      );
+    }
+    left.items.forEach((item, i) => {
+      const v = val.items[i];
+      if (!v) throw new SyntaxError(`Too few values to unpack at ${this.#at(left.at)}`);
+      this.#bind(item, v, scope);
+    });
+  }
+
+  #rvalue(r: RValue, scope: Map<string, Val>): Val {
+    switch (r.kind) {
+      case "literal": {
+        const l = r.literal;
+        if (l.kind === "number") return { kind: "lit", value: l.value, isScalar: l.isScalar };
+        return { kind: "lit", value: l.value, isScalar: false };
+      }
+      case "identifier": {
+        const v = scope.get(r.name);
+        if (v) return v;
+        // tract: an identifier not in scope is a dimension symbol.
+        this.#symbols.add(r.name);
+        return { kind: "dim", dim: sym(r.name) };
+      }
+      case "array":
+        return { kind: "array", items: r.items.map((i) => this.#rvalue(i, scope)) };
+      case "tuple":
+        return { kind: "tuple", items: r.items.map((i) => this.#rvalue(i, scope)) };
+      case "invocation":
+        return this.#invoke(r.invocation, scope);
+      case "binary": {
+        const name = BINARY_OPS[r.op];
+        if (!name) throw new SyntaxError(`Unsupported operator '${r.op}' at ${this.#at(r.at)}`);
+        const left = this.#rvalue(r.left, scope);
+        const right = this.#rvalue(r.right, scope);
+        return this.#call(name, null, [
+          { name: null, val: left },
+          { name: null, val: right },
+        ], r.at);
+      }
+      case "unary": {
+        const operand = this.#rvalue(r.operand, scope);
+        if (r.op === "+") return operand;
+        if (operand.kind === "lit" && typeof operand.value === "number" && r.op === "-") {
+          return { ...operand, value: -operand.value };
+        }
+        return this.#call(r.op === "-" ? "neg" : "not", null, [{ name: null, val: operand }], r.at);
+      }
+      case "subscript": {
+        const target = this.#rvalue(r.target, scope);
+        const index = this.#rvalue(r.index, scope);
+        if ((target.kind === "array" || target.kind === "tuple") && index.kind === "lit") {
+          const item = target.items[index.value as number];
+          if (item) return item;
+        }
+        throw new SyntaxError(`Unsupported subscript at ${this.#at(r.at)}`);
+      }
+      default:
+        throw new SyntaxError(`Unsupported expression (${r.kind}) at ${this.#at(r.at)}`);
+    }
+  }
+
+  #invoke(inv: Invocation, scope: Map<string, Val>): Val {
+    const args = inv.args.map((a) => ({ name: a.name, val: this.#rvalue(a.value, scope) }));
+    return this.#call(inv.op, inv.generic, args, inv.at);
+  }
+
+  #match(
+    params: readonly Parameter[],
+    args: readonly { name: string | null; val: Val }[],
+    what: string,
+    at: Position,
+  ): Map<string, Val | null> {
+    const out = new Map<string, Val | null>();
+    let positional = 0;
+    while (positional < args.length && args[positional]!.name === null) positional++;
+    for (const a of args.slice(positional)) {
+      if (a.name === null) {
+        throw new SyntaxError(
+          `Positional argument after a named one in ${what} at ${this.#at(at)}`,
+        );
+      }
+      if (!params.some((p) => p.name === a.name)) {
+        throw new TypeError(`Unknown argument '${a.name}' for ${what} at ${this.#at(at)}`);
+      }
+    }
+    if (positional > params.length) {
+      throw new TypeError(`Too many arguments for ${what} at ${this.#at(at)}`);
+    }
+    params.forEach((p, i) => {
+      const named = args.find((a) => a.name === p.name);
+      if (named) out.set(p.name, named.val);
+      else if (i < positional) out.set(p.name, args[i]!.val);
+      else if (p.default) out.set(p.name, this.#rvalue(p.default, new Map()));
+      else throw new TypeError(`Missing argument '${p.name}' for ${what} at ${this.#at(at)}`);
+    });
+    return out;
+  }
+
+  #call(
+    name: string,
+    generic: string | null,
+    args: readonly { name: string | null; val: Val }[],
+    at: Position,
+  ): Val {
+    const fragment = this.#fragments.get(name);
+    if (fragment) return this.#expand(fragment, args, at);
+    const op = findOp(name);
+    if (!op) throw new TypeError(`unsupported operator '${name}' at ${this.#at(at)}`);
+    const sig = signatureOf(op);
+    const matched = this.#match(sig.parameters, args, `'${name}'`, at);
+    const nodeArgs = new Map<string, NodeArg>();
+    for (const p of sig.parameters) {
+      const v = matched.get(p.name) ?? null;
+      if (isTensorType(p.type)) {
+        if (v && v.kind === "array" && v.items.length === 0) {
+          nodeArgs.set(p.name, { kind: "attr", value: [] });
+        } else nodeArgs.set(p.name, { kind: "tensor", id: this.#wire(v!) });
+      } else if (isTensorArray(p.type)) {
+        if (!v || (v.kind !== "array" && v.kind !== "tuple")) {
+          throw new TypeError(
+            `Argument '${p.name}' of '${name}' must be a list at ${this.#at(at)}`,
+          );
+        }
+        nodeArgs.set(p.name, { kind: "tensors", ids: v.items.map((i) => this.#wire(i)) });
+      } else {
+        nodeArgs.set(p.name, { kind: "attr", value: v ? this.#template(v) : null });
+      }
+    }
+    nodeArgs.set("?", { kind: "attr", value: generic ?? sig.genericDefault ?? "scalar" });
+    const outs = this.#addNode(op, name, nodeArgs);
+    return outs.length === 1
+      ? { kind: "wire", id: outs[0]! }
+      : { kind: "tuple", items: outs.map((id) => ({ kind: "wire", id }) as Val) };
+  }
+
+  #expand(
+    fragment: FragmentDef,
+    args: readonly { name: string | null; val: Val }[],
+    at: Position,
+  ): Val {
+    if (++this.#depth > 64) {
+      throw new RangeError(`Fragment '${fragment.decl.name}' recurses too deep at ${this.#at(at)}`);
+    }
+    const outer = this.#where;
+    this.#where = `${outer} (in fragment ${fragment.decl.name})`;
+    try {
+      const matched = this.#match(
+        fragment.decl.parameters,
+        args,
+        `fragment '${fragment.decl.name}'`,
+        at,
+      );
+      const scope = new Map<string, Val>();
+      for (const [k, v] of matched) if (v) scope.set(k, v);
+      for (const stmt of fragment.body!) this.#assign(stmt, scope, false);
+      const results = fragment.decl.results.map((r) => {
+        const v = scope.get(r.name);
+        if (!v) {
+          throw new SyntaxError(
+            `Fragment '${fragment.decl.name}' never assigns its result '${r.name}'`,
+          );
+        }
+        return v;
+      });
+      return results.length === 1 ? results[0]! : { kind: "tuple", items: results };
+    } finally {
+      this.#where = outer;
+      this.#depth--;
+    }
+  }
+
+  #template(v: Val): AttrTemplate {
+    switch (v.kind) {
+      case "lit":
+        return v.value;
+      case "dim":
+        return v.dim;
+      case "wire":
+        return { wire: v.id };
+      case "array":
+      case "tuple":
+        return v.items.map((i) => this.#template(i));
+    }
+  }
+
+  #constant(t: Tensor, weak: boolean): number {
+    const id = this.values.length;
+    const value = weak ? markWeak(t) : t;
+    const fact: Fact = { dtype: t.dtype, shape: t.shape, value, ...(weak ? { weak } : {}) };
+    const withDims = isIntegerLike(t.dtype) && volume(t.shape) <= 4096
+      ? { ...fact, dims: Array.from(t.data as Float64Array) }
+      : fact;
+    this.values.push({ id, name: null, fact: withDims, producer: null });
+    return id;
+  }
+
+  /** A wire for `v`, creating constants for literals, literal arrays and symbols. */
+  #wire(v: Val): number {
+    if (v.kind === "wire") return v.id;
+    if (v.kind === "dim") {
+      const id = this.values.length;
+      this.values.push({
+        id,
+        name: null,
+        fact: { dtype: "tdim", shape: [], dims: [v.dim] },
+        producer: null,
+      });
+      return id;
+    }
+    if (v.kind === "lit") {
+      if (typeof v.value === "string") {
+        return this.#constant(tensor("string", [], [v.value]), false);
+      }
+      const dtype = typeof v.value === "boolean" ? "bool" : v.isScalar ? "f32" : "i64";
+      const t = tensor(dtype, []);
+      (t.data as Float32Array)[0] = Number(v.value);
+      return this.#constant(t, true);
+    }
+    // A literal (nested) array becomes a constant tensor; wires inside are not allowed.
+    const shape: number[] = [];
+    let level: Val = v;
+    while (level.kind === "array" || level.kind === "tuple") {
+      shape.push(level.items.length);
+      if (level.items.length === 0) break;
+      level = level.items[0]!;
+    }
+    const flat: Val[] = [];
+    const walk = (x: Val, depth: number): void => {
+      if (x.kind === "array" || x.kind === "tuple") {
+        if (x.items.length !== shape[depth]) {
+          throw new SyntaxError(`Ragged literal array in ${this.#where}`);
+        }
+        for (const i of x.items) walk(i, depth + 1);
+      } else flat.push(x);
+    };
+    walk(v, 0);
+    if (flat.some((x) => x.kind !== "lit")) {
+      if (flat.every((x) => x.kind === "lit" || x.kind === "dim")) {
+        const id = this.values.length;
+        const dims = flat.map((
+          x,
+        ) => (x.kind === "dim" ? x.dim : Number((x as { value: number }).value)));
+        this.values.push({ id, name: null, fact: { dtype: "tdim", shape, dims }, producer: null });
+        return id;
+      }
+      throw new TypeError(`A list holding wires cannot be used as a tensor in ${this.#where}`);
+    }
+    const lits = flat as { kind: "lit"; value: number | string | boolean; isScalar: boolean }[];
+    const dtype = lits.some((l) => typeof l.value === "boolean")
+      ? "bool"
+      : lits.some((l) => l.isScalar)
+      ? "f32"
+      : "i64";
+    const t = tensor(dtype, shape);
+    (t.data as Float32Array).set(lits.map((l) => Number(l.value)));
+    return this.#constant(t, false);
+  }
+
+  #addNode(op: Op, name: string, args: Map<string, NodeArg>): number[] {
+    const where = this.#where;
+    const inputFacts = (): string =>
+      [...args.entries()]
+        .flatMap(([k, a]) =>
+          a.kind === "tensor"
+            ? [`${k}: ${fmtFact(this.values[a.id]!.fact)}`]
+            : a.kind === "tensors"
+            ? [`${k}: [${a.ids.map((i) => fmtFact(this.values[i]!.fact)).join(", ")}]`]
+            : []
+        )
+        .join(", ");
+    const inferArgs = new Args<Fact>(
+      name,
+      this.#resolve(args, (id) => this.values[id]!.fact, (id) => {
+        const f = this.values[id]!.fact;
+        const c = factContents(f);
+        if (c !== undefined) return c;
+        // Unknown at load time: a fresh symbol keeps shape inference going.
+        return f.shape.length === 0 ? sym(`?${id}`) : f.shape.map((_, i) => sym(`?${id}.${i}`));
+      }),
+    );
+    let facts: Fact[];
+    try {
+      facts = op.infer(inferArgs, this.#ctx);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      const Cls = e instanceof TypeError
+        ? TypeError
+        : e instanceof SyntaxError
+        ? SyntaxError
+        : RangeError;
+      throw new Cls(`${name} at ${where}: ${msg} (inputs ${inputFacts()})`);
+    }
+    const tensorIds = [...args.values()].flatMap((a) =>
+      a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? [...a.ids] : []
+    );
+    const attrWires: number[] = [];
+    const collect = (t: AttrTemplate): void => {
+      if (Array.isArray(t)) t.forEach(collect);
+      else if (t !== null && typeof t === "object" && "wire" in t) {
+        attrWires.push((t as { wire: number }).wire);
+      }
+    };
+    for (const a of args.values()) if (a.kind === "attr") collect(a.value);
+    const foldable = name !== "external" && name !== "tract_core_external" && name !== "variable" &&
+      tensorIds.every((id) => this.values[id]!.fact.value !== undefined) &&
+      attrWires.every((id) => concreteContents(factContents(this.values[id]!.fact)));
+    if (foldable) {
+      try {
+        const evalArgs = new Args<Tensor>(
+          name,
+          this.#resolve(
+            args,
+            (id) => this.values[id]!.fact.value!,
+            (id) => factContents(this.values[id]!.fact)!,
+          ),
+        );
+        const ts = op.eval(evalArgs, { bindings: new Map() });
+        facts = ts.map((t) => {
+          const f: Fact = { dtype: t.dtype, shape: t.shape, value: t };
+          return isIntegerLike(t.dtype) && volume(t.shape) <= 4096
+            ? { ...f, dims: Array.from(t.data as Float64Array) }
+            : f;
+        });
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        throw new RangeError(`${name} at ${where}: ${msg} (inputs ${inputFacts()})`);
+      }
+    }
+    const nodeId = this.nodes.length;
+    const outputs = facts.map((fact) => {
+      const id = this.values.length;
+      this.values.push({ id, name: null, fact, producer: nodeId });
+      return id;
+    });
+    this.nodes.push({ id: nodeId, op, name, args, outputs, where });
+    return outputs;
+  }
+
+  #resolve<T>(
+    args: ReadonlyMap<string, NodeArg>,
+    tensorOf: (id: number) => T,
+    contents: (id: number) => AttrValue,
+  ): Map<string, ArgValue<T>> {
+    const out = new Map<string, ArgValue<T>>();
+    for (const [k, a] of args) {
+      if (a.kind === "tensor") out.set(k, tensorOf(a.id));
+      else if (a.kind === "tensors") out.set(k, a.ids.map(tensorOf));
+      else out.set(k, resolveAttr(a.value, contents));
+    }
+    return out;
+  }
+}
+
+/** The labels of all `variable` invocations of a document. */
+function variableLabels(doc: Document): Set<string> {
+  const labels = new Set<string>();
+  const visit = (r: RValue): void => {
+    if (r.kind === "invocation") {
+      const inv = r.invocation;
+      if (inv.op === "variable") {
+        const arg = inv.args.find((a) => a.name === "label") ??
+          (inv.args[1]?.name === null ? inv.args[1] : undefined);
+        if (arg && arg.value.kind === "literal" && arg.value.literal.kind === "string") {
+          labels.add(arg.value.literal.value);
+        }
+      }
+      inv.args.forEach((a) => visit(a.value));
+    } else if (r.kind === "array" || r.kind === "tuple") r.items.forEach(visit);
+    else if (r.kind === "binary") {
+      visit(r.left);
+      visit(r.right);
+    }
+  };
+  for (const s of doc.graph.body) visit(s.right);
+  for (const f of doc.fragments) for (const s of f.body ?? []) visit(s.right);
+  return labels;
+}
+
+function parseProperties(doc: Document): Map<string, string> {
+  const out = new Map<string, string>();
+  const frag = doc.fragments.find((f) => f.decl.name === "tract_core_properties");
+  for (const stmt of frag?.body ?? []) {
+    if (stmt.right.kind !== "array") continue;
+    for (const item of stmt.right.items) {
+      if (item.kind !== "tuple" || item.items.length !== 2) continue;
+      const [k, v] = item.items;
+      if (k?.kind === "literal" && k.literal.kind === "string" && v?.kind === "literal") {
+        const l = v.literal;
+        out.set(k.literal.value, l.kind === "number" ? l.text : String(l.value));
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Builds a model from a parsed document and its tensors (by label, as read from `.dat`
+ * files). Used by {@link loadModel}; handy for graphs built in memory.
+ *
+ * @throws {TypeError} `unsupported operator 'conv' at graph.nnef:LINE` and argument errors
+ * @throws {RangeError} an op given impossible shapes, with its name, line and input shapes
+ */
+export function buildModel(
+  doc: Document,
+  tensors: ReadonlyMap<string, TensorFile | Tensor>,
+  options: LoadOptions = {},
+): Model {
+  const file = options.file ?? "graph.nnef";
+  const symbols = new Set<string>();
+  const assertions: Assertion[] = [];
+  for (const e of doc.extensions) {
+    if (e.id === "tract_symbol") symbols.add(e.rest.trim());
+    else if (e.id === "tract_pulse_streaming_symbol") symbols.add("S");
+    else if (e.id === "tract_assert") assertions.push(parseAssertion(e.rest));
+  }
+  const ctx: InferContext = {
+    variable(label: string, shape: readonly number[]): Tensor {
+      const stored = tensors.get(label) ?? tensors.get(label.replace(/^\//, ""));
+      if (!stored) {
+        throw new RangeError(`No tensor '${label}.dat' in the archive for variable '${label}'`);
+      }
+      if ("header" in stored) return decodeTensor(stored, shape);
+      if (volume(stored.shape) !== volume(shape)) {
+        throw new RangeError(
+          `Tensor '${label}' has shape [${stored.shape}], the graph says [${shape}]`,
+        );
+      }
+      return { ...stored, shape: [...shape] };
+    },
+  };
+  const builder = new Builder(doc, file, ctx, symbols);
+  const { outputs } = builder.build();
+  const inputs = builder.inputs.map((i) => ({ ...i, fact: builder.values[i.id]!.fact }));
+  return new Model({
+    nodes: builder.nodes,
+    values: builder.values,
+    inputs,
+    outputs,
+    symbols: [...symbols].filter((s) => !s.startsWith("?")),
+    assertions,
+    properties: parseProperties(doc),
+  });
+}
+
+/**
+ * Loads an NNEF model: a folder, `.tar` or `.tgz` path or URL, a `ByteSource`, or an opened
+ * `Archive` (left open). Reads `graph.nnef` and the `.dat` of every variable, expands the
+ * fragments and infers every op's facts over the symbolic dims.
+ *
+ * @example
+ * ```ts ignore
+ * const model = await loadModel("stories260K_f32.nnef.tgz");
+ * console.log(model.inputs.map((i) => i.name));
+ * ```
+ */
+export async function loadModel(
+  source: string | ByteSource | Archive,
+  options: LoadOptions = {},
+): Promise<Model> {
+  const given = typeof source === "object" && "members" in source;
+  const archive = given ? source as Archive : await openArchive(source as string | ByteSource);
+  try {
+    const file = options.file ?? "graph.nnef";
+    if (!archive.has("graph.nnef")) throw new RangeError(`${archive.name} has no graph.nnef`);
+    const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+    const doc = parseDocument(text, file);
+    const tensors = new Map<string, TensorFile>();
+    await Promise.all([...variableLabels(doc)].map(async (label) => {
+      const name = archive.has(`${label}.dat`) ? `${label}.dat` : `${label.replace(/^\//, "")}.dat`;
+      if (!archive.has(name)) return;
+      tensors.set(label, readTensorFile(await archive.read(name), name));
+    }));
+    return buildModel(doc, tensors, { file });
+  } finally {
+    if (!given) await archive.close();
+  }
+}
