@@ -1,0 +1,116 @@
+//! Attention of query rows over a KV cache laid out (n_kv_heads, capacity, head_dim).
+
+use super::activation::softmax_in_place;
+use super::matmul::dot_f32;
+
+/// Shapes of one attention call; query row t sits at cache position q_pos0 + t and
+/// sees cache positions 0..=q_pos0 + t (causal), at most kv_len of them.
+#[derive(Clone, Copy)]
+pub struct AttentionShape {
+    pub m: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub capacity: usize,
+    pub kv_len: usize,
+    pub q_pos0: usize,
+    pub scale: f32,
+}
+
+impl AttentionShape {
+    #[inline(always)]
+    pub fn visible(&self, t: usize) -> usize {
+        let causal = self.q_pos0 + t + 1;
+        if causal < self.kv_len { causal } else { self.kv_len }
+    }
+}
+
+/// q (m, n_heads, head_dim), caches (n_kv_heads, capacity, head_dim) -> out like q,
+/// heads `h0..h1` only; `scores` holds kv_len floats.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_f32(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    out: &mut [f32],
+    scores: &mut [f32],
+    s: &AttentionShape,
+    h0: usize,
+    h1: usize,
+) {
+    let hd = s.head_dim;
+    let group = s.n_heads / s.n_kv_heads;
+    for t in 0..s.m {
+        let len = s.visible(t);
+        for h in h0..h1.min(s.n_heads) {
+            let kvh = h / group;
+            let qo = (t * s.n_heads + h) * hd;
+            let qv = &q[qo..qo + hd];
+            for j in 0..len {
+                let ko = (kvh * s.capacity + j) * hd;
+                scores[j] = dot_f32(qv, &k_cache[ko..ko + hd], hd) * s.scale;
+            }
+            let sc = &mut scores[..len];
+            softmax_in_place(sc);
+            for i in 0..hd {
+                let mut acc = 0.0f32;
+                for j in 0..len {
+                    acc += sc[j] * v_cache[(kvh * s.capacity + j) * hd + i];
+                }
+                out[qo + i] = acc;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn attention_f32_matches_f64_reference_with_gqa_and_causal_mask() {
+        let s = AttentionShape {
+            m: 2,
+            n_heads: 4,
+            n_kv_heads: 2,
+            head_dim: 6,
+            capacity: 8,
+            kv_len: 5,
+            q_pos0: 3,
+            scale: 0.4,
+        };
+        let f = |i: usize| ((i * 37 % 17) as f32 - 8.0) * 0.1;
+        let q: std::vec::Vec<f32> = (0..s.m * s.n_heads * s.head_dim).map(f).collect();
+        let kc: std::vec::Vec<f32> =
+            (0..s.n_kv_heads * s.capacity * s.head_dim).map(|i| f(i + 3)).collect();
+        let vc: std::vec::Vec<f32> =
+            (0..s.n_kv_heads * s.capacity * s.head_dim).map(|i| f(i + 11)).collect();
+        let mut out = vec![0.0f32; q.len()];
+        let mut scores = vec![0.0f32; s.kv_len];
+        attention_f32(&q, &kc, &vc, &mut out, &mut scores, &s, 0, s.n_heads);
+        for t in 0..s.m {
+            let len = [4usize, 5][t];
+            for h in 0..s.n_heads {
+                let kvh = h / 2;
+                let qo = (t * s.n_heads + h) * s.head_dim;
+                let mut sc = vec![0.0f64; len];
+                for j in 0..len {
+                    for i in 0..s.head_dim {
+                        sc[j] += q[qo + i] as f64 * kc[(kvh * 8 + j) * 6 + i] as f64;
+                    }
+                    sc[j] *= 0.4;
+                }
+                let mx = sc.iter().cloned().fold(f64::MIN, f64::max);
+                let sum: f64 = sc.iter().map(|v| (v - mx).exp()).sum();
+                for i in 0..s.head_dim {
+                    let e: f64 = (0..len)
+                        .map(|j| (sc[j] - mx).exp() / sum * vc[(kvh * 8 + j) * 6 + i] as f64)
+                        .sum();
+                    assert!((out[qo + i] as f64 - e).abs() < 1e-5, "t {t} h {h} i {i}");
+                }
+            }
+        }
+    }
+}

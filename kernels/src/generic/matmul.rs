@@ -1,0 +1,105 @@
+//! Dense matmuls with row-major weights (n, k), like `linear`: y = x @ W^T.
+//! Lane `j % 4` partial sums over the first `k - k % span` values, then the tail,
+//! in the order the SIMD kernels add them.
+
+use super::f16::f16_to_f32;
+use super::reduce4;
+
+#[inline(always)]
+fn dot_lanes(k: usize, span: usize, w: impl Fn(usize) -> f32, x: &[f32]) -> f32 {
+    let kv = k - k % span;
+    let mut s = [0.0f32; 4];
+    for j in 0..kv {
+        s[j % 4] += w(j) * x[j];
+    }
+    let mut acc = reduce4(s);
+    for j in kv..k {
+        acc += w(j) * x[j];
+    }
+    acc
+}
+
+/// W (n, k) f32 @ x (m, k) -> y (m, n), rows `r0..r1` of W only.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_f32_f32(
+    w: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    for r in r0..r1.min(n) {
+        let wr = &w[r * k..r * k + k];
+        for t in 0..m {
+            y[t * n + r] = dot_lanes(k, 4, |j| wr[j], &x[t * k..t * k + k]);
+        }
+    }
+}
+
+/// W (n, k) f16 bits @ x (m, k) f32 -> y (m, n), rows `r0..r1` of W only.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_f16_f32(
+    w: &[u16],
+    x: &[f32],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    for r in r0..r1.min(n) {
+        let wr = &w[r * k..r * k + k];
+        for t in 0..m {
+            y[t * n + r] = dot_lanes(k, 8, |j| f16_to_f32(wr[j]), &x[t * k..t * k + k]);
+        }
+    }
+}
+
+/// Dot product of two f32 vectors with the SIMD lane order (span 4).
+pub fn dot_f32(a: &[f32], b: &[f32], k: usize) -> f32 {
+    dot_lanes(k, 4, |j| a[j], b)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    const F32_ERROR_BUDGET: f64 = 1e-5;
+
+    #[test]
+    fn matmul_f32_f32_matches_f64_reference() {
+        let (m, n, k) = (3, 5, 13);
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1).collect();
+        let x: Vec<f32> = (0..m * k).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.3).collect();
+        let mut y = std::vec![0.0f32; m * n];
+        matmul_f32_f32(&w, &x, &mut y, m, n, k, 0, n);
+        for t in 0..m {
+            for r in 0..n {
+                let e: f64 = (0..k).map(|j| w[r * k + j] as f64 * x[t * k + j] as f64).sum();
+                assert!((y[t * n + r] as f64 - e).abs() < F32_ERROR_BUDGET);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_f16_f32_matches_f64_reference() {
+        let (m, n, k) = (2, 3, 19);
+        let w: Vec<u16> = (0..n * k).map(|i| 0x3800 + (i as u16 % 7) * 0x100).collect();
+        let x: Vec<f32> = (0..m * k).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.25).collect();
+        let mut y = std::vec![0.0f32; m * n];
+        matmul_f16_f32(&w, &x, &mut y, m, n, k, 0, n);
+        for t in 0..m {
+            for r in 0..n {
+                let e: f64 =
+                    (0..k).map(|j| f16_to_f32(w[r * k + j]) as f64 * x[t * k + j] as f64).sum();
+                assert!((y[t * n + r] as f64 - e).abs() < F32_ERROR_BUDGET * e.abs().max(1.0));
+            }
+        }
+    }
+}

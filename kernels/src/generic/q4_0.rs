@@ -1,0 +1,249 @@
+//! Q4_0 weights (GGML block layout) times activations quantized per 32-block to Q8_0.
+//!
+//! Quantized activations of one token row of length k (nb = k / 32 blocks):
+//! `qs` (k bytes of i8, or 2k bytes of i16 when `WIDE`), then `d: [f32; nb]`,
+//! then `bias: [i32; nb]` holding -8 * sum(q) so the nibble offset leaves the inner loop.
+//! `WIDE` stores each block's 32 values as i16 in the order the u16-lane kernel reads
+//! them: a[2i], a[2i+16], a[2i+1], a[2i+17] for i in 0..8, as four groups of eight.
+
+use super::f16::f16_to_f32;
+use super::round_even;
+
+pub const QK: usize = 32;
+
+#[repr(C)]
+pub struct BlockQ4_0 {
+    pub d: [u8; 2],
+    pub qs: [u8; QK / 2],
+}
+
+const _: () = assert!(core::mem::size_of::<BlockQ4_0>() == 18);
+
+pub const BLOCK_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
+
+/// Bytes of one quantized activation row of length `k`.
+pub const fn q8_row_bytes<const WIDE: bool>(k: usize) -> usize {
+    let nb = k / QK;
+    k * if WIDE { 2 } else { 1 } + 8 * nb
+}
+
+/// Position of value `j` (0..32) of a block inside the wide i16 order.
+#[inline(always)]
+pub const fn wide_slot(j: usize) -> usize {
+    let (half, jj) = if j < 16 { (0, j) } else { (1, j - 16) };
+    let i = jj / 2;
+    let odd = jj % 2;
+    (2 * odd + half) * 8 + i
+}
+
+/// x (m, k) f32 -> xq (m, q8_row_bytes(k)).
+pub fn quantize_q8_0<const WIDE: bool>(x: &[f32], xq: &mut [u8], m: usize, k: usize) {
+    let nb = k / QK;
+    let rb = q8_row_bytes::<WIDE>(k);
+    let qbytes = k * if WIDE { 2 } else { 1 };
+    for t in 0..m {
+        let row = &x[t * k..t * k + k];
+        let out = &mut xq[t * rb..t * rb + rb];
+        for b in 0..nb {
+            let blk = &row[b * QK..b * QK + QK];
+            let mut amax = 0.0f32;
+            for &v in blk {
+                let a = f32::from_bits(v.to_bits() & 0x7fff_ffff);
+                amax = if a > amax { a } else { amax };
+            }
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let mut sum = 0i32;
+            for (j, &v) in blk.iter().enumerate() {
+                let q = round_even(v * id) as i32;
+                sum += q;
+                if WIDE {
+                    let p = qbytes_offset_wide(b, j);
+                    out[p..p + 2].copy_from_slice(&(q as i16).to_le_bytes());
+                } else {
+                    out[b * QK + j] = q as i8 as u8;
+                }
+            }
+            let dp = qbytes + 4 * b;
+            out[dp..dp + 4].copy_from_slice(&d.to_le_bytes());
+            let bp = qbytes + 4 * nb + 4 * b;
+            out[bp..bp + 4].copy_from_slice(&(-8 * sum).to_le_bytes());
+        }
+    }
+}
+
+#[inline(always)]
+fn qbytes_offset_wide(b: usize, j: usize) -> usize {
+    (b * QK + wide_slot(j)) * 2
+}
+
+#[inline(always)]
+fn q8_value<const WIDE: bool>(row: &[u8], b: usize, j: usize) -> i32 {
+    if WIDE {
+        let p = qbytes_offset_wide(b, j);
+        i16::from_le_bytes([row[p], row[p + 1]]) as i32
+    } else {
+        row[b * QK + j] as i8 as i32
+    }
+}
+
+#[inline(always)]
+fn read_f32(s: &[u8], p: usize) -> f32 {
+    f32::from_le_bytes([s[p], s[p + 1], s[p + 2], s[p + 3]])
+}
+
+#[inline(always)]
+fn read_i32(s: &[u8], p: usize) -> i32 {
+    i32::from_le_bytes([s[p], s[p + 1], s[p + 2], s[p + 3]])
+}
+
+/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows `r0..r1` of W only.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_q4_0_q8_0<const WIDE: bool>(
+    w: &[u8],
+    xq: &[u8],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    let nb = k / QK;
+    let wrb = nb * BLOCK_BYTES;
+    let xrb = q8_row_bytes::<WIDE>(k);
+    let qbytes = k * if WIDE { 2 } else { 1 };
+    for r in r0..r1.min(n) {
+        let wrow = &w[r * wrb..r * wrb + wrb];
+        for t in 0..m {
+            let xrow = &xq[t * xrb..t * xrb + xrb];
+            let mut acc = 0.0f32;
+            for b in 0..nb {
+                let blk = &wrow[b * BLOCK_BYTES..b * BLOCK_BYTES + BLOCK_BYTES];
+                let dw = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+                let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
+                for j in 0..QK / 2 {
+                    let byte = blk[2 + j] as i32;
+                    isum += (byte & 15) * q8_value::<WIDE>(xrow, b, j);
+                    isum += (byte >> 4) * q8_value::<WIDE>(xrow, b, j + 16);
+                }
+                let scale = dw * read_f32(xrow, qbytes + 4 * b);
+                acc += isum as f32 * scale;
+            }
+            y[t * n + r] = acc;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Activation quantization error dominates: relative to the row norm product.
+    const Q8_ERROR_BUDGET: f64 = 0.01;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    fn random_q4(n: usize, k: usize, seed: &mut u64) -> Vec<u8> {
+        let mut w = vec![0u8; n * k / QK * BLOCK_BYTES];
+        for blk in w.chunks_mut(BLOCK_BYTES) {
+            let d = 0.01 + 0.02 * lcg(seed).abs();
+            let h = half_bits(d);
+            blk[0..2].copy_from_slice(&h.to_le_bytes());
+            for b in &mut blk[2..] {
+                *b = ((lcg(seed) + 1.0) * 127.9) as u8;
+            }
+        }
+        w
+    }
+
+    fn half_bits(v: f32) -> u16 {
+        let bits = v.to_bits();
+        let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+        ((bits >> 16) & 0x8000) as u16 | ((exp as u16) << 10) | ((bits >> 13) & 0x3ff) as u16
+    }
+
+    fn dequant(w: &[u8], n: usize, k: usize) -> Vec<f64> {
+        let mut out = vec![0.0f64; n * k];
+        for (bi, blk) in w.chunks(BLOCK_BYTES).enumerate() {
+            let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])) as f64;
+            for j in 0..16 {
+                out[bi * QK + j] = ((blk[2 + j] & 15) as f64 - 8.0) * d;
+                out[bi * QK + j + 16] = ((blk[2 + j] >> 4) as f64 - 8.0) * d;
+            }
+        }
+        out
+    }
+
+    fn check<const WIDE: bool>() {
+        let (m, n, k) = (3, 5, 96);
+        let mut seed = 7u64;
+        let w = random_q4(n, k, &mut seed);
+        let x: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+        let mut xq = vec![0u8; m * q8_row_bytes::<WIDE>(k)];
+        quantize_q8_0::<WIDE>(&x, &mut xq, m, k);
+        let mut y = vec![0.0f32; m * n];
+        matmul_q4_0_q8_0::<WIDE>(&w, &xq, &mut y, m, n, k, 0, n);
+        let wf = dequant(&w, n, k);
+        for t in 0..m {
+            for r in 0..n {
+                let mut exact = 0.0f64;
+                let mut norm = 0.0f64;
+                let mut wn = 0.0f64;
+                for j in 0..k {
+                    exact += wf[r * k + j] * x[t * k + j] as f64;
+                    norm += (x[t * k + j] as f64).powi(2);
+                    wn += wf[r * k + j].powi(2);
+                }
+                let err = (y[t * n + r] as f64 - exact).abs() / (norm.sqrt() * wn.sqrt());
+                assert!(err < Q8_ERROR_BUDGET, "row {r} token {t}: {} vs {exact}", y[t * n + r]);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_q4_0_q8_0_matches_f64_reference_narrow() {
+        check::<false>();
+    }
+
+    #[test]
+    fn matmul_q4_0_q8_0_matches_f64_reference_wide() {
+        check::<true>();
+    }
+
+    #[test]
+    fn wide_and_narrow_layouts_give_identical_results() {
+        let (m, n, k) = (2, 4, 64);
+        let mut seed = 3u64;
+        let w = random_q4(n, k, &mut seed);
+        let x: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+        let mut a = vec![0u8; m * q8_row_bytes::<false>(k)];
+        let mut b = vec![0u8; m * q8_row_bytes::<true>(k)];
+        quantize_q8_0::<false>(&x, &mut a, m, k);
+        quantize_q8_0::<true>(&x, &mut b, m, k);
+        let mut ya = vec![0.0f32; m * n];
+        let mut yb = vec![0.0f32; m * n];
+        matmul_q4_0_q8_0::<false>(&w, &a, &mut ya, m, n, k, 0, n);
+        matmul_q4_0_q8_0::<true>(&w, &b, &mut yb, m, n, k, 0, n);
+        assert_eq!(ya, yb);
+    }
+
+    #[test]
+    fn wide_slot_is_a_permutation() {
+        let mut seen = [false; 32];
+        for j in 0..32 {
+            seen[wide_slot(j)] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!(wide_slot(0), 0);
+        assert_eq!(wide_slot(16), 8);
+        assert_eq!(wide_slot(1), 16);
+        assert_eq!(wide_slot(17), 24);
+    }
+}

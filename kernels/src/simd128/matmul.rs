@@ -1,0 +1,139 @@
+use super::{f16x4_to_f32, loadf, madd, reduce4_f32, store_lanes};
+use crate::generic::f16::f16_to_f32;
+use core::arch::wasm32::*;
+
+/// How a weight row is read: `SPAN` values per step into one f32x4 accumulator.
+trait Weights: Copy {
+    const SPAN: usize;
+    unsafe fn step(self, row: usize, j: usize, x: *const f32, acc: v128) -> v128;
+    unsafe fn value(self, row: usize, j: usize) -> f32;
+}
+
+#[derive(Clone, Copy)]
+struct F32Rows(*const f32, usize);
+
+impl Weights for F32Rows {
+    const SPAN: usize = 4;
+    #[inline(always)]
+    unsafe fn step(self, row: usize, j: usize, x: *const f32, acc: v128) -> v128 {
+        madd(loadf(self.0.add(row * self.1 + j)), loadf(x.add(j)), acc)
+    }
+    #[inline(always)]
+    unsafe fn value(self, row: usize, j: usize) -> f32 {
+        *self.0.add(row * self.1 + j)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct F16Rows(*const u16, usize);
+
+impl Weights for F16Rows {
+    const SPAN: usize = 8;
+    #[inline(always)]
+    unsafe fn step(self, row: usize, j: usize, x: *const f32, acc: v128) -> v128 {
+        let h = v128_load(self.0.add(row * self.1 + j) as *const v128);
+        let lo = f16x4_to_f32(u32x4_extend_low_u16x8(h));
+        let hi = f16x4_to_f32(u32x4_extend_high_u16x8(h));
+        madd(hi, loadf(x.add(j + 4)), madd(lo, loadf(x.add(j)), acc))
+    }
+    #[inline(always)]
+    unsafe fn value(self, row: usize, j: usize) -> f32 {
+        f16_to_f32(*self.0.add(row * self.1 + j))
+    }
+}
+
+/// W (n, k) f32 @ x (m, k) -> y (m, n), rows r0..r1.
+pub unsafe fn matmul_f32_f32(
+    w: *const f32,
+    x: *const f32,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    matmul(F32Rows(w, k), x, y, m, n, k, r0, r1);
+}
+
+/// W (n, k) f16 @ x (m, k) -> y (m, n), rows r0..r1.
+pub unsafe fn matmul_f16_f32(
+    w: *const u16,
+    x: *const f32,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    matmul(F16Rows(w, k), x, y, m, n, k, r0, r1);
+}
+
+#[inline(always)]
+unsafe fn matmul<W: Weights>(
+    w: W,
+    x: *const f32,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    let r1 = if r1 < n { r1 } else { n };
+    let mut r = r0;
+    while r < r1 {
+        let last = r1 - 1;
+        let rows = [0, 1, 2, 3].map(|i| if r + i < last { r + i } else { last });
+        let count = if r1 - r < 4 { r1 - r } else { 4 };
+        let mut t = 0;
+        while t + 2 <= m {
+            tile::<W, 2>(w, rows, x, y, n, k, t, r, count);
+            t += 2;
+        }
+        if t < m {
+            tile::<W, 1>(w, rows, x, y, n, k, t, r, count);
+        }
+        r += 4;
+    }
+}
+
+#[inline(always)]
+unsafe fn tile<W: Weights, const T: usize>(
+    w: W,
+    rows: [usize; 4],
+    x: *const f32,
+    y: *mut f32,
+    n: usize,
+    k: usize,
+    t0: usize,
+    r: usize,
+    count: usize,
+) {
+    let kv = k - k % W::SPAN;
+    let mut acc = [[f32x4_splat(0.0); 4]; T];
+    let mut j = 0;
+    while j < kv {
+        for i in 0..4 {
+            for (tt, a) in acc.iter_mut().enumerate() {
+                a[i] = w.step(rows[i], j, x.add((t0 + tt) * k), a[i]);
+            }
+        }
+        j += W::SPAN;
+    }
+    for (tt, a) in acc.iter().enumerate() {
+        let xr = x.add((t0 + tt) * k);
+        let mut sum = reduce4_f32(a[0], a[1], a[2], a[3]);
+        for j in kv..k {
+            let wv = f32x4(
+                w.value(rows[0], j),
+                w.value(rows[1], j),
+                w.value(rows[2], j),
+                w.value(rows[3], j),
+            );
+            sum = f32x4_add(sum, f32x4_mul(wv, f32x4_splat(*xr.add(j))));
+        }
+        store_lanes(y.add((t0 + tt) * n + r), sum, count);
+    }
+}

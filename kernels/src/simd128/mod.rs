@@ -1,0 +1,104 @@
+//! simd128 (and relaxed-SIMD) kernels, same names as `generic/`, raw pointers in.
+
+pub mod attention;
+pub mod elementwise;
+pub mod matmul;
+pub mod q4_0;
+
+use crate::generic::activation::{EXP_HI, EXP_LO, EXP_POLY, LN2_HI, LN2_LO, LOG2E};
+use crate::generic::f16::F16_EXP_REBIAS;
+use core::arch::wasm32::*;
+
+/// Lane i of the result is the sum of vector i, added as `generic::reduce4` does.
+#[inline(always)]
+pub fn reduce4_f32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
+    let t0 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v0, v1), i32x4_shuffle::<2, 6, 3, 7>(v0, v1));
+    let t1 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v2, v3), i32x4_shuffle::<2, 6, 3, 7>(v2, v3));
+    f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t0, t1), i32x4_shuffle::<2, 3, 6, 7>(t0, t1))
+}
+
+#[inline(always)]
+pub fn reduce4_i32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
+    let t0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v0, v1), i32x4_shuffle::<2, 6, 3, 7>(v0, v1));
+    let t1 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v2, v3), i32x4_shuffle::<2, 6, 3, 7>(v2, v3));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t0, t1), i32x4_shuffle::<2, 3, 6, 7>(t0, t1))
+}
+
+/// (s0 + s2) + (s1 + s3)
+#[inline(always)]
+pub fn hsum_f32(v: v128) -> f32 {
+    let t = f32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+    f32x4_extract_lane::<0>(t) + f32x4_extract_lane::<1>(t)
+}
+
+/// Four f16 bit patterns in u32 lanes to f32, the bit steps of `generic::f16::f16_to_f32`.
+#[inline(always)]
+pub fn f16x4_to_f32(h: v128) -> v128 {
+    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+    let mag = i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13);
+    let f = f32x4_mul(mag, f32x4_splat(F16_EXP_REBIAS));
+    let special = i32x4_eq(v128_and(h, u32x4_splat(0x7c00)), u32x4_splat(0x7c00));
+    let inf = v128_or(mag, u32x4_splat(0x7f80_0000));
+    v128_or(v128_bitselect(inf, f, special), sign)
+}
+
+/// `generic::activation::exp_f32` on four lanes.
+#[inline(always)]
+pub fn exp_f32x4(x: v128) -> v128 {
+    let under = f32x4_lt(x, f32x4_splat(EXP_LO));
+    let x = f32x4_pmin(x, f32x4_splat(EXP_HI));
+    let x = f32x4_pmax(x, f32x4_splat(EXP_LO));
+    let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(LOG2E)));
+    let r = f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HI)));
+    let r = f32x4_sub(r, f32x4_mul(n, f32x4_splat(LN2_LO)));
+    let mut p = f32x4_splat(EXP_POLY[0]);
+    let mut i = 1;
+    while i < EXP_POLY.len() {
+        p = f32x4_add(f32x4_mul(p, r), f32x4_splat(EXP_POLY[i]));
+        i += 1;
+    }
+    let e = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), f32x4_splat(1.0));
+    let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+    v128_andnot(f32x4_mul(e, scale), under)
+}
+
+/// a * b + c, fused where relaxed SIMD allows it.
+#[inline(always)]
+pub fn madd(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(a, b, c);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    f32x4_add(f32x4_mul(a, b), c)
+}
+
+#[inline(always)]
+pub unsafe fn load(p: *const u8) -> v128 {
+    v128_load(p as *const v128)
+}
+
+#[inline(always)]
+pub unsafe fn loadf(p: *const f32) -> v128 {
+    v128_load(p as *const v128)
+}
+
+#[inline(always)]
+pub unsafe fn storef(p: *mut f32, v: v128) {
+    v128_store(p as *mut v128, v)
+}
+
+/// Writes the first `count` (1..=4) lanes of v to p.
+#[inline(always)]
+pub unsafe fn store_lanes(p: *mut f32, v: v128, count: usize) {
+    if count >= 4 {
+        storef(p, v);
+        return;
+    }
+    let lanes = [
+        f32x4_extract_lane::<0>(v),
+        f32x4_extract_lane::<1>(v),
+        f32x4_extract_lane::<2>(v),
+    ];
+    for (i, &l) in lanes.iter().enumerate().take(count) {
+        *p.add(i) = l;
+    }
+}
