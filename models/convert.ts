@@ -111,7 +111,7 @@ export function planDtypes(
 ): Map<string, WeightDType> {
   const matrices = [...model.tensors.values()].filter((t) => t.shape.length === 2);
   const narrow = matrices.length > 0 &&
-    matrices.every((t) => t.sourceType === "f16" || t.sourceType === "bf16");
+    matrices.every((t) => t.sourceType === "f16");
   const dtype = options.dtype ?? (narrow ? "f16" : "f32");
   const out = new Map<string, WeightDType>();
   for (const spec of llamaWeights(model.config)) {

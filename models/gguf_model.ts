@@ -153,7 +153,6 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
   const source = await openFileSource(path);
   try {
     const gguf = await readGguf(source);
-    let config = ggufConfig(gguf, path);
     const byHf = new Map<string, GgufTensorInfo>();
     for (const info of gguf.tensors) {
       const type = SUPPORTED_TYPES[info.type];
@@ -165,6 +164,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
       const hf = hfNameOfGguf(info.name);
       if (hf !== undefined) byHf.set(hf, info);
     }
+    let config = ggufConfig(gguf, path);
     const ropeFreqs = gguf.tensors.find((t) => t.name === "rope_freqs.weight");
     if (ropeFreqs !== undefined) {
       const bytes = await source.read(gguf.dataOffset + ropeFreqs.offset, ropeFreqs.byteSize);

@@ -1,0 +1,328 @@
+/** Inputs the converter tests build in a temp dir: safetensors, GGUF, and a reference forward pass. */
+import { f32ToF16 } from "../src/tensor/f16.ts";
+
+/** Absolute path of a shared fixture, from the project root's `../shared/fixtures`. */
+export function fixture(path: string): string {
+  return new URL(`../../shared/fixtures/${path}`, import.meta.url).pathname;
+}
+
+/** Deterministic uniform values in [-scale, scale) (mulberry32). */
+export function randomValues(count: number, seed: number, scale: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = (2 * u - 1) * scale;
+  }
+  return out;
+}
+
+/** A tensor to write into a test input file. */
+export interface TestTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly values: Float32Array;
+}
+
+const SCRATCH = new Float32Array(1);
+const SCRATCH_BITS = new Uint32Array(SCRATCH.buffer);
+
+function bf16Bits(x: number): number {
+  SCRATCH[0] = x;
+  const u = SCRATCH_BITS[0]!;
+  return (u + 0x7fff + ((u >> 16) & 1)) >>> 16;
+}
+
+/** Rounds values to what `dtype` stores, so a reference computes with the stored weights. */
+export function storedValues(values: Float32Array, dtype: "F32" | "F16" | "BF16"): Float32Array {
+  if (dtype === "F32") return values;
+  const out = new Float32Array(values.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    if (dtype === "BF16") {
+      bits[i] = bf16Bits(values[i]!) << 16;
+    } else {
+      out[i] = f16Value(f32ToF16(values[i]!));
+    }
+  }
+  return out;
+}
+
+function f16Value(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> 10) & 0x1f;
+  const m = bits & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  return sign * (1024 + m) * 2 ** (e - 25);
+}
+
+/** The bytes of a safetensors file holding `tensors` as `dtype`. */
+export function safetensorsBytes(
+  tensors: readonly TestTensor[],
+  dtype: "F32" | "F16" | "BF16",
+): Uint8Array {
+  const itemBytes = dtype === "F32" ? 4 : 2;
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  let at = 0;
+  for (const t of tensors) {
+    header[t.name] = {
+      dtype,
+      shape: t.shape,
+      data_offsets: [at, at + t.values.length * itemBytes],
+    };
+    at += t.values.length * itemBytes;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8 !== 0) json += " ";
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + at);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let pos = 8 + headerBytes.length;
+  for (const t of tensors) {
+    for (const v of t.values) {
+      if (dtype === "F32") view.setFloat32(pos, v, true);
+      else view.setUint16(pos, dtype === "F16" ? f32ToF16(v) : bf16Bits(v), true);
+      pos += itemBytes;
+    }
+  }
+  return out;
+}
+
+/** A GGUF metadata value with its GGUF type. */
+export type GgufTestValue =
+  | { readonly type: "u32"; readonly value: number }
+  | { readonly type: "f32"; readonly value: number }
+  | { readonly type: "string"; readonly value: string }
+  | { readonly type: "strings"; readonly value: readonly string[] }
+  | { readonly type: "f32s"; readonly value: readonly number[] }
+  | { readonly type: "i32s"; readonly value: readonly number[] };
+
+/** A tensor of a test GGUF: `dims` in GGML order, raw bytes of its type. */
+export interface GgufTestTensor {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly type: number;
+  readonly bytes: Uint8Array;
+}
+
+class Bytes {
+  readonly parts: Uint8Array[] = [];
+  length = 0;
+  push(bytes: Uint8Array): void {
+    this.parts.push(bytes);
+    this.length += bytes.length;
+  }
+  u32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, true);
+    this.push(b);
+  }
+  i32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, v, true);
+    this.push(b);
+  }
+  u64(v: number): void {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    this.push(b);
+  }
+  f32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.push(b);
+  }
+  string(s: string): void {
+    const b = new TextEncoder().encode(s);
+    this.u64(b.length);
+    this.push(b);
+  }
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+/** The bytes of a GGUF v3 file. */
+export function ggufBytes(
+  metadata: Record<string, GgufTestValue>,
+  tensors: readonly GgufTestTensor[],
+): Uint8Array {
+  const b = new Bytes();
+  b.push(new TextEncoder().encode("GGUF"));
+  b.u32(3);
+  b.u64(tensors.length);
+  b.u64(Object.keys(metadata).length);
+  for (const [key, v] of Object.entries(metadata)) {
+    b.string(key);
+    switch (v.type) {
+      case "u32":
+        b.u32(4);
+        b.u32(v.value);
+        break;
+      case "f32":
+        b.u32(6);
+        b.f32(v.value);
+        break;
+      case "string":
+        b.u32(8);
+        b.string(v.value);
+        break;
+      case "strings":
+        b.u32(9);
+        b.u32(8);
+        b.u64(v.value.length);
+        for (const s of v.value) b.string(s);
+        break;
+      case "f32s":
+        b.u32(9);
+        b.u32(6);
+        b.u64(v.value.length);
+        for (const x of v.value) b.f32(x);
+        break;
+      case "i32s":
+        b.u32(9);
+        b.u32(5);
+        b.u64(v.value.length);
+        for (const x of v.value) b.i32(x);
+        break;
+    }
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    offsets.push(offset);
+    offset += Math.ceil(t.bytes.length / 32) * 32;
+  }
+  tensors.forEach((t, i) => {
+    b.string(t.name);
+    b.u32(t.dims.length);
+    for (const d of t.dims) b.u64(d);
+    b.u32(t.type);
+    b.u64(offsets[i]!);
+  });
+  b.push(new Uint8Array(Math.ceil(b.length / 32) * 32 - b.length));
+  for (const t of tensors) {
+    b.push(t.bytes);
+    b.push(new Uint8Array(Math.ceil(t.bytes.length / 32) * 32 - t.bytes.length));
+  }
+  return b.concat();
+}
+
+/** Sizes of the reference model. */
+export interface ReferenceConfig {
+  readonly hidden: number;
+  readonly intermediate: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly vocab: number;
+  readonly eps: number;
+  readonly theta: number;
+  readonly tied: boolean;
+  readonly qkvBias?: boolean;
+}
+
+/**
+ * A plain forward pass of an HF Llama-family model in f64 over a whole sequence: RMSNorm,
+ * rotate-half RoPE, GQA causal attention, SiLU-gated MLP. Returns the logits of the last position.
+ */
+export function referenceLogits(
+  c: ReferenceConfig,
+  weights: ReadonlyMap<string, Float32Array>,
+  ids: readonly number[],
+): Float64Array {
+  const w = (name: string): Float32Array => {
+    const v = weights.get(name);
+    if (v === undefined) throw new Error(`reference: no weight ${name}`);
+    return v;
+  };
+  const d = c.hidden;
+  const hd = d / c.heads;
+  const n = ids.length;
+  const matvec = (m: Float32Array, x: Float64Array, rows: number, bias?: Float32Array) => {
+    const cols = x.length;
+    const out = new Float64Array(rows); // (rows,)
+    for (let r = 0; r < rows; r++) {
+      let s = bias === undefined ? 0 : bias[r]!;
+      for (let k = 0; k < cols; k++) s += m[r * cols + k]! * x[k]!;
+      out[r] = s;
+    }
+    return out;
+  };
+  const rms = (x: Float64Array, weight: Float32Array) => {
+    let ss = 0;
+    for (const v of x) ss += v * v;
+    const scale = 1 / Math.sqrt(ss / x.length + c.eps);
+    return x.map((v, i) => v * scale * weight[i]!);
+  };
+  const rope = (v: Float64Array, heads: number, pos: number) => {
+    const out = new Float64Array(v.length);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < hd / 2; i++) {
+        const freq = 1 / Math.pow(c.theta, (2 * i) / hd);
+        const cos = Math.cos(pos * freq);
+        const sin = Math.sin(pos * freq);
+        const a = v[h * hd + i]!;
+        const b = v[h * hd + i + hd / 2]!;
+        out[h * hd + i] = a * cos - b * sin;
+        out[h * hd + i + hd / 2] = b * cos + a * sin;
+      }
+    }
+    return out;
+  };
+  const embed = w("model.embed_tokens.weight");
+  let xs = ids.map((id) => Float64Array.from(embed.subarray(id * d, (id + 1) * d)));
+  const kvd = c.kvHeads * hd;
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}`;
+    const bias = (name: string) => (c.qkvBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
+    const hs = xs.map((x) => rms(x, w(`${p}.input_layernorm.weight`)));
+    const qs = hs.map((h, t) =>
+      rope(matvec(w(`${p}.self_attn.q_proj.weight`), h, d, bias("q_proj")), c.heads, t)
+    );
+    const ks = hs.map((h, t) =>
+      rope(matvec(w(`${p}.self_attn.k_proj.weight`), h, kvd, bias("k_proj")), c.kvHeads, t)
+    );
+    const vs = hs.map((h) => matvec(w(`${p}.self_attn.v_proj.weight`), h, kvd, bias("v_proj")));
+    xs = xs.map((x, t) => {
+      const ctx = new Float64Array(d);
+      for (let h = 0; h < c.heads; h++) {
+        const g = Math.floor(h / (c.heads / c.kvHeads));
+        const scores = new Float64Array(t + 1);
+        for (let s = 0; s <= t; s++) {
+          let dot = 0;
+          for (let i = 0; i < hd; i++) dot += qs[t]![h * hd + i]! * ks[s]![g * hd + i]!;
+          scores[s] = dot / Math.sqrt(hd);
+        }
+        const max = Math.max(...scores);
+        const e = scores.map((v) => Math.exp(v - max));
+        const sum = e.reduce((a, b) => a + b, 0);
+        for (let s = 0; s <= t; s++) {
+          for (let i = 0; i < hd; i++) ctx[h * hd + i]! += (e[s]! / sum) * vs[s]![g * hd + i]!;
+        }
+      }
+      const o = matvec(w(`${p}.self_attn.o_proj.weight`), ctx, d);
+      const r = x.map((v, i) => v + o[i]!);
+      const m = rms(r, w(`${p}.post_attention_layernorm.weight`));
+      const gate = matvec(w(`${p}.mlp.gate_proj.weight`), m, c.intermediate);
+      const up = matvec(w(`${p}.mlp.up_proj.weight`), m, c.intermediate);
+      const act = gate.map((gv, i) => (gv / (1 + Math.exp(-gv))) * up[i]!);
+      const down = matvec(w(`${p}.mlp.down_proj.weight`), act, d);
+      return r.map((v, i) => v + down[i]!);
+    });
+  }
+  const last = rms(xs[n - 1]!, w("model.norm.weight"));
+  return matvec(w(c.tied ? "model.embed_tokens.weight" : "lm_head.weight"), last, c.vocab);
+}

@@ -1,0 +1,262 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { convertModel } from "../models/convert.ts";
+import { INDEX_MEMBER } from "../models/archive_writer.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import { parseDocument } from "../src/nnef/parse.ts";
+import { dequantizeQ40 } from "../src/nnef/q40.ts";
+import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
+import {
+  fixture,
+  randomValues,
+  type ReferenceConfig,
+  safetensorsBytes,
+  storedValues,
+  type TestTensor,
+} from "./convert_fixtures.ts";
+
+const SMOLLM2 = fixture("tokenizers/smollm2");
+
+interface TinyModel {
+  readonly config: ReferenceConfig;
+  readonly hfConfig: Record<string, unknown>;
+  readonly tensors: TestTensor[];
+}
+
+/** A SmolLM2-shaped model scaled down (hidden 64, 2 layers, 4 heads, 2 kv heads). */
+function tinyModel(options: { qwen2?: boolean; tied?: boolean } = {}): TinyModel {
+  const config: ReferenceConfig = {
+    hidden: 64,
+    intermediate: 96,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    vocab: 49152,
+    eps: 1e-5,
+    theta: 100000,
+    tied: options.tied ?? true,
+    qkvBias: options.qwen2 ?? false,
+  };
+  const d = config.hidden;
+  const kv = (config.kvHeads * d) / config.heads;
+  const shapes: [string, number[]][] = [["model.embed_tokens.weight", [config.vocab, d]]];
+  for (let l = 0; l < config.layers; l++) {
+    const p = `model.layers.${l}`;
+    shapes.push(
+      [`${p}.input_layernorm.weight`, [d]],
+      [`${p}.self_attn.q_proj.weight`, [d, d]],
+      [`${p}.self_attn.k_proj.weight`, [kv, d]],
+      [`${p}.self_attn.v_proj.weight`, [kv, d]],
+      [`${p}.self_attn.o_proj.weight`, [d, d]],
+      [`${p}.post_attention_layernorm.weight`, [d]],
+      [`${p}.mlp.gate_proj.weight`, [config.intermediate, d]],
+      [`${p}.mlp.up_proj.weight`, [config.intermediate, d]],
+      [`${p}.mlp.down_proj.weight`, [d, config.intermediate]],
+    );
+    if (config.qkvBias) {
+      shapes.push(
+        [`${p}.self_attn.q_proj.bias`, [d]],
+        [`${p}.self_attn.k_proj.bias`, [kv]],
+        [`${p}.self_attn.v_proj.bias`, [kv]],
+      );
+    }
+  }
+  shapes.push(["model.norm.weight", [d]]);
+  if (!config.tied) shapes.push(["lm_head.weight", [config.vocab, d]]);
+  const tensors = shapes.map(([name, shape], i) => {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const norm = name.endsWith("layernorm.weight") || name === "model.norm.weight";
+    const values = randomValues(count, 1000 + i, norm ? 0.2 : 0.15);
+    if (norm) { for (let k = 0; k < count; k++) values[k] = 1 + values[k]!; }
+    return { name, shape, values };
+  });
+  const hfConfig = {
+    architectures: [config.qkvBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+    model_type: config.qkvBias ? "qwen2" : "llama",
+    attention_bias: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    head_dim: d / config.heads,
+    hidden_act: "silu",
+    hidden_size: d,
+    intermediate_size: config.intermediate,
+    max_position_embeddings: 8192,
+    mlp_bias: false,
+    num_attention_heads: config.heads,
+    num_hidden_layers: config.layers,
+    num_key_value_heads: config.kvHeads,
+    rms_norm_eps: config.eps,
+    rope_scaling: null,
+    rope_theta: config.theta,
+    tie_word_embeddings: config.tied,
+    torch_dtype: "float32",
+    use_sliding_window: false,
+    vocab_size: config.vocab,
+  };
+  return { config, hfConfig, tensors };
+}
+
+async function writeFolder(
+  dir: string,
+  model: TinyModel,
+  dtype: "F32" | "F16" | "BF16",
+  shards = 1,
+): Promise<void> {
+  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(model.hfConfig, null, 2));
+  for (const name of ["tokenizer.json", "tokenizer_config.json"]) {
+    await Deno.copyFile(join(SMOLLM2, name), join(dir, name));
+  }
+  if (shards === 1) {
+    await Deno.writeFile(join(dir, "model.safetensors"), safetensorsBytes(model.tensors, dtype));
+    return;
+  }
+  const weightMap: Record<string, string> = {};
+  const per = Math.ceil(model.tensors.length / shards);
+  for (let s = 0; s < shards; s++) {
+    const file = `model-${String(s + 1).padStart(5, "0")}-of-${
+      String(shards).padStart(5, "0")
+    }.safetensors`;
+    const part = model.tensors.slice(s * per, (s + 1) * per);
+    for (const t of part) weightMap[t.name] = file;
+    await Deno.writeFile(join(dir, file), safetensorsBytes(part, dtype));
+  }
+  await Deno.writeTextFile(
+    join(dir, "model.safetensors.index.json"),
+    JSON.stringify({ metadata: {}, weight_map: weightMap }),
+  );
+}
+
+/** Reads every weight of an archive back as f32 values, by label. */
+async function archiveWeights(path: string): Promise<Map<string, Float32Array>> {
+  const archive = await openArchive(path);
+  try {
+    const out = new Map<string, Float32Array>();
+    for (const m of archive.members()) {
+      if (!m.name.endsWith(".dat")) continue;
+      const file = readTensorFile(await archive.read(m.name), m.name);
+      const t = decodeTensor(file);
+      const values = t.dtype === "q40"
+        ? dequantizeQ40(t.data as Uint8Array, t.shape.reduce((a, b) => a * b, 1))
+        : Float32Array.from(t.data as Float32Array);
+      out.set(m.name.slice(0, -4), values);
+    }
+    return out;
+  } finally {
+    await archive.close();
+  }
+}
+
+Deno.test("convertModel turns an HF safetensors folder into an indexed archive with the HF names", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = tinyModel();
+    await writeFolder(dir, model, "F32");
+    const output = join(dir, "out", "tiny.nnef.tar");
+    const result = await convertModel(dir, output, {});
+    const bytes = await Deno.readFile(output);
+    // The index is the first member: its name starts the tar.
+    assert.equal(new TextDecoder().decode(bytes.subarray(0, INDEX_MEMBER.length)), INDEX_MEMBER);
+    for (const entry of result.index.members) {
+      const data = bytes.subarray(entry.offset, entry.offset + entry.size);
+      assert.equal(createHash("sha256").update(data).digest("hex"), entry.sha256, entry.name);
+    }
+    const names = result.index.members.map((m) => m.name);
+    assert.deepEqual(names.slice(0, 4), [
+      "graph.nnef",
+      "config.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ]);
+    const archive = await openArchive(output);
+    try {
+      assert.deepEqual(
+        await archive.read("tokenizer.json"),
+        await Deno.readFile(join(SMOLLM2, "tokenizer.json")),
+      );
+      const doc = parseDocument(new TextDecoder().decode(await archive.read("graph.nnef")));
+      assert.deepEqual(doc.graph.inputs, [
+        "input_ids",
+        "in_cache_key_0",
+        "in_cache_value_0",
+        "in_cache_key_1",
+        "in_cache_value_1",
+      ]);
+      assert.deepEqual(doc.graph.outputs, [
+        "outputs",
+        "out_cache_key_0",
+        "out_cache_value_0",
+        "out_cache_key_1",
+        "out_cache_value_1",
+      ]);
+      const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+      assert.match(
+        text,
+        /in_cache_key_0 = tract_core_external\(shape = \[1, 2, P, 16\], datum_type = 'f32'\)/,
+      );
+      assert.match(text, /extension tract_assert S\+P < 8192;/);
+    } finally {
+      await archive.close();
+    }
+    const weights = await archiveWeights(output);
+    for (const t of model.tensors) assert.deepEqual(weights.get(t.name), t.values, t.name);
+    assert.equal(weights.has("lm_head.weight"), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("convertModel reads sharded bf16 Qwen2 weights with biases and an untied head", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = tinyModel({ qwen2: true, tied: false });
+    await writeFolder(dir, model, "BF16", 3);
+    const output = join(dir, "qwen.nnef.tar");
+    const result = await convertModel(dir, output, {});
+    // bf16 does not fit f16's range: by default it is kept exactly, in f32.
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.q_proj.weight"), "f32");
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.q_proj.bias"), "f32");
+    const weights = await archiveWeights(output);
+    for (const t of model.tensors) {
+      assert.deepEqual(weights.get(t.name), storedValues(t.values, "BF16"), t.name);
+    }
+    const archive = await openArchive(output);
+    try {
+      const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+      assert.match(text, /variable<scalar>\(label = 'lm_head.weight', shape = \[49152, 64\]\)/);
+      assert.match(
+        text,
+        /linear\(layer0_attn_norm_out, model_layers_0_self_attn_q_proj_weight_aligned, model_layers_0_self_attn_q_proj_bias_aligned\)/,
+      );
+    } finally {
+      await archive.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("convertModel --q40 stores linear weights as Q4_0 and keeps the tied embedding in f16", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = tinyModel();
+    await writeFolder(dir, model, "F16");
+    const output = join(dir, "q.nnef.tar");
+    const result = await convertModel(dir, output, { q40: true });
+    assert.equal(result.dtypes.get("model.layers.1.mlp.up_proj.weight"), "q40");
+    // down_proj's input size 96 is a multiple of 32 too.
+    assert.equal(result.dtypes.get("model.layers.1.mlp.down_proj.weight"), "q40");
+    // An f16 input keeps its other matrices in f16 unless --dtype says otherwise.
+    assert.equal(result.dtypes.get("model.embed_tokens.weight"), "f16");
+    assert.equal(result.dtypes.get("model.norm.weight"), "f32");
+    const weights = await archiveWeights(output);
+    const up = model.tensors.find((t) => t.name === "model.layers.1.mlp.up_proj.weight")!;
+    const back = weights.get(up.name)!;
+    let err = 0;
+    for (let i = 0; i < back.length; i++) err = Math.max(err, Math.abs(back[i]! - up.values[i]!));
+    // Q4_0 step is max|x|/8 per block of 32: |x| < 0.15 here.
+    assert.ok(err <= 0.15 / 8 + 1e-3, `Q4_0 error ${err}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
