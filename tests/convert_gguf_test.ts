@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertModel } from "../models/convert.ts";
+import { dequantizeQ80 } from "../models/gguf_model.ts";
+import { interleavedToHalves } from "../models/source.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import { parseDocument } from "../src/nnef/parse.ts";
+import { quantizeQ40 } from "../src/nnef/q40.ts";
+import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
+import { f32ToF16 } from "../src/tensor/f16.ts";
+import { fixture, ggufBytes, type GgufTestTensor, randomValues } from "./convert_fixtures.ts";
+
+const TINY = fixture("gguf/llama-2-tiny-random.gguf");
+
+Deno.test("convertModel converts llama-2-tiny-random.gguf with its vocabulary as tokenizer.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const output = join(dir, "tiny.nnef.tar");
+    const result = await convertModel(TINY, output);
+    assert.equal(result.format, "gguf");
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.q_proj.weight"), "f16");
+    assert.equal(result.dtypes.has("lm_head.weight"), true);
+    const archive = await openArchive(output);
+    try {
+      const doc = parseDocument(new TextDecoder().decode(await archive.read("graph.nnef")));
+      assert.deepEqual(doc.graph.inputs, ["input_ids", "in_cache_key_0", "in_cache_value_0"]);
+      const config = JSON.parse(new TextDecoder().decode(await archive.read("config.json")));
+      assert.equal(config.vocab_size, 32000);
+      assert.equal(config.num_attention_heads, 2);
+      assert.equal(config.tie_word_embeddings, false);
+      const tokenizer = JSON.parse(new TextDecoder().decode(await archive.read("tokenizer.json")));
+      assert.equal(Object.keys(tokenizer.model.vocab).length, 32000);
+      assert.equal(tokenizer.model.vocab["<s>"], 1);
+      const head = decodeTensor(
+        readTensorFile(await archive.read("lm_head.weight.dat"), "lm_head"),
+      );
+      assert.deepEqual(head.shape, [32000, 8]);
+    } finally {
+      await archive.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function q80Bytes(values: Float32Array): Uint8Array {
+  const out = new Uint8Array((values.length / 32) * 34);
+  for (let b = 0; b < values.length / 32; b++) {
+    const block = values.subarray(32 * b, 32 * b + 32);
+    const amax = Math.max(...block.map(Math.abs));
+    const d = amax / 127;
+    const bits = f32ToF16(d);
+    out[34 * b] = bits & 0xff;
+    out[34 * b + 1] = bits >> 8;
+    for (let j = 0; j < 32; j++) {
+      out[34 * b + 2 + j] = (Math.round(d === 0 ? 0 : block[j]! / d) + 256) % 256;
+    }
+  }
+  return out;
+}
+
+function f32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer.slice(0));
+}
+
+Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in rotate-half order", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const d = 32;
+    const ff = 64;
+    const vocab = 8;
+    const q40 = quantizeQ40(randomValues(d * d, 7, 0.5)); // (32 rows, 1 block each)
+    const k80 = q80Bytes(randomValues(d * d, 8, 0.5));
+    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
+    const tensors: GgufTestTensor[] = [
+      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: f32(d, 2) },
+      { name: "blk.0.attn_q.weight", dims: [d, d], type: 2, bytes: q40 },
+      { name: "blk.0.attn_k.weight", dims: [d, d], type: 8, bytes: k80 },
+      { name: "blk.0.attn_v.weight", dims: [d, d], type: 0, bytes: f32(d * d, 3) },
+      { name: "blk.0.attn_output.weight", dims: [d, d], type: 0, bytes: f32(d * d, 4) },
+      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: f32(d, 5) },
+      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 6) },
+      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 9) },
+      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 10) },
+      { name: "output_norm.weight", dims: [d], type: 0, bytes: f32(d, 11) },
+    ];
+    const pieces = ["<unk>", "<s>", "</s>", "\u2581a", "\u2581b", "a", "b", "\u2581"];
+    const input = join(dir, "q.gguf");
+    await Deno.writeFile(
+      input,
+      ggufBytes({
+        "general.architecture": { type: "string", value: "llama" },
+        "llama.embedding_length": { type: "u32", value: d },
+        "llama.block_count": { type: "u32", value: 1 },
+        "llama.feed_forward_length": { type: "u32", value: ff },
+        "llama.attention.head_count": { type: "u32", value: 2 },
+        "llama.attention.head_count_kv": { type: "u32", value: 2 },
+        "llama.context_length": { type: "u32", value: 256 },
+        "llama.rope.freq_base": { type: "f32", value: 10000 },
+        "tokenizer.ggml.model": { type: "string", value: "llama" },
+        "tokenizer.ggml.tokens": { type: "strings", value: pieces },
+        "tokenizer.ggml.scores": { type: "f32s", value: pieces.map((_, i) => -i) },
+        "tokenizer.ggml.token_type": { type: "i32s", value: [2, 3, 3, 1, 1, 1, 1, 1] },
+      }, tensors),
+    );
+    const output = join(dir, "q.nnef.tar");
+    const result = await convertModel(input, output);
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.q_proj.weight"), "q40");
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.weight"), "f32");
+    assert.equal(result.dtypes.get("model.embed_tokens.weight"), "f32");
+    const archive = await openArchive(output);
+    try {
+      const q = readTensorFile(
+        await archive.read("model.layers.0.self_attn.q_proj.weight.dat"),
+        "q_proj",
+      );
+      assert.equal(q.header.itemType, 0x3040);
+      assert.deepEqual(q.payload, interleavedToHalves(q40, 2, 18));
+      const k = decodeTensor(readTensorFile(
+        await archive.read("model.layers.0.self_attn.k_proj.weight.dat"),
+        "k_proj",
+      ));
+      const expected = interleavedToHalves(f32Bytes(dequantizeQ80(k80)), 2, 4 * d);
+      assert.deepEqual(k.data, new Float32Array(expected.buffer));
+      const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+      assert.match(
+        text,
+        /model_layers_0_self_attn_q_proj_weight = variable\(label = 'model.layers.0.self_attn.q_proj.weight', shape = \[32, 32\]\)/,
+      );
+    } finally {
+      await archive.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertModel } from "../models/convert.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import { parseDocument } from "../src/nnef/parse.ts";
+import { fixture } from "./convert_fixtures.ts";
+
+const STORIES = fixture("stories260K");
+
+async function convertStories(dir: string, q40: boolean): Promise<string> {
+  const output = join(dir, q40 ? "stories_q40.nnef.tar" : "stories.nnef.tar");
+  await convertModel(join(STORIES, "stories260K.bin"), output, {
+    tokenizer: join(STORIES, "tok512.bin"),
+    q40,
+  });
+  return output;
+}
+
+/** torch_to_nnef names the wrapped HF module `model.`, and stores the tied weight as lm_head. */
+function t2nLabel(name: string): string {
+  return name === "model.embed_tokens.weight.dat" ? "model.lm_head.weight.dat" : `model.${name}`;
+}
+
+Deno.test("convertModel maps stories260K.bin to the IO, symbols and asserts of the torch_to_nnef export", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const archive = await openArchive(await convertStories(dir, false));
+    try {
+      const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+      const doc = parseDocument(text);
+      const reference = await openArchive(join(STORIES, "nnef/stories260K_f32.nnef.tgz"));
+      try {
+        const refDoc = parseDocument(new TextDecoder().decode(await reference.read("graph.nnef")));
+        assert.deepEqual(doc.graph.inputs, refDoc.graph.inputs);
+        assert.deepEqual(doc.graph.outputs, refDoc.graph.outputs);
+        const extensions = (d: typeof doc) =>
+          d.extensions.map((e) => `${e.id} ${e.rest}`.replace(/\s+/g, " ").trim());
+        assert.deepEqual(extensions(doc), extensions(refDoc));
+        // Every float weight is byte-identical to torch_to_nnef's, header included.
+        for (const m of archive.members().filter((m) => m.name.endsWith(".dat"))) {
+          assert.deepEqual(
+            await archive.read(m.name),
+            await reference.read(t2nLabel(m.name)),
+            m.name,
+          );
+        }
+      } finally {
+        await reference.close();
+      }
+      for (let i = 0; i < 5; i++) {
+        assert.match(
+          text,
+          new RegExp(
+            `in_cache_value_${i} = tract_core_external\\(shape = \\[1, 4, P, 8\\], datum_type = 'f32'\\)`,
+          ),
+        );
+      }
+      const config = JSON.parse(new TextDecoder().decode(await archive.read("config.json")));
+      assert.equal(config.rms_norm_eps, 1e-5);
+      assert.equal(config.rope_theta, 10000);
+      assert.equal(config.tie_word_embeddings, true);
+      const tokenizer = JSON.parse(new TextDecoder().decode(await archive.read("tokenizer.json")));
+      assert.equal(tokenizer.model.type, "BPE");
+      assert.equal(tokenizer.model.byte_fallback, true);
+    } finally {
+      await archive.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min_max_q4_0", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const archive = await openArchive(await convertStories(dir, true));
+    const reference = await openArchive(join(STORIES, "nnef/stories260K_q40.nnef.tgz"));
+    try {
+      let q40 = 0;
+      for (const m of archive.members().filter((m) => m.name.endsWith(".dat"))) {
+        const mine = await archive.read(m.name);
+        assert.deepEqual(mine, await reference.read(t2nLabel(m.name)), m.name);
+        if (mine[48] === 0x40 && mine[49] === 0x30) q40++;
+      }
+      // q/k/v/o, gate and up in 5 layers; down_proj (input 172) and the tied embedding stay f32.
+      assert.equal(q40, 30);
+    } finally {
+      await archive.close();
+      await reference.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
