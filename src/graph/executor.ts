@@ -197,7 +197,8 @@ export class Executor {
         continue;
       }
       const node = step.node;
-      const strided = node.op.acceptsStrided === true;
+      const override = overrides?.get(node.id);
+      const strided = node.op.acceptsStrided === true || override !== undefined;
       const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
       const args = new Map<string, ArgValue<Tensor>>();
       for (const [k, a] of node.args) {
@@ -208,7 +209,6 @@ export class Executor {
       const opArgs = new Args<Tensor>(node.name, args);
       let outs: Tensor[];
       try {
-        const override = overrides?.get(node.id);
         outs = override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);

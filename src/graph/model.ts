@@ -16,6 +16,7 @@ import type {
   TypeSpec,
 } from "../nnef/ast.ts";
 import { parseDocument } from "../nnef/parse.ts";
+import { Executor, type RunOptions } from "./executor.ts";
 import { type Archive, openArchive } from "../nnef/archive.ts";
 import { decodeTensor, readTensorFile, type TensorFile } from "../nnef/tensor_file.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
@@ -152,16 +153,6 @@ function factContents(f: Fact): AttrValue | undefined {
   return undefined;
 }
 
-function tensorContents(t: Tensor): AttrValue {
-  if (t.dtype === "string") {
-    const s = t.data as string[];
-    return t.shape.length === 0 ? s[0]! : [...s];
-  }
-  const items = Array.from(t.data as Float32Array);
-  const out = t.dtype === "bool" ? items.map((x) => x !== 0) : items;
-  return t.shape.length === 0 ? out[0]! : out;
-}
-
 function concreteContents(v: AttrValue | undefined): boolean {
   if (v === undefined) return false;
   if (Array.isArray(v)) return v.every(concreteContents);
@@ -209,6 +200,24 @@ export class Model {
     this.symbols = parts.symbols;
     this.assertions = parts.assertions;
     this.properties = parts.properties;
+  }
+
+  #executor: Executor | undefined;
+
+  /**
+   * Runs the graph once as exported: binds the symbols from the input shapes, checks the
+   * assertions (and those of `options.scenario`), and returns every graph output by name.
+   * Caches are plain inputs/outputs here; {@link Session} keeps them in place instead.
+   *
+   * @throws {RangeError} an input of the wrong shape, a failed assertion, or an op failure
+   */
+  run(
+    inputs: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>,
+    options: RunOptions = {},
+  ): Map<string, Tensor> {
+    this.#executor ??= new Executor(this);
+    const map = inputs instanceof Map ? inputs : new Map(Object.entries(inputs));
+    return this.#executor.run(map, options);
   }
 
   input(name: string): GraphIO | undefined {

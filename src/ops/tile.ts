@@ -1,7 +1,7 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { type Dim, dimMul } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { rowStrides } from "./common.ts";
+import { isStrided, rowStrides } from "./common.ts";
 import { allocLike } from "./shape_ops.ts";
 
 /** `tile(input, repeats)`; repeats may be wires holding symbolic dims. */
@@ -24,14 +24,18 @@ export const tile: Op = {
     const src = x.data as Float32Array;
     const out = allocLike(src, n) as Float32Array;
     if (n === 0) return [tensor(x.dtype, shape, out)];
-    const st = rowStrides(x.shape);
+    // A strided view (the runtime's KV cache) is read in place.
+    const st = isStrided(x) ? x.strides : rowStrides(x.shape);
+    const origin = isStrided(x) ? x.offset : 0;
     const inner = shape[rank - 1] ?? 1;
     const innerIn = x.shape[rank - 1] ?? 1;
+    const innerStride = st[rank - 1] ?? 1;
     const idx = new Array<number>(rank).fill(0);
     for (let o = 0; o < n; o += inner) {
-      let base = 0;
+      let base = origin;
       for (let ax = 0; ax < rank - 1; ax++) base += (idx[ax]! % x.shape[ax]!) * st[ax]!;
-      for (let k = 0; k < inner; k++) out[o + k] = src[base + (k % innerIn)]!;
+      if (inner === innerIn && innerStride === 1) out.set(src.subarray(base, base + inner), o);
+      else for (let k = 0; k < inner; k++) out[o + k] = src[base + (k % innerIn) * innerStride]!;
       for (let ax = rank - 2; ax >= 0; ax--) {
         idx[ax]!++;
         if (idx[ax]! < shape[ax]!) break;
@@ -40,4 +44,5 @@ export const tile: Op = {
     }
     return [tensor(x.dtype, shape, out)];
   },
+  acceptsStrided: true,
 };

@@ -47,6 +47,82 @@ function letterSizes<D extends Dim>(spec: Spec, shapes: readonly (readonly D[])[
   return sizes;
 }
 
+/** Copies `x` (letters `axes`) into the row-major order of `order` (absent letters: size 1). */
+function permuted(
+  x: Tensor,
+  values: Float32Array,
+  axes: string,
+  order: readonly string[],
+  sizes: ReadonlyMap<string, number>,
+): Float32Array {
+  const shape = order.map((c) => sizes.get(c)!);
+  const st = new Map<string, number>();
+  let s = 1;
+  for (let j = axes.length - 1; j >= 0; j--) {
+    const c = axes[j]!;
+    st.set(c, (st.get(c) ?? 0) + (x.shape[j] === 1 ? 0 : s));
+    s *= x.shape[j]!;
+  }
+  const walk = order.map((c) => st.get(c) ?? 0);
+  const n = volume(shape);
+  const out = new Float32Array(n);
+  const rank = shape.length;
+  const idx = new Array<number>(rank).fill(0);
+  let off = 0;
+  for (let o = 0; o < n; o++) {
+    out[o] = values[off]!;
+    for (let ax = rank - 1; ax >= 0; ax--) {
+      idx[ax]!++;
+      off += walk[ax]!;
+      if (idx[ax]! < shape[ax]!) break;
+      off -= walk[ax]! * shape[ax]!;
+      idx[ax] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Two-input einsum as a batched matrix product: letters in both inputs and the output are
+ * batch axes, in one input and the output are rows/columns, in both inputs only are summed.
+ * Returns null for shapes this does not cover (the general loop handles them).
+ */
+function einsum2(
+  spec: Spec,
+  sizes: ReadonlyMap<string, number>,
+  xs: readonly Tensor[],
+  values: readonly Float32Array[],
+): Float32Array | null {
+  const [a, b] = spec.inputs as [string, string];
+  if (new Set(a).size !== a.length || new Set(b).size !== b.length) return null;
+  const out = [...spec.output];
+  const batch = out.filter((c) => a.includes(c) && b.includes(c));
+  const rows = out.filter((c) => a.includes(c) && !b.includes(c));
+  const cols = out.filter((c) => b.includes(c) && !a.includes(c));
+  const sum = [...a].filter((c) => b.includes(c) && !out.includes(c));
+  if ([...a, ...b].some((c) => !out.includes(c) && !sum.includes(c))) return null;
+  const size = (cs: readonly string[]): number => cs.reduce((p, c) => p * sizes.get(c)!, 1);
+  const [nb, m, n, k] = [size(batch), size(rows), size(cols), size(sum)];
+  const av = permuted(xs[0]!, values[0]!, a, [...batch, ...rows, ...sum], sizes); // (nb, m, k)
+  const bv = permuted(xs[1]!, values[1]!, b, [...batch, ...cols, ...sum], sizes); // (nb, n, k)
+  const c = new Float32Array(nb * m * n); // (nb, m, n)
+  for (let z = 0; z < nb; z++) {
+    for (let i = 0; i < m; i++) {
+      const ao = (z * m + i) * k;
+      for (let j = 0; j < n; j++) {
+        const bo = (z * n + j) * k;
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc += av[ao + p]! * bv[bo + p]!;
+        c[(z * m + i) * n + j] = acc;
+      }
+    }
+  }
+  const order = [...batch, ...rows, ...cols];
+  if (order.join("") === spec.output) return c;
+  const shaped = tensor("f32", order.map((ch) => sizes.get(ch)!), c);
+  return permuted(shaped, c, order.join(""), out, sizes);
+}
+
 /** `tract_core_einsum(inputs, expr, acc)`: a general sum of products, accumulated in f64. */
 export const tractCoreEinsum: Op = {
   signature:
@@ -66,6 +142,10 @@ export const tractCoreEinsum: Op = {
     const outShape = outLetters.map((c) => sizes.get(c)!);
     const sumShape = sumLetters.map((c) => sizes.get(c)!);
     const values = xs.map(asF32);
+    if (xs.length === 2) {
+      const fast = einsum2(spec, sizes as Map<string, number>, xs, values);
+      if (fast) return [finish(tensor(xs[0]!.dtype === "f16" ? "f16" : "f32", outShape, fast))];
+    }
     // Per input, the stride of each letter (0 where absent or broadcast).
     const strideOf = xs.map((x, i) => {
       const axes = spec.inputs[i]!;

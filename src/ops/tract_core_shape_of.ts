@@ -12,4 +12,5 @@ export const tractCoreShapeOf: Op = {
     const x = args.tensor("input");
     return [tensor("tdim", [x.shape.length], Float64Array.from(x.shape))];
   },
+  acceptsStrided: true,
 };

@@ -1,7 +1,7 @@
 import type { Tensor } from "../tensor/tensor.ts";
 import type { Dim } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { withShape } from "./common.ts";
+import { isStrided, type StridedTensor, withShape } from "./common.ts";
 
 /** tract applies the sorted axes one after another: `axes = [0, 0]` adds two leading axes. */
 function unsqueezed<D extends Dim>(shape: readonly D[], axes: readonly number[]): D[] {
@@ -26,6 +26,19 @@ export const unsqueeze: Op = {
   },
   eval(args: OpArgs<Tensor>): Tensor[] {
     const x = args.tensor("input");
-    return [withShape(x, unsqueezed(x.shape, args.ints("axes")))];
+    const axes = args.ints("axes");
+    if (isStrided(x)) {
+      // A view stays a view: unit axes take any stride.
+      const view: StridedTensor = {
+        dtype: x.dtype,
+        shape: unsqueezed(x.shape, axes),
+        data: x.data,
+        strides: unsqueezed(x.strides, axes),
+        offset: x.offset,
+      };
+      return [view];
+    }
+    return [withShape(x, unsqueezed(x.shape, axes))];
   },
+  acceptsStrided: true,
 };

@@ -1,0 +1,277 @@
+/**
+ * A generation session over a loaded model: prefill a prompt, then decode token by token,
+ * with the KV cache owned by the runtime.
+ *
+ * How the cache works: at load, every graph input `in_cache_*` whose symbolic shape holds
+ * the past symbol (P) on some axis is paired with the graph output produced by
+ * `concat([in_cache_*, new], axis)`. The session keeps one buffer per pair, laid out like the
+ * tensor but with a capacity instead of P on that axis (grown geometrically, copied only
+ * when it grows). Each step feeds a strided view of the first P rows as `in_cache_*`, and the
+ * concat node is replaced by an append of the S new rows into the buffer, whose result is
+ * a strided view of P+S rows. Ops that read views (shape_of, unsqueeze, tile: the GQA
+ * repeat that feeds attention) read the buffer in place; any other reader gets a copy.
+ */
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import type { Model } from "../graph/model.ts";
+import { Executor, type NodeOverride } from "../graph/executor.ts";
+import { checkAssertion, type DimExpr, evalDim } from "../graph/dim.ts";
+import type { StridedTensor } from "../ops/common.ts";
+
+/** A KV-cache input/output pair recognised in the graph. */
+export interface CachePair {
+  readonly input: string;
+  readonly output: string;
+  /** The axis that grows (the past symbol's axis). */
+  readonly axis: number;
+  /** The concat node turned into an append. */
+  readonly node: number;
+}
+
+/** Options of {@link createSession}. */
+export interface SessionOptions {
+  /** Initial cache capacity in positions (default 64; grows by doubling). */
+  readonly capacity?: number;
+  /**
+   * Append new rows into runtime-owned cache buffers (default true). False runs the graph as
+   * exported, concatenating the whole past at each step (the naive reference of the bench).
+   */
+  readonly appendInPlace?: boolean;
+}
+
+function symbolName(d: unknown): string | null {
+  if (typeof d === "number") return null;
+  const e = d as DimExpr;
+  const t = e.terms[0];
+  if (
+    e.terms.length === 1 && t && t.coef === 1 && t.atoms.length === 1 && t.atoms[0]!.kind === "sym"
+  ) {
+    return e.key;
+  }
+  return null;
+}
+
+/**
+ * Finds the KV-cache pairs: a concat whose first value is a graph input with a symbolic
+ * axis and whose result is a graph output.
+ */
+export function findCachePairs(model: Model): CachePair[] {
+  const inputById = new Map(model.inputs.map((i) => [i.id, i]));
+  const outputById = new Map(model.outputs.map((o) => [o.id, o]));
+  const pairs: CachePair[] = [];
+  for (const node of model.nodes) {
+    if (node.name !== "concat") continue;
+    const values = node.args.get("values");
+    const axisArg = node.args.get("axis");
+    if (values?.kind !== "tensors" || values.ids.length !== 2 || axisArg?.kind !== "attr") continue;
+    const input = inputById.get(values.ids[0]!);
+    const output = outputById.get(node.outputs[0]!);
+    if (!input || !output || typeof axisArg.value !== "number") continue;
+    const rank = input.fact.shape.length;
+    const axis = axisArg.value < 0 ? axisArg.value + rank : axisArg.value;
+    if (symbolName(input.fact.shape[axis]) === null) continue;
+    pairs.push({ input: input.name, output: output.name, axis, node: node.id });
+  }
+  return pairs;
+}
+
+class CacheBuffer {
+  readonly pair: CachePair;
+  /** Shape with P replaced by the capacity. */
+  shape: number[];
+  data: Float32Array;
+
+  constructor(pair: CachePair, dims: readonly number[], capacity: number) {
+    this.pair = pair;
+    this.shape = [...dims];
+    this.shape[pair.axis] = capacity;
+    this.data = new Float32Array(this.shape.reduce((a, b) => a * b, 1));
+  }
+
+  get capacity(): number {
+    return this.shape[this.pair.axis]!;
+  }
+
+  #outer(): number {
+    return this.shape.slice(0, this.pair.axis).reduce((a, b) => a * b, 1);
+  }
+
+  #inner(): number {
+    return this.shape.slice(this.pair.axis + 1).reduce((a, b) => a * b, 1);
+  }
+
+  /** A view of the first `rows` positions. */
+  view(rows: number): StridedTensor {
+    const strides = new Array<number>(this.shape.length);
+    let s = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      strides[i] = s;
+      s *= this.shape[i]!;
+    }
+    const shape = [...this.shape];
+    shape[this.pair.axis] = rows;
+    return { dtype: "f32", shape, data: this.data, strides, offset: 0 };
+  }
+
+  /** Writes `rows` (shape like the view, `count` positions) at position `at`. */
+  append(rows: Tensor, at: number): void {
+    const count = rows.shape[this.pair.axis]!;
+    if (at + count > this.capacity) this.#grow(Math.max(at + count, this.capacity * 2), at);
+    const outer = this.#outer();
+    const inner = this.#inner();
+    const cap = this.capacity;
+    const src = rows.data as Float32Array;
+    for (let o = 0; o < outer; o++) {
+      this.data.set(
+        src.subarray(o * count * inner, (o + 1) * count * inner),
+        (o * cap + at) * inner,
+      );
+    }
+  }
+
+  #grow(capacity: number, used: number): void {
+    const outer = this.#outer();
+    const inner = this.#inner();
+    const old = this.data;
+    const oldCap = this.capacity;
+    this.shape[this.pair.axis] = capacity;
+    this.data = new Float32Array(outer * capacity * inner);
+    for (let o = 0; o < outer; o++) {
+      this.data.set(
+        old.subarray(o * oldCap * inner, (o * oldCap + used) * inner),
+        o * capacity * inner,
+      );
+    }
+  }
+}
+
+/** Prefill/decode over one sequence; the KV cache lives in the session. */
+export class Session {
+  readonly model: Model;
+  readonly executor: Executor;
+  readonly pairs: readonly CachePair[];
+  readonly #tokens: string;
+  readonly #logits: string;
+  readonly #pastSymbol: string;
+  readonly #appendInPlace: boolean;
+  readonly #capacity: number;
+  #caches: CacheBuffer[] = [];
+  /** Full cache tensors of the naive path. */
+  #plain = new Map<string, Tensor>();
+  #position = 0;
+
+  constructor(model: Model, options: SessionOptions = {}, executor?: Executor) {
+    this.model = model;
+    this.executor = executor ?? new Executor(model);
+    this.pairs = findCachePairs(model);
+    this.#appendInPlace = options.appendInPlace ?? true;
+    this.#capacity = Math.max(1, options.capacity ?? 64);
+    const cacheInputs = new Set(this.pairs.map((p) => p.input));
+    const cacheOutputs = new Set(this.pairs.map((p) => p.output));
+    const tokenInputs = model.inputs.filter((i) => !cacheInputs.has(i.name));
+    if (tokenInputs.length !== 1) {
+      throw new TypeError(
+        `A session needs one token input besides the caches, the graph has ${tokenInputs.length}: ${
+          tokenInputs.map((i) => i.name).join(", ")
+        }`,
+      );
+    }
+    this.#tokens = tokenInputs[0]!.name;
+    const logits = model.outputs.filter((o) => !cacheOutputs.has(o.name));
+    if (logits.length < 1) throw new TypeError("The graph has no logits output");
+    this.#logits = (logits.find((o) => o.name === "outputs") ?? logits[0]!).name;
+    const first = this.pairs[0];
+    this.#pastSymbol = first ? symbolName(model.input(first.input)!.fact.shape[first.axis])! : "P";
+    this.reset();
+  }
+
+  /** Number of positions already in the cache (P). */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Forgets the sequence; keeps the cache buffers for reuse. */
+  reset(): void {
+    this.#position = 0;
+    this.#plain.clear();
+    const bindings = new Map([[this.#pastSymbol, 0]]);
+    this.#caches = this.pairs.map((pair) => {
+      const fact = this.model.input(pair.input)!.fact;
+      const dims = fact.shape.map((d) => evalDim(d, bindings));
+      const old = this.#caches.find((c) => c.pair === pair);
+      return old ?? new CacheBuffer(pair, dims, this.#capacity);
+    });
+    for (const pair of this.pairs) {
+      const fact = this.model.input(pair.input)!.fact;
+      this.#plain.set(pair.input, tensor(fact.dtype, fact.shape.map((d) => evalDim(d, bindings))));
+    }
+  }
+
+  /** True when `count` more tokens satisfy the graph's assertions (e.g. `S+P < 512`). */
+  fits(count: number): boolean {
+    const bindings = this.#bindingsFor(count);
+    try {
+      for (const a of this.model.assertions) if (a.scenario === null) checkAssertion(a, bindings);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #bindingsFor(count: number): Map<string, number> {
+    const fact = this.model.input(this.#tokens)!.fact;
+    const bindings = new Map([[this.#pastSymbol, this.#position]]);
+    for (const d of fact.shape) {
+      const s = symbolName(d);
+      if (s !== null) bindings.set(s, count);
+    }
+    return bindings;
+  }
+
+  /** Runs the prompt `tokenIds` and returns the logits (vocab,) of its last position. */
+  prefill(tokenIds: readonly number[]): Float32Array {
+    return this.#step(tokenIds);
+  }
+
+  /** Runs one token and returns the logits (vocab,) of the next position. */
+  decode(token: number): Float32Array {
+    return this.#step([token]);
+  }
+
+  #step(ids: readonly number[]): Float32Array {
+    if (ids.length === 0) throw new RangeError("Cannot run an empty list of tokens");
+    const tokenFact = this.model.input(this.#tokens)!.fact;
+    const tokens = tensor(tokenFact.dtype, [1, ids.length], Float64Array.from(ids)); // (1, S)
+    const inputs = new Map<string, Tensor>([[this.#tokens, tokens]]);
+    const P = this.#position;
+    const overrides = new Map<number, NodeOverride>();
+    if (this.#appendInPlace) {
+      for (const cache of this.#caches) {
+        inputs.set(cache.pair.input, cache.view(P));
+        overrides.set(cache.pair.node, (args) => {
+          const fresh = args.tensors("values")[1]!; // (..., S, ...)
+          cache.append(fresh, P);
+          return [cache.view(P + ids.length)];
+        });
+      }
+    } else {
+      for (const [name, t] of this.#plain) inputs.set(name, t);
+    }
+    const bindings = this.executor.bind(inputs);
+    const values = this.executor.runBound(inputs, bindings, overrides);
+    if (!this.#appendInPlace) {
+      for (const pair of this.pairs) {
+        this.#plain.set(pair.input, values.get(this.model.output(pair.output)!.id)!);
+      }
+    }
+    this.#position = P + ids.length;
+    const logits = values.get(this.model.output(this.#logits)!.id)!;
+    const vocab = logits.shape[logits.shape.length - 1]!;
+    const data = logits.data as Float32Array;
+    return data.slice(data.length - vocab);
+  }
+}
+
+/** A session over `model` (see {@link Session}). */
+export function createSession(model: Model, options: SessionOptions = {}): Session {
+  return new Session(model, options);
+}
