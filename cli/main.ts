@@ -5,6 +5,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).serveCommand,
+  generate: async () => (await import("./generate.ts")).generateCommand,
   inspect: async () => (await import("./inspect.ts")).inspectCommand,
   tokenize: async () => (await import("./tokenize.ts")).tokenizeCommand,
   convert: async () => (await import("./convert.ts")).convertCommand,

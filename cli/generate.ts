@@ -1,0 +1,88 @@
+/** `deno task generate`: complete a prompt with a model, streaming the text to stdout. */
+import { parseCliArgs } from "./args.ts";
+import { loadModel } from "../src/graph/model.ts";
+import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { generate } from "../src/engine/generate.ts";
+import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
+
+const USAGE = `Usage: rill generate --model <archive> --tokenizer <file> --prompt <text>
+                     [--max-tokens N] [--temperature T] [--seed N] [--no-stop]
+
+  --model        .nnef.tgz / .tar / folder (or http(s) URL) of a tract NNEF LLM export
+  --tokenizer    tokenizer.json (Hugging Face) or tokenizer.bin / tok512.bin (llama2.c)
+  --prompt       the text to complete
+  --max-tokens   most tokens to generate (default 256)
+  --temperature  0 is greedy (default 1)
+  --seed         seed of the sampler (default: random)
+  --no-stop      keep going after an end-of-sequence token
+
+Prints only the completion on stdout; prefill and decode speeds go to stderr.`;
+
+function numberFlag(value: string | true | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value === true || !Number.isFinite(n)) throw new RangeError(`--${name} needs a number`);
+  return n;
+}
+
+/** Runs `rill generate`; returns the exit code. */
+export async function generateCommand(args: string[]): Promise<number> {
+  const { flags } = parseCliArgs(args, ["no-stop", "help"]);
+  const model = flags.get("model");
+  const tokenizerPath = flags.get("tokenizer");
+  const prompt = flags.get("prompt");
+  if (
+    flags.has("help") || typeof model !== "string" || typeof tokenizerPath !== "string" ||
+    typeof prompt !== "string"
+  ) {
+    console.error(USAGE);
+    return flags.has("help") ? 0 : 2;
+  }
+  let maxTokens: number;
+  let temperature: number;
+  let seed: number | undefined;
+  try {
+    maxTokens = numberFlag(flags.get("max-tokens"), "max-tokens", 256);
+    temperature = numberFlag(flags.get("temperature"), "temperature", 1);
+    seed = flags.has("seed") ? numberFlag(flags.get("seed"), "seed", 0) : undefined;
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  const [graph, tokenizer] = await Promise.all([loadModel(model), loadTokenizer(tokenizerPath)]);
+  const promptIds = tokenizer.encode(prompt);
+  const detok = new IncrementalDetokenizer(tokenizer);
+  for (const id of promptIds) detok.push(id);
+  detok.flush();
+  const out = Deno.stdout;
+  const encoder = new TextEncoder();
+  const start = performance.now();
+  let prefillEnd = start;
+  let count = 0;
+  for await (
+    const id of generate(graph, tokenizer, promptIds, {
+      maxTokens,
+      sampling: seed === undefined ? { temperature } : { temperature, seed },
+      stopAtEos: !flags.has("no-stop"),
+      onPrefill: () => (prefillEnd = performance.now()),
+    })
+  ) {
+    count++;
+    const text = detok.push(id);
+    if (text) await out.write(encoder.encode(text));
+  }
+  const rest = detok.flush();
+  await out.write(encoder.encode(rest + "\n"));
+  const end = performance.now();
+  const prefillS = (prefillEnd - start) / 1000;
+  const decodeS = (end - prefillEnd) / 1000;
+  const decoded = Math.max(0, count - 1);
+  console.error(
+    `prefill: ${promptIds.length} tokens in ${prefillS.toFixed(3)}s (${
+      (promptIds.length / prefillS).toFixed(1)
+    } tokens/s); decode: ${decoded} tokens in ${decodeS.toFixed(3)}s (${
+      decoded > 0 ? (decoded / decodeS).toFixed(1) : "0"
+    } tokens/s)`,
+  );
+  return 0;
+}
