@@ -1,8 +1,10 @@
+import { loadModel } from "../graph/model.ts";
 import { type Archive, openArchive } from "../nnef/archive.ts";
 import { chatTemplateOf, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
 import { InferenceService, type TokenModel } from "./service.ts";
+import { Session } from "./session.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Options of `loadService`. */
@@ -90,7 +92,43 @@ async function readJsonMember(archive: Archive, name: string): Promise<Record<st
   }
 }
 
-/** The graph runtime behind the `TokenModel` interface. */
-function openTokenModel(_archive: Archive): Promise<{ model: TokenModel; bytes: number }> {
-  return Promise.reject(new Error("The graph runtime (loadModel) is not available yet"));
+/** The graph runtime behind the `TokenModel` interface; sessions are reused one at a time. */
+async function openTokenModel(archive: Archive): Promise<{ model: TokenModel; bytes: number }> {
+  const graph = await loadModel(archive);
+  const free: Session[] = [new Session(graph)];
+  const contextLength = largestFit(free[0]!);
+  const model: TokenModel = {
+    contextLength,
+    newSession() {
+      const session = free.pop() ?? new Session(graph);
+      session.reset();
+      let disposed = false;
+      return {
+        prefill: (ids) => Promise.resolve(session.prefill(ids)),
+        decode: (id) => Promise.resolve(session.decode(id)),
+        dispose: () => {
+          if (disposed) return;
+          disposed = true;
+          session.reset();
+          free.push(session);
+        },
+      };
+    },
+  };
+  const bytes = archive.members().reduce((sum, m) => sum + m.size, 0);
+  return { model, bytes };
+}
+
+/** The most positions a fresh session accepts (from the graph's assertions, e.g. `S+P < 512`). */
+function largestFit(session: Session): number {
+  const ceiling = 1 << 24;
+  if (session.fits(ceiling)) return ceiling;
+  let lo = 0;
+  let hi = ceiling;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (session.fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
