@@ -86,6 +86,36 @@ export {
   redactUrl,
 } from "./src/storage/http_source.ts";
 export { f16ToF32, f32ToF16 } from "./src/tensor/f16.ts";
+export {
+  buildModel,
+  type GraphIO,
+  loadModel,
+  type LoadOptions,
+  Model,
+  type Node,
+  type Value,
+} from "./src/graph/model.ts";
+export { Executor, type NodeOverride, type RunOptions } from "./src/graph/executor.ts";
+export {
+  type Assertion,
+  type Bindings,
+  checkAssertion,
+  type Dim,
+  DimExpr,
+  evalDim,
+  parseAssertion,
+  parseDim,
+} from "./src/graph/dim.ts";
+export type { EvalContext, Fact, InferContext, Op, OpArgs } from "./src/ops/op.ts";
+export { findOp, OPS } from "./src/ops/mod.ts";
+export {
+  type CachePair,
+  createSession,
+  findCachePairs,
+  Session,
+  type SessionOptions,
+} from "./src/engine/session.ts";
+export { generate, type GenerationOptions } from "./src/engine/generate.ts";
 export { StopMatcher } from "./src/engine/stop.ts";
 export { IncrementalDetokenizer } from "./src/engine/detokenizer.ts";
 export {

@@ -5,7 +5,7 @@ import type { Tokenizer } from "./tokenizer.ts";
 import { Session } from "./session.ts";
 
 /** Options of {@link generate}. */
-export interface GenerateOptions {
+export interface GenerationOptions {
   /** Most tokens to generate (default 256). */
   readonly maxTokens?: number;
   /** How to pick each token (default: temperature 1, unseeded). */
@@ -41,7 +41,7 @@ export async function* generate(
   model: Model,
   tokenizer: Tokenizer,
   promptIds: readonly number[],
-  options: GenerateOptions = {},
+  options: GenerationOptions = {},
 ): AsyncGenerator<number, void, void> {
   const maxTokens = options.maxTokens ?? 256;
   const stopAtEos = options.stopAtEos ?? true;
