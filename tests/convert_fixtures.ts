@@ -1,5 +1,8 @@
 /** Inputs the converter tests build in a temp dir: safetensors, GGUF, and a reference forward pass. */
+import { Executor } from "../src/graph/executor.ts";
+import { loadModel, type Model } from "../src/graph/model.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
+import { type Tensor, tensor } from "../src/tensor/tensor.ts";
 
 /** Absolute path of a shared fixture, from the project root's `../shared/fixtures`. */
 export function fixture(path: string): string {
@@ -325,4 +328,58 @@ export function referenceLogits(
   }
   const last = rms(xs[n - 1]!, w("model.norm.weight"));
   return matvec(w(c.tied ? "model.embed_tokens.weight" : "lm_head.weight"), last, c.vocab);
+}
+
+/** Runs a converted archive token by token with the graph runtime, feeding the caches back. */
+export class ArchiveRunner {
+  readonly #executor: Executor;
+  readonly #layers: number;
+  #caches = new Map<string, Tensor>();
+
+  private constructor(model: Model) {
+    this.#executor = new Executor(model);
+    this.#layers = model.inputs.filter((i) => i.name.startsWith("in_cache_key_")).length;
+    for (const io of model.inputs) {
+      if (!io.name.startsWith("in_cache_")) continue;
+      const [, kvHeads, , headDim] = io.fact.shape as number[];
+      this.#caches.set(io.name, tensor("f32", [1, kvHeads!, 0, headDim!]));
+    }
+  }
+
+  static async open(path: string): Promise<ArchiveRunner> {
+    return new ArchiveRunner(await loadModel(path));
+  }
+
+  /** Feeds `ids` (S = ids.length) after the cached positions; returns the last logits. */
+  step(ids: readonly number[]): Float32Array {
+    const inputs = new Map<string, Tensor>(this.#caches);
+    inputs.set("input_ids", tensor("i64", [1, ids.length], Float64Array.from(ids)));
+    const out = this.#executor.run(inputs);
+    for (let i = 0; i < this.#layers; i++) {
+      for (const kind of ["key", "value"]) {
+        this.#caches.set(`in_cache_${kind}_${i}`, out.get(`out_cache_${kind}_${i}`)!);
+      }
+    }
+    return Float32Array.from(out.get("outputs")!.data as Float32Array);
+  }
+
+  /** The cached length P. */
+  get past(): number {
+    return this.#caches.get("in_cache_key_0")!.shape[2]!;
+  }
+}
+
+/** Index of the largest value (first on ties). */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+/** Largest absolute difference between two vectors of the same length. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`Lengths ${a.length} and ${b.length} differ`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
 }

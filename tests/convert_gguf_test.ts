@@ -8,7 +8,17 @@ import { parseDocument } from "../src/nnef/parse.ts";
 import { quantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
-import { fixture, ggufBytes, type GgufTestTensor, randomValues } from "./convert_fixtures.ts";
+import {
+  ArchiveRunner,
+  fixture,
+  ggufBytes,
+  type GgufTestTensor,
+  randomValues,
+} from "./convert_fixtures.ts";
+
+function assertFinite(values: Float32Array): void {
+  assert.ok(values.every(Number.isFinite), "non-finite logits");
+}
 
 const TINY = fixture("gguf/llama-2-tiny-random.gguf");
 
@@ -38,6 +48,11 @@ Deno.test("convertModel converts llama-2-tiny-random.gguf with its vocabulary as
     } finally {
       await archive.close();
     }
+    const runner = await ArchiveRunner.open(output);
+    const logits = runner.step([1, 450, 4996]);
+    assert.equal(logits.length, 32000);
+    assertFinite(logits);
+    assert.equal(runner.past, 3);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -131,6 +146,11 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     } finally {
       await archive.close();
     }
+    const runner = await ArchiveRunner.open(output);
+    assertFinite(runner.step([1, 3, 4]));
+    const logits = runner.step([5]);
+    assert.equal(logits.length, vocab);
+    assertFinite(logits);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

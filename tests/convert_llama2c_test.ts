@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
-import { fixture } from "./convert_fixtures.ts";
+import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { ArchiveRunner, argmax, fixture, maxAbsDiff } from "./convert_fixtures.ts";
 
 const STORIES = fixture("stories260K");
 
@@ -70,10 +71,15 @@ Deno.test("convertModel maps stories260K.bin to the IO, symbols and asserts of t
   }
 });
 
-Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min_max_q4_0", async () => {
+Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min_max_q4_0, and they run", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const archive = await openArchive(await convertStories(dir, true));
+    const path = await convertStories(dir, true);
+    const io = JSON.parse(await Deno.readTextFile(join(STORIES, "nnef/stories260K_q40.io.json")));
+    const runner = await ArchiveRunner.open(path);
+    const logits = runner.step(io.step_a_prefill.inputs.input_ids.data);
+    assert.ok(maxAbsDiff(logits, io.step_a_prefill.outputs.outputs.data) < 1e-4);
+    const archive = await openArchive(path);
     const reference = await openArchive(join(STORIES, "nnef/stories260K_q40.nnef.tgz"));
     try {
       let q40 = 0;
@@ -88,6 +94,57 @@ Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min
       await archive.close();
       await reference.close();
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+interface IoStep {
+  readonly inputs: { readonly input_ids: { readonly data: number[] } };
+  readonly outputs: { readonly outputs: { readonly data: number[] } };
+}
+
+Deno.test("convertModel output of stories260K runs greedy like llama2.c and matches the reference logits", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = await convertStories(dir, false);
+    const io = JSON.parse(await Deno.readTextFile(join(STORIES, "nnef/stories260K_f32.io.json")));
+    const reference = JSON.parse(
+      await Deno.readTextFile(join(STORIES, "reference_stories260K_greedy64.json")),
+    );
+    const runner = await ArchiveRunner.open(path);
+    const stepA: IoStep = io.step_a_prefill;
+    const stepB: IoStep = io.step_b_decode;
+    assert.deepEqual(stepA.inputs.input_ids.data, reference.prompt_tokens);
+    let logits = runner.step(stepA.inputs.input_ids.data);
+    assert.ok(maxAbsDiff(logits, stepA.outputs.outputs.data) < 1e-4);
+    const sequence = reference.prompt_tokens.slice(1) as number[];
+    for (let pos = runner.past; sequence.length < reference.sequence_after_bos.length; pos++) {
+      const next = argmax(logits);
+      sequence.push(next);
+      if (pos === 5) {
+        assert.deepEqual([next], stepB.inputs.input_ids.data);
+      }
+      logits = runner.step([next]);
+      if (pos === 5) assert.ok(maxAbsDiff(logits, stepB.outputs.outputs.data) < 1e-4);
+    }
+    assert.deepEqual(sequence, reference.sequence_after_bos);
+
+    // The tokenizer converted from tok512.bin turns the ids back into llama2.c's text.
+    const archive = await openArchive(path);
+    try {
+      await Deno.writeFile(join(dir, "tokenizer.json"), await archive.read("tokenizer.json"));
+      await Deno.writeFile(
+        join(dir, "tokenizer_config.json"),
+        await archive.read("tokenizer_config.json"),
+      );
+    } finally {
+      await archive.close();
+    }
+    const tokenizer = await loadTokenizer(join(dir, "tokenizer.json"));
+    assert.deepEqual(tokenizer.encode("Once upon a time"), reference.prompt_tokens);
+    const text = await Deno.readTextFile(join(STORIES, "greedy64.txt"));
+    assert.equal(tokenizer.decode(sequence), text.replace(/\n$/, ""));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -7,10 +7,14 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
+import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import {
+  ArchiveRunner,
   fixture,
+  maxAbsDiff,
   randomValues,
   type ReferenceConfig,
+  referenceLogits,
   safetensorsBytes,
   storedValues,
   type TestTensor,
@@ -256,6 +260,63 @@ Deno.test("convertModel --q40 stores linear weights as Q4_0 and keeps the tied e
     for (let i = 0; i < back.length; i++) err = Math.max(err, Math.abs(back[i]! - up.values[i]!));
     // Q4_0 step is max|x|/8 per block of 32: |x| < 0.15 here.
     assert.ok(err <= 0.15 / 8 + 1e-3, `Q4_0 error ${err}`);
+    // With the weights as stored (Q4_0 dequantized, f16), the graph computes the reference.
+    await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Prefills all but the last token, decodes the last one, and compares with the reference. */
+async function assertRunsLikeReference(
+  path: string,
+  model: TinyModel,
+  weights: ReadonlyMap<string, Float32Array>,
+  ids: readonly number[],
+  tolerance: number,
+): Promise<void> {
+  const runner = await ArchiveRunner.open(path);
+  const prefill = runner.step(ids.slice(0, -1));
+  const expectedPrefill = referenceLogits(model.config, weights, ids.slice(0, -1));
+  assert.equal(prefill.length, model.config.vocab);
+  const e1 = maxAbsDiff(prefill, expectedPrefill);
+  assert.ok(e1 < tolerance, `prefill logits differ by ${e1}`);
+  const decode = runner.step(ids.slice(-1));
+  assert.equal(runner.past, ids.length);
+  const e2 = maxAbsDiff(decode, referenceLogits(model.config, weights, ids));
+  assert.ok(e2 < tolerance, `decode logits differ by ${e2}`);
+}
+
+async function smollm2Ids(): Promise<number[]> {
+  const tokenizer = await loadTokenizer(join(SMOLLM2, "tokenizer.json"));
+  const ids = tokenizer.encode("The quick brown fox jumps over the lazy dog.");
+  assert.ok(ids.length >= 6, `${ids}`);
+  return ids;
+}
+
+Deno.test("convertModel output of a SmolLM2-like safetensors model runs like a reference forward pass", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = tinyModel();
+    await writeFolder(dir, model, "F32");
+    const output = join(dir, "tiny.nnef.tar");
+    await convertModel(dir, output);
+    const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
+    await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("convertModel output of a Qwen2 model (biases, untied head, f16) runs like the reference", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = tinyModel({ qwen2: true, tied: false });
+    await writeFolder(dir, model, "F16", 2);
+    const output = join(dir, "qwen.nnef.tar");
+    await convertModel(dir, output);
+    const weights = new Map(model.tensors.map((t) => [t.name, storedValues(t.values, "F16")]));
+    await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
