@@ -20,9 +20,19 @@ export {
 } from "./src/nnef/inspect.ts";
 export type { Tokenizer } from "./src/engine/tokenizer.ts";
 export { loadTokenizer } from "./src/engine/load_tokenizer.ts";
-export { HfTokenizer } from "./src/engine/hf_tokenizer.ts";
-export { Llama2cTokenizer, parseLlama2cTokenizer } from "./src/engine/llama2c_tokenizer.ts";
-export { ggufTokenizer, SpmTokenizer, type SpmVocab } from "./src/engine/gguf_tokenizer.ts";
+export { HfTokenizer, type Json } from "./src/engine/hf_tokenizer.ts";
+export {
+  type Llama2cPiece,
+  Llama2cTokenizer,
+  parseLlama2cTokenizer,
+} from "./src/engine/llama2c_tokenizer.ts";
+export {
+  GGUF_TOKEN_TYPE,
+  ggufTokenizer,
+  SpmTokenizer,
+  type SpmVocab,
+  spmVocabFromGguf,
+} from "./src/engine/gguf_tokenizer.ts";
 export {
   type HfTokenizerFiles,
   llama2cToHfTokenizer,
@@ -37,6 +47,7 @@ export {
 } from "./src/engine/chat_template.ts";
 export {
   GGML_TYPE,
+  type GgmlTypeName,
   type GgufFile,
   type GgufTensorInfo,
   type GgufValue,

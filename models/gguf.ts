@@ -19,7 +19,9 @@ export const GGUF_VALUE_TYPE = {
 } as const;
 
 /** GGML tensor types (ggml.h `enum ggml_type`). */
-export const GGML_TYPE = {
+export const GGML_TYPE: {
+  readonly [name in GgmlTypeName]: number;
+} = {
   F32: 0,
   F16: 1,
   Q4_0: 2,
@@ -54,7 +56,40 @@ export const GGML_TYPE = {
   MXFP4: 39,
 } as const;
 
-export type GgmlTypeName = keyof typeof GGML_TYPE;
+/** Names of the GGML tensor types. */
+export type GgmlTypeName =
+  | "F32"
+  | "F16"
+  | "Q4_0"
+  | "Q4_1"
+  | "Q5_0"
+  | "Q5_1"
+  | "Q8_0"
+  | "Q8_1"
+  | "Q2_K"
+  | "Q3_K"
+  | "Q4_K"
+  | "Q5_K"
+  | "Q6_K"
+  | "Q8_K"
+  | "IQ2_XXS"
+  | "IQ2_XS"
+  | "IQ3_XXS"
+  | "IQ1_S"
+  | "IQ4_NL"
+  | "IQ3_S"
+  | "IQ2_S"
+  | "IQ4_XS"
+  | "I8"
+  | "I16"
+  | "I32"
+  | "I64"
+  | "F64"
+  | "IQ1_M"
+  | "BF16"
+  | "TQ1_0"
+  | "TQ2_0"
+  | "MXFP4";
 
 /** Values per block and bytes per block of each GGML type. */
 const GGML_BLOCK: Record<number, readonly [number, number]> = {
@@ -101,24 +136,33 @@ export type GgufValue = number | bigint | boolean | string | GgufValue[];
 
 /** One tensor as the GGUF header describes it. */
 export interface GgufTensorInfo {
+  /** Tensor name, e.g. `blk.0.attn_q.weight`. */
   readonly name: string;
   /** GGML order: `dims[0]` is the fastest-varying (row length). */
   readonly dims: readonly number[];
   /** Row-major shape (`dims` reversed), as NNEF and safetensors write it. */
   readonly shape: readonly number[];
+  /** GGML type id (`GGML_TYPE`). */
   readonly type: number;
+  /** GGML type name, e.g. `Q4_0`. */
   readonly typeName: GgmlTypeName;
   /** Offset relative to `GgufFile.dataOffset`. */
   readonly offset: number;
+  /** Bytes of the tensor's data (whole blocks for quantized types). */
   readonly byteSize: number;
 }
 
 /** A parsed GGUF header. Tensor bytes are at `dataOffset + tensor.offset` in the source. */
 export interface GgufFile {
+  /** Format version: 2 or 3. */
   readonly version: number;
+  /** Metadata key-value pairs, in file order. */
   readonly metadata: Map<string, GgufValue>;
+  /** Tensor infos, in file order. */
   readonly tensors: GgufTensorInfo[];
+  /** `general.alignment`, 32 by default. */
   readonly alignment: number;
+  /** Absolute offset of the tensor data section. */
   readonly dataOffset: number;
 }
 

@@ -2,8 +2,11 @@ import { Template } from "@huggingface/jinja";
 
 /** One chat message as the OpenAI API and chat templates see it. */
 export interface ChatMessage {
+  /** `system`, `user`, `assistant`, `tool`, ... */
   readonly role: string;
+  /** The text, or null (an assistant turn with tool calls only). */
   readonly content: string | null;
+  /** Other fields templates may read (`tool_calls`, `name`, ...). */
   readonly [field: string]: unknown;
 }
 
@@ -18,7 +21,7 @@ export interface ChatTemplateOptions {
 }
 
 /** Used when a model ships no chat template: `role: content` lines, then `assistant:`. */
-export const PLAIN_CHAT_TEMPLATE =
+export const PLAIN_CHAT_TEMPLATE: string =
   "{% for message in messages %}{{ message['role'] + ': ' + (message['content'] or '') + '\\n' }}" +
   "{% endfor %}{% if add_generation_prompt %}{{ 'assistant:' }}{% endif %}";
 

@@ -17,13 +17,21 @@ const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** A SentencePiece vocabulary as GGUF metadata stores it (`tokenizer.ggml.*`). */
 export interface SpmVocab {
+  /** Pieces by id, with spaces written as ▁ and bytes as `<0xXX>`. */
   readonly tokens: readonly string[];
+  /** Merge priority of each piece (higher merges first). */
   readonly scores: readonly number[];
+  /** `GGUF_TOKEN_TYPE` of each piece. */
   readonly types: readonly number[];
+  /** Begin-of-sequence id, or null. */
   readonly bos: number | null;
+  /** Ids that end a generation (eos, eot, eom). */
   readonly eos: readonly number[];
+  /** Unknown-token id, or null. */
   readonly unk: number | null;
+  /** Whether encoding prepends BOS by default. */
   readonly addBos: boolean;
+  /** Whether a ▁ is prepended to the text (SentencePiece `add_dummy_prefix`). */
   readonly addSpacePrefix: boolean;
 }
 
@@ -93,15 +101,20 @@ class BigramQueue {
  * merges by score, byte fallback `<0xXX>`, and user-defined tokens split out first.
  */
 export class SpmTokenizer implements Tokenizer {
+  /** Number of pieces. */
   readonly vocabSize: number;
+  /** Begin-of-sequence id, or null. */
   readonly bos: number | null;
+  /** Ids that end a generation. */
   readonly eos: readonly number[];
+  /** The vocabulary it was built from. */
   readonly vocab: SpmVocab;
   #keys: string[];
   #ids = new Map<string, number>();
   #userDefined: { text: string; id: number }[] = [];
   #control: { text: string; id: number }[] = [];
 
+  /** Indexes `vocab` for encoding. */
   constructor(vocab: SpmVocab) {
     this.vocab = vocab;
     this.vocabSize = vocab.tokens.length;

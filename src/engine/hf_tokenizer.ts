@@ -1,7 +1,8 @@
 import { Tokenizer as HfLibTokenizer } from "@huggingface/tokenizers";
 import type { Tokenizer } from "./tokenizer.ts";
 
-type Json = Record<string, unknown>;
+/** A parsed JSON object. */
+export type Json = Record<string, unknown>;
 
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
@@ -10,6 +11,7 @@ const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
  * `generation_config.json`) behind Rill's tokenizer interface, run by `@huggingface/tokenizers`.
  */
 export class HfTokenizer implements Tokenizer {
+  /** Largest id (added tokens included) + 1. */
   readonly vocabSize: number;
   readonly bos: number | null;
   readonly eos: readonly number[];
@@ -24,6 +26,8 @@ export class HfTokenizer implements Tokenizer {
   #byteFallback: boolean;
 
   /**
+   * Builds the tokenizer from parsed files.
+   *
    * @param tokenizerJson the parsed `tokenizer.json`
    * @param config the parsed `tokenizer_config.json` ({} when absent)
    * @param generationConfig the parsed `generation_config.json`, whose `eos_token_id` adds stop ids

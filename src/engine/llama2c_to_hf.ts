@@ -1,14 +1,15 @@
 import { GGUF_TOKEN_TYPE, type SpmVocab } from "./gguf_tokenizer.ts";
+import type { Json } from "./hf_tokenizer.ts";
 import type { Llama2cTokenizer } from "./llama2c_tokenizer.ts";
-
-type Json = Record<string, unknown>;
 
 const SPACE = "\u2581";
 const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
 
 /** The two files a Hugging Face tokenizer is made of. */
 export interface HfTokenizerFiles {
+  /** The content of `tokenizer.json`. */
   readonly tokenizerJson: Json;
+  /** The content of `tokenizer_config.json`. */
   readonly tokenizerConfig: Json;
 }
 

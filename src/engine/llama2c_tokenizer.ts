@@ -7,7 +7,9 @@ const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** One vocabulary entry of a llama2.c `tokenizer.bin`: its raw bytes and merge score. */
 export interface Llama2cPiece {
+  /** The piece's raw bytes (a space is a plain 0x20). */
   readonly bytes: Uint8Array;
+  /** Merge priority: higher merges first. */
   readonly score: number;
 }
 
@@ -17,15 +19,19 @@ export interface Llama2cPiece {
  * then repeated merges of the adjacent pair whose concatenation scores highest.
  */
 export class Llama2cTokenizer implements Tokenizer {
+  /** Number of pieces in the file. */
   readonly vocabSize: number;
   readonly bos: number | null = BOS;
   /** llama2.c's `run` stops on BOS; EOS ends a story too. */
   readonly eos: readonly number[] = [EOS, BOS];
+  /** The file's `max_token_length` header. */
   readonly maxTokenLength: number;
+  /** Pieces by id. */
   readonly pieces: readonly Llama2cPiece[];
   #binary: string[];
   #lookup = new Map<string, number>();
 
+  /** Indexes `pieces` for encoding. */
   constructor(pieces: readonly Llama2cPiece[], maxTokenLength: number) {
     this.pieces = pieces;
     this.vocabSize = pieces.length;

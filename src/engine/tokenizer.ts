@@ -1,5 +1,6 @@
 /** Text <-> token ids, whatever file the vocabulary came from. */
 export interface Tokenizer {
+  /** Number of token ids: the largest id + 1. */
   readonly vocabSize: number;
   /** Begin-of-sequence id, or null when the model has none. */
   readonly bos: number | null;
