@@ -1,0 +1,656 @@
+/**
+ * Typed binding of the WASM SIMD kernels: every kernel takes byte offsets into the
+ * module's memory (`Kernels.memory`) and element counts, never arrays.
+ *
+ * Memory layout, low to high: the module's stack and data, one private stack per worker,
+ * the activation arena (`alloc`/`reset`, fixed capacity), then the weights region
+ * (`allocWeights`), which grows the memory up to the 4 GiB wasm32 ceiling.
+ *
+ * @module
+ */
+
+import {
+  type AttentionFn,
+  type KernelExports,
+  type MatmulFn,
+  OP_ATTENTION,
+  OP_MATMUL_F16,
+  OP_MATMUL_F32,
+  OP_MATMUL_Q4_0,
+} from "./_job.ts";
+import { ThreadPool } from "./pool.ts";
+import { ThreadPolicy } from "./thread_policy.ts";
+
+export { ThreadPolicy } from "./thread_policy.ts";
+export type { ThreadPolicyOptions } from "./thread_policy.ts";
+
+/** Which SIMD build runs: relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add`) or plain simd128. */
+export type KernelVariant = "relaxed" | "simd128";
+
+/** The wasm32 address space: 65536 pages of 64 KiB. */
+export const WASM32_MAX_BYTES = 4 * 1024 * 1024 * 1024;
+
+const PAGE = 65536;
+const WORKER_STACK_BYTES = 256 * 1024;
+const DEFAULT_ARENA_BYTES = 64 * 1024 * 1024;
+const QK = 32;
+const Q4_0_BLOCK_BYTES = 18;
+
+/** Options of {@linkcode loadKernels}. */
+export interface LoadKernelsOptions {
+  /** Threads for matmuls and attention, main thread included. Default `navigator.hardwareConcurrency`. */
+  threads?: number;
+  /** `"auto"` (default) picks relaxed SIMD only if its functional self-test passes. */
+  variant?: "auto" | KernelVariant;
+  /** Capacity of the activation arena in bytes. Default 64 MiB. */
+  arenaBytes?: number;
+}
+
+/** Shapes of one attention call over a KV cache laid out (n_kv_heads, capacity, head_dim). */
+export interface AttentionShape {
+  /** Query rows (tokens). */
+  m: number;
+  nHeads: number;
+  /** Divides `nHeads` (grouped-query attention). */
+  nKvHeads: number;
+  headDim: number;
+  /** Positions the cache holds per kv head. */
+  capacity: number;
+  /** Valid positions in the cache. */
+  kvLen: number;
+  /** Cache position of query row 0; row t sees positions 0..=qPos0 + t (causal). */
+  qPos0: number;
+  /** Score scale, usually 1 / sqrt(headDim). */
+  scale: number;
+}
+
+/** A slot in the weights region: write the tensor bytes into `bytes` once. */
+export interface WeightSlot {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * The kernels, over byte offsets into `Kernels.memory`. Matrices are row-major;
+ * weights W are (n, k) like `linear`, activations x are (m, k), outputs y are (m, n).
+ */
+export interface KernelOps {
+  /** x (m, k) f32 -> xq (m, q8RowBytes(k)) Q8_0 activations; k % 32 == 0. */
+  quantizeQ8_0(x: number, xq: number, m: number, k: number): void;
+  /** W (n, k) Q4_0 (18-byte GGML blocks) @ xq (m, k) Q8_0 -> y (m, n) f32. */
+  matmulQ4_0Q8_0(w: number, xq: number, y: number, m: number, n: number, k: number): void;
+  /** W (n, k) f32 @ x (m, k) f32 -> y (m, n). */
+  matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void;
+  /** W (n, k) f16 bits @ x (m, k) f32 -> y (m, n). */
+  matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void;
+  /** x (m, d) -> y (m, d) = x / sqrt(mean(x^2) + eps) * w; w (d,) or 0 for none; y may be x. */
+  rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void;
+  /** x (m, nHeads, headDim), cos/sin (m, headDim) -> y = x * cos + rotate_half(x) * sin; y may be x. */
+  ropeRotateHalf(
+    x: number,
+    cos: number,
+    sin: number,
+    y: number,
+    m: number,
+    nHeads: number,
+    headDim: number,
+  ): void;
+  /** a, b (len) -> y = silu(a) * b; y may be a or b. */
+  siluGate(a: number, b: number, y: number, len: number): void;
+  /** x (m, n) -> y (m, n), softmax along rows; y may be x. */
+  softmax(x: number, y: number, m: number, n: number): void;
+  /** q (m, nHeads, headDim), caches (nKvHeads, capacity, headDim) -> out (m, nHeads, headDim). */
+  attention(q: number, kCache: number, vCache: number, out: number, shape: AttentionShape): void;
+}
+
+type Fn = (...args: number[]) => number;
+
+function isPositiveInteger(v: number): boolean {
+  return Number.isInteger(v) && v > 0;
+}
+
+function checkDims(op: string, dims: Record<string, number>): void {
+  for (const [name, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v < 0) {
+      throw new RangeError(`${op}: '${name}' must be a non-negative integer: received ${v}`);
+    }
+  }
+}
+
+function checkQ4k(op: string, k: number): void {
+  if (k % QK !== 0) {
+    throw new RangeError(`${op}: 'k' must be a multiple of ${QK}: received ${k}`);
+  }
+}
+
+/** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
+class Ops implements KernelOps {
+  #x: Record<string, Fn>;
+  #suffix: string;
+  #owner: Kernels;
+  #pool: ThreadPool | null;
+
+  constructor(exports: KernelExports, suffix: string, owner: Kernels, pool: ThreadPool | null) {
+    this.#x = exports as unknown as Record<string, Fn>;
+    this.#suffix = suffix;
+    this.#owner = owner;
+    this.#pool = pool;
+  }
+
+  #fn(name: string): Fn {
+    return this.#x[name + this.#suffix]!;
+  }
+
+  #parts(): number {
+    return this.#pool === null ? 1 : this.#owner.threads;
+  }
+
+  quantizeQ8_0(x: number, xq: number, m: number, k: number): void {
+    checkDims("quantizeQ8_0", { m, k });
+    checkQ4k("quantizeQ8_0", k);
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
+    this.#fn("quantize_q8_0")(x, xq, m, k);
+  }
+
+  matmulQ4_0Q8_0(w: number, xq: number, y: number, m: number, n: number, k: number): void {
+    checkDims("matmulQ4_0Q8_0", { m, n, k });
+    checkQ4k("matmulQ4_0Q8_0", k);
+    this.#owner.checkRange(w, n * (k / QK) * Q4_0_BLOCK_BYTES, "w");
+    this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
+    this.#matmul(OP_MATMUL_Q4_0, "matmul_q4_0_q8_0", w, xq, y, m, n, k);
+  }
+
+  matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    checkDims("matmulF32", { m, n, k });
+    this.#owner.checkRange(w, n * k * 4, "w");
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#matmul(OP_MATMUL_F32, "matmul_f32_f32", w, x, y, m, n, k);
+  }
+
+  matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    checkDims("matmulF16", { m, n, k });
+    this.#owner.checkRange(w, n * k * 2, "w");
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#matmul(OP_MATMUL_F16, "matmul_f16_f32", w, x, y, m, n, k);
+  }
+
+  #matmul(
+    op: number,
+    name: string,
+    w: number,
+    x: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+  ): void {
+    this.#owner.checkRange(y, m * n * 4, "y");
+    const parts = Math.min(this.#parts(), Math.ceil(n / 4));
+    if (parts > 1 && m > 0) {
+      this.#pool!.run(op, parts, [w, x, y, m, n, k]);
+    } else {
+      (this.#fn(name) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n);
+    }
+  }
+
+  rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void {
+    checkDims("rmsNorm", { m, d });
+    this.#owner.checkRange(x, m * d * 4, "x");
+    this.#owner.checkRange(y, m * d * 4, "y");
+    if (w !== 0) this.#owner.checkRange(w, d * 4, "w");
+    this.#fn("rms_norm_f32")(x, w, y, m, d, eps);
+  }
+
+  ropeRotateHalf(
+    x: number,
+    cos: number,
+    sin: number,
+    y: number,
+    m: number,
+    nHeads: number,
+    headDim: number,
+  ): void {
+    checkDims("ropeRotateHalf", { m, nHeads, headDim });
+    if (headDim % 2 !== 0) {
+      throw new RangeError(`ropeRotateHalf: 'headDim' must be even: received ${headDim}`);
+    }
+    this.#owner.checkRange(x, m * nHeads * headDim * 4, "x");
+    this.#owner.checkRange(y, m * nHeads * headDim * 4, "y");
+    this.#owner.checkRange(cos, m * headDim * 4, "cos");
+    this.#owner.checkRange(sin, m * headDim * 4, "sin");
+    this.#fn("rope_rotate_half_f32")(x, cos, sin, y, m, nHeads, headDim);
+  }
+
+  siluGate(a: number, b: number, y: number, len: number): void {
+    checkDims("siluGate", { len });
+    for (const [name, p] of [["a", a], ["b", b], ["y", y]] as const) {
+      this.#owner.checkRange(p, len * 4, name);
+    }
+    this.#fn("silu_gate_f32")(a, b, y, len);
+  }
+
+  softmax(x: number, y: number, m: number, n: number): void {
+    checkDims("softmax", { m, n });
+    this.#owner.checkRange(x, m * n * 4, "x");
+    this.#owner.checkRange(y, m * n * 4, "y");
+    this.#fn("softmax_f32")(x, y, m, n);
+  }
+
+  attention(q: number, kCache: number, vCache: number, out: number, s: AttentionShape): void {
+    const { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 } = s;
+    checkDims("attention", { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 });
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) {
+      throw new RangeError(
+        `attention: 'nHeads' (${nHeads}) must be a multiple of 'nKvHeads' (${nKvHeads})`,
+      );
+    }
+    if (kvLen > capacity) {
+      throw new RangeError(`attention: 'kvLen' (${kvLen}) exceeds 'capacity' (${capacity})`);
+    }
+    this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
+    this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
+    this.#owner.checkRange(kCache, nKvHeads * capacity * headDim * 4, "kCache");
+    this.#owner.checkRange(vCache, nKvHeads * capacity * headDim * 4, "vCache");
+    const parts = Math.min(this.#parts(), nHeads);
+    const scores = this.#owner.scratch("scores", Math.max(parts, 1) * Math.max(kvLen, 1) * 4);
+    if (parts > 1 && m > 0) {
+      this.#pool!.run(
+        OP_ATTENTION,
+        parts,
+        [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, kvLen, capacity, qPos0],
+        s.scale,
+      );
+    } else {
+      (this.#fn("attention_f32") as unknown as AttentionFn)(
+        q,
+        kCache,
+        vCache,
+        out,
+        scores,
+        m,
+        nHeads,
+        nKvHeads,
+        headDim,
+        capacity,
+        kvLen,
+        qPos0,
+        s.scale,
+        0,
+        nHeads,
+      );
+    }
+  }
+}
+
+/**
+ * The loaded kernels with their memory. Create with {@linkcode loadKernels}; `close()` stops
+ * the workers.
+ */
+export class Kernels implements KernelOps {
+  /** The module's memory (shared when threads are in use); offsets index into it. */
+  readonly memory: WebAssembly.Memory;
+  readonly variant: KernelVariant;
+  /** Threads available (main thread + workers). */
+  readonly maxThreads: number;
+  /** The scalar twins (single thread), for tests and baselines. */
+  readonly scalar: KernelOps;
+  /** Adaptive thread count fed by `beginStep`/`endStep`. */
+  readonly policy: ThreadPolicy;
+  #exports: KernelExports;
+  #pool: ThreadPool | null;
+  #ops: Ops;
+  #threads: number;
+  #arenaBase: number;
+  #arenaEnd: number;
+  #arenaTop: number;
+  #top: number;
+  #scratch = new Map<string, { offset: number; bytes: number }>();
+  #stepStart = 0;
+  #stepThreads = 1;
+  #closed = false;
+
+  /** @internal use {@linkcode loadKernels} */
+  constructor(
+    init: {
+      memory: WebAssembly.Memory;
+      exports: KernelExports;
+      variant: KernelVariant;
+      pool: ThreadPool | null;
+      arenaBase: number;
+      arenaBytes: number;
+    },
+  ) {
+    this.memory = init.memory;
+    this.variant = init.variant;
+    this.#exports = init.exports;
+    this.#pool = init.pool;
+    this.maxThreads = init.pool?.size ?? 1;
+    this.#threads = this.maxThreads;
+    this.policy = new ThreadPolicy(this.maxThreads);
+    this.#ops = new Ops(init.exports, "", this, init.pool);
+    this.scalar = new Ops(init.exports, "_generic", this, null);
+    this.#arenaBase = init.arenaBase;
+    this.#arenaTop = init.arenaBase;
+    this.#arenaEnd = init.arenaBase + init.arenaBytes;
+    this.#top = this.#arenaEnd;
+  }
+
+  /** Threads the next matmul or attention uses (1..maxThreads). */
+  get threads(): number {
+    return this.#threads;
+  }
+
+  set threads(n: number) {
+    if (!Number.isInteger(n) || n < 1 || n > this.maxThreads) {
+      throw new RangeError(
+        `Thread count must be an integer in 1..${this.maxThreads}: received ${n}`,
+      );
+    }
+    this.#threads = n;
+  }
+
+  /** Bytes of one Q8_0-quantized activation row of length k (depends on the variant). */
+  q8RowBytes(k: number): number {
+    return this.#exports.q8_0_row_bytes(k);
+  }
+
+  /**
+   * Allocates `bytes` in the activation arena (16-byte aligned by default).
+   *
+   * @throws {RangeError} when the arena is full
+   */
+  alloc(bytes: number, align = 16): number {
+    checkDims("alloc", { bytes });
+    const offset = Math.ceil(this.#arenaTop / align) * align;
+    if (offset + bytes > this.#arenaEnd) {
+      throw new RangeError(
+        `Activation arena is full: ${bytes} bytes requested, ${this.#arenaEnd - this.#arenaTop} ` +
+          `of ${this.#arenaEnd - this.#arenaBase} left (raise 'arenaBytes')`,
+      );
+    }
+    this.#arenaTop = offset + bytes;
+    return offset;
+  }
+
+  /** Current arena top, to pass to `reset` later. */
+  mark(): number {
+    return this.#arenaTop;
+  }
+
+  /** Frees every arena allocation made after `mark` (default: all of them). */
+  reset(mark = this.#arenaBase): void {
+    this.#arenaTop = Math.min(Math.max(mark, this.#arenaBase), this.#arenaTop);
+  }
+
+  /**
+   * Reserves `bytes` for weights (or any long-lived buffer such as a KV cache) and grows
+   * the memory to hold them. Write the tensor into the returned view once; keep `offset`.
+   *
+   * @throws {RangeError} when the memory would pass the 4 GiB wasm32 ceiling or cannot grow
+   */
+  allocWeights(bytes: number, align = 16): WeightSlot {
+    checkDims("allocWeights", { bytes });
+    const offset = Math.ceil(this.#top / align) * align;
+    this.#grow(offset + bytes, bytes);
+    this.#top = offset + bytes;
+    return { offset, bytes: new Uint8Array(this.memory.buffer, offset, bytes) };
+  }
+
+  /** Bytes reserved so far in the weights region. */
+  get weightBytes(): number {
+    return this.#top - this.#arenaEnd;
+  }
+
+  #grow(end: number, request: number): void {
+    if (end > WASM32_MAX_BYTES) {
+      throw new RangeError(
+        `Model does not fit in wasm32 memory: ${request} more bytes would end at byte ${end}, ` +
+          `past the ${WASM32_MAX_BYTES}-byte limit (${this.weightBytes} bytes already reserved)`,
+      );
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    const pages = Math.ceil((end - have) / PAGE);
+    try {
+      this.memory.grow(pages);
+    } catch (e) {
+      throw new RangeError(
+        `Cannot grow wasm memory to ${have + pages * PAGE} bytes for ${request} more bytes: ` +
+          (e instanceof Error ? e.message : String(e)),
+      );
+    }
+  }
+
+  /** Internal long-lived scratch of at least `bytes`, reused per `name`. */
+  scratch(name: string, bytes: number): number {
+    const have = this.#scratch.get(name);
+    if (have !== undefined && have.bytes >= bytes) return have.offset;
+    const size = Math.max(bytes, (have?.bytes ?? 0) * 2, 4096);
+    const { offset } = this.allocWeights(size);
+    this.#scratch.set(name, { offset, bytes: size });
+    return offset;
+  }
+
+  /** @throws {RangeError} when [offset, offset + bytes) is outside the memory */
+  checkRange(offset: number, bytes: number, name: string): void {
+    if (!Number.isInteger(offset) || offset < 0 || offset + bytes > this.memory.buffer.byteLength) {
+      throw new RangeError(
+        `Buffer '${name}' at offset ${offset} (${bytes} bytes) is outside the ${this.memory.buffer.byteLength}-byte memory`,
+      );
+    }
+  }
+
+  /** f32 view of `length` floats at byte `offset` (fresh after any growth). */
+  f32(offset: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, offset, length);
+  }
+
+  /** Byte view at `offset`. */
+  u8(offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, offset, length);
+  }
+
+  /** u16 view (f16 bit patterns) of `length` items at byte `offset`. */
+  u16(offset: number, length: number): Uint16Array {
+    return new Uint16Array(this.memory.buffer, offset, length);
+  }
+
+  /** Starts timing a step and applies the policy's thread count to it. */
+  beginStep(): void {
+    this.#stepThreads = this.policy.next();
+    this.#threads = Math.min(this.#stepThreads, this.maxThreads);
+    this.#stepStart = performance.now();
+  }
+
+  /** Ends the step begun by `beginStep`, feeding its time (per unit of `work`) to the policy. */
+  endStep(work = 1): void {
+    this.policy.record(this.#stepThreads, performance.now() - this.#stepStart, work);
+    this.#threads = this.policy.current;
+  }
+
+  /** Sum of `bytes` bytes as u32 words (the memory-read baseline); bytes % 64 == 0. */
+  readSum(offset: number, bytes: number): number {
+    this.checkRange(offset, bytes, "read");
+    return this.#exports.read_sum_u32(offset, bytes) >>> 0;
+  }
+
+  /** W (n, k) Q4_0 @ x (m, k) f32 -> y (m, n), quantizing x into internal scratch first. */
+  matmulQ4_0(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    checkDims("matmulQ4_0", { m, k });
+    checkQ4k("matmulQ4_0", k);
+    const xq = this.scratch("q8", m * this.q8RowBytes(k));
+    this.#ops.quantizeQ8_0(x, xq, m, k);
+    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k);
+  }
+
+  quantizeQ8_0(x: number, xq: number, m: number, k: number): void {
+    this.#ops.quantizeQ8_0(x, xq, m, k);
+  }
+  matmulQ4_0Q8_0(w: number, xq: number, y: number, m: number, n: number, k: number): void {
+    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k);
+  }
+  matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    this.#ops.matmulF32(w, x, y, m, n, k);
+  }
+  matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    this.#ops.matmulF16(w, x, y, m, n, k);
+  }
+  rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void {
+    this.#ops.rmsNorm(x, w, y, m, d, eps);
+  }
+  ropeRotateHalf(
+    x: number,
+    cos: number,
+    sin: number,
+    y: number,
+    m: number,
+    nHeads: number,
+    headDim: number,
+  ): void {
+    this.#ops.ropeRotateHalf(x, cos, sin, y, m, nHeads, headDim);
+  }
+  siluGate(a: number, b: number, y: number, len: number): void {
+    this.#ops.siluGate(a, b, y, len);
+  }
+  softmax(x: number, y: number, m: number, n: number): void {
+    this.#ops.softmax(x, y, m, n);
+  }
+  attention(q: number, kCache: number, vCache: number, out: number, shape: AttentionShape): void {
+    this.#ops.attention(q, kCache, vCache, out, shape);
+  }
+
+  /** Stops the workers; the memory stays readable. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pool?.close();
+    this.#pool = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function moduleUrl(variant: KernelVariant, shared: boolean): URL {
+  return new URL(`./wasm/kernels_${variant}${shared ? "_mt" : ""}.wasm`, import.meta.url);
+}
+
+async function compile(variant: KernelVariant, shared: boolean): Promise<WebAssembly.Module> {
+  const url = moduleUrl(variant, shared);
+  const bytes = url.protocol === "file:"
+    ? await Deno.readFile(url)
+    : new Uint8Array(await (await fetch(url)).arrayBuffer());
+  return await WebAssembly.compile(bytes);
+}
+
+function threadsAvailable(): boolean {
+  return typeof SharedArrayBuffer === "function" && typeof Worker === "function" &&
+    typeof Atomics === "object";
+}
+
+/**
+ * Functional self-test of a module: a Q4_0 x Q8_0 dot product with a known exact answer.
+ * Validation alone is not enough: some engines accept relaxed SIMD and compute it wrongly.
+ */
+export async function selfTest(module: WebAssembly.Module): Promise<boolean> {
+  const memory = new WebAssembly.Memory({ initial: 48, maximum: 65536 });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const x = instance.exports as unknown as Record<string, Fn>;
+  const k = 64;
+  const base = 65536 * 32;
+  const bytes = new Uint8Array(memory.buffer);
+  const xf = new Float32Array(memory.buffer, base, k);
+  let expected = 0;
+  for (let b = 0; b < k / QK; b++) {
+    const blk = base + 1024 + b * Q4_0_BLOCK_BYTES;
+    bytes[blk] = 0x00;
+    bytes[blk + 1] = 0x3c;
+    for (let j = 0; j < 16; j++) {
+      const lo = (j * 7 + b) & 15;
+      const hi = (j * 11 + 3 * b + 5) & 15;
+      bytes[blk + 2 + j] = lo | (hi << 4);
+      const a0 = j === 0 ? 127 : ((j * 37 + b * 13) % 255) - 127;
+      const a1 = ((j * 53 + b * 29 + 7) % 255) - 127;
+      xf[b * QK + j] = a0;
+      xf[b * QK + j + 16] = a1;
+      expected += (lo - 8) * a0 + (hi - 8) * a1;
+    }
+  }
+  const xq = base + 2048;
+  const y = base + 8192;
+  x.quantize_q8_0!(base, xq, 1, k);
+  x.matmul_q4_0_q8_0!(base + 1024, xq, y, 1, 1, k, 0, 1);
+  return new Float32Array(memory.buffer, y, 1)[0] === expected;
+}
+
+/**
+ * Loads the kernels: picks the SIMD build (relaxed only after a passing functional
+ * self-test), creates the memory (shared when threads are available) and starts the
+ * worker pool once.
+ *
+ * @param options thread count, forced variant, arena size
+ * @returns the kernels; call `close()` when done
+ * @throws {Error} when a forced `"relaxed"` variant fails its self-test
+ * @example
+ * ```ts
+ * import { loadKernels } from "./mod.ts";
+ * const kernels = await loadKernels({ threads: 1 });
+ * const x = kernels.alloc(4 * 4);
+ * kernels.f32(x, 4).set([1, 2, 3, 4]);
+ * kernels.softmax(x, x, 1, 4);
+ * kernels.close();
+ * ```
+ */
+export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Kernels> {
+  const wanted = options.threads ?? globalThis.navigator?.hardwareConcurrency ?? 1;
+  if (!isPositiveInteger(wanted)) {
+    throw new RangeError(`Option 'threads' must be a positive integer: received ${wanted}`);
+  }
+  const arenaBytes = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
+  if (!Number.isInteger(arenaBytes) || arenaBytes < 0 || arenaBytes > WASM32_MAX_BYTES / 2) {
+    throw new RangeError(`Option 'arenaBytes' is out of range: received ${arenaBytes}`);
+  }
+  const shared = wanted > 1 && threadsAvailable();
+  const threads = shared ? wanted : 1;
+  const variant = await chooseVariant(options.variant ?? "auto");
+  const module = await compile(variant, shared);
+
+  const probe = await WebAssembly.instantiate(module, {
+    env: { memory: new WebAssembly.Memory({ initial: 64, maximum: 65536, shared }) },
+  }).catch(() => null);
+  const heapBase = probe === null
+    ? PAGE * 64
+    : (probe.exports.__heap_base as WebAssembly.Global).value as number;
+  const stacksBase = Math.ceil(heapBase / PAGE) * PAGE;
+  const arenaBase = stacksBase + (threads - 1) * WORKER_STACK_BYTES;
+  const initialPages = Math.ceil((arenaBase + arenaBytes) / PAGE) + 1;
+  const memory = new WebAssembly.Memory({ initial: initialPages, maximum: 65536, shared });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const exports = instance.exports as unknown as KernelExports;
+
+  let pool: ThreadPool | null = null;
+  if (threads > 1) {
+    const stackTops = Array.from(
+      { length: threads - 1 },
+      (_, i) => stacksBase + (i + 1) * WORKER_STACK_BYTES,
+    );
+    pool = await ThreadPool.start(module, memory, exports, stackTops);
+  }
+  return new Kernels({ memory, exports, variant, pool, arenaBase, arenaBytes });
+}
+
+async function chooseVariant(option: "auto" | KernelVariant): Promise<KernelVariant> {
+  if (option === "simd128") return "simd128";
+  let ok = false;
+  try {
+    ok = await selfTest(await compile("relaxed", false));
+  } catch {
+    ok = false;
+  }
+  if (option === "relaxed" && !ok) {
+    throw new Error("Relaxed SIMD kernels failed their functional self-test on this engine");
+  }
+  return ok ? "relaxed" : "simd128";
+}

@@ -1,0 +1,467 @@
+import assert from "node:assert/strict";
+import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
+import {
+  type AttentionShape,
+  type Kernels,
+  loadKernels,
+  selfTest,
+  WASM32_MAX_BYTES,
+} from "./mod.ts";
+
+/** Q4_0 x Q8_0 against f32 weights/activations: the activation rounding, relative to |w| |x|. */
+const Q8_ERROR_BUDGET = 0.01;
+/** f32 kernels against an f64 reference, relative to the sum of |terms|. */
+const F32_ERROR_BUDGET = 1e-5;
+/** SIMD against its scalar twin when the SIMD build may fuse multiply-adds. */
+const TWIN_ERROR_BUDGET = 1e-6;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 * 2 - 1;
+  };
+}
+
+function randomF32(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * scale);
+}
+
+/** Random Q4_0 blocks (n, k) and their dequantized values. */
+function randomQ4(n: number, k: number, seed: number): { bytes: Uint8Array; values: Float64Array } {
+  const r = rng(seed);
+  const nb = n * k / 32;
+  const bytes = new Uint8Array(nb * 18);
+  const values = new Float64Array(n * k);
+  for (let b = 0; b < nb; b++) {
+    const h = f32ToF16(0.005 + 0.02 * Math.abs(r()));
+    bytes[b * 18] = h & 255;
+    bytes[b * 18 + 1] = h >> 8;
+    const d = f16ToF32(h);
+    for (let j = 0; j < 16; j++) {
+      const q = Math.floor((r() + 1) * 128) & 255;
+      bytes[b * 18 + 2 + j] = q;
+      values[b * 32 + j] = ((q & 15) - 8) * d;
+      values[b * 32 + j + 16] = ((q >> 4) - 8) * d;
+    }
+  }
+  return { bytes, values };
+}
+
+function put(kernels: Kernels, data: Float32Array | Uint8Array | Uint16Array): number {
+  const off = kernels.alloc(data.byteLength);
+  kernels.u8(off, data.byteLength).set(
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  );
+  return off;
+}
+
+function read(kernels: Kernels, off: number, n: number): Float32Array {
+  return kernels.f32(off, n).slice();
+}
+
+function assertClose(
+  actual: Float32Array,
+  expected: ArrayLike<number>,
+  tol: ArrayLike<number> | number,
+  what: string,
+) {
+  assert.equal(actual.length, expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const t = typeof tol === "number" ? tol : tol[i]!;
+    const err = Math.abs(actual[i]! - expected[i]!);
+    if (!(err <= t)) {
+      assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]} (error ${err} > ${t})`);
+    }
+  }
+}
+
+/** y (m, n) = x (m, k) @ W (n, k)^T in f64, with the sum of |terms| per output. */
+function refMatmul(w: ArrayLike<number>, x: ArrayLike<number>, m: number, n: number, k: number) {
+  const y = new Float64Array(m * n);
+  const mag = new Float64Array(m * n);
+  for (let t = 0; t < m; t++) {
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      let a = 0;
+      for (let j = 0; j < k; j++) {
+        const p = w[r * k + j]! * x[t * k + j]!;
+        s += p;
+        a += Math.abs(p);
+      }
+      y[t * n + r] = s;
+      mag[t * n + r] = a;
+    }
+  }
+  return { y, mag };
+}
+
+function norms(v: ArrayLike<number>, rows: number, len: number): Float64Array {
+  return Float64Array.from({ length: rows }, (_, i) => {
+    let s = 0;
+    for (let j = 0; j < len; j++) s += v[i * len + j]! ** 2;
+    return Math.sqrt(s);
+  });
+}
+
+async function withKernels(
+  options: Parameters<typeof loadKernels>[0],
+  body: (k: Kernels) => void | Promise<void>,
+) {
+  const kernels = await loadKernels(options);
+  try {
+    await body(kernels);
+  } finally {
+    kernels.close();
+  }
+}
+
+function q4Case(kernels: Kernels, m: number, n: number, k: number, scalar: boolean) {
+  const w = randomQ4(n, k, 11);
+  const x = randomF32(m * k, 12);
+  const wo = put(kernels, w.bytes);
+  const xo = put(kernels, x);
+  const xq = kernels.alloc(m * kernels.q8RowBytes(k));
+  const y = kernels.alloc(m * n * 4);
+  const ops = scalar ? kernels.scalar : kernels;
+  ops.quantizeQ8_0(xo, xq, m, k);
+  ops.matmulQ4_0Q8_0(wo, xq, y, m, n, k);
+  const out = {
+    y: read(kernels, y, m * n),
+    xq: kernels.u8(xq, m * kernels.q8RowBytes(k)).slice(),
+    w,
+    x,
+  };
+  kernels.reset();
+  return out;
+}
+
+for (const variant of ["simd128", "relaxed"] as const) {
+  Deno.test(`matmulQ4_0Q8_0 (${variant}) equals its scalar twin and the f32 reference within budget`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      assert.equal(kernels.variant, variant);
+      for (const [m, n, k] of [[1, 10, 96], [5, 13, 64], [4, 8, 256]] as const) {
+        const simd = q4Case(kernels, m, n, k, false);
+        const twin = q4Case(kernels, m, n, k, true);
+        assert.deepEqual(simd.xq, twin.xq, "quantized activations differ from the scalar twin");
+        assert.deepEqual(simd.y, twin.y, "Q4_0 matmul differs from the scalar twin");
+        const ref = refMatmul(simd.w.values, simd.x, m, n, k);
+        const wn = norms(simd.w.values, n, k);
+        const xn = norms(simd.x, m, k);
+        const tol = Array.from(
+          { length: m * n },
+          (_, i) => Q8_ERROR_BUDGET * wn[i % n]! * xn[Math.floor(i / n)]!,
+        );
+        assertClose(simd.y, ref.y, tol, `q4 ${m}x${n}x${k}`);
+      }
+    });
+  });
+
+  Deno.test(`matmulF32 and matmulF16 (${variant}) match the scalar twin and the f64 reference`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      for (const [m, n, k] of [[1, 9, 37], [3, 6, 64], [4, 5, 19]] as const) {
+        const wf = randomF32(n * k, 21);
+        const x = randomF32(m * k, 22);
+        const wh = Uint16Array.from(wf, (v) => f32ToF16(v));
+        const whf = Float64Array.from(wh, (h) => f16ToF32(h));
+        const [wo, who, xo, y, ys] = [
+          put(kernels, wf),
+          put(kernels, wh),
+          put(kernels, x),
+          kernels.alloc(m * n * 4),
+          kernels.alloc(m * n * 4),
+        ];
+        for (
+          const [name, ref, run] of [
+            [
+              "f32",
+              refMatmul(wf, x, m, n, k),
+              (o: typeof kernels.scalar, out: number) => o.matmulF32(wo, xo, out, m, n, k),
+            ],
+            [
+              "f16",
+              refMatmul(whf, x, m, n, k),
+              (o: typeof kernels.scalar, out: number) => o.matmulF16(who, xo, out, m, n, k),
+            ],
+          ] as const
+        ) {
+          run(kernels, y);
+          run(kernels.scalar, ys);
+          const got = read(kernels, y, m * n);
+          assertClose(
+            got,
+            read(kernels, ys, m * n),
+            Array.from(ref.mag, (a) => TWIN_ERROR_BUDGET * a + 1e-7),
+            `${name} twin`,
+          );
+          assertClose(
+            got,
+            ref.y,
+            Array.from(ref.mag, (a) => F32_ERROR_BUDGET * a + 1e-7),
+            `${name} ref`,
+          );
+        }
+        kernels.reset();
+      }
+    });
+  });
+
+  Deno.test(`elementwise kernels (${variant}) match the scalar twins and f64 references`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      const m = 3;
+      const d = 22;
+      const x = randomF32(m * d, 31, 3);
+      const w = randomF32(d, 32);
+      const [xo, wo, y, ys] = [
+        put(kernels, x),
+        put(kernels, w),
+        kernels.alloc(m * d * 4),
+        kernels.alloc(m * d * 4),
+      ];
+      const check = (
+        name: string,
+        run: (o: typeof kernels.scalar, out: number) => void,
+        ref: ArrayLike<number>,
+      ) => {
+        run(kernels, y);
+        run(kernels.scalar, ys);
+        const got = read(kernels, y, m * d);
+        assertClose(
+          got,
+          read(kernels, ys, m * d),
+          Array.from(ref, (v) => TWIN_ERROR_BUDGET * (Math.abs(v) + 1)),
+          `${name} twin`,
+        );
+        assertClose(
+          got,
+          ref,
+          Array.from(ref, (v) => F32_ERROR_BUDGET * (Math.abs(v) + 1)),
+          `${name} ref`,
+        );
+      };
+
+      const rms = new Float64Array(m * d);
+      for (let t = 0; t < m; t++) {
+        let ss = 0;
+        for (let j = 0; j < d; j++) ss += x[t * d + j]! ** 2;
+        const r = 1 / Math.sqrt(ss / d + 1e-5);
+        for (let j = 0; j < d; j++) rms[t * d + j] = x[t * d + j]! * r * w[j]!;
+      }
+      check("rmsNorm", (o, out) => o.rmsNorm(xo, wo, out, m, d, 1e-5), rms);
+
+      const sm = new Float64Array(m * d);
+      for (let t = 0; t < m; t++) {
+        const row = Array.from(x.subarray(t * d, t * d + d));
+        const mx = Math.max(...row);
+        const s = row.reduce((a, v) => a + Math.exp(v - mx), 0);
+        for (let j = 0; j < d; j++) sm[t * d + j] = Math.exp(row[j]! - mx) / s;
+      }
+      check("softmax", (o, out) => o.softmax(xo, out, m, d), sm);
+
+      const b = randomF32(m * d, 33);
+      const bo = put(kernels, b);
+      const silu = Float64Array.from(x, (a, i) => a / (1 + Math.exp(-a)) * b[i]!);
+      check("siluGate", (o, out) => o.siluGate(xo, bo, out, m * d), silu);
+
+      const nHeads = 1;
+      const headDim = d;
+      const angles = Float64Array.from(
+        { length: m * headDim },
+        (_, i) => (i % headDim % (headDim / 2)) * 0.3 + Math.floor(i / headDim),
+      );
+      const cos = Float32Array.from(angles, Math.cos);
+      const sin = Float32Array.from(angles, Math.sin);
+      const [co, so] = [put(kernels, cos), put(kernels, sin)];
+      const half = headDim / 2;
+      const rope = Float64Array.from(x, (v, i) => {
+        const j = i % headDim;
+        const base = i - j;
+        const rot = j < half ? -x[base + j + half]! : x[base + j - half]!;
+        return v * cos[i]! + rot * sin[i]!;
+      });
+      check(
+        "ropeRotateHalf",
+        (o, out) => o.ropeRotateHalf(xo, co, so, out, m, nHeads, headDim),
+        rope,
+      );
+    });
+  });
+
+  Deno.test(`attention (${variant}) matches its scalar twin and an f64 reference with GQA and a causal mask`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      for (const s of attentionShapes()) {
+        const { got, twin, ref } = attentionCase(kernels, s);
+        assertClose(got, twin, TWIN_ERROR_BUDGET, "attention twin");
+        assertClose(got, ref, F32_ERROR_BUDGET * 10, "attention ref");
+        kernels.reset();
+      }
+    });
+  });
+}
+
+function attentionShapes(): AttentionShape[] {
+  return [
+    { m: 1, nHeads: 4, nKvHeads: 2, headDim: 20, capacity: 16, kvLen: 11, qPos0: 10, scale: 0.3 },
+    { m: 5, nHeads: 6, nKvHeads: 3, headDim: 32, capacity: 12, kvLen: 9, qPos0: 4, scale: 0.2 },
+    { m: 3, nHeads: 2, nKvHeads: 2, headDim: 7, capacity: 8, kvLen: 3, qPos0: 0, scale: 0.5 },
+  ];
+}
+
+function attentionCase(kernels: Kernels, s: AttentionShape) {
+  const qLen = s.m * s.nHeads * s.headDim;
+  const cLen = s.nKvHeads * s.capacity * s.headDim;
+  const q = randomF32(qLen, 41, 2);
+  const kc = randomF32(cLen, 42, 2);
+  const vc = randomF32(cLen, 43);
+  const [qo, ko, vo, out, outs] = [
+    put(kernels, q),
+    put(kernels, kc),
+    put(kernels, vc),
+    kernels.alloc(qLen * 4),
+    kernels.alloc(qLen * 4),
+  ];
+  kernels.attention(qo, ko, vo, out, s);
+  kernels.scalar.attention(qo, ko, vo, outs, s);
+  const ref = new Float64Array(qLen);
+  const group = s.nHeads / s.nKvHeads;
+  for (let t = 0; t < s.m; t++) {
+    const len = Math.min(s.kvLen, s.qPos0 + t + 1);
+    for (let h = 0; h < s.nHeads; h++) {
+      const kvh = Math.floor(h / group);
+      const qo2 = (t * s.nHeads + h) * s.headDim;
+      const sc = Array.from({ length: len }, (_, j) => {
+        let a = 0;
+        for (let i = 0; i < s.headDim; i++) {
+          a += q[qo2 + i]! * kc[(kvh * s.capacity + j) * s.headDim + i]!;
+        }
+        return a * s.scale;
+      });
+      const mx = Math.max(...sc);
+      const sum = sc.reduce((a, v) => a + Math.exp(v - mx), 0);
+      for (let i = 0; i < s.headDim; i++) {
+        let a = 0;
+        for (let j = 0; j < len; j++) {
+          a += Math.exp(sc[j]! - mx) / sum * vc[(kvh * s.capacity + j) * s.headDim + i]!;
+        }
+        ref[qo2 + i] = a;
+      }
+    }
+  }
+  return { got: read(kernels, out, qLen), twin: read(kernels, outs, qLen), ref };
+}
+
+Deno.test("relaxed and simd128 builds give identical Q4_0 results", async () => {
+  const ys: Float32Array[] = [];
+  for (const variant of ["simd128", "relaxed"] as const) {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      ys.push(q4Case(kernels, 6, 20, 128, false).y);
+    });
+  }
+  assert.deepEqual(ys[0], ys[1]);
+});
+
+Deno.test("selfTest passes for both builds in Deno", async () => {
+  for (const name of ["relaxed", "simd128"]) {
+    const bytes = await Deno.readFile(new URL(`./wasm/kernels_${name}.wasm`, import.meta.url));
+    assert.equal(await selfTest(await WebAssembly.compile(bytes)), true, name);
+  }
+});
+
+Deno.test("loadKernels with 1 and 2 threads gives bit-identical results", async () => {
+  const results: Float32Array[][] = [];
+  for (const threads of [1, 2]) {
+    await withKernels({ threads }, (kernels) => {
+      assert.equal(kernels.maxThreads, threads);
+      const out: Float32Array[] = [];
+      const [m, n, k] = [3, 37, 96];
+      const w = randomQ4(n, k, 51);
+      const wf = randomF32(n * k, 52);
+      const wh = Uint16Array.from(wf, (v) => f32ToF16(v));
+      const x = randomF32(m * k, 53);
+      const [wo, wfo, who, xo, y] = [
+        put(kernels, w.bytes),
+        put(kernels, wf),
+        put(kernels, wh),
+        put(kernels, x),
+        kernels.alloc(m * n * 4),
+      ];
+      kernels.matmulQ4_0(wo, xo, y, m, n, k);
+      out.push(read(kernels, y, m * n));
+      kernels.matmulF32(wfo, xo, y, m, n, k);
+      out.push(read(kernels, y, m * n));
+      kernels.matmulF16(who, xo, y, m, n, k);
+      out.push(read(kernels, y, m * n));
+      for (const s of attentionShapes()) out.push(attentionCase(kernels, s).got);
+      results.push(out);
+    });
+  }
+  assert.deepEqual(results[0], results[1]);
+});
+
+Deno.test("loadKernels falls back to the main thread without Worker", async () => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "Worker")!;
+  // deno-lint-ignore no-explicit-any
+  delete (globalThis as any).Worker;
+  try {
+    await withKernels({ threads: 2 }, (kernels) => {
+      assert.equal(kernels.maxThreads, 1);
+      assert.equal(kernels.memory.buffer instanceof SharedArrayBuffer, false);
+      const y = q4Case(kernels, 2, 9, 64, false).y;
+      assert.deepEqual(y, q4Case(kernels, 2, 9, 64, true).y);
+    });
+  } finally {
+    Object.defineProperty(globalThis, "Worker", saved);
+  }
+});
+
+Deno.test("allocWeights rejects a model over the 4 GiB wasm32 ceiling with a RangeError", async () => {
+  await withKernels({ threads: 1, arenaBytes: 1 << 20 }, (kernels) => {
+    const slot = kernels.allocWeights(1000);
+    assert.equal(slot.bytes.length, 1000);
+    assert.throws(() => kernels.allocWeights(WASM32_MAX_BYTES), (e: unknown) => {
+      assert.ok(e instanceof RangeError);
+      assert.match(e.message, /does not fit in wasm32 memory/);
+      return true;
+    });
+    assert.equal(kernels.allocWeights(16).offset >= slot.offset + 1000, true);
+  });
+});
+
+Deno.test("alloc and reset manage the activation arena", async () => {
+  await withKernels({ threads: 1, arenaBytes: 4096 }, (kernels) => {
+    const a = kernels.alloc(100);
+    const b = kernels.alloc(100);
+    assert.equal(a % 16, 0);
+    assert.equal(b >= a + 100 && b % 16 === 0, true);
+    const mark = kernels.mark();
+    kernels.alloc(200);
+    kernels.reset(mark);
+    assert.equal(kernels.alloc(8), mark + (16 - mark % 16) % 16);
+    kernels.reset();
+    assert.equal(kernels.alloc(8), a);
+    assert.throws(() => kernels.alloc(5000), RangeError);
+  });
+});
+
+Deno.test("kernels reject bad dimensions and out-of-memory offsets", async () => {
+  await withKernels({ threads: 1 }, (kernels) => {
+    const x = kernels.alloc(64 * 4);
+    assert.throws(() => kernels.quantizeQ8_0(x, x, 1, 33), RangeError);
+    assert.throws(() => kernels.softmax(x, x, 1, -1), RangeError);
+    assert.throws(() => kernels.softmax(WASM32_MAX_BYTES - 4, x, 1, 4), RangeError);
+    assert.throws(
+      () => kernels.attention(x, x, x, x, { ...attentionShapes()[0]!, nKvHeads: 3 }),
+      RangeError,
+    );
+  });
+});
+
+Deno.test("beginStep and endStep feed the thread policy", async () => {
+  await withKernels({ threads: 1 }, (kernels) => {
+    kernels.beginStep();
+    kernels.endStep();
+    assert.equal(kernels.threads, 1);
+    assert.ok(kernels.policy.average(1)! >= 0);
+  });
+});

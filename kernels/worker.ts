@@ -1,0 +1,34 @@
+/// <reference lib="deno.worker" />
+/** A kernel worker: instantiates the module on the shared memory and runs its share of each job. */
+
+import { CTL_DONE, CTL_GENERATION, CTL_OP, type KernelExports, OP_STOP, runShare } from "./_job.ts";
+import type { WorkerStart } from "./pool.ts";
+
+const SPIN_WORKER = 100_000;
+
+self.onmessage = serve;
+
+async function serve(e: MessageEvent<WorkerStart>): Promise<void> {
+  self.onmessage = null;
+  const { module, memory, control, index, stackTop } = e.data;
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  (instance.exports.__stack_pointer as WebAssembly.Global).value = stackTop;
+  const exports = instance.exports as unknown as KernelExports;
+  const ctl = new Int32Array(control);
+  let seen = Atomics.load(ctl, CTL_GENERATION);
+  self.postMessage("ready");
+  for (;;) {
+    let spins = 0;
+    let gen = Atomics.load(ctl, CTL_GENERATION);
+    while (gen === seen) {
+      if (spins++ > SPIN_WORKER) Atomics.wait(ctl, CTL_GENERATION, seen);
+      gen = Atomics.load(ctl, CTL_GENERATION);
+    }
+    seen = gen;
+    if (ctl[CTL_OP] === OP_STOP) break;
+    runShare(exports, ctl, index);
+    Atomics.add(ctl, CTL_DONE, 1);
+    Atomics.notify(ctl, CTL_DONE);
+  }
+  self.close();
+}
