@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { metricValue, startServer } from "./_serve_harness.ts";
+import { InferenceService } from "../src/engine/service.ts";
+import { Session } from "../src/engine/session.ts";
+import { loadModel } from "../src/graph/model.ts";
+import { metricValue, startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";
 
 const BODY = {
   model: "stories260K",
@@ -125,4 +128,45 @@ Deno.test("a non-streaming client that disconnects cancels its generation", asyn
   }
   holder.release();
   assert.equal(await metricValue(server.url, "rill_cancellations_total"), 1);
+});
+
+Deno.test("an error after the stream began is sent as an OpenAI error event, then the stream ends", async () => {
+  const stories = await storiesService();
+  const tokenizer = stories.tokenizer;
+  const graph = await loadModel(STORIES_ARCHIVE);
+  // The real model, whose fourth decode step fails (as an out-of-memory would).
+  const failing = new InferenceService({
+    modelId: "failing",
+    tokenizer,
+    renderChat: (messages) => stories.renderChat(messages),
+    model: {
+      contextLength: stories.contextLength,
+      newSession() {
+        const session = new Session(graph);
+        let steps = 0;
+        return {
+          prefill: (ids) => Promise.resolve(session.prefill(ids)),
+          decode: (id) => {
+            if (++steps === 4) return Promise.reject(new RangeError("Out of memory in decode"));
+            return Promise.resolve(session.decode(id));
+          },
+        };
+      },
+    },
+  });
+  await using server = await startServer({}, failing);
+  const response = await post(server.url, { ...BODY, max_tokens: 20 });
+  assert.equal(response.status, 200);
+  const events = (await response.text()).split("\n\n").filter((e) => e !== "");
+  assert.ok(!events.includes("data: [DONE]"));
+  const last = JSON.parse(events.at(-1)!.slice("data: ".length));
+  assert.deepEqual(last, {
+    error: {
+      message: "Internal error: Out of memory in decode",
+      type: "server_error",
+      param: null,
+      code: "internal_error",
+    },
+  });
+  assert.equal(server.state.queue.running, 0);
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
+import { loadTokenizer } from "./load_tokenizer.ts";
 
 /** One token per byte, decoded the way byte-fallback vocabularies decode. */
 const bytes = {
@@ -44,4 +45,24 @@ Deno.test("IncrementalDetokenizer flush gives an unfinished character as U+FFFD"
   assert.equal(d.push(0xe2), "");
   assert.equal(d.flush(), "\uFFFD");
   assert.deepEqual(d.ids, [0x41, 0xe2]);
+});
+
+Deno.test("IncrementalDetokenizer keeps emoji and CJK whole with real byte-level and byte-fallback vocabularies", async () => {
+  const fixtures = new URL("../../../shared/fixtures/", import.meta.url);
+  const text = "Héllo 😀 世界 — naïve 🧑‍🚀!";
+  for (
+    const path of [
+      new URL("tokenizers/smollm2/tokenizer.json", fixtures).pathname,
+      new URL("stories260K/tok512.bin", fixtures).pathname,
+    ]
+  ) {
+    const tokenizer = await loadTokenizer(path);
+    const ids = tokenizer.encode(text, { addBos: false });
+    const d = new IncrementalDetokenizer(tokenizer);
+    const deltas = ids.map((id) => d.push(id));
+    deltas.push(d.flush());
+    assert.equal(deltas.join(""), tokenizer.decode(ids), path);
+    for (const delta of deltas) assert.ok(!delta.includes("\uFFFD"), `${path}: ${deltas}`);
+    assert.ok(ids.length > deltas.filter((s) => s !== "").length, `${path} splits characters`);
+  }
 });
