@@ -60,22 +60,45 @@ export class Llama2cTokenizer implements Tokenizer {
     return tokens;
   }
 
+  /**
+   * llama2.c's loop (merge the adjacent pair whose concatenation scores highest, the leftmost
+   * on ties, until none is in the vocabulary) run over a linked list with a heap of candidate
+   * pairs, stale entries skipped, so long texts cost O(n log n) rather than O(n²).
+   */
   #merge(tokens: number[]): void {
-    while (true) {
-      let bestScore = -1e10;
-      let bestId = -1;
-      let bestIndex = -1;
-      for (let i = 0; i + 1 < tokens.length; i++) {
-        const id = this.#lookup.get(this.#text(tokens[i]!) + this.#text(tokens[i + 1]!));
-        if (id !== undefined && this.pieces[id]!.score > bestScore) {
-          bestScore = this.pieces[id]!.score;
-          bestId = id;
-          bestIndex = i;
-        }
+    const n = tokens.length;
+    const ids = Int32Array.from(tokens); // (n,) the token at each live position
+    const next = new Int32Array(n).map((_, i) => (i + 1 < n ? i + 1 : -1)); // (n,)
+    const prev = new Int32Array(n).map((_, i) => i - 1); // (n,)
+    const alive = new Uint8Array(n).fill(1); // (n,)
+    const heap = new PairHeap();
+    const consider = (left: number) => {
+      const right = left < 0 ? -1 : next[left]!;
+      if (right < 0) return;
+      const id = this.#lookup.get(this.#text(ids[left]!) + this.#text(ids[right]!));
+      if (id === undefined) return;
+      const score = this.pieces[id]!.score;
+      if (score > -1e10) {
+        heap.push({ score, left, right, leftId: ids[left]!, rightId: ids[right]!, id });
       }
-      if (bestIndex < 0) return;
-      tokens.splice(bestIndex, 2, bestId);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i);
+    while (heap.size > 0) {
+      const pair = heap.pop();
+      const { left, right } = pair;
+      if (
+        !alive[left] || !alive[right] || next[left] !== right || ids[left] !== pair.leftId ||
+        ids[right] !== pair.rightId
+      ) continue;
+      ids[left] = pair.id;
+      alive[right] = 0;
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
+      if (prev[left]! >= 0) consider(prev[left]!);
+      consider(left);
     }
+    tokens.length = 0;
+    for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]!) tokens.push(ids[i]!);
   }
 
   #text(id: number): string {
@@ -101,6 +124,56 @@ export class Llama2cTokenizer implements Tokenizer {
     if (piece === undefined || id <= EOS) return new Uint8Array(0);
     const byte = BYTE_PIECE.exec(this.#text(id));
     return byte === null ? piece.bytes : Uint8Array.of(parseInt(byte[1]!, 16));
+  }
+}
+
+interface Pair {
+  readonly score: number;
+  readonly left: number;
+  readonly right: number;
+  readonly leftId: number;
+  readonly rightId: number;
+  readonly id: number;
+}
+
+/** Max-heap of merge candidates: highest score first, then leftmost. */
+class PairHeap {
+  #items: Pair[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  #before(a: Pair, b: Pair): boolean {
+    return a.score > b.score || (a.score === b.score && a.left < b.left);
+  }
+
+  push(item: Pair): void {
+    const items = this.#items;
+    items.push(item);
+    for (let i = items.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (!this.#before(items[i]!, items[parent]!)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): Pair {
+    const items = this.#items;
+    const top = items[0]!;
+    const last = items.pop()!;
+    if (items.length === 0) return top;
+    items[0] = last;
+    for (let i = 0;;) {
+      const l = 2 * i + 1;
+      let best = i;
+      if (l < items.length && this.#before(items[l]!, items[best]!)) best = l;
+      if (l + 1 < items.length && this.#before(items[l + 1]!, items[best]!)) best = l + 1;
+      if (best === i) return top;
+      [items[i], items[best]] = [items[best]!, items[i]!];
+      i = best;
+    }
   }
 }
 
