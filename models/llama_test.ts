@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import {
+  buildLlamaGraph,
+  type LlamaConfig,
+  llamaConfigFromHf,
+  llamaWeights,
+  ropeInverseFrequencies,
+} from "./llama.ts";
+import { parseDocument } from "../src/nnef/parse.ts";
+
+const LLAMA31 = {
+  architectures: ["LlamaForCausalLM"],
+  model_type: "llama",
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  num_hidden_layers: 32,
+  vocab_size: 128256,
+  max_position_embeddings: 131072,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000,
+  rope_scaling: {
+    factor: 8,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+    rope_type: "llama3",
+  },
+};
+
+Deno.test("llamaConfigFromHf reads a Llama 3.1 config with GQA and llama3 RoPE scaling", () => {
+  const c = llamaConfigFromHf(LLAMA31, "config.json");
+  assert.equal(c.headDim, 128);
+  assert.equal(c.numKvHeads, 8);
+  assert.equal(c.tieWordEmbeddings, false);
+  assert.deepEqual(c.ropeScaling, {
+    type: "llama3",
+    factor: 8,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositions: 8192,
+  });
+  assert.ok(Object.isFrozen(c));
+});
+
+Deno.test("ropeInverseFrequencies applies llama3 scaling as transformers computes it in f32", () => {
+  const freqs = ropeInverseFrequencies(llamaConfigFromHf(LLAMA31, "config.json"));
+  // Values from transformers' _compute_llama3_parameters, evaluated in float32.
+  const expected: [number, number][] = [
+    [0, 1.0],
+    [1, 0.8146172165870667],
+    [20, 0.016560440883040428],
+    [30, 0.0013718936825171113],
+    [40, 3.428102354519069e-05],
+    [45, 1.2297638932068367e-05],
+    [50, 4.411534519022098e-06],
+    [63, 3.068925877869333e-07],
+  ];
+  for (const [i, value] of expected) {
+    assert.ok(Math.abs(freqs[i]! - value) <= 2e-7 * value, `${i}: ${freqs[i]} vs ${value}`);
+  }
+});
+
+Deno.test("llamaConfigFromHf refuses what the graph cannot express, naming the file", () => {
+  assert.throws(
+    () => llamaConfigFromHf({ ...LLAMA31, architectures: ["PhiForCausalLM"] }, "m/config.json"),
+    /m\/config\.json: unsupported architecture 'PhiForCausalLM'; supported: LlamaForCausalLM/,
+  );
+  assert.throws(
+    () =>
+      llamaConfigFromHf({
+        ...LLAMA31,
+        architectures: ["MistralForCausalLM"],
+        sliding_window: 4096,
+        max_position_embeddings: 32768,
+      }, "config.json"),
+    /sliding-window attention \(sliding_window 4096\) is not supported/,
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...LLAMA31, rope_scaling: { rope_type: "yarn" } }, "config.json"),
+    /rope_scaling type 'yarn' is not supported/,
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...LLAMA31, num_key_value_heads: 5 }, "config.json"),
+    /num_attention_heads 32 is not a multiple of num_key_value_heads 5/,
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...LLAMA31, hidden_act: "gelu" }, "config.json"),
+    /hidden_act 'gelu' is not supported/,
+  );
+});
+
+Deno.test("llamaConfigFromHf accepts Mistral without a sliding window and Qwen2 with q/k/v biases", () => {
+  const mistral = llamaConfigFromHf(
+    { ...LLAMA31, architectures: ["MistralForCausalLM"], sliding_window: null, rope_scaling: null },
+    "config.json",
+  );
+  assert.equal(mistral.modelType, "mistral");
+  const qwen = llamaConfigFromHf(
+    {
+      ...LLAMA31,
+      architectures: ["Qwen2ForCausalLM"],
+      use_sliding_window: false,
+      sliding_window: 4096,
+    },
+    "config.json",
+  );
+  assert.equal(qwen.qkvBias, true);
+  assert.equal(qwen.oBias, false);
+  const names = llamaWeights(qwen).map((w) => w.name);
+  assert.ok(names.includes("model.layers.0.self_attn.k_proj.bias"));
+  assert.ok(!names.includes("model.layers.0.self_attn.o_proj.bias"));
+});
+
+const SMALL: LlamaConfig = llamaConfigFromHf({
+  architectures: ["LlamaForCausalLM"],
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  num_hidden_layers: 1,
+  vocab_size: 100,
+  max_position_embeddings: 256,
+  tie_word_embeddings: true,
+}, "config.json");
+
+Deno.test("buildLlamaGraph writes flat tract_core statements with S/P symbols and the t2n asserts", () => {
+  const text = buildLlamaGraph(SMALL, {
+    dtypes: new Map([["model.layers.0.self_attn.q_proj.weight", "q40"]]),
+    properties: [["converter", "rill"]],
+  });
+  const doc = parseDocument(text);
+  assert.deepEqual(doc.extensions.map((e) => `${e.id} ${e.rest}`), [
+    "tract_registry tract_core",
+    "tract_symbol S",
+    "tract_symbol P",
+    "tract_assert P >= 0",
+    "tract_assert S >= 1",
+    "tract_assert S+P < 256",
+    "tract_assert tg: S==1",
+    "tract_assert pp: P==0",
+  ]);
+  assert.match(
+    text,
+    /model_layers_0_self_attn_q_proj_weight = variable\(label = 'model.layers.0.self_attn.q_proj.weight', shape = \[64, 64\]\);/,
+  );
+  assert.match(text, /lm_head_aligned = unsqueeze\(model_embed_tokens_weight, axes = \[0\]\);/);
+  const ops = new Set(
+    doc.graph.body.map((a) => a.right.kind === "invocation" ? a.right.invocation.op : a.right.kind),
+  );
+  assert.deepEqual([...ops].sort(), [
+    "add",
+    "concat",
+    "cos",
+    "gt",
+    "linear",
+    "mean_reduce",
+    "mul",
+    "neg",
+    "reshape",
+    "rsqrt",
+    "select",
+    "sigmoid",
+    "sin",
+    "slice",
+    "softmax",
+    "sqr",
+    "squeeze",
+    "tile",
+    "tract_core_cast",
+    "tract_core_einsum",
+    "tract_core_external",
+    "tract_core_gather",
+    "tract_core_range",
+    "tract_core_shape_of",
+    "transpose",
+    "unsqueeze",
+    "variable",
+  ]);
+});
