@@ -168,6 +168,7 @@ export interface GgufFile {
 
 const MAGIC = 0x46554747;
 const CHUNK = 1 << 20;
+const MAX_ARRAY_DEPTH = 8;
 
 /** Sequential little-endian reads over a ByteSource, fetched in 1 MiB chunks. */
 class Cursor {
@@ -237,7 +238,12 @@ class Cursor {
   }
 }
 
-async function readScalar(cursor: Cursor, type: number, key: string): Promise<GgufValue> {
+async function readScalar(
+  cursor: Cursor,
+  type: number,
+  key: string,
+  depth = 0,
+): Promise<GgufValue> {
   const t = GGUF_VALUE_TYPE;
   switch (type) {
     case t.UINT8: {
@@ -287,6 +293,11 @@ async function readScalar(cursor: Cursor, type: number, key: string): Promise<Gg
       return cursor.view.getFloat64(at, true);
     }
     case t.ARRAY: {
+      if (depth >= MAX_ARRAY_DEPTH) {
+        throw new RangeError(
+          `Array '${key}' at offset ${cursor.pos} nests deeper than ${MAX_ARRAY_DEPTH} levels`,
+        );
+      }
       const itemType = await cursor.u32(`${key} item type`);
       const count = await cursor.u64(`${key} item count`);
       if (count > cursor.remaining()) {
@@ -297,7 +308,7 @@ async function readScalar(cursor: Cursor, type: number, key: string): Promise<Gg
         );
       }
       const items: GgufValue[] = new Array(count);
-      for (let i = 0; i < count; i++) items[i] = await readScalar(cursor, itemType, key);
+      for (let i = 0; i < count; i++) items[i] = await readScalar(cursor, itemType, key, depth + 1);
       return items;
     }
     default:

@@ -116,3 +116,17 @@ Deno.test("readGguf rejects truncated files and bad magic", async () => {
     message: /Not a GGUF file: zero\.gguf/,
   });
 });
+
+Deno.test("readGguf refuses arrays nested without end", async () => {
+  const out: number[] = [0x47, 0x47, 0x55, 0x46, 3, 0, 0, 0];
+  const u64 = (v: number) => out.push(v, 0, 0, 0, 0, 0, 0, 0);
+  u64(0);
+  u64(1);
+  u64(1);
+  out.push(0x6b);
+  for (let i = 0; i < 1000; i++) out.push(9, 0, 0, 0, ...(i === 0 ? [] : [1, 0, 0, 0, 0, 0, 0, 0]));
+  await assert.rejects(readGguf(memorySource(Uint8Array.from(out), "deep.gguf")), {
+    name: "RangeError",
+    message: /Array 'k' .* nests deeper than 8 levels/,
+  });
+});
