@@ -171,3 +171,7 @@ const server: Deno.ServeDefaultExport = {
 };
 
 export default server;
+export { convertModel } from "./models/convert.ts";
+export type { ConvertOptions, ConvertProgress, ConvertResult } from "./models/convert.ts";
+export { INDEX_MEMBER } from "./models/archive_writer.ts";
+export type { ArchiveIndex, IndexEntry } from "./models/archive_writer.ts";

@@ -15,17 +15,23 @@ export interface ArchiveMember {
 
 /** One entry of the index: where a member's bytes lie in the archive. */
 export interface IndexEntry {
+  /** Member path in the tar. */
   readonly name: string;
   /** Byte offset of the member's data (after its tar headers). */
   readonly offset: number;
+  /** Data size in bytes. */
   readonly size: number;
+  /** SHA-256 of the data, lower-case hex. */
   readonly sha256: string;
 }
 
 /** Content of `rill-index.json`. */
 export interface ArchiveIndex {
+  /** Always `rill-archive-index`. */
   readonly format: "rill-archive-index";
+  /** Layout version of this index. */
   readonly version: 1;
+  /** Every member after the index, in archive order. */
   readonly members: readonly IndexEntry[];
 }
 

@@ -34,16 +34,23 @@ export interface ConvertOptions {
 
 /** Progress of a conversion. */
 export interface ConvertProgress {
+  /** Weights written so far. */
   readonly tensorsDone: number;
+  /** Weights in the archive. */
   readonly tensorsTotal: number;
+  /** Archive bytes written so far. */
   readonly bytesDone: number;
+  /** Size of the finished archive. */
   readonly bytesTotal: number;
 }
 
 /** What `convertModel` wrote. */
 export interface ConvertResult {
+  /** Path of the archive written. */
   readonly output: string;
+  /** Input kind: `llama2c`, `hf` or `gguf`. */
   readonly format: string;
+  /** The content of `rill-index.json`. */
   readonly index: ArchiveIndex;
   /** Storage type of each weight, by HF name. */
   readonly dtypes: ReadonlyMap<string, WeightDType>;
@@ -164,6 +171,11 @@ function member(name: string, bytes: Uint8Array): ArchiveMember {
  * @throws {TypeError} for an unsupported architecture or tensor type
  * @throws {RangeError} for inconsistent or truncated input
  * @throws {SyntaxError} for malformed JSON or headers
+ * @example
+ * ```ts ignore
+ * await convertModel("stories260K.bin", "stories260K.nnef.tar", { tokenizer: "tok512.bin" });
+ * await convertModel("SmolLM2-135M/", "smollm2.nnef.tar", { q40: true });
+ * ```
  */
 export async function convertModel(
   input: string,
