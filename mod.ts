@@ -152,6 +152,10 @@ export {
   resolveModel,
   type ResolveOptions,
 } from "./models/resolve.ts";
+export { convertModel } from "./models/convert.ts";
+export type { ConvertOptions, ConvertProgress, ConvertResult } from "./models/convert.ts";
+export { INDEX_MEMBER } from "./models/archive_writer.ts";
+export type { ArchiveIndex, IndexEntry } from "./models/archive_writer.ts";
 export { createServer, readServeConfig, type ServeConfig, type Server } from "./cli/serve.ts";
 
 import { createServer, readServeConfig, type Server } from "./cli/serve.ts";
@@ -171,7 +175,3 @@ const server: Deno.ServeDefaultExport = {
 };
 
 export default server;
-export { convertModel } from "./models/convert.ts";
-export type { ConvertOptions, ConvertProgress, ConvertResult } from "./models/convert.ts";
-export { INDEX_MEMBER } from "./models/archive_writer.ts";
-export type { ArchiveIndex, IndexEntry } from "./models/archive_writer.ts";
