@@ -17,13 +17,42 @@ import {
   evalDim,
   shapeToString,
 } from "./dim.ts";
-import { type Model, type Node, resolveAttr } from "./model.ts";
+import { type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
 
 /** Replaces the evaluation of one node (e.g. the KV-cache concat turned into an append). */
 export type NodeOverride = (args: Args<Tensor>, ctx: EvalContext) => Tensor[];
 
+interface NodeStep {
+  readonly kind: "node";
+  readonly node: Node;
+  /** Attributes without wires, resolved once. */
+  readonly fixed: readonly (readonly [string, AttrValue])[];
+  readonly tensors: readonly (readonly [string, number])[];
+  readonly lists: readonly (readonly [string, readonly number[]])[];
+  readonly dynamic: readonly (readonly [string, AttrTemplate])[];
+}
+
+function hasWire(t: AttrTemplate): boolean {
+  if (Array.isArray(t)) return t.some(hasWire);
+  return t !== null && typeof t === "object" && "wire" in t;
+}
+
+function compileNode(node: Node): NodeStep {
+  const fixed: [string, AttrValue][] = [];
+  const tensors: [string, number][] = [];
+  const lists: [string, readonly number[]][] = [];
+  const dynamic: [string, AttrTemplate][] = [];
+  for (const [k, a] of node.args) {
+    if (a.kind === "tensor") tensors.push([k, a.id]);
+    else if (a.kind === "tensors") lists.push([k, a.ids]);
+    else if (hasWire(a.value)) dynamic.push([k, a.value]);
+    else fixed.push([k, resolveAttr(a.value, () => null)]);
+  }
+  return { kind: "node", node, fixed, tensors, lists, dynamic };
+}
+
 type Step =
-  | { readonly kind: "node"; readonly node: Node }
+  | NodeStep
   | { readonly kind: "dims"; readonly id: number; readonly dims: readonly Dim[] };
 
 /** Options of one run. */
@@ -47,7 +76,7 @@ function contents(t: Tensor): AttrValue {
 /** The compiled run order of a model and the constants it starts from. */
 export class Executor {
   readonly model: Model;
-  readonly #steps: Step[] = [];
+  #steps: Step[] = [];
   readonly #constants = new Map<number, Tensor>();
   /** Per step, the value ids that are no longer needed after it. */
   readonly #release: number[][] = [];
@@ -74,8 +103,22 @@ export class Executor {
       const facts = node.outputs.map((o) => model.values[o]!.fact);
       if (facts.length === 1 && facts[0]!.dims && symbolicOnly(facts[0]!.dims)) {
         this.#steps.push({ kind: "dims", id: node.outputs[0]!, dims: facts[0]!.dims });
-      } else this.#steps.push({ kind: "node", node });
+      } else this.#steps.push(compileNode(node));
     }
+    // Dead code: keep only the steps whose results are read at run time or are outputs
+    // (most shape arithmetic was folded into dims at load time and is never read).
+    const needed = new Set(model.outputs.map((o) => o.id));
+    const kept: Step[] = [];
+    for (let i = this.#steps.length - 1; i >= 0; i--) {
+      const s = this.#steps[i]!;
+      if (s.kind === "dims") {
+        if (needed.has(s.id)) kept.push(s);
+      } else if (s.node.outputs.some((o) => needed.has(o))) {
+        kept.push(s);
+        for (const id of this.#readIds(s.node)) needed.add(id);
+      }
+    }
+    this.#steps = kept.reverse();
     // Liveness: release a value after its last reader, unless it is a graph output.
     const lastUse = new Map<number, number>();
     this.#steps.forEach((s, i) => {
@@ -103,6 +146,11 @@ export class Executor {
       else collect(a.value);
     }
     return ids;
+  }
+
+  /** Number of steps run per call (nodes and symbolic values), after folding and pruning. */
+  get stepCount(): number {
+    return this.#steps.length;
   }
 
   /**
@@ -200,12 +248,10 @@ export class Executor {
       const override = overrides?.get(node.id);
       const strided = node.op.acceptsStrided === true || override !== undefined;
       const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
-      const args = new Map<string, ArgValue<Tensor>>();
-      for (const [k, a] of node.args) {
-        if (a.kind === "tensor") args.set(k, tensorOf(a.id));
-        else if (a.kind === "tensors") args.set(k, a.ids.map(tensorOf));
-        else args.set(k, resolveAttr(a.value, (id) => contents(read(id))));
-      }
+      const args = new Map<string, ArgValue<Tensor>>(step.fixed);
+      for (const [k, id] of step.tensors) args.set(k, tensorOf(id));
+      for (const [k, ids] of step.lists) args.set(k, ids.map(tensorOf));
+      for (const [k, t] of step.dynamic) args.set(k, resolveAttr(t, (id) => contents(read(id))));
       const opArgs = new Args<Tensor>(node.name, args);
       let outs: Tensor[];
       try {

@@ -30,14 +30,21 @@ export const tile: Op = {
     const inner = shape[rank - 1] ?? 1;
     const innerIn = x.shape[rank - 1] ?? 1;
     const innerStride = st[rank - 1] ?? 1;
+    // Odometer over the output rows; `src` coordinates wrap at the input dims.
     const idx = new Array<number>(rank).fill(0);
+    const at = new Array<number>(rank).fill(0);
+    let base = origin;
     for (let o = 0; o < n; o += inner) {
-      let base = origin;
-      for (let ax = 0; ax < rank - 1; ax++) base += (idx[ax]! % x.shape[ax]!) * st[ax]!;
       if (inner === innerIn && innerStride === 1) out.set(src.subarray(base, base + inner), o);
       else for (let k = 0; k < inner; k++) out[o + k] = src[base + (k % innerIn) * innerStride]!;
       for (let ax = rank - 2; ax >= 0; ax--) {
         idx[ax]!++;
+        at[ax]!++;
+        base += st[ax]!;
+        if (at[ax] === x.shape[ax]) {
+          base -= st[ax]! * x.shape[ax]!;
+          at[ax] = 0;
+        }
         if (idx[ax]! < shape[ax]!) break;
         idx[ax] = 0;
       }

@@ -82,6 +82,16 @@ function permuted(
   return out;
 }
 
+/** True when `x` (letters `axes`) is already laid out in `order` with no broadcast axis. */
+function inOrder(
+  x: Tensor,
+  axes: string,
+  order: readonly string[],
+  sizes: ReadonlyMap<string, number>,
+): boolean {
+  return axes === order.join("") && x.shape.every((d, i) => d === sizes.get(order[i]!));
+}
+
 /**
  * Two-input einsum as a batched matrix product: letters in both inputs and the output are
  * batch axes, in one input and the output are rows/columns, in both inputs only are summed.
@@ -103,17 +113,39 @@ function einsum2(
   if ([...a, ...b].some((c) => !out.includes(c) && !sum.includes(c))) return null;
   const size = (cs: readonly string[]): number => cs.reduce((p, c) => p * sizes.get(c)!, 1);
   const [nb, m, n, k] = [size(batch), size(rows), size(cols), size(sum)];
-  const av = permuted(xs[0]!, values[0]!, a, [...batch, ...rows, ...sum], sizes); // (nb, m, k)
-  const bv = permuted(xs[1]!, values[1]!, b, [...batch, ...cols, ...sum], sizes); // (nb, n, k)
+  const aOrder = [...batch, ...rows, ...sum];
+  const av = inOrder(xs[0]!, a, aOrder, sizes)
+    ? values[0]!
+    : permuted(xs[0]!, values[0]!, a, aOrder, sizes); // (nb, m, k)
   const c = new Float32Array(nb * m * n); // (nb, m, n)
-  for (let z = 0; z < nb; z++) {
-    for (let i = 0; i < m; i++) {
-      const ao = (z * m + i) * k;
-      for (let j = 0; j < n; j++) {
-        const bo = (z * n + j) * k;
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc += av[ao + p]! * bv[bo + p]!;
-        c[(z * m + i) * n + j] = acc;
+  const kn = [...batch, ...sum, ...cols];
+  if (inOrder(xs[1]!, b, kn, sizes)) {
+    const bv = values[1]!; // (nb, k, n)
+    for (let z = 0; z < nb; z++) {
+      for (let i = 0; i < m; i++) {
+        const ao = (z * m + i) * k;
+        const co = (z * m + i) * n;
+        for (let p = 0; p < k; p++) {
+          const x = av[ao + p]!;
+          const bo = (z * k + p) * n;
+          for (let j = 0; j < n; j++) c[co + j] = c[co + j]! + x * bv[bo + j]!;
+        }
+      }
+    }
+  } else {
+    const nk = [...batch, ...cols, ...sum];
+    const bv = inOrder(xs[1]!, b, nk, sizes)
+      ? values[1]!
+      : permuted(xs[1]!, values[1]!, b, nk, sizes); // (nb, n, k)
+    for (let z = 0; z < nb; z++) {
+      for (let i = 0; i < m; i++) {
+        const ao = (z * m + i) * k;
+        for (let j = 0; j < n; j++) {
+          const bo = (z * n + j) * k;
+          let acc = 0;
+          for (let p = 0; p < k; p++) acc += av[ao + p]! * bv[bo + p]!;
+          c[(z * m + i) * n + j] = acc;
+        }
       }
     }
   }
