@@ -18,7 +18,7 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   --max-queue, RILL_MAX_QUEUE     requests waiting behind the running one before 429 (default ${DEFAULT_SERVING_CONFIG.maxQueue})
   --max-tokens, RILL_MAX_TOKENS   hard cap on generated tokens per request (default ${DEFAULT_SERVING_CONFIG.maxTokensCap})
   --ping-ms, RILL_PING_MS         silence before a ': ping' stream comment (default ${DEFAULT_SERVING_CONFIG.pingIntervalMs})
-  --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default 64)
+  --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default 32)
   --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill)
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
 
@@ -68,7 +68,7 @@ export function readServeConfig(
     host: get("host", "HOST") ?? "0.0.0.0",
     port: int("port", "PORT", 8000, 0),
     cacheDir: get("cache-dir", "RILL_CACHE_DIR"),
-    prefillChunk: int("prefill-chunk", "RILL_PREFILL_CHUNK", 64, 1),
+    prefillChunk: int("prefill-chunk", "RILL_PREFILL_CHUNK", 32, 1),
     serving: {
       ...DEFAULT_SERVING_CONFIG,
       apiKeys: list("api-keys", "RILL_API_KEYS"),

@@ -170,3 +170,21 @@ Deno.test("an error after the stream began is sent as an OpenAI error event, the
   });
   assert.equal(server.state.queue.running, 0);
 });
+
+Deno.test("a long prompt is prefilled in steps, with : ping comments sent meanwhile", async () => {
+  const stories = await storiesService();
+  const prompt = "Once upon a time there was a little cat who liked to play. ".repeat(6);
+  const ids = stories.encodePrompt(`user: ${prompt}\nassistant:`);
+  assert.ok(ids.length > 100 && ids.length < stories.contextLength - 8, `${ids.length} tokens`);
+  await using server = await startServer({ pingIntervalMs: 2 });
+  const response = await post(server.url, {
+    ...BODY,
+    messages: [{ role: "user", content: prompt }],
+    max_tokens: 4,
+  });
+  const text = await response.text();
+  const firstContent = text.indexOf('"content":"', text.indexOf("\n\n"));
+  const ping = text.indexOf(": ping\n\n");
+  assert.ok(ping > 0 && ping < firstContent, text.slice(0, 400));
+  assert.ok(text.endsWith("data: [DONE]\n\n"));
+});

@@ -58,7 +58,7 @@ export interface InferenceServiceOptions {
   readonly modelId: string;
   /** Renders chat messages to prompt text (the model's chat template). */
   readonly renderChat: (messages: readonly ChatMessage[]) => string;
-  /** Prompt tokens per prefill call, so a long prompt yields to the event loop (default 64). */
+  /** Prompt tokens per prefill call, so a long prompt yields to the event loop (default 32). */
   readonly prefillChunk?: number;
 }
 
@@ -74,7 +74,7 @@ export class InferenceService {
     this.#model = options.model;
     this.#tokenizer = options.tokenizer;
     this.#renderChat = options.renderChat;
-    this.#prefillChunk = Math.max(1, options.prefillChunk ?? 64);
+    this.#prefillChunk = Math.max(1, options.prefillChunk ?? 32);
     this.modelId = options.modelId;
   }
 
