@@ -1,8 +1,18 @@
 import type { ByteSource } from "../storage/byte_source.ts";
+import { type DiskCache, type MemberCacheKey, openDiskCache } from "../storage/disk_cache.ts";
 import { openFileSource } from "../storage/file_source.ts";
 import { type HttpSourceOptions, openHttpSource } from "../storage/http_source.ts";
 import { memorySource } from "../storage/memory_source.ts";
-import { indexTar, type TarEntry } from "./tar.ts";
+import { openS3Source, type S3Options } from "../storage/s3.ts";
+import { createSha256, sha256Hex } from "../storage/sha256.ts";
+import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
+import {
+  createRangeLoader,
+  hashMismatch,
+  type LoaderOptions,
+  type MemberLoader,
+} from "./loader.ts";
+import { indexTar, parseTarHeader, TAR_BLOCK, type TarEntry } from "./tar.ts";
 
 /** A file of an archive. */
 export interface ArchiveMember {
@@ -11,6 +21,8 @@ export interface ArchiveMember {
   /** Payload offset in the tar (the decompressed tar for a `.tgz`); 0 in a folder. */
   readonly offset: number;
   readonly size: number;
+  /** The payload's sha256 (hex) when the archive's `rill-index.json` lists it. */
+  readonly sha256?: string;
 }
 
 /** An NNEF model container: a folder, a tar or a gzip'd tar. */
@@ -20,21 +32,42 @@ export interface Archive {
   readonly kind: "folder" | "tar" | "tgz";
   /** Bytes read from the source to list the members (for a `.tgz`, the whole compressed file). */
   readonly indexBytesRead: number;
+  /** True when the members came from the converter's `rill-index.json`, not a header walk. */
+  readonly indexed: boolean;
+  /** The object's strong ETag, pinned at open (remote archives whose server sends one). */
+  readonly etag: string | undefined;
   /** Members sorted by name. */
   members(): ArchiveMember[];
   member(name: string): ArchiveMember | undefined;
   has(name: string): boolean;
+  /** Reads a whole member; checked against its sha256 when the index gives one. */
   read(name: string): Promise<Uint8Array>;
-  /** Reads `[offset, offset + length)` of a member, e.g. the 128-byte header of a `.dat`. */
+  /** Reads `[offset, offset + length)` of a member, e.g. the 128-byte header of a `.dat` (not hash-checked). */
   readRange(name: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Streams a whole member. With a sha256 in the index the bytes are hashed as they pass and
+   * the stream errors instead of closing when they do not match: trust it only once closed.
+   */
   stream(name: string): ReadableStream<Uint8Array>;
+  /** Streams `[offset, offset + length)` of a member (not hash-checked). */
+  streamRange(name: string, offset: number, length: number): ReadableStream<Uint8Array>;
+  /** A loader that writes members straight into caller memory, several ranges in flight. */
+  loader(options?: LoaderOptions): MemberLoader;
   /** Closes what `openArchive` opened (a `ByteSource` passed in stays open). */
   close(): Promise<void>;
 }
 
 /** How `openArchive` reaches remote archives and indexes tars. */
 export interface OpenArchiveOptions {
+  /** For URLs, `probeBytes` defaults to 16 KiB so the first read usually holds the whole index. */
   readonly http?: HttpSourceOptions;
+  /** Credentials and endpoint for `s3://` (default from the `AWS_*` variables). */
+  readonly s3?: S3Options;
+  /**
+   * Where verified members of a remote indexed archive are kept and reused: a cache, or false
+   * for none. Default: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is set, else none.
+   */
+  readonly cache?: DiskCache | false;
   /** Read-ahead of the tar header walk (see `indexTar`). */
   readonly readAhead?: number;
 }
@@ -59,10 +92,15 @@ export function normalizeMemberName(raw: string, archive: string): string | unde
   return parts.join("/");
 }
 
+/** Probe of a remote tar: its first header and, usually, the whole index that follows. */
+const REMOTE_PROBE_BYTES = 16 << 10;
+
 /**
- * Opens a model container. A string is an `http(s)://` URL or a local path (a folder or a
- * file); a file or `ByteSource` is a gzip'd tar when it starts with `1f 8b`, else a tar.
- * A tar is indexed from its headers only; a `.tgz` is decompressed once into memory.
+ * Opens a model container. A string is an `http(s)://` URL, an `s3://bucket/key` URL (signed
+ * with SigV4 from the `AWS_*` variables), or a local path (a folder or a file); a file or
+ * `ByteSource` is a gzip'd tar when it starts with `1f 8b`, else a tar. A tar whose first
+ * member is the converter's `rill-index.json` is indexed from it (one or two range reads);
+ * another tar from its headers only; a `.tgz` is decompressed once into memory.
  *
  * @example
  * ```ts ignore
@@ -71,24 +109,68 @@ export function normalizeMemberName(raw: string, archive: string): string | unde
  * await archive.close();
  * ```
  * @throws {RangeError} a truncated tar, or a member name with `..` or an absolute path
- * @throws {SyntaxError} a file that is neither gzip nor tar, or a corrupt tar header
+ * @throws {SyntaxError} a file that is neither gzip nor tar, or a corrupt tar header or index
  */
 export async function openArchive(
   source: string | ByteSource,
   options: OpenArchiveOptions = {},
 ): Promise<Archive> {
-  if (typeof source !== "string") return await openTarLike(source, false, options);
-  if (/^https?:\/\//i.test(source)) {
-    return await openTarLike(await openHttpSource(source, options.http), true, options);
+  if (typeof source !== "string") return await openTarLike(source, false, undefined, options);
+  const remote = /^https?:\/\//i.test(source) || /^s3:\/\//i.test(source);
+  if (remote) {
+    const http = { probeBytes: REMOTE_PROBE_BYTES, ...options.http };
+    const opened = /^s3:\/\//i.test(source)
+      ? await openS3Source(source, { ...options.s3, http })
+      : await openHttpSource(source, http);
+    const cache = options.cache === false ? undefined : options.cache ?? openDiskCache();
+    return await openTarLike(opened, true, cache, options);
   }
   const info = await Deno.stat(source);
   if (info.isDirectory) return await openFolder(source);
-  return await openTarLike(await openFileSource(source), true, options);
+  return await openTarLike(await openFileSource(source), true, undefined, options);
+}
+
+/** The strong ETag of a source that has one (an HTTP source). */
+function etagOf(source: ByteSource): string | undefined {
+  const etag = (source as { etag?: unknown }).etag;
+  return typeof etag === "string" ? etag : undefined;
+}
+
+interface IndexRead {
+  readonly members: ArchiveMember[];
+  readonly bytesRead: number;
+}
+
+/** Reads the converter's index when the tar starts with it; undefined for another tar. */
+async function readIndexMember(source: ByteSource, size: number): Promise<IndexRead | undefined> {
+  if (size < TAR_BLOCK) return undefined;
+  const block = await source.read(0, TAR_BLOCK);
+  const header = parseTarHeader(block, 0, source.name);
+  if (header.name !== ARCHIVE_INDEX_MEMBER || header.type !== "0") return undefined;
+  if (TAR_BLOCK + header.size > size) {
+    throw new RangeError(
+      `${source.name}: truncated tar: ${ARCHIVE_INDEX_MEMBER} needs ${header.size} bytes at offset ${TAR_BLOCK}, the archive ends at ${size}`,
+    );
+  }
+  const text = await source.read(TAR_BLOCK, header.size);
+  const entries = parseArchiveIndex(
+    text,
+    source.name,
+    size,
+    TAR_BLOCK + header.size,
+    normalizeMemberName,
+  );
+  const members: ArchiveMember[] = [
+    { name: ARCHIVE_INDEX_MEMBER, offset: TAR_BLOCK, size: header.size },
+    ...entries.map((e) => ({ name: e.name, offset: e.offset, size: e.size, sha256: e.sha256 })),
+  ];
+  return { members, bytesRead: TAR_BLOCK + header.size };
 }
 
 async function openTarLike(
   source: ByteSource,
   owned: boolean,
+  cache: DiskCache | undefined,
   options: OpenArchiveOptions,
 ): Promise<Archive> {
   try {
@@ -98,28 +180,48 @@ async function openTarLike(
       const tar = await gunzip(source, size);
       const index = await indexTar(memorySource(tar, source.name), { name: source.name });
       if (owned) await source.close();
-      return tarArchive(
-        source.name,
-        "tgz",
-        memorySource(tar, source.name),
-        index.entries,
-        size,
-        false,
-      );
+      return tarArchive({
+        name: source.name,
+        kind: "tgz",
+        source: memorySource(tar, source.name),
+        members: tarMembers(index.entries, source.name),
+        indexBytesRead: size,
+        indexed: false,
+        etag: undefined,
+        cache: undefined,
+        owned: false,
+      });
     }
     if (size === 0) throw new SyntaxError(`${source.name}: empty file, not a tar archive`);
+    const fromIndex = await readIndexMember(source, size);
+    if (fromIndex !== undefined) {
+      return tarArchive({
+        name: source.name,
+        kind: "tar",
+        source,
+        members: fromIndex.members,
+        indexBytesRead: magic.length + fromIndex.bytesRead,
+        indexed: true,
+        etag: etagOf(source),
+        cache,
+        owned,
+      });
+    }
     const index = await indexTar(source, {
       name: source.name,
       ...(options.readAhead === undefined ? {} : { readAhead: options.readAhead }),
     });
-    return tarArchive(
-      source.name,
-      "tar",
+    return tarArchive({
+      name: source.name,
+      kind: "tar",
       source,
-      index.entries,
-      magic.length + index.bytesRead,
+      members: tarMembers(index.entries, source.name),
+      indexBytesRead: magic.length + index.bytesRead,
+      indexed: false,
+      etag: etagOf(source),
+      cache: undefined,
       owned,
-    );
+    });
   } catch (e) {
     if (owned) await source.close();
     throw e;
@@ -142,21 +244,52 @@ async function gunzip(source: ByteSource, size: number): Promise<Uint8Array> {
   }
 }
 
-function tarArchive(
-  name: string,
-  kind: "tar" | "tgz",
-  source: ByteSource,
-  entries: TarEntry[],
-  indexBytesRead: number,
-  owned: boolean,
-): Archive {
+function tarMembers(entries: TarEntry[], archive: string): ArchiveMember[] {
   const byName = new Map<string, ArchiveMember>();
   for (const entry of entries) {
-    const member = normalizeMemberName(entry.name, name);
+    const member = normalizeMemberName(entry.name, archive);
     if (member !== undefined) {
       byName.set(member, { name: member, offset: entry.offset, size: entry.size });
     }
   }
+  return [...byName.values()];
+}
+
+interface TarArchiveParts {
+  readonly name: string;
+  readonly kind: "tar" | "tgz";
+  readonly source: ByteSource;
+  readonly members: ArchiveMember[];
+  readonly indexBytesRead: number;
+  readonly indexed: boolean;
+  readonly etag: string | undefined;
+  /** Only for indexed members of a remote object. */
+  readonly cache: DiskCache | undefined;
+  readonly owned: boolean;
+}
+
+/** A stream that hashes what passes and errors at the end when it is not `sha256`. */
+function verifying(
+  archive: string,
+  member: string,
+  sha256: string,
+): TransformStream<Uint8Array, Uint8Array> {
+  const hash = createSha256();
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      hash.update(chunk);
+      controller.enqueue(chunk);
+    },
+    flush(controller) {
+      const got = hash.hex();
+      if (got !== sha256) controller.error(hashMismatch(archive, member, got, sha256));
+    },
+  });
+}
+
+function tarArchive(parts: TarArchiveParts): Archive {
+  const { name, source, cache, etag } = parts;
+  const byName = new Map(parts.members.map((m) => [m.name, m]));
   const sorted = [...byName.values()].sort((
     a,
     b,
@@ -166,16 +299,38 @@ function tarArchive(
     if (found === undefined) throw new RangeError(`${name}: no member '${member}'`);
     return found;
   }
+  function cacheKey(m: { name: string; sha256?: string }): MemberCacheKey | undefined {
+    if (cache === undefined || m.sha256 === undefined) return undefined;
+    return { url: name, etag, member: m.name, sha256: m.sha256 };
+  }
+  function streamRange(member: string, offset: number, length: number) {
+    const m = get(member);
+    checkMemberRange(name, m, offset, length);
+    return source.stream(m.offset + offset, length);
+  }
   return {
     name,
-    kind,
-    indexBytesRead,
+    kind: parts.kind,
+    indexBytesRead: parts.indexBytesRead,
+    indexed: parts.indexed,
+    etag,
     members: () => [...sorted],
     member: (member: string) => byName.get(member),
     has: (member: string) => byName.has(member),
     async read(member: string): Promise<Uint8Array> {
       const m = get(member);
-      return await source.read(m.offset, m.size);
+      const key = cacheKey(m);
+      if (key !== undefined && m.size > 0) {
+        const cached = await cache!.read(key, m.size);
+        if (cached !== undefined && sha256Hex(cached) === m.sha256) return cached;
+      }
+      const bytes = await source.read(m.offset, m.size);
+      if (m.sha256 !== undefined) {
+        const got = sha256Hex(bytes);
+        if (got !== m.sha256) throw hashMismatch(name, m.name, got, m.sha256);
+      }
+      if (key !== undefined && m.size > 0) await cache!.write(key, bytes).catch(() => {});
+      return bytes;
     },
     async readRange(member: string, offset: number, length: number): Promise<Uint8Array> {
       const m = get(member);
@@ -184,10 +339,21 @@ function tarArchive(
     },
     stream(member: string): ReadableStream<Uint8Array> {
       const m = get(member);
-      return source.stream(m.offset, m.size);
+      const stream = source.stream(m.offset, m.size);
+      return m.sha256 === undefined ? stream : stream.pipeThrough(verifying(name, m.name, m.sha256));
+    },
+    streamRange,
+    loader(options?: LoaderOptions): MemberLoader {
+      return createRangeLoader({
+        name,
+        member: (member: string) => byName.get(member),
+        streamRange,
+        cache,
+        cacheKey,
+      }, options);
     },
     async close(): Promise<void> {
-      if (owned) await source.close();
+      if (parts.owned) await source.close();
     },
   };
 }
@@ -227,10 +393,48 @@ async function openFolder(root: string): Promise<Archive> {
     if (found === undefined) throw new RangeError(`${root}: no member '${member}'`);
     return found;
   }
+  function streamRange(member: string, offset: number, length: number) {
+    checkMemberRange(root, get(member), offset, length);
+    let source: ByteSource | undefined;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    async function release(): Promise<void> {
+      const [r, s] = [reader, source];
+      reader = undefined;
+      source = undefined;
+      await r?.cancel().catch(() => {});
+      await s?.close();
+    }
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (reader === undefined) {
+          source = await openFileSource(`${root}/${member}`);
+          reader = source.stream(offset, length).getReader();
+        }
+        const { value, done } = await reader.read();
+        if (done) {
+          await release();
+          controller.close();
+        } else controller.enqueue(value);
+      },
+      cancel: release,
+    }, { highWaterMark: 0 });
+  }
   return {
     name: root,
     kind: "folder",
     indexBytesRead: 0,
+    indexed: false,
+    etag: undefined,
+    streamRange,
+    loader(options?: LoaderOptions): MemberLoader {
+      return createRangeLoader({
+        name: root,
+        member: (member: string) => byName.get(member),
+        streamRange,
+        cache: undefined,
+        cacheKey: () => undefined,
+      }, options);
+    },
     members: () => [...members],
     member: (member: string) => byName.get(member),
     has: (member: string) => byName.has(member),

@@ -61,13 +61,30 @@ function checksums(block: Uint8Array): [number, number] {
   return [unsigned, signed];
 }
 
-interface RawHeader {
+/** The fields of one 512-byte tar header that the readers use. */
+export interface TarHeader {
+  /** The ustar name (prefix joined), before any PAX or GNU long name. */
   readonly name: string;
   readonly size: number;
+  /** The type flag as a character, `"0"` for a regular file. */
   readonly type: string;
 }
 
-function parseHeader(block: Uint8Array, at: number, archive: string): RawHeader {
+/** True when a 512-byte block is all zeros (the end-of-archive marker). */
+export function isTarEndBlock(block: Uint8Array): boolean {
+  return isZeroBlock(block);
+}
+
+/**
+ * Parses one 512-byte tar header found at byte `at` of `archive`.
+ *
+ * @throws {SyntaxError} a bad checksum or size field
+ */
+export function parseTarHeader(block: Uint8Array, at: number, archive: string): TarHeader {
+  return parseHeader(block, at, archive);
+}
+
+function parseHeader(block: Uint8Array, at: number, archive: string): TarHeader {
   const stored = parseNumber(block.subarray(148, 156));
   const [unsigned, signed] = checksums(block);
   if (stored === undefined || (stored !== unsigned && stored !== signed)) {
@@ -114,6 +131,11 @@ export function parsePaxRecords(bytes: Uint8Array, where = "PAX header"): Map<st
     at += length;
   }
   return out;
+}
+
+/** `size` rounded up to whole 512-byte blocks. */
+export function tarPadded(size: number): number {
+  return padded(size);
 }
 
 function padded(size: number): number {
