@@ -97,9 +97,14 @@ function num(json: Record<string, unknown>, key: string, file: string, fallback:
  */
 export function llamaConfigFromHf(json: Record<string, unknown>, file: string): LlamaConfig {
   const architectures = json.architectures;
+  const byType: Record<string, string> = {
+    llama: "LlamaForCausalLM",
+    mistral: "MistralForCausalLM",
+    qwen2: "Qwen2ForCausalLM",
+  };
   const architecture = Array.isArray(architectures) && typeof architectures[0] === "string"
     ? architectures[0]
-    : String(json.model_type ?? "unknown");
+    : byType[String(json.model_type)] ?? String(json.model_type ?? "unknown");
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(architecture)) {
     throw new TypeError(
       `${file}: unsupported architecture '${architecture}'; supported: ${

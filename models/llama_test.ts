@@ -97,6 +97,8 @@ Deno.test("llamaConfigFromHf accepts Mistral without a sliding window and Qwen2 
     "config.json",
   );
   assert.equal(mistral.modelType, "mistral");
+  const { architectures: _, ...untyped } = LLAMA31;
+  assert.equal(llamaConfigFromHf(untyped, "config.json").architecture, "LlamaForCausalLM");
   const qwen = llamaConfigFromHf(
     {
       ...LLAMA31,

@@ -235,6 +235,8 @@ export interface ReferenceConfig {
   readonly theta: number;
   readonly tied: boolean;
   readonly qkvBias?: boolean;
+  /** RoPE on adjacent pairs (2i, 2i+1), as llama.cpp applies it to GGUF's row order. */
+  readonly ropeInterleaved?: boolean;
 }
 
 /**
@@ -277,10 +279,13 @@ export function referenceLogits(
         const freq = 1 / Math.pow(c.theta, (2 * i) / hd);
         const cos = Math.cos(pos * freq);
         const sin = Math.sin(pos * freq);
-        const a = v[h * hd + i]!;
-        const b = v[h * hd + i + hd / 2]!;
-        out[h * hd + i] = a * cos - b * sin;
-        out[h * hd + i + hd / 2] = b * cos + a * sin;
+        const [ia, ib] = c.ropeInterleaved
+          ? [h * hd + 2 * i, h * hd + 2 * i + 1]
+          : [h * hd + i, h * hd + i + hd / 2];
+        const a = v[ia]!;
+        const b = v[ib]!;
+        out[ia] = a * cos - b * sin;
+        out[ib] = b * cos + a * sin;
       }
     }
     return out;

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
-import { dequantizeQ80 } from "../models/gguf_model.ts";
+import { dequantizeQ80, hfNameOfGguf } from "../models/gguf_model.ts";
 import { interleavedToHalves } from "../models/source.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
-import { quantizeQ40 } from "../src/nnef/q40.ts";
+import { dequantizeQ40, quantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
@@ -13,7 +13,10 @@ import {
   fixture,
   ggufBytes,
   type GgufTestTensor,
+  maxAbsDiff,
   randomValues,
+  type ReferenceConfig,
+  referenceLogits,
 } from "./convert_fixtures.ts";
 
 function assertFinite(values: Float32Array): void {
@@ -78,7 +81,7 @@ function f32Bytes(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer.slice(0));
 }
 
-Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in rotate-half order", async () => {
+Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in rotate-half order, computing what llama.cpp does", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const d = 32;
@@ -146,11 +149,35 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     } finally {
       await archive.close();
     }
+    // llama.cpp's own semantics on the GGUF rows (interleaved RoPE) give the same logits.
+    const floats = (t: GgufTestTensor) =>
+      t.type === 2
+        ? dequantizeQ40(t.bytes, t.bytes.length / 18 * 32)
+        : t.type === 8
+        ? dequantizeQ80(t.bytes)
+        : new Float32Array(t.bytes.buffer.slice(0));
+    const weights = new Map(
+      tensors.map((t) => [hfNameOfGguf(t.name)!, floats(t)] as [string, Float32Array]),
+    );
+    const reference: ReferenceConfig = {
+      hidden: d,
+      intermediate: ff,
+      layers: 1,
+      heads: 2,
+      kvHeads: 2,
+      vocab,
+      eps: 1e-5,
+      theta: 10000,
+      tied: true,
+      ropeInterleaved: true,
+    };
     const runner = await ArchiveRunner.open(output);
-    assertFinite(runner.step([1, 3, 4]));
-    const logits = runner.step([5]);
+    const ids = [1, 3, 4, 5];
+    const prefill = runner.step(ids.slice(0, 3));
+    assert.ok(maxAbsDiff(prefill, referenceLogits(reference, weights, ids.slice(0, 3))) < 1e-4);
+    const logits = runner.step(ids.slice(3));
     assert.equal(logits.length, vocab);
-    assertFinite(logits);
+    assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
