@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { readServeConfig } from "./serve.ts";
+
+Deno.test("readServeConfig takes flags over environment over defaults", () => {
+  const env: Record<string, string> = {
+    MODEL: "env.nnef.tar",
+    PORT: "9000",
+    RILL_API_KEYS: " a, b ,,",
+    RILL_CORS_ORIGINS: "*",
+    RILL_MAX_QUEUE: "3",
+  };
+  const config = readServeConfig(["--model", "flag.nnef.tar", "--max-tokens=77"], (n) => env[n]);
+  assert.equal(config.model, "flag.nnef.tar");
+  assert.equal(config.port, 9000);
+  assert.equal(config.host, "0.0.0.0");
+  assert.deepEqual(config.serving.apiKeys, ["a", "b"]);
+  assert.deepEqual(config.serving.corsOrigins, ["*"]);
+  assert.equal(config.serving.maxQueue, 3);
+  assert.equal(config.serving.maxTokensCap, 77);
+  assert.equal(config.tokenizer, undefined);
+  const defaults = readServeConfig([], () => undefined);
+  assert.equal(defaults.port, 8000);
+  assert.equal(defaults.model, undefined);
+  assert.deepEqual(defaults.serving.apiKeys, []);
+});
+
+Deno.test("readServeConfig rejects numbers out of range, naming the flag", () => {
+  assert.throws(() => readServeConfig(["--port", "-1"], () => undefined), /--port \(PORT\)/);
+  assert.throws(
+    () => readServeConfig([], (n) => (n === "RILL_MAX_TOKENS" ? "0" : undefined)),
+    /--max-tokens/,
+  );
+  assert.throws(() => readServeConfig(["--max-queue", "x"], () => undefined), RangeError);
+});
