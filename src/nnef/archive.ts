@@ -340,7 +340,9 @@ function tarArchive(parts: TarArchiveParts): Archive {
     stream(member: string): ReadableStream<Uint8Array> {
       const m = get(member);
       const stream = source.stream(m.offset, m.size);
-      return m.sha256 === undefined ? stream : stream.pipeThrough(verifying(name, m.name, m.sha256));
+      return m.sha256 === undefined
+        ? stream
+        : stream.pipeThrough(verifying(name, m.name, m.sha256));
     },
     streamRange,
     loader(options?: LoaderOptions): MemberLoader {

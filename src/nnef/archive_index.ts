@@ -46,7 +46,9 @@ export function parseArchiveIndex(
   if (root.version !== 1) {
     throw new SyntaxError(`${where}: unsupported version ${JSON.stringify(root.version)}`);
   }
-  if (!Array.isArray(root.members)) throw new TypeError(`${where}: field 'members' is not an array`);
+  if (!Array.isArray(root.members)) {
+    throw new TypeError(`${where}: field 'members' is not an array`);
+  }
   const entries: ArchiveIndexEntry[] = [];
   const names = new Set<string>();
   for (const [i, raw] of (root.members as unknown[]).entries()) {
@@ -72,7 +74,9 @@ export function parseArchiveIndex(
     }
     if (offset + size > objectSize) {
       throw new RangeError(
-        `${at} ('${m.name}'): [${offset}, ${offset + size}) is past the end of the ${objectSize}-byte archive`,
+        `${at} ('${m.name}'): [${offset}, ${
+          offset + size
+        }) is past the end of the ${objectSize}-byte archive`,
       );
     }
     const name = normalize(m.name, archive);

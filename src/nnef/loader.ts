@@ -122,7 +122,10 @@ function verified(member: LoaderMember, view: Uint8Array): boolean {
 }
 
 /** A `MemberLoader` over range reads (tar over HTTP or from disk, folder, in-memory tar). */
-export function createRangeLoader(backend: RangeBackend, options: LoaderOptions = {}): MemberLoader {
+export function createRangeLoader(
+  backend: RangeBackend,
+  options: LoaderOptions = {},
+): MemberLoader {
   return new RangeLoader(backend, options);
 }
 

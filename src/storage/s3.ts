@@ -86,7 +86,8 @@ export async function openS3Source(
     region: s3Region(options),
     retries: 0,
   });
-  const signed = ((input: RequestInfo | URL, init?: RequestInit) =>
-    client.fetch(input instanceof URL ? input.href : input, init)) as typeof fetch;
+  const signed =
+    ((input: RequestInfo | URL, init?: RequestInit) =>
+      client.fetch(input instanceof URL ? input.href : input, init)) as typeof fetch;
   return await openHttpSource(s3HttpUrl(url, options), { ...options.http, fetch: signed });
 }
