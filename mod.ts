@@ -33,6 +33,7 @@ export {
   type SpmVocab,
   spmVocabFromGguf,
 } from "./src/engine/gguf_tokenizer.ts";
+export { bpeToHfTokenizer, ggufToHfTokenizer } from "./src/engine/gguf_to_hf.ts";
 export {
   type HfTokenizerFiles,
   llama2cToHfTokenizer,

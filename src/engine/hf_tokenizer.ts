@@ -83,6 +83,8 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: readonly number[]): string {
+    // tokenizers.js throws on an empty list.
+    if (ids.length === 0) return "";
     return this.#lib.decode([...ids], { skip_special_tokens: true });
   }
 

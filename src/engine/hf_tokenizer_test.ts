@@ -33,6 +33,7 @@ Deno.test("HfTokenizer loads SmolLM2 with its special tokens and no default BOS"
   assert.equal(tok.decode(ids), "Hello world, 123 🦙");
   assert.deepEqual(tok.encode("Hi", { addBos: true })[0], 1);
   assert.equal(tok.decode([1, ...tok.encode("Hi"), 2]), "Hi");
+  assert.equal(tok.decode([]), "");
 });
 
 Deno.test("HfTokenizer.tokenBytes undoes SmolLM2's byte-level alphabet", async () => {

@@ -1,6 +1,7 @@
 import { readGguf } from "../../models/gguf.ts";
 import { openFileSource } from "../storage/file_source.ts";
 import { ggufTokenizer } from "./gguf_tokenizer.ts";
+import { ggufToHfTokenizer } from "./gguf_to_hf.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { parseLlama2cTokenizer } from "./llama2c_tokenizer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -55,7 +56,9 @@ async function head(path: string, length: number): Promise<Uint8Array> {
 /**
  * Loads a tokenizer from a path, recognised by content: a Hugging Face `tokenizer.json`
  * (with `tokenizer_config.json` and `generation_config.json` beside it when present), a
- * folder holding one, a llama2.c `tokenizer.bin`, or a GGUF model (its vocabulary only).
+ * folder holding one, a llama2.c `tokenizer.bin`, or a GGUF model (its vocabulary only:
+ * SentencePiece vocabularies encode as llama.cpp does, byte-level BPE ones through an
+ * equivalent `tokenizer.json`).
  *
  * @param path file or folder
  * @returns the tokenizer
@@ -83,11 +86,15 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
   const start = await head(path, 64);
   if (new TextDecoder().decode(start.subarray(0, 4)) === GGUF_MAGIC) {
     const source = await openFileSource(path);
+    let gguf;
     try {
-      return ggufTokenizer(await readGguf(source), path);
+      gguf = await readGguf(source);
     } finally {
       await source.close();
     }
+    if (gguf.metadata.get("tokenizer.ggml.model") === "llama") return ggufTokenizer(gguf, path);
+    const files = ggufToHfTokenizer(gguf, path);
+    return new HfTokenizer(files.tokenizerJson, files.tokenizerConfig);
   }
   if (new TextDecoder().decode(start).trimStart().startsWith("{")) return await loadHf(path);
   try {
