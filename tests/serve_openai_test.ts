@@ -295,3 +295,27 @@ Deno.test("aborting a stream cancels the generation and the next request runs at
   assert.ok(performance.now() - started < 5000);
   assert.equal(await metricValue(server.url, "rill_cancellations_total"), 1);
 });
+
+Deno.test("logit_bias steers sampling and the server cap bounds an unlimited request", async () => {
+  await using server = await startServer({ maxTokensCap: 6 });
+  const service = await storiesService();
+  const client = server.client();
+  const forced = service.encodePrompt(" cat").at(-1)!;
+  const biased = await client.completions.create({
+    model: "stories260K",
+    prompt: "Once upon a time",
+    temperature: 0,
+    logit_bias: { [String(forced)]: 100 },
+  });
+  assert.equal(biased.choices[0]!.text, service.tokenizer.decode(new Array(6).fill(forced)));
+  assert.equal(biased.choices[0]!.finish_reason, "length");
+  assert.equal(biased.usage!.completion_tokens, 6);
+  await assert.rejects(
+    client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      logit_bias: { "100000": 1 },
+    }),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "logit_bias",
+  );
+});
