@@ -220,7 +220,9 @@ async function entryBytes(bytes: Uint8Array, entry: ZipEntry, name: string): Pro
       `Unsupported zip compression method ${entry.method} of '${entry.name}' in ${name}`,
     );
   }
-  const stream = new Blob([raw.slice()]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  const stream = new Blob([raw.slice()]).stream().pipeThrough(
+    new DecompressionStream("deflate-raw"),
+  );
   const inflated = new Uint8Array(await new Response(stream).arrayBuffer());
   if (inflated.length !== entry.size) {
     throw new RangeError(
