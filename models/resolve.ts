@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { s3HttpUrl } from "../src/storage/s3.ts";
 import { convertModel } from "./convert.ts";
 
 /** The model served when `MODEL` is not set. */
@@ -12,10 +13,6 @@ export interface ResolveOptions {
   readonly hfEndpoint?: string;
   /** Hub token sent as a Bearer key (default: `$HF_TOKEN`). */
   readonly hfToken?: string;
-  /** S3-compatible endpoint for `s3://` models (default: `$AWS_ENDPOINT_URL_S3`, `$AWS_ENDPOINT_URL`). */
-  readonly s3Endpoint?: string;
-  /** AWS region for `s3://` models without an endpoint (default: `$AWS_REGION` or us-east-1). */
-  readonly s3Region?: string;
   /** Progress lines (default: stderr). */
   readonly log?: (line: string) => void;
   /** Used for every hub request (default: global fetch). */
@@ -24,7 +21,7 @@ export interface ResolveOptions {
 
 /** A model location that `loadModel` / `openArchive` can open. */
 export interface ResolvedModel {
-  /** Local path or http(s) URL of the archive. */
+  /** Local path, http(s) URL or s3:// URL of the archive (what `openArchive` takes). */
   readonly location: string;
   /** Name to show in `/v1/models` (the hub id, or the file name). */
   readonly id: string;
@@ -42,7 +39,7 @@ const OPTIONAL_HUB_FILES = [
 
 /**
  * Turns a `MODEL` value into a location to load: a local archive or folder, an
- * `http(s)://` URL, an `s3://bucket/key` URL (as a virtual-hosted or endpoint URL), or
+ * `http(s)://` URL, an `s3://bucket/key` URL (read signed with the `AWS_*` credentials), or
  * `hf:org/name[@revision]`, downloaded once from the hub into the cache, converted to a
  * Q4_0 `.nnef.tar` and reused afterwards without any request.
  *
@@ -60,7 +57,8 @@ export async function resolveModel(
     return { location: model, id: baseName(new URL(model).pathname), origin: "url" };
   }
   if (model.startsWith("s3://")) {
-    return { location: s3Url(model, options), id: baseName(model), origin: "s3" };
+    s3HttpUrl(model);
+    return { location: model, id: baseName(model), origin: "s3" };
   }
   try {
     await Deno.stat(model);
@@ -73,21 +71,6 @@ export async function resolveModel(
     throw e;
   }
   return { location: model, id: baseName(model), origin: "local" };
-}
-
-/** `s3://bucket/key` as an HTTPS URL (path style on a custom endpoint). */
-export function s3Url(
-  url: string,
-  options: Pick<ResolveOptions, "s3Endpoint" | "s3Region"> = {},
-): string {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
-  if (!match) throw new TypeError(`MODEL '${url}' is not of the form s3://bucket/key`);
-  const [, bucket, key] = match;
-  const path = key!.split("/").map(encodeURIComponent).join("/");
-  const endpoint = options.s3Endpoint ?? env("AWS_ENDPOINT_URL_S3") ?? env("AWS_ENDPOINT_URL");
-  if (endpoint) return `${endpoint.replace(/\/+$/, "")}/${bucket}/${path}`;
-  const region = options.s3Region ?? env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? "us-east-1";
-  return `https://${bucket}.s3.${region}.amazonaws.com/${path}`;
 }
 
 /** The cache folder: `$RILL_CACHE_DIR`, else `$XDG_CACHE_HOME/rill`, else `~/.cache/rill`. */
