@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertModel } from "../models/convert.ts";
+import { convertModel, type ConvertProgress } from "../models/convert.ts";
+import { convertCommand } from "../cli/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
@@ -145,6 +146,45 @@ Deno.test("convertModel output of stories260K runs greedy like llama2.c and matc
     assert.deepEqual(tokenizer.encode("Once upon a time"), reference.prompt_tokens);
     const text = await Deno.readTextFile(join(STORIES, "greedy64.txt"));
     assert.equal(tokenizer.decode(sequence), text.replace(/\n$/, ""));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("convertCommand converts stories260K with --q40 and reports progress through convertModel", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const output = join(dir, "cli.nnef.tar");
+    const code = await convertCommand([
+      join(STORIES, "stories260K.bin"),
+      "--tokenizer",
+      join(STORIES, "tok512.bin"),
+      "--q40",
+      "--output",
+      output,
+      "--quiet",
+    ]);
+    assert.equal(code, 0);
+    const archive = await openArchive(output);
+    try {
+      assert.ok(archive.has("model.layers.4.mlp.up_proj.weight.dat"));
+    } finally {
+      await archive.close();
+    }
+    const seen: ConvertProgress[] = [];
+    await convertModel(join(STORIES, "stories260K.bin"), join(dir, "p.nnef.tar"), {
+      tokenizer: join(STORIES, "tok512.bin"),
+      onProgress: (p) => seen.push(p),
+    });
+    const last = seen.at(-1)!;
+    assert.equal(last.tensorsDone, 48);
+    assert.equal(last.tensorsTotal, 48);
+    assert.equal(last.bytesDone, (await Deno.stat(join(dir, "p.nnef.tar"))).size - 1024);
+    assert.ok(seen.every((p, i) => i === 0 || p.bytesDone >= seen[i - 1]!.bytesDone));
+    assert.equal(
+      await convertCommand([join(STORIES, "stories260K.bin"), "-o", join(dir, "x.tar"), "--quiet"]),
+      1,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
