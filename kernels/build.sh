@@ -38,6 +38,12 @@ build() { # name target-features extra-rustflags
   cp "$target_dir/$name/wasm32-unknown-unknown/release/rill_kernels.wasm" "$out/kernels_$name.wasm"
 }
 
+{
+  "$rustc" --version
+  "$cargo" --version
+  "/usr/bin/$linker" --version
+} >"$out/toolchain.txt"
+
 build simd128 "+simd128" ""
 build relaxed "+simd128,+relaxed-simd" ""
 build simd128_mt "+simd128,+atomics,+bulk-memory,+mutable-globals" "$shared"

@@ -89,51 +89,76 @@ unsafe fn matmul<W: Weights>(
         let count = if r1 - r < 4 { r1 - r } else { 4 };
         let mut t = 0;
         while t + 2 <= m {
-            tile::<W, 2>(w, rows, x, y, n, k, t, r, count);
+            let (s0, s1) = tile2(w, rows, x.add(t * k), x.add((t + 1) * k), k);
+            store_lanes(y.add(t * n + r), s0, count);
+            store_lanes(y.add((t + 1) * n + r), s1, count);
             t += 2;
         }
         if t < m {
-            tile::<W, 1>(w, rows, x, y, n, k, t, r, count);
+            store_lanes(y.add(t * n + r), tile1(w, rows, x.add(t * k), k), count);
         }
         r += 4;
     }
 }
 
+/// Rows `rows` (four, clamped) times one token row x -> the four dot products, lane per row.
 #[inline(always)]
-unsafe fn tile<W: Weights, const T: usize>(
+unsafe fn tile1<W: Weights>(w: W, rows: [usize; 4], x: *const f32, k: usize) -> v128 {
+    let kv = k - k % W::SPAN;
+    let z = f32x4_splat(0.0);
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let mut j = 0;
+    while j < kv {
+        a0 = w.step(rows[0], j, x, a0);
+        a1 = w.step(rows[1], j, x, a1);
+        a2 = w.step(rows[2], j, x, a2);
+        a3 = w.step(rows[3], j, x, a3);
+        j += W::SPAN;
+    }
+    finish(w, rows, x, k, kv, reduce4_f32(a0, a1, a2, a3))
+}
+
+/// As `tile1` for two token rows sharing the weight loads.
+#[inline(always)]
+unsafe fn tile2<W: Weights>(
     w: W,
     rows: [usize; 4],
     x: *const f32,
-    y: *mut f32,
-    n: usize,
+    x2: *const f32,
     k: usize,
-    t0: usize,
-    r: usize,
-    count: usize,
-) {
+) -> (v128, v128) {
     let kv = k - k % W::SPAN;
-    let mut acc = [[f32x4_splat(0.0); 4]; T];
+    let z = f32x4_splat(0.0);
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
     let mut j = 0;
     while j < kv {
-        for i in 0..4 {
-            for (tt, a) in acc.iter_mut().enumerate() {
-                a[i] = w.step(rows[i], j, x.add((t0 + tt) * k), a[i]);
-            }
-        }
+        a0 = w.step(rows[0], j, x, a0);
+        b0 = w.step(rows[0], j, x2, b0);
+        a1 = w.step(rows[1], j, x, a1);
+        b1 = w.step(rows[1], j, x2, b1);
+        a2 = w.step(rows[2], j, x, a2);
+        b2 = w.step(rows[2], j, x2, b2);
+        a3 = w.step(rows[3], j, x, a3);
+        b3 = w.step(rows[3], j, x2, b3);
         j += W::SPAN;
     }
-    for (tt, a) in acc.iter().enumerate() {
-        let xr = x.add((t0 + tt) * k);
-        let mut sum = reduce4_f32(a[0], a[1], a[2], a[3]);
-        for j in kv..k {
-            let wv = f32x4(
-                w.value(rows[0], j),
-                w.value(rows[1], j),
-                w.value(rows[2], j),
-                w.value(rows[3], j),
-            );
-            sum = f32x4_add(sum, f32x4_mul(wv, f32x4_splat(*xr.add(j))));
-        }
-        store_lanes(y.add((t0 + tt) * n + r), sum, count);
+    (
+        finish(w, rows, x, k, kv, reduce4_f32(a0, a1, a2, a3)),
+        finish(w, rows, x2, k, kv, reduce4_f32(b0, b1, b2, b3)),
+    )
+}
+
+#[inline(always)]
+unsafe fn finish<W: Weights>(w: W, rows: [usize; 4], x: *const f32, k: usize, kv: usize, mut sum: v128) -> v128 {
+    for j in kv..k {
+        let wv = f32x4(
+            w.value(rows[0], j),
+            w.value(rows[1], j),
+            w.value(rows[2], j),
+            w.value(rows[3], j),
+        );
+        sum = f32x4_add(sum, f32x4_mul(wv, f32x4_splat(*x.add(j))));
     }
+    sum
 }

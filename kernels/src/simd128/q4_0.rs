@@ -74,7 +74,7 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     let r1 = if r1 < n { r1 } else { n };
     let nb = k / QK;
     let wrb = nb * BLOCK_BYTES;
-    let geo = Q8Row { qbytes: k * if WIDE { 2 } else { 1 }, nb, xrb: q8_row_bytes::<WIDE>(k) };
+    let g = Q8Row { qbytes: k * if WIDE { 2 } else { 1 }, nb, xrb: q8_row_bytes::<WIDE>(k) };
     let mut r = r0;
     while r < r1 {
         let last = r1 - 1;
@@ -83,11 +83,11 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
         let rows = if r1 - r < 4 { r1 - r } else { 4 };
         let mut t = 0;
         while t + 4 <= m {
-            tile::<4>(wp, xq, &geo, y, n, t, r, rows);
+            tile4(wp, xq, &g, y, n, t, r, rows);
             t += 4;
         }
         while t < m {
-            tile::<1>(wp, xq, &geo, y, n, t, r, rows);
+            tile1(wp, xq.add(t * g.xrb), &g, y.add(t * n + r), rows);
             t += 1;
         }
         r += 4;
@@ -95,7 +95,50 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
 }
 
 #[inline(always)]
-unsafe fn tile<const T: usize>(
+unsafe fn scales(wp: &[*const u8; 4], bo: usize) -> v128 {
+    f16x4_to_f32(u32x4(
+        (wp[0].add(bo) as *const u16).read_unaligned() as u32,
+        (wp[1].add(bo) as *const u16).read_unaligned() as u32,
+        (wp[2].add(bo) as *const u16).read_unaligned() as u32,
+        (wp[3].add(bo) as *const u16).read_unaligned() as u32,
+    ))
+}
+
+#[inline(always)]
+unsafe fn unpack4(wp: &[*const u8; 4], bo: usize) -> Unpacked {
+    [
+        unpack(load(wp[0].add(bo + 2))),
+        unpack(load(wp[1].add(bo + 2))),
+        unpack(load(wp[2].add(bo + 2))),
+        unpack(load(wp[3].add(bo + 2))),
+    ]
+}
+
+/// acc + (isum of the 4 rows with token row `xr`, block b) * (dw * da)
+#[inline(always)]
+unsafe fn token_update(acc: v128, u: &Unpacked, xr: *const u8, b: usize, g: &Q8Row, dw: v128) -> v128 {
+    let a = xr.add(b * QK * QW);
+    let s = reduce4_i32(row_dot(&u[0], a), row_dot(&u[1], a), row_dot(&u[2], a), row_dot(&u[3], a));
+    let da = (xr.add(g.qbytes + 4 * b) as *const f32).read_unaligned();
+    let bias = (xr.add(g.qbytes + 4 * g.nb + 4 * b) as *const i32).read_unaligned();
+    let isum = i32x4_add(s, i32x4_splat(bias));
+    f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_mul(dw, f32x4_splat(da))))
+}
+
+#[inline(always)]
+unsafe fn tile1(wp: [*const u8; 4], xr: *const u8, g: &Q8Row, y: *mut f32, rows: usize) {
+    let mut acc = f32x4_splat(0.0);
+    for b in 0..g.nb {
+        let bo = b * BLOCK_BYTES;
+        let dw = scales(&wp, bo);
+        let u = unpack4(&wp, bo);
+        acc = token_update(acc, &u, xr, b, g, dw);
+    }
+    store_lanes(y, acc, rows);
+}
+
+#[inline(always)]
+unsafe fn tile4(
     wp: [*const u8; 4],
     xq: *const u8,
     g: &Q8Row,
@@ -105,84 +148,70 @@ unsafe fn tile<const T: usize>(
     r: usize,
     rows: usize,
 ) {
-    let mut acc = [f32x4_splat(0.0); T];
+    let x0 = xq.add(t0 * g.xrb);
+    let (x1, x2, x3) = (x0.add(g.xrb), x0.add(2 * g.xrb), x0.add(3 * g.xrb));
+    let (mut a0, mut a1, mut a2, mut a3) =
+        (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
     for b in 0..g.nb {
         let bo = b * BLOCK_BYTES;
-        let h = u32x4(
-            (wp[0].add(bo) as *const u16).read_unaligned() as u32,
-            (wp[1].add(bo) as *const u16).read_unaligned() as u32,
-            (wp[2].add(bo) as *const u16).read_unaligned() as u32,
-            (wp[3].add(bo) as *const u16).read_unaligned() as u32,
-        );
-        let dw = f16x4_to_f32(h);
-        let mut s = [[i32x4_splat(0); 4]; T];
-        for i in 0..4 {
-            let q = load(wp[i].add(bo + 2));
-            block_dots::<T>(q, xq, g, t0, b, i, &mut s);
-        }
-        for tt in 0..T {
-            let xr = xq.add((t0 + tt) * g.xrb);
-            let da = (xr.add(g.qbytes + 4 * b) as *const f32).read_unaligned();
-            let bias = (xr.add(g.qbytes + 4 * g.nb + 4 * b) as *const i32).read_unaligned();
-            let isum = i32x4_add(
-                reduce4_i32(s[tt][0], s[tt][1], s[tt][2], s[tt][3]),
-                i32x4_splat(bias),
-            );
-            let scale = f32x4_mul(dw, f32x4_splat(da));
-            acc[tt] = f32x4_add(acc[tt], f32x4_mul(f32x4_convert_i32x4(isum), scale));
-        }
+        let dw = scales(&wp, bo);
+        let u = unpack4(&wp, bo);
+        a0 = token_update(a0, &u, x0, b, g, dw);
+        a1 = token_update(a1, &u, x1, b, g, dw);
+        a2 = token_update(a2, &u, x2, b, g, dw);
+        a3 = token_update(a3, &u, x3, b, g, dw);
     }
-    for (tt, a) in acc.iter().enumerate() {
-        store_lanes(y.add((t0 + tt) * n + r), *a, rows);
-    }
+    let yr = y.add(t0 * n + r);
+    store_lanes(yr, a0, rows);
+    store_lanes(yr.add(n), a1, rows);
+    store_lanes(yr.add(2 * n), a2, rows);
+    store_lanes(yr.add(3 * n), a3, rows);
 }
 
 /// Nibbles as u16 lanes: q & 15, q >> 4 & 15, q >> 8 & 15, q >> 12 pair with the
 /// activation groups a[2i], a[2i+16], a[2i+1], a[2i+17] (i16, see `generic::q4_0`).
 #[cfg(not(target_feature = "relaxed-simd"))]
+type Unpacked = [[v128; 4]; 4];
+#[cfg(not(target_feature = "relaxed-simd"))]
+const QW: usize = 2;
+
+#[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-unsafe fn block_dots<const T: usize>(
-    q: v128,
-    xq: *const u8,
-    g: &Q8Row,
-    t0: usize,
-    b: usize,
-    i: usize,
-    s: &mut [[v128; 4]; T],
-) {
+fn unpack(q: v128) -> [v128; 4] {
     let mask = u16x8_splat(0x000f);
-    let n0 = v128_and(q, mask);
-    let n1 = v128_and(u16x8_shr(q, 4), mask);
-    let n2 = v128_and(u16x8_shr(q, 8), mask);
-    let n3 = u16x8_shr(q, 12);
-    for (tt, st) in s.iter_mut().enumerate() {
-        let a = xq.add((t0 + tt) * g.xrb + b * QK * 2);
-        let d01 = i32x4_add(i32x4_dot_i16x8(n0, load(a)), i32x4_dot_i16x8(n1, load(a.add(16))));
-        let d23 =
-            i32x4_add(i32x4_dot_i16x8(n2, load(a.add(32))), i32x4_dot_i16x8(n3, load(a.add(48))));
-        st[i] = i32x4_add(d01, d23);
-    }
+    [
+        v128_and(q, mask),
+        v128_and(u16x8_shr(q, 4), mask),
+        v128_and(u16x8_shr(q, 8), mask),
+        u16x8_shr(q, 12),
+    ]
+}
+
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+unsafe fn row_dot(n: &[v128; 4], a: *const u8) -> v128 {
+    let d01 = i32x4_add(i32x4_dot_i16x8(n[0], load(a)), i32x4_dot_i16x8(n[1], load(a.add(16))));
+    let d23 = i32x4_add(i32x4_dot_i16x8(n[2], load(a.add(32))), i32x4_dot_i16x8(n[3], load(a.add(48))));
+    i32x4_add(d01, d23)
 }
 
 /// Low nibbles pair with a[0..16], high nibbles with a[16..32]; the nibble (0..15) is the
 /// 7-bit operand, so the relaxed dot product is exact on every engine.
 #[cfg(target_feature = "relaxed-simd")]
+type Unpacked = [[v128; 2]; 4];
+#[cfg(target_feature = "relaxed-simd")]
+const QW: usize = 1;
+
+#[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn block_dots<const T: usize>(
-    q: v128,
-    xq: *const u8,
-    g: &Q8Row,
-    t0: usize,
-    b: usize,
-    i: usize,
-    s: &mut [[v128; 4]; T],
-) {
+fn unpack(q: v128) -> [v128; 2] {
     let mask = u8x16_splat(0x0f);
-    let lo = v128_and(q, mask);
-    let hi = v128_and(u16x8_shr(q, 4), mask);
-    for (tt, st) in s.iter_mut().enumerate() {
-        let a = xq.add((t0 + tt) * g.xrb + b * QK);
-        let d = i32x4_relaxed_dot_i8x16_i7x16_add(load(a), lo, i32x4_splat(0));
-        st[i] = i32x4_relaxed_dot_i8x16_i7x16_add(load(a.add(16)), hi, d);
-    }
+    [v128_and(q, mask), v128_and(u16x8_shr(q, 4), mask)]
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn row_dot(n: &[v128; 2], a: *const u8) -> v128 {
+    let d = i32x4_relaxed_dot_i8x16_i7x16_add(load(a), n[0], i32x4_splat(0));
+    i32x4_relaxed_dot_i8x16_i7x16_add(load(a.add(16)), n[1], d)
 }

@@ -1,0 +1,307 @@
+/**
+ * Kernel benchmarks: Q4_0 x Q8_0 matvec streamed over a weight set larger than the caches,
+ * against a WASM memory-read baseline over the same bytes, the scalar twin and plain
+ * simd128; 2-thread speed-up; 128-token prefill; a kernels-only 110M-shape decode step.
+ * Prints readable lines, then one JSON line. Run: `deno task bench:kernels`.
+ */
+
+import { f32ToF16 } from "../src/tensor/f16.ts";
+import { type Kernels, loadKernels } from "../kernels/mod.ts";
+
+const WARM_MS = 250;
+const WINDOW_MS = 150;
+const WINDOWS = 3;
+/** Weight set streamed by the matvec benchmarks: larger than the last-level cache. */
+const POOL_BYTES = 384 * 1024 * 1024;
+const SHAPES: [number, number][] = [[4096, 4096], [2048, 5632], [5632, 2048]];
+
+function q4Bytes(n: number, k: number): number {
+  return n * k / 32 * 18;
+}
+
+/** Mean ms per call of the fastest window, after warming up (V8 tiers up from Liftoff). */
+function timeIt(fn: () => void, windows = WINDOWS, windowMs = WINDOW_MS): number {
+  const warmEnd = performance.now() + WARM_MS;
+  while (performance.now() < warmEnd) fn();
+  let best = Infinity;
+  for (let w = 0; w < windows; w++) {
+    let calls = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < windowMs) {
+      fn();
+      calls++;
+      now = performance.now();
+    }
+    best = Math.min(best, (now - start) / calls);
+  }
+  return best;
+}
+
+/** Fills `bytes` at `offset` with random Q4_0 blocks whose scales are normal f16 values. */
+function fillQ4(kernels: Kernels, offset: number, bytes: number): void {
+  const blockBytes = 18;
+  const unit = 18 * 4096;
+  const first = kernels.u8(offset, unit);
+  let s = 12345;
+  for (let i = 0; i < unit; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    first[i] = s >>> 24;
+  }
+  for (let b = 0; b < unit / blockBytes; b++) {
+    const h = f32ToF16(0.002 + (b % 97) * 1e-4);
+    first[b * blockBytes] = h & 255;
+    first[b * blockBytes + 1] = h >> 8;
+  }
+  const all = kernels.u8(offset, bytes);
+  for (let o = unit; o < bytes; o += unit) all.copyWithin(o, 0, Math.min(unit, bytes - o));
+}
+
+interface PoolSetup {
+  kernels: Kernels;
+  pool: number;
+  x: number;
+  xq: number;
+  y: number;
+}
+
+async function setup(variant: "relaxed" | "simd128", threads: number): Promise<PoolSetup> {
+  const kernels = await loadKernels({ variant, threads, arenaBytes: 96 * 1024 * 1024 });
+  const { offset: pool } = kernels.allocWeights(POOL_BYTES);
+  fillQ4(kernels, pool, POOL_BYTES);
+  const kMax = 5632;
+  const x = kernels.alloc(128 * kMax * 4);
+  const xv = kernels.f32(x, 128 * kMax);
+  for (let i = 0; i < xv.length; i++) xv[i] = Math.sin(i * 0.37);
+  const xq = kernels.alloc(128 * kernels.q8RowBytes(kMax));
+  const y = kernels.alloc(128 * kMax * 4);
+  return { kernels, pool, x, xq, y };
+}
+
+/** ms per matvec, walking the pool so the weights come from DRAM. */
+function matvecMs(p: PoolSetup, n: number, k: number, scalar = false): number {
+  const bytes = q4Bytes(n, k);
+  const count = Math.floor(POOL_BYTES / bytes);
+  const ops = scalar ? p.kernels.scalar : p.kernels;
+  p.kernels.quantizeQ8_0(p.x, p.xq, 1, k);
+  let i = 0;
+  const run = () => {
+    ops.matmulQ4_0Q8_0(p.pool + (i++ % count) * bytes, p.xq, p.y, 1, n, k);
+  };
+  return scalar ? timeIt(run, 1, 300) : timeIt(run);
+}
+
+function readMs(p: PoolSetup, n: number, k: number): number {
+  const bytes = q4Bytes(n, k);
+  const count = Math.floor(POOL_BYTES / bytes);
+  const aligned = bytes - bytes % 64;
+  let i = 0;
+  return timeIt(() => {
+    p.kernels.readSum(p.pool + (i++ % count) * bytes, aligned);
+  });
+}
+
+function gbps(bytes: number, ms: number): number {
+  return bytes / ms / 1e6;
+}
+
+function round(v: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** One decode step of a llama2.c 110M-shaped model (dim 768, 12 layers, hidden 2048, vocab 32000). */
+function decodeStepMs(p: PoolSetup, ctx: number): number {
+  const k = p.kernels;
+  const dim = 768;
+  const hidden = 2048;
+  const layers = 12;
+  const heads = 12;
+  const headDim = dim / heads;
+  const vocab = 32000;
+  const mark = k.mark();
+  const cacheBytes = heads * ctx * headDim * 4;
+  const kc = k.alloc(cacheBytes);
+  const vc = k.alloc(cacheBytes);
+  const [x, xb, q, kk, v, att, h1, h3, logits] = [
+    dim,
+    dim,
+    dim,
+    dim,
+    dim,
+    dim,
+    hidden,
+    hidden,
+    vocab,
+  ]
+    .map((n) => k.alloc(n * 4));
+  const cos = k.alloc(headDim * 4);
+  const sin = k.alloc(headDim * 4);
+  const norm = k.alloc(dim * 4);
+  k.f32(norm, dim).fill(1);
+  k.f32(cos, headDim).fill(1);
+  const xq = k.alloc(k.q8RowBytes(hidden));
+  const sq = q4Bytes(dim, dim);
+  const up = q4Bytes(hidden, dim);
+  const layerBytes = 4 * sq + 3 * up;
+  const w = (layer: number, slot: number) => p.pool + layer * layerBytes + slot;
+  const wcls = p.pool + layers * layerBytes;
+  const ms = timeIt(
+    () => {
+      for (let l = 0; l < layers; l++) {
+        k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
+        k.quantizeQ8_0(xb, xq, 1, dim);
+        k.matmulQ4_0Q8_0(w(l, 0), xq, q, 1, dim, dim);
+        k.matmulQ4_0Q8_0(w(l, sq), xq, kk, 1, dim, dim);
+        k.matmulQ4_0Q8_0(w(l, 2 * sq), xq, v, 1, dim, dim);
+        k.ropeRotateHalf(q, cos, sin, q, 1, heads, headDim);
+        k.attention(q, kc, vc, att, {
+          m: 1,
+          nHeads: heads,
+          nKvHeads: heads,
+          headDim,
+          capacity: ctx,
+          kvLen: ctx,
+          qPos0: ctx - 1,
+          scale: 1 / Math.sqrt(headDim),
+        });
+        k.quantizeQ8_0(att, xq, 1, dim);
+        k.matmulQ4_0Q8_0(w(l, 3 * sq), xq, xb, 1, dim, dim);
+        k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
+        k.quantizeQ8_0(xb, xq, 1, dim);
+        k.matmulQ4_0Q8_0(w(l, 4 * sq), xq, h1, 1, hidden, dim);
+        k.matmulQ4_0Q8_0(w(l, 4 * sq + up), xq, h3, 1, hidden, dim);
+        k.siluGate(h1, h3, h1, hidden);
+        k.quantizeQ8_0(h1, xq, 1, hidden);
+        k.matmulQ4_0Q8_0(w(l, 4 * sq + 2 * up), xq, xb, 1, dim, hidden);
+      }
+      k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
+      k.quantizeQ8_0(xb, xq, 1, dim);
+      k.matmulQ4_0Q8_0(wcls, xq, logits, 1, vocab, dim);
+    },
+    2,
+    300,
+  );
+  k.reset(mark);
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const results: Record<string, Record<string, number>> = {};
+  const relaxed = await setup("relaxed", 2);
+  const k = relaxed.kernels;
+  const variant = k.variant;
+  console.log(
+    `variant ${variant}, max threads ${k.maxThreads}, loadavg ${Deno.loadavg().join(" ")}`,
+  );
+  for (const [n, kk] of SHAPES) {
+    const bytes = q4Bytes(n, kk);
+    k.threads = 1;
+    const t1 = matvecMs(relaxed, n, kk);
+    const tr = readMs(relaxed, n, kk);
+    const ts = matvecMs(relaxed, n, kk, true);
+    k.threads = k.maxThreads;
+    const t2 = matvecMs(relaxed, n, kk);
+    k.threads = 1;
+    const name = `${n}x${kk}`;
+    results[name] = {
+      matvec_ms_1t: round(t1, 4),
+      q40_matvec_gbps_1t: round(gbps(bytes, t1)),
+      read_baseline_gbps_1t: round(gbps(bytes, tr)),
+      ratio_to_read_1t: round(tr / t1),
+      ratio_to_scalar_1t: round(ts / t1),
+      q40_matvec_gbps_2t: round(gbps(bytes, t2)),
+      speedup_2t: round(t1 / t2),
+    };
+    console.log(
+      `q4_0 matvec ${name.padEnd(10)} 1t ${t1.toFixed(3)} ms ${
+        gbps(bytes, t1).toFixed(2)
+      } GB/s | ` +
+        `read ${gbps(bytes, tr).toFixed(2)} GB/s (x${(tr / t1).toFixed(2)}) | scalar ${
+          ts.toFixed(2)
+        } ms ` +
+        `(x${(ts / t1).toFixed(1)}) | 2t ${t2.toFixed(3)} ms ${gbps(bytes, t2).toFixed(2)} GB/s (x${
+          (t1 / t2).toFixed(2)
+        })`,
+    );
+  }
+
+  const [pn, pk, pm] = [4096, 4096, 128];
+  k.threads = 1;
+  k.quantizeQ8_0(relaxed.x, relaxed.xq, pm, pk);
+  const prefill1 = timeIt(
+    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk),
+    2,
+    400,
+  );
+  k.threads = k.maxThreads;
+  const prefill2 = timeIt(
+    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk),
+    2,
+    400,
+  );
+  const flops = 2 * pm * pn * pk;
+  const perToken = results["4096x4096"]!.matvec_ms_1t!;
+  console.log(
+    `q4_0 prefill 128 tokens 4096x4096: 1t ${prefill1.toFixed(2)} ms ${
+      (flops / prefill1 / 1e6).toFixed(1)
+    } GFLOP/s ` +
+      `(x${(perToken * pm / prefill1).toFixed(1)} vs matvec per token) | 2t ${
+        (flops / prefill2 / 1e6).toFixed(1)
+      } GFLOP/s`,
+  );
+
+  const decode: Record<string, number> = {};
+  for (const threads of [1, k.maxThreads]) {
+    k.threads = threads;
+    const ms = decodeStepMs(relaxed, 256);
+    decode[`decode_tok_s_${threads}t`] = round(1000 / ms, 1);
+    console.log(
+      `decode step, 110M shape, Q4_0, ctx 256, ${threads}t: ${ms.toFixed(2)} ms (${
+        (1000 / ms).toFixed(1)
+      } tok/s)`,
+    );
+  }
+  k.close();
+
+  const simd = await setup("simd128", 1);
+  const simdRatios: Record<string, number> = {};
+  for (const [n, kk] of SHAPES) {
+    const t = matvecMs(simd, n, kk);
+    const name = `${n}x${kk}`;
+    const ratio = t / results[name]!.matvec_ms_1t!;
+    results[name]!.ratio_to_simd128_1t = round(ratio);
+    results[name]!.simd128_gbps_1t = round(gbps(q4Bytes(n, kk), t));
+    simdRatios[name] = ratio;
+    console.log(
+      `simd128 matvec ${name.padEnd(10)} 1t ${t.toFixed(3)} ms (${variant} is x${
+        ratio.toFixed(2)
+      } faster)`,
+    );
+  }
+  simd.kernels.close();
+
+  const main = results["4096x4096"]!;
+  const summary = {
+    variant,
+    q40_matvec_gbps_1t: main.q40_matvec_gbps_1t,
+    read_baseline_gbps_1t: main.read_baseline_gbps_1t,
+    ratio_to_read_1t: main.ratio_to_read_1t,
+    speedup_2t: main.speedup_2t,
+    q40_matvec_gbps_2t: main.q40_matvec_gbps_2t,
+    ratio_to_scalar_1t: main.ratio_to_scalar_1t,
+    ratio_to_simd128_1t: main.ratio_to_simd128_1t,
+    prefill_gflops: round(flops / prefill1 / 1e6, 2),
+    prefill_gflops_2t: round(flops / prefill2 / 1e6, 2),
+    prefill_ratio_to_matvec: round(perToken * pm / prefill1, 2),
+    ...decode,
+    shapes: results,
+    weight_set_bytes: POOL_BYTES,
+    loadavg: Deno.loadavg(),
+    seconds: round((performance.now() - started) / 1000, 1),
+  };
+  console.log(JSON.stringify(summary));
+}
+
+if (import.meta.main) await main();
