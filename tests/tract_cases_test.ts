@@ -9,8 +9,9 @@
 import assert from "node:assert/strict";
 import { Executor } from "../src/graph/executor.ts";
 import { loadModel, type Model } from "../src/graph/model.ts";
-import type { Archive } from "../src/nnef/archive.ts";
 import { readNpz } from "../src/nnef/npz.ts";
+import { writeTar } from "../src/nnef/tar.ts";
+import { memorySource } from "../src/storage/memory_source.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import type { DType } from "../src/tensor/dtype.ts";
@@ -73,30 +74,12 @@ function f32(shape: readonly number[], items: ArrayLike<number>): Tensor {
   return tensor("f32", shape, Float32Array.from(items));
 }
 
-/** A one-member archive over a bare `graph.nnef` text file (the `expected` graphs). */
-async function graphFileArchive(path: string): Promise<Archive> {
-  const bytes = await Deno.readFile(path);
-  const member = { name: "graph.nnef", offset: 0, size: bytes.length };
-  return {
-    name: path,
-    kind: "folder",
-    indexBytesRead: 0,
-    members: () => [member],
-    member: (name) => (name === "graph.nnef" ? member : undefined),
-    has: (name) => name === "graph.nnef",
-    read: (name) =>
-      name === "graph.nnef" ? Promise.resolve(bytes) : Promise.reject(new RangeError(name)),
-    readRange: (_name, offset, length) => Promise.resolve(bytes.slice(offset, offset + length)),
-    stream: () => new Blob([bytes]).stream(),
-    close: () => Promise.resolve(),
-  };
-}
-
+/** Loads a case's model: a folder, a `.tgz`, or a bare graph file (the `expected` graphs). */
 async function load(path: string): Promise<Model> {
   const info = await Deno.stat(path);
-  return await loadModel(
-    info.isFile && !/\.(tgz|tar)$/.test(path) ? await graphFileArchive(path) : path,
-  );
+  if (!info.isFile || /\.(tgz|tar)$/.test(path)) return await loadModel(path);
+  const tar = writeTar([{ name: "graph.nnef", data: await Deno.readFile(path) }]);
+  return await loadModel(memorySource(tar, path));
 }
 
 function run(model: Model, inputs: Record<string, Tensor>): Map<string, Tensor> {
