@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openArchive } from "../src/nnef/archive.ts";
 import { resolveModel } from "../models/resolve.ts";
+import { loadService } from "../src/engine/load_service.ts";
+import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 import { startTestHub, writeTinySmolLM2 } from "./_hub.ts";
 
 const REPO = "HuggingFaceTB/SmolLM2-135M-Instruct";
@@ -69,7 +71,7 @@ Deno.test("resolveModel without network and cache says how to set MODEL", async 
   }
 });
 
-Deno.test("resolveModel passes local paths and URLs through and maps s3:// URLs", async () => {
+Deno.test("resolveModel passes local paths, http(s) and s3:// URLs through", async () => {
   const local =
     new URL("../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz", import.meta.url)
       .pathname;
@@ -89,4 +91,68 @@ Deno.test("resolveModel passes local paths and URLs through and maps s3:// URLs"
     origin: "s3",
   });
   await assert.rejects(resolveModel("s3://bucket"), TypeError);
+});
+
+Deno.test("loadService reads a model from an http:// URL and a signed s3:// URL", async () => {
+  const bytes = await Deno.readFile(STORIES_ARCHIVE);
+  const seen: { path: string; auth: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    seen.push({ path, auth: req.headers.get("Authorization") });
+    if (path !== "/models/stories.nnef.tgz" && path !== "/bucket/stories.nnef.tgz") {
+      return new Response("NoSuchKey", { status: 404 });
+    }
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("Range") ?? "");
+    if (!range) return new Response(bytes);
+    const start = Number(range[1]);
+    const end = range[2] === "" ? bytes.length - 1 : Math.min(Number(range[2]), bytes.length - 1);
+    return new Response(bytes.slice(start, end + 1), {
+      status: 206,
+      headers: { "Content-Range": `bytes ${start}-${end}/${bytes.length}` },
+    });
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const saved = new Map(
+    ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"].map((
+      name,
+    ) => [name, Deno.env.get(name)]),
+  );
+  try {
+    const viaHttp = await loadService(`${base}/models/stories.nnef.tgz`, {
+      modelId: "stories",
+      tokenizer: STORIES_TOKENIZER,
+    });
+    Deno.env.set("AWS_ENDPOINT_URL", base);
+    Deno.env.set("AWS_ACCESS_KEY_ID", "AKIDTEST");
+    Deno.env.set("AWS_SECRET_ACCESS_KEY", "secret");
+    Deno.env.set("AWS_REGION", "auto");
+    const resolved = await resolveModel("s3://bucket/stories.nnef.tgz");
+    const viaS3 = await loadService(resolved.location, {
+      modelId: "stories",
+      tokenizer: STORIES_TOKENIZER,
+    });
+    assert.ok(
+      seen.some((r) =>
+        r.path === "/bucket/stories.nnef.tgz" && /^AWS4-HMAC-SHA256 /.test(r.auth ?? "")
+      ),
+    );
+    for (const { service } of [viaHttp, viaS3]) {
+      const ids = service.encodePrompt("Once upon a time");
+      let text = "";
+      for await (
+        const event of service.generate(ids, {
+          sampling: { temperature: 0 },
+          stop: [],
+          maxTokens: 8,
+        })
+      ) if (event.type === "text") text += event.text;
+      assert.match(text, /^, there was a little girl/);
+    }
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+    await server.shutdown();
+  }
 });
