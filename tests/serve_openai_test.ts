@@ -319,3 +319,40 @@ Deno.test("logit_bias steers sampling and the server cap bounds an unlimited req
     (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "logit_bias",
   );
 });
+
+Deno.test("tokenize, detokenize and metrics describe the served requests", async () => {
+  await using server = await startServer();
+  const { prompt } = await referenceGreedy();
+  const tokenized = await (await fetch(`${server.url}/tokenize`, {
+    method: "POST",
+    body: JSON.stringify({ prompt: "Once upon a time" }),
+  })).json();
+  assert.deepEqual(tokenized.tokens, prompt);
+  assert.equal(tokenized.count, prompt.length);
+  const detokenized = await (await fetch(`${server.url}/detokenize`, {
+    method: "POST",
+    body: JSON.stringify({ tokens: prompt }),
+  })).json();
+  assert.equal(detokenized.prompt, "Once upon a time");
+  const bad = await fetch(`${server.url}/detokenize`, {
+    method: "POST",
+    body: JSON.stringify({ tokens: [1, "x"] }),
+  });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.param, "tokens[1]");
+
+  await server.client().completions.create({
+    model: "stories260K",
+    prompt: "Once upon a time",
+    max_tokens: 8,
+    temperature: 0,
+  });
+  assert.equal(await metricValue(server.url, "rill_prompt_tokens_total"), prompt.length);
+  assert.equal(await metricValue(server.url, "rill_completion_tokens_total"), 8);
+  assert.equal(await metricValue(server.url, "rill_time_to_first_token_seconds_count"), 1);
+  assert.ok(await metricValue(server.url, "rill_tokens_per_second") > 0);
+  assert.equal(await metricValue(server.url, "rill_requests_running"), 0);
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(text, /^rill_requests_total\{route="\/v1\/completions",status="200"\} 1$/m);
+  assert.match(text, /^rill_requests_total\{route="\/detokenize",status="400"\} 1$/m);
+});
