@@ -82,7 +82,13 @@ export async function openModelSource(
   if (kind === "gguf") {
     const { model, gguf } = await openGguf(input);
     try {
-      return { ...model, files: tokenizerFilesFromGguf(gguf, input, model.config.maxPositions) };
+      return {
+        ...model,
+        files: tokenizerFilesFromGguf(gguf, {
+          name: input,
+          maxPositions: model.config.maxPositions,
+        }),
+      };
     } catch (e) {
       await model.close();
       throw e;
@@ -94,11 +100,10 @@ export async function openModelSource(
   const tokenizer = await Deno.readFile(options.tokenizer);
   const model = await openLlama2c(input);
   try {
-    const files = tokenizerFilesFromLlama2c(
-      tokenizer,
-      options.tokenizer,
-      model.config.maxPositions,
-    );
+    const files = tokenizerFilesFromLlama2c(tokenizer, {
+      name: options.tokenizer,
+      maxPositions: model.config.maxPositions,
+    });
     return { ...model, files };
   } catch (e) {
     await model.close();

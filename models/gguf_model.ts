@@ -204,7 +204,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
         async load() {
           let bytes = await source.read(offset, info.byteSize);
           if (heads !== undefined) {
-            bytes = interleavedToHalves(bytes, heads, info.byteSize / info.shape[0]!);
+            bytes = interleavedToHalves(bytes, { heads, rowBytes: info.byteSize / info.shape[0]! });
           }
           if (sourceType === "q40") return { kind: "q40", blocks: bytes.slice() };
           const values = sourceType === "q80" ? dequantizeQ80(bytes) : floatsFromBytes(

@@ -21,17 +21,17 @@ export interface Llama2cHeader {
 /** Parses and checks a llama2.c header against the file size. */
 export function parseLlama2cHeader(
   bytes: Uint8Array,
-  fileSize: number,
-  file: string,
+  file: { readonly name: string; readonly size: number },
 ): Llama2cHeader {
+  const { name, size: fileSize } = file;
   if (bytes.length < HEADER_BYTES) {
-    throw new RangeError(`${file}: truncated llama2.c checkpoint, no 28-byte header`);
+    throw new RangeError(`${name}: truncated llama2.c checkpoint, no 28-byte header`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
   const magic = view.getUint32(0, true);
   if (magic === 0x616b3432) {
     throw new RangeError(
-      `${file}: llama2.c export version 1+ ('ak42' magic) is not supported; use the legacy export`,
+      `${name}: llama2.c export version 1+ ('ak42' magic) is not supported; use the legacy export`,
     );
   }
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocab, seqLen] = Array.from(
@@ -47,12 +47,12 @@ export function parseLlama2cHeader(
   };
   for (const [key, value] of Object.entries(fields)) {
     if (value <= 0 || value > 1 << 20) {
-      throw new RangeError(`${file}: llama2.c header field ${key} is ${value}`);
+      throw new RangeError(`${name}: llama2.c header field ${key} is ${value}`);
     }
   }
   if (nKvHeads <= 0 || nHeads % nKvHeads !== 0 || dim % nHeads !== 0 || vocab === 0) {
     throw new RangeError(
-      `${file}: inconsistent llama2.c header (dim ${dim}, n_heads ${nHeads}, n_kv_heads ${nKvHeads}, vocab ${vocab})`,
+      `${name}: inconsistent llama2.c header (dim ${dim}, n_heads ${nHeads}, n_kv_heads ${nKvHeads}, vocab ${vocab})`,
     );
   }
   const header: Llama2cHeader = {
@@ -68,7 +68,7 @@ export function parseLlama2cHeader(
   const expected = HEADER_BYTES + 4 * layout(header).total;
   if (fileSize !== expected) {
     throw new RangeError(
-      `${file}: ${
+      `${name}: ${
         fileSize < expected ? "truncated" : "oversized"
       } llama2.c checkpoint: the header (dim ${dim}, ${nLayers} layers, vocab ${vocab}) needs ${expected} bytes, the file has ${fileSize}`,
     );
@@ -140,11 +140,10 @@ export async function openLlama2c(path: string): Promise<ModelSource> {
   const source = await openFileSource(path);
   try {
     const size = await source.size();
-    const header = parseLlama2cHeader(
-      await source.read(0, Math.min(size, HEADER_BYTES)),
+    const header = parseLlama2cHeader(await source.read(0, Math.min(size, HEADER_BYTES)), {
+      name: path,
       size,
-      path,
-    );
+    });
     const config = llama2cConfig(header);
     const { offsets } = layout(header);
     const tensors = new Map<string, SourceTensor>();
@@ -164,7 +163,7 @@ export async function openLlama2c(path: string): Promise<ModelSource> {
         async load() {
           let values = floatsFromBytes(await source.read(offset, 4 * count), "F32");
           if (permuteHeads !== undefined) {
-            values = interleavedToHalvesF32(values, permuteHeads, shape[1]!);
+            values = interleavedToHalvesF32(values, { heads: permuteHeads, cols: shape[1]! });
           }
           return { kind: "f32", values };
         },

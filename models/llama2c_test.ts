@@ -12,7 +12,7 @@ const STORIES = [64, 172, 5, 8, 4, 512, 512];
 const STORIES_BYTES = 1_056_540;
 
 Deno.test("parseLlama2cHeader reads stories260K's header and maps it to an HF config", () => {
-  const h = parseLlama2cHeader(header(STORIES), STORIES_BYTES, "s.bin");
+  const h = parseLlama2cHeader(header(STORIES), { name: "s.bin", size: STORIES_BYTES });
   assert.equal(h.sharedClassifier, true);
   const c = llama2cConfig(h);
   assert.equal(c.headDim, 8);
@@ -24,17 +24,28 @@ Deno.test("parseLlama2cHeader reads stories260K's header and maps it to an HF co
 
 Deno.test("parseLlama2cHeader rejects a size that does not match the header", () => {
   assert.throws(
-    () => parseLlama2cHeader(header(STORIES), STORIES_BYTES - 4, "s.bin"),
+    () => parseLlama2cHeader(header(STORIES), { name: "s.bin", size: STORIES_BYTES - 4 }),
     /s\.bin: truncated llama2\.c checkpoint: the header \(dim 64, 5 layers, vocab 512\) needs 1056540 bytes, the file has 1056536/,
   );
   // A negative vocab means a separate classifier: 512*64 more floats.
   assert.throws(
-    () => parseLlama2cHeader(header([64, 172, 5, 8, 4, -512, 512]), STORIES_BYTES, "s.bin"),
+    () =>
+      parseLlama2cHeader(header([64, 172, 5, 8, 4, -512, 512]), {
+        name: "s.bin",
+        size: STORIES_BYTES,
+      }),
     /needs 1187612 bytes/,
   );
   assert.throws(
-    () => parseLlama2cHeader(header([64, 172, 5, 8, 3, 512, 512]), STORIES_BYTES, "s.bin"),
+    () =>
+      parseLlama2cHeader(header([64, 172, 5, 8, 3, 512, 512]), {
+        name: "s.bin",
+        size: STORIES_BYTES,
+      }),
     /inconsistent llama2\.c header/,
   );
-  assert.throws(() => parseLlama2cHeader(new Uint8Array(10), 10, "s.bin"), /no 28-byte header/);
+  assert.throws(
+    () => parseLlama2cHeader(new Uint8Array(10), { name: "s.bin", size: 10 }),
+    /no 28-byte header/,
+  );
 });

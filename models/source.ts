@@ -44,9 +44,9 @@ export interface ModelSource {
  */
 export function interleavedToHalves(
   bytes: Uint8Array,
-  heads: number,
-  rowBytes: number,
+  layout: { readonly heads: number; readonly rowBytes: number },
 ): Uint8Array {
+  const { heads, rowBytes } = layout;
   const rows = bytes.length / rowBytes;
   const headDim = rows / heads;
   if (!Number.isInteger(rows) || !Number.isInteger(headDim) || headDim % 2 !== 0) {
@@ -71,10 +71,9 @@ export function interleavedToHalves(
 /** `interleavedToHalves` for f32 values of a `[rows, cols]` matrix. */
 export function interleavedToHalvesF32(
   values: Float32Array,
-  heads: number,
-  cols: number,
+  layout: { readonly heads: number; readonly cols: number },
 ): Float32Array {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const out = interleavedToHalves(bytes, heads, cols * 4);
+  const out = interleavedToHalves(bytes, { heads: layout.heads, rowBytes: layout.cols * 4 });
   return new Float32Array(out.buffer);
 }

@@ -19,12 +19,18 @@ function files(hf: HfTokenizerFiles, extra: Record<string, unknown>): ExtraFile[
   ];
 }
 
+/** Where the vocabulary comes from (for errors) and the context length to record. */
+export interface TokenizerFileOptions {
+  readonly name: string;
+  readonly maxPositions: number;
+}
+
 /** `tokenizer.json` and `tokenizer_config.json` for a llama2.c `tokenizer.bin`. */
 export function tokenizerFilesFromLlama2c(
   bytes: Uint8Array,
-  name: string,
-  maxPositions: number,
+  options: TokenizerFileOptions,
 ): ExtraFile[] {
+  const { name, maxPositions } = options;
   const hf = llama2cToHfTokenizer(parseLlama2cTokenizer(bytes, name));
   return files(hf, { model_max_length: maxPositions });
 }
@@ -37,9 +43,9 @@ export function tokenizerFilesFromLlama2c(
  */
 export function tokenizerFilesFromGguf(
   gguf: GgufFile,
-  name: string,
-  maxPositions: number,
+  options: TokenizerFileOptions,
 ): ExtraFile[] {
+  const { name, maxPositions } = options;
   const model = gguf.metadata.get("tokenizer.ggml.model");
   const hf = model === "gpt2"
     ? bpeToHfTokenizer(gguf, name)

@@ -30,7 +30,12 @@ async function smollm2Gguf(): Promise<GgufFile> {
 Deno.test("tokenizerFilesFromGguf writes a byte-level BPE vocabulary that encodes like the original", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    for (const file of tokenizerFilesFromGguf(await smollm2Gguf(), "smollm2.gguf", 8192)) {
+    for (
+      const file of tokenizerFilesFromGguf(await smollm2Gguf(), {
+        name: "smollm2.gguf",
+        maxPositions: 8192,
+      })
+    ) {
       await Deno.writeFile(join(dir, file.name), file.bytes);
     }
     const converted = await loadTokenizer(join(dir, "tokenizer.json"));
@@ -57,5 +62,8 @@ Deno.test("tokenizerFilesFromGguf refuses a tokenizer model it cannot write", ()
     alignment: 32,
     dataOffset: 0,
   };
-  assert.throws(() => tokenizerFilesFromGguf(gguf, "m.gguf", 512), TypeError);
+  assert.throws(
+    () => tokenizerFilesFromGguf(gguf, { name: "m.gguf", maxPositions: 512 }),
+    TypeError,
+  );
 });

@@ -341,7 +341,7 @@ export class ArchiveRunner {
   readonly #layers: number;
   #caches = new Map<string, Tensor>();
 
-  private constructor(model: Model) {
+  constructor(model: Model) {
     this.#executor = new Executor(model);
     this.#layers = model.inputs.filter((i) => i.name.startsWith("in_cache_key_")).length;
     for (const io of model.inputs) {

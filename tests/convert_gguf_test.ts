@@ -134,12 +134,15 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
         "q_proj",
       );
       assert.equal(q.header.itemType, 0x3040);
-      assert.deepEqual(q.payload, interleavedToHalves(q40, 2, 18));
+      assert.deepEqual(q.payload, interleavedToHalves(q40, { heads: 2, rowBytes: 18 }));
       const k = decodeTensor(readTensorFile(
         await archive.read("model.layers.0.self_attn.k_proj.weight.dat"),
         "k_proj",
       ));
-      const expected = interleavedToHalves(f32Bytes(dequantizeQ80(k80)), 2, 4 * d);
+      const expected = interleavedToHalves(f32Bytes(dequantizeQ80(k80)), {
+        heads: 2,
+        rowBytes: 4 * d,
+      });
       assert.deepEqual(k.data, new Float32Array(expected.buffer));
       const text = new TextDecoder().decode(await archive.read("graph.nnef"));
       assert.match(
