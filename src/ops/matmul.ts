@@ -78,6 +78,36 @@ export function dotQ40Row(
   return acc;
 }
 
+/** `out[o + j] = x[xo..xo+k] · w[wo + j*k ..]` for j < n: one row against n weight rows. */
+function rowsDot(
+  out: Float32Array,
+  o: number,
+  x: Float32Array,
+  xo: number,
+  w: Float32Array,
+  wo: number,
+  n: number,
+  k: number,
+): void {
+  const k4 = k - (k % 4);
+  for (let j = 0; j < n; j++) {
+    const r = wo + j * k;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let p = 0;
+    for (; p < k4; p += 4) {
+      s0 += x[xo + p]! * w[r + p]!;
+      s1 += x[xo + p + 1]! * w[r + p + 1]!;
+      s2 += x[xo + p + 2]! * w[r + p + 2]!;
+      s3 += x[xo + p + 3]! * w[r + p + 3]!;
+    }
+    for (; p < k; p++) s0 += x[xo + p]! * w[r + p]!;
+    out[o + j] = s0 + s1 + s2 + s3;
+  }
+}
+
 /** `A @ B` over f32 values, Q4_0 operands read block-wise (B transposed) or dequantized. */
 export function matmulEval(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor {
   const shape = matmulShape(a.shape, b.shape, ta, tb) as number[];
@@ -126,12 +156,7 @@ export function matmulEval(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tens
         const rowBase = bo / k;
         for (let j = 0; j < n; j++) out[orow + j] = dotQ40Row(quantB, rowBase + j, k, xs, xo);
       } else if (tb) {
-        for (let j = 0; j < n; j++) {
-          const wo = bo + j * k;
-          let s = 0;
-          for (let p = 0; p < k; p++) s += xs[xo + p]! * bv![wo + p]!;
-          out[orow + j] = s;
-        }
+        rowsDot(out, orow, xs, xo, bv!, bo, n, k);
       } else {
         for (let j = 0; j < n; j++) out[orow + j] = 0;
         for (let p = 0; p < k; p++) {
