@@ -122,10 +122,10 @@ export async function respondWhole(
         stop: request.stop,
         maxTokens: job.maxTokens,
         signal,
+        onFirstToken: () => timer.token(),
       })
     ) {
       if (event.type === "text") {
-        timer.token();
         text += event.text;
       } else {
         timer.done(event.completionTokens);
@@ -182,10 +182,10 @@ export function respondStream(
           stop: request.stop,
           maxTokens: job.maxTokens,
           signal,
+          onFirstToken: () => timer.token(),
         })
       ) {
         if (item.type === "text") {
-          timer.token();
           await event(shape.text(item.text));
           continue;
         }

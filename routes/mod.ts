@@ -44,6 +44,7 @@ export function createApp(state: ServingState): Hono {
         origin: origins.includes("*") ? "*" : origins,
         allowHeaders: ["Authorization", "Content-Type"],
         allowMethods: ["GET", "POST", "OPTIONS"],
+        exposeHeaders: ["Retry-After"],
         maxAge: 600,
       }),
     );

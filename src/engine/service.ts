@@ -33,6 +33,8 @@ export interface GenerateOptions {
   readonly maxTokens: number;
   /** Aborting it stops generation within one token step (or one prefill chunk). */
   readonly signal?: AbortSignal;
+  /** Called when the first token has been sampled (its text may still be held back). */
+  readonly onFirstToken?: () => void;
 }
 
 /** Why generation ended, in OpenAI terms. */
@@ -139,6 +141,7 @@ export class InferenceService {
           break;
         }
         generated.push(id);
+        if (generated.length === 1) options.onFirstToken?.();
         const text = stop.push(detokenizer.push(id));
         if (text !== "") yield { type: "text", text };
         if (stop.stopped) {
