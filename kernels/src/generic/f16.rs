@@ -12,6 +12,16 @@ pub fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits | sign)
 }
 
+/// Half to single for finite values (Q4_0 block scales); an inf/NaN half maps to a
+/// large finite value instead. The SIMD Q4_0 kernels do the same bit steps.
+#[inline(always)]
+pub fn f16_to_f32_finite(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let mag = (h & 0x7fff) << 13;
+    f32::from_bits((f32::from_bits(mag) * F16_EXP_REBIAS).to_bits() | sign)
+}
+
 /// 2^112: moves a half exponent bias (15) to a single one (127).
 pub const F16_EXP_REBIAS: f32 = 5.192_296_858_534_828e33;
 

@@ -6,7 +6,7 @@
 //! `WIDE` stores each block's 32 values as i16 in the order the u16-lane kernel reads
 //! them: a[2i], a[2i+16], a[2i+1], a[2i+17] for i in 0..8, as four groups of eight.
 
-use super::f16::f16_to_f32;
+use super::f16::f16_to_f32_finite;
 use super::round_even;
 
 pub const QK: usize = 32;
@@ -120,7 +120,7 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
             let mut acc = 0.0f32;
             for b in 0..nb {
                 let blk = &wrow[b * BLOCK_BYTES..b * BLOCK_BYTES + BLOCK_BYTES];
-                let dw = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+                let dw = f16_to_f32_finite(u16::from_le_bytes([blk[0], blk[1]]));
                 let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
                 for j in 0..QK / 2 {
                     let byte = blk[2 + j] as i32;
@@ -139,6 +139,7 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
 mod tests {
     extern crate std;
     use super::*;
+    use crate::generic::f16::f16_to_f32;
     use std::vec;
     use std::vec::Vec;
 

@@ -42,6 +42,14 @@ pub fn f16x4_to_f32(h: v128) -> v128 {
     v128_or(v128_bitselect(inf, f, special), sign)
 }
 
+/// `generic::f16::f16_to_f32_finite` on four u32 lanes.
+#[inline(always)]
+pub fn f16x4_to_f32_finite(h: v128) -> v128 {
+    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+    let mag = i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13);
+    v128_or(f32x4_mul(mag, f32x4_splat(F16_EXP_REBIAS)), sign)
+}
+
 /// `generic::activation::exp_f32` on four lanes.
 #[inline(always)]
 pub fn exp_f32x4(x: v128) -> v128 {

@@ -1,4 +1,4 @@
-use super::{f16x4_to_f32, load, reduce4_i32, store_lanes};
+use super::{f16x4_to_f32_finite, load, reduce4_i32, store_lanes};
 use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK};
 use core::arch::wasm32::*;
 
@@ -96,7 +96,7 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
 
 #[inline(always)]
 unsafe fn scales(wp: &[*const u8; 4], bo: usize) -> v128 {
-    f16x4_to_f32(u32x4(
+    f16x4_to_f32_finite(u32x4(
         (wp[0].add(bo) as *const u16).read_unaligned() as u32,
         (wp[1].add(bo) as *const u16).read_unaligned() as u32,
         (wp[2].add(bo) as *const u16).read_unaligned() as u32,
@@ -118,11 +118,37 @@ unsafe fn unpack4(wp: &[*const u8; 4], bo: usize) -> Unpacked {
 #[inline(always)]
 unsafe fn token_update(acc: v128, u: &Unpacked, xr: *const u8, b: usize, g: &Q8Row, dw: v128) -> v128 {
     let a = xr.add(b * QK * QW);
-    let s = reduce4_i32(row_dot(&u[0], a), row_dot(&u[1], a), row_dot(&u[2], a), row_dot(&u[3], a));
+    let bias = xr.add(g.qbytes + 4 * g.nb + 4 * b);
+    let isum = i32x4_add(
+        reduce4_i32(
+            row_dot(&u[0], a, bias),
+            row_dot(&u[1], a, bias),
+            row_dot(&u[2], a, bias),
+            row_dot(&u[3], a, bias),
+        ),
+        reduced_bias(bias),
+    );
     let da = (xr.add(g.qbytes + 4 * b) as *const f32).read_unaligned();
-    let bias = (xr.add(g.qbytes + 4 * g.nb + 4 * b) as *const i32).read_unaligned();
-    let isum = i32x4_add(s, i32x4_splat(bias));
     f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_mul(dw, f32x4_splat(da))))
+}
+
+/// (bias, 0, 0, 0): added once per row by the 4-to-1 reduction.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn bias_lane(bias: *const u8) -> v128 {
+    v128_load32_zero(bias as *const u32)
+}
+
+/// The relaxed kernel folds the bias into its dot products, the u16-lane one adds it here.
+#[inline(always)]
+unsafe fn reduced_bias(bias: *const u8) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        let _ = bias;
+        i32x4_splat(0)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    i32x4_splat((bias as *const i32).read_unaligned())
 }
 
 #[inline(always)]
@@ -189,7 +215,7 @@ fn unpack(q: v128) -> [v128; 4] {
 
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-unsafe fn row_dot(n: &[v128; 4], a: *const u8) -> v128 {
+unsafe fn row_dot(n: &[v128; 4], a: *const u8, _bias: *const u8) -> v128 {
     let d01 = i32x4_add(i32x4_dot_i16x8(n[0], load(a)), i32x4_dot_i16x8(n[1], load(a.add(16))));
     let d23 = i32x4_add(i32x4_dot_i16x8(n[2], load(a.add(32))), i32x4_dot_i16x8(n[3], load(a.add(48))));
     i32x4_add(d01, d23)
@@ -211,7 +237,7 @@ fn unpack(q: v128) -> [v128; 2] {
 
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn row_dot(n: &[v128; 2], a: *const u8) -> v128 {
-    let d = i32x4_relaxed_dot_i8x16_i7x16_add(load(a), n[0], i32x4_splat(0));
+unsafe fn row_dot(n: &[v128; 2], a: *const u8, bias: *const u8) -> v128 {
+    let d = i32x4_relaxed_dot_i8x16_i7x16_add(load(a), n[0], bias_lane(bias));
     i32x4_relaxed_dot_i8x16_i7x16_add(load(a.add(16)), n[1], d)
 }
