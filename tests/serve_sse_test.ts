@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import OpenAI from "openai";
 import { InferenceService } from "../src/engine/service.ts";
 import { Session } from "../src/engine/session.ts";
 import { loadModel } from "../src/graph/model.ts";
@@ -169,6 +170,15 @@ Deno.test("an error after the stream began is sent as an OpenAI error event, the
     },
   });
   assert.equal(server.state.queue.running, 0);
+  const stream = await server.client().chat.completions.create({
+    model: "failing",
+    messages: [{ role: "user", content: "Say something." }],
+    max_tokens: 20,
+    stream: true,
+  });
+  await assert.rejects(async () => {
+    for await (const _ of stream) { /* drain */ }
+  }, (e: unknown) => e instanceof OpenAI.APIError && /Out of memory in decode/.test(e.message));
 });
 
 Deno.test("a long prompt is prefilled in steps, with : ping comments sent meanwhile", async () => {
