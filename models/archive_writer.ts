@@ -2,6 +2,9 @@ import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { TAR_BLOCK, tarEnd, tarEntryHeader, tarPadding } from "../src/nnef/tar.ts";
 
+/** Bytes hashed and written at a time, so that no whole-tensor copy is made on the way out. */
+const SLICE = 1 << 22;
+
 /** Name of the index member the converter writes first in every archive. */
 export const INDEX_MEMBER = "rill-index.json";
 
@@ -9,8 +12,8 @@ export const INDEX_MEMBER = "rill-index.json";
 export interface ArchiveMember {
   readonly name: string;
   readonly size: number;
-  /** Produces the member's bytes; called once, in archive order. */
-  produce(): Promise<Uint8Array> | Uint8Array;
+  /** Produces the member's bytes, whole or in chunks; called once, in archive order. */
+  produce(): Promise<Uint8Array | Uint8Array[]> | Uint8Array | Uint8Array[];
 }
 
 /** One entry of the index: where a member's bytes lie in the archive. */
@@ -125,15 +128,24 @@ export async function writeArchive(
     for (const [i, p] of placed.entries()) {
       if (at !== p.headerOffset) throw new RangeError(`Archive offset drift at '${p.member.name}'`);
       await write(tarEntryHeader(p.member.name, p.member.size));
-      const bytes = await p.member.produce();
-      if (bytes.length !== p.member.size) {
+      const produced = await p.member.produce();
+      const chunks = Array.isArray(produced) ? produced : [produced];
+      const length = chunks.reduce((n, c) => n + c.length, 0);
+      if (length !== p.member.size) {
         throw new RangeError(
-          `Member '${p.member.name}' holds ${bytes.length} bytes, ${p.member.size} were announced`,
+          `Member '${p.member.name}' holds ${length} bytes, ${p.member.size} were announced`,
         );
       }
-      hashes.push(createHash("sha256").update(bytes).digest("hex"));
-      await write(bytes);
-      await write(tarPadding(bytes.length));
+      const hash = createHash("sha256");
+      for (const chunk of chunks) {
+        for (let at = 0; at < chunk.length; at += SLICE) {
+          const slice = chunk.subarray(at, at + SLICE);
+          hash.update(slice);
+          await write(slice);
+        }
+      }
+      hashes.push(hash.digest("hex"));
+      await write(tarPadding(length));
       onProgress?.({
         membersDone: i + 1,
         membersTotal: placed.length,

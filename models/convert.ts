@@ -1,7 +1,12 @@
 import { quantizeQ40 } from "../src/nnef/q40.ts";
-import { encodeTensor, writeTensorFile } from "../src/nnef/tensor_file.ts";
-import { roundToF16 } from "../src/tensor/f16.ts";
-import { type Tensor, tensor } from "../src/tensor/tensor.ts";
+import {
+  TENSOR_HEADER_BYTES,
+  TRACT_CODES,
+  TRACT_VENDOR,
+  VARIABLE_BITS,
+  writeTensorFile,
+} from "../src/nnef/tensor_file.ts";
+import { f32ArrayToF16 } from "../src/tensor/f16.ts";
 import { type ArchiveIndex, type ArchiveMember, writeArchive } from "./archive_writer.ts";
 import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
@@ -141,20 +146,44 @@ export function planDtypes(
   return out;
 }
 
-function encodeWeight(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): Tensor {
+function bytesOf(view: Float32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * The `.dat` of a weight as its 128-byte header and its payload, without copying the payload
+ * (floats are little-endian on every target, as tract assumes). Headers are the ones
+ * torch_to_nnef writes: Khronos float codes, tract Q4_0 0x3040 with the full logical shape.
+ */
+function datChunks(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): Uint8Array[] {
+  let payload: Uint8Array;
   if (loaded.kind === "q40") {
     if (dtype !== "q40") throw new TypeError(`Weight '${spec.name}' is Q4_0 in the input`);
-    return tensor("q40", spec.shape, loaded.blocks);
+    payload = loaded.blocks;
+  } else if (dtype === "q40") {
+    payload = quantizeQ40(loaded.values, { rule: "torch_to_nnef" });
+  } else if (dtype === "f16") {
+    payload = bytesOf(f32ArrayToF16(loaded.values));
+  } else {
+    payload = bytesOf(loaded.values);
   }
-  if (dtype === "q40") {
-    return tensor("q40", spec.shape, quantizeQ40(loaded.values, { rule: "torch_to_nnef" }));
-  }
-  if (dtype === "f16") {
-    const values = loaded.values; // (n,)
-    for (let i = 0; i < values.length; i++) values[i] = roundToF16(values[i]!);
-    return tensor("f16", spec.shape, values);
-  }
-  return tensor("f32", spec.shape, loaded.values);
+  const q40 = dtype === "q40";
+  const header = writeTensorFile({
+    header: {
+      version: [1, 0],
+      dataLength: payload.length,
+      rank: spec.shape.length,
+      dims: [...spec.shape],
+      bitsPerItem: q40 ? VARIABLE_BITS : dtype === "f16" ? 16 : 32,
+      itemType: q40 ? TRACT_CODES.q40 : 0,
+      vendor: q40 ? TRACT_VENDOR : 0,
+      dtype,
+      layout: q40 ? "q40" : "plain",
+      reserved: new Uint8Array(TENSOR_HEADER_BYTES - 52),
+    },
+    payload: new Uint8Array(0),
+  });
+  return [header, payload];
 }
 
 function jsonBytes(value: unknown): Uint8Array {
@@ -220,7 +249,7 @@ export async function convertModel(
           const loaded: LoadedTensor = spec.name === INV_FREQ_NAME
             ? { kind: "f32", values: ropeInverseFrequencies(model.config) }
             : await model.tensors.get(spec.name)!.load();
-          return writeTensorFile(encodeTensor(encodeWeight(spec, dtype, loaded)));
+          return datChunks(spec, dtype, loaded);
         },
       });
     }

@@ -140,6 +140,9 @@ export async function readSafetensorsTensor(
 export function floatsFromBytes(bytes: Uint8Array, dtype: SafetensorsDType): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.byteLength / ITEM_BYTES[dtype];
+  if (dtype === "F32" && bytes.byteOffset % 4 === 0) {
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  }
   const out = new Float32Array(n); // (n,)
   if (dtype === "F32") {
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
