@@ -99,6 +99,19 @@ export {
 } from "./src/storage/http_source.ts";
 export { f16ToF32, f32ToF16 } from "./src/tensor/f16.ts";
 export {
+  type AttentionShape,
+  type KernelOps,
+  Kernels,
+  type KernelVariant,
+  loadKernels,
+  type LoadKernelsOptions,
+  selfTest,
+  ThreadPolicy,
+  type ThreadPolicyOptions,
+  WASM32_MAX_BYTES,
+  type WeightSlot,
+} from "./kernels/mod.ts";
+export {
   buildModel,
   type GraphIO,
   loadModel,

@@ -50,9 +50,11 @@ export interface LoadKernelsOptions {
 export interface AttentionShape {
   /** Query rows (tokens). */
   m: number;
+  /** Query heads. */
   nHeads: number;
   /** Divides `nHeads` (grouped-query attention). */
   nKvHeads: number;
+  /** Values per head. */
   headDim: number;
   /** Positions the cache holds per kv head. */
   capacity: number;
@@ -66,7 +68,9 @@ export interface AttentionShape {
 
 /** A slot in the weights region: write the tensor bytes into `bytes` once. */
 export interface WeightSlot {
+  /** Byte offset of the slot in `Kernels.memory`: what the kernels take. */
   offset: number;
+  /** View of the slot; valid until the memory grows again (take a new one with `u8`). */
   bytes: Uint8Array;
 }
 
@@ -290,6 +294,7 @@ class Ops implements KernelOps {
 export class Kernels implements KernelOps {
   /** The module's memory (shared when threads are in use); offsets index into it. */
   readonly memory: WebAssembly.Memory;
+  /** The SIMD build in use. */
   readonly variant: KernelVariant;
   /** Threads available (main thread + workers). */
   readonly maxThreads: number;
@@ -379,7 +384,7 @@ export class Kernels implements KernelOps {
   }
 
   /** Frees every arena allocation made after `mark` (default: all of them). */
-  reset(mark = this.#arenaBase): void {
+  reset(mark: number = this.#arenaBase): void {
     this.#arenaTop = Math.min(Math.max(mark, this.#arenaBase), this.#arenaTop);
   }
 
@@ -432,7 +437,11 @@ export class Kernels implements KernelOps {
     return offset;
   }
 
-  /** @throws {RangeError} when [offset, offset + bytes) is outside the memory */
+  /**
+   * Checks that a buffer lies inside the memory.
+   *
+   * @throws {RangeError} when [offset, offset + bytes) is outside the memory
+   */
   checkRange(offset: number, bytes: number, name: string): void {
     if (!Number.isInteger(offset) || offset < 0 || offset + bytes > this.memory.buffer.byteLength) {
       throw new RangeError(
@@ -528,6 +537,7 @@ export class Kernels implements KernelOps {
     this.#pool = null;
   }
 
+  /** Same as `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

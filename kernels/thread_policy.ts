@@ -24,6 +24,13 @@ export class ThreadPolicy {
   #margin: number;
   #alpha: number;
 
+  /**
+   * Creates a policy that starts at `maxThreads`.
+   *
+   * @param maxThreads the most threads the pool has (main thread included)
+   * @param options probe period, margin and averaging weight
+   * @throws {RangeError} when maxThreads is not a positive integer
+   */
   constructor(maxThreads: number, options: ThreadPolicyOptions = {}) {
     if (!Number.isInteger(maxThreads) || maxThreads < 1) {
       throw new RangeError(`Thread count must be a positive integer: received ${maxThreads}`);
