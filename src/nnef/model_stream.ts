@@ -1,0 +1,498 @@
+import type { ByteSource } from "../storage/byte_source.ts";
+import { type DiskCache, openDiskCache } from "../storage/disk_cache.ts";
+import { openFileSource } from "../storage/file_source.ts";
+import { openHttpSource } from "../storage/http_source.ts";
+import { openS3Source } from "../storage/s3.ts";
+import { createSha256, type Sha256 } from "../storage/sha256.ts";
+import {
+  type Archive,
+  type ArchiveMember,
+  normalizeMemberName,
+  openArchive,
+  type OpenArchiveOptions,
+} from "./archive.ts";
+import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
+import {
+  hashMismatch,
+  type LoaderOptions,
+  type LoaderStats,
+  type LoadOptions,
+  type LoadTarget,
+  targetView,
+} from "./loader.ts";
+import { isTarEndBlock, parsePaxRecords, parseTarHeader, TAR_BLOCK, tarPadded } from "./tar.ts";
+
+/**
+ * A model archive whose members a loader takes as they become available: all at once for a
+ * tar or folder (range reads, several in flight, in priority order), in stream order for a
+ * `.tgz` (one pass over the compressed bytes, each member delivered as soon as it is complete).
+ */
+export interface ModelStream {
+  readonly name: string;
+  readonly kind: "folder" | "tar" | "tgz";
+  /** Members as they become known: every one at once for a tar, in archive order for a `.tgz`. */
+  members(): AsyncIterable<ArchiveMember>;
+  /**
+   * Writes a member into `target` as its bytes arrive (see `MemberLoader.load`). For a `.tgz`,
+   * a member that passed before it was asked for was held in memory; it moves into the target
+   * and is released.
+   */
+  load(name: string, target: LoadTarget, options?: LoadOptions): Promise<void>;
+  /** A whole member in a buffer of its own (for small members: graph, tokenizer). */
+  read(name: string): Promise<Uint8Array>;
+  /** Moves a member ahead of the others (tar: pending ranges; `.tgz`: no effect, order is fixed). */
+  prioritize(name: string, priority?: number): void;
+  readonly stats: LoaderStats;
+  close(): Promise<void>;
+}
+
+/** Options of `openModelStream`. */
+export interface ModelStreamOptions extends OpenArchiveOptions {
+  readonly loader?: LoaderOptions;
+}
+
+/**
+ * Opens a model archive for loading with overlap: a location (path, `http(s)://`, `s3://`) or
+ * a `ByteSource`. A gzip'd tar is streamed once, member by member; anything else goes through
+ * `openArchive` and its range loader.
+ */
+export async function openModelStream(
+  location: string | ByteSource,
+  options: ModelStreamOptions = {},
+): Promise<ModelStream> {
+  let source: ByteSource;
+  let owned = false;
+  let cache: DiskCache | undefined;
+  if (typeof location === "string") {
+    const remote = /^(https?|s3):\/\//i.test(location);
+    if (!remote && (await Deno.stat(location)).isDirectory) {
+      return archiveStream(await openArchive(location, options), options.loader);
+    }
+    source = /^s3:\/\//i.test(location)
+      ? await openS3Source(location, { ...options.s3, http: { ...options.http } })
+      : remote
+      ? await openHttpSource(location, { probeBytes: 16 << 10, ...options.http })
+      : await openFileSource(location);
+    owned = true;
+    if (remote) cache = options.cache === false ? undefined : options.cache ?? openDiskCache();
+  } else {
+    source = location;
+  }
+  try {
+    const size = await source.size();
+    const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
+    if (magic[0] === 0x1f && magic[1] === 0x8b) return new TgzStream(source, size, owned);
+    const archive = await openArchive(source, {
+      ...options,
+      ...(cache === undefined ? { cache: false as const } : { cache }),
+    });
+    return archiveStream(archive, options.loader, owned ? source : undefined);
+  } catch (e) {
+    if (owned) await source.close();
+    throw e;
+  }
+}
+
+function archiveStream(
+  archive: Archive,
+  options: LoaderOptions | undefined,
+  owned?: ByteSource,
+): ModelStream {
+  const loader = archive.loader(options);
+  return {
+    name: archive.name,
+    kind: archive.kind,
+    async *members(): AsyncIterable<ArchiveMember> {
+      yield* archive.members();
+    },
+    load: (name, target, opts) => loader.load(name, target, opts),
+    read: (name) => archive.read(name),
+    prioritize: (name, priority) => loader.prioritize(name, priority),
+    get stats() {
+      return loader.stats;
+    },
+    async close(): Promise<void> {
+      await loader.close();
+      await archive.close();
+      await owned?.close();
+    },
+  };
+}
+
+interface Claim {
+  readonly target: LoadTarget;
+  readonly onProgress: ((start: number, end: number) => void) | undefined;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+interface Entry {
+  readonly member: ArchiveMember;
+  received: number;
+  done: boolean;
+  /** Chunks of a member nobody has asked for yet (copies). */
+  chunks: Uint8Array[];
+  /** The whole member once done and still unclaimed. */
+  held: Uint8Array | undefined;
+  claim: Claim | undefined;
+  readonly hasher: Sha256 | undefined;
+  /** Set when the member is complete and does not match the index's sha256. */
+  mismatch: Error | undefined;
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** A `.tgz` read in one pass; members are parsed out of the decompressed stream as it flows. */
+class TgzStream implements ModelStream {
+  readonly name: string;
+  readonly kind = "tgz" as const;
+  #source: ByteSource;
+  #owned: boolean;
+  #entries = new Map<string, Entry>();
+  #order: ArchiveMember[] = [];
+  #claims = new Map<string, Claim>();
+  #waiters = new Map<string, Deferred<void>[]>();
+  #changed = deferred<void>();
+  #done = false;
+  #error: unknown;
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #pump: Promise<void>;
+  #sha256 = new Map<string, string>();
+  #membersLoaded = 0;
+  #bytesWritten = 0;
+
+  constructor(source: ByteSource, size: number, owned: boolean) {
+    this.name = source.name;
+    this.#source = source;
+    this.#owned = owned;
+    const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >;
+    this.#reader = source.stream(0, size).pipeThrough(gunzip).getReader();
+    this.#pump = this.#run().then(
+      () => this.#end(undefined),
+      (e) => this.#end(e),
+    );
+  }
+
+  get stats(): LoaderStats {
+    return {
+      membersLoaded: this.#membersLoaded,
+      membersFromCache: 0,
+      bytesWritten: this.#bytesWritten,
+    };
+  }
+
+  async *members(): AsyncIterable<ArchiveMember> {
+    let i = 0;
+    for (;;) {
+      while (i < this.#order.length) yield this.#order[i++]!;
+      if (this.#done) {
+        if (this.#error !== undefined) throw this.#error;
+        return;
+      }
+      await this.#changed.promise;
+    }
+  }
+
+  load(name: string, target: LoadTarget, options: LoadOptions = {}): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const claim: Claim = { target, onProgress: options.onProgress, resolve, reject };
+      const entry = this.#entries.get(name);
+      if (entry === undefined) {
+        if (this.#done) {
+          reject(this.#error ?? new RangeError(`${this.name}: no member '${name}'`));
+        } else if (this.#claims.has(name)) {
+          reject(new TypeError(`${this.name}: member '${name}' is already loading`));
+        } else this.#claims.set(name, claim);
+        return;
+      }
+      if (entry.claim !== undefined || (entry.done && entry.held === undefined)) {
+        reject(new TypeError(`${this.name}: member '${name}' was already loaded`));
+        return;
+      }
+      try {
+        this.#attach(entry, claim);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  async read(name: string): Promise<Uint8Array> {
+    let entry = this.#entries.get(name);
+    while (entry === undefined || !entry.done) {
+      if (this.#done) {
+        throw this.#error ?? new RangeError(`${this.name}: no member '${name}'`);
+      }
+      const wait = deferred<void>();
+      this.#waiters.set(name, [...(this.#waiters.get(name) ?? []), wait]);
+      await wait.promise;
+      entry = this.#entries.get(name);
+    }
+    if (entry.mismatch !== undefined) throw entry.mismatch;
+    if (entry.held === undefined) {
+      throw new TypeError(`${this.name}: member '${name}' was loaded into a target, not kept`);
+    }
+    return entry.held;
+  }
+
+  prioritize(): void {}
+
+  async close(): Promise<void> {
+    if (!this.#done) await this.#reader.cancel().catch(() => {});
+    await this.#pump;
+    for (const entry of this.#entries.values()) entry.held = undefined;
+    if (this.#owned) await this.#source.close();
+  }
+
+  /** Gives an arriving or arrived member its target, moving what was held into it. */
+  #attach(entry: Entry, claim: Claim): void {
+    const view = targetView(this.name, entry.member, claim.target);
+    const held = entry.held ??
+      (entry.chunks.length > 0 ? concat(entry.chunks, entry.received) : undefined);
+    entry.claim = claim;
+    entry.chunks = [];
+    entry.held = undefined;
+    if (held !== undefined && held.length > 0) {
+      view.set(held, 0);
+      this.#bytesWritten += held.length;
+      claim.onProgress?.(0, held.length);
+    }
+    if (entry.done) this.#settle(entry);
+  }
+
+  #settle(entry: Entry): void {
+    const claim = entry.claim;
+    if (claim === undefined) return;
+    if (entry.mismatch !== undefined) {
+      claim.reject(entry.mismatch);
+      return;
+    }
+    this.#membersLoaded++;
+    claim.resolve();
+  }
+
+  #notify(): void {
+    const old = this.#changed;
+    this.#changed = deferred<void>();
+    old.resolve();
+  }
+
+  #end(error: unknown): void {
+    this.#done = true;
+    this.#error = error === undefined ? undefined : new RangeError(
+      `${this.name}: the .tgz stream failed: ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
+    for (const [name, claim] of this.#claims) {
+      claim.reject(this.#error ?? new RangeError(`${this.name}: no member '${name}'`));
+    }
+    this.#claims.clear();
+    for (const entry of this.#entries.values()) {
+      if (!entry.done && entry.claim !== undefined) {
+        entry.claim.reject(this.#error ?? new RangeError(`${this.name}: truncated member`));
+      }
+    }
+    for (const waits of this.#waiters.values()) for (const w of waits) w.resolve();
+    this.#waiters.clear();
+    this.#notify();
+  }
+
+  /** Parses tar blocks out of the decompressed stream and routes payload bytes. */
+  async #run(): Promise<void> {
+    let pending = new Uint8Array(0);
+    let at = 0; // tar offset of pending[0]
+    let entry: Entry | undefined;
+    let remaining = 0;
+    let skip = 0;
+    let meta: { type: string; size: number; chunks: Uint8Array[]; got: number } | undefined;
+    let pax = new Map<string, string>();
+    let longName: string | undefined;
+    let ended = false;
+    for (;;) {
+      const { value, done } = await this.#reader.read();
+      if (done) break;
+      if (ended) continue;
+      let chunk = value;
+      while (chunk.length > 0) {
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length);
+          skip -= n;
+          at += n;
+          chunk = chunk.subarray(n);
+          continue;
+        }
+        if (entry !== undefined) {
+          const n = Math.min(remaining, chunk.length);
+          this.#payload(entry, chunk.subarray(0, n));
+          remaining -= n;
+          at += n;
+          chunk = chunk.subarray(n);
+          if (remaining === 0) {
+            this.#complete(entry);
+            skip = tarPadded(entry.member.size) - entry.member.size;
+            entry = undefined;
+          }
+          continue;
+        }
+        if (meta !== undefined) {
+          const n = Math.min(meta.size - meta.got, chunk.length);
+          meta.chunks.push(chunk.slice(0, n));
+          meta.got += n;
+          at += n;
+          chunk = chunk.subarray(n);
+          if (meta.got === meta.size) {
+            const bytes = concat(meta.chunks, meta.size);
+            if (meta.type === "x") {
+              pax = new Map([...pax, ...parsePaxRecords(bytes, `${this.name}: PAX header`)]);
+            } else {
+              const end = bytes.indexOf(0);
+              longName = new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+            }
+            skip = tarPadded(meta.size) - meta.size;
+            meta = undefined;
+          }
+          continue;
+        }
+        const need = TAR_BLOCK - pending.length;
+        const take = chunk.subarray(0, need);
+        const joined = new Uint8Array(pending.length + take.length);
+        joined.set(pending);
+        joined.set(take, pending.length);
+        pending = joined;
+        chunk = chunk.subarray(take.length);
+        if (pending.length < TAR_BLOCK) continue;
+        const block = pending;
+        const headerAt = at;
+        pending = new Uint8Array(0);
+        at += TAR_BLOCK;
+        if (isTarEndBlock(block)) {
+          ended = true;
+          break;
+        }
+        const header = parseTarHeader(block, headerAt, this.name);
+        const paxSize = pax.get("size");
+        const size = paxSize === undefined ? header.size : Number(paxSize);
+        if (!Number.isSafeInteger(size) || size < 0) {
+          throw new SyntaxError(`${this.name}: bad size of the tar entry at offset ${headerAt}`);
+        }
+        if (header.type === "x" || header.type === "L") {
+          meta = { type: header.type, size, chunks: [], got: 0 };
+          if (size === 0) meta = undefined;
+          continue;
+        }
+        const raw = pax.get("path") ?? longName ?? header.name;
+        pax = new Map();
+        longName = undefined;
+        const regular = header.type === "0" || header.type === "7";
+        const name = regular ? normalizeMemberName(raw, this.name) : undefined;
+        if (name === undefined) {
+          skip = tarPadded(size);
+          continue;
+        }
+        entry = this.#begin({ name, offset: at, size });
+        remaining = size;
+        if (size === 0) {
+          this.#complete(entry);
+          entry = undefined;
+        }
+      }
+    }
+    if (!ended && (entry !== undefined || meta !== undefined || pending.length > 0)) {
+      throw new RangeError(`truncated tar at offset ${at}`);
+    }
+  }
+
+  #begin(member: ArchiveMember): Entry {
+    const sha256 = this.#sha256.get(member.name);
+    const entry: Entry = {
+      member: sha256 === undefined ? member : { ...member, sha256 },
+      received: 0,
+      done: false,
+      chunks: [],
+      held: undefined,
+      claim: undefined,
+      hasher: sha256 === undefined ? undefined : createSha256(),
+      mismatch: undefined,
+    };
+    this.#entries.set(member.name, entry);
+    this.#order.push(entry.member);
+    const claim = this.#claims.get(member.name);
+    this.#claims.delete(member.name);
+    if (claim !== undefined) {
+      try {
+        this.#attach(entry, claim);
+      } catch (e) {
+        claim.reject(e);
+      }
+    }
+    this.#notify();
+    return entry;
+  }
+
+  #payload(entry: Entry, bytes: Uint8Array): void {
+    entry.hasher?.update(bytes);
+    const start = entry.received;
+    entry.received += bytes.length;
+    if (entry.claim === undefined) {
+      entry.chunks.push(bytes.slice());
+      return;
+    }
+    const view = targetView(this.name, entry.member, entry.claim.target);
+    view.set(bytes, start);
+    this.#bytesWritten += bytes.length;
+    entry.claim.onProgress?.(start, entry.received);
+  }
+
+  #complete(entry: Entry): void {
+    entry.done = true;
+    const want = entry.member.sha256;
+    if (entry.hasher !== undefined && want !== undefined) {
+      const got = entry.hasher.hex();
+      if (got !== want) entry.mismatch = hashMismatch(this.name, entry.member.name, got, want);
+    }
+    if (entry.claim === undefined) {
+      entry.held = concat(entry.chunks, entry.received);
+      entry.chunks = [];
+      if (entry.member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 1) {
+        this.#readIndex(entry.held, entry.member.offset + entry.member.size);
+      }
+    } else this.#settle(entry);
+    for (const w of this.#waiters.get(entry.member.name) ?? []) w.resolve();
+    this.#waiters.delete(entry.member.name);
+    this.#notify();
+  }
+
+  /** A `.tgz` of a converted tar carries the index first: its sha256s check what follows. */
+  #readIndex(bytes: Uint8Array, indexEnd: number): void {
+    const entries = parseArchiveIndex(
+      bytes,
+      this.name,
+      Number.MAX_SAFE_INTEGER,
+      indexEnd,
+      normalizeMemberName,
+    );
+    for (const e of entries) this.#sha256.set(e.name, e.sha256);
+  }
+}
