@@ -91,7 +91,13 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     const k80 = q80Bytes(randomValues(d * d, 8, 0.5));
     const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
     const tensors: GgufTestTensor[] = [
-      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+      // A Q4_0 embedding, tied to the output: gathered with datum_type f32, and a Q4_0 linear.
+      {
+        name: "token_embd.weight",
+        dims: [d, vocab],
+        type: 2,
+        bytes: quantizeQ40(randomValues(d * vocab, 1, 0.5)),
+      },
       { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: f32(d, 2) },
       { name: "blk.0.attn_q.weight", dims: [d, d], type: 2, bytes: q40 },
       { name: "blk.0.attn_k.weight", dims: [d, d], type: 8, bytes: k80 },
@@ -126,7 +132,7 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     const result = await convertModel(input, output);
     assert.equal(result.dtypes.get("model.layers.0.self_attn.q_proj.weight"), "q40");
     assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.weight"), "f32");
-    assert.equal(result.dtypes.get("model.embed_tokens.weight"), "f32");
+    assert.equal(result.dtypes.get("model.embed_tokens.weight"), "q40");
     const archive = await openArchive(output);
     try {
       const q = readTensorFile(
