@@ -2,8 +2,7 @@ import { Hono } from "hono";
 import type { FinishReason } from "../src/engine/service.ts";
 import {
   prepareJob,
-  respondStream,
-  respondWhole,
+  respond,
   responseId,
   type ResponseShape,
   unixSeconds,
@@ -20,11 +19,16 @@ export function completionsRoute(state: ServingState): Hono {
     const request = parseCompletionRequest(await readJsonObject(c.req.raw));
     const service = state.requireService();
     const promptIds = service.encodePrompt(request.prompt);
-    const job = prepareJob(state, service, request, promptIds, "prompt", c.req.raw.signal);
-    const shape = completionShape(service.modelId, request.includeUsage);
-    return request.stream
-      ? respondStream(c, state, service, request, job, shape, arrived)
-      : await respondWhole(c, state, service, request, job, shape, arrived);
+    const job = prepareJob(state, {
+      service,
+      request,
+      promptIds,
+      promptField: "prompt",
+      shape: completionShape(service.modelId, request.includeUsage),
+      arrived,
+      clientSignal: c.req.raw.signal,
+    });
+    return await respond(c, job);
   });
   return app;
 }

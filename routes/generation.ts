@@ -27,9 +27,23 @@ export interface ResponseShape {
   whole(text: string, reason: FinishReason, usage: Usage): object;
 }
 
-/** A prompt ready to run: checked against the context and admitted to the queue. */
-export interface PreparedJob {
+/** What an endpoint hands over to run one generation. */
+export interface JobSpec {
+  readonly service: InferenceService;
+  readonly request: GenerationRequest;
   readonly promptIds: number[];
+  /** The request field the prompt came from, named in context errors. */
+  readonly promptField: string;
+  readonly shape: ResponseShape;
+  /** `performance.now()` when the request arrived. */
+  readonly arrived: number;
+  /** Aborts when the client goes away. */
+  readonly clientSignal: AbortSignal;
+}
+
+/** A job checked against the context and admitted to the queue. */
+export interface PreparedJob extends JobSpec {
+  readonly state: ServingState;
   readonly maxTokens: number;
   readonly ticket: QueueTicket;
   readonly controller: AbortController;
@@ -39,14 +53,8 @@ export interface PreparedJob {
  * Checks the prompt against the context, the logit bias against the vocabulary, and
  * takes a queue place; every failure here is an HTTP error before any byte is sent.
  */
-export function prepareJob(
-  state: ServingState,
-  service: InferenceService,
-  request: GenerationRequest,
-  promptIds: number[],
-  promptField: string,
-  clientSignal: AbortSignal,
-): PreparedJob {
+export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
+  const { service, request, promptIds, promptField, clientSignal } = spec;
   const context = service.contextLength;
   if (promptIds.length >= context) {
     throw new ApiError(
@@ -98,33 +106,22 @@ export function prepareJob(
     }
     throw error;
   }
-  return { promptIds, maxTokens, ticket, controller };
+  return { ...spec, state, maxTokens, ticket, controller };
 }
 
-/** Runs a prepared job and answers with one JSON body. */
-export async function respondWhole(
-  c: Context,
-  state: ServingState,
-  service: InferenceService,
-  request: GenerationRequest,
-  job: PreparedJob,
-  shape: ResponseShape,
-  arrived: number,
-): Promise<Response> {
+/** Runs a prepared job: a server-sent event stream when the request asked for one, else JSON. */
+export function respond(c: Context, job: PreparedJob): Response | Promise<Response> {
+  return job.request.stream ? respondStream(c, job) : respondWhole(c, job);
+}
+
+async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
+  const { state, shape } = job;
   const { signal } = job.controller;
   try {
     await job.ticket.ready;
     let text = "";
-    const timer = new GenerationTimer(state, arrived);
-    for await (
-      const event of service.generate(job.promptIds, {
-        sampling: request.sampling,
-        stop: request.stop,
-        maxTokens: job.maxTokens,
-        signal,
-        onFirstToken: () => timer.token(),
-      })
-    ) {
+    const timer = new GenerationTimer(state, job.arrived);
+    for await (const event of generation(job, timer)) {
       if (event.type === "text") {
         text += event.text;
       } else {
@@ -137,8 +134,7 @@ export async function respondWhole(
   } catch (error) {
     if (signal.aborted) {
       state.metrics.cancellation();
-      return toApiError(new ApiError(499, "Client closed the request", { code: "cancelled" }))
-        .toResponse();
+      return new ApiError(499, "Client closed the request", { code: "cancelled" }).toResponse();
     }
     throw error;
   } finally {
@@ -147,17 +143,8 @@ export async function respondWhole(
   }
 }
 
-/** Runs a prepared job as a server-sent event stream. */
-export function respondStream(
-  c: Context,
-  state: ServingState,
-  service: InferenceService,
-  request: GenerationRequest,
-  job: PreparedJob,
-  shape: ResponseShape,
-  arrived: number,
-): Response {
-  const { controller } = job;
+function respondStream(c: Context, job: PreparedJob): Response {
+  const { state, shape, request, controller } = job;
   const { signal } = controller;
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => controller.abort(new DOMException("Client disconnected", "AbortError")));
@@ -175,16 +162,8 @@ export function respondStream(
       const opening = shape.opening();
       if (opening) await event(opening);
       await job.ticket.ready;
-      const timer = new GenerationTimer(state, arrived);
-      for await (
-        const item of service.generate(job.promptIds, {
-          sampling: request.sampling,
-          stop: request.stop,
-          maxTokens: job.maxTokens,
-          signal,
-          onFirstToken: () => timer.token(),
-        })
-      ) {
+      const timer = new GenerationTimer(state, job.arrived);
+      for await (const item of generation(job, timer)) {
         if (item.type === "text") {
           await event(shape.text(item.text));
           continue;
@@ -207,6 +186,16 @@ export function respondStream(
       job.ticket.release();
       if (!signal.aborted) controller.abort();
     }
+  });
+}
+
+function generation(job: PreparedJob, timer: GenerationTimer) {
+  return job.service.generate(job.promptIds, {
+    sampling: job.request.sampling,
+    stop: job.request.stop,
+    maxTokens: job.maxTokens,
+    signal: job.controller.signal,
+    onFirstToken: () => timer.token(),
   });
 }
 
