@@ -97,6 +97,21 @@ export {
   openHttpSource,
   redactUrl,
 } from "./src/storage/http_source.ts";
+export { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "./src/nnef/archive_index.ts";
+export type {
+  LoaderOptions,
+  LoaderStats,
+  LoadTarget,
+  MemberLoader,
+  MemberLoadOptions,
+} from "./src/nnef/loader.ts";
+export {
+  type ModelStream,
+  type ModelStreamOptions,
+  openModelStream,
+} from "./src/nnef/model_stream.ts";
+export { openS3Source, s3HttpUrl, type S3Options } from "./src/storage/s3.ts";
+export { type DiskCache, type MemberCacheKey, openDiskCache } from "./src/storage/disk_cache.ts";
 export { f16ToF32, f32ToF16 } from "./src/tensor/f16.ts";
 export {
   type AttentionShape,

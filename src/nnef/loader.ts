@@ -9,7 +9,7 @@ import { createSha256, type Sha256 } from "../storage/sha256.ts";
 export type LoadTarget = Uint8Array | ((size: number) => Uint8Array);
 
 /** How one member is loaded. */
-export interface LoadOptions {
+export interface MemberLoadOptions {
   /** Lower loads first; equal priorities load in call order (default 0). */
   readonly priority?: number;
   /**
@@ -47,7 +47,7 @@ export interface MemberLoader {
    * failure past the retries, a changed object, or a hash mismatch (the target then holds
    * bytes that must not be used).
    */
-  load(name: string, target: LoadTarget, options?: LoadOptions): Promise<void>;
+  load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
   /** Changes the priority of a member not yet fully requested (default: ahead of all others). */
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
@@ -159,7 +159,7 @@ class RangeLoader implements MemberLoader {
     };
   }
 
-  load(name: string, target: LoadTarget, options: LoadOptions = {}): Promise<void> {
+  load(name: string, target: LoadTarget, options: MemberLoadOptions = {}): Promise<void> {
     const member = this.#backend.member(name);
     if (member === undefined) {
       return Promise.reject(new RangeError(`${this.name}: no member '${name}'`));

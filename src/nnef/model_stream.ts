@@ -16,8 +16,8 @@ import {
   hashMismatch,
   type LoaderOptions,
   type LoaderStats,
-  type LoadOptions,
   type LoadTarget,
+  type MemberLoadOptions,
   targetView,
 } from "./loader.ts";
 import { isTarEndBlock, parsePaxRecords, parseTarHeader, TAR_BLOCK, tarPadded } from "./tar.ts";
@@ -37,7 +37,7 @@ export interface ModelStream {
    * a member that passed before it was asked for was held in memory; it moves into the target
    * and is released.
    */
-  load(name: string, target: LoadTarget, options?: LoadOptions): Promise<void>;
+  load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
   /** A whole member in a buffer of its own (for small members: graph, tokenizer). */
   read(name: string): Promise<Uint8Array>;
   /** Moves a member ahead of the others (tar: pending ranges; `.tgz`: no effect, order is fixed). */
@@ -215,7 +215,7 @@ class TgzStream implements ModelStream {
     }
   }
 
-  load(name: string, target: LoadTarget, options: LoadOptions = {}): Promise<void> {
+  load(name: string, target: LoadTarget, options: MemberLoadOptions = {}): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const claim: Claim = { target, onProgress: options.onProgress, resolve, reject };
       const entry = this.#entries.get(name);
