@@ -15,14 +15,18 @@ function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** A progress bar on stderr, redrawn at most ten times a second. */
+/**
+ * A progress bar on stderr, redrawn at most ten times a second on a terminal; elsewhere
+ * (logs, pipes) only the final line is written.
+ */
 export function progressBar(start = performance.now()): (p: ConvertProgress) => void {
   const encoder = new TextEncoder();
+  const terminal = Deno.stderr.isTerminal();
   let last = 0;
   return (p) => {
     const now = performance.now();
     const done = p.tensorsDone === p.tensorsTotal;
-    if (!done && now - last < 100) return;
+    if (!done && (!terminal || now - last < 100)) return;
     last = now;
     const fraction = p.bytesTotal === 0 ? 1 : p.bytesDone / p.bytesTotal;
     const width = 30;
@@ -33,7 +37,7 @@ export function progressBar(start = performance.now()): (p: ConvertProgress) => 
     }] ${p.tensorsDone}/${p.tensorsTotal} tensors ${megabytes(p.bytesDone)}/${
       megabytes(p.bytesTotal)
     } ${megabytes(rate)}/s`;
-    Deno.stderr.writeSync(encoder.encode(done ? `${line}\n` : line));
+    Deno.stderr.writeSync(encoder.encode(done ? `${terminal ? line : line.slice(1)}\n` : line));
   };
 }
 
