@@ -1,0 +1,9 @@
+import assert from "node:assert/strict";
+import { meanReduce } from "./mean_reduce.ts";
+import { evalOp, items, t } from "./testing.ts";
+
+Deno.test("mean_reduce keeps the reduced axis", () => {
+  const y = evalOp(meanReduce, { input: t("f32", [2, 2], [1, 2, 3, 4]), axes: [1] });
+  assert.deepEqual(y.shape, [2, 1]);
+  assert.deepEqual(items(y), [1.5, 3.5]);
+});

@@ -1,0 +1,17 @@
+import assert from "node:assert/strict";
+import { variable } from "./variable.ts";
+import { Args } from "./args.ts";
+import type { Fact } from "./op.ts";
+import { tensor } from "../tensor/tensor.ts";
+
+Deno.test("variable loads the tensor of its label", () => {
+  const stored = tensor("f64", [], Float64Array.of(1e-5));
+  const [f] = variable.infer(new Args<Fact>("variable", { label: "eps", shape: [] }), {
+    variable: (label) => {
+      assert.equal(label, "eps");
+      return stored;
+    },
+  });
+  assert.equal(f!.dtype, "f64");
+  assert.equal(f!.value, stored);
+});
