@@ -1,4 +1,5 @@
-use super::{f16x4_to_f32_finite, load, reduce4_i32, store_lanes};
+use super::{load, reduce4_i32, store_lanes};
+use crate::generic::f16::F16_EXP_REBIAS;
 use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK};
 use core::arch::wasm32::*;
 
@@ -57,6 +58,33 @@ struct Q8Row {
     qbytes: usize,
     nb: usize,
     xrb: usize,
+    c: Consts,
+}
+
+/// Vector constants built once per call and hidden from LLVM, which would otherwise
+/// rematerialize them with `v128.const` inside the loops (V8 does not hoist those).
+#[derive(Clone, Copy)]
+struct Consts {
+    nibble: v128,
+    sign: v128,
+    mag: v128,
+    rebias: v128,
+}
+
+impl Consts {
+    #[inline(always)]
+    fn new() -> Self {
+        #[cfg(target_feature = "relaxed-simd")]
+        let nibble = u8x16_splat(0x0f);
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        let nibble = u16x8_splat(0x000f);
+        core::hint::black_box(Consts {
+            nibble,
+            sign: u32x4_splat(0x8000),
+            mag: u32x4_splat(0x7fff),
+            rebias: f32x4_splat(F16_EXP_REBIAS),
+        })
+    }
 }
 
 /// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1, four rows per pass over the
@@ -74,7 +102,12 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     let r1 = if r1 < n { r1 } else { n };
     let nb = k / QK;
     let wrb = nb * BLOCK_BYTES;
-    let g = Q8Row { qbytes: k * if WIDE { 2 } else { 1 }, nb, xrb: q8_row_bytes::<WIDE>(k) };
+    let g = Q8Row {
+        qbytes: k * if WIDE { 2 } else { 1 },
+        nb,
+        xrb: q8_row_bytes::<WIDE>(k),
+        c: Consts::new(),
+    };
     let mut r = r0;
     while r < r1 {
         let last = r1 - 1;
@@ -95,22 +128,23 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
 }
 
 #[inline(always)]
-unsafe fn scales(wp: &[*const u8; 4], bo: usize) -> v128 {
-    f16x4_to_f32_finite(u32x4(
-        (wp[0].add(bo) as *const u16).read_unaligned() as u32,
-        (wp[1].add(bo) as *const u16).read_unaligned() as u32,
-        (wp[2].add(bo) as *const u16).read_unaligned() as u32,
-        (wp[3].add(bo) as *const u16).read_unaligned() as u32,
-    ))
+unsafe fn scales(wp: &[*const u8; 4], bo: usize, c: &Consts) -> v128 {
+    let h = v128_load16_lane::<0>(i32x4_splat(0), wp[0].add(bo) as *const u16);
+    let h = v128_load16_lane::<2>(h, wp[1].add(bo) as *const u16);
+    let h = v128_load16_lane::<4>(h, wp[2].add(bo) as *const u16);
+    let h = v128_load16_lane::<6>(h, wp[3].add(bo) as *const u16);
+    let sign = i32x4_shl(v128_and(h, c.sign), 16);
+    let mag = i32x4_shl(v128_and(h, c.mag), 13);
+    v128_or(f32x4_mul(mag, c.rebias), sign)
 }
 
 #[inline(always)]
-unsafe fn unpack4(wp: &[*const u8; 4], bo: usize) -> Unpacked {
+unsafe fn unpack4(wp: &[*const u8; 4], bo: usize, mask: v128) -> Unpacked {
     [
-        unpack(load(wp[0].add(bo + 2))),
-        unpack(load(wp[1].add(bo + 2))),
-        unpack(load(wp[2].add(bo + 2))),
-        unpack(load(wp[3].add(bo + 2))),
+        unpack(load(wp[0].add(bo + 2)), mask),
+        unpack(load(wp[1].add(bo + 2)), mask),
+        unpack(load(wp[2].add(bo + 2)), mask),
+        unpack(load(wp[3].add(bo + 2)), mask),
     ]
 }
 
@@ -156,8 +190,8 @@ unsafe fn tile1(wp: [*const u8; 4], xr: *const u8, g: &Q8Row, y: *mut f32, rows:
     let mut acc = f32x4_splat(0.0);
     for b in 0..g.nb {
         let bo = b * BLOCK_BYTES;
-        let dw = scales(&wp, bo);
-        let u = unpack4(&wp, bo);
+        let dw = scales(&wp, bo, &g.c);
+        let u = unpack4(&wp, bo, g.c.nibble);
         acc = token_update(acc, &u, xr, b, g, dw);
     }
     store_lanes(y, acc, rows);
@@ -180,8 +214,8 @@ unsafe fn tile4(
         (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
     for b in 0..g.nb {
         let bo = b * BLOCK_BYTES;
-        let dw = scales(&wp, bo);
-        let u = unpack4(&wp, bo);
+        let dw = scales(&wp, bo, &g.c);
+        let u = unpack4(&wp, bo, g.c.nibble);
         a0 = token_update(a0, &u, x0, b, g, dw);
         a1 = token_update(a1, &u, x1, b, g, dw);
         a2 = token_update(a2, &u, x2, b, g, dw);
@@ -203,8 +237,7 @@ const QW: usize = 2;
 
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn unpack(q: v128) -> [v128; 4] {
-    let mask = u16x8_splat(0x000f);
+fn unpack(q: v128, mask: v128) -> [v128; 4] {
     [
         v128_and(q, mask),
         v128_and(u16x8_shr(q, 4), mask),
@@ -230,8 +263,7 @@ const QW: usize = 1;
 
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn unpack(q: v128) -> [v128; 2] {
-    let mask = u8x16_splat(0x0f);
+fn unpack(q: v128, mask: v128) -> [v128; 2] {
     [v128_and(q, mask), v128_and(u16x8_shr(q, 4), mask)]
 }
 
