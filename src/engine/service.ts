@@ -1,3 +1,4 @@
+import { setImmediate } from "node:timers";
 import type { ChatMessage } from "./chat_template.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
@@ -169,7 +170,10 @@ export class InferenceService {
   }
 }
 
-/** Lets timers, I/O and abort events run between two compute steps. */
+/**
+ * Lets timers, I/O and abort events run between two compute steps. `setImmediate` rather
+ * than `setTimeout(0)`, which Deno clamps to milliseconds once nested.
+ */
 function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => setImmediate(resolve));
 }
