@@ -229,7 +229,10 @@ export async function convertModel(
         ["hf_model_type", model.config.modelType],
         [
           "n_parameters",
-          String(specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0)),
+          String(
+            specs.filter((s) => s.role !== "rope")
+              .reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0),
+          ),
         ],
         ["compression", options.q40 === true ? "q4_0" : "none"],
       ],

@@ -57,6 +57,8 @@ Deno.test("convertModel maps stories260K.bin to the IO, symbols and asserts of t
           ),
         );
       }
+      // 260032 parameters, as torch_to_nnef counts them.
+      assert.match(text, /\("n_parameters", "260032"\)/);
       const config = JSON.parse(new TextDecoder().decode(await archive.read("config.json")));
       assert.equal(config.rms_norm_eps, 1e-5);
       assert.equal(config.rope_theta, 10000);
