@@ -191,3 +191,88 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) without reordering rows", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const d = 32;
+    const ff = 64;
+    const vocab = 6;
+    const kv = 16;
+    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
+    const tensors: GgufTestTensor[] = [
+      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: f32(d, 2) },
+      { name: "blk.0.attn_q.weight", dims: [d, d], type: 0, bytes: f32(d * d, 3) },
+      { name: "blk.0.attn_q.bias", dims: [d], type: 0, bytes: f32(d, 4) },
+      { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
+      { name: "blk.0.attn_k.bias", dims: [kv], type: 0, bytes: f32(kv, 6) },
+      { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
+      { name: "blk.0.attn_v.bias", dims: [kv], type: 0, bytes: f32(kv, 8) },
+      { name: "blk.0.attn_output.weight", dims: [d, d], type: 0, bytes: f32(d * d, 9) },
+      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: f32(d, 10) },
+      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
+      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
+      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
+      { name: "output_norm.weight", dims: [d], type: 0, bytes: f32(d, 14) },
+      { name: "output.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 15) },
+    ];
+    const input = join(dir, "qwen.gguf");
+    await Deno.writeFile(
+      input,
+      ggufBytes({
+        "general.architecture": { type: "string", value: "qwen2" },
+        "qwen2.embedding_length": { type: "u32", value: d },
+        "qwen2.block_count": { type: "u32", value: 1 },
+        "qwen2.feed_forward_length": { type: "u32", value: ff },
+        "qwen2.attention.head_count": { type: "u32", value: 4 },
+        "qwen2.attention.head_count_kv": { type: "u32", value: 2 },
+        "qwen2.context_length": { type: "u32", value: 1024 },
+        "qwen2.rope.freq_base": { type: "f32", value: 1000000 },
+        "qwen2.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-6 },
+        "tokenizer.ggml.model": { type: "string", value: "gpt2" },
+        "tokenizer.ggml.pre": { type: "string", value: "qwen2" },
+        "tokenizer.ggml.tokens": {
+          type: "strings",
+          value: ["a", "b", "ab", "\u0120", "<|im_end|>", "c"],
+        },
+        "tokenizer.ggml.token_type": { type: "i32s", value: [1, 1, 1, 1, 3, 1] },
+        "tokenizer.ggml.merges": { type: "strings", value: ["a b"] },
+        "tokenizer.ggml.eos_token_id": { type: "u32", value: 4 },
+      }, tensors),
+    );
+    const output = join(dir, "qwen.nnef.tar");
+    const result = await convertModel(input, output);
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.bias"), "f32");
+    const weights = new Map(
+      tensors.map((t) => [hfNameOfGguf(t.name)!, new Float32Array(t.bytes.buffer.slice(0))]),
+    );
+    const reference: ReferenceConfig = {
+      hidden: d,
+      intermediate: ff,
+      layers: 1,
+      heads: 4,
+      kvHeads: 2,
+      vocab,
+      eps: Math.fround(1e-6),
+      theta: 1000000,
+      tied: false,
+      qkvBias: true,
+    };
+    const runner = await ArchiveRunner.open(output);
+    const ids = [0, 2, 5, 1];
+    runner.step(ids.slice(0, 2));
+    const logits = runner.step(ids.slice(2));
+    assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
+    const archive = await openArchive(output);
+    try {
+      const tokenizer = JSON.parse(new TextDecoder().decode(await archive.read("tokenizer.json")));
+      assert.deepEqual(tokenizer.model.merges, [["a", "b"]]);
+      assert.equal(tokenizer.added_tokens[0].content, "<|im_end|>");
+    } finally {
+      await archive.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
