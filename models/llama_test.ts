@@ -181,3 +181,12 @@ Deno.test("buildLlamaGraph writes flat tract_core statements with S/P symbols an
     "variable",
   ]);
 });
+
+Deno.test("ropeInverseFrequencies divides by GGUF rope_freqs factors when present", () => {
+  const plain = ropeInverseFrequencies(SMALL);
+  const scaled = ropeInverseFrequencies({ ...SMALL, ropeFreqFactors: [1, 2, 4, 8, 1, 1, 1, 1] });
+  assert.equal(plain.length, 8);
+  assert.equal(scaled[0], plain[0]);
+  assert.equal(scaled[3], Math.fround(plain[3]! / 8));
+  assert.equal(scaled[7], plain[7]);
+});
