@@ -281,7 +281,16 @@ pub unsafe extern "C" fn attention_f32(
     h0: usize,
     h1: usize,
 ) {
-    let s = AttentionShape { m, n_heads, n_kv_heads, head_dim, capacity, kv_len, q_pos0, scale };
+    let s = AttentionShape {
+        m,
+        n_heads,
+        n_kv_heads,
+        head_dim,
+        capacity,
+        kv_len,
+        q_pos0,
+        scale,
+    };
     #[cfg(target_arch = "wasm32")]
     simd128::attention::attention_f32(q, k_cache, v_cache, out, scores, &s, h0, h1);
     #[cfg(not(target_arch = "wasm32"))]
@@ -306,7 +315,16 @@ pub unsafe extern "C" fn attention_f32_generic(
     h0: usize,
     h1: usize,
 ) {
-    let s = AttentionShape { m, n_heads, n_kv_heads, head_dim, capacity, kv_len, q_pos0, scale };
+    let s = AttentionShape {
+        m,
+        n_heads,
+        n_kv_heads,
+        head_dim,
+        capacity,
+        kv_len,
+        q_pos0,
+        scale,
+    };
     attention_generic(q, k_cache, v_cache, out, scores, &s, h0, h1);
 }
 

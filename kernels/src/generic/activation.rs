@@ -31,7 +31,11 @@ pub fn exp_f32(x: f32) -> f32 {
     }
     let e = (p * (r * r) + r) + 1.0;
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    if under { 0.0 } else { e * scale }
+    if under {
+        0.0
+    } else {
+        e * scale
+    }
 }
 
 /// y (len) = silu(a) * b = a / (1 + e^-a) * b.

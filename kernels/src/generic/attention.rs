@@ -21,7 +21,11 @@ impl AttentionShape {
     #[inline(always)]
     pub fn visible(&self, t: usize) -> usize {
         let causal = self.q_pos0 + t + 1;
-        if causal < self.kv_len { causal } else { self.kv_len }
+        if causal < self.kv_len {
+            causal
+        } else {
+            self.kv_len
+        }
     }
 }
 
@@ -83,10 +87,12 @@ mod tests {
         };
         let f = |i: usize| ((i * 37 % 17) as f32 - 8.0) * 0.1;
         let q: std::vec::Vec<f32> = (0..s.m * s.n_heads * s.head_dim).map(f).collect();
-        let kc: std::vec::Vec<f32> =
-            (0..s.n_kv_heads * s.capacity * s.head_dim).map(|i| f(i + 3)).collect();
-        let vc: std::vec::Vec<f32> =
-            (0..s.n_kv_heads * s.capacity * s.head_dim).map(|i| f(i + 11)).collect();
+        let kc: std::vec::Vec<f32> = (0..s.n_kv_heads * s.capacity * s.head_dim)
+            .map(|i| f(i + 3))
+            .collect();
+        let vc: std::vec::Vec<f32> = (0..s.n_kv_heads * s.capacity * s.head_dim)
+            .map(|i| f(i + 11))
+            .collect();
         let mut out = vec![0.0f32; q.len()];
         let mut scores = vec![0.0f32; s.kv_len];
         attention_f32(&q, &kc, &vc, &mut out, &mut scores, &s, 0, s.n_heads);

@@ -75,13 +75,19 @@ mod tests {
     #[test]
     fn matmul_f32_f32_matches_f64_reference() {
         let (m, n, k) = (3, 5, 13);
-        let w: Vec<f32> = (0..n * k).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1).collect();
-        let x: Vec<f32> = (0..m * k).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.3).collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1)
+            .collect();
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.3)
+            .collect();
         let mut y = std::vec![0.0f32; m * n];
         matmul_f32_f32(&w, &x, &mut y, m, n, k, 0, n);
         for t in 0..m {
             for r in 0..n {
-                let e: f64 = (0..k).map(|j| w[r * k + j] as f64 * x[t * k + j] as f64).sum();
+                let e: f64 = (0..k)
+                    .map(|j| w[r * k + j] as f64 * x[t * k + j] as f64)
+                    .sum();
                 assert!((y[t * n + r] as f64 - e).abs() < F32_ERROR_BUDGET);
             }
         }
@@ -90,14 +96,19 @@ mod tests {
     #[test]
     fn matmul_f16_f32_matches_f64_reference() {
         let (m, n, k) = (2, 3, 19);
-        let w: Vec<u16> = (0..n * k).map(|i| 0x3800 + (i as u16 % 7) * 0x100).collect();
-        let x: Vec<f32> = (0..m * k).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.25).collect();
+        let w: Vec<u16> = (0..n * k)
+            .map(|i| 0x3800 + (i as u16 % 7) * 0x100)
+            .collect();
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.25)
+            .collect();
         let mut y = std::vec![0.0f32; m * n];
         matmul_f16_f32(&w, &x, &mut y, m, n, k, 0, n);
         for t in 0..m {
             for r in 0..n {
-                let e: f64 =
-                    (0..k).map(|j| f16_to_f32(w[r * k + j]) as f64 * x[t * k + j] as f64).sum();
+                let e: f64 = (0..k)
+                    .map(|j| f16_to_f32(w[r * k + j]) as f64 * x[t * k + j] as f64)
+                    .sum();
                 assert!((y[t * n + r] as f64 - e).abs() < F32_ERROR_BUDGET * e.abs().max(1.0));
             }
         }

@@ -147,7 +147,9 @@ mod tests {
     const Q8_ERROR_BUDGET: f64 = 0.01;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
@@ -203,7 +205,11 @@ mod tests {
                     wn += wf[r * k + j].powi(2);
                 }
                 let err = (y[t * n + r] as f64 - exact).abs() / (norm.sqrt() * wn.sqrt());
-                assert!(err < Q8_ERROR_BUDGET, "row {r} token {t}: {} vs {exact}", y[t * n + r]);
+                assert!(
+                    err < Q8_ERROR_BUDGET,
+                    "row {r} token {t}: {} vs {exact}",
+                    y[t * n + r]
+                );
             }
         }
     }

@@ -1,5 +1,5 @@
 use super::elementwise::softmax_row;
-use super::{hsum_f32, loadf, reduce4_f32, storef};
+use super::{hsum_f32, loadf, reduce4_f32, storef, ExpConsts};
 use crate::generic::attention::AttentionShape;
 use core::arch::wasm32::*;
 
@@ -18,6 +18,7 @@ pub unsafe fn attention_f32(
     if s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
         return;
     }
+    let c = ExpConsts::new();
     let hd = s.head_dim;
     let group = s.n_heads / s.n_kv_heads;
     let h1 = if h1 < s.n_heads { h1 } else { s.n_heads };
@@ -29,14 +30,21 @@ pub unsafe fn attention_f32(
             let kh = k_cache.add(kvh * s.capacity * hd);
             let vh = v_cache.add(kvh * s.capacity * hd);
             scores_row(q.add(qo), kh, scores, len, hd, s.scale);
-            softmax_row(scores, scores, len);
+            softmax_row(scores, scores, len, &c);
             weighted_sum(scores, vh, out.add(qo), len, hd);
         }
     }
 }
 
 #[inline(always)]
-unsafe fn scores_row(q: *const f32, kh: *const f32, sc: *mut f32, len: usize, hd: usize, scale: f32) {
+unsafe fn scores_row(
+    q: *const f32,
+    kh: *const f32,
+    sc: *mut f32,
+    len: usize,
+    hd: usize,
+    scale: f32,
+) {
     let dv = hd - hd % 4;
     let mut j = 0;
     while j + 4 <= len {
@@ -99,7 +107,10 @@ unsafe fn weighted_sum(p: *const f32, vh: *const f32, out: *mut f32, len: usize,
     while i + 4 <= hd {
         let mut a = f32x4_splat(0.0);
         for j in 0..len {
-            a = f32x4_add(a, f32x4_mul(f32x4_splat(*p.add(j)), loadf(vh.add(j * hd + i))));
+            a = f32x4_add(
+                a,
+                f32x4_mul(f32x4_splat(*p.add(j)), loadf(vh.add(j * hd + i))),
+            );
         }
         storef(out.add(i), a);
         i += 4;

@@ -1,9 +1,16 @@
-use super::{exp_f32x4, hsum_f32, loadf, storef};
+use super::{exp_f32x4, hsum_f32, loadf, storef, ExpConsts};
 use crate::generic::activation::exp_f32;
 use core::arch::wasm32::*;
 
 /// x (m, d), w (d,) or null -> y (m, d); y may be x.
-pub unsafe fn rms_norm_f32(x: *const f32, w: *const f32, y: *mut f32, m: usize, d: usize, eps: f32) {
+pub unsafe fn rms_norm_f32(
+    x: *const f32,
+    w: *const f32,
+    y: *mut f32,
+    m: usize,
+    d: usize,
+    eps: f32,
+) {
     let dv = d - d % 4;
     for t in 0..m {
         let xr = x.add(t * d);
@@ -19,13 +26,20 @@ pub unsafe fn rms_norm_f32(x: *const f32, w: *const f32, y: *mut f32, m: usize, 
         for j in dv..d {
             ss += *xr.add(j) * *xr.add(j);
         }
-        let r = f32x4_splat(1.0) ;
+        let r = f32x4_splat(1.0);
         let r = f32x4_div(r, f32x4_sqrt(f32x4_splat(ss / d as f32 + eps)));
         let rs = f32x4_extract_lane::<0>(r);
         let mut j = 0;
         while j < dv {
             let v = f32x4_mul(loadf(xr.add(j)), r);
-            storef(yr.add(j), if w.is_null() { v } else { f32x4_mul(v, loadf(w.add(j))) });
+            storef(
+                yr.add(j),
+                if w.is_null() {
+                    v
+                } else {
+                    f32x4_mul(v, loadf(w.add(j)))
+                },
+            );
             j += 4;
         }
         for j in dv..d {
@@ -37,13 +51,14 @@ pub unsafe fn rms_norm_f32(x: *const f32, w: *const f32, y: *mut f32, m: usize, 
 
 /// x (m, n) -> y (m, n); y may be x.
 pub unsafe fn softmax_f32(x: *const f32, y: *mut f32, m: usize, n: usize) {
+    let c = ExpConsts::new();
     for t in 0..m {
-        softmax_row(x.add(t * n), y.add(t * n), n);
+        softmax_row(x.add(t * n), y.add(t * n), n, &c);
     }
 }
 
 #[inline(always)]
-pub unsafe fn softmax_row(x: *const f32, y: *mut f32, n: usize) {
+pub unsafe fn softmax_row(x: *const f32, y: *mut f32, n: usize, c: &ExpConsts) {
     let nv = n - n % 4;
     let mut mx = f32x4_splat(f32::NEG_INFINITY);
     let mut j = 0;
@@ -62,7 +77,7 @@ pub unsafe fn softmax_row(x: *const f32, y: *mut f32, n: usize) {
     let mut s = f32x4_splat(0.0);
     let mut j = 0;
     while j < nv {
-        let e = exp_f32x4(f32x4_sub(loadf(x.add(j)), mv));
+        let e = exp_f32x4(f32x4_sub(loadf(x.add(j)), mv), c);
         storef(y.add(j), e);
         s = f32x4_add(s, e);
         j += 4;
@@ -88,12 +103,15 @@ pub unsafe fn softmax_row(x: *const f32, y: *mut f32, n: usize) {
 /// y (len) = silu(a) * b; y may be a or b.
 pub unsafe fn silu_gate_f32(a: *const f32, b: *const f32, y: *mut f32, len: usize) {
     let lv = len - len % 4;
-    let one = f32x4_splat(1.0);
+    let c = ExpConsts::new();
     let mut j = 0;
     while j < lv {
         let av = loadf(a.add(j));
-        let e = exp_f32x4(f32x4_neg(av));
-        storef(y.add(j), f32x4_mul(f32x4_div(av, f32x4_add(one, e)), loadf(b.add(j))));
+        let e = exp_f32x4(f32x4_neg(av), &c);
+        storef(
+            y.add(j),
+            f32x4_mul(f32x4_div(av, f32x4_add(c.one(), e)), loadf(b.add(j))),
+        );
         j += 4;
     }
     for j in lv..len {

@@ -1,4 +1,4 @@
-use super::{f16x4_to_f32, loadf, madd, reduce4_f32, store_lanes};
+use super::{f16x4_to_f32, loadf, madd, reduce4_f32, store_lanes, F16Consts};
 use crate::generic::f16::f16_to_f32;
 use core::arch::wasm32::*;
 
@@ -25,15 +25,15 @@ impl Weights for F32Rows {
 }
 
 #[derive(Clone, Copy)]
-struct F16Rows(*const u16, usize);
+struct F16Rows(*const u16, usize, F16Consts);
 
 impl Weights for F16Rows {
     const SPAN: usize = 8;
     #[inline(always)]
     unsafe fn step(self, row: usize, j: usize, x: *const f32, acc: v128) -> v128 {
         let h = v128_load(self.0.add(row * self.1 + j) as *const v128);
-        let lo = f16x4_to_f32(u32x4_extend_low_u16x8(h));
-        let hi = f16x4_to_f32(u32x4_extend_high_u16x8(h));
+        let lo = f16x4_to_f32(u32x4_extend_low_u16x8(h), &self.2);
+        let hi = f16x4_to_f32(u32x4_extend_high_u16x8(h), &self.2);
         madd(hi, loadf(x.add(j + 4)), madd(lo, loadf(x.add(j)), acc))
     }
     #[inline(always)]
@@ -67,7 +67,7 @@ pub unsafe fn matmul_f16_f32(
     r0: usize,
     r1: usize,
 ) {
-    matmul(F16Rows(w, k), x, y, m, n, k, r0, r1);
+    matmul(F16Rows(w, k, F16Consts::new()), x, y, m, n, k, r0, r1);
 }
 
 #[inline(always)]
@@ -150,7 +150,14 @@ unsafe fn tile2<W: Weights>(
 }
 
 #[inline(always)]
-unsafe fn finish<W: Weights>(w: W, rows: [usize; 4], x: *const f32, k: usize, kv: usize, mut sum: v128) -> v128 {
+unsafe fn finish<W: Weights>(
+    w: W,
+    rows: [usize; 4],
+    x: *const f32,
+    k: usize,
+    kv: usize,
+    mut sum: v128,
+) -> v128 {
     for j in kv..k {
         let wv = f32x4(
             w.value(rows[0], j),

@@ -12,16 +12,34 @@ use core::arch::wasm32::*;
 /// Lane i of the result is the sum of vector i, added as `generic::reduce4` does.
 #[inline(always)]
 pub fn reduce4_f32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
-    let t0 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v0, v1), i32x4_shuffle::<2, 6, 3, 7>(v0, v1));
-    let t1 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v2, v3), i32x4_shuffle::<2, 6, 3, 7>(v2, v3));
-    f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t0, t1), i32x4_shuffle::<2, 3, 6, 7>(t0, t1))
+    let t0 = f32x4_add(
+        i32x4_shuffle::<0, 4, 1, 5>(v0, v1),
+        i32x4_shuffle::<2, 6, 3, 7>(v0, v1),
+    );
+    let t1 = f32x4_add(
+        i32x4_shuffle::<0, 4, 1, 5>(v2, v3),
+        i32x4_shuffle::<2, 6, 3, 7>(v2, v3),
+    );
+    f32x4_add(
+        i32x4_shuffle::<0, 1, 4, 5>(t0, t1),
+        i32x4_shuffle::<2, 3, 6, 7>(t0, t1),
+    )
 }
 
 #[inline(always)]
 pub fn reduce4_i32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
-    let t0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v0, v1), i32x4_shuffle::<2, 6, 3, 7>(v0, v1));
-    let t1 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v2, v3), i32x4_shuffle::<2, 6, 3, 7>(v2, v3));
-    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t0, t1), i32x4_shuffle::<2, 3, 6, 7>(t0, t1))
+    let t0 = i32x4_add(
+        i32x4_shuffle::<0, 4, 1, 5>(v0, v1),
+        i32x4_shuffle::<2, 6, 3, 7>(v0, v1),
+    );
+    let t1 = i32x4_add(
+        i32x4_shuffle::<0, 4, 1, 5>(v2, v3),
+        i32x4_shuffle::<2, 6, 3, 7>(v2, v3),
+    );
+    i32x4_add(
+        i32x4_shuffle::<0, 1, 4, 5>(t0, t1),
+        i32x4_shuffle::<2, 3, 6, 7>(t0, t1),
+    )
 }
 
 /// (s0 + s2) + (s1 + s3)
@@ -31,42 +49,93 @@ pub fn hsum_f32(v: v128) -> f32 {
     f32x4_extract_lane::<0>(t) + f32x4_extract_lane::<1>(t)
 }
 
-/// Four f16 bit patterns in u32 lanes to f32, the bit steps of `generic::f16::f16_to_f32`.
-#[inline(always)]
-pub fn f16x4_to_f32(h: v128) -> v128 {
-    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
-    let mag = i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13);
-    let f = f32x4_mul(mag, f32x4_splat(F16_EXP_REBIAS));
-    let special = i32x4_eq(v128_and(h, u32x4_splat(0x7c00)), u32x4_splat(0x7c00));
-    let inf = v128_or(mag, u32x4_splat(0x7f80_0000));
-    v128_or(v128_bitselect(inf, f, special), sign)
+/// Constants of `f16x4_to_f32`, built once per call and hidden from LLVM, which would
+/// otherwise rematerialize them with `v128.const` inside loops (V8 does not hoist those).
+#[derive(Clone, Copy)]
+pub struct F16Consts {
+    sign: v128,
+    mag: v128,
+    rebias: v128,
+    exp: v128,
+    inf: v128,
 }
 
-/// `generic::f16::f16_to_f32_finite` on four u32 lanes.
+impl F16Consts {
+    #[inline(always)]
+    pub fn new() -> Self {
+        core::hint::black_box(F16Consts {
+            sign: u32x4_splat(0x8000),
+            mag: u32x4_splat(0x7fff),
+            rebias: f32x4_splat(F16_EXP_REBIAS),
+            exp: u32x4_splat(0x7c00),
+            inf: u32x4_splat(0x7f80_0000),
+        })
+    }
+}
+
+/// Four f16 bit patterns in u32 lanes to f32, the bit steps of `generic::f16::f16_to_f32`.
 #[inline(always)]
-pub fn f16x4_to_f32_finite(h: v128) -> v128 {
-    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
-    let mag = i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13);
-    v128_or(f32x4_mul(mag, f32x4_splat(F16_EXP_REBIAS)), sign)
+pub fn f16x4_to_f32(h: v128, c: &F16Consts) -> v128 {
+    let sign = i32x4_shl(v128_and(h, c.sign), 16);
+    let mag = i32x4_shl(v128_and(h, c.mag), 13);
+    let f = f32x4_mul(mag, c.rebias);
+    let special = i32x4_eq(v128_and(h, c.exp), c.exp);
+    v128_or(v128_bitselect(v128_or(mag, c.inf), f, special), sign)
+}
+
+/// Constants of `exp_f32x4` (see `F16Consts`).
+#[derive(Clone, Copy)]
+pub struct ExpConsts {
+    lo: v128,
+    hi: v128,
+    log2e: v128,
+    ln2_hi: v128,
+    ln2_lo: v128,
+    poly: [v128; 6],
+    one: v128,
+    bias: v128,
+}
+
+impl ExpConsts {
+    #[inline(always)]
+    pub fn new() -> Self {
+        core::hint::black_box(ExpConsts {
+            lo: f32x4_splat(EXP_LO),
+            hi: f32x4_splat(EXP_HI),
+            log2e: f32x4_splat(LOG2E),
+            ln2_hi: f32x4_splat(LN2_HI),
+            ln2_lo: f32x4_splat(LN2_LO),
+            poly: EXP_POLY.map(|v| f32x4_splat(v)),
+            one: f32x4_splat(1.0),
+            bias: i32x4_splat(127),
+        })
+    }
+}
+
+impl ExpConsts {
+    #[inline(always)]
+    pub fn one(&self) -> v128 {
+        self.one
+    }
 }
 
 /// `generic::activation::exp_f32` on four lanes.
 #[inline(always)]
-pub fn exp_f32x4(x: v128) -> v128 {
-    let under = f32x4_lt(x, f32x4_splat(EXP_LO));
-    let x = f32x4_pmin(x, f32x4_splat(EXP_HI));
-    let x = f32x4_pmax(x, f32x4_splat(EXP_LO));
-    let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(LOG2E)));
-    let r = f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HI)));
-    let r = f32x4_sub(r, f32x4_mul(n, f32x4_splat(LN2_LO)));
-    let mut p = f32x4_splat(EXP_POLY[0]);
-    let mut i = 1;
-    while i < EXP_POLY.len() {
-        p = f32x4_add(f32x4_mul(p, r), f32x4_splat(EXP_POLY[i]));
-        i += 1;
-    }
-    let e = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), f32x4_splat(1.0));
-    let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+pub fn exp_f32x4(x: v128, c: &ExpConsts) -> v128 {
+    let under = f32x4_lt(x, c.lo);
+    let x = f32x4_pmin(x, c.hi);
+    let x = f32x4_pmax(x, c.lo);
+    let n = f32x4_nearest(f32x4_mul(x, c.log2e));
+    let r = f32x4_sub(x, f32x4_mul(n, c.ln2_hi));
+    let r = f32x4_sub(r, f32x4_mul(n, c.ln2_lo));
+    let mut p = c.poly[0];
+    p = f32x4_add(f32x4_mul(p, r), c.poly[1]);
+    p = f32x4_add(f32x4_mul(p, r), c.poly[2]);
+    p = f32x4_add(f32x4_mul(p, r), c.poly[3]);
+    p = f32x4_add(f32x4_mul(p, r), c.poly[4]);
+    p = f32x4_add(f32x4_mul(p, r), c.poly[5]);
+    let e = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), c.one);
+    let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), c.bias), 23);
     v128_andnot(f32x4_mul(e, scale), under)
 }
 

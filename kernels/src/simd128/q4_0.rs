@@ -150,7 +150,14 @@ unsafe fn unpack4(wp: &[*const u8; 4], bo: usize, mask: v128) -> Unpacked {
 
 /// acc + (isum of the 4 rows with token row `xr`, block b) * (dw * da)
 #[inline(always)]
-unsafe fn token_update(acc: v128, u: &Unpacked, xr: *const u8, b: usize, g: &Q8Row, dw: v128) -> v128 {
+unsafe fn token_update(
+    acc: v128,
+    u: &Unpacked,
+    xr: *const u8,
+    b: usize,
+    g: &Q8Row,
+    dw: v128,
+) -> v128 {
     let a = xr.add(b * QK * QW);
     let bias = xr.add(g.qbytes + 4 * g.nb + 4 * b);
     let isum = i32x4_add(
@@ -163,7 +170,10 @@ unsafe fn token_update(acc: v128, u: &Unpacked, xr: *const u8, b: usize, g: &Q8R
         reduced_bias(bias),
     );
     let da = (xr.add(g.qbytes + 4 * b) as *const f32).read_unaligned();
-    f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_mul(dw, f32x4_splat(da))))
+    f32x4_add(
+        acc,
+        f32x4_mul(f32x4_convert_i32x4(isum), f32x4_mul(dw, f32x4_splat(da))),
+    )
 }
 
 /// (bias, 0, 0, 0): added once per row by the 4-to-1 reduction.
@@ -210,8 +220,12 @@ unsafe fn tile4(
 ) {
     let x0 = xq.add(t0 * g.xrb);
     let (x1, x2, x3) = (x0.add(g.xrb), x0.add(2 * g.xrb), x0.add(3 * g.xrb));
-    let (mut a0, mut a1, mut a2, mut a3) =
-        (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        f32x4_splat(0.0),
+        f32x4_splat(0.0),
+        f32x4_splat(0.0),
+        f32x4_splat(0.0),
+    );
     for b in 0..g.nb {
         let bo = b * BLOCK_BYTES;
         let dw = scales(&wp, bo, &g.c);
@@ -249,8 +263,14 @@ fn unpack(q: v128, mask: v128) -> [v128; 4] {
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 unsafe fn row_dot(n: &[v128; 4], a: *const u8, _bias: *const u8) -> v128 {
-    let d01 = i32x4_add(i32x4_dot_i16x8(n[0], load(a)), i32x4_dot_i16x8(n[1], load(a.add(16))));
-    let d23 = i32x4_add(i32x4_dot_i16x8(n[2], load(a.add(32))), i32x4_dot_i16x8(n[3], load(a.add(48))));
+    let d01 = i32x4_add(
+        i32x4_dot_i16x8(n[0], load(a)),
+        i32x4_dot_i16x8(n[1], load(a.add(16))),
+    );
+    let d23 = i32x4_add(
+        i32x4_dot_i16x8(n[2], load(a.add(32))),
+        i32x4_dot_i16x8(n[3], load(a.add(48))),
+    );
     i32x4_add(d01, d23)
 }
 
