@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type Tensor, tensor } from "../src/tensor/tensor.ts";
 import type { DType } from "../src/tensor/dtype.ts";
 import type { Model } from "../src/graph/model.ts";
-import { Session } from "../src/engine/session.ts";
+import type { Session } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url);

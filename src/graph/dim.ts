@@ -148,7 +148,33 @@ export function dimDiv(a: Dim, b: Dim): Dim {
 /** True when `d >= 0` for every non-negative value of its symbols. */
 export function provablyNonNegative(d: Dim): boolean {
   if (typeof d === "number") return d >= 0;
-  return d.terms.every((t) => t.coef >= 0 && t.atoms.every(atomNonNegative));
+  if (d.terms.every((t) => t.coef >= 0 && t.atoms.every(atomNonNegative))) return true;
+  return divFreeLowerBoundNonNegative(d);
+}
+
+/**
+ * Replaces each `c*(a)/q` term by a lower bound without division (`c*a/q` when c < 0,
+ * `c*(a-q+1)/q` when c > 0), scaled by the product of the divisors, and tries again.
+ */
+function divFreeLowerBoundNonNegative(d: DimExpr): boolean {
+  const divs = d.terms.filter((t) => t.atoms.length === 1 && t.atoms[0]!.kind === "div");
+  if (divs.length === 0) return false;
+  let scale = 1;
+  for (const t of divs) scale *= (t.atoms[0] as { q: number }).q;
+  let bound: Dim = 0;
+  for (const t of d.terms) {
+    const atom = t.atoms[0];
+    if (t.atoms.length === 1 && atom!.kind === "div") {
+      const q = atom!.q;
+      const num = t.coef < 0 ? atom!.num : dimSub(atom!.num, q - 1);
+      bound = dimAdd(bound, dimMul(num, (t.coef * scale) / q));
+    } else {
+      bound = dimAdd(bound, dimMul(fromPoly([t]), scale));
+    }
+  }
+  return typeof bound === "number"
+    ? bound >= 0
+    : bound.terms.every((t) => t.coef >= 0 && t.atoms.every(atomNonNegative));
 }
 
 function atomNonNegative(a: Atom): boolean {

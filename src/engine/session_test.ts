@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { loadModel } from "../graph/model.ts";
+import { createSession, findCachePairs, Session } from "./session.ts";
+import { argmax } from "./sampler.ts";
+
+const ARCHIVE = new URL(
+  "../../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz",
+  import.meta.url,
+).pathname;
+const PROMPT = [1, 403, 407, 261, 378];
+
+Deno.test("findCachePairs pairs in_cache_* with the concat producing out_cache_*", async () => {
+  const model = await loadModel(ARCHIVE);
+  const pairs = findCachePairs(model);
+  assert.equal(pairs.length, 10);
+  assert.deepEqual(
+    pairs.slice(0, 2).map((p) => [p.input, p.output, p.axis]),
+    [["in_cache_key_0", "out_cache_key_0", 2], ["in_cache_value_0", "out_cache_value_0", 2]],
+  );
+});
+
+Deno.test("Session grows its cache and matches a chunked prefill", async () => {
+  const model = await loadModel(ARCHIVE);
+  const whole = createSession(model, { capacity: 2 });
+  const chunked = new Session(model, { capacity: 1 });
+  const a = whole.prefill(PROMPT);
+  chunked.prefill(PROMPT.slice(0, 2));
+  const b = chunked.prefill(PROMPT.slice(2));
+  assert.equal(chunked.position, 5);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4);
+  assert.equal(argmax(whole.decode(argmax(a))), argmax(chunked.decode(argmax(b))));
+});
+
+Deno.test("Session.fits follows the graph's assertions and a full context is a RangeError", async () => {
+  const model = await loadModel(ARCHIVE);
+  const session = new Session(model);
+  assert.ok(session.fits(511));
+  assert.ok(!session.fits(512));
+  assert.throws(
+    () => session.prefill(new Array<number>(512).fill(1)),
+    (e: unknown) =>
+      e instanceof RangeError && e.message === "Assertion S+P < 512 failed with P=0, S=512",
+  );
+  assert.equal(session.position, 0);
+});
