@@ -128,7 +128,7 @@ Deno.test("MemberLoader writes every member into one buffer at its final offset,
     // Stands for WASM memory: a growable buffer whose views go stale when it grows.
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 + Math.ceil(total / 65536) });
     memory.grow(Math.ceil(total / 65536));
-    const loader = remote.loader({ concurrency: 2, partBytes: 1 << 16 });
+    const loader = remote.loader({ concurrency: 2, partBytes: 1 << 16, coalesceBytes: 0 });
     const started: string[] = [];
     const written = new Map<string, [number, number][]>();
     const last = members.at(-1)!.name;
@@ -172,6 +172,42 @@ Deno.test("MemberLoader writes every member into one buffer at its final offset,
       `loader: ${members.length} members, ${loader.stats.bytesWritten} bytes, ` +
         `${server.requests.length} requests in all`,
     );
+    await loader.close();
+  } finally {
+    await remote.close();
+    await local.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("MemberLoader fetches neighbouring small members with one range request", async () => {
+  const dir = await Deno.makeTempDir();
+  const { path, bytes } = await makeIndexedTar(dir);
+  const server = startTestServer({ "/m.tar": bytes }, { etag: '"v1"' });
+  const local = await openArchive(path);
+  const remote = await openArchive(`${server.url}/m.tar`, { cache: false });
+  try {
+    const members = remote.members();
+    const opened = server.requests.length;
+    const loader = remote.loader();
+    const targets = members.map((m) => new Uint8Array(m.size));
+    await Promise.all(members.map((m, i) => loader.load(m.name, targets[i]!)));
+    for (const [i, m] of members.entries()) {
+      assert.deepEqual(targets[i], await local.read(m.name), m.name);
+    }
+    const requests = server.requests.length - opened;
+    const fetched = server.requests.slice(opened).reduce((n, r) => {
+      const [a, b] = r.range!.slice(6).split("-").map(Number);
+      return n + b! - a! + 1;
+    }, 0);
+    const payload = members.reduce((n, m) => n + m.size, 0);
+    console.log(
+      `coalesced loader: ${members.length} members (${payload} bytes) in ${requests} range ` +
+        `requests, ${fetched} bytes requested (index open: ${opened} request)`,
+    );
+    assert.ok(requests <= 4, `${requests} requests`);
+    assert.ok(fetched < bytes.length);
     await loader.close();
   } finally {
     await remote.close();

@@ -350,6 +350,7 @@ function tarArchive(parts: TarArchiveParts): Archive {
         name,
         member: (member: string) => byName.get(member),
         streamRange,
+        streamObject: (offset: number, length: number) => source.stream(offset, length),
         cache,
         cacheKey,
       }, options);

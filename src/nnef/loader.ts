@@ -25,6 +25,11 @@ export interface LoaderOptions {
   readonly concurrency?: number;
   /** Members larger than this are fetched as several ranges of this size (default 8 MiB). */
   readonly partBytes?: number;
+  /**
+   * Members of at most this size whose loads are queued together and lie close in the object
+   * are fetched with one range request (default 1 MiB; 0 turns it off).
+   */
+  readonly coalesceBytes?: number;
 }
 
 /** What a loader did so far. */
@@ -58,6 +63,8 @@ export interface MemberLoader {
 /** A member as the loader needs it. */
 export interface LoaderMember {
   readonly name: string;
+  /** Offset of the payload in the object (used to read neighbours with one request). */
+  readonly offset: number;
   readonly size: number;
   readonly sha256?: string;
 }
@@ -68,6 +75,8 @@ export interface RangeBackend {
   member(name: string): LoaderMember | undefined;
   /** Streams `[offset, offset + length)` of a member; a stream resumes broken connections itself. */
   streamRange(name: string, offset: number, length: number): ReadableStream<Uint8Array>;
+  /** Streams `[offset, offset + length)` of the whole object, when members share one object. */
+  readonly streamObject?: (offset: number, length: number) => ReadableStream<Uint8Array>;
   readonly cache: DiskCache | undefined;
   cacheKey(member: LoaderMember): MemberCacheKey | undefined;
 }
@@ -134,6 +143,8 @@ class RangeLoader implements MemberLoader {
   #backend: RangeBackend;
   #concurrency: number;
   #partBytes: number;
+  #coalesceBytes: number;
+  #scheduled = false;
   #queue: Part[] = [];
   #jobs = new Map<string, Job>();
   #active = 0;
@@ -149,6 +160,7 @@ class RangeLoader implements MemberLoader {
     this.#backend = backend;
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
     this.#partBytes = Math.max(1 << 16, options.partBytes ?? 8 << 20);
+    this.#coalesceBytes = backend.streamObject === undefined ? 0 : options.coalesceBytes ?? 1 << 20;
   }
 
   get stats(): LoaderStats {
@@ -236,7 +248,14 @@ class RangeLoader implements MemberLoader {
       return;
     }
     this.#queue.push(...job.parts);
-    this.#pump();
+    // Loads asked for in the same turn are scheduled together, so neighbours can share a request.
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.#pump();
+      });
+    }
   }
 
   #pump(): void {
@@ -253,11 +272,91 @@ class RangeLoader implements MemberLoader {
       }
       const [part] = this.#queue.splice(best, 1);
       if (part === undefined || part.job.settled) continue;
+      const group = this.#neighbours(part);
       this.#active++;
-      this.#run(part).catch((e) => this.#fail(part.job, e)).finally(() => {
+      const run = group.length > 1
+        ? this.#runGroup(group).catch((e) => group.forEach((p) => this.#fail(p.job, e)))
+        : this.#run(part).catch((e) => this.#fail(part.job, e));
+      run.finally(() => {
         this.#active--;
         this.#pump();
       });
+    }
+  }
+
+  #small(p: Part): boolean {
+    return p.start === 0 && p.end === p.job.member.size && p.end > 0 &&
+      p.end <= this.#coalesceBytes;
+  }
+
+  /**
+   * Queued whole small members next to `part` in the object, within one part's span and with
+   * gaps (tar headers, padding, members nobody asked for) of at most 16 KiB; taken off the queue.
+   */
+  #neighbours(part: Part): Part[] {
+    if (this.#coalesceBytes === 0 || !this.#small(part)) return [part];
+    const candidates = this.#queue.filter((p) => !p.job.settled && this.#small(p))
+      .sort((a, b) => a.job.member.offset - b.job.member.offset);
+    const maxGap = 16 << 10;
+    const group = [part];
+    let lo = part.job.member.offset;
+    let hi = lo + part.job.member.size;
+    const after = candidates.filter((p) => p.job.member.offset >= hi);
+    const before = candidates.filter((p) => p.job.member.offset < lo).reverse();
+    for (const p of after) {
+      const m = p.job.member;
+      if (m.offset - hi > maxGap || m.offset + m.size - lo > this.#partBytes) break;
+      group.push(p);
+      hi = m.offset + m.size;
+    }
+    for (const p of before) {
+      const m = p.job.member;
+      if (lo - (m.offset + m.size) > maxGap || hi - m.offset > this.#partBytes) break;
+      group.unshift(p);
+      lo = m.offset;
+    }
+    if (group.length > 1) {
+      const taken = new Set(group);
+      this.#queue = this.#queue.filter((p) => !taken.has(p));
+    }
+    return group;
+  }
+
+  /** One request for several whole members in object order; the bytes between are dropped. */
+  async #runGroup(group: Part[]): Promise<void> {
+    const first = group[0]!.job.member;
+    const last = group.at(-1)!.job.member;
+    const start = first.offset;
+    const end = last.offset + last.size;
+    const reader = this.#backend.streamObject!(start, end - start).getReader();
+    for (const p of group) p.job.readers.add(reader);
+    let pos = start;
+    try {
+      while (pos < end) {
+        const { value, done } = await reader.read();
+        if (done) throw new RangeError(`${this.name}: range ended at byte ${pos}, expected ${end}`);
+        const chunkEnd = pos + value.length;
+        for (const p of group) {
+          const { job } = p;
+          if (job.settled) continue;
+          const m = job.member;
+          const from = Math.max(pos, m.offset + p.at);
+          const to = Math.min(chunkEnd, m.offset + m.size);
+          if (from >= to) continue;
+          const view = targetView(this.name, m, job.target);
+          view.set(value.subarray(from - pos, to - pos), from - m.offset);
+          const at = p.at;
+          p.at = to - m.offset;
+          this.#bytesWritten += to - from;
+          job.onProgress?.(at, p.at);
+          this.#advanceHash(job, view);
+          if (p.at === p.end && --job.remaining === 0) this.#finish(job);
+        }
+        pos = chunkEnd;
+      }
+    } finally {
+      for (const p of group) p.job.readers.delete(reader);
+      await reader.cancel().catch(() => {});
     }
   }
 
