@@ -41,10 +41,15 @@ export type AttentionFn = (
 export const CTL_GENERATION = 0;
 export const CTL_DONE = 1;
 export const CTL_OP = 2;
-export const CTL_PARTS = 3;
-export const CTL_ARGS = 4;
+export const CTL_CHUNKS = 3;
+export const CTL_CHUNK_SIZE = 4;
+export const CTL_ARGS = 5;
+/** Threads (main thread = 0) with an index below this take part in the job. */
+export const CTL_THREADS = 23;
 /** Float32 slot for the one float argument (attention scale). */
 export const CTL_FLOAT = 24;
+/** BigInt64 slot: (generation << 32) | next unclaimed chunk. */
+export const CTL_CLAIM = 13;
 export const CTL_BYTES = 128;
 
 export const OP_STOP = 0;
@@ -59,30 +64,48 @@ const MATMUL_EXPORTS: Record<number, string> = {
   [OP_MATMUL_F16]: "matmul_f16_f32",
 };
 
-/** Rows [r0, r1) of share `index` out of `parts`, in chunks that are multiples of `align`. */
-export function shareOf(
-  total: number,
-  parts: number,
-  index: number,
-  align: number,
-): [number, number] {
-  const chunk = Math.ceil(Math.ceil(total / parts) / align) * align;
-  const r0 = Math.min(total, index * chunk);
-  return [r0, Math.min(total, r0 + chunk)];
+/** Typed views of the control block. */
+export class Control {
+  readonly i32: Int32Array;
+  readonly f32: Float32Array;
+  readonly claim: BigInt64Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.i32 = new Int32Array(buffer);
+    this.f32 = new Float32Array(buffer);
+    this.claim = new BigInt64Array(buffer);
+  }
 }
 
-/** Runs share `index` of the job currently described in the control block. */
-export function runShare(exports: KernelExports, ctl: Int32Array, index: number): void {
+/**
+ * Claims chunks of job `gen` one at a time and runs them until none is left. A chunk is
+ * claimed by compare-and-swap on (generation, next), so a thread that wakes late never
+ * takes a chunk of a later job; the job's arguments are read only after a claim succeeds.
+ */
+export function runChunks(exports: KernelExports, c: Control, gen: number, thread: number): void {
+  const tag = BigInt(gen);
+  if (thread >= c.i32[CTL_THREADS]!) return;
+  for (;;) {
+    const v = Atomics.load(c.claim, CTL_CLAIM);
+    if (v >> 32n !== tag) return;
+    const next = Number(v & 0xffffffffn);
+    if (next >= c.i32[CTL_CHUNKS]!) return;
+    if (Atomics.compareExchange(c.claim, CTL_CLAIM, v, v + 1n) !== v) continue;
+    runChunk(exports, c, next, thread);
+    Atomics.add(c.i32, CTL_DONE, 1);
+  }
+}
+
+function runChunk(exports: KernelExports, c: Control, chunk: number, thread: number): void {
+  const ctl = c.i32;
   const op = ctl[CTL_OP]!;
-  const parts = ctl[CTL_PARTS]!;
+  const size = ctl[CTL_CHUNK_SIZE]!;
   const a = (i: number): number => ctl[CTL_ARGS + i]!;
   if (op === OP_ATTENTION) {
-    const scale = new Float32Array(ctl.buffer, CTL_FLOAT * 4, 1)[0]!;
     const nHeads = a(6);
     const kvLen = a(9);
-    const [h0, h1] = shareOf(nHeads, parts, index, 1);
-    if (h0 >= h1) return;
-    const scores = a(4) + index * Math.max(kvLen, 1) * 4;
+    const h0 = chunk * size;
+    const scores = a(4) + thread * Math.max(kvLen, 1) * 4;
     (exports.attention_f32 as AttentionFn)(
       a(0),
       a(1),
@@ -96,16 +119,15 @@ export function runShare(exports: KernelExports, ctl: Int32Array, index: number)
       a(10),
       kvLen,
       a(11),
-      scale,
+      c.f32[CTL_FLOAT]!,
       h0,
-      h1,
+      Math.min(nHeads, h0 + size),
     );
     return;
   }
   const name = MATMUL_EXPORTS[op];
   if (name === undefined) return;
   const n = a(4);
-  const [r0, r1] = shareOf(n, parts, index, 4);
-  if (r0 >= r1) return;
-  (exports[name] as MatmulFn)(a(0), a(1), a(2), a(3), n, a(5), r0, r1);
+  const r0 = chunk * size;
+  (exports[name] as MatmulFn)(a(0), a(1), a(2), a(3), n, a(5), r0, Math.min(n, r0 + size));
 }

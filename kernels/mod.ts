@@ -35,6 +35,8 @@ const WORKER_STACK_BYTES = 256 * 1024;
 const DEFAULT_ARENA_BYTES = 64 * 1024 * 1024;
 const QK = 32;
 const Q4_0_BLOCK_BYTES = 18;
+/** Chunks per thread in a split matmul: a late or descheduled thread leaves its share to the others. */
+const CHUNKS_PER_THREAD = 4;
 
 /** Options of {@linkcode loadKernels}. */
 export interface LoadKernelsOptions {
@@ -190,9 +192,10 @@ class Ops implements KernelOps {
     k: number,
   ): void {
     this.#owner.checkRange(y, m * n * 4, "y");
-    const parts = Math.min(this.#parts(), Math.ceil(n / 4));
-    if (parts > 1 && m > 0) {
-      this.#pool!.run(op, parts, [w, x, y, m, n, k]);
+    const threads = this.#parts();
+    if (threads > 1 && m > 0 && n > 4) {
+      const size = Math.max(4, Math.ceil(n / (threads * CHUNKS_PER_THREAD) / 4) * 4);
+      this.#pool!.run(op, threads, Math.ceil(n / size), size, [w, x, y, m, n, k]);
     } else {
       (this.#fn(name) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n);
     }
@@ -256,12 +259,14 @@ class Ops implements KernelOps {
     this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
     this.#owner.checkRange(kCache, nKvHeads * capacity * headDim * 4, "kCache");
     this.#owner.checkRange(vCache, nKvHeads * capacity * headDim * 4, "vCache");
-    const parts = Math.min(this.#parts(), nHeads);
-    const scores = this.#owner.scratch("scores", Math.max(parts, 1) * Math.max(kvLen, 1) * 4);
-    if (parts > 1 && m > 0) {
+    const threads = Math.min(this.#parts(), nHeads);
+    const scores = this.#owner.scratch("scores", this.#owner.maxThreads * Math.max(kvLen, 1) * 4);
+    if (threads > 1 && m > 0) {
       this.#pool!.run(
         OP_ATTENTION,
-        parts,
+        threads,
+        nHeads,
+        1,
         [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, kvLen, capacity, qPos0],
         s.scale,
       );

@@ -1,16 +1,20 @@
 /** Web Workers sharing one WebAssembly.Memory: the main thread and the workers split a job. */
 
 import {
+  Control,
   CTL_ARGS,
   CTL_BYTES,
+  CTL_CHUNK_SIZE,
+  CTL_CHUNKS,
+  CTL_CLAIM,
   CTL_DONE,
   CTL_FLOAT,
   CTL_GENERATION,
   CTL_OP,
-  CTL_PARTS,
+  CTL_THREADS,
   type KernelExports,
   OP_STOP,
-  runShare,
+  runChunks,
 } from "./_job.ts";
 
 /** Spins before a blocking Atomics.wait: short, because a busy core turns spinning into loss. */
@@ -27,14 +31,13 @@ export interface WorkerStart {
 /** Main thread + `workers.length` workers; `run` blocks until every share is done. */
 export class ThreadPool {
   #workers: Worker[];
-  #ctl: Int32Array;
-  #f32: Float32Array;
+  #control: Control;
   #exports: KernelExports;
+  #gen = 0;
 
   private constructor(workers: Worker[], control: SharedArrayBuffer, exports: KernelExports) {
     this.#workers = workers;
-    this.#ctl = new Int32Array(control);
-    this.#f32 = new Float32Array(control, CTL_FLOAT * 4, 1);
+    this.#control = new Control(control);
     this.#exports = exports;
   }
 
@@ -80,22 +83,36 @@ export class ThreadPool {
     return this.#workers.length + 1;
   }
 
-  /** Runs job `op` split in `parts` shares (2 <= parts <= size); share 0 runs here. */
-  run(op: number, parts: number, args: readonly number[], scale = 0): void {
-    const ctl = this.#ctl;
+  /**
+   * Runs job `op` as `chunks` chunks of `chunkSize` rows (or heads) that the main thread
+   * and the workers claim one by one; returns when all are done.
+   */
+  run(
+    op: number,
+    threads: number,
+    chunks: number,
+    chunkSize: number,
+    args: readonly number[],
+    scale = 0,
+  ): void {
+    const c = this.#control;
+    const ctl = c.i32;
+    const gen = this.#gen = (this.#gen + 1) & 0x7fffffff;
     ctl[CTL_OP] = op;
-    ctl[CTL_PARTS] = parts;
+    ctl[CTL_CHUNKS] = chunks;
+    ctl[CTL_CHUNK_SIZE] = chunkSize;
+    ctl[CTL_THREADS] = threads;
     for (let i = 0; i < args.length; i++) ctl[CTL_ARGS + i] = args[i]! | 0;
-    this.#f32[0] = scale;
+    c.f32[CTL_FLOAT] = scale;
     Atomics.store(ctl, CTL_DONE, 0);
-    Atomics.add(ctl, CTL_GENERATION, 1);
+    Atomics.store(c.claim, CTL_CLAIM, BigInt(gen) << 32n);
+    Atomics.store(ctl, CTL_GENERATION, gen);
     Atomics.notify(ctl, CTL_GENERATION);
-    runShare(this.#exports, ctl, 0);
-    const need = this.#workers.length;
+    runChunks(this.#exports, c, gen, 0);
     let spins = 0;
     for (;;) {
       const done = Atomics.load(ctl, CTL_DONE);
-      if (done >= need) break;
+      if (done >= chunks) break;
       if (spins++ < SPIN_MAIN) continue;
       Atomics.wait(ctl, CTL_DONE, done, 1000);
     }
@@ -103,9 +120,10 @@ export class ThreadPool {
 
   /** Stops and terminates every worker. */
   close(): void {
-    const ctl = this.#ctl;
+    const ctl = this.#control.i32;
     ctl[CTL_OP] = OP_STOP;
-    Atomics.add(ctl, CTL_GENERATION, 1);
+    this.#gen = (this.#gen + 1) & 0x7fffffff;
+    Atomics.store(ctl, CTL_GENERATION, this.#gen);
     Atomics.notify(ctl, CTL_GENERATION);
     for (const w of this.#workers) w.terminate();
     this.#workers = [];

@@ -1,7 +1,15 @@
 /// <reference lib="deno.worker" />
 /** A kernel worker: instantiates the module on the shared memory and runs its share of each job. */
 
-import { CTL_DONE, CTL_GENERATION, CTL_OP, type KernelExports, OP_STOP, runShare } from "./_job.ts";
+import {
+  Control,
+  CTL_DONE,
+  CTL_GENERATION,
+  CTL_OP,
+  type KernelExports,
+  OP_STOP,
+  runChunks,
+} from "./_job.ts";
 import type { WorkerStart } from "./pool.ts";
 
 const SPIN_WORKER = 100_000;
@@ -14,7 +22,8 @@ async function serve(e: MessageEvent<WorkerStart>): Promise<void> {
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   (instance.exports.__stack_pointer as WebAssembly.Global).value = stackTop;
   const exports = instance.exports as unknown as KernelExports;
-  const ctl = new Int32Array(control);
+  const c = new Control(control);
+  const ctl = c.i32;
   let seen = Atomics.load(ctl, CTL_GENERATION);
   self.postMessage("ready");
   for (;;) {
@@ -26,8 +35,7 @@ async function serve(e: MessageEvent<WorkerStart>): Promise<void> {
     }
     seen = gen;
     if (ctl[CTL_OP] === OP_STOP) break;
-    runShare(exports, ctl, index);
-    Atomics.add(ctl, CTL_DONE, 1);
+    runChunks(exports, c, gen, index);
     Atomics.notify(ctl, CTL_DONE);
   }
   self.close();
