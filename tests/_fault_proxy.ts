@@ -8,6 +8,8 @@ export interface FaultProxyOptions {
   /** Share of requests held up to `maxDelayMs` before they are answered. */
   readonly delayRate?: number;
   readonly maxDelayMs?: number;
+  /** Share of requests whose body stops after a random part of it, the connection left open. */
+  readonly stallRate?: number;
   /** The first requests pass untouched (e.g. to let an open succeed). */
   readonly spareFirst?: number;
   /** Fixed answers by path, e.g. `{ "/private.tar": 403 }`. */
@@ -20,6 +22,7 @@ export interface FaultStats {
   errors: number;
   drops: number;
   delays: number;
+  stalls: number;
 }
 
 export interface FaultProxy {
@@ -103,7 +106,10 @@ export function startFaultProxy(upstream: string, options: FaultProxyOptions): F
   const delayRate = options.delayRate ?? 0;
   const maxDelayMs = options.maxDelayMs ?? 20;
   let spare = options.spareFirst ?? 0;
-  const stats: FaultStats = { requests: 0, errors: 0, drops: 0, delays: 0 };
+  const stallRate = options.stallRate ?? 0;
+  const stats: FaultStats = { requests: 0, errors: 0, drops: 0, delays: 0, stalls: 0 };
+  let closing!: () => void;
+  const closed = new Promise<void>((resolve) => (closing = resolve));
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const handlers = new Set<Promise<void>>();
@@ -135,6 +141,7 @@ export function startFaultProxy(upstream: string, options: FaultProxyOptions): F
       return;
     }
     const drop = !spared && draw < errorRate + dropRate;
+    const stall = !spared && !drop && draw >= 1 - stallRate;
     if (!spared && !drop && draw < errorRate + dropRate + delayRate) {
       stats.delays++;
       await sleep(delay);
@@ -154,6 +161,12 @@ export function startFaultProxy(upstream: string, options: FaultProxyOptions): F
     if (drop && body.length >= 2) {
       stats.drops++;
       await respond(conn, res.status, out, body, 1 + Math.floor(cutAt * (body.length - 1)));
+      return;
+    }
+    if (stall && body.length >= 2) {
+      stats.stalls++;
+      await respond(conn, res.status, out, body, 1 + Math.floor(cutAt * (body.length - 1)));
+      await closed;
       return;
     }
     await respond(conn, res.status, out, body);
@@ -179,6 +192,7 @@ export function startFaultProxy(upstream: string, options: FaultProxyOptions): F
     url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     stats,
     async close(): Promise<void> {
+      closing();
       listener.close();
       await accepting;
       for (const conn of conns) {

@@ -196,3 +196,24 @@ Deno.test("retries against a server that always fails are bounded in count and t
     await server.close();
   }
 });
+
+Deno.test("a server that stalls mid-body is timed out and the member resumes from the byte reached", async () => {
+  const f = await fixture();
+  const server = startTestServer({ "/m.tar": f.indexed }, { etag: '"v1"' });
+  const proxy = startFaultProxy(server.url, { seed: 5, stallRate: 0.3, spareFirst: 1 });
+  const remote = await openArchive(`${proxy.url}/m.tar`, {
+    http: { ...http, timeoutMs: 150 },
+    cache: false,
+  });
+  try {
+    await loadAll(remote, f.local);
+    assert.deepEqual(await remote.read("big.dat"), await f.local.read("big.dat"));
+    console.log(`${proxy.stats.requests} requests, ${proxy.stats.stalls} stalled mid-body`);
+    assert.ok(proxy.stats.stalls > 0);
+  } finally {
+    await remote.close();
+    await proxy.close();
+    await server.close();
+    await dispose(f);
+  }
+});

@@ -128,6 +128,7 @@ class HttpByteSource implements HttpSource {
   #requests = 0;
   #bytesFetched = 0;
   #closed = false;
+  #aborts = new WeakMap<Response, AbortController>();
 
   constructor(url: string | URL, options: HttpSourceOptions) {
     const parsed = new URL(url);
@@ -230,6 +231,7 @@ class HttpByteSource implements HttpSource {
   #rangeStream(start: number, end: number): ReadableStream<Uint8Array> {
     let at = start;
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let res0: Response | undefined;
     let failures = 0;
     const release = async () => {
       const r = reader;
@@ -251,13 +253,10 @@ class HttpByteSource implements HttpSource {
                 return res;
               });
               reader = res.body!.getReader();
+              res0 = res;
             }
-            const { value, done } = await reader.read().catch((e) => {
-              throw new Transient(
-                `GET ${this.name}: body failed at byte ${at}: ${
-                  e instanceof Error ? e.message : e
-                }`,
-              );
+            const { value, done } = await this.#readIdle(reader, res0).catch((e) => {
+              throw new Transient(`GET ${this.name}: body failed at byte ${at}: ${e.message}`);
             });
             if (done) {
               reader = undefined;
@@ -307,6 +306,7 @@ class HttpByteSource implements HttpSource {
     const timer = setTimeout(() => abort.abort(), this.#timeoutMs);
     try {
       res = await this.#fetch(this.#url, { headers, signal: abort.signal });
+      this.#aborts.set(res, abort);
     } catch (e) {
       const why = abort.signal.aborted
         ? `no response within ${this.#timeoutMs} ms`
@@ -355,13 +355,53 @@ class HttpByteSource implements HttpSource {
     return range;
   }
 
+  /**
+   * Reads one chunk of a response body, aborting the request when nothing arrives within the
+   * timeout (a server that stalls mid-body); rejects with an Error that says which.
+   */
+  async #readIdle(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    res: Response | undefined,
+  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const abort = res === undefined ? undefined : this.#aborts.get(res);
+    const timer = setTimeout(() => abort?.abort(), this.#timeoutMs);
+    try {
+      return await reader.read();
+    } catch (e) {
+      if (abort?.signal.aborted) throw new Error(`no data within ${this.#timeoutMs} ms`);
+      throw e instanceof Error ? e : new Error(String(e));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Reads the whole body, checking its length when known. */
   async #body(res: Response, expected: number | undefined): Promise<Uint8Array> {
-    let body: Uint8Array;
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    const reader = res.body?.getReader();
     try {
-      body = new Uint8Array(await res.arrayBuffer());
+      for (;;) {
+        if (reader === undefined) break;
+        const { value, done } = await this.#readIdle(reader, res);
+        if (done) break;
+        chunks.push(value);
+        length += value.length;
+      }
     } catch (e) {
-      throw new Transient(`GET ${this.name}: body failed: ${e instanceof Error ? e.message : e}`);
+      await reader?.cancel().catch(() => {});
+      this.#bytesFetched += length;
+      throw new Transient(`GET ${this.name}: body failed: ${(e as Error).message}`);
+    }
+    let body: Uint8Array;
+    if (chunks.length === 1) body = chunks[0]!;
+    else {
+      body = new Uint8Array(length);
+      let at = 0;
+      for (const c of chunks) {
+        body.set(c, at);
+        at += c.length;
+      }
     }
     this.#bytesFetched += body.length;
     if (expected !== undefined && body.length !== expected) {
