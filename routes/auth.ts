@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { ApiError } from "./errors.ts";
 
 const PUBLIC_PATHS = new Set(["/health", "/ready"]);
+const CHALLENGE = { "WWW-Authenticate": "Bearer" };
 
 /**
  * Requires `Authorization: Bearer <key>` with one of `keys` on every path but
@@ -19,12 +20,18 @@ export function bearerAuth(keys: readonly string[]): MiddlewareHandler {
     if (!match) {
       throw new ApiError(401, "Missing API key: send 'Authorization: Bearer <key>'", {
         code: "invalid_api_key",
+        headers: CHALLENGE,
       });
     }
     const given = encoder.encode(match[1]!);
     let ok = false;
     for (const key of accepted) ok = constantTimeEqual(given, key) || ok;
-    if (!ok) throw new ApiError(401, "Incorrect API key provided", { code: "invalid_api_key" });
+    if (!ok) {
+      throw new ApiError(401, "Incorrect API key provided", {
+        code: "invalid_api_key",
+        headers: CHALLENGE,
+      });
+    }
     await next();
   };
 }

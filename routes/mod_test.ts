@@ -85,6 +85,7 @@ Deno.test("createApp requires a Bearer key except on /health and /ready", async 
   const chat = { messages: [{ role: "user", content: "hi" }] };
   const none = await app.fetch(post("/v1/chat/completions", chat));
   assert.equal(none.status, 401);
+  assert.equal(none.headers.get("WWW-Authenticate"), "Bearer");
   const error = await errorOf(none);
   assert.equal(error.type, "authentication_error");
   assert.equal(error.code, "invalid_api_key");
