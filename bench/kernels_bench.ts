@@ -5,6 +5,7 @@
  * Prints readable lines, then one JSON line. Run: `deno task bench:kernels`.
  */
 
+import process from "node:process";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
 
@@ -19,11 +20,20 @@ function q4Bytes(n: number, k: number): number {
   return n * k / 32 * 18;
 }
 
-/** Mean ms per call of the fastest window, after warming up (V8 tiers up from Liftoff). */
-function timeIt(fn: () => void, windows = WINDOWS, windowMs = WINDOW_MS): number {
+interface Timing {
+  /** Mean wall-clock ms per call in the fastest window. */
+  ms: number;
+  /** Process CPU ms per call over all windows: what the calls cost when the core is shared. */
+  cpuMs: number;
+}
+
+/** Times `fn` after warming it up (V8 tiers up from Liftoff). */
+function timeIt(fn: () => void, windows = WINDOWS, windowMs = WINDOW_MS): Timing {
   const warmEnd = performance.now() + WARM_MS;
   while (performance.now() < warmEnd) fn();
   let best = Infinity;
+  let total = 0;
+  const cpu0 = process.cpuUsage();
   for (let w = 0; w < windows; w++) {
     let calls = 0;
     const start = performance.now();
@@ -33,9 +43,11 @@ function timeIt(fn: () => void, windows = WINDOWS, windowMs = WINDOW_MS): number
       calls++;
       now = performance.now();
     }
+    total += calls;
     best = Math.min(best, (now - start) / calls);
   }
-  return best;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms: best, cpuMs: (cpu.user + cpu.system) / 1000 / total };
 }
 
 /** Fills `bytes` at `offset` with random Q4_0 blocks whose scales are normal f16 values. */
@@ -79,7 +91,7 @@ async function setup(variant: "relaxed" | "simd128", threads: number): Promise<P
 }
 
 /** ms per matvec, walking the pool so the weights come from DRAM. */
-function matvecMs(p: PoolSetup, n: number, k: number, scalar = false): number {
+function matvecMs(p: PoolSetup, n: number, k: number, scalar = false): Timing {
   const bytes = q4Bytes(n, k);
   const count = Math.floor(POOL_BYTES / bytes);
   const ops = scalar ? p.kernels.scalar : p.kernels;
@@ -91,7 +103,7 @@ function matvecMs(p: PoolSetup, n: number, k: number, scalar = false): number {
   return scalar ? timeIt(run, 1, 300) : timeIt(run);
 }
 
-function readMs(p: PoolSetup, n: number, k: number): number {
+function readMs(p: PoolSetup, n: number, k: number): Timing {
   const bytes = q4Bytes(n, k);
   const count = Math.floor(POOL_BYTES / bytes);
   const aligned = bytes - bytes % 64;
@@ -111,7 +123,7 @@ function round(v: number, digits = 3): number {
 }
 
 /** One decode step of a llama2.c 110M-shaped model (dim 768, 12 layers, hidden 2048, vocab 32000). */
-function decodeStepMs(p: PoolSetup, ctx: number): number {
+function decodeStepMs(p: PoolSetup, ctx: number): Timing {
   const k = p.kernels;
   const dim = 768;
   const hidden = 2048;
@@ -123,18 +135,9 @@ function decodeStepMs(p: PoolSetup, ctx: number): number {
   const cacheBytes = heads * ctx * headDim * 4;
   const kc = k.alloc(cacheBytes);
   const vc = k.alloc(cacheBytes);
-  const [x, xb, q, kk, v, att, h1, h3, logits] = [
-    dim,
-    dim,
-    dim,
-    dim,
-    dim,
-    dim,
-    hidden,
-    hidden,
-    vocab,
-  ]
-    .map((n) => k.alloc(n * 4));
+  const f32s = (n: number) => k.alloc(n * 4);
+  const [x, xb, q, kk, v, att] = [f32s(dim), f32s(dim), f32s(dim), f32s(dim), f32s(dim), f32s(dim)];
+  const [h1, h3, logits] = [f32s(hidden), f32s(hidden), f32s(vocab)];
   const cos = k.alloc(headDim * 4);
   const sin = k.alloc(headDim * 4);
   const norm = k.alloc(dim * 4);
@@ -146,7 +149,7 @@ function decodeStepMs(p: PoolSetup, ctx: number): number {
   const layerBytes = 4 * sq + 3 * up;
   const w = (layer: number, slot: number) => p.pool + layer * layerBytes + slot;
   const wcls = p.pool + layers * layerBytes;
-  const ms = timeIt(
+  const t = timeIt(
     () => {
       for (let l = 0; l < layers; l++) {
         k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
@@ -183,7 +186,7 @@ function decodeStepMs(p: PoolSetup, ctx: number): number {
     300,
   );
   k.reset(mark);
-  return ms;
+  return t;
 }
 
 async function main(): Promise<void> {
@@ -198,11 +201,13 @@ async function main(): Promise<void> {
   for (const [n, kk] of SHAPES) {
     const bytes = q4Bytes(n, kk);
     k.threads = 1;
-    const t1 = matvecMs(relaxed, n, kk);
-    const tr = readMs(relaxed, n, kk);
-    const ts = matvecMs(relaxed, n, kk, true);
+    const m1 = matvecMs(relaxed, n, kk);
+    const mr = readMs(relaxed, n, kk);
+    const t1 = m1.ms;
+    const tr = mr.ms;
+    const ts = matvecMs(relaxed, n, kk, true).ms;
     k.threads = k.maxThreads;
-    const t2 = matvecMs(relaxed, n, kk);
+    const t2 = matvecMs(relaxed, n, kk).ms;
     k.threads = 1;
     const name = `${n}x${kk}`;
     results[name] = {
@@ -210,52 +215,56 @@ async function main(): Promise<void> {
       q40_matvec_gbps_1t: round(gbps(bytes, t1)),
       read_baseline_gbps_1t: round(gbps(bytes, tr)),
       ratio_to_read_1t: round(tr / t1),
+      q40_matvec_gbps_1t_cpu: round(gbps(bytes, m1.cpuMs)),
+      read_baseline_gbps_1t_cpu: round(gbps(bytes, mr.cpuMs)),
+      ratio_to_read_1t_cpu: round(mr.cpuMs / m1.cpuMs),
       ratio_to_scalar_1t: round(ts / t1),
       q40_matvec_gbps_2t: round(gbps(bytes, t2)),
       speedup_2t: round(t1 / t2),
     };
     console.log(
-      `q4_0 matvec ${name.padEnd(10)} 1t ${t1.toFixed(3)} ms ${
-        gbps(bytes, t1).toFixed(2)
-      } GB/s | ` +
-        `read ${gbps(bytes, tr).toFixed(2)} GB/s (x${(tr / t1).toFixed(2)}) | scalar ${
-          ts.toFixed(2)
-        } ms ` +
-        `(x${(ts / t1).toFixed(1)}) | 2t ${t2.toFixed(3)} ms ${gbps(bytes, t2).toFixed(2)} GB/s (x${
-          (t1 / t2).toFixed(2)
-        })`,
+      `q4_0 matvec ${name.padEnd(10)} 1t ${t1.toFixed(3)} ms ${gbps(bytes, t1).toFixed(2)} GB/s ` +
+        `(cpu-time ${gbps(bytes, m1.cpuMs).toFixed(2)}) | read ${
+          gbps(bytes, tr).toFixed(2)
+        } GB/s ` +
+        `(cpu-time ${gbps(bytes, mr.cpuMs).toFixed(2)}) ratio ${(tr / t1).toFixed(2)} | ` +
+        `scalar ${ts.toFixed(2)} ms (x${(ts / t1).toFixed(1)}) | 2t ${t2.toFixed(3)} ms ` +
+        `${gbps(bytes, t2).toFixed(2)} GB/s (x${(t1 / t2).toFixed(2)})`,
     );
   }
 
   const [pn, pk, pm] = [4096, 4096, 128];
   k.threads = 1;
   k.quantizeQ8_0(relaxed.x, relaxed.xq, pm, pk);
-  const prefill1 = timeIt(
+  const prefill1t = timeIt(
     () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk),
     2,
     400,
   );
+  const prefill1 = prefill1t.ms;
   k.threads = k.maxThreads;
   const prefill2 = timeIt(
     () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk),
     2,
     400,
-  );
+  ).ms;
   const flops = 2 * pm * pn * pk;
   const perToken = results["4096x4096"]!.matvec_ms_1t!;
+  const gf1 = flops / prefill1 / 1e6;
+  const gfCpu = flops / prefill1t.cpuMs / 1e6;
+  const gf2 = flops / prefill2 / 1e6;
   console.log(
-    `q4_0 prefill 128 tokens 4096x4096: 1t ${prefill1.toFixed(2)} ms ${
-      (flops / prefill1 / 1e6).toFixed(1)
-    } GFLOP/s ` +
-      `(x${(perToken * pm / prefill1).toFixed(1)} vs matvec per token) | 2t ${
-        (flops / prefill2 / 1e6).toFixed(1)
-      } GFLOP/s`,
+    `q4_0 prefill 128 tokens 4096x4096: 1t ${prefill1.toFixed(2)} ms ${gf1.toFixed(1)} GFLOP/s ` +
+      `(cpu-time ${gfCpu.toFixed(1)}) x${(perToken * pm / prefill1).toFixed(1)} vs matvec per ` +
+      `token | 2t ${gf2.toFixed(1)} GFLOP/s`,
   );
 
   const decode: Record<string, number> = {};
   for (const threads of [1, k.maxThreads]) {
     k.threads = threads;
-    const ms = decodeStepMs(relaxed, 256);
+    const timing = decodeStepMs(relaxed, 256);
+    const ms = timing.ms;
+    if (threads === 1) decode.decode_tok_s_1t_cpu = round(1000 / timing.cpuMs, 1);
     decode[`decode_tok_s_${threads}t`] = round(1000 / ms, 1);
     console.log(
       `decode step, 110M shape, Q4_0, ctx 256, ${threads}t: ${ms.toFixed(2)} ms (${
@@ -268,7 +277,7 @@ async function main(): Promise<void> {
   const simd = await setup("simd128", 1);
   const simdRatios: Record<string, number> = {};
   for (const [n, kk] of SHAPES) {
-    const t = matvecMs(simd, n, kk);
+    const t = matvecMs(simd, n, kk).ms;
     const name = `${n}x${kk}`;
     const ratio = t / results[name]!.matvec_ms_1t!;
     results[name]!.ratio_to_simd128_1t = round(ratio);
@@ -288,12 +297,16 @@ async function main(): Promise<void> {
     q40_matvec_gbps_1t: main.q40_matvec_gbps_1t,
     read_baseline_gbps_1t: main.read_baseline_gbps_1t,
     ratio_to_read_1t: main.ratio_to_read_1t,
+    q40_matvec_gbps_1t_cpu: main.q40_matvec_gbps_1t_cpu,
+    read_baseline_gbps_1t_cpu: main.read_baseline_gbps_1t_cpu,
+    ratio_to_read_1t_cpu: main.ratio_to_read_1t_cpu,
     speedup_2t: main.speedup_2t,
     q40_matvec_gbps_2t: main.q40_matvec_gbps_2t,
     ratio_to_scalar_1t: main.ratio_to_scalar_1t,
     ratio_to_simd128_1t: main.ratio_to_simd128_1t,
     prefill_gflops: round(flops / prefill1 / 1e6, 2),
     prefill_gflops_2t: round(flops / prefill2 / 1e6, 2),
+    prefill_gflops_cpu: round(flops / prefill1t.cpuMs / 1e6, 2),
     prefill_ratio_to_matvec: round(perToken * pm / prefill1, 2),
     ...decode,
     shapes: results,
