@@ -216,3 +216,35 @@ Deno.test("MemberLoader fetches neighbouring small members with one range reques
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("MemberLoader hands over each member as soon as it has arrived, long before the download ends", async () => {
+  const dir = await Deno.makeTempDir();
+  const { bytes } = await makeIndexedTar(dir);
+  const server = startTestServer({ "/m.tar": bytes }, { bytesPerSecond: 2_000_000 });
+  const remote = await openArchive(`${server.url}/m.tar`, { cache: false });
+  try {
+    const members = remote.members().filter((m) => m.offset > 16 << 10)
+      .sort((a, b) => a.offset - b.offset);
+    const loader = remote.loader();
+    const start = performance.now();
+    const arrived: [string, number][] = [];
+    await Promise.all(members.map((m) =>
+      loader.load(m.name, new Uint8Array(m.size)).then(() => {
+        arrived.push([m.name, performance.now() - start]);
+      })
+    ));
+    const total = performance.now() - start;
+    assert.deepEqual(arrived.map(([n]) => n), members.map((m) => m.name));
+    const first = arrived[0]![1];
+    console.log(
+      `throttled 2 MB/s: first member ready at ${first.toFixed(0)} ms, all ${members.length} ` +
+        `at ${total.toFixed(0)} ms`,
+    );
+    assert.ok(first < total / 2, `first at ${first} ms of ${total} ms`);
+    await loader.close();
+  } finally {
+    await remote.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -8,6 +8,8 @@ export interface TestServerOptions {
   readonly stallFirstMs?: number;
   /** Send this ETag and honour If-Match. */
   readonly etag?: string;
+  /** Send bodies at most this fast, all connections together (bytes per second). */
+  readonly bytesPerSecond?: number;
 }
 
 /** What the server saw of one request. */
@@ -36,6 +38,24 @@ export function startTestServer(
   const requests: SeenRequest[] = [];
   let failures = options.failFirst ?? 0;
   let stall = options.stallFirstMs ?? 0;
+  const rate = options.bytesPerSecond;
+  let nextFree = 0;
+  /** A body paced by the shared rate, in 16 KiB chunks. */
+  function paced(bytes: Uint8Array): BodyInit {
+    if (rate === undefined) return bytes as Uint8Array<ArrayBuffer>;
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const n = Math.min(16 << 10, bytes.length - at);
+        const now = performance.now();
+        nextFree = Math.max(now, nextFree) + (n / rate) * 1000;
+        await new Promise((resolve) => setTimeout(resolve, nextFree - now));
+        controller.enqueue(bytes.slice(at, at + n));
+        at += n;
+        if (at >= bytes.length) controller.close();
+      },
+    });
+  }
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     requests.push({
       path: new URL(req.url).pathname,
@@ -63,7 +83,7 @@ export function startTestServer(
     }
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
     if (options.ignoreRange || range === null) {
-      return new Response(body.slice(), { status: 200, headers });
+      return new Response(paced(body.slice()), { status: 200, headers });
     }
     const start = Number(range[1]);
     const end = Math.min(range[2] === "" ? body.length - 1 : Number(range[2]), body.length - 1);
@@ -72,7 +92,7 @@ export function startTestServer(
       return new Response(null, { status: 416, headers });
     }
     headers.set("content-range", `bytes ${start}-${end}/${body.length}`);
-    return new Response(body.slice(start, end + 1), { status: 206, headers });
+    return new Response(paced(body.slice(start, end + 1)), { status: 206, headers });
   });
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
