@@ -399,21 +399,23 @@ Deno.test("loadKernels with 1 and 2 threads gives bit-identical results", async 
   assert.deepEqual(results[0], results[1]);
 });
 
-Deno.test("loadKernels falls back to the main thread without Worker", async () => {
-  const saved = Object.getOwnPropertyDescriptor(globalThis, "Worker")!;
-  // deno-lint-ignore no-explicit-any
-  delete (globalThis as any).Worker;
-  try {
-    await withKernels({ threads: 2 }, (kernels) => {
-      assert.equal(kernels.maxThreads, 1);
-      assert.equal(kernels.memory.buffer instanceof SharedArrayBuffer, false);
-      const y = q4Case(kernels, 2, 9, 64, false).y;
-      assert.deepEqual(y, q4Case(kernels, 2, 9, 64, true).y);
-    });
-  } finally {
-    Object.defineProperty(globalThis, "Worker", saved);
-  }
-});
+for (const name of ["Worker", "SharedArrayBuffer"] as const) {
+  Deno.test(`loadKernels falls back to the main thread without ${name}`, async () => {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, name)!;
+    // deno-lint-ignore no-explicit-any
+    delete (globalThis as any)[name];
+    try {
+      await withKernels({ threads: 2 }, (kernels) => {
+        assert.equal(kernels.maxThreads, 1);
+        assert.equal(kernels.threads, 1);
+        const y = q4Case(kernels, 2, 9, 64, false).y;
+        assert.deepEqual(y, q4Case(kernels, 2, 9, 64, true).y);
+      });
+    } finally {
+      Object.defineProperty(globalThis, name, saved);
+    }
+  });
+}
 
 Deno.test("allocWeights rejects a model over the 4 GiB wasm32 ceiling with a RangeError", async () => {
   await withKernels({ threads: 1, arenaBytes: 1 << 20 }, (kernels) => {
