@@ -4,7 +4,8 @@ import { createSha256, type Sha256 } from "../storage/sha256.ts";
 /**
  * Where a member's bytes go: a view of exactly the member's size, or a function that returns
  * one. The function is called again before every chunk is written, so a destination inside a
- * `WebAssembly.Memory` that grew (and got a new buffer) is followed.
+ * `WebAssembly.Memory` that grew (and got a new buffer) is followed; it must return a view of
+ * the same place every time (allocate before calling `load`, not inside the function).
  */
 export type LoadTarget = Uint8Array | ((size: number) => Uint8Array);
 
