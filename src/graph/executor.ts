@@ -252,7 +252,7 @@ export class Executor {
       for (const [k, id] of step.tensors) args.set(k, tensorOf(id));
       for (const [k, ids] of step.lists) args.set(k, ids.map(tensorOf));
       for (const [k, t] of step.dynamic) args.set(k, resolveAttr(t, (id) => contents(read(id))));
-      const opArgs = new Args<Tensor>(node.name, args);
+      const opArgs = new Args<Tensor>(node.name, args, node.known);
       let outs: Tensor[];
       try {
         outs = override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);

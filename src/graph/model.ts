@@ -49,6 +49,8 @@ export interface Node {
   readonly op: Op;
   readonly name: string;
   readonly args: ReadonlyMap<string, NodeArg>;
+  /** Per attribute, which items were numbers known at load time (see `OpArgs.knownAtLoad`). */
+  readonly known: ReadonlyMap<string, readonly boolean[]>;
   readonly outputs: readonly number[];
   /** `graph.nnef:line` of the graph statement, with the fragment path when expanded. */
   readonly where: string;
@@ -378,9 +380,7 @@ class Builder {
           `Positional argument after a named one in ${what} at ${this.#at(at)}`,
         );
       }
-      if (!params.some((p) => p.name === a.name)) {
-        throw new TypeError(`Unknown argument '${a.name}' for ${what} at ${this.#at(at)}`);
-      }
+      // tract ignores named arguments an op does not declare (e.g. `external(label = ...)`).
     }
     if (positional > params.length) {
       throw new TypeError(`Too many arguments for ${what} at ${this.#at(at)}`);
@@ -557,6 +557,20 @@ class Builder {
 
   #addNode(op: Op, name: string, args: Map<string, NodeArg>): number[] {
     const where = this.#where;
+    const known = new Map<string, boolean[]>();
+    const itemKnown = (t: AttrTemplate): boolean => {
+      if (typeof t === "number") return true;
+      if (t !== null && typeof t === "object" && "wire" in t) {
+        const c = factContents(this.values[(t as { wire: number }).wire]!.fact);
+        return typeof c === "number" ||
+          (Array.isArray(c) && c.length === 1 && typeof c[0] === "number");
+      }
+      return false;
+    };
+    for (const [k, a] of args) {
+      if (a.kind !== "attr") continue;
+      known.set(k, Array.isArray(a.value) ? a.value.map(itemKnown) : [itemKnown(a.value)]);
+    }
     const inputFacts = (): string =>
       [...args.entries()]
         .flatMap(([k, a]) =>
@@ -576,6 +590,7 @@ class Builder {
         // Unknown at load time: a fresh symbol keeps shape inference going.
         return f.shape.length === 0 ? sym(`?${id}`) : f.shape.map((_, i) => sym(`?${id}.${i}`));
       }),
+      known,
     );
     let facts: Fact[];
     try {
@@ -612,6 +627,7 @@ class Builder {
             (id) => this.values[id]!.fact.value!,
             (id) => factContents(this.values[id]!.fact)!,
           ),
+          known,
         );
         const ts = op.eval(evalArgs, { bindings: new Map() });
         facts = ts.map((t) => {
@@ -631,7 +647,7 @@ class Builder {
       this.values.push({ id, name: null, fact, producer: nodeId });
       return id;
     });
-    this.nodes.push({ id: nodeId, op, name, args, outputs, where });
+    this.nodes.push({ id: nodeId, op, name, args, known, outputs, where });
     return outputs;
   }
 
@@ -769,7 +785,27 @@ export async function loadModel(
       if (!archive.has(name)) return;
       tensors.set(label, readTensorFile(await archive.read(name), name));
     }));
-    return buildModel(doc, tensors, { file });
+    // Graph quantization (u8/i8 with zero points) is not implemented: refuse such graphs
+    // with that reason, unless an unsupported operator already says more.
+    const quant = archive.has("graph.quant")
+      ? new TextDecoder().decode(await archive.read("graph.quant")).trim()
+      : "";
+    const refuse = (): never => {
+      throw new TypeError(
+        `${archive.name}: unsupported graph.quant quantization (zero-point/scale tensors are not implemented)`,
+      );
+    };
+    let model: Model;
+    try {
+      model = buildModel(doc, tensors, { file });
+    } catch (e) {
+      if (quant !== "" && !(e instanceof Error && e.message.includes("unsupported operator"))) {
+        refuse();
+      }
+      throw e;
+    }
+    if (quant !== "") refuse();
+    return model;
   } finally {
     if (!given) await archive.close();
   }

@@ -16,9 +16,16 @@ function isTensorLike(v: unknown): boolean {
 export class Args<T extends object> implements OpArgs<T> {
   readonly #values: ReadonlyMap<string, ArgValue<T>>;
   readonly #op: string;
+  readonly #known: ReadonlyMap<string, readonly boolean[]> | undefined;
 
-  constructor(op: string, values: ReadonlyMap<string, ArgValue<T>> | Record<string, ArgValue<T>>) {
+  /** `known`: per attribute, which items were numbers known at load time (default: all). */
+  constructor(
+    op: string,
+    values: ReadonlyMap<string, ArgValue<T>> | Record<string, ArgValue<T>>,
+    known?: ReadonlyMap<string, readonly boolean[]>,
+  ) {
     this.#op = op;
+    this.#known = known;
     this.#values = values instanceof Map
       ? values
       : new Map(Object.entries(values as Record<string, ArgValue<T>>));
@@ -73,7 +80,12 @@ export class Args<T extends object> implements OpArgs<T> {
     const v = this.#get(name);
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) return [this.#asDim(name, v)];
-    return v.map((x) => this.#asDim(name, x));
+    // tract flattens items that are themselves lists (`shape = [1, wire_of_two, 3]`).
+    return v.flatMap((x) => (Array.isArray(x) ? x : [x])).map((x) => this.#asDim(name, x));
+  }
+
+  knownAtLoad(name: string, index: number): boolean {
+    return this.#known?.get(name)?.[index] ?? true;
   }
 
   int(name: string): number {

@@ -47,6 +47,12 @@ export interface OpArgs<T> {
   float(name: string): number;
   str(name: string): string;
   bool(name: string): boolean;
+  /**
+   * True when item `index` of attribute `name` was a number known at load time (a literal
+   * or a folded constant), false when it was symbolic or computed from the inputs. tract
+   * applies some rules (slice's negative bounds) to such constants only.
+   */
+  knownAtLoad(name: string, index: number): boolean;
 }
 
 /** Services the graph loader offers to `infer`. */

@@ -14,10 +14,17 @@ interface Window<D> {
  * tract's slice bounds: a constant negative begin counts from the end, a constant end <= 0
  * too (legacy "0 = to the end"); both are clamped to the dim.
  */
-function window(dim: Dim, begin: Dim, end: Dim, step: number): Window<Dim> {
+function window(
+  dim: Dim,
+  begin: Dim,
+  end: Dim,
+  step: number,
+  beginConst: boolean,
+  endConst: boolean,
+): Window<Dim> {
   if (step <= 0) throw new RangeError(`slice: stride ${step} is not supported`);
-  let b = typeof begin === "number" && begin < 0 ? dimAdd(dim, begin) : begin;
-  let e = typeof end === "number" && end <= 0 ? dimAdd(dim, end) : end;
+  let b = beginConst && typeof begin === "number" && begin < 0 ? dimAdd(dim, begin) : begin;
+  let e = endConst && typeof end === "number" && end <= 0 ? dimAdd(dim, end) : end;
   b = dimMax(0, dimMin(b, dim));
   e = dimMax(b, dimMin(e, dim));
   const span = dimSub(e, b);
@@ -38,7 +45,16 @@ function plan<D extends Dim>(
       `slice: ${axes.length} axes but ${begins.length} begins and ${ends.length} ends`,
     );
   }
-  const windows = axes.map((a, i) => window(shape[a]!, begins[i]!, ends[i]!, strides[i] ?? 1));
+  const windows = axes.map((a, i) =>
+    window(
+      shape[a]!,
+      begins[i]!,
+      ends[i]!,
+      strides[i] ?? 1,
+      args.knownAtLoad("begin", i),
+      args.knownAtLoad("end", i),
+    )
+  );
   return { axes, windows };
 }
 
