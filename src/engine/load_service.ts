@@ -1,6 +1,6 @@
 import { loadModel } from "../graph/model.ts";
 import { type Archive, openArchive } from "../nnef/archive.ts";
-import { chatTemplateOf, renderChatTemplate } from "./chat_template.ts";
+import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
 import { InferenceService, type TokenModel } from "./service.ts";
@@ -37,10 +37,9 @@ export async function loadService(
   options: LoadServiceOptions,
 ): Promise<LoadedService> {
   const archive = await openArchive(location);
-  let owned = true;
   try {
     const config = await readJsonMember(archive, "tokenizer_config.json");
-    const template = archive.has("chat_template.jinja")
+    let template = archive.has("chat_template.jinja")
       ? new TextDecoder().decode(await archive.read("chat_template.jinja"))
       : chatTemplateOf(config);
     let tokenizer: Tokenizer;
@@ -48,6 +47,7 @@ export async function loadService(
     if (options.tokenizer !== undefined) {
       tokenizer = await loadTokenizer(options.tokenizer);
       tokenizerFrom = options.tokenizer;
+      template ??= await readChatTemplate(await folderOf(options.tokenizer));
     } else if (archive.has("tokenizer.json")) {
       tokenizer = new HfTokenizer(
         await readJsonMember(archive, "tokenizer.json"),
@@ -61,7 +61,6 @@ export async function loadService(
       );
     }
     const { model, bytes } = await openTokenModel(archive);
-    owned = false;
     const renderConfig = tokenizer instanceof HfTokenizer
       ? { ...tokenizer.config, ...config }
       : config;
@@ -75,8 +74,15 @@ export async function loadService(
     });
     return { service, bytes, tokenizerFrom };
   } finally {
-    if (owned) await archive.close();
+    await archive.close();
   }
+}
+
+/** The folder of a tokenizer path (itself when it is a folder). */
+async function folderOf(path: string): Promise<string> {
+  if ((await Deno.stat(path)).isDirectory) return path;
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : path.slice(0, slash) || "/";
 }
 
 async function readJsonMember(archive: Archive, name: string): Promise<Record<string, unknown>> {
