@@ -1,4 +1,5 @@
 /** Token-by-token generation over a {@link Session}: the loop serving and the CLI consume. */
+import { setImmediate } from "node:timers";
 import type { Model } from "../graph/model.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -20,8 +21,9 @@ export interface GenerationOptions {
   readonly onPrefill?: (promptTokens: number) => void;
 }
 
+/** Lets timers, I/O and abort events run; nested `setTimeout(0)` would be clamped to 4 ms. */
 function nextTick(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
