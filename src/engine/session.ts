@@ -12,6 +12,7 @@
  * repeat that feeds attention) read the buffer in place; any other reader gets a copy.
  */
 import { type Tensor, tensor } from "../tensor/tensor.ts";
+import type { DType } from "../tensor/dtype.ts";
 import type { Model } from "../graph/model.ts";
 import { Executor, type NodeOverride } from "../graph/executor.ts";
 import { checkAssertion, type DimExpr, evalDim } from "../graph/dim.ts";
@@ -80,8 +81,14 @@ class CacheBuffer {
   shape: number[];
   data: Float32Array;
 
-  constructor(pair: CachePair, dims: readonly number[], capacity: number) {
+  readonly dtype: DType;
+
+  constructor(pair: CachePair, dtype: DType, dims: readonly number[], capacity: number) {
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new TypeError(`KV cache '${pair.input}' has item type ${dtype}, expected f32 or f16`);
+    }
     this.pair = pair;
+    this.dtype = dtype;
     this.shape = [...dims];
     this.shape[pair.axis] = capacity;
     this.data = new Float32Array(this.shape.reduce((a, b) => a * b, 1));
@@ -109,7 +116,7 @@ class CacheBuffer {
     }
     const shape = [...this.shape];
     shape[this.pair.axis] = rows;
-    return { dtype: "f32", shape, data: this.data, strides, offset: 0 };
+    return { dtype: this.dtype, shape, data: this.data, strides, offset: 0 };
   }
 
   /** Writes `rows` (shape like the view, `count` positions) at position `at`. */
@@ -198,7 +205,7 @@ export class Session {
       const fact = this.model.input(pair.input)!.fact;
       const dims = fact.shape.map((d) => evalDim(d, bindings));
       const old = this.#caches.find((c) => c.pair === pair);
-      return old ?? new CacheBuffer(pair, dims, this.#capacity);
+      return old ?? new CacheBuffer(pair, fact.dtype, dims, this.#capacity);
     });
     for (const pair of this.pairs) {
       const fact = this.model.input(pair.input)!.fact;
