@@ -26,6 +26,8 @@ shared="-C link-arg=--shared-memory -C link-arg=--export=__stack_pointer"
 
 build() { # name target-features extra-rustflags
   local name="$1" features="$2" extra="$3"
+  local log="$target_dir/$name.log"
+  mkdir -p "$target_dir"
   env -u RUSTUP_TOOLCHAIN -u CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
     RUSTC_BOOTSTRAP=1 RUSTC="$rustc" SOURCE_DATE_EPOCH=0 \
     RUSTFLAGS="-C target-feature=$features $common $extra" \
@@ -34,7 +36,8 @@ build() { # name target-features extra-rustflags
     --target wasm32-unknown-unknown --target-dir "$target_dir/$name" \
     -Zbuild-std=core,panic_abort \
     --config 'source.crates-io.replace-with="debian-std-vendor"' \
-    --config "source.debian-std-vendor.directory=\"$src/library/vendor\""
+    --config "source.debian-std-vendor.directory=\"$src/library/vendor\"" 2>"$log" ||
+    { cat "$log" >&2; echo "build.sh: cargo failed for $name" >&2; exit 1; }
   cp "$target_dir/$name/wasm32-unknown-unknown/release/rill_kernels.wasm" "$out/kernels_$name.wasm"
 }
 
