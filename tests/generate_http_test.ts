@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { writeArchive } from "../models/archive_writer.ts";
+import { generate } from "../src/engine/generate.ts";
+import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { loadModel } from "../src/graph/model.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import { openHttpSource } from "../src/storage/http_source.ts";
+import { startTestServer } from "../src/storage/_test_server.ts";
+import { startFaultProxy } from "./_fault_proxy.ts";
+
+const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url).pathname;
+const PROMPT = [1, 403, 407, 261, 378];
+
+async function greedy(source: Parameters<typeof loadModel>[0]): Promise<number[]> {
+  const model = await loadModel(source);
+  const tokenizer = await loadTokenizer(`${FIXTURES}tok512.bin`);
+  const out: number[] = [];
+  for await (
+    const id of generate(model, tokenizer, PROMPT, { maxTokens: 12, sampling: { temperature: 0 } })
+  ) out.push(id);
+  return out;
+}
+
+/** The export re-packed by the converter's writer: `rill-index.json` first. */
+async function converted(tgzPath: string, path: string): Promise<Uint8Array> {
+  const tgz = await openArchive(tgzPath);
+  try {
+    const members = [];
+    for (const m of tgz.members()) {
+      const data = await tgz.read(m.name);
+      members.push({ name: m.name, size: data.length, produce: () => data });
+    }
+    await writeArchive(path, members);
+    return await Deno.readFile(path);
+  } finally {
+    await tgz.close();
+  }
+}
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`generation from a URL equals generation from the local file (stories260K ${variant})`, async () => {
+    const tgzPath = `${FIXTURES}nnef/stories260K_${variant}.nnef.tgz`;
+    const dir = await Deno.makeTempDir();
+    const tar = await converted(tgzPath, `${dir}/m.tar`);
+    const server = startTestServer({
+      "/m.nnef.tgz": await Deno.readFile(tgzPath),
+      "/m.nnef.tar": tar,
+    }, { etag: '"v1"' });
+    const proxy = startFaultProxy(server.url, {
+      seed: 42,
+      errorRate: 0.15,
+      dropRate: 0.15,
+      delayRate: 0.2,
+      maxDelayMs: 10,
+    });
+    const http = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 };
+    try {
+      const local = await greedy(tgzPath);
+      for (const path of ["/m.nnef.tgz", "/m.nnef.tar"]) {
+        const before = proxy.stats.requests;
+        const source = await openHttpSource(`${proxy.url}${path}`, {
+          ...http,
+          probeBytes: 16 << 10,
+        });
+        const archive = await openArchive(source, { cache: false });
+        try {
+          assert.deepEqual(await greedy(archive), local, path);
+          console.log(
+            `${variant} ${path} (${archive.indexed ? "indexed" : archive.kind}) through the ` +
+              `fault proxy: ${proxy.stats.requests - before} requests, ` +
+              `${source.bytesFetched} bytes fetched of ${(await source.size())}`,
+          );
+        } finally {
+          await archive.close();
+          await source.close();
+        }
+      }
+      assert.ok(proxy.stats.errors + proxy.stats.drops > 0);
+    } finally {
+      await proxy.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
