@@ -93,7 +93,7 @@ export interface Server {
  * while the model is on its way and `/ready` turns 200 when it is loaded.
  */
 export function createServer(config: ServeConfig, log = defaultLog): Server {
-  const state = new ServingState(config.serving);
+  const state = new ServingState(config.serving, log);
   const app = createApp(state);
   if (config.serving.apiKeys.length === 0) {
     log(

@@ -19,12 +19,14 @@ export function chatRoute(state: ServingState): Hono {
     const request = parseChatRequest(await readJsonObject(c.req.raw));
     const service = state.requireService();
     const promptIds = service.encodePrompt(renderMessages(service, request.messages));
+    const id = responseId("chatcmpl");
     const job = prepareJob(state, {
       service,
       request,
       promptIds,
       promptField: "messages",
-      shape: chatShape(service.modelId, request.includeUsage),
+      shape: chatShape(id, service.modelId, request.includeUsage),
+      id,
       arrived,
       clientSignal: c.req.raw.signal,
     });
@@ -33,8 +35,7 @@ export function chatRoute(state: ServingState): Hono {
   return app;
 }
 
-function chatShape(model: string, includeUsage: boolean): ResponseShape {
-  const id = responseId("chatcmpl");
+function chatShape(id: string, model: string, includeUsage: boolean): ResponseShape {
   const created = unixSeconds();
   const chunk = (
     delta: object,

@@ -19,12 +19,14 @@ export function completionsRoute(state: ServingState): Hono {
     const request = parseCompletionRequest(await readJsonObject(c.req.raw));
     const service = state.requireService();
     const promptIds = service.encodePrompt(request.prompt);
+    const id = responseId("cmpl");
     const job = prepareJob(state, {
       service,
       request,
       promptIds,
       promptField: "prompt",
-      shape: completionShape(service.modelId, request.includeUsage),
+      shape: completionShape(id, service.modelId, request.includeUsage),
+      id,
       arrived,
       clientSignal: c.req.raw.signal,
     });
@@ -33,8 +35,7 @@ export function completionsRoute(state: ServingState): Hono {
   return app;
 }
 
-function completionShape(model: string, includeUsage: boolean): ResponseShape {
-  const id = responseId("cmpl");
+function completionShape(id: string, model: string, includeUsage: boolean): ResponseShape {
   const created = unixSeconds();
   const chunk = (text: string, finishReason: FinishReason | null) => ({
     id,

@@ -37,6 +37,8 @@ export interface JobSpec {
   readonly shape: ResponseShape;
   /** `performance.now()` when the request arrived. */
   readonly arrived: number;
+  /** The response id, for the log. */
+  readonly id: string;
   /** Aborts when the client goes away. */
   readonly clientSignal: AbortSignal;
 }
@@ -120,13 +122,12 @@ async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
   try {
     await job.ticket.ready;
     let text = "";
-    const timer = new GenerationTimer(state, job.arrived);
+    const timer = new GenerationTimer(job);
     for await (const event of generation(job, timer)) {
       if (event.type === "text") {
         text += event.text;
       } else {
-        timer.done(event.completionTokens);
-        state.metrics.tokens(event.promptTokens, event.completionTokens);
+        timer.done(event);
         return c.json(shape.whole(text, event.finishReason, usageOf(event)));
       }
     }
@@ -134,6 +135,7 @@ async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
   } catch (error) {
     if (signal.aborted) {
       state.metrics.cancellation();
+      state.log(`rill: ${job.id} cancelled by the client`);
       return new ApiError(499, "Client closed the request", { code: "cancelled" }).toResponse();
     }
     throw error;
@@ -162,14 +164,13 @@ function respondStream(c: Context, job: PreparedJob): Response {
       const opening = shape.opening();
       if (opening) await event(opening);
       await job.ticket.ready;
-      const timer = new GenerationTimer(state, job.arrived);
+      const timer = new GenerationTimer(job);
       for await (const item of generation(job, timer)) {
         if (item.type === "text") {
           await event(shape.text(item.text));
           continue;
         }
-        timer.done(item.completionTokens);
-        state.metrics.tokens(item.promptTokens, item.completionTokens);
+        timer.done(item);
         await event(shape.finish(item.finishReason));
         if (request.includeUsage) await event(shape.usage(usageOf(item)));
         await send("data: [DONE]\n\n");
@@ -177,6 +178,7 @@ function respondStream(c: Context, job: PreparedJob): Response {
     } catch (error) {
       if (signal.aborted) {
         state.metrics.cancellation();
+        state.log(`rill: ${job.id} cancelled by the client`);
       } else {
         console.error("rill serve: generation failed:", error);
         await event(toApiError(error).toJSON());
@@ -217,25 +219,37 @@ function usageOf(event: { promptTokens: number; completionTokens: number }): Usa
   };
 }
 
-/** Feeds time to first token and decode speed into the metrics. */
+/** Feeds time to first token, decode speed and token counts into the metrics and the log. */
 class GenerationTimer {
-  readonly #state: ServingState;
-  readonly #arrived: number;
+  readonly #job: PreparedJob;
   #first: number | undefined;
 
-  constructor(state: ServingState, arrived: number) {
-    this.#state = state;
-    this.#arrived = arrived;
+  constructor(job: PreparedJob) {
+    this.#job = job;
   }
 
   token(): void {
     if (this.#first !== undefined) return;
     this.#first = performance.now();
-    this.#state.metrics.timeToFirstToken((this.#first - this.#arrived) / 1000);
+    this.#job.state.metrics.timeToFirstToken((this.#first - this.#job.arrived) / 1000);
   }
 
-  done(completionTokens: number): void {
+  done(
+    result: { promptTokens: number; completionTokens: number; finishReason: FinishReason },
+  ): void {
+    const { state, arrived, id } = this.#job;
     if (this.#first === undefined) this.token();
-    this.#state.metrics.decode(completionTokens - 1, (performance.now() - this.#first!) / 1000);
+    const decodeSeconds = (performance.now() - this.#first!) / 1000;
+    state.metrics.decode(result.completionTokens - 1, decodeSeconds);
+    state.metrics.tokens(result.promptTokens, result.completionTokens);
+    const speed = result.completionTokens > 1
+      ? `, ${((result.completionTokens - 1) / decodeSeconds).toFixed(1)} tokens/s`
+      : "";
+    state.log(
+      `rill: ${id} prompt ${result.promptTokens} + completion ${result.completionTokens} tokens, ` +
+        `finish ${result.finishReason}, first token after ${
+          ((this.#first! - arrived) / 1000).toFixed(3)
+        } s${speed}`,
+    );
   }
 }

@@ -37,11 +37,14 @@ export class ServingState {
   readonly config: ServingConfig;
   readonly queue: RequestQueue;
   readonly metrics: ServingMetrics;
+  /** Receives one line per finished or cancelled generation. */
+  readonly log: (line: string) => void;
   #service: InferenceService | undefined;
   #loadError: Error | undefined;
 
-  constructor(config: Partial<ServingConfig> = {}) {
+  constructor(config: Partial<ServingConfig> = {}, log: (line: string) => void = () => {}) {
     this.config = { ...DEFAULT_SERVING_CONFIG, ...config };
+    this.log = log;
     this.queue = new RequestQueue({
       maxWaiting: this.config.maxQueue,
       retryAfterSeconds: this.config.retryAfterSeconds,

@@ -92,6 +92,9 @@ Deno.test("rill serve started as a process answers the OpenAI client and logs wh
     temperature: 0,
   });
   assert.ok(answer.choices[0]!.message.content!.length > 0);
+  await child.waitFor(
+    new RegExp(`${answer.id} prompt \\d+ \\+ completion \\d+ tokens, finish (stop|length)`),
+  );
   const denied = await fetch(`${url}/v1/models`);
   assert.equal(denied.status, 401);
   await denied.body?.cancel();
