@@ -8,6 +8,10 @@ export interface TestServerOptions {
   readonly stallFirstMs?: number;
   /** Send this ETag and honour If-Match. */
   readonly etag?: string;
+  /** Send this Last-Modified and honour If-Unmodified-Since (compared as text). */
+  readonly lastModified?: string;
+  /** Ignore If-Match and If-Unmodified-Since, like a server without conditional requests. */
+  readonly ignoreConditionals?: boolean;
   /** Send bodies at most this fast, all connections together (bytes per second). */
   readonly bytesPerSecond?: number;
 }
@@ -24,7 +28,7 @@ export interface TestServer {
   /** Requests received, including failed ones. */
   readonly requests: SeenRequest[];
   /** Replaces an object (e.g. to test ETag pinning). */
-  put(path: string, bytes: Uint8Array, etag?: string): void;
+  put(path: string, bytes: Uint8Array, etag?: string, lastModified?: string): void;
   close(): Promise<void>;
 }
 
@@ -35,6 +39,10 @@ export function startTestServer(
   const store = new Map(Object.entries(objects));
   const etags = new Map<string, string>();
   if (options.etag !== undefined) { for (const key of store.keys()) etags.set(key, options.etag); }
+  const lastModified = new Map<string, string>();
+  if (options.lastModified !== undefined) {
+    for (const key of store.keys()) lastModified.set(key, options.lastModified);
+  }
   const requests: SeenRequest[] = [];
   let failures = options.failFirst ?? 0;
   let stall = options.stallFirstMs ?? 0;
@@ -79,7 +87,17 @@ export function startTestServer(
     if (etag !== undefined) {
       headers.set("etag", etag);
       const ifMatch = req.headers.get("if-match");
-      if (ifMatch !== null && ifMatch !== etag) return new Response(null, { status: 412 });
+      if (ifMatch !== null && ifMatch !== etag && !options.ignoreConditionals) {
+        return new Response(null, { status: 412 });
+      }
+    }
+    const modified = lastModified.get(path);
+    if (modified !== undefined) {
+      headers.set("last-modified", modified);
+      const since = req.headers.get("if-unmodified-since");
+      if (since !== null && since !== modified && !options.ignoreConditionals) {
+        return new Response(null, { status: 412 });
+      }
     }
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
     if (options.ignoreRange || range === null) {
@@ -97,9 +115,10 @@ export function startTestServer(
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     requests,
-    put(path: string, bytes: Uint8Array, etag?: string): void {
+    put(path: string, bytes: Uint8Array, etag?: string, modified?: string): void {
       store.set(path, bytes);
       if (etag !== undefined) etags.set(path, etag);
+      if (modified !== undefined) lastModified.set(path, modified);
     },
     async close(): Promise<void> {
       await server.shutdown();

@@ -125,6 +125,7 @@ class HttpByteSource implements HttpSource {
   #head: Uint8Array = new Uint8Array(0);
   #full: Uint8Array | undefined;
   #etag: string | undefined;
+  #lastModified: string | undefined;
   #requests = 0;
   #bytesFetched = 0;
   #closed = false;
@@ -180,6 +181,7 @@ class HttpByteSource implements HttpSource {
       }
       const etag = res.headers.get("etag");
       if (etag !== null && !etag.startsWith("W/")) this.#etag = etag;
+      else this.#lastModified = res.headers.get("last-modified") ?? undefined;
       if (res.status === 200) {
         this.#full = await this.#body(res, undefined);
         this.#size = this.#full.length;
@@ -299,7 +301,12 @@ class HttpByteSource implements HttpSource {
   async #send(start: number, end: number, probe: boolean): Promise<Response> {
     const headers = new Headers(this.#headers);
     headers.set("range", `bytes=${start}-${end}`);
-    if (!probe && this.#pinEtag && this.#etag !== undefined) headers.set("if-match", this.#etag);
+    if (!probe && this.#pinEtag) {
+      if (this.#etag !== undefined) headers.set("if-match", this.#etag);
+      else if (this.#lastModified !== undefined) {
+        headers.set("if-unmodified-since", this.#lastModified);
+      }
+    }
     this.#requests++;
     let res: Response;
     const abort = new AbortController();
@@ -317,16 +324,35 @@ class HttpByteSource implements HttpSource {
     } finally {
       clearTimeout(timer);
     }
-    if (res.status === 200 || res.status === 206 || (probe && res.status === 416)) return res;
-    await res.body?.cancel();
     const what = `GET ${this.name}: ${res.status} ${res.statusText}`.trimEnd();
+    if (res.status === 200 || res.status === 206) {
+      // A server that ignores If-Match still says which version it sent.
+      const etag = res.headers.get("etag");
+      const lastModified = res.headers.get("last-modified");
+      const changed = !probe && this.#pinEtag &&
+        ((this.#etag !== undefined && etag !== null && etag !== this.#etag) ||
+          (this.#etag === undefined && this.#lastModified !== undefined &&
+            lastModified !== null && lastModified !== this.#lastModified));
+      if (!changed) return res;
+      await res.body?.cancel();
+      throw new Error(
+        `${what}: ${this.#changed()}, now ${etag ?? `Last-Modified ${lastModified}`}`,
+      );
+    }
+    if (probe && res.status === 416) return res;
+    await res.body?.cancel();
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
       throw new Transient(what, retryAfterMs(res.headers.get("retry-after")));
     }
-    if (res.status === 412) {
-      throw new Error(`${what}: the object changed since it was opened (ETag ${this.#etag})`);
-    }
+    if (res.status === 412) throw new Error(`${what}: ${this.#changed()}`);
     throw new Error(what);
+  }
+
+  #changed(): string {
+    const version = this.#etag !== undefined
+      ? `ETag ${this.#etag}`
+      : `Last-Modified ${this.#lastModified}`;
+    return `the object changed since it was opened (${version})`;
   }
 
   async #checkPartial(

@@ -183,6 +183,45 @@ Deno.test("openHttpSource pins the ETag with If-Match", async () => {
   }
 });
 
+Deno.test("openHttpSource detects a changed ETag from a server that ignores If-Match", async () => {
+  const server = startTestServer({ "/blob": pattern(4000) }, {
+    etag: '"v1"',
+    ignoreConditionals: true,
+  });
+  const source = await openHttpSource(`${server.url}/blob`, { probeBytes: 16 });
+  try {
+    await source.read(100, 10);
+    server.put("/blob", pattern(4000), '"v2"');
+    await assert.rejects(
+      () => source.read(200, 10),
+      (e: unknown) =>
+        e instanceof Error &&
+        e.message ===
+          `GET ${server.url}/blob: 206 Partial Content: the object changed since it was opened (ETag "v1"), now "v2"`,
+    );
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
+Deno.test("openHttpSource pins Last-Modified with If-Unmodified-Since when there is no ETag", async () => {
+  const first = "Wed, 21 Oct 2026 07:28:00 GMT";
+  const server = startTestServer({ "/blob": pattern(4000) }, { lastModified: first });
+  const source = await openHttpSource(`${server.url}/blob`, { probeBytes: 16 });
+  try {
+    await source.read(100, 10);
+    server.put("/blob", pattern(4000), undefined, "Thu, 22 Oct 2026 07:28:00 GMT");
+    await assert.rejects(
+      () => source.read(200, 10),
+      new RegExp(`412.*the object changed since it was opened \\(Last-Modified ${first}\\)`),
+    );
+  } finally {
+    await source.close();
+    await server.close();
+  }
+});
+
 Deno.test("openHttpSource handles an empty object", async () => {
   const server = startTestServer({ "/empty": new Uint8Array(0) });
   const source = await openHttpSource(`${server.url}/empty`);
