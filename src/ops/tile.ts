@@ -27,17 +27,25 @@ export const tile: Op = {
     // A strided view (the runtime's KV cache) is read in place.
     const st = isStrided(x) ? x.strides : rowStrides(x.shape);
     const origin = isStrided(x) ? x.offset : 0;
-    const inner = shape[rank - 1] ?? 1;
-    const innerIn = x.shape[rank - 1] ?? 1;
-    const innerStride = st[rank - 1] ?? 1;
-    // Odometer over the output rows; `src` coordinates wrap at the input dims.
-    const idx = new Array<number>(rank).fill(0);
-    const at = new Array<number>(rank).fill(0);
+    // Trailing axes that are not repeated and contiguous in the source copy as one block.
+    let k = rank;
+    let block = 1;
+    while (k > 0 && reps[k - 1] === 1 && st[k - 1] === block) {
+      k--;
+      block *= x.shape[k]!;
+    }
+    if (k === 0) {
+      out.set(src.subarray(origin, origin + block));
+      return [tensor(x.dtype, shape, out)];
+    }
+    // Odometer over the outer axes [0, k); source coordinates wrap at the input dims.
+    const idx = new Array<number>(k).fill(0);
+    const at = new Array<number>(k).fill(0);
     let base = origin;
-    for (let o = 0; o < n; o += inner) {
-      if (inner === innerIn && innerStride === 1) out.set(src.subarray(base, base + inner), o);
-      else for (let k = 0; k < inner; k++) out[o + k] = src[base + (k % innerIn) * innerStride]!;
-      for (let ax = rank - 2; ax >= 0; ax--) {
+    for (let o = 0; o < n; o += block) {
+      if (block >= 32) out.set(src.subarray(base, base + block), o);
+      else for (let q = 0; q < block; q++) out[o + q] = src[base + q]!;
+      for (let ax = k - 1; ax >= 0; ax--) {
         idx[ax]!++;
         at[ax]!++;
         base += st[ax]!;
