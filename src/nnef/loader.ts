@@ -310,9 +310,11 @@ class RangeLoader implements MemberLoader {
       group.push(p);
       hi = m.offset + m.size;
     }
+    // Members before it would delay it: only those as urgent as it are taken.
     for (const p of before) {
       const m = p.job.member;
       if (lo - (m.offset + m.size) > maxGap || hi - m.offset > this.#partBytes) break;
+      if (p.job.priority > part.job.priority) break;
       group.unshift(p);
       lo = m.offset;
     }
