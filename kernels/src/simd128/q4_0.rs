@@ -176,22 +176,9 @@ unsafe fn token_update(
     )
 }
 
-/// (bias, 0, 0, 0): added once per row by the 4-to-1 reduction.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-unsafe fn bias_lane(bias: *const u8) -> v128 {
-    v128_load32_zero(bias as *const u32)
-}
-
-/// The relaxed kernel folds the bias into its dot products, the u16-lane one adds it here.
+/// The -8 offset of every nibble, as -8 * sum(q) of the block, once per row.
 #[inline(always)]
 unsafe fn reduced_bias(bias: *const u8) -> v128 {
-    #[cfg(target_feature = "relaxed-simd")]
-    {
-        let _ = bias;
-        i32x4_splat(0)
-    }
-    #[cfg(not(target_feature = "relaxed-simd"))]
     i32x4_splat((bias as *const i32).read_unaligned())
 }
 
@@ -275,7 +262,8 @@ unsafe fn row_dot(n: &[v128; 4], a: *const u8, _bias: *const u8) -> v128 {
 }
 
 /// Low nibbles pair with a[0..16], high nibbles with a[16..32]; the nibble (0..15) is the
-/// 7-bit operand, so the relaxed dot product is exact on every engine.
+/// 7-bit operand, so the relaxed dot product is exact on every engine. Each i16 lane sums
+/// four products of at most 15 * 127, far from overflow.
 #[cfg(target_feature = "relaxed-simd")]
 type Unpacked = [[v128; 2]; 4];
 #[cfg(target_feature = "relaxed-simd")]
@@ -289,7 +277,8 @@ fn unpack(q: v128, mask: v128) -> [v128; 2] {
 
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn row_dot(n: &[v128; 2], a: *const u8, bias: *const u8) -> v128 {
-    let d = i32x4_relaxed_dot_i8x16_i7x16_add(load(a), n[0], bias_lane(bias));
-    i32x4_relaxed_dot_i8x16_i7x16_add(load(a.add(16)), n[1], d)
+unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
+    let lo = i16x8_relaxed_dot_i8x16_i7x16(load(a), n[0]);
+    let hi = i16x8_relaxed_dot_i8x16_i7x16(load(a.add(16)), n[1]);
+    i32x4_extadd_pairwise_i16x8(i16x8_add(lo, hi))
 }
