@@ -118,6 +118,11 @@ export class InferenceService {
   ): AsyncGenerator<GenerationEvent> {
     const { signal } = options;
     if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
+    if (promptIds.length >= this.#model.contextLength) {
+      throw new RangeError(
+        `Prompt of ${promptIds.length} tokens does not fit the context of ${this.#model.contextLength}`,
+      );
+    }
     const session = this.#model.newSession();
     try {
       let logits: Float32Array | undefined; // (vocab,)
@@ -154,7 +159,9 @@ export class InferenceService {
         await nextTurn();
       }
       if (!stop.stopped) {
-        const rest = stop.push(detokenizer.flush()) + stop.flush();
+        let rest = stop.push(detokenizer.flush());
+        if (stop.stopped) finishReason = "stop";
+        else rest += stop.flush();
         if (rest !== "") yield { type: "text", text: rest };
       }
       yield {

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { loadService } from "./load_service.ts";
+import type { GenerationEvent, InferenceService } from "./service.ts";
+
+const FIXTURES = new URL("../../../shared/fixtures/stories260K/", import.meta.url);
+
+let loaded: Promise<InferenceService> | undefined;
+function stories(): Promise<InferenceService> {
+  loaded ??= loadService(new URL("nnef/stories260K_f32.nnef.tgz", FIXTURES).pathname, {
+    modelId: "stories260K",
+    tokenizer: new URL("tok512.bin", FIXTURES).pathname,
+    prefillChunk: 2,
+  }).then((l) => l.service);
+  return loaded;
+}
+
+async function collect(iterable: AsyncIterable<GenerationEvent>): Promise<GenerationEvent[]> {
+  const events: GenerationEvent[] = [];
+  for await (const event of iterable) events.push(event);
+  return events;
+}
+
+Deno.test("InferenceService.generate prefills in chunks and matches the reference greedy text", async () => {
+  const service = await stories();
+  const expected = (await Deno.readTextFile(new URL("greedy64.txt", FIXTURES))).trim();
+  const prompt = service.encodePrompt("Once upon a time");
+  // llama2.c's 64 steps count the prompt after BOS.
+  const steps = 64 - (prompt.length - 1);
+  const events = await collect(
+    service.generate(prompt, { sampling: { temperature: 0 }, stop: [], maxTokens: steps }),
+  );
+  const done = events.at(-1)!;
+  assert.equal(done.type, "done");
+  const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+  assert.equal(`Once upon a time${text}`.trim(), expected);
+  assert.ok(done.type === "done" && done.completionTokens === steps);
+  assert.ok(done.type === "done" && done.finishReason === "length");
+});
+
+Deno.test("InferenceService.generate stops at a stop string and reports finish stop", async () => {
+  const service = await stories();
+  const prompt = service.encodePrompt("Once upon a time");
+  const events = await collect(
+    service.generate(prompt, { sampling: { temperature: 0 }, stop: ["Lily"], maxTokens: 50 }),
+  );
+  const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+  assert.equal(text, ", there was a little girl named ");
+  const done = events.at(-1)!;
+  assert.ok(done.type === "done" && done.finishReason === "stop");
+});
+
+Deno.test("InferenceService.generate stops during prefill when aborted", async () => {
+  const service = await stories();
+  const prompt = service.encodePrompt("Once upon a time there was a little cat. ".repeat(8));
+  const controller = new AbortController();
+  const events: GenerationEvent[] = [];
+  setTimeout(() => controller.abort(new DOMException("gone", "AbortError")), 1);
+  await assert.rejects(async () => {
+    for await (
+      const event of service.generate(prompt, {
+        sampling: { temperature: 0 },
+        stop: [],
+        maxTokens: 8,
+        signal: controller.signal,
+        onFirstToken: () => assert.fail("no token may be sampled"),
+      })
+    ) events.push(event);
+  }, /gone/);
+  assert.deepEqual(events, []);
+});
+
+Deno.test("InferenceService.generate rejects prompts that fill the context", async () => {
+  const service = await stories();
+  const prompt = new Array(service.contextLength).fill(300);
+  await assert.rejects(
+    collect(service.generate(prompt, { sampling: {}, stop: [], maxTokens: 1 })),
+    RangeError,
+  );
+});
