@@ -17,6 +17,8 @@ import type { Model } from "../graph/model.ts";
 import { Executor, type NodeOverride } from "../graph/executor.ts";
 import { checkAssertion, type DimExpr, evalDim } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
+import type { Kernels } from "../../kernels/mod.ts";
+import { kernelLinears } from "../graph/kernel_linear.ts";
 
 /** A KV-cache input/output pair recognised in the graph. */
 export interface CachePair {
@@ -37,6 +39,12 @@ export interface SessionOptions {
    * exported, concatenating the whole past at each step (the naive reference of the bench).
    */
   readonly appendInPlace?: boolean;
+  /**
+   * Run `linear` nodes with constant Q4_0/f32 weights in these WASM kernels (weights are
+   * uploaded once; Q4_0 products use Q8_0 activations, so logits differ slightly from the
+   * TS reference path). The caller owns the kernels and closes them.
+   */
+  readonly kernels?: Kernels;
 }
 
 function symbolName(d: unknown): string | null {
@@ -161,6 +169,7 @@ export class Session {
   readonly #pastSymbol: string;
   readonly #appendInPlace: boolean;
   readonly #capacity: number;
+  readonly #fixed: ReadonlyMap<number, NodeOverride>;
   #caches: CacheBuffer[] = [];
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
@@ -172,6 +181,7 @@ export class Session {
     this.pairs = findCachePairs(model);
     this.#appendInPlace = options.appendInPlace ?? true;
     this.#capacity = Math.max(1, options.capacity ?? 64);
+    this.#fixed = options.kernels ? kernelLinears(model, options.kernels) : new Map();
     const cacheInputs = new Set(this.pairs.map((p) => p.input));
     const cacheOutputs = new Set(this.pairs.map((p) => p.output));
     const tokenInputs = model.inputs.filter((i) => !cacheInputs.has(i.name));
@@ -250,7 +260,7 @@ export class Session {
     const tokens = tensor(tokenFact.dtype, [1, ids.length], Float64Array.from(ids)); // (1, S)
     const inputs = new Map<string, Tensor>([[this.#tokens, tokens]]);
     const P = this.#position;
-    const overrides = new Map<number, NodeOverride>();
+    const overrides = new Map<number, NodeOverride>(this.#fixed);
     if (this.#appendInPlace) {
       for (const cache of this.#caches) {
         inputs.set(cache.pair.input, cache.view(P));

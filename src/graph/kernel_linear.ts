@@ -1,0 +1,100 @@
+/**
+ * Runs the graph's `linear` nodes through the WASM kernels: each constant weight (Q4_0 or
+ * f32) is copied once into the kernels' weights region, and each call quantizes the
+ * activations to Q8_0 (for Q4_0 weights, as llama.cpp does) and multiplies there. The result
+ * is close to, not bit-equal with, the TS reference path (Q8_0 activations round).
+ *
+ * This is the hook that fused ops use: a map of node id -> replacement evaluation, given to
+ * the executor (`Executor.runBound`) or to a `Session` (`SessionOptions.kernels`).
+ */
+import type { Kernels } from "../../kernels/mod.ts";
+import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { binaryEval } from "../ops/common.ts";
+import { asF32, matmulEval } from "../ops/matmul.ts";
+import type { NodeOverride } from "./executor.ts";
+import type { Model } from "./model.ts";
+
+interface Slot {
+  readonly kind: "q40" | "f32";
+  readonly offset: number;
+  readonly n: number;
+  readonly k: number;
+}
+
+function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
+  const rank = w.shape.length;
+  if (rank < 2 || w.shape.slice(0, rank - 2).some((d) => d !== 1)) return null;
+  const n = w.shape[rank - 2]!;
+  const k = w.shape[rank - 1]!;
+  if (w.dtype === "q40" && k % 32 === 0) {
+    const bytes = w.data as Uint8Array;
+    const slot = kernels.allocWeights(bytes.length);
+    slot.bytes.set(bytes);
+    return { kind: "q40", offset: slot.offset, n, k };
+  }
+  if (w.dtype === "f32") {
+    const slot = kernels.allocWeights(n * k * 4);
+    new Float32Array(kernels.memory.buffer, slot.offset, n * k).set(w.data as Float32Array);
+    return { kind: "f32", offset: slot.offset, n, k };
+  }
+  return null;
+}
+
+/** y (m, n) = x (m, k) @ Wᵀ in the kernels' memory; x and y are copied in and out. */
+function kernelMatmul(kernels: Kernels, slot: Slot, x: Float32Array, m: number): Float32Array {
+  const { n, k } = slot;
+  const mark = kernels.mark();
+  try {
+    const xo = kernels.alloc(m * k * 4);
+    new Float32Array(kernels.memory.buffer, xo, m * k).set(x);
+    const yo = kernels.alloc(m * n * 4);
+    if (slot.kind === "q40") {
+      const xq = kernels.alloc(m * kernels.q8RowBytes(k));
+      kernels.quantizeQ8_0(xo, xq, m, k);
+      kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k);
+    } else {
+      kernels.matmulF32(slot.offset, xo, yo, m, n, k);
+    }
+    return new Float32Array(kernels.memory.buffer, yo, m * n).slice();
+  } finally {
+    kernels.reset(mark);
+  }
+}
+
+/**
+ * Overrides for every `linear` node of `model` whose filter is a constant Q4_0 or f32
+ * matrix (leading unit axes allowed). Uploads the weights now.
+ */
+export function kernelLinears(model: Model, kernels: Kernels): Map<number, NodeOverride> {
+  const overrides = new Map<number, NodeOverride>();
+  const slots = new Map<Tensor, Slot | null>();
+  for (const node of model.nodes) {
+    if (node.name !== "linear") continue;
+    const filter = node.args.get("filter");
+    if (filter?.kind !== "tensor") continue;
+    const w = model.values[filter.id]!.fact.value;
+    if (!w || w.dtype === "f16") continue;
+    if (!slots.has(w)) slots.set(w, uploadWeight(kernels, w));
+    const slot = slots.get(w);
+    if (!slot) continue;
+    overrides.set(node.id, (args) => {
+      const x = args.tensor("input"); // (..., k)
+      const bias = args.tensor("bias");
+      let y: Tensor;
+      if (
+        x.dtype !== "f32" || x.shape[x.shape.length - 1] !== slot.k ||
+        x.shape.length < w.shape.length
+      ) {
+        y = matmulEval(x, args.tensor("filter"), false, true);
+      } else {
+        const m = volume(x.shape) / slot.k;
+        const out = kernelMatmul(kernels, slot, asF32(x), m);
+        y = tensor("f32", [...x.shape.slice(0, -1), slot.n], out);
+      }
+      const b = bias.data as Float32Array;
+      if (b.length === 1 && b[0] === 0) return [y];
+      return [binaryEval(y, bias, y.dtype, (p, q) => p + q)];
+    });
+  }
+  return overrides;
+}
