@@ -686,7 +686,8 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
       { length: threads - 1 },
       (_, i) => stacksBase + (i + 1) * WORKER_STACK_BYTES,
     );
-    pool = await ThreadPool.start(module, memory, exports, stackTops);
+    // Workers that cannot start (no permission, no worker support) leave the main thread alone.
+    pool = await ThreadPool.start(module, memory, exports, stackTops).catch(() => null);
   }
   return new Kernels({ memory, exports, variant, pool, arenaBase, arenaBytes });
 }

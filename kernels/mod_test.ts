@@ -417,6 +417,28 @@ for (const name of ["Worker", "SharedArrayBuffer"] as const) {
   });
 }
 
+Deno.test("loadKernels runs on the main thread when workers cannot start", async () => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "Worker")!;
+  Object.defineProperty(globalThis, "Worker", {
+    configurable: true,
+    writable: true,
+    value: class {
+      constructor() {
+        throw new Error("workers are disabled here");
+      }
+    },
+  });
+  try {
+    await withKernels({ threads: 2 }, (kernels) => {
+      assert.equal(kernels.maxThreads, 1);
+      const y = q4Case(kernels, 2, 9, 64, false).y;
+      assert.deepEqual(y, q4Case(kernels, 2, 9, 64, true).y);
+    });
+  } finally {
+    Object.defineProperty(globalThis, "Worker", saved);
+  }
+});
+
 Deno.test("allocWeights rejects a model over the 4 GiB wasm32 ceiling with a RangeError", async () => {
   await withKernels({ threads: 1, arenaBytes: 1 << 20 }, (kernels) => {
     const slot = kernels.allocWeights(1000);
