@@ -174,6 +174,8 @@ export class Session {
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
   #position = 0;
+  /** The tokens so far, for graphs without a KV cache. */
+  #history: number[] = [];
 
   constructor(model: Model, options: SessionOptions = {}, executor?: Executor) {
     this.model = model;
@@ -209,6 +211,7 @@ export class Session {
   /** Forgets the sequence; keeps the cache buffers for reuse. */
   reset(): void {
     this.#position = 0;
+    this.#history = [];
     this.#plain.clear();
     const bindings = new Map([[this.#pastSymbol, 0]]);
     this.#caches = this.pairs.map((pair) => {
@@ -237,9 +240,10 @@ export class Session {
   #bindingsFor(count: number): Map<string, number> {
     const fact = this.model.input(this.#tokens)!.fact;
     const bindings = new Map([[this.#pastSymbol, this.#position]]);
+    const length = this.pairs.length === 0 ? this.#position + count : count;
     for (const d of fact.shape) {
       const s = symbolName(d);
-      if (s !== null) bindings.set(s, count);
+      if (s !== null) bindings.set(s, length);
     }
     return bindings;
   }
@@ -256,8 +260,11 @@ export class Session {
 
   #step(ids: readonly number[]): Float32Array {
     if (ids.length === 0) throw new RangeError("Cannot run an empty list of tokens");
+    // Without a KV cache in the graph, every step runs the whole sequence again.
+    const run = this.pairs.length === 0 ? [...this.#history, ...ids] : ids;
     const tokenFact = this.model.input(this.#tokens)!.fact;
-    const tokens = tensor(tokenFact.dtype, [1, ids.length], Float64Array.from(ids)); // (1, S)
+    const shape = tokenFact.shape.map((d) => (typeof d === "number" ? d : run.length));
+    const tokens = tensor(tokenFact.dtype, shape, Float64Array.from(run)); // (1, S)
     const inputs = new Map<string, Tensor>([[this.#tokens, tokens]]);
     const P = this.#position;
     const overrides = new Map<number, NodeOverride>(this.#fixed);
@@ -281,6 +288,7 @@ export class Session {
       }
     }
     this.#position = P + ids.length;
+    if (this.pairs.length === 0) this.#history.push(...ids);
     const logits = values.get(this.model.output(this.#logits)!.id)!;
     const vocab = logits.shape[logits.shape.length - 1]!;
     const data = logits.data as Float32Array;

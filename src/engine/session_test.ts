@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { loadModel } from "../graph/model.ts";
+import { buildModel, loadModel } from "../graph/model.ts";
+import { parseDocument } from "../nnef/parse.ts";
+import { tensor } from "../tensor/tensor.ts";
 import { createSession, findCachePairs, Session } from "./session.ts";
 import { argmax } from "./sampler.ts";
 
@@ -42,4 +44,23 @@ Deno.test("Session.fits follows the graph's assertions and a full context is a R
       e instanceof RangeError && e.message === "Assertion S+P < 512 failed with P=0, S=512",
   );
   assert.equal(session.position, 0);
+});
+
+Deno.test("Session reruns the whole sequence for a graph without a KV cache", () => {
+  const text = [
+    "version 1.0;",
+    "extension tract_symbol S;",
+    "graph counts(input_ids) -> (outputs)",
+    "{",
+    "    input_ids = tract_core_external(shape = [1, S], datum_type = 'i64');",
+    "    eye = variable<scalar>(label = 'eye', shape = [3, 3]);",
+    "    outputs = sum_reduce(tract_core_gather(eye, input_ids, axis = 0), axes = [1]);",
+    "}",
+  ].join("\n");
+  const eye = tensor("f32", [3, 3], Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1));
+  const session = new Session(buildModel(parseDocument(text), new Map([["eye", eye]])));
+  assert.deepEqual(Array.from(session.prefill([1, 1])), [0, 2, 0]);
+  assert.deepEqual(Array.from(session.decode(2)), [0, 2, 1]);
+  session.reset();
+  assert.deepEqual(Array.from(session.decode(0)), [1, 0, 0]);
 });
