@@ -4,7 +4,10 @@
 //! `qs` (k bytes of i8, or 2k bytes of i16 when `WIDE`), then `d: [f32; nb]`,
 //! then `bias: [i32; nb]` holding -8 * sum(q) so the nibble offset leaves the inner loop.
 //! `WIDE` stores each block's 32 values as i16 in the order the u16-lane kernel reads
-//! them: a[2i], a[2i+16], a[2i+1], a[2i+17] for i in 0..8, as four groups of eight.
+//! them: a[2i], a[2i+16], a[2i+1], a[2i+17] for i in 0..8, as four groups of eight,
+//! scaled by 256, 16, 1, 256. The kernel masks the weight bytes as u16 lanes without
+//! shifting (q & 0xf, q & 0xf0, q & 0xf00, q >> 12: nibble times 1, 16, 256, 1), so every
+//! product carries 256; `d` holds d / 256 and `bias` -8 * 256 * sum(q) to match.
 
 use super::f16::f16_to_f32_finite;
 use super::round_even;
@@ -26,6 +29,11 @@ pub const fn q8_row_bytes<const WIDE: bool>(k: usize) -> usize {
     let nb = k / QK;
     k * if WIDE { 2 } else { 1 } + 8 * nb
 }
+
+/// Integer factor of the wide activations per group, and of the masked nibbles.
+pub const WIDE_ACT: [i32; 4] = [256, 16, 1, 256];
+pub const WIDE_NIB: [i32; 4] = [1, 16, 256, 1];
+pub const WIDE_SCALE: i32 = 256;
 
 /// Position of value `j` (0..32) of a block inside the wide i16 order.
 #[inline(always)]
@@ -53,21 +61,23 @@ pub fn quantize_q8_0<const WIDE: bool>(x: &[f32], xq: &mut [u8], m: usize, k: us
             }
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let scale = if WIDE { WIDE_SCALE } else { 1 };
             let mut sum = 0i32;
             for (j, &v) in blk.iter().enumerate() {
                 let q = round_even(v * id) as i32;
                 sum += q;
                 if WIDE {
                     let p = qbytes_offset_wide(b, j);
-                    out[p..p + 2].copy_from_slice(&(q as i16).to_le_bytes());
+                    let v = q * WIDE_ACT[wide_slot(j) / 8];
+                    out[p..p + 2].copy_from_slice(&(v as i16).to_le_bytes());
                 } else {
                     out[b * QK + j] = q as i8 as u8;
                 }
             }
             let dp = qbytes + 4 * b;
-            out[dp..dp + 4].copy_from_slice(&d.to_le_bytes());
+            out[dp..dp + 4].copy_from_slice(&(d / scale as f32).to_le_bytes());
             let bp = qbytes + 4 * nb + 4 * b;
-            out[bp..bp + 4].copy_from_slice(&(-8 * sum).to_le_bytes());
+            out[bp..bp + 4].copy_from_slice(&(-8 * scale * sum).to_le_bytes());
         }
     }
 }
@@ -84,6 +94,15 @@ fn q8_value<const WIDE: bool>(row: &[u8], b: usize, j: usize) -> i32 {
         i16::from_le_bytes([row[p], row[p + 1]]) as i32
     } else {
         row[b * QK + j] as i8 as i32
+    }
+}
+
+#[inline(always)]
+fn nib_factor<const WIDE: bool>(j: usize) -> i32 {
+    if WIDE {
+        WIDE_NIB[wide_slot(j) / 8]
+    } else {
+        1
     }
 }
 
@@ -124,8 +143,10 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
                 let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
                 for j in 0..QK / 2 {
                     let byte = blk[2 + j] as i32;
-                    isum += (byte & 15) * q8_value::<WIDE>(xrow, b, j);
-                    isum += (byte >> 4) * q8_value::<WIDE>(xrow, b, j + 16);
+                    isum += (byte & 15) * nib_factor::<WIDE>(j) * q8_value::<WIDE>(xrow, b, j);
+                    isum += (byte >> 4)
+                        * nib_factor::<WIDE>(j + 16)
+                        * q8_value::<WIDE>(xrow, b, j + 16);
                 }
                 let scale = dw * read_f32(xrow, qbytes + 4 * b);
                 acc += isum as f32 * scale;

@@ -1,6 +1,6 @@
 use super::{load, reduce4_i32, store_lanes};
 use crate::generic::f16::F16_EXP_REBIAS;
-use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK};
+use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK, WIDE_SCALE};
 use core::arch::wasm32::*;
 
 /// x (m, k) f32 -> xq (m, q8_row_bytes(k)), bit-identical to the generic twin.
@@ -37,10 +37,14 @@ pub unsafe fn quantize_q8_0<const WIDE: bool>(x: *const f32, xq: *mut u8, m: usi
             let dd = i16x8_narrow_i32x4(q[6], q[7]);
             if WIDE {
                 let o = out.add(b * QK * 2) as *mut v128;
-                v128_store(o, i16x8_shuffle::<0, 2, 4, 6, 8, 10, 12, 14>(a, bb));
-                v128_store(o.add(1), i16x8_shuffle::<0, 2, 4, 6, 8, 10, 12, 14>(c, dd));
-                v128_store(o.add(2), i16x8_shuffle::<1, 3, 5, 7, 9, 11, 13, 15>(a, bb));
-                v128_store(o.add(3), i16x8_shuffle::<1, 3, 5, 7, 9, 11, 13, 15>(c, dd));
+                let g0 = i16x8_shuffle::<0, 2, 4, 6, 8, 10, 12, 14>(a, bb);
+                let g1 = i16x8_shuffle::<0, 2, 4, 6, 8, 10, 12, 14>(c, dd);
+                let g2 = i16x8_shuffle::<1, 3, 5, 7, 9, 11, 13, 15>(a, bb);
+                let g3 = i16x8_shuffle::<1, 3, 5, 7, 9, 11, 13, 15>(c, dd);
+                v128_store(o, i16x8_shl(g0, 8));
+                v128_store(o.add(1), i16x8_shl(g1, 4));
+                v128_store(o.add(2), g2);
+                v128_store(o.add(3), i16x8_shl(g3, 8));
             } else {
                 let o = out.add(b * QK) as *mut v128;
                 v128_store(o, i8x16_narrow_i16x8(a, bb));
@@ -48,8 +52,9 @@ pub unsafe fn quantize_q8_0<const WIDE: bool>(x: *const f32, xq: *mut u8, m: usi
             }
             let s = i32x4_add(sum, i32x4_shuffle::<2, 3, 0, 1>(sum, sum));
             let s = i32x4_extract_lane::<0>(s) + i32x4_extract_lane::<1>(s);
-            dp.add(b).write_unaligned(d);
-            bp.add(b).write_unaligned(-8 * s);
+            let scale = if WIDE { WIDE_SCALE } else { 1 };
+            dp.add(b).write_unaligned(d / scale as f32);
+            bp.add(b).write_unaligned(-8 * scale * s);
         }
     }
 }
@@ -66,6 +71,8 @@ struct Q8Row {
 #[derive(Clone, Copy)]
 struct Consts {
     nibble: v128,
+    nibble1: v128,
+    nibble2: v128,
     sign: v128,
     mag: v128,
     rebias: v128,
@@ -80,6 +87,8 @@ impl Consts {
         let nibble = u16x8_splat(0x000f);
         core::hint::black_box(Consts {
             nibble,
+            nibble1: u16x8_splat(0x00f0),
+            nibble2: u16x8_splat(0x0f00),
             sign: u32x4_splat(0x8000),
             mag: u32x4_splat(0x7fff),
             rebias: f32x4_splat(F16_EXP_REBIAS),
@@ -139,12 +148,12 @@ unsafe fn scales(wp: &[*const u8; 4], bo: usize, c: &Consts) -> v128 {
 }
 
 #[inline(always)]
-unsafe fn unpack4(wp: &[*const u8; 4], bo: usize, mask: v128) -> Unpacked {
+unsafe fn unpack4(wp: &[*const u8; 4], bo: usize, c: &Consts) -> Unpacked {
     [
-        unpack(load(wp[0].add(bo + 2)), mask),
-        unpack(load(wp[1].add(bo + 2)), mask),
-        unpack(load(wp[2].add(bo + 2)), mask),
-        unpack(load(wp[3].add(bo + 2)), mask),
+        unpack(load(wp[0].add(bo + 2)), c),
+        unpack(load(wp[1].add(bo + 2)), c),
+        unpack(load(wp[2].add(bo + 2)), c),
+        unpack(load(wp[3].add(bo + 2)), c),
     ]
 }
 
@@ -188,7 +197,7 @@ unsafe fn tile1(wp: [*const u8; 4], xr: *const u8, g: &Q8Row, y: *mut f32, rows:
     for b in 0..g.nb {
         let bo = b * BLOCK_BYTES;
         let dw = scales(&wp, bo, &g.c);
-        let u = unpack4(&wp, bo, g.c.nibble);
+        let u = unpack4(&wp, bo, &g.c);
         acc = token_update(acc, &u, xr, b, g, dw);
     }
     store_lanes(y, acc, rows);
@@ -216,7 +225,7 @@ unsafe fn tile4(
     for b in 0..g.nb {
         let bo = b * BLOCK_BYTES;
         let dw = scales(&wp, bo, &g.c);
-        let u = unpack4(&wp, bo, g.c.nibble);
+        let u = unpack4(&wp, bo, &g.c);
         a0 = token_update(a0, &u, x0, b, g, dw);
         a1 = token_update(a1, &u, x1, b, g, dw);
         a2 = token_update(a2, &u, x2, b, g, dw);
@@ -229,8 +238,8 @@ unsafe fn tile4(
     store_lanes(yr.add(3 * n), a3, rows);
 }
 
-/// Nibbles as u16 lanes: q & 15, q >> 4 & 15, q >> 8 & 15, q >> 12 pair with the
-/// activation groups a[2i], a[2i+16], a[2i+1], a[2i+17] (i16, see `generic::q4_0`).
+/// Nibbles as u16 lanes, masked in place: q & 0xf, q & 0xf0, q & 0xf00, q >> 12 pair with
+/// the activation groups 256 a[2i], 16 a[2i+16], a[2i+1], 256 a[2i+17] (see `generic::q4_0`).
 #[cfg(not(target_feature = "relaxed-simd"))]
 type Unpacked = [[v128; 4]; 4];
 #[cfg(not(target_feature = "relaxed-simd"))]
@@ -238,11 +247,11 @@ const QW: usize = 2;
 
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn unpack(q: v128, mask: v128) -> [v128; 4] {
+fn unpack(q: v128, c: &Consts) -> [v128; 4] {
     [
-        v128_and(q, mask),
-        v128_and(u16x8_shr(q, 4), mask),
-        v128_and(u16x8_shr(q, 8), mask),
+        v128_and(q, c.nibble),
+        v128_and(q, c.nibble1),
+        v128_and(q, c.nibble2),
         u16x8_shr(q, 12),
     ]
 }
@@ -271,8 +280,8 @@ const QW: usize = 1;
 
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn unpack(q: v128, mask: v128) -> [v128; 2] {
-    [v128_and(q, mask), v128_and(u16x8_shr(q, 4), mask)]
+fn unpack(q: v128, c: &Consts) -> [v128; 2] {
+    [v128_and(q, c.nibble), v128_and(u16x8_shr(q, 4), c.nibble)]
 }
 
 #[cfg(target_feature = "relaxed-simd")]
