@@ -18,7 +18,8 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   --max-queue, RILL_MAX_QUEUE     requests waiting behind the running one before 429 (default ${DEFAULT_SERVING_CONFIG.maxQueue})
   --max-tokens, RILL_MAX_TOKENS   hard cap on generated tokens per request (default ${DEFAULT_SERVING_CONFIG.maxTokensCap})
   --ping-ms, RILL_PING_MS         silence before a ': ping' stream comment (default ${DEFAULT_SERVING_CONFIG.pingIntervalMs})
-  --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default 32)
+  --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default: adapted so
+                                  that each step takes about 50 ms)
   --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill)
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
 
@@ -30,7 +31,8 @@ export interface ServeConfig {
   readonly host: string;
   readonly port: number;
   readonly cacheDir: string | undefined;
-  readonly prefillChunk: number;
+  /** Fixed prompt tokens per prefill step; undefined adapts it to about 50 ms a step. */
+  readonly prefillChunk: number | undefined;
   readonly serving: ServingConfig;
 }
 
@@ -59,6 +61,8 @@ export function readServeConfig(
     }
     return value;
   };
+  const optionalInt = (flag: string, variable: string, min: number): number | undefined =>
+    get(flag, variable) === undefined ? undefined : int(flag, variable, 0, min);
   const list = (flag: string, variable: string): string[] =>
     (get(flag, variable) ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
   return {
@@ -68,7 +72,7 @@ export function readServeConfig(
     host: get("host", "HOST") ?? "0.0.0.0",
     port: int("port", "PORT", 8000, 0),
     cacheDir: get("cache-dir", "RILL_CACHE_DIR"),
-    prefillChunk: int("prefill-chunk", "RILL_PREFILL_CHUNK", 32, 1),
+    prefillChunk: optionalInt("prefill-chunk", "RILL_PREFILL_CHUNK", 1),
     serving: {
       ...DEFAULT_SERVING_CONFIG,
       apiKeys: list("api-keys", "RILL_API_KEYS"),
@@ -114,7 +118,7 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
   });
   const loaded = await loadService(resolved.location, {
     modelId: config.modelId ?? resolved.id,
-    prefillChunk: config.prefillChunk,
+    ...(config.prefillChunk === undefined ? {} : { prefillChunk: config.prefillChunk }),
     ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
   });
   const seconds = (performance.now() - started) / 1000;

@@ -13,8 +13,10 @@ export interface LoadServiceOptions {
   readonly modelId: string;
   /** Tokenizer file or folder; default: the archive's own `tokenizer.json`. */
   readonly tokenizer?: string;
-  /** Prompt tokens per prefill step. */
+  /** Fixed prompt tokens per prefill step (default: adapted, see `InferenceServiceOptions`). */
   readonly prefillChunk?: number;
+  /** Target duration of an adapted prefill step in milliseconds. */
+  readonly prefillBudgetMs?: number;
 }
 
 /** A loaded service and what it came from. */
@@ -71,6 +73,9 @@ export async function loadService(
       renderChat: (messages) =>
         renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
       ...(options.prefillChunk === undefined ? {} : { prefillChunk: options.prefillChunk }),
+      ...(options.prefillBudgetMs === undefined
+        ? {}
+        : { prefillBudgetMs: options.prefillBudgetMs }),
     });
     return { service, bytes, tokenizerFrom };
   } finally {

@@ -61,8 +61,13 @@ export interface InferenceServiceOptions {
   readonly modelId: string;
   /** Renders chat messages to prompt text (the model's chat template). */
   readonly renderChat: (messages: readonly ChatMessage[]) => string;
-  /** Prompt tokens per prefill call, so a long prompt yields to the event loop (default 32). */
+  /**
+   * Prompt tokens per prefill call. Unset, the size adapts so that each call takes about
+   * `prefillBudgetMs`, so a long prompt never blocks the event loop for long.
+   */
   readonly prefillChunk?: number;
+  /** Target duration of one prefill call when `prefillChunk` is unset (default 50 ms). */
+  readonly prefillBudgetMs?: number;
 }
 
 /** Ties a model, its tokenizer, its chat template and the sampler into text generation. */
@@ -70,14 +75,18 @@ export class InferenceService {
   readonly #model: TokenModel;
   readonly #tokenizer: Tokenizer;
   readonly #renderChat: (messages: readonly ChatMessage[]) => string;
-  readonly #prefillChunk: number;
+  readonly #prefillChunk: number | undefined;
+  readonly #prefillBudgetMs: number;
   readonly modelId: string;
 
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
     this.#tokenizer = options.tokenizer;
     this.#renderChat = options.renderChat;
-    this.#prefillChunk = Math.max(1, options.prefillChunk ?? 32);
+    this.#prefillChunk = options.prefillChunk === undefined
+      ? undefined
+      : Math.max(1, Math.floor(options.prefillChunk));
+    this.#prefillBudgetMs = options.prefillBudgetMs ?? 50;
     this.modelId = options.modelId;
   }
 
@@ -126,9 +135,20 @@ export class InferenceService {
     const session = this.#model.newSession();
     try {
       let logits: Float32Array | undefined; // (vocab,)
-      for (let at = 0; at < promptIds.length; at += this.#prefillChunk) {
+      let chunk = this.#prefillChunk ?? FIRST_PREFILL_CHUNK;
+      for (let at = 0; at < promptIds.length;) {
         signal?.throwIfAborted();
-        logits = await session.prefill(promptIds.slice(at, at + this.#prefillChunk));
+        const ids = promptIds.slice(at, at + chunk);
+        const started = performance.now();
+        logits = await session.prefill(ids);
+        at += ids.length;
+        if (this.#prefillChunk === undefined) {
+          const perToken = Math.max(1e-3, (performance.now() - started) / ids.length);
+          chunk = Math.max(
+            1,
+            Math.min(MAX_PREFILL_CHUNK, Math.floor(this.#prefillBudgetMs / perToken)),
+          );
+        }
         await nextTurn();
       }
       const sampler = new Sampler(options.sampling);
@@ -176,6 +196,9 @@ export class InferenceService {
     }
   }
 }
+
+const FIRST_PREFILL_CHUNK = 8;
+const MAX_PREFILL_CHUNK = 512;
 
 /**
  * Lets timers, I/O and abort events run between two compute steps. `setImmediate` rather

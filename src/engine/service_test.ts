@@ -77,3 +77,20 @@ Deno.test("InferenceService.generate rejects prompts that fill the context", asy
     RangeError,
   );
 });
+
+Deno.test("InferenceService.generate with adaptive prefill steps gives the same text", async () => {
+  const fixed = await stories();
+  const { service: adaptive } = await loadService(
+    new URL("nnef/stories260K_f32.nnef.tgz", FIXTURES).pathname,
+    { modelId: "s", tokenizer: new URL("tok512.bin", FIXTURES).pathname, prefillBudgetMs: 5 },
+  );
+  const prompt = fixed.encodePrompt(
+    "Once upon a time there was a little cat who liked milk. ".repeat(6),
+  );
+  const run = async (service: InferenceService) =>
+    (await collect(
+      service.generate(prompt, { sampling: { temperature: 0 }, stop: [], maxTokens: 12 }),
+    ))
+      .flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+  assert.equal(await run(adaptive), await run(fixed));
+});
