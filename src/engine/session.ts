@@ -59,8 +59,25 @@ function symbolName(d: unknown): string | null {
   return null;
 }
 
+/** Follows a value back through casts to its own type and copies (t2n casts the caches). */
+function throughIdentity(model: Model, id: number): number {
+  for (;;) {
+    const producer = model.values[id]!.producer;
+    if (producer === null) return id;
+    const node = model.nodes[producer]!;
+    const arg = node.args.get(node.name === "copy" ? "x" : "input");
+    if (node.name !== "copy" && node.name !== "tract_core_cast") return id;
+    if (
+      arg?.kind !== "tensor" || model.values[arg.id]!.fact.dtype !== model.values[id]!.fact.dtype
+    ) {
+      return id;
+    }
+    id = arg.id;
+  }
+}
+
 /**
- * Finds the KV-cache pairs: a concat whose first value is a graph input with a symbolic
+ * Finds the KV-cache pairs (the first value may pass through casts to its own type): a concat whose first value is a graph input with a symbolic
  * axis and whose result is a graph output.
  */
 export function findCachePairs(model: Model): CachePair[] {
@@ -72,7 +89,7 @@ export function findCachePairs(model: Model): CachePair[] {
     const values = node.args.get("values");
     const axisArg = node.args.get("axis");
     if (values?.kind !== "tensors" || values.ids.length !== 2 || axisArg?.kind !== "attr") continue;
-    const input = inputById.get(values.ids[0]!);
+    const input = inputById.get(throughIdentity(model, values.ids[0]!));
     const output = outputById.get(node.outputs[0]!);
     if (!input || !output || typeof axisArg.value !== "number") continue;
     const rank = input.fact.shape.length;

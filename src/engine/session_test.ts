@@ -64,3 +64,27 @@ Deno.test("Session reruns the whole sequence for a graph without a KV cache", ()
   session.reset();
   assert.deepEqual(Array.from(session.decode(0)), [1, 0, 0]);
 });
+
+Deno.test("Session finds caches behind casts (t2n unit export) and matches a full run", async () => {
+  const model = await loadModel(
+    new URL(
+      "../../../shared/fixtures/tract-nnef-cases/sdpa/simple-grouped-query-att-f32/model.nnef.tgz",
+      import.meta.url,
+    ).pathname,
+  );
+  assert.deepEqual(findCachePairs(model).map((p) => [p.input, p.output]), [
+    ["input_1", "output_1"],
+    ["input_2", "output_2"],
+  ]);
+  const session = new Session(model);
+  session.prefill([1, 2, 3]);
+  const logits = session.decode(4);
+  const empty = tensor("f32", [1, 2, 0, 2]);
+  const full = model.run({
+    input_0: tensor("i64", [1, 4], Float64Array.of(1, 2, 3, 4)),
+    input_1: empty,
+    input_2: empty,
+  }).get("output_0")!;
+  const expected = (full.data as Float32Array).slice(-logits.length);
+  for (let i = 0; i < logits.length; i++) assert.ok(Math.abs(logits[i]! - expected[i]!) < 1e-5);
+});

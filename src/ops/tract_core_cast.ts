@@ -1,12 +1,13 @@
 import { type DType, isFloat, parseDType } from "../tensor/dtype.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { alloc, finish, isIntegerLike, numeric } from "./common.ts";
+import { alloc, contiguous, finish, isIntegerLike, numeric } from "./common.ts";
 import { asF32 } from "./matmul.ts";
 
 /** Casts `x` to `to`: floats to integers truncate, anything to bool is `x != 0`. */
-export function castTensor(x: Tensor, to: DType): Tensor {
-  if (x.dtype === to) return x;
+export function castTensor(input: Tensor, to: DType): Tensor {
+  if (input.dtype === to) return input;
+  const x = contiguous(input);
   if (isIntegerLike(x.dtype) && isIntegerLike(to) && to !== "bool") {
     return {
       dtype: to,
@@ -36,4 +37,6 @@ export const tractCoreCast: Op = {
   eval(args: OpArgs<Tensor>): Tensor[] {
     return [castTensor(args.tensor("input"), parseDType(args.str("to")))];
   },
+  // A cast to the same type passes a view (the KV cache) through untouched.
+  acceptsStrided: true,
 };
