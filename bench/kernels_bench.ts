@@ -189,14 +189,41 @@ function decodeStepMs(p: PoolSetup, ctx: number): Timing {
   return t;
 }
 
+/** CPU seconds per wall second that two busy workers get: 2 when both cores are free. */
+async function availableCores(ms = 300): Promise<number> {
+  const code = `postMessage("ready");
+    onmessage = () => {
+      const end = performance.now() + ${ms}; let s = 0;
+      while (performance.now() < end) for (let i = 0; i < 1e4; i++) s += i;
+      postMessage(s);
+    };`;
+  const url = URL.createObjectURL(new Blob([code], { type: "application/javascript" }));
+  const workers = [0, 1].map(() => new Worker(url, { type: "module" }));
+  const next = () =>
+    Promise.all(workers.map((w) => new Promise((resolve) => (w.onmessage = resolve))));
+  await next();
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const done = next();
+  for (const w of workers) w.postMessage("go");
+  await done;
+  const wall = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  for (const w of workers) w.terminate();
+  URL.revokeObjectURL(url);
+  return (cpu.user + cpu.system) / 1000 / wall;
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const results: Record<string, Record<string, number>> = {};
   const relaxed = await setup("relaxed", 2);
   const k = relaxed.kernels;
   const variant = k.variant;
+  const cores = await availableCores();
   console.log(
-    `variant ${variant}, max threads ${k.maxThreads}, loadavg ${Deno.loadavg().join(" ")}`,
+    `variant ${variant}, max threads ${k.maxThreads}, loadavg ${Deno.loadavg().join(" ")}, ` +
+      `cores available to two busy workers ${cores.toFixed(2)}`,
   );
   for (const [n, kk] of SHAPES) {
     const bytes = q4Bytes(n, kk);
@@ -311,6 +338,7 @@ async function main(): Promise<void> {
     ...decode,
     shapes: results,
     weight_set_bytes: POOL_BYTES,
+    cores_available: round(cores, 2),
     loadavg: Deno.loadavg(),
     seconds: round((performance.now() - started) / 1000, 1),
   };
