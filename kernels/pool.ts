@@ -18,7 +18,7 @@ import {
 } from "./_job.ts";
 
 /** Spins before a blocking Atomics.wait: short, because a busy core turns spinning into loss. */
-const SPIN_MAIN = 20_000;
+const SPIN_MAIN = 2_000;
 
 export interface WorkerStart {
   module: WebAssembly.Module;

@@ -12,7 +12,7 @@ import {
 } from "./_job.ts";
 import type { WorkerStart } from "./pool.ts";
 
-const SPIN_WORKER = 100_000;
+const SPIN_WORKER = 2_000;
 
 self.onmessage = serve;
 
