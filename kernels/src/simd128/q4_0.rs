@@ -118,6 +118,13 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
         c: Consts::new(),
     };
     let mut r = r0;
+    if m == 1 {
+        while r + 8 <= r1 {
+            let wp = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| w.add((r + i) * wrb));
+            tile1x8(wp, xq, &g, y.add(r));
+            r += 8;
+        }
+    }
     while r < r1 {
         let last = r1 - 1;
         let row = |i: usize| w.add((if r + i < last { r + i } else { last }) * wrb);
@@ -201,6 +208,26 @@ unsafe fn tile1(wp: [*const u8; 4], xr: *const u8, g: &Q8Row, y: *mut f32, rows:
         acc = token_update(acc, &u, xr, b, g, dw);
     }
     store_lanes(y, acc, rows);
+}
+
+/// One token, eight rows: two four-row groups sharing the activation loads.
+#[inline(always)]
+unsafe fn tile1x8(wp: [*const u8; 8], xr: *const u8, g: &Q8Row, y: *mut f32) {
+    let lo = [wp[0], wp[1], wp[2], wp[3]];
+    let hi = [wp[4], wp[5], wp[6], wp[7]];
+    let mut acc0 = f32x4_splat(0.0);
+    let mut acc1 = f32x4_splat(0.0);
+    for b in 0..g.nb {
+        let bo = b * BLOCK_BYTES;
+        let dw0 = scales(&lo, bo, &g.c);
+        let u0 = unpack4(&lo, bo, &g.c);
+        acc0 = token_update(acc0, &u0, xr, b, g, dw0);
+        let dw1 = scales(&hi, bo, &g.c);
+        let u1 = unpack4(&hi, bo, &g.c);
+        acc1 = token_update(acc1, &u1, xr, b, g, dw1);
+    }
+    store_lanes(y, acc0, 4);
+    store_lanes(y.add(4), acc1, 4);
 }
 
 #[inline(always)]
