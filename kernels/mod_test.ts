@@ -388,6 +388,8 @@ Deno.test("loadKernels with 1 and 2 threads gives bit-identical results", async 
       ];
       kernels.matmulQ4_0(wo, xo, y, m, n, k);
       out.push(read(kernels, y, m * n));
+      kernels.matmulQ4_0(wo, xo, y, 1, n, k);
+      out.push(read(kernels, y, n));
       kernels.matmulF32(wfo, xo, y, m, n, k);
       out.push(read(kernels, y, m * n));
       kernels.matmulF16(who, xo, y, m, n, k);
