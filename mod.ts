@@ -136,6 +136,7 @@ export {
   type Value,
 } from "./src/graph/model.ts";
 export { Executor, type NodeOverride, type RunOptions } from "./src/graph/executor.ts";
+export { kernelLinears } from "./src/graph/kernel_linear.ts";
 export {
   type Assertion,
   type Bindings,
