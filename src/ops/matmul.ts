@@ -51,6 +51,17 @@ export function asF32(t: Tensor): Float32Array {
   return Float32Array.from(t.data as Float64Array);
 }
 
+let F16_TABLE: Float32Array | undefined;
+
+/** The f32 value of every f16 bit pattern (256 KiB, built on first use). */
+function f16Table(): Float32Array {
+  if (!F16_TABLE) {
+    F16_TABLE = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) F16_TABLE[i] = f16ToF32(i);
+  }
+  return F16_TABLE;
+}
+
 /**
  * `sum_k x[k] * w[row, k]` for the Q4_0 row `row` of a (rows, k) weight, dequantized block by
  * block on the fly (GGML layout: f16 scale, low nibbles are items 0..15, high 16..31).
@@ -62,11 +73,12 @@ export function dotQ40Row(
   x: Float32Array,
   xOffset: number,
 ): number {
+  const f16 = f16Table();
   const nb = k >> 5;
   let off = row * nb * 18;
   let acc = 0;
   for (let b = 0; b < nb; b++, off += 18) {
-    const d = f16ToF32(blocks[off]! | (blocks[off + 1]! << 8));
+    const d = f16[blocks[off]! | (blocks[off + 1]! << 8)]!;
     const xo = xOffset + (b << 5);
     let s = 0;
     for (let j = 0; j < 16; j++) {
