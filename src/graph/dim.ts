@@ -149,7 +149,36 @@ export function dimDiv(a: Dim, b: Dim): Dim {
 export function provablyNonNegative(d: Dim): boolean {
   if (typeof d === "number") return d >= 0;
   if (d.terms.every((t) => t.coef >= 0 && t.atoms.every(atomNonNegative))) return true;
-  return divFreeLowerBoundNonNegative(d);
+  if (divFreeLowerBoundNonNegative(d)) return true;
+  return shiftedNonNegative(d);
+}
+
+let LOWER_BOUNDS: ReadonlyMap<string, number> = new Map();
+
+/**
+ * Runs `fn` with symbols assumed to be at least their bound (e.g. `S >= 1` from a
+ * `tract_assert`), which lets `min`/`max` and comparisons simplify further.
+ */
+export function withLowerBounds<T>(bounds: ReadonlyMap<string, number>, fn: () => T): T {
+  const previous = LOWER_BOUNDS;
+  LOWER_BOUNDS = bounds;
+  try {
+    return fn();
+  } finally {
+    LOWER_BOUNDS = previous;
+  }
+}
+
+/** Checks `d` with each bounded symbol `X` written `X' + bound` (X' >= 0). */
+function shiftedNonNegative(d: DimExpr): boolean {
+  const bounds = LOWER_BOUNDS;
+  const shift = new Map<string, Dim>();
+  for (const name of dimSymbols(d)) {
+    const lb = bounds.get(name);
+    if (lb !== undefined && lb > 0) shift.set(name, dimAdd(sym(name), lb));
+  }
+  if (shift.size === 0) return false;
+  return withLowerBounds(new Map(), () => provablyNonNegative(substitute(d, shift)));
 }
 
 /**
@@ -256,7 +285,7 @@ function evalAtom(a: Atom, bindings: Bindings): number {
 }
 
 /** Substitutes the bound symbols only, keeping the others symbolic. */
-export function substitute(d: Dim, bindings: Bindings): Dim {
+export function substitute(d: Dim, bindings: ReadonlyMap<string, Dim>): Dim {
   if (typeof d === "number") return d;
   let out: Dim = 0;
   for (const t of d.terms) {

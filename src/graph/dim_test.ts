@@ -13,6 +13,7 @@ import {
   parseAssertion,
   parseDim,
   sym,
+  withLowerBounds,
 } from "./dim.ts";
 
 Deno.test("dimAdd is canonical so that P+S equals S+P", () => {
@@ -63,4 +64,12 @@ Deno.test("checkAssertion names the failing constraint and values", () => {
   const tg = parseAssertion("tg: S==1");
   assert.equal(tg.scenario, "tg");
   assert.equal(tg.op, "==");
+});
+
+Deno.test("withLowerBounds lets asserted bounds decide min and max", () => {
+  const s = sym("S");
+  const open = dimMax(0, dimSub(s, 1));
+  assert.equal(dimToString(open), "max(0,S-1)");
+  const decided = withLowerBounds(new Map([["S", 1]]), () => dimMax(0, dimSub(s, 1)));
+  assert.equal(dimToString(decided), "S-1");
 });

@@ -25,7 +25,14 @@ import { findOp } from "../ops/mod.ts";
 import { type Fact, type InferContext, type Op, opName } from "../ops/op.ts";
 import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
 import { isIntegerLike, markWeak } from "../ops/common.ts";
-import { type Assertion, type DimExpr, parseAssertion, shapeToString, sym } from "./dim.ts";
+import {
+  type Assertion,
+  type DimExpr,
+  parseAssertion,
+  shapeToString,
+  sym,
+  withLowerBounds,
+} from "./dim.ts";
 
 /** An attribute before resolution: literals, symbolic dims and references to wires. */
 export type AttrTemplate =
@@ -708,6 +715,20 @@ function parseProperties(doc: Document): Map<string, string> {
   return out;
 }
 
+/** Lower bounds of symbols from assertions such as `S >= 1` or `S > 0` (any scenario-free). */
+function lowerBounds(assertions: readonly Assertion[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const a of assertions) {
+    if (a.scenario !== null || typeof a.right !== "number") continue;
+    if (a.op !== ">=" && a.op !== ">") continue;
+    const name = typeof a.left === "number" ? null : a.left.key;
+    if (name === null || !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) continue;
+    const lb = a.op === ">" ? a.right + 1 : a.right;
+    out.set(name, Math.max(out.get(name) ?? 0, lb));
+  }
+  return out;
+}
+
 /**
  * Builds a model from a parsed document and its tensors (by label, as read from `.dat`
  * files). Used by {@link loadModel}; handy for graphs built in memory.
@@ -744,7 +765,7 @@ export function buildModel(
     },
   };
   const builder = new Builder(doc, file, ctx, symbols);
-  const { outputs } = builder.build();
+  const { outputs } = withLowerBounds(lowerBounds(assertions), () => builder.build());
   const inputs = builder.inputs.map((i) => ({ ...i, fact: builder.values[i.id]!.fact }));
   return new Model({
     nodes: builder.nodes,
