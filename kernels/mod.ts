@@ -569,10 +569,11 @@ export class Kernels implements KernelOps {
     this.#ops.attention(q, kCache, vCache, out, shape);
   }
 
-  /** Stops the workers; the memory stays readable. Idempotent. */
+  /** Stops the workers; the memory stays usable from this thread. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#threads = 1;
     this.#pool?.close();
     this.#pool = null;
   }

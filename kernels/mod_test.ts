@@ -441,6 +441,15 @@ Deno.test("loadKernels runs on the main thread when workers cannot start", async
   }
 });
 
+Deno.test("kernels keep working on the calling thread after close", async () => {
+  const kernels = await loadKernels({ threads: 2 });
+  kernels.close();
+  kernels.close();
+  assert.equal(kernels.threads, 1);
+  const y = q4Case(kernels, 2, 9, 64, false).y;
+  assert.deepEqual(y, q4Case(kernels, 2, 9, 64, true).y);
+});
+
 Deno.test("allocWeights rejects a model over the 4 GiB wasm32 ceiling with a RangeError", async () => {
   await withKernels({ threads: 1, arenaBytes: 1 << 20 }, (kernels) => {
     const slot = kernels.allocWeights(1000);

@@ -19,6 +19,8 @@ import {
 
 /** Spins before a blocking Atomics.wait: short, because a busy core turns spinning into loss. */
 const SPIN_MAIN = 2_000;
+/** A worker that holds a chunk this long without finishing it has died (a trap, a kill). */
+const STALL_MS = 60_000;
 
 export interface WorkerStart {
   module: WebAssembly.Module;
@@ -110,10 +112,20 @@ export class ThreadPool {
     Atomics.notify(ctl, CTL_GENERATION);
     runChunks(this.#exports, c, gen, 0);
     let spins = 0;
+    let last = -1;
+    let since = 0;
     for (;;) {
       const done = Atomics.load(ctl, CTL_DONE);
       if (done >= chunks) break;
       if (spins++ < SPIN_MAIN) continue;
+      if (done !== last) {
+        last = done;
+        since = performance.now();
+      } else if (performance.now() - since > STALL_MS) {
+        throw new Error(
+          `Kernel workers made no progress for ${STALL_MS} ms (${done} of ${chunks} chunks done)`,
+        );
+      }
       Atomics.wait(ctl, CTL_DONE, done, 1000);
     }
   }
