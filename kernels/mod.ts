@@ -693,14 +693,12 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
   return new Kernels({ memory, exports, variant, pool, arenaBase, arenaBytes });
 }
 
+let relaxedWorks: Promise<boolean> | undefined;
+
 async function chooseVariant(option: "auto" | KernelVariant): Promise<KernelVariant> {
   if (option === "simd128") return "simd128";
-  let ok = false;
-  try {
-    ok = await selfTest(await compile("relaxed", false));
-  } catch {
-    ok = false;
-  }
+  relaxedWorks ??= compile("relaxed", false).then(selfTest).catch(() => false);
+  const ok = await relaxedWorks;
   if (option === "relaxed" && !ok) {
     throw new Error("Relaxed SIMD kernels failed their functional self-test on this engine");
   }
