@@ -49,6 +49,31 @@ export async function generateCommand(args: string[]): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
+  try {
+    return await run(
+      model,
+      tokenizerPath,
+      prompt,
+      maxTokens,
+      temperature,
+      seed,
+      !flags.has("no-stop"),
+    );
+  } catch (e) {
+    console.error(`rill generate: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+async function run(
+  model: string,
+  tokenizerPath: string,
+  prompt: string,
+  maxTokens: number,
+  temperature: number,
+  seed: number | undefined,
+  stopAtEos: boolean,
+): Promise<number> {
   const [graph, tokenizer] = await Promise.all([loadModel(model), loadTokenizer(tokenizerPath)]);
   const promptIds = tokenizer.encode(prompt);
   const detok = new IncrementalDetokenizer(tokenizer);
@@ -63,7 +88,7 @@ export async function generateCommand(args: string[]): Promise<number> {
     const id of generate(graph, tokenizer, promptIds, {
       maxTokens,
       sampling: seed === undefined ? { temperature } : { temperature, seed },
-      stopAtEos: !flags.has("no-stop"),
+      stopAtEos,
       onPrefill: () => (prefillEnd = performance.now()),
     })
   ) {
