@@ -70,6 +70,20 @@ import { transpose } from "./transpose.ts";
 import { unsqueeze } from "./unsqueeze.ts";
 import { variable } from "./variable.ts";
 
+import { argmaxReduce } from "./argmax_reduce.ts";
+import { argminReduce } from "./argmin_reduce.ts";
+import { clamp } from "./clamp.ts";
+import { log2 } from "./log2.ts";
+import { rsqr } from "./rsqr.ts";
+import { tractCoreBroadcast } from "./tract_core_broadcast.ts";
+import { tractCoreErf } from "./tract_core_erf.ts";
+import { tractCoreGeluApprox } from "./tract_core_gelu_approx.ts";
+import { tractCoreRmsNorm } from "./tract_core_rms_norm.ts";
+import { tractCoreSilu } from "./tract_core_silu.ts";
+import { tractTransformersApplyRope } from "./tract_transformers_apply_rope.ts";
+import { tractTransformersRmsNorm } from "./tract_transformers_rms_norm.ts";
+import { tractTransformersScaledMaskedSoftmax } from "./tract_transformers_scaled_masked_softmax.ts";
+import { tractTransformersSilu } from "./tract_transformers_silu.ts";
 const ALL: readonly Op[] = [
   abs,
   add,
@@ -137,6 +151,20 @@ const ALL: readonly Op[] = [
   transpose,
   unsqueeze,
   variable,
+  argmaxReduce,
+  argminReduce,
+  clamp,
+  log2,
+  rsqr,
+  tractCoreBroadcast,
+  tractCoreErf,
+  tractCoreGeluApprox,
+  tractCoreRmsNorm,
+  tractCoreSilu,
+  tractTransformersApplyRope,
+  tractTransformersRmsNorm,
+  tractTransformersScaledMaskedSoftmax,
+  tractTransformersSilu,
 ];
 
 /** Every registered op, by name. */
