@@ -1,5 +1,5 @@
 import { unaryOp } from "./elementwise.ts";
-/** Error function (Abramowitz-Stegun 7.1.26 with a refinement; |error| < 2e-7). */
+/** Error function (Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7). */
 function erf(x: number): number {
   const s = Math.sign(x);
   const a = Math.abs(x);
