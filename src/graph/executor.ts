@@ -5,6 +5,7 @@
  * are evaluated from their dims instead of running their op.
  */
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
 import { contiguous } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
@@ -61,6 +62,13 @@ export interface RunOptions {
   readonly scenario?: string;
   /** Node id -> replacement evaluation. */
   readonly overrides?: ReadonlyMap<number, NodeOverride>;
+}
+
+/** Item types that can stand for one another as inputs: floats, integers, the rest. */
+function kindOf(dtype: DType): string {
+  if (isFloat(dtype)) return "float";
+  if (isInteger(dtype)) return "integer";
+  return dtype;
 }
 
 function contents(t: Tensor): AttrValue {
@@ -163,6 +171,11 @@ export class Executor {
     for (const io of this.model.inputs) {
       const t = inputs.get(io.name);
       if (!t) throw new RangeError(`Missing input '${io.name}'`);
+      if (kindOf(t.dtype) !== kindOf(io.fact.dtype)) {
+        throw new TypeError(
+          `Input '${io.name}' has item type ${t.dtype}, the graph expects ${io.fact.dtype}`,
+        );
+      }
       if (t.shape.length !== io.fact.shape.length) {
         throw new RangeError(
           `Input '${io.name}' has shape [${t.shape.join(", ")}], the graph expects ${

@@ -87,3 +87,14 @@ Deno.test("buildModel expands document fragments, literal arrays and reassignmen
   const out = model.run({ x: f32([2], [1, 2]) }).get("y")!;
   assert.deepEqual(Array.from(out.data as Float32Array), [112, 224]);
 });
+
+Deno.test("Model.run rejects an input of the wrong item type", () => {
+  const model = build(
+    "    x = tract_core_external(shape = [2], datum_type = 'i64');\n    y = neg(x);",
+  );
+  assert.throws(
+    () => model.run({ x: f32([2], [1, 2]) }),
+    (e: unknown) =>
+      e instanceof TypeError && e.message === "Input 'x' has item type f32, the graph expects i64",
+  );
+});
