@@ -38,6 +38,15 @@ function hasWire(t: AttrTemplate): boolean {
   return t !== null && typeof t === "object" && "wire" in t;
 }
 
+/** The input of a cast to its own item type or a copy (a no-op at run time), else null. */
+function identityInput(model: Model, node: Node): number | null {
+  if (node.name !== "tract_core_cast" && node.name !== "copy") return null;
+  const arg = node.args.get(node.name === "copy" ? "x" : "input");
+  if (arg?.kind !== "tensor" || node.outputs.length !== 1) return null;
+  const out = model.values[node.outputs[0]!]!.fact;
+  return model.values[arg.id]!.fact.dtype === out.dtype ? arg.id : null;
+}
+
 function compileNode(node: Node): NodeStep {
   const fixed: [string, AttrValue][] = [];
   const tensors: [string, number][] = [];
@@ -54,6 +63,7 @@ function compileNode(node: Node): NodeStep {
 
 type Step =
   | NodeStep
+  | { readonly kind: "alias"; readonly id: number; readonly from: number }
   | { readonly kind: "dims"; readonly id: number; readonly dims: readonly Dim[] };
 
 /** Options of one run. */
@@ -109,8 +119,11 @@ export class Executor {
       if (node.outputs.every((o) => model.values[o]!.fact.value)) continue;
       if (inputIds.has(node.outputs[0]!)) continue;
       const facts = node.outputs.map((o) => model.values[o]!.fact);
+      const from = identityInput(model, node);
       if (facts.length === 1 && facts[0]!.dims && symbolicOnly(facts[0]!.dims)) {
         this.#steps.push({ kind: "dims", id: node.outputs[0]!, dims: facts[0]!.dims });
+      } else if (from !== null) {
+        this.#steps.push({ kind: "alias", id: node.outputs[0]!, from });
       } else this.#steps.push(compileNode(node));
     }
     // Dead code: keep only the steps whose results are read at run time or are outputs
@@ -121,6 +134,11 @@ export class Executor {
       const s = this.#steps[i]!;
       if (s.kind === "dims") {
         if (needed.has(s.id)) kept.push(s);
+      } else if (s.kind === "alias") {
+        if (needed.has(s.id)) {
+          kept.push(s);
+          needed.add(s.from);
+        }
       } else if (s.node.outputs.some((o) => needed.has(o))) {
         kept.push(s);
         for (const id of this.#readIds(s.node)) needed.add(id);
@@ -130,6 +148,7 @@ export class Executor {
     // Liveness: release a value after its last reader, unless it is a graph output.
     const lastUse = new Map<number, number>();
     this.#steps.forEach((s, i) => {
+      if (s.kind === "alias") lastUse.set(s.from, i);
       if (s.kind !== "node") return;
       for (const id of this.#readIds(s.node)) lastUse.set(id, i);
     });
@@ -255,6 +274,11 @@ export class Executor {
         const data = t.data as Float64Array;
         for (let k = 0; k < step.dims.length; k++) data[k] = evalDim(step.dims[k]!, bindings);
         values.set(step.id, t);
+        continue;
+      }
+      if (step.kind === "alias") {
+        values.set(step.id, read(step.from));
+        for (const id of this.#release[i]!) values.delete(id);
         continue;
       }
       const node = step.node;
