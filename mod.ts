@@ -120,6 +120,7 @@ export {
   type KernelVariant,
   loadKernels,
   type LoadKernelsOptions,
+  type Q4Layout,
   selfTest,
   ThreadPolicy,
   type ThreadPolicyOptions,

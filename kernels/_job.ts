@@ -17,6 +17,7 @@ export type MatmulFn = (
   k: number,
   r0: number,
   r1: number,
+  rows8?: number,
 ) => void;
 
 export type AttentionFn = (
@@ -129,5 +130,5 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
   if (name === undefined) return;
   const n = a(4);
   const r0 = chunk * size;
-  (exports[name] as MatmulFn)(a(0), a(1), a(2), a(3), n, a(5), r0, Math.min(n, r0 + size));
+  (exports[name] as MatmulFn)(a(0), a(1), a(2), a(3), n, a(5), r0, Math.min(n, r0 + size), a(6));
 }

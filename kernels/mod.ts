@@ -48,6 +48,13 @@ export interface LoadKernelsOptions {
   arenaBytes?: number;
 }
 
+/**
+ * Byte layout of a Q4_0 weight (n, k): `"ggml"` rows of 18-byte blocks as tract and GGUF
+ * store them, or `"rows8"` after {@linkcode Kernels.interleaveQ4_0Rows8} (same bytes, each
+ * group of 8 rows block-interleaved so decoding streams the weights in order).
+ */
+export type Q4Layout = "ggml" | "rows8";
+
 /** Shapes of one attention call over a KV cache laid out (n_kv_heads, capacity, head_dim). */
 export interface AttentionShape {
   /** Query rows (tokens). */
@@ -83,8 +90,16 @@ export interface WeightSlot {
 export interface KernelOps {
   /** x (m, k) f32 -> xq (m, q8RowBytes(k)) Q8_0 activations; k % 32 == 0. */
   quantizeQ8_0(x: number, xq: number, m: number, k: number): void;
-  /** W (n, k) Q4_0 (18-byte GGML blocks) @ xq (m, k) Q8_0 -> y (m, n) f32. */
-  matmulQ4_0Q8_0(w: number, xq: number, y: number, m: number, n: number, k: number): void;
+  /** W (n, k) Q4_0 (18-byte blocks, `layout`, default "ggml") @ xq (m, k) Q8_0 -> y (m, n) f32. */
+  matmulQ4_0Q8_0(
+    w: number,
+    xq: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    layout?: Q4Layout,
+  ): void;
   /** W (n, k) f32 @ x (m, k) f32 -> y (m, n). */
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void;
   /** W (n, k) f16 bits @ x (m, k) f32 -> y (m, n). */
@@ -123,6 +138,12 @@ function checkDims(op: string, dims: Record<string, number>): void {
   }
 }
 
+function layoutFlag(layout: Q4Layout): number {
+  if (layout === "ggml") return 0;
+  if (layout === "rows8") return 1;
+  throw new TypeError(`Unknown Q4_0 layout '${String(layout)}': expected 'ggml' or 'rows8'`);
+}
+
 function checkQ4k(op: string, k: number): void {
   if (k % QK !== 0) {
     throw new RangeError(`${op}: 'k' must be a multiple of ${QK}: received ${k}`);
@@ -159,12 +180,21 @@ class Ops implements KernelOps {
     this.#fn("quantize_q8_0")(x, xq, m, k);
   }
 
-  matmulQ4_0Q8_0(w: number, xq: number, y: number, m: number, n: number, k: number): void {
+  matmulQ4_0Q8_0(
+    w: number,
+    xq: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    layout: Q4Layout = "ggml",
+  ): void {
     checkDims("matmulQ4_0Q8_0", { m, n, k });
     checkQ4k("matmulQ4_0Q8_0", k);
     this.#owner.checkRange(w, n * (k / QK) * Q4_0_BLOCK_BYTES, "w");
     this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
-    this.#matmul(OP_MATMUL_Q4_0, "matmul_q4_0_q8_0", w, xq, y, m, n, k);
+    const rows8 = layoutFlag(layout);
+    this.#matmul(OP_MATMUL_Q4_0, "matmul_q4_0_q8_0", w, xq, y, m, n, k, rows8);
   }
 
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
@@ -190,14 +220,15 @@ class Ops implements KernelOps {
     m: number,
     n: number,
     k: number,
+    rows8 = 0,
   ): void {
     this.#owner.checkRange(y, m * n * 4, "y");
     const threads = this.#parts();
     if (threads > 1 && m > 0 && n > 4) {
-      const size = Math.max(4, Math.ceil(n / (threads * CHUNKS_PER_THREAD) / 4) * 4);
-      this.#pool!.run(op, threads, Math.ceil(n / size), size, [w, x, y, m, n, k]);
+      const size = Math.max(8, Math.ceil(n / (threads * CHUNKS_PER_THREAD) / 8) * 8);
+      this.#pool!.run(op, threads, Math.ceil(n / size), size, [w, x, y, m, n, k, rows8]);
     } else {
-      (this.#fn(name) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n);
+      (this.#fn(name) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n, rows8);
     }
   }
 
@@ -525,19 +556,50 @@ export class Kernels implements KernelOps {
   }
 
   /** W (n, k) Q4_0 @ x (m, k) f32 -> y (m, n), quantizing x into internal scratch first. */
-  matmulQ4_0(w: number, x: number, y: number, m: number, n: number, k: number): void {
+  matmulQ4_0(
+    w: number,
+    x: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    layout: Q4Layout = "ggml",
+  ): void {
     checkDims("matmulQ4_0", { m, k });
     checkQ4k("matmulQ4_0", k);
     const xq = this.scratch("q8", m * this.q8RowBytes(k));
     this.#ops.quantizeQ8_0(x, xq, m, k);
-    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k);
+    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k, layout);
+  }
+
+  /**
+   * Rewrites a Q4_0 weight W (n, k) from GGML rows to the `"rows8"` layout in place, once,
+   * after it was written; pass `"rows8"` to the matmuls from then on.
+   *
+   * @throws {RangeError} when k is not a multiple of 32 or W is outside the memory
+   */
+  interleaveQ4_0Rows8(w: number, n: number, k: number): void {
+    checkDims("interleaveQ4_0Rows8", { n, k });
+    checkQ4k("interleaveQ4_0Rows8", k);
+    const rowBytes = (k / QK) * Q4_0_BLOCK_BYTES;
+    this.checkRange(w, n * rowBytes, "w");
+    const tmp = this.scratch("rows8", 8 * rowBytes);
+    (this.#exports.interleave_q4_0_rows8 as (...a: number[]) => void)(w, tmp, n, k);
   }
 
   quantizeQ8_0(x: number, xq: number, m: number, k: number): void {
     this.#ops.quantizeQ8_0(x, xq, m, k);
   }
-  matmulQ4_0Q8_0(w: number, xq: number, y: number, m: number, n: number, k: number): void {
-    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k);
+  matmulQ4_0Q8_0(
+    w: number,
+    xq: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    layout: Q4Layout = "ggml",
+  ): void {
+    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k, layout);
   }
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
     this.#ops.matmulF32(w, x, y, m, n, k);
@@ -632,7 +694,7 @@ export async function selfTest(module: WebAssembly.Module): Promise<boolean> {
   const xq = base + 2048;
   const y = base + 8192;
   x.quantize_q8_0!(base, xq, 1, k);
-  x.matmul_q4_0_q8_0!(base + 1024, xq, y, 1, 1, k, 0, 1);
+  x.matmul_q4_0_q8_0!(base + 1024, xq, y, 1, 1, k, 0, 1, 0);
   return new Float32Array(memory.buffer, y, 1)[0] === expected;
 }
 

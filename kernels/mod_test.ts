@@ -351,6 +351,37 @@ function attentionCase(kernels: Kernels, s: AttentionShape) {
   return { got: read(kernels, out, qLen), twin: read(kernels, outs, qLen), ref };
 }
 
+Deno.test("interleaveQ4_0Rows8 keeps Q4_0 matmul results bit for bit, 1 and 2 threads", async () => {
+  for (const threads of [1, 2]) {
+    await withKernels({ threads }, (kernels) => {
+      for (const [m, n, k] of [[1, 19, 64], [5, 37, 96], [1, 64, 256]] as const) {
+        const w = randomQ4(n, k, 61);
+        const x = randomF32(m * k, 62);
+        const [wo, w8, xo, y, y8, ys] = [
+          put(kernels, w.bytes),
+          put(kernels, w.bytes),
+          put(kernels, x),
+          kernels.alloc(m * n * 4),
+          kernels.alloc(m * n * 4),
+          kernels.alloc(m * n * 4),
+        ];
+        kernels.interleaveQ4_0Rows8(w8, n, k);
+        if (n >= 8) assert.notDeepEqual(kernels.u8(w8, w.bytes.length), w.bytes);
+        kernels.matmulQ4_0(wo, xo, y, m, n, k);
+        kernels.matmulQ4_0(w8, xo, y8, m, n, k, "rows8");
+        const xq = kernels.alloc(m * kernels.q8RowBytes(k));
+        kernels.scalar.quantizeQ8_0(xo, xq, m, k);
+        kernels.scalar.matmulQ4_0Q8_0(w8, xq, ys, m, n, k, "rows8");
+        const ref = read(kernels, y, m * n);
+        assert.deepEqual(read(kernels, y8, m * n), ref);
+        assert.deepEqual(read(kernels, ys, m * n), ref);
+        kernels.reset();
+      }
+      assert.throws(() => kernels.matmulQ4_0Q8_0(0, 0, 0, 1, 8, 32, "rows4" as "rows8"), TypeError);
+    });
+  }
+});
+
 Deno.test("relaxed and simd128 builds give identical Q4_0 results", async () => {
   const ys: Float32Array[] = [];
   for (const variant of ["simd128", "relaxed"] as const) {

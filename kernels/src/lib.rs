@@ -52,7 +52,8 @@ pub unsafe extern "C" fn quantize_q8_0_generic(x: *const f32, xq: *mut u8, m: us
     generic::q4_0::quantize_q8_0::<WIDE>(xs, qs, m, k);
 }
 
-// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1
+// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 % 4 == 0);
+// rows8 != 0: W was rewritten by interleave_q4_0_rows8
 #[no_mangle]
 pub unsafe extern "C" fn matmul_q4_0_q8_0(
     w: *const u8,
@@ -63,11 +64,19 @@ pub unsafe extern "C" fn matmul_q4_0_q8_0(
     k: usize,
     r0: usize,
     r1: usize,
+    rows8: u32,
 ) {
     #[cfg(target_arch = "wasm32")]
-    simd128::q4_0::matmul_q4_0_q8_0::<WIDE>(w, xq, y, m, n, k, r0, r1);
+    simd128::q4_0::matmul_q4_0_q8_0::<WIDE>(w, xq, y, m, n, k, r0, r1, rows8 != 0);
     #[cfg(not(target_arch = "wasm32"))]
-    matmul_q4_0_q8_0_generic(w, xq, y, m, n, k, r0, r1);
+    matmul_q4_0_q8_0_generic(w, xq, y, m, n, k, r0, r1, rows8);
+}
+
+// W (n, k) Q4_0 in GGML rows -> the rows8 layout, in place; tmp holds 8 rows of W
+#[no_mangle]
+pub unsafe extern "C" fn interleave_q4_0_rows8(w: *mut u8, tmp: *mut u8, n: usize, k: usize) {
+    let wrb = (k / QK) * BLOCK_BYTES;
+    generic::q4_0::interleave_rows8(view_mut(w, n * wrb), view_mut(tmp, 8 * wrb), n, k);
 }
 
 #[no_mangle]
@@ -80,11 +89,12 @@ pub unsafe extern "C" fn matmul_q4_0_q8_0_generic(
     k: usize,
     r0: usize,
     r1: usize,
+    rows8: u32,
 ) {
     let ws = view(w, n * (k / QK) * BLOCK_BYTES);
     let xs = view(xq, m * row_bytes::<WIDE>(k));
     let ys = view_mut(y, m * n);
-    generic::q4_0::matmul_q4_0_q8_0::<WIDE>(ws, xs, ys, m, n, k, r0, r1);
+    generic::q4_0::matmul_q4_0_q8_0::<WIDE>(ws, xs, ys, m, n, k, r0, r1, rows8 != 0);
 }
 
 // W (n, k) f32 @ x (m, k) -> y (m, n), rows r0..r1

@@ -24,6 +24,37 @@ const _: () = assert!(core::mem::size_of::<BlockQ4_0>() == 18);
 
 pub const BLOCK_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
 
+/// Byte offset of block `b` of row `r` in W (n, k): GGML rows one after the other, or with
+/// `rows8` each group of eight rows stored block-interleaved (block b of rows 8g..8g+7, then
+/// block b + 1, ...) so one token streams the weights in order; rows past n / 8 * 8 stay
+/// as they were. Both layouts take the same bytes and each group keeps its place.
+#[inline(always)]
+pub fn block_offset(r: usize, b: usize, n: usize, nb: usize, rows8: bool) -> usize {
+    let wrb = nb * BLOCK_BYTES;
+    if rows8 && r < n / 8 * 8 {
+        r / 8 * 8 * wrb + (b * 8 + r % 8) * BLOCK_BYTES
+    } else {
+        r * wrb + b * BLOCK_BYTES
+    }
+}
+
+/// Rewrites W (n, k) from GGML rows to the `rows8` layout in place; `tmp` holds 8 rows.
+pub fn interleave_rows8(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
+    let nb = k / QK;
+    let wrb = nb * BLOCK_BYTES;
+    for g in 0..n / 8 {
+        let group = &mut w[g * 8 * wrb..(g + 1) * 8 * wrb];
+        tmp[..8 * wrb].copy_from_slice(group);
+        for i in 0..8 {
+            for b in 0..nb {
+                let from = i * wrb + b * BLOCK_BYTES;
+                let to = (b * 8 + i) * BLOCK_BYTES;
+                group[to..to + BLOCK_BYTES].copy_from_slice(&tmp[from..from + BLOCK_BYTES]);
+            }
+        }
+    }
+}
+
 /// Bytes of one quantized activation row of length `k`.
 pub const fn q8_row_bytes<const WIDE: bool>(k: usize) -> usize {
     let nb = k / QK;
@@ -127,18 +158,18 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
     k: usize,
     r0: usize,
     r1: usize,
+    rows8: bool,
 ) {
     let nb = k / QK;
-    let wrb = nb * BLOCK_BYTES;
     let xrb = q8_row_bytes::<WIDE>(k);
     let qbytes = k * if WIDE { 2 } else { 1 };
     for r in r0..r1.min(n) {
-        let wrow = &w[r * wrb..r * wrb + wrb];
         for t in 0..m {
             let xrow = &xq[t * xrb..t * xrb + xrb];
             let mut acc = 0.0f32;
             for b in 0..nb {
-                let blk = &wrow[b * BLOCK_BYTES..b * BLOCK_BYTES + BLOCK_BYTES];
+                let o = block_offset(r, b, n, nb, rows8);
+                let blk = &w[o..o + BLOCK_BYTES];
                 let dw = f16_to_f32_finite(u16::from_le_bytes([blk[0], blk[1]]));
                 let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
                 for j in 0..QK / 2 {
@@ -213,7 +244,7 @@ mod tests {
         let mut xq = vec![0u8; m * q8_row_bytes::<WIDE>(k)];
         quantize_q8_0::<WIDE>(&x, &mut xq, m, k);
         let mut y = vec![0.0f32; m * n];
-        matmul_q4_0_q8_0::<WIDE>(&w, &xq, &mut y, m, n, k, 0, n);
+        matmul_q4_0_q8_0::<WIDE>(&w, &xq, &mut y, m, n, k, 0, n, false);
         let wf = dequant(&w, n, k);
         for t in 0..m {
             for r in 0..n {
@@ -257,8 +288,33 @@ mod tests {
         quantize_q8_0::<true>(&x, &mut b, m, k);
         let mut ya = vec![0.0f32; m * n];
         let mut yb = vec![0.0f32; m * n];
-        matmul_q4_0_q8_0::<false>(&w, &a, &mut ya, m, n, k, 0, n);
-        matmul_q4_0_q8_0::<true>(&w, &b, &mut yb, m, n, k, 0, n);
+        matmul_q4_0_q8_0::<false>(&w, &a, &mut ya, m, n, k, 0, n, false);
+        matmul_q4_0_q8_0::<true>(&w, &b, &mut yb, m, n, k, 0, n, false);
+        assert_eq!(ya, yb);
+    }
+
+    #[test]
+    fn interleave_rows8_keeps_every_block_and_the_results() {
+        let (m, n, k) = (2, 19, 64);
+        let mut seed = 5u64;
+        let w = random_q4(n, k, &mut seed);
+        let x: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+        let mut xq = vec![0u8; m * q8_row_bytes::<false>(k)];
+        quantize_q8_0::<false>(&x, &mut xq, m, k);
+        let mut w8 = w.clone();
+        let mut tmp = vec![0u8; 8 * k / QK * BLOCK_BYTES];
+        interleave_rows8(&mut w8, &mut tmp, n, k);
+        for r in 0..n {
+            for b in 0..k / QK {
+                let o = block_offset(r, b, n, k / QK, true);
+                let p = block_offset(r, b, n, k / QK, false);
+                assert_eq!(w8[o..o + BLOCK_BYTES], w[p..p + BLOCK_BYTES]);
+            }
+        }
+        let mut ya = vec![0.0f32; m * n];
+        let mut yb = vec![0.0f32; m * n];
+        matmul_q4_0_q8_0::<false>(&w, &xq, &mut ya, m, n, k, 0, n, false);
+        matmul_q4_0_q8_0::<false>(&w8, &xq, &mut yb, m, n, k, 0, n, true);
         assert_eq!(ya, yb);
     }
 

@@ -96,8 +96,9 @@ impl Consts {
     }
 }
 
-/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1, four rows per pass over the
-/// weights and up to four tokens per pass over those rows.
+/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4), eight
+/// rows per pass over the weights for one token, four rows and up to four tokens otherwise.
+/// `rows8`: W is in the layout of `generic::q4_0::interleave_rows8`.
 pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     w: *const u8,
     xq: *const u8,
@@ -107,10 +108,12 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     k: usize,
     r0: usize,
     r1: usize,
+    rows8: bool,
 ) {
     let r1 = if r1 < n { r1 } else { n };
     let nb = k / QK;
     let wrb = nb * BLOCK_BYTES;
+    let n8 = if rows8 { n / 8 * 8 } else { 0 };
     let g = Q8Row {
         qbytes: k * if WIDE { 2 } else { 1 },
         nb,
@@ -118,28 +121,55 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
         c: Consts::new(),
     };
     let mut r = r0;
-    if m == 1 {
-        while r + 8 <= r1 {
-            let wp = [0, 1, 2, 3, 4, 5, 6, 7].map(|i| w.add((r + i) * wrb));
-            tile1x8(wp, xq, &g, y.add(r));
-            r += 8;
-        }
-    }
     while r < r1 {
+        if r < n8 {
+            let base = w.add(r / 8 * 8 * wrb + r % 8 * BLOCK_BYTES);
+            let bs = 8 * BLOCK_BYTES;
+            if m == 1 && r % 8 == 0 && r + 8 <= r1 {
+                let wp: [*const u8; 8] = core::array::from_fn(|i| base.add(i * BLOCK_BYTES));
+                tile1x8(wp, bs, xq, &g, y.add(r));
+                r += 8;
+                continue;
+            }
+            let wp = [0, 1, 2, 3].map(|i| base.add(i * BLOCK_BYTES));
+            tiles4(wp, bs, xq, &g, y, m, n, r, if r1 - r < 4 { r1 - r } else { 4 });
+            r += 4;
+            continue;
+        }
+        if m == 1 && r + 8 <= r1 {
+            let wp: [*const u8; 8] = core::array::from_fn(|i| w.add((r + i) * wrb));
+            tile1x8(wp, BLOCK_BYTES, xq, &g, y.add(r));
+            r += 8;
+            continue;
+        }
         let last = r1 - 1;
-        let row = |i: usize| w.add((if r + i < last { r + i } else { last }) * wrb);
-        let wp = [row(0), row(1), row(2), row(3)];
-        let rows = if r1 - r < 4 { r1 - r } else { 4 };
-        let mut t = 0;
-        while t + 4 <= m {
-            tile4(wp, xq, &g, y, n, t, r, rows);
-            t += 4;
-        }
-        while t < m {
-            tile1(wp, xq.add(t * g.xrb), &g, y.add(t * n + r), rows);
-            t += 1;
-        }
+        let wp = [0, 1, 2, 3].map(|i| w.add((if r + i < last { r + i } else { last }) * wrb));
+        tiles4(wp, BLOCK_BYTES, xq, &g, y, m, n, r, if r1 - r < 4 { r1 - r } else { 4 });
         r += 4;
+    }
+}
+
+/// Four weight rows (block stride `bs`) times every token.
+#[inline(always)]
+unsafe fn tiles4(
+    wp: [*const u8; 4],
+    bs: usize,
+    xq: *const u8,
+    g: &Q8Row,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    r: usize,
+    rows: usize,
+) {
+    let mut t = 0;
+    while t + 4 <= m {
+        tile4(wp, bs, xq, g, y, n, t, r, rows);
+        t += 4;
+    }
+    while t < m {
+        tile1(wp, bs, xq.add(t * g.xrb), g, y.add(t * n + r), rows);
+        t += 1;
     }
 }
 
@@ -199,10 +229,17 @@ unsafe fn reduced_bias(bias: *const u8) -> v128 {
 }
 
 #[inline(always)]
-unsafe fn tile1(wp: [*const u8; 4], xr: *const u8, g: &Q8Row, y: *mut f32, rows: usize) {
+unsafe fn tile1(
+    wp: [*const u8; 4],
+    bs: usize,
+    xr: *const u8,
+    g: &Q8Row,
+    y: *mut f32,
+    rows: usize,
+) {
     let mut acc = f32x4_splat(0.0);
     for b in 0..g.nb {
-        let bo = b * BLOCK_BYTES;
+        let bo = b * bs;
         let dw = scales(&wp, bo, &g.c);
         let u = unpack4(&wp, bo, &g.c);
         acc = token_update(acc, &u, xr, b, g, dw);
@@ -212,13 +249,13 @@ unsafe fn tile1(wp: [*const u8; 4], xr: *const u8, g: &Q8Row, y: *mut f32, rows:
 
 /// One token, eight rows: two four-row groups sharing the activation loads.
 #[inline(always)]
-unsafe fn tile1x8(wp: [*const u8; 8], xr: *const u8, g: &Q8Row, y: *mut f32) {
+unsafe fn tile1x8(wp: [*const u8; 8], bs: usize, xr: *const u8, g: &Q8Row, y: *mut f32) {
     let lo = [wp[0], wp[1], wp[2], wp[3]];
     let hi = [wp[4], wp[5], wp[6], wp[7]];
     let mut acc0 = f32x4_splat(0.0);
     let mut acc1 = f32x4_splat(0.0);
     for b in 0..g.nb {
-        let bo = b * BLOCK_BYTES;
+        let bo = b * bs;
         let dw0 = scales(&lo, bo, &g.c);
         let u0 = unpack4(&lo, bo, &g.c);
         acc0 = token_update(acc0, &u0, xr, b, g, dw0);
@@ -233,6 +270,7 @@ unsafe fn tile1x8(wp: [*const u8; 8], xr: *const u8, g: &Q8Row, y: *mut f32) {
 #[inline(always)]
 unsafe fn tile4(
     wp: [*const u8; 4],
+    bs: usize,
     xq: *const u8,
     g: &Q8Row,
     y: *mut f32,
@@ -250,7 +288,7 @@ unsafe fn tile4(
         f32x4_splat(0.0),
     );
     for b in 0..g.nb {
-        let bo = b * BLOCK_BYTES;
+        let bo = b * bs;
         let dw = scales(&wp, bo, &g.c);
         let u = unpack4(&wp, bo, &g.c);
         a0 = token_update(a0, &u, x0, b, g, dw);
