@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { f32ToF16 } from "../src/tensor/f16.ts";
-import { type Kernels, loadKernels } from "../kernels/mod.ts";
+import { type Kernels, loadKernels, type Q4Layout } from "../kernels/mod.ts";
 
 const WARM_MS = 250;
 const WINDOW_MS = 150;
@@ -90,15 +90,29 @@ async function setup(variant: "relaxed" | "simd128", threads: number): Promise<P
   return { kernels, pool, x, xq, y };
 }
 
+/** Rewrites every (n, k) matrix of the pool to the rows8 layout. */
+function interleavePool(p: PoolSetup, n: number, k: number): void {
+  const bytes = q4Bytes(n, k);
+  for (let i = 0; i < Math.floor(POOL_BYTES / bytes); i++) {
+    p.kernels.interleaveQ4_0Rows8(p.pool + i * bytes, n, k);
+  }
+}
+
 /** ms per matvec, walking the pool so the weights come from DRAM. */
-function matvecMs(p: PoolSetup, n: number, k: number, scalar = false): Timing {
+function matvecMs(
+  p: PoolSetup,
+  n: number,
+  k: number,
+  layout: Q4Layout,
+  scalar = false,
+): Timing {
   const bytes = q4Bytes(n, k);
   const count = Math.floor(POOL_BYTES / bytes);
   const ops = scalar ? p.kernels.scalar : p.kernels;
   p.kernels.quantizeQ8_0(p.x, p.xq, 1, k);
   let i = 0;
   const run = () => {
-    ops.matmulQ4_0Q8_0(p.pool + (i++ % count) * bytes, p.xq, p.y, 1, n, k);
+    ops.matmulQ4_0Q8_0(p.pool + (i++ % count) * bytes, p.xq, p.y, 1, n, k, layout);
   };
   return scalar ? timeIt(run, 1, 300) : timeIt(run);
 }
@@ -149,14 +163,21 @@ function decodeStepMs(p: PoolSetup, ctx: number): Timing {
   const layerBytes = 4 * sq + 3 * up;
   const w = (layer: number, slot: number) => p.pool + layer * layerBytes + slot;
   const wcls = p.pool + layers * layerBytes;
+  for (let l = 0; l < layers; l++) {
+    for (let j = 0; j < 4; j++) k.interleaveQ4_0Rows8(w(l, j * sq), dim, dim);
+    k.interleaveQ4_0Rows8(w(l, 4 * sq), hidden, dim);
+    k.interleaveQ4_0Rows8(w(l, 4 * sq + up), hidden, dim);
+    k.interleaveQ4_0Rows8(w(l, 4 * sq + 2 * up), dim, hidden);
+  }
+  k.interleaveQ4_0Rows8(wcls, vocab, dim);
   const t = timeIt(
     () => {
       for (let l = 0; l < layers; l++) {
         k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
         k.quantizeQ8_0(xb, xq, 1, dim);
-        k.matmulQ4_0Q8_0(w(l, 0), xq, q, 1, dim, dim);
-        k.matmulQ4_0Q8_0(w(l, sq), xq, kk, 1, dim, dim);
-        k.matmulQ4_0Q8_0(w(l, 2 * sq), xq, v, 1, dim, dim);
+        k.matmulQ4_0Q8_0(w(l, 0), xq, q, 1, dim, dim, "rows8");
+        k.matmulQ4_0Q8_0(w(l, sq), xq, kk, 1, dim, dim, "rows8");
+        k.matmulQ4_0Q8_0(w(l, 2 * sq), xq, v, 1, dim, dim, "rows8");
         k.ropeRotateHalf(q, cos, sin, q, 1, heads, headDim);
         k.attention(q, kc, vc, att, {
           m: 1,
@@ -169,18 +190,18 @@ function decodeStepMs(p: PoolSetup, ctx: number): Timing {
           scale: 1 / Math.sqrt(headDim),
         });
         k.quantizeQ8_0(att, xq, 1, dim);
-        k.matmulQ4_0Q8_0(w(l, 3 * sq), xq, xb, 1, dim, dim);
+        k.matmulQ4_0Q8_0(w(l, 3 * sq), xq, xb, 1, dim, dim, "rows8");
         k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
         k.quantizeQ8_0(xb, xq, 1, dim);
-        k.matmulQ4_0Q8_0(w(l, 4 * sq), xq, h1, 1, hidden, dim);
-        k.matmulQ4_0Q8_0(w(l, 4 * sq + up), xq, h3, 1, hidden, dim);
+        k.matmulQ4_0Q8_0(w(l, 4 * sq), xq, h1, 1, hidden, dim, "rows8");
+        k.matmulQ4_0Q8_0(w(l, 4 * sq + up), xq, h3, 1, hidden, dim, "rows8");
         k.siluGate(h1, h3, h1, hidden);
         k.quantizeQ8_0(h1, xq, 1, hidden);
-        k.matmulQ4_0Q8_0(w(l, 4 * sq + 2 * up), xq, xb, 1, dim, hidden);
+        k.matmulQ4_0Q8_0(w(l, 4 * sq + 2 * up), xq, xb, 1, dim, hidden, "rows8");
       }
       k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
       k.quantizeQ8_0(xb, xq, 1, dim);
-      k.matmulQ4_0Q8_0(wcls, xq, logits, 1, vocab, dim);
+      k.matmulQ4_0Q8_0(wcls, xq, logits, 1, vocab, dim, "rows8");
     },
     2,
     300,
@@ -228,13 +249,15 @@ async function main(): Promise<void> {
   for (const [n, kk] of SHAPES) {
     const bytes = q4Bytes(n, kk);
     k.threads = 1;
-    const m1 = matvecMs(relaxed, n, kk);
+    const tg = matvecMs(relaxed, n, kk, "ggml").ms;
+    interleavePool(relaxed, n, kk);
+    const m1 = matvecMs(relaxed, n, kk, "rows8");
     const mr = readMs(relaxed, n, kk);
     const t1 = m1.ms;
     const tr = mr.ms;
-    const ts = matvecMs(relaxed, n, kk, true).ms;
+    const ts = matvecMs(relaxed, n, kk, "rows8", true).ms;
     k.threads = k.maxThreads;
-    const t2 = matvecMs(relaxed, n, kk).ms;
+    const t2 = matvecMs(relaxed, n, kk, "rows8").ms;
     k.threads = 1;
     const name = `${n}x${kk}`;
     results[name] = {
@@ -242,6 +265,8 @@ async function main(): Promise<void> {
       q40_matvec_gbps_1t: round(gbps(bytes, t1)),
       read_baseline_gbps_1t: round(gbps(bytes, tr)),
       ratio_to_read_1t: round(tr / t1),
+      q40_matvec_gbps_1t_ggml_layout: round(gbps(bytes, tg)),
+      ratio_to_read_1t_ggml_layout: round(tr / tg),
       q40_matvec_gbps_1t_cpu: round(gbps(bytes, m1.cpuMs)),
       read_baseline_gbps_1t_cpu: round(gbps(bytes, mr.cpuMs)),
       ratio_to_read_1t_cpu: round(mr.cpuMs / m1.cpuMs),
@@ -255,6 +280,7 @@ async function main(): Promise<void> {
           gbps(bytes, tr).toFixed(2)
         } GB/s ` +
         `(cpu-time ${gbps(bytes, mr.cpuMs).toFixed(2)}) ratio ${(tr / t1).toFixed(2)} | ` +
+        `ggml layout ${gbps(bytes, tg).toFixed(2)} GB/s | ` +
         `scalar ${ts.toFixed(2)} ms (x${(ts / t1).toFixed(1)}) | 2t ${t2.toFixed(3)} ms ` +
         `${gbps(bytes, t2).toFixed(2)} GB/s (x${(t1 / t2).toFixed(2)})`,
     );
@@ -262,16 +288,17 @@ async function main(): Promise<void> {
 
   const [pn, pk, pm] = [4096, 4096, 128];
   k.threads = 1;
+  k.interleaveQ4_0Rows8(relaxed.pool, pn, pk);
   k.quantizeQ8_0(relaxed.x, relaxed.xq, pm, pk);
   const prefill1t = timeIt(
-    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk),
+    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk, "rows8"),
     2,
     400,
   );
   const prefill1 = prefill1t.ms;
   k.threads = k.maxThreads;
   const prefill2 = timeIt(
-    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk),
+    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk, "rows8"),
     2,
     400,
   ).ms;
@@ -304,7 +331,8 @@ async function main(): Promise<void> {
   const simd = await setup("simd128", 1);
   const simdRatios: Record<string, number> = {};
   for (const [n, kk] of SHAPES) {
-    const t = matvecMs(simd, n, kk).ms;
+    interleavePool(simd, n, kk);
+    const t = matvecMs(simd, n, kk, "rows8").ms;
     const name = `${n}x${kk}`;
     const ratio = t / results[name]!.matvec_ms_1t!;
     results[name]!.ratio_to_simd128_1t = round(ratio);
@@ -324,6 +352,8 @@ async function main(): Promise<void> {
     q40_matvec_gbps_1t: main.q40_matvec_gbps_1t,
     read_baseline_gbps_1t: main.read_baseline_gbps_1t,
     ratio_to_read_1t: main.ratio_to_read_1t,
+    q40_matvec_gbps_1t_ggml_layout: main.q40_matvec_gbps_1t_ggml_layout,
+    ratio_to_read_1t_ggml_layout: main.ratio_to_read_1t_ggml_layout,
     q40_matvec_gbps_1t_cpu: main.q40_matvec_gbps_1t_cpu,
     read_baseline_gbps_1t_cpu: main.read_baseline_gbps_1t_cpu,
     ratio_to_read_1t_cpu: main.ratio_to_read_1t_cpu,
