@@ -127,8 +127,12 @@ function q4Case(kernels: Kernels, m: number, n: number, k: number, scalar: boole
   const ops = scalar ? kernels.scalar : kernels;
   ops.quantizeQ8_0(xo, xq, m, k);
   ops.matmulQ4_0Q8_0(wo, xq, y, m, n, k);
+  const ggml = read(kernels, y, m * n);
+  kernels.interleaveQ4_0Rows8(wo, n, k);
+  ops.matmulQ4_0Q8_0(wo, xq, y, m, n, k, "rows8");
+  assert.deepEqual(read(kernels, y, m * n), ggml, "rows8 layout changes the results");
   const out = {
-    y: read(kernels, y, m * n),
+    y: ggml,
     xq: kernels.u8(xq, m * kernels.q8RowBytes(k)).slice(),
     w,
     x,
@@ -141,7 +145,7 @@ for (const variant of ["simd128", "relaxed"] as const) {
   Deno.test(`matmulQ4_0Q8_0 (${variant}) equals its scalar twin and the f32 reference within budget`, async () => {
     await withKernels({ threads: 1, variant }, (kernels) => {
       assert.equal(kernels.variant, variant);
-      for (const [m, n, k] of [[1, 10, 96], [5, 13, 64], [4, 8, 256]] as const) {
+      for (const [m, n, k] of [[1, 10, 96], [5, 13, 64], [4, 8, 256], [1, 27, 64]] as const) {
         const simd = q4Case(kernels, m, n, k, false);
         const twin = q4Case(kernels, m, n, k, true);
         assert.deepEqual(simd.xq, twin.xq, "quantized activations differ from the scalar twin");
