@@ -24,17 +24,20 @@ const _: () = assert!(core::mem::size_of::<BlockQ4_0>() == 18);
 
 pub const BLOCK_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
 
-/// Byte offset of block `b` of row `r` in W (n, k): GGML rows one after the other, or with
-/// `rows8` each group of eight rows stored block-interleaved (block b of rows 8g..8g+7, then
-/// block b + 1, ...) so one token streams the weights in order; rows past n / 8 * 8 stay
-/// as they were. Both layouts take the same bytes and each group keeps its place.
+/// Byte offsets of the scale and of the 16 code bytes of block `b` of row `r` in W (n, k):
+/// GGML rows one after the other, or with `rows8` each group of eight rows stored block by
+/// block, each block as the 8 rows' scales (16 bytes) then their codes (8 x 16 bytes), so
+/// one token streams the weights in order and the scales load as one vector. Rows past
+/// n / 8 * 8 stay as they were; both layouts take the same bytes, groups keep their place.
 #[inline(always)]
-pub fn block_offset(r: usize, b: usize, n: usize, nb: usize, rows8: bool) -> usize {
+pub fn block_parts(r: usize, b: usize, n: usize, nb: usize, rows8: bool) -> (usize, usize) {
     let wrb = nb * BLOCK_BYTES;
     if rows8 && r < n / 8 * 8 {
-        r / 8 * 8 * wrb + (b * 8 + r % 8) * BLOCK_BYTES
+        let base = r / 8 * 8 * wrb + b * 8 * BLOCK_BYTES;
+        (base + 2 * (r % 8), base + 16 + 16 * (r % 8))
     } else {
-        r * wrb + b * BLOCK_BYTES
+        let o = r * wrb + b * BLOCK_BYTES;
+        (o, o + 2)
     }
 }
 
@@ -48,8 +51,9 @@ pub fn interleave_rows8(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
         for i in 0..8 {
             for b in 0..nb {
                 let from = i * wrb + b * BLOCK_BYTES;
-                let to = (b * 8 + i) * BLOCK_BYTES;
-                group[to..to + BLOCK_BYTES].copy_from_slice(&tmp[from..from + BLOCK_BYTES]);
+                let (d, qs) = block_parts(i, b, 8, nb, true);
+                group[d..d + 2].copy_from_slice(&tmp[from..from + 2]);
+                group[qs..qs + 16].copy_from_slice(&tmp[from + 2..from + BLOCK_BYTES]);
             }
         }
     }
@@ -168,12 +172,11 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
             let xrow = &xq[t * xrb..t * xrb + xrb];
             let mut acc = 0.0f32;
             for b in 0..nb {
-                let o = block_offset(r, b, n, nb, rows8);
-                let blk = &w[o..o + BLOCK_BYTES];
-                let dw = f16_to_f32_finite(u16::from_le_bytes([blk[0], blk[1]]));
+                let (d, qs) = block_parts(r, b, n, nb, rows8);
+                let dw = f16_to_f32_finite(u16::from_le_bytes([w[d], w[d + 1]]));
                 let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
                 for j in 0..QK / 2 {
-                    let byte = blk[2 + j] as i32;
+                    let byte = w[qs + j] as i32;
                     isum += (byte & 15) * nib_factor::<WIDE>(j) * q8_value::<WIDE>(xrow, b, j);
                     isum += (byte >> 4)
                         * nib_factor::<WIDE>(j + 16)
@@ -306,9 +309,10 @@ mod tests {
         interleave_rows8(&mut w8, &mut tmp, n, k);
         for r in 0..n {
             for b in 0..k / QK {
-                let o = block_offset(r, b, n, k / QK, true);
-                let p = block_offset(r, b, n, k / QK, false);
-                assert_eq!(w8[o..o + BLOCK_BYTES], w[p..p + BLOCK_BYTES]);
+                let (d8, q8) = block_parts(r, b, n, k / QK, true);
+                let (d, q) = block_parts(r, b, n, k / QK, false);
+                assert_eq!(w8[d8..d8 + 2], w[d..d + 2]);
+                assert_eq!(w8[q8..q8 + 16], w[q..q + 16]);
             }
         }
         let mut ya = vec![0.0f32; m * n];

@@ -123,37 +123,106 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     let mut r = r0;
     while r < r1 {
         if r < n8 {
-            let base = w.add(r / 8 * 8 * wrb + r % 8 * BLOCK_BYTES);
-            let bs = 8 * BLOCK_BYTES;
+            let group = w.add(r / 8 * 8 * wrb);
             if m == 1 && r % 8 == 0 && r + 8 <= r1 {
-                let wp: [*const u8; 8] = core::array::from_fn(|i| base.add(i * BLOCK_BYTES));
-                tile1x8(wp, bs, xq, &g, y.add(r));
+                tile1x8(Packed4::new(group, 0), Packed4::new(group, 4), xq, &g, y.add(r));
                 r += 8;
-                continue;
+            } else {
+                tiles4(Packed4::new(group, r % 8), xq, &g, y, m, n, r, 4);
+                r += 4;
             }
-            let wp = [0, 1, 2, 3].map(|i| base.add(i * BLOCK_BYTES));
-            tiles4(wp, bs, xq, &g, y, m, n, r, if r1 - r < 4 { r1 - r } else { 4 });
-            r += 4;
             continue;
         }
         if m == 1 && r + 8 <= r1 {
-            let wp: [*const u8; 8] = core::array::from_fn(|i| w.add((r + i) * wrb));
-            tile1x8(wp, BLOCK_BYTES, xq, &g, y.add(r));
+            let lo = Ggml4([0, 1, 2, 3].map(|i| w.add((r + i) * wrb)));
+            let hi = Ggml4([4, 5, 6, 7].map(|i| w.add((r + i) * wrb)));
+            tile1x8(lo, hi, xq, &g, y.add(r));
             r += 8;
             continue;
         }
         let last = r1 - 1;
-        let wp = [0, 1, 2, 3].map(|i| w.add((if r + i < last { r + i } else { last }) * wrb));
-        tiles4(wp, BLOCK_BYTES, xq, &g, y, m, n, r, if r1 - r < 4 { r1 - r } else { 4 });
+        let wp = Ggml4([0, 1, 2, 3].map(|i| w.add((if r + i < last { r + i } else { last }) * wrb)));
+        tiles4(wp, xq, &g, y, m, n, r, if r1 - r < 4 { r1 - r } else { 4 });
         r += 4;
     }
 }
 
-/// Four weight rows (block stride `bs`) times every token.
+/// Four weight rows, read block by block.
+trait Rows4: Copy {
+    /// The four block scales of block b as f32.
+    unsafe fn scales(self, b: usize, c: &Consts) -> v128;
+    /// The four rows' 16 code bytes of block b.
+    unsafe fn codes(self, b: usize, i: usize) -> v128;
+}
+
+/// Four GGML rows: block b of a row at b * 18.
+#[derive(Clone, Copy)]
+struct Ggml4([*const u8; 4]);
+
+impl Rows4 for Ggml4 {
+    #[inline(always)]
+    unsafe fn scales(self, b: usize, c: &Consts) -> v128 {
+        let bo = b * BLOCK_BYTES;
+        let h = v128_load16_lane::<0>(i32x4_splat(0), self.0[0].add(bo) as *const u16);
+        let h = v128_load16_lane::<2>(h, self.0[1].add(bo) as *const u16);
+        let h = v128_load16_lane::<4>(h, self.0[2].add(bo) as *const u16);
+        let h = v128_load16_lane::<6>(h, self.0[3].add(bo) as *const u16);
+        f16_scales(h, c)
+    }
+    #[inline(always)]
+    unsafe fn codes(self, b: usize, i: usize) -> v128 {
+        load(self.0[i].add(b * BLOCK_BYTES + 2))
+    }
+}
+
+/// Rows i0..i0+4 of a rows8 group: block b holds the 8 scales, then the 8 rows' codes.
+#[derive(Clone, Copy)]
+struct Packed4 {
+    d: *const u8,
+    qs: *const u8,
+}
+
+impl Packed4 {
+    #[inline(always)]
+    unsafe fn new(group: *const u8, i0: usize) -> Self {
+        Packed4 { d: group.add(2 * i0), qs: group.add(16 + 16 * i0) }
+    }
+}
+
+impl Rows4 for Packed4 {
+    #[inline(always)]
+    unsafe fn scales(self, b: usize, c: &Consts) -> v128 {
+        let h = v128_load64_zero(self.d.add(b * 8 * BLOCK_BYTES) as *const u64);
+        f16_scales(u32x4_extend_low_u16x8(h), c)
+    }
+    #[inline(always)]
+    unsafe fn codes(self, b: usize, i: usize) -> v128 {
+        load(self.qs.add(b * 8 * BLOCK_BYTES + 16 * i))
+    }
+}
+
+/// Four f16 scales in u32 lanes to f32 (`generic::f16::f16_to_f32_finite`).
 #[inline(always)]
-unsafe fn tiles4(
-    wp: [*const u8; 4],
-    bs: usize,
+fn f16_scales(h: v128, c: &Consts) -> v128 {
+    let sign = i32x4_shl(v128_and(h, c.sign), 16);
+    let mag = i32x4_shl(v128_and(h, c.mag), 13);
+    v128_or(f32x4_mul(mag, c.rebias), sign)
+}
+
+#[inline(always)]
+unsafe fn unpack4<W: Rows4>(w: W, b: usize, c: &Consts) -> Unpacked {
+    [
+        unpack(w.codes(b, 0), c),
+        unpack(w.codes(b, 1), c),
+        unpack(w.codes(b, 2), c),
+        unpack(w.codes(b, 3), c),
+    ]
+}
+
+/// Four weight rows times every token.
+#[inline(always)]
+unsafe fn tiles4<W: Rows4>(
+    w: W,
     xq: *const u8,
     g: &Q8Row,
     y: *mut f32,
@@ -164,34 +233,13 @@ unsafe fn tiles4(
 ) {
     let mut t = 0;
     while t + 4 <= m {
-        tile4(wp, bs, xq, g, y, n, t, r, rows);
+        tile4(w, xq, g, y, n, t, r, rows);
         t += 4;
     }
     while t < m {
-        tile1(wp, bs, xq.add(t * g.xrb), g, y.add(t * n + r), rows);
+        tile1(w, xq.add(t * g.xrb), g, y.add(t * n + r), rows);
         t += 1;
     }
-}
-
-#[inline(always)]
-unsafe fn scales(wp: &[*const u8; 4], bo: usize, c: &Consts) -> v128 {
-    let h = v128_load16_lane::<0>(i32x4_splat(0), wp[0].add(bo) as *const u16);
-    let h = v128_load16_lane::<2>(h, wp[1].add(bo) as *const u16);
-    let h = v128_load16_lane::<4>(h, wp[2].add(bo) as *const u16);
-    let h = v128_load16_lane::<6>(h, wp[3].add(bo) as *const u16);
-    let sign = i32x4_shl(v128_and(h, c.sign), 16);
-    let mag = i32x4_shl(v128_and(h, c.mag), 13);
-    v128_or(f32x4_mul(mag, c.rebias), sign)
-}
-
-#[inline(always)]
-unsafe fn unpack4(wp: &[*const u8; 4], bo: usize, c: &Consts) -> Unpacked {
-    [
-        unpack(load(wp[0].add(bo + 2)), c),
-        unpack(load(wp[1].add(bo + 2)), c),
-        unpack(load(wp[2].add(bo + 2)), c),
-        unpack(load(wp[3].add(bo + 2)), c),
-    ]
 }
 
 /// acc + (isum of the 4 rows with token row `xr`, block b) * (dw * da)
@@ -229,19 +277,11 @@ unsafe fn reduced_bias(bias: *const u8) -> v128 {
 }
 
 #[inline(always)]
-unsafe fn tile1(
-    wp: [*const u8; 4],
-    bs: usize,
-    xr: *const u8,
-    g: &Q8Row,
-    y: *mut f32,
-    rows: usize,
-) {
+unsafe fn tile1<W: Rows4>(w: W, xr: *const u8, g: &Q8Row, y: *mut f32, rows: usize) {
     let mut acc = f32x4_splat(0.0);
     for b in 0..g.nb {
-        let bo = b * bs;
-        let dw = scales(&wp, bo, &g.c);
-        let u = unpack4(&wp, bo, &g.c);
+        let dw = w.scales(b, &g.c);
+        let u = unpack4(w, b, &g.c);
         acc = token_update(acc, &u, xr, b, g, dw);
     }
     store_lanes(y, acc, rows);
@@ -249,18 +289,15 @@ unsafe fn tile1(
 
 /// One token, eight rows: two four-row groups sharing the activation loads.
 #[inline(always)]
-unsafe fn tile1x8(wp: [*const u8; 8], bs: usize, xr: *const u8, g: &Q8Row, y: *mut f32) {
-    let lo = [wp[0], wp[1], wp[2], wp[3]];
-    let hi = [wp[4], wp[5], wp[6], wp[7]];
+unsafe fn tile1x8<W: Rows4>(lo: W, hi: W, xr: *const u8, g: &Q8Row, y: *mut f32) {
     let mut acc0 = f32x4_splat(0.0);
     let mut acc1 = f32x4_splat(0.0);
     for b in 0..g.nb {
-        let bo = b * bs;
-        let dw0 = scales(&lo, bo, &g.c);
-        let u0 = unpack4(&lo, bo, &g.c);
+        let dw0 = lo.scales(b, &g.c);
+        let u0 = unpack4(lo, b, &g.c);
         acc0 = token_update(acc0, &u0, xr, b, g, dw0);
-        let dw1 = scales(&hi, bo, &g.c);
-        let u1 = unpack4(&hi, bo, &g.c);
+        let dw1 = hi.scales(b, &g.c);
+        let u1 = unpack4(hi, b, &g.c);
         acc1 = token_update(acc1, &u1, xr, b, g, dw1);
     }
     store_lanes(y, acc0, 4);
@@ -268,9 +305,8 @@ unsafe fn tile1x8(wp: [*const u8; 8], bs: usize, xr: *const u8, g: &Q8Row, y: *m
 }
 
 #[inline(always)]
-unsafe fn tile4(
-    wp: [*const u8; 4],
-    bs: usize,
+unsafe fn tile4<W: Rows4>(
+    w: W,
     xq: *const u8,
     g: &Q8Row,
     y: *mut f32,
@@ -288,9 +324,8 @@ unsafe fn tile4(
         f32x4_splat(0.0),
     );
     for b in 0..g.nb {
-        let bo = b * bs;
-        let dw = scales(&wp, bo, &g.c);
-        let u = unpack4(&wp, bo, &g.c);
+        let dw = w.scales(b, &g.c);
+        let u = unpack4(w, b, &g.c);
         a0 = token_update(a0, &u, x0, b, g, dw);
         a1 = token_update(a1, &u, x1, b, g, dw);
         a2 = token_update(a2, &u, x2, b, g, dw);
