@@ -30,6 +30,8 @@ function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
     const bytes = w.data as Uint8Array;
     const slot = kernels.allocWeights(bytes.length);
     slot.bytes.set(bytes);
+    // Interleave each group of 8 rows by block once, so decoding streams the weight in order.
+    kernels.interleaveQ4_0Rows8(slot.offset, n, k);
     return { kind: "q40", offset: slot.offset, n, k };
   }
   if (w.dtype === "f32") {
@@ -51,7 +53,7 @@ function kernelMatmul(kernels: Kernels, slot: Slot, x: Float32Array, m: number):
     if (slot.kind === "q40") {
       const xq = kernels.alloc(m * kernels.q8RowBytes(k));
       kernels.quantizeQ8_0(xo, xq, m, k);
-      kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k);
+      kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k, "rows8");
     } else {
       kernels.matmulF32(slot.offset, xo, yo, m, n, k);
     }
