@@ -224,22 +224,9 @@ Deno.test("tract cases copy-identity, conv-with-batch and slice-over-slice-optim
   ]]);
 });
 
-/**
- * Behaviours of tract the runtime does not have yet: each test states tract's result and is
- * ignored until the graph layer changes (see the reason).
- */
-const KNOWN_GAPS = {
-  dynSliceEmpty:
-    "a computed slice end of 0 is read as 'to the end'; tract applies that rule to constant ends only",
-  nestedShape:
-    "tract concatenates array items that are themselves lists (`shape = [1, foo, 3]`); Args.dims does not flatten",
-  unknownArgument:
-    "tract ignores named arguments an op does not read (`external(label = ...)`); the loader rejects them",
-};
-
 Deno.test({
-  name: `tract case dyn_slice with S=1 gives an empty slice (gap: ${KNOWN_GAPS.dynSliceEmpty})`,
-  ignore: true,
+  name:
+    "tract case dyn_slice with S=1 gives an empty slice: only a constant end <= 0 counts from the end",
   async fn() {
     const model = await load(`${CASES}dyn_slice`);
     const found = run(model, { input_0: random("f32", [3, 1, 1], 13) }).get("output_0")!;
@@ -248,8 +235,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: `tract case reshape flattens a nested shape literal (gap: ${KNOWN_GAPS.nestedShape})`,
-  ignore: true,
+  name: "tract case reshape flattens a nested shape literal",
   async fn() {
     const model = await load(`${CASES}reshape`);
     const input = random("i64", [3, 1, 2], 5, -50, 50);
@@ -260,8 +246,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: `tract case variable-in-fragment loads (gap: ${KNOWN_GAPS.unknownArgument})`,
-  ignore: true,
+  name: "tract case variable-in-fragment loads, ignoring named arguments the op does not read",
   async fn() {
     // In tract the fragment's `external` is a second graph input; its label is never read.
     const model = await load(`${CASES}variable-in-fragment`);
@@ -471,8 +456,7 @@ const QUANTIZED_CASES: { dir: string; reason: string }[] = [
 
 for (const c of QUANTIZED_CASES) {
   Deno.test({
-    name: `tract case ${c.dir} is refused: ${c.reason} (gap: loadModel ignores graph.quant)`,
-    ignore: true,
+    name: `tract case ${c.dir} is refused: ${c.reason} (graph.quant is unsupported)`,
     async fn() {
       await assert.rejects(load(`${CASES}${c.dir}`), /unsupported/i);
     },
