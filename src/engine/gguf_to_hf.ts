@@ -46,8 +46,13 @@ const PRE_TOKENIZERS: Record<
     ignoreMerges: false,
   },
 };
+// Names llama.cpp gives the same pre-tokenizer type (llama_vocab::load).
 PRE_TOKENIZERS["llama3"] = PRE_TOKENIZERS["llama-bpe"]!;
 PRE_TOKENIZERS["llama-v3"] = PRE_TOKENIZERS["llama-bpe"]!;
+PRE_TOKENIZERS["falcon3"] = PRE_TOKENIZERS["llama-bpe"]!;
+PRE_TOKENIZERS["deepseek-r1-qwen"] = PRE_TOKENIZERS["qwen2"]!;
+PRE_TOKENIZERS["starcoder"] = PRE_TOKENIZERS["smollm"]!;
+PRE_TOKENIZERS["refact"] = PRE_TOKENIZERS["smollm"]!;
 PRE_TOKENIZERS["gpt2"] = PRE_TOKENIZERS["gpt-2"]!;
 
 function splitThenBytes(pattern: string): Json {
@@ -76,7 +81,8 @@ function id(value: GgufValue | undefined, count: number): number | null {
  * SmolLM, GPT-2) as a Hugging Face tokenizer.
  *
  * @throws {TypeError} when the vocabulary is missing or its `tokenizer.ggml.pre` is not one of
- *   llama-bpe, qwen2, smollm, gpt-2
+ *   llama-bpe, qwen2, smollm, gpt-2 or a name llama.cpp gives one of them (llama3, llama-v3,
+ *   falcon3, deepseek-r1-qwen, starcoder, refact, gpt2)
  */
 export function bpeToHfTokenizer(
   gguf: Pick<GgufFile, "metadata">,

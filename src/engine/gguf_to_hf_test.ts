@@ -85,6 +85,9 @@ Deno.test("bpeToHfTokenizer splits digits as Llama 3 (by three) and Qwen2 (one b
   assert.deepEqual(pieces("llama-bpe", "12345"), ["123", "45"]);
   assert.deepEqual(pieces("qwen2", "12345"), ["1", "2", "3", "4", "5"]);
   assert.deepEqual(pieces("gpt-2", "12345"), ["123", "45"]);
+  assert.deepEqual(pieces("falcon3", "12345"), ["123", "45"]);
+  assert.deepEqual(pieces("deepseek-r1-qwen", "12345"), ["1", "2", "3", "4", "5"]);
+  assert.deepEqual(pieces("starcoder", "12345"), ["1", "2", "3", "4", "5"]);
   const text = "Hello WORLD's tokens!!\n\n  indented\tline ünïcödé 🦙";
   for (const pre of ["llama-bpe", "qwen2", "gpt-2", "smollm"]) pieces(pre, text);
 });
