@@ -1,7 +1,12 @@
 import type { GgufFile, GgufValue } from "../../models/gguf.ts";
 import { GGUF_TOKEN_TYPE, spmVocabFromGguf } from "./gguf_tokenizer.ts";
 import type { Json } from "./hf_tokenizer.ts";
-import { type HfTokenizerFiles, spmToHfTokenizer } from "./llama2c_to_hf.ts";
+import {
+  addedTokensOf,
+  bosTemplate,
+  type HfTokenizerFiles,
+  spmToHfTokenizer,
+} from "./llama2c_to_hf.ts";
 
 const CONTRACTIONS = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
 const GPT2_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
@@ -107,42 +112,13 @@ export function bpeToHfTokenizer(
   const bos = id(meta.get("tokenizer.ggml.bos_token_id"), tokens.length);
   const eos = id(meta.get("tokenizer.ggml.eos_token_id"), tokens.length);
   const addBos = meta.get("tokenizer.ggml.add_bos_token") === true && bos !== null;
-  const addedTokens = tokens.flatMap((content, i) => {
-    const type = types[i];
-    const special = type === GGUF_TOKEN_TYPE.CONTROL || type === GGUF_TOKEN_TYPE.UNKNOWN;
-    if (!special && type !== GGUF_TOKEN_TYPE.USER_DEFINED) return [];
-    return [{
-      id: i,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special,
-    }];
-  });
   const bosText = bos === null ? null : tokens[bos]!;
-  const template = addBos
-    ? {
-      type: "TemplateProcessing",
-      single: [
-        { SpecialToken: { id: bosText, type_id: 0 } },
-        { Sequence: { id: "A", type_id: 0 } },
-      ],
-      pair: [
-        { SpecialToken: { id: bosText, type_id: 0 } },
-        { Sequence: { id: "A", type_id: 0 } },
-        { SpecialToken: { id: bosText, type_id: 1 } },
-        { Sequence: { id: "B", type_id: 1 } },
-      ],
-      special_tokens: { [bosText!]: { id: bosText, ids: [bos], tokens: [bosText] } },
-    }
-    : null;
+  const template = addBos ? bosTemplate(bosText!, bos!) : null;
   const tokenizerJson: Json = {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: addedTokens,
+    added_tokens: addedTokensOf(tokens, types, false),
     normalizer: pre.normalizer,
     pre_tokenizer: pre.pre,
     post_processor: template,

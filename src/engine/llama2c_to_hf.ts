@@ -104,6 +104,46 @@ function mergesOf(vocab: SpmVocab, pieces: readonly string[]): [string, string][
 }
 
 /**
+ * The `added_tokens` of a vocabulary: its control and unknown tokens (special) and its
+ * user-defined ones, the latter matched after normalization when `normalizeUserDefined`.
+ */
+export function addedTokensOf(
+  pieces: readonly string[],
+  types: readonly number[],
+  normalizeUserDefined: boolean,
+): Json[] {
+  return pieces.flatMap((content, id) => {
+    const type = types[id];
+    const special = type === GGUF_TOKEN_TYPE.CONTROL || type === GGUF_TOKEN_TYPE.UNKNOWN;
+    if (!special && type !== GGUF_TOKEN_TYPE.USER_DEFINED) return [];
+    return [{
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: !special && normalizeUserDefined,
+      special,
+    }];
+  });
+}
+
+/** The post-processor that puts the BOS token `bos` (id `id`) before each sequence. */
+export function bosTemplate(bos: string, id: number): Json {
+  return {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+    pair: [
+      { SpecialToken: { id: bos, type_id: 0 } },
+      { Sequence: { id: "A", type_id: 0 } },
+      { SpecialToken: { id: bos, type_id: 1 } },
+      { Sequence: { id: "B", type_id: 1 } },
+    ],
+    special_tokens: { [bos]: { id: bos, ids: [id], tokens: [bos] } },
+  };
+}
+
+/**
  * Writes a SentencePiece BPE vocabulary as a Hugging Face `tokenizer.json` laid out like the
  * Llama ones (▁ normalizer, BPE with byte fallback, BOS template, ▁/byte-fallback decoder).
  */
@@ -113,20 +153,7 @@ export function spmToHfTokenizer(vocab: SpmVocab): HfTokenizerFiles {
   const bos = name(vocab.bos);
   const eos = name(vocab.eos[0] ?? null);
   const unk = name(vocab.unk);
-  const addedTokens = pieces.flatMap((content, id) => {
-    const type = vocab.types[id];
-    const special = type === GGUF_TOKEN_TYPE.CONTROL || type === GGUF_TOKEN_TYPE.UNKNOWN;
-    if (!special && type !== GGUF_TOKEN_TYPE.USER_DEFINED) return [];
-    return [{
-      id,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: !special,
-      special,
-    }];
-  });
+  const addedTokens = addedTokensOf(pieces, vocab.types, true);
   const replace = { type: "Replace", pattern: { String: " " }, content: SPACE };
   const normalizer = vocab.addSpacePrefix
     ? { type: "Sequence", normalizers: [{ type: "Prepend", prepend: SPACE }, replace] }
@@ -138,19 +165,7 @@ export function spmToHfTokenizer(vocab: SpmVocab): HfTokenizerFiles {
   ];
   if (vocab.addSpacePrefix) decoders.push({ type: "Strip", content: " ", start: 1, stop: 0 });
   const withBos = vocab.addBos && bos !== null;
-  const postProcessor = withBos
-    ? {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: bos, type_id: 0 } },
-        { Sequence: { id: "A", type_id: 0 } },
-        { SpecialToken: { id: bos, type_id: 1 } },
-        { Sequence: { id: "B", type_id: 1 } },
-      ],
-      special_tokens: { [bos]: { id: bos, ids: [vocab.bos], tokens: [bos] } },
-    }
-    : null;
+  const postProcessor = withBos ? bosTemplate(bos, vocab.bos!) : null;
   const tokenizerJson: Json = {
     version: "1.0",
     truncation: null,
