@@ -10,6 +10,11 @@
  * concat node is replaced by an append of the S new rows into the buffer, whose result is
  * a strided view of P+S rows. Ops that read views (shape_of, unsqueeze, tile: the GQA
  * repeat that feeds attention) read the buffer in place; any other reader gets a copy.
+ *
+ * The graph is compiled first (`fuseGraph`: RMSNorm, RoPE, SiLU gate and attention become
+ * fused calls; the fused attention reads the cache view per kv head, without the repeat
+ * copy). With WASM kernels, the cache buffers live in the kernels' memory, so the attention
+ * kernel reads them in place, and linears run there too.
  */
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
@@ -19,6 +24,8 @@ import { checkAssertion, type DimExpr, evalDim } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";
+import { fuseGraph } from "../graph/fuse.ts";
+import { sharedKernels } from "./shared_kernels.ts";
 
 /** A KV-cache input/output pair recognised in the graph. */
 export interface CachePair {
@@ -40,11 +47,18 @@ export interface SessionOptions {
    */
   readonly appendInPlace?: boolean;
   /**
-   * Run `linear` nodes with constant Q4_0/f32 weights in these WASM kernels (weights are
-   * uploaded once; Q4_0 products use Q8_0 activations, so logits differ slightly from the
-   * TS reference path). The caller owns the kernels and closes them.
+   * Run `linear` nodes with constant Q4_0/f32 weights and the fused ops in these WASM
+   * kernels (weights are uploaded once; Q4_0 products use Q8_0 activations, so logits differ
+   * slightly from the TS reference path). The caller owns the kernels and closes them.
+   * `false` (or absent, for `new Session`) runs everything in TS; {@link createSession}
+   * defaults to the process-wide kernels.
    */
-  readonly kernels?: Kernels;
+  readonly kernels?: Kernels | false;
+  /**
+   * Replace the RMSNorm, RoPE, SiLU-gate and attention subgraphs by fused calls (default
+   * true). False runs the graph node by node as exported.
+   */
+  readonly fuse?: boolean;
 }
 
 function symbolName(d: unknown): string | null {
@@ -104,19 +118,47 @@ class CacheBuffer {
   readonly pair: CachePair;
   /** Shape with P replaced by the capacity. */
   shape: number[];
-  data: Float32Array;
+  #data: Float32Array;
+  /** Byte offset of the buffer in the kernels' memory, when it lives there. */
+  #offset = -1;
+  /** Items of the buffer (a detached view reads as empty). */
+  #items = 0;
+  readonly #kernels: Kernels | null;
 
   readonly dtype: DType;
 
-  constructor(pair: CachePair, dtype: DType, dims: readonly number[], capacity: number) {
+  constructor(
+    pair: CachePair,
+    dtype: DType,
+    dims: readonly number[],
+    capacity: number,
+    kernels: Kernels | null,
+  ) {
     if (dtype !== "f32" && dtype !== "f16") {
       throw new TypeError(`KV cache '${pair.input}' has item type ${dtype}, expected f32 or f16`);
     }
     this.pair = pair;
     this.dtype = dtype;
+    this.#kernels = kernels;
     this.shape = [...dims];
     this.shape[pair.axis] = capacity;
-    this.data = new Float32Array(this.shape.reduce((a, b) => a * b, 1));
+    this.#data = this.#allocate(this.shape.reduce((a, b) => a * b, 1));
+  }
+
+  #allocate(items: number): Float32Array {
+    this.#items = items;
+    if (!this.#kernels) return new Float32Array(items);
+    // The old slot is not reused: the buffer doubles, so at most half the space is lost.
+    this.#offset = this.#kernels.allocWeights(Math.max(items, 1) * 4).offset;
+    return this.#kernels.f32(this.#offset, items);
+  }
+
+  /** The items (a fresh view when the kernels' memory has grown since). */
+  get data(): Float32Array {
+    if (this.#kernels && this.#data.buffer !== this.#kernels.memory.buffer) {
+      this.#data = this.#kernels.f32(this.#offset, this.#items);
+    }
+    return this.#data;
   }
 
   get capacity(): number {
@@ -141,7 +183,18 @@ class CacheBuffer {
     }
     const shape = [...this.shape];
     shape[this.pair.axis] = rows;
-    return { dtype: this.dtype, shape, data: this.data, strides, offset: 0 };
+    if (!this.#kernels) return { dtype: this.dtype, shape, data: this.data, strides, offset: 0 };
+    // Readers may run after the memory grew (a kernel's scratch): read the items lazily.
+    const items = (): Float32Array => this.data;
+    return {
+      dtype: this.dtype,
+      shape,
+      get data() {
+        return items();
+      },
+      strides,
+      offset: 0,
+    };
   }
 
   /** Writes `rows` (shape like the view, `count` positions) at position `at`. */
@@ -152,8 +205,9 @@ class CacheBuffer {
     const inner = this.#inner();
     const cap = this.capacity;
     const src = rows.data as Float32Array;
+    const data = this.data;
     for (let o = 0; o < outer; o++) {
-      this.data.set(
+      data.set(
         src.subarray(o * count * inner, (o + 1) * count * inner),
         (o * cap + at) * inner,
       );
@@ -163,12 +217,15 @@ class CacheBuffer {
   #grow(capacity: number, used: number): void {
     const outer = this.#outer();
     const inner = this.#inner();
-    const old = this.data;
     const oldCap = this.capacity;
     this.shape[this.pair.axis] = capacity;
-    this.data = new Float32Array(outer * capacity * inner);
+    const oldOffset = this.#offset;
+    const oldLength = this.#items;
+    const data = this.#allocate(outer * capacity * inner);
+    const old = this.#kernels ? this.#kernels.f32(oldOffset, oldLength) : this.#data;
+    this.#data = data;
     for (let o = 0; o < outer; o++) {
-      this.data.set(
+      data.set(
         old.subarray(o * oldCap * inner, (o * oldCap + used) * inner),
         o * capacity * inner,
       );
@@ -187,6 +244,8 @@ export class Session {
   readonly #appendInPlace: boolean;
   readonly #capacity: number;
   readonly #fixed: ReadonlyMap<number, NodeOverride>;
+  /** The kernels the session runs in, or null for the TS path. */
+  readonly kernels: Kernels | null;
   #caches: CacheBuffer[] = [];
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
@@ -196,11 +255,13 @@ export class Session {
 
   constructor(model: Model, options: SessionOptions = {}, executor?: Executor) {
     this.model = model;
-    this.executor = executor ?? new Executor(model);
+    this.executor = executor ??
+      new Executor(model, options.fuse === false ? {} : { fused: fuseGraph(model).calls });
     this.pairs = findCachePairs(model);
     this.#appendInPlace = options.appendInPlace ?? true;
     this.#capacity = Math.max(1, options.capacity ?? 64);
-    this.#fixed = options.kernels ? kernelLinears(model, options.kernels) : new Map();
+    this.kernels = options.kernels || null;
+    this.#fixed = this.kernels ? kernelLinears(model, this.kernels) : new Map();
     const cacheInputs = new Set(this.pairs.map((p) => p.input));
     const cacheOutputs = new Set(this.pairs.map((p) => p.output));
     const tokenInputs = model.inputs.filter((i) => !cacheInputs.has(i.name));
@@ -235,7 +296,7 @@ export class Session {
       const fact = this.model.input(pair.input)!.fact;
       const dims = fact.shape.map((d) => evalDim(d, bindings));
       const old = this.#caches.find((c) => c.pair === pair);
-      return old ?? new CacheBuffer(pair, fact.dtype, dims, this.#capacity);
+      return old ?? new CacheBuffer(pair, fact.dtype, dims, this.#capacity, this.kernels);
     });
     for (const pair of this.pairs) {
       const fact = this.model.input(pair.input)!.fact;
@@ -298,7 +359,7 @@ export class Session {
       for (const [name, t] of this.#plain) inputs.set(name, t);
     }
     const bindings = this.executor.bind(inputs);
-    const values = this.executor.runBound(inputs, bindings, overrides);
+    const values = this.executor.runBound(inputs, bindings, overrides, this.kernels);
     if (!this.#appendInPlace) {
       for (const pair of this.pairs) {
         this.#plain.set(pair.input, values.get(this.model.output(pair.output)!.id)!);
@@ -313,7 +374,15 @@ export class Session {
   }
 }
 
-/** A session over `model` (see {@link Session}). */
-export function createSession(model: Model, options: SessionOptions = {}): Session {
-  return new Session(model, options);
+/**
+ * A session over `model` (see {@link Session}) that runs in the process-wide WASM kernels
+ * (loaded once, see {@link sharedKernels}) unless `options.kernels` is given or `false`, or
+ * the kernels cannot load here.
+ */
+export async function createSession(
+  model: Model,
+  options: SessionOptions = {},
+): Promise<Session> {
+  const kernels = options.kernels ?? await sharedKernels();
+  return new Session(model, { ...options, kernels: kernels ?? false });
 }

@@ -23,7 +23,7 @@ Deno.test("findCachePairs pairs in_cache_* with the concat producing out_cache_*
 
 Deno.test("Session grows its cache and matches a chunked prefill", async () => {
   const model = await loadModel(ARCHIVE);
-  const whole = createSession(model, { capacity: 2 });
+  const whole = await createSession(model, { capacity: 2, kernels: false });
   const chunked = new Session(model, { capacity: 1 });
   const a = whole.prefill(PROMPT);
   chunked.prefill(PROMPT.slice(0, 2));

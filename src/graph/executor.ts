@@ -19,6 +19,7 @@ import {
   shapeToString,
 } from "./dim.ts";
 import { type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
+import type { Kernels } from "../../kernels/mod.ts";
 
 /** Replaces the evaluation of one node (e.g. the KV-cache concat turned into an append). */
 export type NodeOverride = (args: Args<Tensor>, ctx: EvalContext) => Tensor[];
@@ -61,8 +62,29 @@ function compileNode(node: Node): NodeStep {
   return { kind: "node", node, fixed, tensors, lists, dynamic };
 }
 
+/**
+ * A fused kernel call standing for a subgraph (see `fuse.ts`): it computes the output of
+ * node `node` from the values `inputs`, so the subgraph's inner nodes are pruned unless
+ * something else reads them.
+ */
+export interface FusedCall {
+  /** The node whose (single) output the call computes. */
+  readonly node: number;
+  /** Value ids read, in the order `eval` takes them. */
+  readonly inputs: readonly number[];
+  /** Output from the inputs (which may be strided views). */
+  eval(inputs: readonly Tensor[], ctx: EvalContext): Tensor;
+}
+
+interface FusedStep {
+  readonly kind: "fused";
+  readonly node: Node;
+  readonly call: FusedCall;
+}
+
 type Step =
   | NodeStep
+  | FusedStep
   | { readonly kind: "alias"; readonly id: number; readonly from: number }
   | { readonly kind: "dims"; readonly id: number; readonly dims: readonly Dim[] };
 
@@ -72,6 +94,12 @@ export interface RunOptions {
   readonly scenario?: string;
   /** Node id -> replacement evaluation. */
   readonly overrides?: ReadonlyMap<number, NodeOverride>;
+}
+
+/** Options of an {@link Executor}. */
+export interface ExecutorOptions {
+  /** Fused calls by the id of the node they replace (from `fuseGraph`). */
+  readonly fused?: ReadonlyMap<number, FusedCall>;
 }
 
 /** Item types that can stand for one another as inputs: floats, integers, the rest. */
@@ -99,8 +127,9 @@ export class Executor {
   /** Per step, the value ids that are no longer needed after it. */
   readonly #release: number[][] = [];
 
-  constructor(model: Model) {
+  constructor(model: Model, options: ExecutorOptions = {}) {
     this.model = model;
+    const fused = options.fused ?? new Map<number, FusedCall>();
     const known = new Set(model.symbols);
     const inputIds = new Set(model.inputs.map((i) => i.id));
     for (const v of model.values) {
@@ -120,7 +149,9 @@ export class Executor {
       if (inputIds.has(node.outputs[0]!)) continue;
       const facts = node.outputs.map((o) => model.values[o]!.fact);
       const from = identityInput(model, node);
-      if (facts.length === 1 && facts[0]!.dims && symbolicOnly(facts[0]!.dims)) {
+      const call = fused.get(node.id);
+      if (call) this.#steps.push({ kind: "fused", node, call });
+      else if (facts.length === 1 && facts[0]!.dims && symbolicOnly(facts[0]!.dims)) {
         this.#steps.push({ kind: "dims", id: node.outputs[0]!, dims: facts[0]!.dims });
       } else if (from !== null) {
         this.#steps.push({ kind: "alias", id: node.outputs[0]!, from });
@@ -141,7 +172,7 @@ export class Executor {
         }
       } else if (s.node.outputs.some((o) => needed.has(o))) {
         kept.push(s);
-        for (const id of this.#readIds(s.node)) needed.add(id);
+        for (const id of this.#stepReads(s)) needed.add(id);
       }
     }
     this.#steps = kept.reverse();
@@ -149,14 +180,23 @@ export class Executor {
     const lastUse = new Map<number, number>();
     this.#steps.forEach((s, i) => {
       if (s.kind === "alias") lastUse.set(s.from, i);
-      if (s.kind !== "node") return;
-      for (const id of this.#readIds(s.node)) lastUse.set(id, i);
+      if (s.kind !== "node" && s.kind !== "fused") return;
+      for (const id of this.#stepReads(s)) lastUse.set(id, i);
     });
     const outputs = new Set(model.outputs.map((o) => o.id));
     this.#release = this.#steps.map(() => []);
     for (const [id, i] of lastUse) {
       if (!outputs.has(id) && !this.#constants.has(id)) this.#release[i]!.push(id);
     }
+  }
+
+  #stepReads(s: NodeStep | FusedStep): readonly number[] {
+    return s.kind === "fused" ? s.call.inputs : this.#readIds(s.node);
+  }
+
+  /** Number of fused calls among the steps. */
+  get fusedCount(): number {
+    return this.#steps.filter((s) => s.kind === "fused").length;
   }
 
   #readIds(node: Node): number[] {
@@ -256,10 +296,11 @@ export class Executor {
     inputs: ReadonlyMap<string, Tensor>,
     bindings: Bindings,
     overrides?: ReadonlyMap<number, NodeOverride>,
+    kernels?: Kernels | null,
   ): Map<number, Tensor> {
     const values = new Map<number, Tensor>(this.#constants);
     for (const io of this.model.inputs) values.set(io.id, inputs.get(io.name)!);
-    const ctx: EvalContext = { bindings };
+    const ctx: EvalContext = { bindings, kernels: kernels ?? null };
     const read = (id: number): Tensor => {
       const v = values.get(id);
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
@@ -282,6 +323,21 @@ export class Executor {
         continue;
       }
       const node = step.node;
+      if (step.kind === "fused") {
+        const ins = step.call.inputs.map(read);
+        let out: Tensor;
+        try {
+          out = step.call.eval(ins, ctx);
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          const shapes = ins.map((t) => `[${t.shape.join(", ")}]`).join(", ");
+          const Cls = e instanceof TypeError ? TypeError : RangeError;
+          throw new Cls(`fused ${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
+        }
+        values.set(node.outputs[0]!, out);
+        for (const id of this.#release[i]!) values.delete(id);
+        continue;
+      }
       const override = overrides?.get(node.id);
       const strided = node.op.acceptsStrided === true || override !== undefined;
       const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
@@ -300,7 +356,7 @@ export class Executor {
           .map(([k, v]) => `${k}: [${(v as Tensor).shape.join(", ")}]`)
           .join(", ");
         const Cls = e instanceof TypeError ? TypeError : RangeError;
-        throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
+        throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`, { cause: e });
       }
       node.outputs.forEach((id, k) => values.set(id, outs[k]!));
       for (const id of this.#release[i]!) values.delete(id);

@@ -7,6 +7,7 @@
 import type { DType } from "../tensor/dtype.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { Bindings, Dim } from "../graph/dim.ts";
+import type { Kernels } from "../../kernels/mod.ts";
 
 /** What is known about a value before any data is touched. */
 export interface Fact {
@@ -65,6 +66,8 @@ export interface InferContext {
 export interface EvalContext {
   /** Values of the symbols for this run. */
   readonly bindings: Bindings;
+  /** The WASM kernels of the session, when it runs with them (fused ops use them). */
+  readonly kernels?: Kernels | null;
 }
 
 /** One operator: its NNEF declaration, shape rule and evaluation. */

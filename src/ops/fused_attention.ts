@@ -1,0 +1,179 @@
+/**
+ * Fused scaled dot-product attention with grouped-query heads:
+ * out = softmax(q·kᵀ·scale + mask)·v, where query head h reads kv head ⌊h / group⌋ directly
+ * (the graph's repeat of K and V — unsqueeze, tile, reshape — is not materialised). K and V
+ * may be strided views of the runtime-owned KV cache; when that cache lives in the WASM
+ * kernels' memory and the mask is the causal one, the kernel reads it in place.
+ */
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { broadcastStrides, isStrided, rowStrides } from "./common.ts";
+import { f32Items, inArena } from "./fused.ts";
+import type { EvalContext } from "./op.ts";
+import type { Kernels } from "../../kernels/mod.ts";
+
+/** A mask item at or below this is a dropped position (exp underflows to 0 in f32). */
+const DROPPED = -1e30;
+
+interface View {
+  readonly data: Float32Array;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+function viewOf(t: Tensor): View {
+  if (isStrided(t) && t.data instanceof Float32Array) {
+    return { data: t.data, strides: t.strides, offset: t.offset };
+  }
+  return { data: f32Items(t), strides: rowStrides(t.shape), offset: 0 };
+}
+
+/** True when mask (S, L) items are 0 up to the causal diagonal `L - S + i` and dropped after. */
+function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: number): boolean {
+  for (let i = 0; i < s; i++) {
+    const last = l - s + i;
+    for (let j = 0; j < l; j++) {
+      const m = mask[i * ms[2]! + j * ms[3]!]!;
+      if (j <= last ? m !== 0 : !(m <= DROPPED)) return false;
+    }
+  }
+  return true;
+}
+
+/** Capacity of a (1, kvHeads, L, d) cache view lying in the kernels' memory, else null. */
+function cacheCapacity(t: Tensor, kernels: Kernels, d: number): number | null {
+  if (!isStrided(t) || !(t.data instanceof Float32Array)) return null;
+  if (t.data.buffer !== kernels.memory.buffer) return null;
+  const [, s1, s2, s3] = t.strides;
+  if (s3 !== 1 || s2 !== d || s1 === undefined || s1 % d !== 0) return null;
+  return s1 / d;
+}
+
+/**
+ * q (B, H, S, D), k (B, Hk, L, D), v (B, Hk, L, Dv), mask broadcastable to (B, H, S, L) or
+ * null -> (B, H, S, Dv).
+ */
+export function fusedAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  scale: number,
+  ctx: EvalContext,
+): Tensor {
+  const [B, H, S, D] = q.shape as [number, number, number, number];
+  const [, Hk, L] = k.shape as [number, number, number, number];
+  const Dv = v.shape[3]!;
+  if (q.shape.length !== 4 || k.shape.length !== 4 || v.shape.length !== 4 || H % Hk !== 0) {
+    throw new RangeError(`Attention of q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
+  }
+  const group = H / Hk;
+  const qs = f32Items(q);
+  let ms: number[] = [0, 0, 0, 0];
+  let mv: Float32Array | null = null;
+  if (mask) {
+    const mshape = [...new Array<number>(4 - mask.shape.length).fill(1), ...mask.shape];
+    ms = broadcastStrides(mshape, [B, H, S, L]);
+    mv = f32Items(mask);
+  }
+  const kern = ctx.kernels;
+  if (kern && B === 1 && Dv === D && S > 0 && (!mv || isCausal(mv, ms, S, L))) {
+    const kc = cacheCapacity(k, kern, D);
+    const vc = cacheCapacity(v, kern, D);
+    if (kc !== null && kc === vc) {
+      return kernelAttention(kern, qs, k, v, kc, { H, Hk, S, L, D, scale }, q.shape);
+    }
+  }
+  const kv = viewOf(k);
+  const vv = viewOf(v);
+  const out = new Float32Array(B * H * S * Dv);
+  const scores = new Float64Array(L);
+  const f = Math.fround;
+  const fscale = f(scale);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / group);
+      const kBase = kv.offset + b * kv.strides[0]! + kh * kv.strides[1]!;
+      const vBase = vv.offset + b * vv.strides[0]! + kh * vv.strides[1]!;
+      const [kj, kd] = [kv.strides[2]!, kv.strides[3]!];
+      const [vj, vd] = [vv.strides[2]!, vv.strides[3]!];
+      for (let i = 0; i < S; i++) {
+        const qo = ((b * H + h) * S + i) * D;
+        let max = -Infinity;
+        for (let j = 0; j < L; j++) {
+          let dot = 0;
+          const ko = kBase + j * kj;
+          for (let d = 0; d < D; d++) dot += qs[qo + d]! * kv.data[ko + d * kd]!;
+          let s = f(f(dot) * fscale);
+          if (mv) s = f(s + mv[b * ms[0]! + h * ms[1]! + i * ms[2]! + j * ms[3]!]!);
+          scores[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j < L; j++) {
+          const e = max === -Infinity ? 0 : Math.exp(scores[j]! - max);
+          scores[j] = e;
+          sum += e;
+        }
+        const oo = ((b * H + h) * S + i) * Dv;
+        for (let d = 0; d < Dv; d++) {
+          let acc = 0;
+          for (let j = 0; j < L; j++) {
+            const p = f(scores[j]! / sum);
+            if (p !== 0) acc += p * vv.data[vBase + j * vj + d * vd]!;
+          }
+          out[oo + d] = acc;
+        }
+      }
+    }
+  }
+  return tensor("f32", [B, H, S, Dv], out);
+}
+
+interface Dims {
+  readonly H: number;
+  readonly Hk: number;
+  readonly S: number;
+  readonly L: number;
+  readonly D: number;
+  readonly scale: number;
+}
+
+function kernelAttention(
+  kern: Kernels,
+  qs: Float32Array,
+  k: Tensor,
+  v: Tensor,
+  capacity: number,
+  { H, Hk, S, L, D, scale }: Dims,
+  shape: readonly number[],
+): Tensor {
+  const kv = k as Tensor & { offset: number };
+  const vv = v as Tensor & { offset: number };
+  const kOff = (k.data as Float32Array).byteOffset + kv.offset * 4;
+  const vOff = (v.data as Float32Array).byteOffset + vv.offset * 4;
+  // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
+  const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
+  const y = inArena(kern, [qt], qt.length, ([qo], out) =>
+    kern.attention(qo!, kOff, vOff, out, {
+      m: S,
+      nHeads: H,
+      nKvHeads: Hk,
+      headDim: D,
+      capacity,
+      kvLen: L,
+      qPos0: L - S,
+      scale,
+    }));
+  return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+}
+
+/** (a, b, d) -> (b, a, d). */
+function transposeHS(x: Float32Array, a: number, b: number, d: number): Float32Array {
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      y.set(x.subarray((i * b + j) * d, (i * b + j + 1) * d), (j * a + i) * d);
+    }
+  }
+  return y;
+}
