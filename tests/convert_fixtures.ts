@@ -1,6 +1,7 @@
 /** Inputs the converter tests build in a temp dir: safetensors, GGUF, and a reference forward pass. */
 import { Executor } from "../src/graph/executor.ts";
 import { loadModel, type Model } from "../src/graph/model.ts";
+import { concatBytes } from "../src/storage/bytes.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import { type Tensor, tensor } from "../src/tensor/tensor.ts";
 
@@ -147,13 +148,7 @@ class Bytes {
     this.push(b);
   }
   concat(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(this.parts, this.length);
   }
 }
 

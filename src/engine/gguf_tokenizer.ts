@@ -1,5 +1,6 @@
 import type { GgufFile, GgufValue } from "../../models/gguf.ts";
-import { binaryString, concatBytes } from "./llama2c_tokenizer.ts";
+import { concatBytes } from "../storage/bytes.ts";
+import { binaryString } from "./llama2c_tokenizer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** llama.cpp `llama_token_type` values stored in `tokenizer.ggml.token_type`. */

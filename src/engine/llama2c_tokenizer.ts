@@ -1,3 +1,4 @@
+import { concatBytes } from "../storage/bytes.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 const BOS = 1;
@@ -226,16 +227,4 @@ export function binaryString(bytes: Uint8Array): string {
     s += String.fromCharCode(...bytes.subarray(i, i + 4096));
   }
   return s;
-}
-
-export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

@@ -1,4 +1,5 @@
 import type { ByteSource } from "../storage/byte_source.ts";
+import { concatBytes } from "../storage/bytes.ts";
 import { type DiskCache, openDiskCache } from "../storage/disk_cache.ts";
 import { openFileSource } from "../storage/file_source.ts";
 import { openHttpSource } from "../storage/http_source.ts";
@@ -151,16 +152,6 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve };
 }
 
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
 /** A `.tgz` read in one pass; members are parsed out of the decompressed stream as it flows. */
 class TgzStream implements ModelStream {
   readonly name: string;
@@ -270,7 +261,7 @@ class TgzStream implements ModelStream {
   #attach(entry: Entry, claim: Claim): void {
     const view = targetView(this.name, entry.member, claim.target);
     const held = entry.held ??
-      (entry.chunks.length > 0 ? concat(entry.chunks, entry.received) : undefined);
+      (entry.chunks.length > 0 ? concatBytes(entry.chunks, entry.received) : undefined);
     entry.claim = claim;
     entry.chunks = [];
     entry.held = undefined;
@@ -363,7 +354,7 @@ class TgzStream implements ModelStream {
           at += n;
           chunk = chunk.subarray(n);
           if (meta.got === meta.size) {
-            const bytes = concat(meta.chunks, meta.size);
+            const bytes = concatBytes(meta.chunks, meta.size);
             if (meta.type === "x") {
               pax = new Map([...pax, ...parsePaxRecords(bytes, `${this.name}: PAX header`)]);
             } else {
@@ -473,7 +464,7 @@ class TgzStream implements ModelStream {
       if (got !== want) entry.mismatch = hashMismatch(this.name, entry.member.name, got, want);
     }
     if (entry.claim === undefined) {
-      entry.held = concat(entry.chunks, entry.received);
+      entry.held = concatBytes(entry.chunks, entry.received);
       entry.chunks = [];
       if (entry.member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 1) {
         this.#readIndex(entry.held, entry.member.offset + entry.member.size);

@@ -1,4 +1,5 @@
 import type { ByteSource } from "../storage/byte_source.ts";
+import { concatBytes } from "../storage/bytes.ts";
 
 /** Size of a tar block; headers are one block, payloads are padded to whole blocks. */
 export const TAR_BLOCK = 512;
@@ -317,14 +318,14 @@ export function tarEntryHeader(
   if (options.longNames === "gnu") {
     const longName = new Uint8Array(bytes.length + 1);
     longName.set(bytes);
-    return concat([
+    return concatBytes([
       plainHeader("././@LongLink", longName.length, "L", true, 0),
       withPadding(longName),
       plainHeader(asciiPrefix(name), size, "0", true, mtime),
     ]);
   }
   const records = encoder.encode(paxRecord("path", name));
-  return concat([
+  return concatBytes([
     plainHeader(`PaxHeaders/${asciiPrefix(name).slice(0, 80)}`, records.length, "x", false, mtime),
     withPadding(records),
     plainHeader(asciiPrefix(name), size, "0", false, mtime),
@@ -345,16 +346,6 @@ export function tarEnd(): Uint8Array {
   return new Uint8Array(2 * TAR_BLOCK);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** Writes files into an uncompressed tar, in the order given. */
 export function writeTar(
   entries: Iterable<TarWriteEntry>,
@@ -369,5 +360,5 @@ export function writeTar(
     );
   }
   parts.push(tarEnd());
-  return concat(parts);
+  return concatBytes(parts);
 }

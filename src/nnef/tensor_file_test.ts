@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../storage/bytes.ts";
 import { tensor } from "../tensor/tensor.ts";
 import { quantizeQ40 } from "./q40.ts";
 import {
@@ -27,16 +28,6 @@ function header(fields: {
   view.setUint32(44, fields.bits, true);
   view.setUint16(48, fields.code, true);
   view.setUint16(50, fields.vendor ?? 0, true);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -146,10 +137,10 @@ Deno.test("readTensorHeader applies the block-quant rules", () => {
 });
 
 Deno.test("readTensorFile rejects a payload shorter than the header says", () => {
-  const bytes = concat(
+  const bytes = concatBytes([
     header({ dataLength: 24, dims: [2, 3], bits: 32, code: 0 }),
     new Uint8Array(20),
-  );
+  ]);
   assert.throws(
     () => readTensorFile(bytes, "w.dat"),
     (e: unknown) =>
@@ -159,7 +150,10 @@ Deno.test("readTensorFile rejects a payload shorter than the header says", () =>
 });
 
 Deno.test("readTensorFile rejects bytes after the payload", () => {
-  const bytes = concat(header({ dataLength: 4, dims: [1], bits: 32, code: 0 }), new Uint8Array(8));
+  const bytes = concatBytes([
+    header({ dataLength: 4, dims: [1], bits: 32, code: 0 }),
+    new Uint8Array(8),
+  ]);
   assert.throws(
     () => readTensorFile(bytes, "w.dat"),
     /payload is 8 bytes, longer than data_length 4/,
@@ -186,10 +180,10 @@ Deno.test("readTensorFile reads strings sequentially whatever data_length says",
     0xa9,
     0x21,
   ]);
-  const bytes = concat(
+  const bytes = concatBytes([
     header({ dataLength: 72, dims: [3], bits: -1 >>> 0, code: 0x1000, vendor: 0x5452 }),
     payload,
-  );
+  ]);
   const file = readTensorFile(bytes, "s.dat");
   assert.deepEqual(writeTensorFile(file), bytes);
   assert.deepEqual(decodeTensor(file).data, ["hi", "", "é!"]);
@@ -203,7 +197,7 @@ Deno.test("decodeTensor treats codes 1|2 as unsigned and 3|4 as signed", () => {
   const payload = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
   for (const code of [3, 4]) {
     const file = readTensorFile(
-      concat(header({ dataLength: 8, dims: [1], bits: 64, code }), payload),
+      concatBytes([header({ dataLength: 8, dims: [1], bits: 64, code }), payload]),
       "i.dat",
     );
     assert.equal(file.header.dtype, "i64");
@@ -211,7 +205,7 @@ Deno.test("decodeTensor treats codes 1|2 as unsigned and 3|4 as signed", () => {
   }
   for (const code of [1, 2]) {
     const file = readTensorFile(
-      concat(header({ dataLength: 2, dims: [1], bits: 16, code }), payload.subarray(0, 2)),
+      concatBytes([header({ dataLength: 2, dims: [1], bits: 16, code }), payload.subarray(0, 2)]),
       "u.dat",
     );
     assert.equal(file.header.dtype, "u16");
@@ -221,10 +215,10 @@ Deno.test("decodeTensor treats codes 1|2 as unsigned and 3|4 as signed", () => {
 
 Deno.test("decodeTensor unpacks 1-bit bools MSB-first", () => {
   const file = readTensorFile(
-    concat(
+    concatBytes([
       header({ dataLength: 2, dims: [10], bits: 1, code: 5 }),
       Uint8Array.from([0b10100000, 0b01000000]),
-    ),
+    ]),
     "b.dat",
   );
   assert.deepEqual([...decodeTensor(file).data as Uint8Array], [1, 0, 1, 0, 0, 0, 0, 0, 0, 1]);
@@ -237,10 +231,10 @@ Deno.test("decodeTensor dequantizes Q8_1 blocks to f32", () => {
   payload[5] = 0xfe; // -2
   for (const code of [0x3080, 0x3081]) {
     const file = readTensorFile(
-      concat(
+      concatBytes([
         header({ dataLength: 36, dims: [1, 32], bits: -1 >>> 0, code, vendor: 0x5452 }),
         payload,
-      ),
+      ]),
       "q8.dat",
     );
     const t = decodeTensor(file);

@@ -1,4 +1,5 @@
 import type { ByteSource } from "./byte_source.ts";
+import { concatBytes } from "./bytes.ts";
 import { checkRange, chunkedStream } from "./_range.ts";
 
 /** How `openHttpSource` talks to the server. */
@@ -419,16 +420,7 @@ class HttpByteSource implements HttpSource {
       this.#bytesFetched += length;
       throw new Transient(`GET ${this.name}: body failed: ${(e as Error).message}`);
     }
-    let body: Uint8Array;
-    if (chunks.length === 1) body = chunks[0]!;
-    else {
-      body = new Uint8Array(length);
-      let at = 0;
-      for (const c of chunks) {
-        body.set(c, at);
-        at += c.length;
-      }
-    }
+    const body = chunks.length === 1 ? chunks[0]! : concatBytes(chunks, length);
     this.#bytesFetched += body.length;
     if (expected !== undefined && body.length !== expected) {
       throw new Transient(`GET ${this.name}: body has ${body.length} bytes, expected ${expected}`);

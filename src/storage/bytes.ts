@@ -1,0 +1,12 @@
+/** `chunks` one after the other in a new array of `size` bytes (by default, their total). */
+export function concatBytes(chunks: readonly Uint8Array[], size?: number): Uint8Array {
+  let total = size ?? 0;
+  if (size === undefined) { for (const c of chunks) total += c.length; }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
