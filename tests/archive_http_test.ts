@@ -1,32 +1,19 @@
 import assert from "node:assert/strict";
-import { type Archive, openArchive } from "../src/nnef/archive.ts";
+import { openArchive } from "../src/nnef/archive.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { type SeenRequest, startTestServer } from "../src/storage/_test_server.ts";
+import { assertSameArchive, readMembers } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const TGZ = `${fixtures}stories260K/nnef/stories260K_f32.nnef.tgz`;
 
 /** The stories260K f32 export re-packed as an uncompressed tar, written to a temp file. */
 async function makeTar(dir: string): Promise<{ path: string; bytes: Uint8Array }> {
-  const tgz = await openArchive(TGZ);
-  try {
-    const entries = [];
-    for (const m of tgz.members()) entries.push({ name: m.name, data: await tgz.read(m.name) });
-    const bytes = writeTar(entries);
-    const path = `${dir}/stories260K_f32.nnef.tar`;
-    await Deno.writeFile(path, bytes);
-    return { path, bytes };
-  } finally {
-    await tgz.close();
-  }
-}
-
-async function assertSameArchive(remote: Archive, local: Archive): Promise<void> {
-  assert.deepEqual(remote.members(), local.members());
-  for (const m of local.members()) {
-    assert.deepEqual(await remote.read(m.name), await local.read(m.name), m.name);
-  }
+  const bytes = writeTar(await readMembers(TGZ));
+  const path = `${dir}/stories260K_f32.nnef.tar`;
+  await Deno.writeFile(path, bytes);
+  return { path, bytes };
 }
 
 function requestedRanges(requests: SeenRequest[]): [number, number][] {

@@ -1,35 +1,17 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
-import { type Archive, openArchive } from "../src/nnef/archive.ts";
+import { openArchive } from "../src/nnef/archive.ts";
 import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { assertSameArchive, readMembers, writeIndexedTar } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const TGZ = `${fixtures}stories260K/nnef/stories260K_q40.nnef.tgz`;
 
 /** The stories260K Q4_0 export re-packed by the converter's writer, with its index first. */
 async function makeIndexedTar(dir: string): Promise<{ path: string; bytes: Uint8Array }> {
-  const tgz = await openArchive(TGZ);
-  try {
-    const members = [];
-    for (const m of tgz.members()) {
-      const data = await tgz.read(m.name);
-      members.push({ name: m.name, size: data.length, produce: () => data });
-    }
-    const path = `${dir}/stories260K_q40.nnef.tar`;
-    await writeArchive(path, members);
-    return { path, bytes: await Deno.readFile(path) };
-  } finally {
-    await tgz.close();
-  }
-}
-
-async function assertSameMembers(remote: Archive, local: Archive): Promise<void> {
-  assert.deepEqual(remote.members(), local.members());
-  for (const m of local.members()) {
-    assert.deepEqual(await remote.read(m.name), await local.read(m.name), m.name);
-  }
+  const path = `${dir}/stories260K_q40.nnef.tar`;
+  return { path, bytes: await writeIndexedTar(path, await readMembers(TGZ)) };
 }
 
 Deno.test("openArchive indexes a converted tar over HTTP from rill-index.json in one request", async () => {
@@ -52,7 +34,7 @@ Deno.test("openArchive indexes a converted tar over HTTP from rill-index.json in
     assert.equal(requests, 1);
     assert.equal(server.requests[0]!.range, `bytes=0-${16 * 1024 - 1}`);
     assert.ok(remote.members().every((m) => m.name === ARCHIVE_INDEX_MEMBER || m.sha256));
-    await assertSameMembers(remote, local);
+    await assertSameArchive(remote, local);
     assert.ok(server.requests.slice(1).every((r) => r.ifMatch === '"v1"'));
   } finally {
     await remote.close();

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { openDiskCache } from "../src/storage/disk_cache.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { writeIndexedTar } from "./_archives.ts";
 
 async function makeArchive(dir: string): Promise<Uint8Array> {
   const members = [
@@ -10,11 +10,7 @@ async function makeArchive(dir: string): Promise<Uint8Array> {
     { name: "a.dat", data: new Uint8Array(70_000).map((_, i) => i % 253) },
     { name: "b.dat", data: new Uint8Array(3000).fill(9) },
   ];
-  await writeArchive(
-    `${dir}/m.tar`,
-    members.map((m) => ({ name: m.name, size: m.data.length, produce: () => m.data })),
-  );
-  return await Deno.readFile(`${dir}/m.tar`);
+  return await writeIndexedTar(`${dir}/m.tar`, members);
 }
 
 Deno.test("a remote archive's verified members are reused from RILL_CACHE_DIR without requests", async () => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
 import { type Archive, openArchive } from "../src/nnef/archive.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
@@ -19,23 +19,13 @@ interface Fixture {
 
 async function fixture(): Promise<Fixture> {
   const dir = await Deno.makeTempDir();
-  const tgz = await openArchive(TGZ);
-  const entries: { name: string; data: Uint8Array }[] = [];
-  try {
-    for (const m of tgz.members()) entries.push({ name: m.name, data: await tgz.read(m.name) });
-  } finally {
-    await tgz.close();
-  }
+  const entries = await readMembers(TGZ);
   // One member larger than a loader part, so parts of one member travel in parallel.
   entries.push({ name: "big.dat", data: new Uint8Array(300_000).map((_, i) => (i * 7) % 251) });
   const plain = writeTar(entries);
-  await writeArchive(
-    `${dir}/m.tar`,
-    entries.map((e) => ({ name: e.name, size: e.data.length, produce: () => e.data })),
-  );
   return {
     dir,
-    indexed: await Deno.readFile(`${dir}/m.tar`),
+    indexed: await writeIndexedTar(`${dir}/m.tar`, entries),
     plain,
     local: await openArchive(`${dir}/m.tar`),
   };

@@ -5,6 +5,7 @@ import { openModelStream } from "../src/nnef/model_stream.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { writeIndexedTar } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const TGZ = `${fixtures}stories260K/nnef/stories260K_q40.nnef.tgz`;
@@ -95,11 +96,7 @@ Deno.test("openModelStream hands over early .tgz members while the rest is still
     data: new Uint8Array(i === 0 ? 100 : 200_000).map((_, j) => (j * (i + 3)) % 256),
   }));
   const dir = await Deno.makeTempDir();
-  await writeArchive(
-    `${dir}/m.tar`,
-    members.map((m) => ({ name: m.name, size: m.data.length, produce: () => m.data })),
-  );
-  const tgz = await gzip(await Deno.readFile(`${dir}/m.tar`));
+  const tgz = await gzip(await writeIndexedTar(`${dir}/m.tar`, members));
   const source = gatedSource(tgz, Math.floor(tgz.length / 2));
   const stream = await openModelStream(source);
   try {
