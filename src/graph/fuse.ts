@@ -33,6 +33,15 @@ export interface FusionCounts {
   attention: number;
 }
 
+/** A kind of fusion. */
+export type FusionKind = keyof FusionCounts;
+
+/** Options of {@link fuseGraph}. */
+export interface FuseOptions {
+  /** Only these fusions (default all). */
+  readonly only?: readonly FusionKind[];
+}
+
 /** The fused calls of a model, by the id of the node each replaces. */
 export interface Fusion {
   readonly calls: Map<number, FusedCall>;
@@ -379,6 +388,10 @@ function attentionCall(
   if (mask !== null && g.shape(mask).length > 4) return null;
   const kb = beforeRepeat(g, k);
   const vb = beforeRepeat(g, v);
+  const [kbs, vbs] = [g.shape(kb), g.shape(vb)];
+  if (!dimEquals(kbs[1]!, vbs[1]!) || !dimEquals(kbs[2]!, vbs[2]!)) return null;
+  const [h, hk] = [qs[1], kbs[1]];
+  if (typeof h !== "number" || typeof hk !== "number" || hk === 0 || h % hk !== 0) return null;
   const inputs = [g.resolve(q), kb, vb, ...(mask === null ? [] : [g.resolve(mask)])];
   return {
     node: node.id,
@@ -455,12 +468,13 @@ function fuseAttention(g: Graph, calls: Map<number, FusedCall>): number {
  * Finds the fusable subgraphs of `model` (see the module comment) and returns the fused
  * calls to give to an `Executor`.
  */
-export function fuseGraph(model: Model): Fusion {
+export function fuseGraph(model: Model, options: FuseOptions = {}): Fusion {
   const g = new Graph(model);
   const calls = new Map<number, FusedCall>();
-  const attention = fuseAttention(g, calls);
-  const rope = fuseRope(g, calls);
-  const siluGate = fuseSiluGate(g, calls);
-  const rmsNorm = fuseRmsNorm(g, calls);
+  const on = (k: FusionKind): boolean => !options.only || options.only.includes(k);
+  const attention = on("attention") ? fuseAttention(g, calls) : 0;
+  const rope = on("rope") ? fuseRope(g, calls) : 0;
+  const siluGate = on("siluGate") ? fuseSiluGate(g, calls) : 0;
+  const rmsNorm = on("rmsNorm") ? fuseRmsNorm(g, calls) : 0;
   return { calls, counts: { rmsNorm, rope, siluGate, attention } };
 }
