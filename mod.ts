@@ -200,7 +200,11 @@ let defaultServer: Server | undefined;
  */
 const server: Deno.ServeDefaultExport = {
   fetch(request: Request): Response | Promise<Response> {
-    defaultServer ??= createServer(readServeConfig([], (name) => Deno.env.get(name)));
+    if (defaultServer === undefined) {
+      const config = readServeConfig([], (name) => Deno.env.get(name));
+      // Kernel worker threads would keep the process alive after `deno serve` shuts down.
+      defaultServer = createServer({ ...config, threads: config.threads ?? 1 });
+    }
     return defaultServer.fetch(request);
   },
 };

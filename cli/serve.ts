@@ -4,6 +4,7 @@ import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { loadService } from "../src/engine/load_service.ts";
+import { type Kernels, loadKernels } from "../kernels/mod.ts";
 
 const USAGE = `Usage: rill serve [options]          (flags win over environment variables)
 
@@ -20,6 +21,8 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   --ping-ms, RILL_PING_MS         silence before a ': ping' stream comment (default ${DEFAULT_SERVING_CONFIG.pingIntervalMs})
   --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default: adapted so
                                   that each step takes about 50 ms)
+  --threads, RILL_THREADS         threads of the WASM kernels (default: all cores; 0 runs the
+                                  graph in TypeScript without the kernels)
   --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill)
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
 
@@ -33,6 +36,8 @@ export interface ServeConfig {
   readonly cacheDir: string | undefined;
   /** Fixed prompt tokens per prefill step; undefined adapts it to about 50 ms a step. */
   readonly prefillChunk: number | undefined;
+  /** Kernel threads; 0 disables the WASM kernels; undefined uses every core. */
+  readonly threads: number | undefined;
   readonly serving: ServingConfig;
 }
 
@@ -73,6 +78,7 @@ export function readServeConfig(
     port: int("port", "PORT", 8000, 0),
     cacheDir: get("cache-dir", "RILL_CACHE_DIR"),
     prefillChunk: optionalInt("prefill-chunk", "RILL_PREFILL_CHUNK", 1),
+    threads: optionalInt("threads", "RILL_THREADS", 0),
     serving: {
       ...DEFAULT_SERVING_CONFIG,
       apiKeys: list("api-keys", "RILL_API_KEYS"),
@@ -116,8 +122,10 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
     ...(config.cacheDir === undefined ? {} : { cacheDir: config.cacheDir }),
     log,
   });
+  const kernels = await openKernels(config.threads, log);
   const loaded = await loadService(resolved.location, {
     modelId: config.modelId ?? resolved.id,
+    ...(kernels === undefined ? {} : { kernels }),
     ...(config.prefillChunk === undefined ? {} : { prefillChunk: config.prefillChunk }),
     ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
   });
@@ -125,9 +133,27 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
   log(
     `rill: loaded model '${loaded.service.modelId}' from ${resolved.location} (${resolved.origin}), ` +
       `${loaded.bytes} bytes, context ${loaded.service.contextLength} tokens, ` +
-      `tokenizer from ${loaded.tokenizerFrom}, in ${seconds.toFixed(2)} s`,
+      `tokenizer from ${loaded.tokenizerFrom}, ${
+        kernels === undefined ? "TypeScript linears" : `${kernels.variant} kernels`
+      }, in ${seconds.toFixed(2)} s`,
   );
   return loaded.service;
+}
+
+/** The WASM kernels, or undefined when disabled or unavailable (the graph then runs in TS). */
+async function openKernels(
+  threads: number | undefined,
+  log: (line: string) => void,
+): Promise<Kernels | undefined> {
+  if (threads === 0) return undefined;
+  try {
+    return await loadKernels(threads === undefined ? {} : { threads });
+  } catch (error) {
+    log(
+      `rill: WASM kernels unavailable (${(error as Error).message}); running linears in TypeScript`,
+    );
+    return undefined;
+  }
 }
 
 function defaultLog(line: string): void {

@@ -4,7 +4,8 @@ import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_tem
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
 import { InferenceService, type TokenModel } from "./service.ts";
-import { Session } from "./session.ts";
+import { Session, type SessionOptions } from "./session.ts";
+import type { Kernels } from "../../kernels/mod.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Options of `loadService`. */
@@ -17,6 +18,8 @@ export interface LoadServiceOptions {
   readonly prefillChunk?: number;
   /** Target duration of an adapted prefill step in milliseconds. */
   readonly prefillBudgetMs?: number;
+  /** WASM kernels to run the linear layers in (the caller owns and closes them). */
+  readonly kernels?: Kernels;
 }
 
 /** A loaded service and what it came from. */
@@ -62,7 +65,10 @@ export async function loadService(
         `${archive.name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
       );
     }
-    const { model, bytes } = await openTokenModel(archive);
+    const { model, bytes } = await openTokenModel(
+      archive,
+      options.kernels === undefined ? {} : { kernels: options.kernels },
+    );
     const renderConfig = tokenizer instanceof HfTokenizer
       ? { ...tokenizer.config, ...config }
       : config;
@@ -104,14 +110,17 @@ async function readJsonMember(archive: Archive, name: string): Promise<Record<st
 }
 
 /** The graph runtime behind the `TokenModel` interface; sessions are reused one at a time. */
-async function openTokenModel(archive: Archive): Promise<{ model: TokenModel; bytes: number }> {
+async function openTokenModel(
+  archive: Archive,
+  sessionOptions: SessionOptions,
+): Promise<{ model: TokenModel; bytes: number }> {
   const graph = await loadModel(archive);
-  const free: Session[] = [new Session(graph)];
+  const free: Session[] = [new Session(graph, sessionOptions)];
   const contextLength = largestFit(free[0]!);
   const model: TokenModel = {
     contextLength,
     newSession() {
-      const session = free.pop() ?? new Session(graph);
+      const session = free.pop() ?? new Session(graph, sessionOptions);
       session.reset();
       let disposed = false;
       return {
