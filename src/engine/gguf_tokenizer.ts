@@ -2,6 +2,7 @@ import type { GgufFile, GgufValue } from "../../models/gguf.ts";
 import { concatBytes } from "../storage/bytes.ts";
 import { binaryString } from "./llama2c_tokenizer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { MergeQueue } from "./tokenizer_merge_queue.ts";
 
 /** llama.cpp `llama_token_type` values stored in `tokenizer.ggml.token_type`. */
 export const GGUF_TOKEN_TYPE = {
@@ -48,52 +49,6 @@ interface Bigram {
   right: number;
   score: number;
   size: number;
-}
-
-/** Max-heap of bigrams: highest score first, then leftmost (llama.cpp `llm_bigram_spm`). */
-class BigramQueue {
-  #items: Bigram[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  #before(a: Bigram, b: Bigram): boolean {
-    return a.score > b.score || (a.score === b.score && a.left < b.left);
-  }
-
-  push(item: Bigram): void {
-    const items = this.#items;
-    items.push(item);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#before(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Bigram {
-    const items = this.#items;
-    const top = items[0]!;
-    const last = items.pop()!;
-    if (items.length > 0) {
-      items[0] = last;
-      let i = 0;
-      while (true) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let best = i;
-        if (l < items.length && this.#before(items[l]!, items[best]!)) best = l;
-        if (r < items.length && this.#before(items[r]!, items[best]!)) best = r;
-        if (best === i) break;
-        [items[i], items[best]] = [items[best]!, items[i]!];
-        i = best;
-      }
-    }
-    return top;
-  }
 }
 
 /**
@@ -195,7 +150,7 @@ export class SpmTokenizer implements Tokenizer {
       });
       offset += n;
     }
-    const queue = new BigramQueue();
+    const queue = new MergeQueue<Bigram>();
     const revMerge = new Map<string, [number, number]>();
     const tryAdd = (left: number, right: number) => {
       if (left === -1 || right === -1) return;

@@ -1,5 +1,6 @@
 import { concatBytes } from "../storage/bytes.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { MergeQueue } from "./tokenizer_merge_queue.ts";
 
 const BOS = 1;
 const EOS = 2;
@@ -72,7 +73,7 @@ export class Llama2cTokenizer implements Tokenizer {
     const next = new Int32Array(n).map((_, i) => (i + 1 < n ? i + 1 : -1)); // (n,)
     const prev = new Int32Array(n).map((_, i) => i - 1); // (n,)
     const alive = new Uint8Array(n).fill(1); // (n,)
-    const heap = new PairHeap();
+    const heap = new MergeQueue<Pair>();
     const consider = (left: number) => {
       const right = left < 0 ? -1 : next[left]!;
       if (right < 0) return;
@@ -135,47 +136,6 @@ interface Pair {
   readonly leftId: number;
   readonly rightId: number;
   readonly id: number;
-}
-
-/** Max-heap of merge candidates: highest score first, then leftmost. */
-class PairHeap {
-  #items: Pair[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  #before(a: Pair, b: Pair): boolean {
-    return a.score > b.score || (a.score === b.score && a.left < b.left);
-  }
-
-  push(item: Pair): void {
-    const items = this.#items;
-    items.push(item);
-    for (let i = items.length - 1; i > 0;) {
-      const parent = (i - 1) >> 1;
-      if (!this.#before(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Pair {
-    const items = this.#items;
-    const top = items[0]!;
-    const last = items.pop()!;
-    if (items.length === 0) return top;
-    items[0] = last;
-    for (let i = 0;;) {
-      const l = 2 * i + 1;
-      let best = i;
-      if (l < items.length && this.#before(items[l]!, items[best]!)) best = l;
-      if (l + 1 < items.length && this.#before(items[l + 1]!, items[best]!)) best = l + 1;
-      if (best === i) return top;
-      [items[i], items[best]] = [items[best]!, items[i]!];
-      i = best;
-    }
-  }
 }
 
 /**
