@@ -1,12 +1,15 @@
 /** `deno task generate`: complete a prompt with a model, streaming the text to stdout. */
 import { parseCliArgs } from "./args.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel, type Model } from "../src/graph/model.ts";
+import { createSession, type Session } from "../src/engine/session.ts";
+import { closeSharedKernels } from "../src/engine/shared_kernels.ts";
+import type { Tokenizer } from "../src/engine/tokenizer.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import { generate } from "../src/engine/generate.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
 
 const USAGE = `Usage: rill generate --model <archive> --tokenizer <file> --prompt <text>
-                     [--max-tokens N] [--temperature T] [--seed N] [--no-stop]
+                     [--max-tokens N] [--temperature T] [--seed N] [--no-stop] [--no-kernels]
 
   --model        .nnef.tgz / .tar / folder (or http(s) URL) of a tract NNEF LLM export
   --tokenizer    tokenizer.json (Hugging Face) or tokenizer.bin / tok512.bin (llama2.c)
@@ -15,6 +18,7 @@ const USAGE = `Usage: rill generate --model <archive> --tokenizer <file> --promp
   --temperature  0 is greedy (default 1)
   --seed         seed of the sampler (default: random)
   --no-stop      keep going after an end-of-sequence token
+  --no-kernels   run in TypeScript only (default: the WASM SIMD kernels when available)
 
 Prints only the completion on stdout; prefill and decode speeds go to stderr.`;
 
@@ -27,7 +31,7 @@ function numberFlag(value: string | true | undefined, name: string, fallback: nu
 
 /** Runs `rill generate`; returns the exit code. */
 export async function generateCommand(args: string[]): Promise<number> {
-  const { flags } = parseCliArgs(args, ["no-stop", "help"]);
+  const { flags } = parseCliArgs(args, ["no-stop", "no-kernels", "help"]);
   const model = flags.get("model");
   const tokenizerPath = flags.get("tokenizer");
   const prompt = flags.get("prompt");
@@ -58,6 +62,7 @@ export async function generateCommand(args: string[]): Promise<number> {
       temperature,
       seed,
       !flags.has("no-stop"),
+      !flags.has("no-kernels"),
     );
   } catch (e) {
     console.error(`rill generate: ${e instanceof Error ? e.message : String(e)}`);
@@ -73,8 +78,36 @@ async function run(
   temperature: number,
   seed: number | undefined,
   stopAtEos: boolean,
+  useKernels: boolean,
 ): Promise<number> {
   const [graph, tokenizer] = await Promise.all([loadModel(model), loadTokenizer(tokenizerPath)]);
+  try {
+    const session = await createSession(graph, useKernels ? {} : { kernels: false });
+    return await complete(
+      graph,
+      tokenizer,
+      session,
+      prompt,
+      maxTokens,
+      temperature,
+      seed,
+      stopAtEos,
+    );
+  } finally {
+    await closeSharedKernels();
+  }
+}
+
+async function complete(
+  graph: Model,
+  tokenizer: Tokenizer,
+  session: Session,
+  prompt: string,
+  maxTokens: number,
+  temperature: number,
+  seed: number | undefined,
+  stopAtEos: boolean,
+): Promise<number> {
   const promptIds = tokenizer.encode(prompt);
   const detok = new IncrementalDetokenizer(tokenizer);
   for (const id of promptIds) detok.push(id);
@@ -89,6 +122,7 @@ async function run(
       maxTokens,
       sampling: seed === undefined ? { temperature } : { temperature, seed },
       stopAtEos,
+      session,
       onPrefill: () => (prefillEnd = performance.now()),
     })
   ) {

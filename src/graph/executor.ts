@@ -216,6 +216,7 @@ export class Executor {
   }
 
   /** Number of steps run per call (nodes and symbolic values), after folding and pruning. */
+
   get stepCount(): number {
     return this.#steps.length;
   }
@@ -298,11 +299,13 @@ export class Executor {
     overrides?: ReadonlyMap<number, NodeOverride>,
     kernels?: Kernels | null,
   ): Map<number, Tensor> {
-    const values = new Map<number, Tensor>(this.#constants);
+    // Constants are read from their own map (not copied into each run's values).
+    const values = new Map<number, Tensor>();
+    const constants = this.#constants;
     for (const io of this.model.inputs) values.set(io.id, inputs.get(io.name)!);
     const ctx: EvalContext = { bindings, kernels: kernels ?? null };
     const read = (id: number): Tensor => {
-      const v = values.get(id);
+      const v = values.get(id) ?? constants.get(id);
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
       return v;
     };
@@ -360,6 +363,10 @@ export class Executor {
       }
       node.outputs.forEach((id, k) => values.set(id, outs[k]!));
       for (const id of this.#release[i]!) values.delete(id);
+    }
+    for (const o of this.model.outputs) {
+      const c = constants.get(o.id);
+      if (c && !values.has(o.id)) values.set(o.id, c);
     }
     return values;
   }

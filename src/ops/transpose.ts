@@ -1,7 +1,7 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { Dim } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { rowStrides } from "./common.ts";
+import { rowStrides, withShape } from "./common.ts";
 import { allocLike } from "./shape_ops.ts";
 
 function permutation(axes: readonly number[], rank: number): number[] {
@@ -29,6 +29,9 @@ export const transpose: Op = {
     const rank = x.shape.length;
     const perm = permutation(args.ints("axes"), rank);
     const shape = perm.map((a) => x.shape[a]!);
+    // Moving only unit axes keeps the row-major order: a reshape, no copy.
+    const moved = perm.filter((a) => x.shape[a] !== 1);
+    if (moved.every((a, i) => i === 0 || a > moved[i - 1]!)) return [withShape(x, shape)];
     const n = volume(shape);
     const src = x.data as Float32Array;
     const out = allocLike(src, n) as Float32Array;
