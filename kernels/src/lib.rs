@@ -36,40 +36,65 @@ pub extern "C" fn q8_0_row_bytes(k: usize) -> usize {
     row_bytes::<WIDE>(k)
 }
 
-// x (m, k) f32 -> xq (m, q8_0_row_bytes(k))
-#[no_mangle]
-pub unsafe extern "C" fn quantize_q8_0(x: *const f32, xq: *mut u8, m: usize, k: usize) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::q4_0::quantize_q8_0::<WIDE>(x, xq, m, k);
-    #[cfg(not(target_arch = "wasm32"))]
-    quantize_q8_0_generic(x, xq, m, k);
+/// Exports the kernel `$name` (the SIMD code on wasm32, its twin elsewhere) and its scalar
+/// twin `$twin`, both with the one C signature written here.
+macro_rules! kernel {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident / $twin:ident($($arg:ident: $ty:ty),* $(,)?)
+        simd $simd:block
+        scalar $scalar:block
+    ) => {
+        $(#[$doc])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "wasm32")]
+            $simd
+            #[cfg(not(target_arch = "wasm32"))]
+            $twin($($arg),*);
+        }
+
+        #[no_mangle]
+        pub unsafe extern "C" fn $twin($($arg: $ty),*) $scalar
+    };
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn quantize_q8_0_generic(x: *const f32, xq: *mut u8, m: usize, k: usize) {
-    let xs = view(x, m * k);
-    let qs = view_mut(xq, m * row_bytes::<WIDE>(k));
-    generic::q4_0::quantize_q8_0::<WIDE>(xs, qs, m, k);
+kernel! {
+    // x (m, k) f32 -> xq (m, q8_0_row_bytes(k))
+    fn quantize_q8_0 / quantize_q8_0_generic(x: *const f32, xq: *mut u8, m: usize, k: usize)
+    simd {
+        simd128::q4_0::quantize_q8_0::<WIDE>(x, xq, m, k);
+    }
+    scalar {
+        let xs = view(x, m * k);
+        let qs = view_mut(xq, m * row_bytes::<WIDE>(k));
+        generic::q4_0::quantize_q8_0::<WIDE>(xs, qs, m, k);
+    }
 }
 
-// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 % 4 == 0);
-// rows8 != 0: W was rewritten by interleave_q4_0_rows8
-#[no_mangle]
-pub unsafe extern "C" fn matmul_q4_0_q8_0(
-    w: *const u8,
-    xq: *const u8,
-    y: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-    rows8: u32,
-) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::q4_0::matmul_q4_0_q8_0::<WIDE>(w, xq, y, m, n, k, r0, r1, rows8 != 0);
-    #[cfg(not(target_arch = "wasm32"))]
-    matmul_q4_0_q8_0_generic(w, xq, y, m, n, k, r0, r1, rows8);
+kernel! {
+    // W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 % 4 == 0);
+    // rows8 != 0: W was rewritten by interleave_q4_0_rows8
+    fn matmul_q4_0_q8_0 / matmul_q4_0_q8_0_generic(
+        w: *const u8,
+        xq: *const u8,
+        y: *mut f32,
+        m: usize,
+        n: usize,
+        k: usize,
+        r0: usize,
+        r1: usize,
+        rows8: u32,
+    )
+    simd {
+        simd128::q4_0::matmul_q4_0_q8_0::<WIDE>(w, xq, y, m, n, k, r0, r1, rows8 != 0);
+    }
+    scalar {
+        let ws = view(w, n * (k / QK) * BLOCK_BYTES);
+        let xs = view(xq, m * row_bytes::<WIDE>(k));
+        let ys = view_mut(y, m * n);
+        generic::q4_0::matmul_q4_0_q8_0::<WIDE>(ws, xs, ys, m, n, k, r0, r1, rows8 != 0);
+    }
 }
 
 // W (n, k) Q4_0 in GGML rows -> the rows8 layout, in place; tmp holds 8 rows of W
@@ -79,290 +104,184 @@ pub unsafe extern "C" fn interleave_q4_0_rows8(w: *mut u8, tmp: *mut u8, n: usiz
     generic::q4_0::interleave_rows8(view_mut(w, n * wrb), view_mut(tmp, 8 * wrb), n, k);
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn matmul_q4_0_q8_0_generic(
-    w: *const u8,
-    xq: *const u8,
-    y: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-    rows8: u32,
-) {
-    let ws = view(w, n * (k / QK) * BLOCK_BYTES);
-    let xs = view(xq, m * row_bytes::<WIDE>(k));
-    let ys = view_mut(y, m * n);
-    generic::q4_0::matmul_q4_0_q8_0::<WIDE>(ws, xs, ys, m, n, k, r0, r1, rows8 != 0);
+kernel! {
+    // W (n, k) f32 @ x (m, k) -> y (m, n), rows r0..r1
+    fn matmul_f32_f32 / matmul_f32_f32_generic(
+        w: *const f32,
+        x: *const f32,
+        y: *mut f32,
+        m: usize,
+        n: usize,
+        k: usize,
+        r0: usize,
+        r1: usize,
+    )
+    simd {
+        simd128::matmul::matmul_f32_f32(w, x, y, m, n, k, r0, r1);
+    }
+    scalar {
+        let (ws, xs, ys) = (view(w, n * k), view(x, m * k), view_mut(y, m * n));
+        generic::matmul::matmul_f32_f32(ws, xs, ys, m, n, k, r0, r1);
+    }
 }
 
-// W (n, k) f32 @ x (m, k) -> y (m, n), rows r0..r1
-#[no_mangle]
-pub unsafe extern "C" fn matmul_f32_f32(
-    w: *const f32,
-    x: *const f32,
-    y: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::matmul::matmul_f32_f32(w, x, y, m, n, k, r0, r1);
-    #[cfg(not(target_arch = "wasm32"))]
-    matmul_f32_f32_generic(w, x, y, m, n, k, r0, r1);
+kernel! {
+    // W (n, k) f16 @ x (m, k) f32 -> y (m, n), rows r0..r1
+    fn matmul_f16_f32 / matmul_f16_f32_generic(
+        w: *const u16,
+        x: *const f32,
+        y: *mut f32,
+        m: usize,
+        n: usize,
+        k: usize,
+        r0: usize,
+        r1: usize,
+    )
+    simd {
+        simd128::matmul::matmul_f16_f32(w, x, y, m, n, k, r0, r1);
+    }
+    scalar {
+        let (ws, xs, ys) = (view(w, n * k), view(x, m * k), view_mut(y, m * n));
+        generic::matmul::matmul_f16_f32(ws, xs, ys, m, n, k, r0, r1);
+    }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn matmul_f32_f32_generic(
-    w: *const f32,
-    x: *const f32,
-    y: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-) {
-    let (ws, xs, ys) = (view(w, n * k), view(x, m * k), view_mut(y, m * n));
-    generic::matmul::matmul_f32_f32(ws, xs, ys, m, n, k, r0, r1);
+kernel! {
+    // x (m, d), w (d,) or null -> y (m, d); y may be x
+    fn rms_norm_f32 / rms_norm_f32_generic(
+        x: *const f32,
+        w: *const f32,
+        y: *mut f32,
+        m: usize,
+        d: usize,
+        eps: f32,
+    )
+    simd {
+        simd128::elementwise::rms_norm_f32(x, w, y, m, d, eps);
+    }
+    scalar {
+        let ws = if w.is_null() { None } else { Some(view(w, d)) };
+        generic::norm::rms_norm_f32(view(x, m * d), ws, view_mut(y, m * d), m, d, eps);
+    }
 }
 
-// W (n, k) f16 @ x (m, k) f32 -> y (m, n), rows r0..r1
-#[no_mangle]
-pub unsafe extern "C" fn matmul_f16_f32(
-    w: *const u16,
-    x: *const f32,
-    y: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::matmul::matmul_f16_f32(w, x, y, m, n, k, r0, r1);
-    #[cfg(not(target_arch = "wasm32"))]
-    matmul_f16_f32_generic(w, x, y, m, n, k, r0, r1);
+kernel! {
+    // x (m, n_heads, head_dim), cos/sin (m, head_dim) -> y like x; y may be x
+    fn rope_rotate_half_f32 / rope_rotate_half_f32_generic(
+        x: *const f32,
+        cos: *const f32,
+        sin: *const f32,
+        y: *mut f32,
+        m: usize,
+        n_heads: usize,
+        head_dim: usize,
+    )
+    simd {
+        simd128::elementwise::rope_rotate_half_f32(x, cos, sin, y, m, n_heads, head_dim);
+    }
+    scalar {
+        let len = m * n_heads * head_dim;
+        let (c, s) = (view(cos, m * head_dim), view(sin, m * head_dim));
+        generic::activation::rope_rotate_half_f32(
+            view(x, len),
+            c,
+            s,
+            view_mut(y, len),
+            m,
+            n_heads,
+            head_dim,
+        );
+    }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn matmul_f16_f32_generic(
-    w: *const u16,
-    x: *const f32,
-    y: *mut f32,
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-) {
-    let (ws, xs, ys) = (view(w, n * k), view(x, m * k), view_mut(y, m * n));
-    generic::matmul::matmul_f16_f32(ws, xs, ys, m, n, k, r0, r1);
+kernel! {
+    // a, b (len) -> y = silu(a) * b; y may be a or b
+    fn silu_gate_f32 / silu_gate_f32_generic(a: *const f32, b: *const f32, y: *mut f32, len: usize)
+    simd {
+        simd128::elementwise::silu_gate_f32(a, b, y, len);
+    }
+    scalar {
+        generic::activation::silu_gate_f32(view(a, len), view(b, len), view_mut(y, len), len);
+    }
 }
 
-// x (m, d), w (d,) or null -> y (m, d); y may be x
-#[no_mangle]
-pub unsafe extern "C" fn rms_norm_f32(
-    x: *const f32,
-    w: *const f32,
-    y: *mut f32,
-    m: usize,
-    d: usize,
-    eps: f32,
-) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::elementwise::rms_norm_f32(x, w, y, m, d, eps);
-    #[cfg(not(target_arch = "wasm32"))]
-    rms_norm_f32_generic(x, w, y, m, d, eps);
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rms_norm_f32_generic(
-    x: *const f32,
-    w: *const f32,
-    y: *mut f32,
-    m: usize,
-    d: usize,
-    eps: f32,
-) {
-    let ws = if w.is_null() { None } else { Some(view(w, d)) };
-    generic::norm::rms_norm_f32(view(x, m * d), ws, view_mut(y, m * d), m, d, eps);
-}
-
-// x (m, n_heads, head_dim), cos/sin (m, head_dim) -> y like x; y may be x
-#[no_mangle]
-pub unsafe extern "C" fn rope_rotate_half_f32(
-    x: *const f32,
-    cos: *const f32,
-    sin: *const f32,
-    y: *mut f32,
-    m: usize,
-    n_heads: usize,
-    head_dim: usize,
-) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::elementwise::rope_rotate_half_f32(x, cos, sin, y, m, n_heads, head_dim);
-    #[cfg(not(target_arch = "wasm32"))]
-    rope_rotate_half_f32_generic(x, cos, sin, y, m, n_heads, head_dim);
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn rope_rotate_half_f32_generic(
-    x: *const f32,
-    cos: *const f32,
-    sin: *const f32,
-    y: *mut f32,
-    m: usize,
-    n_heads: usize,
-    head_dim: usize,
-) {
-    let len = m * n_heads * head_dim;
-    let (c, s) = (view(cos, m * head_dim), view(sin, m * head_dim));
-    generic::activation::rope_rotate_half_f32(
-        view(x, len),
-        c,
-        s,
-        view_mut(y, len),
-        m,
-        n_heads,
-        head_dim,
-    );
-}
-
-// a, b (len) -> y = silu(a) * b; y may be a or b
-#[no_mangle]
-pub unsafe extern "C" fn silu_gate_f32(a: *const f32, b: *const f32, y: *mut f32, len: usize) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::elementwise::silu_gate_f32(a, b, y, len);
-    #[cfg(not(target_arch = "wasm32"))]
-    silu_gate_f32_generic(a, b, y, len);
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn silu_gate_f32_generic(
-    a: *const f32,
-    b: *const f32,
-    y: *mut f32,
-    len: usize,
-) {
-    generic::activation::silu_gate_f32(view(a, len), view(b, len), view_mut(y, len), len);
-}
-
-// x (m, n) -> y (m, n); y may be x
-#[no_mangle]
-pub unsafe extern "C" fn softmax_f32(x: *const f32, y: *mut f32, m: usize, n: usize) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::elementwise::softmax_f32(x, y, m, n);
-    #[cfg(not(target_arch = "wasm32"))]
-    softmax_f32_generic(x, y, m, n);
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn softmax_f32_generic(x: *const f32, y: *mut f32, m: usize, n: usize) {
-    for t in 0..m {
-        let out = view_mut(y.add(t * n), n);
-        if x != y as *const f32 {
-            out.copy_from_slice(view(x.add(t * n), n));
+kernel! {
+    // x (m, n) -> y (m, n); y may be x
+    fn softmax_f32 / softmax_f32_generic(x: *const f32, y: *mut f32, m: usize, n: usize)
+    simd {
+        simd128::elementwise::softmax_f32(x, y, m, n);
+    }
+    scalar {
+        for t in 0..m {
+            let out = view_mut(y.add(t * n), n);
+            if x != y as *const f32 {
+                out.copy_from_slice(view(x.add(t * n), n));
+            }
+            generic::activation::softmax_in_place(out);
         }
-        generic::activation::softmax_in_place(out);
     }
 }
 
-// q (m, n_heads, head_dim), k/v cache (n_kv_heads, capacity, head_dim) -> out like q,
-// heads h0..h1; scores holds kv_len floats
-#[no_mangle]
-pub unsafe extern "C" fn attention_f32(
-    q: *const f32,
-    k_cache: *const f32,
-    v_cache: *const f32,
-    out: *mut f32,
-    scores: *mut f32,
-    m: usize,
-    n_heads: usize,
-    n_kv_heads: usize,
-    head_dim: usize,
-    capacity: usize,
-    kv_len: usize,
-    q_pos0: usize,
-    scale: f32,
-    h0: usize,
-    h1: usize,
-) {
-    let s = AttentionShape {
-        m,
-        n_heads,
-        n_kv_heads,
-        head_dim,
-        capacity,
-        kv_len,
-        q_pos0,
-        scale,
-    };
-    #[cfg(target_arch = "wasm32")]
-    simd128::attention::attention_f32(q, k_cache, v_cache, out, scores, &s, h0, h1);
-    #[cfg(not(target_arch = "wasm32"))]
-    attention_generic(q, k_cache, v_cache, out, scores, &s, h0, h1);
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn attention_f32_generic(
-    q: *const f32,
-    k_cache: *const f32,
-    v_cache: *const f32,
-    out: *mut f32,
-    scores: *mut f32,
-    m: usize,
-    n_heads: usize,
-    n_kv_heads: usize,
-    head_dim: usize,
-    capacity: usize,
-    kv_len: usize,
-    q_pos0: usize,
-    scale: f32,
-    h0: usize,
-    h1: usize,
-) {
-    let s = AttentionShape {
-        m,
-        n_heads,
-        n_kv_heads,
-        head_dim,
-        capacity,
-        kv_len,
-        q_pos0,
-        scale,
-    };
-    attention_generic(q, k_cache, v_cache, out, scores, &s, h0, h1);
-}
-
-unsafe fn attention_generic(
-    q: *const f32,
-    k_cache: *const f32,
-    v_cache: *const f32,
-    out: *mut f32,
-    scores: *mut f32,
-    s: &AttentionShape,
-    h0: usize,
-    h1: usize,
-) {
-    if s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
-        return;
+kernel! {
+    // q (m, n_heads, head_dim), k/v cache (n_kv_heads, capacity, head_dim) -> out like q,
+    // heads h0..h1; scores holds kv_len floats
+    fn attention_f32 / attention_f32_generic(
+        q: *const f32,
+        k_cache: *const f32,
+        v_cache: *const f32,
+        out: *mut f32,
+        scores: *mut f32,
+        m: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        head_dim: usize,
+        capacity: usize,
+        kv_len: usize,
+        q_pos0: usize,
+        scale: f32,
+        h0: usize,
+        h1: usize,
+    )
+    simd {
+        let s = AttentionShape {
+            m,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            capacity,
+            kv_len,
+            q_pos0,
+            scale,
+        };
+        simd128::attention::attention_f32(q, k_cache, v_cache, out, scores, &s, h0, h1);
     }
-    let ql = s.m * s.n_heads * s.head_dim;
-    let cl = s.n_kv_heads * s.capacity * s.head_dim;
-    generic::attention::attention_f32(
-        view(q, ql),
-        view(k_cache, cl),
-        view(v_cache, cl),
-        view_mut(out, ql),
-        view_mut(scores, s.kv_len),
-        s,
-        h0,
-        h1,
-    );
+    scalar {
+        let s = AttentionShape {
+            m,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            capacity,
+            kv_len,
+            q_pos0,
+            scale,
+        };
+        if s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
+            return;
+        }
+        let ql = s.m * s.n_heads * s.head_dim;
+        let cl = s.n_kv_heads * s.capacity * s.head_dim;
+        generic::attention::attention_f32(
+            view(q, ql),
+            view(k_cache, cl),
+            view(v_cache, cl),
+            view_mut(out, ql),
+            view_mut(scores, s.kv_len),
+            &s,
+            h0,
+            h1,
+        );
+    }
 }
 
 /// Sum of `bytes` bytes from `p` as u32 words (the memory-read baseline); bytes % 64 == 0.
