@@ -19,6 +19,30 @@ fn dot_lanes(k: usize, span: usize, w: impl Fn(usize) -> f32, x: &[f32]) -> f32 
     acc
 }
 
+/// W (n, k) of items `decode` turns into f32 @ x (m, k) -> y (m, n), rows `r0..r1` of W only,
+/// with the lanes of a SIMD kernel reading `span` values per step.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn matmul_rows<T: Copy>(
+    w: &[T],
+    decode: impl Fn(T) -> f32,
+    span: usize,
+    x: &[f32],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+) {
+    for r in r0..r1.min(n) {
+        let wr = &w[r * k..r * k + k];
+        for t in 0..m {
+            y[t * n + r] = dot_lanes(k, span, |j| decode(wr[j]), &x[t * k..t * k + k]);
+        }
+    }
+}
+
 /// W (n, k) f32 @ x (m, k) -> y (m, n), rows `r0..r1` of W only.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_f32_f32(
@@ -31,12 +55,7 @@ pub fn matmul_f32_f32(
     r0: usize,
     r1: usize,
 ) {
-    for r in r0..r1.min(n) {
-        let wr = &w[r * k..r * k + k];
-        for t in 0..m {
-            y[t * n + r] = dot_lanes(k, 4, |j| wr[j], &x[t * k..t * k + k]);
-        }
-    }
+    matmul_rows(w, |v| v, 4, x, y, m, n, k, r0, r1);
 }
 
 /// W (n, k) f16 bits @ x (m, k) f32 -> y (m, n), rows `r0..r1` of W only.
@@ -51,12 +70,7 @@ pub fn matmul_f16_f32(
     r0: usize,
     r1: usize,
 ) {
-    for r in r0..r1.min(n) {
-        let wr = &w[r * k..r * k + k];
-        for t in 0..m {
-            y[t * n + r] = dot_lanes(k, 8, |j| f16_to_f32(wr[j]), &x[t * k..t * k + k]);
-        }
-    }
+    matmul_rows(w, f16_to_f32, 8, x, y, m, n, k, r0, r1);
 }
 
 /// Dot product of two f32 vectors with the SIMD lane order (span 4).
