@@ -185,8 +185,7 @@ export {
 } from "./models/resolve.ts";
 export { convertModel } from "./models/convert.ts";
 export type { ConvertOptions, ConvertProgress, ConvertResult } from "./models/convert.ts";
-export { INDEX_MEMBER } from "./models/archive_writer.ts";
-export type { ArchiveIndex, IndexEntry } from "./models/archive_writer.ts";
+export type { ArchiveIndex } from "./models/archive_writer.ts";
 export { createServer, readServeConfig, type ServeConfig, type Server } from "./cli/serve.ts";
 
 import { createServer, readServeConfig, type Server } from "./cli/serve.ts";

@@ -1,12 +1,10 @@
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
+import { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "../src/nnef/archive_index.ts";
 import { TAR_BLOCK, tarEnd, tarEntryHeader, tarPadding } from "../src/nnef/tar.ts";
 
 /** Bytes hashed and written at a time, so that no whole-tensor copy is made on the way out. */
 const SLICE = 1 << 22;
-
-/** Name of the index member the converter writes first in every archive. */
-export const INDEX_MEMBER = "rill-index.json";
 
 /** A member to write: its exact size is known before its bytes are produced. */
 export interface ArchiveMember {
@@ -16,26 +14,14 @@ export interface ArchiveMember {
   produce(): Promise<Uint8Array | Uint8Array[]> | Uint8Array | Uint8Array[];
 }
 
-/** One entry of the index: where a member's bytes lie in the archive. */
-export interface IndexEntry {
-  /** Member path in the tar. */
-  readonly name: string;
-  /** Byte offset of the member's data (after its tar headers). */
-  readonly offset: number;
-  /** Data size in bytes. */
-  readonly size: number;
-  /** SHA-256 of the data, lower-case hex. */
-  readonly sha256: string;
-}
-
-/** Content of `rill-index.json`. */
+/** Content of `rill-index.json` (`ARCHIVE_INDEX_MEMBER`), which the converter writes first. */
 export interface ArchiveIndex {
   /** Always `rill-archive-index`. */
   readonly format: "rill-archive-index";
   /** Layout version of this index. */
   readonly version: 1;
   /** Every member after the index, in archive order. */
-  readonly members: readonly IndexEntry[];
+  readonly members: readonly ArchiveIndexEntry[];
 }
 
 /** Progress of `writeArchive`, after each member. */
@@ -98,13 +84,13 @@ export async function writeArchive(
   let indexSize = 0;
   let placed: Placed[] = [];
   for (let round = 0; round < 8; round++) {
-    const indexHeaderSize = tarEntryHeader(INDEX_MEMBER, indexSize).length;
+    const indexHeaderSize = tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize).length;
     placed = place(members, indexHeaderSize + padded(indexSize));
     const size = renderIndex(placed, zeros).length;
     if (size === indexSize) break;
     indexSize = size;
   }
-  const indexDataOffset = tarEntryHeader(INDEX_MEMBER, indexSize).length;
+  const indexDataOffset = tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize).length;
   const last = placed.at(-1);
   const end = last === undefined
     ? indexDataOffset + padded(indexSize)
@@ -122,7 +108,7 @@ export async function writeArchive(
       while (done < bytes.length) done += await file.write(bytes.subarray(done));
       at += bytes.length;
     };
-    await write(tarEntryHeader(INDEX_MEMBER, indexSize));
+    await write(tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize));
     await write(new Uint8Array(padded(indexSize)));
     const hashes: string[] = [];
     for (const [i, p] of placed.entries()) {

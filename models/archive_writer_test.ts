@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { INDEX_MEMBER, writeArchive } from "./archive_writer.ts";
+import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
+import { writeArchive } from "./archive_writer.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 
 Deno.test("writeArchive puts the index first and records each member's data offset and sha256", async () => {
@@ -20,7 +21,10 @@ Deno.test("writeArchive puts the index first and records each member's data offs
     assert.deepEqual(progress, [1, 2, 3]);
     const bytes = await Deno.readFile(path);
     assert.equal(bytes.length % 512, 0);
-    assert.equal(new TextDecoder().decode(bytes.subarray(0, INDEX_MEMBER.length)), INDEX_MEMBER);
+    assert.equal(
+      new TextDecoder().decode(bytes.subarray(0, ARCHIVE_INDEX_MEMBER.length)),
+      ARCHIVE_INDEX_MEMBER,
+    );
     assert.deepEqual(index.members.map((m) => m.name), names);
     for (const [i, m] of index.members.entries()) {
       assert.deepEqual(bytes.subarray(m.offset, m.offset + m.size), payloads[i]);
@@ -28,7 +32,7 @@ Deno.test("writeArchive puts the index first and records each member's data offs
     }
     const archive = await openArchive(path);
     try {
-      const stored = JSON.parse(new TextDecoder().decode(await archive.read(INDEX_MEMBER)));
+      const stored = JSON.parse(new TextDecoder().decode(await archive.read(ARCHIVE_INDEX_MEMBER)));
       assert.deepEqual(stored, index);
       assert.deepEqual(await archive.read(long), payloads[1]);
       assert.equal(archive.member(long)!.offset, index.members[1]!.offset);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
-import { INDEX_MEMBER } from "../models/archive_writer.ts";
+import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
@@ -160,7 +160,10 @@ Deno.test("convertModel turns an HF safetensors folder into an indexed archive w
     const result = await convertModel(dir, output, {});
     const bytes = await Deno.readFile(output);
     // The index is the first member: its name starts the tar.
-    assert.equal(new TextDecoder().decode(bytes.subarray(0, INDEX_MEMBER.length)), INDEX_MEMBER);
+    assert.equal(
+      new TextDecoder().decode(bytes.subarray(0, ARCHIVE_INDEX_MEMBER.length)),
+      ARCHIVE_INDEX_MEMBER,
+    );
     for (const entry of result.index.members) {
       const data = bytes.subarray(entry.offset, entry.offset + entry.size);
       assert.equal(createHash("sha256").update(data).digest("hex"), entry.sha256, entry.name);
