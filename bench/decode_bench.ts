@@ -1,22 +1,35 @@
 /**
- * `deno task bench:decode`: decode tokens/s of stories260K through a {@link Session} with the
- * runtime-owned KV cache (in-place append), and the ratio to the naive reference in the same
- * run: the same graph as exported, where each step concatenates the whole past into a new
- * cache tensor and feeds it back as input. A third case also runs the linears in the WASM
- * kernels. Prints one line per case, then one JSON line.
+ * `deno task bench:decode`: decode and prefill tokens/s of stories260K (f32 and Q4_0)
+ * through a {@link Session}, and in the same run the ratio to the naive reference: the graph
+ * as exported (no fusion), where each step concatenates the whole past into a new cache
+ * tensor and feeds it back as input. Modes:
+ *
+ * - `kernels`: fused graph, in-place cache, linears and fused ops in the WASM kernels (the
+ *   default of `rill generate`);
+ * - `fused`: fused graph and in-place cache in TS;
+ * - `append`: graph as exported with the in-place cache, in TS;
+ * - `naive`: graph as exported, concat of the whole past, in TS.
+ *
+ * Then the end-to-end figure of issue 4: a 110M-shape (llama2.c "stories110M": dim 768,
+ * 12 layers, 12 heads, hidden 2048, vocab 32000) random-weight Q4_0 model written by the
+ * converter into a temp dir, decode tokens/s at 1 and 2 threads (skip with
+ * RILL_BENCH_110M=0). Prints one line per case, then one JSON line.
  */
 import { loadModel } from "../src/graph/model.ts";
-import { Session } from "../src/engine/session.ts";
+import { Session, type SessionOptions } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
-import { loadKernels } from "../kernels/mod.ts";
+import { type Kernels, loadKernels } from "../kernels/mod.ts";
+import { convertModel } from "../models/convert.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url);
 const PROMPT = [1, 403, 407, 261, 378];
 // 500 positions: the context of stories260K is 512 (`S+P < 512`), the longer the past the
 // more the naive concat of the whole cache costs.
 const STEPS = Number(Deno.env.get("RILL_BENCH_STEPS") ?? 500 - PROMPT.length);
+const PREFILL = 128;
 
-type Mode = "append" | "kernels" | "naive";
+type Mode = "kernels" | "fused" | "append" | "naive";
+const MODES: readonly Mode[] = ["kernels", "fused", "append", "naive"];
 
 interface Result {
   readonly model: string;
@@ -25,65 +38,180 @@ interface Result {
   readonly prefillTokensPerSecond: number;
 }
 
-function measure(session: Session): { decode: number; prefill: number; ids: number[] } {
+function measureDecode(session: Session, steps: number): { decode: number; ids: number[] } {
   session.reset();
-  const t0 = performance.now();
   let logits = session.prefill(PROMPT);
   const t1 = performance.now();
   const ids: number[] = [];
-  for (let i = 0; i < STEPS; i++) {
+  for (let i = 0; i < steps; i++) {
     const id = argmax(logits);
     ids.push(id);
     logits = session.decode(id);
   }
-  const t2 = performance.now();
-  return { decode: (STEPS / (t2 - t1)) * 1000, prefill: (PROMPT.length / (t1 - t0)) * 1000, ids };
+  return { decode: (steps / (performance.now() - t1)) * 1000, ids };
+}
+
+function measurePrefill(session: Session, prompt: readonly number[]): number {
+  session.reset();
+  const t0 = performance.now();
+  session.prefill(prompt);
+  return (prompt.length / (performance.now() - t0)) * 1000;
+}
+
+function options(mode: Mode, kernels: Kernels): SessionOptions {
+  switch (mode) {
+    case "kernels":
+      return { kernels };
+    case "fused":
+      return {};
+    case "append":
+      return { fuse: false };
+    case "naive":
+      return { fuse: false, appendInPlace: false };
+  }
+}
+
+async function stories(kernels: Kernels, results: Result[], ratios: Record<string, number>) {
+  for (const name of ["stories260K_f32", "stories260K_q40"]) {
+    const model = await loadModel(new URL(`${name}.nnef.tgz`, FIXTURES).pathname);
+    const sessions = new Map(MODES.map((m) => [m, new Session(model, options(m, kernels))]));
+    // Warm up the JIT on every path, then alternate and keep the best of 2 runs each, so that
+    // all see the same machine noise.
+    const prompt = [...PROMPT, ...measureDecode(sessions.get("fused")!, PREFILL - 5).ids];
+    for (const s of sessions.values()) measureDecode(s, 50);
+    const best = new Map<Mode, { decode: number; prefill: number; ids: number[] }>();
+    for (let r = 0; r < 2; r++) {
+      for (const [mode, s] of sessions) {
+        const d = measureDecode(s, STEPS);
+        const p = measurePrefill(s, prompt);
+        const b = best.get(mode);
+        best.set(mode, {
+          decode: Math.max(d.decode, b?.decode ?? 0),
+          prefill: Math.max(p, b?.prefill ?? 0),
+          ids: d.ids,
+        });
+      }
+    }
+    const naive = best.get("naive")!;
+    for (const mode of ["fused", "append"] as const) {
+      if (best.get(mode)!.ids.join() !== naive.ids.join()) {
+        throw new Error(`${name}: the ${mode} and naive paths generated different tokens`);
+      }
+    }
+    for (const mode of MODES) {
+      const b = best.get(mode)!;
+      results.push({
+        model: name,
+        mode,
+        tokensPerSecond: b.decode,
+        prefillTokensPerSecond: b.prefill,
+      });
+      ratios[`${name}_${mode}`] = b.decode / naive.decode;
+      console.log(
+        `${name} ${mode.padEnd(7)} decode ${b.decode.toFixed(1)} tokens/s (${
+          (b.decode / naive.decode).toFixed(2)
+        }x naive), prefill ${
+          b.prefill.toFixed(1)
+        } tokens/s (${STEPS} steps after a ${PROMPT.length}-token prompt; prefill of ${PREFILL} tokens)`,
+      );
+    }
+  }
+}
+
+/** A llama2.c checkpoint of the stories110M shape with random weights, and a tokenizer. */
+async function writeRandom110M(dir: string): Promise<{ checkpoint: string; tokenizer: string }> {
+  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [768, 2048, 12, 12, 12, 32000, 1024];
+  const headDim = dim / heads;
+  const floats = vocab * dim + layers * dim * 2 + layers * dim * dim * 2 +
+    layers * dim * kvHeads * headDim * 2 + layers * hidden * dim * 3 + dim +
+    seqLen * headDim; // freq_cis_real + freq_cis_imag (legacy llama2.c layout)
+  const checkpoint = `${dir}/model.bin`;
+  using file = await Deno.open(checkpoint, { write: true, create: true, truncate: true });
+  await file.write(
+    new Uint8Array(Int32Array.of(dim, hidden, layers, heads, kvHeads, vocab, seqLen).buffer),
+  );
+  const chunk = new Float32Array(1 << 20);
+  let seed = 12345;
+  for (let done = 0; done < floats; done += chunk.length) {
+    const n = Math.min(chunk.length, floats - done);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      chunk[i] = (seed / 2 ** 32 - 0.5) * 0.04;
+    }
+    await file.write(new Uint8Array(chunk.buffer, 0, n * 4));
+  }
+  const parts: Uint8Array[] = [new Uint8Array(Int32Array.of(16).buffer)];
+  const enc = new TextEncoder();
+  for (let i = 0; i < vocab; i++) {
+    const text = enc.encode(i < 3 ? ["<unk>", "<s>", "</s>"][i]! : `t${i}`);
+    const head = new DataView(new ArrayBuffer(8));
+    head.setFloat32(0, -i, true);
+    head.setInt32(4, text.length, true);
+    parts.push(new Uint8Array(head.buffer), text);
+  }
+  const tokenizer = `${dir}/tokenizer.bin`;
+  await Deno.writeFile(tokenizer, concatBytes(parts));
+  return { checkpoint, tokenizer };
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+async function random110M(): Promise<Record<string, number>> {
+  const dir = await Deno.makeTempDir({ prefix: "rill_bench_110m_" });
+  try {
+    const t0 = performance.now();
+    const { checkpoint, tokenizer } = await writeRandom110M(dir);
+    const archive = `${dir}/model.nnef.tar`;
+    await convertModel(checkpoint, archive, { tokenizer, q40: true });
+    await Deno.remove(checkpoint);
+    const model = await loadModel(archive);
+    console.log(`110M-shape Q4_0 model ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    const out: Record<string, number> = {};
+    for (const threads of [1, 2]) {
+      const kernels = await loadKernels({ threads });
+      try {
+        const session = new Session(model, { kernels, adaptiveThreads: false });
+        // Keep the thread count fixed: this measures 1 vs 2 threads.
+        session.prefill([1, 2, 3, 4]);
+        kernels.threads = Math.min(threads, kernels.maxThreads);
+        let logits = session.decode(5);
+        const steps = 24;
+        const t = performance.now();
+        for (let i = 0; i < steps; i++) {
+          logits = session.decode(argmax(logits));
+        }
+        const tps = (steps / (performance.now() - t)) * 1000;
+        out[`random110M_q40_decode_tps_${threads}t`] = tps;
+        console.log(
+          `110M-shape Q4_0 decode ${
+            tps.toFixed(2)
+          } tokens/s at ${threads} thread(s) (${kernels.maxThreads} available)`,
+        );
+      } finally {
+        kernels.close();
+      }
+    }
+    return out;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 const kernels = await loadKernels({ threads: 1 });
 const results: Result[] = [];
 const ratios: Record<string, number> = {};
-for (const name of ["stories260K_f32", "stories260K_q40"]) {
-  const model = await loadModel(new URL(`${name}.nnef.tgz`, FIXTURES).pathname);
-  const fast = new Session(model);
-  const naive = new Session(model, { appendInPlace: false });
-  const withKernels = new Session(model, { kernels });
-  // Warm up the JIT on every path, then alternate and keep the best of 3 runs each, so that
-  // all see the same machine noise.
-  measure(fast);
-  measure(naive);
-  measure(withKernels);
-  const runs: Record<Mode, ReturnType<typeof measure>[]> = { append: [], kernels: [], naive: [] };
-  for (let r = 0; r < 3; r++) {
-    runs.append.push(measure(fast));
-    runs.kernels.push(measure(withKernels));
-    runs.naive.push(measure(naive));
-  }
-  if (runs.append[0]!.ids.join() !== runs.naive[0]!.ids.join()) {
-    throw new Error(`${name}: the append and naive paths generated different tokens`);
-  }
-  for (const mode of ["append", "kernels", "naive"] as const) {
-    const a = runs[mode].reduce((x, y) => (y.decode > x.decode ? y : x));
-    results.push({
-      model: name,
-      mode,
-      tokensPerSecond: a.decode,
-      prefillTokensPerSecond: a.prefill,
-    });
-    console.log(
-      `${name} ${mode.padEnd(7)} decode ${a.decode.toFixed(1)} tokens/s, prefill ${
-        a.prefill.toFixed(1)
-      } tokens/s (${STEPS} steps after a ${PROMPT.length}-token prompt)`,
-    );
-  }
-  const [a, k, n] = results.slice(-3);
-  ratios[name] = a!.tokensPerSecond / n!.tokensPerSecond;
-  ratios[`${name}_kernels`] = k!.tokensPerSecond / n!.tokensPerSecond;
-  console.log(
-    `${name} append/naive decode ratio ${ratios[name]!.toFixed(2)}x, kernels/naive ${
-      ratios[`${name}_kernels`]!.toFixed(2)
-    }x`,
-  );
+try {
+  await stories(kernels, results, ratios);
+} finally {
+  kernels.close();
 }
-kernels.close();
-console.log(JSON.stringify({ bench: "decode", steps: STEPS, results, ratios }));
+const endToEnd = Deno.env.get("RILL_BENCH_110M") === "0" ? {} : await random110M();
+console.log(JSON.stringify({ bench: "decode", steps: STEPS, results, ratios, ...endToEnd }));

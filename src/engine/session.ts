@@ -59,6 +59,11 @@ export interface SessionOptions {
    * true). False runs the graph node by node as exported.
    */
   readonly fuse?: boolean;
+  /**
+   * Let the kernels time each step and pick the thread count (default true). False keeps
+   * `kernels.threads` as the caller set it.
+   */
+  readonly adaptiveThreads?: boolean;
 }
 
 function symbolName(d: unknown): string | null {
@@ -246,6 +251,7 @@ export class Session {
   readonly #fixed: ReadonlyMap<number, NodeOverride>;
   /** The kernels the session runs in, or null for the TS path. */
   readonly kernels: Kernels | null;
+  readonly #adaptive: boolean;
   #caches: CacheBuffer[] = [];
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
@@ -261,6 +267,7 @@ export class Session {
     this.#appendInPlace = options.appendInPlace ?? true;
     this.#capacity = Math.max(1, options.capacity ?? 64);
     this.kernels = options.kernels || null;
+    this.#adaptive = options.adaptiveThreads ?? true;
     this.#fixed = this.kernels ? kernelLinears(model, this.kernels) : new Map();
     const cacheInputs = new Set(this.pairs.map((p) => p.input));
     const cacheOutputs = new Set(this.pairs.map((p) => p.output));
@@ -359,7 +366,11 @@ export class Session {
       for (const [name, t] of this.#plain) inputs.set(name, t);
     }
     const bindings = this.executor.bind(inputs);
+    // The kernels time their steps to pick a thread count (fewer when the cores are busy).
+    const timed = this.#adaptive && this.kernels !== null;
+    if (timed) this.kernels!.beginStep();
     const values = this.executor.runBound(inputs, bindings, overrides, this.kernels);
+    if (timed) this.kernels!.endStep(ids.length);
     if (!this.#appendInPlace) {
       for (const pair of this.pairs) {
         this.#plain.set(pair.input, values.get(this.model.output(pair.output)!.id)!);
