@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "../src/nnef/archive_index.ts";
-import { TAR_BLOCK, tarEnd, tarEntryHeader, tarPadding } from "../src/nnef/tar.ts";
+import { tarEnd, tarEntryHeader, tarPadded, tarPadding } from "../src/nnef/tar.ts";
 
 /** Bytes hashed and written at a time, so that no whole-tensor copy is made on the way out. */
 const SLICE = 1 << 22;
@@ -33,10 +33,6 @@ export interface WriteProgress {
   readonly member: string;
 }
 
-function padded(size: number): number {
-  return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
-}
-
 interface Placed {
   readonly member: ArchiveMember;
   readonly headerOffset: number;
@@ -48,7 +44,7 @@ function place(members: readonly ArchiveMember[], start: number): Placed[] {
   return members.map((member) => {
     const headerOffset = at;
     const dataOffset = at + tarEntryHeader(member.name, member.size).length;
-    at = dataOffset + padded(member.size);
+    at = dataOffset + tarPadded(member.size);
     return { member, headerOffset, dataOffset };
   });
 }
@@ -85,7 +81,7 @@ export async function writeArchive(
   let placed: Placed[] = [];
   for (let round = 0; round < 8; round++) {
     const indexHeaderSize = tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize).length;
-    placed = place(members, indexHeaderSize + padded(indexSize));
+    placed = place(members, indexHeaderSize + tarPadded(indexSize));
     const size = renderIndex(placed, zeros).length;
     if (size === indexSize) break;
     indexSize = size;
@@ -93,8 +89,8 @@ export async function writeArchive(
   const indexDataOffset = tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize).length;
   const last = placed.at(-1);
   const end = last === undefined
-    ? indexDataOffset + padded(indexSize)
-    : last.dataOffset + padded(last.member.size);
+    ? indexDataOffset + tarPadded(indexSize)
+    : last.dataOffset + tarPadded(last.member.size);
   const total = end + tarEnd().length;
 
   const temp = `${path}.partial-${crypto.randomUUID().slice(0, 8)}`;
@@ -109,7 +105,7 @@ export async function writeArchive(
       at += bytes.length;
     };
     await write(tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize));
-    await write(new Uint8Array(padded(indexSize)));
+    await write(new Uint8Array(tarPadded(indexSize)));
     const hashes: string[] = [];
     for (const [i, p] of placed.entries()) {
       if (at !== p.headerOffset) throw new RangeError(`Archive offset drift at '${p.member.name}'`);

@@ -136,10 +136,6 @@ export function parsePaxRecords(bytes: Uint8Array, where = "PAX header"): Map<st
 
 /** `size` rounded up to whole 512-byte blocks. */
 export function tarPadded(size: number): number {
-  return padded(size);
-}
-
-function padded(size: number): number {
   return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
 }
 
@@ -205,14 +201,14 @@ export async function indexTar(
     switch (header.type) {
       case "L":
         meta = true;
-        longName = cString(await bytesAt(start, size, padded(size) + TAR_BLOCK));
+        longName = cString(await bytesAt(start, size, tarPadded(size) + TAR_BLOCK));
         break;
       case "x":
         meta = true;
         pax = new Map([
           ...pax,
           ...parsePaxRecords(
-            await bytesAt(start, size, padded(size) + TAR_BLOCK),
+            await bytesAt(start, size, tarPadded(size) + TAR_BLOCK),
             `${archive}: PAX header at offset ${pos}`,
           ),
         ]);
@@ -228,7 +224,7 @@ export async function indexTar(
         longName = undefined;
         pax = new Map();
     }
-    pos = start + padded(size);
+    pos = start + tarPadded(size);
   }
   return { entries, bytesRead };
 }
@@ -288,7 +284,7 @@ function plainHeader(
 }
 
 function withPadding(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(padded(data.length));
+  const out = new Uint8Array(tarPadded(data.length));
   out.set(data);
   return out;
 }
@@ -338,7 +334,7 @@ function asciiPrefix(name: string): string {
 
 /** Zero bytes that pad a payload of `size` bytes to a whole block. */
 export function tarPadding(size: number): Uint8Array {
-  return new Uint8Array(padded(size) - size);
+  return new Uint8Array(tarPadded(size) - size);
 }
 
 /** The end-of-archive marker: two zero blocks. */
