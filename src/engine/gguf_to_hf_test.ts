@@ -3,8 +3,10 @@ import type { GgufValue } from "../../models/gguf.ts";
 import { GGUF_TOKEN_TYPE } from "./gguf_tokenizer.ts";
 import { bpeToHfTokenizer, ggufToHfTokenizer } from "./gguf_to_hf.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
+import { splitVocabInputs } from "./vocab_cases.ts";
 
 const SMOLLM2 = new URL("../../../shared/fixtures/tokenizers/smollm2/", import.meta.url);
+const VOCAB = new URL("../../../shared/fixtures/tokenizers/llama-cpp-vocab/", import.meta.url);
 
 /** The `tokenizer.ggml.*` metadata llama.cpp's converter writes for SmolLM2. */
 async function smollm2Metadata(): Promise<{ meta: Map<string, GgufValue>; original: HfTokenizer }> {
@@ -48,6 +50,7 @@ Deno.test("bpeToHfTokenizer rebuilds SmolLM2's tokenizer from GGUF-style metadat
     " héllo wörld 🦙 — “quotes” don't WE'LL",
     "<|im_start|>user\nHi!<|im_end|>\n",
     "",
+    ...splitVocabInputs(await Deno.readTextFile(new URL("ggml-vocab-qwen2.gguf.inp", VOCAB))),
   ];
   for (const text of texts) {
     const ids = rebuilt.encode(text);
