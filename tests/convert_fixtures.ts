@@ -2,7 +2,7 @@
 import { Executor } from "../src/graph/executor.ts";
 import { loadModel, type Model } from "../src/graph/model.ts";
 import { concatBytes } from "../src/storage/bytes.ts";
-import { f32ToF16 } from "../src/tensor/f16.ts";
+import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
 import { type Tensor, tensor } from "../src/tensor/tensor.ts";
 
 /** Absolute path of a shared fixture, from the project root's `../shared/fixtures`. */
@@ -50,18 +50,10 @@ export function storedValues(values: Float32Array, dtype: "F32" | "F16" | "BF16"
     if (dtype === "BF16") {
       bits[i] = bf16Bits(values[i]!) << 16;
     } else {
-      out[i] = f16Value(f32ToF16(values[i]!));
+      out[i] = f16ToF32(f32ToF16(values[i]!));
     }
   }
   return out;
-}
-
-function f16Value(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const e = (bits >> 10) & 0x1f;
-  const m = bits & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  return sign * (1024 + m) * 2 ** (e - 25);
 }
 
 /** The bytes of a safetensors file holding `tensors` as `dtype`. */
