@@ -7,7 +7,7 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
-import { contiguous } from "../ops/common.ts";
+import { contiguous, isStrided } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
 import {
   type Bindings,
@@ -32,7 +32,14 @@ interface NodeStep {
   readonly tensors: readonly (readonly [string, number])[];
   readonly lists: readonly (readonly [string, readonly number[]])[];
   readonly dynamic: readonly (readonly [string, AttrTemplate])[];
+  /**
+   * For reshape/unsqueeze/squeeze: the input id and the output's symbolic shape, so that a
+   * row-major input is re-labelled with the evaluated shape without running the op.
+   */
+  readonly view: { readonly from: number; readonly shape: readonly Dim[] } | null;
 }
+
+const VIEW_OPS = new Set(["reshape", "unsqueeze", "squeeze"]);
 
 function hasWire(t: AttrTemplate): boolean {
   if (Array.isArray(t)) return t.some(hasWire);
@@ -48,7 +55,7 @@ function identityInput(model: Model, node: Node): number | null {
   return model.values[arg.id]!.fact.dtype === out.dtype ? arg.id : null;
 }
 
-function compileNode(node: Node): NodeStep {
+function compileNode(model: Model, node: Node, known: ReadonlySet<string>): NodeStep {
   const fixed: [string, AttrValue][] = [];
   const tensors: [string, number][] = [];
   const lists: [string, readonly number[]][] = [];
@@ -59,7 +66,15 @@ function compileNode(node: Node): NodeStep {
     else if (hasWire(a.value)) dynamic.push([k, a.value]);
     else fixed.push([k, resolveAttr(a.value, () => null)]);
   }
-  return { kind: "node", node, fixed, tensors, lists, dynamic };
+  let view: NodeStep["view"] = null;
+  const input = node.args.get("input");
+  if (VIEW_OPS.has(node.name) && input?.kind === "tensor" && node.outputs.length === 1) {
+    const shape = model.values[node.outputs[0]!]!.fact.shape;
+    if (shape.every((d) => [...dimSymbols(d)].every((s) => known.has(s)))) {
+      view = { from: input.id, shape };
+    }
+  }
+  return { kind: "node", node, fixed, tensors, lists, dynamic, view };
 }
 
 /**
@@ -155,7 +170,7 @@ export class Executor {
         this.#steps.push({ kind: "dims", id: node.outputs[0]!, dims: facts[0]!.dims });
       } else if (from !== null) {
         this.#steps.push({ kind: "alias", id: node.outputs[0]!, from });
-      } else this.#steps.push(compileNode(node));
+      } else this.#steps.push(compileNode(model, node, known));
     }
     // Dead code: keep only the steps whose results are read at run time or are outputs
     // (most shape arithmetic was folded into dims at load time and is never read).
@@ -342,6 +357,17 @@ export class Executor {
         continue;
       }
       const override = overrides?.get(node.id);
+      if (step.view && !override) {
+        const x = read(step.view.from);
+        if (!isStrided(x)) {
+          const shape = step.view.shape.map((d) =>
+            typeof d === "number" ? d : evalDim(d, bindings)
+          );
+          values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
+          for (const id of this.#release[i]!) values.delete(id);
+          continue;
+        }
+      }
       const strided = node.op.acceptsStrided === true || override !== undefined;
       const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
       const args = new Map<string, ArgValue<Tensor>>(step.fixed);
