@@ -1,5 +1,5 @@
-import type { GgufFile, GgufValue } from "../../models/gguf.ts";
-import { GGUF_TOKEN_TYPE, spmVocabFromGguf } from "./gguf_tokenizer.ts";
+import type { GgufFile } from "../../models/gguf.ts";
+import { GGUF_TOKEN_TYPE, optionalId, spmVocabFromGguf, stringArray } from "./gguf_tokenizer.ts";
 import type { Json } from "./hf_tokenizer.ts";
 import {
   addedTokensOf,
@@ -70,17 +70,6 @@ function splitThenBytes(pattern: string): Json {
   };
 }
 
-function strings(value: GgufValue | undefined, key: string, name: string): string[] {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
-    throw new TypeError(`GGUF file ${name}: '${key}' must be an array of strings`);
-  }
-  return value as string[];
-}
-
-function id(value: GgufValue | undefined, count: number): number | null {
-  return typeof value === "number" && value >= 0 && value < count ? value : null;
-}
-
 /**
  * Writes a GGUF byte-level BPE vocabulary (`tokenizer.ggml.model = "gpt2"`: Llama 3, Qwen2,
  * SmolLM, GPT-2) as a Hugging Face tokenizer.
@@ -94,8 +83,8 @@ export function bpeToHfTokenizer(
   name = "model.gguf",
 ): HfTokenizerFiles {
   const meta = gguf.metadata;
-  const tokens = strings(meta.get("tokenizer.ggml.tokens"), "tokenizer.ggml.tokens", name);
-  const merges = strings(meta.get("tokenizer.ggml.merges"), "tokenizer.ggml.merges", name);
+  const tokens = stringArray(meta.get("tokenizer.ggml.tokens"), "tokenizer.ggml.tokens", name);
+  const merges = stringArray(meta.get("tokenizer.ggml.merges"), "tokenizer.ggml.merges", name);
   const typesValue = meta.get("tokenizer.ggml.token_type");
   const types = Array.isArray(typesValue) && typesValue.length === tokens.length
     ? (typesValue as number[])
@@ -109,8 +98,8 @@ export function bpeToHfTokenizer(
       })`,
     );
   }
-  const bos = id(meta.get("tokenizer.ggml.bos_token_id"), tokens.length);
-  const eos = id(meta.get("tokenizer.ggml.eos_token_id"), tokens.length);
+  const bos = optionalId(meta.get("tokenizer.ggml.bos_token_id"), tokens.length);
+  const eos = optionalId(meta.get("tokenizer.ggml.eos_token_id"), tokens.length);
   const addBos = meta.get("tokenizer.ggml.add_bos_token") === true && bos !== null;
   const bosText = bos === null ? null : tokens[bos]!;
   const template = addBos ? bosTemplate(bosText!, bos!) : null;

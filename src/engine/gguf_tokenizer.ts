@@ -228,7 +228,8 @@ function utf8Length(firstByte: number): number {
   return high < 12 ? 1 : high < 14 ? 2 : high === 14 ? 3 : 4;
 }
 
-function stringArray(value: GgufValue | undefined, key: string, name: string): string[] {
+/** The GGUF metadata value `key` of file `name` as a list of strings. */
+export function stringArray(value: GgufValue | undefined, key: string, name: string): string[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
     throw new TypeError(`GGUF file ${name}: '${key}' must be an array of strings`);
   }
@@ -251,7 +252,8 @@ function numberArray(
   return value as number[];
 }
 
-function optionalId(value: GgufValue | undefined, vocabSize: number): number | null {
+/** A token id from GGUF metadata, or null when absent or outside the vocabulary. */
+export function optionalId(value: GgufValue | undefined, vocabSize: number): number | null {
   return typeof value === "number" && value >= 0 && value < vocabSize ? value : null;
 }
 
