@@ -136,7 +136,15 @@ export {
   type Node,
   type Value,
 } from "./src/graph/model.ts";
-export { Executor, type NodeOverride, type RunOptions } from "./src/graph/executor.ts";
+export {
+  Executor,
+  type ExecutorOptions,
+  type FusedCall,
+  type NodeOverride,
+  type RunOptions,
+} from "./src/graph/executor.ts";
+export { fuseGraph, type FuseOptions, type Fusion, type FusionKind } from "./src/graph/fuse.ts";
+export { closeSharedKernels, sharedKernels } from "./src/engine/shared_kernels.ts";
 export { kernelLinears } from "./src/graph/kernel_linear.ts";
 export {
   type Assertion,

@@ -259,6 +259,11 @@ export class Session {
   /** The tokens so far, for graphs without a KV cache. */
   #history: number[] = [];
 
+  /**
+   * A session over `model`: fuses the graph (unless `options.fuse` is false) and, with
+   * `options.kernels`, uploads the weights to the kernels. `executor` replaces the compiled
+   * graph (e.g. one with other fusions).
+   */
   constructor(model: Model, options: SessionOptions = {}, executor?: Executor) {
     this.model = model;
     this.executor = executor ??

@@ -142,6 +142,7 @@ export class Executor {
   /** Per step, the value ids that are no longer needed after it. */
   readonly #release: number[][] = [];
 
+  /** Compiles the run order of `model`, with `options.fused` calls in place of their nodes. */
   constructor(model: Model, options: ExecutorOptions = {}) {
     this.model = model;
     const fused = options.fused ?? new Map<number, FusedCall>();

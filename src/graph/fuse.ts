@@ -44,7 +44,9 @@ export interface FuseOptions {
 
 /** The fused calls of a model, by the id of the node each replaces. */
 export interface Fusion {
+  /** For `ExecutorOptions.fused`. */
   readonly calls: Map<number, FusedCall>;
+  /** How many of each kind were found. */
   readonly counts: FusionCounts;
 }
 
