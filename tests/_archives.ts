@@ -1,8 +1,13 @@
 /** Archive fixtures shared by the HTTP archive tests. */
 import assert from "node:assert/strict";
 import { writeArchive } from "../models/archive_writer.ts";
-import { type Archive, openArchive } from "../src/nnef/archive.ts";
+import { type Archive, openArchive, type OpenArchiveOptions } from "../src/nnef/archive.ts";
 import type { TarWriteEntry } from "../src/nnef/tar.ts";
+import {
+  startTestServer,
+  type TestServer,
+  type TestServerOptions,
+} from "../src/storage/_test_server.ts";
 
 /** Every member of the archive at `path` with its bytes, in archive order. */
 export async function readMembers(path: string): Promise<TarWriteEntry[]> {
@@ -36,4 +41,51 @@ export async function assertSameArchive(remote: Archive, local: Archive): Promis
   for (const m of local.members()) {
     assert.deepEqual(await remote.read(m.name), await local.read(m.name), m.name);
   }
+}
+
+/** A tar written to a temp folder, opened from disk and over HTTP from a test server. */
+export interface ServedTar extends AsyncDisposable {
+  readonly path: string;
+  readonly bytes: Uint8Array;
+  readonly server: TestServer;
+  readonly local: Archive;
+  readonly remote: Archive;
+}
+
+/**
+ * Writes a tar with `make` into a new temp folder, serves it at `/m.tar` and opens it both
+ * ways (local first); disposing closes both archives and the server and removes the folder.
+ */
+export async function serveTar(
+  make: (dir: string) => Promise<{ path: string; bytes: Uint8Array }>,
+  serverOptions: TestServerOptions = {},
+  openOptions: OpenArchiveOptions = {},
+): Promise<ServedTar> {
+  const dir = await Deno.makeTempDir();
+  const { path, bytes } = await make(dir);
+  const server = startTestServer({ "/m.tar": bytes }, serverOptions);
+  let local: Archive | undefined;
+  let remote: Archive;
+  try {
+    local = await openArchive(path);
+    remote = await openArchive(`${server.url}/m.tar`, openOptions);
+  } catch (e) {
+    await local?.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+    throw e;
+  }
+  return {
+    path,
+    bytes,
+    server,
+    local,
+    remote,
+    async [Symbol.asyncDispose]() {
+      await remote.close();
+      await local.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { type SeenRequest, startTestServer } from "../src/storage/_test_server.ts";
-import { assertSameArchive, readMembers } from "./_archives.ts";
+import { assertSameArchive, readMembers, serveTar } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const TGZ = `${fixtures}stories260K/nnef/stories260K_f32.nnef.tgz`;
@@ -24,80 +24,50 @@ function requestedRanges(requests: SeenRequest[]): [number, number][] {
 }
 
 Deno.test("openArchive over HTTP indexes a tar from its headers and reads the same bytes as from disk", async () => {
-  const dir = await Deno.makeTempDir();
-  const { path, bytes } = await makeTar(dir);
-  const server = startTestServer({ "/stories260K_f32.nnef.tar": bytes });
-  const local = await openArchive(path);
-  const remote = await openArchive(`${server.url}/stories260K_f32.nnef.tar`);
-  try {
-    const indexRequests = server.requests.length;
-    const indexRanges = requestedRanges(server.requests);
-    const indexBytes = indexRanges.reduce(
-      (n, [a, b]) => n + Math.min(b, bytes.length - 1) - a + 1,
-      0,
-    );
-    console.log(
-      `HTTP index of a ${bytes.length}-byte tar with ${local.members().length} members: ` +
-        `${indexRequests} requests, ${indexBytes} bytes fetched ` +
-        `(${
-          (100 * indexBytes / bytes.length).toFixed(2)
-        }%), archive.indexBytesRead ${remote.indexBytesRead}`,
-    );
-    assert.equal(remote.kind, "tar");
-    assert.ok(indexBytes < 0.05 * bytes.length, `${indexBytes} bytes to index`);
-    for (const [a, b] of indexRanges.slice(1)) {
-      for (const m of local.members()) {
-        if (m.size <= 512) continue;
-        assert.ok(
-          b < m.offset || a >= m.offset + m.size,
-          `range ${a}-${b} reads the payload of ${m.name}`,
-        );
-      }
+  await using served = await serveTar(makeTar);
+  const { bytes, server, local, remote } = served;
+  const indexRequests = server.requests.length;
+  const indexRanges = requestedRanges(server.requests);
+  const indexBytes = indexRanges.reduce(
+    (n, [a, b]) => n + Math.min(b, bytes.length - 1) - a + 1,
+    0,
+  );
+  console.log(
+    `HTTP index of a ${bytes.length}-byte tar with ${local.members().length} members: ` +
+      `${indexRequests} requests, ${indexBytes} bytes fetched ` +
+      `(${
+        (100 * indexBytes / bytes.length).toFixed(2)
+      }%), archive.indexBytesRead ${remote.indexBytesRead}`,
+  );
+  assert.equal(remote.kind, "tar");
+  assert.ok(indexBytes < 0.05 * bytes.length, `${indexBytes} bytes to index`);
+  for (const [a, b] of indexRanges.slice(1)) {
+    for (const m of local.members()) {
+      if (m.size <= 512) continue;
+      assert.ok(
+        b < m.offset || a >= m.offset + m.size,
+        `range ${a}-${b} reads the payload of ${m.name}`,
+      );
     }
-    await assertSameArchive(remote, local);
-  } finally {
-    await remote.close();
-    await local.close();
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
   }
+  await assertSameArchive(remote, local);
 });
 
 Deno.test("openArchive over HTTP reads the tar once when the server ignores Range", async () => {
-  const dir = await Deno.makeTempDir();
-  const { path, bytes } = await makeTar(dir);
-  const server = startTestServer({ "/m.tar": bytes }, { ignoreRange: true });
-  const local = await openArchive(path);
-  const remote = await openArchive(`${server.url}/m.tar`);
-  try {
-    await assertSameArchive(remote, local);
-    assert.equal(server.requests.length, 1);
-  } finally {
-    await remote.close();
-    await local.close();
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using served = await serveTar(makeTar, { ignoreRange: true });
+  const { server, local, remote } = served;
+  await assertSameArchive(remote, local);
+  assert.equal(server.requests.length, 1);
 });
 
 Deno.test("openArchive over HTTP retries a server that answers 503 twice", async () => {
-  const dir = await Deno.makeTempDir();
-  const { path, bytes } = await makeTar(dir);
-  const server = startTestServer({ "/m.tar": bytes }, { failFirst: 2 });
-  const local = await openArchive(path);
-  const remote = await openArchive(`${server.url}/m.tar`, { http: { retryBaseMs: 1 } });
-  try {
-    assert.equal(
-      server.requests[0]!.range,
-      server.requests[2]!.range,
-    );
-    await assertSameArchive(remote, local);
-  } finally {
-    await remote.close();
-    await local.close();
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using served = await serveTar(makeTar, { failFirst: 2 }, { http: { retryBaseMs: 1 } });
+  const { server, local, remote } = served;
+  assert.equal(
+    server.requests[0]!.range,
+    server.requests[2]!.range,
+  );
+  await assertSameArchive(remote, local);
 });
 
 Deno.test("openArchive over HTTP streams a .tgz once and lists the same members as from disk", async () => {

@@ -3,7 +3,7 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
-import { assertSameArchive, readMembers, writeIndexedTar } from "./_archives.ts";
+import { assertSameArchive, readMembers, serveTar, writeIndexedTar } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const TGZ = `${fixtures}stories260K/nnef/stories260K_q40.nnef.tgz`;
@@ -15,33 +15,23 @@ async function makeIndexedTar(dir: string): Promise<{ path: string; bytes: Uint8
 }
 
 Deno.test("openArchive indexes a converted tar over HTTP from rill-index.json in one request", async () => {
-  const dir = await Deno.makeTempDir();
-  const { path, bytes } = await makeIndexedTar(dir);
-  const server = startTestServer({ "/m.tar": bytes }, { etag: '"v1"' });
-  const local = await openArchive(path);
-  const remote = await openArchive(`${server.url}/m.tar`, { cache: false });
-  try {
-    const requests = server.requests.length;
-    const indexSize = remote.member(ARCHIVE_INDEX_MEMBER)!.size;
-    console.log(
-      `index of a ${bytes.length}-byte converted tar (${remote.members().length} members, ` +
-        `${indexSize}-byte index): ${requests} request(s), ${remote.indexBytesRead} bytes used, ` +
-        `first read bytes=0-${16 * 1024 - 1}`,
-    );
-    assert.equal(remote.indexed, true);
-    assert.equal(local.indexed, true);
-    assert.equal(remote.etag, '"v1"');
-    assert.equal(requests, 1);
-    assert.equal(server.requests[0]!.range, `bytes=0-${16 * 1024 - 1}`);
-    assert.ok(remote.members().every((m) => m.name === ARCHIVE_INDEX_MEMBER || m.sha256));
-    await assertSameArchive(remote, local);
-    assert.ok(server.requests.slice(1).every((r) => r.ifMatch === '"v1"'));
-  } finally {
-    await remote.close();
-    await local.close();
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using served = await serveTar(makeIndexedTar, { etag: '"v1"' }, { cache: false });
+  const { bytes, server, local, remote } = served;
+  const requests = server.requests.length;
+  const indexSize = remote.member(ARCHIVE_INDEX_MEMBER)!.size;
+  console.log(
+    `index of a ${bytes.length}-byte converted tar (${remote.members().length} members, ` +
+      `${indexSize}-byte index): ${requests} request(s), ${remote.indexBytesRead} bytes used, ` +
+      `first read bytes=0-${16 * 1024 - 1}`,
+  );
+  assert.equal(remote.indexed, true);
+  assert.equal(local.indexed, true);
+  assert.equal(remote.etag, '"v1"');
+  assert.equal(requests, 1);
+  assert.equal(server.requests[0]!.range, `bytes=0-${16 * 1024 - 1}`);
+  assert.ok(remote.members().every((m) => m.name === ARCHIVE_INDEX_MEMBER || m.sha256));
+  await assertSameArchive(remote, local);
+  assert.ok(server.requests.slice(1).every((r) => r.ifMatch === '"v1"'));
 });
 
 Deno.test("openArchive reads a large index with a second range request", async () => {
@@ -94,109 +84,89 @@ Deno.test("openArchive over HTTP rejects a member whose bytes do not match the i
 });
 
 Deno.test("MemberLoader writes every member into one buffer at its final offset, in priority order", async () => {
-  const dir = await Deno.makeTempDir();
-  const { path, bytes } = await makeIndexedTar(dir);
-  const server = startTestServer({ "/m.tar": bytes }, { etag: '"v1"' });
-  const local = await openArchive(path);
-  const remote = await openArchive(`${server.url}/m.tar`, { cache: false });
-  try {
-    const members = remote.members();
-    const offsets = new Map<string, number>();
-    let total = 0;
-    for (const m of members) {
-      offsets.set(m.name, total);
-      total += Math.ceil(m.size / 128) * 128;
-    }
-    // Stands for WASM memory: a growable buffer whose views go stale when it grows.
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 + Math.ceil(total / 65536) });
-    memory.grow(Math.ceil(total / 65536));
-    const loader = remote.loader({ concurrency: 2, partBytes: 1 << 16, coalesceBytes: 0 });
-    const started: string[] = [];
-    const written = new Map<string, [number, number][]>();
-    const last = members.at(-1)!.name;
-    const loads = members.map((m, i) =>
-      loader.load(
-        m.name,
-        (size) => new Uint8Array(memory.buffer, offsets.get(m.name)!, size),
-        {
-          priority: i,
-          onProgress(start, end) {
-            if (start === 0) started.push(m.name);
-            const spans = written.get(m.name) ?? [];
-            spans.push([start, end]);
-            written.set(m.name, spans);
-          },
-        },
-      )
-    );
-    loader.prioritize(last);
-    await Promise.all(loads);
-    const heap = new Uint8Array(memory.buffer);
-    for (const m of members) {
-      const at = offsets.get(m.name)!;
-      assert.deepEqual(heap.slice(at, at + m.size), await local.read(m.name), m.name);
-      const spans = (written.get(m.name) ?? []).sort((a, b) => a[0] - b[0]);
-      let next = 0;
-      for (const [start, end] of spans) {
-        assert.equal(start, next, `${m.name}: bytes ${start}-${end} written out of turn`);
-        next = end;
-      }
-      assert.equal(next, m.size, m.name);
-    }
-    // The first two slots were taken before prioritize; the bumped member goes next.
-    assert.ok(started.indexOf(last) <= 2, `${last} started at ${started.indexOf(last)}`);
-    assert.equal(loader.stats.membersLoaded, members.length);
-    assert.equal(
-      loader.stats.bytesWritten,
-      members.reduce((n, m) => n + m.size, 0),
-    );
-    console.log(
-      `loader: ${members.length} members, ${loader.stats.bytesWritten} bytes, ` +
-        `${server.requests.length} requests in all`,
-    );
-    await loader.close();
-  } finally {
-    await remote.close();
-    await local.close();
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
+  await using served = await serveTar(makeIndexedTar, { etag: '"v1"' }, { cache: false });
+  const { server, local, remote } = served;
+  const members = remote.members();
+  const offsets = new Map<string, number>();
+  let total = 0;
+  for (const m of members) {
+    offsets.set(m.name, total);
+    total += Math.ceil(m.size / 128) * 128;
   }
+  // Stands for WASM memory: a growable buffer whose views go stale when it grows.
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 + Math.ceil(total / 65536) });
+  memory.grow(Math.ceil(total / 65536));
+  const loader = remote.loader({ concurrency: 2, partBytes: 1 << 16, coalesceBytes: 0 });
+  const started: string[] = [];
+  const written = new Map<string, [number, number][]>();
+  const last = members.at(-1)!.name;
+  const loads = members.map((m, i) =>
+    loader.load(
+      m.name,
+      (size) => new Uint8Array(memory.buffer, offsets.get(m.name)!, size),
+      {
+        priority: i,
+        onProgress(start, end) {
+          if (start === 0) started.push(m.name);
+          const spans = written.get(m.name) ?? [];
+          spans.push([start, end]);
+          written.set(m.name, spans);
+        },
+      },
+    )
+  );
+  loader.prioritize(last);
+  await Promise.all(loads);
+  const heap = new Uint8Array(memory.buffer);
+  for (const m of members) {
+    const at = offsets.get(m.name)!;
+    assert.deepEqual(heap.slice(at, at + m.size), await local.read(m.name), m.name);
+    const spans = (written.get(m.name) ?? []).sort((a, b) => a[0] - b[0]);
+    let next = 0;
+    for (const [start, end] of spans) {
+      assert.equal(start, next, `${m.name}: bytes ${start}-${end} written out of turn`);
+      next = end;
+    }
+    assert.equal(next, m.size, m.name);
+  }
+  // The first two slots were taken before prioritize; the bumped member goes next.
+  assert.ok(started.indexOf(last) <= 2, `${last} started at ${started.indexOf(last)}`);
+  assert.equal(loader.stats.membersLoaded, members.length);
+  assert.equal(
+    loader.stats.bytesWritten,
+    members.reduce((n, m) => n + m.size, 0),
+  );
+  console.log(
+    `loader: ${members.length} members, ${loader.stats.bytesWritten} bytes, ` +
+      `${server.requests.length} requests in all`,
+  );
+  await loader.close();
 });
 
 Deno.test("MemberLoader fetches neighbouring small members with one range request", async () => {
-  const dir = await Deno.makeTempDir();
-  const { path, bytes } = await makeIndexedTar(dir);
-  const server = startTestServer({ "/m.tar": bytes }, { etag: '"v1"' });
-  const local = await openArchive(path);
-  const remote = await openArchive(`${server.url}/m.tar`, { cache: false });
-  try {
-    const members = remote.members();
-    const opened = server.requests.length;
-    const loader = remote.loader();
-    const targets = members.map((m) => new Uint8Array(m.size));
-    await Promise.all(members.map((m, i) => loader.load(m.name, targets[i]!)));
-    for (const [i, m] of members.entries()) {
-      assert.deepEqual(targets[i], await local.read(m.name), m.name);
-    }
-    const requests = server.requests.length - opened;
-    const fetched = server.requests.slice(opened).reduce((n, r) => {
-      const [a, b] = r.range!.slice(6).split("-").map(Number);
-      return n + b! - a! + 1;
-    }, 0);
-    const payload = members.reduce((n, m) => n + m.size, 0);
-    console.log(
-      `coalesced loader: ${members.length} members (${payload} bytes) in ${requests} range ` +
-        `requests, ${fetched} bytes requested (index open: ${opened} request)`,
-    );
-    assert.ok(requests <= 4, `${requests} requests`);
-    assert.ok(fetched < bytes.length);
-    await loader.close();
-  } finally {
-    await remote.close();
-    await local.close();
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
+  await using served = await serveTar(makeIndexedTar, { etag: '"v1"' }, { cache: false });
+  const { bytes, server, local, remote } = served;
+  const members = remote.members();
+  const opened = server.requests.length;
+  const loader = remote.loader();
+  const targets = members.map((m) => new Uint8Array(m.size));
+  await Promise.all(members.map((m, i) => loader.load(m.name, targets[i]!)));
+  for (const [i, m] of members.entries()) {
+    assert.deepEqual(targets[i], await local.read(m.name), m.name);
   }
+  const requests = server.requests.length - opened;
+  const fetched = server.requests.slice(opened).reduce((n, r) => {
+    const [a, b] = r.range!.slice(6).split("-").map(Number);
+    return n + b! - a! + 1;
+  }, 0);
+  const payload = members.reduce((n, m) => n + m.size, 0);
+  console.log(
+    `coalesced loader: ${members.length} members (${payload} bytes) in ${requests} range ` +
+      `requests, ${fetched} bytes requested (index open: ${opened} request)`,
+  );
+  assert.ok(requests <= 4, `${requests} requests`);
+  assert.ok(fetched < bytes.length);
+  await loader.close();
 });
 
 Deno.test("MemberLoader hands over each member as soon as it has arrived, long before the download ends", async () => {
