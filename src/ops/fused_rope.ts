@@ -26,6 +26,8 @@ export function fusedRope(x: Tensor, cos: Tensor, sin: Tensor, ctx: EvalContext)
   if (k && kernelFits) {
     const outer = xs.length / (m * d);
     const y = inArena(k, [xs, cs, ss], xs.length, ([xo, co, so], yo) => {
+      // One row (decode): (outer, 1, d) is the kernel's (1, nHeads, d) in one call.
+      if (m === 1) return k.ropeRotateHalf(xo!, co!, so!, yo, 1, outer, d);
       for (let o = 0; o < outer; o++) {
         const at = o * m * d * 4;
         k.ropeRotateHalf(xo! + at, co!, so!, yo + at, m, 1, d);

@@ -30,3 +30,11 @@ Deno.test("fuseGraph leaves a rotation by other halves alone", async () => {
     { count: 0 },
   );
 });
+
+Deno.test("fusedRope of one row (decode) runs all heads in one kernel call", async () => {
+  await checkFusion("rope", { x: [1, 4, 1, 8], c: [1, 1, 1, 8], s: [1, 1, 1, 8] }, [
+    "r = concat([neg(slice(x, axes = [3], begin = [4], end = [8])),",
+    "  slice(x, axes = [3], begin = [0], end = [4])], axis = 3);",
+    "y = add(mul(x, c), mul(r, s));",
+  ], ["y"]);
+});

@@ -95,6 +95,8 @@ export const slice: Op = {
       count[a] = windows[i]!.count as number;
     });
     if (x.dtype === "q40") throw new TypeError("slice: cannot slice q40 tensors");
+    // The whole tensor (e.g. the attention mask sliced to the full key length): no copy.
+    if (count.every((c, a) => c === x.shape[a] && (step[a] === 1 || c <= 1))) return [x];
     const out = allocLike(x.data as Float32Array, count.reduce((p, q) => p * q, 1));
     copyBox(x.data as Float32Array, x.shape, start, step, count, out);
     return [tensor(x.dtype, concreteShape(count)!, out)];
