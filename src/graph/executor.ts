@@ -37,6 +37,8 @@ interface NodeStep {
    * row-major input is re-labelled with the evaluated shape without running the op.
    */
   readonly view: { readonly from: number; readonly shape: readonly Dim[] } | null;
+  /** For a transpose with constant axes: the input id and the permutation. */
+  readonly perm: { readonly from: number; readonly axes: readonly number[] } | null;
 }
 
 const VIEW_OPS = new Set(["reshape", "unsqueeze", "squeeze"]);
@@ -74,7 +76,17 @@ function compileNode(model: Model, node: Node, known: ReadonlySet<string>): Node
       view = { from: input.id, shape };
     }
   }
-  return { kind: "node", node, fixed, tensors, lists, dynamic, view };
+  let perm: NodeStep["perm"] = null;
+  const axes = fixed.find(([k]) => k === "axes")?.[1];
+  if (node.name === "transpose" && input?.kind === "tensor" && Array.isArray(axes)) {
+    const rank = model.values[input.id]!.fact.shape.length;
+    const p = (axes as number[]).map((a) => (a < 0 ? a + rank : a));
+    for (let i = p.length; i < rank; i++) p.push(i);
+    if (new Set(p).size === rank && p.every((a) => Number.isInteger(a) && a >= 0 && a < rank)) {
+      perm = { from: input.id, axes: p };
+    }
+  }
+  return { kind: "node", node, fixed, tensors, lists, dynamic, view, perm };
 }
 
 /**
@@ -364,6 +376,25 @@ export class Executor {
           const shape = step.view.shape.map((d) =>
             typeof d === "number" ? d : evalDim(d, bindings)
           );
+          values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
+          for (const id of this.#release[i]!) values.delete(id);
+          continue;
+        }
+      }
+      if (step.perm && !override) {
+        // A transpose moving only unit axes keeps the row-major order: relabel the shape.
+        const x = read(step.perm.from);
+        const axes = step.perm.axes;
+        let last = -1;
+        let inOrder = !isStrided(x);
+        for (let k = 0; k < axes.length && inOrder; k++) {
+          const a = axes[k]!;
+          if (x.shape[a] === 1) continue;
+          inOrder = a > last;
+          last = a;
+        }
+        if (inOrder) {
+          const shape = axes.map((a) => x.shape[a]!);
           values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
           for (const id of this.#release[i]!) values.delete(id);
           continue;
