@@ -11,8 +11,8 @@
  * - `naive`: graph as exported, concat of the whole past, in TS.
  *
  * Then the end-to-end figure of issue 4: a 110M-shape (llama2.c "stories110M": dim 768,
- * 12 layers, 12 heads, hidden 2048, vocab 32000) random-weight Q4_0 model written by the
- * converter into a temp dir, decode tokens/s at 1 and 2 threads (skip with
+ * 12 layers, 12 heads, hidden 2048, vocab 32000, untied classifier) random-weight model
+ * written by the converter into a temp dir (every linear, the classifier included, in Q4_0), decode tokens/s at 1 and 2 threads (skip with
  * RILL_BENCH_110M=0). Prints one line per case, then one JSON line.
  */
 import { loadModel } from "../src/graph/model.ts";
@@ -122,13 +122,15 @@ async function stories(kernels: Kernels, results: Result[], ratios: Record<strin
 async function writeRandom110M(dir: string): Promise<{ checkpoint: string; tokenizer: string }> {
   const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [768, 2048, 12, 12, 12, 32000, 1024];
   const headDim = dim / heads;
+  // Legacy llama2.c layout; a negative vocab size means an unshared classifier (wcls at the
+  // end), which the converter stores as Q4_0 like the other linears.
   const floats = vocab * dim + layers * dim * 2 + layers * dim * dim * 2 +
     layers * dim * kvHeads * headDim * 2 + layers * hidden * dim * 3 + dim +
-    seqLen * headDim; // freq_cis_real + freq_cis_imag (legacy llama2.c layout)
+    seqLen * headDim + vocab * dim;
   const checkpoint = `${dir}/model.bin`;
   using file = await Deno.open(checkpoint, { write: true, create: true, truncate: true });
   await file.write(
-    new Uint8Array(Int32Array.of(dim, hidden, layers, heads, kvHeads, vocab, seqLen).buffer),
+    new Uint8Array(Int32Array.of(dim, hidden, layers, heads, kvHeads, -vocab, seqLen).buffer),
   );
   const chunk = new Float32Array(1 << 20);
   let seed = 12345;
