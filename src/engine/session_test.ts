@@ -4,6 +4,7 @@ import { parseDocument } from "../nnef/parse.ts";
 import { tensor } from "../tensor/tensor.ts";
 import { createSession, findCachePairs, Session } from "./session.ts";
 import { argmax } from "./sampler.ts";
+import { closeSharedKernels } from "./shared_kernels.ts";
 
 const ARCHIVE = new URL(
   "../../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz",
@@ -87,4 +88,18 @@ Deno.test("Session finds caches behind casts (t2n unit export) and matches a ful
   }).get("output_0")!;
   const expected = (full.data as Float32Array).slice(-logits.length);
   for (let i = 0; i < logits.length; i++) assert.ok(Math.abs(logits[i]! - expected[i]!) < 1e-5);
+});
+
+Deno.test("createSession runs in the process-wide kernels unless told not to", async () => {
+  const model = await loadModel(ARCHIVE);
+  try {
+    const fast = await createSession(model);
+    assert.ok(fast.kernels !== null, "kernels load in Deno");
+    assert.equal(fast.kernels, (await createSession(model)).kernels, "loaded once");
+    const plain = await createSession(model, { kernels: false });
+    assert.equal(plain.kernels, null);
+    assert.equal(argmax(fast.prefill(PROMPT)), argmax(plain.prefill(PROMPT)));
+  } finally {
+    await closeSharedKernels();
+  }
 });
