@@ -4,7 +4,8 @@ import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { loadService } from "../src/engine/load_service.ts";
-import { type Kernels, loadKernels } from "../kernels/mod.ts";
+import type { Kernels } from "../kernels/mod.ts";
+import { sharedKernels } from "../src/engine/shared_kernels.ts";
 
 const USAGE = `Usage: rill serve [options]          (flags win over environment variables)
 
@@ -140,20 +141,15 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
   return loaded.service;
 }
 
-/** The WASM kernels, or undefined when disabled or unavailable (the graph then runs in TS). */
+/** The process-wide WASM kernels, or undefined when disabled or unavailable (then TS runs). */
 async function openKernels(
   threads: number | undefined,
   log: (line: string) => void,
 ): Promise<Kernels | undefined> {
   if (threads === 0) return undefined;
-  try {
-    return await loadKernels(threads === undefined ? {} : { threads });
-  } catch (error) {
-    log(
-      `rill: WASM kernels unavailable (${(error as Error).message}); running linears in TypeScript`,
-    );
-    return undefined;
-  }
+  const kernels = await sharedKernels(threads === undefined ? {} : { threads });
+  if (kernels === null) log("rill: WASM kernels unavailable; running linears in TypeScript");
+  return kernels ?? undefined;
 }
 
 function defaultLog(line: string): void {
