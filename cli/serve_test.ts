@@ -18,6 +18,13 @@ Deno.test("readServeConfig takes flags over environment over defaults", () => {
   assert.equal(config.serving.maxQueue, 3);
   assert.equal(config.serving.maxTokensCap, 77);
   assert.equal(config.tokenizer, undefined);
+  assert.equal(config.threads, undefined);
+  assert.equal(config.prefillChunk, undefined);
+  assert.equal(readServeConfig(["--threads", "0"], () => undefined).threads, 0);
+  assert.equal(
+    readServeConfig([], (n) => (n === "RILL_PREFILL_CHUNK" ? "16" : undefined)).prefillChunk,
+    16,
+  );
   const defaults = readServeConfig([], () => undefined);
   assert.equal(defaults.port, 8000);
   assert.equal(defaults.model, undefined);
