@@ -235,10 +235,10 @@ function halfSlice(g: Graph, id: number, begin: number, d: number): number | nul
   if (!s || input === null) return null;
   const rank = g.shape(input).length;
   const b = g.ints(s, "begin");
-  const stride = g.ints(s, "stride");
+  const stride = s.args.has("stride") ? g.ints(s, "stride") : [];
   const out = g.shape(s.outputs[0]!);
   if (!lastAxis(g.ints(s, "axes"), rank) || !b || b[0] !== begin) return null;
-  if (stride && stride.some((v) => v !== 1)) return null;
+  if (stride === null || stride.some((v) => v !== 1)) return null;
   if (out[rank - 1] !== d / 2) return null;
   return g.resolve(input);
 }
@@ -439,6 +439,8 @@ function fuseAttention(g: Graph, calls: Map<number, FusedCall>): number {
         const mi = g.producer(addOps[0], "mul") ? 1 : 0;
         mask = addOps[mi]!;
         scores = addOps[1 - mi]!;
+        // NNEF broadcasting pads missing axes at the end, the fused op at the front: same rank.
+        if (g.shape(mask).length !== 4) continue;
         if (!sameShape(g.shape(add!.outputs[0]!), g.shape(scores))) continue;
       }
       const mul = g.producer(scores, "mul");
