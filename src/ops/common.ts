@@ -210,17 +210,6 @@ export function axisOf(axis: number, rank: number, op: string): number {
   return a;
 }
 
-/** Row-major coordinates iteration helper: strides of a concrete shape. */
-export function rowStrides(shape: readonly number[]): number[] {
-  const out = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    out[i] = s;
-    s *= shape[i]!;
-  }
-  return out;
-}
-
 /** Copies `t` with a new shape of the same volume (no data copy). */
 export function withShape(t: Tensor, shape: readonly number[]): Tensor {
   return { dtype: t.dtype, shape: [...shape], data: t.data };

@@ -5,8 +5,8 @@
  * may be strided views of the runtime-owned KV cache; when that cache lives in the WASM
  * kernels' memory and the mask is the causal one, the kernel reads it in place.
  */
-import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { broadcastStrides, isStrided, rowStrides } from "./common.ts";
+import { strides, type Tensor, tensor } from "../tensor/tensor.ts";
+import { broadcastStrides, isStrided } from "./common.ts";
 import { f32Items, inArena } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
 import type { Kernels } from "../../kernels/mod.ts";
@@ -24,7 +24,7 @@ function viewOf(t: Tensor): View {
   if (isStrided(t) && t.data instanceof Float32Array) {
     return { data: t.data, strides: t.strides, offset: t.offset };
   }
-  return { data: f32Items(t), strides: rowStrides(t.shape), offset: 0 };
+  return { data: f32Items(t), strides: strides(t.shape), offset: 0 };
 }
 
 /** True when mask (S, L) items are 0 up to the causal diagonal `L - S + i` and dropped after. */

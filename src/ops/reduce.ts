@@ -1,16 +1,16 @@
 /** Factory of the reductions (reduced axes are kept with size 1) and the reduction walk. */
-import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { Dim } from "../graph/dim.ts";
 import type { DType } from "../tensor/dtype.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { alloc, axisOf, finish, numeric, rowStrides } from "./common.ts";
+import { alloc, axisOf, finish, numeric } from "./common.ts";
 
 /** Offsets of the reduced items (relative) and of each output's first item. */
 export function reductionPlan(
   shape: readonly number[],
   axes: readonly number[],
 ): { outShape: number[]; bases: Int32Array; offsets: Int32Array } {
-  const st = rowStrides(shape);
+  const st = strides(shape);
   const reduced = new Set(axes);
   const outShape = shape.map((d, i) => (reduced.has(i) ? 1 : d));
   const keptAxes = shape.map((_, i) => i).filter((i) => !reduced.has(i));

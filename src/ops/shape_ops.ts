@@ -1,6 +1,5 @@
 /** Index helpers for the shape-moving ops (slice, transpose, tile, concat, gather). */
-import { volume } from "../tensor/tensor.ts";
-import { rowStrides } from "./common.ts";
+import { strides, volume } from "../tensor/tensor.ts";
 
 type Numeric = Float32Array | Float64Array | Uint8Array;
 
@@ -24,7 +23,7 @@ export function copyBox(
     dst[dstOffset] = src[0] as never;
     return;
   }
-  const st = rowStrides(srcShape);
+  const st = strides(srcShape);
   const walk = st.map((s, i) => s * step[i]!);
   let base = 0;
   for (let i = 0; i < rank; i++) base += start[i]! * st[i]!;

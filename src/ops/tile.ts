@@ -1,7 +1,7 @@
-import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { type Dim, dimMul } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { isStrided, rowStrides } from "./common.ts";
+import { isStrided } from "./common.ts";
 import { allocLike } from "./shape_ops.ts";
 
 /** `tile(input, repeats)`; repeats may be wires holding symbolic dims. */
@@ -25,7 +25,7 @@ export const tile: Op = {
     const out = allocLike(src, n) as Float32Array;
     if (n === 0) return [tensor(x.dtype, shape, out)];
     // A strided view (the runtime's KV cache) is read in place.
-    const st = isStrided(x) ? x.strides : rowStrides(x.shape);
+    const st = isStrided(x) ? x.strides : strides(x.shape);
     const origin = isStrided(x) ? x.offset : 0;
     // Trailing axes that are not repeated and contiguous in the source copy as one block.
     let k = rank;

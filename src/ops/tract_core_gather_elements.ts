@@ -1,7 +1,7 @@
-import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { shapeToString } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { alloc, axisOf, finish, numeric, rowStrides } from "./common.ts";
+import { alloc, axisOf, finish, numeric } from "./common.ts";
 
 const NAME = "tract_core_gather_elements";
 
@@ -41,8 +41,8 @@ export const tractCoreGatherElements: Op = {
     const idx = args.tensor("indices"); // (..., m, ...)
     const axis = axisOf(args.int("axis"), x.shape.length, NAME);
     const n = x.shape[axis]!;
-    const inStrides = rowStrides(x.shape);
-    const outStrides = rowStrides(idx.shape);
+    const inStrides = strides(x.shape);
+    const outStrides = strides(idx.shape);
     const ids = numeric(idx);
     const src = numeric(x);
     const out = alloc(x.dtype, volume(idx.shape));

@@ -1,7 +1,7 @@
-import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { Dim } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { rowStrides, withShape } from "./common.ts";
+import { withShape } from "./common.ts";
 import { allocLike } from "./shape_ops.ts";
 
 function permutation(axes: readonly number[], rank: number): number[] {
@@ -35,7 +35,7 @@ export const transpose: Op = {
     const n = volume(shape);
     const src = x.data as Float32Array;
     const out = allocLike(src, n) as Float32Array;
-    const inStrides = rowStrides(x.shape);
+    const inStrides = strides(x.shape);
     const walk = perm.map((a) => inStrides[a]!);
     const idx = new Array<number>(rank).fill(0);
     let off = 0;
