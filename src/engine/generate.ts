@@ -57,7 +57,7 @@ export async function* generate(
     );
   }
   options.signal?.throwIfAborted();
-  let logits = session.prefill(promptIds);
+  let logits = await session.prefillAsync(promptIds);
   options.onPrefill?.(promptIds.length);
   const generated: number[] = [];
   while (generated.length < maxTokens) {
@@ -68,6 +68,6 @@ export async function* generate(
     if (generated.length >= maxTokens || !session.fits(1)) return;
     await nextTick();
     if (options.signal?.aborted) return;
-    logits = session.decode(token);
+    logits = await session.decodeAsync(token);
   }
 }

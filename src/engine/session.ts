@@ -272,6 +272,11 @@ export class Session {
     this.#appendInPlace = options.appendInPlace ?? true;
     this.#capacity = Math.max(1, options.capacity ?? 64);
     this.kernels = options.kernels || null;
+    if (model.kernelOnly && this.kernels !== model.weightKernels) {
+      throw new TypeError(
+        "This model's Q4_0 weights are interleaved in the kernels it was loaded into: run the session over those kernels",
+      );
+    }
     this.#adaptive = options.adaptiveThreads ?? true;
     this.#fixed = this.kernels ? kernelLinears(model, this.kernels) : new Map();
     const cacheInputs = new Set(this.pairs.map((p) => p.input));
@@ -348,7 +353,54 @@ export class Session {
     return this.#step([token]);
   }
 
+  /**
+   * As {@link prefill}, but while the weights are still arriving each node waits for those it
+   * reads (the first pass of a model from `loadModel` with `lazy`); `onStep(i, count)` is
+   * called before each step of the graph.
+   */
+  prefillAsync(
+    tokenIds: readonly number[],
+    onStep?: (step: number, count: number) => void,
+  ): Promise<Float32Array> {
+    return this.#stepAsync(tokenIds, onStep);
+  }
+
+  /** As {@link decode}, waiting for weights still arriving (see {@link prefillAsync}). */
+  decodeAsync(token: number): Promise<Float32Array> {
+    return this.#stepAsync([token]);
+  }
+
   #step(ids: readonly number[]): Float32Array {
+    const run = this.#prepare(ids);
+    const timed = this.#adaptive && this.kernels !== null;
+    if (timed) this.kernels!.beginStep();
+    const values = this.executor.runBound(run.inputs, run.bindings, run.overrides, this.kernels);
+    if (timed) this.kernels!.endStep(ids.length);
+    return this.#complete(ids, values);
+  }
+
+  async #stepAsync(
+    ids: readonly number[],
+    onStep?: (step: number, count: number) => void,
+  ): Promise<Float32Array> {
+    if (!this.executor.waiting && !onStep) return this.#step(ids);
+    const run = this.#prepare(ids);
+    // Not timed for the thread policy: the step mostly waits for the network.
+    const values = await this.executor.runBoundAsync(
+      run.inputs,
+      run.bindings,
+      run.overrides,
+      this.kernels,
+      onStep,
+    );
+    return this.#complete(ids, values);
+  }
+
+  #prepare(ids: readonly number[]): {
+    inputs: Map<string, Tensor>;
+    bindings: Map<string, number>;
+    overrides: Map<number, NodeOverride>;
+  } {
     if (ids.length === 0) throw new RangeError("Cannot run an empty list of tokens");
     // Without a KV cache in the graph, every step runs the whole sequence again.
     const run = this.pairs.length === 0 ? [...this.#history, ...ids] : ids;
@@ -371,11 +423,11 @@ export class Session {
       for (const [name, t] of this.#plain) inputs.set(name, t);
     }
     const bindings = this.executor.bind(inputs);
-    // The kernels time their steps to pick a thread count (fewer when the cores are busy).
-    const timed = this.#adaptive && this.kernels !== null;
-    if (timed) this.kernels!.beginStep();
-    const values = this.executor.runBound(inputs, bindings, overrides, this.kernels);
-    if (timed) this.kernels!.endStep(ids.length);
+    return { inputs, bindings, overrides };
+  }
+
+  #complete(ids: readonly number[], values: Map<number, Tensor>): Float32Array {
+    const P = this.#position;
     if (!this.#appendInPlace) {
       for (const pair of this.pairs) {
         this.#plain.set(pair.input, values.get(this.model.output(pair.output)!.id)!);
@@ -391,14 +443,15 @@ export class Session {
 }
 
 /**
- * A session over `model` (see {@link Session}) that runs in the process-wide WASM kernels
- * (loaded once, see {@link sharedKernels}) unless `options.kernels` is given or `false`, or
- * the kernels cannot load here.
+ * A session over `model` (see {@link Session}) that runs in the kernels the model's weights
+ * were loaded into, else the process-wide WASM kernels (loaded once, see
+ * {@link sharedKernels}), unless `options.kernels` is given or `false`, or the kernels cannot
+ * load here.
  */
 export async function createSession(
   model: Model,
   options: SessionOptions = {},
 ): Promise<Session> {
-  const kernels = options.kernels ?? await sharedKernels();
+  const kernels = options.kernels ?? model.weightKernels ?? await sharedKernels();
   return new Session(model, { ...options, kernels: kernels ?? false });
 }

@@ -20,6 +20,7 @@ import {
 } from "./dim.ts";
 import { type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
 import type { Kernels } from "../../kernels/mod.ts";
+import { pendingWeight } from "./weights.ts";
 
 /** Replaces the evaluation of one node (e.g. the KV-cache concat turned into an append). */
 export type NodeOverride = (args: Args<Tensor>, ctx: EvalContext) => Tensor[];
@@ -216,6 +217,50 @@ export class Executor {
     for (const [id, i] of lastUse) {
       if (!outputs.has(id) && !this.#constants.has(id)) this.#release[i]!.push(id);
     }
+    // Weights still arriving: the first steps that read each of them wait for it.
+    const waited = new Set<Tensor>();
+    this.#waits = this.#steps.map((s) => {
+      const reads = s.kind === "alias" ? [s.from] : s.kind === "dims" ? [] : this.#stepReads(s);
+      const ts: Tensor[] = [];
+      for (const id of reads) {
+        const c = this.#constants.get(id);
+        if (c && !waited.has(c) && pendingWeight(c)) {
+          waited.add(c);
+          ts.push(c);
+        }
+      }
+      return ts.length > 0 ? ts : null;
+    });
+    this.#waiting = this.#waits.some((w) => w !== null);
+  }
+
+  /** Per step, the weights it reads that were still arriving when the executor was built. */
+  #waits: (Tensor[] | null)[];
+  #waiting: boolean;
+
+  /** What step `i` must wait for before it runs, or null when its weights are all in. */
+  #pendingAt(i: number): Promise<unknown> | null {
+    const ts = this.#waits[i];
+    if (!ts) return null;
+    const ps: Promise<void>[] = [];
+    for (const t of ts) {
+      const p = pendingWeight(t);
+      if (p) ps.push(p);
+    }
+    if (ps.length === 0) {
+      this.#waits[i] = null;
+      return null;
+    }
+    return Promise.all(ps);
+  }
+
+  /** True while some weight read by the steps has not arrived. */
+  get waiting(): boolean {
+    if (!this.#waiting) return false;
+    let any = false;
+    for (let i = 0; i < this.#waits.length; i++) if (this.#pendingAt(i)) any = true;
+    this.#waiting = any;
+    return any;
   }
 
   #stepReads(s: NodeStep | FusedStep): readonly number[] {
@@ -327,6 +372,46 @@ export class Executor {
     overrides?: ReadonlyMap<number, NodeOverride>,
     kernels?: Kernels | null,
   ): Map<number, Tensor> {
+    if (this.waiting) {
+      const i = this.#waits.findIndex((w, k) => w !== null && this.#pendingAt(k) !== null);
+      const node = this.#steps[i]!;
+      const what = node.kind === "node" || node.kind === "fused" ? ` (${node.node.where})` : "";
+      throw new RangeError(
+        `Step ${i}${what} reads a weight that has not arrived yet: await model.weightsReady, or run the step with runBoundAsync`,
+      );
+    }
+    const run = this.#begin(inputs, bindings, kernels);
+    for (let i = 0; i < this.#steps.length; i++) this.#runStep(i, run, overrides);
+    return this.#finish(run.values);
+  }
+
+  /**
+   * As {@link runBound}, but each step first waits for the weights it reads that have not
+   * arrived yet; `onStep(i, count)` is called before step `i` runs.
+   */
+  async runBoundAsync(
+    inputs: ReadonlyMap<string, Tensor>,
+    bindings: Bindings,
+    overrides?: ReadonlyMap<number, NodeOverride>,
+    kernels?: Kernels | null,
+    onStep?: (step: number, count: number) => void,
+  ): Promise<Map<number, Tensor>> {
+    if (!this.waiting && !onStep) return this.runBound(inputs, bindings, overrides, kernels);
+    const run = this.#begin(inputs, bindings, kernels);
+    for (let i = 0; i < this.#steps.length; i++) {
+      const wait = this.#waiting ? this.#pendingAt(i) : null;
+      if (wait) await wait;
+      onStep?.(i, this.#steps.length);
+      this.#runStep(i, run, overrides);
+    }
+    return this.#finish(run.values);
+  }
+
+  #begin(
+    inputs: ReadonlyMap<string, Tensor>,
+    bindings: Bindings,
+    kernels?: Kernels | null,
+  ): Run {
     // Constants are read from their own map (not copied into each run's values).
     const values = new Map<number, Tensor>();
     const constants = this.#constants;
@@ -337,97 +422,108 @@ export class Executor {
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
       return v;
     };
-    for (let i = 0; i < this.#steps.length; i++) {
-      const step = this.#steps[i]!;
-      if (step.kind === "dims") {
-        const fact = this.model.values[step.id]!.fact;
-        const shape = fact.shape as number[];
-        const t = tensor(fact.dtype, shape);
-        const data = t.data as Float64Array;
-        for (let k = 0; k < step.dims.length; k++) data[k] = evalDim(step.dims[k]!, bindings);
-        values.set(step.id, t);
-        continue;
-      }
-      if (step.kind === "alias") {
-        values.set(step.id, read(step.from));
-        for (const id of this.#release[i]!) values.delete(id);
-        continue;
-      }
-      const node = step.node;
-      if (step.kind === "fused") {
-        const ins = step.call.inputs.map(read);
-        let out: Tensor;
-        try {
-          out = step.call.eval(ins, ctx);
-        } catch (e) {
-          const msg = e instanceof Error ? e.message : String(e);
-          const shapes = ins.map((t) => `[${t.shape.join(", ")}]`).join(", ");
-          const Cls = e instanceof TypeError ? TypeError : RangeError;
-          throw new Cls(`fused ${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
-        }
-        values.set(node.outputs[0]!, out);
-        for (const id of this.#release[i]!) values.delete(id);
-        continue;
-      }
-      const override = overrides?.get(node.id);
-      if (step.view && !override) {
-        const x = read(step.view.from);
-        if (!isStrided(x)) {
-          const shape = step.view.shape.map((d) =>
-            typeof d === "number" ? d : evalDim(d, bindings)
-          );
-          values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
-          for (const id of this.#release[i]!) values.delete(id);
-          continue;
-        }
-      }
-      if (step.perm && !override) {
-        // A transpose moving only unit axes keeps the row-major order: relabel the shape.
-        const x = read(step.perm.from);
-        const axes = step.perm.axes;
-        let last = -1;
-        let inOrder = !isStrided(x);
-        for (let k = 0; k < axes.length && inOrder; k++) {
-          const a = axes[k]!;
-          if (x.shape[a] === 1) continue;
-          inOrder = a > last;
-          last = a;
-        }
-        if (inOrder) {
-          const shape = axes.map((a) => x.shape[a]!);
-          values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
-          for (const id of this.#release[i]!) values.delete(id);
-          continue;
-        }
-      }
-      const strided = node.op.acceptsStrided === true || override !== undefined;
-      const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
-      const args = new Map<string, ArgValue<Tensor>>(step.fixed);
-      for (const [k, id] of step.tensors) args.set(k, tensorOf(id));
-      for (const [k, ids] of step.lists) args.set(k, ids.map(tensorOf));
-      for (const [k, t] of step.dynamic) args.set(k, resolveAttr(t, (id) => contents(read(id))));
-      const opArgs = new Args<Tensor>(node.name, args, node.known);
-      let outs: Tensor[];
-      try {
-        outs = override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);
-      } catch (e) {
-        const msg = e instanceof Error ? e.message : String(e);
-        const shapes = [...args.entries()]
-          .filter(([, v]) => typeof v === "object" && v !== null && "dtype" in v)
-          .map(([k, v]) => `${k}: [${(v as Tensor).shape.join(", ")}]`)
-          .join(", ");
-        const Cls = e instanceof TypeError ? TypeError : RangeError;
-        throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`, { cause: e });
-      }
-      node.outputs.forEach((id, k) => values.set(id, outs[k]!));
-      for (const id of this.#release[i]!) values.delete(id);
-    }
+    return { values, ctx, read, bindings };
+  }
+
+  #finish(values: Map<number, Tensor>): Map<number, Tensor> {
     for (const o of this.model.outputs) {
-      const c = constants.get(o.id);
+      const c = this.#constants.get(o.id);
       if (c && !values.has(o.id)) values.set(o.id, c);
     }
     return values;
   }
+
+  #runStep(i: number, run: Run, overrides?: ReadonlyMap<number, NodeOverride>): void {
+    const { values, ctx, read, bindings } = run;
+    const step = this.#steps[i]!;
+    if (step.kind === "dims") {
+      const fact = this.model.values[step.id]!.fact;
+      const shape = fact.shape as number[];
+      const t = tensor(fact.dtype, shape);
+      const data = t.data as Float64Array;
+      for (let k = 0; k < step.dims.length; k++) data[k] = evalDim(step.dims[k]!, bindings);
+      values.set(step.id, t);
+      return;
+    }
+    if (step.kind === "alias") {
+      values.set(step.id, read(step.from));
+      for (const id of this.#release[i]!) values.delete(id);
+      return;
+    }
+    const node = step.node;
+    if (step.kind === "fused") {
+      const ins = step.call.inputs.map(read);
+      let out: Tensor;
+      try {
+        out = step.call.eval(ins, ctx);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        const shapes = ins.map((t) => `[${t.shape.join(", ")}]`).join(", ");
+        const Cls = e instanceof TypeError ? TypeError : RangeError;
+        throw new Cls(`fused ${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
+      }
+      values.set(node.outputs[0]!, out);
+      for (const id of this.#release[i]!) values.delete(id);
+      return;
+    }
+    const override = overrides?.get(node.id);
+    if (step.view && !override) {
+      const x = read(step.view.from);
+      if (!isStrided(x)) {
+        const shape = step.view.shape.map((d) => typeof d === "number" ? d : evalDim(d, bindings));
+        values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
+        for (const id of this.#release[i]!) values.delete(id);
+        return;
+      }
+    }
+    if (step.perm && !override) {
+      // A transpose moving only unit axes keeps the row-major order: relabel the shape.
+      const x = read(step.perm.from);
+      const axes = step.perm.axes;
+      let last = -1;
+      let inOrder = !isStrided(x);
+      for (let k = 0; k < axes.length && inOrder; k++) {
+        const a = axes[k]!;
+        if (x.shape[a] === 1) continue;
+        inOrder = a > last;
+        last = a;
+      }
+      if (inOrder) {
+        const shape = axes.map((a) => x.shape[a]!);
+        values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
+        for (const id of this.#release[i]!) values.delete(id);
+        return;
+      }
+    }
+    const strided = node.op.acceptsStrided === true || override !== undefined;
+    const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
+    const args = new Map<string, ArgValue<Tensor>>(step.fixed);
+    for (const [k, id] of step.tensors) args.set(k, tensorOf(id));
+    for (const [k, ids] of step.lists) args.set(k, ids.map(tensorOf));
+    for (const [k, t] of step.dynamic) args.set(k, resolveAttr(t, (id) => contents(read(id))));
+    const opArgs = new Args<Tensor>(node.name, args, node.known);
+    let outs: Tensor[];
+    try {
+      outs = override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      const shapes = [...args.entries()]
+        .filter(([, v]) => typeof v === "object" && v !== null && "dtype" in v)
+        .map(([k, v]) => `${k}: [${(v as Tensor).shape.join(", ")}]`)
+        .join(", ");
+      const Cls = e instanceof TypeError ? TypeError : RangeError;
+      throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`, { cause: e });
+    }
+    node.outputs.forEach((id, k) => values.set(id, outs[k]!));
+    for (const id of this.#release[i]!) values.delete(id);
+  }
+}
+
+interface Run {
+  readonly values: Map<number, Tensor>;
+  readonly ctx: EvalContext;
+  readonly read: (id: number) => Tensor;
+  readonly bindings: Bindings;
 }
 
 /** Number of items of a tensor. */

@@ -1,13 +1,15 @@
 /**
  * Runs the graph's `linear` nodes through the WASM kernels: each constant weight (Q4_0 or
- * f32) is copied once into the kernels' weights region, and each call quantizes the
+ * f32) is read in place when it was loaded into these kernels' memory (`loadModel` with
+ * `kernels`), else copied once into their weights region; each call quantizes the
  * activations to Q8_0 (for Q4_0 weights, as llama.cpp does) and multiplies there. The result
  * is close to, not bit-equal with, the TS reference path (Q8_0 activations round).
  *
  * This is the hook that fused ops use: a map of node id -> replacement evaluation, given to
  * the executor (`Executor.runBound`) or to a `Session` (`SessionOptions.kernels`).
  */
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, Q4Layout } from "../../kernels/mod.ts";
+import { kernelWeight, pendingWeight } from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { binaryEval } from "../ops/common.ts";
 import { asF32, matmulEval } from "../ops/matmul.ts";
@@ -19,6 +21,7 @@ interface Slot {
   readonly offset: number;
   readonly n: number;
   readonly k: number;
+  readonly layout: Q4Layout;
 }
 
 function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
@@ -26,18 +29,36 @@ function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
   if (rank < 2 || w.shape.slice(0, rank - 2).some((d) => d !== 1)) return null;
   const n = w.shape[rank - 2]!;
   const k = w.shape[rank - 1]!;
+  const placed = kernelWeight(w);
+  if (placed && placed.kernels === kernels && (w.dtype === "f32" || k % 32 === 0)) {
+    // Loaded into this memory: read in place (the layout is final once the weight arrived).
+    return {
+      kind: w.dtype as "q40" | "f32",
+      offset: placed.offset,
+      n,
+      k,
+      get layout() {
+        return placed.layout;
+      },
+    };
+  }
+  if (pendingWeight(w)) {
+    throw new TypeError(
+      "A weight is still arriving into another memory: await model.weightsReady before creating a session over other kernels",
+    );
+  }
   if (w.dtype === "q40" && k % 32 === 0) {
     const bytes = w.data as Uint8Array;
     const slot = kernels.allocWeights(bytes.length);
     slot.bytes.set(bytes);
     // Interleave each group of 8 rows by block once, so decoding streams the weight in order.
     kernels.interleaveQ4_0Rows8(slot.offset, n, k);
-    return { kind: "q40", offset: slot.offset, n, k };
+    return { kind: "q40", offset: slot.offset, n, k, layout: "rows8" };
   }
   if (w.dtype === "f32") {
     const slot = kernels.allocWeights(n * k * 4);
     new Float32Array(kernels.memory.buffer, slot.offset, n * k).set(w.data as Float32Array);
-    return { kind: "f32", offset: slot.offset, n, k };
+    return { kind: "f32", offset: slot.offset, n, k, layout: "ggml" };
   }
   return null;
 }
@@ -53,7 +74,7 @@ function kernelMatmul(kernels: Kernels, slot: Slot, x: Float32Array, m: number):
     if (slot.kind === "q40") {
       const xq = kernels.alloc(m * kernels.q8RowBytes(k));
       kernels.quantizeQ8_0(xo, xq, m, k);
-      kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k, "rows8");
+      kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k, slot.layout);
     } else {
       kernels.matmulF32(slot.offset, xo, yo, m, n, k);
     }
@@ -83,12 +104,16 @@ export function kernelLinears(model: Model, kernels: Kernels): Map<number, NodeO
       const x = args.tensor("input"); // (..., k)
       const bias = args.tensor("bias");
       let y: Tensor;
+      const inPlace = slot.layout === "rows8" && kernelWeight(w) !== undefined;
       if (
-        x.dtype !== "f32" || x.shape[x.shape.length - 1] !== slot.k ||
-        x.shape.length < w.shape.length
+        !inPlace && (x.dtype !== "f32" || x.shape[x.shape.length - 1] !== slot.k ||
+          x.shape.length < w.shape.length)
       ) {
         y = matmulEval(x, args.tensor("filter"), false, true);
       } else {
+        if (x.shape[x.shape.length - 1] !== slot.k) {
+          throw new RangeError(`linear input has rows of ${x.shape.at(-1)}, the weight ${slot.k}`);
+        }
         const m = volume(x.shape) / slot.k;
         const out = kernelMatmul(kernels, slot, asF32(x), m);
         y = tensor("f32", [...x.shape.slice(0, -1), slot.n], out);

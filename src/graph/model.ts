@@ -17,8 +17,20 @@ import type {
 } from "../nnef/ast.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { Executor, type RunOptions } from "./executor.ts";
-import { type Archive, openArchive } from "../nnef/archive.ts";
-import { decodeTensor, readTensorFile, type TensorFile } from "../nnef/tensor_file.ts";
+import type { Archive } from "../nnef/archive.ts";
+import { decodeTensor, type TensorFile } from "../nnef/tensor_file.ts";
+import type { LoaderOptions } from "../nnef/loader.ts";
+import { type ModelStreamOptions, openModelStream } from "../nnef/model_stream.ts";
+import type { Kernels } from "../../kernels/mod.ts";
+import {
+  kernelWeight,
+  loadWeight,
+  pendingWeight,
+  setPending,
+  variableDecls,
+  type WeightLoad,
+  type WeightSource,
+} from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
 import { findOp } from "../ops/mod.ts";
@@ -83,6 +95,34 @@ export interface GraphIO {
 export interface LoadOptions {
   /** Name used in error messages for the graph text (default `graph.nnef`). */
   readonly file?: string;
+  /**
+   * Load the large weights straight into these kernels' memory (Q4_0 linear filters are
+   * interleaved there for the kernels' matmul; such a model runs only in sessions over these
+   * kernels). Default: a buffer of their own per weight, readable by the TS path.
+   */
+  readonly kernels?: Kernels | false;
+  /**
+   * Resolve as soon as the graph is built, before the weights arrived (default false): await
+   * `model.weightsReady`, or run the first steps with `Session.prefillAsync`, which waits
+   * per node for the weights it reads.
+   */
+  readonly lazy?: boolean;
+  /** Range reads of the loader (ranges in flight, part size, coalescing). */
+  readonly loader?: LoaderOptions;
+  /** How a location is opened (HTTP retries, S3 credentials, cache). */
+  readonly open?: ModelStreamOptions;
+}
+
+/** What loading the weights took. */
+export interface LoadStats {
+  /** Members written (graph and weights). */
+  readonly members: number;
+  /** Bytes written into weight memory (each byte once). */
+  readonly bytes: number;
+  /** Milliseconds from the start of `loadModel` to the graph built. */
+  readonly graphMs: number;
+  /** Milliseconds from the start of `loadModel` to every weight in place (NaN until then). */
+  readonly weightsMs: number;
 }
 
 type Val =
@@ -150,7 +190,10 @@ function fmtFact(f: Fact): string {
 function factContents(f: Fact): AttrValue | undefined {
   if (f.dims) return f.shape.length === 0 ? f.dims[0]! : [...f.dims];
   const v = f.value;
-  if (v && v.dtype !== "string" && v.dtype !== "q40" && volume(v.shape) <= 4096) {
+  if (
+    v && v.dtype !== "string" && v.dtype !== "q40" && volume(v.shape) <= 4096 &&
+    pendingWeight(v) === undefined
+  ) {
     const items = Array.from(v.data as Float32Array);
     const out = v.dtype === "bool" ? items.map((x) => x !== 0) : items;
     return v.shape.length === 0 ? out[0]! : out;
@@ -211,6 +254,15 @@ export class Model {
     this.properties = parts.properties;
   }
 
+  /** Resolves once every weight is in place (at once for a model built from tensors in memory). */
+  weightsReady: Promise<void> = Promise.resolve();
+  /** The kernels whose memory holds the large weights, or null (buffers of their own). */
+  weightKernels: Kernels | null = null;
+  /** What loading took, for a model from {@link loadModel}. */
+  loadStats: LoadStats | null = null;
+  /** True when some weights are laid out for the kernels only (interleaved Q4_0). */
+  kernelOnly = false;
+
   #executor: Executor | undefined;
 
   /**
@@ -224,6 +276,11 @@ export class Model {
     inputs: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>,
     options: RunOptions = {},
   ): Map<string, Tensor> {
+    if (this.kernelOnly) {
+      throw new TypeError(
+        "This model's Q4_0 weights are interleaved for the kernels: run it in a session over them, or load it without kernels",
+      );
+    }
     this.#executor ??= new Executor(this);
     const map = inputs instanceof Map ? inputs : new Map(Object.entries(inputs));
     return this.#executor.run(map, options);
@@ -622,8 +679,12 @@ class Builder {
       }
     };
     for (const a of args.values()) if (a.kind === "attr") collect(a.value);
+    // A weight still arriving is never folded: the node runs at run time instead.
     const foldable = name !== "external" && name !== "tract_core_external" && name !== "variable" &&
-      tensorIds.every((id) => this.values[id]!.fact.value !== undefined) &&
+      tensorIds.every((id) => {
+        const v = this.values[id]!.fact.value;
+        return v !== undefined && pendingWeight(v) === undefined;
+      }) &&
       attrWires.every((id) => concreteContents(factContents(this.values[id]!.fact)));
     if (foldable) {
       try {
@@ -671,31 +732,6 @@ class Builder {
     }
     return out;
   }
-}
-
-/** The labels of all `variable` invocations of a document. */
-function variableLabels(doc: Document): Set<string> {
-  const labels = new Set<string>();
-  const visit = (r: RValue): void => {
-    if (r.kind === "invocation") {
-      const inv = r.invocation;
-      if (inv.op === "variable") {
-        const arg = inv.args.find((a) => a.name === "label") ??
-          (inv.args[1]?.name === null ? inv.args[1] : undefined);
-        if (arg && arg.value.kind === "literal" && arg.value.literal.kind === "string") {
-          labels.add(arg.value.literal.value);
-        }
-      }
-      inv.args.forEach((a) => visit(a.value));
-    } else if (r.kind === "array" || r.kind === "tuple") r.items.forEach(visit);
-    else if (r.kind === "binary") {
-      visit(r.left);
-      visit(r.right);
-    }
-  };
-  for (const s of doc.graph.body) visit(s.right);
-  for (const f of doc.fragments) for (const s of f.body ?? []) visit(s.right);
-  return labels;
 }
 
 function parseProperties(doc: Document): Map<string, string> {
@@ -756,6 +792,10 @@ export function buildModel(
         throw new RangeError(`No tensor '${label}.dat' in the archive for variable '${label}'`);
       }
       if ("header" in stored) return decodeTensor(stored, shape);
+      // A placed weight is a view of its slot, shaped by the graph already: keep it as is.
+      if (stored.shape.length === shape.length && stored.shape.every((d, i) => d === shape[i])) {
+        return stored;
+      }
       if (volume(stored.shape) !== volume(shape)) {
         throw new RangeError(
           `Tensor '${label}' has shape [${stored.shape}], the graph says [${shape}]`,
@@ -778,10 +818,68 @@ export function buildModel(
   });
 }
 
+/** The weight source of an opened archive: its loader, and the archive closed only if owned. */
+function archiveSource(
+  archive: Archive,
+  options: LoaderOptions | undefined,
+  owned: boolean,
+): WeightSource {
+  const loader = archive.loader(options);
+  return {
+    name: archive.name,
+    kind: archive.kind,
+    async *members() {
+      yield* archive.members();
+    },
+    load: (name, target, opts) => loader.load(name, target, opts),
+    read: (name) => archive.read(name),
+    get stats() {
+      return loader.stats;
+    },
+    async close(): Promise<void> {
+      await loader.close();
+      if (owned) await archive.close();
+    },
+  };
+}
+
+/** The member of `label`: `label.dat`, or without a leading `/`, when the archive lists it. */
+function memberOf(label: string, sizes: ReadonlyMap<string, number> | null): string | undefined {
+  const plain = `${label}.dat`;
+  const stripped = `${label.replace(/^\//, "")}.dat`;
+  if (sizes === null) return stripped;
+  return sizes.has(plain) ? plain : sizes.has(stripped) ? stripped : undefined;
+}
+
 /**
- * Loads an NNEF model: a folder, `.tar` or `.tgz` path or URL, a `ByteSource`, or an opened
- * `Archive` (left open). Reads `graph.nnef` and the `.dat` of every variable, expands the
- * fragments and infers every op's facts over the symbolic dims.
+ * Value ids read only as the filter of `linear` nodes (the Q4_0 weights that can be
+ * interleaved in place for the kernels' matmul).
+ */
+function linearOnlyFilters(model: Model): Set<number> {
+  const filters = new Set<number>();
+  const other = new Set<number>();
+  for (const node of model.nodes) {
+    for (const [k, a] of node.args) {
+      const ids = a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? a.ids : [];
+      for (const id of ids) (node.name === "linear" && k === "filter" ? filters : other).add(id);
+    }
+  }
+  for (const o of model.outputs) other.add(o.id);
+  for (const id of other) filters.delete(id);
+  return filters;
+}
+
+/**
+ * Loads an NNEF model: a folder, `.tar` or `.tgz` path or URL (`http(s)://`, `s3://`), a
+ * `ByteSource`, or an opened `Archive` (left open). Reads `graph.nnef` first, then the small
+ * variables (decoded: folding needs them), then the large weights in the order the graph
+ * declares them, several ranges in flight, each written once straight into its final place
+ * (`options.kernels`' memory, or a buffer of its own) and used in place as the tensor's data.
+ * A `.tgz` location is streamed once; its weights are all in place before the graph is built.
+ *
+ * With `options.lazy`, resolves once the graph is built: `model.weightsReady` resolves when
+ * the last weight is in place, and `Session.prefillAsync` runs meanwhile, each node waiting
+ * only for the weights it reads.
  *
  * @example
  * ```ts ignore
@@ -793,27 +891,55 @@ export async function loadModel(
   source: string | ByteSource | Archive,
   options: LoadOptions = {},
 ): Promise<Model> {
-  const given = typeof source === "object" && "members" in source;
-  const archive = given ? source as Archive : await openArchive(source as string | ByteSource);
+  const t0 = performance.now();
+  const given = typeof source === "object" && "members" in source && "loader" in source;
+  const weights: WeightSource = given
+    ? archiveSource(source as Archive, options.loader, false)
+    : await openModelStream(source as string | ByteSource, {
+      ...options.open,
+      ...(options.loader ? { loader: options.loader } : {}),
+    });
+  const kernels = options.kernels || null;
+  const loads: WeightLoad[] = [];
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await weights.close();
+  };
   try {
     const file = options.file ?? "graph.nnef";
-    if (!archive.has("graph.nnef")) throw new RangeError(`${archive.name} has no graph.nnef`);
-    const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+    // Sizes up front for a range-readable archive; a `.tgz` stream learns them as it flows.
+    let sizes: Map<string, number> | null = null;
+    if (weights.kind !== "tgz" || given) {
+      sizes = new Map();
+      for await (const m of weights.members()) sizes.set(m.name, m.size);
+      if (!sizes.has("graph.nnef")) throw new RangeError(`${weights.name} has no graph.nnef`);
+    }
+    const text = new TextDecoder().decode(await weights.read("graph.nnef"));
     const doc = parseDocument(text, file);
-    const tensors = new Map<string, TensorFile>();
-    await Promise.all([...variableLabels(doc)].map(async (label) => {
-      const name = archive.has(`${label}.dat`) ? `${label}.dat` : `${label.replace(/^\//, "")}.dat`;
-      if (!archive.has(name)) return;
-      tensors.set(label, readTensorFile(await archive.read(name), name));
-    }));
+    variableDecls(doc).forEach((decl, i) => {
+      const member = memberOf(decl.label, sizes);
+      if (member === undefined) return;
+      loads.push(loadWeight(weights, decl, member, sizes?.get(member), i, kernels));
+    });
+    const tensors = new Map<string, TensorFile | Tensor>();
+    const settled = await Promise.all(
+      loads.map((l) => l.placed ? Promise.resolve(l.placed.tensor) : l.value),
+    );
+    loads.forEach((l, i) => tensors.set(l.label, settled[i]!));
     // Graph quantization (u8/i8 with zero points) is not implemented: refuse such graphs
     // with that reason, unless an unsupported operator already says more.
-    const quant = archive.has("graph.quant")
-      ? new TextDecoder().decode(await archive.read("graph.quant")).trim()
+    if (sizes === null) {
+      sizes = new Map();
+      for await (const m of weights.members()) sizes.set(m.name, m.size);
+    }
+    const quant = sizes.has("graph.quant")
+      ? new TextDecoder().decode(await weights.read("graph.quant")).trim()
       : "";
     const refuse = (): never => {
       throw new TypeError(
-        `${archive.name}: unsupported graph.quant quantization (zero-point/scale tensors are not implemented)`,
+        `${weights.name}: unsupported graph.quant quantization (zero-point/scale tensors are not implemented)`,
       );
     };
     let model: Model;
@@ -826,8 +952,62 @@ export async function loadModel(
       throw e;
     }
     if (quant !== "") refuse();
+    const graphMs = performance.now() - t0;
+    model.weightKernels = kernels;
+    const linearOnly = kernels ? linearOnlyFilters(model) : new Set<number>();
+    const ready: Promise<void>[] = [];
+    for (const [i, l] of loads.entries()) {
+      // A `.tgz` stream's weights were placed as they came, and are all in already.
+      const got = settled[i]!;
+      const placed = l.placed ??
+        ("header" in got ? null : { tensor: got, arrived: Promise.resolve() });
+      if (!placed) continue;
+      const t = placed.tensor;
+      let arrival = placed.arrived;
+      const slot = kernelWeight(t);
+      const id = model.values.find((v) => v.fact.value === t)?.id;
+      if (
+        slot && t.dtype === "q40" && t.shape.length === 2 && t.shape[1]! % 32 === 0 &&
+        id !== undefined && linearOnly.has(id)
+      ) {
+        // Interleaved in place once arrived: only the kernels' matmul reads it from then on.
+        slot.layout = "rows8";
+        model.kernelOnly = true;
+        arrival = arrival.then(() => {
+          slot.kernels.interleaveQ4_0Rows8(slot.offset, t.shape[0]!, t.shape[1]!);
+        });
+        setPending(t, arrival);
+      }
+      ready.push(arrival);
+    }
+    let weightsMs = NaN;
+    model.loadStats = {
+      get members() {
+        return weights.stats.membersLoaded + 1;
+      },
+      get bytes() {
+        return weights.stats.bytesWritten;
+      },
+      graphMs,
+      get weightsMs() {
+        return weightsMs;
+      },
+    };
+    model.weightsReady = Promise.all(ready).then(
+      async () => {
+        weightsMs = performance.now() - t0;
+        await close();
+      },
+      async (e) => {
+        await close().catch(() => {});
+        throw e;
+      },
+    );
+    model.weightsReady.catch(() => {});
+    if (!options.lazy) await model.weightsReady;
     return model;
-  } finally {
-    if (!given) await archive.close();
+  } catch (e) {
+    await close().catch(() => {});
+    throw e;
   }
 }
