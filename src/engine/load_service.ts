@@ -25,7 +25,7 @@ export interface LoadServiceOptions {
 /** A loaded service and what it came from. */
 export interface LoadedService {
   readonly service: InferenceService;
-  /** Bytes read from the archive's source while loading. */
+  /** Bytes of weights placed in memory (each once). */
   readonly bytes: number;
   /** Where the tokenizer came from (a path, or "archive"). */
   readonly tokenizerFrom: string;
@@ -114,7 +114,10 @@ async function openTokenModel(
   archive: Archive,
   sessionOptions: SessionOptions,
 ): Promise<{ model: TokenModel; bytes: number }> {
-  const graph = await loadModel(archive);
+  const graph = await loadModel(
+    archive,
+    sessionOptions.kernels ? { kernels: sessionOptions.kernels } : {},
+  );
   const free: Session[] = [new Session(graph, sessionOptions)];
   const contextLength = largestFit(free[0]!);
   const model: TokenModel = {
@@ -135,7 +138,7 @@ async function openTokenModel(
       };
     },
   };
-  const bytes = archive.members().reduce((sum, m) => sum + m.size, 0);
+  const bytes = graph.loadStats?.bytes ?? archive.members().reduce((sum, m) => sum + m.size, 0);
   return { model, bytes };
 }
 

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { loadKernels } from "../../kernels/mod.ts";
+import { loadModel } from "../graph/model.ts";
+import { generate } from "./generate.ts";
 import { loadService } from "./load_service.ts";
+import { Session } from "./session.ts";
 import type { GenerationEvent, InferenceService } from "./service.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/stories260K/", import.meta.url);
@@ -93,4 +97,34 @@ Deno.test("InferenceService.generate with adaptive prefill steps gives the same 
     ))
       .flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
   assert.equal(await run(adaptive), await run(fixed));
+});
+
+Deno.test("InferenceService on WASM kernels gives the runtime's greedy text for the Q4_0 model", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const archive = new URL("nnef/stories260K_q40_sdpa.nnef.tgz", FIXTURES).pathname;
+    const { service } = await loadService(archive, {
+      modelId: "q40",
+      tokenizer: new URL("tok512.bin", FIXTURES).pathname,
+      kernels,
+    });
+    const prompt = service.encodePrompt("Once upon a time");
+    const text = (await collect(
+      service.generate(prompt, { sampling: { temperature: 0 }, stop: [], maxTokens: 24 }),
+    )).flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+    const model = await loadModel(archive, { kernels });
+    const ids: number[] = [];
+    const session = new Session(model, { kernels });
+    for await (
+      const id of generate(model, service.tokenizer, prompt, {
+        maxTokens: 24,
+        sampling: { temperature: 0 },
+        session,
+      })
+    ) ids.push(id);
+    assert.equal(text, service.tokenizer.decode(ids));
+    assert.ok(text.length > 20);
+  } finally {
+    kernels.close();
+  }
 });
