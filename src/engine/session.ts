@@ -453,5 +453,7 @@ export async function createSession(
   options: SessionOptions = {},
 ): Promise<Session> {
   const kernels = options.kernels ?? model.weightKernels ?? await sharedKernels();
+  // Weights loading into memory of their own are uploaded to other kernels once arrived.
+  if (kernels && kernels !== model.weightKernels) await model.weightsReady;
   return new Session(model, { ...options, kernels: kernels ?? false });
 }

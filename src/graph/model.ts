@@ -29,7 +29,9 @@ import {
   setPending,
   variableDecls,
   type WeightLoad,
+  weightRoot,
   type WeightSource,
+  weightView,
 } from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
@@ -156,6 +158,12 @@ interface Signature {
 }
 
 const SIGNATURES = new Map<Op, Signature>();
+
+/** Ops whose load-time result on a weight still arriving is a view of its slot. */
+const VIEW_FOLDS = new Set(["reshape", "unsqueeze", "squeeze", "copy", "tract_core_cast"]);
+
+/** Thrown inside folding when the result would read a weight that has not arrived. */
+const FOLD_SKIPPED = new Error("fold skipped");
 
 /** The parsed NNEF declaration of an op (cached). */
 export function signatureOf(op: Op): Signature {
@@ -679,12 +687,16 @@ class Builder {
       }
     };
     for (const a of args.values()) if (a.kind === "attr") collect(a.value);
-    // A weight still arriving is never folded: the node runs at run time instead.
+    // Placed weights fold only into views of their slot (a reshape of a weight still
+    // arriving included); anything else reading one that has not arrived runs at run time.
+    const placedIn = tensorIds.flatMap((id) => {
+      const v = this.values[id]!.fact.value;
+      return v && weightRoot(v) ? [v] : [];
+    });
+    const waiting = placedIn.some((v) => pendingWeight(v) !== undefined);
     const foldable = name !== "external" && name !== "tract_core_external" && name !== "variable" &&
-      tensorIds.every((id) => {
-        const v = this.values[id]!.fact.value;
-        return v !== undefined && pendingWeight(v) === undefined;
-      }) &&
+      (!waiting || VIEW_FOLDS.has(name)) &&
+      tensorIds.every((id) => this.values[id]!.fact.value !== undefined) &&
       attrWires.every((id) => concreteContents(factContents(this.values[id]!.fact)));
     if (foldable) {
       try {
@@ -697,7 +709,16 @@ class Builder {
           ),
           known,
         );
-        const ts = op.eval(evalArgs, { bindings: new Map() });
+        let ts = op.eval(evalArgs, { bindings: new Map() });
+        if (placedIn.length > 0) {
+          const viewed = ts.map((t) => {
+            const from = placedIn.find((p) => p.data === t.data && p.dtype === t.dtype);
+            return from ? weightView(from, t.shape) : t;
+          });
+          if (!waiting || viewed.every((t) => weightRoot(t))) ts = viewed;
+          else ts = [];
+        }
+        if (ts.length === 0) throw FOLD_SKIPPED;
         facts = ts.map((t) => {
           const f: Fact = { dtype: t.dtype, shape: t.shape, value: t };
           return isIntegerLike(t.dtype) && volume(t.shape) <= 4096
@@ -705,8 +726,10 @@ class Builder {
             : f;
         });
       } catch (e) {
-        const msg = e instanceof Error ? e.message : String(e);
-        throw new RangeError(`${name} at ${where}: ${msg} (inputs ${inputFacts()})`);
+        if (e !== FOLD_SKIPPED) {
+          const msg = e instanceof Error ? e.message : String(e);
+          throw new RangeError(`${name} at ${where}: ${msg} (inputs ${inputFacts()})`);
+        }
       }
     }
     const nodeId = this.nodes.length;
@@ -833,6 +856,7 @@ function archiveSource(
     },
     load: (name, target, opts) => loader.load(name, target, opts),
     read: (name) => archive.read(name),
+    prioritize: (name, priority) => loader.prioritize(name, priority),
     get stats() {
       return loader.stats;
     },
@@ -852,21 +876,33 @@ function memberOf(label: string, sizes: ReadonlyMap<string, number> | null): str
 }
 
 /**
- * Value ids read only as the filter of `linear` nodes (the Q4_0 weights that can be
- * interleaved in place for the kernels' matmul).
+ * The placed weights read at run time as the filter of a `linear` node, and those read by
+ * anything else (or that are graph outputs): a weight only in the first set may be laid out
+ * for the kernels' matmul alone.
  */
-function linearOnlyFilters(model: Model): Set<number> {
-  const filters = new Set<number>();
-  const other = new Set<number>();
+function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> } {
+  const linear = new Set<Tensor>();
+  const other = new Set<Tensor>();
+  const rootOf = (id: number): Tensor | undefined => {
+    const v = model.values[id]!.fact.value;
+    return v && weightRoot(v);
+  };
   for (const node of model.nodes) {
+    // Folded at load time (views of a weight): never runs.
+    if (node.outputs.every((o) => model.values[o]!.fact.value !== undefined)) continue;
     for (const [k, a] of node.args) {
       const ids = a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? a.ids : [];
-      for (const id of ids) (node.name === "linear" && k === "filter" ? filters : other).add(id);
+      for (const id of ids) {
+        const root = rootOf(id);
+        if (root) (node.name === "linear" && k === "filter" ? linear : other).add(root);
+      }
     }
   }
-  for (const o of model.outputs) other.add(o.id);
-  for (const id of other) filters.delete(id);
-  return filters;
+  for (const o of model.outputs) {
+    const root = rootOf(o.id);
+    if (root) other.add(root);
+  }
+  return { linear, other };
 }
 
 /**
@@ -954,7 +990,24 @@ export async function loadModel(
     if (quant !== "") refuse();
     const graphMs = performance.now() - t0;
     model.weightKernels = kernels;
-    const linearOnly = kernels ? linearOnlyFilters(model) : new Set<number>();
+    // Declaration order started the loads; what is not requested yet follows first use.
+    const memberOfTensor = new Map<Tensor, string>();
+    for (const l of loads) if (l.placed) memberOfTensor.set(l.placed.tensor, l.member);
+    let rank = 0;
+    for (const node of model.nodes) {
+      for (const a of node.args.values()) {
+        const ids = a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? a.ids : [];
+        for (const id of ids) {
+          const v = model.values[id]!.fact.value;
+          const root = v && weightRoot(v);
+          const member = root && memberOfTensor.get(root);
+          if (member === undefined) continue;
+          weights.prioritize(member, rank++);
+          memberOfTensor.delete(root!);
+        }
+      }
+    }
+    const { linear, other } = weightReaders(model);
     const ready: Promise<void>[] = [];
     for (const [i, l] of loads.entries()) {
       // A `.tgz` stream's weights were placed as they came, and are all in already.
@@ -965,10 +1018,9 @@ export async function loadModel(
       const t = placed.tensor;
       let arrival = placed.arrived;
       const slot = kernelWeight(t);
-      const id = model.values.find((v) => v.fact.value === t)?.id;
       if (
         slot && t.dtype === "q40" && t.shape.length === 2 && t.shape[1]! % 32 === 0 &&
-        id !== undefined && linearOnly.has(id)
+        linear.has(t) && !other.has(t)
       ) {
         // Interleaved in place once arrived: only the kernels' matmul reads it from then on.
         slot.layout = "rows8";

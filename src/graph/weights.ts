@@ -26,6 +26,8 @@ const PAYLOAD_ALIGN = 128;
 
 const PENDING = new WeakMap<Tensor, Promise<void>>();
 const PLACED = new WeakMap<Tensor, KernelWeight>();
+/** Placed weights and views of them -> the placed weight. */
+const ROOT = new WeakMap<Tensor, Tensor>();
 
 /** Where a weight tensor lives in the kernels' memory. */
 export interface KernelWeight {
@@ -41,9 +43,33 @@ export function kernelWeight(t: Tensor): KernelWeight | undefined {
   return PLACED.get(t);
 }
 
-/** A promise for a weight whose bytes have not all arrived yet, else undefined. */
+/** A promise for a weight (or a view of one) whose bytes have not all arrived, else undefined. */
 export function pendingWeight(t: Tensor): Promise<void> | undefined {
-  return PENDING.get(t);
+  return PENDING.get(ROOT.get(t) ?? t);
+}
+
+/** The placed weight `t` is or views, else undefined. */
+export function weightRoot(t: Tensor): Tensor | undefined {
+  return ROOT.get(t);
+}
+
+/**
+ * The placed weight `t` (or a view of it) with another shape of the same items, reading the
+ * same bytes (load-time reshape/unsqueeze of a weight, which must follow its slot).
+ */
+export function weightView(t: Tensor, shape: readonly number[]): Tensor {
+  const root = ROOT.get(t) ?? t;
+  const view: Tensor = {
+    dtype: t.dtype,
+    shape,
+    get data() {
+      return root.data;
+    },
+  };
+  ROOT.set(view, root);
+  const placed = PLACED.get(root);
+  if (placed) PLACED.set(view, placed);
+  return view;
 }
 
 /** A `variable` declaration of the graph. */
@@ -101,6 +127,8 @@ export interface WeightSource {
   members(): AsyncIterable<ArchiveMember>;
   load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
   read(name: string): Promise<Uint8Array>;
+  /** Moves a member's pending ranges to `priority` (no effect on a `.tgz` stream). */
+  prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
   close(): Promise<void>;
 }
@@ -212,6 +240,7 @@ export function loadWeight(
         : own.subarray(TENSOR_HEADER_BYTES);
       placedTensor = { dtype: plan.kind, shape, data };
     }
+    ROOT.set(placedTensor, placedTensor);
   };
   if (size !== undefined) prepare(size);
   const target: LoadTarget = (bytes: number): Uint8Array => {

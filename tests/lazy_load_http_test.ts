@@ -1,0 +1,166 @@
+/**
+ * Weights on demand: a model loaded lazily into the kernels' memory from a URL (indexed tar,
+ * `.tgz` stream, through the fault proxy) generates the same tokens as from the local file,
+ * and its first forward pass runs while the last weights are still on the wire.
+ */
+import assert from "node:assert/strict";
+import { writeArchive } from "../models/archive_writer.ts";
+import { type Kernels, loadKernels } from "../kernels/mod.ts";
+import { argmax } from "../src/engine/sampler.ts";
+import { createSession } from "../src/engine/session.ts";
+import { loadModel, type LoadOptions } from "../src/graph/model.ts";
+import { kernelWeight } from "../src/graph/weights.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import type { ByteSource } from "../src/storage/byte_source.ts";
+import { openHttpSource } from "../src/storage/http_source.ts";
+import { startTestServer } from "../src/storage/_test_server.ts";
+import { startFaultProxy } from "./_fault_proxy.ts";
+
+const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url).pathname;
+const PROMPT = [1, 403, 407, 261, 378];
+const HTTP = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 };
+
+/** The export re-packed by the converter's writer: `rill-index.json` first. */
+async function converted(tgzPath: string, path: string): Promise<Uint8Array> {
+  const tgz = await openArchive(tgzPath);
+  try {
+    const members = [];
+    for (const m of tgz.members()) {
+      const data = await tgz.read(m.name);
+      members.push({ name: m.name, size: data.length, produce: () => data });
+    }
+    await writeArchive(path, members);
+    return await Deno.readFile(path);
+  } finally {
+    await tgz.close();
+  }
+}
+
+interface Run {
+  readonly tokens: number[];
+  /** When the middle step of the first forward pass started (performance.now()). */
+  readonly middleStepAt: number;
+  readonly weightsReadyAt: number;
+  readonly bytes: number;
+}
+
+/** Greedy tokens of a lazy load into `kernels`, the first pass starting at once. */
+async function greedyLazy(
+  source: string | ByteSource,
+  kernels: Kernels,
+  options: LoadOptions = {},
+): Promise<Run> {
+  const model = await loadModel(source, {
+    kernels,
+    lazy: true,
+    open: { cache: false, http: HTTP },
+    ...options,
+  });
+  let weightsReadyAt = NaN;
+  const ready = model.weightsReady.then(() => (weightsReadyAt = performance.now()));
+  try {
+    const session = await createSession(model);
+    let middleStepAt = NaN;
+    let logits = await session.prefillAsync(PROMPT, (i, count) => {
+      if (i === count >> 1) middleStepAt = performance.now();
+    });
+    const tokens: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      tokens.push(argmax(logits));
+      logits = await session.decodeAsync(tokens[i]!);
+    }
+    return { tokens, middleStepAt, weightsReadyAt, bytes: model.loadStats!.bytes };
+  } finally {
+    await ready;
+  }
+}
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`loadModel lazy into the kernels: a URL generates as the local file (stories260K ${variant})`, async () => {
+    const tgzPath = `${FIXTURES}stories260K_${variant}.nnef.tgz`;
+    const dir = await Deno.makeTempDir();
+    const tarPath = `${dir}/m.nnef.tar`;
+    const tar = await converted(tgzPath, tarPath);
+    const server = startTestServer({
+      "/m.nnef.tgz": await Deno.readFile(tgzPath),
+      "/m.nnef.tar": tar,
+    }, { etag: '"v1"' });
+    const proxy = startFaultProxy(server.url, {
+      seed: 7,
+      errorRate: 0.15,
+      dropRate: 0.15,
+      delayRate: 0.2,
+      maxDelayMs: 10,
+    });
+    const kernels = await loadKernels({ threads: 1 });
+    try {
+      const local = await greedyLazy(tarPath, kernels);
+      const eager = await loadModel(tgzPath, { kernels });
+      const embedded = eager.nodes.some((n) =>
+        n.name === "linear" &&
+        [...n.args.values()].some((a) =>
+          a.kind === "tensor" && eager.values[a.id]!.fact.value !== undefined &&
+          kernelWeight(eager.values[a.id]!.fact.value!) !== undefined
+        )
+      );
+      assert.ok(embedded, "linear filters are views of the kernels' memory");
+      for (
+        const [label, url] of [
+          ["indexed tar", `${server.url}/m.nnef.tar`],
+          ["tgz stream", `${server.url}/m.nnef.tgz`],
+          ["indexed tar, fault proxy", `${proxy.url}/m.nnef.tar`],
+          ["tgz stream, fault proxy", `${proxy.url}/m.nnef.tgz`],
+        ] as const
+      ) {
+        const source = await openHttpSource(url, { ...HTTP, probeBytes: 16 << 10 });
+        try {
+          const remote = await greedyLazy(source, kernels);
+          assert.deepEqual(remote.tokens, local.tokens, label);
+          console.log(
+            `${variant} ${label}: ${source.requests} requests, ${source.bytesFetched} bytes ` +
+              `fetched of ${await source.size()}, ${remote.bytes} bytes placed`,
+          );
+        } finally {
+          await source.close();
+        }
+      }
+      assert.ok(proxy.stats.errors + proxy.stats.drops > 0);
+    } finally {
+      kernels.close();
+      await proxy.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("loadModel lazy: the first forward pass runs before the last weight arrived", async () => {
+  const dir = await Deno.makeTempDir();
+  const tar = await converted(`${FIXTURES}stories260K_f32.nnef.tgz`, `${dir}/m.nnef.tar`);
+  // About one second for the whole archive.
+  const server = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length });
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const fast = await greedyLazy(`${dir}/m.nnef.tar`, kernels);
+    const source = await openHttpSource(`${server.url}/m.nnef.tar`, { probeBytes: 16 << 10 });
+    try {
+      const slow = await greedyLazy(source, kernels, { loader: { concurrency: 2 } });
+      assert.deepEqual(slow.tokens, fast.tokens);
+      assert.ok(
+        slow.middleStepAt < slow.weightsReadyAt,
+        `middle step at ${slow.middleStepAt}, weights ready at ${slow.weightsReadyAt}`,
+      );
+      console.log(
+        `middle step of the first pass ${
+          (slow.weightsReadyAt - slow.middleStepAt).toFixed(0)
+        } ms before the last weight arrived; ${source.requests} requests`,
+      );
+    } finally {
+      await source.close();
+    }
+  } finally {
+    kernels.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
