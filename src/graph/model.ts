@@ -954,15 +954,19 @@ export async function loadModel(
     }
     const text = new TextDecoder().decode(await weights.read("graph.nnef"));
     const doc = parseDocument(text, file);
+    let smallDone!: () => void;
+    const small = new Promise<void>((resolve) => (smallDone = resolve));
     variableDecls(doc).forEach((decl, i) => {
       const member = memberOf(decl.label, sizes);
       if (member === undefined) return;
-      loads.push(loadWeight(weights, decl, member, sizes?.get(member), i, kernels));
+      loads.push(loadWeight(weights, decl, member, sizes?.get(member), i, kernels, small));
     });
     const tensors = new Map<string, TensorFile | Tensor>();
-    const settled = await Promise.all(
+    const settling = Promise.all(
       loads.map((l) => l.placed ? Promise.resolve(l.placed.tensor) : l.value),
     );
+    settling.then(() => smallDone(), () => smallDone());
+    const settled = await settling;
     loads.forEach((l, i) => tensors.set(l.label, settled[i]!));
     // Graph quantization (u8/i8 with zero points) is not implemented: refuse such graphs
     // with that reason, unless an unsupported operator already says more.

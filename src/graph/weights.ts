@@ -203,7 +203,8 @@ function checkPlaced(member: string, plan: NonNullable<Plan>, bytes: Uint8Array)
  * Starts loading `decl` from member `member`: placed when it is a large f32 or Q4_0 tensor
  * (into `kernels` when given), else read into a buffer of its own and decoded. `size` is the
  * member's size when known up front (tar, folder); without it (a `.tgz` stream) the slot is
- * chosen when the member's size is known, and `placed` is null.
+ * chosen when the member's size is known, and `placed` is null. Placed weights of known size
+ * are requested once `after` resolves.
  */
 export function loadWeight(
   source: WeightSource,
@@ -212,6 +213,7 @@ export function loadWeight(
   size: number | undefined,
   priority: number,
   kernels: Kernels | null,
+  after?: Promise<void>,
 ): WeightLoad {
   const shape = decl.shape ?? [];
   let placedTensor: Tensor | null = null;
@@ -247,8 +249,10 @@ export function loadWeight(
     if (size === undefined && slot === null && buffer === null) prepare(bytes);
     return slot ? slot() : buffer!;
   };
-  const eagerFirst = size !== undefined && plan === null;
-  const loaded = source.load(member, target, { priority: eagerFirst ? -1 : priority });
+  // Placed weights wait for `after` (the small variables go first, alone on the wire).
+  const loaded = size !== undefined && plan !== null && after
+    ? after.then(() => source.load(member, target, { priority }))
+    : source.load(member, target, { priority: plan === null ? -1 : priority });
   const value = loaded.then((): Tensor | TensorFile => {
     if (plan !== null) {
       checkPlaced(member, plan, slot!());

@@ -48,13 +48,16 @@ export function startTestServer(
   let stall = options.stallFirstMs ?? 0;
   const rate = options.bytesPerSecond;
   let nextFree = 0;
-  /** A body paced by the shared rate, in 16 KiB chunks. */
+  // Chunks of about 4 ms at the rate (at least 16 KiB): timers fire late by a millisecond or
+  // so, which would cap a fast rate paced in small chunks.
+  const chunk = Math.max(16 << 10, Math.round((rate ?? 0) / 250));
+  /** A body paced by the shared rate. */
   function paced(bytes: Uint8Array): BodyInit {
     if (rate === undefined) return bytes as Uint8Array<ArrayBuffer>;
     let at = 0;
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const n = Math.min(16 << 10, bytes.length - at);
+        const n = Math.min(chunk, bytes.length - at);
         const now = performance.now();
         nextFree = Math.max(now, nextFree) + (n / rate) * 1000;
         await new Promise((resolve) => setTimeout(resolve, nextFree - now));

@@ -1,0 +1,51 @@
+/** The random-weight llama2.c checkpoint of the stories110M shape used by the benches. */
+
+/** A llama2.c checkpoint of the stories110M shape with random weights, and a tokenizer. */
+export async function writeRandom110M(
+  dir: string,
+): Promise<{ checkpoint: string; tokenizer: string }> {
+  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [768, 2048, 12, 12, 12, 32000, 1024];
+  const headDim = dim / heads;
+  // Legacy llama2.c layout; a negative vocab size means an unshared classifier (wcls at the
+  // end), which the converter stores as Q4_0 like the other linears.
+  const floats = vocab * dim + layers * dim * 2 + layers * dim * dim * 2 +
+    layers * dim * kvHeads * headDim * 2 + layers * hidden * dim * 3 + dim +
+    seqLen * headDim + vocab * dim;
+  const checkpoint = `${dir}/model.bin`;
+  using file = await Deno.open(checkpoint, { write: true, create: true, truncate: true });
+  await file.write(
+    new Uint8Array(Int32Array.of(dim, hidden, layers, heads, kvHeads, -vocab, seqLen).buffer),
+  );
+  const chunk = new Float32Array(1 << 20);
+  let seed = 12345;
+  for (let done = 0; done < floats; done += chunk.length) {
+    const n = Math.min(chunk.length, floats - done);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      chunk[i] = (seed / 2 ** 32 - 0.5) * 0.04;
+    }
+    await file.write(new Uint8Array(chunk.buffer, 0, n * 4));
+  }
+  const parts: Uint8Array[] = [new Uint8Array(Int32Array.of(16).buffer)];
+  const enc = new TextEncoder();
+  for (let i = 0; i < vocab; i++) {
+    const text = enc.encode(i < 3 ? ["<unk>", "<s>", "</s>"][i]! : `t${i}`);
+    const head = new DataView(new ArrayBuffer(8));
+    head.setFloat32(0, -i, true);
+    head.setInt32(4, text.length, true);
+    parts.push(new Uint8Array(head.buffer), text);
+  }
+  const tokenizer = `${dir}/tokenizer.bin`;
+  await Deno.writeFile(tokenizer, concatBytes(parts));
+  return { checkpoint, tokenizer };
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

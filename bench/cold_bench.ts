@@ -1,0 +1,194 @@
+/**
+ * `deno task bench:cold`: cold start of a model over a throttled network. A random-weight
+ * Llama of the stories110M shape (dim 768, 12 layers, vocab 32000, untied classifier) is
+ * converted with the converter (Q4_0 linears, f32 embedding: about 160 MB), served from a
+ * loopback server paced at `RILL_BENCH_RATE` bytes/s (default 50 MB/s), and loaded in a
+ * subprocess (so its resident memory is its own): lazily, straight into the kernels' memory,
+ * the first forward pass starting at once.
+ *
+ * - `cold_ttft_ratio`: time from the start of the load to the first token, over the time the
+ *   archive takes to cross the throttle (archive bytes / rate). 1.0 means compute hidden
+ *   entirely under the download.
+ * - `peak_rss_ratio`: the subprocess's peak resident memory (VmHWM) after loading and
+ *   generating, over the archive's weight bytes (`.dat` members); `peak_rss_over_baseline_ratio`
+ *   subtracts what the process held before loading (runtime, compiled code).
+ *
+ * The converted archive is kept in `$RILL_BENCH_DIR` (default: the system temp folder) and
+ * reused by the next run. Ends with one JSON line.
+ */
+import { convertModel } from "../models/convert.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import { startTestServer } from "../src/storage/_test_server.ts";
+import { writeRandom110M } from "./_random_llama.ts";
+
+const RATE = Number(Deno.env.get("RILL_BENCH_RATE") ?? 50e6);
+const PROMPT = [1, 2, 3, 4];
+const DECODE_STEPS = 16;
+
+/** Resident and peak resident bytes of this process (Linux), else the runtime's rss twice. */
+function memory(): { rss: number; hwm: number } {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kb = (key: string): number =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
+    return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+  } catch {
+    const rss = Deno.memoryUsage().rss;
+    return { rss, hwm: rss };
+  }
+}
+
+/** The measured load, in its own process: prints one JSON line. */
+async function child(url: string): Promise<void> {
+  const { loadModel } = await import("../src/graph/model.ts");
+  const { createSession } = await import("../src/engine/session.ts");
+  const { sharedKernels } = await import("../src/engine/shared_kernels.ts");
+  const { argmax } = await import("../src/engine/sampler.ts");
+  const { closeSharedKernels } = await import("../src/engine/shared_kernels.ts");
+  const baseline = memory().rss;
+  const t0 = performance.now();
+  const kernels = await sharedKernels();
+  if (!kernels) throw new TypeError("The WASM kernels cannot load here");
+  const kernelsRss = memory().rss;
+  const model = await loadModel(url, { kernels, lazy: true, open: { cache: false } });
+  const graphMs = performance.now() - t0;
+  const graphRss = memory().rss;
+  const graphBytes = model.loadStats!.bytes;
+  const session = await createSession(model);
+  const logits = await session.prefillAsync(PROMPT);
+  let token = argmax(logits);
+  const ttftMs = performance.now() - t0;
+  const firstTokenRss = memory();
+  await model.weightsReady;
+  const readyRss = memory();
+  const weightsMs = model.loadStats!.weightsMs;
+  const t1 = performance.now();
+  for (let i = 0; i < DECODE_STEPS; i++) token = argmax(session.decode(token));
+  const decodeTps = (DECODE_STEPS / (performance.now() - t1)) * 1000;
+  // KV cache: one buffer per cache input, in the kernels' memory.
+  const kvBytes = session.pairs.reduce((sum, p) => {
+    const shape = model.input(p.input)!.fact.shape;
+    const items = shape.reduce<number>(
+      (n, d, i) => n * (i === p.axis ? 64 : typeof d === "number" ? d : 1),
+      1,
+    );
+    return sum + items * 4;
+  }, 0);
+  const { hwm } = memory();
+  const wasmBytes = kernels.memory.buffer.byteLength;
+  const weightBytesInKernels = kernels.weightBytes;
+  const usage = Deno.memoryUsage();
+  await closeSharedKernels();
+  console.log(JSON.stringify({
+    wasmBytes,
+    kernelsRss,
+    graphRss,
+    graphBytes,
+    firstTokenRss: firstTokenRss.rss,
+    readyRss: readyRss.rss,
+    weightBytesInKernels,
+    heapUsed: usage.heapUsed,
+    external: usage.external,
+    ttftMs,
+    graphMs,
+    weightsMs,
+    decodeTps,
+    baseline,
+    hwm,
+    kvBytes,
+    bytesPlaced: model.loadStats!.bytes,
+  }));
+}
+
+async function archivePath(): Promise<string> {
+  const dir = Deno.env.get("RILL_BENCH_DIR") ?? Deno.env.get("TMPDIR") ?? "/tmp";
+  const path = `${dir}/rill_cold_110m_q40.nnef.tar`;
+  try {
+    await Deno.stat(path);
+    return path;
+  } catch {
+    // Not made yet.
+  }
+  const work = await Deno.makeTempDir({ prefix: "rill_bench_cold_" });
+  try {
+    const t0 = performance.now();
+    const { checkpoint, tokenizer } = await writeRandom110M(work);
+    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40: true });
+    await Deno.rename(`${work}/model.nnef.tar`, path);
+    console.log(
+      `converted the 110M-shape model in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    return path;
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const path = await archivePath();
+  const archive = await openArchive(path);
+  const weightBytes = archive.members()
+    .filter((m) => m.name.endsWith(".dat"))
+    .reduce((n, m) => n + m.size, 0);
+  await archive.close();
+  const bytes = await Deno.readFile(path);
+  const server = startTestServer({ "/m.nnef.tar": bytes }, {
+    bytesPerSecond: RATE,
+    etag: '"cold"',
+  });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, "--child", `${server.url}/m.nnef.tar`],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    if (!out.success) throw new Error(`The measured load failed: ${text}`);
+    const r = JSON.parse(text.split("\n").at(-1)!);
+    const wireMs = (bytes.length / RATE) * 1000;
+    const result = {
+      archive_bytes: bytes.length,
+      weight_bytes: weightBytes,
+      rate_bytes_per_s: RATE,
+      wire_ms: Math.round(wireMs),
+      graph_ms: Math.round(r.graphMs),
+      ttft_ms: Math.round(r.ttftMs),
+      weights_ms: Math.round(r.weightsMs),
+      decode_tps: Number(r.decodeTps.toFixed(2)),
+      peak_rss_bytes: r.hwm,
+      baseline_rss_bytes: r.baseline,
+      kv_cache_bytes: r.kvBytes,
+      rss_after_kernels_bytes: r.kernelsRss,
+      rss_at_graph_built_bytes: r.graphRss,
+      wasm_memory_bytes: r.wasmBytes,
+      wasm_weight_region_bytes: r.weightBytesInKernels,
+      js_heap_used_bytes: r.heapUsed,
+      js_external_bytes: r.external,
+      requests: server.requests.length,
+      cold_ttft_ratio: Number((r.ttftMs / wireMs).toFixed(3)),
+      peak_rss_ratio: Number((r.hwm / weightBytes).toFixed(3)),
+      peak_rss_over_baseline_ratio: Number(((r.hwm - r.baseline) / weightBytes).toFixed(3)),
+      peak_rss_over_kernels_loaded_ratio: Number(
+        ((r.hwm - r.kernelsRss) / weightBytes).toFixed(3),
+      ),
+      kv_cache_ratio: Number((r.kvBytes / weightBytes).toFixed(3)),
+    };
+    console.log(
+      `${(bytes.length / 1e6).toFixed(1)} MB at ${(RATE / 1e6).toFixed(0)} MB/s ` +
+        `(${(wireMs / 1000).toFixed(2)} s on the wire): first token after ` +
+        `${(r.ttftMs / 1000).toFixed(2)} s (graph built at ${r.graphMs.toFixed(0)} ms, ` +
+        `weights in at ${(r.weightsMs / 1000).toFixed(2)} s), peak RSS ` +
+        `${(r.hwm / 1e6).toFixed(0)} MB for ${(weightBytes / 1e6).toFixed(0)} MB of weights ` +
+        `(${(r.baseline / 1e6).toFixed(0)} MB before loading), ${server.requests.length} requests`,
+    );
+    console.log(JSON.stringify(result));
+  } finally {
+    await server.close();
+  }
+}
+
+if (import.meta.main) {
+  const at = Deno.args.indexOf("--child");
+  if (at >= 0) await child(Deno.args[at + 1]!);
+  else await main();
+}
