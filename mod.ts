@@ -132,6 +132,7 @@ export {
   type GraphIO,
   loadModel,
   type LoadOptions,
+  type LoadStats,
   Model,
   type Node,
   type Value,

@@ -2,7 +2,7 @@
 import { parseCliArgs } from "./args.ts";
 import { loadModel, type Model } from "../src/graph/model.ts";
 import { createSession, type Session } from "../src/engine/session.ts";
-import { closeSharedKernels } from "../src/engine/shared_kernels.ts";
+import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import type { Tokenizer } from "../src/engine/tokenizer.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import { generate } from "../src/engine/generate.ts";
@@ -80,9 +80,15 @@ async function run(
   stopAtEos: boolean,
   useKernels: boolean,
 ): Promise<number> {
-  const [graph, tokenizer] = await Promise.all([loadModel(model), loadTokenizer(tokenizerPath)]);
+  // With the kernels, weights go straight into their memory and the first pass starts while
+  // the last ones are still arriving.
+  const kernels = useKernels ? await sharedKernels() : null;
+  const [graph, tokenizer] = await Promise.all([
+    loadModel(model, kernels ? { kernels, lazy: true } : {}),
+    loadTokenizer(tokenizerPath),
+  ]);
   try {
-    const session = await createSession(graph, useKernels ? {} : { kernels: false });
+    const session = await createSession(graph, kernels ? { kernels } : { kernels: false });
     return await complete(
       graph,
       tokenizer,
@@ -94,6 +100,8 @@ async function run(
       stopAtEos,
     );
   } finally {
+    // Loads still in flight (a short completion) end before the kernels close.
+    await graph.weightsReady.catch(() => {});
     await closeSharedKernels();
   }
 }
