@@ -42,6 +42,8 @@ interface Run {
   readonly middleStepAt: number;
   readonly weightsReadyAt: number;
   readonly bytes: number;
+  /** True when weights were still arriving when the session was created. */
+  readonly refusedSync: boolean;
 }
 
 /** Greedy tokens of a lazy load into `kernels`, the first pass starting at once. */
@@ -60,6 +62,11 @@ async function greedyLazy(
   const ready = model.weightsReady.then(() => (weightsReadyAt = performance.now()));
   try {
     const session = await createSession(model);
+    const refusedSync = session.executor.waiting;
+    if (refusedSync) {
+      // The synchronous step refuses to read weights that have not arrived.
+      assert.throws(() => session.prefill(PROMPT), /has not arrived yet/);
+    }
     let middleStepAt = NaN;
     let logits = await session.prefillAsync(PROMPT, (i, count) => {
       if (i === count >> 1) middleStepAt = performance.now();
@@ -69,7 +76,7 @@ async function greedyLazy(
       tokens.push(argmax(logits));
       logits = await session.decodeAsync(tokens[i]!);
     }
-    return { tokens, middleStepAt, weightsReadyAt, bytes: model.loadStats!.bytes };
+    return { tokens, middleStepAt, weightsReadyAt, bytes: model.loadStats!.bytes, refusedSync };
   } finally {
     await ready;
   }
@@ -118,7 +125,7 @@ for (const variant of ["f32", "q40"]) {
           assert.deepEqual(remote.tokens, local.tokens, label);
           console.log(
             `${variant} ${label}: ${source.requests} requests, ${source.bytesFetched} bytes ` +
-              `fetched of ${await source.size()}, ${remote.bytes} bytes placed`,
+              `fetched of ${await source.size()}, ${remote.bytes} bytes written into place`,
           );
         } finally {
           await source.close();
@@ -146,6 +153,7 @@ Deno.test("loadModel lazy: the first forward pass runs before the last weight ar
     try {
       const slow = await greedyLazy(source, kernels, { loader: { concurrency: 2 } });
       assert.deepEqual(slow.tokens, fast.tokens);
+      assert.ok(slow.refusedSync, "the synchronous step was refused while loading");
       assert.ok(
         slow.middleStepAt < slow.weightsReadyAt,
         `middle step at ${slow.middleStepAt}, weights ready at ${slow.weightsReadyAt}`,
