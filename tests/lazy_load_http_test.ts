@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { writeArchive } from "../models/archive_writer.ts";
+import { convertModel } from "../models/convert.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { createSession } from "../src/engine/session.ts";
@@ -82,15 +83,27 @@ async function greedyLazy(
   }
 }
 
+/** stories260K.bin through the converter (llama2.c checkpoint to an indexed tar). */
+async function fromCheckpoint(path: string, q40: boolean): Promise<Uint8Array> {
+  await convertModel(`${FIXTURES}../stories260K.bin`, path, {
+    tokenizer: `${FIXTURES}../tok512.bin`,
+    q40,
+  });
+  return await Deno.readFile(path);
+}
+
 for (const variant of ["f32", "q40"]) {
   Deno.test(`loadModel lazy into the kernels: a URL generates as the local file (stories260K ${variant})`, async () => {
     const tgzPath = `${FIXTURES}stories260K_${variant}.nnef.tgz`;
     const dir = await Deno.makeTempDir();
     const tarPath = `${dir}/m.nnef.tar`;
     const tar = await converted(tgzPath, tarPath);
+    const ckptPath = `${dir}/c.nnef.tar`;
+    const ckpt = await fromCheckpoint(ckptPath, variant === "q40");
     const server = startTestServer({
       "/m.nnef.tgz": await Deno.readFile(tgzPath),
       "/m.nnef.tar": tar,
+      "/c.nnef.tar": ckpt,
     }, { etag: '"v1"' });
     const proxy = startFaultProxy(server.url, {
       seed: 7,
@@ -102,6 +115,7 @@ for (const variant of ["f32", "q40"]) {
     const kernels = await loadKernels({ threads: 1 });
     try {
       const local = await greedyLazy(tarPath, kernels);
+      const localCkpt = await greedyLazy(ckptPath, kernels);
       const eager = await loadModel(tgzPath, { kernels });
       const embedded = eager.nodes.some((n) =>
         n.name === "linear" &&
@@ -112,17 +126,19 @@ for (const variant of ["f32", "q40"]) {
       );
       assert.ok(embedded, "linear filters are views of the kernels' memory");
       for (
-        const [label, url] of [
-          ["indexed tar", `${server.url}/m.nnef.tar`],
-          ["tgz stream", `${server.url}/m.nnef.tgz`],
-          ["indexed tar, fault proxy", `${proxy.url}/m.nnef.tar`],
-          ["tgz stream, fault proxy", `${proxy.url}/m.nnef.tgz`],
+        const [label, url, expected] of [
+          ["indexed tar", `${server.url}/m.nnef.tar`, local],
+          ["tgz stream", `${server.url}/m.nnef.tgz`, local],
+          ["converted llama2.c checkpoint", `${server.url}/c.nnef.tar`, localCkpt],
+          ["indexed tar, fault proxy", `${proxy.url}/m.nnef.tar`, local],
+          ["tgz stream, fault proxy", `${proxy.url}/m.nnef.tgz`, local],
+          ["converted checkpoint, fault proxy", `${proxy.url}/c.nnef.tar`, localCkpt],
         ] as const
       ) {
         const source = await openHttpSource(url, { ...HTTP, probeBytes: 16 << 10 });
         try {
           const remote = await greedyLazy(source, kernels);
-          assert.deepEqual(remote.tokens, local.tokens, label);
+          assert.deepEqual(remote.tokens, expected.tokens, label);
           console.log(
             `${variant} ${label}: ${source.requests} requests, ${source.bytesFetched} bytes ` +
               `fetched of ${await source.size()}, ${remote.bytes} bytes written into place`,
