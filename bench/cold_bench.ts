@@ -45,12 +45,14 @@ async function child(url: string): Promise<void> {
   const { sharedKernels } = await import("../src/engine/shared_kernels.ts");
   const { argmax } = await import("../src/engine/sampler.ts");
   const { closeSharedKernels } = await import("../src/engine/shared_kernels.ts");
+  const { openHttpSource } = await import("../src/storage/http_source.ts");
   const baseline = memory().rss;
   const t0 = performance.now();
   const kernels = await sharedKernels();
   if (!kernels) throw new TypeError("The WASM kernels cannot load here");
   const kernelsRss = memory().rss;
-  const model = await loadModel(url, { kernels, lazy: true, open: { cache: false } });
+  const source = await openHttpSource(url, { probeBytes: 16 << 10 });
+  const model = await loadModel(source, { kernels, lazy: true });
   const graphMs = performance.now() - t0;
   const graphRss = memory().rss;
   const graphBytes = model.loadStats!.bytes;
@@ -79,7 +81,9 @@ async function child(url: string): Promise<void> {
   const weightBytesInKernels = kernels.weightBytes;
   const usage = Deno.memoryUsage();
   await closeSharedKernels();
+  await source.close();
   console.log(JSON.stringify({
+    bytesFetched: source.bytesFetched,
     wasmBytes,
     kernelsRss,
     graphRss,
@@ -165,6 +169,7 @@ async function main(): Promise<void> {
       js_heap_used_bytes: r.heapUsed,
       js_external_bytes: r.external,
       requests: server.requests.length,
+      bytes_fetched: r.bytesFetched,
       cold_ttft_ratio: Number((r.ttftMs / wireMs).toFixed(3)),
       peak_rss_ratio: Number((r.hwm / weightBytes).toFixed(3)),
       peak_rss_over_baseline_ratio: Number(((r.hwm - r.baseline) / weightBytes).toFixed(3)),
