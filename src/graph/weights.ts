@@ -18,7 +18,10 @@ import {
 import { type Tensor, volume } from "../tensor/tensor.ts";
 import type { Kernels, Q4Layout } from "../../kernels/mod.ts";
 
-/** Variables of at most this many items are read first and decoded (folding may need them). */
+/**
+ * Variables of at most this many items (and vectors of any size) are read first and decoded:
+ * load-time folding and fused ops may need their values.
+ */
 export const EAGER_MAX_ITEMS = 4096;
 
 /** Payload alignment of a weight placed in the kernels' memory. */
@@ -139,7 +142,9 @@ type Plan = { readonly kind: "f32" | "q40"; readonly items: number } | null;
 function planOf(decl: VariableDecl, size: number): Plan {
   if (decl.shape === null || decl.generic === "integer" || decl.generic === "logical") return null;
   const items = volume(decl.shape);
-  if (items <= EAGER_MAX_ITEMS) return null;
+  // Vectors (norm weights, biases, inv_freq) are captured by fused ops when the graph is
+  // compiled: they are read first whatever their size.
+  if (items <= EAGER_MAX_ITEMS || decl.shape.filter((d) => d > 1).length < 2) return null;
   const payload = size - TENSOR_HEADER_BYTES;
   if (payload === items * 4) return { kind: "f32", items };
   if (items % 32 === 0 && payload === (items / 32) * 18) return { kind: "q40", items };

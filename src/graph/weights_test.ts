@@ -9,11 +9,11 @@ import { kernelWeight, pendingWeight, variableDecls } from "./weights.ts";
 
 const ITEMS = 8192;
 
-/** A graph y = x + w with w (1, ITEMS) read from `w.dat`. */
+/** A graph y = (x + w) * s with w (2, ITEMS / 2) read from `w.dat`. */
 const GRAPH = `version 1.0;
 graph g(x) -> (y) {
-  x = external<scalar>(shape = [1, ${ITEMS}]);
-  w = variable<scalar>(label = 'w', shape = [1, ${ITEMS}]);
+  x = external<scalar>(shape = [2, ${ITEMS / 2}]);
+  w = variable<scalar>(label = 'w', shape = [2, ${ITEMS / 2}]);
   s = variable<scalar>(label = 's', shape = [1]);
   y = mul(add(x, w), s);
 }
@@ -34,7 +34,7 @@ async function archive(dir: string, w: Uint8Array): Promise<string> {
 Deno.test("variableDecls lists each label once, in order, with its literal shape and type", () => {
   const doc = parseDocument(GRAPH, "graph.nnef");
   assert.deepEqual(variableDecls(doc), [
-    { label: "w", shape: [1, ITEMS], generic: "scalar" },
+    { label: "w", shape: [2, ITEMS / 2], generic: "scalar" },
     { label: "s", shape: [1], generic: "scalar" },
   ]);
 });
@@ -44,7 +44,10 @@ Deno.test("loadModel places a large weight in the kernels' memory, aligned, read
   const kernels = await loadKernels({ threads: 1 });
   try {
     const w = Float32Array.from({ length: ITEMS }, (_, i) => i / 8);
-    const path = await archive(dir, writeTensorFile(encodeTensor(tensor("f32", [1, ITEMS], w))));
+    const path = await archive(
+      dir,
+      writeTensorFile(encodeTensor(tensor("f32", [2, ITEMS / 2], w))),
+    );
     const model = await loadModel(path, { kernels });
     const value = model.values.find((v) => v.name === "w")!.fact.value!;
     const slot = kernelWeight(value);
@@ -54,8 +57,8 @@ Deno.test("loadModel places a large weight in the kernels' memory, aligned, read
     // Growing a private memory detaches old views: the weight's view follows.
     kernels.allocWeights(64 << 20);
     assert.deepEqual(value.data, w);
-    const x = tensor("f32", [1, ITEMS], new Float32Array(ITEMS).fill(1));
-    const y = model.run({ x }).get("y")!.data as Float32Array; // (1, ITEMS)
+    const x = tensor("f32", [2, ITEMS / 2], new Float32Array(ITEMS).fill(1));
+    const y = model.run({ x }).get("y")!.data as Float32Array; // (2, ITEMS / 2)
     assert.equal(y[8], (1 + 1) * 2);
     assert.ok(model.loadStats!.bytes >= ITEMS * 4);
     assert.ok(model.loadStats!.weightsMs >= model.loadStats!.graphMs);
@@ -69,11 +72,11 @@ Deno.test("loadModel rejects a weight whose header disagrees with what its size 
   const dir = await Deno.makeTempDir();
   try {
     // Same byte count as f32 items, but i32.
-    const ints = tensor("i32", [1, ITEMS], new Float64Array(ITEMS));
+    const ints = tensor("i32", [2, ITEMS / 2], new Float64Array(ITEMS));
     const path = await archive(dir, writeTensorFile(encodeTensor(ints)));
     await assert.rejects(loadModel(path), (e: Error) => {
       assert.ok(e instanceof RangeError);
-      assert.match(e.message, /w\.dat: header says i32 \(plain\) of dims \[1,8192\]/);
+      assert.match(e.message, /w\.dat: header says i32 \(plain\) of dims \[2,4096\]/);
       return true;
     });
     const lazy = await loadModel(path, { lazy: true });
