@@ -1,17 +1,21 @@
 /** `deno task inspect <archive-or-folder> [--json]`: prints what an NNEF model is. */
 import { parseCliArgs } from "./args.ts";
 import { openArchive } from "../src/nnef/archive.ts";
-import { formatModelSummary, inspectModel } from "../src/nnef/inspect.ts";
+import { formatModelSummary, inspectModel, type ModelSummary } from "../src/nnef/inspect.ts";
+import { loadModel } from "../src/graph/model.ts";
+import { dimToString } from "../src/graph/dim.ts";
 
-const USAGE = "Usage: rill inspect <model.nnef.tgz | model.tar | folder | https://…> [--json]";
+const USAGE =
+  "Usage: rill inspect <model.nnef.tgz | model.tar | folder | https://…> [--json] [--no-shapes]\n" +
+  "Output shapes are inferred by loading the graph (weights included); --no-shapes skips that.";
 
 export async function inspectCommand(args: string[]): Promise<number> {
-  const { positional, flags } = parseCliArgs(args, ["json", "help"]);
+  const { positional, flags } = parseCliArgs(args, ["json", "help", "no-shapes"]);
   if (flags.has("help")) {
     console.log(USAGE);
     return 0;
   }
-  const unknown = [...flags.keys()].filter((name) => name !== "json");
+  const unknown = [...flags.keys()].filter((name) => name !== "json" && name !== "no-shapes");
   if (positional.length !== 1 || unknown.length > 0) {
     console.error(unknown.length > 0 ? `Unknown option '--${unknown[0]}'\n${USAGE}` : USAGE);
     return 2;
@@ -19,7 +23,8 @@ export async function inspectCommand(args: string[]): Promise<number> {
   try {
     const archive = await openArchive(positional[0]!);
     try {
-      const summary = await inspectModel(archive);
+      let summary = await inspectModel(archive);
+      if (!flags.has("no-shapes")) summary = await withInferredOutputs(summary, archive);
       console.log(flags.has("json") ? JSON.stringify(summary) : formatModelSummary(summary));
     } finally {
       await archive.close();
@@ -29,4 +34,25 @@ export async function inspectCommand(args: string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * Fills the outputs' item types and symbolic shapes from the graph runtime's shape inference
+ * (the graph text declares only the inputs).
+ */
+async function withInferredOutputs(
+  summary: ModelSummary,
+  archive: Awaited<ReturnType<typeof openArchive>>,
+): Promise<ModelSummary> {
+  const model = await loadModel(archive);
+  const facts = new Map(model.outputs.map((io) => [io.name, io.fact]));
+  const outputs = summary.outputs.map((io) => {
+    const fact = facts.get(io.name);
+    return fact ? { ...io, dtype: fact.dtype, shape: fact.shape.map(dimShapeItem) } : io;
+  });
+  return { ...summary, outputs };
+}
+
+function dimShapeItem(d: Parameters<typeof dimToString>[0]): number | string {
+  return typeof d === "number" ? d : dimToString(d);
 }

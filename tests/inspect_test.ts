@@ -74,7 +74,10 @@ Deno.test("inspect CLI prints exactly one JSON object with --json", async () => 
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split("\n");
   assert.equal(lines.length, 1);
-  checkStoriesQ40(JSON.parse(lines[0]!));
+  const summary = JSON.parse(lines[0]!);
+  checkStoriesQ40(summary);
+  assert.deepEqual(summary.outputs[0], { name: "outputs", dtype: "f32", shape: [1, 1, 512] });
+  assert.deepEqual(summary.outputs[1].shape, [1, 4, "P+S", 8]);
 });
 
 Deno.test("inspect CLI prints a readable report", async () => {
@@ -86,6 +89,7 @@ Deno.test("inspect CLI prints a readable report", async () => {
   assert.match(stdout, /^inputs \(11\)$/m);
   assert.match(stdout, /^ {2}in_cache_key_0\s+f32\s+\[1, 4, P, 8\]$/m);
   assert.match(stdout, /^outputs \(11\)$/m);
+  assert.match(stdout, /^ {2}out_cache_value_4\s+f32\s+\[1, 4, P\+S, 8\]$/m);
   assert.match(stdout, /Q4_0 tensors: [1-9]\d*/);
 });
 
