@@ -12,6 +12,7 @@ Deno.test("loadService takes the chat template from the tokenizer's folder, else
   assert.equal(plain.service.renderChat([{ role: "user", content: "Hi" }]), "user: Hi\nassistant:");
   assert.equal(plain.service.contextLength, 511);
   assert.ok(plain.bytes > 1_000_000);
+  assert.equal((await plain.weightsReady).bytes, plain.bytes);
   const smol = await loadService(ARCHIVE, {
     modelId: "s",
     tokenizer: new URL("tokenizers/smollm2", FIXTURES).pathname,
@@ -20,6 +21,7 @@ Deno.test("loadService takes the chat template from the tokenizer's folder, else
     smol.service.renderChat([{ role: "user", content: "Hi" }]),
     /^<\|im_start\|>system\n.*<\|im_end\|>\n<\|im_start\|>user\nHi<\|im_end\|>\n<\|im_start\|>assistant\n$/s,
   );
+  await smol.weightsReady;
 });
 
 Deno.test("loadService without a tokenizer in the archive or given says how to give one", async () => {

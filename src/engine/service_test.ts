@@ -14,7 +14,10 @@ function stories(): Promise<InferenceService> {
     modelId: "stories260K",
     tokenizer: new URL("tok512.bin", FIXTURES).pathname,
     prefillChunk: 2,
-  }).then((l) => l.service);
+  }).then(async (l) => {
+    await l.weightsReady;
+    return l.service;
+  });
   return loaded;
 }
 
@@ -84,10 +87,11 @@ Deno.test("InferenceService.generate rejects prompts that fill the context", asy
 
 Deno.test("InferenceService.generate with adaptive prefill steps gives the same text", async () => {
   const fixed = await stories();
-  const { service: adaptive } = await loadService(
+  const { service: adaptive, weightsReady } = await loadService(
     new URL("nnef/stories260K_f32.nnef.tgz", FIXTURES).pathname,
     { modelId: "s", tokenizer: new URL("tok512.bin", FIXTURES).pathname, prefillBudgetMs: 5 },
   );
+  await weightsReady;
   const prompt = fixed.encodePrompt(
     "Once upon a time there was a little cat who liked milk. ".repeat(6),
   );
@@ -103,11 +107,12 @@ Deno.test("InferenceService on WASM kernels gives the runtime's greedy text for 
   const kernels = await loadKernels({ threads: 1 });
   try {
     const archive = new URL("nnef/stories260K_q40_sdpa.nnef.tgz", FIXTURES).pathname;
-    const { service } = await loadService(archive, {
+    const { service, weightsReady } = await loadService(archive, {
       modelId: "q40",
       tokenizer: new URL("tok512.bin", FIXTURES).pathname,
       kernels,
     });
+    await weightsReady;
     const prompt = service.encodePrompt("Once upon a time");
     const text = (await collect(
       service.generate(prompt, { sampling: { temperature: 0 }, stop: [], maxTokens: 24 }),
