@@ -136,7 +136,16 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
       `${loaded.bytes} bytes, context ${loaded.service.contextLength} tokens, ` +
       `tokenizer from ${loaded.tokenizerFrom}, ${
         kernels === undefined ? "TypeScript linears" : `${kernels.variant} kernels`
-      }, in ${seconds.toFixed(2)} s`,
+      }, graph in ${seconds.toFixed(2)} s; answering while the weights arrive`,
+  );
+  loaded.weightsReady.then(
+    (stats) =>
+      log(
+        `rill: all weights in place: ${stats.bytes} bytes in ${
+          ((performance.now() - started) / 1000).toFixed(2)
+        } s`,
+      ),
+    (e) => log(`rill: loading the weights failed: ${(e as Error).message}`),
   );
   return loaded.service;
 }

@@ -28,7 +28,11 @@ export function storiesService(): Promise<InferenceService> {
     modelId: "stories260K",
     tokenizer: STORIES_TOKENIZER,
     prefillChunk: 4,
-  }).then((loaded) => loaded.service);
+  }).then(async (loaded) => {
+    // Nothing of the load may outlive a test (--trace-leaks).
+    await loaded.weightsReady;
+    return loaded.service;
+  });
   return shared;
 }
 

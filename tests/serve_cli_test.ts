@@ -85,10 +85,13 @@ Deno.test("rill serve started as a process answers the OpenAI client and logs wh
     RILL_API_KEYS: "sk-one,sk-two",
   });
   await using _ = child;
-  assert.match(
-    child.log,
-    /loaded model 'stories260K_f32\.nnef\.tgz' from .*stories260K_f32\.nnef\.tgz \(local\), \d+ bytes, context \d+ tokens, tokenizer from .*tok512\.bin, (relaxed|simd128) kernels, in \d+\.\d+ s/,
-  );
+  const loaded =
+    /loaded model 'stories260K_f32\.nnef\.tgz' from .*stories260K_f32\.nnef\.tgz \(local\), (\d+) bytes, context \d+ tokens, tokenizer from .*tok512\.bin, (relaxed|simd128) kernels, graph in \d+\.\d+ s/
+      .exec(child.log);
+  assert.ok(loaded, child.log);
+  // The weights' bytes, announced up front, are all placed in the end.
+  const placed = await child.waitFor(/all weights in place: (\d+) bytes in \d+\.\d+ s/);
+  assert.equal(placed[1], loaded[1]);
   assert.doesNotMatch(child.log, /authentication is OFF/);
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "sk-two", maxRetries: 0 });
   const answer = await client.chat.completions.create({

@@ -136,7 +136,8 @@ Deno.test("loadService reads a model from an http:// URL and a signed s3:// URL"
         r.path === "/bucket/stories.nnef.tgz" && /^AWS4-HMAC-SHA256 /.test(r.auth ?? "")
       ),
     );
-    for (const { service } of [viaHttp, viaS3]) {
+    for (const { service, weightsReady } of [viaHttp, viaS3]) {
+      await weightsReady;
       const ids = service.encodePrompt("Once upon a time");
       let text = "";
       for await (
