@@ -101,7 +101,8 @@ export interface Server {
 
 /**
  * Builds the app at once and loads the model in the background, so `/health` answers
- * while the model is on its way and `/ready` turns 200 when it is loaded.
+ * while the model is on its way and `/ready` turns 200 once its graph is built: requests run
+ * from then on, the first ones waiting per node for weights still arriving.
  */
 export function createServer(config: ServeConfig, log = defaultLog): Server {
   const state = new ServingState(config.serving, log);
