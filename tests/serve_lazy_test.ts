@@ -3,6 +3,7 @@
  * the graph is built and its first answer waits only for the weights it reads.
  */
 import assert from "node:assert/strict";
+import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import { writeArchive } from "../models/archive_writer.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import { openArchive } from "../src/nnef/archive.ts";
@@ -26,7 +27,7 @@ async function indexedTar(path: string): Promise<Uint8Array> {
 }
 
 /** The greedy answer of the server at `location` to one chat request, and what /ready said. */
-async function firstAnswer(location: string): Promise<{
+async function firstAnswer(location: string, kernels?: Kernels): Promise<{
   text: string;
   readyBeforeWeights: boolean;
   bytes: number;
@@ -35,6 +36,7 @@ async function firstAnswer(location: string): Promise<{
   const loaded = await loadService(location, {
     modelId: "stories",
     tokenizer: STORIES_TOKENIZER,
+    ...(kernels === undefined ? {} : { kernels }),
   });
   let weightsIn = false;
   const weights = loaded.weightsReady.then((stats) => {
@@ -60,24 +62,28 @@ async function firstAnswer(location: string): Promise<{
   }
 }
 
-Deno.test("a server loading from a throttled URL is ready before the weights arrived and answers as from the local file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const tar = await indexedTar(`${dir}/m.nnef.tar`);
-    const local = await firstAnswer(`${dir}/m.nnef.tar`);
-    // About one second for the whole archive.
-    const source = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length });
+for (const where of ["TypeScript", "WASM kernels"]) {
+  Deno.test(`a server loading from a throttled URL is ready before the weights arrived and answers as from the local file (${where})`, async () => {
+    const dir = await Deno.makeTempDir();
+    const kernels = where === "TypeScript" ? undefined : await loadKernels({ threads: 1 });
     try {
-      const remote = await firstAnswer(`${source.url}/m.nnef.tar`);
-      assert.ok(remote.readyBeforeWeights, "/ready answered 200 while weights were arriving");
-      assert.equal(remote.text, local.text);
-      assert.ok(remote.text.length > 0);
-      assert.equal(remote.placed, remote.bytes);
-      assert.equal(remote.bytes, local.bytes);
+      const tar = await indexedTar(`${dir}/m.nnef.tar`);
+      const local = await firstAnswer(`${dir}/m.nnef.tar`, kernels);
+      // About one second for the whole archive.
+      const source = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length });
+      try {
+        const remote = await firstAnswer(`${source.url}/m.nnef.tar`, kernels);
+        assert.ok(remote.readyBeforeWeights, "/ready answered 200 while weights were arriving");
+        assert.equal(remote.text, local.text);
+        assert.ok(remote.text.length > 0);
+        assert.equal(remote.placed, remote.bytes);
+        assert.equal(remote.bytes, local.bytes);
+      } finally {
+        await source.close();
+      }
     } finally {
-      await source.close();
+      kernels?.close();
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  });
+}
