@@ -27,6 +27,7 @@ import {
   loadWeight,
   pendingWeight,
   setPending,
+  StreamPlacement,
   variableDecls,
   type WeightLoad,
   weightRoot,
@@ -911,7 +912,9 @@ function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> 
  * variables (decoded: folding needs them), then the large weights in the order the graph
  * declares them, several ranges in flight, each written once straight into its final place
  * (`options.kernels`' memory, or a buffer of its own) and used in place as the tensor's data.
- * A `.tgz` location is streamed once; its weights are all in place before the graph is built.
+ * A `.tgz` location is streamed once, each weight written into place as its member passes;
+ * with `options.lazy` the graph is built once `graph.nnef` and the small variables passed,
+ * and the large weights still in the stream are waited for per node.
  *
  * With `options.lazy`, resolves once the graph is built: `model.weightsReady` resolves when
  * the last weight is in place, and `Session.prefillAsync` runs meanwhile, each node waiting
@@ -952,15 +955,21 @@ export async function loadModel(
       for await (const m of weights.members()) sizes.set(m.name, m.size);
       if (!sizes.has("graph.nnef")) throw new RangeError(`${weights.name} has no graph.nnef`);
     }
+    // A lazy `.tgz` stream: weights passing before the graph go to slots of their own size,
+    // bound to their variables once it is parsed; the graph is built before the rest arrive.
+    const placement = sizes === null && options.lazy ? new StreamPlacement(weights, kernels) : null;
     const text = new TextDecoder().decode(await weights.read("graph.nnef"));
     const doc = parseDocument(text, file);
     let smallDone!: () => void;
     const small = new Promise<void>((resolve) => (smallDone = resolve));
-    variableDecls(doc).forEach((decl, i) => {
-      const member = memberOf(decl.label, sizes);
-      if (member === undefined) return;
-      loads.push(loadWeight(weights, decl, member, sizes?.get(member), i, kernels, small));
-    });
+    if (placement) loads.push(...placement.bind(variableDecls(doc)));
+    else {
+      variableDecls(doc).forEach((decl, i) => {
+        const member = memberOf(decl.label, sizes);
+        if (member === undefined) return;
+        loads.push(loadWeight(weights, decl, member, sizes?.get(member), i, kernels, small));
+      });
+    }
     const tensors = new Map<string, TensorFile | Tensor>();
     const settling = Promise.all(
       loads.map((l) => l.placed ? Promise.resolve(l.placed.tensor) : l.value),
@@ -970,11 +979,13 @@ export async function loadModel(
     loads.forEach((l, i) => tensors.set(l.label, settled[i]!));
     // Graph quantization (u8/i8 with zero points) is not implemented: refuse such graphs
     // with that reason, unless an unsupported operator already says more.
-    if (sizes === null) {
+    if (sizes === null && placement === null) {
       sizes = new Map();
       for await (const m of weights.members()) sizes.set(m.name, m.size);
     }
-    const quant = sizes.has("graph.quant")
+    // A lazy stream knows only the members passed so far; a later graph.quant fails the load.
+    const hasQuant = placement ? placement.seen("graph.quant") : sizes!.has("graph.quant");
+    const quant = hasQuant
       ? new TextDecoder().decode(await weights.read("graph.quant")).trim()
       : "";
     const refuse = (): never => {
@@ -1053,6 +1064,7 @@ export async function loadModel(
       async () => {
         weightsMs = performance.now() - t0;
         await close();
+        if (placement && !hasQuant && placement.seen("graph.quant")) refuse();
       },
       async (e) => {
         await close().catch(() => {});

@@ -204,6 +204,48 @@ function checkPlaced(member: string, plan: NonNullable<Plan>, bytes: Uint8Array)
   }
 }
 
+/** Where a member's bytes go: a slot in the kernels' memory or a buffer of its own. */
+interface Slot {
+  readonly bytes: () => Uint8Array;
+  /** Byte offset of the slot in the kernels' memory, or null for a buffer of its own. */
+  readonly at: number | null;
+}
+
+/** A slot of `bytes` (header and payload; in the kernels, the payload 128-byte aligned). */
+function allocSlot(kernels: Kernels | null, bytes: number): Slot {
+  if (kernels) {
+    // The 128-byte header fills the start of an aligned slot, so the payload is aligned.
+    const at = kernels.allocWeights(bytes, PAYLOAD_ALIGN).offset;
+    return { bytes: () => kernels.u8(at, bytes), at };
+  }
+  const own = new Uint8Array(bytes);
+  return { bytes: () => own, at: null };
+}
+
+/** The tensor viewing the payload of `slot` as planned. */
+function slotTensor(
+  slot: Slot,
+  kernels: Kernels | null,
+  plan: NonNullable<Plan>,
+  shape: readonly number[],
+  bytes: number,
+): Tensor {
+  let t: Tensor;
+  if (kernels && slot.at !== null) {
+    const payloadAt = slot.at + TENSOR_HEADER_BYTES;
+    t = kernelsTensor(kernels, plan.kind, shape, payloadAt, bytes - TENSOR_HEADER_BYTES);
+    PLACED.set(t, { kernels, offset: payloadAt, layout: "ggml" });
+  } else {
+    const own = slot.bytes();
+    const data = plan.kind === "f32"
+      ? new Float32Array(own.buffer, own.byteOffset + TENSOR_HEADER_BYTES, plan.items)
+      : own.subarray(TENSOR_HEADER_BYTES);
+    t = { dtype: plan.kind, shape, data };
+  }
+  ROOT.set(t, t);
+  return t;
+}
+
 /**
  * Starts loading `decl` from member `member`: placed when it is a large f32 or Q4_0 tensor
  * (into `kernels` when given), else read into a buffer of its own and decoded. `size` is the
@@ -222,7 +264,7 @@ export function loadWeight(
 ): WeightLoad {
   const shape = decl.shape ?? [];
   let placedTensor: Tensor | null = null;
-  let slot: (() => Uint8Array) | null = null;
+  let slot: Slot | null = null;
   let plan: Plan = null;
   let buffer: Uint8Array | null = null;
   const prepare = (bytes: number): void => {
@@ -231,28 +273,13 @@ export function loadWeight(
       buffer = new Uint8Array(bytes);
       return;
     }
-    const payloadBytes = bytes - TENSOR_HEADER_BYTES;
-    if (kernels) {
-      // The 128-byte header fills the start of an aligned slot, so the payload is aligned.
-      const k = kernels;
-      const at = k.allocWeights(bytes, PAYLOAD_ALIGN).offset;
-      slot = () => k.u8(at, bytes);
-      placedTensor = kernelsTensor(k, plan.kind, shape, at + TENSOR_HEADER_BYTES, payloadBytes);
-      PLACED.set(placedTensor, { kernels: k, offset: at + TENSOR_HEADER_BYTES, layout: "ggml" });
-    } else {
-      const own = new Uint8Array(bytes);
-      slot = () => own;
-      const data = plan.kind === "f32"
-        ? new Float32Array(own.buffer, TENSOR_HEADER_BYTES, plan.items)
-        : own.subarray(TENSOR_HEADER_BYTES);
-      placedTensor = { dtype: plan.kind, shape, data };
-    }
-    ROOT.set(placedTensor, placedTensor);
+    slot = allocSlot(kernels, bytes);
+    placedTensor = slotTensor(slot, kernels, plan, shape, bytes);
   };
   if (size !== undefined) prepare(size);
   const target: LoadTarget = (bytes: number): Uint8Array => {
     if (size === undefined && slot === null && buffer === null) prepare(bytes);
-    return slot ? slot() : buffer!;
+    return slot ? slot.bytes() : buffer!;
   };
   // Placed weights wait for `after` (the small variables go first, alone on the wire).
   const loaded = size !== undefined && plan !== null && after
@@ -260,19 +287,161 @@ export function loadWeight(
     : source.load(member, target, { priority: plan === null ? -1 : priority });
   const value = loaded.then((): Tensor | TensorFile => {
     if (plan !== null) {
-      checkPlaced(member, plan, slot!());
+      checkPlaced(member, plan, slot!.bytes());
       return placedTensor!;
     }
     return readTensorFile(buffer!, member);
   });
+  return settleLoad(decl.label, member, value, placedTensor);
+}
+
+/** A `WeightLoad` of `value`; a placed tensor is pending until its value resolves. */
+function settleLoad(
+  label: string,
+  member: string,
+  value: Promise<Tensor | TensorFile>,
+  placedTensor: Tensor | null,
+): WeightLoad {
   // Failures surface through `value` (or the model's weightsReady), not as unhandled.
   value.catch(() => {});
   const placed = placedTensor === null ? null : {
-    tensor: placedTensor as Tensor,
+    tensor: placedTensor,
     arrived: value.then(() => {}),
   };
   if (placed) setPending(placed.tensor, placed.arrived);
-  return { label: decl.label, member, value, placed };
+  return { label, member, value, placed };
+}
+
+/**
+ * The plan of a large variable whose member has not reached the stream yet, from the graph
+ * alone: t2n writes Q4_0 variables without a generic type and f32 ones as `variable<scalar>`.
+ * Null when the graph does not say (the variable is then read before the graph is built).
+ */
+function predictedPlan(decl: VariableDecl): Plan {
+  if (decl.shape === null || (decl.generic !== null && decl.generic !== "scalar")) return null;
+  const items = volume(decl.shape);
+  if (items <= EAGER_MAX_ITEMS || decl.shape.filter((d) => d > 1).length < 2) return null;
+  if (decl.generic === null) return items % 32 === 0 ? { kind: "q40", items } : null;
+  return { kind: "f32", items };
+}
+
+/** Bytes of a `.dat` member holding `plan`. */
+function planBytes(plan: NonNullable<Plan>): number {
+  return TENSOR_HEADER_BYTES + (plan.kind === "f32" ? plan.items * 4 : (plan.items / 32) * 18);
+}
+
+/** Members at most this size that reach the stream before the graph go to a buffer of their own. */
+const EARLY_SMALL_BYTES = TENSOR_HEADER_BYTES + (EAGER_MAX_ITEMS / 32) * 18;
+
+/** A `.dat` member taken from the stream before the graph said which variable it holds. */
+interface EarlyMember {
+  readonly size: number;
+  readonly slot: Slot;
+  readonly arrived: Promise<void>;
+}
+
+/**
+ * Weights of a `.tgz` stream placed as its members come, in whatever order the archive has:
+ * a `.dat` member that passes before the graph is known goes into a slot sized from its member
+ * size (its final place) and is bound to its variable once the graph is parsed; after that,
+ * each variable's member is claimed before it arrives (large ones in a slot sized from the
+ * graph's shape and dtype, see `predictedPlan`). Every byte is written once.
+ */
+export class StreamPlacement {
+  readonly #source: WeightSource;
+  readonly #kernels: Kernels | null;
+  readonly #early = new Map<string, EarlyMember>();
+  readonly #claimed = new Set<string>();
+  readonly #seen = new Set<string>();
+  #bound = false;
+
+  constructor(source: WeightSource, kernels: Kernels | null) {
+    this.#source = source;
+    this.#kernels = kernels;
+    // A stream failure reaches every load still waiting on it.
+    this.#run().catch(() => {});
+  }
+
+  /** True when the stream has reached member `name` so far. */
+  seen(name: string): boolean {
+    return this.#seen.has(name);
+  }
+
+  async #run(): Promise<void> {
+    for await (const m of this.#source.members()) {
+      this.#seen.add(m.name);
+      if (this.#bound || !m.name.endsWith(".dat") || this.#claimed.has(m.name)) continue;
+      const slot = m.size > EARLY_SMALL_BYTES
+        ? allocSlot(this.#kernels, m.size)
+        : allocSlot(null, m.size);
+      this.#claimed.add(m.name);
+      const arrived = this.#source.load(m.name, () => slot.bytes());
+      arrived.catch(() => {});
+      this.#early.set(m.name, { size: m.size, slot, arrived });
+    }
+  }
+
+  /** Binds the graph's variables to their members: those passed already, and those to come. */
+  bind(decls: readonly VariableDecl[]): WeightLoad[] {
+    this.#bound = true;
+    const loads: WeightLoad[] = [];
+    for (const decl of decls) {
+      const member = `${decl.label.replace(/^\//, "")}.dat`;
+      const shape = decl.shape ?? [];
+      const early = this.#early.get(member);
+      if (early) {
+        const plan = planOf(decl, early.size);
+        const { slot } = early;
+        if (plan === null) {
+          // Decoded: a copy out of the kernels' memory, whose views move when it grows.
+          const value = early.arrived.then(() =>
+            readTensorFile(slot.at === null ? slot.bytes() : slot.bytes().slice(), member)
+          );
+          loads.push(settleLoad(decl.label, member, value, null));
+          continue;
+        }
+        const t = slotTensor(
+          slot,
+          slot.at === null ? null : this.#kernels,
+          plan,
+          shape,
+          early.size,
+        );
+        const value = early.arrived.then(() => {
+          checkPlaced(member, plan, slot.bytes());
+          return t;
+        });
+        loads.push(settleLoad(decl.label, member, value, t));
+        continue;
+      }
+      if (this.#claimed.has(member)) continue;
+      this.#claimed.add(member);
+      const plan = predictedPlan(decl);
+      if (plan === null) {
+        loads.push(loadWeight(this.#source, decl, member, undefined, 0, this.#kernels));
+        continue;
+      }
+      const bytes = planBytes(plan);
+      const slot = allocSlot(this.#kernels, bytes);
+      const t = slotTensor(slot, this.#kernels, plan, shape, bytes);
+      const target: LoadTarget = (size: number): Uint8Array => {
+        if (size !== bytes) {
+          throw new RangeError(
+            `${member}: ${size} bytes, the graph's ${
+              decl.generic === null ? "variable" : `variable<${decl.generic}>`
+            } of shape [${shape}] says ${plan.kind} in ${bytes} bytes`,
+          );
+        }
+        return slot.bytes();
+      };
+      const value = this.#source.load(member, target).then(() => {
+        checkPlaced(member, plan, slot.bytes());
+        return t;
+      });
+      loads.push(settleLoad(decl.label, member, value, t));
+    }
+    return loads;
+  }
 }
 
 /** Marks a placed weight as pending until `ready` (e.g. arrival then interleaving). */
