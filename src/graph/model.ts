@@ -25,6 +25,7 @@ import type { Kernels } from "../../kernels/mod.ts";
 import {
   kernelWeight,
   loadWeight,
+  openFloatLabels,
   pendingWeight,
   setPending,
   StreamPlacement,
@@ -962,7 +963,7 @@ export async function loadModel(
     const doc = parseDocument(text, file);
     let smallDone!: () => void;
     const small = new Promise<void>((resolve) => (smallDone = resolve));
-    if (placement) loads.push(...placement.bind(variableDecls(doc)));
+    if (placement) loads.push(...placement.bind(variableDecls(doc), openFloatLabels(doc, text)));
     else {
       variableDecls(doc).forEach((decl, i) => {
         const member = memberOf(decl.label, sizes);

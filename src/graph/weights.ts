@@ -317,12 +317,49 @@ function settleLoad(
  * alone: t2n writes Q4_0 variables without a generic type and f32 ones as `variable<scalar>`.
  * Null when the graph does not say (the variable is then read before the graph is built).
  */
-function predictedPlan(decl: VariableDecl): Plan {
+function predictedPlan(decl: VariableDecl, open: ReadonlySet<string>): Plan {
   if (decl.shape === null || (decl.generic !== null && decl.generic !== "scalar")) return null;
+  if (decl.generic === "scalar" && open.has(decl.label)) return null;
   const items = volume(decl.shape);
   if (items <= EAGER_MAX_ITEMS || decl.shape.filter((d) => d > 1).length < 2) return null;
   if (decl.generic === null) return items % 32 === 0 ? { kind: "q40", items } : null;
   return { kind: "f32", items };
+}
+
+/**
+ * Labels of variables whose float type the graph leaves open (not to be assumed f32): every
+ * one when `text` names another float type (f16, bf16, f64), else those `tract_core_cast`
+ * reads (how the converter writes f16 weights).
+ */
+export function openFloatLabels(doc: Document, text: string): Set<string> {
+  if (/\b(b?f16|f64)\b/.test(text)) return new Set(variableDecls(doc).map((d) => d.label));
+  const labelOf = new Map<string, string>();
+  const cast: string[] = [];
+  const visit = (r: RValue): void => {
+    if (r.kind === "invocation") {
+      const first = r.invocation.args[0]?.value;
+      if (r.invocation.op === "tract_core_cast" && first?.kind === "identifier") {
+        cast.push(first.name);
+      }
+      r.invocation.args.forEach((a) => visit(a.value));
+    } else if (r.kind === "array" || r.kind === "tuple") r.items.forEach(visit);
+    else if (r.kind === "binary") {
+      visit(r.left);
+      visit(r.right);
+    }
+  };
+  for (const s of doc.graph.body) {
+    const r = s.right;
+    if (r.kind === "invocation" && r.invocation.op === "variable" && s.left.kind === "identifier") {
+      const label = r.invocation.args.find((a) => a.name === "label")?.value ??
+        r.invocation.args[1]?.value;
+      if (label?.kind === "literal" && label.literal.kind === "string") {
+        labelOf.set(s.left.name, label.literal.value);
+      }
+    }
+    visit(r);
+  }
+  return new Set(cast.flatMap((id) => labelOf.get(id) ?? []));
 }
 
 /** Bytes of a `.dat` member holding `plan`. */
@@ -381,8 +418,12 @@ export class StreamPlacement {
     }
   }
 
-  /** Binds the graph's variables to their members: those passed already, and those to come. */
-  bind(decls: readonly VariableDecl[]): WeightLoad[] {
+  /**
+   * Binds the graph's variables to their members: those passed already, and those to come
+   * (`open`: labels not to be assumed f32, see `openFloatLabels`; they are read, not placed
+   * ahead).
+   */
+  bind(decls: readonly VariableDecl[], open: ReadonlySet<string>): WeightLoad[] {
     this.#bound = true;
     const loads: WeightLoad[] = [];
     for (const decl of decls) {
@@ -416,7 +457,7 @@ export class StreamPlacement {
       }
       if (this.#claimed.has(member)) continue;
       this.#claimed.add(member);
-      const plan = predictedPlan(decl);
+      const plan = predictedPlan(decl, open);
       if (plan === null) {
         loads.push(loadWeight(this.#source, decl, member, undefined, 0, this.#kernels));
         continue;
