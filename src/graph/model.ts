@@ -984,7 +984,8 @@ export async function loadModel(
       sizes = new Map();
       for await (const m of weights.members()) sizes.set(m.name, m.size);
     }
-    // A lazy stream knows only the members passed so far; a later graph.quant fails the load.
+    // A lazy stream knows only the members passed so far: a graph.quant passing later, before
+    // the last weight, fails weightsReady.
     const hasQuant = placement ? placement.seen("graph.quant") : sizes!.has("graph.quant");
     const quant = hasQuant
       ? new TextDecoder().decode(await weights.read("graph.quant")).trim()
