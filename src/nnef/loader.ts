@@ -1,4 +1,5 @@
 import type { DiskCache, MemberCacheKey } from "../storage/disk_cache.ts";
+import { BounceReader } from "../storage/_bounce.ts";
 import { createSha256, type Sha256 } from "../storage/sha256.ts";
 
 /**
@@ -100,7 +101,7 @@ interface Job {
   readonly hasher: Sha256 | undefined;
   hashedTo: number;
   settled: boolean;
-  readonly readers: Set<ReadableStreamDefaultReader<Uint8Array>>;
+  readonly readers: Set<BounceReader>;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -331,12 +332,12 @@ class RangeLoader implements MemberLoader {
     const last = group.at(-1)!.job.member;
     const start = first.offset;
     const end = last.offset + last.size;
-    const reader = this.#backend.streamObject!(start, end - start).getReader();
+    const reader = new BounceReader(this.#backend.streamObject!(start, end - start));
     for (const p of group) p.job.readers.add(reader);
     let pos = start;
     try {
       while (pos < end) {
-        const { value, done } = await reader.read();
+        const { value, done } = await reader.read(end - pos);
         if (done) throw new RangeError(`${this.name}: range ended at byte ${pos}, expected ${end}`);
         const chunkEnd = pos + value.length;
         for (const p of group) {
@@ -366,11 +367,11 @@ class RangeLoader implements MemberLoader {
   async #run(part: Part): Promise<void> {
     const { job } = part;
     const name = job.member.name;
-    const reader = this.#backend.streamRange(name, part.at, part.end - part.at).getReader();
+    const reader = new BounceReader(this.#backend.streamRange(name, part.at, part.end - part.at));
     job.readers.add(reader);
     try {
       while (part.at < part.end) {
-        const { value, done } = await reader.read();
+        const { value, done } = await reader.read(part.end - part.at);
         if (job.settled) return;
         if (done) {
           throw new RangeError(

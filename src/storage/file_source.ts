@@ -18,21 +18,32 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
 
-  async function readNow(offset: number, length: number): Promise<Uint8Array> {
+  async function fillNow(offset: number, out: Uint8Array): Promise<void> {
     if (closed) throw new TypeError(`${path}: read after close`);
-    const out = new Uint8Array(length);
     await file.seek(offset, Deno.SeekMode.Start);
     let filled = 0;
-    while (filled < length) {
+    while (filled < out.length) {
       const n = await file.read(out.subarray(filled));
       if (n === null) {
         throw new RangeError(
-          `${path}: file ended at ${offset + filled}, expected ${offset + length}`,
+          `${path}: file ended at ${offset + filled}, expected ${offset + out.length}`,
         );
       }
       filled += n;
     }
+  }
+
+  async function readNow(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await fillNow(offset, out);
     return out;
+  }
+
+  /** Fills `out` from `offset`, queued behind the reads before it (they share the seek). */
+  function readInto(offset: number, out: Uint8Array): Promise<void> {
+    const result = queue.then(() => fillNow(offset, out));
+    queue = result.catch(() => undefined);
+    return result;
   }
 
   function read(offset: number, length: number): Promise<Uint8Array> {
@@ -52,7 +63,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
     read,
     stream(offset: number, length: number): ReadableStream<Uint8Array> {
       checkRange(path, offset, length, size);
-      return chunkedStream(offset, length, read);
+      return chunkedStream(offset, length, read, undefined, readInto);
     },
     async close(): Promise<void> {
       if (closed) return;

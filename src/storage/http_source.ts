@@ -1,6 +1,7 @@
 import type { ByteSource } from "./byte_source.ts";
 import { concatBytes } from "./bytes.ts";
 import { checkRange, chunkedStream } from "./_range.ts";
+import { BounceReader } from "./_bounce.ts";
 
 /** How `openHttpSource` talks to the server. */
 export interface HttpSourceOptions {
@@ -230,20 +231,50 @@ class HttpByteSource implements HttpSource {
     return Promise.resolve();
   }
 
-  /** One streaming request, resumed from where it stopped when the connection fails. */
+  /**
+   * One streaming request, resumed from where it stopped when the connection fails. A byte
+   * stream: a BYOB reader gets the body copied into its own buffer, and the body itself is read
+   * into one reused buffer, so no garbage chunk is left per read.
+   */
   #rangeStream(start: number, end: number): ReadableStream<Uint8Array> {
     let at = start;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let reader: BounceReader | undefined;
     let res0: Response | undefined;
     let failures = 0;
+    let cancelled = false;
+    // Received bytes a reader's view had no room for.
+    let pending: Uint8Array | undefined;
     const release = async () => {
       const r = reader;
       reader = undefined;
       await r?.cancel().catch(() => undefined);
     };
-    return new ReadableStream<Uint8Array>({
+    const deliver = (
+      controller: ReadableByteStreamController,
+      chunk: Uint8Array,
+      copy: boolean,
+    ) => {
+      const request = controller.byobRequest;
+      const view = request?.view;
+      if (request === null || view === null || view === undefined) {
+        controller.enqueue(copy ? chunk.slice() : chunk);
+        pending = undefined;
+        return;
+      }
+      const n = Math.min(view.byteLength, chunk.length);
+      new Uint8Array(view.buffer, view.byteOffset, n).set(chunk.subarray(0, n));
+      pending = chunk.length > n ? chunk.slice(n) : undefined;
+      request.respond(n);
+    };
+    return new ReadableStream({
+      type: "bytes",
       pull: async (controller) => {
-        while (at < end) {
+        if (pending !== undefined) {
+          deliver(controller, pending, false);
+          if (pending === undefined && at >= end) controller.close();
+          return;
+        }
+        while (at < end && !cancelled) {
           try {
             if (reader === undefined) {
               const res = await this.#withRetries(async () => {
@@ -255,12 +286,18 @@ class HttpByteSource implements HttpSource {
                 await this.#checkPartial(res, at, end - 1, this.#size);
                 return res;
               });
-              reader = res.body!.getReader();
+              if (cancelled) {
+                await res.body?.cancel();
+                return;
+              }
+              reader = new BounceReader(res.body!);
               res0 = res;
             }
-            const { value, done } = await this.#readIdle(reader, res0).catch((e) => {
+            const max = controller.byobRequest?.view?.byteLength ?? Infinity;
+            const { value, done } = await this.#readIdle(reader, res0, max).catch((e) => {
               throw new Transient(`GET ${this.name}: body failed at byte ${at}: ${e.message}`);
             });
+            if (cancelled) return;
             if (done) {
               reader = undefined;
               throw new Transient(
@@ -271,22 +308,25 @@ class HttpByteSource implements HttpSource {
             const chunk = value.subarray(0, end - at);
             at += chunk.length;
             failures = 0;
-            controller.enqueue(chunk);
-            if (at >= end) {
-              await release();
-              controller.close();
-            }
+            if (at >= end) await release();
+            deliver(controller, chunk, reader === undefined || reader.reused);
+            if (at >= end && pending === undefined) controller.close();
             return;
           } catch (e) {
             await release();
+            if (cancelled) return;
             if (!(e instanceof Transient) || ++failures > this.#retries) throw e;
             await sleep(this.#delay(failures, e));
           }
         }
-        controller.close();
+        if (!cancelled) controller.close();
       },
-      cancel: release,
-    }, { highWaterMark: 0 });
+      cancel: async () => {
+        cancelled = true;
+        pending = undefined;
+        await release();
+      },
+    }, { highWaterMark: 0 }) as ReadableStream<Uint8Array>;
   }
 
   async #adoptFull(res: Response): Promise<void> {
@@ -387,13 +427,14 @@ class HttpByteSource implements HttpSource {
    * timeout (a server that stalls mid-body); rejects with an Error that says which.
    */
   async #readIdle(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
+    reader: BounceReader,
     res: Response | undefined,
-  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+    max?: number,
+  ): Promise<{ done: boolean; value: Uint8Array }> {
     const abort = res === undefined ? undefined : this.#aborts.get(res);
     const timer = setTimeout(() => abort?.abort(), this.#timeoutMs);
     try {
-      return await reader.read();
+      return await reader.read(max);
     } catch (e) {
       if (abort?.signal.aborted) throw new Error(`no data within ${this.#timeoutMs} ms`);
       throw e instanceof Error ? e : new Error(String(e));
@@ -406,13 +447,13 @@ class HttpByteSource implements HttpSource {
   async #body(res: Response, expected: number | undefined): Promise<Uint8Array> {
     const chunks: Uint8Array[] = [];
     let length = 0;
-    const reader = res.body?.getReader();
+    const reader = res.body === null ? undefined : new BounceReader(res.body);
     try {
       for (;;) {
         if (reader === undefined) break;
         const { value, done } = await this.#readIdle(reader, res);
         if (done) break;
-        chunks.push(value);
+        chunks.push(reader.reused ? value.slice() : value);
         length += value.length;
       }
     } catch (e) {
