@@ -11,7 +11,9 @@
  *   entirely under the download.
  * - `peak_rss_ratio`: the subprocess's peak resident memory (VmHWM) after loading and
  *   generating, over the archive's weight bytes (`.dat` members); `peak_rss_over_baseline_ratio`
- *   subtracts what the process held before loading (runtime, compiled code).
+ *   subtracts what the process held before loading (runtime, compiled code);
+ *   `peak_rss_floor_ratio` is (that baseline + weights + KV cache) / weights, the least a
+ *   process that holds nothing else could reach, next to `peak_rss_goal_ratio` (1.25 + KV).
  *
  * The converted archive is kept in `$RILL_BENCH_DIR` (default: the system temp folder) and
  * reused by the next run. Ends with one JSON line.
@@ -177,6 +179,14 @@ async function main(): Promise<void> {
         ((r.hwm - r.kernelsRss) / weightBytes).toFixed(3),
       ),
       kv_cache_ratio: Number((r.kvBytes / weightBytes).toFixed(3)),
+      // The goal (1.25 plus the KV cache) against the least this process could reach: what it
+      // held before loading, plus the weights and the KV cache, and nothing else.
+      peak_rss_goal_ratio: Number((1.25 + r.kvBytes / weightBytes).toFixed(3)),
+      peak_rss_floor_ratio: Number(
+        ((r.baseline + weightBytes + r.kvBytes) / weightBytes).toFixed(3),
+      ),
+      // Peak resident bytes beyond the pre-load baseline and the whole WASM memory.
+      peak_rss_beyond_baseline_and_wasm_bytes: r.hwm - r.baseline - r.wasmBytes,
     };
     console.log(
       `${(bytes.length / 1e6).toFixed(1)} MB at ${(RATE / 1e6).toFixed(0)} MB/s ` +
