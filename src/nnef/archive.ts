@@ -396,31 +396,52 @@ async function openFolder(root: string): Promise<Archive> {
     if (found === undefined) throw new RangeError(`${root}: no member '${member}'`);
     return found;
   }
+  /** A byte stream of a member's range: a BYOB reader's view is filled by the file in place. */
   function streamRange(member: string, offset: number, length: number) {
     checkMemberRange(root, get(member), offset, length);
-    let source: ByteSource | undefined;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    async function release(): Promise<void> {
-      const [r, s] = [reader, source];
-      reader = undefined;
-      source = undefined;
-      await r?.cancel().catch(() => {});
-      await s?.close();
+    let file: Deno.FsFile | undefined;
+    let at = offset;
+    const end = offset + length;
+    function release(): void {
+      file?.close();
+      file = undefined;
     }
-    return new ReadableStream<Uint8Array>({
+    return new ReadableStream({
+      type: "bytes",
       async pull(controller) {
-        if (reader === undefined) {
-          source = await openFileSource(`${root}/${member}`);
-          reader = source.stream(offset, length).getReader();
-        }
-        const { value, done } = await reader.read();
-        if (done) {
-          await release();
+        if (at >= end) {
+          release();
           controller.close();
-        } else controller.enqueue(value);
+          return;
+        }
+        if (file === undefined) {
+          file = await Deno.open(`${root}/${member}`);
+          await file.seek(at, Deno.SeekMode.Start);
+        }
+        const request = controller.byobRequest;
+        const view = request?.view;
+        const into = request === null || view === null || view === undefined
+          ? new Uint8Array(Math.min(1 << 20, end - at))
+          : new Uint8Array(view.buffer, view.byteOffset, Math.min(view.byteLength, end - at));
+        const n = await file.read(into).catch((e) => {
+          release();
+          throw e;
+        });
+        if (n === null) {
+          release();
+          throw new RangeError(`${root}/${member}: file ended at ${at}, expected ${end}`);
+        }
+        at += n;
+        if (request === null || view === null || view === undefined) {
+          controller.enqueue(into.subarray(0, n));
+        } else request.respond(n);
+        if (at >= end) {
+          release();
+          controller.close();
+        }
       },
       cancel: release,
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 0 }) as ReadableStream<Uint8Array>;
   }
   return {
     name: root,
