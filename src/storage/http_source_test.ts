@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { openHttpSource, redactUrl } from "./http_source.ts";
 import { startTestServer } from "./_test_server.ts";
+import { BounceReader } from "./_bounce.ts";
 
 function pattern(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
@@ -239,4 +240,52 @@ Deno.test("redactUrl hides credentials and the query", () => {
     "https://***@example.com/a/m.tar?<redacted>",
   );
   assert.equal(redactUrl("http://h/m.tar"), "http://h/m.tar");
+});
+
+Deno.test("openHttpSource fills a BYOB reader's buffer in place across a broken connection", async () => {
+  const data = pattern(100_000);
+  const server = startTestServer({ "/blob": data });
+  let cut = true;
+  // A body that is not a byte stream, in chunks larger than the reader's buffer, cut after one.
+  async function cutting(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const res = await fetch(input, init);
+    if (!cut || new Headers(init?.headers).get("range") !== "bytes=2000-99999") return res;
+    cut = false;
+    const reader = res.body!.getReader();
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent) {
+          await reader.cancel();
+          controller.error(new TypeError("connection reset"));
+          return;
+        }
+        const { value } = await reader.read();
+        controller.enqueue(value!.subarray(0, 1000));
+        sent = true;
+      },
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  }
+  const source = await openHttpSource(`${server.url}/blob`, { fetch: cutting, retryBaseMs: 1 });
+  const reader = new BounceReader(source.stream(2000, 98_000), 300);
+  try {
+    assert.ok(reader.reused);
+    const got = new Uint8Array(98_000);
+    let at = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      assert.ok(value.length <= 300);
+      got.set(value, at);
+      at += value.length;
+    }
+    assert.equal(at, 98_000);
+    assert.deepEqual(got, data.slice(2000));
+    assert.equal(server.requests.at(-1)!.range, "bytes=3000-99999");
+  } finally {
+    await reader.cancel();
+    await source.close();
+    await server.close();
+  }
 });
