@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { openFileSource } from "./file_source.ts";
 import { memorySource } from "./memory_source.ts";
+import { BounceReader } from "./_bounce.ts";
 
 const DATA = Uint8Array.from({ length: 3000 }, (_, i) => (i * 13) & 0xff);
 
@@ -38,4 +39,27 @@ Deno.test("memorySource reads copies of ranges and streams them", async () => {
   assert.deepEqual(await collect(source.stream(0, 3000)), DATA);
   await assert.rejects(() => source.read(-1, 2), /invalid range/);
   await source.close();
+});
+
+Deno.test("openFileSource streams into a BYOB reader's buffer, interleaved with reads", async () => {
+  const path = await Deno.makeTempFile();
+  await Deno.writeFile(path, DATA);
+  const source = await openFileSource(path);
+  const reader = new BounceReader(source.stream(100, 2000), 512);
+  try {
+    assert.ok(reader.reused);
+    const got: number[] = [];
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      assert.ok(value.length <= 512);
+      got.push(...value);
+      assert.deepEqual(await source.read(0, 10), DATA.slice(0, 10));
+    }
+    assert.deepEqual(Uint8Array.from(got), DATA.slice(100, 2100));
+  } finally {
+    await reader.cancel();
+    await source.close();
+    await Deno.remove(path);
+  }
 });
