@@ -106,6 +106,7 @@ export type {
   MemberLoadOptions,
 } from "./src/nnef/loader.ts";
 export {
+  type MemberClaim,
   type ModelStream,
   type ModelStreamOptions,
   openModelStream,

@@ -8,6 +8,7 @@
 import type { Document, RValue } from "../nnef/ast.ts";
 import type { ArchiveMember } from "../nnef/archive.ts";
 import type { LoaderStats, LoadTarget, MemberLoadOptions } from "../nnef/loader.ts";
+import type { MemberClaim } from "../nnef/model_stream.ts";
 import { legacyQ40ToGgml } from "../nnef/q40.ts";
 import {
   readTensorFile,
@@ -128,6 +129,8 @@ export interface WeightSource {
   readonly name: string;
   readonly kind: "folder" | "tar" | "tgz";
   members(): AsyncIterable<ArchiveMember>;
+  /** A synchronous member-begin hook (a `ModelStream`'s, see `ModelStream.onMember`). */
+  onMember?(claim: (member: ArchiveMember) => MemberClaim | undefined): void;
   load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
   read(name: string): Promise<Uint8Array>;
   /** Moves a member's pending ranges to `priority` (no effect on a `.tgz` stream). */
@@ -373,6 +376,8 @@ const EARLY_SMALL_BYTES = TENSOR_HEADER_BYTES + (EAGER_MAX_ITEMS / 32) * 18;
 /** A `.dat` member taken from the stream before the graph said which variable it holds. */
 interface EarlyMember {
   readonly size: number;
+  /** Began after graph.nnef: held to the graph's prediction, as if bound before it arrived. */
+  readonly afterGraph: boolean;
   readonly slot: Slot;
   readonly arrived: Promise<void>;
 }
@@ -391,31 +396,38 @@ export class StreamPlacement {
   readonly #claimed = new Set<string>();
   readonly #seen = new Set<string>();
   #bound = false;
+  #afterGraph = false;
 
   constructor(source: WeightSource, kernels: Kernels | null) {
     this.#source = source;
     this.#kernels = kernels;
-    // A stream failure reaches every load still waiting on it.
-    this.#run().catch(() => {});
+    if (source.onMember === undefined) {
+      throw new TypeError(`${source.name}: a lazy placement needs a stream with onMember`);
+    }
+    // Taken as each member begins, so its bytes go straight into the slot. A stream failure
+    // reaches every load still waiting on it.
+    source.onMember((m) => {
+      this.#seen.add(m.name);
+      if (m.name === "graph.nnef") this.#afterGraph = true;
+      if (this.#bound || !m.name.endsWith(".dat") || this.#claimed.has(m.name)) return undefined;
+      const slot = m.size > EARLY_SMALL_BYTES
+        ? allocSlot(this.#kernels, m.size)
+        : allocSlot(null, m.size);
+      this.#claimed.add(m.name);
+      const afterGraph = this.#afterGraph;
+      return {
+        target: () => slot.bytes(),
+        arrived: (arrived: Promise<void>) => {
+          arrived.catch(() => {});
+          this.#early.set(m.name, { size: m.size, afterGraph, slot, arrived });
+        },
+      };
+    });
   }
 
   /** True when the stream has reached member `name` so far. */
   seen(name: string): boolean {
     return this.#seen.has(name);
-  }
-
-  async #run(): Promise<void> {
-    for await (const m of this.#source.members()) {
-      this.#seen.add(m.name);
-      if (this.#bound || !m.name.endsWith(".dat") || this.#claimed.has(m.name)) continue;
-      const slot = m.size > EARLY_SMALL_BYTES
-        ? allocSlot(this.#kernels, m.size)
-        : allocSlot(null, m.size);
-      this.#claimed.add(m.name);
-      const arrived = this.#source.load(m.name, () => slot.bytes());
-      arrived.catch(() => {});
-      this.#early.set(m.name, { size: m.size, slot, arrived });
-    }
   }
 
   /**
@@ -430,6 +442,16 @@ export class StreamPlacement {
       const member = `${decl.label.replace(/^\//, "")}.dat`;
       const shape = decl.shape ?? [];
       const early = this.#early.get(member);
+      const predicted = early?.afterGraph ? predictedPlan(decl, open) : null;
+      if (early && predicted !== null && planBytes(predicted) !== early.size) {
+        const bytes = planBytes(predicted);
+        const t = slotTensor(allocSlot(null, bytes), null, predicted, shape, bytes);
+        const value = early.arrived.then(() => {
+          throw sizeMismatch(member, early.size, decl, predicted, bytes);
+        });
+        loads.push(settleLoad(decl.label, member, value, t));
+        continue;
+      }
       if (early) {
         const plan = planOf(decl, early.size);
         const { slot } = early;
@@ -466,13 +488,7 @@ export class StreamPlacement {
       const slot = allocSlot(this.#kernels, bytes);
       const t = slotTensor(slot, this.#kernels, plan, shape, bytes);
       const target: LoadTarget = (size: number): Uint8Array => {
-        if (size !== bytes) {
-          throw new RangeError(
-            `${member}: ${size} bytes, the graph's ${
-              decl.generic === null ? "variable" : `variable<${decl.generic}>`
-            } of shape [${shape}] says ${plan.kind} in ${bytes} bytes`,
-          );
-        }
+        if (size !== bytes) throw sizeMismatch(member, size, decl, plan, bytes);
         return slot.bytes();
       };
       const value = this.#source.load(member, target).then(() => {
@@ -483,6 +499,21 @@ export class StreamPlacement {
     }
     return loads;
   }
+}
+
+/** A member whose size is not what the graph's declaration predicted. */
+function sizeMismatch(
+  member: string,
+  size: number,
+  decl: VariableDecl,
+  plan: NonNullable<Plan>,
+  bytes: number,
+): RangeError {
+  return new RangeError(
+    `${member}: ${size} bytes, the graph's ${
+      decl.generic === null ? "variable" : `variable<${decl.generic}>`
+    } of shape [${decl.shape ?? []}] says ${plan.kind} in ${bytes} bytes`,
+  );
 }
 
 /** Marks a placed weight as pending until `ready` (e.g. arrival then interleaving). */

@@ -34,6 +34,13 @@ export interface ModelStream {
   /** Members as they become known: every one at once for a tar, in archive order for a `.tgz`. */
   members(): AsyncIterable<ArchiveMember>;
   /**
+   * Calls `claim` synchronously for every member as it begins (for a `.tgz`, before any of its
+   * payload is written; members already begun or known are offered at once). A returned
+   * `MemberClaim` takes the member as `load` would: its bytes go straight into the target,
+   * with no copy held for a later `load`.
+   */
+  onMember(claim: (member: ArchiveMember) => MemberClaim | undefined): void;
+  /**
    * Writes a member into `target` as its bytes arrive (see `MemberLoader.load`). For a `.tgz`,
    * a member that passed before it was asked for was held in memory; it moves into the target
    * and is released.
@@ -45,6 +52,14 @@ export interface ModelStream {
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
   close(): Promise<void>;
+}
+
+/** A member taken by an `onMember` hook: where its bytes go, and who hears of their arrival. */
+export interface MemberClaim {
+  readonly target: LoadTarget;
+  readonly onProgress?: (start: number, end: number) => void;
+  /** Called synchronously with the member's arrival (rejects on failure or sha256 mismatch). */
+  readonly arrived?: (done: Promise<void>) => void;
 }
 
 /** Options of `openModelStream`. */
@@ -106,6 +121,19 @@ function archiveStream(
     async *members(): AsyncIterable<ArchiveMember> {
       yield* archive.members();
     },
+    onMember(claim: (member: ArchiveMember) => MemberClaim | undefined): void {
+      for (const m of archive.members()) {
+        const taken = claim(m);
+        if (taken === undefined) continue;
+        const done = loader.load(
+          m.name,
+          taken.target,
+          taken.onProgress ? { onProgress: taken.onProgress } : {},
+        );
+        if (taken.arrived) taken.arrived(done);
+        else done.catch(() => {});
+      }
+    },
     load: (name, target, opts) => loader.load(name, target, opts),
     read: (name) => archive.read(name),
     prioritize: (name, priority) => loader.prioritize(name, priority),
@@ -162,6 +190,7 @@ class TgzStream implements ModelStream {
   #order: ArchiveMember[] = [];
   #claims = new Map<string, Claim>();
   #waiters = new Map<string, Deferred<void>[]>();
+  #hooks: ((member: ArchiveMember) => MemberClaim | undefined)[] = [];
   #changed = deferred<void>();
   #done = false;
   #error: unknown;
@@ -204,6 +233,32 @@ class TgzStream implements ModelStream {
       }
       await this.#changed.promise;
     }
+  }
+
+  onMember(claim: (member: ArchiveMember) => MemberClaim | undefined): void {
+    this.#hooks.push(claim);
+    for (const m of this.#order) {
+      const entry = this.#entries.get(m.name)!;
+      if (entry.claim !== undefined || (entry.done && entry.held === undefined)) continue;
+      this.#offer(entry, claim);
+    }
+  }
+
+  /** Offers a member to a hook; a claim attaches at once (what passed already is moved in). */
+  #offer(entry: Entry, hook: (member: ArchiveMember) => MemberClaim | undefined): boolean {
+    const taken = hook(entry.member);
+    if (taken === undefined) return false;
+    const done = new Promise<void>((resolve, reject) => {
+      const claim: Claim = { target: taken.target, onProgress: taken.onProgress, resolve, reject };
+      try {
+        this.#attach(entry, claim);
+      } catch (e) {
+        reject(e);
+      }
+    });
+    if (taken.arrived) taken.arrived(done);
+    else done.catch(() => {});
+    return true;
   }
 
   load(name: string, target: LoadTarget, options: MemberLoadOptions = {}): Promise<void> {
@@ -437,6 +492,8 @@ class TgzStream implements ModelStream {
       } catch (e) {
         claim.reject(e);
       }
+    } else {
+      for (const hook of this.#hooks) if (this.#offer(entry, hook)) break;
     }
     this.#notify();
     return entry;
