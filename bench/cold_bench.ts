@@ -40,6 +40,26 @@ function memory(): { rss: number; hwm: number } {
   }
 }
 
+/**
+ * Resident bytes of the mapping of exactly `bytes` (Linux: the WASM memory, whose untouched
+ * pages, such as an unused part of the activation arena, are reserved but not resident).
+ */
+function residentOfMapping(bytes: number): number | null {
+  try {
+    const smaps = Deno.readTextFileSync("/proc/self/smaps");
+    const sizeKb = bytes / 1024;
+    const at = [
+      ...smaps.matchAll(
+        /^Size:\s+(\d+) kB\nKernelPageSize:[^\n]*\nMMUPageSize:[^\n]*\nRss:\s+(\d+) kB/gm,
+      ),
+    ]
+      .filter((m) => Number(m[1]) === sizeKb);
+    return at.length === 1 ? Number(at[0]![2]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The measured load, in its own process: prints one JSON line. */
 async function child(url: string): Promise<void> {
   const { loadModel } = await import("../src/graph/model.ts");
@@ -80,6 +100,7 @@ async function child(url: string): Promise<void> {
   }, 0);
   const { hwm } = memory();
   const wasmBytes = kernels.memory.buffer.byteLength;
+  const wasmResident = residentOfMapping(wasmBytes);
   const weightBytesInKernels = kernels.weightBytes;
   const usage = Deno.memoryUsage();
   await closeSharedKernels();
@@ -87,6 +108,7 @@ async function child(url: string): Promise<void> {
   console.log(JSON.stringify({
     bytesFetched: source.bytesFetched,
     wasmBytes,
+    wasmResident,
     kernelsRss,
     graphRss,
     graphBytes,
@@ -168,6 +190,8 @@ async function main(): Promise<void> {
       rss_at_graph_built_bytes: r.graphRss,
       wasm_memory_bytes: r.wasmBytes,
       wasm_weight_region_bytes: r.weightBytesInKernels,
+      // Null where /proc/self/smaps cannot tell (not Linux, or no single mapping of that size).
+      wasm_resident_bytes: r.wasmResident,
       js_heap_used_bytes: r.heapUsed,
       js_external_bytes: r.external,
       requests: server.requests.length,
@@ -187,6 +211,11 @@ async function main(): Promise<void> {
       ),
       // Peak resident bytes beyond the pre-load baseline and the whole WASM memory.
       peak_rss_beyond_baseline_and_wasm_bytes: r.hwm - r.baseline - r.wasmBytes,
+      // The same beyond the WASM memory's resident pages only (the arena's untouched pages
+      // are reserved, not resident).
+      peak_rss_beyond_baseline_and_resident_wasm_bytes: r.wasmResident === null
+        ? null
+        : r.hwm - r.baseline - r.wasmResident,
     };
     console.log(
       `${(bytes.length / 1e6).toFixed(1)} MB at ${(RATE / 1e6).toFixed(0)} MB/s ` +
