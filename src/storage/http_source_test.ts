@@ -11,6 +11,34 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/**
+ * A fetch whose first answer to a request for `range` sends its first 1000 bytes, in one chunk
+ * of a body that is not a byte stream, and then breaks.
+ */
+function cutOnce(range: string): typeof fetch {
+  let cut = true;
+  return async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const res = await fetch(input, init);
+    if (!cut || new Headers(init?.headers).get("range") !== range) return res;
+    cut = false;
+    const reader = res.body!.getReader();
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent) {
+          await reader.cancel();
+          controller.error(new TypeError("connection reset"));
+          return;
+        }
+        const { value } = await reader.read();
+        controller.enqueue(value!.subarray(0, 1000));
+        sent = true;
+      },
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+}
+
 Deno.test("openHttpSource reads ranges with 206 and counts requests and bytes", async () => {
   const data = pattern(5000);
   const server = startTestServer({ "/blob": data });
@@ -138,27 +166,7 @@ Deno.test("openHttpSource retries a request that gets no answer in time", async 
 Deno.test("openHttpSource resumes a stream whose connection breaks", async () => {
   const data = pattern(100_000);
   const server = startTestServer({ "/blob": data });
-  let cut = true;
-  async function cutting(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const res = await fetch(input, init);
-    if (!cut || new Headers(init?.headers).get("range") !== "bytes=2000-99999") return res;
-    cut = false;
-    const reader = res.body!.getReader();
-    let sent = false;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (sent) {
-          await reader.cancel();
-          controller.error(new TypeError("connection reset"));
-          return;
-        }
-        const { value } = await reader.read();
-        controller.enqueue(value!.subarray(0, 1000));
-        sent = true;
-      },
-    });
-    return new Response(body, { status: res.status, headers: res.headers });
-  }
+  const cutting = cutOnce("bytes=2000-99999");
   const source = await openHttpSource(`${server.url}/blob`, { fetch: cutting, retryBaseMs: 1 });
   try {
     assert.deepEqual(await collect(source.stream(2000, 98_000)), data.slice(2000));
@@ -245,28 +253,8 @@ Deno.test("redactUrl hides credentials and the query", () => {
 Deno.test("openHttpSource fills a BYOB reader's buffer in place across a broken connection", async () => {
   const data = pattern(100_000);
   const server = startTestServer({ "/blob": data });
-  let cut = true;
   // A body that is not a byte stream, in chunks larger than the reader's buffer, cut after one.
-  async function cutting(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const res = await fetch(input, init);
-    if (!cut || new Headers(init?.headers).get("range") !== "bytes=2000-99999") return res;
-    cut = false;
-    const reader = res.body!.getReader();
-    let sent = false;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (sent) {
-          await reader.cancel();
-          controller.error(new TypeError("connection reset"));
-          return;
-        }
-        const { value } = await reader.read();
-        controller.enqueue(value!.subarray(0, 1000));
-        sent = true;
-      },
-    });
-    return new Response(body, { status: res.status, headers: res.headers });
-  }
+  const cutting = cutOnce("bytes=2000-99999");
   const source = await openHttpSource(`${server.url}/blob`, { fetch: cutting, retryBaseMs: 1 });
   const reader = new BounceReader(source.stream(2000, 98_000), 300);
   try {
