@@ -19,7 +19,8 @@ const COPIED_FILES = [
   "chat_template.jinja",
 ];
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `path` names a regular file (false when it does not exist). */
+export async function exists(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
   } catch (e) {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { s3HttpUrl } from "../src/storage/s3.ts";
 import { convertModel } from "./convert.ts";
+import { exists } from "./hf.ts";
 
 /** The model served when `MODEL` is not set. */
 export const DEFAULT_MODEL = "hf:HuggingFaceTB/SmolLM2-135M-Instruct";
@@ -95,7 +96,7 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
   const folder = join(cacheDir, "hub", repo.replace("/", "--"), revision.replaceAll("/", "--"));
   const archive = join(folder, "model.q4_0.nnef.tar");
   const id = repo;
-  if (await isFile(archive)) return { location: archive, id, origin: "hub-cache" };
+  if (await exists(archive)) return { location: archive, id, origin: "hub-cache" };
 
   const endpoint = (options.hfEndpoint ?? env("HF_ENDPOINT") ?? "https://huggingface.co")
     .replace(/\/+$/, "");
@@ -177,15 +178,6 @@ class HubClient {
     await response.body.pipeTo(out.writable);
     await Deno.rename(partial, target);
     return (await Deno.stat(target)).size;
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
   }
 }
 
