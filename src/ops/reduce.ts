@@ -71,3 +71,31 @@ export function reduceOp(
     },
   };
 }
+
+/** An arg-reduction op: index (i64) of the first item along `axes` no other item `beats`. */
+export function argReduceOp(name: string, beats: (x: number, best: number) => boolean): Op {
+  return {
+    signature:
+      `fragment ${name}(input: tensor<scalar>, axes: integer[]) -> (output: tensor<integer>)`,
+    infer(args: OpArgs<Fact>): Fact[] {
+      const x = args.tensor("input");
+      const axes = args.ints("axes").map((a) => axisOf(a, x.shape.length, name));
+      return [{ dtype: "i64", shape: x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) as Dim[] }];
+    },
+    eval(args: OpArgs<Tensor>): Tensor[] {
+      const x = args.tensor("input");
+      const axes = args.ints("axes").map((a) => axisOf(a, x.shape.length, name));
+      const { outShape, bases, offsets } = reductionPlan(x.shape, axes);
+      const src = numeric(x);
+      const out = new Float64Array(bases.length);
+      for (let o = 0; o < bases.length; o++) {
+        let best = 0;
+        for (let r = 1; r < offsets.length; r++) {
+          if (beats(src[bases[o]! + offsets[r]!]!, src[bases[o]! + offsets[best]!]!)) best = r;
+        }
+        out[o] = best;
+      }
+      return [tensor("i64", outShape, out)];
+    },
+  };
+}
