@@ -130,12 +130,18 @@ function isPositiveInteger(v: number): boolean {
   return Number.isInteger(v) && v > 0;
 }
 
-function checkDims(op: string, dims: Record<string, number>): void {
+function isDim(v: number): boolean {
+  return Number.isInteger(v) && v >= 0;
+}
+
+/** Names the first entry of `dims` that is not a dim; the caller built `dims` only after a check failed. */
+function throwBadDim(op: string, dims: Record<string, number>): never {
   for (const [name, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < 0) {
+    if (!isDim(v)) {
       throw new RangeError(`${op}: '${name}' must be a non-negative integer: received ${v}`);
     }
   }
+  throw new RangeError(`${op}: invalid dims`);
 }
 
 function layoutFlag(layout: Q4Layout): number {
@@ -173,7 +179,7 @@ class Ops implements KernelOps {
   }
 
   quantizeQ8_0(x: number, xq: number, m: number, k: number): void {
-    checkDims("quantizeQ8_0", { m, k });
+    if (!isDim(m) || !isDim(k)) throwBadDim("quantizeQ8_0", { m, k });
     checkQ4k("quantizeQ8_0", k);
     this.#owner.checkRange(x, m * k * 4, "x");
     this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
@@ -189,7 +195,7 @@ class Ops implements KernelOps {
     k: number,
     layout: Q4Layout = "ggml",
   ): void {
-    checkDims("matmulQ4_0Q8_0", { m, n, k });
+    if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulQ4_0Q8_0", { m, n, k });
     checkQ4k("matmulQ4_0Q8_0", k);
     this.#owner.checkRange(w, n * (k / QK) * Q4_0_BLOCK_BYTES, "w");
     this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
@@ -198,14 +204,14 @@ class Ops implements KernelOps {
   }
 
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
-    checkDims("matmulF32", { m, n, k });
+    if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulF32", { m, n, k });
     this.#owner.checkRange(w, n * k * 4, "w");
     this.#owner.checkRange(x, m * k * 4, "x");
     this.#matmul(OP_MATMUL_F32, "matmul_f32_f32", w, x, y, m, n, k);
   }
 
   matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
-    checkDims("matmulF16", { m, n, k });
+    if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulF16", { m, n, k });
     this.#owner.checkRange(w, n * k * 2, "w");
     this.#owner.checkRange(x, m * k * 4, "x");
     this.#matmul(OP_MATMUL_F16, "matmul_f16_f32", w, x, y, m, n, k);
@@ -233,7 +239,7 @@ class Ops implements KernelOps {
   }
 
   rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void {
-    checkDims("rmsNorm", { m, d });
+    if (!isDim(m) || !isDim(d)) throwBadDim("rmsNorm", { m, d });
     this.#owner.checkRange(x, m * d * 4, "x");
     this.#owner.checkRange(y, m * d * 4, "y");
     if (w !== 0) this.#owner.checkRange(w, d * 4, "w");
@@ -249,7 +255,9 @@ class Ops implements KernelOps {
     nHeads: number,
     headDim: number,
   ): void {
-    checkDims("ropeRotateHalf", { m, nHeads, headDim });
+    if (!isDim(m) || !isDim(nHeads) || !isDim(headDim)) {
+      throwBadDim("ropeRotateHalf", { m, nHeads, headDim });
+    }
     if (headDim % 2 !== 0) {
       throw new RangeError(`ropeRotateHalf: 'headDim' must be even: received ${headDim}`);
     }
@@ -261,15 +269,15 @@ class Ops implements KernelOps {
   }
 
   siluGate(a: number, b: number, y: number, len: number): void {
-    checkDims("siluGate", { len });
-    for (const [name, p] of [["a", a], ["b", b], ["y", y]] as const) {
-      this.#owner.checkRange(p, len * 4, name);
-    }
+    if (!isDim(len)) throwBadDim("siluGate", { len });
+    this.#owner.checkRange(a, len * 4, "a");
+    this.#owner.checkRange(b, len * 4, "b");
+    this.#owner.checkRange(y, len * 4, "y");
     this.#fn("silu_gate_f32")(a, b, y, len);
   }
 
   softmax(x: number, y: number, m: number, n: number): void {
-    checkDims("softmax", { m, n });
+    if (!isDim(m) || !isDim(n)) throwBadDim("softmax", { m, n });
     this.#owner.checkRange(x, m * n * 4, "x");
     this.#owner.checkRange(y, m * n * 4, "y");
     this.#fn("softmax_f32")(x, y, m, n);
@@ -277,7 +285,10 @@ class Ops implements KernelOps {
 
   attention(q: number, kCache: number, vCache: number, out: number, s: AttentionShape): void {
     const { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 } = s;
-    checkDims("attention", { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 });
+    if (
+      !isDim(m) || !isDim(nHeads) || !isDim(nKvHeads) || !isDim(headDim) || !isDim(capacity) ||
+      !isDim(kvLen) || !isDim(qPos0)
+    ) throwBadDim("attention", { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 });
     if (nKvHeads === 0 || nHeads % nKvHeads !== 0) {
       throw new RangeError(
         `attention: 'nHeads' (${nHeads}) must be a multiple of 'nKvHeads' (${nKvHeads})`,
@@ -402,7 +413,7 @@ export class Kernels implements KernelOps {
    * @throws {RangeError} when the arena is full
    */
   alloc(bytes: number, align = 16): number {
-    checkDims("alloc", { bytes });
+    if (!isDim(bytes)) throwBadDim("alloc", { bytes });
     const offset = Math.ceil(this.#arenaTop / align) * align;
     if (offset + bytes > this.#arenaEnd) {
       throw new RangeError(
@@ -431,7 +442,7 @@ export class Kernels implements KernelOps {
    * @throws {RangeError} when the memory would pass the 4 GiB wasm32 ceiling or cannot grow
    */
   allocWeights(bytes: number, align = 16): WeightSlot {
-    checkDims("allocWeights", { bytes });
+    if (!isDim(bytes)) throwBadDim("allocWeights", { bytes });
     const offset = Math.ceil(this.#top / align) * align;
     this.#grow(offset + bytes, bytes);
     this.#top = offset + bytes;
@@ -529,7 +540,9 @@ export class Kernels implements KernelOps {
     capacity: number,
     pos: number,
   ): void {
-    checkDims("appendKv", { m, nKvHeads, headDim, capacity, pos });
+    if (!isDim(m) || !isDim(nKvHeads) || !isDim(headDim) || !isDim(capacity) || !isDim(pos)) {
+      throwBadDim("appendKv", { m, nKvHeads, headDim, capacity, pos });
+    }
     if (pos + m > capacity) {
       throw new RangeError(
         `appendKv: positions ${pos}..${pos + m - 1} exceed capacity ${capacity}`,
@@ -565,7 +578,7 @@ export class Kernels implements KernelOps {
     k: number,
     layout: Q4Layout = "ggml",
   ): void {
-    checkDims("matmulQ4_0", { m, k });
+    if (!isDim(m) || !isDim(k)) throwBadDim("matmulQ4_0", { m, k });
     checkQ4k("matmulQ4_0", k);
     const xq = this.scratch("q8", m * this.q8RowBytes(k));
     this.#ops.quantizeQ8_0(x, xq, m, k);
@@ -579,7 +592,7 @@ export class Kernels implements KernelOps {
    * @throws {RangeError} when k is not a multiple of 32 or W is outside the memory
    */
   interleaveQ4_0Rows8(w: number, n: number, k: number): void {
-    checkDims("interleaveQ4_0Rows8", { n, k });
+    if (!isDim(n) || !isDim(k)) throwBadDim("interleaveQ4_0Rows8", { n, k });
     checkQ4k("interleaveQ4_0Rows8", k);
     const rowBytes = (k / QK) * Q4_0_BLOCK_BYTES;
     this.checkRange(w, n * rowBytes, "w");
