@@ -206,7 +206,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
           if (heads !== undefined) {
             bytes = interleavedToHalves(bytes, { heads, rowBytes: info.byteSize / info.shape[0]! });
           }
-          if (sourceType === "q40") return { kind: "q40", blocks: bytes.slice() };
+          if (sourceType === "q40") return { kind: "q40", blocks: bytes };
           const values = sourceType === "q80" ? dequantizeQ80(bytes) : floatsFromBytes(
             bytes,
             sourceType === "f32" ? "F32" : sourceType === "f16" ? "F16" : "BF16",
