@@ -149,9 +149,8 @@ export function floatsFromBytes(bytes: Uint8Array, dtype: SafetensorsDType): Flo
   } else if (dtype === "F16") {
     for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
   } else {
-    const widened = new Uint32Array(n);
+    const widened = new Uint32Array(out.buffer); // (n,): bf16 bits are an f32's high half
     for (let i = 0; i < n; i++) widened[i] = view.getUint16(2 * i, true) << 16;
-    out.set(new Float32Array(widened.buffer));
   }
   return out;
 }
