@@ -1,6 +1,6 @@
 import type { DiskCache, MemberCacheKey } from "../storage/disk_cache.ts";
 import { BounceReader } from "../storage/_bounce.ts";
-import { createSha256, type Sha256 } from "../storage/sha256.ts";
+import { createSha256, type Sha256, sha256Hex } from "../storage/sha256.ts";
 
 /**
  * Where a member's bytes go: a view of exactly the member's size, or a function that returns
@@ -126,10 +126,7 @@ export function hashMismatch(archive: string, member: string, got: string, want:
 
 /** Checks a member already in memory against its sha256 (cache reads). */
 function verified(member: LoaderMember, view: Uint8Array): boolean {
-  if (member.sha256 === undefined) return true;
-  const h = createSha256();
-  h.update(view);
-  return h.hex() === member.sha256;
+  return member.sha256 === undefined || sha256Hex(view) === member.sha256;
 }
 
 /** A `MemberLoader` over range reads (tar over HTTP or from disk, folder, in-memory tar). */
