@@ -177,11 +177,13 @@ function number(
   field: string,
   min: number,
   max: number,
+  whole = false,
 ): number | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw invalidRequest(`'${field}' must be a number`, field, "invalid_type");
+  if (typeof value !== "number" || !(whole ? Number.isInteger(value) : Number.isFinite(value))) {
+    const kind = whole ? "an integer" : "a number";
+    throw invalidRequest(`'${field}' must be ${kind}`, field, "invalid_type");
   }
   if (value < min || value > max) {
     throw invalidRequest(`'${field}' must be between ${min} and ${max}, got ${value}`, field);
@@ -195,15 +197,7 @@ function integer(
   min: number,
   max: number,
 ): number | undefined {
-  const value = body[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw invalidRequest(`'${field}' must be an integer`, field, "invalid_type");
-  }
-  if (value < min || value > max) {
-    throw invalidRequest(`'${field}' must be between ${min} and ${max}, got ${value}`, field);
-  }
-  return value;
+  return number(body, field, min, max, true);
 }
 
 function boolean(body: Record<string, unknown>, field: string): boolean | undefined {
