@@ -246,7 +246,7 @@ export function contiguous(t: Tensor): Tensor {
   const idx = new Array<number>(rank).fill(0);
   let off = t.offset;
   for (let o = 0; o < n; o += inner) {
-    if (innerStride === 1) out.set(src.subarray(off, off + inner), o);
+    if (innerStride === 1 && !Array.isArray(src)) out.set(src.subarray(off, off + inner), o);
     else for (let k = 0; k < inner; k++) out[o + k] = src[off + k * innerStride]!;
     for (let ax = rank - 2; ax >= 0; ax--) {
       idx[ax]!++;

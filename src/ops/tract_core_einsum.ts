@@ -1,7 +1,7 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { type Dim, dimEquals, shapeToString } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { finish } from "./common.ts";
+import { contiguous, finish, type StridedTensor } from "./common.ts";
 import { asF32 } from "./matmul.ts";
 
 interface Spec {
@@ -64,22 +64,8 @@ function permuted(
     s *= x.shape[j]!;
   }
   const walk = order.map((c) => st.get(c) ?? 0);
-  const n = volume(shape);
-  const out = new Float32Array(n);
-  const rank = shape.length;
-  const idx = new Array<number>(rank).fill(0);
-  let off = 0;
-  for (let o = 0; o < n; o++) {
-    out[o] = values[off]!;
-    for (let ax = rank - 1; ax >= 0; ax--) {
-      idx[ax]!++;
-      off += walk[ax]!;
-      if (idx[ax]! < shape[ax]!) break;
-      off -= walk[ax]! * shape[ax]!;
-      idx[ax] = 0;
-    }
-  }
-  return out;
+  const view: StridedTensor = { dtype: "f32", shape, data: values, strides: walk, offset: 0 };
+  return contiguous(view).data as Float32Array;
 }
 
 /** True when `x` (letters `axes`) is already laid out in `order` with no broadcast axis. */

@@ -1,8 +1,7 @@
-import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { strides, type Tensor } from "../tensor/tensor.ts";
 import type { Dim } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { withShape } from "./common.ts";
-import { allocLike } from "./shape_ops.ts";
+import { contiguous, type StridedTensor, withShape } from "./common.ts";
 
 function permutation(axes: readonly number[], rank: number): number[] {
   const perm = axes.map((a) => (a < 0 ? a + rank : a));
@@ -32,23 +31,9 @@ export const transpose: Op = {
     // Moving only unit axes keeps the row-major order: a reshape, no copy.
     const moved = perm.filter((a) => x.shape[a] !== 1);
     if (moved.every((a, i) => i === 0 || a > moved[i - 1]!)) return [withShape(x, shape)];
-    const n = volume(shape);
-    const src = x.data as Float32Array;
-    const out = allocLike(src, n) as Float32Array;
     const inStrides = strides(x.shape);
     const walk = perm.map((a) => inStrides[a]!);
-    const idx = new Array<number>(rank).fill(0);
-    let off = 0;
-    for (let o = 0; o < n; o++) {
-      out[o] = src[off]!;
-      for (let ax = rank - 1; ax >= 0; ax--) {
-        idx[ax]!++;
-        off += walk[ax]!;
-        if (idx[ax]! < shape[ax]!) break;
-        off -= walk[ax]! * shape[ax]!;
-        idx[ax] = 0;
-      }
-    }
-    return [tensor(x.dtype, shape, out)];
+    const view: StridedTensor = { dtype: x.dtype, shape, data: x.data, strides: walk, offset: 0 };
+    return [contiguous(view)];
   },
 };
