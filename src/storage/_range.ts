@@ -1,5 +1,5 @@
 /** Chunk size of the streams that sources build out of range reads. */
-export const STREAM_CHUNK_BYTES = 1 << 20;
+const STREAM_CHUNK_BYTES = 1 << 20;
 
 /** Throws a RangeError unless `[offset, offset + length)` lies within `[0, size)`. */
 export function checkRange(name: string, offset: number, length: number, size: number): void {
@@ -21,7 +21,6 @@ export function chunkedStream(
   offset: number,
   length: number,
   read: (offset: number, length: number) => Promise<Uint8Array>,
-  chunk = STREAM_CHUNK_BYTES,
   readInto?: (offset: number, view: Uint8Array) => Promise<void>,
 ): ReadableStream<Uint8Array> {
   let at = offset;
@@ -37,7 +36,7 @@ export function chunkedStream(
         const request = controller.byobRequest;
         const view = request?.view;
         if (request === null || view === null || view === undefined) {
-          const n = Math.min(chunk, end - at);
+          const n = Math.min(STREAM_CHUNK_BYTES, end - at);
           const bytes = await read(at, n);
           at += n;
           controller.enqueue(bytes);
@@ -57,7 +56,7 @@ export function chunkedStream(
         controller.close();
         return;
       }
-      const n = Math.min(chunk, end - at);
+      const n = Math.min(STREAM_CHUNK_BYTES, end - at);
       const bytes = await read(at, n);
       at += n;
       controller.enqueue(bytes);

@@ -63,7 +63,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
     read,
     stream(offset: number, length: number): ReadableStream<Uint8Array> {
       checkRange(path, offset, length, size);
-      return chunkedStream(offset, length, read, undefined, readInto);
+      return chunkedStream(offset, length, read, readInto);
     },
     async close(): Promise<void> {
       if (closed) return;
