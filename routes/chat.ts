@@ -1,38 +1,18 @@
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import type { FinishReason } from "../src/engine/service.ts";
-import {
-  prepareJob,
-  respond,
-  responseId,
-  type ResponseShape,
-  unixSeconds,
-  type Usage,
-} from "./generation.ts";
+import { generationRoute, type ResponseShape, unixSeconds, type Usage } from "./generation.ts";
 import type { ServingState } from "./state.ts";
-import { parseChatRequest, readJsonObject, renderMessages } from "./validate.ts";
+import { parseChatRequest, renderMessages } from "./validate.ts";
 
 /** `POST /chat/completions`: OpenAI chat completions, streamed over SSE or whole. */
 export function chatRoute(state: ServingState): Hono {
-  const app = new Hono();
-  app.post("/chat/completions", async (c) => {
-    const arrived = performance.now();
-    const request = parseChatRequest(await readJsonObject(c.req.raw));
-    const service = state.requireService();
-    const promptIds = service.encodePrompt(renderMessages(service, request.messages));
-    const id = responseId("chatcmpl");
-    const job = prepareJob(state, {
-      service,
-      request,
-      promptIds,
-      promptField: "messages",
-      shape: chatShape(id, service.modelId, request.includeUsage),
-      id,
-      arrived,
-      clientSignal: c.req.raw.signal,
-    });
-    return await respond(c, job);
+  return generationRoute(state, "/chat/completions", {
+    parse: parseChatRequest,
+    prompt: (service, request) => renderMessages(service, request.messages),
+    promptField: "messages",
+    idPrefix: "chatcmpl",
+    shape: chatShape,
   });
-  return app;
 }
 
 function chatShape(id: string, model: string, includeUsage: boolean): ResponseShape {

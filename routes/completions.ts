@@ -1,38 +1,18 @@
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import type { FinishReason } from "../src/engine/service.ts";
-import {
-  prepareJob,
-  respond,
-  responseId,
-  type ResponseShape,
-  unixSeconds,
-  type Usage,
-} from "./generation.ts";
+import { generationRoute, type ResponseShape, unixSeconds, type Usage } from "./generation.ts";
 import type { ServingState } from "./state.ts";
-import { parseCompletionRequest, readJsonObject } from "./validate.ts";
+import { parseCompletionRequest } from "./validate.ts";
 
 /** `POST /completions`: OpenAI (legacy) text completions of a prompt string. */
 export function completionsRoute(state: ServingState): Hono {
-  const app = new Hono();
-  app.post("/completions", async (c) => {
-    const arrived = performance.now();
-    const request = parseCompletionRequest(await readJsonObject(c.req.raw));
-    const service = state.requireService();
-    const promptIds = service.encodePrompt(request.prompt);
-    const id = responseId("cmpl");
-    const job = prepareJob(state, {
-      service,
-      request,
-      promptIds,
-      promptField: "prompt",
-      shape: completionShape(id, service.modelId, request.includeUsage),
-      id,
-      arrived,
-      clientSignal: c.req.raw.signal,
-    });
-    return await respond(c, job);
+  return generationRoute(state, "/completions", {
+    parse: parseCompletionRequest,
+    prompt: (_service, request) => request.prompt,
+    promptField: "prompt",
+    idPrefix: "cmpl",
+    shape: completionShape,
   });
-  return app;
 }
 
 function completionShape(id: string, model: string, includeUsage: boolean): ResponseShape {

@@ -1,10 +1,10 @@
-import type { Context } from "hono";
+import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { FinishReason, InferenceService } from "../src/engine/service.ts";
 import { QueueFullError, type QueueTicket } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import type { ServingState } from "./state.ts";
-import type { GenerationRequest } from "./validate.ts";
+import { type GenerationRequest, readJsonObject } from "./validate.ts";
 
 /** OpenAI `usage`. */
 export interface Usage {
@@ -27,8 +27,48 @@ export interface ResponseShape {
   whole(text: string, reason: FinishReason, usage: Usage): object;
 }
 
-/** What an endpoint hands over to run one generation. */
-export interface JobSpec {
+/** What sets one generation endpoint apart from another. */
+export interface GenerationEndpoint<R extends GenerationRequest> {
+  /** Validates the JSON body. */
+  parse(body: Record<string, unknown>): R;
+  /** The prompt text the request asks to continue. */
+  prompt(service: InferenceService, request: R): string;
+  /** The request field the prompt came from, named in context errors. */
+  readonly promptField: string;
+  /** The response id prefix (`chatcmpl`, `cmpl`). */
+  readonly idPrefix: string;
+  shape(id: string, model: string, includeUsage: boolean): ResponseShape;
+}
+
+/** `POST path`: one OpenAI generation endpoint, streamed over SSE or whole. */
+export function generationRoute<R extends GenerationRequest>(
+  state: ServingState,
+  path: string,
+  endpoint: GenerationEndpoint<R>,
+): Hono {
+  const app = new Hono();
+  app.post(path, async (c) => {
+    const arrived = performance.now();
+    const request = endpoint.parse(await readJsonObject(c.req.raw));
+    const service = state.requireService();
+    const promptIds = service.encodePrompt(endpoint.prompt(service, request));
+    const id = responseId(endpoint.idPrefix);
+    const job = prepareJob(state, {
+      service,
+      request,
+      promptIds,
+      promptField: endpoint.promptField,
+      shape: endpoint.shape(id, service.modelId, request.includeUsage),
+      id,
+      arrived,
+      clientSignal: c.req.raw.signal,
+    });
+    return await respond(c, job);
+  });
+  return app;
+}
+
+interface JobSpec {
   readonly service: InferenceService;
   readonly request: GenerationRequest;
   readonly promptIds: number[];
@@ -44,7 +84,7 @@ export interface JobSpec {
 }
 
 /** A job checked against the context and admitted to the queue. */
-export interface PreparedJob extends JobSpec {
+interface PreparedJob extends JobSpec {
   readonly state: ServingState;
   readonly maxTokens: number;
   readonly ticket: QueueTicket;
@@ -55,7 +95,7 @@ export interface PreparedJob extends JobSpec {
  * Checks the prompt against the context, the logit bias against the vocabulary, and
  * takes a queue place; every failure here is an HTTP error before any byte is sent.
  */
-export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
+function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   const { service, request, promptIds, promptField, clientSignal } = spec;
   const context = service.contextLength;
   if (promptIds.length >= context) {
@@ -112,7 +152,7 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
 }
 
 /** Runs a prepared job: a server-sent event stream when the request asked for one, else JSON. */
-export function respond(c: Context, job: PreparedJob): Response | Promise<Response> {
+function respond(c: Context, job: PreparedJob): Response | Promise<Response> {
   return job.request.stream ? respondStream(c, job) : respondWhole(c, job);
 }
 
@@ -207,7 +247,7 @@ export function unixSeconds(): number {
 }
 
 /** A fresh response id with the given prefix (`chatcmpl`, `cmpl`). */
-export function responseId(prefix: string): string {
+function responseId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
