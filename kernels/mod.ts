@@ -156,22 +156,36 @@ function checkQ4k(op: string, k: number): void {
   }
 }
 
+/** Kernel exports with a SIMD build under this name and a scalar twin under `<name>_generic`. */
+const KERNEL_NAMES = [
+  "quantize_q8_0",
+  "matmul_q4_0_q8_0",
+  "matmul_f32_f32",
+  "matmul_f16_f32",
+  "rms_norm_f32",
+  "rope_rotate_half_f32",
+  "silu_gate_f32",
+  "softmax_f32",
+  "attention_f32",
+] as const;
+type KernelName = typeof KERNEL_NAMES[number];
+type KernelFns = Record<KernelName, Fn>;
+
 /** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
 class Ops implements KernelOps {
-  #x: Record<string, Fn>;
-  #suffix: string;
+  #fns: KernelFns;
   #owner: Kernels;
   #pool: ThreadPool | null;
 
   constructor(exports: KernelExports, suffix: string, owner: Kernels, pool: ThreadPool | null) {
-    this.#x = exports as unknown as Record<string, Fn>;
-    this.#suffix = suffix;
+    const x = exports as unknown as Record<string, Fn>;
+    this.#fns = Object.fromEntries(KERNEL_NAMES.map((n) => [n, x[n + suffix]!])) as KernelFns;
     this.#owner = owner;
     this.#pool = pool;
   }
 
-  #fn(name: string): Fn {
-    return this.#x[name + this.#suffix]!;
+  #fn(name: KernelName): Fn {
+    return this.#fns[name];
   }
 
   #parts(): number {
@@ -219,7 +233,7 @@ class Ops implements KernelOps {
 
   #matmul(
     op: number,
-    name: string,
+    name: KernelName,
     w: number,
     x: number,
     y: number,
