@@ -6,9 +6,8 @@
  * are read first and decoded normally, since load-time folding needs their values.
  */
 import type { Document, RValue } from "../nnef/ast.ts";
-import type { ArchiveMember } from "../nnef/archive.ts";
-import type { LoaderStats, LoadTarget, MemberLoadOptions } from "../nnef/loader.ts";
-import type { MemberClaim } from "../nnef/model_stream.ts";
+import type { LoadTarget } from "../nnef/loader.ts";
+import type { ModelStream } from "../nnef/model_stream.ts";
 import { legacyQ40ToGgml } from "../nnef/q40.ts";
 import {
   readTensorFile,
@@ -124,20 +123,11 @@ export function variableDecls(doc: Document): VariableDecl[] {
   return [...out.values()];
 }
 
-/** What the weight placement needs of an archive (a `ModelStream` or an archive's loader). */
-export interface WeightSource {
-  readonly name: string;
-  readonly kind: "folder" | "tar" | "tgz";
-  members(): AsyncIterable<ArchiveMember>;
-  /** A synchronous member-begin hook (a `ModelStream`'s, see `ModelStream.onMember`). */
-  onMember?(claim: (member: ArchiveMember) => MemberClaim | undefined): void;
-  load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
-  read(name: string): Promise<Uint8Array>;
-  /** Moves a member's pending ranges to `priority` (no effect on a `.tgz` stream). */
-  prioritize(name: string, priority?: number): void;
-  readonly stats: LoaderStats;
-  close(): Promise<void>;
-}
+/**
+ * What the weight placement needs of an archive: a `ModelStream`, or an archive's loader, which
+ * has no `onMember` hook.
+ */
+export type WeightSource = Omit<ModelStream, "onMember"> & Partial<Pick<ModelStream, "onMember">>;
 
 type Plan = { readonly kind: "f32" | "q40"; readonly items: number } | null;
 
