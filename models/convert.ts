@@ -6,7 +6,7 @@ import {
   VARIABLE_BITS,
   writeTensorFile,
 } from "../src/nnef/tensor_file.ts";
-import { f32ArrayToF16 } from "../src/tensor/f16.ts";
+import { f16ArrayToF32, f32ArrayToF16 } from "../src/tensor/f16.ts";
 import { type ArchiveIndex, type ArchiveMember, writeArchive } from "./archive_writer.ts";
 import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
@@ -160,12 +160,13 @@ function datChunks(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): 
   if (loaded.kind === "q40") {
     if (dtype !== "q40") throw new TypeError(`Weight '${spec.name}' is Q4_0 in the input`);
     payload = loaded.blocks;
-  } else if (dtype === "q40") {
-    payload = quantizeQ40(loaded.values, { rule: "torch_to_nnef" });
-  } else if (dtype === "f16") {
-    payload = bytesOf(f32ArrayToF16(loaded.values));
+  } else if (loaded.kind === "f16" && dtype === "f16") {
+    payload = bytesOf(loaded.bits);
   } else {
-    payload = bytesOf(loaded.values);
+    const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
+    if (dtype === "q40") payload = quantizeQ40(values, { rule: "torch_to_nnef" });
+    else if (dtype === "f16") payload = bytesOf(f32ArrayToF16(values));
+    else payload = bytesOf(values);
   }
   const q40 = dtype === "q40";
   const header = writeTensorFile({

@@ -13,6 +13,7 @@ import {
 } from "./llama.ts";
 import { floatsFromBytes } from "./safetensors.ts";
 import {
+  f16BitsOf,
   interleavedToHalves,
   type ModelSource,
   type SourceTensor,
@@ -144,7 +145,7 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
 
 /**
  * Opens a GGUF v2/v3 file (llama or qwen2) as HF-named weights. Q4_0 tensors are carried over
- * as their blocks; F32/F16/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
+ * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *
  * @throws {TypeError} for an unsupported architecture or tensor type, naming file and tensor
@@ -207,10 +208,10 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
             bytes = interleavedToHalves(bytes, { heads, rowBytes: info.byteSize / info.shape[0]! });
           }
           if (sourceType === "q40") return { kind: "q40", blocks: bytes };
-          const values = sourceType === "q80" ? dequantizeQ80(bytes) : floatsFromBytes(
-            bytes,
-            sourceType === "f32" ? "F32" : sourceType === "f16" ? "F16" : "BF16",
-          );
+          if (sourceType === "f16") return { kind: "f16", bits: f16BitsOf(bytes) };
+          const values = sourceType === "q80"
+            ? dequantizeQ80(bytes)
+            : floatsFromBytes(bytes, sourceType === "f32" ? "F32" : "BF16");
           return { kind: "f32", values };
         },
       });

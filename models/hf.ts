@@ -8,7 +8,7 @@ import {
   type SafetensorsEntry,
   type SafetensorsFile,
 } from "./safetensors.ts";
-import type { ExtraFile, ModelSource, SourceTensor } from "./source.ts";
+import { type ExtraFile, f16BitsOf, type ModelSource, type SourceTensor } from "./source.ts";
 
 /** Files of an HF folder copied into the archive when present. */
 const COPIED_FILES = [
@@ -123,7 +123,10 @@ export async function openHfFolder(folder: string): Promise<ModelSource> {
         name: spec.name,
         shape: entry.shape,
         sourceType: entry.dtype === "F32" ? "f32" : entry.dtype === "F16" ? "f16" : "bf16",
-        load: async () => ({ kind: "f32", values: await readSafetensorsTensor(file, entry) }),
+        load: async () =>
+          entry.dtype === "F16"
+            ? { kind: "f16", bits: f16BitsOf(await file.source.read(entry.offset, entry.length)) }
+            : { kind: "f32", values: await readSafetensorsTensor(file, entry) },
       });
     }
     if (!config.tieWordEmbeddings && !tensors.has(LM_HEAD_NAME)) {

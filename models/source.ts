@@ -1,9 +1,19 @@
 import type { LlamaConfig } from "./llama.ts";
 
-/** A weight's values once read: f32 values, or Q4_0 blocks carried over as they are. */
+/**
+ * A weight's values once read: f32 values, binary16 bit patterns or Q4_0 blocks carried over
+ * as they are (an f16 weight stored as f16 is never widened).
+ */
 export type LoadedTensor =
   | { readonly kind: "f32"; readonly values: Float32Array }
+  | { readonly kind: "f16"; readonly bits: Uint16Array }
   | { readonly kind: "q40"; readonly blocks: Uint8Array };
+
+/** Little-endian binary16 items as bit patterns, a view unless `bytes` sits at an odd offset. */
+export function f16BitsOf(bytes: Uint8Array): Uint16Array {
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  return new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
+}
 
 /** How a weight is stored in the input. */
 export type SourceType = "f32" | "f16" | "bf16" | "q40" | "q80";
