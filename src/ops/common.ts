@@ -39,11 +39,6 @@ export function fact(dtype: DType, shape: readonly Dim[]): Fact {
   return { dtype, shape: [...shape] };
 }
 
-/** Fact with known (possibly symbolic) integer contents. */
-export function dimsFact(dtype: DType, shape: readonly number[], dims: readonly Dim[]): Fact {
-  return { dtype, shape: [...shape], dims: [...dims] };
-}
-
 /** True for item types whose contents may be folded symbolically. */
 export function isIntegerLike(dtype: DType): boolean {
   return isInteger(dtype) || dtype === "bool";
