@@ -4,27 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
-import { writeArchive } from "../models/archive_writer.ts";
 import { loadService } from "../src/engine/load_service.ts";
-import { openArchive } from "../src/nnef/archive.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startServer, STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
-
-/** The stories260K export re-packed as a range-readable tar with the converter's index. */
-async function indexedTar(path: string): Promise<Uint8Array> {
-  const tgz = await openArchive(STORIES_ARCHIVE);
-  try {
-    const members = [];
-    for (const m of tgz.members()) {
-      const data = await tgz.read(m.name);
-      members.push({ name: m.name, size: data.length, produce: () => data });
-    }
-    await writeArchive(path, members);
-    return await Deno.readFile(path);
-  } finally {
-    await tgz.close();
-  }
-}
 
 /** The greedy answer of the server at `location` to one chat request, and what /ready said. */
 async function firstAnswer(location: string, kernels?: Kernels): Promise<{
@@ -67,7 +50,8 @@ for (const where of ["TypeScript", "WASM kernels"]) {
     const dir = await Deno.makeTempDir();
     const kernels = where === "TypeScript" ? undefined : await loadKernels({ threads: 1 });
     try {
-      const tar = await indexedTar(`${dir}/m.nnef.tar`);
+      // The export re-packed as a range-readable tar with the converter's index.
+      const tar = await writeIndexedTar(`${dir}/m.nnef.tar`, await readMembers(STORIES_ARCHIVE));
       const local = await firstAnswer(`${dir}/m.nnef.tar`, kernels);
       // About one second for the whole archive.
       const source = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length });
