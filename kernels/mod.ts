@@ -177,10 +177,16 @@ class Ops implements KernelOps {
   #owner: Kernels;
   #pool: ThreadPool | null;
 
-  constructor(exports: KernelExports, suffix: string, owner: Kernels, pool: ThreadPool | null) {
+  /** `owner` null: this is the `Kernels` itself (its SIMD ops). */
+  constructor(
+    exports: KernelExports,
+    suffix: string,
+    owner: Kernels | null,
+    pool: ThreadPool | null,
+  ) {
     const x = exports as unknown as Record<string, Fn>;
     this.#fns = Object.fromEntries(KERNEL_NAMES.map((n) => [n, x[n + suffix]!])) as KernelFns;
-    this.#owner = owner;
+    this.#owner = owner ?? (this as unknown as Kernels);
     this.#pool = pool;
   }
 
@@ -352,7 +358,7 @@ class Ops implements KernelOps {
  * The loaded kernels with their memory. Create with {@linkcode loadKernels}; `close()` stops
  * the workers.
  */
-export class Kernels implements KernelOps {
+export class Kernels extends Ops {
   /** The module's memory (shared when threads are in use); offsets index into it. */
   readonly memory: WebAssembly.Memory;
   /** The SIMD build in use. */
@@ -365,7 +371,6 @@ export class Kernels implements KernelOps {
   readonly policy: ThreadPolicy;
   #exports: KernelExports;
   #pool: ThreadPool | null;
-  #ops: Ops;
   #threads: number;
   #arenaBase: number;
   #arenaEnd: number;
@@ -387,6 +392,7 @@ export class Kernels implements KernelOps {
       arenaBytes: number;
     },
   ) {
+    super(init.exports, "", null, init.pool);
     this.memory = init.memory;
     this.variant = init.variant;
     this.#exports = init.exports;
@@ -394,7 +400,6 @@ export class Kernels implements KernelOps {
     this.maxThreads = init.pool?.size ?? 1;
     this.#threads = this.maxThreads;
     this.policy = new ThreadPolicy(this.maxThreads);
-    this.#ops = new Ops(init.exports, "", this, init.pool);
     this.scalar = new Ops(init.exports, "_generic", this, null);
     this.#arenaBase = init.arenaBase;
     this.#arenaTop = init.arenaBase;
@@ -595,8 +600,8 @@ export class Kernels implements KernelOps {
     if (!isDim(m) || !isDim(k)) throwBadDim("matmulQ4_0", { m, k });
     checkQ4k("matmulQ4_0", k);
     const xq = this.scratch("q8", m * this.q8RowBytes(k));
-    this.#ops.quantizeQ8_0(x, xq, m, k);
-    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k, layout);
+    this.quantizeQ8_0(x, xq, m, k);
+    this.matmulQ4_0Q8_0(w, xq, y, m, n, k, layout);
   }
 
   /**
@@ -612,50 +617,6 @@ export class Kernels implements KernelOps {
     this.checkRange(w, n * rowBytes, "w");
     const tmp = this.scratch("rows8", 8 * rowBytes);
     (this.#exports.interleave_q4_0_rows8 as (...a: number[]) => void)(w, tmp, n, k);
-  }
-
-  quantizeQ8_0(x: number, xq: number, m: number, k: number): void {
-    this.#ops.quantizeQ8_0(x, xq, m, k);
-  }
-  matmulQ4_0Q8_0(
-    w: number,
-    xq: number,
-    y: number,
-    m: number,
-    n: number,
-    k: number,
-    layout: Q4Layout = "ggml",
-  ): void {
-    this.#ops.matmulQ4_0Q8_0(w, xq, y, m, n, k, layout);
-  }
-  matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
-    this.#ops.matmulF32(w, x, y, m, n, k);
-  }
-  matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
-    this.#ops.matmulF16(w, x, y, m, n, k);
-  }
-  rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void {
-    this.#ops.rmsNorm(x, w, y, m, d, eps);
-  }
-  ropeRotateHalf(
-    x: number,
-    cos: number,
-    sin: number,
-    y: number,
-    m: number,
-    nHeads: number,
-    headDim: number,
-  ): void {
-    this.#ops.ropeRotateHalf(x, cos, sin, y, m, nHeads, headDim);
-  }
-  siluGate(a: number, b: number, y: number, len: number): void {
-    this.#ops.siluGate(a, b, y, len);
-  }
-  softmax(x: number, y: number, m: number, n: number): void {
-    this.#ops.softmax(x, y, m, n);
-  }
-  attention(q: number, kCache: number, vCache: number, out: number, shape: AttentionShape): void {
-    this.#ops.attention(q, kCache, vCache, out, shape);
   }
 
   /** Stops the workers; the memory stays usable from this thread. Idempotent. */
