@@ -116,18 +116,36 @@ export async function openArchive(
   options: OpenArchiveOptions = {},
 ): Promise<Archive> {
   if (typeof source !== "string") return await openTarLike(source, false, undefined, options);
-  const remote = /^https?:\/\//i.test(source) || /^s3:\/\//i.test(source);
-  if (remote) {
+  const opened = await openLocation(source, options);
+  if (opened === undefined) return await openFolder(source);
+  return await openTarLike(opened.source, true, opened.cache, options);
+}
+
+/** The bytes behind a location, and the disk cache its members may use (remote ones only). */
+export interface OpenedLocation {
+  readonly source: ByteSource;
+  readonly cache: DiskCache | undefined;
+}
+
+/**
+ * Opens the source behind a path, `http(s)://` or `s3://` URL, with the disk cache a remote
+ * one uses unless `options.cache` is false; undefined for a local folder (nothing is opened).
+ */
+export async function openLocation(
+  location: string,
+  options: OpenArchiveOptions,
+): Promise<OpenedLocation | undefined> {
+  const s3 = /^s3:\/\//i.test(location);
+  if (s3 || /^https?:\/\//i.test(location)) {
     const http = { probeBytes: REMOTE_PROBE_BYTES, ...options.http };
-    const opened = /^s3:\/\//i.test(source)
-      ? await openS3Source(source, { ...options.s3, http })
-      : await openHttpSource(source, http);
+    const source = s3
+      ? await openS3Source(location, { ...options.s3, http })
+      : await openHttpSource(location, http);
     const cache = options.cache === false ? undefined : options.cache ?? openDiskCache();
-    return await openTarLike(opened, true, cache, options);
+    return { source, cache };
   }
-  const info = await Deno.stat(source);
-  if (info.isDirectory) return await openFolder(source);
-  return await openTarLike(await openFileSource(source), true, undefined, options);
+  if ((await Deno.stat(location)).isDirectory) return undefined;
+  return { source: await openFileSource(location), cache: undefined };
 }
 
 /** The strong ETag of a source that has one (an HTTP source). */

@@ -1,9 +1,6 @@
 import type { ByteSource } from "../storage/byte_source.ts";
 import { concatBytes } from "../storage/bytes.ts";
-import { type DiskCache, openDiskCache } from "../storage/disk_cache.ts";
-import { openFileSource } from "../storage/file_source.ts";
-import { openHttpSource } from "../storage/http_source.ts";
-import { openS3Source } from "../storage/s3.ts";
+import type { DiskCache } from "../storage/disk_cache.ts";
 import { createSha256, type Sha256 } from "../storage/sha256.ts";
 import {
   type Archive,
@@ -11,6 +8,7 @@ import {
   normalizeMemberName,
   openArchive,
   type OpenArchiveOptions,
+  openLocation,
 } from "./archive.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
 import {
@@ -80,17 +78,12 @@ export async function openModelStream(
   let owned = false;
   let cache: DiskCache | undefined;
   if (typeof location === "string") {
-    const remote = /^(https?|s3):\/\//i.test(location);
-    if (!remote && (await Deno.stat(location)).isDirectory) {
+    const opened = await openLocation(location, options);
+    if (opened === undefined) {
       return archiveStream(await openArchive(location, options), options.loader);
     }
-    source = /^s3:\/\//i.test(location)
-      ? await openS3Source(location, { ...options.s3, http: { ...options.http } })
-      : remote
-      ? await openHttpSource(location, { probeBytes: 16 << 10, ...options.http })
-      : await openFileSource(location);
+    ({ source, cache } = opened);
     owned = true;
-    if (remote) cache = options.cache === false ? undefined : options.cache ?? openDiskCache();
   } else {
     source = location;
   }
