@@ -1,3 +1,6 @@
+import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
+import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
+import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
 import { quantizeQ40 } from "../src/nnef/q40.ts";
 import {
   TENSOR_HEADER_BYTES,
@@ -20,7 +23,7 @@ import {
 } from "./llama.ts";
 import { openLlama2c } from "./llama2c.ts";
 import type { ExtraFile, LoadedTensor, ModelSource } from "./source.ts";
-import { tokenizerFilesFromGguf, tokenizerFilesFromLlama2c } from "./tokenizer_files.ts";
+import { jsonBytes, tokenizerFiles } from "./tokenizer_files.ts";
 
 /** Options of `convertModel`. */
 export interface ConvertOptions {
@@ -89,10 +92,7 @@ export async function openModelSource(
     try {
       return {
         ...model,
-        files: tokenizerFilesFromGguf(gguf, {
-          name: input,
-          maxPositions: model.config.maxPositions,
-        }),
+        files: tokenizerFiles(ggufToHfTokenizer(gguf, input), model.config.maxPositions),
       };
     } catch (e) {
       await model.close();
@@ -105,10 +105,8 @@ export async function openModelSource(
   const tokenizer = await Deno.readFile(options.tokenizer);
   const model = await openLlama2c(input);
   try {
-    const files = tokenizerFilesFromLlama2c(tokenizer, {
-      name: options.tokenizer,
-      maxPositions: model.config.maxPositions,
-    });
+    const hf = llama2cToHfTokenizer(parseLlama2cTokenizer(tokenizer, options.tokenizer));
+    const files = tokenizerFiles(hf, model.config.maxPositions);
     return { ...model, files };
   } catch (e) {
     await model.close();
@@ -185,10 +183,6 @@ function datChunks(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): 
     payload: new Uint8Array(0),
   });
   return [header, payload];
-}
-
-function jsonBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value, null, 2) + "\n");
 }
 
 function member(name: string, bytes: Uint8Array): ArchiveMember {

@@ -3,13 +3,13 @@ import { join } from "node:path";
 import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import type { GgufFile, GgufValue } from "./gguf.ts";
-import { tokenizerFilesFromGguf } from "./tokenizer_files.ts";
+import { tokenizerFiles } from "./tokenizer_files.ts";
 
 function gguf(entries: [string, GgufValue][]): GgufFile {
   return { version: 3, metadata: new Map(entries), tensors: [], alignment: 32, dataOffset: 0 };
 }
 
-Deno.test("tokenizerFilesFromGguf writes ggufToHfTokenizer's files with the context length", async () => {
+Deno.test("tokenizerFiles writes ggufToHfTokenizer's files with the context length", async () => {
   const model = gguf([
     ["tokenizer.ggml.model", "gpt2"],
     ["tokenizer.ggml.pre", "qwen2"],
@@ -19,7 +19,7 @@ Deno.test("tokenizerFilesFromGguf writes ggufToHfTokenizer's files with the cont
     ["tokenizer.ggml.eos_token_id", 3],
     ["tokenizer.chat_template", "{{ messages[0]['content'] }}"],
   ]);
-  const files = tokenizerFilesFromGguf(model, { name: "m.gguf", maxPositions: 8192 });
+  const files = tokenizerFiles(ggufToHfTokenizer(model, "m.gguf"), 8192);
   assert.deepEqual(files.map((f) => f.name), ["tokenizer.json", "tokenizer_config.json"]);
   const [json, config] = files.map((f) => JSON.parse(new TextDecoder().decode(f.bytes)));
   const expected = ggufToHfTokenizer(model, "m.gguf");
@@ -36,13 +36,10 @@ Deno.test("tokenizerFilesFromGguf writes ggufToHfTokenizer's files with the cont
   }
 });
 
-Deno.test("tokenizerFilesFromGguf refuses a tokenizer model it cannot write", () => {
+Deno.test("ggufToHfTokenizer refuses a tokenizer model tokenizerFiles cannot write", () => {
   assert.throws(
     () =>
-      tokenizerFilesFromGguf(gguf([["tokenizer.ggml.model", "bert"]]), {
-        name: "m.gguf",
-        maxPositions: 512,
-      }),
+      tokenizerFiles(ggufToHfTokenizer(gguf([["tokenizer.ggml.model", "bert"]]), "m.gguf"), 512),
     { name: "TypeError", message: /m\.gguf: tokenizer model 'bert' is not supported/ },
   );
 });
