@@ -13,6 +13,7 @@ import { kernelWeight, pendingWeight } from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { binaryEval } from "../ops/common.ts";
 import { asF32, matmulEval } from "../ops/matmul.ts";
+import { inArena } from "../ops/fused.ts";
 import type { NodeOverride } from "./executor.ts";
 import type { Model } from "./model.ts";
 
@@ -66,22 +67,15 @@ function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
 /** y (m, n) = x (m, k) @ Wᵀ in the kernels' memory; x and y are copied in and out. */
 function kernelMatmul(kernels: Kernels, slot: Slot, x: Float32Array, m: number): Float32Array {
   const { n, k } = slot;
-  const mark = kernels.mark();
-  try {
-    const xo = kernels.alloc(m * k * 4);
-    new Float32Array(kernels.memory.buffer, xo, m * k).set(x);
-    const yo = kernels.alloc(m * n * 4);
+  return inArena(kernels, [x], m * n, ([xo], yo) => {
     if (slot.kind === "q40") {
-      const xq = kernels.alloc(m * kernels.q8RowBytes(k));
-      kernels.quantizeQ8_0(xo, xq, m, k);
+      const xq = kernels.alloc(m * kernels.q8RowBytes(k)); // (m, k) as Q8_0
+      kernels.quantizeQ8_0(xo!, xq, m, k);
       kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k, slot.layout);
     } else {
-      kernels.matmulF32(slot.offset, xo, yo, m, n, k);
+      kernels.matmulF32(slot.offset, xo!, yo, m, n, k);
     }
-    return new Float32Array(kernels.memory.buffer, yo, m * n).slice();
-  } finally {
-    kernels.reset(mark);
-  }
+  });
 }
 
 /**
