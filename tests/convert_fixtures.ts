@@ -114,25 +114,29 @@ class Bytes {
     this.parts.push(bytes);
     this.length += bytes.length;
   }
-  u32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v, true);
+  #scalar(size: number, set: (view: DataView) => void): void {
+    const b = new Uint8Array(size);
+    set(new DataView(b.buffer));
     this.push(b);
+  }
+  u32(v: number): void {
+    this.#scalar(4, (view) => view.setUint32(0, v, true));
   }
   i32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, v, true);
-    this.push(b);
+    this.#scalar(4, (view) => view.setInt32(0, v, true));
   }
   u64(v: number): void {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
-    this.push(b);
+    this.#scalar(8, (view) => view.setBigUint64(0, BigInt(v), true));
   }
   f32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    this.push(b);
+    this.#scalar(4, (view) => view.setFloat32(0, v, true));
+  }
+  /** A GGUF array value: array type 9, its item type, count, then each item. */
+  array<T>(itemType: number, items: readonly T[], write: (item: T) => void): void {
+    this.u32(9);
+    this.u32(itemType);
+    this.u64(items.length);
+    for (const item of items) write(item);
   }
   string(s: string): void {
     const b = new TextEncoder().encode(s);
@@ -170,22 +174,13 @@ export function ggufBytes(
         b.string(v.value);
         break;
       case "strings":
-        b.u32(9);
-        b.u32(8);
-        b.u64(v.value.length);
-        for (const s of v.value) b.string(s);
+        b.array(8, v.value, (s) => b.string(s));
         break;
       case "f32s":
-        b.u32(9);
-        b.u32(6);
-        b.u64(v.value.length);
-        for (const x of v.value) b.f32(x);
+        b.array(6, v.value, (x) => b.f32(x));
         break;
       case "i32s":
-        b.u32(9);
-        b.u32(5);
-        b.u64(v.value.length);
-        for (const x of v.value) b.i32(x);
+        b.array(5, v.value, (x) => b.i32(x));
         break;
     }
   }
