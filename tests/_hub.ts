@@ -139,3 +139,11 @@ export function startTestHub(repo: string, folder: string): TestHub {
     [Symbol.asyncDispose]: close,
   };
 }
+
+/** The address of a hub that is not there: a loopback port just closed. */
+export function unreachableHub(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return `http://127.0.0.1:${port}`;
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { startTestHub, writeTinySmolLM2 } from "./_hub.ts";
+import { startTestHub, unreachableHub, writeTinySmolLM2 } from "./_hub.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -160,9 +160,6 @@ Deno.test("deno task serve with no MODEL downloads the default model once, conve
 Deno.test("rill serve with no MODEL, no cache and no hub stops with a hint about MODEL", async () => {
   const root = await Deno.makeTempDir({ prefix: "rill_no_hub_" });
   try {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
     const child = new Child([
       "run",
       "-A",
@@ -174,13 +171,11 @@ Deno.test("rill serve with no MODEL, no cache and no hub stops with a hint about
       "0",
     ], {
       MODEL: "",
-      HF_ENDPOINT: `http://127.0.0.1:${port}`,
+      HF_ENDPOINT: unreachableHub(),
       RILL_CACHE_DIR: root,
     });
-    const status = await (async () => {
-      await child.waitFor(/rill serve: /);
-      return await child.stop();
-    })();
+    await child.waitFor(/rill serve: /);
+    const status = await child.stop();
     assert.match(child.log, /Set MODEL to a local archive/);
     assert.notEqual(status.code, 0);
   } finally {

@@ -4,7 +4,7 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
-import { startTestHub, writeTinySmolLM2 } from "./_hub.ts";
+import { startTestHub, unreachableHub, writeTinySmolLM2 } from "./_hub.ts";
 
 const REPO = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
@@ -51,13 +51,10 @@ Deno.test("resolveModel downloads an hf: model once, converts it to Q4_0 and reu
 Deno.test("resolveModel without network and cache says how to set MODEL", async () => {
   const root = await Deno.makeTempDir({ prefix: "rill_resolve_" });
   try {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
     await assert.rejects(
       resolveModel(undefined, {
         cacheDir: root,
-        hfEndpoint: `http://127.0.0.1:${port}`,
+        hfEndpoint: unreachableHub(),
         log: () => {},
       }),
       (e: Error) => {
