@@ -13,6 +13,7 @@ import {
   fixture,
   ggufBytes,
   type GgufTestTensor,
+  type GgufTestValue,
   maxAbsDiff,
   randomValues,
   type ReferenceConfig,
@@ -60,6 +61,30 @@ Deno.test("convertModel converts llama-2-tiny-random.gguf with its vocabulary as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** The metadata of a one-block `arch` model (`general.architecture` and its hyperparameters). */
+function hyperparameters(
+  arch: string,
+  sizes: {
+    d: number;
+    ff: number;
+    heads: number;
+    kvHeads: number;
+    context: number;
+    ropeBase: number;
+  },
+): Record<string, GgufTestValue> {
+  return {
+    "general.architecture": { type: "string", value: arch },
+    [`${arch}.embedding_length`]: { type: "u32", value: sizes.d },
+    [`${arch}.block_count`]: { type: "u32", value: 1 },
+    [`${arch}.feed_forward_length`]: { type: "u32", value: sizes.ff },
+    [`${arch}.attention.head_count`]: { type: "u32", value: sizes.heads },
+    [`${arch}.attention.head_count_kv`]: { type: "u32", value: sizes.kvHeads },
+    [`${arch}.context_length`]: { type: "u32", value: sizes.context },
+    [`${arch}.rope.freq_base`]: { type: "f32", value: sizes.ropeBase },
+  };
+}
 
 function q80Bytes(values: Float32Array): Uint8Array {
   const out = new Uint8Array((values.length / 32) * 34);
@@ -114,14 +139,7 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     await Deno.writeFile(
       input,
       ggufBytes({
-        "general.architecture": { type: "string", value: "llama" },
-        "llama.embedding_length": { type: "u32", value: d },
-        "llama.block_count": { type: "u32", value: 1 },
-        "llama.feed_forward_length": { type: "u32", value: ff },
-        "llama.attention.head_count": { type: "u32", value: 2 },
-        "llama.attention.head_count_kv": { type: "u32", value: 2 },
-        "llama.context_length": { type: "u32", value: 256 },
-        "llama.rope.freq_base": { type: "f32", value: 10000 },
+        ...hyperparameters("llama", { d, ff, heads: 2, kvHeads: 2, context: 256, ropeBase: 10000 }),
         "tokenizer.ggml.model": { type: "string", value: "llama" },
         "tokenizer.ggml.tokens": { type: "strings", value: pieces },
         "tokenizer.ggml.scores": { type: "f32s", value: pieces.map((_, i) => -i) },
@@ -221,14 +239,14 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
     await Deno.writeFile(
       input,
       ggufBytes({
-        "general.architecture": { type: "string", value: "qwen2" },
-        "qwen2.embedding_length": { type: "u32", value: d },
-        "qwen2.block_count": { type: "u32", value: 1 },
-        "qwen2.feed_forward_length": { type: "u32", value: ff },
-        "qwen2.attention.head_count": { type: "u32", value: 4 },
-        "qwen2.attention.head_count_kv": { type: "u32", value: 2 },
-        "qwen2.context_length": { type: "u32", value: 1024 },
-        "qwen2.rope.freq_base": { type: "f32", value: 1000000 },
+        ...hyperparameters("qwen2", {
+          d,
+          ff,
+          heads: 4,
+          kvHeads: 2,
+          context: 1024,
+          ropeBase: 1000000,
+        }),
         "qwen2.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-6 },
         "tokenizer.ggml.model": { type: "string", value: "gpt2" },
         "tokenizer.ggml.pre": { type: "string", value: "qwen2" },
