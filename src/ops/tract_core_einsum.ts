@@ -47,6 +47,18 @@ function letterSizes<D extends Dim>(spec: Spec, shapes: readonly (readonly D[])[
   return sizes;
 }
 
+/** The stride of each letter of `x` (letters `axes`): 0 on a unit axis, summed over repeats. */
+function letterStrides(x: Tensor, axes: string): Map<string, number> {
+  const st = new Map<string, number>();
+  let s = 1;
+  for (let j = axes.length - 1; j >= 0; j--) {
+    const c = axes[j]!;
+    st.set(c, (st.get(c) ?? 0) + (x.shape[j] === 1 ? 0 : s));
+    s *= x.shape[j]!;
+  }
+  return st;
+}
+
 /** Copies `x` (letters `axes`) into the row-major order of `order` (absent letters: size 1). */
 function permuted(
   x: Tensor,
@@ -56,13 +68,7 @@ function permuted(
   sizes: ReadonlyMap<string, number>,
 ): Float32Array {
   const shape = order.map((c) => sizes.get(c)!);
-  const st = new Map<string, number>();
-  let s = 1;
-  for (let j = axes.length - 1; j >= 0; j--) {
-    const c = axes[j]!;
-    st.set(c, (st.get(c) ?? 0) + (x.shape[j] === 1 ? 0 : s));
-    s *= x.shape[j]!;
-  }
+  const st = letterStrides(x, axes);
   const walk = order.map((c) => st.get(c) ?? 0);
   const view: StridedTensor = { dtype: "f32", shape, data: values, strides: walk, offset: 0 };
   return contiguous(view).data as Float32Array;
@@ -165,17 +171,7 @@ export const tractCoreEinsum: Op = {
       if (fast) return [finish(tensor(xs[0]!.dtype === "f16" ? "f16" : "f32", outShape, fast))];
     }
     // Per input, the stride of each letter (0 where absent or broadcast).
-    const strideOf = xs.map((x, i) => {
-      const axes = spec.inputs[i]!;
-      const st = new Map<string, number>();
-      let s = 1;
-      for (let j = axes.length - 1; j >= 0; j--) {
-        const c = axes[j]!;
-        st.set(c, (st.get(c) ?? 0) + (x.shape[j] === 1 ? 0 : s));
-        s *= x.shape[j]!;
-      }
-      return st;
-    });
+    const strideOf = xs.map((x, i) => letterStrides(x, spec.inputs[i]!));
     const outStrides = xs.map((_, i) => outLetters.map((c) => strideOf[i]!.get(c) ?? 0));
     const sumStrides = xs.map((_, i) => sumLetters.map((c) => strideOf[i]!.get(c) ?? 0));
     const nOut = volume(outShape);
