@@ -238,60 +238,38 @@ class Cursor {
   }
 }
 
+/** Size and reader of each fixed-size GGUF value type, little-endian. */
+const FIXED_READERS: Record<number, readonly [number, (view: DataView, at: number) => GgufValue]> =
+  {
+    [GGUF_VALUE_TYPE.UINT8]: [1, (v, at) => v.getUint8(at)],
+    [GGUF_VALUE_TYPE.INT8]: [1, (v, at) => v.getInt8(at)],
+    [GGUF_VALUE_TYPE.UINT16]: [2, (v, at) => v.getUint16(at, true)],
+    [GGUF_VALUE_TYPE.INT16]: [2, (v, at) => v.getInt16(at, true)],
+    [GGUF_VALUE_TYPE.UINT32]: [4, (v, at) => v.getUint32(at, true)],
+    [GGUF_VALUE_TYPE.INT32]: [4, (v, at) => v.getInt32(at, true)],
+    [GGUF_VALUE_TYPE.FLOAT32]: [4, (v, at) => v.getFloat32(at, true)],
+    [GGUF_VALUE_TYPE.BOOL]: [1, (v, at) => v.getUint8(at) !== 0],
+    [GGUF_VALUE_TYPE.UINT64]: [8, (v, at) => safeInteger(v.getBigUint64(at, true))],
+    [GGUF_VALUE_TYPE.INT64]: [8, (v, at) => safeInteger(v.getBigInt64(at, true))],
+    [GGUF_VALUE_TYPE.FLOAT64]: [8, (v, at) => v.getFloat64(at, true)],
+  };
+
 async function readScalar(
   cursor: Cursor,
   type: number,
   key: string,
   depth = 0,
 ): Promise<GgufValue> {
+  const fixed = FIXED_READERS[type];
+  if (fixed !== undefined) {
+    const [size, read] = fixed;
+    const at = await cursor.need(size, key); // may replace cursor.view
+    return read(cursor.view, at);
+  }
   const t = GGUF_VALUE_TYPE;
   switch (type) {
-    case t.UINT8: {
-      const at = await cursor.need(1, key);
-      return cursor.view.getUint8(at);
-    }
-    case t.INT8: {
-      const at = await cursor.need(1, key);
-      return cursor.view.getInt8(at);
-    }
-    case t.UINT16: {
-      const at = await cursor.need(2, key);
-      return cursor.view.getUint16(at, true);
-    }
-    case t.INT16: {
-      const at = await cursor.need(2, key);
-      return cursor.view.getInt16(at, true);
-    }
-    case t.UINT32: {
-      const at = await cursor.need(4, key);
-      return cursor.view.getUint32(at, true);
-    }
-    case t.INT32: {
-      const at = await cursor.need(4, key);
-      return cursor.view.getInt32(at, true);
-    }
-    case t.FLOAT32: {
-      const at = await cursor.need(4, key);
-      return cursor.view.getFloat32(at, true);
-    }
-    case t.BOOL: {
-      const at = await cursor.need(1, key);
-      return cursor.view.getUint8(at) !== 0;
-    }
     case t.STRING:
       return await cursor.string(key);
-    case t.UINT64: {
-      const at = await cursor.need(8, key);
-      return safeInteger(cursor.view.getBigUint64(at, true));
-    }
-    case t.INT64: {
-      const at = await cursor.need(8, key);
-      return safeInteger(cursor.view.getBigInt64(at, true));
-    }
-    case t.FLOAT64: {
-      const at = await cursor.need(8, key);
-      return cursor.view.getFloat64(at, true);
-    }
     case t.ARRAY: {
       if (depth >= MAX_ARRAY_DEPTH) {
         throw new RangeError(
