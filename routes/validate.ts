@@ -1,5 +1,6 @@
 import type { SamplingOptions } from "../src/engine/sampler.ts";
-import type { ChatMessage, InferenceService } from "../src/engine/service.ts";
+import type { ChatMessage } from "../src/engine/chat_template.ts";
+import type { InferenceService } from "../src/engine/service.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 
 /** The generation fields shared by chat and text completions, validated. */

@@ -5,8 +5,6 @@ import { Sampler, type SamplingOptions } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
-export type { ChatMessage };
-
 /** One sequence on the model: its KV cache grows with every call. */
 export interface TokenSession {
   /** Appends `ids` to the sequence; returns the logits (vocab,) of its last position. */
