@@ -12,7 +12,9 @@ import {
   type LoaderOptions,
   type MemberLoader,
 } from "./loader.ts";
-import { indexTar, parseTarHeader, TAR_BLOCK, type TarEntry } from "./tar.ts";
+import { indexTar, normalizeMemberName, parseTarHeader, TAR_BLOCK, type TarEntry } from "./tar.ts";
+
+export { normalizeMemberName };
 
 /** A file of an archive. */
 export interface ArchiveMember {
@@ -70,26 +72,6 @@ export interface OpenArchiveOptions {
   readonly cache?: DiskCache | false;
   /** Read-ahead of the tar header walk (see `indexTar`). */
   readonly readAhead?: number;
-}
-
-/**
- * Applies tract's member-name rules: strips leading `./`, ignores (returns undefined) any
- * path with a component starting with `.`, and rejects absolute paths and `..` components.
- *
- * @throws {RangeError} for a name that would escape the archive
- */
-export function normalizeMemberName(raw: string, archive: string): string | undefined {
-  let name = raw;
-  while (name.startsWith("./")) name = name.slice(2);
-  if (name.startsWith("/") || /^[A-Za-z]:[\\/]/.test(name)) {
-    throw new RangeError(`${archive}: member '${raw}' has an absolute path`);
-  }
-  const parts = name.split("/").filter((p) => p !== "");
-  if (parts.includes("..")) {
-    throw new RangeError(`${archive}: member '${raw}' has a '..' component`);
-  }
-  if (parts.length === 0 || parts.some((p) => p.startsWith("."))) return undefined;
-  return parts.join("/");
 }
 
 /** Probe of a remote tar: its first header and, usually, the whole index that follows. */
@@ -171,13 +153,7 @@ async function readIndexMember(source: ByteSource, size: number): Promise<IndexR
     );
   }
   const text = await source.read(TAR_BLOCK, header.size);
-  const entries = parseArchiveIndex(
-    text,
-    source.name,
-    size,
-    TAR_BLOCK + header.size,
-    normalizeMemberName,
-  );
+  const entries = parseArchiveIndex(text, source.name, size, TAR_BLOCK + header.size);
   const members: ArchiveMember[] = [
     { name: ARCHIVE_INDEX_MEMBER, offset: TAR_BLOCK, size: header.size },
     ...entries.map((e) => ({ name: e.name, offset: e.offset, size: e.size, sha256: e.sha256 })),

@@ -1,4 +1,4 @@
-import { TAR_BLOCK, tarPadded } from "./tar.ts";
+import { normalizeMemberName, TAR_BLOCK, tarPadded } from "./tar.ts";
 
 /** Name of the index member that Rill's converter writes first in every tar it makes. */
 export const ARCHIVE_INDEX_MEMBER = "rill-index.json";
@@ -20,7 +20,6 @@ export interface ArchiveIndexEntry {
  * ends at `indexEnd`: every member lies after the index, inside the object, block-aligned, with
  * room for its header before it, without overlapping another; names are legal and unique.
  *
- * @param normalize the archive's member-name rule (returns undefined for names to ignore)
  * @throws {SyntaxError} text that is not JSON or not this format
  * @throws {TypeError} a field of the wrong kind
  * @throws {RangeError} an offset or size outside the object, an overlap, a bad or repeated name
@@ -30,7 +29,6 @@ export function parseArchiveIndex(
   archive: string,
   objectSize: number,
   indexEnd: number,
-  normalize: (raw: string, archive: string) => string | undefined,
 ): ArchiveIndexEntry[] {
   const where = `${archive}: ${ARCHIVE_INDEX_MEMBER}`;
   let json: unknown;
@@ -79,7 +77,7 @@ export function parseArchiveIndex(
         }) is past the end of the ${objectSize}-byte archive`,
       );
     }
-    const name = normalize(m.name, archive);
+    const name = normalizeMemberName(m.name, archive);
     if (name === undefined) continue;
     if (names.has(name)) throw new RangeError(`${at}: member '${name}' is listed twice`);
     names.add(name);

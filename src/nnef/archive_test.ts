@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { memorySource } from "../storage/memory_source.ts";
-import { normalizeMemberName, openArchive } from "./archive.ts";
+import { openArchive } from "./archive.ts";
 import { writeTar } from "./tar.ts";
 
 const encoder = new TextEncoder();
@@ -137,15 +137,4 @@ Deno.test("openArchive reads a t2n export: graph.nnef and its .dat members", asy
   const streamed = new Uint8Array(await new Response(archive.stream("graph.nnef")).arrayBuffer());
   assert.deepEqual(streamed, await archive.read("graph.nnef"));
   await archive.close();
-});
-
-Deno.test("normalizeMemberName applies tract's rules", () => {
-  assert.equal(normalizeMemberName("./a/b.dat", "t"), "a/b.dat");
-  assert.equal(normalizeMemberName("a//b.dat", "t"), "a/b.dat");
-  assert.equal(normalizeMemberName("./", "t"), undefined);
-  assert.equal(normalizeMemberName("a/.b/c", "t"), undefined);
-  assert.throws(
-    () => normalizeMemberName("a/../../b", "t"),
-    /member 'a\/\.\.\/\.\.\/b' has a '\.\.' component/,
-  );
 });

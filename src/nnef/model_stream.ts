@@ -5,7 +5,6 @@ import { createSha256, type Sha256 } from "../storage/sha256.ts";
 import {
   type Archive,
   type ArchiveMember,
-  normalizeMemberName,
   openArchive,
   type OpenArchiveOptions,
   openLocation,
@@ -19,7 +18,14 @@ import {
   type MemberLoadOptions,
   targetView,
 } from "./loader.ts";
-import { isTarEndBlock, parsePaxRecords, parseTarHeader, TAR_BLOCK, tarPadded } from "./tar.ts";
+import {
+  isTarEndBlock,
+  normalizeMemberName,
+  parsePaxRecords,
+  parseTarHeader,
+  TAR_BLOCK,
+  tarPadded,
+} from "./tar.ts";
 
 /**
  * A model archive whose members a loader takes as they become available: all at once for a
@@ -527,13 +533,7 @@ class TgzStream implements ModelStream {
 
   /** A `.tgz` of a converted tar carries the index first: its sha256s check what follows. */
   #readIndex(bytes: Uint8Array, indexEnd: number): void {
-    const entries = parseArchiveIndex(
-      bytes,
-      this.name,
-      Number.MAX_SAFE_INTEGER,
-      indexEnd,
-      normalizeMemberName,
-    );
+    const entries = parseArchiveIndex(bytes, this.name, Number.MAX_SAFE_INTEGER, indexEnd);
     for (const e of entries) this.#sha256.set(e.name, e.sha256);
   }
 }

@@ -358,3 +358,23 @@ export function writeTar(
   parts.push(tarEnd());
   return concatBytes(parts);
 }
+
+/**
+ * Applies tract's member-name rules: strips leading `./`, ignores (returns undefined) any
+ * path with a component starting with `.`, and rejects absolute paths and `..` components.
+ *
+ * @throws {RangeError} for a name that would escape the archive
+ */
+export function normalizeMemberName(raw: string, archive: string): string | undefined {
+  let name = raw;
+  while (name.startsWith("./")) name = name.slice(2);
+  if (name.startsWith("/") || /^[A-Za-z]:[\\/]/.test(name)) {
+    throw new RangeError(`${archive}: member '${raw}' has an absolute path`);
+  }
+  const parts = name.split("/").filter((p) => p !== "");
+  if (parts.includes("..")) {
+    throw new RangeError(`${archive}: member '${raw}' has a '..' component`);
+  }
+  if (parts.length === 0 || parts.some((p) => p.startsWith("."))) return undefined;
+  return parts.join("/");
+}

@@ -3,6 +3,7 @@ import type { ByteSource } from "../storage/byte_source.ts";
 import { memorySource } from "../storage/memory_source.ts";
 import {
   indexTar,
+  normalizeMemberName,
   parsePaxRecords,
   TAR_BLOCK,
   tarEnd,
@@ -154,4 +155,15 @@ Deno.test("parsePaxRecords reads lengths in bytes and rejects bad records", () =
   assert.equal(records.get("path"), "ünï.dat");
   assert.equal(records.get("size"), "42");
   assert.throws(() => parsePaxRecords(encoder.encode("99 path=x\n")), /bad record at byte 0/);
+});
+
+Deno.test("normalizeMemberName applies tract's rules", () => {
+  assert.equal(normalizeMemberName("./a/b.dat", "t"), "a/b.dat");
+  assert.equal(normalizeMemberName("a//b.dat", "t"), "a/b.dat");
+  assert.equal(normalizeMemberName("./", "t"), undefined);
+  assert.equal(normalizeMemberName("a/.b/c", "t"), undefined);
+  assert.throws(
+    () => normalizeMemberName("a/../../b", "t"),
+    /member 'a\/\.\.\/\.\.\/b' has a '\.\.' component/,
+  );
 });
