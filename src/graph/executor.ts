@@ -267,11 +267,6 @@ export class Executor {
     return s.kind === "fused" ? s.call.inputs : this.#readIds(s.node);
   }
 
-  /** Number of fused calls among the steps. */
-  get fusedCount(): number {
-    return this.#steps.filter((s) => s.kind === "fused").length;
-  }
-
   #readIds(node: Node): number[] {
     const ids: number[] = [];
     const collect = (t: unknown): void => {
@@ -289,7 +284,6 @@ export class Executor {
   }
 
   /** Number of steps run per call (nodes and symbolic values), after folding and pruning. */
-
   get stepCount(): number {
     return this.#steps.length;
   }
