@@ -2,7 +2,6 @@
 
 /** The wasm exports the kernels use, as the module declares them. */
 export interface KernelExports {
-  readonly kernels_relaxed: () => number;
   readonly q8_0_row_bytes: (k: number) => number;
   readonly read_sum_u32: (p: number, bytes: number) => number;
   readonly [name: string]: unknown;

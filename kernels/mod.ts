@@ -532,11 +532,6 @@ export class Kernels extends Ops {
     return new Uint8Array(this.memory.buffer, offset, length);
   }
 
-  /** u16 view (f16 bit patterns) of `length` items at byte `offset`. */
-  u16(offset: number, length: number): Uint16Array {
-    return new Uint16Array(this.memory.buffer, offset, length);
-  }
-
   /** Starts timing a step and applies the policy's thread count to it. */
   beginStep(): void {
     this.#stepThreads = this.policy.next();
