@@ -373,9 +373,3 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
   });
   return { version, metadata, tensors, alignment, dataOffset };
 }
-
-/** Bytes per block and values per block of a GGML type, or undefined when unknown. */
-export function ggmlBlock(type: number): { values: number; bytes: number } | undefined {
-  const block = GGML_BLOCK[type];
-  return block === undefined ? undefined : { values: block[0], bytes: block[1] };
-}
