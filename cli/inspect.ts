@@ -1,9 +1,9 @@
 /** `deno task inspect <archive-or-folder> [--json]`: prints what an NNEF model is. */
 import { parseCliArgs } from "./args.ts";
-import { openArchive } from "../src/nnef/archive.ts";
+import { type Archive, openArchive } from "../src/nnef/archive.ts";
 import { formatModelSummary, inspectModel, type ModelSummary } from "../src/nnef/inspect.ts";
 import { loadModel } from "../src/graph/model.ts";
-import { dimToString } from "../src/graph/dim.ts";
+import { type Dim, dimToString } from "../src/graph/dim.ts";
 
 const USAGE =
   "Usage: rill inspect <model.nnef.tgz | model.tar | folder | https://…> [--json] [--no-shapes]\n" +
@@ -42,7 +42,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
  */
 async function withInferredOutputs(
   summary: ModelSummary,
-  archive: Awaited<ReturnType<typeof openArchive>>,
+  archive: Archive,
 ): Promise<ModelSummary> {
   const model = await loadModel(archive);
   const facts = new Map(model.outputs.map((io) => [io.name, io.fact]));
@@ -53,6 +53,6 @@ async function withInferredOutputs(
   return { ...summary, outputs };
 }
 
-function dimShapeItem(d: Parameters<typeof dimToString>[0]): number | string {
+function dimShapeItem(d: Dim): number | string {
   return typeof d === "number" ? d : dimToString(d);
 }
