@@ -16,7 +16,7 @@
  * copy). With WASM kernels, the cache buffers live in the kernels' memory, so the attention
  * kernel reads them in place, and linears run there too.
  */
-import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
 import type { Model } from "../graph/model.ts";
 import { Executor, type NodeOverride } from "../graph/executor.ts";
@@ -147,7 +147,7 @@ class CacheBuffer {
     this.#kernels = kernels;
     this.shape = [...dims];
     this.shape[pair.axis] = capacity;
-    this.#data = this.#allocate(this.shape.reduce((a, b) => a * b, 1));
+    this.#data = this.#allocate(volume(this.shape));
   }
 
   #allocate(items: number): Float32Array {
@@ -171,21 +171,16 @@ class CacheBuffer {
   }
 
   #outer(): number {
-    return this.shape.slice(0, this.pair.axis).reduce((a, b) => a * b, 1);
+    return volume(this.shape.slice(0, this.pair.axis));
   }
 
   #inner(): number {
-    return this.shape.slice(this.pair.axis + 1).reduce((a, b) => a * b, 1);
+    return volume(this.shape.slice(this.pair.axis + 1));
   }
 
   /** A view of the first `rows` positions. */
   view(rows: number): StridedTensor {
-    const strides = new Array<number>(this.shape.length);
-    let s = 1;
-    for (let i = this.shape.length - 1; i >= 0; i--) {
-      strides[i] = s;
-      s *= this.shape[i]!;
-    }
+    const strides = rowMajorStrides(this.shape);
     const shape = [...this.shape];
     shape[this.pair.axis] = rows;
     if (!this.#kernels) return { dtype: this.dtype, shape, data: this.data, strides, offset: 0 };
