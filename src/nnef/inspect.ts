@@ -190,7 +190,6 @@ async function summarizeTensors(
   const dats = archive.members().filter((m) => m.name.endsWith(".dat"));
   const byType: Record<string, { count: number; bytes: number }> = {};
   let tensorBytes = 0;
-  let q40TensorCount = 0;
   let next = 0;
   async function worker(): Promise<void> {
     while (next < dats.length) {
@@ -204,12 +203,16 @@ async function summarizeTensors(
       entry.count++;
       entry.bytes += bytes;
       tensorBytes += bytes;
-      if (header.dtype === "q40") q40TensorCount++;
     }
   }
   await Promise.all(Array.from({ length: Math.min(HEADER_READ_CONCURRENCY, dats.length) }, worker));
   const sorted = Object.fromEntries(Object.entries(byType).sort(([a], [b]) => a.localeCompare(b)));
-  return { tensorCount: dats.length, tensorBytes, tensorsByType: sorted, q40TensorCount };
+  return {
+    tensorCount: dats.length,
+    tensorBytes,
+    tensorsByType: sorted,
+    q40TensorCount: byType["q40"]?.count ?? 0,
+  };
 }
 
 /** Formats a shape as `[1, 4, P, 8]`, or `?` when unknown. */
