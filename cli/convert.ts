@@ -19,7 +19,7 @@ function megabytes(bytes: number): string {
  * A progress bar on stderr, redrawn at most ten times a second on a terminal; elsewhere
  * (logs, pipes) only the final line is written.
  */
-export function progressBar(start = performance.now()): (p: ConvertProgress) => void {
+function progressBar(start = performance.now()): (p: ConvertProgress) => void {
   const encoder = new TextEncoder();
   const terminal = Deno.stderr.isTerminal();
   let last = 0;

@@ -81,7 +81,7 @@ async function sniff(path: string): Promise<"hf" | "gguf" | "llama2c"> {
 }
 
 /** Opens any supported input: an HF folder, a GGUF file, or a llama2.c checkpoint. */
-export async function openModelSource(
+async function openModelSource(
   input: string,
   options: Pick<ConvertOptions, "tokenizer"> = {},
 ): Promise<ModelSource> {
@@ -120,7 +120,7 @@ function payloadBytes(dtype: WeightDType, shape: readonly number[]): number {
 }
 
 /** Storage type of each weight under the options (see `ConvertOptions`). */
-export function planDtypes(
+function planDtypes(
   model: ModelSource,
   options: Pick<ConvertOptions, "q40" | "dtype">,
 ): Map<string, WeightDType> {

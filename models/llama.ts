@@ -5,7 +5,7 @@
  */
 
 /** Architectures (`config.json` `architectures[0]`) the converter accepts. */
-export const SUPPORTED_ARCHITECTURES = [
+const SUPPORTED_ARCHITECTURES = [
   "LlamaForCausalLM",
   "MistralForCausalLM",
   "Qwen2ForCausalLM",
@@ -297,7 +297,7 @@ export function ropeInverseFrequencies(config: LlamaConfig): Float32Array {
 }
 
 /** An NNEF identifier for a weight label: every character outside `[A-Za-z0-9_]` becomes `_`. */
-export function identifierOf(label: string): string {
+function identifierOf(label: string): string {
   const id = label.replace(/[^A-Za-z0-9_]/g, "_");
   return /^[A-Za-z_]/.test(id) ? id : `_${id}`;
 }

@@ -17,7 +17,7 @@ export interface HfTokenizerFiles {
  * Turns a llama2.c tokenizer into the SentencePiece vocabulary it was exported from: spaces
  * back to ▁, `\n<s>\n` and `\n</s>\n` back to `<s>` and `</s>`.
  */
-export function llama2cToSpmVocab(tokenizer: Llama2cTokenizer): SpmVocab {
+function llama2cToSpmVocab(tokenizer: Llama2cTokenizer): SpmVocab {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const tokens: string[] = [];
   const types: number[] = [];
