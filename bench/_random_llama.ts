@@ -1,4 +1,5 @@
 /** The random-weight llama2.c checkpoint of the stories110M shape used by the benches. */
+import { concatBytes } from "../src/storage/bytes.ts";
 
 /** A llama2.c checkpoint of the stories110M shape with random weights, and a tokenizer. */
 export async function writeRandom110M(
@@ -38,14 +39,4 @@ export async function writeRandom110M(
   const tokenizer = `${dir}/tokenizer.bin`;
   await Deno.writeFile(tokenizer, concatBytes(parts));
   return { checkpoint, tokenizer };
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
