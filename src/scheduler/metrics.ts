@@ -55,11 +55,6 @@ export class ServingMetrics {
     this.#cancellations++;
   }
 
-  /** Number of cancellations so far. */
-  get cancellations(): number {
-    return this.#cancellations;
-  }
-
   /** The Prometheus text exposition (version 0.0.4). */
   render(): string {
     const lines: string[] = [];
@@ -81,11 +76,10 @@ export class ServingMetrics {
     metric("rill_cancellations_total", "counter", "Generations cancelled by the client.", [
       `rill_cancellations_total ${this.#cancellations}`,
     ]);
-    let cumulative = 0;
-    const buckets = TTFT_BUCKETS.map((le, i) => {
-      cumulative = this.#ttftBuckets[i]!;
-      return `rill_time_to_first_token_seconds_bucket{le="${le}"} ${cumulative}`;
-    });
+    // Each bucket already counts every observation at or below its bound.
+    const buckets = TTFT_BUCKETS.map((le, i) =>
+      `rill_time_to_first_token_seconds_bucket{le="${le}"} ${this.#ttftBuckets[i]}`
+    );
     metric(
       "rill_time_to_first_token_seconds",
       "histogram",
