@@ -68,7 +68,8 @@ export class SpmTokenizer implements Tokenizer {
   #keys: string[];
   #ids = new Map<string, number>();
   #userDefined: { text: string; id: number }[] = [];
-  #control: { text: string; id: number }[] = [];
+  /** User-defined and control tokens, longest first (what `parseSpecial` splits on). */
+  #special: { text: string; id: number }[] = [];
 
   /** Indexes `vocab` for encoding. */
   constructor(vocab: SpmVocab) {
@@ -79,14 +80,17 @@ export class SpmTokenizer implements Tokenizer {
     const encoder = new TextEncoder();
     this.#keys = vocab.tokens.map((t) => binaryString(encoder.encode(t)));
     this.#keys.forEach((key, id) => this.#ids.set(key, id));
+    const control: { text: string; id: number }[] = [];
     vocab.tokens.forEach((text, id) => {
       const type = vocab.types[id];
       if (text === "") return;
       if (type === GGUF_TOKEN_TYPE.USER_DEFINED) this.#userDefined.push({ text, id });
-      if (type === GGUF_TOKEN_TYPE.CONTROL) this.#control.push({ text, id });
+      if (type === GGUF_TOKEN_TYPE.CONTROL) control.push({ text, id });
     });
-    this.#userDefined.sort((a, b) => b.text.length - a.text.length);
-    this.#control.sort((a, b) => b.text.length - a.text.length);
+    const longestFirst = (a: { text: string }, b: { text: string }) =>
+      b.text.length - a.text.length;
+    this.#userDefined.sort(longestFirst);
+    this.#special = [...this.#userDefined, ...control.sort(longestFirst)].sort(longestFirst);
   }
 
   /**
@@ -117,9 +121,7 @@ export class SpmTokenizer implements Tokenizer {
 
   #partition(text: string, parseSpecial: boolean): (string | number)[] {
     let fragments: (string | number)[] = [text];
-    const specials = parseSpecial
-      ? [...this.#userDefined, ...this.#control].sort((a, b) => b.text.length - a.text.length)
-      : this.#userDefined;
+    const specials = parseSpecial ? this.#special : this.#userDefined;
     for (const special of specials) {
       const next: (string | number)[] = [];
       for (const fragment of fragments) {
