@@ -304,12 +304,15 @@ export class Session {
     this.#history = [];
     this.#plain.clear();
     const bindings = new Map([[this.#pastSymbol, 0]]);
-    this.#caches = this.pairs.map((pair) => {
-      const fact = this.model.input(pair.input)!.fact;
-      const dims = fact.shape.map((d) => evalDim(d, bindings));
-      const old = this.#caches.find((c) => c.pair === pair);
-      return old ?? new CacheBuffer(pair, fact.dtype, dims, this.#capacity, this.kernels);
-    });
+    if (this.#appendInPlace) {
+      this.#caches = this.pairs.map((pair) => {
+        const fact = this.model.input(pair.input)!.fact;
+        const dims = fact.shape.map((d) => evalDim(d, bindings));
+        const old = this.#caches.find((c) => c.pair === pair);
+        return old ?? new CacheBuffer(pair, fact.dtype, dims, this.#capacity, this.kernels);
+      });
+      return;
+    }
     for (const pair of this.pairs) {
       const fact = this.model.input(pair.input)!.fact;
       this.#plain.set(pair.input, tensor(fact.dtype, fact.shape.map((d) => evalDim(d, bindings))));
