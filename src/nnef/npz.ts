@@ -1,7 +1,7 @@
 /** NumPy `.npy` arrays and `.npz` bundles (zip, stored or deflated), as tract's test cases use. */
 import type { DType } from "../tensor/dtype.ts";
-import { f16ArrayToF32 } from "../tensor/f16.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { decodePlain } from "./tensor_file.ts";
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -29,49 +29,21 @@ function parseHeader(text: string, name: string): NpyHeader {
   return { descr: descr[1]!, fortranOrder: fortran[1] === "True", shape: dims };
 }
 
-interface Layout {
-  readonly dtype: DType;
-  readonly itemSize: number;
-  readonly read: (view: DataView, offset: number, little: boolean) => number;
-}
-
-function layoutOf(kind: string, size: number): Layout | undefined {
-  const key = `${kind}${size}`;
-  switch (key) {
-    case "f2":
-      return { dtype: "f16", itemSize: 2, read: (v, o, le) => v.getUint16(o, le) };
-    case "f4":
-      return { dtype: "f32", itemSize: 4, read: (v, o, le) => v.getFloat32(o, le) };
-    case "f8":
-      return { dtype: "f64", itemSize: 8, read: (v, o, le) => v.getFloat64(o, le) };
-    case "i1":
-      return { dtype: "i8", itemSize: 1, read: (v, o) => v.getInt8(o) };
-    case "i2":
-      return { dtype: "i16", itemSize: 2, read: (v, o, le) => v.getInt16(o, le) };
-    case "i4":
-      return { dtype: "i32", itemSize: 4, read: (v, o, le) => v.getInt32(o, le) };
-    case "i8":
-      return { dtype: "i64", itemSize: 8, read: (v, o, le) => exact(v.getBigInt64(o, le)) };
-    case "u1":
-      return { dtype: "u8", itemSize: 1, read: (v, o) => v.getUint8(o) };
-    case "u2":
-      return { dtype: "u16", itemSize: 2, read: (v, o, le) => v.getUint16(o, le) };
-    case "u4":
-      return { dtype: "u32", itemSize: 4, read: (v, o, le) => v.getUint32(o, le) };
-    case "u8":
-      return { dtype: "u64", itemSize: 8, read: (v, o, le) => exact(v.getBigUint64(o, le)) };
-    case "b1":
-      return { dtype: "bool", itemSize: 1, read: (v, o) => (v.getUint8(o) !== 0 ? 1 : 0) };
-    default:
-      return undefined;
-  }
-}
-
-function exact(value: bigint): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw new RangeError(`Integer ${value} is beyond 2^53`);
-  return n;
-}
+/** The runtime item type of a numpy kind and item size (`f4` for `<f4`). */
+const NPY_TYPES: Readonly<Record<string, DType>> = {
+  f2: "f16",
+  f4: "f32",
+  f8: "f64",
+  i1: "i8",
+  i2: "i16",
+  i4: "i32",
+  i8: "i64",
+  u1: "u8",
+  u2: "u16",
+  u4: "u32",
+  u8: "u64",
+  b1: "bool",
+};
 
 /**
  * Reads one `.npy` array (format v1, v2 or v3, C order) into a runtime tensor. Integers are kept
@@ -107,32 +79,30 @@ export function readNpy(bytes: Uint8Array, name = "array.npy"): Tensor {
   const header = parseHeader(decoder.decode(bytes.subarray(headerStart, dataStart)), name);
   if (header.fortranOrder) throw new TypeError(`Fortran-ordered array in ${name} is not supported`);
   const descr = /^([<>=|])([a-zA-Z])(\d+)$/.exec(header.descr);
-  const layout = descr === null ? undefined : layoutOf(descr[2]!, Number(descr[3]));
-  if (descr === null || layout === undefined) {
+  const dtype = descr === null ? undefined : NPY_TYPES[`${descr[2]}${descr[3]}`];
+  if (descr === null || dtype === undefined) {
     throw new TypeError(`Unsupported npy dtype '${header.descr}' in ${name}`);
   }
-  const little = descr[1] !== ">";
+  const itemSize = Number(descr[3]);
   const count = volume(header.shape);
-  if (dataStart + count * layout.itemSize > bytes.length) {
+  if (dataStart + count * itemSize > bytes.length) {
     throw new RangeError(
       `Truncated npy data in ${name}: shape (${
         header.shape.join(", ")
-      }) needs ${count} items of ${layout.itemSize} bytes after offset ${dataStart}, file has ${bytes.length} bytes`,
+      }) needs ${count} items of ${itemSize} bytes after offset ${dataStart}, file has ${bytes.length} bytes`,
     );
   }
-  if (layout.dtype === "f16") {
-    const bits = new Uint16Array(count); // (count,)
-    for (let i = 0; i < count; i++) {
-      bits[i] = layout.read(view, dataStart + i * 2, little);
-    }
-    return tensor("f16", header.shape, f16ArrayToF32(bits));
+  const data = decodePlain(
+    dtype,
+    new DataView(bytes.buffer, bytes.byteOffset + dataStart, count * itemSize),
+    count,
+    descr[1] !== ">",
+  );
+  if (dtype === "i64" || dtype === "u64") {
+    const bad = (data as Float64Array).find((v) => !Number.isSafeInteger(v));
+    if (bad !== undefined) throw new RangeError(`Integer ${bad} in ${name} is beyond 2^53`);
   }
-  const out = tensor(layout.dtype, header.shape);
-  const data = out.data as Float32Array | Float64Array | Uint8Array;
-  for (let i = 0; i < count; i++) {
-    data[i] = layout.read(view, dataStart + i * layout.itemSize, little);
-  }
-  return out;
+  return tensor(dtype, header.shape, data);
 }
 
 interface ZipEntry {

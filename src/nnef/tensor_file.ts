@@ -331,11 +331,18 @@ function copy(view: DataView, length: number): ArrayBuffer {
   return new Uint8Array(view.buffer, view.byteOffset, length).slice().buffer;
 }
 
-function decodePlain(
+/**
+ * Decodes `n` items of a plain numeric or bool `dtype` from `view` (byte order `little`), as
+ * runtime tensor data: f16 widened to f32, integers as f64 (64-bit ones beyond 2^53 rounded).
+ * Shared by `.dat` payloads and `.npy` arrays.
+ */
+export function decodePlain(
   dtype: DType,
   view: DataView,
   n: number,
+  little = true,
 ): Float32Array | Float64Array | Uint8Array {
+  const native = little === LITTLE_ENDIAN;
   switch (dtype) {
     case "bool": {
       const out = new Uint8Array(n);
@@ -343,47 +350,50 @@ function decodePlain(
       return out;
     }
     case "f16": {
-      if (LITTLE_ENDIAN) return f16ArrayToF32(new Uint16Array(copy(view, 2 * n)));
+      if (native) return f16ArrayToF32(new Uint16Array(copy(view, 2 * n)));
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
+      for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, little));
       return out;
     }
     case "f32": {
-      if (LITTLE_ENDIAN) return new Float32Array(copy(view, 4 * n));
+      if (native) return new Float32Array(copy(view, 4 * n));
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, little);
       return out;
     }
     default: {
-      if (dtype === "f64" && LITTLE_ENDIAN) return new Float64Array(copy(view, 8 * n));
+      if (dtype === "f64" && native) return new Float64Array(copy(view, 8 * n));
       const out = new Float64Array(n);
-      const read = integerReader(dtype, view);
+      const read = integerReader(dtype, view, little);
       for (let i = 0; i < n; i++) out[i] = read(i);
       return out;
     }
   }
 }
 
-function integerReader(dtype: DType, view: DataView): (i: number) => number {
+function integerReader(dtype: DType, view: DataView, le: boolean): (i: number) => number {
+  // The high and low 32-bit words of item i of a 64-bit type.
+  const hi = le ? 4 : 0;
+  const lo = le ? 0 : 4;
   switch (dtype) {
     case "f64":
-      return (i) => view.getFloat64(8 * i, true);
+      return (i) => view.getFloat64(8 * i, le);
     case "u8":
       return (i) => view.getUint8(i);
     case "i8":
       return (i) => view.getInt8(i);
     case "u16":
-      return (i) => view.getUint16(2 * i, true);
+      return (i) => view.getUint16(2 * i, le);
     case "i16":
-      return (i) => view.getInt16(2 * i, true);
+      return (i) => view.getInt16(2 * i, le);
     case "u32":
-      return (i) => view.getUint32(4 * i, true);
+      return (i) => view.getUint32(4 * i, le);
     case "i32":
-      return (i) => view.getInt32(4 * i, true);
+      return (i) => view.getInt32(4 * i, le);
     case "u64":
-      return (i) => view.getUint32(8 * i + 4, true) * 2 ** 32 + view.getUint32(8 * i, true);
+      return (i) => view.getUint32(8 * i + hi, le) * 2 ** 32 + view.getUint32(8 * i + lo, le);
     case "i64":
-      return (i) => view.getInt32(8 * i + 4, true) * 2 ** 32 + view.getUint32(8 * i, true);
+      return (i) => view.getInt32(8 * i + hi, le) * 2 ** 32 + view.getUint32(8 * i + lo, le);
   }
   throw new TypeError(`No plain .dat encoding for item type ${dtype}`);
 }
