@@ -43,7 +43,8 @@ function envCacheDir(): string | undefined {
  * undefined (no cache) when neither is set.
  */
 export function openDiskCache(dir?: string): DiskCache | undefined {
-  const root = dir ?? (envCacheDir() === undefined ? undefined : `${envCacheDir()}/members`);
+  const env = envCacheDir();
+  const root = dir ?? (env === undefined ? undefined : `${env}/members`);
   if (root === undefined) return undefined;
   function pathOf(key: MemberCacheKey): string {
     const id = sha256Hex(`${key.url}\n${key.etag ?? ""}\n${key.member}\n${key.sha256}`);
