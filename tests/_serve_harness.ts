@@ -4,21 +4,12 @@ import { createApp, ServingState } from "../routes/mod.ts";
 import type { ServingConfig } from "../routes/state.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { loadService } from "../src/engine/load_service.ts";
-
-const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url);
+import { fixture } from "./_stories260k.ts";
 
 /** stories260K exported by torch_to_nnef (f32), without tokenizer or chat template. */
-export const STORIES_ARCHIVE = new URL("nnef/stories260K_f32.nnef.tgz", FIXTURES).pathname;
+export const STORIES_ARCHIVE = fixture("nnef/stories260K_f32.nnef.tgz");
 /** Its llama2.c tokenizer. */
-export const STORIES_TOKENIZER = new URL("tok512.bin", FIXTURES).pathname;
-
-/** The reference greedy continuation of "Once upon a time" (64 ids, no EOS stop). */
-export async function referenceGreedy(): Promise<{ prompt: number[]; continuation: number[] }> {
-  const io = JSON.parse(
-    await Deno.readTextFile(new URL("nnef/stories260K_f32.io.json", FIXTURES)),
-  ) as { greedy: { prompt_tokens: number[]; continuation_64: number[] } };
-  return { prompt: io.greedy.prompt_tokens, continuation: io.greedy.continuation_64 };
-}
+export const STORIES_TOKENIZER = fixture("tok512.bin");
 
 let shared: Promise<InferenceService> | undefined;
 

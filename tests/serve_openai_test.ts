@@ -2,20 +2,16 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { loadModel } from "../src/graph/model.ts";
 import { generate } from "../src/engine/generate.ts";
-import {
-  metricValue,
-  referenceGreedy,
-  startServer,
-  STORIES_ARCHIVE,
-  storiesService,
-} from "./_serve_harness.ts";
+import { metricValue, startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";
+import { readIo } from "./_stories260k.ts";
 
 const CHAT = [{ role: "user" as const, content: "Tell me a story about a cat." }];
 
 Deno.test("POST /v1/completions greedy text equals the reference continuation", async () => {
   await using server = await startServer();
   const service = await storiesService();
-  const { prompt, continuation } = await referenceGreedy();
+  const { prompt_tokens: prompt, continuation_64: continuation } =
+    (await readIo("stories260K_f32.io.json")).greedy;
   assert.deepEqual(service.encodePrompt("Once upon a time"), prompt);
   const eos = continuation.findIndex((id) => service.tokenizer.eos.includes(id));
   const expected = eos < 0 ? continuation.slice(0, 40) : continuation.slice(0, Math.min(40, eos));
@@ -322,7 +318,7 @@ Deno.test("logit_bias steers sampling and the server cap bounds an unlimited req
 
 Deno.test("tokenize, detokenize and metrics describe the served requests", async () => {
   await using server = await startServer();
-  const { prompt } = await referenceGreedy();
+  const prompt = (await readIo("stories260K_f32.io.json")).greedy.prompt_tokens;
   const tokenized = await (await fetch(`${server.url}/tokenize`, {
     method: "POST",
     body: JSON.stringify({ prompt: "Once upon a time" }),
