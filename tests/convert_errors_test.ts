@@ -9,6 +9,7 @@ import {
   randomValues,
   safetensorsBytes,
   type TestTensor,
+  withDir,
 } from "./convert_fixtures.ts";
 
 const CONFIG = {
@@ -66,15 +67,6 @@ async function assertFails(input: string, pattern: RegExp, kind: ErrorConstructo
     assert.deepEqual(left, []);
   } finally {
     await Deno.remove(out, { recursive: true });
-  }
-}
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 }
 

@@ -10,6 +10,16 @@ export function fixture(path: string): string {
   return new URL(`../../shared/fixtures/${path}`, import.meta.url).pathname;
 }
 
+/** Runs `fn` in a fresh temp dir, removed afterwards whatever `fn` did. */
+export async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** Deterministic uniform values in [-scale, scale) (mulberry32). */
 export function randomValues(count: number, seed: number, scale: number): Float32Array {
   let a = seed >>> 0;

@@ -18,6 +18,7 @@ import {
   randomValues,
   type ReferenceConfig,
   referenceLogits,
+  withDir,
 } from "./convert_fixtures.ts";
 
 function assertFinite(values: Float32Array): void {
@@ -27,8 +28,7 @@ function assertFinite(values: Float32Array): void {
 const TINY = fixture("gguf/llama-2-tiny-random.gguf");
 
 Deno.test("convertModel converts llama-2-tiny-random.gguf with its vocabulary as tokenizer.json", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const output = join(dir, "tiny.nnef.tar");
     const result = await convertModel(TINY, output);
     assert.equal(result.format, "gguf");
@@ -57,9 +57,7 @@ Deno.test("convertModel converts llama-2-tiny-random.gguf with its vocabulary as
     assert.equal(logits.length, 32000);
     assertFinite(logits);
     assert.equal(runner.past, 3);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** The metadata of a one-block `arch` model (`general.architecture` and its hyperparameters). */
@@ -107,8 +105,7 @@ function f32Bytes(values: Float32Array): Uint8Array {
 }
 
 Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in rotate-half order, computing what llama.cpp does", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const d = 32;
     const ff = 64;
     const vocab = 8;
@@ -205,14 +202,11 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     const logits = runner.step(ids.slice(3));
     assert.equal(logits.length, vocab);
     assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) without reordering rows", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const d = 32;
     const ff = 64;
     const vocab = 6;
@@ -290,7 +284,5 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
     } finally {
       await archive.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

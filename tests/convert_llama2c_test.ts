@@ -5,7 +5,7 @@ import { convertCommand } from "../cli/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
-import { ArchiveRunner, argmax, fixture, maxAbsDiff } from "./convert_fixtures.ts";
+import { ArchiveRunner, argmax, fixture, maxAbsDiff, withDir } from "./convert_fixtures.ts";
 
 const STORIES = fixture("stories260K");
 
@@ -24,8 +24,7 @@ function t2nLabel(name: string): string {
 }
 
 Deno.test("convertModel maps stories260K.bin to the IO, symbols and asserts of the torch_to_nnef export", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const archive = await openArchive(await convertStories(dir, false));
     try {
       const text = new TextDecoder().decode(await archive.read("graph.nnef"));
@@ -69,14 +68,11 @@ Deno.test("convertModel maps stories260K.bin to the IO, symbols and asserts of t
     } finally {
       await archive.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min_max_q4_0, and they run", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const path = await convertStories(dir, true);
     const io = JSON.parse(await Deno.readTextFile(join(STORIES, "nnef/stories260K_q40.io.json")));
     const runner = await ArchiveRunner.open(path);
@@ -97,9 +93,7 @@ Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min
       await archive.close();
       await reference.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 interface IoStep {
@@ -108,8 +102,7 @@ interface IoStep {
 }
 
 Deno.test("convertModel output of stories260K runs greedy like llama2.c and matches the reference logits", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const path = await convertStories(dir, false);
     const io = JSON.parse(await Deno.readTextFile(join(STORIES, "nnef/stories260K_f32.io.json")));
     const reference = JSON.parse(
@@ -148,14 +141,11 @@ Deno.test("convertModel output of stories260K runs greedy like llama2.c and matc
     assert.deepEqual(tokenizer.encode("Once upon a time"), reference.prompt_tokens);
     const text = await Deno.readTextFile(join(STORIES, "greedy64.txt"));
     assert.equal(tokenizer.decode(sequence), text.replace(/\n$/, ""));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("convertCommand converts stories260K with --q40 and reports progress through convertModel", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const output = join(dir, "cli.nnef.tar");
     const code = await convertCommand([
       join(STORIES, "stories260K.bin"),
@@ -187,7 +177,5 @@ Deno.test("convertCommand converts stories260K with --q40 and reports progress t
       await convertCommand([join(STORIES, "stories260K.bin"), "-o", join(dir, "x.tar"), "--quiet"]),
       1,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -18,6 +18,7 @@ import {
   safetensorsBytes,
   storedValues,
   type TestTensor,
+  withDir,
 } from "./convert_fixtures.ts";
 
 const SMOLLM2 = fixture("tokenizers/smollm2");
@@ -152,8 +153,7 @@ async function archiveWeights(path: string): Promise<Map<string, Float32Array>> 
 }
 
 Deno.test("convertModel turns an HF safetensors folder into an indexed archive with the HF names", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const model = tinyModel();
     await writeFolder(dir, model, "F32");
     const output = join(dir, "out", "tiny.nnef.tar");
@@ -211,14 +211,11 @@ Deno.test("convertModel turns an HF safetensors folder into an indexed archive w
     const weights = await archiveWeights(output);
     for (const t of model.tensors) assert.deepEqual(weights.get(t.name), t.values, t.name);
     assert.equal(weights.has("lm_head.weight"), false);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("convertModel reads sharded bf16 Qwen2 weights with biases and an untied head", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const model = tinyModel({ qwen2: true, tied: false });
     await writeFolder(dir, model, "BF16", 3);
     const output = join(dir, "qwen.nnef.tar");
@@ -241,14 +238,11 @@ Deno.test("convertModel reads sharded bf16 Qwen2 weights with biases and an unti
     } finally {
       await archive.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("convertModel --q40 stores linear weights as Q4_0 and keeps the tied embedding in f16", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const model = tinyModel();
     await writeFolder(dir, model, "F16");
     const output = join(dir, "q.nnef.tar");
@@ -268,9 +262,7 @@ Deno.test("convertModel --q40 stores linear weights as Q4_0 and keeps the tied e
     assert.ok(err <= 0.15 / 8 + 1e-3, `Q4_0 error ${err}`);
     // With the weights as stored (Q4_0 dequantized, f16), the graph computes the reference.
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** Prefills all but the last token, decodes the last one, and compares with the reference. */
@@ -301,29 +293,23 @@ async function smollm2Ids(): Promise<number[]> {
 }
 
 Deno.test("convertModel output of a SmolLM2-like safetensors model runs like a reference forward pass", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const model = tinyModel();
     await writeFolder(dir, model, "F32");
     const output = join(dir, "tiny.nnef.tar");
     await convertModel(dir, output);
     const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("convertModel output of a Qwen2 model (biases, untied head, f16) runs like the reference", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withDir(async (dir) => {
     const model = tinyModel({ qwen2: true, tied: false });
     await writeFolder(dir, model, "F16", 2);
     const output = join(dir, "qwen.nnef.tar");
     await convertModel(dir, output);
     const weights = new Map(model.tensors.map((t) => [t.name, storedValues(t.values, "F16")]));
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
