@@ -9,6 +9,7 @@ import { type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
 import { contiguous, isStrided } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
+import { keepsOrder } from "../ops/transpose.ts";
 import {
   type Bindings,
   checkAssertion,
@@ -474,15 +475,7 @@ export class Executor {
       // A transpose moving only unit axes keeps the row-major order: relabel the shape.
       const x = read(step.perm.from);
       const axes = step.perm.axes;
-      let last = -1;
-      let inOrder = !isStrided(x);
-      for (let k = 0; k < axes.length && inOrder; k++) {
-        const a = axes[k]!;
-        if (x.shape[a] === 1) continue;
-        inOrder = a > last;
-        last = a;
-      }
-      if (inOrder) {
+      if (!isStrided(x) && keepsOrder(x.shape, axes)) {
         const shape = axes.map((a) => x.shape[a]!);
         values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
         for (const id of this.#release[i]!) values.delete(id);

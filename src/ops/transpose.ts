@@ -15,6 +15,17 @@ function permutation(axes: readonly number[], rank: number): number[] {
   return perm;
 }
 
+/** True when `perm` moves only unit axes of `shape`: the row-major order stays, a reshape. */
+export function keepsOrder(shape: readonly number[], perm: readonly number[]): boolean {
+  let last = -1;
+  for (const a of perm) {
+    if (shape[a] === 1) continue;
+    if (a < last) return false;
+    last = a;
+  }
+  return true;
+}
+
 /** `transpose(input, axes)`: output axis i is input axis `axes[i]`. */
 export const transpose: Op = {
   signature: "fragment transpose<?>(input: tensor<?>, axes: integer[]) -> (output: tensor<?>)",
@@ -28,9 +39,7 @@ export const transpose: Op = {
     const rank = x.shape.length;
     const perm = permutation(args.ints("axes"), rank);
     const shape = perm.map((a) => x.shape[a]!);
-    // Moving only unit axes keeps the row-major order: a reshape, no copy.
-    const moved = perm.filter((a) => x.shape[a] !== 1);
-    if (moved.every((a, i) => i === 0 || a > moved[i - 1]!)) return [withShape(x, shape)];
+    if (keepsOrder(x.shape, perm)) return [withShape(x, shape)];
     const inStrides = strides(x.shape);
     const walk = perm.map((a) => inStrides[a]!);
     const view: StridedTensor = { dtype: x.dtype, shape, data: x.data, strides: walk, offset: 0 };
