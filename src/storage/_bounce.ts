@@ -1,5 +1,5 @@
 /** Size of the buffer a `BounceReader` reuses for every read. */
-export const BOUNCE_BYTES = 256 << 10;
+const BOUNCE_BYTES = 256 << 10;
 
 /**
  * Reads a byte stream into one reused buffer (a BYOB reader), so a long body leaves no
