@@ -11,7 +11,7 @@ import {
 import { type ExtraFile, f16BitsOf, type ModelSource, type SourceTensor } from "./source.ts";
 
 /** Files of an HF folder copied into the archive when present. */
-const COPIED_FILES = [
+export const COPIED_FILES = [
   "tokenizer.json",
   "tokenizer_config.json",
   "generation_config.json",

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { s3HttpUrl } from "../src/storage/s3.ts";
 import { convertModel } from "./convert.ts";
-import { exists } from "./hf.ts";
+import { COPIED_FILES, exists } from "./hf.ts";
 
 /** The model served when `MODEL` is not set. */
 export const DEFAULT_MODEL = "hf:HuggingFaceTB/SmolLM2-135M-Instruct";
@@ -29,14 +29,6 @@ export interface ResolvedModel {
   /** How it was found: "local", "url", "s3", "hub-cache" or "hub-download". */
   readonly origin: "local" | "url" | "s3" | "hub-cache" | "hub-download";
 }
-
-/** Files of a hub repository used when present (the converter copies the tokenizer ones). */
-const OPTIONAL_HUB_FILES = [
-  "tokenizer_config.json",
-  "generation_config.json",
-  "special_tokens_map.json",
-  "chat_template.jinja",
-];
 
 /**
  * Turns a `MODEL` value into a location to load: a local archive or folder, an
@@ -107,8 +99,10 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
     const hub = new HubClient(endpoint, repo, revision, options);
     let bytes = 0;
     bytes += await hub.download("config.json", source, true);
-    bytes += await hub.download("tokenizer.json", source, true);
-    for (const file of OPTIONAL_HUB_FILES) bytes += await hub.download(file, source, false);
+    // The converter copies these into the archive; only tokenizer.json is required.
+    for (const file of COPIED_FILES) {
+      bytes += await hub.download(file, source, file === "tokenizer.json");
+    }
     const indexBytes = await hub.download("model.safetensors.index.json", source, false);
     if (indexBytes > 0) {
       bytes += indexBytes;
