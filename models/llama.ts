@@ -4,12 +4,12 @@
  * with the IO torch_to_nnef gives LLM exports.
  */
 
-/** Architectures (`config.json` `architectures[0]`) the converter accepts. */
-const SUPPORTED_ARCHITECTURES = [
-  "LlamaForCausalLM",
-  "MistralForCausalLM",
-  "Qwen2ForCausalLM",
-] as const;
+/** HF `model_type` of each architecture (`config.json` `architectures[0]`) the converter accepts. */
+const MODEL_TYPE_OF: Readonly<Record<string, string>> = {
+  LlamaForCausalLM: "llama",
+  MistralForCausalLM: "mistral",
+  Qwen2ForCausalLM: "qwen2",
+};
 
 /** `rope_scaling` of type `llama3` (Llama 3.1+), or `linear`. */
 export type RopeScaling =
@@ -97,26 +97,20 @@ function num(json: Record<string, unknown>, key: string, file: string, fallback:
  */
 export function llamaConfigFromHf(json: Record<string, unknown>, file: string): LlamaConfig {
   const architectures = json.architectures;
-  const byType: Record<string, string> = {
-    llama: "LlamaForCausalLM",
-    mistral: "MistralForCausalLM",
-    qwen2: "Qwen2ForCausalLM",
-  };
   const architecture = Array.isArray(architectures) && typeof architectures[0] === "string"
     ? architectures[0]
-    : byType[String(json.model_type)] ?? String(json.model_type ?? "unknown");
-  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(architecture)) {
+    : Object.keys(MODEL_TYPE_OF).find((a) => MODEL_TYPE_OF[a] === json.model_type) ??
+      String(json.model_type ?? "unknown");
+  const modelType = Object.hasOwn(MODEL_TYPE_OF, architecture)
+    ? MODEL_TYPE_OF[architecture]!
+    : undefined;
+  if (modelType === undefined) {
     throw new TypeError(
       `${file}: unsupported architecture '${architecture}'; supported: ${
-        SUPPORTED_ARCHITECTURES.join(", ")
+        Object.keys(MODEL_TYPE_OF).join(", ")
       }`,
     );
   }
-  const modelType = architecture === "Qwen2ForCausalLM"
-    ? "qwen2"
-    : architecture === "MistralForCausalLM"
-    ? "mistral"
-    : "llama";
   const act = json.hidden_act ?? "silu";
   if (act !== "silu") fail(file, `hidden_act '${act}' is not supported (only silu)`);
   if (json.mlp_bias === true) fail(file, "mlp_bias is not supported");
