@@ -262,10 +262,7 @@ class Parser {
   }
 
   #nonArrayType(why: string): TypeSpec {
-    this.#enter();
-    const type = this.#nonArrayTypeInner(why);
-    this.#depth--;
-    return type;
+    return this.#nested(() => this.#nonArrayTypeInner(why));
   }
 
   #nonArrayTypeInner(why: string): TypeSpec {
@@ -404,10 +401,7 @@ class Parser {
   }
 
   #lvalueItem(where: string): LValue {
-    this.#enter();
-    const item = this.#lvalueItemInner(where);
-    this.#depth--;
-    return item;
+    return this.#nested(() => this.#lvalueItemInner(where));
   }
 
   #lvalueItemInner(where: string): LValue {
@@ -431,25 +425,25 @@ class Parser {
   }
 
   #rvalue(): RValue {
-    this.#enter();
-    const value = this.#binary(0);
-    if (!isKeyword(this.#lex.peek(), "if")) {
-      this.#depth--;
-      return value;
-    }
-    this.#lex.next();
-    const condition = this.#binary(0);
-    this.#expectKeyword("else", "after the condition of an if-else expression");
-    const otherwise = this.#rvalue();
-    this.#depth--;
-    return { kind: "if", condition, then: value, otherwise, at: value.at };
+    return this.#nested(() => {
+      const value = this.#binary(0);
+      if (!isKeyword(this.#lex.peek(), "if")) return value;
+      this.#lex.next();
+      const condition = this.#binary(0);
+      this.#expectKeyword("else", "after the condition of an if-else expression");
+      const otherwise = this.#rvalue();
+      return { kind: "if", condition, then: value, otherwise, at: value.at };
+    });
   }
 
   /** Bounds the recursion so that absurdly nested input fails with a SyntaxError. */
-  #enter(): void {
+  #nested<T>(parse: () => T): T {
     if (++this.#depth > MAX_DEPTH) {
       throw this.#fail(this.#lex.peek(), `Expected at most ${MAX_DEPTH} levels of nesting`);
     }
+    const result = parse();
+    this.#depth--;
+    return result;
   }
 
   #binaryOp(token: Token): number {
@@ -478,9 +472,7 @@ class Parser {
     if (literal !== null) return this.#postfix(literal);
     if (isPunct(token, "-") || isPunct(token, "+") || isPunct(token, "!")) {
       this.#lex.next();
-      this.#enter();
-      const operand = this.#unary();
-      this.#depth--;
+      const operand = this.#nested(() => this.#unary());
       return { kind: "unary", op: token.text as "+" | "-" | "!", operand, at: positionOf(token) };
     }
     return this.#postfix(this.#atom());
