@@ -1,11 +1,12 @@
 import { Hono } from "hono";
 import { ApiError } from "./errors.ts";
+import { unixSeconds } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 
 /** `GET /models` and `GET /models/:id`: the one served model, with its context length. */
 export function modelsRoute(state: ServingState): Hono {
   const app = new Hono();
-  const created = Math.floor(Date.now() / 1000);
+  const created = unixSeconds();
   const describe = () => {
     const service = state.requireService();
     return {
