@@ -5,7 +5,7 @@
  * the runtime tensor is a view of the payload. Small variables (scalars, norms, inv_freq...)
  * are read first and decoded normally, since load-time folding needs their values.
  */
-import type { Document, RValue } from "../nnef/ast.ts";
+import type { Document, Invocation, RValue } from "../nnef/ast.ts";
 import type { LoadTarget } from "../nnef/loader.ts";
 import type { ModelStream } from "../nnef/model_stream.ts";
 import { legacyQ40ToGgml } from "../nnef/q40.ts";
@@ -84,6 +84,19 @@ export interface VariableDecl {
   readonly generic: string | null;
 }
 
+/** Calls `visit` on every invocation in `r`, outer before inner. */
+function eachInvocation(r: RValue, visit: (inv: Invocation) => void): void {
+  if (r.kind === "invocation") {
+    visit(r.invocation);
+    for (const a of r.invocation.args) eachInvocation(a.value, visit);
+  } else if (r.kind === "array" || r.kind === "tuple") {
+    for (const item of r.items) eachInvocation(item, visit);
+  } else if (r.kind === "binary") {
+    eachInvocation(r.left, visit);
+    eachInvocation(r.right, visit);
+  }
+}
+
 /** The `variable` declarations of a document, in first-appearance order, one per label. */
 export function variableDecls(doc: Document): VariableDecl[] {
   const out = new Map<string, VariableDecl>();
@@ -96,30 +109,22 @@ export function variableDecls(doc: Document): VariableDecl[] {
     }
     return dims;
   };
-  const visit = (r: RValue): void => {
-    if (r.kind === "invocation") {
-      const inv = r.invocation;
-      if (inv.op === "variable") {
-        const arg = inv.args.find((a) => a.name === "label") ??
-          (inv.args[1]?.name === null ? inv.args[1] : undefined);
-        const shapeArg = inv.args.find((a) => a.name === "shape") ??
-          (inv.args[0]?.name === null ? inv.args[0] : undefined);
-        if (arg && arg.value.kind === "literal" && arg.value.literal.kind === "string") {
-          const label = arg.value.literal.value;
-          if (!out.has(label)) {
-            out.set(label, { label, shape: literalInts(shapeArg?.value), generic: inv.generic });
-          }
+  const visit = (inv: Invocation): void => {
+    if (inv.op === "variable") {
+      const arg = inv.args.find((a) => a.name === "label") ??
+        (inv.args[1]?.name === null ? inv.args[1] : undefined);
+      const shapeArg = inv.args.find((a) => a.name === "shape") ??
+        (inv.args[0]?.name === null ? inv.args[0] : undefined);
+      if (arg && arg.value.kind === "literal" && arg.value.literal.kind === "string") {
+        const label = arg.value.literal.value;
+        if (!out.has(label)) {
+          out.set(label, { label, shape: literalInts(shapeArg?.value), generic: inv.generic });
         }
       }
-      inv.args.forEach((a) => visit(a.value));
-    } else if (r.kind === "array" || r.kind === "tuple") r.items.forEach(visit);
-    else if (r.kind === "binary") {
-      visit(r.left);
-      visit(r.right);
     }
   };
-  for (const s of doc.graph.body) visit(s.right);
-  for (const f of doc.fragments) for (const s of f.body ?? []) visit(s.right);
+  for (const s of doc.graph.body) eachInvocation(s.right, visit);
+  for (const f of doc.fragments) for (const s of f.body ?? []) eachInvocation(s.right, visit);
   return [...out.values()];
 }
 
@@ -328,18 +333,9 @@ export function openFloatLabels(doc: Document, text: string): Set<string> {
   if (/\b(b?f16|f64)\b/.test(text)) return new Set(variableDecls(doc).map((d) => d.label));
   const labelOf = new Map<string, string>();
   const cast: string[] = [];
-  const visit = (r: RValue): void => {
-    if (r.kind === "invocation") {
-      const first = r.invocation.args[0]?.value;
-      if (r.invocation.op === "tract_core_cast" && first?.kind === "identifier") {
-        cast.push(first.name);
-      }
-      r.invocation.args.forEach((a) => visit(a.value));
-    } else if (r.kind === "array" || r.kind === "tuple") r.items.forEach(visit);
-    else if (r.kind === "binary") {
-      visit(r.left);
-      visit(r.right);
-    }
+  const visit = (inv: Invocation): void => {
+    const first = inv.args[0]?.value;
+    if (inv.op === "tract_core_cast" && first?.kind === "identifier") cast.push(first.name);
   };
   for (const s of doc.graph.body) {
     const r = s.right;
@@ -350,7 +346,7 @@ export function openFloatLabels(doc: Document, text: string): Set<string> {
         labelOf.set(s.left.name, label.literal.value);
       }
     }
-    visit(r);
+    eachInvocation(r, visit);
   }
   return new Set(cast.flatMap((id) => labelOf.get(id) ?? []));
 }
