@@ -304,3 +304,21 @@ export class Lexer {
     this.#lineStart = i + 1;
   }
 }
+
+/** Binding strength of the binary operators (higher binds tighter); the parser and the formatter share it. */
+export const BINARY_PRECEDENCE: ReadonlyMap<string, number> = new Map([
+  ["in", 10],
+  ["&&", 20],
+  ["||", 20],
+  ["==", 30],
+  ["!=", 30],
+  ["<", 30],
+  [">", 30],
+  ["<=", 30],
+  [">=", 30],
+  ["+", 40],
+  ["-", 40],
+  ["*", 50],
+  ["/", 50],
+  ["^", 60],
+]);

@@ -1,22 +1,6 @@
 /** Prints rvalues back as NNEF text, e.g. shape items `S + P` or `[1, 4, P, 8]`. */
 import type { Literal, RValue, TypeName } from "./ast.ts";
-
-const PRECEDENCE: Readonly<Record<string, number>> = {
-  "in": 10,
-  "&&": 20,
-  "||": 20,
-  "==": 30,
-  "!=": 30,
-  "<": 30,
-  ">": 30,
-  "<=": 30,
-  ">=": 30,
-  "+": 40,
-  "-": 40,
-  "*": 50,
-  "/": 50,
-  "^": 60,
-};
+import { BINARY_PRECEDENCE } from "./_lexer.ts";
 
 const UNARY_PRECEDENCE = 70;
 
@@ -40,7 +24,7 @@ function formatIdentifier(name: string): string {
 }
 
 function precedenceOf(value: RValue): number {
-  if (value.kind === "binary") return PRECEDENCE[value.op]!;
+  if (value.kind === "binary") return BINARY_PRECEDENCE.get(value.op)!;
   if (value.kind === "if") return 0;
   if (value.kind === "unary") return UNARY_PRECEDENCE;
   return 100;
@@ -76,7 +60,7 @@ export function formatRValue(value: RValue): string {
       return `${formatIdentifier(op)}${type}(${shown.join(", ")})`;
     }
     case "binary": {
-      const precedence = PRECEDENCE[value.op]!;
+      const precedence = BINARY_PRECEDENCE.get(value.op)!;
       return `${wrap(value.left, precedence)} ${value.op} ${wrap(value.right, precedence + 1)}`;
     }
     case "unary": {

@@ -18,24 +18,7 @@ import type {
   TypeName,
   TypeSpec,
 } from "./ast.ts";
-import { describeToken, Lexer, type Token } from "./_lexer.ts";
-
-const BINARY_PRECEDENCE: ReadonlyMap<string, number> = new Map([
-  ["in", 10],
-  ["&&", 20],
-  ["||", 20],
-  ["==", 30],
-  ["!=", 30],
-  ["<", 30],
-  [">", 30],
-  ["<=", 30],
-  [">=", 30],
-  ["+", 40],
-  ["-", 40],
-  ["*", 50],
-  ["/", 50],
-  ["^", 60],
-]);
+import { BINARY_PRECEDENCE, describeToken, Lexer, type Token } from "./_lexer.ts";
 
 const MAX_DEPTH = 500;
 
