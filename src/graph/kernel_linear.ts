@@ -78,11 +78,24 @@ function kernelMatmul(kernels: Kernels, slot: Slot, x: Float32Array, m: number):
   });
 }
 
+/** The overrides already built, per model and kernels: each session over them shares one upload. */
+const built = new WeakMap<Model, WeakMap<Kernels, ReadonlyMap<number, NodeOverride>>>();
+
 /**
  * Overrides for every `linear` node of `model` whose filter is a constant Q4_0 or f32
- * matrix (leading unit axes allowed). Uploads the weights now.
+ * matrix (leading unit axes allowed). Uploads the weights on the first call for these kernels.
  */
-export function kernelLinears(model: Model, kernels: Kernels): Map<number, NodeOverride> {
+export function kernelLinears(model: Model, kernels: Kernels): ReadonlyMap<number, NodeOverride> {
+  let byKernels = built.get(model);
+  if (!byKernels) built.set(model, byKernels = new WeakMap());
+  const known = byKernels.get(kernels);
+  if (known) return known;
+  const overrides = linearOverrides(model, kernels);
+  byKernels.set(kernels, overrides);
+  return overrides;
+}
+
+function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverride> {
   const overrides = new Map<number, NodeOverride>();
   const slots = new Map<Tensor, Slot | null>();
   for (const node of model.nodes) {
