@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
 import { generate } from "../src/engine/generate.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url).pathname;
@@ -21,27 +21,11 @@ async function greedy(source: Parameters<typeof loadModel>[0]): Promise<number[]
   return out;
 }
 
-/** The export re-packed by the converter's writer: `rill-index.json` first. */
-async function converted(tgzPath: string, path: string): Promise<Uint8Array> {
-  const tgz = await openArchive(tgzPath);
-  try {
-    const members = [];
-    for (const m of tgz.members()) {
-      const data = await tgz.read(m.name);
-      members.push({ name: m.name, size: data.length, produce: () => data });
-    }
-    await writeArchive(path, members);
-    return await Deno.readFile(path);
-  } finally {
-    await tgz.close();
-  }
-}
-
 for (const variant of ["f32", "q40"]) {
   Deno.test(`generation from a URL equals generation from the local file (stories260K ${variant})`, async () => {
     const tgzPath = `${FIXTURES}nnef/stories260K_${variant}.nnef.tgz`;
     const dir = await Deno.makeTempDir();
-    const tar = await converted(tgzPath, `${dir}/m.tar`);
+    const tar = await writeIndexedTar(`${dir}/m.tar`, await readMembers(tgzPath));
     const server = startTestServer({
       "/m.nnef.tgz": await Deno.readFile(tgzPath),
       "/m.nnef.tar": tar,

@@ -4,7 +4,6 @@
  * and its first forward pass runs while the last weights are still on the wire.
  */
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
 import { convertModel } from "../models/convert.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import { argmax } from "../src/engine/sampler.ts";
@@ -17,27 +16,12 @@ import { writeTar } from "../src/nnef/tar.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url).pathname;
 const PROMPT = [1, 403, 407, 261, 378];
 const HTTP = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 };
-
-/** The export re-packed by the converter's writer: `rill-index.json` first. */
-async function converted(tgzPath: string, path: string): Promise<Uint8Array> {
-  const tgz = await openArchive(tgzPath);
-  try {
-    const members = [];
-    for (const m of tgz.members()) {
-      const data = await tgz.read(m.name);
-      members.push({ name: m.name, size: data.length, produce: () => data });
-    }
-    await writeArchive(path, members);
-    return await Deno.readFile(path);
-  } finally {
-    await tgz.close();
-  }
-}
 
 interface Run {
   readonly tokens: number[];
@@ -99,7 +83,7 @@ for (const variant of ["f32", "q40"]) {
     const tgzPath = `${FIXTURES}stories260K_${variant}.nnef.tgz`;
     const dir = await Deno.makeTempDir();
     const tarPath = `${dir}/m.nnef.tar`;
-    const tar = await converted(tgzPath, tarPath);
+    const tar = await writeIndexedTar(tarPath, await readMembers(tgzPath));
     const ckptPath = `${dir}/c.nnef.tar`;
     const ckpt = await fromCheckpoint(ckptPath, variant === "q40");
     const server = startTestServer({
@@ -161,7 +145,10 @@ for (const variant of ["f32", "q40"]) {
 
 Deno.test("loadModel lazy: the first forward pass runs before the last weight arrived", async () => {
   const dir = await Deno.makeTempDir();
-  const tar = await converted(`${FIXTURES}stories260K_f32.nnef.tgz`, `${dir}/m.nnef.tar`);
+  const tar = await writeIndexedTar(
+    `${dir}/m.nnef.tar`,
+    await readMembers(`${FIXTURES}stories260K_f32.nnef.tgz`),
+  );
   // About one second for the whole archive.
   const server = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length });
   const kernels = await loadKernels({ threads: 1 });
