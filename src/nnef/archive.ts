@@ -4,7 +4,7 @@ import { openFileSource } from "../storage/file_source.ts";
 import { type HttpSourceOptions, openHttpSource } from "../storage/http_source.ts";
 import { memorySource } from "../storage/memory_source.ts";
 import { openS3Source, type S3Options } from "../storage/s3.ts";
-import { createSha256, sha256Hex } from "../storage/sha256.ts";
+import { createSha256 } from "../storage/sha256.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
 import {
   createRangeLoader,
@@ -302,6 +302,16 @@ function tarArchive(parts: TarArchiveParts): Archive {
     checkMemberRange(name, m, offset, length);
     return source.stream(m.offset + offset, length);
   }
+  function loader(options?: LoaderOptions): MemberLoader {
+    return createRangeLoader({
+      name,
+      member: (member: string) => byName.get(member),
+      streamRange,
+      streamObject: (offset: number, length: number) => source.stream(offset, length),
+      cache,
+      cacheKey,
+    }, options);
+  }
   return {
     name,
     kind: parts.kind,
@@ -312,18 +322,13 @@ function tarArchive(parts: TarArchiveParts): Archive {
     member: (member: string) => byName.get(member),
     has: (member: string) => byName.has(member),
     async read(member: string): Promise<Uint8Array> {
-      const m = get(member);
-      const key = cacheKey(m);
-      if (key !== undefined && m.size > 0) {
-        const cached = await cache!.read(key, m.size);
-        if (cached !== undefined && sha256Hex(cached) === m.sha256) return cached;
+      const bytes = new Uint8Array(get(member).size);
+      const once = loader();
+      try {
+        await once.load(member, bytes);
+      } finally {
+        await once.close();
       }
-      const bytes = await source.read(m.offset, m.size);
-      if (m.sha256 !== undefined) {
-        const got = sha256Hex(bytes);
-        if (got !== m.sha256) throw hashMismatch(name, m.name, got, m.sha256);
-      }
-      if (key !== undefined && m.size > 0) await cache!.write(key, bytes).catch(() => {});
       return bytes;
     },
     async readRange(member: string, offset: number, length: number): Promise<Uint8Array> {
@@ -339,16 +344,7 @@ function tarArchive(parts: TarArchiveParts): Archive {
         : stream.pipeThrough(verifying(name, m.name, m.sha256));
     },
     streamRange,
-    loader(options?: LoaderOptions): MemberLoader {
-      return createRangeLoader({
-        name,
-        member: (member: string) => byName.get(member),
-        streamRange,
-        streamObject: (offset: number, length: number) => source.stream(offset, length),
-        cache,
-        cacheKey,
-      }, options);
-    },
+    loader,
     async close(): Promise<void> {
       if (parts.owned) await source.close();
     },
