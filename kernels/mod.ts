@@ -545,43 +545,6 @@ export class Kernels extends Ops {
     this.#threads = this.policy.current;
   }
 
-  /**
-   * Appends K or V rows to a cache: src (m, nKvHeads, headDim) f32 goes to positions
-   * pos..pos+m-1 of cache (nKvHeads, capacity, headDim).
-   *
-   * @throws {RangeError} when pos + m exceeds capacity
-   */
-  appendKv(
-    cache: number,
-    src: number,
-    m: number,
-    nKvHeads: number,
-    headDim: number,
-    capacity: number,
-    pos: number,
-  ): void {
-    if (!isDim(m) || !isDim(nKvHeads) || !isDim(headDim) || !isDim(capacity) || !isDim(pos)) {
-      throwBadDim("appendKv", { m, nKvHeads, headDim, capacity, pos });
-    }
-    if (pos + m > capacity) {
-      throw new RangeError(
-        `appendKv: positions ${pos}..${pos + m - 1} exceed capacity ${capacity}`,
-      );
-    }
-    this.checkRange(cache, nKvHeads * capacity * headDim * 4, "cache");
-    this.checkRange(src, m * nKvHeads * headDim * 4, "src");
-    if (cache % 4 !== 0 || src % 4 !== 0) {
-      throw new RangeError(`appendKv: offsets must be 4-byte aligned: ${cache}, ${src}`);
-    }
-    const f = new Float32Array(this.memory.buffer);
-    for (let t = 0; t < m; t++) {
-      for (let h = 0; h < nKvHeads; h++) {
-        const from = src / 4 + (t * nKvHeads + h) * headDim;
-        f.copyWithin(cache / 4 + (h * capacity + pos + t) * headDim, from, from + headDim);
-      }
-    }
-  }
-
   /** Sum of `bytes` bytes as u32 words (the memory-read baseline); bytes % 64 == 0. */
   readSum(offset: number, bytes: number): number {
     this.checkRange(offset, bytes, "read");

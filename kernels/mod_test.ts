@@ -527,21 +527,6 @@ Deno.test("kernels reject bad dimensions and out-of-memory offsets", async () =>
   });
 });
 
-Deno.test("appendKv writes rows at their cache positions and rejects overflow", async () => {
-  await withKernels({ threads: 1 }, (kernels) => {
-    const [nKv, hd, cap] = [2, 3, 4];
-    const cache = kernels.alloc(nKv * cap * hd * 4);
-    kernels.f32(cache, nKv * cap * hd).fill(0);
-    const src = put(kernels, Float32Array.from({ length: 2 * nKv * hd }, (_, i) => i + 1));
-    kernels.appendKv(cache, src, 2, nKv, hd, cap, 1);
-    const c = read(kernels, cache, nKv * cap * hd);
-    assert.deepEqual(Array.from(c.subarray(3, 9)), [1, 2, 3, 7, 8, 9]);
-    assert.deepEqual(Array.from(c.subarray(15, 21)), [4, 5, 6, 10, 11, 12]);
-    assert.equal(c[0], 0);
-    assert.throws(() => kernels.appendKv(cache, src, 2, nKv, hd, cap, 3), RangeError);
-  });
-});
-
 Deno.test("beginStep and endStep feed the thread policy", async () => {
   await withKernels({ threads: 1 }, (kernels) => {
     kernels.beginStep();
