@@ -11,10 +11,11 @@
  * a strided view of P+S rows. Ops that read views (shape_of, unsqueeze, tile: the GQA
  * repeat that feeds attention) read the buffer in place; any other reader gets a copy.
  *
- * The graph is compiled first (`fuseGraph`: RMSNorm, RoPE, SiLU gate and attention become
- * fused calls; the fused attention reads the cache view per kv head, without the repeat
- * copy). With WASM kernels, the cache buffers live in the kernels' memory, so the attention
- * kernel reads them in place, and linears run there too.
+ * The graph is compiled once per model, on its first session, and shared by the others
+ * (`fuseGraph`: RMSNorm, RoPE, SiLU gate and attention become fused calls; the fused
+ * attention reads the cache view per kv head, without the repeat copy). With WASM kernels,
+ * the cache buffers live in the kernels' memory, so the attention kernel reads them in
+ * place, and linears run there too.
  */
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
@@ -233,9 +234,61 @@ class CacheBuffer {
   }
 }
 
+/**
+ * What depends only on the model, built on its first session and shared by all the others
+ * (load_service's pool makes one per concurrent request): the cache pairs, the token and
+ * logits names, and the compiled graphs. Each run keeps its values in its own map and each
+ * session its caches, so sessions over one plan may run steps in any interleaving.
+ */
+class ModelPlan {
+  readonly pairs: readonly CachePair[];
+  readonly tokens: string;
+  readonly logits: string;
+  readonly pastSymbol: string;
+  readonly #model: Model;
+  #fused: Executor | undefined;
+  #plain: Executor | undefined;
+
+  constructor(model: Model) {
+    this.#model = model;
+    this.pairs = findCachePairs(model);
+    const cacheInputs = new Set(this.pairs.map((p) => p.input));
+    const cacheOutputs = new Set(this.pairs.map((p) => p.output));
+    const tokenInputs = model.inputs.filter((i) => !cacheInputs.has(i.name));
+    if (tokenInputs.length !== 1) {
+      throw new TypeError(
+        `A session needs one token input besides the caches, the graph has ${tokenInputs.length}: ${
+          tokenInputs.map((i) => i.name).join(", ")
+        }`,
+      );
+    }
+    this.tokens = tokenInputs[0]!.name;
+    const logits = model.outputs.filter((o) => !cacheOutputs.has(o.name));
+    if (logits.length < 1) throw new TypeError("The graph has no logits output");
+    this.logits = (logits.find((o) => o.name === "outputs") ?? logits[0]!).name;
+    const first = this.pairs[0];
+    this.pastSymbol = first ? symbolName(model.input(first.input)!.fact.shape[first.axis])! : "P";
+  }
+
+  /** The graph compiled with the fused calls, or as exported; compiled on first use. */
+  executor(fuse: boolean): Executor {
+    if (!fuse) return this.#plain ??= new Executor(this.#model);
+    return this.#fused ??= new Executor(this.#model, { fused: fuseGraph(this.#model).calls });
+  }
+}
+
+const plans = new WeakMap<Model, ModelPlan>();
+
+function planOf(model: Model): ModelPlan {
+  let plan = plans.get(model);
+  if (!plan) plans.set(model, plan = new ModelPlan(model));
+  return plan;
+}
+
 /** Prefill/decode over one sequence; the KV cache lives in the session. */
 export class Session {
   readonly model: Model;
+  /** The compiled graph: shared by every session over the model, unless given. */
   readonly executor: Executor;
   readonly pairs: readonly CachePair[];
   readonly #tokens: string;
@@ -255,15 +308,19 @@ export class Session {
   #history: number[] = [];
 
   /**
-   * A session over `model`: fuses the graph (unless `options.fuse` is false) and, with
-   * `options.kernels`, uploads the weights to the kernels. `executor` replaces the compiled
-   * graph (e.g. one with other fusions).
+   * A session over `model`: runs the graph fused (unless `options.fuse` is false), compiled
+   * once per model and shared with its other sessions, and, with `options.kernels`, uploads
+   * the weights to the kernels (once per model and kernels). `executor` replaces the
+   * compiled graph (e.g. one with other fusions).
    */
   constructor(model: Model, options: SessionOptions = {}, executor?: Executor) {
     this.model = model;
-    this.executor = executor ??
-      new Executor(model, options.fuse === false ? {} : { fused: fuseGraph(model).calls });
-    this.pairs = findCachePairs(model);
+    const plan = planOf(model);
+    this.executor = executor ?? plan.executor(options.fuse !== false);
+    this.pairs = plan.pairs;
+    this.#tokens = plan.tokens;
+    this.#logits = plan.logits;
+    this.#pastSymbol = plan.pastSymbol;
     this.#appendInPlace = options.appendInPlace ?? true;
     this.#capacity = Math.max(1, options.capacity ?? 64);
     this.kernels = options.kernels || null;
@@ -274,22 +331,6 @@ export class Session {
     }
     this.#adaptive = options.adaptiveThreads ?? true;
     this.#fixed = this.kernels ? kernelLinears(model, this.kernels) : new Map();
-    const cacheInputs = new Set(this.pairs.map((p) => p.input));
-    const cacheOutputs = new Set(this.pairs.map((p) => p.output));
-    const tokenInputs = model.inputs.filter((i) => !cacheInputs.has(i.name));
-    if (tokenInputs.length !== 1) {
-      throw new TypeError(
-        `A session needs one token input besides the caches, the graph has ${tokenInputs.length}: ${
-          tokenInputs.map((i) => i.name).join(", ")
-        }`,
-      );
-    }
-    this.#tokens = tokenInputs[0]!.name;
-    const logits = model.outputs.filter((o) => !cacheOutputs.has(o.name));
-    if (logits.length < 1) throw new TypeError("The graph has no logits output");
-    this.#logits = (logits.find((o) => o.name === "outputs") ?? logits[0]!).name;
-    const first = this.pairs[0];
-    this.#pastSymbol = first ? symbolName(model.input(first.input)!.fact.shape[first.axis])! : "P";
     this.reset();
   }
 

@@ -5,6 +5,9 @@ import { tensor } from "../tensor/tensor.ts";
 import { createSession, findCachePairs, Session } from "./session.ts";
 import { argmax } from "./sampler.ts";
 import { closeSharedKernels } from "./shared_kernels.ts";
+import { Executor } from "../graph/executor.ts";
+import { fuseGraph } from "../graph/fuse.ts";
+import { type Kernels, loadKernels } from "../../kernels/mod.ts";
 
 const ARCHIVE = new URL(
   "../../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz",
@@ -103,3 +106,75 @@ Deno.test("createSession runs in the process-wide kernels unless told not to", a
     await closeSharedKernels();
   }
 });
+
+Deno.test("Session shares its model's compiled graph with every other session over it", async () => {
+  const model = await loadModel(ARCHIVE);
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const first = new Session(model);
+    assert.equal(new Session(model, { capacity: 4 }).executor, first.executor);
+    assert.equal(new Session(model, { kernels }).executor, first.executor);
+    const plain = new Session(model, { fuse: false });
+    assert.notEqual(plain.executor, first.executor);
+    assert.equal(new Session(model, { fuse: false }).executor, plain.executor);
+    assert.ok(first.executor.stepCount < plain.executor.stepCount);
+    assert.notEqual(new Session(await loadModel(ARCHIVE)).executor, first.executor);
+  } finally {
+    kernels.close();
+  }
+});
+
+/** The logits of `prompt` and of `count` greedy decode steps after it. */
+function* greedyLogits(session: Session, prompt: readonly number[], count: number) {
+  let logits = session.prefill(prompt);
+  yield logits;
+  for (let i = 0; i < count; i++) yield logits = session.decode(argmax(logits));
+}
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`Sessions over one ${variant} model stepped in turn give what each gives alone`, async () => {
+    const model = await loadModel(
+      new URL(
+        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
+        import.meta.url,
+      ).pathname,
+    );
+    const kernels = await loadKernels({ threads: 1 });
+    const prompts = [PROMPT, [1, 378, 261]];
+    const steps = 12;
+    try {
+      const pairs: [Kernels | false, Kernels | false][] = [
+        [false, false],
+        [kernels, kernels],
+        [kernels, false],
+      ];
+      for (const pair of pairs) {
+        // Capacity 4 grows the caches while the other session runs (in the kernels' memory,
+        // growth moves every view of it).
+        const options = pair.map((k) => ({ kernels: k, capacity: 4, adaptiveThreads: false }));
+        // Alone, each with a graph of its own as before sessions shared one.
+        const alone = options.map((o, i) => {
+          const own = new Executor(model, { fused: fuseGraph(model).calls });
+          return [...greedyLogits(new Session(model, o, own), prompts[i]!, steps)];
+        });
+        const [a, b] = options.map((o, i) =>
+          greedyLogits(new Session(model, o), prompts[i]!, steps)
+        );
+        // A runs its prompt, then B and A take turns: A step, B step, A step, ...
+        const turns: Float32Array[][] = [[a!.next().value!], []];
+        for (let i = 0; i < steps; i++) {
+          turns[1]!.push(b!.next().value!);
+          turns[0]!.push(a!.next().value!);
+        }
+        turns[1]!.push(b!.next().value!);
+        const mode = pair.map((k) => (k ? "kernels" : "TS")).join("+");
+        for (let i = 0; i < 2; i++) {
+          assert.deepEqual(turns[i]!.map(argmax), alone[i]!.map(argmax), `${mode}: tokens of ${i}`);
+          assert.deepEqual(turns[i], alone[i], `${mode}: logits of session ${i}`);
+        }
+      }
+    } finally {
+      kernels.close();
+    }
+  });
+}
