@@ -10,7 +10,6 @@ import { argmax } from "../src/engine/sampler.ts";
 import { createSession } from "../src/engine/session.ts";
 import { loadModel, type LoadOptions } from "../src/graph/model.ts";
 import { EAGER_MAX_ITEMS, kernelWeight, variableDecls } from "../src/graph/weights.ts";
-import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
@@ -183,29 +182,23 @@ Deno.test("loadModel lazy: the first forward pass runs before the last weight ar
  * variables, then the large weights in the order the graph declares them.
  */
 async function graphFirstTgz(tgzPath: string): Promise<Uint8Array> {
-  const tgz = await openArchive(tgzPath);
-  try {
-    const graph = await tgz.read("graph.nnef");
-    const decls = variableDecls(parseDocument(new TextDecoder().decode(graph), "graph.nnef"));
-    const large = (shape: readonly number[] | null): boolean =>
-      shape !== null && shape.reduce((a, b) => a * b, 1) > EAGER_MAX_ITEMS &&
-      shape.filter((d) => d > 1).length >= 2;
-    const order = [
-      "graph.nnef",
-      ...decls.filter((d) => !large(d.shape)).map((d) => `${d.label}.dat`),
-      ...decls.filter((d) => large(d.shape)).map((d) => `${d.label}.dat`),
-    ];
-    const names = [...tgz.members()].map((m) => m.name);
-    assert.deepEqual([...order].sort(), [...names].sort());
-    const entries = [];
-    for (const name of order) entries.push({ name, data: await tgz.read(name) });
-    const gzip = new Blob([writeTar(entries) as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-      new CompressionStream("gzip"),
-    );
-    return new Uint8Array(await new Response(gzip).arrayBuffer());
-  } finally {
-    await tgz.close();
-  }
+  const members = new Map((await readMembers(tgzPath)).map((e) => [e.name, e.data]));
+  const graph = new TextDecoder().decode(members.get("graph.nnef"));
+  const decls = variableDecls(parseDocument(graph, "graph.nnef"));
+  const large = (shape: readonly number[] | null): boolean =>
+    shape !== null && shape.reduce((a, b) => a * b, 1) > EAGER_MAX_ITEMS &&
+    shape.filter((d) => d > 1).length >= 2;
+  const order = [
+    "graph.nnef",
+    ...decls.filter((d) => !large(d.shape)).map((d) => `${d.label}.dat`),
+    ...decls.filter((d) => large(d.shape)).map((d) => `${d.label}.dat`),
+  ];
+  assert.deepEqual([...order].sort(), [...members.keys()].sort());
+  const entries = order.map((name) => ({ name, data: members.get(name)! }));
+  const gzip = new Blob([writeTar(entries) as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return new Uint8Array(await new Response(gzip).arrayBuffer());
 }
 
 Deno.test("loadModel lazy: a .tgz with graph.nnef first runs its first pass before the last weight arrived", async () => {
