@@ -106,6 +106,8 @@ export type {
   MemberLoadOptions,
 } from "./src/nnef/loader.ts";
 export {
+  archiveStream,
+  type ArchiveStreamOptions,
   type MemberClaim,
   type ModelStream,
   type ModelStreamOptions,

@@ -1,10 +1,5 @@
 import { loadModel, type LoadStats, type Model } from "../graph/model.ts";
-import { normalizeMemberName, openArchive } from "../nnef/archive.ts";
-import { isTarEndBlock, parseTarHeader, TAR_BLOCK, tarPadded } from "../nnef/tar.ts";
-import { concatBytes } from "../storage/bytes.ts";
-import { openFileSource } from "../storage/file_source.ts";
-import { openHttpSource } from "../storage/http_source.ts";
-import { openS3Source } from "../storage/s3.ts";
+import { type ModelStream, openModelStream } from "../nnef/model_stream.ts";
 import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
@@ -52,9 +47,11 @@ const SIDE_MEMBERS = [
 
 /**
  * Loads a model archive (path or URL), its tokenizer and chat template into an
- * `InferenceService`. Resolves once the graph is built; the weights keep arriving (see
- * `weightsReady`), each placed once: a `.tgz` is not opened whole in memory, the model
- * streams it and only the tokenizer's members are read from it beforehand.
+ * `InferenceService`. The archive is opened once: the model takes its weights (a `.tgz` is
+ * streamed in one pass, not opened whole in memory, each weight placed as it passes) while the
+ * tokenizer's members are read out of the same pass. Resolves once the graph is built and those
+ * members are in (for a `.tgz`, a member not met by the end of the stream is absent); the
+ * weights may keep arriving (see `weightsReady`), each placed once.
  *
  * @throws {TypeError} when there is no tokenizer in the archive and none was given
  */
@@ -62,28 +59,37 @@ export async function loadService(
   location: string,
   options: LoadServiceOptions,
 ): Promise<LoadedService> {
-  const archive = await isGzip(location) ? undefined : await openArchive(location);
+  const stream = await openModelStream(location);
+  // Called before any await, so the model's claims and these are in place as the stream starts.
+  const loading = loadModel(stream, {
+    ...(options.kernels === undefined ? {} : { kernels: options.kernels }),
+    lazy: true,
+  });
+  const reading = readSideMembers(stream, SIDE_MEMBERS);
+  loading.catch(() => {});
+  reading.catch(() => {});
   let handedOver = false;
   try {
-    const side: SideMembers = archive ?? await readTgzSide(location, SIDE_MEMBERS);
-    const name = side.name;
-    const json = (member: string) =>
-      readJsonMember(name, member, side.has(member) ? side.read(member) : null);
-    const config = await json("tokenizer_config.json");
-    let template = side.has("chat_template.jinja")
-      ? new TextDecoder().decode(await side.read("chat_template.jinja"))
-      : chatTemplateOf(config);
+    const graph = await loading;
+    const side = await reading;
+    const name = stream.name;
+    const json = (member: string) => readJsonMember(name, member, side.files.get(member));
+    const config = json("tokenizer_config.json");
+    const templateBytes = side.files.get("chat_template.jinja");
+    let template = templateBytes === undefined
+      ? chatTemplateOf(config)
+      : new TextDecoder().decode(templateBytes);
     let tokenizer: Tokenizer;
     let tokenizerFrom: string;
     if (options.tokenizer !== undefined) {
       tokenizer = await loadTokenizer(options.tokenizer);
       tokenizerFrom = options.tokenizer;
       template ??= await readChatTemplate(await folderOf(options.tokenizer));
-    } else if (side.has("tokenizer.json")) {
+    } else if (side.files.has("tokenizer.json")) {
       tokenizer = new HfTokenizer(
-        await json("tokenizer.json"),
+        json("tokenizer.json"),
         config,
-        await json("generation_config.json"),
+        json("generation_config.json"),
       );
       tokenizerFrom = `${name} (tokenizer.json)`;
     } else {
@@ -91,20 +97,12 @@ export async function loadService(
         `${name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
       );
     }
-    const bytes = side.members().filter((m) => m.name.endsWith(".dat")).reduce(
-      (n, m) => n + m.size,
-      0,
-    );
-    const graph = await loadModel(archive ?? location, {
-      ...(options.kernels === undefined ? {} : { kernels: options.kernels }),
-      lazy: true,
-    });
-    handedOver = true;
-    // The model reads from the archive until its last weight is in.
-    const weightsReady = graph.weightsReady.finally(() => archive?.close()).then(() =>
+    // The model reads from the stream until its last weight is in.
+    const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() =>
       graph.loadStats!
     );
     weightsReady.catch(() => {});
+    handedOver = true;
     const model = tokenModel(
       graph,
       options.kernels === undefined ? {} : { kernels: options.kernels },
@@ -123,133 +121,52 @@ export async function loadService(
         ? {}
         : { prefillBudgetMs: options.prefillBudgetMs }),
     });
-    return { service, bytes, tokenizerFrom, weightsReady };
+    return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady };
   } finally {
-    if (!handedOver) await archive?.close();
+    if (!handedOver) {
+      // Closing the stream fails whatever still waits on it; let the load settle first.
+      await stream.close().catch(() => {});
+      await loading.then((graph) => graph.weightsReady, () => {}).catch(() => {});
+      await reading.catch(() => {});
+    }
   }
 }
 
-/** The archive's small members and its list (an `Archive`, or what one pass over a `.tgz` kept). */
+/** What `readSideMembers` found: the members asked for that the archive has, and the weights' size. */
 interface SideMembers {
-  readonly name: string;
-  members(): readonly { readonly name: string; readonly size: number }[];
-  has(name: string): boolean;
-  read(name: string): Promise<Uint8Array>;
-}
-
-/** True when `location` is a gzip'd file: a local file starting with `1f 8b`, or a `.tgz`/`.gz` URL. */
-async function isGzip(location: string): Promise<boolean> {
-  if (/^(https?|s3):\/\//i.test(location)) {
-    return /\.(tgz|gz)$/i.test(new URL(location).pathname);
-  }
-  if (!(await Deno.stat(location)).isFile) return false;
-  const file = await Deno.open(location);
-  try {
-    const magic = new Uint8Array(2);
-    const n = await file.read(magic);
-    return n === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
-  } finally {
-    file.close();
-  }
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  /** Bytes of the `.dat` members. */
+  readonly weightBytes: number;
 }
 
 /**
- * One pass over a gzip'd tar keeping only the members `wanted` (small ones: the tokenizer's),
- * and the sizes of all members.
+ * Reads the members `names` of `stream` into buffers of their own as they pass (claimed through
+ * `onMember`: the stream holds no copy), and sums the `.dat` members' sizes. Resolves once every
+ * member was seen (a `.tgz`: the end of the stream) and the claimed ones are in.
  */
-async function readTgzSide(
-  location: string,
-  wanted: readonly string[],
+async function readSideMembers(
+  stream: ModelStream,
+  names: readonly string[],
 ): Promise<SideMembers> {
-  const remote = /^(https?|s3):\/\//i.test(location);
-  const source = /^s3:\/\//i.test(location)
-    ? await openS3Source(location)
-    : remote
-    ? await openHttpSource(location)
-    : await openFileSource(location);
+  const wanted = new Set(names);
   const files = new Map<string, Uint8Array>();
-  const sizes: { name: string; size: number }[] = [];
-  try {
-    const size = await source.size();
-    const reader = source.stream(0, size)
-      .pipeThrough(
-        new DecompressionStream("gzip") as unknown as TransformStream<
-          Uint8Array,
-          Uint8Array
-        >,
-      )
-      .getReader();
-    let pending: Uint8Array = new Uint8Array(0);
-    let at = 0; // tar offset of the next header
-    let member:
-      | { name: string | undefined; size: number; got: number; chunks: Uint8Array[] }
-      | undefined;
-    let skip = 0; // payload and padding bytes still to pass
-    let ended = false;
-    const want = new Set(wanted);
-    try {
-      while (!ended) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        let chunk: Uint8Array = value;
-        while (chunk.length > 0 && !ended) {
-          if (skip > 0) {
-            const n = Math.min(skip, chunk.length);
-            if (member?.name !== undefined) {
-              const take = Math.min(n, member.size - member.got);
-              if (take > 0) member.chunks.push(chunk.slice(0, take));
-              member.got += Math.max(0, take);
-            }
-            skip -= n;
-            at += n;
-            chunk = chunk.subarray(n);
-            if (skip === 0 && member) {
-              if (member.name !== undefined) {
-                files.set(member.name, concatBytes(member.chunks, member.size));
-              }
-              member = undefined;
-            }
-            continue;
-          }
-          const need = TAR_BLOCK - pending.length;
-          const n = Math.min(need, chunk.length);
-          pending = concatBytes([pending, chunk.subarray(0, n)]);
-          chunk = chunk.subarray(n);
-          if (pending.length < TAR_BLOCK) continue;
-          const block = pending;
-          pending = new Uint8Array(0);
-          if (isTarEndBlock(block)) {
-            ended = true;
-            break;
-          }
-          const header = parseTarHeader(block, at, location);
-          at += TAR_BLOCK;
-          const name = header.type === "0" ? normalizeMemberName(header.name, location) : undefined;
-          if (name !== undefined) sizes.push({ name, size: header.size });
-          skip = tarPadded(header.size);
-          const keep = name !== undefined && want.has(name) ? name : undefined;
-          if (skip > 0) member = { name: keep, size: header.size, got: 0, chunks: [] };
-          else if (keep !== undefined) files.set(keep, new Uint8Array(0));
-        }
-      }
-    } finally {
-      await reader.cancel().catch(() => {});
-    }
-  } finally {
-    await source.close();
-  }
-  const name = source.name;
-  return {
-    name,
-    members: () => sizes,
-    has: (member) => files.has(member),
-    read: (member) => {
-      const bytes = files.get(member);
-      return bytes ? Promise.resolve(bytes) : Promise.reject(
-        new RangeError(`${name}: member '${member}' was not kept`),
-      );
-    },
-  };
+  const arrivals: Promise<void>[] = [];
+  stream.onMember((m) => {
+    if (!wanted.delete(m.name)) return undefined;
+    const bytes = new Uint8Array(m.size);
+    return {
+      target: bytes,
+      arrived: (done) => {
+        const kept = done.then(() => void files.set(m.name, bytes));
+        kept.catch(() => {});
+        arrivals.push(kept);
+      },
+    };
+  });
+  let weightBytes = 0;
+  for await (const m of stream.members()) if (m.name.endsWith(".dat")) weightBytes += m.size;
+  await Promise.all(arrivals);
+  return { files, weightBytes };
 }
 
 /** The folder of a tokenizer path (itself when it is a folder). */
@@ -259,13 +176,14 @@ async function folderOf(path: string): Promise<string> {
   return slash < 0 ? "." : path.slice(0, slash) || "/";
 }
 
-async function readJsonMember(
+/** A JSON member's object ({} when absent or not an object). */
+function readJsonMember(
   archive: string,
   name: string,
-  bytes: Promise<Uint8Array> | null,
-): Promise<Record<string, unknown>> {
-  if (bytes === null) return {};
-  const text = new TextDecoder().decode(await bytes);
+  bytes: Uint8Array | undefined,
+): Record<string, unknown> {
+  if (bytes === undefined) return {};
+  const text = new TextDecoder().decode(bytes);
   try {
     const value = JSON.parse(text);
     return typeof value === "object" && value !== null ? value : {};

@@ -20,7 +20,12 @@ import { Executor, type RunOptions } from "./executor.ts";
 import type { Archive } from "../nnef/archive.ts";
 import { decodeTensor, type TensorFile } from "../nnef/tensor_file.ts";
 import type { LoaderOptions } from "../nnef/loader.ts";
-import { type ModelStreamOptions, openModelStream } from "../nnef/model_stream.ts";
+import {
+  archiveStream,
+  type ModelStream,
+  type ModelStreamOptions,
+  openModelStream,
+} from "../nnef/model_stream.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import {
   kernelWeight,
@@ -32,7 +37,6 @@ import {
   variableDecls,
   type WeightLoad,
   weightRoot,
-  type WeightSource,
   weightView,
 } from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
@@ -843,32 +847,6 @@ export function buildModel(
   });
 }
 
-/** The weight source of an opened archive: its loader, and the archive closed only if owned. */
-function archiveSource(
-  archive: Archive,
-  options: LoaderOptions | undefined,
-  owned: boolean,
-): WeightSource {
-  const loader = archive.loader(options);
-  return {
-    name: archive.name,
-    kind: archive.kind,
-    async *members() {
-      yield* archive.members();
-    },
-    load: (name, target, opts) => loader.load(name, target, opts),
-    read: (name) => archive.read(name),
-    prioritize: (name, priority) => loader.prioritize(name, priority),
-    get stats() {
-      return loader.stats;
-    },
-    async close(): Promise<void> {
-      await loader.close();
-      if (owned) await archive.close();
-    },
-  };
-}
-
 /** The member of `label`: `label.dat`, or without a leading `/`, when the archive lists it. */
 function memberOf(label: string, sizes: ReadonlyMap<string, number> | null): string | undefined {
   const plain = `${label}.dat`;
@@ -909,7 +887,11 @@ function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> 
 
 /**
  * Loads an NNEF model: a folder, `.tar` or `.tgz` path or URL (`http(s)://`, `s3://`), a
- * `ByteSource`, or an opened `Archive` (left open). Reads `graph.nnef` first, then the small
+ * `ByteSource`, an opened `Archive`, or a `ModelStream` from `openModelStream` (e.g. one whose
+ * other members the caller claims through `onMember`). What loadModel opens it closes once the
+ * last weight is in (or the load failed); a given `Archive` or `ModelStream` is left open, for
+ * the caller to close once `model.weightsReady` settled (`options.loader` and `options.open`
+ * apply only to what loadModel opens). Reads `graph.nnef` first, then the small
  * variables (decoded: folding needs them), then the large weights in the order the graph
  * declares them, several ranges in flight, each written once straight into its final place
  * (`options.kernels`' memory, or a buffer of its own) and used in place as the tensor's data.
@@ -928,22 +910,27 @@ function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> 
  * ```
  */
 export async function loadModel(
-  source: string | ByteSource | Archive,
+  source: string | ByteSource | Archive | ModelStream,
   options: LoadOptions = {},
 ): Promise<Model> {
   const t0 = performance.now();
-  const given = typeof source === "object" && "members" in source && "loader" in source;
-  const weights: WeightSource = given
-    ? archiveSource(source as Archive, options.loader, false)
-    : await openModelStream(source as string | ByteSource, {
-      ...options.open,
-      ...(options.loader ? { loader: options.loader } : {}),
-    });
+  const archive = typeof source === "object" && "loader" in source ? source : undefined;
+  const stream = typeof source === "object" && "onMember" in source ? source : undefined;
+  const weights: ModelStream = stream ??
+    (archive
+      ? archiveStream(archive, {
+        ...(options.loader ? { loader: options.loader } : {}),
+        owns: false,
+      })
+      : await openModelStream(source as string | ByteSource, {
+        ...options.open,
+        ...(options.loader ? { loader: options.loader } : {}),
+      }));
   const kernels = options.kernels || null;
   const loads: WeightLoad[] = [];
   let closed = false;
   const close = async (): Promise<void> => {
-    if (closed) return;
+    if (closed || stream) return;
     closed = true;
     await weights.close();
   };
@@ -951,7 +938,7 @@ export async function loadModel(
     const file = options.file ?? "graph.nnef";
     // Sizes up front for a range-readable archive; a `.tgz` stream learns them as it flows.
     let sizes: Map<string, number> | null = null;
-    if (weights.kind !== "tgz" || given) {
+    if (weights.kind !== "tgz" || archive) {
       sizes = new Map();
       for await (const m of weights.members()) sizes.set(m.name, m.size);
       if (!sizes.has("graph.nnef")) throw new RangeError(`${weights.name} has no graph.nnef`);

@@ -41,7 +41,9 @@ export interface ModelStream {
    * Calls `claim` synchronously for every member as it begins (for a `.tgz`, before any of its
    * payload is written; members already begun or known are offered at once). A returned
    * `MemberClaim` takes the member as `load` would: its bytes go straight into the target,
-   * with no copy held for a later `load`.
+   * with no copy held for a later `load`. Several hooks may be added: a member is offered to
+   * them in the order they were added until one claims it, and a member claimed or loaded is
+   * not offered again, so each hook returns undefined for what it does not want.
    */
   onMember(claim: (member: ArchiveMember) => MemberClaim | undefined): void;
   /**
@@ -86,7 +88,10 @@ export async function openModelStream(
   if (typeof location === "string") {
     const opened = await openLocation(location, options);
     if (opened === undefined) {
-      return archiveStream(await openArchive(location, options), options.loader);
+      return archiveStream(
+        await openArchive(location, options),
+        options.loader ? { loader: options.loader } : {},
+      );
     }
     ({ source, cache } = opened);
     owned = true;
@@ -101,19 +106,34 @@ export async function openModelStream(
       ...options,
       ...(cache === undefined ? { cache: false as const } : { cache }),
     });
-    return archiveStream(archive, options.loader, owned ? source : undefined);
+    return archiveStream(archive, {
+      ...(options.loader ? { loader: options.loader } : {}),
+      ...(owned ? { source } : {}),
+    });
   } catch (e) {
     if (owned) await source.close();
     throw e;
   }
 }
 
-function archiveStream(
-  archive: Archive,
-  options: LoaderOptions | undefined,
-  owned?: ByteSource,
-): ModelStream {
-  const loader = archive.loader(options);
+/** Options of `archiveStream`. */
+export interface ArchiveStreamOptions {
+  readonly loader?: LoaderOptions;
+  /** Whether closing the stream closes the archive (and `source`); default true. */
+  readonly owns?: boolean;
+  /** The bytes the archive was opened from, when `openArchive` left them open (closed after it). */
+  readonly source?: ByteSource;
+}
+
+/**
+ * A `ModelStream` over an opened archive: every member known at once, loaded by range through
+ * the archive's loader (several in flight, in priority order). Closing the stream closes that
+ * loader, and the archive only when `options.owns` (default true).
+ */
+export function archiveStream(archive: Archive, options: ArchiveStreamOptions = {}): ModelStream {
+  const loader = archive.loader(options.loader);
+  const owns = options.owns ?? true;
+  const claimed = new Set<string>();
   return {
     name: archive.name,
     kind: archive.kind,
@@ -122,8 +142,10 @@ function archiveStream(
     },
     onMember(claim: (member: ArchiveMember) => MemberClaim | undefined): void {
       for (const m of archive.members()) {
+        if (claimed.has(m.name)) continue;
         const taken = claim(m);
         if (taken === undefined) continue;
+        claimed.add(m.name);
         const done = loader.load(
           m.name,
           taken.target,
@@ -141,8 +163,9 @@ function archiveStream(
     },
     async close(): Promise<void> {
       await loader.close();
+      if (!owns) return;
       await archive.close();
-      await owned?.close();
+      await options.source?.close();
     },
   };
 }
