@@ -35,6 +35,14 @@ export async function writeIndexedTar(
   return await Deno.readFile(path);
 }
 
+/** `bytes` gzip'd, as a `.tgz` holds its tar. */
+export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 /** Asserts that `remote` lists the members of `local` and reads the same bytes for each. */
 export async function assertSameArchive(remote: Archive, local: Archive): Promise<void> {
   assert.deepEqual(remote.members(), local.members());

@@ -15,7 +15,7 @@ import { writeTar } from "../src/nnef/tar.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
-import { readMembers, writeIndexedTar } from "./_archives.ts";
+import { gzip, readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url).pathname;
@@ -195,10 +195,7 @@ async function graphFirstTgz(tgzPath: string): Promise<Uint8Array> {
   ];
   assert.deepEqual([...order].sort(), [...members.keys()].sort());
   const entries = order.map((name) => ({ name, data: members.get(name)! }));
-  const gzip = new Blob([writeTar(entries) as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-    new CompressionStream("gzip"),
-  );
-  return new Uint8Array(await new Response(gzip).arrayBuffer());
+  return await gzip(writeTar(entries));
 }
 
 Deno.test("loadModel lazy: a .tgz with graph.nnef first runs its first pass before the last weight arrived", async () => {

@@ -5,17 +5,10 @@ import { openModelStream } from "../src/nnef/model_stream.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
-import { writeIndexedTar } from "./_archives.ts";
+import { gzip, writeIndexedTar } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const TGZ = `${fixtures}stories260K/nnef/stories260K_q40.nnef.tgz`;
-
-async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-    new CompressionStream("gzip"),
-  );
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
 
 Deno.test("openModelStream streams a .tgz over HTTP once, delivering each member into its target", async () => {
   const tgz = await Deno.readFile(TGZ);
