@@ -148,7 +148,10 @@ function contents(t: Tensor): AttrValue {
   return t.shape.length === 0 ? items[0]! : items;
 }
 
-/** The compiled run order of a model and the constants it starts from. */
+/**
+ * The compiled run order of a model and the constants it starts from. A run's values live in
+ * that run only: every session over the model shares one executor, stepping in any order.
+ */
 export class Executor {
   readonly model: Model;
   #steps: Step[] = [];
