@@ -97,10 +97,18 @@ export async function loadService(
         `${name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
       );
     }
-    // The model reads from the stream until its last weight is in.
-    const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() =>
-      graph.loadStats!
-    );
+    // The model reads from the stream until its last weight is in. Its figures count all the
+    // stream wrote, the members read here too.
+    const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() => {
+      const stats = graph.loadStats!;
+      const sideBytes = [...side.files.values()].reduce((n, b) => n + b.length, 0);
+      return {
+        members: stats.members - side.files.size,
+        bytes: stats.bytes - sideBytes,
+        graphMs: stats.graphMs,
+        weightsMs: stats.weightsMs,
+      };
+    });
     weightsReady.catch(() => {});
     handedOver = true;
     const model = tokenModel(

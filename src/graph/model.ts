@@ -891,7 +891,8 @@ function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> 
  * other members the caller claims through `onMember`). What loadModel opens it closes once the
  * last weight is in (or the load failed); a given `Archive` or `ModelStream` is left open, for
  * the caller to close once `model.weightsReady` settled (`options.loader` and `options.open`
- * apply only to what loadModel opens). Reads `graph.nnef` first, then the small
+ * apply only to what loadModel opens; `model.loadStats` counts all the stream wrote, members
+ * the caller claimed included). Reads `graph.nnef` first, then the small
  * variables (decoded: folding needs them), then the large weights in the order the graph
  * declares them, several ranges in flight, each written once straight into its final place
  * (`options.kernels`' memory, or a buffer of its own) and used in place as the tensor's data.

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { openArchive } from "./archive.ts";
-import { openModelStream } from "./model_stream.ts";
+import { archiveStream, type ModelStream, openModelStream } from "./model_stream.ts";
 
 const TGZ = new URL(
   "../../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz",
@@ -64,3 +64,44 @@ Deno.test("ModelStream.onMember writes a claimed member's bytes once, straight i
     await local.close();
   }
 });
+
+for (const kind of ["tgz stream", "archive"] as const) {
+  Deno.test(`ModelStream.onMember offers a member to later hooks only while unclaimed (${kind})`, async () => {
+    const local = await openArchive(TGZ);
+    // A given archive is left open by its stream.
+    const stream: ModelStream = kind === "archive"
+      ? archiveStream(local, { owns: false })
+      : await openModelStream(TGZ);
+    try {
+      const first = new Set<string>();
+      const secondSaw: string[] = [];
+      const targets = new Map<string, Uint8Array>();
+      const arrivals: Promise<void>[] = [];
+      const take = (name: string, size: number) => {
+        const target = new Uint8Array(size);
+        targets.set(name, target);
+        return { target, arrived: (done: Promise<void>) => void arrivals.push(done) };
+      };
+      let n = 0;
+      stream.onMember((m) => {
+        if (!m.name.endsWith(".dat") || n++ % 2 === 1) return undefined;
+        first.add(m.name);
+        return take(m.name, m.size);
+      });
+      stream.onMember((m) => {
+        secondSaw.push(m.name);
+        return take(m.name, m.size);
+      });
+      for await (const _ of stream.members()) { /* drain */ }
+      await Promise.all(arrivals);
+      assert.ok(first.size > 1);
+      assert.deepEqual(secondSaw.filter((name) => first.has(name)), []);
+      assert.equal(first.size + secondSaw.length, local.members().length);
+      for (const [name, target] of targets) assert.deepEqual(target, await local.read(name), name);
+    } finally {
+      await stream.close();
+    }
+    assert.ok((await local.read("graph.nnef")).length > 0);
+    await local.close();
+  });
+}
