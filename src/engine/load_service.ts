@@ -27,7 +27,7 @@ export interface LoadedService {
   readonly service: InferenceService;
   /** Bytes of the weight members (`.dat`) of the archive, all of which are placed once. */
   readonly bytes: number;
-  /** Where the tokenizer came from (a path, or "archive"). */
+  /** Where the tokenizer came from: the path given, or the archive's name and `(tokenizer.json)`. */
   readonly tokenizerFrom: string;
   /**
    * Resolves with the load's figures once every weight is in place (the service answers
@@ -60,7 +60,7 @@ export async function loadService(
   options: LoadServiceOptions,
 ): Promise<LoadedService> {
   const stream = await openModelStream(location);
-  // Called before any await, so the model's claims and these are in place as the stream starts.
+  // Both claim their members synchronously, before the stream's first bytes can arrive.
   const loading = loadModel(stream, {
     ...(options.kernels === undefined ? {} : { kernels: options.kernels }),
     lazy: true,
