@@ -9,7 +9,7 @@ import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { createSession } from "../src/engine/session.ts";
 import { loadModel, type LoadOptions } from "../src/graph/model.ts";
-import { EAGER_MAX_ITEMS, kernelWeight, variableDecls } from "../src/graph/weights.ts";
+import { kernelWeight, readsEagerly, variableDecls } from "../src/graph/weights.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
@@ -186,8 +186,7 @@ async function graphFirstTgz(tgzPath: string): Promise<Uint8Array> {
   const graph = new TextDecoder().decode(members.get("graph.nnef"));
   const decls = variableDecls(parseDocument(graph, "graph.nnef"));
   const large = (shape: readonly number[] | null): boolean =>
-    shape !== null && shape.reduce((a, b) => a * b, 1) > EAGER_MAX_ITEMS &&
-    shape.filter((d) => d > 1).length >= 2;
+    shape !== null && !readsEagerly(shape);
   const order = [
     "graph.nnef",
     ...decls.filter((d) => !large(d.shape)).map((d) => `${d.label}.dat`),

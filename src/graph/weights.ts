@@ -24,6 +24,15 @@ import type { Kernels, Q4Layout } from "../../kernels/mod.ts";
  */
 export const EAGER_MAX_ITEMS = 4096;
 
+/**
+ * Whether a variable of this shape is read first and decoded rather than placed in the kernels'
+ * memory: at most `EAGER_MAX_ITEMS` items, or a vector of any size (norm weights, biases and
+ * inv_freq are captured by fused ops when the graph is compiled).
+ */
+export function readsEagerly(shape: readonly number[]): boolean {
+  return volume(shape) <= EAGER_MAX_ITEMS || shape.filter((d) => d > 1).length < 2;
+}
+
 /** Payload alignment of a weight placed in the kernels' memory. */
 const PAYLOAD_ALIGN = 128;
 
@@ -139,10 +148,8 @@ type Plan = { readonly kind: "f32" | "q40"; readonly items: number } | null;
 /** How a variable of `size` member bytes is placed: a view of its slot, or read and decoded. */
 function planOf(decl: VariableDecl, size: number): Plan {
   if (decl.shape === null || decl.generic === "integer" || decl.generic === "logical") return null;
+  if (readsEagerly(decl.shape)) return null;
   const items = volume(decl.shape);
-  // Vectors (norm weights, biases, inv_freq) are captured by fused ops when the graph is
-  // compiled: they are read first whatever their size.
-  if (items <= EAGER_MAX_ITEMS || decl.shape.filter((d) => d > 1).length < 2) return null;
   const payload = size - TENSOR_HEADER_BYTES;
   if (payload === items * 4) return { kind: "f32", items };
   if (items % 32 === 0 && payload === (items / 32) * 18) return { kind: "q40", items };
@@ -318,8 +325,8 @@ function settleLoad(
 function predictedPlan(decl: VariableDecl, open: ReadonlySet<string>): Plan {
   if (decl.shape === null || (decl.generic !== null && decl.generic !== "scalar")) return null;
   if (decl.generic === "scalar" && open.has(decl.label)) return null;
+  if (readsEagerly(decl.shape)) return null;
   const items = volume(decl.shape);
-  if (items <= EAGER_MAX_ITEMS || decl.shape.filter((d) => d > 1).length < 2) return null;
   if (decl.generic === null) return items % 32 === 0 ? { kind: "q40", items } : null;
   return { kind: "f32", items };
 }

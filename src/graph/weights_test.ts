@@ -6,7 +6,14 @@ import { encodeTensor, writeTensorFile } from "../nnef/tensor_file.ts";
 import { tensor } from "../tensor/tensor.ts";
 import { loadModel } from "./model.ts";
 import { writeTar } from "../nnef/tar.ts";
-import { kernelWeight, openFloatLabels, pendingWeight, variableDecls } from "./weights.ts";
+import {
+  EAGER_MAX_ITEMS,
+  kernelWeight,
+  openFloatLabels,
+  pendingWeight,
+  readsEagerly,
+  variableDecls,
+} from "./weights.ts";
 
 const ITEMS = 8192;
 
@@ -38,6 +45,14 @@ Deno.test("variableDecls lists each label once, in order, with its literal shape
     { label: "w", shape: [2, ITEMS / 2], generic: "scalar" },
     { label: "s", shape: [1], generic: "scalar" },
   ]);
+});
+
+Deno.test("readsEagerly reads small variables and vectors of any size first, places large matrices", () => {
+  assert.equal(readsEagerly([64, EAGER_MAX_ITEMS / 64]), true);
+  assert.equal(readsEagerly([1, 1, 1_000_000]), true);
+  assert.equal(readsEagerly([1_000_000]), true);
+  assert.equal(readsEagerly([2, EAGER_MAX_ITEMS / 2 + 1]), false);
+  assert.equal(readsEagerly([1, 2, 1, EAGER_MAX_ITEMS]), false);
 });
 
 Deno.test("loadModel places a large weight in the kernels' memory, aligned, readable after growth", async () => {
