@@ -20,7 +20,7 @@
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
 import type { Model } from "../graph/model.ts";
-import { Executor, type NodeOverride } from "../graph/executor.ts";
+import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, type DimExpr, evalDim } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
@@ -247,7 +247,6 @@ class ModelPlan {
   readonly pastSymbol: string;
   readonly #model: Model;
   #fused: Executor | undefined;
-  #plain: Executor | undefined;
 
   constructor(model: Model) {
     this.#model = model;
@@ -270,9 +269,9 @@ class ModelPlan {
     this.pastSymbol = first ? symbolName(model.input(first.input)!.fact.shape[first.axis])! : "P";
   }
 
-  /** The graph compiled with the fused calls, or as exported; compiled on first use. */
+  /** The graph compiled with the fused calls, or as exported (the one `Model.run` uses). */
   executor(fuse: boolean): Executor {
-    if (!fuse) return this.#plain ??= new Executor(this.#model);
+    if (!fuse) return plainExecutor(this.#model);
     return this.#fused ??= new Executor(this.#model, { fused: fuseGraph(this.#model).calls });
   }
 }

@@ -509,6 +509,18 @@ export class Executor {
   }
 }
 
+const plainExecutors = new WeakMap<Model, Executor>();
+
+/**
+ * `model` compiled as exported (no fused calls), on first use, then shared: `Model.run` and
+ * every session with `fuse: false` run this one.
+ */
+export function plainExecutor(model: Model): Executor {
+  let executor = plainExecutors.get(model);
+  if (!executor) plainExecutors.set(model, executor = new Executor(model));
+  return executor;
+}
+
 interface Run {
   readonly values: Map<number, Tensor>;
   readonly ctx: EvalContext;

@@ -16,7 +16,7 @@ import type {
   TypeSpec,
 } from "../nnef/ast.ts";
 import { parseDocument } from "../nnef/parse.ts";
-import { Executor, type RunOptions } from "./executor.ts";
+import { plainExecutor, type RunOptions } from "./executor.ts";
 import type { Archive } from "../nnef/archive.ts";
 import { decodeTensor, type TensorFile } from "../nnef/tensor_file.ts";
 import type { LoaderOptions } from "../nnef/loader.ts";
@@ -277,8 +277,6 @@ export class Model {
   /** True when some weights are laid out for the kernels only (interleaved Q4_0). */
   kernelOnly = false;
 
-  #executor: Executor | undefined;
-
   /**
    * Runs the graph once as exported: binds the symbols from the input shapes, checks the
    * assertions (and those of `options.scenario`), and returns every graph output by name.
@@ -295,9 +293,8 @@ export class Model {
         "This model's Q4_0 weights are interleaved for the kernels: run it in a session over them, or load it without kernels",
       );
     }
-    this.#executor ??= new Executor(this);
     const map = inputs instanceof Map ? inputs : new Map(Object.entries(inputs));
-    return this.#executor.run(map, options);
+    return plainExecutor(this).run(map, options);
   }
 
   input(name: string): GraphIO | undefined {
