@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
 import { parseQuant } from "./quant.ts";
 
-function syntaxError(text: string, pattern: RegExp): void {
-  assert.throws(() => parseQuant(text), (e: unknown) => {
-    assert.ok(e instanceof SyntaxError, `expected a SyntaxError, got ${e}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
-
 Deno.test("parseQuant reads zero_point_linear_quantize entries as tract writes them", () => {
   const specs = parseQuant(
     '"input": zero_point_linear_quantize(zero_point = 128, scale = 0.007812500, bits = 8, ' +
@@ -76,52 +68,71 @@ Deno.test("parseQuant returns an empty map for an empty file and lets a later en
 });
 
 Deno.test("parseQuant rejects a missing argument with its position", () => {
-  syntaxError(
-    '\n"x": zero_point_linear_quantize(zero_point = 0, bits = 8, signed = false);',
-    /^graph\.quant:2:6: Missing argument 'scale' in 'zero_point_linear_quantize' for 'x'$/,
+  assert.throws(
+    () =>
+      parseQuant('\n"x": zero_point_linear_quantize(zero_point = 0, bits = 8, signed = false);'),
+    {
+      name: "SyntaxError",
+      message:
+        /^graph\.quant:2:6: Missing argument 'scale' in 'zero_point_linear_quantize' for 'x'$/,
+    },
   );
 });
 
 Deno.test("parseQuant rejects unknown and duplicate arguments", () => {
-  syntaxError(
-    '"x": linear_quantize(min = 0, max = 1, bits = 8, signed = true);',
-    /^graph\.quant:1:50: Expected one of min, max, bits in 'linear_quantize' for 'x', found identifier 'signed'$/,
+  assert.throws(
+    () => parseQuant('"x": linear_quantize(min = 0, max = 1, bits = 8, signed = true);'),
+    {
+      name: "SyntaxError",
+      message:
+        /^graph\.quant:1:50: Expected one of min, max, bits in 'linear_quantize' for 'x', found identifier 'signed'$/,
+    },
   );
-  syntaxError(
-    '"x": linear_quantize(min = 0, min = 1, max = 1, bits = 8);',
-    /^graph\.quant:1:31: Duplicate argument 'min' in 'linear_quantize' for 'x'$/,
-  );
-  syntaxError(
-    '"x": linear_quantize(constructor = 1);',
-    /Expected one of min, max, bits/,
-  );
+  assert.throws(() => parseQuant('"x": linear_quantize(min = 0, min = 1, max = 1, bits = 8);'), {
+    name: "SyntaxError",
+    message: /^graph\.quant:1:31: Duplicate argument 'min' in 'linear_quantize' for 'x'$/,
+  });
+  assert.throws(() => parseQuant('"x": linear_quantize(constructor = 1);'), {
+    name: "SyntaxError",
+    message: /Expected one of min, max, bits/,
+  });
 });
 
 Deno.test("parseQuant rejects bad values and unknown operations", () => {
-  syntaxError(
-    '"x": linear_quantize(min = 0, max = 1, bits = 8.5);',
-    /^graph\.quant:1:47: Expected an integer for 'bits', found number '8\.5'$/,
+  assert.throws(() => parseQuant('"x": linear_quantize(min = 0, max = 1, bits = 8.5);'), {
+    name: "SyntaxError",
+    message: /^graph\.quant:1:47: Expected an integer for 'bits', found number '8\.5'$/,
+  });
+  assert.throws(
+    () =>
+      parseQuant(
+        '"x": zero_point_linear_quantize(zero_point = 0, scale = 1, bits = 8, signed = maybe);',
+      ),
+    {
+      name: "SyntaxError",
+      message: /1:79: Expected true or false for 'signed', found identifier 'maybe'$/,
+    },
   );
-  syntaxError(
-    '"x": zero_point_linear_quantize(zero_point = 0, scale = 1, bits = 8, signed = maybe);',
-    /1:79: Expected true or false for 'signed', found identifier 'maybe'$/,
-  );
-  syntaxError(
-    '"x": log_quantize(bits = 8);',
-    /^graph\.quant:1:6: Expected 'zero_point_linear_quantize' or 'linear_quantize' for 'x', found identifier 'log_quantize'$/,
-  );
-  syntaxError(
-    '"x": linear_quantize(min = 0, max = 1, bits = 8)',
-    /Expected ';' after the entry for 'x', found end of input$/,
-  );
+  assert.throws(() => parseQuant('"x": log_quantize(bits = 8);'), {
+    name: "SyntaxError",
+    message:
+      /^graph\.quant:1:6: Expected 'zero_point_linear_quantize' or 'linear_quantize' for 'x', found identifier 'log_quantize'$/,
+  });
+  assert.throws(() => parseQuant('"x": linear_quantize(min = 0, max = 1, bits = 8)'), {
+    name: "SyntaxError",
+    message: /Expected ';' after the entry for 'x', found end of input$/,
+  });
 });
 
 Deno.test("parseQuant rejects unquoted names and unterminated strings", () => {
-  syntaxError(
-    "x: linear_quantize(min = 0, max = 1, bits = 8);",
-    /^graph\.quant:1:1: Expected a quoted tensor name, found identifier 'x'$/,
-  );
-  syntaxError('"x: linear_quantize(min = 0);', /^graph\.quant:1:1: Unterminated string literal/);
+  assert.throws(() => parseQuant("x: linear_quantize(min = 0, max = 1, bits = 8);"), {
+    name: "SyntaxError",
+    message: /^graph\.quant:1:1: Expected a quoted tensor name, found identifier 'x'$/,
+  });
+  assert.throws(() => parseQuant('"x: linear_quantize(min = 0);'), {
+    name: "SyntaxError",
+    message: /^graph\.quant:1:1: Unterminated string literal/,
+  });
   assert.throws(
     () => parseQuant("@", "m/graph.quant"),
     /^SyntaxError: m\/graph\.quant:1:1: Unexpected character '@'$/,
