@@ -1,7 +1,8 @@
 /**
  * `deno task bench:cold`: cold start of a model over a throttled network. A random-weight
  * Llama of the stories110M shape (dim 768, 12 layers, vocab 32000, untied classifier) is
- * converted with the converter (Q4_0 linears, f32 embedding: about 160 MB), served from a
+ * converted with the converter (Q4_0 linears, f32 embedding: about 160 MB; with
+ * `RILL_BENCH_WEIGHTS=f32`, every tensor f32: about 537 MB), served from a
  * loopback server paced at `RILL_BENCH_RATE` bytes/s (default 50 MB/s), and loaded in a
  * subprocess (so its resident memory is its own): lazily, straight into the kernels' memory,
  * the first forward pass starting at once.
@@ -14,6 +15,11 @@
  *   subtracts what the process held before loading (runtime, compiled code);
  *   `peak_rss_floor_ratio` is (that baseline + weights + KV cache) / weights, the least a
  *   process that holds nothing else could reach, next to `peak_rss_goal_ratio` (1.25 + KV).
+ * - `fixed_overhead_bytes`: the peak beyond the WASM memory's resident pages (the runtime,
+ *   compiled code, the kernels' worker, the JS heap, network buffers), which does not grow with
+ *   the model; `wasm_resident_over_weights_ratio` is the model's own share (1.0 when the
+ *   weights are held once); `weights_at_goal_bytes` is the weight size from which that fixed
+ *   overhead fits within the goal.
  *
  * The converted archive is kept in `$RILL_BENCH_DIR` (default: the system temp folder) and
  * reused by the next run. Ends with one JSON line.
@@ -24,6 +30,7 @@ import { startTestServer } from "../src/storage/_test_server.ts";
 import { writeRandom110M } from "./_random_llama.ts";
 
 const RATE = Number(Deno.env.get("RILL_BENCH_RATE") ?? 50e6);
+const Q40 = (Deno.env.get("RILL_BENCH_WEIGHTS") ?? "q40") !== "f32";
 const PROMPT = [1, 2, 3, 4];
 const DECODE_STEPS = 16;
 
@@ -130,7 +137,7 @@ async function child(url: string): Promise<void> {
 
 async function archivePath(): Promise<string> {
   const dir = Deno.env.get("RILL_BENCH_DIR") ?? Deno.env.get("TMPDIR") ?? "/tmp";
-  const path = `${dir}/rill_cold_110m_q40.nnef.tar`;
+  const path = `${dir}/rill_cold_110m_${Q40 ? "q40" : "f32"}.nnef.tar`;
   try {
     await Deno.stat(path);
     return path;
@@ -141,7 +148,7 @@ async function archivePath(): Promise<string> {
   try {
     const t0 = performance.now();
     const { checkpoint, tokenizer } = await writeRandom110M(work);
-    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40: true });
+    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40: Q40 });
     await Deno.rename(`${work}/model.nnef.tar`, path);
     console.log(
       `converted the 110M-shape model in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -209,6 +216,13 @@ async function main(): Promise<void> {
       peak_rss_floor_ratio: Number(
         ((r.baseline + weightBytes + r.kvBytes) / weightBytes).toFixed(3),
       ),
+      fixed_overhead_bytes: r.wasmResident === null ? null : r.hwm - r.wasmResident,
+      wasm_resident_over_weights_ratio: r.wasmResident === null
+        ? null
+        : Number((r.wasmResident / weightBytes).toFixed(3)),
+      weights_at_goal_bytes: r.wasmResident === null
+        ? null
+        : Math.round((r.hwm - r.wasmResident) / (0.25 + r.kvBytes / weightBytes)),
       // Peak resident bytes beyond the pre-load baseline and the whole WASM memory.
       peak_rss_beyond_baseline_and_wasm_bytes: r.hwm - r.baseline - r.wasmBytes,
       // The same beyond the WASM memory's resident pages only (the arena's untouched pages
