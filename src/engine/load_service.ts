@@ -50,8 +50,10 @@ const SIDE_MEMBERS = [
  * `InferenceService`. The archive is opened once: the model takes its weights (a `.tgz` is
  * streamed in one pass, not opened whole in memory, each weight placed as it passes) while the
  * tokenizer's members are read out of the same pass. Resolves once the graph is built and those
- * members are in (for a `.tgz`, a member not met by the end of the stream is absent); the
- * weights may keep arriving (see `weightsReady`), each placed once.
+ * members are in; the weights may keep arriving (see `weightsReady`), each placed once. A
+ * `.tgz` made by the converter lists its members first (`rill-index.json`), so it answers as
+ * early as a tar; without that index, only the end of the stream tells that a member is
+ * absent, so it resolves then.
  *
  * @throws {TypeError} when there is no tokenizer in the archive and none was given
  */
@@ -148,9 +150,10 @@ interface SideMembers {
 }
 
 /**
- * Reads the members `names` of `stream` into buffers of their own as they pass (claimed through
- * `onMember`: the stream holds no copy), and sums the `.dat` members' sizes. Resolves once every
- * member was seen (a `.tgz`: the end of the stream) and the claimed ones are in.
+ * Reads the members `names` of `stream` into buffers of their own as they pass (claimed as they
+ * begin, or asked for once listed: the stream holds no copy), and sums the `.dat` members'
+ * sizes. Resolves once the member list is complete (a `.tgz` without an index: at the end of
+ * the stream) and the members found are in.
  */
 async function readSideMembers(
   stream: ModelStream,
@@ -159,20 +162,29 @@ async function readSideMembers(
   const wanted = new Set(names);
   const files = new Map<string, Uint8Array>();
   const arrivals: Promise<void>[] = [];
+  const keep = (name: string, bytes: Uint8Array, done: Promise<void>) => {
+    const kept = done.then(() => void files.set(name, bytes));
+    kept.catch(() => {});
+    arrivals.push(kept);
+  };
   stream.onMember((m) => {
     if (!wanted.delete(m.name)) return undefined;
     const bytes = new Uint8Array(m.size);
-    return {
-      target: bytes,
-      arrived: (done) => {
-        const kept = done.then(() => void files.set(m.name, bytes));
-        kept.catch(() => {});
-        arrivals.push(kept);
-      },
-    };
+    return { target: bytes, arrived: (done) => keep(m.name, bytes, done) };
   });
   let weightBytes = 0;
-  for await (const m of stream.members()) if (m.name.endsWith(".dat")) weightBytes += m.size;
+  const listed = new Map<string, number>();
+  for await (const m of stream.members()) {
+    listed.set(m.name, m.size);
+    if (m.name.endsWith(".dat")) weightBytes += m.size;
+  }
+  // Listed ahead of its bytes (a `.tgz`'s index) and not begun yet, or it would be claimed.
+  for (const name of wanted) {
+    const size = listed.get(name);
+    if (size === undefined) continue;
+    const bytes = new Uint8Array(size);
+    keep(name, bytes, stream.load(name, bytes));
+  }
   await Promise.all(arrivals);
   return { files, weightBytes };
 }

@@ -31,15 +31,27 @@ import {
  * A model archive whose members a loader takes as they become available: all at once for a
  * tar or folder (range reads, several in flight, in priority order), in stream order for a
  * `.tgz` (one pass over the compressed bytes, each member delivered as soon as it is complete).
+ *
+ * A `.tgz` of a converted tar begins with the converter's `rill-index.json`: its member list is
+ * then known once the index has passed, before their bytes, and the stream must match it (each
+ * member listed, at the listed offset and size, with the listed sha256, and none missing), or
+ * it fails with an error naming the archive and the member.
  */
 export interface ModelStream {
   readonly name: string;
   readonly kind: "folder" | "tar" | "tgz";
-  /** Members as they become known: every one at once for a tar, in archive order for a `.tgz`. */
+  /**
+   * The archive's members as they become known. Every one at once for a tar or folder, and for
+   * a `.tgz` with the converter's index (the index, then what it lists in archive order, as
+   * soon as the index has passed; the iteration ends then, not with the stream). A `.tgz`
+   * without one lists each member as it begins, and the iteration ends with the stream (so
+   * only then is a member known to be absent; it throws if the stream failed).
+   */
   members(): AsyncIterable<ArchiveMember>;
   /**
-   * Calls `claim` synchronously for every member as it begins (for a `.tgz`, before any of its
-   * payload is written; members already begun or known are offered at once). A returned
+   * Calls `claim` synchronously for every member as it begins (for a `.tgz`, as the stream
+   * reaches it, before any of its payload is written, even when its index listed it earlier;
+   * for a tar, every member at once; members already begun are offered at once). A returned
    * `MemberClaim` takes the member as `load` would: its bytes go straight into the target,
    * with no copy held for a later `load`. Several hooks may be added: a member is offered to
    * them in the order they were added until one claims it, and a member claimed or loaded is
@@ -49,7 +61,8 @@ export interface ModelStream {
   /**
    * Writes a member into `target` as its bytes arrive (see `MemberLoader.load`). For a `.tgz`,
    * a member that passed before it was asked for was held in memory; it moves into the target
-   * and is released.
+   * and is released. A member not in the archive rejects once that is known (a `.tgz` without
+   * an index: at the end of the stream).
    */
   load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
   /** A whole member in a buffer of its own (for small members: graph, tokenizer). */
@@ -218,7 +231,12 @@ class TgzStream implements ModelStream {
   #error: unknown;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #pump: Promise<void>;
-  #sha256 = new Map<string, string>();
+  /** The members `rill-index.json` lists, once it has passed (the index first, then by offset). */
+  #list: ArchiveMember[] | undefined;
+  #listed: Map<string, ArchiveMember> | undefined;
+  /** The index's payload, kept as it passes even when a claim takes it. */
+  #indexChunks: Uint8Array[] | undefined;
+  #closing = false;
   #membersLoaded = 0;
   #bytesWritten = 0;
 
@@ -248,7 +266,10 @@ class TgzStream implements ModelStream {
   async *members(): AsyncIterable<ArchiveMember> {
     let i = 0;
     for (;;) {
-      while (i < this.#order.length) yield this.#order[i++]!;
+      // The index is the first member: what was yielded of the stream's order is its prefix.
+      const list = this.#list ?? this.#order;
+      while (i < list.length) yield list[i++]!;
+      if (this.#list !== undefined) return;
       if (this.#done) {
         if (this.#error !== undefined) throw this.#error;
         return;
@@ -288,7 +309,7 @@ class TgzStream implements ModelStream {
       const claim: Claim = { target, onProgress: options.onProgress, resolve, reject };
       const entry = this.#entries.get(name);
       if (entry === undefined) {
-        if (this.#done) {
+        if (this.#done || this.#unlisted(name)) {
           reject(this.#error ?? new RangeError(`${this.name}: no member '${name}'`));
         } else if (this.#claims.has(name)) {
           reject(new TypeError(`${this.name}: member '${name}' is already loading`));
@@ -310,7 +331,7 @@ class TgzStream implements ModelStream {
   async read(name: string): Promise<Uint8Array> {
     let entry = this.#entries.get(name);
     while (entry === undefined || !entry.done) {
-      if (this.#done) {
+      if (this.#done || (entry === undefined && this.#unlisted(name))) {
         throw this.#error ?? new RangeError(`${this.name}: no member '${name}'`);
       }
       const wait = deferred<void>();
@@ -328,10 +349,16 @@ class TgzStream implements ModelStream {
   prioritize(): void {}
 
   async close(): Promise<void> {
+    this.#closing = true;
     if (!this.#done) await this.#reader.cancel().catch(() => {});
     await this.#pump;
     for (const entry of this.#entries.values()) entry.held = undefined;
     if (this.#owned) await this.#source.close();
+  }
+
+  /** True when the index has passed and does not list `name`. */
+  #unlisted(name: string): boolean {
+    return this.#listed !== undefined && !this.#listed.has(name);
   }
 
   /** Gives an arriving or arrived member its target, moving what was held into it. */
@@ -490,18 +517,27 @@ class TgzStream implements ModelStream {
     if (!ended && (entry !== undefined || meta !== undefined || pending.length > 0)) {
       throw new RangeError(`truncated tar at offset ${at}`);
     }
+    if (this.#listed === undefined || this.#closing) return;
+    for (const name of this.#listed.keys()) {
+      if (!this.#entries.has(name)) {
+        throw new RangeError(
+          `member '${name}' listed in ${ARCHIVE_INDEX_MEMBER} is not in the stream`,
+        );
+      }
+    }
   }
 
   #begin(member: ArchiveMember): Entry {
-    const sha256 = this.#sha256.get(member.name);
+    const listed = this.#checkListed(member);
+    if (member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 0) this.#indexChunks = [];
     const entry: Entry = {
-      member: sha256 === undefined ? member : { ...member, sha256 },
+      member: listed ?? member,
       received: 0,
       done: false,
       chunks: [],
       held: undefined,
       claim: undefined,
-      hasher: sha256 === undefined ? undefined : createSha256(),
+      hasher: listed?.sha256 === undefined ? undefined : createSha256(),
       mismatch: undefined,
     };
     this.#entries.set(member.name, entry);
@@ -521,7 +557,31 @@ class TgzStream implements ModelStream {
     return entry;
   }
 
+  /** The index's record of a member beginning in the stream, which must match it. */
+  #checkListed(member: ArchiveMember): ArchiveMember | undefined {
+    if (this.#listed === undefined) return undefined;
+    const { name, offset, size } = member;
+    const listed = this.#listed.get(name);
+    if (listed === undefined) {
+      throw new RangeError(
+        `member '${name}' at offset ${offset} is not listed in ${ARCHIVE_INDEX_MEMBER}`,
+      );
+    }
+    if (this.#entries.has(name)) {
+      throw new RangeError(`member '${name}' appears twice (again at offset ${offset})`);
+    }
+    if (listed.offset !== offset || listed.size !== size) {
+      throw new RangeError(
+        `member '${name}' has ${size} bytes at offset ${offset}, ${ARCHIVE_INDEX_MEMBER} lists ${listed.size} at ${listed.offset}`,
+      );
+    }
+    return listed;
+  }
+
   #payload(entry: Entry, bytes: Uint8Array): void {
+    if (this.#indexChunks !== undefined) {
+      this.#indexChunks.push(bytes.slice());
+    }
     entry.hasher?.update(bytes);
     const start = entry.received;
     entry.received += bytes.length;
@@ -542,21 +602,28 @@ class TgzStream implements ModelStream {
       const got = entry.hasher.hex();
       if (got !== want) entry.mismatch = hashMismatch(this.name, entry.member.name, got, want);
     }
+    if (this.#indexChunks !== undefined) {
+      this.#readIndex(entry, concatBytes(this.#indexChunks, entry.received));
+      this.#indexChunks = undefined;
+    }
     if (entry.claim === undefined) {
       entry.held = concatBytes(entry.chunks, entry.received);
       entry.chunks = [];
-      if (entry.member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 1) {
-        this.#readIndex(entry.held, entry.member.offset + entry.member.size);
-      }
     } else this.#settle(entry);
     for (const w of this.#waiters.get(entry.member.name) ?? []) w.resolve();
     this.#waiters.delete(entry.member.name);
     this.#notify();
   }
 
-  /** A `.tgz` of a converted tar carries the index first: its sha256s check what follows. */
-  #readIndex(bytes: Uint8Array, indexEnd: number): void {
-    const entries = parseArchiveIndex(bytes, this.name, Number.MAX_SAFE_INTEGER, indexEnd);
-    for (const e of entries) this.#sha256.set(e.name, e.sha256);
+  /**
+   * A `.tgz` of a converted tar carries the index first: it lists the members ahead of their
+   * bytes, and what follows must match it (sha256s included).
+   */
+  #readIndex(index: Entry, bytes: Uint8Array): void {
+    const end = index.member.offset + index.member.size;
+    const entries = parseArchiveIndex(bytes, this.name, Number.MAX_SAFE_INTEGER, end)
+      .sort((a, b) => a.offset - b.offset);
+    this.#list = [index.member, ...entries];
+    this.#listed = new Map(entries.map((e) => [e.name, e]));
   }
 }

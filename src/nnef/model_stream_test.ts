@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
+import { writeArchive } from "../../models/archive_writer.ts";
+import type { ByteSource } from "../storage/byte_source.ts";
+import { memorySource } from "../storage/memory_source.ts";
 import { openArchive } from "./archive.ts";
+import { ARCHIVE_INDEX_MEMBER } from "./archive_index.ts";
 import { archiveStream, type ModelStream, openModelStream } from "./model_stream.ts";
+import { TAR_BLOCK, tarPadded, writeTar } from "./tar.ts";
 
 const TGZ = new URL(
   "../../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz",
@@ -105,3 +110,168 @@ for (const kind of ["tgz stream", "archive"] as const) {
     await local.close();
   });
 }
+
+/** Bytes that gzip does not shrink (so a gate on the compressed stream falls where expected). */
+function noise(size: number, seed: number): Uint8Array {
+  let x = seed;
+  return new Uint8Array(size).map(() => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
+}
+
+const MEMBERS = [
+  { name: "graph.nnef", data: noise(100, 1) },
+  { name: "a.dat", data: noise(100_000, 2) },
+  { name: "b.dat", data: noise(100_000, 3) },
+];
+
+/** The converter's tar of `MEMBERS` (index first) and each member's payload offset. */
+async function indexedTar(): Promise<{ tar: Uint8Array; offsets: Map<string, number> }> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const index = await writeArchive(
+      `${dir}/m.tar`,
+      MEMBERS.map((m) => ({ name: m.name, size: m.data.length, produce: () => m.data })),
+    );
+    const tar = await Deno.readFile(`${dir}/m.tar`);
+    return { tar, offsets: new Map(index.members.map((m) => [m.name, m.offset])) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** `bytes` with `[at, at + remove)` replaced by `insert`. */
+function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length - remove + insert.length);
+  out.set(bytes.subarray(0, at));
+  out.set(insert, at);
+  out.set(bytes.subarray(at + remove), at + insert.length);
+  return out;
+}
+
+/** A source whose stream stops after `gate` bytes until `release()` is called. */
+function gatedSource(bytes: Uint8Array, gate: number): ByteSource & { release(): void } {
+  const inner = memorySource(bytes, "gated.tgz");
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return {
+    ...inner,
+    stream(offset, length): ReadableStream<Uint8Array> {
+      let at = offset;
+      const end = offset + length;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (at >= gate) await opened;
+          const n = Math.min(4096, (at < gate ? Math.min(gate, end) : end) - at);
+          controller.enqueue(bytes.slice(at, at + n));
+          at += n;
+          if (at >= end) controller.close();
+        },
+      }, { highWaterMark: 0 });
+    },
+    release: () => open(),
+  };
+}
+
+Deno.test("ModelStream.members lists an indexed .tgz's members from its index, before they pass", async () => {
+  const { tar } = await indexedTar();
+  // Past the index and graph.nnef, well before b.dat.
+  const source = gatedSource(await gzip(tar), 20_000);
+  const stream = await openModelStream(source);
+  try {
+    const begun: string[] = [];
+    const targets = new Map<string, Uint8Array>();
+    const arrivals: Promise<void>[] = [];
+    // Claims the index too: the stream still reads it.
+    stream.onMember((m) => {
+      begun.push(m.name);
+      if (m.name === "b.dat") return undefined;
+      const target = new Uint8Array(m.size);
+      targets.set(m.name, target);
+      return { target, arrived: (done) => void arrivals.push(done) };
+    });
+    const listed = [];
+    for await (const m of stream.members()) listed.push(m);
+    assert.deepEqual(listed.map((m) => m.name), [
+      ARCHIVE_INDEX_MEMBER,
+      "graph.nnef",
+      "a.dat",
+      "b.dat",
+    ]);
+    assert.ok(!begun.includes("b.dat"), `listed before b.dat began (begun: ${begun})`);
+    for (const [i, m] of MEMBERS.entries()) {
+      assert.equal(listed[i + 1]!.size, m.data.length, m.name);
+      assert.match(listed[i + 1]!.sha256 ?? "", /^[0-9a-f]{64}$/, m.name);
+    }
+    // Asked for by name before it begins, as a listed member.
+    const b = new Uint8Array(listed[3]!.size);
+    targets.set("b.dat", b);
+    const loadB = stream.load("b.dat", b);
+    // Known absent at once, not at the end of the stream.
+    await assert.rejects(stream.load("c.dat", new Uint8Array(1)), /gated\.tgz: no member 'c\.dat'/);
+    await assert.rejects(stream.read("c.dat"), /gated\.tgz: no member 'c\.dat'/);
+    source.release();
+    await loadB;
+    await Promise.all(arrivals);
+    // b.dat, asked for already, is not offered to the hook.
+    assert.deepEqual(begun, [ARCHIVE_INDEX_MEMBER, "graph.nnef", "a.dat"]);
+    for (const m of MEMBERS) assert.ok(sameBytes(targets.get(m.name)!, m.data), m.name);
+  } finally {
+    await stream.close();
+  }
+});
+
+/** Byte equality without node:assert's diff of two large arrays. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+Deno.test("openModelStream fails a .tgz that lacks a member its index lists", async () => {
+  const { tar, offsets } = await indexedTar();
+  const header = offsets.get("b.dat")! - TAR_BLOCK;
+  const cut = splice(tar, header, tar.length - header - 2 * TAR_BLOCK, new Uint8Array(0));
+  const stream = await openModelStream(memorySource(await gzip(cut), "cut.tgz"));
+  try {
+    const a = new Uint8Array(MEMBERS[1]!.data.length);
+    const loadA = stream.load("a.dat", a);
+    await assert.rejects(
+      stream.load("b.dat", new Uint8Array(MEMBERS[2]!.data.length)),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message ===
+          `cut.tgz: the .tgz stream failed: member 'b.dat' listed in ${ARCHIVE_INDEX_MEMBER} is not in the stream`,
+    );
+    await loadA;
+    assert.ok(sameBytes(a, MEMBERS[1]!.data));
+  } finally {
+    await stream.close();
+  }
+});
+
+Deno.test("openModelStream fails a .tgz with a member its index does not list", async () => {
+  const { tar, offsets } = await indexedTar();
+  const extra = writeTar([{ name: "x.dat", data: new Uint8Array(10).fill(7) }]);
+  const header = offsets.get("b.dat")! - TAR_BLOCK;
+  // x.dat's header and payload, without writeTar's end blocks, before b.dat.
+  const spliced = splice(tar, header, 0, extra.subarray(0, TAR_BLOCK + tarPadded(10)));
+  const stream = await openModelStream(memorySource(await gzip(spliced), "extra.tgz"));
+  try {
+    await assert.rejects(
+      stream.load("b.dat", new Uint8Array(MEMBERS[2]!.data.length)),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message ===
+          `extra.tgz: the .tgz stream failed: member 'x.dat' at offset ${
+            header + TAR_BLOCK
+          } is not listed in ${ARCHIVE_INDEX_MEMBER}`,
+    );
+    await assert.rejects(stream.read("x.dat"), /is not listed in rill-index\.json/);
+  } finally {
+    await stream.close();
+  }
+});
