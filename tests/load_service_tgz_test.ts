@@ -1,6 +1,7 @@
 /**
  * loadService over a `.tgz` that carries its tokenizer: one pass over the archive serves both
- * the weights and the tokenizer's members, whatever tar headers name them.
+ * the weights and the tokenizer's members, whatever tar headers name them; with the
+ * converter's index it answers before the weights have arrived.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -14,13 +15,27 @@ import { startTestServer } from "../src/storage/_test_server.ts";
 import { gzip, readMembers, writeIndexedTar } from "./_archives.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 
-/** The stories260K export's members and its tokenizer as the converter writes it. */
+/**
+ * The stories260K export's members and its tokenizer as the converter writes them: the graph
+ * first, then the weights smallest first (the graph is built once the small ones, read rather
+ * than placed, have passed), with the tokenizer after the first half of them (well past the
+ * index in the stream, so that it is not met before the index's list is read).
+ */
 async function storiesWithTokenizer(): Promise<TarWriteEntry[]> {
   const hf = llama2cToHfTokenizer(
     parseLlama2cTokenizer(await Deno.readFile(STORIES_TOKENIZER), STORIES_TOKENIZER),
   );
   const tokenizer = tokenizerFiles(hf, 512).map((f) => ({ name: f.name, data: f.bytes }));
-  return [...await readMembers(STORIES_ARCHIVE), ...tokenizer];
+  const members = await readMembers(STORIES_ARCHIVE);
+  const dat = (e: TarWriteEntry) => e.name.endsWith(".dat");
+  const weights = members.filter(dat).sort((a, b) => a.data.length - b.data.length);
+  const half = weights.length >> 1;
+  return [
+    ...members.filter((e) => !dat(e)),
+    ...weights.slice(0, half),
+    ...tokenizer,
+    ...weights.slice(half),
+  ];
 }
 
 /** The prompt ids and greedy continuation ids of `service`. */
@@ -113,3 +128,49 @@ for (const longNames of ["pax", "gnu"] as const satisfies TarWriteOptions["longN
     }
   });
 }
+
+Deno.test("loadService over a throttled converted .tgz answers before the weights have arrived", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const tar = await writeIndexedTar(join(dir, "m.nnef.tar"), await storiesWithTokenizer());
+    const tgz = await gzip(tar);
+    const local = await answer(join(dir, "m.nnef.tar"));
+    // About 1.2 s for the whole archive; the index, graph and tokenizer lead it.
+    const server = startTestServer({ "/m.nnef.tgz": tgz }, { bytesPerSecond: tgz.length / 1.2 });
+    try {
+      const t0 = performance.now();
+      const loaded = await loadService(`${server.url}/m.nnef.tgz`, { modelId: "stories" });
+      const loadedMs = performance.now() - t0;
+      let weightsMs: number | undefined;
+      const weights = loaded.weightsReady.then((stats) => {
+        weightsMs = performance.now() - t0;
+        return stats;
+      });
+      weights.catch(() => {});
+      try {
+        assert.equal(weightsMs, undefined, "loadService resolved while the weights were arriving");
+        assert.match(loaded.tokenizerFrom, /\(tokenizer\.json\)$/);
+        // From the index, before the weights passed.
+        assert.equal(loaded.bytes, local.loaded.bytes);
+        // Each step waits for the weights it reads.
+        const remote = await greedy(loaded.service);
+        assert.deepEqual(remote.prompt, local.prompt);
+        assert.deepEqual(remote.ids, local.ids);
+        assert.equal((await weights).bytes, loaded.bytes);
+        console.log(
+          `throttled .tgz (${tgz.length} bytes): service in ${loadedMs.toFixed(0)} ms, ` +
+            `weights in ${weightsMs!.toFixed(0)} ms`,
+        );
+        assert.ok(weightsMs! >= 1000, `the weights took ${weightsMs} ms to arrive`);
+        // The index, graph, tokenizer and small weights are the first third of the stream.
+        assert.ok(weightsMs! - loadedMs >= 300, "answered well before the last weight arrived");
+      } finally {
+        await weights.catch(() => {});
+      }
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
