@@ -10,7 +10,8 @@ import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
 import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
 import { type LoadedService, loadService } from "../src/engine/load_service.ts";
 import type { InferenceService } from "../src/engine/service.ts";
-import { type TarWriteEntry, type TarWriteOptions, writeTar } from "../src/nnef/tar.ts";
+import { openArchive } from "../src/nnef/archive.ts";
+import { TAR_BLOCK, type TarWriteEntry, type TarWriteOptions, writeTar } from "../src/nnef/tar.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { gzip, readMembers, writeIndexedTar } from "./_archives.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
@@ -170,6 +171,37 @@ Deno.test("loadService over a throttled converted .tgz answers before the weight
     } finally {
       await server.close();
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadService over a converted .tgz that lacks a tokenizer member its index lists rejects, naming the archive and the member", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const all = await storiesWithTokenizer();
+    const isTokenizer = (e: TarWriteEntry) => e.name.startsWith("tokenizer");
+    const path = join(dir, "m.nnef.tar");
+    const tar = await writeIndexedTar(path, [
+      ...all.filter((e) => !isTokenizer(e)),
+      ...all.filter(isTokenizer),
+    ]);
+    const archive = await openArchive(path);
+    const first = Math.min(
+      ...archive.members().filter((m) => m.name.startsWith("tokenizer")).map((m) => m.offset),
+    );
+    await archive.close();
+    // The tar cut before its tokenizer members (their headers too), then ended properly.
+    const cut = new Uint8Array(first - TAR_BLOCK + 2 * TAR_BLOCK);
+    cut.set(tar.subarray(0, first - TAR_BLOCK));
+    await Deno.writeFile(join(dir, "m.nnef.tgz"), await gzip(cut));
+    await assert.rejects(
+      loadService(join(dir, "m.nnef.tgz"), { modelId: "stories" }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        /m\.nnef\.tgz: the \.tgz stream failed: member 'tokenizer\.json' listed in rill-index\.json is not in the stream$/
+          .test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
