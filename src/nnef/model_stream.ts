@@ -267,8 +267,12 @@ class TgzStream implements ModelStream {
     let i = 0;
     for (;;) {
       // The index is the first member: what was yielded of the stream's order is its prefix.
+      // Looked up at every step, since the list may come while a yield is pending.
       const list = this.#list ?? this.#order;
-      while (i < list.length) yield list[i++]!;
+      if (i < list.length) {
+        yield list[i++]!;
+        continue;
+      }
       if (this.#list !== undefined) return;
       if (this.#done) {
         if (this.#error !== undefined) throw this.#error;

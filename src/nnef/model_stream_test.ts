@@ -154,8 +154,12 @@ function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Arra
   return out;
 }
 
-/** A source whose stream stops after `gate` bytes until `release()` is called. */
-function gatedSource(bytes: Uint8Array, gate: number): ByteSource & { release(): void } {
+/** A source streaming `chunk` bytes at a time that stops after `gate` until `release()`. */
+function gatedSource(
+  bytes: Uint8Array,
+  gate: number,
+  chunk = 4096,
+): ByteSource & { release(): void } {
   const inner = memorySource(bytes, "gated.tgz");
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
@@ -167,7 +171,7 @@ function gatedSource(bytes: Uint8Array, gate: number): ByteSource & { release():
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
           if (at >= gate) await opened;
-          const n = Math.min(4096, (at < gate ? Math.min(gate, end) : end) - at);
+          const n = Math.min(chunk, (at < gate ? Math.min(gate, end) : end) - at);
           controller.enqueue(bytes.slice(at, at + n));
           at += n;
           if (at >= end) controller.close();
@@ -230,6 +234,29 @@ Deno.test("ModelStream.members lists an indexed .tgz's members from its index, b
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
+
+Deno.test("ModelStream.members goes on from the index's list when it comes during a yield", async () => {
+  const { tar } = await indexedTar();
+  // Small chunks: the index begins in one and ends in a later one.
+  const stream = await openModelStream(gatedSource(await gzip(tar), Infinity, 64));
+  try {
+    let graphBegun!: () => void;
+    const graph = new Promise<void>((resolve) => (graphBegun = resolve));
+    stream.onMember((m) => {
+      if (m.name === "graph.nnef") graphBegun();
+      return undefined;
+    });
+    const names: string[] = [];
+    for await (const m of stream.members()) {
+      names.push(m.name);
+      // Still at the index's yield when its list is read.
+      if (names.length === 1) await graph;
+    }
+    assert.deepEqual(names, [ARCHIVE_INDEX_MEMBER, "graph.nnef", "a.dat", "b.dat"]);
+  } finally {
+    await stream.close();
+  }
+});
 
 Deno.test("openModelStream fails a .tgz that lacks a member its index lists", async () => {
   const { tar, offsets } = await indexedTar();
