@@ -1,6 +1,7 @@
 import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
 import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
 import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
+import { readsEagerly } from "../src/graph/weights.ts";
 import { quantizeQ40 } from "../src/nnef/q40.ts";
 import {
   TENSOR_HEADER_BYTES,
@@ -193,7 +194,10 @@ function member(name: string, bytes: Uint8Array): ArchiveMember {
  * Converts a model (HF folder, GGUF file, or llama2.c checkpoint with `options.tokenizer`)
  * into an uncompressed `.nnef.tar`: `rill-index.json` first, then `graph.nnef`, the JSON
  * members (`config.json`, tokenizer files), then one `.dat` per weight labelled with its HF
- * name. The output appears only once complete.
+ * name: the small ones the runtime reads whole before building the graph (norms, biases), then
+ * the large ones in the order the graph first uses them, so that the archive, gzip'd and
+ * streamed once, is built early and runs its first layers while the rest arrives. The output
+ * appears only once complete.
  *
  * @param input folder or file
  * @param output path of the `.nnef.tar` to write
@@ -238,7 +242,9 @@ export async function convertModel(
       ...model.files.filter((f) => f.name !== "config.json"),
     ];
     const members: ArchiveMember[] = files.map((f) => member(f.name, f.bytes));
-    for (const spec of specs) {
+    const small = specs.filter((s) => readsEagerly(s.shape));
+    const large = specs.filter((s) => !readsEagerly(s.shape));
+    for (const spec of [...small, ...large]) {
       const dtype = dtypes.get(spec.name)!;
       members.push({
         name: `${spec.name}.dat`,

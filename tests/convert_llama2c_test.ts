@@ -4,6 +4,7 @@ import { convertModel, type ConvertProgress } from "../models/convert.ts";
 import { convertCommand } from "../cli/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
+import { readsEagerly, variableDecls } from "../src/graph/weights.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import { ArchiveRunner, argmax, fixture, maxAbsDiff, withDir } from "./convert_fixtures.ts";
 
@@ -177,5 +178,27 @@ Deno.test("convertCommand converts stories260K with --q40 and reports progress t
       await convertCommand([join(STORIES, "stories260K.bin"), "-o", join(dir, "x.tar"), "--quiet"]),
       1,
     );
+  });
+});
+
+Deno.test("convertModel writes the small weights before the large ones, and those in the order the graph first uses them", async () => {
+  await withDir(async (dir) => {
+    const archive = await openArchive(await convertStories(dir, true));
+    try {
+      const doc = parseDocument(new TextDecoder().decode(await archive.read("graph.nnef")));
+      const decls = variableDecls(doc);
+      const shapeOf = new Map(decls.map((d) => [`${d.label}.dat`, d.shape]));
+      const weights = archive.members().filter((m) => m.name.endsWith(".dat"))
+        .sort((a, b) => a.offset - b.offset).map((m) => m.name);
+      const small = weights.filter((n) => readsEagerly(shapeOf.get(n)!));
+      const large = weights.filter((n) => !readsEagerly(shapeOf.get(n)!));
+      assert.ok(small.length > 0 && large.length > 0);
+      assert.deepEqual(weights, [...small, ...large]);
+      const firstUse = decls.map((d) => `${d.label}.dat`).filter((n) => large.includes(n));
+      assert.deepEqual(large, firstUse);
+      assert.equal(large[0], "model.embed_tokens.weight.dat");
+    } finally {
+      await archive.close();
+    }
   });
 });
