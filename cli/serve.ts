@@ -6,6 +6,8 @@ import { resolveModel } from "../models/resolve.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import type { Kernels } from "../kernels/mod.ts";
 import { sharedKernels } from "../src/engine/shared_kernels.ts";
+import { openDiskCache } from "../src/storage/disk_cache.ts";
+import { join } from "node:path";
 
 const USAGE = `Usage: rill serve [options]          (flags win over environment variables)
 
@@ -24,7 +26,9 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   that each step takes about 50 ms)
   --threads, RILL_THREADS         threads of the WASM kernels (default: all cores; 0 runs the
                                   graph in TypeScript without the kernels)
-  --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill)
+  --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill);
+                                  when given, verified members of an http(s):// or s3://
+                                  archive are kept in its members/ folder and reused
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
 
 /** Everything `rill serve` and `deno serve mod.ts` are configured with. */
@@ -130,6 +134,9 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
     ...(kernels === undefined ? {} : { kernels }),
     ...(config.prefillChunk === undefined ? {} : { prefillChunk: config.prefillChunk }),
     ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
+    ...(config.cacheDir === undefined
+      ? {}
+      : { cache: openDiskCache(join(config.cacheDir, "members")) ?? false }),
   });
   const seconds = (performance.now() - started) / 1000;
   log(

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { startTestHub, unreachableHub, writeTinySmolLM2 } from "./_hub.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
+import { readMembers, writeIndexedTar } from "./_archives.ts";
+import { startTestServer } from "../src/storage/_test_server.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -67,11 +69,12 @@ class Child implements AsyncDisposable {
 async function serve(
   env: Record<string, string>,
   viaTask = false,
+  flags: string[] = [],
 ): Promise<{ child: Child; url: string }> {
   const args = viaTask
     ? ["task", "serve", "--host", "127.0.0.1", "--port", "0"]
     : ["run", "-A", "cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0"];
-  const child = new Child(args, env);
+  const child = new Child([...args, ...flags], env);
   const [, url] = await child.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
   await child.waitFor(/rill: ready|rill serve: /, 120_000);
   assert.match(child.log, /rill: ready/, child.log);
@@ -107,6 +110,48 @@ Deno.test("rill serve started as a process answers the OpenAI client and logs wh
   const denied = await fetch(`${url}/v1/models`);
   assert.equal(denied.status, 401);
   await denied.body?.cancel();
+});
+
+Deno.test("rill serve --cache-dir keeps a remote archive's members: the next start fetches only its index", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_serve_members_" });
+  const bytes = await writeIndexedTar(join(root, "m.nnef.tar"), await readMembers(STORIES_ARCHIVE));
+  const server = startTestServer({ "/m.nnef.tar": bytes }, { etag: '"m1"' });
+  try {
+    const env = { MODEL: `${server.url}/m.nnef.tar`, TOKENIZER: STORIES_TOKENIZER };
+    const flags = ["--cache-dir", join(root, "cache"), "--threads", "0"];
+    const requestsOfOneStart = async (): Promise<{ requests: number; bytes: number }> => {
+      const before = server.requests.length;
+      const { child, url } = await serve(env, false, flags);
+      await using _ = child;
+      await child.waitFor(/all weights in place/);
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+      const completion = await client.completions.create({
+        model: "m.nnef.tar",
+        prompt: "Once upon a time",
+        max_tokens: 6,
+        temperature: 0,
+      });
+      assert.match(completion.choices[0]!.text, /^, there was/);
+      const seen = server.requests.slice(before);
+      const asked = (range: string | null): number => {
+        const m = /^bytes=(\d+)-(\d+)$/.exec(range ?? "");
+        return m ? Number(m[2]) - Number(m[1]) + 1 : bytes.length;
+      };
+      return { requests: seen.length, bytes: seen.reduce((n, r) => n + asked(r.range), 0) };
+    };
+    const first = await requestsOfOneStart();
+    const second = await requestsOfOneStart();
+    console.log(
+      `first start: ${first.requests} requests, ${first.bytes} bytes; ` +
+        `second: ${second.requests} requests, ${second.bytes} bytes`,
+    );
+    assert.ok(first.bytes > bytes.length * 0.9, `first start fetched ${first.bytes} bytes`);
+    assert.ok(second.requests <= 2, `second start made ${second.requests} requests`);
+    assert.ok(second.bytes < 64 << 10, `second start fetched ${second.bytes} bytes`);
+  } finally {
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
 });
 
 Deno.test("deno task serve with no MODEL downloads the default model once, converts it and reuses the cache", async () => {

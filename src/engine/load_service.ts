@@ -1,5 +1,6 @@
 import { loadModel, type LoadStats, type Model } from "../graph/model.ts";
 import { type ModelStream, openModelStream } from "../nnef/model_stream.ts";
+import type { DiskCache } from "../storage/disk_cache.ts";
 import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
@@ -20,6 +21,11 @@ export interface LoadServiceOptions {
   readonly prefillBudgetMs?: number;
   /** WASM kernels to run the linear layers in (the caller owns and closes them). */
   readonly kernels?: Kernels;
+  /**
+   * Where verified members of a remote archive are kept and reused, or false for none
+   * (default: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is set).
+   */
+  readonly cache?: DiskCache | false;
 }
 
 /** A loaded service and what it came from. */
@@ -61,7 +67,10 @@ export async function loadService(
   location: string,
   options: LoadServiceOptions,
 ): Promise<LoadedService> {
-  const stream = await openModelStream(location);
+  const stream = await openModelStream(
+    location,
+    options.cache === undefined ? {} : { cache: options.cache },
+  );
   // Both claim their members synchronously, before the stream's first bytes can arrive.
   const loading = loadModel(stream, {
     ...(options.kernels === undefined ? {} : { kernels: options.kernels }),

@@ -67,7 +67,8 @@ export interface OpenArchiveOptions {
   readonly s3?: S3Options;
   /**
    * Where verified members of a remote indexed archive are kept and reused: a cache, or false
-   * for none. Default: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is set, else none.
+   * for none. Default for a path or URL: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is
+   * set, else none; for an opened `ByteSource`, none.
    */
   readonly cache?: DiskCache | false;
   /** Read-ahead of the tar header walk (see `indexTar`). */
@@ -97,7 +98,9 @@ export async function openArchive(
   source: string | ByteSource,
   options: OpenArchiveOptions = {},
 ): Promise<Archive> {
-  if (typeof source !== "string") return await openTarLike(source, false, undefined, options);
+  if (typeof source !== "string") {
+    return await openTarLike(source, false, options.cache || undefined, options);
+  }
   const opened = await openLocation(source, options);
   if (opened === undefined) return await openFolder(source);
   return await openTarLike(opened.source, true, opened.cache, options);
