@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { writeArchive } from "../models/archive_writer.ts";
 import { type ArchiveMember, openArchive } from "../src/nnef/archive.ts";
 import { openModelStream } from "../src/nnef/model_stream.ts";
-import type { ByteSource } from "../src/storage/byte_source.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
+import { gatedSource } from "../src/storage/_gated_source.ts";
 import { gzip, writeIndexedTar } from "./_archives.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
@@ -55,33 +55,6 @@ Deno.test("openModelStream streams a .tgz over HTTP once, delivering each member
     await server.close();
   }
 });
-
-/** A source whose stream stops after `gate` bytes until `release()` is called. */
-function gatedSource(bytes: Uint8Array, gate: number): ByteSource & { release(): void } {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return {
-    name: "gated.tgz",
-    size: () => Promise.resolve(bytes.length),
-    read: (offset, length) => Promise.resolve(bytes.slice(offset, offset + length)),
-    stream(offset, length): ReadableStream<Uint8Array> {
-      let at = offset;
-      const end = offset + length;
-      return new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (at >= gate) await opened;
-          const stop = at < gate ? Math.min(gate, end) : end;
-          const n = Math.min(4096, stop - at);
-          controller.enqueue(bytes.slice(at, at + n));
-          at += n;
-          if (at >= end) controller.close();
-        },
-      }, { highWaterMark: 0 });
-    },
-    close: () => Promise.resolve(),
-    release: () => open(),
-  };
-}
 
 Deno.test("openModelStream hands over early .tgz members while the rest is still downloading", async () => {
   const members = ["graph.nnef", "a.dat", "b.dat"].map((name, i) => ({

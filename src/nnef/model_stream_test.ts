@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { writeArchive } from "../../models/archive_writer.ts";
-import type { ByteSource } from "../storage/byte_source.ts";
 import { memorySource } from "../storage/memory_source.ts";
+import { gatedSource } from "../storage/_gated_source.ts";
 import { openArchive } from "./archive.ts";
 import { ARCHIVE_INDEX_MEMBER } from "./archive_index.ts";
 import { archiveStream, type ModelStream, openModelStream } from "./model_stream.ts";
@@ -152,34 +152,6 @@ function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Arra
   out.set(insert, at);
   out.set(bytes.subarray(at + remove), at + insert.length);
   return out;
-}
-
-/** A source streaming `chunk` bytes at a time that stops after `gate` until `release()`. */
-function gatedSource(
-  bytes: Uint8Array,
-  gate: number,
-  chunk = 4096,
-): ByteSource & { release(): void } {
-  const inner = memorySource(bytes, "gated.tgz");
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return {
-    ...inner,
-    stream(offset, length): ReadableStream<Uint8Array> {
-      let at = offset;
-      const end = offset + length;
-      return new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (at >= gate) await opened;
-          const n = Math.min(chunk, (at < gate ? Math.min(gate, end) : end) - at);
-          controller.enqueue(bytes.slice(at, at + n));
-          at += n;
-          if (at >= end) controller.close();
-        },
-      }, { highWaterMark: 0 });
-    },
-    release: () => open(),
-  };
 }
 
 Deno.test("ModelStream.members lists an indexed .tgz's members from its index, before they pass", async () => {
