@@ -401,9 +401,9 @@ unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
 
 /// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row), bit for
 /// bit what `tile1x8` gives, in fewer instructions: a block's 16 dot products are summed in
-/// i16 across rows before one widening per four rows (a dot lane is at most 2 * 15 * 128 =
-/// 3840, so the four-lane sums stay below 2^15), and the 8 scales come from one load. Not
-/// inlined, so the loop's constants are the only ones holding registers.
+/// i16 across rows before one widening per four rows (a row's lo + hi lane is at most
+/// 2 * 2 * 15 * 128 = 7680, so sums of four stay below 2^15), and the 8 scales come from one
+/// load. Not inlined, so the loop's constants are the only ones holding registers.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
 unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
