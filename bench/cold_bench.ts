@@ -1,8 +1,7 @@
 /**
  * `deno task bench:cold`: cold start of a model over a throttled network. A random-weight
  * Llama of the stories110M shape (dim 768, 12 layers, vocab 32000, untied classifier) is
- * converted with the converter (Q4_0 linears, f32 embedding: about 160 MB; with
- * `RILL_BENCH_WEIGHTS=f32`, every tensor f32: about 537 MB), served from a
+ * converted with the converter (Q4_0 linears, f32 embedding: about 160 MB), served from a
  * loopback server paced at `RILL_BENCH_RATE` bytes/s (default 50 MB/s), and loaded in a
  * subprocess (so its resident memory is its own): lazily, straight into the kernels' memory,
  * the first forward pass starting at once.
@@ -21,8 +20,10 @@
  *   weights are held once); `weights_at_goal_bytes` is the weight size from which that fixed
  *   overhead fits within the goal.
  *
- * The converted archive is kept in `$RILL_BENCH_DIR` (default: the system temp folder) and
- * reused by the next run. Ends with one JSON line.
+ * The same shape with every tensor f32 (about 537 MB) is measured next, under `f32` in the
+ * JSON (`RILL_BENCH_WEIGHTS=q40` or `f32` measures one only): the fixed overhead is the same,
+ * a smaller share of a larger model. The converted archives are kept in `$RILL_BENCH_DIR`
+ * (default: the system temp folder) and reused by the next run. Ends with one JSON line.
  */
 import { convertModel } from "../models/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
@@ -30,7 +31,7 @@ import { startTestServer } from "../src/storage/_test_server.ts";
 import { writeRandom110M } from "./_random_llama.ts";
 
 const RATE = Number(Deno.env.get("RILL_BENCH_RATE") ?? 50e6);
-const Q40 = (Deno.env.get("RILL_BENCH_WEIGHTS") ?? "q40") !== "f32";
+const WEIGHTS = Deno.env.get("RILL_BENCH_WEIGHTS");
 const PROMPT = [1, 2, 3, 4];
 const DECODE_STEPS = 16;
 
@@ -135,9 +136,9 @@ async function child(url: string): Promise<void> {
   }));
 }
 
-async function archivePath(): Promise<string> {
+async function archivePath(q40: boolean): Promise<string> {
   const dir = Deno.env.get("RILL_BENCH_DIR") ?? Deno.env.get("TMPDIR") ?? "/tmp";
-  const path = `${dir}/rill_cold_110m_${Q40 ? "q40" : "f32"}.nnef.tar`;
+  const path = `${dir}/rill_cold_110m_${q40 ? "q40" : "f32"}.nnef.tar`;
   try {
     await Deno.stat(path);
     return path;
@@ -148,10 +149,12 @@ async function archivePath(): Promise<string> {
   try {
     const t0 = performance.now();
     const { checkpoint, tokenizer } = await writeRandom110M(work);
-    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40: Q40 });
+    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40 });
     await Deno.rename(`${work}/model.nnef.tar`, path);
     console.log(
-      `converted the 110M-shape model in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `converted the 110M-shape ${q40 ? "Q4_0" : "f32"} model in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
     );
     return path;
   } finally {
@@ -159,8 +162,9 @@ async function archivePath(): Promise<string> {
   }
 }
 
-async function main(): Promise<void> {
-  const path = await archivePath();
+/** Loads the converted archive cold in a child process; the figures, and one line of them. */
+async function measure(q40: boolean): Promise<Record<string, unknown>> {
+  const path = await archivePath(q40);
   const archive = await openArchive(path);
   const weightBytes = archive.members()
     .filter((m) => m.name.endsWith(".dat"))
@@ -232,17 +236,28 @@ async function main(): Promise<void> {
         : r.hwm - r.baseline - r.wasmResident,
     };
     console.log(
-      `${(bytes.length / 1e6).toFixed(1)} MB at ${(RATE / 1e6).toFixed(0)} MB/s ` +
+      `${q40 ? "Q4_0" : "f32"}: ${(bytes.length / 1e6).toFixed(1)} MB at ${
+        (RATE / 1e6).toFixed(0)
+      } MB/s ` +
         `(${(wireMs / 1000).toFixed(2)} s on the wire): first token after ` +
         `${(r.ttftMs / 1000).toFixed(2)} s (graph built at ${r.graphMs.toFixed(0)} ms, ` +
         `weights in at ${(r.weightsMs / 1000).toFixed(2)} s), peak RSS ` +
         `${(r.hwm / 1e6).toFixed(0)} MB for ${(weightBytes / 1e6).toFixed(0)} MB of weights ` +
         `(${(r.baseline / 1e6).toFixed(0)} MB before loading), ${server.requests.length} requests`,
     );
-    console.log(JSON.stringify(result));
+    return result;
   } finally {
     await server.close();
   }
+}
+
+async function main(): Promise<void> {
+  if (WEIGHTS !== undefined && WEIGHTS !== "q40" && WEIGHTS !== "f32") {
+    throw new TypeError(`RILL_BENCH_WEIGHTS must be q40 or f32: received '${WEIGHTS}'`);
+  }
+  const q40 = WEIGHTS === "f32" ? undefined : await measure(true);
+  const f32 = WEIGHTS === "q40" ? undefined : await measure(false);
+  console.log(JSON.stringify(q40 === undefined ? f32 : f32 === undefined ? q40 : { ...q40, f32 }));
 }
 
 if (import.meta.main) {
