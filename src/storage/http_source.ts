@@ -108,6 +108,12 @@ function retryAfterMs(value: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** Closes a byte stream, ending a BYOB read already waiting (it is not ended by close alone). */
+function close(controller: ReadableByteStreamController): void {
+  controller.close();
+  controller.byobRequest?.respond(0);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -271,7 +277,7 @@ class HttpByteSource implements HttpSource {
       pull: async (controller) => {
         if (pending !== undefined) {
           deliver(controller, pending, false);
-          if (pending === undefined && at >= end) controller.close();
+          if (pending === undefined && at >= end) close(controller);
           return;
         }
         while (at < end && !cancelled) {
@@ -308,9 +314,10 @@ class HttpByteSource implements HttpSource {
             const chunk = value.subarray(0, end - at);
             at += chunk.length;
             failures = 0;
+            // Delivered (copied) before the reader is released: its buffer then serves others.
+            deliver(controller, chunk, reader.reused);
             if (at >= end) await release();
-            deliver(controller, chunk, reader === undefined || reader.reused);
-            if (at >= end && pending === undefined) controller.close();
+            if (at >= end && pending === undefined) close(controller);
             return;
           } catch (e) {
             await release();
@@ -319,7 +326,7 @@ class HttpByteSource implements HttpSource {
             await sleep(this.#delay(failures, e));
           }
         }
-        if (!cancelled) controller.close();
+        if (!cancelled) close(controller);
       },
       cancel: async () => {
         cancelled = true;
