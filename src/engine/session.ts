@@ -295,11 +295,12 @@ export class Session {
   readonly #pastSymbol: string;
   readonly #appendInPlace: boolean;
   readonly #capacity: number;
-  readonly #fixed: ReadonlyMap<number, NodeOverride>;
+  /** The kernel linears and the cache appends, built once: the same map serves every step. */
+  readonly #overrides: ReadonlyMap<number, NodeOverride>;
   /** The kernels the session runs in, or null for the TS path. */
   readonly kernels: Kernels | null;
   readonly #adaptive: boolean;
-  #caches: CacheBuffer[] = [];
+  readonly #caches: readonly CacheBuffer[];
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
   #position = 0;
@@ -329,7 +330,22 @@ export class Session {
       );
     }
     this.#adaptive = options.adaptiveThreads ?? true;
-    this.#fixed = this.kernels ? kernelLinears(model, this.kernels) : new Map();
+    const overrides = new Map(this.kernels ? kernelLinears(model, this.kernels) : []);
+    const bindings = new Map([[this.#pastSymbol, 0]]);
+    this.#caches = !this.#appendInPlace ? [] : this.pairs.map((pair) => {
+      const fact = model.input(pair.input)!.fact;
+      const dims = fact.shape.map((d) => evalDim(d, bindings));
+      return new CacheBuffer(pair, fact.dtype, dims, this.#capacity, this.kernels);
+    });
+    for (const cache of this.#caches) {
+      // Runs within a step, before `#complete` moves the position past the new rows.
+      overrides.set(cache.pair.node, (args) => {
+        const fresh = args.tensors("values")[1]!; // (..., S, ...)
+        cache.append(fresh, this.#position);
+        return [cache.view(this.#position + fresh.shape[cache.pair.axis]!)];
+      });
+    }
+    this.#overrides = overrides;
     this.reset();
   }
 
@@ -343,16 +359,8 @@ export class Session {
     this.#position = 0;
     this.#history = [];
     this.#plain.clear();
+    if (this.#appendInPlace) return;
     const bindings = new Map([[this.#pastSymbol, 0]]);
-    if (this.#appendInPlace) {
-      this.#caches = this.pairs.map((pair) => {
-        const fact = this.model.input(pair.input)!.fact;
-        const dims = fact.shape.map((d) => evalDim(d, bindings));
-        const old = this.#caches.find((c) => c.pair === pair);
-        return old ?? new CacheBuffer(pair, fact.dtype, dims, this.#capacity, this.kernels);
-      });
-      return;
-    }
     for (const pair of this.pairs) {
       const fact = this.model.input(pair.input)!.fact;
       this.#plain.set(pair.input, tensor(fact.dtype, fact.shape.map((d) => evalDim(d, bindings))));
@@ -437,7 +445,7 @@ export class Session {
   #prepare(ids: readonly number[]): {
     inputs: Map<string, Tensor>;
     bindings: Map<string, number>;
-    overrides: Map<number, NodeOverride>;
+    overrides: ReadonlyMap<number, NodeOverride>;
   } {
     if (ids.length === 0) throw new RangeError("Cannot run an empty list of tokens");
     // Without a KV cache in the graph, every step runs the whole sequence again.
@@ -446,22 +454,10 @@ export class Session {
     const shape = tokenFact.shape.map((d) => (typeof d === "number" ? d : run.length));
     const tokens = tensor(tokenFact.dtype, shape, Float64Array.from(run)); // (1, S)
     const inputs = new Map<string, Tensor>([[this.#tokens, tokens]]);
-    const P = this.#position;
-    const overrides = new Map<number, NodeOverride>(this.#fixed);
-    if (this.#appendInPlace) {
-      for (const cache of this.#caches) {
-        inputs.set(cache.pair.input, cache.view(P));
-        overrides.set(cache.pair.node, (args) => {
-          const fresh = args.tensors("values")[1]!; // (..., S, ...)
-          cache.append(fresh, P);
-          return [cache.view(P + ids.length)];
-        });
-      }
-    } else {
-      for (const [name, t] of this.#plain) inputs.set(name, t);
-    }
+    for (const cache of this.#caches) inputs.set(cache.pair.input, cache.view(this.#position));
+    for (const [name, t] of this.#plain) inputs.set(name, t);
     const bindings = this.executor.bind(inputs);
-    return { inputs, bindings, overrides };
+    return { inputs, bindings, overrides: this.#overrides };
   }
 
   #complete(ids: readonly number[], values: Map<number, Tensor>): Float32Array {
