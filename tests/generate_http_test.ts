@@ -7,13 +7,11 @@ import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
-
-const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url).pathname;
-const PROMPT = [1, 403, 407, 261, 378];
+import { fixture, PROMPT } from "./_stories260k.ts";
 
 async function greedy(source: Parameters<typeof loadModel>[0]): Promise<number[]> {
   const model = await loadModel(source);
-  const tokenizer = await loadTokenizer(`${FIXTURES}tok512.bin`);
+  const tokenizer = await loadTokenizer(fixture("tok512.bin"));
   const out: number[] = [];
   for await (
     const id of generate(model, tokenizer, PROMPT, { maxTokens: 12, sampling: { temperature: 0 } })
@@ -23,7 +21,7 @@ async function greedy(source: Parameters<typeof loadModel>[0]): Promise<number[]
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`generation from a URL equals generation from the local file (stories260K ${variant})`, async () => {
-    const tgzPath = `${FIXTURES}nnef/stories260K_${variant}.nnef.tgz`;
+    const tgzPath = fixture(`nnef/stories260K_${variant}.nnef.tgz`);
     const dir = await Deno.makeTempDir();
     const tar = await writeIndexedTar(`${dir}/m.tar`, await readMembers(tgzPath));
     const server = startTestServer({

@@ -17,9 +17,8 @@ import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { gzip, readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
+import { fixture, PROMPT } from "./_stories260k.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url).pathname;
-const PROMPT = [1, 403, 407, 261, 378];
 const HTTP = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 };
 
 interface Run {
@@ -70,8 +69,8 @@ async function greedyLazy(
 
 /** stories260K.bin through the converter (llama2.c checkpoint to an indexed tar). */
 async function fromCheckpoint(path: string, q40: boolean): Promise<Uint8Array> {
-  await convertModel(`${FIXTURES}../stories260K.bin`, path, {
-    tokenizer: `${FIXTURES}../tok512.bin`,
+  await convertModel(fixture("stories260K.bin"), path, {
+    tokenizer: fixture("tok512.bin"),
     q40,
   });
   return await Deno.readFile(path);
@@ -79,7 +78,7 @@ async function fromCheckpoint(path: string, q40: boolean): Promise<Uint8Array> {
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`loadModel lazy into the kernels: a URL generates as the local file (stories260K ${variant})`, async () => {
-    const tgzPath = `${FIXTURES}stories260K_${variant}.nnef.tgz`;
+    const tgzPath = fixture(`nnef/stories260K_${variant}.nnef.tgz`);
     const dir = await Deno.makeTempDir();
     const tarPath = `${dir}/m.nnef.tar`;
     const tar = await writeIndexedTar(tarPath, await readMembers(tgzPath));
@@ -146,7 +145,7 @@ Deno.test("loadModel lazy: the first forward pass runs before the last weight ar
   const dir = await Deno.makeTempDir();
   const tar = await writeIndexedTar(
     `${dir}/m.nnef.tar`,
-    await readMembers(`${FIXTURES}stories260K_f32.nnef.tgz`),
+    await readMembers(fixture("nnef/stories260K_f32.nnef.tgz")),
   );
   // About one second for the whole archive.
   const server = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length });
@@ -201,15 +200,15 @@ Deno.test("loadModel lazy: a .tgz with graph.nnef first runs its first pass befo
   const kernels = await loadKernels({ threads: 1 });
   try {
     for (const variant of ["f32", "q40"]) {
-      const fixture = `${FIXTURES}stories260K_${variant}.nnef.tgz`;
-      const tgz = await graphFirstTgz(fixture);
+      const tgzPath = fixture(`nnef/stories260K_${variant}.nnef.tgz`);
+      const tgz = await graphFirstTgz(tgzPath);
       // About one second for the whole archive.
       const server = startTestServer({
         "/g.nnef.tgz": tgz,
-        "/m.nnef.tgz": await Deno.readFile(fixture),
+        "/m.nnef.tgz": await Deno.readFile(tgzPath),
       }, { bytesPerSecond: tgz.length });
       try {
-        const local = await greedyLazy(fixture, kernels, { lazy: false });
+        const local = await greedyLazy(tgzPath, kernels, { lazy: false });
         const slow = await greedyLazy(`${server.url}/g.nnef.tgz`, kernels);
         assert.deepEqual(slow.tokens, local.tokens, `${variant} graph-first tgz`);
         assert.ok(slow.refusedSync, "the synchronous step was refused while loading");
