@@ -234,8 +234,8 @@ class TgzStream implements ModelStream {
   /** The members `rill-index.json` lists, once it has passed (the index first, then by offset). */
   #list: ArchiveMember[] | undefined;
   #listed: Map<string, ArchiveMember> | undefined;
-  /** The index's payload, kept as it passes even when a claim takes it. */
-  #indexChunks: Uint8Array[] | undefined;
+  /** The first member while it passes, when it is `rill-index.json`. */
+  #index: Entry | undefined;
   #closing = false;
   #membersLoaded = 0;
   #bytesWritten = 0;
@@ -533,7 +533,6 @@ class TgzStream implements ModelStream {
 
   #begin(member: ArchiveMember): Entry {
     const listed = this.#checkListed(member);
-    if (member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 0) this.#indexChunks = [];
     const entry: Entry = {
       member: listed ?? member,
       received: 0,
@@ -544,6 +543,7 @@ class TgzStream implements ModelStream {
       hasher: listed?.sha256 === undefined ? undefined : createSha256(),
       mismatch: undefined,
     };
+    if (member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 0) this.#index = entry;
     this.#entries.set(member.name, entry);
     this.#order.push(entry.member);
     const claim = this.#claims.get(member.name);
@@ -583,9 +583,6 @@ class TgzStream implements ModelStream {
   }
 
   #payload(entry: Entry, bytes: Uint8Array): void {
-    if (this.#indexChunks !== undefined) {
-      this.#indexChunks.push(bytes.slice());
-    }
     entry.hasher?.update(bytes);
     const start = entry.received;
     entry.received += bytes.length;
@@ -606,12 +603,14 @@ class TgzStream implements ModelStream {
       const got = entry.hasher.hex();
       if (got !== want) entry.mismatch = hashMismatch(this.name, entry.member.name, got, want);
     }
-    if (this.#indexChunks !== undefined) {
-      this.#readIndex(entry, concatBytes(this.#indexChunks, entry.received));
-      this.#indexChunks = undefined;
+    const held = entry.claim === undefined ? concatBytes(entry.chunks, entry.received) : undefined;
+    if (entry === this.#index) {
+      this.#index = undefined;
+      // A claim has not been told yet, so its target still holds the index as it passed.
+      this.#readIndex(entry, held ?? targetView(this.name, entry.member, entry.claim!.target));
     }
-    if (entry.claim === undefined) {
-      entry.held = concatBytes(entry.chunks, entry.received);
+    if (held !== undefined) {
+      entry.held = held;
       entry.chunks = [];
     } else this.#settle(entry);
     for (const w of this.#waiters.get(entry.member.name) ?? []) w.resolve();
