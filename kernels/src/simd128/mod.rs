@@ -9,37 +9,33 @@ use crate::generic::activation::{EXP_HI, EXP_LO, EXP_POLY, LN2_HI, LN2_LO, LOG2E
 use crate::generic::f16::F16_EXP_REBIAS;
 use core::arch::wasm32::*;
 
-/// Lane i of the result is the sum of vector i, added as `generic::reduce4` does.
+/// Lane i of the result is the sum of vector i, added with `add` as `generic::reduce4` does.
 #[inline(always)]
-pub fn reduce4_f32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
-    let t0 = f32x4_add(
+fn reduce4(v0: v128, v1: v128, v2: v128, v3: v128, add: impl Fn(v128, v128) -> v128) -> v128 {
+    let t0 = add(
         i32x4_shuffle::<0, 4, 1, 5>(v0, v1),
         i32x4_shuffle::<2, 6, 3, 7>(v0, v1),
     );
-    let t1 = f32x4_add(
+    let t1 = add(
         i32x4_shuffle::<0, 4, 1, 5>(v2, v3),
         i32x4_shuffle::<2, 6, 3, 7>(v2, v3),
     );
-    f32x4_add(
+    add(
         i32x4_shuffle::<0, 1, 4, 5>(t0, t1),
         i32x4_shuffle::<2, 3, 6, 7>(t0, t1),
     )
 }
 
+/// `reduce4` of f32 lanes.
+#[inline(always)]
+pub fn reduce4_f32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
+    reduce4(v0, v1, v2, v3, |a, b| f32x4_add(a, b))
+}
+
+/// `reduce4` of i32 lanes.
 #[inline(always)]
 pub fn reduce4_i32(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
-    let t0 = i32x4_add(
-        i32x4_shuffle::<0, 4, 1, 5>(v0, v1),
-        i32x4_shuffle::<2, 6, 3, 7>(v0, v1),
-    );
-    let t1 = i32x4_add(
-        i32x4_shuffle::<0, 4, 1, 5>(v2, v3),
-        i32x4_shuffle::<2, 6, 3, 7>(v2, v3),
-    );
-    i32x4_add(
-        i32x4_shuffle::<0, 1, 4, 5>(t0, t1),
-        i32x4_shuffle::<2, 3, 6, 7>(t0, t1),
-    )
+    reduce4(v0, v1, v2, v3, |a, b| i32x4_add(a, b))
 }
 
 /// (s0 + s2) + (s1 + s3)
@@ -110,9 +106,7 @@ impl ExpConsts {
             bias: i32x4_splat(127),
         })
     }
-}
 
-impl ExpConsts {
     #[inline(always)]
     pub fn one(&self) -> v128 {
         self.one
