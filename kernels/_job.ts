@@ -103,7 +103,7 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
   const a = (i: number): number => ctl[CTL_ARGS + i]!;
   if (op === OP_ATTENTION) {
     const nHeads = a(6);
-    const kvLen = a(9);
+    const kvLen = a(10);
     const h0 = chunk * size;
     const scores = a(4) + thread * Math.max(kvLen, 1) * 4;
     (exports.attention_f32 as AttentionFn)(
@@ -116,7 +116,7 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       nHeads,
       a(7),
       a(8),
-      a(10),
+      a(9),
       kvLen,
       a(11),
       c.f32[CTL_FLOAT]!,

@@ -329,7 +329,7 @@ class Ops implements KernelOps {
         threads,
         nHeads,
         1,
-        [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, kvLen, capacity, qPos0],
+        [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0],
         s.scale,
       );
     } else {
