@@ -16,6 +16,17 @@ export interface FaultProxyOptions {
   readonly statusByPath?: Readonly<Record<string, number>>;
 }
 
+/** The fault mix of the generation-over-HTTP tests: half the requests failed, cut or held up. */
+export const GENERATION_FAULTS = {
+  errorRate: 0.15,
+  dropRate: 0.15,
+  delayRate: 0.2,
+  maxDelayMs: 10,
+} as const;
+
+/** HTTP source retries that ride out `GENERATION_FAULTS` in milliseconds. */
+export const GENERATION_RETRIES = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 } as const;
+
 /** Counts of what the proxy did. */
 export interface FaultStats {
   requests: number;

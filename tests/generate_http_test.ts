@@ -6,7 +6,7 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
-import { startFaultProxy } from "./_fault_proxy.ts";
+import { GENERATION_FAULTS, GENERATION_RETRIES, startFaultProxy } from "./_fault_proxy.ts";
 import { fixture, PROMPT } from "./_stories260k.ts";
 
 async function greedy(source: Parameters<typeof loadModel>[0]): Promise<number[]> {
@@ -28,20 +28,13 @@ for (const variant of ["f32", "q40"]) {
       "/m.nnef.tgz": await Deno.readFile(tgzPath),
       "/m.nnef.tar": tar,
     }, { etag: '"v1"' });
-    const proxy = startFaultProxy(server.url, {
-      seed: 42,
-      errorRate: 0.15,
-      dropRate: 0.15,
-      delayRate: 0.2,
-      maxDelayMs: 10,
-    });
-    const http = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 };
+    const proxy = startFaultProxy(server.url, { seed: 42, ...GENERATION_FAULTS });
     try {
       const local = await greedy(tgzPath);
       for (const path of ["/m.nnef.tgz", "/m.nnef.tar"]) {
         const before = proxy.stats.requests;
         const source = await openHttpSource(`${proxy.url}${path}`, {
-          ...http,
+          ...GENERATION_RETRIES,
           probeBytes: 16 << 10,
         });
         const archive = await openArchive(source, { cache: false });

@@ -16,10 +16,8 @@ import type { ByteSource } from "../src/storage/byte_source.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { gzip, readMembers, writeIndexedTar } from "./_archives.ts";
-import { startFaultProxy } from "./_fault_proxy.ts";
+import { GENERATION_FAULTS, GENERATION_RETRIES, startFaultProxy } from "./_fault_proxy.ts";
 import { fixture, PROMPT } from "./_stories260k.ts";
-
-const HTTP = { retries: 10, retryBaseMs: 1, retryMaxMs: 10 };
 
 interface Run {
   readonly tokens: number[];
@@ -40,7 +38,7 @@ async function greedyLazy(
   const model = await loadModel(source, {
     kernels,
     lazy: true,
-    open: { cache: false, http: HTTP },
+    open: { cache: false, http: GENERATION_RETRIES },
     ...options,
   });
   let weightsReadyAt = NaN;
@@ -89,13 +87,7 @@ for (const variant of ["f32", "q40"]) {
       "/m.nnef.tar": tar,
       "/c.nnef.tar": ckpt,
     }, { etag: '"v1"' });
-    const proxy = startFaultProxy(server.url, {
-      seed: 7,
-      errorRate: 0.15,
-      dropRate: 0.15,
-      delayRate: 0.2,
-      maxDelayMs: 10,
-    });
+    const proxy = startFaultProxy(server.url, { seed: 7, ...GENERATION_FAULTS });
     const kernels = await loadKernels({ threads: 1 });
     try {
       const local = await greedyLazy(tarPath, kernels);
@@ -119,7 +111,7 @@ for (const variant of ["f32", "q40"]) {
           ["converted checkpoint, fault proxy", `${proxy.url}/c.nnef.tar`, localCkpt],
         ] as const
       ) {
-        const source = await openHttpSource(url, { ...HTTP, probeBytes: 16 << 10 });
+        const source = await openHttpSource(url, { ...GENERATION_RETRIES, probeBytes: 16 << 10 });
         try {
           const remote = await greedyLazy(source, kernels);
           assert.deepEqual(remote.tokens, expected.tokens, label);
