@@ -194,7 +194,7 @@ interface Entry {
   readonly member: ArchiveMember;
   received: number;
   done: boolean;
-  /** Chunks of a member nobody has asked for yet (copies). */
+  /** Chunks of a member nobody has asked for yet (views: the gunzip stream never reuses a chunk). */
   chunks: Uint8Array[];
   /** The whole member once done and still unclaimed. */
   held: Uint8Array | undefined;
@@ -368,15 +368,18 @@ class TgzStream implements ModelStream {
   /** Gives an arriving or arrived member its target, moving what was held into it. */
   #attach(entry: Entry, claim: Claim): void {
     const view = targetView(this.name, entry.member, claim.target);
-    const held = entry.held ??
-      (entry.chunks.length > 0 ? concatBytes(entry.chunks, entry.received) : undefined);
+    const passed = entry.held === undefined ? entry.chunks : [entry.held];
     entry.claim = claim;
     entry.chunks = [];
     entry.held = undefined;
-    if (held !== undefined && held.length > 0) {
-      view.set(held, 0);
-      this.#bytesWritten += held.length;
-      claim.onProgress?.(0, held.length);
+    let at = 0;
+    for (const chunk of passed) {
+      view.set(chunk, at);
+      at += chunk.length;
+    }
+    if (at > 0) {
+      this.#bytesWritten += at;
+      claim.onProgress?.(0, at);
     }
     if (entry.done) this.#settle(entry);
   }
@@ -587,7 +590,7 @@ class TgzStream implements ModelStream {
     const start = entry.received;
     entry.received += bytes.length;
     if (entry.claim === undefined) {
-      entry.chunks.push(bytes.slice());
+      entry.chunks.push(bytes);
       return;
     }
     const view = targetView(this.name, entry.member, entry.claim.target);
