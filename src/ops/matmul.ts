@@ -1,6 +1,6 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { dequantizeQ40 } from "../nnef/q40.ts";
-import { f16ToF32 } from "../tensor/f16.ts";
+import { f16Table } from "../tensor/f16.ts";
 import { type Dim, dimEquals, shapeToString } from "../graph/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { broadcastStrides, finish } from "./common.ts";
@@ -49,17 +49,6 @@ export function asF32(t: Tensor): Float32Array {
   if (t.dtype === "q40") return dequantizeQ40(t.data as Uint8Array, volume(t.shape));
   if (t.data instanceof Float32Array) return t.data;
   return Float32Array.from(t.data as Float64Array);
-}
-
-let F16_TABLE: Float32Array | undefined;
-
-/** The f32 value of every f16 bit pattern (256 KiB, built on first use). */
-function f16Table(): Float32Array {
-  if (!F16_TABLE) {
-    F16_TABLE = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) F16_TABLE[i] = f16ToF32(i);
-  }
-  return F16_TABLE;
 }
 
 /**

@@ -49,14 +49,20 @@ export function roundToF16(x: number): number {
 
 let table: Float32Array | undefined;
 
-/** Widens binary16 bit patterns to f32 values. */
-export function f16ArrayToF32(bits: Uint16Array): Float32Array {
+/** The f32 value of every binary16 bit pattern (256 KiB, built on first use). */
+export function f16Table(): Float32Array {
   if (table === undefined) {
-    table = new Float32Array(0x10000); // (65536,): value of every bit pattern
+    table = new Float32Array(0x10000); // (65536,)
     for (let i = 0; i < 0x10000; i++) table[i] = f16ToF32(i);
   }
+  return table;
+}
+
+/** Widens binary16 bit patterns to f32 values. */
+export function f16ArrayToF32(bits: Uint16Array): Float32Array {
+  const values = f16Table();
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
+  for (let i = 0; i < bits.length; i++) out[i] = values[bits[i]!]!;
   return out;
 }
 
