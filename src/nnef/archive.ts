@@ -468,26 +468,7 @@ async function openFolder(root: string): Promise<Archive> {
         await source.close();
       }
     },
-    stream(member: string): ReadableStream<Uint8Array> {
-      get(member);
-      let file: Deno.FsFile | undefined;
-      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-      return new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (reader === undefined) {
-            file = await Deno.open(`${root}/${member}`);
-            reader = file.readable.getReader();
-          }
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        async cancel() {
-          if (reader !== undefined) await reader.cancel();
-          else file?.close();
-        },
-      }, { highWaterMark: 0 });
-    },
+    stream: (member: string) => streamRange(member, 0, get(member).size),
     close: () => Promise.resolve(),
   };
 }
