@@ -58,11 +58,13 @@ export const OP_MATMUL_F32 = 2;
 export const OP_MATMUL_F16 = 3;
 export const OP_ATTENTION = 4;
 
-const MATMUL_EXPORTS: Record<number, string> = {
+/** The SIMD export each matmul op runs; its scalar twin is the same name + `_generic`. */
+export const MATMUL_EXPORTS = {
   [OP_MATMUL_Q4_0]: "matmul_q4_0_q8_0",
   [OP_MATMUL_F32]: "matmul_f32_f32",
   [OP_MATMUL_F16]: "matmul_f16_f32",
-};
+} as const;
+export type MatmulOp = keyof typeof MATMUL_EXPORTS;
 
 /** Typed views of the control block. */
 export class Control {
@@ -125,8 +127,8 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
     );
     return;
   }
-  const name = MATMUL_EXPORTS[op];
-  if (name === undefined) return;
+  if (!(op in MATMUL_EXPORTS)) return;
+  const name = MATMUL_EXPORTS[op as MatmulOp];
   const n = a(4);
   const r0 = chunk * size;
   (exports[name] as MatmulFn)(a(0), a(1), a(2), a(3), n, a(5), r0, Math.min(n, r0 + size), a(6));

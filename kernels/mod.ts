@@ -12,7 +12,9 @@
 import {
   type AttentionFn,
   type KernelExports,
+  MATMUL_EXPORTS,
   type MatmulFn,
+  type MatmulOp,
   OP_ATTENTION,
   OP_MATMUL_F16,
   OP_MATMUL_F32,
@@ -220,26 +222,25 @@ class Ops implements KernelOps {
     this.#owner.checkRange(w, n * (k / QK) * Q4_0_BLOCK_BYTES, "w");
     this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
     const rows8 = layoutFlag(layout);
-    this.#matmul(OP_MATMUL_Q4_0, "matmul_q4_0_q8_0", w, xq, y, m, n, k, rows8);
+    this.#matmul(OP_MATMUL_Q4_0, w, xq, y, m, n, k, rows8);
   }
 
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
     if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulF32", { m, n, k });
     this.#owner.checkRange(w, n * k * 4, "w");
     this.#owner.checkRange(x, m * k * 4, "x");
-    this.#matmul(OP_MATMUL_F32, "matmul_f32_f32", w, x, y, m, n, k);
+    this.#matmul(OP_MATMUL_F32, w, x, y, m, n, k);
   }
 
   matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
     if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulF16", { m, n, k });
     this.#owner.checkRange(w, n * k * 2, "w");
     this.#owner.checkRange(x, m * k * 4, "x");
-    this.#matmul(OP_MATMUL_F16, "matmul_f16_f32", w, x, y, m, n, k);
+    this.#matmul(OP_MATMUL_F16, w, x, y, m, n, k);
   }
 
   #matmul(
-    op: number,
-    name: KernelName,
+    op: MatmulOp,
     w: number,
     x: number,
     y: number,
@@ -254,7 +255,7 @@ class Ops implements KernelOps {
       const size = Math.max(8, Math.ceil(n / (threads * CHUNKS_PER_THREAD) / 8) * 8);
       this.#pool!.run(op, threads, Math.ceil(n / size), size, [w, x, y, m, n, k, rows8]);
     } else {
-      (this.#fn(name) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n, rows8);
+      (this.#fn(MATMUL_EXPORTS[op]) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n, rows8);
     }
   }
 
