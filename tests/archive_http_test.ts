@@ -4,9 +4,9 @@ import { writeTar } from "../src/nnef/tar.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { type SeenRequest, startTestServer } from "../src/storage/_test_server.ts";
 import { assertSameArchive, readMembers, serveTar } from "./_archives.ts";
+import { fixture } from "./_stories260k.ts";
 
-const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
-const TGZ = `${fixtures}stories260K/nnef/stories260K_f32.nnef.tgz`;
+const TGZ = fixture("nnef/stories260K_f32.nnef.tgz");
 
 /** The stories260K f32 export re-packed as an uncompressed tar, written to a temp file. */
 async function makeTar(dir: string): Promise<{ path: string; bytes: Uint8Array }> {

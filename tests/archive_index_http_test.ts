@@ -4,9 +4,9 @@ import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { assertSameArchive, readMembers, serveTar, writeIndexedTar } from "./_archives.ts";
+import { fixture } from "./_stories260k.ts";
 
-const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
-const TGZ = `${fixtures}stories260K/nnef/stories260K_q40.nnef.tgz`;
+const TGZ = fixture("nnef/stories260K_q40.nnef.tgz");
 
 /** The stories260K Q4_0 export re-packed by the converter's writer, with its index first. */
 async function makeIndexedTar(dir: string): Promise<{ path: string; bytes: Uint8Array }> {

@@ -4,9 +4,9 @@ import { writeTar } from "../src/nnef/tar.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
+import { fixture as storiesFixture } from "./_stories260k.ts";
 
-const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
-const TGZ = `${fixtures}stories260K/nnef/stories260K_f32.nnef.tgz`;
+const TGZ = storiesFixture("nnef/stories260K_f32.nnef.tgz");
 
 interface Fixture {
   readonly dir: string;

@@ -6,9 +6,9 @@ import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { gatedSource } from "../src/storage/_gated_source.ts";
 import { gzip, writeIndexedTar } from "./_archives.ts";
+import { fixture } from "./_stories260k.ts";
 
-const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
-const TGZ = `${fixtures}stories260K/nnef/stories260K_q40.nnef.tgz`;
+const TGZ = fixture("nnef/stories260K_q40.nnef.tgz");
 
 Deno.test("openModelStream streams a .tgz over HTTP once, delivering each member into its target", async () => {
   const tgz = await Deno.readFile(TGZ);

@@ -69,12 +69,9 @@ Deno.test("resolveModel without network and cache says how to set MODEL", async 
 });
 
 Deno.test("resolveModel passes local paths, http(s) and s3:// URLs through", async () => {
-  const local =
-    new URL("../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz", import.meta.url)
-      .pathname;
-  const resolved = await resolveModel(local);
+  const resolved = await resolveModel(STORIES_ARCHIVE);
   assert.deepEqual(resolved, {
-    location: local,
+    location: STORIES_ARCHIVE,
     id: "stories260K_f32.nnef.tgz",
     origin: "local",
   });
