@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { envVar } from "../src/storage/_env.ts";
 import { s3HttpUrl } from "../src/storage/s3.ts";
 import { convertModel } from "./convert.ts";
 import { COPIED_FILES, exists } from "./hf.ts";
@@ -68,11 +69,11 @@ export async function resolveModel(
 
 /** The cache folder: `$RILL_CACHE_DIR`, else `$XDG_CACHE_HOME/rill`, else `~/.cache/rill`. */
 export function defaultCacheDir(): string {
-  const explicit = env("RILL_CACHE_DIR");
+  const explicit = envVar("RILL_CACHE_DIR");
   if (explicit) return explicit;
-  const xdg = env("XDG_CACHE_HOME");
+  const xdg = envVar("XDG_CACHE_HOME");
   if (xdg) return join(xdg, "rill");
-  const home = env("HOME") ?? env("USERPROFILE");
+  const home = envVar("HOME") ?? envVar("USERPROFILE");
   return home ? join(home, ".cache", "rill") : join(".", ".rill-cache");
 }
 
@@ -90,7 +91,7 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
   const id = repo;
   if (await exists(archive)) return { location: archive, id, origin: "hub-cache" };
 
-  const endpoint = (options.hfEndpoint ?? env("HF_ENDPOINT") ?? "https://huggingface.co")
+  const endpoint = (options.hfEndpoint ?? envVar("HF_ENDPOINT") ?? "https://huggingface.co")
     .replace(/\/+$/, "");
   const source = join(folder, "download");
   log(`rill: hf:${repo}@${revision} is not cached in ${folder}; downloading from ${endpoint}`);
@@ -147,7 +148,7 @@ class HubClient {
 
   constructor(endpoint: string, repo: string, revision: string, options: ResolveOptions) {
     this.#base = `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}`;
-    const token = options.hfToken ?? env("HF_TOKEN");
+    const token = options.hfToken ?? envVar("HF_TOKEN");
     this.#headers = token ? { Authorization: `Bearer ${token}` } : {};
     this.#fetch = options.fetch ?? fetch;
   }
@@ -178,13 +179,4 @@ class HubClient {
 function baseName(path: string): string {
   const parts = path.replace(/\/+$/, "").split("/");
   return parts[parts.length - 1] || path;
-}
-
-function env(name: string): string | undefined {
-  try {
-    const value = Deno.env.get(name);
-    return value === "" ? undefined : value;
-  } catch {
-    return undefined;
-  }
 }

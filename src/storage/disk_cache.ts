@@ -1,3 +1,4 @@
+import { envVar } from "./_env.ts";
 import { sha256Hex } from "./sha256.ts";
 
 /** Where a verified archive member lives in the cache: the object, its version and content. */
@@ -29,21 +30,12 @@ export interface DiskCache {
 
 const SLICE = 1 << 20;
 
-function envCacheDir(): string | undefined {
-  try {
-    const dir = Deno.env.get("RILL_CACHE_DIR");
-    return dir === undefined || dir === "" ? undefined : dir;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Opens the member cache in `dir`, or in `$RILL_CACHE_DIR/members` when `dir` is not given;
  * undefined (no cache) when neither is set.
  */
 export function openDiskCache(dir?: string): DiskCache | undefined {
-  const env = envCacheDir();
+  const env = envVar("RILL_CACHE_DIR");
   const root = dir ?? (env === undefined ? undefined : `${env}/members`);
   if (root === undefined) return undefined;
   function pathOf(key: MemberCacheKey): string {

@@ -1,4 +1,5 @@
 import { AwsClient } from "aws4fetch";
+import { envVar } from "./_env.ts";
 import { type HttpSource, type HttpSourceOptions, openHttpSource } from "./http_source.ts";
 
 /** Credentials and addressing for `s3://` sources; each field defaults to its `AWS_*` variable. */
@@ -16,15 +17,6 @@ export interface S3Options {
    * Default `$AWS_ENDPOINT_URL_S3`, `$AWS_ENDPOINT_URL`; without one, AWS virtual-hosted style.
    */
   readonly endpoint?: string;
-}
-
-function env(name: string): string | undefined {
-  try {
-    const value = Deno.env.get(name);
-    return value === undefined || value === "" ? undefined : value;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Percent-encodes an object key the way S3 expects it, keeping the `/` between segments. */
@@ -48,7 +40,7 @@ export function s3HttpUrl(url: string, options: S3Options = {}): string {
   if (match === null) throw new TypeError(`Not an s3://bucket/key URL: '${url}'`);
   const bucket = match[1]!;
   const key = encodeKey(match[2]!);
-  const endpoint = options.endpoint ?? env("AWS_ENDPOINT_URL_S3") ?? env("AWS_ENDPOINT_URL");
+  const endpoint = options.endpoint ?? envVar("AWS_ENDPOINT_URL_S3") ?? envVar("AWS_ENDPOINT_URL");
   if (endpoint !== undefined) {
     return `${endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${key}`;
   }
@@ -56,7 +48,7 @@ export function s3HttpUrl(url: string, options: S3Options = {}): string {
 }
 
 function s3Region(options: S3Options): string {
-  return options.region ?? env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? "us-east-1";
+  return options.region ?? envVar("AWS_REGION") ?? envVar("AWS_DEFAULT_REGION") ?? "us-east-1";
 }
 
 /**
@@ -70,14 +62,14 @@ export async function openS3Source(
   url: string,
   options: S3Options & { readonly http?: HttpSourceOptions } = {},
 ): Promise<HttpSource> {
-  const accessKeyId = options.accessKeyId ?? env("AWS_ACCESS_KEY_ID");
-  const secretAccessKey = options.secretAccessKey ?? env("AWS_SECRET_ACCESS_KEY");
+  const accessKeyId = options.accessKeyId ?? envVar("AWS_ACCESS_KEY_ID");
+  const secretAccessKey = options.secretAccessKey ?? envVar("AWS_SECRET_ACCESS_KEY");
   if (accessKeyId === undefined || secretAccessKey === undefined) {
     throw new TypeError(
       `${url}: s3:// needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use a presigned https URL)`,
     );
   }
-  const sessionToken = options.sessionToken ?? env("AWS_SESSION_TOKEN");
+  const sessionToken = options.sessionToken ?? envVar("AWS_SESSION_TOKEN");
   const client = new AwsClient({
     accessKeyId,
     secretAccessKey,
