@@ -266,9 +266,6 @@ kernel! {
             q_pos0,
             scale,
         };
-        if s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
-            return;
-        }
         let ql = s.m * s.n_heads * s.head_dim;
         let cl = s.n_kv_heads * s.capacity * s.head_dim;
         generic::attention::attention_f32(

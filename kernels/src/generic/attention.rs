@@ -42,6 +42,9 @@ pub fn attention_f32(
     h0: usize,
     h1: usize,
 ) {
+    if s.n_kv_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
+        return;
+    }
     let hd = s.head_dim;
     let group = s.n_heads / s.n_kv_heads;
     for t in 0..s.m {
