@@ -21,7 +21,7 @@ import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tens
 import type { DType } from "../tensor/dtype.ts";
 import type { Model } from "../graph/model.ts";
 import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
-import { checkAssertion, type DimExpr, evalDim } from "../graph/dim.ts";
+import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";
@@ -67,18 +67,6 @@ export interface SessionOptions {
   readonly adaptiveThreads?: boolean;
 }
 
-function symbolName(d: unknown): string | null {
-  if (typeof d === "number") return null;
-  const e = d as DimExpr;
-  const t = e.terms[0];
-  if (
-    e.terms.length === 1 && t && t.coef === 1 && t.atoms.length === 1 && t.atoms[0]!.kind === "sym"
-  ) {
-    return e.key;
-  }
-  return null;
-}
-
 /** Follows a value back through casts to its own type and copies (t2n casts the caches). */
 function throughIdentity(model: Model, id: number): number {
   for (;;) {
@@ -114,7 +102,8 @@ export function findCachePairs(model: Model): CachePair[] {
     if (!input || !output || typeof axisArg.value !== "number") continue;
     const rank = input.fact.shape.length;
     const axis = axisArg.value < 0 ? axisArg.value + rank : axisArg.value;
-    if (symbolName(input.fact.shape[axis]) === null) continue;
+    const d = input.fact.shape[axis];
+    if (d === undefined || symbolOf(d) === null) continue;
     pairs.push({ input: input.name, output: output.name, axis, node: node.id });
   }
   return pairs;
@@ -266,7 +255,7 @@ class ModelPlan {
     if (logits.length < 1) throw new TypeError("The graph has no logits output");
     this.logits = (logits.find((o) => o.name === "outputs") ?? logits[0]!).name;
     const first = this.pairs[0];
-    this.pastSymbol = first ? symbolName(model.input(first.input)!.fact.shape[first.axis])! : "P";
+    this.pastSymbol = first ? symbolOf(model.input(first.input)!.fact.shape[first.axis]!)! : "P";
   }
 
   /** The graph compiled with the fused calls, or as exported (the one `Model.run` uses). */
@@ -383,7 +372,7 @@ export class Session {
     const bindings = new Map([[this.#pastSymbol, this.#position]]);
     const length = this.pairs.length === 0 ? this.#position + count : count;
     for (const d of fact.shape) {
-      const s = symbolName(d);
+      const s = symbolOf(d);
       if (s !== null) bindings.set(s, length);
     }
     return bindings;

@@ -93,6 +93,14 @@ export function sym(name: string): DimExpr {
   return atomDim({ kind: "sym", name, key: name });
 }
 
+/** The name of `d` when it is a bare symbol (`S`, not `2*S` nor `S+1`), else null. */
+export function symbolOf(d: Dim): string | null {
+  if (typeof d === "number" || d.terms.length !== 1) return null;
+  const t = d.terms[0]!;
+  const a = t.atoms.length === 1 ? t.atoms[0]! : null;
+  return t.coef === 1 && a?.kind === "sym" ? a.name : null;
+}
+
 export function isConcrete(d: Dim): d is number {
   return typeof d === "number";
 }

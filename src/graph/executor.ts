@@ -18,6 +18,7 @@ import {
   dimToString,
   evalDim,
   shapeToString,
+  symbolOf,
 } from "./dim.ts";
 import { type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
 import type { Kernels } from "../../kernels/mod.ts";
@@ -315,11 +316,8 @@ export class Executor {
         );
       }
       io.fact.shape.forEach((d, i) => {
-        if (
-          typeof d !== "number" && d.terms.length === 1 && d.terms[0]!.coef === 1 &&
-          d.terms[0]!.atoms.length === 1 && d.terms[0]!.atoms[0]!.kind === "sym"
-        ) {
-          const name = d.key;
+        const name = symbolOf(d);
+        if (name !== null) {
           const prev = bindings.get(name);
           if (prev !== undefined && prev !== t.shape[i]) {
             throw new RangeError(
