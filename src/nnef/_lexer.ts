@@ -77,6 +77,11 @@ export function describeToken(token: Token): string {
   }
 }
 
+/** True for the punctuation token `text`. */
+export function isPunct(token: Token, text: string): boolean {
+  return token.kind === "punct" && token.text === text;
+}
+
 function clip(text: string): string {
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

@@ -18,7 +18,7 @@ import type {
   TypeName,
   TypeSpec,
 } from "./ast.ts";
-import { BINARY_PRECEDENCE, describeToken, Lexer, type Token } from "./_lexer.ts";
+import { BINARY_PRECEDENCE, describeToken, isPunct, Lexer, type Token } from "./_lexer.ts";
 
 const MAX_DEPTH = 500;
 
@@ -55,10 +55,6 @@ export function numberLiteral(text: string): Literal & { readonly kind: "number"
 
 function positionOf(token: Token): Position {
   return { line: token.line, column: token.column };
-}
-
-function isPunct(token: Token, text: string): boolean {
-  return token.kind === "punct" && token.text === text;
 }
 
 function isKeyword(token: Token, word: string): boolean {

@@ -1,5 +1,5 @@
 /** Parser for `graph.quant`: per-tensor quantization parameters keyed by graph identifier. */
-import { describeToken, Lexer, type Token } from "./_lexer.ts";
+import { describeToken, isPunct, Lexer, type Token } from "./_lexer.ts";
 
 /** One `graph.quant` entry. `linear_quantize` is always signed in tract. */
 export type QuantSpec =
@@ -154,10 +154,6 @@ function parseValue(lex: Lexer, kind: ArgKind, arg: string): number | boolean {
     );
   }
   return value;
-}
-
-function isPunct(token: Token, text: string): boolean {
-  return token.kind === "punct" && token.text === text;
 }
 
 function expect(lex: Lexer, text: string, why: string): void {
