@@ -20,7 +20,7 @@
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
 import type { Model } from "../graph/model.ts";
-import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
+import { Executor, identityInput, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
@@ -71,16 +71,9 @@ export interface SessionOptions {
 function throughIdentity(model: Model, id: number): number {
   for (;;) {
     const producer = model.values[id]!.producer;
-    if (producer === null) return id;
-    const node = model.nodes[producer]!;
-    const arg = node.args.get(node.name === "copy" ? "x" : "input");
-    if (node.name !== "copy" && node.name !== "tract_core_cast") return id;
-    if (
-      arg?.kind !== "tensor" || model.values[arg.id]!.fact.dtype !== model.values[id]!.fact.dtype
-    ) {
-      return id;
-    }
-    id = arg.id;
+    const from = producer === null ? null : identityInput(model, model.nodes[producer]!);
+    if (from === null) return id;
+    id = from;
   }
 }
 

@@ -52,7 +52,7 @@ function hasWire(t: AttrTemplate): boolean {
 }
 
 /** The input of a cast to its own item type or a copy (a no-op at run time), else null. */
-function identityInput(model: Model, node: Node): number | null {
+export function identityInput(model: Model, node: Node): number | null {
   if (node.name !== "tract_core_cast" && node.name !== "copy") return null;
   const arg = node.args.get(node.name === "copy" ? "x" : "input");
   if (arg?.kind !== "tensor" || node.outputs.length !== 1) return null;
