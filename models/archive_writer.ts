@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "../src/nnef/archive_index.ts";
 import { tarEnd, tarEntryHeader, tarPadded, tarPadding } from "../src/nnef/tar.ts";
+import { createSha256 } from "../src/storage/sha256.ts";
 
 /** Bytes hashed and written at a time, so that no whole-tensor copy is made on the way out. */
 const SLICE = 1 << 22;
@@ -118,7 +118,7 @@ export async function writeArchive(
           `Member '${p.member.name}' holds ${length} bytes, ${p.member.size} were announced`,
         );
       }
-      const hash = createHash("sha256");
+      const hash = createSha256();
       for (const chunk of chunks) {
         for (let at = 0; at < chunk.length; at += SLICE) {
           const slice = chunk.subarray(at, at + SLICE);
@@ -126,7 +126,7 @@ export async function writeArchive(
           await write(slice);
         }
       }
-      hashes.push(hash.digest("hex"));
+      hashes.push(hash.hex());
       await write(tarPadding(length));
       onProgress?.({
         membersDone: i + 1,
