@@ -13,18 +13,23 @@ export interface Usage {
   total_tokens: number;
 }
 
-/** How one endpoint shapes its chunks and its full answer. */
+/**
+ * What one endpoint puts in its choices; the envelope around them (`id`, `object`, `created`,
+ * `model`, `usage`) and each choice's `index`, `logprobs` and `finish_reason` are common.
+ */
 export interface ResponseShape {
-  /** The first chunk of a stream (chat: the role delta), or null. */
-  opening(): object | null;
-  /** A chunk carrying generated text. */
+  /** `object` of a stream chunk. */
+  readonly chunkObject: string;
+  /** `object` of the non-streaming answer. */
+  readonly wholeObject: string;
+  /** The choice content of the first stream chunk (chat: the role delta), or null for none. */
+  readonly opening: object | null;
+  /** The choice content of a stream chunk carrying generated text. */
   text(text: string): object;
-  /** The chunk carrying `finish_reason`. */
-  finish(reason: FinishReason): object;
-  /** The `choices: []` chunk carrying usage. */
-  usage(usage: Usage): object;
-  /** The non-streaming answer. */
-  whole(text: string, reason: FinishReason, usage: Usage): object;
+  /** The choice content of the stream chunk carrying `finish_reason`. */
+  readonly finish: object;
+  /** The choice content of the non-streaming answer. */
+  whole(text: string): object;
 }
 
 /** What sets one generation endpoint apart from another. */
@@ -37,7 +42,7 @@ export interface GenerationEndpoint<R extends GenerationRequest> {
   readonly promptField: string;
   /** The response id prefix (`chatcmpl`, `cmpl`). */
   readonly idPrefix: string;
-  shape(id: string, model: string, includeUsage: boolean): ResponseShape;
+  readonly shape: ResponseShape;
 }
 
 /** `POST path`: one OpenAI generation endpoint, streamed over SSE or whole. */
@@ -58,7 +63,7 @@ export function generationRoute<R extends GenerationRequest>(
       request,
       promptIds,
       promptField: endpoint.promptField,
-      shape: endpoint.shape(id, service.modelId, request.includeUsage),
+      responses: responses(endpoint.shape, id, service.modelId, request.includeUsage),
       id,
       arrived,
       clientSignal: c.req.raw.signal,
@@ -74,7 +79,7 @@ interface JobSpec {
   readonly promptIds: number[];
   /** The request field the prompt came from, named in context errors. */
   readonly promptField: string;
-  readonly shape: ResponseShape;
+  readonly responses: Responses;
   /** `performance.now()` when the request arrived. */
   readonly arrived: number;
   /** The response id, for the log. */
@@ -157,7 +162,7 @@ function respond(c: Context, job: PreparedJob): Response | Promise<Response> {
 }
 
 async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
-  const { state, shape } = job;
+  const { state, responses } = job;
   const { signal } = job.controller;
   try {
     await job.ticket.ready;
@@ -168,7 +173,7 @@ async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
         text += event.text;
       } else {
         timer.done(event);
-        return c.json(shape.whole(text, event.finishReason, usageOf(event)));
+        return c.json(responses.whole(text, event.finishReason, usageOf(event)));
       }
     }
     throw new Error("Generation ended without a result");
@@ -186,7 +191,7 @@ async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
 }
 
 function respondStream(c: Context, job: PreparedJob): Response {
-  const { state, shape, request, controller } = job;
+  const { state, responses, request, controller } = job;
   const { signal } = controller;
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => controller.abort(new DOMException("Client disconnected", "AbortError")));
@@ -201,18 +206,18 @@ function respondStream(c: Context, job: PreparedJob): Response {
       if (Date.now() - lastWrite >= interval) void send(": ping\n\n");
     }, Math.max(1, Math.min(interval, 1000)));
     try {
-      const opening = shape.opening();
+      const opening = responses.opening();
       if (opening) await event(opening);
       await job.ticket.ready;
       const timer = new GenerationTimer(job);
       for await (const item of generation(job, timer)) {
         if (item.type === "text") {
-          await event(shape.text(item.text));
+          await event(responses.text(item.text));
           continue;
         }
         timer.done(item);
-        await event(shape.finish(item.finishReason));
-        if (request.includeUsage) await event(shape.usage(usageOf(item)));
+        await event(responses.finish(item.finishReason));
+        if (request.includeUsage) await event(responses.usage(usageOf(item)));
         await send("data: [DONE]\n\n");
       }
     } catch (error) {
@@ -229,6 +234,54 @@ function respondStream(c: Context, job: PreparedJob): Response {
       if (!signal.aborted) controller.abort();
     }
   });
+}
+
+/** The chunks and the whole answer of one response, in OpenAI's envelope. */
+interface Responses {
+  /** The first chunk of a stream, or null. */
+  opening(): object | null;
+  text(text: string): object;
+  finish(reason: FinishReason): object;
+  /** The `choices: []` chunk carrying usage. */
+  usage(usage: Usage): object;
+  whole(text: string, reason: FinishReason, usage: Usage): object;
+}
+
+function responses(
+  shape: ResponseShape,
+  id: string,
+  model: string,
+  includeUsage: boolean,
+): Responses {
+  const created = unixSeconds();
+  const choice = (content: object, reason: FinishReason | null) => ({
+    index: 0,
+    ...content,
+    logprobs: null,
+    finish_reason: reason,
+  });
+  const chunk = (content: object, reason: FinishReason | null) => ({
+    id,
+    object: shape.chunkObject,
+    created,
+    model,
+    choices: [choice(content, reason)],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  return {
+    opening: () => shape.opening === null ? null : chunk(shape.opening, null),
+    text: (text) => chunk(shape.text(text), null),
+    finish: (reason) => chunk(shape.finish, reason),
+    usage: (usage) => ({ id, object: shape.chunkObject, created, model, choices: [], usage }),
+    whole: (text, reason, usage) => ({
+      id,
+      object: shape.wholeObject,
+      created,
+      model,
+      choices: [choice(shape.whole(text), reason)],
+      usage,
+    }),
+  };
 }
 
 function generation(job: PreparedJob, timer: GenerationTimer) {
