@@ -45,15 +45,6 @@ pub fn silu_gate_f32(a: &[f32], b: &[f32], y: &mut [f32], len: usize) {
     }
 }
 
-/// x (m, n) -> y (m, n), softmax along each row.
-pub fn softmax_f32(x: &[f32], y: &mut [f32], m: usize, n: usize) {
-    for t in 0..m {
-        let out = &mut y[t * n..t * n + n];
-        out.copy_from_slice(&x[t * n..t * n + n]);
-        softmax_in_place(out);
-    }
-}
-
 /// Softmax of one row, in place.
 pub fn softmax_in_place(row: &mut [f32]) {
     let n = row.len();
@@ -128,10 +119,11 @@ mod tests {
     }
 
     #[test]
-    fn softmax_f32_rows_sum_to_one() {
-        let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, -1.0, 0.0, 1.0, 2.0, 3.0];
-        let mut y = [0.0f32; 10];
-        softmax_f32(&x, &mut y, 2, 5);
+    fn softmax_in_place_rows_sum_to_one() {
+        let mut y = [1.0f32, 2.0, 3.0, 4.0, 5.0, -1.0, 0.0, 1.0, 2.0, 3.0];
+        for row in y.chunks_mut(5) {
+            softmax_in_place(row);
+        }
         let s: f32 = y[..5].iter().sum();
         assert!((s - 1.0).abs() < 1e-6);
         assert!((y[4] - 0.636_409_6).abs() < 1e-5);
