@@ -1,5 +1,5 @@
 /** Helpers shared by the op files: broadcasting, item types, loops and folding. */
-import { type DType, isFloat, isInteger } from "../tensor/dtype.ts";
+import { allocData, type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { roundToF16 } from "../tensor/f16.ts";
 import { type Dim, dimEquals, isConcrete, shapeToString } from "../graph/dim.ts";
@@ -95,12 +95,10 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
 
 /** Storage of `n` items of `dtype`. */
 export function alloc(dtype: DType, n: number): Float32Array | Float64Array | Uint8Array {
-  if (dtype === "f16" || dtype === "f32") return new Float32Array(n);
-  if (dtype === "bool") return new Uint8Array(n);
   if (dtype === "string" || dtype === "q40") {
     throw new TypeError(`No arithmetic on ${dtype} tensors`);
   }
-  return new Float64Array(n);
+  return allocData(dtype, n) as Float32Array | Float64Array | Uint8Array;
 }
 
 /** Rounds f16 results in place; integer results are truncated by the caller. */
