@@ -20,8 +20,6 @@ export interface DiskCache {
   readonly dir: string;
   /** Reads a cached member into `target` (exactly its size); false when it is not cached. */
   readInto(key: MemberCacheKey, target: Uint8Array): Promise<boolean>;
-  /** Reads a cached member; undefined when it is not cached. */
-  read(key: MemberCacheKey, size: number): Promise<Uint8Array | undefined>;
   /** Stores a member's verified bytes (copied out in slices, so `bytes` may view WASM memory). */
   write(key: MemberCacheKey, bytes: Uint8Array): Promise<void>;
   /** Forgets a member whose cached bytes turned out wrong. */
@@ -76,10 +74,6 @@ export function openDiskCache(dir?: string): DiskCache | undefined {
       } finally {
         file.close();
       }
-    },
-    async read(key: MemberCacheKey, size: number): Promise<Uint8Array | undefined> {
-      const out = new Uint8Array(size);
-      return await this.readInto(key, out) ? out : undefined;
     },
     async write(key: MemberCacheKey, bytes: Uint8Array): Promise<void> {
       const path = pathOf(key);
