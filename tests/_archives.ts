@@ -9,13 +9,16 @@ import {
   type TestServerOptions,
 } from "../src/storage/_test_server.ts";
 
-/** Every member of the archive at `path` with its bytes, in archive order. */
-export async function readMembers(path: string): Promise<TarWriteEntry[]> {
+/** The members of the archive at `path` that `accept` takes (default: all), in archive order. */
+export async function readMembers(
+  path: string,
+  accept: (name: string) => boolean = () => true,
+): Promise<TarWriteEntry[]> {
   const archive = await openArchive(path);
   try {
     const entries: TarWriteEntry[] = [];
     for (const m of archive.members()) {
-      entries.push({ name: m.name, data: await archive.read(m.name) });
+      if (accept(m.name)) entries.push({ name: m.name, data: await archive.read(m.name) });
     }
     return entries;
   } finally {

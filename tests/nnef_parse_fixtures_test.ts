@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { parseQuant } from "../src/nnef/quant.ts";
+import { readMembers } from "./_archives.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/", import.meta.url);
 const CASES = new URL("tract-nnef-cases/", FIXTURES);
@@ -26,23 +26,6 @@ function relative(url: URL): string {
 
 function isArchive(name: string): boolean {
   return name.endsWith(".nnef.tgz") || name.endsWith(".nnef.tar");
-}
-
-/** Reads every member of a `.nnef.tgz`/`.nnef.tar` whose name satisfies `accept`. */
-async function readArchiveMembers(
-  url: URL,
-  accept: (name: string) => boolean,
-): Promise<Map<string, Uint8Array>> {
-  const archive = await openArchive(fileURLToPath(url));
-  try {
-    const members = new Map<string, Uint8Array>();
-    for (const { name } of archive.members()) {
-      if (accept(name)) members.set(name, await archive.read(name));
-    }
-    return members;
-  } finally {
-    await archive.close();
-  }
 }
 
 function isGraphMember(name: string): boolean {
@@ -74,17 +57,20 @@ for (const url of looseGraphs) {
 
 for (const url of archives) {
   Deno.test(`parseDocument parses the graphs inside ${relative(url)}`, async () => {
-    const members = await readArchiveMembers(url, (n) => isGraphMember(n) || isQuantMember(n));
-    const graphs = [...members.keys()].filter(isGraphMember);
+    const members = await readMembers(
+      fileURLToPath(url),
+      (n) => isGraphMember(n) || isQuantMember(n),
+    );
+    const graphs = members.map((m) => m.name).filter(isGraphMember);
     assert.ok(graphs.includes("graph.nnef"), `no graph.nnef in ${relative(url)}`);
     const decoder = new TextDecoder();
-    for (const [name, bytes] of members) {
+    for (const { name, data } of members) {
       const file = `${relative(url)}:${name}`;
       if (isGraphMember(name)) {
-        const doc = parseDocument(decoder.decode(bytes), file);
+        const doc = parseDocument(decoder.decode(data), file);
         assert.ok(doc.graph.body.length > 0, file);
       } else {
-        parseQuant(decoder.decode(bytes), file);
+        parseQuant(decoder.decode(data), file);
       }
     }
   });
@@ -99,8 +85,8 @@ for (const url of quants) {
 
 Deno.test("parseDocument reads the stories260K q40 graph: symbols, scenarios and IO", async () => {
   const url = new URL("stories260K_q40.nnef.tgz", STORIES);
-  const members = await readArchiveMembers(url, (n) => n === "graph.nnef");
-  const doc = parseDocument(new TextDecoder().decode(members.get("graph.nnef")!));
+  const [graph] = await readMembers(fileURLToPath(url), (n) => n === "graph.nnef");
+  const doc = parseDocument(new TextDecoder().decode(graph!.data));
   const symbols = doc.extensions.filter((e) => e.id === "tract_symbol").map((e) => e.rest);
   assert.deepEqual(symbols, ["S", "P"]);
   const asserts = doc.extensions.filter((e) => e.id === "tract_assert").map((e) => e.rest);
