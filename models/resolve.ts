@@ -68,7 +68,7 @@ export async function resolveModel(
 }
 
 /** The cache folder: `$RILL_CACHE_DIR`, else `$XDG_CACHE_HOME/rill`, else `~/.cache/rill`. */
-export function defaultCacheDir(): string {
+function defaultCacheDir(): string {
   const explicit = envVar("RILL_CACHE_DIR");
   if (explicit) return explicit;
   const xdg = envVar("XDG_CACHE_HOME");
