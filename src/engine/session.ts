@@ -19,7 +19,7 @@
  */
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
-import type { Model } from "../graph/model.ts";
+import type { GraphIO, Model } from "../graph/model.ts";
 import { Executor, identityInput, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
@@ -218,14 +218,14 @@ class CacheBuffer {
 
 /**
  * What depends only on the model, built on its first session and shared by all the others
- * (load_service's pool makes one per concurrent request): the cache pairs, the token and
- * logits names, and the compiled graphs. Each run keeps its values in its own map and each
+ * (load_service's pool makes one per concurrent request): the cache pairs, the token input and
+ * logits output, and the compiled graphs. Each run keeps its values in its own map and each
  * session its caches, so sessions over one plan may run steps in any interleaving.
  */
 class ModelPlan {
   readonly pairs: readonly CachePair[];
-  readonly tokens: string;
-  readonly logits: string;
+  readonly tokens: GraphIO;
+  readonly logits: GraphIO;
   readonly pastSymbol: string;
   readonly #model: Model;
   #fused: Executor | undefined;
@@ -243,10 +243,10 @@ class ModelPlan {
         }`,
       );
     }
-    this.tokens = tokenInputs[0]!.name;
+    this.tokens = tokenInputs[0]!;
     const logits = model.outputs.filter((o) => !cacheOutputs.has(o.name));
     if (logits.length < 1) throw new TypeError("The graph has no logits output");
-    this.logits = (logits.find((o) => o.name === "outputs") ?? logits[0]!).name;
+    this.logits = logits.find((o) => o.name === "outputs") ?? logits[0]!;
     const first = this.pairs[0];
     this.pastSymbol = first ? symbolOf(model.input(first.input)!.fact.shape[first.axis]!)! : "P";
   }
@@ -272,8 +272,8 @@ export class Session {
   /** The compiled graph: shared by every session over the model, unless given. */
   readonly executor: Executor;
   readonly pairs: readonly CachePair[];
-  readonly #tokens: string;
-  readonly #logits: string;
+  readonly #tokens: GraphIO;
+  readonly #logits: GraphIO;
   readonly #pastSymbol: string;
   readonly #appendInPlace: boolean;
   readonly #capacity: number;
@@ -361,7 +361,7 @@ export class Session {
   }
 
   #bindingsFor(count: number): Map<string, number> {
-    const fact = this.model.input(this.#tokens)!.fact;
+    const fact = this.#tokens.fact;
     const bindings = new Map([[this.#pastSymbol, this.#position]]);
     const length = this.pairs.length === 0 ? this.#position + count : count;
     for (const d of fact.shape) {
@@ -432,10 +432,10 @@ export class Session {
     if (ids.length === 0) throw new RangeError("Cannot run an empty list of tokens");
     // Without a KV cache in the graph, every step runs the whole sequence again.
     const run = this.pairs.length === 0 ? [...this.#history, ...ids] : ids;
-    const tokenFact = this.model.input(this.#tokens)!.fact;
+    const tokenFact = this.#tokens.fact;
     const shape = tokenFact.shape.map((d) => (typeof d === "number" ? d : run.length));
     const tokens = tensor(tokenFact.dtype, shape, Float64Array.from(run)); // (1, S)
-    const inputs = new Map<string, Tensor>([[this.#tokens, tokens]]);
+    const inputs = new Map<string, Tensor>([[this.#tokens.name, tokens]]);
     for (const cache of this.#caches) inputs.set(cache.pair.input, cache.view(this.#position));
     for (const [name, t] of this.#plain) inputs.set(name, t);
     const bindings = this.executor.bind(inputs);
@@ -451,7 +451,7 @@ export class Session {
     }
     this.#position = P + ids.length;
     if (this.pairs.length === 0) this.#history.push(...ids);
-    const logits = values.get(this.model.output(this.#logits)!.id)!;
+    const logits = values.get(this.#logits.id)!;
     const vocab = logits.shape[logits.shape.length - 1]!;
     const data = logits.data as Float32Array;
     return data.slice(data.length - vocab);
