@@ -1,10 +1,26 @@
-/** The random-weight llama2.c checkpoint of the stories110M shape used by the benches. */
+/** The random-weight model of the stories110M shape used by the benches. */
+import { convertModel } from "../models/convert.ts";
 import { concatBytes } from "../src/storage/bytes.ts";
 
+/**
+ * Converts a random-weight llama2.c checkpoint of the stories110M shape (Q4_0 linears when
+ * `q40`) into the archive at `path`, which appears only once complete; returns the seconds taken.
+ */
+export async function writeRandom110MArchive(path: string, q40: boolean): Promise<number> {
+  const work = await Deno.makeTempDir({ prefix: "rill_bench_110m_" });
+  try {
+    const t0 = performance.now();
+    const { checkpoint, tokenizer } = await writeRandom110M(work);
+    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40 });
+    await Deno.rename(`${work}/model.nnef.tar`, path);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
 /** A llama2.c checkpoint of the stories110M shape with random weights, and a tokenizer. */
-export async function writeRandom110M(
-  dir: string,
-): Promise<{ checkpoint: string; tokenizer: string }> {
+async function writeRandom110M(dir: string): Promise<{ checkpoint: string; tokenizer: string }> {
   const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [768, 2048, 12, 12, 12, 32000, 1024];
   const headDim = dim / heads;
   // Legacy llama2.c layout; a negative vocab size means an unshared classifier (wcls at the

@@ -25,10 +25,9 @@
  * a smaller share of a larger model. The converted archives are kept in `$RILL_BENCH_DIR`
  * (default: the system temp folder) and reused by the next run. Ends with one JSON line.
  */
-import { convertModel } from "../models/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
-import { writeRandom110M } from "./_random_llama.ts";
+import { writeRandom110MArchive } from "./_random_llama.ts";
 
 const RATE = Number(Deno.env.get("RILL_BENCH_RATE") ?? 50e6);
 const WEIGHTS = Deno.env.get("RILL_BENCH_WEIGHTS");
@@ -145,21 +144,9 @@ async function archivePath(q40: boolean): Promise<string> {
   } catch {
     // Not made yet.
   }
-  const work = await Deno.makeTempDir({ prefix: "rill_bench_cold_" });
-  try {
-    const t0 = performance.now();
-    const { checkpoint, tokenizer } = await writeRandom110M(work);
-    await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40 });
-    await Deno.rename(`${work}/model.nnef.tar`, path);
-    console.log(
-      `converted the 110M-shape ${q40 ? "Q4_0" : "f32"} model in ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
-    );
-    return path;
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+  const seconds = await writeRandom110MArchive(path, q40);
+  console.log(`converted the 110M-shape ${q40 ? "Q4_0" : "f32"} model in ${seconds.toFixed(1)} s`);
+  return path;
 }
 
 /** Loads the converted archive cold in a child process; the figures, and one line of them. */

@@ -19,8 +19,7 @@ import { loadModel } from "../src/graph/model.ts";
 import { Session, type SessionOptions } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
-import { convertModel } from "../models/convert.ts";
-import { writeRandom110M } from "./_random_llama.ts";
+import { writeRandom110MArchive } from "./_random_llama.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url);
 const PROMPT = [1, 403, 407, 261, 378];
@@ -122,12 +121,9 @@ async function stories(kernels: Kernels, results: Result[], ratios: Record<strin
 async function random110M(): Promise<Record<string, number>> {
   const dir = await Deno.makeTempDir({ prefix: "rill_bench_110m_" });
   try {
-    const t0 = performance.now();
-    const { checkpoint, tokenizer } = await writeRandom110M(dir);
     const archive = `${dir}/model.nnef.tar`;
-    await convertModel(checkpoint, archive, { tokenizer, q40: true });
-    await Deno.remove(checkpoint);
-    console.log(`110M-shape Q4_0 model ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    const seconds = await writeRandom110MArchive(archive, true);
+    console.log(`110M-shape Q4_0 model ready in ${seconds.toFixed(1)}s`);
     const out: Record<string, number> = {};
     for (const threads of [1, 2]) {
       const kernels = await loadKernels({ threads });
