@@ -49,7 +49,10 @@ function place(members: readonly ArchiveMember[], start: number): Placed[] {
   });
 }
 
-function renderIndex(placed: readonly Placed[], hashes: readonly string[]): Uint8Array {
+function renderIndex(
+  placed: readonly Placed[],
+  hashes: readonly string[],
+): { index: ArchiveIndex; bytes: Uint8Array } {
   const index: ArchiveIndex = {
     format: "rill-archive-index",
     version: 1,
@@ -60,7 +63,7 @@ function renderIndex(placed: readonly Placed[], hashes: readonly string[]): Uint
       sha256: hashes[i]!,
     })),
   };
-  return new TextEncoder().encode(JSON.stringify(index) + "\n");
+  return { index, bytes: new TextEncoder().encode(JSON.stringify(index) + "\n") };
 }
 
 /**
@@ -82,7 +85,7 @@ export async function writeArchive(
   for (let round = 0; round < 8; round++) {
     const indexHeaderSize = tarEntryHeader(ARCHIVE_INDEX_MEMBER, indexSize).length;
     placed = place(members, indexHeaderSize + tarPadded(indexSize));
-    const size = renderIndex(placed, zeros).length;
+    const size = renderIndex(placed, zeros).bytes.length;
     if (size === indexSize) break;
     indexSize = size;
   }
@@ -137,15 +140,15 @@ export async function writeArchive(
       });
     }
     await write(tarEnd());
-    const index = renderIndex(placed, hashes);
-    if (index.length !== indexSize) throw new RangeError("Archive index changed size");
+    const { index, bytes } = renderIndex(placed, hashes);
+    if (bytes.length !== indexSize) throw new RangeError("Archive index changed size");
     await file.seek(indexDataOffset, Deno.SeekMode.Start);
     let done = 0;
-    while (done < index.length) done += await file.write(index.subarray(done));
+    while (done < bytes.length) done += await file.write(bytes.subarray(done));
     file.close();
     closed = true;
     await Deno.rename(temp, path);
-    return JSON.parse(new TextDecoder().decode(index)) as ArchiveIndex;
+    return index;
   } catch (e) {
     if (!closed) file.close();
     await Deno.remove(temp).catch(() => {});
