@@ -20,7 +20,14 @@ import {
   shapeToString,
   symbolOf,
 } from "./dim.ts";
-import { type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
+import {
+  argTensorIds,
+  type AttrTemplate,
+  type Model,
+  type Node,
+  resolveAttr,
+  templateWires,
+} from "./model.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { pendingWeight } from "./weights.ts";
 
@@ -274,16 +281,9 @@ export class Executor {
 
   #readIds(node: Node): number[] {
     const ids: number[] = [];
-    const collect = (t: unknown): void => {
-      if (Array.isArray(t)) t.forEach(collect);
-      else if (t !== null && typeof t === "object" && "wire" in t) {
-        ids.push((t as { wire: number }).wire);
-      }
-    };
     for (const a of node.args.values()) {
-      if (a.kind === "tensor") ids.push(a.id);
-      else if (a.kind === "tensors") ids.push(...a.ids);
-      else collect(a.value);
+      if (a.kind === "attr") templateWires(a.value, ids);
+      else ids.push(...argTensorIds(a));
     }
     return ids;
   }

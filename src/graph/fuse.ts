@@ -17,7 +17,7 @@
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Dim, dimEquals } from "./dim.ts";
 import type { FusedCall } from "./executor.ts";
-import { type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
+import { argTensorIds, type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
 import type { AttrValue } from "../ops/args.ts";
 import { FusedRmsNorm } from "../ops/fused_rms_norm.ts";
 import { fusedRope } from "../ops/fused_rope.ts";
@@ -59,7 +59,7 @@ class Graph {
     this.model = model;
     for (const node of model.nodes) {
       if (this.#identityInput(node) !== null) continue;
-      for (const id of tensorIds(node)) {
+      for (const id of [...node.args.values()].flatMap(argTensorIds)) {
         const r = this.resolve(id);
         const list = this.readers.get(r) ?? [];
         list.push(node);
@@ -134,15 +134,6 @@ class Graph {
     const isOutput = this.model.outputs.some((o) => this.resolve(o.id) === this.resolve(id));
     return r.length === 1 && !isOutput ? r[0]! : null;
   }
-}
-
-function tensorIds(node: Node): number[] {
-  const ids: number[] = [];
-  for (const a of node.args.values()) {
-    if (a.kind === "tensor") ids.push(a.id);
-    else if (a.kind === "tensors") ids.push(...a.ids);
-  }
-  return ids;
 }
 
 function binary(node: Node): [number, number] | null {

@@ -70,6 +70,20 @@ export type NodeArg =
   | { readonly kind: "tensors"; readonly ids: readonly number[] }
   | { readonly kind: "attr"; readonly value: AttrTemplate };
 
+/** The value ids an argument passes as tensors (none for an attribute). */
+export function argTensorIds(a: NodeArg): readonly number[] {
+  return a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? a.ids : [];
+}
+
+/** Appends to `into` the value ids the attribute template `t` reads (its wires). */
+export function templateWires(t: AttrTemplate, into: number[] = []): number[] {
+  if (Array.isArray(t)) { for (const x of t) templateWires(x, into); }
+  else if (t !== null && typeof t === "object" && "wire" in t) {
+    into.push((t as { wire: number }).wire);
+  }
+  return into;
+}
+
 /** One op invocation of the expanded graph. */
 export interface Node {
   readonly id: number;
@@ -679,17 +693,9 @@ class Builder {
         : RangeError;
       throw new Cls(`${name} at ${where}: ${msg} (inputs ${inputFacts()})`);
     }
-    const tensorIds = [...args.values()].flatMap((a) =>
-      a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? [...a.ids] : []
-    );
+    const tensorIds = [...args.values()].flatMap(argTensorIds);
     const attrWires: number[] = [];
-    const collect = (t: AttrTemplate): void => {
-      if (Array.isArray(t)) t.forEach(collect);
-      else if (t !== null && typeof t === "object" && "wire" in t) {
-        attrWires.push((t as { wire: number }).wire);
-      }
-    };
-    for (const a of args.values()) if (a.kind === "attr") collect(a.value);
+    for (const a of args.values()) if (a.kind === "attr") templateWires(a.value, attrWires);
     // Placed weights fold only into views of their slot (a reshape of a weight still
     // arriving included); anything else reading one that has not arrived runs at run time.
     const placedIn = tensorIds.flatMap((id) => {
@@ -868,8 +874,7 @@ function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> 
     // Folded at load time (views of a weight): never runs.
     if (node.outputs.every((o) => model.values[o]!.fact.value !== undefined)) continue;
     for (const [k, a] of node.args) {
-      const ids = a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? a.ids : [];
-      for (const id of ids) {
+      for (const id of argTensorIds(a)) {
         const root = rootOf(id);
         if (root) (node.name === "linear" && k === "filter" ? linear : other).add(root);
       }
@@ -998,8 +1003,7 @@ export async function loadModel(
     let rank = 0;
     for (const node of model.nodes) {
       for (const a of node.args.values()) {
-        const ids = a.kind === "tensor" ? [a.id] : a.kind === "tensors" ? a.ids : [];
-        for (const id of ids) {
+        for (const id of argTensorIds(a)) {
           const v = model.values[id]!.fact.value;
           const root = v && weightRoot(v);
           const member = root && memberOfTensor.get(root);
