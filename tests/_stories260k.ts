@@ -5,6 +5,7 @@ import type { DType } from "../src/tensor/dtype.ts";
 import type { Model } from "../src/graph/model.ts";
 import type { Session } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
+import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url);
 
@@ -74,3 +75,13 @@ export function greedy(session: Session, prompt: readonly number[], count: numbe
 
 /** The llama2.c prompt "Once upon a time" with BOS. */
 export const PROMPT = [1, 403, 407, 261, 378];
+
+/** Asserts that 252 greedy `ids` after `PROMPT` print as llama2.c's 64- and 256-step runs. */
+export async function assertLlama2cText(ids: readonly number[]): Promise<void> {
+  const tokenizer = await loadTokenizer(fixture("tok512.bin"));
+  // llama2.c's -n counts positions: 64 steps print 4 prompt tokens and 60 generated.
+  const text64 = await Deno.readTextFile(fixture("greedy64.txt"));
+  const text256 = await Deno.readTextFile(fixture("greedy256.txt"));
+  assert.equal(tokenizer.decode([...PROMPT, ...ids.slice(0, 60)]), text64.replace(/\n$/, ""));
+  assert.equal(tokenizer.decode([...PROMPT, ...ids]), text256.replace(/\n$/, ""));
+}
