@@ -1,6 +1,6 @@
 /** Test helpers: a tiny SmolLM2-shaped model folder and a loopback Hugging Face hub. */
 import { join } from "node:path";
-import { f32ArrayToF16 } from "../src/tensor/f16.ts";
+import { randomValues, safetensorsBytes, type TestTensor } from "./convert_fixtures.ts";
 
 /** The real SmolLM2 tokenizer files (fixtures). */
 export const SMOLLM2_TOKENIZER = new URL(
@@ -39,51 +39,19 @@ const CONFIG = {
   torch_dtype: "float16",
 };
 
-/** Deterministic small random values (xorshift), in [-scale, scale). */
-function randomValues(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n); // (n,)
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 * 2 - 1) * scale;
-  }
-  return out;
-}
-
-/** Writes `tensors` as one F16 safetensors file. */
-function safetensors(tensors: [string, number[], Float32Array][]): Uint8Array {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [name, shape, values] of tensors) {
-    header[name] = { dtype: "F16", shape, data_offsets: [offset, offset + values.length * 2] };
-    offset += values.length * 2;
-  }
-  let json = JSON.stringify(header);
-  while ((8 + json.length) % 8 !== 0) json += " ";
-  const headerBytes = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let at = 8 + headerBytes.length;
-  for (const [, , values] of tensors) {
-    const half = f32ArrayToF16(values); // (n,)
-    out.set(new Uint8Array(half.buffer), at);
-    at += half.byteLength;
-  }
-  return out;
-}
-
 /** Writes a SmolLM2-shaped HF folder (random F16 weights, real tokenizer) into `folder`. */
 export async function writeTinySmolLM2(folder: string): Promise<void> {
   await Deno.mkdir(folder, { recursive: true });
   const c = CONFIG;
   const kv = c.num_key_value_heads * c.head_dim;
-  const tensors: [string, number[], Float32Array][] = [];
+  const tensors: TestTensor[] = [];
   let seed = 1;
   const add = (name: string, shape: number[], scale = 0.1) =>
-    tensors.push([name, shape, randomValues(shape.reduce((a, b) => a * b, 1), seed++, scale)]);
+    tensors.push({
+      name,
+      shape,
+      values: randomValues(shape.reduce((a, b) => a * b, 1), seed++, scale),
+    });
   add("model.embed_tokens.weight", [c.vocab_size, c.hidden_size], 0.5);
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
@@ -98,7 +66,7 @@ export async function writeTinySmolLM2(folder: string): Promise<void> {
     add(`${p}.mlp.down_proj.weight`, [c.hidden_size, c.intermediate_size]);
   }
   add("model.norm.weight", [c.hidden_size], 1);
-  await Deno.writeFile(join(folder, "model.safetensors"), safetensors(tensors));
+  await Deno.writeFile(join(folder, "model.safetensors"), safetensorsBytes(tensors, "F16"));
   await Deno.writeTextFile(join(folder, "config.json"), JSON.stringify(CONFIG, null, 2));
   for (const file of TOKENIZER_FILES) {
     await Deno.copyFile(join(SMOLLM2_TOKENIZER, file), join(folder, file));
