@@ -19,8 +19,8 @@
  */
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { DType } from "../tensor/dtype.ts";
-import type { GraphIO, Model } from "../graph/model.ts";
-import { Executor, identityInput, type NodeOverride, plainExecutor } from "../graph/executor.ts";
+import { type GraphIO, type Model, throughIdentities } from "../graph/model.ts";
+import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
 import type { StridedTensor } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
@@ -67,16 +67,6 @@ export interface SessionOptions {
   readonly adaptiveThreads?: boolean;
 }
 
-/** Follows a value back through casts to its own type and copies (t2n casts the caches). */
-function throughIdentity(model: Model, id: number): number {
-  for (;;) {
-    const producer = model.values[id]!.producer;
-    const from = producer === null ? null : identityInput(model, model.nodes[producer]!);
-    if (from === null) return id;
-    id = from;
-  }
-}
-
 /**
  * Finds the KV-cache pairs (the first value may pass through casts to its own type): a concat whose first value is a graph input with a symbolic
  * axis and whose result is a graph output.
@@ -90,7 +80,7 @@ export function findCachePairs(model: Model): CachePair[] {
     const values = node.args.get("values");
     const axisArg = node.args.get("axis");
     if (values?.kind !== "tensors" || values.ids.length !== 2 || axisArg?.kind !== "attr") continue;
-    const input = inputById.get(throughIdentity(model, values.ids[0]!));
+    const input = inputById.get(throughIdentities(model, values.ids[0]!));
     const output = outputById.get(node.outputs[0]!);
     if (!input || !output || typeof axisArg.value !== "number") continue;
     const rank = input.fact.shape.length;

@@ -23,6 +23,7 @@ import {
 import {
   argTensorIds,
   type AttrTemplate,
+  identityInput,
   type Model,
   type Node,
   resolveAttr,
@@ -56,15 +57,6 @@ const VIEW_OPS = new Set(["reshape", "unsqueeze", "squeeze"]);
 function hasWire(t: AttrTemplate): boolean {
   if (Array.isArray(t)) return t.some(hasWire);
   return t !== null && typeof t === "object" && "wire" in t;
-}
-
-/** The input of a cast to its own item type or a copy (a no-op at run time), else null. */
-export function identityInput(model: Model, node: Node): number | null {
-  if (node.name !== "tract_core_cast" && node.name !== "copy") return null;
-  const arg = node.args.get(node.name === "copy" ? "x" : "input");
-  if (arg?.kind !== "tensor" || node.outputs.length !== 1) return null;
-  const out = model.values[node.outputs[0]!]!.fact;
-  return model.values[arg.id]!.fact.dtype === out.dtype ? arg.id : null;
 }
 
 function compileNode(model: Model, node: Node, known: ReadonlySet<string>): NodeStep {

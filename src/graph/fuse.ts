@@ -17,7 +17,15 @@
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Dim, dimEquals } from "./dim.ts";
 import type { FusedCall } from "./executor.ts";
-import { argTensorIds, type AttrTemplate, type Model, type Node, resolveAttr } from "./model.ts";
+import {
+  argTensorIds,
+  type AttrTemplate,
+  identityInput,
+  type Model,
+  type Node,
+  resolveAttr,
+  throughIdentities,
+} from "./model.ts";
 import type { AttrValue } from "../ops/args.ts";
 import { FusedRmsNorm } from "../ops/fused_rms_norm.ts";
 import { fusedRope } from "../ops/fused_rope.ts";
@@ -58,7 +66,7 @@ class Graph {
   constructor(model: Model) {
     this.model = model;
     for (const node of model.nodes) {
-      if (this.#identityInput(node) !== null) continue;
+      if (identityInput(this.model, node) !== null) continue;
       for (const id of [...node.args.values()].flatMap(argTensorIds)) {
         const r = this.resolve(id);
         const list = this.readers.get(r) ?? [];
@@ -68,23 +76,9 @@ class Graph {
     }
   }
 
-  #identityInput(node: Node): number | null {
-    if (node.name !== "tract_core_cast" && node.name !== "copy") return null;
-    const arg = node.args.get(node.name === "copy" ? "x" : "input");
-    if (arg?.kind !== "tensor" || node.outputs.length !== 1) return null;
-    const out = this.model.values[node.outputs[0]!]!.fact;
-    return this.model.values[arg.id]!.fact.dtype === out.dtype ? arg.id : null;
-  }
-
   /** The value `id` stands for, through casts to its own type and copies. */
   resolve(id: number): number {
-    for (;;) {
-      const p = this.model.values[id]!.producer;
-      if (p === null) return id;
-      const from = this.#identityInput(this.model.nodes[p]!);
-      if (from === null) return id;
-      id = from;
-    }
+    return throughIdentities(this.model, id);
   }
 
   /** The node producing `id` (through identities) if it is one of `names`. */

@@ -251,6 +251,25 @@ export function resolveAttr(
   return template as AttrValue;
 }
 
+/** The input of a cast to its own item type or a copy (a no-op at run time), else null. */
+export function identityInput(model: Model, node: Node): number | null {
+  if (node.name !== "tract_core_cast" && node.name !== "copy") return null;
+  const arg = node.args.get(node.name === "copy" ? "x" : "input");
+  if (arg?.kind !== "tensor" || node.outputs.length !== 1) return null;
+  const out = model.values[node.outputs[0]!]!.fact;
+  return model.values[arg.id]!.fact.dtype === out.dtype ? arg.id : null;
+}
+
+/** The value `id` stands for, followed back through casts to its own type and copies. */
+export function throughIdentities(model: Model, id: number): number {
+  for (;;) {
+    const producer = model.values[id]!.producer;
+    const from = producer === null ? null : identityInput(model, model.nodes[producer]!);
+    if (from === null) return id;
+    id = from;
+  }
+}
+
 /** A loaded model: the expanded graph with its facts, inputs, outputs and metadata. */
 export class Model {
   readonly nodes: readonly Node[];
