@@ -366,13 +366,6 @@ export class ArchiveRunner {
   }
 }
 
-/** Index of the largest value (first on ties). */
-export function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
 /** Largest absolute difference between two vectors of the same length. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new RangeError(`Lengths ${a.length} and ${b.length} differ`);

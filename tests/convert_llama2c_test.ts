@@ -6,7 +6,8 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { readsEagerly, variableDecls } from "../src/graph/weights.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
-import { ArchiveRunner, argmax, fixture, maxAbsDiff, withDir } from "./convert_fixtures.ts";
+import { argmax } from "../src/engine/sampler.ts";
+import { ArchiveRunner, fixture, maxAbsDiff, withDir } from "./convert_fixtures.ts";
 
 const STORIES = fixture("stories260K");
 
