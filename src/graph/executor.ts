@@ -59,6 +59,11 @@ function hasWire(t: AttrTemplate): boolean {
   return t !== null && typeof t === "object" && "wire" in t;
 }
 
+/** True when `dims` name no symbol outside `known` (they evaluate once those are bound). */
+function onlyKnown(dims: readonly Dim[], known: ReadonlySet<string>): boolean {
+  return dims.every((d) => [...dimSymbols(d)].every((s) => known.has(s)));
+}
+
 function compileNode(model: Model, node: Node, known: ReadonlySet<string>): NodeStep {
   const fixed: [string, AttrValue][] = [];
   const tensors: [string, number][] = [];
@@ -74,7 +79,7 @@ function compileNode(model: Model, node: Node, known: ReadonlySet<string>): Node
   const input = node.args.get("input");
   if (VIEW_OPS.has(node.name) && input?.kind === "tensor" && node.outputs.length === 1) {
     const shape = model.values[node.outputs[0]!]!.fact.shape;
-    if (shape.every((d) => [...dimSymbols(d)].every((s) => known.has(s)))) {
+    if (onlyKnown(shape, known)) {
       view = { from: input.id, shape };
     }
   }
@@ -168,11 +173,9 @@ export class Executor {
     for (const v of model.values) {
       if (v.fact.value) this.#constants.set(v.id, v.fact.value);
     }
-    const symbolicOnly = (dims: readonly Dim[]): boolean =>
-      dims.every((d) => [...dimSymbols(d)].every((s) => known.has(s)));
     for (const v of model.values) {
       if (v.producer === null && !v.fact.value && v.fact.dims && !inputIds.has(v.id)) {
-        if (symbolicOnly(v.fact.dims)) {
+        if (onlyKnown(v.fact.dims, known)) {
           this.#steps.push({ kind: "dims", id: v.id, dims: v.fact.dims });
         }
       }
@@ -184,7 +187,7 @@ export class Executor {
       const from = identityInput(model, node);
       const call = fused.get(node.id);
       if (call) this.#steps.push({ kind: "fused", node, call });
-      else if (facts.length === 1 && facts[0]!.dims && symbolicOnly(facts[0]!.dims)) {
+      else if (facts.length === 1 && facts[0]!.dims && onlyKnown(facts[0]!.dims, known)) {
         this.#steps.push({ kind: "dims", id: node.outputs[0]!, dims: facts[0]!.dims });
       } else if (from !== null) {
         this.#steps.push({ kind: "alias", id: node.outputs[0]!, from });
