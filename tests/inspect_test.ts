@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { openArchive } from "../src/nnef/archive.ts";
 import { inspectModel, type ModelSummary } from "../src/nnef/inspect.ts";
+import { fixture } from "./_stories260k.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const Q40 = new URL("../shared/fixtures/stories260K/nnef/stories260K_q40.nnef.tgz", ROOT);
-const F32 = new URL("../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz", ROOT);
+const Q40 = fixture("nnef/stories260K_q40.nnef.tgz");
+const F32 = fixture("nnef/stories260K_f32.nnef.tgz");
 
-async function inspectFile(url: URL): Promise<ModelSummary> {
-  const archive = await openArchive(fromFileUrl(url));
+async function inspectFile(path: string): Promise<ModelSummary> {
+  const archive = await openArchive(path);
   try {
     return await inspectModel(archive);
   } finally {
@@ -70,7 +71,7 @@ Deno.test("inspectModel reports no Q4_0 tensors for the f32 export", async () =>
 });
 
 Deno.test("inspect CLI prints exactly one JSON object with --json", async () => {
-  const { code, stdout, stderr } = await runCli(fromFileUrl(Q40), "--json");
+  const { code, stdout, stderr } = await runCli(Q40, "--json");
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split("\n");
   assert.equal(lines.length, 1);
@@ -81,7 +82,7 @@ Deno.test("inspect CLI prints exactly one JSON object with --json", async () => 
 });
 
 Deno.test("inspect CLI prints a readable report", async () => {
-  const { code, stdout, stderr } = await runCli(fromFileUrl(Q40));
+  const { code, stdout, stderr } = await runCli(Q40);
   assert.equal(code, 0, stderr);
   assert.match(stdout, /^graph\s+network \(NNEF 1\.0\)$/m);
   assert.match(stdout, /^symbols\s+S, P$/m);
