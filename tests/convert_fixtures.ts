@@ -1,9 +1,8 @@
 /** Inputs the converter tests build in a temp dir: safetensors, GGUF, and a reference forward pass. */
-import { Executor } from "../src/graph/executor.ts";
-import { loadModel, type Model } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/model.ts";
+import { Session } from "../src/engine/session.ts";
 import { concatBytes } from "../src/storage/bytes.ts";
 import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
-import { type Tensor, tensor } from "../src/tensor/tensor.ts";
 
 /** Absolute path of a shared fixture, from the project root's `../shared/fixtures`. */
 export function fixture(path: string): string {
@@ -327,43 +326,12 @@ export function referenceLogits(
   return matvec(w(c.tied ? "model.embed_tokens.weight" : "lm_head.weight"), last, c.vocab);
 }
 
-/** Runs a converted archive token by token with the graph runtime, feeding the caches back. */
-export class ArchiveRunner {
-  readonly #executor: Executor;
-  readonly #layers: number;
-  #caches = new Map<string, Tensor>();
-
-  constructor(model: Model) {
-    this.#executor = new Executor(model);
-    this.#layers = model.inputs.filter((i) => i.name.startsWith("in_cache_key_")).length;
-    for (const io of model.inputs) {
-      if (!io.name.startsWith("in_cache_")) continue;
-      const [, kvHeads, , headDim] = io.fact.shape as number[];
-      this.#caches.set(io.name, tensor("f32", [1, kvHeads!, 0, headDim!]));
-    }
-  }
-
-  static async open(path: string): Promise<ArchiveRunner> {
-    return new ArchiveRunner(await loadModel(path));
-  }
-
-  /** Feeds `ids` (S = ids.length) after the cached positions; returns the last logits. */
-  step(ids: readonly number[]): Float32Array {
-    const inputs = new Map<string, Tensor>(this.#caches);
-    inputs.set("input_ids", tensor("i64", [1, ids.length], Float64Array.from(ids)));
-    const out = this.#executor.run(inputs);
-    for (let i = 0; i < this.#layers; i++) {
-      for (const kind of ["key", "value"]) {
-        this.#caches.set(`in_cache_${kind}_${i}`, out.get(`out_cache_${kind}_${i}`)!);
-      }
-    }
-    return Float32Array.from(out.get("outputs")!.data as Float32Array);
-  }
-
-  /** The cached length P. */
-  get past(): number {
-    return this.#caches.get("in_cache_key_0")!.shape[2]!;
-  }
+/**
+ * A session over the converted archive at `path` on the plain graph runtime (unfused, the
+ * caches fed back whole); `prefill` runs any number of tokens after the cached ones.
+ */
+export async function plainSession(path: string): Promise<Session> {
+  return new Session(await loadModel(path), { fuse: false, appendInPlace: false });
 }
 
 /** Largest absolute difference between two vectors of the same length. */

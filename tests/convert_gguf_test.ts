@@ -9,12 +9,12 @@ import { dequantizeQ40, quantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
-  ArchiveRunner,
   fixture,
   ggufBytes,
   type GgufTestTensor,
   type GgufTestValue,
   maxAbsDiff,
+  plainSession,
   randomValues,
   type ReferenceConfig,
   referenceLogits,
@@ -52,11 +52,11 @@ Deno.test("convertModel converts llama-2-tiny-random.gguf with its vocabulary as
     } finally {
       await archive.close();
     }
-    const runner = await ArchiveRunner.open(output);
-    const logits = runner.step([1, 450, 4996]);
+    const session = await plainSession(output);
+    const logits = session.prefill([1, 450, 4996]);
     assert.equal(logits.length, 32000);
     assertFinite(logits);
-    assert.equal(runner.past, 3);
+    assert.equal(session.position, 3);
   });
 });
 
@@ -195,11 +195,11 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
       tied: true,
       ropeInterleaved: true,
     };
-    const runner = await ArchiveRunner.open(output);
+    const session = await plainSession(output);
     const ids = [1, 3, 4, 5];
-    const prefill = runner.step(ids.slice(0, 3));
+    const prefill = session.prefill(ids.slice(0, 3));
     assert.ok(maxAbsDiff(prefill, referenceLogits(reference, weights, ids.slice(0, 3))) < 1e-4);
-    const logits = runner.step(ids.slice(3));
+    const logits = session.prefill(ids.slice(3));
     assert.equal(logits.length, vocab);
     assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
   });
@@ -271,10 +271,10 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
       tied: false,
       qkvBias: true,
     };
-    const runner = await ArchiveRunner.open(output);
+    const session = await plainSession(output);
     const ids = [0, 2, 5, 1];
-    runner.step(ids.slice(0, 2));
-    const logits = runner.step(ids.slice(2));
+    session.prefill(ids.slice(0, 2));
+    const logits = session.prefill(ids.slice(2));
     assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
     const archive = await openArchive(output);
     try {

@@ -7,7 +7,7 @@ import { parseDocument } from "../src/nnef/parse.ts";
 import { readsEagerly, variableDecls } from "../src/graph/weights.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import { argmax } from "../src/engine/sampler.ts";
-import { ArchiveRunner, fixture, maxAbsDiff, withDir } from "./convert_fixtures.ts";
+import { fixture, maxAbsDiff, plainSession, withDir } from "./convert_fixtures.ts";
 
 const STORIES = fixture("stories260K");
 
@@ -77,8 +77,8 @@ Deno.test("convertModel --q40 writes the same Q4_0 blocks as torch_to_nnef's min
   await withDir(async (dir) => {
     const path = await convertStories(dir, true);
     const io = JSON.parse(await Deno.readTextFile(join(STORIES, "nnef/stories260K_q40.io.json")));
-    const runner = await ArchiveRunner.open(path);
-    const logits = runner.step(io.step_a_prefill.inputs.input_ids.data);
+    const session = await plainSession(path);
+    const logits = session.prefill(io.step_a_prefill.inputs.input_ids.data);
     assert.ok(maxAbsDiff(logits, io.step_a_prefill.outputs.outputs.data) < 1e-4);
     const archive = await openArchive(path);
     const reference = await openArchive(join(STORIES, "nnef/stories260K_q40.nnef.tgz"));
@@ -110,20 +110,20 @@ Deno.test("convertModel output of stories260K runs greedy like llama2.c and matc
     const reference = JSON.parse(
       await Deno.readTextFile(join(STORIES, "reference_stories260K_greedy64.json")),
     );
-    const runner = await ArchiveRunner.open(path);
+    const session = await plainSession(path);
     const stepA: IoStep = io.step_a_prefill;
     const stepB: IoStep = io.step_b_decode;
     assert.deepEqual(stepA.inputs.input_ids.data, reference.prompt_tokens);
-    let logits = runner.step(stepA.inputs.input_ids.data);
+    let logits = session.prefill(stepA.inputs.input_ids.data);
     assert.ok(maxAbsDiff(logits, stepA.outputs.outputs.data) < 1e-4);
     const sequence = reference.prompt_tokens.slice(1) as number[];
-    for (let pos = runner.past; sequence.length < reference.sequence_after_bos.length; pos++) {
+    for (let pos = session.position; sequence.length < reference.sequence_after_bos.length; pos++) {
       const next = argmax(logits);
       sequence.push(next);
       if (pos === 5) {
         assert.deepEqual([next], stepB.inputs.input_ids.data);
       }
-      logits = runner.step([next]);
+      logits = session.decode(next);
       if (pos === 5) assert.ok(maxAbsDiff(logits, stepB.outputs.outputs.data) < 1e-4);
     }
     assert.deepEqual(sequence, reference.sequence_after_bos);

@@ -9,9 +9,9 @@ import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
 import {
-  ArchiveRunner,
   fixture,
   maxAbsDiff,
+  plainSession,
   randomValues,
   type ReferenceConfig,
   referenceLogits,
@@ -273,14 +273,14 @@ async function assertRunsLikeReference(
   ids: readonly number[],
   tolerance: number,
 ): Promise<void> {
-  const runner = await ArchiveRunner.open(path);
-  const prefill = runner.step(ids.slice(0, -1));
+  const session = await plainSession(path);
+  const prefill = session.prefill(ids.slice(0, -1));
   const expectedPrefill = referenceLogits(model.config, weights, ids.slice(0, -1));
   assert.equal(prefill.length, model.config.vocab);
   const e1 = maxAbsDiff(prefill, expectedPrefill);
   assert.ok(e1 < tolerance, `prefill logits differ by ${e1}`);
-  const decode = runner.step(ids.slice(-1));
-  assert.equal(runner.past, ids.length);
+  const decode = session.decode(ids.at(-1)!);
+  assert.equal(session.position, ids.length);
   const e2 = maxAbsDiff(decode, referenceLogits(model.config, weights, ids));
   assert.ok(e2 < tolerance, `decode logits differ by ${e2}`);
 }
