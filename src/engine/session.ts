@@ -22,7 +22,7 @@ import type { DType } from "../tensor/dtype.ts";
 import { type GraphIO, type Model, throughIdentities } from "../graph/model.ts";
 import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
-import type { StridedTensor } from "../ops/common.ts";
+import { contiguous, type StridedTensor } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";
 import { fuseGraph } from "../graph/fuse.ts";
@@ -312,7 +312,7 @@ export class Session {
     for (const cache of this.#caches) {
       // Runs within a step, before `#complete` moves the position past the new rows.
       overrides.set(cache.pair.node, (args) => {
-        const fresh = args.tensors("values")[1]!; // (..., S, ...)
+        const fresh = contiguous(args.tensors("values")[1]!); // (..., S, ...)
         cache.append(fresh, this.#position);
         return [cache.view(this.#position + fresh.shape[cache.pair.axis]!)];
       });

@@ -11,7 +11,7 @@
 import type { Kernels, Q4Layout } from "../../kernels/mod.ts";
 import { kernelWeight, pendingWeight } from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import { binaryEval } from "../ops/common.ts";
+import { binaryEval, contiguous } from "../ops/common.ts";
 import { asF32, matmulEval } from "../ops/matmul.ts";
 import { inArena } from "../ops/fused.ts";
 import type { NodeOverride } from "./executor.ts";
@@ -108,7 +108,8 @@ function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverri
     const slot = slots.get(w);
     if (!slot) continue;
     overrides.set(node.id, (args) => {
-      const x = args.tensor("input"); // (..., k)
+      // Overrides are handed views as they are: a strided input is copied here.
+      const x = contiguous(args.tensor("input")); // (..., k)
       const bias = args.tensor("bias");
       let y: Tensor;
       const inPlace = slot.layout === "rows8" && kernelWeight(w) !== undefined;
