@@ -1,7 +1,7 @@
 import type { GgufFile, GgufValue } from "../../models/gguf.ts";
 import { concatBytes } from "../storage/bytes.ts";
 import { binaryString } from "./llama2c_tokenizer.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import { bytePiece, type Tokenizer } from "./tokenizer.ts";
 import { MergeQueue } from "./tokenizer_merge_queue.ts";
 
 /** llama.cpp `llama_token_type` values stored in `tokenizer.ggml.token_type`. */
@@ -15,7 +15,6 @@ export const GGUF_TOKEN_TYPE = {
 } as const;
 
 const SPACE = "\u2581";
-const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** A SentencePiece vocabulary as GGUF metadata stores it (`tokenizer.ggml.*`). */
 export interface SpmVocab {
@@ -214,8 +213,8 @@ export class SpmTokenizer implements Tokenizer {
     const type = this.vocab.types[id] ?? GGUF_TOKEN_TYPE.NORMAL;
     if (text === undefined) return new Uint8Array(0);
     if (type === GGUF_TOKEN_TYPE.BYTE) {
-      const byte = BYTE_PIECE.exec(text);
-      if (byte !== null) return Uint8Array.of(parseInt(byte[1]!, 16));
+      const byte = bytePiece(text);
+      if (byte !== null) return Uint8Array.of(byte);
     }
     if (type === GGUF_TOKEN_TYPE.NORMAL) {
       return new TextEncoder().encode(text.replaceAll(SPACE, " "));

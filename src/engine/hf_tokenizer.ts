@@ -1,10 +1,8 @@
 import { Tokenizer as HfLibTokenizer } from "@huggingface/tokenizers";
-import type { Tokenizer } from "./tokenizer.ts";
+import { bytePiece, type Tokenizer } from "./tokenizer.ts";
 
 /** A parsed JSON object. */
 export type Json = Record<string, unknown>;
-
-const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /**
  * A Hugging Face `tokenizer.json` (+ `tokenizer_config.json`, optionally
@@ -101,9 +99,9 @@ export class HfTokenizer implements Tokenizer {
     let bytes = this.#bytes.get(id);
     if (bytes === undefined) {
       const piece = this.#piece(id);
-      const byte = this.#byteFallback ? BYTE_PIECE.exec(piece) : null;
+      const byte = this.#byteFallback ? bytePiece(piece) : null;
       if (this.#special.has(id)) bytes = new Uint8Array(0);
-      else if (byte !== null) bytes = Uint8Array.of(parseInt(byte[1]!, 16));
+      else if (byte !== null) bytes = Uint8Array.of(byte);
       else bytes = this.#pieceBytes(piece);
       this.#bytes.set(id, bytes);
     }

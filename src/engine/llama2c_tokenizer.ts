@@ -1,11 +1,10 @@
 import { concatBytes } from "../storage/bytes.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import { bytePiece, type Tokenizer } from "./tokenizer.ts";
 import { MergeQueue } from "./tokenizer_merge_queue.ts";
 
 const BOS = 1;
 const EOS = 2;
 const BYTE_OFFSET = 3;
-const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** One vocabulary entry of a llama2.c `tokenizer.bin`: its raw bytes and merge score. */
 export interface Llama2cPiece {
@@ -124,8 +123,8 @@ export class Llama2cTokenizer implements Tokenizer {
   tokenBytes(id: number): Uint8Array {
     const piece = this.pieces[id];
     if (piece === undefined || id <= EOS) return new Uint8Array(0);
-    const byte = BYTE_PIECE.exec(this.#text(id));
-    return byte === null ? piece.bytes : Uint8Array.of(parseInt(byte[1]!, 16));
+    const byte = bytePiece(this.#text(id));
+    return byte === null ? piece.bytes : Uint8Array.of(byte);
   }
 }
 

@@ -16,3 +16,11 @@ export interface Tokenizer {
    */
   tokenBytes(id: number): Uint8Array;
 }
+
+const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+
+/** The byte a byte-fallback piece `<0xXX>` stands for, else null. */
+export function bytePiece(piece: string): number | null {
+  const m = BYTE_PIECE.exec(piece);
+  return m === null ? null : parseInt(m[1]!, 16);
+}
