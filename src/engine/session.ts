@@ -4,29 +4,35 @@
  *
  * How the cache works: at load, every graph input `in_cache_*` whose symbolic shape holds
  * the past symbol (P) on some axis is paired with the graph output produced by
- * `concat([in_cache_*, new], axis)`. The session keeps one buffer per pair, laid out like the
- * tensor but with a capacity instead of P on that axis (grown geometrically, copied only
- * when it grows). Each step feeds a strided view of the first P rows as `in_cache_*`, and the
- * concat node is replaced by an append of the S new rows into the buffer, whose result is
- * a strided view of P+S rows. Ops that read views (shape_of, unsqueeze, tile: the GQA
- * repeat that feeds attention) read the buffer in place; any other reader gets a copy.
+ * `concat([in_cache_*, new], axis)`. The runtime keeps those tensors in a paged pool
+ * (`kv_pool.ts`): fixed-size blocks, one block table per sequence. Each step feeds a view of
+ * the first P positions as `in_cache_*`, and the concat node is replaced by a write of the S
+ * new positions into the sequence's blocks, whose result is a view of P+S positions. The
+ * fused attention reads such views in place; any other reader gets a gathered copy.
  *
  * The graph is compiled once per model, on its first session, and shared by the others
  * (`fuseGraph`: RMSNorm, RoPE, SiLU gate and attention become fused calls; the fused
- * attention reads the cache view per kv head, without the repeat copy). With WASM kernels,
- * the cache buffers live in the kernels' memory, so the attention kernel reads them in
- * place, and linears run there too.
+ * attention reads query head h's kv head directly, without the grouped-query repeat). With
+ * WASM kernels, the pool lives in the kernels' memory and linears run there too. Sessions
+ * over one model and kernels can step together (`Session.step`): one pass of the graph for
+ * all of them, each getting what it would have got alone.
  */
-import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import type { DType } from "../tensor/dtype.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { type GraphIO, type Model, throughIdentities } from "../graph/model.ts";
 import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
-import { contiguous, type StridedTensor } from "../ops/common.ts";
+import { contiguous } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";
 import { fuseGraph } from "../graph/fuse.ts";
+import { BatchPlan, type Segment } from "../graph/batch.ts";
 import { sharedKernels } from "./shared_kernels.ts";
+import { type CacheLayout, DEFAULT_BLOCK_SIZE, type KvItemType, KvPool } from "./kv_pool.ts";
+
+function sameLayouts(a: readonly CacheLayout[], b: readonly CacheLayout[]): boolean {
+  return a.length === b.length &&
+    a.every((l, i) => l.axis === b[i]!.axis && l.shape.join() === b[i]!.shape.join());
+}
 
 /** A KV-cache input/output pair recognised in the graph. */
 export interface CachePair {
@@ -40,8 +46,15 @@ export interface CachePair {
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
-  /** Initial cache capacity in positions (default 64; grows by doubling). */
+  /** Initial cache capacity in positions of a private pool (default 64; grows by doubling). */
   readonly capacity?: number;
+  /**
+   * The pool holding the cache (the scheduler's, shared by every sequence; blocks are
+   * taken with `reserve`). Default: a private pool that grows as the sequence does.
+   */
+  readonly pool?: KvPool;
+  /** Item type of a private pool's cache (default "f16"; "f32" for exact reference runs). */
+  readonly kvItemType?: KvItemType;
   /**
    * Append new rows into runtime-owned cache buffers (default true). False runs the graph as
    * exported, concatenating the whole past at each step (the naive reference of the bench).
@@ -92,120 +105,6 @@ export function findCachePairs(model: Model): CachePair[] {
   return pairs;
 }
 
-class CacheBuffer {
-  readonly pair: CachePair;
-  /** Shape with P replaced by the capacity. */
-  shape: number[];
-  #data: Float32Array;
-  /** Byte offset of the buffer in the kernels' memory, when it lives there. */
-  #offset = -1;
-  /** Items of the buffer (a detached view reads as empty). */
-  #items = 0;
-  readonly #kernels: Kernels | null;
-
-  readonly dtype: DType;
-
-  constructor(
-    pair: CachePair,
-    dtype: DType,
-    dims: readonly number[],
-    capacity: number,
-    kernels: Kernels | null,
-  ) {
-    if (dtype !== "f32" && dtype !== "f16") {
-      throw new TypeError(`KV cache '${pair.input}' has item type ${dtype}, expected f32 or f16`);
-    }
-    this.pair = pair;
-    this.dtype = dtype;
-    this.#kernels = kernels;
-    this.shape = [...dims];
-    this.shape[pair.axis] = capacity;
-    this.#data = this.#allocate(volume(this.shape));
-  }
-
-  #allocate(items: number): Float32Array {
-    this.#items = items;
-    if (!this.#kernels) return new Float32Array(items);
-    // The old slot is not reused: the buffer doubles, so at most half the space is lost.
-    this.#offset = this.#kernels.allocWeights(Math.max(items, 1) * 4).offset;
-    return this.#kernels.f32(this.#offset, items);
-  }
-
-  /** The items (a fresh view when the kernels' memory has grown since). */
-  get data(): Float32Array {
-    if (this.#kernels && this.#data.buffer !== this.#kernels.memory.buffer) {
-      this.#data = this.#kernels.f32(this.#offset, this.#items);
-    }
-    return this.#data;
-  }
-
-  get capacity(): number {
-    return this.shape[this.pair.axis]!;
-  }
-
-  #outer(): number {
-    return volume(this.shape.slice(0, this.pair.axis));
-  }
-
-  #inner(): number {
-    return volume(this.shape.slice(this.pair.axis + 1));
-  }
-
-  /** A view of the first `rows` positions. */
-  view(rows: number): StridedTensor {
-    const strides = rowMajorStrides(this.shape);
-    const shape = [...this.shape];
-    shape[this.pair.axis] = rows;
-    if (!this.#kernels) return { dtype: this.dtype, shape, data: this.data, strides, offset: 0 };
-    // Readers may run after the memory grew (a kernel's scratch): read the items lazily.
-    const items = (): Float32Array => this.data;
-    return {
-      dtype: this.dtype,
-      shape,
-      get data() {
-        return items();
-      },
-      strides,
-      offset: 0,
-    };
-  }
-
-  /** Writes `rows` (shape like the view, `count` positions) at position `at`. */
-  append(rows: Tensor, at: number): void {
-    const count = rows.shape[this.pair.axis]!;
-    if (at + count > this.capacity) this.#grow(Math.max(at + count, this.capacity * 2), at);
-    const outer = this.#outer();
-    const inner = this.#inner();
-    const cap = this.capacity;
-    const src = rows.data as Float32Array;
-    const data = this.data;
-    for (let o = 0; o < outer; o++) {
-      data.set(
-        src.subarray(o * count * inner, (o + 1) * count * inner),
-        (o * cap + at) * inner,
-      );
-    }
-  }
-
-  #grow(capacity: number, used: number): void {
-    const outer = this.#outer();
-    const inner = this.#inner();
-    const oldCap = this.capacity;
-    this.shape[this.pair.axis] = capacity;
-    const oldOffset = this.#offset;
-    const oldLength = this.#items;
-    const data = this.#allocate(outer * capacity * inner);
-    const old = this.#kernels ? this.#kernels.f32(oldOffset, oldLength) : this.#data;
-    this.#data = data;
-    for (let o = 0; o < outer; o++) {
-      data.set(
-        old.subarray(o * oldCap * inner, (o * oldCap + used) * inner),
-        o * capacity * inner,
-      );
-    }
-  }
-}
-
 /**
  * What depends only on the model, built on its first session and shared by all the others
  * (load_service's pool makes one per concurrent request): the cache pairs, the token input and
@@ -217,8 +116,11 @@ class ModelPlan {
   readonly tokens: GraphIO;
   readonly logits: GraphIO;
   readonly pastSymbol: string;
+  /** The cache tensors as the pool stores them (0 positions on the past axis). */
+  readonly layouts: readonly CacheLayout[];
   readonly #model: Model;
   #fused: Executor | undefined;
+  readonly #batchPlans = new WeakMap<Executor, BatchPlan>();
 
   constructor(model: Model) {
     this.#model = model;
@@ -239,12 +141,32 @@ class ModelPlan {
     this.logits = logits.find((o) => o.name === "outputs") ?? logits[0]!;
     const first = this.pairs[0];
     this.pastSymbol = first ? symbolOf(model.input(first.input)!.fact.shape[first.axis]!)! : "P";
+    const bindings = new Map([[this.pastSymbol, 0]]);
+    this.layouts = this.pairs.map((pair) => {
+      const fact = model.input(pair.input)!.fact;
+      if (fact.dtype !== "f32" && fact.dtype !== "f16") {
+        throw new TypeError(
+          `KV cache '${pair.input}' has item type ${fact.dtype}, expected f32 or f16`,
+        );
+      }
+      return { shape: fact.shape.map((d) => evalDim(d, bindings)), axis: pair.axis };
+    });
   }
 
   /** The graph compiled with the fused calls, or as exported (the one `Model.run` uses). */
   executor(fuse: boolean): Executor {
     if (!fuse) return plainExecutor(this.#model);
     return this.#fused ??= new Executor(this.#model, { fused: fuseGraph(this.#model).calls });
+  }
+
+  /** How `executor` runs several sequences in one pass (the cache appends once per sequence). */
+  batchPlan(executor: Executor): BatchPlan {
+    let plan = this.#batchPlans.get(executor);
+    if (!plan) {
+      const appends = new Set(this.pairs.map((p) => p.node));
+      this.#batchPlans.set(executor, plan = new BatchPlan(executor, this.tokens.name, appends));
+    }
+    return plan;
   }
 }
 
@@ -256,7 +178,12 @@ function planOf(model: Model): ModelPlan {
   return plan;
 }
 
-/** Prefill/decode over one sequence; the KV cache lives in the session. */
+/** The KV pool layouts of `model`'s cache tensors (what a shared pool is built from). */
+export function cacheLayouts(model: Model): readonly CacheLayout[] {
+  return planOf(model).layouts;
+}
+
+/** Prefill/decode over one sequence; its KV cache lives in blocks of a pool. */
 export class Session {
   readonly model: Model;
   /** The compiled graph: shared by every session over the model, unless given. */
@@ -266,13 +193,21 @@ export class Session {
   readonly #logits: GraphIO;
   readonly #pastSymbol: string;
   readonly #appendInPlace: boolean;
-  readonly #capacity: number;
+  /** The pool holding this sequence's cache (null for the naive path). */
+  readonly pool: KvPool | null;
+  readonly #ownsPool: boolean;
+  /** The sequence's blocks, in position order. */
+  #table: number[] = [];
   /** The kernel linears and the cache appends, built once: the same map serves every step. */
   readonly #overrides: ReadonlyMap<number, NodeOverride>;
+  /** The kernel linears alone (shared by every session over the model and kernels). */
+  readonly #sharedOverrides: ReadonlyMap<number, NodeOverride>;
+  /** The cache appends alone (this session's own). */
+  readonly #cacheOverrides = new Map<number, NodeOverride>();
+  readonly #plan: ModelPlan;
   /** The kernels the session runs in, or null for the TS path. */
   readonly kernels: Kernels | null;
   readonly #adaptive: boolean;
-  readonly #caches: readonly CacheBuffer[];
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
   #position = 0;
@@ -294,7 +229,6 @@ export class Session {
     this.#logits = plan.logits;
     this.#pastSymbol = plan.pastSymbol;
     this.#appendInPlace = options.appendInPlace ?? true;
-    this.#capacity = Math.max(1, options.capacity ?? 64);
     this.kernels = options.kernels || null;
     if (model.kernelOnly && this.kernels !== model.weightKernels) {
       throw new TypeError(
@@ -302,21 +236,40 @@ export class Session {
       );
     }
     this.#adaptive = options.adaptiveThreads ?? true;
-    const overrides = new Map(this.kernels ? kernelLinears(model, this.kernels) : []);
-    const bindings = new Map([[this.#pastSymbol, 0]]);
-    this.#caches = !this.#appendInPlace ? [] : this.pairs.map((pair) => {
-      const fact = model.input(pair.input)!.fact;
-      const dims = fact.shape.map((d) => evalDim(d, bindings));
-      return new CacheBuffer(pair, fact.dtype, dims, this.#capacity, this.kernels);
-    });
-    for (const cache of this.#caches) {
-      // Runs within a step, before `#complete` moves the position past the new rows.
-      overrides.set(cache.pair.node, (args) => {
-        const fresh = contiguous(args.tensors("values")[1]!); // (..., S, ...)
-        cache.append(fresh, this.#position);
-        return [cache.view(this.#position + fresh.shape[cache.pair.axis]!)];
+    this.#plan = plan;
+    this.#sharedOverrides = this.kernels ? kernelLinears(model, this.kernels) : new Map();
+    const overrides = new Map(this.#sharedOverrides);
+    this.#ownsPool = this.#appendInPlace && options.pool === undefined && this.pairs.length > 0;
+    if (!this.#appendInPlace || this.pairs.length === 0) this.pool = null;
+    else if (options.pool) {
+      if (!sameLayouts(options.pool.layouts, plan.layouts)) {
+        throw new TypeError("The KV pool was built for another model's cache tensors");
+      }
+      if (options.pool.kernels !== this.kernels) {
+        throw new TypeError("The KV pool lives in other kernels than the session runs in");
+      }
+      this.pool = options.pool;
+    } else {
+      this.pool = new KvPool(plan.layouts, {
+        blocks: Math.ceil(Math.max(1, options.capacity ?? 64) / DEFAULT_BLOCK_SIZE),
+        itemType: options.kvItemType ?? "f16",
+        kernels: this.kernels,
+        growable: true,
       });
     }
+    this.pairs.forEach((pair, layout) => {
+      if (!this.pool) return;
+      // Runs within a step, before `#complete` moves the position past the new rows.
+      const append: NodeOverride = (args) => {
+        const fresh = args.tensors("values")[1]!; // (..., S, ...)
+        const end = this.#position + fresh.shape[pair.axis]!;
+        this.#ensure(end);
+        this.pool!.write(layout, this.#table, this.#position, fresh);
+        return [this.pool!.view(layout, this.#table, end)];
+      };
+      overrides.set(pair.node, append);
+      this.#cacheOverrides.set(pair.node, append);
+    });
     this.#overrides = overrides;
     this.reset();
   }
@@ -326,8 +279,56 @@ export class Session {
     return this.#position;
   }
 
-  /** Forgets the sequence; keeps the cache buffers for reuse. */
+  /** The sequence's KV blocks, in position order. */
+  get blocks(): readonly number[] {
+    return this.#table;
+  }
+
+  /**
+   * Takes blocks from the pool so that the cache holds `positions` positions; false (taking
+   * none) when the pool has too few free blocks. A private pool grows instead.
+   */
+  reserve(positions: number): boolean {
+    const pool = this.pool;
+    if (!pool) return true;
+    const need = Math.ceil(positions / pool.blockSize) - this.#table.length;
+    if (need <= 0) return true;
+    if (pool.freeBlocks < need) {
+      if (!this.#ownsPool) return false;
+      pool.grow(pool.capacity + need);
+    }
+    for (let i = 0; i < need; i++) this.#table.push(pool.allocate()!);
+    return true;
+  }
+
+  /**
+   * Starts the sequence from full blocks of the pool that hold its first positions (a cached
+   * prefix): references them and sets the position past them.
+   *
+   * @throws {RangeError} when the session is not empty
+   */
+  adopt(blocks: readonly number[]): void {
+    const pool = this.pool;
+    if (!pool || this.#position !== 0 || this.#table.length !== 0) {
+      throw new RangeError("Only an empty session over a pool can adopt cached blocks");
+    }
+    for (const b of blocks) pool.retain(b);
+    this.#table = [...blocks];
+    this.#position = blocks.length * pool.blockSize;
+  }
+
+  #ensure(positions: number): void {
+    if (!this.reserve(positions)) {
+      throw new RangeError(
+        `KV pool has no free block for position ${positions - 1}: reserve blocks before the step`,
+      );
+    }
+  }
+
+  /** Forgets the sequence and gives its blocks back to the pool. */
   reset(): void {
+    for (const b of this.#table) this.pool!.release(b);
+    this.#table = [];
     this.#position = 0;
     this.#history = [];
     this.#plain.clear();
@@ -388,6 +389,35 @@ export class Session {
     return this.#stepAsync([token]);
   }
 
+  /**
+   * Runs one step of several sessions together (same model, same compiled graph, same
+   * kernels): each appends its `ids` and gets back the logits (vocab,) of its last position,
+   * exactly as if it had run alone. The linears read each weight once for all of them.
+   */
+  static async step(
+    work: readonly { readonly session: Session; readonly ids: readonly number[] }[],
+  ): Promise<Float32Array[]> {
+    if (work.length === 0) return [];
+    const first = work[0]!.session;
+    for (const { session } of work) {
+      if (session.executor !== first.executor || session.kernels !== first.kernels) {
+        throw new TypeError("Sessions stepped together must share their model, graph and kernels");
+      }
+    }
+    if (work.length === 1) return [await first.#stepAsync(work[0]!.ids)];
+    const segments: Segment[] = work.map(({ session, ids }) => {
+      const run = session.#prepare(ids);
+      return { inputs: run.inputs, bindings: run.bindings, overrides: session.#cacheOverrides };
+    });
+    const plan = first.#plan.batchPlan(first.executor);
+    const kernels = first.kernels;
+    const timed = first.#adaptive && kernels !== null && !first.executor.waiting;
+    if (timed) kernels!.beginStep();
+    const outputs = await plan.run(segments, first.#sharedOverrides, kernels);
+    if (timed) kernels!.endStep(work.reduce((n, w) => n + w.ids.length, 0));
+    return work.map(({ session, ids }, i) => session.#complete(ids, outputs[i]!));
+  }
+
   #step(ids: readonly number[]): Float32Array {
     const run = this.#prepare(ids);
     const timed = this.#adaptive && this.kernels !== null;
@@ -426,7 +456,11 @@ export class Session {
     const shape = tokenFact.shape.map((d) => (typeof d === "number" ? d : run.length));
     const tokens = tensor(tokenFact.dtype, shape, Float64Array.from(run)); // (1, S)
     const inputs = new Map<string, Tensor>([[this.#tokens.name, tokens]]);
-    for (const cache of this.#caches) inputs.set(cache.pair.input, cache.view(this.#position));
+    if (this.pool) {
+      this.pairs.forEach((pair, layout) => {
+        inputs.set(pair.input, this.pool!.view(layout, this.#table, this.#position));
+      });
+    }
     for (const [name, t] of this.#plain) inputs.set(name, t);
     const bindings = this.executor.bind(inputs);
     return { inputs, bindings, overrides: this.#overrides };
@@ -436,12 +470,12 @@ export class Session {
     const P = this.#position;
     if (!this.#appendInPlace) {
       for (const pair of this.pairs) {
-        this.#plain.set(pair.input, values.get(this.model.output(pair.output)!.id)!);
+        this.#plain.set(pair.input, contiguous(values.get(this.model.output(pair.output)!.id)!));
       }
     }
     this.#position = P + ids.length;
     if (this.pairs.length === 0) this.#history.push(...ids);
-    const logits = values.get(this.#logits.id)!;
+    const logits = contiguous(values.get(this.#logits.id)!);
     const vocab = logits.shape[logits.shape.length - 1]!;
     const data = logits.data as Float32Array;
     return data.slice(data.length - vocab);

@@ -31,11 +31,13 @@ import {
 } from "./model.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { pendingWeight } from "./weights.ts";
+import type { RowAxis } from "./row_axes.ts";
 
 /** Replaces the evaluation of one node (e.g. the KV-cache concat turned into an append). */
 export type NodeOverride = (args: Args<Tensor>, ctx: EvalContext) => Tensor[];
 
-interface NodeStep {
+/** A node run by its op (or an override). */
+export interface NodeStep {
   readonly kind: "node";
   readonly node: Node;
   /** Attributes without wires, resolved once. */
@@ -108,19 +110,37 @@ export interface FusedCall {
   readonly inputs: readonly number[];
   /** Output from the inputs (which may be strided views). */
   eval(inputs: readonly Tensor[], ctx: EvalContext): Tensor;
+  /**
+   * When the inputs stack the rows of several sequences along `axes` (one per input, "same"
+   * for a shared one): the output axis the rows stay stacked along, or null when the call
+   * must run once per sequence (absent: never batched).
+   */
+  rowAxis?(axes: readonly RowAxis[]): number | null;
 }
 
-interface FusedStep {
+/** A fused call standing for a subgraph. */
+export interface FusedStep {
   readonly kind: "fused";
   readonly node: Node;
   readonly call: FusedCall;
 }
 
-type Step =
-  | NodeStep
-  | FusedStep
-  | { readonly kind: "alias"; readonly id: number; readonly from: number }
-  | { readonly kind: "dims"; readonly id: number; readonly dims: readonly Dim[] };
+/** A value evaluated from its symbolic contents. */
+export interface DimsStep {
+  readonly kind: "dims";
+  readonly id: number;
+  readonly dims: readonly Dim[];
+}
+
+/** A value that is another one (identity casts and copies). */
+export interface AliasStep {
+  readonly kind: "alias";
+  readonly id: number;
+  readonly from: number;
+}
+
+/** One compiled step of a run. */
+export type Step = NodeStep | FusedStep | AliasStep | DimsStep;
 
 /** Options of one run. */
 export interface RunOptions {
@@ -427,78 +447,104 @@ export class Executor {
   #runStep(i: number, run: Run, overrides?: ReadonlyMap<number, NodeOverride>): void {
     const { values, ctx, read, bindings } = run;
     const step = this.#steps[i]!;
-    if (step.kind === "dims") {
-      const fact = this.model.values[step.id]!.fact;
-      const shape = fact.shape as number[];
-      const t = tensor(fact.dtype, shape);
-      const data = t.data as Float64Array;
-      for (let k = 0; k < step.dims.length; k++) data[k] = evalDim(step.dims[k]!, bindings);
-      values.set(step.id, t);
-      return;
+    if (step.kind === "alias") values.set(step.id, read(step.from));
+    else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
+    else {
+      const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
+      step.node.outputs.forEach((id, k) => {
+        const t = outs[k];
+        if (t) values.set(id, t);
+      });
     }
-    if (step.kind === "alias") {
-      values.set(step.id, read(step.from));
-      for (const id of this.#release[i]!) values.delete(id);
-      return;
-    }
-    const node = step.node;
-    if (step.kind === "fused") {
-      const ins = step.call.inputs.map(read);
-      let out: Tensor;
-      try {
-        out = step.call.eval(ins, ctx);
-      } catch (e) {
-        const msg = e instanceof Error ? e.message : String(e);
-        const shapes = ins.map((t) => `[${t.shape.join(", ")}]`).join(", ");
-        const Cls = e instanceof TypeError ? TypeError : RangeError;
-        throw new Cls(`fused ${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
-      }
-      values.set(node.outputs[0]!, out);
-      for (const id of this.#release[i]!) values.delete(id);
-      return;
-    }
-    const override = overrides?.get(node.id);
-    if (step.view && !override) {
-      const x = read(step.view.from);
-      if (!isStrided(x)) {
-        const shape = step.view.shape.map((d) => typeof d === "number" ? d : evalDim(d, bindings));
-        values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
-        for (const id of this.#release[i]!) values.delete(id);
-        return;
-      }
-    }
-    if (step.perm && !override) {
-      // A transpose moving only unit axes keeps the row-major order: relabel the shape.
-      const x = read(step.perm.from);
-      const axes = step.perm.axes;
-      if (!isStrided(x) && keepsOrder(x.shape, axes)) {
-        const shape = axes.map((a) => x.shape[a]!);
-        values.set(node.outputs[0]!, { dtype: x.dtype, shape, data: x.data });
-        for (const id of this.#release[i]!) values.delete(id);
-        return;
-      }
-    }
-    const strided = node.op.acceptsStrided === true || override !== undefined;
-    const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
-    const args = new Map<string, ArgValue<Tensor>>(step.fixed);
-    for (const [k, id] of step.tensors) args.set(k, tensorOf(id));
-    for (const [k, ids] of step.lists) args.set(k, ids.map(tensorOf));
-    for (const [k, t] of step.dynamic) args.set(k, resolveAttr(t, (id) => contents(read(id))));
-    const opArgs = new Args<Tensor>(node.name, args, node.known);
-    let outs: Tensor[];
+    for (const id of this.#release[i]!) values.delete(id);
+  }
+
+  /** The compiled steps, in run order. */
+  get steps(): readonly Step[] {
+    return this.#steps;
+  }
+
+  /** The value ids no longer read after step `i`. */
+  releasedAfter(i: number): readonly number[] {
+    return this.#release[i]!;
+  }
+
+  /** A value known at load time (weights, folded constants), or undefined. */
+  constant(id: number): Tensor | undefined {
+    return this.#constants.get(id);
+  }
+
+  /** What step `i` must wait for (weights still arriving), or null. */
+  pendingAt(i: number): Promise<unknown> | null {
+    return this.#waiting ? this.#pendingAt(i) : null;
+  }
+}
+
+/** A value computed from the bound symbols alone (shape arithmetic). */
+export function evalDims(model: Model, step: DimsStep, bindings: Bindings): Tensor {
+  const fact = model.values[step.id]!.fact;
+  const t = tensor(fact.dtype, fact.shape as number[]);
+  const data = t.data as Float64Array;
+  for (let k = 0; k < step.dims.length; k++) data[k] = evalDim(step.dims[k]!, bindings);
+  return t;
+}
+
+/**
+ * Runs one node or fused step on the values `read` gives: its outputs, in the order of
+ * `step.node.outputs` (a fused call computes the first).
+ */
+export function evalStep(
+  step: NodeStep | FusedStep,
+  read: (id: number) => Tensor,
+  ctx: EvalContext,
+  override?: NodeOverride,
+): Tensor[] {
+  const node = step.node;
+  if (step.kind === "fused") {
+    const ins = step.call.inputs.map(read);
     try {
-      outs = override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);
+      return [step.call.eval(ins, ctx)];
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      const shapes = [...args.entries()]
-        .filter(([, v]) => typeof v === "object" && v !== null && "dtype" in v)
-        .map(([k, v]) => `${k}: [${(v as Tensor).shape.join(", ")}]`)
-        .join(", ");
+      const shapes = ins.map((t) => `[${t.shape.join(", ")}]`).join(", ");
       const Cls = e instanceof TypeError ? TypeError : RangeError;
-      throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`, { cause: e });
+      throw new Cls(`fused ${node.name} at ${node.where}: ${msg} (inputs ${shapes})`);
     }
-    node.outputs.forEach((id, k) => values.set(id, outs[k]!));
-    for (const id of this.#release[i]!) values.delete(id);
+  }
+  if (step.view && !override) {
+    const x = read(step.view.from);
+    if (!isStrided(x)) {
+      const shape = step.view.shape.map((d) =>
+        typeof d === "number" ? d : evalDim(d, ctx.bindings)
+      );
+      return [{ dtype: x.dtype, shape, data: x.data }];
+    }
+  }
+  if (step.perm && !override) {
+    // A transpose moving only unit axes keeps the row-major order: relabel the shape.
+    const x = read(step.perm.from);
+    const axes = step.perm.axes;
+    if (!isStrided(x) && keepsOrder(x.shape, axes)) {
+      return [{ dtype: x.dtype, shape: axes.map((a) => x.shape[a]!), data: x.data }];
+    }
+  }
+  const strided = node.op.acceptsStrided === true || override !== undefined;
+  const tensorOf = (id: number): Tensor => (strided ? read(id) : contiguous(read(id)));
+  const args = new Map<string, ArgValue<Tensor>>(step.fixed);
+  for (const [k, id] of step.tensors) args.set(k, tensorOf(id));
+  for (const [k, ids] of step.lists) args.set(k, ids.map(tensorOf));
+  for (const [k, t] of step.dynamic) args.set(k, resolveAttr(t, (id) => contents(read(id))));
+  const opArgs = new Args<Tensor>(node.name, args, node.known);
+  try {
+    return override ? override(opArgs, ctx) : node.op.eval(opArgs, ctx);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const shapes = [...args.entries()]
+      .filter(([, v]) => typeof v === "object" && v !== null && "dtype" in v)
+      .map(([k, v]) => `${k}: [${(v as Tensor).shape.join(", ")}]`)
+      .join(", ");
+    const Cls = e instanceof TypeError ? TypeError : RangeError;
+    throw new Cls(`${node.name} at ${node.where}: ${msg} (inputs ${shapes})`, { cause: e });
   }
 }
 

@@ -32,6 +32,24 @@ import { fusedRope } from "../ops/fused_rope.ts";
 import { fusedSiluGate } from "../ops/fused_silu_gate.ts";
 import { fusedAttention } from "../ops/fused_attention.ts";
 import { asF32 } from "../ops/matmul.ts";
+import type { RowAxis } from "./row_axes.ts";
+
+/** The rows' axis of `x` when it is not `x`'s last (the axis the op works along). */
+function rowsBeforeLast(axes: readonly RowAxis[], rank: number): number | null {
+  const a = axes[0];
+  return typeof a === "number" && a < rank - 1 ? a : null;
+}
+
+/** The common row axis of inputs stacking rows (the others shared with a unit dim there). */
+function commonRowAxis(
+  axes: readonly RowAxis[],
+  shapes: readonly (readonly Dim[])[],
+): number | null {
+  const first = axes[0];
+  if (typeof first !== "number") return null;
+  const ok = axes.every((a, i) => a === first || (a === "same" && shapes[i]![first] === 1));
+  return ok && first < shapes[0]!.length - 1 ? first : null;
+}
 
 /** What {@link fuseGraph} found, by kind. */
 export interface FusionCounts {
@@ -207,6 +225,7 @@ function fuseRmsNorm(g: Graph, calls: Map<number, FusedCall>): number {
       node: anchor.id,
       inputs: [core.x],
       eval: ([x], ctx) => norm.eval(x!, ctx),
+      rowAxis: (axes) => rowsBeforeLast(axes, shape.length),
     });
     n++;
   }
@@ -263,10 +282,12 @@ function fuseRope(g: Graph, calls: Map<number, FusedCall>): number {
           if (!fits(cos) || !fits(sin) || !isF32(g, x1, cos, sin)) continue;
           if (!sameShape(g.shape(add.outputs[0]!), xs)) continue;
           const [c, s] = [g.resolve(cos), g.resolve(sin)];
+          const shapes = [xs, g.shape(c), g.shape(s)];
           found = {
             node: add.id,
             inputs: [x1, c, s],
             eval: ([xt, ct, st], ctx) => fusedRope(xt!, ct!, st!, ctx),
+            rowAxis: (axes) => commonRowAxis(axes, shapes),
           };
           break;
         }
@@ -312,6 +333,7 @@ function fuseSiluGate(g: Graph, calls: Map<number, FusedCall>): number {
         node: mul.id,
         inputs: [x, u],
         eval: ([a, b], ctx) => fusedSiluGate(a!, b!, ctx),
+        rowAxis: ([a, b]) => typeof a === "number" && a === b ? a : null,
       });
       n++;
       break;

@@ -30,8 +30,9 @@ Deno.test("kernelLinears runs stories260K's linears in the WASM kernels", async 
       const model = await loadModel(new URL(`stories260K_${variant}.nnef.tgz`, NNEF).pathname);
       // q/k/v/o, gate, up, down in 5 layers and the lm head.
       assert.equal(kernelLinears(model, kernels).size, 36);
-      const reference = new Session(model);
-      const fast = new Session(model, { kernels });
+      // Exact comparisons: the f32 cache (the default f16 one rounds K and V).
+      const reference = new Session(model, { kvItemType: "f32" });
+      const fast = new Session(model, { kernels, kvItemType: "f32" });
       const a = reference.prefill(PROMPT);
       const b = fast.prefill(PROMPT);
       let worst = 0;

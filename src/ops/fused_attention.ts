@@ -10,6 +10,7 @@ import { broadcastStrides, isStrided } from "./common.ts";
 import { f32Items, inArena } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
 import type { Kernels } from "../../kernels/mod.ts";
+import { isPaged, type PagedTensor } from "../tensor/paged.ts";
 
 /** A mask item at or below this is a dropped position (exp underflows to 0 in f32). */
 const DROPPED = -1e30;
@@ -76,6 +77,12 @@ export function fusedAttention(
     mv = f32Items(mask);
   }
   const kern = ctx.kernels;
+  if (
+    kern && B === 1 && Dv === D && S > 0 && isPaged(k) && isPaged(v) &&
+    (!mv || isCausal(mv, ms, S, L))
+  ) {
+    return pagedAttention(kern, qs, k, v, { H, Hk, S, L, D, scale }, q.shape);
+  }
   if (kern && B === 1 && Dv === D && S > 0 && (!mv || isCausal(mv, ms, S, L))) {
     const kc = cacheCapacity(k, kern, D);
     const vc = cacheCapacity(v, kern, D);
@@ -164,6 +171,37 @@ function kernelAttention(
       qPos0: L - S,
       scale,
     }));
+  return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+}
+
+/** Attention over caches read through block tables: their positions gathered into the arena. */
+function pagedAttention(
+  kern: Kernels,
+  qs: Float32Array,
+  k: PagedTensor,
+  v: PagedTensor,
+  { H, Hk, S, L, D, scale }: Dims,
+  shape: readonly number[],
+): Tensor {
+  const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
+  const kd = k.data as Float32Array; // (Hk, L, D)
+  const vd = v.data as Float32Array;
+  const y = inArena(
+    kern,
+    [qt, kd, vd],
+    qt.length,
+    ([qo, ko, vo], out) =>
+      kern.attention(qo!, ko!, vo!, out, {
+        m: S,
+        nHeads: H,
+        nKvHeads: Hk,
+        headDim: D,
+        capacity: L,
+        kvLen: L,
+        qPos0: L - S,
+        scale,
+      }),
+  );
   return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
 }
 

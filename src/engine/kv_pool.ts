@@ -1,0 +1,279 @@
+/**
+ * The paged KV cache: every sequence's cache tensors in fixed-size blocks of one pool.
+ *
+ * A cache tensor of the graph (e.g. `in_cache_key_3`, shape (1, n_kv_heads, P, head_dim)) is
+ * split at its past axis into `outer` (the dims before it), the positions, and `inner` (the
+ * dims after it). The pool keeps, per cache tensor, a region of `capacity` blocks; block `b`
+ * holds `blockSize` positions as (outer, blockSize, inner) items, in f16 (default) or f32.
+ * A sequence owns a block table (block ids in position order) that is the same for all its
+ * cache tensors: position p of outer index o lies in block `table[p / blockSize]`, at item
+ * `(o * blockSize + p % blockSize) * inner`. A growing sequence takes one more block and
+ * copies nothing; blocks are reference-counted so that sequences may share a prefix.
+ *
+ * With WASM kernels the regions live in the kernels' memory, where the attention kernel reads
+ * them in place.
+ */
+import type { Kernels } from "../../kernels/mod.ts";
+import { type Tensor, volume } from "../tensor/tensor.ts";
+import { contiguous } from "../ops/common.ts";
+import type { PagedKv, PagedTensor } from "../tensor/paged.ts";
+
+/** Item type of the stored cache. */
+export type KvItemType = "f16" | "f32";
+
+/** One cache tensor of the graph, as the pool stores it. */
+export interface CacheLayout {
+  /** Shape of the tensor with 0 positions on its past axis. */
+  readonly shape: readonly number[];
+  /** The past axis. */
+  readonly axis: number;
+}
+
+/** Options of a {@link KvPool}. */
+export interface KvPoolOptions {
+  /** Positions per block (default 16). */
+  readonly blockSize?: number;
+  /** Blocks the pool holds. */
+  readonly blocks: number;
+  /** Item type of the stored cache (default "f16"). */
+  readonly itemType?: KvItemType;
+  /** Kernels whose memory holds the pool, or null for plain arrays. */
+  readonly kernels: Kernels | null;
+  /** Let `grow` enlarge the pool (a copy of every region); a shared pool has a fixed size. */
+  readonly growable?: boolean;
+}
+
+/** Default positions per block. */
+export const DEFAULT_BLOCK_SIZE = 16;
+
+interface Region {
+  readonly outer: number;
+  readonly inner: number;
+  /** Items of one block: outer * blockSize * inner. */
+  readonly blockItems: number;
+  /** Byte offset in the kernels' memory, or -1 for a plain array. */
+  offset: number;
+  /** The plain array when not in the kernels' memory. */
+  array: Float32Array | Float16Array | null;
+}
+
+/** Blocks of fixed size for the cache tensors of every sequence of one model. */
+export class KvPool {
+  readonly blockSize: number;
+  readonly itemType: KvItemType;
+  readonly layouts: readonly CacheLayout[];
+  readonly kernels: Kernels | null;
+  readonly #regions: Region[];
+  readonly #growable: boolean;
+  #capacity: number;
+  /** Reference count per block (0: free). */
+  #refs: Int32Array;
+  /** Free block ids, the lowest last (taken first). */
+  #free: number[];
+
+  constructor(layouts: readonly CacheLayout[], options: KvPoolOptions) {
+    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (!Number.isInteger(blockSize) || blockSize < 1) {
+      throw new RangeError(`KV block size must be a positive integer: received ${blockSize}`);
+    }
+    if (!Number.isInteger(options.blocks) || options.blocks < 0) {
+      throw new RangeError(
+        `KV pool blocks must be a non-negative integer: received ${options.blocks}`,
+      );
+    }
+    this.blockSize = blockSize;
+    this.itemType = options.itemType ?? "f16";
+    this.layouts = layouts;
+    this.kernels = options.kernels;
+    this.#growable = options.growable ?? false;
+    this.#capacity = 0;
+    this.#refs = new Int32Array(0);
+    this.#free = [];
+    this.#regions = layouts.map((l) => {
+      const outer = volume(l.shape.slice(0, l.axis));
+      const inner = volume(l.shape.slice(l.axis + 1));
+      return { outer, inner, blockItems: outer * blockSize * inner, offset: -1, array: null };
+    });
+    this.#resize(options.blocks);
+  }
+
+  /** Bytes of one block across all the cache tensors. */
+  get blockBytes(): number {
+    const item = this.itemType === "f16" ? 2 : 4;
+    return this.#regions.reduce((n, r) => n + r.blockItems * item, 0);
+  }
+
+  /** Blocks the pool holds. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Blocks no sequence holds. */
+  get freeBlocks(): number {
+    return this.#free.length;
+  }
+
+  /** A free block, referenced once, or null when none is left. */
+  allocate(): number | null {
+    const id = this.#free.pop();
+    if (id === undefined) return null;
+    this.#refs[id] = 1;
+    return id;
+  }
+
+  /** One more reference to block `id` (a sequence sharing it). */
+  retain(id: number): void {
+    if (!(this.#refs[id]! > 0)) throw new RangeError(`KV block ${id} is not allocated`);
+    this.#refs[id]!++;
+  }
+
+  /** Drops one reference to block `id`; the last one frees it. */
+  release(id: number): void {
+    if (!(this.#refs[id]! > 0)) throw new RangeError(`KV block ${id} is not allocated`);
+    if (--this.#refs[id]! === 0) this.#free.push(id);
+  }
+
+  /** References to block `id`. */
+  refs(id: number): number {
+    return this.#refs[id] ?? 0;
+  }
+
+  /**
+   * Enlarges a growable pool to `blocks` (at least doubling), keeping every block's contents
+   * and id.
+   *
+   * @throws {RangeError} when the pool has a fixed size
+   */
+  grow(blocks: number): void {
+    if (!this.#growable) throw new RangeError("This KV pool has a fixed size");
+    if (blocks > this.#capacity) this.#resize(Math.max(blocks, this.#capacity * 2));
+  }
+
+  #resize(blocks: number): void {
+    const old = this.#capacity;
+    const before = this.#regions.map((r) => ({ offset: r.offset, array: r.array }));
+    for (const r of this.#regions) {
+      const items = r.blockItems * blocks;
+      if (this.kernels) {
+        const bytes = Math.max(items, 1) * (this.itemType === "f16" ? 2 : 4);
+        r.offset = this.kernels.allocWeights(bytes, 64).offset;
+      } else {
+        r.array = this.itemType === "f16" ? new Float16Array(items) : new Float32Array(items);
+      }
+    }
+    // Views are taken after every allocation: growing the kernels' memory detaches older ones.
+    this.#regions.forEach((r, i) => {
+      if (old === 0) return;
+      const from = this.kernels
+        ? this.#view(before[i]!.offset, r.blockItems * old)
+        : before[i]!.array!.subarray(0, r.blockItems * old);
+      this.#view(r.offset, r.blockItems * old, r.array).set(from);
+    });
+    const refs = new Int32Array(blocks);
+    refs.set(this.#refs);
+    this.#refs = refs;
+    for (let id = blocks - 1; id >= old; id--) this.#free.push(id);
+    // Keep the free list sorted so that `pop` takes the lowest id.
+    this.#free.sort((a, b) => b - a);
+    this.#capacity = blocks;
+  }
+
+  /** `items` items at byte `offset` of the kernels' memory, or of `array` when given. */
+  #view(
+    offset: number,
+    items: number,
+    array: Float32Array | Float16Array | null = null,
+  ): Float32Array | Float16Array {
+    if (array) return array.subarray(0, items);
+    const buffer = this.kernels!.memory.buffer;
+    return this.itemType === "f16"
+      ? new Float16Array(buffer, offset, items)
+      : new Float32Array(buffer, offset, items);
+  }
+
+  /** The items of region `r` (a fresh view: the kernels' memory may have grown). */
+  #items(r: Region): Float32Array | Float16Array {
+    return this.#view(r.offset, r.blockItems * this.#capacity, r.array);
+  }
+
+  /** Byte offset of cache tensor `layout`'s region in the kernels' memory. */
+  offsetOf(layout: number): number {
+    return this.#regions[layout]!.offset;
+  }
+
+  /**
+   * Writes `rows` (the cache tensor's new positions: its shape with `count` on the past axis)
+   * at positions `at..at + count` of the sequence with block `table`.
+   *
+   * @throws {RangeError} when the table holds too few blocks
+   */
+  write(layout: number, table: readonly number[], at: number, rows: Tensor): void {
+    const r = this.#regions[layout]!;
+    const axis = this.layouts[layout]!.axis;
+    const count = rows.shape[axis]!;
+    if (Math.ceil((at + count) / this.blockSize) > table.length) {
+      throw new RangeError(
+        `KV cache write of positions ${at}..${at + count} needs ${
+          Math.ceil((at + count) / this.blockSize)
+        } blocks, the sequence holds ${table.length}`,
+      );
+    }
+    const src = contiguous(rows).data as Float32Array; // (outer, count, inner)
+    const items = this.#items(r);
+    const { outer, inner } = r;
+    const B = this.blockSize;
+    for (let p = at; p < at + count; p++) {
+      const base = table[Math.floor(p / B)]! * r.blockItems + (p % B) * inner;
+      for (let o = 0; o < outer; o++) {
+        const from = (o * count + (p - at)) * inner;
+        items.set(src.subarray(from, from + inner), base + o * B * inner);
+      }
+    }
+  }
+
+  /** The first `length` positions of a sequence's cache tensor `layout`, read in place. */
+  view(layout: number, table: readonly number[], length: number): PagedTensor {
+    const shape = [...this.layouts[layout]!.shape];
+    shape[this.layouts[layout]!.axis] = length;
+    const r = this.#regions[layout]!;
+    const paged: PagedKv = {
+      offset: r.offset,
+      memory: this.kernels?.memory ?? null,
+      blockSize: this.blockSize,
+      itemType: this.itemType,
+      outer: r.outer,
+      inner: r.inner,
+      table: [...table],
+      length,
+    };
+    let gathered: Float32Array | null = null;
+    const gather = () => this.gather(layout, paged);
+    return {
+      dtype: "f32",
+      shape,
+      paged,
+      get data(): Float32Array {
+        return gathered ??= gather();
+      },
+    };
+  }
+
+  /** A row-major f32 copy of a paged view (for readers other than the fused attention). */
+  gather(layout: number, view: PagedKv): Float32Array {
+    const r = this.#regions[layout]!;
+    const { outer, inner } = r;
+    const B = this.blockSize;
+    const L = view.length;
+    const out = new Float32Array(outer * L * inner); // (outer, L, inner)
+    const items = this.#items(r);
+    for (let p = 0; p < L; p += B) {
+      const count = Math.min(B, L - p);
+      const block = view.table[p / B]! * r.blockItems;
+      for (let o = 0; o < outer; o++) {
+        const from = block + o * B * inner;
+        out.set(items.subarray(from, from + count * inner), (o * L + p) * inner);
+      }
+    }
+    return out;
+  }
+}

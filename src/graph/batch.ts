@@ -1,0 +1,433 @@
+/**
+ * Runs a compiled graph over several sequences in one pass.
+ *
+ * Each sequence (a segment) brings its new tokens, its own symbols (`S` new tokens, `P` past
+ * ones) and its own cache inputs. The tokens of all segments are stacked along the token
+ * input's symbolic axis; every step whose op keeps rows apart (see `row_axes.ts`) then runs
+ * once over the stack (one pass over each weight for all sequences), and every other step
+ * (attention, the cache appends, anything reading `P`) runs once per segment on that
+ * segment's rows, with its own bindings. Values move between the two forms as steps need:
+ * a stack is sliced into per-segment views, per-segment parts are stacked again.
+ *
+ * A segment's results are those of running it alone, item for item, provided each op (and
+ * kernel) computes a row the same way whatever other rows it runs with.
+ */
+import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
+import { contiguous, isStrided, type StridedTensor } from "../ops/common.ts";
+import type { EvalContext } from "../ops/op.ts";
+import type { Kernels } from "../../kernels/mod.ts";
+import { type Bindings, type Dim, symbolOf } from "./dim.ts";
+import {
+  evalDims,
+  evalStep,
+  type Executor,
+  type FusedStep,
+  type NodeOverride,
+  type NodeStep,
+} from "./executor.ts";
+import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./model.ts";
+import { type RowAxis, rowAxisOf } from "./row_axes.ts";
+
+/** One sequence's share of a batched run. */
+export interface Segment {
+  /** Its graph inputs by name; the token input holds its new tokens only. */
+  readonly inputs: ReadonlyMap<string, Tensor>;
+  /** Its symbols (bound from its inputs, see `Executor.bind`). */
+  readonly bindings: Bindings;
+  /** Its own node overrides (e.g. its cache appends), taking precedence over the shared ones. */
+  readonly overrides?: ReadonlyMap<number, NodeOverride>;
+}
+
+/** How a value lies in a batched run, as planned at load time. */
+type Layout =
+  /** Known at load time, the same for every segment. */
+  | { readonly kind: "same" }
+  /** One tensor stacking every segment's rows along `axis`. */
+  | { readonly kind: "rows"; readonly axis: number }
+  /** One tensor per segment; `axis`, when known, is where they can be stacked. */
+  | { readonly kind: "parts"; readonly axis: number | null };
+
+/** How a step runs: once over the stacked rows, or once per segment. */
+type Mode =
+  | {
+    readonly kind: "rows";
+    readonly axis: number;
+    /** Reshape-like steps: the output shape, with the rows' axis set at run time. */
+    readonly shape: readonly number[] | null;
+  }
+  | { readonly kind: "each" };
+
+const SAME: Layout = { kind: "same" };
+
+/** Sample bindings of the symbols, to compare symbolic dims by value. */
+function sampleBindings(symbols: readonly string[]): Bindings[] {
+  const primes = [[3, 5, 7, 11, 13], [17, 19, 23, 29, 31]];
+  return primes.map((p) => new Map(symbols.map((s, i) => [s, p[i % p.length]! + 2 * i])));
+}
+
+/** The axis of `shape` that is exactly the symbol `token`, when there is one only. */
+function tokenAxis(shape: readonly Dim[], token: string): number | null {
+  const at = shape.flatMap((d, i) => (symbolOf(d) === token ? [i] : []));
+  return at.length === 1 ? at[0]! : null;
+}
+
+/**
+ * The batched run order of an executor's steps: which run once over the stacked rows, and
+ * where each value's rows lie. Built once per executor and token input.
+ */
+export class BatchPlan {
+  readonly executor: Executor;
+  readonly #modes: Mode[];
+  /** Steps whose values pass through the rows layout (for the run's stacking). */
+  readonly #layouts = new Map<number, Layout>();
+  readonly #tokenInput: string;
+
+  /**
+   * @param executor the compiled graph
+   * @param tokenInput the graph input holding the new tokens (stacked along its only symbolic axis)
+   * @param perSequence nodes that always run once per segment (e.g. the cache appends)
+   */
+  constructor(executor: Executor, tokenInput: string, perSequence: ReadonlySet<number>) {
+    this.executor = executor;
+    this.#tokenInput = tokenInput;
+    const model = executor.model;
+    const input = model.input(tokenInput);
+    if (!input) throw new RangeError(`The graph has no input '${tokenInput}'`);
+    const axes = input.fact.shape.flatMap((d, i) => (symbolOf(d) !== null ? [i] : []));
+    if (axes.length !== 1) {
+      throw new RangeError(
+        `Token input '${tokenInput}' needs exactly one symbolic axis to stack sequences along`,
+      );
+    }
+    const token = symbolOf(input.fact.shape[axes[0]!]!)!;
+    const samples = sampleBindings(model.symbols);
+    const layouts = this.#layouts;
+    const layoutOf = (id: number): Layout => {
+      if (executor.constant(id)) return SAME;
+      return layouts.get(id) ?? { kind: "parts", axis: null };
+    };
+    for (const io of model.inputs) {
+      layouts.set(
+        io.id,
+        io.name === tokenInput
+          ? { kind: "rows", axis: axes[0]! }
+          : { kind: "parts", axis: tokenAxis(io.fact.shape, token) },
+      );
+    }
+    const rowContext = {
+      model,
+      ints: (node: Node, name: string): number[] | null => {
+        const a = node.args.get(name);
+        if (a?.kind !== "attr") return null;
+        const v = resolveAttr(a.value, () => null);
+        const flat = Array.isArray(v) ? v.flat(4) : [v];
+        return flat.every((x) => typeof x === "number") ? flat as number[] : null;
+      },
+    };
+    this.#modes = executor.steps.map((step) => {
+      if (step.kind === "dims") {
+        layouts.set(step.id, { kind: "parts", axis: null });
+        return { kind: "each" };
+      }
+      if (step.kind === "alias") {
+        layouts.set(step.id, layoutOf(step.from));
+        return { kind: "each" };
+      }
+      const node = step.node;
+      const reads = step.kind === "fused" ? step.call.inputs : tensorReads(step);
+      const inAxes = new Map<number, RowAxis>();
+      let stackable = !perSequence.has(node.id);
+      for (const id of reads) {
+        const l = layoutOf(id);
+        if (l.kind === "same") inAxes.set(id, "same");
+        else if (l.axis === null) stackable = false;
+        else inAxes.set(id, l.axis);
+      }
+      const reshapeLike = step.kind === "node" && step.view !== null;
+      if (step.kind === "node" && !reshapeLike) {
+        for (const [, t] of step.dynamic) {
+          if (templateWires(t as AttrTemplate).some((id) => layoutOf(id).kind !== "same")) {
+            stackable = false;
+          }
+        }
+      }
+      let axis: number | null = null;
+      if (stackable && inAxes.size > 0) {
+        axis = step.kind === "fused"
+          ? step.call.rowAxis?.(step.call.inputs.map((id) => inAxes.get(id)!)) ?? null
+          : rowAxisOf(rowContext, node, inAxes, samples);
+      }
+      const outs = node.outputs;
+      if (axis !== null && (step.kind === "fused" || outs.length === 1)) {
+        layouts.set(outs[0]!, { kind: "rows", axis });
+        const shape = reshapeLike
+          ? model.values[outs[0]!]!.fact.shape.map((d) => (typeof d === "number" ? d : 0))
+          : null;
+        return { kind: "rows", axis, shape };
+      }
+      // Per segment: the parts stack where the token symbol is, else where the input's rows were.
+      const from = reads.map(layoutOf).find((l) => l.kind !== "same" && l.axis !== null);
+      for (const id of step.kind === "fused" ? [outs[0]!] : outs) {
+        const shape = model.values[id]!.fact.shape;
+        let at = tokenAxis(shape, token);
+        if (at === null && from && from.kind !== "same" && from.axis! < shape.length) {
+          const source = reads.find((r) => layoutOf(r) === from)!;
+          if (model.values[source]!.fact.shape.length === shape.length) at = from.axis;
+        }
+        layouts.set(id, { kind: "parts", axis: at });
+      }
+      return { kind: "each" };
+    });
+  }
+
+  /** The axis value `id` is planned to stack its rows along, or null. */
+  axisOf(id: number): number | null {
+    const l = this.#layouts.get(id);
+    return l === undefined || l.kind === "same" ? null : l.axis;
+  }
+
+  /** The token input's name. */
+  get tokenInput(): string {
+    return this.#tokenInput;
+  }
+
+  /** Steps that run once for the whole batch (the rest run once per segment). */
+  get batchedSteps(): number {
+    return this.#modes.filter((m) => m.kind === "rows").length;
+  }
+
+  /**
+   * Runs `segments` through the graph, waiting per step for weights still arriving; returns,
+   * per segment, the graph's outputs by value id (row-major or strided views).
+   */
+  async run(
+    segments: readonly Segment[],
+    shared: ReadonlyMap<number, NodeOverride>,
+    kernels: Kernels | null,
+  ): Promise<Map<number, Tensor>[]> {
+    if (segments.length === 0) return [];
+    const run = new BatchRun(this, segments, shared, kernels);
+    const steps = this.executor.steps;
+    for (let i = 0; i < steps.length; i++) {
+      const pending = this.executor.pendingAt(i);
+      if (pending) await pending;
+      run.step(i, this.#modes[i]!);
+    }
+    return run.outputs();
+  }
+}
+
+function tensorReads(step: NodeStep): number[] {
+  return [...step.tensors.map(([, id]) => id), ...step.lists.flatMap(([, ids]) => ids)];
+}
+
+/** A value of a batched run: one stacked tensor, or one tensor per segment. */
+type Value =
+  | {
+    readonly kind: "rows";
+    readonly t: Tensor;
+    readonly axis: number;
+    /** Rows of each segment along `axis`. */
+    readonly counts: readonly number[];
+  }
+  | { readonly kind: "parts"; readonly parts: readonly Tensor[] };
+
+class BatchRun {
+  readonly #plan: BatchPlan;
+  readonly #segments: readonly Segment[];
+  readonly #shared: ReadonlyMap<number, NodeOverride>;
+  readonly #contexts: EvalContext[];
+  readonly #values = new Map<number, Value>();
+
+  constructor(
+    plan: BatchPlan,
+    segments: readonly Segment[],
+    shared: ReadonlyMap<number, NodeOverride>,
+    kernels: Kernels | null,
+  ) {
+    this.#plan = plan;
+    this.#segments = segments;
+    this.#shared = shared;
+    this.#contexts = segments.map((s) => ({ bindings: s.bindings, kernels }));
+    const model = plan.executor.model;
+    for (const io of model.inputs) {
+      const parts = segments.map((s) => {
+        const t = s.inputs.get(io.name);
+        if (!t) throw new RangeError(`Missing input '${io.name}'`);
+        return t;
+      });
+      this.#values.set(io.id, { kind: "parts", parts });
+    }
+  }
+
+  #constant(id: number): Tensor | undefined {
+    return this.#plan.executor.constant(id);
+  }
+
+  #value(id: number): Value {
+    const v = this.#values.get(id);
+    if (!v) {
+      throw new RangeError(
+        `Value ${this.#plan.executor.model.values[id]?.name ?? id} was not computed`,
+      );
+    }
+    return v;
+  }
+
+  /** Segment `i`'s tensor of value `id`. */
+  #part(id: number, i: number): Tensor {
+    const c = this.#constant(id);
+    if (c) return c;
+    const v = this.#value(id);
+    if (v.kind === "parts") return v.parts[i]!;
+    let start = 0;
+    for (let j = 0; j < i; j++) start += v.counts[j]!;
+    return sliceRows(v.t, v.axis, start, v.counts[i]!);
+  }
+
+  /** Value `id` stacked along `axis`, or null when its parts cannot be (shapes differ). */
+  #rows(id: number, axis: number): Extract<Value, { kind: "rows" }> | null {
+    const v = this.#value(id);
+    if (v.kind === "rows") return v.axis === axis ? v : null;
+    const stacked = stackRows(v.parts, axis);
+    if (stacked) this.#values.set(id, stacked);
+    return stacked;
+  }
+
+  step(i: number, mode: Mode): void {
+    const executor = this.#plan.executor;
+    const step = executor.steps[i]!;
+    const n = this.#segments.length;
+    if (step.kind === "alias") {
+      const c = this.#constant(step.from);
+      this.#values.set(
+        step.id,
+        c ? { kind: "parts", parts: new Array(n).fill(c) } : this.#value(step.from),
+      );
+    } else if (step.kind === "dims") {
+      const parts = this.#contexts.map((ctx) => evalDims(executor.model, step, ctx.bindings));
+      this.#values.set(step.id, { kind: "parts", parts });
+    } else if (n === 1 || mode.kind === "each" || !this.#stacked(step, mode)) {
+      this.#each(step);
+    }
+    for (const id of executor.releasedAfter(i)) this.#values.delete(id);
+  }
+
+  #each(step: NodeStep | FusedStep): void {
+    const outs = step.kind === "fused" ? [step.node.outputs[0]!] : step.node.outputs;
+    const parts: Tensor[][] = outs.map(() => []);
+    this.#segments.forEach((segment, i) => {
+      const override = segment.overrides?.get(step.node.id) ?? this.#shared.get(step.node.id);
+      const results = evalStep(step, (id) => this.#part(id, i), this.#contexts[i]!, override);
+      outs.forEach((_, k) => parts[k]!.push(results[k]!));
+    });
+    outs.forEach((id, k) => this.#values.set(id, { kind: "parts", parts: parts[k]! }));
+  }
+
+  /** Runs `step` once over the stacked rows; false when the rows do not line up (then per segment). */
+  #stacked(step: NodeStep | FusedStep, mode: Extract<Mode, { kind: "rows" }>): boolean {
+    const reads = step.kind === "fused" ? step.call.inputs : tensorReads(step);
+    const stacks = new Map<number, Tensor>();
+    let counts: readonly number[] | null = null;
+    for (const id of reads) {
+      if (this.#constant(id)) continue;
+      const planned = this.#plannedAxis(id);
+      if (planned === null) return false;
+      const v = this.#rows(id, planned);
+      if (!v || (counts !== null && !sameCounts(counts, v.counts))) return false;
+      counts = v.counts;
+      stacks.set(id, v.t);
+    }
+    if (counts === null) return false;
+    const out = step.node.outputs[0]!;
+    let t: Tensor;
+    if (mode.shape !== null && step.kind === "node" && step.view !== null) {
+      const x = stacks.get(step.view.from) ?? this.#constant(step.view.from)!;
+      const shape = [...mode.shape];
+      shape[mode.axis] = counts.reduce((a, b) => a + b, 0);
+      if (volume(shape) !== volume(x.shape)) return false;
+      t = { dtype: x.dtype, shape, data: contiguous(x).data };
+    } else {
+      const read = (id: number): Tensor => stacks.get(id) ?? this.#constant(id)!;
+      t = evalStep(step, read, this.#contexts[0]!, this.#shared.get(step.node.id))[0]!;
+    }
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (t.shape[mode.axis] !== total) {
+      throw new RangeError(
+        `Batched ${step.node.name} at ${step.node.where} gave ${
+          t.shape[mode.axis]
+        } rows on axis ${mode.axis}, expected ${total}`,
+      );
+    }
+    this.#values.set(out, { kind: "rows", t, axis: mode.axis, counts });
+    return true;
+  }
+
+  /** The axis value `id` is planned to stack along (null: it cannot be). */
+  #plannedAxis(id: number): number | null {
+    const v = this.#values.get(id);
+    if (v?.kind === "rows") return v.axis;
+    return this.#plan.axisOf(id);
+  }
+
+  /** Per segment, the graph's outputs by value id. */
+  outputs(): Map<number, Tensor>[] {
+    const model = this.#plan.executor.model;
+    return this.#segments.map((_, i) => {
+      const out = new Map<number, Tensor>();
+      for (const o of model.outputs) out.set(o.id, this.#part(o.id, i));
+      return out;
+    });
+  }
+}
+
+function sameCounts(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Rows [start, start + count) of `t` along `axis`: a view, copied only when it is strided and unit-leading is not. */
+export function sliceRows(t: Tensor, axis: number, start: number, count: number): Tensor {
+  const shape = [...t.shape];
+  shape[axis] = count;
+  if (!isStrided(t) && t.shape.slice(0, axis).every((d) => d === 1)) {
+    const inner = volume(t.shape.slice(axis + 1));
+    const data = t.data as Float32Array;
+    return { dtype: t.dtype, shape, data: data.subarray(start * inner, (start + count) * inner) };
+  }
+  const strides = isStrided(t) ? t.strides : rowMajorStrides(t.shape);
+  const offset = (isStrided(t) ? t.offset : 0) + start * strides[axis]!;
+  const view: StridedTensor = { dtype: t.dtype, shape, data: t.data, strides, offset };
+  return view;
+}
+
+/** The parts concatenated along `axis` (row-major), or null when their other dims differ. */
+export function stackRows(
+  parts: readonly Tensor[],
+  axis: number,
+): Extract<Value, { kind: "rows" }> | null {
+  const first = parts[0]!;
+  const rank = first.shape.length;
+  if (axis >= rank) return null;
+  for (const p of parts) {
+    if (p.dtype !== first.dtype || p.shape.length !== rank) return null;
+    for (let d = 0; d < rank; d++) if (d !== axis && p.shape[d] !== first.shape[d]) return null;
+  }
+  const counts = parts.map((p) => p.shape[axis]!);
+  const total = counts.reduce((a, b) => a + b, 0);
+  const shape = [...first.shape];
+  shape[axis] = total;
+  const outer = volume(first.shape.slice(0, axis));
+  const inner = volume(first.shape.slice(axis + 1));
+  const out = tensor(first.dtype, shape);
+  const dst = out.data as Float32Array;
+  let at = 0;
+  for (const p of parts) {
+    const src = contiguous(p).data as Float32Array;
+    const block = p.shape[axis]! * inner;
+    for (let o = 0; o < outer; o++) {
+      dst.set(src.subarray(o * block, (o + 1) * block), o * total * inner + at);
+    }
+    at += block;
+  }
+  return { kind: "rows", t: out, axis, counts };
+}
