@@ -179,7 +179,6 @@ export {
   InferenceService,
   type InferenceServiceOptions,
   type TokenModel,
-  type TokenSession,
 } from "./src/engine/service.ts";
 export {
   type LoadedService,
@@ -187,6 +186,20 @@ export {
   type LoadServiceOptions,
 } from "./src/engine/load_service.ts";
 export { QueueFullError, type QueueTicket, RequestQueue } from "./src/scheduler/queue.ts";
+export {
+  BatchScheduler,
+  KvBudgetError,
+  type SchedulerOptions,
+  type SchedulerStats,
+  type SequenceOutcome,
+  type SequenceRequest,
+  type SequenceRun,
+  type StepModel,
+  type StepPool,
+  type StepSequence,
+} from "./src/scheduler/step_loop.ts";
+export { PrefixCache } from "./src/scheduler/prefix_cache.ts";
+export { KvPool, type KvPoolOptions } from "./src/engine/kv_pool.ts";
 export { ServingMetrics } from "./src/scheduler/metrics.ts";
 export { createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
 export {

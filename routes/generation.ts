@@ -11,6 +11,7 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 /**
@@ -120,6 +121,15 @@ function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
         promptIds.length + request.maxTokens
       } were requested (${promptIds.length} in the prompt, ${request.maxTokens} for the completion)`,
       { param: "max_tokens", code: "context_length_exceeded" },
+    );
+  }
+  const positions = promptIds.length +
+    Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
+  if (positions > service.kvCapacity) {
+    throw new ApiError(
+      400,
+      `This request needs ${positions} positions of KV cache (prompt and completion), more than the ${service.kvCapacity} the server's KV budget holds`,
+      { param: promptField, code: "context_length_exceeded" },
     );
   }
   const vocab = service.tokenizer.vocabSize;
@@ -304,11 +314,14 @@ function responseId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
-function usageOf(event: { promptTokens: number; completionTokens: number }): Usage {
+function usageOf(
+  event: { promptTokens: number; completionTokens: number; cachedTokens: number },
+): Usage {
   return {
     prompt_tokens: event.promptTokens,
     completion_tokens: event.completionTokens,
     total_tokens: event.promptTokens + event.completionTokens,
+    prompt_tokens_details: { cached_tokens: event.cachedTokens },
   };
 }
 

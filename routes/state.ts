@@ -11,8 +11,10 @@ export interface ServingConfig {
   readonly corsOrigins: readonly string[];
   /** Server-side cap on generated tokens per request, whatever the client asks. */
   readonly maxTokensCap: number;
-  /** Requests that may wait behind the running one before 429. */
+  /** Requests that may wait behind the running ones before 429. */
   readonly maxQueue: number;
+  /** Requests generating at once (batched by the scheduler). */
+  readonly maxBatch: number;
   /** Seconds suggested in `Retry-After` with a 429. */
   readonly retryAfterSeconds: number;
   /** Milliseconds of silence after which a stream gets a `: ping` comment. */
@@ -27,6 +29,7 @@ export const DEFAULT_SERVING_CONFIG: ServingConfig = {
   corsOrigins: [],
   maxTokensCap: 4096,
   maxQueue: 16,
+  maxBatch: 16,
   retryAfterSeconds: 1,
   pingIntervalMs: 10_000,
   maxBodyBytes: 4 * 1024 * 1024,
@@ -47,10 +50,12 @@ export class ServingState {
     this.log = log;
     this.queue = new RequestQueue({
       maxWaiting: this.config.maxQueue,
+      maxRunning: this.config.maxBatch,
       retryAfterSeconds: this.config.retryAfterSeconds,
     });
     this.metrics = new ServingMetrics();
     this.metrics.bindQueue(this.queue);
+    this.metrics.bindScheduler(() => this.#service?.stats);
   }
 
   /** The loaded service, if any. */

@@ -27,6 +27,8 @@ Deno.test("POST /v1/completions greedy text equals the reference continuation", 
     prompt_tokens: prompt.length,
     completion_tokens: expected.length,
     total_tokens: prompt.length + expected.length,
+    // 5 prompt tokens fill no 16-position KV block: nothing can come from the prefix cache.
+    prompt_tokens_details: { cached_tokens: 0 },
   });
   assert.equal(completion.choices[0]!.finish_reason, expected.length === 40 ? "length" : "stop");
 });
@@ -79,7 +81,11 @@ Deno.test("chat completions: streamed and whole greedy answers agree, with exact
   assert.ok(chunks.slice(1).every((c) => c.choices.every((ch) => ch.delta.role === undefined)));
   const usageChunk = chunks.at(-1)!;
   assert.deepEqual(usageChunk.choices, []);
-  assert.deepEqual(usageChunk.usage, whole.usage);
+  const { prompt_tokens_details: cached, ...usage } = usageChunk.usage!;
+  const { prompt_tokens_details: _, ...wholeUsage } = whole.usage!;
+  assert.deepEqual(usage, wholeUsage);
+  // The same prompt again: its full 16-position blocks come from the prefix cache.
+  assert.equal(cached!.cached_tokens, Math.floor((usage.prompt_tokens - 1) / 16) * 16);
   const finish = chunks.at(-2)!;
   assert.deepEqual(finish.choices[0]!.delta, {});
   assert.equal(finish.choices[0]!.finish_reason, whole.choices[0]!.finish_reason);
@@ -241,7 +247,7 @@ Deno.test("bad requests are 400 with the field named, a long prompt is context_l
 });
 
 Deno.test("a full queue answers 429 with Retry-After and the waiting request runs after", async () => {
-  await using server = await startServer({ maxQueue: 1, retryAfterSeconds: 2 });
+  await using server = await startServer({ maxQueue: 1, maxBatch: 1, retryAfterSeconds: 2 });
   const client = server.client();
   const holder = server.state.queue.admit();
   await holder.ready;

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { InferenceService } from "../src/engine/service.ts";
-import { Session } from "../src/engine/session.ts";
+import { cacheLayouts, Session } from "../src/engine/session.ts";
+import { KvPool } from "../src/engine/kv_pool.ts";
+import { BatchScheduler } from "../src/scheduler/step_loop.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { metricValue, startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";
 
@@ -78,7 +80,8 @@ Deno.test("a stream without include_usage has no usage chunk and no usage field"
 });
 
 Deno.test("a waiting stream gets : ping comments, and leaving the queue counts as a cancel", async () => {
-  await using server = await startServer({ pingIntervalMs: 5 });
+  // One request at a time, so that a held place makes the next one wait.
+  await using server = await startServer({ pingIntervalMs: 5, maxBatch: 1 });
   const holder = server.state.queue.admit();
   await holder.ready;
   const controller = new AbortController();
@@ -110,7 +113,7 @@ Deno.test("a waiting stream gets : ping comments, and leaving the queue counts a
 });
 
 Deno.test("a non-streaming client that disconnects cancels its generation", async () => {
-  await using server = await startServer();
+  await using server = await startServer({ maxBatch: 1 });
   const holder = server.state.queue.admit();
   await holder.ready;
   const controller = new AbortController();
@@ -135,25 +138,22 @@ Deno.test("an error after the stream began is sent as an OpenAI error event, the
   const stories = await storiesService();
   const tokenizer = stories.tokenizer;
   const graph = await loadModel(STORIES_ARCHIVE);
-  // The real model, whose fourth decode step fails (as an out-of-memory would).
+  // The real model and scheduler, whose every fourth step fails (as an out-of-memory would).
+  const pool = new KvPool(cacheLayouts(graph), { blocks: 64, kernels: null });
+  let steps = 0;
   const failing = new InferenceService({
     modelId: "failing",
     tokenizer,
     renderChat: (messages) => stories.renderChat(messages),
-    model: {
+    model: new BatchScheduler({
       contextLength: stories.contextLength,
-      newSession() {
-        const session = new Session(graph);
-        let steps = 0;
-        return {
-          prefill: (ids) => Promise.resolve(session.prefill(ids)),
-          decode: (id) => {
-            if (++steps === 4) return Promise.reject(new RangeError("Out of memory in decode"));
-            return Promise.resolve(session.decode(id));
-          },
-        };
+      pool,
+      newSequence: () => new Session(graph, { pool }),
+      step: (work) => {
+        if (++steps % 4 === 0) return Promise.reject(new RangeError("Out of memory in decode"));
+        return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })));
       },
-    },
+    }),
   });
   await using server = await startServer({}, failing);
   const response = await post(server.url, { ...BODY, max_tokens: 20 });

@@ -4,8 +4,10 @@ import type { DiskCache } from "../storage/disk_cache.ts";
 import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
-import { InferenceService, type TokenModel } from "./service.ts";
-import { Session, type SessionOptions } from "./session.ts";
+import { InferenceService } from "./service.ts";
+import { cacheLayouts, Session } from "./session.ts";
+import { DEFAULT_BLOCK_SIZE, KvPool } from "./kv_pool.ts";
+import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -15,10 +17,14 @@ export interface LoadServiceOptions {
   readonly modelId: string;
   /** Tokenizer file or folder; default: the archive's own `tokenizer.json`. */
   readonly tokenizer?: string;
-  /** Fixed prompt tokens per prefill step (default: adapted, see `InferenceServiceOptions`). */
+  /** Fixed tokens per scheduler step (default: adapted so that a step takes `stepMs`). */
   readonly prefillChunk?: number;
-  /** Target duration of an adapted prefill step in milliseconds. */
+  /** Target duration of one scheduler step in milliseconds (default 40). */
   readonly prefillBudgetMs?: number;
+  /** Bytes of KV cache for all sequences (default: see {@link defaultKvBudget}). */
+  readonly kvBudgetBytes?: number;
+  /** Sequences running at once (default 16). */
+  readonly maxRunning?: number;
   /** WASM kernels to run the linear layers in (the caller owns and closes them). */
   readonly kernels?: Kernels;
   /**
@@ -122,10 +128,7 @@ export async function loadService(
     });
     weightsReady.catch(() => {});
     handedOver = true;
-    const model = tokenModel(
-      graph,
-      options.kernels === undefined ? {} : { kernels: options.kernels },
-    );
+    const model = tokenModel(graph, options);
     const renderConfig = tokenizer instanceof HfTokenizer
       ? { ...tokenizer.config, ...config }
       : config;
@@ -135,10 +138,6 @@ export async function loadService(
       modelId: options.modelId,
       renderChat: (messages) =>
         renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
-      ...(options.prefillChunk === undefined ? {} : { prefillChunk: options.prefillChunk }),
-      ...(options.prefillBudgetMs === undefined
-        ? {}
-        : { prefillBudgetMs: options.prefillBudgetMs }),
     });
     return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady };
   } finally {
@@ -222,30 +221,53 @@ function readJsonMember(
 }
 
 /**
- * The graph runtime behind the `TokenModel` interface; sessions are reused one at a time.
- * Steps wait per node for weights still arriving (the first pass of a lazy load).
+ * The graph runtime behind the `TokenModel` interface: a batching scheduler over sessions that
+ * share one paged KV pool. Steps wait per node for weights still arriving (the first pass of a
+ * lazy load).
  */
-function tokenModel(graph: Model, sessionOptions: SessionOptions): TokenModel {
-  const free: Session[] = [new Session(graph, sessionOptions)];
-  const contextLength = largestFit(free[0]!);
-  return {
+function tokenModel(graph: Model, options: LoadServiceOptions): BatchScheduler<Session> {
+  const kernels = options.kernels ?? null;
+  const probe = new Session(graph, { kernels: kernels ?? false, capacity: 1 });
+  const contextLength = largestFit(probe);
+  const layouts = cacheLayouts(graph);
+  const bytesPerBlock = new KvPool(layouts, { blocks: 0, kernels: null }).blockBytes;
+  const budget = options.kvBudgetBytes ??
+    defaultKvBudget(bytesPerBlock / DEFAULT_BLOCK_SIZE, contextLength, options.maxRunning ?? 16);
+  const blocks = Math.max(
+    Math.ceil(contextLength / DEFAULT_BLOCK_SIZE),
+    Math.floor(budget / Math.max(1, bytesPerBlock)),
+  );
+  const pool = new KvPool(layouts, { blocks, kernels });
+  const model: StepModel<Session> = {
     contextLength,
-    newSession() {
-      const session = free.pop() ?? new Session(graph, sessionOptions);
-      session.reset();
-      let disposed = false;
-      return {
-        prefill: (ids) => session.prefillAsync(ids),
-        decode: (id) => session.decodeAsync(id),
-        dispose: () => {
-          if (disposed) return;
-          disposed = true;
-          session.reset();
-          free.push(session);
-        },
-      };
-    },
+    pool,
+    newSequence: () => new Session(graph, { kernels: kernels ?? false, pool }),
+    step: (work) => Session.step(work.map((w) => ({ session: w.seq, ids: w.ids }))),
   };
+  return new BatchScheduler(model, {
+    ...(options.prefillChunk === undefined ? {} : { tokenBudget: options.prefillChunk }),
+    ...(options.prefillBudgetMs === undefined ? {} : { stepMs: options.prefillBudgetMs }),
+    ...(options.maxRunning === undefined ? {} : { maxRunning: options.maxRunning }),
+  });
+}
+
+/**
+ * The default KV budget in bytes: room for `sequences` full contexts, but at most a quarter
+ * of the memory the system has free (and at least one full context).
+ */
+export function defaultKvBudget(
+  bytesPerPosition: number,
+  contextLength: number,
+  sequences: number,
+): number {
+  const context = bytesPerPosition * contextLength;
+  let free = Infinity;
+  try {
+    free = Deno.systemMemoryInfo().available;
+  } catch {
+    // No permission to read it (or no such figure here): the per-sequence room decides.
+  }
+  return Math.max(context, Math.min(context * sequences, free / 4));
 }
 
 /** The most positions a fresh session accepts (from the graph's assertions, e.g. `S+P < 512`). */

@@ -1,26 +1,23 @@
-import { setImmediate } from "node:timers";
 import type { ChatMessage } from "./chat_template.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
 
-/** One sequence on the model: its KV cache grows with every call. */
-export interface TokenSession {
-  /** Appends `ids` to the sequence; returns the logits (vocab,) of its last position. */
-  prefill(ids: readonly number[]): Promise<Float32Array>;
-  /** Appends one token; returns the logits (vocab,) of the next position. */
-  decode(id: number): Promise<Float32Array>;
-  /** Frees the sequence's cache. */
-  dispose?(): void;
-}
-
-/** The part of a loaded model that generation needs. */
+/**
+ * The part of a loaded model that generation needs: the scheduler that runs sequences over it
+ * (a `BatchScheduler`).
+ */
 export interface TokenModel {
   /** Positions the model can hold (prompt plus generated tokens). */
   readonly contextLength: number;
-  /** Starts a sequence with an empty cache. */
-  newSession(): TokenSession;
+  /** Positions the KV budget holds for one sequence. */
+  readonly kvCapacity: number;
+  /** Runs a sequence; see `SequenceRequest`. */
+  submit(request: SequenceRequest): SequenceRun;
+  /** The scheduler's figures, for `/metrics`. */
+  readonly stats?: SchedulerStats;
 }
 
 /** How to generate one completion. */
@@ -49,6 +46,8 @@ export type GenerationEvent =
     readonly completionTokens: number;
     /** The generated ids, eos excluded. */
     readonly ids: readonly number[];
+    /** Prompt tokens whose KV came from the prefix cache. */
+    readonly cachedTokens: number;
   };
 
 /** Everything the service is built from. */
@@ -59,13 +58,6 @@ export interface InferenceServiceOptions {
   readonly modelId: string;
   /** Renders chat messages to prompt text (the model's chat template). */
   readonly renderChat: (messages: readonly ChatMessage[]) => string;
-  /**
-   * Prompt tokens per prefill call. Unset, the size adapts so that each call takes about
-   * `prefillBudgetMs`, so a long prompt never blocks the event loop for long.
-   */
-  readonly prefillChunk?: number;
-  /** Target duration of one prefill call when `prefillChunk` is unset (default 50 ms). */
-  readonly prefillBudgetMs?: number;
 }
 
 /** Ties a model, its tokenizer, its chat template and the sampler into text generation. */
@@ -73,24 +65,28 @@ export class InferenceService {
   readonly #model: TokenModel;
   readonly #tokenizer: Tokenizer;
   readonly #renderChat: (messages: readonly ChatMessage[]) => string;
-  readonly #prefillChunk: number | undefined;
-  readonly #prefillBudgetMs: number;
   readonly modelId: string;
 
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
     this.#tokenizer = options.tokenizer;
     this.#renderChat = options.renderChat;
-    this.#prefillChunk = options.prefillChunk === undefined
-      ? undefined
-      : Math.max(1, Math.floor(options.prefillChunk));
-    this.#prefillBudgetMs = options.prefillBudgetMs ?? 50;
     this.modelId = options.modelId;
   }
 
   /** Positions the model can hold. */
   get contextLength(): number {
     return this.#model.contextLength;
+  }
+
+  /** The scheduler's figures (running and waiting sequences, KV blocks, prefix hits). */
+  get stats(): SchedulerStats | undefined {
+    return this.#model.stats;
+  }
+
+  /** Positions the KV budget holds for one sequence (a request needing more is refused). */
+  get kvCapacity(): number {
+    return this.#model.kvCapacity;
   }
 
   /** The tokenizer in use. */
@@ -115,93 +111,109 @@ export class InferenceService {
   }
 
   /**
-   * Generates from `promptIds`: prefill in chunks, then one token per step, yielding
-   * text that is safe to send (whole characters, stop strings cut) and a final "done".
-   * Throws the signal's reason when aborted.
+   * Generates from `promptIds`: the scheduler prefills it (in chunks, batched with other
+   * sequences) and decodes one token per step; yields text that is safe to send (whole
+   * characters, stop strings cut) and a final "done". Throws the signal's reason when aborted.
    */
   async *generate(
     promptIds: readonly number[],
     options: GenerateOptions,
   ): AsyncGenerator<GenerationEvent> {
-    const { signal } = options;
     if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
     if (promptIds.length >= this.#model.contextLength) {
       throw new RangeError(
         `Prompt of ${promptIds.length} tokens does not fit the context of ${this.#model.contextLength}`,
       );
     }
-    const session = this.#model.newSession();
-    try {
-      let logits: Float32Array | undefined; // (vocab,)
-      let chunk = this.#prefillChunk ?? FIRST_PREFILL_CHUNK;
-      for (let at = 0; at < promptIds.length;) {
-        signal?.throwIfAborted();
-        const ids = promptIds.slice(at, at + chunk);
-        const started = performance.now();
-        logits = await session.prefill(ids);
-        at += ids.length;
-        if (this.#prefillChunk === undefined) {
-          const perToken = Math.max(1e-3, (performance.now() - started) / ids.length);
-          chunk = Math.max(
-            1,
-            Math.min(MAX_PREFILL_CHUNK, Math.floor(this.#prefillBudgetMs / perToken)),
-          );
-        }
-        await nextTurn();
+    const sampler = new Sampler(options.sampling);
+    const detokenizer = new IncrementalDetokenizer(this.#tokenizer);
+    const stop = new StopMatcher(options.stop);
+    const eos = new Set(this.#tokenizer.eos);
+    const limit = Math.min(options.maxTokens, this.#model.contextLength - promptIds.length);
+    const generated: number[] = [];
+    const events = new EventQueue<GenerationEvent>();
+    let finishReason: FinishReason = "length";
+    const next = (logits: Float32Array): number | null => {
+      if (limit <= 0) return null;
+      const id = sampler.sample(logits, generated);
+      if (eos.has(id)) {
+        finishReason = "stop";
+        return null;
       }
-      const sampler = new Sampler(options.sampling);
-      const detokenizer = new IncrementalDetokenizer(this.#tokenizer);
-      const stop = new StopMatcher(options.stop);
-      const eos = new Set(this.#tokenizer.eos);
-      const room = this.#model.contextLength - promptIds.length;
-      const limit = Math.min(options.maxTokens, room);
-      const generated: number[] = [];
-      let finishReason: FinishReason = "length";
-      while (generated.length < limit) {
-        signal?.throwIfAborted();
-        const id = sampler.sample(logits!, generated);
-        if (eos.has(id)) {
-          finishReason = "stop";
-          break;
-        }
-        generated.push(id);
-        if (generated.length === 1) options.onFirstToken?.();
-        const text = stop.push(detokenizer.push(id));
-        if (text !== "") yield { type: "text", text };
-        if (stop.stopped) {
-          finishReason = "stop";
-          break;
-        }
-        if (generated.length >= limit) break;
-        logits = await session.decode(id);
-        await nextTurn();
+      generated.push(id);
+      if (generated.length === 1) options.onFirstToken?.();
+      const text = stop.push(detokenizer.push(id));
+      if (text !== "") events.push({ type: "text", text });
+      if (stop.stopped) {
+        finishReason = "stop";
+        return null;
       }
+      return generated.length >= limit ? null : id;
+    };
+    const run = this.#model.submit({
+      prompt: promptIds,
+      maxTokens: Math.max(0, limit),
+      next,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    run.done.then((outcome) => {
       if (!stop.stopped) {
         let rest = stop.push(detokenizer.flush());
         if (stop.stopped) finishReason = "stop";
         else rest += stop.flush();
-        if (rest !== "") yield { type: "text", text: rest };
+        if (rest !== "") events.push({ type: "text", text: rest });
       }
-      yield {
+      events.push({
         type: "done",
         finishReason,
         promptTokens: promptIds.length,
         completionTokens: generated.length,
         ids: generated,
-      };
-    } finally {
-      session.dispose?.();
-    }
+        cachedTokens: outcome.cachedTokens,
+      });
+      events.close();
+    }, (error) => events.fail(error));
+    yield* events;
   }
 }
 
-const FIRST_PREFILL_CHUNK = 8;
-const MAX_PREFILL_CHUNK = 512;
+/** Events pushed by the step loop and pulled by the request's generator. */
+class EventQueue<T> implements AsyncIterable<T> {
+  readonly #items: T[] = [];
+  #closed = false;
+  #error: { reason: unknown } | null = null;
+  #wake: (() => void) | null = null;
 
-/**
- * Lets timers, I/O and abort events run between two compute steps. `setImmediate` rather
- * than `setTimeout(0)`, which Deno clamps to milliseconds once nested.
- */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  push(item: T): void {
+    this.#items.push(item);
+    this.#signal();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#signal();
+  }
+
+  fail(reason: unknown): void {
+    this.#error = { reason };
+    this.#signal();
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    while (true) {
+      if (this.#items.length > 0) {
+        yield this.#items.shift()!;
+        continue;
+      }
+      if (this.#error) throw this.#error.reason;
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
 }

@@ -1,3 +1,5 @@
+import type { SchedulerStats } from "./step_loop.ts";
+
 const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** Counters and gauges of the serving layer, rendered in the Prometheus text format. */
@@ -14,6 +16,12 @@ export class ServingMetrics {
   #lastTokensPerSecond = 0;
   #queueDepth: () => number = () => 0;
   #running: () => number = () => 0;
+  #scheduler: () => SchedulerStats | undefined = () => undefined;
+
+  /** Where the scheduler's figures are read from at scrape time. */
+  bindScheduler(stats: () => SchedulerStats | undefined): void {
+    this.#scheduler = stats;
+  }
 
   /** Where the queue gauges are read from at scrape time. */
   bindQueue(queue: { readonly waiting: number; readonly running: number }): void {
@@ -111,6 +119,35 @@ export class ServingMetrics {
     metric("rill_requests_running", "gauge", "Requests generating now.", [
       `rill_requests_running ${this.#running()}`,
     ]);
+    const stats = this.#scheduler();
+    if (stats) {
+      const gauge = (name: string, help: string, value: number, type = "gauge") =>
+        metric(name, type, help, [`${name} ${value}`]);
+      gauge("rill_sequences_running", "Sequences in the batch.", stats.running);
+      gauge("rill_sequences_waiting", "Sequences waiting for KV blocks.", stats.waiting);
+      gauge("rill_batch_size", "Sequences in the last step.", stats.batchSize);
+      gauge("rill_step_tokens", "Tokens in the last step.", stats.stepTokens);
+      gauge("rill_steps_total", "Batched steps run.", stats.steps, "counter");
+      gauge(
+        "rill_kv_blocks_used",
+        "KV blocks held by sequences or the prefix cache.",
+        stats.blocksUsed,
+      );
+      gauge("rill_kv_blocks_free", "KV blocks free.", stats.blocksFree);
+      gauge("rill_kv_blocks_cached", "KV blocks kept by the prefix cache.", stats.blocksCached);
+      gauge(
+        "rill_prefix_hit_tokens_total",
+        "Prompt tokens served from the prefix cache.",
+        stats.prefixHitTokens,
+        "counter",
+      );
+      gauge(
+        "rill_preemptions_total",
+        "Sequences paused to free KV blocks.",
+        stats.preemptions,
+        "counter",
+      );
+    }
     return lines.join("\n") + "\n";
   }
 }

@@ -19,8 +19,10 @@ export interface QueueTicket extends Disposable {
 }
 
 export interface RequestQueueOptions {
-  /** How many requests may wait behind the running one; 0 allows none. */
+  /** How many requests may wait behind the running ones; 0 allows none. */
   readonly maxWaiting: number;
+  /** How many run at once (default 1). */
+  readonly maxRunning?: number;
   /** The `Retry-After` hint given with `QueueFullError` (default 1). */
   readonly retryAfterSeconds?: number;
 }
@@ -30,9 +32,10 @@ interface Waiter {
   fail(reason: unknown): void;
 }
 
-/** A bounded FIFO: admission is decided at once, execution one at a time in arrival order. */
+/** A bounded FIFO: admission is decided at once, up to `maxRunning` run at a time in arrival order. */
 export class RequestQueue {
   readonly #maxWaiting: number;
+  readonly #maxRunning: number;
   readonly #retryAfter: number;
   readonly #waiting: Waiter[] = [];
   #running = 0;
@@ -42,6 +45,7 @@ export class RequestQueue {
       throw new RangeError(`Queue size must be a non-negative integer, got ${options.maxWaiting}`);
     }
     this.#maxWaiting = options.maxWaiting;
+    this.#maxRunning = Math.max(1, options.maxRunning ?? 1);
     this.#retryAfter = options.retryAfterSeconds ?? 1;
   }
 
@@ -50,7 +54,7 @@ export class RequestQueue {
     return this.#waiting.length;
   }
 
-  /** Requests running now (0 or 1). */
+  /** Requests running now. */
   get running(): number {
     return this.#running;
   }
@@ -60,7 +64,7 @@ export class RequestQueue {
    * can answer 429 before sending any byte.
    */
   admit(signal?: AbortSignal): QueueTicket {
-    if (this.#running > 0 && this.#waiting.length >= this.#maxWaiting) {
+    if (this.#running >= this.#maxRunning && this.#waiting.length >= this.#maxWaiting) {
       throw new QueueFullError(this.#maxWaiting, this.#retryAfter);
     }
     let state: "waiting" | "running" | "done" = "waiting";
@@ -94,12 +98,12 @@ export class RequestQueue {
       return { ready, release, [Symbol.dispose]: release };
     }
     signal?.addEventListener("abort", release, { once: true });
-    if (this.#running === 0 && this.#waiting.length === 0) waiter!.start();
+    if (this.#running < this.#maxRunning && this.#waiting.length === 0) waiter!.start();
     else this.#waiting.push(waiter!);
     return { ready, release, [Symbol.dispose]: release };
   }
 
   #next(): void {
-    if (this.#running === 0) this.#waiting.shift()?.start();
+    if (this.#running < this.#maxRunning) this.#waiting.shift()?.start();
   }
 }

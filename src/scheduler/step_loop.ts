@@ -1,0 +1,431 @@
+/**
+ * The KV-cache-aware scheduler: continuous batching over a paged KV pool.
+ *
+ * Each step takes one decode token from every running sequence, then prompt chunks of the
+ * sequences still prefilling, within a token budget (sized so that a step lasts about
+ * `stepMs`), and runs them through the model in one pass. A sequence is admitted when the
+ * pool has blocks for its prompt (less the prefix found in the cache); when blocks run out
+ * mid-generation, the youngest sequence is paused, its blocks freed, and it resumes later by
+ * recomputing what it had (its full blocks usually still in the prefix cache). Between steps
+ * the event loop runs, so that HTTP, admission and cancellation answer at once.
+ *
+ * The model only sees sequences and token ids; what to do with the logits (sampling, stop
+ * strings, text) is each request's `next`, called once per step it gets logits in.
+ */
+import { setImmediate } from "node:timers";
+import { PrefixCache } from "./prefix_cache.ts";
+import { QueueFullError } from "./queue.ts";
+
+/** One sequence's KV cache as the scheduler handles it (a `Session` is one). */
+export interface StepSequence {
+  /** Positions in its cache. */
+  readonly position: number;
+  /** Its blocks in position order. */
+  readonly blocks: readonly number[];
+  /** Takes blocks so that the cache holds `positions`; false when the pool has too few. */
+  reserve(positions: number): boolean;
+  /** Starts from cached full blocks holding its first positions. */
+  adopt(blocks: readonly number[]): void;
+  /** Gives its blocks back. */
+  reset(): void;
+}
+
+/** The block pool as the scheduler sees it. */
+export interface StepPool {
+  readonly blockSize: number;
+  readonly capacity: number;
+  readonly freeBlocks: number;
+  retain(id: number): void;
+  release(id: number): void;
+  refs(id: number): number;
+}
+
+/** What the scheduler drives: sequences over one model, stepped together. */
+export interface StepModel<S extends StepSequence> {
+  /** Positions a sequence can hold (prompt and generated tokens). */
+  readonly contextLength: number;
+  readonly pool: StepPool;
+  /** A sequence with an empty cache. */
+  newSequence(): S;
+  /** Appends each item's `ids` to its sequence; returns the logits (vocab,) of each last position. */
+  step(
+    work: readonly { readonly seq: S; readonly ids: readonly number[] }[],
+  ): Promise<Float32Array[]>;
+}
+
+/** One request to the scheduler. */
+export interface SequenceRequest {
+  /** The prompt's token ids (at least one). */
+  readonly prompt: readonly number[];
+  /** Most tokens it may generate (for admission: prompt + this must fit the pool). */
+  readonly maxTokens: number;
+  /**
+   * Called with the logits (vocab,) after the prompt, then after each token it returned;
+   * returns the next token to feed, or null when the sequence is done. Runs inside the step
+   * loop: it must be quick and must not throw.
+   */
+  next(logits: Float32Array): number | null;
+  /** Aborting it ends the sequence within one step, freeing its blocks. */
+  readonly signal?: AbortSignal;
+}
+
+/** How a sequence ended. */
+export interface SequenceOutcome {
+  /** Prompt tokens whose KV came from the prefix cache (at admission). */
+  readonly cachedTokens: number;
+  /** Times it was paused to free blocks. */
+  readonly preemptions: number;
+}
+
+/** A submitted sequence. */
+export interface SequenceRun {
+  /** Settles when the sequence ends: by `next` returning null, or rejected (abort, model error). */
+  readonly done: Promise<SequenceOutcome>;
+}
+
+/** Thrown by `submit` when a request could never fit the KV pool. */
+export class KvBudgetError extends RangeError {
+  constructor(positions: number, capacity: number) {
+    super(
+      `The request needs ${positions} KV positions, more than the ${capacity} the KV budget holds`,
+    );
+    this.name = "KvBudgetError";
+  }
+}
+
+/** Options of a {@link BatchScheduler}. */
+export interface SchedulerOptions {
+  /** Requests that may wait for admission before `submit` throws `QueueFullError` (default 64). */
+  readonly maxWaiting?: number;
+  /** Sequences running at once (default 16). */
+  readonly maxRunning?: number;
+  /** Target duration of one step in milliseconds: sizes the prompt chunks (default 40). */
+  readonly stepMs?: number;
+  /** Fixed tokens per step instead of the adaptive budget. */
+  readonly tokenBudget?: number;
+  /** `Retry-After` of a `QueueFullError` (default 1). */
+  readonly retryAfterSeconds?: number;
+}
+
+/** Figures of the scheduler, read by `/metrics`. */
+export interface SchedulerStats {
+  readonly running: number;
+  readonly waiting: number;
+  readonly steps: number;
+  /** Sequences in the last step. */
+  readonly batchSize: number;
+  /** Tokens in the last step. */
+  readonly stepTokens: number;
+  readonly blocksUsed: number;
+  readonly blocksFree: number;
+  readonly blocksCached: number;
+  /** Prompt tokens served from the prefix cache, in total. */
+  readonly prefixHitTokens: number;
+  readonly preemptions: number;
+}
+
+interface Live<S> {
+  readonly request: SequenceRequest;
+  seq: S | null;
+  /** Tokens in the cache, in order (what a recompute feeds again). */
+  readonly fed: number[];
+  /** Tokens to feed next (the prompt's rest, or the last sampled token). */
+  pending: number[];
+  cachedTokens: number;
+  preemptions: number;
+  /** Admission order, for picking the youngest to pause. */
+  order: number;
+  settle: { resolve(o: SequenceOutcome): void; reject(e: unknown): void };
+  cancelled: unknown;
+}
+
+const MIN_BUDGET = 16;
+
+/** Runs submitted sequences in batched steps over one {@link StepModel}. */
+export class BatchScheduler<S extends StepSequence> {
+  readonly model: StepModel<S>;
+  readonly prefixCache: PrefixCache;
+  readonly #maxWaiting: number;
+  readonly #maxRunning: number;
+  readonly #stepMs: number;
+  readonly #fixedBudget: number | undefined;
+  readonly #retryAfter: number;
+  readonly #waiting: Live<S>[] = [];
+  readonly #running: Live<S>[] = [];
+  readonly #free: S[] = [];
+  #order = 0;
+  #looping = false;
+  /** Milliseconds per token of recent steps (exponential average). */
+  #msPerToken = 1;
+  #steps = 0;
+  #batchSize = 0;
+  #stepTokens = 0;
+  #prefixHitTokens = 0;
+  #preemptions = 0;
+
+  constructor(model: StepModel<S>, options: SchedulerOptions = {}) {
+    this.model = model;
+    this.prefixCache = new PrefixCache(model.pool, model.pool.blockSize);
+    this.#maxWaiting = options.maxWaiting ?? 64;
+    this.#maxRunning = Math.max(1, options.maxRunning ?? 16);
+    this.#stepMs = options.stepMs ?? 40;
+    this.#fixedBudget = options.tokenBudget;
+    this.#retryAfter = options.retryAfterSeconds ?? 1;
+  }
+
+  /** Positions a sequence can hold (prompt and generated tokens). */
+  get contextLength(): number {
+    return this.model.contextLength;
+  }
+
+  /** Positions the pool could hold for one sequence alone. */
+  get kvCapacity(): number {
+    return this.model.pool.capacity * this.model.pool.blockSize;
+  }
+
+  /** Current figures. */
+  get stats(): SchedulerStats {
+    const pool = this.model.pool;
+    return {
+      running: this.#running.length,
+      waiting: this.#waiting.length,
+      steps: this.#steps,
+      batchSize: this.#batchSize,
+      stepTokens: this.#stepTokens,
+      blocksUsed: pool.capacity - pool.freeBlocks,
+      blocksFree: pool.freeBlocks,
+      blocksCached: this.prefixCache.size,
+      prefixHitTokens: this.#prefixHitTokens,
+      preemptions: this.#preemptions,
+    };
+  }
+
+  /**
+   * Queues a sequence; the step loop admits it when blocks allow.
+   *
+   * @throws {QueueFullError} when `maxWaiting` requests already wait
+   * @throws {KvBudgetError} when prompt + maxTokens could never fit the pool
+   * @throws {RangeError} for an empty prompt
+   */
+  submit(request: SequenceRequest): SequenceRun {
+    if (request.prompt.length === 0) throw new RangeError("The prompt has no tokens");
+    const positions = request.prompt.length + request.maxTokens;
+    if (positions > this.kvCapacity) throw new KvBudgetError(positions, this.kvCapacity);
+    if (this.#waiting.length >= this.#maxWaiting) {
+      throw new QueueFullError(this.#maxWaiting, this.#retryAfter);
+    }
+    let settle!: Live<S>["settle"];
+    const done = new Promise<SequenceOutcome>((resolve, reject) => (settle = { resolve, reject }));
+    done.catch(() => {});
+    const live: Live<S> = {
+      request,
+      seq: null,
+      fed: [],
+      pending: [...request.prompt],
+      cachedTokens: 0,
+      preemptions: 0,
+      order: 0,
+      settle,
+      cancelled: undefined,
+    };
+    const signal = request.signal;
+    if (signal?.aborted) {
+      settle.reject(signal.reason);
+      return { done };
+    }
+    signal?.addEventListener("abort", () => {
+      live.cancelled = signal.reason ?? new DOMException("Aborted", "AbortError");
+      const at = this.#waiting.indexOf(live);
+      if (at >= 0) {
+        this.#waiting.splice(at, 1);
+        settle.reject(live.cancelled);
+      }
+    }, { once: true });
+    this.#waiting.push(live);
+    this.#start();
+    return { done };
+  }
+
+  #start(): void {
+    if (this.#looping) return;
+    this.#looping = true;
+    this.#loop().catch((error) => {
+      // A failed step fails the sequences it ran; the others go on in a new loop.
+      for (const live of [...this.#running]) this.#end(live, error);
+    }).finally(() => {
+      this.#looping = false;
+      if (this.#waiting.length > 0) this.#start();
+    });
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#running.length > 0 || this.#waiting.length > 0) {
+      this.#dropCancelled();
+      this.#admit();
+      const work = this.#form();
+      if (work.length === 0) {
+        if (this.#running.length === 0 && this.#waiting.length > 0) {
+          // Nothing runs and the first waiting sequence cannot get blocks: only the cache holds them.
+          this.prefixCache.evict(Infinity);
+          this.#admit();
+          if (this.#running.length === 0) {
+            const stuck = new RangeError("The KV pool cannot hold this sequence's prompt");
+            this.#end(this.#waiting[0]!, stuck);
+          }
+        }
+        await nextTurn();
+        continue;
+      }
+      const started = performance.now();
+      const logits = await this.model.step(work.map((w) => ({ seq: w.live.seq!, ids: w.ids })));
+      const tokens = work.reduce((n, w) => n + w.ids.length, 0);
+      this.#learn(performance.now() - started, tokens);
+      this.#steps++;
+      this.#batchSize = work.length;
+      this.#stepTokens = tokens;
+      work.forEach((w, i) => this.#advance(w.live, w.ids, logits[i]!));
+      await nextTurn();
+    }
+  }
+
+  #learn(ms: number, tokens: number): void {
+    const perToken = ms / Math.max(1, tokens);
+    this.#msPerToken = this.#steps === 0 ? perToken : 0.8 * this.#msPerToken + 0.2 * perToken;
+  }
+
+  #budget(): number {
+    if (this.#fixedBudget !== undefined) return this.#fixedBudget;
+    return Math.max(MIN_BUDGET, Math.floor(this.#stepMs / Math.max(1e-3, this.#msPerToken)));
+  }
+
+  #dropCancelled(): void {
+    for (const live of [...this.#running]) {
+      if (live.cancelled !== undefined) this.#end(live, live.cancelled);
+    }
+  }
+
+  /** Admits waiting sequences in order while there are slots and blocks for their prompts. */
+  #admit(): void {
+    const pool = this.model.pool;
+    while (this.#waiting.length > 0 && this.#running.length < this.#maxRunning) {
+      const live = this.#waiting[0]!;
+      const seq = live.seq ?? this.#free.pop() ?? this.model.newSequence();
+      const tokens = [...live.fed, ...live.pending];
+      // Keep one token to compute: its logits are what the sequence needs next.
+      const cached = this.prefixCache.lookup(
+        tokens,
+        Math.floor((tokens.length - 1) / pool.blockSize),
+      );
+      // Adopted first, so that the eviction below cannot take them.
+      seq.adopt(cached);
+      const needed = Math.ceil(tokens.length / pool.blockSize) - cached.length;
+      if (needed > pool.freeBlocks) this.prefixCache.evict(needed - pool.freeBlocks);
+      if (needed > pool.freeBlocks) {
+        seq.reset();
+        if (!live.seq) this.#free.push(seq);
+        return;
+      }
+      this.#waiting.shift();
+      const reused = cached.length * pool.blockSize;
+      live.seq = seq;
+      live.fed.length = 0;
+      live.fed.push(...tokens.slice(0, reused));
+      live.pending = tokens.slice(reused);
+      if (live.preemptions === 0) {
+        live.cachedTokens = reused;
+        this.#prefixHitTokens += reused;
+      }
+      live.order = ++this.#order;
+      this.#running.push(live);
+    }
+  }
+
+  /** The step's work: every decode, then prompt chunks within the budget; blocks reserved. */
+  #form(): { live: Live<S>; ids: number[] }[] {
+    const work: { live: Live<S>; ids: number[] }[] = [];
+    const decoding = this.#running.filter((l) => l.pending.length === 1 && l.fed.length > 0);
+    for (const live of decoding) {
+      if (this.#running.includes(live) && this.#reserve(live, live.fed.length + 1)) {
+        work.push({ live, ids: live.pending.slice() });
+      }
+    }
+    let budget = this.#budget() - work.length;
+    for (const live of this.#running.filter((l) => !decoding.includes(l))) {
+      if (budget <= 0 && work.length > 0) break;
+      if (!this.#running.includes(live)) continue;
+      const take = Math.min(live.pending.length, Math.max(1, budget));
+      if (!this.#reserve(live, live.fed.length + take)) continue;
+      work.push({ live, ids: live.pending.slice(0, take) });
+      budget -= take;
+    }
+    // A pause while reserving may have taken out sequences already given work.
+    return work.filter((w) => this.#running.includes(w.live));
+  }
+
+  /** Blocks for `positions` of `live`, evicting cached blocks, then pausing the youngest others. */
+  #reserve(live: Live<S>, positions: number): boolean {
+    const seq = live.seq!;
+    if (seq.reserve(positions)) return true;
+    const pool = this.model.pool;
+    const needed = Math.ceil(positions / pool.blockSize) - seq.blocks.length;
+    this.prefixCache.evict(needed - pool.freeBlocks);
+    while (!seq.reserve(positions)) {
+      const youngest = this.#running
+        .filter((l) => l !== live)
+        .reduce<Live<S> | null>((y, l) => (y === null || l.order > y.order ? l : y), null);
+      if (youngest === null) return false;
+      this.#pause(youngest);
+      this.prefixCache.evict(needed - pool.freeBlocks);
+    }
+    return true;
+  }
+
+  /** Frees a running sequence's blocks; it waits at the front to recompute its tokens. */
+  #pause(live: Live<S>): void {
+    this.#running.splice(this.#running.indexOf(live), 1);
+    this.prefixCache.insert(live.fed, live.seq!.blocks);
+    live.pending = [...live.fed, ...live.pending];
+    live.fed.length = 0;
+    live.seq!.reset();
+    live.preemptions++;
+    this.#preemptions++;
+    this.#waiting.unshift(live);
+  }
+
+  #advance(live: Live<S>, ids: readonly number[], logits: Float32Array): void {
+    live.fed.push(...ids);
+    live.pending = live.pending.slice(ids.length);
+    if (live.pending.length > 0) return;
+    if (live.cancelled !== undefined) return this.#end(live, live.cancelled);
+    let next: number | null;
+    try {
+      next = live.request.next(logits);
+    } catch (error) {
+      return this.#end(live, error);
+    }
+    if (next === null) return this.#end(live, null);
+    live.pending = [next];
+  }
+
+  /** Ends a sequence: its full blocks go to the prefix cache, the rest back to the pool. */
+  #end(live: Live<S>, error: unknown): void {
+    const at = this.#running.indexOf(live);
+    if (at >= 0) this.#running.splice(at, 1);
+    const w = this.#waiting.indexOf(live);
+    if (w >= 0) this.#waiting.splice(w, 1);
+    if (live.seq) {
+      if (error === null) this.prefixCache.insert(live.fed, live.seq.blocks);
+      live.seq.reset();
+      this.#free.push(live.seq);
+      live.seq = null;
+    }
+    if (error === null) {
+      live.settle.resolve({ cachedTokens: live.cachedTokens, preemptions: live.preemptions });
+    } else live.settle.reject(error);
+  }
+}
+
+/** Lets timers, I/O and abort events run between two steps. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { loadModel, type Model } from "../graph/model.ts";
+import { cacheLayouts, Session } from "../engine/session.ts";
+import { KvPool } from "../engine/kv_pool.ts";
+import { argmax } from "../engine/sampler.ts";
+import {
+  BatchScheduler,
+  KvBudgetError,
+  type SchedulerOptions,
+  type StepModel,
+} from "./step_loop.ts";
+import { QueueFullError } from "./queue.ts";
+
+const NNEF = new URL("../../../shared/fixtures/stories260K/nnef/", import.meta.url);
+
+const models = new Map<string, Promise<Model>>();
+function stories(name: string): Promise<Model> {
+  let m = models.get(name);
+  if (!m) models.set(name, m = loadModel(new URL(`${name}.nnef.tgz`, NNEF).pathname));
+  return m;
+}
+
+/** A scheduler over `model` (TS path) with a pool of `blocks` blocks. */
+function scheduler(
+  model: Model,
+  blocks: number,
+  options: SchedulerOptions = {},
+): { scheduler: BatchScheduler<Session>; pool: KvPool; steps: number[] } {
+  const pool = new KvPool(cacheLayouts(model), { blocks, kernels: null });
+  const steps: number[] = [];
+  const step: StepModel<Session> = {
+    contextLength: 511,
+    pool,
+    newSequence: () => new Session(model, { pool }),
+    step: (work) => {
+      steps.push(work.length);
+      return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })));
+    },
+  };
+  return { scheduler: new BatchScheduler(step, options), pool, steps };
+}
+
+/** Runs a greedy request of `count` tokens; resolves with the generated ids. */
+async function greedy(
+  s: BatchScheduler<Session>,
+  prompt: readonly number[],
+  count: number,
+  signal?: AbortSignal,
+): Promise<{ ids: number[]; cachedTokens: number; preemptions: number }> {
+  const ids: number[] = [];
+  const run = s.submit({
+    prompt,
+    maxTokens: count,
+    next: (logits) => {
+      const id = argmax(logits);
+      ids.push(id);
+      return ids.length >= count ? null : id;
+    },
+    ...(signal ? { signal } : {}),
+  });
+  const outcome = await run.done;
+  return { ids, ...outcome };
+}
+
+function prompt(length: number, seed: number): number[] {
+  return [1, ...Array.from({ length: length - 1 }, (_, i) => 3 + ((i * 37 + seed * 101) % 500))];
+}
+
+const PROMPTS = [prompt(5, 1), prompt(23, 2), prompt(2, 3), prompt(40, 4), prompt(17, 5)];
+
+for (const name of ["stories260K_f32", "stories260K_q40"]) {
+  Deno.test(`BatchScheduler on ${name}: each sequence's tokens are the same alone or batched, joining mid-way`, async () => {
+    const model = await stories(name);
+    const alone = [];
+    for (const [i, p] of PROMPTS.entries()) {
+      alone.push((await greedy(scheduler(model, 64).scheduler, p, 10 + i)).ids);
+    }
+    const { scheduler: s, steps } = scheduler(model, 64, { tokenBudget: 7 });
+    const runs = PROMPTS.map(async (p, i) => {
+      // Join at different steps of the others' work.
+      for (let k = 0; k < i * 3; k++) await new Promise((r) => setTimeout(r, 0));
+      return (await greedy(s, p, 10 + i)).ids;
+    });
+    const together = await Promise.all(runs);
+    assert.deepEqual(together, alone);
+    assert.ok(Math.max(...steps) >= 3, `largest batch ${Math.max(...steps)}`);
+  });
+}
+
+Deno.test("BatchScheduler reuses a cached prefix: same tokens, cached_tokens counted", async () => {
+  const model = await stories("stories260K_f32");
+  const base = prompt(45, 7);
+  const { scheduler: s } = scheduler(model, 64);
+  const first = await greedy(s, base, 6);
+  assert.equal(first.cachedTokens, 0);
+  const follow = [...base.slice(0, 40), 9, 10, 11];
+  const second = await greedy(s, follow, 6);
+  // 40 shared tokens hold two full 16-position blocks.
+  assert.equal(second.cachedTokens, 32);
+  const fresh = await greedy(scheduler(model, 64).scheduler, follow, 6);
+  assert.deepEqual(second.ids, fresh.ids);
+  assert.equal(s.stats.prefixHitTokens, 32);
+});
+
+Deno.test("BatchScheduler pauses the youngest sequence when blocks run out, and it recomputes to the same tokens", async () => {
+  const model = await stories("stories260K_q40");
+  const alone = [];
+  for (const p of PROMPTS.slice(0, 3)) {
+    alone.push((await greedy(scheduler(model, 64).scheduler, p, 30)).ids);
+  }
+  // 8 blocks of 16: the three sequences need 9 at their longest.
+  const { scheduler: s, pool } = scheduler(model, 8);
+  const results = await Promise.all(PROMPTS.slice(0, 3).map((p) => greedy(s, p, 30)));
+  assert.deepEqual(results.map((r) => r.ids), alone);
+  assert.ok(s.stats.preemptions > 0, "no sequence was paused");
+  assert.equal(pool.freeBlocks + s.prefixCache.size, 8);
+});
+
+Deno.test("BatchScheduler cancels a sequence mid-prefill and frees its blocks within a step", async () => {
+  const model = await stories("stories260K_f32");
+  const { scheduler: s, pool } = scheduler(model, 64, { tokenBudget: 4 });
+  const controller = new AbortController();
+  const long = greedy(s, prompt(60, 9), 5, controller.signal);
+  while (s.stats.steps < 3) await new Promise((r) => setTimeout(r, 0));
+  controller.abort(new DOMException("Client disconnected", "AbortError"));
+  await assert.rejects(long, (e: unknown) => e instanceof DOMException);
+  assert.equal(pool.freeBlocks, 64);
+  assert.equal(s.stats.running, 0);
+  const after = await greedy(s, prompt(5, 1), 3);
+  assert.equal(after.ids.length, 3);
+});
+
+Deno.test("BatchScheduler refuses what could never fit and what finds the queue full", async () => {
+  const model = await stories("stories260K_f32");
+  const { scheduler: s } = scheduler(model, 4, { maxWaiting: 1, maxRunning: 1 });
+  assert.throws(
+    () => s.submit({ prompt: prompt(60, 1), maxTokens: 10, next: () => null }),
+    KvBudgetError,
+  );
+  assert.throws(() => s.submit({ prompt: [], maxTokens: 1, next: () => null }), RangeError);
+  const running = greedy(s, prompt(5, 1), 3);
+  const waiting = greedy(s, prompt(5, 2), 3);
+  assert.throws(() => s.submit({ prompt: [1], maxTokens: 1, next: () => null }), QueueFullError);
+  await Promise.all([running, waiting]);
+});
