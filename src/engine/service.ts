@@ -150,7 +150,7 @@ export class InferenceService {
         await nextTurn();
       }
       const sampler = new Sampler(options.sampling);
-      const detokenizer = new IncrementalDetokenizer(this.#tokenizer);
+      const detokenizer = new IncrementalDetokenizer(this.#tokenizer, promptIds);
       const stop = new StopMatcher(options.stop);
       const eos = new Set(this.#tokenizer.eos);
       const room = this.#model.contextLength - promptIds.length;
