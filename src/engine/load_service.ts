@@ -4,7 +4,8 @@ import type { DiskCache } from "../storage/disk_cache.ts";
 import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
-import { InferenceService, type TokenModel } from "./service.ts";
+import { InferenceService, systemFingerprint, type TokenModel } from "./service.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 import { Session, type SessionOptions } from "./session.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -49,6 +50,7 @@ const SIDE_MEMBERS = [
   "chat_template.jinja",
   "tokenizer.json",
   "generation_config.json",
+  "config.json",
 ];
 
 /**
@@ -100,7 +102,10 @@ export async function loadService(
       tokenizer = new HfTokenizer(
         json("tokenizer.json"),
         config,
-        json("generation_config.json"),
+        // Without a generation config, transformers generates with the model config's end ids.
+        side.files.has("generation_config.json")
+          ? json("generation_config.json")
+          : json("config.json"),
       );
       tokenizerFrom = `${name} (tokenizer.json)`;
     } else {
@@ -133,6 +138,14 @@ export async function loadService(
       model,
       tokenizer,
       modelId: options.modelId,
+      systemFingerprint: systemFingerprint([
+        `rill ${denoJson.version}`,
+        options.modelId,
+        location,
+        String(side.weightBytes),
+        tokenizerFrom,
+        options.kernels === undefined ? "typescript" : `kernels ${options.kernels.variant}`,
+      ]),
       renderChat: (messages) =>
         renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
       ...(options.prefillChunk === undefined ? {} : { prefillChunk: options.prefillChunk }),
@@ -227,9 +240,8 @@ function readJsonMember(
  */
 function tokenModel(graph: Model, sessionOptions: SessionOptions): TokenModel {
   const free: Session[] = [new Session(graph, sessionOptions)];
-  const contextLength = largestFit(free[0]!);
   return {
-    contextLength,
+    contextLength: largestFit(free[0]!) + 1,
     newSession() {
       const session = free.pop() ?? new Session(graph, sessionOptions);
       session.reset();

@@ -1,9 +1,10 @@
 import { setImmediate } from "node:timers";
 import type { ChatMessage } from "./chat_template.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
-import { Sampler, type SamplingOptions } from "./sampler.ts";
+import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { sha256Hex } from "../storage/sha256.ts";
 
 /** One sequence on the model: its KV cache grows with every call. */
 export interface TokenSession {
@@ -17,7 +18,10 @@ export interface TokenSession {
 
 /** The part of a loaded model that generation needs. */
 export interface TokenModel {
-  /** Positions the model can hold (prompt plus generated tokens). */
+  /**
+   * Tokens one sequence can hold, prompt plus completion: the positions the model can run,
+   * plus one for the last generated token, which is sampled but never run.
+   */
   readonly contextLength: number;
   /** Starts a sequence with an empty cache. */
   newSession(): TokenSession;
@@ -34,14 +38,27 @@ export interface GenerateOptions {
   readonly signal?: AbortSignal;
   /** Called when the first token has been sampled (its text may still be held back). */
   readonly onFirstToken?: () => void;
+  /**
+   * Report each generated token's log-probability with this many most likely alternatives
+   * (0 to 20); unset reports none.
+   */
+  readonly logprobs?: number;
 }
 
 /** Why generation ended, in OpenAI terms. */
 export type FinishReason = "stop" | "length";
 
-/** What `InferenceService.generate` yields. */
+/**
+ * What `InferenceService.generate` yields. With `logprobs` asked for, each event carries the
+ * log-probabilities of the tokens generated since the previous one (those of a stop string's
+ * tokens too, though their text is not sent), so that they add up to `completionTokens`.
+ */
 export type GenerationEvent =
-  | { readonly type: "text"; readonly text: string }
+  | {
+    readonly type: "text";
+    readonly text: string;
+    readonly logprobs?: readonly TokenLogprob[];
+  }
   | {
     readonly type: "done";
     readonly finishReason: FinishReason;
@@ -49,6 +66,7 @@ export type GenerationEvent =
     readonly completionTokens: number;
     /** The generated ids, eos excluded. */
     readonly ids: readonly number[];
+    readonly logprobs?: readonly TokenLogprob[];
   };
 
 /** Everything the service is built from. */
@@ -66,6 +84,12 @@ export interface InferenceServiceOptions {
   readonly prefillChunk?: number;
   /** Target duration of one prefill call when `prefillChunk` is unset (default 50 ms). */
   readonly prefillBudgetMs?: number;
+  /**
+   * Names the backend configuration (OpenAI's `system_fingerprint`): the same value means the
+   * same model, runtime and kernels, so the same seed gives the same tokens. Default: derived
+   * from `modelId` alone.
+   */
+  readonly systemFingerprint?: string;
 }
 
 /** Ties a model, its tokenizer, its chat template and the sampler into text generation. */
@@ -76,6 +100,7 @@ export class InferenceService {
   readonly #prefillChunk: number | undefined;
   readonly #prefillBudgetMs: number;
   readonly modelId: string;
+  readonly systemFingerprint: string;
 
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
@@ -86,6 +111,7 @@ export class InferenceService {
       : Math.max(1, Math.floor(options.prefillChunk));
     this.#prefillBudgetMs = options.prefillBudgetMs ?? 50;
     this.modelId = options.modelId;
+    this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
   }
 
   /** Positions the model can hold. */
@@ -156,6 +182,7 @@ export class InferenceService {
       const room = this.#model.contextLength - promptIds.length;
       const limit = Math.min(options.maxTokens, room);
       const generated: number[] = [];
+      const logprobs = options.logprobs === undefined ? null : new LogprobsQueue();
       let finishReason: FinishReason = "length";
       while (generated.length < limit) {
         signal?.throwIfAborted();
@@ -166,8 +193,9 @@ export class InferenceService {
         }
         generated.push(id);
         if (generated.length === 1) options.onFirstToken?.();
+        logprobs?.add(tokenLogprob(logits!, id, options.logprobs!));
         const text = stop.push(detokenizer.push(id));
-        if (text !== "") yield { type: "text", text };
+        if (text !== "") yield { type: "text", text, ...logprobs?.take() };
         if (stop.stopped) {
           finishReason = "stop";
           break;
@@ -180,7 +208,7 @@ export class InferenceService {
         let rest = stop.push(detokenizer.flush());
         if (stop.stopped) finishReason = "stop";
         else rest += stop.flush();
-        if (rest !== "") yield { type: "text", text: rest };
+        if (rest !== "") yield { type: "text", text: rest, ...logprobs?.take() };
       }
       yield {
         type: "done",
@@ -188,10 +216,32 @@ export class InferenceService {
         promptTokens: promptIds.length,
         completionTokens: generated.length,
         ids: generated,
+        ...logprobs?.take(),
       };
     } finally {
       session.dispose?.();
     }
+  }
+}
+
+/** A `system_fingerprint` (`fp_` and 12 hex digits) naming what `parts` describe. */
+export function systemFingerprint(parts: readonly string[]): string {
+  return `fp_${sha256Hex(parts.join("\n")).slice(0, 12)}`;
+}
+
+/** Log-probabilities of tokens generated but not yet reported. */
+class LogprobsQueue {
+  #pending: TokenLogprob[] = [];
+
+  add(entry: TokenLogprob): void {
+    this.#pending.push(entry);
+  }
+
+  /** The pending entries as an event's `logprobs` field; none pending is an empty list. */
+  take(): { logprobs: TokenLogprob[] } {
+    const logprobs = this.#pending;
+    this.#pending = [];
+    return { logprobs };
   }
 }
 
