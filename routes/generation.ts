@@ -411,8 +411,8 @@ export function unixSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-/** A fresh response id with the given prefix (`chatcmpl`, `cmpl`, `resp`). */
-export function responseId(prefix: string): string {
+/** A fresh response id with the given prefix (`chatcmpl`, `cmpl`). */
+function responseId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 }
 

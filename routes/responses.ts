@@ -11,7 +11,6 @@ import {
   promptTokens,
   respondStream,
   respondWhole,
-  responseId,
   unixSeconds,
 } from "./generation.ts";
 import type { ServingState } from "./state.ts";
@@ -83,7 +82,7 @@ export function responsesRoute(state: ServingState): Hono {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { topP: request.topP }),
     };
-    const id = responseId("resp");
+    const id = `resp_${crypto.randomUUID().replaceAll("-", "")}`;
     const job = prepareJob(state, {
       service,
       request: {
