@@ -1,16 +1,65 @@
-/** The random-weight model of the stories110M shape used by the benches. */
+/** The random-weight models used by the benches. */
 import { convertModel } from "../models/convert.ts";
 import { concatBytes } from "../src/storage/bytes.ts";
+
+/** The hyperparameters of a random llama2.c checkpoint. */
+export interface RandomLlamaShape {
+  readonly dim: number;
+  readonly hidden: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly vocab: number;
+  readonly seqLen: number;
+  /** Whether the classifier is the token embedding (else its own matrix, in Q4_0 like the others). */
+  readonly tied: boolean;
+}
+
+/** llama2.c's stories110M (untied classifier). */
+export const STORIES110M_SHAPE: RandomLlamaShape = {
+  dim: 768,
+  hidden: 2048,
+  layers: 12,
+  heads: 12,
+  kvHeads: 12,
+  vocab: 32000,
+  seqLen: 1024,
+  tied: false,
+};
+
+/** SmolLM2-135M: a 49152-token vocabulary, grouped-query attention, tied classifier. */
+export const SMOLLM2_135M_SHAPE: RandomLlamaShape = {
+  dim: 576,
+  hidden: 1536,
+  layers: 30,
+  heads: 9,
+  kvHeads: 3,
+  vocab: 49152,
+  seqLen: 1024,
+  tied: true,
+};
 
 /**
  * Converts a random-weight llama2.c checkpoint of the stories110M shape (Q4_0 linears when
  * `q40`) into the archive at `path`, which appears only once complete; returns the seconds taken.
  */
-export async function writeRandom110MArchive(path: string, q40: boolean): Promise<number> {
-  const work = await Deno.makeTempDir({ prefix: "rill_bench_110m_" });
+export function writeRandom110MArchive(path: string, q40: boolean): Promise<number> {
+  return writeRandomLlamaArchive(path, STORIES110M_SHAPE, q40);
+}
+
+/**
+ * Converts a random-weight llama2.c checkpoint of `shape` (Q4_0 linears when `q40`) into the
+ * archive at `path`, which appears only once complete; returns the seconds taken.
+ */
+export async function writeRandomLlamaArchive(
+  path: string,
+  shape: RandomLlamaShape,
+  q40: boolean,
+): Promise<number> {
+  const work = await Deno.makeTempDir({ prefix: "rill_bench_random_" });
   try {
     const t0 = performance.now();
-    const { checkpoint, tokenizer } = await writeRandom110M(work);
+    const { checkpoint, tokenizer } = await writeRandomLlama(work, shape);
     await convertModel(checkpoint, `${work}/model.nnef.tar`, { tokenizer, q40 });
     await Deno.rename(`${work}/model.nnef.tar`, path);
     return (performance.now() - t0) / 1000;
@@ -19,19 +68,24 @@ export async function writeRandom110MArchive(path: string, q40: boolean): Promis
   }
 }
 
-/** A llama2.c checkpoint of the stories110M shape with random weights, and a tokenizer. */
-async function writeRandom110M(dir: string): Promise<{ checkpoint: string; tokenizer: string }> {
-  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [768, 2048, 12, 12, 12, 32000, 1024];
+/** A llama2.c checkpoint of `shape` with random weights, and a tokenizer. */
+async function writeRandomLlama(
+  dir: string,
+  shape: RandomLlamaShape,
+): Promise<{ checkpoint: string; tokenizer: string }> {
+  const { dim, hidden, layers, heads, kvHeads, vocab, seqLen, tied } = shape;
   const headDim = dim / heads;
   // Legacy llama2.c layout; a negative vocab size means an unshared classifier (wcls at the
-  // end), which the converter stores as Q4_0 like the other linears.
+  // end).
   const floats = vocab * dim + layers * dim * 2 + layers * dim * dim * 2 +
     layers * dim * kvHeads * headDim * 2 + layers * hidden * dim * 3 + dim +
-    seqLen * headDim + vocab * dim;
+    seqLen * headDim + (tied ? 0 : vocab * dim);
   const checkpoint = `${dir}/model.bin`;
   using file = await Deno.open(checkpoint, { write: true, create: true, truncate: true });
   await file.write(
-    new Uint8Array(Int32Array.of(dim, hidden, layers, heads, kvHeads, -vocab, seqLen).buffer),
+    new Uint8Array(
+      Int32Array.of(dim, hidden, layers, heads, kvHeads, tied ? vocab : -vocab, seqLen).buffer,
+    ),
   );
   const chunk = new Float32Array(1 << 20);
   let seed = 12345;

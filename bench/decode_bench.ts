@@ -13,13 +13,27 @@
  * Then the end-to-end figure of issue 4: a 110M-shape (llama2.c "stories110M": dim 768,
  * 12 layers, 12 heads, hidden 2048, vocab 32000, untied classifier) random-weight model
  * written by the converter into a temp dir (every linear, the classifier included, in Q4_0), decode tokens/s at 1 and 2 threads (skip with
- * RILL_BENCH_110M=0). Prints one line per case, then one JSON line.
+ * RILL_BENCH_110M=0).
+ *
+ * Then `sampled_ratio` (issue 14): through the serving generation loop, on a random model of
+ * SmolLM2-135M's shape (a 49152-token vocabulary; converted once into
+ * `$RILL_CACHE_DIR/bench/`, default `~/.cache/rill/bench/`), tokens/s sampled at temperature 1
+ * with top-p 0.95 over tokens/s greedy (skip with RILL_BENCH_SAMPLED=0).
+ *
+ * Prints one line per case, then one JSON line.
  */
 import { loadModel } from "../src/graph/model.ts";
 import { Session, type SessionOptions } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
-import { writeRandom110MArchive } from "./_random_llama.ts";
+import {
+  SMOLLM2_135M_SHAPE,
+  writeRandom110MArchive,
+  writeRandomLlamaArchive,
+} from "./_random_llama.ts";
+import { loadService } from "../src/engine/load_service.ts";
+import type { InferenceService } from "../src/engine/service.ts";
+import type { SamplingOptions } from "../src/engine/sampler.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url);
 const PROMPT = [1, 403, 407, 261, 378];
@@ -158,6 +172,87 @@ async function random110M(): Promise<Record<string, number>> {
   }
 }
 
+/** The cached random SmolLM2-135M-shape archive, written on first use. */
+async function randomSmolLM2Archive(): Promise<string> {
+  const cache = Deno.env.get("RILL_CACHE_DIR") ?? `${Deno.env.get("HOME") ?? "."}/.cache/rill`;
+  const path = `${cache}/bench/random-smollm2-135m.q4_0.nnef.tar`;
+  try {
+    await Deno.stat(path);
+  } catch {
+    await Deno.mkdir(`${cache}/bench`, { recursive: true });
+    const seconds = await writeRandomLlamaArchive(path, SMOLLM2_135M_SHAPE, true);
+    console.log(
+      `SmolLM2-135M-shape Q4_0 random model written to ${path} in ${seconds.toFixed(1)}s`,
+    );
+  }
+  return path;
+}
+
+/** Decode tokens/s of one generation through the service (prefill excluded). */
+async function serviceDecode(
+  service: InferenceService,
+  sampling: SamplingOptions,
+  steps: number,
+): Promise<number> {
+  let first = 0;
+  for await (
+    const event of service.generate([1, 400, 500, 600], {
+      sampling,
+      stop: [],
+      maxTokens: steps + 1,
+      onFirstToken: () => (first = performance.now()),
+    })
+  ) {
+    if (event.type === "done") {
+      if (event.completionTokens < 16) throw new Error("Generation ended too early to time");
+      return ((event.completionTokens - 1) / (performance.now() - first)) * 1000;
+    }
+  }
+  throw new Error("Generation ended without a result");
+}
+
+/**
+ * Sampled (temperature 1, top-p 0.95) over greedy decode tokens/s on a 49152-token vocabulary,
+ * through the serving generation loop with the kernels serving uses (medians of 9 rounds).
+ */
+async function sampledRatio(): Promise<Record<string, number>> {
+  const archive = await randomSmolLM2Archive();
+  const kernels = await loadKernels();
+  try {
+    const loaded = await loadService(archive, { modelId: "random-smollm2", kernels, cache: false });
+    await loaded.weightsReady;
+    const { service } = loaded;
+    const greedy: SamplingOptions = { temperature: 0 };
+    const sampled: SamplingOptions = { temperature: 1, topP: 0.95, seed: 1 };
+    await serviceDecode(service, greedy, 16);
+    await serviceDecode(service, sampled, 16);
+    // Rounds pair a greedy and a sampled run back to back, so that both see the same machine
+    // load; the median of the rounds' ratios is reported.
+    const rounds: { greedy: number; sampled: number }[] = [];
+    for (let r = 0; r < 9; r++) {
+      rounds.push({
+        greedy: await serviceDecode(service, greedy, 32),
+        sampled: await serviceDecode(service, sampled, 32),
+      });
+    }
+    const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
+    const greedyTps = median(rounds.map((r) => r.greedy));
+    const sampledTps = median(rounds.map((r) => r.sampled));
+    const ratio = median(rounds.map((r) => r.sampled / r.greedy));
+    console.log(
+      `SmolLM2-135M-shape Q4_0 decode: greedy ${greedyTps.toFixed(1)} tokens/s, sampled ` +
+        `(temperature 1, top-p 0.95) ${sampledTps.toFixed(1)} tokens/s: ratio ${ratio.toFixed(3)}`,
+    );
+    return {
+      random_smollm2_135m_greedy_tps: greedyTps,
+      random_smollm2_135m_sampled_tps: sampledTps,
+      sampled_ratio: ratio,
+    };
+  } finally {
+    kernels.close();
+  }
+}
+
 const kernels = await loadKernels({ threads: 1 });
 const results: Result[] = [];
 const ratios: Record<string, number> = {};
@@ -167,4 +262,7 @@ try {
   kernels.close();
 }
 const endToEnd = Deno.env.get("RILL_BENCH_110M") === "0" ? {} : await random110M();
-console.log(JSON.stringify({ bench: "decode", steps: STEPS, results, ratios, ...endToEnd }));
+const sampling = Deno.env.get("RILL_BENCH_SAMPLED") === "0" ? {} : await sampledRatio();
+console.log(
+  JSON.stringify({ bench: "decode", steps: STEPS, results, ratios, ...endToEnd, ...sampling }),
+);

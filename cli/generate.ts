@@ -117,9 +117,7 @@ async function complete(
   stopAtEos: boolean,
 ): Promise<number> {
   const promptIds = tokenizer.encode(prompt);
-  const detok = new IncrementalDetokenizer(tokenizer);
-  for (const id of promptIds) detok.push(id);
-  detok.flush();
+  const detok = new IncrementalDetokenizer(tokenizer, promptIds);
   const out = Deno.stdout;
   const encoder = new TextEncoder();
   const start = performance.now();

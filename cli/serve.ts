@@ -15,6 +15,8 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   hf:org/name[@rev] (default hf:HuggingFaceTB/SmolLM2-135M-Instruct)
   --tokenizer, TOKENIZER          tokenizer file or folder when the archive has none
   --model-id, RILL_MODEL_ID       name shown in /v1/models (default: from MODEL)
+  --model-aliases, RILL_MODEL_ALIASES  comma-separated other names accepted in 'model' (the
+                                  model id always works; other names get 404 model_not_found)
   --host, HOST                    address to listen on (default 0.0.0.0)
   --port, PORT                    port (default 8000; 0 picks a free one)
   --api-keys, RILL_API_KEYS       comma-separated Bearer keys (unset: no authentication)
@@ -88,6 +90,7 @@ export function readServeConfig(
       ...DEFAULT_SERVING_CONFIG,
       apiKeys: list("api-keys", "RILL_API_KEYS"),
       corsOrigins: list("cors-origins", "RILL_CORS_ORIGINS"),
+      modelAliases: list("model-aliases", "RILL_MODEL_ALIASES"),
       maxQueue: int("max-queue", "RILL_MAX_QUEUE", DEFAULT_SERVING_CONFIG.maxQueue, 0),
       maxTokensCap: int("max-tokens", "RILL_MAX_TOKENS", DEFAULT_SERVING_CONFIG.maxTokensCap, 1),
       pingIntervalMs: int("ping-ms", "RILL_PING_MS", DEFAULT_SERVING_CONFIG.pingIntervalMs, 1),

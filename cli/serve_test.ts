@@ -8,6 +8,7 @@ Deno.test("readServeConfig takes flags over environment over defaults", () => {
     RILL_API_KEYS: " a, b ,,",
     RILL_CORS_ORIGINS: "*",
     RILL_MAX_QUEUE: "3",
+    RILL_MODEL_ALIASES: "gpt-4o-mini, local",
   };
   const config = readServeConfig(["--model", "flag.nnef.tar", "--max-tokens=77"], (n) => env[n]);
   assert.equal(config.model, "flag.nnef.tar");
@@ -16,6 +17,7 @@ Deno.test("readServeConfig takes flags over environment over defaults", () => {
   assert.deepEqual(config.serving.apiKeys, ["a", "b"]);
   assert.deepEqual(config.serving.corsOrigins, ["*"]);
   assert.equal(config.serving.maxQueue, 3);
+  assert.deepEqual(config.serving.modelAliases, ["gpt-4o-mini", "local"]);
   assert.equal(config.serving.maxTokensCap, 77);
   assert.equal(config.tokenizer, undefined);
   assert.equal(config.threads, undefined);

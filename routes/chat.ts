@@ -19,6 +19,15 @@ export function chatRoute(state: ServingState): Hono {
       whole: (text) => ({
         message: { role: "assistant", content: text, refusal: null, annotations: [] },
       }),
+      logprobs: (tokens) => ({
+        content: tokens.map((t) => ({
+          token: t.token,
+          logprob: t.logprob,
+          bytes: t.bytes,
+          top_logprobs: t.top.map(({ token, logprob, bytes }) => ({ token, logprob, bytes })),
+        })),
+        refusal: null,
+      }),
     },
   });
 }

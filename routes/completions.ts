@@ -3,7 +3,7 @@ import { generationRoute } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { parseCompletionRequest } from "./validate.ts";
 
-/** `POST /completions`: OpenAI (legacy) text completions of a prompt string. */
+/** `POST /completions`: OpenAI (legacy) text completions of a prompt (text or token ids). */
 export function completionsRoute(state: ServingState): Hono {
   return generationRoute(state, "/completions", {
     parse: parseCompletionRequest,
@@ -17,6 +17,21 @@ export function completionsRoute(state: ServingState): Hono {
       text: (text) => ({ text }),
       finish: { text: "" },
       whole: (text) => ({ text }),
+      logprobs: (tokens, offset) => {
+        const textOffset: number[] = [];
+        for (const t of tokens) {
+          textOffset.push(offset);
+          offset += t.token.length;
+        }
+        return {
+          tokens: tokens.map((t) => t.token),
+          token_logprobs: tokens.map((t) => t.logprob),
+          top_logprobs: tokens.map((t) =>
+            Object.fromEntries(t.top.map(({ token, logprob }) => [token, logprob]))
+          ),
+          text_offset: textOffset,
+        };
+      },
     },
   });
 }

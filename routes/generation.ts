@@ -1,6 +1,8 @@
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { FinishReason, InferenceService } from "../src/engine/service.ts";
+import type { FinishReason, GenerationEvent, InferenceService } from "../src/engine/service.ts";
+import type { TokenLogprob } from "../src/engine/sampler.ts";
+import type { Tokenizer } from "../src/engine/tokenizer.ts";
 import { QueueFullError, type QueueTicket } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import type { ServingState } from "./state.ts";
@@ -16,7 +18,8 @@ export interface Usage {
 
 /**
  * What one endpoint puts in its choices; the envelope around them (`id`, `object`, `created`,
- * `model`, `usage`) and each choice's `index`, `logprobs` and `finish_reason` are common.
+ * `model`, `system_fingerprint`, `usage`) and each choice's `index` and `finish_reason` are
+ * common.
  */
 export interface ResponseShape {
   /** `object` of a stream chunk. */
@@ -31,14 +34,33 @@ export interface ResponseShape {
   readonly finish: object;
   /** The choice content of the non-streaming answer. */
   whole(text: string): object;
+  /**
+   * The choice's `logprobs` for these tokens; `offset` is where the first one starts in the
+   * prompt and completion text.
+   */
+  logprobs(tokens: readonly LoggedToken[], offset: number): object;
+}
+
+/** A token with its log-probability and the most likely alternatives, as clients see it. */
+export interface LoggedToken extends TokenText {
+  readonly logprob: number;
+  readonly top: readonly (TokenText & { readonly logprob: number })[];
+}
+
+/** A token as OpenAI's logprobs name it. */
+export interface TokenText {
+  /** Its text; a piece of a character is written `bytes:\xNN...`. */
+  readonly token: string;
+  /** Its UTF-8 bytes. */
+  readonly bytes: number[];
 }
 
 /** What sets one generation endpoint apart from another. */
 export interface GenerationEndpoint<R extends GenerationRequest> {
   /** Validates the JSON body. */
   parse(body: Record<string, unknown>): R;
-  /** The prompt text the request asks to continue. */
-  prompt(service: InferenceService, request: R): string;
+  /** The prompt the request asks to continue: text, or token ids. */
+  prompt(service: InferenceService, request: R): string | readonly number[];
   /** The request field the prompt came from, named in context errors. */
   readonly promptField: string;
   /** The response id prefix (`chatcmpl`, `cmpl`). */
@@ -56,31 +78,60 @@ export function generationRoute<R extends GenerationRequest>(
   app.post(path, async (c) => {
     const arrived = performance.now();
     const request = endpoint.parse(await readJsonObject(c.req.raw));
-    const service = state.requireService();
-    const promptIds = service.encodePrompt(endpoint.prompt(service, request));
+    const service = state.requireModel(request.model);
+    const prompt = endpoint.prompt(service, request);
+    const promptIds = promptTokens(service, prompt, endpoint.promptField);
     const id = responseId(endpoint.idPrefix);
     const job = prepareJob(state, {
       service,
       request,
       promptIds,
       promptField: endpoint.promptField,
-      responses: responses(endpoint.shape, id, service.modelId, request.includeUsage),
       id,
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    return await respond(c, job);
+    const promptLength = typeof prompt === "string"
+      ? prompt.length
+      : service.tokenizer.decode(prompt).length;
+    const writer = responses(endpoint.shape, job, promptLength, request.includeUsage);
+    return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
   return app;
 }
 
-interface JobSpec {
+/** The ids of a prompt: text encoded, or ids checked against the vocabulary. */
+export function promptTokens(
+  service: InferenceService,
+  prompt: string | readonly number[],
+  field: string,
+): number[] {
+  if (typeof prompt === "string") return service.encodePrompt(prompt);
+  const vocab = service.tokenizer.vocabSize;
+  prompt.forEach((id, i) => {
+    if (id >= vocab) {
+      throw new ApiError(
+        400,
+        `'${field}[${i}]' is token ${id}, outside the vocabulary (${vocab})`,
+        {
+          param: `${field}[${i}]`,
+          code: "invalid_value",
+        },
+      );
+    }
+  });
+  return [...prompt];
+}
+
+/** What a generation job is made of. */
+export interface JobSpec {
   readonly service: InferenceService;
-  readonly request: GenerationRequest;
+  readonly request: Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs">;
   readonly promptIds: number[];
   /** The request field the prompt came from, named in context errors. */
   readonly promptField: string;
-  readonly responses: Responses;
+  /** The request field that caps the completion, named in context errors (`max_tokens`). */
+  readonly maxTokensField?: string;
   /** `performance.now()` when the request arrived. */
   readonly arrived: number;
   /** The response id, for the log. */
@@ -90,7 +141,7 @@ interface JobSpec {
 }
 
 /** A job checked against the context and admitted to the queue. */
-interface PreparedJob extends JobSpec {
+export interface PreparedJob extends JobSpec {
   readonly state: ServingState;
   readonly maxTokens: number;
   readonly ticket: QueueTicket;
@@ -101,7 +152,7 @@ interface PreparedJob extends JobSpec {
  * Checks the prompt against the context, the logit bias against the vocabulary, and
  * takes a queue place; every failure here is an HTTP error before any byte is sent.
  */
-function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
+export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   const { service, request, promptIds, promptField, clientSignal } = spec;
   const context = service.contextLength;
   if (promptIds.length >= context) {
@@ -120,7 +171,7 @@ function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
       `This model's maximum context length is ${context} tokens, but ${
         promptIds.length + request.maxTokens
       } were requested (${promptIds.length} in the prompt, ${request.maxTokens} for the completion)`,
-      { param: "max_tokens", code: "context_length_exceeded" },
+      { param: spec.maxTokensField ?? "max_tokens", code: "context_length_exceeded" },
     );
   }
   const positions = promptIds.length +
@@ -166,24 +217,49 @@ function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   return { ...spec, state, maxTokens, ticket, controller };
 }
 
-/** Runs a prepared job: a server-sent event stream when the request asked for one, else JSON. */
-function respond(c: Context, job: PreparedJob): Response | Promise<Response> {
-  return job.request.stream ? respondStream(c, job) : respondWhole(c, job);
+/** How one endpoint writes the events of a generation. */
+export interface JobWriter {
+  /** Stream frames sent before the queue place is ready (chat's role delta). */
+  opening(): string[];
+  /** Stream frames for generated text. */
+  text(event: Extract<GenerationEvent, { type: "text" }>): string[];
+  /** Stream frames for the end (the last, `data: [DONE]` or its like, included). */
+  done(event: Extract<GenerationEvent, { type: "done" }>): string[];
+  /** The stream frame for an error after the stream began. */
+  error(error: ApiError): string;
+  /** The non-streaming answer, given the whole text and every token's logprobs. */
+  whole(
+    text: string,
+    event: Extract<GenerationEvent, { type: "done" }>,
+    logprobs: readonly TokenLogprob[],
+  ): object;
 }
 
-async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
-  const { state, responses } = job;
+/** A `data:` frame of a server-sent event stream. */
+export function dataFrame(payload: object): string {
+  return `data: ${JSON.stringify(payload)}\n\n`;
+}
+
+/** Runs a prepared job to its end and answers with the writer's JSON. */
+export async function respondWhole(
+  c: Context,
+  job: PreparedJob,
+  writer: JobWriter,
+): Promise<Response> {
+  const { state } = job;
   const { signal } = job.controller;
   try {
     await job.ticket.ready;
     let text = "";
+    const logprobs: TokenLogprob[] = [];
     const timer = new GenerationTimer(job);
     for await (const event of generation(job, timer)) {
+      logprobs.push(...event.logprobs ?? []);
       if (event.type === "text") {
         text += event.text;
       } else {
         timer.done(event);
-        return c.json(responses.whole(text, event.finishReason, usageOf(event)));
+        return c.json(writer.whole(text, event, logprobs));
       }
     }
     throw new Error("Generation ended without a result");
@@ -200,35 +276,36 @@ async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
   }
 }
 
-function respondStream(c: Context, job: PreparedJob): Response {
-  const { state, responses, request, controller } = job;
+/**
+ * Runs a prepared job as a server-sent event stream of the writer's frames, with `: ping`
+ * comments while nothing else is sent; a failure after the first byte becomes the writer's
+ * error frame.
+ */
+export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): Response {
+  const { state, controller } = job;
   const { signal } = controller;
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => controller.abort(new DOMException("Client disconnected", "AbortError")));
     let lastWrite = Date.now();
-    const send = async (frame: string) => {
+    const send = async (frames: string[]) => {
       lastWrite = Date.now();
-      if (!signal.aborted) await stream.write(frame);
+      for (const frame of frames) if (!signal.aborted) await stream.write(frame);
     };
-    const event = (payload: object) => send(`data: ${JSON.stringify(payload)}\n\n`);
     const interval = state.config.pingIntervalMs;
     const ping = setInterval(() => {
-      if (Date.now() - lastWrite >= interval) void send(": ping\n\n");
+      if (Date.now() - lastWrite >= interval) void send([": ping\n\n"]);
     }, Math.max(1, Math.min(interval, 1000)));
     try {
-      const opening = responses.opening();
-      if (opening) await event(opening);
+      await send(writer.opening());
       await job.ticket.ready;
       const timer = new GenerationTimer(job);
-      for await (const item of generation(job, timer)) {
-        if (item.type === "text") {
-          await event(responses.text(item.text));
+      for await (const event of generation(job, timer)) {
+        if (event.type === "text") {
+          await send(writer.text(event));
           continue;
         }
-        timer.done(item);
-        await event(responses.finish(item.finishReason));
-        if (request.includeUsage) await event(responses.usage(usageOf(item)));
-        await send("data: [DONE]\n\n");
+        timer.done(event);
+        await send(writer.done(event));
       }
     } catch (error) {
       if (signal.aborted) {
@@ -236,7 +313,7 @@ function respondStream(c: Context, job: PreparedJob): Response {
         state.log(`rill: ${job.id} cancelled by the client`);
       } else {
         console.error("rill serve: generation failed:", error);
-        await event(toApiError(error).toJSON());
+        await send([writer.error(toApiError(error))]);
       }
     } finally {
       clearInterval(ping);
@@ -246,61 +323,96 @@ function respondStream(c: Context, job: PreparedJob): Response {
   });
 }
 
-/** The chunks and the whole answer of one response, in OpenAI's envelope. */
-interface Responses {
-  /** The first chunk of a stream, or null. */
-  opening(): object | null;
-  text(text: string): object;
-  finish(reason: FinishReason): object;
-  /** The `choices: []` chunk carrying usage. */
-  usage(usage: Usage): object;
-  whole(text: string, reason: FinishReason, usage: Usage): object;
-}
-
+/**
+ * The chunks and the whole answer of a chat or text completion, in OpenAI's envelope.
+ * `promptLength` is the prompt's length in characters, where completion logprobs' text offsets
+ * start.
+ */
 function responses(
   shape: ResponseShape,
-  id: string,
-  model: string,
+  job: PreparedJob,
+  promptLength: number,
   includeUsage: boolean,
-): Responses {
+): JobWriter {
+  const { id, service, request } = job;
   const created = unixSeconds();
-  const choice = (content: object, reason: FinishReason | null) => ({
-    index: 0,
-    ...content,
-    logprobs: null,
-    finish_reason: reason,
-  });
-  const chunk = (content: object, reason: FinishReason | null) => ({
+  const envelope = {
     id,
     object: shape.chunkObject,
     created,
-    model,
-    choices: [choice(content, reason)],
-    ...(includeUsage ? { usage: null } : {}),
-  });
+    model: service.modelId,
+    system_fingerprint: service.systemFingerprint,
+  };
+  let offset = promptLength;
+  const logprobs = (entries: readonly TokenLogprob[] | undefined) => {
+    if (request.logprobs === undefined) return null;
+    const tokens = (entries ?? []).map((e) => loggedToken(service.tokenizer, e));
+    const value = shape.logprobs(tokens, offset);
+    for (const t of tokens) offset += t.token.length;
+    return value;
+  };
+  const choice = (
+    content: object,
+    reason: FinishReason | null,
+    entries?: readonly TokenLogprob[],
+  ) => ({ index: 0, ...content, logprobs: logprobs(entries), finish_reason: reason });
+  const chunk = (content: object, reason: FinishReason | null, entries?: readonly TokenLogprob[]) =>
+    dataFrame({
+      ...envelope,
+      choices: [choice(content, reason, entries)],
+      ...(includeUsage ? { usage: null } : {}),
+    });
   return {
-    opening: () => shape.opening === null ? null : chunk(shape.opening, null),
-    text: (text) => chunk(shape.text(text), null),
-    finish: (reason) => chunk(shape.finish, reason),
-    usage: (usage) => ({ id, object: shape.chunkObject, created, model, choices: [], usage }),
-    whole: (text, reason, usage) => ({
-      id,
+    opening: () => shape.opening === null ? [] : [chunk(shape.opening, null)],
+    text: (event) => [chunk(shape.text(event.text), null, event.logprobs)],
+    done: (event) => [
+      chunk(shape.finish, event.finishReason, event.logprobs),
+      ...(includeUsage ? [dataFrame({ ...envelope, choices: [], usage: usageOf(event) })] : []),
+      "data: [DONE]\n\n",
+    ],
+    error: (error) => dataFrame(error.toJSON()),
+    whole: (text, event, entries) => ({
+      ...envelope,
       object: shape.wholeObject,
-      created,
-      model,
-      choices: [choice(shape.whole(text), reason)],
-      usage,
+      choices: [choice(shape.whole(text), event.finishReason, entries)],
+      usage: usageOf(event),
     }),
   };
 }
 
+/** A token's log-probability and alternatives with their texts. */
+export function loggedToken(tokenizer: Tokenizer, entry: TokenLogprob): LoggedToken {
+  return {
+    ...tokenText(tokenizer, entry.id),
+    logprob: entry.logprob,
+    top: entry.top.map((t) => ({ ...tokenText(tokenizer, t.id), logprob: t.logprob })),
+  };
+}
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A token's text and bytes; special tokens have no bytes and are named by their piece. */
+export function tokenText(tokenizer: Tokenizer, id: number): TokenText {
+  const bytes = tokenizer.tokenBytes(id);
+  if (bytes.length === 0) return { token: tokenizer.piece?.(id) ?? "", bytes: [] };
+  let token: string;
+  try {
+    token = STRICT_UTF8.decode(bytes);
+  } catch {
+    token = `bytes:${[...bytes].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}`;
+  }
+  return { token, bytes: [...bytes] };
+}
+
 function generation(job: PreparedJob, timer: GenerationTimer) {
+  const { logprobs } = job.request;
   return job.service.generate(job.promptIds, {
     sampling: job.request.sampling,
     stop: job.request.stop,
     maxTokens: job.maxTokens,
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),
+    ...(logprobs === undefined ? {} : { logprobs }),
   });
 }
 

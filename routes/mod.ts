@@ -8,6 +8,7 @@ import { ApiError, toApiError } from "./errors.ts";
 import { healthRoute } from "./health.ts";
 import { metricsRoute } from "./metrics.ts";
 import { modelsRoute } from "./models.ts";
+import { responsesRoute } from "./responses.ts";
 import type { ServingState } from "./state.ts";
 import { tokenizeRoute } from "./tokenize.ts";
 
@@ -17,6 +18,7 @@ export type { ServingConfig } from "./state.ts";
 const METRIC_ROUTES = new Set([
   "/v1/chat/completions",
   "/v1/completions",
+  "/v1/responses",
   "/v1/models",
   "/health",
   "/ready",
@@ -42,13 +44,18 @@ export function createApp(state: ServingState): Hono {
       "*",
       cors({
         origin: origins.includes("*") ? "*" : origins,
-        allowHeaders: ["Authorization", "Content-Type"],
-        allowMethods: ["GET", "POST", "OPTIONS"],
-        exposeHeaders: ["Retry-After"],
+        // Without a list, the headers a preflight asks for are allowed: SDKs send their own
+        // (the openai SDK's x-stainless-*), and which ones changes with their versions.
+        allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+        exposeHeaders: ["Retry-After", "x-request-id"],
         maxAge: 600,
       }),
     );
   }
+  app.use("*", async (c, next) => {
+    await next();
+    c.res.headers.set("x-request-id", `req_${crypto.randomUUID().replaceAll("-", "")}`);
+  });
   app.use("*", async (c, next) => {
     await next();
     const route = METRIC_ROUTES.has(c.req.path) ? c.req.path : "other";
@@ -69,6 +76,7 @@ export function createApp(state: ServingState): Hono {
 
   app.route("/v1", chatRoute(state));
   app.route("/v1", completionsRoute(state));
+  app.route("/v1", responsesRoute(state));
   app.route("/v1", modelsRoute(state));
   app.route("/", healthRoute(state));
   app.route("/", metricsRoute(state));

@@ -66,7 +66,6 @@ Deno.test("createApp answers 503 while the model loads and /ready says so", asyn
     post("/v1/chat/completions", {
       model: "m",
       messages: [{ role: "user", content: "hi" }],
-      extra: 1,
     }),
   );
   assert.equal(response.status, 503);

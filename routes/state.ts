@@ -21,6 +21,8 @@ export interface ServingConfig {
   readonly pingIntervalMs: number;
   /** Largest accepted request body in bytes. */
   readonly maxBodyBytes: number;
+  /** Other names the served model answers to in `model` (its own id always works). */
+  readonly modelAliases: readonly string[];
 }
 
 /** Defaults for every `ServingConfig` field. */
@@ -33,6 +35,7 @@ export const DEFAULT_SERVING_CONFIG: ServingConfig = {
   retryAfterSeconds: 1,
   pingIntervalMs: 10_000,
   maxBodyBytes: 4 * 1024 * 1024,
+  modelAliases: [],
 };
 
 /** What the routes share: the service once loaded, the queue, the metrics, the config. */
@@ -76,6 +79,24 @@ export class ServingState {
       this.#loadError = error instanceof Error ? error : new Error(String(error));
       throw error;
     }
+  }
+
+  /**
+   * The service when `model` names it (its id or an alias; undefined, the field left out, is
+   * the served model too), else a 404 `model_not_found`; a 503 while it is not loaded.
+   */
+  requireModel(model: string | undefined): InferenceService {
+    const service = this.requireService();
+    if (
+      model !== undefined && model !== service.modelId && !this.config.modelAliases.includes(model)
+    ) {
+      const names = [service.modelId, ...this.config.modelAliases].map((n) => `'${n}'`).join(", ");
+      throw new ApiError(404, `The model '${model}' does not exist; this server serves ${names}`, {
+        param: "model",
+        code: "model_not_found",
+      });
+    }
+    return service;
   }
 
   /** The service, or a 503 saying it is still loading or failed to load. */

@@ -2,15 +2,20 @@ import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
+import { CHAT_FIELDS, checkFields, COMPLETION_FIELDS } from "./fields.ts";
 
 /** The generation fields shared by chat and text completions, validated. */
 export interface GenerationRequest {
+  /** The model asked for; undefined when the field was left out. */
+  readonly model: string | undefined;
   readonly stream: boolean;
   readonly includeUsage: boolean;
   readonly sampling: SamplingOptions;
   readonly stop: string[];
   /** `max_completion_tokens` ?? `max_tokens`; undefined when neither was given. */
   readonly maxTokens: number | undefined;
+  /** Alternatives per token when log-probabilities were asked for; undefined when not. */
+  readonly logprobs: number | undefined;
 }
 
 /** A validated `POST /v1/chat/completions` body. */
@@ -20,7 +25,8 @@ export interface ChatRequest extends GenerationRequest {
 
 /** A validated `POST /v1/completions` body. */
 export interface CompletionRequest extends GenerationRequest {
-  readonly prompt: string;
+  /** The prompt text, or its token ids. */
+  readonly prompt: string | readonly number[];
 }
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
@@ -43,8 +49,9 @@ export async function readJsonObject(request: Request): Promise<Record<string, u
   return body as Record<string, unknown>;
 }
 
-/** Validates a chat completions body; unknown fields are ignored. */
+/** Validates a chat completions body; unknown and unsupported fields are refused. */
 export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
+  checkFields(body, CHAT_FIELDS);
   const messages = body.messages;
   if (messages === undefined || messages === null) {
     throw invalidRequest("Missing required field 'messages'", "messages", "missing_required");
@@ -55,24 +62,56 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
   if (messages.length === 0) {
     throw invalidRequest("'messages' must not be empty", "messages", "empty_array");
   }
-  return { ...parseGeneration(body), messages: messages.map(parseMessage) };
+  const logprobs = boolean(body, "logprobs") ?? false;
+  const top = integer(body, "top_logprobs", 0, 20);
+  if (top !== undefined && !logprobs) {
+    throw invalidRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
+  }
+  return {
+    ...parseGeneration(body),
+    logprobs: logprobs ? top ?? 0 : undefined,
+    messages: messages.map(parseMessage),
+  };
 }
 
-/** Validates a text completions body; unknown fields are ignored. */
+/** Validates a text completions body; unknown and unsupported fields are refused. */
 export function parseCompletionRequest(body: Record<string, unknown>): CompletionRequest {
+  checkFields(body, COMPLETION_FIELDS);
   let prompt = body.prompt;
-  if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === "string") {
+  // One prompt may come in a list of one: ["text"] or [[ids]].
+  if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] !== "number") {
     prompt = prompt[0];
   }
   if (prompt === undefined || prompt === null) {
     throw invalidRequest("Missing required field 'prompt'", "prompt", "missing_required");
   }
-  if (typeof prompt !== "string") {
-    throw invalidRequest("'prompt' must be a string", "prompt", "invalid_type");
+  if (Array.isArray(prompt) && prompt.some((p) => typeof p !== "number")) {
+    throw invalidRequest(
+      "'prompt' must be one prompt: a string or a list of token ids (several prompts are not supported)",
+      "prompt",
+      "invalid_type",
+    );
   }
-  if (prompt === "") throw invalidRequest("'prompt' must not be empty", "prompt");
-  if (body.echo === true) throw invalidRequest("'echo' is not supported", "echo", "unsupported");
-  return { ...parseGeneration(body), prompt };
+  if (typeof prompt !== "string" && !Array.isArray(prompt)) {
+    throw invalidRequest(
+      "'prompt' must be a string or a list of token ids",
+      "prompt",
+      "invalid_type",
+    );
+  }
+  if (prompt.length === 0) throw invalidRequest("'prompt' must not be empty", "prompt");
+  if (Array.isArray(prompt)) {
+    prompt.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0) {
+        throw invalidRequest(`'prompt[${i}]' must be a token id`, `prompt[${i}]`, "invalid_type");
+      }
+    });
+  }
+  return {
+    ...parseGeneration(body),
+    logprobs: integer(body, "logprobs", 0, 5),
+    prompt: prompt as string | number[],
+  };
 }
 
 function parseMessage(value: unknown, index: number): ChatMessage {
@@ -115,10 +154,8 @@ function parseMessage(value: unknown, index: number): ChatMessage {
   );
 }
 
-function parseGeneration(body: Record<string, unknown>): GenerationRequest {
-  if (body.model !== undefined && body.model !== null && typeof body.model !== "string") {
-    throw invalidRequest("'model' must be a string", "model", "invalid_type");
-  }
+function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {
+  const model = modelName(body);
   const n = integer(body, "n", 1, 128);
   if (n !== undefined && n > 1) {
     throw invalidRequest("'n' greater than 1 is not supported", "n", "unsupported");
@@ -139,6 +176,15 @@ function parseGeneration(body: Record<string, unknown>): GenerationRequest {
       );
     }
     includeUsage = include === true;
+    for (const [key, value] of Object.entries(streamOptions)) {
+      if (key === "include_obfuscation" && (value === null || typeof value === "boolean")) continue;
+      if (key === "include_usage") continue;
+      throw invalidRequest(
+        `'stream_options.${key}' is not supported: only include_usage (and include_obfuscation, a boolean with no effect)`,
+        `stream_options.${key}`,
+        "unsupported_parameter",
+      );
+    }
   }
 
   const sampling: Mutable<SamplingOptions> = {};
@@ -163,6 +209,7 @@ function parseGeneration(body: Record<string, unknown>): GenerationRequest {
   const maxCompletion = integer(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER);
   const maxTokens = integer(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER);
   return {
+    model,
     stream,
     includeUsage,
     sampling,
@@ -173,7 +220,18 @@ function parseGeneration(body: Record<string, unknown>): GenerationRequest {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function number(
+/** The `model` field: a string, or undefined when left out. */
+export function modelName(body: Record<string, unknown>): string | undefined {
+  const model = body.model;
+  if (model === undefined || model === null) return undefined;
+  if (typeof model !== "string") {
+    throw invalidRequest("'model' must be a string", "model", "invalid_type");
+  }
+  return model;
+}
+
+/** A number field between `min` and `max` (an integer when `whole`), undefined when absent. */
+export function number(
   body: Record<string, unknown>,
   field: string,
   min: number,
@@ -192,7 +250,8 @@ function number(
   return value;
 }
 
-function integer(
+/** An integer field between `min` and `max`, undefined when absent. */
+export function integer(
   body: Record<string, unknown>,
   field: string,
   min: number,
@@ -201,7 +260,8 @@ function integer(
   return number(body, field, min, max, true);
 }
 
-function boolean(body: Record<string, unknown>, field: string): boolean | undefined {
+/** A boolean field, undefined when absent. */
+export function boolean(body: Record<string, unknown>, field: string): boolean | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "boolean") {
@@ -248,11 +308,12 @@ function logitBias(value: unknown): Map<number, number> | undefined {
 export function renderMessages(
   service: InferenceService,
   messages: readonly ChatMessage[],
+  field = "messages",
 ): string {
   try {
     return service.renderChat(messages);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw invalidRequest(`The chat template rejected the messages: ${detail}`, "messages");
+    throw invalidRequest(`The chat template rejected the messages: ${detail}`, field);
   }
 }

@@ -233,6 +233,7 @@ Deno.test("deno serve mod.ts serves the default export, loading the model on fir
     MODEL: STORIES_ARCHIVE,
     TOKENIZER: STORIES_TOKENIZER,
     RILL_API_KEYS: "sk-k",
+    RILL_MODEL_ID: "stories260K",
   });
   await using _ = child;
   const [, url] = await child.waitFor(/Listening on (http:\/\/127\.0\.0\.1:\d+)/);

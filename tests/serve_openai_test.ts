@@ -186,7 +186,11 @@ Deno.test("the same seed gives the same sampled text", async () => {
 Deno.test("auth: a wrong or missing key is 401, health stays open", async () => {
   await using server = await startServer({ apiKeys: ["sk-good"] });
   await assert.rejects(
-    server.client("sk-bad").chat.completions.create({ model: "m", messages: CHAT, max_tokens: 2 }),
+    server.client("sk-bad").chat.completions.create({
+      model: "stories260K",
+      messages: CHAT,
+      max_tokens: 2,
+    }),
     (e: unknown) => {
       assert.ok(e instanceof OpenAI.AuthenticationError);
       assert.equal(e.status, 401);
@@ -212,7 +216,7 @@ Deno.test("bad requests are 400 with the field named, a long prompt is context_l
   await using server = await startServer();
   const client = server.client();
   await assert.rejects(
-    client.chat.completions.create({ model: "m", messages: CHAT, n: 2 }),
+    client.chat.completions.create({ model: "stories260K", messages: CHAT, n: 2 }),
     (e: unknown) => {
       assert.ok(e instanceof OpenAI.BadRequestError);
       assert.equal(e.param, "n");
@@ -220,14 +224,14 @@ Deno.test("bad requests are 400 with the field named, a long prompt is context_l
     },
   );
   await assert.rejects(
-    client.chat.completions.create({ model: "m", messages: [] }),
+    client.chat.completions.create({ model: "stories260K", messages: [] }),
     (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "messages",
   );
   const long = "Once upon a time there was a cat. ".repeat(80);
   for (const stream of [false, true]) {
     await assert.rejects(
       client.chat.completions.create({
-        model: "m",
+        model: "stories260K",
         messages: [{ role: "user", content: long }],
         stream,
       }),
@@ -251,7 +255,11 @@ Deno.test("a full queue answers 429 with Retry-After and the waiting request run
   const client = server.client();
   const holder = server.state.queue.admit();
   await holder.ready;
-  const waiting = client.chat.completions.create({ model: "m", messages: CHAT, max_tokens: 4 });
+  const waiting = client.chat.completions.create({
+    model: "stories260K",
+    messages: CHAT,
+    max_tokens: 4,
+  });
   while (server.state.queue.waiting === 0) await new Promise((r) => setTimeout(r, 5));
   const response = await fetch(`${server.url}/v1/chat/completions`, {
     method: "POST",
@@ -271,7 +279,7 @@ Deno.test("aborting a stream cancels the generation and the next request runs at
   const client = server.client();
   const controller = new AbortController();
   const stream = await client.chat.completions.create(
-    { model: "m", messages: CHAT, max_tokens: 480, temperature: 0, stream: true },
+    { model: "stories260K", messages: CHAT, max_tokens: 480, temperature: 0, stream: true },
     { signal: controller.signal },
   );
   let contentChunks = 0;
@@ -292,7 +300,11 @@ Deno.test("aborting a stream cancels the generation and the next request runs at
   assert.equal(server.state.queue.running, 0);
   assert.ok(await metricValue(server.url, "rill_completion_tokens_total") === 0);
   const started = performance.now();
-  const next = await client.chat.completions.create({ model: "m", messages: CHAT, max_tokens: 4 });
+  const next = await client.chat.completions.create({
+    model: "stories260K",
+    messages: CHAT,
+    max_tokens: 4,
+  });
   assert.ok(next.choices[0]!.message.content !== null);
   assert.ok(performance.now() - started < 5000);
   assert.equal(await metricValue(server.url, "rill_cancellations_total"), 1);

@@ -40,7 +40,15 @@ Deno.test("a chat stream is framed as data events, ends with the usage chunk and
   assert.ok(events.every((e) => !e.slice(6).includes("\n")), "one data line per event");
   const chunks = events.map((e) => JSON.parse(e.slice("data: ".length)));
   const [first] = chunks;
-  assert.deepEqual(Object.keys(first), ["id", "object", "created", "model", "choices", "usage"]);
+  assert.deepEqual(Object.keys(first), [
+    "id",
+    "object",
+    "created",
+    "model",
+    "system_fingerprint",
+    "choices",
+    "usage",
+  ]);
   assert.deepEqual(first.choices, [{
     index: 0,
     delta: { role: "assistant", content: "" },
@@ -49,7 +57,15 @@ Deno.test("a chat stream is framed as data events, ends with the usage chunk and
   }]);
   assert.equal(first.usage, null);
   const usage = chunks.at(-1);
-  assert.deepEqual(Object.keys(usage), ["id", "object", "created", "model", "choices", "usage"]);
+  assert.deepEqual(Object.keys(usage), [
+    "id",
+    "object",
+    "created",
+    "model",
+    "system_fingerprint",
+    "choices",
+    "usage",
+  ]);
   assert.deepEqual(usage.choices, []);
   assert.equal(usage.usage.total_tokens, usage.usage.prompt_tokens + usage.usage.completion_tokens);
   const finish = chunks.at(-2);
@@ -156,7 +172,7 @@ Deno.test("an error after the stream began is sent as an OpenAI error event, the
     }),
   });
   await using server = await startServer({}, failing);
-  const response = await post(server.url, { ...BODY, max_tokens: 20 });
+  const response = await post(server.url, { ...BODY, model: "failing", max_tokens: 20 });
   assert.equal(response.status, 200);
   const events = (await response.text()).split("\n\n").filter((e) => e !== "");
   assert.ok(!events.includes("data: [DONE]"));

@@ -4,21 +4,31 @@ import type { Tokenizer } from "./tokenizer.ts";
  * Turns a growing list of token ids into text deltas that never split a UTF-8
  * character: the ids are decoded over a sliding window, and text that ends in
  * U+FFFD (an incomplete multi-byte sequence) is held back until the next token
- * completes it. The concatenated deltas equal `tokenizer.decode(allIds)`.
+ * completes it.
+ *
+ * Given the prompt, the first window starts with its last tokens, so the first generated
+ * token reads as it does after the prompt: decoders that drop the leading space of a text
+ * (SentencePiece's `Strip`, a `Metaspace` with a prepended space) drop it from the prompt,
+ * not from the completion. The concatenated deltas then equal
+ * `decode(prompt + ids)` minus `decode(prompt)`; without a prompt, `decode(ids)`.
  */
 export class IncrementalDetokenizer {
   readonly #tokenizer: Pick<Tokenizer, "decode">;
-  readonly #ids: number[] = [];
+  readonly #ids: number[];
+  /** Where the pushed ids start in `#ids` (after the prompt's context tokens). */
+  readonly #start: number;
   #prefix = 0;
-  #read = 0;
+  #read: number;
 
-  constructor(tokenizer: Pick<Tokenizer, "decode">) {
+  constructor(tokenizer: Pick<Tokenizer, "decode">, prompt: readonly number[] = []) {
     this.#tokenizer = tokenizer;
+    this.#ids = contextOf(tokenizer, prompt);
+    this.#start = this.#read = this.#ids.length;
   }
 
   /** All ids pushed so far. */
   get ids(): readonly number[] {
-    return this.#ids;
+    return this.#ids.slice(this.#start);
   }
 
   /** Adds one token; returns the text that became stable (possibly ""). */
@@ -45,6 +55,21 @@ export class IncrementalDetokenizer {
   #decode(from: number, to: number): string {
     return from >= to ? "" : this.#tokenizer.decode(this.#ids.slice(from, to));
   }
+}
+
+/** Prompt tokens the first window starts with. */
+const CONTEXT_TOKENS = 4;
+
+/**
+ * The last tokens of `prompt`, enough of them to decode to some text (special tokens decode to
+ * nothing, and a window of them alone would leave the first generated token at the start).
+ */
+function contextOf(tokenizer: Pick<Tokenizer, "decode">, prompt: readonly number[]): number[] {
+  let from = Math.max(0, prompt.length - CONTEXT_TOKENS);
+  while (from > 0 && tokenizer.decode(prompt.slice(from)) === "") {
+    from = Math.max(0, from - CONTEXT_TOKENS);
+  }
+  return prompt.slice(from);
 }
 
 function commonPrefix(a: string, b: string): number {

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
+import { HfTokenizer } from "./hf_tokenizer.ts";
+import { llama2cToHfTokenizer } from "./llama2c_to_hf.ts";
+import { parseLlama2cTokenizer } from "./llama2c_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
 
 /** One token per byte, decoded the way byte-fallback vocabularies decode. */
@@ -65,4 +68,37 @@ Deno.test("IncrementalDetokenizer keeps emoji and CJK whole with real byte-level
     for (const delta of deltas) assert.ok(!delta.includes("\uFFFD"), `${path}: ${deltas}`);
     assert.ok(ids.length > deltas.filter((s) => s !== "").length, `${path} splits characters`);
   }
+});
+
+Deno.test("IncrementalDetokenizer keeps the first space of a completion after the prompt (SentencePiece Strip)", async () => {
+  const fixtures = new URL("../../../shared/fixtures/", import.meta.url);
+  const stories = llama2cToHfTokenizer(
+    parseLlama2cTokenizer(await Deno.readFile(new URL("stories260K/tok512.bin", fixtures))),
+  );
+  const tokenizers = {
+    "stories260K tokenizer.json": new HfTokenizer(stories.tokenizerJson, stories.tokenizerConfig),
+    "TinyLlama tokenizer.json": await loadTokenizer(
+      new URL("tokenizers/tinyllama/tokenizer.json", fixtures).pathname,
+    ),
+  };
+  for (const [name, tokenizer] of Object.entries(tokenizers)) {
+    const prompt = tokenizer.encode("The dog");
+    const full = tokenizer.encode("The dog was a big, red dog");
+    assert.deepEqual(full.slice(0, prompt.length), prompt, name);
+    const completion = full.slice(prompt.length);
+    // Decoded on its own, the completion loses its first space: this is what the prompt fixes.
+    assert.equal(tokenizer.decode(completion), "was a big, red dog", name);
+    const d = new IncrementalDetokenizer(tokenizer, prompt);
+    const text = completion.map((id) => d.push(id)).join("") + d.flush();
+    assert.equal(text, " was a big, red dog", name);
+    assert.equal(tokenizer.decode(prompt) + text, tokenizer.decode(full), name);
+    assert.deepEqual(d.ids, completion, name);
+  }
+});
+
+Deno.test("IncrementalDetokenizer looks past special tokens at the end of the prompt", () => {
+  const prompt = [1, 2, 0, 0, 0, 0];
+  const d = new IncrementalDetokenizer(pieces, prompt);
+  assert.equal(d.push(4), " é");
+  assert.equal(d.flush(), "");
 });

@@ -58,7 +58,7 @@ Deno.test("bpeToHfTokenizer rebuilds SmolLM2's tokenizer from GGUF-style metadat
     assert.equal(rebuilt.decode(ids), original.decode(ids));
   }
   assert.equal(rebuilt.bos, 1);
-  assert.deepEqual(rebuilt.eos, [2]);
+  assert.deepEqual(rebuilt.eos, [2, 0]); // <|im_end|>, then <|endoftext|>
 });
 
 /** GPT-2's printable stand-in for each byte. */

@@ -24,7 +24,9 @@ export class HfTokenizer implements Tokenizer {
   #byteFallback: boolean;
 
   /**
-   * Builds the tokenizer from parsed files.
+   * Builds the tokenizer from parsed files. The end ids are the config's `eos_token`, the
+   * generation config's `eos_token_id` (one or a list), and the vocabulary's special
+   * end-of-turn and end-of-text tokens (`<|im_end|>`, `<|endoftext|>`, `<|eot_id|>`, ...).
    *
    * @param tokenizerJson the parsed `tokenizer.json`
    * @param config the parsed `tokenizer_config.json` ({} when absent)
@@ -56,6 +58,9 @@ export class HfTokenizer implements Tokenizer {
     const generationEos = isObject(generationConfig) ? generationConfig["eos_token_id"] : undefined;
     for (const id of [generationEos].flat()) {
       if (typeof id === "number" && !eos.includes(id)) eos.push(id);
+    }
+    for (const [id, token] of this.#lib.get_added_tokens_decoder()) {
+      if (token.special && END_OF_GENERATION.has(token.content) && !eos.includes(id)) eos.push(id);
     }
     this.eos = eos;
     const probe = this.#lib.encode("a", { add_special_tokens: true }).ids;
@@ -108,6 +113,22 @@ export class HfTokenizer implements Tokenizer {
     return bytes;
   }
 }
+
+/**
+ * Special tokens that end a generation wherever a vocabulary has them, whatever its configs
+ * name (the end-of-turn and end-of-text tokens llama.cpp also stops at).
+ */
+const END_OF_GENERATION = new Set([
+  "<|endoftext|>",
+  "<|end_of_text|>",
+  "<|im_end|>",
+  "<|eot_id|>",
+  "<|eom_id|>",
+  "<|end|>",
+  "<end_of_turn>",
+  "<EOT>",
+  "<\uFF5Cend\u2581of\u2581sentence\uFF5C>",
+]);
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);

@@ -26,7 +26,8 @@ Deno.test("HfTokenizer loads SmolLM2 with its special tokens and no default BOS"
   const tok = await smollm2();
   assert.equal(tok.vocabSize, 49153); // 49152 + <|PAD_TOKEN|>
   assert.equal(tok.bos, 1);
-  assert.deepEqual(tok.eos, [2]);
+  // <|im_end|> (the config's eos_token), then <|endoftext|>, which ends a text as well.
+  assert.deepEqual(tok.eos, [2, 0]);
   assert.equal(tok.addsBos, false);
   const ids = tok.encode("Hello world, 123 🦙");
   assert.equal(ids[0] === 1, false);

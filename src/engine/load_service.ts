@@ -4,7 +4,8 @@ import type { DiskCache } from "../storage/disk_cache.ts";
 import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
-import { InferenceService } from "./service.ts";
+import { InferenceService, systemFingerprint } from "./service.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, Session } from "./session.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "./kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
@@ -55,6 +56,7 @@ const SIDE_MEMBERS = [
   "chat_template.jinja",
   "tokenizer.json",
   "generation_config.json",
+  "config.json",
 ];
 
 /**
@@ -106,7 +108,10 @@ export async function loadService(
       tokenizer = new HfTokenizer(
         json("tokenizer.json"),
         config,
-        json("generation_config.json"),
+        // Without a generation config, transformers generates with the model config's end ids.
+        side.files.has("generation_config.json")
+          ? json("generation_config.json")
+          : json("config.json"),
       );
       tokenizerFrom = `${name} (tokenizer.json)`;
     } else {
@@ -128,7 +133,7 @@ export async function loadService(
     });
     weightsReady.catch(() => {});
     handedOver = true;
-    const model = tokenModel(graph, options);
+    const model = modelScheduler(graph, options);
     const renderConfig = tokenizer instanceof HfTokenizer
       ? { ...tokenizer.config, ...config }
       : config;
@@ -136,6 +141,14 @@ export async function loadService(
       model,
       tokenizer,
       modelId: options.modelId,
+      systemFingerprint: systemFingerprint([
+        `rill ${denoJson.version}`,
+        options.modelId,
+        location,
+        String(side.weightBytes),
+        tokenizerFrom,
+        options.kernels === undefined ? "typescript" : `kernels ${options.kernels.variant}`,
+      ]),
       renderChat: (messages) =>
         renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
     });
@@ -220,15 +233,25 @@ function readJsonMember(
   }
 }
 
+/** Options of {@link modelScheduler}. */
+export type ModelSchedulerOptions = Pick<
+  LoadServiceOptions,
+  "kernels" | "prefillChunk" | "prefillBudgetMs" | "kvBudgetBytes" | "maxRunning"
+>;
+
 /**
  * The graph runtime behind the `TokenModel` interface: a batching scheduler over sessions that
  * share one paged KV pool. Steps wait per node for weights still arriving (the first pass of a
  * lazy load).
  */
-function tokenModel(graph: Model, options: LoadServiceOptions): BatchScheduler<Session> {
+export function modelScheduler(
+  graph: Model,
+  options: ModelSchedulerOptions = {},
+): BatchScheduler<Session> {
   const kernels = options.kernels ?? null;
   const probe = new Session(graph, { kernels: kernels ?? false, capacity: 1 });
-  const contextLength = largestFit(probe);
+  // The last generated token is sampled, never run: one more than the positions.
+  const contextLength = largestFit(probe) + 1;
   const layouts = cacheLayouts(graph);
   const bytesPerBlock = new KvPool(layouts, { blocks: 0, kernels: null }).blockBytes;
   const budget = options.kvBudgetBytes ??

@@ -10,7 +10,7 @@ Deno.test("loadService takes the chat template from the tokenizer's folder, else
     tokenizer: new URL("stories260K/tok512.bin", FIXTURES).pathname,
   });
   assert.equal(plain.service.renderChat([{ role: "user", content: "Hi" }]), "user: Hi\nassistant:");
-  assert.equal(plain.service.contextLength, 511);
+  assert.equal(plain.service.contextLength, 512);
   assert.ok(plain.bytes > 1_000_000);
   assert.equal((await plain.weightsReady).bytes, plain.bytes);
   const smol = await loadService(ARCHIVE, {

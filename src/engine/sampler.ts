@@ -1,10 +1,17 @@
-/** How the next token is chosen from a logits row (the OpenAI request fields, llama.cpp's semantics). */
+/**
+ * How the next token is chosen from a logits row (the OpenAI request fields and the common
+ * extensions). Bias and penalties adjust the logits, temperature scales them, then top-k,
+ * top-p and min-p keep their tokens in that order (as Hugging Face's warpers do).
+ */
 export interface SamplingOptions {
   /** 0 picks the argmax (greedy); default 1. */
   readonly temperature?: number;
   /** Keep only the k most likely tokens; 0 or unset keeps all. */
   readonly topK?: number;
-  /** Keep the smallest set of tokens whose probability reaches p; 1 or unset keeps all. */
+  /**
+   * Keep the smallest set of the most likely tokens whose probability (among those top-k kept)
+   * reaches p; 1 or unset keeps all.
+   */
   readonly topP?: number;
   /** Drop tokens less likely than minP times the most likely one. */
   readonly minP?: number;
@@ -24,8 +31,11 @@ export interface SamplingOptions {
 export class Sampler {
   readonly #options: SamplingOptions;
   #state: bigint;
-  #probs: Float32Array = new Float32Array(0);
-  #order: Int32Array = new Int32Array(0);
+  #adjusted: Float32Array = new Float32Array(0);
+  #weights: Float32Array = new Float32Array(0);
+  #ids: Int32Array = new Int32Array(0);
+  #bins: Float64Array = new Float64Array(BINS);
+  #edge: Int32Array = new Int32Array(0);
 
   constructor(options: SamplingOptions = {}) {
     this.#options = options;
@@ -35,72 +45,98 @@ export class Sampler {
 
   /**
    * Chooses the next token from `logits` (vocab,), given the tokens generated so far.
-   * `logits` is not modified.
+   * `logits` is not modified. Costs a few passes over the vocabulary whatever the options:
+   * top-k and top-p select their tokens without sorting them.
    */
   sample(logits: Float32Array, generated: readonly number[] = []): number {
     const o = this.#options;
     const vocab = logits.length;
-    if (this.#probs.length !== vocab) {
-      this.#probs = new Float32Array(vocab);
-      this.#order = new Int32Array(vocab);
+    if (this.#weights.length !== vocab) {
+      this.#adjusted = new Float32Array(vocab);
+      this.#weights = new Float32Array(vocab);
+      this.#ids = new Int32Array(vocab);
+      this.#edge = new Int32Array(vocab);
     }
-    const x = this.#probs; // (vocab,) adjusted logits, then probabilities
-    x.set(logits);
-    if (o.logitBias) {
-      for (const [id, bias] of o.logitBias) if (id >= 0 && id < vocab) x[id]! += bias;
+    let x = logits; // (vocab,)
+    if (o.logitBias !== undefined || hasPenalties(o, generated)) {
+      x = this.#adjusted;
+      x.set(logits);
+      if (o.logitBias) {
+        for (const [id, bias] of o.logitBias) if (id >= 0 && id < vocab) x[id]! += bias;
+      }
+      applyPenalties(x, generated, o);
     }
-    applyPenalties(x, generated, o);
 
     const temperature = o.temperature ?? 1;
     if (temperature <= 0) return argmax(x);
 
-    let max = -Infinity;
-    for (let i = 0; i < vocab; i++) if (x[i]! > max) max = x[i]!;
-    let sum = 0;
-    for (let i = 0; i < vocab; i++) {
-      const p = Math.exp((x[i]! - max) / temperature);
-      x[i] = p;
-      sum += p;
+    let best = 0;
+    let lowest = x[0]!;
+    for (let i = 1; i < vocab; i++) {
+      const v = x[i]!;
+      if (v > x[best]!) best = i;
+      else if (v < lowest) lowest = v;
     }
-    for (let i = 0; i < vocab; i++) x[i]! /= sum;
-
-    const candidates = this.#candidates(x);
-    const total = candidates.reduce((acc, id) => acc + x[id]!, 0);
-    let r = this.#uniform() * total;
-    for (const id of candidates) {
-      r -= x[id]!;
-      if (r <= 0) return id;
-    }
-    return candidates[candidates.length - 1]!;
-  }
-
-  /** Token ids that survive top-k, top-p and min-p, most likely first. */
-  #candidates(probs: Float32Array): number[] {
-    const o = this.#options;
-    const vocab = probs.length;
+    const max = x[best]!;
+    const scale = 1 / temperature;
+    const w = this.#weights; // (vocab,) exp((x - max) / temperature) of the candidates; 1 at best
     const topK = o.topK !== undefined && o.topK > 0 ? Math.min(o.topK, vocab) : vocab;
     const topP = o.topP ?? 1;
     const minP = o.minP ?? 0;
-    let pmax = 0;
-    for (let i = 0; i < vocab; i++) if (probs[i]! > pmax) pmax = probs[i]!;
-    // Tokens below this cannot be in the nucleus nor pass min-p (llama2.c's cutoff trick).
-    const cutoff = Math.max(minP * pmax, topP < 1 ? (1 - topP) / (vocab - 1) : 0);
-    let n = 0;
-    const order = this.#order;
-    for (let i = 0; i < vocab; i++) if (probs[i]! >= cutoff) order[n++] = i;
-    const ids = Array.from(order.subarray(0, n)).sort((a, b) => probs[b]! - probs[a]! || a - b);
-    ids.length = Math.min(ids.length, topK);
-    if (topP < 1) {
-      let acc = 0;
-      for (let i = 0; i < ids.length; i++) {
-        acc += probs[ids[i]!]!;
-        if (acc >= topP) {
-          ids.length = i + 1;
-          break;
-        }
-      }
+    if (topK === vocab && topP >= 1 && minP <= 0) {
+      let total = 0;
+      for (let i = 0; i < vocab; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
+      return this.#draw(w, null, vocab, total) ?? best;
     }
-    return ids.length > 0 ? ids : [argmax(probs)];
+
+    // The candidates: ids[0, count), or all tokens while ids is null.
+    let ids: Int32Array | null = null;
+    let count = vocab;
+    let mass = 0;
+    const bins = new Bins(this.#bins, max, lowest);
+    if (topK < vocab) {
+      bins.tally(null, vocab, x, null);
+      ids = this.#ids;
+      count = bins.select(null, vocab, x, null, topK, ids, this.#edge);
+      for (let i = 0; i < count; i++) {
+        const id = ids[i]!;
+        mass += w[id] = Math.exp((x[id]! - max) * scale);
+      }
+      if (topP < 1) bins.tally(ids, count, x, w);
+    } else {
+      for (let i = 0; i < vocab; i++) mass += w[i] = Math.exp((x[i]! - max) * scale);
+      if (topP < 1) bins.tally(null, vocab, x, w);
+    }
+    if (topP < 1) {
+      count = bins.select(ids, count, x, w, topP * mass, this.#ids, this.#edge);
+      ids = this.#ids;
+    }
+    if (minP > 0) {
+      // The best token has weight 1, so min-p keeps the weights of at least minP.
+      let kept = 0;
+      for (let i = 0; i < count; i++) {
+        const id = ids === null ? i : ids[i]!;
+        if (w[id]! >= minP) this.#ids[kept++] = id;
+      }
+      ids = this.#ids;
+      count = kept;
+    }
+    let keptMass = 0;
+    for (let i = 0; i < count; i++) keptMass += w[ids === null ? i : ids[i]!]!;
+    return this.#draw(w, ids, count, keptMass) ?? best;
+  }
+
+  /** Draws one of `count` tokens (the first ids, or 0..count-1 without ids) by weight. */
+  #draw(w: Float32Array, ids: Int32Array | null, count: number, mass: number): number | null {
+    let r = this.#uniform() * mass;
+    let last: number | null = null;
+    for (let i = 0; i < count; i++) {
+      const id = ids === null ? i : ids[i]!;
+      r -= w[id]!;
+      last = id;
+      if (r < 0) return id;
+    }
+    return last;
   }
 
   /** A float in [0, 1) from a xorshift64* stream. */
@@ -115,11 +151,130 @@ export class Sampler {
   }
 }
 
+/** Bins of `Bins.selectBest`: finer bins leave fewer tokens to sort in the one that decides. */
+const BINS = 4096;
+
+/**
+ * Logits from `highest` down to `lowest` in equal bins, best first: every token of a bin ranks
+ * before every token of a later bin. Top-k and top-p select their tokens with them without
+ * sorting: the bins before the one where the running amount reaches the target are kept whole,
+ * and only that bin's tokens are sorted.
+ */
+class Bins {
+  readonly #amounts: Float64Array;
+  readonly #highest: number;
+  readonly #perLogit: number;
+
+  /** `amounts` (BINS,) is scratch space. */
+  constructor(amounts: Float64Array, highest: number, lowest: number) {
+    this.#amounts = amounts;
+    this.#highest = highest;
+    this.#perLogit = highest > lowest ? (BINS - 1) / (highest - lowest) : 0;
+  }
+
+  #bin(logit: number): number {
+    return Math.floor((this.#highest - logit) * this.#perLogit);
+  }
+
+  /**
+   * Sums per bin the amount of the tokens ids[0, count) (0..count-1 when null): 1 each for
+   * top-k, their weight `w` for top-p.
+   */
+  tally(ids: Int32Array | null, count: number, x: Float32Array, w: Float32Array | null): void {
+    const amounts = this.#amounts;
+    amounts.fill(0);
+    for (let i = 0; i < count; i++) {
+      const id = ids === null ? i : ids[i]!;
+      amounts[this.#bin(x[id]!)]! += w === null ? 1 : w[id]!;
+    }
+  }
+
+  /**
+   * Writes into `into` the best ranked of the tallied tokens (larger logit `x`, then lower id)
+   * whose amount first reaches `target`, and returns how many; `edge` (vocab,) is scratch
+   * space. `into` may be `ids`.
+   */
+  select(
+    ids: Int32Array | null,
+    count: number,
+    x: Float32Array,
+    w: Float32Array | null,
+    target: number,
+    into: Int32Array,
+    edge: Int32Array,
+  ): number {
+    const amounts = this.#amounts;
+    let edgeBin = 0;
+    let reached = 0;
+    while (edgeBin < BINS - 1 && reached + amounts[edgeBin]! < target) {
+      reached += amounts[edgeBin++]!;
+    }
+    let kept = 0;
+    let inEdge = 0;
+    for (let i = 0; i < count; i++) {
+      const id = ids === null ? i : ids[i]!;
+      const bin = this.#bin(x[id]!);
+      if (bin < edgeBin) into[kept++] = id;
+      else if (bin === edgeBin) edge[inEdge++] = id;
+    }
+    const sorted = edge.subarray(0, inEdge).sort((a, b) => x[b]! - x[a]! || a - b);
+    for (let i = 0; i < inEdge && reached < target; i++) {
+      const id = sorted[i]!;
+      into[kept++] = id;
+      reached += w === null ? 1 : w[id]!;
+    }
+    return kept;
+  }
+}
+
+/** One generated token's log-probability and the most likely alternatives, as OpenAI reports them. */
+export interface TokenLogprob {
+  readonly id: number;
+  readonly logprob: number;
+  /** The most likely tokens at this position, most likely first (ties: lower id first). */
+  readonly top: readonly { readonly id: number; readonly logprob: number }[];
+}
+
+/**
+ * The log-probability of token `id` under `logits` (vocab,), and the `top` most likely tokens:
+ * the model's own distribution, before temperature, penalties and bias (as vLLM reports it).
+ */
+export function tokenLogprob(logits: Float32Array, id: number, top: number): TokenLogprob {
+  const vocab = logits.length;
+  const max = logits[argmax(logits)]!;
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) sum += Math.exp(logits[i]! - max);
+  const logZ = max + Math.log(sum);
+  const best: number[] = []; // ids, best first
+  const n = Math.min(top, vocab);
+  for (let i = 0; i < vocab && n > 0; i++) {
+    const v = logits[i]!;
+    if (best.length === n && v <= logits[best[n - 1]!]!) continue;
+    let at = best.length === n ? n - 1 : best.length;
+    while (at > 0 && v > logits[best[at - 1]!]!) {
+      best[at] = best[at - 1]!;
+      at--;
+    }
+    best[at] = i;
+  }
+  return {
+    id,
+    logprob: logits[id]! - logZ,
+    top: best.map((t) => ({ id: t, logprob: logits[t]! - logZ })),
+  };
+}
+
 /** Index of the largest value; the lowest index wins ties. */
 export function argmax(values: Float32Array): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
+}
+
+function hasPenalties(o: SamplingOptions, generated: readonly number[]): boolean {
+  return generated.length > 0 &&
+    ((o.presencePenalty ?? 0) !== 0 || (o.frequencyPenalty ?? 0) !== 0 ||
+      (o.repetitionPenalty ?? 1) !== 1);
 }
 
 function applyPenalties(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { argmax, Sampler } from "./sampler.ts";
+import { argmax, Sampler, tokenLogprob } from "./sampler.ts";
 
 const LOGITS = new Float32Array([0.1, 2.5, 2.4, -1, 0.3]);
 
@@ -34,4 +34,84 @@ Deno.test("Sampler penalties and logit bias move the argmax", () => {
   assert.equal(new Sampler({ temperature: 0, repetitionPenalty: 2 }).sample(LOGITS, [1]), 2);
   assert.equal(new Sampler({ temperature: 0, logitBias: new Map([[4, 10]]) }).sample(LOGITS), 4);
   assert.deepEqual(Array.from(LOGITS), Array.from(new Float32Array([0.1, 2.5, 2.4, -1, 0.3])));
+});
+
+/** The tokens top-k, then top-p (renormalized), then min-p keep, by sorting: the definition. */
+function keptBySorting(
+  logits: Float32Array,
+  temperature: number,
+  topK: number,
+  topP: number,
+  minP: number,
+): number[] {
+  const max = Math.max(...logits);
+  const w = Array.from(logits, (x) => Math.exp((x - max) / temperature));
+  let ids = w.map((_, i) => i).sort((a, b) => w[b]! - w[a]! || a - b);
+  if (topK > 0) ids = ids.slice(0, topK);
+  const mass = ids.reduce((m, id) => m + w[id]!, 0);
+  let acc = 0;
+  const nucleus = [];
+  for (const id of ids) {
+    nucleus.push(id);
+    acc += w[id]!;
+    if (acc >= topP * mass) break;
+  }
+  return nucleus.filter((id) => w[id]! >= minP).sort((a, b) => a - b);
+}
+
+Deno.test("Sampler keeps exactly the tokens the sorted definition of top-k, top-p and min-p keeps", () => {
+  let seed = 5;
+  const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const cases = [
+    { topK: 0, topP: 0.6, minP: 0 },
+    { topK: 7, topP: 1, minP: 0 },
+    { topK: 12, topP: 0.8, minP: 0 },
+    { topK: 0, topP: 0.9, minP: 0.2 },
+    { topK: 20, topP: 0.95, minP: 0.05 },
+  ];
+  for (const options of cases) {
+    for (let trial = 0; trial < 4; trial++) {
+      // Rounded logits make ties, which the definition breaks by id.
+      const logits = Float32Array.from({ length: 40 }, () => Math.round(random() * 12) / 4);
+      const expected = keptBySorting(logits, 1.5, options.topK, options.topP, options.minP);
+      const sampler = new Sampler({ temperature: 1.5, seed: trial, ...options });
+      const seen = new Set<number>();
+      for (let i = 0; i < 3000; i++) seen.add(sampler.sample(logits));
+      assert.deepEqual([...seen].sort((a, b) => a - b), expected, JSON.stringify(options));
+    }
+  }
+});
+
+Deno.test("Sampler breaks ties in top-k and top-p by the lower id", () => {
+  const flat = new Float32Array(10).fill(1);
+  const topK = new Sampler({ topK: 3, seed: 1 });
+  const topP = new Sampler({ topP: 0.5, seed: 1 });
+  const k = new Set<number>();
+  const p = new Set<number>();
+  for (let i = 0; i < 500; i++) {
+    k.add(topK.sample(flat));
+    p.add(topP.sample(flat));
+  }
+  assert.deepEqual([...k].sort(), [0, 1, 2]);
+  assert.deepEqual([...p].sort(), [0, 1, 2, 3, 4]);
+});
+
+Deno.test("Sampler draws in proportion to the probabilities", () => {
+  const logits = new Float32Array([Math.log(0.5), Math.log(0.3), Math.log(0.2)]);
+  const s = new Sampler({ seed: 42 });
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 20000; i++) counts[s.sample(logits)]!++;
+  assert.deepEqual(counts.map((c) => Math.round(c / 2000)), [5, 3, 2]);
+});
+
+Deno.test("tokenLogprob is the log-softmax of the raw logits, with the most likely first", () => {
+  const logits = new Float32Array([0.1, 2.5, 2.4, -1, 0.3, 2.5]);
+  const z = Math.log(Array.from(logits).reduce((s, x) => s + Math.exp(x), 0));
+  const { id, logprob, top } = tokenLogprob(logits, 2, 3);
+  assert.equal(id, 2);
+  assert.ok(Math.abs(logprob - (logits[2]! - z)) < 1e-6);
+  assert.deepEqual(top.map((t) => t.id), [1, 5, 2]);
+  for (const t of top) assert.ok(Math.abs(t.logprob - (logits[t.id]! - z)) < 1e-6);
+  assert.deepEqual(tokenLogprob(logits, 0, 0).top, []);
+  assert.equal(tokenLogprob(logits, 0, 20).top.length, 6);
 });

@@ -1,16 +1,20 @@
 import type { ChatMessage } from "./chat_template.ts";
 import { IncrementalDetokenizer } from "./detokenizer.ts";
-import { Sampler, type SamplingOptions } from "./sampler.ts";
+import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
+import { sha256Hex } from "../storage/sha256.ts";
 
 /**
  * The part of a loaded model that generation needs: the scheduler that runs sequences over it
  * (a `BatchScheduler`).
  */
 export interface TokenModel {
-  /** Positions the model can hold (prompt plus generated tokens). */
+  /**
+   * Tokens one sequence can hold, prompt plus completion: the positions the model can run,
+   * plus one for the last generated token, which is sampled but never run.
+   */
   readonly contextLength: number;
   /** Positions the KV budget holds for one sequence. */
   readonly kvCapacity: number;
@@ -31,14 +35,27 @@ export interface GenerateOptions {
   readonly signal?: AbortSignal;
   /** Called when the first token has been sampled (its text may still be held back). */
   readonly onFirstToken?: () => void;
+  /**
+   * Report each generated token's log-probability with this many most likely alternatives
+   * (0 to 20); unset reports none.
+   */
+  readonly logprobs?: number;
 }
 
 /** Why generation ended, in OpenAI terms. */
 export type FinishReason = "stop" | "length";
 
-/** What `InferenceService.generate` yields. */
+/**
+ * What `InferenceService.generate` yields. With `logprobs` asked for, each event carries the
+ * log-probabilities of the tokens generated since the previous one (those of a stop string's
+ * tokens too, though their text is not sent), so that they add up to `completionTokens`.
+ */
 export type GenerationEvent =
-  | { readonly type: "text"; readonly text: string }
+  | {
+    readonly type: "text";
+    readonly text: string;
+    readonly logprobs?: readonly TokenLogprob[];
+  }
   | {
     readonly type: "done";
     readonly finishReason: FinishReason;
@@ -48,6 +65,7 @@ export type GenerationEvent =
     readonly ids: readonly number[];
     /** Prompt tokens whose KV came from the prefix cache. */
     readonly cachedTokens: number;
+    readonly logprobs?: readonly TokenLogprob[];
   };
 
 /** Everything the service is built from. */
@@ -58,6 +76,12 @@ export interface InferenceServiceOptions {
   readonly modelId: string;
   /** Renders chat messages to prompt text (the model's chat template). */
   readonly renderChat: (messages: readonly ChatMessage[]) => string;
+  /**
+   * Names the backend configuration (OpenAI's `system_fingerprint`): the same value means the
+   * same model, runtime and kernels, so the same seed gives the same tokens. Default: derived
+   * from `modelId` alone.
+   */
+  readonly systemFingerprint?: string;
 }
 
 /** Ties a model, its tokenizer, its chat template and the sampler into text generation. */
@@ -66,12 +90,14 @@ export class InferenceService {
   readonly #tokenizer: Tokenizer;
   readonly #renderChat: (messages: readonly ChatMessage[]) => string;
   readonly modelId: string;
+  readonly systemFingerprint: string;
 
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
     this.#tokenizer = options.tokenizer;
     this.#renderChat = options.renderChat;
     this.modelId = options.modelId;
+    this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
   }
 
   /** Positions the model can hold. */
@@ -126,11 +152,12 @@ export class InferenceService {
       );
     }
     const sampler = new Sampler(options.sampling);
-    const detokenizer = new IncrementalDetokenizer(this.#tokenizer);
+    const detokenizer = new IncrementalDetokenizer(this.#tokenizer, promptIds);
     const stop = new StopMatcher(options.stop);
     const eos = new Set(this.#tokenizer.eos);
     const limit = Math.min(options.maxTokens, this.#model.contextLength - promptIds.length);
     const generated: number[] = [];
+    const logprobs = options.logprobs === undefined ? null : new LogprobsQueue();
     const events = new EventQueue<GenerationEvent>();
     let finishReason: FinishReason = "length";
     const next = (logits: Float32Array): number | null => {
@@ -142,8 +169,9 @@ export class InferenceService {
       }
       generated.push(id);
       if (generated.length === 1) options.onFirstToken?.();
+      logprobs?.add(tokenLogprob(logits, id, options.logprobs!));
       const text = stop.push(detokenizer.push(id));
-      if (text !== "") events.push({ type: "text", text });
+      if (text !== "") events.push({ type: "text", text, ...logprobs?.take() });
       if (stop.stopped) {
         finishReason = "stop";
         return null;
@@ -161,7 +189,7 @@ export class InferenceService {
         let rest = stop.push(detokenizer.flush());
         if (stop.stopped) finishReason = "stop";
         else rest += stop.flush();
-        if (rest !== "") events.push({ type: "text", text: rest });
+        if (rest !== "") events.push({ type: "text", text: rest, ...logprobs?.take() });
       }
       events.push({
         type: "done",
@@ -170,10 +198,32 @@ export class InferenceService {
         completionTokens: generated.length,
         ids: generated,
         cachedTokens: outcome.cachedTokens,
+        ...logprobs?.take(),
       });
       events.close();
     }, (error) => events.fail(error));
     yield* events;
+  }
+}
+
+/** A `system_fingerprint` (`fp_` and 12 hex digits) naming what `parts` describe. */
+export function systemFingerprint(parts: readonly string[]): string {
+  return `fp_${sha256Hex(parts.join("\n")).slice(0, 12)}`;
+}
+
+/** Log-probabilities of tokens generated but not yet reported. */
+class LogprobsQueue {
+  #pending: TokenLogprob[] = [];
+
+  add(entry: TokenLogprob): void {
+    this.#pending.push(entry);
+  }
+
+  /** The pending entries as an event's `logprobs` field; none pending is an empty list. */
+  take(): { logprobs: TokenLogprob[] } {
+    const logprobs = this.#pending;
+    this.#pending = [];
+    return { logprobs };
   }
 }
 

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { loadKernels } from "../../kernels/mod.ts";
 import { loadModel } from "../graph/model.ts";
 import { generate } from "./generate.ts";
-import { loadService } from "./load_service.ts";
+import { loadService, modelScheduler } from "./load_service.ts";
 import { Session } from "./session.ts";
-import type { GenerationEvent, InferenceService } from "./service.ts";
+import { type GenerationEvent, InferenceService } from "./service.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/stories260K/", import.meta.url);
 
@@ -132,4 +132,70 @@ Deno.test("InferenceService on WASM kernels gives the runtime's greedy text for 
   } finally {
     kernels.close();
   }
+});
+
+Deno.test("InferenceService.generate ends at every end id of the tokenizer", async () => {
+  const reference = await stories();
+  const tokenizer = reference.tokenizer;
+  const service = new InferenceService({
+    modelId: "two-ends",
+    tokenizer: {
+      vocabSize: tokenizer.vocabSize,
+      bos: tokenizer.bos,
+      eos: [2, 300],
+      encode: (text, options) => tokenizer.encode(text, options),
+      decode: (ids) => tokenizer.decode(ids),
+      tokenBytes: (id) => tokenizer.tokenBytes(id),
+    },
+    renderChat: (messages) => reference.renderChat(messages),
+    model: modelScheduler(
+      await loadModel(new URL("nnef/stories260K_f32.nnef.tgz", FIXTURES).pathname),
+    ),
+  });
+  const events = await collect(service.generate(service.encodePrompt("Once upon a time"), {
+    sampling: { temperature: 0, logitBias: new Map([[300, 100]]) },
+    stop: [],
+    maxTokens: 8,
+  }));
+  assert.deepEqual(events.map((e) => e.type), ["done"]);
+  const done = events[0]!;
+  assert.ok(done.type === "done" && done.finishReason === "stop" && done.completionTokens === 0);
+});
+
+Deno.test("InferenceService.generate reports each token's logprobs once, stop string tokens too", async () => {
+  const service = await stories();
+  const prompt = service.encodePrompt("Once upon a time");
+  const events = await collect(
+    service.generate(prompt, {
+      sampling: { temperature: 0 },
+      stop: ["Lily"],
+      maxTokens: 50,
+      logprobs: 3,
+    }),
+  );
+  const done = events.at(-1)!;
+  assert.ok(done.type === "done");
+  const entries = events.flatMap((e) => e.logprobs ?? []);
+  assert.deepEqual(entries.map((e) => e.id), done.ids);
+  for (const entry of entries) {
+    assert.equal(entry.top.length, 3);
+    // Greedy: the chosen token is the most likely one.
+    assert.equal(entry.top[0]!.id, entry.id);
+    assert.equal(entry.top[0]!.logprob, entry.logprob);
+    assert.ok(entry.logprob <= 0 && entry.top[1]!.logprob <= entry.logprob);
+  }
+  const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+  assert.equal(text, ", there was a little girl named ");
+  assert.ok(service.tokenizer.decode(done.ids).endsWith("Lily"));
+});
+
+Deno.test("a 512-position model holds 512 tokens: the last one is sampled, never run", async () => {
+  const service = await stories();
+  assert.equal(service.contextLength, 512);
+  const prompt = [1, ...new Array(510).fill(300)];
+  const events = await collect(
+    service.generate(prompt, { sampling: { temperature: 0 }, stop: [], maxTokens: 8 }),
+  );
+  const done = events.at(-1)!;
+  assert.ok(done.type === "done" && done.completionTokens === 1 && done.finishReason === "length");
 });

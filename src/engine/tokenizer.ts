@@ -15,6 +15,8 @@ export interface Tokenizer {
    * text can be streamed without splitting a UTF-8 character across two deltas.
    */
   tokenBytes(id: number): Uint8Array;
+  /** The token as the vocabulary writes it (names special tokens, which have no bytes). */
+  piece?(id: number): string;
 }
 
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;

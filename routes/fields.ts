@@ -1,0 +1,155 @@
+import { ApiError } from "./errors.ts";
+import { CHAT_TOOL_FIELDS, RESPONSE_TOOL_FIELDS } from "./tools.ts";
+
+/**
+ * What Rill does with one field of a request body: honours it, accepts it with no effect on
+ * the answer (informational fields), or refuses it with a 400, unless it is given a value that
+ * asks for nothing more than the default (`allows`). A null value counts as absent.
+ */
+export type FieldRule =
+  | { readonly use: "honoured"; readonly note: string }
+  | { readonly use: "no effect"; readonly note: string }
+  | {
+    readonly use: "refused";
+    readonly note: string;
+    readonly allows?: (value: unknown) => boolean;
+  };
+
+/** The fields of one endpoint's request body, each with what is done with it. */
+export type FieldTable = Readonly<Record<string, FieldRule>>;
+
+function honoured(note = ""): FieldRule {
+  return { use: "honoured", note };
+}
+
+function noEffect(note: string): FieldRule {
+  return { use: "no effect", note };
+}
+
+/** A refusal of the field unless its value passes `allows`. */
+function refused(note: string, allows?: (value: unknown) => boolean): FieldRule {
+  return allows === undefined ? { use: "refused", note } : { use: "refused", note, allows };
+}
+
+function isFalse(value: unknown): boolean {
+  return value === false;
+}
+
+function oneTier(value: unknown): boolean {
+  return value === "auto" || value === "default";
+}
+
+const SAMPLING: FieldTable = {
+  model: honoured("the served model's id or one of its aliases; may be left out"),
+  stream: honoured(),
+  stream_options: honoured(
+    "`include_usage`; `include_obfuscation` is accepted, no padding is sent",
+  ),
+  temperature: honoured("0 to 2; 0 is greedy"),
+  top_p: honoured(),
+  stop: honoured("up to 4 strings, cut from the text"),
+  seed: honoured("the same seed, request and system_fingerprint give the same text"),
+  frequency_penalty: honoured(),
+  presence_penalty: honoured(),
+  logit_bias: honoured(),
+  n: honoured("1 only; more is refused"),
+  top_k: honoured("extension: keep the k most likely tokens"),
+  min_p: honoured("extension: drop tokens less likely than min_p times the most likely"),
+  repetition_penalty: honoured("extension: Hugging Face's repetition penalty"),
+  user: noEffect("informational"),
+};
+
+const INFORMATIONAL: FieldTable = {
+  safety_identifier: noEffect("informational"),
+  metadata: noEffect("informational (stored completions only)"),
+  prompt_cache_key: noEffect("no prompt cache yet"),
+  prompt_cache_retention: noEffect("no prompt cache yet"),
+  prompt_cache_options: noEffect("no prompt cache yet"),
+  service_tier: refused("there is one tier", oneTier),
+};
+
+/** `POST /v1/chat/completions`. */
+export const CHAT_FIELDS: FieldTable = {
+  messages: honoured("text content (strings or text parts)"),
+  ...SAMPLING,
+  max_completion_tokens: honoured(),
+  max_tokens: honoured("same as max_completion_tokens"),
+  logprobs: honoured(),
+  top_logprobs: honoured("0 to 20"),
+  ...INFORMATIONAL,
+  store: refused("chat completions are not stored", isFalse),
+  reasoning_effort: refused("the model does not reason"),
+  verbosity: refused("the model has no verbosity setting"),
+  audio: refused("text output only"),
+  modalities: refused(
+    "text output only",
+    (v) => Array.isArray(v) && v.length === 1 && v[0] === "text",
+  ),
+  prediction: refused("no predicted outputs"),
+  web_search_options: refused("no web search"),
+  moderation: refused("no moderation"),
+  ...CHAT_TOOL_FIELDS,
+};
+
+/** `POST /v1/completions`. */
+export const COMPLETION_FIELDS: FieldTable = {
+  prompt: honoured("a string, or token ids; one prompt"),
+  ...SAMPLING,
+  max_tokens: honoured(),
+  logprobs: honoured("0 to 5 alternatives per token"),
+  echo: refused("the prompt is not sent back", isFalse),
+  best_of: refused("one completion per request", (v) => v === 1),
+  suffix: refused("no insertion (fill in the middle)", (v) => v === ""),
+};
+
+/** `POST /v1/responses`. */
+export const RESPONSE_FIELDS: FieldTable = {
+  model: SAMPLING.model!,
+  input: honoured("a string, or messages with text content"),
+  instructions: honoured("a system message ahead of the input"),
+  previous_response_id: honoured("a stored response of this server"),
+  store: honoured("default true: kept in memory for previous_response_id"),
+  metadata: honoured("sent back on the response"),
+  stream: honoured(),
+  stream_options: honoured("`include_obfuscation` is accepted, no padding is sent"),
+  max_output_tokens: honoured(),
+  temperature: SAMPLING.temperature!,
+  top_p: honoured(),
+  top_logprobs: honoured("0 to 20, with include `message.output_text.logprobs`"),
+  include: honoured("only `message.output_text.logprobs`"),
+  text: honoured('`format` `{type: "text"}` only'),
+  truncation: refused("the input is never cut", (v) => v === "disabled"),
+  user: noEffect("informational"),
+  ...INFORMATIONAL,
+  background: refused("responses run in the foreground", isFalse),
+  conversation: refused("no conversations; use previous_response_id"),
+  prompt: refused("no stored prompts"),
+  reasoning: refused("the model does not reason"),
+  context_management: refused("no context management"),
+  moderation: refused("no moderation"),
+  image: refused("text output only"),
+  access_programs: refused("no access programs"),
+  ...RESPONSE_TOOL_FIELDS,
+};
+
+/**
+ * Refuses, with a 400 naming the field, a field `table` does not list and a refused field
+ * given a value it does not allow; nothing is dropped silently.
+ */
+export function checkFields(body: Record<string, unknown>, table: FieldTable): void {
+  for (const [field, value] of Object.entries(body)) {
+    const rule = table[field];
+    if (rule === undefined) {
+      throw new ApiError(400, `Unrecognized request argument supplied: ${field}`, {
+        param: field,
+        code: "unknown_parameter",
+      });
+    }
+    if (rule.use === "refused" && value !== null && !(rule.allows?.(value) ?? false)) {
+      throw new ApiError(400, `'${field}' is not supported: ${rule.note}`, {
+        param: field,
+        code: "unsupported_parameter",
+      });
+    }
+  }
+}

@@ -1,0 +1,421 @@
+import { Hono } from "hono";
+import type { ChatMessage } from "../src/engine/chat_template.ts";
+import type { TokenLogprob } from "../src/engine/sampler.ts";
+import type { GenerationEvent, InferenceService } from "../src/engine/service.ts";
+import { ApiError, invalidRequest } from "./errors.ts";
+import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
+import {
+  type JobWriter,
+  loggedToken,
+  prepareJob,
+  promptTokens,
+  respondStream,
+  respondWhole,
+  unixSeconds,
+} from "./generation.ts";
+import type { ServingState } from "./state.ts";
+import { checkTextFormat } from "./tools.ts";
+import { boolean, integer, modelName, number, readJsonObject, renderMessages } from "./validate.ts";
+import type { SamplingOptions } from "../src/engine/sampler.ts";
+
+/** A validated `POST /v1/responses` body. */
+interface ResponseRequest {
+  readonly model: string | undefined;
+  /** The input as chat messages (after the previous response's conversation, if any). */
+  readonly input: ChatMessage[];
+  readonly instructions: string | null;
+  readonly previousResponseId: string | null;
+  readonly store: boolean;
+  readonly stream: boolean;
+  readonly maxOutputTokens: number | undefined;
+  readonly temperature: number | undefined;
+  readonly topP: number | undefined;
+  /** Alternatives per token when `include` asks for logprobs; undefined when it does not. */
+  readonly logprobs: number | undefined;
+  readonly topLogprobs: number;
+  readonly metadata: Record<string, string>;
+}
+
+/** What is kept of a stored response. */
+interface StoredResponse {
+  /** The response object, as `GET /responses/:id` returns it. */
+  readonly body: object;
+  /** The conversation so far (instructions excluded), this response's answer included. */
+  readonly conversation: readonly ChatMessage[];
+}
+
+/** Stored responses kept, the oldest dropped first. */
+const STORED_RESPONSES = 256;
+
+const LOGPROBS_INCLUDE = "message.output_text.logprobs";
+
+/**
+ * `POST /responses` (OpenAI's Responses API, text only: created whole or streamed with its
+ * event types), `GET /responses/:id` and `DELETE /responses/:id`. Stored responses (`store`,
+ * default true) are kept in memory, the last 256, so that `previous_response_id` can continue
+ * their conversation.
+ */
+export function responsesRoute(state: ServingState): Hono {
+  const app = new Hono();
+  const stored = new Map<string, StoredResponse>();
+
+  app.post("/responses", async (c) => {
+    const arrived = performance.now();
+    const request = parseResponseRequest(await readJsonObject(c.req.raw));
+    const service = state.requireModel(request.model);
+    const previous = request.previousResponseId === null
+      ? []
+      : stored.get(request.previousResponseId)?.conversation;
+    if (previous === undefined) {
+      throw invalidRequest(
+        `Previous response with id '${request.previousResponseId}' not found (responses are kept in memory, the last ${STORED_RESPONSES} stored)`,
+        "previous_response_id",
+        "previous_response_not_found",
+      );
+    }
+    const conversation = [...previous, ...request.input];
+    const messages: ChatMessage[] = request.instructions === null
+      ? conversation
+      : [{ role: "system", content: request.instructions }, ...conversation];
+    const promptIds = promptTokens(service, renderMessages(service, messages, "input"), "input");
+    const sampling: SamplingOptions = {
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      ...(request.topP === undefined ? {} : { topP: request.topP }),
+    };
+    const id = `resp_${crypto.randomUUID().replaceAll("-", "")}`;
+    const job = prepareJob(state, {
+      service,
+      request: {
+        sampling,
+        stop: [],
+        maxTokens: request.maxOutputTokens,
+        logprobs: request.logprobs,
+      },
+      promptIds,
+      promptField: "input",
+      maxTokensField: "max_output_tokens",
+      id,
+      arrived,
+      clientSignal: c.req.raw.signal,
+    });
+    const writer = responseWriter(service, request, id, (body, text) => {
+      if (!request.store) return;
+      stored.set(id, {
+        body,
+        conversation: [...conversation, { role: "assistant", content: text }],
+      });
+      for (const old of stored.keys()) {
+        if (stored.size <= STORED_RESPONSES) break;
+        stored.delete(old);
+      }
+    });
+    return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
+  });
+
+  app.get("/responses/:id", (c) => {
+    const response = stored.get(c.req.param("id"));
+    if (response === undefined) throw notFound(c.req.param("id"));
+    return c.json(response.body);
+  });
+
+  app.delete("/responses/:id", (c) => {
+    const id = c.req.param("id");
+    if (!stored.delete(id)) throw notFound(id);
+    return c.json({ id, object: "response.deleted", deleted: true });
+  });
+  return app;
+}
+
+function notFound(id: string): ApiError {
+  return new ApiError(404, `No response with id '${id}' is stored`, {
+    param: "response_id",
+    code: "not_found",
+  });
+}
+
+/**
+ * The events and the whole answer of one response. `store` is called with the final response
+ * object and text.
+ */
+function responseWriter(
+  service: InferenceService,
+  request: ResponseRequest,
+  id: string,
+  store: (body: object, text: string) => void,
+): JobWriter {
+  const createdAt = unixSeconds();
+  const itemId = `msg_${id.slice("resp_".length)}`;
+  let sequence = 0;
+  const frame = (type: string, payload: object) =>
+    `event: ${type}\ndata: ${
+      JSON.stringify({ type, sequence_number: sequence++, ...payload })
+    }\n\n`;
+  const logprobs = (entries: readonly TokenLogprob[] | undefined) =>
+    (entries ?? []).map((entry) => {
+      const t = loggedToken(service.tokenizer, entry);
+      return {
+        token: t.token,
+        bytes: t.bytes,
+        logprob: t.logprob,
+        top_logprobs: t.top.map(({ token, bytes, logprob }) => ({ token, bytes, logprob })),
+      };
+    });
+  const part = (text: string, entries: readonly TokenLogprob[]) => ({
+    type: "output_text",
+    text,
+    annotations: [],
+    logprobs: logprobs(entries),
+  });
+  const item = (status: string, content: object[]) => ({
+    id: itemId,
+    type: "message",
+    status,
+    role: "assistant",
+    content,
+  });
+  const body = (
+    status: "in_progress" | "completed" | "incomplete",
+    output: object[],
+    done?: Extract<GenerationEvent, { type: "done" }>,
+  ) => ({
+    id,
+    object: "response",
+    created_at: createdAt,
+    status,
+    background: false,
+    completed_at: status === "completed" ? unixSeconds() : null,
+    error: null,
+    incomplete_details: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+    instructions: request.instructions,
+    max_output_tokens: request.maxOutputTokens ?? null,
+    max_tool_calls: null,
+    model: service.modelId,
+    output,
+    parallel_tool_calls: false,
+    previous_response_id: request.previousResponseId,
+    reasoning: { effort: null, summary: null },
+    service_tier: "default",
+    store: request.store,
+    temperature: request.temperature ?? 1,
+    text: { format: { type: "text" } },
+    tool_choice: "none",
+    tools: [],
+    top_logprobs: request.topLogprobs,
+    top_p: request.topP ?? 1,
+    truncation: "disabled",
+    usage: done === undefined ? null : {
+      input_tokens: done.promptTokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: done.completionTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: done.promptTokens + done.completionTokens,
+    },
+    user: null,
+    metadata: request.metadata,
+  });
+  const finished = (
+    text: string,
+    done: Extract<GenerationEvent, { type: "done" }>,
+    entries: readonly TokenLogprob[],
+  ) => {
+    const status = done.finishReason === "stop" ? "completed" : "incomplete";
+    const response = body(status, [item(status, [part(text, entries)])], done);
+    store(response, text);
+    return response;
+  };
+  let text = "";
+  const entries: TokenLogprob[] = [];
+  const where = { item_id: itemId, output_index: 0, content_index: 0 };
+  return {
+    opening: () => [
+      frame("response.created", { response: body("in_progress", []) }),
+      frame("response.in_progress", { response: body("in_progress", []) }),
+      frame("response.output_item.added", { output_index: 0, item: item("in_progress", []) }),
+      frame("response.content_part.added", { ...where, part: part("", []) }),
+    ],
+    text: (event) => {
+      text += event.text;
+      entries.push(...event.logprobs ?? []);
+      return [frame("response.output_text.delta", {
+        ...where,
+        delta: event.text,
+        logprobs: logprobs(event.logprobs),
+      })];
+    },
+    done: (event) => {
+      entries.push(...event.logprobs ?? []);
+      const response = finished(text, event, entries);
+      const status = response.status;
+      return [
+        frame("response.output_text.done", { ...where, text, logprobs: logprobs(entries) }),
+        frame("response.content_part.done", { ...where, part: part(text, entries) }),
+        frame("response.output_item.done", {
+          output_index: 0,
+          item: item(status, [part(text, entries)]),
+        }),
+        frame(status === "completed" ? "response.completed" : "response.incomplete", {
+          response,
+        }),
+      ];
+    },
+    error: (error) =>
+      frame("error", { code: error.code, message: error.message, param: error.param }),
+    whole: (whole, event, all) => finished(whole, event, all),
+  };
+}
+
+const ROLES = new Set(["user", "system", "developer", "assistant"]);
+
+/** Validates a responses body; unknown and unsupported fields are refused. */
+function parseResponseRequest(body: Record<string, unknown>): ResponseRequest {
+  checkFields(body, RESPONSE_FIELDS);
+  const instructions = body.instructions ?? null;
+  if (instructions !== null && typeof instructions !== "string") {
+    throw invalidRequest("'instructions' must be a string", "instructions", "invalid_type");
+  }
+  const previous = body.previous_response_id ?? null;
+  if (previous !== null && typeof previous !== "string") {
+    throw invalidRequest(
+      "'previous_response_id' must be a string",
+      "previous_response_id",
+      "invalid_type",
+    );
+  }
+  const include = body.include ?? [];
+  if (!Array.isArray(include)) {
+    throw invalidRequest("'include' must be an array", "include", "invalid_type");
+  }
+  include.forEach((value, i) => {
+    if (value !== LOGPROBS_INCLUDE) {
+      throw invalidRequest(
+        `'include[${i}]' is not supported: only '${LOGPROBS_INCLUDE}'`,
+        `include[${i}]`,
+        "unsupported_parameter",
+      );
+    }
+  });
+  const topLogprobs = integer(body, "top_logprobs", 0, 20) ?? 0;
+  checkOptions(body);
+  return {
+    model: modelName(body),
+    input: parseInput(body.input),
+    instructions,
+    previousResponseId: previous,
+    store: boolean(body, "store") ?? true,
+    stream: boolean(body, "stream") ?? false,
+    maxOutputTokens: integer(body, "max_output_tokens", 1, Number.MAX_SAFE_INTEGER),
+    temperature: number(body, "temperature", 0, 2),
+    topP: number(body, "top_p", 0, 1),
+    logprobs: include.length > 0 ? topLogprobs : undefined,
+    topLogprobs,
+    metadata: parseMetadata(body.metadata),
+  };
+}
+
+/** Checks `text` and `stream_options`, which hold nothing Rill does not do. */
+function checkOptions(body: Record<string, unknown>): void {
+  const text = objectField(body, "text");
+  for (const [key, value] of Object.entries(text)) {
+    if (key === "format") checkTextFormat(value);
+    else if (!(key === "verbosity" && (value === null || value === "medium"))) {
+      throw invalidRequest(
+        `'text.${key}' is not supported`,
+        `text.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+  for (const [key, value] of Object.entries(objectField(body, "stream_options"))) {
+    if (!(key === "include_obfuscation" && (value === null || typeof value === "boolean"))) {
+      throw invalidRequest(
+        `'stream_options.${key}' is not supported`,
+        `stream_options.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+}
+
+function objectField(body: Record<string, unknown>, field: string): Record<string, unknown> {
+  const value = body[field];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `input`: a string (one user message) or a list of messages with text content. */
+function parseInput(input: unknown): ChatMessage[] {
+  if (input === undefined || input === null) {
+    throw invalidRequest("Missing required field 'input'", "input", "missing_required");
+  }
+  if (typeof input === "string") return [{ role: "user", content: input }];
+  if (!Array.isArray(input)) {
+    throw invalidRequest(
+      "'input' must be a string or an array of messages",
+      "input",
+      "invalid_type",
+    );
+  }
+  if (input.length === 0) throw invalidRequest("'input' must not be empty", "input", "empty_array");
+  return input.map((value, i) => {
+    const where = `input[${i}]`;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
+    }
+    const { type, role, content } = value as Record<string, unknown>;
+    if (type !== undefined && type !== "message") {
+      throw invalidRequest(
+        `'${where}.type' '${type}' is not supported: only messages with text content`,
+        `${where}.type`,
+        "unsupported_parameter",
+      );
+    }
+    if (typeof role !== "string" || !ROLES.has(role)) {
+      throw invalidRequest(
+        `'${where}.role' must be one of ${[...ROLES].join(", ")}`,
+        `${where}.role`,
+        "invalid_value",
+      );
+    }
+    return { role, content: messageText(content, `${where}.content`) };
+  });
+}
+
+/** The text of a message's content: a string, or `input_text` / `output_text` parts. */
+function messageText(content: unknown, where: string): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) {
+    throw invalidRequest(
+      `'${where}' must be a string or an array of text parts`,
+      where,
+      "invalid_type",
+    );
+  }
+  return content.map((part, k) => {
+    const p = part as Record<string, unknown> | null;
+    if (
+      typeof p !== "object" || p === null ||
+      (p.type !== "input_text" && p.type !== "output_text") || typeof p.text !== "string"
+    ) {
+      throw invalidRequest(
+        `'${where}[${k}]' must be a text part {"type": "input_text", "text": ...}`,
+        `${where}[${k}]`,
+        "unsupported_parameter",
+      );
+    }
+    return p.text;
+  }).join("");
+}
+
+function parseMetadata(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (
+    typeof value !== "object" || Array.isArray(value) ||
+    !Object.values(value).every((v) => typeof v === "string")
+  ) {
+    throw invalidRequest("'metadata' must be an object of strings", "metadata", "invalid_type");
+  }
+  return value as Record<string, string>;
+}
