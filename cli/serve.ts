@@ -24,6 +24,9 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   --max-queue, RILL_MAX_QUEUE     requests waiting behind the running one before 429 (default ${DEFAULT_SERVING_CONFIG.maxQueue})
   --max-tokens, RILL_MAX_TOKENS   hard cap on generated tokens per request (default ${DEFAULT_SERVING_CONFIG.maxTokensCap})
   --ping-ms, RILL_PING_MS         silence before a ': ping' stream comment (default ${DEFAULT_SERVING_CONFIG.pingIntervalMs})
+  --max-batch, RILL_MAX_BATCH     requests generating at once, batched in each step (default ${DEFAULT_SERVING_CONFIG.maxBatch})
+  --kv-budget, RILL_KV_BUDGET     bytes of KV cache for all sequences, e.g. 512MiB (default: room for
+                                  max-batch full contexts, at most a quarter of free memory)
   --prefill-chunk, RILL_PREFILL_CHUNK  prompt tokens per prefill step (default: adapted so
                                   that each step takes about 50 ms)
   --threads, RILL_THREADS         threads of the WASM kernels (default: all cores; 0 runs the
@@ -41,8 +44,10 @@ export interface ServeConfig {
   readonly host: string;
   readonly port: number;
   readonly cacheDir: string | undefined;
-  /** Fixed prompt tokens per prefill step; undefined adapts it to about 50 ms a step. */
+  /** Fixed tokens per scheduler step; undefined adapts it to about 40 ms a step. */
   readonly prefillChunk: number | undefined;
+  /** Bytes of KV cache for all sequences; undefined takes the default budget. */
+  readonly kvBudgetBytes: number | undefined;
   /** Kernel threads; 0 disables the WASM kernels; undefined uses every core. */
   readonly threads: number | undefined;
   readonly serving: ServingConfig;
@@ -85,6 +90,7 @@ export function readServeConfig(
     port: int("port", "PORT", 8000, 0),
     cacheDir: get("cache-dir", "RILL_CACHE_DIR"),
     prefillChunk: optionalInt("prefill-chunk", "RILL_PREFILL_CHUNK", 1),
+    kvBudgetBytes: bytesOption(get("kv-budget", "RILL_KV_BUDGET"), "--kv-budget (RILL_KV_BUDGET)"),
     threads: optionalInt("threads", "RILL_THREADS", 0),
     serving: {
       ...DEFAULT_SERVING_CONFIG,
@@ -92,6 +98,7 @@ export function readServeConfig(
       corsOrigins: list("cors-origins", "RILL_CORS_ORIGINS"),
       modelAliases: list("model-aliases", "RILL_MODEL_ALIASES"),
       maxQueue: int("max-queue", "RILL_MAX_QUEUE", DEFAULT_SERVING_CONFIG.maxQueue, 0),
+      maxBatch: int("max-batch", "RILL_MAX_BATCH", DEFAULT_SERVING_CONFIG.maxBatch, 1),
       maxTokensCap: int("max-tokens", "RILL_MAX_TOKENS", DEFAULT_SERVING_CONFIG.maxTokensCap, 1),
       pingIntervalMs: int("ping-ms", "RILL_PING_MS", DEFAULT_SERVING_CONFIG.pingIntervalMs, 1),
     },
@@ -136,6 +143,8 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
     modelId: config.modelId ?? resolved.id,
     ...(kernels === undefined ? {} : { kernels }),
     ...(config.prefillChunk === undefined ? {} : { prefillChunk: config.prefillChunk }),
+    ...(config.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: config.kvBudgetBytes }),
+    maxRunning: config.serving.maxBatch,
     ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
     ...(config.cacheDir === undefined
       ? {}
@@ -170,6 +179,32 @@ async function openKernels(
   const kernels = await sharedKernels(threads === undefined ? {} : { threads });
   if (kernels === null) log("rill: WASM kernels unavailable; running linears in TypeScript");
   return kernels ?? undefined;
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+};
+
+/**
+ * A byte count such as `512MiB`, `2GB` or `1000000`, or undefined when unset.
+ *
+ * @throws {RangeError} naming `what` when the text is not one
+ */
+export function bytesOption(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined || !(Number(m[1]) > 0)) {
+    throw new RangeError(`${what} must be a byte count such as 512MiB or 2GB, got '${text}'`);
+  }
+  return Math.floor(Number(m[1]) * unit);
 }
 
 function defaultLog(line: string): void {

@@ -41,3 +41,17 @@ Deno.test("readServeConfig rejects numbers out of range, naming the flag", () =>
   );
   assert.throws(() => readServeConfig(["--max-queue", "x"], () => undefined), RangeError);
 });
+
+Deno.test("readServeConfig reads the batch size and the KV budget with byte units", () => {
+  const env: Record<string, string> = { RILL_MAX_BATCH: "4", RILL_KV_BUDGET: "512MiB" };
+  const config = readServeConfig([], (n) => env[n]);
+  assert.equal(config.serving.maxBatch, 4);
+  assert.equal(config.kvBudgetBytes, 512 * 2 ** 20);
+  assert.equal(readServeConfig(["--kv-budget", "2GB"], () => undefined).kvBudgetBytes, 2e9);
+  assert.equal(readServeConfig([], () => undefined).kvBudgetBytes, undefined);
+  assert.throws(
+    () => readServeConfig(["--kv-budget", "lots"], () => undefined),
+    /--kv-budget \(RILL_KV_BUDGET\) must be a byte count/,
+  );
+  assert.throws(() => readServeConfig(["--max-batch", "0"], () => undefined), /--max-batch/);
+});

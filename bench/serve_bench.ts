@@ -1,0 +1,224 @@
+/**
+ * `deno task bench:serve`: the real server (`rill serve` in a child process) with a random
+ * 110M-shape Q4_0 model, driven over HTTP by the `openai` npm client as users drive it.
+ *
+ * - 1, 2, 4 and 8 concurrent streams, each a 128-token prompt and 128 generated tokens
+ *   (greedy, end token banned so that every stream generates all of them): total decode
+ *   tokens/s at each level over one stream's (`speedup_N`), and time to first token per level;
+ * - a prefix test: a 1,000-token prompt, then another sharing its first 1,000 tokens
+ *   (`prefix_ttft_ratio`: time to first token with the cached prefix over the cold one);
+ * - `/health` polled every 10 ms throughout (`health_p99_ms` while 8 streams run);
+ * - the server's peak resident memory (`peak_rss_mb`, VmHWM).
+ *
+ * Prints one line per measurement, then one JSON line. `RILL_BENCH_THREADS` sets the kernel
+ * threads (default 2).
+ */
+import OpenAI from "openai";
+import { writeRandom110MArchive } from "./_random_llama.ts";
+
+const PROMPT_TOKENS = 128;
+const GENERATED = 128;
+const PREFIX = 1000;
+const LEVELS = [1, 2, 4, 8];
+const THREADS = Number(Deno.env.get("RILL_BENCH_THREADS") ?? 2);
+/** The llama2.c tokenizer's end token, banned so that every stream runs its full length. */
+const EOS = 2;
+
+const cacheDir = `${Deno.env.get("HOME") ?? "/tmp"}/.cache/rill/bench`;
+const archive = `${cacheDir}/random110m_q40_v1.nnef.tar`;
+
+async function ensureModel(): Promise<void> {
+  try {
+    await Deno.stat(archive);
+  } catch {
+    await Deno.mkdir(cacheDir, { recursive: true });
+    console.log("writing the random 110M-shape Q4_0 model (cached for later runs)...");
+    const seconds = await writeRandom110MArchive(archive, true);
+    console.log(`model ready in ${seconds.toFixed(1)} s`);
+  }
+}
+
+interface ServerProcess {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../cli/main.ts", import.meta.url).pathname,
+      "serve",
+      "--model",
+      archive,
+      "--model-id",
+      "random110m",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--threads",
+      String(THREADS),
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let url: string | null = null;
+  while (url === null) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`rill serve exited before listening:\n${text}`);
+    text += value;
+    url = /listening on (http:\/\/\S+)/.exec(text)?.[1] ?? null;
+  }
+  // Keep draining stderr so the child never blocks on a full pipe.
+  (async () => {
+    while (!(await lines.read()).done) { /* drain */ }
+  })().catch(() => {});
+  for (;;) {
+    const ready = await fetch(`${url}/ready`).then((r) => r.status, () => 0);
+    if (ready === 200) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+/** Peak resident memory of process `pid` in MiB (VmHWM). */
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+/** Polls `/health` every 10 ms until stopped; the latencies in ms. */
+function pollHealth(url: string): { stop(): Promise<number[]> } {
+  const times: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      await (await fetch(`${url}/health`)).body?.cancel();
+      times.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return times;
+    },
+  };
+}
+
+function tokens(count: number, seed: number): number[] {
+  return [
+    1,
+    ...Array.from({ length: count - 1 }, (_, i) => 3 + ((i * 7919 + seed * 104729) % 31000)),
+  ];
+}
+
+interface StreamResult {
+  readonly start: number;
+  readonly first: number;
+  readonly last: number;
+  readonly count: number;
+}
+
+/** One streamed completion; timings in `performance.now()` ms. */
+async function stream(client: OpenAI, prompt: number[], maxTokens: number): Promise<StreamResult> {
+  const start = performance.now();
+  const chunks = await client.completions.create({
+    model: "random110m",
+    prompt,
+    max_tokens: maxTokens,
+    temperature: 0,
+    logit_bias: { [EOS]: -100 },
+    stream: true,
+  });
+  let first = 0;
+  let last = 0;
+  let count = 0;
+  for await (const chunk of chunks) {
+    if (!chunk.choices[0]?.text) continue;
+    last = performance.now();
+    if (first === 0) first = last;
+    count++;
+  }
+  return { start, first, last, count };
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+await ensureModel();
+const server = await startServer();
+const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "none", maxRetries: 0 });
+const out: Record<string, number> = { threads: THREADS };
+try {
+  // Warm-up: the JIT and the kernels' first calls.
+  await stream(client, tokens(PROMPT_TOKENS, 999), 16);
+  let single = 0;
+  for (const level of LEVELS) {
+    const health = pollHealth(server.url);
+    const results = await Promise.all(
+      Array.from(
+        { length: level },
+        (_, i) => stream(client, tokens(PROMPT_TOKENS, level * 10 + i), GENERATED),
+      ),
+    );
+    const latencies = await health.stop();
+    // Each stream's text chunks stand for its tokens (one chunk per token here).
+    const decodeTokens = results.reduce((n, r) => n + r.count - 1, 0);
+    const window = Math.max(...results.map((r) => r.last)) -
+      Math.min(...results.map((r) => r.first));
+    const tps = (decodeTokens / window) * 1000;
+    if (level === 1) single = tps;
+    const ttfts = results.map((r) => r.first - r.start);
+    out[`decode_tps_${level}`] = tps;
+    out[`ttft_p50_ms_${level}`] = percentile(ttfts, 50);
+    out[`ttft_p99_ms_${level}`] = percentile(ttfts, 99);
+    out[`health_p99_ms_${level}`] = percentile(latencies, 99);
+    if (level > 1) out[`speedup_${level}`] = tps / single;
+    console.log(
+      `${level} stream(s): ${tps.toFixed(1)} decode tok/s total` +
+        (level > 1 ? ` (${(tps / single).toFixed(2)}x one stream)` : "") +
+        `, TTFT p50 ${percentile(ttfts, 50).toFixed(0)} ms p99 ${
+          percentile(ttfts, 99).toFixed(0)
+        } ms` +
+        `, /health p99 ${percentile(latencies, 99).toFixed(1)} ms over ${latencies.length} polls`,
+    );
+  }
+  out.health_p99_ms = out.health_p99_ms_8!;
+  const prefix = tokens(PREFIX, 4242);
+  const cold = await stream(client, [...prefix, ...tokens(8, 1).slice(1)], 4);
+  const warm = await stream(client, [...prefix, ...tokens(8, 2).slice(1)], 4);
+  const coldMs = cold.first - cold.start;
+  const warmMs = warm.first - warm.start;
+  out.prefix_cold_ttft_ms = coldMs;
+  out.prefix_warm_ttft_ms = warmMs;
+  out.prefix_ttft_ratio = warmMs / coldMs;
+  console.log(
+    `prefix of ${PREFIX} tokens: TTFT ${coldMs.toFixed(0)} ms cold, ${
+      warmMs.toFixed(0)
+    } ms cached ` +
+      `(${(warmMs / coldMs).toFixed(3)})`,
+  );
+  out.peak_rss_mb = await peakRssMb(server.pid);
+  console.log(`server peak RSS ${out.peak_rss_mb.toFixed(0)} MiB`);
+} finally {
+  await server.stop();
+}
+console.log(JSON.stringify({ bench: "serve", ...out }));
