@@ -142,7 +142,7 @@ function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   });
   let ticket: QueueTicket;
   try {
-    ticket = state.queue.admit(controller.signal);
+    ticket = state.admit(controller);
   } catch (error) {
     clientSignal.removeEventListener("abort", onClientAbort);
     if (error instanceof QueueFullError) {
@@ -178,6 +178,11 @@ async function respondWhole(c: Context, job: PreparedJob): Promise<Response> {
     }
     throw new Error("Generation ended without a result");
   } catch (error) {
+    const ended = endedByServer(signal);
+    if (ended) {
+      state.log(`rill: ${job.id} ended: ${ended.message}`);
+      throw ended;
+    }
     if (signal.aborted) {
       state.metrics.cancellation();
       state.log(`rill: ${job.id} cancelled by the client`);
@@ -198,7 +203,7 @@ function respondStream(c: Context, job: PreparedJob): Response {
     let lastWrite = Date.now();
     const send = async (frame: string) => {
       lastWrite = Date.now();
-      if (!signal.aborted) await stream.write(frame);
+      if (!stream.aborted) await stream.write(frame);
     };
     const event = (payload: object) => send(`data: ${JSON.stringify(payload)}\n\n`);
     const interval = state.config.pingIntervalMs;
@@ -221,7 +226,11 @@ function respondStream(c: Context, job: PreparedJob): Response {
         await send("data: [DONE]\n\n");
       }
     } catch (error) {
-      if (signal.aborted) {
+      const ended = endedByServer(signal);
+      if (ended) {
+        state.log(`rill: ${job.id} ended: ${ended.message}`);
+        await event(ended.toJSON());
+      } else if (signal.aborted) {
         state.metrics.cancellation();
         state.log(`rill: ${job.id} cancelled by the client`);
       } else {
@@ -234,6 +243,11 @@ function respondStream(c: Context, job: PreparedJob): Response {
       if (!signal.aborted) controller.abort();
     }
   });
+}
+
+/** The error a job's controller was aborted with by the server (a shutdown), if it was. */
+function endedByServer(signal: AbortSignal): ApiError | undefined {
+  return signal.aborted && signal.reason instanceof ApiError ? signal.reason : undefined;
 }
 
 /** The chunks and the whole answer of one response, in OpenAI's envelope. */
