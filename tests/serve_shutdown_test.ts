@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import OpenAI from "openai";
 import { loadService } from "../src/engine/load_service.ts";
 import type { InferenceService } from "../src/engine/service.ts";
+import { Child } from "./_child.ts";
 import { writeTinySmolLM2Archive } from "./_hub.ts";
 import { startServer } from "./_serve_harness.ts";
 
@@ -8,14 +10,14 @@ const CHAT = [{ role: "user", content: "Tell me a long story." }];
 
 /** The tiny random SmolLM2, served in TypeScript: slow enough to be caught mid-answer. */
 async function withTinyModel(
-  body: (service: InferenceService) => Promise<void>,
+  body: (service: InferenceService, archive: string) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "rill_shutdown_" });
   try {
     const archive = await writeTinySmolLM2Archive(dir);
     const loaded = await loadService(archive, { modelId: "tiny" });
     await loaded.weightsReady;
-    await body(loaded.service);
+    await body(loaded.service, archive);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -109,5 +111,56 @@ Deno.test("shutdown lets a stream that ends within the grace period finish with 
     const ms = performance.now() - started;
     console.log(`shutdown resolved ${ms.toFixed(0)} ms after it began (grace 60000 ms)`);
     assert.ok(ms < 30_000, `shutdown waited ${ms} ms`);
+  });
+});
+
+Deno.test("rill serve on SIGTERM ends the running stream with a final event the OpenAI client reports, then exits 0", async () => {
+  await withTinyModel(async (_, archive) => {
+    const child = new Child([
+      "run",
+      "-A",
+      "cli/main.ts",
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--shutdown-grace-ms",
+      "0",
+    ], { MODEL: archive });
+    await using _child = child;
+    const [, url] = await child.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    await child.waitFor(/rill: ready/);
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "none", maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: "Tell me a long story." }],
+      max_tokens: 400,
+      stream: true,
+    });
+    let text = "";
+    let signalled = 0;
+    const error = await (async () => {
+      try {
+        for await (const chunk of stream) {
+          text += chunk.choices[0]?.delta.content ?? "";
+          if (text !== "" && signalled === 0) {
+            signalled = performance.now();
+            child.kill("SIGTERM");
+          }
+        }
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(error instanceof OpenAI.APIError, String(error));
+    assert.match(error.message, /The server is shutting down/);
+    const status = await child.exited();
+    const ms = performance.now() - signalled;
+    console.log(`SIGTERM to exit: ${ms.toFixed(0)} ms`);
+    assert.equal(status.code, 0, child.log);
+    assert.match(child.log, /SIGTERM: not admitting requests; running ones have 0 ms to finish/);
+    assert.match(child.log, /ended: The server is shutting down/);
+    assert.match(child.log, /rill: stopped/);
   });
 });
