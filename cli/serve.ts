@@ -5,11 +5,10 @@ import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import type { Kernels } from "../kernels/mod.ts";
-import { sharedKernels } from "../src/engine/shared_kernels.ts";
+import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import { openDiskCache } from "../src/storage/disk_cache.ts";
 import { type MemoryLimit, parseByteSize, readMemoryLimit } from "../src/engine/memory_limit.ts";
 import { type MemoryPlan, mib } from "../src/engine/memory_budget.ts";
-import { closeSharedKernels } from "../src/engine/shared_kernels.ts";
 import { missingPermissionsMessage } from "./permissions.ts";
 import { join } from "node:path";
 
@@ -156,7 +155,7 @@ export function createServer(config: ServeConfig, log = defaultLog): Server {
   const delivering = new Set<Promise<void>>();
   return {
     fetch(request, info) {
-      // Older runtimes (Deno Deploy's 2.5) give no `completed`.
+      // Runtimes older than `ServeHandlerInfo.completed` give none: then nothing is waited for.
       const completed = info?.completed?.catch(() => {});
       if (completed) {
         delivering.add(completed);
@@ -332,7 +331,10 @@ function onStopSignal(graceMs: number, stop: () => Promise<void>): void {
       console.error("rill: requests still running after the grace period; exiting");
       Deno.exit(1);
     }, graceMs + 1000);
-    void stop();
+    stop().catch((e) => {
+      console.error(`rill: stopping failed: ${(e as Error).message}`);
+      Deno.exit(1);
+    });
   };
   for (const signal of signals) Deno.addSignalListener(signal, onSignal(signal));
 }
