@@ -7,8 +7,15 @@ import { loadTokenizer } from "./load_tokenizer.ts";
 import { InferenceService, systemFingerprint, type TokenModel } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { Session, type SessionOptions } from "./session.ts";
-import type { Kernels } from "../../kernels/mod.ts";
+import { type Kernels, WASM32_MAX_BYTES } from "../../kernels/mod.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import type { MemoryLimit } from "./memory_limit.ts";
+import {
+  fixedOverheadBytes,
+  kvBytesPerPosition,
+  type MemoryPlan,
+  planMemory,
+} from "./memory_budget.ts";
 
 /** Options of `loadService`. */
 export interface LoadServiceOptions {
@@ -27,6 +34,12 @@ export interface LoadServiceOptions {
    * (default: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is set).
    */
   readonly cache?: DiskCache | false;
+  /**
+   * The memory the process may use: the model is refused (before its weights are all in) when
+   * its weights, one full-context sequence and the process would not fit, and what is left
+   * is its KV budget (see `planMemory`).
+   */
+  readonly memoryLimit?: MemoryLimit;
 }
 
 /** A loaded service and what it came from. */
@@ -42,6 +55,8 @@ export interface LoadedService {
    * the weights could not be loaded.
    */
   readonly weightsReady: Promise<LoadStats>;
+  /** The memory budget, when a limit was given. */
+  readonly memory: MemoryPlan | undefined;
 }
 
 /** The small members read besides the weights. */
@@ -64,6 +79,7 @@ const SIDE_MEMBERS = [
  * absent, so it resolves then.
  *
  * @throws {TypeError} when there is no tokenizer in the archive and none was given
+ * @throws {RangeError} when the model does not fit in `options.memoryLimit`
  */
 export async function loadService(
   location: string,
@@ -113,6 +129,19 @@ export async function loadService(
         `${name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
       );
     }
+    const sessionOptions = options.kernels === undefined ? {} : { kernels: options.kernels };
+    const contextLength = largestFit(new Session(graph, { ...sessionOptions, capacity: 1 }));
+    const bounded = contextLength < CONTEXT_CEILING;
+    const memory = options.memoryLimit === undefined ? undefined : planMemory(options.memoryLimit, {
+      model: options.modelId,
+      weightBytes: side.weightBytes,
+      fixedBytes: fixedOverheadBytes((options.kernels?.maxThreads ?? 1) - 1),
+      kvBytesPerPosition: kvBytesPerPosition(graph),
+      contextLength: bounded ? contextLength : undefined,
+      ...(options.kernels === undefined
+        ? {}
+        : { addressSpaceBytes: addressSpace(options.kernels) }),
+    });
     // The model reads from the stream until its last weight is in. Its figures count all the
     // stream wrote, the members read here too.
     const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() => {
@@ -129,7 +158,13 @@ export async function loadService(
     handedOver = true;
     const model = tokenModel(
       graph,
-      options.kernels === undefined ? {} : { kernels: options.kernels },
+      {
+        ...sessionOptions,
+        ...(bounded ? { capacity: contextLength } : {}),
+      },
+      // The last generated token is sampled, never run: one more than the positions.
+      contextLength + 1,
+      memory?.sequences ?? Infinity,
     );
     const renderConfig = tokenizer instanceof HfTokenizer
       ? { ...tokenizer.config, ...config }
@@ -153,7 +188,7 @@ export async function loadService(
         ? {}
         : { prefillBudgetMs: options.prefillBudgetMs }),
     });
-    return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady };
+    return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady, memory };
   } finally {
     if (!handedOver) {
       // Closing the stream fails whatever still waits on it; let the load settle first.
@@ -235,16 +270,29 @@ function readJsonMember(
 }
 
 /**
- * The graph runtime behind the `TokenModel` interface; sessions are reused one at a time.
- * Steps wait per node for weights still arriving (the first pass of a lazy load).
+ * The graph runtime behind the `TokenModel` interface; sessions are reused one at a time, at
+ * most `maxSessions` at once (what the KV budget holds). Steps wait per node for weights still
+ * arriving (the first pass of a lazy load).
+ *
+ * @throws {RangeError} from `newSession` when `maxSessions` sessions are in use
  */
-function tokenModel(graph: Model, sessionOptions: SessionOptions): TokenModel {
-  const free: Session[] = [new Session(graph, sessionOptions)];
+function tokenModel(
+  graph: Model,
+  sessionOptions: SessionOptions,
+  contextLength: number,
+  maxSessions: number,
+): TokenModel {
+  const free: Session[] = [];
+  let inUse = 0;
   return {
-    contextLength: largestFit(free[0]!) + 1,
+    contextLength,
     newSession() {
+      if (inUse >= maxSessions) {
+        throw new RangeError(`The KV budget holds ${maxSessions} sequences, all in use`);
+      }
       const session = free.pop() ?? new Session(graph, sessionOptions);
       session.reset();
+      inUse++;
       let disposed = false;
       return {
         prefill: (ids) => session.prefillAsync(ids),
@@ -252,6 +300,7 @@ function tokenModel(graph: Model, sessionOptions: SessionOptions): TokenModel {
         dispose: () => {
           if (disposed) return;
           disposed = true;
+          inUse--;
           session.reset();
           free.push(session);
         },
@@ -260,9 +309,17 @@ function tokenModel(graph: Model, sessionOptions: SessionOptions): TokenModel {
   };
 }
 
+/** Contexts are searched up to this many positions; a graph that accepts it sets no bound. */
+const CONTEXT_CEILING = 1 << 24;
+
+/** Bytes the weights and KV caches may take in the kernels' memory: all but its fixed part. */
+function addressSpace(kernels: Kernels): number {
+  return WASM32_MAX_BYTES - (kernels.memory.buffer.byteLength - kernels.weightBytes);
+}
+
 /** The most positions a fresh session accepts (from the graph's assertions, e.g. `S+P < 512`). */
 function largestFit(session: Session): number {
-  const ceiling = 1 << 24;
+  const ceiling = CONTEXT_CEILING;
   if (session.fits(ceiling)) return ceiling;
   let lo = 0;
   let hi = ceiling;

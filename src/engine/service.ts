@@ -248,10 +248,19 @@ class LogprobsQueue {
 const FIRST_PREFILL_CHUNK = 8;
 const MAX_PREFILL_CHUNK = 512;
 
+/** Compute time after which a step yields with a timer, which lets network I/O in. */
+const IO_TURN_MS = 50;
+let lastIoTurn = 0;
+
 /**
- * Lets timers, I/O and abort events run between two compute steps. `setImmediate` rather
- * than `setTimeout(0)`, which Deno clamps to milliseconds once nested.
+ * Lets timers, I/O and abort events run between two compute steps. `setImmediate` is cheap,
+ * but while steps keep coming it lets no new request in (a `/ready` probe would wait for the
+ * whole generation); `setTimeout(0)`, which Deno clamps to milliseconds once nested, does. So
+ * a step yields with a timer once `IO_TURN_MS` have passed since the last such turn.
  */
 function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  const now = performance.now();
+  if (now - lastIoTurn < IO_TURN_MS) return new Promise((resolve) => setImmediate(resolve));
+  lastIoTurn = now;
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
