@@ -149,6 +149,19 @@ export {
 } from "./src/graph/executor.ts";
 export { fuseGraph, type FuseOptions, type Fusion, type FusionKind } from "./src/graph/fuse.ts";
 export { closeSharedKernels, sharedKernels } from "./src/engine/shared_kernels.ts";
+export {
+  type MemoryLimit,
+  type MemoryLimitOptions,
+  parseByteSize,
+  readMemoryLimit,
+} from "./src/engine/memory_limit.ts";
+export {
+  fixedOverheadBytes,
+  kvBytesPerPosition,
+  type MemoryNeeds,
+  type MemoryPlan,
+  planMemory,
+} from "./src/engine/memory_budget.ts";
 export { kernelLinears } from "./src/graph/kernel_linear.ts";
 export {
   type Assertion,
@@ -211,25 +224,33 @@ export {
 export { convertModel } from "./models/convert.ts";
 export type { ConvertOptions, ConvertProgress, ConvertResult } from "./models/convert.ts";
 export type { ArchiveIndex } from "./models/archive_writer.ts";
-export { createServer, readServeConfig, type ServeConfig, type Server } from "./cli/serve.ts";
+export {
+  createServer,
+  readServeConfig,
+  type ServeConfig,
+  serveFromEnv,
+  type Server,
+} from "./cli/serve.ts";
 
-import { createServer, readServeConfig, type Server } from "./cli/serve.ts";
+import { createServer, readServeConfig, serveFromEnv, type Server } from "./cli/serve.ts";
 
-let defaultServer: Server | undefined;
+/** Started at once when this module is what `deno serve` (or Deno Deploy) runs. */
+let defaultServer: Server | undefined = import.meta.main ? serveFromEnv() : undefined;
 
 /**
  * The HTTP service as `deno serve mod.ts` and Deno Deploy run it, configured from the
- * environment (`MODEL`, `RILL_API_KEYS`, ... as `deno task serve --help` lists); the
- * model starts loading with the first request, which `/health` and `/ready` answer at once.
+ * environment (`MODEL`, `RILL_API_KEYS`, ... as `deno task serve --help` lists). Run that way,
+ * it checks its permissions and starts loading the model at once, and drains on SIGINT or
+ * SIGTERM; re-exported by another entry module, it starts with the first request.
  */
 const server: Deno.ServeDefaultExport = {
-  fetch(request: Request): Response | Promise<Response> {
+  fetch(request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> {
     if (defaultServer === undefined) {
       const config = readServeConfig([], (name) => Deno.env.get(name));
       // Kernel worker threads would keep the process alive after `deno serve` shuts down.
       defaultServer = createServer({ ...config, threads: config.threads ?? 1 });
     }
-    return defaultServer.fetch(request);
+    return defaultServer.fetch(request, info);
   },
 };
 

@@ -5,9 +5,15 @@ import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import type { Kernels } from "../kernels/mod.ts";
-import { sharedKernels } from "../src/engine/shared_kernels.ts";
+import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import { openDiskCache } from "../src/storage/disk_cache.ts";
+import { type MemoryLimit, parseByteSize, readMemoryLimit } from "../src/engine/memory_limit.ts";
+import { type MemoryPlan, mib } from "../src/engine/memory_budget.ts";
+import { missingPermissionsMessage } from "./permissions.ts";
 import { join } from "node:path";
+
+/** Milliseconds running requests get to finish after SIGINT/SIGTERM: Deno Deploy kills at 5 s. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
 
 const USAGE = `Usage: rill serve [options]          (flags win over environment variables)
 
@@ -34,6 +40,11 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill);
                                   when given, verified members of an http(s):// or s3://
                                   archive are kept in its members/ folder and reused
+  --memory-limit, RILL_MEMORY_LIMIT  memory the process may use, e.g. 768M or 4G (default: the
+                                  cgroup's limit or the machine's memory); a model that does not
+                                  fit is refused at start, the rest is the KV cache budget
+  --shutdown-grace-ms, RILL_SHUTDOWN_GRACE_MS  after SIGINT or SIGTERM, how long running
+                                  requests may finish before they are ended (default ${DEFAULT_SHUTDOWN_GRACE_MS})
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
 
 /** Everything `rill serve` and `deno serve mod.ts` are configured with. */
@@ -50,13 +61,17 @@ export interface ServeConfig {
   readonly kvBudgetBytes: number | undefined;
   /** Kernel threads; 0 disables the WASM kernels; undefined uses every core. */
   readonly threads: number | undefined;
+  /** The memory limit given; undefined reads the cgroup's and the machine's at start. */
+  readonly memoryLimit: MemoryLimit | undefined;
+  /** After SIGINT/SIGTERM, how long running requests may finish before they are ended. */
+  readonly shutdownGraceMs: number;
   readonly serving: ServingConfig;
 }
 
 /**
  * Reads the configuration from flags, then environment variables, then defaults.
  *
- * @throws {RangeError} for a number out of range
+ * @throws {RangeError} for a number or size out of range
  */
 export function readServeConfig(
   args: readonly string[],
@@ -82,6 +97,8 @@ export function readServeConfig(
     get(flag, variable) === undefined ? undefined : int(flag, variable, 0, min);
   const list = (flag: string, variable: string): string[] =>
     (get(flag, variable) ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const memoryLimit = get("memory-limit", "RILL_MEMORY_LIMIT");
+  const kvBudget = get("kv-budget", "RILL_KV_BUDGET");
   return {
     model: get("model", "MODEL"),
     tokenizer: get("tokenizer", "TOKENIZER"),
@@ -90,8 +107,20 @@ export function readServeConfig(
     port: int("port", "PORT", 8000, 0),
     cacheDir: get("cache-dir", "RILL_CACHE_DIR"),
     prefillChunk: optionalInt("prefill-chunk", "RILL_PREFILL_CHUNK", 1),
-    kvBudgetBytes: bytesOption(get("kv-budget", "RILL_KV_BUDGET"), "--kv-budget (RILL_KV_BUDGET)"),
+    kvBudgetBytes: kvBudget === undefined
+      ? undefined
+      : parseByteSize(kvBudget, "--kv-budget (RILL_KV_BUDGET)"),
     threads: optionalInt("threads", "RILL_THREADS", 0),
+    memoryLimit: memoryLimit === undefined ? undefined : {
+      bytes: parseByteSize(memoryLimit, "--memory-limit (RILL_MEMORY_LIMIT)"),
+      from: flags.has("memory-limit") ? "--memory-limit" : "RILL_MEMORY_LIMIT",
+    },
+    shutdownGraceMs: int(
+      "shutdown-grace-ms",
+      "RILL_SHUTDOWN_GRACE_MS",
+      DEFAULT_SHUTDOWN_GRACE_MS,
+      0,
+    ),
     serving: {
       ...DEFAULT_SERVING_CONFIG,
       apiKeys: list("api-keys", "RILL_API_KEYS"),
@@ -107,10 +136,17 @@ export function readServeConfig(
 
 /** A configured service: its request handler, its state, and the model load in progress. */
 export interface Server {
-  readonly fetch: (request: Request) => Response | Promise<Response>;
+  /** Answers a request; pass the server's `info` so that `shutdown` waits for its delivery. */
+  readonly fetch: (request: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
   readonly state: ServingState;
   /** Settles when the model is loaded (rejects when it could not be). */
   readonly loaded: Promise<void>;
+  /**
+   * Stops admitting generations, lets the running ones finish within the grace period and
+   * ends the others with a final error event, waits for the responses to be delivered, then
+   * stops the kernel workers.
+   */
+  shutdown(): Promise<void>;
 }
 
 /**
@@ -129,7 +165,25 @@ export function createServer(config: ServeConfig, log = defaultLog): Server {
   }
   const loaded = state.load(loadConfigured(config, log));
   loaded.catch(() => {});
-  return { fetch: app.fetch, state, loaded };
+  const delivering = new Set<Promise<void>>();
+  return {
+    fetch(request, info) {
+      // Runtimes older than `ServeHandlerInfo.completed` give none: then nothing is waited for.
+      const completed = info?.completed?.catch(() => {});
+      if (completed) {
+        delivering.add(completed);
+        completed.then(() => delivering.delete(completed));
+      }
+      return app.fetch(request);
+    },
+    state,
+    loaded,
+    async shutdown() {
+      await state.shutdown(config.shutdownGraceMs);
+      await Promise.all(delivering);
+      if (config.threads !== 0) await closeSharedKernels();
+    },
+  };
 }
 
 async function loadConfigured(config: ServeConfig, log: (line: string) => void) {
@@ -139,7 +193,9 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
     log,
   });
   const kernels = await openKernels(config.threads, log);
+  const memoryLimit = config.memoryLimit ?? readMemoryLimit();
   const loaded = await loadService(resolved.location, {
+    ...(memoryLimit === undefined ? {} : { memoryLimit }),
     modelId: config.modelId ?? resolved.id,
     ...(kernels === undefined ? {} : { kernels }),
     ...(config.prefillChunk === undefined ? {} : { prefillChunk: config.prefillChunk }),
@@ -155,9 +211,14 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
     `rill: loaded model '${loaded.service.modelId}' from ${resolved.location} (${resolved.origin}), ` +
       `${loaded.bytes} bytes, context ${loaded.service.contextLength} tokens, ` +
       `tokenizer from ${loaded.tokenizerFrom}, ${
-        kernels === undefined ? "TypeScript linears" : `${kernels.variant} kernels`
+        kernels === undefined
+          ? "TypeScript linears"
+          : `${kernels.variant} kernels on ${kernels.maxThreads} thread${
+            kernels.maxThreads === 1 ? "" : "s"
+          }`
       }, graph in ${seconds.toFixed(2)} s; answering while the weights arrive`,
   );
+  log(describeMemory(loaded.memory));
   loaded.weightsReady.then(
     (stats) =>
       log(
@@ -170,6 +231,19 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
   return loaded.service;
 }
 
+/** The memory budget as one log line. */
+function describeMemory(plan: MemoryPlan | undefined): string {
+  if (plan === undefined) return "rill: memory limit unknown: the model's fit was not checked";
+  const sequences = plan.sequences === Infinity
+    ? "no KV cache"
+    : `${plan.sequences} sequence${plan.sequences === 1 ? "" : "s"} of ${
+      plan.contextLength ?? "unbounded"
+    } tokens at ${plan.kvBytesPerPosition} bytes per position`;
+  return `rill: memory: limit ${mib(plan.limit.bytes)} (${plan.limit.from}), weights ${
+    mib(plan.weightBytes)
+  }, process ${mib(plan.fixedBytes)}, KV cache budget ${mib(plan.kvBudgetBytes)} (${sequences})`;
+}
+
 /** The process-wide WASM kernels, or undefined when disabled or unavailable (then TS runs). */
 async function openKernels(
   threads: number | undefined,
@@ -179,32 +253,6 @@ async function openKernels(
   const kernels = await sharedKernels(threads === undefined ? {} : { threads });
   if (kernels === null) log("rill: WASM kernels unavailable; running linears in TypeScript");
   return kernels ?? undefined;
-}
-
-const UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
-};
-
-/**
- * A byte count such as `512MiB`, `2GB` or `1000000`, or undefined when unset.
- *
- * @throws {RangeError} naming `what` when the text is not one
- */
-export function bytesOption(text: string | undefined, what: string): number | undefined {
-  if (text === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined || !(Number(m[1]) > 0)) {
-    throw new RangeError(`${what} must be a byte count such as 512MiB or 2GB, got '${text}'`);
-  }
-  return Math.floor(Number(m[1]) * unit);
 }
 
 function defaultLog(line: string): void {
@@ -232,14 +280,76 @@ export async function serveCommand(args: string[]): Promise<number> {
       console.error(`rill: listening on http://${hostname}:${port}`);
     },
   }, server.fetch);
-  try {
-    await server.loaded;
-    console.error("rill: ready");
-  } catch (e) {
+  let code = 0;
+  server.loaded.then(() => console.error("rill: ready"), async (e) => {
     console.error(`rill serve: ${(e as Error).message}`);
+    code = 1;
+    await server.shutdown();
     await http.shutdown();
-    return 1;
-  }
+  });
+  onStopSignal(config.shutdownGraceMs, async () => {
+    await server.shutdown();
+    console.error("rill: stopped");
+    await http.shutdown();
+  });
   await http.finished;
-  return 0;
+  return code;
+}
+
+/**
+ * The service of `deno serve mod.ts` and Deno Deploy, configured from the environment: exits
+ * at once, naming the flags, when permissions are missing; starts loading the model; exits
+ * when the model cannot be served (a load error, or a model that does not fit in memory),
+ * and after draining on SIGINT/SIGTERM.
+ */
+export function serveFromEnv(): Server {
+  const missing = missingPermissionsMessage();
+  if (missing !== null) {
+    console.error(missing);
+    Deno.exit(1);
+  }
+  let config: ServeConfig;
+  try {
+    config = readServeConfig([], (name) => Deno.env.get(name));
+  } catch (e) {
+    console.error(`rill: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  const server = createServer(config);
+  server.loaded.then(() => console.error("rill: ready"), (e) => {
+    console.error(`rill: ${(e as Error).message}`);
+    Deno.exit(1);
+  });
+  onStopSignal(config.shutdownGraceMs, async () => {
+    await server.shutdown();
+    console.error("rill: stopped");
+    Deno.exit(0);
+  });
+  return server;
+}
+
+/**
+ * Runs `stop` on the first SIGINT or SIGTERM. The process exits anyway a second after the
+ * grace period (a client that stopped reading would hold the last write), or at a second
+ * signal.
+ */
+function onStopSignal(graceMs: number, stop: () => Promise<void>): void {
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  let stopping = false;
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (stopping) Deno.exit(130);
+    stopping = true;
+    console.error(
+      `rill: ${signal}: not admitting requests; running ones have ${graceMs} ms to finish`,
+    );
+    setTimeout(() => {
+      console.error("rill: requests still running after the grace period; exiting");
+      Deno.exit(1);
+    }, graceMs + 1000);
+    stop().catch((e) => {
+      console.error(`rill: stopping failed: ${(e as Error).message}`);
+      Deno.exit(1);
+    });
+  };
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal(signal));
 }

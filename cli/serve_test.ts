@@ -47,11 +47,31 @@ Deno.test("readServeConfig reads the batch size and the KV budget with byte unit
   const config = readServeConfig([], (n) => env[n]);
   assert.equal(config.serving.maxBatch, 4);
   assert.equal(config.kvBudgetBytes, 512 * 2 ** 20);
-  assert.equal(readServeConfig(["--kv-budget", "2GB"], () => undefined).kvBudgetBytes, 2e9);
+  assert.equal(readServeConfig(["--kv-budget", "2G"], () => undefined).kvBudgetBytes, 2 * 2 ** 30);
   assert.equal(readServeConfig([], () => undefined).kvBudgetBytes, undefined);
   assert.throws(
     () => readServeConfig(["--kv-budget", "lots"], () => undefined),
-    /--kv-budget \(RILL_KV_BUDGET\) must be a byte count/,
+    /--kv-budget \(RILL_KV_BUDGET\) must be a size in bytes/,
   );
   assert.throws(() => readServeConfig(["--max-batch", "0"], () => undefined), /--max-batch/);
+});
+
+Deno.test("readServeConfig reads the memory limit and the shutdown grace period", () => {
+  const defaults = readServeConfig([], () => undefined);
+  assert.equal(defaults.memoryLimit, undefined);
+  assert.equal(defaults.shutdownGraceMs, 3000);
+  const env: Record<string, string> = { RILL_MEMORY_LIMIT: "768M", RILL_SHUTDOWN_GRACE_MS: "0" };
+  const fromEnv = readServeConfig([], (n) => env[n]);
+  assert.deepEqual(fromEnv.memoryLimit, { bytes: 768 * 2 ** 20, from: "RILL_MEMORY_LIMIT" });
+  assert.equal(fromEnv.shutdownGraceMs, 0);
+  const fromFlag = readServeConfig(["--memory-limit", "4G"], (n) => env[n]);
+  assert.deepEqual(fromFlag.memoryLimit, { bytes: 4 * 2 ** 30, from: "--memory-limit" });
+  assert.throws(
+    () => readServeConfig([], (n) => (n === "RILL_MEMORY_LIMIT" ? "lots" : undefined)),
+    /^RangeError: --memory-limit \(RILL_MEMORY_LIMIT\) must be a size in bytes/,
+  );
+  assert.throws(
+    () => readServeConfig(["--shutdown-grace-ms", "-5"], () => undefined),
+    /--shutdown-grace-ms \(RILL_SHUTDOWN_GRACE_MS\)/,
+  );
 });

@@ -203,7 +203,7 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   });
   let ticket: QueueTicket;
   try {
-    ticket = state.queue.admit(controller.signal);
+    ticket = state.admit(controller);
   } catch (error) {
     clientSignal.removeEventListener("abort", onClientAbort);
     if (error instanceof QueueFullError) {
@@ -264,6 +264,11 @@ export async function respondWhole(
     }
     throw new Error("Generation ended without a result");
   } catch (error) {
+    const ended = endedByServer(signal);
+    if (ended) {
+      state.log(`rill: ${job.id} ended: ${ended.message}`);
+      throw ended;
+    }
     if (signal.aborted) {
       state.metrics.cancellation();
       state.log(`rill: ${job.id} cancelled by the client`);
@@ -289,7 +294,7 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
     let lastWrite = Date.now();
     const send = async (frames: string[]) => {
       lastWrite = Date.now();
-      for (const frame of frames) if (!signal.aborted) await stream.write(frame);
+      for (const frame of frames) if (!stream.aborted) await stream.write(frame);
     };
     const interval = state.config.pingIntervalMs;
     const ping = setInterval(() => {
@@ -308,7 +313,11 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
         await send(writer.done(event));
       }
     } catch (error) {
-      if (signal.aborted) {
+      const ended = endedByServer(signal);
+      if (ended) {
+        state.log(`rill: ${job.id} ended: ${ended.message}`);
+        await send([writer.error(ended)]);
+      } else if (signal.aborted) {
         state.metrics.cancellation();
         state.log(`rill: ${job.id} cancelled by the client`);
       } else {
@@ -321,6 +330,11 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
       if (!signal.aborted) controller.abort();
     }
   });
+}
+
+/** The error a job's controller was aborted with by the server (a shutdown), if it was. */
+function endedByServer(signal: AbortSignal): ApiError | undefined {
+  return signal.aborted && signal.reason instanceof ApiError ? signal.reason : undefined;
 }
 
 /**

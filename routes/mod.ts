@@ -8,6 +8,7 @@ import { ApiError, toApiError } from "./errors.ts";
 import { healthRoute } from "./health.ts";
 import { metricsRoute } from "./metrics.ts";
 import { modelsRoute } from "./models.ts";
+import { playgroundRoute } from "./playground.ts";
 import { responsesRoute } from "./responses.ts";
 import type { ServingState } from "./state.ts";
 import { tokenizeRoute } from "./tokenize.ts";
@@ -30,7 +31,7 @@ const METRIC_ROUTES = new Set([
 /**
  * The HTTP service: OpenAI-compatible routes under `/v1`, plus `/health`, `/ready`,
  * `/metrics`, `/tokenize` and `/detokenize`, with CORS, Bearer auth and OpenAI-shaped
- * errors.
+ * errors, and the chat playground at `/`.
  *
  * @param state the loaded (or loading) model, queue, metrics and configuration
  * @returns a Hono app; serve it with `Deno.serve(app.fetch)`
@@ -61,6 +62,8 @@ export function createApp(state: ServingState): Hono {
     const route = METRIC_ROUTES.has(c.req.path) ? c.req.path : "other";
     state.metrics.request(route, c.res.status);
   });
+  // Before the auth: the page asks for the key itself.
+  app.route("/", playgroundRoute());
   app.use("*", bearerAuth(config.apiKeys));
   app.use(
     "*",

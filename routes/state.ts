@@ -1,6 +1,6 @@
 import type { InferenceService } from "../src/engine/service.ts";
 import { ServingMetrics } from "../src/scheduler/metrics.ts";
-import { RequestQueue } from "../src/scheduler/queue.ts";
+import { type QueueTicket, RequestQueue } from "../src/scheduler/queue.ts";
 import { ApiError } from "./errors.ts";
 
 /** Limits and switches of the HTTP service. */
@@ -47,6 +47,10 @@ export class ServingState {
   readonly log: (line: string) => void;
   #service: InferenceService | undefined;
   #loadError: Error | undefined;
+  /** Set by `shutdown`: what new and unfinished generations are answered with. */
+  #stopping: ApiError | undefined;
+  /** The admitted generations: their controllers, and a promise settled at their release. */
+  readonly #admitted = new Map<AbortController, Promise<void>>();
 
   constructor(config: Partial<ServingConfig> = {}, log: (line: string) => void = () => {}) {
     this.config = { ...DEFAULT_SERVING_CONFIG, ...config };
@@ -97,6 +101,50 @@ export class ServingState {
       });
     }
     return service;
+  }
+
+  /** True once `shutdown` was called: generations are refused, `/ready` answers 503. */
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
+  /**
+   * Takes a place in the queue for a generation that `controller` aborts. When a shutdown
+   * ends the generation, the controller is aborted with the `ApiError` to answer it with.
+   *
+   * @throws {ApiError} 503 once `shutdown` was called
+   * @throws {QueueFullError} when every waiting place is taken
+   */
+  admit(controller: AbortController): QueueTicket {
+    if (this.#stopping) throw this.#stopping;
+    const ticket = this.queue.admit(controller.signal);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#admitted.set(controller, promise);
+    const release = () => {
+      ticket.release();
+      this.#admitted.delete(controller);
+      resolve();
+    };
+    return { ready: ticket.ready, release, [Symbol.dispose]: release };
+  }
+
+  /**
+   * Stops admitting generations, lets the admitted ones finish for up to `graceMs`, then
+   * ends those left with a 503 `server_shutting_down` error (a stream gets it as its final
+   * event). Resolves once every admitted generation was released.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.#stopping ??= new ApiError(503, "The server is shutting down; retry the request", {
+      code: "server_shutting_down",
+      headers: { "Retry-After": String(this.config.retryAfterSeconds) },
+    });
+    const settled = () => Promise.all(this.#admitted.values());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
+    await Promise.race([settled(), graceOver]);
+    clearTimeout(timer);
+    for (const controller of this.#admitted.keys()) controller.abort(this.#stopping);
+    await settled();
   }
 
   /** The service, or a 503 saying it is still loading or failed to load. */

@@ -1,5 +1,6 @@
 /** Test helpers: a tiny SmolLM2-shaped model folder and a loopback Hugging Face hub. */
 import { join } from "node:path";
+import { convertModel } from "../models/convert.ts";
 import { randomValues, safetensorsBytes, type TestTensor } from "./convert_fixtures.ts";
 
 /** The real SmolLM2 tokenizer files (fixtures). */
@@ -71,6 +72,20 @@ export async function writeTinySmolLM2(folder: string): Promise<void> {
   for (const file of TOKENIZER_FILES) {
     await Deno.copyFile(join(SMOLLM2_TOKENIZER, file), join(folder, file));
   }
+}
+
+/**
+ * The random SmolLM2-shaped model converted to a Q4_0 archive with its tokenizer and chat
+ * template, at `dir/tiny-smollm2.nnef.tar`; returns that path. Its 49k vocabulary makes each
+ * token cost about as much as a real small model's sampling, and its random weights rarely
+ * end an answer early.
+ */
+export async function writeTinySmolLM2Archive(dir: string): Promise<string> {
+  const folder = join(dir, "tiny-smollm2");
+  await writeTinySmolLM2(folder);
+  const path = join(dir, "tiny-smollm2.nnef.tar");
+  await convertModel(folder, path, { q40: true });
+  return path;
 }
 
 /** A loopback hub serving `folder` as `/{repo}/resolve/{revision}/{file}`; counts requests. */

@@ -5,65 +5,7 @@ import { startTestHub, unreachableHub, writeTinySmolLM2 } from "./_hub.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-/** A child `rill serve` (or `deno serve`) process whose stderr is collected. */
-class Child implements AsyncDisposable {
-  readonly #process: Deno.ChildProcess;
-  readonly #drained: Promise<void>;
-  log = "";
-
-  constructor(args: string[], env: Record<string, string>) {
-    this.#process = new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: ROOT,
-      env: { NO_COLOR: "1", ...env },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const collect = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) this.log += text;
-    };
-    this.#drained = Promise.all([
-      collect(this.#process.stdout),
-      collect(this.#process.stderr),
-    ]).then(() => {});
-  }
-
-  /** Waits until the log matches `pattern`; returns the match. */
-  async waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = pattern.exec(this.log);
-      if (match) return match;
-      assert.ok(Date.now() < deadline, `timed out waiting for ${pattern}; log:\n${this.log}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  /** SIGTERM, then SIGKILL if the process is still there after 10 s. */
-  async stop(): Promise<Deno.CommandStatus> {
-    const signal = (name: Deno.Signal) => {
-      try {
-        this.#process.kill(name);
-      } catch {
-        // already exited
-      }
-    };
-    signal("SIGTERM");
-    const timer = setTimeout(() => signal("SIGKILL"), 10_000);
-    const status = await this.#process.status;
-    clearTimeout(timer);
-    await this.#drained;
-    return status;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
-}
+import { Child } from "./_child.ts";
 
 /** Starts `rill serve` on a free port; resolves once it is ready. */
 async function serve(
@@ -89,7 +31,7 @@ Deno.test("rill serve started as a process answers the OpenAI client and logs wh
   });
   await using _ = child;
   const loaded =
-    /loaded model 'stories260K_f32\.nnef\.tgz' from .*stories260K_f32\.nnef\.tgz \(local\), (\d+) bytes, context \d+ tokens, tokenizer from .*tok512\.bin, (relaxed|simd128) kernels, graph in \d+\.\d+ s/
+    /loaded model 'stories260K_f32\.nnef\.tgz' from .*stories260K_f32\.nnef\.tgz \(local\), (\d+) bytes, context \d+ tokens, tokenizer from .*tok512\.bin, (relaxed|simd128) kernels on \d+ threads?, graph in \d+\.\d+ s/
       .exec(child.log);
   assert.ok(loaded, child.log);
   // The weights' bytes, announced up front, are all placed in the end.
@@ -228,7 +170,7 @@ Deno.test("rill serve with no MODEL, no cache and no hub stops with a hint about
   }
 });
 
-Deno.test("deno serve mod.ts serves the default export, loading the model on first use", async () => {
+Deno.test("deno serve mod.ts loads the model at start and serves the default export", async () => {
   const child = new Child(["serve", "-A", "--host", "127.0.0.1", "--port", "0", "mod.ts"], {
     MODEL: STORIES_ARCHIVE,
     TOKENIZER: STORIES_TOKENIZER,
@@ -237,18 +179,14 @@ Deno.test("deno serve mod.ts serves the default export, loading the model on fir
   });
   await using _ = child;
   const [, url] = await child.waitFor(/Listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  // Ready before any request was made.
+  await child.waitFor(/rill: ready/);
+  assert.match(child.log, /loaded model 'stories260K_f32\.nnef\.tgz'/);
+  assert.match(child.log, /rill: memory: limit \d+ MiB \(.+\), weights/);
   const base = url!.replace(/\/$/, "");
-  const health = await fetch(`${base}/health`);
-  assert.equal(health.status, 200);
-  await health.body?.cancel();
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = await fetch(`${base}/ready`);
-    await ready.body?.cancel();
-    if (ready.status === 200) break;
-    assert.ok(Date.now() < deadline, `not ready; log:\n${child.log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const ready = await fetch(`${base}/ready`);
+  assert.equal(ready.status, 200);
+  await ready.body?.cancel();
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "sk-k", maxRetries: 0 });
   const completion = await client.completions.create({
     model: "stories260K",

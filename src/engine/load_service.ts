@@ -9,8 +9,15 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, Session } from "./session.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "./kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
-import type { Kernels } from "../../kernels/mod.ts";
+import { type Kernels, WASM32_MAX_BYTES } from "../../kernels/mod.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import type { MemoryLimit } from "./memory_limit.ts";
+import {
+  fixedOverheadBytes,
+  kvBytesPerPosition,
+  type MemoryPlan,
+  planMemory,
+} from "./memory_budget.ts";
 
 /** Options of `loadService`. */
 export interface LoadServiceOptions {
@@ -33,6 +40,12 @@ export interface LoadServiceOptions {
    * (default: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is set).
    */
   readonly cache?: DiskCache | false;
+  /**
+   * The memory the process may use: the model is refused (before its weights are all in) when
+   * its weights, one full-context sequence and the process would not fit, and what is left
+   * is its KV budget (see `planMemory`).
+   */
+  readonly memoryLimit?: MemoryLimit;
 }
 
 /** A loaded service and what it came from. */
@@ -48,6 +61,8 @@ export interface LoadedService {
    * the weights could not be loaded.
    */
   readonly weightsReady: Promise<LoadStats>;
+  /** The memory budget, when a limit was given. */
+  readonly memory: MemoryPlan | undefined;
 }
 
 /** The small members read besides the weights. */
@@ -70,6 +85,7 @@ const SIDE_MEMBERS = [
  * absent, so it resolves then.
  *
  * @throws {TypeError} when there is no tokenizer in the archive and none was given
+ * @throws {RangeError} when the model does not fit in `options.memoryLimit`
  */
 export async function loadService(
   location: string,
@@ -119,6 +135,19 @@ export async function loadService(
         `${name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
       );
     }
+    const sessionOptions = options.kernels === undefined ? {} : { kernels: options.kernels };
+    const contextLength = largestFit(new Session(graph, { ...sessionOptions, capacity: 1 }));
+    const bounded = contextLength < CONTEXT_CEILING;
+    const memory = options.memoryLimit === undefined ? undefined : planMemory(options.memoryLimit, {
+      model: options.modelId,
+      weightBytes: side.weightBytes,
+      fixedBytes: fixedOverheadBytes((options.kernels?.maxThreads ?? 1) - 1),
+      kvBytesPerPosition: kvBytesPerPosition(graph),
+      contextLength: bounded ? contextLength : undefined,
+      ...(options.kernels === undefined
+        ? {}
+        : { addressSpaceBytes: addressSpace(options.kernels) }),
+    });
     // The model reads from the stream until its last weight is in. Its figures count all the
     // stream wrote, the members read here too.
     const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() => {
@@ -133,7 +162,14 @@ export async function loadService(
     });
     weightsReady.catch(() => {});
     handedOver = true;
-    const model = modelScheduler(graph, options);
+    const model = modelScheduler(graph, {
+      ...options,
+      // What the memory limit leaves, but no more than the default room (an explicit budget wins).
+      kvBudgetBytes: options.kvBudgetBytes ?? Math.min(
+        memory?.kvBudgetBytes ?? Infinity,
+        defaultKvBudget(kvBytesPerPosition(graph), contextLength, options.maxRunning ?? 16),
+      ),
+    });
     const renderConfig = tokenizer instanceof HfTokenizer
       ? { ...tokenizer.config, ...config }
       : config;
@@ -152,7 +188,7 @@ export async function loadService(
       renderChat: (messages) =>
         renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
     });
-    return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady };
+    return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady, memory };
   } finally {
     if (!handedOver) {
       // Closing the stream fails whatever still waits on it; let the load settle first.
@@ -250,14 +286,16 @@ export function modelScheduler(
 ): BatchScheduler<Session> {
   const kernels = options.kernels ?? null;
   const probe = new Session(graph, { kernels: kernels ?? false, capacity: 1 });
+  const positions = largestFit(probe);
+  probe.reset();
   // The last generated token is sampled, never run: one more than the positions.
-  const contextLength = largestFit(probe) + 1;
+  const contextLength = positions + 1;
   const layouts = cacheLayouts(graph);
   const bytesPerBlock = new KvPool(layouts, { blocks: 0, kernels: null }).blockBytes;
   const budget = options.kvBudgetBytes ??
-    defaultKvBudget(bytesPerBlock / DEFAULT_BLOCK_SIZE, contextLength, options.maxRunning ?? 16);
+    defaultKvBudget(bytesPerBlock / DEFAULT_BLOCK_SIZE, positions, options.maxRunning ?? 16);
   const blocks = Math.max(
-    Math.ceil(contextLength / DEFAULT_BLOCK_SIZE),
+    Math.ceil(Math.min(positions, CONTEXT_CEILING) / DEFAULT_BLOCK_SIZE),
     Math.floor(budget / Math.max(1, bytesPerBlock)),
   );
   const pool = new KvPool(layouts, { blocks, kernels });
@@ -293,9 +331,17 @@ export function defaultKvBudget(
   return Math.max(context, Math.min(context * sequences, free / 4));
 }
 
+/** Contexts are searched up to this many positions; a graph that accepts it sets no bound. */
+const CONTEXT_CEILING = 1 << 24;
+
+/** Bytes the weights and KV caches may take in the kernels' memory: all but its fixed part. */
+function addressSpace(kernels: Kernels): number {
+  return WASM32_MAX_BYTES - (kernels.memory.buffer.byteLength - kernels.weightBytes);
+}
+
 /** The most positions a fresh session accepts (from the graph's assertions, e.g. `S+P < 512`). */
 function largestFit(session: Session): number {
-  const ceiling = 1 << 24;
+  const ceiling = CONTEXT_CEILING;
   if (session.fits(ceiling)) return ceiling;
   let lo = 0;
   let hi = ceiling;

@@ -30,3 +30,32 @@ Deno.test("loadService without a tokenizer in the archive or given says how to g
     (e: Error) => e instanceof TypeError && /--tokenizer or TOKENIZER/.test(e.message),
   );
 });
+
+Deno.test("loadService with a memory limit plans the KV budget, or refuses a model that does not fit", async () => {
+  const tokenizer = new URL("stories260K/tok512.bin", FIXTURES).pathname;
+  const limit = { bytes: 2 ** 30, from: "RILL_MEMORY_LIMIT" };
+  const loaded = await loadService(ARCHIVE, { modelId: "s", tokenizer, memoryLimit: limit });
+  await loaded.weightsReady;
+  const plan = loaded.memory!;
+  assert.equal(plan.limit, limit);
+  assert.equal(plan.weightBytes, loaded.bytes);
+  assert.equal(plan.contextLength, 511);
+  assert.equal(plan.kvBytesPerPosition, 1280);
+  assert.equal(plan.kvBudgetBytes, limit.bytes - plan.fixedBytes - plan.weightBytes);
+  assert.equal(plan.sequences, Math.floor(plan.kvBudgetBytes / (1280 * 511)));
+  const unplanned = await loadService(ARCHIVE, { modelId: "s", tokenizer });
+  await unplanned.weightsReady;
+  assert.equal(unplanned.memory, undefined);
+
+  await assert.rejects(
+    loadService(ARCHIVE, {
+      modelId: "s",
+      tokenizer,
+      memoryLimit: { bytes: 64 * 2 ** 20, from: "/sys/fs/cgroup/memory.max" },
+    }),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /^Model 's' does not fit in the 64 MiB memory limit \(\/sys\/fs\/cgroup\/memory\.max\): it needs \d+ MiB, that is 1\.\d MiB of weights \+ 0\.6 MiB of KV cache for one 511-token sequence \(1280 bytes per position\) \+ \d+ MiB for the process itself/
+        .test(e.message),
+  );
+});

@@ -425,7 +425,19 @@ export class BatchScheduler<S extends StepSequence> {
   }
 }
 
-/** Lets timers, I/O and abort events run between two steps. */
+/** Compute time after which a step yields with a timer, which lets network I/O in. */
+const IO_TURN_MS = 20;
+let lastIoTurn = 0;
+
+/**
+ * Lets timers, I/O and abort events run between two steps. `setImmediate` is cheap, but while
+ * steps keep coming it lets no new connection in (`/health` would wait for the whole batch);
+ * `setTimeout(0)`, clamped to a millisecond or so, does. So a step yields with a timer once
+ * `IO_TURN_MS` have passed since the last such turn.
+ */
 function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  const now = performance.now();
+  if (now - lastIoTurn < IO_TURN_MS) return new Promise((resolve) => setImmediate(resolve));
+  lastIoTurn = now;
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
