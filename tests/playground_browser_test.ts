@@ -112,7 +112,7 @@ Deno.test("the playground shows the model, streams an answer with the settings g
   await withPage(browser, "playground_stream", async (page) => {
     await page.goto(server.url);
     await page.locator("#model-name", { hasText: "tiny" }).waitFor();
-    assert.equal(await page.textContent("#model-context"), "· 511-token context");
+    assert.equal(await page.textContent("#model-context"), "· 512-token context");
     assert.ok(await page.isHidden("#auth"));
     await page.fill("#system", "You answer briefly.");
     await page.fill("#temperature", "0.5");

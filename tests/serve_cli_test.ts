@@ -181,7 +181,7 @@ Deno.test("deno serve mod.ts loads the model at start and serves the default exp
   const [, url] = await child.waitFor(/Listening on (http:\/\/127\.0\.0\.1:\d+)/);
   // Ready before any request was made.
   await child.waitFor(/rill: ready/);
-  assert.match(child.log, /loaded model 'stories260K_f32\.nnef\.tgz'/);
+  assert.match(child.log, /loaded model 'stories260K' from .*stories260K_f32\.nnef\.tgz/);
   assert.match(child.log, /rill: memory: limit \d+ MiB \(.+\), weights/);
   const base = url!.replace(/\/$/, "");
   const ready = await fetch(`${base}/ready`);

@@ -127,7 +127,7 @@ Deno.test("rill serve on SIGTERM ends the running stream with a final event the 
       "0",
       "--shutdown-grace-ms",
       "0",
-    ], { MODEL: archive });
+    ], { MODEL: archive, RILL_MODEL_ID: "tiny" });
     await using _child = child;
     const [, url] = await child.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
     await child.waitFor(/rill: ready/);
