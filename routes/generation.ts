@@ -106,7 +106,18 @@ export function promptTokens(
   prompt: string | readonly number[],
   field: string,
 ): number[] {
-  if (typeof prompt === "string") return service.encodePrompt(prompt);
+  if (typeof prompt === "string") {
+    // A text too long for any tokenization to fit is refused before tokenizing it all.
+    const least = service.leastTokens(prompt);
+    if (least > service.contextLength) {
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${service.contextLength} tokens, but the prompt has at least ${least} tokens`,
+        { param: field, code: "context_length_exceeded" },
+      );
+    }
+    return service.encodePrompt(prompt);
+  }
   const vocab = service.tokenizer.vocabSize;
   prompt.forEach((id, i) => {
     if (id >= vocab) {

@@ -370,3 +370,40 @@ Deno.test("tokenize, detokenize and metrics describe the served requests", async
   assert.match(text, /^rill_requests_total\{route="\/v1\/completions",status="200"\} 1$/m);
   assert.match(text, /^rill_requests_total\{route="\/detokenize",status="400"\} 1$/m);
 });
+
+Deno.test("a prompt far over the context is refused without tokenizing it, and /health answers meanwhile", async () => {
+  await using server = await startServer();
+  const service = await storiesService();
+  // 3.5 MB of text (under the 4 MB body limit): millions of tokens for this vocabulary.
+  const huge = "The little cat ran to the tree and saw a bird. ".repeat(75_000);
+  let tokenized = 0;
+  const encode = service.encodePrompt.bind(service);
+  service.encodePrompt = (text: string) => {
+    tokenized += text.length;
+    return encode(text);
+  };
+  try {
+    const health = (async () => {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        await (await fetch(`${server.url}/health`)).body?.cancel();
+        times.push(performance.now() - t);
+      }
+      return times;
+    })();
+    await assert.rejects(
+      server.client().completions.create({ model: "stories260K", prompt: huge, max_tokens: 4 }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal(e.code, "context_length_exceeded");
+        assert.match(e.message, /at least \d+ tokens/);
+        return true;
+      },
+    );
+    await health;
+    assert.equal(tokenized, 0, "the huge prompt was tokenized");
+  } finally {
+    service.encodePrompt = encode;
+  }
+});

@@ -91,6 +91,8 @@ export class InferenceService {
   readonly #renderChat: (messages: readonly ChatMessage[]) => string;
   readonly modelId: string;
   readonly systemFingerprint: string;
+  /** Bytes of the vocabulary's longest token (computed on first use). */
+  #longestToken = 0;
 
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
@@ -108,6 +110,21 @@ export class InferenceService {
   /** The scheduler's figures (running and waiting sequences, KV blocks, prefix hits). */
   get stats(): SchedulerStats | undefined {
     return this.#model.stats;
+  }
+
+  /**
+   * A lower bound of the tokens `text` encodes to (its length over the longest token's bytes),
+   * cheap, so that a text far over the context is refused without tokenizing it.
+   */
+  leastTokens(text: string): number {
+    if (this.#longestToken === 0) {
+      for (let id = 0; id < this.#tokenizer.vocabSize; id++) {
+        this.#longestToken = Math.max(this.#longestToken, this.#tokenizer.tokenBytes(id).length);
+      }
+      this.#longestToken ||= 1;
+    }
+    // Every UTF-16 unit takes at least one UTF-8 byte.
+    return Math.ceil(text.length / this.#longestToken);
   }
 
   /** Positions the KV budget holds for one sequence (a request needing more is refused). */
