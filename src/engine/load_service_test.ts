@@ -40,9 +40,10 @@ Deno.test("loadService with a memory limit plans the KV budget, or refuses a mod
   assert.equal(plan.limit, limit);
   assert.equal(plan.weightBytes, loaded.bytes);
   assert.equal(plan.contextLength, 511);
-  assert.equal(plan.kvBytesPerPosition, 1280);
+  // f16 keys and values: 5 layers x 2 x 4 kv heads x 8 x 2 bytes.
+  assert.equal(plan.kvBytesPerPosition, 640);
   assert.equal(plan.kvBudgetBytes, limit.bytes - plan.fixedBytes - plan.weightBytes);
-  assert.equal(plan.sequences, Math.floor(plan.kvBudgetBytes / (1280 * 511)));
+  assert.equal(plan.sequences, Math.floor(plan.kvBudgetBytes / (640 * 511)));
   const unplanned = await loadService(ARCHIVE, { modelId: "s", tokenizer });
   await unplanned.weightsReady;
   assert.equal(unplanned.memory, undefined);
@@ -55,7 +56,7 @@ Deno.test("loadService with a memory limit plans the KV budget, or refuses a mod
     }),
     (e: Error) =>
       e instanceof RangeError &&
-      /^Model 's' does not fit in the 64 MiB memory limit \(\/sys\/fs\/cgroup\/memory\.max\): it needs \d+ MiB, that is 1\.\d MiB of weights \+ 0\.6 MiB of KV cache for one 511-token sequence \(1280 bytes per position\) \+ \d+ MiB for the process itself/
+      /^Model 's' does not fit in the 64 MiB memory limit \(\/sys\/fs\/cgroup\/memory\.max\): it needs \d+ MiB, that is 1\.\d MiB of weights \+ 0\.3 MiB of KV cache for one 511-token sequence \(640 bytes per position\) \+ \d+ MiB for the process itself/
         .test(e.message),
   );
 });

@@ -14,8 +14,9 @@ const LIMIT = { bytes: 768 * MiB, from: "/sys/fs/cgroup/memory.max" };
 
 Deno.test("kvBytesPerPosition sums the cache inputs with the past axis at one position", async () => {
   const model = await loadModel(fixture("nnef/stories260K_f32.nnef.tgz"));
-  // 5 layers x (key, value) x 4 kv heads x head size 8 x 4 bytes.
-  assert.equal(kvBytesPerPosition(model), 5 * 2 * 4 * 8 * 4);
+  // 5 layers x (key, value) x 4 kv heads x head size 8 x 2 bytes (the pool's f16).
+  assert.equal(kvBytesPerPosition(model), 5 * 2 * 4 * 8 * 2);
+  assert.equal(kvBytesPerPosition(model, 4), 5 * 2 * 4 * 8 * 4);
 });
 
 Deno.test("fixedOverheadBytes adds the runtime, each kernel worker and the JS heap", () => {
