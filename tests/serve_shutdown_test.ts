@@ -60,7 +60,8 @@ class EventReader {
 
 Deno.test("shutdown ends a running stream with a server_shutting_down event once the grace period is over, and refuses new work with 503", async () => {
   await withTinyModel(async (service) => {
-    await using server = await startServer({}, service);
+    // One generation at a time, so that a second request waits in the queue.
+    await using server = await startServer({ maxBatch: 1 }, service);
     const events = new EventReader(await post(server.url, { max_tokens: 400, stream: true }));
     await events.readUntil((e) => e.includes('"content":"') && !e.includes('"role"'));
     const queued = post(server.url, { max_tokens: 4 });
