@@ -29,9 +29,11 @@ interface Wllama {
 }
 
 interface WllamaModule {
-  Wllama: new (paths: { default: string }, config: Record<string, unknown>) => Wllama;
+  Wllama: {
+    new (paths: { default: string }, config: Record<string, unknown>): Wllama;
+    getLibllamaVersion(): string;
+  };
   CacheManager: new (backends: unknown[]) => unknown;
-  LIBLLAMA_VERSION?: string;
 }
 
 interface CompletionChunk {
@@ -78,17 +80,19 @@ const LOG = {
   error: (...args: unknown[]) => console.error(...args),
 };
 
-async function open(modules: string, model: string, threads: number): Promise<Wllama> {
-  patchWorkerBlobs();
-  const root = `${modules}/@wllama/wllama/esm`;
-  const wllama: WllamaModule = await import(`file://${root}/index.js`);
+async function open(
+  module: WllamaModule,
+  root: string,
+  model: string,
+  threads: number,
+): Promise<Wllama> {
   const wasm = new Blob([await Deno.readFile(`${root}/wasm/wllama.wasm`)], {
     type: "application/wasm",
   });
-  const instance = new wllama.Wllama({ default: URL.createObjectURL(wasm) }, {
+  const instance = new module.Wllama({ default: URL.createObjectURL(wasm) }, {
     suppressNativeLog: true,
     logger: LOG,
-    cacheManager: new wllama.CacheManager([NO_STORAGE]),
+    cacheManager: new module.CacheManager([NO_STORAGE]),
   });
   await instance.loadModel([new Blob([await Deno.readFile(model)])], {
     n_ctx: 512,
@@ -160,7 +164,10 @@ async function main(): Promise<void> {
   if (modules === undefined || model === undefined || threadArg === undefined) {
     throw new TypeError("Usage: _race_wllama_peer.ts <node_modules> <model.gguf> <threads>");
   }
-  const wllama = await open(modules, model, Number(threadArg));
+  patchWorkerBlobs();
+  const root = `${modules}/@wllama/wllama/esm`;
+  const module: WllamaModule = await import(`file://${root}/index.js`);
+  const wllama = await open(module, root, model, Number(threadArg));
   answer({ id: 0, result: "ready" });
   for await (const line of createInterface({ input: process.stdin })) {
     if (line.trim() === "") continue;
@@ -171,6 +178,7 @@ async function main(): Promise<void> {
         answer({
           id,
           result: {
+            llamaCpp: module.Wllama.getLibllamaVersion(),
             multithread: wllama.isMultithread(),
             threads: wllama.getNumThreads(),
             batch: info.n_batch,

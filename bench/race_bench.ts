@@ -234,9 +234,9 @@ async function compareLogits(
 ): Promise<void> {
   const ref = await native.request<Probe>("probe", { prompt: prompt.ids, top: TOP });
   log(
-    `  logits after the prompt: llama.cpp's top ${TOP} lie within ${
-      (-ref.logits.at(-1)!).toFixed(3)
-    } of its top token`,
+    `  logits after the prompt: llama.cpp's top two are ${
+      (-ref.logits[1]!).toFixed(3)
+    } apart, its top ${TOP} within ${(-ref.logits.at(-1)!).toFixed(3)}`,
   );
   const kernels = await loadKernels({ threads: 1 });
   try {
@@ -417,6 +417,14 @@ function ratio(ours: number[] | undefined, theirs: number[] | undefined): number
   return Number((median(ours) / median(theirs)).toFixed(3));
 }
 
+/** Each engine's median tokens/s of one case, on one line (printed as soon as it is measured). */
+function summary(c: Case): string {
+  const engines = Object.keys(c.pp) as EngineName[];
+  const phase = (v: Case["pp"]) =>
+    engines.map((e) => `${e} ${median(v[e]!).toFixed(1)}`).join(", ");
+  return `medians in tokens/s: prefill ${phase(c.pp)}; decode ${phase(c.tg)}`;
+}
+
 function printTable(cases: readonly Case[]): void {
   const cell = (v: number[] | undefined) =>
     (v === undefined ? "-" : median(v).toFixed(1)).padStart(9);
@@ -475,7 +483,9 @@ async function main(): Promise<void> {
     const files = await raceModel(dir, shape, log);
     for (const [i, threads] of threadCounts.entries()) {
       log(`${shape.name}, ${threads} thread(s):`);
-      cases.push(await raceCase(shape, threads, files, peers, unavailable, i === 0));
+      const measured = await raceCase(shape, threads, files, peers, unavailable, i === 0);
+      cases.push(measured);
+      log(`  ${summary(measured)}`);
     }
   }
   printTable(cases);
