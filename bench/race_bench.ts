@@ -463,6 +463,9 @@ async function main(): Promise<void> {
       `${ROUNDS} rounds; cache in ${dir}`,
   );
   const unavailable = new Map<PeerName, string>();
+  for (const name of ["native", "wllama"] as const) {
+    if (!peerNames.includes(name)) unavailable.set(name, "left out by RILL_RACE_PEERS");
+  }
   const peers = new Map<PeerName, string>();
   for (const name of peerNames) {
     const obstacle = await peerObstacle(name);
@@ -477,7 +480,7 @@ async function main(): Promise<void> {
       for (const name of peerNames) unavailable.set(name, (e as Error).message);
     }
   }
-  for (const [name, reason] of unavailable) log(`${name} cannot run here: ${reason}`);
+  for (const [name, reason] of unavailable) log(`${name} is not raced: ${reason}`);
   const cases: Case[] = [];
   for (const shape of shapes) {
     const files = await raceModel(dir, shape, log);
