@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
+import { ggufBytes, type GgufTensorData } from "../models/gguf_writer.ts";
 import { convertCommand } from "../cli/convert.ts";
 import {
   fixture,
-  ggufBytes,
-  type GgufTestTensor,
   randomValues,
   safetensorsBytes,
   type TestTensor,
@@ -137,7 +136,7 @@ Deno.test("convertModel rejects a config of an unknown architecture, listing the
   });
 });
 
-function ggufTensor(name: string, dims: number[], type: number): GgufTestTensor {
+function ggufTensor(name: string, dims: number[], type: number): GgufTensorData {
   const count = dims.reduce((a, b) => a * b, 1);
   return { name, dims, type, bytes: new Uint8Array(type === 0 ? 4 * count : 2 * count) };
 }

@@ -1,7 +1,6 @@
-/** Inputs the converter tests build in a temp dir: safetensors, GGUF, and a reference forward pass. */
+/** Inputs the converter tests build in a temp dir: safetensors files and a reference forward pass. */
 import { loadModel } from "../src/graph/model.ts";
 import { Session } from "../src/engine/session.ts";
-import { concatBytes } from "../src/storage/bytes.ts";
 import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
 
 /** Absolute path of a shared fixture, from the project root's `../shared/fixtures`. */
@@ -97,121 +96,6 @@ export function safetensorsBytes(
     }
   }
   return out;
-}
-
-/** A GGUF metadata value with its GGUF type. */
-export type GgufTestValue =
-  | { readonly type: "u32"; readonly value: number }
-  | { readonly type: "f32"; readonly value: number }
-  | { readonly type: "string"; readonly value: string }
-  | { readonly type: "strings"; readonly value: readonly string[] }
-  | { readonly type: "f32s"; readonly value: readonly number[] }
-  | { readonly type: "i32s"; readonly value: readonly number[] };
-
-/** A tensor of a test GGUF: `dims` in GGML order, raw bytes of its type. */
-export interface GgufTestTensor {
-  readonly name: string;
-  readonly dims: readonly number[];
-  readonly type: number;
-  readonly bytes: Uint8Array;
-}
-
-class Bytes {
-  readonly parts: Uint8Array[] = [];
-  length = 0;
-  push(bytes: Uint8Array): void {
-    this.parts.push(bytes);
-    this.length += bytes.length;
-  }
-  #scalar(size: number, set: (view: DataView) => void): void {
-    const b = new Uint8Array(size);
-    set(new DataView(b.buffer));
-    this.push(b);
-  }
-  u32(v: number): void {
-    this.#scalar(4, (view) => view.setUint32(0, v, true));
-  }
-  i32(v: number): void {
-    this.#scalar(4, (view) => view.setInt32(0, v, true));
-  }
-  u64(v: number): void {
-    this.#scalar(8, (view) => view.setBigUint64(0, BigInt(v), true));
-  }
-  f32(v: number): void {
-    this.#scalar(4, (view) => view.setFloat32(0, v, true));
-  }
-  /** A GGUF array value: array type 9, its item type, count, then each item. */
-  array<T>(itemType: number, items: readonly T[], write: (item: T) => void): void {
-    this.u32(9);
-    this.u32(itemType);
-    this.u64(items.length);
-    for (const item of items) write(item);
-  }
-  string(s: string): void {
-    const b = new TextEncoder().encode(s);
-    this.u64(b.length);
-    this.push(b);
-  }
-  concat(): Uint8Array {
-    return concatBytes(this.parts, this.length);
-  }
-}
-
-/** The bytes of a GGUF v3 file. */
-export function ggufBytes(
-  metadata: Record<string, GgufTestValue>,
-  tensors: readonly GgufTestTensor[],
-): Uint8Array {
-  const b = new Bytes();
-  b.push(new TextEncoder().encode("GGUF"));
-  b.u32(3);
-  b.u64(tensors.length);
-  b.u64(Object.keys(metadata).length);
-  for (const [key, v] of Object.entries(metadata)) {
-    b.string(key);
-    switch (v.type) {
-      case "u32":
-        b.u32(4);
-        b.u32(v.value);
-        break;
-      case "f32":
-        b.u32(6);
-        b.f32(v.value);
-        break;
-      case "string":
-        b.u32(8);
-        b.string(v.value);
-        break;
-      case "strings":
-        b.array(8, v.value, (s) => b.string(s));
-        break;
-      case "f32s":
-        b.array(6, v.value, (x) => b.f32(x));
-        break;
-      case "i32s":
-        b.array(5, v.value, (x) => b.i32(x));
-        break;
-    }
-  }
-  let offset = 0;
-  const offsets: number[] = [];
-  for (const t of tensors) {
-    offsets.push(offset);
-    offset += Math.ceil(t.bytes.length / 32) * 32;
-  }
-  tensors.forEach((t, i) => {
-    b.string(t.name);
-    b.u32(t.dims.length);
-    for (const d of t.dims) b.u64(d);
-    b.u32(t.type);
-    b.u64(offsets[i]!);
-  });
-  b.push(new Uint8Array(Math.ceil(b.length / 32) * 32 - b.length));
-  for (const t of tensors) {
-    b.push(t.bytes);
-    b.push(new Uint8Array(Math.ceil(t.bytes.length / 32) * 32 - t.bytes.length));
-  }
-  return b.concat();
 }
 
 /** Sizes of the reference model. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
+import { ggufBytes, type GgufMetadataValue, type GgufTensorData } from "../models/gguf_writer.ts";
 import { dequantizeQ80, hfNameOfGguf } from "../models/gguf_model.ts";
 import { interleavedToHalves } from "../models/source.ts";
 import { openArchive } from "../src/nnef/archive.ts";
@@ -10,9 +11,6 @@ import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
   fixture,
-  ggufBytes,
-  type GgufTestTensor,
-  type GgufTestValue,
   maxAbsDiff,
   plainSession,
   randomValues,
@@ -71,7 +69,7 @@ function hyperparameters(
     context: number;
     ropeBase: number;
   },
-): Record<string, GgufTestValue> {
+): Record<string, GgufMetadataValue> {
   return {
     "general.architecture": { type: "string", value: arch },
     [`${arch}.embedding_length`]: { type: "u32", value: sizes.d },
@@ -112,7 +110,7 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
     const q40 = quantizeQ40(randomValues(d * d, 7, 0.5)); // (32 rows, 1 block each)
     const k80 = q80Bytes(randomValues(d * d, 8, 0.5));
     const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
-    const tensors: GgufTestTensor[] = [
+    const tensors: GgufTensorData[] = [
       // A Q4_0 embedding, tied to the output: gathered with datum_type f32, and a Q4_0 linear.
       {
         name: "token_embd.weight",
@@ -174,7 +172,7 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
       await archive.close();
     }
     // llama.cpp's own semantics on the GGUF rows (interleaved RoPE) give the same logits.
-    const floats = (t: GgufTestTensor) =>
+    const floats = (t: GgufTensorData) =>
       t.type === 2
         ? dequantizeQ40(t.bytes, t.bytes.length / 18 * 32)
         : t.type === 8
@@ -212,7 +210,7 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
     const vocab = 6;
     const kv = 16;
     const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
-    const tensors: GgufTestTensor[] = [
+    const tensors: GgufTensorData[] = [
       { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
       { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: f32(d, 2) },
       { name: "blk.0.attn_q.weight", dims: [d, d], type: 0, bytes: f32(d * d, 3) },
