@@ -1,0 +1,730 @@
+import { ByteClass, bytesOf, type Grammar, GrammarBuilder, type Term } from "./grammar.ts";
+
+/** Keywords that only describe: accepted anywhere, no effect on the output. */
+const ANNOTATIONS = new Set([
+  "$schema",
+  "$id",
+  "$comment",
+  "title",
+  "description",
+  "default",
+  "examples",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+]);
+
+/** Keywords Rill enforces, each with the types it applies to (empty: any). */
+const KEYWORDS: Record<string, readonly string[]> = {
+  type: [],
+  enum: [],
+  const: [],
+  anyOf: [],
+  $ref: [],
+  $defs: [],
+  definitions: [],
+  properties: ["object"],
+  required: ["object"],
+  additionalProperties: ["object"],
+  items: ["array"],
+  minItems: ["array"],
+  maxItems: ["array"],
+  minLength: ["string"],
+  maxLength: ["string"],
+  format: ["string"],
+  minimum: ["number", "integer"],
+  maximum: ["number", "integer"],
+  exclusiveMinimum: ["integer"],
+  exclusiveMaximum: ["integer"],
+};
+
+const TYPES = ["object", "array", "string", "number", "integer", "boolean", "null"];
+
+/** String formats with a grammar of their own. */
+export const STRING_FORMATS: readonly string[] = ["date", "time", "date-time", "uuid", "email"];
+
+/** Integers are written with at most this many digits, so they stay exact in a double. */
+const MAX_DIGITS = 15;
+const LARGEST = 10 ** MAX_DIGITS - 1;
+
+type Schema = Record<string, unknown>;
+
+/** Options of {@link compileJsonSchema}. */
+export interface JsonSchemaOptions {
+  /** Named in errors before the schema path, e.g. `response_format.json_schema.schema`. */
+  readonly where?: string;
+}
+
+/**
+ * Compiles a JSON schema (the subset structured-output clients use) into a byte grammar whose
+ * documents all validate against it: compact JSON with at most one space after `:` and `,`,
+ * object properties in the schema's order (optional ones may be left out, undeclared ones are
+ * never written), integers and integer parts of at most 15 digits, no exponents.
+ *
+ * Enforced: `type` (or a list of types), `enum`, `const`, `anyOf`, `$ref` into `$defs` or
+ * `definitions` (recursion allowed), `properties`, `required`, `additionalProperties`,
+ * `items`, `minItems`, `maxItems`, `minLength`, `maxLength`, `format` (date, time,
+ * date-time, uuid, email), integer bounds (`minimum`, `maximum`, `exclusiveMinimum`,
+ * `exclusiveMaximum`) and integral bounds of numbers.
+ *
+ * @param schema the schema (`true` or `{}` for any JSON value)
+ * @param options where the schema sits in the request, for error messages
+ * @returns the grammar
+ * @throws {TypeError} naming the keyword and its path when the schema uses anything else, or
+ *   when a value is malformed
+ * @throws {RangeError} when the schema admits no document Rill can write
+ */
+export function compileJsonSchema(schema: unknown, options: JsonSchemaOptions = {}): Grammar {
+  const compiler = new SchemaCompiler(schema, options.where ?? "schema");
+  const start = compiler.value(schema, "#");
+  return compiler.build(start);
+}
+
+/** The grammar of any JSON object (`response_format: {type: "json_object"}`). */
+export function jsonObjectGrammar(): Grammar {
+  const compiler = new SchemaCompiler({}, "json_object");
+  return compiler.build(compiler.value({ type: "object" }, "#"));
+}
+
+/** The fragment compiler behind {@link compileJsonSchema}, open for wrapping grammars (tool calls). */
+export class SchemaCompiler {
+  readonly builder: GrammarBuilder;
+  readonly #root: unknown;
+  readonly #where: string;
+  readonly #refs = new Map<string, number>();
+  readonly #shared = new Map<string, number>();
+
+  /**
+   * @param root the schema `$ref`s resolve in
+   * @param where named in errors before the schema path
+   * @param builder the grammar the rules go into (default: a new one)
+   */
+  constructor(root: unknown, where: string, builder: GrammarBuilder = new GrammarBuilder()) {
+    this.builder = builder;
+    this.#root = root;
+    this.#where = where;
+  }
+
+  /** Compiles the grammar with `start` as its document rule, reporting failures at the schema. */
+  build(start: number): Grammar {
+    try {
+      return this.builder.build(start);
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new RangeError(`${this.#where} admits no finite JSON document`);
+      }
+      throw error;
+    }
+  }
+
+  /** The rule of a value matching `schema`, found at `path` (a JSON pointer). */
+  value(schema: unknown, path: string): number {
+    if (schema === true) return this.#any();
+    if (schema === false) throw this.#error(path, "is false: no value matches it");
+    if (!isObject(schema)) throw this.#error(path, "must be an object or a boolean");
+    this.#checkKeywords(schema, path);
+    if (schema.$ref !== undefined) return this.#ref(schema, path);
+    if (schema.const !== undefined) return this.#enum([schema.const], schema, path);
+    if (schema.enum !== undefined) {
+      if (!Array.isArray(schema.enum) || schema.enum.length === 0) {
+        throw this.#error(`${path}/enum`, "must be a non-empty array");
+      }
+      return this.#enum(schema.enum, schema, path);
+    }
+    if (schema.anyOf !== undefined) return this.#anyOf(schema, path);
+    const types = this.#types(schema, path);
+    const rules = types.map((type) => this.#typed(type, schema, path));
+    return rules.length === 1 ? rules[0]! : this.builder.rule(`${path}|`, ...rules.map((r) => [r]));
+  }
+
+  /** The rule of the JSON text of `value` exactly. */
+  literal(value: unknown): number {
+    return this.builder.literal(JSON.stringify(value));
+  }
+
+  /** `" "?`: the optional space after `:` and `,`. */
+  space(): number {
+    return this.#common("space", (b) => b.rule("space", [], bytesOf(" ")));
+  }
+
+  #checkKeywords(schema: Schema, path: string): void {
+    const types = Array.isArray(schema.type) ? schema.type : [schema.type];
+    for (const key of Object.keys(schema)) {
+      if (ANNOTATIONS.has(key)) continue;
+      const applies = KEYWORDS[key];
+      if (applies === undefined) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword '${key}' at ${this.#where} ${path}/${escape(key)}`,
+        );
+      }
+      if (
+        applies.length > 0 && schema.type !== undefined && !types.some((t) => applies.includes(t))
+      ) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword '${key}' for type ${
+            types.join(" or ")
+          } at ${this.#where} ${path}/${escape(key)}`,
+        );
+      }
+    }
+    if (schema.$ref !== undefined) {
+      const others = Object.keys(schema).filter((k) =>
+        !ANNOTATIONS.has(k) && k !== "$ref" && k !== "$defs" && k !== "definitions"
+      );
+      if (others.length > 0) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword '${others[0]}' beside $ref at ${this.#where} ${path}`,
+        );
+      }
+    }
+  }
+
+  #types(schema: Schema, path: string): string[] {
+    const type = schema.type;
+    if (type === undefined) {
+      if (schema.properties !== undefined || schema.required !== undefined) return ["object"];
+      if (schema.items !== undefined) return ["array"];
+      if (schema.format !== undefined || schema.minLength !== undefined) return ["string"];
+      if (schema.minimum !== undefined || schema.maximum !== undefined) return ["number"];
+      return TYPES.filter((t) => t !== "integer");
+    }
+    const list = Array.isArray(type) ? type : [type];
+    if (list.length === 0) throw this.#error(`${path}/type`, "must not be empty");
+    for (const t of list) {
+      if (typeof t !== "string" || !TYPES.includes(t)) {
+        throw this.#error(`${path}/type`, `has an unknown type ${JSON.stringify(t)}`);
+      }
+    }
+    // Every integer is a number: "number" alone covers both.
+    return list.includes("number") ? list.filter((t) => t !== "integer") : list;
+  }
+
+  #typed(type: string, schema: Schema, path: string): number {
+    switch (type) {
+      case "object":
+        return this.#object(schema, path);
+      case "array":
+        return this.#array(schema, path);
+      case "string":
+        return this.#string(schema, path);
+      case "number":
+        return this.#number(schema, path, false);
+      case "integer":
+        return this.#number(schema, path, true);
+      case "boolean":
+        return this.#common(
+          "boolean",
+          (b) => b.rule("boolean", [b.literal("true")], [b.literal("false")]),
+        );
+      default:
+        return this.builder.literal("null");
+    }
+  }
+
+  #ref(schema: Schema, path: string): number {
+    const ref = schema.$ref;
+    if (typeof ref !== "string") throw this.#error(`${path}/$ref`, "must be a string");
+    let rule = this.#refs.get(ref);
+    if (rule !== undefined) return rule;
+    if (ref !== "#" && !ref.startsWith("#/")) {
+      throw this.#error(`${path}/$ref`, `points outside the schema: ${JSON.stringify(ref)}`);
+    }
+    let target: unknown = this.#root;
+    for (const part of ref === "#" ? [] : ref.slice(2).split("/")) {
+      const key = part.replaceAll("~1", "/").replaceAll("~0", "~");
+      if (!isObject(target) || !(key in target)) {
+        throw this.#error(`${path}/$ref`, `points nowhere: ${JSON.stringify(ref)}`);
+      }
+      target = target[key];
+    }
+    // Declared before compiling the target, so that recursive references find it.
+    rule = this.builder.declare(ref);
+    this.#refs.set(ref, rule);
+    this.builder.add(rule, [this.value(target, ref)]);
+    return rule;
+  }
+
+  #enum(values: readonly unknown[], schema: Schema, path: string): number {
+    const types = schema.type === undefined ? undefined : this.#types(schema, path);
+    const alternatives = values.map((v, i) => {
+      if (types !== undefined && !types.some((t) => isOfType(v, t))) {
+        throw this.#error(
+          `${path}/enum/${i}`,
+          `is not of the schema's type ${JSON.stringify(schema.type)}`,
+        );
+      }
+      return [this.literal(v)];
+    });
+    return this.builder.rule(`${path} enum`, ...alternatives);
+  }
+
+  #anyOf(schema: Schema, path: string): number {
+    const options = schema.anyOf;
+    if (!Array.isArray(options) || options.length === 0) {
+      throw this.#error(`${path}/anyOf`, "must be a non-empty array");
+    }
+    const others = Object.keys(schema).filter((k) =>
+      !ANNOTATIONS.has(k) && !["anyOf", "$defs", "definitions"].includes(k)
+    );
+    if (others.length > 0) {
+      throw new TypeError(
+        `Unsupported JSON schema keyword '${others[0]}' beside anyOf at ${this.#where} ${path}`,
+      );
+    }
+    const rules = options.map((option, i) => [this.value(option, `${path}/anyOf/${i}`)]);
+    return this.builder.rule(`${path} anyOf`, ...rules);
+  }
+
+  #object(schema: Schema, path: string): number {
+    const b = this.builder;
+    const properties = schema.properties ?? {};
+    if (!isObject(properties)) throw this.#error(`${path}/properties`, "must be an object");
+    const required = schema.required ?? [];
+    if (!Array.isArray(required) || !required.every((r) => typeof r === "string")) {
+      throw this.#error(`${path}/required`, "must be an array of strings");
+    }
+    const extra = schema.additionalProperties;
+    if (extra !== undefined && typeof extra !== "boolean") {
+      if (!isObject(extra) || Object.keys(extra).some((k) => !ANNOTATIONS.has(k))) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword 'additionalProperties' with a schema at ${this.#where} ${path}/additionalProperties (only true or false)`,
+        );
+      }
+    }
+    for (const name of required) {
+      if (!(name in properties)) {
+        throw this.#error(`${path}/required`, `names '${name}', which is not in properties`);
+      }
+    }
+    const names = Object.keys(properties);
+    if (names.length === 0 && extra !== false) return this.#anyObject();
+    const open = b.literal("{");
+    const close = b.literal("}");
+    // first[i]: properties i.. with none written yet; next[i]: the same after one was written.
+    let first = b.rule(`${path} {}`, []);
+    let next = first;
+    for (let i = names.length - 1; i >= 0; i--) {
+      const name = names[i]!;
+      const value = this.value(properties[name], `${path}/properties/${escape(name)}`);
+      const member = b.rule(`${path}.${name}`, [
+        this.literal(name),
+        b.literal(":"),
+        this.space(),
+        value,
+      ]);
+      const optional = !required.includes(name);
+      const firstHere = b.rule(`${path} first ${name}`, [member, next]);
+      const nextHere = b.rule(`${path} next ${name}`, [b.literal(","), this.space(), member, next]);
+      if (optional) {
+        b.add(firstHere, [first]);
+        b.add(nextHere, [next]);
+      }
+      first = firstHere;
+      next = nextHere;
+    }
+    return b.rule(path, [open, first, close]);
+  }
+
+  #array(schema: Schema, path: string): number {
+    const b = this.builder;
+    const min = this.#count(schema, "minItems", path) ?? 0;
+    const max = this.#count(schema, "maxItems", path) ?? Infinity;
+    if (min > max) throw this.#error(`${path}/minItems`, `exceeds maxItems (${max})`);
+    if (max !== Infinity && max > 4096) throw this.#error(`${path}/maxItems`, "is above 4096");
+    if (Array.isArray(schema.items)) {
+      throw new TypeError(
+        `Unsupported JSON schema keyword 'items' with an array (tuple) at ${this.#where} ${path}/items`,
+      );
+    }
+    if (schema.items === undefined && min === 0 && max === Infinity) return this.#anyArray();
+    const item = this.value(schema.items ?? true, `${path}/items`);
+    const later = b.rule(`${path} ,item`, [b.literal(","), this.space(), item]);
+    const open = b.literal("[");
+    const close = b.literal("]");
+    const array = b.rule(path);
+    if (min === 0) b.add(array, [open, close]);
+    if (max > 0) {
+      const rest = b.repeat(`${path} items`, later, Math.max(0, min - 1), max - 1);
+      b.add(array, [open, item, rest, close]);
+    }
+    return array;
+  }
+
+  #string(schema: Schema, path: string): number {
+    const b = this.builder;
+    const format = schema.format;
+    const minLength = this.#count(schema, "minLength", path) ?? 0;
+    const maxLength = this.#count(schema, "maxLength", path) ?? Infinity;
+    if (format !== undefined) {
+      if (typeof format !== "string" || !STRING_FORMATS.includes(format)) {
+        throw new TypeError(
+          `Unsupported JSON schema format ${
+            JSON.stringify(format)
+          } at ${this.#where} ${path}/format (supported: ${STRING_FORMATS.join(", ")})`,
+        );
+      }
+      if (schema.minLength !== undefined || schema.maxLength !== undefined) {
+        const keyword = schema.minLength !== undefined ? "minLength" : "maxLength";
+        throw new TypeError(
+          `Unsupported JSON schema keyword '${keyword}' beside format at ${this.#where} ${path}/${keyword}`,
+        );
+      }
+      return this.#format(format);
+    }
+    if (minLength > maxLength) {
+      throw this.#error(`${path}/minLength`, `exceeds maxLength (${maxLength})`);
+    }
+    if (maxLength !== Infinity && maxLength > 4096) {
+      throw this.#error(`${path}/maxLength`, "is above 4096");
+    }
+    if (minLength === 0 && maxLength === Infinity) return this.#anyString();
+    const quote = b.literal('"');
+    const body = b.repeat(`${path} chars`, this.#char(), minLength, maxLength);
+    return b.rule(path, [quote, body, quote]);
+  }
+
+  #number(schema: Schema, path: string, integer: boolean): number {
+    const b = this.builder;
+    const bound = (key: string): number | undefined => {
+      const v = schema[key];
+      if (v === undefined) return undefined;
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        throw this.#error(`${path}/${key}`, "must be a number");
+      }
+      if (!Number.isInteger(v)) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword '${key}' with a fractional bound at ${this.#where} ${path}/${key}`,
+        );
+      }
+      return v;
+    };
+    let lo = bound("minimum") ?? -Infinity;
+    let hi = bound("maximum") ?? Infinity;
+    const exclusiveLo = bound("exclusiveMinimum");
+    const exclusiveHi = bound("exclusiveMaximum");
+    if (exclusiveLo !== undefined) lo = Math.max(lo, exclusiveLo + 1);
+    if (exclusiveHi !== undefined) hi = Math.min(hi, exclusiveHi - 1);
+    lo = Math.max(lo, -LARGEST);
+    hi = Math.min(hi, LARGEST);
+    if (lo > hi) throw this.#error(path, "admits no number of at most 15 digits");
+    const whole = this.#integerRange(lo, hi);
+    if (integer) return whole;
+    // A fraction is allowed on every integer part but the bounds themselves.
+    const fraction = this.#common(
+      "fraction",
+      (g) =>
+        g.rule("fraction", [g.literal("."), g.repeat("fraction digits", digit(), 1, MAX_DIGITS)]),
+    );
+    const zeros = this.#common(
+      "zero fraction",
+      (g) =>
+        g.rule("zero fraction", [], [
+          g.literal("."),
+          g.repeat("zeros", ByteClass.of(48), 1, MAX_DIGITS),
+        ]),
+    );
+    const number = b.rule(path, [whole, zeros]);
+    if (lo < hi) {
+      // Strictly inside: the integer part's range between the bounds.
+      const inner: number[] = [];
+      if (lo < 0) {
+        // -(k + f) with k in 0..-lo-1 stays above lo; -0.f is covered by k = 0.
+        const least = hi < 0 ? -hi : 0;
+        if (least <= -lo - 1) {
+          inner.push(
+            b.rule(`${path} neg`, [b.literal("-"), this.#natural(least, -lo - 1), fraction]),
+          );
+        }
+      }
+      if (hi > 0 && hi - 1 >= Math.max(lo, 0)) {
+        inner.push(b.rule(`${path} pos`, [this.#natural(Math.max(lo, 0), hi - 1), fraction]));
+      }
+      for (const r of inner) b.add(number, [r]);
+    }
+    return number;
+  }
+
+  /** Integers in lo..hi (both within 15 digits). */
+  #integerRange(lo: number, hi: number): number {
+    const b = this.builder;
+    const key = `int ${lo}..${hi}`;
+    return this.#common(key, () => {
+      const alternatives: Term[][] = [];
+      if (hi >= 0) alternatives.push([this.#natural(Math.max(lo, 0), hi)]);
+      if (lo < 0) {
+        const upper = -lo;
+        const lower = hi < 0 ? -hi : 1;
+        alternatives.push([b.literal("-"), this.#natural(lower, upper)]);
+      }
+      return b.rule(key, ...alternatives);
+    });
+  }
+
+  /** Natural numbers in lo..hi without leading zeros. */
+  #natural(lo: number, hi: number): number {
+    const b = this.builder;
+    return this.#common(`nat ${lo}..${hi}`, () => {
+      const alternatives: Term[][] = [];
+      if (lo === 0) alternatives.push(bytesOf("0"));
+      const from = Math.max(lo, 1);
+      for (let digits = String(from).length; digits <= String(hi).length; digits++) {
+        const a = Math.max(from, 10 ** (digits - 1));
+        const z = Math.min(hi, 10 ** digits - 1);
+        if (a <= z) alternatives.push(...sameLength(String(a), String(z)));
+      }
+      return b.rule(`nat ${lo}..${hi}`, ...alternatives);
+    });
+  }
+
+  #format(format: string): number {
+    const b = this.builder;
+    return this.#common(`format ${format}`, () => {
+      const d = digit();
+      const quote = b.literal('"');
+      const range2 = (lo: number, hi: number) =>
+        b.rule(`${lo}..${hi}`, ...sameLength(pad2(lo), pad2(hi)));
+      const date = () =>
+        this.#common("date", () => {
+          const long = b.rule(
+            "31-day month",
+            ...["01", "03", "05", "07", "08", "10", "12"].map((m) => bytesOf(m)),
+          );
+          const short = b.rule("30-day month", ...["04", "06", "09", "11"].map((m) => bytesOf(m)));
+          const dash = b.literal("-");
+          return b.rule(
+            "date",
+            [d, d, d, d, dash, long, dash, range2(1, 31)],
+            [d, d, d, d, dash, short, dash, range2(1, 30)],
+            [d, d, d, d, dash, b.literal("02"), dash, range2(1, 28)],
+          );
+        });
+      const time = () =>
+        this.#common("time", () => {
+          const colon = b.literal(":");
+          const fraction = b.rule("time fraction", [], [b.literal("."), b.repeat("ms", d, 1, 6)]);
+          return b.rule("time", [
+            range2(0, 23),
+            colon,
+            range2(0, 59),
+            colon,
+            range2(0, 59),
+            fraction,
+            b.literal("Z"),
+          ]);
+        });
+      switch (format) {
+        case "date":
+          return b.rule("date string", [quote, date(), quote]);
+        case "time":
+          return b.rule("time string", [quote, time(), quote]);
+        case "date-time":
+          return b.rule("date-time string", [quote, date(), b.literal("T"), time(), quote]);
+        case "uuid": {
+          const hex = ByteClass.ranges([48, 57], [97, 102]);
+          const group = (n: number) => new Array<Term>(n).fill(hex);
+          const dash = b.literal("-");
+          return b.rule("uuid string", [
+            quote,
+            ...group(8),
+            dash,
+            ...group(4),
+            dash,
+            ...group(4),
+            dash,
+            ...group(4),
+            dash,
+            ...group(12),
+            quote,
+          ]);
+        }
+        default: {
+          const alnum = ByteClass.ranges([48, 57], [97, 122]);
+          const label = b.repeat("label", alnum, 1, 20);
+          const dot = b.literal(".");
+          const labels = b.star("labels", b.rule(".label", [dot, label]));
+          const tld = b.repeat("tld", ByteClass.ranges([97, 122]), 2, 6);
+          return b.rule("email string", [
+            quote,
+            b.repeat("local", alnum, 1, 32),
+            b.literal("@"),
+            label,
+            labels,
+            dot,
+            tld,
+            quote,
+          ]);
+        }
+      }
+    });
+  }
+
+  /** One character of a JSON string: unescaped UTF-8 or an escape. */
+  #char(): number {
+    return this.#common("char", (b) => {
+      const cont = ByteClass.ranges([0x80, 0xbf]);
+      const hex = ByteClass.ranges([48, 57], [65, 70], [97, 102]);
+      return b.rule(
+        "char",
+        [ByteClass.ranges([0x20, 0x7f]).minus(ByteClass.chars('"\\'))],
+        [ByteClass.ranges([0xc2, 0xdf]), cont],
+        [ByteClass.of(0xe0), ByteClass.ranges([0xa0, 0xbf]), cont],
+        [ByteClass.ranges([0xe1, 0xec], [0xee, 0xef]), cont, cont],
+        [ByteClass.of(0xed), ByteClass.ranges([0x80, 0x9f]), cont],
+        [ByteClass.of(0xf0), ByteClass.ranges([0x90, 0xbf]), cont, cont],
+        [ByteClass.ranges([0xf1, 0xf3]), cont, cont, cont],
+        [ByteClass.of(0xf4), ByteClass.ranges([0x80, 0x8f]), cont, cont],
+        [ByteClass.chars("\\"), ByteClass.chars('"\\/bfnrt')],
+        // `\u` escapes of surrogates are left out: a lone one is not text.
+        [
+          ByteClass.chars("\\"),
+          ByteClass.chars("u"),
+          hex.minus(ByteClass.chars("dD")),
+          hex,
+          hex,
+          hex,
+        ],
+        [
+          ByteClass.chars("\\"),
+          ByteClass.chars("u"),
+          ByteClass.chars("dD"),
+          ByteClass.ranges([48, 55]),
+          hex,
+          hex,
+        ],
+      );
+    });
+  }
+
+  #anyString(): number {
+    return this.#common("string", (b) => {
+      const quote = b.literal('"');
+      return b.rule("string", [quote, b.star("chars", this.#char()), quote]);
+    });
+  }
+
+  #any(): number {
+    const existing = this.#shared.get("value");
+    if (existing !== undefined) return existing;
+    const b = this.builder;
+    const value = b.declare("value");
+    this.#shared.set("value", value);
+    for (const type of TYPES) {
+      if (type !== "integer") b.add(value, [this.#typed(type, {}, "#")]);
+    }
+    return value;
+  }
+
+  #anyObject(): number {
+    const existing = this.#shared.get("object");
+    if (existing !== undefined) return existing;
+    const b = this.builder;
+    const object = b.declare("object");
+    this.#shared.set("object", object);
+    const member = b.rule("member", [this.#anyString(), b.literal(":"), this.space(), this.#any()]);
+    const more = b.star("members", b.rule(",member", [b.literal(","), this.space(), member]));
+    b.add(object, [b.literal("{"), b.literal("}")]);
+    b.add(object, [b.literal("{"), member, more, b.literal("}")]);
+    return object;
+  }
+
+  #anyArray(): number {
+    const existing = this.#shared.get("array");
+    if (existing !== undefined) return existing;
+    const b = this.builder;
+    const array = b.declare("array");
+    this.#shared.set("array", array);
+    const value = this.#any();
+    const more = b.star("values", b.rule(",value", [b.literal(","), this.space(), value]));
+    b.add(array, [b.literal("["), b.literal("]")]);
+    b.add(array, [b.literal("["), value, more, b.literal("]")]);
+    return array;
+  }
+
+  #common(key: string, make: (b: GrammarBuilder) => number): number {
+    let rule = this.#shared.get(key);
+    if (rule === undefined) {
+      rule = make(this.builder);
+      this.#shared.set(key, rule);
+    }
+    return rule;
+  }
+
+  #count(schema: Schema, key: string, path: string): number | undefined {
+    const v = schema[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      throw this.#error(`${path}/${key}`, "must be a non-negative integer");
+    }
+    return v;
+  }
+
+  #error(path: string, message: string): TypeError {
+    return new TypeError(`JSON schema at ${this.#where} ${path} ${message}`);
+  }
+}
+
+function isObject(value: unknown): value is Schema {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isOfType(value: unknown, type: string): boolean {
+  switch (type) {
+    case "null":
+      return value === null;
+    case "integer":
+      return Number.isInteger(value);
+    case "array":
+      return Array.isArray(value);
+    case "object":
+      return isObject(value);
+    case "string":
+      return typeof value === "string";
+    case "boolean":
+      return typeof value === "boolean";
+    default:
+      return typeof value === "number";
+  }
+}
+
+/** A JSON pointer token. */
+function escape(key: string): string {
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+function digit(): ByteClass {
+  return ByteClass.ranges([48, 57]);
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** The digit strings from `a` to `z` (same length, a <= z), as alternatives of byte classes. */
+function sameLength(a: string, z: string): Term[][] {
+  if (a.length === 0) return [[]];
+  const first = a.charCodeAt(0);
+  const last = z.charCodeAt(0);
+  const restA = a.slice(1);
+  const restZ = z.slice(1);
+  if (first === last) return sameLength(restA, restZ).map((t) => [ByteClass.of(first), ...t]);
+  const out: Term[][] = [];
+  // Whole decades collapse into one class each side: x000..y999 is [x-y] then any digits.
+  const lowWhole = /^0*$/.test(restA);
+  const highWhole = /^9*$/.test(restZ);
+  if (!lowWhole) {
+    for (const t of sameLength(restA, "9".repeat(restA.length))) {
+      out.push([ByteClass.of(first), ...t]);
+    }
+  }
+  const lo = lowWhole ? first : first + 1;
+  const hi = highWhole ? last : last - 1;
+  if (lo <= hi) {
+    out.push([ByteClass.ranges([lo, hi]), ...new Array<Term>(restA.length).fill(digit())]);
+  }
+  if (!highWhole) {
+    for (const t of sameLength("0".repeat(restZ.length), restZ)) {
+      out.push([ByteClass.of(last), ...t]);
+    }
+  }
+  return out;
+}

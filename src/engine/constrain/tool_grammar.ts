@@ -1,0 +1,74 @@
+import type { ToolFamily, ToolFunction } from "../tool_calls.ts";
+import { bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
+import { SchemaCompiler } from "./json_schema.ts";
+
+/** Options of {@link toolCallGrammar}. */
+export interface ToolGrammarOptions {
+  /** Several calls may follow one another (not in the Llama 3 format, which has one). */
+  readonly parallel: boolean;
+  /** Named in errors before each tool's path, e.g. `tools`. */
+  readonly where?: string;
+}
+
+/**
+ * The grammar of an answer that is nothing but tool calls in a family's format, each call
+ * `{"name": <one of the tools>, "arguments": <matching its parameters schema>}` (Llama 3:
+ * `"parameters"`).
+ *
+ * @throws {TypeError} when a tool's parameters use a keyword outside the supported subset
+ */
+export function toolCallGrammar(
+  family: ToolFamily,
+  tools: readonly ToolFunction[],
+  options: ToolGrammarOptions,
+): Grammar {
+  if (tools.length === 0) throw new RangeError("No tool to call");
+  const b = new GrammarBuilder();
+  const where = options.where ?? "tools";
+  const key = family === "llama3" ? "parameters" : "arguments";
+  let space = -1;
+  const calls = tools.map((tool, i) => {
+    const compiler = new SchemaCompiler(tool.parameters, `${where}[${i}].function.parameters`, b);
+    space = compiler.space();
+    const args = compiler.value(tool.parameters, "#");
+    return [
+      b.literal('{"name":'),
+      space,
+      compiler.literal(tool.name),
+      b.literal(","),
+      space,
+      b.literal(`"${key}":`),
+      space,
+      args,
+      b.literal("}"),
+    ];
+  });
+  const call = b.rule("call", ...calls);
+  const many = options.parallel && family !== "llama3";
+  let start: number;
+  switch (family) {
+    case "llama3":
+      start = call;
+      break;
+    case "smollm2": {
+      const more = b.star("calls", b.rule(",call", [b.literal(","), space, call]));
+      start = b.rule("tool calls", [
+        b.literal("<tool_call>["),
+        call,
+        ...(many ? [more] : []),
+        b.literal("]</tool_call>"),
+      ]);
+      break;
+    }
+    default: {
+      const block = b.rule("block", [
+        b.literal("<tool_call>\n"),
+        call,
+        b.literal("\n</tool_call>"),
+      ]);
+      const more = b.star("blocks", b.rule("\\nblock", [...bytesOf("\n"), block]));
+      start = b.rule("tool calls", [block, ...(many ? [more] : [])]);
+    }
+  }
+  return b.build(start);
+}

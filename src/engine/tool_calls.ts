@@ -1,0 +1,322 @@
+import type { ChatMessage } from "./chat_template.ts";
+
+/** A function the model may call (OpenAI `tools[i].function`). */
+export interface ToolFunction {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON schema of the arguments object. */
+  readonly parameters: unknown;
+}
+
+/**
+ * How a model family writes tool calls:
+ * - `hermes` (Hermes, Qwen 2.5 and ChatML templates generally): each call is
+ *   `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`;
+ * - `llama3` (Llama 3.x): the whole answer is `{"name": ..., "parameters": {...}}`;
+ * - `smollm2`: one `<tool_call>[{"name": ..., "arguments": {...}}, ...]</tool_call>`.
+ */
+export type ToolFamily = "hermes" | "llama3" | "smollm2";
+
+/** The text that opens the tool calls of a family. */
+export const CALL_OPEN: Record<ToolFamily, string> = {
+  hermes: "<tool_call>",
+  llama3: "{",
+  smollm2: "<tool_call>",
+};
+
+/** The family a chat template writes tool calls in, told from its text. */
+export function toolFamily(template: string): ToolFamily {
+  if (template.includes("<|start_header_id|>")) return "llama3";
+  if (template.includes("SmolLM") && !template.includes("<tool_call>")) return "smollm2";
+  return "hermes";
+}
+
+/** Whether a chat template renders `tools` itself (Hugging Face templates that take them). */
+export function templateTakesTools(template: string): boolean {
+  return /\btools\b/.test(template);
+}
+
+/** A parsed tool call. */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** The arguments as JSON text. */
+  readonly arguments: string;
+}
+
+/** One `tool_calls` entry of a stream chunk's delta (OpenAI `ChatCompletionMessageToolCallChunk`). */
+export interface ToolCallDelta {
+  readonly index: number;
+  readonly id?: string;
+  readonly type?: "function";
+  readonly function: { readonly name?: string; readonly arguments: string };
+}
+
+/**
+ * Prepares a conversation with tools for a chat template. A template that takes `tools` gets
+ * them as a variable, with earlier calls' arguments as objects (as Hugging Face templates
+ * expect). Otherwise the tools are described in the system message in the family's format,
+ * earlier calls are written into the assistant's text, and tool results become user turns
+ * wrapped in `<tool_response>`.
+ *
+ * @returns the messages and template variables to render
+ */
+export function toolConversation(
+  template: string,
+  messages: readonly ChatMessage[],
+  tools: readonly ToolFunction[],
+): { messages: ChatMessage[]; variables: Record<string, unknown> } {
+  const specs = tools.map((t) => ({
+    type: "function",
+    function: {
+      name: t.name,
+      ...(t.description === undefined ? {} : { description: t.description }),
+      parameters: t.parameters,
+    },
+  }));
+  if (templateTakesTools(template)) {
+    const native = messages.map((m) =>
+      Array.isArray(m.tool_calls)
+        ? { ...m, tool_calls: m.tool_calls.map(withObjectArguments) }
+        : { ...m }
+    );
+    return { messages: native, variables: tools.length > 0 ? { tools: specs } : {} };
+  }
+  const family = toolFamily(template);
+  const out: ChatMessage[] = [];
+  for (const m of messages) {
+    if (m.role === "tool") {
+      out.push({ role: "user", content: `<tool_response>\n${m.content ?? ""}\n</tool_response>` });
+    } else if (m.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
+      const calls = m.tool_calls.map(withObjectArguments).map((c) => c.function);
+      const text = writeCalls(family, calls);
+      out.push({ role: "assistant", content: m.content ? `${m.content}\n${text}` : text });
+    } else {
+      out.push({ ...m });
+    }
+  }
+  if (tools.length > 0) {
+    const prompt = toolSystemPrompt(family, specs);
+    const first = out[0];
+    if (first?.role === "system") {
+      out[0] = { ...first, content: `${first.content ?? ""}\n\n${prompt}` };
+    } else out.unshift({ role: "system", content: prompt });
+  }
+  return { messages: out, variables: {} };
+}
+
+function withObjectArguments(call: unknown): { function: { name: string; arguments: unknown } } {
+  const c = call as { function?: { name?: unknown; arguments?: unknown } };
+  const fn = c.function ?? {};
+  let args = fn.arguments;
+  if (typeof args === "string") {
+    try {
+      args = JSON.parse(args);
+    } catch {
+      // Kept as the text it is.
+    }
+  }
+  return { ...(call as object), function: { name: String(fn.name ?? ""), arguments: args } };
+}
+
+/** Earlier calls as the family writes them. */
+function writeCalls(family: ToolFamily, calls: { name: string; arguments: unknown }[]): string {
+  switch (family) {
+    case "llama3":
+      return calls.map((c) => JSON.stringify({ name: c.name, parameters: c.arguments })).join("; ");
+    case "smollm2":
+      return `<tool_call>[${
+        calls.map((c) => JSON.stringify({ name: c.name, arguments: c.arguments })).join(", ")
+      }]</tool_call>`;
+    default:
+      return calls.map((c) =>
+        `<tool_call>\n${JSON.stringify({ name: c.name, arguments: c.arguments })}\n</tool_call>`
+      ).join("\n");
+  }
+}
+
+function toolSystemPrompt(family: ToolFamily, specs: readonly unknown[]): string {
+  const list = specs.map((s) => JSON.stringify(s)).join("\n");
+  switch (family) {
+    case "llama3":
+      return "You can call the functions below. To call one, answer with nothing but a JSON " +
+        'object {"name": <function name>, "parameters": <object of arguments>}.\n\n' + list;
+    case "smollm2":
+      return "You can call the functions listed in <tools></tools>. To call functions, answer " +
+        'with nothing but <tool_call>[{"name": <function name>, "arguments": <object of ' +
+        "arguments>}, ...]</tool_call>; if no function fits, say so in plain words.\n" +
+        `<tools>${list}</tools>`;
+    default:
+      return "You can call the functions listed in <tools></tools>. For each call, write " +
+        '<tool_call>\n{"name": <function name>, "arguments": <object of arguments>}\n' +
+        "</tool_call>\n" + `<tools>\n${list}\n</tools>`;
+  }
+}
+
+/** What `ToolCallParser.push` found in a piece of text. */
+export interface ParsedPiece {
+  /** Plain text to pass on as `content`. */
+  readonly content: string;
+  /** Tool call deltas, in order. */
+  readonly calls: ToolCallDelta[];
+}
+
+/**
+ * Splits generated text into content and tool calls as it arrives: text that may be the
+ * start of a call is held back, a call's header delta (`id`, `name`) goes out once its name
+ * is known, then its arguments in pieces as they are generated. Text between and after calls
+ * (closing tags, separators) is dropped.
+ */
+export class ToolCallParser {
+  readonly #family: ToolFamily;
+  readonly #open: string;
+  #pending = "";
+  #inCalls = false;
+  #seenText = false;
+  /** The text of the call being read, from its `{`. */
+  #call = "";
+  #callStart = -1;
+  #argsStart = -1;
+  #argsSent = 0;
+  #argsDone = false;
+  #scan = new JsonScanner();
+  readonly #calls: { id: string; name: string; arguments: string }[] = [];
+
+  constructor(family: ToolFamily) {
+    this.#family = family;
+    this.#open = CALL_OPEN[family];
+  }
+
+  /** The calls whose text is complete. */
+  get calls(): readonly ToolCall[] {
+    return this.#callStart < 0 ? this.#calls : this.#calls.slice(0, -1);
+  }
+
+  /** Feeds generated text. */
+  push(text: string): ParsedPiece {
+    const calls: ToolCallDelta[] = [];
+    let content = "";
+    let rest = this.#pending + text;
+    this.#pending = "";
+    while (rest.length > 0) {
+      if (!this.#inCalls) {
+        const found = this.#findOpen(rest);
+        if (found.at < 0) {
+          const keep = found.hold;
+          content += rest.slice(0, rest.length - keep);
+          this.#pending = rest.slice(rest.length - keep);
+          break;
+        }
+        content += rest.slice(0, found.at);
+        this.#inCalls = true;
+        rest = this.#family === "llama3"
+          ? rest.slice(found.at)
+          : rest.slice(found.at + this.#open.length);
+        continue;
+      }
+      for (const ch of rest) this.#callChar(ch, calls);
+      this.#argumentsDelta(calls);
+      rest = "";
+    }
+    if (content.trim() !== "") this.#seenText = true;
+    return { content, calls };
+  }
+
+  /** Ends the text: releases held-back content. */
+  flush(): ParsedPiece {
+    const content = this.#inCalls ? "" : this.#pending;
+    this.#pending = "";
+    return { content, calls: [] };
+  }
+
+  /** Where the calls begin in `text` (-1: not yet) and how much of its end to hold back. */
+  #findOpen(text: string): { at: number; hold: number } {
+    if (this.#family === "llama3") {
+      if (this.#seenText) return { at: -1, hold: 0 };
+      const trimmed = text.trimStart();
+      if (trimmed === "") return { at: -1, hold: text.length };
+      return trimmed.startsWith("{")
+        ? { at: text.length - trimmed.length, hold: 0 }
+        : { at: -1, hold: 0 };
+    }
+    const at = text.indexOf(this.#open);
+    if (at >= 0) return { at, hold: 0 };
+    for (let k = Math.min(this.#open.length - 1, text.length); k > 0; k--) {
+      if (text.endsWith(this.#open.slice(0, k))) return { at: -1, hold: k };
+    }
+    return { at: -1, hold: 0 };
+  }
+
+  #callChar(ch: string, out: ToolCallDelta[]): void {
+    if (this.#callStart < 0) {
+      if (ch !== "{") return;
+      this.#callStart = 0;
+      this.#call = "";
+      this.#argsStart = -1;
+      this.#argsDone = false;
+      this.#scan = new JsonScanner();
+    }
+    this.#call += ch;
+    this.#scan.push(ch);
+    if (this.#argsStart < 0) {
+      const head = CALL_HEAD.exec(this.#call);
+      if (head !== null) {
+        const name = JSON.parse(head[1]!) as string;
+        const id = `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+        // The previous call's last arguments go out before this call's header.
+        this.#argumentsDelta(out);
+        out.push({
+          index: this.#calls.length,
+          id,
+          type: "function",
+          function: { name, arguments: "" },
+        });
+        this.#calls.push({ id, name, arguments: "" });
+        this.#argsStart = this.#call.length;
+        this.#argsSent = 0;
+      } else if (this.#scan.depth === 0) {
+        this.#callStart = -1;
+      }
+      return;
+    }
+    const call = this.#calls[this.#calls.length - 1]!;
+    const closed = this.#scan.depth === 0;
+    if (closed || (this.#scan.depth === 1 && !this.#scan.inString && ch === ",")) {
+      this.#argsDone = true;
+    }
+    if (!this.#argsDone && !(call.arguments === "" && /\s/.test(ch))) call.arguments += ch;
+    if (closed) this.#callStart = -1;
+  }
+
+  /** One delta with the arguments text the last piece added to the current call. */
+  #argumentsDelta(out: ToolCallDelta[]): void {
+    const call = this.#calls.at(-1);
+    if (call === undefined || call.arguments.length === this.#argsSent) return;
+    out.push({
+      index: this.#calls.length - 1,
+      function: { arguments: call.arguments.slice(this.#argsSent) },
+    });
+    this.#argsSent = call.arguments.length;
+  }
+}
+
+const CALL_HEAD = /^\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*$/;
+
+/** Tracks nesting and strings of JSON text one character at a time. */
+class JsonScanner {
+  depth = 0;
+  inString = false;
+  #escaped = false;
+
+  push(ch: string): void {
+    if (this.inString) {
+      if (this.#escaped) this.#escaped = false;
+      else if (ch === "\\") this.#escaped = true;
+      else if (ch === '"') this.inString = false;
+      return;
+    }
+    if (ch === '"') this.inString = true;
+    else if (ch === "{" || ch === "[") this.depth++;
+    else if (ch === "}" || ch === "]") this.depth--;
+  }
+}

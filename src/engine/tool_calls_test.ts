@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { renderChatTemplate } from "./chat_template.ts";
+import {
+  type ToolCallDelta,
+  ToolCallParser,
+  toolConversation,
+  type ToolFamily,
+  toolFamily,
+} from "./tool_calls.ts";
+
+const FIXTURES = new URL("../../../shared/fixtures/tokenizers/", import.meta.url).pathname;
+
+/** Feeds `text` in pieces of `size` characters; returns the content and the merged calls. */
+function run(family: ToolFamily, text: string, size: number) {
+  const parser = new ToolCallParser(family);
+  let content = "";
+  const deltas: ToolCallDelta[] = [];
+  for (let i = 0; i < text.length; i += size) {
+    const piece = parser.push(text.slice(i, i + size));
+    content += piece.content;
+    deltas.push(...piece.calls);
+  }
+  content += parser.flush().content;
+  const merged: { id: string; name: string; arguments: string }[] = [];
+  for (const d of deltas) {
+    if (d.id !== undefined) {
+      assert.equal(d.index, merged.length);
+      merged.push({ id: d.id, name: d.function.name!, arguments: d.function.arguments });
+    } else {
+      assert.equal(d.index, merged.length - 1);
+      merged[d.index]!.arguments += d.function.arguments;
+    }
+  }
+  assert.deepEqual(merged, parser.calls);
+  return {
+    content,
+    calls: merged.map(({ name, arguments: a }) => ({ name, args: JSON.parse(a) })),
+  };
+}
+
+const WEATHER = { name: "get_weather", args: { city: "Paris", days: [1, 2], q: 'a"}b' } };
+const TIME = { name: "get_time", args: {} };
+
+Deno.test("ToolCallParser reads Hermes <tool_call> blocks in any split, with content before", () => {
+  const text =
+    `Let me look.<tool_call>\n{"name": "get_weather", "arguments": ${
+      JSON.stringify(WEATHER.args)
+    }}\n</tool_call>\n` +
+    `<tool_call>\n{"name":"get_time","arguments":{}}\n</tool_call>`;
+  for (const size of [1, 3, 7, 1000]) {
+    const { content, calls } = run("hermes", text, size);
+    assert.equal(content, "Let me look.");
+    assert.deepEqual(calls, [WEATHER, TIME]);
+  }
+});
+
+Deno.test("ToolCallParser reads SmolLM2's call list and Llama 3's bare object", () => {
+  const smol = `<tool_call>[{"name": "get_weather", "arguments": ${
+    JSON.stringify(WEATHER.args)
+  }}, {"name": "get_time", "arguments": {}}]</tool_call>`;
+  for (const size of [1, 5, 1000]) {
+    assert.deepEqual(run("smollm2", smol, size), { content: "", calls: [WEATHER, TIME] });
+  }
+  const llama = `{"name": "get_weather", "parameters": ${JSON.stringify(WEATHER.args)}}`;
+  for (const size of [1, 4, 1000]) {
+    assert.deepEqual(run("llama3", llama, size), { content: "", calls: [WEATHER] });
+  }
+  assert.deepEqual(run("llama3", "It is {sunny}.", 2), { content: "It is {sunny}.", calls: [] });
+});
+
+Deno.test("ToolCallParser passes text without calls through, releasing a held-back tag start", () => {
+  assert.deepEqual(run("hermes", "Plain answer <tool", 4), {
+    content: "Plain answer <tool",
+    calls: [],
+  });
+});
+
+Deno.test("toolFamily tells the families from template text", () => {
+  assert.equal(
+    toolFamily(Deno.readTextFileSync(`${FIXTURES}smollm2/chat_template.jinja`)),
+    "smollm2",
+  );
+  assert.equal(toolFamily("{{ '<|start_header_id|>' + message['role'] }}"), "llama3");
+  assert.equal(toolFamily("{% if tools %}<tool_call>{% endif %}"), "hermes");
+  assert.equal(
+    toolFamily(Deno.readTextFileSync(`${FIXTURES}tinyllama/chat_template.jinja`)),
+    "hermes",
+  );
+});
+
+const TOOLS = [{
+  name: "get_weather",
+  description: "Weather of a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+}];
+const HISTORY = [
+  { role: "user", content: "Weather in Paris?" },
+  {
+    role: "assistant",
+    content: null,
+    tool_calls: [{
+      id: "call_1",
+      type: "function",
+      function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+    }],
+  },
+  { role: "tool", tool_call_id: "call_1", content: "sunny" },
+];
+
+Deno.test("toolConversation writes tools, calls and results into SmolLM2's template", () => {
+  const template = Deno.readTextFileSync(`${FIXTURES}smollm2/chat_template.jinja`);
+  const { messages, variables } = toolConversation(template, HISTORY, TOOLS);
+  const text = renderChatTemplate({}, messages, { template, variables });
+  assert.match(
+    text,
+    /^<\|im_start\|>system\nYou can call the functions listed in <tools><\/tools>/,
+  );
+  assert.match(text, /<tools>\{"type":"function","function":\{"name":"get_weather"/);
+  assert.match(
+    text,
+    /<\|im_start\|>assistant\n<tool_call>\[\{"name":"get_weather","arguments":\{"city":"Paris"\}\}\]<\/tool_call><\|im_end\|>/,
+  );
+  assert.match(
+    text,
+    /<\|im_start\|>user\n<tool_response>\nsunny\n<\/tool_response><\|im_end\|>\n<\|im_start\|>assistant\n$/,
+  );
+});
+
+Deno.test("toolConversation hands tools to a template that takes them, arguments as objects", () => {
+  const template = "{% for t in tools %}[{{ t.function.name }}]{% endfor %}" +
+    "{% for m in messages %}{{ m.role }}:{% if m.tool_calls %}{{ m.tool_calls[0].function.arguments.city }}" +
+    "{% else %}{{ m.content }}{% endif %};{% endfor %}";
+  const { messages, variables } = toolConversation(template, HISTORY, TOOLS);
+  const text = renderChatTemplate({}, messages, {
+    template,
+    variables,
+    addGenerationPrompt: false,
+  });
+  assert.equal(text, "[get_weather]user:Weather in Paris?;assistant:Paris;tool:sunny;");
+});
