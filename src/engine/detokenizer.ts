@@ -77,3 +77,27 @@ function commonPrefix(a: string, b: string): number {
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return i;
 }
+
+/**
+ * Turns token ids into text through their bytes alone (`tokenBytes`), as UTF-8 decoded in a
+ * stream: the text is exactly what a byte-level constraint checked, whatever the tokenizer's
+ * own decoder would clean up.
+ */
+export class ByteDetokenizer {
+  readonly #tokenizer: Pick<Tokenizer, "tokenBytes">;
+  readonly #decoder = new TextDecoder();
+
+  constructor(tokenizer: Pick<Tokenizer, "tokenBytes">) {
+    this.#tokenizer = tokenizer;
+  }
+
+  /** Adds one token; returns the characters it completed (possibly ""). */
+  push(id: number): string {
+    return this.#decoder.decode(this.#tokenizer.tokenBytes(id), { stream: true });
+  }
+
+  /** Returns whatever is still held back (an incomplete character decodes to U+FFFD). */
+  flush(): string {
+    return this.#decoder.decode();
+  }
+}

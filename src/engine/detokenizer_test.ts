@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IncrementalDetokenizer } from "./detokenizer.ts";
+import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { llama2cToHfTokenizer } from "./llama2c_to_hf.ts";
 import { parseLlama2cTokenizer } from "./llama2c_tokenizer.ts";
@@ -101,4 +101,10 @@ Deno.test("IncrementalDetokenizer looks past special tokens at the end of the pr
   const d = new IncrementalDetokenizer(pieces, prompt);
   assert.equal(d.push(4), " é");
   assert.equal(d.flush(), "");
+});
+
+Deno.test("ByteDetokenizer decodes the tokens' bytes and holds back split characters", () => {
+  const bytes = [Uint8Array.of(0x7b, 0x22), Uint8Array.of(0xc3), Uint8Array.of(0xa9, 0x22)];
+  const d = new ByteDetokenizer({ tokenBytes: (id) => bytes[id]! });
+  assert.deepEqual([d.push(0), d.push(1), d.push(2), d.flush()], ['{"', "", 'é"', ""]);
 });

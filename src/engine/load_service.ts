@@ -1,7 +1,12 @@
 import { loadModel, type LoadStats, type Model } from "../graph/model.ts";
 import { type ModelStream, openModelStream } from "../nnef/model_stream.ts";
 import type { DiskCache } from "../storage/disk_cache.ts";
-import { chatTemplateOf, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
+import {
+  chatTemplateOf,
+  PLAIN_CHAT_TEMPLATE,
+  readChatTemplate,
+  renderChatTemplate,
+} from "./chat_template.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";
 import { loadTokenizer } from "./load_tokenizer.ts";
 import { InferenceService, systemFingerprint } from "./service.ts";
@@ -185,8 +190,12 @@ export async function loadService(
         tokenizerFrom,
         options.kernels === undefined ? "typescript" : `kernels ${options.kernels.variant}`,
       ]),
-      renderChat: (messages) =>
-        renderChatTemplate(renderConfig, messages, template === null ? {} : { template }),
+      renderChat: (messages, variables) =>
+        renderChatTemplate(renderConfig, messages, {
+          ...(template === null ? {} : { template }),
+          ...(variables === undefined ? {} : { variables }),
+        }),
+      chatTemplate: template ?? PLAIN_CHAT_TEMPLATE,
     });
     return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady, memory };
   } finally {

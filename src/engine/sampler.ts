@@ -44,11 +44,16 @@ export class Sampler {
   }
 
   /**
-   * Chooses the next token from `logits` (vocab,), given the tokens generated so far.
+   * Chooses the next token from `logits` (vocab,), given the tokens generated so far; with
+   * `allowed` (vocab,), only among the tokens where it is 1 (a structured-output mask).
    * `logits` is not modified. Costs a few passes over the vocabulary whatever the options:
    * top-k and top-p select their tokens without sorting them.
    */
-  sample(logits: Float32Array, generated: readonly number[] = []): number {
+  sample(
+    logits: Float32Array,
+    generated: readonly number[] = [],
+    allowed?: Uint8Array,
+  ): number {
     const o = this.#options;
     const vocab = logits.length;
     if (this.#weights.length !== vocab) {
@@ -58,25 +63,29 @@ export class Sampler {
       this.#edge = new Int32Array(vocab);
     }
     let x = logits; // (vocab,)
-    if (o.logitBias !== undefined || hasPenalties(o, generated)) {
+    if (o.logitBias !== undefined || hasPenalties(o, generated) || allowed !== undefined) {
       x = this.#adjusted;
       x.set(logits);
       if (o.logitBias) {
         for (const [id, bias] of o.logitBias) if (id >= 0 && id < vocab) x[id]! += bias;
       }
       applyPenalties(x, generated, o);
+      if (allowed !== undefined) {
+        for (let i = 0; i < vocab; i++) if (allowed[i] === 0) x[i] = -Infinity;
+      }
     }
 
     const temperature = o.temperature ?? 1;
     if (temperature <= 0) return argmax(x);
 
     let best = 0;
-    let lowest = x[0]!;
-    for (let i = 1; i < vocab; i++) {
+    let lowest = Infinity; // of the tokens that may be drawn (masked ones are -Infinity)
+    for (let i = 0; i < vocab; i++) {
       const v = x[i]!;
       if (v > x[best]!) best = i;
-      else if (v < lowest) lowest = v;
+      if (v < lowest && v !== -Infinity) lowest = v;
     }
+    if (lowest === Infinity) lowest = x[best]!;
     const max = x[best]!;
     const scale = 1 / temperature;
     const w = this.#weights; // (vocab,) exp((x - max) / temperature) of the candidates; 1 at best
@@ -133,7 +142,7 @@ export class Sampler {
     for (let i = 0; i < count; i++) {
       const id = ids === null ? i : ids[i]!;
       r -= w[id]!;
-      last = id;
+      if (w[id]! > 0) last = id;
       if (r < 0) return id;
     }
     return last;

@@ -115,3 +115,15 @@ Deno.test("tokenLogprob is the log-softmax of the raw logits, with the most like
   assert.deepEqual(tokenLogprob(logits, 0, 0).top, []);
   assert.equal(tokenLogprob(logits, 0, 20).top.length, 6);
 });
+
+Deno.test("Sampler draws only tokens the mask allows", () => {
+  const allowed = Uint8Array.of(1, 0, 0, 1, 0);
+  assert.equal(new Sampler({ temperature: 0 }).sample(LOGITS, [], allowed), 0);
+  for (const options of [{}, { topK: 3 }, { topP: 0.9 }, { minP: 0.01 }]) {
+    const s = new Sampler({ temperature: 2, seed: 5, ...options });
+    const seen = new Set(Array.from({ length: 200 }, () => s.sample(LOGITS, [], allowed)));
+    assert.deepEqual([...seen].sort(), [0, 3], JSON.stringify(options));
+  }
+  const one = Uint8Array.of(0, 0, 0, 1, 0);
+  assert.equal(new Sampler({ temperature: 1, topP: 0.1, seed: 1 }).sample(LOGITS, [], one), 3);
+});

@@ -1,8 +1,12 @@
-import type { ChatMessage } from "./chat_template.ts";
-import { IncrementalDetokenizer } from "./detokenizer.ts";
+import { type ChatMessage, PLAIN_CHAT_TEMPLATE } from "./chat_template.ts";
+import { type TokenConstraint, VocabGrammar } from "./constrain/constraint.ts";
+import type { Grammar } from "./constrain/grammar.ts";
+import { vocabTrie } from "./constrain/vocab_trie.ts";
+import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
 import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
 import { sha256Hex } from "../storage/sha256.ts";
 
@@ -40,6 +44,11 @@ export interface GenerateOptions {
    * (0 to 20); unset reports none.
    */
   readonly logprobs?: number;
+  /**
+   * Limits the tokens that may be sampled (structured output) and ends generation once its
+   * document is whole; the text is then the UTF-8 of the tokens' bytes, exactly what it checked.
+   */
+  readonly constraint?: TokenConstraint;
 }
 
 /** Why generation ended, in OpenAI terms. */
@@ -74,8 +83,13 @@ export interface InferenceServiceOptions {
   readonly tokenizer: Tokenizer;
   /** The name clients use in `model` and see in `/v1/models`. */
   readonly modelId: string;
-  /** Renders chat messages to prompt text (the model's chat template). */
-  readonly renderChat: (messages: readonly ChatMessage[]) => string;
+  /** Renders chat messages to prompt text (the model's chat template), with extra variables. */
+  readonly renderChat: (
+    messages: readonly ChatMessage[],
+    variables?: Readonly<Record<string, unknown>>,
+  ) => string;
+  /** The chat template's text, which tells how tools are written (default: the plain one). */
+  readonly chatTemplate?: string;
   /**
    * Names the backend configuration (OpenAI's `system_fingerprint`): the same value means the
    * same model, runtime and kernels, so the same seed gives the same tokens. Default: derived
@@ -88,7 +102,10 @@ export interface InferenceServiceOptions {
 export class InferenceService {
   readonly #model: TokenModel;
   readonly #tokenizer: Tokenizer;
-  readonly #renderChat: (messages: readonly ChatMessage[]) => string;
+  readonly #renderChat: InferenceServiceOptions["renderChat"];
+  readonly #grammars = new Map<string, VocabGrammar>();
+  /** The chat template's text. */
+  readonly chatTemplate: string;
   readonly modelId: string;
   readonly systemFingerprint: string;
   /** Bytes of the vocabulary's longest token (computed on first use). */
@@ -98,6 +115,7 @@ export class InferenceService {
     this.#model = options.model;
     this.#tokenizer = options.tokenizer;
     this.#renderChat = options.renderChat;
+    this.chatTemplate = options.chatTemplate ?? PLAIN_CHAT_TEMPLATE;
     this.modelId = options.modelId;
     this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
   }
@@ -137,9 +155,42 @@ export class InferenceService {
     return this.#tokenizer;
   }
 
-  /** Chat messages as prompt text. */
-  renderChat(messages: readonly ChatMessage[]): string {
-    return this.#renderChat(messages);
+  /** Chat messages as prompt text; with `tools`, described to the model as its template does. */
+  renderChat(messages: readonly ChatMessage[], tools: readonly ToolFunction[] = []): string {
+    if (tools.length === 0 && !messages.some((m) => m.role === "tool" || m.tool_calls)) {
+      return this.#renderChat(messages);
+    }
+    const prepared = toolConversation(this.chatTemplate, messages, tools);
+    return this.#renderChat(prepared.messages, prepared.variables);
+  }
+
+  /** How this model writes tool calls. */
+  get toolFamily(): ToolFamily {
+    return toolFamily(this.chatTemplate);
+  }
+
+  /**
+   * A grammar matched against this model's vocabulary, kept by `key` (the few most recent) so
+   * that requests with the same schema share its states and masks; `compile` runs on a miss.
+   */
+  vocabGrammar(key: string, compile: () => Grammar): VocabGrammar {
+    let grammar = this.#grammars.get(key);
+    // A grammar's states only grow; past a bound it starts afresh.
+    if (grammar !== undefined && grammar.automaton.stateCount > MAX_GRAMMAR_STATES) {
+      this.#grammars.delete(key);
+      grammar = undefined;
+    }
+    if (grammar === undefined) {
+      grammar = new VocabGrammar(compile(), vocabTrie(this.#tokenizer), this.#tokenizer.eos);
+      this.#grammars.set(key, grammar);
+      if (this.#grammars.size > GRAMMAR_CACHE) {
+        this.#grammars.delete(this.#grammars.keys().next().value!);
+      }
+    } else {
+      this.#grammars.delete(key);
+      this.#grammars.set(key, grammar);
+    }
+    return grammar;
   }
 
   /**
@@ -169,7 +220,10 @@ export class InferenceService {
       );
     }
     const sampler = new Sampler(options.sampling);
-    const detokenizer = new IncrementalDetokenizer(this.#tokenizer, promptIds);
+    const { constraint } = options;
+    const detokenizer = constraint
+      ? new ByteDetokenizer(this.#tokenizer)
+      : new IncrementalDetokenizer(this.#tokenizer, promptIds);
     const stop = new StopMatcher(options.stop);
     const eos = new Set(this.#tokenizer.eos);
     const limit = Math.min(options.maxTokens, this.#model.contextLength - promptIds.length);
@@ -179,17 +233,19 @@ export class InferenceService {
     let finishReason: FinishReason = "length";
     const next = (logits: Float32Array): number | null => {
       if (limit <= 0) return null;
-      const id = sampler.sample(logits, generated);
+      const allowed = constraint?.mask(limit - generated.length) ?? undefined;
+      const id = sampler.sample(logits, generated, allowed);
       if (eos.has(id)) {
         finishReason = "stop";
         return null;
       }
+      constraint?.accept(id);
       generated.push(id);
       if (generated.length === 1) options.onFirstToken?.();
       logprobs?.add(tokenLogprob(logits, id, options.logprobs!));
       const text = stop.push(detokenizer.push(id));
       if (text !== "") events.push({ type: "text", text, ...logprobs?.take() });
-      if (stop.stopped) {
+      if (stop.stopped || constraint?.complete) {
         finishReason = "stop";
         return null;
       }
@@ -243,6 +299,9 @@ class LogprobsQueue {
     return { logprobs };
   }
 }
+
+const GRAMMAR_CACHE = 8;
+const MAX_GRAMMAR_STATES = 100_000;
 
 /** Events pushed by the step loop and pulled by the request's generator. */
 class EventQueue<T> implements AsyncIterable<T> {

@@ -4,6 +4,8 @@ import { loadModel } from "../graph/model.ts";
 import { generate } from "./generate.ts";
 import { loadService, modelScheduler } from "./load_service.ts";
 import { Session } from "./session.ts";
+import { GrammarConstraint } from "./constrain/constraint.ts";
+import { compileJsonSchema } from "./constrain/json_schema.ts";
 import { type GenerationEvent, InferenceService } from "./service.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/stories260K/", import.meta.url);
@@ -198,4 +200,37 @@ Deno.test("a 512-position model holds 512 tokens: the last one is sampled, never
   );
   const done = events.at(-1)!;
   assert.ok(done.type === "done" && done.completionTokens === 1 && done.finishReason === "length");
+});
+
+Deno.test("InferenceService.generate under a constraint ends with a whole document, even when short of tokens", async () => {
+  const service = await stories();
+  const schema = {
+    type: "object",
+    properties: {
+      title: { type: "string" },
+      tags: { type: "array", items: { enum: ["x", "yz"] } },
+    },
+    required: ["title", "tags"],
+    additionalProperties: false,
+  };
+  const grammar = service.vocabGrammar("test schema", () => compileJsonSchema(schema));
+  for (const [seed, maxTokens] of [[1, 20], [2, 60], [3, 200]] as const) {
+    const constraint = new GrammarConstraint(grammar, (id) => service.tokenizer.tokenBytes(id));
+    const events = await collect(
+      service.generate(service.encodePrompt("Once upon a time"), {
+        sampling: { temperature: 1, seed },
+        stop: [],
+        maxTokens,
+        constraint,
+      }),
+    );
+    const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+    const value = JSON.parse(text);
+    assert.deepEqual(Object.keys(value), ["title", "tags"]);
+    const done = events.at(-1)!;
+    assert.ok(
+      done.type === "done" && done.finishReason === "stop" && done.completionTokens <= maxTokens,
+    );
+    assert.ok(constraint.stats.masks > 0);
+  }
 });
