@@ -1,13 +1,21 @@
 import type { Hono } from "hono";
 import { generationRoute } from "./generation.ts";
 import type { ServingState } from "./state.ts";
+import { outputPlan } from "./structured.ts";
 import { parseChatRequest, renderMessages } from "./validate.ts";
 
 /** `POST /chat/completions`: OpenAI chat completions, streamed over SSE or whole. */
 export function chatRoute(state: ServingState): Hono {
   return generationRoute(state, "/chat/completions", {
     parse: parseChatRequest,
-    prompt: (service, request) => renderMessages(service, request.messages),
+    prompt: (service, request) =>
+      renderMessages(
+        service,
+        request.messages,
+        "messages",
+        request.toolChoice === "none" ? [] : request.tools,
+      ),
+    output: outputPlan,
     promptField: "messages",
     idPrefix: "chatcmpl",
     shape: {
@@ -16,8 +24,23 @@ export function chatRoute(state: ServingState): Hono {
       opening: { delta: { role: "assistant", content: "" } },
       text: (text) => ({ delta: { content: text } }),
       finish: { delta: {} },
-      whole: (text) => ({
-        message: { role: "assistant", content: text, refusal: null, annotations: [] },
+      toolCalls: (deltas) => ({ delta: { tool_calls: deltas } }),
+      whole: (text, calls) => ({
+        message: {
+          role: "assistant",
+          content: calls.length > 0 && text === "" ? null : text,
+          refusal: null,
+          annotations: [],
+          ...(calls.length > 0
+            ? {
+              tool_calls: calls.map((call) => ({
+                id: call.id,
+                type: "function",
+                function: { name: call.name, arguments: call.arguments },
+              })),
+            }
+            : {}),
+        },
       }),
       logprobs: (tokens) => ({
         content: tokens.map((t) => ({

@@ -1,12 +1,21 @@
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { FinishReason, GenerationEvent, InferenceService } from "../src/engine/service.ts";
+import type {
+  FinishReason as EngineFinish,
+  GenerationEvent,
+  InferenceService,
+} from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/engine/tokenizer.ts";
+import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import { QueueFullError, type QueueTicket } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import type { ServingState } from "./state.ts";
+import type { OutputPlan } from "./structured.ts";
 import { type GenerationRequest, readJsonObject } from "./validate.ts";
+
+/** Why an answer ended, in OpenAI terms. */
+export type FinishReason = EngineFinish | "tool_calls";
 
 /** OpenAI `usage`. */
 export interface Usage {
@@ -32,8 +41,10 @@ export interface ResponseShape {
   text(text: string): object;
   /** The choice content of the stream chunk carrying `finish_reason`. */
   readonly finish: object;
-  /** The choice content of the non-streaming answer. */
-  whole(text: string): object;
+  /** The choice content of the non-streaming answer (with its tool calls, if any). */
+  whole(text: string, calls: readonly ToolCall[]): object;
+  /** The choice content of a stream chunk carrying tool call deltas (chat only). */
+  toolCalls?(deltas: readonly ToolCallDelta[]): object;
   /**
    * The choice's `logprobs` for these tokens; `offset` is where the first one starts in the
    * prompt and completion text.
@@ -61,6 +72,8 @@ export interface GenerationEndpoint<R extends GenerationRequest> {
   parse(body: Record<string, unknown>): R;
   /** The prompt the request asks to continue: text, or token ids. */
   prompt(service: InferenceService, request: R): string | readonly number[];
+  /** The constraint and tool-call reader the request asks for (default: none). */
+  output?(state: ServingState, service: InferenceService, request: R): OutputPlan;
   /** The request field the prompt came from, named in context errors. */
   readonly promptField: string;
   /** The response id prefix (`chatcmpl`, `cmpl`). */
@@ -81,12 +94,14 @@ export function generationRoute<R extends GenerationRequest>(
     const service = state.requireModel(request.model);
     const prompt = endpoint.prompt(service, request);
     const promptIds = promptTokens(service, prompt, endpoint.promptField);
+    const output = endpoint.output?.(state, service, request) ?? {};
     const id = responseId(endpoint.idPrefix);
     const job = prepareJob(state, {
       service,
       request,
       promptIds,
       promptField: endpoint.promptField,
+      output,
       id,
       arrived,
       clientSignal: c.req.raw.signal,
@@ -143,6 +158,8 @@ export interface JobSpec {
   readonly promptField: string;
   /** The request field that caps the completion, named in context errors (`max_tokens`). */
   readonly maxTokensField?: string;
+  /** The constraint on the output and the reader of its tool calls, if any. */
+  readonly output?: OutputPlan;
   /** `performance.now()` when the request arrived. */
   readonly arrived: number;
   /** The response id, for the log. */
@@ -204,6 +221,15 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
     }
   }
   const maxTokens = Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
+  const needed = spec.output?.constraint?.tokensToFinish?.(maxTokens) ?? 0;
+  if (needed > maxTokens) {
+    throw new ApiError(
+      400,
+      `The shortest answer matching the requested format takes more than the ${maxTokens} tokens ` +
+        "this request can generate; raise the token limit or shorten the prompt",
+      { param: spec.maxTokensField ?? "max_tokens", code: "max_tokens_too_small" },
+    );
+  }
   const controller = new AbortController();
   const onClientAbort = () =>
     controller.abort(new DOMException("Client disconnected", "AbortError"));
@@ -360,6 +386,8 @@ function responses(
   includeUsage: boolean,
 ): JobWriter {
   const { id, service, request } = job;
+  const parsing = job.output?.toolCalls === true;
+  const parser = parsing ? new ToolCallParser(service.toolFamily) : undefined;
   const created = unixSeconds();
   const envelope = {
     id,
@@ -381,6 +409,18 @@ function responses(
     reason: FinishReason | null,
     entries?: readonly TokenLogprob[],
   ) => ({ index: 0, ...content, logprobs: logprobs(entries), finish_reason: reason });
+  // Log-probabilities of text a tool-call reader held back go out with the next chunk.
+  let held: TokenLogprob[] = [];
+  const parsed = (piece: { content: string; calls: readonly ToolCallDelta[] }, entries = held) => {
+    const frames: string[] = [];
+    if (piece.content !== "") frames.push(chunk(shape.text(piece.content), null, entries));
+    if (piece.calls.length > 0) {
+      if (!shape.toolCalls) throw new TypeError(`${shape.chunkObject} has no tool calls`);
+      frames.push(chunk(shape.toolCalls(piece.calls), null, frames.length > 0 ? [] : entries));
+    }
+    held = frames.length > 0 ? [] : entries;
+    return frames;
+  };
   const chunk = (content: object, reason: FinishReason | null, entries?: readonly TokenLogprob[]) =>
     dataFrame({
       ...envelope,
@@ -389,20 +429,44 @@ function responses(
     });
   return {
     opening: () => shape.opening === null ? [] : [chunk(shape.opening, null)],
-    text: (event) => [chunk(shape.text(event.text), null, event.logprobs)],
+    text: (event) =>
+      parser
+        ? parsed(parser.push(event.text), [...held, ...event.logprobs ?? []])
+        : [chunk(shape.text(event.text), null, event.logprobs)],
     done: (event) => [
-      chunk(shape.finish, event.finishReason, event.logprobs),
+      ...(parser ? parsed(parser.flush()) : []),
+      chunk(
+        shape.finish,
+        (parser?.calls.length ?? 0) > 0 ? "tool_calls" : event.finishReason,
+        [...held, ...event.logprobs ?? []],
+      ),
       ...(includeUsage ? [dataFrame({ ...envelope, choices: [], usage: usageOf(event) })] : []),
       "data: [DONE]\n\n",
     ],
     error: (error) => dataFrame(error.toJSON()),
-    whole: (text, event, entries) => ({
-      ...envelope,
-      object: shape.wholeObject,
-      choices: [choice(shape.whole(text), event.finishReason, entries)],
-      usage: usageOf(event),
-    }),
+    whole: (text, event, entries) => {
+      const { content, calls } = parsing
+        ? parseToolCalls(service, text)
+        : { content: text, calls: [] };
+      const reason = calls.length > 0 ? "tool_calls" : event.finishReason;
+      return {
+        ...envelope,
+        object: shape.wholeObject,
+        choices: [choice(shape.whole(content, calls), reason, entries)],
+        usage: usageOf(event),
+      };
+    },
   };
+}
+
+/** A whole answer's text split into content and tool calls in the model's format. */
+export function parseToolCalls(
+  service: InferenceService,
+  text: string,
+): { content: string; calls: readonly ToolCall[] } {
+  const parser = new ToolCallParser(service.toolFamily);
+  const content = parser.push(text).content + parser.flush().content;
+  return { content, calls: parser.calls };
 }
 
 /** A token's log-probability and alternatives with their texts. */
@@ -438,6 +502,7 @@ function generation(job: PreparedJob, timer: GenerationTimer) {
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),
     ...(logprobs === undefined ? {} : { logprobs }),
+    ...(job.output?.constraint ? { constraint: job.output.constraint } : {}),
   });
 }
 
@@ -481,6 +546,8 @@ class GenerationTimer {
     result: { promptTokens: number; completionTokens: number; finishReason: FinishReason },
   ): void {
     const { state, arrived, id } = this.#job;
+    const stats = this.#job.output?.constraint?.stats;
+    if (stats) state.metrics.constrained(stats.masks, stats.seconds);
     if (this.#first === undefined) this.token();
     const decodeSeconds = (performance.now() - this.#first!) / 1000;
     state.metrics.decode(result.completionTokens - 1, decodeSeconds);

@@ -59,6 +59,60 @@ Deno.test("createApp answers bad chat requests with 400 naming the field", async
   }
 });
 
+Deno.test("createApp answers bad tools, tool_choice and response_format with 400 naming the field", async () => {
+  const app = createApp(new ServingState());
+  const ask = [{ role: "user", content: "x" }];
+  const fn = (name: string, parameters?: unknown) => ({
+    type: "function",
+    function: { name, ...(parameters === undefined ? {} : { parameters }) },
+  });
+  const cases: [unknown, string, RegExp][] = [
+    [{ messages: ask, tools: {} }, "tools", /array/],
+    [{ messages: ask, tools: [{ type: "retrieval" }] }, "tools[0]", /"type": "function"/],
+    [{ messages: ask, tools: [fn("a b")] }, "tools[0].function.name", /letters/],
+    [{ messages: ask, tools: [fn("a"), fn("a")] }, "tools[1].function.name", /repeats 'a'/],
+    [{ messages: ask, tools: [fn("a", [])] }, "tools[0].function.parameters", /JSON schema/],
+    [{ messages: ask, tool_choice: "required" }, "tool_choice", /no 'tools'/],
+    [{ messages: ask, tools: [fn("a")], tool_choice: "always" }, "tool_choice", /"none", "auto"/],
+    [
+      {
+        messages: ask,
+        tools: [fn("a")],
+        tool_choice: { type: "function", function: { name: "b" } },
+      },
+      "tool_choice.function.name",
+      /one of the tools, got "b"/,
+    ],
+    [
+      { messages: ask, tools: [fn("a")], response_format: { type: "json_object" } },
+      "response_format",
+      /cannot be combined/,
+    ],
+    [
+      {
+        messages: ask,
+        response_format: { type: "json_schema", json_schema: { name: "n", schema: 3 } },
+      },
+      "response_format.json_schema.schema",
+      /JSON schema object/,
+    ],
+    [
+      {
+        messages: [{ role: "assistant", tool_calls: [{ function: { name: "a", arguments: {} } }] }],
+      },
+      "messages[0].tool_calls[0]",
+      /JSON text/,
+    ],
+  ];
+  for (const [body, param, message] of cases) {
+    const response = await app.fetch(post("/v1/chat/completions", body));
+    assert.equal(response.status, 400, JSON.stringify(body));
+    const error = await errorOf(response);
+    assert.equal(error.param, param, JSON.stringify(body));
+    assert.match(error.message, message);
+  }
+});
+
 Deno.test("createApp answers 503 while the model loads and /ready says so", async () => {
   const state = new ServingState();
   const app = createApp(state);

@@ -1,10 +1,13 @@
 /**
- * Tool calls and structured output: not implemented, so every field that asks for them is
- * refused here, in one place, with a 400 naming it. Values that ask for nothing (no tools,
- * plain text) pass.
+ * The tool and structured-output fields of each endpoint: what is honoured (see `validate.ts`
+ * and `structured.ts`), and the deprecated forms refused with a 400 naming them.
  */
 import { invalidRequest } from "./errors.ts";
 import type { FieldRule, FieldTable } from "./fields.ts";
+
+function honoured(note: string): FieldRule {
+  return { use: "honoured", note };
+}
 
 function refused(note: string, allows?: (value: unknown) => boolean): FieldRule {
   return allows === undefined ? { use: "refused", note } : { use: "refused", note, allows };
@@ -18,10 +21,6 @@ function noToolChoice(value: unknown): boolean {
   return value === "none" || value === "auto";
 }
 
-function isBoolean(value: unknown): boolean {
-  return typeof value === "boolean";
-}
-
 function isPlainText(value: unknown): boolean {
   return typeof value === "object" && value !== null &&
     (value as Record<string, unknown>).type === "text";
@@ -32,19 +31,21 @@ const NO_FORMATS = 'structured output is not supported yet: only {"type": "text"
 
 /** The tool and format fields of chat completions. */
 export const CHAT_TOOL_FIELDS: FieldTable = {
-  tools: refused(NO_TOOLS, noTools),
-  tool_choice: refused(NO_TOOLS, noToolChoice),
-  parallel_tool_calls: refused(NO_TOOLS, isBoolean),
-  functions: refused(NO_TOOLS, noTools),
-  function_call: refused(NO_TOOLS, noToolChoice),
-  response_format: refused(NO_FORMATS, isPlainText),
+  tools: honoured("function tools, written in the model's own tool-call format"),
+  tool_choice: honoured("none, auto, required or a named function"),
+  parallel_tool_calls: honoured("false: at most one call"),
+  functions: refused("deprecated: use tools", noTools),
+  function_call: refused("deprecated: use tool_choice", noToolChoice),
+  response_format: honoured(
+    "text, json_object, json_schema (the schema subset in the README)",
+  ),
 };
 
 /** The tool fields of responses (the format is `text.format`, see `checkTextFormat`). */
 export const RESPONSE_TOOL_FIELDS: FieldTable = {
   tools: refused(NO_TOOLS, noTools),
   tool_choice: refused(NO_TOOLS, noToolChoice),
-  parallel_tool_calls: refused(NO_TOOLS, isBoolean),
+  parallel_tool_calls: refused(NO_TOOLS, (v) => typeof v === "boolean"),
   max_tool_calls: refused(NO_TOOLS),
 };
 

@@ -1,6 +1,7 @@
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { InferenceService } from "../src/engine/service.ts";
+import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { CHAT_FIELDS, checkFields, COMPLETION_FIELDS } from "./fields.ts";
 
@@ -18,9 +19,28 @@ export interface GenerationRequest {
   readonly logprobs: number | undefined;
 }
 
+/** `response_format`: free text, any JSON object, or JSON matching a schema. */
+export type ResponseFormat =
+  | { readonly type: "json_object" }
+  | {
+    readonly type: "json_schema";
+    readonly name: string;
+    readonly schema: unknown;
+    readonly strict: boolean;
+  };
+
+/** `tool_choice`: whether the model may, must, or must not call a tool, or which one. */
+export type ToolChoice = "none" | "auto" | "required" | { readonly name: string };
+
 /** A validated `POST /v1/chat/completions` body. */
 export interface ChatRequest extends GenerationRequest {
   readonly messages: ChatMessage[];
+  /** Undefined for free text. */
+  readonly responseFormat: ResponseFormat | undefined;
+  readonly tools: ToolFunction[];
+  readonly toolChoice: ToolChoice;
+  /** Whether one answer may hold several calls (default true). */
+  readonly parallelToolCalls: boolean;
 }
 
 /** A validated `POST /v1/completions` body. */
@@ -67,11 +87,158 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
   if (top !== undefined && !logprobs) {
     throw invalidRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
   }
+  const tools = parseTools(body.tools);
+  const toolChoice = parseToolChoice(body.tool_choice, tools);
+  const responseFormat = parseResponseFormat(body.response_format);
+  if (responseFormat !== undefined && tools.length > 0 && toolChoice !== "none") {
+    throw invalidRequest(
+      "'response_format' cannot be combined with 'tools' unless 'tool_choice' is \"none\"",
+      "response_format",
+    );
+  }
   return {
     ...parseGeneration(body),
     logprobs: logprobs ? top ?? 0 : undefined,
     messages: messages.map(parseMessage),
+    responseFormat,
+    tools,
+    toolChoice,
+    parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
   };
+}
+
+function parseResponseFormat(value: unknown): ResponseFormat | undefined {
+  if (value === undefined || value === null) return undefined;
+  const field = "response_format";
+  if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  switch (value.type) {
+    case "text":
+      return undefined;
+    case "json_object":
+      return { type: "json_object" };
+    case "json_schema": {
+      const spec = value.json_schema;
+      if (!isRecord(spec)) {
+        throw invalidRequest(
+          `'${field}.json_schema' must be an object with 'name' and 'schema'`,
+          `${field}.json_schema`,
+          "invalid_type",
+        );
+      }
+      if (typeof spec.name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(spec.name)) {
+        throw invalidRequest(
+          `'${field}.json_schema.name' must be 1 to 64 letters, digits, '_' or '-'`,
+          `${field}.json_schema.name`,
+        );
+      }
+      const schema = spec.schema ?? {};
+      if (!isRecord(schema) && typeof schema !== "boolean") {
+        throw invalidRequest(
+          `'${field}.json_schema.schema' must be a JSON schema object`,
+          `${field}.json_schema.schema`,
+          "invalid_type",
+        );
+      }
+      if (spec.strict !== undefined && spec.strict !== null && typeof spec.strict !== "boolean") {
+        throw invalidRequest(
+          `'${field}.json_schema.strict' must be a boolean`,
+          `${field}.json_schema.strict`,
+          "invalid_type",
+        );
+      }
+      return { type: "json_schema", name: spec.name, schema, strict: spec.strict === true };
+    }
+    default:
+      throw invalidRequest(
+        `'${field}.type' must be one of text, json_object, json_schema, got ${
+          JSON.stringify(value.type)
+        }`,
+        `${field}.type`,
+      );
+  }
+}
+
+function parseTools(value: unknown): ToolFunction[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    throw invalidRequest("'tools' must be an array", "tools", "invalid_type");
+  }
+  const names = new Set<string>();
+  return value.map((tool, i) => {
+    const where = `tools[${i}]`;
+    if (!isRecord(tool) || tool.type !== "function" || !isRecord(tool.function)) {
+      throw invalidRequest(
+        `'${where}' must be {"type": "function", "function": {...}}`,
+        where,
+        "invalid_type",
+      );
+    }
+    const fn = tool.function;
+    if (typeof fn.name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(fn.name)) {
+      throw invalidRequest(
+        `'${where}.function.name' must be 1 to 64 letters, digits, '_', '.' or '-'`,
+        `${where}.function.name`,
+      );
+    }
+    if (names.has(fn.name)) {
+      throw invalidRequest(
+        `'${where}.function.name' repeats '${fn.name}'`,
+        `${where}.function.name`,
+      );
+    }
+    names.add(fn.name);
+    if (fn.description !== undefined && typeof fn.description !== "string") {
+      throw invalidRequest(
+        `'${where}.function.description' must be a string`,
+        `${where}.function.description`,
+        "invalid_type",
+      );
+    }
+    const parameters = fn.parameters ?? { type: "object", properties: {} };
+    if (!isRecord(parameters)) {
+      throw invalidRequest(
+        `'${where}.function.parameters' must be a JSON schema object`,
+        `${where}.function.parameters`,
+        "invalid_type",
+      );
+    }
+    return {
+      name: fn.name,
+      ...(typeof fn.description === "string" ? { description: fn.description } : {}),
+      parameters,
+    };
+  });
+}
+
+function parseToolChoice(value: unknown, tools: readonly ToolFunction[]): ToolChoice {
+  if (value === undefined || value === null) return tools.length > 0 ? "auto" : "none";
+  if (value === "none" || value === "auto" || value === "required") {
+    if (value === "required" && tools.length === 0) {
+      throw invalidRequest(
+        "'tool_choice' is \"required\" but no 'tools' were given",
+        "tool_choice",
+      );
+    }
+    return value;
+  }
+  if (isRecord(value) && value.type === "function" && isRecord(value.function)) {
+    const name = value.function.name;
+    if (typeof name !== "string" || !tools.some((t) => t.name === name)) {
+      throw invalidRequest(
+        `'tool_choice.function.name' must name one of the tools, got ${JSON.stringify(name)}`,
+        "tool_choice.function.name",
+      );
+    }
+    return { name };
+  }
+  throw invalidRequest(
+    `'tool_choice' must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}`,
+    "tool_choice",
+  );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** Validates a text completions body; unknown and unsupported fields are refused. */
@@ -119,7 +286,8 @@ function parseMessage(value: unknown, index: number): ChatMessage {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
   }
-  const { role, content } = value as Record<string, unknown>;
+  const message = value as Record<string, unknown>;
+  const { role, content } = message;
   if (typeof role !== "string") {
     throw invalidRequest(`'${where}.role' must be a string`, `${where}.role`, "invalid_type");
   }
@@ -129,9 +297,10 @@ function parseMessage(value: unknown, index: number): ChatMessage {
       `${where}.role`,
     );
   }
-  if (typeof content === "string") return { role, content };
+  const extra = toolFields(message, where);
+  if (typeof content === "string") return { role, content, ...extra };
   if ((content === null || content === undefined) && role === "assistant") {
-    return { role, content: "" };
+    return { role, content: extra.tool_calls ? null : "", ...extra };
   }
   if (Array.isArray(content)) {
     const texts = content.map((part, k) => {
@@ -145,13 +314,52 @@ function parseMessage(value: unknown, index: number): ChatMessage {
       }
       return p.text;
     });
-    return { role, content: texts.join("") };
+    return { role, content: texts.join(""), ...extra };
   }
   throw invalidRequest(
     `'${where}.content' must be a string or an array of text parts`,
     `${where}.content`,
     "invalid_type",
   );
+}
+
+/** The tool fields of a message (`tool_calls` of an assistant turn, `tool_call_id` and `name`). */
+function toolFields(message: Record<string, unknown>, where: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ["tool_call_id", "name"]) {
+    const v = message[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") {
+      throw invalidRequest(`'${where}.${key}' must be a string`, `${where}.${key}`, "invalid_type");
+    }
+    out[key] = v;
+  }
+  const calls = message.tool_calls;
+  if (calls === undefined || calls === null) return out;
+  if (!Array.isArray(calls)) {
+    throw invalidRequest(
+      `'${where}.tool_calls' must be an array`,
+      `${where}.tool_calls`,
+      "invalid_type",
+    );
+  }
+  out.tool_calls = calls.map((call, k) => {
+    const at = `${where}.tool_calls[${k}]`;
+    const fn = isRecord(call) ? call.function : undefined;
+    if (!isRecord(fn) || typeof fn.name !== "string" || typeof fn.arguments !== "string") {
+      throw invalidRequest(
+        `'${at}' must be {"type": "function", "function": {"name": ..., "arguments": "<JSON text>"}}`,
+        at,
+        "invalid_type",
+      );
+    }
+    return {
+      id: isRecord(call) && typeof call.id === "string" ? call.id : "",
+      type: "function",
+      function: { name: fn.name, arguments: fn.arguments },
+    };
+  });
+  return out;
 }
 
 function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {
@@ -309,9 +517,10 @@ export function renderMessages(
   service: InferenceService,
   messages: readonly ChatMessage[],
   field = "messages",
+  tools: readonly ToolFunction[] = [],
 ): string {
   try {
-    return service.renderChat(messages);
+    return service.renderChat(messages, tools);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw invalidRequest(`The chat template rejected the messages: ${detail}`, field);

@@ -60,16 +60,12 @@ Deno.test("refused and unknown fields are 400s naming the field; default values 
     function: { name: "f", parameters: { type: "object", properties: {} } },
   };
   await assert.rejects(
-    client.chat.completions.create({ ...chat, tools: [tool] }),
-    rejectsWith(400, "tools", "unsupported_parameter"),
+    client.chat.completions.create({ ...chat, functions: [tool.function] }),
+    rejectsWith(400, "functions", "unsupported_parameter"),
   );
   await assert.rejects(
-    client.chat.completions.create({ ...chat, tool_choice: "required" }),
-    rejectsWith(400, "tool_choice", "unsupported_parameter"),
-  );
-  await assert.rejects(
-    client.chat.completions.create({ ...chat, response_format: { type: "json_object" } }),
-    rejectsWith(400, "response_format", "unsupported_parameter"),
+    client.chat.completions.create({ ...chat, function_call: { name: "f" } }),
+    rejectsWith(400, "function_call", "unsupported_parameter"),
   );
   await assert.rejects(
     client.chat.completions.create({ ...chat, audio: { voice: "alloy", format: "mp3" } }),

@@ -14,6 +14,10 @@ export class ServingMetrics {
   #decodeSeconds = 0;
   #decodeTokens = 0;
   #lastTokensPerSecond = 0;
+  #compileCount = 0;
+  #compileSeconds = 0;
+  #masks = 0;
+  #maskSeconds = 0;
   #queueDepth: () => number = () => 0;
   #running: () => number = () => 0;
   #scheduler: () => SchedulerStats | undefined = () => undefined;
@@ -56,6 +60,18 @@ export class ServingMetrics {
     this.#decodeTokens += tokens;
     this.#decodeSeconds += seconds;
     this.#lastTokensPerSecond = tokens / seconds;
+  }
+
+  /** Records the compilation of a structured-output schema or tool grammar. */
+  schemaCompile(seconds: number): void {
+    this.#compileCount++;
+    this.#compileSeconds += seconds;
+  }
+
+  /** Records the token masks of one constrained generation: how many, and their time. */
+  constrained(masks: number, seconds: number): void {
+    this.#masks += masks;
+    this.#maskSeconds += seconds;
   }
 
   /** Counts a generation stopped because its client went away. */
@@ -113,6 +129,27 @@ export class ServingMetrics {
     metric("rill_tokens_per_second", "gauge", "Decode speed of the last generation.", [
       `rill_tokens_per_second ${this.#lastTokensPerSecond}`,
     ]);
+    metric(
+      "rill_schema_compile_seconds",
+      "summary",
+      "Time to compile a response_format schema or a tool-call grammar.",
+      [
+        `rill_schema_compile_seconds_sum ${this.#compileSeconds}`,
+        `rill_schema_compile_seconds_count ${this.#compileCount}`,
+      ],
+    );
+    metric(
+      "rill_constrained_masks_total",
+      "counter",
+      "Token masks computed for constrained decoding.",
+      [`rill_constrained_masks_total ${this.#masks}`],
+    );
+    metric(
+      "rill_constrained_mask_seconds_total",
+      "counter",
+      "Time spent computing token masks for constrained decoding.",
+      [`rill_constrained_mask_seconds_total ${this.#maskSeconds}`],
+    );
     metric("rill_queue_depth", "gauge", "Requests waiting for their turn.", [
       `rill_queue_depth ${this.#queueDepth()}`,
     ]);

@@ -1,0 +1,93 @@
+import {
+  GrammarConstraint,
+  type TokenConstraint,
+  TriggeredConstraint,
+  type VocabGrammar,
+} from "../src/engine/constrain/constraint.ts";
+import type { Grammar } from "../src/engine/constrain/grammar.ts";
+import { compileJsonSchema, jsonObjectGrammar } from "../src/engine/constrain/json_schema.ts";
+import { toolCallGrammar } from "../src/engine/constrain/tool_grammar.ts";
+import type { InferenceService } from "../src/engine/service.ts";
+import { CALL_OPEN } from "../src/engine/tool_calls.ts";
+import { invalidRequest } from "./errors.ts";
+import type { ServingState } from "./state.ts";
+import type { ChatRequest } from "./validate.ts";
+
+/** How a chat answer is shaped: the constraint on its tokens, and whether it may call tools. */
+export interface OutputPlan {
+  readonly constraint?: TokenConstraint;
+  /** Whether the output is read for tool calls in the model's format. */
+  readonly toolCalls?: boolean;
+}
+
+/**
+ * The constraint a chat request asks for: JSON for `response_format`; for `tools`, calls in
+ * the model's own format, from the first token with `tool_choice` "required" or a named
+ * function, from the opening of a call with "auto". A schema outside the supported subset is
+ * a 400 naming the keyword, before any generation.
+ */
+export function outputPlan(
+  state: ServingState,
+  service: InferenceService,
+  request: ChatRequest,
+): OutputPlan {
+  const tokenBytes = (id: number) => service.tokenizer.tokenBytes(id);
+  const format = request.responseFormat;
+  if (format !== undefined) {
+    const where = "response_format.json_schema.schema";
+    const key = format.type === "json_object"
+      ? "json_object"
+      : `schema ${JSON.stringify(format.schema)}`;
+    const grammar = compiled(
+      state,
+      service,
+      key,
+      where,
+      () =>
+        format.type === "json_object"
+          ? jsonObjectGrammar()
+          : compileJsonSchema(format.schema, { where }),
+    );
+    return { constraint: new GrammarConstraint(grammar, tokenBytes) };
+  }
+  const choice = request.toolChoice;
+  if (request.tools.length === 0 || choice === "none") return {};
+  const family = service.toolFamily;
+  const named = typeof choice === "object" ? choice.name : undefined;
+  const tools = request.tools.filter((t) => named === undefined || t.name === named);
+  const parallel = request.parallelToolCalls && named === undefined;
+  const key = `tools ${family} ${parallel} ${JSON.stringify(tools)}`;
+  const grammar = compiled(state, service, key, "tools", () => {
+    request.tools.forEach((t, i) =>
+      compileJsonSchema(t.parameters, { where: `tools[${i}].function.parameters` })
+    );
+    return toolCallGrammar(family, tools, { parallel });
+  });
+  const constraint = choice === "auto"
+    ? new TriggeredConstraint(grammar, tokenBytes, CALL_OPEN[family], family === "llama3")
+    : new GrammarConstraint(grammar, tokenBytes);
+  return { constraint, toolCalls: true };
+}
+
+/** The grammar of `key` for this model, compiled (and timed) on a miss; failures are a 400. */
+function compiled(
+  state: ServingState,
+  service: InferenceService,
+  key: string,
+  param: string,
+  compile: () => Grammar,
+): VocabGrammar {
+  return service.vocabGrammar(key, () => {
+    const started = performance.now();
+    try {
+      return compile();
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) {
+        throw invalidRequest(error.message, param, "invalid_schema");
+      }
+      throw error;
+    } finally {
+      state.metrics.schemaCompile((performance.now() - started) / 1000);
+    }
+  });
+}
