@@ -1,0 +1,30 @@
+/** Test helpers: the tiny random SmolLM2-shaped model, converted and served with its real tokenizer and template. */
+import { join } from "node:path";
+import { convertModel } from "../models/convert.ts";
+import { loadService } from "../src/engine/load_service.ts";
+import type { InferenceService } from "../src/engine/service.ts";
+import { writeTinySmolLM2 } from "./_hub.ts";
+
+let shared: Promise<InferenceService> | undefined;
+
+/**
+ * The tiny SmolLM2 (random weights, 49152-token vocabulary, SmolLM2's tokenizer and chat
+ * template), converted to an archive in a temp dir and loaded once per test process.
+ */
+export function smolLM2Service(): Promise<InferenceService> {
+  shared ??= (async () => {
+    const root = await Deno.makeTempDir({ prefix: "rill_smollm2_" });
+    try {
+      const folder = join(root, "hf");
+      await writeTinySmolLM2(folder);
+      const archive = join(root, "model.nnef.tar");
+      await convertModel(folder, archive, {});
+      const loaded = await loadService(archive, { modelId: "smollm2-tiny" });
+      await loaded.weightsReady;
+      return loaded.service;
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  })();
+  return shared;
+}

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { Ajv } from "ajv";
+import type OpenAI from "openai";
+import { startServer } from "./_serve_harness.ts";
+import { smolLM2Service } from "./_smollm2.ts";
+
+const ajv = new Ajv({ strict: false });
+
+const TOOLS: OpenAI.Chat.Completions.ChatCompletionFunctionTool[] = [
+  {
+    type: "function",
+    function: {
+      name: "get_weather",
+      description: "Current weather of a city",
+      parameters: {
+        type: "object",
+        properties: {
+          city: { type: "string", maxLength: 24 },
+          unit: { enum: ["celsius", "fahrenheit"] },
+          days: { type: "integer", minimum: 1, maximum: 7 },
+        },
+        required: ["city", "unit"],
+        additionalProperties: false,
+      },
+    },
+  },
+  {
+    type: "function",
+    function: {
+      name: "add",
+      parameters: {
+        type: "object",
+        properties: { a: { type: "number" }, b: { type: "number" } },
+        required: ["a", "b"],
+        additionalProperties: false,
+      },
+    },
+  },
+];
+const VALIDATORS = new Map(
+  TOOLS.map((t) => [t.function.name, ajv.compile(t.function.parameters!)]),
+);
+const ASK = [{ role: "user" as const, content: "What is the weather in Paris?" }];
+
+function assertValidCall(call: { function: { name: string; arguments: string } }): void {
+  const validate = VALIDATORS.get(call.function.name);
+  assert.ok(validate, `unknown tool ${call.function.name}`);
+  const args = JSON.parse(call.function.arguments);
+  assert.ok(validate(args), `${call.function.arguments}: ${JSON.stringify(validate.errors)}`);
+}
+
+Deno.test("tool_choice required: random SmolLM2 answers are calls with valid arguments, whole and streamed", async () => {
+  await using server = await startServer({}, await smolLM2Service());
+  const client = server.client();
+  for (const seed of [1, 2, 3]) {
+    const answer = await client.chat.completions.create({
+      model: "smollm2-tiny",
+      messages: ASK,
+      tools: TOOLS,
+      tool_choice: "required",
+      max_tokens: 60,
+      seed,
+    });
+    const choice = answer.choices[0]!;
+    assert.equal(choice.finish_reason, "tool_calls");
+    assert.equal(choice.message.content, null);
+    assert.ok(choice.message.tool_calls!.length >= 1);
+    for (const call of choice.message.tool_calls!) {
+      assert.equal(call.type, "function");
+      assert.match(call.id, /^call_/);
+      assertValidCall(call as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall);
+    }
+  }
+  const stream = await client.chat.completions.create({
+    model: "smollm2-tiny",
+    messages: ASK,
+    tools: TOOLS,
+    tool_choice: { type: "function", function: { name: "get_weather" } },
+    max_tokens: 60,
+    seed: 4,
+    stream: true,
+  });
+  const calls: { id: string; function: { name: string; arguments: string } }[] = [];
+  let finish: string | null = null;
+  let pieces = 0;
+  for await (const chunk of stream) {
+    for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+      if (delta.id !== undefined) {
+        assert.equal(delta.index, calls.length);
+        assert.equal(delta.type, "function");
+        calls.push({ id: delta.id, function: { name: delta.function!.name!, arguments: "" } });
+      } else {
+        assert.equal(delta.index, calls.length - 1);
+        calls[delta.index]!.function.arguments += delta.function!.arguments!;
+        pieces++;
+      }
+    }
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, "tool_calls");
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0]!.function.name, "get_weather");
+  assert.ok(pieces > 1, "the arguments arrive in pieces");
+  assertValidCall(calls[0]!);
+});
+
+Deno.test("a tool result renders back through the template and the conversation goes on", async () => {
+  const service = await smolLM2Service();
+  await using server = await startServer({}, service);
+  const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+    ...ASK,
+    {
+      role: "assistant",
+      content: null,
+      tool_calls: [{
+        id: "call_1",
+        type: "function",
+        function: { name: "get_weather", arguments: '{"city":"Paris","unit":"celsius"}' },
+      }],
+    },
+    { role: "tool", tool_call_id: "call_1", content: '{"temperature": 21}' },
+  ];
+  const prompt = service.renderChat(
+    messages as never,
+    TOOLS.map((t) => ({ ...t.function, parameters: t.function.parameters })),
+  );
+  assert.match(
+    prompt,
+    /<tool_call>\[\{"name":"get_weather","arguments":\{"city":"Paris","unit":"celsius"\}\}\]<\/tool_call>/,
+  );
+  assert.match(prompt, /<tool_response>\n\{"temperature": 21\}\n<\/tool_response>/);
+  const answer = await server.client().chat.completions.create({
+    model: "smollm2-tiny",
+    messages,
+    tools: TOOLS,
+    tool_choice: "none",
+    max_tokens: 8,
+    seed: 1,
+  });
+  assert.equal(answer.choices[0]!.message.tool_calls, undefined);
+  assert.ok(["stop", "length"].includes(answer.choices[0]!.finish_reason));
+});
