@@ -117,7 +117,7 @@ export const RESPONSE_FIELDS: FieldTable = {
   top_p: honoured(),
   top_logprobs: honoured("0 to 20, with include `message.output_text.logprobs`"),
   include: honoured("only `message.output_text.logprobs`"),
-  text: honoured('`format` `{type: "text"}` only'),
+  text: honoured("`format`: text, json_object or json_schema (the schema subset in the README)"),
   truncation: refused("the input is never cut", (v) => v === "disabled"),
   user: noEffect("informational"),
   ...INFORMATIONAL,

@@ -2,11 +2,18 @@ import { Hono } from "hono";
 import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { GenerationEvent, InferenceService } from "../src/engine/service.ts";
+import {
+  type ToolCall,
+  type ToolCallDelta,
+  ToolCallParser,
+  type ToolFunction,
+} from "../src/engine/tool_calls.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
 import {
   type JobWriter,
   loggedToken,
+  parseToolCalls,
   prepareJob,
   promptTokens,
   respondStream,
@@ -14,8 +21,19 @@ import {
   unixSeconds,
 } from "./generation.ts";
 import type { ServingState } from "./state.ts";
-import { checkTextFormat } from "./tools.ts";
-import { boolean, integer, modelName, number, readJsonObject, renderMessages } from "./validate.ts";
+import { outputPlan } from "./structured.ts";
+import {
+  boolean,
+  integer,
+  modelName,
+  number,
+  parseToolChoice,
+  parseTools,
+  readJsonObject,
+  renderMessages,
+  type ResponseFormat,
+  type ToolChoice,
+} from "./validate.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 
 /** A validated `POST /v1/responses` body. */
@@ -34,6 +52,11 @@ interface ResponseRequest {
   readonly logprobs: number | undefined;
   readonly topLogprobs: number;
   readonly metadata: Record<string, string>;
+  readonly tools: ToolFunction[];
+  readonly toolChoice: ToolChoice;
+  readonly parallelToolCalls: boolean;
+  /** `text.format` when it asks for JSON; undefined for plain text. */
+  readonly responseFormat: ResponseFormat | undefined;
 }
 
 /** What is kept of a stored response. */
@@ -77,7 +100,13 @@ export function responsesRoute(state: ServingState): Hono {
     const messages: ChatMessage[] = request.instructions === null
       ? conversation
       : [{ role: "system", content: request.instructions }, ...conversation];
-    const promptIds = promptTokens(service, renderMessages(service, messages, "input"), "input");
+    const tools = request.toolChoice === "none" ? [] : request.tools;
+    const promptIds = promptTokens(
+      service,
+      renderMessages(service, messages, "input", tools),
+      "input",
+    );
+    const output = outputPlan(state, service, { ...request, formatField: "text.format.schema" });
     const sampling: SamplingOptions = {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { topP: request.topP }),
@@ -94,21 +123,25 @@ export function responsesRoute(state: ServingState): Hono {
       promptIds,
       promptField: "input",
       maxTokensField: "max_output_tokens",
+      output,
       id,
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    const writer = responseWriter(service, request, id, (body, text) => {
-      if (!request.store) return;
-      stored.set(id, {
-        body,
-        conversation: [...conversation, { role: "assistant", content: text }],
-      });
-      for (const old of stored.keys()) {
-        if (stored.size <= STORED_RESPONSES) break;
-        stored.delete(old);
-      }
-    });
+    const writer = responseWriter(
+      service,
+      request,
+      id,
+      output.toolCalls === true,
+      (body, answer) => {
+        if (!request.store) return;
+        stored.set(id, { body, conversation: [...conversation, answer] });
+        for (const old of stored.keys()) {
+          if (stored.size <= STORED_RESPONSES) break;
+          stored.delete(old);
+        }
+      },
+    );
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
 
@@ -135,13 +168,16 @@ function notFound(id: string): ApiError {
 
 /**
  * The events and the whole answer of one response. `store` is called with the final response
- * object and text.
+ * object and the assistant's message. With `toolCalls`, the output is read for calls in the
+ * model's format: each becomes a `function_call` item after the message (which is opened only
+ * once there is text for it).
  */
 function responseWriter(
   service: InferenceService,
   request: ResponseRequest,
   id: string,
-  store: (body: object, text: string) => void,
+  toolCalls: boolean,
+  store: (body: object, answer: ChatMessage) => void,
 ): JobWriter {
   const createdAt = unixSeconds();
   const itemId = `msg_${id.slice("resp_".length)}`;
@@ -173,6 +209,15 @@ function responseWriter(
     role: "assistant",
     content,
   });
+  const callItem = (call: ToolCall, status: string, itemId: string) => ({
+    id: itemId,
+    type: "function_call",
+    status,
+    call_id: call.id,
+    name: call.name,
+    arguments: call.arguments,
+  });
+  const callItemId = (call: ToolCall) => `fc_${call.id.slice("call_".length)}`;
   const body = (
     status: "in_progress" | "completed" | "incomplete",
     output: object[],
@@ -191,15 +236,23 @@ function responseWriter(
     max_tool_calls: null,
     model: service.modelId,
     output,
-    parallel_tool_calls: false,
+    parallel_tool_calls: request.parallelToolCalls,
     previous_response_id: request.previousResponseId,
     reasoning: { effort: null, summary: null },
     service_tier: "default",
     store: request.store,
     temperature: request.temperature ?? 1,
-    text: { format: { type: "text" } },
-    tool_choice: "none",
-    tools: [],
+    text: { format: textFormat(request.responseFormat) },
+    tool_choice: typeof request.toolChoice === "string"
+      ? request.toolChoice
+      : { type: "function", name: request.toolChoice.name },
+    tools: request.tools.map((t) => ({
+      type: "function",
+      name: t.name,
+      description: t.description ?? null,
+      parameters: t.parameters,
+      strict: false,
+    })),
     top_logprobs: request.topLogprobs,
     top_p: request.topP ?? 1,
     truncation: "disabled",
@@ -214,45 +267,140 @@ function responseWriter(
     metadata: request.metadata,
   });
   const finished = (
-    text: string,
+    whole: string,
     done: Extract<GenerationEvent, { type: "done" }>,
     entries: readonly TokenLogprob[],
   ) => {
-    const status = done.finishReason === "stop" ? "completed" : "incomplete";
-    const response = body(status, [item(status, [part(text, entries)])], done);
-    store(response, text);
+    const { content, calls } = toolCalls
+      ? parseToolCalls(service, whole)
+      : { content: whole, calls: [] };
+    const status = done.finishReason === "stop" || calls.length > 0 ? "completed" : "incomplete";
+    const output: object[] = [];
+    if (!toolCalls || content !== "") output.push(item(status, [part(content, entries)]));
+    for (const call of calls) output.push(callItem(call, "completed", callItemId(call)));
+    const response = body(status, output, done);
+    store(response, {
+      role: "assistant",
+      content: calls.length > 0 && content === "" ? null : content,
+      ...(calls.length > 0
+        ? {
+          tool_calls: calls.map((c) => ({
+            id: c.id,
+            type: "function",
+            function: { name: c.name, arguments: c.arguments },
+          })),
+        }
+        : {}),
+    });
     return response;
   };
+  const parser = toolCalls ? new ToolCallParser(service.toolFamily) : undefined;
   let text = "";
+  let whole = "";
   const entries: TokenLogprob[] = [];
-  const where = { item_id: itemId, output_index: 0, content_index: 0 };
+  let next = 0; // the output_index of the next item
+  let message: { where: object; open: boolean } | undefined;
+  let call: { call: ToolCall; itemId: string; index: number } | undefined;
+  const openMessage = (): string[] => {
+    if (message !== undefined) return [];
+    const index = next++;
+    message = { where: { item_id: itemId, output_index: index, content_index: 0 }, open: true };
+    return [
+      frame("response.output_item.added", { output_index: index, item: item("in_progress", []) }),
+      frame("response.content_part.added", { ...message.where, part: part("", []) }),
+    ];
+  };
+  const closeMessage = (status: string): string[] => {
+    if (message === undefined || !message.open) return [];
+    message.open = false;
+    const { where } = message;
+    return [
+      frame("response.output_text.done", { ...where, text, logprobs: logprobs(entries) }),
+      frame("response.content_part.done", { ...where, part: part(text, entries) }),
+      frame("response.output_item.done", {
+        output_index: (where as { output_index: number }).output_index,
+        item: item(status, [part(text, entries)]),
+      }),
+    ];
+  };
+  const closeCall = (): string[] => {
+    if (call === undefined) return [];
+    const { index, itemId } = call;
+    const done = parser!.calls.find((c) => c.id === call!.call.id) ?? call.call;
+    call = undefined;
+    return [
+      frame("response.function_call_arguments.done", {
+        item_id: itemId,
+        output_index: index,
+        arguments: done.arguments,
+      }),
+      frame("response.output_item.done", {
+        output_index: index,
+        item: callItem(done, "completed", itemId),
+      }),
+    ];
+  };
+  const textFrames = (piece: string, pieceEntries: readonly TokenLogprob[]): string[] => {
+    if (piece === "") return [];
+    text += piece;
+    return [
+      ...openMessage(),
+      frame("response.output_text.delta", {
+        ...message!.where,
+        delta: piece,
+        logprobs: logprobs(pieceEntries),
+      }),
+    ];
+  };
+  const parsedFrames = (
+    piece: {
+      content: string;
+      calls: readonly ToolCallDelta[];
+    },
+    pieceEntries: readonly TokenLogprob[],
+  ): string[] => {
+    const frames = textFrames(piece.content, pieceEntries);
+    for (const delta of piece.calls) {
+      if (delta.id !== undefined) {
+        frames.push(...closeMessage("completed"), ...closeCall());
+        const started = { id: delta.id, name: delta.function.name ?? "", arguments: "" };
+        call = { call: started, itemId: callItemId(started), index: next++ };
+        frames.push(frame("response.output_item.added", {
+          output_index: call.index,
+          item: callItem(started, "in_progress", call.itemId),
+        }));
+      } else if (call !== undefined) {
+        frames.push(frame("response.function_call_arguments.delta", {
+          item_id: call.itemId,
+          output_index: call.index,
+          delta: delta.function.arguments,
+        }));
+      }
+    }
+    return frames;
+  };
   return {
     opening: () => [
       frame("response.created", { response: body("in_progress", []) }),
       frame("response.in_progress", { response: body("in_progress", []) }),
-      frame("response.output_item.added", { output_index: 0, item: item("in_progress", []) }),
-      frame("response.content_part.added", { ...where, part: part("", []) }),
+      ...(toolCalls ? [] : openMessage()),
     ],
     text: (event) => {
-      text += event.text;
+      whole += event.text;
       entries.push(...event.logprobs ?? []);
-      return [frame("response.output_text.delta", {
-        ...where,
-        delta: event.text,
-        logprobs: logprobs(event.logprobs),
-      })];
+      return parser
+        ? parsedFrames(parser.push(event.text), event.logprobs ?? [])
+        : textFrames(event.text, event.logprobs ?? []);
     },
     done: (event) => {
       entries.push(...event.logprobs ?? []);
-      const response = finished(text, event, entries);
+      const frames = parser ? parsedFrames(parser.flush(), []) : [];
+      const response = finished(whole, event, entries);
       const status = response.status;
       return [
-        frame("response.output_text.done", { ...where, text, logprobs: logprobs(entries) }),
-        frame("response.content_part.done", { ...where, part: part(text, entries) }),
-        frame("response.output_item.done", {
-          output_index: 0,
-          item: item(status, [part(text, entries)]),
-        }),
+        ...frames,
+        ...closeMessage(status),
+        ...closeCall(),
         frame(status === "completed" ? "response.completed" : "response.incomplete", {
           response,
         }),
@@ -260,8 +408,15 @@ function responseWriter(
     },
     error: (error) =>
       frame("error", { code: error.code, message: error.message, param: error.param }),
-    whole: (whole, event, all) => finished(whole, event, all),
+    whole: (all, event, logged) => finished(all, event, logged),
   };
+}
+
+/** `text.format` as a response shows it. */
+function textFormat(format: ResponseFormat | undefined): object {
+  if (format === undefined) return { type: "text" };
+  if (format.type === "json_object") return { type: "json_object" };
+  return { type: "json_schema", name: format.name, schema: format.schema, strict: format.strict };
 }
 
 const ROLES = new Set(["user", "system", "developer", "assistant"]);
@@ -295,8 +450,20 @@ function parseResponseRequest(body: Record<string, unknown>): ResponseRequest {
     }
   });
   const topLogprobs = integer(body, "top_logprobs", 0, 20) ?? 0;
-  checkOptions(body);
+  const responseFormat = checkOptions(body);
+  const tools = parseTools(body.tools, true);
+  const toolChoice = parseToolChoice(body.tool_choice, tools, true);
+  if (responseFormat !== undefined && tools.length > 0 && toolChoice !== "none") {
+    throw invalidRequest(
+      "'text.format' cannot ask for JSON with 'tools' unless 'tool_choice' is \"none\"",
+      "text.format",
+    );
+  }
   return {
+    tools,
+    toolChoice,
+    parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
+    responseFormat,
     model: modelName(body),
     input: parseInput(body.input),
     instructions,
@@ -312,11 +479,15 @@ function parseResponseRequest(body: Record<string, unknown>): ResponseRequest {
   };
 }
 
-/** Checks `text` and `stream_options`, which hold nothing Rill does not do. */
-function checkOptions(body: Record<string, unknown>): void {
+/**
+ * Checks `text` and `stream_options`, which hold nothing Rill does not do; returns the JSON
+ * format `text.format` asks for, if any.
+ */
+function checkOptions(body: Record<string, unknown>): ResponseFormat | undefined {
   const text = objectField(body, "text");
+  let format: ResponseFormat | undefined;
   for (const [key, value] of Object.entries(text)) {
-    if (key === "format") checkTextFormat(value);
+    if (key === "format") format = parseTextFormat(value);
     else if (!(key === "verbosity" && (value === null || value === "medium"))) {
       throw invalidRequest(
         `'text.${key}' is not supported`,
@@ -333,6 +504,46 @@ function checkOptions(body: Record<string, unknown>): void {
         "unsupported_parameter",
       );
     }
+  }
+  return format;
+}
+
+/** `text.format`: plain text, any JSON object, or JSON matching a named schema. */
+function parseTextFormat(value: unknown): ResponseFormat | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw invalidRequest("'text.format' must be an object", "text.format", "invalid_type");
+  }
+  const format = value as Record<string, unknown>;
+  switch (format.type) {
+    case "text":
+      return undefined;
+    case "json_object":
+      return { type: "json_object" };
+    case "json_schema": {
+      if (typeof format.name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(format.name)) {
+        throw invalidRequest(
+          "'text.format.name' must be 1 to 64 letters, digits, '_' or '-'",
+          "text.format.name",
+        );
+      }
+      const schema = format.schema ?? {};
+      if (typeof schema !== "boolean" && (typeof schema !== "object" || Array.isArray(schema))) {
+        throw invalidRequest(
+          "'text.format.schema' must be a JSON schema object",
+          "text.format.schema",
+          "invalid_type",
+        );
+      }
+      return { type: "json_schema", name: format.name, schema, strict: format.strict === true };
+    }
+    default:
+      throw invalidRequest(
+        `'text.format.type' must be one of text, json_object, json_schema, got ${
+          JSON.stringify(format.type)
+        }`,
+        "text.format.type",
+      );
   }
 }
 
@@ -359,15 +570,20 @@ function parseInput(input: unknown): ChatMessage[] {
     );
   }
   if (input.length === 0) throw invalidRequest("'input' must not be empty", "input", "empty_array");
-  return input.map((value, i) => {
+  const messages: ChatMessage[] = [];
+  input.forEach((value, i) => {
     const where = `input[${i}]`;
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
     }
     const { type, role, content } = value as Record<string, unknown>;
+    if (type === "function_call" || type === "function_call_output") {
+      messages.push(...toolItem(value as Record<string, unknown>, where, messages.at(-1)));
+      return;
+    }
     if (type !== undefined && type !== "message") {
       throw invalidRequest(
-        `'${where}.type' '${type}' is not supported: only messages with text content`,
+        `'${where}.type' '${type}' is not supported: only messages with text content, function_call and function_call_output`,
         `${where}.type`,
         "unsupported_parameter",
       );
@@ -379,8 +595,44 @@ function parseInput(input: unknown): ChatMessage[] {
         "invalid_value",
       );
     }
-    return { role, content: messageText(content, `${where}.content`) };
+    messages.push({ role, content: messageText(content, `${where}.content`) });
   });
+  return messages;
+}
+
+/**
+ * A `function_call` input item as an assistant turn's tool call (joined to the turn before
+ * when that is one, which it replaces), or a `function_call_output` as a tool message.
+ */
+function toolItem(
+  item: Record<string, unknown>,
+  where: string,
+  last: ChatMessage | undefined,
+): ChatMessage[] {
+  const string = (field: string) => {
+    const v = item[field];
+    if (typeof v !== "string") {
+      throw invalidRequest(
+        `'${where}.${field}' must be a string`,
+        `${where}.${field}`,
+        "invalid_type",
+      );
+    }
+    return v;
+  };
+  if (item.type === "function_call_output") {
+    return [{ role: "tool", tool_call_id: string("call_id"), content: string("output") }];
+  }
+  const call = {
+    id: string("call_id"),
+    type: "function",
+    function: { name: string("name"), arguments: string("arguments") },
+  };
+  if (last?.role === "assistant" && Array.isArray(last.tool_calls)) {
+    (last.tool_calls as unknown[]).push(call);
+    return [];
+  }
+  return [{ role: "assistant", content: null, tool_calls: [call] }];
 }
 
 /** The text of a message's content: a string, or `input_text` / `output_text` parts. */

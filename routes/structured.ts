@@ -20,6 +20,14 @@ export interface OutputPlan {
   readonly toolCalls?: boolean;
 }
 
+/** The fields of a request that shape its output. */
+export type OutputRequest =
+  & Pick<ChatRequest, "responseFormat" | "tools" | "toolChoice" | "parallelToolCalls">
+  & {
+    /** Where the format's schema sits in the request (default: chat's). */
+    readonly formatField?: string;
+  };
+
 /**
  * The constraint a chat request asks for: JSON for `response_format`; for `tools`, calls in
  * the model's own format, from the first token with `tool_choice` "required" or a named
@@ -29,12 +37,12 @@ export interface OutputPlan {
 export function outputPlan(
   state: ServingState,
   service: InferenceService,
-  request: ChatRequest,
+  request: OutputRequest,
 ): OutputPlan {
   const tokenBytes = (id: number) => service.tokenizer.tokenBytes(id);
   const format = request.responseFormat;
   if (format !== undefined) {
-    const where = "response_format.json_schema.schema";
+    const where = request.formatField ?? "response_format.json_schema.schema";
     const key = format.type === "json_object"
       ? "json_object"
       : `schema ${JSON.stringify(format.schema)}`;

@@ -2,7 +2,6 @@
  * The tool and structured-output fields of each endpoint: what is honoured (see `validate.ts`
  * and `structured.ts`), and the deprecated forms refused with a 400 naming them.
  */
-import { invalidRequest } from "./errors.ts";
 import type { FieldRule, FieldTable } from "./fields.ts";
 
 function honoured(note: string): FieldRule {
@@ -21,14 +20,6 @@ function noToolChoice(value: unknown): boolean {
   return value === "none" || value === "auto";
 }
 
-function isPlainText(value: unknown): boolean {
-  return typeof value === "object" && value !== null &&
-    (value as Record<string, unknown>).type === "text";
-}
-
-const NO_TOOLS = "tool calls are not supported yet";
-const NO_FORMATS = 'structured output is not supported yet: only {"type": "text"}';
-
 /** The tool and format fields of chat completions. */
 export const CHAT_TOOL_FIELDS: FieldTable = {
   tools: honoured("function tools, written in the model's own tool-call format"),
@@ -41,20 +32,10 @@ export const CHAT_TOOL_FIELDS: FieldTable = {
   ),
 };
 
-/** The tool fields of responses (the format is `text.format`, see `checkTextFormat`). */
+/** The tool fields of responses (the format is `text.format`, read with the other options). */
 export const RESPONSE_TOOL_FIELDS: FieldTable = {
-  tools: refused(NO_TOOLS, noTools),
-  tool_choice: refused(NO_TOOLS, noToolChoice),
-  parallel_tool_calls: refused(NO_TOOLS, (v) => typeof v === "boolean"),
-  max_tool_calls: refused(NO_TOOLS),
+  tools: honoured("function tools, written in the model's own tool-call format"),
+  tool_choice: honoured("none, auto, required or a named function"),
+  parallel_tool_calls: honoured("false: at most one call"),
+  max_tool_calls: refused("no limit but parallel_tool_calls", (v) => v === null),
 };
-
-/** Refuses a responses `text.format` other than plain text. */
-export function checkTextFormat(format: unknown): void {
-  if (format === undefined || format === null || isPlainText(format)) return;
-  throw invalidRequest(
-    `'text.format' is not supported: ${NO_FORMATS}`,
-    "text.format",
-    "unsupported_parameter",
-  );
-}

@@ -158,47 +158,54 @@ function parseResponseFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
-function parseTools(value: unknown): ToolFunction[] {
+/**
+ * Validates `tools`: chat's `{"type": "function", "function": {name, ...}}`, or with `flat` the
+ * Responses API's `{"type": "function", name, ...}`.
+ */
+export function parseTools(value: unknown, flat = false): ToolFunction[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
     throw invalidRequest("'tools' must be an array", "tools", "invalid_type");
   }
   const names = new Set<string>();
   return value.map((tool, i) => {
-    const where = `tools[${i}]`;
-    if (!isRecord(tool) || tool.type !== "function" || !isRecord(tool.function)) {
+    const at = `tools[${i}]`;
+    if (!isRecord(tool) || tool.type !== "function" || (!flat && !isRecord(tool.function))) {
       throw invalidRequest(
-        `'${where}' must be {"type": "function", "function": {...}}`,
-        where,
+        flat
+          ? `'${at}' must be {"type": "function", "name": ...}`
+          : `'${at}' must be {"type": "function", "function": {...}}`,
+        at,
         "invalid_type",
       );
     }
-    const fn = tool.function;
+    const fn = (flat ? tool : tool.function) as Record<string, unknown>;
+    const where = flat ? at : `${at}.function`;
     if (typeof fn.name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(fn.name)) {
       throw invalidRequest(
-        `'${where}.function.name' must be 1 to 64 letters, digits, '_', '.' or '-'`,
-        `${where}.function.name`,
+        `'${where}.name' must be 1 to 64 letters, digits, '_', '.' or '-'`,
+        `${where}.name`,
       );
     }
     if (names.has(fn.name)) {
       throw invalidRequest(
-        `'${where}.function.name' repeats '${fn.name}'`,
-        `${where}.function.name`,
+        `'${where}.name' repeats '${fn.name}'`,
+        `${where}.name`,
       );
     }
     names.add(fn.name);
     if (fn.description !== undefined && typeof fn.description !== "string") {
       throw invalidRequest(
-        `'${where}.function.description' must be a string`,
-        `${where}.function.description`,
+        `'${where}.description' must be a string`,
+        `${where}.description`,
         "invalid_type",
       );
     }
     const parameters = fn.parameters ?? { type: "object", properties: {} };
     if (!isRecord(parameters)) {
       throw invalidRequest(
-        `'${where}.function.parameters' must be a JSON schema object`,
-        `${where}.function.parameters`,
+        `'${where}.parameters' must be a JSON schema object`,
+        `${where}.parameters`,
         "invalid_type",
       );
     }
@@ -210,7 +217,15 @@ function parseTools(value: unknown): ToolFunction[] {
   });
 }
 
-function parseToolChoice(value: unknown, tools: readonly ToolFunction[]): ToolChoice {
+/**
+ * Validates `tool_choice`: "none", "auto", "required", or a function named as chat
+ * (`{"type": "function", "function": {"name"}}`) or, with `flat`, the Responses API does.
+ */
+export function parseToolChoice(
+  value: unknown,
+  tools: readonly ToolFunction[],
+  flat = false,
+): ToolChoice {
   if (value === undefined || value === null) return tools.length > 0 ? "auto" : "none";
   if (value === "none" || value === "auto" || value === "required") {
     if (value === "required" && tools.length === 0) {
@@ -221,18 +236,22 @@ function parseToolChoice(value: unknown, tools: readonly ToolFunction[]): ToolCh
     }
     return value;
   }
-  if (isRecord(value) && value.type === "function" && isRecord(value.function)) {
-    const name = value.function.name;
+  const named = flat ? value : isRecord(value) ? value.function : undefined;
+  if (isRecord(value) && value.type === "function" && isRecord(named)) {
+    const name = named.name;
+    const field = flat ? "tool_choice.name" : "tool_choice.function.name";
     if (typeof name !== "string" || !tools.some((t) => t.name === name)) {
       throw invalidRequest(
-        `'tool_choice.function.name' must name one of the tools, got ${JSON.stringify(name)}`,
-        "tool_choice.function.name",
+        `'${field}' must name one of the tools, got ${JSON.stringify(name)}`,
+        field,
       );
     }
     return { name };
   }
   throw invalidRequest(
-    `'tool_choice' must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}`,
+    `'tool_choice' must be "none", "auto", "required" or ${
+      flat ? '{"type": "function", "name": ...}' : '{"type": "function", "function": {"name": ...}}'
+    }`,
     "tool_choice",
   );
 }

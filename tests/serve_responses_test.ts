@@ -147,7 +147,7 @@ Deno.test("previous_response_id continues the stored conversation; GET and DELET
   await assert.rejects(client.responses.retrieve(unstored.id), OpenAI.NotFoundError);
 });
 
-Deno.test("responses: logprobs with include, tools and JSON formats refused naming the field", async () => {
+Deno.test("responses: logprobs with include; max_tool_calls and unknown formats refused naming the field", async () => {
   await using server = await startServer();
   const client = server.client();
   const response = await client.responses.create({
@@ -170,16 +170,17 @@ Deno.test("responses: logprobs with include, tools and JSON formats refused nami
       model: "stories260K",
       input: "x",
       tools: [{ type: "function", name: "f", parameters: {}, strict: false }],
+      max_tool_calls: 2,
     }),
-    (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "tools",
+    (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "max_tool_calls",
   );
   await assert.rejects(
     client.responses.create({
       model: "stories260K",
       input: "x",
-      text: { format: { type: "json_object" } },
+      text: { format: { type: "yaml" } as never },
     }),
-    (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "text.format",
+    (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "text.format.type",
   );
   await assert.rejects(
     client.responses.create({ model: "gpt-4o", input: "x" }),
