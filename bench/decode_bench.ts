@@ -20,6 +20,13 @@
  * `$RILL_CACHE_DIR/bench/`, default `~/.cache/rill/bench/`), tokens/s sampled at temperature 1
  * with top-p 0.95 over tokens/s greedy (skip with RILL_BENCH_SAMPLED=0).
  *
+ * Then structured output (issue 15, skip with RILL_BENCH_CONSTRAINED=0): the same model with
+ * its real tokenizer (SmolLM2's 49152 tokens) generates through the serving loop with and
+ * without a JSON-schema constraint (20 properties), rounds pairing the two back to back;
+ * `constrained_ratio` is the median of constrained over unconstrained decode tokens/s sampled
+ * (temperature 1, top-p 0.95), `constrained_ratio_greedy` the same at temperature 0, and
+ * `schema_compile_ms` the compile time of the schema (first in the process, and median of 20).
+ *
  * Prints one line per case, then one JSON line.
  */
 import { loadModel } from "../src/graph/model.ts";
@@ -34,6 +41,9 @@ import {
 import { loadService } from "../src/engine/load_service.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
+import { compileJsonSchema } from "../src/engine/constrain/json_schema.ts";
+import { GrammarConstraint, VocabGrammar } from "../src/engine/constrain/constraint.ts";
+import { vocabTrie } from "../src/engine/constrain/vocab_trie.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url);
 const PROMPT = [1, 403, 407, 261, 378];
@@ -253,6 +263,148 @@ async function sampledRatio(): Promise<Record<string, number>> {
   }
 }
 
+const SMOLLM2_TOKENIZER = new URL(
+  "../../shared/fixtures/tokenizers/smollm2/tokenizer.json",
+  import.meta.url,
+).pathname;
+
+/** A 20-property schema: strings, bounded integers, enums, arrays of numbers, booleans. */
+function twentyProperties(): Record<string, unknown> {
+  const kinds = [
+    { type: "string" },
+    { type: "integer", minimum: 0, maximum: 1000 },
+    { enum: ["low", "medium", "high"] },
+    { type: "array", items: { type: "number" }, maxItems: 4 },
+    { type: "boolean" },
+  ];
+  const properties: Record<string, unknown> = {};
+  for (let i = 0; i < 20; i++) properties[`field_${i}`] = kinds[i % kinds.length];
+  return {
+    type: "object",
+    properties,
+    required: Object.keys(properties),
+    additionalProperties: false,
+  };
+}
+
+/** Decode tokens/s of one generation through the service, and its text and mask cost. */
+async function constrainedDecode(
+  service: InferenceService,
+  prompt: number[],
+  sampling: SamplingOptions,
+  constraint?: GrammarConstraint,
+): Promise<{ tps: number; text: string }> {
+  let first = 0;
+  let text = "";
+  for await (
+    const event of service.generate(prompt, {
+      sampling,
+      stop: [],
+      maxTokens: 256,
+      onFirstToken: () => (first = performance.now()),
+      ...(constraint ? { constraint } : {}),
+    })
+  ) {
+    if (event.type === "text") {
+      text += event.text;
+      continue;
+    }
+    if (event.completionTokens < 16) throw new Error("Generation ended too early to time");
+    return { tps: ((event.completionTokens - 1) / (performance.now() - first)) * 1000, text };
+  }
+  throw new Error("Generation ended without a result");
+}
+
+/**
+ * Constrained over unconstrained decode tokens/s under a 20-property schema, on the random
+ * SmolLM2-135M-shape model with SmolLM2's tokenizer (medians of 5 paired rounds; each
+ * constrained run starts from a fresh grammar, so its states and masks are built while timed).
+ */
+async function constrainedRatio(): Promise<Record<string, number>> {
+  const schema = twentyProperties();
+  const compileMs: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    compileJsonSchema(schema);
+    compileMs.push(performance.now() - t);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+  const out: Record<string, number> = {
+    schema_compile_ms: compileMs[0]!,
+    schema_compile_median_ms: median(compileMs),
+  };
+  console.log(
+    `20-property schema compile: ${compileMs[0]!.toFixed(2)} ms first, ${
+      median(compileMs).toFixed(2)
+    } ms median of 20`,
+  );
+  const archive = await randomSmolLM2Archive();
+  const kernels = await loadKernels();
+  try {
+    const loaded = await loadService(archive, {
+      modelId: "random-smollm2",
+      tokenizer: SMOLLM2_TOKENIZER,
+      kernels,
+      cache: false,
+    });
+    await loaded.weightsReady;
+    const { service } = loaded;
+    const t = performance.now();
+    const trie = vocabTrie(service.tokenizer);
+    console.log(
+      `vocabulary trie: ${trie.size} nodes for ${service.tokenizer.vocabSize} tokens in ${
+        (performance.now() - t).toFixed(0)
+      } ms`,
+    );
+    const prompt = service.encodePrompt(
+      service.renderChat([{ role: "user", content: "Fill in the form as JSON." }]),
+    );
+    const bytes = (id: number) => service.tokenizer.tokenBytes(id);
+    const settings: [string, SamplingOptions][] = [
+      ["", { temperature: 1, topP: 0.95 }],
+      ["_greedy", { temperature: 0 }],
+    ];
+    for (const [suffix, sampling] of settings) {
+      const rounds: { free: number; bound: number }[] = [];
+      let masks = 0;
+      let maskSeconds = 0;
+      for (let r = 0; r < 5; r++) {
+        const seeded = { ...sampling, seed: r };
+        const free = await constrainedDecode(service, prompt, seeded);
+        const grammar = new VocabGrammar(compileJsonSchema(schema), trie, service.tokenizer.eos);
+        const constraint = new GrammarConstraint(grammar, bytes);
+        const bound = await constrainedDecode(service, prompt, seeded, constraint);
+        try {
+          JSON.parse(bound.text);
+        } catch (error) {
+          throw new Error(`The constrained output does not parse (${error}): ${bound.text}`);
+        }
+        masks += constraint.stats.masks;
+        maskSeconds += constraint.stats.seconds;
+        rounds.push({ free: free.tps, bound: bound.tps });
+      }
+      const ratio = median(rounds.map((r) => r.bound / r.free));
+      const free = median(rounds.map((r) => r.free));
+      const bound = median(rounds.map((r) => r.bound));
+      const maskMs = (maskSeconds * 1000) / masks;
+      out[`constrained_ratio${suffix}`] = ratio;
+      out[`unconstrained_tps${suffix}`] = free;
+      out[`constrained_tps${suffix}`] = bound;
+      out[`mask_ms_per_token${suffix}`] = maskMs;
+      console.log(
+        `SmolLM2-135M-shape Q4_0 ${suffix === "" ? "sampled" : "greedy"}: ${
+          free.toFixed(1)
+        } tokens/s free, ${bound.toFixed(1)} tokens/s under the 20-property schema: ratio ${
+          ratio.toFixed(3)
+        } (masks ${maskMs.toFixed(2)} ms per token)`,
+      );
+    }
+    return out;
+  } finally {
+    kernels.close();
+  }
+}
+
 const kernels = await loadKernels({ threads: 1 });
 const results: Result[] = [];
 const ratios: Record<string, number> = {};
@@ -263,6 +415,15 @@ try {
 }
 const endToEnd = Deno.env.get("RILL_BENCH_110M") === "0" ? {} : await random110M();
 const sampling = Deno.env.get("RILL_BENCH_SAMPLED") === "0" ? {} : await sampledRatio();
+const structured = Deno.env.get("RILL_BENCH_CONSTRAINED") === "0" ? {} : await constrainedRatio();
 console.log(
-  JSON.stringify({ bench: "decode", steps: STEPS, results, ratios, ...endToEnd, ...sampling }),
+  JSON.stringify({
+    bench: "decode",
+    steps: STEPS,
+    results,
+    ratios,
+    ...endToEnd,
+    ...sampling,
+    ...structured,
+  }),
 );
