@@ -38,7 +38,7 @@ export class HfTokenizer implements Tokenizer {
       throw new TypeError("Expected a tokenizer.json object with a 'model' field");
     }
     this.config = isObject(config) ? config : {};
-    this.#lib = new HfLibTokenizer(tokenizerJson, this.config);
+    this.#lib = new HfLibTokenizer(withRustDigits(tokenizerJson), this.config);
     let maxId = -1;
     for (const id of this.#lib.get_vocab(true).values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
@@ -132,6 +132,26 @@ const END_OF_GENERATION = new Set([
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * `tokenizerJson` with each `Digits` pre-tokenizer written as the `Split` it is in the Rust
+ * library, which splits at every `char::is_numeric` (`\p{N}`: `½`, `²`, `٣`); tokenizers.js
+ * splits at ASCII digits only.
+ */
+function withRustDigits(tokenizerJson: Json): Json {
+  const rewrite = (part: unknown): unknown => {
+    if (Array.isArray(part)) return part.map(rewrite);
+    if (!isObject(part)) return part;
+    if (part["type"] === "Digits") {
+      const pattern = part["individual_digits"] === true ? "\\p{N}" : "\\p{N}+";
+      return { type: "Split", pattern: { Regex: pattern }, behavior: "Isolated", invert: false };
+    }
+    const children = part["pretokenizers"];
+    return Array.isArray(children) ? { ...part, pretokenizers: children.map(rewrite) } : part;
+  };
+  const pre = tokenizerJson["pre_tokenizer"];
+  return isObject(pre) ? { ...tokenizerJson, pre_tokenizer: rewrite(pre) } : tokenizerJson;
 }
 
 function templateBos(tokenizerJson: Json, lib: HfLibTokenizer): number | null {

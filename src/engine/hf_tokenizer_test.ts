@@ -71,3 +71,11 @@ Deno.test("HfTokenizer rejects something that is not a tokenizer.json", () => {
     message: /tokenizer\.json object/,
   });
 });
+
+Deno.test("HfTokenizer splits SmolLM2's Digits at every numeric character, as the Rust library does", async () => {
+  const tok = await smollm2();
+  const pieces = tok.encode("ied 4 ½ months").map((id) =>
+    new TextDecoder().decode(tok.tokenBytes(id))
+  );
+  assert.deepEqual(pieces, ["ied", " ", "4", " ", "½", " months"]);
+});
