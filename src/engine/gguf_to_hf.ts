@@ -60,6 +60,9 @@ PRE_TOKENIZERS["starcoder"] = PRE_TOKENIZERS["smollm"]!;
 PRE_TOKENIZERS["refact"] = PRE_TOKENIZERS["smollm"]!;
 PRE_TOKENIZERS["gpt2"] = PRE_TOKENIZERS["gpt-2"]!;
 
+/** Every `tokenizer.ggml.pre` that `bpeToHfTokenizer` writes. */
+export const SUPPORTED_PRE_TOKENIZERS: readonly string[] = Object.keys(PRE_TOKENIZERS);
+
 function splitThenBytes(pattern: string): Json {
   return {
     type: "Sequence",

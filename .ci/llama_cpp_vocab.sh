@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Puts llama.cpp's tokenizer test vectors (models/ggml-vocab-*: vocabulary-only GGUF files,
+# texts and expected ids) into a cache outside the repository, for tests/llama_cpp_vocab_test.ts.
+# They come from the git bundle of llama.cpp that the npm package node-llama-cpp ships.
+set -euo pipefail
+
+version=3.22.1
+cache="${RILL_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rill-tests}"
+dest="$cache/llama-cpp-vocab-$version"
+if [ -f "$dest/ggml-vocab-llama-spm.gguf.out" ]; then
+  exit 0
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack --silent "node-llama-cpp@$version" >/dev/null)
+tar -xzf "$work/node-llama-cpp-$version.tgz" -C "$work" package/llama/gitRelease.bundle
+git init -q --bare "$work/llama.git"
+git -C "$work/llama.git" fetch -q "$work/package/llama/gitRelease.bundle" HEAD
+mkdir -p "$work/out"
+git -C "$work/llama.git" archive FETCH_HEAD models |
+  tar -x -C "$work/out" --wildcards 'models/ggml-vocab-*'
+mkdir -p "$cache"
+rm -rf "$dest"
+mv "$work/out/models" "$dest"
+echo "llama.cpp vocab test files in $dest"
