@@ -1,6 +1,6 @@
 /**
  * Symbolic integer dimensions (tract's TDim): integers, symbols such as `S` and `P`, and
- * `+ - *`, division by an integer constant, `min` and `max` over them.
+ * `+ - *`, division by an integer constant, `min`, `max` and `broadcast` over them.
  *
  * A non-constant expression is kept in one canonical form, a sum of products sorted by
  * key, so that `P+S` and `S+P` are the same value and compare equal by `key`. A constant
@@ -13,7 +13,11 @@ export type Dim = number | DimExpr;
 type Atom =
   | { readonly kind: "sym"; readonly name: string; readonly key: string }
   | { readonly kind: "div"; readonly num: DimExpr; readonly q: number; readonly key: string }
-  | { readonly kind: "min" | "max"; readonly args: readonly Dim[]; readonly key: string };
+  | {
+    readonly kind: "min" | "max" | "broadcast";
+    readonly args: readonly Dim[];
+    readonly key: string;
+  };
 
 interface Term {
   readonly coef: number;
@@ -220,6 +224,11 @@ function atomNonNegative(a: Atom): boolean {
   return a.kind === "max" ? a.args.some(provablyNonNegative) : a.args.every(provablyNonNegative);
 }
 
+function argsAtom(kind: "min" | "max" | "broadcast", args: Dim[]): DimExpr {
+  args.sort((x, y) => compareKeys(dimToString(x), dimToString(y)));
+  return atomDim({ kind, args, key: `${kind}(${args.map(dimToString).join(",")})` });
+}
+
 function minMax(kind: "min" | "max", a: Dim, b: Dim): Dim {
   if (typeof a === "number" && typeof b === "number") {
     return kind === "min" ? Math.min(a, b) : Math.max(a, b);
@@ -227,8 +236,7 @@ function minMax(kind: "min" | "max", a: Dim, b: Dim): Dim {
   const aMinusB = dimSub(a, b);
   if (provablyNonNegative(aMinusB)) return kind === "min" ? b : a;
   if (provablyNonNegative(dimNeg(aMinusB))) return kind === "min" ? a : b;
-  const args = [a, b].sort((x, y) => compareKeys(dimToString(x), dimToString(y)));
-  return atomDim({ kind, args, key: `${kind}(${args.map(dimToString).join(",")})` });
+  return argsAtom(kind, [a, b]);
 }
 
 export function dimMin(a: Dim, b: Dim): Dim {
@@ -237,6 +245,59 @@ export function dimMin(a: Dim, b: Dim): Dim {
 
 export function dimMax(a: Dim, b: Dim): Dim {
   return minMax("max", a, b);
+}
+
+/**
+ * The numpy broadcast of two dims (tract's `TDim::Broadcast`): 1 gives way to the other, equal
+ * dims are themselves, and `a` with `min(a, ...)` is `a` when every argument of the `min` is
+ * provably at least 1. Otherwise it stays a term that checks, once its symbols have values,
+ * that they are compatible: unlike `max`, it asserts.
+ *
+ * @throws {RangeError} when two different constants other than 1 meet
+ */
+export function dimBroadcast(a: Dim, b: Dim): Dim {
+  if (a === 1) return b;
+  if (b === 1 || dimEquals(a, b)) return a;
+  if (typeof a === "number" && typeof b === "number") {
+    throw new RangeError(`Cannot broadcast ${a} against ${b}`);
+  }
+  const terms: Dim[] = [];
+  for (const d of [a, b]) {
+    const atom = broadcastAtom(d);
+    for (const t of atom ? atom.args : [d]) {
+      if (t !== 1 && !terms.some((u) => dimEquals(u, t))) terms.push(t);
+    }
+  }
+  if (terms.length === 1) return terms[0]!;
+  if (terms.length === 2) {
+    const [x, y] = terms as [Dim, Dim];
+    if (absorbs(x, y)) return x;
+    if (absorbs(y, x)) return y;
+  }
+  return argsAtom("broadcast", terms);
+}
+
+/** Whether `m` is a `min(x, ...)` whose arguments are all provably at least 1. */
+function absorbs(x: Dim, m: Dim): boolean {
+  const min = minAtom(m);
+  return min !== null && min.args.some((t) => dimEquals(t, x)) &&
+    min.args.every((t) => provablyNonNegative(dimSub(t, 1)));
+}
+
+function loneAtom(d: Dim): Atom | null {
+  if (typeof d === "number" || d.terms.length !== 1) return null;
+  const t = d.terms[0]!;
+  return t.coef === 1 && t.atoms.length === 1 ? t.atoms[0]! : null;
+}
+
+function broadcastAtom(d: Dim): { readonly args: readonly Dim[] } | null {
+  const a = loneAtom(d);
+  return a?.kind === "broadcast" ? a : null;
+}
+
+function minAtom(d: Dim): { readonly args: readonly Dim[] } | null {
+  const a = loneAtom(d);
+  return a?.kind === "min" ? a : null;
 }
 
 export function dimEquals(a: Dim, b: Dim): boolean {
@@ -289,6 +350,7 @@ function evalAtom(a: Atom, bindings: Bindings): number {
   }
   if (a.kind === "div") return Math.trunc(evalDim(a.num, bindings) / a.q);
   const values = a.args.map((x) => evalDim(x, bindings));
+  if (a.kind === "broadcast") return values.reduce((x, y) => dimBroadcast(x, y) as number, 1);
   return a.kind === "min" ? Math.min(...values) : Math.max(...values);
 }
 
@@ -304,7 +366,10 @@ export function substitute(d: Dim, bindings: ReadonlyMap<string, Dim>): Dim {
       else if (a.kind === "div") x = dimDiv(substitute(a.num, bindings), a.q);
       else {
         const args = a.args.map((y) => substitute(y, bindings));
-        x = args.reduce((p, q) => minMax(a.kind, p, q));
+        const kind = a.kind;
+        x = kind === "broadcast"
+          ? args.reduce(dimBroadcast)
+          : args.reduce((p, q) => minMax(kind, p, q));
       }
       v = dimMul(v, x);
     }
@@ -407,7 +472,7 @@ class DimParser {
       if (!this.take(")")) this.#fail("expected ')'");
       if (name === "min") return args.reduce(dimMin);
       if (name === "max") return args.reduce(dimMax);
-      if (name === "broadcast") return args.reduce((a, b) => (a === 1 ? b : a));
+      if (name === "broadcast") return args.reduce(dimBroadcast);
       return args[0]!;
     }
     return sym(name);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   checkAssertion,
   dimAdd,
+  dimBroadcast,
   dimDiv,
   dimEquals,
   dimMax,
@@ -72,4 +73,30 @@ Deno.test("withLowerBounds lets asserted bounds decide min and max", () => {
   assert.equal(dimToString(open), "max(0,S-1)");
   const decided = withLowerBounds(new Map([["S", 1]]), () => dimMax(0, dimSub(s, 1)));
   assert.equal(dimToString(decided), "S-1");
+});
+
+Deno.test("dimBroadcast keeps what it cannot decide as a term checked once bound, as tract does", () => {
+  const s = sym("S");
+  const p = sym("P");
+  assert.equal(dimBroadcast(1, s), s);
+  assert.equal(dimBroadcast(s, 1), s);
+  assert.equal(dimBroadcast(4, 4), 4);
+  assert.throws(() => dimBroadcast(4, 3), {
+    name: "RangeError",
+    message: "Cannot broadcast 4 against 3",
+  });
+  const clipped = dimBroadcast(s, dimMin(9999, s));
+  assert.equal(dimToString(clipped), "broadcast(S,min(9999,S))");
+  assert.equal(evalDim(clipped, new Map([["S", 8]])), 8);
+  assert.equal(evalDim(clipped, new Map([["S", 1]])), 1);
+  assert.throws(() => evalDim(clipped, new Map([["S", 10000]])), {
+    name: "RangeError",
+    message: "Cannot broadcast 10000 against 9999",
+  });
+  assert.ok(dimEquals(dimBroadcast(dimBroadcast(s, p), s), dimBroadcast(p, s)));
+  assert.ok(dimEquals(parseDim("broadcast(S, P, 1)"), dimBroadcast(p, s)));
+  withLowerBounds(new Map([["S", 1]]), () => {
+    assert.equal(dimBroadcast(s, dimMin(9999, s)), s);
+    assert.equal(dimBroadcast(dimMin(s, 9999), s), s);
+  });
 });

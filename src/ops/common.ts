@@ -2,7 +2,7 @@
 import { allocData, type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { roundToF16 } from "../tensor/f16.ts";
-import { type Dim, dimEquals, isConcrete, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimBroadcast, isConcrete, shapeToString } from "../graph/dim.ts";
 import type { Fact } from "./op.ts";
 
 const WEAK = new WeakSet<object>();
@@ -59,9 +59,10 @@ export function concreteShape(shape: readonly Dim[]): number[] | undefined {
 }
 
 /**
- * NNEF broadcasting: the lower rank gets trailing unit axes, then numpy rules.
+ * NNEF broadcasting: the lower rank gets trailing unit axes, then numpy rules; symbolic dims
+ * that may differ give a `broadcast` term, checked once their symbols have values (tract's).
  *
- * @throws {RangeError} when two dims differ and neither is 1
+ * @throws {RangeError} when two constant dims differ and neither is 1
  */
 export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   const rank = Math.max(a.length, b.length);
@@ -69,13 +70,12 @@ export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   for (let i = 0; i < rank; i++) {
     const x = a[i] ?? 1;
     const y = b[i] ?? 1;
-    if (dimEquals(x, y) || y === 1) out.push(x);
-    else if (x === 1) out.push(y);
-    else {
+    if (typeof x === "number" && typeof y === "number" && x !== y && x !== 1 && y !== 1) {
       throw new RangeError(
         `Cannot broadcast shapes ${shapeToString(a)} and ${shapeToString(b)} (axis ${i})`,
       );
     }
+    out.push(dimBroadcast(x, y));
   }
   return out;
 }
