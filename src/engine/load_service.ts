@@ -1,6 +1,7 @@
 import { loadModel, type LoadStats, type Model } from "../graph/model.ts";
 import { type ModelStream, openModelStream } from "../nnef/model_stream.ts";
 import type { DiskCache } from "../storage/disk_cache.ts";
+import type { ArchiveMember } from "../nnef/archive.ts";
 import {
   chatTemplateOf,
   PLAIN_CHAT_TEMPLATE,
@@ -23,6 +24,17 @@ import {
   type MemoryPlan,
   planMemory,
 } from "./memory_budget.ts";
+
+/** How far getting a model ready has come: a phase and its bytes. */
+export interface LoadProgress {
+  /** Downloading from the hub, converting to an archive, or placing the archive's members. */
+  readonly phase: "download" | "convert" | "load";
+  /** The file in progress, when the phase goes file by file. */
+  readonly what?: string;
+  readonly doneBytes: number;
+  /** Undefined while unknown (a download without a length, a `.tgz` without an index). */
+  readonly totalBytes: number | undefined;
+}
 
 /** Options of `loadService`. */
 export interface LoadServiceOptions {
@@ -51,11 +63,18 @@ export interface LoadServiceOptions {
    * is its KV budget (see `planMemory`).
    */
   readonly memoryLimit?: MemoryLimit;
+  /**
+   * Called once, as soon as the archive is open, with a function that tells how many of its
+   * bytes are in place so far (of the member sizes listed yet); it stays valid after the load.
+   */
+  readonly onLoading?: (progress: () => LoadProgress) => void;
 }
 
 /** A loaded service and what it came from. */
 export interface LoadedService {
   readonly service: InferenceService;
+  /** The model graph behind the service (for a caller running its own sessions). */
+  readonly model: Model;
   /** Bytes of the weight members (`.dat`) of the archive, all of which are placed once. */
   readonly bytes: number;
   /** Where the tokenizer came from: the path given, or the archive's name and `(tokenizer.json)`. */
@@ -78,6 +97,9 @@ const SIDE_MEMBERS = [
   "generation_config.json",
   "config.json",
 ];
+
+/** The members placed into memory as they arrive: the weights. */
+const PLACED = /\.dat$/;
 
 /**
  * Loads a model archive (path or URL), its tokenizer and chat template into an
@@ -105,7 +127,16 @@ export async function loadService(
     ...(options.kernels === undefined ? {} : { kernels: options.kernels }),
     lazy: true,
   });
-  const reading = readSideMembers(stream, SIDE_MEMBERS);
+  let listedBytes = 0;
+  let placed = false;
+  const reading = readSideMembers(stream, SIDE_MEMBERS, (member) => {
+    if (PLACED.test(member.name) || SIDE_MEMBERS.includes(member.name)) listedBytes += member.size;
+  });
+  options.onLoading?.(() => ({
+    phase: "load",
+    doneBytes: placed ? listedBytes : Math.min(stream.stats.bytesWritten, listedBytes),
+    totalBytes: listedBytes === 0 ? undefined : listedBytes,
+  }));
   loading.catch(() => {});
   reading.catch(() => {});
   let handedOver = false;
@@ -156,6 +187,7 @@ export async function loadService(
     // The model reads from the stream until its last weight is in. Its figures count all the
     // stream wrote, the members read here too.
     const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() => {
+      placed = true;
       const stats = graph.loadStats!;
       const sideBytes = [...side.files.values()].reduce((n, b) => n + b.length, 0);
       return {
@@ -197,7 +229,14 @@ export async function loadService(
         }),
       chatTemplate: template ?? PLAIN_CHAT_TEMPLATE,
     });
-    return { service, bytes: side.weightBytes, tokenizerFrom, weightsReady, memory };
+    return {
+      service,
+      model: graph,
+      bytes: side.weightBytes,
+      tokenizerFrom,
+      weightsReady,
+      memory,
+    };
   } finally {
     if (!handedOver) {
       // Closing the stream fails whatever still waits on it; let the load settle first.
@@ -218,12 +257,13 @@ interface SideMembers {
 /**
  * Reads the members `names` of `stream` into buffers of their own as they pass (claimed as they
  * begin, or asked for once listed: the stream holds no copy), and sums the `.dat` members'
- * sizes. Resolves once the member list is complete (a `.tgz` without an index: at the end of
+ * sizes; `onListed` hears of each member as it is listed. Resolves once the member list is complete (a `.tgz` without an index: at the end of
  * the stream) and the members found are in.
  */
 async function readSideMembers(
   stream: ModelStream,
   names: readonly string[],
+  onListed: (member: ArchiveMember) => void,
 ): Promise<SideMembers> {
   const wanted = new Set(names);
   const files = new Map<string, Uint8Array>();
@@ -242,6 +282,7 @@ async function readSideMembers(
   const listed = new Map<string, number>();
   for await (const m of stream.members()) {
     listed.set(m.name, m.size);
+    onListed(m);
     if (m.name.endsWith(".dat")) weightBytes += m.size;
   }
   // Listed ahead of its bytes (a `.tgz`'s index) and not begun yet, or it would be claimed.
