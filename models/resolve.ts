@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { envVar } from "../src/storage/_env.ts";
 import { s3HttpUrl } from "../src/storage/s3.ts";
+import type { LoadProgress } from "../src/engine/load_service.ts";
 import { convertModel } from "./convert.ts";
 import { COPIED_FILES, exists } from "./hf.ts";
 
@@ -17,6 +18,8 @@ export interface ResolveOptions {
   readonly hfToken?: string;
   /** Progress lines (default: stderr). */
   readonly log?: (line: string) => void;
+  /** Bytes downloaded and converted so far, called as they grow. */
+  readonly onProgress?: (progress: LoadProgress) => void;
   /** Used for every hub request (default: global fetch). */
   readonly fetch?: typeof fetch;
 }
@@ -27,19 +30,33 @@ export interface ResolvedModel {
   readonly location: string;
   /** Name to show in `/v1/models` (the hub id, or the file name). */
   readonly id: string;
-  /** How it was found: "local", "url", "s3", "hub-cache" or "hub-download". */
-  readonly origin: "local" | "url" | "s3" | "hub-cache" | "hub-download";
+  /**
+   * How it was found: "local", "url", "s3", "hub-cache" or "hub-download"; "converted" for a
+   * local GGUF file or Hugging Face folder converted now, "converted-cache" when an earlier
+   * conversion of the same files was reused.
+   */
+  readonly origin:
+    | "local"
+    | "url"
+    | "s3"
+    | "hub-cache"
+    | "hub-download"
+    | "converted"
+    | "converted-cache";
 }
 
 /**
  * Turns a `MODEL` value into a location to load: a local archive or folder, an
  * `http(s)://` URL, an `s3://bucket/key` URL (read signed with the `AWS_*` credentials), or
  * `hf:org/name[@revision]`, downloaded once from the hub into the cache, converted to a
- * Q4_0 `.nnef.tar` and reused afterwards without any request.
+ * Q4_0 `.nnef.tar` and reused afterwards without any request. A local GGUF file or Hugging
+ * Face folder (`config.json` and safetensors) is converted the same way, once: the next
+ * start finds the archive in the cache as long as the input files are unchanged.
  *
  * @param spec the `MODEL` value; undefined or "" means `DEFAULT_MODEL`
  * @throws {Error} when a hub model is neither cached nor downloadable, saying how to set MODEL
  * @throws {Deno.errors.NotFound} when a local path does not exist
+ * @throws {TypeError} when a local file or folder is no model Rill reads, saying what to do
  */
 export async function resolveModel(
   spec: string | undefined,
@@ -54,17 +71,106 @@ export async function resolveModel(
     s3HttpUrl(model);
     return { location: model, id: baseName(model), origin: "s3" };
   }
+  const kind = await localKind(model);
+  if (kind === "archive") return { location: model, id: baseName(model), origin: "local" };
+  return await convertLocal(model, kind, options);
+}
+
+/** What a local path holds, by its content. */
+async function localKind(path: string): Promise<"archive" | "gguf" | "hf"> {
+  let info: Deno.FileInfo;
   try {
-    await Deno.stat(model);
+    info = await Deno.stat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(
-        `MODEL '${model}' is not a file or folder (use a path, an http(s):// or s3:// URL, or hf:org/name)`,
+        `MODEL '${path}' is not a file or folder (use a path, an http(s):// or s3:// URL, or hf:org/name)`,
       );
     }
     throw e;
   }
-  return { location: model, id: baseName(model), origin: "local" };
+  if (info.isDirectory) {
+    if (await exists(join(path, "graph.nnef"))) return "archive";
+    if (await exists(join(path, "config.json"))) return "hf";
+    throw new TypeError(
+      `MODEL '${path}' is a folder with neither graph.nnef (an NNEF model) nor config.json ` +
+        `(a Hugging Face model with safetensors weights)`,
+    );
+  }
+  const head = new Uint8Array(512);
+  {
+    using file = await Deno.open(path);
+    for (let filled = 0; filled < head.length;) {
+      const n = await file.read(head.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+  }
+  const text = (from: number, to: number) => new TextDecoder().decode(head.subarray(from, to));
+  if (text(0, 4) === "GGUF") return "gguf";
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  if (gzip || text(257, 262) === "ustar" || /\.(tar|tgz|gz)$/.test(path)) return "archive";
+  throw new TypeError(
+    `MODEL '${path}' is neither an NNEF archive (.nnef.tar, .nnef.tgz or a folder with ` +
+      `graph.nnef), a GGUF file nor a Hugging Face folder; a llama2.c checkpoint converts with ` +
+      `'deno task convert ${path} --tokenizer tokenizer.bin -o model.nnef.tar'`,
+  );
+}
+
+/**
+ * Converts a local GGUF file or Hugging Face folder to a Q4_0 archive in the cache, or finds
+ * the one converted from the same files (path, names, sizes and modification times).
+ */
+async function convertLocal(
+  input: string,
+  kind: "gguf" | "hf",
+  options: ResolveOptions,
+): Promise<ResolvedModel> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const id = baseName(input);
+  const key = await inputKey(input, kind);
+  const slug = id.replace(/\.gguf$/i, "").replace(/[^\w.-]+/g, "_");
+  const folder = join(options.cacheDir ?? defaultCacheDir(), "converted", `${slug}-${key}`);
+  const archive = join(folder, "model.q4_0.nnef.tar");
+  if (await exists(archive)) {
+    log(`rill: using ${archive}, converted earlier from ${input}`);
+    return { location: archive, id, origin: "converted-cache" };
+  }
+  const what = kind === "gguf" ? "GGUF file" : "Hugging Face folder";
+  log(`rill: converting the ${what} ${input} to Q4_0 in ${archive}; later starts reuse it`);
+  const started = performance.now();
+  await Deno.mkdir(folder, { recursive: true });
+  await convertModel(input, archive, {
+    q40: true,
+    onProgress: (p) =>
+      options.onProgress?.({ phase: "convert", doneBytes: p.bytesDone, totalBytes: p.bytesTotal }),
+  });
+  const size = (await Deno.stat(archive)).size;
+  options.onProgress?.({ phase: "convert", doneBytes: size, totalBytes: size });
+  log(
+    `rill: converted ${input} to ${archive} (${size} bytes) in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
+  return { location: archive, id, origin: "converted" };
+}
+
+/** A short hash of the input's real path and of its files' names, sizes and modification times. */
+async function inputKey(input: string, kind: "gguf" | "hf"): Promise<string> {
+  const real = await Deno.realPath(input);
+  const files: string[] = [];
+  const describe = (name: string, info: Deno.FileInfo) =>
+    `${name}\t${info.size}\t${info.mtime?.getTime() ?? 0}`;
+  if (kind === "gguf") files.push(describe(real, await Deno.stat(real)));
+  else {
+    for await (const entry of Deno.readDir(real)) {
+      if (entry.isFile) files.push(describe(entry.name, await Deno.stat(join(real, entry.name))));
+    }
+  }
+  const text = [real, ...files.sort()].join("\n");
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest).subarray(0, 8), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 /** The cache folder: `$RILL_CACHE_DIR`, else `$XDG_CACHE_HOME/rill`, else `~/.cache/rill`. */
@@ -128,8 +234,13 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
     );
   }
   const started = performance.now();
-  await convertModel(source, archive, { q40: true });
+  await convertModel(source, archive, {
+    q40: true,
+    onProgress: (p) =>
+      options.onProgress?.({ phase: "convert", doneBytes: p.bytesDone, totalBytes: p.bytesTotal }),
+  });
   const size = (await Deno.stat(archive)).size;
+  options.onProgress?.({ phase: "convert", doneBytes: size, totalBytes: size });
   log(
     `rill: converted hf:${repo} to ${archive} (${size} bytes) in ${
       ((performance.now() - started) / 1000).toFixed(1)
@@ -144,6 +255,7 @@ class HubClient {
   readonly #base: string;
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
+  readonly #onProgress: ((progress: LoadProgress) => void) | undefined;
   requests = 0;
 
   constructor(endpoint: string, repo: string, revision: string, options: ResolveOptions) {
@@ -151,6 +263,7 @@ class HubClient {
     const token = options.hfToken ?? envVar("HF_TOKEN");
     this.#headers = token ? { Authorization: `Bearer ${token}` } : {};
     this.#fetch = options.fetch ?? fetch;
+    this.#onProgress = options.onProgress;
   }
 
   /** Saves `file` into `folder`; returns its size, or 0 for a missing optional file. */
@@ -170,7 +283,20 @@ class HubClient {
     await Deno.mkdir(join(target, ".."), { recursive: true });
     const partial = `${target}.part`;
     const out = await Deno.open(partial, { write: true, create: true, truncate: true });
-    await response.body.pipeTo(out.writable);
+    const length = Number(response.headers.get("Content-Length") ?? NaN);
+    const totalBytes = Number.isFinite(length) ? length : undefined;
+    let doneBytes = 0;
+    const report = this.#onProgress;
+    const counted = report === undefined ? response.body : response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          doneBytes += chunk.length;
+          report({ phase: "download", what: file, doneBytes, totalBytes });
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    await counted.pipeTo(out.writable);
     await Deno.rename(partial, target);
     return (await Deno.stat(target)).size;
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openArchive } from "../src/nnef/archive.ts";
 import { resolveModel } from "../models/resolve.ts";
-import { loadService } from "../src/engine/load_service.ts";
+import { type LoadProgress, loadService } from "../src/engine/load_service.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 import { startTestHub, unreachableHub, writeTinySmolLM2 } from "./_hub.ts";
 
@@ -63,6 +63,99 @@ Deno.test("resolveModel without network and cache says how to set MODEL", async 
         return true;
       },
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+const TINY_GGUF = new URL("../../shared/fixtures/gguf/llama-2-tiny-random.gguf", import.meta.url)
+  .pathname;
+
+Deno.test("resolveModel converts a local GGUF file once into the cache and reuses it until the file changes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_resolve_" });
+  try {
+    const gguf = join(root, "tiny.gguf");
+    await Deno.copyFile(TINY_GGUF, gguf);
+    const cacheDir = join(root, "cache");
+    const log: string[] = [];
+    const phases: string[] = [];
+    const options = {
+      cacheDir,
+      log: (line: string) => log.push(line),
+      onProgress: (p: LoadProgress) => phases.push(`${p.phase} ${p.doneBytes}/${p.totalBytes}`),
+    };
+    const first = await resolveModel(gguf, options);
+    assert.equal(first.origin, "converted");
+    assert.equal(first.id, "tiny.gguf");
+    assert.ok(first.location.startsWith(join(cacheDir, "converted", "tiny-")), first.location);
+    const size = (await Deno.stat(first.location)).size;
+    assert.equal(phases.at(-1), `convert ${size}/${size}`);
+    assert.match(log.join("\n"), /converting the GGUF file .*tiny\.gguf to Q4_0/);
+    const archive = await openArchive(first.location);
+    try {
+      assert.ok(archive.has("graph.nnef") && archive.has("tokenizer.json"));
+    } finally {
+      await archive.close();
+    }
+    const written = (await Deno.stat(first.location)).mtime;
+
+    phases.length = 0;
+    const second = await resolveModel(gguf, options);
+    assert.deepEqual(second, { ...first, origin: "converted-cache" });
+    assert.deepEqual(phases, []);
+    assert.deepEqual((await Deno.stat(first.location)).mtime, written);
+    assert.match(log.at(-1)!, /using .* converted earlier from .*tiny\.gguf/);
+
+    await Deno.utime(gguf, new Date(), new Date(Date.now() - 60_000));
+    const changed = await resolveModel(gguf, options);
+    assert.equal(changed.origin, "converted");
+    assert.notEqual(changed.location, first.location);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("resolveModel converts a Hugging Face folder, which then loads with its own tokenizer", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_resolve_" });
+  try {
+    const folder = join(root, "SmolLM2-tiny");
+    await writeTinySmolLM2(folder);
+    const resolved = await resolveModel(folder, { cacheDir: join(root, "cache"), log: () => {} });
+    assert.equal(resolved.origin, "converted");
+    assert.equal(resolved.id, "SmolLM2-tiny");
+    const seen: LoadProgress[] = [];
+    let read: (() => LoadProgress) | undefined;
+    const loaded = await loadService(resolved.location, {
+      modelId: resolved.id,
+      onLoading: (progress) => (read = progress),
+    });
+    await loaded.weightsReady;
+    seen.push(read!());
+    assert.equal(loaded.tokenizerFrom, `${resolved.location} (tokenizer.json)`);
+    assert.equal(seen[0]!.phase, "load");
+    assert.ok(seen[0]!.totalBytes! > loaded.bytes);
+    assert.equal(seen[0]!.doneBytes, seen[0]!.totalBytes);
+    const again = await resolveModel(folder, { cacheDir: join(root, "cache"), log: () => {} });
+    assert.equal(again.origin, "converted-cache");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("resolveModel names what a local path should have been", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_resolve_" });
+  try {
+    await assert.rejects(resolveModel(root), {
+      name: "TypeError",
+      message: /is a folder with neither graph\.nnef \(an NNEF model\) nor config\.json/,
+    });
+    const checkpoint = new URL("../../shared/fixtures/stories260K/stories260K.bin", import.meta.url)
+      .pathname;
+    await assert.rejects(resolveModel(checkpoint), {
+      name: "TypeError",
+      message:
+        /is neither an NNEF archive .*, a GGUF file nor a Hugging Face folder; a llama2\.c checkpoint converts with 'deno task convert .*stories260K\.bin --tokenizer tokenizer\.bin/,
+    });
   } finally {
     await Deno.remove(root, { recursive: true });
   }
