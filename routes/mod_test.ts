@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { LoadProgress } from "../src/engine/load_service.ts";
 import { createApp, ServingState } from "./mod.ts";
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}): Request {
@@ -131,6 +132,33 @@ Deno.test("createApp answers 503 while the model loads and /ready says so", asyn
   const health = await app.fetch(new Request("http://localhost/health"));
   assert.equal(health.status, 200);
   assert.deepEqual(await health.json(), { status: "ok" });
+});
+
+Deno.test("/ready tells the loading phase and its bytes while the model is on its way", async () => {
+  const state = new ServingState();
+  const app = createApp(state);
+  const ready = async () => {
+    const response = await app.fetch(new Request("http://localhost/ready"));
+    return { status: response.status, body: await response.json() };
+  };
+  let progress: LoadProgress | undefined = {
+    phase: "download",
+    what: "model.safetensors",
+    doneBytes: 1000,
+    totalBytes: undefined,
+  };
+  state.trackProgress(() => progress);
+  assert.deepEqual(await ready(), {
+    status: 503,
+    body: { status: "loading", phase: "download", bytes_loaded: 1000, bytes_total: null },
+  });
+  progress = { phase: "load", doneBytes: 300, totalBytes: 1200 };
+  assert.deepEqual(await ready(), {
+    status: 503,
+    body: { status: "loading", phase: "load", bytes_loaded: 300, bytes_total: 1200 },
+  });
+  progress = undefined;
+  assert.deepEqual(await ready(), { status: 503, body: { status: "loading" } });
 });
 
 Deno.test("createApp requires a Bearer key except on /health and /ready", async () => {

@@ -1,3 +1,4 @@
+import type { LoadProgress } from "../src/engine/load_service.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { ServingMetrics } from "../src/scheduler/metrics.ts";
 import { type QueueTicket, RequestQueue } from "../src/scheduler/queue.ts";
@@ -51,6 +52,7 @@ export class ServingState {
   #stopping: ApiError | undefined;
   /** The admitted generations: their controllers, and a promise settled at their release. */
   readonly #admitted = new Map<AbortController, Promise<void>>();
+  #progress: (() => LoadProgress | undefined) | undefined;
 
   constructor(config: Partial<ServingConfig> = {}, log: (line: string) => void = () => {}) {
     this.config = { ...DEFAULT_SERVING_CONFIG, ...config };
@@ -73,6 +75,16 @@ export class ServingState {
   /** Why loading failed, if it did. */
   get loadError(): Error | undefined {
     return this.#loadError;
+  }
+
+  /** How far the model's download, conversion or load is, while the loader tells. */
+  get progress(): LoadProgress | undefined {
+    return this.#progress?.();
+  }
+
+  /** Reads the loading progress from `read` from now on (what `/ready` shows). */
+  trackProgress(read: () => LoadProgress | undefined): void {
+    this.#progress = read;
   }
 
   /** Waits for `loading` and keeps its result (or its failure, served as 503). */
