@@ -3,7 +3,8 @@ import { parseCliArgs } from "./args.ts";
 import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
-import { loadService } from "../src/engine/load_service.ts";
+import { type LoadProgress, loadService } from "../src/engine/load_service.ts";
+import { ProgressReporter } from "./progress.ts";
 import type { Kernels } from "../kernels/mod.ts";
 import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import { openDiskCache } from "../src/storage/disk_cache.ts";
@@ -163,7 +164,7 @@ export function createServer(config: ServeConfig, log = defaultLog): Server {
         "this port can use the model",
     );
   }
-  const loaded = state.load(loadConfigured(config, log));
+  const loaded = state.load(loadConfigured(config, state, log));
   loaded.catch(() => {});
   const delivering = new Set<Promise<void>>();
   return {
@@ -186,15 +187,30 @@ export function createServer(config: ServeConfig, log = defaultLog): Server {
   };
 }
 
-async function loadConfigured(config: ServeConfig, log: (line: string) => void) {
+async function loadConfigured(
+  config: ServeConfig,
+  state: ServingState,
+  log: (line: string) => void,
+) {
   const started = performance.now();
+  const reporter = new ProgressReporter({
+    log,
+    terminal: log === defaultLog && Deno.stderr.isTerminal(),
+  });
+  let latest: LoadProgress | undefined;
+  state.trackProgress(() => latest);
   const resolved = await resolveModel(config.model, {
     ...(config.cacheDir === undefined ? {} : { cacheDir: config.cacheDir }),
     log,
+    onProgress: (progress) => {
+      latest = progress;
+      reporter.update(progress);
+    },
   });
   const kernels = await openKernels(config.threads, log);
   const memoryLimit = config.memoryLimit ?? readMemoryLimit();
-  const loaded = await loadService(resolved.location, {
+  const loadEnded = Promise.withResolvers<void>();
+  const loading = loadService(resolved.location, {
     ...(memoryLimit === undefined ? {} : { memoryLimit }),
     modelId: config.modelId ?? resolved.id,
     ...(kernels === undefined ? {} : { kernels }),
@@ -205,7 +221,13 @@ async function loadConfigured(config: ServeConfig, log: (line: string) => void) 
     ...(config.cacheDir === undefined
       ? {}
       : { cache: openDiskCache(join(config.cacheDir, "members")) ?? false }),
+    onLoading: (read) => {
+      state.trackProgress(read);
+      reporter.follow(read, loadEnded.promise);
+    },
   });
+  loading.then((l) => l.weightsReady).catch(() => {}).finally(loadEnded.resolve);
+  const loaded = await loading;
   const seconds = (performance.now() - started) / 1000;
   log(
     `rill: loaded model '${loaded.service.modelId}' from ${resolved.location} (${resolved.origin}), ` +

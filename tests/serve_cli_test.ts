@@ -7,6 +7,9 @@ import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { Child } from "./_child.ts";
 
+const TINY_GGUF = new URL("../../shared/fixtures/gguf/llama-2-tiny-random.gguf", import.meta.url)
+  .pathname;
+
 /** Starts `rill serve` on a free port; resolves once it is ready. */
 async function serve(
   env: Record<string, string>,
@@ -139,6 +142,49 @@ Deno.test("deno task serve with no MODEL downloads the default model once, conve
     assert.match(second.child.log, /\(hub-cache\)/);
     assert.equal(await ask(second.url), text);
     assert.equal(hub.requests.length, requests, "the second start must not touch the hub");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("rill serve with MODEL set to a GGUF file converts it once into the cache, shows progress and /ready's bytes, and the next start reuses it", async () => {
+  const root = await Deno.makeTempDir({ prefix: "rill_gguf_model_" });
+  try {
+    const env = { MODEL: TINY_GGUF, RILL_CACHE_DIR: join(root, "cache"), RILL_API_KEYS: "" };
+    const ask = async (url: string) => {
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+      const answer = await client.completions.create({
+        model: "llama-2-tiny-random.gguf",
+        prompt: "Hello",
+        max_tokens: 4,
+        temperature: 0,
+      });
+      assert.equal(answer.usage!.completion_tokens, 4);
+      return answer.choices[0]!.text;
+    };
+    const first = await serve(env);
+    let text: string;
+    {
+      await using _ = first.child;
+      const log = first.child.log;
+      assert.match(log, /converting the GGUF file .*llama-2-tiny-random\.gguf to Q4_0 in /, log);
+      assert.match(log, /rill: converting (\d+\.\d) of \1 MB \(100%\)/, log);
+      assert.match(log, /\(converted\)/);
+      await first.child.waitFor(/all weights in place/);
+      await first.child.waitFor(/rill: loading (\d+\.\d) of \1 MB \(100%\)/);
+      const ready = await (await fetch(`${first.url}/ready`)).json();
+      assert.equal(ready.status, "ready");
+      assert.equal(ready.phase, "load");
+      assert.ok(ready.bytes_total > 1_000_000, JSON.stringify(ready));
+      assert.equal(ready.bytes_loaded, ready.bytes_total);
+      text = await ask(first.url);
+    }
+    const second = await serve(env);
+    await using _ = second.child;
+    assert.match(second.child.log, /using .* converted earlier from .*llama-2-tiny-random\.gguf/);
+    assert.match(second.child.log, /\(converted-cache\)/);
+    assert.doesNotMatch(second.child.log, /rill: converting/);
+    assert.equal(await ask(second.url), text);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
