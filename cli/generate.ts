@@ -1,18 +1,25 @@
 /** `deno task generate`: complete a prompt with a model, streaming the text to stdout. */
 import { parseCliArgs } from "./args.ts";
-import { loadModel, type Model } from "../src/graph/model.ts";
+import type { Model } from "../src/graph/model.ts";
 import { createSession, type Session } from "../src/engine/session.ts";
 import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import type { Tokenizer } from "../src/engine/tokenizer.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { type LoadedService, loadService } from "../src/engine/load_service.ts";
 import { generate } from "../src/engine/generate.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
+import { resolveModel } from "../models/resolve.ts";
+import { ProgressReporter } from "./progress.ts";
 
-const USAGE = `Usage: rill generate --model <archive> --tokenizer <file> --prompt <text>
+const USAGE = `Usage: rill generate --model <model> --prompt <text> [--tokenizer <file>]
                      [--max-tokens N] [--temperature T] [--seed N] [--no-stop] [--no-kernels]
 
-  --model        .nnef.tgz / .tar / folder (or http(s) URL) of a tract NNEF LLM export
-  --tokenizer    tokenizer.json (Hugging Face) or tokenizer.bin / tok512.bin (llama2.c)
+  --model        an NNEF archive (.nnef.tar, .nnef.tgz, a folder, an http(s):// or s3:// URL),
+                 a GGUF file, a Hugging Face folder or hf:org/name (default: $MODEL); a GGUF
+                 file or Hugging Face folder is converted once into the cache
+  --tokenizer    for an archive without its own tokenizer.json: a tokenizer.json, a llama2.c
+                 tokenizer.bin / tok512.bin or a GGUF file
+  --cache-dir    where conversions and hub downloads are kept (default: $RILL_CACHE_DIR or
+                 ~/.cache/rill)
   --prompt       the text to complete
   --max-tokens   most tokens to generate (default 256)
   --temperature  0 is greedy (default 1)
@@ -20,7 +27,7 @@ const USAGE = `Usage: rill generate --model <archive> --tokenizer <file> --promp
   --no-stop      keep going after an end-of-sequence token
   --no-kernels   run in TypeScript only (default: the WASM SIMD kernels when available)
 
-Prints only the completion on stdout; prefill and decode speeds go to stderr.`;
+Prints only the completion on stdout; progress, prefill and decode speeds go to stderr.`;
 
 function numberFlag(value: string | true | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -32,15 +39,24 @@ function numberFlag(value: string | true | undefined, name: string, fallback: nu
 /** Runs `rill generate`; returns the exit code. */
 export async function generateCommand(args: string[]): Promise<number> {
   const { flags } = parseCliArgs(args, ["no-stop", "no-kernels", "help"]);
-  const model = flags.get("model");
-  const tokenizerPath = flags.get("tokenizer");
-  const prompt = flags.get("prompt");
-  if (
-    flags.has("help") || typeof model !== "string" || typeof tokenizerPath !== "string" ||
-    typeof prompt !== "string"
-  ) {
+  if (flags.has("help")) {
     console.error(USAGE);
-    return flags.has("help") ? 0 : 2;
+    return 0;
+  }
+  const model = stringFlag(flags.get("model")) ?? (Deno.env.get("MODEL") || undefined);
+  const tokenizerPath = stringFlag(flags.get("tokenizer"));
+  const cacheDir = stringFlag(flags.get("cache-dir"));
+  const prompt = stringFlag(flags.get("prompt"));
+  if (model === undefined) {
+    return usageError(
+      "--model is missing: give an NNEF archive, a GGUF file, a Hugging Face folder or " +
+        "hf:org/name (or set MODEL)",
+    );
+  }
+  if (prompt === undefined) {
+    return usageError(
+      `--prompt is missing: give the text to complete, e.g. --prompt "Once upon a time"`,
+    );
   }
   let maxTokens: number;
   let temperature: number;
@@ -55,8 +71,7 @@ export async function generateCommand(args: string[]): Promise<number> {
   }
   try {
     return await run(
-      model,
-      tokenizerPath,
+      { model, tokenizer: tokenizerPath, cacheDir },
       prompt,
       maxTokens,
       temperature,
@@ -70,9 +85,24 @@ export async function generateCommand(args: string[]): Promise<number> {
   }
 }
 
+function usageError(message: string): number {
+  console.error(`rill generate: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+function stringFlag(value: string | true | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** What to load: the model as given, a tokenizer for an archive without one, the cache. */
+interface ModelChoice {
+  readonly model: string;
+  readonly tokenizer: string | undefined;
+  readonly cacheDir: string | undefined;
+}
+
 async function run(
-  model: string,
-  tokenizerPath: string,
+  choice: ModelChoice,
   prompt: string,
   maxTokens: number,
   temperature: number,
@@ -80,28 +110,41 @@ async function run(
   stopAtEos: boolean,
   useKernels: boolean,
 ): Promise<number> {
+  const reporter = new ProgressReporter();
+  const resolved = await resolveModel(choice.model, {
+    ...(choice.cacheDir === undefined ? {} : { cacheDir: choice.cacheDir }),
+    onProgress: (progress) => reporter.update(progress),
+  });
   // With the kernels, weights go straight into their memory and the first pass starts while
   // the last ones are still arriving.
   const kernels = useKernels ? await sharedKernels() : null;
-  const [graph, tokenizer] = await Promise.all([
-    loadModel(model, kernels ? { kernels, lazy: true } : {}),
-    loadTokenizer(tokenizerPath),
-  ]);
+  const loadEnded = Promise.withResolvers<void>();
+  let loaded: LoadedService | undefined;
   try {
+    loaded = await loadService(resolved.location, {
+      modelId: resolved.id,
+      ...(kernels ? { kernels } : {}),
+      ...(choice.tokenizer === undefined ? {} : { tokenizer: choice.tokenizer }),
+      onLoading: (read) => reporter.follow(read, loadEnded.promise),
+    });
+    const graph = loaded.model;
     const session = await createSession(graph, kernels ? { kernels } : { kernels: false });
     return await complete(
       graph,
-      tokenizer,
+      loaded.service.tokenizer,
       session,
       prompt,
       maxTokens,
       temperature,
       seed,
       stopAtEos,
+      () => reporter.stop(),
     );
   } finally {
     // Loads still in flight (a short completion) end before the kernels close.
-    await graph.weightsReady.catch(() => {});
+    await loaded?.weightsReady.catch(() => {});
+    loadEnded.resolve();
+    reporter.stop();
     await closeSharedKernels();
   }
 }
@@ -115,6 +158,7 @@ async function complete(
   temperature: number,
   seed: number | undefined,
   stopAtEos: boolean,
+  beforeOutput: () => void,
 ): Promise<number> {
   const promptIds = tokenizer.encode(prompt);
   const detok = new IncrementalDetokenizer(tokenizer, promptIds);
@@ -132,7 +176,7 @@ async function complete(
       onPrefill: () => (prefillEnd = performance.now()),
     })
   ) {
-    count++;
+    if (count++ === 0) beforeOutput();
     const text = detok.push(id);
     if (text) await out.write(encoder.encode(text));
   }
