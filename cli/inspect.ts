@@ -4,9 +4,13 @@ import { type Archive, openArchive } from "../src/nnef/archive.ts";
 import { formatModelSummary, inspectModel, type ModelSummary } from "../src/nnef/inspect.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { type Dim, dimToString } from "../src/graph/dim.ts";
+import { resolveModel } from "../models/resolve.ts";
+import { ProgressReporter } from "./progress.ts";
 
-const USAGE =
-  "Usage: rill inspect <model.nnef.tgz | model.tar | folder | https://…> [--json] [--no-shapes]\n" +
+const USAGE = "Usage: rill inspect <model> [--json] [--no-shapes] [--cache-dir DIR]\n" +
+  "<model> is an NNEF archive (.nnef.tar, .nnef.tgz, a folder, an http(s):// or s3:// URL), a\n" +
+  "GGUF file, a Hugging Face folder or hf:org/name; a GGUF file or Hugging Face folder is\n" +
+  "converted once into the cache (--cache-dir, default $RILL_CACHE_DIR or ~/.cache/rill).\n" +
   "Output shapes are inferred by loading the graph (weights included); --no-shapes skips that.";
 
 export async function inspectCommand(args: string[]): Promise<number> {
@@ -15,13 +19,26 @@ export async function inspectCommand(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const unknown = [...flags.keys()].filter((name) => name !== "json" && name !== "no-shapes");
+  const known = ["json", "no-shapes", "cache-dir"];
+  const unknown = [...flags.keys()].filter((name) => !known.includes(name));
   if (positional.length !== 1 || unknown.length > 0) {
-    console.error(unknown.length > 0 ? `Unknown option '--${unknown[0]}'\n${USAGE}` : USAGE);
+    console.error(
+      unknown.length > 0
+        ? `Unknown option '--${unknown[0]}'\n${USAGE}`
+        : positional.length === 0
+        ? `rill inspect: the model is missing: give an archive, a GGUF file or a folder\n${USAGE}`
+        : USAGE,
+    );
     return 2;
   }
+  const cacheDir = flags.get("cache-dir");
   try {
-    const archive = await openArchive(positional[0]!);
+    const reporter = new ProgressReporter();
+    const resolved = await resolveModel(positional[0]!, {
+      ...(typeof cacheDir === "string" ? { cacheDir } : {}),
+      onProgress: (progress) => reporter.update(progress),
+    });
+    const archive = await openArchive(resolved.location);
     try {
       let summary = await inspectModel(archive);
       if (!flags.has("no-shapes")) summary = await withInferredOutputs(summary, archive);
