@@ -101,5 +101,28 @@ Deno.test("inspect CLI fails cleanly on a missing file and on bad usage", async 
   assert.match(missing.stderr, /^rill inspect: .*does-not-exist\.nnef\.tgz/);
   const usage = await runCli();
   assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /^Usage: rill inspect/);
+  assert.match(
+    usage.stderr,
+    /^rill inspect: the model is missing: give an archive, a GGUF file or a folder\nUsage: rill inspect/,
+  );
+});
+
+Deno.test("inspect CLI converts a GGUF file into the cache once and reports the archive", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "rill_inspect_" });
+  try {
+    const gguf = new URL("../../shared/fixtures/gguf/llama-2-tiny-random.gguf", import.meta.url)
+      .pathname;
+    const first = await runCli(gguf, "--json", "--cache-dir", cache);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /converting the GGUF file .*llama-2-tiny-random\.gguf to Q4_0/);
+    const summary = JSON.parse(first.stdout);
+    assert.equal(summary.properties.source_format, "gguf");
+    assert.deepEqual(summary.symbols, ["S", "P"]);
+    const second = await runCli(gguf, "--json", "--cache-dir", cache);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /converted earlier/);
+    assert.equal(second.stdout, first.stdout);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
 });
