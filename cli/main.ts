@@ -1,5 +1,6 @@
 /** Rill's command line: `deno run -A cli/main.ts <command> [args]`. */
 import { parseCliArgs } from "./args.ts";
+import { denoVersionProblem, MIN_DENO } from "./deno_version.ts";
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -12,6 +13,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  const problem = denoVersionProblem(Deno.version.deno, MIN_DENO, "run");
+  if (problem !== null) {
+    console.error(problem);
+    return 1;
+  }
   const [name, ...rest] = argv;
   const load = name === undefined ? undefined : COMMANDS[name];
   if (load === undefined) {
