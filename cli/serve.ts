@@ -18,7 +18,8 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
 
 const USAGE = `Usage: rill serve [options]          (flags win over environment variables)
 
-  --model, MODEL                  local .nnef.tar/.tgz/folder, http(s):// or s3:// URL, or
+  --model, MODEL                  local .nnef.tar/.tgz/folder, http(s):// or s3:// URL, a GGUF
+                                  file or Hugging Face folder (converted once into the cache), or
                                   hf:org/name[@rev] (default hf:HuggingFaceTB/SmolLM2-135M-Instruct)
   --tokenizer, TOKENIZER          tokenizer file or folder when the archive has none
   --model-id, RILL_MODEL_ID       name shown in /v1/models (default: from MODEL)
@@ -38,7 +39,7 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   that each step takes about 50 ms)
   --threads, RILL_THREADS         threads of the WASM kernels (default: all cores; 0 runs the
                                   graph in TypeScript without the kernels)
-  --cache-dir, RILL_CACHE_DIR     hub download and conversion cache (default ~/.cache/rill);
+  --cache-dir, RILL_CACHE_DIR     download and conversion cache (default ~/.cache/rill);
                                   when given, verified members of an http(s):// or s3://
                                   archive are kept in its members/ folder and reused
   --memory-limit, RILL_MEMORY_LIMIT  memory the process may use, e.g. 768M or 4G (default: the
