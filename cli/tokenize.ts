@@ -10,6 +10,11 @@ with BOS when the tokenizer adds one by default (--no-bos: never).
 With --cases: prints one line per case in the format of llama.cpp's .out files, without BOS
 (as llama.cpp's test does; --bos: with).`;
 
+function usageError(message: string): number {
+  console.error(`rill tokenize: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
 async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
 }
@@ -18,9 +23,20 @@ export async function tokenizeCommand(args: string[]): Promise<number> {
   const { flags, positional } = parseCliArgs(args, ["no-bos", "bos", "help"]);
   const path = flags.get("tokenizer");
   const cases = flags.get("cases");
-  if (flags.has("help") || typeof path !== "string" || cases === true || positional.length > 0) {
+  if (flags.has("help")) {
     console.error(USAGE);
-    return flags.has("help") ? 0 : 2;
+    return 0;
+  }
+  if (typeof path !== "string") {
+    return usageError(
+      "--tokenizer is missing: give a tokenizer.json, a folder holding one, a llama2.c " +
+        "tokenizer.bin or a GGUF file",
+    );
+  }
+  if (cases === true) return usageError("--cases needs a file: a llama.cpp .inp file of texts");
+  if (positional.length > 0) {
+    console.error(USAGE);
+    return 2;
   }
   let tokenizer;
   try {

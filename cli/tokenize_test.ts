@@ -4,7 +4,10 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const FIXTURES = new URL("../../shared/fixtures/", import.meta.url).pathname;
 const VOCAB = `${FIXTURES}tokenizers/llama-cpp-vocab/`;
 
-async function run(args: string[], stdin = ""): Promise<{ code: number; stdout: string }> {
+async function run(
+  args: string[],
+  stdin = "",
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}cli/main.ts`, "tokenize", ...args],
     cwd: ROOT,
@@ -15,8 +18,9 @@ async function run(args: string[], stdin = ""): Promise<{ code: number; stdout: 
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(stdin));
   await writer.close();
-  const { code, stdout } = await child.output();
-  return { code, stdout: new TextDecoder().decode(stdout) };
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
 Deno.test("tokenizeCommand prints the ids of stdin", async () => {
@@ -39,7 +43,11 @@ Deno.test("tokenizeCommand --cases reproduces llama.cpp's llama-spm .out file", 
   assert.equal(stdout, await Deno.readTextFile(`${VOCAB}ggml-vocab-llama-spm.gguf.out`));
 });
 
-Deno.test("tokenizeCommand fails with a message on a missing tokenizer flag", async () => {
-  const { code } = await run([]);
+Deno.test("tokenizeCommand names a missing tokenizer flag and what it takes", async () => {
+  const { code, stderr } = await run([]);
   assert.equal(code, 2);
+  assert.match(
+    stderr,
+    /^rill tokenize: --tokenizer is missing: give a tokenizer\.json, a folder holding one, a llama2\.c tokenizer\.bin or a GGUF file/,
+  );
 });
