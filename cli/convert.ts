@@ -50,9 +50,20 @@ function defaultOutput(input: string): string {
 export async function convertCommand(args: string[]): Promise<number> {
   const normalized = args.map((a) => (a === "-o" ? "--output" : a));
   const { positional, flags } = parseCliArgs(normalized, ["q40", "quiet", "help"]);
-  if (flags.has("help") || positional.length === 0 || positional.length > 2) {
+  if (flags.has("help")) {
     console.error(USAGE);
-    return flags.has("help") ? 0 : 2;
+    return 0;
+  }
+  if (positional.length === 0) {
+    console.error(
+      "rill convert: the input is missing: give a Hugging Face folder, a GGUF file or a " +
+        `llama2.c checkpoint (with --tokenizer tokenizer.bin)\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  if (positional.length > 2) {
+    console.error(USAGE);
+    return 2;
   }
   const input = positional[0]!;
   const outputFlag = flags.get("output");

@@ -183,6 +183,20 @@ Deno.test("convertModel rejects a GGUF tensor of a known type it cannot convert"
   });
 });
 
+Deno.test("convertCommand names a missing input and what it takes", async () => {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli/main.ts", "convert"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 2);
+  assert.match(
+    new TextDecoder().decode(stderr),
+    /^rill convert: the input is missing: give a Hugging Face folder, a GGUF file or a llama2\.c checkpoint \(with --tokenizer tokenizer\.bin\)/,
+  );
+});
+
 Deno.test("convertCommand prints the error and exits with 1 on bad input", async () => {
   await withDir(async (dir) => {
     await hfFolder(dir, { ...CONFIG, architectures: ["MambaForCausalLM"] });
