@@ -1,6 +1,7 @@
 /** `rill convert`: llama2.c, Hugging Face safetensors or GGUF -> Rill `.nnef.tar`. */
 import { parseCliArgs } from "./args.ts";
-import { convertModel, type ConvertProgress } from "../models/convert.ts";
+import { convertModel } from "../models/convert.ts";
+import { ProgressReporter } from "./progress.ts";
 
 const USAGE = `Usage: rill convert <input> [--output out.nnef.tar] [options]
 
@@ -9,37 +10,7 @@ const USAGE = `Usage: rill convert <input> [--output out.nnef.tar] [options]
   --tokenizer FILE        llama2.c tokenizer.bin (required for a llama2.c checkpoint)
   --q40                   store linear weights (input size a multiple of 32) as Q4_0
   --dtype f32|f16         storage of the other matrices (default: as the input)
-  --quiet                 no progress bar`;
-
-function megabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
-
-/**
- * A progress bar on stderr, redrawn at most ten times a second on a terminal; elsewhere
- * (logs, pipes) only the final line is written.
- */
-function progressBar(start = performance.now()): (p: ConvertProgress) => void {
-  const encoder = new TextEncoder();
-  const terminal = Deno.stderr.isTerminal();
-  let last = 0;
-  return (p) => {
-    const now = performance.now();
-    const done = p.tensorsDone === p.tensorsTotal;
-    if (!done && (!terminal || now - last < 100)) return;
-    last = now;
-    const fraction = p.bytesTotal === 0 ? 1 : p.bytesDone / p.bytesTotal;
-    const width = 30;
-    const filled = Math.round(fraction * width);
-    const rate = p.bytesDone / Math.max(1e-3, (now - start) / 1000);
-    const line = `\r[${"#".repeat(filled)}${
-      "-".repeat(width - filled)
-    }] ${p.tensorsDone}/${p.tensorsTotal} tensors ${megabytes(p.bytesDone)}/${
-      megabytes(p.bytesTotal)
-    } ${megabytes(rate)}/s`;
-    Deno.stderr.writeSync(encoder.encode(done ? `${terminal ? line : line.slice(1)}\n` : line));
-  };
-}
+  --quiet                 no progress on stderr`;
 
 function defaultOutput(input: string): string {
   const base = input.replace(/\/+$/, "").replace(/\.(bin|gguf)$/, "");
@@ -76,14 +47,20 @@ export async function convertCommand(args: string[]): Promise<number> {
     return 2;
   }
   const tokenizer = flags.get("tokenizer");
+  const reporter = new ProgressReporter();
   try {
     const result = await convertModel(input, output, {
       ...(typeof tokenizer === "string" ? { tokenizer } : {}),
       ...(dtype !== undefined ? { dtype } : {}),
       q40: flags.has("q40"),
-      ...(flags.has("quiet") ? {} : { onProgress: progressBar() }),
+      ...(flags.has("quiet") ? {} : {
+        onProgress: (p) =>
+          reporter.update({ phase: "convert", doneBytes: p.bytesDone, totalBytes: p.bytesTotal }),
+      }),
     });
     if (!flags.has("quiet")) {
+      const size = (await Deno.stat(result.output)).size;
+      reporter.update({ phase: "convert", doneBytes: size, totalBytes: size });
       console.error(`Wrote ${result.output} (${result.index.members.length} members)`);
     }
     return 0;
