@@ -20,7 +20,17 @@ function defaultOutput(input: string): string {
 /** Runs `rill convert`; returns the process exit code. */
 export async function convertCommand(args: string[]): Promise<number> {
   const normalized = args.map((a) => (a === "-o" ? "--output" : a));
-  const { positional, flags } = parseCliArgs(normalized, ["q40", "quiet", "help"]);
+  let parsed;
+  try {
+    parsed = parseCliArgs(normalized, {
+      booleans: ["q40", "quiet", "help"],
+      values: ["output", "tokenizer", "dtype"],
+    });
+  } catch (e) {
+    console.error(`rill convert: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { positional, flags } = parsed;
   if (flags.has("help")) {
     console.error(USAGE);
     return 0;

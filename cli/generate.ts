@@ -29,6 +29,11 @@ const USAGE = `Usage: rill generate --model <model> --prompt <text> [--tokenizer
 
 Prints only the completion on stdout; progress, prefill and decode speeds go to stderr.`;
 
+const GENERATE_FLAGS = {
+  booleans: ["no-stop", "no-kernels", "help"],
+  values: ["model", "tokenizer", "cache-dir", "prompt", "max-tokens", "temperature", "seed"],
+};
+
 function numberFlag(value: string | true | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -38,7 +43,16 @@ function numberFlag(value: string | true | undefined, name: string, fallback: nu
 
 /** Runs `rill generate`; returns the exit code. */
 export async function generateCommand(args: string[]): Promise<number> {
-  const { flags } = parseCliArgs(args, ["no-stop", "no-kernels", "help"]);
+  let parsed;
+  try {
+    parsed = parseCliArgs(args, GENERATE_FLAGS);
+    if (parsed.positional.length > 0) {
+      throw new TypeError(`Unexpected argument '${parsed.positional[0]}'`);
+    }
+  } catch (e) {
+    return usageError((e as Error).message);
+  }
+  const { flags } = parsed;
   if (flags.has("help")) {
     console.error(USAGE);
     return 0;

@@ -14,18 +14,21 @@ const USAGE = "Usage: rill inspect <model> [--json] [--no-shapes] [--cache-dir D
   "Output shapes are inferred by loading the graph (weights included); --no-shapes skips that.";
 
 export async function inspectCommand(args: string[]): Promise<number> {
-  const { positional, flags } = parseCliArgs(args, ["json", "help", "no-shapes"]);
+  let parsed;
+  try {
+    parsed = parseCliArgs(args, { booleans: ["json", "help", "no-shapes"], values: ["cache-dir"] });
+  } catch (e) {
+    console.error(`rill inspect: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { positional, flags } = parsed;
   if (flags.has("help")) {
     console.log(USAGE);
     return 0;
   }
-  const known = ["json", "no-shapes", "cache-dir"];
-  const unknown = [...flags.keys()].filter((name) => !known.includes(name));
-  if (positional.length !== 1 || unknown.length > 0) {
+  if (positional.length !== 1) {
     console.error(
-      unknown.length > 0
-        ? `Unknown option '--${unknown[0]}'\n${USAGE}`
-        : positional.length === 0
+      positional.length === 0
         ? `rill inspect: the model is missing: give an archive, a GGUF file or a folder\n${USAGE}`
         : USAGE,
     );

@@ -49,6 +49,30 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   requests may finish before they are ended (default ${DEFAULT_SHUTDOWN_GRACE_MS})
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
 
+const SERVE_FLAGS = {
+  booleans: ["help"],
+  values: [
+    "model",
+    "tokenizer",
+    "model-id",
+    "host",
+    "port",
+    "api-keys",
+    "cors-origins",
+    "max-queue",
+    "max-tokens",
+    "ping-ms",
+    "prefill-chunk",
+    "threads",
+    "cache-dir",
+    "model-aliases",
+    "max-batch",
+    "kv-budget",
+    "memory-limit",
+    "shutdown-grace-ms",
+  ],
+};
+
 /** Everything `rill serve` and `deno serve mod.ts` are configured with. */
 export interface ServeConfig {
   readonly model: string | undefined;
@@ -74,12 +98,16 @@ export interface ServeConfig {
  * Reads the configuration from flags, then environment variables, then defaults.
  *
  * @throws {RangeError} for a number or size out of range
+ * @throws {TypeError} for an unknown flag or a positional argument
  */
 export function readServeConfig(
   args: readonly string[],
   env: (name: string) => string | undefined,
 ): ServeConfig {
-  const { flags } = parseCliArgs(args);
+  const { positional, flags } = parseCliArgs(args, SERVE_FLAGS);
+  if (positional.length > 0) {
+    throw new TypeError(`Unexpected argument '${positional[0]}' (the model is given with --model)`);
+  }
   const get = (flag: string, variable: string): string | undefined => {
     const value = flags.get(flag);
     if (typeof value === "string") return value;

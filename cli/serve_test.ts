@@ -75,3 +75,14 @@ Deno.test("readServeConfig reads the memory limit and the shutdown grace period"
     /--shutdown-grace-ms \(RILL_SHUTDOWN_GRACE_MS\)/,
   );
 });
+
+Deno.test("readServeConfig refuses an unknown flag or a stray argument instead of ignoring it", () => {
+  assert.throws(
+    () => readServeConfig(["--modle", "x.nnef.tar"], () => undefined),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      /Unknown option '--modle' \(did you mean '--model'\?\)/.test(e.message) &&
+      e.message.includes("--cache-dir"),
+  );
+  assert.throws(() => readServeConfig(["x.nnef.tar"], () => undefined), /Unexpected argument/);
+});

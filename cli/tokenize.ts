@@ -20,7 +20,17 @@ async function readStdin(): Promise<string> {
 }
 
 export async function tokenizeCommand(args: string[]): Promise<number> {
-  const { flags, positional } = parseCliArgs(args, ["no-bos", "bos", "help"]);
+  let parsed;
+  try {
+    parsed = parseCliArgs(args, {
+      booleans: ["no-bos", "bos", "help"],
+      values: ["tokenizer", "cases"],
+    });
+  } catch (e) {
+    console.error(`rill tokenize: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { flags, positional } = parsed;
   const path = flags.get("tokenizer");
   const cases = flags.get("cases");
   if (flags.has("help")) {
