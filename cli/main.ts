@@ -1,6 +1,7 @@
 /** Rill's command line: `deno run -A cli/main.ts <command> [args]`. */
 import { parseCliArgs } from "./args.ts";
 import { denoVersionProblem, MIN_DENO } from "./deno_version.ts";
+import { catchStrayErrors, errorMessage } from "./top_level.ts";
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -12,6 +13,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   convert: async () => (await import("./convert.ts")).convertCommand,
 };
 
+/**
+ * Runs one command and returns its exit code: 0 done, 1 failed (one line on stderr says why),
+ * 2 a usage error. Nothing it throws escapes.
+ */
 export async function main(argv: string[]): Promise<number> {
   const problem = denoVersionProblem(Deno.version.deno, MIN_DENO, "run");
   if (problem !== null) {
@@ -26,12 +31,19 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  const command = await load();
-  return await command(rest);
+  try {
+    const command = await load();
+    return await command(rest);
+  } catch (e) {
+    console.error(`rill ${name}: ${errorMessage(e)}`);
+    return 1;
+  }
 }
 
 export { parseCliArgs };
 
 if (import.meta.main) {
+  const name = Deno.args[0] ?? "";
+  catchStrayErrors(`rill ${name}`.trimEnd(), { keepRunning: name === "serve" });
   Deno.exit(await main(Deno.args));
 }
