@@ -323,14 +323,26 @@ export async function serveCommand(args: string[]): Promise<number> {
     console.error(`rill serve: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  let http: Deno.HttpServer;
+  // Listening comes first, so a taken port fails before the model starts loading.
+  let answer: Server["fetch"] = () => new Response(null, { status: 503 });
+  try {
+    http = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      onListen: ({ hostname, port }) => {
+        console.error(`rill: listening on http://${hostname}:${port}`);
+      },
+    }, (request) => answer(request));
+  } catch (e) {
+    const why = e instanceof Deno.errors.AddrInUse
+      ? "the address is already in use (another server on that port?)"
+      : (e as Error).message;
+    console.error(`rill serve: cannot listen on ${config.host}:${config.port}: ${why}`);
+    return 1;
+  }
   const server = createServer(config);
-  const http = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) => {
-      console.error(`rill: listening on http://${hostname}:${port}`);
-    },
-  }, server.fetch);
+  answer = server.fetch;
   let code = 0;
   server.loaded.then(() => console.error("rill: ready"), async (e) => {
     console.error(`rill serve: ${(e as Error).message}`);
