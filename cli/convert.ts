@@ -1,5 +1,6 @@
 /** `rill convert`: llama2.c, Hugging Face safetensors or GGUF -> Rill `.nnef.tar`. */
 import { parseCliArgs } from "./args.ts";
+import { errorMessage } from "./top_level.ts";
 import { convertModel } from "../models/convert.ts";
 import { ProgressReporter } from "./progress.ts";
 
@@ -75,10 +76,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError) {
-      console.error(`convert: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    console.error(`rill convert: ${errorMessage(e)}`);
+    return 1;
   }
 }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
 import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
 import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
@@ -115,6 +116,50 @@ async function openModelSource(
   }
 }
 
+/**
+ * Refuses an output path that names a folder, or a file the conversion reads (`inputs`, and the
+ * files of an input folder): the archive, renamed into place at the end, would replace it.
+ */
+async function checkOutput(output: string, inputs: readonly string[]): Promise<void> {
+  const target = await statOrNull(output);
+  if (target === null) return;
+  if (target.isDirectory) {
+    throw new TypeError(
+      `Output '${output}' is a folder; name the archive to write, e.g. '${
+        join(output, "model.nnef.tar")
+      }'`,
+    );
+  }
+  for (const input of inputs) {
+    const info = await statOrNull(input);
+    if (info === null) continue;
+    const files = info.isDirectory ? await filesOf(input) : [input];
+    for (const file of files) {
+      const read = file === input ? info : await statOrNull(file);
+      if (read !== null && read.dev === target.dev && read.ino === target.ino) {
+        throw new TypeError(
+          `Output '${output}' is the input file '${file}': writing it would replace what is converted`,
+        );
+      }
+    }
+  }
+}
+
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+async function filesOf(folder: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(folder)) out.push(join(folder, entry.name));
+  return out;
+}
+
 function payloadBytes(dtype: WeightDType, shape: readonly number[]): number {
   const n = shape.reduce((a, b) => a * b, 1);
   return dtype === "q40" ? (n / 32) * 18 : dtype === "f16" ? 2 * n : 4 * n;
@@ -201,7 +246,8 @@ function member(name: string, bytes: Uint8Array): ArchiveMember {
  *
  * @param input folder or file
  * @param output path of the `.nnef.tar` to write
- * @throws {TypeError} for an unsupported architecture or tensor type
+ * @throws {TypeError} for an unsupported architecture or tensor type, an output that is a
+ * folder or one of the files read
  * @throws {RangeError} for inconsistent or truncated input
  * @throws {SyntaxError} for malformed JSON or headers
  * @example
@@ -215,6 +261,10 @@ export async function convertModel(
   output: string,
   options: ConvertOptions = {},
 ): Promise<ConvertResult> {
+  await checkOutput(output, [
+    input,
+    ...(options.tokenizer === undefined ? [] : [options.tokenizer]),
+  ]);
   const model = await openModelSource(input, options);
   try {
     const dtypes = planDtypes(model, options);
