@@ -278,7 +278,10 @@ export class Executor {
       this.#waits[i] = null;
       return null;
     }
-    return Promise.all(ps);
+    // `waiting` only asks whether there is one: a failed weight reaches the step that awaits it.
+    const all = Promise.all(ps);
+    all.catch(() => {});
+    return all;
   }
 
   /** True while some weight read by the steps has not arrived. */
