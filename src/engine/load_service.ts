@@ -186,7 +186,14 @@ export async function loadService(
     });
     // The model reads from the stream until its last weight is in. Its figures count all the
     // stream wrote, the members read here too.
-    const weightsReady = graph.weightsReady.finally(() => stream.close()).then(() => {
+    const weightsReady = graph.weightsReady.then(
+      () => stream.close(),
+      async (e) => {
+        // The loads still pending fail saying which weight stopped the load.
+        await stream.close(e instanceof Error ? e : undefined);
+        throw e;
+      },
+    ).then(() => {
       placed = true;
       const stats = graph.loadStats!;
       const sideBytes = [...side.files.values()].reduce((n, b) => n + b.length, 0);

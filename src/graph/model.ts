@@ -951,10 +951,10 @@ export async function loadModel(
   const kernels = options.kernels || null;
   const loads: WeightLoad[] = [];
   let closed = false;
-  const close = async (): Promise<void> => {
+  const close = async (reason?: Error): Promise<void> => {
     if (closed || stream) return;
     closed = true;
-    await weights.close();
+    await weights.close(reason);
   };
   try {
     const file = options.file ?? "graph.nnef";
@@ -1077,7 +1077,8 @@ export async function loadModel(
         if (placement && !hasQuant && placement.seen("graph.quant")) refuse();
       },
       async (e) => {
-        await close().catch(() => {});
+        // The loads still pending fail saying which weight stopped the load.
+        await close(e instanceof Error ? e : undefined).catch(() => {});
         throw e;
       },
     );

@@ -58,8 +58,11 @@ export interface MemberLoader {
   /** Changes the priority of a member not yet fully requested (default: ahead of all others). */
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
-  /** Rejects the loads still pending and waits for cache writes. */
-  close(): Promise<void>;
+  /**
+   * Rejects the loads still pending (saying `reason` when given: why the load stopped) and
+   * waits for cache writes.
+   */
+  close(reason?: Error): Promise<void>;
 }
 
 /** A member as the loader needs it. */
@@ -122,6 +125,15 @@ export function hashMismatch(archive: string, member: string, got: string, want:
   return new Error(
     `${archive}: member '${member}' has sha256 ${got}, the archive index says ${want}`,
   );
+}
+
+/** The error of a load still pending when its loader or stream closed, `reason` saying why. */
+export function notLoaded(archive: string, member: string, reason: Error | undefined): Error {
+  return reason === undefined
+    ? new Error(`${archive}: loader closed before '${member}' arrived`)
+    : new Error(`${archive}: member '${member}' was not loaded: ${reason.message}`, {
+      cause: reason,
+    });
 }
 
 /** Checks a member already in memory against its sha256 (cache reads). */
@@ -210,10 +222,10 @@ class RangeLoader implements MemberLoader {
     if (job !== undefined) job.priority = priority;
   }
 
-  async close(): Promise<void> {
+  async close(reason?: Error): Promise<void> {
     this.#closed = true;
     for (const job of [...this.#jobs.values()]) {
-      this.#fail(job, new Error(`${this.name}: loader closed before '${job.member.name}' arrived`));
+      this.#fail(job, notLoaded(this.name, job.member.name, reason));
     }
     this.#queue = [];
     await Promise.allSettled([...this.#writes]);

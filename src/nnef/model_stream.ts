@@ -16,6 +16,7 @@ import {
   type LoaderStats,
   type LoadTarget,
   type MemberLoadOptions,
+  notLoaded,
   targetView,
 } from "./loader.ts";
 import {
@@ -70,7 +71,11 @@ export interface ModelStream {
   /** Moves a member ahead of the others (tar: pending ranges; `.tgz`: no effect, order is fixed). */
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
-  close(): Promise<void>;
+  /**
+   * Stops loading; loads still pending reject, saying `reason` when given (why the load
+   * stopped).
+   */
+  close(reason?: Error): Promise<void>;
 }
 
 /** A member taken by an `onMember` hook: where its bytes go, and who hears of their arrival. */
@@ -174,8 +179,8 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
     get stats() {
       return loader.stats;
     },
-    async close(): Promise<void> {
-      await loader.close();
+    async close(reason?: Error): Promise<void> {
+      await loader.close(reason);
       if (!owns) return;
       await archive.close();
       await options.source?.close();
@@ -237,6 +242,7 @@ class TgzStream implements ModelStream {
   /** The first member while it passes, when it is `rill-index.json`. */
   #index: Entry | undefined;
   #closing = false;
+  #closeReason: Error | undefined;
   #membersLoaded = 0;
   #bytesWritten = 0;
 
@@ -352,8 +358,9 @@ class TgzStream implements ModelStream {
 
   prioritize(): void {}
 
-  async close(): Promise<void> {
+  async close(reason?: Error): Promise<void> {
     this.#closing = true;
+    this.#closeReason ??= reason;
     if (!this.#done) await this.#reader.cancel().catch(() => {});
     await this.#pump;
     for (const entry of this.#entries.values()) entry.held = undefined;
@@ -403,17 +410,25 @@ class TgzStream implements ModelStream {
 
   #end(error: unknown): void {
     this.#done = true;
-    this.#error = error === undefined ? undefined : new RangeError(
-      `${this.name}: the .tgz stream failed: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
-    );
+    // Closed while it flowed: what was still awaited was not loaded, whatever the cut left.
+    if (this.#closing) this.#error = this.#closeReason;
+    else if (error !== undefined) {
+      this.#error = new RangeError(
+        `${this.name}: the .tgz stream failed: ${error instanceof Error ? error.message : error}`,
+        { cause: error },
+      );
+    }
+    const failure = (member: string, otherwise: string): Error =>
+      this.#closing
+        ? notLoaded(this.name, member, this.#closeReason)
+        : (this.#error as Error | undefined) ?? new RangeError(`${this.name}: ${otherwise}`);
     for (const [name, claim] of this.#claims) {
-      claim.reject(this.#error ?? new RangeError(`${this.name}: no member '${name}'`));
+      claim.reject(failure(name, `no member '${name}'`));
     }
     this.#claims.clear();
     for (const entry of this.#entries.values()) {
       if (!entry.done && entry.claim !== undefined) {
-        entry.claim.reject(this.#error ?? new RangeError(`${this.name}: truncated member`));
+        entry.claim.reject(failure(entry.member.name, "truncated member"));
       }
     }
     for (const waits of this.#waiters.values()) for (const w of waits) w.resolve();
