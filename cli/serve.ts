@@ -1,5 +1,6 @@
 /** `deno task serve`: the OpenAI-compatible HTTP service (also behind `deno serve mod.ts`). */
 import { parseCliArgs } from "./args.ts";
+import { errorMessage } from "./top_level.ts";
 import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
@@ -182,7 +183,9 @@ export interface Server {
 /**
  * Builds the app at once and loads the model in the background, so `/health` answers
  * while the model is on its way and `/ready` turns 200 once its graph is built: requests run
- * from then on, the first ones waiting per node for weights still arriving.
+ * from then on, the first ones waiting per node for weights still arriving. A weight that
+ * then fails to arrive or to verify fails the requests waiting for it; the process stays up,
+ * answers 503 from then on, and `/ready` says failed.
  */
 export function createServer(config: ServeConfig, log = defaultLog): Server {
   const state = new ServingState(config.serving, log);
@@ -277,7 +280,10 @@ async function loadConfigured(
           ((performance.now() - started) / 1000).toFixed(2)
         } s`,
       ),
-    (e) => log(`rill: loading the weights failed: ${(e as Error).message}`),
+    (e) => {
+      state.fail(e as Error);
+      log(`rill: loading the weights failed, answering 503 from now on: ${errorMessage(e)}`);
+    },
   );
   return loaded.service;
 }

@@ -13,11 +13,15 @@ export function healthRoute(state: ServingState): Hono {
   app.get("/ready", (c) => {
     if (state.stopping) return c.json({ status: "stopping" }, 503);
     const progress = progressFields(state);
-    if (state.service) {
-      return c.json({ status: "ready", model: state.service.modelId, ...progress });
+    if (state.ready) {
+      return c.json({ status: "ready", model: state.service!.modelId, ...progress });
     }
     if (state.loadError) {
-      return c.json({ status: "failed", error: state.loadError.message }, 503);
+      // Unauthenticated: the reason, which may quote the model's files, stays in the log.
+      return c.json({
+        status: "failed",
+        error: "The model failed to load; the server log says why",
+      }, 503);
     }
     return c.json({ status: "loading", ...progress }, 503);
   });

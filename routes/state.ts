@@ -53,6 +53,7 @@ export class ServingState {
   /** The admitted generations: their controllers, and a promise settled at their release. */
   readonly #admitted = new Map<AbortController, Promise<void>>();
   #progress: (() => LoadProgress | undefined) | undefined;
+  #broken = false;
 
   constructor(config: Partial<ServingConfig> = {}, log: (line: string) => void = () => {}) {
     this.config = { ...DEFAULT_SERVING_CONFIG, ...config };
@@ -72,7 +73,10 @@ export class ServingState {
     return this.#service;
   }
 
-  /** Why loading failed, if it did. */
+  /**
+   * Why loading failed, if it did: before the service started answering, or after (a weight
+   * still arriving failed; see `fail`).
+   */
   get loadError(): Error | undefined {
     return this.#loadError;
   }
@@ -85,6 +89,20 @@ export class ServingState {
   /** Reads the loading progress from `read` from now on (what `/ready` shows). */
   trackProgress(read: () => LoadProgress | undefined): void {
     this.#progress = read;
+  }
+
+  /** True once the service is loaded and nothing failed since. */
+  get ready(): boolean {
+    return this.#service !== undefined && !this.#broken;
+  }
+
+  /**
+   * Takes the model out of service after it started answering (a weight that arrived late
+   * failed to load or to verify): requests get a 503 from then on, and `/ready` says failed.
+   */
+  fail(error: Error): void {
+    this.#loadError ??= error;
+    this.#broken = true;
   }
 
   /** Waits for `loading` and keeps its result (or its failure, served as 503). */
@@ -159,13 +177,18 @@ export class ServingState {
     await settled();
   }
 
-  /** The service, or a 503 saying it is still loading or failed to load. */
+  /**
+   * The service, or a 503 saying it is still loading or failed to load (the reason is in the
+   * server log only: it may quote the files it comes from).
+   */
   requireService(): InferenceService {
-    if (this.#service) return this.#service;
-    const message = this.#loadError
-      ? `Model failed to load: ${this.#loadError.message}`
-      : "Model is still loading";
-    throw new ApiError(503, message, {
+    if (this.#service && !this.#broken) return this.#service;
+    if (this.#loadError) {
+      throw new ApiError(503, "The model failed to load; the server log says why", {
+        code: "model_load_failed",
+      });
+    }
+    throw new ApiError(503, "Model is still loading", {
       code: "model_not_ready",
       headers: { "Retry-After": String(this.config.retryAfterSeconds) },
     });
