@@ -6,12 +6,15 @@ import { loadModel } from "../src/graph/model.ts";
 import { type Dim, dimToString } from "../src/graph/dim.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { ProgressReporter } from "./progress.ts";
+import { validateGraph } from "../src/graph/validate.ts";
+import { parseDocument } from "../src/nnef/parse.ts";
 
 const USAGE = "Usage: rill inspect <model> [--json] [--no-shapes] [--cache-dir DIR]\n" +
   "<model> is an NNEF archive (.nnef.tar, .nnef.tgz, a folder, an http(s):// or s3:// URL), a\n" +
   "GGUF file, a Hugging Face folder or hf:org/name; a GGUF file or Hugging Face folder is\n" +
   "converted once into the cache (--cache-dir, default $RILL_CACHE_DIR or ~/.cache/rill).\n" +
-  "Output shapes are inferred by loading the graph (weights included); --no-shapes skips that.";
+  "Output shapes are inferred by loading the graph (weights included); --no-shapes skips that\n" +
+  "(the graph's names, operators and arguments are checked either way).";
 
 export async function inspectCommand(args: string[]): Promise<number> {
   let parsed;
@@ -45,6 +48,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
     try {
       let summary = await inspectModel(archive);
       if (!flags.has("no-shapes")) summary = await withInferredOutputs(summary, archive);
+      else await validateArchiveGraph(archive);
       console.log(flags.has("json") ? JSON.stringify(summary) : formatModelSummary(summary));
     } finally {
       await archive.close();
@@ -71,6 +75,13 @@ async function withInferredOutputs(
     return fact ? { ...io, dtype: fact.dtype, shape: fact.shape.map(dimShapeItem) } : io;
   });
   return { ...summary, outputs };
+}
+
+/** Checks the names, operators and arguments of the graph without loading its weights. */
+async function validateArchiveGraph(archive: Archive): Promise<void> {
+  const file = `${archive.name}/graph.nnef`;
+  const text = new TextDecoder().decode(await archive.read("graph.nnef"));
+  validateGraph(parseDocument(text, file), file);
 }
 
 function dimShapeItem(d: Dim): number | string {

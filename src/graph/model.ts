@@ -42,7 +42,9 @@ import {
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
 import { findOp } from "../ops/mod.ts";
-import { type Fact, type InferContext, type Op, opName } from "../ops/op.ts";
+import { signatureOf } from "../ops/signature.ts";
+import { validateGraph } from "./validate.ts";
+import type { Fact, InferContext, Op } from "../ops/op.ts";
 import { Args, type ArgValue, type AttrValue } from "../ops/args.ts";
 import { isIntegerLike, markWeak } from "../ops/common.ts";
 import {
@@ -170,37 +172,11 @@ const BINARY_OPS: Readonly<Record<string, string>> = {
   "||": "or",
 };
 
-interface Signature {
-  readonly name: string;
-  readonly parameters: readonly Parameter[];
-  readonly resultCount: number;
-  readonly genericDefault: string | null;
-}
-
-const SIGNATURES = new Map<Op, Signature>();
-
 /** Ops whose load-time result on a weight still arriving is a view of its slot. */
 const VIEW_FOLDS = new Set(["reshape", "unsqueeze", "squeeze", "copy", "tract_core_cast"]);
 
 /** Thrown inside folding when the result would read a weight that has not arrived. */
 const FOLD_SKIPPED = new Error("fold skipped");
-
-/** The parsed NNEF declaration of an op (cached). */
-export function signatureOf(op: Op): Signature {
-  let sig = SIGNATURES.get(op);
-  if (sig) return sig;
-  const text = `version 1.0;\n${op.signature};\ngraph g(x) -> (x) { x = external(shape = [1]); }`;
-  const doc = parseDocument(text, `signature of ${opName(op)}`);
-  const decl = doc.fragments[0]!.decl;
-  sig = {
-    name: decl.name,
-    parameters: decl.parameters,
-    resultCount: decl.results.length,
-    genericDefault: decl.generic?.default ?? null,
-  };
-  SIGNATURES.set(op, sig);
-  return sig;
-}
 
 function isTensorType(t: TypeSpec): boolean {
   return t.kind === "tensor";
@@ -362,7 +338,7 @@ class Builder {
   }
 
   #at(p: Position): string {
-    return `${this.#file}:${p.line}`;
+    return `${this.#file}:${p.line}:${p.column}`;
   }
 
   build(): { outputs: GraphIO[] } {
@@ -820,7 +796,8 @@ function lowerBounds(assertions: readonly Assertion[]): Map<string, number> {
  * Builds a model from a parsed document and its tensors (by label, as read from `.dat`
  * files). Used by {@link loadModel}; handy for graphs built in memory.
  *
- * @throws {TypeError} `unsupported operator 'conv' at graph.nnef:LINE` and argument errors
+ * @throws {TypeError} `graph.nnef:LINE:COLUMN: unsupported operator 'conv'` and argument errors
+ * @throws {SyntaxError} a name used before it is defined (see `validateGraph`)
  * @throws {RangeError} an op given impossible shapes, with its name, line and input shapes
  */
 export function buildModel(
@@ -829,6 +806,7 @@ export function buildModel(
   options: LoadOptions = {},
 ): Model {
   const file = options.file ?? "graph.nnef";
+  validateGraph(doc, file);
   const symbols = new Set<string>();
   const assertions: Assertion[] = [];
   for (const e of doc.extensions) {
@@ -957,7 +935,7 @@ export async function loadModel(
     await weights.close(reason);
   };
   try {
-    const file = options.file ?? "graph.nnef";
+    const file = options.file ?? `${weights.name}/graph.nnef`;
     // Sizes up front for a range-readable archive; a `.tgz` stream learns them as it flows.
     let sizes: Map<string, number> | null = null;
     if (weights.kind !== "tgz" || archive) {
@@ -970,6 +948,8 @@ export async function loadModel(
     const placement = sizes === null && options.lazy ? new StreamPlacement(weights, kernels) : null;
     const text = new TextDecoder().decode(await weights.read("graph.nnef"));
     const doc = parseDocument(text, file);
+    // Before any weight is read: a graph that names what does not exist fails at once.
+    validateGraph(doc, file);
     let smallDone!: () => void;
     const small = new Promise<void>((resolve) => (smallDone = resolve));
     if (placement) loads.push(...placement.bind(variableDecls(doc), openFloatLabels(doc, text)));

@@ -16,7 +16,7 @@ Deno.test("buildModel reports an unknown op with its line", () => {
   assert.throws(
     () => build("    x = external(shape = [1, 3, 8, 8]);\n    y = conv(x, x);"),
     (e: unknown) =>
-      e instanceof TypeError && e.message === "unsupported operator 'conv' at graph.nnef:6",
+      e instanceof TypeError && e.message === "graph.nnef:6:9: unsupported operator 'conv'",
   );
 });
 
@@ -28,7 +28,7 @@ Deno.test("buildModel names the op, line and shapes of an impossible shape", () 
         "extension tract_symbol S;",
       ),
     (e: unknown) =>
-      e instanceof RangeError && e.message.startsWith("matmul at graph.nnef:6: ") &&
+      e instanceof RangeError && e.message.startsWith("matmul at graph.nnef:6:5: ") &&
       e.message.includes("A: f32[1, S, 3]"),
   );
 });
