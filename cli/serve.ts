@@ -197,7 +197,8 @@ export function createServer(config: ServeConfig, log = defaultLog): Server {
     );
   }
   const loaded = state.load(loadConfigured(config, state, log));
-  loaded.catch(() => {});
+  // The reason goes to the log only: /ready and the 503s do not quote it.
+  loaded.catch((e) => log(`rill serve: cannot load the model: ${errorMessage(e)}`));
   const delivering = new Set<Promise<void>>();
   return {
     fetch(request, info) {
@@ -350,8 +351,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   const server = createServer(config);
   answer = server.fetch;
   let code = 0;
-  server.loaded.then(() => console.error("rill: ready"), async (e) => {
-    console.error(`rill serve: ${(e as Error).message}`);
+  server.loaded.then(() => console.error("rill: ready"), async () => {
+    // createServer logged why.
     code = 1;
     await server.shutdown();
     await http.shutdown();
@@ -385,8 +386,8 @@ export function serveFromEnv(): Server {
     Deno.exit(2);
   }
   const server = createServer(config);
-  server.loaded.then(() => console.error("rill: ready"), (e) => {
-    console.error(`rill: ${(e as Error).message}`);
+  server.loaded.then(() => console.error("rill: ready"), () => {
+    // createServer logged why.
     Deno.exit(1);
   });
   onStopSignal(config.shutdownGraceMs, async () => {
