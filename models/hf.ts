@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { openFileSource } from "../src/storage/file_source.ts";
+import { fileUnder } from "./file_names.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
 import { INV_FREQ_NAME, llamaConfigFromHf, llamaWeights, LM_HEAD_NAME } from "./llama.ts";
 import {
@@ -59,11 +60,20 @@ async function shardNames(
     if (typeof weightMap !== "object" || weightMap === null) {
       throw new SyntaxError(`${indexPath}: missing 'weight_map'`);
     }
-    const map = new Map(Object.entries(weightMap as Record<string, string>));
+    const map = new Map<string, string>();
+    for (const [tensor, shard] of Object.entries(weightMap as Record<string, unknown>)) {
+      if (typeof shard !== "string") {
+        throw new TypeError(
+          `${indexPath}: weight_map['${tensor}'] is ${JSON.stringify(shard)}, not a file name`,
+        );
+      }
+      map.set(tensor, shard);
+    }
     const shards = [...new Set(map.values())].sort();
     for (const shard of shards) {
-      if (!(await exists(join(folder, shard)))) {
-        throw new RangeError(`${join(folder, shard)}: missing shard named in ${indexPath}`);
+      const path = fileUnder(folder, shard, indexPath);
+      if (!(await exists(path))) {
+        throw new RangeError(`${path}: missing shard named in ${indexPath}`);
       }
     }
     return { shards, map };

@@ -3,6 +3,7 @@ import { envVar } from "../src/storage/_env.ts";
 import { s3HttpUrl } from "../src/storage/s3.ts";
 import type { LoadProgress } from "../src/engine/load_service.ts";
 import { convertModel } from "./convert.ts";
+import { fileUnder } from "./file_names.ts";
 import { COPIED_FILES, exists } from "./hf.ts";
 
 /** The model served when `MODEL` is not set. */
@@ -215,8 +216,15 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
       bytes += indexBytes;
       const index = JSON.parse(
         await Deno.readTextFile(join(source, "model.safetensors.index.json")),
-      ) as { weight_map?: Record<string, string> };
+      ) as { weight_map?: Record<string, unknown> };
       for (const shard of new Set(Object.values(index.weight_map ?? {}))) {
+        if (typeof shard !== "string") {
+          throw new TypeError(
+            `model.safetensors.index.json: a weight_map value is ${
+              JSON.stringify(shard)
+            }, not a file name`,
+          );
+        }
         bytes += await hub.download(shard, source, true);
       }
     } else {
@@ -266,8 +274,12 @@ class HubClient {
     this.#onProgress = options.onProgress;
   }
 
-  /** Saves `file` into `folder`; returns its size, or 0 for a missing optional file. */
+  /**
+   * Saves `file` into `folder`, which it may not leave (its name may come from the hub's
+   * index); returns its size, or 0 for a missing optional file.
+   */
   async download(file: string, folder: string, required: boolean): Promise<number> {
+    const target = fileUnder(folder, file, `${this.#base}/model.safetensors.index.json`);
     const url = `${this.#base}/${file.split("/").map(encodeURIComponent).join("/")}`;
     this.requests++;
     const response = await this.#fetch(url, { headers: this.#headers });
@@ -279,7 +291,6 @@ class HubClient {
       await response.body?.cancel();
       throw new Error(`GET ${url} answered ${response.status} ${response.statusText}`);
     }
-    const target = join(folder, file);
     await Deno.mkdir(join(target, ".."), { recursive: true });
     const partial = `${target}.part`;
     const out = await Deno.open(partial, { write: true, create: true, truncate: true });
