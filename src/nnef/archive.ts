@@ -241,13 +241,24 @@ async function gunzip(source: ByteSource, size: number): Promise<Uint8Array> {
   }
 }
 
+/**
+ * The members of a tar's entries, by normalized name.
+ *
+ * @throws {RangeError} a name that leaves the archive, or one that appears twice (which copy a
+ * reader takes is not defined, so neither is)
+ */
 function tarMembers(entries: TarEntry[], archive: string): ArchiveMember[] {
   const byName = new Map<string, ArchiveMember>();
   for (const entry of entries) {
     const member = normalizeMemberName(entry.name, archive);
-    if (member !== undefined) {
-      byName.set(member, { name: member, offset: entry.offset, size: entry.size });
+    if (member === undefined) continue;
+    const first = byName.get(member);
+    if (first !== undefined) {
+      throw new RangeError(
+        `${archive}: member '${member}' appears twice (data at offsets ${first.offset} and ${entry.offset})`,
+      );
     }
+    byName.set(member, { name: member, offset: entry.offset, size: entry.size });
   }
   return [...byName.values()];
 }

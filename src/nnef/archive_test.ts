@@ -138,3 +138,20 @@ Deno.test("openArchive reads a t2n export: graph.nnef and its .dat members", asy
   assert.deepEqual(streamed, await archive.read("graph.nnef"));
   await archive.close();
 });
+
+Deno.test("openArchive refuses a member name that appears twice, in a tar and in a .tgz", async () => {
+  // The second copy (zeros) would silently replace the first.
+  const tar = writeTar([
+    file("graph.nnef", "version 1.0;"),
+    file("w.dat", "real"),
+    { name: "./w.dat", data: new Uint8Array(4) },
+  ]);
+  for (const [name, bytes] of [["dup.tar", tar], ["dup.tgz", await gzip(tar)]] as const) {
+    await assert.rejects(
+      () => openArchive(memorySource(bytes, name)),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message === `${name}: member 'w.dat' appears twice (data at offsets 1536 and 2560)`,
+    );
+  }
+});

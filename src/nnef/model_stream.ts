@@ -551,6 +551,11 @@ class TgzStream implements ModelStream {
 
   #begin(member: ArchiveMember): Entry {
     const listed = this.#checkListed(member);
+    if (this.#entries.has(member.name)) {
+      throw new RangeError(
+        `member '${member.name}' appears twice (again at offset ${member.offset})`,
+      );
+    }
     const entry: Entry = {
       member: listed ?? member,
       received: 0,

@@ -274,3 +274,23 @@ Deno.test("openModelStream fails a .tgz with a member its index does not list", 
     await stream.close();
   }
 });
+
+Deno.test("openModelStream fails a .tgz whose member name appears twice, whatever the index", async () => {
+  const tar = writeTar([
+    { name: "graph.nnef", data: new TextEncoder().encode("version 1.0;") },
+    { name: "w.dat", data: new Uint8Array(10).fill(7) },
+    { name: "./w.dat", data: new Uint8Array(10) },
+  ]);
+  const stream = await openModelStream(memorySource(await gzip(tar), "dup.tgz"));
+  try {
+    await assert.rejects(
+      stream.read("graph.nnef").then(() => stream.read("missing.dat")),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message ===
+          "dup.tgz: the .tgz stream failed: member 'w.dat' appears twice (again at offset 2560)",
+    );
+  } finally {
+    await stream.close();
+  }
+});
