@@ -143,7 +143,7 @@ async function run(
     });
     const graph = loaded.model;
     const session = await createSession(graph, kernels ? { kernels } : { kernels: false });
-    return await complete(
+    const code = await complete(
       graph,
       loaded.service.tokenizer,
       session,
@@ -154,6 +154,10 @@ async function run(
       stopAtEos,
       () => reporter.stop(),
     );
+    // A weight that failed after the text began (a .tgz whose CRC fails at its end) makes the
+    // text unreliable: the command fails rather than exiting 0.
+    await graph.weightsReady;
+    return code;
   } finally {
     // Loads still in flight (a short completion) end before the kernels close.
     await loaded?.weightsReady.catch(() => {});

@@ -48,7 +48,9 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   fit is refused at start, the rest is the KV cache budget
   --shutdown-grace-ms, RILL_SHUTDOWN_GRACE_MS  after SIGINT or SIGTERM, how long running
                                   requests may finish before they are ended (default ${DEFAULT_SHUTDOWN_GRACE_MS})
-  HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models`;
+  HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models
+  RILL_MAX_INFLATED_BYTES         most bytes a .tgz may inflate to (default: 64 MiB plus 16
+                                  times its size; a gzip bomb fails there)`;
 
 const SERVE_FLAGS = {
   booleans: ["help"],

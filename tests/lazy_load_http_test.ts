@@ -59,6 +59,9 @@ async function greedyLazy(
       tokens.push(argmax(logits));
       logits = await session.decodeAsync(tokens[i]!);
     }
+    // A .tgz's weights are ready once its gzip trailer checked out, which may be after the
+    // last step.
+    await ready;
     return { tokens, middleStepAt, weightsReadyAt, bytes: model.loadStats!.bytes, refusedSync };
   } finally {
     await ready;

@@ -1050,7 +1050,8 @@ export async function loadModel(
         return weightsMs;
       },
     };
-    model.weightsReady = Promise.all(ready).then(
+    // A `.tgz` is whole only once its gzip trailer checked out, after its last member arrived.
+    model.weightsReady = Promise.all([...ready, weights.ended]).then(
       async () => {
         weightsMs = performance.now() - t0;
         await close();

@@ -6,6 +6,7 @@ import { memorySource } from "../storage/memory_source.ts";
 import { openS3Source, type S3Options } from "../storage/s3.ts";
 import { createSha256 } from "../storage/sha256.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
+import { inflateBudget, inflateTar } from "./gzip.ts";
 import {
   createRangeLoader,
   hashMismatch,
@@ -73,6 +74,11 @@ export interface OpenArchiveOptions {
   readonly cache?: DiskCache | false;
   /** Read-ahead of the tar header walk (see `indexTar`). */
   readonly readAhead?: number;
+  /**
+   * Most bytes a `.tgz` may inflate to (default: see `inflateBudget`, 64 MiB plus 16 times its
+   * compressed size); past it, opening fails instead of filling memory.
+   */
+  readonly maxInflatedBytes?: number;
 }
 
 /** Probe of a remote tar: its first header and, usually, the whole index that follows. */
@@ -174,7 +180,7 @@ async function openTarLike(
     const size = await source.size();
     const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
     if (magic[0] === 0x1f && magic[1] === 0x8b) {
-      const tar = await gunzip(source, size);
+      const tar = await inflateTar(source, size, inflateBudget(size, options.maxInflatedBytes));
       const index = await indexTar(memorySource(tar, source.name), { name: source.name });
       if (owned) await source.close();
       return tarArchive({
@@ -222,22 +228,6 @@ async function openTarLike(
   } catch (e) {
     if (owned) await source.close();
     throw e;
-  }
-}
-
-async function gunzip(source: ByteSource, size: number): Promise<Uint8Array> {
-  try {
-    const gzip = new DecompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >;
-    const stream = source.stream(0, size).pipeThrough(gzip);
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  } catch (e) {
-    throw new RangeError(
-      `${source.name}: cannot decompress gzip: ${e instanceof Error ? e.message : e}`,
-      { cause: e },
-    );
   }
 }
 

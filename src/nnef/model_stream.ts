@@ -10,6 +10,7 @@ import {
   openLocation,
 } from "./archive.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
+import { gunzipStream, inflateBudget, overBudget } from "./gzip.ts";
 import {
   hashMismatch,
   type LoaderOptions,
@@ -21,6 +22,7 @@ import {
 } from "./loader.ts";
 import {
   isTarEndBlock,
+  MAX_META_BYTES,
   normalizeMemberName,
   parsePaxRecords,
   parseTarHeader,
@@ -72,6 +74,13 @@ export interface ModelStream {
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
   /**
+   * Settles once the archive was read to its end: for a `.tgz`, when its gzip trailer (CRC-32
+   * and length) checked out, rejecting when it did not or the stream failed (a flipped bit in a
+   * member without a sha256 is caught only there, after the member itself arrived); at once for
+   * a tar or folder, whose members are checked as they load. Resolves when closed before.
+   */
+  readonly ended: Promise<void>;
+  /**
    * Stops loading; loads still pending reject, saying `reason` when given (why the load
    * stopped).
    */
@@ -119,7 +128,9 @@ export async function openModelStream(
   try {
     const size = await source.size();
     const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
-    if (magic[0] === 0x1f && magic[1] === 0x8b) return new TgzStream(source, size, owned);
+    if (magic[0] === 0x1f && magic[1] === 0x8b) {
+      return new TgzStream(source, size, owned, inflateBudget(size, options.maxInflatedBytes));
+    }
     const archive = await openArchive(source, {
       ...options,
       ...(cache === undefined ? { cache: false as const } : { cache }),
@@ -179,6 +190,7 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
     get stats() {
       return loader.stats;
     },
+    ended: Promise.resolve(),
     async close(reason?: Error): Promise<void> {
       await loader.close(reason);
       if (!owns) return;
@@ -246,19 +258,24 @@ class TgzStream implements ModelStream {
   #membersLoaded = 0;
   #bytesWritten = 0;
 
-  constructor(source: ByteSource, size: number, owned: boolean) {
+  /** Bytes the tar may inflate to; its headers are held to it before their payloads pass. */
+  #budget: number;
+  readonly ended: Promise<void>;
+
+  constructor(source: ByteSource, size: number, owned: boolean, budget: number) {
     this.name = source.name;
     this.#source = source;
     this.#owned = owned;
-    const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >;
-    this.#reader = source.stream(0, size).pipeThrough(gunzip).getReader();
+    this.#budget = budget;
+    this.#reader = gunzipStream(source, size, budget).getReader();
     this.#pump = this.#run().then(
       () => this.#end(undefined),
       (e) => this.#end(e),
     );
+    this.ended = this.#pump.then(() => {
+      if (this.#error !== undefined && !this.#closing) throw this.#error;
+    });
+    this.ended.catch(() => {});
   }
 
   get stats(): LoaderStats {
@@ -413,10 +430,11 @@ class TgzStream implements ModelStream {
     // Closed while it flowed: what was still awaited was not loaded, whatever the cut left.
     if (this.#closing) this.#error = this.#closeReason;
     else if (error !== undefined) {
-      this.#error = new RangeError(
-        `${this.name}: the .tgz stream failed: ${error instanceof Error ? error.message : error}`,
-        { cause: error },
-      );
+      const why = error instanceof Error ? error.message : String(error);
+      const own = why.startsWith(`${this.name}: `) ? why.slice(this.name.length + 2) : why;
+      this.#error = new RangeError(`${this.name}: the .tgz stream failed: ${own}`, {
+        cause: error,
+      });
     }
     const failure = (member: string, otherwise: string): Error =>
       this.#closing
@@ -513,6 +531,20 @@ class TgzStream implements ModelStream {
         const size = paxSize === undefined ? header.size : Number(paxSize);
         if (!Number.isSafeInteger(size) || size < 0) {
           throw new SyntaxError(`${this.name}: bad size of the tar entry at offset ${headerAt}`);
+        }
+        // Refused on what the header declares, before any of the payload is inflated.
+        if (at + tarPadded(size) > this.#budget) {
+          throw overBudget(
+            this.name,
+            this.#budget,
+            `the tar entry at offset ${headerAt} declares ${size} bytes`,
+          );
+        }
+        if ((header.type === "x" || header.type === "L") && size > MAX_META_BYTES) {
+          throw new RangeError(
+            `${this.name}: the ${header.type === "x" ? "PAX" : "long name"} entry at offset ` +
+              `${headerAt} declares ${size} bytes, more than the ${MAX_META_BYTES} such a record may hold`,
+          );
         }
         if (header.type === "x" || header.type === "L") {
           meta = { type: header.type, size, chunks: [], got: 0 };

@@ -30,6 +30,9 @@ export interface IndexTarOptions {
 
 const decoder = new TextDecoder();
 
+/** Largest PAX or GNU long-name record read (they hold a name and a few fields). */
+export const MAX_META_BYTES = 1 << 20;
+
 function cString(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
   return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
@@ -196,6 +199,12 @@ export async function indexTar(
     if (!Number.isSafeInteger(size) || start + size > total) {
       throw new RangeError(
         `${archive}: truncated tar: member '${name}' needs ${size} bytes at offset ${start}, the archive ends at ${total}`,
+      );
+    }
+    if ((header.type === "L" || header.type === "x") && size > MAX_META_BYTES) {
+      throw new RangeError(
+        `${archive}: the ${header.type === "x" ? "PAX" : "long name"} entry at offset ${pos} ` +
+          `declares ${size} bytes, more than the ${MAX_META_BYTES} such a record may hold`,
       );
     }
     switch (header.type) {
