@@ -21,6 +21,11 @@ export interface HttpSourceOptions {
   readonly pinEtag?: boolean;
   /** Time in ms to wait for response headers before the attempt counts as failed (default 30000). */
   readonly timeoutMs?: number;
+  /**
+   * Ends every request and retry wait of the source when it aborts (a load's deadline): reads
+   * and streams then fail with its reason, at once and without retrying.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A `ByteSource` over HTTP(S) Range requests, with request counters. */
@@ -55,6 +60,20 @@ export function redactUrl(url: string | URL): string {
   let text = u.href;
   if (credentials) text = text.replace("://", "://***@");
   return query ? `${text}?<redacted>` : text;
+}
+
+/**
+ * A model location as it may be shown: an `http(s)://` URL redacted as by `redactUrl` (a
+ * presigned query or `user:password@` never reaches a message or a log), a path or `s3://` URL
+ * as it is.
+ */
+export function redactLocation(location: string): string {
+  if (!/^https?:\/\//i.test(location)) return location;
+  try {
+    return redactUrl(location);
+  } catch {
+    return "<an unparsable URL>";
+  }
 }
 
 /**
@@ -114,8 +133,28 @@ function close(controller: ReadableByteStreamController): void {
   controller.byobRequest?.respond(0);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or rejects with the reason of `signal` as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The text of an abort reason. */
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 class HttpByteSource implements HttpSource {
@@ -138,6 +177,10 @@ class HttpByteSource implements HttpSource {
   #bytesFetched = 0;
   #closed = false;
   #aborts = new WeakMap<Response, AbortController>();
+  /** Aborted by `close`: requests still in flight end with it. */
+  #life = new AbortController();
+  /** `options.signal` and `#life`: what ends every request. */
+  #signal: AbortSignal;
 
   constructor(url: string | URL, options: HttpSourceOptions) {
     const parsed = new URL(url);
@@ -155,6 +198,9 @@ class HttpByteSource implements HttpSource {
     this.#probeBytes = Math.max(1, options.probeBytes ?? 1024);
     this.#pinEtag = options.pinEtag ?? true;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#signal = options.signal === undefined
+      ? this.#life.signal
+      : AbortSignal.any([options.signal, this.#life.signal]);
   }
 
   get requests(): number {
@@ -232,6 +278,7 @@ class HttpByteSource implements HttpSource {
 
   close(): Promise<void> {
     this.#closed = true;
+    this.#life.abort(new Error(`${this.name}: closed`));
     this.#full = undefined;
     this.#head = new Uint8Array(0);
     return Promise.resolve();
@@ -248,6 +295,9 @@ class HttpByteSource implements HttpSource {
     let res0: Response | undefined;
     let failures = 0;
     let cancelled = false;
+    // Cancelling the stream ends its request, even one still waiting for headers or a retry.
+    const stop = new AbortController();
+    const signal = AbortSignal.any([this.#signal, stop.signal]);
     // Received bytes a reader's view had no room for.
     let pending: Uint8Array | undefined;
     const release = async () => {
@@ -284,14 +334,14 @@ class HttpByteSource implements HttpSource {
           try {
             if (reader === undefined) {
               const res = await this.#withRetries(async () => {
-                const res = await this.#send(at, end - 1, false);
+                const res = await this.#send(at, end - 1, false, signal);
                 if (res.status === 200) {
                   await res.body?.cancel();
                   throw new Error(`GET ${this.name}: the server ignored Range during a stream`);
                 }
                 await this.#checkPartial(res, at, end - 1, this.#size);
                 return res;
-              });
+              }, signal);
               if (cancelled) {
                 await res.body?.cancel();
                 return;
@@ -301,6 +351,7 @@ class HttpByteSource implements HttpSource {
             }
             const max = controller.byobRequest?.view?.byteLength ?? Infinity;
             const { value, done } = await this.#readIdle(reader, res0, max).catch((e) => {
+              if (signal.aborted) throw this.#aborted(signal);
               throw new Transient(`GET ${this.name}: body failed at byte ${at}: ${e.message}`);
             });
             if (cancelled) return;
@@ -323,7 +374,9 @@ class HttpByteSource implements HttpSource {
             await release();
             if (cancelled) return;
             if (!(e instanceof Transient) || ++failures > this.#retries) throw e;
-            await sleep(this.#delay(failures, e));
+            await sleep(this.#delay(failures, e), signal).catch(() => {
+              throw this.#aborted(signal);
+            });
           }
         }
         if (!cancelled) close(controller);
@@ -331,6 +384,7 @@ class HttpByteSource implements HttpSource {
       cancel: async () => {
         cancelled = true;
         pending = undefined;
+        stop.abort(new Error(`${this.name}: stream cancelled`));
         await release();
       },
     }, { highWaterMark: 0 }) as ReadableStream<Uint8Array>;
@@ -346,7 +400,13 @@ class HttpByteSource implements HttpSource {
     this.#full = body;
   }
 
-  async #send(start: number, end: number, probe: boolean): Promise<Response> {
+  async #send(
+    start: number,
+    end: number,
+    probe: boolean,
+    signal: AbortSignal = this.#signal,
+  ): Promise<Response> {
+    if (signal.aborted) throw this.#aborted(signal);
     const headers = new Headers(this.#headers);
     headers.set("range", `bytes=${start}-${end}`);
     if (!probe && this.#pinEtag) {
@@ -360,9 +420,14 @@ class HttpByteSource implements HttpSource {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.#timeoutMs);
     try {
-      res = await this.#fetch(this.#url, { headers, signal: abort.signal });
+      // Ended by the timeout (a stall, retried) or by `signal` (not retried).
+      res = await this.#fetch(this.#url, {
+        headers,
+        signal: AbortSignal.any([abort.signal, signal]),
+      });
       this.#aborts.set(res, abort);
     } catch (e) {
+      if (signal.aborted) throw this.#aborted(signal);
       const why = abort.signal.aborted
         ? `no response within ${this.#timeoutMs} ms`
         : e instanceof Error
@@ -466,6 +531,7 @@ class HttpByteSource implements HttpSource {
     } catch (e) {
       await reader?.cancel().catch(() => {});
       this.#bytesFetched += length;
+      if (this.#signal.aborted) throw this.#aborted(this.#signal);
       throw new Transient(`GET ${this.name}: body failed: ${(e as Error).message}`);
     }
     const body = chunks.length === 1 ? chunks[0]! : concatBytes(chunks, length);
@@ -481,7 +547,16 @@ class HttpByteSource implements HttpSource {
     return Math.min(this.#retryMaxMs, Math.max(backoff, e.retryAfterMs ?? 0));
   }
 
-  async #withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+  /** What a request ended by `signal` fails with: its reason (a deadline names the load). */
+  #aborted(signal: AbortSignal): Error {
+    const reason = signal.reason;
+    return reason instanceof Error ? reason : new Error(`GET ${this.name}: ${reasonText(reason)}`);
+  }
+
+  async #withRetries<T>(
+    attempt: () => Promise<T>,
+    signal: AbortSignal = this.#signal,
+  ): Promise<T> {
     for (let failures = 0;; failures++) {
       try {
         return await attempt();
@@ -492,7 +567,9 @@ class HttpByteSource implements HttpSource {
           }
           throw e;
         }
-        await sleep(this.#delay(failures + 1, e));
+        await sleep(this.#delay(failures + 1, e), signal).catch(() => {
+          throw this.#aborted(signal);
+        });
       }
     }
   }
