@@ -48,6 +48,10 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   fit is refused at start, the rest is the KV cache budget
   --shutdown-grace-ms, RILL_SHUTDOWN_GRACE_MS  after SIGINT or SIGTERM, how long running
                                   requests may finish before they are ended (default ${DEFAULT_SHUTDOWN_GRACE_MS})
+  --load-timeout, RILL_LOAD_TIMEOUT      seconds the whole model load may take (default 1800;
+                                  0: no limit)
+  --member-timeout, RILL_MEMBER_TIMEOUT  seconds one archive member (or hub file) may take from
+                                  its first request (default 300; 0: no limit)
   HF_ENDPOINT, HF_TOKEN           hub address and token for hf: models
   RILL_MAX_INFLATED_BYTES         most bytes a .tgz may inflate to (default: 64 MiB plus 16
                                   times its size; a gzip bomb fails there)`;
@@ -73,6 +77,8 @@ const SERVE_FLAGS = {
     "kv-budget",
     "memory-limit",
     "shutdown-grace-ms",
+    "load-timeout",
+    "member-timeout",
   ],
 };
 
@@ -94,6 +100,10 @@ export interface ServeConfig {
   readonly memoryLimit: MemoryLimit | undefined;
   /** After SIGINT/SIGTERM, how long running requests may finish before they are ended. */
   readonly shutdownGraceMs: number;
+  /** Most ms the model load may take; undefined: the default (see `loadTimeoutMs`). */
+  readonly loadTimeoutMs?: number | undefined;
+  /** Most ms one member may take; undefined: the default (see `memberTimeoutMs`). */
+  readonly memberTimeoutMs?: number | undefined;
   readonly serving: ServingConfig;
 }
 
@@ -128,6 +138,17 @@ export function readServeConfig(
   };
   const optionalInt = (flag: string, variable: string, min: number): number | undefined =>
     get(flag, variable) === undefined ? undefined : int(flag, variable, 0, min);
+  const seconds = (flag: string, variable: string): number | undefined => {
+    const text = get(flag, variable);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < 0) {
+      throw new RangeError(
+        `--${flag} (${variable}) must be a number of seconds >= 0, got '${text}'`,
+      );
+    }
+    return value * 1000;
+  };
   const list = (flag: string, variable: string): string[] =>
     (get(flag, variable) ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
   const memoryLimit = get("memory-limit", "RILL_MEMORY_LIMIT");
@@ -154,6 +175,8 @@ export function readServeConfig(
       DEFAULT_SHUTDOWN_GRACE_MS,
       0,
     ),
+    loadTimeoutMs: seconds("load-timeout", "RILL_LOAD_TIMEOUT"),
+    memberTimeoutMs: seconds("member-timeout", "RILL_MEMBER_TIMEOUT"),
     serving: {
       ...DEFAULT_SERVING_CONFIG,
       apiKeys: list("api-keys", "RILL_API_KEYS"),
@@ -234,8 +257,13 @@ async function loadConfigured(
   });
   let latest: LoadProgress | undefined;
   state.trackProgress(() => latest);
+  const limits = {
+    ...(config.loadTimeoutMs === undefined ? {} : { loadTimeoutMs: config.loadTimeoutMs }),
+    ...(config.memberTimeoutMs === undefined ? {} : { memberTimeoutMs: config.memberTimeoutMs }),
+  };
   const resolved = await resolveModel(config.model, {
     ...(config.cacheDir === undefined ? {} : { cacheDir: config.cacheDir }),
+    ...limits,
     log,
     onProgress: (progress) => {
       latest = progress;
@@ -253,6 +281,7 @@ async function loadConfigured(
     ...(config.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: config.kvBudgetBytes }),
     maxRunning: config.serving.maxBatch,
     ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
+    ...limits,
     ...(config.cacheDir === undefined
       ? {}
       : { cache: openDiskCache(join(config.cacheDir, "members")) ?? false }),

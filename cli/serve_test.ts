@@ -86,3 +86,15 @@ Deno.test("readServeConfig refuses an unknown flag or a stray argument instead o
   );
   assert.throws(() => readServeConfig(["x.nnef.tar"], () => undefined), /Unexpected argument/);
 });
+
+Deno.test("readServeConfig reads the load and member timeouts in seconds", () => {
+  const env: Record<string, string> = { RILL_MEMBER_TIMEOUT: "10" };
+  const config = readServeConfig(["--load-timeout", "2.5"], (n) => env[n]);
+  assert.equal(config.loadTimeoutMs, 2500);
+  assert.equal(config.memberTimeoutMs, 10_000);
+  assert.equal(readServeConfig([], () => undefined).loadTimeoutMs, undefined);
+  assert.throws(
+    () => readServeConfig(["--member-timeout", "-1"], () => undefined),
+    /--member-timeout \(RILL_MEMBER_TIMEOUT\) must be a number of seconds >= 0, got '-1'/,
+  );
+});

@@ -2,6 +2,13 @@ import { join } from "node:path";
 import { envVar } from "../src/storage/_env.ts";
 import { s3HttpUrl } from "../src/storage/s3.ts";
 import type { LoadProgress } from "../src/engine/load_service.ts";
+import { redactLocation } from "../src/storage/http_source.ts";
+import {
+  loadTimeoutMs,
+  memberTimeoutMs,
+  secondsText,
+  startDeadline,
+} from "../src/nnef/deadline.ts";
 import { convertModel } from "./convert.ts";
 import { fileUnder } from "./file_names.ts";
 import { COPIED_FILES, exists } from "./hf.ts";
@@ -23,6 +30,10 @@ export interface ResolveOptions {
   readonly onProgress?: (progress: LoadProgress) => void;
   /** Used for every hub request (default: global fetch). */
   readonly fetch?: typeof fetch;
+  /** Most ms the hub download may take, all files together (default: see `loadTimeoutMs`). */
+  readonly loadTimeoutMs?: number;
+  /** Most ms one file may take (default: see `memberTimeoutMs`). */
+  readonly memberTimeoutMs?: number;
 }
 
 /** A model location that `loadModel` / `openArchive` can open. */
@@ -201,10 +212,22 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
   const endpoint = (options.hfEndpoint ?? envVar("HF_ENDPOINT") ?? "https://huggingface.co")
     .replace(/\/+$/, "");
   const source = join(folder, "download");
-  log(`rill: hf:${repo}@${revision} is not cached in ${folder}; downloading from ${endpoint}`);
+  log(
+    `rill: hf:${repo}@${revision} is not cached in ${folder}; downloading from ${
+      redactLocation(endpoint)
+    }`,
+  );
+  const limit = loadTimeoutMs(options.loadTimeoutMs);
+  const deadline = startDeadline(
+    limit,
+    () =>
+      new Error(
+        `hf:${repo}@${revision}: not downloaded within ${secondsText(limit)} (RILL_LOAD_TIMEOUT)`,
+      ),
+  );
   try {
     await Deno.mkdir(source, { recursive: true });
-    const hub = new HubClient(endpoint, repo, revision, options);
+    const hub = new HubClient(endpoint, repo, revision, options, deadline.signal);
     let bytes = 0;
     bytes += await hub.download("config.json", source, true);
     // The converter copies these into the archive; only tokenizer.json is required.
@@ -232,6 +255,7 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
     }
     log(`rill: downloaded ${bytes} bytes in ${hub.requests} requests; converting to Q4_0`);
   } catch (error) {
+    deadline.clear();
     await Deno.remove(source, { recursive: true }).catch(() => {});
     const why = error instanceof Error ? error.message : String(error);
     throw new Error(
@@ -241,6 +265,7 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
       { cause: error },
     );
   }
+  deadline.clear();
   const started = performance.now();
   await convertModel(source, archive, {
     q40: true,
@@ -264,14 +289,24 @@ class HubClient {
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
   readonly #onProgress: ((progress: LoadProgress) => void) | undefined;
+  readonly #signal: AbortSignal;
+  readonly #fileTimeoutMs: number;
   requests = 0;
 
-  constructor(endpoint: string, repo: string, revision: string, options: ResolveOptions) {
+  constructor(
+    endpoint: string,
+    repo: string,
+    revision: string,
+    options: ResolveOptions,
+    signal: AbortSignal,
+  ) {
     this.#base = `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}`;
     const token = options.hfToken ?? envVar("HF_TOKEN");
     this.#headers = token ? { Authorization: `Bearer ${token}` } : {};
     this.#fetch = options.fetch ?? fetch;
     this.#onProgress = options.onProgress;
+    this.#signal = signal;
+    this.#fileTimeoutMs = memberTimeoutMs(options.memberTimeoutMs);
   }
 
   /**
@@ -279,37 +314,54 @@ class HubClient {
    * index); returns its size, or 0 for a missing optional file.
    */
   async download(file: string, folder: string, required: boolean): Promise<number> {
-    const target = fileUnder(folder, file, `${this.#base}/model.safetensors.index.json`);
-    const url = `${this.#base}/${file.split("/").map(encodeURIComponent).join("/")}`;
-    this.requests++;
-    const response = await this.#fetch(url, { headers: this.#headers });
-    if (response.status === 404 && !required) {
-      await response.body?.cancel();
-      return 0;
-    }
-    if (!response.ok || response.body === null) {
-      await response.body?.cancel();
-      throw new Error(`GET ${url} answered ${response.status} ${response.statusText}`);
-    }
-    await Deno.mkdir(join(target, ".."), { recursive: true });
-    const partial = `${target}.part`;
-    const out = await Deno.open(partial, { write: true, create: true, truncate: true });
-    const length = Number(response.headers.get("Content-Length") ?? NaN);
-    const totalBytes = Number.isFinite(length) ? length : undefined;
-    let doneBytes = 0;
-    const report = this.#onProgress;
-    const counted = report === undefined ? response.body : response.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          doneBytes += chunk.length;
-          report({ phase: "download", what: file, doneBytes, totalBytes });
-          controller.enqueue(chunk);
-        },
-      }),
+    const shown = redactLocation(this.#base);
+    const target = fileUnder(folder, file, `${shown}/model.safetensors.index.json`);
+    const path = file.split("/").map(encodeURIComponent).join("/");
+    const url = `${this.#base}/${path}`;
+    const limit = this.#fileTimeoutMs;
+    const own = startDeadline(
+      limit,
+      () =>
+        new Error(
+          `GET ${shown}/${path}: not done within ${secondsText(limit)} (RILL_MEMBER_TIMEOUT)`,
+        ),
     );
-    await counted.pipeTo(out.writable);
-    await Deno.rename(partial, target);
-    return (await Deno.stat(target)).size;
+    const signal = AbortSignal.any([this.#signal, own.signal]);
+    this.requests++;
+    try {
+      const response = await this.#fetch(url, { headers: this.#headers, signal });
+      if (response.status === 404 && !required) {
+        await response.body?.cancel();
+        return 0;
+      }
+      if (!response.ok || response.body === null) {
+        await response.body?.cancel();
+        throw new Error(`GET ${shown}/${path} answered ${response.status} ${response.statusText}`);
+      }
+      await Deno.mkdir(join(target, ".."), { recursive: true });
+      const partial = `${target}.part`;
+      const out = await Deno.open(partial, { write: true, create: true, truncate: true });
+      const length = Number(response.headers.get("Content-Length") ?? NaN);
+      const totalBytes = Number.isFinite(length) ? length : undefined;
+      let doneBytes = 0;
+      const report = this.#onProgress;
+      const counted = report === undefined ? response.body : response.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            doneBytes += chunk.length;
+            report({ phase: "download", what: file, doneBytes, totalBytes });
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+      await counted.pipeTo(out.writable);
+      await Deno.rename(partial, target);
+      return (await Deno.stat(target)).size;
+    } catch (e) {
+      throw signal.aborted ? signal.reason : e;
+    } finally {
+      own.clear();
+    }
   }
 }
 

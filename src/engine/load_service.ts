@@ -68,6 +68,10 @@ export interface LoadServiceOptions {
    * bytes are in place so far (of the member sizes listed yet); it stays valid after the load.
    */
   readonly onLoading?: (progress: () => LoadProgress) => void;
+  /** Most ms the whole load may take (default: see `loadTimeoutMs`, 30 minutes). */
+  readonly loadTimeoutMs?: number;
+  /** Most ms one member may take (default: see `memberTimeoutMs`, 5 minutes). */
+  readonly memberTimeoutMs?: number;
 }
 
 /** A loaded service and what it came from. */
@@ -118,10 +122,13 @@ export async function loadService(
   location: string,
   options: LoadServiceOptions,
 ): Promise<LoadedService> {
-  const stream = await openModelStream(
-    location,
-    options.cache === undefined ? {} : { cache: options.cache },
-  );
+  const stream = await openModelStream(location, {
+    ...(options.cache === undefined ? {} : { cache: options.cache }),
+    ...(options.loadTimeoutMs === undefined ? {} : { loadTimeoutMs: options.loadTimeoutMs }),
+    ...(options.memberTimeoutMs === undefined
+      ? {}
+      : { loader: { memberTimeoutMs: options.memberTimeoutMs } }),
+  });
   // Both claim their members synchronously, before the stream's first bytes can arrive.
   const loading = loadModel(stream, {
     ...(options.kernels === undefined ? {} : { kernels: options.kernels }),

@@ -1,7 +1,8 @@
 import type { ByteSource } from "../storage/byte_source.ts";
 import { type DiskCache, type MemberCacheKey, openDiskCache } from "../storage/disk_cache.ts";
 import { openFileSource } from "../storage/file_source.ts";
-import { type HttpSourceOptions, openHttpSource } from "../storage/http_source.ts";
+import { type HttpSourceOptions, openHttpSource, redactLocation } from "../storage/http_source.ts";
+import { loadTimeoutMs, secondsText, startDeadline } from "./deadline.ts";
 import { memorySource } from "../storage/memory_source.ts";
 import { openS3Source, type S3Options } from "../storage/s3.ts";
 import { createSha256 } from "../storage/sha256.ts";
@@ -79,6 +80,12 @@ export interface OpenArchiveOptions {
    * compressed size); past it, opening fails instead of filling memory.
    */
   readonly maxInflatedBytes?: number;
+  /**
+   * Most milliseconds from the open of a location to the archive's close (default: see
+   * `loadTimeoutMs`, 30 minutes; 0: no limit): past it, requests still in flight fail with an
+   * error naming the archive (redacted).
+   */
+  readonly loadTimeoutMs?: number;
 }
 
 /** Probe of a remote tar: its first header and, usually, the whole index that follows. */
@@ -107,9 +114,35 @@ export async function openArchive(
   if (typeof source !== "string") {
     return await openTarLike(source, false, options.cache || undefined, options);
   }
-  const opened = await openLocation(source, options);
-  if (opened === undefined) return await openFolder(source);
-  return await openTarLike(opened.source, true, opened.cache, options);
+  const limit = loadTimeoutMs(options.loadTimeoutMs);
+  const deadline = startDeadline(
+    limit,
+    () =>
+      new Error(
+        `${redactLocation(source)}: not read within ${secondsText(limit)} (RILL_LOAD_TIMEOUT)`,
+      ),
+  );
+  const signal = options.http?.signal === undefined
+    ? deadline.signal
+    : AbortSignal.any([options.http.signal, deadline.signal]);
+  let archive: Archive;
+  try {
+    const opened = await openLocation(source, { ...options, http: { ...options.http, signal } });
+    archive = opened === undefined
+      ? await openFolder(source)
+      : await openTarLike(opened.source, true, opened.cache, options);
+  } catch (e) {
+    deadline.clear();
+    throw e;
+  }
+  const close = archive.close;
+  return {
+    ...archive,
+    close(): Promise<void> {
+      deadline.clear();
+      return close();
+    },
+  };
 }
 
 /** The bytes behind a location, and the disk cache its members may use (remote ones only). */

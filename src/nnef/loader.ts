@@ -1,6 +1,7 @@
 import type { DiskCache, MemberCacheKey } from "../storage/disk_cache.ts";
 import { BounceReader } from "../storage/_bounce.ts";
 import { createSha256, type Sha256, sha256Hex } from "../storage/sha256.ts";
+import { type MemberProgress, memberTimeoutMs, secondsText } from "./deadline.ts";
 
 /**
  * Where a member's bytes go: a view of exactly the member's size, or a function that returns
@@ -32,6 +33,11 @@ export interface LoaderOptions {
    * are fetched with one range request (default 1 MiB; 0 turns it off).
    */
   readonly coalesceBytes?: number;
+  /**
+   * Most milliseconds a member may take from its first request to its last byte (default: see
+   * `memberTimeoutMs`, 5 minutes); past it, its load fails saying how far it got. 0: no limit.
+   */
+  readonly memberTimeoutMs?: number;
 }
 
 /** What a loader did so far. */
@@ -58,6 +64,8 @@ export interface MemberLoader {
   /** Changes the priority of a member not yet fully requested (default: ahead of all others). */
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
+  /** The members asked for and not loaded yet, with how far each got. */
+  pending(): MemberProgress[];
   /**
    * Rejects the loads still pending (saying `reason` when given: why the load stopped) and
    * waits for cache writes.
@@ -105,6 +113,8 @@ interface Job {
   hashedTo: number;
   settled: boolean;
   readonly readers: Set<BounceReader>;
+  /** Runs from the member's first request (see `LoaderOptions.memberTimeoutMs`). */
+  timer: ReturnType<typeof setTimeout> | undefined;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -155,6 +165,7 @@ class RangeLoader implements MemberLoader {
   #concurrency: number;
   #partBytes: number;
   #coalesceBytes: number;
+  #memberTimeoutMs: number;
   #scheduled = false;
   #queue: Part[] = [];
   #jobs = new Map<string, Job>();
@@ -172,6 +183,15 @@ class RangeLoader implements MemberLoader {
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
     this.#partBytes = Math.max(1 << 16, options.partBytes ?? 8 << 20);
     this.#coalesceBytes = backend.streamObject === undefined ? 0 : options.coalesceBytes ?? 1 << 20;
+    this.#memberTimeoutMs = memberTimeoutMs(options.memberTimeoutMs);
+  }
+
+  pending(): MemberProgress[] {
+    return [...this.#jobs.values()].map((job) => ({
+      name: job.member.name,
+      bytes: job.parts.reduce((n, p) => n + (p.at - p.start), 0),
+      size: job.member.size,
+    }));
   }
 
   get stats(): LoaderStats {
@@ -209,6 +229,7 @@ class RangeLoader implements MemberLoader {
         hashedTo: 0,
         settled: false,
         readers: new Set(),
+        timer: undefined,
         resolve,
         reject,
       };
@@ -284,6 +305,7 @@ class RangeLoader implements MemberLoader {
       const [part] = this.#queue.splice(best, 1);
       if (part === undefined || part.job.settled) continue;
       const group = this.#neighbours(part);
+      for (const p of group) this.#startTimer(p.job);
       this.#active++;
       const run = group.length > 1
         ? this.#runGroup(group).catch((e) => group.forEach((p) => this.#fail(p.job, e)))
@@ -293,6 +315,22 @@ class RangeLoader implements MemberLoader {
         this.#pump();
       });
     }
+  }
+
+  /** Starts a job's member timeout at its first request. */
+  #startTimer(job: Job): void {
+    if (job.timer !== undefined || this.#memberTimeoutMs <= 0) return;
+    job.timer = setTimeout(() => {
+      const got = job.parts.reduce((n, p) => n + (p.at - p.start), 0);
+      this.#fail(
+        job,
+        new Error(
+          `${this.name}: member '${job.member.name}' stalled: ${got} of ${job.member.size} ` +
+            `bytes in ${secondsText(this.#memberTimeoutMs)}, the most a member may take ` +
+            `(RILL_MEMBER_TIMEOUT)`,
+        ),
+      );
+    }, this.#memberTimeoutMs);
   }
 
   #small(p: Part): boolean {
@@ -445,6 +483,7 @@ class RangeLoader implements MemberLoader {
   #succeed(job: Job): void {
     if (job.settled) return;
     job.settled = true;
+    clearTimeout(job.timer);
     this.#jobs.delete(job.member.name);
     this.#membersLoaded++;
     job.resolve();
@@ -453,6 +492,7 @@ class RangeLoader implements MemberLoader {
   #fail(job: Job, e: unknown): void {
     if (job.settled) return;
     job.settled = true;
+    clearTimeout(job.timer);
     this.#jobs.delete(job.member.name);
     this.#queue = this.#queue.filter((p) => p.job !== job);
     for (const reader of job.readers) reader.cancel().catch(() => {});

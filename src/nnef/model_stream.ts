@@ -12,6 +12,16 @@ import {
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
 import { gunzipStream, inflateBudget, overBudget } from "./gzip.ts";
 import {
+  type Deadline,
+  describeProgress,
+  loadTimeoutMs,
+  type MemberProgress,
+  memberTimeoutMs,
+  secondsText,
+  startDeadline,
+} from "./deadline.ts";
+import { redactLocation } from "../storage/http_source.ts";
+import {
   hashMismatch,
   type LoaderOptions,
   type LoaderStats,
@@ -73,6 +83,8 @@ export interface ModelStream {
   /** Moves a member ahead of the others (tar: pending ranges; `.tgz`: no effect, order is fixed). */
   prioritize(name: string, priority?: number): void;
   readonly stats: LoaderStats;
+  /** The members being loaded or waited for, with how far each got. */
+  pending(): MemberProgress[];
   /**
    * Settles once the archive was read to its end: for a `.tgz`, when its gzip trailer (CRC-32
    * and length) checked out, rejecting when it did not or the stream failed (a flipped bit in a
@@ -97,17 +109,82 @@ export interface MemberClaim {
 
 /** Options of `openModelStream`. */
 export interface ModelStreamOptions extends OpenArchiveOptions {
+  /** Range reads, and `memberTimeoutMs`, the limit of each member. */
   readonly loader?: LoaderOptions;
 }
 
 /**
  * Opens a model archive for loading with overlap: a location (path, `http(s)://`, `s3://`) or
  * a `ByteSource`. A gzip'd tar is streamed once, member by member; anything else goes through
- * `openArchive` and its range loader.
+ * `openArchive` and its range loader. From the open to `close`, the load must end within
+ * `options.loadTimeoutMs` (see `loadTimeoutMs`, 30 minutes), and each member within its own
+ * limit (`options.loader.memberTimeoutMs`): past one, the loads still pending fail with an
+ * error naming the archive (redacted) and what it was waiting for.
  */
 export async function openModelStream(
   location: string | ByteSource,
   options: ModelStreamOptions = {},
+): Promise<ModelStream> {
+  const name = typeof location === "string" ? redactLocation(location) : location.name;
+  const limit = loadTimeoutMs(options.loadTimeoutMs);
+  let stream: ModelStream | undefined;
+  const deadline = startDeadline(limit, () => {
+    const pending = stream?.pending() ?? [];
+    return new Error(
+      `${name}: not loaded within ${secondsText(limit)} (RILL_LOAD_TIMEOUT); ${
+        stream === undefined
+          ? "it was still being opened"
+          : pending.length === 0
+          ? "no member was loading"
+          : `still waiting for ${describeProgress(pending)}`
+      }`,
+    );
+  });
+  const signal = options.http?.signal === undefined
+    ? deadline.signal
+    : AbortSignal.any([options.http.signal, deadline.signal]);
+  try {
+    stream = await openStream(location, {
+      ...options,
+      http: { ...options.http, signal },
+      loadTimeoutMs: 0,
+    });
+  } catch (e) {
+    deadline.clear();
+    throw e;
+  }
+  const opened = stream;
+  deadline.signal.addEventListener("abort", () => {
+    opened.close(deadline.signal.reason).catch(() => {});
+  });
+  return withDeadline(opened, deadline);
+}
+
+/** `stream`, whose `close` also stops `deadline`. */
+function withDeadline(stream: ModelStream, deadline: Deadline): ModelStream {
+  return {
+    name: stream.name,
+    kind: stream.kind,
+    ended: stream.ended,
+    members: () => stream.members(),
+    onMember: (claim) => stream.onMember(claim),
+    load: (name, target, options) => stream.load(name, target, options),
+    read: (name) => stream.read(name),
+    prioritize: (name, priority) => stream.prioritize(name, priority),
+    pending: () => stream.pending(),
+    get stats() {
+      return stream.stats;
+    },
+    close(reason?: Error): Promise<void> {
+      deadline.clear();
+      return stream.close(reason);
+    },
+  };
+}
+
+async function openStream(
+  location: string | ByteSource,
+  options: ModelStreamOptions,
 ): Promise<ModelStream> {
   let source: ByteSource;
   let owned = false;
@@ -129,7 +206,10 @@ export async function openModelStream(
     const size = await source.size();
     const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
     if (magic[0] === 0x1f && magic[1] === 0x8b) {
-      return new TgzStream(source, size, owned, inflateBudget(size, options.maxInflatedBytes));
+      return new TgzStream(source, size, owned, {
+        budget: inflateBudget(size, options.maxInflatedBytes),
+        memberTimeoutMs: memberTimeoutMs(options.loader?.memberTimeoutMs),
+      });
     }
     const archive = await openArchive(source, {
       ...options,
@@ -191,6 +271,7 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
       return loader.stats;
     },
     ended: Promise.resolve(),
+    pending: () => loader.pending(),
     async close(reason?: Error): Promise<void> {
       await loader.close(reason);
       if (!owns) return;
@@ -260,14 +341,28 @@ class TgzStream implements ModelStream {
 
   /** Bytes the tar may inflate to; its headers are held to it before their payloads pass. */
   #budget: number;
+  /** Most ms the stream may stay on one member, or between two (0: no limit). */
+  #memberTimeoutMs: number;
+  #memberTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The member the stream is on, or null between two. */
+  #current: Entry | null = null;
+  /** Set when the stream stalled: why the pump ended. */
+  #stalled: Error | undefined;
   readonly ended: Promise<void>;
 
-  constructor(source: ByteSource, size: number, owned: boolean, budget: number) {
+  constructor(
+    source: ByteSource,
+    size: number,
+    owned: boolean,
+    limits: { readonly budget: number; readonly memberTimeoutMs: number },
+  ) {
     this.name = source.name;
     this.#source = source;
     this.#owned = owned;
-    this.#budget = budget;
-    this.#reader = gunzipStream(source, size, budget).getReader();
+    this.#budget = limits.budget;
+    this.#memberTimeoutMs = limits.memberTimeoutMs;
+    this.#reader = gunzipStream(source, size, limits.budget).getReader();
+    this.#restartTimer();
     this.#pump = this.#run().then(
       () => this.#end(undefined),
       (e) => this.#end(e),
@@ -375,6 +470,40 @@ class TgzStream implements ModelStream {
 
   prioritize(): void {}
 
+  pending(): MemberProgress[] {
+    const out: MemberProgress[] = [];
+    if (this.#current !== null) {
+      out.push({
+        name: this.#current.member.name,
+        bytes: this.#current.received,
+        size: this.#current.member.size,
+      });
+    }
+    for (const name of this.#claims.keys()) {
+      out.push({ name, bytes: 0, size: this.#listed?.get(name)?.size });
+    }
+    return out;
+  }
+
+  /** Gives the stream another `#memberTimeoutMs` to reach the next member boundary. */
+  #restartTimer(): void {
+    clearTimeout(this.#memberTimer);
+    if (this.#memberTimeoutMs <= 0 || this.#done) return;
+    this.#memberTimer = setTimeout(() => {
+      const at = this.#current;
+      this.#stalled = new Error(
+        `${this.name}: stalled ${
+          at === null
+            ? "between two members"
+            : `in member '${at.member.name}' (${at.received} of ${at.member.size} bytes)`
+        } for ${
+          secondsText(this.#memberTimeoutMs)
+        }, the most a member may take (RILL_MEMBER_TIMEOUT)`,
+      );
+      this.#reader.cancel(this.#stalled).catch(() => {});
+    }, this.#memberTimeoutMs);
+  }
+
   async close(reason?: Error): Promise<void> {
     this.#closing = true;
     this.#closeReason ??= reason;
@@ -427,6 +556,7 @@ class TgzStream implements ModelStream {
 
   #end(error: unknown): void {
     this.#done = true;
+    clearTimeout(this.#memberTimer);
     // Closed while it flowed: what was still awaited was not loaded, whatever the cut left.
     if (this.#closing) this.#error = this.#closeReason;
     else if (error !== undefined) {
@@ -568,6 +698,7 @@ class TgzStream implements ModelStream {
         }
       }
     }
+    if (this.#stalled !== undefined) throw this.#stalled;
     if (!ended && (entry !== undefined || meta !== undefined || pending.length > 0)) {
       throw new RangeError(`truncated tar at offset ${at}`);
     }
@@ -600,6 +731,8 @@ class TgzStream implements ModelStream {
     };
     if (member.name === ARCHIVE_INDEX_MEMBER && this.#order.length === 0) this.#index = entry;
     this.#entries.set(member.name, entry);
+    this.#current = entry;
+    this.#restartTimer();
     this.#order.push(entry.member);
     const claim = this.#claims.get(member.name);
     this.#claims.delete(member.name);
@@ -653,6 +786,8 @@ class TgzStream implements ModelStream {
 
   #complete(entry: Entry): void {
     entry.done = true;
+    this.#current = null;
+    this.#restartTimer();
     const want = entry.member.sha256;
     if (entry.hasher !== undefined && want !== undefined) {
       const got = entry.hasher.hex();
