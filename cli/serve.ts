@@ -1,6 +1,7 @@
 /** `deno task serve`: the OpenAI-compatible HTTP service (also behind `deno serve mod.ts`). */
 import { parseCliArgs } from "./args.ts";
 import { errorMessage } from "./top_level.ts";
+import { redactLocation, redactText } from "../src/storage/http_source.ts";
 import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";
@@ -212,7 +213,9 @@ export interface Server {
  * then fails to arrive or to verify fails the requests waiting for it; the process stays up,
  * answers 503 from then on, and `/ready` says failed.
  */
-export function createServer(config: ServeConfig, log = defaultLog): Server {
+export function createServer(config: ServeConfig, output = defaultLog): Server {
+  // Every line, whatever it quotes (a URL in an error's text), without credentials.
+  const log = (line: string) => output(redactText(line));
   const state = new ServingState(config.serving, log);
   const app = createApp(state);
   if (config.serving.apiKeys.length === 0) {
@@ -294,7 +297,9 @@ async function loadConfigured(
   const loaded = await loading;
   const seconds = (performance.now() - started) / 1000;
   log(
-    `rill: loaded model '${loaded.service.modelId}' from ${resolved.location} (${resolved.origin}), ` +
+    `rill: loaded model '${loaded.service.modelId}' from ${
+      redactLocation(resolved.location)
+    } (${resolved.origin}), ` +
       `${loaded.bytes} bytes, context ${loaded.service.contextLength} tokens, ` +
       `tokenizer from ${loaded.tokenizerFrom}, ${
         kernels === undefined

@@ -3,8 +3,12 @@
  * every rejection or exception nothing handled, becomes one line on stderr and an exit code,
  * never Deno's `error: Uncaught` with a stack.
  */
+import { redactText } from "../src/storage/http_source.ts";
 
-/** One line saying what went wrong: the message, and its causes when they add to it. */
+/**
+ * One line saying what went wrong: the message, and its causes when they add to it, with any
+ * credentials they quote redacted (a fetch error's cause quotes its URL, query included).
+ */
 export function errorMessage(error: unknown): string {
   let text = error instanceof Error ? error.message || error.name : String(error);
   let cause = error instanceof Error ? error.cause : undefined;
@@ -13,7 +17,7 @@ export function errorMessage(error: unknown): string {
     if (more !== "" && !text.includes(more)) text += `: ${more}`;
     cause = cause instanceof Error ? cause.cause : undefined;
   }
-  return text;
+  return redactText(text);
 }
 
 /** How `catchStrayErrors` treats an error nothing handled. */

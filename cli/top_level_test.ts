@@ -49,3 +49,13 @@ Deno.test("catchStrayErrors keeps a server running past a stray rejection and a 
       "still answering\n",
   );
 });
+
+Deno.test("errorMessage redacts the credentials a cause quotes", () => {
+  const cause = new TypeError(
+    "error sending request for url (http://u:pw@127.0.0.1:9/m.tar?X-Amz-Signature=abc): refused",
+  );
+  assert.equal(
+    errorMessage(new TypeError("fetch failed", { cause })),
+    "fetch failed: error sending request for url (http://***@127.0.0.1:9/m.tar?<redacted>): refused",
+  );
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openHttpSource, redactUrl } from "./http_source.ts";
+import { openHttpSource, redactText, redactUrl } from "./http_source.ts";
 import { startTestServer } from "./_test_server.ts";
 import { BounceReader } from "./_bounce.ts";
 
@@ -276,4 +276,20 @@ Deno.test("openHttpSource fills a BYOB reader's buffer in place across a broken 
     await source.close();
     await server.close();
   }
+});
+
+Deno.test("redactText hides the credentials of every URL, token and signature in a text", () => {
+  assert.equal(
+    redactText(
+      "error sending request for url (http://u:p@h:1/m.tar?X-Amz-Signature=s): refused; " +
+        "see https://h/x?y=1, Authorization: Bearer abc.def, X-Amz-Credential=AKID/2024&token=zz",
+    ),
+    "error sending request for url (http://***@h:1/m.tar?<redacted>): refused; " +
+      "see https://h/x?<redacted>, Authorization: Bearer <redacted>, " +
+      "X-Amz-Credential=<redacted>&token=<redacted>",
+  );
+  assert.equal(
+    redactText("s3://bucket/key and /models/m.tar"),
+    "s3://bucket/key and /models/m.tar",
+  );
 });
