@@ -306,7 +306,8 @@ function safeInteger(value: bigint): number | bigint {
  * Reads the header of a GGUF v2/v3 file (metadata and tensor infos) without reading tensor data.
  *
  * @throws {SyntaxError} when the magic or version is wrong
- * @throws {RangeError} when the file is truncated or an offset or size is impossible
+ * @throws {RangeError} when the file is truncated, or an offset or size is impossible (outside
+ * the file, misaligned, or overlapping another tensor's bytes)
  * @throws {TypeError} for an unknown value or tensor type (naming the file and tensor)
  */
 export async function readGguf(source: ByteSource): Promise<GgufFile> {
@@ -348,6 +349,9 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
       throw new TypeError(`Unknown GGML tensor type ${type} of tensor '${name}' in ${source.name}`);
     }
     const offset = await cursor.u64(`offset of tensor '${name}'`);
+    if (infos.some((info) => info.name === name)) {
+      throw new RangeError(`Tensor '${name}' appears twice in GGUF file ${source.name}`);
+    }
     infos.push({ name, dims, shape: [...dims].reverse(), type, typeName, offset });
   }
   const dataOffset = Math.ceil(cursor.pos / alignment) * alignment;
@@ -371,5 +375,19 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
     }
     return { ...info, byteSize };
   });
+  const sorted = tensors.filter((t) => t.byteSize > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!;
+    const cur = sorted[i]!;
+    if (cur.offset < prev.offset + prev.byteSize) {
+      throw new RangeError(
+        `Tensor '${cur.name}' in ${source.name}: bytes [${dataOffset + cur.offset}, ${
+          dataOffset + cur.offset + cur.byteSize
+        }) overlap tensor '${prev.name}' at [${dataOffset + prev.offset}, ${
+          dataOffset + prev.offset + prev.byteSize
+        })`,
+      );
+    }
+  }
   return { version, metadata, tensors, alignment, dataOffset };
 }

@@ -6,8 +6,14 @@ import { GGML_TYPE, readGguf } from "./gguf.ts";
 const TINY = new URL("../../shared/fixtures/gguf/llama-2-tiny-random.gguf", import.meta.url)
   .pathname;
 
-/** Writes a small GGUF v3 file: every metadata value type and one tensor of `type`. */
-function buildGguf(type: number, options: { truncate?: number } = {}): Uint8Array {
+/**
+ * Writes a small GGUF v3 file: every metadata value type and one tensor of `type` (a second one,
+ * `w2` at `second`, when given).
+ */
+function buildGguf(
+  type: number,
+  options: { truncate?: number; second?: number } = {},
+): Uint8Array {
   const out: number[] = [];
   const u32 = (v: number) => {
     const b = new Uint8Array(4);
@@ -26,7 +32,7 @@ function buildGguf(type: number, options: { truncate?: number } = {}): Uint8Arra
   };
   u32(0x46554747);
   u32(3);
-  u64(1);
+  u64(options.second === undefined ? 1 : 2);
   u64(5);
   str("a.u8");
   u32(0);
@@ -54,6 +60,14 @@ function buildGguf(type: number, options: { truncate?: number } = {}): Uint8Arra
   u64(2);
   u32(type);
   u64(0);
+  if (options.second !== undefined) {
+    str("w2");
+    u32(2);
+    u64(32);
+    u64(1);
+    u32(type);
+    u64(options.second);
+  }
   while (out.length % 32 !== 0) out.push(0);
   for (let i = 0; i < 2 * 18; i++) out.push(i);
   const bytes = Uint8Array.from(out);
@@ -129,4 +143,16 @@ Deno.test("readGguf refuses arrays nested without end", async () => {
     name: "RangeError",
     message: /Array 'k' .* nests deeper than 8 levels/,
   });
+});
+
+Deno.test("readGguf refuses tensors whose bytes overlap", async () => {
+  // w takes two Q4_0 rows (36 bytes); w2, one row, the first of them.
+  await assert.rejects(
+    () => readGguf(memorySource(buildGguf(GGML_TYPE.Q4_0, { second: 0 }), "x.gguf")),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      /^Tensor 'w2' in x\.gguf: bytes \[\d+, \d+\) overlap tensor 'w' at \[\d+, \d+\)$/.test(
+        e.message,
+      ),
+  );
 });

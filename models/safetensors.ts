@@ -28,7 +28,7 @@ export interface SafetensorsFile {
 
 /**
  * Reads and checks the header of a safetensors file: every tensor must be F32, F16 or BF16,
- * its byte range must match its shape and lie inside the file.
+ * its byte range must match its shape, lie inside the file and overlap no other tensor's.
  *
  * @throws {SyntaxError} when the header is not JSON of the expected form
  * @throws {RangeError} when sizes or offsets are inconsistent, or the file is truncated
@@ -71,7 +71,27 @@ export async function readSafetensors(source: ByteSource): Promise<SafetensorsFi
     }
     tensors.set(name, checkEntry(file, name, value, dataStart, dataSize));
   }
+  checkDisjoint(file, [...tensors.values()]);
   return { source, tensors, metadata };
+}
+
+/**
+ * Refuses tensors whose byte ranges overlap: two weights would read the same bytes, and the
+ * conversion would succeed with a wrong model.
+ */
+function checkDisjoint(file: string, entries: readonly SafetensorsEntry[]): void {
+  const sorted = entries.filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!;
+    const cur = sorted[i]!;
+    if (cur.offset < prev.offset + prev.length) {
+      throw new RangeError(
+        `${file}: tensor '${cur.name}' at bytes [${cur.offset}, ${
+          cur.offset + cur.length
+        }) overlaps tensor '${prev.name}' at [${prev.offset}, ${prev.offset + prev.length})`,
+      );
+    }
+  }
 }
 
 function checkEntry(

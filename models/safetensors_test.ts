@@ -55,3 +55,18 @@ Deno.test("readSafetensors names the file and the fault of a bad header", async 
   notJson[9] = 0x7b;
   await assert.rejects(() => read(notJson), (e: Error) => e instanceof SyntaxError);
 });
+
+Deno.test("readSafetensors refuses tensors whose bytes overlap", async () => {
+  const bytes = file({
+    a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+    b: { dtype: "F32", shape: [2], data_offsets: [4, 12] },
+  }, new Uint8Array(12));
+  await assert.rejects(
+    () => readSafetensors(memorySource(bytes, "m.safetensors")),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      /m\.safetensors: tensor 'b' at bytes \[\d+, \d+\) overlaps tensor 'a' at \[\d+, \d+\)/.test(
+        e.message,
+      ),
+  );
+});
