@@ -187,6 +187,15 @@ function planDtypes(
       out.set(spec.name, "f32");
     }
   }
+  const linear = llamaWeights(model.config).filter((spec) => spec.role === "linear");
+  if (options.q40 === true && linear.every((spec) => out.get(spec.name) !== "q40")) {
+    const sizes = [...new Set(linear.map((spec) => spec.shape[1]!))].sort((a, b) => a - b);
+    throw new RangeError(
+      `--q40: no linear weight has an input size that is a multiple of 32 (they have ${
+        sizes.join(", ")
+      }), so nothing would be stored as Q4_0; convert without --q40`,
+    );
+  }
   return out;
 }
 
@@ -248,7 +257,8 @@ function member(name: string, bytes: Uint8Array): ArchiveMember {
  * @param output path of the `.nnef.tar` to write
  * @throws {TypeError} for an unsupported architecture or tensor type, an output that is a
  * folder or one of the files read
- * @throws {RangeError} for inconsistent or truncated input
+ * @throws {RangeError} for inconsistent or truncated input, or `q40` when no linear weight can
+ * be stored as Q4_0
  * @throws {SyntaxError} for malformed JSON or headers
  * @example
  * ```ts ignore

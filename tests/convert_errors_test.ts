@@ -205,3 +205,45 @@ Deno.test("convertCommand prints the error and exits with 1 on bad input", async
     await assert.rejects(() => Deno.stat(output), Deno.errors.NotFound);
   });
 });
+
+Deno.test("convertModel refuses --q40 when no linear weight's input size is a multiple of 32", async () => {
+  await withDir(async (dir) => {
+    const config = { ...CONFIG, hidden_size: 24, intermediate_size: 40, num_attention_heads: 2 };
+    const shapes: [string, number[]][] = [
+      ["model.embed_tokens.weight", [16, 24]],
+      ["model.layers.0.input_layernorm.weight", [24]],
+      ["model.layers.0.self_attn.q_proj.weight", [24, 24]],
+      ["model.layers.0.self_attn.k_proj.weight", [12, 24]],
+      ["model.layers.0.self_attn.v_proj.weight", [12, 24]],
+      ["model.layers.0.self_attn.o_proj.weight", [24, 24]],
+      ["model.layers.0.post_attention_layernorm.weight", [24]],
+      ["model.layers.0.mlp.gate_proj.weight", [40, 24]],
+      ["model.layers.0.mlp.up_proj.weight", [40, 24]],
+      ["model.layers.0.mlp.down_proj.weight", [24, 40]],
+      ["model.norm.weight", [24]],
+    ];
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
+    await Deno.copyFile(fixture("tokenizers/smollm2/tokenizer.json"), join(dir, "tokenizer.json"));
+    await Deno.writeFile(
+      join(dir, "model.safetensors"),
+      safetensorsBytes(
+        shapes.map(([name, shape], i) => ({
+          name,
+          shape,
+          values: randomValues(shape.reduce((a, b) => a * b, 1), i + 1, 0.1),
+        })),
+        "F32",
+      ),
+    );
+    const out = join(dir, "out.nnef.tar");
+    await assert.rejects(
+      () => convertModel(dir, out, { q40: true }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message ===
+          "--q40: no linear weight has an input size that is a multiple of 32 (they have 24, " +
+            "40), so nothing would be stored as Q4_0; convert without --q40",
+    );
+    await assert.rejects(() => Deno.stat(out), Deno.errors.NotFound);
+  });
+});
