@@ -9,7 +9,7 @@ import { type LoadProgress, loadService } from "../src/engine/load_service.ts";
 import { ProgressReporter } from "./progress.ts";
 import type { Kernels } from "../kernels/mod.ts";
 import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
-import { openDiskCache } from "../src/storage/disk_cache.ts";
+import { checkCacheDir, openDiskCache } from "../src/storage/disk_cache.ts";
 import { type MemoryLimit, parseByteSize, readMemoryLimit } from "../src/engine/memory_limit.ts";
 import { type MemoryPlan, mib } from "../src/engine/memory_budget.ts";
 import { missingPermissionsMessage } from "./permissions.ts";
@@ -254,6 +254,9 @@ async function loadConfigured(
   log: (line: string) => void,
 ) {
   const started = performance.now();
+  if (config.cacheDir !== undefined) {
+    await checkCacheDir(config.cacheDir, "--cache-dir (RILL_CACHE_DIR)");
+  }
   const reporter = new ProgressReporter({
     log,
     terminal: log === defaultLog && Deno.stderr.isTerminal(),

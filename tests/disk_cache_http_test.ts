@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createServer, readServeConfig } from "../cli/serve.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { openDiskCache } from "../src/storage/disk_cache.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
@@ -96,5 +97,34 @@ Deno.test("openDiskCache is off unless a folder or RILL_CACHE_DIR is given", () 
     assert.equal(openDiskCache("/tmp/x")?.dir, "/tmp/x");
   } finally {
     if (saved !== undefined) Deno.env.set("RILL_CACHE_DIR", saved);
+  }
+});
+
+Deno.test("a cache folder that cannot be written is an error at start, not a cache silently off", async () => {
+  const dir = await Deno.makeTempDir();
+  const bytes = await makeArchive(dir);
+  const server = startTestServer({ "/m.tar": bytes }, { etag: '"e1"' });
+  // Under a plain file: no folder can be made there, whoever runs the test.
+  await Deno.writeTextFile(`${dir}/file`, "");
+  const saved = Deno.env.get("RILL_CACHE_DIR");
+  Deno.env.set("RILL_CACHE_DIR", `${dir}/file/cache`);
+  try {
+    await assert.rejects(
+      openArchive(`${server.url}/m.tar`),
+      (e: unknown) =>
+        e instanceof Error &&
+        e.message.startsWith(`RILL_CACHE_DIR '${dir}/file/cache/members' cannot be written (`),
+    );
+    assert.equal(server.requests.length, 0);
+    await assert.rejects(
+      createServer({ ...readServeConfig([], () => undefined), cacheDir: `${dir}/file/c` }, () => {})
+        .loaded,
+      /^Error: --cache-dir \(RILL_CACHE_DIR\) '.*\/file\/c' cannot be written/,
+    );
+  } finally {
+    if (saved === undefined) Deno.env.delete("RILL_CACHE_DIR");
+    else Deno.env.set("RILL_CACHE_DIR", saved);
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

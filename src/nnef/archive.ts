@@ -1,5 +1,10 @@
 import type { ByteSource } from "../storage/byte_source.ts";
-import { type DiskCache, type MemberCacheKey, openDiskCache } from "../storage/disk_cache.ts";
+import {
+  checkCacheDir,
+  type DiskCache,
+  type MemberCacheKey,
+  openDiskCache,
+} from "../storage/disk_cache.ts";
 import { openFileSource } from "../storage/file_source.ts";
 import { type HttpSourceOptions, openHttpSource, redactLocation } from "../storage/http_source.ts";
 import { loadTimeoutMs, secondsText, startDeadline } from "./deadline.ts";
@@ -161,11 +166,15 @@ export async function openLocation(
 ): Promise<OpenedLocation | undefined> {
   const s3 = /^s3:\/\//i.test(location);
   if (s3 || /^https?:\/\//i.test(location)) {
+    let cache = options.cache === false ? undefined : options.cache;
+    if (cache === undefined && options.cache !== false) {
+      cache = openDiskCache();
+      if (cache !== undefined) await checkCacheDir(cache.dir, "RILL_CACHE_DIR");
+    }
     const http = { probeBytes: REMOTE_PROBE_BYTES, ...options.http };
     const source = s3
       ? await openS3Source(location, { ...options.s3, http })
       : await openHttpSource(location, http);
-    const cache = options.cache === false ? undefined : options.cache ?? openDiskCache();
     return { source, cache };
   }
   if ((await Deno.stat(location)).isDirectory) return undefined;

@@ -28,6 +28,33 @@ export interface DiskCache {
 
 const SLICE = 1 << 20;
 
+/** Folders `checkCacheDir` found writable in this process. */
+const WRITABLE = new Set<string>();
+
+/**
+ * Checks once per process that files can be created in `dir` (made if missing), so that a
+ * cache that cannot work is an error at start instead of a cache silently never written.
+ * `what` names the setting in the error (`RILL_CACHE_DIR`).
+ *
+ * @throws {Error} naming `what` and the folder, with the file system's reason
+ */
+export async function checkCacheDir(dir: string, what: string): Promise<void> {
+  if (WRITABLE.has(dir)) return;
+  const probe = `${dir}/.rill-write-test-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true });
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new Error(
+      `${what} '${dir}' cannot be written (${e instanceof Error ? e.message : e}); fix its ` +
+        `permissions or unset it`,
+      { cause: e },
+    );
+  }
+  WRITABLE.add(dir);
+}
+
 /**
  * Opens the member cache in `dir`, or in `$RILL_CACHE_DIR/members` when `dir` is not given;
  * undefined (no cache) when neither is set.
