@@ -3,7 +3,7 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { type SeenRequest, startTestServer } from "../src/storage/_test_server.ts";
-import { assertSameArchive, readMembers, serveTar } from "./_archives.ts";
+import { assertSameArchive, readMembers, serveTar, writeIndexedTar } from "./_archives.ts";
 import { fixture } from "./_stories260k.ts";
 
 const TGZ = fixture("nnef/stories260K_f32.nnef.tgz");
@@ -24,7 +24,7 @@ function requestedRanges(requests: SeenRequest[]): [number, number][] {
 }
 
 Deno.test("openArchive over HTTP indexes a tar from its headers and reads the same bytes as from disk", async () => {
-  await using served = await serveTar(makeTar);
+  await using served = await serveTar(makeTar, { etag: '"v1"' });
   const { bytes, server, local, remote } = served;
   const indexRequests = server.requests.length;
   const indexRanges = requestedRanges(server.requests);
@@ -61,7 +61,9 @@ Deno.test("openArchive over HTTP reads the tar once when the server ignores Rang
 });
 
 Deno.test("openArchive over HTTP retries a server that answers 503 twice", async () => {
-  await using served = await serveTar(makeTar, { failFirst: 2 }, { http: { retryBaseMs: 1 } });
+  await using served = await serveTar(makeTar, { failFirst: 2, etag: '"v1"' }, {
+    http: { retryBaseMs: 1 },
+  });
   const { server, local, remote } = served;
   assert.equal(
     server.requests[0]!.range,
@@ -99,5 +101,41 @@ Deno.test("openArchive over HTTP fails at once on 404 with the URL", async () =>
     );
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("openArchive over HTTP refuses a plain tar that no validator pins, and takes an indexed one", async () => {
+  const dir = await Deno.makeTempDir();
+  const { bytes } = await makeTar(dir);
+  const indexed = await writeIndexedTar(`${dir}/i.tar`, await readMembers(TGZ));
+  const server = startTestServer({ "/m.tar": bytes, "/i.tar": indexed });
+  try {
+    await assert.rejects(
+      () => openArchive(`${server.url}/m.tar`),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        e.message.startsWith(
+          `${server.url}/m.tar: the server sends neither ETag nor Last-Modified, and the tar ` +
+            "has no rill-index.json to check its members against",
+        ),
+    );
+    // Each member is pinned by the index's sha256 instead: a new version of the object,
+    // put on the server once opened, fails the members it changed instead of mixing in.
+    const remote = await openArchive(`${server.url}/i.tar`, { cache: false });
+    const local = await openArchive(`${dir}/i.tar`);
+    try {
+      await assertSameArchive(remote, local);
+      const m = local.members().find((m) => m.name.endsWith(".dat") && m.size > 1000)!;
+      const changed = indexed.slice();
+      changed[m.offset + 500]! ^= 1;
+      server.put("/i.tar", changed);
+      await assert.rejects(remote.read(m.name), /has sha256 [0-9a-f]{64}, the archive index says/);
+    } finally {
+      await remote.close();
+      await local.close();
+    }
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -181,6 +181,14 @@ export async function openLocation(
   return { source: await openFileSource(location), cache: undefined };
 }
 
+/**
+ * True for a remote source whose reads nothing pins to one version of the object (a server
+ * that sends neither ETag nor Last-Modified): two reads may see two versions.
+ */
+function unpinned(source: ByteSource): boolean {
+  return "pinned" in source && (source as { pinned?: unknown }).pinned === false;
+}
+
 /** The strong ETag of a source that has one (an HTTP source). */
 function etagOf(source: ByteSource): string | undefined {
   const etag = (source as { etag?: unknown }).etag;
@@ -251,6 +259,15 @@ async function openTarLike(
         cache,
         owned,
       });
+    }
+    if (unpinned(source)) {
+      // Without an index's sha256s, nothing would tell members of two versions apart.
+      throw new TypeError(
+        `${source.name}: the server sends neither ETag nor Last-Modified, and the tar has no ` +
+          `${ARCHIVE_INDEX_MEMBER} to check its members against: a change on the server while ` +
+          `it loads would mix two versions unseen. Convert it with 'rill convert' (which writes ` +
+          `the index) or serve it where it gets an ETag`,
+      );
     }
     const index = await indexTar(source, {
       name: source.name,

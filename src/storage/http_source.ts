@@ -36,6 +36,13 @@ export interface HttpSource extends ByteSource {
   readonly bytesFetched: number;
   /** The strong ETag of the object when the server sent one. */
   readonly etag: string | undefined;
+  /**
+   * True when every read sees one version of the object: pinned to its strong ETag
+   * (`If-Match`) or Last-Modified (`If-Unmodified-Since`), so that a change on the server fails
+   * them, or all served from the one whole body held (a server that ignores Range). False when
+   * the server sends neither validator (or pinning is off): two reads may see two versions.
+   */
+  readonly pinned: boolean;
   /** False once the server has ignored a Range header and the whole body is held in memory. */
   readonly rangeSupported: boolean;
 }
@@ -238,6 +245,11 @@ class HttpByteSource implements HttpSource {
 
   get etag(): string | undefined {
     return this.#etag;
+  }
+
+  get pinned(): boolean {
+    if (this.#full !== undefined) return true;
+    return this.#pinEtag && (this.#etag !== undefined || this.#lastModified !== undefined);
   }
 
   get rangeSupported(): boolean {
