@@ -95,8 +95,11 @@ function parseHeader(block: Uint8Array, at: number, archive: string): TarHeader 
     if (at === 0) {
       throw new SyntaxError(`${archive}: not a tar archive (no valid tar header at offset 0)`);
     }
+    const field = stored === undefined
+      ? `a checksum field that is not octal (${JSON.stringify(cString(block.subarray(148, 156)))})`
+      : `stored ${stored}`;
     throw new SyntaxError(
-      `${archive}: bad tar header checksum at offset ${at}: stored ${stored}, computed ${unsigned}`,
+      `${archive}: bad tar header checksum at offset ${at}: ${field}, computed ${unsigned}`,
     );
   }
   let name = cString(block.subarray(0, 100));
