@@ -15,8 +15,29 @@ function reshaped(
 ): Dim[] {
   const start = axisStart < 0 ? axisStart + shape.length : axisStart;
   const count = axisCount < 0 ? shape.length - start : axisCount;
+  if (start < 0 || count < 0 || start + count > shape.length) {
+    throw new RangeError(
+      `reshape: axis_start ${axisStart} and axis_count ${axisCount} do not fit an input of rank ${shape.length}`,
+    );
+  }
   const inDims = shape.slice(start, start + count);
-  const out = spec.map((d, i) => (d === 0 ? inDims[i] ?? shape[start + i]! : d));
+  const out = spec.map((d, i) => {
+    if (d !== 0) return d;
+    const copied = inDims[i] ?? shape[start + i];
+    if (copied === undefined) {
+      throw new RangeError(
+        `reshape: shape item ${i} is 0 (copy the input's dim), but ${
+          shapeToString(shape)
+        } has no axis ${start + i}`,
+      );
+    }
+    return copied;
+  });
+  if (out.some((d) => typeof d === "number" && d < -1) || out.filter((d) => d === -1).length > 1) {
+    throw new RangeError(
+      `reshape: shape ${shapeToString(spec)} may hold one -1 and no other negative size`,
+    );
+  }
   const infer = out.findIndex((d) => d === -1);
   if (infer >= 0) {
     const rest = inDims.slice();

@@ -26,3 +26,20 @@ Deno.test("reshape infers -1 over symbolic dims", () => {
   assert.equal(f.shape[2], 8);
   assert.ok(dimEquals(f.shape[1]!, s));
 });
+
+Deno.test("reshape refuses axes past the input's rank, a 0 with no dim to copy and two -1", () => {
+  const x = { dtype: "f32" as const, shape: [2, 3] };
+  const infer = (shape: number[], start = 0, count = -1) =>
+    inferOp(reshape, { input: x, shape, axis_start: start, axis_count: count });
+  assert.throws(
+    () => infer([6], 3),
+    /axis_start 3 and axis_count -1 do not fit an input of rank 2/,
+  );
+  assert.throws(() => infer([6], 0, 5), /do not fit an input of rank 2/);
+  assert.throws(
+    () => infer([1, 1, 0]),
+    /shape item 2 is 0 \(copy the input's dim\), but \[2, 3\] has no axis 2/,
+  );
+  assert.throws(() => infer([-1, -1]), /may hold one -1 and no other negative size/);
+  assert.throws(() => infer([-2, 3]), /may hold one -1/);
+});
