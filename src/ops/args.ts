@@ -70,7 +70,8 @@ export class Args<T extends object> implements OpArgs<T> {
   }
 
   #asDim(name: string, v: unknown): Dim {
-    if (typeof v === "number") return v;
+    // An integer parameter given a scalar such as 1.5 (tract cannot make a TDim of it either).
+    if (typeof v === "number") return Number.isInteger(v) ? v : this.#fail(name, "an integer");
     if (typeof v === "boolean") return v ? 1 : 0;
     if (typeof v === "object" && v !== null && "terms" in v) return v as Dim;
     this.#fail(name, "an integer");
