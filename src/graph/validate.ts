@@ -160,7 +160,7 @@ class NameWalker {
         : `'${use.name}' is used before its assignment at line ${defined.line}, which ` +
           `depends on this one (a cycle: ${cycle.join(" -> ")})`;
     } else {
-      message = `undefined name '${use.name}' (not assigned before, nor a symbol declared ` +
+      message = `unknown name '${use.name}' (not assigned before, nor a symbol declared ` +
         `with 'extension tract_symbol')`;
     }
     this.#problems.push({ kind: SyntaxError, message, at: use.at });

@@ -30,11 +30,11 @@ Deno.test("validateGraph accepts names defined before use, declared symbols and 
   ].join("\n")));
 });
 
-Deno.test("validateGraph refuses an undefined name with its line and column", () => {
+Deno.test("validateGraph refuses an unknown name with its line and column", () => {
   refuses(
     graph("  x = external(shape = [1]);\n  y = add(x, bias);"),
     SyntaxError,
-    "m.tgz/graph.nnef:6:14: undefined name 'bias' (not assigned before, nor a symbol declared " +
+    "m.tgz/graph.nnef:6:14: unknown name 'bias' (not assigned before, nor a symbol declared " +
       "with 'extension tract_symbol')",
   );
 });
@@ -87,9 +87,9 @@ Deno.test("validateGraph lists every problem, and an output never assigned", () 
     SyntaxError,
     "3 problems in m.tgz/graph.nnef:\n" +
       "  m.tgz/graph.nnef:3:1: graph output 'y' is never assigned\n" +
-      "  m.tgz/graph.nnef:6:14: undefined name 'u' (not assigned before, nor a symbol declared " +
+      "  m.tgz/graph.nnef:6:14: unknown name 'u' (not assigned before, nor a symbol declared " +
       "with 'extension tract_symbol')\n" +
-      "  m.tgz/graph.nnef:7:14: undefined name 'v' (not assigned before, nor a symbol declared " +
+      "  m.tgz/graph.nnef:7:14: unknown name 'v' (not assigned before, nor a symbol declared " +
       "with 'extension tract_symbol')",
   );
 });
@@ -101,7 +101,7 @@ Deno.test("validateGraph checks fragment bodies in their own scope", () => {
       "fragment twice(a: tensor<scalar>) -> (b: tensor<scalar>) { b = add(a, x); }",
     ),
     SyntaxError,
-    "m.tgz/graph.nnef:2:71: undefined name 'x' (not assigned before, nor a symbol declared " +
+    "m.tgz/graph.nnef:2:71: unknown name 'x' (not assigned before, nor a symbol declared " +
       "with 'extension tract_symbol')",
   );
 });
