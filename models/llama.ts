@@ -73,10 +73,15 @@ function fail(file: string, message: string): never {
   throw new RangeError(`${file}: ${message}`);
 }
 
+/** What a config field holds, for an error: its JSON, or that it is missing. */
+function found(json: Record<string, unknown>, key: string): string {
+  return key in json ? `found ${JSON.stringify(json[key])}` : "it is missing";
+}
+
 function int(json: Record<string, unknown>, key: string, file: string, fallback?: number): number {
   const v = json[key] ?? fallback;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
-    fail(file, `field '${key}' must be a positive integer, found ${JSON.stringify(v)}`);
+    fail(file, `field '${key}' must be a positive integer, ${found(json, key)}`);
   }
   return v;
 }
@@ -84,7 +89,7 @@ function int(json: Record<string, unknown>, key: string, file: string, fallback?
 function num(json: Record<string, unknown>, key: string, file: string, fallback: number): number {
   const v = json[key] ?? fallback;
   if (typeof v !== "number" || !Number.isFinite(v)) {
-    fail(file, `field '${key}' must be a number, found ${JSON.stringify(v)}`);
+    fail(file, `field '${key}' must be a number, ${found(json, key)}`);
   }
   return v;
 }
