@@ -107,7 +107,15 @@ async function openModelSource(
   const tokenizer = await Deno.readFile(options.tokenizer);
   const model = await openLlama2c(input);
   try {
-    const hf = llama2cToHfTokenizer(parseLlama2cTokenizer(tokenizer, options.tokenizer));
+    const parsed = parseLlama2cTokenizer(tokenizer, options.tokenizer);
+    // The file does not say how many tokens it holds: a cut at a token boundary reads well.
+    if (parsed.vocabSize !== model.config.vocabSize) {
+      throw new RangeError(
+        `${options.tokenizer}: ${parsed.vocabSize} tokens, the checkpoint ${input} has a ` +
+          `vocabulary of ${model.config.vocabSize}`,
+      );
+    }
+    const hf = llama2cToHfTokenizer(parsed);
     const files = tokenizerFiles(hf, model.config.maxPositions);
     return { ...model, files };
   } catch (e) {
