@@ -265,7 +265,14 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
       }
     },
     load: (name, target, opts) => loader.load(name, target, opts),
-    read: (name) => archive.read(name),
+    // Through the stream's loader: its limits apply, and `pending` sees it.
+    async read(name: string): Promise<Uint8Array> {
+      const member = archive.member(name);
+      if (member === undefined) throw new RangeError(`${archive.name}: no member '${name}'`);
+      const bytes = new Uint8Array(member.size);
+      await loader.load(name, bytes);
+      return bytes;
+    },
     prioritize: (name, priority) => loader.prioritize(name, priority),
     get stats() {
       return loader.stats;
