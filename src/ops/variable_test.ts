@@ -15,3 +15,17 @@ Deno.test("variable loads the tensor of its label", () => {
   assert.equal(f!.dtype, "f64");
   assert.equal(f!.value, stored);
 });
+
+Deno.test("variable refuses a .dat whose items are not of the declared kind", () => {
+  const ints = tensor("u32", [2], Float64Array.of(1, 2));
+  const infer = (type: string) =>
+    variable.infer(new Args<Fact>("variable", { label: "w", shape: [2], "?": type }), {
+      variable: () => ints,
+    });
+  assert.throws(
+    () => infer("scalar"),
+    /^TypeError: 'w\.dat' holds u32 items, the graph declares scalar$/,
+  );
+  assert.equal(infer("integer")[0]!.dtype, "u32");
+  assert.throws(() => infer("logical"), /declares logical/);
+});
