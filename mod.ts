@@ -233,6 +233,7 @@ export {
 } from "./cli/serve.ts";
 
 import { createServer, readServeConfig, serveFromEnv, type Server } from "./cli/serve.ts";
+import { catchStrayErrors } from "./cli/top_level.ts";
 
 /** Started at once when this module is what `deno serve` (or Deno Deploy) runs. */
 let defaultServer: Server | undefined = import.meta.main ? serveFromEnv() : undefined;
@@ -246,6 +247,8 @@ let defaultServer: Server | undefined = import.meta.main ? serveFromEnv() : unde
 const server: Deno.ServeDefaultExport = {
   fetch(request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> {
     if (defaultServer === undefined) {
+      // This process is the server: an error nothing handled is logged, never fatal.
+      catchStrayErrors("rill serve", { keepRunning: true });
       const config = readServeConfig([], (name) => Deno.env.get(name));
       // Kernel worker threads would keep the process alive after `deno serve` shuts down.
       defaultServer = createServer({ ...config, threads: config.threads ?? 1 });

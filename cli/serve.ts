@@ -1,6 +1,6 @@
 /** `deno task serve`: the OpenAI-compatible HTTP service (also behind `deno serve mod.ts`). */
 import { parseCliArgs } from "./args.ts";
-import { errorMessage } from "./top_level.ts";
+import { catchStrayErrors, errorMessage } from "./top_level.ts";
 import { redactLocation, redactText } from "../src/storage/http_source.ts";
 import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
@@ -412,6 +412,8 @@ export async function serveCommand(args: string[]): Promise<number> {
  * and after draining on SIGINT/SIGTERM.
  */
 export function serveFromEnv(): Server {
+  // This process is the server: an error nothing handled is logged, never fatal.
+  catchStrayErrors("rill serve", { keepRunning: true });
   const missing = missingPermissionsMessage();
   if (missing !== null) {
     console.error(missing);
