@@ -21,6 +21,8 @@ import {
 import { fixture } from "./_stories260k.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** Deno's own cache stays where it is when HOME points into the sandbox. */
+const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? ".", ".cache", "deno");
 const LIMIT_MS = 120_000;
 const GB = 1 << 30;
 
@@ -35,6 +37,9 @@ const SERVE_CASES = flag("serve", 36);
 
 interface Tally {
   runs: number;
+  /** Runs by command and exit code, e.g. `generate 1`. */
+  exits: Map<string, number>;
+  peakRss: number;
   crashes: string[];
   hangs: string[];
   overMemory: string[];
@@ -49,6 +54,8 @@ interface Tally {
 
 const tally: Tally = {
   runs: 0,
+  exits: new Map(),
+  peakRss: 0,
   crashes: [],
   hangs: [],
   overMemory: [],
@@ -86,6 +93,9 @@ async function repoStatus(): Promise<string> {
 /** Records a run's crash, hang or memory; true when it ended normally. */
 function judge(context: string, code: number | null, stderr: string, peakRss: number): boolean {
   tally.runs++;
+  const exit = `${context.split(" ")[0]} ${code ?? "killed"}`;
+  tally.exits.set(exit, (tally.exits.get(exit) ?? 0) + 1);
+  tally.peakRss = Math.max(tally.peakRss, peakRss);
   if (peakRss > GB) tally.overMemory.push(`${context}: ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
   if (code === null) {
     tally.hangs.push(context);
@@ -149,7 +159,7 @@ async function serveOnce(model: string, sandbox: string): Promise<{
       "1",
     ],
     cwd: ROOT,
-    env: { NO_COLOR: "1", RILL_CACHE_DIR: join(sandbox, "cache"), HOME: sandbox },
+    env: { NO_COLOR: "1", RILL_CACHE_DIR: join(sandbox, "cache"), HOME: sandbox, DENO_DIR },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -246,7 +256,7 @@ async function main(): Promise<void> {
         judge(`inspect ${id}`, inspect.code, inspect.stderr, inspect.peakRss);
         const generate = await runRill(generateArgs(path), {
           limitMs: LIMIT_MS,
-          env: { HOME: sandbox, RILL_CACHE_DIR: join(sandbox, "cache") },
+          env: { HOME: sandbox, RILL_CACHE_DIR: join(sandbox, "cache"), DENO_DIR },
         });
         if (judge(`generate ${id}`, generate.code, generate.stderr, generate.peakRss)) {
           outcome(
@@ -318,7 +328,12 @@ async function main(): Promise<void> {
     );
     console.log(`crashes: ${tally.crashes.length}`);
     console.log(`hangs: ${tally.hangs.length}`);
-    console.log(`runs over 1 GB: ${tally.overMemory.length}`);
+    console.log(
+      `runs over 1 GB: ${tally.overMemory.length} (largest peak RSS ${
+        (tally.peakRss / 2 ** 20).toFixed(0)
+      } MiB)`,
+    );
+    console.log(`exit codes: ${JSON.stringify(Object.fromEntries([...tally.exits].sort()))}`);
     console.log(`files written outside their place: ${tally.strayFiles.length}`);
     console.log(
       `detectable changes caught: ${tally.caught}; silent wrong outputs: ${tally.silent.length}; ` +
