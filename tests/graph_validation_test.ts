@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createServer } from "../cli/serve.ts";
-import { DEFAULT_SERVING_CONFIG } from "../routes/state.ts";
+import { createServer, readServeConfig } from "../cli/serve.ts";
 import { readMembers } from "./_archives.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 
@@ -75,15 +74,13 @@ Deno.test("serve never reports ready for a graph that cannot run, and logs why",
   const lines: string[] = [];
   try {
     const server = createServer({
+      ...readServeConfig([], () => undefined),
       model: dir,
       tokenizer: STORIES_TOKENIZER,
       modelId: "stories",
       host: "127.0.0.1",
       port: 0,
-      cacheDir: undefined,
-      prefillChunk: undefined,
       threads: 0,
-      serving: DEFAULT_SERVING_CONFIG,
     }, (line) => lines.push(line));
     await assert.rejects(server.loaded, PROBLEM);
     const ready = await server.fetch(new Request("http://localhost/ready"));

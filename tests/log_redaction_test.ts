@@ -3,8 +3,7 @@
  * `user:password` are redacted in the 'loaded model' line and in every failure's line.
  */
 import assert from "node:assert/strict";
-import { createServer, type ServeConfig } from "../cli/serve.ts";
-import { DEFAULT_SERVING_CONFIG } from "../routes/state.ts";
+import { createServer, readServeConfig, type ServeConfig } from "../cli/serve.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
@@ -15,15 +14,13 @@ const QUERY = "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F
 
 function config(model: string): ServeConfig {
   return {
+    ...readServeConfig([], () => undefined),
     model,
     tokenizer: STORIES_TOKENIZER,
     modelId: "stories",
     host: "127.0.0.1",
     port: 0,
-    cacheDir: undefined,
-    prefillChunk: undefined,
     threads: 0,
-    serving: DEFAULT_SERVING_CONFIG,
   };
 }
 

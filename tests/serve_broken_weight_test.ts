@@ -5,9 +5,8 @@
  * a 503.
  */
 import assert from "node:assert/strict";
-import { createServer } from "../cli/serve.ts";
+import { createServer, readServeConfig } from "../cli/serve.ts";
 import { createApp, ServingState } from "../routes/mod.ts";
-import { DEFAULT_SERVING_CONFIG } from "../routes/state.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
@@ -34,15 +33,13 @@ Deno.test("a weight failing its sha256 after /ready fails its requests with a 5x
   const source = startTestServer({ "/m.nnef.tar": tar }, { bytesPerSecond: tar.length / 2 });
   const lines: string[] = [];
   const server = createServer({
+    ...readServeConfig([], () => undefined),
     model: `${source.url}/m.nnef.tar`,
     tokenizer: STORIES_TOKENIZER,
     modelId: "stories",
     host: "127.0.0.1",
     port: 0,
-    cacheDir: undefined,
-    prefillChunk: undefined,
     threads: 0,
-    serving: DEFAULT_SERVING_CONFIG,
   }, (line) => lines.push(line));
   const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, server.fetch);
   const url = `http://127.0.0.1:${http.addr.port}`;
