@@ -241,6 +241,9 @@ export interface ArchiveStreamOptions {
  */
 export function archiveStream(archive: Archive, options: ArchiveStreamOptions = {}): ModelStream {
   const loader = archive.loader(options.loader);
+  // Whole members read into buffers of their own (graph.nnef): the same limits, not counted
+  // in `stats`, which tells the bytes written into targets.
+  const reader = archive.loader(options.loader);
   const owns = options.owns ?? true;
   const claimed = new Set<string>();
   return {
@@ -265,12 +268,11 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
       }
     },
     load: (name, target, opts) => loader.load(name, target, opts),
-    // Through the stream's loader: its limits apply, and `pending` sees it.
     async read(name: string): Promise<Uint8Array> {
       const member = archive.member(name);
       if (member === undefined) throw new RangeError(`${archive.name}: no member '${name}'`);
       const bytes = new Uint8Array(member.size);
-      await loader.load(name, bytes);
+      await reader.load(name, bytes);
       return bytes;
     },
     prioritize: (name, priority) => loader.prioritize(name, priority),
@@ -278,8 +280,9 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
       return loader.stats;
     },
     ended: Promise.resolve(),
-    pending: () => loader.pending(),
+    pending: () => [...reader.pending(), ...loader.pending()],
     async close(reason?: Error): Promise<void> {
+      await reader.close(reason);
       await loader.close(reason);
       if (!owns) return;
       await archive.close();
