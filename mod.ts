@@ -233,7 +233,7 @@ export {
 } from "./cli/serve.ts";
 
 import { createServer, readServeConfig, serveFromEnv, type Server } from "./cli/serve.ts";
-import { catchStrayErrors } from "./cli/top_level.ts";
+import { catchStrayErrors, errorMessage } from "./cli/top_level.ts";
 
 /** Started at once when this module is what `deno serve` (or Deno Deploy) runs. */
 let defaultServer: Server | undefined = import.meta.main ? serveFromEnv() : undefined;
@@ -252,6 +252,7 @@ const server: Deno.ServeDefaultExport = {
       const config = readServeConfig([], (name) => Deno.env.get(name));
       // Kernel worker threads would keep the process alive after `deno serve` shuts down.
       defaultServer = createServer({ ...config, threads: config.threads ?? 1 });
+      defaultServer.loaded.catch((e) => console.error(`rill: ${errorMessage(e)}`));
     }
     return defaultServer.fetch(request, info);
   },

@@ -225,8 +225,7 @@ export function createServer(config: ServeConfig, output = defaultLog): Server {
     );
   }
   const loaded = state.load(loadConfigured(config, state, log));
-  // The reason goes to the log only: /ready and the 503s do not quote it.
-  loaded.catch((e) => log(`rill serve: cannot load the model: ${errorMessage(e)}`));
+  loaded.catch(() => {});
   const delivering = new Set<Promise<void>>();
   return {
     fetch(request, info) {
@@ -390,8 +389,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   const server = createServer(config);
   answer = server.fetch;
   let code = 0;
-  server.loaded.then(() => console.error("rill: ready"), async () => {
-    // createServer logged why.
+  server.loaded.then(() => console.error("rill: ready"), async (e) => {
+    // The reason goes to the log only: /ready and the 503s do not quote it.
+    console.error(`rill serve: ${errorMessage(e)}`);
     code = 1;
     await server.shutdown();
     await http.shutdown();
@@ -427,8 +427,9 @@ export function serveFromEnv(): Server {
     Deno.exit(2);
   }
   const server = createServer(config);
-  server.loaded.then(() => console.error("rill: ready"), () => {
-    // createServer logged why.
+  server.loaded.then(() => console.error("rill: ready"), (e) => {
+    // The reason goes to the log only: /ready and the 503s do not quote it.
+    console.error(`rill: ${errorMessage(e)}`);
     Deno.exit(1);
   });
   onStopSignal(config.shutdownGraceMs, async () => {

@@ -7,6 +7,7 @@ import { createServer, readServeConfig, type ServeConfig } from "../cli/serve.ts
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";
 import { STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
+import { runRill } from "./_cli_run.ts";
 
 const SECRETS = ["hunter2", "AKIDEXAMPLE", "0badc0ffee", "FwoGZXIvYXdzEJr"];
 const QUERY = "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20260101" +
@@ -30,7 +31,7 @@ function assertRedacted(lines: readonly string[]): void {
   }
 }
 
-Deno.test("serve logs a presigned model URL without its query or password", async () => {
+Deno.test("serve logs a presigned model URL, loaded or failing, without its query or password", async () => {
   const dir = await Deno.makeTempDir();
   const tar = await writeIndexedTar(`${dir}/m.nnef.tar`, await readMembers(STORIES_ARCHIVE));
   const source = startTestServer({ "/m.nnef.tar": tar });
@@ -47,20 +48,32 @@ Deno.test("serve logs a presigned model URL without its query or password", asyn
     const loaded = lines.find((l) => l.startsWith("rill: loaded model"));
     assert.ok(loaded, lines.join("\n"));
     assert.ok(loaded.includes(`from http://***@${host}/m.nnef.tar?<redacted> (url)`), loaded);
-    // The failure of a load that cannot connect quotes the URL the fetch error carries.
+    // Nothing of the load may outlive the test.
+    await settled;
+    assertRedacted(lines);
+    // The failure of a load that cannot connect, as rill serve prints it.
     const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (closed.addr as Deno.NetAddr).port;
     closed.close();
-    const failing: string[] = [];
-    const broken = createServer(
-      config(`http://reader:hunter2@127.0.0.1:${port}/m.nnef.tar${QUERY}`),
-      (l) => failing.push(l),
+    const failed = await runRill([
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--model",
+      `http://reader:hunter2@127.0.0.1:${port}/m.nnef.tar${QUERY}`,
+      "--tokenizer",
+      STORIES_TOKENIZER,
+      "--threads",
+      "0",
+    ]);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(
+      failed.stderr,
+      new RegExp(`^rill serve: .*127\\.0\\.0\\.1:${port}/m\\.nnef\\.tar\\?<redacted>`, "m"),
     );
-    await broken.loaded.catch(() => {});
-    assert.ok(failing.some((l) => l.includes("cannot load the model")), failing.join("\n"));
-    // Nothing of the first load may outlive the test.
-    await settled;
-    assertRedacted([...lines, ...failing]);
+    assertRedacted(failed.stderr.split("\n"));
   } finally {
     await source.close();
     await Deno.remove(dir, { recursive: true });
