@@ -378,7 +378,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       onListen: ({ hostname, port }) => {
         console.error(`rill: listening on http://${hostname}:${port}`);
       },
-    }, (request) => answer(request));
+    }, (request, info) => answer(request, info));
   } catch (e) {
     const why = e instanceof Deno.errors.AddrInUse
       ? "the address is already in use (another server on that port?)"
