@@ -192,8 +192,8 @@ async function serveOnce(model: string, sandbox: string): Promise<{
       const response = await fetch(`${url}/v1/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
+        // No `model`: the one served (its id depends on the file name).
         body: JSON.stringify({
-          model: "m",
           prompt: "Once upon a time",
           max_tokens: 8,
           temperature: 0,
