@@ -2,6 +2,7 @@ import { openFileSource } from "../src/storage/file_source.ts";
 import { f16ToF32 } from "../src/tensor/f16.ts";
 import { GGML_TYPE, type GgufFile, type GgufTensorInfo, type GgufValue, readGguf } from "./gguf.ts";
 import {
+  checkLayerCount,
   EMBED_NAME,
   INV_FREQ_NAME,
   type LlamaConfig,
@@ -174,6 +175,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
         : floatsFromBytes(bytes, "F16");
       config = makeLlamaConfig({ ...config, ropeFreqFactors: [...factors] });
     }
+    checkLayerCount(config, byHf.keys(), path);
     const permute = config.modelType === "llama";
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {

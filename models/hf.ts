@@ -2,7 +2,13 @@ import { join } from "node:path";
 import { openFileSource } from "../src/storage/file_source.ts";
 import { fileUnder } from "./file_names.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
-import { INV_FREQ_NAME, llamaConfigFromHf, llamaWeights, LM_HEAD_NAME } from "./llama.ts";
+import {
+  checkLayerCount,
+  INV_FREQ_NAME,
+  llamaConfigFromHf,
+  llamaWeights,
+  LM_HEAD_NAME,
+} from "./llama.ts";
 import {
   readSafetensors,
   readSafetensorsTensor,
@@ -104,6 +110,11 @@ export async function openHfFolder(folder: string): Promise<ModelSource> {
       sources.push(source);
       files.set(shard, await readSafetensors(source));
     }
+    checkLayerCount(
+      config,
+      [...files.values()].flatMap((f) => [...f.tensors.keys()]),
+      configPath,
+    );
     const find = (name: string): [SafetensorsFile, SafetensorsEntry] | undefined => {
       const shard = map?.get(name);
       const candidates = shard === undefined ? [...files.values()] : [files.get(shard)!];

@@ -226,6 +226,25 @@ export function llamaConfigToHf(
 }
 
 /** The weights of a model in archive order, under their Hugging Face names. */
+/**
+ * Checks that the weights named `names` (HF names) hold the layers `config` declares, before
+ * they are listed one by one: a config claiming 2^40 layers would exhaust memory listing them.
+ *
+ * @throws {RangeError} naming `file` when the config declares more layers than the weights hold
+ */
+export function checkLayerCount(config: LlamaConfig, names: Iterable<string>, file: string): void {
+  let layers = 0;
+  for (const name of names) {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    if (m !== null) layers = Math.max(layers, Number(m[1]) + 1);
+  }
+  if (config.numLayers > layers) {
+    throw new RangeError(
+      `${file}: the config declares ${config.numLayers} layers, the weights hold ${layers}`,
+    );
+  }
+}
+
 export function llamaWeights(config: LlamaConfig): WeightSpec[] {
   const { hiddenSize: d, intermediateSize: ff, headDim: hd } = config;
   const q = config.numHeads * hd;

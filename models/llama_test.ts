@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   buildLlamaGraph,
+  checkLayerCount,
   type LlamaConfig,
   llamaConfigFromHf,
   llamaWeights,
@@ -189,4 +190,13 @@ Deno.test("ropeInverseFrequencies divides by GGUF rope_freqs factors when presen
   assert.equal(scaled[0], plain[0]);
   assert.equal(scaled[3], Math.fround(plain[3]! / 8));
   assert.equal(scaled[7], plain[7]);
+});
+
+Deno.test("checkLayerCount refuses a config declaring more layers than the weights hold", () => {
+  const names = ["model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight"];
+  checkLayerCount({ ...SMALL, numLayers: 1 }, names, "config.json");
+  assert.throws(
+    () => checkLayerCount({ ...SMALL, numLayers: 2 ** 40 }, names, "m/config.json"),
+    /^RangeError: m\/config\.json: the config declares 1099511627776 layers, the weights hold 1$/,
+  );
 });
