@@ -224,7 +224,8 @@ export function createServer(config: ServeConfig, output = defaultLog): Server {
         "this port can use the model",
     );
   }
-  const loaded = state.load(loadConfigured(config, state, log));
+  const terminal = output === defaultLog && Deno.stderr.isTerminal();
+  const loaded = state.load(loadConfigured(config, state, log, terminal));
   loaded.catch(() => {});
   const delivering = new Set<Promise<void>>();
   return {
@@ -251,6 +252,7 @@ async function loadConfigured(
   config: ServeConfig,
   state: ServingState,
   log: (line: string) => void,
+  terminal: boolean,
 ) {
   const started = performance.now();
   if (config.cacheDir !== undefined) {
@@ -258,7 +260,7 @@ async function loadConfigured(
   }
   const reporter = new ProgressReporter({
     log,
-    terminal: log === defaultLog && Deno.stderr.isTerminal(),
+    terminal,
   });
   let latest: LoadProgress | undefined;
   state.trackProgress(() => latest);
