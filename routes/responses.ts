@@ -539,8 +539,8 @@ function parseTextFormat(value: unknown): ResponseFormat | undefined {
     }
     default:
       throw invalidRequest(
-        `'text.format.type' must be one of text, json_object, json_schema, got ${
-          JSON.stringify(format.type)
+        `'text.format.type' must be one of text, json_object, json_schema, ${
+          format.type === undefined ? "and is missing" : `got ${JSON.stringify(format.type)}`
         }`,
         "text.format.type",
       );

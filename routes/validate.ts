@@ -150,8 +150,8 @@ function parseResponseFormat(value: unknown): ResponseFormat | undefined {
     }
     default:
       throw invalidRequest(
-        `'${field}.type' must be one of text, json_object, json_schema, got ${
-          JSON.stringify(value.type)
+        `'${field}.type' must be one of text, json_object, json_schema, ${
+          value.type === undefined ? "and is missing" : `got ${JSON.stringify(value.type)}`
         }`,
         `${field}.type`,
       );
