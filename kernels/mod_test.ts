@@ -145,7 +145,13 @@ for (const variant of ["simd128", "relaxed"] as const) {
   Deno.test(`matmulQ4_0Q8_0 (${variant}) equals its scalar twin and the f32 reference within budget`, async () => {
     await withKernels({ threads: 1, variant }, (kernels) => {
       assert.equal(kernels.variant, variant);
-      for (const [m, n, k] of [[1, 10, 96], [5, 13, 64], [4, 8, 256], [1, 27, 64]] as const) {
+      for (
+        const [m, n, k] of [[1, 10, 96], [5, 13, 64], [4, 8, 256], [1, 27, 64], [
+          19,
+          37,
+          96,
+        ]] as const
+      ) {
         const simd = q4Case(kernels, m, n, k, false);
         const twin = q4Case(kernels, m, n, k, true);
         assert.deepEqual(simd.xq, twin.xq, "quantized activations differ from the scalar twin");
@@ -301,6 +307,128 @@ for (const variant of ["simd128", "relaxed"] as const) {
         kernels.reset();
       }
     });
+  });
+}
+
+/** Rows of `y` (m, n) at `rows`, each compared bit for bit with `single(t)`, its m = 1 result. */
+function assertRowsMatchSingle(
+  y: Float32Array,
+  n: number,
+  single: (t: number) => Float32Array,
+  what: string,
+) {
+  const m = y.length / n;
+  for (let t = 0; t < m; t++) {
+    const one = single(t);
+    for (let j = 0; j < n; j++) {
+      if (!Object.is(y[t * n + j], one[j])) {
+        assert.fail(
+          `${what}: row ${t} of ${m}, output ${j}: ${y[t * n + j]} in the batch, ${one[j]} alone`,
+        );
+      }
+    }
+  }
+}
+
+for (const variant of ["simd128", "relaxed"] as const) {
+  Deno.test(`matmuls (${variant}) give each row the bits of its m = 1 result, any m, 1 and 2 threads`, async () => {
+    for (const threads of [1, 2]) {
+      await withKernels({ threads, variant }, (kernels) => {
+        const r = rng(71 + threads);
+        for (
+          const [m, n, k] of [[2, 37, 96], [3, 70, 256], [5, 9, 64], [8, 64, 128], [17, 24, 96], [
+            33,
+            13,
+            64,
+          ]] as const
+        ) {
+          const w = randomQ4(n, k, 72 + m);
+          const wf = randomF32(n * k, 73 + m);
+          const wh = Uint16Array.from(wf, (v) => f32ToF16(v));
+          const x = Float32Array.from({ length: m * k }, () => r() * (1 + 4 * Math.abs(r())));
+          const [wo, w8, wfo, who, xo, xq, y, y1] = [
+            put(kernels, w.bytes),
+            put(kernels, w.bytes),
+            put(kernels, wf),
+            put(kernels, wh),
+            put(kernels, x),
+            kernels.alloc(m * kernels.q8RowBytes(k)),
+            kernels.alloc(m * n * 4),
+            kernels.alloc(n * 4),
+          ];
+          kernels.interleaveQ4_0Rows8(w8, n, k);
+          kernels.quantizeQ8_0(xo, xq, m, k);
+          const rb = kernels.q8RowBytes(k);
+          const cases = [
+            [
+              "Q4_0 ggml",
+              (mm: number, _: number, xqi: number, out: number) =>
+                kernels.matmulQ4_0Q8_0(wo, xqi, out, mm, n, k),
+            ],
+            [
+              "Q4_0 rows8",
+              (mm: number, _: number, xqi: number, out: number) =>
+                kernels.matmulQ4_0Q8_0(w8, xqi, out, mm, n, k, "rows8"),
+            ],
+            [
+              "f32",
+              (mm: number, xi: number, _: number, out: number) =>
+                kernels.matmulF32(wfo, xi, out, mm, n, k),
+            ],
+            [
+              "f16",
+              (mm: number, xi: number, _: number, out: number) =>
+                kernels.matmulF16(who, xi, out, mm, n, k),
+            ],
+          ] as const;
+          for (const [name, run] of cases) {
+            run(m, xo, xq, y);
+            assertRowsMatchSingle(read(kernels, y, m * n), n, (t) => {
+              run(1, xo + t * k * 4, xq + t * rb, y1);
+              return read(kernels, y1, n);
+            }, `${name} ${m}x${n}x${k}, ${threads} threads`);
+          }
+          kernels.reset();
+        }
+      });
+    }
+  });
+
+  Deno.test(`attention (${variant}) gives each query row the bits of its m = 1 result, 1 and 2 threads`, async () => {
+    for (const threads of [1, 2]) {
+      await withKernels({ threads, variant }, (kernels) => {
+        for (
+          const s of [...attentionShapes(), {
+            m: 7,
+            nHeads: 8,
+            nKvHeads: 2,
+            headDim: 16,
+            capacity: 40,
+            kvLen: 37,
+            qPos0: 30,
+            scale: 0.25,
+          }]
+        ) {
+          const qLen = s.nHeads * s.headDim;
+          const cLen = s.nKvHeads * s.capacity * s.headDim;
+          const [qo, ko, vo, out, one] = [
+            put(kernels, randomF32(s.m * qLen, 81, 2)),
+            put(kernels, randomF32(cLen, 82, 2)),
+            put(kernels, randomF32(cLen, 83)),
+            kernels.alloc(s.m * qLen * 4),
+            kernels.alloc(qLen * 4),
+          ];
+          kernels.attention(qo, ko, vo, out, s);
+          assertRowsMatchSingle(read(kernels, out, s.m * qLen), qLen, (t) => {
+            const qPos0 = s.qPos0 + t;
+            const kvLen = Math.min(s.kvLen, qPos0 + 1);
+            kernels.attention(qo + t * qLen * 4, ko, vo, one, { ...s, m: 1, qPos0, kvLen });
+            return read(kernels, one, qLen);
+          }, `attention m ${s.m}, ${threads} threads`);
+          kernels.reset();
+        }
+      });
+    }
   });
 }
 

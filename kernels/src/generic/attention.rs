@@ -77,6 +77,57 @@ mod tests {
     use std::vec;
 
     #[test]
+    fn each_query_row_equals_its_single_row_result() {
+        let s = AttentionShape {
+            m: 5,
+            n_heads: 4,
+            n_kv_heads: 2,
+            head_dim: 9,
+            capacity: 12,
+            kv_len: 11,
+            q_pos0: 6,
+            scale: 0.3,
+        };
+        let f = |i: usize| ((i * 29 % 31) as f32 - 15.0) * 0.07;
+        let ql = s.n_heads * s.head_dim;
+        let q: std::vec::Vec<f32> = (0..s.m * ql).map(f).collect();
+        let cl = s.n_kv_heads * s.capacity * s.head_dim;
+        let kc: std::vec::Vec<f32> = (0..cl).map(|i| f(i + 5)).collect();
+        let vc: std::vec::Vec<f32> = (0..cl).map(|i| f(i + 9)).collect();
+        let mut out = vec![0.0f32; q.len()];
+        let mut scores = vec![0.0f32; s.kv_len];
+        attention_f32(&q, &kc, &vc, &mut out, &mut scores, &s, 0, 1);
+        attention_f32(&q, &kc, &vc, &mut out, &mut scores, &s, 1, s.n_heads);
+        for t in 0..s.m {
+            let one_shape = AttentionShape {
+                m: 1,
+                q_pos0: s.q_pos0 + t,
+                kv_len: s.visible(t),
+                ..s
+            };
+            let mut one = vec![0.0f32; ql];
+            let qt = &q[t * ql..(t + 1) * ql];
+            attention_f32(
+                qt,
+                &kc,
+                &vc,
+                &mut one,
+                &mut scores,
+                &one_shape,
+                0,
+                s.n_heads,
+            );
+            for j in 0..ql {
+                assert_eq!(
+                    out[t * ql + j].to_bits(),
+                    one[j].to_bits(),
+                    "row {t} value {j}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn attention_f32_matches_f64_reference_with_gqa_and_causal_mask() {
         let s = AttentionShape {
             m: 2,

@@ -108,6 +108,47 @@ mod tests {
     }
 
     #[test]
+    fn each_row_equals_its_single_row_result_for_any_m_and_split() {
+        let (n, k) = (11, 37);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 13 % 23) as f32 - 11.0) * 0.07)
+            .collect();
+        let wh: Vec<u16> = (0..n * k)
+            .map(|i| 0x3400 + (i as u16 * 37 % 0x800))
+            .collect();
+        for m in [2, 3, 7] {
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 19) as f32 - 9.0) * 0.31)
+                .collect();
+            let mut y = std::vec![0.0f32; m * n];
+            let mut yh = std::vec![0.0f32; m * n];
+            for (r0, r1) in [(0, 4), (4, 5), (5, n)] {
+                matmul_f32_f32(&w, &x, &mut y, m, n, k, r0, r1);
+                matmul_f16_f32(&wh, &x, &mut yh, m, n, k, r0, r1);
+            }
+            for t in 0..m {
+                let xt = &x[t * k..(t + 1) * k];
+                let mut one = std::vec![0.0f32; n];
+                let mut oneh = std::vec![0.0f32; n];
+                matmul_f32_f32(&w, xt, &mut one, 1, n, k, 0, n);
+                matmul_f16_f32(&wh, xt, &mut oneh, 1, n, k, 0, n);
+                for j in 0..n {
+                    assert_eq!(
+                        y[t * n + j].to_bits(),
+                        one[j].to_bits(),
+                        "f32 row {t} col {j}"
+                    );
+                    assert_eq!(
+                        yh[t * n + j].to_bits(),
+                        oneh[j].to_bits(),
+                        "f16 row {t} col {j}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn matmul_f16_f32_matches_f64_reference() {
         let (m, n, k) = (2, 3, 19);
         let w: Vec<u16> = (0..n * k)

@@ -322,6 +322,42 @@ mod tests {
         assert_eq!(ya, yb);
     }
 
+    fn rows_independent<const WIDE: bool>(rows8: bool) {
+        let (n, k) = (21, 96);
+        let mut seed = 11u64;
+        let mut w = random_q4(n, k, &mut seed);
+        if rows8 {
+            let mut tmp = vec![0u8; 8 * k / QK * BLOCK_BYTES];
+            interleave_rows8(&mut w, &mut tmp, n, k);
+        }
+        let rb = q8_row_bytes::<WIDE>(k);
+        for m in [2, 5, 17] {
+            let x: Vec<f32> = (0..m * k).map(|_| 3.0 * lcg(&mut seed)).collect();
+            let mut xq = vec![0u8; m * rb];
+            quantize_q8_0::<WIDE>(&x, &mut xq, m, k);
+            let mut y = vec![0.0f32; m * n];
+            for (r0, r1) in [(0, 8), (8, 12), (12, n)] {
+                matmul_q4_0_q8_0::<WIDE>(&w, &xq, &mut y, m, n, k, r0, r1, rows8);
+            }
+            for t in 0..m {
+                let mut one = vec![0.0f32; n];
+                let row = &xq[t * rb..(t + 1) * rb];
+                matmul_q4_0_q8_0::<WIDE>(&w, row, &mut one, 1, n, k, 0, n, rows8);
+                let got: Vec<u32> = y[t * n..(t + 1) * n].iter().map(|v| v.to_bits()).collect();
+                let want: Vec<u32> = one.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "row {t} of {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_row_equals_its_single_row_result_for_any_m_and_split() {
+        rows_independent::<false>(false);
+        rows_independent::<false>(true);
+        rows_independent::<true>(false);
+        rows_independent::<true>(true);
+    }
+
     #[test]
     fn wide_slot_is_a_permutation() {
         let mut seen = [false; 32];

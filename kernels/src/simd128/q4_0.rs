@@ -96,8 +96,19 @@ impl Consts {
     }
 }
 
-/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4), eight
-/// rows per pass over the weights for one token, four rows and up to four tokens otherwise.
+/// Below this many tokens each token runs the one-token kernel: unpacking a tile's weights
+/// once does not pay for fewer tokens (measured with `bench:kernels`).
+const GEMM_MIN_TOKENS: usize = 8;
+
+/// Tokens per pass of the tile kernels over a row range (measured: longer tiles lose more
+/// to cache misses on their activations than they save on unpacking).
+const TOKEN_TILE: usize = 16;
+
+/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4, r1 of 8 or
+/// n with `rows8`). One token: eight rows per pass over the weights. From `GEMM_MIN_TOKENS`
+/// tokens on, tiles of eight rows (relaxed SIMD) or four rows by `TOKEN_TILE` tokens, each
+/// weight block unpacked once per tile. Every output is bit-identical to its one-token
+/// result: the blocks' f32 terms are added in the same order by every path.
 /// `rows8`: W is in the layout of `generic::q4_0::interleave_rows8`.
 pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     w: *const u8,
@@ -112,44 +123,116 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
 ) {
     let r1 = if r1 < n { r1 } else { n };
     let nb = k / QK;
-    let wrb = nb * BLOCK_BYTES;
-    let n8 = if rows8 { n / 8 * 8 } else { 0 };
     let g = Q8Row {
         qbytes: k * if WIDE { 2 } else { 1 },
         nb,
         xrb: q8_row_bytes::<WIDE>(k),
         c: Consts::new(),
     };
+    let wm = Matrix {
+        w,
+        wrb: nb * BLOCK_BYTES,
+        n8: if rows8 { n / 8 * 8 } else { 0 },
+    };
+    if m < GEMM_MIN_TOKENS {
+        for t in 0..m {
+            matvec(&wm, xq.add(t * g.xrb), &g, y.add(t * n), r0, r1);
+        }
+        return;
+    }
+    let mut t0 = 0;
+    while t0 < m {
+        let mt = if m - t0 < TOKEN_TILE {
+            m - t0
+        } else {
+            TOKEN_TILE
+        };
+        let (xt, yt) = (xq.add(t0 * g.xrb), y.add(t0 * n));
+        let mut r = r0;
+        while r < r1 {
+            #[cfg(target_feature = "relaxed-simd")]
+            if r + 8 <= r1 && (r % 8 == 0 || r >= wm.n8) {
+                if r < wm.n8 {
+                    gemm_rows8(wm.packed4(r), wm.packed4(r + 4), xt, &g, yt, mt, n, r);
+                } else {
+                    gemm_rows8(wm.ggml4(r, r1), wm.ggml4(r + 4, r1), xt, &g, yt, mt, n, r);
+                }
+                r += 8;
+                continue;
+            }
+            let rows = if r1 - r < 4 { r1 - r } else { 4 };
+            if r < wm.n8 {
+                tiles4(wm.packed4(r), xt, &g, yt, mt, n, r, rows);
+            } else {
+                tiles4(wm.ggml4(r, r1), xt, &g, yt, mt, n, r, rows);
+            }
+            r += 4;
+        }
+        t0 += mt;
+    }
+}
+
+/// A Q4_0 weight in memory: rows of `wrb` bytes, the first `n8` in rows8 groups.
+struct Matrix {
+    w: *const u8,
+    wrb: usize,
+    n8: usize,
+}
+
+impl Matrix {
+    /// Rows r..r+4 of a rows8 group (r < n8, r a multiple of 4).
+    #[inline(always)]
+    unsafe fn packed4(&self, r: usize) -> Packed4 {
+        Packed4::new(self.w.add(r / 8 * 8 * self.wrb), r % 8)
+    }
+
+    /// GGML rows r..r+4, the ones at or past r1 repeating row r1 - 1.
+    #[inline(always)]
+    unsafe fn ggml4(&self, r: usize, r1: usize) -> Ggml4 {
+        let last = r1 - 1;
+        Ggml4([0, 1, 2, 3].map(|i| {
+            self.w
+                .add((if r + i < last { r + i } else { last }) * self.wrb)
+        }))
+    }
+}
+
+/// One token xr times rows r0..r1 -> y[r0..r1], eight rows per pass where it can.
+unsafe fn matvec(wm: &Matrix, xr: *const u8, g: &Q8Row, y: *mut f32, r0: usize, r1: usize) {
     let mut r = r0;
     while r < r1 {
-        if r < n8 {
-            let group = w.add(r / 8 * 8 * wrb);
+        if r < wm.n8 {
+            let group = wm.w.add(r / 8 * 8 * wm.wrb);
             #[cfg(target_feature = "relaxed-simd")]
-            if m == 1 && r % 8 == 0 && r + 8 <= r1 {
-                let end = if r1 < n8 { r1 / 8 * 8 } else { n8 };
-                matvec_rows8(group, xq, y.add(r), (end - r) / 8, nb);
+            if r % 8 == 0 && r + 8 <= r1 {
+                let end = if r1 < wm.n8 { r1 / 8 * 8 } else { wm.n8 };
+                matvec_rows8(group, xr, y.add(r), (end - r) / 8, g.nb);
                 r = end;
                 continue;
             }
-            if m == 1 && r % 8 == 0 && r + 8 <= r1 {
-                tile1x8(Packed4::new(group, 0), Packed4::new(group, 4), xq, &g, y.add(r));
+            if r % 8 == 0 && r + 8 <= r1 {
+                tile1x8(
+                    Packed4::new(group, 0),
+                    Packed4::new(group, 4),
+                    xr,
+                    g,
+                    y.add(r),
+                );
                 r += 8;
             } else {
-                tiles4(Packed4::new(group, r % 8), xq, &g, y, m, n, r, 4);
+                let rows = if r1 - r < 4 { r1 - r } else { 4 };
+                tile1(wm.packed4(r), xr, g, y.add(r), rows);
                 r += 4;
             }
             continue;
         }
-        if m == 1 && r + 8 <= r1 {
-            let lo = Ggml4([0, 1, 2, 3].map(|i| w.add((r + i) * wrb)));
-            let hi = Ggml4([4, 5, 6, 7].map(|i| w.add((r + i) * wrb)));
-            tile1x8(lo, hi, xq, &g, y.add(r));
+        if r + 8 <= r1 {
+            tile1x8(wm.ggml4(r, r1), wm.ggml4(r + 4, r1), xr, g, y.add(r));
             r += 8;
             continue;
         }
-        let last = r1 - 1;
-        let wp = Ggml4([0, 1, 2, 3].map(|i| w.add((if r + i < last { r + i } else { last }) * wrb)));
-        tiles4(wp, xq, &g, y, m, n, r, if r1 - r < 4 { r1 - r } else { 4 });
+        let rows = if r1 - r < 4 { r1 - r } else { 4 };
+        tile1(wm.ggml4(r, r1), xr, g, y.add(r), rows);
         r += 4;
     }
 }
@@ -192,7 +275,10 @@ struct Packed4 {
 impl Packed4 {
     #[inline(always)]
     unsafe fn new(group: *const u8, i0: usize) -> Self {
-        Packed4 { d: group.add(2 * i0), qs: group.add(16 + 16 * i0) }
+        Packed4 {
+            d: group.add(2 * i0),
+            qs: group.add(16 + 16 * i0),
+        }
     }
 }
 
@@ -345,6 +431,93 @@ unsafe fn tile4<W: Rows4>(
     store_lanes(yr.add(3 * n), a3, rows);
 }
 
+/// Rows r..r+8 (two groups of four, `w0` and `w1`) times tokens 0..m (m <= TOKEN_TILE),
+/// each weight block unpacked once for all of them: the code words of each four rows are
+/// transposed so that lane i of word j holds row i's codes 4j..4j+4, and a token's four
+/// activation bytes, splat, meet the four rows in one dot product (16 per block and token).
+/// The f32 sums take the blocks in order, each as `acc + isum * (dw * da)`, so every output
+/// equals its one-token result bit for bit. They stay in a local array: kept in y they
+/// would be stored and loaded a row of y apart, and rows 4 KiB apart stall each other.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(never)]
+unsafe fn gemm_rows8<W: Rows4>(
+    w0: W,
+    w1: W,
+    xq: *const u8,
+    g: &Q8Row,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    r: usize,
+) {
+    let mut acc = [[f32x4_splat(0.0); 2]; TOKEN_TILE];
+    let unpack = |q: [v128; 4]| {
+        let lo = q.map(|q| v128_and(q, g.c.nibble));
+        let hi = q.map(|q| v128_and(u16x8_shr(q, 4), g.c.nibble));
+        (lo, hi)
+    };
+    for b in 0..g.nb {
+        let dw = [w0.scales(b, &g.c), w1.scales(b, &g.c)];
+        let (lo0, hi0) = unpack(transpose4(w0, b));
+        let (lo1, hi1) = unpack(transpose4(w1, b));
+        let mut x = xq.add(b * QK);
+        let mut d = xq.add(g.qbytes + 4 * b);
+        for a in acc.iter_mut().take(m) {
+            let (xl, xh) = (splats4(load(x)), splats4(load(x.add(16))));
+            let mut s0 = i16x8_splat(0);
+            let mut s1 = i16x8_splat(0);
+            for j in 0..4 {
+                s0 = i16x8_add(s0, i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo0[j]));
+                s0 = i16x8_add(s0, i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi0[j]));
+                s1 = i16x8_add(s1, i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo1[j]));
+                s1 = i16x8_add(s1, i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi1[j]));
+            }
+            let da = v128_load32_splat(d as *const u32);
+            let bias = v128_load32_splat(d.add(4 * g.nb) as *const u32);
+            for (h, s) in [s0, s1].into_iter().enumerate() {
+                let isum = f32x4_convert_i32x4(i32x4_add(i32x4_extadd_pairwise_i16x8(s), bias));
+                a[h] = f32x4_add(a[h], f32x4_mul(isum, f32x4_mul(dw[h], da)));
+            }
+            x = x.add(g.xrb);
+            d = d.add(g.xrb);
+        }
+    }
+    for (t, a) in acc.iter().enumerate().take(m) {
+        v128_store(y.add(t * n + r) as *mut v128, a[0]);
+        v128_store(y.add(t * n + r + 4) as *mut v128, a[1]);
+    }
+}
+
+/// Each u32 lane of v splat over a vector.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn splats4(v: v128) -> [v128; 4] {
+    [
+        i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        i32x4_shuffle::<3, 3, 3, 3>(v, v),
+    ]
+}
+
+/// The four rows' codes of block b, transposed as u32 lanes: vector j holds word j (codes
+/// 4j..4j+4) of rows 0..4.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn transpose4<W: Rows4>(w: W, b: usize) -> [v128; 4] {
+    let [r0, r1, r2, r3] = [0, 1, 2, 3].map(|i| w.codes(b, i));
+    let a = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+    let b = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+    let c = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+    let d = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+    [
+        i64x2_shuffle::<0, 2>(a, b),
+        i64x2_shuffle::<1, 3>(a, b),
+        i64x2_shuffle::<0, 2>(c, d),
+        i64x2_shuffle::<1, 3>(c, d),
+    ]
+}
+
 /// Nibbles as u16 lanes, masked in place: q & 0xf, q & 0xf0, q & 0xf00, q >> 12 pair with
 /// the activation groups 256 a[2i], 16 a[2i+16], a[2i+1], 256 a[2i+17] (see `generic::q4_0`).
 #[cfg(not(target_feature = "relaxed-simd"))]
@@ -441,7 +614,10 @@ unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, 
             let q0 = quad_i16(pair_i16(row(0), row(1)), pair_i16(row(2), row(3)));
             let isum0 = i32x4_add(i32x4_extadd_pairwise_i16x8(q0), bias);
             acc0 = f32x4_add(acc0, f32x4_mul(f32x4_convert_i32x4(isum0), s0));
-            let s1 = f32x4_mul(scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)), da);
+            let s1 = f32x4_mul(
+                scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)),
+                da,
+            );
             let q1 = quad_i16(pair_i16(row(4), row(5)), pair_i16(row(6), row(7)));
             let isum1 = i32x4_add(i32x4_extadd_pairwise_i16x8(q1), bias);
             acc1 = f32x4_add(acc1, f32x4_mul(f32x4_convert_i32x4(isum1), s1));
@@ -468,5 +644,8 @@ fn pair_i16(a: v128, b: v128) -> v128 {
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 fn quad_i16(p01: v128, p23: v128) -> v128 {
-    i16x8_add(i64x2_shuffle::<0, 2>(p01, p23), i64x2_shuffle::<1, 3>(p01, p23))
+    i16x8_add(
+        i64x2_shuffle::<0, 2>(p01, p23),
+        i64x2_shuffle::<1, 3>(p01, p23),
+    )
 }
