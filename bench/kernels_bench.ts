@@ -15,6 +15,10 @@ const WINDOWS = 3;
 /** Weight set streamed by the matvec benchmarks: larger than the last-level cache. */
 const POOL_BYTES = 384 * 1024 * 1024;
 const SHAPES: [number, number][] = [[4096, 4096], [2048, 5632], [5632, 2048]];
+/** Token counts of the GEMM figures (4096 x 4096): batched decode, then prefill chunks. */
+const GEMM_ROWS = [1, 2, 4, 8, 16];
+const PREFILL_CHUNKS = [64, 128, 256, 512];
+const MAX_TOKENS = 512;
 
 function q4Bytes(n: number, k: number): number {
   return n * k / 32 * 18;
@@ -78,15 +82,15 @@ interface PoolSetup {
 }
 
 async function setup(variant: "relaxed" | "simd128", threads: number): Promise<PoolSetup> {
-  const kernels = await loadKernels({ variant, threads, arenaBytes: 96 * 1024 * 1024 });
+  const kernels = await loadKernels({ variant, threads, arenaBytes: 160 * 1024 * 1024 });
   const { offset: pool } = kernels.allocWeights(POOL_BYTES);
   fillQ4(kernels, pool, POOL_BYTES);
   const kMax = 5632;
-  const x = kernels.alloc(128 * kMax * 4);
-  const xv = kernels.f32(x, 128 * kMax);
+  const x = kernels.alloc(MAX_TOKENS * kMax * 4);
+  const xv = kernels.f32(x, MAX_TOKENS * kMax);
   for (let i = 0; i < xv.length; i++) xv[i] = Math.sin(i * 0.37);
-  const xq = kernels.alloc(128 * kernels.q8RowBytes(kMax));
-  const y = kernels.alloc(128 * kMax * 4);
+  const xq = kernels.alloc(MAX_TOKENS * kernels.q8RowBytes(kMax));
+  const y = kernels.alloc(MAX_TOKENS * kMax * 4);
   return { kernels, pool, x, xq, y };
 }
 
@@ -115,6 +119,36 @@ function matvecMs(
     ops.matmulQ4_0Q8_0(p.pool + (i++ % count) * bytes, p.xq, p.y, 1, n, k, layout);
   };
   return scalar ? timeIt(run, 1, 300) : timeIt(run);
+}
+
+/** ms per (m, n) x (n, k) product, walking the pool like `matvecMs`. */
+function gemmMs(p: PoolSetup, m: number, n: number, k: number, scalar = false): Timing {
+  const bytes = q4Bytes(n, k);
+  const count = Math.floor(POOL_BYTES / bytes);
+  const ops = scalar ? p.kernels.scalar : p.kernels;
+  p.kernels.quantizeQ8_0(p.x, p.xq, m, k);
+  let i = 0;
+  const run = () => {
+    ops.matmulQ4_0Q8_0(p.pool + (i++ % count) * bytes, p.xq, p.y, m, n, k, "rows8");
+  };
+  return scalar ? timeIt(run, 1, 400) : timeIt(run, 2, 300);
+}
+
+/**
+ * Tokens/s of the 4096 x 4096 product at each batch size and prefill chunk, over the m = 1
+ * matvec's, on one thread (the pool must hold 4096 x 4096 matrices in the rows8 layout).
+ */
+function gemmSpeedups(p: PoolSetup): Record<string, number> {
+  const [n, k] = [4096, 4096];
+  const perToken = (m: number) => gemmMs(p, m, n, k).ms / m;
+  const base = perToken(1);
+  const out: Record<string, number> = {};
+  for (const m of [...GEMM_ROWS.slice(1), ...PREFILL_CHUNKS]) {
+    out[`m${m}`] = round(base / perToken(m));
+  }
+  const scalar1 = gemmMs(p, 1, n, k, true).ms;
+  out.scalar_speedup_m8 = round(scalar1 * 8 / gemmMs(p, 8, n, k, true).ms);
+  return out;
 }
 
 function readMs(p: PoolSetup, n: number, k: number): Timing {
@@ -163,6 +197,7 @@ function decodeStepMs(p: PoolSetup, ctx: number): Timing {
   const layerBytes = 4 * sq + 3 * up;
   const w = (layer: number, slot: number) => p.pool + layer * layerBytes + slot;
   const wcls = p.pool + layers * layerBytes;
+  fillQ4(k, p.pool, layers * layerBytes + q4Bytes(vocab, dim));
   for (let l = 0; l < layers; l++) {
     for (let j = 0; j < 4; j++) k.interleaveQ4_0Rows8(w(l, j * sq), dim, dim);
     k.interleaveQ4_0Rows8(w(l, 4 * sq), hidden, dim);
@@ -235,6 +270,61 @@ async function availableCores(ms = 300): Promise<number> {
   return (cpu.user + cpu.system) / 1000 / wall;
 }
 
+/** Refills the pool with fresh GGML (n, k) matrices, then rewrites them to rows8 if asked. */
+function freshPool(p: PoolSetup, n: number, k: number, layout: Q4Layout): void {
+  fillQ4(p.kernels, p.pool, POOL_BYTES);
+  if (layout === "rows8") interleavePool(p, n, k);
+}
+
+function matvecFigures(p: PoolSetup, n: number, kk: number): Record<string, number> {
+  const k = p.kernels;
+  const bytes = q4Bytes(n, kk);
+  k.threads = 1;
+  freshPool(p, n, kk, "ggml");
+  const tg = matvecMs(p, n, kk, "ggml").ms;
+  interleavePool(p, n, kk);
+  const m1 = matvecMs(p, n, kk, "rows8");
+  const mr = readMs(p, n, kk);
+  const t1 = m1.ms;
+  const tr = mr.ms;
+  const ts = matvecMs(p, n, kk, "rows8", true).ms;
+  k.threads = k.maxThreads;
+  const t2 = matvecMs(p, n, kk, "rows8").ms;
+  k.threads = 1;
+  console.log(
+    `q4_0 matvec ${`${n}x${kk}`.padEnd(10)} 1t ${t1.toFixed(3)} ms ${
+      gbps(bytes, t1).toFixed(2)
+    } GB/s (cpu-time ${gbps(bytes, m1.cpuMs).toFixed(2)}) | read ${gbps(bytes, tr).toFixed(2)} ` +
+      `GB/s (cpu-time ${gbps(bytes, mr.cpuMs).toFixed(2)}) ratio ${(tr / t1).toFixed(2)} | ` +
+      `ggml layout ${gbps(bytes, tg).toFixed(2)} GB/s | scalar ${ts.toFixed(2)} ms ` +
+      `(x${(ts / t1).toFixed(1)}) | 2t ${t2.toFixed(3)} ms ${gbps(bytes, t2).toFixed(2)} GB/s ` +
+      `(x${(t1 / t2).toFixed(2)})`,
+  );
+  return {
+    matvec_ms_1t: round(t1, 4),
+    q40_matvec_gbps_1t: round(gbps(bytes, t1)),
+    read_baseline_gbps_1t: round(gbps(bytes, tr)),
+    ratio_to_read_1t: round(tr / t1),
+    q40_matvec_gbps_1t_ggml_layout: round(gbps(bytes, tg)),
+    ratio_to_read_1t_ggml_layout: round(tr / tg),
+    q40_matvec_gbps_1t_cpu: round(gbps(bytes, m1.cpuMs)),
+    read_baseline_gbps_1t_cpu: round(gbps(bytes, mr.cpuMs)),
+    ratio_to_read_1t_cpu: round(mr.cpuMs / m1.cpuMs),
+    ratio_to_scalar_1t: round(ts / t1),
+    q40_matvec_gbps_2t: round(gbps(bytes, t2)),
+    speedup_2t: round(t1 / t2),
+  };
+}
+
+function printGemm(variant: string, g: Record<string, number>): void {
+  const rows = GEMM_ROWS.slice(1).map((m) => `m=${m} x${g[`m${m}`]!.toFixed(2)}`).join(" ");
+  const chunks = PREFILL_CHUNKS.map((m) => `${m} x${g[`m${m}`]!.toFixed(2)}`).join(" ");
+  console.log(
+    `${variant} q4_0 4096x4096 tokens/s over m=1, 1t: ${rows} | prefill ${chunks} | ` +
+      `scalar twin m=8 x${g.scalar_speedup_m8!.toFixed(2)}`,
+  );
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const results: Record<string, Record<string, number>> = {};
@@ -246,71 +336,24 @@ async function main(): Promise<void> {
     `variant ${variant}, max threads ${k.maxThreads}, loadavg ${Deno.loadavg().join(" ")}, ` +
       `cores available to two busy workers ${cores.toFixed(2)}`,
   );
-  for (const [n, kk] of SHAPES) {
-    const bytes = q4Bytes(n, kk);
-    k.threads = 1;
-    const tg = matvecMs(relaxed, n, kk, "ggml").ms;
-    interleavePool(relaxed, n, kk);
-    const m1 = matvecMs(relaxed, n, kk, "rows8");
-    const mr = readMs(relaxed, n, kk);
-    const t1 = m1.ms;
-    const tr = mr.ms;
-    const ts = matvecMs(relaxed, n, kk, "rows8", true).ms;
-    k.threads = k.maxThreads;
-    const t2 = matvecMs(relaxed, n, kk, "rows8").ms;
-    k.threads = 1;
-    const name = `${n}x${kk}`;
-    results[name] = {
-      matvec_ms_1t: round(t1, 4),
-      q40_matvec_gbps_1t: round(gbps(bytes, t1)),
-      read_baseline_gbps_1t: round(gbps(bytes, tr)),
-      ratio_to_read_1t: round(tr / t1),
-      q40_matvec_gbps_1t_ggml_layout: round(gbps(bytes, tg)),
-      ratio_to_read_1t_ggml_layout: round(tr / tg),
-      q40_matvec_gbps_1t_cpu: round(gbps(bytes, m1.cpuMs)),
-      read_baseline_gbps_1t_cpu: round(gbps(bytes, mr.cpuMs)),
-      ratio_to_read_1t_cpu: round(mr.cpuMs / m1.cpuMs),
-      ratio_to_scalar_1t: round(ts / t1),
-      q40_matvec_gbps_2t: round(gbps(bytes, t2)),
-      speedup_2t: round(t1 / t2),
-    };
-    console.log(
-      `q4_0 matvec ${name.padEnd(10)} 1t ${t1.toFixed(3)} ms ${gbps(bytes, t1).toFixed(2)} GB/s ` +
-        `(cpu-time ${gbps(bytes, m1.cpuMs).toFixed(2)}) | read ${
-          gbps(bytes, tr).toFixed(2)
-        } GB/s ` +
-        `(cpu-time ${gbps(bytes, mr.cpuMs).toFixed(2)}) ratio ${(tr / t1).toFixed(2)} | ` +
-        `ggml layout ${gbps(bytes, tg).toFixed(2)} GB/s | ` +
-        `scalar ${ts.toFixed(2)} ms (x${(ts / t1).toFixed(1)}) | 2t ${t2.toFixed(3)} ms ` +
-        `${gbps(bytes, t2).toFixed(2)} GB/s (x${(t1 / t2).toFixed(2)})`,
-    );
-  }
+  for (const [n, kk] of SHAPES) results[`${n}x${kk}`] = matvecFigures(relaxed, n, kk);
 
   const [pn, pk, pm] = [4096, 4096, 128];
+  freshPool(relaxed, pn, pk, "rows8");
   k.threads = 1;
-  k.interleaveQ4_0Rows8(relaxed.pool, pn, pk);
-  k.quantizeQ8_0(relaxed.x, relaxed.xq, pm, pk);
-  const prefill1t = timeIt(
-    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk, "rows8"),
-    2,
-    400,
-  );
-  const prefill1 = prefill1t.ms;
+  const gemm = gemmSpeedups(relaxed);
+  printGemm(variant, gemm);
+  const prefill1 = gemmMs(relaxed, pm, pn, pk);
   k.threads = k.maxThreads;
-  const prefill2 = timeIt(
-    () => k.matmulQ4_0Q8_0(relaxed.pool, relaxed.xq, relaxed.y, pm, pn, pk, "rows8"),
-    2,
-    400,
-  ).ms;
+  const prefill2 = gemmMs(relaxed, pm, pn, pk).ms;
+  k.threads = 1;
   const flops = 2 * pm * pn * pk;
-  const perToken = results["4096x4096"]!.matvec_ms_1t!;
-  const gf1 = flops / prefill1 / 1e6;
-  const gfCpu = flops / prefill1t.cpuMs / 1e6;
-  const gf2 = flops / prefill2 / 1e6;
   console.log(
-    `q4_0 prefill 128 tokens 4096x4096: 1t ${prefill1.toFixed(2)} ms ${gf1.toFixed(1)} GFLOP/s ` +
-      `(cpu-time ${gfCpu.toFixed(1)}) x${(perToken * pm / prefill1).toFixed(1)} vs matvec per ` +
-      `token | 2t ${gf2.toFixed(1)} GFLOP/s`,
+    `q4_0 prefill 128 tokens 4096x4096: 1t ${prefill1.ms.toFixed(2)} ms ${
+      (flops / prefill1.ms / 1e6).toFixed(1)
+    } GFLOP/s (cpu-time ${(flops / prefill1.cpuMs / 1e6).toFixed(1)}) | 2t ${
+      (flops / prefill2 / 1e6).toFixed(1)
+    } GFLOP/s (x${(prefill1.ms / prefill2).toFixed(2)})`,
   );
 
   const decode: Record<string, number> = {};
@@ -329,21 +372,22 @@ async function main(): Promise<void> {
   k.close();
 
   const simd = await setup("simd128", 1);
-  const simdRatios: Record<string, number> = {};
   for (const [n, kk] of SHAPES) {
-    interleavePool(simd, n, kk);
+    freshPool(simd, n, kk, "rows8");
     const t = matvecMs(simd, n, kk, "rows8").ms;
     const name = `${n}x${kk}`;
     const ratio = t / results[name]!.matvec_ms_1t!;
     results[name]!.ratio_to_simd128_1t = round(ratio);
     results[name]!.simd128_gbps_1t = round(gbps(q4Bytes(n, kk), t));
-    simdRatios[name] = ratio;
     console.log(
       `simd128 matvec ${name.padEnd(10)} 1t ${t.toFixed(3)} ms (${variant} is x${
         ratio.toFixed(2)
       } faster)`,
     );
   }
+  freshPool(simd, pn, pk, "rows8");
+  const simdGemm = gemmSpeedups(simd);
+  printGemm("simd128", simdGemm);
   simd.kernels.close();
 
   const main = results["4096x4096"]!;
@@ -361,10 +405,14 @@ async function main(): Promise<void> {
     q40_matvec_gbps_2t: main.q40_matvec_gbps_2t,
     ratio_to_scalar_1t: main.ratio_to_scalar_1t,
     ratio_to_simd128_1t: main.ratio_to_simd128_1t,
-    prefill_gflops: round(flops / prefill1 / 1e6, 2),
+    gemm_speedup_m8: gemm.m8,
+    prefill_ratio_to_matvec: gemm[`m${pm}`],
+    prefill_gflops: round(flops / prefill1.ms / 1e6, 2),
     prefill_gflops_2t: round(flops / prefill2 / 1e6, 2),
-    prefill_gflops_cpu: round(flops / prefill1t.cpuMs / 1e6, 2),
-    prefill_ratio_to_matvec: round(perToken * pm / prefill1, 2),
+    prefill_gflops_cpu: round(flops / prefill1.cpuMs / 1e6, 2),
+    prefill_speedup_2t: round(prefill1.ms / prefill2),
+    gemm_speedups: gemm,
+    gemm_speedups_simd128: simdGemm,
     ...decode,
     shapes: results,
     weight_set_bytes: POOL_BYTES,
