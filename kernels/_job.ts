@@ -1,4 +1,7 @@
-/** Layout of the control block shared by the main thread and the workers, and the row split. */
+/**
+ * The job the main thread and the workers share: a list of tasks (kernel calls over row or
+ * head ranges), cut into chunks that every thread claims one at a time.
+ */
 
 /** The wasm exports the kernels use, as the module declares them. */
 export interface KernelExports {
@@ -7,52 +10,37 @@ export interface KernelExports {
   readonly [name: string]: unknown;
 }
 
-export type MatmulFn = (
-  w: number,
-  x: number,
-  y: number,
-  m: number,
-  n: number,
-  k: number,
-  r0: number,
-  r1: number,
-  rows8?: number,
-) => void;
-
-export type AttentionFn = (
-  q: number,
-  kCache: number,
-  vCache: number,
-  out: number,
-  scores: number,
-  m: number,
-  nHeads: number,
-  nKvHeads: number,
-  headDim: number,
-  capacity: number,
-  kvLen: number,
-  qPos0: number,
-  scale: number,
-  h0: number,
-  h1: number,
-) => void;
-
 /** Int32 slots of the control SharedArrayBuffer. */
 export const CTL_GENERATION = 0;
+/** Chunks finished in the current job. */
 export const CTL_DONE = 1;
-export const CTL_OP = 2;
+/** (generation & 0xffff) << 16 | next unclaimed chunk. */
+export const CTL_CLAIM = 2;
 export const CTL_CHUNKS = 3;
-export const CTL_CHUNK_SIZE = 4;
-export const CTL_ARGS = 5;
 /** Threads (main thread = 0) with an index below this take part in the job. */
-export const CTL_THREADS = 23;
-/** Float32 slot for the one float argument (attention scale). */
-export const CTL_FLOAT = 24;
-/** BigInt64 slot: (generation << 32) | next unclaimed chunk. */
-export const CTL_CLAIM = 13;
-export const CTL_BYTES = 128;
+export const CTL_THREADS = 4;
+/** 1 while the main thread sleeps in Atomics.wait on CTL_DONE: finishing a chunk then notifies. */
+export const CTL_MAIN_WAITING = 5;
+/** Workers asleep in Atomics.wait on CTL_GENERATION: a new job then notifies. */
+export const CTL_SLEEPERS = 6;
+/** 1 once the pool closes: workers leave at the next generation. */
+export const CTL_STOP = 7;
+export const CTL_TASKS = 8;
+const CTL_TASK_TABLE = 10;
+/** Per task: op, first chunk, rows (or heads) per chunk, then the kernel's arguments. */
+const TASK_INTS = 20;
+const TASK_OP = 0;
+const TASK_FIRST = 1;
+const TASK_SIZE = 2;
+const TASK_ARGS = 3;
+/** Most tasks in one job. */
+export const MAX_TASKS = 8;
+/** Most arguments of one task. */
+export const MAX_TASK_ARGS = TASK_INTS - TASK_ARGS;
+export const CTL_BYTES = (CTL_TASK_TABLE + MAX_TASKS * TASK_INTS) * 4;
+/** Most chunks in one job: the claim word keeps 16 bits for the chunk index. */
+export const MAX_CHUNKS = 0xffff;
 
-export const OP_STOP = 0;
 export const OP_MATMUL_Q4_0 = 1;
 export const OP_MATMUL_F32 = 2;
 export const OP_MATMUL_F16 = 3;
@@ -66,49 +54,86 @@ export const MATMUL_EXPORTS = {
 } as const;
 export type MatmulOp = keyof typeof MATMUL_EXPORTS;
 
+/**
+ * One kernel call of a job: `args` in the kernel's order up to its range, which the chunks
+ * supply (rows r0..r1 of a matmul, heads h0..h1 of attention). Float arguments are stored
+ * as f32 bits at the indices in `floats`.
+ */
+export interface Task {
+  op: number;
+  /** Rows (or heads) the task covers. */
+  count: number;
+  /** Rows (or heads) per chunk. */
+  size: number;
+  args: readonly number[];
+  floats?: readonly number[];
+}
+
 /** Typed views of the control block. */
 export class Control {
   readonly i32: Int32Array;
   readonly f32: Float32Array;
-  readonly claim: BigInt64Array;
 
   constructor(buffer: SharedArrayBuffer) {
     this.i32 = new Int32Array(buffer);
     this.f32 = new Float32Array(buffer);
-    this.claim = new BigInt64Array(buffer);
+  }
+
+  /** Writes the tasks of the next job and returns its chunk count. */
+  writeTasks(tasks: readonly Task[]): number {
+    const { i32, f32 } = this;
+    let chunks = 0;
+    for (const [t, task] of tasks.entries()) {
+      const base = CTL_TASK_TABLE + t * TASK_INTS;
+      i32[base + TASK_OP] = task.op;
+      i32[base + TASK_FIRST] = chunks;
+      i32[base + TASK_SIZE] = task.size;
+      for (let i = 0; i < task.args.length; i++) i32[base + TASK_ARGS + i] = task.args[i]! | 0;
+      for (const i of task.floats ?? []) f32[base + TASK_ARGS + i] = task.args[i]!;
+      chunks += Math.ceil(task.count / task.size);
+    }
+    i32[CTL_TASKS] = tasks.length;
+    return chunks;
   }
 }
 
 /**
  * Claims chunks of job `gen` one at a time and runs them until none is left. A chunk is
- * claimed by compare-and-swap on (generation, next), so a thread that wakes late never
- * takes a chunk of a later job; the job's arguments are read only after a claim succeeds.
+ * claimed by compare-and-swap on (generation, next): a thread that wakes late fails its
+ * swap instead of taking a chunk of a later job, and even a swap that succeeds after the
+ * 16-bit generation wrapped claims a chunk of the job in progress, whose task it reads only
+ * after the claim.
  */
 export function runChunks(exports: KernelExports, c: Control, gen: number, thread: number): void {
-  const tag = BigInt(gen);
-  if (thread >= c.i32[CTL_THREADS]!) return;
+  const ctl = c.i32;
+  if (thread >= ctl[CTL_THREADS]!) return;
+  const tag = gen & 0xffff;
   for (;;) {
-    const v = Atomics.load(c.claim, CTL_CLAIM);
-    if (v >> 32n !== tag) return;
-    const next = Number(v & 0xffffffffn);
-    if (next >= c.i32[CTL_CHUNKS]!) return;
-    if (Atomics.compareExchange(c.claim, CTL_CLAIM, v, v + 1n) !== v) continue;
+    const v = Atomics.load(ctl, CTL_CLAIM);
+    if (v >>> 16 !== tag) return;
+    const next = v & 0xffff;
+    if (next >= ctl[CTL_CHUNKS]!) return;
+    if (Atomics.compareExchange(ctl, CTL_CLAIM, v, v + 1) !== v) continue;
     runChunk(exports, c, next, thread);
-    Atomics.add(c.i32, CTL_DONE, 1);
+    Atomics.add(ctl, CTL_DONE, 1);
+    if (Atomics.load(ctl, CTL_MAIN_WAITING) !== 0) Atomics.notify(ctl, CTL_DONE);
   }
 }
 
 function runChunk(exports: KernelExports, c: Control, chunk: number, thread: number): void {
   const ctl = c.i32;
-  const op = ctl[CTL_OP]!;
-  const size = ctl[CTL_CHUNK_SIZE]!;
-  const a = (i: number): number => ctl[CTL_ARGS + i]!;
+  let base = CTL_TASK_TABLE;
+  const last = CTL_TASK_TABLE + (ctl[CTL_TASKS]! - 1) * TASK_INTS;
+  while (base < last && ctl[base + TASK_INTS + TASK_FIRST]! <= chunk) base += TASK_INTS;
+  const op = ctl[base + TASK_OP]!;
+  const size = ctl[base + TASK_SIZE]!;
+  const r0 = (chunk - ctl[base + TASK_FIRST]!) * size;
+  const a = (i: number): number => ctl[base + TASK_ARGS + i]!;
   if (op === OP_ATTENTION) {
+    // (q, k, v, out, scores, m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0, scale)
     const nHeads = a(6);
-    const kvLen = a(10);
-    const h0 = chunk * size;
-    const scores = a(4) + thread * Math.max(kvLen, 1) * 4;
-    (exports.attention_f32 as AttentionFn)(
+    const scores = a(4) + thread * Math.max(a(10), 1) * 4;
+    (exports.attention_f32 as (...args: number[]) => void)(
       a(0),
       a(1),
       a(2),
@@ -119,17 +144,26 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       a(7),
       a(8),
       a(9),
-      kvLen,
+      a(10),
       a(11),
-      c.f32[CTL_FLOAT]!,
-      h0,
-      Math.min(nHeads, h0 + size),
+      c.f32[base + TASK_ARGS + 12]!,
+      r0,
+      Math.min(nHeads, r0 + size),
     );
     return;
   }
   if (!(op in MATMUL_EXPORTS)) return;
-  const name = MATMUL_EXPORTS[op as MatmulOp];
+  // (w, x, y, m, n, k, rows8)
   const n = a(4);
-  const r0 = chunk * size;
-  (exports[name] as MatmulFn)(a(0), a(1), a(2), a(3), n, a(5), r0, Math.min(n, r0 + size), a(6));
+  (exports[MATMUL_EXPORTS[op as MatmulOp]] as (...args: number[]) => void)(
+    a(0),
+    a(1),
+    a(2),
+    a(3),
+    n,
+    a(5),
+    r0,
+    Math.min(n, r0 + size),
+    a(6),
+  );
 }

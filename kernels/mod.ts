@@ -10,15 +10,15 @@
  */
 
 import {
-  type AttentionFn,
   type KernelExports,
   MATMUL_EXPORTS,
-  type MatmulFn,
   type MatmulOp,
+  MAX_TASKS,
   OP_ATTENTION,
   OP_MATMUL_F16,
   OP_MATMUL_F32,
   OP_MATMUL_Q4_0,
+  type Task,
 } from "./_job.ts";
 import { ThreadPool } from "./pool.ts";
 import { ThreadPolicy } from "./thread_policy.ts";
@@ -37,8 +37,10 @@ const WORKER_STACK_BYTES = 256 * 1024;
 const DEFAULT_ARENA_BYTES = 64 * 1024 * 1024;
 const QK = 32;
 const Q4_0_BLOCK_BYTES = 18;
-/** Chunks per thread in a split matmul: a late or descheduled thread leaves its share to the others. */
+/** Chunks per thread in a split job: a late or descheduled thread leaves its share to the others. */
 const CHUNKS_PER_THREAD = 4;
+/** A job with fewer multiply-adds runs on the calling thread: the hand-off would cost more. */
+const MIN_SPLIT_MACS = 1 << 18;
 
 /** Options of {@linkcode loadKernels}. */
 export interface LoadKernelsOptions {
@@ -77,6 +79,18 @@ export interface AttentionShape {
   scale: number;
 }
 
+/** One product of a `matmul*Many` call: W (n, k) at `w` @ the shared input -> y (m, n) at `y`. */
+export interface MatmulTarget {
+  /** Byte offset of W (n, k). */
+  w: number;
+  /** Byte offset of the output y (m, n), f32. */
+  y: number;
+  /** Rows of W. */
+  n: number;
+  /** Byte layout of a Q4_0 W (default "ggml"); ignored for f32 and f16 weights. */
+  layout?: Q4Layout;
+}
+
 /** A slot in the weights region: write the tensor bytes into `bytes` once. */
 export interface WeightSlot {
   /** Byte offset of the slot in `Kernels.memory`: what the kernels take. */
@@ -102,10 +116,19 @@ export interface KernelOps {
     k: number,
     layout?: Q4Layout,
   ): void;
+  /**
+   * Several Q4_0 products of one quantized input xq (m, k), e.g. q/k/v or gate/up, as one
+   * job over the threads: one hand-off instead of one per product.
+   */
+  matmulQ4_0Q8_0Many(xq: number, m: number, k: number, targets: readonly MatmulTarget[]): void;
   /** W (n, k) f32 @ x (m, k) f32 -> y (m, n). */
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void;
+  /** Several f32-weight products of one input x (m, k) as one job (see `matmulQ4_0Q8_0Many`). */
+  matmulF32Many(x: number, m: number, k: number, targets: readonly MatmulTarget[]): void;
   /** W (n, k) f16 bits @ x (m, k) f32 -> y (m, n). */
   matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void;
+  /** Several f16-weight products of one input x (m, k) as one job (see `matmulQ4_0Q8_0Many`). */
+  matmulF16Many(x: number, m: number, k: number, targets: readonly MatmulTarget[]): void;
   /** x (m, d) -> y (m, d) = x / sqrt(mean(x^2) + eps) * w; w (d,) or 0 for none; y may be x. */
   rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void;
   /** x (m, nHeads, headDim), cos/sin (m, headDim) -> y = x * cos + rotate_half(x) * sin; y may be x. */
@@ -217,46 +240,72 @@ class Ops implements KernelOps {
     k: number,
     layout: Q4Layout = "ggml",
   ): void {
-    if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulQ4_0Q8_0", { m, n, k });
-    checkQ4k("matmulQ4_0Q8_0", k);
-    this.#owner.checkRange(w, n * (k / QK) * Q4_0_BLOCK_BYTES, "w");
+    this.matmulQ4_0Q8_0Many(xq, m, k, [{ w, y, n, layout }]);
+  }
+
+  matmulQ4_0Q8_0Many(xq: number, m: number, k: number, targets: readonly MatmulTarget[]): void {
+    const op = "matmulQ4_0Q8_0";
+    if (!isDim(m) || !isDim(k)) throwBadDim(op, { m, k });
+    checkQ4k(op, k);
     this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
-    const rows8 = layoutFlag(layout);
-    this.#matmul(OP_MATMUL_Q4_0, w, xq, y, m, n, k, rows8);
+    this.#matmuls(OP_MATMUL_Q4_0, op, xq, m, k, targets, (n) => n * (k / QK) * Q4_0_BLOCK_BYTES);
   }
 
   matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
-    if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulF32", { m, n, k });
-    this.#owner.checkRange(w, n * k * 4, "w");
+    this.matmulF32Many(x, m, k, [{ w, y, n }]);
+  }
+
+  matmulF32Many(x: number, m: number, k: number, targets: readonly MatmulTarget[]): void {
+    if (!isDim(m) || !isDim(k)) throwBadDim("matmulF32", { m, k });
     this.#owner.checkRange(x, m * k * 4, "x");
-    this.#matmul(OP_MATMUL_F32, w, x, y, m, n, k);
+    this.#matmuls(OP_MATMUL_F32, "matmulF32", x, m, k, targets, (n) => n * k * 4);
   }
 
   matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
-    if (!isDim(m) || !isDim(n) || !isDim(k)) throwBadDim("matmulF16", { m, n, k });
-    this.#owner.checkRange(w, n * k * 2, "w");
-    this.#owner.checkRange(x, m * k * 4, "x");
-    this.#matmul(OP_MATMUL_F16, w, x, y, m, n, k);
+    this.matmulF16Many(x, m, k, [{ w, y, n }]);
   }
 
-  #matmul(
+  matmulF16Many(x: number, m: number, k: number, targets: readonly MatmulTarget[]): void {
+    if (!isDim(m) || !isDim(k)) throwBadDim("matmulF16", { m, k });
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#matmuls(OP_MATMUL_F16, "matmulF16", x, m, k, targets, (n) => n * k * 2);
+  }
+
+  /** Checks every target, then runs them as one job (split over the threads when large enough). */
+  #matmuls(
     op: MatmulOp,
-    w: number,
+    name: string,
     x: number,
-    y: number,
     m: number,
-    n: number,
     k: number,
-    rows8 = 0,
+    targets: readonly MatmulTarget[],
+    weightBytes: (n: number) => number,
   ): void {
-    this.#owner.checkRange(y, m * n * 4, "y");
-    const threads = this.#parts();
-    if (threads > 1 && m > 0 && n > 4) {
-      const size = Math.max(8, Math.ceil(n / (threads * CHUNKS_PER_THREAD) / 8) * 8);
-      this.#pool!.run(op, threads, Math.ceil(n / size), size, [w, x, y, m, n, k, rows8]);
-    } else {
-      (this.#fn(MATMUL_EXPORTS[op]) as unknown as MatmulFn)(w, x, y, m, n, k, 0, n, rows8);
+    if (targets.length > MAX_TASKS) {
+      throw new RangeError(`${name}: at most ${MAX_TASKS} targets: received ${targets.length}`);
     }
+    let rows = 0;
+    for (const [i, t] of targets.entries()) {
+      if (!isDim(t.n)) throwBadDim(name, { [`targets[${i}].n`]: t.n });
+      this.#owner.checkRange(t.w, weightBytes(t.n), `targets[${i}].w`);
+      this.#owner.checkRange(t.y, m * t.n * 4, `targets[${i}].y`);
+      rows += t.n;
+    }
+    const rows8 = targets.map((t) => layoutFlag(t.layout ?? "ggml"));
+    const threads = this.#parts();
+    if (threads > 1 && rows * k * m >= MIN_SPLIT_MACS) {
+      const size = Math.max(8, Math.ceil(rows / (threads * CHUNKS_PER_THREAD) / 8) * 8);
+      const tasks = targets.map((t, i): Task => ({
+        op,
+        count: t.n,
+        size,
+        args: [t.w, x, t.y, m, t.n, k, rows8[i]!],
+      }));
+      this.#pool!.run(tasks, threads);
+      return;
+    }
+    const fn = this.#fn(MATMUL_EXPORTS[op]);
+    for (const [i, t] of targets.entries()) fn(t.w, x, t.y, m, t.n, k, 0, t.n, rows8[i]!);
   }
 
   rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void {
@@ -324,33 +373,12 @@ class Ops implements KernelOps {
     this.#owner.checkRange(vCache, nKvHeads * capacity * headDim * 4, "vCache");
     const threads = Math.min(this.#parts(), nHeads);
     const scores = this.#owner.scratch("scores", this.#owner.maxThreads * Math.max(kvLen, 1) * 4);
-    if (threads > 1 && m > 0) {
-      this.#pool!.run(
-        OP_ATTENTION,
-        threads,
-        nHeads,
-        1,
-        [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0],
-        s.scale,
-      );
+    const args = [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, capacity, kvLen];
+    if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
+      const task = { op: OP_ATTENTION, count: nHeads, size: 1, args: [...args, qPos0, s.scale] };
+      this.#pool!.run([{ ...task, floats: [12] }], threads);
     } else {
-      (this.#fn("attention_f32") as unknown as AttentionFn)(
-        q,
-        kCache,
-        vCache,
-        out,
-        scores,
-        m,
-        nHeads,
-        nKvHeads,
-        headDim,
-        capacity,
-        kvLen,
-        qPos0,
-        s.scale,
-        0,
-        nHeads,
-      );
+      this.#fn("attention_f32")(...args, qPos0, s.scale, 0, nHeads);
     }
   }
 }

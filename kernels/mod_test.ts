@@ -49,7 +49,10 @@ function randomQ4(n: number, k: number, seed: number): { bytes: Uint8Array; valu
   return { bytes, values };
 }
 
-function put(kernels: Kernels, data: Float32Array | Uint8Array | Uint16Array): number {
+function put(
+  kernels: Kernels,
+  data: Float32Array | Uint8Array | Uint16Array | Int32Array,
+): number {
   const off = kernels.alloc(data.byteLength);
   kernels.u8(off, data.byteLength).set(
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
@@ -310,7 +313,18 @@ for (const variant of ["simd128", "relaxed"] as const) {
   });
 }
 
-/** Rows of `y` (m, n) at `rows`, each compared bit for bit with `single(t)`, its m = 1 result. */
+/** (m, n, k) of the row-independence cases: one-token and tile paths, partial row groups, token tiles, a split job. */
+const ROW_CASES = [
+  [2, 37, 96],
+  [3, 70, 256],
+  [5, 9, 64],
+  [8, 64, 128],
+  [17, 24, 96],
+  [33, 13, 64],
+  [9, 75, 512],
+] as const;
+
+/** Rows of `y` (m, n), each compared bit for bit with `single(t)`, its m = 1 result. */
 function assertRowsMatchSingle(
   y: Float32Array,
   n: number,
@@ -335,13 +349,7 @@ for (const variant of ["simd128", "relaxed"] as const) {
     for (const threads of [1, 2]) {
       await withKernels({ threads, variant }, (kernels) => {
         const r = rng(71 + threads);
-        for (
-          const [m, n, k] of [[2, 37, 96], [3, 70, 256], [5, 9, 64], [8, 64, 128], [17, 24, 96], [
-            33,
-            13,
-            64,
-          ]] as const
-        ) {
+        for (const [m, n, k] of ROW_CASES) {
           const w = randomQ4(n, k, 72 + m);
           const wf = randomF32(n * k, 73 + m);
           const wh = Uint16Array.from(wf, (v) => f32ToF16(v));
@@ -437,6 +445,16 @@ function attentionShapes(): AttentionShape[] {
     { m: 1, nHeads: 4, nKvHeads: 2, headDim: 20, capacity: 16, kvLen: 11, qPos0: 10, scale: 0.3 },
     { m: 5, nHeads: 6, nKvHeads: 3, headDim: 32, capacity: 12, kvLen: 9, qPos0: 4, scale: 0.2 },
     { m: 3, nHeads: 2, nKvHeads: 2, headDim: 7, capacity: 8, kvLen: 3, qPos0: 0, scale: 0.5 },
+    {
+      m: 4,
+      nHeads: 8,
+      nKvHeads: 2,
+      headDim: 64,
+      capacity: 160,
+      kvLen: 150,
+      qPos0: 146,
+      scale: 0.125,
+    },
   ];
 }
 
@@ -514,6 +532,60 @@ Deno.test("interleaveQ4_0Rows8 keeps Q4_0 matmul results bit for bit, 1 and 2 th
   }
 });
 
+Deno.test("matmul*Many give the bits of separate calls, 1 and 2 threads, as one job", async () => {
+  for (const threads of [1, 2]) {
+    await withKernels({ threads }, (kernels) => {
+      for (const [m, k] of [[1, 768], [3, 256]] as const) {
+        const ns = [768, 256, 257, 1024];
+        const x = randomF32(m * k, 91);
+        const xo = put(kernels, x);
+        const xq = kernels.alloc(m * kernels.q8RowBytes(k));
+        kernels.quantizeQ8_0(xo, xq, m, k);
+        const q4 = ns.map((n, i) => {
+          const w = put(kernels, randomQ4(n, k, 92 + i).bytes);
+          if (i % 2 === 0) kernels.interleaveQ4_0Rows8(w, n, k);
+          return { w, n, layout: i % 2 === 0 ? "rows8" as const : "ggml" as const };
+        });
+        const f32 = ns.map((n, i) => ({ w: put(kernels, randomF32(n * k, 96 + i)), n }));
+        const f16 = ns.map((n, i) => ({
+          w: put(kernels, Uint16Array.from(randomF32(n * k, 99 + i), (v) => f32ToF16(v))),
+          n,
+        }));
+        const outs = <T extends { n: number }>(ws: T[]) =>
+          ws.map((t) => ({ ...t, y: kernels.alloc(m * t.n * 4) }));
+        const values = (ts: { y: number; n: number }[]) =>
+          ts.map((t) => read(kernels, t.y, m * t.n));
+        const [a, b] = [outs(q4), outs(q4)];
+        kernels.matmulQ4_0Q8_0Many(xq, m, k, a);
+        for (const t of b) kernels.matmulQ4_0Q8_0(t.w, xq, t.y, m, t.n, k, t.layout);
+        assert.deepEqual(values(a), values(b), `Q4_0 m ${m}, ${threads} threads`);
+        const [c, d] = [outs(f32), outs(f32)];
+        kernels.matmulF32Many(xo, m, k, c);
+        for (const t of d) kernels.matmulF32(t.w, xo, t.y, m, t.n, k);
+        assert.deepEqual(values(c), values(d), `f32 m ${m}, ${threads} threads`);
+        const [e, f] = [outs(f16), outs(f16)];
+        kernels.matmulF16Many(xo, m, k, e);
+        for (const t of f) kernels.matmulF16(t.w, xo, t.y, m, t.n, k);
+        assert.deepEqual(values(e), values(f), `f16 m ${m}, ${threads} threads`);
+        kernels.reset();
+      }
+    });
+  }
+});
+
+Deno.test("matmul*Many reject too many targets and a target outside the memory", async () => {
+  await withKernels({ threads: 1 }, (kernels) => {
+    const x = kernels.alloc(64 * 4);
+    const t = { w: x, y: x, n: 1 };
+    assert.throws(() => kernels.matmulF32Many(x, 1, 16, Array(9).fill(t)), /at most 8 targets/);
+    assert.throws(
+      () => kernels.matmulF32Many(x, 1, 16, [t, { ...t, y: WASM32_MAX_BYTES - 4 }]),
+      (e: unknown) => e instanceof RangeError && /'targets\[1\]\.y'/.test(e.message),
+    );
+    assert.throws(() => kernels.matmulQ4_0Q8_0Many(x, 1, 33, [t]), RangeError);
+  });
+});
+
 Deno.test("relaxed and simd128 builds give identical Q4_0 results", async () => {
   const ys: Float32Array[] = [];
   for (const variant of ["simd128", "relaxed"] as const) {
@@ -537,7 +609,8 @@ Deno.test("loadKernels with 1 and 2 threads gives bit-identical results", async 
     await withKernels({ threads }, (kernels) => {
       assert.equal(kernels.maxThreads, threads);
       const out: Float32Array[] = [];
-      const [m, n, k] = [3, 37, 96];
+      // Large enough to be split over the threads.
+      const [m, n, k] = [3, 301, 896];
       const w = randomQ4(n, k, 51);
       const wf = randomF32(n * k, 52);
       const wh = Uint16Array.from(wf, (v) => f32ToF16(v));

@@ -2,23 +2,26 @@
 
 import {
   Control,
-  CTL_ARGS,
   CTL_BYTES,
-  CTL_CHUNK_SIZE,
   CTL_CHUNKS,
   CTL_CLAIM,
   CTL_DONE,
-  CTL_FLOAT,
   CTL_GENERATION,
-  CTL_OP,
+  CTL_MAIN_WAITING,
+  CTL_SLEEPERS,
+  CTL_STOP,
   CTL_THREADS,
   type KernelExports,
-  OP_STOP,
+  MAX_CHUNKS,
   runChunks,
+  type Task,
 } from "./_job.ts";
 
-/** Spins before a blocking Atomics.wait: short, because a busy core turns spinning into loss. */
-const SPIN_MAIN = 2_000;
+/**
+ * How long the main thread spins for the workers' last chunks before it sleeps: about one
+ * chunk of a decode-sized job, so a longer wait does not burn the main thread.
+ */
+const SPIN_MAIN_MS = 0.05;
 /** A worker that holds a chunk this long without finishing it has died (a trap, a kill). */
 const STALL_MS = 60_000;
 
@@ -30,7 +33,7 @@ export interface WorkerStart {
   stackTop: number;
 }
 
-/** Main thread + `workers.length` workers; `run` blocks until every share is done. */
+/** Main thread + `workers.length` workers; `run` blocks until every chunk is done. */
 export class ThreadPool {
   #workers: Worker[];
   #control: Control;
@@ -86,54 +89,70 @@ export class ThreadPool {
   }
 
   /**
-   * Runs job `op` as `chunks` chunks of `chunkSize` rows (or heads) that the main thread
-   * and the workers claim one by one; returns when all are done.
+   * Runs `tasks` as one job on `threads` threads (main thread included): their chunks are
+   * claimed one by one by whichever thread is free; returns when all are done.
+   *
+   * @throws {RangeError} when the job has more than 65535 chunks
    */
-  run(
-    op: number,
-    threads: number,
-    chunks: number,
-    chunkSize: number,
-    args: readonly number[],
-    scale = 0,
-  ): void {
+  run(tasks: readonly Task[], threads: number): void {
     const c = this.#control;
     const ctl = c.i32;
+    const chunks = c.writeTasks(tasks);
+    if (chunks > MAX_CHUNKS) {
+      throw new RangeError(`A kernel job has ${chunks} chunks, more than ${MAX_CHUNKS}`);
+    }
     const gen = this.#gen = (this.#gen + 1) & 0x7fffffff;
-    ctl[CTL_OP] = op;
     ctl[CTL_CHUNKS] = chunks;
-    ctl[CTL_CHUNK_SIZE] = chunkSize;
     ctl[CTL_THREADS] = threads;
-    for (let i = 0; i < args.length; i++) ctl[CTL_ARGS + i] = args[i]! | 0;
-    c.f32[CTL_FLOAT] = scale;
     Atomics.store(ctl, CTL_DONE, 0);
-    Atomics.store(c.claim, CTL_CLAIM, BigInt(gen) << 32n);
+    Atomics.store(ctl, CTL_CLAIM, (gen & 0xffff) << 16);
     Atomics.store(ctl, CTL_GENERATION, gen);
-    Atomics.notify(ctl, CTL_GENERATION);
+    if (Atomics.load(ctl, CTL_SLEEPERS) !== 0) Atomics.notify(ctl, CTL_GENERATION);
     runChunks(this.#exports, c, gen, 0);
-    let spins = 0;
-    let last = -1;
-    let since = 0;
-    for (;;) {
-      const done = Atomics.load(ctl, CTL_DONE);
-      if (done >= chunks) break;
-      if (spins++ < SPIN_MAIN) continue;
-      if (done !== last) {
-        last = done;
-        since = performance.now();
-      } else if (performance.now() - since > STALL_MS) {
-        throw new Error(
-          `Kernel workers made no progress for ${STALL_MS} ms (${done} of ${chunks} chunks done)`,
-        );
+    this.#awaitChunks(chunks);
+  }
+
+  /** Spins briefly for the chunks the workers still hold, then sleeps until they notify. */
+  #awaitChunks(chunks: number): void {
+    const ctl = this.#control.i32;
+    const spinEnd = performance.now() + SPIN_MAIN_MS;
+    for (let i = 1; Atomics.load(ctl, CTL_DONE) < chunks; i++) {
+      if ((i & 63) === 0 && performance.now() > spinEnd) {
+        this.#sleepUntilDone(chunks);
+        return;
       }
-      Atomics.wait(ctl, CTL_DONE, done, 1000);
+      Atomics.pause();
+    }
+  }
+
+  #sleepUntilDone(chunks: number): void {
+    const ctl = this.#control.i32;
+    Atomics.store(ctl, CTL_MAIN_WAITING, 1);
+    try {
+      let last = -1;
+      let since = 0;
+      for (;;) {
+        const done = Atomics.load(ctl, CTL_DONE);
+        if (done >= chunks) return;
+        if (done !== last) {
+          last = done;
+          since = performance.now();
+        } else if (performance.now() - since > STALL_MS) {
+          throw new Error(
+            `Kernel workers made no progress for ${STALL_MS} ms (${done} of ${chunks} chunks done)`,
+          );
+        }
+        Atomics.wait(ctl, CTL_DONE, done, 1000);
+      }
+    } finally {
+      Atomics.store(ctl, CTL_MAIN_WAITING, 0);
     }
   }
 
   /** Stops and terminates every worker. */
   close(): void {
     const ctl = this.#control.i32;
-    ctl[CTL_OP] = OP_STOP;
+    Atomics.store(ctl, CTL_STOP, 1);
     this.#gen = (this.#gen + 1) & 0x7fffffff;
     Atomics.store(ctl, CTL_GENERATION, this.#gen);
     Atomics.notify(ctl, CTL_GENERATION);

@@ -3,16 +3,20 @@
 
 import {
   Control,
-  CTL_DONE,
   CTL_GENERATION,
-  CTL_OP,
+  CTL_SLEEPERS,
+  CTL_STOP,
   type KernelExports,
-  OP_STOP,
   runChunks,
 } from "./_job.ts";
 import type { WorkerStart } from "./pool.ts";
 
-const SPIN_WORKER = 2_000;
+/**
+ * How long an idle worker spins for the next job before it sleeps: longer than the gaps
+ * between the kernel calls of a decode step, so it is awake when the next one comes (a
+ * sleeping worker wakes tens of microseconds late, after the main thread took most chunks).
+ */
+const SPIN_WORKER_MS = 2;
 
 self.onmessage = serve;
 
@@ -27,16 +31,26 @@ async function serve(e: MessageEvent<WorkerStart>): Promise<void> {
   let seen = Atomics.load(ctl, CTL_GENERATION);
   self.postMessage("ready");
   for (;;) {
-    let spins = 0;
-    let gen = Atomics.load(ctl, CTL_GENERATION);
-    while (gen === seen) {
-      if (spins++ > SPIN_WORKER) Atomics.wait(ctl, CTL_GENERATION, seen);
-      gen = Atomics.load(ctl, CTL_GENERATION);
-    }
-    seen = gen;
-    if (ctl[CTL_OP] === OP_STOP) break;
-    runChunks(exports, c, gen, index);
-    Atomics.notify(ctl, CTL_DONE);
+    seen = nextGeneration(ctl, seen);
+    if (Atomics.load(ctl, CTL_STOP) !== 0) break;
+    runChunks(exports, c, seen, index);
   }
   self.close();
+}
+
+/** Waits for a generation other than `seen`: spins up to SPIN_WORKER_MS, then sleeps. */
+function nextGeneration(ctl: Int32Array, seen: number): number {
+  const spinEnd = performance.now() + SPIN_WORKER_MS;
+  let gen = Atomics.load(ctl, CTL_GENERATION);
+  for (let i = 1; gen === seen; i++) {
+    if ((i & 255) === 0 && performance.now() > spinEnd) {
+      Atomics.add(ctl, CTL_SLEEPERS, 1);
+      Atomics.wait(ctl, CTL_GENERATION, seen);
+      Atomics.sub(ctl, CTL_SLEEPERS, 1);
+    } else {
+      Atomics.pause();
+    }
+    gen = Atomics.load(ctl, CTL_GENERATION);
+  }
+  return gen;
 }
