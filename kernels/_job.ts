@@ -45,6 +45,7 @@ export const OP_MATMUL_Q4_0 = 1;
 export const OP_MATMUL_F32 = 2;
 export const OP_MATMUL_F16 = 3;
 export const OP_ATTENTION = 4;
+export const OP_ATTENTION_PAGED = 5;
 
 /** The SIMD export each matmul op runs; its scalar twin is the same name + `_generic`. */
 export const MATMUL_EXPORTS = {
@@ -147,6 +148,32 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       a(10),
       a(11),
       c.f32[base + TASK_ARGS + 12]!,
+      r0,
+      Math.min(nHeads, r0 + size),
+    );
+    return;
+  }
+  if (op === OP_ATTENTION_PAGED) {
+    // (q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize, kvLen,
+    // qPos0, scale, f16)
+    const nHeads = a(7);
+    const scores = a(5) + thread * Math.max(a(11), 1) * 4;
+    (exports.attention_paged as (...args: number[]) => void)(
+      a(0),
+      a(1),
+      a(2),
+      a(3),
+      a(4),
+      scores,
+      a(6),
+      nHeads,
+      a(8),
+      a(9),
+      a(10),
+      a(11),
+      a(12),
+      c.f32[base + TASK_ARGS + 13]!,
+      a(14),
       r0,
       Math.min(nHeads, r0 + size),
     );

@@ -15,6 +15,7 @@ import {
   type MatmulOp,
   MAX_TASKS,
   OP_ATTENTION,
+  OP_ATTENTION_PAGED,
   OP_MATMUL_F16,
   OP_MATMUL_F32,
   OP_MATMUL_Q4_0,
@@ -77,6 +78,37 @@ export interface AttentionShape {
   qPos0: number;
   /** Score scale, usually 1 / sqrt(headDim). */
   scale: number;
+}
+
+/** Item type of a paged KV cache: f16 (default in a model's cache) or f32 (exact reference). */
+export type KvItem = "f16" | "f32";
+
+/**
+ * Shapes of one `attentionPaged` call. Each cache tensor (a layer's K, or V) is a pool
+ * region of blocks; block b holds `blockSize` positions of every kv head, laid out
+ * (nKvHeads, blockSize, headDim) of `item`s. A sequence's block table (i32 block ids) maps
+ * position p to block `table[p / blockSize]`: position p of kv head g is at byte
+ * `base + ((table[p / blockSize] * nKvHeads + g) * blockSize + p % blockSize) * headDim * itemBytes`.
+ */
+export interface PagedAttentionShape {
+  /** Query rows (tokens). */
+  m: number;
+  /** Query heads; head h reads kv head floor(h / (nHeads / nKvHeads)). */
+  nHeads: number;
+  /** Divides `nHeads` (grouped-query attention). */
+  nKvHeads: number;
+  /** Values per head. */
+  headDim: number;
+  /** Positions per block. */
+  blockSize: number;
+  /** Valid positions of the sequence. */
+  kvLen: number;
+  /** Position of query row 0; row t sees positions 0..=qPos0 + t (causal). */
+  qPos0: number;
+  /** Score scale, usually 1 / sqrt(headDim). */
+  scale: number;
+  /** Cache item type. */
+  item: KvItem;
 }
 
 /** One product of a `matmul*Many` call: W (n, k) at `w` @ the shared input -> y (m, n) at `y`. */
@@ -147,6 +179,39 @@ export interface KernelOps {
   softmax(x: number, y: number, m: number, n: number): void;
   /** q (m, nHeads, headDim), caches (nKvHeads, capacity, headDim) -> out (m, nHeads, headDim). */
   attention(q: number, kCache: number, vCache: number, out: number, shape: AttentionShape): void;
+  /**
+   * q (m, nHeads, headDim) f32 over paged K and V regions at `kBase` and `vBase`, read in
+   * place through the block table `table` -> out (m, nHeads, headDim) f32. Every query row
+   * gets the bits it would get alone (m = 1 at its position).
+   */
+  attentionPaged(
+    q: number,
+    out: number,
+    kBase: number,
+    vBase: number,
+    table: number,
+    shape: PagedAttentionShape,
+  ): void;
+  /**
+   * Writes positions pos0..pos0+count of every kv head into the paged region at `base`
+   * (block table `table`, see {@linkcode PagedAttentionShape}) from f32 `src`, whose item
+   * (g, s, i) sits at element `g * srcHeadStride + s * srcRowStride + i`: both a
+   * (nKvHeads, S, headDim) and an (S, nKvHeads, headDim) tensor are read in place. f16 items
+   * are rounded to nearest even, as `Float16Array` does.
+   */
+  storeKvPaged(
+    src: number,
+    srcHeadStride: number,
+    srcRowStride: number,
+    base: number,
+    table: number,
+    blockSize: number,
+    itemType: KvItem,
+    nKvHeads: number,
+    headDim: number,
+    pos0: number,
+    count: number,
+  ): void;
 }
 
 type Fn = (...args: number[]) => number;
@@ -175,6 +240,12 @@ function layoutFlag(layout: Q4Layout): number {
   throw new TypeError(`Unknown Q4_0 layout '${String(layout)}': expected 'ggml' or 'rows8'`);
 }
 
+function itemBytes(op: string, item: KvItem): number {
+  if (item === "f16") return 2;
+  if (item === "f32") return 4;
+  throw new TypeError(`${op}: unknown KV item type '${String(item)}': expected 'f16' or 'f32'`);
+}
+
 function checkQ4k(op: string, k: number): void {
   if (k % QK !== 0) {
     throw new RangeError(`${op}: 'k' must be a multiple of ${QK}: received ${k}`);
@@ -192,6 +263,8 @@ const KERNEL_NAMES = [
   "silu_gate_f32",
   "softmax_f32",
   "attention_f32",
+  "attention_paged",
+  "store_kv_paged",
 ] as const;
 type KernelName = typeof KERNEL_NAMES[number];
 type KernelFns = Record<KernelName, Fn>;
@@ -379,6 +452,133 @@ class Ops implements KernelOps {
       this.#pool!.run([{ ...task, floats: [12] }], threads);
     } else {
       this.#fn("attention_f32")(...args, qPos0, s.scale, 0, nHeads);
+    }
+  }
+
+  attentionPaged(
+    q: number,
+    out: number,
+    kBase: number,
+    vBase: number,
+    table: number,
+    s: PagedAttentionShape,
+  ): void {
+    const { m, nHeads, nKvHeads, headDim, blockSize, kvLen, qPos0 } = s;
+    const op = "attentionPaged";
+    if (
+      !isDim(m) || !isDim(nHeads) || !isDim(nKvHeads) || !isDim(headDim) || !isDim(kvLen) ||
+      !isDim(qPos0)
+    ) throwBadDim(op, { m, nHeads, nKvHeads, headDim, kvLen, qPos0 });
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) {
+      throw new RangeError(
+        `${op}: 'nHeads' (${nHeads}) must be a multiple of 'nKvHeads' (${nKvHeads})`,
+      );
+    }
+    const item = itemBytes(op, s.item);
+    const blockBytes = nKvHeads * blockSize * headDim * item;
+    this.#checkBlocks(
+      op,
+      table,
+      blockSize,
+      0,
+      kvLen,
+      [["kBase", kBase], ["vBase", vBase]],
+      blockBytes,
+    );
+    this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
+    this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
+    const threads = Math.min(this.#parts(), nHeads);
+    const scores = this.#owner.scratch("scores", this.#owner.maxThreads * Math.max(kvLen, 1) * 4);
+    const f16 = s.item === "f16" ? 1 : 0;
+    const args = [q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize];
+    if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
+      const task = {
+        op: OP_ATTENTION_PAGED,
+        count: nHeads,
+        size: 1,
+        args: [...args, kvLen, qPos0, s.scale, f16],
+        floats: [13],
+      };
+      this.#pool!.run([task], threads);
+    } else {
+      this.#fn("attention_paged")(...args, kvLen, qPos0, s.scale, f16, 0, nHeads);
+    }
+  }
+
+  storeKvPaged(
+    src: number,
+    srcHeadStride: number,
+    srcRowStride: number,
+    base: number,
+    table: number,
+    blockSize: number,
+    itemType: KvItem,
+    nKvHeads: number,
+    headDim: number,
+    pos0: number,
+    count: number,
+  ): void {
+    const op = "storeKvPaged";
+    if (
+      !isDim(srcHeadStride) || !isDim(srcRowStride) || !isDim(nKvHeads) || !isDim(headDim) ||
+      !isDim(pos0) || !isDim(count)
+    ) throwBadDim(op, { srcHeadStride, srcRowStride, nKvHeads, headDim, pos0, count });
+    const blockBytes = nKvHeads * blockSize * headDim * itemBytes(op, itemType);
+    if (count === 0 || nKvHeads === 0) return;
+    this.#checkBlocks(op, table, blockSize, pos0, pos0 + count, [["base", base]], blockBytes);
+    const last = (nKvHeads - 1) * srcHeadStride + (count - 1) * srcRowStride + headDim;
+    this.#owner.checkRange(src, last * 4, "src");
+    this.#fn("store_kv_paged")(
+      src,
+      srcHeadStride,
+      srcRowStride,
+      base,
+      table,
+      blockSize,
+      itemType === "f16" ? 1 : 0,
+      nKvHeads,
+      headDim,
+      pos0,
+      count,
+    );
+  }
+
+  /**
+   * Checks the block table entries of positions p0..p1 and that each named block lies in
+   * the memory for every region in `bases`.
+   */
+  #checkBlocks(
+    op: string,
+    table: number,
+    blockSize: number,
+    p0: number,
+    p1: number,
+    bases: readonly [string, number][],
+    blockBytes: number,
+  ): void {
+    if (!isPositiveInteger(blockSize)) {
+      throw new RangeError(`${op}: 'blockSize' must be a positive integer: received ${blockSize}`);
+    }
+    if (p1 <= p0) return;
+    if (table % 4 !== 0) {
+      throw new RangeError(`${op}: block table at offset ${table} is not 4-byte aligned`);
+    }
+    const first = Math.floor(p0 / blockSize);
+    const end = Math.ceil(p1 / blockSize);
+    this.#owner.checkRange(table, end * 4, "table");
+    const ids = new Int32Array(this.#owner.memory.buffer, table, end);
+    for (let b = first; b < end; b++) {
+      const id = ids[b]!;
+      if (id < 0) {
+        throw new RangeError(`${op}: block table entry ${b} is negative: ${id}`);
+      }
+      for (const [name, base] of bases) {
+        this.#owner.checkRange(
+          base + id * blockBytes,
+          blockBytes,
+          `${name} block ${id} (entry ${b})`,
+        );
+      }
     }
   }
 }

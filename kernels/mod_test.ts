@@ -3,6 +3,7 @@ import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
 import {
   type AttentionShape,
   type Kernels,
+  type KvItem,
   loadKernels,
   selfTest,
   WASM32_MAX_BYTES,
@@ -500,6 +501,233 @@ function attentionCase(kernels: Kernels, s: AttentionShape) {
   }
   return { got: read(kernels, out, qLen), twin: read(kernels, outs, qLen), ref };
 }
+
+/** A paged pool region for `positions` of every kv head, blocks in reverse order (ids 1..blocks of blocks + 2). */
+function pagedCase(kernels: Kernels, kv: KvCase, positions: number, seed: number) {
+  const blocks = Math.ceil(positions / kv.blockSize);
+  const ids = Int32Array.from({ length: blocks }, (_, b) => blocks - b);
+  const bytes = kv.item === "f16" ? 2 : 4;
+  const blockBytes = kv.nKvHeads * kv.blockSize * kv.headDim * bytes;
+  const regionBytes = (blocks + 2) * blockBytes;
+  // (nKvHeads, positions, headDim) f32 source, and the values a contiguous cache would hold.
+  const src = randomF32(kv.nKvHeads * positions * kv.headDim, seed, 2);
+  const held = kv.item === "f16" ? Float32Array.from(src, (v) => f16ToF32(f32ToF16(v))) : src;
+  const srcOff = put(kernels, src);
+  const table = put(kernels, ids);
+  const base = kernels.alloc(regionBytes);
+  kernels.u8(base, regionBytes).fill(0xa5);
+  kernels.storeKvPaged(
+    srcOff,
+    positions * kv.headDim,
+    kv.headDim,
+    base,
+    table,
+    kv.blockSize,
+    kv.item,
+    kv.nKvHeads,
+    kv.headDim,
+    0,
+    positions,
+  );
+  return { ids, table, base, held };
+}
+
+interface KvCase {
+  nKvHeads: number;
+  headDim: number;
+  blockSize: number;
+  item: KvItem;
+}
+
+for (const variant of ["simd128", "relaxed"] as const) {
+  Deno.test(`storeKvPaged (${variant}) writes f16 rounded to nearest even and f32 as is, from either source layout`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      const [nKv, hd, bs, S, pos0] = [3, 13, 4, 6, 5];
+      const edge = [65504, 65519.99, 65520, -1e9, NaN, Infinity, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+      const tiny = [2 ** -25, 2 ** -25 * 1.0001, 2 ** -24 * 1.5, -(2 ** -14) * 0.75, 6e-5];
+      const values = randomF32(nKv * S * hd, 111, 3);
+      values.set([...edge, ...tiny], 7);
+      const ids = Int32Array.from([7, 7, 2, 0]);
+      const table = put(kernels, ids);
+      for (const item of ["f16", "f32"] as const) {
+        const bytes = item === "f16" ? 2 : 4;
+        const regionBytes = 8 * nKv * bs * hd * bytes;
+        for (const layout of ["heads", "rows"] as const) {
+          // (nKv, S, hd) or (S, nKv, hd).
+          const [hs, rs] = layout === "heads" ? [S * hd, hd] : [hd, nKv * hd];
+          const src = put(kernels, values);
+          const [a, b] = [kernels.alloc(regionBytes), kernels.alloc(regionBytes)];
+          kernels.u8(a, 2 * regionBytes).fill(0);
+          kernels.storeKvPaged(src, hs, rs, a, table, bs, item, nKv, hd, pos0, S);
+          kernels.scalar.storeKvPaged(src, hs, rs, b, table, bs, item, nKv, hd, pos0, S);
+          const got = kernels.u8(a, regionBytes).slice();
+          assert.deepEqual(
+            got,
+            kernels.u8(b, regionBytes),
+            `${item} ${layout}: differs from the scalar twin`,
+          );
+          const view = new DataView(got.buffer);
+          const touched = new Set<number>();
+          for (let s = 0; s < S; s++) {
+            const p = pos0 + s;
+            for (let g = 0; g < nKv; g++) {
+              const row = ((ids[Math.floor(p / bs)]! * nKv + g) * bs + p % bs) * hd * bytes;
+              for (let i = 0; i < hd; i++) {
+                const v = values[g * hs + s * rs + i]!;
+                const o = row + i * bytes;
+                touched.add(o);
+                if (item === "f16") {
+                  const want = f32ToF16(v);
+                  assert.equal(view.getUint16(o, true), want, `f16 of ${v} (${layout})`);
+                  if (typeof Float16Array === "function" && !Number.isNaN(v)) {
+                    assert.equal(
+                      view.getUint16(o, true),
+                      new Uint16Array(Float16Array.of(v).buffer)[0],
+                    );
+                  }
+                } else {
+                  assert.ok(Object.is(view.getFloat32(o, true), v), `f32 ${v} (${layout})`);
+                }
+              }
+            }
+          }
+          for (let o = 0; o < regionBytes; o += bytes) {
+            if (!touched.has(o)) assert.equal(got[o], 0, `byte ${o} was written`);
+          }
+          kernels.reset(table + 16);
+        }
+      }
+    });
+  });
+
+  Deno.test(`attentionPaged (${variant}) equals contiguous attention on the values the cache holds, twin and f64 reference`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      for (const item of ["f32", "f16"] as const) {
+        for (const s of attentionShapes()) {
+          const kv = { nKvHeads: s.nKvHeads, headDim: s.headDim, blockSize: 3, item };
+          const k = pagedCase(kernels, kv, s.kvLen, 121);
+          const v = pagedCase(kernels, kv, s.kvLen, 122);
+          assert.deepEqual(k.ids, v.ids);
+          const qLen = s.m * s.nHeads * s.headDim;
+          const q = randomF32(qLen, 123, 2);
+          const [qo, out, twin, flat, ko, vo] = [
+            put(kernels, q),
+            kernels.alloc(qLen * 4),
+            kernels.alloc(qLen * 4),
+            kernels.alloc(qLen * 4),
+            put(kernels, k.held),
+            put(kernels, v.held),
+          ];
+          const shape = { ...s, blockSize: 3, item };
+          kernels.attentionPaged(qo, out, k.base, v.base, k.table, shape);
+          kernels.scalar.attentionPaged(qo, twin, k.base, v.base, k.table, shape);
+          kernels.attention(qo, ko, vo, flat, { ...s, capacity: s.kvLen });
+          const got = read(kernels, out, qLen);
+          assert.deepEqual(got, read(kernels, flat, qLen), `${item}: contiguous attention differs`);
+          assertClose(got, read(kernels, twin, qLen), TWIN_ERROR_BUDGET, `${item} twin`);
+          kernels.reset();
+        }
+      }
+    });
+  });
+}
+
+Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 and 2 threads alike", async () => {
+  const results: Float32Array[] = [];
+  for (const threads of [1, 2]) {
+    await withKernels({ threads }, (kernels) => {
+      const s = {
+        m: 6,
+        nHeads: 8,
+        nKvHeads: 2,
+        headDim: 64,
+        blockSize: 16,
+        kvLen: 150,
+        qPos0: 144,
+        scale: 0.125,
+        item: "f16" as const,
+      };
+      const kv = { nKvHeads: 2, headDim: 64, blockSize: 16, item: "f16" as const };
+      const k = pagedCase(kernels, kv, s.kvLen, 131);
+      const v = pagedCase(kernels, kv, s.kvLen, 132);
+      const qLen = s.nHeads * s.headDim;
+      const [qo, out, one] = [
+        put(kernels, randomF32(s.m * qLen, 133)),
+        kernels.alloc(s.m * qLen * 4),
+        kernels.alloc(qLen * 4),
+      ];
+      kernels.attentionPaged(qo, out, k.base, v.base, k.table, s);
+      const batch = read(kernels, out, s.m * qLen);
+      assertRowsMatchSingle(batch, qLen, (t) => {
+        const qPos0 = s.qPos0 + t;
+        kernels.attentionPaged(qo + t * qLen * 4, one, k.base, v.base, k.table, {
+          ...s,
+          m: 1,
+          qPos0,
+          kvLen: Math.min(s.kvLen, qPos0 + 1),
+        });
+        return read(kernels, one, qLen);
+      }, `paged, ${threads} threads`);
+      results.push(batch);
+    });
+  }
+  assert.deepEqual(results[0], results[1]);
+});
+
+Deno.test("paged KV kernels reject bad block tables, items and shapes with a RangeError or TypeError", async () => {
+  await withKernels({ threads: 1 }, (kernels) => {
+    const s = {
+      m: 1,
+      nHeads: 2,
+      nKvHeads: 1,
+      headDim: 8,
+      blockSize: 4,
+      kvLen: 6,
+      qPos0: 5,
+      scale: 1,
+      item: "f16" as const,
+    };
+    const q = kernels.alloc(64 * 4);
+    const region = kernels.alloc(4 * 4 * 8 * 2);
+    const table = put(kernels, Int32Array.from([0, 1]));
+    kernels.attentionPaged(q, q, region, region, table, s);
+    const bad = put(kernels, Int32Array.from([0, -1]));
+    assert.throws(
+      () => kernels.attentionPaged(q, q, region, region, bad, s),
+      /block table entry 1 is negative/,
+    );
+    const far = put(kernels, Int32Array.from([0, 1 << 28]));
+    assert.throws(
+      () => kernels.attentionPaged(q, q, region, region, far, s),
+      /'kBase block 268435456 \(entry 1\)'/,
+    );
+    assert.throws(
+      () => kernels.attentionPaged(q, q, region, region, table + 2, s),
+      /not 4-byte aligned/,
+    );
+    assert.throws(
+      () => kernels.attentionPaged(q, q, region, region, table, { ...s, item: "bf16" as "f16" }),
+      TypeError,
+    );
+    assert.throws(
+      () => kernels.attentionPaged(q, q, region, region, table, { ...s, nKvHeads: 3 }),
+      RangeError,
+    );
+    assert.throws(
+      () => kernels.attentionPaged(q, q, region, region, table, { ...s, blockSize: 0 }),
+      /'blockSize'/,
+    );
+    assert.throws(
+      () => kernels.storeKvPaged(q, 8, 8, region, far, 4, "f32", 1, 8, 3, 2),
+      RangeError,
+    );
+    assert.throws(
+      () => kernels.storeKvPaged(WASM32_MAX_BYTES - 8, 8, 8, region, table, 4, "f32", 1, 8, 0, 2),
+      /'src'/,
+    );
+    kernels.storeKvPaged(q, 8, 8, region, far, 4, "f32", 1, 8, 0, 4);
+  });
+});
 
 Deno.test("interleaveQ4_0Rows8 keeps Q4_0 matmul results bit for bit, 1 and 2 threads", async () => {
   for (const threads of [1, 2]) {

@@ -10,6 +10,7 @@ pub mod simd128;
 
 use core::slice::{from_raw_parts as view, from_raw_parts_mut as view_mut};
 use generic::attention::AttentionShape;
+use generic::paged_kv::{PagedLayout, PagedShape};
 use generic::q4_0::{q8_row_bytes as row_bytes, BLOCK_BYTES, QK};
 
 /// Quantized activations are i8 for the relaxed dot product, permuted i16 otherwise.
@@ -279,6 +280,103 @@ kernel! {
             h1,
         );
     }
+}
+
+kernel! {
+    // q (m, n_heads, head_dim) over the paged K and V regions at k_base and v_base, block
+    // table `table` (i32) -> out like q, heads h0..h1; scores holds kv_len floats; f16 != 0:
+    // items are f16 (else f32)
+    fn attention_paged / attention_paged_generic(
+        q: *const f32,
+        out: *mut f32,
+        k_base: *const u8,
+        v_base: *const u8,
+        table: *const i32,
+        scores: *mut f32,
+        m: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        head_dim: usize,
+        block_size: usize,
+        kv_len: usize,
+        q_pos0: usize,
+        scale: f32,
+        f16: u32,
+        h0: usize,
+        h1: usize,
+    )
+    simd {
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale };
+        simd128::attention::attention_paged(q, out, k_base, v_base, table, scores, &s, h0, h1);
+    }
+    scalar {
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale };
+        let ql = m * n_heads * head_dim;
+        let blocks = kv_len.div_ceil(block_size.max(1));
+        let table = view(table, blocks);
+        let (k, v) = (region(k_base, table, &kv), region(v_base, table, &kv));
+        generic::paged_kv::attention_paged(
+            view(q, ql),
+            view_mut(out, ql),
+            k,
+            v,
+            table,
+            view_mut(scores, kv_len),
+            &s,
+            h0,
+            h1,
+        );
+    }
+}
+
+kernel! {
+    // src f32, item (g, s, i) at g * head_stride + s * row_stride + i (g < n_kv_heads,
+    // s < count, i < head_dim) -> positions pos0..pos0+count of the paged region at base,
+    // block table `table`; f16 != 0: converted to f16, rounded to nearest even
+    fn store_kv_paged / store_kv_paged_generic(
+        src: *const f32,
+        head_stride: usize,
+        row_stride: usize,
+        base: *mut u8,
+        table: *const i32,
+        block_size: usize,
+        f16: u32,
+        n_kv_heads: usize,
+        head_dim: usize,
+        pos0: usize,
+        count: usize,
+    )
+    simd {
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        simd128::paged_kv::store_kv_paged(src, head_stride, row_stride, base, table, &kv, pos0, count);
+    }
+    scalar {
+        if count == 0 || n_kv_heads == 0 {
+            return;
+        }
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let table = view(table, (pos0 + count).div_ceil(block_size.max(1)));
+        let src_len = (n_kv_heads - 1) * head_stride + (count - 1) * row_stride + head_dim;
+        let len = region(base, &table[pos0 / block_size.max(1)..], &kv).len();
+        generic::paged_kv::store_kv_paged(
+            view(src, src_len),
+            head_stride,
+            row_stride,
+            view_mut(base, len),
+            table,
+            &kv,
+            pos0,
+            count,
+        );
+    }
+}
+
+/// The paged region at `base` up to the end of the highest block in `table`.
+unsafe fn region<'a>(base: *const u8, table: &[i32], kv: &PagedLayout) -> &'a [u8] {
+    let blocks = table.iter().map(|&b| b as usize + 1).max().unwrap_or(0);
+    view(base, blocks * kv.block_bytes())
 }
 
 /// Sum of `bytes` bytes from `p` as u32 words (the memory-read baseline); bytes % 64 == 0.

@@ -25,6 +25,51 @@ pub fn f16_to_f32_finite(h: u16) -> f32 {
 /// 2^112: moves a half exponent bias (15) to a single one (127).
 pub const F16_EXP_REBIAS: f32 = 5.192_296_858_534_828e33;
 
+/// Single to half, rounded to nearest even like `Float16Array`: overflow gives infinity,
+/// a NaN keeps its sign and the top of its payload, quieted.
+#[inline(always)]
+pub fn f32_to_f16(x: f32) -> u16 {
+    let f = x.to_bits();
+    let sign = ((f >> 16) & 0x8000) as u16;
+    let exp = ((f >> 23) & 0xff) as i32;
+    let mant = f & 0x7f_ffff;
+    if exp == 0xff {
+        let nan = if mant != 0 {
+            0x200 | (mant >> 13) as u16
+        } else {
+            0
+        };
+        return sign | 0x7c00 | nan;
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        let m = mant | 0x80_0000;
+        let shift = (14 - e) as u32;
+        return sign | round_shift(m, shift) as u16;
+    }
+    // A carry out of the mantissa moves into the exponent, up to infinity: still right.
+    sign | (((e as u32) << 10) + round_shift(mant, 13)) as u16
+}
+
+/// v >> shift, rounded to nearest, ties to even.
+#[inline(always)]
+fn round_shift(v: u32, shift: u32) -> u32 {
+    let out = v >> shift;
+    let rest = v & ((1 << shift) - 1);
+    let half = 1 << (shift - 1);
+    if rest > half || (rest == half && out & 1 == 1) {
+        out + 1
+    } else {
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +83,32 @@ mod tests {
         assert_eq!(f16_to_f32(0x8000).to_bits(), 0x8000_0000);
         assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
         assert!(f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn f32_to_f16_rounds_to_nearest_even_and_keeps_specials() {
+        assert_eq!(f32_to_f16(1.0), 0x3c00);
+        assert_eq!(f32_to_f16(-2.0), 0xc000);
+        assert_eq!(f32_to_f16(65504.0), 0x7bff);
+        assert_eq!(f32_to_f16(65519.99), 0x7bff);
+        assert_eq!(f32_to_f16(65520.0), 0x7c00);
+        assert_eq!(f32_to_f16(f32::NEG_INFINITY), 0xfc00);
+        assert_eq!(f32_to_f16(f32::NAN) & 0x7e00, 0x7e00);
+        assert_eq!(f32_to_f16(-0.0), 0x8000);
+        // 1 + 2^-11 is halfway between 1 and the next half: ties go to the even 1.
+        assert_eq!(f32_to_f16(1.0 + 1.0 / 2048.0), 0x3c00);
+        assert_eq!(f32_to_f16(1.0 + 3.0 / 2048.0), 0x3c02);
+        assert_eq!(f32_to_f16(5.960_464_5e-8), 0x0001);
+        assert_eq!(f32_to_f16(2.980_232_2e-8), 0x0000);
+        assert_eq!(f32_to_f16(2.980_233e-8), 0x0001);
+        // Every half survives the round trip.
+        for h in 0..=0xffffu16 {
+            let back = f32_to_f16(f16_to_f32(h));
+            if h & 0x7c00 == 0x7c00 && h & 0x3ff != 0 {
+                assert_eq!(back & 0xfe00, (h & 0x8000) | 0x7e00, "{h:#x}");
+            } else {
+                assert_eq!(back, h, "{h:#x}");
+            }
+        }
     }
 }

@@ -5,8 +5,10 @@
 use super::f16::f16_to_f32;
 use super::reduce4;
 
+/// Sum over j < k of w(j) * x[j]: lane `j % 4` partial sums over the first `k - k % span`
+/// values, reduced as the SIMD lanes are, then the tail in order.
 #[inline(always)]
-fn dot_lanes(k: usize, span: usize, w: impl Fn(usize) -> f32, x: &[f32]) -> f32 {
+pub fn dot_lanes(k: usize, span: usize, w: impl Fn(usize) -> f32, x: &[f32]) -> f32 {
     let kv = k - k % span;
     let mut s = [0.0f32; 4];
     for j in 0..kv {

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod f16;
 pub mod matmul;
 pub mod norm;
+pub mod paged_kv;
 pub mod q4_0;
 
 /// Round half to even, exact for |v| < 2^22 (matches `f32x4.nearest`).

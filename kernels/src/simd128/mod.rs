@@ -3,6 +3,7 @@
 pub mod attention;
 pub mod elementwise;
 pub mod matmul;
+pub mod paged_kv;
 pub mod q4_0;
 
 use crate::generic::activation::{EXP_HI, EXP_LO, EXP_POLY, LN2_HI, LN2_LO, LOG2E};

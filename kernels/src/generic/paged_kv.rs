@@ -1,0 +1,268 @@
+//! Paged KV cache. One cache tensor (a layer's K, or V) is a pool region of blocks; block b
+//! holds `block_size` positions of every kv head, laid out (n_kv_heads, block_size,
+//! head_dim), items f16 or f32. A sequence reaches its positions through its block table:
+//! position p of kv head g is row `(table[p / block_size] * n_kv_heads + g) * block_size +
+//! p % block_size` of the region, rows `head_dim` items long.
+
+use super::activation::softmax_in_place;
+use super::f16::{f16_to_f32, f32_to_f16};
+use super::matmul::dot_lanes;
+
+/// Item type and addressing of one paged cache tensor.
+#[derive(Clone, Copy)]
+pub struct PagedLayout {
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub block_size: usize,
+    /// Items are f16 bits (else f32).
+    pub f16: bool,
+}
+
+impl PagedLayout {
+    #[inline(always)]
+    pub fn item_bytes(&self) -> usize {
+        if self.f16 {
+            2
+        } else {
+            4
+        }
+    }
+
+    /// Byte offset in the region of position p of kv head g.
+    #[inline(always)]
+    pub fn offset(&self, table: &[i32], p: usize, g: usize) -> usize {
+        let block = table[p / self.block_size] as usize;
+        let row = (block * self.n_kv_heads + g) * self.block_size + p % self.block_size;
+        row * self.head_dim * self.item_bytes()
+    }
+
+    /// Bytes of one block (every kv head's `block_size` rows).
+    #[inline(always)]
+    pub fn block_bytes(&self) -> usize {
+        self.n_kv_heads * self.block_size * self.head_dim * self.item_bytes()
+    }
+
+    /// Item i of the row at byte `o` of `region`, as f32 (exact).
+    #[inline(always)]
+    fn item(&self, region: &[u8], o: usize, i: usize) -> f32 {
+        if self.f16 {
+            let p = o + 2 * i;
+            f16_to_f32(u16::from_le_bytes([region[p], region[p + 1]]))
+        } else {
+            let p = o + 4 * i;
+            f32::from_le_bytes([region[p], region[p + 1], region[p + 2], region[p + 3]])
+        }
+    }
+}
+
+/// Shapes of one paged attention call; query row t sits at position q_pos0 + t and sees
+/// positions 0..=q_pos0 + t (causal), at most kv_len of them.
+#[derive(Clone, Copy)]
+pub struct PagedShape {
+    pub m: usize,
+    pub n_heads: usize,
+    pub kv: PagedLayout,
+    pub kv_len: usize,
+    pub q_pos0: usize,
+    pub scale: f32,
+}
+
+impl PagedShape {
+    #[inline(always)]
+    pub fn visible(&self, t: usize) -> usize {
+        let causal = self.q_pos0 + t + 1;
+        if causal < self.kv_len {
+            causal
+        } else {
+            self.kv_len
+        }
+    }
+}
+
+/// Writes positions pos0..pos0+count of every kv head from `src` (f32, item (g, s, i) at
+/// `g * head_stride + s * row_stride + i`) into the region, converted to the item type.
+#[allow(clippy::too_many_arguments)]
+pub fn store_kv_paged(
+    src: &[f32],
+    head_stride: usize,
+    row_stride: usize,
+    region: &mut [u8],
+    table: &[i32],
+    kv: &PagedLayout,
+    pos0: usize,
+    count: usize,
+) {
+    for s in 0..count {
+        for g in 0..kv.n_kv_heads {
+            let o = kv.offset(table, pos0 + s, g);
+            let from = g * head_stride + s * row_stride;
+            for (i, &v) in src[from..from + kv.head_dim].iter().enumerate() {
+                if kv.f16 {
+                    region[o + 2 * i..o + 2 * i + 2].copy_from_slice(&f32_to_f16(v).to_le_bytes());
+                } else {
+                    region[o + 4 * i..o + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// q (m, n_heads, head_dim) over the paged K and V regions -> out like q, heads `h0..h1`
+/// only; `scores` holds kv_len floats. Each output takes the same f32 steps as `attention_f32`
+/// over a contiguous cache holding the same values.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_paged(
+    q: &[f32],
+    out: &mut [f32],
+    k_region: &[u8],
+    v_region: &[u8],
+    table: &[i32],
+    scores: &mut [f32],
+    s: &PagedShape,
+    h0: usize,
+    h1: usize,
+) {
+    let kv = &s.kv;
+    if kv.n_kv_heads == 0 || s.n_heads % kv.n_kv_heads != 0 {
+        return;
+    }
+    let hd = kv.head_dim;
+    let group = s.n_heads / kv.n_kv_heads;
+    for t in 0..s.m {
+        let len = s.visible(t);
+        for h in h0..h1.min(s.n_heads) {
+            let g = h / group;
+            let qo = (t * s.n_heads + h) * hd;
+            let qv = &q[qo..qo + hd];
+            for (j, sc) in scores[..len].iter_mut().enumerate() {
+                let o = kv.offset(table, j, g);
+                *sc = dot_lanes(hd, 4, |i| kv.item(k_region, o, i), qv) * s.scale;
+            }
+            let sc = &mut scores[..len];
+            softmax_in_place(sc);
+            for i in 0..hd {
+                let mut acc = 0.0f32;
+                for (j, &p) in sc.iter().enumerate() {
+                    acc += p * kv.item(v_region, kv.offset(table, j, g), i);
+                }
+                out[qo + i] = acc;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::attention::{attention_f32, AttentionShape};
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i + seed) * 37 % 29) as f32 - 14.0) * 0.09)
+            .collect()
+    }
+
+    /// A block table for `len` positions (blocks in reverse order, ids 1..=blocks of
+    /// blocks + 2), its region, and the contiguous (n_kv, len, hd) cache it should read as.
+    fn paged(kv: &PagedLayout, len: usize, seed: usize) -> (Vec<i32>, Vec<u8>, Vec<f32>) {
+        let blocks = (len + kv.block_size - 1) / kv.block_size;
+        let table: Vec<i32> = (0..blocks).map(|b| (blocks - b) as i32).collect();
+        let mut region = vec![0xa5u8; (blocks + 2) * kv.block_bytes()];
+        let src = values(kv.n_kv_heads * len * kv.head_dim, seed);
+        store_kv_paged(
+            &src,
+            len * kv.head_dim,
+            kv.head_dim,
+            &mut region,
+            &table,
+            kv,
+            0,
+            len,
+        );
+        let read: Vec<f32> = src
+            .iter()
+            .map(|&v| if kv.f16 { f16_to_f32(f32_to_f16(v)) } else { v })
+            .collect();
+        (table, region, read)
+    }
+
+    #[test]
+    fn store_kv_paged_places_rows_by_table_from_either_source_layout() {
+        let kv = PagedLayout {
+            n_kv_heads: 2,
+            head_dim: 3,
+            block_size: 4,
+            f16: true,
+        };
+        let table = [2, 0];
+        let mut region = vec![0u8; 3 * kv.block_bytes()];
+        // (S, n_kv, hd) source: head stride hd, row stride n_kv * hd.
+        let src = values(6 * 2 * 3, 1);
+        store_kv_paged(&src, 3, 6, &mut region, &table, &kv, 1, 6);
+        for s in 0..6 {
+            for g in 0..2 {
+                let o = kv.offset(&table, 1 + s, g);
+                for i in 0..3 {
+                    let want = f32_to_f16(src[s * 6 + g * 3 + i]);
+                    assert_eq!(
+                        u16::from_le_bytes([region[o + 2 * i], region[o + 2 * i + 1]]),
+                        want
+                    );
+                }
+            }
+        }
+        assert_eq!(kv.offset(&table, 5, 1), ((0 * 2 + 1) * 4 + 1) * 3 * 2);
+        for g in 0..2 {
+            let o = kv.offset(&table, 0, g);
+            assert!(
+                region[o..o + 6].iter().all(|&b| b == 0),
+                "position 0 was written"
+            );
+        }
+    }
+
+    #[test]
+    fn attention_paged_equals_contiguous_attention_on_the_same_values() {
+        for f16 in [false, true] {
+            let kv = PagedLayout {
+                n_kv_heads: 2,
+                head_dim: 10,
+                block_size: 3,
+                f16,
+            };
+            let (m, n_heads, kv_len, q_pos0) = (3, 4, 11, 8);
+            let (table, kr, kc) = paged(&kv, kv_len, 2);
+            let (same, vr, vc) = paged(&kv, kv_len, 7);
+            assert_eq!(table, same);
+            let q = values(m * n_heads * 10, 3);
+            let s = PagedShape {
+                m,
+                n_heads,
+                kv,
+                kv_len,
+                q_pos0,
+                scale: 0.3,
+            };
+            let mut out = vec![0.0f32; q.len()];
+            let mut scores = vec![0.0f32; kv_len];
+            attention_paged(&q, &mut out, &kr, &vr, &table, &mut scores, &s, 0, n_heads);
+            let cs = AttentionShape {
+                m,
+                n_heads,
+                n_kv_heads: 2,
+                head_dim: 10,
+                capacity: kv_len,
+                kv_len,
+                q_pos0,
+                scale: 0.3,
+            };
+            let mut want = vec![0.0f32; q.len()];
+            attention_f32(&q, &kc, &vc, &mut want, &mut scores, &cs, 0, n_heads);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&want), "f16 {f16}");
+        }
+    }
+}
