@@ -154,17 +154,16 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
     return;
   }
   if (op === OP_ATTENTION_PAGED) {
-    // (q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize, kvLen,
-    // qPos0, scale, f16)
+    // (q, out, kBase, vBase, table, scores (nHeads * kvLen: one row per head), m, nHeads,
+    // nKvHeads, headDim, blockSize, kvLen, qPos0, scale, f16)
     const nHeads = a(7);
-    const scores = a(5) + thread * Math.max(a(11), 1) * 4;
     (exports.attention_paged as (...args: number[]) => void)(
       a(0),
       a(1),
       a(2),
       a(3),
       a(4),
-      scores,
+      a(5),
       a(6),
       nHeads,
       a(8),

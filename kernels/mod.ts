@@ -182,7 +182,9 @@ export interface KernelOps {
   /**
    * q (m, nHeads, headDim) f32 over paged K and V regions at `kBase` and `vBase`, read in
    * place through the block table `table` -> out (m, nHeads, headDim) f32. Every query row
-   * gets the bits it would get alone (m = 1 at its position).
+   * gets the bits it would get alone (m = 1 at its position), and the bits `attention` gives
+   * over a contiguous cache of the values the items read as: f16 items read exactly, but
+   * for infinities and NaNs, which read as finite values of magnitude 2^16 to 2^17.
    */
   attentionPaged(
     q: number,
@@ -488,14 +490,18 @@ class Ops implements KernelOps {
     this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
     this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
     const threads = Math.min(this.#parts(), nHeads);
-    const scores = this.#owner.scratch("scores", this.#owner.maxThreads * Math.max(kvLen, 1) * 4);
+    const scores = this.#owner.scratch(
+      "scores",
+      Math.max(nHeads, this.#owner.maxThreads) * Math.max(kvLen, 1) * 4,
+    );
     const f16 = s.item === "f16" ? 1 : 0;
     const args = [q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize];
     if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
+      // Chunks of several heads: a call reads each block of the regions for all its heads.
       const task = {
         op: OP_ATTENTION_PAGED,
         count: nHeads,
-        size: 1,
+        size: Math.ceil(nHeads / (threads * 2)),
         args: [...args, kvLen, qPos0, s.scale, f16],
         floats: [13],
       };

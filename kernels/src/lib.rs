@@ -284,8 +284,8 @@ kernel! {
 
 kernel! {
     // q (m, n_heads, head_dim) over the paged K and V regions at k_base and v_base, block
-    // table `table` (i32) -> out like q, heads h0..h1; scores holds kv_len floats; f16 != 0:
-    // items are f16 (else f32)
+    // table `table` (i32) -> out like q, heads h0..h1; scores holds n_heads * kv_len floats;
+    // f16 != 0: items are f16, read as `generic::f16::f16_to_f32_finite` (else f32)
     fn attention_paged / attention_paged_generic(
         q: *const f32,
         out: *mut f32,
@@ -323,7 +323,7 @@ kernel! {
             k,
             v,
             table,
-            view_mut(scores, kv_len),
+            view_mut(scores, n_heads * kv_len),
             &s,
             h0,
             h1,

@@ -5,7 +5,7 @@
 //! p % block_size` of the region, rows `head_dim` items long.
 
 use super::activation::softmax_in_place;
-use super::f16::{f16_to_f32, f32_to_f16};
+use super::f16::{f16_to_f32_finite, f32_to_f16};
 use super::matmul::dot_lanes;
 
 /// Item type and addressing of one paged cache tensor.
@@ -42,12 +42,14 @@ impl PagedLayout {
         self.n_kv_heads * self.block_size * self.head_dim * self.item_bytes()
     }
 
-    /// Item i of the row at byte `o` of `region`, as f32 (exact).
+    /// Item i of the row at byte `o` of `region`, as f32: exact, but for f16 infinities and
+    /// NaNs, which read as finite values of magnitude 2^16 to 2^17 (`f16_to_f32_finite`: the
+    /// SIMD twin would spend as long again telling them apart).
     #[inline(always)]
     fn item(&self, region: &[u8], o: usize, i: usize) -> f32 {
         if self.f16 {
             let p = o + 2 * i;
-            f16_to_f32(u16::from_le_bytes([region[p], region[p + 1]]))
+            f16_to_f32_finite(u16::from_le_bytes([region[p], region[p + 1]]))
         } else {
             let p = o + 4 * i;
             f32::from_le_bytes([region[p], region[p + 1], region[p + 2], region[p + 3]])
@@ -108,8 +110,8 @@ pub fn store_kv_paged(
 }
 
 /// q (m, n_heads, head_dim) over the paged K and V regions -> out like q, heads `h0..h1`
-/// only; `scores` holds kv_len floats. Each output takes the same f32 steps as `attention_f32`
-/// over a contiguous cache holding the same values.
+/// only; `scores` holds at least kv_len floats. Each output takes the same f32 steps as
+/// `attention_f32` over a contiguous cache holding the values the items read as.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_paged(
     q: &[f32],
@@ -155,6 +157,7 @@ pub fn attention_paged(
 mod tests {
     extern crate std;
     use super::super::attention::{attention_f32, AttentionShape};
+    use super::super::f16::f16_to_f32;
     use super::*;
     use std::vec;
     use std::vec::Vec;

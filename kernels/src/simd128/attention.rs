@@ -1,7 +1,7 @@
 use super::elementwise::softmax_row;
 use super::{hsum_f32, loadf, reduce4_f32, storef, ExpConsts};
 use crate::generic::attention::AttentionShape;
-use crate::generic::f16::{f16_to_f32, F16_EXP_REBIAS};
+use crate::generic::f16::{f16_to_f32_finite, F16_EXP_REBIAS};
 use crate::generic::paged_kv::PagedShape;
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
@@ -38,7 +38,7 @@ pub unsafe fn attention_f32(
 }
 
 /// q (m, n_heads, head_dim) over paged K and V regions (see `generic::paged_kv`) -> out like
-/// q, heads h0..h1; `scores` holds kv_len floats.
+/// q, heads h0..h1; `scores` holds n_heads * kv_len floats (head h's at h * kv_len).
 pub unsafe fn attention_paged(
     q: *const f32,
     out: *mut f32,
@@ -55,25 +55,91 @@ pub unsafe fn attention_paged(
         return;
     }
     let c = ExpConsts::new();
-    let hd = kv.head_dim;
-    let group = s.n_heads / kv.n_kv_heads;
     let h1 = if h1 < s.n_heads { h1 } else { s.n_heads };
+    let row = s.n_heads * kv.head_dim;
     for t in 0..s.m {
-        let len = s.visible(t);
-        for h in h0..h1 {
-            let g = h / group;
-            let qo = (t * s.n_heads + h) * hd;
-            let (qh, oh) = (q.add(qo), out.add(qo));
-            if kv.f16 {
-                let k = Paged::<F16>::new(k_base, table, s, g);
-                let v = Paged::<F16>::new(v_base, table, s, g);
-                attend(qh, k, v, scores, oh, len, hd, s.scale, &c);
-            } else {
-                let k = Paged::<F32>::new(k_base, table, s, g);
-                let v = Paged::<F32>::new(v_base, table, s, g);
-                attend(qh, k, v, scores, oh, len, hd, s.scale, &c);
-            }
+        let (qt, ot) = (q.add(t * row), out.add(t * row));
+        let r = PagedRow {
+            k_base,
+            v_base,
+            table,
+            scores,
+            len: s.visible(t),
+            h0,
+            h1,
+        };
+        if kv.f16 {
+            attend_paged::<F16>(qt, ot, &r, s, &c);
+        } else {
+            attend_paged::<F32>(qt, ot, &r, s, &c);
         }
+    }
+}
+
+/// One query row's view of a paged call: regions, table, score rows, visible positions and
+/// the heads to compute.
+struct PagedRow {
+    k_base: *const u8,
+    v_base: *const u8,
+    table: *const i32,
+    scores: *mut f32,
+    len: usize,
+    h0: usize,
+    h1: usize,
+}
+
+/// Heads h0..h1 of one query row, block by block over all of them, so that each block of a
+/// region is read front to back (one head's rows of a block, a few KiB, would restart the
+/// hardware prefetcher at every block). Every output takes the f32 steps of `attend`.
+#[inline(always)]
+unsafe fn attend_paged<T: Item>(
+    q: *const f32,
+    out: *mut f32,
+    r: &PagedRow,
+    s: &PagedShape,
+    c: &ExpConsts,
+) {
+    let kv = &s.kv;
+    let (hd, bs) = (kv.head_dim, kv.block_size);
+    let group = s.n_heads / kv.n_kv_heads;
+    let head_bytes = bs * hd * T::BYTES;
+    let block_bytes = kv.n_kv_heads * head_bytes;
+    let ic = T::consts();
+    let sc = |h: usize| r.scores.add(h * s.kv_len);
+    let block = |base: *const u8, b: usize| base.add(*r.table.add(b) as usize * block_bytes);
+    let mut b = 0;
+    while b * bs < r.len {
+        let rows = if r.len - b * bs < bs {
+            r.len - b * bs
+        } else {
+            bs
+        };
+        let kb = block(r.k_base, b);
+        for h in r.h0..r.h1 {
+            let kh = kb.add(h / group * head_bytes);
+            scores_rows::<T>(&ic, q.add(h * hd), kh, sc(h).add(b * bs), rows, hd, s.scale);
+        }
+        b += 1;
+    }
+    for h in r.h0..r.h1 {
+        softmax_row(sc(h), sc(h), r.len, c);
+        for i in 0..hd {
+            *out.add(h * hd + i) = 0.0;
+        }
+    }
+    let mut b = 0;
+    while b * bs < r.len {
+        let rows = if r.len - b * bs < bs {
+            r.len - b * bs
+        } else {
+            bs
+        };
+        let vb = block(r.v_base, b);
+        for h in r.h0..r.h1 {
+            let vh = Contiguous::<T>(vb.add(h / group * head_bytes), rows, PhantomData);
+            accumulate(&ic, sc(h).add(b * bs), vh, out.add(h * hd), rows, hd);
+        }
+        b += 1;
     }
 }
 
@@ -90,6 +156,7 @@ unsafe fn attend<R: HeadRows>(
     scale: f32,
     c: &ExpConsts,
 ) {
+    let ic = R::Item::consts();
     let rows = k.block_rows();
     let mut b = 0;
     while b * rows < len {
@@ -98,18 +165,20 @@ unsafe fn attend<R: HeadRows>(
         } else {
             rows
         };
-        scores_rows::<R::Item>(q, k.block(b), scores.add(b * rows), n, hd, scale);
+        scores_rows::<R::Item>(&ic, q, k.block(b), scores.add(b * rows), n, hd, scale);
         b += 1;
     }
     softmax_row(scores, scores, len, c);
-    weighted_sum(scores, v, out, len, hd);
+    weighted_sum(&ic, scores, v, out, len, hd);
 }
 
-/// An item type of a KV cache, read as f32.
+/// An item type of a KV cache, read as f32 (with constants `C`, built once per call).
 trait Item {
     const BYTES: usize;
+    type C: Copy;
+    fn consts() -> Self::C;
     /// Items i..i+4 of the row at p.
-    unsafe fn load4(p: *const u8, i: usize) -> v128;
+    unsafe fn load4(c: &Self::C, p: *const u8, i: usize) -> v128;
     /// Item i of the row at p.
     unsafe fn value(p: *const u8, i: usize) -> f32;
 }
@@ -118,8 +187,11 @@ struct F32;
 
 impl Item for F32 {
     const BYTES: usize = 4;
+    type C = ();
     #[inline(always)]
-    unsafe fn load4(p: *const u8, i: usize) -> v128 {
+    fn consts() {}
+    #[inline(always)]
+    unsafe fn load4(_: &(), p: *const u8, i: usize) -> v128 {
         loadf((p as *const f32).add(i))
     }
     #[inline(always)]
@@ -130,26 +202,38 @@ impl Item for F32 {
 
 struct F16;
 
+/// Constants of `F16::load4`, hidden from LLVM, which would otherwise rematerialize them
+/// with `v128.const` inside the loops (V8 does not hoist those).
+#[derive(Clone, Copy)]
+struct F16Consts {
+    zero: v128,
+    sign_mag: v128,
+    rebias: v128,
+}
+
 impl Item for F16 {
     const BYTES: usize = 2;
-    /// `generic::f16::f16_to_f32` on four halves, bit for bit: each half moves to the top of
-    /// its u32 lane, an arithmetic shift puts exponent and mantissa in place (the mask drops
-    /// the sign's copies), 2^112 rebiases; an all-ones exponent becomes infinity or NaN.
+    type C = F16Consts;
     #[inline(always)]
-    unsafe fn load4(p: *const u8, i: usize) -> v128 {
+    fn consts() -> F16Consts {
+        core::hint::black_box(F16Consts {
+            zero: u16x8_splat(0),
+            sign_mag: u32x4_splat(0x8fff_ffff),
+            rebias: f32x4_splat(F16_EXP_REBIAS),
+        })
+    }
+    /// `generic::f16::f16_to_f32_finite` on four halves: each half moves to the top of its
+    /// u32 lane, an arithmetic shift puts exponent and mantissa in place (the mask drops the
+    /// sign's copies), 2^112 rebiases.
+    #[inline(always)]
+    unsafe fn load4(c: &F16Consts, p: *const u8, i: usize) -> v128 {
         let h = v128_load64_zero(p.add(2 * i) as *const u64);
-        let top = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(u16x8_splat(0), h);
-        let v = v128_and(i32x4_shr(top, 3), u32x4_splat(0x8fff_ffff));
-        let special = i32x4_eq(
-            v128_and(v, u32x4_splat(0x0f80_0000)),
-            u32x4_splat(0x0f80_0000),
-        );
-        let f = f32x4_mul(v, f32x4_splat(F16_EXP_REBIAS));
-        v128_bitselect(v128_or(v, u32x4_splat(0x7f80_0000)), f, special)
+        let top = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(c.zero, h);
+        f32x4_mul(v128_and(i32x4_shr(top, 3), c.sign_mag), c.rebias)
     }
     #[inline(always)]
     unsafe fn value(p: *const u8, i: usize) -> f32 {
-        f16_to_f32((p.add(2 * i) as *const u16).read_unaligned())
+        f16_to_f32_finite((p.add(2 * i) as *const u16).read_unaligned())
     }
 }
 
@@ -183,56 +267,11 @@ impl<T: Item> HeadRows for Contiguous<T> {
     }
 }
 
-/// Kv head g of a paged region: block b of the sequence is block `table[b]` of the region.
-struct Paged<T> {
-    base: *const u8,
-    table: *const i32,
-    /// Bytes from one region block to the next, and from the block to head g's rows.
-    block_bytes: usize,
-    head_bytes: usize,
-    rows: usize,
-    item: PhantomData<T>,
-}
-
-impl<T> Clone for Paged<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Paged<T> {}
-
-impl<T: Item> Paged<T> {
-    #[inline(always)]
-    unsafe fn new(base: *const u8, table: *const i32, s: &PagedShape, g: usize) -> Self {
-        let head_bytes = s.kv.block_size * s.kv.head_dim * T::BYTES;
-        Paged {
-            base,
-            table,
-            block_bytes: s.kv.n_kv_heads * head_bytes,
-            head_bytes: g * head_bytes,
-            rows: s.kv.block_size,
-            item: PhantomData,
-        }
-    }
-}
-
-impl<T: Item> HeadRows for Paged<T> {
-    type Item = T;
-    #[inline(always)]
-    fn block_rows(self) -> usize {
-        self.rows
-    }
-    #[inline(always)]
-    unsafe fn block(self, b: usize) -> *const u8 {
-        let id = *self.table.add(b) as usize;
-        self.base.add(id * self.block_bytes + self.head_bytes)
-    }
-}
-
 /// Scores of `len` consecutive key rows at kh: sc[j] = q . k_j * scale, each dot product as
 /// `generic::matmul::dot_f32` adds it, four keys at a time where they are.
 #[inline(always)]
 unsafe fn scores_rows<T: Item>(
+    ic: &T::C,
     q: *const f32,
     kh: *const u8,
     sc: *mut f32,
@@ -249,7 +288,7 @@ unsafe fn scores_rows<T: Item>(
         while i < dv {
             let qv = loadf(q.add(i));
             for (r, ar) in a.iter_mut().enumerate() {
-                *ar = f32x4_add(*ar, f32x4_mul(qv, T::load4(row(j + r), i)));
+                *ar = f32x4_add(*ar, f32x4_mul(qv, T::load4(ic, row(j + r), i)));
             }
             i += 4;
         }
@@ -270,7 +309,7 @@ unsafe fn scores_rows<T: Item>(
         let mut a = f32x4_splat(0.0);
         let mut i = 0;
         while i < dv {
-            a = f32x4_add(a, f32x4_mul(loadf(q.add(i)), T::load4(row(j), i)));
+            a = f32x4_add(a, f32x4_mul(loadf(q.add(i)), T::load4(ic, row(j), i)));
             i += 4;
         }
         let mut sum = hsum_f32(a);
@@ -285,14 +324,21 @@ unsafe fn scores_rows<T: Item>(
 /// out (hd) = sum_j p_j * V_j over the `len` value rows of `v`, in increasing j for every
 /// element.
 #[inline(always)]
-unsafe fn weighted_sum<R: HeadRows>(p: *const f32, v: R, out: *mut f32, len: usize, hd: usize) {
+unsafe fn weighted_sum<R: HeadRows>(
+    ic: &<R::Item as Item>::C,
+    p: *const f32,
+    v: R,
+    out: *mut f32,
+    len: usize,
+    hd: usize,
+) {
     let mut i = 0;
     while i + 16 <= hd {
         let mut a = [f32x4_splat(0.0); 4];
         for_rows(v, len, hd, |row, j| {
             let pj = f32x4_splat(*p.add(j));
             for (c, ac) in a.iter_mut().enumerate() {
-                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(row, i + 4 * c)));
+                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(ic, row, i + 4 * c)));
             }
         });
         for (c, ac) in a.iter().enumerate() {
@@ -303,13 +349,60 @@ unsafe fn weighted_sum<R: HeadRows>(p: *const f32, v: R, out: *mut f32, len: usi
     while i + 4 <= hd {
         let mut a = f32x4_splat(0.0);
         for_rows(v, len, hd, |row, j| {
-            a = f32x4_add(a, f32x4_mul(f32x4_splat(*p.add(j)), R::Item::load4(row, i)));
+            a = f32x4_add(
+                a,
+                f32x4_mul(f32x4_splat(*p.add(j)), R::Item::load4(ic, row, i)),
+            );
         });
         storef(out.add(i), a);
         i += 4;
     }
     while i < hd {
         let mut a = 0.0f32;
+        for_rows(v, len, hd, |row, j| a += *p.add(j) * R::Item::value(row, i));
+        *out.add(i) = a;
+        i += 1;
+    }
+}
+
+/// out (hd) += sum_j p_j * V_j over the `len` rows of `v`, in increasing j for every element,
+/// each sum starting from the value out holds.
+#[inline(always)]
+unsafe fn accumulate<R: HeadRows>(
+    ic: &<R::Item as Item>::C,
+    p: *const f32,
+    v: R,
+    out: *mut f32,
+    len: usize,
+    hd: usize,
+) {
+    let mut i = 0;
+    while i + 16 <= hd {
+        let mut a = [0, 1, 2, 3].map(|c| loadf(out.add(i + 4 * c)));
+        for_rows(v, len, hd, |row, j| {
+            let pj = f32x4_splat(*p.add(j));
+            for (c, ac) in a.iter_mut().enumerate() {
+                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(ic, row, i + 4 * c)));
+            }
+        });
+        for (c, ac) in a.iter().enumerate() {
+            storef(out.add(i + 4 * c), *ac);
+        }
+        i += 16;
+    }
+    while i + 4 <= hd {
+        let mut a = loadf(out.add(i));
+        for_rows(v, len, hd, |row, j| {
+            a = f32x4_add(
+                a,
+                f32x4_mul(f32x4_splat(*p.add(j)), R::Item::load4(ic, row, i)),
+            );
+        });
+        storef(out.add(i), a);
+        i += 4;
+    }
+    while i < hd {
+        let mut a = *out.add(i);
         for_rows(v, len, hd, |row, j| a += *p.add(j) * R::Item::value(row, i));
         *out.add(i) = a;
         i += 1;
