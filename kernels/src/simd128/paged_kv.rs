@@ -18,6 +18,7 @@ pub unsafe fn store_kv_paged(
     let hd = kv.head_dim;
     let hv = hd - hd % 4;
     let head_bytes = kv.block_size * hd * kv.item_bytes();
+    let c = ToF16::new();
     for s in 0..count {
         let p = pos0 + s;
         let block = *table.add(p / kv.block_size) as usize;
@@ -28,7 +29,7 @@ pub unsafe fn store_kv_paged(
             let mut i = 0;
             if kv.f16 {
                 while i < hv {
-                    let h = f32x4_to_f16(v128_load(from.add(i) as *const v128));
+                    let h = f32x4_to_f16(v128_load(from.add(i) as *const v128), &c);
                     v128_store64_lane::<0>(u16x8_narrow_i32x4(h, h), to.add(2 * i) as *mut u64);
                     i += 4;
                 }
@@ -51,29 +52,57 @@ pub unsafe fn store_kv_paged(
     }
 }
 
+/// Constants of `f32x4_to_f16`, hidden from LLVM, which would otherwise rematerialize them
+/// with `v128.const` inside the loops (V8 does not hoist those).
+#[derive(Clone, Copy)]
+struct ToF16 {
+    sign: v128,
+    abs: v128,
+    one: v128,
+    rebias: v128,
+    magic: v128,
+    nan_bit: v128,
+    mant: v128,
+    inf32: v128,
+    inf16: v128,
+    small: v128,
+    big: v128,
+}
+
+impl ToF16 {
+    #[inline(always)]
+    fn new() -> Self {
+        core::hint::black_box(ToF16 {
+            sign: u32x4_splat(0x8000),
+            abs: u32x4_splat(0x7fff_ffff),
+            one: u32x4_splat(1),
+            rebias: u32x4_splat(((15 - 127) << 23) as u32 + 0xfff),
+            magic: u32x4_splat(126 << 23),
+            nan_bit: u32x4_splat(0x200),
+            mant: u32x4_splat(0x3ff),
+            inf32: u32x4_splat(0x7f80_0000),
+            inf16: u32x4_splat(0x7c00),
+            small: u32x4_splat(113 << 23),
+            big: u32x4_splat(143 << 23),
+        })
+    }
+}
+
 /// `generic::f16::f32_to_f16` on four lanes (half bits in the low 16 bits of each u32).
 #[inline(always)]
-fn f32x4_to_f16(x: v128) -> v128 {
-    let sign = v128_and(u32x4_shr(x, 16), u32x4_splat(0x8000));
-    let a = v128_and(x, u32x4_splat(0x7fff_ffff));
+fn f32x4_to_f16(x: v128, c: &ToF16) -> v128 {
+    let sign = v128_and(u32x4_shr(x, 16), c.sign);
+    let a = v128_and(x, c.abs);
     // Normal halves: rebias, then round to nearest even on the 13 dropped bits; a carry
     // into the exponent is right, up to infinity.
-    let odd = v128_and(u32x4_shr(a, 13), u32x4_splat(1));
-    let rebiased = i32x4_add(a, u32x4_splat(((15 - 127) << 23) as u32 + 0xfff));
-    let normal = u32x4_shr(i32x4_add(rebiased, odd), 13);
+    let odd = v128_and(u32x4_shr(a, 13), c.one);
+    let normal = u32x4_shr(i32x4_add(i32x4_add(a, c.rebias), odd), 13);
     // Subnormal halves: adding 0.5 leaves the half's bits in the mantissa, rounded to
     // nearest even by the f32 add itself.
-    let magic = u32x4_splat(126 << 23);
-    let sub = i32x4_sub(f32x4_add(a, magic), magic);
+    let sub = i32x4_sub(f32x4_add(a, c.magic), c.magic);
     // Infinity, NaN (quieted, the top of its payload kept) and overflow.
-    let nan = v128_or(
-        u32x4_splat(0x200),
-        v128_and(u32x4_shr(a, 13), u32x4_splat(0x3ff)),
-    );
-    let is_nan = u32x4_gt(a, u32x4_splat(0x7f80_0000));
-    let special = v128_or(u32x4_splat(0x7c00), v128_and(nan, is_nan));
-    let small = u32x4_lt(a, u32x4_splat(113 << 23));
-    let big = u32x4_ge(a, u32x4_splat(143 << 23));
-    let finite = v128_bitselect(sub, normal, small);
-    v128_or(v128_bitselect(special, finite, big), sign)
+    let nan = v128_or(c.nan_bit, v128_and(u32x4_shr(a, 13), c.mant));
+    let special = v128_or(c.inf16, v128_and(nan, u32x4_gt(a, c.inf32)));
+    let finite = v128_bitselect(sub, normal, u32x4_lt(a, c.small));
+    v128_or(v128_bitselect(special, finite, u32x4_ge(a, c.big)), sign)
 }
