@@ -170,79 +170,235 @@ function round(v: number, digits = 3): number {
   return Math.round(v * f) / f;
 }
 
-/** One decode step of a llama2.c 110M-shaped model (dim 768, 12 layers, hidden 2048, vocab 32000). */
-function decodeStepMs(p: PoolSetup, ctx: number): Timing {
+/** A llama2.c 110M-shaped model (dim 768, 12 layers, hidden 2048, vocab 32000) in the pool. */
+interface Model110M {
+  k: Kernels;
+  /** Weight offsets of layer l: q, k, v, o, gate, up, down. */
+  w: (layer: number) => number[];
+  wcls: number;
+  buf: Record<"x" | "xb" | "q" | "kk" | "v" | "att" | "h1" | "h3" | "logits" | "xq", number>;
+  norm: number;
+  cos: number;
+  sin: number;
+  /** Per layer: contiguous f32 K and V (heads, ctx, headDim). */
+  flat: [number, number][];
+  /** Per layer: paged f16 K and V regions, one block table for all. */
+  paged: [number, number][];
+  table: number;
+  ctx: number;
+}
+
+const M110 = { dim: 768, hidden: 2048, layers: 12, heads: 12, vocab: 32000, blockSize: 16 };
+
+function model110M(p: PoolSetup, ctx: number): Model110M {
   const k = p.kernels;
-  const dim = 768;
-  const hidden = 2048;
-  const layers = 12;
-  const heads = 12;
+  const { dim, hidden, layers, heads, vocab, blockSize } = M110;
   const headDim = dim / heads;
-  const vocab = 32000;
-  const mark = k.mark();
-  const cacheBytes = heads * ctx * headDim * 4;
-  const kc = k.alloc(cacheBytes);
-  const vc = k.alloc(cacheBytes);
   const f32s = (n: number) => k.alloc(n * 4);
-  const [x, xb, q, kk, v, att] = [f32s(dim), f32s(dim), f32s(dim), f32s(dim), f32s(dim), f32s(dim)];
-  const [h1, h3, logits] = [f32s(hidden), f32s(hidden), f32s(vocab)];
-  const cos = k.alloc(headDim * 4);
-  const sin = k.alloc(headDim * 4);
-  const norm = k.alloc(dim * 4);
+  const buf = {
+    x: f32s(dim),
+    xb: f32s(dim),
+    q: f32s(dim),
+    kk: f32s(dim),
+    v: f32s(dim),
+    att: f32s(dim),
+    h1: f32s(hidden),
+    h3: f32s(hidden),
+    logits: f32s(vocab),
+    xq: k.alloc(k.q8RowBytes(hidden)),
+  };
+  const [cos, sin, norm] = [f32s(headDim), f32s(headDim), f32s(dim)];
   k.f32(norm, dim).fill(1);
   k.f32(cos, headDim).fill(1);
-  const xq = k.alloc(k.q8RowBytes(hidden));
+  k.f32(buf.x, dim).fill(0.5);
   const sq = q4Bytes(dim, dim);
   const up = q4Bytes(hidden, dim);
   const layerBytes = 4 * sq + 3 * up;
-  const w = (layer: number, slot: number) => p.pool + layer * layerBytes + slot;
+  const w = (l: number) =>
+    [0, sq, 2 * sq, 3 * sq, 4 * sq, 4 * sq + up, 4 * sq + 2 * up].map((o) =>
+      p.pool + l * layerBytes + o
+    );
   const wcls = p.pool + layers * layerBytes;
   fillQ4(k, p.pool, layers * layerBytes + q4Bytes(vocab, dim));
   for (let l = 0; l < layers; l++) {
-    for (let j = 0; j < 4; j++) k.interleaveQ4_0Rows8(w(l, j * sq), dim, dim);
-    k.interleaveQ4_0Rows8(w(l, 4 * sq), hidden, dim);
-    k.interleaveQ4_0Rows8(w(l, 4 * sq + up), hidden, dim);
-    k.interleaveQ4_0Rows8(w(l, 4 * sq + 2 * up), dim, hidden);
+    const [wq, wk, wv, wo, wg, wu, wd] = w(l);
+    for (const m of [wq!, wk!, wv!, wo!]) k.interleaveQ4_0Rows8(m, dim, dim);
+    for (const m of [wg!, wu!]) k.interleaveQ4_0Rows8(m, hidden, dim);
+    k.interleaveQ4_0Rows8(wd!, dim, hidden);
   }
   k.interleaveQ4_0Rows8(wcls, vocab, dim);
-  const t = timeIt(
-    () => {
-      for (let l = 0; l < layers; l++) {
-        k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
-        k.quantizeQ8_0(xb, xq, 1, dim);
-        k.matmulQ4_0Q8_0(w(l, 0), xq, q, 1, dim, dim, "rows8");
-        k.matmulQ4_0Q8_0(w(l, sq), xq, kk, 1, dim, dim, "rows8");
-        k.matmulQ4_0Q8_0(w(l, 2 * sq), xq, v, 1, dim, dim, "rows8");
-        k.ropeRotateHalf(q, cos, sin, q, 1, heads, headDim);
-        k.attention(q, kc, vc, att, {
-          m: 1,
-          nHeads: heads,
-          nKvHeads: heads,
-          headDim,
-          capacity: ctx,
-          kvLen: ctx,
-          qPos0: ctx - 1,
-          scale: 1 / Math.sqrt(headDim),
-        });
-        k.quantizeQ8_0(att, xq, 1, dim);
-        k.matmulQ4_0Q8_0(w(l, 3 * sq), xq, xb, 1, dim, dim, "rows8");
-        k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
-        k.quantizeQ8_0(xb, xq, 1, dim);
-        k.matmulQ4_0Q8_0(w(l, 4 * sq), xq, h1, 1, hidden, dim, "rows8");
-        k.matmulQ4_0Q8_0(w(l, 4 * sq + up), xq, h3, 1, hidden, dim, "rows8");
-        k.siluGate(h1, h3, h1, hidden);
-        k.quantizeQ8_0(h1, xq, 1, hidden);
-        k.matmulQ4_0Q8_0(w(l, 4 * sq + 2 * up), xq, xb, 1, dim, hidden, "rows8");
-      }
-      k.rmsNorm(x, norm, xb, 1, dim, 1e-5);
-      k.quantizeQ8_0(xb, xq, 1, dim);
-      k.matmulQ4_0Q8_0(wcls, xq, logits, 1, vocab, dim, "rows8");
-    },
-    2,
-    300,
+  const cacheFloats = heads * ctx * headDim;
+  const src = f32s(cacheFloats);
+  k.f32(src, cacheFloats).set(Float32Array.from({ length: cacheFloats }, (_, i) => Math.sin(i)));
+  const flat = Array.from({ length: layers }, (): [number, number] => {
+    const [kc, vc] = [f32s(cacheFloats), f32s(cacheFloats)];
+    k.f32(kc, cacheFloats).set(k.f32(src, cacheFloats));
+    k.f32(vc, cacheFloats).set(k.f32(src, cacheFloats));
+    return [kc, vc];
+  });
+  const blocks = Math.ceil(ctx / blockSize);
+  const table = k.alloc(blocks * 4);
+  new Int32Array(k.memory.buffer, table, blocks).set(
+    Int32Array.from({ length: blocks }, (_, b) => blocks - 1 - b),
   );
-  k.reset(mark);
-  return t;
+  const paged = Array.from({ length: layers }, (): [number, number] => {
+    const regions: [number, number] = [k.alloc(cacheFloats * 2), k.alloc(cacheFloats * 2)];
+    for (const r of regions) {
+      k.storeKvPaged(
+        src,
+        ctx * headDim,
+        headDim,
+        r,
+        table,
+        blockSize,
+        "f16",
+        heads,
+        headDim,
+        0,
+        ctx,
+      );
+    }
+    return regions;
+  });
+  return { k, w, wcls, buf, norm, cos, sin, flat, paged, table, ctx };
+}
+
+/**
+ * One decode step at the end of the context. `fused`: q/k/v and gate/up as one job each
+ * over one quantized input, the new K and V stored into the paged f16 cache and attention
+ * read from it; else seven matmul jobs per layer over the contiguous f32 cache.
+ */
+function decodeStep(mm: Model110M, fused: boolean): void {
+  const { k, buf: b, norm, ctx } = mm;
+  const { dim, hidden, layers, heads, vocab, blockSize } = M110;
+  const headDim = dim / heads;
+  const shape = {
+    m: 1,
+    nHeads: heads,
+    nKvHeads: heads,
+    headDim,
+    kvLen: ctx,
+    qPos0: ctx - 1,
+    scale: 1 / Math.sqrt(headDim),
+  };
+  for (let l = 0; l < layers; l++) {
+    const [wq, wk, wv, wo, wg, wu, wd] = mm.w(l) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    k.rmsNorm(b.x, norm, b.xb, 1, dim, 1e-5);
+    k.quantizeQ8_0(b.xb, b.xq, 1, dim);
+    if (fused) {
+      k.matmulQ4_0Q8_0Many(b.xq, 1, dim, [
+        { w: wq, y: b.q, n: dim, layout: "rows8" },
+        { w: wk, y: b.kk, n: dim, layout: "rows8" },
+        { w: wv, y: b.v, n: dim, layout: "rows8" },
+      ]);
+    } else {
+      k.matmulQ4_0Q8_0(wq, b.xq, b.q, 1, dim, dim, "rows8");
+      k.matmulQ4_0Q8_0(wk, b.xq, b.kk, 1, dim, dim, "rows8");
+      k.matmulQ4_0Q8_0(wv, b.xq, b.v, 1, dim, dim, "rows8");
+    }
+    k.ropeRotateHalf(b.q, mm.cos, mm.sin, b.q, 1, heads, headDim);
+    if (fused) {
+      const [kr, vr] = mm.paged[l]!;
+      k.storeKvPaged(
+        b.kk,
+        headDim,
+        dim,
+        kr,
+        mm.table,
+        blockSize,
+        "f16",
+        heads,
+        headDim,
+        ctx - 1,
+        1,
+      );
+      k.storeKvPaged(b.v, headDim, dim, vr, mm.table, blockSize, "f16", heads, headDim, ctx - 1, 1);
+      k.attentionPaged(b.q, b.att, kr, vr, mm.table, { ...shape, blockSize, item: "f16" });
+    } else {
+      const [kc, vc] = mm.flat[l]!;
+      k.attention(b.q, kc, vc, b.att, { ...shape, capacity: ctx });
+    }
+    k.quantizeQ8_0(b.att, b.xq, 1, dim);
+    k.matmulQ4_0Q8_0(wo, b.xq, b.xb, 1, dim, dim, "rows8");
+    k.rmsNorm(b.x, norm, b.xb, 1, dim, 1e-5);
+    k.quantizeQ8_0(b.xb, b.xq, 1, dim);
+    if (fused) {
+      k.matmulQ4_0Q8_0Many(b.xq, 1, dim, [
+        { w: wg, y: b.h1, n: hidden, layout: "rows8" },
+        { w: wu, y: b.h3, n: hidden, layout: "rows8" },
+      ]);
+    } else {
+      k.matmulQ4_0Q8_0(wg, b.xq, b.h1, 1, hidden, dim, "rows8");
+      k.matmulQ4_0Q8_0(wu, b.xq, b.h3, 1, hidden, dim, "rows8");
+    }
+    k.siluGate(b.h1, b.h3, b.h1, hidden);
+    k.quantizeQ8_0(b.h1, b.xq, 1, hidden);
+    k.matmulQ4_0Q8_0(wd, b.xq, b.xb, 1, dim, hidden, "rows8");
+  }
+  k.rmsNorm(b.x, norm, b.xb, 1, dim, 1e-5);
+  k.quantizeQ8_0(b.xb, b.xq, 1, dim);
+  k.matmulQ4_0Q8_0(mm.wcls, b.xq, b.logits, 1, vocab, dim, "rows8");
+}
+
+/** The matmuls of the 12 layers alone (q/k/v and gate/up as one job each), as in a decode step. */
+function layerMatmuls(mm: Model110M): void {
+  const { k, buf: b } = mm;
+  const { dim, hidden, layers } = M110;
+  for (let l = 0; l < layers; l++) {
+    const [wq, wk, wv, wo, wg, wu, wd] = mm.w(l) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    k.matmulQ4_0Q8_0Many(b.xq, 1, dim, [
+      { w: wq, y: b.q, n: dim, layout: "rows8" },
+      { w: wk, y: b.kk, n: dim, layout: "rows8" },
+      { w: wv, y: b.v, n: dim, layout: "rows8" },
+    ]);
+    k.matmulQ4_0Q8_0(wo, b.xq, b.xb, 1, dim, dim, "rows8");
+    k.matmulQ4_0Q8_0Many(b.xq, 1, dim, [
+      { w: wg, y: b.h1, n: hidden, layout: "rows8" },
+      { w: wu, y: b.h3, n: hidden, layout: "rows8" },
+    ]);
+    k.matmulQ4_0Q8_0(wd, b.xq, b.xb, 1, dim, hidden, "rows8");
+  }
+}
+
+/** The attention of the 12 layers for one token at the end of the context. */
+function attentionOnly(mm: Model110M, item: "contiguous" | "f16"): void {
+  const { k, buf: b, ctx } = mm;
+  const { dim, layers, heads, blockSize } = M110;
+  const headDim = dim / heads;
+  const shape = {
+    m: 1,
+    nHeads: heads,
+    nKvHeads: heads,
+    headDim,
+    kvLen: ctx,
+    qPos0: ctx - 1,
+    scale: 1 / Math.sqrt(headDim),
+  };
+  for (let l = 0; l < layers; l++) {
+    if (item === "f16") {
+      const [kr, vr] = mm.paged[l]!;
+      k.attentionPaged(b.q, b.att, kr, vr, mm.table, { ...shape, blockSize, item: "f16" });
+    } else {
+      const [kc, vc] = mm.flat[l]!;
+      k.attention(b.q, kc, vc, b.att, { ...shape, capacity: ctx });
+    }
+  }
 }
 
 /** CPU seconds per wall second that two busy workers get: 2 when both cores are free. */
@@ -357,18 +513,39 @@ async function main(): Promise<void> {
   );
 
   const decode: Record<string, number> = {};
+  const mark = k.mark();
+  const mm = model110M(relaxed, 256);
   for (const threads of [1, k.maxThreads]) {
     k.threads = threads;
-    const timing = decodeStepMs(relaxed, 256);
-    const ms = timing.ms;
-    if (threads === 1) decode.decode_tok_s_1t_cpu = round(1000 / timing.cpuMs, 1);
-    decode[`decode_tok_s_${threads}t`] = round(1000 / ms, 1);
+    const t = `${threads}t`;
+    const fused = timeIt(() => decodeStep(mm, true), 2, 300);
+    const separate = timeIt(() => decodeStep(mm, false), 2, 300).ms;
+    const layers = timeIt(() => layerMatmuls(mm), 2, 300).ms;
+    if (threads === 1) decode.decode_tok_s_1t_cpu = round(1000 / fused.cpuMs, 1);
+    decode[`decode_tok_s_${t}`] = round(1000 / fused.ms, 1);
+    decode[`decode_tok_s_${t}_separate_f32_cache`] = round(1000 / separate, 1);
+    decode[`layer_matmuls_ms_${t}`] = round(layers, 3);
     console.log(
-      `decode step, 110M shape, Q4_0, ctx 256, ${threads}t: ${ms.toFixed(2)} ms (${
-        (1000 / ms).toFixed(1)
-      } tok/s)`,
+      `decode step, 110M shape, Q4_0, ctx 256, ${t}: ${fused.ms.toFixed(2)} ms (${
+        (1000 / fused.ms).toFixed(1)
+      } tok/s; q/k/v and gate/up one job each, paged f16 cache) | seven jobs per layer, ` +
+        `contiguous f32 cache ${separate.toFixed(2)} ms | the layers' matmuls alone ` +
+        `${layers.toFixed(2)} ms`,
     );
   }
+  decode.layer_matmuls_speedup_2t = round(
+    decode.layer_matmuls_ms_1t! / decode[`layer_matmuls_ms_${k.maxThreads}t`]!,
+  );
+  k.threads = 1;
+  const flat = timeIt(() => attentionOnly(mm, "contiguous"), 2, 200).cpuMs;
+  const f16 = timeIt(() => attentionOnly(mm, "f16"), 2, 200).cpuMs;
+  decode.attention_ms_ctx256_contiguous_f32 = round(flat, 3);
+  decode.attention_ms_ctx256_paged_f16 = round(f16, 3);
+  console.log(
+    `attention, 12 layers, ctx 256, 1t (cpu-time): contiguous f32 ${flat.toFixed(3)} ms | ` +
+      `paged f16 (blocks of ${M110.blockSize}) ${f16.toFixed(3)} ms`,
+  );
+  k.reset(mark);
   k.close();
 
   const simd = await setup("simd128", 1);
