@@ -36,7 +36,7 @@ const TASK_ARGS = 3;
 /** Most tasks in one job. */
 export const MAX_TASKS = 8;
 /** Most arguments of one task. */
-export const MAX_TASK_ARGS = TASK_INTS - TASK_ARGS;
+const MAX_TASK_ARGS = TASK_INTS - TASK_ARGS;
 export const CTL_BYTES = (CTL_TASK_TABLE + MAX_TASKS * TASK_INTS) * 4;
 /** Most chunks in one job: the claim word keeps 16 bits for the chunk index. */
 export const MAX_CHUNKS = 0xffff;
@@ -56,8 +56,8 @@ export const MATMUL_EXPORTS = {
 export type MatmulOp = keyof typeof MATMUL_EXPORTS;
 
 /**
- * One kernel call of a job: `args` in the kernel's order up to its range, which the chunks
- * supply (rows r0..r1 of a matmul, heads h0..h1 of attention). Float arguments are stored
+ * One kernel call of a job: `args` in the kernel's order without its range, which each chunk
+ * supplies (rows r0..r1 of a matmul, heads h0..h1 of attention). Float arguments are stored
  * as f32 bits at the indices in `floats`.
  */
 export interface Task {
@@ -84,7 +84,15 @@ export class Control {
   writeTasks(tasks: readonly Task[]): number {
     const { i32, f32 } = this;
     let chunks = 0;
+    if (tasks.length > MAX_TASKS) {
+      throw new RangeError(`A kernel job has ${tasks.length} tasks, more than ${MAX_TASKS}`);
+    }
     for (const [t, task] of tasks.entries()) {
+      if (task.args.length > MAX_TASK_ARGS) {
+        throw new RangeError(
+          `A kernel task has ${task.args.length} arguments, more than ${MAX_TASK_ARGS}`,
+        );
+      }
       const base = CTL_TASK_TABLE + t * TASK_INTS;
       i32[base + TASK_OP] = task.op;
       i32[base + TASK_FIRST] = chunks;
