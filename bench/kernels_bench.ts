@@ -348,8 +348,20 @@ function decodeStep(mm: Model110M, fused: boolean): void {
   k.matmulQ4_0Q8_0(mm.wcls, b.xq, b.logits, 1, vocab, dim, "rows8");
 }
 
-/** The matmuls of the 12 layers alone (q/k/v and gate/up as one job each), as in a decode step. */
-function layerMatmuls(mm: Model110M): void {
+/** Main-thread work between kernel calls in `layerMatmuls`, like the graph executor's. */
+const GAP_MS = 0.02;
+
+function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/**
+ * The matmuls of the 12 layers alone (q/k/v and gate/up as one job each), as in a decode step;
+ * `gap`: with GAP_MS of main-thread work after each call, which a worker that sleeps between
+ * calls wakes up late for.
+ */
+function layerMatmuls(mm: Model110M, gap = false): void {
   const { k, buf: b } = mm;
   const { dim, hidden, layers } = M110;
   for (let l = 0; l < layers; l++) {
@@ -367,12 +379,16 @@ function layerMatmuls(mm: Model110M): void {
       { w: wk, y: b.kk, n: dim, layout: "rows8" },
       { w: wv, y: b.v, n: dim, layout: "rows8" },
     ]);
+    if (gap) busyWait(GAP_MS);
     k.matmulQ4_0Q8_0(wo, b.xq, b.xb, 1, dim, dim, "rows8");
+    if (gap) busyWait(GAP_MS);
     k.matmulQ4_0Q8_0Many(b.xq, 1, dim, [
       { w: wg, y: b.h1, n: hidden, layout: "rows8" },
       { w: wu, y: b.h3, n: hidden, layout: "rows8" },
     ]);
+    if (gap) busyWait(GAP_MS);
     k.matmulQ4_0Q8_0(wd, b.xq, b.xb, 1, dim, hidden, "rows8");
+    if (gap) busyWait(GAP_MS);
   }
 }
 
@@ -521,6 +537,9 @@ async function main(): Promise<void> {
     const fused = timeIt(() => decodeStep(mm, true), 2, 300);
     const separate = timeIt(() => decodeStep(mm, false), 2, 300).ms;
     const layers = timeIt(() => layerMatmuls(mm), 2, 300).ms;
+    // The matmuls' share of the time with gaps: the gaps themselves run on one thread.
+    const gapped = timeIt(() => layerMatmuls(mm, true), 2, 300).ms - 4 * M110.layers * GAP_MS;
+    decode[`layer_matmuls_gap_ms_${t}`] = round(gapped, 3);
     if (threads === 1) decode.decode_tok_s_1t_cpu = round(1000 / fused.cpuMs, 1);
     decode[`decode_tok_s_${t}`] = round(1000 / fused.ms, 1);
     decode[`decode_tok_s_${t}_separate_f32_cache`] = round(1000 / separate, 1);
@@ -530,11 +549,15 @@ async function main(): Promise<void> {
         (1000 / fused.ms).toFixed(1)
       } tok/s; q/k/v and gate/up one job each, paged f16 cache) | seven jobs per layer, ` +
         `contiguous f32 cache ${separate.toFixed(2)} ms | the layers' matmuls alone ` +
-        `${layers.toFixed(2)} ms`,
+        `${layers.toFixed(2)} ms, with ${GAP_MS * 1000} us of other work after each call ` +
+        `${gapped.toFixed(2)} ms (the gaps not counted)`,
     );
   }
   decode.layer_matmuls_speedup_2t = round(
     decode.layer_matmuls_ms_1t! / decode[`layer_matmuls_ms_${k.maxThreads}t`]!,
+  );
+  decode.layer_matmuls_gap_speedup_2t = round(
+    decode.layer_matmuls_gap_ms_1t! / decode[`layer_matmuls_gap_ms_${k.maxThreads}t`]!,
   );
   k.threads = 1;
   const flat = timeIt(() => attentionOnly(mm, "contiguous"), 2, 200).cpuMs;
