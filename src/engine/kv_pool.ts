@@ -218,8 +218,15 @@ export class KvPool {
         } blocks, the sequence holds ${table.length}`,
       );
     }
-    const src = contiguous(rows).data as Float32Array; // (outer, count, inner)
-    const items = this.#items(r);
+    const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
+    // Converted once, then copied as raw items (a typed-array copy without conversion).
+    const src = this.itemType === "f16"
+      ? new Uint16Array(new Float16Array(f32).buffer)
+      : new Uint32Array(f32.buffer, f32.byteOffset, f32.length);
+    const all = this.#items(r);
+    const items = this.itemType === "f16"
+      ? new Uint16Array(all.buffer, all.byteOffset, all.length)
+      : new Uint32Array(all.buffer, all.byteOffset, all.length);
     const { outer, inner } = r;
     const B = this.blockSize;
     for (let p = at; p < at + count; p++) {
@@ -243,7 +250,7 @@ export class KvPool {
       itemType: this.itemType,
       outer: r.outer,
       inner: r.inner,
-      table: [...table],
+      table,
       length,
     };
     let gathered: Float32Array | null = null;

@@ -15,7 +15,8 @@ import { binaryEval, contiguous } from "../ops/common.ts";
 import { asF32, matmulEval } from "../ops/matmul.ts";
 import { inArena } from "../ops/fused.ts";
 import type { NodeOverride } from "./executor.ts";
-import type { Model } from "./model.ts";
+import { type Model, throughIdentities } from "./model.ts";
+import type { EvalContext } from "../ops/op.ts";
 
 interface Slot {
   readonly kind: "q40" | "f32";
@@ -64,18 +65,37 @@ function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
   return null;
 }
 
-/** y (m, n) = x (m, k) @ Wᵀ in the kernels' memory; x and y are copied in and out. */
-function kernelMatmul(kernels: Kernels, slot: Slot, x: Float32Array, m: number): Float32Array {
-  const { n, k } = slot;
-  return inArena(kernels, [x], m * n, ([xo], yo) => {
-    if (slot.kind === "q40") {
+/**
+ * y_i (m, n_i) = x (m, k) @ W_iᵀ for every slot (all of one kind and k) in the kernels' memory,
+ * as one job: x is quantized once (Q4_0 weights) and the threads are handed the products
+ * together. x and the y_i are copied in and out.
+ */
+function kernelMatmuls(
+  kernels: Kernels,
+  slots: readonly Slot[],
+  x: Float32Array,
+  m: number,
+): Float32Array[] {
+  const k = slots[0]!.k;
+  const sizes = slots.map((s) => m * s.n);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const all = inArena(kernels, [x], total, ([xo], yo) => {
+    let at = yo;
+    const targets = slots.map((s, i) => {
+      const target = { w: s.offset, y: at, n: s.n, layout: s.layout };
+      at += sizes[i]! * 4;
+      return target;
+    });
+    if (slots[0]!.kind === "q40") {
       const xq = kernels.alloc(m * kernels.q8RowBytes(k)); // (m, k) as Q8_0
       kernels.quantizeQ8_0(xo!, xq, m, k);
-      kernels.matmulQ4_0Q8_0(slot.offset, xq, yo, m, n, k, slot.layout);
+      kernels.matmulQ4_0Q8_0Many(xq, m, k, targets);
     } else {
-      kernels.matmulF32(slot.offset, xo!, yo, m, n, k);
+      kernels.matmulF32Many(xo!, m, k, targets);
     }
   });
+  let at = 0;
+  return sizes.map((n) => all.subarray(at, at += n));
 }
 
 /** The overrides already built, per model and kernels: each session over them shares one upload. */
@@ -95,21 +115,36 @@ export function kernelLinears(model: Model, kernels: Kernels): ReadonlyMap<numbe
   return overrides;
 }
 
+/** Linears of one kind and depth that read the same input: run as one job. */
+interface Group {
+  readonly slots: Slot[];
+  /** The outputs of the group's last run, by the context and input it ran for. */
+  last: { ctx: EvalContext; input: Tensor; outs: Float32Array[] } | null;
+}
+
 function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverride> {
   const overrides = new Map<number, NodeOverride>();
   const slots = new Map<Tensor, Slot | null>();
+  const groups = new Map<string, Group>();
   for (const node of model.nodes) {
     if (node.name !== "linear") continue;
     const filter = node.args.get("filter");
-    if (filter?.kind !== "tensor") continue;
+    const input = node.args.get("input");
+    if (filter?.kind !== "tensor" || input?.kind !== "tensor") continue;
     const w = model.values[filter.id]!.fact.value;
     if (!w || w.dtype === "f16") continue;
     if (!slots.has(w)) slots.set(w, uploadWeight(kernels, w));
     const slot = slots.get(w);
     if (!slot) continue;
-    overrides.set(node.id, (args) => {
+    const key = `${throughIdentities(model, input.id)}:${slot.kind}:${slot.k}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, group = { slots: [], last: null });
+    const member = group.slots.push(slot) - 1;
+    const shared = group;
+    overrides.set(node.id, (args, ctx) => {
+      const given = args.tensor("input");
       // Overrides are handed views as they are: a strided input is copied here.
-      const x = contiguous(args.tensor("input")); // (..., k)
+      const x = contiguous(given); // (..., k)
       const bias = args.tensor("bias");
       let y: Tensor;
       const inPlace = slot.layout === "rows8" && kernelWeight(w) !== undefined;
@@ -123,8 +158,14 @@ function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverri
           throw new RangeError(`linear input has rows of ${x.shape.at(-1)}, the weight ${slot.k}`);
         }
         const m = volume(x.shape) / slot.k;
-        const out = kernelMatmul(kernels, slot, asF32(x), m);
-        y = tensor("f32", [...x.shape.slice(0, -1), slot.n], out);
+        const last = shared.last;
+        let outs: Float32Array[];
+        if (last && last.ctx === ctx && last.input === given) outs = last.outs;
+        else {
+          outs = kernelMatmuls(kernels, shared.slots, asF32(x), m);
+          shared.last = { ctx, input: given, outs };
+        }
+        y = tensor("f32", [...x.shape.slice(0, -1), slot.n], outs[member]!);
       }
       const b = bias.data as Float32Array;
       if (b.length === 1 && b[0] === 0) return [y];

@@ -79,7 +79,8 @@ export function fusedAttention(
   const kern = ctx.kernels;
   if (
     kern && B === 1 && Dv === D && S > 0 && isPaged(k) && isPaged(v) &&
-    (!mv || isCausal(mv, ms, S, L))
+    k.paged.memory === kern.memory && v.paged.memory === kern.memory &&
+    k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
   ) {
     return pagedAttention(kern, qs, k, v, { H, Hk, S, L, D, scale }, q.shape);
   }
@@ -174,7 +175,7 @@ function kernelAttention(
   return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
 }
 
-/** Attention over caches read through block tables: their positions gathered into the arena. */
+/** Attention over caches read in place through their block tables (the paged KV pool). */
 function pagedAttention(
   kern: Kernels,
   qs: Float32Array,
@@ -183,26 +184,33 @@ function pagedAttention(
   { H, Hk, S, L, D, scale }: Dims,
   shape: readonly number[],
 ): Tensor {
+  const kp = k.paged;
+  const vp = v.paged;
+  // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
   const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
-  const kd = k.data as Float32Array; // (Hk, L, D)
-  const vd = v.data as Float32Array;
-  const y = inArena(
-    kern,
-    [qt, kd, vd],
-    qt.length,
-    ([qo, ko, vo], out) =>
-      kern.attention(qo!, ko!, vo!, out, {
-        m: S,
-        nHeads: H,
-        nKvHeads: Hk,
-        headDim: D,
-        capacity: L,
-        kvLen: L,
-        qPos0: L - S,
-        scale,
-      }),
-  );
-  return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+  const mark = kern.mark();
+  try {
+    const table = kern.alloc(kp.table.length * 4, 4);
+    new Int32Array(kern.memory.buffer, table, kp.table.length).set(kp.table);
+    const qo = kern.alloc(qt.length * 4);
+    kern.f32(qo, qt.length).set(qt);
+    const out = kern.alloc(qt.length * 4);
+    kern.attentionPaged(qo, out, kp.offset, vp.offset, table, {
+      m: S,
+      nHeads: H,
+      nKvHeads: Hk,
+      headDim: D,
+      blockSize: kp.blockSize,
+      kvLen: L,
+      qPos0: L - S,
+      scale,
+      item: kp.itemType,
+    });
+    const y = kern.f32(out, qt.length).slice();
+    return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+  } finally {
+    kern.reset(mark);
+  }
 }
 
 /** (a, b, d) -> (b, a, d). */
