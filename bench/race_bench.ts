@@ -87,6 +87,8 @@ async function openRill(
       kernels,
       // The whole prompt in one prefill step, as llama.cpp takes it in one batch.
       prefillChunk: PROMPT_TOKENS,
+      // Every round prefills the same prompt: computed each time, not recalled.
+      prefixCache: false,
     });
     await weightsReady;
     return {

@@ -50,6 +50,8 @@ export interface LoadServiceOptions {
   readonly kvBudgetBytes?: number;
   /** Sequences running at once (default 16). */
   readonly maxRunning?: number;
+  /** Reuse the KV blocks of earlier requests with the same prefix (default true). */
+  readonly prefixCache?: boolean;
   /** WASM kernels to run the linear layers in (the caller owns and closes them). */
   readonly kernels?: Kernels;
   /**
@@ -336,7 +338,7 @@ function readJsonMember(
 /** Options of {@link modelScheduler}. */
 export type ModelSchedulerOptions = Pick<
   LoadServiceOptions,
-  "kernels" | "prefillChunk" | "prefillBudgetMs" | "kvBudgetBytes" | "maxRunning"
+  "kernels" | "prefillChunk" | "prefillBudgetMs" | "kvBudgetBytes" | "maxRunning" | "prefixCache"
 >;
 
 /**
@@ -373,6 +375,7 @@ export function modelScheduler(
     ...(options.prefillChunk === undefined ? {} : { tokenBudget: options.prefillChunk }),
     ...(options.prefillBudgetMs === undefined ? {} : { stepMs: options.prefillBudgetMs }),
     ...(options.maxRunning === undefined ? {} : { maxRunning: options.maxRunning }),
+    ...(options.prefixCache === undefined ? {} : { prefixCache: options.prefixCache }),
   });
 }
 

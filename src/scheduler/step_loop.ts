@@ -105,6 +105,8 @@ export interface SchedulerOptions {
   readonly tokenBudget?: number;
   /** `Retry-After` of a `QueueFullError` (default 1). */
   readonly retryAfterSeconds?: number;
+  /** Keep full blocks for later requests with the same prefix (default true). */
+  readonly prefixCache?: boolean;
 }
 
 /** Figures of the scheduler, read by `/metrics`. */
@@ -150,6 +152,7 @@ export class BatchScheduler<S extends StepSequence> {
   readonly #stepMs: number;
   readonly #fixedBudget: number | undefined;
   readonly #retryAfter: number;
+  readonly #keepPrefixes: boolean;
   readonly #waiting: Live<S>[] = [];
   readonly #running: Live<S>[] = [];
   readonly #free: S[] = [];
@@ -171,6 +174,7 @@ export class BatchScheduler<S extends StepSequence> {
     this.#stepMs = options.stepMs ?? 40;
     this.#fixedBudget = options.tokenBudget;
     this.#retryAfter = options.retryAfterSeconds ?? 1;
+    this.#keepPrefixes = options.prefixCache ?? true;
   }
 
   /** Positions a sequence can hold (prompt and generated tokens). */
@@ -383,7 +387,7 @@ export class BatchScheduler<S extends StepSequence> {
   /** Frees a running sequence's blocks; it waits at the front to recompute its tokens. */
   #pause(live: Live<S>): void {
     this.#running.splice(this.#running.indexOf(live), 1);
-    this.prefixCache.insert(live.fed, live.seq!.blocks);
+    if (this.#keepPrefixes) this.prefixCache.insert(live.fed, live.seq!.blocks);
     live.pending = [...live.fed, ...live.pending];
     live.fed.length = 0;
     live.seq!.reset();
@@ -414,7 +418,7 @@ export class BatchScheduler<S extends StepSequence> {
     const w = this.#waiting.indexOf(live);
     if (w >= 0) this.#waiting.splice(w, 1);
     if (live.seq) {
-      if (error === null) this.prefixCache.insert(live.fed, live.seq.blocks);
+      if (error === null && this.#keepPrefixes) this.prefixCache.insert(live.fed, live.seq.blocks);
       live.seq.reset();
       this.#free.push(live.seq);
       live.seq = null;

@@ -143,3 +143,14 @@ Deno.test("BatchScheduler refuses what could never fit and what finds the queue 
   assert.throws(() => s.submit({ prompt: [1], maxTokens: 1, next: () => null }), QueueFullError);
   await Promise.all([running, waiting]);
 });
+
+Deno.test("BatchScheduler with prefixCache false computes a repeated prompt again", async () => {
+  const model = await stories("stories260K_f32");
+  const { scheduler: s, pool } = scheduler(model, 64, { prefixCache: false });
+  const base = prompt(45, 7);
+  await greedy(s, base, 4);
+  const again = await greedy(s, base, 4);
+  assert.equal(again.cachedTokens, 0);
+  assert.equal(s.prefixCache.size, 0);
+  assert.equal(pool.freeBlocks, 64);
+});
