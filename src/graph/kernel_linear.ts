@@ -118,8 +118,12 @@ export function kernelLinears(model: Model, kernels: Kernels): ReadonlyMap<numbe
 /** Linears of one kind and depth that read the same input: run as one job. */
 interface Group {
   readonly slots: Slot[];
-  /** The outputs of the group's last run, by the context and input it ran for. */
-  last: { ctx: EvalContext; input: Tensor; outs: Float32Array[] } | null;
+  readonly weights: Tensor[];
+  /**
+   * The outputs of the group's last run, by the context and input it ran for; a member whose
+   * weight was still arriving then has none (it runs alone once the executor waited for it).
+   */
+  last: { ctx: EvalContext; input: Tensor; outs: (Float32Array | undefined)[] } | null;
 }
 
 function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverride> {
@@ -138,8 +142,9 @@ function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverri
     if (!slot) continue;
     const key = `${throughIdentities(model, input.id)}:${slot.kind}:${slot.k}`;
     let group = groups.get(key);
-    if (!group) groups.set(key, group = { slots: [], last: null });
+    if (!group) groups.set(key, group = { slots: [], weights: [], last: null });
     const member = group.slots.push(slot) - 1;
+    group.weights.push(w);
     const shared = group;
     overrides.set(node.id, (args, ctx) => {
       const given = args.tensor("input");
@@ -159,13 +164,20 @@ function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverri
         }
         const m = volume(x.shape) / slot.k;
         const last = shared.last;
-        let outs: Float32Array[];
-        if (last && last.ctx === ctx && last.input === given) outs = last.outs;
-        else {
-          outs = kernelMatmuls(kernels, shared.slots, asF32(x), m);
+        let out = last && last.ctx === ctx && last.input === given ? last.outs[member] : undefined;
+        if (!out) {
+          // Only the members whose weights are in: the executor waits for each one's own.
+          const ready = shared.slots.map((_, i) =>
+            i === member || !pendingWeight(shared.weights[i]!)
+          );
+          const run = kernelMatmuls(kernels, shared.slots.filter((_, i) => ready[i]), asF32(x), m);
+          const outs: (Float32Array | undefined)[] = ready.map((
+            r,
+          ) => (r ? run.shift() : undefined));
           shared.last = { ctx, input: given, outs };
+          out = outs[member]!;
         }
-        y = tensor("f32", [...x.shape.slice(0, -1), slot.n], outs[member]!);
+        y = tensor("f32", [...x.shape.slice(0, -1), slot.n], out);
       }
       const b = bias.data as Float32Array;
       if (b.length === 1 && b[0] === 0) return [y];
