@@ -91,7 +91,7 @@ export interface ServeConfig {
   readonly host: string;
   readonly port: number;
   readonly cacheDir: string | undefined;
-  /** Fixed tokens per scheduler step; undefined adapts it to about 40 ms a step. */
+  /** Fixed tokens per scheduler step; undefined adapts it to about 100 ms a step. */
   readonly prefillChunk: number | undefined;
   /** Bytes of KV cache for all sequences; undefined takes the default budget. */
   readonly kvBudgetBytes: number | undefined;

@@ -774,9 +774,12 @@ export class Kernels extends Ops {
     this.#stepStart = performance.now();
   }
 
-  /** Ends the step begun by `beginStep`, feeding its time (per unit of `work`) to the policy. */
-  endStep(work = 1): void {
-    this.policy.record(this.#stepThreads, performance.now() - this.#stepStart, work);
+  /**
+   * Ends the step begun by `beginStep`, feeding its time (less `idleMs` spent waiting on
+   * something else) per unit of `work` to the policy.
+   */
+  endStep(work = 1, idleMs = 0): void {
+    this.policy.record(this.#stepThreads, performance.now() - this.#stepStart - idleMs, work);
     this.#threads = this.policy.current;
   }
 

@@ -44,7 +44,7 @@ export interface LoadServiceOptions {
   readonly tokenizer?: string;
   /** Fixed tokens per scheduler step (default: adapted so that a step takes `stepMs`). */
   readonly prefillChunk?: number;
-  /** Target duration of one scheduler step in milliseconds (default 40). */
+  /** Target duration of one scheduler step in milliseconds (default 100). */
   readonly prefillBudgetMs?: number;
   /** Bytes of KV cache for all sequences (default: see {@link defaultKvBudget}). */
   readonly kvBudgetBytes?: number;
@@ -369,7 +369,7 @@ export function modelScheduler(
     contextLength,
     pool,
     newSequence: () => new Session(graph, { kernels: kernels ?? false, pool }),
-    step: (work) => Session.step(work.map((w) => ({ session: w.seq, ids: w.ids }))),
+    step: (work, pause) => Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause),
   };
   return new BatchScheduler(model, {
     ...(options.prefillChunk === undefined ? {} : { tokenBudget: options.prefillChunk }),

@@ -25,7 +25,7 @@ import { contiguous } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";
 import { fuseGraph } from "../graph/fuse.ts";
-import { BatchPlan, type Segment } from "../graph/batch.ts";
+import { BatchPlan, type Pause, type Segment } from "../graph/batch.ts";
 import { sharedKernels } from "./shared_kernels.ts";
 import { type CacheLayout, DEFAULT_BLOCK_SIZE, type KvItemType, KvPool } from "./kv_pool.ts";
 
@@ -396,6 +396,7 @@ export class Session {
    */
   static async step(
     work: readonly { readonly session: Session; readonly ids: readonly number[] }[],
+    pause?: Pause,
   ): Promise<Float32Array[]> {
     if (work.length === 0) return [];
     const first = work[0]!.session;
@@ -404,7 +405,7 @@ export class Session {
         throw new TypeError("Sessions stepped together must share their model, graph and kernels");
       }
     }
-    if (work.length === 1) return [await first.#stepAsync(work[0]!.ids)];
+    if (work.length === 1 && !pause) return [await first.#stepAsync(work[0]!.ids)];
     const segments: Segment[] = work.map(({ session, ids }) => {
       const run = session.#prepare(ids);
       return { inputs: run.inputs, bindings: run.bindings, overrides: session.#cacheOverrides };
@@ -413,8 +414,16 @@ export class Session {
     const kernels = first.kernels;
     const timed = first.#adaptive && kernels !== null && !first.executor.waiting;
     if (timed) kernels!.beginStep();
-    const outputs = await plan.run(segments, first.#sharedOverrides, kernels);
-    if (timed) kernels!.endStep(work.reduce((n, w) => n + w.ids.length, 0));
+    // The thread policy times the computation, not the pauses.
+    let paused = 0;
+    const timedPause: Pause | undefined = pause && (() => {
+      const p = pause();
+      if (!p) return null;
+      const t = performance.now();
+      return p.then(() => void (paused += performance.now() - t));
+    });
+    const outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause);
+    if (timed) kernels!.endStep(work.reduce((n, w) => n + w.ids.length, 0), paused);
     return work.map(({ session, ids }, i) => session.#complete(ids, outputs[i]!));
   }
 

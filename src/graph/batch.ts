@@ -28,6 +28,12 @@ import {
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./model.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 
+/**
+ * Called between two steps of a run: a promise to wait for (e.g. a turn of the event loop,
+ * so that a long run does not hold up the server), or null to go on at once.
+ */
+export type Pause = () => Promise<void> | null;
+
 /** One sequence's share of a batched run. */
 export interface Segment {
   /** Its graph inputs by name; the token input holds its new tokens only. */
@@ -204,6 +210,7 @@ export class BatchPlan {
     segments: readonly Segment[],
     shared: ReadonlyMap<number, NodeOverride>,
     kernels: Kernels | null,
+    pause?: Pause,
   ): Promise<Map<number, Tensor>[]> {
     if (segments.length === 0) return [];
     const run = new BatchRun(this, segments, shared, kernels);
@@ -212,6 +219,8 @@ export class BatchPlan {
       const pending = this.executor.pendingAt(i);
       if (pending) await pending;
       run.step(i, this.#modes[i]!);
+      const paused = pause?.();
+      if (paused) await paused;
     }
     return run.outputs();
   }

@@ -32,9 +32,9 @@ function scheduler(
     contextLength: 511,
     pool,
     newSequence: () => new Session(model, { pool }),
-    step: (work) => {
+    step: (work, pause) => {
       steps.push(work.length);
-      return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })));
+      return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause);
     },
   };
   return { scheduler: new BatchScheduler(step, options), pool, steps };
