@@ -55,3 +55,20 @@ export async function withPage(
     await page.close();
   }
 }
+
+/**
+ * Waits until `expression` is true in `page`. Playwright's `waitForFunction` re-evaluates a
+ * string with `eval` inside the page, which a page's Content Security Policy (the playground's
+ * `script-src 'self'`) refuses; `evaluate` goes through the debugger and is not subject to it.
+ */
+export async function waitForScript(
+  page: Page,
+  expression: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
