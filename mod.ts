@@ -172,7 +172,7 @@ export {
   evalDim,
   parseAssertion,
   parseDim,
-} from "./src/graph/dim.ts";
+} from "./src/tensor/dim.ts";
 export type { EvalContext, Fact, InferContext, Op, OpArgs } from "./src/ops/op.ts";
 export { findOp, OPS } from "./src/ops/mod.ts";
 export {

@@ -15,7 +15,7 @@ import { memorySource } from "../src/storage/memory_source.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
 import type { DType } from "../src/tensor/dtype.ts";
-import { shapeToString } from "../src/graph/dim.ts";
+import { shapeToString } from "../src/tensor/dim.ts";
 import { type Tensor, tensor } from "../src/tensor/tensor.ts";
 
 const CASES = new URL("../../shared/fixtures/tract-nnef-cases/", import.meta.url).pathname;

@@ -2,7 +2,7 @@
  * The memory budget of a served model: given the limit, what the weights and the process
  * itself take, and what is left for KV caches.
  */
-import { evalDim } from "../graph/dim.ts";
+import { evalDim } from "../tensor/dim.ts";
 import type { Model } from "../graph/model.ts";
 import { volume } from "../tensor/tensor.ts";
 import type { MemoryLimit } from "./memory_limit.ts";

@@ -20,7 +20,7 @@
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { type GraphIO, type Model, throughIdentities } from "../graph/model.ts";
 import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
-import { checkAssertion, evalDim, symbolOf } from "../graph/dim.ts";
+import { checkAssertion, evalDim, symbolOf } from "../tensor/dim.ts";
 import { contiguous } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";

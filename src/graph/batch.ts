@@ -16,7 +16,7 @@ import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tens
 import { contiguous, isStrided, type StridedTensor } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
 import type { Kernels } from "../../kernels/mod.ts";
-import { type Bindings, type Dim, symbolOf } from "./dim.ts";
+import { type Bindings, type Dim, symbolOf } from "../tensor/dim.ts";
 import {
   evalDims,
   evalStep,

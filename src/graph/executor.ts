@@ -19,7 +19,7 @@ import {
   evalDim,
   shapeToString,
   symbolOf,
-} from "./dim.ts";
+} from "../tensor/dim.ts";
 import {
   argTensorIds,
   type AttrTemplate,

@@ -15,7 +15,7 @@
  * Identity casts and copies are looked through.
  */
 import type { Tensor } from "../tensor/tensor.ts";
-import { type Dim, dimEquals } from "./dim.ts";
+import { type Dim, dimEquals } from "../tensor/dim.ts";
 import type { FusedCall } from "./executor.ts";
 import {
   argTensorIds,

@@ -54,7 +54,7 @@ import {
   shapeToString,
   sym,
   withLowerBounds,
-} from "./dim.ts";
+} from "../tensor/dim.ts";
 
 /** An attribute before resolution: literals, symbolic dims and references to wires. */
 export type AttrTemplate =

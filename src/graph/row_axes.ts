@@ -9,7 +9,7 @@
  * once per sequence. This module says, per op, along which output axis the rows stay stacked,
  * from what is known at load time; the runtime checks the actual row counts before using it.
  */
-import { type Bindings, type Dim, evalDim } from "./dim.ts";
+import { type Bindings, type Dim, evalDim } from "../tensor/dim.ts";
 import type { Model, Node } from "./model.ts";
 
 /** Where one input's rows lie: the stacking axis, or "same" for a value shared by all rows. */

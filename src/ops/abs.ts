@@ -1,5 +1,5 @@
 import { unaryOp } from "./elementwise.ts";
-import { type Dim, dimNeg, provablyNonNegative } from "../graph/dim.ts";
+import { type Dim, dimNeg, provablyNonNegative } from "../tensor/dim.ts";
 
 function dimAbs(x: Dim): Dim | null {
   if (typeof x === "number") return Math.abs(x);

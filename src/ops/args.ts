@@ -1,5 +1,5 @@
 /** The concrete {@link OpArgs}: arguments already resolved by parameter name. */
-import type { Dim } from "../graph/dim.ts";
+import type { Dim } from "../tensor/dim.ts";
 import type { OpArgs } from "./op.ts";
 
 /** An attribute value once wires are replaced by their (possibly symbolic) contents. */

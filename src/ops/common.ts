@@ -2,7 +2,7 @@
 import { allocData, type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { roundToF16 } from "../tensor/f16.ts";
-import { type Dim, dimBroadcast, isConcrete, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimBroadcast, isConcrete, shapeToString } from "../tensor/dim.ts";
 import type { Fact } from "./op.ts";
 
 const WEAK = new WeakSet<object>();

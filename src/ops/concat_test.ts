@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { concat } from "./concat.ts";
 import { evalOp, inferOp, items, t } from "./testing.ts";
-import { dimToString, sym } from "../graph/dim.ts";
+import { dimToString, sym } from "../tensor/dim.ts";
 
 Deno.test("concat joins along an axis", () => {
   const y = evalOp(concat, {

@@ -1,5 +1,5 @@
 import { binaryOp } from "./elementwise.ts";
-import { type Dim, dimDiv } from "../graph/dim.ts";
+import { type Dim, dimDiv } from "../tensor/dim.ts";
 
 /** Integer division truncates toward zero, as tract divides integers and TDims. */
 function truncDiv(x: number, y: number): number {

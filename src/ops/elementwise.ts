@@ -1,7 +1,7 @@
 /** Factories for the unit element-wise and binary ops, each instantiated in its own file. */
 import { type DType, isFloat } from "../tensor/dtype.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { type Dim, dimSub, provablyNonNegative } from "../graph/dim.ts";
+import { type Dim, dimSub, provablyNonNegative } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import {
   alloc,

@@ -1,5 +1,5 @@
 import { binaryOp } from "./elementwise.ts";
-import type { Dim } from "../graph/dim.ts";
+import type { Dim } from "../tensor/dim.ts";
 import { compareDims } from "./elementwise.ts";
 
 function foldge(x: Dim, y: Dim): Dim | null {

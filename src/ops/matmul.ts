@@ -1,7 +1,7 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { dequantizeQ40 } from "../nnef/q40.ts";
 import { f16Table } from "../tensor/f16.ts";
-import { type Dim, dimEquals, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimEquals, shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { broadcastStrides, finish } from "./common.ts";
 

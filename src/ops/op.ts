@@ -6,7 +6,7 @@
  */
 import type { DType } from "../tensor/dtype.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import type { Bindings, Dim } from "../graph/dim.ts";
+import type { Bindings, Dim } from "../tensor/dim.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 
 /** What is known about a value before any data is touched. */

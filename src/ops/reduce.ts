@@ -1,6 +1,6 @@
 /** Factory of the reductions (reduced axes are kept with size 1) and the reduction walk. */
 import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import type { Dim } from "../graph/dim.ts";
+import type { Dim } from "../tensor/dim.ts";
 import type { DType } from "../tensor/dtype.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { alloc, axisOf, finish, numeric } from "./common.ts";

@@ -1,5 +1,5 @@
 import type { Tensor } from "../tensor/tensor.ts";
-import { type Dim, dimDiv, dimEquals, dimMul, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimDiv, dimEquals, dimMul, shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { withShape } from "./common.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { reshape } from "./reshape.ts";
 import { evalOp, inferOp, t } from "./testing.ts";
-import { dimEquals, sym } from "../graph/dim.ts";
+import { dimEquals, sym } from "../tensor/dim.ts";
 
 Deno.test("reshape copies 0 entries and infers -1", () => {
   const x = t("f32", [2, 3, 4], new Array(24).fill(0));

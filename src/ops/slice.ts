@@ -1,5 +1,5 @@
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { type Dim, dimAdd, dimDiv, dimMax, dimMin, dimSub, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimAdd, dimDiv, dimMax, dimMin, dimSub, shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { axisOf, concreteShape, knownDims } from "./common.ts";
 import { allocLike, copyBox } from "./shape_ops.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { slice } from "./slice.ts";
 import { evalOp, inferOp, items, t } from "./testing.ts";
-import { dimEquals, sym } from "../graph/dim.ts";
+import { dimEquals, sym } from "../tensor/dim.ts";
 
 Deno.test("slice clamps, counts negative begins from the end and treats end 0 as the end", () => {
   const x = t("f32", [2, 5], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);

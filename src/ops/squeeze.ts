@@ -1,5 +1,5 @@
 import type { Tensor } from "../tensor/tensor.ts";
-import { type Dim, shapeToString } from "../graph/dim.ts";
+import { type Dim, shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { axisOf, withShape } from "./common.ts";
 

@@ -1,5 +1,5 @@
 import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import { type Dim, dimMul } from "../graph/dim.ts";
+import { type Dim, dimMul } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { isStrided } from "./common.ts";
 import { allocLike } from "./shape_ops.ts";

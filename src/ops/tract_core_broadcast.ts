@@ -1,5 +1,5 @@
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import { type Dim, dimEquals, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimEquals, shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { broadcastStrides } from "./common.ts";
 import { allocLike } from "./shape_ops.ts";

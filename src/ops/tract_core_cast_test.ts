@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tractCoreCast } from "./tract_core_cast.ts";
 import { evalOp, inferOp, items, t } from "./testing.ts";
-import { sym } from "../graph/dim.ts";
+import { sym } from "../tensor/dim.ts";
 
 Deno.test("tract_core_cast truncates floats to integers and keeps tdims symbolic", () => {
   const y = evalOp(tractCoreCast, { input: t("f32", [3], [1.7, -1.7, 0]), to: "i64" });

@@ -1,7 +1,7 @@
 import { type DType, parseDType } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { dequantizeQ40 } from "../nnef/q40.ts";
-import type { Dim } from "../graph/dim.ts";
+import type { Dim } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { alloc, axisOf, concreteShape, finish, knownDims, numeric } from "./common.ts";
 

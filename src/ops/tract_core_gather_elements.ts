@@ -1,5 +1,5 @@
 import { strides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import { shapeToString } from "../graph/dim.ts";
+import { shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { alloc, axisOf, finish, numeric } from "./common.ts";
 

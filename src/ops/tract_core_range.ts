@@ -1,5 +1,5 @@
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { type Dim, dimAdd, dimDiv, dimMax, dimMul, dimSub } from "../graph/dim.ts";
+import { type Dim, dimAdd, dimDiv, dimMax, dimMul, dimSub } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 
 function length(start: Dim, end: Dim, step: number): Dim {

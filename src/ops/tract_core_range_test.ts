@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tractCoreRange } from "./tract_core_range.ts";
 import { evalOp, inferOp, items } from "./testing.ts";
-import { dimAdd, sym } from "../graph/dim.ts";
+import { dimAdd, sym } from "../tensor/dim.ts";
 
 Deno.test("tract_core_range counts from start to end by step", () => {
   assert.deepEqual(items(evalOp(tractCoreRange, { start: 2, end: 7, step: 2 })), [2, 4, 6]);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tractCoreShapeOf } from "./tract_core_shape_of.ts";
 import { evalOp, inferOp, items, t } from "./testing.ts";
-import { sym } from "../graph/dim.ts";
+import { sym } from "../tensor/dim.ts";
 
 Deno.test("tract_core_shape_of gives the shape, symbolic at load time", () => {
   assert.deepEqual(

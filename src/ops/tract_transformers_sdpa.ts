@@ -1,5 +1,5 @@
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { type Dim, dimEquals, shapeToString } from "../graph/dim.ts";
+import { type Dim, dimEquals, shapeToString } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { broadcastStrides, finish } from "./common.ts";
 import { asF32 } from "./matmul.ts";

@@ -1,5 +1,5 @@
 import type { Tensor } from "../tensor/tensor.ts";
-import type { Dim } from "../graph/dim.ts";
+import type { Dim } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
 import { isStrided, type StridedTensor, withShape } from "./common.ts";
 
