@@ -53,7 +53,7 @@ export {
   type GgufTensorInfo,
   type GgufValue,
   readGguf,
-} from "./models/gguf.ts";
+} from "./src/formats/gguf.ts";
 export {
   type Archive,
   type ArchiveMember,

@@ -3,8 +3,12 @@
  * Q4_0 and the norms in f32, with the Llama 2 vocabulary; and their Rill archives, converted by
  * `deno task convert` from the same file, so that every engine reads the same Q4_0 blocks.
  */
-import { GGML_TYPE, readGguf } from "../models/gguf.ts";
-import { type GgufMetadataValue, type GgufTensorSource, writeGguf } from "../models/gguf_writer.ts";
+import { GGML_TYPE, readGguf } from "../src/formats/gguf.ts";
+import {
+  type GgufMetadataValue,
+  type GgufTensorSource,
+  writeGguf,
+} from "../src/formats/gguf_writer.ts";
 import { Q40_BLOCK_BYTES, Q40_BLOCK_LEN } from "../src/nnef/q40.ts";
 import { openFileSource } from "../src/storage/file_source.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";

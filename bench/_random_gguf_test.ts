@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { convertModel } from "../models/convert.ts";
-import { readGguf } from "../models/gguf.ts";
+import { readGguf } from "../src/formats/gguf.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { openFileSource } from "../src/storage/file_source.ts";

@@ -1,6 +1,12 @@
 import { openFileSource } from "../src/storage/file_source.ts";
 import { f16ToF32 } from "../src/tensor/f16.ts";
-import { GGML_TYPE, type GgufFile, type GgufTensorInfo, type GgufValue, readGguf } from "./gguf.ts";
+import {
+  GGML_TYPE,
+  type GgufFile,
+  type GgufTensorInfo,
+  type GgufValue,
+  readGguf,
+} from "../src/formats/gguf.ts";
 import {
   checkLayerCount,
   EMBED_NAME,
@@ -12,7 +18,7 @@ import {
   makeLlamaConfig,
   type RopeScaling,
 } from "./llama.ts";
-import { floatsFromBytes } from "./safetensors.ts";
+import { floatsFromBytes } from "../src/formats/safetensors.ts";
 import {
   f16BitsOf,
   interleavedToHalves,

@@ -14,7 +14,7 @@ import {
   readSafetensorsTensor,
   type SafetensorsEntry,
   type SafetensorsFile,
-} from "./safetensors.ts";
+} from "../src/formats/safetensors.ts";
 import { type ExtraFile, f16BitsOf, type ModelSource, type SourceTensor } from "./source.ts";
 
 /** Files of an HF folder copied into the archive when present. */

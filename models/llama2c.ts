@@ -1,5 +1,5 @@
 import { openFileSource } from "../src/storage/file_source.ts";
-import { floatsFromBytes } from "./safetensors.ts";
+import { floatsFromBytes } from "../src/formats/safetensors.ts";
 import { EMBED_NAME, type LlamaConfig, llamaConfigToHf, makeLlamaConfig } from "./llama.ts";
 import { interleavedToHalvesF32, type ModelSource, type SourceTensor } from "./source.ts";
 

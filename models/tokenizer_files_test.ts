@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
-import type { GgufFile, GgufValue } from "./gguf.ts";
+import type { GgufFile, GgufValue } from "../src/formats/gguf.ts";
 import { tokenizerFiles } from "./tokenizer_files.ts";
 
 function gguf(entries: [string, GgufValue][]): GgufFile {

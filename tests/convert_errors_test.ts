@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
-import { ggufBytes, type GgufTensorData } from "../models/gguf_writer.ts";
+import { ggufBytes, type GgufTensorData } from "../src/formats/gguf_writer.ts";
 import { convertCommand } from "../cli/convert.ts";
 import {
   fixture,

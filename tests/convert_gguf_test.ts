@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
-import { ggufBytes, type GgufMetadataValue, type GgufTensorData } from "../models/gguf_writer.ts";
+import {
+  ggufBytes,
+  type GgufMetadataValue,
+  type GgufTensorData,
+} from "../src/formats/gguf_writer.ts";
 import { dequantizeQ80, hfNameOfGguf } from "../models/gguf_model.ts";
 import { interleavedToHalves } from "../models/source.ts";
 import { openArchive } from "../src/nnef/archive.ts";

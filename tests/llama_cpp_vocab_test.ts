@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readGguf } from "../models/gguf.ts";
+import { readGguf } from "../src/formats/gguf.ts";
 import { ggufToHfTokenizer, SUPPORTED_PRE_TOKENIZERS } from "../src/engine/gguf_to_hf.ts";
 import { HfTokenizer } from "../src/engine/hf_tokenizer.ts";
 import { loadTokenizer } from "../src/engine/load_tokenizer.ts";

@@ -1,4 +1,4 @@
-import type { GgufFile } from "../../models/gguf.ts";
+import type { GgufFile } from "../formats/gguf.ts";
 import { GGUF_TOKEN_TYPE, optionalId, spmVocabFromGguf, stringArray } from "./gguf_tokenizer.ts";
 import type { Json } from "./hf_tokenizer.ts";
 import {

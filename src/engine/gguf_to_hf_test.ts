@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { GgufValue } from "../../models/gguf.ts";
+import type { GgufValue } from "../formats/gguf.ts";
 import { GGUF_TOKEN_TYPE } from "./gguf_tokenizer.ts";
 import { bpeToHfTokenizer, ggufToHfTokenizer } from "./gguf_to_hf.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";

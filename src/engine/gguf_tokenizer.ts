@@ -1,4 +1,4 @@
-import type { GgufFile, GgufValue } from "../../models/gguf.ts";
+import type { GgufFile, GgufValue } from "../formats/gguf.ts";
 import { concatBytes } from "../storage/bytes.ts";
 import { binaryString } from "./llama2c_tokenizer.ts";
 import { bytePiece, type Tokenizer } from "./tokenizer.ts";

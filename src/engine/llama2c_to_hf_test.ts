@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readGguf } from "../../models/gguf.ts";
+import { readGguf } from "../formats/gguf.ts";
 import { openFileSource } from "../storage/file_source.ts";
 import { spmVocabFromGguf } from "./gguf_tokenizer.ts";
 import { HfTokenizer } from "./hf_tokenizer.ts";

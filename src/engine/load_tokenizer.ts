@@ -1,4 +1,4 @@
-import { readGguf } from "../../models/gguf.ts";
+import { readGguf } from "../formats/gguf.ts";
 import { openFileSource } from "../storage/file_source.ts";
 import { ggufTokenizer } from "./gguf_tokenizer.ts";
 import { ggufToHfTokenizer } from "./gguf_to_hf.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { openFileSource } from "../src/storage/file_source.ts";
-import { memorySource } from "../src/storage/memory_source.ts";
+import { openFileSource } from "../storage/file_source.ts";
+import { memorySource } from "../storage/memory_source.ts";
 import { GGML_TYPE, readGguf } from "./gguf.ts";
 
-const TINY = new URL("../../shared/fixtures/gguf/llama-2-tiny-random.gguf", import.meta.url)
+const TINY = new URL("../../../shared/fixtures/gguf/llama-2-tiny-random.gguf", import.meta.url)
   .pathname;
 
 /**

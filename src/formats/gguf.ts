@@ -1,5 +1,5 @@
 /** GGUF v2/v3 reader: header, metadata and tensor infos, read through a `ByteSource`. */
-import type { ByteSource } from "../src/storage/byte_source.ts";
+import type { ByteSource } from "../storage/byte_source.ts";
 
 /** GGUF metadata value types. */
 export const GGUF_VALUE_TYPE = {

@@ -1,5 +1,5 @@
-import type { ByteSource } from "../src/storage/byte_source.ts";
-import { f16ToF32 } from "../src/tensor/f16.ts";
+import type { ByteSource } from "../storage/byte_source.ts";
+import { f16ToF32 } from "../tensor/f16.ts";
 
 /** Float item types the converter reads from safetensors files. */
 export type SafetensorsDType = "F32" | "F16" | "BF16";

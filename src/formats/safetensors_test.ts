@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { memorySource } from "../src/storage/memory_source.ts";
+import { memorySource } from "../storage/memory_source.ts";
 import { floatsFromBytes, readSafetensors, readSafetensorsTensor } from "./safetensors.ts";
 
 function file(header: Record<string, unknown>, data: Uint8Array): Uint8Array {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { memorySource } from "../src/storage/memory_source.ts";
+import { memorySource } from "../storage/memory_source.ts";
 import { GGML_TYPE, readGguf } from "./gguf.ts";
 import {
   ggufBytes,

@@ -1,5 +1,5 @@
 /** GGUF v3 writer: metadata, tensor infos and tensor data, in memory or streamed to a file. */
-import { concatBytes } from "../src/storage/bytes.ts";
+import { concatBytes } from "../storage/bytes.ts";
 import { GGUF_VALUE_TYPE } from "./gguf.ts";
 
 /** A GGUF metadata value with its GGUF type. */
