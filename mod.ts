@@ -18,27 +18,27 @@ export {
   type ModelSummary,
   type TensorTypeSummary,
 } from "./src/nnef/inspect.ts";
-export type { Tokenizer } from "./src/engine/tokenizer.ts";
-export { loadTokenizer } from "./src/engine/load_tokenizer.ts";
-export { HfTokenizer, type Json } from "./src/engine/hf_tokenizer.ts";
+export type { Tokenizer } from "./src/tokenizer/tokenizer.ts";
+export { loadTokenizer } from "./src/tokenizer/load_tokenizer.ts";
+export { HfTokenizer, type Json } from "./src/tokenizer/hf_tokenizer.ts";
 export {
   type Llama2cPiece,
   Llama2cTokenizer,
   parseLlama2cTokenizer,
-} from "./src/engine/llama2c_tokenizer.ts";
+} from "./src/tokenizer/llama2c_tokenizer.ts";
 export {
   GGUF_TOKEN_TYPE,
   ggufTokenizer,
   SpmTokenizer,
   type SpmVocab,
   spmVocabFromGguf,
-} from "./src/engine/gguf_tokenizer.ts";
-export { bpeToHfTokenizer, ggufToHfTokenizer } from "./src/engine/gguf_to_hf.ts";
+} from "./src/tokenizer/gguf_tokenizer.ts";
+export { bpeToHfTokenizer, ggufToHfTokenizer } from "./src/tokenizer/gguf_to_hf.ts";
 export {
   type HfTokenizerFiles,
   llama2cToHfTokenizer,
   spmToHfTokenizer,
-} from "./src/engine/llama2c_to_hf.ts";
+} from "./src/tokenizer/llama2c_to_hf.ts";
 export {
   type ChatMessage,
   type ChatTemplateOptions,

@@ -3,7 +3,7 @@ import { parseCliArgs } from "./args.ts";
 import type { Model } from "../src/graph/model.ts";
 import { createSession, type Session } from "../src/engine/session.ts";
 import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
-import type { Tokenizer } from "../src/engine/tokenizer.ts";
+import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { type LoadedService, loadService } from "../src/engine/load_service.ts";
 import { generate } from "../src/engine/generate.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";

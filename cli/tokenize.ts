@@ -1,6 +1,6 @@
 /** `deno task tokenize`: prints the token ids of stdin, or of every case of a llama.cpp `.inp` file. */
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
-import { formatVocabIds, splitVocabInputs } from "../src/engine/vocab_cases.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
+import { formatVocabIds, splitVocabInputs } from "../src/tokenizer/vocab_cases.ts";
 import { parseCliArgs } from "./args.ts";
 
 const USAGE = `Usage: rill tokenize --tokenizer <tokenizer.json|folder|tokenizer.bin|model.gguf>

@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
-import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
-import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
+import { ggufToHfTokenizer } from "../src/tokenizer/gguf_to_hf.ts";
+import { llama2cToHfTokenizer } from "../src/tokenizer/llama2c_to_hf.ts";
+import { parseLlama2cTokenizer } from "../src/tokenizer/llama2c_tokenizer.ts";
 import { readsEagerly } from "../src/graph/weights.ts";
 import { quantizeQ40 } from "../src/nnef/q40.ts";
 import {

@@ -1,4 +1,4 @@
-import type { HfTokenizerFiles } from "../src/engine/llama2c_to_hf.ts";
+import type { HfTokenizerFiles } from "../src/tokenizer/llama2c_to_hf.ts";
 import type { ExtraFile } from "./source.ts";
 
 /** `value` as the indented JSON text of an archive member. */

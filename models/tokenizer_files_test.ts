@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ggufToHfTokenizer } from "../src/engine/gguf_to_hf.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { ggufToHfTokenizer } from "../src/tokenizer/gguf_to_hf.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 import type { GgufFile, GgufValue } from "../src/formats/gguf.ts";
 import { tokenizerFiles } from "./tokenizer_files.ts";
 

@@ -6,7 +6,7 @@ import type {
   InferenceService,
 } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
-import type { Tokenizer } from "../src/engine/tokenizer.ts";
+import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import { QueueFullError, type QueueTicket } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";

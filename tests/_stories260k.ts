@@ -5,7 +5,7 @@ import type { DType } from "../src/tensor/dtype.ts";
 import type { Model } from "../src/graph/model.ts";
 import type { Session } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/", import.meta.url);
 

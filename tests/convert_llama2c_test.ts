@@ -5,7 +5,7 @@ import { convertCommand } from "../cli/convert.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { readsEagerly, variableDecls } from "../src/graph/weights.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { fixture, maxAbsDiff, plainSession, withDir } from "./convert_fixtures.ts";
 

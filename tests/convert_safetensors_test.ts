@@ -7,7 +7,7 @@ import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 import {
   fixture,
   maxAbsDiff,

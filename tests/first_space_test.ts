@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { generate } from "../src/engine/generate.ts";
-import { HfTokenizer } from "../src/engine/hf_tokenizer.ts";
-import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
-import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
+import { HfTokenizer } from "../src/tokenizer/hf_tokenizer.ts";
+import { llama2cToHfTokenizer } from "../src/tokenizer/llama2c_to_hf.ts";
+import { parseLlama2cTokenizer } from "../src/tokenizer/llama2c_tokenizer.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { startServer, STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";

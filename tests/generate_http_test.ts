@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generate } from "../src/engine/generate.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";

@@ -9,11 +9,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readGguf } from "../src/formats/gguf.ts";
-import { ggufToHfTokenizer, SUPPORTED_PRE_TOKENIZERS } from "../src/engine/gguf_to_hf.ts";
-import { HfTokenizer } from "../src/engine/hf_tokenizer.ts";
-import { loadTokenizer } from "../src/engine/load_tokenizer.ts";
-import type { Tokenizer } from "../src/engine/tokenizer.ts";
-import { readVocabCases } from "../src/engine/vocab_cases.ts";
+import { ggufToHfTokenizer, SUPPORTED_PRE_TOKENIZERS } from "../src/tokenizer/gguf_to_hf.ts";
+import { HfTokenizer } from "../src/tokenizer/hf_tokenizer.ts";
+import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
+import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
+import { readVocabCases } from "../src/tokenizer/vocab_cases.ts";
 import { openFileSource } from "../src/storage/file_source.ts";
 
 const VERSION = "3.22.1";

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tokenizerFiles } from "../models/tokenizer_files.ts";
-import { llama2cToHfTokenizer } from "../src/engine/llama2c_to_hf.ts";
-import { parseLlama2cTokenizer } from "../src/engine/llama2c_tokenizer.ts";
+import { llama2cToHfTokenizer } from "../src/tokenizer/llama2c_to_hf.ts";
+import { parseLlama2cTokenizer } from "../src/tokenizer/llama2c_tokenizer.ts";
 import { type LoadedService, loadService } from "../src/engine/load_service.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { openArchive } from "../src/nnef/archive.ts";

@@ -1,4 +1,4 @@
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 
 /**
  * Turns a growing list of token ids into text deltas that never split a UTF-8

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
-import { HfTokenizer } from "./hf_tokenizer.ts";
-import { llama2cToHfTokenizer } from "./llama2c_to_hf.ts";
-import { parseLlama2cTokenizer } from "./llama2c_tokenizer.ts";
-import { loadTokenizer } from "./load_tokenizer.ts";
+import { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
+import { llama2cToHfTokenizer } from "../tokenizer/llama2c_to_hf.ts";
+import { parseLlama2cTokenizer } from "../tokenizer/llama2c_tokenizer.ts";
+import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 
 /** One token per byte, decoded the way byte-fallback vocabularies decode. */
 const bytes = {

@@ -2,7 +2,7 @@
 import { setImmediate } from "node:timers";
 import type { Model } from "../graph/model.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { Session } from "./session.ts";
 
 /** Options of {@link generate}. */

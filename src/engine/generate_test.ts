@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadModel } from "../graph/model.ts";
-import { loadTokenizer } from "./load_tokenizer.ts";
+import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { generate } from "./generate.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/stories260K/", import.meta.url);

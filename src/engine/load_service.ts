@@ -8,15 +8,15 @@ import {
   readChatTemplate,
   renderChatTemplate,
 } from "./chat_template.ts";
-import { HfTokenizer } from "./hf_tokenizer.ts";
-import { loadTokenizer } from "./load_tokenizer.ts";
+import { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
+import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { InferenceService, systemFingerprint } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, Session } from "./session.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "./kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import { type Kernels, WASM32_MAX_BYTES } from "../../kernels/mod.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { MemoryLimit } from "./memory_limit.ts";
 import {
   fixedOverheadBytes,

@@ -5,7 +5,7 @@ import { vocabTrie } from "./constrain/vocab_trie.ts";
 import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
 import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
 import { sha256Hex } from "../storage/sha256.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { loadTokenizer } from "../load_tokenizer.ts";
-import type { Tokenizer } from "../tokenizer.ts";
+import { loadTokenizer } from "../../tokenizer/load_tokenizer.ts";
+import type { Tokenizer } from "../../tokenizer/tokenizer.ts";
 import { DEAD } from "./automaton.ts";
 import { GrammarConstraint, VocabGrammar } from "./constraint.ts";
 import { compileJsonSchema } from "./json_schema.ts";

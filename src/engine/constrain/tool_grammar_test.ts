@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadTokenizer } from "../load_tokenizer.ts";
+import { loadTokenizer } from "../../tokenizer/load_tokenizer.ts";
 import { Automaton } from "./automaton.ts";
 import { TriggeredConstraint, VocabGrammar } from "./constraint.ts";
 import { toolCallGrammar } from "./tool_grammar.ts";

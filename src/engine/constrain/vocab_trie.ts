@@ -1,4 +1,4 @@
-import type { Tokenizer } from "../tokenizer.ts";
+import type { Tokenizer } from "../../tokenizer/tokenizer.ts";
 
 /**
  * The tokens of a vocabulary in a byte trie laid out in depth-first order, so that a walk is a
