@@ -212,7 +212,7 @@ export {
   type StepSequence,
 } from "./src/scheduler/step_loop.ts";
 export { PrefixCache } from "./src/scheduler/prefix_cache.ts";
-export { KvPool, type KvPoolOptions } from "./src/engine/kv_pool.ts";
+export { KvPool, type KvPoolOptions } from "./src/scheduler/kv_pool.ts";
 export { ServingMetrics } from "./src/scheduler/metrics.ts";
 export { createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
 export {

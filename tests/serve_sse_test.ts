@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { InferenceService } from "../src/engine/service.ts";
 import { cacheLayouts, Session } from "../src/engine/session.ts";
-import { KvPool } from "../src/engine/kv_pool.ts";
+import { KvPool } from "../src/scheduler/kv_pool.ts";
 import { BatchScheduler } from "../src/scheduler/step_loop.ts";
 import { loadModel } from "../src/graph/model.ts";
 import { metricValue, startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";

@@ -13,7 +13,7 @@ import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { InferenceService, systemFingerprint } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, Session } from "./session.ts";
-import { DEFAULT_BLOCK_SIZE, KvPool } from "./kv_pool.ts";
+import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import { type Kernels, WASM32_MAX_BYTES } from "../../kernels/mod.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";

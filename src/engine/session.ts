@@ -27,7 +27,12 @@ import { kernelLinears } from "../graph/kernel_linear.ts";
 import { fuseGraph } from "../graph/fuse.ts";
 import { BatchPlan, type Pause, type Segment } from "../graph/batch.ts";
 import { sharedKernels } from "./shared_kernels.ts";
-import { type CacheLayout, DEFAULT_BLOCK_SIZE, type KvItemType, KvPool } from "./kv_pool.ts";
+import {
+  type CacheLayout,
+  DEFAULT_BLOCK_SIZE,
+  type KvItemType,
+  KvPool,
+} from "../scheduler/kv_pool.ts";
 
 function sameLayouts(a: readonly CacheLayout[], b: readonly CacheLayout[]): boolean {
   return a.length === b.length &&

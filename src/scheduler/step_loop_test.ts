@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadModel, type Model } from "../graph/model.ts";
 import { cacheLayouts, Session } from "../engine/session.ts";
-import { KvPool } from "../engine/kv_pool.ts";
+import { KvPool } from "./kv_pool.ts";
 import { argmax } from "../engine/sampler.ts";
 import {
   BatchScheduler,

@@ -1,5 +1,5 @@
 /**
- * A cache tensor read through a block table (the paged KV pool of `src/engine/kv_pool.ts`):
+ * A cache tensor read through a block table (the paged KV pool of `src/scheduler/kv_pool.ts`):
  * what the fused attention reads in place. Its `data` is a row-major f32 copy, gathered on
  * first read, for every other reader.
  */
