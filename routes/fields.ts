@@ -1,5 +1,4 @@
 import { ApiError } from "./errors.ts";
-import { CHAT_TOOL_FIELDS, RESPONSE_TOOL_FIELDS } from "./tools.ts";
 
 /**
  * What Rill does with one field of a request body: honours it, accepts it with no effect on
@@ -38,6 +37,34 @@ function isFalse(value: unknown): boolean {
 function oneTier(value: unknown): boolean {
   return value === "auto" || value === "default";
 }
+
+function noTools(value: unknown): boolean {
+  return Array.isArray(value) && value.length === 0;
+}
+
+function noToolChoice(value: unknown): boolean {
+  return value === "none" || value === "auto";
+}
+
+/** The tool and format fields of chat completions (see `structured.ts`). */
+const CHAT_TOOL_FIELDS: FieldTable = {
+  tools: honoured("function tools, written in the model's own tool-call format"),
+  tool_choice: honoured("none, auto, required or a named function"),
+  parallel_tool_calls: honoured("false: at most one call"),
+  functions: refused("deprecated: use tools", noTools),
+  function_call: refused("deprecated: use tool_choice", noToolChoice),
+  response_format: honoured(
+    "text, json_object, json_schema (the schema subset in the README)",
+  ),
+};
+
+/** The tool fields of responses (the format is `text.format`, read with the other options). */
+const RESPONSE_TOOL_FIELDS: FieldTable = {
+  tools: honoured("function tools, written in the model's own tool-call format"),
+  tool_choice: honoured("none, auto, required or a named function"),
+  parallel_tool_calls: honoured("false: at most one call"),
+  max_tool_calls: refused("no limit but parallel_tool_calls", (v) => v === null),
+};
 
 const SAMPLING: FieldTable = {
   model: honoured("the served model's id or one of its aliases; may be left out"),
