@@ -130,16 +130,10 @@ export {
   WASM32_MAX_BYTES,
   type WeightSlot,
 } from "./kernels/mod.ts";
-export {
-  buildModel,
-  type GraphIO,
-  loadModel,
-  type LoadOptions,
-  type LoadStats,
-  Model,
-  type Node,
-  type Value,
-} from "./src/graph/model.ts";
+export { buildModel } from "./src/graph/build_model.ts";
+export { type GraphIO, type Node, type Value } from "./src/graph/graph.ts";
+export { loadModel, type LoadOptions } from "./src/graph/load_model.ts";
+export { type LoadStats, Model } from "./src/graph/model.ts";
 export {
   Executor,
   type ExecutorOptions,

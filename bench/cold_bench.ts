@@ -69,7 +69,7 @@ function residentOfMapping(bytes: number): number | null {
 
 /** The measured load, in its own process: prints one JSON line. */
 async function child(url: string): Promise<void> {
-  const { loadModel } = await import("../src/graph/model.ts");
+  const { loadModel } = await import("../src/graph/load_model.ts");
   const { createSession } = await import("../src/engine/session.ts");
   const { sharedKernels } = await import("../src/engine/shared_kernels.ts");
   const { argmax } = await import("../src/engine/sampler.ts");

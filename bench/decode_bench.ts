@@ -29,7 +29,7 @@
  *
  * Prints one line per case, then one JSON line.
  */
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { Session, type SessionOptions } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";

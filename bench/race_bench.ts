@@ -33,7 +33,7 @@ import { loadKernels } from "../kernels/mod.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import { createSession } from "../src/engine/session.ts";
 import type { InferenceService } from "../src/engine/service.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { installPeers, Peer, PEER_PACKAGES, toolVersion } from "./_race_peers.ts";
 import { LLAMA_SHAPES, type LlamaShape, raceModel, RANDOM_GGUF_VERSION } from "./_random_gguf.ts";
 

@@ -2,7 +2,7 @@
 import { parseCliArgs } from "./args.ts";
 import { type Archive, openArchive } from "../src/nnef/archive.ts";
 import { formatModelSummary, inspectModel, type ModelSummary } from "../src/nnef/inspect.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { type Dim, dimToString } from "../src/tensor/dim.ts";
 import { resolveModel } from "../models/resolve.ts";
 import { ProgressReporter } from "./progress.ts";

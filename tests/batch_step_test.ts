@@ -4,7 +4,8 @@
  * sequences joining and leaving mid-way.
  */
 import assert from "node:assert/strict";
-import { loadModel, type Model } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
+import type { Model } from "../src/graph/model.ts";
 import { Session } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";

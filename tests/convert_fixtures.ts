@@ -1,5 +1,5 @@
 /** Inputs the converter tests build in a temp dir: safetensors files and a reference forward pass. */
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { Session } from "../src/engine/session.ts";
 import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
 

@@ -10,7 +10,7 @@ import { HfTokenizer } from "../src/tokenizer/hf_tokenizer.ts";
 import { llama2cToHfTokenizer } from "../src/tokenizer/llama2c_to_hf.ts";
 import { parseLlama2cTokenizer } from "../src/tokenizer/llama2c_tokenizer.ts";
 import { loadService } from "../src/engine/load_service.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { startServer, STORIES_ARCHIVE, STORIES_TOKENIZER } from "./_serve_harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

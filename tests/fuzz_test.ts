@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { loadKernels } from "../kernels/mod.ts";
 import { convertModel } from "../models/convert.ts";
 import { createSession } from "../src/engine/session.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { inspectModel } from "../src/nnef/inspect.ts";
 import {

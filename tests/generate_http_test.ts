@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generate } from "../src/engine/generate.ts";
 import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";

@@ -8,7 +8,7 @@ import { convertModel } from "../models/convert.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { createSession } from "../src/engine/session.ts";
-import { loadModel, type LoadOptions } from "../src/graph/model.ts";
+import { loadModel, type LoadOptions } from "../src/graph/load_model.ts";
 import { kernelWeight, readsEagerly, variableDecls } from "../src/graph/weights.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { writeTar } from "../src/nnef/tar.ts";

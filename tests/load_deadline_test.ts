@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { resolveModel } from "../models/resolve.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { openModelStream } from "../src/nnef/model_stream.ts";
 import { startTestServer } from "../src/storage/_test_server.ts";
 import { readMembers, writeIndexedTar } from "./_archives.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { generate } from "../src/engine/generate.ts";
 import { metricValue, startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";
 import { readIo } from "./_stories260k.ts";

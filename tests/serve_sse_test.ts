@@ -4,7 +4,7 @@ import { InferenceService } from "../src/engine/service.ts";
 import { cacheLayouts, Session } from "../src/engine/session.ts";
 import { KvPool } from "../src/scheduler/kv_pool.ts";
 import { BatchScheduler } from "../src/scheduler/step_loop.ts";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { metricValue, startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";
 
 const BODY = {

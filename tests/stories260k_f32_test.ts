@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { Session } from "../src/engine/session.ts";
 import { assertLlama2cText, checkStep, fixture, greedy, PROMPT, readIo } from "./_stories260k.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadModel } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
 import { Session } from "../src/engine/session.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { loadKernels } from "../kernels/mod.ts";

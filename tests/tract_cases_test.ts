@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { Executor } from "../src/graph/executor.ts";
-import { loadModel, type Model } from "../src/graph/model.ts";
+import { loadModel } from "../src/graph/load_model.ts";
+import type { Model } from "../src/graph/model.ts";
 import { readNpz } from "../src/nnef/npz.ts";
 import { writeTar } from "../src/nnef/tar.ts";
 import { memorySource } from "../src/storage/memory_source.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadModel } from "../graph/model.ts";
+import { loadModel } from "../graph/load_model.ts";
 import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { generate } from "./generate.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadModel } from "../graph/model.ts";
+import { loadModel } from "../graph/load_model.ts";
 import { fixture } from "../../tests/_stories260k.ts";
 import {
   fixedOverheadBytes,

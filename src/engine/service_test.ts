@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadKernels } from "../../kernels/mod.ts";
-import { loadModel } from "../graph/model.ts";
+import { loadModel } from "../graph/load_model.ts";
 import { generate } from "./generate.ts";
 import { loadService, modelScheduler } from "./load_service.ts";
 import { Session } from "./session.ts";

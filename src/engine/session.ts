@@ -18,7 +18,8 @@
  * all of them, each getting what it would have got alone.
  */
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { type GraphIO, type Model, throughIdentities } from "../graph/model.ts";
+import { type GraphIO, throughIdentities } from "../graph/graph.ts";
+import type { Model } from "../graph/model.ts";
 import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
 import { checkAssertion, evalDim, symbolOf } from "../tensor/dim.ts";
 import { contiguous } from "../ops/common.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { buildModel, loadModel } from "../graph/model.ts";
+import { buildModel } from "../graph/build_model.ts";
+import { loadModel } from "../graph/load_model.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { tensor } from "../tensor/tensor.ts";
 import { createSession, findCachePairs, Session } from "./session.ts";

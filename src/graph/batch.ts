@@ -25,7 +25,7 @@ import {
   type NodeOverride,
   type NodeStep,
 } from "./executor.ts";
-import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./model.ts";
+import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Runs a loaded {@link Model} with concrete tensors. Symbols are bound from the input shapes,
+ * Runs a loaded {@link Graph} with concrete tensors. Symbols are bound from the input shapes,
  * assertions are checked, then only the nodes that depend on the inputs run: constants were
  * folded at load time, and values whose contents are known symbolically (shape arithmetic)
  * are evaluated from their dims instead of running their op.
@@ -23,12 +23,12 @@ import {
 import {
   argTensorIds,
   type AttrTemplate,
+  type Graph,
   identityInput,
-  type Model,
   type Node,
   resolveAttr,
   templateWires,
-} from "./model.ts";
+} from "./graph.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { pendingWeight } from "./weights.ts";
 import type { RowAxis } from "./row_axes.ts";
@@ -66,7 +66,7 @@ function onlyKnown(dims: readonly Dim[], known: ReadonlySet<string>): boolean {
   return dims.every((d) => [...dimSymbols(d)].every((s) => known.has(s)));
 }
 
-function compileNode(model: Model, node: Node, known: ReadonlySet<string>): NodeStep {
+function compileNode(model: Graph, node: Node, known: ReadonlySet<string>): NodeStep {
   const fixed: [string, AttrValue][] = [];
   const tensors: [string, number][] = [];
   const lists: [string, readonly number[]][] = [];
@@ -178,14 +178,14 @@ function contents(t: Tensor): AttrValue {
  * that run only: every session over the model shares one executor, stepping in any order.
  */
 export class Executor {
-  readonly model: Model;
+  readonly model: Graph;
   #steps: Step[] = [];
   readonly #constants = new Map<number, Tensor>();
   /** Per step, the value ids that are no longer needed after it. */
   readonly #release: number[][] = [];
 
   /** Compiles the run order of `model`, with `options.fused` calls in place of their nodes. */
-  constructor(model: Model, options: ExecutorOptions = {}) {
+  constructor(model: Graph, options: ExecutorOptions = {}) {
     this.model = model;
     const fused = options.fused ?? new Map<number, FusedCall>();
     const known = new Set(model.symbols);
@@ -484,7 +484,7 @@ export class Executor {
 }
 
 /** A value computed from the bound symbols alone (shape arithmetic). */
-export function evalDims(model: Model, step: DimsStep, bindings: Bindings): Tensor {
+export function evalDims(model: Graph, step: DimsStep, bindings: Bindings): Tensor {
   const fact = model.values[step.id]!.fact;
   const t = tensor(fact.dtype, fact.shape as number[]);
   const data = t.data as Float64Array;
@@ -551,13 +551,13 @@ export function evalStep(
   }
 }
 
-const plainExecutors = new WeakMap<Model, Executor>();
+const plainExecutors = new WeakMap<Graph, Executor>();
 
 /**
  * `model` compiled as exported (no fused calls), on first use, then shared: `Model.run` and
  * every session with `fuse: false` run this one.
  */
-export function plainExecutor(model: Model): Executor {
+export function plainExecutor(model: Graph): Executor {
   let executor = plainExecutors.get(model);
   if (!executor) plainExecutors.set(model, executor = new Executor(model));
   return executor;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Session } from "../engine/session.ts";
 import { plainExecutor } from "./executor.ts";
-import { loadModel } from "./model.ts";
+import { loadModel } from "./load_model.ts";
 
 const ARCHIVE = new URL(
   "../../../shared/fixtures/stories260K/nnef/stories260K_f32.nnef.tgz",

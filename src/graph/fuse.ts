@@ -21,11 +21,11 @@ import {
   argTensorIds,
   type AttrTemplate,
   identityInput,
-  type Model,
   type Node,
   resolveAttr,
   throughIdentities,
-} from "./model.ts";
+} from "./graph.ts";
+import type { Model } from "./model.ts";
 import type { AttrValue } from "../ops/args.ts";
 import { FusedRmsNorm } from "../ops/fused_rms_norm.ts";
 import { fusedRope } from "../ops/fused_rope.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadModel } from "./model.ts";
+import { loadModel } from "./load_model.ts";
 import { Executor } from "./executor.ts";
 import { fuseGraph, type FusionKind } from "./fuse.ts";
 import { Session } from "../engine/session.ts";

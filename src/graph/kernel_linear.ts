@@ -15,7 +15,8 @@ import { binaryEval, contiguous } from "../ops/common.ts";
 import { asF32, matmulEval } from "../ops/matmul.ts";
 import { inArena } from "../ops/fused.ts";
 import type { NodeOverride } from "./executor.ts";
-import { type Model, throughIdentities } from "./model.ts";
+import type { Model } from "./model.ts";
+import { throughIdentities } from "./graph.ts";
 import type { EvalContext } from "../ops/op.ts";
 
 interface Slot {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { loadKernels } from "../../kernels/mod.ts";
-import { buildModel, loadModel } from "./model.ts";
+import { buildModel } from "./build_model.ts";
+import { loadModel } from "./load_model.ts";
 import { plainExecutor } from "./executor.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";

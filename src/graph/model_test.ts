@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseDocument } from "../nnef/parse.ts";
 import { tensor } from "../tensor/tensor.ts";
-import { buildModel } from "./model.ts";
+import { buildModel } from "./build_model.ts";
 
 function build(body: string, head = "", tensors = new Map()) {
   const text = `version 1.0;\n${head}\ngraph g(x) -> (y)\n{\n${body}\n}\n`;

@@ -10,7 +10,7 @@
  * from what is known at load time; the runtime checks the actual row counts before using it.
  */
 import { type Bindings, type Dim, evalDim } from "../tensor/dim.ts";
-import type { Model, Node } from "./model.ts";
+import type { Graph, Node } from "./graph.ts";
 
 /** Where one input's rows lie: the stacking axis, or "same" for a value shared by all rows. */
 export type RowAxis = number | "same";
@@ -87,7 +87,7 @@ const RESHAPES = new Set(["reshape", "unsqueeze", "squeeze"]);
 
 /** What the rules read about a node besides its inputs' row axes. */
 export interface RowContext {
-  readonly model: Model;
+  readonly model: Graph;
   /** The integer items of a fixed attribute, or null when absent or not fixed. */
   ints(node: Node, name: string): number[] | null;
 }

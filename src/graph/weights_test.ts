@@ -4,7 +4,7 @@ import { loadKernels } from "../../kernels/mod.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { encodeTensor, writeTensorFile } from "../nnef/tensor_file.ts";
 import { tensor } from "../tensor/tensor.ts";
-import { loadModel } from "./model.ts";
+import { loadModel } from "./load_model.ts";
 import { writeTar } from "../nnef/tar.ts";
 import {
   EAGER_MAX_ITEMS,

@@ -1,7 +1,7 @@
 /** Test helper of the fused ops: a small graph holding one unfused pattern, run both ways. */
 import assert from "node:assert/strict";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { buildModel } from "../graph/model.ts";
+import { buildModel } from "../graph/build_model.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { Executor } from "../graph/executor.ts";
 import { fuseGraph, type FusionKind } from "../graph/fuse.ts";

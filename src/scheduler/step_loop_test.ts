@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { loadModel, type Model } from "../graph/model.ts";
+import { loadModel } from "../graph/load_model.ts";
+import type { Model } from "../graph/model.ts";
 import { cacheLayouts, Session } from "../engine/session.ts";
 import { KvPool } from "./kv_pool.ts";
 import { argmax } from "../engine/sampler.ts";
