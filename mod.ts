@@ -217,7 +217,7 @@ export {
 } from "./models/resolve.ts";
 export { convertModel } from "./models/convert.ts";
 export type { ConvertOptions, ConvertProgress, ConvertResult } from "./models/convert.ts";
-export type { ArchiveIndex } from "./models/archive_writer.ts";
+export type { ArchiveIndex } from "./src/nnef/archive_writer.ts";
 export {
   createServer,
   readServeConfig,

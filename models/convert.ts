@@ -12,7 +12,7 @@ import {
   writeTensorFile,
 } from "../src/nnef/tensor_file.ts";
 import { f16ArrayToF32, f32ArrayToF16 } from "../src/tensor/f16.ts";
-import { type ArchiveIndex, type ArchiveMember, writeArchive } from "./archive_writer.ts";
+import { type ArchiveIndex, type ArchiveMember, writeArchive } from "../src/nnef/archive_writer.ts";
 import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
 import {

@@ -1,6 +1,6 @@
 /** Archive fixtures shared by the HTTP archive tests. */
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
+import { writeArchive } from "../src/nnef/archive_writer.ts";
 import { type Archive, openArchive, type OpenArchiveOptions } from "../src/nnef/archive.ts";
 import type { TarWriteEntry } from "../src/nnef/tar.ts";
 import {

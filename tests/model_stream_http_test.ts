@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../models/archive_writer.ts";
+import { writeArchive } from "../src/nnef/archive_writer.ts";
 import { type ArchiveMember, openArchive } from "../src/nnef/archive.ts";
 import { openModelStream } from "../src/nnef/model_stream.ts";
 import { openHttpSource } from "../src/storage/http_source.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../../models/archive_writer.ts";
+import { writeArchive } from "../nnef/archive_writer.ts";
 import { loadKernels } from "../../kernels/mod.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { encodeTensor, writeTensorFile } from "../nnef/tensor_file.ts";

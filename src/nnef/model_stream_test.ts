@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeArchive } from "../../models/archive_writer.ts";
+import { writeArchive } from "./archive_writer.ts";
 import { memorySource } from "../storage/memory_source.ts";
 import { gatedSource } from "../storage/_gated_source.ts";
 import { openArchive } from "./archive.ts";

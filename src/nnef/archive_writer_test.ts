@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
+import { ARCHIVE_INDEX_MEMBER } from "./archive_index.ts";
 import { writeArchive } from "./archive_writer.ts";
-import { openArchive } from "../src/nnef/archive.ts";
+import { openArchive } from "./archive.ts";
 
 Deno.test("writeArchive puts the index first and records each member's data offset and sha256", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,7 +1,7 @@
 import { dirname } from "node:path";
-import { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "../src/nnef/archive_index.ts";
-import { tarEnd, tarEntryHeader, tarPadded, tarPadding } from "../src/nnef/tar.ts";
-import { createSha256 } from "../src/storage/sha256.ts";
+import { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "./archive_index.ts";
+import { tarEnd, tarEntryHeader, tarPadded, tarPadding } from "./tar.ts";
+import { createSha256 } from "../storage/sha256.ts";
 
 /** Bytes hashed and written at a time, so that no whole-tensor copy is made on the way out. */
 const SLICE = 1 << 22;
