@@ -1,15 +1,10 @@
 import type { ByteSource } from "../storage/byte_source.ts";
-import {
-  checkCacheDir,
-  type DiskCache,
-  type MemberCacheKey,
-  openDiskCache,
-} from "../storage/disk_cache.ts";
+import type { DiskCache, MemberCacheKey } from "../storage/disk_cache.ts";
 import { openFileSource } from "../storage/file_source.ts";
-import { type HttpSourceOptions, openHttpSource, redactLocation } from "../storage/http_source.ts";
+import { redactLocation } from "../storage/http_source.ts";
+import { type LocationOptions, openLocation } from "../storage/location.ts";
 import { loadTimeoutMs, secondsText, startDeadline } from "./deadline.ts";
 import { memorySource } from "../storage/memory_source.ts";
-import { openS3Source, type S3Options } from "../storage/s3.ts";
 import { createSha256 } from "../storage/sha256.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
 import { inflateBudget, inflateTar } from "./gzip.ts";
@@ -67,17 +62,7 @@ export interface Archive {
 }
 
 /** How `openArchive` reaches remote archives and indexes tars. */
-export interface OpenArchiveOptions {
-  /** For URLs, `probeBytes` defaults to 16 KiB so the first read usually holds the whole index. */
-  readonly http?: HttpSourceOptions;
-  /** Credentials and endpoint for `s3://` (default from the `AWS_*` variables). */
-  readonly s3?: S3Options;
-  /**
-   * Where verified members of a remote indexed archive are kept and reused: a cache, or false
-   * for none. Default for a path or URL: `$RILL_CACHE_DIR/members` when `RILL_CACHE_DIR` is
-   * set, else none; for an opened `ByteSource`, none.
-   */
-  readonly cache?: DiskCache | false;
+export interface OpenArchiveOptions extends LocationOptions {
   /** Read-ahead of the tar header walk (see `indexTar`). */
   readonly readAhead?: number;
   /**
@@ -92,9 +77,6 @@ export interface OpenArchiveOptions {
    */
   readonly loadTimeoutMs?: number;
 }
-
-/** Probe of a remote tar: its first header and, usually, the whole index that follows. */
-const REMOTE_PROBE_BYTES = 16 << 10;
 
 /**
  * Opens a model container. A string is an `http(s)://` URL, an `s3://bucket/key` URL (signed
@@ -148,37 +130,6 @@ export async function openArchive(
       return close();
     },
   };
-}
-
-/** The bytes behind a location, and the disk cache its members may use (remote ones only). */
-export interface OpenedLocation {
-  readonly source: ByteSource;
-  readonly cache: DiskCache | undefined;
-}
-
-/**
- * Opens the source behind a path, `http(s)://` or `s3://` URL, with the disk cache a remote
- * one uses unless `options.cache` is false; undefined for a local folder (nothing is opened).
- */
-export async function openLocation(
-  location: string,
-  options: OpenArchiveOptions,
-): Promise<OpenedLocation | undefined> {
-  const s3 = /^s3:\/\//i.test(location);
-  if (s3 || /^https?:\/\//i.test(location)) {
-    let cache = options.cache === false ? undefined : options.cache;
-    if (cache === undefined && options.cache !== false) {
-      cache = openDiskCache();
-      if (cache !== undefined) await checkCacheDir(cache.dir, "RILL_CACHE_DIR");
-    }
-    const http = { probeBytes: REMOTE_PROBE_BYTES, ...options.http };
-    const source = s3
-      ? await openS3Source(location, { ...options.s3, http })
-      : await openHttpSource(location, http);
-    return { source, cache };
-  }
-  if ((await Deno.stat(location)).isDirectory) return undefined;
-  return { source: await openFileSource(location), cache: undefined };
 }
 
 /**

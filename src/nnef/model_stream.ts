@@ -7,8 +7,8 @@ import {
   type ArchiveMember,
   openArchive,
   type OpenArchiveOptions,
-  openLocation,
 } from "./archive.ts";
+import { openLocation } from "../storage/location.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
 import { gunzipStream, inflateBudget, overBudget } from "./gzip.ts";
 import {
