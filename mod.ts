@@ -108,11 +108,10 @@ export type {
 export {
   archiveStream,
   type ArchiveStreamOptions,
-  type MemberClaim,
-  type ModelStream,
   type ModelStreamOptions,
   openModelStream,
 } from "./src/nnef/model_stream.ts";
+export { type MemberClaim, type ModelStream } from "./src/nnef/member_stream.ts";
 export { openS3Source, s3HttpUrl, type S3Options } from "./src/storage/s3.ts";
 export { type DiskCache, type MemberCacheKey, openDiskCache } from "./src/storage/disk_cache.ts";
 export { f16ToF32, f32ToF16 } from "./src/tensor/f16.ts";

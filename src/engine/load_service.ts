@@ -1,6 +1,7 @@
 import { loadModel } from "../graph/load_model.ts";
 import type { LoadStats, Model } from "../graph/model.ts";
-import { type ModelStream, openModelStream } from "../nnef/model_stream.ts";
+import type { ModelStream } from "../nnef/member_stream.ts";
+import { openModelStream } from "../nnef/model_stream.ts";
 import type { DiskCache } from "../storage/disk_cache.ts";
 import type { ArchiveMember } from "../nnef/archive.ts";
 import {

@@ -6,12 +6,8 @@ import { parseDocument } from "../nnef/parse.ts";
 import type { Archive } from "../nnef/archive.ts";
 import type { TensorFile } from "../nnef/tensor_file.ts";
 import type { LoaderOptions } from "../nnef/loader.ts";
-import {
-  archiveStream,
-  type ModelStream,
-  type ModelStreamOptions,
-  openModelStream,
-} from "../nnef/model_stream.ts";
+import { archiveStream, type ModelStreamOptions, openModelStream } from "../nnef/model_stream.ts";
+import type { ModelStream } from "../nnef/member_stream.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import type { Tensor } from "../tensor/tensor.ts";

@@ -7,7 +7,7 @@
  */
 import type { Document, Invocation, RValue } from "../nnef/ast.ts";
 import type { LoadTarget } from "../nnef/loader.ts";
-import type { ModelStream } from "../nnef/model_stream.ts";
+import type { ModelStream } from "../nnef/member_stream.ts";
 import { legacyQ40ToGgml } from "../nnef/q40.ts";
 import {
   readTensorFile,

@@ -4,7 +4,8 @@ import { memorySource } from "../storage/memory_source.ts";
 import { gatedSource } from "../storage/_gated_source.ts";
 import { openArchive } from "./archive.ts";
 import { ARCHIVE_INDEX_MEMBER } from "./archive_index.ts";
-import { archiveStream, type ModelStream, openModelStream } from "./model_stream.ts";
+import { archiveStream, openModelStream } from "./model_stream.ts";
+import type { ModelStream } from "./member_stream.ts";
 import { TAR_BLOCK, tarPadded, writeTar } from "./tar.ts";
 
 const TGZ = new URL(
