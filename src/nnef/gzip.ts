@@ -6,14 +6,7 @@
 import type { ByteSource } from "../storage/byte_source.ts";
 import { envVar } from "../storage/_env.ts";
 import { concatBytes } from "../storage/bytes.ts";
-import {
-  isTarEndBlock,
-  MAX_META_BYTES,
-  parsePaxRecords,
-  parseTarHeader,
-  TAR_BLOCK,
-  tarPadded,
-} from "./tar.ts";
+import { isTarEndBlock, TAR_BLOCK, TarHeaderWalk, tarPadded } from "./tar.ts";
 
 /** Bytes any `.tgz` may inflate to beyond its ratio allowance. */
 const INFLATE_FLOOR = 64 << 20;
@@ -132,13 +125,13 @@ class TarWalk {
   #length = 0;
   /** Offset of the next header. */
   #next = 0;
-  /** The size a PAX header gave the entry that follows. */
-  #paxSize: number | undefined;
+  readonly #headers: TarHeaderWalk;
   ended = false;
 
   constructor(archive: string, budget: number) {
     this.#archive = archive;
     this.#budget = budget;
+    this.#headers = new TarHeaderWalk(archive);
   }
 
   /** Takes the next chunk of the tar and walks the headers it completes. */
@@ -153,10 +146,13 @@ class TarWalk {
         this.#chunks = [];
         return;
       }
-      const header = parseTarHeader(block, this.#next, this.#archive);
-      const size = header.type === "x" || header.type === "L"
-        ? header.size
-        : this.#paxSize ?? header.size;
+      const step = this.#headers.header(block, this.#next);
+      const { size } = step;
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new SyntaxError(
+          `${this.#archive}: bad size of the tar entry at offset ${this.#next}`,
+        );
+      }
       const end = this.#next + TAR_BLOCK + tarPadded(size);
       if (end > this.#budget) {
         throw overBudget(
@@ -165,24 +161,12 @@ class TarWalk {
           `the tar entry at offset ${this.#next} declares ${size} bytes`,
         );
       }
-      if (header.type === "x") {
-        if (size > MAX_META_BYTES) {
-          throw new RangeError(
-            `${this.#archive}: the PAX entry at offset ${this.#next} declares ${size} bytes, ` +
-              `more than the ${MAX_META_BYTES} such a record may hold`,
-          );
-        }
-        // Its records may give the size of the entry that follows: wait for all of them.
+      if (step.kind === "record") {
+        this.#headers.checkRecordSize(step.type, size, this.#next);
+        // A PAX record may give the size of the entry that follows: wait for all of it.
         if (this.#next + TAR_BLOCK + size > this.#length) return;
-        const paxSize = parsePaxRecords(
-          this.#bytes(this.#next + TAR_BLOCK, size),
-          `${this.#archive}: PAX header at offset ${this.#next}`,
-        ).get("size");
-        this.#paxSize = paxSize === undefined ? undefined : Number(paxSize);
-        if (this.#paxSize !== undefined && !Number.isSafeInteger(this.#paxSize)) {
-          throw new SyntaxError(`${this.#archive}: bad PAX size at offset ${this.#next}`);
-        }
-      } else if (header.type !== "L" && header.type !== "g") this.#paxSize = undefined;
+        this.#headers.record(step.type, this.#bytes(this.#next + TAR_BLOCK, size), this.#next);
+      }
       this.#next = end;
       this.#drop();
     }

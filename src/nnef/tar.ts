@@ -146,6 +146,92 @@ export function tarPadded(size: number): number {
 }
 
 /**
+ * What a tar header announces, once PAX and GNU long-name records are applied (a PAX `size`
+ * may be any number: the reader checks it).
+ */
+export type TarHeaderStep =
+  /** A PAX (`x`) or GNU long-name (`L`) record for the entry that follows: read it whole. */
+  | { readonly kind: "record"; readonly type: "x" | "L"; readonly size: number }
+  /** A global PAX (`g`) or long link name (`K`) entry: its payload is skipped. */
+  | { readonly kind: "skip"; readonly size: number }
+  /** A file entry (a regular one when `regular`): its name as written and its payload size. */
+  | {
+    readonly kind: "entry";
+    readonly name: string;
+    readonly size: number;
+    readonly regular: boolean;
+  };
+
+/**
+ * The walk over a tar's headers that every tar reader goes through (the header walk of
+ * `indexTar` and the one-pass `.tgz` stream): each header is parsed, and the PAX (`path`,
+ * `size`) and GNU long-name records before an entry apply to it. The reader brings the bytes
+ * and checks sizes against what it has (an archive's end, an inflation budget).
+ */
+export class TarHeaderWalk {
+  readonly #archive: string;
+  #pax = new Map<string, string>();
+  #longName: string | undefined;
+
+  constructor(archive: string) {
+    this.#archive = archive;
+  }
+
+  /**
+   * Reads the 512-byte header at offset `at`.
+   *
+   * @throws {SyntaxError} a bad checksum or size field
+   */
+  header(block: Uint8Array, at: number): TarHeaderStep {
+    const header = parseHeader(block, at, this.#archive);
+    switch (header.type) {
+      case "x":
+      case "L":
+        return { kind: "record", type: header.type, size: header.size };
+      case "g":
+      case "K":
+        return { kind: "skip", size: header.size };
+    }
+    const paxSize = this.#pax.get("size");
+    const size = paxSize === undefined ? header.size : Number(paxSize);
+    const name = this.#pax.get("path") ?? this.#longName ?? header.name;
+    this.#pax = new Map();
+    this.#longName = undefined;
+    return { kind: "entry", name, size, regular: header.type === "0" || header.type === "7" };
+  }
+
+  /**
+   * Takes the bytes of a record that `header` announced at offset `at`.
+   *
+   * @throws {RangeError} a record larger than `MAX_META_BYTES`
+   * @throws {SyntaxError} a malformed PAX record
+   */
+  record(type: "x" | "L", bytes: Uint8Array, at: number): void {
+    if (type === "L") {
+      this.#longName = cString(bytes);
+      return;
+    }
+    this.#pax = new Map([
+      ...this.#pax,
+      ...parsePaxRecords(bytes, `${this.#archive}: PAX header at offset ${at}`),
+    ]);
+  }
+
+  /**
+   * Checks the size a record's header declares, before its bytes are read.
+   *
+   * @throws {RangeError} past `MAX_META_BYTES`
+   */
+  checkRecordSize(type: "x" | "L", size: number, at: number): void {
+    if (size <= MAX_META_BYTES) return;
+    throw new RangeError(
+      `${this.#archive}: the ${type === "x" ? "PAX" : "long name"} entry at offset ${at} ` +
+        `declares ${size} bytes, more than the ${MAX_META_BYTES} such a record may hold`,
+    );
+  }
+}
+
+/**
  * Lists the regular files of an uncompressed tar by reading only its headers (and PAX / GNU
  * long-name records), never member payloads: a metadata entry is read with the header that
  * follows it, and only a run of tiny members (one block or less) triggers a read-ahead
@@ -178,12 +264,11 @@ export async function indexTar(
     return window.subarray(0, length);
   }
 
+  const walk = new TarHeaderWalk(archive);
   let pos = 0;
   let tinyRun = 0;
   let lastHadMeta = false;
   let meta = false;
-  let longName: string | undefined;
-  let pax = new Map<string, string>();
   while (pos < total) {
     if (pos + TAR_BLOCK > total) {
       throw new RangeError(
@@ -194,47 +279,24 @@ export async function indexTar(
     const ahead = tinyRun >= 2 ? readAhead : lastHadMeta ? 3 * TAR_BLOCK : TAR_BLOCK;
     const block = await bytesAt(pos, TAR_BLOCK, ahead);
     if (isZeroBlock(block)) break;
-    const header = parseHeader(block, pos, archive);
-    const paxSize = pax.get("size");
-    const size = paxSize === undefined ? header.size : Number(paxSize);
-    const name = pax.get("path") ?? longName ?? header.name;
+    const step = walk.header(block, pos);
+    const { size } = step;
     const start = pos + TAR_BLOCK;
     if (!Number.isSafeInteger(size) || start + size > total) {
+      const name = step.kind === "entry" ? step.name : parseHeader(block, pos, archive).name;
       throw new RangeError(
         `${archive}: truncated tar: member '${name}' needs ${size} bytes at offset ${start}, the archive ends at ${total}`,
       );
     }
-    if ((header.type === "L" || header.type === "x") && size > MAX_META_BYTES) {
-      throw new RangeError(
-        `${archive}: the ${header.type === "x" ? "PAX" : "long name"} entry at offset ${pos} ` +
-          `declares ${size} bytes, more than the ${MAX_META_BYTES} such a record may hold`,
-      );
-    }
-    switch (header.type) {
-      case "L":
-        meta = true;
-        longName = cString(await bytesAt(start, size, tarPadded(size) + TAR_BLOCK));
-        break;
-      case "x":
-        meta = true;
-        pax = new Map([
-          ...pax,
-          ...parsePaxRecords(
-            await bytesAt(start, size, tarPadded(size) + TAR_BLOCK),
-            `${archive}: PAX header at offset ${pos}`,
-          ),
-        ]);
-        break;
-      case "g":
-      case "K":
-        break;
-      default:
-        if (header.type === "0" || header.type === "7") entries.push({ name, offset: start, size });
-        tinyRun = size <= TAR_BLOCK ? tinyRun + 1 : 0;
-        lastHadMeta = meta;
-        meta = false;
-        longName = undefined;
-        pax = new Map();
+    if (step.kind === "record") {
+      walk.checkRecordSize(step.type, size, pos);
+      meta = true;
+      walk.record(step.type, await bytesAt(start, size, tarPadded(size) + TAR_BLOCK), pos);
+    } else if (step.kind === "entry") {
+      if (step.regular) entries.push({ name: step.name, offset: start, size });
+      tinyRun = size <= TAR_BLOCK ? tinyRun + 1 : 0;
+      lastHadMeta = meta;
+      meta = false;
     }
     pos = start + tarPadded(size);
   }

@@ -18,15 +18,7 @@ import {
   targetView,
 } from "./loader.ts";
 import type { MemberClaim, ModelStream } from "./member_stream.ts";
-import {
-  isTarEndBlock,
-  MAX_META_BYTES,
-  normalizeMemberName,
-  parsePaxRecords,
-  parseTarHeader,
-  TAR_BLOCK,
-  tarPadded,
-} from "./tar.ts";
+import { isTarEndBlock, normalizeMemberName, TAR_BLOCK, TarHeaderWalk, tarPadded } from "./tar.ts";
 
 interface Claim {
   readonly target: LoadTarget;
@@ -338,9 +330,10 @@ export class TgzStream implements ModelStream {
     let entry: Entry | undefined;
     let remaining = 0;
     let skip = 0;
-    let meta: { type: string; size: number; chunks: Uint8Array[]; got: number } | undefined;
-    let pax = new Map<string, string>();
-    let longName: string | undefined;
+    let meta:
+      | { type: "x" | "L"; size: number; at: number; chunks: Uint8Array[]; got: number }
+      | undefined;
+    const walk = new TarHeaderWalk(this.name);
     let ended = false;
     for (;;) {
       const { value, done } = await this.#reader.read();
@@ -375,13 +368,7 @@ export class TgzStream implements ModelStream {
           at += n;
           chunk = chunk.subarray(n);
           if (meta.got === meta.size) {
-            const bytes = concatBytes(meta.chunks, meta.size);
-            if (meta.type === "x") {
-              pax = new Map([...pax, ...parsePaxRecords(bytes, `${this.name}: PAX header`)]);
-            } else {
-              const end = bytes.indexOf(0);
-              longName = new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
-            }
+            walk.record(meta.type, concatBytes(meta.chunks, meta.size), meta.at);
             skip = tarPadded(meta.size) - meta.size;
             meta = undefined;
           }
@@ -403,9 +390,8 @@ export class TgzStream implements ModelStream {
           ended = true;
           break;
         }
-        const header = parseTarHeader(block, headerAt, this.name);
-        const paxSize = pax.get("size");
-        const size = paxSize === undefined ? header.size : Number(paxSize);
+        const step = walk.header(block, headerAt);
+        const { size } = step;
         if (!Number.isSafeInteger(size) || size < 0) {
           throw new SyntaxError(`${this.name}: bad size of the tar entry at offset ${headerAt}`);
         }
@@ -417,22 +403,14 @@ export class TgzStream implements ModelStream {
             `the tar entry at offset ${headerAt} declares ${size} bytes`,
           );
         }
-        if ((header.type === "x" || header.type === "L") && size > MAX_META_BYTES) {
-          throw new RangeError(
-            `${this.name}: the ${header.type === "x" ? "PAX" : "long name"} entry at offset ` +
-              `${headerAt} declares ${size} bytes, more than the ${MAX_META_BYTES} such a record may hold`,
-          );
-        }
-        if (header.type === "x" || header.type === "L") {
-          meta = { type: header.type, size, chunks: [], got: 0 };
-          if (size === 0) meta = undefined;
+        if (step.kind === "record") {
+          walk.checkRecordSize(step.type, size, headerAt);
+          if (size > 0) meta = { type: step.type, size, at: headerAt, chunks: [], got: 0 };
           continue;
         }
-        const raw = pax.get("path") ?? longName ?? header.name;
-        pax = new Map();
-        longName = undefined;
-        const regular = header.type === "0" || header.type === "7";
-        const name = regular ? normalizeMemberName(raw, this.name) : undefined;
+        const name = step.kind === "entry" && step.regular
+          ? normalizeMemberName(step.name, this.name)
+          : undefined;
         if (name === undefined) {
           skip = tarPadded(size);
           continue;
