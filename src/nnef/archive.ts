@@ -181,14 +181,17 @@ async function openTarLike(
     const size = await source.size();
     const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
     if (magic[0] === 0x1f && magic[1] === 0x8b) {
-      const tar = await inflateTar(source, size, inflateBudget(size, options.maxInflatedBytes));
-      const index = await indexTar(memorySource(tar, source.name), { name: source.name });
+      const { tar, entries } = await inflateTar(
+        source,
+        size,
+        inflateBudget(size, options.maxInflatedBytes),
+      );
       if (owned) await source.close();
       return tarArchive({
         name: source.name,
         kind: "tgz",
         source: memorySource(tar, source.name),
-        members: tarMembers(index.entries, source.name),
+        members: tarMembers(entries, source.name),
         indexBytesRead: size,
         indexed: false,
         etag: undefined,

@@ -6,7 +6,7 @@
 import type { ByteSource } from "../storage/byte_source.ts";
 import { envVar } from "../storage/_env.ts";
 import { concatBytes } from "../storage/bytes.ts";
-import { isTarEndBlock, TAR_BLOCK, TarHeaderWalk, tarPadded } from "./tar.ts";
+import { isTarEndBlock, TAR_BLOCK, type TarEntry, TarHeaderWalk, tarPadded } from "./tar.ts";
 
 /** Bytes any `.tgz` may inflate to beyond its ratio allowance. */
 const INFLATE_FLOOR = 64 << 20;
@@ -84,18 +84,26 @@ export function gunzipStream(
   return source.stream(0, size).pipeThrough(steps).pipeThrough(gunzip).pipeThrough(bound);
 }
 
+/** A `.tgz` inflated whole: the tar, and its regular files as the header walk found them. */
+export interface InflatedTar {
+  readonly tar: Uint8Array;
+  readonly entries: TarEntry[];
+}
+
 /**
- * The whole tar inside a `.tgz`, inflated within `budget`: refused as soon as a tar header
- * declares more than the budget leaves, or the bytes pass it (trailing data included, which is
- * read to the end so that the gzip CRC-32 is checked).
+ * The whole tar inside a `.tgz`, inflated within `budget`, with its files listed by the same
+ * walk: refused as soon as a tar header declares more than the budget leaves, or the bytes
+ * pass it (trailing data included, which is read to the end so that the gzip CRC-32 is
+ * checked).
  *
- * @throws {RangeError} past the budget, or when the gzip stream is corrupt
+ * @throws {RangeError} past the budget, a truncated tar, or when the gzip stream is corrupt
+ * @throws {SyntaxError} a corrupt tar header
  */
 export async function inflateTar(
   source: ByteSource,
   size: number,
   budget: number,
-): Promise<Uint8Array> {
+): Promise<InflatedTar> {
   const chunks: Uint8Array[] = [];
   let length = 0;
   const walk = new TarWalk(source.name, budget);
@@ -112,7 +120,8 @@ export async function inflateTar(
       { cause: e },
     );
   }
-  return concatBytes(chunks, length);
+  walk.finish();
+  return { tar: concatBytes(chunks, length), entries: walk.entries };
 }
 
 /** Follows the headers of a tar as its bytes arrive, holding what they declare to a budget. */
@@ -126,6 +135,10 @@ class TarWalk {
   /** Offset of the next header. */
   #next = 0;
   readonly #headers: TarHeaderWalk;
+  /** The last entry's name and end, to tell a tar cut inside it. */
+  #last: { readonly name: string; readonly start: number; readonly size: number } | undefined;
+  /** The regular files walked so far, in archive order. */
+  readonly entries: TarEntry[] = [];
   ended = false;
 
   constructor(archive: string, budget: number) {
@@ -166,9 +179,34 @@ class TarWalk {
         // A PAX record may give the size of the entry that follows: wait for all of it.
         if (this.#next + TAR_BLOCK + size > this.#length) return;
         this.#headers.record(step.type, this.#bytes(this.#next + TAR_BLOCK, size), this.#next);
+      } else if (step.kind === "entry") {
+        const start = this.#next + TAR_BLOCK;
+        if (step.regular) this.entries.push({ name: step.name, offset: start, size });
+        this.#last = { name: step.name, start, size };
       }
       this.#next = end;
       this.#drop();
+    }
+  }
+
+  /**
+   * Checks, once the stream has ended, that the tar was not cut inside a header or a member
+   * (a tar without its end marker is whole when its last member is).
+   *
+   * @throws {RangeError} a truncated tar
+   */
+  finish(): void {
+    if (this.ended) return;
+    const last = this.#last;
+    if (last !== undefined && last.start + last.size > this.#length) {
+      throw new RangeError(
+        `${this.#archive}: truncated tar: member '${last.name}' needs ${last.size} bytes at offset ${last.start}, the archive ends at ${this.#length}`,
+      );
+    }
+    if (this.#next < this.#length && this.#next + TAR_BLOCK > this.#length) {
+      throw new RangeError(
+        `${this.#archive}: truncated tar: header at offset ${this.#next} needs ${TAR_BLOCK} bytes, the archive ends at ${this.#length}`,
+      );
     }
   }
 
