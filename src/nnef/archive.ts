@@ -7,7 +7,7 @@ import { loadTimeoutMs, secondsText, startDeadline } from "./deadline.ts";
 import { memorySource } from "../storage/memory_source.ts";
 import { createSha256 } from "../storage/sha256.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
-import { inflateBudget, inflateTar } from "./gzip.ts";
+import { GZIP_MAGIC_BYTES, inflateBudget, inflateTar, isGzip } from "./gzip.ts";
 import {
   createRangeLoader,
   hashMismatch,
@@ -99,7 +99,11 @@ export async function openArchive(
   options: OpenArchiveOptions = {},
 ): Promise<Archive> {
   if (typeof source !== "string") {
-    return await openTarLike(source, false, options.cache || undefined, options);
+    return await indexSource(source, {
+      ...options,
+      owned: false,
+      cache: options.cache || undefined,
+    });
   }
   const limit = loadTimeoutMs(options.loadTimeoutMs);
   const deadline = startDeadline(
@@ -116,8 +120,8 @@ export async function openArchive(
   try {
     const opened = await openLocation(source, { ...options, http: { ...options.http, signal } });
     archive = opened === undefined
-      ? await openFolder(source)
-      : await openTarLike(opened.source, true, opened.cache, options);
+      ? await openFolderArchive(source)
+      : await indexSource(opened.source, { ...options, owned: true, cache: opened.cache });
   } catch (e) {
     deadline.clear();
     throw e;
@@ -171,16 +175,37 @@ async function readIndexMember(source: ByteSource, size: number): Promise<IndexR
   return { members, bytesRead: TAR_BLOCK + header.size };
 }
 
-async function openTarLike(
+/** How `indexSource` lists a tar or `.tgz`, and who closes the bytes. */
+export interface IndexSourceOptions {
+  /** Whether the archive closes `source` when it closes (default false). */
+  readonly owned?: boolean;
+  /** Where verified members of an indexed remote tar are kept (see `LocationOptions.cache`). */
+  readonly cache?: DiskCache | undefined;
+  /** Read-ahead of the tar header walk (see `indexTar`). */
+  readonly readAhead?: number;
+  /** Most bytes a `.tgz` may inflate to (see `inflateBudget`). */
+  readonly maxInflatedBytes?: number;
+}
+
+/**
+ * The archive index step: the members of the tar or `.tgz` behind `source`, from the
+ * converter's `rill-index.json` when the tar begins with it (one or two range reads), else
+ * from a walk over its headers; a `.tgz` is inflated once into memory and listed by the walk
+ * that holds it to its budget.
+ *
+ * @throws {RangeError} a truncated tar, a duplicate member, or a name that leaves the archive
+ * @throws {SyntaxError} a file that is neither gzip nor tar, or a corrupt tar header or index
+ * @throws {TypeError} a remote tar without an index whose server pins no version of it
+ */
+export async function indexSource(
   source: ByteSource,
-  owned: boolean,
-  cache: DiskCache | undefined,
-  options: OpenArchiveOptions,
+  options: IndexSourceOptions = {},
 ): Promise<Archive> {
+  const owned = options.owned ?? false;
+  const cache = options.cache;
   try {
     const size = await source.size();
-    const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
-    if (magic[0] === 0x1f && magic[1] === 0x8b) {
+    if (await isGzip(source, size)) {
       const { tar, entries } = await inflateTar(
         source,
         size,
@@ -207,7 +232,7 @@ async function openTarLike(
         kind: "tar",
         source,
         members: fromIndex.members,
-        indexBytesRead: magic.length + fromIndex.bytesRead,
+        indexBytesRead: GZIP_MAGIC_BYTES + fromIndex.bytesRead,
         indexed: true,
         etag: etagOf(source),
         cache,
@@ -232,7 +257,7 @@ async function openTarLike(
       kind: "tar",
       source,
       members: tarMembers(index.entries, source.name),
-      indexBytesRead: magic.length + index.bytesRead,
+      indexBytesRead: GZIP_MAGIC_BYTES + index.bytesRead,
       indexed: false,
       etag: etagOf(source),
       cache: undefined,
@@ -393,7 +418,8 @@ async function listFolder(root: string, prefix: string, out: ArchiveMember[]): P
   }
 }
 
-async function openFolder(root: string): Promise<Archive> {
+/** A folder holding an archive's members as files. */
+export async function openFolderArchive(root: string): Promise<Archive> {
   const members: ArchiveMember[] = [];
   await listFolder(root, "", members);
   members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

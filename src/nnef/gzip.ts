@@ -84,6 +84,16 @@ export function gunzipStream(
   return source.stream(0, size).pipeThrough(steps).pipeThrough(gunzip).pipeThrough(bound);
 }
 
+/** Bytes `isGzip` reads. */
+export const GZIP_MAGIC_BYTES = 2;
+
+/** True when the bytes of `source` (of `size` bytes) begin with the gzip magic `1f 8b`. */
+export async function isGzip(source: ByteSource, size: number): Promise<boolean> {
+  if (size < GZIP_MAGIC_BYTES) return false;
+  const magic = await source.read(0, GZIP_MAGIC_BYTES);
+  return magic[0] === 0x1f && magic[1] === 0x8b;
+}
+
 /** A `.tgz` inflated whole: the tar, and its regular files as the header walk found them. */
 export interface InflatedTar {
   readonly tar: Uint8Array;

@@ -3,16 +3,16 @@
  * folder or a tar, one pass for a `.tgz`.
  */
 import type { ByteSource } from "../storage/byte_source.ts";
-import type { DiskCache } from "../storage/disk_cache.ts";
 import { redactLocation } from "../storage/http_source.ts";
 import { openLocation } from "../storage/location.ts";
 import {
   type Archive,
   type ArchiveMember,
-  openArchive,
+  indexSource,
   type OpenArchiveOptions,
+  openFolderArchive,
 } from "./archive.ts";
-import { inflateBudget } from "./gzip.ts";
+import { inflateBudget, isGzip } from "./gzip.ts";
 import {
   type Deadline,
   describeProgress,
@@ -104,52 +104,35 @@ async function openStream(
   location: string | ByteSource,
   options: ModelStreamOptions,
 ): Promise<ModelStream> {
-  let source: ByteSource;
-  let owned = false;
-  let cache: DiskCache | undefined;
-  if (typeof location === "string") {
-    const opened = await openLocation(location, options);
-    if (opened === undefined) {
-      return archiveStream(
-        await openArchive(location, options),
-        options.loader ? { loader: options.loader } : {},
-      );
-    }
+  const loader = options.loader ? { loader: options.loader } : {};
+  let source = location;
+  let cache = options.cache || undefined;
+  if (typeof source === "string") {
+    const opened = await openLocation(source, options);
+    if (opened === undefined) return archiveStream(await openFolderArchive(source), loader);
     ({ source, cache } = opened);
-    owned = true;
-  } else {
-    source = location;
   }
+  const owned = typeof location === "string";
   try {
     const size = await source.size();
-    const magic = size >= 2 ? await source.read(0, 2) : new Uint8Array(0);
-    if (magic[0] === 0x1f && magic[1] === 0x8b) {
+    if (await isGzip(source, size)) {
       return new TgzStream(source, size, owned, {
         budget: inflateBudget(size, options.maxInflatedBytes),
         memberTimeoutMs: memberTimeoutMs(options.loader?.memberTimeoutMs),
       });
     }
-    const archive = await openArchive(source, {
-      ...options,
-      ...(cache === undefined ? { cache: false as const } : { cache }),
-    });
-    return archiveStream(archive, {
-      ...(options.loader ? { loader: options.loader } : {}),
-      ...(owned ? { source } : {}),
-    });
   } catch (e) {
     if (owned) await source.close();
     throw e;
   }
+  return archiveStream(await indexSource(source, { ...options, owned, cache }), loader);
 }
 
 /** Options of `archiveStream`. */
 export interface ArchiveStreamOptions {
   readonly loader?: LoaderOptions;
-  /** Whether closing the stream closes the archive (and `source`); default true. */
+  /** Whether closing the stream closes the archive; default true. */
   readonly owns?: boolean;
-  /** The bytes the archive was opened from, when `openArchive` left them open (closed after it). */
-  readonly source?: ByteSource;
 }
 
 /**
@@ -204,7 +187,6 @@ export function archiveStream(archive: Archive, options: ArchiveStreamOptions = 
       await loader.close(reason);
       if (!owns) return;
       await archive.close();
-      await options.source?.close();
     },
   };
 }
