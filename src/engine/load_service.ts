@@ -1,9 +1,8 @@
 import { loadModel } from "../graph/load_model.ts";
 import type { LoadStats, Model } from "../graph/model.ts";
-import type { ModelStream } from "../nnef/member_stream.ts";
 import { openModelStream } from "../nnef/model_stream.ts";
 import type { DiskCache } from "../storage/disk_cache.ts";
-import type { ArchiveMember } from "../nnef/archive.ts";
+import { readSmallMembers } from "../nnef/small_members.ts";
 import {
   chatTemplateOf,
   PLAIN_CHAT_TEMPLATE,
@@ -140,7 +139,7 @@ export async function loadService(
   });
   let listedBytes = 0;
   let placed = false;
-  const reading = readSideMembers(stream, SIDE_MEMBERS, (member) => {
+  const reading = readSmallMembers(stream, SIDE_MEMBERS, (member) => {
     if (PLACED.test(member.name) || SIDE_MEMBERS.includes(member.name)) listedBytes += member.size;
   });
   options.onLoading?.(() => ({
@@ -263,55 +262,6 @@ export async function loadService(
       await reading.catch(() => {});
     }
   }
-}
-
-/** What `readSideMembers` found: the members asked for that the archive has, and the weights' size. */
-interface SideMembers {
-  readonly files: ReadonlyMap<string, Uint8Array>;
-  /** Bytes of the `.dat` members. */
-  readonly weightBytes: number;
-}
-
-/**
- * Reads the members `names` of `stream` into buffers of their own as they pass (claimed as they
- * begin, or asked for once listed: the stream holds no copy), and sums the `.dat` members'
- * sizes; `onListed` hears of each member as it is listed. Resolves once the member list is complete (a `.tgz` without an index: at the end of
- * the stream) and the members found are in.
- */
-async function readSideMembers(
-  stream: ModelStream,
-  names: readonly string[],
-  onListed: (member: ArchiveMember) => void,
-): Promise<SideMembers> {
-  const wanted = new Set(names);
-  const files = new Map<string, Uint8Array>();
-  const arrivals: Promise<void>[] = [];
-  const keep = (name: string, bytes: Uint8Array, done: Promise<void>) => {
-    const kept = done.then(() => void files.set(name, bytes));
-    kept.catch(() => {});
-    arrivals.push(kept);
-  };
-  stream.onMember((m) => {
-    if (!wanted.delete(m.name)) return undefined;
-    const bytes = new Uint8Array(m.size);
-    return { target: bytes, arrived: (done) => keep(m.name, bytes, done) };
-  });
-  let weightBytes = 0;
-  const listed = new Map<string, number>();
-  for await (const m of stream.members()) {
-    listed.set(m.name, m.size);
-    onListed(m);
-    if (m.name.endsWith(".dat")) weightBytes += m.size;
-  }
-  // Listed ahead of its bytes (a `.tgz`'s index) and not begun yet, or it would be claimed.
-  for (const name of wanted) {
-    const size = listed.get(name);
-    if (size === undefined) continue;
-    const bytes = new Uint8Array(size);
-    keep(name, bytes, stream.load(name, bytes));
-  }
-  await Promise.all(arrivals);
-  return { files, weightBytes };
 }
 
 /** The folder of a tokenizer path (itself when it is a folder). */
