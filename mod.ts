@@ -207,7 +207,7 @@ export {
 export { PrefixCache } from "./src/scheduler/prefix_cache.ts";
 export { KvPool, type KvPoolOptions } from "./src/scheduler/kv_pool.ts";
 export { ServingMetrics } from "./src/scheduler/metrics.ts";
-export { createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
+export { type App, createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
 export {
   DEFAULT_MODEL,
   type ResolvedModel,
@@ -224,6 +224,40 @@ export {
   serveFromEnv,
   type Server,
 } from "./cli/serve.ts";
+
+export type { Args } from "./src/ops/args.ts";
+export type { Graph, NodeArg } from "./src/graph/graph.ts";
+export type { BuildOptions } from "./src/graph/build_model.ts";
+export type { Step } from "./src/graph/executor.ts";
+export type { RowAxis } from "./src/graph/row_axes.ts";
+export type { FusionCounts } from "./src/graph/fuse.ts";
+export type { Comparison, Term } from "./src/tensor/dim.ts";
+export { DTYPES } from "./src/tensor/dtype.ts";
+export type { PagedKv, PagedTensor } from "./src/tensor/paged.ts";
+export type { IndexTarOptions, TarIndex } from "./src/nnef/tar.ts";
+export type { MemberProgress } from "./src/nnef/deadline.ts";
+export type { LocationOptions } from "./src/storage/location.ts";
+export type { CacheLayout, KvItemType } from "./src/scheduler/kv_pool.ts";
+export type { KvItem, MatmulTarget, Ops, PagedAttentionShape } from "./kernels/mod.ts";
+export type { SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
+export type { TokenConstraint, VocabGrammar } from "./src/engine/constrain/constraint.ts";
+export type { Grammar, Term as GrammarTerm } from "./src/engine/constrain/grammar.ts";
+export type { ToolFamily, ToolFunction } from "./src/engine/tool_calls.ts";
+export type { LoadProgress } from "./src/engine/load_service.ts";
+export type { WeightDType } from "./models/llama.ts";
+
+export type { AliasStep } from "./src/graph/executor.ts";
+export type { Atom } from "./src/tensor/dim.ts";
+export type { AttrTemplate } from "./src/graph/graph.ts";
+export type { Automaton } from "./src/engine/constrain/automaton.ts";
+export type { ByteClass } from "./src/engine/constrain/grammar.ts";
+export type { ConstraintStats } from "./src/engine/constrain/constraint.ts";
+export type { DimsStep } from "./src/graph/executor.ts";
+export type { FusedStep } from "./src/graph/executor.ts";
+export type { NodeStep } from "./src/graph/executor.ts";
+export type { VocabTrie } from "./src/engine/constrain/vocab_trie.ts";
+
+export type { AttrValue } from "./src/ops/args.ts";
 
 import { createServer, readServeConfig, serveFromEnv, type Server } from "./cli/serve.ts";
 import { catchStrayErrors, errorMessage } from "./cli/top_level.ts";

@@ -85,11 +85,17 @@ const SERVE_FLAGS = {
 
 /** Everything `rill serve` and `deno serve mod.ts` are configured with. */
 export interface ServeConfig {
+  /** The model location (`MODEL`); undefined serves the default model. */
   readonly model: string | undefined;
+  /** A tokenizer file or folder for an archive without one (`TOKENIZER`). */
   readonly tokenizer: string | undefined;
+  /** The model id clients see (`RILL_MODEL_ID`); default: the resolved model's id. */
   readonly modelId: string | undefined;
+  /** The address to listen on. */
   readonly host: string;
+  /** The port to listen on. */
   readonly port: number;
+  /** Where converted models and verified members are kept (`RILL_CACHE_DIR`). */
   readonly cacheDir: string | undefined;
   /** Fixed tokens per scheduler step; undefined adapts it to about 100 ms a step. */
   readonly prefillChunk: number | undefined;
@@ -105,6 +111,7 @@ export interface ServeConfig {
   readonly loadTimeoutMs?: number | undefined;
   /** Most ms one member may take; undefined: the default (see `memberTimeoutMs`). */
   readonly memberTimeoutMs?: number | undefined;
+  /** What the routes are configured with (keys, CORS, queue, limits). */
   readonly serving: ServingConfig;
 }
 
@@ -195,6 +202,7 @@ export function readServeConfig(
 export interface Server {
   /** Answers a request; pass the server's `info` so that `shutdown` waits for its delivery. */
   readonly fetch: (request: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+  /** What the routes share: the service once loaded, the queue, the metrics. */
   readonly state: ServingState;
   /** Settles when the model is loaded (rejects when it could not be). */
   readonly loaded: Promise<void>;

@@ -272,7 +272,7 @@ type KernelName = typeof KERNEL_NAMES[number];
 type KernelFns = Record<KernelName, Fn>;
 
 /** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
-class Ops implements KernelOps {
+export class Ops implements KernelOps {
   #fns: KernelFns;
   #owner: Kernels;
   #pool: ThreadPool | null;

@@ -28,6 +28,14 @@ const METRIC_ROUTES = new Set([
   "/metrics",
 ]);
 
+/** The HTTP app of {@link createApp}: a handler of requests, as Hono's app gives it. */
+export interface App {
+  /** Answers a request: what `Deno.serve` takes. */
+  fetch(request: Request, ...rest: unknown[]): Response | Promise<Response>;
+  /** Answers a request given by path or URL, in process (as in the tests). */
+  request(input: string | URL | Request, init?: RequestInit): Response | Promise<Response>;
+}
+
 /**
  * The HTTP service: OpenAI-compatible routes under `/v1`, plus `/health`, `/ready`,
  * `/metrics`, `/tokenize` and `/detokenize`, with CORS, Bearer auth and OpenAI-shaped
@@ -36,7 +44,7 @@ const METRIC_ROUTES = new Set([
  * @param state the loaded (or loading) model, queue, metrics and configuration
  * @returns a Hono app; serve it with `Deno.serve(app.fetch)`
  */
-export function createApp(state: ServingState): Hono {
+export function createApp(state: ServingState): App {
   const app = new Hono();
   const { config } = state;
   if (config.corsOrigins.length > 0) {

@@ -41,8 +41,11 @@ export const DEFAULT_SERVING_CONFIG: ServingConfig = {
 
 /** What the routes share: the service once loaded, the queue, the metrics, the config. */
 export class ServingState {
+  /** The configuration, defaults filled in. */
   readonly config: ServingConfig;
+  /** Admission of generations (429 when full). */
   readonly queue: RequestQueue;
+  /** The counters `/metrics` reports. */
   readonly metrics: ServingMetrics;
   /** Receives one line per finished or cancelled generation. */
   readonly log: (line: string) => void;
@@ -55,6 +58,7 @@ export class ServingState {
   #progress: (() => LoadProgress | undefined) | undefined;
   #broken = false;
 
+  /** A state with no service yet (`/ready` answers 503 until `load` has one). */
   constructor(config: Partial<ServingConfig> = {}, log: (line: string) => void = () => {}) {
     this.config = { ...DEFAULT_SERVING_CONFIG, ...config };
     this.log = log;

@@ -20,6 +20,9 @@ export class IncrementalDetokenizer {
   #prefix = 0;
   #read: number;
 
+  /**
+   * A detokenizer whose text starts after `prompt` (its ids give the first tokens their context).
+   */
   constructor(tokenizer: Pick<Tokenizer, "decode">, prompt: readonly number[] = []) {
     this.#tokenizer = tokenizer;
     this.#ids = contextOf(tokenizer, prompt);

@@ -32,6 +32,7 @@ export interface LoadProgress {
   readonly phase: "download" | "convert" | "load";
   /** The file in progress, when the phase goes file by file. */
   readonly what?: string;
+  /** Bytes done so far. */
   readonly doneBytes: number;
   /** Undefined while unknown (a download without a length, a `.tgz` without an index). */
   readonly totalBytes: number | undefined;
@@ -79,6 +80,7 @@ export interface LoadServiceOptions {
 
 /** A loaded service and what it came from. */
 export interface LoadedService {
+  /** The service, answering once the graph is built. */
   readonly service: InferenceService;
   /** The model graph behind the service (for a caller running its own sessions). */
   readonly model: Model;

@@ -29,6 +29,7 @@ export interface MemoryNeeds {
 
 /** A model admitted under a memory limit, and the KV budget it leaves. */
 export interface MemoryPlan extends MemoryNeeds {
+  /** The limit the plan was made under. */
   readonly limit: MemoryLimit;
   /** Bytes left for KV caches: what the scheduler may hand out to sequences. */
   readonly kvBudgetBytes: number;

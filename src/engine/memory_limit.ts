@@ -2,6 +2,7 @@
 
 /** A memory limit in bytes and where it was found. */
 export interface MemoryLimit {
+  /** The limit in bytes. */
   readonly bytes: number;
   /** The setting it was given by, the cgroup file it was read from, or `system memory`. */
   readonly from: string;

@@ -238,7 +238,9 @@ class Bins {
 
 /** One generated token's log-probability and the most likely alternatives, as OpenAI reports them. */
 export interface TokenLogprob {
+  /** The token id. */
   readonly id: number;
+  /** Its natural log-probability. */
   readonly logprob: number;
   /** The most likely tokens at this position, most likely first (ties: lower id first). */
   readonly top: readonly { readonly id: number; readonly logprob: number }[];

@@ -30,6 +30,7 @@ export interface TokenModel {
 
 /** How to generate one completion. */
 export interface GenerateOptions {
+  /** Temperature, top-p, penalties and the seed. */
   readonly sampling: SamplingOptions;
   /** Stop strings, matched on decoded text and never emitted. */
   readonly stop: readonly string[];
@@ -79,7 +80,9 @@ export type GenerationEvent =
 
 /** Everything the service is built from. */
 export interface InferenceServiceOptions {
+  /** The model that turns tokens into logits (a `BatchScheduler` over sessions). */
   readonly model: TokenModel;
+  /** The tokenizer of the model. */
   readonly tokenizer: Tokenizer;
   /** The name clients use in `model` and see in `/v1/models`. */
   readonly modelId: string;
@@ -106,11 +109,14 @@ export class InferenceService {
   readonly #grammars = new Map<string, VocabGrammar>();
   /** The chat template's text. */
   readonly chatTemplate: string;
+  /** The name clients use in `model` and see in `/v1/models`. */
   readonly modelId: string;
+  /** OpenAI's `system_fingerprint` of this model, runtime and kernels. */
   readonly systemFingerprint: string;
   /** Bytes of the vocabulary's longest token (computed on first use). */
   #longestToken = 0;
 
+  /** A service over `options.model` and its tokenizer. */
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
     this.#tokenizer = options.tokenizer;

@@ -42,7 +42,9 @@ function sameLayouts(a: readonly CacheLayout[], b: readonly CacheLayout[]): bool
 
 /** A KV-cache input/output pair recognised in the graph. */
 export interface CachePair {
+  /** The graph input that takes the cache (`in_cache_key_0`). */
   readonly input: string;
+  /** The graph output that gives it back grown (`out_cache_key_0`). */
   readonly output: string;
   /** The axis that grows (the past symbol's axis). */
   readonly axis: number;
@@ -191,9 +193,11 @@ export function cacheLayouts(model: Model): readonly CacheLayout[] {
 
 /** Prefill/decode over one sequence; its KV cache lives in blocks of a pool. */
 export class Session {
+  /** The model it runs. */
   readonly model: Model;
   /** The compiled graph: shared by every session over the model, unless given. */
   readonly executor: Executor;
+  /** The KV-cache pairs of the graph. */
   readonly pairs: readonly CachePair[];
   readonly #tokens: GraphIO;
   readonly #logits: GraphIO;

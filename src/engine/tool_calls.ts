@@ -2,7 +2,9 @@ import type { ChatMessage } from "./chat_template.ts";
 
 /** A function the model may call (OpenAI `tools[i].function`). */
 export interface ToolFunction {
+  /** The function name. */
   readonly name: string;
+  /** What the function does, for the model. */
   readonly description?: string;
   /** JSON schema of the arguments object. */
   readonly parameters: unknown;

@@ -38,12 +38,17 @@ export type NodeOverride = (args: Args<Tensor>, ctx: EvalContext) => Tensor[];
 
 /** A node run by its op (or an override). */
 export interface NodeStep {
+  /** Marks a node run by its op. */
   readonly kind: "node";
+  /** The node. */
   readonly node: Node;
   /** Attributes without wires, resolved once. */
   readonly fixed: readonly (readonly [string, AttrValue])[];
+  /** Tensor arguments by parameter name, as value ids. */
   readonly tensors: readonly (readonly [string, number])[];
+  /** Tensor-list arguments by parameter name, as value ids. */
   readonly lists: readonly (readonly [string, readonly number[]])[];
+  /** Attributes that read wires, resolved at each run. */
   readonly dynamic: readonly (readonly [string, AttrTemplate])[];
   /**
    * For reshape/unsqueeze/squeeze: the input id and the output's symbolic shape, so that a
@@ -120,22 +125,31 @@ export interface FusedCall {
 
 /** A fused call standing for a subgraph. */
 export interface FusedStep {
+  /** Marks a fused call. */
   readonly kind: "fused";
+  /** The node whose outputs it gives. */
   readonly node: Node;
+  /** The call. */
   readonly call: FusedCall;
 }
 
 /** A value evaluated from its symbolic contents. */
 export interface DimsStep {
+  /** Marks a value evaluated from its dims. */
   readonly kind: "dims";
+  /** The value id. */
   readonly id: number;
+  /** Its contents, symbolic until bound. */
   readonly dims: readonly Dim[];
 }
 
 /** A value that is another one (identity casts and copies). */
 export interface AliasStep {
+  /** Marks an alias. */
   readonly kind: "alias";
+  /** The value id. */
   readonly id: number;
+  /** The value it stands for. */
   readonly from: number;
 }
 
@@ -178,6 +192,7 @@ function contents(t: Tensor): AttrValue {
  * that run only: every session over the model shares one executor, stepping in any order.
  */
 export class Executor {
+  /** The graph it runs. */
   readonly model: Graph;
   #steps: Step[] = [];
   readonly #constants = new Map<number, Tensor>();

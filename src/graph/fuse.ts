@@ -53,9 +53,13 @@ function commonRowAxis(
 
 /** What {@link fuseGraph} found, by kind. */
 export interface FusionCounts {
+  /** RMSNorm subgraphs fused. */
   rmsNorm: number;
+  /** Rotary embeddings fused. */
   rope: number;
+  /** SiLU-gated products fused. */
   siluGate: number;
+  /** Attention blocks fused. */
   attention: number;
 }
 

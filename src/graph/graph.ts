@@ -39,12 +39,17 @@ export function templateWires(t: AttrTemplate, into: number[] = []): number[] {
 
 /** One op invocation of the expanded graph. */
 export interface Node {
+  /** Index in `Graph.nodes`. */
   readonly id: number;
+  /** The op that runs it. */
   readonly op: Op;
+  /** The op's NNEF name. */
   readonly name: string;
+  /** The arguments by parameter name. */
   readonly args: ReadonlyMap<string, NodeArg>;
   /** Per attribute, which items were numbers known at load time (see `OpArgs.knownAtLoad`). */
   readonly known: ReadonlyMap<string, readonly boolean[]>;
+  /** The ids of the values it writes. */
   readonly outputs: readonly number[];
   /** `graph.nnef:line` of the graph statement, with the fragment path when expanded. */
   readonly where: string;
@@ -52,24 +57,34 @@ export interface Node {
 
 /** A wire: one output of a node, with what is known about it at load time. */
 export interface Value {
+  /** Index in `Graph.values`. */
   readonly id: number;
   /** The first identifier the value was assigned to, if any. */
   name: string | null;
+  /** What is known of it at load time (type, symbolic shape, contents when known). */
   readonly fact: Fact;
+  /** The node that writes it, or null for a constant. */
   readonly producer: number | null;
 }
 
 /** A graph input or output, by name. */
 export interface GraphIO {
+  /** The name in the graph's declaration. */
   readonly name: string;
+  /** The id of its value. */
   readonly id: number;
+  /** What is known of it at load time. */
   readonly fact: Fact;
 }
 /** The structure of a loaded graph, as the executor and the planners read it. */
 export interface Graph {
+  /** The nodes in execution order. */
   readonly nodes: readonly Node[];
+  /** Every value by id. */
   readonly values: readonly Value[];
+  /** The graph inputs, in declaration order. */
   readonly inputs: readonly GraphIO[];
+  /** The graph outputs, in declaration order. */
   readonly outputs: readonly GraphIO[];
   /** Symbols declared with `extension tract_symbol`. */
   readonly symbols: readonly string[];

@@ -23,9 +23,13 @@ export interface LoadStats {
 
 /** A loaded model: the expanded graph with its facts, inputs, outputs and metadata. */
 export class Model implements Graph {
+  /** The nodes in execution order. */
   readonly nodes: readonly Node[];
+  /** Every value by id. */
   readonly values: readonly Value[];
+  /** The graph inputs, in declaration order. */
   readonly inputs: readonly GraphIO[];
+  /** The graph outputs, in declaration order. */
   readonly outputs: readonly GraphIO[];
   /** Symbols declared with `extension tract_symbol`. */
   readonly symbols: readonly string[];
@@ -34,6 +38,7 @@ export class Model implements Graph {
   /** The `tract_core_properties` fragment (t2n writes strings). */
   readonly properties: ReadonlyMap<string, string>;
 
+  /** A model from its built parts (see `buildModel`). */
   constructor(parts: {
     nodes: readonly Node[];
     values: readonly Value[];

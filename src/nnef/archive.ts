@@ -24,6 +24,7 @@ export interface ArchiveMember {
   readonly name: string;
   /** Payload offset in the tar (the decompressed tar for a `.tgz`); 0 in a folder. */
   readonly offset: number;
+  /** Payload bytes. */
   readonly size: number;
   /** The payload's sha256 (hex) when the archive's `rill-index.json` lists it. */
   readonly sha256?: string;
@@ -33,6 +34,7 @@ export interface ArchiveMember {
 export interface Archive {
   /** The path, the URL (redacted) or the source name. */
   readonly name: string;
+  /** What holds the members: a folder, a tar, or a gzip'd tar (inflated into memory). */
   readonly kind: "folder" | "tar" | "tgz";
   /** Bytes read from the source to list the members (for a `.tgz`, the whole compressed file). */
   readonly indexBytesRead: number;
@@ -42,7 +44,9 @@ export interface Archive {
   readonly etag: string | undefined;
   /** Members sorted by name. */
   members(): ArchiveMember[];
+  /** The member of that name, or undefined. */
   member(name: string): ArchiveMember | undefined;
+  /** True when the archive has a member of that name. */
   has(name: string): boolean;
   /** Reads a whole member; checked against its sha256 when the index gives one. */
   read(name: string): Promise<Uint8Array>;

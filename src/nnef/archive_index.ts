@@ -9,6 +9,7 @@ export interface ArchiveIndexEntry {
   readonly name: string;
   /** Offset of the member's payload in the tar (after its header blocks). */
   readonly offset: number;
+  /** Payload bytes. */
   readonly size: number;
   /** Lower-case hex sha256 of the payload. */
   readonly sha256: string;

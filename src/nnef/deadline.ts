@@ -43,6 +43,7 @@ export function memberTimeoutMs(given?: number): number {
 
 /** How far one member got. */
 export interface MemberProgress {
+  /** The member's name. */
   readonly name: string;
   /** Bytes of it arrived so far. */
   readonly bytes: number;

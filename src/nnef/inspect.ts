@@ -9,6 +9,7 @@ import { isDType } from "../tensor/dtype.ts";
 
 /** A graph input or output. */
 export interface IoSummary {
+  /** The name the graph declares. */
   readonly name: string;
   /** Integers, or symbol expressions as text (`"S"`, `"S + P"`); null when the graph does not say. */
   readonly shape: readonly (number | string)[] | null;
@@ -18,33 +19,47 @@ export interface IoSummary {
 
 /** A `tract_assert` line; `scenario` is the name before `:` (`tg`, `pp`), if any. */
 export interface AssertSummary {
+  /** The scenario name, or null for an assert that always applies. */
   readonly scenario: string | null;
+  /** The assertion as written. */
   readonly expr: string;
 }
 
 /** Tensor files of one item type. `bytes` counts payload bytes (headers excluded). */
 export interface TensorTypeSummary {
+  /** Tensor files of this type. */
   readonly count: number;
+  /** Their payload bytes. */
   readonly bytes: number;
 }
 
 /** The result of `inspectModel`; plain data, ready for `JSON.stringify`. */
 export interface ModelSummary {
+  /** The archive's path or URL. */
   readonly archive: string;
+  /** The graph's name. */
   readonly graph: string;
+  /** The `version` of `graph.nnef`. */
   readonly nnefVersion: string;
+  /** The `extension` registries the graph uses (`tract_registry ...`). */
   readonly registries: readonly string[];
+  /** The symbols the graph declares (`S`, `P`). */
   readonly symbols: readonly string[];
+  /** Its `tract_assert` lines. */
   readonly asserts: readonly AssertSummary[];
   /** Other `extension` lines, as `id rest`. */
   readonly extensions: readonly string[];
+  /** The graph inputs. */
   readonly inputs: readonly IoSummary[];
+  /** The graph outputs. */
   readonly outputs: readonly IoSummary[];
+  /** Number of `.dat` files. */
   readonly tensorCount: number;
   /** Payload bytes of all `.dat` files. */
   readonly tensorBytes: number;
   /** By item type: `f32`, `f16`, `i64`, `q40` (either Q4_0 layout), `q81`, `string`, … */
   readonly tensorsByType: Readonly<Record<string, TensorTypeSummary>>;
+  /** Number of Q4_0 tensors (either layout). */
   readonly q40TensorCount: number;
   /** Names of the fragments the document defines or declares, in document order. */
   readonly fragments: readonly string[];

@@ -42,7 +42,9 @@ export interface LoaderOptions {
 
 /** What a loader did so far. */
 export interface LoaderStats {
+  /** Members whose loads resolved. */
   readonly membersLoaded: number;
+  /** Of those, the members read from the disk cache. */
   readonly membersFromCache: number;
   /** Bytes written into targets (each byte position once). */
   readonly bytesWritten: number;
@@ -53,6 +55,7 @@ export interface LoaderStats {
  * ranges in flight, in a priority order the caller can change while loading.
  */
 export interface MemberLoader {
+  /** The archive's name, for errors. */
   readonly name: string;
   /**
    * Writes member `name` into `target` chunk by chunk as it arrives. Resolves once every byte is
@@ -63,6 +66,7 @@ export interface MemberLoader {
   load(name: string, target: LoadTarget, options?: MemberLoadOptions): Promise<void>;
   /** Changes the priority of a member not yet fully requested (default: ahead of all others). */
   prioritize(name: string, priority?: number): void;
+  /** What the loader did so far. */
   readonly stats: LoaderStats;
   /** The members asked for and not loaded yet, with how far each got. */
   pending(): MemberProgress[];

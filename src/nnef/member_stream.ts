@@ -19,7 +19,9 @@ import type { LoaderStats, LoadTarget, MemberLoadOptions } from "./loader.ts";
  * it fails with an error naming the archive and the member.
  */
 export interface ModelStream {
+  /** The archive's name (a URL redacted), for errors. */
   readonly name: string;
+  /** What the members come from (a `.tgz` is read in one pass). */
   readonly kind: "folder" | "tar" | "tgz";
   /**
    * The archive's members as they become known. Every one at once for a tar or folder, and for
@@ -50,6 +52,7 @@ export interface ModelStream {
   read(name: string): Promise<Uint8Array>;
   /** Moves a member ahead of the others (tar: pending ranges; `.tgz`: no effect, order is fixed). */
   prioritize(name: string, priority?: number): void;
+  /** What was written into targets so far. */
   readonly stats: LoaderStats;
   /** The members being loaded or waited for, with how far each got. */
   pending(): MemberProgress[];
@@ -69,7 +72,9 @@ export interface ModelStream {
 
 /** A member taken by an `onMember` hook: where its bytes go, and who hears of their arrival. */
 export interface MemberClaim {
+  /** Where the member's bytes go. */
   readonly target: LoadTarget;
+  /** Called after bytes `[start, end)` of the member were written into the target. */
   readonly onProgress?: (start: number, end: number) => void;
   /** Called synchronously with the member's arrival (rejects on failure or sha256 mismatch). */
   readonly arrived?: (done: Promise<void>) => void;

@@ -130,6 +130,7 @@ async function openStream(
 
 /** Options of `archiveStream`. */
 export interface ArchiveStreamOptions {
+  /** Range reads of the archive's loader. */
   readonly loader?: LoaderOptions;
   /** Whether closing the stream closes the archive; default true. */
   readonly owns?: boolean;

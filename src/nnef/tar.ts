@@ -6,9 +6,11 @@ export const TAR_BLOCK = 512;
 
 /** A regular file found in a tar, its name as written (after PAX and GNU long names). */
 export interface TarEntry {
+  /** The name as written (after PAX and GNU long names), not normalized. */
   readonly name: string;
   /** Offset of the payload in the tar. */
   readonly offset: number;
+  /** Payload bytes. */
   readonly size: number;
 }
 
@@ -313,7 +315,9 @@ export interface TarWriteOptions {
 
 /** A file to put in a tar. */
 export interface TarWriteEntry {
+  /** Path inside the tar. */
   readonly name: string;
+  /** The file's bytes. */
   readonly data: Uint8Array;
 }
 

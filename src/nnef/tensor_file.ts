@@ -32,18 +32,23 @@ export type TensorLayout = "plain" | "bits" | "string" | "q40" | "q40_legacy" | 
 
 /** The 128-byte header of a `.dat` tensor file, decoded. */
 export interface TensorHeader {
+  /** The format version, major and minor. */
   readonly version: [number, number];
   /** Payload byte count as written; not trustworthy for strings. */
   readonly dataLength: number;
+  /** The number of dims. */
   readonly rank: number;
   /** The `rank` dims of the header: for block-quant tensors possibly flattened to 2-D. */
   readonly dims: number[];
+  /** Bits per item, as written. */
   readonly bitsPerItem: number;
   /** Item-type code, as written (1 and 2 both mean unsigned, 3 and 4 signed). */
   readonly itemType: number;
+  /** The vendor code of the item type (0 for the standard types). */
   readonly vendor: number;
   /** Item type `decodeTensor` produces (`f32` for Q8_1, which Rill dequantizes). */
   readonly dtype: DType;
+  /** How the payload is laid out. */
   readonly layout: TensorLayout;
   /** Bytes 52..128 as written (legacy quantization parameters and padding). */
   readonly reserved: Uint8Array;
@@ -51,6 +56,7 @@ export interface TensorHeader {
 
 /** A `.dat` file: its header and its raw payload. */
 export interface TensorFile {
+  /** The decoded header. */
   readonly header: TensorHeader;
   /** Exactly the bytes after the header (`readTensorFile` returns a view of its input). */
   readonly payload: Uint8Array;

@@ -11,7 +11,9 @@ import type { Kernels } from "../../kernels/mod.ts";
 
 /** What is known about a value before any data is touched. */
 export interface Fact {
+  /** The item type. */
   readonly dtype: DType;
+  /** The shape, possibly symbolic. */
   readonly shape: readonly Dim[];
   /** The contents when fully known at load time (weights, literals, folded constants). */
   readonly value?: Tensor;
@@ -34,6 +36,7 @@ export interface Fact {
 export interface OpArgs<T> {
   /** True when the argument was given or its declared default is not null/empty. */
   has(name: string): boolean;
+  /** A tensor argument. */
   tensor(name: string): T;
   /** A tensor argument that may be absent (optional parameters such as sdpa's `mask`). */
   optionalTensor(name: string): T | null;
@@ -41,12 +44,17 @@ export interface OpArgs<T> {
   tensors(name: string): T[];
   /** An integer that may be symbolic at load time (a number at run time). */
   dim(name: string): Dim;
+  /** A list of integers that may be symbolic at load time. */
   dims(name: string): Dim[];
   /** An integer that must be known at load time. */
   int(name: string): number;
+  /** A list of integers that must be known at load time. */
   ints(name: string): number[];
+  /** A scalar attribute. */
   float(name: string): number;
+  /** A string attribute. */
   str(name: string): string;
+  /** A logical attribute. */
   bool(name: string): boolean;
   /**
    * True when item `index` of attribute `name` was a number known at load time (a literal

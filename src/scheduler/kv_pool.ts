@@ -59,9 +59,13 @@ interface Region {
 
 /** Blocks of fixed size for the cache tensors of every sequence of one model. */
 export class KvPool {
+  /** Positions per block. */
   readonly blockSize: number;
+  /** Item type of the cache (`f16` by default). */
   readonly itemType: KvItemType;
+  /** The cache tensors of one sequence, one layout per cache input of the graph. */
   readonly layouts: readonly CacheLayout[];
+  /** The kernels whose memory holds the blocks, or null (plain arrays). */
   readonly kernels: Kernels | null;
   readonly #regions: Region[];
   readonly #growable: boolean;
@@ -71,6 +75,7 @@ export class KvPool {
   /** Free block ids, the lowest last (taken first). */
   #free: number[];
 
+  /** A pool of `options.blocks` blocks for caches of these layouts. */
   constructor(layouts: readonly CacheLayout[], options: KvPoolOptions) {
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (!Number.isInteger(blockSize) || blockSize < 1) {

@@ -29,6 +29,7 @@ export class PrefixCache {
   readonly #entries = new Map<string, Entry>();
   #nextId = 1;
 
+  /** An empty cache over blocks of `blockSize` positions in `pool`. */
   constructor(pool: BlockRefs, blockSize: number) {
     this.#pool = pool;
     this.#blockSize = blockSize;

@@ -3,6 +3,7 @@ export class QueueFullError extends RangeError {
   /** Seconds a client should wait before retrying. */
   readonly retryAfterSeconds: number;
 
+  /** The error for a queue of `maxWaiting` places, telling to retry after that many seconds. */
   constructor(maxWaiting: number, retryAfterSeconds: number) {
     super(`Request queue is full (${maxWaiting} waiting)`);
     this.name = "QueueFullError";
@@ -40,6 +41,7 @@ export class RequestQueue {
   readonly #waiting: Waiter[] = [];
   #running = 0;
 
+  /** An empty queue. */
   constructor(options: RequestQueueOptions) {
     if (!Number.isInteger(options.maxWaiting) || options.maxWaiting < 0) {
       throw new RangeError(`Queue size must be a non-negative integer, got ${options.maxWaiting}`);

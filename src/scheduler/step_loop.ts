@@ -32,11 +32,17 @@ export interface StepSequence {
 
 /** The block pool as the scheduler sees it. */
 export interface StepPool {
+  /** Positions per block. */
   readonly blockSize: number;
+  /** Blocks in the pool. */
   readonly capacity: number;
+  /** Blocks no sequence nor the prefix cache holds. */
   readonly freeBlocks: number;
+  /** Takes one more reference to a block. */
   retain(id: number): void;
+  /** Drops a reference to a block (free at none). */
   release(id: number): void;
+  /** The references a block has. */
   refs(id: number): number;
 }
 
@@ -44,6 +50,7 @@ export interface StepPool {
 export interface StepModel<S extends StepSequence> {
   /** Positions a sequence can hold (prompt and generated tokens). */
   readonly contextLength: number;
+  /** The KV blocks the sequences share. */
   readonly pool: StepPool;
   /** A sequence with an empty cache. */
   newSequence(): S;
@@ -90,6 +97,7 @@ export interface SequenceRun {
 
 /** Thrown by `submit` when a request could never fit the KV pool. */
 export class KvBudgetError extends RangeError {
+  /** The error for a request of `positions` KV positions, over a pool of `capacity`. */
   constructor(positions: number, capacity: number) {
     super(
       `The request needs ${positions} KV positions, more than the ${capacity} the KV budget holds`,
@@ -116,18 +124,25 @@ export interface SchedulerOptions {
 
 /** Figures of the scheduler, read by `/metrics`. */
 export interface SchedulerStats {
+  /** Sequences in the running set. */
   readonly running: number;
+  /** Requests waiting for admission. */
   readonly waiting: number;
+  /** Steps run so far. */
   readonly steps: number;
   /** Sequences in the last step. */
   readonly batchSize: number;
   /** Tokens in the last step. */
   readonly stepTokens: number;
+  /** Blocks held by sequences. */
   readonly blocksUsed: number;
+  /** Blocks free. */
   readonly blocksFree: number;
+  /** Blocks kept by the prefix cache only. */
   readonly blocksCached: number;
   /** Prompt tokens served from the prefix cache, in total. */
   readonly prefixHitTokens: number;
+  /** Sequences paused for lack of blocks, in total. */
   readonly preemptions: number;
 }
 
@@ -150,7 +165,9 @@ const MIN_BUDGET = 16;
 
 /** Runs submitted sequences in batched steps over one {@link StepModel}. */
 export class BatchScheduler<S extends StepSequence> {
+  /** The model it steps. */
   readonly model: StepModel<S>;
+  /** The full blocks kept for later requests with the same prefix. */
   readonly prefixCache: PrefixCache;
   readonly #maxWaiting: number;
   readonly #maxRunning: number;
@@ -171,6 +188,7 @@ export class BatchScheduler<S extends StepSequence> {
   #prefixHitTokens = 0;
   #preemptions = 0;
 
+  /** A scheduler over `model`, idle until the first `submit`. */
   constructor(model: StepModel<S>, options: SchedulerOptions = {}) {
     this.model = model;
     this.prefixCache = new PrefixCache(model.pool, model.pool.blockSize);

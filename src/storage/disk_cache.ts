@@ -7,6 +7,7 @@ export interface MemberCacheKey {
   readonly url: string;
   /** The object's ETag when the server sent one. */
   readonly etag: string | undefined;
+  /** The member's name in the archive. */
   readonly member: string;
   /** The member's sha256 from the archive index; only indexed members are cached. */
   readonly sha256: string;
@@ -17,6 +18,7 @@ export interface MemberCacheKey {
  * Files are written whole to a temporary name and renamed, so a reader never sees half a member.
  */
 export interface DiskCache {
+  /** The cache's folder. */
   readonly dir: string;
   /** Reads a cached member into `target` (exactly its size); false when it is not cached. */
   readInto(key: MemberCacheKey, target: Uint8Array): Promise<boolean>;

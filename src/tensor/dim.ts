@@ -10,7 +10,11 @@
 /** A dimension: a plain integer or a symbolic expression. */
 export type Dim = number | DimExpr;
 
-type Atom =
+/**
+ * A factor of a term: a symbol, or an operation that does not distribute (division, min, max,
+ * broadcast).
+ */
+export type Atom =
   | { readonly kind: "sym"; readonly name: string; readonly key: string }
   | { readonly kind: "div"; readonly num: DimExpr; readonly q: number; readonly key: string }
   | {
@@ -19,24 +23,30 @@ type Atom =
     readonly key: string;
   };
 
-interface Term {
+/** One product of a sum: a coefficient times atoms. */
+export interface Term {
+  /** The integer coefficient. */
   readonly coef: number;
   /** Sorted by key; a repeated atom is a power (`S*S`). Empty for the constant term. */
   readonly atoms: readonly Atom[];
+  /** Canonical text of the term. */
   readonly key: string;
 }
 
 /** A non-constant symbolic expression in canonical form; build it with the functions below. */
 export class DimExpr {
+  /** The terms of the sum, in canonical order. */
   readonly terms: readonly Term[];
   /** Canonical text: two expressions are equal exactly when their keys are. */
   readonly key: string;
 
+  /** An expression from terms already in canonical form. */
   constructor(terms: readonly Term[]) {
     this.terms = terms;
     this.key = formatTerms(terms);
   }
 
+  /** The canonical text, e.g. `S+P`. */
   toString(): string {
     return this.key;
   }
@@ -488,14 +498,20 @@ export function parseDim(text: string): Dim {
   return new DimParser(text).parseAll();
 }
 
+/** A comparison of a `tract_assert` line. */
 export type Comparison = "==" | "<=" | ">=" | "<" | ">";
 
 /** One `tract_assert` constraint; a scenario assert only applies in its scenario. */
 export interface Assertion {
+  /** The assertion as written. */
   readonly text: string;
+  /** The scenario it applies in (`tg`, `pp`), or null for all. */
   readonly scenario: string | null;
+  /** The left-hand side. */
   readonly left: Dim;
+  /** The comparison. */
   readonly op: Comparison;
+  /** The right-hand side. */
   readonly right: Dim;
 }
 

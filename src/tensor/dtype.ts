@@ -17,6 +17,7 @@ export const DTYPES = [
   "q40",
 ] as const;
 
+/** An item type of {@link DTYPES}. */
 export type DType = typeof DTYPES[number];
 
 /** Runtime storage of each item type: floats as f32 (f16 values are kept rounded to f16), integers as exact f64. */

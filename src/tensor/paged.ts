@@ -15,8 +15,9 @@ export interface PagedKv {
   readonly blockSize: number;
   /** Item type of the stored positions. */
   readonly itemType: "f16" | "f32";
-  /** Items before the past axis (kv heads) and after it (head dim). */
+  /** Items before the past axis (kv heads). */
   readonly outer: number;
+  /** Items after the past axis (head dim). */
   readonly inner: number;
   /** The sequence's block ids, in position order. */
   readonly table: readonly number[];
@@ -26,6 +27,7 @@ export interface PagedKv {
 
 /** A tensor backed by a paged pool. */
 export interface PagedTensor extends Tensor {
+  /** Where its positions lie. */
   readonly paged: PagedKv;
 }
 

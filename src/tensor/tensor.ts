@@ -5,8 +5,11 @@ import { allocData, type DType, type TensorData } from "./dtype.ts";
  * the 18-byte GGML blocks of the flattened tensor.
  */
 export interface Tensor {
+  /** The item type. */
   readonly dtype: DType;
+  /** The dims, outermost first. */
   readonly shape: readonly number[];
+  /** The items in row-major order. */
   readonly data: TensorData;
 }
 

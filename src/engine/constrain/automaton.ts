@@ -15,6 +15,7 @@ const DONE = 0;
  * finish, so a live state always has a completion.
  */
 export class Automaton {
+  /** The grammar it walks. */
   readonly grammar: Grammar;
   // Stack nodes: the position on top, the node below (DONE at the bottom), and the fewest
   // bytes that finish the stack.
@@ -32,6 +33,7 @@ export class Automaton {
   /** The state before any byte. */
   readonly start: number;
 
+  /** An automaton with only its start state computed. */
   constructor(grammar: Grammar) {
     this.grammar = grammar;
     const nodes = new Set<number>();

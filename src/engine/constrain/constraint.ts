@@ -27,7 +27,9 @@ export interface TokenConstraint {
 
 /** Cost figures of a constraint. */
 export interface ConstraintStats {
+  /** Masks computed. */
   masks: number;
+  /** Seconds spent computing them. */
   seconds: number;
 }
 
@@ -51,13 +53,16 @@ interface Walked {
  * states and the masks only grow).
  */
 export class VocabGrammar {
+  /** The grammar's automaton over bytes. */
   readonly automaton: Automaton;
+  /** The vocabulary's tokens by their bytes. */
   readonly trie: VocabTrie;
   /** End-of-sequence ids, allowed where the document may end. */
   readonly eos: readonly number[];
   readonly #cache = new Map<number, Walked>();
   readonly #path: Int32Array;
 
+  /** The grammar matched against the tokens of `trie`, `eos` ending the document. */
   constructor(grammar: Grammar, trie: VocabTrie, eos: readonly number[]) {
     this.automaton = new Automaton(grammar);
     this.trie = trie;

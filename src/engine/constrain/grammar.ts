@@ -13,6 +13,7 @@ export class ByteClass {
   readonly accepts: Uint8Array;
   #key: string | undefined;
 
+  /** A class accepting the bytes set to 1 in `accepts` (256,). */
   constructor(accepts: Uint8Array) {
     this.accepts = accepts;
   }

@@ -24,6 +24,7 @@ export class VocabTrie {
   /** (256,) 1 where a token of exactly that one byte exists. */
   readonly singleBytes: Uint8Array;
 
+  /** The trie of `vocabSize` tokens, each given by `tokenBytes`. */
   constructor(vocabSize: number, tokenBytes: (id: number) => Uint8Array) {
     this.vocabSize = vocabSize;
     const entries: { id: number; bytes: Uint8Array }[] = [];
