@@ -190,6 +190,8 @@ export {
   type LoadedService,
   loadService,
   type LoadServiceOptions,
+  modelScheduler,
+  type ModelSchedulerOptions,
 } from "./src/engine/load_service.ts";
 export { QueueFullError, type QueueTicket, RequestQueue } from "./src/scheduler/queue.ts";
 export {

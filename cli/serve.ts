@@ -220,6 +220,13 @@ export interface Server {
  * from then on, the first ones waiting per node for weights still arriving. A weight that
  * then fails to arrive or to verify fails the requests waiting for it; the process stays up,
  * answers 503 from then on, and `/ready` says failed.
+ *
+ * @example
+ * ```ts ignore
+ * const server = createServer(readServeConfig(Deno.args, (name) => Deno.env.get(name)));
+ * Deno.serve((request, info) => server.fetch(request, info));
+ * await server.loaded;
+ * ```
  */
 export function createServer(config: ServeConfig, output = defaultLog): Server {
   // Every line, whatever it quotes (a URL in an error's text), without credentials.

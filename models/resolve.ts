@@ -65,6 +65,13 @@ export interface ResolvedModel {
  * Face folder (`config.json` and safetensors) is converted the same way, once: the next
  * start finds the archive in the cache as long as the input files are unchanged.
  *
+ * @example
+ * ```ts ignore
+ * const resolved = await resolveModel("hf:HuggingFaceTB/SmolLM2-135M-Instruct", {
+ *   cacheDir: `${Deno.env.get("HOME")}/.cache/rill`,
+ * });
+ * const { service } = await loadService(resolved.location, { modelId: resolved.id });
+ * ```
  * @param spec the `MODEL` value; undefined or "" means `DEFAULT_MODEL`
  * @throws {Error} when a hub model is neither cached nor downloadable, saying how to set MODEL
  * @throws {Deno.errors.NotFound} when a local path does not exist

@@ -41,6 +41,13 @@ export interface App {
  * `/metrics`, `/tokenize` and `/detokenize`, with CORS, Bearer auth and OpenAI-shaped
  * errors, and the chat playground at `/`.
  *
+ * @example
+ * ```ts ignore
+ * const state = new ServingState({ apiKeys: ["sk-local"] });
+ * const app = createApp(state);
+ * Deno.serve(app.fetch);
+ * await state.load(loadService("model.nnef.tar", { modelId: "stories" }).then((l) => l.service));
+ * ```
  * @param state the loaded (or loading) model, queue, metrics and configuration
  * @returns a Hono app; serve it with `Deno.serve(app.fetch)`
  */

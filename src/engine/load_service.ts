@@ -120,6 +120,22 @@ const PLACED = /\.dat$/;
  * early as a tar; without that index, only the end of the stream tells that a member is
  * absent, so it resolves then.
  *
+ * @example
+ * ```ts ignore
+ * const kernels = await loadKernels({ threads: 2 });
+ * const { service, weightsReady } = await loadService("model.nnef.tar", {
+ *   modelId: "stories",
+ *   kernels,
+ * });
+ * for await (const event of service.generate(service.encodePrompt("Once upon a time"), {
+ *   sampling: { temperature: 0 },
+ *   stop: [],
+ *   maxTokens: 32,
+ * })) {
+ *   if (event.type === "text") console.log(event.text);
+ * }
+ * await weightsReady;
+ * ```
  * @throws {TypeError} when there is no tokenizer in the archive and none was given
  * @throws {RangeError} when the model does not fit in `options.memoryLimit`
  */

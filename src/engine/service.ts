@@ -101,7 +101,19 @@ export interface InferenceServiceOptions {
   readonly systemFingerprint?: string;
 }
 
-/** Ties a model, its tokenizer, its chat template and the sampler into text generation. */
+/**
+ * Ties a model, its tokenizer, its chat template and the sampler into text generation.
+ *
+ * @example
+ * ```ts ignore
+ * const service = new InferenceService({
+ *   model: modelScheduler(await loadModel("model.nnef.tar")),
+ *   tokenizer: await loadTokenizer("tokenizer.json"),
+ *   modelId: "stories",
+ *   renderChat: (messages) => renderChatTemplate({}, messages),
+ * });
+ * ```
+ */
 export class InferenceService {
   readonly #model: TokenModel;
   readonly #tokenizer: Tokenizer;

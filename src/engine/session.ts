@@ -191,7 +191,20 @@ export function cacheLayouts(model: Model): readonly CacheLayout[] {
   return planOf(model).layouts;
 }
 
-/** Prefill/decode over one sequence; its KV cache lives in blocks of a pool. */
+/**
+ * Prefill/decode over one sequence; its KV cache lives in blocks of a pool.
+ *
+ * @example
+ * ```ts ignore
+ * const model = await loadModel("stories260K.nnef.tgz");
+ * const session = new Session(model, { capacity: 64 });
+ * let logits = session.prefill([1, 403, 407]);
+ * for (let i = 0; i < 8; i++) {
+ *   const next = logits.indexOf(Math.max(...logits));
+ *   logits = session.decode(next);
+ * }
+ * ```
+ */
 export class Session {
   /** The model it runs. */
   readonly model: Model;

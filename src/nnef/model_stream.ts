@@ -38,6 +38,14 @@ export interface ModelStreamOptions extends OpenArchiveOptions {
  * `options.loadTimeoutMs` (see `loadTimeoutMs`, 30 minutes), and each member within its own
  * limit (`options.loader.memberTimeoutMs`): past one, the loads still pending fail with an
  * error naming the archive (redacted) and what it was waiting for.
+ *
+ * @example
+ * ```ts ignore
+ * const stream = await openModelStream("https://example.com/model.nnef.tgz");
+ * const model = await loadModel(stream, { lazy: true });
+ * await model.weightsReady;
+ * await stream.close();
+ * ```
  */
 export async function openModelStream(
   location: string | ByteSource,

@@ -163,7 +163,26 @@ interface Live<S> {
 
 const MIN_BUDGET = 16;
 
-/** Runs submitted sequences in batched steps over one {@link StepModel}. */
+/**
+ * Runs submitted sequences in batched steps over one {@link StepModel}.
+ *
+ * @example
+ * ```ts ignore
+ * const model = await loadModel("stories260K.nnef.tgz");
+ * const scheduler = modelScheduler(model, { maxRunning: 4 });
+ * const tokens: number[] = [];
+ * const run = scheduler.submit({
+ *   prompt: [1, 403, 407],
+ *   maxTokens: 8,
+ *   next(logits) {
+ *     if (tokens.length === 8) return null;
+ *     tokens.push(logits.indexOf(Math.max(...logits)));
+ *     return tokens.at(-1)!;
+ *   },
+ * });
+ * await run.done;
+ * ```
+ */
 export class BatchScheduler<S extends StepSequence> {
   /** The model it steps. */
   readonly model: StepModel<S>;
