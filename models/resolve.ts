@@ -157,8 +157,23 @@ async function convertLocal(
   }
   const what = kind === "gguf" ? "GGUF file" : "Hugging Face folder";
   log(`rill: converting the ${what} ${input} to Q4_0 in ${archive}; later starts reuse it`);
-  const started = performance.now();
   await Deno.mkdir(folder, { recursive: true });
+  await convertQ40(input, archive, input, options, log);
+  return { location: archive, id, origin: "converted" };
+}
+
+/**
+ * Converts `input` to a Q4_0 archive at `archive`, reporting the convert phase's progress and
+ * logging what it took (`what` names the input in the log).
+ */
+async function convertQ40(
+  input: string,
+  archive: string,
+  what: string,
+  options: ResolveOptions,
+  log: (line: string) => void,
+): Promise<void> {
+  const started = performance.now();
   await convertModel(input, archive, {
     q40: true,
     onProgress: (p) =>
@@ -167,11 +182,10 @@ async function convertLocal(
   const size = (await Deno.stat(archive)).size;
   options.onProgress?.({ phase: "convert", doneBytes: size, totalBytes: size });
   log(
-    `rill: converted ${input} to ${archive} (${size} bytes) in ${
+    `rill: converted ${what} to ${archive} (${size} bytes) in ${
       ((performance.now() - started) / 1000).toFixed(1)
     } s`,
   );
-  return { location: archive, id, origin: "converted" };
 }
 
 /** A short hash of the input's real path and of its files' names, sizes and modification times. */
@@ -273,19 +287,7 @@ async function resolveHub(name: string, options: ResolveOptions): Promise<Resolv
     );
   }
   deadline.clear();
-  const started = performance.now();
-  await convertModel(source, archive, {
-    q40: true,
-    onProgress: (p) =>
-      options.onProgress?.({ phase: "convert", doneBytes: p.bytesDone, totalBytes: p.bytesTotal }),
-  });
-  const size = (await Deno.stat(archive)).size;
-  options.onProgress?.({ phase: "convert", doneBytes: size, totalBytes: size });
-  log(
-    `rill: converted hf:${repo} to ${archive} (${size} bytes) in ${
-      ((performance.now() - started) / 1000).toFixed(1)
-    } s`,
-  );
+  await convertQ40(source, archive, `hf:${repo}`, options, log);
   await Deno.remove(source, { recursive: true }).catch(() => {});
   return { location: archive, id, origin: "hub-download" };
 }
