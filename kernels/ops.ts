@@ -1,0 +1,428 @@
+/**
+ * The kernel calls of one wasm instance ({@link Ops}): each checks its offsets against the
+ * memory, then calls the module's export, split over the thread pool when the job is large
+ * enough to pay for the hand-off.
+ */
+import {
+  type KernelExports,
+  MATMUL_EXPORTS,
+  type MatmulOp,
+  MAX_TASKS,
+  OP_ATTENTION,
+  OP_ATTENTION_PAGED,
+  OP_MATMUL_F16,
+  OP_MATMUL_F32,
+  OP_MATMUL_Q4_0,
+  type Task,
+} from "./_job.ts";
+import type { ThreadPool } from "./pool.ts";
+import type {
+  AttentionShape,
+  KernelOps,
+  KvItem,
+  MatmulTarget,
+  PagedAttentionShape,
+  Q4Layout,
+} from "./kernel_types.ts";
+
+/** Values per Q4_0 / Q8_0 block. */
+export const QK = 32;
+/** Bytes of one Q4_0 block: an f16 scale and 16 bytes of nibbles. */
+export const Q4_0_BLOCK_BYTES = 18;
+/** Chunks per thread in a split job: a late or descheduled thread leaves its share to the others. */
+const CHUNKS_PER_THREAD = 4;
+/** A job with fewer multiply-adds runs on the calling thread: the hand-off would cost more. */
+const MIN_SPLIT_MACS = 1 << 18;
+
+/** What the kernel calls need of the loaded kernels: their memory, its checks, scratch space. */
+export interface KernelHost {
+  /** The module's memory; offsets index into it. */
+  readonly memory: WebAssembly.Memory;
+  /** Threads the next call uses. */
+  readonly threads: number;
+  /** Threads available. */
+  readonly maxThreads: number;
+  /** Throws unless `[offset, offset + bytes)` lies in the memory. */
+  checkRange(offset: number, bytes: number, name: string): void;
+  /** Bytes of one Q8_0 row of `k` values. */
+  q8RowBytes(k: number): number;
+  /** The offset of a scratch area of at least `bytes`, kept under `name`. */
+  scratch(name: string, bytes: number): number;
+}
+
+/** A kernel export: numbers in, a number out. */
+export type Fn = (...args: number[]) => number;
+
+/** True for an integer above 0. */
+export function isPositiveInteger(v: number): boolean {
+  return Number.isInteger(v) && v > 0;
+}
+
+/** True for a dim: an integer of 0 or more. */
+export function isDim(v: number): boolean {
+  return Number.isInteger(v) && v >= 0;
+}
+
+/** Names the first entry of `dims` that is not a dim; the caller built `dims` only after a check failed. */
+export function throwBadDim(op: string, dims: Record<string, number>): never {
+  for (const [name, v] of Object.entries(dims)) {
+    if (!isDim(v)) {
+      throw new RangeError(`${op}: '${name}' must be a non-negative integer: received ${v}`);
+    }
+  }
+  throw new RangeError(`${op}: invalid dims`);
+}
+
+function layoutFlag(layout: Q4Layout): number {
+  if (layout === "ggml") return 0;
+  if (layout === "rows8") return 1;
+  throw new TypeError(`Unknown Q4_0 layout '${String(layout)}': expected 'ggml' or 'rows8'`);
+}
+
+function itemBytes(op: string, item: KvItem): number {
+  if (item === "f16") return 2;
+  if (item === "f32") return 4;
+  throw new TypeError(`${op}: unknown KV item type '${String(item)}': expected 'f16' or 'f32'`);
+}
+
+/** Throws unless `k` is a whole number of Q4_0 blocks. */
+export function checkQ4k(op: string, k: number): void {
+  if (k % QK !== 0) {
+    throw new RangeError(`${op}: 'k' must be a multiple of ${QK}: received ${k}`);
+  }
+}
+
+/** Kernel exports with a SIMD build under this name and a scalar twin under `<name>_generic`. */
+const KERNEL_NAMES = [
+  "quantize_q8_0",
+  "matmul_q4_0_q8_0",
+  "matmul_f32_f32",
+  "matmul_f16_f32",
+  "rms_norm_f32",
+  "rope_rotate_half_f32",
+  "silu_gate_f32",
+  "softmax_f32",
+  "attention_f32",
+  "attention_paged",
+  "store_kv_paged",
+] as const;
+type KernelName = typeof KERNEL_NAMES[number];
+type KernelFns = Record<KernelName, Fn>;
+
+/** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
+export class Ops implements KernelOps {
+  #fns: KernelFns;
+  #owner: KernelHost;
+  #pool: ThreadPool | null;
+
+  /** `owner` null: this is the `Kernels` itself (its SIMD ops). */
+  constructor(
+    exports: KernelExports,
+    suffix: string,
+    owner: KernelHost | null,
+    pool: ThreadPool | null,
+  ) {
+    const x = exports as unknown as Record<string, Fn>;
+    this.#fns = Object.fromEntries(KERNEL_NAMES.map((n) => [n, x[n + suffix]!])) as KernelFns;
+    this.#owner = owner ?? (this as unknown as KernelHost);
+    this.#pool = pool;
+  }
+
+  #fn(name: KernelName): Fn {
+    return this.#fns[name];
+  }
+
+  #parts(): number {
+    return this.#pool === null ? 1 : this.#owner.threads;
+  }
+
+  quantizeQ8_0(x: number, xq: number, m: number, k: number): void {
+    if (!isDim(m) || !isDim(k)) throwBadDim("quantizeQ8_0", { m, k });
+    checkQ4k("quantizeQ8_0", k);
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
+    this.#fn("quantize_q8_0")(x, xq, m, k);
+  }
+
+  matmulQ4_0Q8_0(
+    w: number,
+    xq: number,
+    y: number,
+    m: number,
+    n: number,
+    k: number,
+    layout: Q4Layout = "ggml",
+  ): void {
+    this.matmulQ4_0Q8_0Many(xq, m, k, [{ w, y, n, layout }]);
+  }
+
+  matmulQ4_0Q8_0Many(xq: number, m: number, k: number, targets: readonly MatmulTarget[]): void {
+    const op = "matmulQ4_0Q8_0";
+    if (!isDim(m) || !isDim(k)) throwBadDim(op, { m, k });
+    checkQ4k(op, k);
+    this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
+    this.#matmuls(OP_MATMUL_Q4_0, op, xq, m, k, targets, (n) => n * (k / QK) * Q4_0_BLOCK_BYTES);
+  }
+
+  matmulF32(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    this.matmulF32Many(x, m, k, [{ w, y, n }]);
+  }
+
+  matmulF32Many(x: number, m: number, k: number, targets: readonly MatmulTarget[]): void {
+    if (!isDim(m) || !isDim(k)) throwBadDim("matmulF32", { m, k });
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#matmuls(OP_MATMUL_F32, "matmulF32", x, m, k, targets, (n) => n * k * 4);
+  }
+
+  matmulF16(w: number, x: number, y: number, m: number, n: number, k: number): void {
+    this.matmulF16Many(x, m, k, [{ w, y, n }]);
+  }
+
+  matmulF16Many(x: number, m: number, k: number, targets: readonly MatmulTarget[]): void {
+    if (!isDim(m) || !isDim(k)) throwBadDim("matmulF16", { m, k });
+    this.#owner.checkRange(x, m * k * 4, "x");
+    this.#matmuls(OP_MATMUL_F16, "matmulF16", x, m, k, targets, (n) => n * k * 2);
+  }
+
+  /** Checks every target, then runs them as one job (split over the threads when large enough). */
+  #matmuls(
+    op: MatmulOp,
+    name: string,
+    x: number,
+    m: number,
+    k: number,
+    targets: readonly MatmulTarget[],
+    weightBytes: (n: number) => number,
+  ): void {
+    if (targets.length > MAX_TASKS) {
+      throw new RangeError(`${name}: at most ${MAX_TASKS} targets: received ${targets.length}`);
+    }
+    let rows = 0;
+    for (const [i, t] of targets.entries()) {
+      if (!isDim(t.n)) throwBadDim(name, { [`targets[${i}].n`]: t.n });
+      this.#owner.checkRange(t.w, weightBytes(t.n), `targets[${i}].w`);
+      this.#owner.checkRange(t.y, m * t.n * 4, `targets[${i}].y`);
+      rows += t.n;
+    }
+    const rows8 = targets.map((t) => layoutFlag(t.layout ?? "ggml"));
+    const threads = this.#parts();
+    if (threads > 1 && rows * k * m >= MIN_SPLIT_MACS) {
+      const size = Math.max(8, Math.ceil(rows / (threads * CHUNKS_PER_THREAD) / 8) * 8);
+      const tasks = targets.map((t, i): Task => ({
+        op,
+        count: t.n,
+        size,
+        args: [t.w, x, t.y, m, t.n, k, rows8[i]!],
+      }));
+      this.#pool!.run(tasks, threads);
+      return;
+    }
+    const fn = this.#fn(MATMUL_EXPORTS[op]);
+    for (const [i, t] of targets.entries()) fn(t.w, x, t.y, m, t.n, k, 0, t.n, rows8[i]!);
+  }
+
+  rmsNorm(x: number, w: number, y: number, m: number, d: number, eps: number): void {
+    if (!isDim(m) || !isDim(d)) throwBadDim("rmsNorm", { m, d });
+    this.#owner.checkRange(x, m * d * 4, "x");
+    this.#owner.checkRange(y, m * d * 4, "y");
+    if (w !== 0) this.#owner.checkRange(w, d * 4, "w");
+    this.#fn("rms_norm_f32")(x, w, y, m, d, eps);
+  }
+
+  ropeRotateHalf(
+    x: number,
+    cos: number,
+    sin: number,
+    y: number,
+    m: number,
+    nHeads: number,
+    headDim: number,
+  ): void {
+    if (!isDim(m) || !isDim(nHeads) || !isDim(headDim)) {
+      throwBadDim("ropeRotateHalf", { m, nHeads, headDim });
+    }
+    if (headDim % 2 !== 0) {
+      throw new RangeError(`ropeRotateHalf: 'headDim' must be even: received ${headDim}`);
+    }
+    this.#owner.checkRange(x, m * nHeads * headDim * 4, "x");
+    this.#owner.checkRange(y, m * nHeads * headDim * 4, "y");
+    this.#owner.checkRange(cos, m * headDim * 4, "cos");
+    this.#owner.checkRange(sin, m * headDim * 4, "sin");
+    this.#fn("rope_rotate_half_f32")(x, cos, sin, y, m, nHeads, headDim);
+  }
+
+  siluGate(a: number, b: number, y: number, len: number): void {
+    if (!isDim(len)) throwBadDim("siluGate", { len });
+    this.#owner.checkRange(a, len * 4, "a");
+    this.#owner.checkRange(b, len * 4, "b");
+    this.#owner.checkRange(y, len * 4, "y");
+    this.#fn("silu_gate_f32")(a, b, y, len);
+  }
+
+  softmax(x: number, y: number, m: number, n: number): void {
+    if (!isDim(m) || !isDim(n)) throwBadDim("softmax", { m, n });
+    this.#owner.checkRange(x, m * n * 4, "x");
+    this.#owner.checkRange(y, m * n * 4, "y");
+    this.#fn("softmax_f32")(x, y, m, n);
+  }
+
+  attention(q: number, kCache: number, vCache: number, out: number, s: AttentionShape): void {
+    const { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 } = s;
+    if (
+      !isDim(m) || !isDim(nHeads) || !isDim(nKvHeads) || !isDim(headDim) || !isDim(capacity) ||
+      !isDim(kvLen) || !isDim(qPos0)
+    ) throwBadDim("attention", { m, nHeads, nKvHeads, headDim, capacity, kvLen, qPos0 });
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) {
+      throw new RangeError(
+        `attention: 'nHeads' (${nHeads}) must be a multiple of 'nKvHeads' (${nKvHeads})`,
+      );
+    }
+    if (kvLen > capacity) {
+      throw new RangeError(`attention: 'kvLen' (${kvLen}) exceeds 'capacity' (${capacity})`);
+    }
+    this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
+    this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
+    this.#owner.checkRange(kCache, nKvHeads * capacity * headDim * 4, "kCache");
+    this.#owner.checkRange(vCache, nKvHeads * capacity * headDim * 4, "vCache");
+    const threads = Math.min(this.#parts(), nHeads);
+    const scores = this.#owner.scratch("scores", this.#owner.maxThreads * Math.max(kvLen, 1) * 4);
+    const args = [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, capacity, kvLen];
+    if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
+      const task = { op: OP_ATTENTION, count: nHeads, size: 1, args: [...args, qPos0, s.scale] };
+      this.#pool!.run([{ ...task, floats: [12] }], threads);
+    } else {
+      this.#fn("attention_f32")(...args, qPos0, s.scale, 0, nHeads);
+    }
+  }
+
+  attentionPaged(
+    q: number,
+    out: number,
+    kBase: number,
+    vBase: number,
+    table: number,
+    s: PagedAttentionShape,
+  ): void {
+    const { m, nHeads, nKvHeads, headDim, blockSize, kvLen, qPos0 } = s;
+    const op = "attentionPaged";
+    if (
+      !isDim(m) || !isDim(nHeads) || !isDim(nKvHeads) || !isDim(headDim) || !isDim(kvLen) ||
+      !isDim(qPos0)
+    ) throwBadDim(op, { m, nHeads, nKvHeads, headDim, kvLen, qPos0 });
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) {
+      throw new RangeError(
+        `${op}: 'nHeads' (${nHeads}) must be a multiple of 'nKvHeads' (${nKvHeads})`,
+      );
+    }
+    const item = itemBytes(op, s.item);
+    const blockBytes = nKvHeads * blockSize * headDim * item;
+    this.#checkBlocks(
+      op,
+      table,
+      blockSize,
+      0,
+      kvLen,
+      [["kBase", kBase], ["vBase", vBase]],
+      blockBytes,
+    );
+    this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
+    this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
+    const threads = Math.min(this.#parts(), nHeads);
+    const scores = this.#owner.scratch(
+      "scores",
+      Math.max(nHeads, this.#owner.maxThreads) * Math.max(kvLen, 1) * 4,
+    );
+    const f16 = s.item === "f16" ? 1 : 0;
+    const args = [q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize];
+    if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
+      // Chunks of several heads: a call reads each block of the regions for all its heads.
+      const task = {
+        op: OP_ATTENTION_PAGED,
+        count: nHeads,
+        size: Math.ceil(nHeads / (threads * 2)),
+        args: [...args, kvLen, qPos0, s.scale, f16],
+        floats: [13],
+      };
+      this.#pool!.run([task], threads);
+    } else {
+      this.#fn("attention_paged")(...args, kvLen, qPos0, s.scale, f16, 0, nHeads);
+    }
+  }
+
+  storeKvPaged(
+    src: number,
+    srcHeadStride: number,
+    srcRowStride: number,
+    base: number,
+    table: number,
+    blockSize: number,
+    itemType: KvItem,
+    nKvHeads: number,
+    headDim: number,
+    pos0: number,
+    count: number,
+  ): void {
+    const op = "storeKvPaged";
+    if (
+      !isDim(srcHeadStride) || !isDim(srcRowStride) || !isDim(nKvHeads) || !isDim(headDim) ||
+      !isDim(pos0) || !isDim(count)
+    ) throwBadDim(op, { srcHeadStride, srcRowStride, nKvHeads, headDim, pos0, count });
+    const blockBytes = nKvHeads * blockSize * headDim * itemBytes(op, itemType);
+    if (count === 0 || nKvHeads === 0) return;
+    this.#checkBlocks(op, table, blockSize, pos0, pos0 + count, [["base", base]], blockBytes);
+    const last = (nKvHeads - 1) * srcHeadStride + (count - 1) * srcRowStride + headDim;
+    this.#owner.checkRange(src, last * 4, "src");
+    this.#fn("store_kv_paged")(
+      src,
+      srcHeadStride,
+      srcRowStride,
+      base,
+      table,
+      blockSize,
+      itemType === "f16" ? 1 : 0,
+      nKvHeads,
+      headDim,
+      pos0,
+      count,
+    );
+  }
+
+  /**
+   * Checks the block table entries of positions p0..p1 and that each named block lies in
+   * the memory for every region in `bases`.
+   */
+  #checkBlocks(
+    op: string,
+    table: number,
+    blockSize: number,
+    p0: number,
+    p1: number,
+    bases: readonly [string, number][],
+    blockBytes: number,
+  ): void {
+    if (!isPositiveInteger(blockSize)) {
+      throw new RangeError(`${op}: 'blockSize' must be a positive integer: received ${blockSize}`);
+    }
+    if (p1 <= p0) return;
+    if (table % 4 !== 0) {
+      throw new RangeError(`${op}: block table at offset ${table} is not 4-byte aligned`);
+    }
+    const first = Math.floor(p0 / blockSize);
+    const end = Math.ceil(p1 / blockSize);
+    this.#owner.checkRange(table, end * 4, "table");
+    const ids = new Int32Array(this.#owner.memory.buffer, table, end);
+    for (let b = first; b < end; b++) {
+      const id = ids[b]!;
+      if (id < 0) {
+        throw new RangeError(`${op}: block table entry ${b} is negative: ${id}`);
+      }
+      for (const [name, base] of bases) {
+        this.#owner.checkRange(
+          base + id * blockBytes,
+          blockBytes,
+          `${name} block ${id} (entry ${b})`,
+        );
+      }
+    }
+  }
+}
