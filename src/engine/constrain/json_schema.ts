@@ -1,4 +1,5 @@
-import { ByteClass, bytesOf, type Grammar, GrammarBuilder, type Term } from "./grammar.ts";
+import { ByteClass, bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
+import { digit, JsonRules } from "./json_rules.ts";
 
 /** Keywords that only describe: accepted anywhere, no effect on the output. */
 const ANNOTATIONS = new Set([
@@ -92,7 +93,7 @@ export class SchemaCompiler {
   readonly #root: unknown;
   readonly #where: string;
   readonly #refs = new Map<string, number>();
-  readonly #shared = new Map<string, number>();
+  readonly #rules: JsonRules;
 
   /**
    * @param root the schema `$ref`s resolve in
@@ -101,6 +102,7 @@ export class SchemaCompiler {
    */
   constructor(root: unknown, where: string, builder: GrammarBuilder = new GrammarBuilder()) {
     this.builder = builder;
+    this.#rules = new JsonRules(builder);
     this.#root = root;
     this.#where = where;
   }
@@ -144,7 +146,7 @@ export class SchemaCompiler {
 
   /** `" "?`: the optional space after `:` and `,`. */
   space(): number {
-    return this.#common("space", (b) => b.rule("space", [], bytesOf(" ")));
+    return this.#rules.shared("space", (b) => b.rule("space", [], bytesOf(" ")));
   }
 
   #checkKeywords(schema: Schema, path: string): void {
@@ -212,7 +214,7 @@ export class SchemaCompiler {
       case "integer":
         return this.#number(schema, path, true);
       case "boolean":
-        return this.#common(
+        return this.#rules.shared(
           "boolean",
           (b) => b.rule("boolean", [b.literal("true")], [b.literal("false")]),
         );
@@ -369,7 +371,7 @@ export class SchemaCompiler {
           `Unsupported JSON schema keyword '${keyword}' beside format at ${this.#where} ${path}/${keyword}`,
         );
       }
-      return this.#format(format);
+      return this.#rules.format(format);
     }
     if (minLength > maxLength) {
       throw this.#error(`${path}/minLength`, `exceeds maxLength (${maxLength})`);
@@ -377,9 +379,9 @@ export class SchemaCompiler {
     if (maxLength !== Infinity && maxLength > 4096) {
       throw this.#error(`${path}/maxLength`, "is above 4096");
     }
-    if (minLength === 0 && maxLength === Infinity) return this.#anyString();
+    if (minLength === 0 && maxLength === Infinity) return this.#rules.string();
     const quote = b.literal('"');
-    const body = b.repeat(`${path} chars`, this.#char(), minLength, maxLength);
+    const body = b.repeat(`${path} chars`, this.#rules.char(), minLength, maxLength);
     return b.rule(path, [quote, body, quote]);
   }
 
@@ -407,15 +409,15 @@ export class SchemaCompiler {
     lo = Math.max(lo, -LARGEST);
     hi = Math.min(hi, LARGEST);
     if (lo > hi) throw this.#error(path, "admits no number of at most 15 digits");
-    const whole = this.#integerRange(lo, hi);
+    const whole = this.#rules.integerRange(lo, hi);
     if (integer) return whole;
     // A fraction is allowed on every integer part but the bounds themselves.
-    const fraction = this.#common(
+    const fraction = this.#rules.shared(
       "fraction",
       (g) =>
         g.rule("fraction", [g.literal("."), g.repeat("fraction digits", digit(), 1, MAX_DIGITS)]),
     );
-    const zeros = this.#common(
+    const zeros = this.#rules.shared(
       "zero fraction",
       (g) =>
         g.rule("zero fraction", [], [
@@ -432,182 +434,24 @@ export class SchemaCompiler {
         const least = hi < 0 ? -hi : 0;
         if (least <= -lo - 1) {
           inner.push(
-            b.rule(`${path} neg`, [b.literal("-"), this.#natural(least, -lo - 1), fraction]),
+            b.rule(`${path} neg`, [b.literal("-"), this.#rules.natural(least, -lo - 1), fraction]),
           );
         }
       }
       if (hi > 0 && hi - 1 >= Math.max(lo, 0)) {
-        inner.push(b.rule(`${path} pos`, [this.#natural(Math.max(lo, 0), hi - 1), fraction]));
+        inner.push(b.rule(`${path} pos`, [this.#rules.natural(Math.max(lo, 0), hi - 1), fraction]));
       }
       for (const r of inner) b.add(number, [r]);
     }
     return number;
   }
 
-  /** Integers in lo..hi (both within 15 digits). */
-  #integerRange(lo: number, hi: number): number {
-    const b = this.builder;
-    const key = `int ${lo}..${hi}`;
-    return this.#common(key, () => {
-      const alternatives: Term[][] = [];
-      if (hi >= 0) alternatives.push([this.#natural(Math.max(lo, 0), hi)]);
-      if (lo < 0) {
-        const upper = -lo;
-        const lower = hi < 0 ? -hi : 1;
-        alternatives.push([b.literal("-"), this.#natural(lower, upper)]);
-      }
-      return b.rule(key, ...alternatives);
-    });
-  }
-
-  /** Natural numbers in lo..hi without leading zeros. */
-  #natural(lo: number, hi: number): number {
-    const b = this.builder;
-    return this.#common(`nat ${lo}..${hi}`, () => {
-      const alternatives: Term[][] = [];
-      if (lo === 0) alternatives.push(bytesOf("0"));
-      const from = Math.max(lo, 1);
-      for (let digits = String(from).length; digits <= String(hi).length; digits++) {
-        const a = Math.max(from, 10 ** (digits - 1));
-        const z = Math.min(hi, 10 ** digits - 1);
-        if (a <= z) alternatives.push(...sameLength(String(a), String(z)));
-      }
-      return b.rule(`nat ${lo}..${hi}`, ...alternatives);
-    });
-  }
-
-  #format(format: string): number {
-    const b = this.builder;
-    return this.#common(`format ${format}`, () => {
-      const d = digit();
-      const quote = b.literal('"');
-      const range2 = (lo: number, hi: number) =>
-        b.rule(`${lo}..${hi}`, ...sameLength(pad2(lo), pad2(hi)));
-      const date = () =>
-        this.#common("date", () => {
-          const long = b.rule(
-            "31-day month",
-            ...["01", "03", "05", "07", "08", "10", "12"].map((m) => bytesOf(m)),
-          );
-          const short = b.rule("30-day month", ...["04", "06", "09", "11"].map((m) => bytesOf(m)));
-          const dash = b.literal("-");
-          return b.rule(
-            "date",
-            [d, d, d, d, dash, long, dash, range2(1, 31)],
-            [d, d, d, d, dash, short, dash, range2(1, 30)],
-            [d, d, d, d, dash, b.literal("02"), dash, range2(1, 28)],
-          );
-        });
-      const time = () =>
-        this.#common("time", () => {
-          const colon = b.literal(":");
-          const fraction = b.rule("time fraction", [], [b.literal("."), b.repeat("ms", d, 1, 6)]);
-          return b.rule("time", [
-            range2(0, 23),
-            colon,
-            range2(0, 59),
-            colon,
-            range2(0, 59),
-            fraction,
-            b.literal("Z"),
-          ]);
-        });
-      switch (format) {
-        case "date":
-          return b.rule("date string", [quote, date(), quote]);
-        case "time":
-          return b.rule("time string", [quote, time(), quote]);
-        case "date-time":
-          return b.rule("date-time string", [quote, date(), b.literal("T"), time(), quote]);
-        case "uuid": {
-          const hex = ByteClass.ranges([48, 57], [97, 102]);
-          const group = (n: number) => new Array<Term>(n).fill(hex);
-          const dash = b.literal("-");
-          return b.rule("uuid string", [
-            quote,
-            ...group(8),
-            dash,
-            ...group(4),
-            dash,
-            ...group(4),
-            dash,
-            ...group(4),
-            dash,
-            ...group(12),
-            quote,
-          ]);
-        }
-        default: {
-          const alnum = ByteClass.ranges([48, 57], [97, 122]);
-          const label = b.repeat("label", alnum, 1, 20);
-          const dot = b.literal(".");
-          const labels = b.star("labels", b.rule(".label", [dot, label]));
-          const tld = b.repeat("tld", ByteClass.ranges([97, 122]), 2, 6);
-          return b.rule("email string", [
-            quote,
-            b.repeat("local", alnum, 1, 32),
-            b.literal("@"),
-            label,
-            labels,
-            dot,
-            tld,
-            quote,
-          ]);
-        }
-      }
-    });
-  }
-
-  /** One character of a JSON string: unescaped UTF-8 or an escape. */
-  #char(): number {
-    return this.#common("char", (b) => {
-      const cont = ByteClass.ranges([0x80, 0xbf]);
-      const hex = ByteClass.ranges([48, 57], [65, 70], [97, 102]);
-      return b.rule(
-        "char",
-        [ByteClass.ranges([0x20, 0x7f]).minus(ByteClass.chars('"\\'))],
-        [ByteClass.ranges([0xc2, 0xdf]), cont],
-        [ByteClass.of(0xe0), ByteClass.ranges([0xa0, 0xbf]), cont],
-        [ByteClass.ranges([0xe1, 0xec], [0xee, 0xef]), cont, cont],
-        [ByteClass.of(0xed), ByteClass.ranges([0x80, 0x9f]), cont],
-        [ByteClass.of(0xf0), ByteClass.ranges([0x90, 0xbf]), cont, cont],
-        [ByteClass.ranges([0xf1, 0xf3]), cont, cont, cont],
-        [ByteClass.of(0xf4), ByteClass.ranges([0x80, 0x8f]), cont, cont],
-        [ByteClass.chars("\\"), ByteClass.chars('"\\/bfnrt')],
-        // `\u` escapes of surrogates are left out: a lone one is not text.
-        [
-          ByteClass.chars("\\"),
-          ByteClass.chars("u"),
-          hex.minus(ByteClass.chars("dD")),
-          hex,
-          hex,
-          hex,
-        ],
-        [
-          ByteClass.chars("\\"),
-          ByteClass.chars("u"),
-          ByteClass.chars("dD"),
-          ByteClass.ranges([48, 55]),
-          hex,
-          hex,
-        ],
-      );
-    });
-  }
-
-  #anyString(): number {
-    return this.#common("string", (b) => {
-      const quote = b.literal('"');
-      return b.rule("string", [quote, b.star("chars", this.#char()), quote]);
-    });
-  }
-
   #any(): number {
-    const existing = this.#shared.get("value");
+    const existing = this.#rules.get("value");
     if (existing !== undefined) return existing;
     const b = this.builder;
     const value = b.declare("value");
-    this.#shared.set("value", value);
+    this.#rules.keep("value", value);
     for (const type of TYPES) {
       if (type !== "integer") b.add(value, [this.#typed(type, {}, "#")]);
     }
@@ -615,12 +459,17 @@ export class SchemaCompiler {
   }
 
   #anyObject(): number {
-    const existing = this.#shared.get("object");
+    const existing = this.#rules.get("object");
     if (existing !== undefined) return existing;
     const b = this.builder;
     const object = b.declare("object");
-    this.#shared.set("object", object);
-    const member = b.rule("member", [this.#anyString(), b.literal(":"), this.space(), this.#any()]);
+    this.#rules.keep("object", object);
+    const member = b.rule("member", [
+      this.#rules.string(),
+      b.literal(":"),
+      this.space(),
+      this.#any(),
+    ]);
     const more = b.star("members", b.rule(",member", [b.literal(","), this.space(), member]));
     b.add(object, [b.literal("{"), b.literal("}")]);
     b.add(object, [b.literal("{"), member, more, b.literal("}")]);
@@ -628,25 +477,16 @@ export class SchemaCompiler {
   }
 
   #anyArray(): number {
-    const existing = this.#shared.get("array");
+    const existing = this.#rules.get("array");
     if (existing !== undefined) return existing;
     const b = this.builder;
     const array = b.declare("array");
-    this.#shared.set("array", array);
+    this.#rules.keep("array", array);
     const value = this.#any();
     const more = b.star("values", b.rule(",value", [b.literal(","), this.space(), value]));
     b.add(array, [b.literal("["), b.literal("]")]);
     b.add(array, [b.literal("["), value, more, b.literal("]")]);
     return array;
-  }
-
-  #common(key: string, make: (b: GrammarBuilder) => number): number {
-    let rule = this.#shared.get(key);
-    if (rule === undefined) {
-      rule = make(this.builder);
-      this.#shared.set(key, rule);
-    }
-    return rule;
   }
 
   #count(schema: Schema, key: string, path: string): number | undefined {
@@ -689,42 +529,4 @@ function isOfType(value: unknown, type: string): boolean {
 /** A JSON pointer token. */
 function escape(key: string): string {
   return key.replaceAll("~", "~0").replaceAll("/", "~1");
-}
-
-function digit(): ByteClass {
-  return ByteClass.ranges([48, 57]);
-}
-
-function pad2(n: number): string {
-  return String(n).padStart(2, "0");
-}
-
-/** The digit strings from `a` to `z` (same length, a <= z), as alternatives of byte classes. */
-function sameLength(a: string, z: string): Term[][] {
-  if (a.length === 0) return [[]];
-  const first = a.charCodeAt(0);
-  const last = z.charCodeAt(0);
-  const restA = a.slice(1);
-  const restZ = z.slice(1);
-  if (first === last) return sameLength(restA, restZ).map((t) => [ByteClass.of(first), ...t]);
-  const out: Term[][] = [];
-  // Whole decades collapse into one class each side: x000..y999 is [x-y] then any digits.
-  const lowWhole = /^0*$/.test(restA);
-  const highWhole = /^9*$/.test(restZ);
-  if (!lowWhole) {
-    for (const t of sameLength(restA, "9".repeat(restA.length))) {
-      out.push([ByteClass.of(first), ...t]);
-    }
-  }
-  const lo = lowWhole ? first : first + 1;
-  const hi = highWhole ? last : last - 1;
-  if (lo <= hi) {
-    out.push([ByteClass.ranges([lo, hi]), ...new Array<Term>(restA.length).fill(digit())]);
-  }
-  if (!highWhole) {
-    for (const t of sameLength("0".repeat(restZ.length), restZ)) {
-      out.push([ByteClass.of(last), ...t]);
-    }
-  }
-  return out;
 }
