@@ -1,0 +1,296 @@
+/**
+ * Reading a `POST /v1/responses` body into a {@link ResponseRequest}: every field honoured or
+ * refused with a 400 naming it, the input items turned into chat messages.
+ */
+import type { ChatMessage } from "../src/engine/chat_template.ts";
+import type { ToolFunction } from "../src/engine/tool_calls.ts";
+import { invalidRequest } from "./errors.ts";
+import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
+import {
+  boolean,
+  integer,
+  modelName,
+  number,
+  parseToolChoice,
+  parseTools,
+  type ResponseFormat,
+  type ToolChoice,
+} from "./validate.ts";
+
+const LOGPROBS_INCLUDE = "message.output_text.logprobs";
+
+/** A validated `POST /v1/responses` body. */
+export interface ResponseRequest {
+  readonly model: string | undefined;
+  /** The input as chat messages (after the previous response's conversation, if any). */
+  readonly input: ChatMessage[];
+  readonly instructions: string | null;
+  readonly previousResponseId: string | null;
+  readonly store: boolean;
+  readonly stream: boolean;
+  readonly maxOutputTokens: number | undefined;
+  readonly temperature: number | undefined;
+  readonly topP: number | undefined;
+  /** Alternatives per token when `include` asks for logprobs; undefined when it does not. */
+  readonly logprobs: number | undefined;
+  readonly topLogprobs: number;
+  readonly metadata: Record<string, string>;
+  readonly tools: ToolFunction[];
+  readonly toolChoice: ToolChoice;
+  readonly parallelToolCalls: boolean;
+  /** `text.format` when it asks for JSON; undefined for plain text. */
+  readonly responseFormat: ResponseFormat | undefined;
+}
+
+const ROLES = new Set(["user", "system", "developer", "assistant"]);
+
+/** Validates a responses body; unknown and unsupported fields are refused. */
+export function parseResponseRequest(body: Record<string, unknown>): ResponseRequest {
+  checkFields(body, RESPONSE_FIELDS);
+  const instructions = body.instructions ?? null;
+  if (instructions !== null && typeof instructions !== "string") {
+    throw invalidRequest("'instructions' must be a string", "instructions", "invalid_type");
+  }
+  const previous = body.previous_response_id ?? null;
+  if (previous !== null && typeof previous !== "string") {
+    throw invalidRequest(
+      "'previous_response_id' must be a string",
+      "previous_response_id",
+      "invalid_type",
+    );
+  }
+  const include = body.include ?? [];
+  if (!Array.isArray(include)) {
+    throw invalidRequest("'include' must be an array", "include", "invalid_type");
+  }
+  include.forEach((value, i) => {
+    if (value !== LOGPROBS_INCLUDE) {
+      throw invalidRequest(
+        `'include[${i}]' is not supported: only '${LOGPROBS_INCLUDE}'`,
+        `include[${i}]`,
+        "unsupported_parameter",
+      );
+    }
+  });
+  const topLogprobs = integer(body, "top_logprobs", 0, 20) ?? 0;
+  const responseFormat = checkOptions(body);
+  const tools = parseTools(body.tools, true);
+  const toolChoice = parseToolChoice(body.tool_choice, tools, true);
+  if (responseFormat !== undefined && tools.length > 0 && toolChoice !== "none") {
+    throw invalidRequest(
+      "'text.format' cannot ask for JSON with 'tools' unless 'tool_choice' is \"none\"",
+      "text.format",
+    );
+  }
+  return {
+    tools,
+    toolChoice,
+    parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
+    responseFormat,
+    model: modelName(body),
+    input: parseInput(body.input),
+    instructions,
+    previousResponseId: previous,
+    store: boolean(body, "store") ?? true,
+    stream: boolean(body, "stream") ?? false,
+    maxOutputTokens: integer(body, "max_output_tokens", 1, Number.MAX_SAFE_INTEGER),
+    temperature: number(body, "temperature", 0, 2),
+    topP: number(body, "top_p", 0, 1),
+    logprobs: include.length > 0 ? topLogprobs : undefined,
+    topLogprobs,
+    metadata: parseMetadata(body.metadata),
+  };
+}
+
+/**
+ * Checks `text` and `stream_options`, which hold nothing Rill does not do; returns the JSON
+ * format `text.format` asks for, if any.
+ */
+function checkOptions(body: Record<string, unknown>): ResponseFormat | undefined {
+  const text = objectField(body, "text");
+  let format: ResponseFormat | undefined;
+  for (const [key, value] of Object.entries(text)) {
+    if (key === "format") format = parseTextFormat(value);
+    else if (!(key === "verbosity" && (value === null || value === "medium"))) {
+      throw invalidRequest(
+        `'text.${key}' is not supported`,
+        `text.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+  for (const [key, value] of Object.entries(objectField(body, "stream_options"))) {
+    if (!(key === "include_obfuscation" && (value === null || typeof value === "boolean"))) {
+      throw invalidRequest(
+        `'stream_options.${key}' is not supported`,
+        `stream_options.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+  return format;
+}
+
+/** `text.format`: plain text, any JSON object, or JSON matching a named schema. */
+function parseTextFormat(value: unknown): ResponseFormat | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw invalidRequest("'text.format' must be an object", "text.format", "invalid_type");
+  }
+  const format = value as Record<string, unknown>;
+  switch (format.type) {
+    case "text":
+      return undefined;
+    case "json_object":
+      return { type: "json_object" };
+    case "json_schema": {
+      if (typeof format.name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(format.name)) {
+        throw invalidRequest(
+          "'text.format.name' must be 1 to 64 letters, digits, '_' or '-'",
+          "text.format.name",
+        );
+      }
+      const schema = format.schema ?? {};
+      if (typeof schema !== "boolean" && (typeof schema !== "object" || Array.isArray(schema))) {
+        throw invalidRequest(
+          "'text.format.schema' must be a JSON schema object",
+          "text.format.schema",
+          "invalid_type",
+        );
+      }
+      return { type: "json_schema", name: format.name, schema, strict: format.strict === true };
+    }
+    default:
+      throw invalidRequest(
+        `'text.format.type' must be one of text, json_object, json_schema, ${
+          format.type === undefined ? "and is missing" : `got ${JSON.stringify(format.type)}`
+        }`,
+        "text.format.type",
+      );
+  }
+}
+
+function objectField(body: Record<string, unknown>, field: string): Record<string, unknown> {
+  const value = body[field];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `input`: a string (one user message) or a list of messages with text content. */
+function parseInput(input: unknown): ChatMessage[] {
+  if (input === undefined || input === null) {
+    throw invalidRequest("Missing required field 'input'", "input", "missing_required");
+  }
+  if (typeof input === "string") return [{ role: "user", content: input }];
+  if (!Array.isArray(input)) {
+    throw invalidRequest(
+      "'input' must be a string or an array of messages",
+      "input",
+      "invalid_type",
+    );
+  }
+  if (input.length === 0) throw invalidRequest("'input' must not be empty", "input", "empty_array");
+  const messages: ChatMessage[] = [];
+  input.forEach((value, i) => {
+    const where = `input[${i}]`;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
+    }
+    const { type, role, content } = value as Record<string, unknown>;
+    if (type === "function_call" || type === "function_call_output") {
+      messages.push(...toolItem(value as Record<string, unknown>, where, messages.at(-1)));
+      return;
+    }
+    if (type !== undefined && type !== "message") {
+      throw invalidRequest(
+        `'${where}.type' '${type}' is not supported: only messages with text content, function_call and function_call_output`,
+        `${where}.type`,
+        "unsupported_parameter",
+      );
+    }
+    if (typeof role !== "string" || !ROLES.has(role)) {
+      throw invalidRequest(
+        `'${where}.role' must be one of ${[...ROLES].join(", ")}`,
+        `${where}.role`,
+        "invalid_value",
+      );
+    }
+    messages.push({ role, content: messageText(content, `${where}.content`) });
+  });
+  return messages;
+}
+
+/**
+ * A `function_call` input item as an assistant turn's tool call (joined to the turn before
+ * when that is one, which it replaces), or a `function_call_output` as a tool message.
+ */
+function toolItem(
+  item: Record<string, unknown>,
+  where: string,
+  last: ChatMessage | undefined,
+): ChatMessage[] {
+  const string = (field: string) => {
+    const v = item[field];
+    if (typeof v !== "string") {
+      throw invalidRequest(
+        `'${where}.${field}' must be a string`,
+        `${where}.${field}`,
+        "invalid_type",
+      );
+    }
+    return v;
+  };
+  if (item.type === "function_call_output") {
+    return [{ role: "tool", tool_call_id: string("call_id"), content: string("output") }];
+  }
+  const call = {
+    id: string("call_id"),
+    type: "function",
+    function: { name: string("name"), arguments: string("arguments") },
+  };
+  if (last?.role === "assistant" && Array.isArray(last.tool_calls)) {
+    (last.tool_calls as unknown[]).push(call);
+    return [];
+  }
+  return [{ role: "assistant", content: null, tool_calls: [call] }];
+}
+
+/** The text of a message's content: a string, or `input_text` / `output_text` parts. */
+function messageText(content: unknown, where: string): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) {
+    throw invalidRequest(
+      `'${where}' must be a string or an array of text parts`,
+      where,
+      "invalid_type",
+    );
+  }
+  return content.map((part, k) => {
+    const p = part as Record<string, unknown> | null;
+    if (
+      typeof p !== "object" || p === null ||
+      (p.type !== "input_text" && p.type !== "output_text") || typeof p.text !== "string"
+    ) {
+      throw invalidRequest(
+        `'${where}[${k}]' must be a text part {"type": "input_text", "text": ...}`,
+        `${where}[${k}]`,
+        "unsupported_parameter",
+      );
+    }
+    return p.text;
+  }).join("");
+}
+
+function parseMetadata(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (
+    typeof value !== "object" || Array.isArray(value) ||
+    !Object.values(value).every((v) => typeof v === "string")
+  ) {
+    throw invalidRequest("'metadata' must be an object of strings", "metadata", "invalid_type");
+  }
+  return value as Record<string, string>;
+}
