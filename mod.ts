@@ -95,8 +95,8 @@ export {
   type HttpSource,
   type HttpSourceOptions,
   openHttpSource,
-  redactUrl,
 } from "./src/storage/http_source.ts";
+export { redactUrl } from "./src/storage/redact.ts";
 export { ARCHIVE_INDEX_MEMBER, type ArchiveIndexEntry } from "./src/nnef/archive_index.ts";
 export type {
   LoaderOptions,

@@ -1,7 +1,7 @@
 /** `deno task serve`: the OpenAI-compatible HTTP service (also behind `deno serve mod.ts`). */
 import { parseCliArgs } from "./args.ts";
 import { catchStrayErrors, errorMessage } from "./top_level.ts";
-import { redactLocation, redactText } from "../src/storage/http_source.ts";
+import { redactLocation, redactText } from "../src/storage/redact.ts";
 import { createApp, ServingState } from "../routes/mod.ts";
 import { DEFAULT_SERVING_CONFIG, type ServingConfig } from "../routes/state.ts";
 import { resolveModel } from "../models/resolve.ts";

@@ -3,7 +3,7 @@
  * every rejection or exception nothing handled, becomes one line on stderr and an exit code,
  * never Deno's `error: Uncaught` with a stack.
  */
-import { redactText } from "../src/storage/http_source.ts";
+import { redactText } from "../src/storage/redact.ts";
 
 /**
  * One line saying what went wrong: the message, and its causes when they add to it, with any

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { envVar } from "../src/storage/_env.ts";
 import { s3HttpUrl } from "../src/storage/s3.ts";
 import type { LoadProgress } from "../src/engine/load_service.ts";
-import { redactLocation } from "../src/storage/http_source.ts";
+import { redactLocation } from "../src/storage/redact.ts";
 import {
   loadTimeoutMs,
   memberTimeoutMs,

@@ -1,7 +1,7 @@
 import type { ByteSource } from "../storage/byte_source.ts";
 import type { DiskCache, MemberCacheKey } from "../storage/disk_cache.ts";
 import { openFileSource } from "../storage/file_source.ts";
-import { redactLocation } from "../storage/http_source.ts";
+import { redactLocation } from "../storage/redact.ts";
 import { type LocationOptions, openLocation } from "../storage/location.ts";
 import { loadTimeoutMs, secondsText, startDeadline } from "./deadline.ts";
 import { memorySource } from "../storage/memory_source.ts";

@@ -3,7 +3,7 @@
  * folder or a tar, one pass for a `.tgz`.
  */
 import type { ByteSource } from "../storage/byte_source.ts";
-import { redactLocation } from "../storage/http_source.ts";
+import { redactLocation } from "../storage/redact.ts";
 import { openLocation } from "../storage/location.ts";
 import {
   type Archive,

@@ -2,6 +2,16 @@ import type { ByteSource } from "./byte_source.ts";
 import { concatBytes } from "./bytes.ts";
 import { checkRange, chunkedStream } from "./_range.ts";
 import { BounceReader } from "./_bounce.ts";
+import { redactUrl } from "./redact.ts";
+import {
+  close,
+  type ContentRange,
+  parseContentRange,
+  reasonText,
+  retryAfterMs,
+  sleep,
+  Transient,
+} from "./_http_retry.ts";
 
 /** How `openHttpSource` talks to the server. */
 export interface HttpSourceOptions {
@@ -48,67 +58,6 @@ export interface HttpSource extends ByteSource {
 }
 
 /**
- * The URL without credentials, query or fragment, for messages and logs.
- *
- * @example
- * ```ts
- * import { redactUrl } from "./http_source.ts";
- * redactUrl("https://u:p@host/m.tar?X-Amz-Signature=s"); // "https://***@host/m.tar?<redacted>"
- * ```
- */
-export function redactUrl(url: string | URL): string {
-  const u = new URL(url);
-  const credentials = u.username !== "" || u.password !== "";
-  const query = u.search !== "";
-  u.username = "";
-  u.password = "";
-  u.search = "";
-  u.hash = "";
-  let text = u.href;
-  if (credentials) text = text.replace("://", "://***@");
-  return query ? `${text}?<redacted>` : text;
-}
-
-/**
- * `text` with the credentials it may quote redacted: every `http(s)://` URL as by `redactUrl`,
- * `Bearer` and `Basic` tokens, and signature-like query fields outside a URL
- * (`X-Amz-Signature=`, `X-Amz-Credential=`, `token=`, ...). For log lines and messages that
- * carry text from elsewhere (a fetch error quotes its URL whole).
- *
- * @example
- * ```ts
- * import { redactText } from "./http_source.ts";
- * redactText("GET https://h/m.tar?X-Amz-Signature=s failed"); // "GET https://h/m.tar?<redacted> failed"
- * ```
- */
-export function redactText(text: string): string {
-  return text
-    .replace(/\bhttps?:\/\/[^\s'"<>()\[\]{}]+/gi, (match) => {
-      const url = match.replace(/[.,;:!?]+$/, "");
-      return redactLocation(url) + match.slice(url.length);
-    })
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+\/=-]+/g, "$1 <redacted>")
-    .replace(
-      /\b(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|sig|token|access_token|api_key|key)=[^&\s'"]+/gi,
-      "$1=<redacted>",
-    );
-}
-
-/**
- * A model location as it may be shown: an `http(s)://` URL redacted as by `redactUrl` (a
- * presigned query or `user:password@` never reaches a message or a log), a path or `s3://` URL
- * as it is.
- */
-export function redactLocation(location: string): string {
-  if (!/^https?:\/\//i.test(location)) return location;
-  try {
-    return redactUrl(location);
-  } catch {
-    return "<an unparsable URL>";
-  }
-}
-
-/**
  * Opens an HTTP(S) object for range reads. The first request (`Range: bytes=0-…`) learns the
  * size from `Content-Range`; a server that answers `200` instead is read once, whole, and
  * every range is then served from that body.
@@ -124,69 +73,6 @@ export async function openHttpSource(
   const source = new HttpByteSource(url, options);
   await source.open();
   return source;
-}
-
-/** A failure worth retrying (network error, 408, 429, 5xx, truncated body). */
-class Transient extends Error {
-  readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryAfterMs?: number) {
-    super(message);
-    this.retryAfterMs = retryAfterMs;
-  }
-}
-
-interface ContentRange {
-  readonly start: number;
-  readonly end: number;
-  readonly total: number | undefined;
-}
-
-function parseContentRange(value: string | null): ContentRange | undefined {
-  const m = value === null ? null : /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(value.trim());
-  if (m === null) return undefined;
-  return {
-    start: Number(m[1]),
-    end: Number(m[2]),
-    total: m[3] === "*" ? undefined : Number(m[3]),
-  };
-}
-
-function retryAfterMs(value: string | null): number | undefined {
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-/** Closes a byte stream, ending a BYOB read already waiting (it is not ended by close alone). */
-function close(controller: ReadableByteStreamController): void {
-  controller.close();
-  controller.byobRequest?.respond(0);
-}
-
-/** Waits `ms`, or rejects with the reason of `signal` as soon as it aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** The text of an abort reason. */
-function reasonText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }
 
 class HttpByteSource implements HttpSource {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { openHttpSource, redactText, redactUrl } from "./http_source.ts";
+import { openHttpSource } from "./http_source.ts";
+import { redactText, redactUrl } from "./redact.ts";
 import { startTestServer } from "./_test_server.ts";
 import { BounceReader } from "./_bounce.ts";
 
