@@ -133,13 +133,8 @@ export { buildModel } from "./src/graph/build_model.ts";
 export { type GraphIO, type Node, type Value } from "./src/graph/graph.ts";
 export { loadModel, type LoadOptions } from "./src/graph/load_model.ts";
 export { type LoadStats, Model } from "./src/graph/model.ts";
-export {
-  Executor,
-  type ExecutorOptions,
-  type FusedCall,
-  type NodeOverride,
-  type RunOptions,
-} from "./src/graph/executor.ts";
+export { Executor, type ExecutorOptions, type RunOptions } from "./src/graph/executor.ts";
+export { type FusedCall, type NodeOverride } from "./src/graph/steps.ts";
 export { fuseGraph, type FuseOptions, type Fusion, type FusionKind } from "./src/graph/fuse.ts";
 export { closeSharedKernels, sharedKernels } from "./src/engine/shared_kernels.ts";
 export {
@@ -230,7 +225,7 @@ export {
 export type { Args } from "./src/ops/args.ts";
 export type { Graph, NodeArg } from "./src/graph/graph.ts";
 export type { BuildOptions } from "./src/graph/build_model.ts";
-export type { Step } from "./src/graph/executor.ts";
+export type { Step } from "./src/graph/steps.ts";
 export type { RowAxis } from "./src/graph/row_axes.ts";
 export type { FusionCounts } from "./src/graph/fuse.ts";
 export type { Comparison, Term } from "./src/tensor/dim.ts";
@@ -248,15 +243,15 @@ export type { ToolFamily, ToolFunction } from "./src/engine/tool_calls.ts";
 export type { LoadProgress } from "./src/engine/load_service.ts";
 export type { WeightDType } from "./models/llama.ts";
 
-export type { AliasStep } from "./src/graph/executor.ts";
+export type { AliasStep } from "./src/graph/steps.ts";
 export type { Atom } from "./src/tensor/dim.ts";
 export type { AttrTemplate } from "./src/graph/graph.ts";
 export type { Automaton } from "./src/engine/constrain/automaton.ts";
 export type { ByteClass } from "./src/engine/constrain/grammar.ts";
 export type { ConstraintStats } from "./src/engine/constrain/constraint.ts";
-export type { DimsStep } from "./src/graph/executor.ts";
-export type { FusedStep } from "./src/graph/executor.ts";
-export type { NodeStep } from "./src/graph/executor.ts";
+export type { DimsStep } from "./src/graph/steps.ts";
+export type { FusedStep } from "./src/graph/steps.ts";
+export type { NodeStep } from "./src/graph/steps.ts";
 export type { VocabTrie } from "./src/engine/constrain/vocab_trie.ts";
 
 export type { AttrValue } from "./src/ops/args.ts";

@@ -20,7 +20,8 @@
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { type GraphIO, throughIdentities } from "../graph/graph.ts";
 import type { Model } from "../graph/model.ts";
-import { Executor, type NodeOverride, plainExecutor } from "../graph/executor.ts";
+import { Executor, plainExecutor } from "../graph/executor.ts";
+import type { NodeOverride } from "../graph/steps.ts";
 import { checkAssertion, evalDim, symbolOf } from "../tensor/dim.ts";
 import { contiguous } from "../ops/common.ts";
 import type { Kernels } from "../../kernels/mod.ts";

@@ -17,14 +17,8 @@ import { contiguous, isStrided, type StridedTensor } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { type Bindings, type Dim, symbolOf } from "../tensor/dim.ts";
-import {
-  evalDims,
-  evalStep,
-  type Executor,
-  type FusedStep,
-  type NodeOverride,
-  type NodeStep,
-} from "./executor.ts";
+import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } from "./steps.ts";
+import type { Executor } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 

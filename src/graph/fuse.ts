@@ -16,7 +16,7 @@
  */
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Dim, dimEquals } from "../tensor/dim.ts";
-import type { FusedCall } from "./executor.ts";
+import type { FusedCall } from "./steps.ts";
 import {
   argTensorIds,
   type AttrTemplate,

@@ -14,7 +14,7 @@ import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { binaryEval, contiguous } from "../ops/common.ts";
 import { asF32, matmulEval } from "../ops/matmul.ts";
 import { inArena } from "../ops/fused.ts";
-import type { NodeOverride } from "./executor.ts";
+import type { NodeOverride } from "./steps.ts";
 import type { Model } from "./model.ts";
 import { throughIdentities } from "./graph.ts";
 import type { EvalContext } from "../ops/op.ts";
