@@ -7,7 +7,8 @@ import { loadTimeoutMs, secondsText, startDeadline } from "./deadline.ts";
 import { memorySource } from "../storage/memory_source.ts";
 import { createSha256 } from "../storage/sha256.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
-import { GZIP_MAGIC_BYTES, inflateBudget, inflateTar, isGzip } from "./gzip.ts";
+import { GZIP_MAGIC_BYTES, inflateBudget, isGzip } from "./gzip.ts";
+import { inflateTar } from "./tar_stream.ts";
 import {
   createRangeLoader,
   hashMismatch,

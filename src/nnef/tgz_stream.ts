@@ -7,7 +7,7 @@ import { concatBytes } from "../storage/bytes.ts";
 import { createSha256, type Sha256 } from "../storage/sha256.ts";
 import type { ArchiveMember } from "./archive.ts";
 import { ARCHIVE_INDEX_MEMBER, parseArchiveIndex } from "./archive_index.ts";
-import { gunzipStream, overBudget } from "./gzip.ts";
+import { gunzipStream } from "./gzip.ts";
 import { type MemberProgress, secondsText } from "./deadline.ts";
 import {
   hashMismatch,
@@ -18,7 +18,8 @@ import {
   targetView,
 } from "./loader.ts";
 import type { MemberClaim, ModelStream } from "./member_stream.ts";
-import { isTarEndBlock, normalizeMemberName, TAR_BLOCK, TarHeaderWalk, tarPadded } from "./tar.ts";
+import { normalizeMemberName } from "./tar.ts";
+import { TarStreamWalk } from "./tar_stream.ts";
 
 interface Claim {
   readonly target: LoadTarget;
@@ -323,110 +324,29 @@ export class TgzStream implements ModelStream {
     this.#notify();
   }
 
-  /** Parses tar blocks out of the decompressed stream and routes payload bytes. */
+  /** Walks the tar out of the decompressed stream and routes payload bytes. */
   async #run(): Promise<void> {
-    let pending = new Uint8Array(0);
-    let at = 0; // tar offset of pending[0]
     let entry: Entry | undefined;
-    let remaining = 0;
-    let skip = 0;
-    let meta:
-      | { type: "x" | "L"; size: number; at: number; chunks: Uint8Array[]; got: number }
-      | undefined;
-    const walk = new TarHeaderWalk(this.name);
-    let ended = false;
+    const walk = new TarStreamWalk(this.name, this.#budget, {
+      begin: (e) => {
+        const name = e.regular ? normalizeMemberName(e.name, this.name) : undefined;
+        if (name === undefined) return false;
+        entry = this.#begin({ name, offset: e.offset, size: e.size });
+        return true;
+      },
+      payload: (bytes) => this.#payload(entry!, bytes),
+      end: () => {
+        this.#complete(entry!);
+        entry = undefined;
+      },
+    });
     for (;;) {
       const { value, done } = await this.#reader.read();
       if (done) break;
-      if (ended) continue;
-      let chunk = value;
-      while (chunk.length > 0) {
-        if (skip > 0) {
-          const n = Math.min(skip, chunk.length);
-          skip -= n;
-          at += n;
-          chunk = chunk.subarray(n);
-          continue;
-        }
-        if (entry !== undefined) {
-          const n = Math.min(remaining, chunk.length);
-          this.#payload(entry, chunk.subarray(0, n));
-          remaining -= n;
-          at += n;
-          chunk = chunk.subarray(n);
-          if (remaining === 0) {
-            this.#complete(entry);
-            skip = tarPadded(entry.member.size) - entry.member.size;
-            entry = undefined;
-          }
-          continue;
-        }
-        if (meta !== undefined) {
-          const n = Math.min(meta.size - meta.got, chunk.length);
-          meta.chunks.push(chunk.slice(0, n));
-          meta.got += n;
-          at += n;
-          chunk = chunk.subarray(n);
-          if (meta.got === meta.size) {
-            walk.record(meta.type, concatBytes(meta.chunks, meta.size), meta.at);
-            skip = tarPadded(meta.size) - meta.size;
-            meta = undefined;
-          }
-          continue;
-        }
-        const need = TAR_BLOCK - pending.length;
-        const take = chunk.subarray(0, need);
-        const joined = new Uint8Array(pending.length + take.length);
-        joined.set(pending);
-        joined.set(take, pending.length);
-        pending = joined;
-        chunk = chunk.subarray(take.length);
-        if (pending.length < TAR_BLOCK) continue;
-        const block = pending;
-        const headerAt = at;
-        pending = new Uint8Array(0);
-        at += TAR_BLOCK;
-        if (isTarEndBlock(block)) {
-          ended = true;
-          break;
-        }
-        const step = walk.header(block, headerAt);
-        const { size } = step;
-        if (!Number.isSafeInteger(size) || size < 0) {
-          throw new SyntaxError(`${this.name}: bad size of the tar entry at offset ${headerAt}`);
-        }
-        // Refused on what the header declares, before any of the payload is inflated.
-        if (at + tarPadded(size) > this.#budget) {
-          throw overBudget(
-            this.name,
-            this.#budget,
-            `the tar entry at offset ${headerAt} declares ${size} bytes`,
-          );
-        }
-        if (step.kind === "record") {
-          walk.checkRecordSize(step.type, size, headerAt);
-          if (size > 0) meta = { type: step.type, size, at: headerAt, chunks: [], got: 0 };
-          continue;
-        }
-        const name = step.kind === "entry" && step.regular
-          ? normalizeMemberName(step.name, this.name)
-          : undefined;
-        if (name === undefined) {
-          skip = tarPadded(size);
-          continue;
-        }
-        entry = this.#begin({ name, offset: at, size });
-        remaining = size;
-        if (size === 0) {
-          this.#complete(entry);
-          entry = undefined;
-        }
-      }
+      walk.push(value);
     }
     if (this.#stalled !== undefined) throw this.#stalled;
-    if (!ended && (entry !== undefined || meta !== undefined || pending.length > 0)) {
-      throw new RangeError(`truncated tar at offset ${at}`);
-    }
+    walk.finish();
     if (this.#listed === undefined || this.#closing) return;
     for (const name of this.#listed.keys()) {
       if (!this.#entries.has(name)) {
