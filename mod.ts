@@ -61,10 +61,9 @@ export {
   openArchive,
   type OpenArchiveOptions,
 } from "./src/nnef/archive.ts";
+export { decodeTensor } from "./src/nnef/tensor_decode.ts";
+export { encodeTensor, type EncodeTensorOptions } from "./src/nnef/tensor_encode.ts";
 export {
-  decodeTensor,
-  encodeTensor,
-  type EncodeTensorOptions,
   readTensorFile,
   readTensorHeader,
   type TensorFile,

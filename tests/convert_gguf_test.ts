@@ -11,7 +11,8 @@ import { interleavedToHalves } from "../models/source.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { dequantizeQ40, quantizeQ40 } from "../src/nnef/q40.ts";
-import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
+import { decodeTensor } from "../src/nnef/tensor_decode.ts";
+import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
   fixture,

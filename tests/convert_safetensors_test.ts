@@ -6,7 +6,8 @@ import { ARCHIVE_INDEX_MEMBER } from "../src/nnef/archive_index.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
 import { dequantizeQ40 } from "../src/nnef/q40.ts";
-import { decodeTensor, readTensorFile } from "../src/nnef/tensor_file.ts";
+import { decodeTensor } from "../src/nnef/tensor_decode.ts";
+import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 import {
   fixture,

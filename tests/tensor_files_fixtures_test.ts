@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { openArchive } from "../src/nnef/archive.ts";
 import { dequantizeQ40, quantizeQ40 } from "../src/nnef/q40.ts";
-import { decodeTensor, readTensorFile, writeTensorFile } from "../src/nnef/tensor_file.ts";
+import { decodeTensor } from "../src/nnef/tensor_decode.ts";
+import { readTensorFile, writeTensorFile } from "../src/nnef/tensor_file.ts";
 
 const fixtures = new URL("../../shared/fixtures/", import.meta.url).pathname;
 

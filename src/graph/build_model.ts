@@ -3,7 +3,8 @@
  * assertions from its extensions, then the lowering of its statements.
  */
 import type { Document } from "../nnef/ast.ts";
-import { decodeTensor, type TensorFile } from "../nnef/tensor_file.ts";
+import { decodeTensor } from "../nnef/tensor_decode.ts";
+import type { TensorFile } from "../nnef/tensor_file.ts";
 import type { InferContext } from "../ops/op.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
 import { type Assertion, parseAssertion, withLowerBounds } from "../tensor/dim.ts";

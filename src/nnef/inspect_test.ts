@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { tensor } from "../tensor/tensor.ts";
 import { openArchive } from "./archive.ts";
 import { formatModelSummary, formatShape, inspectModel, type ModelSummary } from "./inspect.ts";
-import { encodeTensor, writeTensorFile } from "./tensor_file.ts";
+import { encodeTensor } from "./tensor_encode.ts";
+import { writeTensorFile } from "./tensor_file.ts";
 
 const GRAPH = `version 1.0;
 extension tract_registry tract_core;

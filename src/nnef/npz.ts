@@ -1,7 +1,7 @@
 /** NumPy `.npy` arrays and `.npz` bundles (zip, stored or deflated), as tract's test cases use. */
 import type { DType } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import { decodePlain } from "./tensor_file.ts";
+import { decodePlain } from "./tensor_decode.ts";
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 

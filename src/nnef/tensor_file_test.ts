@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { concatBytes } from "../storage/bytes.ts";
 import { tensor } from "../tensor/tensor.ts";
 import { quantizeQ40 } from "./q40.ts";
+import { decodeTensor } from "./tensor_decode.ts";
+import { encodeTensor } from "./tensor_encode.ts";
 import {
-  decodeTensor,
-  encodeTensor,
   readTensorFile,
   readTensorHeader,
   TENSOR_HEADER_BYTES,
