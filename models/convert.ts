@@ -15,8 +15,8 @@ import { f16ArrayToF32, f32ArrayToF16 } from "../src/tensor/f16.ts";
 import { type ArchiveIndex, type ArchiveMember, writeArchive } from "../src/nnef/archive_writer.ts";
 import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
+import { buildLlamaGraph } from "./llama_graph.ts";
 import {
-  buildLlamaGraph,
   INV_FREQ_NAME,
   llamaWeights,
   ropeInverseFrequencies,

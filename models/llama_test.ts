@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { buildLlamaGraph } from "./llama_graph.ts";
 import {
-  buildLlamaGraph,
   checkLayerCount,
   type LlamaConfig,
   llamaConfigFromHf,
