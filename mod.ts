@@ -152,14 +152,11 @@ export {
 export { kernelLinears } from "./src/graph/kernel_linear.ts";
 export {
   type Assertion,
-  type Bindings,
   checkAssertion,
-  type Dim,
-  DimExpr,
-  evalDim,
   parseAssertion,
   parseDim,
-} from "./src/tensor/dim.ts";
+} from "./src/tensor/dim_parse.ts";
+export { type Bindings, type Dim, DimExpr, evalDim } from "./src/tensor/dim.ts";
 export type { EvalContext, Fact, InferContext, Op, OpArgs } from "./src/ops/op.ts";
 export { findOp, OPS } from "./src/ops/mod.ts";
 export {
@@ -227,7 +224,8 @@ export type { BuildOptions } from "./src/graph/build_model.ts";
 export type { Step } from "./src/graph/steps.ts";
 export type { RowAxis } from "./src/graph/row_axes.ts";
 export type { FusionCounts } from "./src/graph/fuse.ts";
-export type { Comparison, Term } from "./src/tensor/dim.ts";
+export type { Comparison } from "./src/tensor/dim_parse.ts";
+export type { Term } from "./src/tensor/dim.ts";
 export { DTYPES } from "./src/tensor/dtype.ts";
 export type { PagedKv, PagedTensor } from "./src/tensor/paged.ts";
 export type { IndexTarOptions, TarIndex } from "./src/nnef/tar.ts";

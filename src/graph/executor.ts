@@ -8,14 +8,8 @@ import { type Tensor, volume } from "../tensor/tensor.ts";
 import { type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { contiguous } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
-import {
-  type Bindings,
-  checkAssertion,
-  dimToString,
-  evalDim,
-  shapeToString,
-  symbolOf,
-} from "../tensor/dim.ts";
+import { type Bindings, dimToString, evalDim, shapeToString, symbolOf } from "../tensor/dim.ts";
+import { checkAssertion } from "../tensor/dim_parse.ts";
 import { argTensorIds, type Graph, identityInput, type Node, templateWires } from "./graph.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { pendingWeight } from "./weights.ts";

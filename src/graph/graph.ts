@@ -5,7 +5,8 @@
  */
 import type { Fact, Op } from "../ops/op.ts";
 import type { ArgValue, AttrValue } from "../ops/args.ts";
-import type { Assertion, DimExpr } from "../tensor/dim.ts";
+import type { Assertion } from "../tensor/dim_parse.ts";
+import type { DimExpr } from "../tensor/dim.ts";
 
 /** An attribute before resolution: literals, symbolic dims and references to wires. */
 export type AttrTemplate =

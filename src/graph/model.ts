@@ -5,7 +5,7 @@
  */
 import type { Kernels } from "../../kernels/mod.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import type { Assertion } from "../tensor/dim.ts";
+import type { Assertion } from "../tensor/dim_parse.ts";
 import { plainExecutor, type RunOptions } from "./executor.ts";
 import type { Graph, GraphIO, Node, Value } from "./graph.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { checkAssertion, parseAssertion, parseDim } from "./dim_parse.ts";
 import {
-  checkAssertion,
   dimAdd,
   dimBroadcast,
   dimDiv,
@@ -11,8 +11,6 @@ import {
   dimSub,
   dimToString,
   evalDim,
-  parseAssertion,
-  parseDim,
   sym,
   withLowerBounds,
 } from "./dim.ts";
