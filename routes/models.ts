@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { InferenceService } from "../src/engine/service.ts";
-import { unixSeconds } from "./generation.ts";
+import { unixSeconds } from "./job.ts";
 import type { ServingState } from "./state.ts";
 
 /**

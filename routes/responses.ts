@@ -6,14 +6,13 @@ import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine
 import { ApiError, invalidRequest } from "./errors.ts";
 import {
   type JobWriter,
-  loggedToken,
-  parseToolCalls,
   prepareJob,
   promptTokens,
   respondStream,
   respondWhole,
   unixSeconds,
-} from "./generation.ts";
+} from "./job.ts";
+import { loggedToken, parseToolCalls } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject, renderMessages, type ResponseFormat } from "./validate.ts";
