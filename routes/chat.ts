@@ -2,7 +2,8 @@ import type { Hono } from "hono";
 import { generationRoute } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
-import { parseChatRequest, renderMessages } from "./validate.ts";
+import { parseChatRequest } from "./validate.ts";
+import { renderMessages } from "./messages.ts";
 
 /** `POST /chat/completions`: OpenAI chat completions, streamed over SSE or whole. */
 export function chatRoute(state: ServingState): Hono {

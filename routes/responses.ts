@@ -15,7 +15,8 @@ import {
 import { loggedToken, parseToolCalls } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
-import { readJsonObject, renderMessages, type ResponseFormat } from "./validate.ts";
+import { readJsonObject, type ResponseFormat } from "./validate.ts";
+import { renderMessages } from "./messages.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import { parseResponseRequest, type ResponseRequest } from "./responses_request.ts";
 

@@ -6,16 +6,9 @@ import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { invalidRequest } from "./errors.ts";
 import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
-import {
-  boolean,
-  integer,
-  modelName,
-  number,
-  parseToolChoice,
-  parseTools,
-  type ResponseFormat,
-  type ToolChoice,
-} from "./validate.ts";
+import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
+import type { ToolChoice } from "./messages.ts";
+import { parseToolChoice, parseTools } from "./messages.ts";
 
 const LOGPROBS_INCLUDE = "message.output_text.logprobs";
 

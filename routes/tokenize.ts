@@ -1,7 +1,8 @@
 import { Hono } from "hono";
 import { invalidRequest } from "./errors.ts";
 import type { ServingState } from "./state.ts";
-import { parseChatRequest, readJsonObject, renderMessages } from "./validate.ts";
+import { parseChatRequest, readJsonObject } from "./validate.ts";
+import { renderMessages } from "./messages.ts";
 
 /**
  * `POST /tokenize` ({prompt} or {messages}, rendered with the chat template) and

@@ -1,9 +1,15 @@
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { ChatMessage } from "../src/engine/chat_template.ts";
-import type { InferenceService } from "../src/engine/service.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { CHAT_FIELDS, checkFields, COMPLETION_FIELDS } from "./fields.ts";
+import {
+  isRecord,
+  parseMessage,
+  parseToolChoice,
+  parseTools,
+  type ToolChoice,
+} from "./messages.ts";
 
 /** The generation fields shared by chat and text completions, validated. */
 export interface GenerationRequest {
@@ -29,9 +35,6 @@ export type ResponseFormat =
     readonly strict: boolean;
   };
 
-/** `tool_choice`: whether the model may, must, or must not call a tool, or which one. */
-export type ToolChoice = "none" | "auto" | "required" | { readonly name: string };
-
 /** A validated `POST /v1/chat/completions` body. */
 export interface ChatRequest extends GenerationRequest {
   readonly messages: ChatMessage[];
@@ -48,8 +51,6 @@ export interface CompletionRequest extends GenerationRequest {
   /** The prompt text, or its token ids. */
   readonly prompt: string | readonly number[];
 }
-
-const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
 /** Reads a request body as a JSON object, or throws a 400 that says why not. */
 export async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
@@ -158,108 +159,6 @@ function parseResponseFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
-/**
- * Validates `tools`: chat's `{"type": "function", "function": {name, ...}}`, or with `flat` the
- * Responses API's `{"type": "function", name, ...}`.
- */
-export function parseTools(value: unknown, flat = false): ToolFunction[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) {
-    throw invalidRequest("'tools' must be an array", "tools", "invalid_type");
-  }
-  const names = new Set<string>();
-  return value.map((tool, i) => {
-    const at = `tools[${i}]`;
-    if (!isRecord(tool) || tool.type !== "function" || (!flat && !isRecord(tool.function))) {
-      throw invalidRequest(
-        flat
-          ? `'${at}' must be {"type": "function", "name": ...}`
-          : `'${at}' must be {"type": "function", "function": {...}}`,
-        at,
-        "invalid_type",
-      );
-    }
-    const fn = (flat ? tool : tool.function) as Record<string, unknown>;
-    const where = flat ? at : `${at}.function`;
-    if (typeof fn.name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(fn.name)) {
-      throw invalidRequest(
-        `'${where}.name' must be 1 to 64 letters, digits, '_', '.' or '-'`,
-        `${where}.name`,
-      );
-    }
-    if (names.has(fn.name)) {
-      throw invalidRequest(
-        `'${where}.name' repeats '${fn.name}'`,
-        `${where}.name`,
-      );
-    }
-    names.add(fn.name);
-    if (fn.description !== undefined && typeof fn.description !== "string") {
-      throw invalidRequest(
-        `'${where}.description' must be a string`,
-        `${where}.description`,
-        "invalid_type",
-      );
-    }
-    const parameters = fn.parameters ?? { type: "object", properties: {} };
-    if (!isRecord(parameters)) {
-      throw invalidRequest(
-        `'${where}.parameters' must be a JSON schema object`,
-        `${where}.parameters`,
-        "invalid_type",
-      );
-    }
-    return {
-      name: fn.name,
-      ...(typeof fn.description === "string" ? { description: fn.description } : {}),
-      parameters,
-    };
-  });
-}
-
-/**
- * Validates `tool_choice`: "none", "auto", "required", or a function named as chat
- * (`{"type": "function", "function": {"name"}}`) or, with `flat`, the Responses API does.
- */
-export function parseToolChoice(
-  value: unknown,
-  tools: readonly ToolFunction[],
-  flat = false,
-): ToolChoice {
-  if (value === undefined || value === null) return tools.length > 0 ? "auto" : "none";
-  if (value === "none" || value === "auto" || value === "required") {
-    if (value === "required" && tools.length === 0) {
-      throw invalidRequest(
-        "'tool_choice' is \"required\" but no 'tools' were given",
-        "tool_choice",
-      );
-    }
-    return value;
-  }
-  const named = flat ? value : isRecord(value) ? value.function : undefined;
-  if (isRecord(value) && value.type === "function" && isRecord(named)) {
-    const name = named.name;
-    const field = flat ? "tool_choice.name" : "tool_choice.function.name";
-    if (typeof name !== "string" || !tools.some((t) => t.name === name)) {
-      throw invalidRequest(
-        `'${field}' must name one of the tools, got ${JSON.stringify(name)}`,
-        field,
-      );
-    }
-    return { name };
-  }
-  throw invalidRequest(
-    `'tool_choice' must be "none", "auto", "required" or ${
-      flat ? '{"type": "function", "name": ...}' : '{"type": "function", "function": {"name": ...}}'
-    }`,
-    "tool_choice",
-  );
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Validates a text completions body; unknown and unsupported fields are refused. */
 export function parseCompletionRequest(body: Record<string, unknown>): CompletionRequest {
   checkFields(body, COMPLETION_FIELDS);
@@ -298,87 +197,6 @@ export function parseCompletionRequest(body: Record<string, unknown>): Completio
     logprobs: integer(body, "logprobs", 0, 5),
     prompt: prompt as string | number[],
   };
-}
-
-function parseMessage(value: unknown, index: number): ChatMessage {
-  const where = `messages[${index}]`;
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
-  }
-  const message = value as Record<string, unknown>;
-  const { role, content } = message;
-  if (typeof role !== "string") {
-    throw invalidRequest(`'${where}.role' must be a string`, `${where}.role`, "invalid_type");
-  }
-  if (!ROLES.has(role)) {
-    throw invalidRequest(
-      `'${where}.role' must be one of ${[...ROLES].join(", ")}, got '${role}'`,
-      `${where}.role`,
-    );
-  }
-  const extra = toolFields(message, where);
-  if (typeof content === "string") return { role, content, ...extra };
-  if ((content === null || content === undefined) && role === "assistant") {
-    return { role, content: extra.tool_calls ? null : "", ...extra };
-  }
-  if (Array.isArray(content)) {
-    const texts = content.map((part, k) => {
-      const p = part as Record<string, unknown> | null;
-      if (typeof p !== "object" || p === null || p.type !== "text" || typeof p.text !== "string") {
-        throw invalidRequest(
-          `'${where}.content[${k}]' must be a text part {"type":"text","text":...}`,
-          `${where}.content[${k}]`,
-          "invalid_type",
-        );
-      }
-      return p.text;
-    });
-    return { role, content: texts.join(""), ...extra };
-  }
-  throw invalidRequest(
-    `'${where}.content' must be a string or an array of text parts`,
-    `${where}.content`,
-    "invalid_type",
-  );
-}
-
-/** The tool fields of a message (`tool_calls` of an assistant turn, `tool_call_id` and `name`). */
-function toolFields(message: Record<string, unknown>, where: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of ["tool_call_id", "name"]) {
-    const v = message[key];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "string") {
-      throw invalidRequest(`'${where}.${key}' must be a string`, `${where}.${key}`, "invalid_type");
-    }
-    out[key] = v;
-  }
-  const calls = message.tool_calls;
-  if (calls === undefined || calls === null) return out;
-  if (!Array.isArray(calls)) {
-    throw invalidRequest(
-      `'${where}.tool_calls' must be an array`,
-      `${where}.tool_calls`,
-      "invalid_type",
-    );
-  }
-  out.tool_calls = calls.map((call, k) => {
-    const at = `${where}.tool_calls[${k}]`;
-    const fn = isRecord(call) ? call.function : undefined;
-    if (!isRecord(fn) || typeof fn.name !== "string" || typeof fn.arguments !== "string") {
-      throw invalidRequest(
-        `'${at}' must be {"type": "function", "function": {"name": ..., "arguments": "<JSON text>"}}`,
-        at,
-        "invalid_type",
-      );
-    }
-    return {
-      id: isRecord(call) && typeof call.id === "string" ? call.id : "",
-      type: "function",
-      function: { name: fn.name, arguments: fn.arguments },
-    };
-  });
-  return out;
 }
 
 function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {
@@ -529,19 +347,4 @@ function logitBias(value: unknown): Map<number, number> | undefined {
     bias.set(id, v);
   }
   return bias;
-}
-
-/** Renders messages with the model's chat template; a template error is the request's fault. */
-export function renderMessages(
-  service: InferenceService,
-  messages: readonly ChatMessage[],
-  field = "messages",
-  tools: readonly ToolFunction[] = [],
-): string {
-  try {
-    return service.renderChat(messages, tools);
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw invalidRequest(`The chat template rejected the messages: ${detail}`, field);
-  }
 }
