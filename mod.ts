@@ -197,6 +197,7 @@ export {
   type StepPool,
   type StepSequence,
 } from "./src/scheduler/step_loop.ts";
+export { digestYield, type IoYield, LoopbackYield } from "./src/scheduler/io_turn.ts";
 export { PrefixCache } from "./src/scheduler/prefix_cache.ts";
 export { KvPool, type KvPoolOptions } from "./src/scheduler/kv_pool.ts";
 export { ServingMetrics } from "./src/scheduler/metrics.ts";

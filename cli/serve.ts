@@ -14,6 +14,7 @@ import { type MemoryLimit, parseByteSize, readMemoryLimit } from "../src/engine/
 import { type MemoryPlan, mib } from "../src/engine/memory_budget.ts";
 import { missingPermissionsMessage } from "./permissions.ts";
 import { join } from "node:path";
+import { LoopbackYield } from "../src/scheduler/io_turn.ts";
 
 /** Milliseconds running requests get to finish after SIGINT/SIGTERM: Deno Deploy kills at 5 s. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
@@ -240,7 +241,10 @@ export function createServer(config: ServeConfig, output = defaultLog): Server {
     );
   }
   const terminal = output === defaultLog && Deno.stderr.isTerminal();
-  const loaded = state.load(loadConfigured(config, state, log, terminal));
+  // The scheduler's turns of the event loop go through a socket, so that the server's own
+  // sockets are looked at while it computes (see src/scheduler/io_turn.ts).
+  const turns = LoopbackYield.open();
+  const loaded = state.load(loadConfigured(config, state, log, terminal, turns));
   loaded.catch(() => {});
   const delivering = new Set<Promise<void>>();
   return {
@@ -258,6 +262,7 @@ export function createServer(config: ServeConfig, output = defaultLog): Server {
     async shutdown() {
       await state.shutdown(config.shutdownGraceMs);
       await Promise.all(delivering);
+      (await turns)?.close();
       if (config.threads !== 0) await closeSharedKernels();
     },
   };
@@ -268,6 +273,7 @@ async function loadConfigured(
   state: ServingState,
   log: (line: string) => void,
   terminal: boolean,
+  turns: Promise<LoopbackYield | null>,
 ) {
   const started = performance.now();
   if (config.cacheDir !== undefined) {
@@ -302,6 +308,7 @@ async function loadConfigured(
     ...(config.prefillChunk === undefined ? {} : { prefillChunk: config.prefillChunk }),
     ...(config.kvBudgetBytes === undefined ? {} : { kvBudgetBytes: config.kvBudgetBytes }),
     maxRunning: config.serving.maxBatch,
+    ...await turns.then((t) => (t === null ? {} : { ioYield: t.yield })),
     ...(config.tokenizer === undefined ? {} : { tokenizer: config.tokenizer }),
     ...limits,
     ...(config.cacheDir === undefined

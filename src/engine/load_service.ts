@@ -16,6 +16,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, Session } from "./session.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
+import type { IoYield } from "../scheduler/io_turn.ts";
 import { type Kernels, WASM32_MAX_BYTES } from "../../kernels/mod.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { MemoryLimit } from "./memory_limit.ts";
@@ -54,6 +55,8 @@ export interface LoadServiceOptions {
   readonly maxRunning?: number;
   /** Reuse the KV blocks of earlier requests with the same prefix (default true). */
   readonly prefixCache?: boolean;
+  /** How the scheduler gives the event loop its turns (see `SchedulerOptions.ioYield`). */
+  readonly ioYield?: IoYield;
   /** WASM kernels to run the linear layers in (the caller owns and closes them). */
   readonly kernels?: Kernels;
   /**
@@ -308,7 +311,13 @@ function readJsonMember(
 /** Options of {@link modelScheduler}. */
 export type ModelSchedulerOptions = Pick<
   LoadServiceOptions,
-  "kernels" | "prefillChunk" | "prefillBudgetMs" | "kvBudgetBytes" | "maxRunning" | "prefixCache"
+  | "kernels"
+  | "prefillChunk"
+  | "prefillBudgetMs"
+  | "kvBudgetBytes"
+  | "maxRunning"
+  | "prefixCache"
+  | "ioYield"
 >;
 
 /**
@@ -346,6 +355,7 @@ export function modelScheduler(
     ...(options.prefillBudgetMs === undefined ? {} : { stepMs: options.prefillBudgetMs }),
     ...(options.maxRunning === undefined ? {} : { maxRunning: options.maxRunning }),
     ...(options.prefixCache === undefined ? {} : { prefixCache: options.prefixCache }),
+    ...(options.ioYield === undefined ? {} : { ioYield: options.ioYield }),
   });
 }
 

@@ -15,6 +15,7 @@
 import { setImmediate } from "node:timers";
 import { PrefixCache } from "./prefix_cache.ts";
 import { QueueFullError } from "./queue.ts";
+import { digestYield, type IoYield } from "./io_turn.ts";
 
 /** One sequence's KV cache as the scheduler handles it (a `Session` is one). */
 export interface StepSequence {
@@ -120,6 +121,11 @@ export interface SchedulerOptions {
   readonly retryAfterSeconds?: number;
   /** Keep full blocks for later requests with the same prefix (default true). */
   readonly prefixCache?: boolean;
+  /**
+   * How the loop gives the event loop a turn during and between steps (default
+   * {@link digestYield}; a server passes a `LoopbackYield`'s, see `io_turn.ts`).
+   */
+  readonly ioYield?: IoYield;
 }
 
 /** Figures of the scheduler, read by `/metrics`. */
@@ -194,6 +200,9 @@ export class BatchScheduler<S extends StepSequence> {
   readonly #fixedBudget: number | undefined;
   readonly #retryAfter: number;
   readonly #keepPrefixes: boolean;
+  readonly #ioYield: IoYield;
+  /** When the event loop last had a turn (performance.now()). */
+  #lastTurn = 0;
   readonly #waiting: Live<S>[] = [];
   readonly #running: Live<S>[] = [];
   readonly #free: S[] = [];
@@ -217,6 +226,7 @@ export class BatchScheduler<S extends StepSequence> {
     this.#fixedBudget = options.tokenBudget;
     this.#retryAfter = options.retryAfterSeconds ?? 1;
     this.#keepPrefixes = options.prefixCache ?? true;
+    this.#ioYield = options.ioYield ?? digestYield;
   }
 
   /** Positions a sequence can hold (prompt and generated tokens). */
@@ -319,13 +329,13 @@ export class BatchScheduler<S extends StepSequence> {
             this.#end(this.#waiting[0]!, stuck);
           }
         }
-        await nextTurn();
+        await this.#nextTurn();
         continue;
       }
       const started = performance.now();
       const logits = await this.model.step(
         work.map((w) => ({ seq: w.live.seq!, ids: w.ids })),
-        ioTurn,
+        this.#ioTurn,
       );
       const tokens = work.reduce((n, w) => n + w.ids.length, 0);
       this.#learn(performance.now() - started, tokens);
@@ -333,8 +343,22 @@ export class BatchScheduler<S extends StepSequence> {
       this.#batchSize = work.length;
       this.#stepTokens = tokens;
       work.forEach((w, i) => this.#advance(w.live, w.ids, logits[i]!));
-      await nextTurn();
+      await this.#nextTurn();
     }
+  }
+
+  /**
+   * A turn of the event loop that lets network I/O in (new connections, requests, `/health`),
+   * once `IO_TURN_MS` of computation have passed since the last one; null before that.
+   */
+  readonly #ioTurn = (): Promise<void> | null => {
+    if (performance.now() - this.#lastTurn < IO_TURN_MS) return null;
+    return this.#ioYield().then(() => void (this.#lastTurn = performance.now()));
+  };
+
+  /** Lets the requests' generators, timers and I/O run between two steps. */
+  #nextTurn(): Promise<void> {
+    return this.#ioTurn() ?? new Promise((resolve) => setImmediate(resolve));
   }
 
   #learn(ms: number, tokens: number): void {
@@ -476,24 +500,3 @@ export class BatchScheduler<S extends StepSequence> {
 
 /** Compute time after which the event loop gets a turn for network I/O. */
 const IO_TURN_MS = 5;
-let lastIoTurn = 0;
-const ONE_BYTE = new Uint8Array(1);
-
-/**
- * A turn of the event loop that lets network I/O in (new connections, requests, `/health`),
- * once `IO_TURN_MS` of computation have passed since the last one; null before that. A
- * resolved async operation goes through the loop's I/O poll, which `setImmediate` skips
- * (a server would accept nothing while steps keep coming) and `setTimeout(0)` reaches only
- * after about 2 ms of timer granularity; a one-byte digest takes some 50 µs.
- */
-function ioTurn(): Promise<void> | null {
-  if (performance.now() - lastIoTurn < IO_TURN_MS) return null;
-  return crypto.subtle.digest("SHA-1", ONE_BYTE).then(() => {
-    lastIoTurn = performance.now();
-  });
-}
-
-/** Lets the requests' generators, timers and I/O run between two steps. */
-function nextTurn(): Promise<void> {
-  return ioTurn() ?? new Promise((resolve) => setImmediate(resolve));
-}
