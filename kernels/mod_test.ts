@@ -446,6 +446,7 @@ function attentionShapes(): AttentionShape[] {
     { m: 1, nHeads: 4, nKvHeads: 2, headDim: 20, capacity: 16, kvLen: 11, qPos0: 10, scale: 0.3 },
     { m: 5, nHeads: 6, nKvHeads: 3, headDim: 32, capacity: 12, kvLen: 9, qPos0: 4, scale: 0.2 },
     { m: 3, nHeads: 2, nKvHeads: 2, headDim: 7, capacity: 8, kvLen: 3, qPos0: 0, scale: 0.5 },
+    { m: 13, nHeads: 6, nKvHeads: 2, headDim: 7, capacity: 24, kvLen: 20, qPos0: 7, scale: 0.4 },
     {
       m: 4,
       nHeads: 8,
@@ -637,13 +638,13 @@ Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 a
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
       const s = {
-        m: 6,
+        m: 11,
         nHeads: 8,
         nKvHeads: 2,
         headDim: 64,
         blockSize: 16,
         kvLen: 150,
-        qPos0: 144,
+        qPos0: 139,
         scale: 0.125,
         item: "f16" as const,
       };

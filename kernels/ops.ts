@@ -110,6 +110,9 @@ type KernelName = typeof KERNEL_NAMES[number];
 type KernelFns = Record<KernelName, Fn>;
 
 /** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
+/** Query rows `attention_paged` computes together (`PAGED_ROWS` in `src/simd128/attention.rs`). */
+const PAGED_ROWS = 8;
+
 export class Ops implements KernelOps {
   #fns: KernelFns;
   #owner: KernelHost;
@@ -330,7 +333,7 @@ export class Ops implements KernelOps {
     const threads = Math.min(this.#parts(), nHeads);
     const scores = this.#owner.scratch(
       "scores",
-      Math.max(nHeads, this.#owner.maxThreads) * Math.max(kvLen, 1) * 4,
+      Math.min(m, PAGED_ROWS) * Math.max(nHeads, this.#owner.maxThreads) * Math.max(kvLen, 1) * 4,
     );
     const f16 = s.item === "f16" ? 1 : 0;
     const args = [q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize];

@@ -284,7 +284,8 @@ kernel! {
 
 kernel! {
     // q (m, n_heads, head_dim) over the paged K and V regions at k_base and v_base, block
-    // table `table` (i32) -> out like q, heads h0..h1; scores holds n_heads * kv_len floats;
+    // table `table` (i32) -> out like q, heads h0..h1; scores holds min(m, 8) * n_heads *
+    // kv_len floats (`simd128::attention::PAGED_ROWS` rows);
     // f16 != 0: items are f16, read as `generic::f16::f16_to_f32_finite` (else f32)
     fn attention_paged / attention_paged_generic(
         q: *const f32,

@@ -5,6 +5,7 @@ use crate::generic::f16::{f16_to_f32_finite, F16_EXP_REBIAS};
 use crate::generic::paged_kv::PagedShape;
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 /// q (m, n_heads, head_dim), caches (n_kv_heads, capacity, head_dim) -> out like q,
 /// heads h0..h1; `scores` holds kv_len floats.
@@ -37,8 +38,16 @@ pub unsafe fn attention_f32(
     }
 }
 
+/// Query rows computed together over each block of a paged call: a block's f16 rows are
+/// converted to f32 once for all of them (and for all the query heads of a kv head).
+pub const PAGED_ROWS: usize = 8;
+
+/// f32 items of one kv head's rows of one block converted at a time (a stack buffer).
+const CONVERTED: usize = 16 * 256;
+
 /// q (m, n_heads, head_dim) over paged K and V regions (see `generic::paged_kv`) -> out like
-/// q, heads h0..h1; `scores` holds n_heads * kv_len floats (head h's at h * kv_len).
+/// q, heads h0..h1; `scores` holds min(m, PAGED_ROWS) * n_heads * kv_len floats (row t's
+/// head h at ((t % PAGED_ROWS) * n_heads + h) * kv_len).
 pub unsafe fn attention_paged(
     q: *const f32,
     out: *mut f32,
@@ -56,91 +65,236 @@ pub unsafe fn attention_paged(
     }
     let c = ExpConsts::new();
     let h1 = if h1 < s.n_heads { h1 } else { s.n_heads };
-    let row = s.n_heads * kv.head_dim;
-    for t in 0..s.m {
-        let (qt, ot) = (q.add(t * row), out.add(t * row));
-        let r = PagedRow {
-            k_base,
-            v_base,
-            table,
-            scores,
-            len: s.visible(t),
-            h0,
-            h1,
-        };
-        if kv.f16 {
-            attend_paged::<F16>(qt, ot, &r, s, &c);
+    let r = PagedRows {
+        q,
+        out,
+        k_base,
+        v_base,
+        table,
+        scores,
+        t0: 0,
+        t1: 0,
+        h0,
+        h1,
+    };
+    let mut t0 = 0;
+    while t0 < s.m {
+        let t1 = if s.m - t0 < PAGED_ROWS {
+            s.m
         } else {
-            attend_paged::<F32>(qt, ot, &r, s, &c);
+            t0 + PAGED_ROWS
+        };
+        let rows = PagedRows { t0, t1, ..r };
+        if kv.f16 {
+            attend_paged::<F16>(&rows, s, &c);
+        } else {
+            attend_paged::<F32>(&rows, s, &c);
         }
+        t0 = t1;
     }
 }
 
-/// One query row's view of a paged call: regions, table, score rows, visible positions and
-/// the heads to compute.
-struct PagedRow {
+/// A group of query rows of a paged call: regions, table, score rows, and the rows t0..t1 and
+/// heads h0..h1 to compute.
+#[derive(Clone, Copy)]
+struct PagedRows {
+    q: *const f32,
+    out: *mut f32,
     k_base: *const u8,
     v_base: *const u8,
     table: *const i32,
     scores: *mut f32,
-    len: usize,
+    t0: usize,
+    t1: usize,
     h0: usize,
     h1: usize,
 }
 
-/// Heads h0..h1 of one query row, block by block over all of them, so that each block of a
-/// region is read front to back (one head's rows of a block, a few KiB, would restart the
-/// hardware prefetcher at every block). Every output takes the f32 steps of `attend`.
+/// Rows t0..t1, heads h0..h1, block by block over all of them, so that each block of a region
+/// is read front to back (one head's rows of a block, a few KiB, would restart the hardware
+/// prefetcher at every block). A kv head's rows of a block are read as f32 once for every
+/// query row and head that uses them: f16 ones are converted into a stack buffer, exactly as
+/// `T::load4` and `T::value` read them, a piece of the block at a time when it is larger than
+/// the buffer. Every output takes the f32 steps of `attend`, whatever the rows and pieces.
 #[inline(always)]
-unsafe fn attend_paged<T: Item>(
-    q: *const f32,
-    out: *mut f32,
-    r: &PagedRow,
-    s: &PagedShape,
-    c: &ExpConsts,
-) {
+unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
     let kv = &s.kv;
     let (hd, bs) = (kv.head_dim, kv.block_size);
     let group = s.n_heads / kv.n_kv_heads;
     let head_bytes = bs * hd * T::BYTES;
     let block_bytes = kv.n_kv_heads * head_bytes;
     let ic = T::consts();
-    let sc = |h: usize| r.scores.add(h * s.kv_len);
-    let block = |base: *const u8, b: usize| base.add(*r.table.add(b) as usize * block_bytes);
+    let row = s.n_heads * hd;
+    let sc = |t: usize, h: usize| r.scores.add(((t - r.t0) * s.n_heads + h) * s.kv_len);
+    // Rows see more positions as t grows: the last row sees the most.
+    let longest = s.visible(r.t1 - 1);
+    let (g0, g1) = (r.h0 / group, (r.h1 - 1) / group + 1);
+    // Rows read as f32 at a time. 0: read in place, when only one query row and head reads
+    // them (converting would add a store and a load to every item) or a row does not fit.
+    let heads = if group < r.h1 - r.h0 {
+        group
+    } else {
+        r.h1 - r.h0
+    };
+    let shared = (r.t1 - r.t0) * heads > 1;
+    let piece = if T::BYTES == 4 {
+        bs
+    } else if shared {
+        CONVERTED / hd
+    } else {
+        0
+    };
+    let mut buffer = MaybeUninit::<[f32; CONVERTED]>::uninit();
+    let p = Pieces {
+        r,
+        s,
+        longest,
+        g0,
+        g1,
+        group,
+        head_bytes,
+        block_bytes,
+        piece,
+        converted: buffer.as_mut_ptr() as *mut f32,
+    };
     let mut b = 0;
-    while b * bs < r.len {
-        let rows = if r.len - b * bs < bs {
-            r.len - b * bs
-        } else {
-            bs
-        };
-        let kb = block(r.k_base, b);
-        for h in r.h0..r.h1 {
-            let kh = kb.add(h / group * head_bytes);
-            scores_rows::<T>(&ic, q.add(h * hd), kh, sc(h).add(b * bs), rows, hd, s.scale);
-        }
+    while b * bs < longest {
+        p.each::<T>(&ic, r.k_base, b, |t, h, j0, n, rows, raw| {
+            let (q, at) = (r.q.add(t * row + h * hd), sc(t, h).add(b * bs + j0));
+            if raw {
+                scores_rows::<T>(&ic, q, rows, at, n, hd, s.scale);
+            } else {
+                scores_rows::<F32>(&(), q, rows, at, n, hd, s.scale);
+            }
+        });
         b += 1;
     }
-    for h in r.h0..r.h1 {
-        softmax_row(sc(h), sc(h), r.len, c);
-        for i in 0..hd {
-            *out.add(h * hd + i) = 0.0;
+    for t in r.t0..r.t1 {
+        for h in r.h0..r.h1 {
+            softmax_row(sc(t, h), sc(t, h), s.visible(t), c);
+            let o = r.out.add(t * row + h * hd);
+            for i in 0..hd {
+                *o.add(i) = 0.0;
+            }
         }
     }
     let mut b = 0;
-    while b * bs < r.len {
-        let rows = if r.len - b * bs < bs {
-            r.len - b * bs
-        } else {
-            bs
-        };
-        let vb = block(r.v_base, b);
-        for h in r.h0..r.h1 {
-            let vh = Contiguous::<T>(vb.add(h / group * head_bytes), rows, PhantomData);
-            accumulate(&ic, sc(h).add(b * bs), vh, out.add(h * hd), rows, hd);
-        }
+    while b * bs < longest {
+        p.each::<T>(&ic, r.v_base, b, |t, h, j0, n, rows, raw| {
+            let (p, o) = (sc(t, h).add(b * bs + j0), r.out.add(t * row + h * hd));
+            if raw {
+                accumulate(&ic, p, Contiguous::<T>(rows, n, PhantomData), o, n, hd);
+            } else {
+                accumulate(&(), p, Contiguous::<F32>(rows, n, PhantomData), o, n, hd);
+            }
+        });
         b += 1;
     }
+}
+
+/// How `attend_paged` walks the rows of one block of a region.
+struct Pieces<'a> {
+    r: &'a PagedRows,
+    s: &'a PagedShape,
+    longest: usize,
+    g0: usize,
+    g1: usize,
+    group: usize,
+    head_bytes: usize,
+    block_bytes: usize,
+    piece: usize,
+    converted: *mut f32,
+}
+
+impl Pieces<'_> {
+    /// f(t, h, j0, n, rows, raw) for every query row t and head h reading rows j0..j0 + n of
+    /// block b (of kv head h / group): `rows` points at them as f32, or in place when `raw`.
+    #[inline(always)]
+    unsafe fn each<T: Item>(
+        &self,
+        ic: &T::C,
+        base: *const u8,
+        b: usize,
+        mut f: impl FnMut(usize, usize, usize, usize, *const u8, bool),
+    ) {
+        let (r, s) = (self.r, self.s);
+        let (hd, bs) = (s.kv.head_dim, s.kv.block_size);
+        let avail = rows_in(self.longest, b, bs);
+        let step = if self.piece == 0 { avail } else { self.piece };
+        let raw = self.piece == 0;
+        let block = base.add(*r.table.add(b) as usize * self.block_bytes);
+        for g in self.g0..self.g1 {
+            let src = block.add(g * self.head_bytes);
+            let mut j0 = 0;
+            while j0 < avail {
+                let j1 = if avail - j0 < step { avail } else { j0 + step };
+                let at = src.add(j0 * hd * T::BYTES);
+                let rows = if raw {
+                    at
+                } else {
+                    as_f32::<T>(ic, at, self.converted, j1 - j0, hd)
+                };
+                for t in r.t0..r.t1 {
+                    let n = rows_in(s.visible(t), b, bs);
+                    if n <= j0 {
+                        continue;
+                    }
+                    let n = (if n < j1 { n } else { j1 }) - j0;
+                    for h in heads_of(g, self.group, r.h0, r.h1) {
+                        f(t, h, j0, n, rows, raw);
+                    }
+                }
+                j0 = j1;
+            }
+        }
+    }
+}
+
+/// Of `len` positions, how many block `b` (of `bs`) holds.
+#[inline(always)]
+fn rows_in(len: usize, b: usize, bs: usize) -> usize {
+    if len <= b * bs {
+        0
+    } else if len - b * bs < bs {
+        len - b * bs
+    } else {
+        bs
+    }
+}
+
+/// The query heads of kv head g within h0..h1.
+#[inline(always)]
+fn heads_of(g: usize, group: usize, h0: usize, h1: usize) -> core::ops::Range<usize> {
+    let (a, b) = (g * group, (g + 1) * group);
+    (if a > h0 { a } else { h0 })..(if b < h1 { b } else { h1 })
+}
+
+/// `rows` rows of `hd` items at p as f32: p itself for f32 items; f16 ones converted into
+/// `buffer`, items below hd - hd % 4 by `load4`, the others by `value`, as the readers do.
+#[inline(always)]
+unsafe fn as_f32<T: Item>(
+    ic: &T::C,
+    p: *const u8,
+    buffer: *mut f32,
+    rows: usize,
+    hd: usize,
+) -> *const u8 {
+    if T::BYTES == 4 {
+        return p;
+    }
+    let dv = hd - hd % 4;
+    for j in 0..rows {
+        let (src, dst) = (p.add(j * hd * T::BYTES), buffer.add(j * hd));
+        let mut i = 0;
+        while i < dv {
+            storef(dst.add(i), T::load4(ic, src, i));
+            i += 4;
+        }
+        for i in dv..hd {
+            *dst.add(i) = T::value(src, i);
+        }
+    }
+    buffer as *const u8
 }
 
 /// Scores, softmax and weighted sum of one query row of one head.
