@@ -5,8 +5,10 @@
  * - 1, 2, 4 and 8 concurrent streams, each a 128-token prompt and 128 generated tokens
  *   (greedy, end token banned so that every stream generates all of them): total decode
  *   tokens/s at each level (tokens after each stream's first, from the first token of the
- *   level to its last) over one stream's (`speedup_N`), every generated token over the level's
- *   wall time (`throughput_tps_N`), and time to first token per level;
+ *   level to its last, the other streams' prompts included) over one stream's (`speedup_N`),
+ *   the same while every stream decodes (from the last first token to the first last token:
+ *   the batched decode steps alone, `steady_speedup_N`), every generated token over the
+ *   level's wall time (`throughput_tps_N`), and time to first token per level;
  * - a prefix test: a 1,000-token prompt, then another sharing its first 1,000 tokens
  *   (`prefix_ttft_ratio`: time to first token with the cached prefix over the cold one);
  * - `/health` polled every 10 ms throughout (`health_p99_ms` while 8 streams run);
@@ -135,6 +137,8 @@ interface StreamResult {
   readonly first: number;
   readonly last: number;
   readonly count: number;
+  /** When each text chunk arrived. */
+  readonly times: readonly number[];
 }
 
 /** One streamed completion; timings in `performance.now()` ms. */
@@ -151,13 +155,15 @@ async function stream(client: OpenAI, prompt: number[], maxTokens: number): Prom
   let first = 0;
   let last = 0;
   let count = 0;
+  const times: number[] = [];
   for await (const chunk of chunks) {
     if (!chunk.choices[0]?.text) continue;
     last = performance.now();
     if (first === 0) first = last;
     count++;
+    times.push(last);
   }
-  return { start, first, last, count };
+  return { start, first, last, count, times };
 }
 
 function percentile(values: readonly number[], p: number): number {
@@ -173,6 +179,7 @@ try {
   // Warm-up: the JIT and the kernels' first calls.
   await stream(client, tokens(PROMPT_TOKENS, 999), 16);
   let single = 0;
+  let singleSteady = 0;
   for (const level of LEVELS) {
     const health = pollHealth(server.url);
     const results = await Promise.all(
@@ -197,9 +204,22 @@ try {
     out[`ttft_p99_ms_${level}`] = percentile(ttfts, 99);
     out[`health_p99_ms_${level}`] = percentile(latencies, 99);
     if (level > 1) out[`speedup_${level}`] = tps / single;
+    // While every stream decodes (all prompts in, none done): the batched steps alone.
+    const from = Math.max(...results.map((r) => r.first));
+    const to = Math.min(...results.map((r) => r.last));
+    const steadyTokens = results.reduce(
+      (n, r) => n + r.times.filter((t) => t > from && t <= to).length,
+      0,
+    );
+    const steady = to > from ? (steadyTokens / (to - from)) * 1000 : NaN;
+    if (level === 1) singleSteady = steady;
+    out[`steady_tps_${level}`] = steady;
+    if (level > 1) out[`steady_speedup_${level}`] = steady / singleSteady;
     console.log(
       `${level} stream(s): ${tps.toFixed(1)} decode tok/s total` +
         (level > 1 ? ` (${(tps / single).toFixed(2)}x one stream)` : "") +
+        `, ${steady.toFixed(1)} while all decode` +
+        (level > 1 ? ` (${(steady / singleSteady).toFixed(2)}x)` : "") +
         `, TTFT p50 ${percentile(ttfts, 50).toFixed(0)} ms p99 ${
           percentile(ttfts, 99).toFixed(0)
         } ms` +
