@@ -20,12 +20,18 @@ pub struct AttentionShape {
 impl AttentionShape {
     #[inline(always)]
     pub fn visible(&self, t: usize) -> usize {
-        let causal = self.q_pos0 + t + 1;
-        if causal < self.kv_len {
-            causal
-        } else {
-            self.kv_len
-        }
+        visible(self.q_pos0, t, self.kv_len)
+    }
+}
+
+/// Positions query row t (at position q_pos0 + t) sees: 0..=q_pos0 + t, at most kv_len.
+#[inline(always)]
+pub fn visible(q_pos0: usize, t: usize, kv_len: usize) -> usize {
+    let causal = q_pos0 + t + 1;
+    if causal < kv_len {
+        causal
+    } else {
+        kv_len
     }
 }
 

@@ -72,12 +72,7 @@ pub struct PagedShape {
 impl PagedShape {
     #[inline(always)]
     pub fn visible(&self, t: usize) -> usize {
-        let causal = self.q_pos0 + t + 1;
-        if causal < self.kv_len {
-            causal
-        } else {
-            self.kv_len
-        }
+        super::attention::visible(self.q_pos0, t, self.kv_len)
     }
 }
 

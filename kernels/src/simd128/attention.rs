@@ -476,7 +476,7 @@ unsafe fn scores_rows<T: Item>(
 }
 
 /// out (hd) = sum_j p_j * V_j over the `len` value rows of `v`, in increasing j for every
-/// element.
+/// element (each sum starts from +0, as `accumulate` does from a zeroed out).
 #[inline(always)]
 unsafe fn weighted_sum<R: HeadRows>(
     ic: &<R::Item as Item>::C,
@@ -486,37 +486,10 @@ unsafe fn weighted_sum<R: HeadRows>(
     len: usize,
     hd: usize,
 ) {
-    let mut i = 0;
-    while i + 16 <= hd {
-        let mut a = [f32x4_splat(0.0); 4];
-        for_rows(v, len, hd, |row, j| {
-            let pj = f32x4_splat(*p.add(j));
-            for (c, ac) in a.iter_mut().enumerate() {
-                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(ic, row, i + 4 * c)));
-            }
-        });
-        for (c, ac) in a.iter().enumerate() {
-            storef(out.add(i + 4 * c), *ac);
-        }
-        i += 16;
+    for i in 0..hd {
+        *out.add(i) = 0.0;
     }
-    while i + 4 <= hd {
-        let mut a = f32x4_splat(0.0);
-        for_rows(v, len, hd, |row, j| {
-            a = f32x4_add(
-                a,
-                f32x4_mul(f32x4_splat(*p.add(j)), R::Item::load4(ic, row, i)),
-            );
-        });
-        storef(out.add(i), a);
-        i += 4;
-    }
-    while i < hd {
-        let mut a = 0.0f32;
-        for_rows(v, len, hd, |row, j| a += *p.add(j) * R::Item::value(row, i));
-        *out.add(i) = a;
-        i += 1;
-    }
+    accumulate(ic, p, v, out, len, hd);
 }
 
 /// out (hd) += sum_j p_j * V_j over the `len` rows of `v`, in increasing j for every element,
