@@ -109,10 +109,10 @@ const KERNEL_NAMES = [
 type KernelName = typeof KERNEL_NAMES[number];
 type KernelFns = Record<KernelName, Fn>;
 
-/** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
 /** Query rows `attention_paged` computes together (`PAGED_ROWS` in `src/simd128/attention.rs`). */
 const PAGED_ROWS = 8;
 
+/** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
 export class Ops implements KernelOps {
   #fns: KernelFns;
   #owner: KernelHost;
