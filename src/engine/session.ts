@@ -431,11 +431,6 @@ export class Session {
       }
     }
     if (work.length === 1 && !pause) return [await first.#stepAsync(work[0]!.ids)];
-    const segments: Segment[] = work.map(({ session, ids }) => {
-      const run = session.#prepare(ids);
-      return { inputs: run.inputs, bindings: run.bindings, overrides: session.#cacheOverrides };
-    });
-    const plan = first.#plan.batchPlan(first.executor);
     const kernels = first.kernels;
     const timed = first.#adaptive && kernels !== null && !first.executor.waiting;
     if (timed) kernels!.beginStep();
@@ -447,7 +442,27 @@ export class Session {
       const t = performance.now();
       return p.then(() => void (paused += performance.now() - t));
     });
-    const outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause);
+    let outputs: Map<number, Tensor>[];
+    if (work.length === 1) {
+      // One sequence: the executor's own walk, lighter than the batch plan's.
+      const { inputs, bindings, overrides } = first.#prepare(work[0]!.ids);
+      const run = first.executor.runBoundAsync(
+        inputs,
+        bindings,
+        overrides,
+        kernels,
+        undefined,
+        timedPause,
+      );
+      outputs = [await run];
+    } else {
+      const segments: Segment[] = work.map(({ session, ids }) => {
+        const run = session.#prepare(ids);
+        return { inputs: run.inputs, bindings: run.bindings, overrides: session.#cacheOverrides };
+      });
+      const plan = first.#plan.batchPlan(first.executor);
+      outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause);
+    }
     if (timed) kernels!.endStep(work.reduce((n, w) => n + w.ids.length, 0), paused);
     return work.map(({ session, ids }, i) => session.#complete(ids, outputs[i]!));
   }

@@ -18,15 +18,11 @@ import type { EvalContext } from "../ops/op.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { type Bindings, type Dim, symbolOf } from "../tensor/dim.ts";
 import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } from "./steps.ts";
-import type { Executor } from "./executor.ts";
+import type { Executor, Pause } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 
-/**
- * Called between two steps of a run: a promise to wait for (e.g. a turn of the event loop,
- * so that a long run does not hold up the server), or null to go on at once.
- */
-export type Pause = () => Promise<void> | null;
+export type { Pause } from "./executor.ts";
 
 /** One sequence's share of a batched run. */
 export interface Segment {

@@ -26,6 +26,12 @@ import {
 } from "./steps.ts";
 
 /** Options of one run. */
+/**
+ * Called between two steps of a run: a promise to wait for (e.g. a turn of the event loop,
+ * so that a long run does not hold up the server), or null to go on at once.
+ */
+export type Pause = () => Promise<void> | null;
+
 export interface RunOptions {
   /** Also enforce the `tract_assert` lines of this scenario (e.g. `tg`, `pp`). */
   readonly scenario?: string;
@@ -275,7 +281,7 @@ export class Executor {
 
   /**
    * As {@link runBound}, but each step first waits for the weights it reads that have not
-   * arrived yet; `onStep(i, count)` is called before step `i` runs.
+   * arrived yet; `onStep(i, count)` is called before step `i` runs, and `pause` after it.
    */
   async runBoundAsync(
     inputs: ReadonlyMap<string, Tensor>,
@@ -283,14 +289,19 @@ export class Executor {
     overrides?: ReadonlyMap<number, NodeOverride>,
     kernels?: Kernels | null,
     onStep?: (step: number, count: number) => void,
+    pause?: Pause,
   ): Promise<Map<number, Tensor>> {
-    if (!this.waiting && !onStep) return this.runBound(inputs, bindings, overrides, kernels);
+    if (!this.waiting && !onStep && !pause) {
+      return this.runBound(inputs, bindings, overrides, kernels);
+    }
     const run = this.#begin(inputs, bindings, kernels);
     for (let i = 0; i < this.#steps.length; i++) {
       const wait = this.#waiting ? this.#pendingAt(i) : null;
       if (wait) await wait;
       onStep?.(i, this.#steps.length);
       this.#runStep(i, run, overrides);
+      const paused = pause?.();
+      if (paused) await paused;
     }
     return this.#finish(run.values);
   }
