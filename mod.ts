@@ -132,7 +132,12 @@ export { buildModel } from "./src/graph/build_model.ts";
 export { type GraphIO, type Node, type Value } from "./src/graph/graph.ts";
 export { loadModel, type LoadOptions } from "./src/graph/load_model.ts";
 export { type LoadStats, Model } from "./src/graph/model.ts";
-export { Executor, type ExecutorOptions, type RunOptions } from "./src/graph/executor.ts";
+export {
+  Executor,
+  type ExecutorOptions,
+  type Pause,
+  type RunOptions,
+} from "./src/graph/executor.ts";
 export { type FusedCall, type NodeOverride } from "./src/graph/steps.ts";
 export { fuseGraph, type FuseOptions, type Fusion, type FusionKind } from "./src/graph/fuse.ts";
 export { closeSharedKernels, sharedKernels } from "./src/engine/shared_kernels.ts";

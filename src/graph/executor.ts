@@ -25,13 +25,13 @@ import {
   type Step,
 } from "./steps.ts";
 
-/** Options of one run. */
 /**
  * Called between two steps of a run: a promise to wait for (e.g. a turn of the event loop,
  * so that a long run does not hold up the server), or null to go on at once.
  */
 export type Pause = () => Promise<void> | null;
 
+/** Options of one run. */
 export interface RunOptions {
   /** Also enforce the `tract_assert` lines of this scenario (e.g. `tg`, `pp`). */
   readonly scenario?: string;
