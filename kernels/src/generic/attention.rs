@@ -1,7 +1,7 @@
 //! Attention of query rows over a KV cache laid out (n_kv_heads, capacity, head_dim).
 
 use super::activation::softmax_in_place;
-use super::matmul::dot_f32;
+use super::matmul::dot_lanes;
 
 /// Shapes of one attention call; query row t sits at cache position q_pos0 + t and
 /// sees cache positions 0..=q_pos0 + t (causal), at most kv_len of them.
@@ -56,23 +56,45 @@ pub fn attention_f32(
     for t in 0..s.m {
         let len = s.visible(t);
         for h in h0..h1.min(s.n_heads) {
-            let kvh = h / group;
+            let row = (h / group) * s.capacity * hd;
             let qo = (t * s.n_heads + h) * hd;
-            let qv = &q[qo..qo + hd];
-            for j in 0..len {
-                let ko = (kvh * s.capacity + j) * hd;
-                scores[j] = dot_f32(qv, &k_cache[ko..ko + hd], hd) * s.scale;
-            }
-            let sc = &mut scores[..len];
-            softmax_in_place(sc);
-            for i in 0..hd {
-                let mut acc = 0.0f32;
-                for j in 0..len {
-                    acc += sc[j] * v_cache[(kvh * s.capacity + j) * hd + i];
-                }
-                out[qo + i] = acc;
-            }
+            attend_row(
+                &q[qo..qo + hd],
+                len,
+                s.scale,
+                |j, i| k_cache[row + j * hd + i],
+                |j, i| v_cache[row + j * hd + i],
+                scores,
+                &mut out[qo..qo + hd],
+            );
         }
+    }
+}
+
+/// One query row of one head over `len` positions whose key and value items `key(j, i)` and
+/// `value(j, i)` give: scores[j] = q . K_j * scale (as `matmul::dot_f32` adds it), softmax, then
+/// out[i] = sum_j p_j * V_j[i] in increasing j. The reference every attention kernel follows.
+pub fn attend_row(
+    q: &[f32],
+    len: usize,
+    scale: f32,
+    key: impl Fn(usize, usize) -> f32,
+    value: impl Fn(usize, usize) -> f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    for (j, sc) in scores[..len].iter_mut().enumerate() {
+        *sc = dot_lanes(hd, 4, |i| key(j, i), q) * scale;
+    }
+    let sc = &mut scores[..len];
+    softmax_in_place(sc);
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut acc = 0.0f32;
+        for (j, &p) in sc.iter().enumerate() {
+            acc += p * value(j, i);
+        }
+        *o = acc;
     }
 }
 

@@ -4,9 +4,8 @@
 //! position p of kv head g is row `(table[p / block_size] * n_kv_heads + g) * block_size +
 //! p % block_size` of the region, rows `head_dim` items long.
 
-use super::activation::softmax_in_place;
+use super::attention::attend_row;
 use super::f16::{f16_to_f32_finite, f32_to_f16};
-use super::matmul::dot_lanes;
 
 /// Item type and addressing of one paged cache tensor.
 #[derive(Clone, Copy)]
@@ -130,20 +129,15 @@ pub fn attention_paged(
         for h in h0..h1.min(s.n_heads) {
             let g = h / group;
             let qo = (t * s.n_heads + h) * hd;
-            let qv = &q[qo..qo + hd];
-            for (j, sc) in scores[..len].iter_mut().enumerate() {
-                let o = kv.offset(table, j, g);
-                *sc = dot_lanes(hd, 4, |i| kv.item(k_region, o, i), qv) * s.scale;
-            }
-            let sc = &mut scores[..len];
-            softmax_in_place(sc);
-            for i in 0..hd {
-                let mut acc = 0.0f32;
-                for (j, &p) in sc.iter().enumerate() {
-                    acc += p * kv.item(v_region, kv.offset(table, j, g), i);
-                }
-                out[qo + i] = acc;
-            }
+            attend_row(
+                &q[qo..qo + hd],
+                len,
+                s.scale,
+                |j, i| kv.item(k_region, kv.offset(table, j, g), i),
+                |j, i| kv.item(v_region, kv.offset(table, j, g), i),
+                scores,
+                &mut out[qo..qo + hd],
+            );
         }
     }
 }
