@@ -47,6 +47,29 @@ export class Child implements AsyncDisposable {
     }
   }
 
+  /**
+   * Reads a streamed chat completion from this server and sends `signal` once its first text
+   * has arrived; returns what ended the stream (the client's error, or null when it ended
+   * cleanly) and when the signal was sent (`performance.now()`).
+   */
+  async signalMidStream(
+    stream: AsyncIterable<{ choices: { delta: { content?: string | null } }[] }>,
+    signal: Deno.Signal,
+  ): Promise<{ error: unknown; signalled: number }> {
+    let signalled = 0;
+    try {
+      for await (const chunk of stream) {
+        if (signalled === 0 && (chunk.choices[0]?.delta.content ?? "") !== "") {
+          signalled = performance.now();
+          this.kill(signal);
+        }
+      }
+    } catch (error) {
+      return { error, signalled };
+    }
+    return { error: null, signalled };
+  }
+
   /** Resolves when the process has exited and its output is all in `log`. */
   async exited(): Promise<Deno.CommandStatus> {
     const status = await this.#process.status;

@@ -100,21 +100,7 @@ Deno.test("deno serve mod.ts as on Deno Deploy loads from object storage at star
       temperature: 0,
       stream: true,
     });
-    let streamed = "";
-    let signalled = 0;
-    const error = await (async () => {
-      try {
-        for await (const chunk of stream) {
-          streamed += chunk.choices[0]?.delta.content ?? "";
-          if (streamed !== "" && signalled === 0) {
-            signalled = performance.now();
-            threaded.child.kill("SIGINT");
-          }
-        }
-      } catch (e) {
-        return e;
-      }
-    })();
+    const { error, signalled } = await threaded.child.signalMidStream(stream, "SIGINT");
     assert.ok(error instanceof OpenAI.APIError, String(error));
     assert.equal(error.code, "server_shutting_down");
     const status = await threaded.child.exited();

@@ -139,21 +139,7 @@ Deno.test("rill serve on SIGTERM ends the running stream with a final event the 
       max_tokens: 400,
       stream: true,
     });
-    let text = "";
-    let signalled = 0;
-    const error = await (async () => {
-      try {
-        for await (const chunk of stream) {
-          text += chunk.choices[0]?.delta.content ?? "";
-          if (text !== "" && signalled === 0) {
-            signalled = performance.now();
-            child.kill("SIGTERM");
-          }
-        }
-      } catch (e) {
-        return e;
-      }
-    })();
+    const { error, signalled } = await child.signalMidStream(stream, "SIGTERM");
     assert.ok(error instanceof OpenAI.APIError, String(error));
     assert.match(error.message, /The server is shutting down/);
     const status = await child.exited();
