@@ -66,7 +66,7 @@ export interface SessionOptions {
   /** Item type of a private pool's cache (default "f16"; "f32" for exact reference runs). */
   readonly kvItemType?: KvItemType;
   /**
-   * Append new rows into runtime-owned cache buffers (default true). False runs the graph as
+   * Append new rows into the paged KV pool (default true). False runs the graph as
    * exported, concatenating the whole past at each step (the naive reference of the bench).
    */
   readonly appendInPlace?: boolean;

@@ -2,12 +2,12 @@
  * Fused scaled dot-product attention with grouped-query heads:
  * out = softmax(q·kᵀ·scale + mask)·v, where query head h reads kv head ⌊h / group⌋ directly
  * (the graph's repeat of K and V — unsqueeze, tile, reshape — is not materialised). K and V
- * may be strided views of the runtime-owned KV cache; when that cache lives in the WASM
- * kernels' memory and the mask is the causal one, the kernel reads it in place.
+ * may be strided views; when they are the paged KV pool in the WASM kernels' memory and the
+ * mask is the causal one, the kernel reads them in place.
  */
 import { strides, type Tensor, tensor } from "../tensor/tensor.ts";
 import { broadcastStrides, isStrided } from "./common.ts";
-import { f32Items, inArena } from "./fused.ts";
+import { f32Items } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { isPaged, type PagedTensor } from "../tensor/paged.ts";
@@ -38,15 +38,6 @@ function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: numbe
     }
   }
   return true;
-}
-
-/** Capacity of a (1, kvHeads, L, d) cache view lying in the kernels' memory, else null. */
-function cacheCapacity(t: Tensor, kernels: Kernels, d: number): number | null {
-  if (!isStrided(t) || !(t.data instanceof Float32Array)) return null;
-  if (t.data.buffer !== kernels.memory.buffer) return null;
-  const [, s1, s2, s3] = t.strides;
-  if (s3 !== 1 || s2 !== d || s1 === undefined || s1 % d !== 0) return null;
-  return s1 / d;
 }
 
 /**
@@ -83,13 +74,6 @@ export function fusedAttention(
     k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
   ) {
     return pagedAttention(kern, qs, k, v, { H, Hk, S, L, D, scale }, q.shape);
-  }
-  if (kern && B === 1 && Dv === D && S > 0 && (!mv || isCausal(mv, ms, S, L))) {
-    const kc = cacheCapacity(k, kern, D);
-    const vc = cacheCapacity(v, kern, D);
-    if (kc !== null && kc === vc) {
-      return kernelAttention(kern, qs, k, v, kc, { H, Hk, S, L, D, scale }, q.shape);
-    }
   }
   const kv = viewOf(k);
   const vv = viewOf(v);
@@ -144,35 +128,6 @@ interface Dims {
   readonly L: number;
   readonly D: number;
   readonly scale: number;
-}
-
-function kernelAttention(
-  kern: Kernels,
-  qs: Float32Array,
-  k: Tensor,
-  v: Tensor,
-  capacity: number,
-  { H, Hk, S, L, D, scale }: Dims,
-  shape: readonly number[],
-): Tensor {
-  const kv = k as Tensor & { offset: number };
-  const vv = v as Tensor & { offset: number };
-  const kOff = (k.data as Float32Array).byteOffset + kv.offset * 4;
-  const vOff = (v.data as Float32Array).byteOffset + vv.offset * 4;
-  // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
-  const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
-  const y = inArena(kern, [qt], qt.length, ([qo], out) =>
-    kern.attention(qo!, kOff, vOff, out, {
-      m: S,
-      nHeads: H,
-      nKvHeads: Hk,
-      headDim: D,
-      capacity,
-      kvLen: L,
-      qPos0: L - S,
-      scale,
-    }));
-  return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
 }
 
 /** Attention over caches read in place through their block tables (the paged KV pool). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tensor } from "../tensor/tensor.ts";
-import type { StridedTensor } from "./common.ts";
+import { KvPool } from "../scheduler/kv_pool.ts";
 import { checkFusion, randomF32 } from "./fused_testing.ts";
 import { fusedAttention } from "./fused_attention.ts";
 import { loadKernels } from "../../kernels/mod.ts";
@@ -41,21 +41,23 @@ Deno.test("fuseGraph leaves a head repeat on the wrong axis alone (heads would n
   );
 });
 
-Deno.test("fusedAttention reads a causal KV cache in the kernels' memory in place", async () => {
+Deno.test("fusedAttention reads a causal paged KV cache in the kernels' memory in place", async () => {
   const kernels = await loadKernels({ threads: 1 });
   try {
-    const [H, Hk, S, L, D, cap] = [4, 2, 3, 7, 8, 16];
+    const [H, Hk, S, L, D] = [4, 2, 3, 7, 8];
     const q = randomF32([1, H, S, D], 1);
-    const kItems = randomF32([Hk, cap, D], 2).data as Float32Array;
-    const vItems = randomF32([Hk, cap, D], 3).data as Float32Array;
-    const view = (items: Float32Array): StridedTensor => {
-      const offset = kernels.allocWeights(items.length * 4).offset;
-      kernels.f32(offset, items.length).set(items);
-      const data = kernels.f32(offset, items.length);
-      return { dtype: "f32", shape: [1, Hk, L, D], data, strides: [0, cap * D, D, 1], offset: 0 };
-    };
-    const k = view(kItems);
-    const v = view(vItems);
+    const layout = { shape: [1, Hk, 0, D], axis: 2 };
+    const pool = new KvPool([layout, layout], {
+      blocks: 3,
+      blockSize: 3,
+      itemType: "f32",
+      kernels,
+    });
+    const table = [pool.allocate()!, pool.allocate()!, pool.allocate()!];
+    pool.write(0, table, 0, randomF32([1, Hk, L, D], 2));
+    pool.write(1, table, 0, randomF32([1, Hk, L, D], 3));
+    const k = pool.view(0, table, L);
+    const v = pool.view(1, table, L);
     const mask = tensor("f32", [1, 1, S, L]);
     const md = mask.data as Float32Array;
     for (let i = 0; i < S; i++) {
