@@ -13,7 +13,7 @@ import { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
 import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { InferenceService, systemFingerprint } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { cacheLayouts, Session } from "./session.ts";
+import { cacheLayouts, fittingPositions, Session } from "./session.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import type { IoYield } from "../scheduler/io_turn.ts";
@@ -202,8 +202,7 @@ export async function loadService(
         `${name} holds no tokenizer.json; give one with --tokenizer or TOKENIZER`,
       );
     }
-    const sessionOptions = options.kernels === undefined ? {} : { kernels: options.kernels };
-    const contextLength = largestFit(new Session(graph, { ...sessionOptions, capacity: 1 }));
+    const contextLength = fittingPositions(graph, CONTEXT_CEILING);
     const bounded = contextLength < CONTEXT_CEILING;
     const memory = options.memoryLimit === undefined ? undefined : planMemory(options.memoryLimit, {
       model: options.modelId,
@@ -330,20 +329,18 @@ export function modelScheduler(
   options: ModelSchedulerOptions = {},
 ): BatchScheduler<Session> {
   const kernels = options.kernels ?? null;
-  const probe = new Session(graph, { kernels: kernels ?? false, capacity: 1 });
-  const positions = largestFit(probe);
-  probe.reset();
+  const positions = fittingPositions(graph, CONTEXT_CEILING);
   // The last generated token is sampled, never run: one more than the positions.
   const contextLength = positions + 1;
-  const layouts = cacheLayouts(graph);
-  const bytesPerBlock = new KvPool(layouts, { blocks: 0, kernels: null }).blockBytes;
+  const bytesPerPosition = kvBytesPerPosition(graph);
+  const bytesPerBlock = bytesPerPosition * DEFAULT_BLOCK_SIZE;
   const budget = options.kvBudgetBytes ??
-    defaultKvBudget(bytesPerBlock / DEFAULT_BLOCK_SIZE, positions, options.maxRunning ?? 16);
+    defaultKvBudget(bytesPerPosition, positions, options.maxRunning ?? 16);
   const blocks = Math.max(
     Math.ceil(Math.min(positions, CONTEXT_CEILING) / DEFAULT_BLOCK_SIZE),
     Math.floor(budget / Math.max(1, bytesPerBlock)),
   );
-  const pool = new KvPool(layouts, { blocks, kernels });
+  const pool = new KvPool(cacheLayouts(graph), { blocks, kernels });
   const model: StepModel<Session> = {
     contextLength,
     pool,
@@ -384,18 +381,4 @@ const CONTEXT_CEILING = 1 << 24;
 /** Bytes the weights and KV caches may take in the kernels' memory: all but its fixed part. */
 function addressSpace(kernels: Kernels): number {
   return WASM32_MAX_BYTES - (kernels.memory.buffer.byteLength - kernels.weightBytes);
-}
-
-/** The most positions a fresh session accepts (from the graph's assertions, e.g. `S+P < 512`). */
-function largestFit(session: Session): number {
-  const ceiling = CONTEXT_CEILING;
-  if (session.fits(ceiling)) return ceiling;
-  let lo = 0;
-  let hi = ceiling;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >>> 1;
-    if (session.fits(mid)) lo = mid;
-    else hi = mid;
-  }
-  return lo;
 }

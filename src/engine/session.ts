@@ -188,6 +188,43 @@ function planOf(model: Model): ModelPlan {
   return plan;
 }
 
+/**
+ * True when a sequence of `model` at position `position` can take `count` more tokens by the
+ * graph's assertions (e.g. `S+P < 512`).
+ */
+function satisfies(model: Model, position: number, count: number): boolean {
+  const plan = planOf(model);
+  const bindings = new Map([[plan.pastSymbol, position]]);
+  // Without a KV cache in the graph, every step runs the whole sequence again.
+  const length = plan.pairs.length === 0 ? position + count : count;
+  for (const d of plan.tokens.fact.shape) {
+    const s = symbolOf(d);
+    if (s !== null) bindings.set(s, length);
+  }
+  try {
+    for (const a of model.assertions) if (a.scenario === null) checkAssertion(a, bindings);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The most positions one sequence of `model` can hold by its graph's assertions, searched up
+ * to `ceiling` (returned when the graph sets no bound below it).
+ */
+export function fittingPositions(model: Model, ceiling: number): number {
+  if (satisfies(model, 0, ceiling)) return ceiling;
+  let lo = 0;
+  let hi = ceiling;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (satisfies(model, 0, mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** The KV pool layouts of `model`'s cache tensors (what a shared pool is built from). */
 export function cacheLayouts(model: Model): readonly CacheLayout[] {
   return planOf(model).layouts;
@@ -367,24 +404,7 @@ export class Session {
 
   /** True when `count` more tokens satisfy the graph's assertions (e.g. `S+P < 512`). */
   fits(count: number): boolean {
-    const bindings = this.#bindingsFor(count);
-    try {
-      for (const a of this.model.assertions) if (a.scenario === null) checkAssertion(a, bindings);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  #bindingsFor(count: number): Map<string, number> {
-    const fact = this.#tokens.fact;
-    const bindings = new Map([[this.#pastSymbol, this.#position]]);
-    const length = this.pairs.length === 0 ? this.#position + count : count;
-    for (const d of fact.shape) {
-      const s = symbolOf(d);
-      if (s !== null) bindings.set(s, length);
-    }
-    return bindings;
+    return satisfies(this.model, this.#position, count);
   }
 
   /** Runs the prompt `tokenIds` and returns the logits (vocab,) of its last position. */
