@@ -464,14 +464,21 @@ unsafe fn gemm_rows8<W: Rows4>(
         let mut d = xq.add(g.qbytes + 4 * b);
         for a in acc.iter_mut().take(m) {
             let (xl, xh) = (splats4(load(x)), splats4(load(x.add(16))));
-            let mut s0 = i16x8_splat(0);
-            let mut s1 = i16x8_splat(0);
-            for j in 0..4 {
-                s0 = i16x8_add(s0, i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo0[j]));
-                s0 = i16x8_add(s0, i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi0[j]));
-                s1 = i16x8_add(s1, i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo1[j]));
-                s1 = i16x8_add(s1, i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi1[j]));
-            }
+            // Summed as a tree: a chain of sixteen adds made the tile wait on latency.
+            let dot = |j: usize, lo: &[v128; 4], hi: &[v128; 4]| {
+                i16x8_add(
+                    i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo[j]),
+                    i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi[j]),
+                )
+            };
+            let s0 = i16x8_add(
+                i16x8_add(dot(0, &lo0, &hi0), dot(1, &lo0, &hi0)),
+                i16x8_add(dot(2, &lo0, &hi0), dot(3, &lo0, &hi0)),
+            );
+            let s1 = i16x8_add(
+                i16x8_add(dot(0, &lo1, &hi1), dot(1, &lo1, &hi1)),
+                i16x8_add(dot(2, &lo1, &hi1), dot(3, &lo1, &hi1)),
+            );
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * g.nb) as *const u32);
             for (h, s) in [s0, s1].into_iter().enumerate() {
