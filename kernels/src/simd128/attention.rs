@@ -436,6 +436,32 @@ unsafe fn scores_rows<T: Item>(
     let dv = hd - hd % 4;
     let row = |j: usize| kh.add(j * hd * T::BYTES);
     let mut j = 0;
+    // Eight keys at a time: with four, the adds into each key's sum waited on each other.
+    while j + 8 <= len {
+        let mut a = [f32x4_splat(0.0); 8];
+        let mut i = 0;
+        while i < dv {
+            let qv = loadf(q.add(i));
+            for (r, ar) in a.iter_mut().enumerate() {
+                *ar = f32x4_add(*ar, f32x4_mul(qv, T::load4(ic, row(j + r), i)));
+            }
+            i += 4;
+        }
+        for h in [0, 4] {
+            let mut sum = reduce4_f32(a[h], a[h + 1], a[h + 2], a[h + 3]);
+            for i in dv..hd {
+                let kv = f32x4(
+                    T::value(row(j + h), i),
+                    T::value(row(j + h + 1), i),
+                    T::value(row(j + h + 2), i),
+                    T::value(row(j + h + 3), i),
+                );
+                sum = f32x4_add(sum, f32x4_mul(kv, f32x4_splat(*q.add(i))));
+            }
+            storef(sc.add(j + h), f32x4_mul(sum, f32x4_splat(scale)));
+        }
+        j += 8;
+    }
     while j + 4 <= len {
         let mut a = [f32x4_splat(0.0); 4];
         let mut i = 0;
@@ -504,6 +530,19 @@ unsafe fn accumulate<R: HeadRows>(
     hd: usize,
 ) {
     let mut i = 0;
+    while i + 32 <= hd {
+        let mut a = [0, 1, 2, 3, 4, 5, 6, 7].map(|c| loadf(out.add(i + 4 * c)));
+        for_rows(v, len, hd, |row, j| {
+            let pj = f32x4_splat(*p.add(j));
+            for (c, ac) in a.iter_mut().enumerate() {
+                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(ic, row, i + 4 * c)));
+            }
+        });
+        for (c, ac) in a.iter().enumerate() {
+            storef(out.add(i + 4 * c), *ac);
+        }
+        i += 32;
+    }
     while i + 16 <= hd {
         let mut a = [0, 1, 2, 3].map(|c| loadf(out.add(i + 4 * c)));
         for_rows(v, len, hd, |row, j| {
