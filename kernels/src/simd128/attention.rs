@@ -1,5 +1,5 @@
 use super::elementwise::softmax_row;
-use super::{hsum_f32, loadf, reduce4_f32, storef, ExpConsts};
+use super::{hsum_f32, loadf, madd, reduce4_f32, storef, ExpConsts};
 use crate::generic::attention::AttentionShape;
 use crate::generic::f16::{f16_to_f32_finite, F16_EXP_REBIAS};
 use crate::generic::paged_kv::PagedShape;
@@ -443,7 +443,7 @@ unsafe fn scores_rows<T: Item>(
         while i < dv {
             let qv = loadf(q.add(i));
             for (r, ar) in a.iter_mut().enumerate() {
-                *ar = f32x4_add(*ar, f32x4_mul(qv, T::load4(ic, row(j + r), i)));
+                *ar = madd(qv, T::load4(ic, row(j + r), i), *ar);
             }
             i += 4;
         }
@@ -468,7 +468,7 @@ unsafe fn scores_rows<T: Item>(
         while i < dv {
             let qv = loadf(q.add(i));
             for (r, ar) in a.iter_mut().enumerate() {
-                *ar = f32x4_add(*ar, f32x4_mul(qv, T::load4(ic, row(j + r), i)));
+                *ar = madd(qv, T::load4(ic, row(j + r), i), *ar);
             }
             i += 4;
         }
@@ -489,7 +489,7 @@ unsafe fn scores_rows<T: Item>(
         let mut a = f32x4_splat(0.0);
         let mut i = 0;
         while i < dv {
-            a = f32x4_add(a, f32x4_mul(loadf(q.add(i)), T::load4(ic, row(j), i)));
+            a = madd(loadf(q.add(i)), T::load4(ic, row(j), i), a);
             i += 4;
         }
         let mut sum = hsum_f32(a);
@@ -535,7 +535,7 @@ unsafe fn accumulate<R: HeadRows>(
         for_rows(v, len, hd, |row, j| {
             let pj = f32x4_splat(*p.add(j));
             for (c, ac) in a.iter_mut().enumerate() {
-                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(ic, row, i + 4 * c)));
+                *ac = madd(pj, R::Item::load4(ic, row, i + 4 * c), *ac);
             }
         });
         for (c, ac) in a.iter().enumerate() {
@@ -548,7 +548,7 @@ unsafe fn accumulate<R: HeadRows>(
         for_rows(v, len, hd, |row, j| {
             let pj = f32x4_splat(*p.add(j));
             for (c, ac) in a.iter_mut().enumerate() {
-                *ac = f32x4_add(*ac, f32x4_mul(pj, R::Item::load4(ic, row, i + 4 * c)));
+                *ac = madd(pj, R::Item::load4(ic, row, i + 4 * c), *ac);
             }
         });
         for (c, ac) in a.iter().enumerate() {
@@ -559,10 +559,7 @@ unsafe fn accumulate<R: HeadRows>(
     while i + 4 <= hd {
         let mut a = loadf(out.add(i));
         for_rows(v, len, hd, |row, j| {
-            a = f32x4_add(
-                a,
-                f32x4_mul(f32x4_splat(*p.add(j)), R::Item::load4(ic, row, i)),
-            );
+            a = madd(f32x4_splat(*p.add(j)), R::Item::load4(ic, row, i), a);
         });
         storef(out.add(i), a);
         i += 4;
