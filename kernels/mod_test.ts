@@ -447,6 +447,7 @@ function attentionShapes(): AttentionShape[] {
     { m: 5, nHeads: 6, nKvHeads: 3, headDim: 32, capacity: 12, kvLen: 9, qPos0: 4, scale: 0.2 },
     { m: 3, nHeads: 2, nKvHeads: 2, headDim: 7, capacity: 8, kvLen: 3, qPos0: 0, scale: 0.5 },
     { m: 13, nHeads: 6, nKvHeads: 2, headDim: 7, capacity: 24, kvLen: 20, qPos0: 7, scale: 0.4 },
+    { m: 1, nHeads: 3, nKvHeads: 3, headDim: 40, capacity: 24, kvLen: 21, qPos0: 20, scale: 0.3 },
     {
       m: 4,
       nHeads: 8,
@@ -603,14 +604,18 @@ for (const variant of ["simd128", "relaxed"] as const) {
 
   Deno.test(`attentionPaged (${variant}) equals contiguous attention on the values the cache holds, twin and f64 reference`, async () => {
     await withKernels({ threads: 1, variant }, (kernels) => {
-      for (const item of ["f32", "f16"] as const) {
+      // A query item of 2^17 or more cannot take the f16 scale (2^112) in f32: such heads read
+      // the keys as f32 first; the others move the scale onto the query. Both give these bits.
+      const cases = [["f32", 0], ["f16", 0], ["f16", 2 ** 17]] as const;
+      for (const [[item, spike], blockSize] of cases.flatMap((c) => [[c, 3], [c, 8]] as const)) {
         for (const s of attentionShapes()) {
-          const kv = { nKvHeads: s.nKvHeads, headDim: s.headDim, blockSize: 3, item };
+          const kv = { nKvHeads: s.nKvHeads, headDim: s.headDim, blockSize, item };
           const k = pagedCase(kernels, kv, s.kvLen, 121);
           const v = pagedCase(kernels, kv, s.kvLen, 122);
           assert.deepEqual(k.ids, v.ids);
           const qLen = s.m * s.nHeads * s.headDim;
           const q = randomF32(qLen, 123, 2);
+          if (spike) q[q.length - 1] = -spike;
           const [qo, out, twin, flat, ko, vo] = [
             put(kernels, q),
             kernels.alloc(qLen * 4),
@@ -619,7 +624,7 @@ for (const variant of ["simd128", "relaxed"] as const) {
             put(kernels, k.held),
             put(kernels, v.held),
           ];
-          const shape = { ...s, blockSize: 3, item };
+          const shape = { ...s, blockSize, item };
           kernels.attentionPaged(qo, out, k.base, v.base, k.table, shape);
           kernels.scalar.attentionPaged(qo, twin, k.base, v.base, k.table, shape);
           kernels.attention(qo, ko, vo, flat, { ...s, capacity: s.kvLen });

@@ -333,6 +333,11 @@ trait Item {
     fn consts() -> Self::C;
     /// Items i..i+4 of the row at p.
     unsafe fn load4(c: &Self::C, p: *const u8, i: usize) -> v128;
+    /// What `load4_raw` leaves out of the items: a power of two, so moving it onto the other
+    /// factor of a product leaves the product's bits as they were (while nothing overflows).
+    const SCALE: f32;
+    /// Items i..i+4 of the row at p divided by `SCALE`.
+    unsafe fn load4_raw(c: &Self::C, p: *const u8, i: usize) -> v128;
     /// Item i of the row at p.
     unsafe fn value(p: *const u8, i: usize) -> f32;
 }
@@ -347,6 +352,11 @@ impl Item for F32 {
     #[inline(always)]
     unsafe fn load4(_: &(), p: *const u8, i: usize) -> v128 {
         loadf((p as *const f32).add(i))
+    }
+    const SCALE: f32 = 1.0;
+    #[inline(always)]
+    unsafe fn load4_raw(c: &(), p: *const u8, i: usize) -> v128 {
+        Self::load4(c, p, i)
     }
     #[inline(always)]
     unsafe fn value(p: *const u8, i: usize) -> f32 {
@@ -381,9 +391,14 @@ impl Item for F16 {
     /// sign's copies), 2^112 rebiases.
     #[inline(always)]
     unsafe fn load4(c: &F16Consts, p: *const u8, i: usize) -> v128 {
+        f32x4_mul(Self::load4_raw(c, p, i), c.rebias)
+    }
+    const SCALE: f32 = F16_EXP_REBIAS;
+    #[inline(always)]
+    unsafe fn load4_raw(c: &F16Consts, p: *const u8, i: usize) -> v128 {
         let h = v128_load64_zero(p.add(2 * i) as *const u64);
         let top = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(c.zero, h);
-        f32x4_mul(v128_and(i32x4_shr(top, 3), c.sign_mag), c.rebias)
+        v128_and(i32x4_shr(top, 3), c.sign_mag)
     }
     #[inline(always)]
     unsafe fn value(p: *const u8, i: usize) -> f32 {
@@ -433,6 +448,53 @@ unsafe fn scores_rows<T: Item>(
     hd: usize,
     scale: f32,
 ) {
+    if T::SCALE != 1.0 && scaled_finite(q, hd - hd % 4, T::SCALE) {
+        scores_rows_with::<T, true>(ic, q, kh, sc, len, hd, scale);
+    } else {
+        scores_rows_with::<T, false>(ic, q, kh, sc, len, hd, scale);
+    }
+}
+
+/// True when every q[0..n] * scale is finite (and so exact: `scale` is a power of two).
+#[inline(always)]
+unsafe fn scaled_finite(q: *const f32, n: usize, scale: f32) -> bool {
+    let mut big = f32x4_splat(0.0);
+    let mut i = 0;
+    while i < n {
+        big = f32x4_pmax(big, f32x4_abs(loadf(q.add(i))));
+        i += 4;
+    }
+    let big = f32x4_pmax(big, i32x4_shuffle::<2, 3, 0, 1>(big, big));
+    let big = f32x4_pmax(big, i32x4_shuffle::<1, 0, 3, 2>(big, big));
+    f32x4_extract_lane::<0>(big) * scale < f32::INFINITY
+}
+
+/// `scores_rows`; with `RAW`, the keys read by `load4_raw` and their `SCALE` moved onto q.
+#[inline(always)]
+unsafe fn scores_rows_with<T: Item, const RAW: bool>(
+    ic: &T::C,
+    q: *const f32,
+    kh: *const u8,
+    sc: *mut f32,
+    len: usize,
+    hd: usize,
+    scale: f32,
+) {
+    let qscale = f32x4_splat(T::SCALE);
+    let qload = |i: usize| {
+        if RAW {
+            f32x4_mul(loadf(q.add(i)), qscale)
+        } else {
+            loadf(q.add(i))
+        }
+    };
+    let kload = |p: *const u8, i: usize| {
+        if RAW {
+            T::load4_raw(ic, p, i)
+        } else {
+            T::load4(ic, p, i)
+        }
+    };
     let dv = hd - hd % 4;
     let row = |j: usize| kh.add(j * hd * T::BYTES);
     let mut j = 0;
@@ -441,9 +503,9 @@ unsafe fn scores_rows<T: Item>(
         let mut a = [f32x4_splat(0.0); 8];
         let mut i = 0;
         while i < dv {
-            let qv = loadf(q.add(i));
+            let qv = qload(i);
             for (r, ar) in a.iter_mut().enumerate() {
-                *ar = madd(qv, T::load4(ic, row(j + r), i), *ar);
+                *ar = madd(qv, kload(row(j + r), i), *ar);
             }
             i += 4;
         }
@@ -466,9 +528,9 @@ unsafe fn scores_rows<T: Item>(
         let mut a = [f32x4_splat(0.0); 4];
         let mut i = 0;
         while i < dv {
-            let qv = loadf(q.add(i));
+            let qv = qload(i);
             for (r, ar) in a.iter_mut().enumerate() {
-                *ar = madd(qv, T::load4(ic, row(j + r), i), *ar);
+                *ar = madd(qv, kload(row(j + r), i), *ar);
             }
             i += 4;
         }
@@ -489,7 +551,7 @@ unsafe fn scores_rows<T: Item>(
         let mut a = f32x4_splat(0.0);
         let mut i = 0;
         while i < dv {
-            a = madd(loadf(q.add(i)), T::load4(ic, row(j), i), a);
+            a = madd(qload(i), kload(row(j), i), a);
             i += 4;
         }
         let mut sum = hsum_f32(a);
@@ -533,9 +595,9 @@ unsafe fn accumulate<R: HeadRows>(
     while i + 32 <= hd {
         let mut a = [0, 1, 2, 3, 4, 5, 6, 7].map(|c| loadf(out.add(i + 4 * c)));
         for_rows(v, len, hd, |row, j| {
-            let pj = f32x4_splat(*p.add(j));
+            let pj = f32x4_splat(*p.add(j) * R::Item::SCALE);
             for (c, ac) in a.iter_mut().enumerate() {
-                *ac = madd(pj, R::Item::load4(ic, row, i + 4 * c), *ac);
+                *ac = madd(pj, R::Item::load4_raw(ic, row, i + 4 * c), *ac);
             }
         });
         for (c, ac) in a.iter().enumerate() {
@@ -546,9 +608,9 @@ unsafe fn accumulate<R: HeadRows>(
     while i + 16 <= hd {
         let mut a = [0, 1, 2, 3].map(|c| loadf(out.add(i + 4 * c)));
         for_rows(v, len, hd, |row, j| {
-            let pj = f32x4_splat(*p.add(j));
+            let pj = f32x4_splat(*p.add(j) * R::Item::SCALE);
             for (c, ac) in a.iter_mut().enumerate() {
-                *ac = madd(pj, R::Item::load4(ic, row, i + 4 * c), *ac);
+                *ac = madd(pj, R::Item::load4_raw(ic, row, i + 4 * c), *ac);
             }
         });
         for (c, ac) in a.iter().enumerate() {
@@ -559,7 +621,11 @@ unsafe fn accumulate<R: HeadRows>(
     while i + 4 <= hd {
         let mut a = loadf(out.add(i));
         for_rows(v, len, hd, |row, j| {
-            a = madd(f32x4_splat(*p.add(j)), R::Item::load4(ic, row, i), a);
+            a = madd(
+                f32x4_splat(*p.add(j) * R::Item::SCALE),
+                R::Item::load4_raw(ic, row, i),
+                a,
+            );
         });
         storef(out.add(i), a);
         i += 4;
