@@ -592,42 +592,17 @@ unsafe fn accumulate<R: HeadRows>(
     hd: usize,
 ) {
     let mut i = 0;
+    // Eight vectors at a time where they fit: with four, each one's adds waited on each other.
     while i + 32 <= hd {
-        let mut a = [0, 1, 2, 3, 4, 5, 6, 7].map(|c| loadf(out.add(i + 4 * c)));
-        for_rows(v, len, hd, |row, j| {
-            let pj = f32x4_splat(*p.add(j) * R::Item::SCALE);
-            for (c, ac) in a.iter_mut().enumerate() {
-                *ac = madd(pj, R::Item::load4_raw(ic, row, i + 4 * c), *ac);
-            }
-        });
-        for (c, ac) in a.iter().enumerate() {
-            storef(out.add(i + 4 * c), *ac);
-        }
+        accumulate_vectors::<R, 8>(ic, p, v, out.add(i), len, hd, i);
         i += 32;
     }
     while i + 16 <= hd {
-        let mut a = [0, 1, 2, 3].map(|c| loadf(out.add(i + 4 * c)));
-        for_rows(v, len, hd, |row, j| {
-            let pj = f32x4_splat(*p.add(j) * R::Item::SCALE);
-            for (c, ac) in a.iter_mut().enumerate() {
-                *ac = madd(pj, R::Item::load4_raw(ic, row, i + 4 * c), *ac);
-            }
-        });
-        for (c, ac) in a.iter().enumerate() {
-            storef(out.add(i + 4 * c), *ac);
-        }
+        accumulate_vectors::<R, 4>(ic, p, v, out.add(i), len, hd, i);
         i += 16;
     }
     while i + 4 <= hd {
-        let mut a = loadf(out.add(i));
-        for_rows(v, len, hd, |row, j| {
-            a = madd(
-                f32x4_splat(*p.add(j) * R::Item::SCALE),
-                R::Item::load4_raw(ic, row, i),
-                a,
-            );
-        });
-        storef(out.add(i), a);
+        accumulate_vectors::<R, 1>(ic, p, v, out.add(i), len, hd, i);
         i += 4;
     }
     while i < hd {
@@ -635,6 +610,30 @@ unsafe fn accumulate<R: HeadRows>(
         for_rows(v, len, hd, |row, j| a += *p.add(j) * R::Item::value(row, i));
         *out.add(i) = a;
         i += 1;
+    }
+}
+
+/// `accumulate` of items i..i + 4N into out[0..4N]: f16 items read without their rebias,
+/// which goes onto p_j instead (the products keep their bits).
+#[inline(always)]
+unsafe fn accumulate_vectors<R: HeadRows, const N: usize>(
+    ic: &<R::Item as Item>::C,
+    p: *const f32,
+    v: R,
+    out: *mut f32,
+    len: usize,
+    hd: usize,
+    i: usize,
+) {
+    let mut a: [v128; N] = core::array::from_fn(|c| loadf(out.add(4 * c)));
+    for_rows(v, len, hd, |row, j| {
+        let pj = f32x4_splat(*p.add(j) * R::Item::SCALE);
+        for (c, ac) in a.iter_mut().enumerate() {
+            *ac = madd(pj, R::Item::load4_raw(ic, row, i + 4 * c), *ac);
+        }
+    });
+    for (c, ac) in a.iter().enumerate() {
+        storef(out.add(4 * c), *ac);
     }
 }
 
