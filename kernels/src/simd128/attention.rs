@@ -500,51 +500,11 @@ unsafe fn scores_rows_with<T: Item, const RAW: bool>(
     let mut j = 0;
     // Eight keys at a time: with four, the adds into each key's sum waited on each other.
     while j + 8 <= len {
-        let mut a = [f32x4_splat(0.0); 8];
-        let mut i = 0;
-        while i < dv {
-            let qv = qload(i);
-            for (r, ar) in a.iter_mut().enumerate() {
-                *ar = madd(qv, kload(row(j + r), i), *ar);
-            }
-            i += 4;
-        }
-        for h in [0, 4] {
-            let mut sum = reduce4_f32(a[h], a[h + 1], a[h + 2], a[h + 3]);
-            for i in dv..hd {
-                let kv = f32x4(
-                    T::value(row(j + h), i),
-                    T::value(row(j + h + 1), i),
-                    T::value(row(j + h + 2), i),
-                    T::value(row(j + h + 3), i),
-                );
-                sum = f32x4_add(sum, f32x4_mul(kv, f32x4_splat(*q.add(i))));
-            }
-            storef(sc.add(j + h), f32x4_mul(sum, f32x4_splat(scale)));
-        }
+        key_scores::<T, 8>(&qload, &kload, q, &row, sc, j, hd, scale);
         j += 8;
     }
     while j + 4 <= len {
-        let mut a = [f32x4_splat(0.0); 4];
-        let mut i = 0;
-        while i < dv {
-            let qv = qload(i);
-            for (r, ar) in a.iter_mut().enumerate() {
-                *ar = madd(qv, kload(row(j + r), i), *ar);
-            }
-            i += 4;
-        }
-        let mut sum = reduce4_f32(a[0], a[1], a[2], a[3]);
-        for i in dv..hd {
-            let kv = f32x4(
-                T::value(row(j), i),
-                T::value(row(j + 1), i),
-                T::value(row(j + 2), i),
-                T::value(row(j + 3), i),
-            );
-            sum = f32x4_add(sum, f32x4_mul(kv, f32x4_splat(*q.add(i))));
-        }
-        storef(sc.add(j), f32x4_mul(sum, f32x4_splat(scale)));
+        key_scores::<T, 4>(&qload, &kload, q, &row, sc, j, hd, scale);
         j += 4;
     }
     while j < len {
@@ -560,6 +520,44 @@ unsafe fn scores_rows_with<T: Item, const RAW: bool>(
         }
         *sc.add(j) = sum * scale;
         j += 1;
+    }
+}
+
+/// sc[j..j + N] (N a multiple of 4) = scores of keys j..j + N, read by `kload` against q read
+/// by `qload`; items past hd - hd % 4 by `T::value`.
+#[inline(always)]
+unsafe fn key_scores<T: Item, const N: usize>(
+    qload: &impl Fn(usize) -> v128,
+    kload: &impl Fn(*const u8, usize) -> v128,
+    q: *const f32,
+    row: &impl Fn(usize) -> *const u8,
+    sc: *mut f32,
+    j: usize,
+    hd: usize,
+    scale: f32,
+) {
+    let dv = hd - hd % 4;
+    let mut a = [f32x4_splat(0.0); N];
+    let mut i = 0;
+    while i < dv {
+        let qv = qload(i);
+        for (r, ar) in a.iter_mut().enumerate() {
+            *ar = madd(qv, kload(row(j + r), i), *ar);
+        }
+        i += 4;
+    }
+    for h in (0..N).step_by(4) {
+        let mut sum = reduce4_f32(a[h], a[h + 1], a[h + 2], a[h + 3]);
+        for i in dv..hd {
+            let kv = f32x4(
+                T::value(row(j + h), i),
+                T::value(row(j + h + 1), i),
+                T::value(row(j + h + 2), i),
+                T::value(row(j + h + 3), i),
+            );
+            sum = f32x4_add(sum, f32x4_mul(kv, f32x4_splat(*q.add(i))));
+        }
+        storef(sc.add(j + h), f32x4_mul(sum, f32x4_splat(scale)));
     }
 }
 
