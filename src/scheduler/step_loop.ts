@@ -3,8 +3,7 @@
  *
  * Each step takes one decode token from every running sequence, then prompt chunks of the
  * sequences still prefilling, within a token budget (sized so that a step lasts about
- * `stepMs`; at least `LONE_PREFILL_TOKENS` when no sequence is decoding, since then nobody
- * waits on the step for a token), and runs them through the model in one pass. A sequence is admitted when the
+ * `stepMs`), and runs them through the model in one pass. A sequence is admitted when the
  * pool has blocks for its prompt (less the prefix found in the cache); when blocks run out
  * mid-generation, the youngest sequence is paused, its blocks freed, and it resumes later by
  * recomputing what it had (its full blocks usually still in the prefix cache). Between steps
@@ -169,13 +168,6 @@ interface Live<S> {
 }
 
 const MIN_BUDGET = 16;
-/**
- * Tokens of a step in which no sequence decodes. Its prompt chunks need not be short then:
- * longer ones read each weight for more rows. A 1,000-token prompt on the 110M bench model,
- * 2 threads, after other requests taught the step time: 3.1-4.2 s to the first token in
- * chunks of 23-38 tokens, 2.5-2.8 s in chunks of 256 (512 gave nothing more).
- */
-const LONE_PREFILL_TOKENS = 256;
 
 /**
  * Runs submitted sequences in batched steps over one {@link StepModel}.
@@ -374,11 +366,9 @@ export class BatchScheduler<S extends StepSequence> {
     this.#msPerToken = this.#steps === 0 ? perToken : 0.8 * this.#msPerToken + 0.2 * perToken;
   }
 
-  /** Tokens of the next step; `lone`: no sequence decodes in it. */
-  #budget(lone: boolean): number {
+  #budget(): number {
     if (this.#fixedBudget !== undefined) return this.#fixedBudget;
-    const timed = Math.floor(this.#stepMs / Math.max(1e-3, this.#msPerToken));
-    return Math.max(lone ? LONE_PREFILL_TOKENS : MIN_BUDGET, timed);
+    return Math.max(MIN_BUDGET, Math.floor(this.#stepMs / Math.max(1e-3, this.#msPerToken)));
   }
 
   #dropCancelled(): void {
@@ -432,7 +422,7 @@ export class BatchScheduler<S extends StepSequence> {
         work.push({ live, ids: live.pending.slice() });
       }
     }
-    let budget = this.#budget(work.length === 0) - work.length;
+    let budget = this.#budget() - work.length;
     for (const live of this.#running.filter((l) => !decoding.includes(l))) {
       if (budget <= 0 && work.length > 0) break;
       if (!this.#running.includes(live)) continue;
