@@ -436,8 +436,9 @@ impl<T: Item> HeadRows for Contiguous<T> {
     }
 }
 
-/// Scores of `len` consecutive key rows at kh: sc[j] = q . k_j * scale, each dot product as
-/// `generic::matmul::dot_f32` adds it, eight or four keys at a time where they are.
+/// Scores of `len` consecutive key rows at kh: sc[j] = q . k_j * scale, each dot product in
+/// the order `generic::matmul::dot_f32` adds it (each step fused where `madd` fuses), eight or
+/// four keys at a time where they are.
 #[inline(always)]
 unsafe fn scores_rows<T: Item>(
     ic: &T::C,
