@@ -3,8 +3,9 @@
  * module's memory (`Kernels.memory`) and element counts, never arrays.
  *
  * Memory layout, low to high: the module's stack and data, one private stack per worker,
- * the activation arena (`alloc`/`reset`, fixed capacity), then the weights region
- * (`allocWeights`), which grows the memory up to the 4 GiB wasm32 ceiling.
+ * the activation arena (`alloc`/`reset`, fixed capacity), the run arena (`openRun`, on a
+ * shared memory only), then the weights region (`allocWeights`), which grows the memory up
+ * to the 4 GiB wasm32 ceiling.
  *
  * @module
  */
@@ -12,6 +13,7 @@
 import type { KernelExports } from "./_job.ts";
 import { ThreadPool } from "./pool.ts";
 import { ThreadPolicy } from "./thread_policy.ts";
+import { RunArena } from "./run_arena.ts";
 import type { KernelOps, Q4Layout, WeightSlot } from "./kernel_types.ts";
 import {
   checkQ4k,
@@ -37,6 +39,7 @@ export type {
 export { type KernelHost, Ops } from "./ops.ts";
 
 export { ThreadPolicy } from "./thread_policy.ts";
+export { RunArena } from "./run_arena.ts";
 export type { ThreadPolicyOptions } from "./thread_policy.ts";
 
 /** Which SIMD build runs: relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add`) or plain simd128. */
@@ -48,6 +51,11 @@ export const WASM32_MAX_BYTES = 4 * 1024 * 1024 * 1024;
 const PAGE = 65536;
 const WORKER_STACK_BYTES = 256 * 1024;
 const DEFAULT_ARENA_BYTES = 64 * 1024 * 1024;
+/**
+ * The run arena: a decode step of a 1.1B Llama keeps about 3 MB of activations per sequence,
+ * so 32 MiB holds a batch of ten; a longer run keeps what fits and copies the rest.
+ */
+const RUN_ARENA_BYTES = 32 * 1024 * 1024;
 
 /** Options of {@linkcode loadKernels}. */
 export interface LoadKernelsOptions {
@@ -64,7 +72,7 @@ export interface LoadKernelsOptions {
  * the workers.
  */
 export class Kernels extends Ops implements KernelHost {
-  /** The module's memory (shared when threads are in use); offsets index into it. */
+  /** The module's memory (shared wherever the platform allows it); offsets index into it. */
   readonly memory: WebAssembly.Memory;
   /** The SIMD build in use. */
   readonly variant: KernelVariant;
@@ -80,6 +88,7 @@ export class Kernels extends Ops implements KernelHost {
   #arenaBase: number;
   #arenaEnd: number;
   #arenaTop: number;
+  #run: RunArena | null;
   #top: number;
   #scratch = new Map<string, { offset: number; bytes: number }>();
   #stepStart = 0;
@@ -97,6 +106,7 @@ export class Kernels extends Ops implements KernelHost {
       pool: ThreadPool | null;
       arenaBase: number;
       arenaBytes: number;
+      runBytes: number;
     },
   ) {
     super(init.exports, "", null, init.pool);
@@ -112,7 +122,16 @@ export class Kernels extends Ops implements KernelHost {
     this.#arenaBase = init.arenaBase;
     this.#arenaTop = init.arenaBase;
     this.#arenaEnd = init.arenaBase + init.arenaBytes;
-    this.#top = this.#arenaEnd;
+    this.#run = init.runBytes > 0 ? new RunArena(this, this.#arenaEnd, init.runBytes) : null;
+    this.#top = this.#arenaEnd + init.runBytes;
+  }
+
+  /**
+   * The run arena for one graph run, or null when another run holds it or the memory is not
+   * shared. The run ends with `close()`; its views must not be read after that.
+   */
+  openRun(): RunArena | null {
+    return this.#run?.open() ? this.#run : null;
   }
 
   /** Threads the next matmul or attention uses (1..maxThreads). */
@@ -178,7 +197,7 @@ export class Kernels extends Ops implements KernelHost {
 
   /** Bytes reserved so far in the weights region. */
   get weightBytes(): number {
-    return this.#top - this.#arenaEnd;
+    return this.#top - this.#arenaEnd - (this.#run?.bytes ?? 0);
   }
 
   #grow(end: number, request: number): void {
@@ -385,7 +404,8 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
   if (!Number.isInteger(arenaBytes) || arenaBytes < 0 || arenaBytes > WASM32_MAX_BYTES / 2) {
     throw new RangeError(`Option 'arenaBytes' is out of range: received ${arenaBytes}`);
   }
-  const shared = wanted > 1 && threadsAvailable();
+  // Shared even for one thread: views of a shared memory survive its growth (the run arena).
+  const shared = threadsAvailable();
   const threads = shared ? wanted : 1;
   const variant = await chooseVariant(options.variant ?? "auto");
   const module = await compile(variant, shared);
@@ -398,7 +418,8 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
     : (probe.exports.__heap_base as WebAssembly.Global).value as number;
   const stacksBase = Math.ceil(heapBase / PAGE) * PAGE;
   const arenaBase = stacksBase + (threads - 1) * WORKER_STACK_BYTES;
-  const initialPages = Math.ceil((arenaBase + arenaBytes) / PAGE) + 1;
+  const runBytes = shared ? RUN_ARENA_BYTES : 0;
+  const initialPages = Math.ceil((arenaBase + arenaBytes + runBytes) / PAGE) + 1;
   const memory = new WebAssembly.Memory({ initial: initialPages, maximum: 65536, shared });
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = instance.exports as unknown as KernelExports;
@@ -412,7 +433,7 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
     // Workers that cannot start (no permission, no worker support) leave the main thread alone.
     pool = await ThreadPool.start(module, memory, exports, stackTops).catch(() => null);
   }
-  return new Kernels({ memory, exports, variant, pool, arenaBase, arenaBytes });
+  return new Kernels({ memory, exports, variant, pool, arenaBase, arenaBytes, runBytes });
 }
 
 let relaxedWorks: Promise<boolean> | undefined;

@@ -179,3 +179,51 @@ for (const variant of ["f32", "q40"]) {
     }
   });
 }
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`A ${variant} step keeps activations in the kernels' memory: same logits as copying them, returned as copies`, async () => {
+    const model = await loadModel(
+      new URL(
+        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
+        import.meta.url,
+      ).pathname,
+    );
+    const kernels = await loadKernels({ threads: 1 });
+    const options = { kernels, capacity: 4, adaptiveThreads: false };
+    try {
+      const arena = kernels.openRun();
+      assert.ok(arena, "the kernels have a run arena");
+      arena.close();
+      const kept = [...greedyLogits(new Session(model, options), PROMPT, 8)];
+      assert.ok(arena.asked > 0, "the ops left their results in it");
+      // While another run holds the run arena, every result is copied out of the kernels.
+      const held = kernels.openRun();
+      assert.ok(held);
+      const copied = [...greedyLogits(new Session(model, options), PROMPT, 8)];
+      held.close();
+      assert.deepEqual(kept, copied);
+      for (const l of kept) {
+        assert.ok(!(l.buffer instanceof SharedArrayBuffer), "logits are copies");
+      }
+
+      // A step paused mid-run holds the arena until it ends; then the next run gets it.
+      const a = new Session(model, options);
+      const b = new Session(model, options);
+      let free: boolean | null = null;
+      const step = Session.step(
+        [{ session: a, ids: PROMPT }, { session: b, ids: [1, 378] }],
+        () => {
+          free ??= kernels.openRun() !== null;
+          return null;
+        },
+      );
+      const [la] = await step;
+      assert.equal(free, false, "held by the paused run");
+      assert.deepEqual(la, kept[0]);
+      assert.equal(kernels.openRun(), arena, "released at the end of the run");
+      arena.close();
+    } finally {
+      kernels.close();
+    }
+  });
+}

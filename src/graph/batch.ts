@@ -15,10 +15,10 @@
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { contiguous, isStrided, type StridedTensor } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Bindings, type Dim, symbolOf } from "../tensor/dim.ts";
 import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } from "./steps.ts";
-import type { Executor, Pause } from "./executor.ts";
+import { type Executor, type Pause, settle } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 
@@ -203,16 +203,23 @@ export class BatchPlan {
     pause?: Pause,
   ): Promise<Map<number, Tensor>[]> {
     if (segments.length === 0) return [];
-    const run = new BatchRun(this, segments, shared, kernels);
-    const steps = this.executor.steps;
-    for (let i = 0; i < steps.length; i++) {
-      const pending = this.executor.pendingAt(i);
-      if (pending) await pending;
-      run.step(i, this.#modes[i]!);
-      const paused = pause?.();
-      if (paused) await paused;
+    const arena = kernels?.openRun() ?? null;
+    try {
+      const run = new BatchRun(this, segments, shared, kernels, arena);
+      const steps = this.executor.steps;
+      for (let i = 0; i < steps.length; i++) {
+        const pending = this.executor.pendingAt(i);
+        if (pending) await pending;
+        run.step(i, this.#modes[i]!);
+        const paused = pause?.();
+        if (paused) await paused;
+      }
+      const outputs = run.outputs();
+      if (arena) { for (const out of outputs) settle(out, arena); }
+      return outputs;
+    } finally {
+      arena?.close();
     }
-    return run.outputs();
   }
 }
 
@@ -243,11 +250,12 @@ class BatchRun {
     segments: readonly Segment[],
     shared: ReadonlyMap<number, NodeOverride>,
     kernels: Kernels | null,
+    arena: RunArena | null,
   ) {
     this.#plan = plan;
     this.#segments = segments;
     this.#shared = shared;
-    this.#contexts = segments.map((s) => ({ bindings: s.bindings, kernels }));
+    this.#contexts = segments.map((s) => ({ bindings: s.bindings, kernels, arena }));
     const model = plan.executor.model;
     for (const io of model.inputs) {
       const parts = segments.map((s) => {

@@ -11,7 +11,8 @@ import type { EvalContext } from "../ops/op.ts";
 import { type Bindings, dimToString, evalDim, shapeToString, symbolOf } from "../tensor/dim.ts";
 import { checkAssertion } from "../tensor/dim_parse.ts";
 import { argTensorIds, type Graph, identityInput, type Node, templateWires } from "./graph.ts";
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, RunArena } from "../../kernels/mod.ts";
+import { isPaged } from "../tensor/paged.ts";
 import { pendingWeight } from "./weights.ts";
 import {
   compileNode,
@@ -275,8 +276,12 @@ export class Executor {
       );
     }
     const run = this.#begin(inputs, bindings, kernels);
-    for (let i = 0; i < this.#steps.length; i++) this.#runStep(i, run, overrides);
-    return this.#finish(run.values);
+    try {
+      for (let i = 0; i < this.#steps.length; i++) this.#runStep(i, run, overrides);
+      return this.#finish(run);
+    } finally {
+      run.ctx.arena?.close();
+    }
   }
 
   /**
@@ -295,15 +300,19 @@ export class Executor {
       return this.runBound(inputs, bindings, overrides, kernels);
     }
     const run = this.#begin(inputs, bindings, kernels);
-    for (let i = 0; i < this.#steps.length; i++) {
-      const wait = this.#waiting ? this.#pendingAt(i) : null;
-      if (wait) await wait;
-      onStep?.(i, this.#steps.length);
-      this.#runStep(i, run, overrides);
-      const paused = pause?.();
-      if (paused) await paused;
+    try {
+      for (let i = 0; i < this.#steps.length; i++) {
+        const wait = this.#waiting ? this.#pendingAt(i) : null;
+        if (wait) await wait;
+        onStep?.(i, this.#steps.length);
+        this.#runStep(i, run, overrides);
+        const paused = pause?.();
+        if (paused) await paused;
+      }
+      return this.#finish(run);
+    } finally {
+      run.ctx.arena?.close();
     }
-    return this.#finish(run.values);
   }
 
   #begin(
@@ -315,7 +324,11 @@ export class Executor {
     const values = new Map<number, Tensor>();
     const constants = this.#constants;
     for (const io of this.model.inputs) values.set(io.id, inputs.get(io.name)!);
-    const ctx: EvalContext = { bindings, kernels: kernels ?? null };
+    const ctx: EvalContext = {
+      bindings,
+      kernels: kernels ?? null,
+      arena: kernels?.openRun() ?? null,
+    };
     const read = (id: number): Tensor => {
       const v = values.get(id) ?? constants.get(id);
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
@@ -324,7 +337,8 @@ export class Executor {
     return { values, ctx, read, bindings };
   }
 
-  #finish(values: Map<number, Tensor>): Map<number, Tensor> {
+  #finish({ values, ctx }: Run): Map<number, Tensor> {
+    if (ctx.arena) settle(values, ctx.arena);
     for (const o of this.model.outputs) {
       const c = this.#constants.get(o.id);
       if (c && !values.has(o.id)) values.set(o.id, c);
@@ -378,6 +392,15 @@ export function plainExecutor(model: Graph): Executor {
   let executor = plainExecutors.get(model);
   if (!executor) plainExecutors.set(model, executor = new Executor(model));
   return executor;
+}
+
+/** Copies out of `arena` the values that lie there, before the run that holds it ends. */
+export function settle(values: Map<number, Tensor>, arena: RunArena): void {
+  for (const [id, t] of values) {
+    if (!isPaged(t) && t.data instanceof Float32Array && arena.holds(t.data)) {
+      values.set(id, { ...t, data: t.data.slice() });
+    }
+  }
 }
 
 interface Run {

@@ -8,7 +8,7 @@
  * This is the hook that fused ops use: a map of node id -> replacement evaluation, given to
  * the executor (`Executor.runBound`) or to a `Session` (`SessionOptions.kernels`).
  */
-import type { Kernels, Q4Layout } from "../../kernels/mod.ts";
+import type { Kernels, Q4Layout, RunArena } from "../../kernels/mod.ts";
 import { kernelWeight, pendingWeight } from "./weights.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { binaryEval, contiguous } from "../ops/common.ts";
@@ -69,10 +69,11 @@ function uploadWeight(kernels: Kernels, w: Tensor): Slot | null {
 /**
  * y_i (m, n_i) = x (m, k) @ W_iᵀ for every slot (all of one kind and k) in the kernels' memory,
  * as one job: x is quantized once (Q4_0 weights) and the threads are handed the products
- * together. x and the y_i are copied in and out.
+ * together. x and the y_i are read and left in `arena` when it holds them (see `inArena`).
  */
 function kernelMatmuls(
   kernels: Kernels,
+  arena: RunArena | null | undefined,
   slots: readonly Slot[],
   x: Float32Array,
   m: number,
@@ -80,7 +81,7 @@ function kernelMatmuls(
   const k = slots[0]!.k;
   const sizes = slots.map((s) => m * s.n);
   const total = sizes.reduce((a, b) => a + b, 0);
-  const all = inArena(kernels, [x], total, ([xo], yo) => {
+  const all = inArena(kernels, arena, [x], total, ([xo], yo) => {
     let at = yo;
     const targets = slots.map((s, i) => {
       const target = { w: s.offset, y: at, n: s.n, layout: s.layout };
@@ -171,7 +172,13 @@ function linearOverrides(model: Model, kernels: Kernels): Map<number, NodeOverri
           const ready = shared.slots.map((_, i) =>
             i === member || !pendingWeight(shared.weights[i]!)
           );
-          const run = kernelMatmuls(kernels, shared.slots.filter((_, i) => ready[i]), asF32(x), m);
+          const run = kernelMatmuls(
+            kernels,
+            ctx.arena,
+            shared.slots.filter((_, i) => ready[i]),
+            asF32(x),
+            m,
+          );
           const outs: (Float32Array | undefined)[] = ready.map((
             r,
           ) => (r ? run.shift() : undefined));

@@ -3,7 +3,7 @@
  * place of the subgraphs torch_to_nnef leaves (RMSNorm, rotate-half RoPE, SiLU gate,
  * attention). Each runs in the WASM kernels when the session has them, in TS otherwise.
  */
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { contiguous } from "./common.ts";
 import { asF32 } from "./matmul.ts";
@@ -14,28 +14,40 @@ export function f32Items(t: Tensor): Float32Array {
 }
 
 /**
- * Runs `body` with `inputs` copied into the kernels' activation arena and returns the
- * `outLength` floats it wrote at the returned offset; the arena is freed afterwards.
+ * Runs `body` over `inputs` in the kernels' memory and returns the `outLength` floats it
+ * wrote at `out`. Inputs that a kernel op of the same run left in `arena` are read in place,
+ * others are copied into the activation arena (freed afterwards). The result stays in
+ * `arena` when it fits, else it is copied out.
  */
 export function inArena(
   kernels: Kernels,
+  arena: RunArena | null | undefined,
   inputs: readonly Float32Array[],
   outLength: number,
   body: (offsets: number[], out: number) => void,
 ): Float32Array {
   const mark = kernels.mark();
   try {
-    const offsets = inputs.map((x) => {
-      const o = kernels.alloc(x.length * 4);
-      kernels.f32(o, x.length).set(x);
-      return o;
-    });
-    const out = kernels.alloc(outLength * 4);
+    const kept = arena?.alloc(outLength * 4) ?? null;
+    const offsets = inputs.map((x) => kernelOffset(kernels, arena, x));
+    const out = kept ?? kernels.alloc(outLength * 4);
     body(offsets, out);
-    return kernels.f32(out, outLength).slice();
+    return kept !== null ? arena!.view(kept, outLength) : kernels.f32(out, outLength).slice();
   } finally {
     kernels.reset(mark);
   }
+}
+
+/** Where `x` lies in the kernels' memory: in place when `arena` holds it, else a copy. */
+export function kernelOffset(
+  kernels: Kernels,
+  arena: RunArena | null | undefined,
+  x: Float32Array,
+): number {
+  if (arena?.holds(x)) return x.byteOffset;
+  const o = kernels.alloc(x.length * 4);
+  kernels.f32(o, x.length).set(x);
+  return o;
 }
 
 /** Offset of a constant tensor uploaded once per kernels instance. */

@@ -7,9 +7,9 @@
  */
 import { strides, type Tensor, tensor } from "../tensor/tensor.ts";
 import { broadcastStrides, isStrided } from "./common.ts";
-import { f32Items } from "./fused.ts";
+import { f32Items, kernelOffset } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { isPaged, type PagedTensor } from "../tensor/paged.ts";
 
 /** A mask item at or below this is a dropped position (exp underflows to 0 in f32). */
@@ -73,7 +73,7 @@ export function fusedAttention(
     k.paged.memory === kern.memory && v.paged.memory === kern.memory &&
     k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
   ) {
-    return pagedAttention(kern, qs, k, v, { H, Hk, S, L, D, scale }, q.shape);
+    return pagedAttention(kern, ctx.arena, qs, k, v, { H, Hk, S, L, D, scale }, q.shape);
   }
   const kv = viewOf(k);
   const vv = viewOf(v);
@@ -133,6 +133,7 @@ interface Dims {
 /** Attention over caches read in place through their block tables (the paged KV pool). */
 function pagedAttention(
   kern: Kernels,
+  arena: RunArena | null | undefined,
   qs: Float32Array,
   k: PagedTensor,
   v: PagedTensor,
@@ -147,9 +148,10 @@ function pagedAttention(
   try {
     const table = kern.alloc(kp.table.length * 4, 4);
     new Int32Array(kern.memory.buffer, table, kp.table.length).set(kp.table);
-    const qo = kern.alloc(qt.length * 4);
-    kern.f32(qo, qt.length).set(qt);
-    const out = kern.alloc(qt.length * 4);
+    // One row: the result is (1, H, 1, D) as it comes, so it can stay in the run's arena.
+    const kept = S === 1 ? arena?.alloc(qt.length * 4) ?? null : null;
+    const qo = kernelOffset(kern, arena, qt);
+    const out = kept ?? kern.alloc(qt.length * 4);
     kern.attentionPaged(qo, out, kp.offset, vp.offset, table, {
       m: S,
       nHeads: H,
@@ -161,6 +163,7 @@ function pagedAttention(
       scale,
       item: kp.itemType,
     });
+    if (kept !== null) return tensor("f32", shape, arena!.view(kept, qt.length));
     const y = kern.f32(out, qt.length).slice();
     return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
   } finally {

@@ -29,7 +29,13 @@ export class FusedRmsNorm {
     const k = ctx.kernels;
     if (k && m > 0) {
       const w = this.#slots ? this.#slots.offset(k) : 0;
-      const y = inArena(k, [xs], xs.length, ([xo], yo) => k.rmsNorm(xo!, w, yo, m, d, this.eps));
+      const y = inArena(
+        k,
+        ctx.arena,
+        [xs],
+        xs.length,
+        ([xo], yo) => k.rmsNorm(xo!, w, yo, m, d, this.eps),
+      );
       return tensor("f32", x.shape, y);
     }
     return tensor("f32", x.shape, rmsNormTs(xs, this.weight, m, d, this.eps));

@@ -25,7 +25,7 @@ export function fusedRope(x: Tensor, cos: Tensor, sin: Tensor, ctx: EvalContext)
     cos.shape.slice(0, -2).every((v) => v === 1) && cs.length === m * d;
   if (k && kernelFits) {
     const outer = xs.length / (m * d);
-    const y = inArena(k, [xs, cs, ss], xs.length, ([xo, co, so], yo) => {
+    const y = inArena(k, ctx.arena, [xs, cs, ss], xs.length, ([xo, co, so], yo) => {
       // One row (decode): (outer, 1, d) is the kernel's (1, nHeads, d) in one call.
       if (m === 1) return k.ropeRotateHalf(xo!, co!, so!, yo, 1, outer, d);
       for (let o = 0; o < outer; o++) {

@@ -14,6 +14,7 @@ export function fusedSiluGate(a: Tensor, b: Tensor, ctx: EvalContext): Tensor {
   if (k && as.length > 0) {
     const y = inArena(
       k,
+      ctx.arena,
       [as, bs],
       as.length,
       ([ao, bo], yo) => k.siluGate(ao!, bo!, yo, as.length),

@@ -7,7 +7,7 @@
 import type { DType } from "../tensor/dtype.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { Bindings, Dim } from "../tensor/dim.ts";
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, RunArena } from "../../kernels/mod.ts";
 
 /** What is known about a value before any data is touched. */
 export interface Fact {
@@ -76,6 +76,11 @@ export interface EvalContext {
   readonly bindings: Bindings;
   /** The WASM kernels of the session, when it runs with them (fused ops use them). */
   readonly kernels?: Kernels | null;
+  /**
+   * Where kernel ops of this run leave their results for the next ops to read in place
+   * (see `Kernels.openRun`); without it each result is copied out of the kernels' memory.
+   */
+  readonly arena?: RunArena | null;
 }
 
 /** One operator: its NNEF declaration, shape rule and evaluation. */
