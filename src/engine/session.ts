@@ -322,11 +322,11 @@ export class Session {
     this.pairs.forEach((pair, layout) => {
       if (!this.pool) return;
       // Runs within a step, before `#complete` moves the position past the new rows.
-      const append: NodeOverride = (args) => {
+      const append: NodeOverride = (args, ctx) => {
         const fresh = args.tensors("values")[1]!; // (..., S, ...)
         const end = this.#position + fresh.shape[pair.axis]!;
         this.#ensure(end);
-        this.pool!.write(layout, this.#table, this.#position, fresh);
+        this.pool!.write(layout, this.#table, this.#position, fresh, ctx.arena);
         return [this.pool!.view(layout, this.#table, end)];
       };
       overrides.set(pair.node, append);

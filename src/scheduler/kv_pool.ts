@@ -13,9 +13,9 @@
  * With WASM kernels the regions live in the kernels' memory, where the attention kernel reads
  * them in place.
  */
-import type { Kernels } from "../../kernels/mod.ts";
+import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
-import { contiguous } from "../ops/common.ts";
+import { contiguous, isStrided } from "../ops/common.ts";
 import type { PagedKv, PagedTensor } from "../tensor/paged.ts";
 
 /** Item type of the stored cache. */
@@ -208,11 +208,18 @@ export class KvPool {
 
   /**
    * Writes `rows` (the cache tensor's new positions: its shape with `count` on the past axis)
-   * at positions `at..at + count` of the sequence with block `table`.
+   * at positions `at..at + count` of the sequence with block `table`. Rows that a kernel op
+   * left in `arena` are stored by the kernels, read in place.
    *
    * @throws {RangeError} when the table holds too few blocks
    */
-  write(layout: number, table: readonly number[], at: number, rows: Tensor): void {
+  write(
+    layout: number,
+    table: readonly number[],
+    at: number,
+    rows: Tensor,
+    arena?: RunArena | null,
+  ): void {
     const r = this.#regions[layout]!;
     const axis = this.layouts[layout]!.axis;
     const count = rows.shape[axis]!;
@@ -223,6 +230,35 @@ export class KvPool {
         } blocks, the sequence holds ${table.length}`,
       );
     }
+    const { outer, inner } = r;
+    const k = this.kernels;
+    if (
+      k && arena && !isStrided(rows) && rows.data instanceof Float32Array && arena.holds(rows.data)
+    ) {
+      const mark = k.mark();
+      try {
+        const ids = k.alloc(table.length * 4, 4);
+        new Int32Array(k.memory.buffer, ids, table.length).set(table);
+        // (outer, count, inner) row-major: kv head g, position s at g * count * inner + s * inner.
+        const src = rows.data.byteOffset;
+        k.storeKvPaged(
+          src,
+          count * inner,
+          inner,
+          r.offset,
+          ids,
+          this.blockSize,
+          this.itemType,
+          outer,
+          inner,
+          at,
+          count,
+        );
+      } finally {
+        k.reset(mark);
+      }
+      return;
+    }
     const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     // Converted once, then copied as raw items (a typed-array copy without conversion).
     const src = this.itemType === "f16"
@@ -232,7 +268,6 @@ export class KvPool {
     const items = this.itemType === "f16"
       ? new Uint16Array(all.buffer, all.byteOffset, all.length)
       : new Uint32Array(all.buffer, all.byteOffset, all.length);
-    const { outer, inner } = r;
     const B = this.blockSize;
     for (let p = at; p < at + count; p++) {
       const base = table[Math.floor(p / B)]! * r.blockItems + (p % B) * inner;
