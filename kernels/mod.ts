@@ -39,7 +39,7 @@ export type {
 export { type KernelHost, Ops } from "./ops.ts";
 
 export { ThreadPolicy } from "./thread_policy.ts";
-export { RunArena } from "./run_arena.ts";
+export { type ArenaHost, RunArena } from "./run_arena.ts";
 export type { ThreadPolicyOptions } from "./thread_policy.ts";
 
 /** Which SIMD build runs: relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add`) or plain simd128. */

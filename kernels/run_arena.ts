@@ -8,6 +8,7 @@
 
 /** What a run arena needs of the kernels: their memory. */
 export interface ArenaHost {
+  /** The memory the arena lies in. */
   readonly memory: WebAssembly.Memory;
 }
 
