@@ -154,6 +154,12 @@ export class BatchPlan {
           : rowAxisOf(rowContext, node, inAxes, samples);
       }
       const outs = node.outputs;
+      if (axis !== null && step.kind === "node" && step.perm !== null) {
+        // A transpose that moves the rows behind other axes would leave each segment a
+        // strided slice, copied by every reader; per segment it only relabels the shape.
+        const shape = model.values[outs[0]!]!.fact.shape;
+        if (shape.slice(0, axis).some((d) => d !== 1)) axis = null;
+      }
       if (axis !== null && (step.kind === "fused" || outs.length === 1)) {
         layouts.set(outs[0]!, { kind: "rows", axis });
         const shape = reshapeLike
