@@ -238,7 +238,14 @@ export type { IndexTarOptions, TarIndex } from "./src/nnef/tar.ts";
 export type { MemberProgress } from "./src/nnef/deadline.ts";
 export type { LocationOptions } from "./src/storage/location.ts";
 export type { CacheLayout, KvItemType } from "./src/scheduler/kv_pool.ts";
-export type { KernelHost, KvItem, MatmulTarget, Ops, PagedAttentionShape } from "./kernels/mod.ts";
+export type {
+  KernelHost,
+  KvItem,
+  MatmulTarget,
+  Ops,
+  PagedAttentionCall,
+  PagedAttentionShape,
+} from "./kernels/mod.ts";
 export type { ArenaHost, RunArena } from "./kernels/mod.ts";
 export type { SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
 export type { TokenConstraint, VocabGrammar } from "./src/engine/constrain/constraint.ts";

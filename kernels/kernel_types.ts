@@ -62,6 +62,22 @@ export interface PagedAttentionShape {
   item: KvItem;
 }
 
+/** One `attentionPaged` call of an `attentionPagedMany` job: its offsets and shapes. */
+export interface PagedAttentionCall {
+  /** Byte offset of q (m, nHeads, headDim) f32. */
+  q: number;
+  /** Byte offset of out (m, nHeads, headDim) f32. */
+  out: number;
+  /** Byte offset of the K region. */
+  kBase: number;
+  /** Byte offset of the V region. */
+  vBase: number;
+  /** Byte offset of the block table (i32 block ids). */
+  table: number;
+  /** Its shapes. */
+  shape: PagedAttentionShape;
+}
+
 /** One product of a `matmul*Many` call: W (n, k) at `w` @ the shared input -> y (m, n) at `y`. */
 export interface MatmulTarget {
   /** Byte offset of W (n, k). */
@@ -145,6 +161,11 @@ export interface KernelOps {
     table: number,
     shape: PagedAttentionShape,
   ): void;
+  /**
+   * Every call as `attentionPaged` computes it, bit for bit, as one job: the threads share
+   * the heads of all the calls (several sequences' attention in one hand-off).
+   */
+  attentionPagedMany(calls: readonly PagedAttentionCall[]): void;
   /**
    * Writes positions pos0..pos0+count of every kv head into the paged region at `base`
    * (block table `table`, see {@linkcode PagedAttentionShape}) from f32 `src`, whose item

@@ -32,6 +32,7 @@ export type {
   KernelOps,
   KvItem,
   MatmulTarget,
+  PagedAttentionCall,
   PagedAttentionShape,
   Q4Layout,
   WeightSlot,

@@ -21,6 +21,7 @@ import type {
   KernelOps,
   KvItem,
   MatmulTarget,
+  PagedAttentionCall,
   PagedAttentionShape,
   Q4Layout,
 } from "./kernel_types.ts";
@@ -306,6 +307,47 @@ export class Ops implements KernelOps {
     table: number,
     s: PagedAttentionShape,
   ): void {
+    this.attentionPagedMany([{ q, out, kBase, vBase, table, shape: s }]);
+  }
+
+  attentionPagedMany(calls: readonly PagedAttentionCall[]): void {
+    const tasks = calls.map((c) => this.#pagedTask(c));
+    const heads = tasks.reduce((n, t) => n + t.count, 0);
+    const threads = Math.min(this.#parts(), heads);
+    const macs = tasks.reduce((n, t) => n + t.macs, 0);
+    if (threads > 1 && macs >= MIN_SPLIT_MACS) {
+      // Chunks of several heads (a chunk reads each block of the regions once for its heads),
+      // about two per thread over the whole job; each call has scores of its own.
+      const size = Math.ceil(heads / (threads * 2));
+      for (let at = 0; at < tasks.length; at += MAX_TASKS) {
+        const group = tasks.slice(at, at + MAX_TASKS);
+        let scores = this.#owner.scratch("scores", group.reduce((n, t) => n + t.scoreBytes, 0));
+        const job = group.map((t): Task => {
+          const args = [...t.args];
+          args[5] = scores;
+          scores += t.scoreBytes;
+          return { op: OP_ATTENTION_PAGED, count: t.count, size, args, floats: [13] };
+        });
+        this.#pool!.run(job, threads);
+      }
+      return;
+    }
+    const scores = this.#owner.scratch("scores", Math.max(...tasks.map((t) => t.scoreBytes)));
+    for (const t of tasks) {
+      const args = [...t.args];
+      args[5] = scores;
+      this.#fn("attention_paged")(...args, 0, t.count);
+    }
+  }
+
+  /** One `attention_paged` call checked, as a task over its heads (scores set by the caller). */
+  #pagedTask(call: PagedAttentionCall): {
+    args: number[];
+    count: number;
+    macs: number;
+    scoreBytes: number;
+  } {
+    const { q, out, kBase, vBase, table, shape: s } = call;
     const { m, nHeads, nKvHeads, headDim, blockSize, kvLen, qPos0 } = s;
     const op = "attentionPaged";
     if (
@@ -330,26 +372,33 @@ export class Ops implements KernelOps {
     );
     this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
     this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
-    const threads = Math.min(this.#parts(), nHeads);
-    const scores = this.#owner.scratch(
-      "scores",
-      Math.min(m, PAGED_ROWS) * Math.max(nHeads, this.#owner.maxThreads) * Math.max(kvLen, 1) * 4,
-    );
     const f16 = s.item === "f16" ? 1 : 0;
-    const args = [q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize];
-    if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
-      // Chunks of several heads: a call reads each block of the regions for all its heads.
-      const task = {
-        op: OP_ATTENTION_PAGED,
-        count: nHeads,
-        size: Math.ceil(nHeads / (threads * 2)),
-        args: [...args, kvLen, qPos0, s.scale, f16],
-        floats: [13],
-      };
-      this.#pool!.run([task], threads);
-    } else {
-      this.#fn("attention_paged")(...args, kvLen, qPos0, s.scale, f16, 0, nHeads);
-    }
+    return {
+      // (q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize, kvLen,
+      // qPos0, scale, f16): see `runChunk` in `_job.ts`.
+      args: [
+        q,
+        out,
+        kBase,
+        vBase,
+        table,
+        0,
+        m,
+        nHeads,
+        nKvHeads,
+        headDim,
+        blockSize,
+        kvLen,
+        qPos0,
+        s.scale,
+        f16,
+      ],
+      count: nHeads,
+      macs: m * nHeads * kvLen * headDim * 2,
+      // One row of scores per head (and per thread, however few heads a call has).
+      scoreBytes: Math.min(m, PAGED_ROWS) * Math.max(nHeads, this.#owner.maxThreads) *
+        Math.max(kvLen, 1) * 4,
+    };
   }
 
   storeKvPaged(

@@ -327,6 +327,19 @@ class BatchRun {
   }
 
   #each(step: NodeStep | FusedStep): void {
+    if (step.kind === "fused" && step.call.evalEach) {
+      const inputs = this.#segments.map((_, i) => step.call.inputs.map((v) => this.#part(v, i)));
+      let parts: Tensor[];
+      try {
+        parts = step.call.evalEach(inputs, this.#contexts);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        const Cls = e instanceof TypeError ? TypeError : RangeError;
+        throw new Cls(`fused ${step.node.name} at ${step.node.where}: ${msg}`, { cause: e });
+      }
+      this.#values.set(step.node.outputs[0]!, { kind: "parts", parts });
+      return;
+    }
     const outs = step.kind === "fused" ? [step.node.outputs[0]!] : step.node.outputs;
     const parts: Tensor[][] = outs.map(() => []);
     this.#segments.forEach((segment, i) => {

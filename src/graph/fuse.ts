@@ -30,7 +30,7 @@ import type { AttrValue } from "../ops/args.ts";
 import { FusedRmsNorm } from "../ops/fused_rms_norm.ts";
 import { fusedRope } from "../ops/fused_rope.ts";
 import { fusedSiluGate } from "../ops/fused_silu_gate.ts";
-import { fusedAttention } from "../ops/fused_attention.ts";
+import { fusedAttention, fusedAttentionMany } from "../ops/fused_attention.ts";
 import { asF32 } from "../ops/matmul.ts";
 import type { RowAxis } from "./row_axes.ts";
 
@@ -410,6 +410,12 @@ function attentionCall(
     node: node.id,
     inputs,
     eval: ([qt, kt, vt, mt], ctx) => fusedAttention(qt!, kt!, vt!, mt ?? null, scale, ctx),
+    evalEach: (each, ctxs) =>
+      fusedAttentionMany(
+        each.map(([qt, kt, vt, mt]) => ({ q: qt!, k: kt!, v: vt!, mask: mt ?? null })),
+        scale,
+        ctxs,
+      ),
   };
 }
 

@@ -101,6 +101,11 @@ export interface FusedCall {
    * must run once per sequence (absent: never batched).
    */
   rowAxis?(axes: readonly RowAxis[]): number | null;
+  /**
+   * The outputs of several sequences' calls, each as `eval` gives it alone, computed
+   * together (absent: `eval` once per sequence).
+   */
+  evalEach?(inputs: readonly (readonly Tensor[])[], ctxs: readonly EvalContext[]): Tensor[];
 }
 
 /** A fused call standing for a subgraph. */

@@ -40,6 +40,55 @@ function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: numbe
   return true;
 }
 
+/** A sequence's attention that the paged kernel can run: its query rows and shapes. */
+interface PagedPlan {
+  readonly qs: Float32Array;
+  readonly k: PagedTensor;
+  readonly v: PagedTensor;
+  readonly dims: Dims;
+  readonly shape: readonly number[];
+}
+
+type AttentionShapes = ReturnType<typeof attentionShapes>;
+
+/** The checked shapes of an attention call, and its mask's items and strides. */
+function attentionShapes(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null) {
+  const [B, H, S, D] = q.shape as [number, number, number, number];
+  const [, Hk, L] = k.shape as [number, number, number, number];
+  const Dv = v.shape[3]!;
+  if (q.shape.length !== 4 || k.shape.length !== 4 || v.shape.length !== 4 || H % Hk !== 0) {
+    throw new RangeError(`Attention of q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
+  }
+  let ms: number[] = [0, 0, 0, 0];
+  let mv: Float32Array | null = null;
+  if (mask) {
+    const mshape = [...new Array<number>(4 - mask.shape.length).fill(1), ...mask.shape];
+    ms = broadcastStrides(mshape, [B, H, S, L]);
+    mv = f32Items(mask);
+  }
+  return { B, H, S, D, Hk, L, Dv, ms, mv };
+}
+
+/** The paged kernel's plan for this call, or null when it must run in TS. */
+function pagedPlan(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  { B, H, S, D, Hk, L, Dv, ms, mv }: AttentionShapes,
+  scale: number,
+  ctx: EvalContext,
+): PagedPlan | null {
+  const kern = ctx.kernels;
+  if (
+    kern && B === 1 && Dv === D && S > 0 && isPaged(k) && isPaged(v) &&
+    k.paged.memory === kern.memory && v.paged.memory === kern.memory &&
+    k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
+  ) {
+    return { qs: f32Items(q), k, v, dims: { H, Hk, S, L, D, scale }, shape: q.shape };
+  }
+  return null;
+}
+
 /**
  * q (B, H, S, D), k (B, Hk, L, D), v (B, Hk, L, Dv), mask broadcastable to (B, H, S, L) or
  * null -> (B, H, S, Dv).
@@ -52,29 +101,12 @@ export function fusedAttention(
   scale: number,
   ctx: EvalContext,
 ): Tensor {
-  const [B, H, S, D] = q.shape as [number, number, number, number];
-  const [, Hk, L] = k.shape as [number, number, number, number];
-  const Dv = v.shape[3]!;
-  if (q.shape.length !== 4 || k.shape.length !== 4 || v.shape.length !== 4 || H % Hk !== 0) {
-    throw new RangeError(`Attention of q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
-  }
+  const shapes = attentionShapes(q, k, v, mask);
+  const plan = pagedPlan(q, k, v, shapes, scale, ctx);
+  if (plan) return pagedAttention(ctx.kernels!, ctx.arena, [plan])[0]!;
+  const { B, H, S, D, Hk, L, Dv, ms, mv } = shapes;
   const group = H / Hk;
   const qs = f32Items(q);
-  let ms: number[] = [0, 0, 0, 0];
-  let mv: Float32Array | null = null;
-  if (mask) {
-    const mshape = [...new Array<number>(4 - mask.shape.length).fill(1), ...mask.shape];
-    ms = broadcastStrides(mshape, [B, H, S, L]);
-    mv = f32Items(mask);
-  }
-  const kern = ctx.kernels;
-  if (
-    kern && B === 1 && Dv === D && S > 0 && isPaged(k) && isPaged(v) &&
-    k.paged.memory === kern.memory && v.paged.memory === kern.memory &&
-    k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
-  ) {
-    return pagedAttention(kern, ctx.arena, qs, k, v, { H, Hk, S, L, D, scale }, q.shape);
-  }
   const kv = viewOf(k);
   const vv = viewOf(v);
   const out = new Float32Array(B * H * S * Dv);
@@ -130,42 +162,69 @@ interface Dims {
   readonly scale: number;
 }
 
+/**
+ * Several sequences' attention, each as `fusedAttention` gives it alone: those over paged
+ * caches run as one kernel job (the threads share all their heads), the others one by one.
+ */
+export function fusedAttentionMany(
+  calls: readonly { q: Tensor; k: Tensor; v: Tensor; mask: Tensor | null }[],
+  scale: number,
+  ctxs: readonly EvalContext[],
+): Tensor[] {
+  const plans = calls.map(({ q, k, v, mask }, i) =>
+    pagedPlan(q, k, v, attentionShapes(q, k, v, mask), scale, ctxs[i]!)
+  );
+  const kern = ctxs[0]?.kernels;
+  const paged = plans.filter((p) => p !== null);
+  const arena = ctxs[0]?.arena;
+  if (!kern || paged.length < 2 || ctxs.some((c) => c.kernels !== kern || c.arena !== arena)) {
+    return calls.map(({ q, k, v, mask }, i) => fusedAttention(q, k, v, mask, scale, ctxs[i]!));
+  }
+  const results = pagedAttention(kern, arena, paged);
+  return calls.map(({ q, k, v, mask }, i) =>
+    plans[i] ? results.shift()! : fusedAttention(q, k, v, mask, scale, ctxs[i]!)
+  );
+}
+
 /** Attention over caches read in place through their block tables (the paged KV pool). */
 function pagedAttention(
   kern: Kernels,
   arena: RunArena | null | undefined,
-  qs: Float32Array,
-  k: PagedTensor,
-  v: PagedTensor,
-  { H, Hk, S, L, D, scale }: Dims,
-  shape: readonly number[],
-): Tensor {
-  const kp = k.paged;
-  const vp = v.paged;
-  // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
-  const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
+  plans: readonly PagedPlan[],
+): Tensor[] {
   const mark = kern.mark();
   try {
-    const table = kern.alloc(kp.table.length * 4, 4);
-    new Int32Array(kern.memory.buffer, table, kp.table.length).set(kp.table);
-    // One row: the result is (1, H, 1, D) as it comes, so it can stay in the run's arena.
-    const kept = S === 1 ? arena?.alloc(qt.length * 4) ?? null : null;
-    const qo = kernelOffset(kern, arena, qt);
-    const out = kept ?? kern.alloc(qt.length * 4);
-    kern.attentionPaged(qo, out, kp.offset, vp.offset, table, {
-      m: S,
-      nHeads: H,
-      nKvHeads: Hk,
-      headDim: D,
-      blockSize: kp.blockSize,
-      kvLen: L,
-      qPos0: L - S,
-      scale,
-      item: kp.itemType,
+    const runs = plans.map(({ qs, k, v, dims: { H, Hk, S, L, D, scale } }) => {
+      const kp = k.paged;
+      // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
+      const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
+      const table = kern.alloc(kp.table.length * 4, 4);
+      new Int32Array(kern.memory.buffer, table, kp.table.length).set(kp.table);
+      // One row: the result is (1, H, 1, D) as it comes, so it can stay in the run's arena.
+      const kept = S === 1 ? arena?.alloc(qt.length * 4) ?? null : null;
+      const q = kernelOffset(kern, arena, qt);
+      const out = kept ?? kern.alloc(qt.length * 4);
+      const shape = {
+        m: S,
+        nHeads: H,
+        nKvHeads: Hk,
+        headDim: D,
+        blockSize: kp.blockSize,
+        kvLen: L,
+        qPos0: L - S,
+        scale,
+        item: kp.itemType,
+      };
+      return { call: { q, out, kBase: kp.offset, vBase: v.paged.offset, table, shape }, kept };
     });
-    if (kept !== null) return tensor("f32", shape, arena!.view(kept, qt.length));
-    const y = kern.f32(out, qt.length).slice();
-    return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+    kern.attentionPagedMany(runs.map((r) => r.call));
+    return runs.map(({ call, kept }, i) => {
+      const { shape, dims: { H, S, D } } = plans[i]!;
+      const n = S * H * D;
+      if (kept !== null) return tensor("f32", shape, arena!.view(kept, n));
+      const y = kern.f32(call.out, n).slice();
+      return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+    });
   } finally {
     kern.reset(mark);
   }
