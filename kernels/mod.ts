@@ -406,8 +406,8 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
     throw new RangeError(`Option 'arenaBytes' is out of range: received ${arenaBytes}`);
   }
   // Shared even for one thread: views of a shared memory survive its growth (the run arena).
-  const shared = threadsAvailable();
-  const threads = shared ? wanted : 1;
+  const shared = typeof SharedArrayBuffer === "function";
+  const threads = threadsAvailable() ? wanted : 1;
   const variant = await chooseVariant(options.variant ?? "auto");
   const module = await compile(variant, shared);
 
