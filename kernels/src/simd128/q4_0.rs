@@ -96,8 +96,8 @@ impl Consts {
     }
 }
 
-/// Below this many tokens each token runs the one-token kernel: unpacking a tile's weights
-/// once does not pay for fewer tokens (measured with `bench:kernels`).
+/// Below this many tokens the tiles do not pay (measured with `bench:kernels`): the tokens
+/// run the one-token kernel, a few per pass over the rows8 groups with relaxed SIMD.
 const GEMM_MIN_TOKENS: usize = 8;
 
 /// Tokens per pass of the tile kernels over a row range (measured: longer tiles lose more
@@ -105,7 +105,8 @@ const GEMM_MIN_TOKENS: usize = 8;
 const TOKEN_TILE: usize = 16;
 
 /// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4, r1 of 8 or
-/// n with `rows8`). One token: eight rows per pass over the weights. From `GEMM_MIN_TOKENS`
+/// n with `rows8`). One token: eight rows per pass over the weights; two to seven tokens
+/// (relaxed SIMD, rows8): the same, up to four tokens per pass. From `GEMM_MIN_TOKENS`
 /// tokens on, tiles of eight rows (relaxed SIMD) or four rows by `TOKEN_TILE` tokens, each
 /// weight block unpacked once per tile. Every output is bit-identical to its one-token
 /// result: the blocks' f32 terms are added in the same order by every path.
@@ -135,6 +136,11 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
         n8: if rows8 { n / 8 * 8 } else { 0 },
     };
     if m < GEMM_MIN_TOKENS {
+        #[cfg(target_feature = "relaxed-simd")]
+        if m > 1 {
+            matvec_tokens(&wm, xq, &g, y, m, n, r0, r1);
+            return;
+        }
         for t in 0..m {
             matvec(&wm, xq.add(t * g.xrb), &g, y.add(t * n), r0, r1);
         }
@@ -635,6 +641,106 @@ unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, 
         store_lanes(y.add(8 * gi), acc0, 4);
         store_lanes(y.add(8 * gi + 4), acc1, 4);
     }
+}
+
+/// Tokens 0..m (m < `GEMM_MIN_TOKENS`) times rows r0..r1: the aligned rows8 groups a few
+/// tokens per pass (`matvec_rows8_tokens`), the rest token by token. Each output is what the
+/// one-token `matvec` gives it, bit for bit.
+#[cfg(target_feature = "relaxed-simd")]
+unsafe fn matvec_tokens(
+    wm: &Matrix,
+    xq: *const u8,
+    g: &Q8Row,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    r0: usize,
+    r1: usize,
+) {
+    let mut r = r0;
+    if r % 8 == 0 && r < wm.n8 && r + 8 <= r1 {
+        let end = if r1 < wm.n8 { r1 / 8 * 8 } else { wm.n8 };
+        let (group, groups) = (wm.w.add(r / 8 * 8 * wm.wrb), (end - r) / 8);
+        let mut t = 0;
+        while t < m {
+            let (x, yt) = (xq.add(t * g.xrb), y.add(t * n + r));
+            t += match m - t {
+                1 => matvec_rows8_tokens::<1>(group, x, g.xrb, yt, n, groups, g.nb),
+                2 => matvec_rows8_tokens::<2>(group, x, g.xrb, yt, n, groups, g.nb),
+                3 => matvec_rows8_tokens::<3>(group, x, g.xrb, yt, n, groups, g.nb),
+                _ => matvec_rows8_tokens::<4>(group, x, g.xrb, yt, n, groups, g.nb),
+            };
+        }
+        r = end;
+    }
+    if r < r1 {
+        for t in 0..m {
+            matvec(wm, xq.add(t * g.xrb), g, y.add(t * n), r, r1);
+        }
+    }
+}
+
+/// `matvec_rows8` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in one pass
+/// over the weights: each four rows' codes are unpacked once per block for all T tokens, and
+/// each token takes exactly the steps `matvec_rows8` takes, so its outputs are the same bits.
+/// Returns T.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(never)]
+unsafe fn matvec_rows8_tokens<const T: usize>(
+    w: *const u8,
+    xq: *const u8,
+    xrb: usize,
+    y: *mut f32,
+    n: usize,
+    groups: usize,
+    nb: usize,
+) -> usize {
+    let (nibble, sign_mag, rebias) = core::hint::black_box((
+        u8x16_splat(0x0f),
+        u32x4_splat(0x8fff_ffff),
+        f32x4_splat(F16_EXP_REBIAS),
+    ));
+    let scales = |h: v128| f32x4_mul(v128_and(i32x4_shr(h, 3), sign_mag), rebias);
+    let z = i32x4_splat(0);
+    let mut w = w;
+    for gi in 0..groups {
+        let mut acc = [[f32x4_splat(0.0); 2]; T];
+        for b in 0..nb {
+            let h = load(w);
+            let dw = [
+                scales(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)),
+                scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)),
+            ];
+            for (half, dw) in dw.into_iter().enumerate() {
+                let codes = [0, 1, 2, 3].map(|i| {
+                    let q = load(w.add(16 + 16 * (4 * half + i)));
+                    (v128_and(q, nibble), v128_and(u16x8_shr(q, 4), nibble))
+                });
+                for (t, a) in acc.iter_mut().enumerate() {
+                    let x = xq.add(t * xrb);
+                    let (lo, hi) = (load(x.add(b * QK)), load(x.add(b * QK + 16)));
+                    let d = x.add(QK * nb + 4 * b);
+                    let row = |i: usize| {
+                        i16x8_add(
+                            i16x8_relaxed_dot_i8x16_i7x16(lo, codes[i].0),
+                            i16x8_relaxed_dot_i8x16_i7x16(hi, codes[i].1),
+                        )
+                    };
+                    let s = f32x4_mul(dw, v128_load32_splat(d as *const u32));
+                    let q = quad_i16(pair_i16(row(0), row(1)), pair_i16(row(2), row(3)));
+                    let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
+                    let isum = i32x4_add(i32x4_extadd_pairwise_i16x8(q), bias);
+                    a[half] = f32x4_add(a[half], f32x4_mul(f32x4_convert_i32x4(isum), s));
+                }
+            }
+            w = w.add(8 * BLOCK_BYTES);
+        }
+        for (t, a) in acc.iter().enumerate() {
+            store_lanes(y.add(t * n + 8 * gi), a[0], 4);
+            store_lanes(y.add(t * n + 8 * gi + 4), a[1], 4);
+        }
+    }
+    T
 }
 
 /// i16 lanes of rows a and b summed in pairs: 32-bit lane 2j + i holds two i16 of row i.
