@@ -323,6 +323,8 @@ const ROW_CASES = [
   [17, 24, 96],
   [33, 13, 64],
   [9, 75, 512],
+  // A long row (65 blocks), a full token tile and three tokens more.
+  [19, 21, 2080],
 ] as const;
 
 /** Rows of `y` (m, n), each compared bit for bit with `single(t)`, its m = 1 result. */
