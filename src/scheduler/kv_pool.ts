@@ -15,7 +15,8 @@
  */
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
-import { contiguous, isStrided } from "../ops/common.ts";
+import { contiguous } from "../ops/common.ts";
+import { kernelOffset } from "../ops/fused.ts";
 import type { PagedKv, PagedTensor } from "../tensor/paged.ts";
 
 /** Item type of the stored cache. */
@@ -208,8 +209,8 @@ export class KvPool {
 
   /**
    * Writes `rows` (the cache tensor's new positions: its shape with `count` on the past axis)
-   * at positions `at..at + count` of the sequence with block `table`. Rows that a kernel op
-   * left in `arena` are stored by the kernels, read in place.
+   * at positions `at..at + count` of the sequence with block `table`. In the kernels' memory
+   * the kernels store them, reading in place rows that a kernel op left in `arena`.
    *
    * @throws {RangeError} when the table holds too few blocks
    */
@@ -231,16 +232,15 @@ export class KvPool {
       );
     }
     const { outer, inner } = r;
+    const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     const k = this.kernels;
-    if (
-      k && arena && !isStrided(rows) && rows.data instanceof Float32Array && arena.holds(rows.data)
-    ) {
+    if (k) {
       const mark = k.mark();
       try {
+        const src = kernelOffset(k, arena, f32);
         const ids = k.alloc(table.length * 4, 4);
         new Int32Array(k.memory.buffer, ids, table.length).set(table);
-        // (outer, count, inner) row-major: kv head g, position s at g * count * inner + s * inner.
-        const src = rows.data.byteOffset;
+        // Kv head g, position s at g * count * inner + s * inner.
         k.storeKvPaged(
           src,
           count * inner,
@@ -259,7 +259,6 @@ export class KvPool {
       }
       return;
     }
-    const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     // Converted once, then copied as raw items (a typed-array copy without conversion).
     const src = this.itemType === "f16"
       ? new Uint16Array(new Float16Array(f32).buffer)
