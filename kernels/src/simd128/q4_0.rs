@@ -683,7 +683,8 @@ unsafe fn matvec_tokens(
 /// `matvec_rows8` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in one pass
 /// over the weights: each four rows' codes are unpacked once per block for all T tokens, and
 /// each token takes exactly the steps `matvec_rows8` takes, so its outputs are the same bits.
-/// Returns T.
+/// One token alone keeps `matvec_rows8`, which loads its activations once per block instead of
+/// once per four rows (measured 1-2% faster). Returns T.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
 unsafe fn matvec_rows8_tokens<const T: usize>(
