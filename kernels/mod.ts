@@ -90,6 +90,7 @@ export class Kernels extends Ops implements KernelHost {
   #arenaEnd: number;
   #arenaTop: number;
   #run: RunArena | null;
+  #weightsBase: number;
   #top: number;
   #scratch = new Map<string, { offset: number; bytes: number }>();
   #stepStart = 0;
@@ -124,7 +125,8 @@ export class Kernels extends Ops implements KernelHost {
     this.#arenaTop = init.arenaBase;
     this.#arenaEnd = init.arenaBase + init.arenaBytes;
     this.#run = init.runBytes > 0 ? new RunArena(this, this.#arenaEnd, init.runBytes) : null;
-    this.#top = this.#arenaEnd + init.runBytes;
+    this.#weightsBase = this.#arenaEnd + init.runBytes;
+    this.#top = this.#weightsBase;
   }
 
   /**
@@ -198,7 +200,7 @@ export class Kernels extends Ops implements KernelHost {
 
   /** Bytes reserved so far in the weights region. */
   get weightBytes(): number {
-    return this.#top - this.#arenaEnd - (this.#run?.bytes ?? 0);
+    return this.#top - this.#weightsBase;
   }
 
   #grow(end: number, request: number): void {
