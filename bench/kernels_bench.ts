@@ -1,7 +1,8 @@
 /**
  * Kernel benchmarks: Q4_0 x Q8_0 matvec streamed over a weight set larger than the caches,
  * against a WASM memory-read baseline over the same bytes, the scalar twin and plain
- * simd128; 2-thread speed-up; 128-token prefill; a kernels-only 110M-shape decode step.
+ * simd128; 2-thread speed-up; batched and prefill tokens/s over m = 1 against the ceiling a
+ * dot-product roofline sets; 128-token prefill; a kernels-only 110M-shape decode step.
  * Prints readable lines, then one JSON line. Run: `deno task bench:kernels`.
  */
 
@@ -148,7 +149,20 @@ function gemmSpeedups(p: PoolSetup): Record<string, number> {
   }
   const scalar1 = gemmMs(p, 1, n, k, true).ms;
   out.scalar_speedup_m8 = round(scalar1 * 8 / gemmMs(p, 8, n, k, true).ms);
+  out.matvec_gmacs = round(n * k / base / 1e6, 1);
   return out;
+}
+
+/**
+ * GMAC/s of the dot-product roofline on one thread (`Kernels.dotPeak` over 4 KiB held in L1):
+ * what no Q4_0 x Q8_0 kernel of this build can beat, since each must also unpack and scale.
+ */
+function dotPeakGmacs(p: PoolSetup, macsPer32Bytes: number): number {
+  const [bytes, rounds] = [4096, 256];
+  const at = p.kernels.alloc(bytes);
+  p.kernels.u8(at, bytes).forEach((_, i, a) => (a[i] = (i * 37 + 11) & 127));
+  const ms = timeIt(() => p.kernels.dotPeak(at, bytes, rounds)).ms;
+  return round(bytes / 32 * rounds * macsPer32Bytes / ms / 1e6, 1);
 }
 
 function readMs(p: PoolSetup, n: number, k: number): Timing {
@@ -515,6 +529,13 @@ async function main(): Promise<void> {
   k.threads = 1;
   const gemm = gemmSpeedups(relaxed);
   printGemm(variant, gemm);
+  const dotPeak = dotPeakGmacs(relaxed, variant === "relaxed" ? 192 : 96);
+  const ceiling = round(dotPeak / gemm.matvec_gmacs!);
+  console.log(
+    `dot-product roofline, 1t: ${dotPeak} GMAC/s (i8 dot products summed in i16, operands in ` +
+      `L1 and registers, nothing else) | m=1 matvec ${gemm.matvec_gmacs} GMAC/s | so no m ` +
+      `makes Q4_0 tokens/s more than x${ceiling.toFixed(2)} that of m=1`,
+  );
   const prefill1 = gemmMs(relaxed, pm, pn, pk);
   k.threads = k.maxThreads;
   const prefill2 = gemmMs(relaxed, pm, pn, pk).ms;
@@ -606,6 +627,9 @@ async function main(): Promise<void> {
     ratio_to_scalar_1t: main.ratio_to_scalar_1t,
     ratio_to_simd128_1t: main.ratio_to_simd128_1t,
     gemm_speedup_m8: gemm.m8,
+    dot_peak_gmacs_1t: dotPeak,
+    matvec_gmacs_1t: gemm.matvec_gmacs,
+    gemm_speedup_ceiling: ceiling,
     prefill_ratio_to_matvec: gemm[`m${pm}`],
     prefill_gflops: round(flops / prefill1.ms / 1e6, 2),
     prefill_gflops_2t: round(flops / prefill2 / 1e6, 2),

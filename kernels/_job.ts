@@ -7,6 +7,7 @@
 export interface KernelExports {
   readonly q8_0_row_bytes: (k: number) => number;
   readonly read_sum_u32: (p: number, bytes: number) => number;
+  readonly dot_peak_i8: (p: number, bytes: number, rounds: number) => number;
   readonly [name: string]: unknown;
 }
 

@@ -281,6 +281,16 @@ export class Kernels extends Ops implements KernelHost {
     return this.#exports.read_sum_u32(offset, bytes) >>> 0;
   }
 
+  /**
+   * The dot-product roofline: `rounds` passes over `bytes` bytes (keep them in L1), 192
+   * i8 products per 32 bytes and round with relaxed SIMD, 96 without, with nothing else
+   * to do. Returns the first u16 lane of the sums (a checksum); bytes % 32 == 0.
+   */
+  dotPeak(offset: number, bytes: number, rounds: number): number {
+    this.checkRange(offset, bytes, "read");
+    return this.#exports.dot_peak_i8(offset, bytes, rounds) >>> 0;
+  }
+
   /** W (n, k) Q4_0 @ x (m, k) f32 -> y (m, n), quantizing x into internal scratch first. */
   matmulQ4_0(
     w: number,

@@ -1015,3 +1015,27 @@ Deno.test("beginStep and endStep feed the thread policy", async () => {
     assert.ok(kernels.policy.average(1)! >= 0);
   });
 });
+
+for (const variant of ["simd128", "relaxed"] as const) {
+  Deno.test(`dotPeak (${variant}) computes the dot products it is timed for`, async () => {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      const bytes = 256;
+      const rounds = 3;
+      const p = kernels.alloc(bytes);
+      const data = kernels.u8(p, bytes);
+      data.forEach((_, i) => (data[i] = (i * 37 + 11) & 255));
+      // Lane 0 of each dot: bytes 0, 1 (relaxed: i8 by the weights j + 1) or the i16 word 0
+      // (simd128: by (j + 1) * 257), of both 16-byte halves, for the six weights j.
+      const i8 = new Int8Array(data.buffer, data.byteOffset, bytes);
+      const i16 = new Int16Array(data.buffer, data.byteOffset, bytes / 2);
+      let lane = 0;
+      for (let o = 0; o < bytes; o += 32) {
+        lane += variant === "relaxed"
+          ? 21 * (i8[o]! + i8[o + 1]! + i8[o + 16]! + i8[o + 17]!)
+          : 21 * 257 * (i16[o / 2]! + i16[o / 2 + 1]! + i16[o / 2 + 8]! + i16[o / 2 + 9]!);
+      }
+      const expected = ((lane * rounds) % 65536 + 65536) % 65536;
+      assert.equal(kernels.dotPeak(p, bytes, rounds), expected);
+    });
+  });
+}
