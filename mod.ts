@@ -246,7 +246,7 @@ export type {
   PagedAttentionCall,
   PagedAttentionShape,
 } from "./kernels/mod.ts";
-export type { ArenaHost, RunArena } from "./kernels/mod.ts";
+export type { ArenaHost, ArenaRoots, RunArena } from "./kernels/mod.ts";
 export type { SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
 export type { TokenConstraint, VocabGrammar } from "./src/engine/constrain/constraint.ts";
 export type { Grammar, Term as GrammarTerm } from "./src/engine/constrain/grammar.ts";

@@ -40,7 +40,7 @@ export type {
 export { type KernelHost, Ops } from "./ops.ts";
 
 export { ThreadPolicy } from "./thread_policy.ts";
-export { type ArenaHost, RunArena } from "./run_arena.ts";
+export { type ArenaHost, type ArenaRoots, RunArena } from "./run_arena.ts";
 export type { ThreadPolicyOptions } from "./thread_policy.ts";
 
 /** Which SIMD build runs: relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add`) or plain simd128. */
@@ -66,6 +66,11 @@ export interface LoadKernelsOptions {
   variant?: "auto" | KernelVariant;
   /** Capacity of the activation arena in bytes. Default 64 MiB. */
   arenaBytes?: number;
+  /**
+   * Capacity of the run arena (`openRun`) in bytes, where a run keeps its activations; once
+   * full, a run reuses what its dead values held. Default 32 MiB; 0 for none.
+   */
+  runArenaBytes?: number;
 }
 
 /**
@@ -417,6 +422,12 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
   if (!Number.isInteger(arenaBytes) || arenaBytes < 0 || arenaBytes > WASM32_MAX_BYTES / 2) {
     throw new RangeError(`Option 'arenaBytes' is out of range: received ${arenaBytes}`);
   }
+  const runArenaBytes = options.runArenaBytes ?? RUN_ARENA_BYTES;
+  if (
+    !Number.isInteger(runArenaBytes) || runArenaBytes < 0 || runArenaBytes > WASM32_MAX_BYTES / 2
+  ) {
+    throw new RangeError(`Option 'runArenaBytes' is out of range: received ${runArenaBytes}`);
+  }
   // Shared even for one thread: views of a shared memory survive its growth (the run arena).
   const shared = typeof SharedArrayBuffer === "function";
   const threads = threadsAvailable() ? wanted : 1;
@@ -431,7 +442,7 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
     : (probe.exports.__heap_base as WebAssembly.Global).value as number;
   const stacksBase = Math.ceil(heapBase / PAGE) * PAGE;
   const arenaBase = stacksBase + (threads - 1) * WORKER_STACK_BYTES;
-  const runBytes = shared ? RUN_ARENA_BYTES : 0;
+  const runBytes = shared ? Math.ceil(runArenaBytes / 64) * 64 : 0;
   const initialPages = Math.ceil((arenaBase + arenaBytes + runBytes) / PAGE) + 1;
   const memory = new WebAssembly.Memory({ initial: initialPages, maximum: 65536, shared });
   const instance = await WebAssembly.instantiate(module, { env: { memory } });

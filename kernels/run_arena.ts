@@ -1,7 +1,9 @@
 /**
  * Where one graph run keeps its activations in the kernels' memory: each op writes its result
  * here and the ops after it read that result in place, so an activation is copied only at the
- * run's edges (its inputs in, its outputs out). Everything in it lives until the run ends.
+ * run's edges (its inputs in, its outputs out). What a run allocates lives until the run ends,
+ * or, once the region is full, until no live value of the run holds it: a long prompt's layers
+ * then reuse the space of the layers before them.
  *
  * @module
  */
@@ -12,10 +14,15 @@ export interface ArenaHost {
   readonly memory: WebAssembly.Memory;
 }
 
+/** The views a run's live values hold: what a collection keeps. */
+export type ArenaRoots = () => Iterable<ArrayBufferView>;
+
 /**
  * A fixed region of a shared memory, handed to one run at a time (`open`/`close`): a bump
- * allocator that frees everything at once. Views over it stay valid while the memory grows,
- * as views over a shared memory do; a non-shared memory detaches them, so it gets none.
+ * allocator that frees everything at once, and, when full, frees what the run's live values
+ * (`collectWith`) no longer hold, except what the current step (`step`) allocated. Views over
+ * it stay valid while the memory grows, as views over a shared memory do; a non-shared memory
+ * detaches them, so it gets none.
  */
 export class RunArena {
   readonly #memory: WebAssembly.Memory;
@@ -27,6 +34,13 @@ export class RunArena {
   #open = false;
   /** Bytes asked for in the last run, kept or not: what the region would have needed. */
   #asked = 0;
+  /** Allocations in address order: starts, ends and the step that made each. */
+  #starts: number[] = [];
+  #ends: number[] = [];
+  #steps: number[] = [];
+  #step = 0;
+  #roots: ArenaRoots | null = null;
+  #collections = 0;
 
   /** The region [base, base + bytes) of `host.memory`, which must be shared. */
   constructor(host: ArenaHost, base: number, bytes: number) {
@@ -43,15 +57,42 @@ export class RunArena {
   open(): boolean {
     if (this.#open) return false;
     this.#open = true;
-    this.#top = this.#base;
     this.#asked = 0;
+    this.#collections = 0;
+    this.#reset();
     return true;
   }
 
   /** Ends the run: every allocation is freed, and views into them must no longer be read. */
   close(): void {
     this.#open = false;
+    this.#reset();
+  }
+
+  #reset(): void {
     this.#top = this.#base;
+    this.#starts = [];
+    this.#ends = [];
+    this.#steps = [];
+    this.#roots = null;
+  }
+
+  /**
+   * Lets the arena, when full, free what `roots` no longer hold. The run must then call `step`
+   * before each of its steps: what the current step allocated is never freed.
+   */
+  collectWith(roots: ArenaRoots): void {
+    this.#roots = roots;
+  }
+
+  /** A new step begins: what the steps before it allocated may be freed once unheld. */
+  step(): void {
+    this.#step++;
+  }
+
+  /** Collections in the current (or last) run. */
+  get collections(): number {
+    return this.#collections;
   }
 
   /** True between `open` and `close`. */
@@ -73,10 +114,62 @@ export class RunArena {
   alloc(bytes: number): number | null {
     if (!this.#open) return null;
     this.#asked += bytes;
-    const offset = Math.ceil(this.#top / 16) * 16;
-    if (offset + bytes > this.#end) return null;
-    this.#top = offset + bytes;
-    return offset;
+    const offset = align16(this.#top);
+    if (offset + bytes <= this.#end) {
+      this.#starts.push(offset);
+      this.#ends.push(offset + bytes);
+      this.#steps.push(this.#step);
+      this.#top = offset + bytes;
+      return offset;
+    }
+    if (!this.#roots) return null;
+    this.#collect(this.#roots);
+    return this.#fit(bytes);
+  }
+
+  /** Frees the allocations of earlier steps that no root lies in. */
+  #collect(roots: ArenaRoots): void {
+    this.#collections++;
+    const count = this.#starts.length;
+    const keep = new Uint8Array(count);
+    for (let i = 0; i < count; i++) keep[i] = this.#steps[i] === this.#step ? 1 : 0;
+    for (const view of roots()) {
+      if (!this.holds(view)) continue;
+      const i = this.#allocationAt(view.byteOffset);
+      if (i >= 0) keep[i] = 1;
+    }
+    const kept = (list: number[]) => list.filter((_, i) => keep[i] === 1);
+    this.#starts = kept(this.#starts);
+    this.#ends = kept(this.#ends);
+    this.#steps = kept(this.#steps);
+    this.#top = this.#ends.at(-1) ?? this.#base;
+  }
+
+  /** Index of the allocation that holds byte `offset`, or -1. */
+  #allocationAt(offset: number): number {
+    let [lo, hi] = [0, this.#starts.length - 1];
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#starts[mid]! <= offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return hi >= 0 && offset < this.#ends[hi]! ? hi : -1;
+  }
+
+  /** The first gap that holds `bytes` (16-byte aligned), taken, or null. */
+  #fit(bytes: number): number | null {
+    const count = this.#starts.length;
+    for (let i = 0; i <= count; i++) {
+      const offset = align16(i === 0 ? this.#base : this.#ends[i - 1]!);
+      const limit = i === count ? this.#end : this.#starts[i]!;
+      if (offset + bytes > limit) continue;
+      this.#starts.splice(i, 0, offset);
+      this.#ends.splice(i, 0, offset + bytes);
+      this.#steps.splice(i, 0, this.#step);
+      if (i === count) this.#top = offset + bytes;
+      return offset;
+    }
+    return null;
   }
 
   /** An f32 view of `length` items at `offset`, which `holds` then recognizes. */
@@ -91,4 +184,8 @@ export class RunArena {
     return this.#buffers.has(view.buffer) && view.byteOffset >= this.#base &&
       view.byteOffset + view.byteLength <= this.#end;
   }
+}
+
+function align16(offset: number): number {
+  return Math.ceil(offset / 16) * 16;
 }

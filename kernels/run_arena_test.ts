@@ -24,6 +24,46 @@ Deno.test("RunArena hands out aligned space to one run at a time and frees it at
   arena.close();
 });
 
+Deno.test("A full RunArena frees what no live value holds, except the current step's", () => {
+  const memory = sharedMemory(1);
+  const arena = new RunArena({ memory }, 0, 256);
+  arena.open();
+  const roots: Float32Array[] = [];
+  arena.collectWith(() => roots);
+  arena.step();
+  const a = arena.alloc(64)!;
+  const b = arena.alloc(64)!;
+  const c = arena.alloc(64)!;
+  roots.push(arena.view(b, 16).subarray(4, 8), new Float32Array(16));
+  arena.step();
+  const d = arena.alloc(64)!;
+  assert.deepEqual([a, b, c, d], [0, 64, 128, 192]);
+  assert.equal(arena.collections, 0, "nothing freed while there is room");
+  assert.equal(arena.alloc(64), a, "a, unheld, is reused; b is held through a part of it");
+  assert.equal(arena.collections, 1);
+  assert.equal(arena.alloc(64), c, "c too; d was allocated by this step, so it stays");
+  assert.equal(arena.alloc(16), null, "b and d are live: nothing else fits");
+  arena.step();
+  roots.length = 0;
+  assert.equal(arena.alloc(192), 0, "a new step, nothing held: every allocation is free");
+  arena.close();
+  arena.open();
+  assert.equal(arena.alloc(256), 0, "a new run starts empty");
+  assert.equal(arena.collections, 0);
+  arena.close();
+});
+
+Deno.test("A RunArena without roots never frees before the run ends", () => {
+  const arena = new RunArena({ memory: sharedMemory(1) }, 0, 64);
+  arena.open();
+  arena.step();
+  assert.equal(arena.alloc(64), 0);
+  arena.step();
+  assert.equal(arena.alloc(16), null);
+  assert.equal(arena.collections, 0);
+  arena.close();
+});
+
 Deno.test("RunArena recognizes its own views, parts of them included, after the memory grew", () => {
   const memory = sharedMemory(1);
   const arena = new RunArena({ memory }, 4096, 4096);

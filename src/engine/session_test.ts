@@ -227,3 +227,38 @@ for (const variant of ["f32", "q40"]) {
     }
   });
 }
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`A ${variant} run that fills its run arena reuses what its dead values held: same logits as copying`, async () => {
+    const model = await loadModel(
+      new URL(
+        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
+        import.meta.url,
+      ).pathname,
+    );
+    const kernels = await loadKernels({ threads: 1, runArenaBytes: 12 * 1024 });
+    const options = { kernels, adaptiveThreads: false };
+    const long = Array.from({ length: 48 }, (_, i) => 1 + (i * 37) % 500);
+    const short = long.slice(0, 20);
+    try {
+      const arena = kernels.openRun();
+      assert.ok(arena);
+      arena.close();
+      const kept = [...greedyLogits(new Session(model, options), long, 4)];
+      const a = new Session(model, options);
+      const b = new Session(model, options);
+      const batched = await Session.step([{ session: a, ids: long }, { session: b, ids: short }]);
+      assert.ok(arena.collections > 0, "the batched prompt step filled the arena and collected");
+
+      const held = kernels.openRun();
+      assert.ok(held);
+      const copied = [...greedyLogits(new Session(model, options), long, 4)];
+      const alone = greedyLogits(new Session(model, options), short, 0).next().value!;
+      held.close();
+      assert.deepEqual(kept, copied);
+      assert.deepEqual(batched, [copied[0], alone]);
+    } finally {
+      kernels.close();
+    }
+  });
+}

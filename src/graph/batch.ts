@@ -18,7 +18,7 @@ import type { EvalContext } from "../ops/op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Bindings, type Dim, symbolOf } from "../tensor/dim.ts";
 import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } from "./steps.ts";
-import { type Executor, type Pause, settle } from "./executor.ts";
+import { type Executor, heldViews, type Pause, settle } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 
@@ -250,6 +250,7 @@ class BatchRun {
   readonly #shared: ReadonlyMap<number, NodeOverride>;
   readonly #contexts: EvalContext[];
   readonly #values = new Map<number, Value>();
+  readonly #arena: RunArena | null;
 
   constructor(
     plan: BatchPlan,
@@ -262,6 +263,8 @@ class BatchRun {
     this.#segments = segments;
     this.#shared = shared;
     this.#contexts = segments.map((s) => ({ bindings: s.bindings, kernels, arena }));
+    this.#arena = arena;
+    arena?.collectWith(() => heldViews(this.#tensors()));
     const model = plan.executor.model;
     for (const io of model.inputs) {
       const parts = segments.map((s) => {
@@ -307,10 +310,19 @@ class BatchRun {
     return stacked;
   }
 
+  /** Every tensor the live values hold. */
+  *#tensors(): Iterable<Tensor> {
+    for (const v of this.#values.values()) {
+      if (v.kind === "rows") yield v.t;
+      else yield* v.parts;
+    }
+  }
+
   step(i: number, mode: Mode): void {
     const executor = this.#plan.executor;
     const step = executor.steps[i]!;
     const n = this.#segments.length;
+    this.#arena?.step();
     if (step.kind === "alias") {
       const c = this.#constant(step.from);
       this.#values.set(

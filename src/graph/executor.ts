@@ -329,6 +329,7 @@ export class Executor {
       kernels: kernels ?? null,
       arena: kernels?.openRun() ?? null,
     };
+    ctx.arena?.collectWith(() => heldViews(values.values()));
     const read = (id: number): Tensor => {
       const v = values.get(id) ?? constants.get(id);
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
@@ -349,6 +350,7 @@ export class Executor {
   #runStep(i: number, run: Run, overrides?: ReadonlyMap<number, NodeOverride>): void {
     const { values, ctx, read, bindings } = run;
     const step = this.#steps[i]!;
+    ctx.arena?.step();
     if (step.kind === "alias") values.set(step.id, read(step.from));
     else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
     else {
@@ -392,6 +394,11 @@ export function plainExecutor(model: Graph): Executor {
   let executor = plainExecutors.get(model);
   if (!executor) plainExecutors.set(model, executor = new Executor(model));
   return executor;
+}
+
+/** The typed arrays `tensors` hold: what a run arena keeps of them (`RunArena.collectWith`). */
+export function* heldViews(tensors: Iterable<Tensor>): Iterable<ArrayBufferView> {
+  for (const t of tensors) if (ArrayBuffer.isView(t.data)) yield t.data;
 }
 
 /** Copies out of `arena` the values that lie there, before the run that holds it ends. */
