@@ -50,6 +50,13 @@ export function kernelOffset(
   return o;
 }
 
+/** A block table (or other i32 list) copied into the activation arena, freed with its mark. */
+export function kernelInts(kernels: Kernels, values: readonly number[]): number {
+  const o = kernels.alloc(values.length * 4, 4);
+  new Int32Array(kernels.memory.buffer, o, values.length).set(values);
+  return o;
+}
+
 /** Offset of a constant tensor uploaded once per kernels instance. */
 export class ConstantSlots {
   readonly #slots = new WeakMap<Kernels, number>();

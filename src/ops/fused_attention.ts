@@ -7,7 +7,7 @@
  */
 import { strides, type Tensor, tensor } from "../tensor/tensor.ts";
 import { broadcastStrides, isStrided } from "./common.ts";
-import { f32Items, kernelOffset } from "./fused.ts";
+import { f32Items, kernelInts, kernelOffset } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { isPaged, type PagedTensor } from "../tensor/paged.ts";
@@ -198,8 +198,7 @@ function pagedAttention(
       const kp = k.paged;
       // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
       const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
-      const table = kern.alloc(kp.table.length * 4, 4);
-      new Int32Array(kern.memory.buffer, table, kp.table.length).set(kp.table);
+      const table = kernelInts(kern, kp.table);
       // One row: the result is (1, H, 1, D) as it comes, so it can stay in the run's arena.
       const kept = S === 1 ? arena?.alloc(qt.length * 4) ?? null : null;
       const q = kernelOffset(kern, arena, qt);

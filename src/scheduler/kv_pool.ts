@@ -16,7 +16,7 @@
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
 import { contiguous } from "../ops/common.ts";
-import { kernelOffset } from "../ops/fused.ts";
+import { kernelInts, kernelOffset } from "../ops/fused.ts";
 import type { PagedKv, PagedTensor } from "../tensor/paged.ts";
 
 /** Item type of the stored cache. */
@@ -238,8 +238,7 @@ export class KvPool {
       const mark = k.mark();
       try {
         const src = kernelOffset(k, arena, f32);
-        const ids = k.alloc(table.length * 4, 4);
-        new Int32Array(k.memory.buffer, ids, table.length).set(table);
+        const ids = kernelInts(k, table);
         // Kv head g, position s at g * count * inner + s * inner.
         k.storeKvPaged(
           src,
