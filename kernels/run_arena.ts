@@ -17,6 +17,13 @@ export interface ArenaHost {
 /** The views a run's live values hold: what a collection keeps. */
 export type ArenaRoots = () => Iterable<ArrayBufferView>;
 
+/** One allocation: its bytes [start, end) and the step that made it. */
+interface Allocation {
+  readonly start: number;
+  readonly end: number;
+  readonly step: number;
+}
+
 /**
  * A fixed region of a shared memory, handed to one run at a time (`open`/`close`): a bump
  * allocator that frees everything at once, and, when full, frees what the run's live values
@@ -30,14 +37,11 @@ export class RunArena {
   readonly #buffers = new WeakSet<ArrayBufferLike>();
   readonly #base: number;
   readonly #end: number;
-  #top: number;
   #open = false;
   /** Bytes asked for in the last run, kept or not: what the region would have needed. */
   #asked = 0;
-  /** Allocations in address order: starts, ends and the step that made each. */
-  #starts: number[] = [];
-  #ends: number[] = [];
-  #steps: number[] = [];
+  /** This run's allocations in address order; the last one ends where the next bump begins. */
+  #allocations: Allocation[] = [];
   #step = 0;
   #roots: ArenaRoots | null = null;
   #collections = 0;
@@ -50,7 +54,6 @@ export class RunArena {
     this.#memory = host.memory;
     this.#base = base;
     this.#end = base + bytes;
-    this.#top = base;
   }
 
   /** Takes the arena for a run; false when another run holds it. */
@@ -70,10 +73,7 @@ export class RunArena {
   }
 
   #reset(): void {
-    this.#top = this.#base;
-    this.#starts = [];
-    this.#ends = [];
-    this.#steps = [];
+    this.#allocations = [];
     this.#roots = null;
   }
 
@@ -114,12 +114,9 @@ export class RunArena {
   alloc(bytes: number): number | null {
     if (!this.#open) return null;
     this.#asked += bytes;
-    const offset = align16(this.#top);
+    const offset = align16(this.#allocations.at(-1)?.end ?? this.#base);
     if (offset + bytes <= this.#end) {
-      this.#starts.push(offset);
-      this.#ends.push(offset + bytes);
-      this.#steps.push(this.#step);
-      this.#top = offset + bytes;
+      this.#allocations.push({ start: offset, end: offset + bytes, step: this.#step });
       return offset;
     }
     if (!this.#roots) return null;
@@ -130,43 +127,34 @@ export class RunArena {
   /** Frees the allocations of earlier steps that no root lies in. */
   #collect(roots: ArenaRoots): void {
     this.#collections++;
-    const count = this.#starts.length;
-    const keep = new Uint8Array(count);
-    for (let i = 0; i < count; i++) keep[i] = this.#steps[i] === this.#step ? 1 : 0;
+    const keep = this.#allocations.map((a) => a.step === this.#step);
     for (const view of roots()) {
       if (!this.holds(view)) continue;
       const i = this.#allocationAt(view.byteOffset);
-      if (i >= 0) keep[i] = 1;
+      if (i >= 0) keep[i] = true;
     }
-    const kept = (list: number[]) => list.filter((_, i) => keep[i] === 1);
-    this.#starts = kept(this.#starts);
-    this.#ends = kept(this.#ends);
-    this.#steps = kept(this.#steps);
-    this.#top = this.#ends.at(-1) ?? this.#base;
+    this.#allocations = this.#allocations.filter((_, i) => keep[i]);
   }
 
   /** Index of the allocation that holds byte `offset`, or -1. */
   #allocationAt(offset: number): number {
-    let [lo, hi] = [0, this.#starts.length - 1];
+    const all = this.#allocations;
+    let [lo, hi] = [0, all.length - 1];
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.#starts[mid]! <= offset) lo = mid + 1;
+      if (all[mid]!.start <= offset) lo = mid + 1;
       else hi = mid - 1;
     }
-    return hi >= 0 && offset < this.#ends[hi]! ? hi : -1;
+    return hi >= 0 && offset < all[hi]!.end ? hi : -1;
   }
 
   /** The first gap that holds `bytes` (16-byte aligned), taken, or null. */
   #fit(bytes: number): number | null {
-    const count = this.#starts.length;
-    for (let i = 0; i <= count; i++) {
-      const offset = align16(i === 0 ? this.#base : this.#ends[i - 1]!);
-      const limit = i === count ? this.#end : this.#starts[i]!;
-      if (offset + bytes > limit) continue;
-      this.#starts.splice(i, 0, offset);
-      this.#ends.splice(i, 0, offset + bytes);
-      this.#steps.splice(i, 0, this.#step);
-      if (i === count) this.#top = offset + bytes;
+    const all = this.#allocations;
+    for (let i = 0; i <= all.length; i++) {
+      const offset = align16(all[i - 1]?.end ?? this.#base);
+      if (offset + bytes > (all[i]?.start ?? this.#end)) continue;
+      all.splice(i, 0, { start: offset, end: offset + bytes, step: this.#step });
       return offset;
     }
     return null;
