@@ -104,7 +104,17 @@ export function fusedAttention(
   const shapes = attentionShapes(q, k, v, mask);
   const plan = pagedPlan(q, k, v, shapes, scale, ctx);
   if (plan) return pagedAttention(ctx.kernels!, ctx.arena, [plan])[0]!;
-  const { B, H, S, D, Hk, L, Dv, ms, mv } = shapes;
+  return tsAttention(q, k, v, shapes, scale);
+}
+
+/** `fusedAttention` in TS, over caches of any layout. */
+function tsAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  { B, H, S, D, Hk, L, Dv, ms, mv }: AttentionShapes,
+  scale: number,
+): Tensor {
   const group = H / Hk;
   const qs = f32Items(q);
   const kv = viewOf(k);
@@ -171,19 +181,21 @@ export function fusedAttentionMany(
   scale: number,
   ctxs: readonly EvalContext[],
 ): Tensor[] {
-  const plans = calls.map(({ q, k, v, mask }, i) =>
-    pagedPlan(q, k, v, attentionShapes(q, k, v, mask), scale, ctxs[i]!)
-  );
-  const kern = ctxs[0]?.kernels;
+  const shapes = calls.map(({ q, k, v, mask }) => attentionShapes(q, k, v, mask));
+  const plans = calls.map(({ q, k, v }, i) => pagedPlan(q, k, v, shapes[i]!, scale, ctxs[i]!));
+  const { kernels, arena } = ctxs[0] ?? {};
+  const together = ctxs.every((c) => c.kernels === kernels && c.arena === arena);
   const paged = plans.filter((p) => p !== null);
-  const arena = ctxs[0]?.arena;
-  if (!kern || paged.length < 2 || ctxs.some((c) => c.kernels !== kern || c.arena !== arena)) {
-    return calls.map(({ q, k, v, mask }, i) => fusedAttention(q, k, v, mask, scale, ctxs[i]!));
-  }
-  const results = pagedAttention(kern, arena, paged);
-  return calls.map(({ q, k, v, mask }, i) =>
-    plans[i] ? results.shift()! : fusedAttention(q, k, v, mask, scale, ctxs[i]!)
-  );
+  const results = together && kernels && paged.length > 0
+    ? pagedAttention(kernels, arena, paged)
+    : [];
+  return calls.map(({ q, k, v }, i) => {
+    const plan = plans[i];
+    if (!plan) return tsAttention(q, k, v, shapes[i]!, scale);
+    return together
+      ? results.shift()!
+      : pagedAttention(ctxs[i]!.kernels!, ctxs[i]!.arena, [plan])[0]!;
+  });
 }
 
 /** Attention over caches read in place through their block tables (the paged KV pool). */
