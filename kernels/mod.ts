@@ -54,7 +54,7 @@ const WORKER_STACK_BYTES = 256 * 1024;
 const DEFAULT_ARENA_BYTES = 64 * 1024 * 1024;
 /**
  * The run arena: a decode step of a 1.1B Llama keeps about 3 MB of activations per sequence,
- * so 32 MiB holds a batch of ten; a longer run keeps what fits and copies the rest.
+ * so 32 MiB holds a batch of ten; a longer run reuses what its dead values held.
  */
 const RUN_ARENA_BYTES = 32 * 1024 * 1024;
 
