@@ -1009,10 +1009,13 @@ Deno.test("kernels reject bad dimensions and out-of-memory offsets", async () =>
 
 Deno.test("beginStep and endStep feed the thread policy", async () => {
   await withKernels({ threads: 1 }, (kernels) => {
-    kernels.beginStep();
-    kernels.endStep();
+    // The first step wakes the threads and is not timed; the second is.
+    for (let i = 0; i < 2; i++) {
+      kernels.beginStep();
+      kernels.endStep();
+    }
     assert.equal(kernels.threads, 1);
-    assert.ok(kernels.policy.average(1)! >= 0);
+    assert.ok(kernels.policy.median(1)! >= 0);
   });
 });
 

@@ -17,35 +17,75 @@ Deno.test("ThreadPolicy starts at the maximum thread count", () => {
   assert.equal(p.next(), 2);
 });
 
-Deno.test("ThreadPolicy drops to one thread when two threads make a step slower", () => {
+Deno.test("ThreadPolicy probes a neighbouring count for two steps at a time", () => {
   const p = new ThreadPolicy(2, { probeEvery: 4 });
-  drive(p, 12, (t) => (t === 2 ? 10 : 6));
+  assert.deepEqual(drive(p, 10, () => 5), [2, 2, 2, 1, 1, 2, 2, 1, 1, 2]);
+});
+
+Deno.test("ThreadPolicy drops to one thread when two threads make a step slower", () => {
+  const p = new ThreadPolicy(2, { probeEvery: 5 });
+  drive(p, 16, (t) => (t === 2 ? 10 : 6));
   assert.equal(p.current, 1);
   const used = drive(p, 8, (t) => (t === 2 ? 10 : 6));
   assert.ok(used.filter((t) => t === 1).length >= 6);
 });
 
 Deno.test("ThreadPolicy returns to two threads when they pay off again", () => {
-  const p = new ThreadPolicy(2, { probeEvery: 4 });
-  drive(p, 12, (t) => (t === 2 ? 10 : 6));
+  const p = new ThreadPolicy(2, { probeEvery: 5 });
+  drive(p, 16, (t) => (t === 2 ? 10 : 6));
   assert.equal(p.current, 1);
-  drive(p, 40, (t) => (t === 2 ? 3 : 6));
+  drive(p, 60, (t) => (t === 2 ? 3 : 6));
   assert.equal(p.current, 2);
 });
 
 Deno.test("ThreadPolicy keeps the current count within the margin", () => {
-  const p = new ThreadPolicy(2, { probeEvery: 2, margin: 0.1 });
-  drive(p, 20, (t) => (t === 2 ? 5 : 4.8));
+  const p = new ThreadPolicy(2, { probeEvery: 4, margin: 0.1 });
+  drive(p, 40, (t) => (t === 2 ? 5 : 4.8));
   assert.equal(p.current, 2);
 });
 
 Deno.test("ThreadPolicy compares time per unit of work", () => {
-  const p = new ThreadPolicy(2, { probeEvery: 2 });
-  for (let i = 0; i < 10; i++) {
+  const p = new ThreadPolicy(2, { probeEvery: 4 });
+  for (let i = 0; i < 40; i++) {
     const t = p.next();
     p.record(t, t === 2 ? 8 : 6, t === 2 ? 2 : 1);
   }
   assert.equal(p.current, 2);
+});
+
+Deno.test("ThreadPolicy keeps two threads whose steps are typically faster, slow ones now and then", () => {
+  const p = new ThreadPolicy(2, { probeEvery: 8 });
+  let twos = 0;
+  // Every fifth two-thread step waits on a descheduled worker: the mean (5.6 ms) is within
+  // the margin of one thread's 6 ms, the median (4.5 ms) is not.
+  const used = drive(p, 200, (t) => (t === 1 ? 6 : ++twos % 5 === 0 ? 10 : 4.5));
+  assert.equal(p.current, 2);
+  // One thread in the probes only: steps 8-9, 16-17, ..., 200.
+  assert.equal(used.filter((t) => t === 1).length, 49);
+  assert.equal(p.median(2), 4.5);
+});
+
+Deno.test("ThreadPolicy does not time a step that changes the count", () => {
+  const p = new ThreadPolicy(2, { probeEvery: 4 });
+  // Two threads after one-thread steps wait for a sleeping worker: 20 ms, then 4.5 ms again.
+  let last = 0;
+  drive(p, 100, (t) => {
+    const ms = t === 1 ? 6 : last === 1 ? 20 : 4.5;
+    last = t;
+    return ms;
+  });
+  assert.equal(p.current, 2);
+  assert.equal(p.median(2), 4.5);
+  assert.equal(p.median(1), 6);
+});
+
+Deno.test("ThreadPolicy compares a count only once it has been timed a few times", () => {
+  const p = new ThreadPolicy(2, { probeEvery: 4 });
+  // Probes at steps 4-5, 8-9 and 12-13; each one's first step is not timed.
+  drive(p, 12, (t) => (t === 2 ? 10 : 1));
+  assert.equal(p.current, 2);
+  drive(p, 1, (t) => (t === 2 ? 10 : 1));
+  assert.equal(p.current, 1);
 });
 
 Deno.test("ThreadPolicy with one thread never probes", () => {
