@@ -1,4 +1,9 @@
 import { binaryOp } from "./elementwise.ts";
 import { dimAdd } from "../tensor/dim.ts";
 /** `add(x, y)` with NNEF broadcasting. */
-export const add = binaryOp("add", (x, y) => x + y, { fold: dimAdd });
+export const add = binaryOp("add", (x, y) => x + y, {
+  fold: dimAdd,
+  f32: (x, y, z) => {
+    for (let i = 0; i < z.length; i++) z[i] = x[i]! + y[i]!;
+  },
+});

@@ -1,8 +1,8 @@
 /** Factories for the unit element-wise and binary ops, each instantiated in its own file. */
 import { type DType, isFloat } from "../tensor/dtype.ts";
-import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { type Dim, dimSub, provablyNonNegative } from "../tensor/dim.ts";
-import type { Fact, Op, OpArgs } from "./op.ts";
+import type { EvalContext, Fact, Op, OpArgs } from "./op.ts";
 import {
   alloc,
   binaryEval,
@@ -64,6 +64,25 @@ export interface BinaryOptions {
   readonly fold?: (x: Dim, y: Dim) => Dim | null;
   /** True for comparisons and logical ops, whose result is bool. */
   readonly logical?: boolean;
+  /**
+   * `f` over f32 operands of one shape, as a loop of its own: the shared loop calls `f` for
+   * every item (13 µs for a 2048-float residual add, where this takes about one).
+   */
+  readonly f32?: (x: Float32Array, y: Float32Array, z: Float32Array) => void;
+}
+
+/** `t`'s items when it is a row-major f32 tensor of `n` items. */
+function plainF32(t: Tensor, n: number): Float32Array | null {
+  return t.dtype === "f32" && t.data instanceof Float32Array && t.data.length === n &&
+      !("strides" in t) && !("paged" in t)
+    ? t.data
+    : null;
+}
+
+/** Room for `n` floats: in the run's arena when it has them, for the kernels to read in place. */
+function f32Result(ctx: EvalContext | undefined, n: number): Float32Array {
+  const at = ctx?.arena?.alloc(n * 4) ?? null;
+  return at === null ? new Float32Array(n) : ctx!.arena!.view(at, n);
 }
 
 /** A broadcasting op `z = f(x, y)`. */
@@ -86,9 +105,22 @@ export function binaryOp(
       }
       return [{ dtype, shape }];
     },
-    eval(args: OpArgs<Tensor>): Tensor[] {
+    eval(args: OpArgs<Tensor>, ctx?: EvalContext): Tensor[] {
       const x = args.tensor("x");
       const y = args.tensor("y");
+      if (
+        options.f32 && x.shape.length === y.shape.length &&
+        x.shape.every((d, i) => d === y.shape[i])
+      ) {
+        const n = volume(x.shape);
+        const xs = plainF32(x, n);
+        const ys = plainF32(y, n);
+        if (xs && ys) {
+          const z = f32Result(ctx, n);
+          options.f32(xs, ys, z);
+          return [tensor("f32", x.shape, z)];
+        }
+      }
       const common = unifyDtypes(x, y);
       const dtype: DType = options.logical ? "bool" : common;
       const g = !isFloat(common) && options.int ? options.int : f;
