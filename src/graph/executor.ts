@@ -398,7 +398,8 @@ export function plainExecutor(model: Graph): Executor {
 
 /** The typed arrays `tensors` hold: what a run arena keeps of them (`RunArena.collectWith`). */
 export function* heldViews(tensors: Iterable<Tensor>): Iterable<ArrayBufferView> {
-  for (const t of tensors) if (ArrayBuffer.isView(t.data)) yield t.data;
+  // A paged cache view lies in the KV pool, and reading its `data` would gather a copy.
+  for (const t of tensors) if (!isPaged(t) && ArrayBuffer.isView(t.data)) yield t.data;
 }
 
 /** Copies out of `arena` the values that lie there, before the run that holds it ends. */
