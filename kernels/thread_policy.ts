@@ -47,7 +47,7 @@ export class ThreadPolicy {
    * Creates a policy that starts at `maxThreads`.
    *
    * @param maxThreads the most threads the pool has (main thread included)
-   * @param options probe period (at least 4: two probe steps, two timed or not at the current count), margin and window
+   * @param options probe period (at least 4 steps: a probe takes 2), margin and window
    * @throws {RangeError} when maxThreads is not a positive integer
    */
   constructor(maxThreads: number, options: ThreadPolicyOptions = {}) {

@@ -2,6 +2,7 @@
 import { type DType, isFloat } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { type Dim, dimSub, provablyNonNegative } from "../tensor/dim.ts";
+import { isPaged } from "../tensor/paged.ts";
 import type { EvalContext, Fact, Op, OpArgs } from "./op.ts";
 import {
   alloc,
@@ -11,6 +12,7 @@ import {
   finish,
   foldBinary,
   isIntegerLike,
+  isStrided,
   knownDims,
   numeric,
   unifyDtypes,
@@ -66,7 +68,7 @@ export interface BinaryOptions {
   readonly logical?: boolean;
   /**
    * `f` over f32 operands of one shape, as a loop of its own: the shared loop calls `f` for
-   * every item (13 µs for a 2048-float residual add, where this takes about one).
+   * every item (21-25 µs for a 2048-float residual add, against 5-7 with a loop of its own).
    */
   readonly f32?: (x: Float32Array, y: Float32Array, z: Float32Array) => void;
 }
@@ -74,7 +76,7 @@ export interface BinaryOptions {
 /** `t`'s items when it is a row-major f32 tensor of `n` items. */
 function plainF32(t: Tensor, n: number): Float32Array | null {
   return t.dtype === "f32" && t.data instanceof Float32Array && t.data.length === n &&
-      !("strides" in t) && !("paged" in t)
+      !isStrided(t) && !isPaged(t)
     ? t.data
     : null;
 }
