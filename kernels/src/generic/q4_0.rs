@@ -24,25 +24,80 @@ const _: () = assert!(core::mem::size_of::<BlockQ4_0>() == 18);
 
 pub const BLOCK_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
 
-/// Byte offsets of the scale and of the 16 code bytes of block `b` of row `r` in W (n, k):
-/// GGML rows one after the other, or with `rows8` each group of eight rows stored block by
-/// block, each block as the 8 rows' scales (16 bytes) then their codes (8 x 16 bytes), so
-/// one token streams the weights in order and the scales load as one vector. Rows past
-/// n / 8 * 8 stay as they were; both layouts take the same bytes, groups keep their place.
+/// True when a rows8 block stores its codes word-major (the relaxed-SIMD build, whose
+/// kernels splat activation words), false when row by row.
+pub const WORD_MAJOR: bool = cfg!(target_feature = "relaxed-simd");
+
+/// Where block `b` of row `r` lies in W (n, k): the byte offset of its f16 scale, and its
+/// 16 code bytes. GGML rows lie one after the other. With `rows8`, each group of eight rows
+/// is stored block by block, each block as the 8 rows' scales (16 bytes) then their codes
+/// (128 bytes), so one token streams the weights in order and the scales load as one
+/// vector. The codes lie row by row, or with `WORD_MAJOR` as two 64-byte halves of four
+/// rows, each half word-major (bytes 4j..4j+4 of its four rows, then the next word), so one
+/// 16-byte load holds the same word of four rows, which a token's splatted word meets in one
+/// dot product. Rows past n / 8 * 8 stay as they were; all layouts take the same bytes,
+/// groups keep their place.
 #[inline(always)]
-pub fn block_parts(r: usize, b: usize, n: usize, nb: usize, rows8: bool) -> (usize, usize) {
+pub fn block_parts(r: usize, b: usize, n: usize, nb: usize, rows8: bool) -> (usize, Codes) {
+    block_parts_in::<WORD_MAJOR>(r, b, n, nb, rows8)
+}
+
+#[inline(always)]
+fn block_parts_in<const WORDS: bool>(
+    r: usize,
+    b: usize,
+    n: usize,
+    nb: usize,
+    rows8: bool,
+) -> (usize, Codes) {
     let wrb = nb * BLOCK_BYTES;
     if rows8 && r < n / 8 * 8 {
-        let base = r / 8 * 8 * wrb + b * 8 * BLOCK_BYTES;
-        (base + 2 * (r % 8), base + 16 + 16 * (r % 8))
+        let (base, i) = (r / 8 * 8 * wrb + b * 8 * BLOCK_BYTES, r % 8);
+        let codes = if WORDS {
+            Codes {
+                at: base + 16 + 64 * (i / 4) + 4 * (i % 4),
+                word_stride: 16,
+            }
+        } else {
+            Codes {
+                at: base + 16 + 16 * i,
+                word_stride: 4,
+            }
+        };
+        (base + 2 * i, codes)
     } else {
         let o = r * wrb + b * BLOCK_BYTES;
-        (o, o + 2)
+        (
+            o,
+            Codes {
+                at: o + 2,
+                word_stride: 4,
+            },
+        )
+    }
+}
+
+/// The 16 code bytes of one row's block: four 4-byte words `word_stride` bytes apart.
+#[derive(Clone, Copy)]
+pub struct Codes {
+    at: usize,
+    word_stride: usize,
+}
+
+impl Codes {
+    /// Byte offset of code byte `j` (0..16): values j and j + 16 of the block.
+    #[inline(always)]
+    pub fn byte(self, j: usize) -> usize {
+        self.at + (j / 4) * self.word_stride + j % 4
     }
 }
 
 /// Rewrites W (n, k) from GGML rows to the `rows8` layout in place; `tmp` holds 8 rows.
 pub fn interleave_rows8(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
+    interleave_rows8_in::<WORD_MAJOR>(w, tmp, n, k);
+}
+
+fn interleave_rows8_in<const WORDS: bool>(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
     let nb = k / QK;
     let wrb = nb * BLOCK_BYTES;
     for g in 0..n / 8 {
@@ -51,9 +106,11 @@ pub fn interleave_rows8(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
         for i in 0..8 {
             for b in 0..nb {
                 let from = i * wrb + b * BLOCK_BYTES;
-                let (d, qs) = block_parts(i, b, 8, nb, true);
+                let (d, codes) = block_parts_in::<WORDS>(i, b, 8, nb, true);
                 group[d..d + 2].copy_from_slice(&tmp[from..from + 2]);
-                group[qs..qs + 16].copy_from_slice(&tmp[from + 2..from + BLOCK_BYTES]);
+                for j in 0..QK / 2 {
+                    group[codes.byte(j)] = tmp[from + 2 + j];
+                }
             }
         }
     }
@@ -164,6 +221,21 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
     r1: usize,
     rows8: bool,
 ) {
+    matmul_in::<WIDE, WORD_MAJOR>(w, xq, y, m, n, k, r0, r1, rows8);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_in<const WIDE: bool, const WORDS: bool>(
+    w: &[u8],
+    xq: &[u8],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    r0: usize,
+    r1: usize,
+    rows8: bool,
+) {
     let nb = k / QK;
     let xrb = q8_row_bytes::<WIDE>(k);
     let qbytes = k * if WIDE { 2 } else { 1 };
@@ -172,11 +244,11 @@ pub fn matmul_q4_0_q8_0<const WIDE: bool>(
             let xrow = &xq[t * xrb..t * xrb + xrb];
             let mut acc = 0.0f32;
             for b in 0..nb {
-                let (d, qs) = block_parts(r, b, n, nb, rows8);
+                let (d, codes) = block_parts_in::<WORDS>(r, b, n, nb, rows8);
                 let dw = f16_to_f32_finite(u16::from_le_bytes([w[d], w[d + 1]]));
                 let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
                 for j in 0..QK / 2 {
-                    let byte = w[qs + j] as i32;
+                    let byte = w[codes.byte(j)] as i32;
                     isum += (byte & 15) * nib_factor::<WIDE>(j) * q8_value::<WIDE>(xrow, b, j);
                     isum += (byte >> 4)
                         * nib_factor::<WIDE>(j + 16)
@@ -296,8 +368,7 @@ mod tests {
         assert_eq!(ya, yb);
     }
 
-    #[test]
-    fn interleave_rows8_keeps_every_block_and_the_results() {
+    fn interleave_keeps_blocks_and_results<const WORDS: bool>() {
         let (m, n, k) = (2, 19, 64);
         let mut seed = 5u64;
         let w = random_q4(n, k, &mut seed);
@@ -306,20 +377,47 @@ mod tests {
         quantize_q8_0::<false>(&x, &mut xq, m, k);
         let mut w8 = w.clone();
         let mut tmp = vec![0u8; 8 * k / QK * BLOCK_BYTES];
-        interleave_rows8(&mut w8, &mut tmp, n, k);
+        interleave_rows8_in::<WORDS>(&mut w8, &mut tmp, n, k);
         for r in 0..n {
             for b in 0..k / QK {
-                let (d8, q8) = block_parts(r, b, n, k / QK, true);
-                let (d, q) = block_parts(r, b, n, k / QK, false);
+                let (d8, q8) = block_parts_in::<WORDS>(r, b, n, k / QK, true);
+                let (d, q) = block_parts_in::<WORDS>(r, b, n, k / QK, false);
                 assert_eq!(w8[d8..d8 + 2], w[d..d + 2]);
-                assert_eq!(w8[q8..q8 + 16], w[q..q + 16]);
+                for j in 0..16 {
+                    assert_eq!(w8[q8.byte(j)], w[q.byte(j)], "row {r} block {b} byte {j}");
+                }
             }
         }
         let mut ya = vec![0.0f32; m * n];
         let mut yb = vec![0.0f32; m * n];
-        matmul_q4_0_q8_0::<false>(&w, &xq, &mut ya, m, n, k, 0, n, false);
-        matmul_q4_0_q8_0::<false>(&w8, &xq, &mut yb, m, n, k, 0, n, true);
+        matmul_in::<false, WORDS>(&w, &xq, &mut ya, m, n, k, 0, n, false);
+        matmul_in::<false, WORDS>(&w8, &xq, &mut yb, m, n, k, 0, n, true);
         assert_eq!(ya, yb);
+    }
+
+    #[test]
+    fn interleave_rows8_keeps_every_block_and_the_results() {
+        interleave_keeps_blocks_and_results::<false>();
+        interleave_keeps_blocks_and_results::<true>();
+    }
+
+    #[test]
+    fn word_major_rows8_puts_one_word_of_four_rows_in_each_16_bytes() {
+        let (n, k) = (8, 32);
+        let mut seed = 9u64;
+        let w = random_q4(n, k, &mut seed);
+        let mut w8 = w.clone();
+        let mut tmp = vec![0u8; 8 * BLOCK_BYTES];
+        interleave_rows8_in::<true>(&mut w8, &mut tmp, n, k);
+        for half in 0..2 {
+            for word in 0..4 {
+                for lane in 0..4 {
+                    let at = 16 + 64 * half + 16 * word + 4 * lane;
+                    let row = (4 * half + lane) * BLOCK_BYTES + 2 + 4 * word;
+                    assert_eq!(w8[at..at + 4], w[row..row + 4]);
+                }
+            }
+        }
     }
 
     fn rows_independent<const WIDE: bool>(rows8: bool) {

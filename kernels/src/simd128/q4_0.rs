@@ -1,6 +1,6 @@
 use super::{load, reduce4_i32, store_lanes};
 use crate::generic::f16::F16_EXP_REBIAS;
-use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK, WIDE_SCALE};
+use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK, WIDE_SCALE, WORD_MAJOR};
 use core::arch::wasm32::*;
 
 /// x (m, k) f32 -> xq (m, q8_row_bytes(k)), bit-identical to the generic twin.
@@ -247,8 +247,11 @@ unsafe fn matvec(wm: &Matrix, xr: *const u8, g: &Q8Row, y: *mut f32, r0: usize, 
 trait Rows4: Copy {
     /// The four block scales of block b as f32.
     unsafe fn scales(self, b: usize, c: &Consts) -> v128;
-    /// The four rows' 16 code bytes of block b.
-    unsafe fn codes(self, b: usize, i: usize) -> v128;
+    /// The four rows' 16 code bytes of block b, a vector per row.
+    unsafe fn rows(self, b: usize) -> [v128; 4];
+    /// The same codes word-major: vector j holds word j (codes 4j..4j+4) of rows 0..4.
+    #[cfg(target_feature = "relaxed-simd")]
+    unsafe fn words(self, b: usize) -> [v128; 4];
 }
 
 /// Four GGML rows: block b of a row at b * 18.
@@ -266,12 +269,19 @@ impl Rows4 for Ggml4 {
         f16_scales(h, c)
     }
     #[inline(always)]
-    unsafe fn codes(self, b: usize, i: usize) -> v128 {
-        load(self.0[i].add(b * BLOCK_BYTES + 2))
+    unsafe fn rows(self, b: usize) -> [v128; 4] {
+        self.0.map(|row| load(row.add(b * BLOCK_BYTES + 2)))
+    }
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    unsafe fn words(self, b: usize) -> [v128; 4] {
+        transpose_u32(self.rows(b))
     }
 }
 
-/// Rows i0..i0+4 of a rows8 group: block b holds the 8 scales, then the 8 rows' codes.
+/// Rows i0..i0+4 of a rows8 group: block b holds the 8 scales, then the 64 code bytes of
+/// rows 0..4 and of rows 4..8: word-major in the relaxed-SIMD build, row by row otherwise
+/// (`generic::q4_0::WORD_MAJOR`).
 #[derive(Clone, Copy)]
 struct Packed4 {
     d: *const u8,
@@ -295,9 +305,48 @@ impl Rows4 for Packed4 {
         f16_scales(u32x4_extend_low_u16x8(h), c)
     }
     #[inline(always)]
-    unsafe fn codes(self, b: usize, i: usize) -> v128 {
-        load(self.qs.add(b * 8 * BLOCK_BYTES + 16 * i))
+    unsafe fn rows(self, b: usize) -> [v128; 4] {
+        let v = self.vectors(b);
+        if WORD_MAJOR {
+            transpose_u32(v)
+        } else {
+            v
+        }
     }
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    unsafe fn words(self, b: usize) -> [v128; 4] {
+        let v = self.vectors(b);
+        if WORD_MAJOR {
+            v
+        } else {
+            transpose_u32(v)
+        }
+    }
+}
+
+impl Packed4 {
+    /// The four 16-byte vectors of the four rows' codes of block b, as stored.
+    #[inline(always)]
+    unsafe fn vectors(self, b: usize) -> [v128; 4] {
+        [0, 1, 2, 3].map(|j| load(self.qs.add(b * 8 * BLOCK_BYTES + 16 * j)))
+    }
+}
+
+/// Four vectors of four u32 lanes transposed: lane i of vector j becomes lane j of vector i
+/// (rows of code words to words of rows, and back).
+#[inline(always)]
+fn transpose_u32([r0, r1, r2, r3]: [v128; 4]) -> [v128; 4] {
+    let a = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+    let b = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+    let c = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+    let d = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+    [
+        i64x2_shuffle::<0, 2>(a, b),
+        i64x2_shuffle::<1, 3>(a, b),
+        i64x2_shuffle::<0, 2>(c, d),
+        i64x2_shuffle::<1, 3>(c, d),
+    ]
 }
 
 /// Four f16 scales in u32 lanes to f32 (`generic::f16::f16_to_f32_finite`).
@@ -310,12 +359,7 @@ fn f16_scales(h: v128, c: &Consts) -> v128 {
 
 #[inline(always)]
 unsafe fn unpack4<W: Rows4>(w: W, b: usize, c: &Consts) -> Unpacked {
-    [
-        unpack(w.codes(b, 0), c),
-        unpack(w.codes(b, 1), c),
-        unpack(w.codes(b, 2), c),
-        unpack(w.codes(b, 3), c),
-    ]
+    w.rows(b).map(|q| unpack(q, c))
 }
 
 /// Four weight rows times every token.
@@ -438,10 +482,9 @@ unsafe fn tile4<W: Rows4>(
 }
 
 /// Rows r..r+8 (two groups of four, `w0` and `w1`) times tokens 0..m (m <= TOKEN_TILE),
-/// each weight block unpacked once for all of them: the code words of each four rows are
-/// transposed so that lane i of word j holds row i's codes 4j..4j+4, and a token's four
-/// activation bytes, loaded as a splat, meet the four rows in one dot product (16 per block
-/// and token). A splat load takes a load port; a shuffle of one 16-byte load took the vector
+/// each weight block unpacked once for all of them: the code words of each four rows, word-
+/// major (lane i of word j holds row i's codes 4j..4j+4), meet a token's four activation
+/// bytes, loaded as a splat, in one dot product (16 per block and token). A splat load takes a load port; a shuffle of one 16-byte load took the vector
 /// ALU the dot products need (measured 5% slower at 8 and 16 tokens).
 /// The f32 sums take the blocks in order, each as `acc + isum * (dw * da)`, so every output
 /// equals its one-token result bit for bit. They stay in a local array: kept in y they
@@ -466,8 +509,8 @@ unsafe fn gemm_rows8<W: Rows4>(
     };
     for b in 0..g.nb {
         let dw = [w0.scales(b, &g.c), w1.scales(b, &g.c)];
-        let (lo0, hi0) = unpack(transpose4(w0, b));
-        let (lo1, hi1) = unpack(transpose4(w1, b));
+        let (lo0, hi0) = unpack(w0.words(b));
+        let (lo1, hi1) = unpack(w1.words(b));
         let mut x = xq.add(b * QK);
         let mut d = xq.add(g.qbytes + 4 * b);
         for a in acc.iter_mut().take(m) {
@@ -501,24 +544,6 @@ unsafe fn gemm_rows8<W: Rows4>(
         v128_store(y.add(t * n + r) as *mut v128, a[0]);
         v128_store(y.add(t * n + r + 4) as *mut v128, a[1]);
     }
-}
-
-/// The four rows' codes of block b, transposed as u32 lanes: vector j holds word j (codes
-/// 4j..4j+4) of rows 0..4.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-unsafe fn transpose4<W: Rows4>(w: W, b: usize) -> [v128; 4] {
-    let [r0, r1, r2, r3] = [0, 1, 2, 3].map(|i| w.codes(b, i));
-    let a = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
-    let b = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
-    let c = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
-    let d = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
-    [
-        i64x2_shuffle::<0, 2>(a, b),
-        i64x2_shuffle::<1, 3>(a, b),
-        i64x2_shuffle::<0, 2>(c, d),
-        i64x2_shuffle::<1, 3>(c, d),
-    ]
 }
 
 /// Nibbles as u16 lanes, masked in place: q & 0xf, q & 0xf0, q & 0xf00, q >> 12 pair with
@@ -576,10 +601,12 @@ unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
 }
 
 /// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row), bit for
-/// bit what `tile1x8` gives, in fewer instructions: a block's 16 dot products are summed in
-/// i16 across rows before one widening per four rows (a row's lo + hi lane is at most
-/// 2 * 2 * 15 * 128 = 7680, so sums of four stay below 2^15), and the 8 scales come from one
-/// load. Not inlined, so the loop's constants are the only ones holding registers.
+/// bit what `tile1x8` gives, in fewer instructions: each of the block's eight activation
+/// words, loaded as a splat, meets the same word of four rows in one dot product, so the 16
+/// dot products of a block sum in i16 lanes that are already the rows' (a row's lane sums 16
+/// products of at most 15 * 128, below 2^15), with no reduction across lanes; the 8 scales
+/// come from one load. Not inlined, so the loop's constants are the only ones holding
+/// registers.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
 unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
@@ -600,30 +627,30 @@ unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, 
         let mut d = d0;
         let end = d0.add(4 * nb);
         while d < end {
-            let lo = load(a);
-            let hi = load(a.add(16));
-            let row = |i: usize| {
-                let q = load(w.add(16 + 16 * i));
-                i16x8_add(
-                    i16x8_relaxed_dot_i8x16_i7x16(lo, v128_and(q, nibble)),
-                    i16x8_relaxed_dot_i8x16_i7x16(hi, v128_and(u16x8_shr(q, 4), nibble)),
-                )
-            };
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
+            let splat = |at: usize| v128_load32_splat(a.add(at) as *const u32);
+            let (xl, xh) = ([0, 4, 8, 12].map(splat), [16, 20, 24, 28].map(splat));
+            let isum = |half: usize| {
+                let dot = |j: usize| {
+                    let q = load(w.add(16 + 64 * half + 16 * j));
+                    i16x8_add(
+                        i16x8_relaxed_dot_i8x16_i7x16(xl[j], v128_and(q, nibble)),
+                        i16x8_relaxed_dot_i8x16_i7x16(xh[j], v128_and(u16x8_shr(q, 4), nibble)),
+                    )
+                };
+                let s = i16x8_add(i16x8_add(dot(0), dot(1)), i16x8_add(dot(2), dot(3)));
+                f32x4_convert_i32x4(i32x4_add(i32x4_extadd_pairwise_i16x8(s), bias))
+            };
             let h = load(w);
             let z = i32x4_splat(0);
             let s0 = f32x4_mul(scales(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)), da);
-            let q0 = quad_i16(pair_i16(row(0), row(1)), pair_i16(row(2), row(3)));
-            let isum0 = i32x4_add(i32x4_extadd_pairwise_i16x8(q0), bias);
-            acc0 = f32x4_add(acc0, f32x4_mul(f32x4_convert_i32x4(isum0), s0));
+            acc0 = f32x4_add(acc0, f32x4_mul(isum(0), s0));
             let s1 = f32x4_mul(
                 scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)),
                 da,
             );
-            let q1 = quad_i16(pair_i16(row(4), row(5)), pair_i16(row(6), row(7)));
-            let isum1 = i32x4_add(i32x4_extadd_pairwise_i16x8(q1), bias);
-            acc1 = f32x4_add(acc1, f32x4_mul(f32x4_convert_i32x4(isum1), s1));
+            acc1 = f32x4_add(acc1, f32x4_mul(isum(1), s1));
             w = w.add(8 * BLOCK_BYTES);
             a = a.add(QK);
             d = d.add(4);
@@ -671,10 +698,10 @@ unsafe fn matvec_tokens(
 }
 
 /// `matvec_rows8` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in one pass
-/// over the weights: each four rows' codes are unpacked once per block for all T tokens, and
-/// each token takes exactly the steps `matvec_rows8` takes, so its outputs are the same bits.
-/// One token alone keeps `matvec_rows8`, which loads its activations once per block instead of
-/// once per four rows (measured 1-2% faster). Returns T.
+/// over the weights: each block's codes are unpacked once for all T tokens, and each token
+/// takes exactly the steps `matvec_rows8` takes, so its outputs are the same bits. A token's
+/// eight activation words are splatted from two loads, for both halves of the block.
+/// Returns T.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
 unsafe fn matvec_rows8_tokens<const T: usize>(
@@ -702,24 +729,39 @@ unsafe fn matvec_rows8_tokens<const T: usize>(
                 scales(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)),
                 scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)),
             ];
-            for (half, dw) in dw.into_iter().enumerate() {
-                let codes = [0, 1, 2, 3].map(|i| {
-                    let q = load(w.add(16 + 16 * (4 * half + i)));
+            let codes = [0, 1].map(|half| {
+                [0, 1, 2, 3].map(|j| {
+                    let q = load(w.add(16 + 64 * half + 16 * j));
                     (v128_and(q, nibble), v128_and(u16x8_shr(q, 4), nibble))
-                });
-                for (t, a) in acc.iter_mut().enumerate() {
-                    let x = xq.add(t * xrb);
-                    let (lo, hi) = (load(x.add(b * QK)), load(x.add(b * QK + 16)));
-                    let d = x.add(QK * nb + 4 * b);
-                    let row = |i: usize| {
+                })
+            });
+            for (t, a) in acc.iter_mut().enumerate() {
+                let x = xq.add(t * xrb);
+                let (lo, hi) = (load(x.add(b * QK)), load(x.add(b * QK + 16)));
+                let xl = [
+                    i32x4_shuffle::<0, 0, 0, 0>(lo, lo),
+                    i32x4_shuffle::<1, 1, 1, 1>(lo, lo),
+                    i32x4_shuffle::<2, 2, 2, 2>(lo, lo),
+                    i32x4_shuffle::<3, 3, 3, 3>(lo, lo),
+                ];
+                let xh = [
+                    i32x4_shuffle::<0, 0, 0, 0>(hi, hi),
+                    i32x4_shuffle::<1, 1, 1, 1>(hi, hi),
+                    i32x4_shuffle::<2, 2, 2, 2>(hi, hi),
+                    i32x4_shuffle::<3, 3, 3, 3>(hi, hi),
+                ];
+                let d = x.add(QK * nb + 4 * b);
+                let da = v128_load32_splat(d as *const u32);
+                let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
+                for (half, c) in codes.iter().enumerate() {
+                    let dot = |j: usize| {
                         i16x8_add(
-                            i16x8_relaxed_dot_i8x16_i7x16(lo, codes[i].0),
-                            i16x8_relaxed_dot_i8x16_i7x16(hi, codes[i].1),
+                            i16x8_relaxed_dot_i8x16_i7x16(xl[j], c[j].0),
+                            i16x8_relaxed_dot_i8x16_i7x16(xh[j], c[j].1),
                         )
                     };
-                    let s = f32x4_mul(dw, v128_load32_splat(d as *const u32));
-                    let q = quad_i16(pair_i16(row(0), row(1)), pair_i16(row(2), row(3)));
-                    let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
+                    let s = f32x4_mul(dw[half], da);
+                    let q = i16x8_add(i16x8_add(dot(0), dot(1)), i16x8_add(dot(2), dot(3)));
                     let isum = i32x4_add(i32x4_extadd_pairwise_i16x8(q), bias);
                     a[half] = f32x4_add(a[half], f32x4_mul(f32x4_convert_i32x4(isum), s));
                 }
@@ -732,24 +774,4 @@ unsafe fn matvec_rows8_tokens<const T: usize>(
         }
     }
     T
-}
-
-/// i16 lanes of rows a and b summed in pairs: 32-bit lane 2j + i holds two i16 of row i.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-fn pair_i16(a: v128, b: v128) -> v128 {
-    i16x8_add(
-        i32x4_shuffle::<0, 4, 1, 5>(a, b),
-        i32x4_shuffle::<2, 6, 3, 7>(a, b),
-    )
-}
-
-/// Two `pair_i16` results (rows 0, 1 and 2, 3) to 32-bit lane i holding two i16 of row i.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-fn quad_i16(p01: v128, p23: v128) -> v128 {
-    i16x8_add(
-        i64x2_shuffle::<0, 2>(p01, p23),
-        i64x2_shuffle::<1, 3>(p01, p23),
-    )
 }
