@@ -11,7 +11,7 @@ pub mod simd128;
 use core::slice::{from_raw_parts as view, from_raw_parts_mut as view_mut};
 use generic::attention::AttentionShape;
 use generic::paged_kv::{PagedLayout, PagedShape};
-use generic::q4_0::{q8_row_bytes as row_bytes, BLOCK_BYTES, QK};
+use generic::q4_0::{q8_row_bytes as row_bytes, BLOCK_BYTES, QK, WORD_MAJOR};
 
 /// Quantized activations are i8 for the relaxed dot product, permuted i16 otherwise.
 #[cfg(target_feature = "relaxed-simd")]
@@ -94,7 +94,7 @@ kernel! {
         let ws = view(w, n * (k / QK) * BLOCK_BYTES);
         let xs = view(xq, m * row_bytes::<WIDE>(k));
         let ys = view_mut(y, m * n);
-        generic::q4_0::matmul_q4_0_q8_0::<WIDE>(ws, xs, ys, m, n, k, r0, r1, rows8 != 0);
+        generic::q4_0::matmul_q4_0_q8_0::<WIDE, WORD_MAJOR>(ws, xs, ys, m, n, k, r0, r1, rows8 != 0);
     }
 }
 
@@ -102,7 +102,12 @@ kernel! {
 #[no_mangle]
 pub unsafe extern "C" fn interleave_q4_0_rows8(w: *mut u8, tmp: *mut u8, n: usize, k: usize) {
     let wrb = (k / QK) * BLOCK_BYTES;
-    generic::q4_0::interleave_rows8(view_mut(w, n * wrb), view_mut(tmp, 8 * wrb), n, k);
+    generic::q4_0::interleave_rows8::<WORD_MAJOR>(
+        view_mut(w, n * wrb),
+        view_mut(tmp, 8 * wrb),
+        n,
+        k,
+    );
 }
 
 kernel! {

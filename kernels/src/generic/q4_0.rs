@@ -38,12 +38,7 @@ pub const WORD_MAJOR: bool = cfg!(target_feature = "relaxed-simd");
 /// dot product. Rows past n / 8 * 8 stay as they were; all layouts take the same bytes,
 /// groups keep their place.
 #[inline(always)]
-pub fn block_parts(r: usize, b: usize, n: usize, nb: usize, rows8: bool) -> (usize, Codes) {
-    block_parts_in::<WORD_MAJOR>(r, b, n, nb, rows8)
-}
-
-#[inline(always)]
-fn block_parts_in<const WORDS: bool>(
+pub fn block_parts<const WORDS: bool>(
     r: usize,
     b: usize,
     n: usize,
@@ -92,12 +87,9 @@ impl Codes {
     }
 }
 
-/// Rewrites W (n, k) from GGML rows to the `rows8` layout in place; `tmp` holds 8 rows.
-pub fn interleave_rows8(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
-    interleave_rows8_in::<WORD_MAJOR>(w, tmp, n, k);
-}
-
-fn interleave_rows8_in<const WORDS: bool>(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
+/// Rewrites W (n, k) from GGML rows to the `rows8` layout (word-major with `WORDS`) in place;
+/// `tmp` holds 8 rows.
+pub fn interleave_rows8<const WORDS: bool>(w: &mut [u8], tmp: &mut [u8], n: usize, k: usize) {
     let nb = k / QK;
     let wrb = nb * BLOCK_BYTES;
     for g in 0..n / 8 {
@@ -106,7 +98,7 @@ fn interleave_rows8_in<const WORDS: bool>(w: &mut [u8], tmp: &mut [u8], n: usize
         for i in 0..8 {
             for b in 0..nb {
                 let from = i * wrb + b * BLOCK_BYTES;
-                let (d, codes) = block_parts_in::<WORDS>(i, b, 8, nb, true);
+                let (d, codes) = block_parts::<WORDS>(i, b, 8, nb, true);
                 group[d..d + 2].copy_from_slice(&tmp[from..from + 2]);
                 for j in 0..QK / 2 {
                     group[codes.byte(j)] = tmp[from + 2 + j];
@@ -208,24 +200,10 @@ fn read_i32(s: &[u8], p: usize) -> i32 {
     i32::from_le_bytes([s[p], s[p + 1], s[p + 2], s[p + 3]])
 }
 
-/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows `r0..r1` of W only.
+/// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows `r0..r1` of W only; `WORDS`: rows8 codes
+/// word-major.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_q4_0_q8_0<const WIDE: bool>(
-    w: &[u8],
-    xq: &[u8],
-    y: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    r0: usize,
-    r1: usize,
-    rows8: bool,
-) {
-    matmul_in::<WIDE, WORD_MAJOR>(w, xq, y, m, n, k, r0, r1, rows8);
-}
-
-#[allow(clippy::too_many_arguments)]
-fn matmul_in<const WIDE: bool, const WORDS: bool>(
+pub fn matmul_q4_0_q8_0<const WIDE: bool, const WORDS: bool>(
     w: &[u8],
     xq: &[u8],
     y: &mut [f32],
@@ -244,7 +222,7 @@ fn matmul_in<const WIDE: bool, const WORDS: bool>(
             let xrow = &xq[t * xrb..t * xrb + xrb];
             let mut acc = 0.0f32;
             for b in 0..nb {
-                let (d, codes) = block_parts_in::<WORDS>(r, b, n, nb, rows8);
+                let (d, codes) = block_parts::<WORDS>(r, b, n, nb, rows8);
                 let dw = f16_to_f32_finite(u16::from_le_bytes([w[d], w[d + 1]]));
                 let mut isum = read_i32(xrow, qbytes + 4 * nb + 4 * b);
                 for j in 0..QK / 2 {
@@ -319,7 +297,7 @@ mod tests {
         let mut xq = vec![0u8; m * q8_row_bytes::<WIDE>(k)];
         quantize_q8_0::<WIDE>(&x, &mut xq, m, k);
         let mut y = vec![0.0f32; m * n];
-        matmul_q4_0_q8_0::<WIDE>(&w, &xq, &mut y, m, n, k, 0, n, false);
+        matmul_q4_0_q8_0::<WIDE, WORD_MAJOR>(&w, &xq, &mut y, m, n, k, 0, n, false);
         let wf = dequant(&w, n, k);
         for t in 0..m {
             for r in 0..n {
@@ -363,8 +341,8 @@ mod tests {
         quantize_q8_0::<true>(&x, &mut b, m, k);
         let mut ya = vec![0.0f32; m * n];
         let mut yb = vec![0.0f32; m * n];
-        matmul_q4_0_q8_0::<false>(&w, &a, &mut ya, m, n, k, 0, n, false);
-        matmul_q4_0_q8_0::<true>(&w, &b, &mut yb, m, n, k, 0, n, false);
+        matmul_q4_0_q8_0::<false, WORD_MAJOR>(&w, &a, &mut ya, m, n, k, 0, n, false);
+        matmul_q4_0_q8_0::<true, WORD_MAJOR>(&w, &b, &mut yb, m, n, k, 0, n, false);
         assert_eq!(ya, yb);
     }
 
@@ -377,11 +355,11 @@ mod tests {
         quantize_q8_0::<false>(&x, &mut xq, m, k);
         let mut w8 = w.clone();
         let mut tmp = vec![0u8; 8 * k / QK * BLOCK_BYTES];
-        interleave_rows8_in::<WORDS>(&mut w8, &mut tmp, n, k);
+        interleave_rows8::<WORDS>(&mut w8, &mut tmp, n, k);
         for r in 0..n {
             for b in 0..k / QK {
-                let (d8, q8) = block_parts_in::<WORDS>(r, b, n, k / QK, true);
-                let (d, q) = block_parts_in::<WORDS>(r, b, n, k / QK, false);
+                let (d8, q8) = block_parts::<WORDS>(r, b, n, k / QK, true);
+                let (d, q) = block_parts::<WORDS>(r, b, n, k / QK, false);
                 assert_eq!(w8[d8..d8 + 2], w[d..d + 2]);
                 for j in 0..16 {
                     assert_eq!(w8[q8.byte(j)], w[q.byte(j)], "row {r} block {b} byte {j}");
@@ -390,8 +368,8 @@ mod tests {
         }
         let mut ya = vec![0.0f32; m * n];
         let mut yb = vec![0.0f32; m * n];
-        matmul_in::<false, WORDS>(&w, &xq, &mut ya, m, n, k, 0, n, false);
-        matmul_in::<false, WORDS>(&w8, &xq, &mut yb, m, n, k, 0, n, true);
+        matmul_q4_0_q8_0::<false, WORDS>(&w, &xq, &mut ya, m, n, k, 0, n, false);
+        matmul_q4_0_q8_0::<false, WORDS>(&w8, &xq, &mut yb, m, n, k, 0, n, true);
         assert_eq!(ya, yb);
     }
 
@@ -408,7 +386,7 @@ mod tests {
         let w = random_q4(n, k, &mut seed);
         let mut w8 = w.clone();
         let mut tmp = vec![0u8; 8 * BLOCK_BYTES];
-        interleave_rows8_in::<true>(&mut w8, &mut tmp, n, k);
+        interleave_rows8::<true>(&mut w8, &mut tmp, n, k);
         for half in 0..2 {
             for word in 0..4 {
                 for lane in 0..4 {
@@ -420,13 +398,13 @@ mod tests {
         }
     }
 
-    fn rows_independent<const WIDE: bool>(rows8: bool) {
+    fn rows_independent<const WIDE: bool, const WORDS: bool>(rows8: bool) {
         let (n, k) = (21, 96);
         let mut seed = 11u64;
         let mut w = random_q4(n, k, &mut seed);
         if rows8 {
             let mut tmp = vec![0u8; 8 * k / QK * BLOCK_BYTES];
-            interleave_rows8(&mut w, &mut tmp, n, k);
+            interleave_rows8::<WORDS>(&mut w, &mut tmp, n, k);
         }
         let rb = q8_row_bytes::<WIDE>(k);
         for m in [2, 5, 17] {
@@ -435,12 +413,12 @@ mod tests {
             quantize_q8_0::<WIDE>(&x, &mut xq, m, k);
             let mut y = vec![0.0f32; m * n];
             for (r0, r1) in [(0, 8), (8, 12), (12, n)] {
-                matmul_q4_0_q8_0::<WIDE>(&w, &xq, &mut y, m, n, k, r0, r1, rows8);
+                matmul_q4_0_q8_0::<WIDE, WORDS>(&w, &xq, &mut y, m, n, k, r0, r1, rows8);
             }
             for t in 0..m {
                 let mut one = vec![0.0f32; n];
                 let row = &xq[t * rb..(t + 1) * rb];
-                matmul_q4_0_q8_0::<WIDE>(&w, row, &mut one, 1, n, k, 0, n, rows8);
+                matmul_q4_0_q8_0::<WIDE, WORDS>(&w, row, &mut one, 1, n, k, 0, n, rows8);
                 let got: Vec<u32> = y[t * n..(t + 1) * n].iter().map(|v| v.to_bits()).collect();
                 let want: Vec<u32> = one.iter().map(|v| v.to_bits()).collect();
                 assert_eq!(got, want, "row {t} of {m}");
@@ -450,10 +428,11 @@ mod tests {
 
     #[test]
     fn each_row_equals_its_single_row_result_for_any_m_and_split() {
-        rows_independent::<false>(false);
-        rows_independent::<false>(true);
-        rows_independent::<true>(false);
-        rows_independent::<true>(true);
+        rows_independent::<false, false>(false);
+        rows_independent::<false, false>(true);
+        rows_independent::<false, true>(true);
+        rows_independent::<true, false>(false);
+        rows_independent::<true, false>(true);
     }
 
     #[test]
