@@ -484,8 +484,9 @@ unsafe fn tile4<W: Rows4>(
 /// Rows r..r+8 (two groups of four, `w0` and `w1`) times tokens 0..m (m <= TOKEN_TILE),
 /// each weight block unpacked once for all of them: the code words of each four rows, word-
 /// major (lane i of word j holds row i's codes 4j..4j+4), meet a token's four activation
-/// bytes, loaded as a splat, in one dot product (16 per block and token). A splat load takes a load port; a shuffle of one 16-byte load took the vector
-/// ALU the dot products need (measured 5% slower at 8 and 16 tokens).
+/// bytes, loaded as a splat, in one dot product (16 per block and token). A splat load takes
+/// a load port; a shuffle of one 16-byte load took the vector ALU the dot products need
+/// (measured 5% slower at 8 and 16 tokens).
 /// The f32 sums take the blocks in order, each as `acc + isum * (dw * da)`, so every output
 /// equals its one-token result bit for bit. They stay in a local array: kept in y they
 /// would be stored and loaded a row of y apart, and rows 4 KiB apart stall each other.
@@ -502,38 +503,17 @@ unsafe fn gemm_rows8<W: Rows4>(
     r: usize,
 ) {
     let mut acc = [[f32x4_splat(0.0); 2]; TOKEN_TILE];
-    let unpack = |q: [v128; 4]| {
-        let lo = q.map(|q| v128_and(q, g.c.nibble));
-        let hi = q.map(|q| v128_and(u16x8_shr(q, 4), g.c.nibble));
-        (lo, hi)
-    };
     for b in 0..g.nb {
         let dw = [w0.scales(b, &g.c), w1.scales(b, &g.c)];
-        let (lo0, hi0) = unpack(w0.words(b));
-        let (lo1, hi1) = unpack(w1.words(b));
+        let codes = [w0, w1].map(|w| unpack_words(w.words(b), g.c.nibble));
         let mut x = xq.add(b * QK);
         let mut d = xq.add(g.qbytes + 4 * b);
         for a in acc.iter_mut().take(m) {
-            let splat = |at: usize| v128_load32_splat(x.add(at) as *const u32);
-            let (xl, xh) = ([0, 4, 8, 12].map(splat), [16, 20, 24, 28].map(splat));
-            let dot = |j: usize, lo: &[v128; 4], hi: &[v128; 4]| {
-                i16x8_add(
-                    i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo[j]),
-                    i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi[j]),
-                )
-            };
-            let s0 = i16x8_add(
-                i16x8_add(dot(0, &lo0, &hi0), dot(1, &lo0, &hi0)),
-                i16x8_add(dot(2, &lo0, &hi0), dot(3, &lo0, &hi0)),
-            );
-            let s1 = i16x8_add(
-                i16x8_add(dot(0, &lo1, &hi1), dot(1, &lo1, &hi1)),
-                i16x8_add(dot(2, &lo1, &hi1), dot(3, &lo1, &hi1)),
-            );
+            let (xl, xh) = splat_words(x);
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * g.nb) as *const u32);
-            for (h, s) in [s0, s1].into_iter().enumerate() {
-                let isum = f32x4_convert_i32x4(i32x4_add(i32x4_extadd_pairwise_i16x8(s), bias));
+            for (h, c) in codes.iter().enumerate() {
+                let isum = block_sums(&xl, &xh, c, bias);
                 a[h] = f32x4_add(a[h], f32x4_mul(isum, f32x4_mul(dw[h], da)));
             }
             x = x.add(g.xrb);
@@ -610,53 +590,30 @@ unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
 unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
-    let (nibble, sign_mag, rebias) = core::hint::black_box((
-        u8x16_splat(0x0f),
-        u32x4_splat(0x8fff_ffff),
-        f32x4_splat(F16_EXP_REBIAS),
-    ));
-    // f16 bits in the high half of u32 lanes to f32: an arithmetic shift puts exponent and
-    // mantissa in place, the mask drops the sign's copies (`f16_scales` otherwise).
-    let scales = |h: v128| f32x4_mul(v128_and(i32x4_shr(h, 3), sign_mag), rebias);
+    let c = Rows8Consts::new();
     let d0 = xr.add(QK * nb);
     let mut w = w;
     for gi in 0..groups {
-        let mut acc0 = f32x4_splat(0.0);
-        let mut acc1 = f32x4_splat(0.0);
+        let mut acc = [f32x4_splat(0.0); 2];
         let mut a = xr;
         let mut d = d0;
         let end = d0.add(4 * nb);
         while d < end {
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
-            let splat = |at: usize| v128_load32_splat(a.add(at) as *const u32);
-            let (xl, xh) = ([0, 4, 8, 12].map(splat), [16, 20, 24, 28].map(splat));
-            let isum = |half: usize| {
-                let dot = |j: usize| {
-                    let q = load(w.add(16 + 64 * half + 16 * j));
-                    i16x8_add(
-                        i16x8_relaxed_dot_i8x16_i7x16(xl[j], v128_and(q, nibble)),
-                        i16x8_relaxed_dot_i8x16_i7x16(xh[j], v128_and(u16x8_shr(q, 4), nibble)),
-                    )
-                };
-                let s = i16x8_add(i16x8_add(dot(0), dot(1)), i16x8_add(dot(2), dot(3)));
-                f32x4_convert_i32x4(i32x4_add(i32x4_extadd_pairwise_i16x8(s), bias))
-            };
-            let h = load(w);
-            let z = i32x4_splat(0);
-            let s0 = f32x4_mul(scales(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)), da);
-            acc0 = f32x4_add(acc0, f32x4_mul(isum(0), s0));
-            let s1 = f32x4_mul(
-                scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)),
-                da,
-            );
-            acc1 = f32x4_add(acc1, f32x4_mul(isum(1), s1));
+            let (xl, xh) = splat_words(a);
+            let dw = c.scales(load(w));
+            for (half, acc) in acc.iter_mut().enumerate() {
+                let codes = unpack_words(c.words(w, half), c.nibble);
+                let isum = block_sums(&xl, &xh, &codes, bias);
+                *acc = f32x4_add(*acc, f32x4_mul(isum, f32x4_mul(dw[half], da)));
+            }
             w = w.add(8 * BLOCK_BYTES);
             a = a.add(QK);
             d = d.add(4);
         }
-        store_lanes(y.add(8 * gi), acc0, 4);
-        store_lanes(y.add(8 * gi + 4), acc1, 4);
+        store_lanes(y.add(8 * gi), acc[0], 4);
+        store_lanes(y.add(8 * gi + 4), acc[1], 4);
     }
 }
 
@@ -713,57 +670,25 @@ unsafe fn matvec_rows8_tokens<const T: usize>(
     groups: usize,
     nb: usize,
 ) -> usize {
-    let (nibble, sign_mag, rebias) = core::hint::black_box((
-        u8x16_splat(0x0f),
-        u32x4_splat(0x8fff_ffff),
-        f32x4_splat(F16_EXP_REBIAS),
-    ));
-    let scales = |h: v128| f32x4_mul(v128_and(i32x4_shr(h, 3), sign_mag), rebias);
-    let z = i32x4_splat(0);
+    let c = Rows8Consts::new();
     let mut w = w;
     for gi in 0..groups {
         let mut acc = [[f32x4_splat(0.0); 2]; T];
         for b in 0..nb {
-            let h = load(w);
-            let dw = [
-                scales(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)),
-                scales(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)),
-            ];
-            let codes = [0, 1].map(|half| {
-                [0, 1, 2, 3].map(|j| {
-                    let q = load(w.add(16 + 64 * half + 16 * j));
-                    (v128_and(q, nibble), v128_and(u16x8_shr(q, 4), nibble))
-                })
-            });
+            let dw = c.scales(load(w));
+            let codes = [0, 1].map(|half| unpack_words(c.words(w, half), c.nibble));
             for (t, a) in acc.iter_mut().enumerate() {
                 let x = xq.add(t * xrb);
-                let (lo, hi) = (load(x.add(b * QK)), load(x.add(b * QK + 16)));
-                let xl = [
-                    i32x4_shuffle::<0, 0, 0, 0>(lo, lo),
-                    i32x4_shuffle::<1, 1, 1, 1>(lo, lo),
-                    i32x4_shuffle::<2, 2, 2, 2>(lo, lo),
-                    i32x4_shuffle::<3, 3, 3, 3>(lo, lo),
-                ];
-                let xh = [
-                    i32x4_shuffle::<0, 0, 0, 0>(hi, hi),
-                    i32x4_shuffle::<1, 1, 1, 1>(hi, hi),
-                    i32x4_shuffle::<2, 2, 2, 2>(hi, hi),
-                    i32x4_shuffle::<3, 3, 3, 3>(hi, hi),
-                ];
+                let (xl, xh) = (
+                    splats4(load(x.add(b * QK))),
+                    splats4(load(x.add(b * QK + 16))),
+                );
                 let d = x.add(QK * nb + 4 * b);
                 let da = v128_load32_splat(d as *const u32);
                 let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
-                for (half, c) in codes.iter().enumerate() {
-                    let dot = |j: usize| {
-                        i16x8_add(
-                            i16x8_relaxed_dot_i8x16_i7x16(xl[j], c[j].0),
-                            i16x8_relaxed_dot_i8x16_i7x16(xh[j], c[j].1),
-                        )
-                    };
-                    let s = f32x4_mul(dw[half], da);
-                    let q = i16x8_add(i16x8_add(dot(0), dot(1)), i16x8_add(dot(2), dot(3)));
-                    let isum = i32x4_add(i32x4_extadd_pairwise_i16x8(q), bias);
-                    a[half] = f32x4_add(a[half], f32x4_mul(f32x4_convert_i32x4(isum), s));
+                for (half, codes) in codes.iter().enumerate() {
+                    let isum = block_sums(&xl, &xh, codes, bias);
+                    a[half] = f32x4_add(a[half], f32x4_mul(isum, f32x4_mul(dw[half], da)));
                 }
             }
             w = w.add(8 * BLOCK_BYTES);
@@ -774,4 +699,97 @@ unsafe fn matvec_rows8_tokens<const T: usize>(
         }
     }
     T
+}
+
+/// Constants of the rows8 kernels, built in each kernel (not inlined) so that they are the
+/// only ones holding registers, and hidden from LLVM (see `Consts`).
+#[cfg(target_feature = "relaxed-simd")]
+#[derive(Clone, Copy)]
+struct Rows8Consts {
+    nibble: v128,
+    sign_mag: v128,
+    rebias: v128,
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+impl Rows8Consts {
+    #[inline(always)]
+    fn new() -> Self {
+        core::hint::black_box(Rows8Consts {
+            nibble: u8x16_splat(0x0f),
+            sign_mag: u32x4_splat(0x8fff_ffff),
+            rebias: f32x4_splat(F16_EXP_REBIAS),
+        })
+    }
+
+    /// The 8 f16 scales at the start of a rows8 block as f32, rows 0..4 and rows 4..8: each
+    /// half moves to the top of a u32 lane, an arithmetic shift puts exponent and mantissa in
+    /// place, the mask drops the sign's copies (`f16_scales` otherwise).
+    #[inline(always)]
+    fn scales(&self, h: v128) -> [v128; 2] {
+        let z = i32x4_splat(0);
+        [
+            i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h),
+            i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h),
+        ]
+        .map(|t| f32x4_mul(v128_and(i32x4_shr(t, 3), self.sign_mag), self.rebias))
+    }
+
+    /// The four code vectors of rows 4 * half.. of the rows8 block at w.
+    #[inline(always)]
+    unsafe fn words(&self, w: *const u8, half: usize) -> [v128; 4] {
+        [0, 1, 2, 3].map(|j| load(w.add(16 + 64 * half + 16 * j)))
+    }
+}
+
+/// Four rows' word-major codes unpacked: the low nibbles (values 0..16 of the block) and the
+/// high ones (16..32), vector j holding word j of every row.
+#[cfg(target_feature = "relaxed-simd")]
+type Words = ([v128; 4], [v128; 4]);
+
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn unpack_words(q: [v128; 4], nibble: v128) -> Words {
+    (
+        q.map(|q| v128_and(q, nibble)),
+        q.map(|q| v128_and(u16x8_shr(q, 4), nibble)),
+    )
+}
+
+/// A token's eight activation words of a block at x, each loaded as a splat: values 0..16,
+/// then 16..32.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn splat_words(x: *const u8) -> ([v128; 4], [v128; 4]) {
+    let splat = |at: usize| v128_load32_splat(x.add(at) as *const u32);
+    ([0, 4, 8, 12].map(splat), [16, 20, 24, 28].map(splat))
+}
+
+/// Each u32 lane of v splat over a vector.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn splats4(v: v128) -> [v128; 4] {
+    [
+        i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        i32x4_shuffle::<3, 3, 3, 3>(v, v),
+    ]
+}
+
+/// Four rows' integer sums of one block with one token, as f32 (lane i: row i): the token's
+/// splatted words `xl` and `xh` meet the rows' `words` in 16 dot products summed in i16 (a
+/// lane sums 16 products of at most 15 * 128, below 2^15), plus the token's `bias` (-8 times
+/// the sum of its block). Exact, so every path's sums are the same integers.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn block_sums(xl: &[v128; 4], xh: &[v128; 4], (lo, hi): &Words, bias: v128) -> v128 {
+    let dot = |j: usize| {
+        i16x8_add(
+            i16x8_relaxed_dot_i8x16_i7x16(xl[j], lo[j]),
+            i16x8_relaxed_dot_i8x16_i7x16(xh[j], hi[j]),
+        )
+    };
+    let s = i16x8_add(i16x8_add(dot(0), dot(1)), i16x8_add(dot(2), dot(3)));
+    f32x4_convert_i32x4(i32x4_add(i32x4_extadd_pairwise_i16x8(s), bias))
 }
