@@ -94,7 +94,8 @@ kernel! {
         let ws = view(w, n * (k / QK) * BLOCK_BYTES);
         let xs = view(xq, m * row_bytes::<WIDE>(k));
         let ys = view_mut(y, m * n);
-        generic::q4_0::matmul_q4_0_q8_0::<WIDE, WORD_MAJOR>(ws, xs, ys, m, n, k, r0, r1, rows8 != 0);
+        let rows8 = rows8 != 0;
+        generic::q4_0::matmul_q4_0_q8_0::<WIDE, WORD_MAJOR>(ws, xs, ys, m, n, k, r0, r1, rows8);
     }
 }
 

@@ -185,7 +185,8 @@ pub unsafe fn read_sum_u32(p: *const u8, bytes: usize) -> u32 {
 /// registers, 12 dot products summed in i16 (192 products of i8 by 7-bit values with
 /// relaxed SIMD, 96 of i16 pairs without). No Q4_0 kernel does less per product: it must
 /// also unpack codes and scale. Six weights leave V8's 16 vector registers unspilled (eight
-/// spilled the sums: 78 against 94 GMAC/s here). Returns the sums' first u16 lane; bytes a multiple of 32.
+/// spilled the sums: 78 against 94 GMAC/s here). Returns the sums' first u16 lane; `bytes` is
+/// a multiple of 32.
 pub unsafe fn dot_peak_i8(p: *const u8, bytes: usize, rounds: usize) -> u32 {
     let w: [v128; 6] = core::hint::black_box(core::array::from_fn(|i| u8x16_splat(i as u8 + 1)));
     let mut acc = [i16x8_splat(0); 6];
