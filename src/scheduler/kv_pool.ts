@@ -136,7 +136,24 @@ export class KvPool {
   /** Drops one reference to block `id`; the last one frees it. */
   release(id: number): void {
     if (!(this.#refs[id]! > 0)) throw new RangeError(`KV block ${id} is not allocated`);
-    if (--this.#refs[id]! === 0) this.#free.push(id);
+    if (--this.#refs[id]! === 0) this.#free.splice(this.#freeSlot(id), 0, id);
+  }
+
+  /**
+   * Where free block `id` goes to keep `#free` descending. A sequence then takes the lowest
+   * ids, and its blocks follow one another in memory as its table does: attention reads them
+   * in a stream that the hardware prefetches. Reversed tables, which pushing freed blocks
+   * onto the end gave the next sequence, halved its speed.
+   */
+  #freeSlot(id: number): number {
+    const free = this.#free;
+    let [lo, hi] = [0, free.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (free[mid]! > id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** References to block `id`. */
