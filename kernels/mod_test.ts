@@ -683,46 +683,55 @@ Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 a
 });
 
 Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it alone, as one job or several", async () => {
-  await withKernels({ threads: 2 }, (kernels) => {
-    // Ten sequences (more than one job's eight tasks), of lengths large enough to split.
-    const kv = { nKvHeads: 4, headDim: 64, blockSize: 16, item: "f16" as const };
-    const calls = Array.from({ length: 10 }, (_, i) => {
-      const kvLen = 40 + 37 * i;
-      const m = i % 3 === 0 ? 3 : 1;
-      const shape = {
-        m,
-        nHeads: 8,
-        nKvHeads: 4,
-        headDim: 64,
-        blockSize: 16,
-        kvLen,
-        qPos0: kvLen - m,
-        scale: 0.125,
-        item: "f16" as const,
-      };
-      const k = pagedCase(kernels, kv, kvLen, 140 + i);
-      const v = pagedCase(kernels, kv, kvLen, 160 + i);
-      const qLen = m * 8 * 64;
-      const q = put(kernels, randomF32(qLen, 180 + i));
-      const [out, alone] = [kernels.alloc(qLen * 4), kernels.alloc(qLen * 4)];
-      kernels.attentionPaged(q, alone, k.base, v.base, k.table, shape);
-      return { call: { q, out, kBase: k.base, vBase: v.base, table: k.table, shape }, alone, qLen };
-    });
-    // Repeated: two threads writing one call's scores into another's would show as a race.
-    for (const threads of [1, 2, 2, 2, 2, 2, 2, 2, 2]) {
-      kernels.threads = threads;
-      kernels.attentionPagedMany(calls.map((c) => c.call));
-      for (const [i, c] of calls.entries()) {
-        const got = read(kernels, c.call.out, c.qLen);
-        assert.deepEqual(got, read(kernels, c.alone, c.qLen), `call ${i}, ${threads} threads`);
-        kernels.f32(c.call.out, c.qLen).fill(NaN);
+  // Grouped heads are split into chunks of heads; one head per kv head at m = 1 (each cached
+  // row read by one query row) gives each call whole to a thread.
+  for (const nKvHeads of [4, 8]) {
+    await withKernels({ threads: 2 }, (kernels) => {
+      // Ten sequences (more than one job's eight tasks), of lengths large enough to split.
+      const kv = { nKvHeads, headDim: 64, blockSize: 16, item: "f16" as const };
+      const calls = Array.from({ length: 10 }, (_, i) => {
+        const kvLen = 40 + 37 * i;
+        const m = i % 3 === 0 && nKvHeads < 8 ? 3 : 1;
+        const shape = {
+          m,
+          nHeads: 8,
+          nKvHeads,
+          headDim: 64,
+          blockSize: 16,
+          kvLen,
+          qPos0: kvLen - m,
+          scale: 0.125,
+          item: "f16" as const,
+        };
+        const k = pagedCase(kernels, kv, kvLen, 140 + i);
+        const v = pagedCase(kernels, kv, kvLen, 160 + i);
+        const qLen = m * 8 * 64;
+        const q = put(kernels, randomF32(qLen, 180 + i));
+        const [out, alone] = [kernels.alloc(qLen * 4), kernels.alloc(qLen * 4)];
+        kernels.attentionPaged(q, alone, k.base, v.base, k.table, shape);
+        return {
+          call: { q, out, kBase: k.base, vBase: v.base, table: k.table, shape },
+          alone,
+          qLen,
+        };
+      });
+      // Repeated: two threads writing one call's scores into another's would show as a race.
+      for (const threads of [1, 2, 2, 2, 2, 2, 2, 2, 2]) {
+        kernels.threads = threads;
+        kernels.attentionPagedMany(calls.map((c) => c.call));
+        for (const [i, c] of calls.entries()) {
+          const got = read(kernels, c.call.out, c.qLen);
+          const where = `${nKvHeads} kv heads, call ${i}, ${threads} threads`;
+          assert.deepEqual(got, read(kernels, c.alone, c.qLen), where);
+          kernels.f32(c.call.out, c.qLen).fill(NaN);
+        }
       }
-    }
-    assert.throws(
-      () => kernels.attentionPagedMany([{ ...calls[0]!.call, table: calls[0]!.call.table + 2 }]),
-      /not 4-byte aligned/,
-    );
-  });
+      assert.throws(
+        () => kernels.attentionPagedMany([{ ...calls[0]!.call, table: calls[0]!.call.table + 2 }]),
+        /not 4-byte aligned/,
+      );
+    });
+  }
 });
 
 Deno.test("paged KV kernels reject bad block tables, items and shapes with a RangeError or TypeError", async () => {

@@ -313,8 +313,14 @@ export class Ops implements KernelOps {
   attentionPagedMany(calls: readonly PagedAttentionCall[]): void {
     const tasks = calls.map((c) => this.#pagedTask(c));
     const heads = tasks.reduce((n, t) => n + t.count, 0);
-    const threads = Math.min(this.#parts(), heads);
     const macs = tasks.reduce((n, t) => n + t.macs, 0);
+    // Where each cached row serves one query row of one head, the time goes into reading the
+    // blocks, front to back. Chunks of heads would each read a slice of every block, which
+    // the hardware prefetcher does not follow: each call then goes whole to one thread.
+    const streaming = calls.every(({ shape: s }) =>
+      Math.min(s.m, PAGED_ROWS) * s.nHeads === s.nKvHeads
+    );
+    const threads = Math.min(this.#parts(), streaming ? tasks.length : heads);
     if (threads > 1 && macs >= MIN_SPLIT_MACS) {
       // Chunks of several heads (a chunk reads each block of the regions once for its heads),
       // about two per thread over the whole job; each call has scores of its own.
@@ -326,7 +332,8 @@ export class Ops implements KernelOps {
           const args = [...t.args];
           args[5] = scores;
           scores += t.scoreBytes;
-          return { op: OP_ATTENTION_PAGED, count: t.count, size, args, floats: [13] };
+          const chunk = streaming ? t.count : size;
+          return { op: OP_ATTENTION_PAGED, count: t.count, size: chunk, args, floats: [13] };
         });
         this.#pool!.run(job, threads);
       }
