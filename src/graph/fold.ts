@@ -4,7 +4,7 @@
  */
 import type { Fact } from "../ops/op.ts";
 import { Args, type AttrValue } from "../ops/args.ts";
-import { isIntegerLike } from "../ops/common.ts";
+import { contiguous, isIntegerLike } from "../ops/common.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
 import { argTensorIds, resolveArgs, templateWires, type Value } from "./graph.ts";
 import { describeInputs, factContents, type NodeSite } from "./infer.ts";
@@ -50,7 +50,8 @@ export function foldNode(node: NodeSite, values: readonly Value[]): Fact[] | und
       resolveArgs(args, (id) => values[id]!.fact.value!, (id) => factContents(values[id]!.fact)!),
       known,
     );
-    let ts = op.eval(evalArgs, { bindings: new Map() });
+    // Constants are stored in row-major order (a transpose gives a view).
+    let ts = op.eval(evalArgs, { bindings: new Map() }).map(contiguous);
     if (placedIn.length > 0) {
       const viewed = ts.map((t) => {
         const from = placedIn.find((p) => p.data === t.data && p.dtype === t.dtype);

@@ -226,6 +226,35 @@ export function isStrided(t: Tensor): t is StridedTensor {
   return "strides" in t;
 }
 
+/**
+ * `data` read through `strides` from `offset`: a plain tensor when that is its row-major order
+ * (no copy to make later), else a {@link StridedTensor}.
+ */
+export function stridedView(
+  dtype: DType,
+  shape: readonly number[],
+  data: Tensor["data"],
+  strides: readonly number[],
+  offset: number,
+): Tensor {
+  if (offset === 0 && data.length === volume(shape) && isRowMajor(shape, strides)) {
+    return { dtype, shape: [...shape], data };
+  }
+  const view: StridedTensor = { dtype, shape: [...shape], data, strides: [...strides], offset };
+  return view;
+}
+
+/** True when `strides` walk `shape` in row-major order (unit axes may have any stride). */
+function isRowMajor(shape: readonly number[], strides: readonly number[]): boolean {
+  let step = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] === 1) continue;
+    if (strides[i] !== step) return false;
+    step *= shape[i]!;
+  }
+  return true;
+}
+
 /** A row-major copy of a strided tensor (other tensors are returned as they are). */
 export function contiguous(t: Tensor): Tensor {
   if (!isStrided(t)) return t;

@@ -2,6 +2,7 @@
 import type { DType } from "../tensor/dtype.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Args, type ArgValue } from "./args.ts";
+import { contiguous } from "./common.ts";
 import { type Fact, type Op, opName } from "./op.ts";
 
 /** A tensor from a flat list of values. */
@@ -25,7 +26,7 @@ export function inferOp(op: Op, args: Record<string, ArgValue<Fact>>): Fact {
   })[0]!;
 }
 
-/** Items of a tensor as a plain array. */
+/** Items of a tensor as a plain array, in row-major order (a strided view read through). */
 export function items(x: Tensor): number[] {
-  return Array.from(x.data as Float32Array | Float64Array | Uint8Array);
+  return Array.from(contiguous(x).data as Float32Array | Float64Array | Uint8Array);
 }

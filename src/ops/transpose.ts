@@ -1,7 +1,7 @@
 import { strides, type Tensor } from "../tensor/tensor.ts";
 import type { Dim } from "../tensor/dim.ts";
 import type { Fact, Op, OpArgs } from "./op.ts";
-import { contiguous, type StridedTensor, withShape } from "./common.ts";
+import { contiguous, isStrided, stridedView, withShape } from "./common.ts";
 
 function permutation(axes: readonly number[], rank: number): number[] {
   const perm = axes.map((a) => (a < 0 ? a + rank : a));
@@ -39,10 +39,13 @@ export const transpose: Op = {
     const rank = x.shape.length;
     const perm = permutation(args.ints("axes"), rank);
     const shape = perm.map((a) => x.shape[a]!);
-    if (keepsOrder(x.shape, perm)) return [withShape(x, shape)];
-    const inStrides = strides(x.shape);
+    if (!isStrided(x) && keepsOrder(x.shape, perm)) return [withShape(x, shape)];
+    // A view of the same items, copied only by a reader that needs them in order: a transpose
+    // back, or a kernel that reads the items where they lie, copies nothing.
+    const inStrides = isStrided(x) ? x.strides : strides(x.shape);
     const walk = perm.map((a) => inStrides[a]!);
-    const view: StridedTensor = { dtype: x.dtype, shape, data: x.data, strides: walk, offset: 0 };
-    return [contiguous(view)];
+    const view = stridedView(x.dtype, shape, x.data, walk, isStrided(x) ? x.offset : 0);
+    return [x.dtype === "q40" || x.dtype === "string" ? contiguous(view) : view];
   },
+  acceptsStrided: true,
 };
