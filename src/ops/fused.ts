@@ -5,12 +5,29 @@
  */
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { contiguous } from "./common.ts";
+import { contiguous, isStrided, stridedView } from "./common.ts";
 import { asF32 } from "./matmul.ts";
 
 /** Row-major f32 items of `t` (copied only when strided or not f32). */
 export function f32Items(t: Tensor): Float32Array {
   return asF32(contiguous(t));
+}
+
+/**
+ * The items of x (1, H, S, D) when they lie as rows of tokens (S, H, D), as the transpose of a
+ * (1, S, H, D) tensor leaves them; else null. The kernels take heads in that order.
+ */
+export function tokenMajorItems(x: Tensor): Float32Array | null {
+  if (!isStrided(x) || x.shape.length !== 4 || !(x.data instanceof Float32Array)) return null;
+  const [b, h, s, d] = x.shape as [number, number, number, number];
+  const [, hs, ss, ds] = x.strides;
+  if (b !== 1 || ds !== 1 || hs !== d || ss !== h * d) return null;
+  return x.data.subarray(x.offset, x.offset + s * h * d);
+}
+
+/** Rows of tokens (S, H, D) as the (1, H, S, D) tensor they stand for: a view, not a copy. */
+export function headMajorView(rows: Float32Array, h: number, s: number, d: number): Tensor {
+  return stridedView("f32", [1, h, s, d], rows, [s * h * d, d, h * d, 1], 0);
 }
 
 /**

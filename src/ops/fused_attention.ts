@@ -7,7 +7,7 @@
  */
 import { strides, type Tensor, tensor } from "../tensor/tensor.ts";
 import { broadcastStrides, isStrided } from "./common.ts";
-import { f32Items, kernelInts, kernelOffset } from "./fused.ts";
+import { f32Items, headMajorView, kernelInts, kernelOffset, tokenMajorItems } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { isPaged, type PagedTensor } from "../tensor/paged.ts";
@@ -42,7 +42,9 @@ function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: numbe
 
 /** A sequence's attention that the paged kernel can run: its query rows and shapes. */
 interface PagedPlan {
+  /** q's items, (H, S, D) or, when `tokenMajor`, (S, H, D). */
   readonly qs: Float32Array;
+  readonly tokenMajor: boolean;
   readonly k: PagedTensor;
   readonly v: PagedTensor;
   readonly dims: Dims;
@@ -84,7 +86,9 @@ function pagedPlan(
     k.paged.memory === kern.memory && v.paged.memory === kern.memory &&
     k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
   ) {
-    return { qs: f32Items(q), k, v, dims: { H, Hk, S, L, D, scale }, shape: q.shape };
+    const rows = tokenMajorItems(q);
+    const qs = rows ?? f32Items(q);
+    return { qs, tokenMajor: rows !== null, k, v, dims: { H, Hk, S, L, D, scale }, shape: q.shape };
   }
   return null;
 }
@@ -206,10 +210,10 @@ function pagedAttention(
 ): Tensor[] {
   const mark = kern.mark();
   try {
-    const runs = plans.map(({ qs, k, v, dims: { H, Hk, S, L, D, scale } }) => {
+    const runs = plans.map(({ qs, tokenMajor, k, v, dims: { H, Hk, S, L, D, scale } }) => {
       const kp = k.paged;
       // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
-      const qt = S === 1 ? qs : transposeHS(qs, H, S, D);
+      const qt = S === 1 || tokenMajor ? qs : transposeHS(qs, H, S, D);
       const table = kernelInts(kern, kp.table);
       // One row: the result is (1, H, 1, D) as it comes, so it can stay in the run's arena.
       const kept = S === 1 ? arena?.alloc(qt.length * 4) ?? null : null;
@@ -234,7 +238,7 @@ function pagedAttention(
       const n = S * H * D;
       if (kept !== null) return tensor("f32", shape, arena!.view(kept, n));
       const y = kern.f32(call.out, n).slice();
-      return tensor("f32", shape, S === 1 ? y : transposeHS(y, S, H, D));
+      return S === 1 ? tensor("f32", shape, y) : headMajorView(y, H, S, D);
     });
   } finally {
     kern.reset(mark);

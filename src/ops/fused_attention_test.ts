@@ -3,6 +3,9 @@ import { tensor } from "../tensor/tensor.ts";
 import { KvPool } from "../scheduler/kv_pool.ts";
 import { checkFusion, randomF32 } from "./fused_testing.ts";
 import { fusedAttention } from "./fused_attention.ts";
+import { contiguous, isStrided } from "./common.ts";
+import { evalOp } from "./testing.ts";
+import { transpose } from "./transpose.ts";
 import { loadKernels } from "../../kernels/mod.ts";
 
 const REPEAT = [
@@ -66,10 +69,20 @@ Deno.test("fusedAttention reads a causal paged KV cache in the kernels' memory i
     const ts = fusedAttention(q, k, v, mask, 0.35, { bindings: new Map() });
     const kern = fusedAttention(q, k, v, mask, 0.35, { bindings: new Map(), kernels });
     const a = ts.data as Float32Array;
-    const b = kern.data as Float32Array;
+    const b = contiguous(kern).data as Float32Array;
     let worst = 0;
     for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
     assert.ok(worst <= 1e-5, `kernel attention differs by ${worst}`);
+    // q as the transpose of rows of tokens (1, S, H, D), as the graph gives it: read in place,
+    // and the result is a view of the kernel's rows of tokens, with the same items.
+    const rows = contiguous(evalOp(transpose, { input: q, axes: [0, 2, 1, 3] }));
+    const qView = evalOp(transpose, { input: rows, axes: [0, 2, 1, 3] });
+    assert.ok(isStrided(qView));
+    const viewed = fusedAttention(qView, k, v, mask, 0.35, { bindings: new Map(), kernels });
+    assert.deepEqual(viewed.shape, [1, H, S, D]);
+    assert.deepEqual(contiguous(viewed).data, b);
+    const back = evalOp(transpose, { input: viewed, axes: [0, 2, 1, 3] });
+    assert.ok(!isStrided(back), "the transpose back of the result copies nothing");
   } finally {
     kernels.close();
   }

@@ -4,7 +4,7 @@
  */
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { broadcastStrides } from "./common.ts";
-import { f32Items, inArena } from "./fused.ts";
+import { f32Items, headMajorView, inArena, tokenMajorItems } from "./fused.ts";
 import type { EvalContext } from "./op.ts";
 
 /** x (..., d), cos/sin broadcastable to x (same rank) -> (..., d). */
@@ -14,15 +14,24 @@ export function fusedRope(x: Tensor, cos: Tensor, sin: Tensor, ctx: EvalContext)
   if (d % 2 !== 0 || cos.shape.length !== rank || sin.shape.length !== rank) {
     throw new RangeError(`RoPE of [${x.shape}] with cos [${cos.shape}], sin [${sin.shape}]`);
   }
-  const xs = f32Items(x);
+  const k = ctx.kernels;
+  // Rows of tokens (S, H, D) seen as (1, H, S, D): the kernel's own layout, read in place.
+  const rows = k ? tokenMajorItems(x) : null;
+  const xs = rows ?? f32Items(x);
   const cs = f32Items(cos);
   const ss = f32Items(sin);
-  const k = ctx.kernels;
   // Kernel layout: x as (outer, m, d) with cos/sin (m, d) shared by every outer slice.
   const m = rank >= 2 ? x.shape[rank - 2]! : 1;
   const csShape = cos.shape.join();
   const kernelFits = k && xs.length > 0 && csShape === sin.shape.join() &&
     cos.shape.slice(0, -2).every((v) => v === 1) && cs.length === m * d;
+  if (k && kernelFits && rows) {
+    const heads = x.shape[1]!;
+    const y = inArena(k, ctx.arena, [rows, cs, ss], rows.length, ([xo, co, so], yo) => {
+      k.ropeRotateHalf(xo!, co!, so!, yo, m, heads, d);
+    });
+    return headMajorView(y, heads, m, d);
+  }
   if (k && kernelFits) {
     const outer = xs.length / (m * d);
     const y = inArena(k, ctx.arena, [xs, cs, ss], xs.length, ([xo, co, so], yo) => {

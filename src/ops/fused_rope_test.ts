@@ -38,3 +38,13 @@ Deno.test("fusedRope of one row (decode) runs all heads in one kernel call", asy
     "y = add(mul(x, c), mul(r, s));",
   ], ["y"]);
 });
+
+Deno.test("fusedRope of transposed rows of tokens reads them in place, all heads in one kernel call", async () => {
+  // x (1, S, H, D) transposed to (1, H, S, D), as a model's q and k before RoPE.
+  await checkFusion("rope", { x: [1, 3, 4, 8], c: [1, 1, 3, 8], s: [1, 1, 3, 8] }, [
+    "xt = transpose(x, axes = [0, 2, 1, 3]);",
+    "r = concat([neg(slice(xt, axes = [3], begin = [4], end = [8])),",
+    "  slice(xt, axes = [3], begin = [0], end = [4])], axis = 3);",
+    "y = add(mul(xt, c), mul(r, s));",
+  ], ["y"]);
+});

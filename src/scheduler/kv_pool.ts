@@ -15,7 +15,7 @@
  */
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
-import { contiguous } from "../ops/common.ts";
+import { contiguous, isStrided } from "../ops/common.ts";
 import { kernelInts, kernelOffset } from "../ops/fused.ts";
 import type { PagedKv, PagedTensor } from "../tensor/paged.ts";
 
@@ -249,18 +249,18 @@ export class KvPool {
       );
     }
     const { outer, inner } = r;
-    const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     const k = this.kernels;
     if (k) {
+      // Kv head g, position s at g * heads + s * positions (items where the rows lie).
+      const { items, heads, positions } = rowsOf(rows, axis, count, inner);
       const mark = k.mark();
       try {
-        const src = kernelOffset(k, arena, f32);
+        const src = kernelOffset(k, arena, items);
         const ids = kernelInts(k, table);
-        // Kv head g, position s at g * count * inner + s * inner.
         k.storeKvPaged(
           src,
-          count * inner,
-          inner,
+          heads,
+          positions,
           r.offset,
           ids,
           this.blockSize,
@@ -275,6 +275,7 @@ export class KvPool {
       }
       return;
     }
+    const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     // Converted once, then copied as raw items (a typed-array copy without conversion).
     const src = this.itemType === "f16"
       ? new Uint16Array(new Float16Array(f32).buffer)
@@ -338,4 +339,26 @@ export class KvPool {
     }
     return out;
   }
+}
+
+/**
+ * The items of a cache write (outer, count, inner) and the item strides of its kv heads and
+ * positions: where a view (1, heads, count, head dim), such as a transposed (1, count, heads,
+ * head dim), holds them, else a row-major copy.
+ */
+function rowsOf(
+  rows: Tensor,
+  axis: number,
+  count: number,
+  inner: number,
+): { items: Float32Array; heads: number; positions: number } {
+  if (
+    isStrided(rows) && rows.data instanceof Float32Array && axis === rows.shape.length - 2 &&
+    axis >= 1 && rows.strides[axis + 1] === 1 && rows.shape.slice(0, axis - 1).every((d) => d === 1)
+  ) {
+    const [heads, positions] = [rows.strides[axis - 1]!, rows.strides[axis]!];
+    const span = (rows.shape[axis - 1]! - 1) * heads + (count - 1) * positions + inner;
+    return { items: rows.data.subarray(rows.offset, rows.offset + span), heads, positions };
+  }
+  return { items: contiguous(rows).data as Float32Array, heads: count * inner, positions: inner };
 }
