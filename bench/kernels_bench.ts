@@ -251,9 +251,10 @@ function model110M(p: PoolSetup, ctx: number): Model110M {
     return [kc, vc];
   });
   const blocks = Math.ceil(ctx / blockSize);
+  // In position order, as the KV pool hands a sequence its blocks (lowest free first).
   const table = k.alloc(blocks * 4);
   new Int32Array(k.memory.buffer, table, blocks).set(
-    Int32Array.from({ length: blocks }, (_, b) => blocks - 1 - b),
+    Int32Array.from({ length: blocks }, (_, b) => b),
   );
   const paged = Array.from({ length: layers }, (): [number, number] => {
     const regions: [number, number] = [k.alloc(cacheFloats * 2), k.alloc(cacheFloats * 2)];
