@@ -100,6 +100,7 @@ export class Kernels extends Ops implements KernelHost {
   #scratch = new Map<string, { offset: number; bytes: number }>();
   #stepStart = 0;
   #stepThreads = 1;
+  #stepWork = 1;
   #closed = false;
   /** `memory.buffer.byteLength`, which costs ~90 ns per read on a shared memory. */
   #memoryBytes: number;
@@ -264,20 +265,25 @@ export class Kernels extends Ops implements KernelHost {
     return new Uint8Array(this.memory.buffer, offset, length);
   }
 
-  /** Starts timing a step and applies the policy's thread count to it. */
-  beginStep(): void {
-    this.#stepThreads = this.policy.next();
+  /**
+   * Starts timing a step of `work` units (tokens) and applies the thread count the policy
+   * chose for steps of that size.
+   */
+  beginStep(work = 1): void {
+    this.#stepWork = work;
+    this.#stepThreads = this.policy.next(work);
     this.#threads = Math.min(this.#stepThreads, this.maxThreads);
     this.#stepStart = performance.now();
   }
 
   /**
    * Ends the step begun by `beginStep`, feeding its time (less `idleMs` spent waiting on
-   * something else) per unit of `work` to the policy.
+   * something else) per unit of work to the policy.
    */
-  endStep(work = 1, idleMs = 0): void {
-    this.policy.record(this.#stepThreads, performance.now() - this.#stepStart - idleMs, work);
-    this.#threads = this.policy.current;
+  endStep(idleMs = 0): void {
+    const ms = performance.now() - this.#stepStart - idleMs;
+    this.policy.record(this.#stepThreads, ms, this.#stepWork);
+    this.#threads = this.policy.current();
   }
 
   /** Sum of `bytes` bytes as u32 words (the memory-read baseline); bytes % 64 == 0. */

@@ -17,14 +17,27 @@ const MIN_SAMPLES = 3;
  */
 const PROBE_STEPS = 2;
 
+/** One size of step's choice: its preferred count, recent times and probes. */
+interface Choice {
+  current: number;
+  samples: Map<number, number[]>;
+  step: number;
+  probes: number;
+  probe: number;
+}
+
 /**
  * Adaptive thread count: starts at `maxThreads`, probes the neighbouring counts now and
  * then, and moves to whichever count has the lowest median time per unit of work over its
  * recent steps. A median, not a mean: with every core busy, a step now and then waits
  * milliseconds for a descheduled worker, and one such step must not outweigh the typical
  * ones (a moving average did: two threads, 4.5 ms a typical step against 5.9 for one, lost
- * a third of the steps to one thread). Feed it comparable steps (decode steps), with `work`
- * (e.g. tokens) when they differ.
+ * a third of the steps to one thread).
+ *
+ * Steps are compared only with steps of about the same work (tokens), each size choosing its
+ * own count: per token, a 128-token prompt step at two threads (1.5 ms) is faster than a
+ * decode step at one (5.9 ms), and one window of both sent decode, and then the next prompt,
+ * to one thread.
  *
  * A step whose count differs from the step before is not timed: it pays for waking workers
  * that slept through the steps before (on a VM, a halted vCPU), which the steps after it do
@@ -33,11 +46,7 @@ const PROBE_STEPS = 2;
  */
 export class ThreadPolicy {
   #max: number;
-  #current: number;
-  #samples = new Map<number, number[]>();
-  #step = 0;
-  #probes = 0;
-  #probe = 0;
+  #choices = new Map<number, Choice>();
   #last = 0;
   #probeEvery: number;
   #margin: number;
@@ -55,38 +64,35 @@ export class ThreadPolicy {
       throw new RangeError(`Thread count must be a positive integer: received ${maxThreads}`);
     }
     this.#max = maxThreads;
-    this.#current = maxThreads;
     this.#probeEvery = Math.max(PROBE_STEPS + 2, options.probeEvery ?? 16);
     this.#margin = options.margin ?? 0.1;
     this.#window = Math.max(MIN_SAMPLES, options.window ?? 9);
   }
 
-  /** Thread count the policy currently prefers. */
-  get current(): number {
-    return this.#current;
+  /** Thread count the policy currently prefers for steps of `work` units (one token). */
+  current(work = 1): number {
+    return this.#choice(work).current;
   }
 
-  /** Median time per unit of work of the recent steps with `threads`, if any. */
-  median(threads: number): number | undefined {
-    const samples = this.#samples.get(threads);
-    if (!samples || samples.length === 0) return undefined;
-    const sorted = samples.toSorted((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  /** Median time per unit of work of the recent steps of `work` units with `threads`. */
+  median(threads: number, work = 1): number | undefined {
+    const samples = this.#choice(work).samples.get(threads);
+    return samples && samples.length > 0 ? medianOf(samples) : undefined;
   }
 
-  /** Thread count to use for the next step (usually `current`, sometimes a probe). */
-  next(): number {
+  /** Thread count for the next step, of `work` units (usually `current`, sometimes a probe). */
+  next(work = 1): number {
     if (this.#max === 1) return 1;
-    this.#step++;
-    const phase = this.#step % this.#probeEvery;
+    const c = this.#choice(work);
+    c.step++;
+    const phase = c.step % this.#probeEvery;
     if (phase === 0) {
-      this.#probes++;
-      const down = this.#current - 1;
-      const up = this.#current + 1;
-      this.#probe = down < 1 ? up : up > this.#max ? down : this.#probes % 2 === 1 ? down : up;
+      c.probes++;
+      const down = c.current - 1;
+      const up = c.current + 1;
+      c.probe = down < 1 ? up : up > this.#max ? down : c.probes % 2 === 1 ? down : up;
     }
-    return phase < PROBE_STEPS && this.#probes > 0 ? this.#probe : this.#current;
+    return phase < PROBE_STEPS && c.probes > 0 ? c.probe : c.current;
   }
 
   /** Records that a step with `threads` threads took `ms` for `work` units of work. */
@@ -94,22 +100,40 @@ export class ThreadPolicy {
     const woke = threads !== this.#last;
     this.#last = threads;
     if (woke || !(ms >= 0) || !(work > 0)) return;
-    let samples = this.#samples.get(threads);
-    if (!samples) this.#samples.set(threads, samples = []);
+    const c = this.#choice(work);
+    let samples = c.samples.get(threads);
+    if (!samples) c.samples.set(threads, samples = []);
     samples.push(ms / work);
     if (samples.length > this.#window) samples.shift();
-    for (const t of [this.#current - 1, this.#current + 1]) {
-      const other = this.#typical(t);
-      const mine = this.#typical(this.#current);
+    for (const t of [c.current - 1, c.current + 1]) {
+      const other = this.#typical(c, t);
+      const mine = this.#typical(c, c.current);
       if (other !== undefined && mine !== undefined && other * (1 + this.#margin) < mine) {
-        this.#current = t;
+        c.current = t;
       }
     }
   }
 
-  /** The median of `threads` once it has been timed often enough to compare. */
-  #typical(threads: number): number | undefined {
-    const samples = this.#samples.get(threads);
-    return samples && samples.length >= MIN_SAMPLES ? this.median(threads) : undefined;
+  /** The choice of steps of about `work` units: 1, 2, 3-4, 5-8, ... (up to 4096 and more). */
+  #choice(work: number): Choice {
+    const size = work <= 1 ? 0 : Math.min(32 - Math.clz32(Math.ceil(work) - 1), 12);
+    let c = this.#choices.get(size);
+    if (!c) {
+      c = { current: this.#max, samples: new Map(), step: 0, probes: 0, probe: 0 };
+      this.#choices.set(size, c);
+    }
+    return c;
   }
+
+  /** The median of `threads` once it has been timed often enough to compare. */
+  #typical(c: Choice, threads: number): number | undefined {
+    const samples = c.samples.get(threads);
+    return samples && samples.length >= MIN_SAMPLES ? medianOf(samples) : undefined;
+  }
+}
+
+function medianOf(samples: readonly number[]): number {
+  const sorted = samples.toSorted((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

@@ -13,7 +13,7 @@ function drive(policy: ThreadPolicy, steps: number, msFor: (threads: number) => 
 
 Deno.test("ThreadPolicy starts at the maximum thread count", () => {
   const p = new ThreadPolicy(2);
-  assert.equal(p.current, 2);
+  assert.equal(p.current(), 2);
   assert.equal(p.next(), 2);
 });
 
@@ -25,7 +25,7 @@ Deno.test("ThreadPolicy probes a neighbouring count for two steps at a time", ()
 Deno.test("ThreadPolicy drops to one thread when two threads make a step slower", () => {
   const p = new ThreadPolicy(2, { probeEvery: 5 });
   drive(p, 16, (t) => (t === 2 ? 10 : 6));
-  assert.equal(p.current, 1);
+  assert.equal(p.current(), 1);
   const used = drive(p, 8, (t) => (t === 2 ? 10 : 6));
   assert.ok(used.filter((t) => t === 1).length >= 6);
 });
@@ -33,24 +33,46 @@ Deno.test("ThreadPolicy drops to one thread when two threads make a step slower"
 Deno.test("ThreadPolicy returns to two threads when they pay off again", () => {
   const p = new ThreadPolicy(2, { probeEvery: 5 });
   drive(p, 16, (t) => (t === 2 ? 10 : 6));
-  assert.equal(p.current, 1);
+  assert.equal(p.current(), 1);
   drive(p, 60, (t) => (t === 2 ? 3 : 6));
-  assert.equal(p.current, 2);
+  assert.equal(p.current(), 2);
 });
 
 Deno.test("ThreadPolicy keeps the current count within the margin", () => {
   const p = new ThreadPolicy(2, { probeEvery: 4, margin: 0.1 });
   drive(p, 40, (t) => (t === 2 ? 5 : 4.8));
-  assert.equal(p.current, 2);
+  assert.equal(p.current(), 2);
 });
 
 Deno.test("ThreadPolicy compares time per unit of work", () => {
   const p = new ThreadPolicy(2, { probeEvery: 4 });
   for (let i = 0; i < 40; i++) {
-    const t = p.next();
-    p.record(t, t === 2 ? 8 : 6, t === 2 ? 2 : 1);
+    const t = p.next(4);
+    p.record(t, t === 2 ? 16 : 24, 4);
   }
-  assert.equal(p.current, 2);
+  assert.equal(p.current(4), 2);
+  assert.equal(p.median(2, 4), 4);
+  assert.equal(p.median(1, 4), 6);
+});
+
+Deno.test("ThreadPolicy compares a prompt's steps with prompt steps, a decode step with decode steps", () => {
+  const p = new ThreadPolicy(2, { probeEvery: 16 });
+  // Per token, a 128-token prompt step (2.6 ms at one thread, 1.5 at two) beats any decode
+  // step (5.9 and 4.5): timed in one window, prompts that fell on a probe's timed step sent
+  // everything to one thread.
+  const used = { prompt: [] as number[], decode: [] as number[] };
+  for (let i = 1; i <= 320; i++) {
+    const work = i % 16 === 1 ? 128 : 1;
+    const t = p.next(work);
+    const perToken = work > 1 ? (t === 2 ? 1.5 : 2.6) : (t === 2 ? 4.5 : 5.9);
+    p.record(t, perToken * work, work);
+    used[work > 1 ? "prompt" : "decode"].push(t);
+  }
+  assert.equal(p.current(), 2);
+  assert.equal(p.current(128), 2);
+  // One thread only in probes: the prompt steps' own (their 16th and 17th), the decode steps'.
+  assert.deepEqual(used.prompt.flatMap((t, i) => t === 1 ? [i + 1] : []), [16, 17]);
+  assert.ok(used.decode.filter((t) => t === 1).length <= 2 * Math.ceil(300 / 16));
 });
 
 Deno.test("ThreadPolicy keeps two threads whose steps are typically faster, slow ones now and then", () => {
@@ -59,7 +81,7 @@ Deno.test("ThreadPolicy keeps two threads whose steps are typically faster, slow
   // Every fifth two-thread step waits on a descheduled worker: the mean (5.6 ms) is within
   // the margin of one thread's 6 ms, the median (4.5 ms) is not.
   const used = drive(p, 200, (t) => (t === 1 ? 6 : ++twos % 5 === 0 ? 10 : 4.5));
-  assert.equal(p.current, 2);
+  assert.equal(p.current(), 2);
   // One thread in the probes only: steps 8-9, 16-17, ..., 200.
   assert.equal(used.filter((t) => t === 1).length, 49);
   assert.equal(p.median(2), 4.5);
@@ -74,7 +96,7 @@ Deno.test("ThreadPolicy does not time a step that changes the count", () => {
     last = t;
     return ms;
   });
-  assert.equal(p.current, 2);
+  assert.equal(p.current(), 2);
   assert.equal(p.median(2), 4.5);
   assert.equal(p.median(1), 6);
 });
@@ -83,9 +105,9 @@ Deno.test("ThreadPolicy compares a count only once it has been timed a few times
   const p = new ThreadPolicy(2, { probeEvery: 4 });
   // Probes at steps 4-5, 8-9 and 12-13; each one's first step is not timed.
   drive(p, 12, (t) => (t === 2 ? 10 : 1));
-  assert.equal(p.current, 2);
+  assert.equal(p.current(), 2);
   drive(p, 1, (t) => (t === 2 ? 10 : 1));
-  assert.equal(p.current, 1);
+  assert.equal(p.current(), 1);
 });
 
 Deno.test("ThreadPolicy with one thread never probes", () => {

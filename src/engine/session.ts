@@ -453,7 +453,8 @@ export class Session {
     if (work.length === 1 && !pause) return [await first.#stepAsync(work[0]!.ids)];
     const kernels = first.kernels;
     const timed = first.#adaptive && kernels !== null && !first.executor.waiting;
-    if (timed) kernels!.beginStep();
+    const tokens = work.reduce((n, w) => n + w.ids.length, 0);
+    if (timed) kernels!.beginStep(tokens);
     // The thread policy times the computation, not the pauses.
     let paused = 0;
     const timedPause: Pause | undefined = pause && (() => {
@@ -483,16 +484,16 @@ export class Session {
       const plan = first.#plan.batchPlan(first.executor);
       outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause);
     }
-    if (timed) kernels!.endStep(work.reduce((n, w) => n + w.ids.length, 0), paused);
+    if (timed) kernels!.endStep(paused);
     return work.map(({ session, ids }, i) => session.#complete(ids, outputs[i]!));
   }
 
   #step(ids: readonly number[]): Float32Array {
     const run = this.#prepare(ids);
     const timed = this.#adaptive && this.kernels !== null;
-    if (timed) this.kernels!.beginStep();
+    if (timed) this.kernels!.beginStep(ids.length);
     const values = this.executor.runBound(run.inputs, run.bindings, run.overrides, this.kernels);
-    if (timed) this.kernels!.endStep(ids.length);
+    if (timed) this.kernels!.endStep();
     return this.#complete(ids, values);
   }
 
