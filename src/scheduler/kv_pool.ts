@@ -142,8 +142,8 @@ export class KvPool {
   /**
    * Where free block `id` goes to keep `#free` descending. A sequence then takes the lowest
    * ids, and its blocks follow one another in memory as its table does: attention reads them
-   * in a stream that the hardware prefetches. Reversed tables, which pushing freed blocks
-   * onto the end gave the next sequence, halved its speed.
+   * in a stream that the hardware prefetches. A reversed table, which pushing freed blocks
+   * onto the end gave the next sequence, halved attention's speed.
    */
   #freeSlot(id: number): number {
     const free = this.#free;
