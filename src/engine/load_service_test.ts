@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadService } from "./load_service.ts";
+import { loadKernels } from "../../kernels/mod.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 const ARCHIVE = new URL("stories260K/nnef/stories260K_f32.nnef.tgz", FIXTURES).pathname;
@@ -59,4 +60,33 @@ Deno.test("loadService with a memory limit plans the KV budget, or refuses a mod
       /^Model 's' does not fit in the 64 MiB memory limit \(\/sys\/fs\/cgroup\/memory\.max\): it needs \d+ MiB, that is 1\.\d MiB of weights \+ 0\.3 MiB of KV cache for one 511-token sequence \(640 bytes per position\) \+ \d+ MiB for the process itself/
         .test(e.message),
   );
+});
+
+Deno.test("loadService warms up once the weights are in, and leaves no trace of it", async () => {
+  const tokenizer = new URL("stories260K/tok512.bin", FIXTURES).pathname;
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const runs: number[][] = [];
+    for (const warmUp of [true, false]) {
+      const loaded = await loadService(ARCHIVE, { modelId: "s", tokenizer, kernels, warmUp });
+      await loaded.weightsReady;
+      const before = loaded.service.stats!;
+      assert.equal(before.steps, 0);
+      assert.equal(before.blocksUsed, 0);
+      assert.equal(before.blocksCached, 0);
+      const medians = kernels.policy.median(1);
+      const prompt = loaded.service.tokenizer.encode("Once upon a time", { addBos: true });
+      let ids: readonly number[] = [];
+      const options = { sampling: { temperature: 0 }, stop: [], maxTokens: 12 };
+      for await (const event of loaded.service.generate(prompt, options)) {
+        if (event.type === "done") ids = event.ids;
+      }
+      runs.push([...ids]);
+      if (warmUp) assert.equal(medians, undefined, "the warm-up's steps are not timed");
+    }
+    assert.equal(runs[0]!.length, 12);
+    assert.deepEqual(runs[0], runs[1]);
+  } finally {
+    kernels.close();
+  }
 });
