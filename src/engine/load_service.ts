@@ -291,15 +291,15 @@ export async function loadService(
 }
 
 /** Positions the warm-up prefills, then decodes. */
-const WARM_UP_PROMPT = 16;
-const WARM_UP_DECODE = 8;
+const WARM_UP_PROMPT = 8;
+const WARM_UP_DECODE = 4;
 
 /**
- * Runs a scratch sequence over `pool` (a prompt, then a few decode steps) and gives its blocks
- * back: V8 compiles the executor, the ops and the kernels it runs, which the first request
- * would otherwise run cold (110M, 2 threads, the first request's 128-token prompt and 64
- * tokens: 299-344 ms to the first token and 123-130 tokens/s without it, 215-288 ms and
- * 166-182 with it, for about 150 ms more at load). Its timings stay out of the thread policy.
+ * Runs a scratch sequence over `pool` (a prompt that takes the batched kernels, then a few
+ * decode steps) and gives its blocks back: V8 compiles the executor, the ops and the kernels
+ * it runs, which the first request would otherwise run cold. 110M, 2 threads, three starts
+ * each: the first request's first token came after 266-390 ms without it, 205-218 ms with it;
+ * it costs about 0.1 s at load (0.3 s for 1.1B). Its timings stay out of the thread policy.
  * Skipped when the pool has no room; a failure only costs the warm-up.
  */
 function warmUp(graph: Model, pool: KvPool, kernels: Kernels | null): void {
