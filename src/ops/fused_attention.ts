@@ -48,7 +48,6 @@ interface PagedPlan {
   readonly k: PagedTensor;
   readonly v: PagedTensor;
   readonly dims: Dims;
-  readonly shape: readonly number[];
 }
 
 type AttentionShapes = ReturnType<typeof attentionShapes>;
@@ -88,7 +87,7 @@ function pagedPlan(
   ) {
     const rows = tokenMajorItems(q);
     const qs = rows ?? f32Items(q);
-    return { qs, tokenMajor: rows !== null, k, v, dims: { H, Hk, S, L, D, scale }, shape: q.shape };
+    return { qs, tokenMajor: rows !== null, k, v, dims: { H, Hk, S, L, D, scale } };
   }
   return null;
 }
@@ -215,8 +214,8 @@ function pagedAttention(
       // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
       const qt = S === 1 || tokenMajor ? qs : transposeHS(qs, H, S, D);
       const table = kernelInts(kern, kp.table);
-      // One row: the result is (1, H, 1, D) as it comes, so it can stay in the run's arena.
-      const kept = S === 1 ? arena?.alloc(qt.length * 4) ?? null : null;
+      // The result, rows of tokens (S, H, D), is returned as it lies: it stays in the run's arena.
+      const kept = arena?.alloc(qt.length * 4) ?? null;
       const q = kernelOffset(kern, arena, qt);
       const out = kept ?? kern.alloc(qt.length * 4);
       const shape = {
@@ -234,11 +233,10 @@ function pagedAttention(
     });
     kern.attentionPagedMany(runs.map((r) => r.call));
     return runs.map(({ call, kept }, i) => {
-      const { shape, dims: { H, S, D } } = plans[i]!;
+      const { H, S, D } = plans[i]!.dims;
       const n = S * H * D;
-      if (kept !== null) return tensor("f32", shape, arena!.view(kept, n));
-      const y = kern.f32(call.out, n).slice();
-      return S === 1 ? tensor("f32", shape, y) : headMajorView(y, H, S, D);
+      const y = kept !== null ? arena!.view(kept, n) : kern.f32(call.out, n).slice();
+      return headMajorView(y, H, S, D);
     });
   } finally {
     kern.reset(mark);

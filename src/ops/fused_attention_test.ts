@@ -83,6 +83,12 @@ Deno.test("fusedAttention reads a causal paged KV cache in the kernels' memory i
     assert.deepEqual(contiguous(viewed).data, b);
     const back = evalOp(transpose, { input: viewed, axes: [0, 2, 1, 3] });
     assert.ok(!isStrided(back), "the transpose back of the result copies nothing");
+    // In a run, the result stays in the run's arena, where the next kernel reads it in place.
+    const arena = kernels.openRun()!;
+    const inRun = fusedAttention(qView, k, v, mask, 0.35, { bindings: new Map(), kernels, arena });
+    assert.ok(arena.holds(inRun.data as Float32Array));
+    assert.deepEqual(contiguous(inRun).data, b);
+    arena.close();
   } finally {
     kernels.close();
   }
