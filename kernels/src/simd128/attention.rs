@@ -1,5 +1,5 @@
 use super::elementwise::softmax_row;
-use super::{hsum_f32, loadf, madd, reduce4_f32, storef, ExpConsts};
+use super::{f16_top_scaled, hsum_f32, loadf, madd, reduce4_f32, storef, ExpConsts, F16_TOP_KEEP};
 use crate::generic::attention::AttentionShape;
 use crate::generic::f16::{f16_to_f32_finite, F16_EXP_REBIAS};
 use crate::generic::paged_kv::PagedShape;
@@ -382,13 +382,12 @@ impl Item for F16 {
     fn consts() -> F16Consts {
         core::hint::black_box(F16Consts {
             zero: u16x8_splat(0),
-            sign_mag: u32x4_splat(0x8fff_ffff),
+            sign_mag: u32x4_splat(F16_TOP_KEEP),
             rebias: f32x4_splat(F16_EXP_REBIAS),
         })
     }
     /// `generic::f16::f16_to_f32_finite` on four halves: each half moves to the top of its
-    /// u32 lane, an arithmetic shift puts exponent and mantissa in place (the mask drops the
-    /// sign's copies), 2^112 rebiases.
+    /// u32 lane (`f16_top_scaled`), and 2^112 rebiases.
     #[inline(always)]
     unsafe fn load4(c: &F16Consts, p: *const u8, i: usize) -> v128 {
         f32x4_mul(Self::load4_raw(c, p, i), c.rebias)
@@ -398,7 +397,7 @@ impl Item for F16 {
     unsafe fn load4_raw(c: &F16Consts, p: *const u8, i: usize) -> v128 {
         let h = v128_load64_zero(p.add(2 * i) as *const u64);
         let top = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(c.zero, h);
-        v128_and(i32x4_shr(top, 3), c.sign_mag)
+        f16_top_scaled(top, c.sign_mag)
     }
     #[inline(always)]
     unsafe fn value(p: *const u8, i: usize) -> f32 {

@@ -80,6 +80,18 @@ pub fn f16x4_to_f32(h: v128, c: &F16Consts) -> v128 {
     v128_or(v128_bitselect(v128_or(mag, c.inf), f, special), sign)
 }
 
+/// What `f16_top_scaled` keeps of a shifted lane: the sign and the exponent and mantissa bits.
+pub const F16_TOP_KEEP: u32 = 0x8fff_ffff;
+
+/// f16 halves in the top 16 bits of u32 lanes (the low 16 zero) as f32, divided by
+/// `F16_EXP_REBIAS` (`generic::f16::f16_to_f32_finite` for finite halves): an arithmetic shift
+/// puts exponent and mantissa in place, and `keep` (`F16_TOP_KEEP` in every lane) drops the
+/// sign's copies.
+#[inline(always)]
+pub fn f16_top_scaled(top: v128, keep: v128) -> v128 {
+    v128_and(i32x4_shr(top, 3), keep)
+}
+
 /// Constants of `exp_f32x4` (see `F16Consts`).
 #[derive(Clone, Copy)]
 pub struct ExpConsts {

@@ -717,14 +717,13 @@ impl Rows8Consts {
     fn new() -> Self {
         core::hint::black_box(Rows8Consts {
             nibble: u8x16_splat(0x0f),
-            sign_mag: u32x4_splat(0x8fff_ffff),
+            sign_mag: u32x4_splat(super::F16_TOP_KEEP),
             rebias: f32x4_splat(F16_EXP_REBIAS),
         })
     }
 
     /// The 8 f16 scales at the start of a rows8 block as f32, rows 0..4 and rows 4..8: each
-    /// half moves to the top of a u32 lane, an arithmetic shift puts exponent and mantissa in
-    /// place, the mask drops the sign's copies (`f16_scales` otherwise).
+    /// half moves to the top of a u32 lane (`f16_top_scaled`; `f16_scales` otherwise).
     #[inline(always)]
     fn scales(&self, h: v128) -> [v128; 2] {
         let z = i32x4_splat(0);
@@ -732,7 +731,7 @@ impl Rows8Consts {
             i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h),
             i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h),
         ]
-        .map(|t| f32x4_mul(v128_and(i32x4_shr(t, 3), self.sign_mag), self.rebias))
+        .map(|t| f32x4_mul(super::f16_top_scaled(t, self.sign_mag), self.rebias))
     }
 
     /// The four code vectors of rows 4 * half.. of the rows8 block at w.
