@@ -106,7 +106,7 @@ const TOKEN_TILE: usize = 16;
 
 /// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4, r1 of 8 or
 /// n with `rows8`). One token: eight rows per pass over the weights; two to seven tokens
-/// (relaxed SIMD, rows8): the same, up to four tokens per pass. From `GEMM_MIN_TOKENS`
+/// (relaxed SIMD, rows8): the same, two tokens per pass. From `GEMM_MIN_TOKENS`
 /// tokens on, tiles of eight rows (relaxed SIMD) or four rows by `TOKEN_TILE` tokens, each
 /// weight block unpacked once per tile. Every output is bit-identical to its one-token
 /// result: the blocks' f32 terms are added in the same order by every path.
@@ -617,9 +617,11 @@ unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, 
     }
 }
 
-/// Tokens 0..m (m < `GEMM_MIN_TOKENS`) times rows r0..r1: the aligned rows8 groups a few
+/// Tokens 0..m (m < `GEMM_MIN_TOKENS`) times rows r0..r1: the aligned rows8 groups two
 /// tokens per pass (`matvec_rows8_tokens`), the rest token by token. Each output is what the
-/// one-token `matvec` gives it, bit for bit.
+/// one-token `matvec` gives it, bit for bit. Three or four tokens per pass ran slower per
+/// token than two (4096 x 4096, m = 4: 0.95x the one-token matvec against 1.08x): the codes
+/// of a block and the tokens' sums no longer fit in the vector registers V8 allocates.
 #[cfg(target_feature = "relaxed-simd")]
 unsafe fn matvec_tokens(
     wm: &Matrix,
@@ -640,9 +642,7 @@ unsafe fn matvec_tokens(
             let (x, yt) = (xq.add(t * g.xrb), y.add(t * n + r));
             t += match m - t {
                 1 => matvec_rows8_tokens::<1>(group, x, g.xrb, yt, n, groups, g.nb),
-                2 => matvec_rows8_tokens::<2>(group, x, g.xrb, yt, n, groups, g.nb),
-                3 => matvec_rows8_tokens::<3>(group, x, g.xrb, yt, n, groups, g.nb),
-                _ => matvec_rows8_tokens::<4>(group, x, g.xrb, yt, n, groups, g.nb),
+                _ => matvec_rows8_tokens::<2>(group, x, g.xrb, yt, n, groups, g.nb),
             };
         }
         r = end;
@@ -657,7 +657,8 @@ unsafe fn matvec_tokens(
 /// `matvec_rows8` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in one pass
 /// over the weights: each block's codes are unpacked once for all T tokens, and each token
 /// takes exactly the steps `matvec_rows8` takes, so its outputs are the same bits. A token's
-/// eight activation words are splatted from two loads, for both halves of the block.
+/// eight activation words are loaded as splats, for both halves of the block (splats shuffled
+/// from two loads took the vector ALU the dot products need: 3-5% slower at two tokens).
 /// Returns T.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
@@ -679,10 +680,7 @@ unsafe fn matvec_rows8_tokens<const T: usize>(
             let codes = [0, 1].map(|half| unpack_words(c.words(w, half), c.nibble));
             for (t, a) in acc.iter_mut().enumerate() {
                 let x = xq.add(t * xrb);
-                let (xl, xh) = (
-                    splats4(load(x.add(b * QK))),
-                    splats4(load(x.add(b * QK + 16))),
-                );
+                let (xl, xh) = splat_words(x.add(b * QK));
                 let d = x.add(QK * nb + 4 * b);
                 let da = v128_load32_splat(d as *const u32);
                 let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
@@ -762,18 +760,6 @@ fn unpack_words(q: [v128; 4], nibble: v128) -> Words {
 unsafe fn splat_words(x: *const u8) -> ([v128; 4], [v128; 4]) {
     let splat = |at: usize| v128_load32_splat(x.add(at) as *const u32);
     ([0, 4, 8, 12].map(splat), [16, 20, 24, 28].map(splat))
-}
-
-/// Each u32 lane of v splat over a vector.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-fn splats4(v: v128) -> [v128; 4] {
-    [
-        i32x4_shuffle::<0, 0, 0, 0>(v, v),
-        i32x4_shuffle::<1, 1, 1, 1>(v, v),
-        i32x4_shuffle::<2, 2, 2, 2>(v, v),
-        i32x4_shuffle::<3, 3, 3, 3>(v, v),
-    ]
 }
 
 /// Four rows' integer sums of one block with one token, as f32 (lane i: row i): the token's
