@@ -164,7 +164,7 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
   }
   if (op === OP_ATTENTION_PAGED) {
     // (q, out, kBase, vBase, table, scores (nHeads * kvLen: one row per head), m, nHeads,
-    // nKvHeads, headDim, blockSize, kvLen, qPos0, scale, f16)
+    // nKvHeads, headDim, blockSize, kvLen, qPos0, scale, f16, runHeads, runStride)
     const nHeads = a(7);
     (exports.attention_paged as (...args: number[]) => void)(
       a(0),
@@ -182,6 +182,8 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       a(12),
       c.f32[base + TASK_ARGS + 13]!,
       a(14),
+      a(15),
+      a(16),
       r0,
       Math.min(nHeads, r0 + size),
     );

@@ -36,10 +36,14 @@ export type KvItem = "f16" | "f32";
 
 /**
  * Shapes of one `attentionPaged` call. Each cache tensor (a layer's K, or V) is a pool
- * region of blocks; block b holds `blockSize` positions of every kv head, laid out
- * (nKvHeads, blockSize, headDim) of `item`s. A sequence's block table (i32 block ids) maps
- * position p to block `table[p / blockSize]`: position p of kv head g is at byte
- * `base + ((table[p / blockSize] * nKvHeads + g) * blockSize + p % blockSize) * headDim * itemBytes`.
+ * region of blocks of `blockSize` positions, rows of `headDim` `item`s. A sequence's block
+ * table (i32 block ids) maps position p to block `table[p / blockSize]`. The kv heads lie in
+ * runs of `runHeads` heads, `runStride` bytes apart; each run is a sequence of blocks
+ * (runHeads, blockSize, headDim): position p of kv head g is at byte
+ * `base + floor(g / runHeads) * runStride + ((table[p / blockSize] * runHeads + g % runHeads) * blockSize + p % blockSize) * headDim * itemBytes`.
+ * One run of every head (the default) interleaves them in each block; several runs give the
+ * threads that take the heads apart one stream of blocks each, which they read at full
+ * speed (slices of interleaved blocks read slower over two threads than over one).
  */
 export interface PagedAttentionShape {
   /** Query rows (tokens). */
@@ -60,6 +64,10 @@ export interface PagedAttentionShape {
   scale: number;
   /** Cache item type. */
   item: KvItem;
+  /** Kv heads per run (default: all, one run). */
+  runHeads?: number;
+  /** Bytes from one run of blocks to the next. */
+  runStride?: number;
 }
 
 /** One `attentionPaged` call of an `attentionPagedMany` job: its offsets and shapes. */
@@ -171,7 +179,8 @@ export interface KernelOps {
    * (block table `table`, see {@linkcode PagedAttentionShape}) from f32 `src`, whose item
    * (g, s, i) sits at element `g * srcHeadStride + s * srcRowStride + i`: both a
    * (nKvHeads, S, headDim) and an (S, nKvHeads, headDim) tensor are read in place. f16 items
-   * are rounded to nearest even, as `Float16Array` does.
+   * are rounded to nearest even, as `Float16Array` does. `kvRunHeads` and `kvRunStride`:
+   * the region's runs (see {@linkcode PagedAttentionShape}; one run by default).
    */
   storeKvPaged(
     src: number,
@@ -185,5 +194,7 @@ export interface KernelOps {
     headDim: number,
     pos0: number,
     count: number,
+    kvRunHeads?: number,
+    kvRunStride?: number,
   ): void;
 }

@@ -512,7 +512,12 @@ function pagedCase(kernels: Kernels, kv: KvCase, positions: number, seed: number
   const ids = Int32Array.from({ length: blocks }, (_, b) => blocks - b);
   const bytes = kv.item === "f16" ? 2 : 4;
   const blockBytes = kv.nKvHeads * kv.blockSize * kv.headDim * bytes;
-  const regionBytes = (blocks + 2) * blockBytes;
+  // Runs of `kv.runHeads` kv heads, blocks + 2 blocks each (the table names 1..=blocks).
+  const runHeads = kv.runHeads ?? 0;
+  const runStride = (blocks + 2) * runHeads * kv.blockSize * kv.headDim * bytes;
+  const regionBytes = runHeads > 0
+    ? Math.ceil(kv.nKvHeads / runHeads) * runStride
+    : (blocks + 2) * blockBytes;
   // (nKvHeads, positions, headDim) f32 source, and the values a contiguous cache would hold.
   const src = randomF32(kv.nKvHeads * positions * kv.headDim, seed, 2);
   const held = kv.item === "f16" ? Float32Array.from(src, (v) => f16ToF32(f32ToF16(v))) : src;
@@ -532,8 +537,10 @@ function pagedCase(kernels: Kernels, kv: KvCase, positions: number, seed: number
     kv.headDim,
     0,
     positions,
+    runHeads,
+    runStride,
   );
-  return { ids, table, base, held };
+  return { ids, table, base, held, runHeads, runStride };
 }
 
 interface KvCase {
@@ -541,6 +548,8 @@ interface KvCase {
   headDim: number;
   blockSize: number;
   item: KvItem;
+  /** Kv heads per run of blocks (default: all, one run). */
+  runHeads?: number;
 }
 
 for (const variant of ["simd128", "relaxed"] as const) {
@@ -609,9 +618,10 @@ for (const variant of ["simd128", "relaxed"] as const) {
       // A query item of 2^17 or more cannot take the f16 scale (2^112) in f32: such heads read
       // the keys as f32 first; the others move the scale onto the query. Both give these bits.
       const cases = [["f32", 0], ["f16", 0], ["f16", 2 ** 17]] as const;
-      for (const [[item, spike], blockSize] of cases.flatMap((c) => [[c, 3], [c, 8]] as const)) {
+      const layouts = cases.flatMap((c) => [[c, 3, 0], [c, 8, 0], [c, 8, 1], [c, 3, 2]] as const);
+      for (const [[item, spike], blockSize, runHeads] of layouts) {
         for (const s of attentionShapes()) {
-          const kv = { nKvHeads: s.nKvHeads, headDim: s.headDim, blockSize, item };
+          const kv = { nKvHeads: s.nKvHeads, headDim: s.headDim, blockSize, item, runHeads };
           const k = pagedCase(kernels, kv, s.kvLen, 121);
           const v = pagedCase(kernels, kv, s.kvLen, 122);
           assert.deepEqual(k.ids, v.ids);
@@ -626,13 +636,18 @@ for (const variant of ["simd128", "relaxed"] as const) {
             put(kernels, k.held),
             put(kernels, v.held),
           ];
-          const shape = { ...s, blockSize, item };
+          const shape = { ...s, blockSize, item, runHeads: k.runHeads, runStride: k.runStride };
           kernels.attentionPaged(qo, out, k.base, v.base, k.table, shape);
           kernels.scalar.attentionPaged(qo, twin, k.base, v.base, k.table, shape);
           kernels.attention(qo, ko, vo, flat, { ...s, capacity: s.kvLen });
           const got = read(kernels, out, qLen);
-          assert.deepEqual(got, read(kernels, flat, qLen), `${item}: contiguous attention differs`);
-          assertClose(got, read(kernels, twin, qLen), TWIN_ERROR_BUDGET, `${item} twin`);
+          const where = `${item}, blocks of ${blockSize}, runs of ${runHeads || "all"} kv heads`;
+          assert.deepEqual(
+            got,
+            read(kernels, flat, qLen),
+            `${where}: contiguous attention differs`,
+          );
+          assertClose(got, read(kernels, twin, qLen), TWIN_ERROR_BUDGET, `${where} twin`);
           kernels.reset();
         }
       }
@@ -684,11 +699,12 @@ Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 a
 
 Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it alone, as one job or several", async () => {
   // Grouped heads are split into chunks of heads; one head per kv head at m = 1 (each cached
-  // row read by one query row) gives each call whole to a thread.
-  for (const nKvHeads of [4, 8]) {
+  // row read by one query row) gives each call whole to a thread, or a run of kv heads at a
+  // time when its regions hold several.
+  for (const [nKvHeads, runHeads] of [[4, 0], [8, 0], [8, 1], [8, 3]] as const) {
     await withKernels({ threads: 2 }, (kernels) => {
       // Ten sequences (more than one job's eight tasks), of lengths large enough to split.
-      const kv = { nKvHeads, headDim: 64, blockSize: 16, item: "f16" as const };
+      const kv = { nKvHeads, headDim: 64, blockSize: 16, item: "f16" as const, runHeads };
       const calls = Array.from({ length: 10 }, (_, i) => {
         const kvLen = 40 + 37 * i;
         const m = i % 3 === 0 && nKvHeads < 8 ? 3 : 1;
@@ -702,9 +718,12 @@ Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it 
           qPos0: kvLen - m,
           scale: 0.125,
           item: "f16" as const,
+          runHeads: 0,
+          runStride: 0,
         };
         const k = pagedCase(kernels, kv, kvLen, 140 + i);
         const v = pagedCase(kernels, kv, kvLen, 160 + i);
+        [shape.runHeads, shape.runStride] = [k.runHeads, k.runStride];
         const qLen = m * 8 * 64;
         const q = put(kernels, randomF32(qLen, 180 + i));
         const [out, alone] = [kernels.alloc(qLen * 4), kernels.alloc(qLen * 4)];
@@ -721,7 +740,8 @@ Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it 
         kernels.attentionPagedMany(calls.map((c) => c.call));
         for (const [i, c] of calls.entries()) {
           const got = read(kernels, c.call.out, c.qLen);
-          const where = `${nKvHeads} kv heads, call ${i}, ${threads} threads`;
+          const runs = `runs of ${runHeads || "all"}`;
+          const where = `${nKvHeads} kv heads in ${runs}, call ${i}, ${threads} threads`;
           assert.deepEqual(got, read(kernels, c.alone, c.qLen), where);
           kernels.f32(c.call.out, c.qLen).fill(NaN);
         }
@@ -786,6 +806,19 @@ Deno.test("paged KV kernels reject bad block tables, items and shapes with a Ran
       /'src'/,
     );
     kernels.storeKvPaged(q, 8, 8, region, far, 4, "f32", 1, 8, 0, 4);
+    // Runs of one kv head, two blocks each: block 2 would run into the next kv head's.
+    const two = { ...s, nHeads: 2, nKvHeads: 2, runHeads: 1, runStride: 2 * 4 * 8 * 2 };
+    const big = kernels.alloc(4 * 2 * 4 * 8 * 2);
+    kernels.attentionPaged(q, q, big, big, table, two);
+    const past = put(kernels, Int32Array.from([0, 2]));
+    assert.throws(
+      () => kernels.attentionPaged(q, q, big, big, past, two),
+      /block 2 \(entry 1\) runs past its run's 128 bytes of blocks/,
+    );
+    assert.throws(
+      () => kernels.storeKvPaged(q, 8, 8, big, past, 4, "f16", 2, 8, 0, 6, 1, 128),
+      /runs past its run's/,
+    );
   });
 });
 

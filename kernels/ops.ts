@@ -315,12 +315,14 @@ export class Ops implements KernelOps {
     const heads = tasks.reduce((n, t) => n + t.count, 0);
     const macs = tasks.reduce((n, t) => n + t.macs, 0);
     // Where each cached row serves one query row of one head, the time goes into reading the
-    // blocks, front to back. Chunks of heads would each read a slice of every block, which
-    // the hardware prefetcher does not follow: each call then goes whole to one thread.
+    // blocks, front to back. Chunks of heads would each read a slice of every block of a run
+    // of heads, which the hardware prefetcher does not follow: such a call goes to the
+    // threads a run at a time (whole, when it has one run).
     const streaming = calls.every(({ shape: s }) =>
       Math.min(s.m, PAGED_ROWS) * s.nHeads === s.nKvHeads
     );
-    const threads = Math.min(this.#parts(), streaming ? tasks.length : heads);
+    const runs = tasks.reduce((n, t) => n + Math.ceil(t.count / t.runHeads), 0);
+    const threads = Math.min(this.#parts(), streaming ? runs : heads);
     if (threads > 1 && macs >= MIN_SPLIT_MACS) {
       // Chunks of several heads (a chunk reads each block of the regions once for its heads),
       // about two per thread over the whole job; each call has scores of its own.
@@ -332,7 +334,7 @@ export class Ops implements KernelOps {
           const args = [...t.args];
           args[5] = scores;
           scores += t.scoreBytes;
-          const chunk = streaming ? t.count : size;
+          const chunk = streaming ? t.runHeads : size;
           return { op: OP_ATTENTION_PAGED, count: t.count, size: chunk, args, floats: [13] };
         });
         this.#pool!.run(job, threads);
@@ -351,6 +353,8 @@ export class Ops implements KernelOps {
   #pagedTask(call: PagedAttentionCall): {
     args: number[];
     count: number;
+    /** Query heads per run of kv heads. */
+    runHeads: number;
     macs: number;
     scoreBytes: number;
   } {
@@ -367,22 +371,16 @@ export class Ops implements KernelOps {
       );
     }
     const item = itemBytes(op, s.item);
-    const blockBytes = nKvHeads * blockSize * headDim * item;
-    this.#checkBlocks(
-      op,
-      table,
-      blockSize,
-      0,
-      kvLen,
-      [["kBase", kBase], ["vBase", vBase]],
-      blockBytes,
-    );
+    const { runHeads = 0, runStride = 0 } = s;
+    if (!isDim(runHeads) || !isDim(runStride)) throwBadDim(op, { runHeads, runStride });
+    const layout = runLayout(nKvHeads, blockSize * headDim * item, runHeads, runStride);
+    this.#checkBlocks(op, table, blockSize, 0, kvLen, [["kBase", kBase], ["vBase", vBase]], layout);
     this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
     this.#owner.checkRange(out, m * nHeads * headDim * 4, "out");
     const f16 = s.item === "f16" ? 1 : 0;
     return {
       // (q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize, kvLen,
-      // qPos0, scale, f16): see `runChunk` in `_job.ts`.
+      // qPos0, scale, f16, runHeads, runStride): see `runChunk` in `_job.ts`.
       args: [
         q,
         out,
@@ -399,8 +397,11 @@ export class Ops implements KernelOps {
         qPos0,
         s.scale,
         f16,
+        runHeads,
+        runStride,
       ],
       count: nHeads,
+      runHeads: layout.perRun * (nHeads / nKvHeads),
       macs: m * nHeads * kvLen * headDim * 2,
       // One row of scores per head (and per thread, however few heads a call has).
       scoreBytes: Math.min(m, PAGED_ROWS) * Math.max(nHeads, this.#owner.maxThreads) *
@@ -420,15 +421,29 @@ export class Ops implements KernelOps {
     headDim: number,
     pos0: number,
     count: number,
+    kvRunHeads = 0,
+    kvRunStride = 0,
   ): void {
     const op = "storeKvPaged";
     if (
       !isDim(srcHeadStride) || !isDim(srcRowStride) || !isDim(nKvHeads) || !isDim(headDim) ||
-      !isDim(pos0) || !isDim(count)
-    ) throwBadDim(op, { srcHeadStride, srcRowStride, nKvHeads, headDim, pos0, count });
-    const blockBytes = nKvHeads * blockSize * headDim * itemBytes(op, itemType);
+      !isDim(pos0) || !isDim(count) || !isDim(kvRunHeads) || !isDim(kvRunStride)
+    ) {
+      throwBadDim(op, {
+        srcHeadStride,
+        srcRowStride,
+        nKvHeads,
+        headDim,
+        pos0,
+        count,
+        kvRunHeads,
+        kvRunStride,
+      });
+    }
+    const headBytes = blockSize * headDim * itemBytes(op, itemType);
     if (count === 0 || nKvHeads === 0) return;
-    this.#checkBlocks(op, table, blockSize, pos0, pos0 + count, [["base", base]], blockBytes);
+    const layout = runLayout(nKvHeads, headBytes, kvRunHeads, kvRunStride);
+    this.#checkBlocks(op, table, blockSize, pos0, pos0 + count, [["base", base]], layout);
     const last = (nKvHeads - 1) * srcHeadStride + (count - 1) * srcRowStride + headDim;
     this.#owner.checkRange(src, last * 4, "src");
     this.#fn("store_kv_paged")(
@@ -443,12 +458,14 @@ export class Ops implements KernelOps {
       headDim,
       pos0,
       count,
+      kvRunHeads,
+      kvRunStride,
     );
   }
 
   /**
    * Checks the block table entries of positions p0..p1 and that each named block lies in
-   * the memory for every region in `bases`.
+   * the memory for every region in `bases` (every run's rows of it), within its run.
    */
   #checkBlocks(
     op: string,
@@ -457,7 +474,7 @@ export class Ops implements KernelOps {
     p0: number,
     p1: number,
     bases: readonly [string, number][],
-    blockBytes: number,
+    { blockStride, span, runStride, runs }: RunLayout,
   ): void {
     if (!isPositiveInteger(blockSize)) {
       throw new RangeError(`${op}: 'blockSize' must be a positive integer: received ${blockSize}`);
@@ -475,13 +492,37 @@ export class Ops implements KernelOps {
       if (id < 0) {
         throw new RangeError(`${op}: block table entry ${b} is negative: ${id}`);
       }
-      for (const [name, base] of bases) {
-        this.#owner.checkRange(
-          base + id * blockBytes,
-          blockBytes,
-          `${name} block ${id} (entry ${b})`,
+      if (runs > 1 && (id + 1) * blockStride > runStride) {
+        throw new RangeError(
+          `${op}: block ${id} (entry ${b}) runs past its run's ${runStride} bytes of blocks`,
         );
+      }
+      for (const [name, base] of bases) {
+        this.#owner.checkRange(base + id * blockStride, span, `${name} block ${id} (entry ${b})`);
       }
     }
   }
+}
+
+/** Where a paged region's blocks lie (see `PagedAttentionShape`). */
+interface RunLayout {
+  /** Kv heads per run. */
+  perRun: number;
+  /** Runs of kv heads. */
+  runs: number;
+  /** Bytes from block b to block b + 1 of a run. */
+  blockStride: number;
+  /** Bytes from a run's first block to the next run's. */
+  runStride: number;
+  /** Bytes from the start of a block of the first run to the end of the last run's. */
+  span: number;
+}
+
+function runLayout(nKv: number, headBytes: number, runHeads: number, runStride: number): RunLayout {
+  const perRun = runHeads === 0 || runHeads > nKv ? nKv : runHeads;
+  const runs = Math.ceil(nKv / perRun);
+  const blockStride = perRun * headBytes;
+  const last = nKv - 1;
+  const span = Math.floor(last / perRun) * runStride + (last % perRun) * headBytes + headBytes;
+  return { perRun, runs, blockStride, runStride, span };
 }

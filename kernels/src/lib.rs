@@ -292,7 +292,8 @@ kernel! {
     // q (m, n_heads, head_dim) over the paged K and V regions at k_base and v_base, block
     // table `table` (i32) -> out like q, heads h0..h1; scores holds min(m, 8) * n_heads *
     // kv_len floats (`simd128::attention::PAGED_ROWS` rows);
-    // f16 != 0: items are f16, read as `generic::f16::f16_to_f32_finite` (else f32)
+    // f16 != 0: items are f16, read as `generic::f16::f16_to_f32_finite` (else f32);
+    // run_heads, run_stride: see `generic::paged_kv::PagedLayout`
     fn attention_paged / attention_paged_generic(
         q: *const f32,
         out: *mut f32,
@@ -309,16 +310,20 @@ kernel! {
         q_pos0: usize,
         scale: f32,
         f16: u32,
+        run_heads: usize,
+        run_stride: usize,
         h0: usize,
         h1: usize,
     )
     simd {
-        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let f16 = f16 != 0;
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16, run_heads, run_stride };
         let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale };
         simd128::attention::attention_paged(q, out, k_base, v_base, table, scores, &s, h0, h1);
     }
     scalar {
-        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let f16 = f16 != 0;
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16, run_heads, run_stride };
         let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale };
         let ql = m * n_heads * head_dim;
         let blocks = kv_len.div_ceil(block_size.max(1));
@@ -341,7 +346,8 @@ kernel! {
 kernel! {
     // src f32, item (g, s, i) at g * head_stride + s * row_stride + i (g < n_kv_heads,
     // s < count, i < head_dim) -> positions pos0..pos0+count of the paged region at base,
-    // block table `table`; f16 != 0: converted to f16, rounded to nearest even
+    // block table `table`; f16 != 0: converted to f16, rounded to nearest even;
+    // run_heads, run_stride: see `generic::paged_kv::PagedLayout`
     fn store_kv_paged / store_kv_paged_generic(
         src: *const f32,
         head_stride: usize,
@@ -354,16 +360,20 @@ kernel! {
         head_dim: usize,
         pos0: usize,
         count: usize,
+        run_heads: usize,
+        run_stride: usize,
     )
     simd {
-        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let f16 = f16 != 0;
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16, run_heads, run_stride };
         simd128::paged_kv::store_kv_paged(src, head_stride, row_stride, base, table, &kv, pos0, count);
     }
     scalar {
         if count == 0 || n_kv_heads == 0 {
             return;
         }
-        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16: f16 != 0 };
+        let f16 = f16 != 0;
+        let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16, run_heads, run_stride };
         let table = view(table, (pos0 + count).div_ceil(block_size.max(1)));
         let src_len = (n_kv_heads - 1) * head_stride + (count - 1) * row_stride + head_dim;
         let len = region(base, &table[pos0 / block_size.max(1)..], &kv).len();
@@ -383,7 +393,7 @@ kernel! {
 /// The paged region at `base` up to the end of the highest block in `table`.
 unsafe fn region<'a>(base: *const u8, table: &[i32], kv: &PagedLayout) -> &'a [u8] {
     let blocks = table.iter().map(|&b| b as usize + 1).max().unwrap_or(0);
-    view(base, blocks * kv.block_bytes())
+    view(base, kv.extent(blocks))
 }
 
 /// Sum of `bytes` bytes from `p` as u32 words (the memory-read baseline); bytes % 64 == 0.

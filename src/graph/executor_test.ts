@@ -31,6 +31,8 @@ Deno.test("heldViews does not read a paged cache view's data, which would gather
       itemType: "f16",
       outer: 1,
       inner: 4,
+      runHeads: 1,
+      runStride: 16 * 4 * 2,
       table: [0],
       length: 2,
     },

@@ -228,6 +228,8 @@ function pagedAttention(
         qPos0: L - S,
         scale,
         item: kp.itemType,
+        runHeads: kp.runHeads,
+        runStride: kp.runStride,
       };
       return { call: { q, out, kBase: kp.offset, vBase: v.paged.offset, table, shape }, kept };
     });

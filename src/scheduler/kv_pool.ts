@@ -2,13 +2,17 @@
  * The paged KV cache: every sequence's cache tensors in fixed-size blocks of one pool.
  *
  * A cache tensor of the graph (e.g. `in_cache_key_3`, shape (1, n_kv_heads, P, head_dim)) is
- * split at its past axis into `outer` (the dims before it), the positions, and `inner` (the
- * dims after it). The pool keeps, per cache tensor, a region of `capacity` blocks; block `b`
- * holds `blockSize` positions as (outer, blockSize, inner) items, in f16 (default) or f32.
- * A sequence owns a block table (block ids in position order) that is the same for all its
- * cache tensors: position p of outer index o lies in block `table[p / blockSize]`, at item
- * `(o * blockSize + p % blockSize) * inner`. A growing sequence takes one more block and
- * copies nothing; blocks are reference-counted so that sequences may share a prefix.
+ * split at its past axis into `outer` (the dims before it: kv heads), the positions, and
+ * `inner` (the dims after it). The pool keeps, per cache tensor, a region of `capacity`
+ * blocks of `blockSize` positions, in f16 (default) or f32. The outer indices lie in runs of
+ * `runHeads` (one run per kernel thread): each run is `capacity` blocks of (runHeads,
+ * blockSize, inner) items. A sequence owns a block table (block ids in position order) that
+ * is the same for all its cache tensors: position p of outer index o = r * runHeads + j lies
+ * at item `r * runItems + ((table[p / blockSize] * runHeads + j) * blockSize + p % blockSize)
+ * * inner`. Threads that take the kv heads apart a run at a time then each read one stream
+ * of blocks; slices of blocks shared by all the heads read slower over two threads than
+ * over one. A growing sequence takes one more block and copies nothing; blocks are
+ * reference-counted so that sequences may share a prefix.
  *
  * With WASM kernels the regions live in the kernels' memory, where the attention kernel reads
  * them in place.
@@ -50,7 +54,9 @@ export const DEFAULT_BLOCK_SIZE = 16;
 interface Region {
   readonly outer: number;
   readonly inner: number;
-  /** Items of one block: outer * blockSize * inner. */
+  /** Outer indices per run of blocks. */
+  readonly runHeads: number;
+  /** Items of one block across the runs: outer (rounded up to whole runs) * blockSize * inner. */
   readonly blockItems: number;
   /** Byte offset in the kernels' memory, or -1 for a plain array. */
   offset: number;
@@ -95,10 +101,15 @@ export class KvPool {
     this.#capacity = 0;
     this.#refs = new Int32Array(0);
     this.#free = [];
+    // A run of kv heads per thread that may read them (the attention splits by runs).
+    const threads = Math.max(1, options.kernels?.maxThreads ?? 1);
     this.#regions = layouts.map((l) => {
       const outer = volume(l.shape.slice(0, l.axis));
       const inner = volume(l.shape.slice(l.axis + 1));
-      return { outer, inner, blockItems: outer * blockSize * inner, offset: -1, array: null };
+      const runHeads = Math.max(1, Math.ceil(outer / threads));
+      // Blocks of every run: a last run with fewer heads keeps the others' block size.
+      const blockItems = Math.ceil(outer / runHeads) * runHeads * blockSize * inner;
+      return { outer, inner, runHeads, blockItems, offset: -1, array: null };
     });
     this.#resize(options.blocks);
   }
@@ -174,6 +185,7 @@ export class KvPool {
 
   #resize(blocks: number): void {
     const old = this.#capacity;
+    const B = this.blockSize;
     const before = this.#regions.map((r) => ({ offset: r.offset, array: r.array }));
     for (const r of this.#regions) {
       const items = r.blockItems * blocks;
@@ -190,7 +202,12 @@ export class KvPool {
       const from = this.kernels
         ? this.#view(before[i]!.offset, r.blockItems * old)
         : before[i]!.array!.subarray(0, r.blockItems * old);
-      this.#view(r.offset, r.blockItems * old, r.array).set(from);
+      const to = this.#view(r.offset, r.blockItems * blocks, r.array);
+      // Each run of blocks moves to where the longer runs put it.
+      const [run, next] = [old * r.runHeads * B * r.inner, blocks * r.runHeads * B * r.inner];
+      for (let i = 0; i * r.runHeads < r.outer; i++) {
+        to.set(from.subarray(i * run, (i + 1) * run), i * next);
+      }
     });
     const refs = new Int32Array(blocks);
     refs.set(this.#refs);
@@ -222,6 +239,18 @@ export class KvPool {
   /** Byte offset of cache tensor `layout`'s region in the kernels' memory. */
   offsetOf(layout: number): number {
     return this.#regions[layout]!.offset;
+  }
+
+  /** Items from one run of blocks to the next in region `r`. */
+  #runItems(r: Region): number {
+    return this.#capacity * r.runHeads * this.blockSize * r.inner;
+  }
+
+  /** Item of region `r` where position `p % blockSize` of block `block`, outer index o, lies. */
+  #itemAt(r: Region, block: number, o: number, row: number): number {
+    const j = o % r.runHeads;
+    return (o - j) / r.runHeads * this.#runItems(r) +
+      ((block * r.runHeads + j) * this.blockSize + row) * r.inner;
   }
 
   /**
@@ -269,6 +298,8 @@ export class KvPool {
           inner,
           at,
           count,
+          r.runHeads,
+          this.#runItems(r) * (this.itemType === "f16" ? 2 : 4),
         );
       } finally {
         k.reset(mark);
@@ -286,10 +317,10 @@ export class KvPool {
       : new Uint32Array(all.buffer, all.byteOffset, all.length);
     const B = this.blockSize;
     for (let p = at; p < at + count; p++) {
-      const base = table[Math.floor(p / B)]! * r.blockItems + (p % B) * inner;
+      const block = table[Math.floor(p / B)]!;
       for (let o = 0; o < outer; o++) {
         const from = (o * count + (p - at)) * inner;
-        items.set(src.subarray(from, from + inner), base + o * B * inner);
+        items.set(src.subarray(from, from + inner), this.#itemAt(r, block, o, p % B));
       }
     }
   }
@@ -306,6 +337,8 @@ export class KvPool {
       itemType: this.itemType,
       outer: r.outer,
       inner: r.inner,
+      runHeads: r.runHeads,
+      runStride: this.#runItems(r) * (this.itemType === "f16" ? 2 : 4),
       table,
       length,
     };
@@ -331,9 +364,9 @@ export class KvPool {
     const items = this.#items(r);
     for (let p = 0; p < L; p += B) {
       const count = Math.min(B, L - p);
-      const block = view.table[p / B]! * r.blockItems;
+      const block = view.table[p / B]!;
       for (let o = 0; o < outer; o++) {
-        const from = block + o * B * inner;
+        const from = this.#itemAt(r, block, o, 0);
         out.set(items.subarray(from, from + count * inner), (o * L + p) * inner);
       }
     }

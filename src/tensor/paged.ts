@@ -19,6 +19,10 @@ export interface PagedKv {
   readonly outer: number;
   /** Items after the past axis (head dim). */
   readonly inner: number;
+  /** Outer indices (kv heads) per run of blocks (see `PagedAttentionShape`). */
+  readonly runHeads: number;
+  /** Bytes from one run of blocks to the next in the region. */
+  readonly runStride: number;
   /** The sequence's block ids, in position order. */
   readonly table: readonly number[];
   /** Positions the view covers. */

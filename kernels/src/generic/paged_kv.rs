@@ -1,8 +1,11 @@
-//! Paged KV cache. One cache tensor (a layer's K, or V) is a pool region of blocks; block b
-//! holds `block_size` positions of every kv head, laid out (n_kv_heads, block_size,
-//! head_dim), items f16 or f32. A sequence reaches its positions through its block table:
-//! position p of kv head g is row `(table[p / block_size] * n_kv_heads + g) * block_size +
-//! p % block_size` of the region, rows `head_dim` items long.
+//! Paged KV cache. One cache tensor (a layer's K, or V) is a pool region of blocks of
+//! `block_size` positions, items f16 or f32, rows `head_dim` items long. A sequence reaches
+//! its positions through its block table: position p of kv head g lies in block
+//! `table[p / block_size]`, row `p % block_size` of that block's rows for head g. The kv
+//! heads are laid out in runs of `run_heads` heads, `run_stride` bytes apart: each run is
+//! a sequence of blocks (run_heads, block_size, head_dim). One run of all the heads (the
+//! default, `run_heads` 0) interleaves every head in each block; several runs let threads
+//! that take the heads apart each read one stream of blocks.
 
 use super::attention::attend_row;
 use super::f16::{f16_to_f32_finite, f32_to_f16};
@@ -15,6 +18,10 @@ pub struct PagedLayout {
     pub block_size: usize,
     /// Items are f16 bits (else f32).
     pub f16: bool,
+    /// Kv heads per run (0: all of them, one run).
+    pub run_heads: usize,
+    /// Bytes from one run of blocks to the next.
+    pub run_stride: usize,
 }
 
 impl PagedLayout {
@@ -31,14 +38,49 @@ impl PagedLayout {
     #[inline(always)]
     pub fn offset(&self, table: &[i32], p: usize, g: usize) -> usize {
         let block = table[p / self.block_size] as usize;
-        let row = (block * self.n_kv_heads + g) * self.block_size + p % self.block_size;
-        row * self.head_dim * self.item_bytes()
+        block * self.block_stride()
+            + self.head_start(g)
+            + p % self.block_size * self.head_dim * self.item_bytes()
     }
 
-    /// Bytes of one block (every kv head's `block_size` rows).
+    /// Bytes of one kv head's rows of a block.
     #[inline(always)]
-    pub fn block_bytes(&self) -> usize {
-        self.n_kv_heads * self.block_size * self.head_dim * self.item_bytes()
+    pub fn head_bytes(&self) -> usize {
+        self.block_size * self.head_dim * self.item_bytes()
+    }
+
+    /// Kv heads per run.
+    #[inline(always)]
+    pub fn heads_per_run(&self) -> usize {
+        if self.run_heads == 0 || self.run_heads > self.n_kv_heads {
+            self.n_kv_heads
+        } else {
+            self.run_heads
+        }
+    }
+
+    /// Bytes from block b to block b + 1 of one run.
+    #[inline(always)]
+    pub fn block_stride(&self) -> usize {
+        self.heads_per_run() * self.head_bytes()
+    }
+
+    /// Byte offset of kv head g's rows within block 0.
+    #[inline(always)]
+    pub fn head_start(&self, g: usize) -> usize {
+        let per = self.heads_per_run();
+        g / per * self.run_stride + g % per * self.head_bytes()
+    }
+
+    /// Bytes of the region up to the end of block `blocks - 1` of the last kv head.
+    #[inline(always)]
+    pub fn extent(&self, blocks: usize) -> usize {
+        if blocks == 0 || self.n_kv_heads == 0 {
+            return 0;
+        }
+        (blocks - 1) * self.block_stride()
+            + self.head_start(self.n_kv_heads - 1)
+            + self.head_bytes()
     }
 
     /// Item i of the row at byte `o` of `region`, as f32: exact, but for f16 infinities and
@@ -162,7 +204,7 @@ mod tests {
     fn paged(kv: &PagedLayout, len: usize, seed: usize) -> (Vec<i32>, Vec<u8>, Vec<f32>) {
         let blocks = (len + kv.block_size - 1) / kv.block_size;
         let table: Vec<i32> = (0..blocks).map(|b| (blocks - b) as i32).collect();
-        let mut region = vec![0xa5u8; (blocks + 2) * kv.block_bytes()];
+        let mut region = vec![0xa5u8; kv.extent(blocks + 2)];
         let src = values(kv.n_kv_heads * len * kv.head_dim, seed);
         store_kv_paged(
             &src,
@@ -188,9 +230,11 @@ mod tests {
             head_dim: 3,
             block_size: 4,
             f16: true,
+            run_heads: 0,
+            run_stride: 0,
         };
         let table = [2, 0];
-        let mut region = vec![0u8; 3 * kv.block_bytes()];
+        let mut region = vec![0u8; kv.extent(3)];
         // (S, n_kv, hd) source: head stride hd, row stride n_kv * hd.
         let src = values(6 * 2 * 3, 1);
         store_kv_paged(&src, 3, 6, &mut region, &table, &kv, 1, 6);
@@ -207,6 +251,25 @@ mod tests {
             }
         }
         assert_eq!(kv.offset(&table, 5, 1), ((0 * 2 + 1) * 4 + 1) * 3 * 2);
+        // Runs of one head: head 1's blocks start 3 blocks of one head in.
+        let major = PagedLayout {
+            run_heads: 1,
+            run_stride: 3 * kv.head_bytes(),
+            ..kv
+        };
+        assert_eq!(
+            major.offset(&table, 5, 1),
+            3 * 4 * 3 * 2 + (0 * 4 + 1) * 3 * 2
+        );
+        assert_eq!(major.extent(3), 3 * 4 * 3 * 2 + 3 * 4 * 3 * 2);
+        let mut other = vec![0u8; major.extent(3)];
+        store_kv_paged(&src, 3, 6, &mut other, &table, &major, 1, 6);
+        for s in 0..6 {
+            for g in 0..2 {
+                let (o, p) = (kv.offset(&table, 1 + s, g), major.offset(&table, 1 + s, g));
+                assert_eq!(region[o..o + 6], other[p..p + 6]);
+            }
+        }
         for g in 0..2 {
             let o = kv.offset(&table, 0, g);
             assert!(
@@ -218,12 +281,16 @@ mod tests {
 
     #[test]
     fn attention_paged_equals_contiguous_attention_on_the_same_values() {
-        for f16 in [false, true] {
+        // One run, then runs of one head of 6 blocks each (the table names blocks 1..=4).
+        for (f16, runs) in [(false, 0), (true, 0), (false, 6), (true, 6)] {
+            let item = if f16 { 2 } else { 4 };
             let kv = PagedLayout {
                 n_kv_heads: 2,
                 head_dim: 10,
                 block_size: 3,
                 f16,
+                run_heads: if runs > 0 { 1 } else { 0 },
+                run_stride: runs * 3 * 10 * item,
             };
             let (m, n_heads, kv_len, q_pos0) = (3, 4, 11, 8);
             let (table, kr, kc) = paged(&kv, kv_len, 2);
@@ -254,7 +321,7 @@ mod tests {
             let mut want = vec![0.0f32; q.len()];
             attention_f32(&q, &kc, &vc, &mut want, &mut scores, &cs, 0, n_heads);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&out), bits(&want), "f16 {f16}");
+            assert_eq!(bits(&out), bits(&want), "f16 {f16}, runs of {runs} blocks");
         }
     }
 }

@@ -84,11 +84,25 @@ pub unsafe fn attention_paged(
         } else {
             t0 + PAGED_ROWS
         };
-        let rows = PagedRows { t0, t1, ..r };
-        if kv.f16 {
-            attend_paged::<F16>(&rows, s, &c);
-        } else {
-            attend_paged::<F32>(&rows, s, &c);
+        // One run of kv heads (their query heads) at a time, so that each pass reads one
+        // stream of blocks front to back.
+        let step = kv.heads_per_run() * (s.n_heads / kv.n_kv_heads);
+        let mut h = h0;
+        while h < h1 {
+            let end = (h / step + 1) * step;
+            let rows = PagedRows {
+                t0,
+                t1,
+                h0: h,
+                h1: if end < h1 { end } else { h1 },
+                ..r
+            };
+            if kv.f16 {
+                attend_paged::<F16>(&rows, s, &c);
+            } else {
+                attend_paged::<F32>(&rows, s, &c);
+            }
+            h = rows.h1;
         }
         t0 = t1;
     }
@@ -121,8 +135,6 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
     let kv = &s.kv;
     let (hd, bs) = (kv.head_dim, kv.block_size);
     let group = s.n_heads / kv.n_kv_heads;
-    let head_bytes = bs * hd * T::BYTES;
-    let block_bytes = kv.n_kv_heads * head_bytes;
     let ic = T::consts();
     let row = s.n_heads * hd;
     let sc = |t: usize, h: usize| r.scores.add(((t - r.t0) * s.n_heads + h) * s.kv_len);
@@ -152,8 +164,6 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
         g0,
         g1,
         group,
-        head_bytes,
-        block_bytes,
         piece,
         converted: buffer.as_mut_ptr() as *mut f32,
     };
@@ -200,8 +210,6 @@ struct Pieces<'a> {
     g0: usize,
     g1: usize,
     group: usize,
-    head_bytes: usize,
-    block_bytes: usize,
     piece: usize,
     converted: *mut f32,
 }
@@ -222,9 +230,9 @@ impl Pieces<'_> {
         let avail = rows_in(self.longest, b, bs);
         let step = if self.piece == 0 { avail } else { self.piece };
         let raw = self.piece == 0;
-        let block = base.add(*r.table.add(b) as usize * self.block_bytes);
+        let block = base.add(*r.table.add(b) as usize * s.kv.block_stride());
         for g in self.g0..self.g1 {
-            let src = block.add(g * self.head_bytes);
+            let src = block.add(s.kv.head_start(g));
             let mut j0 = 0;
             while j0 < avail {
                 let j1 = if avail - j0 < step { avail } else { j0 + step };

@@ -17,15 +17,14 @@ pub unsafe fn store_kv_paged(
 ) {
     let hd = kv.head_dim;
     let hv = hd - hd % 4;
-    let head_bytes = kv.block_size * hd * kv.item_bytes();
     let c = ToF16::new();
     for s in 0..count {
         let p = pos0 + s;
         let block = *table.add(p / kv.block_size) as usize;
-        let row = base.add(block * kv.block_bytes() + p % kv.block_size * hd * kv.item_bytes());
+        let row = base.add(block * kv.block_stride() + p % kv.block_size * hd * kv.item_bytes());
         for g in 0..kv.n_kv_heads {
             let from = src.add(g * head_stride + s * row_stride);
-            let to = row.add(g * head_bytes);
+            let to = row.add(kv.head_start(g));
             let mut i = 0;
             if kv.f16 {
                 while i < hv {
