@@ -4,15 +4,16 @@
  * A cache tensor of the graph (e.g. `in_cache_key_3`, shape (1, n_kv_heads, P, head_dim)) is
  * split at its past axis into `outer` (the dims before it: kv heads), the positions, and
  * `inner` (the dims after it). The pool keeps, per cache tensor, a region of `capacity`
- * blocks of `blockSize` positions, in f16 (default) or f32. The outer indices lie in runs of
- * `runHeads` (one run per kernel thread): each run is `capacity` blocks of (runHeads,
- * blockSize, inner) items. A sequence owns a block table (block ids in position order) that
- * is the same for all its cache tensors: position p of outer index o = r * runHeads + j lies
- * at item `r * runItems + ((table[p / blockSize] * runHeads + j) * blockSize + p % blockSize)
- * * inner`. Threads that take the kv heads apart a run at a time then each read one stream
- * of blocks; slices of blocks shared by all the heads read slower over two threads than
- * over one. A growing sequence takes one more block and copies nothing; blocks are
- * reference-counted so that sequences may share a prefix.
+ * blocks of `blockSize` positions, in f16 (default) or f32. The outer indices lie in equal
+ * runs of `runHeads` (one per kernel thread where they divide, see {@link runHeadsFor}):
+ * each run is `capacity` blocks of (runHeads, blockSize, inner) items. A sequence owns a
+ * block table (block ids in position order) that is the same for all its cache tensors:
+ * position p of outer index o = r * runHeads + j lies at item `r * runItems +
+ * ((table[p / blockSize] * runHeads + j) * blockSize + p % blockSize) * inner`. Threads that
+ * take the kv heads apart a run at a time then each read one stream of blocks; slices of
+ * blocks shared by all the heads read slower over two threads than over one. A growing
+ * sequence takes one more block and copies nothing; blocks are reference-counted so that
+ * sequences may share a prefix.
  *
  * With WASM kernels the regions live in the kernels' memory, where the attention kernel reads
  * them in place.
@@ -56,7 +57,7 @@ interface Region {
   readonly inner: number;
   /** Outer indices per run of blocks. */
   readonly runHeads: number;
-  /** Items of one block across the runs: outer (rounded up to whole runs) * blockSize * inner. */
+  /** Items of one block across the runs: outer * blockSize * inner. */
   readonly blockItems: number;
   /** Byte offset in the kernels' memory, or -1 for a plain array. */
   offset: number;
@@ -101,15 +102,19 @@ export class KvPool {
     this.#capacity = 0;
     this.#refs = new Int32Array(0);
     this.#free = [];
-    // A run of kv heads per thread that may read them (the attention splits by runs).
     const threads = Math.max(1, options.kernels?.maxThreads ?? 1);
     this.#regions = layouts.map((l) => {
       const outer = volume(l.shape.slice(0, l.axis));
       const inner = volume(l.shape.slice(l.axis + 1));
-      const runHeads = Math.max(1, Math.ceil(outer / threads));
-      // Blocks of every run: a last run with fewer heads keeps the others' block size.
-      const blockItems = Math.ceil(outer / runHeads) * runHeads * blockSize * inner;
-      return { outer, inner, runHeads, blockItems, offset: -1, array: null };
+      const runHeads = runHeadsFor(outer, threads);
+      return {
+        outer,
+        inner,
+        runHeads,
+        blockItems: outer * blockSize * inner,
+        offset: -1,
+        array: null,
+      };
     });
     this.#resize(options.blocks);
   }
@@ -372,6 +377,17 @@ export class KvPool {
     }
     return out;
   }
+}
+
+/**
+ * Kv heads per run of blocks: a run per thread that may read them (the attention gives the
+ * threads a run at a time), of equal runs (no padding): the largest divisor of `outer` not
+ * above its share of the threads (e.g. 6 of 12 at two threads, 1 of 3).
+ */
+export function runHeadsFor(outer: number, threads: number): number {
+  let heads = Math.max(1, Math.ceil(outer / threads));
+  while (outer % heads !== 0) heads--;
+  return heads;
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvPool } from "./kv_pool.ts";
+import { KvPool, runHeadsFor } from "./kv_pool.ts";
 import { loadKernels } from "../../kernels/mod.ts";
 import { tensor } from "../tensor/tensor.ts";
 
@@ -37,23 +37,23 @@ Deno.test("KvPool frees a shared block only with its last reference", () => {
 Deno.test("KvPool lays the kv heads out in a run per kernel thread, read back as written, also after growing", async () => {
   const kernels = await loadKernels({ threads: 2 });
   try {
-    // Three kv heads over two threads: runs of two, the second with one head.
-    const three = { shape: [1, 3, 0, 4], axis: 2 };
+    // Six kv heads over two threads: two runs of three.
+    const six = { shape: [1, 6, 0, 4], axis: 2 };
     for (const itemType of ["f32", "f16"] as const) {
       const options = { blocks: 2, blockSize: 2, itemType, growable: true };
       const pools = [
-        new KvPool([three], { ...options, kernels }),
-        new KvPool([three], { ...options, kernels: null }),
+        new KvPool([six], { ...options, kernels }),
+        new KvPool([six], { ...options, kernels: null }),
       ];
       const table = [1, 0, 2];
-      const rows = tensor("f32", [1, 3, 5, 4], Float32Array.from({ length: 60 }, (_, i) => i / 4));
+      const rows = tensor("f32", [1, 6, 5, 4], Float32Array.from({ length: 120 }, (_, i) => i / 4));
       for (const pool of pools) {
         pool.grow(3);
         pool.write(0, table, 0, rows);
         pool.grow(8);
       }
       const view = pools[0]!.view(0, table, 5);
-      assert.equal(view.paged.runHeads, kernels.maxThreads === 2 ? 2 : 3);
+      assert.equal(view.paged.runHeads, kernels.maxThreads === 2 ? 3 : 6);
       const [got, want] = pools.map((p) => Array.from(p.view(0, table, 5).data as Float32Array));
       assert.deepEqual(got, Array.from(rows.data as Float32Array), itemType);
       assert.deepEqual(got, want, itemType);
@@ -61,4 +61,10 @@ Deno.test("KvPool lays the kv heads out in a run per kernel thread, read back as
   } finally {
     kernels.close();
   }
+});
+
+Deno.test("runHeadsFor splits the kv heads into equal runs, one per thread where they divide", () => {
+  assert.deepEqual([12, 4, 8, 3, 5, 1].map((h) => runHeadsFor(h, 2)), [6, 2, 4, 1, 1, 1]);
+  assert.deepEqual([12, 4, 3].map((h) => runHeadsFor(h, 1)), [12, 4, 3]);
+  assert.equal(runHeadsFor(12, 8), 2);
 });
