@@ -425,20 +425,10 @@ export class Ops implements KernelOps {
     kvRunStride = 0,
   ): void {
     const op = "storeKvPaged";
-    if (
-      !isDim(srcHeadStride) || !isDim(srcRowStride) || !isDim(nKvHeads) || !isDim(headDim) ||
-      !isDim(pos0) || !isDim(count) || !isDim(kvRunHeads) || !isDim(kvRunStride)
-    ) {
-      throwBadDim(op, {
-        srcHeadStride,
-        srcRowStride,
-        nKvHeads,
-        headDim,
-        pos0,
-        count,
-        kvRunHeads,
-        kvRunStride,
-      });
+    const dims = { srcHeadStride, srcRowStride, nKvHeads, headDim, pos0, count };
+    const runs = { kvRunHeads, kvRunStride };
+    if (![...Object.values(dims), ...Object.values(runs)].every(isDim)) {
+      throwBadDim(op, { ...dims, ...runs });
     }
     const headBytes = blockSize * headDim * itemBytes(op, itemType);
     if (count === 0 || nKvHeads === 0) return;
