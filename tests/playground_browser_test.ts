@@ -141,13 +141,19 @@ Deno.test("the playground shows the model, streams an answer with the settings g
 
     assert.equal(await page.textContent("li[data-role=user]"), "Hello there");
     const { firstTokenAt, lengths } = await answerState(page);
-    assert.ok(lengths.length >= 3, `the text arrived in ${lengths.length} steps`);
-    assert.ok(lengths.every((n, i) => i === 0 || n > lengths[i - 1]!), `${lengths}`);
+    // The random model rarely samples its end token within 40 (once in a CI run, after 3):
+    // the line then says how many came, without "max tokens reached".
     const stats = await answer.locator(".stats").textContent();
-    assert.match(
-      stats!,
-      /^first token \d+\.\d\d s · \d+\.\d tokens\/s · 40 tokens · max tokens reached$/,
-    );
+    const line =
+      /^first token \d+\.\d\d s( · \d+\.\d tokens\/s)? · (\d+) tokens?( · max tokens reached)?$/
+        .exec(stats!);
+    assert.ok(line, stats!);
+    const count = Number(line[2]);
+    assert.ok(count >= 1 && count <= 40, stats!);
+    assert.equal(line[1] !== undefined, count > 1, stats!);
+    assert.equal(line[3] !== undefined, count === 40, stats!);
+    assert.ok(lengths.length >= Math.min(3, count), `the text arrived in ${lengths.length} steps`);
+    assert.ok(lengths.every((n, i) => i === 0 || n > lengths[i - 1]!), `${lengths}`);
 
     assert.deepEqual(server.chatRequests.length, 1);
     const sent = server.chatRequests[0]!;
