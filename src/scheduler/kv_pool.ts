@@ -71,6 +71,8 @@ export class KvPool {
   readonly blockSize: number;
   /** Item type of the cache (`f16` by default). */
   readonly itemType: KvItemType;
+  /** Bytes of one stored item. */
+  readonly #itemBytes: number;
   /** The cache tensors of one sequence, one layout per cache input of the graph. */
   readonly layouts: readonly CacheLayout[];
   /** The kernels whose memory holds the blocks, or null (plain arrays). */
@@ -96,6 +98,7 @@ export class KvPool {
     }
     this.blockSize = blockSize;
     this.itemType = options.itemType ?? "f16";
+    this.#itemBytes = this.itemType === "f16" ? 2 : 4;
     this.layouts = layouts;
     this.kernels = options.kernels;
     this.#growable = options.growable ?? false;
@@ -121,8 +124,7 @@ export class KvPool {
 
   /** Bytes of one block across all the cache tensors. */
   get blockBytes(): number {
-    const item = this.itemType === "f16" ? 2 : 4;
-    return this.#regions.reduce((n, r) => n + r.blockItems * item, 0);
+    return this.#regions.reduce((n, r) => n + r.blockItems * this.#itemBytes, 0);
   }
 
   /** Blocks the pool holds. */
@@ -195,7 +197,7 @@ export class KvPool {
     for (const r of this.#regions) {
       const items = r.blockItems * blocks;
       if (this.kernels) {
-        const bytes = Math.max(items, 1) * (this.itemType === "f16" ? 2 : 4);
+        const bytes = Math.max(items, 1) * this.#itemBytes;
         r.offset = this.kernels.allocWeights(bytes, 64).offset;
       } else {
         r.array = this.itemType === "f16" ? new Float16Array(items) : new Float32Array(items);
@@ -304,7 +306,7 @@ export class KvPool {
           at,
           count,
           r.runHeads,
-          this.#runItems(r) * (this.itemType === "f16" ? 2 : 4),
+          this.#runItems(r) * this.#itemBytes,
         );
       } finally {
         k.reset(mark);
@@ -343,7 +345,7 @@ export class KvPool {
       outer: r.outer,
       inner: r.inner,
       runHeads: r.runHeads,
-      runStride: this.#runItems(r) * (this.itemType === "f16" ? 2 : 4),
+      runStride: this.#runItems(r) * this.#itemBytes,
       table,
       length,
     };
