@@ -618,7 +618,8 @@ unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, 
 }
 
 /// Tokens 0..m (m < `GEMM_MIN_TOKENS`) times rows r0..r1: the aligned rows8 groups two
-/// tokens per pass (`matvec_rows8_tokens`), the rest token by token. Each output is what the
+/// tokens per pass (`matvec_rows8_tokens`), an odd last token by `matvec_rows8`, the rest
+/// token by token. Each output is what the
 /// one-token `matvec` gives it, bit for bit. Three or four tokens per pass ran slower per
 /// token than two (4096 x 4096, m = 4: 0.95x the one-token matvec against 1.08x): the codes
 /// of a block and the tokens' sums no longer fit in the vector registers V8 allocates.
@@ -640,9 +641,11 @@ unsafe fn matvec_tokens(
         let mut t = 0;
         while t < m {
             let (x, yt) = (xq.add(t * g.xrb), y.add(t * n + r));
-            t += match m - t {
-                1 => matvec_rows8_tokens::<1>(group, x, g.xrb, yt, n, groups, g.nb),
-                _ => matvec_rows8_tokens::<2>(group, x, g.xrb, yt, n, groups, g.nb),
+            t += if m - t == 1 {
+                matvec_rows8(group, x, yt, groups, g.nb);
+                1
+            } else {
+                matvec_rows8_tokens::<2>(group, x, g.xrb, yt, n, groups, g.nb)
             };
         }
         r = end;
