@@ -326,7 +326,7 @@ export class Ops implements KernelOps {
     const streaming = calls.every(({ shape: s }) =>
       Math.min(s.m, PAGED_ROWS) * s.nHeads === s.nKvHeads
     );
-    const runs = tasks.reduce((n, t) => n + Math.ceil(t.count / t.runHeads), 0);
+    const runs = tasks.reduce((n, t) => n + Math.ceil(t.count / t.runQueryHeads), 0);
     const threads = Math.min(this.#parts(), streaming ? runs : heads);
     if (threads > 1 && macs >= (streaming ? MIN_SPLIT_RUNS : MIN_SPLIT_MACS)) {
       // Chunks of several heads (a chunk reads each block of the regions once for its heads),
@@ -339,7 +339,7 @@ export class Ops implements KernelOps {
           const args = [...t.args];
           args[5] = scores;
           scores += t.scoreBytes;
-          const chunk = streaming ? t.runHeads : size;
+          const chunk = streaming ? t.runQueryHeads : size;
           return { op: OP_ATTENTION_PAGED, count: t.count, size: chunk, args, floats: [13] };
         });
         this.#pool!.run(job, threads);
@@ -358,8 +358,8 @@ export class Ops implements KernelOps {
   #pagedTask(call: PagedAttentionCall): {
     args: number[];
     count: number;
-    /** Query heads per run of kv heads. */
-    runHeads: number;
+    /** Query heads that read one run of kv heads. */
+    runQueryHeads: number;
     macs: number;
     scoreBytes: number;
   } {
@@ -406,7 +406,7 @@ export class Ops implements KernelOps {
         runStride,
       ],
       count: nHeads,
-      runHeads: layout.perRun * (nHeads / nKvHeads),
+      runQueryHeads: layout.perRun * (nHeads / nKvHeads),
       macs: m * nHeads * kvLen * headDim * 2,
       // One row of scores per head (and per thread, however few heads a call has).
       scoreBytes: Math.min(m, PAGED_ROWS) * Math.max(nHeads, this.#owner.maxThreads) *
