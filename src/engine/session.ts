@@ -169,12 +169,17 @@ class ModelPlan {
     return this.#fused ??= new Executor(this.#model, { fused: fuseGraph(this.#model).calls });
   }
 
-  /** How `executor` runs several sequences in one pass (the cache appends once per sequence). */
+  /**
+   * How `executor` runs several tokens of one or more sequences in one pass (the cache appends
+   * once per sequence, the logits of each one's last token only).
+   */
   batchPlan(executor: Executor): BatchPlan {
     let plan = this.#batchPlans.get(executor);
     if (!plan) {
       const appends = new Set(this.pairs.map((p) => p.node));
-      this.#batchPlans.set(executor, plan = new BatchPlan(executor, this.tokens.name, appends));
+      const logits = new Set([this.logits.id]);
+      plan = new BatchPlan(executor, this.tokens.name, appends, logits);
+      this.#batchPlans.set(executor, plan);
     }
     return plan;
   }
@@ -464,7 +469,7 @@ export class Session {
       return p.then(() => void (paused += performance.now() - t));
     });
     let outputs: Map<number, Tensor>[];
-    if (work.length === 1) {
+    if (work.length === 1 && work[0]!.ids.length === 1) {
       // One sequence: the executor's own walk, lighter than the batch plan's.
       const { inputs, bindings, overrides } = first.#prepare(work[0]!.ids);
       const run = first.executor.runBoundAsync(
@@ -492,7 +497,15 @@ export class Session {
     const run = this.#prepare(ids);
     const timed = this.#adaptive && this.kernels !== null;
     if (timed) this.kernels!.beginStep(ids.length);
-    const values = this.executor.runBound(run.inputs, run.bindings, run.overrides, this.kernels);
+    let values: Map<number, Tensor>;
+    if (ids.length === 1) {
+      values = this.executor.runBound(run.inputs, run.bindings, run.overrides, this.kernels);
+    } else {
+      // Several tokens: the batch plan computes the logits of the last one only.
+      const segment = { ...run, overrides: this.#cacheOverrides };
+      const plan = this.#plan.batchPlan(this.executor);
+      values = plan.runNow([segment], this.#sharedOverrides, this.kernels)[0]!;
+    }
     if (timed) this.kernels!.endStep();
     return this.#complete(ids, values);
   }

@@ -11,12 +11,16 @@
  *
  * A segment's results are those of running it alone, item for item, provided each op (and
  * kernel) computes a row the same way whatever other rows it runs with.
+ *
+ * Of an output whose readers take only each segment's last row (the logits of a step), only
+ * those rows are computed: every rows step that feeds nothing else runs on the last row of
+ * each segment (the final norm and classifier, the last layer after its attention).
  */
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { contiguous, isStrided, type StridedTensor } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
-import { type Bindings, type Dim, symbolOf } from "../tensor/dim.ts";
+import { type Bindings, type Dim, evalDim, symbolOf } from "../tensor/dim.ts";
 import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } from "./steps.ts";
 import { type Executor, heldViews, type Pause, settle } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
@@ -74,6 +78,10 @@ function tokenAxis(shape: readonly Dim[], token: string): number | null {
 export class BatchPlan {
   readonly executor: Executor;
   readonly #modes: Mode[];
+  /** Per step: it feeds only last rows, so it runs on each segment's last row. */
+  readonly #lastOnly: boolean[];
+  /** Per step: the rows axis of a slice that takes each segment's last row, else null. */
+  readonly #takesLast: (number | null)[];
   /** Steps whose values pass through the rows layout (for the run's stacking). */
   readonly #layouts = new Map<number, Layout>();
   readonly #tokenInput: string;
@@ -82,8 +90,14 @@ export class BatchPlan {
    * @param executor the compiled graph
    * @param tokenInput the graph input holding the new tokens (stacked along its only symbolic axis)
    * @param perSequence nodes that always run once per segment (e.g. the cache appends)
+   * @param lastRows outputs of which only each segment's last row is read (e.g. the logits)
    */
-  constructor(executor: Executor, tokenInput: string, perSequence: ReadonlySet<number>) {
+  constructor(
+    executor: Executor,
+    tokenInput: string,
+    perSequence: ReadonlySet<number>,
+    lastRows: ReadonlySet<number> = new Set(),
+  ) {
     this.executor = executor;
     this.#tokenInput = tokenInput;
     const model = executor.model;
@@ -180,6 +194,58 @@ export class BatchPlan {
       }
       return { kind: "each" };
     });
+    const dims = new Map<number, readonly Dim[]>();
+    for (const step of executor.steps) if (step.kind === "dims") dims.set(step.id, step.dims);
+    this.#takesLast = executor.steps.map((step) => {
+      if (step.kind !== "node") return null;
+      const input = step.node.args.get("input");
+      if (input?.kind !== "tensor") return null;
+      const l = layoutOf(input.id);
+      if (l.kind === "same" || l.axis === null) return null;
+      const shape = model.values[input.id]!.fact.shape;
+      const wire = (id: number) => dims.get(id) ?? null;
+      return takesLastRow(step, l.axis, shape, samples, wire) ? l.axis : null;
+    });
+    this.#lastOnly = this.#planLastRows(lastRows);
+  }
+
+  /**
+   * Which steps feed only last rows: walking back from the outputs, a rows step qualifies when
+   * every reader of its output takes only last rows (an output in `lastRows`, or a rows step
+   * that qualifies itself).
+   */
+  #planLastRows(lastRows: ReadonlySet<number>): boolean[] {
+    const steps = this.executor.steps;
+    const whole = new Set<number>();
+    const last = new Set<number>();
+    for (const o of this.executor.model.outputs) (lastRows.has(o.id) ? last : whole).add(o.id);
+    const lastOnly = steps.map(() => false);
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const step = steps[i]!;
+      if (step.kind === "dims") continue;
+      if (step.kind === "alias") {
+        whole.add(step.from);
+        continue;
+      }
+      if (this.#takesLast[i] !== null) {
+        last.add(tensorReads(step as NodeStep)[0]!);
+        continue;
+      }
+      const out = step.node.outputs[0]!;
+      const only = this.#modes[i]!.kind === "rows" && last.has(out) && !whole.has(out);
+      lastOnly[i] = only;
+      const reads = step.kind === "fused" ? step.call.inputs : tensorReads(step);
+      for (const id of reads) (only ? last : whole).add(id);
+      if (step.kind === "node") {
+        for (const [, t] of step.dynamic) for (const id of templateWires(t)) whole.add(id);
+      }
+    }
+    return lastOnly;
+  }
+
+  /** Steps that run on each segment's last row only. */
+  get lastRowSteps(): number {
+    return this.#lastOnly.filter((x) => x).length;
   }
 
   /** The axis value `id` is planned to stack its rows along, or null. */
@@ -216,17 +282,92 @@ export class BatchPlan {
       for (let i = 0; i < steps.length; i++) {
         const pending = this.executor.pendingAt(i);
         if (pending) await pending;
-        run.step(i, this.#modes[i]!);
+        run.step(i, this.#modes[i]!, this.#lastOnly[i]!, this.#takesLast[i]!);
         const paused = pause?.();
         if (paused) await paused;
       }
-      const outputs = run.outputs();
-      if (arena) { for (const out of outputs) settle(out, arena); }
-      return outputs;
+      return run.finish();
     } finally {
       arena?.close();
     }
   }
+
+  /** As {@link run}, at once: every weight must have arrived. */
+  runNow(
+    segments: readonly Segment[],
+    shared: ReadonlyMap<number, NodeOverride>,
+    kernels: Kernels | null,
+  ): Map<number, Tensor>[] {
+    if (segments.length === 0) return [];
+    if (this.executor.waiting) {
+      throw new RangeError("Weights are still arriving: run the batch with run(), which waits");
+    }
+    const arena = kernels?.openRun() ?? null;
+    try {
+      const run = new BatchRun(this, segments, shared, kernels, arena);
+      const steps = this.executor.steps;
+      for (let i = 0; i < steps.length; i++) {
+        run.step(i, this.#modes[i]!, this.#lastOnly[i]!, this.#takesLast[i]!);
+      }
+      return run.finish();
+    } finally {
+      arena?.close();
+    }
+  }
+}
+
+/**
+ * True when `step` is a slice along `axis` only that keeps the last row of its input (of
+ * shape `shape`) whatever the bindings: its bounds, constants or dims (`wire`), evaluated
+ * with each of `samples`, give the window [rows - 1, rows).
+ */
+function takesLastRow(
+  step: NodeStep,
+  axis: number,
+  shape: readonly Dim[],
+  samples: readonly Bindings[],
+  wire: (id: number) => readonly Dim[] | null,
+): boolean {
+  if (step.node.name !== "slice" || step.node.outputs.length !== 1) return false;
+  const fixed = new Map(step.fixed);
+  const dynamic = new Map(step.dynamic);
+  const axes = fixed.get("axes");
+  const stride = fixed.get("stride") ?? [];
+  if (
+    !Array.isArray(axes) || axes.length !== 1 ||
+    (axes[0] !== axis && axes[0] !== axis - shape.length)
+  ) {
+    return false;
+  }
+  if (!Array.isArray(stride) || stride.some((x) => x !== 1)) return false;
+  return samples.every((bindings) => {
+    const rows = evalDim(shape[axis]!, bindings);
+    const bound = (name: string): number | null => {
+      const known = fixed.get(name);
+      if (known !== undefined) {
+        const v = Array.isArray(known) ? known[0] : known;
+        if (typeof v !== "number") return null;
+        // A constant counts from the end when negative (an end of 0 too: tract's legacy form).
+        return v < 0 || (name === "end" && v === 0) ? rows + v : v;
+      }
+      const t = dynamic.get(name);
+      if (t === undefined) return null;
+      let unknown = false;
+      const v = resolveAttr(t, (id) => {
+        const dims = wire(id);
+        if (dims === null || dims.length !== 1) unknown = true;
+        return unknown ? 0 : evalDim(dims![0]!, bindings);
+      });
+      const first = Array.isArray(v) ? v[0] : v;
+      return unknown || typeof first !== "number" ? null : first;
+    };
+    const begin = bound("begin");
+    const end = bound("end");
+    if (begin === null || end === null) return false;
+    const b = Math.max(0, Math.min(begin, rows));
+    const e = Math.max(b, Math.min(end, rows));
+    return rows > 0 && b === rows - 1 && e === rows;
+  });
 }
 
 function tensorReads(step: NodeStep): number[] {
@@ -244,12 +385,16 @@ type Value =
   }
   | { readonly kind: "parts"; readonly parts: readonly Tensor[] };
 
+type Rows = Extract<Value, { kind: "rows" }>;
+
 class BatchRun {
   readonly #plan: BatchPlan;
   readonly #segments: readonly Segment[];
   readonly #shared: ReadonlyMap<number, NodeOverride>;
   readonly #contexts: EvalContext[];
   readonly #values = new Map<number, Value>();
+  /** The last row of each segment of a value, for the steps that read only those. */
+  readonly #lasts = new Map<number, Rows>();
   readonly #arena: RunArena | null;
 
   constructor(
@@ -302,12 +447,38 @@ class BatchRun {
   }
 
   /** Value `id` stacked along `axis`, or null when its parts cannot be (shapes differ). */
-  #rows(id: number, axis: number): Extract<Value, { kind: "rows" }> | null {
+  #rows(id: number, axis: number): Rows | null {
     const v = this.#value(id);
     if (v.kind === "rows") return v.axis === axis ? v : null;
     const stacked = stackRows(v.parts, axis);
     if (stacked) this.#values.set(id, stacked);
     return stacked;
+  }
+
+  /** A slice's output as the last rows of its input; false when they cannot be stacked. */
+  #pickLast(step: NodeStep, axis: number): boolean {
+    const rows = this.#lastRows(tensorReads(step)[0]!, axis);
+    if (rows) this.#values.set(step.node.outputs[0]!, rows);
+    return rows !== null;
+  }
+
+  /** The last row of each segment of value `id`, stacked along `axis` (null as {@link #rows}). */
+  #lastRows(id: number, axis: number): Rows | null {
+    const known = this.#lasts.get(id);
+    if (known) return known.axis === axis ? known : null;
+    const v = this.#value(id);
+    if (v.kind === "rows") {
+      if (v.axis !== axis) return null;
+      if (v.counts.every((c) => c === 1)) return v;
+    }
+    const parts = v.kind === "rows" ? this.#segments.map((_, i) => this.#part(id, i)) : v.parts;
+    if (parts.some((p) => axis >= p.shape.length)) return null;
+    const lasts = parts.map((p) => sliceRows(p, axis, p.shape[axis]! - 1, 1));
+    const rows: Rows | null = lasts.length === 1
+      ? { kind: "rows", t: contiguous(lasts[0]!), axis, counts: [1] }
+      : stackRows(lasts, axis);
+    if (rows) this.#lasts.set(id, rows);
+    return rows;
   }
 
   /** Every tensor the live values hold. */
@@ -316,9 +487,14 @@ class BatchRun {
       if (v.kind === "rows") yield v.t;
       else yield* v.parts;
     }
+    for (const v of this.#lasts.values()) yield v.t;
   }
 
-  step(i: number, mode: Mode): void {
+  /**
+   * Runs step `i` as `mode` plans it: `last`, on each segment's last row only; `takesLast`,
+   * the axis of a slice that takes each segment's last row (it picks them without the op).
+   */
+  step(i: number, mode: Mode, last: boolean, takesLast: number | null): void {
     const executor = this.#plan.executor;
     const step = executor.steps[i]!;
     const n = this.#segments.length;
@@ -332,10 +508,15 @@ class BatchRun {
     } else if (step.kind === "dims") {
       const parts = this.#contexts.map((ctx) => evalDims(executor.model, step, ctx.bindings));
       this.#values.set(step.id, { kind: "parts", parts });
-    } else if (n === 1 || mode.kind === "each" || !this.#stacked(step, mode)) {
+    } else if (takesLast !== null && this.#pickLast(step as NodeStep, takesLast)) {
+      // Picked.
+    } else if (mode.kind === "each" || (n === 1 && !last) || !this.#stacked(step, mode, last)) {
       this.#each(step);
     }
-    for (const id of executor.releasedAfter(i)) this.#values.delete(id);
+    for (const id of executor.releasedAfter(i)) {
+      this.#values.delete(id);
+      this.#lasts.delete(id);
+    }
   }
 
   #each(step: NodeStep | FusedStep): void {
@@ -362,8 +543,15 @@ class BatchRun {
     outs.forEach((id, k) => this.#values.set(id, { kind: "parts", parts: parts[k]! }));
   }
 
-  /** Runs `step` once over the stacked rows; false when the rows do not line up (then per segment). */
-  #stacked(step: NodeStep | FusedStep, mode: Extract<Mode, { kind: "rows" }>): boolean {
+  /**
+   * Runs `step` once over the stacked rows (`last`: each segment's last row); false when the
+   * rows do not line up (then per segment).
+   */
+  #stacked(
+    step: NodeStep | FusedStep,
+    mode: Extract<Mode, { kind: "rows" }>,
+    last: boolean,
+  ): boolean {
     const reads = step.kind === "fused" ? step.call.inputs : tensorReads(step);
     const stacks = new Map<number, Tensor>();
     let counts: readonly number[] | null = null;
@@ -371,7 +559,7 @@ class BatchRun {
       if (this.#constant(id)) continue;
       const planned = this.#plannedAxis(id);
       if (planned === null) return false;
-      const v = this.#rows(id, planned);
+      const v = last ? this.#lastRows(id, planned) : this.#rows(id, planned);
       if (!v || (counts !== null && !sameCounts(counts, v.counts))) return false;
       counts = v.counts;
       stacks.set(id, v.t);
@@ -408,14 +596,16 @@ class BatchRun {
     return this.#plan.axisOf(id);
   }
 
-  /** Per segment, the graph's outputs by value id. */
-  outputs(): Map<number, Tensor>[] {
+  /** Per segment, the graph's outputs by value id, moved out of the run's arena. */
+  finish(): Map<number, Tensor>[] {
     const model = this.#plan.executor.model;
-    return this.#segments.map((_, i) => {
+    const outputs = this.#segments.map((_, i) => {
       const out = new Map<number, Tensor>();
       for (const o of model.outputs) out.set(o.id, this.#part(o.id, i));
       return out;
     });
+    if (this.#arena) { for (const out of outputs) settle(out, this.#arena); }
+    return outputs;
   }
 }
 
@@ -439,10 +629,7 @@ export function sliceRows(t: Tensor, axis: number, start: number, count: number)
 }
 
 /** The parts concatenated along `axis` (row-major), or null when their other dims differ. */
-export function stackRows(
-  parts: readonly Tensor[],
-  axis: number,
-): Extract<Value, { kind: "rows" }> | null {
+export function stackRows(parts: readonly Tensor[], axis: number): Rows | null {
   const first = parts[0]!;
   const rank = first.shape.length;
   if (axis >= rank) return null;

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { loadModel } from "./load_model.ts";
+import type { Model } from "./model.ts";
+import { Executor } from "./executor.ts";
+import { fuseGraph } from "./fuse.ts";
+import { kernelLinears } from "./kernel_linear.ts";
+import { BatchPlan, type Segment } from "./batch.ts";
+import { contiguous } from "../ops/common.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { evalDim } from "../tensor/dim.ts";
+import { type Kernels, loadKernels } from "../../kernels/mod.ts";
+
+const FIXTURES = new URL("../../../shared/fixtures/stories260K/nnef/", import.meta.url).pathname;
+const PROMPTS = [[1, 403, 407, 261, 378, 300, 271], [1, 320, 395]];
+
+/** A sequence's first step: its tokens (1, S) and empty caches (P = 0). */
+function firstStep(model: Model, executor: Executor, ids: readonly number[]): Segment {
+  const inputs = new Map<string, Tensor>();
+  for (const io of model.inputs) {
+    const bind = new Map([["S", ids.length], ["P", 0]]);
+    const shape = io.fact.shape.map((d) => evalDim(d, bind)); // (1, S) or (1, H, 0, D)
+    inputs.set(
+      io.name,
+      tensor(io.fact.dtype, shape, io.name === "input_ids" ? Float64Array.from(ids) : undefined),
+    );
+  }
+  return { inputs, bindings: executor.bind(inputs) };
+}
+
+/** Every output of the segment, row-major. */
+function outputs(model: Model, values: Map<number, Tensor>): Map<string, Float32Array> {
+  return new Map(
+    model.outputs.map((o) => [o.name, contiguous(values.get(o.id)!).data as Float32Array]),
+  );
+}
+
+for (const name of ["f32", "q40"]) {
+  for (const withKernels of [false, true]) {
+    Deno.test(`A stories260K_${name} step computes the last layer after attention on its last row only, with the same outputs (${withKernels ? "kernels" : "TS path"})`, async () => {
+      const kernels: Kernels | null = withKernels ? await loadKernels({ threads: 1 }) : null;
+      try {
+        const model = await loadModel(
+          `${FIXTURES}stories260K_${name}.nnef.tgz`,
+          kernels ? { kernels } : {},
+        );
+        await model.weightsReady;
+        const executor = new Executor(model, { fused: fuseGraph(model).calls });
+        const shared = kernels ? kernelLinears(model, kernels) : new Map();
+        const logits = model.outputs.find((o) => o.name === "outputs")!;
+        const plan = new BatchPlan(executor, "input_ids", new Set(), new Set([logits.id]));
+        // The last layer's o-projection, residuals, norms, MLP and the classifier.
+        assert.ok(plan.lastRowSteps >= 8, `${plan.lastRowSteps} last-row steps`);
+        const segments = PROMPTS.map((ids) => firstStep(model, executor, ids));
+        const expected = segments.map((s) =>
+          outputs(model, executor.runBound(s.inputs, s.bindings, shared, kernels))
+        );
+        const alone = segments.map((s) => plan.runNow([s], shared, kernels)[0]!);
+        const together = plan.runNow(segments, shared, kernels);
+        for (const [i, got] of [...alone, ...together].entries()) {
+          const want = expected[i % PROMPTS.length]!;
+          for (const [out, data] of outputs(model, got)) {
+            assert.deepEqual(data, want.get(out), `${out} of sequence ${i % PROMPTS.length}`);
+          }
+        }
+      } finally {
+        kernels?.close();
+      }
+    });
+  }
+}
