@@ -299,13 +299,11 @@ export class BatchPlan {
     kernels: Kernels | null,
   ): Map<number, Tensor>[] {
     if (segments.length === 0) return [];
-    if (this.executor.waiting) {
-      throw new RangeError("Weights are still arriving: run the batch with run(), which waits");
-    }
+    this.executor.assertArrived("run the batch with run(), which waits");
+    const steps = this.executor.steps;
     const arena = kernels?.openRun() ?? null;
     try {
       const run = new BatchRun(this, segments, shared, kernels, arena);
-      const steps = this.executor.steps;
       for (let i = 0; i < steps.length; i++) {
         run.step(i, this.#modes[i]!, this.#lastOnly[i]!, this.#takesLast[i]!);
       }

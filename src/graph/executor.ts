@@ -267,14 +267,7 @@ export class Executor {
     overrides?: ReadonlyMap<number, NodeOverride>,
     kernels?: Kernels | null,
   ): Map<number, Tensor> {
-    if (this.waiting) {
-      const i = this.#waits.findIndex((w, k) => w !== null && this.#pendingAt(k) !== null);
-      const node = this.#steps[i]!;
-      const what = node.kind === "node" || node.kind === "fused" ? ` (${node.node.where})` : "";
-      throw new RangeError(
-        `Step ${i}${what} reads a weight that has not arrived yet: await model.weightsReady, or run the step with runBoundAsync`,
-      );
-    }
+    this.assertArrived("run the step with runBoundAsync");
     const run = this.#begin(inputs, bindings, kernels);
     try {
       for (let i = 0; i < this.#steps.length; i++) this.#runStep(i, run, overrides);
@@ -361,6 +354,20 @@ export class Executor {
       });
     }
     for (const id of this.#release[i]!) values.delete(id);
+  }
+
+  /**
+   * Throws a RangeError naming the first step that reads a weight still arriving, if any;
+   * `instead` says what the caller can do instead of waiting for them all.
+   */
+  assertArrived(instead: string): void {
+    if (!this.waiting) return;
+    const i = this.#waits.findIndex((w, k) => w !== null && this.#pendingAt(k) !== null);
+    const node = this.#steps[i]!;
+    const what = node.kind === "node" || node.kind === "fused" ? ` (${node.node.where})` : "";
+    throw new RangeError(
+      `Step ${i}${what} reads a weight that has not arrived yet: await model.weightsReady, or ${instead}`,
+    );
   }
 
   /** The compiled steps, in run order. */
