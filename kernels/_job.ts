@@ -47,6 +47,10 @@ export const OP_MATMUL_F32 = 2;
 export const OP_MATMUL_F16 = 3;
 export const OP_ATTENTION = 4;
 export const OP_ATTENTION_PAGED = 5;
+/** Row-wise kernels: a chunk runs the kernel on its rows (or items), offsets moved to them. */
+export const OP_QUANTIZE_Q8_0 = 6;
+export const OP_RMS_NORM = 7;
+export const OP_SILU_GATE = 8;
 
 /** The SIMD export each matmul op runs; its scalar twin is the same name + `_generic`. */
 export const MATMUL_EXPORTS = {
@@ -186,6 +190,43 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       a(16),
       r0,
       Math.min(nHeads, r0 + size),
+    );
+    return;
+  }
+  if (op === OP_QUANTIZE_Q8_0) {
+    // (x, xq, m, k, rowBytes): rows r0..r1
+    const k = a(3);
+    const rows = Math.min(a(2), r0 + size) - r0;
+    (exports.quantize_q8_0 as (...args: number[]) => void)(
+      a(0) + r0 * k * 4,
+      a(1) + r0 * a(4),
+      rows,
+      k,
+    );
+    return;
+  }
+  if (op === OP_RMS_NORM) {
+    // (x, w, y, m, d, eps): rows r0..r1
+    const d = a(4);
+    const rows = Math.min(a(3), r0 + size) - r0;
+    (exports.rms_norm_f32 as (...args: number[]) => void)(
+      a(0) + r0 * d * 4,
+      a(1),
+      a(2) + r0 * d * 4,
+      rows,
+      d,
+      c.f32[base + TASK_ARGS + 5]!,
+    );
+    return;
+  }
+  if (op === OP_SILU_GATE) {
+    // (a, b, y, len): items r0..r1
+    const items = Math.min(a(3), r0 + size) - r0;
+    (exports.silu_gate_f32 as (...args: number[]) => void)(
+      a(0) + r0 * 4,
+      a(1) + r0 * 4,
+      a(2) + r0 * 4,
+      items,
     );
     return;
   }

@@ -754,6 +754,39 @@ Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it 
   }
 });
 
+Deno.test("RMSNorm, the SiLU gate and Q8_0 quantization split over two threads give the one-thread bits", async () => {
+  await withKernels({ threads: 2 }, (kernels) => {
+    // A prompt's rows (large enough to split), and an item count that leaves a SIMD tail.
+    const [m, d] = [96, 768];
+    const len = m * d - 5;
+    const x = put(kernels, randomF32(m * d, 301, 3));
+    const b = put(kernels, randomF32(m * d, 302));
+    const w = put(kernels, randomF32(d, 303));
+    const rb = kernels.q8RowBytes(d);
+    const runs = {
+      rmsNorm: (out: number) => kernels.rmsNorm(x, w, out, m, d, 1e-5),
+      siluGate: (out: number) => kernels.siluGate(x, b, out, len),
+      quantizeQ8_0: (out: number) => kernels.quantizeQ8_0(x, out, m, d),
+    };
+    const bytes = Math.max(m * d * 4, m * rb);
+    for (const [name, run] of Object.entries(runs)) {
+      const [one, two] = [kernels.alloc(bytes), kernels.alloc(bytes)];
+      kernels.u8(one, bytes).fill(0xff);
+      kernels.u8(two, bytes).fill(0xff);
+      kernels.threads = 1;
+      run(one);
+      // Repeated: chunks written to the wrong rows would show as a difference.
+      for (let i = 0; i < 4; i++) {
+        kernels.threads = 2;
+        run(two);
+        const want = kernels.u8(one, bytes);
+        const at = kernels.u8(two, bytes).findIndex((v, j) => v !== want[j]);
+        assert.equal(at, -1, `${name}: byte ${at} of ${bytes} differs`);
+      }
+    }
+  });
+});
+
 Deno.test("paged KV kernels reject bad block tables, items and shapes with a RangeError or TypeError", async () => {
   await withKernels({ threads: 1 }, (kernels) => {
     const s = {

@@ -13,6 +13,9 @@ import {
   OP_MATMUL_F16,
   OP_MATMUL_F32,
   OP_MATMUL_Q4_0,
+  OP_QUANTIZE_Q8_0,
+  OP_RMS_NORM,
+  OP_SILU_GATE,
   type Task,
 } from "./_job.ts";
 import type { ThreadPool } from "./pool.ts";
@@ -39,6 +42,12 @@ const MIN_SPLIT_MACS = 1 << 18;
  * 245-262 against 232-242 tokens/s at 64-128 positions with 2^15; no loss at 8 positions).
  */
 const MIN_SPLIT_RUNS = 1 << 15;
+/**
+ * A row-wise kernel (RMSNorm, the SiLU gate, Q8_0 quantization) splits over the threads from
+ * this many items: a prompt's rows, not a decode step's (110M shape, 128-token prompt, two
+ * threads: they took 10 of its 170 ms on the main thread alone).
+ */
+const MIN_SPLIT_ITEMS = 1 << 16;
 
 /** What the kernel calls need of the loaded kernels: their memory, its checks, scratch space. */
 export interface KernelHost {
@@ -149,8 +158,30 @@ export class Ops implements KernelOps {
     if (!isDim(m) || !isDim(k)) throwBadDim("quantizeQ8_0", { m, k });
     checkQ4k("quantizeQ8_0", k);
     this.#owner.checkRange(x, m * k * 4, "x");
-    this.#owner.checkRange(xq, m * this.#owner.q8RowBytes(k), "xq");
-    this.#fn("quantize_q8_0")(x, xq, m, k);
+    const rowBytes = this.#owner.q8RowBytes(k);
+    this.#owner.checkRange(xq, m * rowBytes, "xq");
+    if (!this.#splitRows(OP_QUANTIZE_Q8_0, m, k, [x, xq, m, k, rowBytes])) {
+      this.#fn("quantize_q8_0")(x, xq, m, k);
+    }
+  }
+
+  /**
+   * Runs a row-wise kernel's `rows` rows of `width` items over the threads, chunks a multiple
+   * of `align` rows, when there are enough items to pay for the hand-off; false when it is the
+   * caller's to run.
+   */
+  #splitRows(
+    op: number,
+    rows: number,
+    width: number,
+    args: readonly number[],
+    { floats, align = 1 }: { floats?: readonly number[]; align?: number } = {},
+  ): boolean {
+    const threads = Math.min(this.#parts(), Math.ceil(rows / align));
+    if (threads < 2 || rows * width < MIN_SPLIT_ITEMS) return false;
+    const size = Math.ceil(rows / (threads * CHUNKS_PER_THREAD) / align) * align;
+    this.#pool!.run([{ op, count: rows, size, args, ...(floats ? { floats } : {}) }], threads);
+    return true;
   }
 
   matmulQ4_0Q8_0(
@@ -235,7 +266,9 @@ export class Ops implements KernelOps {
     this.#owner.checkRange(x, m * d * 4, "x");
     this.#owner.checkRange(y, m * d * 4, "y");
     if (w !== 0) this.#owner.checkRange(w, d * 4, "w");
-    this.#fn("rms_norm_f32")(x, w, y, m, d, eps);
+    if (!this.#splitRows(OP_RMS_NORM, m, d, [x, w, y, m, d, eps], { floats: [5] })) {
+      this.#fn("rms_norm_f32")(x, w, y, m, d, eps);
+    }
   }
 
   ropeRotateHalf(
@@ -265,7 +298,10 @@ export class Ops implements KernelOps {
     this.#owner.checkRange(a, len * 4, "a");
     this.#owner.checkRange(b, len * 4, "b");
     this.#owner.checkRange(y, len * 4, "y");
-    this.#fn("silu_gate_f32")(a, b, y, len);
+    // Chunks of whole cache lines of items.
+    if (!this.#splitRows(OP_SILU_GATE, len, 1, [a, b, y, len], { align: 16 })) {
+      this.#fn("silu_gate_f32")(a, b, y, len);
+    }
   }
 
   softmax(x: number, y: number, m: number, n: number): void {
