@@ -51,6 +51,7 @@ export const OP_ATTENTION_PAGED = 5;
 export const OP_QUANTIZE_Q8_0 = 6;
 export const OP_RMS_NORM = 7;
 export const OP_SILU_GATE = 8;
+export const OP_STORE_KV_PAGED = 9;
 
 /** The SIMD export each matmul op runs; its scalar twin is the same name + `_generic`. */
 export const MATMUL_EXPORTS = {
@@ -227,6 +228,27 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       a(1) + r0 * 4,
       a(2) + r0 * 4,
       items,
+    );
+    return;
+  }
+  if (op === OP_STORE_KV_PAGED) {
+    // (src, headStride, rowStride, base, table, blockSize, f16, nKvHeads, headDim, pos0, count,
+    // runHeads, runStride): positions pos0 + r0..r1
+    const rows = Math.min(a(10), r0 + size) - r0;
+    (exports.store_kv_paged as (...args: number[]) => void)(
+      a(0) + r0 * a(2) * 4,
+      a(1),
+      a(2),
+      a(3),
+      a(4),
+      a(5),
+      a(6),
+      a(7),
+      a(8),
+      a(9) + r0,
+      rows,
+      a(11),
+      a(12),
     );
     return;
   }

@@ -754,7 +754,7 @@ Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it 
   }
 });
 
-Deno.test("RMSNorm, the SiLU gate and Q8_0 quantization split over two threads give the one-thread bits", async () => {
+Deno.test("RMSNorm, the SiLU gate, Q8_0 quantization and KV stores split over two threads give the one-thread bits", async () => {
   await withKernels({ threads: 2 }, (kernels) => {
     // A prompt's rows (large enough to split), and an item count that leaves a SIMD tail.
     const [m, d] = [96, 768];
@@ -784,6 +784,15 @@ Deno.test("RMSNorm, the SiLU gate and Q8_0 quantization split over two threads g
         assert.equal(at, -1, `${name}: byte ${at} of ${bytes} differs`);
       }
     }
+    // A prompt's 96 positions of 12 kv heads stored into blocks, in runs of 6 heads.
+    const kv = { nKvHeads: 12, headDim: 64, blockSize: 16, item: "f16" as const, runHeads: 6 };
+    const regions = [1, 2].map((threads) => {
+      kernels.threads = threads;
+      const c = pagedCase(kernels, kv, 96, 304);
+      return kernels.u8(c.base, 2 * c.runStride).slice();
+    });
+    const at = regions[1]!.findIndex((v, j) => v !== regions[0]![j]);
+    assert.equal(at, -1, `storeKvPaged: byte ${at} differs`);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   OP_QUANTIZE_Q8_0,
   OP_RMS_NORM,
   OP_SILU_GATE,
+  OP_STORE_KV_PAGED,
   type Task,
 } from "./_job.ts";
 import type { ThreadPool } from "./pool.ts";
@@ -43,7 +44,7 @@ const MIN_SPLIT_MACS = 1 << 18;
  */
 const MIN_SPLIT_RUNS = 1 << 15;
 /**
- * A row-wise kernel (RMSNorm, the SiLU gate, Q8_0 quantization) splits over the threads from
+ * A row-wise kernel (RMSNorm, the SiLU gate, Q8_0 quantization, KV stores) splits over the threads from
  * this many items: a prompt's rows, not a decode step's (110M shape, 128-token prompt, two
  * threads: they took 10 of its 170 ms on the main thread alone).
  */
@@ -477,7 +478,7 @@ export class Ops implements KernelOps {
     this.#checkBlocks(op, table, blockSize, pos0, pos0 + count, [["base", base]], layout);
     const last = (nKvHeads - 1) * srcHeadStride + (count - 1) * srcRowStride + headDim;
     this.#owner.checkRange(src, last * 4, "src");
-    this.#fn("store_kv_paged")(
+    const args = [
       src,
       srcHeadStride,
       srcRowStride,
@@ -491,7 +492,11 @@ export class Ops implements KernelOps {
       count,
       kvRunHeads,
       kvRunStride,
-    );
+    ];
+    // A prompt's positions split over the threads: each writes whole rows of its own.
+    if (!this.#splitRows(OP_STORE_KV_PAGED, count, nKvHeads * headDim, args)) {
+      this.#fn("store_kv_paged")(...args);
+    }
   }
 
   /**
