@@ -53,6 +53,52 @@ export const OP_RMS_NORM = 7;
 export const OP_SILU_GATE = 8;
 export const OP_STORE_KV_PAGED = 9;
 
+/**
+ * A row-wise kernel as a task: its export, taking the first `arity` task arguments (`float`
+ * read as f32), of which `count` is the rows (or items) and each of `moves` an offset that
+ * moves by `step` per row; a chunk passes its own rows, its offsets moved to its first.
+ */
+interface RowOp {
+  readonly name: string;
+  readonly arity: number;
+  readonly count: number;
+  readonly moves: readonly (readonly [number, (a: (i: number) => number) => number])[];
+  readonly float?: number;
+}
+
+const ROW_OPS: Readonly<Record<number, RowOp>> = {
+  // (x, xq, m, k | rowBytes)
+  [OP_QUANTIZE_Q8_0]: {
+    name: "quantize_q8_0",
+    arity: 4,
+    count: 2,
+    moves: [[0, (a) => a(3) * 4], [1, (a) => a(4)]],
+  },
+  // (x, w, y, m, d, eps)
+  [OP_RMS_NORM]: {
+    name: "rms_norm_f32",
+    arity: 6,
+    count: 3,
+    moves: [[0, (a) => a(4) * 4], [2, (a) => a(4) * 4]],
+    float: 5,
+  },
+  // (a, b, y, len)
+  [OP_SILU_GATE]: {
+    name: "silu_gate_f32",
+    arity: 4,
+    count: 3,
+    moves: [0, 1, 2].map((i) => [i, () => 4]),
+  },
+  // (src, headStride, rowStride, base, table, blockSize, f16, nKvHeads, headDim, pos0, count,
+  // runHeads, runStride)
+  [OP_STORE_KV_PAGED]: {
+    name: "store_kv_paged",
+    arity: 13,
+    count: 10,
+    moves: [[0, (a) => a(2) * 4], [9, () => 1]],
+  },
+};
+
 /** The SIMD export each matmul op runs; its scalar twin is the same name + `_generic`. */
 export const MATMUL_EXPORTS = {
   [OP_MATMUL_Q4_0]: "matmul_q4_0_q8_0",
@@ -194,62 +240,15 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
     );
     return;
   }
-  if (op === OP_QUANTIZE_Q8_0) {
-    // (x, xq, m, k, rowBytes): rows r0..r1
-    const k = a(3);
-    const rows = Math.min(a(2), r0 + size) - r0;
-    (exports.quantize_q8_0 as (...args: number[]) => void)(
-      a(0) + r0 * k * 4,
-      a(1) + r0 * a(4),
-      rows,
-      k,
-    );
-    return;
-  }
-  if (op === OP_RMS_NORM) {
-    // (x, w, y, m, d, eps): rows r0..r1
-    const d = a(4);
-    const rows = Math.min(a(3), r0 + size) - r0;
-    (exports.rms_norm_f32 as (...args: number[]) => void)(
-      a(0) + r0 * d * 4,
-      a(1),
-      a(2) + r0 * d * 4,
-      rows,
-      d,
-      c.f32[base + TASK_ARGS + 5]!,
-    );
-    return;
-  }
-  if (op === OP_SILU_GATE) {
-    // (a, b, y, len): items r0..r1
-    const items = Math.min(a(3), r0 + size) - r0;
-    (exports.silu_gate_f32 as (...args: number[]) => void)(
-      a(0) + r0 * 4,
-      a(1) + r0 * 4,
-      a(2) + r0 * 4,
-      items,
-    );
-    return;
-  }
-  if (op === OP_STORE_KV_PAGED) {
-    // (src, headStride, rowStride, base, table, blockSize, f16, nKvHeads, headDim, pos0, count,
-    // runHeads, runStride): positions pos0 + r0..r1
-    const rows = Math.min(a(10), r0 + size) - r0;
-    (exports.store_kv_paged as (...args: number[]) => void)(
-      a(0) + r0 * a(2) * 4,
-      a(1),
-      a(2),
-      a(3),
-      a(4),
-      a(5),
-      a(6),
-      a(7),
-      a(8),
-      a(9) + r0,
-      rows,
-      a(11),
-      a(12),
-    );
+  const rowOp = ROW_OPS[op];
+  if (rowOp) {
+    const args: number[] = [];
+    for (let i = 0; i < rowOp.arity; i++) {
+      args.push(i === rowOp.float ? c.f32[base + TASK_ARGS + i]! : a(i));
+    }
+    for (const [i, step] of rowOp.moves) args[i]! += r0 * step(a);
+    args[rowOp.count] = Math.min(a(rowOp.count), r0 + size) - r0;
+    (exports[rowOp.name] as (...args: number[]) => void)(...args);
     return;
   }
   if (!(op in MATMUL_EXPORTS)) return;
