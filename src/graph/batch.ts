@@ -57,6 +57,15 @@ type Mode =
   }
   | { readonly kind: "each" };
 
+/** How a step runs, and what it does with last rows. */
+interface StepPlan {
+  readonly mode: Mode;
+  /** It feeds only last rows: it runs on each segment's last row. */
+  readonly last: boolean;
+  /** A slice that keeps each segment's last row along this axis: picked without the op. */
+  readonly takesLast: number | null;
+}
+
 const SAME: Layout = { kind: "same" };
 
 /** Sample bindings of the symbols, to compare symbolic dims by value. */
@@ -77,11 +86,7 @@ function tokenAxis(shape: readonly Dim[], token: string): number | null {
  */
 export class BatchPlan {
   readonly executor: Executor;
-  readonly #modes: Mode[];
-  /** Per step: it feeds only last rows, so it runs on each segment's last row. */
-  readonly #lastOnly: boolean[];
-  /** Per step: the rows axis of a slice that takes each segment's last row, else null. */
-  readonly #takesLast: (number | null)[];
+  readonly #steps: StepPlan[];
   /** Steps whose values pass through the rows layout (for the run's stacking). */
   readonly #layouts = new Map<number, Layout>();
   readonly #tokenInput: string;
@@ -134,7 +139,7 @@ export class BatchPlan {
         return flat.every((x) => typeof x === "number") ? flat as number[] : null;
       },
     };
-    this.#modes = executor.steps.map((step) => {
+    const modes = executor.steps.map((step): Mode => {
       if (step.kind === "dims") {
         layouts.set(step.id, { kind: "parts", axis: null });
         return { kind: "each" };
@@ -196,7 +201,7 @@ export class BatchPlan {
     });
     const dims = new Map<number, readonly Dim[]>();
     for (const step of executor.steps) if (step.kind === "dims") dims.set(step.id, step.dims);
-    this.#takesLast = executor.steps.map((step) => {
+    const takesLast = executor.steps.map((step) => {
       if (step.kind !== "node") return null;
       const input = step.node.args.get("input");
       if (input?.kind !== "tensor") return null;
@@ -206,46 +211,13 @@ export class BatchPlan {
       const wire = (id: number) => dims.get(id) ?? null;
       return takesLastRow(step, l.axis, shape, samples, wire) ? l.axis : null;
     });
-    this.#lastOnly = this.#planLastRows(lastRows);
-  }
-
-  /**
-   * Which steps feed only last rows: walking back from the outputs, a rows step qualifies when
-   * every reader of its output takes only last rows (an output in `lastRows`, or a rows step
-   * that qualifies itself).
-   */
-  #planLastRows(lastRows: ReadonlySet<number>): boolean[] {
-    const steps = this.executor.steps;
-    const whole = new Set<number>();
-    const last = new Set<number>();
-    for (const o of this.executor.model.outputs) (lastRows.has(o.id) ? last : whole).add(o.id);
-    const lastOnly = steps.map(() => false);
-    for (let i = steps.length - 1; i >= 0; i--) {
-      const step = steps[i]!;
-      if (step.kind === "dims") continue;
-      if (step.kind === "alias") {
-        whole.add(step.from);
-        continue;
-      }
-      if (this.#takesLast[i] !== null) {
-        last.add(tensorReads(step as NodeStep)[0]!);
-        continue;
-      }
-      const out = step.node.outputs[0]!;
-      const only = this.#modes[i]!.kind === "rows" && last.has(out) && !whole.has(out);
-      lastOnly[i] = only;
-      const reads = step.kind === "fused" ? step.call.inputs : tensorReads(step);
-      for (const id of reads) (only ? last : whole).add(id);
-      if (step.kind === "node") {
-        for (const [, t] of step.dynamic) for (const id of templateWires(t)) whole.add(id);
-      }
-    }
-    return lastOnly;
+    const last = planLastRows(executor, modes, takesLast, lastRows);
+    this.#steps = modes.map((mode, i) => ({ mode, last: last[i]!, takesLast: takesLast[i]! }));
   }
 
   /** Steps that run on each segment's last row only. */
   get lastRowSteps(): number {
-    return this.#lastOnly.filter((x) => x).length;
+    return this.#steps.filter((p) => p.last).length;
   }
 
   /** The axis value `id` is planned to stack its rows along, or null. */
@@ -261,7 +233,7 @@ export class BatchPlan {
 
   /** Steps that run once for the whole batch (the rest run once per segment). */
   get batchedSteps(): number {
-    return this.#modes.filter((m) => m.kind === "rows").length;
+    return this.#steps.filter((p) => p.mode.kind === "rows").length;
   }
 
   /**
@@ -282,7 +254,7 @@ export class BatchPlan {
       for (let i = 0; i < steps.length; i++) {
         const pending = this.executor.pendingAt(i);
         if (pending) await pending;
-        run.step(i, this.#modes[i]!, this.#lastOnly[i]!, this.#takesLast[i]!);
+        run.step(i, this.#steps[i]!);
         const paused = pause?.();
         if (paused) await paused;
       }
@@ -304,14 +276,51 @@ export class BatchPlan {
     const arena = kernels?.openRun() ?? null;
     try {
       const run = new BatchRun(this, segments, shared, kernels, arena);
-      for (let i = 0; i < steps.length; i++) {
-        run.step(i, this.#modes[i]!, this.#lastOnly[i]!, this.#takesLast[i]!);
-      }
+      for (let i = 0; i < steps.length; i++) run.step(i, this.#steps[i]!);
       return run.finish();
     } finally {
       arena?.close();
     }
   }
+}
+
+/**
+ * Which of `executor`'s steps feed only last rows: walking back from the outputs, a rows step
+ * qualifies when every reader of its output takes only last rows (an output in `lastRows`, a
+ * slice that keeps the last row, or a rows step that qualifies itself).
+ */
+function planLastRows(
+  executor: Executor,
+  modes: readonly Mode[],
+  takesLast: readonly (number | null)[],
+  lastRows: ReadonlySet<number>,
+): boolean[] {
+  const steps = executor.steps;
+  const whole = new Set<number>();
+  const last = new Set<number>();
+  for (const o of executor.model.outputs) (lastRows.has(o.id) ? last : whole).add(o.id);
+  const lastOnly = steps.map(() => false);
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const step = steps[i]!;
+    if (step.kind === "dims") continue;
+    if (step.kind === "alias") {
+      whole.add(step.from);
+      continue;
+    }
+    if (takesLast[i] !== null) {
+      last.add(tensorReads(step as NodeStep)[0]!);
+      continue;
+    }
+    const out = step.node.outputs[0]!;
+    const only = modes[i]!.kind === "rows" && last.has(out) && !whole.has(out);
+    lastOnly[i] = only;
+    const reads = step.kind === "fused" ? step.call.inputs : tensorReads(step);
+    for (const id of reads) (only ? last : whole).add(id);
+    if (step.kind === "node") {
+      for (const [, t] of step.dynamic) for (const id of templateWires(t)) whole.add(id);
+    }
+  }
+  return lastOnly;
 }
 
 /**
@@ -488,11 +497,8 @@ class BatchRun {
     for (const v of this.#lasts.values()) yield v.t;
   }
 
-  /**
-   * Runs step `i` as `mode` plans it: `last`, on each segment's last row only; `takesLast`,
-   * the axis of a slice that takes each segment's last row (it picks them without the op).
-   */
-  step(i: number, mode: Mode, last: boolean, takesLast: number | null): void {
+  /** Runs step `i` as its plan says. */
+  step(i: number, { mode, last, takesLast }: StepPlan): void {
     const executor = this.#plan.executor;
     const step = executor.steps[i]!;
     const n = this.#segments.length;
@@ -506,10 +512,10 @@ class BatchRun {
     } else if (step.kind === "dims") {
       const parts = this.#contexts.map((ctx) => evalDims(executor.model, step, ctx.bindings));
       this.#values.set(step.id, { kind: "parts", parts });
-    } else if (takesLast !== null && this.#pickLast(step as NodeStep, takesLast)) {
-      // Picked.
-    } else if (mode.kind === "each" || (n === 1 && !last) || !this.#stacked(step, mode, last)) {
-      this.#each(step);
+    } else if (takesLast === null || !this.#pickLast(step as NodeStep, takesLast)) {
+      if (mode.kind === "each" || (n === 1 && !last) || !this.#stacked(step, mode, last)) {
+        this.#each(step);
+      }
     }
     for (const id of executor.releasedAfter(i)) {
       this.#values.delete(id);
