@@ -25,6 +25,7 @@ import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } 
 import { type Executor, heldViews, type Pause, settle } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
+import { sliceWindow } from "../ops/slice.ts";
 
 export type { Pause } from "./executor.ts";
 
@@ -348,14 +349,12 @@ function takesLastRow(
   }
   if (!Array.isArray(stride) || stride.some((x) => x !== 1)) return false;
   return samples.every((bindings) => {
-    const rows = evalDim(shape[axis]!, bindings);
-    const bound = (name: string): number | null => {
+    /** A bound's value, and whether it is a constant (counted from the end when negative). */
+    const bound = (name: string): [number, boolean] | null => {
       const known = fixed.get(name);
       if (known !== undefined) {
         const v = Array.isArray(known) ? known[0] : known;
-        if (typeof v !== "number") return null;
-        // A constant counts from the end when negative (an end of 0 too: tract's legacy form).
-        return v < 0 || (name === "end" && v === 0) ? rows + v : v;
+        return typeof v === "number" ? [v, true] : null;
       }
       const t = dynamic.get(name);
       if (t === undefined) return null;
@@ -366,14 +365,13 @@ function takesLastRow(
         return unknown ? 0 : evalDim(dims![0]!, bindings);
       });
       const first = Array.isArray(v) ? v[0] : v;
-      return unknown || typeof first !== "number" ? null : first;
+      return unknown || typeof first !== "number" ? null : [first, false];
     };
-    const begin = bound("begin");
-    const end = bound("end");
+    const [begin, end] = [bound("begin"), bound("end")];
     if (begin === null || end === null) return false;
-    const b = Math.max(0, Math.min(begin, rows));
-    const e = Math.max(b, Math.min(end, rows));
-    return rows > 0 && b === rows - 1 && e === rows;
+    const rows = evalDim(shape[axis]!, bindings);
+    const w = sliceWindow(rows, begin[0], end[0], 1, begin[1], end[1]);
+    return w.begin === rows - 1 && w.count === 1;
   });
 }
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { loadModel } from "./load_model.ts";
+import { buildModel } from "./build_model.ts";
+import { parseDocument } from "../nnef/parse.ts";
 import type { Model } from "./model.ts";
 import { Executor } from "./executor.ts";
 import { fuseGraph } from "./fuse.ts";
@@ -68,3 +70,33 @@ for (const name of ["f32", "q40"]) {
     });
   }
 }
+
+Deno.test("A slice that keeps the last row by constant bounds (begin -1, end 0) is picked, and what feeds it runs on last rows", () => {
+  const text = [
+    "version 1.0;",
+    "extension tract_symbol S;",
+    "graph last(input_ids) -> (outputs)",
+    "{",
+    "    input_ids = tract_core_external(shape = [1, S], datum_type = 'i64');",
+    "    table = variable<scalar>(label = 'table', shape = [3, 2]);",
+    "    rows = tract_core_gather(table, input_ids, axis = 0);",
+    "    scaled = mul(rows, 2.0);",
+    "    last = slice(scaled, axes = [1], begin = [-1], end = [0]);",
+    "    outputs = add(last, 1.0);",
+    "}",
+  ].join("\n");
+  const table = tensor("f32", [3, 2], Float32Array.of(1, 2, 3, 4, 5, 6));
+  const model = buildModel(parseDocument(text), new Map([["table", table]]));
+  const executor = new Executor(model);
+  const plan = new BatchPlan(executor, "input_ids", new Set(), new Set([model.outputs[0]!.id]));
+  // The gather and the scaling feed only the slice, the add only the output.
+  assert.equal(plan.lastRowSteps, 3);
+  const segments = [[2, 0, 1], [0, 2]].map((ids): Segment => {
+    const inputs = new Map([["input_ids", tensor("i64", [1, ids.length], Float64Array.from(ids))]]);
+    return { inputs, bindings: executor.bind(inputs) };
+  });
+  const got = plan.runNow(segments, new Map(), null).map((out) =>
+    outputs(model, out).get("outputs")
+  );
+  assert.deepEqual(got, [Float32Array.of(7, 9), Float32Array.of(11, 13)]);
+});

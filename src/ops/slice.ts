@@ -4,7 +4,8 @@ import type { Fact, Op, OpArgs } from "./op.ts";
 import { axisOf, concreteShape, knownDims } from "./common.ts";
 import { allocLike, copyBox } from "./shape_ops.ts";
 
-interface Window<D> {
+/** A slice's window along one axis: its first item, its item count and its stride. */
+export interface Window<D> {
   readonly begin: D;
   readonly count: D;
   readonly step: number;
@@ -14,7 +15,7 @@ interface Window<D> {
  * tract's slice bounds: a constant negative begin counts from the end, a constant end <= 0
  * too (legacy "0 = to the end"); both are clamped to the dim.
  */
-function window(
+export function sliceWindow(
   dim: Dim,
   begin: Dim,
   end: Dim,
@@ -46,7 +47,7 @@ function plan<D extends Dim>(
     );
   }
   const windows = axes.map((a, i) =>
-    window(
+    sliceWindow(
       shape[a]!,
       begins[i]!,
       ends[i]!,
