@@ -6,6 +6,7 @@
 /** The wasm exports the kernels use, as the module declares them. */
 export interface KernelExports {
   readonly q8_0_row_bytes: (k: number) => number;
+  readonly attention_paged_rows: () => number;
   readonly read_sum_u32: (p: number, bytes: number) => number;
   readonly dot_peak_i8: (p: number, bytes: number, rounds: number) => number;
   readonly [name: string]: unknown;

@@ -448,7 +448,8 @@ function attentionShapes(): AttentionShape[] {
     { m: 1, nHeads: 4, nKvHeads: 2, headDim: 20, capacity: 16, kvLen: 11, qPos0: 10, scale: 0.3 },
     { m: 5, nHeads: 6, nKvHeads: 3, headDim: 32, capacity: 12, kvLen: 9, qPos0: 4, scale: 0.2 },
     { m: 3, nHeads: 2, nKvHeads: 2, headDim: 7, capacity: 8, kvLen: 3, qPos0: 0, scale: 0.5 },
-    { m: 13, nHeads: 6, nKvHeads: 2, headDim: 7, capacity: 24, kvLen: 20, qPos0: 7, scale: 0.4 },
+    // More query rows than attention_paged computes together (16): two groups of rows.
+    { m: 19, nHeads: 6, nKvHeads: 2, headDim: 7, capacity: 32, kvLen: 26, qPos0: 7, scale: 0.4 },
     { m: 1, nHeads: 3, nKvHeads: 3, headDim: 40, capacity: 24, kvLen: 21, qPos0: 20, scale: 0.3 },
     {
       m: 4,
@@ -659,14 +660,15 @@ Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 a
   const results: Float32Array[] = [];
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
+      // More rows than attention_paged computes together (16): the second group starts mid-block.
       const s = {
-        m: 11,
+        m: 19,
         nHeads: 8,
         nKvHeads: 2,
         headDim: 64,
         blockSize: 16,
         kvLen: 150,
-        qPos0: 139,
+        qPos0: 131,
         scale: 0.125,
         item: "f16" as const,
       };

@@ -133,14 +133,13 @@ const KERNEL_NAMES = [
 type KernelName = typeof KERNEL_NAMES[number];
 type KernelFns = Record<KernelName, Fn>;
 
-/** Query rows `attention_paged` computes together (`PAGED_ROWS` in `src/simd128/attention.rs`). */
-const PAGED_ROWS = 8;
-
 /** Runs kernels of one wasm instance, optionally splitting matmuls over a thread pool. */
 export class Ops implements KernelOps {
   #fns: KernelFns;
   #owner: KernelHost;
   #pool: ThreadPool | null;
+  /** Query rows `attention_paged` computes together (its scores hold that many rows). */
+  #pagedRows: number;
 
   /** `owner` null: this is the `Kernels` itself (its SIMD ops). */
   constructor(
@@ -153,6 +152,7 @@ export class Ops implements KernelOps {
     this.#fns = Object.fromEntries(KERNEL_NAMES.map((n) => [n, x[n + suffix]!])) as KernelFns;
     this.#owner = owner ?? (this as unknown as KernelHost);
     this.#pool = pool;
+    this.#pagedRows = exports.attention_paged_rows();
   }
 
   #fn(name: KernelName): Fn {
@@ -370,7 +370,7 @@ export class Ops implements KernelOps {
     // of heads, which the hardware prefetcher does not follow: such a call goes to the
     // threads a run at a time (whole, when it has one run).
     const streaming = calls.every(({ shape: s }) =>
-      Math.min(s.m, PAGED_ROWS) * s.nHeads === s.nKvHeads
+      Math.min(s.m, this.#pagedRows) * s.nHeads === s.nKvHeads
     );
     const runs = tasks.reduce((n, t) => n + Math.ceil(t.count / t.runQueryHeads), 0);
     const threads = Math.min(this.#parts(), streaming ? runs : heads);
@@ -455,7 +455,7 @@ export class Ops implements KernelOps {
       runQueryHeads: layout.perRun * (nHeads / nKvHeads),
       macs: m * nHeads * kvLen * headDim * 2,
       // One row of scores per head (and per thread, however few heads a call has).
-      scoreBytes: Math.min(m, PAGED_ROWS) * Math.max(nHeads, this.#owner.maxThreads) *
+      scoreBytes: Math.min(m, this.#pagedRows) * Math.max(nHeads, this.#owner.maxThreads) *
         Math.max(kvLen, 1) * 4,
     };
   }

@@ -10,7 +10,7 @@ pub mod simd128;
 
 use core::slice::{from_raw_parts as view, from_raw_parts_mut as view_mut};
 use generic::attention::AttentionShape;
-use generic::paged_kv::{PagedLayout, PagedShape};
+use generic::paged_kv::{PagedLayout, PagedShape, PAGED_ROWS};
 use generic::q4_0::{q8_row_bytes as row_bytes, BLOCK_BYTES, QK, WORD_MAJOR};
 
 /// Quantized activations are i8 for the relaxed dot product, permuted i16 otherwise.
@@ -35,6 +35,12 @@ pub extern "C" fn kernels_relaxed() -> u32 {
 #[no_mangle]
 pub extern "C" fn q8_0_row_bytes(k: usize) -> usize {
     row_bytes::<WIDE>(k)
+}
+
+/// Query rows `attention_paged` computes together: its scores hold this many rows at most.
+#[no_mangle]
+pub extern "C" fn attention_paged_rows() -> usize {
+    PAGED_ROWS
 }
 
 /// Exports the kernel `$name` (the SIMD code on wasm32, its twin elsewhere) and its scalar
@@ -290,8 +296,8 @@ kernel! {
 
 kernel! {
     // q (m, n_heads, head_dim) over the paged K and V regions at k_base and v_base, block
-    // table `table` (i32) -> out like q, heads h0..h1; scores holds min(m, 8) * n_heads *
-    // kv_len floats (`simd128::attention::PAGED_ROWS` rows);
+    // table `table` (i32) -> out like q, heads h0..h1; scores holds
+    // min(m, attention_paged_rows()) * n_heads * kv_len floats;
     // f16 != 0: items are f16, read as `generic::f16::f16_to_f32_finite` (else f32);
     // run_heads, run_stride: see `generic::paged_kv::PagedLayout`
     fn attention_paged / attention_paged_generic(

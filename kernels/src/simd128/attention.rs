@@ -2,7 +2,7 @@ use super::elementwise::softmax_row;
 use super::{f16_top_scaled, hsum_f32, loadf, madd, reduce4_f32, storef, ExpConsts, F16_TOP_KEEP};
 use crate::generic::attention::AttentionShape;
 use crate::generic::f16::{f16_to_f32_finite, F16_EXP_REBIAS};
-use crate::generic::paged_kv::PagedShape;
+use crate::generic::paged_kv::{PagedShape, PAGED_ROWS};
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -37,10 +37,6 @@ pub unsafe fn attention_f32(
         }
     }
 }
-
-/// Query rows computed together over each block of a paged call: a block's f16 rows are
-/// converted to f32 once for all of them (and for all the query heads of a kv head).
-pub const PAGED_ROWS: usize = 8;
 
 /// f32 items of one kv head's rows of one block converted at a time (a stack buffer).
 const CONVERTED: usize = 16 * 256;
