@@ -432,6 +432,75 @@ function attentionOnly(mm: Model110M, item: "contiguous" | "f16"): void {
   }
 }
 
+/** Positions cached, and query rows of a prompt chunk, in `promptAttention`. */
+const PROMPT_CTX = 1024;
+const PROMPT_ROWS = 128;
+
+/** Paged f16 K and V regions of the 12 layers, each holding `ctx` positions of sin(i). */
+function pagedLayers(k: Kernels, ctx: number): { regions: [number, number][]; table: number } {
+  const { layers, heads, dim, blockSize } = M110;
+  const headDim = dim / heads;
+  const floats = heads * ctx * headDim;
+  const src = k.alloc(floats * 4);
+  k.f32(src, floats).set(Float32Array.from({ length: floats }, (_, i) => Math.sin(i)));
+  const blocks = Math.ceil(ctx / blockSize);
+  const table = k.alloc(blocks * 4);
+  new Int32Array(k.memory.buffer, table, blocks).set(
+    Int32Array.from({ length: blocks }, (_, b) => b),
+  );
+  const regions = Array.from({ length: layers }, (): [number, number] => {
+    const kv: [number, number] = [k.alloc(floats * 2), k.alloc(floats * 2)];
+    for (const r of kv) {
+      k.storeKvPaged(
+        src,
+        ctx * headDim,
+        headDim,
+        r,
+        table,
+        blockSize,
+        "f16",
+        heads,
+        headDim,
+        0,
+        ctx,
+      );
+    }
+    return kv;
+  });
+  return { regions, table };
+}
+
+/**
+ * The attention of the 12 layers for the last `m` of `ctx` positions (a prompt chunk, or a
+ * decode step for m = 1); returns its multiply-adds.
+ */
+function promptAttention(
+  k: Kernels,
+  layers: { regions: [number, number][]; table: number },
+  q: number,
+  out: number,
+  ctx: number,
+  m: number,
+): number {
+  const { heads, dim, blockSize } = M110;
+  const headDim = dim / heads;
+  const shape = {
+    m,
+    nHeads: heads,
+    nKvHeads: heads,
+    headDim,
+    kvLen: ctx,
+    qPos0: ctx - m,
+    scale: 1 / Math.sqrt(headDim),
+    blockSize,
+    item: "f16" as const,
+  };
+  for (const [kr, vr] of layers.regions) k.attentionPaged(q, out, kr, vr, layers.table, shape);
+  let visible = 0;
+  for (let t = 0; t < m; t++) visible += ctx - m + t + 1;
+  return layers.regions.length * heads * visible * headDim * 2;
+}
+
 /** CPU seconds per wall second that two busy workers get: 2 when both cores are free. */
 async function availableCores(ms = 300): Promise<number> {
   const code = `postMessage("ready");
@@ -589,6 +658,29 @@ async function main(): Promise<void> {
   console.log(
     `attention, 12 layers, ctx 256, 1t (cpu-time): contiguous f32 ${flat.toFixed(3)} ms | ` +
       `paged f16 (blocks of ${M110.blockSize}) ${f16.toFixed(3)} ms`,
+  );
+  k.reset(mark);
+  const cached = pagedLayers(k, PROMPT_CTX);
+  const [q, out] = [k.alloc(PROMPT_ROWS * M110.dim * 4), k.alloc(PROMPT_ROWS * M110.dim * 4)];
+  k.f32(q, PROMPT_ROWS * M110.dim).set(
+    Float32Array.from({ length: PROMPT_ROWS * M110.dim }, (_, i) => Math.cos(i * 0.37)),
+  );
+  const rate = (m: number) => {
+    const macs = promptAttention(k, cached, q, out, PROMPT_CTX, m);
+    const cpuMs = timeIt(() => promptAttention(k, cached, q, out, PROMPT_CTX, m), 2, 300).cpuMs;
+    return { cpuMs, gmacs: macs / cpuMs / 1e6 };
+  };
+  const chunk = rate(PROMPT_ROWS);
+  const step = rate(1);
+  decode.attention_prompt_ms_ctx1024_m128 = round(chunk.cpuMs, 3);
+  decode.attention_prompt_gmacs_ratio_to_decode = round(chunk.gmacs / step.gmacs);
+  console.log(
+    `attention, 12 layers, paged f16, ${PROMPT_ROWS} prompt rows after ${
+      PROMPT_CTX - PROMPT_ROWS
+    } cached, 1t (cpu-time): ${chunk.cpuMs.toFixed(2)} ms, ${chunk.gmacs.toFixed(2)} GMAC/s ` +
+      `(x${(chunk.gmacs / step.gmacs).toFixed(2)} a decode step's ${
+        step.gmacs.toFixed(2)
+      } at ${PROMPT_CTX} positions)`,
   );
   k.reset(mark);
   k.close();
