@@ -28,12 +28,33 @@ function viewOf(t: Tensor): View {
   return { data: f32Items(t), strides: strides(t.shape), offset: 0 };
 }
 
+/**
+ * The verdicts of `isCausal` on the masks it has read, by their items: every layer of a run
+ * reads the same mask (values are never written once computed).
+ */
+const causalMasks = new WeakMap<Float32Array, { key: string; causal: boolean }>();
+
 /** True when mask (S, L) items are 0 up to the causal diagonal `L - S + i` and dropped after. */
 function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: number): boolean {
+  const key = `${s} ${l} ${ms[2]} ${ms[3]}`;
+  const known = causalMasks.get(mask);
+  if (known?.key === key) return known.causal;
+  const causal = readsCausal(mask, ms[2]!, ms[3]!, s, l);
+  causalMasks.set(mask, { key, causal });
+  return causal;
+}
+
+function readsCausal(
+  mask: Float32Array,
+  rowStride: number,
+  colStride: number,
+  s: number,
+  l: number,
+): boolean {
   for (let i = 0; i < s; i++) {
     const last = l - s + i;
     for (let j = 0; j < l; j++) {
-      const m = mask[i * ms[2]! + j * ms[3]!]!;
+      const m = mask[i * rowStride + j * colStride]!;
       if (j <= last ? m !== 0 : !(m <= DROPPED)) return false;
     }
   }

@@ -89,6 +89,17 @@ Deno.test("fusedAttention reads a causal paged KV cache in the kernels' memory i
     assert.ok(arena.holds(inRun.data as Float32Array));
     assert.deepEqual(contiguous(inRun).data, b);
     arena.close();
+    // The same items read as one row for every query (the causal mask's first row): not causal
+    // any more, so the mask applies (positions past the first row's diagonal dropped).
+    const firstRow = { dtype: "f32" as const, shape: [1, 1, 1, L], data: md };
+    const masked = fusedAttention(q, k, v, firstRow, 0.35, { bindings: new Map(), kernels });
+    const want = fusedAttention(q, k, v, firstRow, 0.35, { bindings: new Map() });
+    const m = contiguous(masked).data as Float32Array;
+    const w = want.data as Float32Array;
+    assert.ok(
+      m.every((x, i) => Math.abs(x - w[i]!) <= 1e-5),
+      "the first row's mask was not applied",
+    );
   } finally {
     kernels.close();
   }
