@@ -148,6 +148,8 @@ export interface KernelOps {
     nHeads: number,
     headDim: number,
   ): void;
+  /** a, b (len) -> y = a + b; y may be a or b. */
+  add(a: number, b: number, y: number, len: number): void;
   /** a, b (len) -> y = silu(a) * b; y may be a or b. */
   siluGate(a: number, b: number, y: number, len: number): void;
   /** x (m, n) -> y (m, n), softmax along rows; y may be x. */

@@ -277,6 +277,10 @@ for (const variant of ["simd128", "relaxed"] as const) {
       const bo = put(kernels, b);
       const silu = Float64Array.from(x, (a, i) => a / (1 + Math.exp(-a)) * b[i]!);
       check("siluGate", (o, out) => o.siluGate(xo, bo, out, m * d), silu);
+      // The add gives the bits of the TS loop it stands for (one f32 rounding per item).
+      const sum = Float32Array.from(x, (a, i) => a + b[i]!);
+      check("add", (o, out) => o.add(xo, bo, out, m * d), sum);
+      assert.deepEqual(read(kernels, y, m * d), sum);
 
       const nHeads = 1;
       const headDim = d;

@@ -208,6 +208,17 @@ kernel! {
 }
 
 kernel! {
+    // a, b (len) -> y = a + b; y may be a or b
+    fn add_f32 / add_f32_generic(a: *const f32, b: *const f32, y: *mut f32, len: usize)
+    simd {
+        simd128::elementwise::add_f32(a, b, y, len);
+    }
+    scalar {
+        generic::activation::add_f32(view(a, len), view(b, len), view_mut(y, len), len);
+    }
+}
+
+kernel! {
     // a, b (len) -> y = silu(a) * b; y may be a or b
     fn silu_gate_f32 / silu_gate_f32_generic(a: *const f32, b: *const f32, y: *mut f32, len: usize)
     simd {

@@ -6,4 +6,5 @@ export const add = binaryOp("add", (x, y) => x + y, {
   f32: (x, y, z) => {
     for (let i = 0; i < z.length; i++) z[i] = x[i]! + y[i]!;
   },
+  kernel: (k, x, y, z, n) => k.add(x, y, z, n),
 });

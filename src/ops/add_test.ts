@@ -46,3 +46,30 @@ Deno.test("add leaves an f32 result in the run's arena, for the kernels to read 
     kernels.close();
   }
 });
+
+Deno.test("add of operands in the run's arena gives the TS loop's bits and leaves its result there", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    // A prompt's residual add at the 110M shape.
+    const n = 128 * 768;
+    const x = t("f32", [1, 128, 768], Array.from({ length: n }, (_, i) => Math.sin(i) * 1e3));
+    const y = t("f32", [1, 128, 768], Array.from({ length: n }, (_, i) => Math.cos(i) / 7));
+    const want = evalOp(add, { x, y });
+    const arena = kernels.openRun()!;
+    const inArena = (v: Tensor): Tensor => {
+      const view = arena.view(arena.alloc(n * 4)!, n);
+      view.set(v.data as Float32Array);
+      return { ...v, data: view };
+    };
+    const [xa, ya] = [inArena(x), inArena(y)];
+    const ctx = { bindings: new Map(), kernels, arena };
+    const [z] = add.eval(new Args<Tensor>("add", { x: xa, y: ya }), ctx);
+    assert.ok(arena.holds(z!.data as Float32Array));
+    const got = z!.data as Float32Array;
+    const w = want.data as Float32Array;
+    assert.equal(got.findIndex((v, i) => !Object.is(v, w[i])), -1);
+    arena.close();
+  } finally {
+    kernels.close();
+  }
+});

@@ -1,4 +1,5 @@
-//! exp-based element-wise kernels. `exp_f32` is the exact scalar image of the SIMD `exp`.
+//! Element-wise kernels: the residual add and the exp-based ones. `exp_f32` is the exact scalar
+//! image of the SIMD `exp`.
 
 use super::{reduce4, round_even};
 
@@ -35,6 +36,13 @@ pub fn exp_f32(x: f32) -> f32 {
         0.0
     } else {
         e * scale
+    }
+}
+
+/// y = a + b item by item.
+pub fn add_f32(a: &[f32], b: &[f32], y: &mut [f32], len: usize) {
+    for j in 0..len {
+        y[j] = a[j] + b[j];
     }
 }
 

@@ -120,6 +120,19 @@ pub unsafe fn silu_gate_f32(a: *const f32, b: *const f32, y: *mut f32, len: usiz
     }
 }
 
+/// a, b (len) -> y = a + b; y may be a or b.
+pub unsafe fn add_f32(a: *const f32, b: *const f32, y: *mut f32, len: usize) {
+    let lv = len - len % 4;
+    let mut j = 0;
+    while j < lv {
+        storef(y.add(j), f32x4_add(loadf(a.add(j)), loadf(b.add(j))));
+        j += 4;
+    }
+    for j in lv..len {
+        *y.add(j) = *a.add(j) + *b.add(j);
+    }
+}
+
 /// x (m, n_heads, head_dim), cos/sin (m, head_dim) -> y like x; y may be x.
 pub unsafe fn rope_rotate_half_f32(
     x: *const f32,
