@@ -206,7 +206,7 @@ const M110 = { dim: 768, hidden: 2048, layers: 12, heads: 12, vocab: 32000, bloc
 
 function model110M(p: PoolSetup, ctx: number): Model110M {
   const k = p.kernels;
-  const { dim, hidden, layers, heads, vocab, blockSize } = M110;
+  const { dim, hidden, layers, heads, vocab } = M110;
   const headDim = dim / heads;
   const f32s = (n: number) => k.alloc(n * 4);
   const buf = {
@@ -242,23 +242,42 @@ function model110M(p: PoolSetup, ctx: number): Model110M {
   }
   k.interleaveQ4_0Rows8(wcls, vocab, dim);
   const cacheFloats = heads * ctx * headDim;
-  const src = f32s(cacheFloats);
-  k.f32(src, cacheFloats).set(Float32Array.from({ length: cacheFloats }, (_, i) => Math.sin(i)));
+  const src = sineCache(k, ctx);
   const flat = Array.from({ length: layers }, (): [number, number] => {
     const [kc, vc] = [f32s(cacheFloats), f32s(cacheFloats)];
     k.f32(kc, cacheFloats).set(k.f32(src, cacheFloats));
     k.f32(vc, cacheFloats).set(k.f32(src, cacheFloats));
     return [kc, vc];
   });
+  const { regions: paged, table } = pagedLayers(k, ctx, src);
+  return { k, w, wcls, buf, norm, cos, sin, flat, paged, table, ctx };
+}
+
+/** One layer's K (or V) of `ctx` positions, (heads, ctx, headDim) f32 items sin(i). */
+function sineCache(k: Kernels, ctx: number): number {
+  const floats = M110.dim * ctx;
+  const src = k.alloc(floats * 4);
+  k.f32(src, floats).set(Float32Array.from({ length: floats }, (_, i) => Math.sin(i)));
+  return src;
+}
+
+/** Paged f16 K and V regions of the 12 layers, each holding the `ctx` positions of `src`. */
+function pagedLayers(
+  k: Kernels,
+  ctx: number,
+  src: number,
+): { regions: [number, number][]; table: number } {
+  const { layers, heads, dim, blockSize } = M110;
+  const headDim = dim / heads;
   const blocks = Math.ceil(ctx / blockSize);
   // In position order, as the KV pool hands a sequence its blocks (lowest free first).
   const table = k.alloc(blocks * 4);
   new Int32Array(k.memory.buffer, table, blocks).set(
     Int32Array.from({ length: blocks }, (_, b) => b),
   );
-  const paged = Array.from({ length: layers }, (): [number, number] => {
-    const regions: [number, number] = [k.alloc(cacheFloats * 2), k.alloc(cacheFloats * 2)];
-    for (const r of regions) {
+  const regions = Array.from({ length: layers }, (): [number, number] => {
+    const kv: [number, number] = [k.alloc(dim * ctx * 2), k.alloc(dim * ctx * 2)];
+    for (const r of kv) {
       k.storeKvPaged(
         src,
         ctx * headDim,
@@ -273,9 +292,9 @@ function model110M(p: PoolSetup, ctx: number): Model110M {
         ctx,
       );
     }
-    return regions;
+    return kv;
   });
-  return { k, w, wcls, buf, norm, cos, sin, flat, paged, table, ctx };
+  return { regions, table };
 }
 
 /**
@@ -435,40 +454,6 @@ function attentionOnly(mm: Model110M, item: "contiguous" | "f16"): void {
 /** Positions cached, and query rows of a prompt chunk, in `promptAttention`. */
 const PROMPT_CTX = 1024;
 const PROMPT_ROWS = 128;
-
-/** Paged f16 K and V regions of the 12 layers, each holding `ctx` positions of sin(i). */
-function pagedLayers(k: Kernels, ctx: number): { regions: [number, number][]; table: number } {
-  const { layers, heads, dim, blockSize } = M110;
-  const headDim = dim / heads;
-  const floats = heads * ctx * headDim;
-  const src = k.alloc(floats * 4);
-  k.f32(src, floats).set(Float32Array.from({ length: floats }, (_, i) => Math.sin(i)));
-  const blocks = Math.ceil(ctx / blockSize);
-  const table = k.alloc(blocks * 4);
-  new Int32Array(k.memory.buffer, table, blocks).set(
-    Int32Array.from({ length: blocks }, (_, b) => b),
-  );
-  const regions = Array.from({ length: layers }, (): [number, number] => {
-    const kv: [number, number] = [k.alloc(floats * 2), k.alloc(floats * 2)];
-    for (const r of kv) {
-      k.storeKvPaged(
-        src,
-        ctx * headDim,
-        headDim,
-        r,
-        table,
-        blockSize,
-        "f16",
-        heads,
-        headDim,
-        0,
-        ctx,
-      );
-    }
-    return kv;
-  });
-  return { regions, table };
-}
 
 /**
  * The attention of the 12 layers for the last `m` of `ctx` positions (a prompt chunk, or a
@@ -660,7 +645,7 @@ async function main(): Promise<void> {
       `paged f16 (blocks of ${M110.blockSize}) ${f16.toFixed(3)} ms`,
   );
   k.reset(mark);
-  const cached = pagedLayers(k, PROMPT_CTX);
+  const cached = pagedLayers(k, PROMPT_CTX, sineCache(k, PROMPT_CTX));
   const [q, out] = [k.alloc(PROMPT_ROWS * M110.dim * 4), k.alloc(PROMPT_ROWS * M110.dim * 4)];
   k.f32(q, PROMPT_ROWS * M110.dim).set(
     Float32Array.from({ length: PROMPT_ROWS * M110.dim }, (_, i) => Math.cos(i * 0.37)),
