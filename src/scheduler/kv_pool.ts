@@ -192,7 +192,6 @@ export class KvPool {
 
   #resize(blocks: number): void {
     const old = this.#capacity;
-    const B = this.blockSize;
     const before = this.#regions.map((r) => ({ offset: r.offset, array: r.array }));
     for (const r of this.#regions) {
       const items = r.blockItems * blocks;
@@ -211,7 +210,7 @@ export class KvPool {
         : before[i]!.array!.subarray(0, r.blockItems * old);
       const to = this.#view(r.offset, r.blockItems * blocks, r.array);
       // Each run of blocks moves to where the longer runs put it.
-      const [run, next] = [old * r.runHeads * B * r.inner, blocks * r.runHeads * B * r.inner];
+      const [run, next] = [this.#runItems(r, old), this.#runItems(r, blocks)];
       for (let i = 0; i * r.runHeads < r.outer; i++) {
         to.set(from.subarray(i * run, (i + 1) * run), i * next);
       }
@@ -248,9 +247,9 @@ export class KvPool {
     return this.#regions[layout]!.offset;
   }
 
-  /** Items from one run of blocks to the next in region `r`. */
-  #runItems(r: Region): number {
-    return this.#capacity * r.runHeads * this.blockSize * r.inner;
+  /** Items from one run of blocks to the next in region `r` (of `capacity` blocks). */
+  #runItems(r: Region, capacity = this.#capacity): number {
+    return capacity * r.runHeads * this.blockSize * r.inner;
   }
 
   /** Item of region `r` where position `p % blockSize` of block `block`, outer index o, lies. */
