@@ -21,6 +21,7 @@ import {
   isDim,
   isPositiveInteger,
   type KernelHost,
+  type KernelTape,
   Ops,
   Q4_0_BLOCK_BYTES,
   QK,
@@ -37,7 +38,7 @@ export type {
   Q4Layout,
   WeightSlot,
 } from "./kernel_types.ts";
-export { type KernelHost, Ops } from "./ops.ts";
+export { type KernelCall, type KernelHost, type KernelTape, Ops } from "./ops.ts";
 
 export { ThreadPolicy } from "./thread_policy.ts";
 export { type ArenaHost, type ArenaRoots, RunArena } from "./run_arena.ts";
@@ -104,6 +105,11 @@ export class Kernels extends Ops implements KernelHost {
   #closed = false;
   /** `memory.buffer.byteLength`, which costs ~90 ns per read on a shared memory. */
   #memoryBytes: number;
+  /**
+   * @internal Where the calls and run-arena allocations go while a graph step is recorded
+   * (`src/graph/replay.ts`), else null.
+   */
+  tape: KernelTape | null = null;
 
   /** @internal use {@linkcode loadKernels} */
   constructor(
@@ -253,6 +259,14 @@ export class Kernels extends Ops implements KernelHost {
         `Buffer '${name}' at offset ${offset} (${bytes} bytes) is outside the ${this.#memoryBytes}-byte memory`,
       );
     }
+  }
+
+  /**
+   * Notes, in the tape being recorded, that TypeScript wrote into the memory (an input copied
+   * in, a result computed in place): the recorded calls alone would not repeat that step.
+   */
+  noteHostWrite(): void {
+    if (this.tape !== null) this.tape.hostWrites++;
   }
 
   /** f32 view of `length` floats at byte `offset` (fresh after any growth). */

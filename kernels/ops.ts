@@ -72,6 +72,24 @@ export interface KernelHost {
   q8RowBytes(k: number): number;
   /** The offset of a scratch area of at least `bytes`, kept under `name`. */
   scratch(name: string, bytes: number): number;
+  /** @internal Where the calls are recorded while a graph step is being recorded, else null. */
+  readonly tape: KernelTape | null;
+}
+
+/** One kernel call as a graph step made it: an export with its arguments, or a pool job. */
+export type KernelCall =
+  | { readonly name: string; readonly fn: Fn; readonly args: readonly number[] }
+  | { readonly job: readonly Task[]; readonly threads: number; readonly pool: ThreadPool };
+
+/**
+ * What a recorded stretch of a run did in the kernels' memory: the calls it made, the run
+ * arena's allocations (offset, bytes pairs) and how often TypeScript wrote into the memory
+ * itself (`Kernels.noteHostWrite`), which calls alone cannot repeat.
+ */
+export interface KernelTape {
+  readonly calls: KernelCall[];
+  readonly allocs: number[];
+  hostWrites: number;
 }
 
 /** A kernel export: numbers in, a number out. */
@@ -139,6 +157,7 @@ export class Ops implements KernelOps {
   #fns: KernelFns;
   #owner: KernelHost;
   #pool: ThreadPool | null;
+  readonly #suffix: string;
   /** Query rows `attention_paged` computes together (its scores hold that many rows). */
   #pagedRows: number;
 
@@ -153,11 +172,24 @@ export class Ops implements KernelOps {
     this.#fns = Object.fromEntries(KERNEL_NAMES.map((n) => [n, x[n + suffix]!])) as KernelFns;
     this.#owner = owner ?? (this as unknown as KernelHost);
     this.#pool = pool;
+    this.#suffix = suffix;
     this.#pagedRows = exports.attention_paged_rows();
   }
 
   #fn(name: KernelName): Fn {
-    return this.#fns[name];
+    const fn = this.#fns[name];
+    const tape = this.#owner.tape;
+    if (tape === null) return fn;
+    const named = name + this.#suffix;
+    return (...args: number[]) => {
+      tape.calls.push({ name: named, fn, args });
+      return fn(...args);
+    };
+  }
+
+  #job(tasks: readonly Task[], threads: number): void {
+    this.#owner.tape?.calls.push({ job: tasks, threads, pool: this.#pool! });
+    this.#pool!.run(tasks, threads);
   }
 
   #parts(): number {
@@ -190,7 +222,7 @@ export class Ops implements KernelOps {
     const threads = Math.min(this.#parts(), Math.ceil(rows / align));
     if (threads < 2 || rows * width < MIN_SPLIT_ITEMS) return false;
     const size = Math.ceil(rows / (threads * CHUNKS_PER_THREAD) / align) * align;
-    this.#pool!.run([{ op, count: rows, size, args, ...(floats ? { floats } : {}) }], threads);
+    this.#job([{ op, count: rows, size, args, ...(floats ? { floats } : {}) }], threads);
     return true;
   }
 
@@ -265,7 +297,7 @@ export class Ops implements KernelOps {
         size,
         args: [t.w, x, t.y, m, t.n, k, rows8[i]!],
       }));
-      this.#pool!.run(tasks, threads);
+      this.#job(tasks, threads);
       return;
     }
     const fn = this.#fn(MATMUL_EXPORTS[op]);
@@ -354,7 +386,7 @@ export class Ops implements KernelOps {
     const args = [q, kCache, vCache, out, scores, m, nHeads, nKvHeads, headDim, capacity, kvLen];
     if (threads > 1 && m * nHeads * kvLen * headDim * 2 >= MIN_SPLIT_MACS) {
       const task = { op: OP_ATTENTION, count: nHeads, size: 1, args: [...args, qPos0, s.scale] };
-      this.#pool!.run([{ ...task, floats: [12] }], threads);
+      this.#job([{ ...task, floats: [12] }], threads);
     } else {
       this.#fn("attention_f32")(...args, qPos0, s.scale, 0, nHeads);
     }
@@ -398,7 +430,7 @@ export class Ops implements KernelOps {
           const chunk = streaming ? t.runQueryHeads : size;
           return { op: OP_ATTENTION_PAGED, count: t.count, size: chunk, args, floats: [13] };
         });
-        this.#pool!.run(job, threads);
+        this.#job(job, threads);
       }
       return;
     }

@@ -12,6 +12,8 @@
 export interface ArenaHost {
   /** The memory the arena lies in. */
   readonly memory: WebAssembly.Memory;
+  /** Where allocations are recorded (offset, bytes) while a step is recorded, else null. */
+  readonly tape?: { readonly allocs: number[] } | null;
 }
 
 /** The views a run's live values hold: what a collection keeps. */
@@ -33,6 +35,7 @@ interface Allocation {
  */
 export class RunArena {
   readonly #memory: WebAssembly.Memory;
+  readonly #host: ArenaHost;
   /** Every buffer object the views were made over (a shared memory gets a new one per growth). */
   readonly #buffers = new WeakSet<ArrayBufferLike>();
   readonly #base: number;
@@ -52,6 +55,7 @@ export class RunArena {
       throw new TypeError("A run arena needs a shared memory: growth detaches views of others");
     }
     this.#memory = host.memory;
+    this.#host = host;
     this.#base = base;
     this.#end = base + bytes;
   }
@@ -112,6 +116,12 @@ export class RunArena {
 
   /** Offset of `bytes` more bytes (16-byte aligned), or null when closed or full. */
   alloc(bytes: number): number | null {
+    const offset = this.#alloc(bytes);
+    if (offset !== null) this.#host.tape?.allocs.push(offset, bytes);
+    return offset;
+  }
+
+  #alloc(bytes: number): number | null {
     if (!this.#open) return null;
     this.#asked += bytes;
     const offset = align16(this.#allocations.at(-1)?.end ?? this.#base);

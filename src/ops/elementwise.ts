@@ -133,6 +133,7 @@ export function binaryOp(
           ) {
             options.kernel(ctx.kernels, xs.byteOffset, ys.byteOffset, z.byteOffset, n);
           } else {
+            if (arena?.holds(z)) ctx!.kernels?.noteHostWrite();
             options.f32(xs, ys, z);
           }
           return [tensor("f32", x.shape, z)];

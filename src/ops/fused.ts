@@ -62,6 +62,7 @@ export function kernelOffset(
   x: Float32Array,
 ): number {
   if (arena?.holds(x)) return x.byteOffset;
+  kernels.noteHostWrite();
   const o = kernels.alloc(x.length * 4);
   kernels.f32(o, x.length).set(x);
   return o;
@@ -69,6 +70,7 @@ export function kernelOffset(
 
 /** A block table (or other i32 list) copied into the activation arena, freed with its mark. */
 export function kernelInts(kernels: Kernels, values: readonly number[]): number {
+  kernels.noteHostWrite();
   const o = kernels.alloc(values.length * 4, 4);
   new Int32Array(kernels.memory.buffer, o, values.length).set(values);
   return o;
@@ -86,6 +88,7 @@ export class ConstantSlots {
   offset(kernels: Kernels): number {
     let o = this.#slots.get(kernels);
     if (o === undefined) {
+      kernels.noteHostWrite();
       const slot = kernels.allocWeights(this.#items.length * 4);
       o = slot.offset;
       kernels.f32(o, this.#items.length).set(this.#items);
