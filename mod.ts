@@ -138,6 +138,7 @@ export {
   type Pause,
   type RunOptions,
 } from "./src/graph/executor.ts";
+export type { StepReplay } from "./src/graph/replay.ts";
 export { type FusedCall, type NodeOverride } from "./src/graph/steps.ts";
 export { fuseGraph, type FuseOptions, type Fusion, type FusionKind } from "./src/graph/fuse.ts";
 export { closeSharedKernels, sharedKernels } from "./src/engine/shared_kernels.ts";

@@ -29,6 +29,7 @@ import type { Kernels } from "../../kernels/mod.ts";
 import { kernelLinears } from "../graph/kernel_linear.ts";
 import { fuseGraph } from "../graph/fuse.ts";
 import { BatchPlan, type Pause, type Segment } from "../graph/batch.ts";
+import { StepReplay } from "../graph/replay.ts";
 import { sharedKernels } from "./shared_kernels.ts";
 import {
   type CacheLayout,
@@ -88,6 +89,11 @@ export interface SessionOptions {
    * `kernels.threads` as the caller set it.
    */
   readonly adaptiveThreads?: boolean;
+  /**
+   * Replay, in one-token steps, the graph steps that do the same kernel work at every token
+   * instead of walking them again (default true; see `graph/replay.ts`). False walks them all.
+   */
+  readonly replay?: boolean;
 }
 
 /**
@@ -275,6 +281,8 @@ export class Session {
   /** The kernels the session runs in, or null for the TS path. */
   readonly kernels: Kernels | null;
   readonly #adaptive: boolean;
+  /** Recorded one-token steps, with kernels and unless `options.replay` is false. */
+  readonly #replay: StepReplay | null;
   /** Full cache tensors of the naive path. */
   #plain = new Map<string, Tensor>();
   #position = 0;
@@ -303,6 +311,7 @@ export class Session {
       );
     }
     this.#adaptive = options.adaptiveThreads ?? true;
+    this.#replay = this.kernels && options.replay !== false ? new StepReplay() : null;
     this.#plan = plan;
     this.#sharedOverrides = this.kernels ? kernelLinears(model, this.kernels) : new Map();
     const overrides = new Map(this.#sharedOverrides);
@@ -417,6 +426,11 @@ export class Session {
     return this.#step(tokenIds);
   }
 
+  /** Graph steps a one-token run replays at the current thread count (see `SessionOptions.replay`). */
+  get replayedSteps(): number {
+    return this.kernels ? this.#replay?.replayedSteps(this.kernels.threads) ?? 0 : 0;
+  }
+
   /** Runs one token and returns the logits (vocab,) of the next position. */
   decode(token: number): Float32Array {
     return this.#step([token]);
@@ -479,6 +493,7 @@ export class Session {
         kernels,
         undefined,
         timedPause,
+        first.#replay,
       );
       outputs = [await run];
     } else {
@@ -499,7 +514,13 @@ export class Session {
     if (timed) this.kernels!.beginStep(ids.length);
     let values: Map<number, Tensor>;
     if (ids.length === 1) {
-      values = this.executor.runBound(run.inputs, run.bindings, run.overrides, this.kernels);
+      values = this.executor.runBound(
+        run.inputs,
+        run.bindings,
+        run.overrides,
+        this.kernels,
+        this.#replay,
+      );
     } else {
       // Several tokens: the batch plan computes the logits of the last one only.
       const segment = { ...run, overrides: this.#cacheOverrides };

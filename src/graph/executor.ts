@@ -14,6 +14,7 @@ import { argTensorIds, type Graph, identityInput, type Node, templateWires } fro
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { isPaged } from "../tensor/paged.ts";
 import { pendingWeight } from "./weights.ts";
+import { Recording, Replaying, type StepReplay } from "./replay.ts";
 import {
   compileNode,
   evalDims,
@@ -260,19 +261,25 @@ export class Executor {
     return out;
   }
 
-  /** Runs with symbols already bound; returns every live value by id (outputs included). */
+  /**
+   * Runs with symbols already bound; returns every live value by id (outputs included). With
+   * `replay` (one sequence's one-token runs), steps are recorded, then replayed (see
+   * `replay.ts`).
+   */
   runBound(
     inputs: ReadonlyMap<string, Tensor>,
     bindings: Bindings,
     overrides?: ReadonlyMap<number, NodeOverride>,
     kernels?: Kernels | null,
+    replay?: StepReplay | null,
   ): Map<number, Tensor> {
     this.assertArrived("run the step with runBoundAsync");
-    const run = this.#begin(inputs, bindings, kernels);
+    const run = this.#begin(inputs, bindings, kernels, replay);
     try {
-      for (let i = 0; i < this.#steps.length; i++) this.#runStep(i, run, overrides);
-      return this.#finish(run);
+      for (let i = 0; i < this.#steps.length;) i = this.#runStep(i, run, overrides);
+      return this.#finish(run, replay);
     } finally {
+      run.recording?.stop();
       run.ctx.arena?.close();
     }
   }
@@ -288,50 +295,58 @@ export class Executor {
     kernels?: Kernels | null,
     onStep?: (step: number, count: number) => void,
     pause?: Pause,
+    replay?: StepReplay | null,
   ): Promise<Map<number, Tensor>> {
     if (!this.waiting && !onStep && !pause) {
-      return this.runBound(inputs, bindings, overrides, kernels);
+      return this.runBound(inputs, bindings, overrides, kernels, replay);
     }
-    const run = this.#begin(inputs, bindings, kernels);
+    const run = this.#begin(inputs, bindings, kernels, this.waiting ? null : replay);
     try {
-      for (let i = 0; i < this.#steps.length; i++) {
+      for (let i = 0; i < this.#steps.length;) {
         const wait = this.#waiting ? this.#pendingAt(i) : null;
         if (wait) await wait;
         onStep?.(i, this.#steps.length);
-        this.#runStep(i, run, overrides);
+        i = this.#runStep(i, run, overrides);
         const paused = pause?.();
         if (paused) await paused;
       }
-      return this.#finish(run);
+      return this.#finish(run, replay);
     } finally {
+      run.recording?.stop();
       run.ctx.arena?.close();
     }
   }
 
   #begin(
     inputs: ReadonlyMap<string, Tensor>,
-    bindings: Bindings,
+    given: Bindings,
     kernels?: Kernels | null,
+    replay?: StepReplay | null,
   ): Run {
     // Constants are read from their own map (not copied into each run's values).
     const values = new Map<number, Tensor>();
     const constants = this.#constants;
     for (const io of this.model.inputs) values.set(io.id, inputs.get(io.name)!);
-    const ctx: EvalContext = {
-      bindings,
-      kernels: kernels ?? null,
-      arena: kernels?.openRun() ?? null,
-    };
+    const arena = kernels?.openRun() ?? null;
+    const mode = replay && kernels && arena ? replay.start(kernels, arena, given) : null;
+    const recording = mode instanceof Recording ? mode : null;
+    const replaying = mode instanceof Replaying ? mode : null;
+    const bindings = recording?.bindings ?? given;
+    const ctx: EvalContext = { bindings, kernels: kernels ?? null, arena };
     ctx.arena?.collectWith(() => heldViews(values.values()));
     const read = (id: number): Tensor => {
       const v = values.get(id) ?? constants.get(id);
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
       return v;
     };
-    return { values, ctx, read, bindings };
+    return { values, ctx, read, bindings, recording, replaying, threads: kernels?.threads ?? 1 };
   }
 
-  #finish({ values, ctx }: Run): Map<number, Tensor> {
+  #finish(
+    { values, ctx, recording, threads }: Run,
+    replay?: StepReplay | null,
+  ): Map<number, Tensor> {
+    if (recording) replay!.recorded(recording, threads, (i) => this.#release[i]!);
     if (ctx.arena) settle(values, ctx.arena);
     for (const o of this.model.outputs) {
       const c = this.#constants.get(o.id);
@@ -340,20 +355,32 @@ export class Executor {
     return values;
   }
 
-  #runStep(i: number, run: Run, overrides?: ReadonlyMap<number, NodeOverride>): void {
-    const { values, ctx, read, bindings } = run;
+  /** Runs step `i` (or the replayed steps from it on); returns the next step to run. */
+  #runStep(i: number, run: Run, overrides?: ReadonlyMap<number, NodeOverride>): number {
+    const { values, ctx, read, bindings, recording, replaying } = run;
     const step = this.#steps[i]!;
     ctx.arena?.step();
+    if (replaying) {
+      const next = replaying.replay(i, values);
+      if (next >= 0) return next;
+    }
     if (step.kind === "alias") values.set(step.id, read(step.from));
     else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
     else {
+      recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
+      const given = recording ? new Map<number, Tensor>() : null;
       step.node.outputs.forEach((id, k) => {
         const t = outs[k];
         if (t) values.set(id, t);
+        if (t) given?.set(id, t);
       });
+      const isConstant = (id: number) => this.#constants.has(id);
+      recording?.end(i, step, this.#stepReads(step), read, isConstant, given!);
+      replaying?.check(i, values);
     }
     for (const id of this.#release[i]!) values.delete(id);
+    return i + 1;
   }
 
   /**
@@ -423,6 +450,12 @@ interface Run {
   readonly ctx: EvalContext;
   readonly read: (id: number) => Tensor;
   readonly bindings: Bindings;
+  /** Set when the run's steps are being recorded. */
+  readonly recording: Recording | null;
+  /** Set when the run replays recorded steps. */
+  readonly replaying: Replaying | null;
+  /** Kernel threads when the run began. */
+  readonly threads: number;
 }
 
 /** Number of items of a tensor. */

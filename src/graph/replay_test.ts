@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { type Kernels, loadKernels } from "../../kernels/mod.ts";
+import { buildModel } from "./build_model.ts";
+import { loadModel } from "./load_model.ts";
+import { plainExecutor } from "./executor.ts";
+import { parseDocument } from "../nnef/parse.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { kernelLinears } from "./kernel_linear.ts";
+import { StepReplay } from "./replay.ts";
+import { createSession, type Session } from "../engine/session.ts";
+import { argmax } from "../engine/sampler.ts";
+
+const NNEF = new URL("../../../shared/fixtures/stories260K/nnef/", import.meta.url);
+
+/** Index of the first item where `a` and `b` differ (bit for bit), or -1. */
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return 0;
+  return a.findIndex((x, i) => !Object.is(x, b[i]!));
+}
+
+Deno.test("A replayed run makes the kernel calls again and walks the step TypeScript computes", async () => {
+  // h = x W1ᵀ runs in the kernels (x copied in from TS: walked); g = h * h is a TS loop
+  // writing into the arena (walked); y = g W2ᵀ reads only the arena (replayed).
+  const text = [
+    "version 1.0;",
+    "graph g(x) -> (y)",
+    "{",
+    "    x = external<scalar>(shape = [1, 32]);",
+    "    w1 = variable<scalar>(shape = [32, 32], label = 'w1');",
+    "    w2 = variable<scalar>(shape = [8, 32], label = 'w2');",
+    "    h = linear(x, w1, 0.0);",
+    "    g = mul(h, h);",
+    "    y = linear(g, w2, 0.0);",
+    "}",
+  ].join("\n");
+  const w1 = Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 13) / 13 - 0.5); // (32, 32)
+  const w2 = Float32Array.from({ length: 8 * 32 }, (_, i) => ((i * 5) % 11) / 11 - 0.5); // (8, 32)
+  const weights = new Map([["w1", tensor("f32", [32, 32], w1)], [
+    "w2",
+    tensor("f32", [8, 32], w2),
+  ]]);
+  const model = buildModel(parseDocument(text), weights);
+  const executor = plainExecutor(model);
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const overrides = kernelLinears(model, kernels);
+    const replay = new StepReplay();
+    const y = model.outputs[0]!.id;
+    for (let run = 0; run < 6; run++) {
+      const x = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i + run)); // (1, 32)
+      const inputs = new Map<string, Tensor>([["x", tensor("f32", [1, 32], x)]]);
+      const bindings = executor.bind(inputs);
+      // Replayed first: the arena still holds the last run's values, for another x.
+      const replayed = executor.runBound(inputs, bindings, overrides, kernels, replay).get(y)!;
+      const walked = executor.runBound(inputs, bindings, overrides, kernels).get(y)!;
+      const at = firstDifference(replayed.data as Float32Array, walked.data as Float32Array);
+      assert.equal(at, -1, `run ${run}: item ${at} differs`);
+    }
+    assert.equal(replay.replayedSteps(1), 1, "y alone is replayed");
+  } finally {
+    kernels.close();
+  }
+});
+
+/** The logits of `prompt` then of `count` greedy tokens. */
+function logitsOf(session: Session, prompt: readonly number[], count: number): Float32Array[] {
+  session.reset();
+  const out = [session.prefill(prompt)];
+  for (let i = 0; i < count; i++) out.push(session.decode(argmax(out.at(-1)!)));
+  return out;
+}
+
+function assertSameLogits(got: Float32Array[], want: Float32Array[], what: string): void {
+  assert.equal(got.length, want.length);
+  got.forEach((g, t) => {
+    const at = firstDifference(g, want[t]!);
+    assert.equal(at, -1, `${what}: token ${t}, logit ${at} differs`);
+  });
+}
+
+async function sessions(model: Awaited<ReturnType<typeof loadModel>>, kernels: Kernels) {
+  const options = { kernels, adaptiveThreads: false, kvItemType: "f32" as const, capacity: 16 };
+  return {
+    replayed: await createSession(model, options),
+    walked: await createSession(model, { ...options, replay: false }),
+  };
+}
+
+Deno.test("Replayed decode steps give stories260K's logits bit for bit, at one and two threads", async () => {
+  const kernels = await loadKernels({ threads: 2 });
+  try {
+    for (const variant of ["f32", "q40"]) {
+      const model = await loadModel(new URL(`stories260K_${variant}.nnef.tgz`, NNEF).pathname);
+      const { replayed, walked } = await sessions(model, kernels);
+      for (const threads of [1, 2]) {
+        kernels.threads = threads;
+        // 40 tokens cross blocks of the cache (16 positions); a second prompt after a reset.
+        for (const prompt of [[1, 403, 407, 261, 378], [1, 67, 3]]) {
+          const want = logitsOf(walked, prompt, 40);
+          const got = logitsOf(replayed, prompt, 40);
+          assertSameLogits(got, want, `${variant}, ${threads} threads`);
+        }
+        assert.ok(replayed.replayedSteps > 0, `${variant}, ${threads} threads: nothing replayed`);
+        assert.equal(walked.replayedSteps, 0);
+      }
+    }
+  } finally {
+    kernels.close();
+  }
+});
+
+Deno.test("A replay that finds the memory laid out otherwise walks on and records again", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const model = await loadModel(new URL("stories260K_q40.nnef.tgz", NNEF).pathname);
+    const { replayed, walked } = await sessions(model, kernels);
+    const prompt = [1, 403, 407, 261, 378];
+    const want = logitsOf(walked, prompt, 8);
+    replayed.reset();
+    const got = [replayed.prefill(prompt)];
+    for (let i = 0; i < 4; i++) got.push(replayed.decode(argmax(got.at(-1)!)));
+    assert.ok(replayed.replayedSteps > 0);
+    // The kernels' scratch now starts elsewhere than the recording saw.
+    const mark = kernels.mark();
+    kernels.alloc(64);
+    got.push(replayed.decode(argmax(got.at(-1)!)));
+    assert.equal(replayed.replayedSteps, 0);
+    kernels.reset(mark);
+    for (let i = 0; i < 3; i++) got.push(replayed.decode(argmax(got.at(-1)!)));
+    assert.ok(replayed.replayedSteps > 0, "no plan after recording again");
+    assertSameLogits(got, want, "q40");
+  } finally {
+    kernels.close();
+  }
+});
