@@ -23,7 +23,7 @@ import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mo
 import type { Step } from "./steps.ts";
 
 /** Recordings that may start over after a replay left its plan, per session. */
-const MAX_RECORDINGS = 4;
+const MAX_RECORDINGS = 8;
 
 /** Bindings that note which symbols are read. */
 class WatchedBindings extends Map<string, number> {
