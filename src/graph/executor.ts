@@ -369,14 +369,16 @@ export class Executor {
     else {
       recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
-      const given = recording ? new Map<number, Tensor>() : null;
       step.node.outputs.forEach((id, k) => {
         const t = outs[k];
         if (t) values.set(id, t);
-        if (t) given?.set(id, t);
       });
-      const isConstant = (id: number) => this.#constants.has(id);
-      recording?.end(i, step, this.#stepReads(step), read, isConstant, given!);
+      if (recording) {
+        const given = new Map<number, Tensor>();
+        step.node.outputs.forEach((id, k) => outs[k] && given.set(id, outs[k]));
+        const isConstant = (id: number) => this.#constants.has(id);
+        recording.end(i, step, this.#stepReads(step), read, isConstant, given);
+      }
       replaying?.check(i, values);
     }
     for (const id of this.#release[i]!) values.delete(id);
