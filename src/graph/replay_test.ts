@@ -86,10 +86,10 @@ async function sessions(model: Awaited<ReturnType<typeof loadModel>>, kernels: K
   };
 }
 
-Deno.test("Replayed decode steps give stories260K's logits bit for bit, at one and two threads", async () => {
+Deno.test("Replayed decode steps give stories260K's logits bit for bit (four exports, one and two threads)", async () => {
   const kernels = await loadKernels({ threads: 2 });
   try {
-    for (const variant of ["f32", "q40"]) {
+    for (const variant of ["f32", "q40", "f32_sdpa", "q40_sdpa"]) {
       const model = await loadModel(new URL(`stories260K_${variant}.nnef.tgz`, NNEF).pathname);
       const { replayed, walked } = await sessions(model, kernels);
       for (const threads of [1, 2]) {
