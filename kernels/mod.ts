@@ -263,7 +263,9 @@ export class Kernels extends Ops implements KernelHost {
 
   /**
    * Notes, in the tape being recorded, that TypeScript wrote into the memory (an input copied
-   * in, a result computed in place): the recorded calls alone would not repeat that step.
+   * in, a result computed in place): the recorded calls alone would not repeat that step. Every
+   * write of TypeScript into the memory during a graph run must call it, or a replayed step
+   * could skip the write (`src/graph/replay.ts`).
    */
   noteHostWrite(): void {
     if (this.tape !== null) this.tape.hostWrites++;
