@@ -33,6 +33,11 @@ class WatchedBindings extends Map<string, number> {
     this.read.add(name);
     return super.get(name);
   }
+
+  override has(name: string): boolean {
+    this.read.add(name);
+    return super.has(name);
+  }
 }
 
 /** What one step did in a recorded run. */
