@@ -339,14 +339,11 @@ export class Executor {
       if (!v) throw new RangeError(`Value ${this.model.values[id]?.name ?? id} was not computed`);
       return v;
     };
-    return { values, ctx, read, bindings, recording, replaying, threads: kernels?.threads ?? 1 };
+    return { values, ctx, read, bindings, recording, replaying };
   }
 
-  #finish(
-    { values, ctx, recording, threads }: Run,
-    replay?: StepReplay | null,
-  ): Map<number, Tensor> {
-    if (recording) replay!.recorded(recording, threads, (i) => this.#release[i]!);
+  #finish({ values, ctx, recording }: Run, replay?: StepReplay | null): Map<number, Tensor> {
+    if (recording) replay!.recorded(recording, (i) => this.#release[i]!);
     if (ctx.arena) settle(values, ctx.arena);
     for (const o of this.model.outputs) {
       const c = this.#constants.get(o.id);
@@ -374,10 +371,8 @@ export class Executor {
         if (t) values.set(id, t);
       });
       if (recording) {
-        const given = new Map<number, Tensor>();
-        step.node.outputs.forEach((id, k) => outs[k] && given.set(id, outs[k]));
         const isConstant = (id: number) => this.#constants.has(id);
-        recording.end(i, step, this.#stepReads(step), read, isConstant, given);
+        recording.end(i, this.#stepReads(step), read, isConstant, step.node.outputs, outs);
       }
       replaying?.check(i, values);
     }
@@ -456,8 +451,6 @@ interface Run {
   readonly recording: Recording | null;
   /** Set when the run replays recorded steps. */
   readonly replaying: Replaying | null;
-  /** Kernel threads when the run began. */
-  readonly threads: number;
 }
 
 /** Number of items of a tensor. */

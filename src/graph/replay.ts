@@ -20,7 +20,6 @@ import { isStrided } from "../ops/common.ts";
 import { isPaged } from "../tensor/paged.ts";
 import type { Bindings } from "../tensor/dim.ts";
 import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mod.ts";
-import type { Step } from "./steps.ts";
 
 /** Recordings that may start over after a replay left its plan, per session. */
 const MAX_RECORDINGS = 8;
@@ -82,15 +81,19 @@ function sameLayout(a: Tensor, b: Tensor): boolean {
 /** One run being recorded. */
 export class Recording {
   readonly bindings: WatchedBindings;
+  /** Kernel threads of the run (its pool jobs carry them). */
+  readonly threads: number;
   readonly #kernels: Kernels;
   readonly #arena: RunArena;
-  readonly #takes: (Take | null)[] = [];
+  /** Per node or fused step, what it did (alias and dims steps are not recorded). */
+  readonly #takes: (Take | undefined)[] = [];
   #tape: KernelTape = { calls: [], allocs: [], hostWrites: 0 };
   #mark = 0;
 
   constructor(kernels: Kernels, arena: RunArena, bindings: Bindings) {
     this.#kernels = kernels;
     this.#arena = arena;
+    this.threads = kernels.threads;
     this.bindings = new WatchedBindings(bindings);
   }
 
@@ -107,33 +110,39 @@ export class Recording {
     this.#kernels.tape = null;
   }
 
-  /** Step `i` ended: `reads` are the ids it read (`read` gives them), `outputs` what it gave. */
+  /**
+   * Node or fused step `i` ended: `reads` are the ids it read (`read` gives them), `outs` what
+   * it gave for its output ids `ids` (undefined where it gave none).
+   */
   end(
     i: number,
-    step: Step,
     reads: readonly number[],
     read: (id: number) => Tensor,
     isConstant: (id: number) => boolean,
-    outputs: ReadonlyMap<number, Tensor>,
+    ids: readonly number[],
+    outs: readonly (Tensor | undefined)[],
   ): void {
     this.stop();
     const tape = this.#tape;
     const symbols = new Map<string, number>();
     for (const s of [...this.bindings.read].sort()) symbols.set(s, this.bindings.get(s)!);
-    let key: string | null = null;
     const layouts: (string | null)[] = [];
+    for (const id of reads) layouts.push(isConstant(id) ? "c" : arenaLayout(read(id), this.#arena));
+    layouts.push("->");
+    const outputs = new Map<number, Tensor>();
     const held = new Map<number, Tensor>();
-    for (const [id, t] of outputs) if (arenaLayout(t, this.#arena) !== null) held.set(id, t);
-    if (step.kind === "node" || step.kind === "fused") {
-      for (const id of reads) {
-        layouts.push(isConstant(id) ? "c" : arenaLayout(read(id), this.#arena));
-      }
-      layouts.push("->");
-      for (const t of outputs.values()) layouts.push(arenaLayout(t, this.#arena));
-      if (tape.hostWrites === 0 && !layouts.includes(null) && outputs.size > 0) {
-        const calls = tape.calls.map((c) => ("fn" in c ? [c.name, c.args] : [c.job, c.threads]));
-        key = JSON.stringify([calls, tape.allocs, this.#mark, layouts, [...symbols]]);
-      }
+    ids.forEach((id, k) => {
+      const t = outs[k];
+      if (!t) return;
+      const layout = arenaLayout(t, this.#arena);
+      outputs.set(id, t);
+      if (layout !== null) held.set(id, t);
+      layouts.push(layout);
+    });
+    let key: string | null = null;
+    if (tape.hostWrites === 0 && !layouts.includes(null) && outputs.size > 0) {
+      const calls = tape.calls.map((c) => ("fn" in c ? [c.name, c.args] : [c.job, c.threads]));
+      key = JSON.stringify([calls, tape.allocs, this.#mark, layouts, [...symbols]]);
     }
     this.#takes[i] = {
       key,
@@ -146,8 +155,8 @@ export class Recording {
     };
   }
 
-  /** The steps' takes, in run order (null for steps not recorded). */
-  get takes(): readonly (Take | null)[] {
+  /** The steps' takes, in run order (undefined for steps not recorded). */
+  get takes(): readonly (Take | undefined)[] {
     return this.#takes;
   }
 
@@ -195,14 +204,14 @@ class Plan {
 
   /** `released(i)`: the value ids no step after step `i` reads. */
   constructor(
-    first: readonly (Take | null)[],
-    second: readonly (Take | null)[],
+    first: readonly (Take | undefined)[],
+    second: readonly (Take | undefined)[],
     released: (i: number) => readonly number[],
   ) {
     const symbols = new Map<string, number>();
     const replayed = second.map((b, i) => {
-      const a = first[i];
-      return a !== null && a !== undefined && b !== null && b.key !== null && a.key === b.key;
+      const key = b?.key ?? null;
+      return key !== null && first[i]?.key === key;
     });
     this.starts = second.map(() => null);
     let count = 0;
@@ -250,7 +259,7 @@ class Plan {
  */
 export class StepReplay {
   readonly #plans = new Map<number, Plan>();
-  readonly #recorded = new Map<number, readonly (Take | null)[]>();
+  readonly #recorded = new Map<number, readonly (Take | undefined)[]>();
   #recordings = 0;
 
   /** Steps the plan for `threads` replays (0 before there is one). */
@@ -260,10 +269,11 @@ export class StepReplay {
 
   /** @internal How the next run goes (the executor's): replayed, recorded, or neither. */
   start(kernels: Kernels, arena: RunArena, bindings: Bindings): Replaying | Recording | null {
-    const plan = this.#plans.get(kernels.threads);
+    const threads = kernels.threads;
+    const plan = this.#plans.get(threads);
     if (plan) {
       for (const [s, v] of plan.symbols) if (bindings.get(s) !== v) return null;
-      return new Replaying(this, plan, kernels, arena);
+      return new Replaying(() => this.#plans.delete(threads), plan, kernels, arena);
     }
     if (this.#recordings >= MAX_RECORDINGS) return null;
     this.#recordings++;
@@ -274,11 +284,8 @@ export class StepReplay {
    * @internal A recorded run completed: with the one before it (same threads), it makes a plan.
    * `released(i)` gives the value ids no step after step `i` reads.
    */
-  recorded(
-    recording: Recording,
-    threads: number,
-    released: (i: number) => readonly number[],
-  ): void {
+  recorded(recording: Recording, released: (i: number) => readonly number[]): void {
+    const threads = recording.threads;
     if (!recording.settled) {
       this.#recorded.delete(threads);
       return;
@@ -291,23 +298,19 @@ export class StepReplay {
       this.#recorded.delete(threads);
     }
   }
-
-  /** @internal A replay found the memory laid out otherwise than recorded: record again. */
-  left(plan: Plan): void {
-    for (const [threads, p] of this.#plans) if (p === plan) this.#plans.delete(threads);
-  }
 }
 
 /** One run replaying a plan; it stops replaying at the first step that does not line up. */
 export class Replaying {
-  readonly #owner: StepReplay;
+  /** Drops the plan, so that the next run records again. */
+  readonly #drop: () => void;
   readonly #plan: Plan;
   readonly #kernels: Kernels;
   readonly #arena: RunArena;
   #on = true;
 
-  constructor(owner: StepReplay, plan: Plan, kernels: Kernels, arena: RunArena) {
-    this.#owner = owner;
+  constructor(drop: () => void, plan: Plan, kernels: Kernels, arena: RunArena) {
+    this.#drop = drop;
     this.#plan = plan;
     this.#kernels = kernels;
     this.#arena = arena;
@@ -349,7 +352,7 @@ export class Replaying {
 
   #leave(): -1 {
     this.#on = false;
-    this.#owner.left(this.#plan);
+    this.#drop();
     return -1;
   }
 }
