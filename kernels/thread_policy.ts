@@ -1,8 +1,13 @@
 /** Chooses how many threads the next step uses from the step times it is fed. */
 
 export interface ThreadPolicyOptions {
-  /** Every `probeEvery` steps, one step runs with a neighbouring thread count. Default 16. */
+  /**
+   * Steps from one probe of a neighbouring thread count to the next, at first and after the
+   * count changes or slows down. Default 16.
+   */
   probeEvery?: number;
+  /** The most steps between probes, reached by doubling while probes lose. Default 512. */
+  maxProbeEvery?: number;
   /** A thread count must be this much faster (fraction) to replace the current one. Default 0.1. */
   margin?: number;
   /** Most recent steps kept per thread count. Default 9. */
@@ -23,7 +28,15 @@ interface Choice {
   samples: Map<number, number[]>;
   step: number;
   probes: number;
+  /** The count the probe in progress runs, and the step after its last. */
   probe: number;
+  probeEnd: number;
+  /** The step the next probe starts at, and the steps from one probe's start to the next. */
+  nextProbe: number;
+  gap: number;
+  /** The current count when the last probe began, and its typical time when it ended. */
+  before: number;
+  settled: number | undefined;
 }
 
 /**
@@ -43,12 +56,20 @@ interface Choice {
  * that slept through the steps before (on a VM, a halted vCPU), which the steps after it do
  * not. Timed, two-thread probes after one-thread steps took 8 ms where two-thread steps
  * take 4.5, and kept the policy at one thread for hundreds of steps.
+ *
+ * Probes cost: at two threads, two one-thread steps in every 16 (and the wake-up after
+ * them) took 10% off a 110M decode. A probe that loses doubles the wait for the next, up to
+ * `maxProbeEvery` steps; a probe that wins, or a current count whose median grows by the
+ * margin over what it was after the last probe (a neighbour took a core), brings probes back
+ * to every `probeEvery` steps. A neighbour is judged by its last three times, so that times
+ * from before the machine changed do not hold a decision for long.
  */
 export class ThreadPolicy {
   #max: number;
   #choices = new Map<number, Choice>();
   #last = 0;
   #probeEvery: number;
+  #maxProbeEvery: number;
   #margin: number;
   #window: number;
 
@@ -65,6 +86,7 @@ export class ThreadPolicy {
     }
     this.#max = maxThreads;
     this.#probeEvery = Math.max(PROBE_STEPS + 2, options.probeEvery ?? 16);
+    this.#maxProbeEvery = Math.max(this.#probeEvery, options.maxProbeEvery ?? 512);
     this.#margin = options.margin ?? 0.1;
     this.#window = Math.max(MIN_SAMPLES, options.window ?? 9);
   }
@@ -85,14 +107,10 @@ export class ThreadPolicy {
     if (this.#max === 1) return 1;
     const c = this.#choice(work);
     c.step++;
-    const phase = c.step % this.#probeEvery;
-    if (phase === 0) {
-      c.probes++;
-      const down = c.current - 1;
-      const up = c.current + 1;
-      c.probe = down < 1 ? up : up > this.#max ? down : c.probes % 2 === 1 ? down : up;
-    }
-    return phase < PROBE_STEPS && c.probes > 0 ? c.probe : c.current;
+    if (c.step === c.nextProbe) this.#startProbe(c);
+    if (c.step < c.probeEnd) return c.probe;
+    if (c.step === c.probeEnd) this.#endProbe(c);
+    return c.current;
   }
 
   /** Records that a step with `threads` threads took `ms` for `work` units of work. */
@@ -105,13 +123,40 @@ export class ThreadPolicy {
     if (!samples) c.samples.set(threads, samples = []);
     samples.push(ms / work);
     if (samples.length > this.#window) samples.shift();
+    const was = c.current;
     for (const t of [c.current - 1, c.current + 1]) {
-      const other = this.#typical(c, t);
+      const other = this.#typical(c, t, MIN_SAMPLES);
       const mine = this.#typical(c, c.current);
       if (other !== undefined && mine !== undefined && other * (1 + this.#margin) < mine) {
         c.current = t;
       }
     }
+    if (c.step < c.probeEnd) return;
+    const mine = this.#typical(c, c.current);
+    const slower = c.settled !== undefined && mine !== undefined &&
+      mine > c.settled * (1 + this.#margin);
+    if (c.current !== was || slower) {
+      c.gap = this.#probeEvery;
+      c.nextProbe = Math.min(c.nextProbe, c.step + 1);
+      c.settled = undefined;
+    }
+  }
+
+  #startProbe(c: Choice): void {
+    c.probes++;
+    const down = c.current - 1;
+    const up = c.current + 1;
+    c.probe = down < 1 ? up : up > this.#max ? down : c.probes % 2 === 1 ? down : up;
+    c.probeEnd = c.step + PROBE_STEPS;
+    c.before = c.current;
+  }
+
+  /** A probe that could be compared and left the count as it was doubles the wait. */
+  #endProbe(c: Choice): void {
+    const lost = c.current === c.before && this.#typical(c, c.probe) !== undefined;
+    c.gap = lost ? Math.min(2 * c.gap, this.#maxProbeEvery) : this.#probeEvery;
+    c.nextProbe = c.probeEnd - PROBE_STEPS + c.gap;
+    c.settled = this.#typical(c, c.current);
   }
 
   /** The choice of steps of about `work` units: 1, 2, 3-4, 5-8, ... (up to 4096 and more). */
@@ -119,16 +164,31 @@ export class ThreadPolicy {
     const size = work <= 1 ? 0 : Math.min(32 - Math.clz32(Math.ceil(work) - 1), 12);
     let c = this.#choices.get(size);
     if (!c) {
-      c = { current: this.#max, samples: new Map(), step: 0, probes: 0, probe: 0 };
+      c = {
+        current: this.#max,
+        samples: new Map(),
+        step: 0,
+        probes: 0,
+        probe: 0,
+        probeEnd: 0,
+        nextProbe: this.#probeEvery,
+        gap: this.#probeEvery,
+        before: this.#max,
+        settled: undefined,
+      };
       this.#choices.set(size, c);
     }
     return c;
   }
 
-  /** The median of `threads` once it has been timed often enough to compare. */
-  #typical(c: Choice, threads: number): number | undefined {
+  /**
+   * The median of `threads` (of its `last` samples only, if given) once it has been timed
+   * often enough to compare.
+   */
+  #typical(c: Choice, threads: number, last?: number): number | undefined {
     const samples = c.samples.get(threads);
-    return samples && samples.length >= MIN_SAMPLES ? medianOf(samples) : undefined;
+    if (!samples || samples.length < MIN_SAMPLES) return undefined;
+    return medianOf(last === undefined ? samples : samples.slice(-last));
   }
 }
 

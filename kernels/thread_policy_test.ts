@@ -82,9 +82,37 @@ Deno.test("ThreadPolicy keeps two threads whose steps are typically faster, slow
   // the margin of one thread's 6 ms, the median (4.5 ms) is not.
   const used = drive(p, 200, (t) => (t === 1 ? 6 : ++twos % 5 === 0 ? 10 : 4.5));
   assert.equal(p.current(), 2);
-  // One thread in the probes only: steps 8-9, 16-17, ..., 200.
-  assert.equal(used.filter((t) => t === 1).length, 49);
+  // One thread in the probes only: steps 8-9, 16-17 and 24-25, then 16, 32 and 64 steps
+  // apart as they keep losing.
+  assert.deepEqual(used.flatMap((t, i) => t === 1 ? [i + 1] : []), [
+    8,
+    9,
+    16,
+    17,
+    24,
+    25,
+    40,
+    41,
+    72,
+    73,
+    136,
+    137,
+  ]);
   assert.equal(p.median(2), 4.5);
+});
+
+Deno.test("ThreadPolicy probes less often while probes lose, and soon when its count slows", () => {
+  const p = new ThreadPolicy(2);
+  // Probes at steps 16, 32 and 48 until one thread has three times, then 32, 64, ... and at
+  // most 512 steps apart: 9 probes in 2000 steps where a fixed period made 125.
+  const used = drive(p, 2000, (t) => (t === 2 ? 4.5 : 6));
+  assert.equal(p.current(), 2);
+  assert.equal(used.filter((t) => t === 1).length, 2 * 9);
+  // A neighbour takes a core: two-thread steps slow down, and within a few steps (the
+  // median of the last nine must move) a probe finds one thread faster.
+  const after = drive(p, 12, (t) => (t === 2 ? 10 : 6));
+  assert.equal(p.current(), 1);
+  assert.deepEqual(after.slice(-3), [1, 1, 1]);
 });
 
 Deno.test("ThreadPolicy does not time a step that changes the count", () => {
