@@ -124,17 +124,19 @@ export class ThreadPolicy {
     samples.push(ms / work);
     if (samples.length > this.#window) samples.shift();
     const was = c.current;
-    for (const t of [c.current - 1, c.current + 1]) {
+    const mine = this.#typical(c, was);
+    if (mine === undefined) return;
+    // A neighbour replaces the count when it beats it by the margin (the faster of two).
+    let bar = mine;
+    for (const t of [was - 1, was + 1]) {
       const other = this.#typical(c, t, MIN_SAMPLES);
-      const mine = this.#typical(c, c.current);
-      if (other !== undefined && mine !== undefined && other * (1 + this.#margin) < mine) {
+      if (other !== undefined && other * (1 + this.#margin) < bar) {
         c.current = t;
+        bar = other;
       }
     }
     if (c.step < c.probeEnd) return;
-    const mine = this.#typical(c, c.current);
-    const slower = c.settled !== undefined && mine !== undefined &&
-      mine > c.settled * (1 + this.#margin);
+    const slower = c.settled !== undefined && mine > c.settled * (1 + this.#margin);
     if (c.current !== was || slower) {
       c.gap = this.#probeEvery;
       c.nextProbe = Math.min(c.nextProbe, c.step + 1);
