@@ -54,6 +54,19 @@ function kindOf(dtype: DType): string {
   return dtype;
 }
 
+/** `t` copied into the run's arena when it is f32 held outside it (else `t` itself). */
+function staged(t: Tensor, { kernels, arena }: EvalContext): Tensor {
+  if (!kernels || !arena || t.dtype !== "f32" || isPaged(t)) return t;
+  const items = contiguous(t).data as Float32Array;
+  if (arena.holds(items)) return t;
+  const at = arena.alloc(items.length * 4);
+  if (at === null) return t;
+  kernels.noteHostWrite();
+  const data = arena.view(at, items.length);
+  data.set(items);
+  return { dtype: "f32", shape: t.shape, data };
+}
+
 /**
  * The compiled run order of a model and the constants it starts from. A run's values live in
  * that run only: every session over the model shares one executor, stepping in any order.
@@ -141,7 +154,40 @@ export class Executor {
       return ts.length > 0 ? ts : null;
     });
     this.#waiting = this.#waits.some((w) => w !== null);
+    this.#staged = this.#stagedValues();
   }
+
+  /**
+   * f32 values computed in TS that the kernels of two or more fused steps read (RoPE's cos
+   * and sin, read by every layer): a kernel run copies them into its arena once, where those
+   * steps read them in place, so that they make no copy of their own and can be replayed.
+   */
+  #stagedValues(): Set<number> {
+    const source = new Map<number, number>();
+    for (const s of this.#steps) {
+      if (s.kind === "alias") source.set(s.id, source.get(s.from) ?? s.from);
+    }
+    const readers = new Map<number, number>();
+    for (const s of this.#steps) {
+      if (s.kind !== "fused") continue;
+      for (const id of new Set((s.call.kernelReads ?? []).map((i) => source.get(i) ?? i))) {
+        readers.set(id, (readers.get(id) ?? 0) + 1);
+      }
+    }
+    const staged = new Set<number>();
+    for (const s of this.#steps) {
+      if (s.kind !== "node") continue;
+      for (const id of s.node.outputs) {
+        if ((readers.get(id) ?? 0) >= 2 && this.model.values[id]!.fact.dtype === "f32") {
+          staged.add(id);
+        }
+      }
+    }
+    return staged;
+  }
+
+  /** Value ids whose TS results a kernel run copies into its arena (see `#stagedValues`). */
+  #staged: Set<number>;
 
   /** Per step, the weights it reads that were still arriving when the executor was built. */
   #waits: (Tensor[] | null)[];
@@ -367,7 +413,8 @@ export class Executor {
       recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
       step.node.outputs.forEach((id, k) => {
-        const t = outs[k];
+        let t = outs[k];
+        if (t && this.#staged.has(id)) t = outs[k] = staged(t, ctx);
         if (t) values.set(id, t);
       });
       if (recording) {

@@ -290,6 +290,7 @@ function fuseRope(g: Graph, calls: Map<number, FusedCall>): number {
           found = {
             node: add.id,
             inputs: [x1, c, s],
+            kernelReads: [c, s],
             eval: ([xt, ct, st], ctx) => fusedRope(xt!, ct!, st!, ctx),
             rowAxis: (axes) => commonRowAxis(axes, shapes),
           };

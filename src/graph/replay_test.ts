@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { type Kernels, loadKernels } from "../../kernels/mod.ts";
 import { buildModel } from "./build_model.ts";
 import { loadModel } from "./load_model.ts";
-import { plainExecutor } from "./executor.ts";
+import { Executor, plainExecutor } from "./executor.ts";
+import type { FusedCall } from "./steps.ts";
+import { inArena } from "../ops/fused.ts";
 import { parseDocument } from "../nnef/parse.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { kernelLinears } from "./kernel_linear.ts";
@@ -57,6 +59,64 @@ Deno.test("A replayed run makes the kernel calls again and walks the step TypeSc
       assert.equal(at, -1, `run ${run}: item ${at} differs`);
     }
     assert.equal(replay.replayedSteps(1), 1, "y alone is replayed");
+  } finally {
+    kernels.close();
+  }
+});
+
+Deno.test("A TS value that two kernel steps read is copied into the arena once, and those steps replay", async () => {
+  // c = cos(x) is computed in TS; a = x + c and y = a + c run the kernels' add, as fused
+  // calls that declare c a kernel read (as RoPE declares its cos and sin).
+  const text = [
+    "version 1.0;",
+    "graph g(x) -> (y)",
+    "{",
+    "    x = external<scalar>(shape = [1, 32]);",
+    "    w = variable<scalar>(shape = [32, 32], label = 'w');",
+    "    h = linear(x, w, 0.0);",
+    "    c = cos(x);",
+    "    a = add(h, c);",
+    "    y = add(a, c);",
+    "}",
+  ].join("\n");
+  const w = Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 13) / 13 - 0.5); // (32, 32)
+  const model = buildModel(parseDocument(text), new Map([["w", tensor("f32", [32, 32], w)]]));
+  const id = (name: string) => model.values.findIndex((v) => v.name === name);
+  const seen: boolean[] = [];
+  const kernelAdd = (node: number, inputs: number[]): FusedCall => ({
+    node,
+    inputs,
+    kernelReads: [id("c")],
+    eval: ([p, q], ctx) => {
+      const k = ctx.kernels!;
+      seen.push(ctx.arena!.holds(q!.data as Float32Array));
+      const items = [p!.data as Float32Array, q!.data as Float32Array];
+      const y = inArena(k, ctx.arena, items, 32, ([po, qo], yo) => k.add(po!, qo!, yo, 32));
+      return tensor("f32", [1, 32], y);
+    },
+  });
+  const adds = model.nodes.filter((n) => n.name === "add");
+  const fused = new Map(adds.map((n) => {
+    const [p, q] = ["x", "y"].map((a) => (n.args.get(a) as { id: number }).id);
+    return [n.id, kernelAdd(n.id, [p!, q!])];
+  }));
+  const executor = new Executor(model, { fused });
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const overrides = kernelLinears(model, kernels);
+    const replay = new StepReplay();
+    const y = model.outputs[0]!.id;
+    for (let run = 0; run < 5; run++) {
+      const x = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i + run)); // (1, 32)
+      const inputs = new Map<string, Tensor>([["x", tensor("f32", [1, 32], x)]]);
+      const got = executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
+      const want = plainExecutor(model).run(inputs).get("y")!.data as Float32Array; // (1, 32)
+      const items = got.get(y)!.data as Float32Array;
+      items.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5, `run ${run}, item ${i}`));
+    }
+    assert.ok(seen.length > 0 && seen.every((inArena) => inArena), "c read outside the arena");
+    // Both adds; the linear and cos read x from TS and are walked.
+    assert.equal(replay.replayedSteps(1), 2);
   } finally {
     kernels.close();
   }

@@ -93,6 +93,11 @@ export interface FusedCall {
   readonly node: number;
   /** Value ids read, in the order `eval` takes them. */
   readonly inputs: readonly number[];
+  /**
+   * Of `inputs`, those its kernels read from their memory, copied in by each call when they
+   * lie elsewhere (absent: none).
+   */
+  readonly kernelReads?: readonly number[];
   /** Output from the inputs (which may be strided views). */
   eval(inputs: readonly Tensor[], ctx: EvalContext): Tensor;
   /**
