@@ -17,7 +17,7 @@
  * each segment (the final norm and classifier, the last layer after its attention).
  */
 import { strides as rowMajorStrides, type Tensor, tensor, volume } from "../tensor/tensor.ts";
-import { contiguous, isStrided, type StridedTensor } from "../ops/common.ts";
+import { contiguous, isStrided, type StridedTensor, stridedView } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Bindings, type Dim, evalDim, symbolOf } from "../tensor/dim.ts";
@@ -401,6 +401,7 @@ class BatchRun {
   /** The last row of each segment of a value, for the steps that read only those. */
   readonly #lasts = new Map<number, Rows>();
   readonly #arena: RunArena | null;
+  readonly #place: Placement;
 
   constructor(
     plan: BatchPlan,
@@ -414,6 +415,13 @@ class BatchRun {
     this.#shared = shared;
     this.#contexts = segments.map((s) => ({ bindings: s.bindings, kernels, arena }));
     this.#arena = arena;
+    // Stacks go to the run's arena, where the kernels that read them find them in place.
+    this.#place = (n) => {
+      const at = kernels && arena ? arena.alloc(n * 4) : null;
+      if (at === null) return null;
+      kernels!.noteHostWrite();
+      return arena!.view(at, n);
+    };
     arena?.collectWith(() => heldViews(this.#tensors()));
     const model = plan.executor.model;
     for (const io of model.inputs) {
@@ -455,7 +463,7 @@ class BatchRun {
   #rows(id: number, axis: number): Rows | null {
     const v = this.#value(id);
     if (v.kind === "rows") return v.axis === axis ? v : null;
-    const stacked = stackRows(v.parts, axis);
+    const stacked = stackRows(v.parts, axis, this.#place);
     if (stacked) this.#values.set(id, stacked);
     return stacked;
   }
@@ -481,7 +489,7 @@ class BatchRun {
     const lasts = parts.map((p) => sliceRows(p, axis, p.shape[axis]! - 1, 1));
     const rows: Rows | null = lasts.length === 1
       ? { kind: "rows", t: contiguous(lasts[0]!), axis, counts: [1] }
-      : stackRows(lasts, axis);
+      : stackRows(lasts, axis, this.#place);
     if (rows) this.#lasts.set(id, rows);
     return rows;
   }
@@ -630,8 +638,20 @@ export function sliceRows(t: Tensor, axis: number, start: number, count: number)
   return view;
 }
 
-/** The parts concatenated along `axis` (row-major), or null when their other dims differ. */
-export function stackRows(parts: readonly Tensor[], axis: number): Rows | null {
+/** Where a stack of `n` f32 items goes: a view in the kernels' memory, or null (a new array). */
+type Placement = (n: number) => Float32Array | null;
+
+/**
+ * The parts concatenated along `axis`, or null when their other dims differ. When every part's
+ * items lie with `axis` outermost (one row, or rows of tokens seen through a transpose), the
+ * parts' items are concatenated as they lie and the stack is a view in that order; else the
+ * stack is row-major.
+ */
+export function stackRows(
+  parts: readonly Tensor[],
+  axis: number,
+  place: Placement = () => null,
+): Rows | null {
   const first = parts[0]!;
   const rank = first.shape.length;
   if (axis >= rank) return null;
@@ -643,9 +663,23 @@ export function stackRows(parts: readonly Tensor[], axis: number): Rows | null {
   const total = counts.reduce((a, b) => a + b, 0);
   const shape = [...first.shape];
   shape[axis] = total;
+  const items = parts.map((p) => itemsByRows(p, axis));
+  if (items.every((x) => x !== null)) {
+    const n = volume(shape);
+    const out = (first.dtype === "f32" ? place(n) : null) ??
+      tensor(first.dtype, [n]).data as Float32Array;
+    let at = 0;
+    for (const x of items) {
+      out.set(x, at);
+      at += x.length;
+    }
+    const t = stridedView(first.dtype, shape, out, rowsOuterStrides(shape, axis), 0);
+    return { kind: "rows", t, axis, counts };
+  }
   const outer = volume(first.shape.slice(0, axis));
   const inner = volume(first.shape.slice(axis + 1));
-  const out = tensor(first.dtype, shape);
+  const placed = first.dtype === "f32" ? place(volume(shape)) : null;
+  const out = placed ? tensor("f32", shape, placed) : tensor(first.dtype, shape);
   const dst = out.data as Float32Array;
   let at = 0;
   for (const p of parts) {
@@ -657,4 +691,27 @@ export function stackRows(parts: readonly Tensor[], axis: number): Rows | null {
     at += block;
   }
   return { kind: "rows", t: out, axis, counts };
+}
+
+/** Strides of `shape` with `axis` outermost and the other axes row-major. */
+function rowsOuterStrides(shape: readonly number[], axis: number): number[] {
+  const strides = new Array<number>(shape.length);
+  let step = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (d === axis) continue;
+    strides[d] = step;
+    step *= shape[d]!;
+  }
+  strides[axis] = step;
+  return strides;
+}
+
+/** The items of `t` in `rowsOuterStrides` order, when they lie that way: a view, or null. */
+function itemsByRows(t: Tensor, axis: number): Float32Array | null {
+  if (!ArrayBuffer.isView(t.data)) return null;
+  const strides = isStrided(t) ? t.strides : rowMajorStrides(t.shape);
+  const want = rowsOuterStrides(t.shape, axis);
+  if (t.shape.some((d, i) => d !== 1 && strides[i] !== want[i])) return null;
+  const offset = isStrided(t) ? t.offset : 0;
+  return (t.data as Float32Array).subarray(offset, offset + volume(t.shape));
 }

@@ -6,8 +6,8 @@ import type { Model } from "./model.ts";
 import { Executor } from "./executor.ts";
 import { fuseGraph } from "./fuse.ts";
 import { kernelLinears } from "./kernel_linear.ts";
-import { BatchPlan, type Segment } from "./batch.ts";
-import { contiguous } from "../ops/common.ts";
+import { BatchPlan, type Segment, stackRows } from "./batch.ts";
+import { contiguous, type StridedTensor } from "../ops/common.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { evalDim } from "../tensor/dim.ts";
 import { type Kernels, loadKernels } from "../../kernels/mod.ts";
@@ -99,4 +99,41 @@ Deno.test("A slice that keeps the last row by constant bounds (begin -1, end 0) 
     outputs(model, out).get("outputs")
   );
   assert.deepEqual(got, [Float32Array.of(7, 9), Float32Array.of(11, 13)]);
+});
+
+Deno.test("stackRows concatenates parts that lie rows outermost and keeps that order; others stack row-major", () => {
+  const [h, d] = [3, 4];
+  // Two segments' (1, S, H, D) rows seen through a transpose as (1, H, S, D), S = 2 and 1.
+  const parts = [2, 1].map((s, i) => {
+    const items = Float32Array.from({ length: s * h * d }, (_, j) => 100 * i + j); // (S, H, D)
+    const view: StridedTensor = {
+      dtype: "f32",
+      shape: [1, h, s, d],
+      data: items,
+      strides: [s * h * d, d, h * d, 1],
+      offset: 0,
+    };
+    return view;
+  });
+  const placed = new Float32Array(3 * h * d);
+  const rows = stackRows(parts, 2, (n) => (n === placed.length ? placed : null))!;
+  assert.deepEqual(rows.counts, [2, 1]);
+  assert.equal(rows.t.data, placed, "not placed where asked");
+  // The items as they lay, one segment after the other...
+  assert.deepEqual([...placed], [...parts.flatMap((p) => [...(p.data as Float32Array)])]);
+  // ... read as the (1, H, 3, D) stack of the two.
+  const want = (hh: number, s: number, dd: number) => {
+    const [i, row] = s < 2 ? [0, s] : [1, s - 2];
+    return 100 * i + (row * h + hh) * d + dd;
+  };
+  const got = contiguous(rows.t).data as Float32Array; // (1, H, 3, D)
+  got.forEach((v, j) => {
+    const [hh, s, dd] = [Math.floor(j / (3 * d)), Math.floor(j / d) % 3, j % d];
+    assert.equal(v, want(hh, s, dd), `item (${hh}, ${s}, ${dd})`);
+  });
+  // Row-major (1, H, S, D) parts of more than one row interleave, into a new array.
+  const plain = [tensor("f32", [1, h, 2, d], contiguous(parts[0]!).data), parts[1]!];
+  const stacked = stackRows(plain, 2)!;
+  assert.deepEqual([...contiguous(stacked.t).data as Float32Array], [...got]);
+  assert.deepEqual(stacked.t.shape, [1, h, 3, d]);
 });
