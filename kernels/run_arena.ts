@@ -138,10 +138,14 @@ export class RunArena {
   #collect(roots: ArenaRoots): void {
     this.#collections++;
     const keep = this.#allocations.map((a) => a.step === this.#step);
+    const all = this.#allocations;
     for (const view of roots()) {
       if (!this.holds(view)) continue;
-      const i = this.#allocationAt(view.byteOffset);
-      if (i >= 0) keep[i] = true;
+      // A view may span adjacent allocations (parts of a value viewed as one): keep them all.
+      const end = view.byteOffset + view.byteLength;
+      let i = this.#allocationAt(view.byteOffset);
+      if (i < 0) continue;
+      for (; i < all.length && all[i]!.start < end; i++) keep[i] = true;
     }
     this.#allocations = this.#allocations.filter((_, i) => keep[i]);
   }

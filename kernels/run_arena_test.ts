@@ -53,6 +53,24 @@ Deno.test("A full RunArena frees what no live value holds, except the current st
   arena.close();
 });
 
+Deno.test("A view over adjacent allocations keeps every one of them", () => {
+  const memory = sharedMemory(1);
+  const arena = new RunArena({ memory }, 0, 256);
+  arena.open();
+  const roots: Float32Array[] = [];
+  arena.collectWith(() => roots);
+  arena.step();
+  const [a, b, c] = [arena.alloc(64)!, arena.alloc(64)!, arena.alloc(64)!];
+  assert.deepEqual([a, b, c], [0, 64, 128]);
+  // a and b seen as one view, as a batch stacks parts that lie one after the other.
+  roots.push(arena.view(a, 32));
+  arena.step();
+  assert.equal(arena.alloc(64), 192);
+  assert.equal(arena.alloc(64), c, "c is free; a and b are held by one view");
+  assert.equal(arena.alloc(16), null);
+  arena.close();
+});
+
 Deno.test("A RunArena without roots never frees before the run ends", () => {
   const arena = new RunArena({ memory: sharedMemory(1) }, 0, 64);
   arena.open();

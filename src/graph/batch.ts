@@ -666,6 +666,11 @@ export function stackRows(
   const items = parts.map((p) => itemsByRows(p, axis));
   if (items.every((x) => x !== null)) {
     const n = volume(shape);
+    const strides = rowsOuterStrides(shape, axis);
+    const whole = adjacent(items);
+    if (whole) {
+      return { kind: "rows", t: stridedView(first.dtype, shape, whole, strides, 0), axis, counts };
+    }
     const out = (first.dtype === "f32" ? place(n) : null) ??
       tensor(first.dtype, [n]).data as Float32Array;
     let at = 0;
@@ -673,7 +678,7 @@ export function stackRows(
       out.set(x, at);
       at += x.length;
     }
-    const t = stridedView(first.dtype, shape, out, rowsOuterStrides(shape, axis), 0);
+    const t = stridedView(first.dtype, shape, out, strides, 0);
     return { kind: "rows", t, axis, counts };
   }
   const outer = volume(first.shape.slice(0, axis));
@@ -691,6 +696,19 @@ export function stackRows(
     at += block;
   }
   return { kind: "rows", t: out, axis, counts };
+}
+
+/** One view over `items` when each lies right after the one before in the same memory. */
+function adjacent(items: readonly Float32Array[]): Float32Array | null {
+  const first = items[0]!;
+  let end = first.byteOffset + first.byteLength;
+  for (let i = 1; i < items.length; i++) {
+    const x = items[i]!;
+    if (x.buffer !== first.buffer || x.byteOffset !== end) return null;
+    end += x.byteLength;
+  }
+  const C = first.constructor as new (b: ArrayBufferLike, o: number, n: number) => Float32Array;
+  return new C(first.buffer, first.byteOffset, (end - first.byteOffset) / first.BYTES_PER_ELEMENT);
 }
 
 /** Strides of `shape` with `axis` outermost and the other axes row-major. */

@@ -131,6 +131,13 @@ Deno.test("stackRows concatenates parts that lie rows outermost and keeps that o
     const [hh, s, dd] = [Math.floor(j / (3 * d)), Math.floor(j / d) % 3, j % d];
     assert.equal(v, want(hh, s, dd), `item (${hh}, ${s}, ${dd})`);
   });
+  // Parts that already lie one after the other are viewed as one, neither copied nor placed.
+  const halves = [placed.subarray(0, 2 * h * d), placed.subarray(2 * h * d)];
+  const again = stackRows(parts.map((p, i) => ({ ...p, data: halves[i]! })), 2, () => {
+    throw new Error("placed");
+  })!;
+  assert.equal((again.t.data as Float32Array).buffer, placed.buffer);
+  assert.deepEqual([...contiguous(again.t).data as Float32Array], [...got]);
   // Row-major (1, H, S, D) parts of more than one row interleave, into a new array.
   const plain = [tensor("f32", [1, h, 2, d], contiguous(parts[0]!).data), parts[1]!];
   const stacked = stackRows(plain, 2)!;
