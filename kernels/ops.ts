@@ -518,10 +518,12 @@ export class Ops implements KernelOps {
     kvRunStride = 0,
   ): void {
     const op = "storeKvPaged";
-    const dims = { srcHeadStride, srcRowStride, nKvHeads, headDim, pos0, count };
-    const runs = { kvRunHeads, kvRunStride };
-    if (![...Object.values(dims), ...Object.values(runs)].every(isDim)) {
-      throwBadDim(op, { ...dims, ...runs });
+    if (
+      !isDim(srcHeadStride) || !isDim(srcRowStride) || !isDim(nKvHeads) || !isDim(headDim) ||
+      !isDim(pos0) || !isDim(count) || !isDim(kvRunHeads) || !isDim(kvRunStride)
+    ) {
+      const dims = { srcHeadStride, srcRowStride, nKvHeads, headDim, pos0, count };
+      throwBadDim(op, { ...dims, kvRunHeads, kvRunStride });
     }
     const headBytes = blockSize * headDim * itemBytes(op, itemType);
     if (count === 0 || nKvHeads === 0) return;

@@ -65,6 +65,30 @@ interface Region {
   array: Float32Array | Float16Array | null;
 }
 
+/**
+ * A sequence's cache tensor in the pool. Its `data`, for readers other than the fused
+ * attention, is a copy gathered on first read.
+ */
+class PagedView implements PagedTensor {
+  readonly dtype = "f32";
+  readonly shape: readonly number[];
+  readonly paged: PagedKv;
+  readonly #pool: KvPool;
+  readonly #layout: number;
+  #gathered: Float32Array | null = null;
+
+  constructor(shape: readonly number[], paged: PagedKv, pool: KvPool, layout: number) {
+    this.shape = shape;
+    this.paged = paged;
+    this.#pool = pool;
+    this.#layout = layout;
+  }
+
+  get data(): Float32Array {
+    return this.#gathered ??= this.#pool.gather(this.#layout, this.paged);
+  }
+}
+
 /** Blocks of fixed size for the cache tensors of every sequence of one model. */
 export class KvPool {
   /** Positions per block. */
@@ -348,16 +372,7 @@ export class KvPool {
       table,
       length,
     };
-    let gathered: Float32Array | null = null;
-    const gather = () => this.gather(layout, paged);
-    return {
-      dtype: "f32",
-      shape,
-      paged,
-      get data(): Float32Array {
-        return gathered ??= gather();
-      },
-    };
+    return new PagedView(shape, paged, this, layout);
   }
 
   /** A row-major f32 copy of a paged view (for readers other than the fused attention). */
