@@ -90,8 +90,10 @@ export interface SessionOptions {
    */
   readonly adaptiveThreads?: boolean;
   /**
-   * Replay, in one-token steps, the graph steps that do the same kernel work at every token
-   * instead of walking them again (default true; see `graph/replay.ts`). False walks them all.
+   * Replay the graph steps that do the same kernel work at every step instead of walking them
+   * again: in one-token steps of the session (see `graph/replay.ts`), and in the batched steps
+   * (`Session.step`) whose first session has it (see `graph/batch_replay.ts`). Default true;
+   * false walks them all.
    */
   readonly replay?: boolean;
 }
@@ -431,6 +433,15 @@ export class Session {
     return this.kernels ? this.#replay?.replayedSteps(this.kernels.threads) ?? 0 : 0;
   }
 
+  /**
+   * Graph steps a batched run (`Session.step`) replays at the current thread count when its
+   * sequences bring `tokens` new tokens each, in that order.
+   */
+  replayedBatchSteps(tokens: readonly number[]): number {
+    if (!this.kernels || !this.#replay) return 0;
+    return this.#plan.batchPlan(this.executor).replayedSteps(this.kernels.threads, tokens);
+  }
+
   /** Runs one token and returns the logits (vocab,) of the next position. */
   decode(token: number): Float32Array {
     return this.#step([token]);
@@ -502,7 +513,8 @@ export class Session {
         return { inputs: run.inputs, bindings: run.bindings, overrides: session.#cacheOverrides };
       });
       const plan = first.#plan.batchPlan(first.executor);
-      outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause);
+      const replay = first.#replay !== null;
+      outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause, replay);
     }
     if (timed) kernels!.endStep(paused);
     return work.map(({ session, ids }, i) => session.#complete(ids, outputs[i]!));

@@ -21,11 +21,26 @@ import { contiguous, isStrided, type StridedTensor, stridedView } from "../ops/c
 import type { EvalContext } from "../ops/op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Bindings, type Dim, evalDim, symbolOf } from "../tensor/dim.ts";
-import { evalDims, evalStep, type FusedStep, type NodeOverride, type NodeStep } from "./steps.ts";
-import { type Executor, heldViews, type Pause, settle } from "./executor.ts";
+import {
+  evalDims,
+  evalStep,
+  type FusedStep,
+  type NodeOverride,
+  type NodeStep,
+  type Step,
+} from "./steps.ts";
+import { type Executor, heldViews, type Pause, settle, staged } from "./executor.ts";
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 import { sliceWindow } from "../ops/slice.ts";
+import { arenaLayout, sameLayout } from "./replay.ts";
+import {
+  BatchRecording,
+  BatchReplay,
+  BatchReplaying,
+  type Effect,
+  type Layouts,
+} from "./batch_replay.ts";
 
 export type { Pause } from "./executor.ts";
 
@@ -91,6 +106,9 @@ export class BatchPlan {
   /** Steps whose values pass through the rows layout (for the run's stacking). */
   readonly #layouts = new Map<number, Layout>();
   readonly #tokenInput: string;
+  readonly #replay = new BatchReplay<Value>();
+  /** The executor's constants, which a recorded value may hold (see `valueLayouts`). */
+  #constantTensors: ReadonlySet<Tensor> | null = null;
 
   /**
    * @param executor the compiled graph
@@ -246,23 +264,49 @@ export class BatchPlan {
     shared: ReadonlyMap<number, NodeOverride>,
     kernels: Kernels | null,
     pause?: Pause,
+    replay = true,
   ): Promise<Map<number, Tensor>[]> {
     if (segments.length === 0) return [];
     const arena = kernels?.openRun() ?? null;
+    const replaying = replay ? this.#replayOf(segments, kernels, arena) : null;
     try {
-      const run = new BatchRun(this, segments, shared, kernels, arena);
+      const run = new BatchRun(this, segments, shared, kernels, arena, replaying);
       const steps = this.executor.steps;
-      for (let i = 0; i < steps.length; i++) {
+      for (let i = 0; i < steps.length;) {
         const pending = this.executor.pendingAt(i);
         if (pending) await pending;
-        run.step(i, this.#steps[i]!);
+        i = run.step(i, this.#steps[i]!);
         const paused = pause?.();
         if (paused) await paused;
       }
-      return run.finish();
+      const outputs = run.finish();
+      if (replaying?.mode instanceof BatchRecording) {
+        this.#replay.recorded(replaying.composition, replaying.mode);
+      }
+      return outputs;
     } finally {
+      if (replaying?.mode instanceof BatchRecording) replaying.mode.stop();
       arena?.close();
     }
+  }
+
+  /** Steps a run of `tokens` new tokens per sequence at `threads` threads replays (see `batch_replay.ts`). */
+  replayedSteps(threads: number, tokens: readonly number[]): number {
+    return this.#replay.replayedSteps(`${threads} ${tokens.join(",")}`);
+  }
+
+  /** How a run of `segments` goes: recorded, replayed, or neither (null). */
+  #replayOf(segments: readonly Segment[], kernels: Kernels | null, arena: RunArena | null) {
+    if (!kernels || !arena || this.executor.waiting) return null;
+    const tokens = segments.map((s) => volume(s.inputs.get(this.#tokenInput)?.shape ?? [0]));
+    const composition = `${kernels.threads} ${tokens.join(",")}`;
+    this.#constantTensors ??= new Set(
+      this.executor.model.values.flatMap((v) => this.executor.constant(v.id) ?? []),
+    );
+    const layouts = valueLayouts(arena, this.#constantTensors);
+    const bindings = segments.map((s) => s.bindings);
+    const mode = this.#replay.start(composition, kernels, arena, bindings, layouts);
+    return mode && { composition, mode, layouts };
   }
 
   /** As {@link run}, at once: every weight must have arrived. */
@@ -402,6 +446,11 @@ class BatchRun {
   readonly #lasts = new Map<number, Rows>();
   readonly #arena: RunArena | null;
   readonly #place: Placement;
+  /** Set while the run's steps are recorded. */
+  readonly #recording: BatchRecording<Value> | null;
+  /** Set when the run replays recorded steps. */
+  readonly #replaying: BatchReplaying<Value> | null;
+  readonly #layouts: Layouts<Value> | null;
 
   constructor(
     plan: BatchPlan,
@@ -409,11 +458,22 @@ class BatchRun {
     shared: ReadonlyMap<number, NodeOverride>,
     kernels: Kernels | null,
     arena: RunArena | null,
+    replay:
+      | { mode: BatchRecording<Value> | BatchReplaying<Value>; layouts: Layouts<Value> }
+      | null = null,
   ) {
     this.#plan = plan;
     this.#segments = segments;
     this.#shared = shared;
-    this.#contexts = segments.map((s) => ({ bindings: s.bindings, kernels, arena }));
+    this.#recording = replay?.mode instanceof BatchRecording ? replay.mode : null;
+    this.#replaying = replay?.mode instanceof BatchReplaying ? replay.mode : null;
+    this.#layouts = replay?.layouts ?? null;
+    const watched = this.#recording?.bindings;
+    this.#contexts = segments.map((s, i) => ({
+      bindings: watched?.[i] ?? s.bindings,
+      kernels,
+      arena,
+    }));
     this.#arena = arena;
     // Stacks go to the run's arena, where the kernels that read them find them in place.
     this.#place = (n) => {
@@ -436,6 +496,22 @@ class BatchRun {
 
   #constant(id: number): Tensor | undefined {
     return this.#plan.executor.constant(id);
+  }
+
+  #set(id: number, v: Value): void {
+    if (this.#plan.executor.isStaged(id)) {
+      const ctx = this.#contexts[0]!;
+      v = v.kind === "rows"
+        ? { ...v, t: staged(v.t, ctx) }
+        : { kind: "parts", parts: v.parts.map((t) => staged(t, ctx)) };
+    }
+    this.#values.set(id, v);
+    this.#recording?.set(id, false, v);
+  }
+
+  #setLast(id: number, rows: Rows): void {
+    this.#lasts.set(id, rows);
+    this.#recording?.set(id, true, rows);
   }
 
   #value(id: number): Value {
@@ -464,14 +540,14 @@ class BatchRun {
     const v = this.#value(id);
     if (v.kind === "rows") return v.axis === axis ? v : null;
     const stacked = stackRows(v.parts, axis, this.#place);
-    if (stacked) this.#values.set(id, stacked);
+    if (stacked) this.#set(id, stacked);
     return stacked;
   }
 
   /** A slice's output as the last rows of its input; false when they cannot be stacked. */
   #pickLast(step: NodeStep, axis: number): boolean {
     const rows = this.#lastRows(tensorReads(step)[0]!, axis);
-    if (rows) this.#values.set(step.node.outputs[0]!, rows);
+    if (rows) this.#set(step.node.outputs[0]!, rows);
     return rows !== null;
   }
 
@@ -490,7 +566,7 @@ class BatchRun {
     const rows: Rows | null = lasts.length === 1
       ? { kind: "rows", t: contiguous(lasts[0]!), axis, counts: [1] }
       : stackRows(lasts, axis, this.#place);
-    if (rows) this.#lasts.set(id, rows);
+    if (rows) this.#setLast(id, rows);
     return rows;
   }
 
@@ -503,30 +579,60 @@ class BatchRun {
     for (const v of this.#lasts.values()) yield v.t;
   }
 
-  /** Runs step `i` as its plan says. */
-  step(i: number, { mode, last, takesLast }: StepPlan): void {
+  /** Runs step `i` as its plan says (or the replayed steps from it on); returns the next step. */
+  step(i: number, { mode, last, takesLast }: StepPlan): number {
     const executor = this.#plan.executor;
     const step = executor.steps[i]!;
     const n = this.#segments.length;
     this.#arena?.step();
+    if (this.#replaying) {
+      const set = (e: Effect<Value>) => (e.last ? this.#lasts : this.#values).set(e.id, e.value);
+      const next = this.#replaying.replay(i, set, (j) => this.#release(j));
+      if (next >= 0) return next;
+    }
+    const reads = this.#recording ? this.#reads(step) : null;
+    this.#recording?.begin();
     if (step.kind === "alias") {
       const c = this.#constant(step.from);
-      this.#values.set(
+      this.#set(
         step.id,
         c ? { kind: "parts", parts: new Array(n).fill(c) } : this.#value(step.from),
       );
     } else if (step.kind === "dims") {
       const parts = this.#contexts.map((ctx) => evalDims(executor.model, step, ctx.bindings));
-      this.#values.set(step.id, { kind: "parts", parts });
+      this.#set(step.id, { kind: "parts", parts });
     } else if (takesLast === null || !this.#pickLast(step as NodeStep, takesLast)) {
       if (mode.kind === "each" || (n === 1 && !last) || !this.#stacked(step, mode, last)) {
         this.#each(step);
       }
     }
-    for (const id of executor.releasedAfter(i)) {
+    this.#recording?.end(i, reads!);
+    if (this.#replaying) {
+      const now = (e: Effect<Value>) => (e.last ? this.#lasts : this.#values).get(e.id);
+      this.#replaying.check(i, now, this.#layouts!);
+    }
+    this.#release(i);
+    return i + 1;
+  }
+
+  /** Drops the values no step after step `j` reads. */
+  #release(j: number): void {
+    for (const id of this.#plan.executor.releasedAfter(j)) {
       this.#values.delete(id);
       this.#lasts.delete(id);
     }
+  }
+
+  /** What step `i` reads, as the run holds it now: per id its value and its last rows, if any. */
+  #reads(step: Step): (Value | null)[] {
+    const ids = step.kind === "alias"
+      ? [step.from]
+      : step.kind === "dims"
+      ? []
+      : step.kind === "fused"
+      ? step.call.inputs
+      : [...tensorReads(step), ...step.dynamic.flatMap(([, t]) => templateWires(t))];
+    return ids.flatMap((id) => [this.#values.get(id) ?? null, this.#lasts.get(id) ?? null]);
   }
 
   #each(step: NodeStep | FusedStep): void {
@@ -540,7 +646,7 @@ class BatchRun {
         const Cls = e instanceof TypeError ? TypeError : RangeError;
         throw new Cls(`fused ${step.node.name} at ${step.node.where}: ${msg}`, { cause: e });
       }
-      this.#values.set(step.node.outputs[0]!, { kind: "parts", parts });
+      this.#set(step.node.outputs[0]!, { kind: "parts", parts });
       return;
     }
     const outs = step.kind === "fused" ? [step.node.outputs[0]!] : step.node.outputs;
@@ -550,7 +656,7 @@ class BatchRun {
       const results = evalStep(step, (id) => this.#part(id, i), this.#contexts[i]!, override);
       outs.forEach((_, k) => parts[k]!.push(results[k]!));
     });
-    outs.forEach((id, k) => this.#values.set(id, { kind: "parts", parts: parts[k]! }));
+    outs.forEach((id, k) => this.#set(id, { kind: "parts", parts: parts[k]! }));
   }
 
   /**
@@ -595,7 +701,7 @@ class BatchRun {
         } rows on axis ${mode.axis}, expected ${total}`,
       );
     }
-    this.#values.set(out, { kind: "rows", t, axis: mode.axis, counts });
+    this.#set(out, { kind: "rows", t, axis: mode.axis, counts });
     return true;
   }
 
@@ -617,6 +723,30 @@ class BatchRun {
     if (this.#arena) { for (const out of outputs) settle(out, this.#arena); }
     return outputs;
   }
+}
+
+/** Where a batched run's values lie, for its recordings (`batch_replay.ts`). */
+function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<Value> {
+  const place = (t: Tensor) => (constants.has(t) ? "c" : arenaLayout(t, arena));
+  const same = (a: Tensor, b: Tensor) => a === b || (!constants.has(b) && sameLayout(a, b));
+  return {
+    key(v) {
+      if (v.kind === "rows") {
+        const at = place(v.t);
+        return at === null ? null : `rows ${v.axis} ${v.counts.join(",")} ${at}`;
+      }
+      const at = v.parts.map(place);
+      return at.includes(null) ? null : `parts ${at.join(" ")}`;
+    },
+    same(a, b) {
+      if (a.kind === "rows") {
+        return b.kind === "rows" && a.axis === b.axis && sameCounts(a.counts, b.counts) &&
+          same(a.t, b.t);
+      }
+      return b.kind === "parts" && a.parts.length === b.parts.length &&
+        a.parts.every((t, i) => same(t, b.parts[i]!));
+    },
+  };
 }
 
 function sameCounts(a: readonly number[], b: readonly number[]): boolean {

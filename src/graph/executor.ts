@@ -55,7 +55,7 @@ function kindOf(dtype: DType): string {
 }
 
 /** `t` copied into the run's arena when it is f32 held outside it (else `t` itself). */
-function staged(t: Tensor, { kernels, arena }: EvalContext): Tensor {
+export function staged(t: Tensor, { kernels, arena }: EvalContext): Tensor {
   if (!kernels || !arena || t.dtype !== "f32" || isPaged(t)) return t;
   const items = contiguous(t).data as Float32Array;
   if (arena.holds(items)) return t;
@@ -188,6 +188,11 @@ export class Executor {
 
   /** Value ids whose TS results a kernel run copies into its arena (see `#stagedValues`). */
   #staged: Set<number>;
+
+  /** True when a kernel run copies value `id`, computed in TS, into its arena (see `staged`). */
+  isStaged(id: number): boolean {
+    return this.#staged.has(id);
+  }
 
   /** Per step, the weights it reads that were still arriving when the executor was built. */
   #waits: (Tensor[] | null)[];

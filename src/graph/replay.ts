@@ -25,7 +25,7 @@ import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mo
 const MAX_RECORDINGS = 8;
 
 /** Bindings that note which symbols are read. */
-class WatchedBindings extends Map<string, number> {
+export class WatchedBindings extends Map<string, number> {
   readonly read: Set<string> = new Set();
 
   override get(name: string): number | undefined {
@@ -57,14 +57,14 @@ interface Take {
 }
 
 /** How `t` lies in `arena`, or null when it does not lie there. */
-function arenaLayout(t: Tensor, arena: RunArena): string | null {
+export function arenaLayout(t: Tensor, arena: RunArena): string | null {
   if (isPaged(t) || !(t.data instanceof Float32Array) || !arena.holds(t.data)) return null;
   const where = `${t.data.byteOffset}+${t.data.length}:${t.shape.join("x")}`;
   return isStrided(t) ? `${where}@${t.offset}/${t.strides.join(",")}` : where;
 }
 
 /** True when `a` and `b` lie over the same items of the memory in the same order. */
-function sameLayout(a: Tensor, b: Tensor): boolean {
+export function sameLayout(a: Tensor, b: Tensor): boolean {
   if (isPaged(a) || !(a.data instanceof Float32Array)) return false;
   const x = a.data;
   const y = b.data as Float32Array;
@@ -186,7 +186,8 @@ interface Segment {
   readonly drop: readonly number[];
 }
 
-function bound(c: KernelCall): () => unknown {
+/** A recorded kernel call, bound to make again. */
+export function bound(c: KernelCall): () => unknown {
   if ("fn" in c) return c.fn.bind(null, ...c.args);
   return () => c.pool.run(c.job, c.threads);
 }
