@@ -16,7 +16,7 @@
  */
 import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mod.ts";
 import type { Bindings } from "../tensor/dim.ts";
-import { bound, WatchedBindings } from "./replay.ts";
+import { bound, replayedRuns, replayRun, WatchedBindings } from "./replay.ts";
 
 /** Compositions whose plans are kept (the most recently made). */
 const MAX_PLANS = 4;
@@ -151,27 +151,19 @@ class Plan<V> {
   readonly count: number;
 
   constructor(first: readonly (Take<V> | undefined)[], second: readonly (Take<V> | undefined)[]) {
-    const replayed = second.map((b, i) => b?.key != null && first[i]?.key === b.key);
+    const { replayed, runs } = replayedRuns(first, second);
     this.starts = second.map(() => null);
     let count = 0;
-    for (let i = 0; i < second.length;) {
-      if (!replayed[i]) {
-        i++;
-        continue;
-      }
-      const mark = second[i]!.mark;
-      let end = i;
-      while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
+    for (const [i, end] of runs) {
       const takes = second.slice(i, end) as Take<V>[];
       this.starts[i] = {
         end,
         allocs: takes.flatMap((t) => t.allocs),
-        mark,
+        mark: takes[0]!.mark,
         calls: takes.flatMap((t) => t.calls.map(bound)),
         effects: takes.map((t) => t.effects),
       };
       count += end - i;
-      i = end;
     }
     this.expected = second.map((b, i) => (b && !replayed[i] && b.held.length > 0 ? b.held : null));
     this.count = count;
@@ -248,12 +240,7 @@ export class BatchReplaying<V> {
     if (!this.#on) return -1;
     const r = this.#plan.starts[i];
     if (!r) return -1;
-    if (this.#kernels.mark() !== r.mark) return this.#leave();
-    const allocs = r.allocs;
-    for (let j = 0; j < allocs.length; j += 2) {
-      if (this.#arena.alloc(allocs[j + 1]!) !== allocs[j]) return this.#leave();
-    }
-    for (const call of r.calls) call();
+    if (!replayRun(this.#kernels, this.#arena, r)) return this.#leave();
     r.effects.forEach((effects, k) => {
       for (const e of effects) set(e);
       released(i + k);

@@ -186,6 +186,51 @@ interface Segment {
   readonly drop: readonly number[];
 }
 
+/**
+ * The steps two recordings agree on (same non-null key), as runs [start, end) of consecutive
+ * such steps that began at the same top of the activation arena: each is replayed as one.
+ */
+export function replayedRuns(
+  first: readonly ({ readonly key: string | null } | undefined)[],
+  second: readonly ({ readonly key: string | null; readonly mark: number } | undefined)[],
+): { replayed: boolean[]; runs: [number, number][] } {
+  const replayed = second.map((b, i) => b?.key != null && first[i]?.key === b.key);
+  const runs: [number, number][] = [];
+  for (let i = 0; i < second.length;) {
+    if (!replayed[i]) {
+      i++;
+      continue;
+    }
+    const mark = second[i]!.mark;
+    let end = i;
+    while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
+    runs.push([i, end]);
+    i = end;
+  }
+  return { replayed, runs };
+}
+
+/**
+ * Takes a replayed run's allocations again and makes its calls; false (before any call) when
+ * the activation arena's top or an allocation lies elsewhere than recorded.
+ */
+export function replayRun(
+  kernels: Kernels,
+  arena: RunArena,
+  { mark, allocs, calls }: {
+    readonly mark: number;
+    readonly allocs: readonly number[];
+    readonly calls: readonly (() => unknown)[];
+  },
+): boolean {
+  if (kernels.mark() !== mark) return false;
+  for (let j = 0; j < allocs.length; j += 2) {
+    if (arena.alloc(allocs[j + 1]!) !== allocs[j]) return false;
+  }
+  for (const call of calls) call();
+  return true;
+}
+
 /** A recorded kernel call, bound to make again. */
 export function bound(c: KernelCall): () => unknown {
   if ("fn" in c) return c.fn.bind(null, ...c.args);
@@ -210,20 +255,11 @@ class Plan {
     released: (i: number) => readonly number[],
   ) {
     const symbols = new Map<string, number>();
-    const replayed = second.map((b, i) => {
-      const key = b?.key ?? null;
-      return key !== null && first[i]?.key === key;
-    });
+    const { replayed, runs } = replayedRuns(first, second);
     this.starts = second.map(() => null);
     let count = 0;
-    for (let i = 0; i < second.length;) {
-      if (!replayed[i]) {
-        i++;
-        continue;
-      }
+    for (const [i, end] of runs) {
       const mark = second[i]!.mark;
-      let end = i;
-      while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
       const allocs: number[] = [];
       const calls: (() => unknown)[] = [];
       const live = new Map<number, Tensor>();
@@ -246,7 +282,6 @@ class Plan {
         drop,
       };
       count += end - i;
-      i = end;
     }
     this.expected = second.map((b, i) => (b && !replayed[i] && b.held.size > 0 ? b.held : null));
     this.symbols = symbols;
@@ -325,12 +360,7 @@ export class Replaying {
     if (!this.#on) return -1;
     const r = this.#plan.starts[i];
     if (!r) return -1;
-    if (this.#kernels.mark() !== r.mark) return this.#leave();
-    const allocs = r.allocs;
-    for (let j = 0; j < allocs.length; j += 2) {
-      if (this.#arena.alloc(allocs[j + 1]!) !== allocs[j]) return this.#leave();
-    }
-    for (const call of r.calls) call();
+    if (!replayRun(this.#kernels, this.#arena, r)) return this.#leave();
     const { ids, tensors } = r;
     for (let j = 0; j < ids.length; j++) values.set(ids[j]!, tensors[j]!);
     for (const id of r.drop) values.delete(id);
