@@ -103,3 +103,36 @@ Deno.test("A batched replay that finds the memory laid out otherwise walks on an
     kernels.close();
   }
 });
+
+Deno.test("Prompt chunks of one size beside a decode replay too, bit for bit", async () => {
+  const kernels = await loadKernels({ threads: 2 });
+  try {
+    const { replayed, walked } = await sessions("q40", kernels);
+    // Sequence 1 reads a 41-token prompt, 4 tokens a step, while sequence 0 decodes.
+    const prompt = Array.from({ length: 41 }, (_, i) => 3 + ((i * 37) % 500));
+    const run = async (pair: readonly Session[]) => {
+      const [a, b] = [pair[0]!, pair[1]!];
+      a.reset();
+      b.reset();
+      const out: Float32Array[][] = [[a.prefill(PROMPTS[0]!)], [b.prefill(prompt.slice(0, 1))]];
+      for (let at = 1; at < prompt.length; at += 4) {
+        const work = [
+          { session: a, ids: [argmax(out[0]!.at(-1)!)] },
+          { session: b, ids: prompt.slice(at, at + 4) },
+        ];
+        (await Session.step(work)).forEach((l, i) => out[i]!.push(l));
+      }
+      return out;
+    };
+    for (const threads of [1, 2]) {
+      kernels.threads = threads;
+      assertSame(await run(replayed), await run(walked), `${threads} threads`);
+      assert.ok(
+        replayed[0]!.replayedBatchSteps([1, 4]) > 0,
+        `${threads} threads: nothing replayed`,
+      );
+    }
+  } finally {
+    kernels.close();
+  }
+});
