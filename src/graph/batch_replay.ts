@@ -48,6 +48,8 @@ interface Take<V> {
   readonly effects: readonly Effect<V>[];
   /** The effects whose values lie in the arena: what the step must set again, where it did. */
   readonly held: readonly Effect<V>[];
+  /** The symbols it read: sequence, name, value. */
+  readonly symbols: readonly (readonly [number, string, number])[];
 }
 
 /** One batched run being recorded. */
@@ -98,7 +100,9 @@ export class BatchRecording<V> {
     this.stop();
     const tape = this.#tape;
     const layouts = this.#layouts;
-    const symbols = this.bindings.map((b) => [...b.read].sort().map((s) => `${s}=${b.get(s)}`));
+    const symbols = this.bindings.flatMap((b, k) =>
+      [...b.read].sort().map((s) => [k, s, b.get(s)!] as const)
+    );
     const places = reads.map((v) => (v === null ? "-" : layouts.key(v)));
     places.push("->");
     const held: Effect<V>[] = [];
@@ -119,6 +123,7 @@ export class BatchRecording<V> {
       mark: this.#mark,
       effects: this.#effects,
       held,
+      symbols,
     };
   }
 
@@ -148,6 +153,8 @@ class Plan<V> {
   readonly starts: (Segment<V> | null)[];
   /** Per step that runs as usual: the arena values it must set where they were recorded. */
   readonly expected: (readonly Effect<V>[] | null)[];
+  /** The symbols the replayed steps read (sequence, name), with the values they must have. */
+  readonly symbols: readonly (readonly [number, string, number])[];
   readonly count: number;
 
   constructor(first: readonly (Take<V> | undefined)[], second: readonly (Take<V> | undefined)[]) {
@@ -165,6 +172,13 @@ class Plan<V> {
       };
       count += end - i;
     }
+    const symbols = new Map<string, readonly [number, string, number]>();
+    for (const [i, end] of runs) {
+      for (const t of second.slice(i, end)) {
+        for (const r of t!.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
+      }
+    }
+    this.symbols = [...symbols.values()];
     this.expected = second.map((b, i) => (b && !replayed[i] && b.held.length > 0 ? b.held : null));
     this.count = count;
   }
@@ -198,6 +212,7 @@ export class BatchReplay<V> {
     this.#previous = composition;
     const plan = this.#plans.get(composition);
     if (plan) {
+      if (plan.symbols.some(([k, s, v]) => bindings[k]?.get(s) !== v)) return null;
       return new BatchReplaying(() => this.#plans.delete(composition), plan, kernels, arena);
     }
     return repeated ? new BatchRecording(kernels, arena, bindings, layouts) : null;
