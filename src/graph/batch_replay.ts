@@ -160,9 +160,11 @@ class Plan<V> {
   constructor(first: readonly (Take<V> | undefined)[], second: readonly (Take<V> | undefined)[]) {
     const { replayed, runs } = replayedRuns(first, second);
     this.starts = second.map(() => null);
+    const symbols = new Map<string, readonly [number, string, number]>();
     let count = 0;
     for (const [i, end] of runs) {
       const takes = second.slice(i, end) as Take<V>[];
+      for (const t of takes) for (const r of t.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
       this.starts[i] = {
         end,
         allocs: takes.flatMap((t) => t.allocs),
@@ -171,12 +173,6 @@ class Plan<V> {
         effects: takes.map((t) => t.effects),
       };
       count += end - i;
-    }
-    const symbols = new Map<string, readonly [number, string, number]>();
-    for (const [i, end] of runs) {
-      for (const t of second.slice(i, end)) {
-        for (const r of t!.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
-      }
     }
     this.symbols = [...symbols.values()];
     this.expected = second.map((b, i) => (b && !replayed[i] && b.held.length > 0 ? b.held : null));
