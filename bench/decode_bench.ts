@@ -14,8 +14,10 @@
  * 12 layers, 12 heads, hidden 2048, vocab 32000, untied classifier) random-weight model
  * written by the converter into a temp dir (every linear, the classifier included, in Q4_0),
  * decode tokens/s at 1 and 2 threads (medians of rounds alternating the two, and the median
- * of the rounds' ratios, `random110M_q40_decode_2t_over_1t`; skip with
- * RILL_BENCH_110M=0).
+ * of the rounds' ratios, `random110M_q40_decode_2t_over_1t`); then 8 sequences decoding
+ * together (`Session.step`) at 2 threads, with the batch replay and without, in alternating
+ * rounds: tokens/s of each and `random110M_q40_batch8_replay_speedup`, the median of the
+ * rounds' ratios (skip all of it with RILL_BENCH_110M=0).
  *
  * Then `sampled_ratio` (issue 14): through the serving generation loop, on a random model of
  * SmolLM2-135M's shape (a 49152-token vocabulary; converted once into
@@ -32,7 +34,9 @@
  * Prints one line per case, then one JSON line.
  */
 import { loadModel } from "../src/graph/load_model.ts";
-import { Session, type SessionOptions } from "../src/engine/session.ts";
+import type { Model } from "../src/graph/model.ts";
+import { cacheLayouts, Session, type SessionOptions } from "../src/engine/session.ts";
+import { KvPool } from "../src/scheduler/kv_pool.ts";
 import { argmax } from "../src/engine/sampler.ts";
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import {
@@ -57,6 +61,9 @@ const PREFILL = 128;
 const DECODE_THREADS = [1, 2];
 const DECODE_ROUNDS = 5;
 const DECODE_STEPS = 48;
+/** Sequences stepped together, and steps per round, in the batched rounds. */
+const BATCH = 8;
+const BATCH_STEPS = 24;
 
 function median(values: readonly number[]): number {
   return [...values].sort((a, b) => a - b)[values.length >> 1]!;
@@ -161,7 +168,13 @@ async function random110M(): Promise<Record<string, number>> {
     console.log(`110M-shape Q4_0 model ready in ${seconds.toFixed(1)}s`);
     // One kernel set per thread count, each holding the model as serving loads it (the
     // weights straight into the kernels, Q4_0 re-laid rows8), measured in alternating rounds.
-    const engines: { threads: number; kernels: Kernels; session: Session; last: number }[] = [];
+    const engines: {
+      threads: number;
+      kernels: Kernels;
+      model: Model;
+      session: Session;
+      last: number;
+    }[] = [];
     for (const threads of DECODE_THREADS) {
       const kernels = await loadKernels({ threads });
       opened.push(kernels);
@@ -173,7 +186,7 @@ async function random110M(): Promise<Record<string, number>> {
       const prompt = Array.from({ length: 64 }, (_, i) => 1 + ((i * 7919) % 31999));
       let logits = session.prefill(prompt);
       for (let i = 0; i < 16; i++) logits = session.decode(argmax(logits));
-      engines.push({ threads, kernels, session, last: argmax(logits) });
+      engines.push({ threads, kernels, model, session, last: argmax(logits) });
     }
     const rates = engines.map((): number[] => []);
     for (let round = 0; round < DECODE_ROUNDS; round++) {
@@ -202,11 +215,59 @@ async function random110M(): Promise<Record<string, number>> {
         ratio.toFixed(2)
       }x (median of the rounds' ratios)`,
     );
-    return out;
+    const two = engines.find((e) => e.threads === 2)!;
+    return { ...out, ...await batched(two.model, two.kernels) };
   } finally {
     for (const k of opened) k.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * `BATCH` sequences decoding together through `Session.step`, one group replaying the steps
+ * that repeat and one walking them all, in alternating rounds on the same kernels.
+ */
+async function batched(model: Model, kernels: Kernels): Promise<Record<string, number>> {
+  const positions = 64 + BATCH_STEPS * (DECODE_ROUNDS + 1);
+  const blocks = 2 * BATCH * Math.ceil(positions / 16);
+  const pool = new KvPool(cacheLayouts(model), { blocks, kernels });
+  const group = (replay: boolean) =>
+    Array.from({ length: BATCH }, (_, i) => {
+      const session = new Session(model, { kernels, adaptiveThreads: false, pool, replay });
+      const prompt = Array.from({ length: 64 }, (_, j) => 1 + ((j * 7919 + i * 104729) % 31999));
+      return { session, last: argmax(session.prefill(prompt)) };
+    });
+  const groups = [group(true), group(false)];
+  const round = async (g: { session: Session; last: number }[]) => {
+    const t = performance.now();
+    for (let s = 0; s < BATCH_STEPS; s++) {
+      const logits = await Session.step(g.map(({ session, last }) => ({ session, ids: [last] })));
+      logits.forEach((l, i) => (g[i]!.last = argmax(l)));
+    }
+    return ((BATCH * BATCH_STEPS) / (performance.now() - t)) * 1000;
+  };
+  for (const g of groups) await round(g); // warm-up: the replayed group records its plan
+  const rates = groups.map((): number[] => []);
+  for (let r = 0; r < DECODE_ROUNDS; r++) {
+    // Each group first in turn, so that neither always follows the other's idle worker.
+    for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) rates[i]!.push(await round(groups[i]!));
+  }
+  const speedup = median(rates[0]!.map((v, k) => v / rates[1]![k]!));
+  const [replayed, walked] = rates.map(median) as [number, number];
+  console.log(
+    `110M-shape Q4_0, ${BATCH} sequences decoding together at 2 threads: ${
+      replayed.toFixed(1)
+    } tokens/s with the batch replay, ${walked.toFixed(1)} walking every step: ${
+      speedup.toFixed(2)
+    }x (median of ${DECODE_ROUNDS} rounds' ratios; ${
+      groups[0]![0]!.session.replayedBatchSteps(new Array(BATCH).fill(1))
+    } steps replayed)`,
+  );
+  return {
+    random110M_q40_batch8_tps_2t: replayed,
+    random110M_q40_batch8_tps_2t_walked: walked,
+    random110M_q40_batch8_replay_speedup: speedup,
+  };
 }
 
 /** The cached random SmolLM2-135M-shape archive, written on first use. */
