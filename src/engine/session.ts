@@ -92,7 +92,7 @@ export interface SessionOptions {
   /**
    * Replay the graph steps that do the same kernel work at every step instead of walking them
    * again: in one-token steps of the session (see `graph/replay.ts`), and in the batched steps
-   * (`Session.step`) whose first session has it (see `graph/batch_replay.ts`). Default true;
+   * (`Session.step`) whose first session has it (see `graph/replay.ts`). Default true;
    * false walks them all.
    */
   readonly replay?: boolean;

@@ -33,14 +33,15 @@ import { type Executor, heldViews, type Pause, settle, staged } from "./executor
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 import { sliceWindow } from "../ops/slice.ts";
-import { arenaLayout, sameLayout } from "./replay.ts";
 import {
-  BatchRecording,
+  arenaLayout,
   BatchReplay,
-  BatchReplaying,
-  type Effect,
   type Layouts,
-} from "./batch_replay.ts";
+  Recording,
+  Replaying,
+  sameLayout,
+  type Values,
+} from "./replay.ts";
 
 export type { Pause } from "./executor.ts";
 
@@ -280,17 +281,20 @@ export class BatchPlan {
         if (paused) await paused;
       }
       const outputs = run.finish();
-      if (replaying?.mode instanceof BatchRecording) {
-        this.#replay.recorded(replaying.composition, replaying.mode);
+      if (replaying?.mode instanceof Recording) {
+        // A value's last rows are kept under -1 - id (see `BatchRun.#keyed`).
+        const released = (j: number) =>
+          this.executor.releasedAfter(j).flatMap((id) => [id, -1 - id]);
+        this.#replay.recorded(replaying.composition, replaying.mode, released);
       }
       return outputs;
     } finally {
-      if (replaying?.mode instanceof BatchRecording) replaying.mode.stop();
+      if (replaying?.mode instanceof Recording) replaying.mode.stop();
       arena?.close();
     }
   }
 
-  /** Steps a run of `tokens` new tokens per sequence at `threads` threads replays (see `batch_replay.ts`). */
+  /** Steps a run of `tokens` new tokens per sequence at `threads` threads replays (see `replay.ts`). */
   replayedSteps(threads: number, tokens: readonly number[]): number {
     return this.#replay.replayedSteps(`${threads} ${tokens.join(",")}`);
   }
@@ -306,7 +310,7 @@ export class BatchPlan {
     const layouts = valueLayouts(arena, this.#constantTensors);
     const bindings = segments.map((s) => s.bindings);
     const mode = this.#replay.start(composition, kernels, arena, bindings, layouts);
-    return mode && { composition, mode, layouts };
+    return mode && { composition, mode };
   }
 
   /** As {@link run}, at once: every weight must have arrived. */
@@ -447,10 +451,15 @@ class BatchRun {
   readonly #arena: RunArena | null;
   readonly #place: Placement;
   /** Set while the run's steps are recorded. */
-  readonly #recording: BatchRecording<Value> | null;
+  readonly #recording: Recording<Value> | null;
   /** Set when the run replays recorded steps. */
-  readonly #replaying: BatchReplaying<Value> | null;
-  readonly #layouts: Layouts<Value> | null;
+  readonly #replaying: Replaying<Value> | null;
+  /** The run's values and last rows, by one key each: a value's id, its last rows' `-1 - id`. */
+  readonly #keyed: Values<Value> = {
+    get: (k) => (k >= 0 ? this.#values.get(k) : this.#lasts.get(-1 - k)),
+    set: (k, v) => void (k >= 0 ? this.#values.set(k, v) : this.#lasts.set(-1 - k, v as Rows)),
+    delete: (k) => void (k >= 0 ? this.#values.delete(k) : this.#lasts.delete(-1 - k)),
+  };
 
   constructor(
     plan: BatchPlan,
@@ -458,16 +467,13 @@ class BatchRun {
     shared: ReadonlyMap<number, NodeOverride>,
     kernels: Kernels | null,
     arena: RunArena | null,
-    replay:
-      | { mode: BatchRecording<Value> | BatchReplaying<Value>; layouts: Layouts<Value> }
-      | null = null,
+    replay: { mode: Recording<Value> | Replaying<Value> } | null = null,
   ) {
     this.#plan = plan;
     this.#segments = segments;
     this.#shared = shared;
-    this.#recording = replay?.mode instanceof BatchRecording ? replay.mode : null;
-    this.#replaying = replay?.mode instanceof BatchReplaying ? replay.mode : null;
-    this.#layouts = replay?.layouts ?? null;
+    this.#recording = replay?.mode instanceof Recording ? replay.mode : null;
+    this.#replaying = replay?.mode instanceof Replaying ? replay.mode : null;
     const watched = this.#recording?.bindings;
     this.#contexts = segments.map((s, i) => ({
       bindings: watched?.[i] ?? s.bindings,
@@ -506,12 +512,12 @@ class BatchRun {
         : { kind: "parts", parts: v.parts.map((t) => staged(t, ctx)) };
     }
     this.#values.set(id, v);
-    this.#recording?.set(id, false, v);
+    this.#recording?.set(id, v);
   }
 
   #setLast(id: number, rows: Rows): void {
     this.#lasts.set(id, rows);
-    this.#recording?.set(id, true, rows);
+    this.#recording?.set(-1 - id, rows);
   }
 
   #value(id: number): Value {
@@ -586,8 +592,7 @@ class BatchRun {
     const n = this.#segments.length;
     this.#arena?.step();
     if (this.#replaying) {
-      const set = (e: Effect<Value>) => (e.last ? this.#lasts : this.#values).set(e.id, e.value);
-      const next = this.#replaying.replay(i, set, (j) => this.#release(j));
+      const next = this.#replaying.replay(i, this.#keyed);
       if (next >= 0) return next;
     }
     const reads = this.#recording ? this.#reads(step) : null;
@@ -607,20 +612,12 @@ class BatchRun {
       }
     }
     this.#recording?.end(i, reads!);
-    if (this.#replaying) {
-      const now = (e: Effect<Value>) => (e.last ? this.#lasts : this.#values).get(e.id);
-      this.#replaying.check(i, now, this.#layouts!);
-    }
-    this.#release(i);
-    return i + 1;
-  }
-
-  /** Drops the values no step after step `j` reads. */
-  #release(j: number): void {
-    for (const id of this.#plan.executor.releasedAfter(j)) {
+    this.#replaying?.check(i, this.#keyed);
+    for (const id of executor.releasedAfter(i)) {
       this.#values.delete(id);
       this.#lasts.delete(id);
     }
+    return i + 1;
   }
 
   /** What step `i` reads, as the run holds it now: per id its value and its last rows, if any. */
@@ -725,7 +722,7 @@ class BatchRun {
   }
 }
 
-/** Where a batched run's values lie, for its recordings (`batch_replay.ts`). */
+/** Where a batched run's values lie, for its recordings (`replay.ts`). */
 function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<Value> {
   const place = (t: Tensor) => (constants.has(t) ? "c" : arenaLayout(t, arena));
   const same = (a: Tensor, b: Tensor) => a === b || (!constants.has(b) && sameLayout(a, b));

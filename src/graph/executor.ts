@@ -382,7 +382,7 @@ export class Executor {
     const mode = replay && kernels && arena ? replay.start(kernels, arena, given) : null;
     const recording = mode instanceof Recording ? mode : null;
     const replaying = mode instanceof Replaying ? mode : null;
-    const bindings = recording?.bindings ?? given;
+    const bindings = recording?.bindings[0] ?? given;
     const ctx: EvalContext = { bindings, kernels: kernels ?? null, arena };
     ctx.arena?.collectWith(() => heldViews(values.values()));
     const read = (id: number): Tensor => {
@@ -415,17 +415,18 @@ export class Executor {
     if (step.kind === "alias") values.set(step.id, read(step.from));
     else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
     else {
+      const reads = recording &&
+        this.#stepReads(step).map((id) => (this.#constants.has(id) ? null : read(id)));
       recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
       step.node.outputs.forEach((id, k) => {
         let t = outs[k];
-        if (t && this.#staged.has(id)) t = outs[k] = staged(t, ctx);
-        if (t) values.set(id, t);
+        if (t && this.#staged.has(id)) t = staged(t, ctx);
+        if (!t) return;
+        values.set(id, t);
+        recording?.set(id, t);
       });
-      if (recording) {
-        const isConstant = (id: number) => this.#constants.has(id);
-        recording.end(i, this.#stepReads(step), read, isConstant, step.node.outputs, outs);
-      }
+      if (recording) recording.end(i, reads!);
       replaying?.check(i, values);
     }
     for (const id of this.#release[i]!) values.delete(id);
@@ -500,9 +501,9 @@ interface Run {
   readonly read: (id: number) => Tensor;
   readonly bindings: Bindings;
   /** Set when the run's steps are being recorded. */
-  readonly recording: Recording | null;
+  readonly recording: Recording<Tensor> | null;
   /** Set when the run replays recorded steps. */
-  readonly replaying: Replaying | null;
+  readonly replaying: Replaying<Tensor> | null;
 }
 
 /** Number of items of a tensor. */

@@ -1,20 +1,21 @@
 /**
- * One-token runs of a graph replayed from a recording, so that decoding does not walk every
- * step's TypeScript again for work that does not move from one token to the next.
+ * Runs of a graph replayed from a recording, so that decoding does not walk every step's
+ * TypeScript again for work that does not move from one token to the next: one sequence's
+ * one-token runs (`StepReplay`, the executor's) and batched runs of the same sequences
+ * (`BatchReplay`, `batch.ts`'s).
  *
  * Two runs are recorded step by step: the kernel calls each step made, the run-arena
- * allocations it got, where its inputs and outputs lay and which symbols it read. A step that
- * did the same in both, read and wrote only the arena (and constants), and made no write of
- * its own into the kernels' memory (`Kernels.noteHostWrite`) is replayed in later runs: its
+ * allocations it got, where the values it read and set lay and which symbols it read. A step
+ * that did the same in both, read and set only arena values (and constants), and made no write
+ * of its own into the kernels' memory (`Kernels.noteHostWrite`) is replayed in later runs: its
  * allocations are taken again (each must land where it was recorded), its calls are made
- * again as recorded, and its outputs are the recorded views. Every other step (the cache
+ * again as recorded, and the values it set are the recorded views. Every other step (the cache
  * appends, attention, anything reading the position) runs as usual. Should any allocation,
- * or an output of a step that ran as usual, lie elsewhere than recorded, the rest of the run
+ * or a value set by a step that ran as usual, lie elsewhere than recorded, the rest of the run
  * runs as usual and the recording starts over.
  *
  * What this buys is the walk itself, not the kernels: at the 110M shape, a token's graph
- * runs 323 steps, and the TypeScript between kernel calls took about 1.5 ms of 5.6.
- */
+ * runs 323 steps, and the TypeScript between kernel calls took about 1.5 ms of 5.6. */
 import type { Tensor } from "../tensor/tensor.ts";
 import { isStrided } from "../ops/common.ts";
 import { isPaged } from "../tensor/paged.ts";
@@ -23,9 +24,11 @@ import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mo
 
 /** Recordings that may start over after a replay left its plan, per session. */
 const MAX_RECORDINGS = 8;
+/** Compositions of a batch plan whose replay plans are kept (the most recently made). */
+const MAX_BATCH_PLANS = 4;
 
 /** Bindings that note which symbols are read. */
-export class WatchedBindings extends Map<string, number> {
+class WatchedBindings extends Map<string, number> {
   readonly read: Set<string> = new Set();
 
   override get(name: string): number | undefined {
@@ -37,23 +40,6 @@ export class WatchedBindings extends Map<string, number> {
     this.read.add(name);
     return super.has(name);
   }
-}
-
-/** What one step did in a recorded run. */
-interface Take {
-  /** Everything that must match between two runs for the step to be replayed; null: never. */
-  readonly key: string | null;
-  readonly calls: readonly KernelCall[];
-  /** Run-arena allocations, (offset, bytes) pairs. */
-  readonly allocs: readonly number[];
-  /** Top of the kernels' activation arena when the step began (the calls' scratch lies above). */
-  readonly mark: number;
-  /** The step's outputs by value id, as the run kept them. */
-  readonly outputs: ReadonlyMap<number, Tensor>;
-  /** Those of them that lie in the run arena. */
-  readonly held: ReadonlyMap<number, Tensor>;
-  /** The symbols it read, with their values. */
-  readonly symbols: ReadonlyMap<string, number>;
 }
 
 /** How `t` lies in `arena`, or null when it does not lie there. */
@@ -78,31 +64,79 @@ export function sameLayout(a: Tensor, b: Tensor): boolean {
   return true;
 }
 
+/**
+ * Where a run's values lie, to compare two runs: a key naming where `v` lies (null when it
+ * lies neither in the run arena nor among the constants), and whether two lie over the same
+ * items in the same order.
+ */
+export interface Layouts<V> {
+  key(v: V): string | null;
+  same(a: V, b: V): boolean;
+}
+
+/**
+ * A value a step set, by a number: a value id (the executor's runs, a batch's values), or
+ * whatever else the run keeps by number (a batch's last rows, as `-1 - id`).
+ */
+type Setting<V> = readonly [key: number, value: V];
+
+/** What one step did in a recorded run. */
+interface Take<V> {
+  /** Everything that must match between two runs for the step to be replayed; null: never. */
+  readonly key: string | null;
+  readonly calls: readonly KernelCall[];
+  /** Run-arena allocations, (offset, bytes) pairs. */
+  readonly allocs: readonly number[];
+  /** Top of the kernels' activation arena when the step began (the calls' scratch lies above). */
+  readonly mark: number;
+  /** The values it set, in order. */
+  readonly sets: readonly Setting<V>[];
+  /** Those of them that lie in the run arena: what it must set again, where it did. */
+  readonly held: readonly Setting<V>[];
+  /** The symbols it read: bindings index, name, value. */
+  readonly symbols: readonly (readonly [number, string, number])[];
+}
+
 /** One run being recorded. */
-export class Recording {
-  readonly bindings: WatchedBindings;
+export class Recording<V> {
+  /** The run's bindings (one per sequence of a batch), noting the symbols read. */
+  readonly bindings: readonly WatchedBindings[];
   /** Kernel threads of the run (its pool jobs carry them). */
   readonly threads: number;
   readonly #kernels: Kernels;
   readonly #arena: RunArena;
-  /** Per node or fused step, what it did (alias and dims steps are not recorded). */
-  readonly #takes: (Take | undefined)[] = [];
+  readonly #layouts: Layouts<V>;
+  /** Per step recorded, what it did (the others are undefined). */
+  readonly #takes: (Take<V> | undefined)[] = [];
   #tape: KernelTape = { calls: [], allocs: [], hostWrites: 0 };
   #mark = 0;
+  #sets: Setting<V>[] = [];
 
-  constructor(kernels: Kernels, arena: RunArena, bindings: Bindings) {
+  constructor(
+    kernels: Kernels,
+    arena: RunArena,
+    bindings: readonly Bindings[],
+    layouts: Layouts<V>,
+  ) {
     this.#kernels = kernels;
     this.#arena = arena;
+    this.#layouts = layouts;
     this.threads = kernels.threads;
-    this.bindings = new WatchedBindings(bindings);
+    this.bindings = bindings.map((b) => new WatchedBindings(b));
   }
 
-  /** Step `i` begins: its kernel calls go to a tape of its own. */
+  /** A step begins: its kernel calls go to a tape of its own. */
   begin(): void {
     this.#tape = { calls: [], allocs: [], hostWrites: 0 };
     this.#mark = this.#kernels.mark();
-    this.bindings.read.clear();
+    this.#sets = [];
+    for (const b of this.bindings) b.read.clear();
     this.#kernels.tape = this.#tape;
+  }
+
+  /** The current step set `value` under `key` (see `Setting`). */
+  set(key: number, value: V): void {
+    this.#sets.push([key, value]);
   }
 
   /** Stops recording calls (also when a step threw). */
@@ -110,53 +144,33 @@ export class Recording {
     this.#kernels.tape = null;
   }
 
-  /**
-   * Node or fused step `i` ended: `reads` are the ids it read (`read` gives them), `outs` what
-   * it gave for its output ids `ids` (undefined where it gave none).
-   */
-  end(
-    i: number,
-    reads: readonly number[],
-    read: (id: number) => Tensor,
-    isConstant: (id: number) => boolean,
-    ids: readonly number[],
-    outs: readonly (Tensor | undefined)[],
-  ): void {
+  /** Step `i` ended; `reads` are the values it read as they were before it (null: a constant). */
+  end(i: number, reads: readonly (V | null)[]): void {
     this.stop();
     const tape = this.#tape;
-    const symbols = new Map<string, number>();
-    for (const s of [...this.bindings.read].sort()) symbols.set(s, this.bindings.get(s)!);
-    const layouts: (string | null)[] = [];
-    for (const id of reads) layouts.push(isConstant(id) ? "c" : arenaLayout(read(id), this.#arena));
-    layouts.push("->");
-    const outputs = new Map<number, Tensor>();
-    const held = new Map<number, Tensor>();
-    ids.forEach((id, k) => {
-      const t = outs[k];
-      if (!t) return;
-      const layout = arenaLayout(t, this.#arena);
-      outputs.set(id, t);
-      if (layout !== null) held.set(id, t);
-      layouts.push(layout);
-    });
-    let key: string | null = null;
-    if (tape.hostWrites === 0 && !layouts.includes(null) && outputs.size > 0) {
-      const calls = tape.calls.map((c) => ("fn" in c ? [c.name, c.args] : [c.job, c.threads]));
-      key = JSON.stringify([calls, tape.allocs, this.#mark, layouts, [...symbols]]);
+    const layouts = this.#layouts;
+    const symbols = this.bindings.flatMap((b, k) =>
+      [...b.read].sort().map((s) => [k, s, b.get(s)!] as const)
+    );
+    const places = reads.map((v) => (v === null ? "c" : layouts.key(v)));
+    places.push("->");
+    const held: Setting<V>[] = [];
+    for (const set of this.#sets) {
+      const place = layouts.key(set[1]);
+      places.push(place === null ? null : `${set[0]} ${place}`);
+      if (place !== null) held.push(set);
     }
-    this.#takes[i] = {
-      key,
-      calls: tape.calls,
-      allocs: tape.allocs,
-      mark: this.#mark,
-      outputs,
-      held,
-      symbols,
-    };
+    let key: string | null = null;
+    if (tape.hostWrites === 0 && !places.includes(null) && this.#sets.length > 0) {
+      const calls = tape.calls.map((c) => ("fn" in c ? [c.name, c.args] : [c.job, c.threads]));
+      key = JSON.stringify([calls, tape.allocs, this.#mark, places, symbols]);
+    }
+    const { calls, allocs } = tape;
+    this.#takes[i] = { key, calls, allocs, mark: this.#mark, sets: this.#sets, held, symbols };
   }
 
-  /** The steps' takes, in run order (undefined for steps not recorded). */
-  get takes(): readonly (Take | undefined)[] {
+  /** The steps' takes, in run order. */
+  get takes(): readonly (Take<V> | undefined)[] {
     return this.#takes;
   }
 
@@ -170,7 +184,7 @@ export class Recording {
  * Consecutive replayed steps, replayed as one: their allocations, their calls, then the
  * values the steps after them read.
  */
-interface Segment {
+interface Segment<V> {
   /** The step after its last. */
   readonly end: number;
   /** Run-arena allocations in order, (offset, bytes) pairs. */
@@ -179,114 +193,151 @@ interface Segment {
   readonly mark: number;
   /** Its kernel calls, each bound to its arguments. */
   readonly calls: readonly (() => unknown)[];
-  /** The outputs still live after it: their ids and the recorded views. */
-  readonly ids: readonly number[];
-  readonly tensors: readonly Tensor[];
-  /** Values from before it that its steps were the last to read. */
+  /** The values still live after it, as recorded. */
+  readonly live: readonly Setting<V>[];
+  /** Keys of values from before it that its steps were the last to read. */
   readonly drop: readonly number[];
 }
 
-/**
- * The steps two recordings agree on (same non-null key), as runs [start, end) of consecutive
- * such steps that began at the same top of the activation arena: each is replayed as one.
- */
-export function replayedRuns(
-  first: readonly ({ readonly key: string | null } | undefined)[],
-  second: readonly ({ readonly key: string | null; readonly mark: number } | undefined)[],
-): { replayed: boolean[]; runs: [number, number][] } {
-  const replayed = second.map((b, i) => b?.key != null && first[i]?.key === b.key);
-  const runs: [number, number][] = [];
-  for (let i = 0; i < second.length;) {
-    if (!replayed[i]) {
-      i++;
-      continue;
-    }
-    const mark = second[i]!.mark;
-    let end = i;
-    while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
-    runs.push([i, end]);
-    i = end;
-  }
-  return { replayed, runs };
-}
-
-/**
- * Takes a replayed run's allocations again and makes its calls; false (before any call) when
- * the activation arena's top or an allocation lies elsewhere than recorded.
- */
-export function replayRun(
-  kernels: Kernels,
-  arena: RunArena,
-  { mark, allocs, calls }: {
-    readonly mark: number;
-    readonly allocs: readonly number[];
-    readonly calls: readonly (() => unknown)[];
-  },
-): boolean {
-  if (kernels.mark() !== mark) return false;
-  for (let j = 0; j < allocs.length; j += 2) {
-    if (arena.alloc(allocs[j + 1]!) !== allocs[j]) return false;
-  }
-  for (const call of calls) call();
-  return true;
-}
-
 /** A recorded kernel call, bound to make again. */
-export function bound(c: KernelCall): () => unknown {
+function bound(c: KernelCall): () => unknown {
   if ("fn" in c) return c.fn.bind(null, ...c.args);
   return () => c.pool.run(c.job, c.threads);
 }
 
-/** Which steps replay, from two recordings of one thread count. */
-class Plan {
+/**
+ * Which steps replay, from two recordings: those they agree on (same non-null key), in
+ * segments of consecutive steps that began at the same top of the activation arena.
+ */
+class Plan<V> {
   /** Per step: the segment that starts there, or null. */
-  readonly starts: (Segment | null)[];
-  /** Per step that runs as usual: the outputs it must leave where they were recorded. */
-  readonly expected: (ReadonlyMap<number, Tensor> | null)[];
-  /** The symbols the replayed steps read, with the values they must have. */
-  readonly symbols: ReadonlyMap<string, number>;
+  readonly starts: (Segment<V> | null)[];
+  /** Per step that runs as usual: the arena values it must set where they were recorded. */
+  readonly expected: (readonly Setting<V>[] | null)[];
+  /** The symbols the replayed steps read (bindings index, name), with their values. */
+  readonly symbols: readonly (readonly [number, string, number])[];
   /** Steps replayed. */
   readonly count: number;
 
-  /** `released(i)`: the value ids no step after step `i` reads. */
+  /** `released(i)`: the keys of the values no step after step `i` reads. */
   constructor(
-    first: readonly (Take | undefined)[],
-    second: readonly (Take | undefined)[],
+    first: readonly (Take<V> | undefined)[],
+    second: readonly (Take<V> | undefined)[],
     released: (i: number) => readonly number[],
   ) {
-    const symbols = new Map<string, number>();
-    const { replayed, runs } = replayedRuns(first, second);
+    const replayed = second.map((b, i) => b?.key != null && first[i]?.key === b.key);
+    const symbols = new Map<string, readonly [number, string, number]>();
     this.starts = second.map(() => null);
     let count = 0;
-    for (const [i, end] of runs) {
+    for (let i = 0; i < second.length;) {
+      if (!replayed[i]) {
+        i++;
+        continue;
+      }
       const mark = second[i]!.mark;
+      let end = i;
+      while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
       const allocs: number[] = [];
       const calls: (() => unknown)[] = [];
-      const live = new Map<number, Tensor>();
+      const live = new Map<number, V>();
       const drop: number[] = [];
       for (let j = i; j < end; j++) {
         const take = second[j]!;
-        for (const [s, v] of take.symbols) symbols.set(s, v);
+        for (const r of take.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
         allocs.push(...take.allocs);
         calls.push(...take.calls.map(bound));
-        for (const [id, t] of take.outputs) live.set(id, t);
-        for (const id of released(j)) if (!live.delete(id)) drop.push(id);
+        for (const [k, v] of take.sets) live.set(k, v);
+        for (const k of released(j)) if (!live.delete(k)) drop.push(k);
       }
-      this.starts[i] = {
-        end,
-        allocs,
-        mark,
-        calls,
-        ids: [...live.keys()],
-        tensors: [...live.values()],
-        drop,
-      };
+      this.starts[i] = { end, allocs, mark, calls, live: [...live], drop };
       count += end - i;
+      i = end;
     }
-    this.expected = second.map((b, i) => (b && !replayed[i] && b.held.size > 0 ? b.held : null));
-    this.symbols = symbols;
+    this.expected = second.map((b, i) => b && !replayed[i] && b.held.length > 0 ? b.held : null);
+    this.symbols = [...symbols.values()];
     this.count = count;
   }
+
+  /** True when `bindings` give the symbols the replayed steps read the values they read. */
+  fits(bindings: readonly Bindings[]): boolean {
+    return this.symbols.every(([k, s, v]) => bindings[k]?.get(s) === v);
+  }
+}
+
+/** How a replay reaches the run's values by key. */
+export interface Values<V> {
+  get(key: number): V | undefined;
+  set(key: number, value: V): void;
+  delete(key: number): void;
+}
+
+/** One run replaying a plan; it stops replaying at the first step that does not line up. */
+export class Replaying<V> {
+  /** Drops the plan, so that the next run records again. */
+  readonly #drop: () => void;
+  readonly #plan: Plan<V>;
+  readonly #kernels: Kernels;
+  readonly #arena: RunArena;
+  readonly #layouts: Layouts<V>;
+  #on = true;
+
+  constructor(
+    drop: () => void,
+    plan: Plan<V>,
+    kernels: Kernels,
+    arena: RunArena,
+    layouts: Layouts<V>,
+  ) {
+    this.#drop = drop;
+    this.#plan = plan;
+    this.#kernels = kernels;
+    this.#arena = arena;
+    this.#layouts = layouts;
+  }
+
+  /**
+   * Replays the steps from `i` on that the plan replays together, into `values` (releases
+   * included); returns the step after them, or -1 when step `i` must run as usual.
+   */
+  replay(i: number, values: Values<V>): number {
+    if (!this.#on) return -1;
+    const r = this.#plan.starts[i];
+    if (!r) return -1;
+    if (this.#kernels.mark() !== r.mark) return this.#leave();
+    const allocs = r.allocs;
+    for (let j = 0; j < allocs.length; j += 2) {
+      if (this.#arena.alloc(allocs[j + 1]!) !== allocs[j]) return this.#leave();
+    }
+    for (const call of r.calls) call();
+    for (const [k, v] of r.live) values.set(k, v);
+    for (const k of r.drop) values.delete(k);
+    return r.end;
+  }
+
+  /** Step `i` ran as usual: checks that the arena values it set lie where they were recorded. */
+  check(i: number, values: Values<V>): void {
+    if (!this.#on) return;
+    const expected = this.#plan.expected[i];
+    if (!expected) return;
+    for (const [k, v] of expected) {
+      const now = values.get(k);
+      if (now === undefined || !this.#layouts.same(now, v)) {
+        this.#leave();
+        return;
+      }
+    }
+  }
+
+  #leave(): -1 {
+    this.#on = false;
+    this.#drop();
+    return -1;
+  }
+}
+
+/** Where a one-sequence run's tensors lie in `arena`. */
+function tensorLayouts(arena: RunArena): Layouts<Tensor> {
+  return { key: (t) => arenaLayout(t, arena), same: sameLayout };
 }
 
 /**
@@ -294,8 +345,8 @@ class Plan {
  * plan per thread count. One run at a time.
  */
 export class StepReplay {
-  readonly #plans = new Map<number, Plan>();
-  readonly #recorded = new Map<number, readonly (Take | undefined)[]>();
+  readonly #plans = new Map<number, Plan<Tensor>>();
+  readonly #recorded = new Map<number, readonly (Take<Tensor> | undefined)[]>();
   #recordings = 0;
 
   /** Steps the plan for `threads` replays (0 before there is one). */
@@ -304,23 +355,28 @@ export class StepReplay {
   }
 
   /** @internal How the next run goes (the executor's): replayed, recorded, or neither. */
-  start(kernels: Kernels, arena: RunArena, bindings: Bindings): Replaying | Recording | null {
+  start(
+    kernels: Kernels,
+    arena: RunArena,
+    bindings: Bindings,
+  ): Replaying<Tensor> | Recording<Tensor> | null {
     const threads = kernels.threads;
     const plan = this.#plans.get(threads);
+    const layouts = tensorLayouts(arena);
     if (plan) {
-      for (const [s, v] of plan.symbols) if (bindings.get(s) !== v) return null;
-      return new Replaying(() => this.#plans.delete(threads), plan, kernels, arena);
+      if (!plan.fits([bindings])) return null;
+      return new Replaying(() => this.#plans.delete(threads), plan, kernels, arena, layouts);
     }
     if (this.#recordings >= MAX_RECORDINGS) return null;
     this.#recordings++;
-    return new Recording(kernels, arena, bindings);
+    return new Recording(kernels, arena, [bindings], layouts);
   }
 
   /**
    * @internal A recorded run completed: with the one before it (same threads), it makes a plan.
    * `released(i)` gives the value ids no step after step `i` reads.
    */
-  recorded(recording: Recording, released: (i: number) => readonly number[]): void {
+  recorded(recording: Recording<Tensor>, released: (i: number) => readonly number[]): void {
     const threads = recording.threads;
     if (!recording.settled) {
       this.#recorded.delete(threads);
@@ -336,54 +392,57 @@ export class StepReplay {
   }
 }
 
-/** One run replaying a plan; it stops replaying at the first step that does not line up. */
-export class Replaying {
-  /** Drops the plan, so that the next run records again. */
-  readonly #drop: () => void;
-  readonly #plan: Plan;
-  readonly #kernels: Kernels;
-  readonly #arena: RunArena;
-  #on = true;
+/**
+ * The replay state of a batch plan's runs (`batch.ts`): per composition (thread count, new
+ * tokens of each sequence), recordings and then a plan. A composition is recorded only when
+ * it repeats (the run before had it too), so that steps whose sequences keep changing do not
+ * pay for recordings that never replay; the `MAX_BATCH_PLANS` most recent plans are kept.
+ */
+export class BatchReplay<V> {
+  readonly #plans = new Map<string, Plan<V>>();
+  /** The last recording, while the one after it may pair with it. */
+  #recorded: { composition: string; takes: readonly (Take<V> | undefined)[] } | null = null;
+  #previous = "";
 
-  constructor(drop: () => void, plan: Plan, kernels: Kernels, arena: RunArena) {
-    this.#drop = drop;
-    this.#plan = plan;
-    this.#kernels = kernels;
-    this.#arena = arena;
+  /** Steps the plan of `composition` replays (0 before there is one). */
+  replayedSteps(composition: string): number {
+    return this.#plans.get(composition)?.count ?? 0;
+  }
+
+  /** How the next run of `composition` goes: replayed, recorded, or neither. */
+  start(
+    composition: string,
+    kernels: Kernels,
+    arena: RunArena,
+    bindings: readonly Bindings[],
+    layouts: Layouts<V>,
+  ): Replaying<V> | Recording<V> | null {
+    const repeated = composition === this.#previous;
+    this.#previous = composition;
+    const plan = this.#plans.get(composition);
+    if (plan) {
+      if (!plan.fits(bindings)) return null;
+      return new Replaying(() => this.#plans.delete(composition), plan, kernels, arena, layouts);
+    }
+    return repeated ? new Recording(kernels, arena, bindings, layouts) : null;
   }
 
   /**
-   * Replays the steps from `i` on that the plan replays together, into `values` (releases
-   * included); returns the step after them, or -1 when step `i` must run as usual.
+   * A recorded run of `composition` completed: with the one before it, it makes a plan.
+   * `released(i)` gives the keys of the values no step after step `i` reads.
    */
-  replay(i: number, values: Map<number, Tensor>): number {
-    if (!this.#on) return -1;
-    const r = this.#plan.starts[i];
-    if (!r) return -1;
-    if (!replayRun(this.#kernels, this.#arena, r)) return this.#leave();
-    const { ids, tensors } = r;
-    for (let j = 0; j < ids.length; j++) values.set(ids[j]!, tensors[j]!);
-    for (const id of r.drop) values.delete(id);
-    return r.end;
-  }
-
-  /** Step `i` ran as usual: checks that its outputs lie where they were recorded. */
-  check(i: number, values: ReadonlyMap<number, Tensor>): void {
-    if (!this.#on) return;
-    const expected = this.#plan.expected[i];
-    if (!expected) return;
-    for (const [id, t] of expected) {
-      const now = values.get(id);
-      if (!now || !sameLayout(now, t)) {
-        this.#leave();
-        return;
-      }
-    }
-  }
-
-  #leave(): -1 {
-    this.#on = false;
-    this.#drop();
-    return -1;
+  recorded(
+    composition: string,
+    recording: Recording<V>,
+    released: (i: number) => readonly number[],
+  ): void {
+    const before = this.#recorded?.composition === composition ? this.#recorded.takes : null;
+    this.#recorded = recording.settled && !before ? { composition, takes: recording.takes } : null;
+    if (!before || !recording.settled) return;
+    const plan = new Plan(before, recording.takes, released);
+    if (plan.count === 0) return;
+    this.#plans.delete(composition);
+    this.#plans.set(composition, plan);
+    if (this.#plans.size > MAX_BATCH_PLANS) this.#plans.delete(this.#plans.keys().next().value!);
   }
 }
