@@ -32,15 +32,17 @@ function viewOf(t: Tensor): View {
  * The verdicts of `isCausal` on the masks it has read, by their items: every layer of a run
  * reads the same mask (values are never written once computed).
  */
-const causalMasks = new WeakMap<Float32Array, { key: string; causal: boolean }>();
+const causalMasks = new WeakMap<Float32Array, readonly [number, number, number, number, boolean]>();
 
 /** True when mask (S, L) items are 0 up to the causal diagonal `L - S + i` and dropped after. */
 function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: number): boolean {
-  const key = `${s} ${l} ${ms[2]} ${ms[3]}`;
+  const [rows, cols] = [ms[2]!, ms[3]!];
   const known = causalMasks.get(mask);
-  if (known?.key === key) return known.causal;
-  const causal = readsCausal(mask, ms[2]!, ms[3]!, s, l);
-  causalMasks.set(mask, { key, causal });
+  if (known && known[0] === s && known[1] === l && known[2] === rows && known[3] === cols) {
+    return known[4];
+  }
+  const causal = readsCausal(mask, rows, cols, s, l);
+  causalMasks.set(mask, [s, l, rows, cols, causal]);
   return causal;
 }
 
