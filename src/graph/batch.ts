@@ -271,7 +271,7 @@ export class BatchPlan {
     const arena = kernels?.openRun() ?? null;
     const replaying = replay ? this.#replayOf(segments, kernels, arena) : null;
     try {
-      const run = new BatchRun(this, segments, shared, kernels, arena, replaying);
+      const run = new BatchRun(this, segments, shared, kernels, arena, replaying?.mode);
       const steps = this.executor.steps;
       for (let i = 0; i < steps.length;) {
         const pending = this.executor.pendingAt(i);
@@ -296,21 +296,21 @@ export class BatchPlan {
 
   /** Steps a run of `tokens` new tokens per sequence at `threads` threads replays (see `replay.ts`). */
   replayedSteps(threads: number, tokens: readonly number[]): number {
-    return this.#replay.replayedSteps(`${threads} ${tokens.join(",")}`);
+    return this.#replay.replayedSteps(composition(threads, tokens));
   }
 
   /** How a run of `segments` goes: recorded, replayed, or neither (null). */
   #replayOf(segments: readonly Segment[], kernels: Kernels | null, arena: RunArena | null) {
     if (!kernels || !arena || this.executor.waiting) return null;
     const tokens = segments.map((s) => volume(s.inputs.get(this.#tokenInput)?.shape ?? [0]));
-    const composition = `${kernels.threads} ${tokens.join(",")}`;
+    const key = composition(kernels.threads, tokens);
     this.#constantTensors ??= new Set(
       this.executor.model.values.flatMap((v) => this.executor.constant(v.id) ?? []),
     );
     const layouts = valueLayouts(arena, this.#constantTensors);
     const bindings = segments.map((s) => s.bindings);
-    const mode = this.#replay.start(composition, kernels, arena, bindings, layouts);
-    return mode && { composition, mode };
+    const mode = this.#replay.start(key, kernels, arena, bindings, layouts);
+    return mode && { composition: key, mode };
   }
 
   /** As {@link run}, at once: every weight must have arrived. */
@@ -467,13 +467,13 @@ class BatchRun {
     shared: ReadonlyMap<number, NodeOverride>,
     kernels: Kernels | null,
     arena: RunArena | null,
-    replay: { mode: Recording<Value> | Replaying<Value> } | null = null,
+    replay: Recording<Value> | Replaying<Value> | null = null,
   ) {
     this.#plan = plan;
     this.#segments = segments;
     this.#shared = shared;
-    this.#recording = replay?.mode instanceof Recording ? replay.mode : null;
-    this.#replaying = replay?.mode instanceof Replaying ? replay.mode : null;
+    this.#recording = replay instanceof Recording ? replay : null;
+    this.#replaying = replay instanceof Replaying ? replay : null;
     const watched = this.#recording?.bindings;
     this.#contexts = segments.map((s, i) => ({
       bindings: watched?.[i] ?? s.bindings,
@@ -620,16 +620,10 @@ class BatchRun {
     return i + 1;
   }
 
-  /** What step `i` reads, as the run holds it now: per id its value and its last rows, if any. */
+  /** What `step` reads, as the run holds it now: per id its value and its last rows, if any. */
   #reads(step: Step): (Value | null)[] {
-    const ids = step.kind === "alias"
-      ? [step.from]
-      : step.kind === "dims"
-      ? []
-      : step.kind === "fused"
-      ? step.call.inputs
-      : [...tensorReads(step), ...step.dynamic.flatMap(([, t]) => templateWires(t))];
-    return ids.flatMap((id) => [this.#values.get(id) ?? null, this.#lasts.get(id) ?? null]);
+    return this.#plan.executor.stepReads(step)
+      .flatMap((id) => [this.#values.get(id) ?? null, this.#lasts.get(id) ?? null]);
   }
 
   #each(step: NodeStep | FusedStep): void {
@@ -722,6 +716,11 @@ class BatchRun {
   }
 }
 
+/** What a batch replay keys its plans by: the thread count and each sequence's new tokens. */
+function composition(threads: number, tokens: readonly number[]): string {
+  return `${threads} ${tokens.join(",")}`;
+}
+
 /** Where a batched run's values lie, for its recordings (`replay.ts`). */
 function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<Value> {
   const place = (t: Tensor) => (constants.has(t) ? "c" : arenaLayout(t, arena));
@@ -791,42 +790,38 @@ export function stackRows(
   const shape = [...first.shape];
   shape[axis] = total;
   const items = parts.map((p) => itemsByRows(p, axis));
-  if (items.every((x) => x !== null)) {
-    const n = volume(shape);
-    const strides = rowsOuterStrides(shape, axis);
-    const whole = adjacent(items);
-    if (whole) {
-      return { kind: "rows", t: stridedView(first.dtype, shape, whole, strides, 0), axis, counts };
-    }
-    const out = (first.dtype === "f32" ? place(n) : null) ??
+  const byRows = items.every((x) => x !== null);
+  const strides = byRows ? rowsOuterStrides(shape, axis) : rowMajorStrides(shape);
+  const n = volume(shape);
+  let out = byRows ? adjacent(items) : null;
+  if (!out) {
+    out = (first.dtype === "f32" ? place(n) : null) ??
       tensor(first.dtype, [n]).data as Float32Array;
-    let at = 0;
-    for (const x of items) {
-      out.set(x, at);
-      at += x.length;
+    if (byRows) {
+      let at = 0;
+      for (const x of items) {
+        out.set(x!, at);
+        at += x!.length;
+      }
+    } else {
+      const outer = volume(first.shape.slice(0, axis));
+      const inner = volume(first.shape.slice(axis + 1));
+      let at = 0;
+      for (const p of parts) {
+        const src = contiguous(p).data as Float32Array;
+        const block = p.shape[axis]! * inner;
+        for (let o = 0; o < outer; o++) {
+          out.set(src.subarray(o * block, (o + 1) * block), o * total * inner + at);
+        }
+        at += block;
+      }
     }
-    const t = stridedView(first.dtype, shape, out, strides, 0);
-    return { kind: "rows", t, axis, counts };
   }
-  const outer = volume(first.shape.slice(0, axis));
-  const inner = volume(first.shape.slice(axis + 1));
-  const placed = first.dtype === "f32" ? place(volume(shape)) : null;
-  const out = placed ? tensor("f32", shape, placed) : tensor(first.dtype, shape);
-  const dst = out.data as Float32Array;
-  let at = 0;
-  for (const p of parts) {
-    const src = contiguous(p).data as Float32Array;
-    const block = p.shape[axis]! * inner;
-    for (let o = 0; o < outer; o++) {
-      dst.set(src.subarray(o * block, (o + 1) * block), o * total * inner + at);
-    }
-    at += block;
-  }
-  return { kind: "rows", t: out, axis, counts };
+  return { kind: "rows", t: stridedView(first.dtype, shape, out, strides, 0), axis, counts };
 }
 
 /** One view over `items` when each lies right after the one before in the same memory. */
-function adjacent(items: readonly Float32Array[]): Float32Array | null {
+function adjacent(items: readonly (Float32Array | null)[]): Float32Array | null {
   const first = items[0]!;
   let end = first.byteOffset + first.byteLength;
   for (let i = 1; i < items.length; i++) {

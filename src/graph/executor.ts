@@ -20,9 +20,7 @@ import {
   evalDims,
   evalStep,
   type FusedCall,
-  type FusedStep,
   type NodeOverride,
-  type NodeStep,
   onlyKnown,
   type Step,
 } from "./steps.ts";
@@ -123,7 +121,7 @@ export class Executor {
         }
       } else if (s.node.outputs.some((o) => needed.has(o))) {
         kept.push(s);
-        for (const id of this.#stepReads(s)) needed.add(id);
+        for (const id of this.stepReads(s)) needed.add(id);
       }
     }
     this.#steps = kept.reverse();
@@ -132,7 +130,7 @@ export class Executor {
     this.#steps.forEach((s, i) => {
       if (s.kind === "alias") lastUse.set(s.from, i);
       if (s.kind !== "node" && s.kind !== "fused") return;
-      for (const id of this.#stepReads(s)) lastUse.set(id, i);
+      for (const id of this.stepReads(s)) lastUse.set(id, i);
     });
     const outputs = new Set(model.outputs.map((o) => o.id));
     this.#release = this.#steps.map(() => []);
@@ -142,7 +140,7 @@ export class Executor {
     // Weights still arriving: the first steps that read each of them wait for it.
     const waited = new Set<Tensor>();
     this.#waits = this.#steps.map((s) => {
-      const reads = s.kind === "alias" ? [s.from] : s.kind === "dims" ? [] : this.#stepReads(s);
+      const reads = this.stepReads(s);
       const ts: Tensor[] = [];
       for (const id of reads) {
         const c = this.#constants.get(id);
@@ -226,7 +224,10 @@ export class Executor {
     return any;
   }
 
-  #stepReads(s: NodeStep | FusedStep): readonly number[] {
+  /** The value ids step `s` reads (an alias its source, a dims step none). */
+  stepReads(s: Step): readonly number[] {
+    if (s.kind === "alias") return [s.from];
+    if (s.kind === "dims") return [];
     return s.kind === "fused" ? s.call.inputs : this.#readIds(s.node);
   }
 
@@ -416,7 +417,7 @@ export class Executor {
     else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
     else {
       const reads = recording &&
-        this.#stepReads(step).map((id) => (this.#constants.has(id) ? null : read(id)));
+        this.stepReads(step).map((id) => (this.#constants.has(id) ? null : read(id)));
       recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
       step.node.outputs.forEach((id, k) => {
