@@ -91,9 +91,8 @@ export interface SessionOptions {
   readonly adaptiveThreads?: boolean;
   /**
    * Replay the graph steps that do the same kernel work at every step instead of walking them
-   * again: in one-token steps of the session (see `graph/replay.ts`), and in the batched steps
-   * (`Session.step`) whose first session has it (see `graph/replay.ts`). Default true;
-   * false walks them all.
+   * again (see `graph/replay.ts`): in the session's one-token steps, and in the batched steps
+   * (`Session.step`) whose first session has it. Default true; false walks them all.
    */
   readonly replay?: boolean;
 }
