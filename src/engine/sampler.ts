@@ -79,14 +79,17 @@ export class Sampler {
     if (temperature <= 0) return argmax(x);
 
     let best = 0;
+    let max = x[0]!;
     let lowest = Infinity; // of the tokens that may be drawn (masked ones are -Infinity)
     for (let i = 0; i < vocab; i++) {
       const v = x[i]!;
-      if (v > x[best]!) best = i;
+      if (v > max) {
+        max = v;
+        best = i;
+      }
       if (v < lowest && v !== -Infinity) lowest = v;
     }
-    if (lowest === Infinity) lowest = x[best]!;
-    const max = x[best]!;
+    if (lowest === Infinity) lowest = max;
     const scale = 1 / temperature;
     const w = this.#weights; // (vocab,) exp((x - max) / temperature) of the candidates; 1 at best
     const topK = o.topK !== undefined && o.topK > 0 ? Math.min(o.topK, vocab) : vocab;
@@ -278,7 +281,14 @@ export function tokenLogprob(logits: Float32Array, id: number, top: number): Tok
 /** Index of the largest value; the lowest index wins ties. */
 export function argmax(values: Float32Array): number {
   let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  let max = values[0]!;
+  for (let i = 1, n = values.length; i < n; i++) {
+    const v = values[i]!;
+    if (v > max) {
+      max = v;
+      best = i;
+    }
+  }
   return best;
 }
 
