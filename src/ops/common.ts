@@ -3,7 +3,7 @@ import { allocData, type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { roundToF16 } from "../tensor/f16.ts";
 import { type Dim, dimBroadcast, isConcrete, shapeToString } from "../tensor/dim.ts";
-import type { Fact } from "./op.ts";
+import type { EvalContext, Fact } from "./op.ts";
 
 const WEAK = new WeakSet<object>();
 
@@ -99,6 +99,12 @@ export function alloc(dtype: DType, n: number): Float32Array | Float64Array | Ui
     throw new TypeError(`No arithmetic on ${dtype} tensors`);
   }
   return allocData(dtype, n) as Float32Array | Float64Array | Uint8Array;
+}
+
+/** Room for `n` floats: in the run's arena when it has them, for the kernels to read in place. */
+export function f32Result(ctx: EvalContext | undefined, n: number): Float32Array {
+  const at = ctx?.arena?.alloc(n * 4) ?? null;
+  return at === null ? new Float32Array(n) : ctx!.arena!.view(at, n);
 }
 
 /** Rounds f16 results in place; integer results are truncated by the caller. */

@@ -10,6 +10,7 @@ import {
   binaryEval,
   broadcastShapes,
   concreteShape,
+  f32Result,
   finish,
   foldBinary,
   isIntegerLike,
@@ -87,12 +88,6 @@ function plainF32(t: Tensor, n: number): Float32Array | null {
       !isStrided(t) && !isPaged(t)
     ? t.data
     : null;
-}
-
-/** Room for `n` floats: in the run's arena when it has them, for the kernels to read in place. */
-function f32Result(ctx: EvalContext | undefined, n: number): Float32Array {
-  const at = ctx?.arena?.alloc(n * 4) ?? null;
-  return at === null ? new Float32Array(n) : ctx!.arena!.view(at, n);
 }
 
 /** A broadcasting op `z = f(x, y)`. */

@@ -2,8 +2,8 @@ import { type DType, parseDType } from "../tensor/dtype.ts";
 import { type Tensor, tensor, volume } from "../tensor/tensor.ts";
 import { dequantizeQ40 } from "../nnef/q40.ts";
 import type { Dim } from "../tensor/dim.ts";
-import type { Fact, Op, OpArgs } from "./op.ts";
-import { alloc, axisOf, concreteShape, finish, knownDims, numeric } from "./common.ts";
+import type { EvalContext, Fact, Op, OpArgs } from "./op.ts";
+import { alloc, axisOf, concreteShape, f32Result, finish, knownDims, numeric } from "./common.ts";
 
 function outDtype(input: DType, datumType: string): DType {
   if (input !== "q40") return input;
@@ -36,7 +36,7 @@ export const tractCoreGather: Op = {
     }
     return [{ dtype, shape }];
   },
-  eval(args: OpArgs<Tensor>): Tensor[] {
+  eval(args: OpArgs<Tensor>, ctx?: EvalContext): Tensor[] {
     const x = args.tensor("input");
     const idx = args.tensor("indices");
     const axis = axisOf(args.int("axis"), x.shape.length, "tract_core_gather");
@@ -46,7 +46,9 @@ export const tractCoreGather: Op = {
     const dim = x.shape[axis]!;
     const inner = volume(x.shape.slice(axis + 1));
     const ids = numeric(idx);
-    const out = alloc(dtype, volume(shape));
+    // f32 rows (embeddings) go where the kernel ops after them read them in place.
+    const out = dtype === "f32" ? f32Result(ctx, volume(shape)) : alloc(dtype, volume(shape));
+    if (ctx?.arena?.holds(out)) ctx.kernels?.noteHostWrite();
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < ids.length; j++) {
         let i = ids[j]!;

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { tractCoreGather } from "./tract_core_gather.ts";
 import { evalOp, items, t } from "./testing.ts";
 import { dequantizeQ40, quantizeQ40 } from "../nnef/q40.ts";
-import { tensor } from "../tensor/tensor.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { Args } from "./args.ts";
+import { loadKernels } from "../../kernels/mod.ts";
 
 Deno.test("tract_core_gather picks rows, negative indices from the end", () => {
   const y = evalOp(tractCoreGather, {
@@ -27,4 +29,27 @@ Deno.test("tract_core_gather dequantizes Q4_0 rows to datum_type", () => {
   });
   assert.equal(y.dtype, "f32");
   assert.deepEqual(items(y), Array.from(expected.subarray(32)));
+});
+
+Deno.test("tract_core_gather leaves f32 rows in the run's arena, for the kernels to read in place", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const arena = kernels.openRun()!;
+    const args = {
+      input: t("f32", [3, 2], [1, 2, 3, 4, 5, 6]),
+      indices: t("i64", [1, 1], [1]),
+      axis: 0,
+      datum_type: "",
+    };
+    const [y] = tractCoreGather.eval(new Args<Tensor>("tract_core_gather", args), {
+      bindings: new Map(),
+      kernels,
+      arena,
+    });
+    assert.ok(arena.holds(y!.data as Float32Array));
+    assert.deepEqual(items(y!), [3, 4]);
+    arena.close();
+  } finally {
+    kernels.close();
+  }
 });
