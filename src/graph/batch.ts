@@ -37,9 +37,11 @@ import {
   arenaLayout,
   BatchReplay,
   type Layouts,
+  type Read,
   Recording,
   Replaying,
   sameLayout,
+  smallItems,
   type Values,
 } from "./replay.ts";
 
@@ -621,9 +623,13 @@ class BatchRun {
   }
 
   /** What `step` reads, as the run holds it now: per id its value and its last rows, if any. */
-  #reads(step: Step): (Value | null)[] {
-    return this.#plan.executor.stepReads(step)
-      .flatMap((id) => [this.#values.get(id) ?? null, this.#lasts.get(id) ?? null]);
+  #reads(step: Step): Read<Value>[] {
+    return this.#plan.executor.stepReads(step).flatMap((id) =>
+      [
+        [id, this.#values.get(id) ?? null],
+        [-1 - id, this.#lasts.get(id) ?? null],
+      ] as const
+    );
   }
 
   #each(step: NodeStep | FusedStep): void {
@@ -741,6 +747,14 @@ function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<
       }
       return b.kind === "parts" && a.parts.length === b.parts.length &&
         a.parts.every((t, i) => same(t, b.parts[i]!));
+    },
+    items(v) {
+      if (v.kind === "rows") {
+        const items = smallItems(v.t);
+        return items === null ? null : `rows ${v.axis} ${v.counts.join(",")} ${items}`;
+      }
+      const items = v.parts.map(smallItems);
+      return items.includes(null) ? null : `parts ${items.join(" | ")}`;
     },
   };
 }

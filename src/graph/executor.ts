@@ -417,7 +417,7 @@ export class Executor {
     else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
     else {
       const reads = recording &&
-        this.stepReads(step).map((id) => (this.#constants.has(id) ? null : read(id)));
+        this.stepReads(step).map((id) => [id, this.#constants.has(id) ? null : read(id)] as const);
       recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
       step.node.outputs.forEach((id, k) => {

@@ -5,9 +5,11 @@
  * (`BatchReplay`, `batch.ts`'s).
  *
  * Two runs are recorded step by step: the kernel calls each step made, the run-arena
- * allocations it got, where the values it read and set lay and which symbols it read. A step
- * that did the same in both, read and set only arena values (and constants), and made no write
- * of its own into the kernels' memory (`Kernels.noteHostWrite`) is replayed in later runs: its
+ * allocations it got, where the values it read and set lay (the items of small ones held
+ * elsewhere, such as a shape's dims) and which symbols it read. A step that did the same in
+ * both, read arena values, constants and small values with the same items, set only arena
+ * values, and made no write of its own into the kernels' memory (`Kernels.noteHostWrite`) is
+ * replayed in later runs, as long as the small values it reads hold those items again: its
  * allocations are taken again (each must land where it was recorded), its calls are made
  * again as recorded, and the values it set are the recorded views. Every other step (the cache
  * appends, attention, anything reading the position) runs as usual. Should any allocation,
@@ -16,8 +18,8 @@
  *
  * What this buys is the walk itself, not the kernels: at the 110M shape, a token's graph
  * runs 323 steps, and the TypeScript between kernel calls took about 1.5 ms of 5.6. */
-import type { Tensor } from "../tensor/tensor.ts";
-import { isStrided } from "../ops/common.ts";
+import { type Tensor, volume } from "../tensor/tensor.ts";
+import { contiguous, isStrided } from "../ops/common.ts";
 import { isPaged } from "../tensor/paged.ts";
 import type { Bindings } from "../tensor/dim.ts";
 import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mod.ts";
@@ -26,6 +28,8 @@ import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mo
 const MAX_RECORDINGS = 8;
 /** Compositions of a batch plan whose replay plans are kept (the most recently made). */
 const MAX_BATCH_PLANS = 4;
+/** Most items of a value held outside the arena that a replayed step may read (by its items). */
+const MAX_GUARDED_ITEMS = 16;
 
 /** Bindings that note which symbols are read. */
 class WatchedBindings extends Map<string, number> {
@@ -49,6 +53,13 @@ export function arenaLayout(t: Tensor, arena: RunArena): string | null {
   return isStrided(t) ? `${where}@${t.offset}/${t.strides.join(",")}` : where;
 }
 
+/** The items of `t` as a key, when it is small and held outside the kernels' memory; else null. */
+export function smallItems(t: Tensor): string | null {
+  if (isPaged(t) || volume(t.shape) > MAX_GUARDED_ITEMS) return null;
+  const items = Array.from(contiguous(t).data as ArrayLike<unknown>);
+  return `${t.dtype} [${t.shape.join(",")}] ${items.join(",")}`;
+}
+
 /** True when `a` and `b` lie over the same items of the memory in the same order. */
 export function sameLayout(a: Tensor, b: Tensor): boolean {
   if (isPaged(a) || !(a.data instanceof Float32Array)) return false;
@@ -66,12 +77,13 @@ export function sameLayout(a: Tensor, b: Tensor): boolean {
 
 /**
  * Where a run's values lie, to compare two runs: a key naming where `v` lies (null when it
- * lies neither in the run arena nor among the constants), and whether two lie over the same
- * items in the same order.
+ * lies neither in the run arena nor among the constants), whether two lie over the same
+ * items in the same order, and the items of a small value held elsewhere (see `smallItems`).
  */
 export interface Layouts<V> {
   key(v: V): string | null;
   same(a: V, b: V): boolean;
+  items(v: V): string | null;
 }
 
 /**
@@ -79,6 +91,12 @@ export interface Layouts<V> {
  * whatever else the run keeps by number (a batch's last rows, as `-1 - id`).
  */
 type Setting<V> = readonly [key: number, value: V];
+
+/** A value a step read by a number (see `Setting`), null when it is a constant. */
+export type Read<V> = readonly [key: number, value: V | null];
+
+/** A small value held outside the arena that a step read, by its key, with its items. */
+type Guard = readonly [key: number, items: string];
 
 /** What one step did in a recorded run. */
 interface Take<V> {
@@ -95,6 +113,8 @@ interface Take<V> {
   readonly held: readonly Setting<V>[];
   /** The symbols it read: bindings index, name, value. */
   readonly symbols: readonly (readonly [number, string, number])[];
+  /** The small values it read from outside the arena, which must hold the same items again. */
+  readonly guards: readonly Guard[];
 }
 
 /** One run being recorded. */
@@ -144,15 +164,23 @@ export class Recording<V> {
     this.#kernels.tape = null;
   }
 
-  /** Step `i` ended; `reads` are the values it read as they were before it (null: a constant). */
-  end(i: number, reads: readonly (V | null)[]): void {
+  /** Step `i` ended; `reads` are the values it read as they were before it. */
+  end(i: number, reads: readonly Read<V>[]): void {
     this.stop();
     const tape = this.#tape;
     const layouts = this.#layouts;
     const symbols = this.bindings.flatMap((b, k) =>
       [...b.read].sort().map((s) => [k, s, b.get(s)!] as const)
     );
-    const places = reads.map((v) => (v === null ? "c" : layouts.key(v)));
+    const guards: Guard[] = [];
+    const places = reads.map(([k, v]) => {
+      if (v === null) return "c";
+      const place = layouts.key(v);
+      if (place !== null) return place;
+      const items = layouts.items(v);
+      if (items !== null) guards.push([k, items]);
+      return items === null ? null : `= ${items}`;
+    });
     places.push("->");
     const held: Setting<V>[] = [];
     for (const set of this.#sets) {
@@ -166,7 +194,8 @@ export class Recording<V> {
       key = JSON.stringify([calls, tape.allocs, this.#mark, places, symbols]);
     }
     const { calls, allocs } = tape;
-    this.#takes[i] = { key, calls, allocs, mark: this.#mark, sets: this.#sets, held, symbols };
+    const sets = this.#sets;
+    this.#takes[i] = { key, calls, allocs, mark: this.#mark, sets, held, symbols, guards };
   }
 
   /** The steps' takes, in run order. */
@@ -197,6 +226,8 @@ interface Segment<V> {
   readonly live: readonly Setting<V>[];
   /** Keys of values from before it that its steps were the last to read. */
   readonly drop: readonly number[];
+  /** The small values from before it that its steps read, with the items they must hold. */
+  readonly guards: readonly Guard[];
 }
 
 /** A recorded kernel call, bound to make again. */
@@ -241,15 +272,17 @@ class Plan<V> {
       const calls: (() => unknown)[] = [];
       const live = new Map<number, V>();
       const drop: number[] = [];
+      const guards: Guard[] = [];
       for (let j = i; j < end; j++) {
         const take = second[j]!;
+        guards.push(...take.guards);
         for (const r of take.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
         allocs.push(...take.allocs);
         calls.push(...take.calls.map(bound));
         for (const [k, v] of take.sets) live.set(k, v);
         for (const k of released(j)) if (!live.delete(k)) drop.push(k);
       }
-      this.starts[i] = { end, allocs, mark, calls, live: [...live], drop };
+      this.starts[i] = { end, allocs, mark, calls, live: [...live], drop, guards };
       count += end - i;
       i = end;
     }
@@ -304,6 +337,10 @@ export class Replaying<V> {
     const r = this.#plan.starts[i];
     if (!r) return -1;
     if (this.#kernels.mark() !== r.mark) return this.#leave();
+    for (const [k, items] of r.guards) {
+      const v = values.get(k);
+      if (v === undefined || this.#layouts.items(v) !== items) return this.#leave();
+    }
     const allocs = r.allocs;
     for (let j = 0; j < allocs.length; j += 2) {
       if (this.#arena.alloc(allocs[j + 1]!) !== allocs[j]) return this.#leave();
@@ -337,7 +374,7 @@ export class Replaying<V> {
 
 /** Where a one-sequence run's tensors lie in `arena`. */
 function tensorLayouts(arena: RunArena): Layouts<Tensor> {
-  return { key: (t) => arenaLayout(t, arena), same: sameLayout };
+  return { key: (t) => arenaLayout(t, arena), same: sameLayout, items: smallItems };
 }
 
 /**

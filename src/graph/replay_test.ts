@@ -122,6 +122,47 @@ Deno.test("A TS value that two kernel steps read is copied into the arena once, 
   }
 });
 
+Deno.test("A step reading a small value from TS replays while it holds the same items", async () => {
+  // l = h[:, i:] is h itself for i = 0 (replayed, reading i by its items); for i = 1 it is a
+  // copy, and the replay, finding i changed, walks on.
+  const text = [
+    "version 1.0;",
+    "graph g(x, i) -> (y)",
+    "{",
+    "    x = external<scalar>(shape = [1, 4, 32]);",
+    "    i = external<integer>(shape = []);",
+    "    w = variable<scalar>(shape = [32, 32], label = 'w');",
+    "    h = linear(x, w, 0.0);",
+    "    l = slice(h, axes = [1], begin = [i], end = [4], stride = [1]);",
+    "    y = linear(l, w, 0.0);",
+    "}",
+  ].join("\n");
+  const w = Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 13) / 13 - 0.5); // (32, 32)
+  const model = buildModel(parseDocument(text), new Map([["w", tensor("f32", [32, 32], w)]]));
+  const executor = plainExecutor(model);
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const overrides = kernelLinears(model, kernels);
+    const replay = new StepReplay();
+    const y = model.outputs[0]!.id;
+    for (const [run, first] of [0, 0, 0, 0, 1, 0].entries()) {
+      const x = Float32Array.from({ length: 128 }, (_, k) => Math.sin(k + run)); // (1, 4, 32)
+      const inputs = new Map<string, Tensor>([
+        ["x", tensor("f32", [1, 4, 32], x)],
+        ["i", tensor("i64", [], Float64Array.of(first))],
+      ]);
+      const got = executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
+      const want = executor.run(inputs).get("y")!.data as Float32Array; // (1, 4 - i, 32)
+      const items = got.get(y)!.data as Float32Array;
+      assert.equal(items.length, want.length, `run ${run}`);
+      items.forEach((v, k) => assert.ok(Math.abs(v - want[k]!) < 1e-5, `run ${run}, item ${k}`));
+      if (run === 3) assert.equal(replay.replayedSteps(1), 2, "the slice and y are replayed");
+    }
+  } finally {
+    kernels.close();
+  }
+});
+
 /** The logits of `prompt` then of `count` greedy tokens. */
 function logitsOf(session: Session, prompt: readonly number[], count: number): Float32Array[] {
   session.reset();
