@@ -208,8 +208,15 @@ export class BatchScheduler<S extends StepSequence> {
   readonly #free: S[] = [];
   #order = 0;
   #looping = false;
-  /** Milliseconds per token of recent steps (exponential average). */
+  /**
+   * Milliseconds per token of recent steps that the budget cut short (exponential average):
+   * a step that feeds prompt chunks up to the budget. Decode steps, each token of which pays
+   * for a read of every weight, would shrink the chunks far below `stepMs`.
+   */
   #msPerToken = 1;
+  #learned = 0;
+  /** True when the step being formed left prompt tokens for later for want of budget. */
+  #cut = false;
   #steps = 0;
   #batchSize = 0;
   #stepTokens = 0;
@@ -338,7 +345,7 @@ export class BatchScheduler<S extends StepSequence> {
         this.#ioTurn,
       );
       const tokens = work.reduce((n, w) => n + w.ids.length, 0);
-      this.#learn(performance.now() - started, tokens);
+      if (this.#cut) this.#learn(performance.now() - started, tokens);
       this.#steps++;
       this.#batchSize = work.length;
       this.#stepTokens = tokens;
@@ -363,7 +370,7 @@ export class BatchScheduler<S extends StepSequence> {
 
   #learn(ms: number, tokens: number): void {
     const perToken = ms / Math.max(1, tokens);
-    this.#msPerToken = this.#steps === 0 ? perToken : 0.8 * this.#msPerToken + 0.2 * perToken;
+    this.#msPerToken = this.#learned++ === 0 ? perToken : 0.8 * this.#msPerToken + 0.2 * perToken;
   }
 
   #budget(): number {
@@ -423,13 +430,18 @@ export class BatchScheduler<S extends StepSequence> {
       }
     }
     let budget = this.#budget() - work.length;
+    this.#cut = false;
     for (const live of this.#running.filter((l) => !decoding.includes(l))) {
-      if (budget <= 0 && work.length > 0) break;
+      if (budget <= 0 && work.length > 0) {
+        this.#cut = true;
+        break;
+      }
       if (!this.#running.includes(live)) continue;
       const take = Math.min(live.pending.length, Math.max(1, budget));
       if (!this.#reserve(live, live.fed.length + take)) continue;
       work.push({ live, ids: live.pending.slice(0, take) });
       budget -= take;
+      if (take < live.pending.length) this.#cut = true;
     }
     // A pause while reserving may have taken out sequences already given work.
     return work.filter((w) => this.#running.includes(w.live));

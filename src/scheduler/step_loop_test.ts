@@ -155,3 +155,30 @@ Deno.test("BatchScheduler with prefixCache false computes a repeated prompt agai
   assert.equal(s.prefixCache.size, 0);
   assert.equal(pool.freeBlocks, 64);
 });
+
+Deno.test("BatchScheduler sizes prompt chunks by the steps that carry them, not by decode steps", async () => {
+  // Every step costs 40 ms more, as if it read every weight: a decode step's cost per token
+  // is then 20-40 ms, which would cut a later prompt into chunks of the 16-token minimum.
+  const model = await stories("stories260K_f32");
+  const pool = new KvPool(cacheLayouts(model), { blocks: 64, kernels: null });
+  const chunks: number[] = [];
+  const step: StepModel<Session> = {
+    contextLength: 511,
+    pool,
+    newSequence: () => new Session(model, { pool }),
+    step: async (work, pause) => {
+      await new Promise((r) => setTimeout(r, 40));
+      for (const w of work) if (w.ids.length > 1) chunks.push(w.ids.length);
+      return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause);
+    },
+  };
+  const s = new BatchScheduler(step, { stepMs: 100 });
+  const decoding = greedy(s, prompt(3, 7), 30);
+  while (chunks.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 200)); // a few decode steps
+  chunks.length = 0;
+  const long = await greedy(s, prompt(300, 8), 2);
+  await decoding;
+  assert.ok(long.ids.length === 2);
+  assert.ok(Math.max(...chunks) >= 50, `prompt chunks ${chunks.join(", ")}`);
+});
