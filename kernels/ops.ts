@@ -554,7 +554,8 @@ export class Ops implements KernelOps {
 
   /**
    * Checks the block table entries of positions p0..p1 and that each named block lies in
-   * the memory for every region in `bases` (every run's rows of it), within its run.
+   * the memory for every region in `bases` (every run's rows of it), within its run: the
+   * largest entry lies furthest, so its range stands for them all.
    */
   #checkBlocks(
     op: string,
@@ -576,19 +577,22 @@ export class Ops implements KernelOps {
     const end = Math.ceil(p1 / blockSize);
     this.#owner.checkRange(table, end * 4, "table");
     const ids = new Int32Array(this.#owner.memory.buffer, table, end);
+    let top = first;
     for (let b = first; b < end; b++) {
       const id = ids[b]!;
       if (id < 0) {
         throw new RangeError(`${op}: block table entry ${b} is negative: ${id}`);
       }
-      if (runs > 1 && (id + 1) * blockStride > runStride) {
-        throw new RangeError(
-          `${op}: block ${id} (entry ${b}) runs past its run's ${runStride} bytes of blocks`,
-        );
-      }
-      for (const [name, base] of bases) {
-        this.#owner.checkRange(base + id * blockStride, span, `${name} block ${id} (entry ${b})`);
-      }
+      if (id > ids[top]!) top = b;
+    }
+    const id = ids[top]!;
+    if (runs > 1 && (id + 1) * blockStride > runStride) {
+      throw new RangeError(
+        `${op}: block ${id} (entry ${top}) runs past its run's ${runStride} bytes of blocks`,
+      );
+    }
+    for (const [name, base] of bases) {
+      this.#owner.checkRange(base + id * blockStride, span, `${name} block ${id} (entry ${top})`);
     }
   }
 }
