@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Kernels, loadKernels } from "../../kernels/mod.ts";
 import { buildModel } from "./build_model.ts";
+import type { Model } from "./model.ts";
 import { loadModel } from "./load_model.ts";
 import { Executor, plainExecutor } from "./executor.ts";
 import type { FusedCall } from "./steps.ts";
@@ -20,34 +21,51 @@ function firstDifference(a: Float32Array, b: Float32Array): number {
   return a.findIndex((x, i) => !Object.is(x, b[i]!));
 }
 
-Deno.test("A replayed run makes the kernel calls again and walks the step TypeScript computes", async () => {
-  // h = x W1ᵀ runs in the kernels (x copied in from TS: walked); g = h * h is a TS loop
-  // writing into the arena (walked); y = g W2ᵀ reads only the arena (replayed).
-  const text = [
-    "version 1.0;",
-    "graph g(x) -> (y)",
-    "{",
-    "    x = external<scalar>(shape = [1, 32]);",
-    "    w1 = variable<scalar>(shape = [32, 32], label = 'w1');",
-    "    w2 = variable<scalar>(shape = [8, 32], label = 'w2');",
-    "    h = linear(x, w1, 0.0);",
-    "    g = mul(h, h);",
-    "    y = linear(g, w2, 0.0);",
-    "}",
-  ].join("\n");
-  const w1 = Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 13) / 13 - 0.5); // (32, 32)
-  const w2 = Float32Array.from({ length: 8 * 32 }, (_, i) => ((i * 5) % 11) / 11 - 0.5); // (8, 32)
-  const weights = new Map([["w1", tensor("f32", [32, 32], w1)], [
-    "w2",
-    tensor("f32", [8, 32], w2),
-  ]]);
-  const model = buildModel(parseDocument(text), weights);
-  const executor = plainExecutor(model);
+/** A (rows, 32) weight of small varied values. */
+function weight(rows: number, step = 7, mod = 13): Tensor {
+  const items = Float32Array.from({ length: rows * 32 }, (_, i) => ((i * step) % mod) / mod - 0.5);
+  return tensor("f32", [rows, 32], items);
+}
+
+/** The model of `graph` (its signature line) over the statements `body`, with `weights`. */
+function smallModel(graph: string, body: readonly string[], weights: Record<string, Tensor>) {
+  const text = ["version 1.0;", graph, "{", ...body.map((l) => `    ${l}`), "}"].join("\n");
+  return buildModel(parseDocument(text), new Map(Object.entries(weights)));
+}
+
+/** Runs `body` over `model`'s plain executor, its linears in one-thread kernels, and a replay. */
+async function withReplay(
+  model: Model,
+  body: (run: {
+    executor: Executor;
+    kernels: Kernels;
+    overrides: ReturnType<typeof kernelLinears>;
+    replay: StepReplay;
+    y: number;
+  }) => void,
+): Promise<void> {
   const kernels = await loadKernels({ threads: 1 });
   try {
     const overrides = kernelLinears(model, kernels);
-    const replay = new StepReplay();
-    const y = model.outputs[0]!.id;
+    const executor = plainExecutor(model);
+    body({ executor, kernels, overrides, replay: new StepReplay(), y: model.outputs[0]!.id });
+  } finally {
+    kernels.close();
+  }
+}
+
+Deno.test("A replayed run makes the kernel calls again and walks the step TypeScript computes", async () => {
+  // h = x W1ᵀ runs in the kernels (x copied in from TS: walked); g = h * h is a TS loop
+  // writing into the arena (walked); y = g W2ᵀ reads only the arena (replayed).
+  const model = smallModel("graph g(x) -> (y)", [
+    "x = external<scalar>(shape = [1, 32]);",
+    "w1 = variable<scalar>(shape = [32, 32], label = 'w1');",
+    "w2 = variable<scalar>(shape = [8, 32], label = 'w2');",
+    "h = linear(x, w1, 0.0);",
+    "g = mul(h, h);",
+    "y = linear(g, w2, 0.0);",
+  ], { w1: weight(32), w2: weight(8, 5, 11) });
+  await withReplay(model, ({ executor, kernels, overrides, replay, y }) => {
     for (let run = 0; run < 6; run++) {
       const x = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i + run)); // (1, 32)
       const inputs = new Map<string, Tensor>([["x", tensor("f32", [1, 32], x)]]);
@@ -59,28 +77,20 @@ Deno.test("A replayed run makes the kernel calls again and walks the step TypeSc
       assert.equal(at, -1, `run ${run}: item ${at} differs`);
     }
     assert.equal(replay.replayedSteps(1), 1, "y alone is replayed");
-  } finally {
-    kernels.close();
-  }
+  });
 });
 
 Deno.test("A TS value that two kernel steps read is copied into the arena once, and those steps replay", async () => {
   // c = cos(x) is computed in TS; a = x + c and y = a + c run the kernels' add, as fused
   // calls that declare c a kernel read (as RoPE declares its cos and sin).
-  const text = [
-    "version 1.0;",
-    "graph g(x) -> (y)",
-    "{",
-    "    x = external<scalar>(shape = [1, 32]);",
-    "    w = variable<scalar>(shape = [32, 32], label = 'w');",
-    "    h = linear(x, w, 0.0);",
-    "    c = cos(x);",
-    "    a = add(h, c);",
-    "    y = add(a, c);",
-    "}",
-  ].join("\n");
-  const w = Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 13) / 13 - 0.5); // (32, 32)
-  const model = buildModel(parseDocument(text), new Map([["w", tensor("f32", [32, 32], w)]]));
+  const model = smallModel("graph g(x) -> (y)", [
+    "x = external<scalar>(shape = [1, 32]);",
+    "w = variable<scalar>(shape = [32, 32], label = 'w');",
+    "h = linear(x, w, 0.0);",
+    "c = cos(x);",
+    "a = add(h, c);",
+    "y = add(a, c);",
+  ], { w: weight(32) });
   const id = (name: string) => model.values.findIndex((v) => v.name === name);
   const seen: boolean[] = [];
   const kernelAdd = (node: number, inputs: number[]): FusedCall => ({
@@ -125,26 +135,15 @@ Deno.test("A TS value that two kernel steps read is copied into the arena once, 
 Deno.test("A step reading a small value from TS replays while it holds the same items", async () => {
   // l = h[:, i:] is h itself for i = 0 (replayed, reading i by its items); for i = 1 it is a
   // copy, and the replay, finding i changed, walks on.
-  const text = [
-    "version 1.0;",
-    "graph g(x, i) -> (y)",
-    "{",
-    "    x = external<scalar>(shape = [1, 4, 32]);",
-    "    i = external<integer>(shape = []);",
-    "    w = variable<scalar>(shape = [32, 32], label = 'w');",
-    "    h = linear(x, w, 0.0);",
-    "    l = slice(h, axes = [1], begin = [i], end = [4], stride = [1]);",
-    "    y = linear(l, w, 0.0);",
-    "}",
-  ].join("\n");
-  const w = Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 13) / 13 - 0.5); // (32, 32)
-  const model = buildModel(parseDocument(text), new Map([["w", tensor("f32", [32, 32], w)]]));
-  const executor = plainExecutor(model);
-  const kernels = await loadKernels({ threads: 1 });
-  try {
-    const overrides = kernelLinears(model, kernels);
-    const replay = new StepReplay();
-    const y = model.outputs[0]!.id;
+  const model = smallModel("graph g(x, i) -> (y)", [
+    "x = external<scalar>(shape = [1, 4, 32]);",
+    "i = external<integer>(shape = []);",
+    "w = variable<scalar>(shape = [32, 32], label = 'w');",
+    "h = linear(x, w, 0.0);",
+    "l = slice(h, axes = [1], begin = [i], end = [4], stride = [1]);",
+    "y = linear(l, w, 0.0);",
+  ], { w: weight(32) });
+  await withReplay(model, ({ executor, kernels, overrides, replay, y }) => {
     for (const [run, first] of [0, 0, 0, 0, 1, 0].entries()) {
       const x = Float32Array.from({ length: 128 }, (_, k) => Math.sin(k + run)); // (1, 4, 32)
       const inputs = new Map<string, Tensor>([
@@ -158,9 +157,7 @@ Deno.test("A step reading a small value from TS replays while it holds the same 
       items.forEach((v, k) => assert.ok(Math.abs(v - want[k]!) < 1e-5, `run ${run}, item ${k}`));
       if (run === 3) assert.equal(replay.replayedSteps(1), 2, "the slice and y are replayed");
     }
-  } finally {
-    kernels.close();
-  }
+  });
 });
 
 /** The logits of `prompt` then of `count` greedy tokens. */

@@ -21,11 +21,15 @@ function stories(name: string): Promise<Model> {
   return m;
 }
 
-/** A scheduler over `model` (TS path) with a pool of `blocks` blocks. */
+/**
+ * A scheduler over `model` (TS path) with a pool of `blocks` blocks; `before` runs ahead of
+ * each step with its work.
+ */
 function scheduler(
   model: Model,
   blocks: number,
   options: SchedulerOptions = {},
+  before?: (work: readonly { readonly ids: readonly number[] }[]) => Promise<void>,
 ): { scheduler: BatchScheduler<Session>; pool: KvPool; steps: number[] } {
   const pool = new KvPool(cacheLayouts(model), { blocks, kernels: null });
   const steps: number[] = [];
@@ -33,7 +37,8 @@ function scheduler(
     contextLength: 511,
     pool,
     newSequence: () => new Session(model, { pool }),
-    step: (work, pause) => {
+    step: async (work, pause) => {
+      await before?.(work);
       steps.push(work.length);
       return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause);
     },
@@ -159,20 +164,16 @@ Deno.test("BatchScheduler with prefixCache false computes a repeated prompt agai
 Deno.test("BatchScheduler sizes prompt chunks by the steps that carry them, not by decode steps", async () => {
   // Every step costs 40 ms more, as if it read every weight: a decode step's cost per token
   // is then 20-40 ms, which would cut a later prompt into chunks of the 16-token minimum.
-  const model = await stories("stories260K_f32");
-  const pool = new KvPool(cacheLayouts(model), { blocks: 64, kernels: null });
   const chunks: number[] = [];
-  const step: StepModel<Session> = {
-    contextLength: 511,
-    pool,
-    newSequence: () => new Session(model, { pool }),
-    step: async (work, pause) => {
+  const { scheduler: s } = scheduler(
+    await stories("stories260K_f32"),
+    64,
+    { stepMs: 100 },
+    async (work) => {
       await new Promise((r) => setTimeout(r, 40));
       for (const w of work) if (w.ids.length > 1) chunks.push(w.ids.length);
-      return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause);
     },
-  };
-  const s = new BatchScheduler(step, { stepMs: 100 });
+  );
   const decoding = greedy(s, prompt(3, 7), 30);
   while (chunks.length === 0) await new Promise((r) => setTimeout(r, 5));
   await new Promise((r) => setTimeout(r, 200)); // a few decode steps
