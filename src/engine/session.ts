@@ -593,7 +593,10 @@ export class Session {
     const logits = contiguous(values.get(this.#logits.id)!);
     const vocab = logits.shape[logits.shape.length - 1]!;
     const data = logits.data as Float32Array;
-    return data.slice(data.length - vocab);
+    // Computed by this run and settled out of the kernels' memory: the caller's alone.
+    const own = this.executor.constant(this.#logits.id) === undefined &&
+      !(data.buffer instanceof SharedArrayBuffer);
+    return own && data.length === vocab ? data : data.slice(data.length - vocab);
   }
 }
 
