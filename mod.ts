@@ -205,7 +205,7 @@ export {
 } from "./src/scheduler/step_loop.ts";
 export { digestYield, type IoYield, LoopbackYield } from "./src/scheduler/io_turn.ts";
 export { PrefixCache } from "./src/scheduler/prefix_cache.ts";
-export { KvPool, type KvPoolOptions } from "./src/scheduler/kv_pool.ts";
+export { BlockTable, KvPool, type KvPoolOptions } from "./src/scheduler/kv_pool.ts";
 export { ServingMetrics } from "./src/scheduler/metrics.ts";
 export { type App, createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
 export {

@@ -32,6 +32,7 @@ import { BatchPlan, type Pause, type Segment } from "../graph/batch.ts";
 import { StepReplay } from "../graph/replay.ts";
 import { sharedKernels } from "./shared_kernels.ts";
 import {
+  BlockTable,
   type CacheLayout,
   DEFAULT_BLOCK_SIZE,
   type KvItemType,
@@ -270,8 +271,8 @@ export class Session {
   /** The pool holding this sequence's cache (null for the naive path). */
   readonly pool: KvPool | null;
   readonly #ownsPool: boolean;
-  /** The sequence's blocks, in position order. */
-  #table: number[] = [];
+  /** The sequence's blocks, in position order (null without a pool). */
+  readonly #table: BlockTable | null;
   /** The kernel linears and the cache appends, built once: the same map serves every step. */
   readonly #overrides: ReadonlyMap<number, NodeOverride>;
   /** The kernel linears alone (shared by every session over the model and kernels). */
@@ -334,6 +335,7 @@ export class Session {
         growable: true,
       });
     }
+    this.#table = this.pool ? new BlockTable(this.pool) : null;
     this.pairs.forEach((pair, layout) => {
       if (!this.pool) return;
       // Runs within a step, before `#complete` moves the position past the new rows.
@@ -341,8 +343,8 @@ export class Session {
         const fresh = args.tensors("values")[1]!; // (..., S, ...)
         const end = this.#position + fresh.shape[pair.axis]!;
         this.#ensure(end);
-        this.pool!.write(layout, this.#table, this.#position, fresh, ctx.arena);
-        return [this.pool!.view(layout, this.#table, end)];
+        this.pool!.write(layout, this.#table!, this.#position, fresh, ctx.arena);
+        return [this.pool!.view(layout, this.#table!, end)];
       };
       overrides.set(pair.node, append);
       this.#cacheOverrides.set(pair.node, append);
@@ -358,7 +360,7 @@ export class Session {
 
   /** The sequence's KV blocks, in position order. */
   get blocks(): readonly number[] {
-    return this.#table;
+    return this.#table?.ids ?? [];
   }
 
   /**
@@ -367,14 +369,15 @@ export class Session {
    */
   reserve(positions: number): boolean {
     const pool = this.pool;
-    if (!pool) return true;
-    const need = Math.ceil(positions / pool.blockSize) - this.#table.length;
+    const table = this.#table;
+    if (!pool || !table) return true;
+    const need = Math.ceil(positions / pool.blockSize) - table.ids.length;
     if (need <= 0) return true;
     if (pool.freeBlocks < need) {
       if (!this.#ownsPool) return false;
       pool.grow(pool.capacity + need);
     }
-    for (let i = 0; i < need; i++) this.#table.push(pool.allocate()!);
+    for (let i = 0; i < need; i++) table.push(pool.allocate()!);
     return true;
   }
 
@@ -386,11 +389,14 @@ export class Session {
    */
   adopt(blocks: readonly number[]): void {
     const pool = this.pool;
-    if (!pool || this.#position !== 0 || this.#table.length !== 0) {
+    const table = this.#table;
+    if (!pool || !table || this.#position !== 0 || table.ids.length !== 0) {
       throw new RangeError("Only an empty session over a pool can adopt cached blocks");
     }
-    for (const b of blocks) pool.retain(b);
-    this.#table = [...blocks];
+    for (const b of blocks) {
+      pool.retain(b);
+      table.push(b);
+    }
     this.#position = blocks.length * pool.blockSize;
   }
 
@@ -404,8 +410,8 @@ export class Session {
 
   /** Forgets the sequence and gives its blocks back to the pool. */
   reset(): void {
-    for (const b of this.#table) this.pool!.release(b);
-    this.#table = [];
+    for (const b of this.#table?.ids ?? []) this.pool!.release(b);
+    this.#table?.clear();
     this.#position = 0;
     this.#history = [];
     this.#plain.clear();
@@ -572,8 +578,11 @@ export class Session {
     const tokens = tensor(tokenFact.dtype, shape, Float64Array.from(run)); // (1, S)
     const inputs = new Map<string, Tensor>([[this.#tokens.name, tokens]]);
     if (this.pool) {
+      // Blocks are taken before the run: a cache append then makes no write of its own into
+      // the kernels' memory besides the rows it stores.
+      this.#ensure(this.#position + ids.length);
       this.pairs.forEach((pair, layout) => {
-        inputs.set(pair.input, this.pool!.view(layout, this.#table, this.#position));
+        inputs.set(pair.input, this.pool!.view(layout, this.#table!, this.#position));
       });
     }
     for (const [name, t] of this.#plain) inputs.set(name, t);

@@ -34,6 +34,7 @@ Deno.test("heldViews does not read a paged cache view's data, which would gather
       runHeads: 1,
       runStride: 16 * 4 * 2,
       table: [0],
+      tableAt: -1,
       length: 2,
     },
     get data(): Float32Array {

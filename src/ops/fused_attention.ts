@@ -236,7 +236,7 @@ function pagedAttention(
       const kp = k.paged;
       // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
       const qt = S === 1 || tokenMajor ? qs : transposeHS(qs, H, S, D);
-      const table = kernelInts(kern, kp.table);
+      const table = kp.tableAt >= 0 ? kp.tableAt : kernelInts(kern, kp.table);
       // The result, rows of tokens (S, H, D), is returned as it lies: it stays in the run's arena.
       const kept = arena?.alloc(qt.length * 4) ?? null;
       const q = kernelOffset(kern, arena, qt);

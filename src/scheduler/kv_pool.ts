@@ -16,7 +16,7 @@
  * sequences may share a prefix.
  *
  * With WASM kernels the regions live in the kernels' memory, where the attention kernel reads
- * them in place.
+ * them in place; so does each sequence's block table ({@link BlockTable}).
  */
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { type Tensor, volume } from "../tensor/tensor.ts";
@@ -86,6 +86,54 @@ class PagedView implements PagedTensor {
 
   get data(): Float32Array {
     return this.#gathered ??= this.#pool.gather(this.#layout, this.paged);
+  }
+}
+
+/**
+ * A sequence's block ids in position order, one array for the table's whole life (the views
+ * made of it read the ids it holds now). Over a pool in the kernels' memory, the ids are kept
+ * there too, where the kernels read them in place instead of a copy made for every call.
+ */
+export class BlockTable {
+  readonly #pool: KvPool;
+  readonly #ids: number[] = [];
+  /** Byte offset of the ids' copy in the kernels' memory (-1: none yet), and its room. */
+  #offset = -1;
+  #room = 0;
+
+  /** An empty table of blocks of `pool`. */
+  constructor(pool: KvPool) {
+    this.#pool = pool;
+  }
+
+  /** The block ids, in position order. */
+  get ids(): readonly number[] {
+    return this.#ids;
+  }
+
+  /** Byte offset of the ids in the kernels' memory, or -1 when the pool is not there. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Appends block `id`. */
+  push(id: number): void {
+    this.#ids.push(id);
+    const kernels = this.#pool.kernels;
+    if (!kernels) return;
+    if (this.#ids.length > this.#room) {
+      // Room for every block of the pool, so that it moves again only when the pool grows.
+      this.#room = Math.max(this.#pool.capacity, 2 * this.#room, this.#ids.length);
+      this.#offset = kernels.allocWeights(this.#room * 4, 4).offset;
+      new Int32Array(kernels.memory.buffer, this.#offset, this.#ids.length).set(this.#ids);
+      return;
+    }
+    new Int32Array(kernels.memory.buffer, this.#offset + 4 * (this.#ids.length - 1), 1)[0] = id;
+  }
+
+  /** Empties the table (the blocks are the caller's to release). */
+  clear(): void {
+    this.#ids.length = 0;
   }
 }
 
@@ -292,19 +340,20 @@ export class KvPool {
    */
   write(
     layout: number,
-    table: readonly number[],
+    table: BlockTable | readonly number[],
     at: number,
     rows: Tensor,
     arena?: RunArena | null,
   ): void {
+    const ids = table instanceof BlockTable ? table.ids : table;
     const r = this.#regions[layout]!;
     const axis = this.layouts[layout]!.axis;
     const count = rows.shape[axis]!;
-    if (Math.ceil((at + count) / this.blockSize) > table.length) {
+    if (Math.ceil((at + count) / this.blockSize) > ids.length) {
       throw new RangeError(
         `KV cache write of positions ${at}..${at + count} needs ${
           Math.ceil((at + count) / this.blockSize)
-        } blocks, the sequence holds ${table.length}`,
+        } blocks, the sequence holds ${ids.length}`,
       );
     }
     const { outer, inner } = r;
@@ -315,13 +364,14 @@ export class KvPool {
       const mark = k.mark();
       try {
         const src = kernelOffset(k, arena, items);
-        const ids = kernelInts(k, table);
+        const resident = table instanceof BlockTable ? table.offset : -1;
+        const tableAt = resident >= 0 ? resident : kernelInts(k, ids);
         k.storeKvPaged(
           src,
           heads,
           positions,
           r.offset,
-          ids,
+          tableAt,
           this.blockSize,
           this.itemType,
           outer,
@@ -347,7 +397,7 @@ export class KvPool {
       : new Uint32Array(all.buffer, all.byteOffset, all.length);
     const B = this.blockSize;
     for (let p = at; p < at + count; p++) {
-      const block = table[Math.floor(p / B)]!;
+      const block = ids[Math.floor(p / B)]!;
       for (let o = 0; o < outer; o++) {
         const from = (o * count + (p - at)) * inner;
         items.set(src.subarray(from, from + inner), this.#itemAt(r, block, o, p % B));
@@ -356,7 +406,7 @@ export class KvPool {
   }
 
   /** The first `length` positions of a sequence's cache tensor `layout`, read in place. */
-  view(layout: number, table: readonly number[], length: number): PagedTensor {
+  view(layout: number, table: BlockTable | readonly number[], length: number): PagedTensor {
     const shape = [...this.layouts[layout]!.shape];
     shape[this.layouts[layout]!.axis] = length;
     const r = this.#regions[layout]!;
@@ -369,7 +419,8 @@ export class KvPool {
       inner: r.inner,
       runHeads: r.runHeads,
       runStride: this.#runItems(r) * this.#itemBytes,
-      table,
+      table: table instanceof BlockTable ? table.ids : table,
+      tableAt: table instanceof BlockTable ? table.offset : -1,
       length,
     };
     return new PagedView(shape, paged, this, layout);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvPool, runHeadsFor } from "./kv_pool.ts";
+import { BlockTable, KvPool, runHeadsFor } from "./kv_pool.ts";
 import { loadKernels } from "../../kernels/mod.ts";
 import { tensor } from "../tensor/tensor.ts";
 
@@ -67,4 +67,38 @@ Deno.test("runHeadsFor splits the kv heads into equal runs, one per thread where
   assert.deepEqual([12, 4, 8, 3, 5, 1].map((h) => runHeadsFor(h, 2)), [6, 2, 4, 1, 1, 1]);
   assert.deepEqual([12, 4, 3].map((h) => runHeadsFor(h, 1)), [12, 4, 3]);
   assert.equal(runHeadsFor(12, 8), 2);
+});
+
+Deno.test("BlockTable keeps its ids in the kernels' memory as it grows, and writes through it read back", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const pool = new KvPool([layout], { blocks: 2, blockSize: 2, kernels, growable: true });
+    const table = new BlockTable(pool);
+    const resident = () => Array.from(new Int32Array(kernels.memory.buffer, table.offset, 3));
+    const ids = table.ids;
+    table.push(pool.allocate()!);
+    table.push(pool.allocate()!);
+    pool.grow(3); // more blocks than the table has room for: its ids move
+    table.push(pool.allocate()!);
+    assert.deepEqual(ids, [0, 1, 2]);
+    assert.deepEqual(resident(), [0, 1, 2]);
+    const rows = tensor("f32", [1, 2, 5, 4], Float32Array.from({ length: 40 }, (_, i) => i / 8));
+    pool.write(0, table, 0, rows);
+    assert.equal(pool.view(0, table, 5).paged.tableAt, table.offset);
+    assert.deepEqual(
+      Array.from(pool.view(0, table, 5).data as Float32Array),
+      Array.from(pool.view(0, [0, 1, 2], 5).data as Float32Array),
+    );
+    assert.deepEqual(
+      Array.from(pool.view(0, table, 5).data as Float32Array),
+      Array.from(rows.data as Float32Array),
+    );
+    table.clear();
+    table.push(2);
+    assert.equal(table.ids, ids, "one array for the table's life");
+    assert.deepEqual(ids, [2]);
+    assert.equal(new Int32Array(kernels.memory.buffer, table.offset, 1)[0], 2);
+  } finally {
+    kernels.close();
+  }
 });

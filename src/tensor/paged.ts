@@ -25,6 +25,8 @@ export interface PagedKv {
   readonly runStride: number;
   /** The sequence's block ids, in position order. */
   readonly table: readonly number[];
+  /** Byte offset of the same ids in `memory`, where kernels read them in place; or -1. */
+  readonly tableAt: number;
   /** Positions the view covers. */
   readonly length: number;
 }
