@@ -76,10 +76,23 @@ export interface KernelHost {
   readonly tape: KernelTape | null;
 }
 
-/** One kernel call as a graph step made it: an export with its arguments, or a pool job. */
+/**
+ * One kernel call as a graph step made it: an export with its arguments, or a pool job. An
+ * export's `positions` are the indices of its arguments that are positions of the sequence
+ * (where a cache append stores its rows): a replay of the step at a later position moves them
+ * by as much.
+ */
 export type KernelCall =
-  | { readonly name: string; readonly fn: Fn; readonly args: readonly number[] }
+  | {
+    readonly name: string;
+    readonly fn: Fn;
+    readonly args: readonly number[];
+    readonly positions?: readonly number[];
+  }
   | { readonly job: readonly Task[]; readonly threads: number; readonly pool: ThreadPool };
+
+/** `store_kv_paged`'s arguments that are positions: the first one it stores. */
+const STORE_KV_POSITIONS = [9];
 
 /**
  * What a recorded stretch of a run did in the kernels' memory: the calls it made, the run
@@ -176,13 +189,13 @@ export class Ops implements KernelOps {
     this.#pagedRows = exports.attention_paged_rows();
   }
 
-  #fn(name: KernelName): Fn {
+  #fn(name: KernelName, positions?: readonly number[]): Fn {
     const fn = this.#fns[name];
     const tape = this.#owner.tape;
     if (tape === null) return fn;
     const named = name + this.#suffix;
     return (...args: number[]) => {
-      tape.calls.push({ name: named, fn, args });
+      tape.calls.push(positions ? { name: named, fn, args, positions } : { name: named, fn, args });
       return fn(...args);
     };
   }
@@ -548,7 +561,7 @@ export class Ops implements KernelOps {
     ];
     // A prompt's positions split over the threads: each writes whole rows of its own.
     if (!this.#splitRows(OP_STORE_KV_PAGED, count, nKvHeads * headDim, args)) {
-      this.#fn("store_kv_paged")(...args);
+      this.#fn("store_kv_paged", STORE_KV_POSITIONS)(...args);
     }
   }
 

@@ -510,6 +510,7 @@ export class Session {
         undefined,
         timedPause,
         first.#replay,
+        first.#position,
       );
       outputs = [await run];
     } else {
@@ -537,6 +538,7 @@ export class Session {
         run.overrides,
         this.kernels,
         this.#replay,
+        this.#position,
       );
     } else {
       // Several tokens: the batch plan computes the logits of the last one only.

@@ -40,7 +40,6 @@ import {
   type Read,
   Recording,
   Replaying,
-  sameLayout,
   smallItems,
   type Values,
 } from "./replay.ts";
@@ -730,7 +729,6 @@ function composition(threads: number, tokens: readonly number[]): string {
 /** Where a batched run's values lie, for its recordings (`replay.ts`). */
 function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<Value> {
   const place = (t: Tensor) => (constants.has(t) ? "c" : arenaLayout(t, arena));
-  const same = (a: Tensor, b: Tensor) => a === b || (!constants.has(b) && sameLayout(a, b));
   return {
     key(v) {
       if (v.kind === "rows") {
@@ -740,14 +738,6 @@ function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<
       const at = v.parts.map(place);
       return at.includes(null) ? null : `parts ${at.join(" ")}`;
     },
-    same(a, b) {
-      if (a.kind === "rows") {
-        return b.kind === "rows" && a.axis === b.axis && sameCounts(a.counts, b.counts) &&
-          same(a.t, b.t);
-      }
-      return b.kind === "parts" && a.parts.length === b.parts.length &&
-        a.parts.every((t, i) => same(t, b.parts[i]!));
-    },
     items(v) {
       if (v.kind === "rows") {
         const items = smallItems(v.t);
@@ -756,6 +746,8 @@ function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<
       const items = v.parts.map(smallItems);
       return items.includes(null) ? null : `parts ${items.join(" | ")}`;
     },
+    relative: () => false,
+    moved: (v) => v,
   };
 }
 

@@ -315,8 +315,8 @@ export class Executor {
 
   /**
    * Runs with symbols already bound; returns every live value by id (outputs included). With
-   * `replay` (one sequence's one-token runs), steps are recorded, then replayed (see
-   * `replay.ts`).
+   * `replay` (one sequence's one-token runs, the sequence at `position`), steps are recorded,
+   * then replayed (see `replay.ts`).
    */
   runBound(
     inputs: ReadonlyMap<string, Tensor>,
@@ -324,9 +324,10 @@ export class Executor {
     overrides?: ReadonlyMap<number, NodeOverride>,
     kernels?: Kernels | null,
     replay?: StepReplay | null,
+    position = 0,
   ): Map<number, Tensor> {
     this.assertArrived("run the step with runBoundAsync");
-    const run = this.#begin(inputs, bindings, kernels, replay);
+    const run = this.#begin(inputs, bindings, kernels, replay, position);
     try {
       for (let i = 0; i < this.#steps.length;) i = this.#runStep(i, run, overrides);
       return this.#finish(run, replay);
@@ -348,11 +349,12 @@ export class Executor {
     onStep?: (step: number, count: number) => void,
     pause?: Pause,
     replay?: StepReplay | null,
+    position = 0,
   ): Promise<Map<number, Tensor>> {
     if (!this.waiting && !onStep && !pause) {
-      return this.runBound(inputs, bindings, overrides, kernels, replay);
+      return this.runBound(inputs, bindings, overrides, kernels, replay, position);
     }
-    const run = this.#begin(inputs, bindings, kernels, this.waiting ? null : replay);
+    const run = this.#begin(inputs, bindings, kernels, this.waiting ? null : replay, position);
     try {
       for (let i = 0; i < this.#steps.length;) {
         const wait = this.#waiting ? this.#pendingAt(i) : null;
@@ -374,13 +376,14 @@ export class Executor {
     given: Bindings,
     kernels?: Kernels | null,
     replay?: StepReplay | null,
+    position = 0,
   ): Run {
     // Constants are read from their own map (not copied into each run's values).
     const values = new Map<number, Tensor>();
     const constants = this.#constants;
     for (const io of this.model.inputs) values.set(io.id, inputs.get(io.name)!);
     const arena = kernels?.openRun() ?? null;
-    const mode = replay && kernels && arena ? replay.start(kernels, arena, given) : null;
+    const mode = replay && kernels && arena ? replay.start(kernels, arena, given, position) : null;
     const recording = mode instanceof Recording ? mode : null;
     const replaying = mode instanceof Replaying ? mode : null;
     const bindings = recording?.bindings[0] ?? given;

@@ -11,8 +11,11 @@
  * values, and made no write of its own into the kernels' memory (`Kernels.noteHostWrite`) is
  * replayed in later runs, as long as the small values it reads hold those items again: its
  * allocations are taken again (each must land where it was recorded), its calls are made
- * again as recorded, and the values it set are the recorded views. Every other step (the cache
- * appends, attention, anything reading the position) runs as usual. Should any allocation,
+ * again as recorded, and the values it set are the recorded views. In one sequence's runs, a
+ * paged cache view lies where it did when it covers as many positions past the run's position,
+ * and a call's arguments that are positions (`KernelCall.positions`) move with the position:
+ * a cache append replays at every token. Every other step (attention, anything reading the
+ * position) runs as usual. Should any allocation,
  * or a value set by a step that ran as usual, lie elsewhere than recorded, the rest of the run
  * runs as usual and the recording starts over.
  *
@@ -60,30 +63,27 @@ export function smallItems(t: Tensor): string | null {
   return `${t.dtype} [${t.shape.join(",")}] ${items.join(",")}`;
 }
 
-/** True when `a` and `b` lie over the same items of the memory in the same order. */
-export function sameLayout(a: Tensor, b: Tensor): boolean {
-  if (isPaged(a) || !(a.data instanceof Float32Array)) return false;
-  const x = a.data;
-  const y = b.data as Float32Array;
-  if (x.buffer !== y.buffer && !(x.buffer instanceof SharedArrayBuffer)) return false;
-  if (x.byteOffset !== y.byteOffset || x.length !== y.length) return false;
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) return false;
-  if (isStrided(a) !== isStrided(b)) return false;
-  if (isStrided(a) && isStrided(b)) {
-    return a.offset === b.offset && a.strides.every((s, i) => s === b.strides[i]);
-  }
-  return true;
+/**
+ * Where a paged cache view lies relative to the run's `position`: its region, its block table in
+ * the kernels' memory, and how many positions it covers past the run's.
+ */
+function pagedLayout(t: Tensor, position: number): string | null {
+  if (!isPaged(t) || t.paged.memory === null || t.paged.tableAt < 0) return null;
+  return `paged ${t.paged.offset}@${t.paged.tableAt} P+${t.paged.length - position}`;
 }
 
 /**
  * Where a run's values lie, to compare two runs: a key naming where `v` lies (null when it
- * lies neither in the run arena nor among the constants), whether two lie over the same
- * items in the same order, and the items of a small value held elsewhere (see `smallItems`).
+ * lies neither in the run arena nor among the constants, nor, in one sequence's runs, in the
+ * paged cache), and the items of a small value held elsewhere (see `smallItems`). A value whose
+ * key is relative to the run's position (a paged view) is `relative`, and `moved` gives it
+ * over `by` more positions.
  */
 export interface Layouts<V> {
   key(v: V): string | null;
-  same(a: V, b: V): boolean;
   items(v: V): string | null;
+  relative(v: V): boolean;
+  moved(v: V, by: number): V;
 }
 
 /**
@@ -95,8 +95,14 @@ type Setting<V> = readonly [key: number, value: V];
 /** A value a step read by a number (see `Setting`), null when it is a constant. */
 export type Read<V> = readonly [key: number, value: V | null];
 
-/** A small value held outside the arena that a step read, by its key, with its items. */
-type Guard = readonly [key: number, items: string];
+/**
+ * A value from outside the replayed steps that a step read, by its key: a small value held
+ * outside the arena, with its items, or a paged view, with where it lies (see `Layouts`).
+ */
+type Guard = readonly [key: number, expected: string, byItems: boolean];
+
+/** A value a step set in the arena (or paged cache), with where it lay. */
+type Held<V> = readonly [key: number, value: V, place: string];
 
 /** What one step did in a recorded run. */
 interface Take<V> {
@@ -110,11 +116,19 @@ interface Take<V> {
   /** The values it set, in order. */
   readonly sets: readonly Setting<V>[];
   /** Those of them that lie in the run arena: what it must set again, where it did. */
-  readonly held: readonly Setting<V>[];
+  readonly held: readonly Held<V>[];
   /** The symbols it read: bindings index, name, value. */
   readonly symbols: readonly (readonly [number, string, number])[];
-  /** The small values it read from outside the arena, which must hold the same items again. */
+  /** The values it read that a replay checks first (see `Guard`). */
   readonly guards: readonly Guard[];
+}
+
+/** A call's arguments as a key, its positions relative to the run's `position` (when given). */
+function callKey(c: KernelCall, position: number | null): unknown {
+  if (!("fn" in c)) return [c.job, c.threads];
+  const { positions } = c;
+  if (position === null || !positions) return [c.name, c.args];
+  return [c.name, c.args.map((a, i) => (positions.includes(i) ? `P+${a - position}` : a))];
 }
 
 /** One run being recorded. */
@@ -123,6 +137,8 @@ export class Recording<V> {
   readonly bindings: readonly WatchedBindings[];
   /** Kernel threads of the run (its pool jobs carry them). */
   readonly threads: number;
+  /** The sequence's position in one sequence's run (null for a batch). */
+  readonly position: number | null;
   readonly #kernels: Kernels;
   readonly #arena: RunArena;
   readonly #layouts: Layouts<V>;
@@ -137,11 +153,13 @@ export class Recording<V> {
     arena: RunArena,
     bindings: readonly Bindings[],
     layouts: Layouts<V>,
+    position: number | null,
   ) {
     this.#kernels = kernels;
     this.#arena = arena;
     this.#layouts = layouts;
     this.threads = kernels.threads;
+    this.position = position;
     this.bindings = bindings.map((b) => new WatchedBindings(b));
   }
 
@@ -176,21 +194,24 @@ export class Recording<V> {
     const places = reads.map(([k, v]) => {
       if (v === null) return "c";
       const place = layouts.key(v);
-      if (place !== null) return place;
+      if (place !== null) {
+        if (layouts.relative(v)) guards.push([k, place, false]);
+        return place;
+      }
       const items = layouts.items(v);
-      if (items !== null) guards.push([k, items]);
+      if (items !== null) guards.push([k, items, true]);
       return items === null ? null : `= ${items}`;
     });
     places.push("->");
-    const held: Setting<V>[] = [];
-    for (const set of this.#sets) {
-      const place = layouts.key(set[1]);
-      places.push(place === null ? null : `${set[0]} ${place}`);
-      if (place !== null) held.push(set);
+    const held: Held<V>[] = [];
+    for (const [k, v] of this.#sets) {
+      const place = layouts.key(v);
+      places.push(place === null ? null : `${k} ${place}`);
+      if (place !== null) held.push([k, v, place]);
     }
     let key: string | null = null;
     if (tape.hostWrites === 0 && !places.includes(null) && this.#sets.length > 0) {
-      const calls = tape.calls.map((c) => ("fn" in c ? [c.name, c.args] : [c.job, c.threads]));
+      const calls = tape.calls.map((c) => callKey(c, this.position));
       key = JSON.stringify([calls, tape.allocs, this.#mark, places, symbols]);
     }
     const { calls, allocs } = tape;
@@ -220,20 +241,25 @@ interface Segment<V> {
   readonly allocs: readonly number[];
   /** Top of the activation arena when each of its steps began. */
   readonly mark: number;
-  /** Its kernel calls, each bound to its arguments. */
-  readonly calls: readonly (() => unknown)[];
+  /** Its kernel calls, each bound to its arguments, given how far the position moved. */
+  readonly calls: readonly ((by: number) => unknown)[];
   /** The values still live after it, as recorded. */
   readonly live: readonly Setting<V>[];
   /** Keys of values from before it that its steps were the last to read. */
   readonly drop: readonly number[];
-  /** The small values from before it that its steps read, with the items they must hold. */
+  /** The values from before it that its steps read, as they must be again (see `Guard`). */
   readonly guards: readonly Guard[];
 }
 
-/** A recorded kernel call, bound to make again. */
-function bound(c: KernelCall): () => unknown {
-  if ("fn" in c) return c.fn.bind(null, ...c.args);
-  return () => c.pool.run(c.job, c.threads);
+/**
+ * A recorded kernel call, bound to make again `by` positions later: its positions move by as
+ * much. (A kernel export ignores the extra argument a call without positions passes it.)
+ */
+function bound(c: KernelCall): (by: number) => unknown {
+  if (!("fn" in c)) return () => c.pool.run(c.job, c.threads);
+  const { fn, args, positions } = c;
+  if (!positions) return fn.bind(null, ...args);
+  return (by) => fn(...args.map((a, i) => (positions.includes(i) ? a + by : a)));
 }
 
 /**
@@ -244,18 +270,22 @@ class Plan<V> {
   /** Per step: the segment that starts there, or null. */
   readonly starts: (Segment<V> | null)[];
   /** Per step that runs as usual: the arena values it must set where they were recorded. */
-  readonly expected: (readonly Setting<V>[] | null)[];
+  readonly expected: (readonly Held<V>[] | null)[];
   /** The symbols the replayed steps read (bindings index, name), with their values. */
   readonly symbols: readonly (readonly [number, string, number])[];
   /** Steps replayed. */
   readonly count: number;
+  /** The sequence's position in the run the plan's calls come from (null for a batch). */
+  readonly position: number | null;
 
   /** `released(i)`: the keys of the values no step after step `i` reads. */
   constructor(
     first: readonly (Take<V> | undefined)[],
     second: readonly (Take<V> | undefined)[],
     released: (i: number) => readonly number[],
+    position: number | null,
   ) {
+    this.position = position;
     const replayed = second.map((b, i) => b?.key != null && first[i]?.key === b.key);
     const symbols = new Map<string, readonly [number, string, number]>();
     this.starts = second.map(() => null);
@@ -269,7 +299,7 @@ class Plan<V> {
       let end = i;
       while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
       const allocs: number[] = [];
-      const calls: (() => unknown)[] = [];
+      const calls: ((by: number) => unknown)[] = [];
       const live = new Map<number, V>();
       const drop: number[] = [];
       const guards: Guard[] = [];
@@ -312,6 +342,8 @@ export class Replaying<V> {
   readonly #kernels: Kernels;
   readonly #arena: RunArena;
   readonly #layouts: Layouts<V>;
+  /** How far the sequence's position moved since the run the plan's calls come from. */
+  readonly #by: number;
   #on = true;
 
   constructor(
@@ -320,12 +352,14 @@ export class Replaying<V> {
     kernels: Kernels,
     arena: RunArena,
     layouts: Layouts<V>,
+    position: number | null,
   ) {
     this.#drop = drop;
     this.#plan = plan;
     this.#kernels = kernels;
     this.#arena = arena;
     this.#layouts = layouts;
+    this.#by = position === null || plan.position === null ? 0 : position - plan.position;
   }
 
   /**
@@ -337,16 +371,20 @@ export class Replaying<V> {
     const r = this.#plan.starts[i];
     if (!r) return -1;
     if (this.#kernels.mark() !== r.mark) return this.#leave();
-    for (const [k, items] of r.guards) {
+    const layouts = this.#layouts;
+    for (const [k, expected, byItems] of r.guards) {
       const v = values.get(k);
-      if (v === undefined || this.#layouts.items(v) !== items) return this.#leave();
+      if (v === undefined || (byItems ? layouts.items(v) : layouts.key(v)) !== expected) {
+        return this.#leave();
+      }
     }
     const allocs = r.allocs;
     for (let j = 0; j < allocs.length; j += 2) {
       if (this.#arena.alloc(allocs[j + 1]!) !== allocs[j]) return this.#leave();
     }
-    for (const call of r.calls) call();
-    for (const [k, v] of r.live) values.set(k, v);
+    const by = this.#by;
+    for (const call of r.calls) call(by);
+    for (const [k, v] of r.live) values.set(k, layouts.moved(v, by));
     for (const k of r.drop) values.delete(k);
     return r.end;
   }
@@ -356,9 +394,9 @@ export class Replaying<V> {
     if (!this.#on) return;
     const expected = this.#plan.expected[i];
     if (!expected) return;
-    for (const [k, v] of expected) {
+    for (const [k, , place] of expected) {
       const now = values.get(k);
-      if (now === undefined || !this.#layouts.same(now, v)) {
+      if (now === undefined || this.#layouts.key(now) !== place) {
         this.#leave();
         return;
       }
@@ -372,9 +410,14 @@ export class Replaying<V> {
   }
 }
 
-/** Where a one-sequence run's tensors lie in `arena`. */
-function tensorLayouts(arena: RunArena): Layouts<Tensor> {
-  return { key: (t) => arenaLayout(t, arena), same: sameLayout, items: smallItems };
+/** Where the tensors of one sequence's run at `position` lie: in `arena`, or in the paged cache. */
+function tensorLayouts(arena: RunArena, position: number): Layouts<Tensor> {
+  return {
+    key: (t) => arenaLayout(t, arena) ?? pagedLayout(t, position),
+    items: smallItems,
+    relative: isPaged,
+    moved: (t, by) => (by !== 0 && isPaged(t) && t.moved ? t.moved(by) : t),
+  };
 }
 
 /**
@@ -391,22 +434,27 @@ export class StepReplay {
     return this.#plans.get(threads)?.count ?? 0;
   }
 
-  /** @internal How the next run goes (the executor's): replayed, recorded, or neither. */
+  /**
+   * @internal How the next run goes (the executor's), the sequence at `position`: replayed,
+   * recorded, or neither.
+   */
   start(
     kernels: Kernels,
     arena: RunArena,
     bindings: Bindings,
+    position: number,
   ): Replaying<Tensor> | Recording<Tensor> | null {
     const threads = kernels.threads;
     const plan = this.#plans.get(threads);
-    const layouts = tensorLayouts(arena);
+    const layouts = tensorLayouts(arena, position);
     if (plan) {
       if (!plan.fits([bindings])) return null;
-      return new Replaying(() => this.#plans.delete(threads), plan, kernels, arena, layouts);
+      const drop = () => this.#plans.delete(threads);
+      return new Replaying(drop, plan, kernels, arena, layouts, position);
     }
     if (this.#recordings >= MAX_RECORDINGS) return null;
     this.#recordings++;
-    return new Recording(kernels, arena, [bindings], layouts);
+    return new Recording(kernels, arena, [bindings], layouts, position);
   }
 
   /**
@@ -422,7 +470,7 @@ export class StepReplay {
     const before = this.#recorded.get(threads);
     this.#recorded.set(threads, recording.takes);
     if (before) {
-      const plan = new Plan(before, recording.takes, released);
+      const plan = new Plan(before, recording.takes, released, recording.position);
       if (plan.count > 0) this.#plans.set(threads, plan);
       this.#recorded.delete(threads);
     }
@@ -459,9 +507,10 @@ export class BatchReplay<V> {
     const plan = this.#plans.get(composition);
     if (plan) {
       if (!plan.fits(bindings)) return null;
-      return new Replaying(() => this.#plans.delete(composition), plan, kernels, arena, layouts);
+      const drop = () => this.#plans.delete(composition);
+      return new Replaying(drop, plan, kernels, arena, layouts, null);
     }
-    return repeated ? new Recording(kernels, arena, bindings, layouts) : null;
+    return repeated ? new Recording(kernels, arena, bindings, layouts, null) : null;
   }
 
   /**
@@ -476,7 +525,7 @@ export class BatchReplay<V> {
     const before = this.#recorded?.composition === composition ? this.#recorded.takes : null;
     this.#recorded = recording.settled && !before ? { composition, takes: recording.takes } : null;
     if (!before || !recording.settled) return;
-    const plan = new Plan(before, recording.takes, released);
+    const plan = new Plan(before, recording.takes, released, null);
     if (plan.count === 0) return;
     this.#plans.delete(composition);
     this.#plans.set(composition, plan);

@@ -207,6 +207,29 @@ Deno.test("Replayed decode steps give stories260K's logits bit for bit (four exp
   }
 });
 
+Deno.test("A cache append replays at every token, its position moved, and stores what the walk does", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const model = await loadModel(new URL("stories260K_q40.nnef.tgz", NNEF).pathname);
+    const options = { kernels, adaptiveThreads: false, capacity: 64 };
+    const replayed = await createSession(model, options);
+    const walked = await createSession(model, { ...options, replay: false });
+    // Count the appends that run as usual: a replayed one stores its rows without the pool.
+    let writes = 0;
+    const pool = replayed.pool!;
+    const write = pool.write.bind(pool);
+    pool.write = (...args) => (writes++, write(...args));
+    const prompt = [1, 403, 407, 261, 378];
+    logitsOf(replayed, prompt, 4); // recorded, then replayed
+    writes = 0;
+    const got = logitsOf(replayed, prompt, 40); // past two blocks of 16 positions
+    assert.equal(writes, replayed.pairs.length, "the prompt's appends alone");
+    assertSameLogits(got, logitsOf(walked, prompt, 40), "replayed appends");
+  } finally {
+    kernels.close();
+  }
+});
+
 Deno.test("A replay that finds the memory laid out otherwise walks on and records again", async () => {
   const kernels = await loadKernels({ threads: 1 });
   try {

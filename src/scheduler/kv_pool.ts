@@ -87,6 +87,13 @@ class PagedView implements PagedTensor {
   get data(): Float32Array {
     return this.#gathered ??= this.#pool.gather(this.#layout, this.paged);
   }
+
+  moved(by: number): PagedView {
+    const shape = [...this.shape];
+    shape[this.#pool.layouts[this.#layout]!.axis]! += by;
+    const paged = { ...this.paged, length: this.paged.length + by };
+    return new PagedView(shape, paged, this.#pool, this.#layout);
+  }
 }
 
 /**

@@ -35,6 +35,8 @@ export interface PagedKv {
 export interface PagedTensor extends Tensor {
   /** Where its positions lie. */
   readonly paged: PagedKv;
+  /** The same view over `by` more positions of its sequence (fewer when negative). */
+  moved?(by: number): PagedTensor;
 }
 
 /** True when `t` is read through a block table. */
