@@ -77,22 +77,26 @@ export interface KernelHost {
 }
 
 /**
- * One kernel call as a graph step made it: an export with its arguments, or a pool job. An
- * export's `positions` are the indices of its arguments that are positions of the sequence
- * (where a cache append stores its rows): a replay of the step at a later position moves them
- * by as much.
+ * One kernel call as a graph step made it: an export with its arguments, or a pool job. Its
+ * `positions` are the indices of the arguments (of each task of a job) that are positions of
+ * the sequence (where a cache append stores its rows, how many cached rows attention reads): a
+ * replay of the step at a later position moves them by as much, once `fits` says that the call
+ * made there would be the same otherwise.
  */
 export type KernelCall =
-  | {
-    readonly name: string;
-    readonly fn: Fn;
-    readonly args: readonly number[];
-    readonly positions?: readonly number[];
-  }
-  | { readonly job: readonly Task[]; readonly threads: number; readonly pool: ThreadPool };
+  & (
+    | { readonly name: string; readonly fn: Fn; readonly args: readonly number[] }
+    | { readonly job: readonly Task[]; readonly threads: number; readonly pool: ThreadPool }
+  )
+  & { readonly positions?: readonly number[]; readonly fits?: (by: number) => boolean };
+
+/** How a recorded call moves with the sequence's position (see `KernelCall`). */
+type Moves = Pick<KernelCall, "positions" | "fits">;
 
 /** `store_kv_paged`'s arguments that are positions: the first one it stores. */
 const STORE_KV_POSITIONS = [9];
+/** `attention_paged`'s arguments that are positions: the cached rows, the first query's. */
+const ATTENTION_POSITIONS = [11, 12];
 
 /**
  * What a recorded stretch of a run did in the kernels' memory: the calls it made, the run
@@ -189,19 +193,19 @@ export class Ops implements KernelOps {
     this.#pagedRows = exports.attention_paged_rows();
   }
 
-  #fn(name: KernelName, positions?: readonly number[]): Fn {
+  #fn(name: KernelName, moves?: Moves): Fn {
     const fn = this.#fns[name];
     const tape = this.#owner.tape;
     if (tape === null) return fn;
     const named = name + this.#suffix;
     return (...args: number[]) => {
-      tape.calls.push(positions ? { name: named, fn, args, positions } : { name: named, fn, args });
+      tape.calls.push({ name: named, fn, args, ...moves });
       return fn(...args);
     };
   }
 
-  #job(tasks: readonly Task[], threads: number): void {
-    this.#owner.tape?.calls.push({ job: tasks, threads, pool: this.#pool! });
+  #job(tasks: readonly Task[], threads: number, moves?: Moves): void {
+    this.#owner.tape?.calls.push({ job: tasks, threads, pool: this.#pool!, ...moves });
     this.#pool!.run(tasks, threads);
   }
 
@@ -419,23 +423,27 @@ export class Ops implements KernelOps {
   attentionPagedMany(calls: readonly PagedAttentionCall[]): void {
     const tasks = calls.map((c) => this.#pagedTask(c));
     const heads = tasks.reduce((n, t) => n + t.count, 0);
-    const macs = tasks.reduce((n, t) => n + t.macs, 0);
-    // Where each cached row serves one query row of one head, the time goes into reading the
-    // blocks, front to back. Chunks of heads would each read a slice of every block of a run
-    // of heads, which the hardware prefetcher does not follow: such a call goes to the
-    // threads a run at a time (whole, when it has one run).
-    const streaming = calls.every(({ shape: s }) =>
-      Math.min(s.m, this.#pagedRows) * s.nHeads === s.nKvHeads
-    );
-    const runs = tasks.reduce((n, t) => n + Math.ceil(t.count / t.runQueryHeads), 0);
-    const threads = Math.min(this.#parts(), streaming ? runs : heads);
-    if (threads > 1 && macs >= (streaming ? MIN_SPLIT_RUNS : MIN_SPLIT_MACS)) {
+    const split = this.#pagedSplit(calls, tasks);
+    // One sequence's attention made again later reads more cached rows: the same calls, as
+    // long as they split the same and their scores still fit.
+    const moves = (scores: number): Moves | undefined => {
+      if (calls.length !== 1 || this.#owner.tape === null) return undefined;
+      const fits = (by: number) => {
+        const moved = tasks.map((t) => ({ ...t, ...this.#pagedCosts(calls[0]!.shape, by) }));
+        return this.#pagedSplit(calls, moved) === split &&
+          this.#owner.scratch("scores", moved[0]!.scoreBytes) === scores;
+      };
+      return { positions: ATTENTION_POSITIONS, fits };
+    };
+    if (split > 1) {
       // Chunks of several heads (a chunk reads each block of the regions once for its heads),
       // about two per thread over the whole job; each call has scores of its own.
-      const size = Math.ceil(heads / (threads * 2));
+      const size = Math.ceil(heads / (split * 2));
+      const streaming = this.#streaming(calls);
       for (let at = 0; at < tasks.length; at += MAX_TASKS) {
         const group = tasks.slice(at, at + MAX_TASKS);
-        let scores = this.#owner.scratch("scores", group.reduce((n, t) => n + t.scoreBytes, 0));
+        const first = this.#owner.scratch("scores", group.reduce((n, t) => n + t.scoreBytes, 0));
+        let scores = first;
         const job = group.map((t): Task => {
           const args = [...t.args];
           args[5] = scores;
@@ -443,7 +451,7 @@ export class Ops implements KernelOps {
           const chunk = streaming ? t.runQueryHeads : size;
           return { op: OP_ATTENTION_PAGED, count: t.count, size: chunk, args, floats: [13] };
         });
-        this.#job(job, threads);
+        this.#job(job, split, moves(first));
       }
       return;
     }
@@ -451,8 +459,42 @@ export class Ops implements KernelOps {
     for (const t of tasks) {
       const args = [...t.args];
       args[5] = scores;
-      this.#fn("attention_paged")(...args, 0, t.count);
+      this.#fn("attention_paged", moves(scores))(...args, 0, t.count);
     }
+  }
+
+  /**
+   * Where each cached row serves one query row of one head, the time goes into reading the
+   * blocks, front to back. Chunks of heads would each read a slice of every block of a run of
+   * heads, which the hardware prefetcher does not follow: such a call goes to the threads a
+   * run at a time (whole, when it has one run).
+   */
+  #streaming(calls: readonly PagedAttentionCall[]): boolean {
+    return calls.every(({ shape: s }) => Math.min(s.m, this.#pagedRows) * s.nHeads === s.nKvHeads);
+  }
+
+  /** Threads a job of `tasks` runs on, or 1 when the calls run on the calling thread. */
+  #pagedSplit(
+    calls: readonly PagedAttentionCall[],
+    tasks: readonly { count: number; runQueryHeads: number; macs: number }[],
+  ): number {
+    const streaming = this.#streaming(calls);
+    const heads = tasks.reduce((n, t) => n + t.count, 0);
+    const macs = tasks.reduce((n, t) => n + t.macs, 0);
+    const runs = tasks.reduce((n, t) => n + Math.ceil(t.count / t.runQueryHeads), 0);
+    const threads = Math.min(this.#parts(), streaming ? runs : heads);
+    return threads > 1 && macs >= (streaming ? MIN_SPLIT_RUNS : MIN_SPLIT_MACS) ? threads : 1;
+  }
+
+  /** Multiply-adds and score bytes of a call of shape `s` over `by` more cached rows. */
+  #pagedCosts(s: PagedAttentionShape, by = 0): { macs: number; scoreBytes: number } {
+    const kvLen = s.kvLen + by;
+    return {
+      macs: s.m * s.nHeads * kvLen * s.headDim * 2,
+      // One row of scores per head (and per thread, however few heads a call has).
+      scoreBytes: Math.min(s.m, this.#pagedRows) * Math.max(s.nHeads, this.#owner.maxThreads) *
+        Math.max(kvLen, 1) * 4,
+    };
   }
 
   /** One `attention_paged` call checked, as a task over its heads (scores set by the caller). */
@@ -508,10 +550,7 @@ export class Ops implements KernelOps {
       ],
       count: nHeads,
       runQueryHeads: layout.perRun * (nHeads / nKvHeads),
-      macs: m * nHeads * kvLen * headDim * 2,
-      // One row of scores per head (and per thread, however few heads a call has).
-      scoreBytes: Math.min(m, this.#pagedRows) * Math.max(nHeads, this.#owner.maxThreads) *
-        Math.max(kvLen, 1) * 4,
+      ...this.#pagedCosts(s),
     };
   }
 
@@ -561,7 +600,7 @@ export class Ops implements KernelOps {
     ];
     // A prompt's positions split over the threads: each writes whole rows of its own.
     if (!this.#splitRows(OP_STORE_KV_PAGED, count, nKvHeads * headDim, args)) {
-      this.#fn("store_kv_paged", STORE_KV_POSITIONS)(...args);
+      this.#fn("store_kv_paged", { positions: STORE_KV_POSITIONS })(...args);
     }
   }
 

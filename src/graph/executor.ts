@@ -14,7 +14,7 @@ import { argTensorIds, type Graph, identityInput, type Node, templateWires } fro
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { isPaged } from "../tensor/paged.ts";
 import { pendingWeight } from "./weights.ts";
-import { Recording, Replaying, type StepReplay } from "./replay.ts";
+import { type Read, Recording, Replaying, type StepReplay } from "./replay.ts";
 import {
   compileNode,
   evalDims,
@@ -419,8 +419,11 @@ export class Executor {
     if (step.kind === "alias") values.set(step.id, read(step.from));
     else if (step.kind === "dims") values.set(step.id, evalDims(this.model, step, bindings));
     else {
-      const reads = recording &&
-        this.stepReads(step).map((id) => [id, this.#constants.has(id) ? null : read(id)] as const);
+      const reads = recording && this.stepReads(step).map((id, j): Read<Tensor> => {
+        const v = this.#constants.has(id) ? null : read(id);
+        const standIn = step.kind === "fused" ? step.call.standIn?.(j) : undefined;
+        return standIn ? [id, v, standIn] : [id, v];
+      });
       recording?.begin();
       const outs = evalStep(step, read, ctx, overrides?.get(step.node.id));
       step.node.outputs.forEach((id, k) => {

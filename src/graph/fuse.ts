@@ -30,7 +30,7 @@ import type { AttrValue } from "../ops/args.ts";
 import { FusedRmsNorm } from "../ops/fused_rms_norm.ts";
 import { fusedRope } from "../ops/fused_rope.ts";
 import { fusedSiluGate } from "../ops/fused_silu_gate.ts";
-import { fusedAttention, fusedAttentionMany } from "../ops/fused_attention.ts";
+import { causalKey, fusedAttention, fusedAttentionMany } from "../ops/fused_attention.ts";
 import { asF32 } from "../ops/matmul.ts";
 import type { RowAxis } from "./row_axes.ts";
 
@@ -411,6 +411,8 @@ function attentionCall(
     node: node.id,
     inputs,
     eval: ([qt, kt, vt, mt], ctx) => fusedAttention(qt!, kt!, vt!, mt ?? null, scale, ctx),
+    // With kernels, attention reads of the mask only whether it is causal.
+    standIn: (index) => (index === 3 ? causalKey : undefined),
     evalEach: (each, ctxs) =>
       fusedAttentionMany(
         each.map(([qt, kt, vt, mt]) => ({ q: qt!, k: kt!, v: vt!, mask: mt ?? null })),

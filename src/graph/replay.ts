@@ -11,11 +11,15 @@
  * values, and made no write of its own into the kernels' memory (`Kernels.noteHostWrite`) is
  * replayed in later runs, as long as the small values it reads hold those items again: its
  * allocations are taken again (each must land where it was recorded), its calls are made
- * again as recorded, and the values it set are the recorded views. In one sequence's runs, a
- * paged cache view lies where it did when it covers as many positions past the run's position,
- * and a call's arguments that are positions (`KernelCall.positions`) move with the position:
- * a cache append replays at every token. Every other step (attention, anything reading the
- * position) runs as usual. Should any allocation,
+ * again as recorded, and the values it set are the recorded views.
+ *
+ * In one sequence's runs, the position moves from one token to the next. A paged cache view
+ * lies where it did when it covers as many positions past the run's position; a call's
+ * arguments that are positions (`KernelCall.positions`) move with it, once the call says it
+ * would be made the same there (`KernelCall.fits`); and an input a fused call reads only a
+ * key of (attention reads of its mask whether it is causal: `FusedCall.standIn`) is checked by
+ * that key. So the cache appends and attention replay at every token, and only what computes
+ * new values from the position (the mask, RoPE's rows) runs as usual. Should any allocation,
  * or a value set by a step that ran as usual, lie elsewhere than recorded, the rest of the run
  * runs as usual and the recording starts over.
  *
@@ -92,14 +96,23 @@ export interface Layouts<V> {
  */
 type Setting<V> = readonly [key: number, value: V];
 
-/** A value a step read by a number (see `Setting`), null when it is a constant. */
-export type Read<V> = readonly [key: number, value: V | null];
+/**
+ * A value a step read by a number (see `Setting`), null when it is a constant; with `standIn`,
+ * the step reads only what that key of it says (a mask, of which attention reads whether it
+ * is causal), and the key stands in for where it lies.
+ */
+export type Read<V> = readonly [key: number, value: V | null, standIn?: (v: V) => string | null];
 
 /**
- * A value from outside the replayed steps that a step read, by its key: a small value held
- * outside the arena, with its items, or a paged view, with where it lies (see `Layouts`).
+ * A value from outside the replayed steps that a step read, by its key, as it must be again:
+ * `keyOf` it (its items, where it lies, or a stand-in), in the layouts of the run at hand,
+ * must be `expected`.
  */
-type Guard = readonly [key: number, expected: string, byItems: boolean];
+type Guard<V> = readonly [
+  key: number,
+  expected: string,
+  keyOf: (layouts: Layouts<V>, v: V) => string | null,
+];
 
 /** A value a step set in the arena (or paged cache), with where it lay. */
 type Held<V> = readonly [key: number, value: V, place: string];
@@ -120,15 +133,23 @@ interface Take<V> {
   /** The symbols it read: bindings index, name, value. */
   readonly symbols: readonly (readonly [number, string, number])[];
   /** The values it read that a replay checks first (see `Guard`). */
-  readonly guards: readonly Guard[];
+  readonly guards: readonly Guard<V>[];
 }
 
 /** A call's arguments as a key, its positions relative to the run's `position` (when given). */
 function callKey(c: KernelCall, position: number | null): unknown {
-  if (!("fn" in c)) return [c.job, c.threads];
   const { positions } = c;
-  if (position === null || !positions) return [c.name, c.args];
-  return [c.name, c.args.map((a, i) => (positions.includes(i) ? `P+${a - position}` : a))];
+  const args = (a: readonly number[]) =>
+    position === null || !positions
+      ? a
+      : a.map((x, i) => (positions.includes(i) ? `P+${x - position}` : x));
+  if ("fn" in c) return [c.name, args(c.args)];
+  return [c.job.map((t) => ({ ...t, args: args(t.args) })), c.threads];
+}
+
+/** `args` with those at `positions` moved `by` positions. */
+function moved(args: readonly number[], positions: readonly number[], by: number): number[] {
+  return args.map((a, i) => (positions.includes(i) ? a + by : a));
 }
 
 /** One run being recorded. */
@@ -190,16 +211,21 @@ export class Recording<V> {
     const symbols = this.bindings.flatMap((b, k) =>
       [...b.read].sort().map((s) => [k, s, b.get(s)!] as const)
     );
-    const guards: Guard[] = [];
-    const places = reads.map(([k, v]) => {
+    const guards: Guard<V>[] = [];
+    const places = reads.map(([k, v, standIn]) => {
       if (v === null) return "c";
+      if (standIn) {
+        const key = standIn(v);
+        if (key !== null) guards.push([k, key, (_, u) => standIn(u)]);
+        return key === null ? null : `~ ${key}`;
+      }
       const place = layouts.key(v);
       if (place !== null) {
-        if (layouts.relative(v)) guards.push([k, place, false]);
+        if (layouts.relative(v)) guards.push([k, place, (l, u) => l.key(u)]);
         return place;
       }
       const items = layouts.items(v);
-      if (items !== null) guards.push([k, items, true]);
+      if (items !== null) guards.push([k, items, (l, u) => l.items(u)]);
       return items === null ? null : `= ${items}`;
     });
     places.push("->");
@@ -248,7 +274,9 @@ interface Segment<V> {
   /** Keys of values from before it that its steps were the last to read. */
   readonly drop: readonly number[];
   /** The values from before it that its steps read, as they must be again (see `Guard`). */
-  readonly guards: readonly Guard[];
+  readonly guards: readonly Guard<V>[];
+  /** Whether its calls would be made the same `by` positions later (see `KernelCall.fits`). */
+  readonly fits: readonly ((by: number) => boolean)[];
 }
 
 /**
@@ -256,10 +284,16 @@ interface Segment<V> {
  * much. (A kernel export ignores the extra argument a call without positions passes it.)
  */
 function bound(c: KernelCall): (by: number) => unknown {
-  if (!("fn" in c)) return () => c.pool.run(c.job, c.threads);
-  const { fn, args, positions } = c;
+  const { positions } = c;
+  if (!("fn" in c)) {
+    const { job, threads, pool } = c;
+    if (!positions) return () => pool.run(job, threads);
+    return (by) =>
+      pool.run(job.map((t) => ({ ...t, args: moved(t.args, positions, by) })), threads);
+  }
+  const { fn, args } = c;
   if (!positions) return fn.bind(null, ...args);
-  return (by) => fn(...args.map((a, i) => (positions.includes(i) ? a + by : a)));
+  return (by) => fn(...moved(args, positions, by));
 }
 
 /**
@@ -302,17 +336,20 @@ class Plan<V> {
       const calls: ((by: number) => unknown)[] = [];
       const live = new Map<number, V>();
       const drop: number[] = [];
-      const guards: Guard[] = [];
+      const guards: Guard<V>[] = [];
+      const fits: ((by: number) => boolean)[] = [];
       for (let j = i; j < end; j++) {
         const take = second[j]!;
-        guards.push(...take.guards);
+        // Values its earlier steps set are checked where they are set, not before the segment.
+        guards.push(...take.guards.filter(([k]) => !live.has(k)));
+        for (const c of take.calls) if (c.fits) fits.push(c.fits);
         for (const r of take.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
         allocs.push(...take.allocs);
         calls.push(...take.calls.map(bound));
         for (const [k, v] of take.sets) live.set(k, v);
         for (const k of released(j)) if (!live.delete(k)) drop.push(k);
       }
-      this.starts[i] = { end, allocs, mark, calls, live: [...live], drop, guards };
+      this.starts[i] = { end, allocs, mark, calls, live: [...live], drop, guards, fits };
       count += end - i;
       i = end;
     }
@@ -372,17 +409,16 @@ export class Replaying<V> {
     if (!r) return -1;
     if (this.#kernels.mark() !== r.mark) return this.#leave();
     const layouts = this.#layouts;
-    for (const [k, expected, byItems] of r.guards) {
+    for (const [k, expected, keyOf] of r.guards) {
       const v = values.get(k);
-      if (v === undefined || (byItems ? layouts.items(v) : layouts.key(v)) !== expected) {
-        return this.#leave();
-      }
+      if (v === undefined || keyOf(layouts, v) !== expected) return this.#leave();
     }
+    const by = this.#by;
+    if (by !== 0 && !r.fits.every((f) => f(by))) return this.#leave();
     const allocs = r.allocs;
     for (let j = 0; j < allocs.length; j += 2) {
       if (this.#arena.alloc(allocs[j + 1]!) !== allocs[j]) return this.#leave();
     }
-    const by = this.#by;
     for (const call of r.calls) call(by);
     for (const [k, v] of r.live) values.set(k, layouts.moved(v, by));
     for (const k of r.drop) values.delete(k);

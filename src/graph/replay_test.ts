@@ -7,6 +7,7 @@ import { Executor, plainExecutor } from "./executor.ts";
 import type { FusedCall } from "./steps.ts";
 import { inArena } from "../ops/fused.ts";
 import { parseDocument } from "../nnef/parse.ts";
+import { openArchive } from "../nnef/archive.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { kernelLinears } from "./kernel_linear.ts";
 import { StepReplay } from "./replay.ts";
@@ -225,6 +226,59 @@ Deno.test("A cache append replays at every token, its position moved, and stores
     const got = logitsOf(replayed, prompt, 40); // past two blocks of 16 positions
     assert.equal(writes, replayed.pairs.length, "the prompt's appends alone");
     assertSameLogits(got, logitsOf(walked, prompt, 40), "replayed appends");
+  } finally {
+    kernels.close();
+  }
+});
+
+Deno.test("Attention replays while its mask is causal, and walks once a sliding window drops positions", async () => {
+  // stories260K with its mask widened to drop positions more than 20 behind the query: causal
+  // for the first 21 positions, then not; the paged kernel (which assumes causal) must stop.
+  const dir = await Deno.makeTempDir();
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const archive = await openArchive(new URL("stories260K_f32.nnef.tgz", NNEF).pathname);
+    for (const m of archive.members()) {
+      let bytes = await archive.read(m.name);
+      if (m.name === "graph.nnef") {
+        const text = new TextDecoder().decode(bytes);
+        const causal = "    gt0 = gt(unsqueeze0, unsqueeze1);";
+        assert.ok(text.includes(causal), "the export's causal mask");
+        bytes = new TextEncoder().encode(text.replace(
+          causal,
+          [
+            "    future0 = gt(unsqueeze0, unsqueeze1);",
+            "    age0 = sub(unsqueeze1, unsqueeze0);",
+            "    gt0 = or(future0, gt(age0, 20));",
+          ].join("\n"),
+        ));
+      }
+      await Deno.mkdir(`${dir}/${m.name}`.replace(/\/[^/]*$/, ""), { recursive: true });
+      await Deno.writeFile(`${dir}/${m.name}`, bytes);
+    }
+    await archive.close();
+    const model = await loadModel(dir);
+    const { replayed, walked } = await sessions(model, kernels);
+    const prompt = [1, 403, 407, 261, 378];
+    assertSameLogits(logitsOf(replayed, prompt, 40), logitsOf(walked, prompt, 40), "window 20");
+  } finally {
+    kernels.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Attention replays past the scores it first had room for", async () => {
+  // The scores scratch holds 4 KiB at first: 128 positions of stories260K's 8 heads. The
+  // replayed sequence runs first, so that it is the one to outgrow it.
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const model = await loadModel(new URL("stories260K_q40.nnef.tgz", NNEF).pathname);
+    const options = { kernels, adaptiveThreads: false, capacity: 256 };
+    const replayed = await createSession(model, options);
+    const walked = await createSession(model, { ...options, replay: false });
+    const prompt = [1, 403, 407, 261, 378];
+    const got = logitsOf(replayed, prompt, 150);
+    assertSameLogits(got, logitsOf(walked, prompt, 150), "past 128 positions");
   } finally {
     kernels.close();
   }

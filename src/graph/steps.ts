@@ -101,6 +101,11 @@ export interface FusedCall {
   /** Output from the inputs (which may be strided views). */
   eval(inputs: readonly Tensor[], ctx: EvalContext): Tensor;
   /**
+   * For input `index`, a key of all that the call reads of it (absent: it reads the items):
+   * what a replay of the step checks instead of where the input lies (see `replay.ts`).
+   */
+  standIn?(index: number): ((t: Tensor) => string | null) | undefined;
+  /**
    * When the inputs stack the rows of several sequences along `axes` (one per input, "same"
    * for a shared one): the output axis the rows stay stacked along, or null when the call
    * must run once per sequence (absent: never batched).

@@ -46,6 +46,20 @@ function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: numbe
   return causal;
 }
 
+/**
+ * `"causal"` when `mask` (..., S, L) holds the causal mask of its S rows over L positions (0
+ * up to the diagonal `L - S + i`, dropped after), else null: what the paged kernel reads of a
+ * mask, for a replay to check again (a sliding window stops being causal once the sequence
+ * outgrows it).
+ */
+export function causalKey(mask: Tensor): string | null {
+  const rank = mask.shape.length;
+  if (rank < 2 || rank > 4) return null;
+  const shape = [...new Array<number>(4 - rank).fill(1), ...mask.shape];
+  const [s, l] = [shape[2]!, shape[3]!];
+  return isCausal(f32Items(mask), broadcastStrides(shape, shape), s, l) ? "causal" : null;
+}
+
 function readsCausal(
   mask: Float32Array,
   rowStride: number,
