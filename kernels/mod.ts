@@ -245,6 +245,11 @@ export class Kernels extends Ops implements KernelHost {
     return offset;
   }
 
+  scratchHolds(name: string, offset: number, bytes: number): boolean {
+    const have = this.#scratch.get(name);
+    return have !== undefined && have.offset === offset && have.bytes >= bytes;
+  }
+
   /**
    * Checks that a buffer lies inside the memory.
    *

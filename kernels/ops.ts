@@ -72,6 +72,8 @@ export interface KernelHost {
   q8RowBytes(k: number): number;
   /** The offset of a scratch area of at least `bytes`, kept under `name`. */
   scratch(name: string, bytes: number): number;
+  /** True when the scratch area `name` lies at `offset` and holds `bytes` (nothing moves). */
+  scratchHolds(name: string, offset: number, bytes: number): boolean;
   /** @internal Where the calls are recorded while a graph step is being recorded, else null. */
   readonly tape: KernelTape | null;
 }
@@ -431,7 +433,7 @@ export class Ops implements KernelOps {
       const fits = (by: number) => {
         const moved = tasks.map((t) => ({ ...t, ...this.#pagedCosts(calls[0]!.shape, by) }));
         return this.#pagedSplit(calls, moved) === split &&
-          this.#owner.scratch("scores", moved[0]!.scoreBytes) === scores;
+          this.#owner.scratchHolds("scores", scores, moved[0]!.scoreBytes);
       };
       return { positions: ATTENTION_POSITIONS, fits };
     };

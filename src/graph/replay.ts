@@ -33,6 +33,13 @@ import type { KernelCall, Kernels, KernelTape, RunArena } from "../../kernels/mo
 
 /** Recordings that may start over after a replay left its plan, per session. */
 const MAX_RECORDINGS = 8;
+/**
+ * Runs a plan must have replayed for the two recordings that made it to be given back when it
+ * is left. A sequence's plan is left now and then as its position moves (attention starts
+ * splitting over the threads, its scores outgrow their scratch, its pool grows, a new request
+ * starts it over), which must not use up a long-lived session's recordings.
+ */
+const PAID_OFF_RUNS = 2;
 /** Compositions of a batch plan whose replay plans are kept (the most recently made). */
 const MAX_BATCH_PLANS = 4;
 /** Most items of a value held outside the arena that a replayed step may read (by its items). */
@@ -309,6 +316,8 @@ class Plan<V> {
   readonly symbols: readonly (readonly [number, string, number])[];
   /** Steps replayed. */
   readonly count: number;
+  /** Runs that replayed it. */
+  runs = 0;
   /** The sequence's position in the run the plan's calls come from (null for a batch). */
   readonly position: number | null;
 
@@ -485,7 +494,11 @@ export class StepReplay {
     const layouts = tensorLayouts(arena, position);
     if (plan) {
       if (!plan.fits([bindings])) return null;
-      const drop = () => this.#plans.delete(threads);
+      plan.runs++;
+      const drop = () => {
+        this.#plans.delete(threads);
+        if (plan.runs >= PAID_OFF_RUNS) this.#recordings = Math.max(0, this.#recordings - 2);
+      };
       return new Replaying(drop, plan, kernels, arena, layouts, position);
     }
     if (this.#recordings >= MAX_RECORDINGS) return null;

@@ -161,6 +161,40 @@ Deno.test("A step reading a small value from TS replays while it holds the same 
   });
 });
 
+Deno.test("A plan left after it replayed is recorded again, however often: a long-lived session keeps replaying", async () => {
+  // Each round: four runs with i = 0 (recorded, then replayed), then one with i = 1, which
+  // leaves the plan. Recordings are limited per session; those of a plan that replayed are
+  // given back, so that twenty rounds (forty recordings) still end with a plan.
+  const model = smallModel("graph g(x, i) -> (y)", [
+    "x = external<scalar>(shape = [1, 4, 32]);",
+    "i = external<integer>(shape = []);",
+    "w = variable<scalar>(shape = [32, 32], label = 'w');",
+    "h = linear(x, w, 0.0);",
+    "l = slice(h, axes = [1], begin = [i], end = [4], stride = [1]);",
+    "y = linear(l, w, 0.0);",
+  ], { w: weight(32) });
+  await withReplay(model, ({ executor, kernels, overrides, replay }) => {
+    const x = tensor("f32", [1, 4, 32], Float32Array.from({ length: 128 }, (_, k) => Math.sin(k)));
+    for (let round = 0; round < 20; round++) {
+      for (const first of [0, 0, 0, 0, 1]) {
+        const inputs = new Map<string, Tensor>([["x", x], [
+          "i",
+          tensor("i64", [], Float64Array.of(first)),
+        ]]);
+        executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
+      }
+    }
+    const inputs = new Map<string, Tensor>([["x", x], [
+      "i",
+      tensor("i64", [], Float64Array.of(0)),
+    ]]);
+    for (let run = 0; run < 3; run++) {
+      executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
+    }
+    assert.equal(replay.replayedSteps(1), 2);
+  });
+});
+
 /** The logits of `prompt` then of `count` greedy tokens. */
 function logitsOf(session: Session, prompt: readonly number[], count: number): Float32Array[] {
   session.reset();
