@@ -133,10 +133,9 @@ Deno.test("A TS value that two kernel steps read is copied into the arena once, 
   }
 });
 
-Deno.test("A step reading a small value from TS replays while it holds the same items", async () => {
-  // l = h[:, i:] is h itself for i = 0 (replayed, reading i by its items); for i = 1 it is a
-  // copy, and the replay, finding i changed, walks on.
-  const model = smallModel("graph g(x, i) -> (y)", [
+/** y = (h = x Wᵀ)[:, i:] Wᵀ: a slice whose begin is the small input `i`. */
+function sliceModel() {
+  return smallModel("graph g(x, i) -> (y)", [
     "x = external<scalar>(shape = [1, 4, 32]);",
     "i = external<integer>(shape = []);",
     "w = variable<scalar>(shape = [32, 32], label = 'w');",
@@ -144,13 +143,26 @@ Deno.test("A step reading a small value from TS replays while it holds the same 
     "l = slice(h, axes = [1], begin = [i], end = [4], stride = [1]);",
     "y = linear(l, w, 0.0);",
   ], { w: weight(32) });
+}
+
+/** `sliceModel`'s inputs. */
+function sliceInputs(x: Float32Array, i: number): Map<string, Tensor> {
+  return new Map<string, Tensor>([
+    ["x", tensor("f32", [1, 4, 32], x)], // (1, 4, 32)
+    ["i", tensor("i64", [], Float64Array.of(i))],
+  ]);
+}
+
+Deno.test("A step reading a small value from TS replays while it holds the same items", async () => {
+  // l = h[:, i:] is h itself for i = 0 (replayed, reading i by its items); for i = 1 it is a
+  // copy, and the replay, finding i changed, walks on.
+  const model = sliceModel();
   await withReplay(model, ({ executor, kernels, overrides, replay, y }) => {
     for (const [run, first] of [0, 0, 0, 0, 1, 0].entries()) {
-      const x = Float32Array.from({ length: 128 }, (_, k) => Math.sin(k + run)); // (1, 4, 32)
-      const inputs = new Map<string, Tensor>([
-        ["x", tensor("f32", [1, 4, 32], x)],
-        ["i", tensor("i64", [], Float64Array.of(first))],
-      ]);
+      const inputs = sliceInputs(
+        Float32Array.from({ length: 128 }, (_, k) => Math.sin(k + run)),
+        first,
+      );
       const got = executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
       const want = executor.run(inputs).get("y")!.data as Float32Array; // (1, 4 - i, 32)
       const items = got.get(y)!.data as Float32Array;
@@ -165,32 +177,15 @@ Deno.test("A plan left after it replayed is recorded again, however often: a lon
   // Each round: four runs with i = 0 (recorded, then replayed), then one with i = 1, which
   // leaves the plan. Recordings are limited per session; those of a plan that replayed are
   // given back, so that twenty rounds (forty recordings) still end with a plan.
-  const model = smallModel("graph g(x, i) -> (y)", [
-    "x = external<scalar>(shape = [1, 4, 32]);",
-    "i = external<integer>(shape = []);",
-    "w = variable<scalar>(shape = [32, 32], label = 'w');",
-    "h = linear(x, w, 0.0);",
-    "l = slice(h, axes = [1], begin = [i], end = [4], stride = [1]);",
-    "y = linear(l, w, 0.0);",
-  ], { w: weight(32) });
+  const model = sliceModel();
   await withReplay(model, ({ executor, kernels, overrides, replay }) => {
-    const x = tensor("f32", [1, 4, 32], Float32Array.from({ length: 128 }, (_, k) => Math.sin(k)));
-    for (let round = 0; round < 20; round++) {
-      for (const first of [0, 0, 0, 0, 1]) {
-        const inputs = new Map<string, Tensor>([["x", x], [
-          "i",
-          tensor("i64", [], Float64Array.of(first)),
-        ]]);
-        executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
-      }
-    }
-    const inputs = new Map<string, Tensor>([["x", x], [
-      "i",
-      tensor("i64", [], Float64Array.of(0)),
-    ]]);
-    for (let run = 0; run < 3; run++) {
+    const x = Float32Array.from({ length: 128 }, (_, k) => Math.sin(k));
+    const run = (first: number) => {
+      const inputs = sliceInputs(x, first);
       executor.runBound(inputs, executor.bind(inputs), overrides, kernels, replay);
-    }
+    };
+    for (let round = 0; round < 20; round++) [0, 0, 0, 0, 1].forEach(run);
+    [0, 0, 0].forEach(run);
     assert.equal(replay.replayedSteps(1), 2);
   });
 });
