@@ -121,8 +121,8 @@ type Guard<V> = readonly [
   keyOf: (layouts: Layouts<V>, v: V) => string | null,
 ];
 
-/** A value a step set in the arena (or paged cache), with where it lay. */
-type Held<V> = readonly [key: number, value: V, place: string];
+/** A value a step set in the arena (or the paged cache), by its key, with where it lay. */
+type Held = readonly [key: number, place: string];
 
 /** What one step did in a recorded run. */
 interface Take<V> {
@@ -136,7 +136,7 @@ interface Take<V> {
   /** The values it set, in order. */
   readonly sets: readonly Setting<V>[];
   /** Those of them that lie in the run arena: what it must set again, where it did. */
-  readonly held: readonly Held<V>[];
+  readonly held: readonly Held[];
   /** The symbols it read: bindings index, name, value. */
   readonly symbols: readonly (readonly [number, string, number])[];
   /** The values it read that a replay checks first (see `Guard`). */
@@ -236,11 +236,11 @@ export class Recording<V> {
       return items === null ? null : `= ${items}`;
     });
     places.push("->");
-    const held: Held<V>[] = [];
+    const held: Held[] = [];
     for (const [k, v] of this.#sets) {
       const place = layouts.key(v);
       places.push(place === null ? null : `${k} ${place}`);
-      if (place !== null) held.push([k, v, place]);
+      if (place !== null) held.push([k, place]);
     }
     let key: string | null = null;
     if (tape.hostWrites === 0 && !places.includes(null) && this.#sets.length > 0) {
@@ -311,7 +311,7 @@ class Plan<V> {
   /** Per step: the segment that starts there, or null. */
   readonly starts: (Segment<V> | null)[];
   /** Per step that runs as usual: the arena values it must set where they were recorded. */
-  readonly expected: (readonly Held<V>[] | null)[];
+  readonly expected: (readonly Held[] | null)[];
   /** The symbols the replayed steps read (bindings index, name), with their values. */
   readonly symbols: readonly (readonly [number, string, number])[];
   /** Steps replayed. */
@@ -439,7 +439,7 @@ export class Replaying<V> {
     if (!this.#on) return;
     const expected = this.#plan.expected[i];
     if (!expected) return;
-    for (const [k, , place] of expected) {
+    for (const [k, place] of expected) {
       const now = values.get(k);
       if (now === undefined || this.#layouts.key(now) !== place) {
         this.#leave();
