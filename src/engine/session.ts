@@ -338,11 +338,11 @@ export class Session {
     this.#table = this.pool ? new BlockTable(this.pool) : null;
     this.pairs.forEach((pair, layout) => {
       if (!this.pool) return;
-      // Runs within a step, before `#complete` moves the position past the new rows.
+      // Runs within a step, before `#complete` moves the position past the new rows; the
+      // blocks were taken before the run (`#prepare`).
       const append: NodeOverride = (args, ctx) => {
         const fresh = args.tensors("values")[1]!; // (..., S, ...)
         const end = this.#position + fresh.shape[pair.axis]!;
-        this.#ensure(end);
         this.pool!.write(layout, this.#table!, this.#position, fresh, ctx.arena);
         return [this.pool!.view(layout, this.#table!, end)];
       };
