@@ -215,8 +215,6 @@ export class BatchScheduler<S extends StepSequence> {
    */
   #msPerToken = 1;
   #learned = 0;
-  /** True when the step being formed left prompt tokens for later for want of budget. */
-  #cut = false;
   #steps = 0;
   #batchSize = 0;
   #stepTokens = 0;
@@ -325,7 +323,7 @@ export class BatchScheduler<S extends StepSequence> {
     while (this.#running.length > 0 || this.#waiting.length > 0) {
       this.#dropCancelled();
       this.#admit();
-      const work = this.#form();
+      const { work, cut } = this.#form();
       if (work.length === 0) {
         if (this.#running.length === 0 && this.#waiting.length > 0) {
           // Nothing runs and the first waiting sequence cannot get blocks: only the cache holds them.
@@ -345,7 +343,7 @@ export class BatchScheduler<S extends StepSequence> {
         this.#ioTurn,
       );
       const tokens = work.reduce((n, w) => n + w.ids.length, 0);
-      if (this.#cut) this.#learn(performance.now() - started, tokens);
+      if (cut) this.#learn(performance.now() - started, tokens);
       this.#steps++;
       this.#batchSize = work.length;
       this.#stepTokens = tokens;
@@ -420,8 +418,11 @@ export class BatchScheduler<S extends StepSequence> {
     }
   }
 
-  /** The step's work: every decode, then prompt chunks within the budget; blocks reserved. */
-  #form(): { live: Live<S>; ids: number[] }[] {
+  /**
+   * The step's work: every decode, then prompt chunks within the budget; blocks reserved.
+   * `cut`: the budget left prompt tokens for a later step.
+   */
+  #form(): { work: { live: Live<S>; ids: number[] }[]; cut: boolean } {
     const work: { live: Live<S>; ids: number[] }[] = [];
     const decoding = this.#running.filter((l) => l.pending.length === 1 && l.fed.length > 0);
     for (const live of decoding) {
@@ -430,10 +431,10 @@ export class BatchScheduler<S extends StepSequence> {
       }
     }
     let budget = this.#budget() - work.length;
-    this.#cut = false;
+    let cut = false;
     for (const live of this.#running.filter((l) => !decoding.includes(l))) {
       if (budget <= 0 && work.length > 0) {
-        this.#cut = true;
+        cut = true;
         break;
       }
       if (!this.#running.includes(live)) continue;
@@ -441,10 +442,10 @@ export class BatchScheduler<S extends StepSequence> {
       if (!this.#reserve(live, live.fed.length + take)) continue;
       work.push({ live, ids: live.pending.slice(0, take) });
       budget -= take;
-      if (take < live.pending.length) this.#cut = true;
+      if (take < live.pending.length) cut = true;
     }
     // A pause while reserving may have taken out sequences already given work.
-    return work.filter((w) => this.#running.includes(w.live));
+    return { work: work.filter((w) => this.#running.includes(w.live)), cut };
   }
 
   /** Blocks for `positions` of `live`, evicting cached blocks, then pausing the youngest others. */
