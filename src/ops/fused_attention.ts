@@ -46,6 +46,11 @@ function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: numbe
   return causal;
 }
 
+/** A mask's shape with leading axes of 1 up to (B, H, S, L). */
+function maskShape4(mask: Tensor): number[] {
+  return [...new Array<number>(4 - mask.shape.length).fill(1), ...mask.shape];
+}
+
 /**
  * `"causal"` when `mask` (..., S, L) holds the causal mask of its S rows over L positions (0
  * up to the diagonal `L - S + i`, dropped after), else null: what the paged kernel reads of a
@@ -55,7 +60,7 @@ function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: numbe
 export function causalKey(mask: Tensor): string | null {
   const rank = mask.shape.length;
   if (rank < 2 || rank > 4) return null;
-  const shape = [...new Array<number>(4 - rank).fill(1), ...mask.shape];
+  const shape = maskShape4(mask);
   const [s, l] = [shape[2]!, shape[3]!];
   return isCausal(f32Items(mask), broadcastStrides(shape, shape), s, l) ? "causal" : null;
 }
@@ -100,7 +105,7 @@ function attentionShapes(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null) {
   let ms: number[] = [0, 0, 0, 0];
   let mv: Float32Array | null = null;
   if (mask) {
-    const mshape = [...new Array<number>(4 - mask.shape.length).fill(1), ...mask.shape];
+    const mshape = maskShape4(mask);
     ms = broadcastStrides(mshape, [B, H, S, L]);
     mv = f32Items(mask);
   }
