@@ -515,8 +515,13 @@ export class Session {
       outputs = [await run];
     } else {
       const segments: Segment[] = work.map(({ session, ids }) => {
-        const run = session.#prepare(ids);
-        return { inputs: run.inputs, bindings: run.bindings, overrides: session.#cacheOverrides };
+        const { inputs, bindings } = session.#prepare(ids);
+        return {
+          inputs,
+          bindings,
+          overrides: session.#cacheOverrides,
+          position: session.#position,
+        };
       });
       const plan = first.#plan.batchPlan(first.executor);
       const replay = first.#replay !== null;

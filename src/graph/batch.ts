@@ -33,10 +33,12 @@ import { type Executor, heldViews, type Pause, settle, staged } from "./executor
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 import { sliceWindow } from "../ops/slice.ts";
+import { isPaged } from "../tensor/paged.ts";
 import {
   arenaLayout,
   BatchReplay,
   type Layouts,
+  pagedLayout,
   type Read,
   Recording,
   Replaying,
@@ -54,6 +56,8 @@ export interface Segment {
   readonly bindings: Bindings;
   /** Its own node overrides (e.g. its cache appends), taking precedence over the shared ones. */
   readonly overrides?: ReadonlyMap<number, NodeOverride>;
+  /** Positions its sequence's cache holds before the run, when it has a paged cache. */
+  readonly position?: number;
 }
 
 /** How a value lies in a batched run, as planned at load time. */
@@ -308,9 +312,14 @@ export class BatchPlan {
     this.#constantTensors ??= new Set(
       this.executor.model.values.flatMap((v) => this.executor.constant(v.id) ?? []),
     );
-    const layouts = valueLayouts(arena, this.#constantTensors);
+    // With as many new tokens in every sequence, each moves as far from one run to the next:
+    // paged views are keyed relative to the first sequence's position (their guards check
+    // that every sequence moved as far). Otherwise they are not keyed, and what reads them walks.
+    const uniform = tokens.every((t) => t === tokens[0]);
+    const position = uniform ? segments[0]!.position ?? null : null;
+    const layouts = valueLayouts(arena, this.#constantTensors, position);
     const bindings = segments.map((s) => s.bindings);
-    const mode = this.#replay.start(key, kernels, arena, bindings, layouts);
+    const mode = this.#replay.start(key, kernels, arena, bindings, layouts, position);
     return mode && { composition: key, mode };
   }
 
@@ -623,12 +632,14 @@ class BatchRun {
 
   /** What `step` reads, as the run holds it now: per id its value and its last rows, if any. */
   #reads(step: Step): Read<Value>[] {
-    return this.#plan.executor.stepReads(step).flatMap((id) =>
-      [
-        [id, this.#values.get(id) ?? null],
+    return this.#plan.executor.stepReads(step).flatMap((id, j): Read<Value>[] => {
+      const standIn = step.kind === "fused" ? step.call.standIn?.(j) : undefined;
+      const value = this.#values.get(id) ?? null;
+      return [
+        standIn ? [id, value, (v) => partsKey(v, standIn)] : [id, value],
         [-1 - id, this.#lasts.get(id) ?? null],
-      ] as const
-    );
+      ];
+    });
   }
 
   #each(step: NodeStep | FusedStep): void {
@@ -726,9 +737,19 @@ function composition(threads: number, tokens: readonly number[]): string {
   return `${threads} ${tokens.join(",")}`;
 }
 
-/** Where a batched run's values lie, for its recordings (`replay.ts`). */
-function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<Value> {
-  const place = (t: Tensor) => (constants.has(t) ? "c" : arenaLayout(t, arena));
+/**
+ * Where a batched run's values lie, for its recordings (`replay.ts`): paged views relative to
+ * `position`, the first sequence's (none without it).
+ */
+function valueLayouts(
+  arena: RunArena,
+  constants: ReadonlySet<Tensor>,
+  position: number | null,
+): Layouts<Value> {
+  const place = (t: Tensor) =>
+    constants.has(t)
+      ? "c"
+      : arenaLayout(t, arena) ?? (position === null ? null : pagedLayout(t, position));
   return {
     key(v) {
       if (v.kind === "rows") {
@@ -746,9 +767,19 @@ function valueLayouts(arena: RunArena, constants: ReadonlySet<Tensor>): Layouts<
       const items = v.parts.map(smallItems);
       return items.includes(null) ? null : `parts ${items.join(" | ")}`;
     },
-    relative: () => false,
-    moved: (v) => v,
+    relative: (v) => v.kind === "parts" && v.parts.some(isPaged),
+    moved: (v, by) =>
+      by === 0 || v.kind !== "parts" || !v.parts.some(isPaged)
+        ? v
+        : { kind: "parts", parts: v.parts.map((t) => (isPaged(t) && t.moved ? t.moved(by) : t)) },
   };
+}
+
+/** A stand-in's key of each sequence's part of `v` (null when one has none). */
+function partsKey(v: Value, standIn: (t: Tensor) => string | null): string | null {
+  const parts = v.kind === "parts" ? v.parts : v.counts.length === 1 ? [v.t] : null;
+  const keys = parts?.map(standIn) ?? [null];
+  return keys.includes(null) ? null : keys.join(" ");
 }
 
 function sameCounts(a: readonly number[], b: readonly number[]): boolean {

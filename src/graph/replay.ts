@@ -21,7 +21,9 @@
  * that key. So the cache appends and attention replay at every token, and only what computes
  * new values from the position (the mask, RoPE's rows) runs as usual. Should any allocation,
  * or a value set by a step that ran as usual, lie elsewhere than recorded, the rest of the run
- * runs as usual and the recording starts over.
+ * runs as usual and the recording starts over. A batch whose sequences each take as many new
+ * tokens moves them all as far: its paged views are keyed relative to its first sequence's
+ * position, and its appends replay the same way.
  *
  * What this buys is the walk itself, not the kernels: at the 110M shape, a token's graph
  * runs 323 steps, and the TypeScript between kernel calls took about 1.5 ms of 5.6. */
@@ -78,7 +80,7 @@ export function smallItems(t: Tensor): string | null {
  * Where a paged cache view lies relative to the run's `position`: its region, its block table in
  * the kernels' memory, and how many positions it covers past the run's.
  */
-function pagedLayout(t: Tensor, position: number): string | null {
+export function pagedLayout(t: Tensor, position: number): string | null {
   if (!isPaged(t) || t.paged.memory === null || t.paged.tableAt < 0) return null;
   return `paged ${t.paged.offset}@${t.paged.tableAt} P+${t.paged.length - position}`;
 }
@@ -165,7 +167,7 @@ export class Recording<V> {
   readonly bindings: readonly WatchedBindings[];
   /** Kernel threads of the run (its pool jobs carry them). */
   readonly threads: number;
-  /** The sequence's position in one sequence's run (null for a batch). */
+  /** The run's position: its sequence's, a batch's first sequence's (see `BatchReplay.start`). */
   readonly position: number | null;
   readonly #kernels: Kernels;
   readonly #arena: RunArena;
@@ -318,7 +320,7 @@ class Plan<V> {
   readonly count: number;
   /** Runs that replayed it. */
   runs = 0;
-  /** The sequence's position in the run the plan's calls come from (null for a batch). */
+  /** The run's position (see `Recording.position`) in the run the plan's calls come from. */
   readonly position: number | null;
 
   /** `released(i)`: the keys of the values no step after step `i` reads. */
@@ -543,13 +545,18 @@ export class BatchReplay<V> {
     return this.#plans.get(composition)?.count ?? 0;
   }
 
-  /** How the next run of `composition` goes: replayed, recorded, or neither. */
+  /**
+   * How the next run of `composition` goes: replayed, recorded, or neither. `position` is the
+   * first sequence's, when every sequence moves as far from one run to the next (paged views
+   * are then keyed relative to it); else null.
+   */
   start(
     composition: string,
     kernels: Kernels,
     arena: RunArena,
     bindings: readonly Bindings[],
     layouts: Layouts<V>,
+    position: number | null,
   ): Replaying<V> | Recording<V> | null {
     const repeated = composition === this.#previous;
     this.#previous = composition;
@@ -557,9 +564,9 @@ export class BatchReplay<V> {
     if (plan) {
       if (!plan.fits(bindings)) return null;
       const drop = () => this.#plans.delete(composition);
-      return new Replaying(drop, plan, kernels, arena, layouts, null);
+      return new Replaying(drop, plan, kernels, arena, layouts, position);
     }
-    return repeated ? new Recording(kernels, arena, bindings, layouts, null) : null;
+    return repeated ? new Recording(kernels, arena, bindings, layouts, position) : null;
   }
 
   /**
@@ -574,7 +581,7 @@ export class BatchReplay<V> {
     const before = this.#recorded?.composition === composition ? this.#recorded.takes : null;
     this.#recorded = recording.settled && !before ? { composition, takes: recording.takes } : null;
     if (!before || !recording.settled) return;
-    const plan = new Plan(before, recording.takes, released, null);
+    const plan = new Plan(before, recording.takes, released, recording.position);
     if (plan.count === 0) return;
     this.#plans.delete(composition);
     this.#plans.set(composition, plan);

@@ -399,6 +399,28 @@ Deno.test("Replayed batched steps give stories260K's logits bit for bit (four ex
   }
 });
 
+Deno.test("Batched decode steps replay their cache appends, each moved, and store what the walk does", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const { replayed, walked } = await batchSessions("q40", kernels);
+    // Count the appends that run as usual: a replayed one stores its rows without the pool.
+    let writes = 0;
+    for (const session of replayed) {
+      const pool = session.pool!;
+      const write = pool.write.bind(pool);
+      pool.write = (...args) => (writes++, write(...args));
+    }
+    await together(replayed, 4); // recorded, then replayed
+    writes = 0;
+    // Prompts of 5, 3 and 7 tokens, then 30 steps: each sequence crosses blocks of 16.
+    const got = await together(replayed, 30);
+    assert.equal(writes, replayed.length * replayed[0]!.pairs.length, "the prompts' appends alone");
+    assertSame(got, await together(walked, 30), "replayed batched appends");
+  } finally {
+    kernels.close();
+  }
+});
+
 Deno.test("A batched replay that finds the memory laid out otherwise walks on and records again", async () => {
   const kernels = await loadKernels({ threads: 1 });
   try {
