@@ -421,6 +421,29 @@ Deno.test("Batched decode steps replay their cache appends, each moved, and stor
   }
 });
 
+Deno.test("One sequence's prompt chunks of one size, through the batch plan and its replay, give the walk's logits", async () => {
+  const kernels = await loadKernels({ threads: 2 });
+  try {
+    const { replayed, walked } = await batchSessions("q40", kernels);
+    const prompt = Array.from({ length: 61 }, (_, i) => 3 + ((i * 53) % 500));
+    // A one-sequence step of several tokens runs through the batch plan.
+    const chunks = async (session: Session) => {
+      session.reset();
+      const out = [session.prefill(prompt.slice(0, 1))];
+      for (let at = 1; at < prompt.length; at += 4) {
+        out.push(...await Session.step([{ session, ids: prompt.slice(at, at + 4) }]));
+      }
+      return out;
+    };
+    for (const threads of [1, 2]) {
+      kernels.threads = threads;
+      assertSameLogits(await chunks(replayed[0]!), await chunks(walked[0]!), `${threads} threads`);
+    }
+  } finally {
+    kernels.close();
+  }
+});
+
 Deno.test("A batched replay that finds the memory laid out otherwise walks on and records again", async () => {
   const kernels = await loadKernels({ threads: 1 });
   try {
