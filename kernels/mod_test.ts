@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
+import type { Task } from "./_job.ts";
 import {
   type AttentionShape,
   type Kernels,
+  type KernelTape,
   type KvItem,
   loadKernels,
   selfTest,
@@ -758,6 +760,62 @@ Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it 
       );
     });
   }
+});
+
+Deno.test("A recorded attentionPagedMany job made again positions later gives each call's bits, until a sequence outgrows its scores", async () => {
+  await withKernels({ threads: 2 }, (kernels) => {
+    // Four sequences, each with 80 rows cached past the ones the recorded job reads.
+    const kv = { nKvHeads: 2, headDim: 64, blockSize: 16, item: "f16" as const };
+    const calls = [200, 120, 100, 60].map((kvLen, i) => {
+      const k = pagedCase(kernels, kv, kvLen + 80, 400 + i);
+      const v = pagedCase(kernels, kv, kvLen + 80, 420 + i);
+      const shape = {
+        m: 1,
+        nHeads: 8,
+        nKvHeads: 2,
+        headDim: 64,
+        blockSize: 16,
+        kvLen,
+        qPos0: kvLen - 1,
+        scale: 0.125,
+        item: "f16" as const,
+      };
+      const q = put(kernels, randomF32(8 * 64, 440 + i));
+      const [out, alone] = [kernels.alloc(8 * 64 * 4), kernels.alloc(8 * 64 * 4)];
+      return { call: { q, out, kBase: k.base, vBase: v.base, table: k.table, shape }, alone };
+    });
+    kernels.threads = 2;
+    const tape: KernelTape = { calls: [], allocs: [], hostWrites: 0 };
+    kernels.tape = tape;
+    kernels.attentionPagedMany(calls.map((c) => c.call));
+    kernels.tape = null;
+    const made = tape.calls[0];
+    assert.ok(made && "job" in made && made.job.length === 4, "one job of four tasks");
+    const { job, pool, threads, positions, fits } = made;
+    assert.deepEqual(positions, [11, 12]);
+    assert.ok(fits);
+    for (const by of [1, 30, 56]) {
+      assert.ok(fits(by), `${by} positions later`);
+      const moved: Task[] = job.map((t) => ({
+        ...t,
+        args: t.args.map((a, i) => (positions!.includes(i) ? a + by : a)),
+      }));
+      // Repeated: one call's scores running into another's would show as a race.
+      for (let round = 0; round < 4; round++) {
+        pool.run(moved, threads);
+        for (const [i, c] of calls.entries()) {
+          const { q, kBase, vBase, table, shape } = c.call;
+          const later = { ...shape, kvLen: shape.kvLen + by, qPos0: shape.kvLen + by - 1 };
+          kernels.attentionPaged(q, c.alone, kBase, vBase, table, later);
+          const got = read(kernels, c.call.out, 512);
+          assert.deepEqual(got, read(kernels, c.alone, 512), `call ${i}, ${by} positions later`);
+          kernels.f32(c.call.out, 512).fill(NaN);
+        }
+      }
+    }
+    // The first sequence's scores have room for 256 cached rows: 200 + 57 do not fit.
+    assert.equal(fits(57), false);
+  });
 });
 
 Deno.test("RMSNorm, the SiLU gate, Q8_0 quantization and KV stores split over two threads give the one-thread bits", async () => {

@@ -99,6 +99,12 @@ type Moves = Pick<KernelCall, "positions" | "fits">;
 const STORE_KV_POSITIONS = [9];
 /** `attention_paged`'s arguments that are positions: the cached rows, the first query's. */
 const ATTENTION_POSITIONS = [11, 12];
+/**
+ * Cached rows a sequence's attention scores have room for, rounded up to this: a recorded
+ * call stays the same until one of its sequences outgrows its room, and a replay plan is left
+ * then (with eight sequences decoding, about once in 32 steps).
+ */
+const SCORE_SLOT_ROWS = 256;
 
 /**
  * What a recorded stretch of a run did in the kernels' memory: the calls it made, the run
@@ -426,43 +432,58 @@ export class Ops implements KernelOps {
     const tasks = calls.map((c) => this.#pagedTask(c));
     const heads = tasks.reduce((n, t) => n + t.count, 0);
     const split = this.#pagedSplit(calls, tasks);
-    // One sequence's attention made again later reads more cached rows: the same calls, as
-    // long as they split the same and their scores still fit.
-    const moves = (scores: number): Moves | undefined => {
-      if (calls.length !== 1 || this.#owner.tape === null) return undefined;
+    // The same calls made again later read more cached rows: they are the same calls as long
+    // as they split the same and their scores still fit (`holds`, given the moved tasks).
+    const moves = (holds: (moved: readonly { scoreBytes: number }[]) => boolean) => {
+      if (this.#owner.tape === null) return undefined;
       const fits = (by: number) => {
-        const moved = tasks.map((t) => ({ ...t, ...this.#pagedCosts(calls[0]!.shape, by) }));
-        return this.#pagedSplit(calls, moved) === split &&
-          this.#owner.scratchHolds("scores", scores, moved[0]!.scoreBytes);
+        const moved = tasks.map((t, i) => ({ ...t, ...this.#pagedCosts(calls[i]!.shape, by) }));
+        return this.#pagedSplit(calls, moved) === split && holds(moved);
       };
-      return { positions: ATTENTION_POSITIONS, fits };
+      return { positions: ATTENTION_POSITIONS, fits } satisfies Moves;
     };
     if (split > 1) {
       // Chunks of several heads (a chunk reads each block of the regions once for its heads),
-      // about two per thread over the whole job; each call has scores of its own.
+      // about two per thread over the whole job; each call has scores of its own, in a slot
+      // with room for more cached rows, so that the same job a few positions later finds them
+      // where they were.
       const size = Math.ceil(heads / (split * 2));
       const streaming = this.#streaming(calls);
       for (let at = 0; at < tasks.length; at += MAX_TASKS) {
         const group = tasks.slice(at, at + MAX_TASKS);
-        const first = this.#owner.scratch("scores", group.reduce((n, t) => n + t.scoreBytes, 0));
+        const slots = group.map((_, i) => this.#scoreSlot(calls[at + i]!.shape));
+        const total = slots.reduce((n, b) => n + b, 0);
+        const first = this.#owner.scratch("scores", total);
         let scores = first;
-        const job = group.map((t): Task => {
+        const job = group.map((t, i): Task => {
           const args = [...t.args];
           args[5] = scores;
-          scores += t.scoreBytes;
+          scores += slots[i]!;
           const chunk = streaming ? t.runQueryHeads : size;
           return { op: OP_ATTENTION_PAGED, count: t.count, size: chunk, args, floats: [13] };
         });
-        this.#job(job, split, moves(first));
+        const holds = (moved: readonly { scoreBytes: number }[]) =>
+          this.#owner.scratchHolds("scores", first, total) &&
+          slots.every((bytes, i) => moved[at + i]!.scoreBytes <= bytes);
+        this.#job(job, split, moves(holds));
       }
       return;
     }
-    const scores = this.#owner.scratch("scores", Math.max(...tasks.map((t) => t.scoreBytes)));
+    const slot = Math.max(...calls.map((c) => this.#scoreSlot(c.shape)));
+    const scores = this.#owner.scratch("scores", slot);
+    const holds = (moved: readonly { scoreBytes: number }[]) =>
+      this.#owner.scratchHolds("scores", scores, Math.max(...moved.map((t) => t.scoreBytes)));
     for (const t of tasks) {
       const args = [...t.args];
       args[5] = scores;
-      this.#fn("attention_paged", moves(scores))(...args, 0, t.count);
+      this.#fn("attention_paged", moves(holds))(...args, 0, t.count);
     }
+  }
+
+  /** Score bytes of a call of shape `s` with room for up to `SCORE_SLOT_ROWS` more cached rows. */
+  #scoreSlot(s: PagedAttentionShape): number {
+    const rows = Math.ceil((s.kvLen + 1) / SCORE_SLOT_ROWS) * SCORE_SLOT_ROWS;
+    return this.#pagedCosts(s, rows - s.kvLen).scoreBytes;
   }
 
   /**

@@ -23,7 +23,7 @@
  * or a value set by a step that ran as usual, lie elsewhere than recorded, the rest of the run
  * runs as usual and the recording starts over. A batch whose sequences each take as many new
  * tokens moves them all as far: its paged views are keyed relative to its first sequence's
- * position, and its appends replay the same way.
+ * position, and its appends and attention replay the same way.
  *
  * What this buys is the walk itself, not the kernels: at the 110M shape, a token's graph
  * runs 323 steps, and the TypeScript between kernel calls took about 1.5 ms of 5.6. */

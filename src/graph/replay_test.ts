@@ -260,7 +260,7 @@ Deno.test("A cache append replays at every token, its position moved, and stores
   }
 });
 
-Deno.test("Attention replays while its mask is causal, and walks once a sliding window drops positions", async () => {
+Deno.test("Attention replays while its mask is causal, and walks once a sliding window drops positions, alone or batched", async () => {
   // stories260K with its mask widened to drop positions more than 20 behind the query: causal
   // for the first 21 positions, then not; the paged kernel (which assumes causal) must stop.
   const dir = await Deno.makeTempDir();
@@ -290,6 +290,13 @@ Deno.test("Attention replays while its mask is causal, and walks once a sliding 
     const { replayed, walked } = await sessions(model, kernels);
     const prompt = [1, 403, 407, 261, 378];
     assertSameLogits(logitsOf(replayed, prompt, 40), logitsOf(walked, prompt, 40), "window 20");
+    // Three sequences decoding together: each one's mask is checked.
+    const three = (replay: boolean) =>
+      Promise.all(
+        PROMPTS.map(() => createSession(model, { kernels, adaptiveThreads: false, replay })),
+      );
+    const want = await together(await three(false), 40);
+    assertSame(await together(await three(true), 40), want, "window 20, three sequences");
   } finally {
     kernels.close();
     await Deno.remove(dir, { recursive: true });
