@@ -42,6 +42,13 @@ const MAX_RECORDINGS = 8;
  * starts it over), which must not use up a long-lived session's recordings.
  */
 const PAID_OFF_RUNS = 2;
+/**
+ * Most steps replayed as one. A run pauses for the event loop only between two of its
+ * segments, so a token replayed whole would hold a server's `/health` and arrivals for a
+ * whole step: about 25 ms for eight sequences of the 110M shape at two threads (`health_p99_ms`
+ * 28 ms in `bench:serve`), some 100 µs a step.
+ */
+const MAX_SEGMENT_STEPS = 48;
 /** Compositions of a batch plan whose replay plans are kept (the most recently made). */
 const MAX_BATCH_PLANS = 4;
 /** Most items of a value held outside the arena that a replayed step may read (by its items). */
@@ -342,7 +349,10 @@ class Plan<V> {
       }
       const mark = second[i]!.mark;
       let end = i;
-      while (end < second.length && replayed[end] && second[end]!.mark === mark) end++;
+      while (
+        end < second.length && replayed[end] && second[end]!.mark === mark &&
+        end - i < MAX_SEGMENT_STEPS
+      ) end++;
       const allocs: number[] = [];
       const calls: ((by: number) => unknown)[] = [];
       const live = new Map<number, V>();

@@ -43,13 +43,13 @@ async function withReplay(
     overrides: ReturnType<typeof kernelLinears>;
     replay: StepReplay;
     y: number;
-  }) => void,
+  }) => void | Promise<void>,
 ): Promise<void> {
   const kernels = await loadKernels({ threads: 1 });
   try {
     const overrides = kernelLinears(model, kernels);
     const executor = plainExecutor(model);
-    body({ executor, kernels, overrides, replay: new StepReplay(), y: model.outputs[0]!.id });
+    await body({ executor, kernels, overrides, replay: new StepReplay(), y: model.outputs[0]!.id });
   } finally {
     kernels.close();
   }
@@ -78,6 +78,43 @@ Deno.test("A replayed run makes the kernel calls again and walks the step TypeSc
       assert.equal(at, -1, `run ${run}: item ${at} differs`);
     }
     assert.equal(replay.replayedSteps(1), 1, "y alone is replayed");
+  });
+});
+
+Deno.test("A long replayed stretch is cut, so that a run still pauses for the event loop every 48 steps", async () => {
+  const LINEARS = 120;
+  const model = smallModel("graph g(x) -> (y)", [
+    "x = external<scalar>(shape = [1, 32]);",
+    "w = variable<scalar>(shape = [32, 32], label = 'w');",
+    "h0 = linear(x, w, 0.0);",
+    ...Array.from({ length: LINEARS - 1 }, (_, i) => `h${i + 1} = linear(h${i}, w, 0.0);`),
+    `y = mul(h${LINEARS - 1}, 0.5);`,
+  ], { w: weight(32) });
+  await withReplay(model, async ({ executor, kernels, overrides, replay }) => {
+    let pauses = 0;
+    const pause = () => (pauses++, null);
+    for (let run = 0; run < 4; run++) {
+      const x = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i + run)); // (1, 32)
+      const inputs = new Map<string, Tensor>([["x", tensor("f32", [1, 32], x)]]);
+      pauses = 0;
+      await executor.runBoundAsync(
+        inputs,
+        executor.bind(inputs),
+        overrides,
+        kernels,
+        undefined,
+        pause,
+        replay,
+      );
+    }
+    const replayed = replay.replayedSteps(1);
+    assert.ok(replayed >= LINEARS - 1, `${replayed} steps replayed`);
+    // A pause after each step walked, and after each stretch replayed.
+    const walked = executor.steps.length - replayed;
+    assert.ok(
+      pauses >= walked + Math.ceil(replayed / 48),
+      `${pauses} pauses over ${walked} steps walked and ${replayed} replayed`,
+    );
   });
 });
 
