@@ -33,16 +33,13 @@ import { type Executor, heldViews, type Pause, settle, staged } from "./executor
 import { type AttrTemplate, type Node, resolveAttr, templateWires } from "./graph.ts";
 import { type RowAxis, rowAxisOf } from "./row_axes.ts";
 import { sliceWindow } from "../ops/slice.ts";
-import { isPaged } from "../tensor/paged.ts";
 import {
-  arenaLayout,
   BatchReplay,
   type Layouts,
-  pagedLayout,
   type Read,
   Recording,
   Replaying,
-  smallItems,
+  tensorLayouts,
   type Values,
 } from "./replay.ts";
 
@@ -738,48 +735,40 @@ function composition(threads: number, tokens: readonly number[]): string {
 }
 
 /**
- * Where a batched run's values lie, for its recordings (`replay.ts`): paged views relative to
- * `position`, the first sequence's (none without it).
+ * Where a batched run's values lie, for its recordings (`replay.ts`): each tensor as one
+ * sequence's run has it (`tensorLayouts`), paged views relative to `position`, the first
+ * sequence's (none without it).
  */
 function valueLayouts(
   arena: RunArena,
   constants: ReadonlySet<Tensor>,
   position: number | null,
 ): Layouts<Value> {
-  const place = (t: Tensor) =>
-    constants.has(t)
-      ? "c"
-      : arenaLayout(t, arena) ?? (position === null ? null : pagedLayout(t, position));
+  const one = tensorLayouts(arena, position);
   return {
-    key(v) {
-      if (v.kind === "rows") {
-        const at = place(v.t);
-        return at === null ? null : `rows ${v.axis} ${v.counts.join(",")} ${at}`;
-      }
-      const at = v.parts.map(place);
-      return at.includes(null) ? null : `parts ${at.join(" ")}`;
-    },
-    items(v) {
-      if (v.kind === "rows") {
-        const items = smallItems(v.t);
-        return items === null ? null : `rows ${v.axis} ${v.counts.join(",")} ${items}`;
-      }
-      const items = v.parts.map(smallItems);
-      return items.includes(null) ? null : `parts ${items.join(" | ")}`;
-    },
-    relative: (v) => v.kind === "parts" && v.parts.some(isPaged),
+    key: (v) => describe(v, (t) => (constants.has(t) ? "c" : one.key(t)), " "),
+    items: (v) => describe(v, one.items, " | "),
+    relative: (v) => v.kind === "parts" && v.parts.some(one.relative),
     moved: (v, by) =>
-      by === 0 || v.kind !== "parts" || !v.parts.some(isPaged)
+      by === 0 || !(v.kind === "parts" && v.parts.some(one.relative))
         ? v
-        : { kind: "parts", parts: v.parts.map((t) => (isPaged(t) && t.moved ? t.moved(by) : t)) },
+        : { kind: "parts", parts: v.parts.map((t) => one.moved(t, by)) },
   };
 }
 
-/** A stand-in's key of each sequence's part of `v` (null when one has none). */
+/** `v` described tensor by tensor by `of`, its parts joined by `sep` (null when one is). */
+function describe(v: Value, of: (t: Tensor) => string | null, sep: string): string | null {
+  if (v.kind === "rows") {
+    const d = of(v.t);
+    return d === null ? null : `rows ${v.axis} ${v.counts.join(",")} ${d}`;
+  }
+  const ds = v.parts.map(of);
+  return ds.includes(null) ? null : `parts ${ds.join(sep)}`;
+}
+
+/** A stand-in's key of each sequence's part of `v` (null for the stacked rows of several). */
 function partsKey(v: Value, standIn: (t: Tensor) => string | null): string | null {
-  const parts = v.kind === "parts" ? v.parts : v.counts.length === 1 ? [v.t] : null;
-  const keys = parts?.map(standIn) ?? [null];
-  return keys.includes(null) ? null : keys.join(" ");
+  return v.kind === "rows" && v.counts.length !== 1 ? null : describe(v, standIn, " ");
 }
 
 function sameCounts(a: readonly number[], b: readonly number[]): boolean {

@@ -70,14 +70,14 @@ class WatchedBindings extends Map<string, number> {
 }
 
 /** How `t` lies in `arena`, or null when it does not lie there. */
-export function arenaLayout(t: Tensor, arena: RunArena): string | null {
+function arenaLayout(t: Tensor, arena: RunArena): string | null {
   if (isPaged(t) || !(t.data instanceof Float32Array) || !arena.holds(t.data)) return null;
   const where = `${t.data.byteOffset}+${t.data.length}:${t.shape.join("x")}`;
   return isStrided(t) ? `${where}@${t.offset}/${t.strides.join(",")}` : where;
 }
 
 /** The items of `t` as a key, when it is small and held outside the kernels' memory; else null. */
-export function smallItems(t: Tensor): string | null {
+function smallItems(t: Tensor): string | null {
   if (isPaged(t) || volume(t.shape) > MAX_GUARDED_ITEMS) return null;
   const items = Array.from(contiguous(t).data as ArrayLike<unknown>);
   return `${t.dtype} [${t.shape.join(",")}] ${items.join(",")}`;
@@ -87,7 +87,7 @@ export function smallItems(t: Tensor): string | null {
  * Where a paged cache view lies relative to the run's `position`: its region, its block table in
  * the kernels' memory, and how many positions it covers past the run's.
  */
-export function pagedLayout(t: Tensor, position: number): string | null {
+function pagedLayout(t: Tensor, position: number): string | null {
   if (!isPaged(t) || t.paged.memory === null || t.paged.tableAt < 0) return null;
   return `paged ${t.paged.offset}@${t.paged.tableAt} P+${t.paged.length - position}`;
 }
@@ -467,10 +467,13 @@ export class Replaying<V> {
   }
 }
 
-/** Where the tensors of one sequence's run at `position` lie: in `arena`, or in the paged cache. */
-function tensorLayouts(arena: RunArena, position: number): Layouts<Tensor> {
+/**
+ * Where the tensors of a run at `position` lie: in `arena`, or in the paged cache (not keyed
+ * when `position` is null: a batch whose sequences move unequally).
+ */
+export function tensorLayouts(arena: RunArena, position: number | null): Layouts<Tensor> {
   return {
-    key: (t) => arenaLayout(t, arena) ?? pagedLayout(t, position),
+    key: (t) => arenaLayout(t, arena) ?? (position === null ? null : pagedLayout(t, position)),
     items: smallItems,
     relative: isPaged,
     moved: (t, by) => (by !== 0 && isPaged(t) && t.moved ? t.moved(by) : t),
