@@ -471,12 +471,13 @@ export class Ops implements KernelOps {
     }
     const slot = Math.max(...calls.map((c) => this.#scoreSlot(c.shape)));
     const scores = this.#owner.scratch("scores", slot);
-    const holds = (moved: readonly { scoreBytes: number }[]) =>
-      this.#owner.scratchHolds("scores", scores, Math.max(...moved.map((t) => t.scoreBytes)));
+    const sequential = moves((moved) =>
+      this.#owner.scratchHolds("scores", scores, Math.max(...moved.map((t) => t.scoreBytes)))
+    );
     for (const t of tasks) {
       const args = [...t.args];
       args[5] = scores;
-      this.#fn("attention_paged", moves(holds))(...args, 0, t.count);
+      this.#fn("attention_paged", sequential)(...args, 0, t.count);
     }
   }
 

@@ -363,7 +363,8 @@ class Plan<V> {
         const take = second[j]!;
         // Values its earlier steps set are checked where they are set, not before the segment.
         guards.push(...take.guards.filter(([k]) => !live.has(k)));
-        for (const c of take.calls) if (c.fits) fits.push(c.fits);
+        // Calls of one kernel op share their check (the calls of one attention step).
+        for (const c of take.calls) if (c.fits && !fits.includes(c.fits)) fits.push(c.fits);
         for (const r of take.symbols) symbols.set(`${r[0]} ${r[1]}`, r);
         allocs.push(...take.allocs);
         calls.push(...take.calls.map(bound));
