@@ -336,7 +336,8 @@ async function loadConfigured(
       }, graph in ${seconds.toFixed(2)} s; answering while the weights arrive`,
   );
   log(describeMemory(loaded.memory));
-  loaded.weightsReady.then(
+  // After the progress reporter's last line, which also waits for the load's end.
+  loadEnded.promise.then(() => loaded.weightsReady).then(
     (stats) =>
       log(
         `rill: all weights in place: ${stats.bytes} bytes in ${

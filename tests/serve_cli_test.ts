@@ -180,7 +180,11 @@ Deno.test("rill serve with MODEL set to a GGUF file converts it once into the ca
       assert.match(log, /rill: converting (\d+\.\d) of \1 MB \(100%\)/, log);
       assert.match(log, /\(converted\)/);
       await first.child.waitFor(/all weights in place/);
-      await first.child.waitFor(/rill: loading (\d+\.\d) of \1 MB \(100%\)/);
+      // The load's last progress line comes before the line that says it ended.
+      assert.match(
+        first.child.log,
+        /rill: loading (\d+\.\d) of \1 MB \(100%\)\n(.*\n)*.*all weights in place/,
+      );
       const ready = await (await fetch(`${first.url}/ready`)).json();
       assert.equal(ready.status, "ready");
       assert.equal(ready.phase, "load");
