@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { InferenceService } from "../src/engine/service.ts";
+import type { GenerationEvent, InferenceService } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
@@ -7,7 +7,9 @@ import type { ServingState } from "./state.ts";
 import type { OutputPlan } from "./structured.ts";
 import { type GenerationRequest, readJsonObject } from "./validate.ts";
 import {
+  type Answer,
   dataFrame,
+  type DoneEvent,
   type FinishReason,
   type JobWriter,
   type PreparedJob,
@@ -88,14 +90,18 @@ export function generationRoute<R extends GenerationRequest>(
     const service = state.requireModel(request.model);
     const prompt = endpoint.prompt(service, request);
     const promptIds = promptTokens(service, prompt, endpoint.promptField);
-    const output = endpoint.output?.(state, service, request) ?? {};
+    // Each choice's constraint follows its own tokens.
+    const outputs = Array.from(
+      { length: request.n },
+      () => endpoint.output?.(state, service, request) ?? {},
+    );
     const id = responseId(endpoint.idPrefix);
     const job = prepareJob(state, {
       service,
       request,
       promptIds,
       promptField: endpoint.promptField,
-      output,
+      outputs,
       id,
       arrived,
       clientSignal: c.req.raw.signal,
@@ -110,9 +116,9 @@ export function generationRoute<R extends GenerationRequest>(
 }
 
 /**
- * The chunks and the whole answer of a chat or text completion, in OpenAI's envelope.
- * `promptLength` is the prompt's length in characters, where completion logprobs' text offsets
- * start.
+ * The chunks and the whole answer of a chat or text completion, in OpenAI's envelope, each
+ * choice with its index. `promptLength` is the prompt's length in characters, where
+ * completion logprobs' text offsets start.
  */
 function responses(
   shape: ResponseShape,
@@ -120,9 +126,8 @@ function responses(
   promptLength: number,
   includeUsage: boolean,
 ): JobWriter {
-  const { id, service, request } = job;
-  const parsing = job.output?.toolCalls === true;
-  const parser = parsing ? new ToolCallParser(service.toolFamily) : undefined;
+  const { id, service } = job;
+  const parsing = job.outputs?.[0]?.toolCalls === true;
   const created = unixSeconds();
   const envelope = {
     id,
@@ -131,67 +136,117 @@ function responses(
     model: service.modelId,
     system_fingerprint: service.systemFingerprint,
   };
-  let offset = promptLength;
-  const logprobs = (entries: readonly TokenLogprob[] | undefined) => {
-    if (request.logprobs === undefined) return null;
-    const tokens = (entries ?? []).map((e) => loggedToken(service.tokenizer, e));
-    const value = shape.logprobs(tokens, offset);
-    for (const t of tokens) offset += t.token.length;
-    return value;
-  };
-  const choice = (
-    content: object,
-    reason: FinishReason | null,
-    entries?: readonly TokenLogprob[],
-  ) => ({ index: 0, ...content, logprobs: logprobs(entries), finish_reason: reason });
-  // Log-probabilities of text a tool-call reader held back go out with the next chunk.
-  let held: TokenLogprob[] = [];
-  const parsed = (piece: { content: string; calls: readonly ToolCallDelta[] }, entries = held) => {
-    const frames: string[] = [];
-    if (piece.content !== "") frames.push(chunk(shape.text(piece.content), null, entries));
-    if (piece.calls.length > 0) {
-      if (!shape.toolCalls) throw new TypeError(`${shape.chunkObject} has no tool calls`);
-      frames.push(chunk(shape.toolCalls(piece.calls), null, frames.length > 0 ? [] : entries));
-    }
-    held = frames.length > 0 ? [] : entries;
-    return frames;
-  };
-  const chunk = (content: object, reason: FinishReason | null, entries?: readonly TokenLogprob[]) =>
-    dataFrame({
-      ...envelope,
-      choices: [choice(content, reason, entries)],
-      ...(includeUsage ? { usage: null } : {}),
-    });
+  const writers = Array.from(
+    { length: job.choices },
+    (_, index) => new ChoiceWriter(shape, job, index, promptLength, parsing),
+  );
+  const chunk = (choice: object) =>
+    dataFrame({ ...envelope, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
   return {
-    opening: () => shape.opening === null ? [] : [chunk(shape.opening, null)],
-    text: (event) =>
-      parser
-        ? parsed(parser.push(event.text), [...held, ...event.logprobs ?? []])
-        : [chunk(shape.text(event.text), null, event.logprobs)],
-    done: (event) => [
-      ...(parser ? parsed(parser.flush()) : []),
-      chunk(
-        shape.finish,
-        (parser?.calls.length ?? 0) > 0 ? "tool_calls" : event.finishReason,
-        [...held, ...event.logprobs ?? []],
-      ),
-      ...(includeUsage ? [dataFrame({ ...envelope, choices: [], usage: usageOf(event) })] : []),
+    opening: (choice) => shape.opening === null ? [] : [chunk(writers[choice]!.opening())],
+    text: (event, choice) => writers[choice]!.text(event).map(chunk),
+    done: (event, choice) => writers[choice]!.done(event).map(chunk),
+    end: (events) => [
+      ...(includeUsage ? [dataFrame({ ...envelope, choices: [], usage: usageOf(events) })] : []),
       "data: [DONE]\n\n",
     ],
     error: (error) => dataFrame(error.toJSON()),
-    whole: (text, event, entries) => {
-      const { content, calls } = parsing
-        ? parseToolCalls(service, text)
-        : { content: text, calls: [] };
-      const reason = calls.length > 0 ? "tool_calls" : event.finishReason;
-      return {
-        ...envelope,
-        object: shape.wholeObject,
-        choices: [choice(shape.whole(content, calls), reason, entries)],
-        usage: usageOf(event),
-      };
-    },
+    whole: (answers) => ({
+      ...envelope,
+      object: shape.wholeObject,
+      choices: answers.map((answer, index) => writers[index]!.whole(answer)),
+      usage: usageOf(answers.map((a) => a.event)),
+    }),
   };
+}
+
+/** The choice objects of one choice: its text, tool calls and logprobs as they arrive. */
+class ChoiceWriter {
+  readonly #shape: ResponseShape;
+  readonly #job: PreparedJob;
+  readonly #index: number;
+  readonly #parser: ToolCallParser | undefined;
+  /** Where the next token's text starts in the prompt and completion text. */
+  #offset: number;
+  /** Log-probabilities of text the tool-call reader held back, for the next chunk. */
+  #held: TokenLogprob[] = [];
+
+  constructor(
+    shape: ResponseShape,
+    job: PreparedJob,
+    index: number,
+    promptLength: number,
+    parsing: boolean,
+  ) {
+    this.#shape = shape;
+    this.#job = job;
+    this.#index = index;
+    this.#offset = promptLength;
+    this.#parser = parsing ? new ToolCallParser(job.service.toolFamily) : undefined;
+  }
+
+  opening(): object {
+    return this.#choice(this.#shape.opening ?? {}, null);
+  }
+
+  text(event: Extract<GenerationEvent, { type: "text" }>): object[] {
+    return this.#parser
+      ? this.#parsed(this.#parser.push(event.text), [...this.#held, ...event.logprobs ?? []])
+      : [this.#choice(this.#shape.text(event.text), null, event.logprobs)];
+  }
+
+  done(event: DoneEvent): object[] {
+    const last = this.#parser ? this.#parsed(this.#parser.flush()) : [];
+    const reason = (this.#parser?.calls.length ?? 0) > 0 ? "tool_calls" : event.finishReason;
+    return [
+      ...last,
+      this.#choice(this.#shape.finish, reason, [...this.#held, ...event.logprobs ?? []]),
+    ];
+  }
+
+  whole({ text, event, logprobs }: Answer): object {
+    const { content, calls } = this.#parser
+      ? parseToolCalls(this.#job.service, text)
+      : { content: text, calls: [] };
+    const reason = calls.length > 0 ? "tool_calls" : event.finishReason;
+    return this.#choice(this.#shape.whole(content, calls), reason, logprobs);
+  }
+
+  #choice(content: object, reason: FinishReason | null, entries?: readonly TokenLogprob[]) {
+    return {
+      index: this.#index,
+      ...content,
+      logprobs: this.#logprobs(entries),
+      finish_reason: reason,
+    };
+  }
+
+  #logprobs(entries: readonly TokenLogprob[] | undefined): object | null {
+    if (this.#job.request.logprobs === undefined) return null;
+    const tokens = (entries ?? []).map((e) => loggedToken(this.#job.service.tokenizer, e));
+    const value = this.#shape.logprobs(tokens, this.#offset);
+    for (const t of tokens) this.#offset += t.token.length;
+    return value;
+  }
+
+  #parsed(
+    piece: { content: string; calls: readonly ToolCallDelta[] },
+    entries = this.#held,
+  ): object[] {
+    const choices: object[] = [];
+    if (piece.content !== "") {
+      choices.push(this.#choice(this.#shape.text(piece.content), null, entries));
+    }
+    if (piece.calls.length > 0) {
+      const toolCalls = this.#shape.toolCalls;
+      if (!toolCalls) throw new TypeError(`${this.#shape.chunkObject} has no tool calls`);
+      choices.push(
+        this.#choice(toolCalls(piece.calls), null, choices.length > 0 ? [] : entries),
+      );
+    }
+    this.#held = choices.length > 0 ? [] : entries;
+    return choices;
+  }
 }
 
 /** A whole answer's text split into content and tool calls in the model's format. */
@@ -233,13 +288,14 @@ function responseId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
-function usageOf(
-  event: { promptTokens: number; completionTokens: number; cachedTokens: number },
-): Usage {
+/** The usage of a request's choices: the prompt once (as choice 0 read it), every completion. */
+function usageOf(events: readonly DoneEvent[]): Usage {
+  const { promptTokens, cachedTokens } = events[0]!;
+  const completion = events.reduce((n, e) => n + e.completionTokens, 0);
   return {
-    prompt_tokens: event.promptTokens,
-    completion_tokens: event.completionTokens,
-    total_tokens: event.promptTokens + event.completionTokens,
-    prompt_tokens_details: { cached_tokens: event.cachedTokens },
+    prompt_tokens: promptTokens,
+    completion_tokens: completion,
+    total_tokens: promptTokens + completion,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
   };
 }

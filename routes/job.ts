@@ -70,8 +70,11 @@ export interface JobSpec {
   readonly promptField: string;
   /** The request field that caps the completion, named in context errors (`max_tokens`). */
   readonly maxTokensField?: string;
-  /** The constraint on the output and the reader of its tool calls, if any. */
-  readonly output?: OutputPlan;
+  /**
+   * One output plan per choice (its constraint and whether tool calls are read), as many as
+   * the choices asked for; none: one free-text choice.
+   */
+  readonly outputs?: readonly OutputPlan[];
   /** `performance.now()` when the request arrived. */
   readonly arrived: number;
   /** The response id, for the log. */
@@ -83,6 +86,8 @@ export interface JobSpec {
 /** A job checked against the context and admitted to the queue. */
 export interface PreparedJob extends JobSpec {
   readonly state: ServingState;
+  /** How many choices it generates, each a sequence of its own (batched together). */
+  readonly choices: number;
   readonly maxTokens: number;
   readonly ticket: QueueTicket;
   readonly controller: AbortController;
@@ -94,6 +99,15 @@ export interface PreparedJob extends JobSpec {
  */
 export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   const { service, request, promptIds, promptField, clientSignal } = spec;
+  const choices = Math.max(1, spec.outputs?.length ?? 1);
+  const maxBatch = state.config.maxBatch;
+  if (choices > maxBatch) {
+    throw new ApiError(
+      400,
+      `'n' is ${choices}, more than the ${maxBatch} sequences this server generates at once (--max-batch)`,
+      { param: "n", code: "invalid_value" },
+    );
+  }
   const context = service.contextLength;
   if (promptIds.length >= context) {
     throw new ApiError(
@@ -133,7 +147,7 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
     }
   }
   const maxTokens = Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
-  const needed = spec.output?.constraint?.tokensToFinish?.(maxTokens) ?? 0;
+  const needed = spec.outputs?.[0]?.constraint?.tokensToFinish?.(maxTokens) ?? 0;
   if (needed > maxTokens) {
     throw new ApiError(
       400,
@@ -152,7 +166,7 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   });
   let ticket: QueueTicket;
   try {
-    ticket = state.admit(controller);
+    ticket = state.admit(controller, choices);
   } catch (error) {
     clientSignal.removeEventListener("abort", onClientAbort);
     if (error instanceof QueueFullError) {
@@ -163,25 +177,36 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
     }
     throw error;
   }
-  return { ...spec, state, maxTokens, ticket, controller };
+  return { ...spec, state, choices, maxTokens, ticket, controller };
 }
 
-/** How one endpoint writes the events of a generation. */
+/** The end of one choice's generation. */
+export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
+
+/** One choice's whole answer: its text, its end, and every token's logprobs. */
+export interface Answer {
+  readonly text: string;
+  readonly event: DoneEvent;
+  readonly logprobs: readonly TokenLogprob[];
+}
+
+/**
+ * How one endpoint writes the events of a generation. Choices are numbered from 0; an
+ * endpoint without `n` only ever sees choice 0.
+ */
 export interface JobWriter {
-  /** Stream frames sent before the queue place is ready (chat's role delta). */
-  opening(): string[];
-  /** Stream frames for generated text. */
-  text(event: Extract<GenerationEvent, { type: "text" }>): string[];
-  /** Stream frames for the end (the last, `data: [DONE]` or its like, included). */
-  done(event: Extract<GenerationEvent, { type: "done" }>): string[];
+  /** A choice's stream frames sent before the queue place is ready (chat's role delta). */
+  opening(choice: number): string[];
+  /** A choice's stream frames for generated text. */
+  text(event: Extract<GenerationEvent, { type: "text" }>, choice: number): string[];
+  /** A choice's stream frames for its end. */
+  done(event: DoneEvent, choice: number): string[];
+  /** Stream frames after every choice ended (the usage, `data: [DONE]`), by choice. */
+  end?(events: readonly DoneEvent[]): string[];
   /** The stream frame for an error after the stream began. */
   error(error: ApiError): string;
-  /** The non-streaming answer, given the whole text and every token's logprobs. */
-  whole(
-    text: string,
-    event: Extract<GenerationEvent, { type: "done" }>,
-    logprobs: readonly TokenLogprob[],
-  ): object;
+  /** The non-streaming answer, given every choice's, by choice. */
+  whole(answers: readonly Answer[]): object;
 }
 
 /** A `data:` frame of a server-sent event stream. */
@@ -199,19 +224,24 @@ export async function respondWhole(
   const { signal } = job.controller;
   try {
     await job.ticket.ready;
-    let text = "";
-    const logprobs: TokenLogprob[] = [];
     const timer = new GenerationTimer(job);
-    for await (const event of generation(job, timer)) {
-      logprobs.push(...event.logprobs ?? []);
-      if (event.type === "text") {
-        text += event.text;
-      } else {
-        timer.done(event);
-        return c.json(writer.whole(text, event, logprobs));
-      }
-    }
-    throw new Error("Generation ended without a result");
+    const answers = await Promise.all(
+      choicesOf(job).map(async (choice) => {
+        let text = "";
+        const logprobs: TokenLogprob[] = [];
+        for await (const event of generation(job, timer, choice)) {
+          logprobs.push(...event.logprobs ?? []);
+          if (event.type === "text") {
+            text += event.text;
+          } else {
+            timer.done(event, choice);
+            return { text, event, logprobs };
+          }
+        }
+        throw new Error("Generation ended without a result");
+      }),
+    );
+    return c.json(writer.whole(answers));
   } catch (error) {
     const ended = endedByServer(signal);
     if (ended) {
@@ -250,17 +280,25 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
       if (Date.now() - lastWrite >= interval) void send([": ping\n\n"]);
     }, Math.max(1, Math.min(interval, 1000)));
     try {
-      await send(writer.opening());
+      for (const choice of choicesOf(job)) await send(writer.opening(choice));
       await job.ticket.ready;
       const timer = new GenerationTimer(job);
-      for await (const event of generation(job, timer)) {
-        if (event.type === "text") {
-          await send(writer.text(event));
-          continue;
-        }
-        timer.done(event);
-        await send(writer.done(event));
-      }
+      // Each choice's frames are whole events, so the choices' streams interleave freely.
+      const ends = await Promise.all(
+        choicesOf(job).map(async (choice) => {
+          for await (const event of generation(job, timer, choice)) {
+            if (event.type === "text") {
+              await send(writer.text(event, choice));
+              continue;
+            }
+            timer.done(event, choice);
+            await send(writer.done(event, choice));
+            return event;
+          }
+          throw new Error("Generation ended without a result");
+        }),
+      );
+      await send(writer.end?.(ends) ?? []);
     } catch (error) {
       const ended = endedByServer(signal);
       if (ended) {
@@ -286,17 +324,28 @@ function endedByServer(signal: AbortSignal): ApiError | undefined {
   return signal.aborted && signal.reason instanceof ApiError ? signal.reason : undefined;
 }
 
-/** The engine's generation of a prepared job. */
-function generation(job: PreparedJob, timer: GenerationTimer) {
-  const { logprobs } = job.request;
+/** A job's choice numbers, 0 up. */
+function choicesOf(job: PreparedJob): number[] {
+  return Array.from({ length: job.choices }, (_, i) => i);
+}
+
+/**
+ * The engine's generation of one choice of a prepared job. With a seed, choice i samples
+ * with seed + i: each choice is the answer a request for one choice with that seed gets.
+ */
+function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
+  const { logprobs, sampling } = job.request;
+  const constraint = job.outputs?.[choice]?.constraint;
   return job.service.generate(job.promptIds, {
-    sampling: job.request.sampling,
+    sampling: sampling.seed === undefined
+      ? sampling
+      : { ...sampling, seed: sampling.seed + choice },
     stop: job.request.stop,
     maxTokens: job.maxTokens,
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),
     ...(logprobs === undefined ? {} : { logprobs }),
-    ...(job.output?.constraint ? { constraint: job.output.constraint } : {}),
+    ...(constraint ? { constraint } : {}),
   });
 }
 
@@ -320,22 +369,24 @@ class GenerationTimer {
     this.#job.state.metrics.timeToFirstToken((this.#first - this.#job.arrived) / 1000);
   }
 
+  /** Choice `choice` ended; the prompt's tokens are counted with choice 0's. */
   done(
     result: { promptTokens: number; completionTokens: number; finishReason: FinishReason },
+    choice: number,
   ): void {
-    const { state, arrived, id } = this.#job;
-    const stats = this.#job.output?.constraint?.stats;
+    const { state, arrived, id, choices } = this.#job;
+    const stats = this.#job.outputs?.[choice]?.constraint?.stats;
     if (stats) state.metrics.constrained(stats.masks, stats.seconds);
     if (this.#first === undefined) this.token();
     const decodeSeconds = (performance.now() - this.#first!) / 1000;
     state.metrics.decode(result.completionTokens - 1, decodeSeconds);
-    state.metrics.tokens(result.promptTokens, result.completionTokens);
+    state.metrics.tokens(choice === 0 ? result.promptTokens : 0, result.completionTokens);
     const speed = result.completionTokens > 1
       ? `, ${((result.completionTokens - 1) / decodeSeconds).toFixed(1)} tokens/s`
       : "";
     state.log(
-      `rill: ${id} prompt ${result.promptTokens} + completion ${result.completionTokens} tokens, ` +
-        `finish ${result.finishReason}, first token after ${
+      `rill: ${id}${choices > 1 ? ` choice ${choice}` : ""} prompt ${result.promptTokens} + ` +
+        `completion ${result.completionTokens} tokens, finish ${result.finishReason}, first token after ${
           ((this.#first! - arrived) / 1000).toFixed(3)
         } s${speed}`,
     );

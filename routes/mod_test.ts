@@ -28,7 +28,7 @@ Deno.test("createApp answers bad chat requests with 400 naming the field", async
     [{ messages: [{ role: "robot", content: "x" }] }, "messages[0].role", /one of/],
     [{ messages: [{ role: "user", content: "x" }], temperature: "hot" }, "temperature", /number/],
     [{ messages: [{ role: "user", content: "x" }], temperature: 3 }, "temperature", /between/],
-    [{ messages: [{ role: "user", content: "x" }], n: 2 }, "n", /not supported/],
+    [{ messages: [{ role: "user", content: "x" }], n: 129 }, "n", /between 1 and 128/],
     [{ messages: [{ role: "user", content: "x" }], stop: ["a", "b", "c", "d", "e"] }, "stop", /4/],
     [{ messages: [{ role: "user", content: "x" }], stop: 5 }, "stop", /string/],
     [{ messages: [{ role: "user", content: "x" }], max_tokens: 0 }, "max_tokens", /between/],

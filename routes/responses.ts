@@ -82,7 +82,7 @@ export function responsesRoute(state: ServingState): Hono {
       promptIds,
       promptField: "input",
       maxTokensField: "max_output_tokens",
-      output,
+      outputs: [output],
       id,
       arrived,
       clientSignal: c.req.raw.signal,
@@ -367,7 +367,7 @@ function responseWriter(
     },
     error: (error) =>
       frame("error", { code: error.code, message: error.message, param: error.param }),
-    whole: (all, event, logged) => finished(all, event, logged),
+    whole: ([answer]) => finished(answer!.text, answer!.event, answer!.logprobs),
   };
 }
 

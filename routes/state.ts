@@ -143,23 +143,33 @@ export class ServingState {
   }
 
   /**
-   * Takes a place in the queue for a generation that `controller` aborts. When a shutdown
-   * ends the generation, the controller is aborted with the `ApiError` to answer it with.
+   * Takes `places` places in the queue (one per sequence) for a generation that `controller`
+   * aborts; the ticket is ready once all of them are. When a shutdown ends the generation,
+   * the controller is aborted with the `ApiError` to answer it with.
    *
    * @throws {ApiError} 503 once `shutdown` was called
-   * @throws {QueueFullError} when every waiting place is taken
+   * @throws {QueueFullError} when the waiting places left are fewer than those asked for
    */
-  admit(controller: AbortController): QueueTicket {
+  admit(controller: AbortController, places = 1): QueueTicket {
     if (this.#stopping) throw this.#stopping;
-    const ticket = this.queue.admit(controller.signal);
+    const tickets: QueueTicket[] = [];
+    try {
+      for (let i = 0; i < places; i++) tickets.push(this.queue.admit(controller.signal));
+    } catch (error) {
+      for (const ticket of tickets) ticket.release();
+      throw error;
+    }
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#admitted.set(controller, promise);
     const release = () => {
-      ticket.release();
+      for (const ticket of tickets) ticket.release();
       this.#admitted.delete(controller);
       resolve();
     };
-    return { ready: ticket.ready, release, [Symbol.dispose]: release };
+    const ready = tickets.length === 1
+      ? tickets[0]!.ready
+      : Promise.all(tickets.map((t) => t.ready)).then(() => {});
+    return { ready, release, [Symbol.dispose]: release };
   }
 
   /**

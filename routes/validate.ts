@@ -23,6 +23,8 @@ export interface GenerationRequest {
   readonly maxTokens: number | undefined;
   /** Alternatives per token when log-probabilities were asked for; undefined when not. */
   readonly logprobs: number | undefined;
+  /** Choices to generate for the prompt (`n`, default 1). */
+  readonly n: number;
 }
 
 /** `response_format`: free text, any JSON object, or JSON matching a schema. */
@@ -201,10 +203,7 @@ export function parseCompletionRequest(body: Record<string, unknown>): Completio
 
 function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {
   const model = modelName(body);
-  const n = integer(body, "n", 1, 128);
-  if (n !== undefined && n > 1) {
-    throw invalidRequest("'n' greater than 1 is not supported", "n", "unsupported");
-  }
+  const n = integer(body, "n", 1, 128) ?? 1;
   const stream = boolean(body, "stream") ?? false;
   let includeUsage = false;
   const streamOptions = body.stream_options;
@@ -260,6 +259,7 @@ function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest,
     sampling,
     stop: stopStrings(body.stop),
     maxTokens: maxCompletion ?? maxTokens,
+    n,
   };
 }
 

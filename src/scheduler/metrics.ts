@@ -150,10 +150,10 @@ export class ServingMetrics {
       "Time spent computing token masks for constrained decoding.",
       [`rill_constrained_mask_seconds_total ${this.#maskSeconds}`],
     );
-    metric("rill_queue_depth", "gauge", "Requests waiting for their turn.", [
+    metric("rill_queue_depth", "gauge", "Choices of requests waiting for their turn.", [
       `rill_queue_depth ${this.#queueDepth()}`,
     ]);
-    metric("rill_requests_running", "gauge", "Requests generating now.", [
+    metric("rill_requests_running", "gauge", "Choices of requests generating now.", [
       `rill_requests_running ${this.#running()}`,
     ]);
     const stats = this.#scheduler();

@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import { metricValue, startServer } from "./_serve_harness.ts";
+
+const CHAT = [{ role: "user" as const, content: "Tell me a story about a cat." }];
+const SAMPLED = { model: "stories260K", temperature: 1, max_tokens: 24 } as const;
+
+/** The content and usage one choice gets alone, sampled with `seed`. */
+async function alone(client: OpenAI, seed: number) {
+  const answer = await client.chat.completions.create({ ...SAMPLED, messages: CHAT, seed });
+  assert.equal(answer.choices.length, 1);
+  return { content: answer.choices[0]!.message.content, usage: answer.usage! };
+}
+
+Deno.test("n choices: choice i is what a one-choice request with seed + i gets, whole and streamed", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const single = await Promise.all([0, 1, 2].map((i) => alone(client, 40 + i)));
+  assert.equal(new Set(single.map((s) => s.content)).size, 3, "three seeds, three answers");
+
+  const whole = await client.chat.completions.create({
+    ...SAMPLED,
+    messages: CHAT,
+    seed: 40,
+    n: 3,
+  });
+  assert.deepEqual(whole.choices.map((c) => c.index), [0, 1, 2]);
+  assert.deepEqual(whole.choices.map((c) => c.message.content), single.map((s) => s.content));
+  // The prompt counts once; the completions add up.
+  assert.equal(whole.usage!.prompt_tokens, single[0]!.usage.prompt_tokens);
+  assert.equal(
+    whole.usage!.completion_tokens,
+    single.reduce((n, s) => n + s.usage.completion_tokens, 0),
+  );
+  assert.equal(
+    whole.usage!.total_tokens,
+    whole.usage!.prompt_tokens + whole.usage!.completion_tokens,
+  );
+
+  const stream = await client.chat.completions.create({
+    ...SAMPLED,
+    messages: CHAT,
+    seed: 40,
+    n: 3,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const texts = ["", "", ""];
+  const roles = [0, 0, 0];
+  const finishes: (string | null)[] = [null, null, null];
+  let usage: OpenAI.CompletionUsage | undefined;
+  let afterUsage = 0;
+  for await (const chunk of stream) {
+    if (usage !== undefined) afterUsage++;
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices) {
+      assert.equal(chunk.choices.length, 1, "one choice per chunk");
+      assert.equal(
+        finishes[choice.index],
+        null,
+        `choice ${choice.index} has nothing after its end`,
+      );
+      if (choice.delta.role === "assistant") roles[choice.index]!++;
+      texts[choice.index] += choice.delta.content ?? "";
+      finishes[choice.index] = choice.finish_reason;
+    }
+  }
+  assert.deepEqual(roles, [1, 1, 1]);
+  assert.deepEqual(texts, single.map((s) => s.content));
+  assert.deepEqual(finishes, whole.choices.map((c) => c.finish_reason));
+  assert.deepEqual(usage, whole.usage);
+  assert.equal(afterUsage, 0, "the usage chunk comes last");
+});
+
+Deno.test("n choices of a text completion carry their own logprobs and text offsets", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const request = {
+    model: "stories260K",
+    prompt: "Once upon a time",
+    max_tokens: 8,
+    temperature: 1,
+    seed: 7,
+    logprobs: 2,
+  };
+  const both = await client.completions.create({ ...request, n: 2 });
+  const first = await client.completions.create(request);
+  const second = await client.completions.create({ ...request, seed: 8 });
+  assert.deepEqual(both.choices.map((c) => c.index), [0, 1]);
+  for (const [i, one] of [first, second].entries()) {
+    const choice = both.choices[i]!;
+    assert.equal(choice.text, one.choices[0]!.text);
+    assert.deepEqual(choice.logprobs, one.choices[0]!.logprobs);
+    // Each choice's offsets start at the prompt's end.
+    assert.equal(choice.logprobs!.text_offset![0], request.prompt.length);
+  }
+});
+
+Deno.test("n choices generate as one batch: the running count reaches n, and a cancel ends them all", async () => {
+  await using server = await startServer();
+  const controller = new AbortController();
+  const stream = await server.client().chat.completions.create({
+    model: "stories260K",
+    messages: CHAT,
+    max_tokens: 200,
+    n: 4,
+    stream: true,
+    logit_bias: { "2": -100 },
+  }, { signal: controller.signal });
+  let running = 0;
+  const seen = new Set<number>();
+  try {
+    for await (const chunk of stream) {
+      for (const choice of chunk.choices) if (choice.delta.content) seen.add(choice.index);
+      if (seen.size === 4 && running === 0) {
+        running = await metricValue(server.url, "rill_sequences_running");
+        controller.abort();
+      }
+    }
+  } catch (error) {
+    assert.ok(error instanceof OpenAI.APIUserAbortError, String(error));
+  }
+  assert.equal(running, 4);
+  for (let i = 0; i < 200 && (await metricValue(server.url, "rill_requests_running")) > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(await metricValue(server.url, "rill_requests_running"), 0);
+  assert.equal(await metricValue(server.url, "rill_cancellations_total"), 1);
+});
+
+Deno.test("n beyond the batch the server runs, or beyond 128, is a 400 naming n", async () => {
+  await using server = await startServer({ maxBatch: 2 });
+  const client = server.client();
+  for (const n of [3, 129]) {
+    await assert.rejects(
+      client.chat.completions.create({ model: "stories260K", messages: CHAT, n }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "n",
+    );
+  }
+  const two = await client.chat.completions.create({
+    model: "stories260K",
+    messages: CHAT,
+    n: 2,
+    max_tokens: 4,
+  });
+  assert.equal(two.choices.length, 2);
+});
+
+Deno.test("each of n constrained choices follows its own tokens through the format", async () => {
+  await using server = await startServer();
+  const request = {
+    model: "stories260K",
+    messages: [{ role: "user" as const, content: "Describe a pet as JSON." }],
+    max_tokens: 40,
+    temperature: 1,
+    seed: 2,
+    response_format: { type: "json_object" as const },
+  };
+  const three = await server.client().chat.completions.create({ ...request, n: 3 });
+  for (const [i, choice] of three.choices.entries()) {
+    const value = JSON.parse(choice.message.content!);
+    assert.ok(typeof value === "object" && value !== null && !Array.isArray(value));
+    const one = await server.client().chat.completions.create({ ...request, seed: 2 + i });
+    assert.equal(choice.message.content, one.choices[0]!.message.content);
+  }
+});
