@@ -479,8 +479,16 @@ export class BatchScheduler<S extends StepSequence> {
   }
 
   #advance(live: Live<S>, ids: readonly number[], logits: Float32Array): void {
+    const prompt = live.request.prompt.length;
+    const before = live.fed.length;
     live.fed.push(...ids);
     live.pending = live.pending.slice(ids.length);
+    // A prompt's full blocks are shared as soon as they are computed, not when their sequence
+    // ends: a request with the same prefix arriving meanwhile (another choice of the same
+    // request, a shared system prompt) computes only what follows it.
+    if (this.#keepPrefixes && before < prompt && live.fed.length >= prompt) {
+      this.prefixCache.insert(live.fed, live.seq!.blocks);
+    }
     if (live.pending.length > 0) return;
     if (live.cancelled !== undefined) return this.#end(live, live.cancelled);
     let next: number | null;

@@ -108,6 +108,30 @@ Deno.test("BatchScheduler reuses a cached prefix: same tokens, cached_tokens cou
   assert.equal(s.stats.prefixHitTokens, 32);
 });
 
+Deno.test("BatchScheduler shares a prompt's full blocks once they are computed, while their sequence still runs", async () => {
+  const model = await stories("stories260K_f32");
+  const base = prompt(45, 8);
+  const follow = [...base.slice(0, 40), 9, 10, 11];
+  const { scheduler: s } = scheduler(model, 64);
+  let started!: Promise<{ ids: number[]; cachedTokens: number }>;
+  const ids: number[] = [];
+  const first = s.submit({
+    prompt: base,
+    maxTokens: 20,
+    next: (logits) => {
+      ids.push(argmax(logits));
+      // The second request arrives once the first has its first token.
+      if (ids.length === 1) started = greedy(s, follow, 6);
+      return ids.length >= 20 ? null : ids.at(-1)!;
+    },
+  });
+  await first.done;
+  const second = await started;
+  assert.equal(second.cachedTokens, 32);
+  assert.deepEqual(second.ids, (await greedy(scheduler(model, 64).scheduler, follow, 6)).ids);
+  assert.ok(ids.length === 20);
+});
+
 Deno.test("BatchScheduler pauses the youngest sequence when blocks run out, and it recomputes to the same tokens", async () => {
   const model = await stories("stories260K_q40");
   const alone = [];
