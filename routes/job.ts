@@ -225,22 +225,20 @@ export async function respondWhole(
   try {
     await job.ticket.ready;
     const timer = new GenerationTimer(job);
-    const answers = await Promise.all(
-      choicesOf(job).map(async (choice) => {
-        let text = "";
-        const logprobs: TokenLogprob[] = [];
-        for await (const event of generation(job, timer, choice)) {
-          logprobs.push(...event.logprobs ?? []);
-          if (event.type === "text") {
-            text += event.text;
-          } else {
-            timer.done(event, choice);
-            return { text, event, logprobs };
-          }
+    const answers = await eachChoice(job, timer, async (choice, events) => {
+      let text = "";
+      const logprobs: TokenLogprob[] = [];
+      for await (const event of events) {
+        logprobs.push(...event.logprobs ?? []);
+        if (event.type === "text") {
+          text += event.text;
+        } else {
+          timer.done(event, choice);
+          return { text, event, logprobs };
         }
-        throw new Error("Generation ended without a result");
-      }),
-    );
+      }
+      throw new Error("Generation ended without a result");
+    });
     return c.json(writer.whole(answers));
   } catch (error) {
     const ended = endedByServer(signal);
@@ -280,24 +278,22 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
       if (Date.now() - lastWrite >= interval) void send([": ping\n\n"]);
     }, Math.max(1, Math.min(interval, 1000)));
     try {
-      for (const choice of choicesOf(job)) await send(writer.opening(choice));
+      for (let choice = 0; choice < job.choices; choice++) await send(writer.opening(choice));
       await job.ticket.ready;
       const timer = new GenerationTimer(job);
       // Each choice's frames are whole events, so the choices' streams interleave freely.
-      const ends = await Promise.all(
-        choicesOf(job).map(async (choice) => {
-          for await (const event of generation(job, timer, choice)) {
-            if (event.type === "text") {
-              await send(writer.text(event, choice));
-              continue;
-            }
-            timer.done(event, choice);
-            await send(writer.done(event, choice));
-            return event;
+      const ends = await eachChoice(job, timer, async (choice, events) => {
+        for await (const event of events) {
+          if (event.type === "text") {
+            await send(writer.text(event, choice));
+            continue;
           }
-          throw new Error("Generation ended without a result");
-        }),
-      );
+          timer.done(event, choice);
+          await send(writer.done(event, choice));
+          return event;
+        }
+        throw new Error("Generation ended without a result");
+      });
       await send(writer.end?.(ends) ?? []);
     } catch (error) {
       const ended = endedByServer(signal);
@@ -324,16 +320,40 @@ function endedByServer(signal: AbortSignal): ApiError | undefined {
   return signal.aborted && signal.reason instanceof ApiError ? signal.reason : undefined;
 }
 
-/** A job's choice numbers, 0 up. */
-function choicesOf(job: PreparedJob): number[] {
-  return Array.from({ length: job.choices }, (_, i) => i);
+/**
+ * Runs `run` over each choice's generation at once, the results by choice. Choices after the
+ * first start once it has its first token: the prompt's full blocks are in the prefix cache
+ * by then, so each computes only the prompt's last partial block instead of all of it.
+ */
+function eachChoice<T>(
+  job: PreparedJob,
+  timer: GenerationTimer,
+  run: (choice: number, events: AsyncIterable<GenerationEvent>) => Promise<T>,
+): Promise<T[]> {
+  const prefilled = Promise.withResolvers<void>();
+  return Promise.all(
+    Array.from({ length: job.choices }, async (_, choice) => {
+      if (choice > 0) await prefilled.promise;
+      const first = choice === 0 ? prefilled.resolve : undefined;
+      try {
+        return await run(choice, generation(job, timer, choice, first));
+      } finally {
+        prefilled.resolve();
+      }
+    }),
+  );
 }
 
 /**
  * The engine's generation of one choice of a prepared job. With a seed, choice i samples
  * with seed + i: each choice is the answer a request for one choice with that seed gets.
  */
-function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
+function generation(
+  job: PreparedJob,
+  timer: GenerationTimer,
+  choice: number,
+  onFirstToken?: () => void,
+) {
   const { logprobs, sampling } = job.request;
   const constraint = job.outputs?.[choice]?.constraint;
   return job.service.generate(job.promptIds, {
@@ -343,7 +363,10 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
     stop: job.request.stop,
     maxTokens: job.maxTokens,
     signal: job.controller.signal,
-    onFirstToken: () => timer.token(),
+    onFirstToken: () => {
+      timer.token();
+      onFirstToken?.();
+    },
     ...(logprobs === undefined ? {} : { logprobs }),
     ...(constraint ? { constraint } : {}),
   });

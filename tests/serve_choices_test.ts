@@ -164,3 +164,23 @@ Deno.test("each of n constrained choices follows its own tokens through the form
     assert.equal(choice.message.content, one.choices[0]!.message.content);
   }
 });
+
+Deno.test("n choices compute the prompt once: the others start from its cached blocks", async () => {
+  await using server = await startServer();
+  const hits = () => metricValue(server.url, "rill_prefix_hit_tokens_total");
+  const before = await hits();
+  // 45 tokens no other test sends: two full 16-position blocks, the rest computed per choice.
+  const prompt = [1, ...Array.from({ length: 44 }, (_, i) => 3 + ((i * 53 + 11) % 500))];
+  const answer = await server.client().completions.create({
+    model: "stories260K",
+    prompt,
+    n: 3,
+    max_tokens: 4,
+    temperature: 1,
+    seed: 3,
+  });
+  assert.equal(answer.choices.length, 3);
+  assert.equal(answer.usage!.prompt_tokens, 45);
+  assert.equal(answer.usage!.prompt_tokens_details?.cached_tokens, 0);
+  assert.equal((await hits()) - before, 2 * 32);
+});
