@@ -382,18 +382,26 @@ export class BatchScheduler<S extends StepSequence> {
     }
   }
 
-  /** Admits waiting sequences in order while there are slots and blocks for their prompts. */
+  /**
+   * Admits waiting sequences in order while there are slots and blocks for their prompts. One
+   * whose prompt starts with more full blocks than the cache holds, that a running sequence is
+   * computing as part of its own prompt, waits for them (those behind it go on): computing them
+   * twice in the same steps would cost as much as the first sequence's whole prefill.
+   */
   #admit(): void {
     const pool = this.model.pool;
-    while (this.#waiting.length > 0 && this.#running.length < this.#maxRunning) {
-      const live = this.#waiting[0]!;
-      const seq = live.seq ?? this.#free.pop() ?? this.model.newSequence();
+    let at = 0;
+    while (at < this.#waiting.length && this.#running.length < this.#maxRunning) {
+      const live = this.#waiting[at]!;
       const tokens = [...live.fed, ...live.pending];
       // Keep one token to compute: its logits are what the sequence needs next.
-      const cached = this.prefixCache.lookup(
-        tokens,
-        Math.floor((tokens.length - 1) / pool.blockSize),
-      );
+      const reusable = Math.floor((tokens.length - 1) / pool.blockSize);
+      const cached = this.prefixCache.lookup(tokens, reusable);
+      if (this.#prefilling(tokens, reusable) > cached.length) {
+        at++;
+        continue;
+      }
+      const seq = live.seq ?? this.#free.pop() ?? this.model.newSequence();
       // Adopted first, so that the eviction below cannot take them.
       seq.adopt(cached);
       const needed = Math.ceil(tokens.length / pool.blockSize) - cached.length;
@@ -403,7 +411,7 @@ export class BatchScheduler<S extends StepSequence> {
         if (!live.seq) this.#free.push(seq);
         return;
       }
-      this.#waiting.shift();
+      this.#waiting.splice(at, 1);
       const reused = cached.length * pool.blockSize;
       live.seq = seq;
       live.fed.length = 0;
@@ -416,6 +424,25 @@ export class BatchScheduler<S extends StepSequence> {
       live.order = ++this.#order;
       this.#running.push(live);
     }
+  }
+
+  /**
+   * How many of the first `limit` full blocks of `tokens` a running sequence will put in the
+   * prefix cache when its prompt is in (see `#advance`).
+   */
+  #prefilling(tokens: readonly number[], limit: number): number {
+    if (!this.#keepPrefixes) return 0;
+    const B = this.model.pool.blockSize;
+    let most = 0;
+    for (const other of this.#running) {
+      const prompt = other.request.prompt;
+      if (other.fed.length >= prompt.length) continue;
+      const end = Math.min(limit * B, prompt.length);
+      let same = 0;
+      while (same < end && prompt[same] === tokens[same]) same++;
+      most = Math.max(most, Math.floor(same / B));
+    }
+    return most;
   }
 
   /**

@@ -132,6 +132,19 @@ Deno.test("BatchScheduler shares a prompt's full blocks once they are computed, 
   assert.ok(ids.length === 20);
 });
 
+Deno.test("BatchScheduler computes a prompt prefix once for sequences that arrive together with it", async () => {
+  const model = await stories("stories260K_q40");
+  const base = prompt(45, 9);
+  const prompts = [base, base, [...base.slice(0, 40), 7, 8], prompt(20, 10)];
+  const alone = [];
+  for (const p of prompts) alone.push((await greedy(scheduler(model, 64).scheduler, p, 8)).ids);
+  const { scheduler: s } = scheduler(model, 64, { tokenBudget: 16 });
+  const together = await Promise.all(prompts.map((p) => greedy(s, p, 8)));
+  assert.deepEqual(together.map((r) => r.ids), alone);
+  // The first computes two full blocks; the next two wait for them; the unrelated one does not.
+  assert.deepEqual(together.map((r) => r.cachedTokens), [0, 32, 32, 0]);
+});
+
 Deno.test("BatchScheduler pauses the youngest sequence when blocks run out, and it recomputes to the same tokens", async () => {
   const model = await stories("stories260K_q40");
   const alone = [];
