@@ -321,26 +321,16 @@ function endedByServer(signal: AbortSignal): ApiError | undefined {
 }
 
 /**
- * Runs `run` over each choice's generation at once, the results by choice. Choices after the
- * first start once it has its first token: the prompt's full blocks are in the prefix cache
- * by then, so each computes only the prompt's last partial block instead of all of it.
+ * Runs `run` over each choice's generation at once, the results by choice. The scheduler
+ * computes their shared prompt once: the choices after the first wait for its blocks.
  */
 function eachChoice<T>(
   job: PreparedJob,
   timer: GenerationTimer,
   run: (choice: number, events: AsyncIterable<GenerationEvent>) => Promise<T>,
 ): Promise<T[]> {
-  const prefilled = Promise.withResolvers<void>();
   return Promise.all(
-    Array.from({ length: job.choices }, async (_, choice) => {
-      if (choice > 0) await prefilled.promise;
-      const first = choice === 0 ? prefilled.resolve : undefined;
-      try {
-        return await run(choice, generation(job, timer, choice, first));
-      } finally {
-        prefilled.resolve();
-      }
-    }),
+    Array.from({ length: job.choices }, (_, choice) => run(choice, generation(job, timer, choice))),
   );
 }
 
@@ -348,12 +338,7 @@ function eachChoice<T>(
  * The engine's generation of one choice of a prepared job. With a seed, choice i samples
  * with seed + i: each choice is the answer a request for one choice with that seed gets.
  */
-function generation(
-  job: PreparedJob,
-  timer: GenerationTimer,
-  choice: number,
-  onFirstToken?: () => void,
-) {
+function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
   const { logprobs, sampling } = job.request;
   const constraint = job.outputs?.[choice]?.constraint;
   return job.service.generate(job.promptIds, {
@@ -363,10 +348,7 @@ function generation(
     stop: job.request.stop,
     maxTokens: job.maxTokens,
     signal: job.controller.signal,
-    onFirstToken: () => {
-      timer.token();
-      onFirstToken?.();
-    },
+    onFirstToken: () => timer.token(),
     ...(logprobs === undefined ? {} : { logprobs }),
     ...(constraint ? { constraint } : {}),
   });
