@@ -11,6 +11,9 @@
  *   level's wall time (`throughput_tps_N`), and time to first token per level;
  * - a prefix test: a 1,000-token prompt, then another sharing its first 1,000 tokens
  *   (`prefix_ttft_ratio`: time to first token with the cached prefix over the cold one);
+ * - a burst: 8 requests at once sharing a fresh 1,000-token prefix, each with its own 8 tokens
+ *   after it (`burst_ttft_ratio`: the last of their times to first token over the cold one
+ *   above; computing the prefix once for all of them keeps it near 1);
  * - `/health` polled every 10 ms throughout (`health_p99_ms` while 8 streams run);
  * - the server's peak resident memory (`peak_rss_mb`, VmHWM).
  *
@@ -240,6 +243,21 @@ try {
       warmMs.toFixed(0)
     } ms cached ` +
       `(${(warmMs / coldMs).toFixed(3)})`,
+  );
+  const shared = tokens(PREFIX, 4343);
+  const burst = await Promise.all(
+    Array.from(
+      { length: 8 },
+      (_, i) => stream(client, [...shared, ...tokens(9, 20 + i).slice(1)], 4),
+    ),
+  );
+  const burstMs = Math.max(...burst.map((r) => r.first - r.start));
+  out.burst_ttft_max_ms = burstMs;
+  out.burst_ttft_ratio = burstMs / coldMs;
+  console.log(
+    `8 requests at once sharing a fresh ${PREFIX}-token prefix: last TTFT ${
+      burstMs.toFixed(0)
+    } ms (${(burstMs / coldMs).toFixed(2)}x one cold request)`,
   );
   out.peak_rss_mb = await peakRssMb(server.pid);
   console.log(`server peak RSS ${out.peak_rss_mb.toFixed(0)} MiB`);
