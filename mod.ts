@@ -207,7 +207,13 @@ export { digestYield, type IoYield, LoopbackYield } from "./src/scheduler/io_tur
 export { PrefixCache } from "./src/scheduler/prefix_cache.ts";
 export { BlockTable, KvPool, type KvPoolOptions } from "./src/scheduler/kv_pool.ts";
 export { ServingMetrics } from "./src/scheduler/metrics.ts";
-export { type App, createApp, type ServingConfig, ServingState } from "./routes/mod.ts";
+export {
+  type App,
+  createApp,
+  type JobTicket,
+  type ServingConfig,
+  ServingState,
+} from "./routes/mod.ts";
 export {
   DEFAULT_MODEL,
   type ResolvedModel,

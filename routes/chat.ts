@@ -9,13 +9,14 @@ import { renderMessages } from "./messages.ts";
 export function chatRoute(state: ServingState): Hono {
   return generationRoute(state, "/chat/completions", {
     parse: parseChatRequest,
-    prompt: (service, request) =>
+    prompts: (service, request) => [
       renderMessages(
         service,
         request.messages,
         "messages",
         request.toolChoice === "none" ? [] : request.tools,
       ),
+    ],
     output: outputPlan,
     promptField: "messages",
     idPrefix: "chatcmpl",

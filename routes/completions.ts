@@ -3,11 +3,14 @@ import { generationRoute } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { parseCompletionRequest } from "./validate.ts";
 
-/** `POST /completions`: OpenAI (legacy) text completions of a prompt (text or token ids). */
+/**
+ * `POST /completions`: OpenAI (legacy) text completions of one or more prompts (texts or token
+ * ids), `n` choices each: choice p * n + j is prompt p's choice j.
+ */
 export function completionsRoute(state: ServingState): Hono {
   return generationRoute(state, "/completions", {
     parse: parseCompletionRequest,
-    prompt: (_service, request) => request.prompt,
+    prompts: (_service, request) => request.prompts,
     promptField: "prompt",
     idPrefix: "cmpl",
     shape: {

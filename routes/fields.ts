@@ -79,7 +79,7 @@ const SAMPLING: FieldTable = {
   frequency_penalty: honoured(),
   presence_penalty: honoured(),
   logit_bias: honoured(),
-  n: honoured("1 only; more is refused"),
+  n: honoured("choices per prompt; with a seed, choice i samples with seed + i"),
   top_k: honoured("extension: keep the k most likely tokens"),
   min_p: honoured("extension: drop tokens less likely than min_p times the most likely"),
   repetition_penalty: honoured("extension: Hugging Face's repetition penalty"),
@@ -89,9 +89,9 @@ const SAMPLING: FieldTable = {
 const INFORMATIONAL: FieldTable = {
   safety_identifier: noEffect("informational"),
   metadata: noEffect("informational (stored completions only)"),
-  prompt_cache_key: noEffect("no prompt cache yet"),
-  prompt_cache_retention: noEffect("no prompt cache yet"),
-  prompt_cache_options: noEffect("no prompt cache yet"),
+  prompt_cache_key: noEffect("prompt caching is automatic, by the prompt's tokens"),
+  prompt_cache_retention: noEffect("prompt caching is automatic, by the prompt's tokens"),
+  prompt_cache_options: noEffect("prompt caching is automatic, by the prompt's tokens"),
   service_tier: refused("there is one tier", oneTier),
 };
 
@@ -120,7 +120,7 @@ export const CHAT_FIELDS: FieldTable = {
 
 /** `POST /v1/completions`. */
 export const COMPLETION_FIELDS: FieldTable = {
-  prompt: honoured("a string, or token ids; one prompt"),
+  prompt: honoured("a string, token ids, or a list of either: each prompt gets n choices"),
   ...SAMPLING,
   max_tokens: honoured(),
   logprobs: honoured("0 to 5 alternatives per token"),

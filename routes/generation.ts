@@ -14,6 +14,7 @@ import {
   type JobWriter,
   type PreparedJob,
   prepareJob,
+  promptOf,
   promptTokens,
   respondStream,
   respondWhole,
@@ -66,8 +67,8 @@ export interface TokenText {
 export interface GenerationEndpoint<R extends GenerationRequest> {
   /** Validates the JSON body. */
   parse(body: Record<string, unknown>): R;
-  /** The prompt the request asks to continue: text, or token ids. */
-  prompt(service: InferenceService, request: R): string | readonly number[];
+  /** The prompts the request asks to continue (each a text or token ids), one or more. */
+  prompts(service: InferenceService, request: R): readonly (string | readonly number[])[];
   /** The constraint and tool-call reader the request asks for (default: none). */
   output?(state: ServingState, service: InferenceService, request: R): OutputPlan;
   /** The request field the prompt came from, named in context errors. */
@@ -88,28 +89,30 @@ export function generationRoute<R extends GenerationRequest>(
     const arrived = performance.now();
     const request = endpoint.parse(await readJsonObject(c.req.raw));
     const service = state.requireModel(request.model);
-    const prompt = endpoint.prompt(service, request);
-    const promptIds = promptTokens(service, prompt, endpoint.promptField);
+    const prompts = endpoint.prompts(service, request);
+    const field = (i: number) =>
+      prompts.length === 1 ? endpoint.promptField : `${endpoint.promptField}[${i}]`;
+    const promptIds = prompts.map((prompt, i) => promptTokens(service, prompt, field(i)));
     // Each choice's constraint follows its own tokens.
     const outputs = Array.from(
-      { length: request.n },
+      { length: prompts.length * request.n },
       () => endpoint.output?.(state, service, request) ?? {},
     );
     const id = responseId(endpoint.idPrefix);
     const job = prepareJob(state, {
       service,
       request,
-      promptIds,
+      prompts: promptIds,
       promptField: endpoint.promptField,
       outputs,
       id,
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    const promptLength = typeof prompt === "string"
-      ? prompt.length
-      : service.tokenizer.decode(prompt).length;
-    const writer = responses(endpoint.shape, job, promptLength, request.includeUsage);
+    const promptLengths = prompts.map((prompt) =>
+      typeof prompt === "string" ? prompt.length : service.tokenizer.decode(prompt).length
+    );
+    const writer = responses(endpoint.shape, job, promptLengths, request.includeUsage);
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
   return app;
@@ -117,13 +120,13 @@ export function generationRoute<R extends GenerationRequest>(
 
 /**
  * The chunks and the whole answer of a chat or text completion, in OpenAI's envelope, each
- * choice with its index. `promptLength` is the prompt's length in characters, where
+ * choice with its index. `promptLengths` are the prompts' lengths in characters, where
  * completion logprobs' text offsets start.
  */
 function responses(
   shape: ResponseShape,
   job: PreparedJob,
-  promptLength: number,
+  promptLengths: readonly number[],
   includeUsage: boolean,
 ): JobWriter {
   const { id, service } = job;
@@ -138,7 +141,8 @@ function responses(
   };
   const writers = Array.from(
     { length: job.choices },
-    (_, index) => new ChoiceWriter(shape, job, index, promptLength, parsing),
+    (_, index) =>
+      new ChoiceWriter(shape, job, index, promptLengths[promptOf(job, index)]!, parsing),
   );
   const chunk = (choice: object) =>
     dataFrame({ ...envelope, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
@@ -147,7 +151,9 @@ function responses(
     text: (event, choice) => writers[choice]!.text(event).map(chunk),
     done: (event, choice) => writers[choice]!.done(event).map(chunk),
     end: (events) => [
-      ...(includeUsage ? [dataFrame({ ...envelope, choices: [], usage: usageOf(events) })] : []),
+      ...(includeUsage
+        ? [dataFrame({ ...envelope, choices: [], usage: usageOf(job, events) })]
+        : []),
       "data: [DONE]\n\n",
     ],
     error: (error) => dataFrame(error.toJSON()),
@@ -155,7 +161,7 @@ function responses(
       ...envelope,
       object: shape.wholeObject,
       choices: answers.map((answer, index) => writers[index]!.whole(answer)),
-      usage: usageOf(answers.map((a) => a.event)),
+      usage: usageOf(job, answers.map((a) => a.event)),
     }),
   };
 }
@@ -288,14 +294,19 @@ function responseId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
-/** The usage of a request's choices: the prompt once (as choice 0 read it), every completion. */
-function usageOf(events: readonly DoneEvent[]): Usage {
-  const { promptTokens, cachedTokens } = events[0]!;
+/**
+ * The usage of a request's choices: each prompt once (as its first choice read it), every
+ * completion.
+ */
+function usageOf(job: PreparedJob, events: readonly DoneEvent[]): Usage {
+  const firsts = events.filter((_, choice) => choice % job.n === 0);
+  const prompt = firsts.reduce((n, e) => n + e.promptTokens, 0);
+  const cached = firsts.reduce((n, e) => n + e.cachedTokens, 0);
   const completion = events.reduce((n, e) => n + e.completionTokens, 0);
   return {
-    prompt_tokens: promptTokens,
+    prompt_tokens: prompt,
     completion_tokens: completion,
-    total_tokens: promptTokens + completion,
-    prompt_tokens_details: { cached_tokens: cachedTokens },
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: cached },
   };
 }

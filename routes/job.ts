@@ -10,9 +10,9 @@ import type {
   InferenceService,
 } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
-import { QueueFullError, type QueueTicket } from "../src/scheduler/queue.ts";
+import { QueueFullError } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
-import type { ServingState } from "./state.ts";
+import type { JobTicket, ServingState } from "./state.ts";
 import type { OutputPlan } from "./structured.ts";
 import type { GenerationRequest } from "./validate.ts";
 
@@ -64,15 +64,19 @@ export function promptTokens(
 /** What a generation job is made of. */
 export interface JobSpec {
   readonly service: InferenceService;
-  readonly request: Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs">;
-  readonly promptIds: number[];
-  /** The request field the prompt came from, named in context errors. */
+  readonly request: Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs"> & {
+    /** Choices per prompt (default 1). */
+    readonly n?: number;
+  };
+  /** The prompts' ids, one or more; each gets `request.n` choices. */
+  readonly prompts: readonly (readonly number[])[];
+  /** The request field the prompts came from, named in context errors. */
   readonly promptField: string;
   /** The request field that caps the completion, named in context errors (`max_tokens`). */
   readonly maxTokensField?: string;
   /**
-   * One output plan per choice (its constraint and whether tool calls are read), as many as
-   * the choices asked for; none: one free-text choice.
+   * One output plan per choice (its constraint and whether tool calls are read); none: free
+   * text.
    */
   readonly outputs?: readonly OutputPlan[];
   /** `performance.now()` when the request arrived. */
@@ -86,34 +90,96 @@ export interface JobSpec {
 /** A job checked against the context and admitted to the queue. */
 export interface PreparedJob extends JobSpec {
   readonly state: ServingState;
-  /** How many choices it generates, each a sequence of its own (batched together). */
+  /**
+   * How many choices it generates (`n` per prompt), each a sequence of its own; choice
+   * p * n + j is prompt p's choice j.
+   */
   readonly choices: number;
-  readonly maxTokens: number;
-  readonly ticket: QueueTicket;
+  /** Choices per prompt. */
+  readonly n: number;
+  /** Each prompt's completion cap: the request's, the server's and the context left. */
+  readonly maxTokens: readonly number[];
+  /** A queue place per choice; a choice runs once its place is ready. */
+  readonly ticket: JobTicket;
   readonly controller: AbortController;
 }
 
+/** The prompt choice `choice` of a job continues. */
+export function promptOf(job: PreparedJob, choice: number): number {
+  return Math.floor(choice / job.n);
+}
+
 /**
- * Checks the prompt against the context, the logit bias against the vocabulary, and
- * takes a queue place; every failure here is an HTTP error before any byte is sent.
+ * Checks each prompt against the context, the logit bias against the vocabulary, and takes
+ * a queue place per choice; every failure here is an HTTP error before any byte is sent.
  */
 export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
-  const { service, request, promptIds, promptField, clientSignal } = spec;
-  const choices = Math.max(1, spec.outputs?.length ?? 1);
-  const maxBatch = state.config.maxBatch;
-  if (choices > maxBatch) {
+  const { service, request, prompts, promptField, clientSignal } = spec;
+  const n = request.n ?? 1;
+  const choices = prompts.length * n;
+  const { maxBatch, maxQueue } = state.config;
+  if (choices > maxBatch + maxQueue) {
     throw new ApiError(
       400,
-      `'n' is ${choices}, more than the ${maxBatch} sequences this server generates at once (--max-batch)`,
-      { param: "n", code: "invalid_value" },
+      `This request asks for ${choices} completions (${prompts.length} prompt(s), n = ${n}), more than the ${
+        maxBatch + maxQueue
+      } this server runs and queues at once (--max-batch + --max-queue)`,
+      { param: prompts.length > 1 ? promptField : "n", code: "invalid_value" },
     );
   }
+  const maxTokens = prompts.map((ids, i) =>
+    checkPrompt(state, spec, ids, prompts.length === 1 ? promptField : `${promptField}[${i}]`)
+  );
+  const vocab = service.tokenizer.vocabSize;
+  for (const id of request.sampling.logitBias?.keys() ?? []) {
+    if (id >= vocab) {
+      throw new ApiError(400, `'logit_bias' token id ${id} is outside the vocabulary (${vocab})`, {
+        param: "logit_bias",
+        code: "invalid_value",
+      });
+    }
+  }
+  const controller = new AbortController();
+  const onClientAbort = () =>
+    controller.abort(new DOMException("Client disconnected", "AbortError"));
+  if (clientSignal.aborted) onClientAbort();
+  else clientSignal.addEventListener("abort", onClientAbort, { once: true });
+  controller.signal.addEventListener("abort", () => {
+    clientSignal.removeEventListener("abort", onClientAbort);
+  });
+  let ticket: JobTicket;
+  try {
+    ticket = state.admit(controller, choices);
+  } catch (error) {
+    clientSignal.removeEventListener("abort", onClientAbort);
+    if (error instanceof QueueFullError) {
+      throw new ApiError(429, `${error.message}; retry after ${error.retryAfterSeconds} s`, {
+        code: "rate_limit_exceeded",
+        headers: { "Retry-After": String(error.retryAfterSeconds) },
+      });
+    }
+    throw error;
+  }
+  return { ...spec, state, choices, n, maxTokens, ticket, controller };
+}
+
+/**
+ * Checks one prompt (named `field` in errors) against the context, the KV budget and the
+ * output's format; returns its completion cap.
+ */
+function checkPrompt(
+  state: ServingState,
+  spec: JobSpec,
+  promptIds: readonly number[],
+  field: string,
+): number {
+  const { service, request } = spec;
   const context = service.contextLength;
   if (promptIds.length >= context) {
     throw new ApiError(
       400,
       `This model's maximum context length is ${context} tokens, but the prompt has ${promptIds.length} tokens`,
-      { param: promptField, code: "context_length_exceeded" },
+      { param: field, code: "context_length_exceeded" },
     );
   }
   const cap = state.config.maxTokensCap;
@@ -128,25 +194,15 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
       { param: spec.maxTokensField ?? "max_tokens", code: "context_length_exceeded" },
     );
   }
-  const positions = promptIds.length +
-    Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
+  const maxTokens = Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
+  const positions = promptIds.length + maxTokens;
   if (positions > service.kvCapacity) {
     throw new ApiError(
       400,
       `This request needs ${positions} positions of KV cache (prompt and completion), more than the ${service.kvCapacity} the server's KV budget holds`,
-      { param: promptField, code: "context_length_exceeded" },
+      { param: field, code: "context_length_exceeded" },
     );
   }
-  const vocab = service.tokenizer.vocabSize;
-  for (const id of request.sampling.logitBias?.keys() ?? []) {
-    if (id >= vocab) {
-      throw new ApiError(400, `'logit_bias' token id ${id} is outside the vocabulary (${vocab})`, {
-        param: "logit_bias",
-        code: "invalid_value",
-      });
-    }
-  }
-  const maxTokens = Math.min(request.maxTokens ?? cap, cap, context - promptIds.length);
   const needed = spec.outputs?.[0]?.constraint?.tokensToFinish?.(maxTokens) ?? 0;
   if (needed > maxTokens) {
     throw new ApiError(
@@ -156,28 +212,7 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
       { param: spec.maxTokensField ?? "max_tokens", code: "max_tokens_too_small" },
     );
   }
-  const controller = new AbortController();
-  const onClientAbort = () =>
-    controller.abort(new DOMException("Client disconnected", "AbortError"));
-  if (clientSignal.aborted) onClientAbort();
-  else clientSignal.addEventListener("abort", onClientAbort, { once: true });
-  controller.signal.addEventListener("abort", () => {
-    clientSignal.removeEventListener("abort", onClientAbort);
-  });
-  let ticket: QueueTicket;
-  try {
-    ticket = state.admit(controller, choices);
-  } catch (error) {
-    clientSignal.removeEventListener("abort", onClientAbort);
-    if (error instanceof QueueFullError) {
-      throw new ApiError(429, `${error.message}; retry after ${error.retryAfterSeconds} s`, {
-        code: "rate_limit_exceeded",
-        headers: { "Retry-After": String(error.retryAfterSeconds) },
-      });
-    }
-    throw error;
-  }
-  return { ...spec, state, choices, maxTokens, ticket, controller };
+  return maxTokens;
 }
 
 /** The end of one choice's generation. */
@@ -223,7 +258,6 @@ export async function respondWhole(
   const { state } = job;
   const { signal } = job.controller;
   try {
-    await job.ticket.ready;
     const timer = new GenerationTimer(job);
     const answers = await eachChoice(job, timer, async (choice, events) => {
       let text = "";
@@ -279,7 +313,6 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
     }, Math.max(1, Math.min(interval, 1000)));
     try {
       for (let choice = 0; choice < job.choices; choice++) await send(writer.opening(choice));
-      await job.ticket.ready;
       const timer = new GenerationTimer(job);
       // Each choice's frames are whole events, so the choices' streams interleave freely.
       const ends = await eachChoice(job, timer, async (choice, events) => {
@@ -321,8 +354,9 @@ function endedByServer(signal: AbortSignal): ApiError | undefined {
 }
 
 /**
- * Runs `run` over each choice's generation at once, the results by choice. The scheduler
- * computes their shared prompt once: the choices after the first wait for its blocks.
+ * Runs `run` over each choice's generation as soon as its queue place is ready, and frees
+ * the place when it ends; the results by choice. The scheduler computes a prompt once: the choices after its first wait for the
+ * blocks the first computes.
  */
 function eachChoice<T>(
   job: PreparedJob,
@@ -330,7 +364,14 @@ function eachChoice<T>(
   run: (choice: number, events: AsyncIterable<GenerationEvent>) => Promise<T>,
 ): Promise<T[]> {
   return Promise.all(
-    Array.from({ length: job.choices }, (_, choice) => run(choice, generation(job, timer, choice))),
+    job.ticket.places.map(async (place, choice) => {
+      await place;
+      try {
+        return await run(choice, generation(job, timer, choice));
+      } finally {
+        job.ticket.releasePlace(choice);
+      }
+    }),
   );
 }
 
@@ -341,12 +382,13 @@ function eachChoice<T>(
 function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
   const { logprobs, sampling } = job.request;
   const constraint = job.outputs?.[choice]?.constraint;
-  return job.service.generate(job.promptIds, {
+  const prompt = promptOf(job, choice);
+  return job.service.generate(job.prompts[prompt]!, {
     sampling: sampling.seed === undefined
       ? sampling
       : { ...sampling, seed: sampling.seed + choice },
     stop: job.request.stop,
-    maxTokens: job.maxTokens,
+    maxTokens: job.maxTokens[prompt]!,
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),
     ...(logprobs === undefined ? {} : { logprobs }),
@@ -374,7 +416,7 @@ class GenerationTimer {
     this.#job.state.metrics.timeToFirstToken((this.#first - this.#job.arrived) / 1000);
   }
 
-  /** Choice `choice` ended; the prompt's tokens are counted with choice 0's. */
+  /** Choice `choice` ended; a prompt's tokens are counted with its first choice's. */
   done(
     result: { promptTokens: number; completionTokens: number; finishReason: FinishReason },
     choice: number,
@@ -385,7 +427,8 @@ class GenerationTimer {
     if (this.#first === undefined) this.token();
     const decodeSeconds = (performance.now() - this.#first!) / 1000;
     state.metrics.decode(result.completionTokens - 1, decodeSeconds);
-    state.metrics.tokens(choice === 0 ? result.promptTokens : 0, result.completionTokens);
+    const first = choice % this.#job.n === 0;
+    state.metrics.tokens(first ? result.promptTokens : 0, result.completionTokens);
     const speed = result.completionTokens > 1
       ? `, ${((result.completionTokens - 1) / decodeSeconds).toFixed(1)} tokens/s`
       : "";

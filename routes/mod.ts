@@ -14,7 +14,7 @@ import type { ServingState } from "./state.ts";
 import { tokenizeRoute } from "./tokenize.ts";
 
 export { ServingState } from "./state.ts";
-export type { ServingConfig } from "./state.ts";
+export type { JobTicket, ServingConfig } from "./state.ts";
 
 const METRIC_ROUTES = new Set([
   "/v1/chat/completions",

@@ -79,7 +79,7 @@ export function responsesRoute(state: ServingState): Hono {
         maxTokens: request.maxOutputTokens,
         logprobs: request.logprobs,
       },
-      promptIds,
+      prompts: [promptIds],
       promptField: "input",
       maxTokensField: "max_output_tokens",
       outputs: [output],

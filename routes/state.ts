@@ -4,6 +4,14 @@ import { ServingMetrics } from "../src/scheduler/metrics.ts";
 import { type QueueTicket, RequestQueue } from "../src/scheduler/queue.ts";
 import { ApiError } from "./errors.ts";
 
+/** Places in the queue for the sequences of one request. */
+export interface JobTicket extends QueueTicket {
+  /** When each place may run (rejected with the signal's reason if aborted first). */
+  readonly places: readonly Promise<void>[];
+  /** Frees place `i` (its sequence ended) for whatever waits next. Idempotent. */
+  releasePlace(i: number): void;
+}
+
 /** Limits and switches of the HTTP service. */
 export interface ServingConfig {
   /** Accepted Bearer keys; empty means no authentication. */
@@ -144,13 +152,13 @@ export class ServingState {
 
   /**
    * Takes `places` places in the queue (one per sequence) for a generation that `controller`
-   * aborts; the ticket is ready once all of them are. When a shutdown ends the generation,
+   * aborts; the ticket is ready once all of them are, and says when each is. When a shutdown ends the generation,
    * the controller is aborted with the `ApiError` to answer it with.
    *
    * @throws {ApiError} 503 once `shutdown` was called
    * @throws {QueueFullError} when the waiting places left are fewer than those asked for
    */
-  admit(controller: AbortController, places = 1): QueueTicket {
+  admit(controller: AbortController, places = 1): JobTicket {
     if (this.#stopping) throw this.#stopping;
     const tickets: QueueTicket[] = [];
     try {
@@ -166,10 +174,12 @@ export class ServingState {
       this.#admitted.delete(controller);
       resolve();
     };
-    const ready = tickets.length === 1
-      ? tickets[0]!.ready
-      : Promise.all(tickets.map((t) => t.ready)).then(() => {});
-    return { ready, release, [Symbol.dispose]: release };
+    const each = tickets.map((t) => t.ready);
+    const ready = each.length === 1 ? each[0]! : Promise.all(each).then(() => {});
+    // As each place's: a rejection nobody waits for is no error.
+    ready.catch(() => {});
+    const releasePlace = (i: number) => tickets[i]?.release();
+    return { ready, places: each, releasePlace, release, [Symbol.dispose]: release };
   }
 
   /**

@@ -50,8 +50,8 @@ export interface ChatRequest extends GenerationRequest {
 
 /** A validated `POST /v1/completions` body. */
 export interface CompletionRequest extends GenerationRequest {
-  /** The prompt text, or its token ids. */
-  readonly prompt: string | readonly number[];
+  /** The prompts, each a text or token ids; each gets `n` choices. */
+  readonly prompts: readonly (string | readonly number[])[];
 }
 
 /** Reads a request body as a JSON object, or throws a 400 that says why not. */
@@ -161,43 +161,54 @@ function parseResponseFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
+/** Most prompts one text completions request may hold. */
+const MAX_PROMPTS = 128;
+
 /** Validates a text completions body; unknown and unsupported fields are refused. */
 export function parseCompletionRequest(body: Record<string, unknown>): CompletionRequest {
   checkFields(body, COMPLETION_FIELDS);
-  let prompt = body.prompt;
-  // One prompt may come in a list of one: ["text"] or [[ids]].
-  if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] !== "number") {
-    prompt = prompt[0];
-  }
+  const prompt = body.prompt;
   if (prompt === undefined || prompt === null) {
     throw invalidRequest("Missing required field 'prompt'", "prompt", "missing_required");
   }
-  if (Array.isArray(prompt) && prompt.some((p) => typeof p !== "number")) {
+  const kinds = "a string, a list of strings, a list of token ids or a list of lists of token ids";
+  let prompts: (string | number[])[];
+  if (typeof prompt === "string") {
+    prompts = [prompt];
+  } else if (!Array.isArray(prompt)) {
+    throw invalidRequest(`'prompt' must be ${kinds}`, "prompt", "invalid_type");
+  } else if (prompt.length > 0 && prompt.every((p) => typeof p === "number")) {
+    prompts = [prompt as number[]];
+  } else if (prompt.every((p) => typeof p === "string" || Array.isArray(p))) {
+    prompts = prompt as (string | number[])[];
+  } else {
+    throw invalidRequest(`'prompt' must be ${kinds}`, "prompt", "invalid_type");
+  }
+  if (prompts.length === 0) throw invalidRequest("'prompt' must not be empty", "prompt");
+  if (prompts.length > MAX_PROMPTS) {
     throw invalidRequest(
-      "'prompt' must be one prompt: a string or a list of token ids (several prompts are not supported)",
+      `'prompt' holds ${prompts.length} prompts, more than ${MAX_PROMPTS}`,
       "prompt",
-      "invalid_type",
     );
   }
-  if (typeof prompt !== "string" && !Array.isArray(prompt)) {
-    throw invalidRequest(
-      "'prompt' must be a string or a list of token ids",
-      "prompt",
-      "invalid_type",
-    );
-  }
-  if (prompt.length === 0) throw invalidRequest("'prompt' must not be empty", "prompt");
-  if (Array.isArray(prompt)) {
-    prompt.forEach((id, i) => {
+  prompts.forEach((one, i) => {
+    const field = prompts.length === 1 && !Array.isArray(prompt[0]) ? "prompt" : `prompt[${i}]`;
+    if (one.length === 0) throw invalidRequest(`'${field}' must not be empty`, field);
+    if (typeof one === "string") return;
+    one.forEach((id, k) => {
       if (!Number.isInteger(id) || id < 0) {
-        throw invalidRequest(`'prompt[${i}]' must be a token id`, `prompt[${i}]`, "invalid_type");
+        throw invalidRequest(
+          `'${field}[${k}]' must be a token id`,
+          `${field}[${k}]`,
+          "invalid_type",
+        );
       }
     });
-  }
+  });
   return {
     ...parseGeneration(body),
     logprobs: integer(body, "logprobs", 0, 5),
-    prompt: prompt as string | number[],
+    prompts,
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import { OpenAI as LangChainOpenAI } from "@langchain/openai";
 import { metricValue, startServer } from "./_serve_harness.ts";
 
 const CHAT = [{ role: "user" as const, content: "Tell me a story about a cat." }];
@@ -128,22 +129,26 @@ Deno.test("n choices generate as one batch: the running count reaches n, and a c
   assert.equal(await metricValue(server.url, "rill_cancellations_total"), 1);
 });
 
-Deno.test("n beyond the batch the server runs, or beyond 128, is a 400 naming n", async () => {
-  await using server = await startServer({ maxBatch: 2 });
+Deno.test("choices beyond the batch wait for a place; beyond what the server runs and queues, or n over 128, a 400 names n", async () => {
+  await using server = await startServer({ maxBatch: 2, maxQueue: 1 });
   const client = server.client();
-  for (const n of [3, 129]) {
+  for (const n of [4, 129]) {
     await assert.rejects(
       client.chat.completions.create({ model: "stories260K", messages: CHAT, n }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === "n",
     );
   }
-  const two = await client.chat.completions.create({
-    model: "stories260K",
+  // Two run at once; the third runs when one of them ends.
+  const three = await client.chat.completions.create({
+    ...SAMPLED,
     messages: CHAT,
-    n: 2,
-    max_tokens: 4,
+    seed: 40,
+    n: 3,
   });
-  assert.equal(two.choices.length, 2);
+  assert.deepEqual(
+    three.choices.map((c) => c.message.content),
+    (await Promise.all([0, 1, 2].map((i) => alone(client, 40 + i)))).map((s) => s.content),
+  );
 });
 
 Deno.test("each of n constrained choices follows its own tokens through the format", async () => {
@@ -183,4 +188,117 @@ Deno.test("n choices compute the prompt once: the others start from its cached b
   assert.equal(answer.usage!.prompt_tokens, 45);
   assert.equal(answer.usage!.prompt_tokens_details?.cached_tokens, 0);
   assert.equal((await hits()) - before, 2 * 32);
+});
+
+const PROMPTS = ["Once upon a time", "The little dog", "One day, Lily"];
+
+Deno.test("a text completion of several prompts: choice p * n + j is prompt p's choice j, whole and streamed", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const request = {
+    model: "stories260K",
+    max_tokens: 8,
+    temperature: 1,
+    seed: 5,
+    logprobs: 1,
+  };
+  const single = [];
+  for (const [p, prompt] of PROMPTS.entries()) {
+    for (const j of [0, 1]) {
+      single.push(await client.completions.create({ ...request, prompt, seed: 5 + p * 2 + j }));
+    }
+  }
+  const whole = await client.completions.create({ ...request, prompt: PROMPTS, n: 2 });
+  assert.deepEqual(whole.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
+  for (const [i, choice] of whole.choices.entries()) {
+    assert.equal(choice.text, single[i]!.choices[0]!.text);
+    assert.deepEqual(choice.logprobs, single[i]!.choices[0]!.logprobs);
+    // Offsets start where the choice's own prompt ends.
+    assert.equal(choice.logprobs!.text_offset![0], PROMPTS[Math.floor(i / 2)]!.length);
+  }
+  // Each prompt counts once; every completion counts.
+  const prompts = single.filter((_, i) => i % 2 === 0);
+  assert.equal(whole.usage!.prompt_tokens, prompts.reduce((n, r) => n + r.usage!.prompt_tokens, 0));
+  assert.equal(
+    whole.usage!.completion_tokens,
+    single.reduce((n, r) => n + r.usage!.completion_tokens, 0),
+  );
+
+  const stream = await client.completions.create({
+    ...request,
+    prompt: PROMPTS,
+    n: 2,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const texts = Array.from({ length: 6 }, () => "");
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices) texts[choice.index] += choice.text;
+  }
+  assert.deepEqual(texts, whole.choices.map((c) => c.text));
+  assert.deepEqual(usage, whole.usage);
+});
+
+Deno.test("LangChain's OpenAI LLM sends its prompts in one request, and each gets its own completion", async () => {
+  await using server = await startServer();
+  const llm = new LangChainOpenAI({
+    model: "stories260K",
+    apiKey: "none",
+    configuration: { baseURL: `${server.url}/v1` },
+    maxRetries: 0,
+    maxTokens: 10,
+    temperature: 0,
+  });
+  const client = server.client();
+  const alone = [];
+  for (const prompt of PROMPTS) {
+    alone.push(
+      (await client.completions.create({
+        model: "stories260K",
+        prompt,
+        max_tokens: 10,
+        temperature: 0,
+      })).choices[0]!.text,
+    );
+  }
+  const result = await llm.generate(PROMPTS);
+  assert.deepEqual(result.generations.map((g) => g.map((x) => x.text)), alone.map((t) => [t]));
+  assert.ok((result.llmOutput?.tokenUsage?.completionTokens ?? 0) > 0);
+  assert.deepEqual(await llm.batch(PROMPTS), alone);
+});
+
+Deno.test("a prompt list is checked prompt by prompt, errors naming the prompt", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const long = "Once upon a time there was a cat. ".repeat(80);
+  const cases: [unknown, string][] = [
+    [["Once", 5], "prompt"],
+    [[[1, 2], []], "prompt[1]"],
+    [[[1, -2]], "prompt[0][1]"],
+    [["Once", long], "prompt[1]"],
+    [[[1, 2], [1, 100000]], "prompt[1][1]"],
+  ];
+  for (const [prompt, param] of cases) {
+    await assert.rejects(
+      client.completions.create({
+        model: "stories260K",
+        prompt: prompt as string[],
+        max_tokens: 4,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal(e.param, param, `${JSON.stringify(prompt).slice(0, 40)}: ${e.message}`);
+        return true;
+      },
+    );
+  }
+  const ids = await client.completions.create({
+    model: "stories260K",
+    prompt: [[1, 403], [1, 407, 300]],
+    max_tokens: 3,
+  });
+  assert.equal(ids.choices.length, 2);
+  assert.equal(ids.usage!.prompt_tokens, 5);
 });

@@ -216,13 +216,13 @@ Deno.test("bad requests are 400 with the field named, a long prompt is context_l
   await using server = await startServer();
   const client = server.client();
   await assert.rejects(
-    client.chat.completions.create({ model: "stories260K", messages: CHAT, n: 17 }),
+    client.chat.completions.create({ model: "stories260K", messages: CHAT, n: 33 }),
     (e: unknown) => {
       assert.ok(e instanceof OpenAI.BadRequestError);
       assert.equal(e.param, "n");
       assert.match(
         e.message,
-        /'n' is 17, more than the 16 sequences this server generates at once/,
+        /asks for 33 completions \(1 prompt\(s\), n = 33\), more than the 32 this server runs and queues at once/,
       );
       return true;
     },
