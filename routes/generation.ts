@@ -8,12 +8,14 @@ import type { OutputPlan } from "./structured.ts";
 import { type GenerationRequest, readJsonObject } from "./validate.ts";
 import {
   type Answer,
+  checkChoices,
   dataFrame,
   type DoneEvent,
   type FinishReason,
   type JobWriter,
   type PreparedJob,
   prepareJob,
+  promptFieldOf,
   promptOf,
   promptTokens,
   respondStream,
@@ -90,12 +92,14 @@ export function generationRoute<R extends GenerationRequest>(
     const request = endpoint.parse(await readJsonObject(c.req.raw));
     const service = state.requireModel(request.model);
     const prompts = endpoint.prompts(service, request);
-    const field = (i: number) =>
-      prompts.length === 1 ? endpoint.promptField : `${endpoint.promptField}[${i}]`;
-    const promptIds = prompts.map((prompt, i) => promptTokens(service, prompt, field(i)));
+    const { promptField } = endpoint;
+    const choices = checkChoices(state, prompts.length, request.n, promptField);
+    const promptIds = prompts.map((prompt, i) =>
+      promptTokens(service, prompt, promptFieldOf(promptField, prompts.length, i))
+    );
     // Each choice's constraint follows its own tokens.
     const outputs = Array.from(
-      { length: prompts.length * request.n },
+      { length: choices },
       () => endpoint.output?.(state, service, request) ?? {},
     );
     const id = responseId(endpoint.idPrefix);
@@ -103,7 +107,7 @@ export function generationRoute<R extends GenerationRequest>(
       service,
       request,
       prompts: promptIds,
-      promptField: endpoint.promptField,
+      promptField,
       outputs,
       id,
       arrived,

@@ -116,19 +116,9 @@ export function promptOf(job: PreparedJob, choice: number): number {
 export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   const { service, request, prompts, promptField, clientSignal } = spec;
   const n = request.n ?? 1;
-  const choices = prompts.length * n;
-  const { maxBatch, maxQueue } = state.config;
-  if (choices > maxBatch + maxQueue) {
-    throw new ApiError(
-      400,
-      `This request asks for ${choices} completions (${prompts.length} prompt(s), n = ${n}), more than the ${
-        maxBatch + maxQueue
-      } this server runs and queues at once (--max-batch + --max-queue)`,
-      { param: prompts.length > 1 ? promptField : "n", code: "invalid_value" },
-    );
-  }
+  const choices = checkChoices(state, prompts.length, n, promptField);
   const maxTokens = prompts.map((ids, i) =>
-    checkPrompt(state, spec, ids, prompts.length === 1 ? promptField : `${promptField}[${i}]`)
+    checkPrompt(state, spec, ids, promptFieldOf(promptField, prompts.length, i))
   );
   const vocab = service.tokenizer.vocabSize;
   for (const id of request.sampling.logitBias?.keys() ?? []) {
@@ -161,6 +151,35 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
     throw error;
   }
   return { ...spec, state, choices, n, maxTokens, ticket, controller };
+}
+
+/**
+ * The number of choices of `prompts` prompts with `n` choices each, or a 400 when the server
+ * cannot run and queue that many at once.
+ */
+export function checkChoices(
+  state: ServingState,
+  prompts: number,
+  n: number,
+  promptField: string,
+): number {
+  const choices = prompts * n;
+  const { maxBatch, maxQueue } = state.config;
+  if (choices > maxBatch + maxQueue) {
+    throw new ApiError(
+      400,
+      `This request asks for ${choices} completions (${prompts} prompt(s), n = ${n}), more than the ${
+        maxBatch + maxQueue
+      } this server runs and queues at once (--max-batch + --max-queue)`,
+      { param: prompts > 1 ? promptField : "n", code: "invalid_value" },
+    );
+  }
+  return choices;
+}
+
+/** How errors name prompt `i` of `count`: the field itself when there is one. */
+export function promptFieldOf(field: string, count: number, i: number): string {
+  return count === 1 ? field : `${field}[${i}]`;
 }
 
 /**
