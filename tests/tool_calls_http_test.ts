@@ -140,3 +140,44 @@ Deno.test("a tool result renders back through the template and the conversation 
   assert.equal(answer.choices[0]!.message.tool_calls, undefined);
   assert.ok(["stop", "length"].includes(answer.choices[0]!.finish_reason));
 });
+
+Deno.test("n choices each call tools on their own: streamed deltas assemble per choice into the whole answer's calls", async () => {
+  await using server = await startServer({}, await smolLM2Service());
+  const client = server.client();
+  const request = {
+    model: "smollm2-tiny",
+    messages: ASK,
+    tools: TOOLS,
+    tool_choice: "required" as const,
+    max_tokens: 60,
+    seed: 11,
+    n: 3,
+  };
+  const whole = await client.chat.completions.create(request);
+  assert.deepEqual(whole.choices.map((c) => c.finish_reason), Array(3).fill("tool_calls"));
+  const stream = await client.chat.completions.create({ ...request, stream: true });
+  const calls: { name: string; arguments: string }[][] = [[], [], []];
+  for await (const chunk of stream) {
+    for (const choice of chunk.choices) {
+      for (const delta of choice.delta.tool_calls ?? []) {
+        const own = calls[choice.index]!;
+        if (delta.id !== undefined) own.push({ name: delta.function!.name!, arguments: "" });
+        else own[delta.index]!.arguments += delta.function!.arguments!;
+      }
+    }
+  }
+  assert.ok(
+    new Set(calls.map((c) => JSON.stringify(c))).size > 1,
+    "the seeds differ, so do the calls",
+  );
+  assert.deepEqual(
+    calls,
+    whole.choices.map((c) =>
+      c.message.tool_calls!.map((t) => {
+        const call = t as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
+        assertValidCall(call);
+        return { name: call.function.name, arguments: call.function.arguments };
+      })
+    ),
+  );
+});
