@@ -58,6 +58,13 @@ const CHAT_TOOL_FIELDS: FieldTable = {
   ),
 };
 
+/** Chat-only extensions. */
+const CHAT_EXTENSIONS: FieldTable = {
+  chat_template_kwargs: honoured(
+    "extension: variables for the chat template, e.g. `enable_thinking`",
+  ),
+};
+
 /** The tool fields of responses (the format is `text.format`, read with the other options). */
 const RESPONSE_TOOL_FIELDS: FieldTable = {
   tools: honoured("function tools, written in the model's own tool-call format"),
@@ -116,6 +123,7 @@ export const CHAT_FIELDS: FieldTable = {
   web_search_options: refused("no web search"),
   moderation: refused("no moderation"),
   ...CHAT_TOOL_FIELDS,
+  ...CHAT_EXTENSIONS,
 };
 
 /** `POST /v1/completions`. */

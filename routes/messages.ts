@@ -204,9 +204,10 @@ export function renderMessages(
   messages: readonly ChatMessage[],
   field = "messages",
   tools: readonly ToolFunction[] = [],
+  variables: Readonly<Record<string, unknown>> = {},
 ): string {
   try {
-    return service.renderChat(messages, tools);
+    return service.renderChat(messages, tools, variables);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw invalidRequest(`The chat template rejected the messages: ${detail}`, field);

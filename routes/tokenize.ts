@@ -15,7 +15,8 @@ export function tokenizeRoute(state: ServingState): Hono {
     const service = state.requireService();
     let text: string;
     if (body.messages !== undefined) {
-      text = renderMessages(service, parseChatRequest(body).messages);
+      const { messages, templateVariables } = parseChatRequest(body);
+      text = renderMessages(service, messages, "messages", [], templateVariables);
     } else if (typeof body.prompt === "string") {
       text = body.prompt;
     } else {

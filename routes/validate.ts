@@ -46,6 +46,8 @@ export interface ChatRequest extends GenerationRequest {
   readonly toolChoice: ToolChoice;
   /** Whether one answer may hold several calls (default true). */
   readonly parallelToolCalls: boolean;
+  /** `chat_template_kwargs`: extra variables for the chat template (none: empty). */
+  readonly templateVariables: Readonly<Record<string, unknown>>;
 }
 
 /** A validated `POST /v1/completions` body. */
@@ -107,7 +109,26 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     tools,
     toolChoice,
     parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
+    templateVariables: templateVariables(body.chat_template_kwargs),
   };
+}
+
+/** Variables the server itself gives the chat template, which a request may not set. */
+const TEMPLATE_OWN = ["messages", "tools", "add_generation_prompt"];
+
+function templateVariables(value: unknown): Readonly<Record<string, unknown>> {
+  if (value === undefined || value === null) return {};
+  const field = "chat_template_kwargs";
+  if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  for (const key of TEMPLATE_OWN) {
+    if (key in value) {
+      throw invalidRequest(
+        `'${field}.${key}' is set by the server (from the request's own fields)`,
+        `${field}.${key}`,
+      );
+    }
+  }
+  return value;
 }
 
 function parseResponseFormat(value: unknown): ResponseFormat | undefined {

@@ -173,13 +173,20 @@ export class InferenceService {
     return this.#tokenizer;
   }
 
-  /** Chat messages as prompt text; with `tools`, described to the model as its template does. */
-  renderChat(messages: readonly ChatMessage[], tools: readonly ToolFunction[] = []): string {
+  /**
+   * Chat messages as prompt text; with `tools`, described to the model as its template does.
+   * `variables` are the template's other inputs (`enable_thinking`, ...).
+   */
+  renderChat(
+    messages: readonly ChatMessage[],
+    tools: readonly ToolFunction[] = [],
+    variables: Readonly<Record<string, unknown>> = {},
+  ): string {
     if (tools.length === 0 && !messages.some((m) => m.role === "tool" || m.tool_calls)) {
-      return this.#renderChat(messages);
+      return this.#renderChat(messages, variables);
     }
     const prepared = toolConversation(this.chatTemplate, messages, tools);
-    return this.#renderChat(prepared.messages, prepared.variables);
+    return this.#renderChat(prepared.messages, { ...variables, ...prepared.variables });
   }
 
   /** How this model writes tool calls. */
