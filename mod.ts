@@ -176,6 +176,7 @@ export { generate, type GenerationOptions } from "./src/engine/generate.ts";
 export { StopMatcher } from "./src/engine/stop.ts";
 export { IncrementalDetokenizer } from "./src/engine/detokenizer.ts";
 export {
+  type ChatRenderOptions,
   type FinishReason,
   type GenerateOptions,
   type GenerationEvent,

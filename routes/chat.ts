@@ -15,7 +15,7 @@ export function chatRoute(state: ServingState): Hono {
         request.messages,
         "messages",
         request.toolChoice === "none" ? [] : request.tools,
-        request.templateVariables,
+        { variables: request.templateVariables, continueFinal: request.continueFinal },
       ),
     ],
     output: outputPlan,

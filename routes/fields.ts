@@ -63,6 +63,9 @@ const CHAT_EXTENSIONS: FieldTable = {
   chat_template_kwargs: honoured(
     "extension: variables for the chat template, e.g. `enable_thinking`",
   ),
+  continue_final_message: honoured(
+    "extension: the answer continues the final message, an assistant's",
+  ),
 };
 
 /** The tool fields of responses (the format is `text.format`, read with the other options). */

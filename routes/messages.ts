@@ -4,7 +4,7 @@
  * model's chat template.
  */
 import type { ChatMessage } from "../src/engine/chat_template.ts";
-import type { InferenceService } from "../src/engine/service.ts";
+import type { ChatRenderOptions, InferenceService } from "../src/engine/service.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { invalidRequest } from "./errors.ts";
 
@@ -204,10 +204,10 @@ export function renderMessages(
   messages: readonly ChatMessage[],
   field = "messages",
   tools: readonly ToolFunction[] = [],
-  variables: Readonly<Record<string, unknown>> = {},
+  options: ChatRenderOptions = {},
 ): string {
   try {
-    return service.renderChat(messages, tools, variables);
+    return service.renderChat(messages, tools, options);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw invalidRequest(`The chat template rejected the messages: ${detail}`, field);

@@ -15,8 +15,11 @@ export function tokenizeRoute(state: ServingState): Hono {
     const service = state.requireService();
     let text: string;
     if (body.messages !== undefined) {
-      const { messages, templateVariables } = parseChatRequest(body);
-      text = renderMessages(service, messages, "messages", [], templateVariables);
+      const { messages, templateVariables, continueFinal } = parseChatRequest(body);
+      text = renderMessages(service, messages, "messages", [], {
+        variables: templateVariables,
+        continueFinal,
+      });
     } else if (typeof body.prompt === "string") {
       text = body.prompt;
     } else {

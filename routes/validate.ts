@@ -48,6 +48,8 @@ export interface ChatRequest extends GenerationRequest {
   readonly parallelToolCalls: boolean;
   /** `chat_template_kwargs`: extra variables for the chat template (none: empty). */
   readonly templateVariables: Readonly<Record<string, unknown>>;
+  /** `continue_final_message`: the answer continues the final (assistant) message. */
+  readonly continueFinal: boolean;
 }
 
 /** A validated `POST /v1/completions` body. */
@@ -101,16 +103,32 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
       "response_format",
     );
   }
+  const parsed = messages.map(parseMessage);
   return {
     ...parseGeneration(body),
     logprobs: logprobs ? top ?? 0 : undefined,
-    messages: messages.map(parseMessage),
+    messages: parsed,
     responseFormat,
     tools,
     toolChoice,
     parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
     templateVariables: templateVariables(body.chat_template_kwargs),
+    continueFinal: continueFinal(body, parsed),
   };
+}
+
+/** `continue_final_message`, checked against the messages it continues. */
+function continueFinal(body: Record<string, unknown>, messages: readonly ChatMessage[]): boolean {
+  const field = "continue_final_message";
+  if (!(boolean(body, field) ?? false)) return false;
+  const last = messages.at(-1)!;
+  if (last.role !== "assistant" || typeof last.content !== "string" || last.content === "") {
+    throw invalidRequest(
+      `'${field}' needs the final message to be an assistant's, with text to continue`,
+      field,
+    );
+  }
+  return true;
 }
 
 /** Variables the server itself gives the chat template, which a request may not set. */

@@ -265,10 +265,11 @@ export async function loadService(
         tokenizerFrom,
         options.kernels === undefined ? "typescript" : `kernels ${options.kernels.variant}`,
       ]),
-      renderChat: (messages, variables) =>
+      renderChat: (messages, variables, addGenerationPrompt) =>
         renderChatTemplate(renderConfig, messages, {
           ...(template === null ? {} : { template }),
           ...(variables === undefined ? {} : { variables }),
+          ...(addGenerationPrompt === undefined ? {} : { addGenerationPrompt }),
         }),
       chatTemplate: template ?? PLAIN_CHAT_TEMPLATE,
     });

@@ -86,10 +86,14 @@ export interface InferenceServiceOptions {
   readonly tokenizer: Tokenizer;
   /** The name clients use in `model` and see in `/v1/models`. */
   readonly modelId: string;
-  /** Renders chat messages to prompt text (the model's chat template), with extra variables. */
+  /**
+   * Renders chat messages to prompt text (the model's chat template), with extra variables,
+   * ending with the assistant turn's opening unless `addGenerationPrompt` is false.
+   */
   readonly renderChat: (
     messages: readonly ChatMessage[],
     variables?: Readonly<Record<string, unknown>>,
+    addGenerationPrompt?: boolean,
   ) => string;
   /** The chat template's text, which tells how tools are written (default: the plain one). */
   readonly chatTemplate?: string;
@@ -99,6 +103,29 @@ export interface InferenceServiceOptions {
    * from `modelId` alone.
    */
   readonly systemFingerprint?: string;
+}
+
+/** How `InferenceService.renderChat` renders, besides the messages and tools. */
+export interface ChatRenderOptions {
+  /** The template's other inputs (`enable_thinking`, ...). */
+  readonly variables?: Readonly<Record<string, unknown>>;
+  /**
+   * End the prompt inside the final message (an assistant's), right after its text, so that
+   * the answer continues it instead of opening a new turn.
+   */
+  readonly continueFinal?: boolean;
+}
+
+/**
+ * `text` (a conversation rendered without the assistant's opening) cut right after the last
+ * place it writes `final`, the final message's text (trimmed, if the template trims it).
+ */
+function upToFinal(text: string, final: string): string {
+  for (const piece of [final, final.trim()]) {
+    const at = piece === "" ? -1 : text.lastIndexOf(piece);
+    if (at >= 0) return text.slice(0, at + piece.length);
+  }
+  throw new Error("it does not write the final message's text, so the answer cannot continue it");
 }
 
 /**
@@ -175,18 +202,26 @@ export class InferenceService {
 
   /**
    * Chat messages as prompt text; with `tools`, described to the model as its template does.
-   * `variables` are the template's other inputs (`enable_thinking`, ...).
+   *
+   * @throws {Error} with `continueFinal` when the template does not write the final
+   *   message's text as given (then there is no place to continue it from)
    */
   renderChat(
     messages: readonly ChatMessage[],
     tools: readonly ToolFunction[] = [],
-    variables: Readonly<Record<string, unknown>> = {},
+    options: ChatRenderOptions = {},
   ): string {
-    if (tools.length === 0 && !messages.some((m) => m.role === "tool" || m.tool_calls)) {
-      return this.#renderChat(messages, variables);
-    }
-    const prepared = toolConversation(this.chatTemplate, messages, tools);
-    return this.#renderChat(prepared.messages, { ...variables, ...prepared.variables });
+    const { variables = {}, continueFinal = false } = options;
+    const plain = tools.length === 0 && !messages.some((m) => m.role === "tool" || m.tool_calls);
+    const prepared = plain
+      ? { messages, variables }
+      : toolConversation(this.chatTemplate, messages, tools);
+    const text = this.#renderChat(
+      prepared.messages,
+      { ...variables, ...prepared.variables },
+      !continueFinal,
+    );
+    return continueFinal ? upToFinal(text, messages.at(-1)?.content ?? "") : text;
   }
 
   /** How this model writes tool calls. */
