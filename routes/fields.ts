@@ -93,6 +93,9 @@ const SAMPLING: FieldTable = {
   top_k: honoured("extension: keep the k most likely tokens"),
   min_p: honoured("extension: drop tokens less likely than min_p times the most likely"),
   repetition_penalty: honoured("extension: Hugging Face's repetition penalty"),
+  stop_token_ids: honoured("extension: token ids that end a choice as end of sequence does"),
+  ignore_eos: honoured("extension: the end-of-sequence token ends nothing"),
+  min_tokens: honoured("extension: no ending token before this many tokens"),
   user: noEffect("informational"),
 };
 

@@ -64,10 +64,9 @@ export function promptTokens(
 /** What a generation job is made of. */
 export interface JobSpec {
   readonly service: InferenceService;
-  readonly request: Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs"> & {
-    /** Choices per prompt (default 1). */
-    readonly n?: number;
-  };
+  readonly request:
+    & Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs">
+    & Partial<Pick<GenerationRequest, "n" | "stopTokenIds" | "ignoreEos" | "minTokens">>;
   /** The prompts' ids, one or more; each gets `request.n` choices. */
   readonly prompts: readonly (readonly number[])[];
   /** The request field the prompts came from, named in context errors. */
@@ -129,6 +128,15 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
       });
     }
   }
+  request.stopTokenIds?.forEach((id, i) => {
+    if (id >= vocab) {
+      throw new ApiError(
+        400,
+        `'stop_token_ids[${i}]' is token ${id}, outside the vocabulary (${vocab})`,
+        { param: `stop_token_ids[${i}]`, code: "invalid_value" },
+      );
+    }
+  });
   const controller = new AbortController();
   const onClientAbort = () =>
     controller.abort(new DOMException("Client disconnected", "AbortError"));
@@ -407,6 +415,9 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
       ? sampling
       : { ...sampling, seed: sampling.seed + choice },
     stop: job.request.stop,
+    stopTokenIds: job.request.stopTokenIds ?? [],
+    ignoreEos: job.request.ignoreEos ?? false,
+    minTokens: job.request.minTokens ?? 0,
     maxTokens: job.maxTokens[prompt]!,
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),

@@ -25,6 +25,12 @@ export interface GenerationRequest {
   readonly logprobs: number | undefined;
   /** Choices to generate for the prompt (`n`, default 1). */
   readonly n: number;
+  /** `stop_token_ids`: ids that end a choice as the end-of-sequence token does. */
+  readonly stopTokenIds: readonly number[];
+  /** `ignore_eos`: the end-of-sequence token ends nothing. */
+  readonly ignoreEos: boolean;
+  /** `min_tokens`: no ending token before this many tokens. */
+  readonly minTokens: number;
 }
 
 /** `response_format`: free text, any JSON object, or JSON matching a schema. */
@@ -310,10 +316,28 @@ function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest,
     stop: stopStrings(body.stop),
     maxTokens: maxCompletion ?? maxTokens,
     n,
+    stopTokenIds: tokenIds(body, "stop_token_ids"),
+    ignoreEos: boolean(body, "ignore_eos") ?? false,
+    minTokens: integer(body, "min_tokens", 0, Number.MAX_SAFE_INTEGER) ?? 0,
   };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A list of token ids (checked against the vocabulary with the model, later). */
+function tokenIds(body: Record<string, unknown>, field: string): number[] {
+  const value = body[field];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    throw invalidRequest(`'${field}' must be a list of token ids`, field, "invalid_type");
+  }
+  value.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0) {
+      throw invalidRequest(`'${field}[${i}]' must be a token id`, `${field}[${i}]`, "invalid_type");
+    }
+  });
+  return value as number[];
+}
 
 /** The `model` field: a string, or undefined when left out. */
 export function modelName(body: Record<string, unknown>): string | undefined {

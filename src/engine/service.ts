@@ -34,6 +34,12 @@ export interface GenerateOptions {
   readonly sampling: SamplingOptions;
   /** Stop strings, matched on decoded text and never emitted. */
   readonly stop: readonly string[];
+  /** Token ids that end generation as the end-of-sequence token does (never emitted). */
+  readonly stopTokenIds?: readonly number[];
+  /** The end-of-sequence token ends nothing: it is generated as any other token. */
+  readonly ignoreEos?: boolean;
+  /** No ending token (end of sequence, `stopTokenIds`) may be sampled before this many tokens. */
+  readonly minTokens?: number;
   /** Most tokens to generate; generation also ends at the context length. */
   readonly maxTokens: number;
   /** Aborting it stops generation within one token step (or one prefill chunk). */
@@ -285,7 +291,11 @@ export class InferenceService {
       ? new ByteDetokenizer(this.#tokenizer)
       : new IncrementalDetokenizer(this.#tokenizer, promptIds);
     const stop = new StopMatcher(options.stop);
-    const eos = new Set(this.#tokenizer.eos);
+    const ending = new Set([
+      ...(options.ignoreEos ? [] : this.#tokenizer.eos),
+      ...options.stopTokenIds ?? [],
+    ]);
+    const minTokens = options.minTokens ?? 0;
     const limit = Math.min(options.maxTokens, this.#model.contextLength - promptIds.length);
     const generated: number[] = [];
     const logprobs = options.logprobs === undefined ? null : new LogprobsQueue();
@@ -294,8 +304,9 @@ export class InferenceService {
     const next = (logits: Float32Array): number | null => {
       if (limit <= 0) return null;
       const allowed = constraint?.mask(limit - generated.length) ?? undefined;
+      if (generated.length < minTokens) { for (const id of ending) logits[id] = -Infinity; }
       const id = sampler.sample(logits, generated, allowed);
-      if (eos.has(id)) {
+      if (ending.has(id)) {
         finishReason = "stop";
         return null;
       }
