@@ -12,19 +12,31 @@ let shared: Promise<InferenceService> | undefined;
  * template), converted to an archive in a temp dir and loaded once per test process.
  */
 export function smolLM2Service(): Promise<InferenceService> {
-  shared ??= (async () => {
-    const root = await Deno.makeTempDir({ prefix: "rill_smollm2_" });
-    try {
-      const folder = join(root, "hf");
-      await writeTinySmolLM2(folder);
-      const archive = join(root, "model.nnef.tar");
-      await convertModel(folder, archive, {});
-      const loaded = await loadService(archive, { modelId: "smollm2-tiny" });
-      await loaded.weightsReady;
-      return loaded.service;
-    } finally {
-      await Deno.remove(root, { recursive: true });
-    }
-  })();
+  shared ??= loadTinySmolLM2("smollm2-tiny");
   return shared;
+}
+
+/**
+ * The tiny SmolLM2 converted and loaded afresh as `modelId`, with `chatTemplate` in place of
+ * SmolLM2's own when given.
+ */
+export async function loadTinySmolLM2(
+  modelId: string,
+  chatTemplate?: string,
+): Promise<InferenceService> {
+  const root = await Deno.makeTempDir({ prefix: "rill_smollm2_" });
+  try {
+    const folder = join(root, "hf");
+    await writeTinySmolLM2(folder);
+    if (chatTemplate !== undefined) {
+      await Deno.writeTextFile(join(folder, "chat_template.jinja"), chatTemplate);
+    }
+    const archive = join(root, "model.nnef.tar");
+    await convertModel(folder, archive, {});
+    const loaded = await loadService(archive, { modelId });
+    await loaded.weightsReady;
+    return loaded.service;
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 }

@@ -4,13 +4,9 @@
  * false) and `continue_final_message` (SmolLM2's own template and stories260K's plain one).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import OpenAI from "openai";
-import { convertModel } from "../models/convert.ts";
-import { loadService } from "../src/engine/load_service.ts";
-import { writeTinySmolLM2 } from "./_hub.ts";
 import { startServer } from "./_serve_harness.ts";
-import { smolLM2Service } from "./_smollm2.ts";
+import { loadTinySmolLM2, smolLM2Service } from "./_smollm2.ts";
 
 const TEMPLATE = "{%- for message in messages %}" +
   "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}" +
@@ -21,20 +17,8 @@ const TEMPLATE = "{%- for message in messages %}" +
 
 const MESSAGES = [{ role: "user" as const, content: "Hello there" }];
 
-async function thinkingService() {
-  const root = await Deno.makeTempDir({ prefix: "rill_kwargs_" });
-  try {
-    const folder = join(root, "hf");
-    await writeTinySmolLM2(folder);
-    await Deno.writeTextFile(join(folder, "chat_template.jinja"), TEMPLATE);
-    const archive = join(root, "model.nnef.tar");
-    await convertModel(folder, archive, {});
-    const loaded = await loadService(archive, { modelId: "thinking-tiny" });
-    await loaded.weightsReady;
-    return loaded.service;
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+function thinkingService() {
+  return loadTinySmolLM2("thinking-tiny", TEMPLATE);
 }
 
 Deno.test("chat_template_kwargs reach the chat template, in /tokenize and in chat completions", async () => {
