@@ -263,7 +263,7 @@ export interface JobWriter {
   text(event: Extract<GenerationEvent, { type: "text" }>, choice: number): string[];
   /** A choice's stream frames for its end. */
   done(event: DoneEvent, choice: number): string[];
-  /** Stream frames after every choice ended (the usage, `data: [DONE]`), by choice. */
+  /** Stream frames once every choice ended (the usage, `data: [DONE]`), given their ends. */
   end?(events: readonly DoneEvent[]): string[];
   /** The stream frame for an error after the stream began. */
   error(error: ApiError): string;
@@ -382,8 +382,8 @@ function endedByServer(signal: AbortSignal): ApiError | undefined {
 
 /**
  * Runs `run` over each choice's generation as soon as its queue place is ready, and frees
- * the place when it ends; the results by choice. The scheduler computes a prompt once: the choices after its first wait for the
- * blocks the first computes.
+ * the place when it ends; the results by choice. The scheduler computes a shared prompt
+ * once: the choices after the first wait for the blocks it computes.
  */
 function eachChoice<T>(
   job: PreparedJob,
