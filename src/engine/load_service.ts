@@ -14,6 +14,8 @@ import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { InferenceService, systemFingerprint } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, fittingPositions, Session } from "./session.ts";
+import { hiddenModel } from "./hidden_model.ts";
+import type { Pause } from "../graph/batch.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import type { IoYield } from "../scheduler/io_turn.ts";
@@ -257,6 +259,7 @@ export async function loadService(
       model,
       tokenizer,
       modelId: options.modelId,
+      embeddingSize: embeddingSize(graph),
       systemFingerprint: systemFingerprint([
         `rill ${denoJson.version}`,
         options.modelId,
@@ -383,8 +386,12 @@ export function modelScheduler(
   const model: StepModel<Session> = {
     contextLength,
     pool,
-    newSequence: () => new Session(graph, { kernels: kernels ?? false, pool }),
-    step: (work, pause) => Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause),
+    newSequence: (hidden) => {
+      const variant = hidden ? hiddenModel(graph) : graph;
+      if (variant === null) throw new TypeError(NO_HIDDEN_STATE);
+      return new Session(variant, { kernels: kernels ?? false, pool });
+    },
+    step: stepByGraph,
   };
   return new BatchScheduler(model, {
     ...(options.prefillChunk === undefined ? {} : { tokenBudget: options.prefillChunk }),
@@ -393,6 +400,41 @@ export function modelScheduler(
     ...(options.prefixCache === undefined ? {} : { prefixCache: options.prefixCache }),
     ...(options.ioYield === undefined ? {} : { ioYield: options.ioYield }),
   });
+}
+
+/** The size of the hidden state `model` gives as an embedding; 0 when it gives none. */
+function embeddingSize(model: Model): number {
+  const hidden = hiddenModel(model);
+  const size = hidden?.outputs.find((o) => o.name === "hidden")?.fact.shape?.at(-1);
+  return typeof size === "number" ? size : 0;
+}
+
+/** Why a model cannot give embeddings. */
+const NO_HIDDEN_STATE =
+  "This model's logits are not a linear of a hidden state: it gives no embeddings";
+
+/**
+ * `Session.step` over sequences of one or more graphs (the model's, and the one giving its
+ * hidden state): each graph's sequences step together, one graph after the other.
+ */
+async function stepByGraph(
+  work: readonly { readonly seq: Session; readonly ids: readonly number[] }[],
+  pause?: Pause,
+): Promise<Float32Array[]> {
+  const graphs = new Set(work.map((w) => w.seq.model));
+  if (graphs.size === 1) {
+    return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause);
+  }
+  const out: Float32Array[] = new Array(work.length);
+  for (const graph of graphs) {
+    const at = work.flatMap((w, i) => (w.seq.model === graph ? [i] : []));
+    const results = await Session.step(
+      at.map((i) => ({ session: work[i]!.seq, ids: work[i]!.ids })),
+      pause,
+    );
+    at.forEach((i, k) => (out[i] = results[k]!));
+  }
+  return out;
 }
 
 /**

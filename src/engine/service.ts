@@ -101,6 +101,10 @@ export interface InferenceServiceOptions {
     variables?: Readonly<Record<string, unknown>>,
     addGenerationPrompt?: boolean,
   ) => string;
+  /**
+   * The size of the hidden state `embed` gives, or 0 when the model gives none (default 0).
+   */
+  readonly embeddingSize?: number;
   /** The chat template's text, which tells how tools are written (default: the plain one). */
   readonly chatTemplate?: string;
   /**
@@ -169,6 +173,44 @@ export class InferenceService {
     this.chatTemplate = options.chatTemplate ?? PLAIN_CHAT_TEMPLATE;
     this.modelId = options.modelId;
     this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
+    this.embeddingSize = options.embeddingSize ?? 0;
+  }
+
+  /** The size of `embed`'s vectors; 0 when the model gives none. */
+  readonly embeddingSize: number;
+
+  /**
+   * The hidden state of the last position of `promptIds` (the input of the model's
+   * classifier, after the final norm), computed in the scheduler's steps beside the other
+   * sequences; with the prompt tokens the prefix cache held.
+   *
+   * @throws {TypeError} when the model gives no embeddings (`embeddingSize` 0)
+   * @throws {RangeError} for an empty prompt or one over the context
+   */
+  async embed(
+    promptIds: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<{ vector: Float32Array; cachedTokens: number }> {
+    if (this.embeddingSize === 0) throw new TypeError("This model gives no embeddings");
+    if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
+    if (promptIds.length >= this.#model.contextLength) {
+      throw new RangeError(
+        `Prompt of ${promptIds.length} tokens does not fit the context of ${this.#model.contextLength}`,
+      );
+    }
+    let vector: Float32Array | null = null;
+    const run = this.#model.submit({
+      prompt: promptIds,
+      maxTokens: 0,
+      hidden: true,
+      next: (hidden) => {
+        vector = hidden.slice();
+        return null;
+      },
+      ...(signal ? { signal } : {}),
+    });
+    const { cachedTokens } = await run.done;
+    return { vector: vector!, cachedTokens };
   }
 
   /** Positions the model can hold. */

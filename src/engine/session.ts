@@ -238,6 +238,11 @@ export function fittingPositions(model: Model, ceiling: number): number {
   return lo;
 }
 
+/** The output of `model` a session reads its logits from. */
+export function logitsOutput(model: Model): GraphIO {
+  return planOf(model).logits;
+}
+
 /** The KV pool layouts of `model`'s cache tensors (what a shared pool is built from). */
 export function cacheLayouts(model: Model): readonly CacheLayout[] {
   return planOf(model).layouts;

@@ -53,11 +53,14 @@ export interface StepModel<S extends StepSequence> {
   readonly contextLength: number;
   /** The KV blocks the sequences share. */
   readonly pool: StepPool;
-  /** A sequence with an empty cache. */
-  newSequence(): S;
+  /**
+   * A sequence with an empty cache; `hidden`: one whose steps give the last position's hidden
+   * state instead of its logits (see `SequenceRequest.hidden`).
+   */
+  newSequence(hidden: boolean): S;
   /**
    * Appends each item's `ids` to its sequence; returns the logits (vocab,) of each last
-   * position. `pause`, called between the graph's steps, may ask to wait for a turn of the
+   * position (the hidden state for a `hidden` sequence). `pause`, called between the graph's steps, may ask to wait for a turn of the
    * event loop (the scheduler's way to keep the server answering during a long step).
    */
   step(
@@ -80,6 +83,11 @@ export interface SequenceRequest {
   next(logits: Float32Array): number | null;
   /** Aborting it ends the sequence within one step, freeing its blocks. */
   readonly signal?: AbortSignal;
+  /**
+   * `next` gets the hidden state of the last position (the classifier's input) instead of
+   * its logits: an embedding. Such a sequence fills the cache as any other.
+   */
+  readonly hidden?: boolean;
 }
 
 /** How a sequence ended. */
@@ -205,7 +213,8 @@ export class BatchScheduler<S extends StepSequence> {
   #lastTurn = 0;
   readonly #waiting: Live<S>[] = [];
   readonly #running: Live<S>[] = [];
-  readonly #free: S[] = [];
+  /** Sequences to reuse, by `hidden`. */
+  readonly #free = { plain: [] as S[], hidden: [] as S[] };
   #order = 0;
   #looping = false;
   /**
@@ -401,14 +410,15 @@ export class BatchScheduler<S extends StepSequence> {
         at++;
         continue;
       }
-      const seq = live.seq ?? this.#free.pop() ?? this.model.newSequence();
+      const hidden = live.request.hidden === true;
+      const seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(hidden);
       // Adopted first, so that the eviction below cannot take them.
       seq.adopt(cached);
       const needed = Math.ceil(tokens.length / pool.blockSize) - cached.length;
       if (needed > pool.freeBlocks) this.prefixCache.evict(needed - pool.freeBlocks);
       if (needed > pool.freeBlocks) {
         seq.reset();
-        if (!live.seq) this.#free.push(seq);
+        if (!live.seq) this.#freeOf(live).push(seq);
         return;
       }
       this.#waiting.splice(at, 1);
@@ -528,6 +538,10 @@ export class BatchScheduler<S extends StepSequence> {
     live.pending = [next];
   }
 
+  #freeOf(live: Live<S>): S[] {
+    return live.request.hidden ? this.#free.hidden : this.#free.plain;
+  }
+
   /** Ends a sequence: its full blocks go to the prefix cache, the rest back to the pool. */
   #end(live: Live<S>, error: unknown): void {
     const at = this.#running.indexOf(live);
@@ -537,7 +551,7 @@ export class BatchScheduler<S extends StepSequence> {
     if (live.seq) {
       if (error === null && this.#keepPrefixes) this.prefixCache.insert(live.fed, live.seq.blocks);
       live.seq.reset();
-      this.#free.push(live.seq);
+      this.#freeOf(live).push(live.seq);
       live.seq = null;
     }
     if (error === null) {

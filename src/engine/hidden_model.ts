@@ -1,0 +1,39 @@
+/**
+ * The model an embedding runs: the same graph, with the hidden state its classifier reads as
+ * its output in place of the logits.
+ */
+import { argTensorIds, throughIdentities } from "../graph/graph.ts";
+import { Model } from "../graph/model.ts";
+import { logitsOutput } from "./session.ts";
+
+const variants = new WeakMap<Model, Model | null>();
+
+/**
+ * `model` with the classifier's input (the last position's hidden state, after the final
+ * norm: what the logits are a `linear` of) as its output instead of the logits, its caches as
+ * before; null when the logits are not a `linear` of such a state. One per model: sessions
+ * over it share its compiled graph and weights with `model`'s.
+ */
+export function hiddenModel(model: Model): Model | null {
+  if (variants.has(model)) return variants.get(model)!;
+  const logits = logitsOutput(model);
+  const producer = model.values[throughIdentities(model, logits.id)]!.producer;
+  const node = producer === null ? undefined : model.nodes[producer];
+  const input = node?.name === "linear" ? node.args.get("input") : undefined;
+  let variant: Model | null = null;
+  if (input !== undefined && argTensorIds(input).length === 1) {
+    const id = argTensorIds(input)[0]!;
+    variant = new Model({
+      ...model,
+      outputs: model.outputs.map((o) =>
+        o === logits ? { name: "hidden", id, fact: model.values[id]!.fact } : o
+      ),
+    });
+    variant.weightsReady = model.weightsReady;
+    variant.weightKernels = model.weightKernels;
+    variant.loadStats = model.loadStats;
+    variant.kernelOnly = model.kernelOnly;
+  }
+  variants.set(model, variant);
+  return variant;
+}
