@@ -137,6 +137,19 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
       );
     }
   });
+  const { controller, ticket } = admitPlaces(state, clientSignal, choices);
+  return { ...spec, state, choices, n, maxTokens, ticket, controller };
+}
+
+/**
+ * A controller that aborts when the client goes away (or the server ends the work), and
+ * `places` places in the queue for it; a full queue is a 429.
+ */
+export function admitPlaces(
+  state: ServingState,
+  clientSignal: AbortSignal,
+  places: number,
+): { controller: AbortController; ticket: JobTicket } {
   const controller = new AbortController();
   const onClientAbort = () =>
     controller.abort(new DOMException("Client disconnected", "AbortError"));
@@ -145,9 +158,8 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
   controller.signal.addEventListener("abort", () => {
     clientSignal.removeEventListener("abort", onClientAbort);
   });
-  let ticket: JobTicket;
   try {
-    ticket = state.admit(controller, choices);
+    return { controller, ticket: state.admit(controller, places) };
   } catch (error) {
     clientSignal.removeEventListener("abort", onClientAbort);
     if (error instanceof QueueFullError) {
@@ -158,7 +170,6 @@ export function prepareJob(state: ServingState, spec: JobSpec): PreparedJob {
     }
     throw error;
   }
-  return { ...spec, state, choices, n, maxTokens, ticket, controller };
 }
 
 /**

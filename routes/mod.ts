@@ -10,6 +10,7 @@ import { metricsRoute } from "./metrics.ts";
 import { modelsRoute } from "./models.ts";
 import { playgroundRoute } from "./playground.ts";
 import { responsesRoute } from "./responses.ts";
+import { embeddingsRoute } from "./embeddings.ts";
 import type { ServingState } from "./state.ts";
 import { tokenizeRoute } from "./tokenize.ts";
 
@@ -20,6 +21,7 @@ const METRIC_ROUTES = new Set([
   "/v1/chat/completions",
   "/v1/completions",
   "/v1/responses",
+  "/v1/embeddings",
   "/v1/models",
   "/health",
   "/ready",
@@ -95,6 +97,7 @@ export function createApp(state: ServingState): App {
   app.route("/v1", chatRoute(state));
   app.route("/v1", completionsRoute(state));
   app.route("/v1", responsesRoute(state));
+  app.route("/v1", embeddingsRoute(state));
   app.route("/v1", modelsRoute(state));
   app.route("/", healthRoute(state));
   app.route("/", metricsRoute(state));

@@ -206,55 +206,69 @@ function parseResponseFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
-/** Most prompts one text completions request may hold. */
+/** Most prompts (or embedding inputs) one request may hold. */
 const MAX_PROMPTS = 128;
 
 /** Validates a text completions body; unknown and unsupported fields are refused. */
 export function parseCompletionRequest(body: Record<string, unknown>): CompletionRequest {
   checkFields(body, COMPLETION_FIELDS);
-  const prompt = body.prompt;
-  if (prompt === undefined || prompt === null) {
-    throw invalidRequest("Missing required field 'prompt'", "prompt", "missing_required");
-  }
-  const kinds = "a string, a list of strings, a list of token ids or a list of lists of token ids";
-  let prompts: (string | number[])[];
-  if (typeof prompt === "string") {
-    prompts = [prompt];
-  } else if (!Array.isArray(prompt)) {
-    throw invalidRequest(`'prompt' must be ${kinds}`, "prompt", "invalid_type");
-  } else if (prompt.length > 0 && prompt.every((p) => typeof p === "number")) {
-    prompts = [prompt as number[]];
-  } else if (prompt.every((p) => typeof p === "string" || Array.isArray(p))) {
-    prompts = prompt as (string | number[])[];
-  } else {
-    throw invalidRequest(`'prompt' must be ${kinds}`, "prompt", "invalid_type");
-  }
-  if (prompts.length === 0) throw invalidRequest("'prompt' must not be empty", "prompt");
-  if (prompts.length > MAX_PROMPTS) {
-    throw invalidRequest(
-      `'prompt' holds ${prompts.length} prompts, more than ${MAX_PROMPTS}`,
-      "prompt",
-    );
-  }
-  prompts.forEach((one, i) => {
-    const field = prompts.length === 1 && !Array.isArray(prompt[0]) ? "prompt" : `prompt[${i}]`;
-    if (one.length === 0) throw invalidRequest(`'${field}' must not be empty`, field);
-    if (typeof one === "string") return;
-    one.forEach((id, k) => {
-      if (!Number.isInteger(id) || id < 0) {
-        throw invalidRequest(
-          `'${field}[${k}]' must be a token id`,
-          `${field}[${k}]`,
-          "invalid_type",
-        );
-      }
-    });
-  });
+  const prompts = promptList(body, "prompt");
   return {
     ...parseGeneration(body),
     logprobs: integer(body, "logprobs", 0, 5),
     prompts,
   };
+}
+
+/**
+ * A field holding one or more prompts: a string, a list of strings, a list of token ids or a
+ * list of lists of token ids; each non-empty, ids non-negative integers (checked against the
+ * vocabulary with the model).
+ */
+export function promptList(
+  body: Record<string, unknown>,
+  field: string,
+): (string | number[])[] {
+  const value = body[field];
+  if (value === undefined || value === null) {
+    throw invalidRequest(`Missing required field '${field}'`, field, "missing_required");
+  }
+  const kinds = "a string, a list of strings, a list of token ids or a list of lists of token ids";
+  let prompts: (string | number[])[];
+  if (typeof value === "string") {
+    prompts = [value];
+  } else if (!Array.isArray(value)) {
+    throw invalidRequest(`'${field}' must be ${kinds}`, field, "invalid_type");
+  } else if (value.length > 0 && value.every((p) => typeof p === "number")) {
+    prompts = [value as number[]];
+  } else if (value.every((p) => typeof p === "string" || Array.isArray(p))) {
+    prompts = value as (string | number[])[];
+  } else {
+    throw invalidRequest(`'${field}' must be ${kinds}`, field, "invalid_type");
+  }
+  if (prompts.length === 0) throw invalidRequest(`'${field}' must not be empty`, field);
+  if (prompts.length > MAX_PROMPTS) {
+    throw invalidRequest(
+      `'${field}' holds ${prompts.length} prompts, more than ${MAX_PROMPTS}`,
+      field,
+    );
+  }
+  prompts.forEach((one, i) => {
+    // Named as the model's checks name it (`promptFieldOf`): a lone prompt by the field.
+    const where = prompts.length === 1 ? field : `${field}[${i}]`;
+    if (one.length === 0) throw invalidRequest(`'${where}' must not be empty`, where);
+    if (typeof one === "string") return;
+    one.forEach((id, k) => {
+      if (!Number.isInteger(id) || id < 0) {
+        throw invalidRequest(
+          `'${where}[${k}]' must be a token id`,
+          `${where}[${k}]`,
+          "invalid_type",
+        );
+      }
+    });
+  });
+  return prompts;
 }
 
 function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {

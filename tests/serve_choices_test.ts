@@ -276,7 +276,7 @@ Deno.test("a prompt list is checked prompt by prompt, errors naming the prompt",
   const cases: [unknown, string][] = [
     [["Once", 5], "prompt"],
     [[[1, 2], []], "prompt[1]"],
-    [[[1, -2]], "prompt[0][1]"],
+    [[[1, -2]], "prompt[1]"],
     [["Once", long], "prompt[1]"],
     [[[1, 2], [1, 100000]], "prompt[1][1]"],
   ];

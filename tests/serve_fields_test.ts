@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { CHAT_FIELDS, COMPLETION_FIELDS, RESPONSE_FIELDS } from "../routes/fields.ts";
+import {
+  CHAT_FIELDS,
+  COMPLETION_FIELDS,
+  EMBEDDING_FIELDS,
+  RESPONSE_FIELDS,
+} from "../routes/fields.ts";
 import { startServer, storiesService } from "./_serve_harness.ts";
 
 const CHAT = [{ role: "user" as const, content: "Tell me a story about a cat." }];
@@ -116,6 +121,7 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     "POST /v1/chat/completions": CHAT_FIELDS,
     "POST /v1/completions": COMPLETION_FIELDS,
     "POST /v1/responses": RESPONSE_FIELDS,
+    "POST /v1/embeddings": EMBEDDING_FIELDS,
   };
   for (const [endpoint, table] of Object.entries(tables)) {
     const at = readme.indexOf(`#### ${endpoint}`);

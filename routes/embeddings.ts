@@ -1,0 +1,107 @@
+import { Hono } from "hono";
+import { ApiError, invalidRequest } from "./errors.ts";
+import { checkFields, EMBEDDING_FIELDS } from "./fields.ts";
+import { admitPlaces, checkChoices, promptFieldOf, promptTokens } from "./job.ts";
+import type { ServingState } from "./state.ts";
+import { integer, modelName, promptList, readJsonObject } from "./validate.ts";
+
+/**
+ * `POST /embeddings`: OpenAI embeddings. Each input's vector is the hidden state of its last
+ * position (the input of the model's classifier, after the final norm: last-token pooling, as
+ * decoder embedding models use), scaled to length 1. The inputs run as sequences of the
+ * scheduler's batch, each with a place in the queue.
+ */
+export function embeddingsRoute(state: ServingState): Hono {
+  const app = new Hono();
+  app.post("/embeddings", async (c) => {
+    const body = await readJsonObject(c.req.raw);
+    checkFields(body, EMBEDDING_FIELDS);
+    const inputs = promptList(body, "input");
+    const format = encodingFormat(body.encoding_format);
+    const dimensions = integer(body, "dimensions", 1, Number.MAX_SAFE_INTEGER);
+    const service = state.requireModel(modelName(body));
+    const size = service.embeddingSize;
+    if (size === 0) {
+      throw new ApiError(400, `The model '${service.modelId}' gives no embeddings`, {
+        param: "model",
+        code: "model_not_supported",
+      });
+    }
+    if (dimensions !== undefined && dimensions !== size) {
+      throw invalidRequest(
+        `'dimensions' must be ${size}, the model's, got ${dimensions}`,
+        "dimensions",
+      );
+    }
+    checkChoices(state, inputs.length, 1, "input");
+    const ids = inputs.map((input, i) => {
+      const field = promptFieldOf("input", inputs.length, i);
+      const tokens = promptTokens(service, input, field);
+      if (tokens.length >= service.contextLength) {
+        throw new ApiError(
+          400,
+          `This model's maximum context length is ${service.contextLength} tokens, but '${field}' has ${tokens.length}`,
+          { param: field, code: "context_length_exceeded" },
+        );
+      }
+      return tokens;
+    });
+    const { controller, ticket } = admitPlaces(state, c.req.raw.signal, ids.length);
+    try {
+      const vectors = await Promise.all(ticket.places.map(async (place, i) => {
+        await place;
+        try {
+          return (await service.embed(ids[i]!, controller.signal)).vector;
+        } finally {
+          ticket.releasePlace(i);
+        }
+      }));
+      const tokens = ids.reduce((n, t) => n + t.length, 0);
+      return c.json({
+        object: "list",
+        data: vectors.map((vector, index) => ({
+          object: "embedding",
+          index,
+          embedding: encode(unitLength(vector), format),
+        })),
+        model: service.modelId,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      });
+    } catch (error) {
+      if (controller.signal.aborted && !(controller.signal.reason instanceof ApiError)) {
+        state.metrics.cancellation();
+        return new ApiError(499, "Client closed the request", { code: "cancelled" }).toResponse();
+      }
+      throw controller.signal.reason instanceof ApiError ? controller.signal.reason : error;
+    } finally {
+      ticket.release();
+      controller.abort();
+    }
+  });
+  return app;
+}
+
+function encodingFormat(value: unknown): "float" | "base64" {
+  if (value === undefined || value === null || value === "float") return "float";
+  if (value === "base64") return "base64";
+  throw invalidRequest("'encoding_format' must be float or base64", "encoding_format");
+}
+
+/** `v` (dim,) scaled to length 1 (a zero vector stays zero). */
+function unitLength(v: Float32Array): Float32Array {
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;
+  return v.map((x) => x * scale);
+}
+
+/** Numbers, or the little-endian float32 bytes in base64, as OpenAI sends them. */
+function encode(v: Float32Array, format: "float" | "base64"): number[] | string {
+  if (format === "float") return Array.from(v);
+  const bytes = new Uint8Array(v.length * 4);
+  const view = new DataView(bytes.buffer);
+  v.forEach((x, i) => view.setFloat32(i * 4, x, true));
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+}
