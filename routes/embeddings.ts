@@ -1,22 +1,25 @@
 import { Hono } from "hono";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { checkFields, EMBEDDING_FIELDS } from "./fields.ts";
-import { admitPlaces, checkChoices, promptFieldOf, promptTokens } from "./job.ts";
+import { admitPlaces, promptFieldOf, promptTokens } from "./job.ts";
 import type { ServingState } from "./state.ts";
 import { integer, modelName, promptList, readJsonObject } from "./validate.ts";
+
+/** Most inputs one request may hold, as OpenAI's API allows. */
+const MAX_INPUTS = 2048;
 
 /**
  * `POST /embeddings`: OpenAI embeddings. Each input's vector is the hidden state of its last
  * position (the input of the model's classifier, after the final norm: last-token pooling, as
  * decoder embedding models use), scaled to length 1. The inputs run as sequences of the
- * scheduler's batch, each with a place in the queue.
+ * scheduler's batch, at most `maxBatch` at a time, each batch place taken in the queue.
  */
 export function embeddingsRoute(state: ServingState): Hono {
   const app = new Hono();
   app.post("/embeddings", async (c) => {
     const body = await readJsonObject(c.req.raw);
     checkFields(body, EMBEDDING_FIELDS);
-    const inputs = promptList(body, "input");
+    const inputs = promptList(body, "input", MAX_INPUTS);
     const format = encodingFormat(body.encoding_format);
     const dimensions = integer(body, "dimensions", 1, Number.MAX_SAFE_INTEGER);
     const service = state.requireModel(modelName(body));
@@ -33,7 +36,6 @@ export function embeddingsRoute(state: ServingState): Hono {
         "dimensions",
       );
     }
-    checkChoices(state, inputs.length, 1, "input");
     const ids = inputs.map((input, i) => {
       const field = promptFieldOf("input", inputs.length, i);
       const tokens = promptTokens(service, input, field);
@@ -46,14 +48,19 @@ export function embeddingsRoute(state: ServingState): Hono {
       }
       return tokens;
     });
-    const { controller, ticket } = admitPlaces(state, c.req.raw.signal, ids.length);
+    // At most a batch of places: each runs every places-th input, one after the other.
+    const places = Math.min(ids.length, state.config.maxBatch);
+    const { controller, ticket } = admitPlaces(state, c.req.raw.signal, places);
     try {
-      const vectors = await Promise.all(ticket.places.map(async (place, i) => {
+      const vectors: Float32Array[] = new Array(ids.length);
+      await Promise.all(ticket.places.map(async (place, first) => {
         await place;
         try {
-          return (await service.embed(ids[i]!, controller.signal)).vector;
+          for (let i = first; i < ids.length; i += places) {
+            vectors[i] = (await service.embed(ids[i]!, controller.signal)).vector;
+          }
         } finally {
-          ticket.releasePlace(i);
+          ticket.releasePlace(first);
         }
       }));
       const tokens = ids.reduce((n, t) => n + t.length, 0);

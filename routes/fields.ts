@@ -197,7 +197,7 @@ export function checkFields(body: Record<string, unknown>, table: FieldTable): v
 
 /** `POST /v1/embeddings`. */
 export const EMBEDDING_FIELDS: FieldTable = {
-  input: honoured("a string, token ids, or a list of either"),
+  input: honoured("a string, token ids, or a list of either (up to 2048)"),
   model: honoured("the served model's id or one of its aliases; may be left out"),
   encoding_format: honoured("float or base64"),
   dimensions: honoured("the model's hidden size only (vectors are not cut)"),

@@ -221,13 +221,14 @@ export function parseCompletionRequest(body: Record<string, unknown>): Completio
 }
 
 /**
- * A field holding one or more prompts: a string, a list of strings, a list of token ids or a
- * list of lists of token ids; each non-empty, ids non-negative integers (checked against the
+ * A field holding one to `most` prompts: a string, a list of strings, a list of token ids or
+ * a list of lists of token ids; each non-empty, ids non-negative integers (checked against the
  * vocabulary with the model).
  */
 export function promptList(
   body: Record<string, unknown>,
   field: string,
+  most = MAX_PROMPTS,
 ): (string | number[])[] {
   const value = body[field];
   if (value === undefined || value === null) {
@@ -247,9 +248,9 @@ export function promptList(
     throw invalidRequest(`'${field}' must be ${kinds}`, field, "invalid_type");
   }
   if (prompts.length === 0) throw invalidRequest(`'${field}' must not be empty`, field);
-  if (prompts.length > MAX_PROMPTS) {
+  if (prompts.length > most) {
     throw invalidRequest(
-      `'${field}' holds ${prompts.length} prompts, more than ${MAX_PROMPTS}`,
+      `'${field}' holds ${prompts.length} prompts, more than ${most}`,
       field,
     );
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import { OpenAIEmbeddings } from "@langchain/openai";
 import { metricValue, startServer, storiesService } from "./_serve_harness.ts";
 import { hiddenModel } from "../src/engine/hidden_model.ts";
 import { loadModel } from "../src/graph/load_model.ts";
@@ -75,4 +76,23 @@ Deno.test("embedding requests that cannot be served are a 400 naming the field",
       },
     );
   }
+});
+
+Deno.test("many inputs run a batch at a time on a server with no queue, and LangChain's OpenAIEmbeddings gets them", async () => {
+  await using server = await startServer({ maxBatch: 2, maxQueue: 0 });
+  const texts = Array.from({ length: 40 }, (_, i) => `Story number ${i} was about a cat`);
+  const embeddings = new OpenAIEmbeddings({
+    model: "stories260K",
+    apiKey: "none",
+    configuration: { baseURL: `${server.url}/v1` },
+    maxRetries: 0,
+  });
+  const documents = await embeddings.embedDocuments(texts);
+  assert.equal(documents.length, 40);
+  const client = server.client();
+  for (const i of [0, 17, 39]) {
+    const one = await client.embeddings.create({ model: "stories260K", input: texts[i]! });
+    assert.deepEqual(documents[i], one.data[0]!.embedding);
+  }
+  assert.deepEqual(await embeddings.embedQuery(texts[5]!), documents[5]);
 });
