@@ -100,14 +100,18 @@ Deno.test("n choices of a text completion carry their own logprobs and text offs
 Deno.test("n choices generate as one batch: the running count reaches n, and a cancel ends them all", async () => {
   await using server = await startServer();
   const controller = new AbortController();
-  const stream = await server.client().chat.completions.create({
+  // No choice may end before the count is read (stories260K ends at token 1 or 2).
+  const body = {
     model: "stories260K",
     messages: CHAT,
     max_tokens: 200,
     n: 4,
     stream: true,
-    logit_bias: { "2": -100 },
-  }, { signal: controller.signal });
+    ignore_eos: true,
+  } as OpenAI.Chat.ChatCompletionCreateParamsStreaming;
+  const stream = await server.client().chat.completions.create(body, {
+    signal: controller.signal,
+  });
   let running = 0;
   const seen = new Set<number>();
   try {
