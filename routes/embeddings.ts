@@ -57,7 +57,7 @@ export function embeddingsRoute(state: ServingState): Hono {
         await place;
         try {
           for (let i = first; i < ids.length; i += places) {
-            vectors[i] = (await service.embed(ids[i]!, controller.signal)).vector;
+            vectors[i] = await service.embed(ids[i]!, controller.signal);
           }
         } finally {
           ticket.releasePlace(first);

@@ -180,37 +180,39 @@ export class InferenceService {
   readonly embeddingSize: number;
 
   /**
-   * The hidden state of the last position of `promptIds` (the input of the model's
-   * classifier, after the final norm), computed in the scheduler's steps beside the other
-   * sequences; with the prompt tokens the prefix cache held.
+   * The hidden state (embeddingSize,) of the last position of `promptIds` (the input of the
+   * model's classifier, after the final norm), computed in the scheduler's steps beside the
+   * other sequences.
    *
    * @throws {TypeError} when the model gives no embeddings (`embeddingSize` 0)
    * @throws {RangeError} for an empty prompt or one over the context
    */
-  async embed(
-    promptIds: readonly number[],
-    signal?: AbortSignal,
-  ): Promise<{ vector: Float32Array; cachedTokens: number }> {
+  async embed(promptIds: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
     if (this.embeddingSize === 0) throw new TypeError("This model gives no embeddings");
-    if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
-    if (promptIds.length >= this.#model.contextLength) {
-      throw new RangeError(
-        `Prompt of ${promptIds.length} tokens does not fit the context of ${this.#model.contextLength}`,
-      );
-    }
+    this.#checkPrompt(promptIds);
     let vector: Float32Array | null = null;
     const run = this.#model.submit({
       prompt: promptIds,
       maxTokens: 0,
       hidden: true,
       next: (hidden) => {
-        vector = hidden.slice();
+        vector = hidden; // the step's own array: nothing else reads it
         return null;
       },
       ...(signal ? { signal } : {}),
     });
-    const { cachedTokens } = await run.done;
-    return { vector: vector!, cachedTokens };
+    await run.done;
+    return vector!;
+  }
+
+  /** @throws {RangeError} for an empty prompt or one over the context */
+  #checkPrompt(promptIds: readonly number[]): void {
+    if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
+    if (promptIds.length >= this.#model.contextLength) {
+      throw new RangeError(
+        `Prompt of ${promptIds.length} tokens does not fit the context of ${this.#model.contextLength}`,
+      );
+    }
   }
 
   /** Positions the model can hold. */
@@ -321,12 +323,7 @@ export class InferenceService {
     promptIds: readonly number[],
     options: GenerateOptions,
   ): AsyncGenerator<GenerationEvent> {
-    if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
-    if (promptIds.length >= this.#model.contextLength) {
-      throw new RangeError(
-        `Prompt of ${promptIds.length} tokens does not fit the context of ${this.#model.contextLength}`,
-      );
-    }
+    this.#checkPrompt(promptIds);
     const sampler = new Sampler(options.sampling);
     const { constraint } = options;
     const detokenizer = constraint
