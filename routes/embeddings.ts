@@ -53,16 +53,12 @@ export function embeddingsRoute(state: ServingState): Hono {
     const { controller, ticket } = admitPlaces(state, c.req.raw.signal, places);
     try {
       const vectors: Float32Array[] = new Array(ids.length);
-      await Promise.all(ticket.places.map(async (place, first) => {
-        await place;
-        try {
+      await Promise.all(Array.from({ length: places }, (_, first) =>
+        ticket.run(first, async () => {
           for (let i = first; i < ids.length; i += places) {
             vectors[i] = await service.embed(ids[i]!, controller.signal);
           }
-        } finally {
-          ticket.releasePlace(first);
-        }
-      }));
+        })));
       const tokens = ids.reduce((n, t) => n + t.length, 0);
       return c.json({
         object: "list",

@@ -402,14 +402,10 @@ function eachChoice<T>(
   run: (choice: number, events: AsyncIterable<GenerationEvent>) => Promise<T>,
 ): Promise<T[]> {
   return Promise.all(
-    job.ticket.places.map(async (place, choice) => {
-      await place;
-      try {
-        return await run(choice, generation(job, timer, choice));
-      } finally {
-        job.ticket.releasePlace(choice);
-      }
-    }),
+    Array.from(
+      { length: job.choices },
+      (_, choice) => job.ticket.run(choice, () => run(choice, generation(job, timer, choice))),
+    ),
   );
 }
 

@@ -5,11 +5,16 @@ import { type QueueTicket, RequestQueue } from "../src/scheduler/queue.ts";
 import { ApiError } from "./errors.ts";
 
 /** Places in the queue for the sequences of one request. */
-export interface JobTicket extends QueueTicket {
-  /** When each place may run (rejected with the signal's reason if aborted first). */
-  readonly places: readonly Promise<void>[];
-  /** Frees place `i` (its sequence ended) for whatever waits next. Idempotent. */
-  releasePlace(i: number): void;
+export interface JobTicket extends Disposable {
+  /** How many places it holds. */
+  readonly places: number;
+  /**
+   * Runs `task` once place `i` may run and frees the place when it settles; rejects with the
+   * signal's reason if aborted while waiting.
+   */
+  run<T>(i: number, task: () => Promise<T>): Promise<T>;
+  /** Frees every place (a waiting one leaves the queue). Idempotent. */
+  release(): void;
 }
 
 /** Limits and switches of the HTTP service. */
@@ -152,8 +157,8 @@ export class ServingState {
 
   /**
    * Takes `places` places in the queue (one per sequence) for a generation that `controller`
-   * aborts; the ticket is ready once all of them are, and says when each is. When a shutdown ends the generation,
-   * the controller is aborted with the `ApiError` to answer it with.
+   * aborts. When a shutdown ends the generation, the controller is aborted with the `ApiError`
+   * to answer it with.
    *
    * @throws {ApiError} 503 once `shutdown` was called
    * @throws {QueueFullError} when the waiting places left are fewer than those asked for
@@ -174,12 +179,16 @@ export class ServingState {
       this.#admitted.delete(controller);
       resolve();
     };
-    const each = tickets.map((t) => t.ready);
-    const ready = each.length === 1 ? each[0]! : Promise.all(each).then(() => {});
-    // As each place's: a rejection nobody waits for is no error.
-    ready.catch(() => {});
-    const releasePlace = (i: number) => tickets[i]?.release();
-    return { ready, places: each, releasePlace, release, [Symbol.dispose]: release };
+    const run = async <T>(i: number, task: () => Promise<T>): Promise<T> => {
+      const ticket = tickets[i]!;
+      try {
+        await ticket.ready;
+        return await task();
+      } finally {
+        ticket.release();
+      }
+    };
+    return { places, run, release, [Symbol.dispose]: release };
   }
 
   /**
