@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { checkFields, EMBEDDING_FIELDS } from "./fields.ts";
-import { admitPlaces, promptFieldOf, promptTokens } from "./job.ts";
+import { admitPlaces, checkContext, promptTokens } from "./job.ts";
 import type { ServingState } from "./state.ts";
-import { integer, modelName, promptList, readJsonObject } from "./validate.ts";
+import { integer, modelName, promptFieldOf, promptList, readJsonObject } from "./validate.ts";
 
 /** Most inputs one request may hold, as OpenAI's API allows. */
 const MAX_INPUTS = 2048;
@@ -39,13 +39,7 @@ export function embeddingsRoute(state: ServingState): Hono {
     const ids = inputs.map((input, i) => {
       const field = promptFieldOf("input", inputs.length, i);
       const tokens = promptTokens(service, input, field);
-      if (tokens.length >= service.contextLength) {
-        throw new ApiError(
-          400,
-          `This model's maximum context length is ${service.contextLength} tokens, but '${field}' has ${tokens.length}`,
-          { param: field, code: "context_length_exceeded" },
-        );
-      }
+      checkContext(service, tokens, field);
       return tokens;
     });
     // At most a batch of places: each runs every places-th input, one after the other.

@@ -5,7 +5,7 @@ import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ServingState } from "./state.ts";
 import type { OutputPlan } from "./structured.ts";
-import { type GenerationRequest, readJsonObject } from "./validate.ts";
+import { type GenerationRequest, promptFieldOf, readJsonObject } from "./validate.ts";
 import {
   type Answer,
   checkChoices,
@@ -15,7 +15,6 @@ import {
   type JobWriter,
   type PreparedJob,
   prepareJob,
-  promptFieldOf,
   promptOf,
   promptTokens,
   respondStream,

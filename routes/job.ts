@@ -14,7 +14,7 @@ import { QueueFullError } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import type { JobTicket, ServingState } from "./state.ts";
 import type { OutputPlan } from "./structured.ts";
-import type { GenerationRequest } from "./validate.ts";
+import { type GenerationRequest, promptFieldOf } from "./validate.ts";
 
 /** Why an answer ended, in OpenAI terms. */
 export type FinishReason = EngineFinish | "tool_calls";
@@ -196,9 +196,20 @@ export function checkChoices(
   return choices;
 }
 
-/** How errors name prompt `i` of `count`: the field itself when there is one. */
-export function promptFieldOf(field: string, count: number, i: number): string {
-  return count === 1 ? field : `${field}[${i}]`;
+/** A 400 naming `field` when `promptIds` leave no room in the context. */
+export function checkContext(
+  service: InferenceService,
+  promptIds: readonly number[],
+  field: string,
+): void {
+  const context = service.contextLength;
+  if (promptIds.length >= context) {
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${context} tokens, but '${field}' has ${promptIds.length} tokens`,
+      { param: field, code: "context_length_exceeded" },
+    );
+  }
 }
 
 /**
@@ -212,14 +223,8 @@ function checkPrompt(
   field: string,
 ): number {
   const { service, request } = spec;
+  checkContext(service, promptIds, field);
   const context = service.contextLength;
-  if (promptIds.length >= context) {
-    throw new ApiError(
-      400,
-      `This model's maximum context length is ${context} tokens, but the prompt has ${promptIds.length} tokens`,
-      { param: field, code: "context_length_exceeded" },
-    );
-  }
   const cap = state.config.maxTokensCap;
   if (
     request.maxTokens !== undefined && promptIds.length + Math.min(request.maxTokens, cap) > context

@@ -206,7 +206,7 @@ function parseResponseFormat(value: unknown): ResponseFormat | undefined {
   }
 }
 
-/** Most prompts (or embedding inputs) one request may hold. */
+/** Most prompts one text completions request may hold (by default, for `promptList`). */
 const MAX_PROMPTS = 128;
 
 /** Validates a text completions body; unknown and unsupported fields are refused. */
@@ -255,21 +255,25 @@ export function promptList(
     );
   }
   prompts.forEach((one, i) => {
-    // Named as the model's checks name it (`promptFieldOf`): a lone prompt by the field.
-    const where = prompts.length === 1 ? field : `${field}[${i}]`;
+    const where = promptFieldOf(field, prompts.length, i);
     if (one.length === 0) throw invalidRequest(`'${where}' must not be empty`, where);
-    if (typeof one === "string") return;
-    one.forEach((id, k) => {
-      if (!Number.isInteger(id) || id < 0) {
-        throw invalidRequest(
-          `'${where}[${k}]' must be a token id`,
-          `${where}[${k}]`,
-          "invalid_type",
-        );
-      }
-    });
+    if (typeof one !== "string") checkIds(one, where);
   });
   return prompts;
+}
+
+/** How errors name prompt `i` of `count` in `field`: the field itself when there is one. */
+export function promptFieldOf(field: string, count: number, i: number): string {
+  return count === 1 ? field : `${field}[${i}]`;
+}
+
+/** A 400 naming the first item of `ids` (in `field`) that is not a token id. */
+function checkIds(ids: readonly unknown[], field: string): void {
+  ids.forEach((id, i) => {
+    if (!Number.isInteger(id) || (id as number) < 0) {
+      throw invalidRequest(`'${field}[${i}]' must be a token id`, `${field}[${i}]`, "invalid_type");
+    }
+  });
 }
 
 function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {
@@ -346,11 +350,7 @@ function tokenIds(body: Record<string, unknown>, field: string): number[] {
   if (!Array.isArray(value)) {
     throw invalidRequest(`'${field}' must be a list of token ids`, field, "invalid_type");
   }
-  value.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0) {
-      throw invalidRequest(`'${field}[${i}]' must be a token id`, `${field}[${i}]`, "invalid_type");
-    }
-  });
+  checkIds(value, field);
   return value as number[];
 }
 
