@@ -150,7 +150,8 @@ function responses(
   const chunk = (choice: object) =>
     dataFrame({ ...envelope, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
   return {
-    opening: (choice) => shape.opening === null ? [] : [chunk(writers[choice]!.opening())],
+    opening: (choice) =>
+      shape.opening === null ? [] : [chunk(writers[choice]!.opening(shape.opening))],
     text: (event, choice) => writers[choice]!.text(event).map(chunk),
     done: (event, choice) => writers[choice]!.done(event).map(chunk),
     end: (events) => [
@@ -194,8 +195,8 @@ class ChoiceWriter {
     this.#parser = parsing ? new ToolCallParser(job.service.toolFamily) : undefined;
   }
 
-  opening(): object {
-    return this.#choice(this.#shape.opening ?? {}, null);
+  opening(content: object): object {
+    return this.#choice(content, null);
   }
 
   text(event: Extract<GenerationEvent, { type: "text" }>): object[] {

@@ -7,6 +7,8 @@ import { Model } from "../graph/model.ts";
 import { logitsOutput } from "./session.ts";
 
 const variants = new WeakMap<Model, Model | null>();
+/** The output `hiddenModel` gives in place of the logits. */
+const HIDDEN = "hidden";
 
 /**
  * `model` with the classifier's input (the last position's hidden state, after the final
@@ -26,7 +28,7 @@ export function hiddenModel(model: Model): Model | null {
     variant = new Model({
       ...model,
       outputs: model.outputs.map((o) =>
-        o === logits ? { name: "hidden", id, fact: model.values[id]!.fact } : o
+        o === logits ? { name: HIDDEN, id, fact: model.values[id]!.fact } : o
       ),
     });
     variant.weightsReady = model.weightsReady;
@@ -36,4 +38,10 @@ export function hiddenModel(model: Model): Model | null {
   }
   variants.set(model, variant);
   return variant;
+}
+
+/** The size of the hidden state `hiddenModel(model)` gives; 0 when it gives none. */
+export function hiddenSize(model: Model): number {
+  const size = hiddenModel(model)?.output(HIDDEN)?.fact.shape?.at(-1);
+  return typeof size === "number" ? size : 0;
 }

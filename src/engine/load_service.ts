@@ -14,7 +14,7 @@ import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { InferenceService, systemFingerprint } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, fittingPositions, Session } from "./session.ts";
-import { hiddenModel } from "./hidden_model.ts";
+import { hiddenModel, hiddenSize } from "./hidden_model.ts";
 import type { Pause } from "../graph/batch.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
@@ -259,7 +259,7 @@ export async function loadService(
       model,
       tokenizer,
       modelId: options.modelId,
-      embeddingSize: embeddingSize(graph),
+      embeddingSize: hiddenSize(graph),
       systemFingerprint: systemFingerprint([
         `rill ${denoJson.version}`,
         options.modelId,
@@ -400,13 +400,6 @@ export function modelScheduler(
     ...(options.prefixCache === undefined ? {} : { prefixCache: options.prefixCache }),
     ...(options.ioYield === undefined ? {} : { ioYield: options.ioYield }),
   });
-}
-
-/** The size of the hidden state `model` gives as an embedding; 0 when it gives none. */
-function embeddingSize(model: Model): number {
-  const hidden = hiddenModel(model);
-  const size = hidden?.outputs.find((o) => o.name === "hidden")?.fact.shape?.at(-1);
-  return typeof size === "number" ? size : 0;
 }
 
 /** Why a model cannot give embeddings. */

@@ -60,8 +60,9 @@ export interface StepModel<S extends StepSequence> {
   newSequence(hidden: boolean): S;
   /**
    * Appends each item's `ids` to its sequence; returns the logits (vocab,) of each last
-   * position (the hidden state for a `hidden` sequence). `pause`, called between the graph's steps, may ask to wait for a turn of the
-   * event loop (the scheduler's way to keep the server answering during a long step).
+   * position (the hidden state for a `hidden` sequence). `pause`, called between the graph's
+   * steps, may ask to wait for a turn of the event loop (the scheduler's way to keep the
+   * server answering during a long step).
    */
   step(
     work: readonly { readonly seq: S; readonly ids: readonly number[] }[],
