@@ -3,7 +3,7 @@
  * its output in place of the logits.
  */
 import { argTensorIds, throughIdentities } from "../graph/graph.ts";
-import { Model } from "../graph/model.ts";
+import type { Model } from "../graph/model.ts";
 import { logitsOutput } from "./session.ts";
 
 const variants = new WeakMap<Model, Model | null>();
@@ -25,16 +25,11 @@ export function hiddenModel(model: Model): Model | null {
   let variant: Model | null = null;
   if (input !== undefined && argTensorIds(input).length === 1) {
     const id = argTensorIds(input)[0]!;
-    variant = new Model({
-      ...model,
+    variant = model.variant({
       outputs: model.outputs.map((o) =>
         o === logits ? { name: HIDDEN, id, fact: model.values[id]!.fact } : o
       ),
     });
-    variant.weightsReady = model.weightsReady;
-    variant.weightKernels = model.weightKernels;
-    variant.loadStats = model.loadStats;
-    variant.kernelOnly = model.kernelOnly;
   }
   variants.set(model, variant);
   return variant;

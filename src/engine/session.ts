@@ -96,6 +96,12 @@ export interface SessionOptions {
    * (`Session.step`) whose first session has it. Default true; false walks them all.
    */
   readonly replay?: boolean;
+  /**
+   * Steps give the logits of every position they run, (count, vocab) row by row, instead of
+   * the last position's alone: what the log-probabilities of a prompt's own tokens are read
+   * from (default false).
+   */
+  readonly everyRow?: boolean;
 }
 
 /**
@@ -133,12 +139,17 @@ class ModelPlan {
   readonly pairs: readonly CachePair[];
   readonly tokens: GraphIO;
   readonly logits: GraphIO;
+  /** The symbol of the token input's axis (the tokens of a run). */
+  readonly tokenSymbol: string | null;
+  /** The logits have a row per token run (an axis of `tokenSymbol`). */
+  readonly rowsOfLogits: boolean;
   readonly pastSymbol: string;
   /** The cache tensors as the pool stores them (0 positions on the past axis). */
   readonly layouts: readonly CacheLayout[];
   readonly #model: Model;
   #fused: Executor | undefined;
   readonly #batchPlans = new WeakMap<Executor, BatchPlan>();
+  readonly #everyRowPlans = new WeakMap<Executor, BatchPlan>();
 
   constructor(model: Model) {
     this.#model = model;
@@ -157,6 +168,8 @@ class ModelPlan {
     const logits = model.outputs.filter((o) => !cacheOutputs.has(o.name));
     if (logits.length < 1) throw new TypeError("The graph has no logits output");
     this.logits = logits.find((o) => o.name === "outputs") ?? logits[0]!;
+    this.tokenSymbol = this.tokens.fact.shape.map(symbolOf).find((s) => s !== null) ?? null;
+    this.rowsOfLogits = this.logits.fact.shape.some((d) => symbolOf(d) === this.tokenSymbol);
     const first = this.pairs[0];
     this.pastSymbol = first ? symbolOf(model.input(first.input)!.fact.shape[first.axis]!)! : "P";
     const bindings = new Map([[this.pastSymbol, 0]]);
@@ -179,15 +192,17 @@ class ModelPlan {
 
   /**
    * How `executor` runs several tokens of one or more sequences in one pass (the cache appends
-   * once per sequence, the logits of each one's last token only).
+   * once per sequence, the logits of each one's last token only, or with `everyRow` of every
+   * token).
    */
-  batchPlan(executor: Executor): BatchPlan {
-    let plan = this.#batchPlans.get(executor);
+  batchPlan(executor: Executor, everyRow = false): BatchPlan {
+    const plans = everyRow ? this.#everyRowPlans : this.#batchPlans;
+    let plan = plans.get(executor);
     if (!plan) {
       const appends = new Set(this.pairs.map((p) => p.node));
-      const logits = new Set([this.logits.id]);
+      const logits = new Set(everyRow ? [] : [this.logits.id]);
       plan = new BatchPlan(executor, this.tokens.name, appends, logits);
-      this.#batchPlans.set(executor, plan);
+      plans.set(executor, plan);
     }
     return plan;
   }
@@ -243,6 +258,11 @@ export function logitsOutput(model: Model): GraphIO {
   return planOf(model).logits;
 }
 
+/** The symbol of the axis along which `model` takes the tokens of a run (S), if it has one. */
+export function tokenSymbol(model: Model): string | null {
+  return planOf(model).tokenSymbol;
+}
+
 /** The KV pool layouts of `model`'s cache tensors (what a shared pool is built from). */
 export function cacheLayouts(model: Model): readonly CacheLayout[] {
   return planOf(model).layouts;
@@ -269,6 +289,8 @@ export class Session {
   readonly executor: Executor;
   /** The KV-cache pairs of the graph. */
   readonly pairs: readonly CachePair[];
+  /** Steps give the logits of every position they run (see `SessionOptions.everyRow`). */
+  readonly everyRow: boolean;
   readonly #tokens: GraphIO;
   readonly #logits: GraphIO;
   readonly #pastSymbol: string;
@@ -307,6 +329,12 @@ export class Session {
     const plan = planOf(model);
     this.executor = executor ?? plan.executor(options.fuse !== false);
     this.pairs = plan.pairs;
+    this.everyRow = options.everyRow ?? false;
+    if (this.everyRow && !plan.rowsOfLogits) {
+      throw new TypeError(
+        `The graph's output '${plan.logits.name}' holds the last position alone, not one row per token: it cannot give every position's`,
+      );
+    }
     this.#tokens = plan.tokens;
     this.#logits = plan.logits;
     this.#pastSymbol = plan.pastSymbol;
@@ -433,7 +461,10 @@ export class Session {
     return satisfies(this.model, this.#position, count);
   }
 
-  /** Runs the prompt `tokenIds` and returns the logits (vocab,) of its last position. */
+  /**
+   * Runs the prompt `tokenIds` and returns the logits (vocab,) of its last position (with
+   * `everyRow`, (count, vocab) of each of its positions).
+   */
   prefill(tokenIds: readonly number[]): Float32Array {
     return this.#step(tokenIds);
   }
@@ -449,7 +480,10 @@ export class Session {
    */
   replayedBatchSteps(tokens: readonly number[]): number {
     if (!this.kernels || !this.#replay) return 0;
-    return this.#plan.batchPlan(this.executor).replayedSteps(this.kernels.threads, tokens);
+    return this.#plan.batchPlan(this.executor, this.everyRow).replayedSteps(
+      this.kernels.threads,
+      tokens,
+    );
   }
 
   /** Runs one token and returns the logits (vocab,) of the next position. */
@@ -476,8 +510,9 @@ export class Session {
 
   /**
    * Runs one step of several sessions together (same model, same compiled graph, same
-   * kernels): each appends its `ids` and gets back the logits (vocab,) of its last position,
-   * exactly as if it had run alone. The linears read each weight once for all of them.
+   * kernels, same `everyRow`): each appends its `ids` and gets back the logits (vocab,) of its
+   * last position (with `everyRow`, (count, vocab) of each), exactly as if it had run alone. The
+   * linears read each weight once for all of them.
    */
   static async step(
     work: readonly { readonly session: Session; readonly ids: readonly number[] }[],
@@ -486,8 +521,13 @@ export class Session {
     if (work.length === 0) return [];
     const first = work[0]!.session;
     for (const { session } of work) {
-      if (session.executor !== first.executor || session.kernels !== first.kernels) {
-        throw new TypeError("Sessions stepped together must share their model, graph and kernels");
+      if (
+        session.executor !== first.executor || session.kernels !== first.kernels ||
+        session.everyRow !== first.everyRow
+      ) {
+        throw new TypeError(
+          "Sessions stepped together must share their model, graph, kernels and everyRow",
+        );
       }
     }
     if (work.length === 1 && !pause) return [await first.#stepAsync(work[0]!.ids)];
@@ -528,7 +568,7 @@ export class Session {
           position: session.#position,
         };
       });
-      const plan = first.#plan.batchPlan(first.executor);
+      const plan = first.#plan.batchPlan(first.executor, first.everyRow);
       const replay = first.#replay !== null;
       outputs = await plan.run(segments, first.#sharedOverrides, kernels, timedPause, replay);
     }
@@ -551,9 +591,10 @@ export class Session {
         this.#position,
       );
     } else {
-      // Several tokens: the batch plan computes the logits of the last one only.
+      // Several tokens: the batch plan computes the logits of the last one only (unless every
+      // row's are asked for).
       const segment = { ...run, overrides: this.#cacheOverrides };
-      const plan = this.#plan.batchPlan(this.executor);
+      const plan = this.#plan.batchPlan(this.executor, this.everyRow);
       values = plan.runNow([segment], this.#sharedOverrides, this.kernels)[0]!;
     }
     if (timed) this.kernels!.endStep();
@@ -612,12 +653,12 @@ export class Session {
     this.#position = P + ids.length;
     if (this.pairs.length === 0) this.#history.push(...ids);
     const logits = contiguous(values.get(this.#logits.id)!);
-    const vocab = logits.shape[logits.shape.length - 1]!;
+    const size = logits.shape[logits.shape.length - 1]! * (this.everyRow ? ids.length : 1);
     const data = logits.data as Float32Array;
     // Computed by this run and settled out of the kernels' memory: the caller's alone.
     const own = this.executor.constant(this.#logits.id) === undefined &&
       !(data.buffer instanceof SharedArrayBuffer);
-    return own && data.length === vocab ? data : data.slice(data.length - vocab);
+    return own && data.length === size ? data : data.slice(data.length - size);
   }
 }
 

@@ -6,6 +6,7 @@ import { tensor } from "../tensor/tensor.ts";
 import { createSession, findCachePairs, Session } from "./session.ts";
 import { argmax } from "./sampler.ts";
 import { closeSharedKernels } from "./shared_kernels.ts";
+import { everyRowModel } from "./every_row_model.ts";
 import { Executor } from "../graph/executor.ts";
 import { fuseGraph } from "../graph/fuse.ts";
 import { type Kernels, loadKernels } from "../../kernels/mod.ts";
@@ -68,6 +69,10 @@ Deno.test("Session reruns the whole sequence for a graph without a KV cache", ()
   assert.deepEqual(Array.from(session.decode(2)), [0, 2, 1]);
   session.reset();
   assert.deepEqual(Array.from(session.decode(0)), [1, 0, 0]);
+  assert.throws(
+    () => new Session(session.model, { everyRow: true }),
+    /output 'outputs' holds the last position alone, not one row per token/,
+  );
 });
 
 Deno.test("Session finds caches behind casts (t2n unit export) and matches a full run", async () => {
@@ -179,6 +184,58 @@ for (const variant of ["f32", "q40"]) {
     }
   });
 }
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`An everyRow ${variant} session gives each position's logits, each what the prompt up to it gives`, async () => {
+    const model = await loadModel(
+      new URL(
+        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
+        import.meta.url,
+      ).pathname,
+    );
+    const kernels = await loadKernels({ threads: 1 });
+    try {
+      for (const k of [false, kernels] as const) {
+        const options = { kernels: k, adaptiveThreads: false };
+        const vocab = new Session(model, options).prefill(PROMPT).length;
+        const expected = PROMPT.map((_, i) =>
+          new Session(model, options).prefill(PROMPT.slice(0, i + 1))
+        );
+        const rows = (logits: Float32Array, count: number) =>
+          Array.from({ length: count }, (_, i) => logits.slice(i * vocab, (i + 1) * vocab));
+        const rowsModel = everyRowModel(model)!;
+        const alone = new Session(rowsModel, { ...options, everyRow: true });
+        const first = alone.prefill(PROMPT.slice(0, 2)); // (2, vocab)
+        const rest = alone.prefill(PROMPT.slice(2)); // (3, vocab)
+        const mode = k ? "kernels" : "TS";
+        assert.deepEqual([...rows(first, 2), ...rows(rest, 3)], expected, `${mode}: alone`);
+        assert.equal(alone.decode(5).length, vocab, `${mode}: one token, one row`);
+        // Stepped together, each gets its own rows.
+        const [a, b] = [0, 1].map(() => new Session(rowsModel, { ...options, everyRow: true }));
+        const [la, lb] = await Session.step([
+          { session: a!, ids: PROMPT },
+          { session: b!, ids: PROMPT.slice(0, 3) },
+        ]);
+        assert.deepEqual(rows(la!, 5), expected, `${mode}: first of a batch`);
+        assert.deepEqual(rows(lb!, 3), expected.slice(0, 3), `${mode}: second of a batch`);
+      }
+    } finally {
+      kernels.close();
+    }
+  });
+}
+
+Deno.test("Sessions with and without everyRow are not stepped together", async () => {
+  const model = await loadModel(ARCHIVE);
+  await assert.rejects(
+    () =>
+      Session.step([
+        { session: new Session(model), ids: [1] },
+        { session: new Session(everyRowModel(model)!, { everyRow: true }), ids: [1] },
+      ]),
+    /must share their model, graph, kernels and everyRow/,
+  );
+});
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`A ${variant} step keeps activations in the kernels' memory: same logits as copying them, returned as copies`, async () => {

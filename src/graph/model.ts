@@ -57,6 +57,23 @@ export class Model implements Graph {
     this.properties = parts.properties;
   }
 
+  /**
+   * A model over this one's weights with other nodes, values or outputs (a variant of its
+   * graph): constants are shared, and so is what is known of their loading.
+   */
+  variant(parts: {
+    nodes?: readonly Node[];
+    values?: readonly Value[];
+    outputs?: readonly GraphIO[];
+  }): Model {
+    const variant = new Model({ ...this, ...parts });
+    variant.weightsReady = this.weightsReady;
+    variant.weightKernels = this.weightKernels;
+    variant.loadStats = this.loadStats;
+    variant.kernelOnly = this.kernelOnly;
+    return variant;
+  }
+
   /** Resolves once every weight is in place (at once for a model built from tensors in memory). */
   weightsReady: Promise<void> = Promise.resolve();
   /** The kernels whose memory holds the large weights, or null (buffers of their own). */
