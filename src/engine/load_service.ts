@@ -15,7 +15,7 @@ import { InferenceService, systemFingerprint } from "./service.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, fittingPositions, Session } from "./session.ts";
 import { hiddenModel, hiddenSize } from "./hidden_model.ts";
-import type { Pause } from "../graph/batch.ts";
+import { everyRowModel } from "./every_row_model.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import type { IoYield } from "../scheduler/io_turn.ts";
@@ -386,12 +386,16 @@ export function modelScheduler(
   const model: StepModel<Session> = {
     contextLength,
     pool,
-    newSequence: (hidden) => {
-      const variant = hidden ? hiddenModel(graph) : graph;
-      if (variant === null) throw new TypeError(NO_HIDDEN_STATE);
-      return new Session(variant, { kernels: kernels ?? false, pool });
+    newSequence: (kind) => {
+      const variant = kind === "hidden"
+        ? hiddenModel(graph)
+        : kind === "rows"
+        ? everyRowModel(graph)
+        : graph;
+      if (variant === null) throw new TypeError(kind === "hidden" ? NO_HIDDEN_STATE : NO_ROWS);
+      return new Session(variant, { kernels: kernels ?? false, pool, everyRow: kind === "rows" });
     },
-    step: stepByGraph,
+    step: (work, pause) => Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause),
   };
   return new BatchScheduler(model, {
     ...(options.prefillChunk === undefined ? {} : { tokenBudget: options.prefillChunk }),
@@ -405,30 +409,9 @@ export function modelScheduler(
 /** Why a model cannot give embeddings. */
 const NO_HIDDEN_STATE =
   "This model's logits are not a linear of a hidden state: it gives no embeddings";
-
-/**
- * `Session.step` over sequences of one or more graphs (the model's, and the one giving its
- * hidden state): each graph's sequences step together, one graph after the other.
- */
-async function stepByGraph(
-  work: readonly { readonly seq: Session; readonly ids: readonly number[] }[],
-  pause?: Pause,
-): Promise<Float32Array[]> {
-  const graphs = new Set(work.map((w) => w.seq.model));
-  if (graphs.size === 1) {
-    return Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause);
-  }
-  const out: Float32Array[] = new Array(work.length);
-  for (const graph of graphs) {
-    const at = work.flatMap((w, i) => (w.seq.model === graph ? [i] : []));
-    const results = await Session.step(
-      at.map((i) => ({ session: work[i]!.seq, ids: work[i]!.ids })),
-      pause,
-    );
-    at.forEach((i, k) => (out[i] = results[k]!));
-  }
-  return out;
-}
+/** Why a model cannot give the logits of a prompt's positions. */
+const NO_ROWS =
+  "This model's logits are not a classifier's of each position: it gives no prompt log-probabilities";
 
 /**
  * The default KV budget in bytes: room for `sequences` full contexts, but at most a quarter

@@ -509,27 +509,43 @@ export class Session {
   }
 
   /**
-   * Runs one step of several sessions together (same model, same compiled graph, same
-   * kernels, same `everyRow`): each appends its `ids` and gets back the logits (vocab,) of its
-   * last position (with `everyRow`, (count, vocab) of each), exactly as if it had run alone. The
-   * linears read each weight once for all of them.
+   * Runs one step of several sessions: each appends its `ids` and gets back the logits
+   * (vocab,) of its last position (with `everyRow`, (count, vocab) of each), exactly as if it
+   * had run alone. Those with the same compiled graph, kernels and `everyRow` run together,
+   * the linears reading each weight once for all of them; such groups run one after the other.
    */
   static async step(
     work: readonly { readonly session: Session; readonly ids: readonly number[] }[],
     pause?: Pause,
   ): Promise<Float32Array[]> {
+    const groups: number[][] = [];
+    work.forEach(({ session }, i) => {
+      const group = groups.find((g) => session.#stepsWith(work[g[0]!]!.session));
+      if (group) group.push(i);
+      else groups.push([i]);
+    });
+    if (groups.length === 1) return Session.#stepTogether(work, pause);
+    const out: Float32Array[] = new Array(work.length);
+    for (const at of groups) {
+      const results = await Session.#stepTogether(at.map((i) => work[i]!), pause);
+      at.forEach((i, k) => (out[i] = results[k]!));
+    }
+    return out;
+  }
+
+  /** True when this session can run in one pass with `other`. */
+  #stepsWith(other: Session): boolean {
+    return this.executor === other.executor && this.kernels === other.kernels &&
+      this.everyRow === other.everyRow;
+  }
+
+  /** `step` over sessions that all step with the first. */
+  static async #stepTogether(
+    work: readonly { readonly session: Session; readonly ids: readonly number[] }[],
+    pause?: Pause,
+  ): Promise<Float32Array[]> {
     if (work.length === 0) return [];
     const first = work[0]!.session;
-    for (const { session } of work) {
-      if (
-        session.executor !== first.executor || session.kernels !== first.kernels ||
-        session.everyRow !== first.everyRow
-      ) {
-        throw new TypeError(
-          "Sessions stepped together must share their model, graph, kernels and everyRow",
-        );
-      }
-    }
     if (work.length === 1 && !pause) return [await first.#stepAsync(work[0]!.ids)];
     const kernels = first.kernels;
     const timed = first.#adaptive && kernels !== null && !first.executor.waiting;

@@ -53,22 +53,27 @@ export interface StepModel<S extends StepSequence> {
   readonly contextLength: number;
   /** The KV blocks the sequences share. */
   readonly pool: StepPool;
-  /**
-   * A sequence with an empty cache; `hidden`: one whose steps give the last position's hidden
-   * state instead of its logits (see `SequenceRequest.hidden`).
-   */
-  newSequence(hidden: boolean): S;
+  /** A sequence with an empty cache, whose steps give what `kind` says. */
+  newSequence(kind: SequenceKind): S;
   /**
    * Appends each item's `ids` to its sequence; returns the logits (vocab,) of each last
-   * position (the hidden state for a `hidden` sequence). `pause`, called between the graph's
-   * steps, may ask to wait for a turn of the event loop (the scheduler's way to keep the
-   * server answering during a long step).
+   * position (the hidden state for a "hidden" sequence, the logits (ids, vocab) of every
+   * position for a "rows" one). `pause`, called between the graph's steps, may ask to wait
+   * for a turn of the event loop (the scheduler's way to keep the server answering during a
+   * long step).
    */
   step(
     work: readonly { readonly seq: S; readonly ids: readonly number[] }[],
     pause?: () => Promise<void> | null,
   ): Promise<Float32Array[]>;
 }
+
+/**
+ * What a sequence's steps give: the logits of its last position ("logits"), the hidden state
+ * there instead ("hidden", see `SequenceRequest.hidden`), or the logits of every position
+ * ("rows", see `SequenceRequest.promptLogits`).
+ */
+export type SequenceKind = "logits" | "hidden" | "rows";
 
 /** One request to the scheduler. */
 export interface SequenceRequest {
@@ -89,6 +94,14 @@ export interface SequenceRequest {
    * its logits: an embedding. Such a sequence fills the cache as any other.
    */
   readonly hidden?: boolean;
+  /**
+   * Called with the logits (count, vocab) of prompt positions `from` to `from + count - 1`, all
+   * but the last position's (which `next` gets), each position's once, as steps compute them:
+   * position p's give the log-probability of prompt token p + 1. Such a sequence computes its
+   * whole prompt, none of it taken from the prefix cache. Runs inside the step loop: it must
+   * be quick; a throw ends the sequence with that error.
+   */
+  readonly promptLogits?: (logits: Float32Array, from: number) => void;
 }
 
 /** How a sequence ended. */
@@ -168,6 +181,8 @@ interface Live<S> {
   readonly fed: number[];
   /** Tokens to feed next (the prompt's rest, or the last sampled token). */
   pending: number[];
+  /** Prompt positions whose logits went to `promptLogits`. */
+  promptRows: number;
   cachedTokens: number;
   preemptions: number;
   /** Admission order, for picking the youngest to pause. */
@@ -214,8 +229,8 @@ export class BatchScheduler<S extends StepSequence> {
   #lastTurn = 0;
   readonly #waiting: Live<S>[] = [];
   readonly #running: Live<S>[] = [];
-  /** Sequences to reuse, by `hidden`. */
-  readonly #free = { plain: [] as S[], hidden: [] as S[] };
+  /** Sequences to reuse, by kind. */
+  readonly #free: Record<SequenceKind, S[]> = { logits: [], hidden: [], rows: [] };
   #order = 0;
   #looping = false;
   /**
@@ -277,9 +292,13 @@ export class BatchScheduler<S extends StepSequence> {
    * @throws {QueueFullError} when `maxWaiting` requests already wait
    * @throws {KvBudgetError} when prompt + maxTokens could never fit the pool
    * @throws {RangeError} for an empty prompt
+   * @throws {TypeError} for a `hidden` request with `promptLogits`
    */
   submit(request: SequenceRequest): SequenceRun {
     if (request.prompt.length === 0) throw new RangeError("The prompt has no tokens");
+    if (request.hidden && request.promptLogits) {
+      throw new TypeError("A hidden sequence gives no prompt logits");
+    }
     const positions = request.prompt.length + request.maxTokens;
     if (positions > this.kvCapacity) throw new KvBudgetError(positions, this.kvCapacity);
     if (this.#waiting.length >= this.#maxWaiting) {
@@ -293,6 +312,7 @@ export class BatchScheduler<S extends StepSequence> {
       seq: null,
       fed: [],
       pending: [...request.prompt],
+      promptRows: 0,
       cachedTokens: 0,
       preemptions: 0,
       order: 0,
@@ -405,14 +425,15 @@ export class BatchScheduler<S extends StepSequence> {
       const live = this.#waiting[at]!;
       const tokens = [...live.fed, ...live.pending];
       // Keep one token to compute: its logits are what the sequence needs next.
-      const reusable = Math.floor((tokens.length - 1) / pool.blockSize);
+      const reusable = live.promptRows < rowsWanted(live.request)
+        ? 0
+        : Math.floor((tokens.length - 1) / pool.blockSize);
       const cached = this.prefixCache.lookup(tokens, reusable);
       if (this.#prefilling(tokens, reusable) > cached.length) {
         at++;
         continue;
       }
-      const hidden = live.request.hidden === true;
-      const seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(hidden);
+      const seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(kindOf(live));
       // Adopted first, so that the eviction below cannot take them.
       seq.adopt(cached);
       const needed = Math.ceil(tokens.length / pool.blockSize) - cached.length;
@@ -527,11 +548,13 @@ export class BatchScheduler<S extends StepSequence> {
     if (this.#keepPrefixes && before < prompt && live.fed.length >= prompt) {
       this.prefixCache.insert(live.fed, live.seq!.blocks);
     }
-    if (live.pending.length > 0) return;
-    if (live.cancelled !== undefined) return this.#end(live, live.cancelled);
+    let last = logits;
     let next: number | null;
     try {
-      next = live.request.next(logits);
+      if (kindOf(live) === "rows") last = this.#deliverRows(live, before, ids.length, logits);
+      if (live.pending.length > 0) return;
+      if (live.cancelled !== undefined) return this.#end(live, live.cancelled);
+      next = live.request.next(last);
     } catch (error) {
       return this.#end(live, error);
     }
@@ -539,8 +562,26 @@ export class BatchScheduler<S extends StepSequence> {
     live.pending = [next];
   }
 
+  /**
+   * Gives `promptLogits` the rows of `logits` (count, vocab) of prompt positions it has not had,
+   * positions `from` on; returns the last row.
+   */
+  #deliverRows(live: Live<S>, from: number, count: number, logits: Float32Array): Float32Array {
+    const vocab = logits.length / count;
+    const end = Math.min(from + count, rowsWanted(live.request));
+    if (end > live.promptRows) {
+      const start = Math.max(from, live.promptRows);
+      live.promptRows = end;
+      live.request.promptLogits!(
+        logits.subarray((start - from) * vocab, (end - from) * vocab),
+        start,
+      );
+    }
+    return logits.subarray((count - 1) * vocab);
+  }
+
   #freeOf(live: Live<S>): S[] {
-    return live.request.hidden ? this.#free.hidden : this.#free.plain;
+    return this.#free[kindOf(live)];
   }
 
   /** Ends a sequence: its full blocks go to the prefix cache, the rest back to the pool. */
@@ -559,6 +600,16 @@ export class BatchScheduler<S extends StepSequence> {
       live.settle.resolve({ cachedTokens: live.cachedTokens, preemptions: live.preemptions });
     } else live.settle.reject(error);
   }
+}
+
+function kindOf(live: Live<unknown>): SequenceKind {
+  const { request } = live;
+  return request.hidden ? "hidden" : request.promptLogits ? "rows" : "logits";
+}
+
+/** Prompt positions whose logits `request` asks for: all but the last. */
+function rowsWanted(request: SequenceRequest): number {
+  return request.promptLogits ? request.prompt.length - 1 : 0;
 }
 
 /** Compute time after which the event loop gets a turn for network I/O. */

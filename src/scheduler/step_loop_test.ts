@@ -11,6 +11,7 @@ import {
   type StepModel,
 } from "./step_loop.ts";
 import { QueueFullError } from "./queue.ts";
+import { everyRowModel } from "../engine/every_row_model.ts";
 
 const NNEF = new URL("../../../shared/fixtures/stories260K/nnef/", import.meta.url);
 
@@ -36,7 +37,10 @@ function scheduler(
   const step: StepModel<Session> = {
     contextLength: 511,
     pool,
-    newSequence: () => new Session(model, { pool }),
+    newSequence: (kind) =>
+      kind === "rows"
+        ? new Session(everyRowModel(model)!, { pool, everyRow: true })
+        : new Session(model, { pool }),
     step: async (work, pause) => {
       await before?.(work);
       steps.push(work.length);
@@ -157,6 +161,97 @@ Deno.test("BatchScheduler pauses the youngest sequence when blocks run out, and 
   assert.deepEqual(results.map((r) => r.ids), alone);
   assert.ok(s.stats.preemptions > 0, "no sequence was paused");
   assert.equal(pool.freeBlocks + s.prefixCache.size, 8);
+});
+
+/**
+ * A greedy request of `count` tokens that also takes its prompt's logits; resolves with the
+ * ids, the prompt rows as they came (from, row count) and their logits, one array per row.
+ */
+async function scored(s: BatchScheduler<Session>, prompt: readonly number[], count: number) {
+  const chunks: [number, number][] = [];
+  const rows: Float32Array[] = [];
+  const ids: number[] = [];
+  const run = s.submit({
+    prompt,
+    maxTokens: count,
+    promptLogits: (logits, from) => {
+      const vocab = 512;
+      chunks.push([from, logits.length / vocab]);
+      for (let i = 0; i < logits.length; i += vocab) rows.push(logits.slice(i, i + vocab));
+    },
+    next: (logits) => {
+      ids.push(argmax(logits));
+      return ids.length >= count ? null : ids.at(-1)!;
+    },
+  });
+  return { ids, chunks, rows, ...await run.done };
+}
+
+/** The logits (vocab,) of each position of `prompt` but the last, each from a prefill up to it. */
+function eachPrefix(model: Model, prompt: readonly number[]): Float32Array[] {
+  return prompt.slice(1).map((_, i) => new Session(model).prefill(prompt.slice(0, i + 1)));
+}
+
+Deno.test("BatchScheduler gives a prompt's logits in chunks beside other sequences, its prefix computed, not cached", async () => {
+  const model = await stories("stories260K_f32");
+  const base = prompt(45, 11);
+  const { scheduler: s } = scheduler(model, 64, { tokenBudget: 7 });
+  await greedy(s, base, 4); // its full blocks are now cached
+  const [rows, other, plain] = await Promise.all([
+    scored(s, base, 4),
+    greedy(s, prompt(20, 12), 6),
+    greedy(s, base, 4),
+  ]);
+  assert.equal(rows.cachedTokens, 0);
+  assert.equal(plain.cachedTokens, 32);
+  assert.deepEqual(rows.rows, eachPrefix(model, base));
+  // Chunks in order, none twice: from 0 to the prompt's last position.
+  let next = 0;
+  for (const [from, count] of rows.chunks) {
+    assert.equal(from, next);
+    next += count;
+  }
+  assert.equal(next, 44);
+  assert.ok(rows.chunks.length > 1, "one chunk only");
+  assert.deepEqual(rows.ids, plain.ids);
+  assert.deepEqual(
+    other.ids,
+    (await greedy(scheduler(model, 64).scheduler, prompt(20, 12), 6)).ids,
+  );
+});
+
+Deno.test("BatchScheduler gives each prompt row once when its sequence is paused and recomputed", async () => {
+  const model = await stories("stories260K_q40");
+  // The scored one (23 tokens) comes last: the youngest, paused first.
+  const prompts = [PROMPTS[0]!, PROMPTS[2]!, PROMPTS[1]!];
+  const alone = [];
+  for (const p of prompts) alone.push((await greedy(scheduler(model, 64).scheduler, p, 30)).ids);
+  // 8 blocks of 16: the three sequences need 9 at their longest. Without the prefix cache,
+  // the paused one recomputes its prompt whole.
+  const { scheduler: s } = scheduler(model, 8, { prefixCache: false });
+  const [first, second, third] = await Promise.all([
+    greedy(s, prompts[0]!, 30),
+    greedy(s, prompts[1]!, 30),
+    scored(s, prompts[2]!, 30),
+  ]);
+  assert.deepEqual([first.ids, second.ids, third.ids], alone);
+  assert.ok(third.preemptions > 0, "the scored sequence was not paused");
+  assert.deepEqual(third.rows, eachPrefix(model, prompts[2]!));
+});
+
+Deno.test("BatchScheduler refuses a hidden sequence that asks for prompt logits", async () => {
+  const { scheduler: s } = scheduler(await stories("stories260K_f32"), 4);
+  assert.throws(
+    () =>
+      s.submit({
+        prompt: [1, 2],
+        maxTokens: 0,
+        hidden: true,
+        promptLogits: () => {},
+        next: () => null,
+      }),
+    /A hidden sequence gives no prompt logits/,
+  );
 });
 
 Deno.test("BatchScheduler cancels a sequence mid-prefill and frees its blocks within a step", async () => {
