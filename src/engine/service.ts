@@ -52,6 +52,12 @@ export interface GenerateOptions {
    */
   readonly logprobs?: number;
   /**
+   * Report the log-probability of each prompt token after the first, with this many most
+   * likely alternatives (0 to 20), in a "prompt" event before any text; unset reports none.
+   * The prompt is then computed whole, none of it taken from the prefix cache.
+   */
+  readonly promptLogprobs?: number;
+  /**
    * Limits the tokens that may be sampled (structured output) and ends generation once its
    * document is whole; the text is then the UTF-8 of the tokens' bytes, exactly what it checked.
    */
@@ -67,6 +73,11 @@ export type FinishReason = "stop" | "length";
  * tokens too, though their text is not sent), so that they add up to `completionTokens`.
  */
 export type GenerationEvent =
+  | {
+    /** The prompt's tokens after the first, each with its log-probability (`promptLogprobs`). */
+    readonly type: "prompt";
+    readonly logprobs: readonly TokenLogprob[];
+  }
   | {
     readonly type: "text";
     readonly text: string;
@@ -340,7 +351,19 @@ export class InferenceService {
     const logprobs = options.logprobs === undefined ? null : new LogprobsQueue();
     const events = new EventQueue<GenerationEvent>();
     let finishReason: FinishReason = "length";
+    let scored: TokenLogprob[] | null = options.promptLogprobs === undefined ? null : [];
+    const promptLogits = (logits: Float32Array, from: number, count: number) => {
+      const vocab = logits.length / count;
+      for (let i = 0; i < count; i++) {
+        const row = logits.subarray(i * vocab, (i + 1) * vocab);
+        scored!.push(tokenLogprob(row, promptIds[from + i + 1]!, options.promptLogprobs!));
+      }
+    };
     const next = (logits: Float32Array): number | null => {
+      if (scored !== null) {
+        events.push({ type: "prompt", logprobs: scored });
+        scored = null;
+      }
       if (limit <= 0) return null;
       const allowed = constraint?.mask(limit - generated.length) ?? undefined;
       if (generated.length < minTokens) { for (const id of ending) logits[id] = -Infinity; }
@@ -365,6 +388,7 @@ export class InferenceService {
       prompt: promptIds,
       maxTokens: Math.max(0, limit),
       next,
+      ...(scored === null ? {} : { promptLogits }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     run.done.then((outcome) => {

@@ -191,6 +191,38 @@ Deno.test("InferenceService.generate reports each token's logprobs once, stop st
   assert.ok(service.tokenizer.decode(done.ids).endsWith("Lily"));
 });
 
+Deno.test("InferenceService.generate scores a prompt: each token's logprob is what generating it gave", async () => {
+  const service = await stories();
+  const prompt = service.encodePrompt("Once upon a time");
+  const generated = await collect(
+    service.generate(prompt, {
+      sampling: { temperature: 0 },
+      stop: [],
+      maxTokens: 20,
+      logprobs: 2,
+    }),
+  );
+  const done = generated.at(-1)!;
+  assert.ok(done.type === "done");
+  const expected = generated.flatMap((e) => e.type === "prompt" ? [] : e.logprobs ?? []);
+  const whole = [...prompt, ...done.ids];
+  const events = await collect(
+    service.generate(whole, {
+      sampling: { temperature: 0 },
+      stop: [],
+      maxTokens: 0,
+      promptLogprobs: 2,
+    }),
+  );
+  assert.deepEqual(events.map((e) => e.type), ["prompt", "done"]);
+  const scored = events[0]!.type === "prompt" ? events[0]!.logprobs : [];
+  assert.deepEqual(scored.map((e) => e.id), whole.slice(1));
+  // The entries of the generated tokens: computed in other steps, the same numbers.
+  assert.deepEqual(scored.slice(prompt.length - 1), expected);
+  const end = events[1]!;
+  assert.ok(end.type === "done" && end.completionTokens === 0 && end.cachedTokens === 0);
+});
+
 Deno.test("a 512-position model holds 512 tokens: the last one is sampled, never run", async () => {
   const service = await stories();
   assert.equal(service.contextLength, 512);

@@ -101,7 +101,7 @@ export interface SequenceRequest {
    * whole prompt, none of it taken from the prefix cache. Runs inside the step loop: it must
    * be quick; a throw ends the sequence with that error.
    */
-  readonly promptLogits?: (logits: Float32Array, from: number) => void;
+  readonly promptLogits?: (logits: Float32Array, from: number, count: number) => void;
 }
 
 /** How a sequence ended. */
@@ -575,6 +575,7 @@ export class BatchScheduler<S extends StepSequence> {
       live.request.promptLogits!(
         logits.subarray((start - from) * vocab, (end - from) * vocab),
         start,
+        end - start,
       );
     }
     return logits.subarray((count - 1) * vocab);

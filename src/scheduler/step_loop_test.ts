@@ -174,9 +174,9 @@ async function scored(s: BatchScheduler<Session>, prompt: readonly number[], cou
   const run = s.submit({
     prompt,
     maxTokens: count,
-    promptLogits: (logits, from) => {
-      const vocab = 512;
-      chunks.push([from, logits.length / vocab]);
+    promptLogits: (logits, from, count) => {
+      const vocab = logits.length / count;
+      chunks.push([from, count]);
       for (let i = 0; i < logits.length; i += vocab) rows.push(logits.slice(i, i + vocab));
     },
     next: (logits) => {
