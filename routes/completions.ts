@@ -20,21 +20,17 @@ export function completionsRoute(state: ServingState): Hono {
       text: (text) => ({ text }),
       finish: { text: "" },
       whole: (text) => ({ text }),
-      logprobs: (tokens, offset) => {
-        const textOffset: number[] = [];
-        for (const t of tokens) {
-          textOffset.push(offset);
-          offset += t.token.length;
-        }
-        return {
-          tokens: tokens.map((t) => t.token),
-          token_logprobs: tokens.map((t) => t.logprob),
-          top_logprobs: tokens.map((t) =>
+      logprobs: (tokens, offsets, unscored) => ({
+        tokens: [...(unscored ? [unscored.token] : []), ...tokens.map((t) => t.token)],
+        token_logprobs: [...(unscored ? [null] : []), ...tokens.map((t) => t.logprob)],
+        top_logprobs: [
+          ...(unscored ? [null] : []),
+          ...tokens.map((t) =>
             Object.fromEntries(t.top.map(({ token, logprob }) => [token, logprob]))
           ),
-          text_offset: textOffset,
-        };
-      },
+        ],
+        text_offset: offsets,
+      }),
     },
   });
 }

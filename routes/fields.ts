@@ -138,7 +138,9 @@ export const COMPLETION_FIELDS: FieldTable = {
   ...SAMPLING,
   max_tokens: honoured(),
   logprobs: honoured("0 to 5 alternatives per token"),
-  echo: refused("the prompt is not sent back", isFalse),
+  echo: honoured(
+    "each choice's text starts with its prompt, its logprobs with the prompt's (the first token's null); max_tokens may then be 0",
+  ),
   best_of: refused("one completion per request", (v) => v === 1),
   suffix: refused("no insertion (fill in the middle)", (v) => v === ""),
 };

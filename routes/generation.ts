@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { GenerationEvent, InferenceService } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
+import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ServingState } from "./state.ts";
 import type { OutputPlan } from "./structured.ts";
@@ -15,6 +16,7 @@ import {
   type JobWriter,
   type PreparedJob,
   prepareJob,
+  type PromptEvent,
   promptOf,
   promptTokens,
   respondStream,
@@ -44,10 +46,15 @@ export interface ResponseShape {
   /** The choice content of a stream chunk carrying tool call deltas (chat only). */
   toolCalls?(deltas: readonly ToolCallDelta[]): object;
   /**
-   * The choice's `logprobs` for these tokens; `offset` is where the first one starts in the
-   * prompt and completion text.
+   * The choice's `logprobs` for these tokens, after `unscored` when given (an echoed prompt's
+   * first token, which has no log-probability); `offsets` are where each starts in the choice's
+   * text (with the prompt's, echoed or not), `unscored` first.
    */
-  logprobs(tokens: readonly LoggedToken[], offset: number): object;
+  logprobs(
+    tokens: readonly LoggedToken[],
+    offsets: readonly number[],
+    unscored?: TokenText,
+  ): object;
 }
 
 /** A token with its log-probability and the most likely alternatives, as clients see it. */
@@ -112,10 +119,10 @@ export function generationRoute<R extends GenerationRequest>(
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    const promptLengths = prompts.map((prompt) =>
-      typeof prompt === "string" ? prompt.length : service.tokenizer.decode(prompt).length
+    const promptTexts = prompts.map((prompt) =>
+      typeof prompt === "string" ? prompt : service.tokenizer.decode(prompt)
     );
-    const writer = responses(endpoint.shape, job, promptLengths, request.includeUsage);
+    const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage);
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
   return app;
@@ -123,13 +130,13 @@ export function generationRoute<R extends GenerationRequest>(
 
 /**
  * The chunks and the whole answer of a chat or text completion, in OpenAI's envelope, each
- * choice with its index. `promptLengths` are the prompts' lengths in characters, where
- * completion logprobs' text offsets start.
+ * choice with its index. `promptTexts` are the prompts as text: what `echo` sends back, and
+ * where completion logprobs' text offsets start.
  */
 function responses(
   shape: ResponseShape,
   job: PreparedJob,
-  promptLengths: readonly number[],
+  promptTexts: readonly string[],
   includeUsage: boolean,
 ): JobWriter {
   const { id, service } = job;
@@ -144,14 +151,13 @@ function responses(
   };
   const writers = Array.from(
     { length: job.choices },
-    (_, index) =>
-      new ChoiceWriter(shape, job, index, promptLengths[promptOf(job, index)]!, parsing),
+    (_, index) => new ChoiceWriter(shape, job, index, promptTexts[promptOf(job, index)]!, parsing),
   );
   const chunk = (choice: object) =>
     dataFrame({ ...envelope, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
   return {
-    opening: (choice) =>
-      shape.opening === null ? [] : [chunk(writers[choice]!.opening(shape.opening))],
+    opening: (choice) => writers[choice]!.opening().map(chunk),
+    prompt: (event, choice) => writers[choice]!.prompt(event).map(chunk),
     text: (event, choice) => writers[choice]!.text(event).map(chunk),
     done: (event, choice) => writers[choice]!.done(event).map(chunk),
     end: (events) => [
@@ -178,6 +184,8 @@ class ChoiceWriter {
   readonly #parser: ToolCallParser | undefined;
   /** Where the next token's text starts in the prompt and completion text. */
   #offset: number;
+  /** The prompt, when the choice's text starts with it (`echo`). */
+  readonly #echo: string | null;
   /** Log-probabilities of text the tool-call reader held back, for the next chunk. */
   #held: TokenLogprob[] = [];
 
@@ -185,18 +193,33 @@ class ChoiceWriter {
     shape: ResponseShape,
     job: PreparedJob,
     index: number,
-    promptLength: number,
+    promptText: string,
     parsing: boolean,
   ) {
     this.#shape = shape;
     this.#job = job;
     this.#index = index;
-    this.#offset = promptLength;
+    this.#offset = promptText.length;
+    this.#echo = job.request.echo ? promptText : null;
     this.#parser = parsing ? new ToolCallParser(job.service.toolFamily) : undefined;
   }
 
-  opening(content: object): object {
-    return this.#choice(content, null);
+  /**
+   * The choice's first chunks: the shape's opening, and an echoed prompt unless it waits for
+   * its log-probabilities.
+   */
+  opening(): object[] {
+    const opening = this.#shape.opening === null ? [] : [this.#choice(this.#shape.opening, null)];
+    if (this.#echo !== null && this.#job.request.logprobs === undefined) {
+      opening.push(this.#choice(this.#shape.text(this.#echo), null));
+    }
+    return opening;
+  }
+
+  /** The echoed prompt with its log-probabilities. */
+  prompt(event: PromptEvent): object[] {
+    if (this.#echo === null) return [];
+    return [this.#choice(this.#shape.text(this.#echo), null, [], event)];
   }
 
   text(event: Extract<GenerationEvent, { type: "text" }>): object[] {
@@ -214,29 +237,55 @@ class ChoiceWriter {
     ];
   }
 
-  whole({ text, event, logprobs }: Answer): object {
+  whole({ text, event, logprobs, prompt }: Answer): object {
     const { content, calls } = this.#parser
       ? parseToolCalls(this.#job.service, text)
       : { content: text, calls: [] };
     const reason = calls.length > 0 ? "tool_calls" : event.finishReason;
-    return this.#choice(this.#shape.whole(content, calls), reason, logprobs);
+    const shown = (this.#echo ?? "") + content;
+    return this.#choice(this.#shape.whole(shown, calls), reason, logprobs, prompt);
   }
 
-  #choice(content: object, reason: FinishReason | null, entries?: readonly TokenLogprob[]) {
+  #choice(
+    content: object,
+    reason: FinishReason | null,
+    entries?: readonly TokenLogprob[],
+    prompt: PromptEvent | null = null,
+  ) {
     return {
       index: this.#index,
       ...content,
-      logprobs: this.#logprobs(entries),
+      logprobs: this.#logprobs(entries, prompt),
       finish_reason: reason,
     };
   }
 
-  #logprobs(entries: readonly TokenLogprob[] | undefined): object | null {
+  /** The `logprobs` of generated tokens, after the prompt's when given. */
+  #logprobs(entries: readonly TokenLogprob[] | undefined, prompt: PromptEvent | null) {
     if (this.#job.request.logprobs === undefined) return null;
-    const tokens = (entries ?? []).map((e) => loggedToken(this.#job.service.tokenizer, e));
-    const value = this.#shape.logprobs(tokens, this.#offset);
-    for (const t of tokens) this.#offset += t.token.length;
-    return value;
+    const tokenizer = this.#job.service.tokenizer;
+    const tokens: LoggedToken[] = [];
+    const offsets: number[] = [];
+    let unscored: TokenText | undefined;
+    if (prompt !== null) {
+      const ids = this.#job.prompts[promptOf(this.#job, this.#index)]!;
+      unscored = tokenText(tokenizer, ids[0]!);
+      // Where each token's text starts in the prompt's decoded text.
+      const detokenizer = new IncrementalDetokenizer(tokenizer);
+      let at = 0;
+      for (const id of ids) {
+        offsets.push(at);
+        at += detokenizer.push(id).length;
+      }
+      tokens.push(...prompt.logprobs.map((e) => loggedToken(tokenizer, e)));
+    }
+    for (const entry of entries ?? []) {
+      const token = loggedToken(tokenizer, entry);
+      tokens.push(token);
+      offsets.push(this.#offset);
+      this.#offset += token.token.length;
+    }
+    return this.#shape.logprobs(tokens, offsets, unscored);
   }
 
   #parsed(

@@ -66,7 +66,8 @@ export interface JobSpec {
   readonly service: InferenceService;
   readonly request:
     & Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs">
-    & Partial<Pick<GenerationRequest, "n" | "stopTokenIds" | "ignoreEos" | "minTokens">>;
+    & Partial<Pick<GenerationRequest, "n" | "stopTokenIds" | "ignoreEos" | "minTokens">>
+    & { readonly echo?: boolean };
   /** The prompts' ids, one or more; each gets `request.n` choices. */
   readonly prompts: readonly (readonly number[])[];
   /** The request field the prompts came from, named in context errors. */
@@ -261,11 +262,16 @@ function checkPrompt(
 /** The end of one choice's generation. */
 export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
 
+/** The log-probabilities of a prompt's tokens (after its first), for `echo`. */
+export type PromptEvent = Extract<GenerationEvent, { type: "prompt" }>;
+
 /** One choice's whole answer: its text, its end, and every token's logprobs. */
 export interface Answer {
   readonly text: string;
   readonly event: DoneEvent;
   readonly logprobs: readonly TokenLogprob[];
+  /** Its prompt's, when asked for (`echo` with `logprobs`). */
+  readonly prompt: PromptEvent | null;
 }
 
 /**
@@ -275,6 +281,8 @@ export interface Answer {
 export interface JobWriter {
   /** A choice's stream frames sent before the queue place is ready (chat's role delta). */
   opening(choice: number): string[];
+  /** A choice's stream frames for its prompt's log-probabilities (asked for by `echo`). */
+  prompt?(event: PromptEvent, choice: number): string[];
   /** A choice's stream frames for generated text. */
   text(event: Extract<GenerationEvent, { type: "text" }>, choice: number): string[];
   /** A choice's stream frames for its end. */
@@ -305,13 +313,18 @@ export async function respondWhole(
     const answers = await eachChoice(job, timer, async (choice, events) => {
       let text = "";
       const logprobs: TokenLogprob[] = [];
+      let prompt: PromptEvent | null = null;
       for await (const event of events) {
+        if (event.type === "prompt") {
+          prompt = event;
+          continue;
+        }
         logprobs.push(...event.logprobs ?? []);
         if (event.type === "text") {
           text += event.text;
         } else {
           timer.done(event, choice);
-          return { text, event, logprobs };
+          return { text, event, logprobs, prompt };
         }
       }
       throw new Error("Generation ended without a result");
@@ -360,6 +373,10 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
       // Each choice's frames are whole events, so the choices' streams interleave freely.
       const ends = await eachChoice(job, timer, async (choice, events) => {
         for await (const event of events) {
+          if (event.type === "prompt") {
+            await send(writer.prompt?.(event, choice) ?? []);
+            continue;
+          }
           if (event.type === "text") {
             await send(writer.text(event, choice));
             continue;
@@ -434,6 +451,8 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),
     ...(logprobs === undefined ? {} : { logprobs }),
+    // An echoed prompt's log-probabilities, when asked for.
+    ...(logprobs !== undefined && job.request.echo ? { promptLogprobs: logprobs } : {}),
     ...(constraint ? { constraint } : {}),
   });
 }

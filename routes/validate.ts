@@ -62,6 +62,8 @@ export interface ChatRequest extends GenerationRequest {
 export interface CompletionRequest extends GenerationRequest {
   /** The prompts, each a text or token ids; each gets `n` choices. */
   readonly prompts: readonly (string | readonly number[])[];
+  /** `echo`: each choice's text starts with its prompt (and its logprobs with the prompt's). */
+  readonly echo: boolean;
 }
 
 /** Reads a request body as a JSON object, or throws a 400 that says why not. */
@@ -213,10 +215,13 @@ const MAX_PROMPTS = 128;
 export function parseCompletionRequest(body: Record<string, unknown>): CompletionRequest {
   checkFields(body, COMPLETION_FIELDS);
   const prompts = promptList(body, "prompt");
+  const echo = boolean(body, "echo") ?? false;
   return {
-    ...parseGeneration(body),
+    // An echoed prompt is worth asking for with no completion: to score it.
+    ...parseGeneration(body, echo ? 0 : 1),
     logprobs: integer(body, "logprobs", 0, 5),
     prompts,
+    echo,
   };
 }
 
@@ -276,7 +281,10 @@ function checkIds(ids: readonly unknown[], field: string): void {
   });
 }
 
-function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest, "logprobs"> {
+function parseGeneration(
+  body: Record<string, unknown>,
+  leastMaxTokens = 1,
+): Omit<GenerationRequest, "logprobs"> {
   const model = modelName(body);
   const n = integer(body, "n", 1, 128) ?? 1;
   const stream = boolean(body, "stream") ?? false;
@@ -326,7 +334,7 @@ function parseGeneration(body: Record<string, unknown>): Omit<GenerationRequest,
   set("logitBias", logitBias(body.logit_bias));
 
   const maxCompletion = integer(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER);
-  const maxTokens = integer(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER);
+  const maxTokens = integer(body, "max_tokens", leastMaxTokens, Number.MAX_SAFE_INTEGER);
   return {
     model,
     stream,
