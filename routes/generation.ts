@@ -5,6 +5,7 @@ import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ServingState } from "./state.ts";
+import { ApiError } from "./errors.ts";
 import type { OutputPlan } from "./structured.ts";
 import { type GenerationRequest, promptFieldOf, readJsonObject } from "./validate.ts";
 import {
@@ -21,6 +22,7 @@ import {
   promptTokens,
   respondStream,
   respondWhole,
+  scoresPrompt,
   unixSeconds,
   type Usage,
 } from "./job.ts";
@@ -97,6 +99,13 @@ export function generationRoute<R extends GenerationRequest>(
     const arrived = performance.now();
     const request = endpoint.parse(await readJsonObject(c.req.raw));
     const service = state.requireModel(request.model);
+    if (scoresPrompt(request) && !service.scoresPrompts) {
+      throw new ApiError(
+        400,
+        `The model '${service.modelId}' gives no log-probabilities of a prompt's tokens: ask for echo without logprobs`,
+        { param: "echo", code: "model_not_supported" },
+      );
+    }
     const prompts = endpoint.prompts(service, request);
     const { promptField } = endpoint;
     const choices = checkChoices(state, prompts.length, request.n, promptField);

@@ -451,10 +451,14 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
     signal: job.controller.signal,
     onFirstToken: () => timer.token(),
     ...(logprobs === undefined ? {} : { logprobs }),
-    // An echoed prompt's log-probabilities, when asked for.
-    ...(logprobs !== undefined && job.request.echo ? { promptLogprobs: logprobs } : {}),
+    ...(logprobs !== undefined && scoresPrompt(job.request) ? { promptLogprobs: logprobs } : {}),
     ...(constraint ? { constraint } : {}),
   });
+}
+
+/** True when `request` asks for its prompt's log-probabilities (`echo` with `logprobs`). */
+export function scoresPrompt(request: JobSpec["request"]): boolean {
+  return request.echo === true && request.logprobs !== undefined;
 }
 
 /** Unix seconds, as OpenAI's `created`. */

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import type OpenAI from "openai";
-import { startServer } from "./_serve_harness.ts";
+import { startServer, STORIES_ARCHIVE, storiesService } from "./_serve_harness.ts";
+import { loadModel } from "../src/graph/load_model.ts";
+import { modelScheduler } from "../src/engine/load_service.ts";
+import { InferenceService } from "../src/engine/service.ts";
 
 const MODEL = "stories260K";
 const STORY = "Once upon a time, there was a little girl named Lily.";
@@ -128,4 +131,30 @@ Deno.test("echo with max_tokens 0 scores the prompt alone; without echo, 0 is re
   });
   assert.equal(refused.status, 400);
   assert.equal((await refused.json()).error.param, "max_tokens");
+});
+
+Deno.test("echo with logprobs on a model that cannot score prompts is a 400 naming echo", async () => {
+  const stories = await storiesService();
+  const graph = await loadModel(STORIES_ARCHIVE);
+  // The same model, served without saying it scores prompts.
+  const unscored = new InferenceService({
+    modelId: MODEL,
+    tokenizer: stories.tokenizer,
+    renderChat: (messages) => stories.renderChat(messages),
+    model: modelScheduler(graph),
+  });
+  await using server = await startServer({}, unscored);
+  const ask = (body: object) =>
+    fetch(`${server.url}/v1/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: MODEL, prompt: STORY, max_tokens: 2, ...body }),
+    });
+  const refused = await ask({ echo: true, logprobs: 1 });
+  assert.equal(refused.status, 400);
+  const error = (await refused.json()).error;
+  assert.equal(error.param, "echo");
+  assert.match(error.message, /gives no log-probabilities of a prompt's tokens/);
+  const echoed = await ask({ echo: true });
+  assert.equal(echoed.status, 200);
+  assert.ok((await echoed.json()).choices[0].text.startsWith(STORY));
 });

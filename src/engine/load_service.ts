@@ -260,6 +260,7 @@ export async function loadService(
       tokenizer,
       modelId: options.modelId,
       embeddingSize: hiddenSize(graph),
+      scoresPrompts: everyRowModel(graph) !== null,
       systemFingerprint: systemFingerprint([
         `rill ${denoJson.version}`,
         options.modelId,

@@ -116,6 +116,8 @@ export interface InferenceServiceOptions {
    * The size of the hidden state `embed` gives, or 0 when the model gives none (default 0).
    */
   readonly embeddingSize?: number;
+  /** The model gives each prompt position's logits, so `promptLogprobs` (default false). */
+  readonly scoresPrompts?: boolean;
   /** The chat template's text, which tells how tools are written (default: the plain one). */
   readonly chatTemplate?: string;
   /**
@@ -185,7 +187,11 @@ export class InferenceService {
     this.modelId = options.modelId;
     this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
     this.embeddingSize = options.embeddingSize ?? 0;
+    this.scoresPrompts = options.scoresPrompts ?? false;
   }
+
+  /** Whether `generate` can score its prompt (`promptLogprobs`). */
+  readonly scoresPrompts: boolean;
 
   /** The size of `embed`'s vectors; 0 when the model gives none. */
   readonly embeddingSize: number;
@@ -329,12 +335,17 @@ export class InferenceService {
    * Generates from `promptIds`: the scheduler prefills it (in chunks, batched with other
    * sequences) and decodes one token per step; yields text that is safe to send (whole
    * characters, stop strings cut) and a final "done". Throws the signal's reason when aborted.
+   *
+   * @throws {TypeError} for `promptLogprobs` when the model does not score prompts
    */
   async *generate(
     promptIds: readonly number[],
     options: GenerateOptions,
   ): AsyncGenerator<GenerationEvent> {
     this.#checkPrompt(promptIds);
+    if (options.promptLogprobs !== undefined && !this.scoresPrompts) {
+      throw new TypeError("This model gives no log-probabilities of a prompt's tokens");
+    }
     const sampler = new Sampler(options.sampling);
     const { constraint } = options;
     const detokenizer = constraint

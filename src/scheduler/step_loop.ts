@@ -433,7 +433,15 @@ export class BatchScheduler<S extends StepSequence> {
         at++;
         continue;
       }
-      const seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(kindOf(live));
+      let seq: S;
+      try {
+        seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(kindOf(live));
+      } catch (error) {
+        // This model cannot run such a sequence: it ends, those behind it go on.
+        this.#waiting.splice(at, 1);
+        live.settle.reject(error);
+        continue;
+      }
       // Adopted first, so that the eviction below cannot take them.
       seq.adopt(cached);
       const needed = Math.ceil(tokens.length / pool.blockSize) - cached.length;

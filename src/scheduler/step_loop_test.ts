@@ -239,6 +239,25 @@ Deno.test("BatchScheduler gives each prompt row once when its sequence is paused
   assert.deepEqual(third.rows, eachPrefix(model, prompts[2]!));
 });
 
+Deno.test("BatchScheduler ends a sequence its model cannot make, and runs the others", async () => {
+  const model = await stories("stories260K_f32");
+  const pool = new KvPool(cacheLayouts(model), { blocks: 8, kernels: null });
+  const s = new BatchScheduler<Session>({
+    contextLength: 511,
+    pool,
+    newSequence: (kind) => {
+      if (kind !== "logits") throw new TypeError(`no ${kind} sequences here`);
+      return new Session(model, { pool });
+    },
+    step: (work, pause) => Session.step(work.map((w) => ({ session: w.seq, ids: w.ids })), pause),
+  });
+  const refused = s.submit({ prompt: [1, 2, 3], maxTokens: 0, hidden: true, next: () => null });
+  const ran = greedy(s, prompt(5, 1), 3);
+  await assert.rejects(refused.done, /no hidden sequences here/);
+  assert.equal((await ran).ids.length, 3);
+  assert.equal(pool.freeBlocks + s.prefixCache.size, 8);
+});
+
 Deno.test("BatchScheduler refuses a hidden sequence that asks for prompt logits", async () => {
   const { scheduler: s } = scheduler(await stories("stories260K_f32"), 4);
   assert.throws(
