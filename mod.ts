@@ -197,6 +197,7 @@ export {
   KvBudgetError,
   type SchedulerOptions,
   type SchedulerStats,
+  type SequenceKind,
   type SequenceOutcome,
   type SequenceRequest,
   type SequenceRun,

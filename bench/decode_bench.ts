@@ -396,6 +396,7 @@ async function constrainedDecode(
       text += event.text;
       continue;
     }
+    if (event.type !== "done") continue;
     if (event.completionTokens < 16) throw new Error("Generation ended too early to time");
     return { tps: ((event.completionTokens - 1) / (performance.now() - first)) * 1000, text };
   }
