@@ -1,5 +1,6 @@
 import { ByteClass, bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
 import { digit, JsonRules } from "./json_rules.ts";
+import { regexRule } from "./regex.ts";
 
 /** Keywords that only describe: accepted anywhere, no effect on the output. */
 const ANNOTATIONS = new Set([
@@ -33,6 +34,7 @@ const KEYWORDS: Record<string, readonly string[]> = {
   minLength: ["string"],
   maxLength: ["string"],
   format: ["string"],
+  pattern: ["string"],
   minimum: ["number", "integer"],
   maximum: ["number", "integer"],
   exclusiveMinimum: ["integer"],
@@ -65,7 +67,7 @@ export interface JsonSchemaOptions {
  * Enforced: `type` (or a list of types), `enum`, `const`, `anyOf`, `$ref` into `$defs` or
  * `definitions` (recursion allowed), `properties`, `required`, `additionalProperties`,
  * `items`, `minItems`, `maxItems`, `minLength`, `maxLength`, `format` (date, time,
- * date-time, uuid, email), integer bounds (`minimum`, `maximum`, `exclusiveMinimum`,
+ * date-time, uuid, email), `pattern` (see `compileRegex`, written whole), integer bounds (`minimum`, `maximum`, `exclusiveMinimum`,
  * `exclusiveMaximum`) and integral bounds of numbers.
  *
  * @param schema the schema (`true` or `{}` for any JSON value)
@@ -186,7 +188,10 @@ export class SchemaCompiler {
     if (type === undefined) {
       if (schema.properties !== undefined || schema.required !== undefined) return ["object"];
       if (schema.items !== undefined) return ["array"];
-      if (schema.format !== undefined || schema.minLength !== undefined) return ["string"];
+      if (
+        schema.format !== undefined || schema.minLength !== undefined ||
+        schema.pattern !== undefined
+      ) return ["string"];
       if (schema.minimum !== undefined || schema.maximum !== undefined) return ["number"];
       return TYPES.filter((t) => t !== "integer");
     }
@@ -357,6 +362,23 @@ export class SchemaCompiler {
     const format = schema.format;
     const minLength = this.#count(schema, "minLength", path) ?? 0;
     const maxLength = this.#count(schema, "maxLength", path) ?? Infinity;
+    if (schema.pattern !== undefined) {
+      const pattern = schema.pattern;
+      if (typeof pattern !== "string") throw this.#error(`${path}/pattern`, "must be a string");
+      const beside = ["format", "minLength", "maxLength"].find((k) => schema[k] !== undefined);
+      if (beside !== undefined) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword '${beside}' beside pattern at ${this.#where} ${path}/${beside}`,
+        );
+      }
+      // Whole matches: each also matches where the schema looks for one anywhere.
+      const quote = b.literal('"');
+      return b.rule(path, [
+        quote,
+        regexRule(b, pattern, `${this.#where} ${path}/pattern`, true),
+        quote,
+      ]);
+    }
     if (format !== undefined) {
       if (typeof format !== "string" || !STRING_FORMATS.includes(format)) {
         throw new TypeError(

@@ -144,6 +144,19 @@ Deno.test("jsonObjectGrammar accepts any object and nothing else", () => {
   for (const t of ["[]", '"x"', "1", '{"a"}', "{} {}"]) assert.ok(!m.matches(t), t);
 });
 
+Deno.test("compileJsonSchema: a pattern is matched whole, its quotes, backslashes and controls escaped", () => {
+  check(
+    { type: "string", pattern: '^[a"\\\\\n]{1,2}$' },
+    ['"a"', '"\\""', '"\\\\a"', '"\\n"', '"a\\""'],
+    ['""', '"\""', '"\n"', '"\\"', '"aaa"', '"\\u0061"'],
+  );
+  check(
+    { properties: { code: { pattern: "[A-Z]{2}-\\d+" } }, required: ["code"] },
+    ['{"code":"AB-12"}'],
+    ['{"code":"ab-12"}', '{"code":"AB-"}', '{"code":"xAB-1"}'],
+  );
+});
+
 Deno.test("compileJsonSchema names the unsupported keyword and where it is", () => {
   const throwsWith = (schema: unknown, pattern: RegExp) =>
     assert.throws(
@@ -155,8 +168,12 @@ Deno.test("compileJsonSchema names the unsupported keyword and where it is", () 
       },
     );
   throwsWith(
-    { type: "object", properties: { a: { type: "string", pattern: "^x$" } } },
-    /'pattern' at response_format\.json_schema\.schema #\/properties\/a\/pattern/,
+    { type: "object", properties: { a: { type: "string", pattern: "^x(?=y)" } } },
+    /^response_format\.json_schema\.schema #\/properties\/a\/pattern: lookaround/,
+  );
+  throwsWith(
+    { type: "string", pattern: "^x$", maxLength: 3 },
+    /'maxLength' beside pattern at response_format\.json_schema\.schema #\/maxLength/,
   );
   throwsWith({ oneOf: [{ type: "string" }] }, /'oneOf'/);
   throwsWith({ allOf: [] }, /'allOf'/);

@@ -2,7 +2,7 @@
  * Regular expressions (ECMAScript syntax, matched whole) as byte grammars: what
  * `structured_outputs.regex` and a JSON schema's `pattern` constrain generation with.
  */
-import { ByteClass, type Grammar, GrammarBuilder, type Term } from "./grammar.ts";
+import { ByteClass, bytesOf, type Grammar, GrammarBuilder, type Term } from "./grammar.ts";
 
 /** A closed range of code points. */
 type Range = readonly [number, number];
@@ -56,10 +56,19 @@ export function compileRegex(pattern: string, where = "regex"): Grammar {
   return builder.build(regexRule(builder, pattern, where));
 }
 
-/** The rule of the texts `pattern` matches whole, in `builder` (see {@link compileRegex}). */
-export function regexRule(builder: GrammarBuilder, pattern: string, where = "regex"): number {
+/**
+ * The rule of the texts `pattern` matches whole, in `builder` (see {@link compileRegex});
+ * with `jsonString`, of those texts as the inside of a JSON string (`"`, `\` and control
+ * characters escaped).
+ */
+export function regexRule(
+  builder: GrammarBuilder,
+  pattern: string,
+  where = "regex",
+  jsonString = false,
+): number {
   const node = new Parser(pattern, where).parse();
-  const terms = new RegexTerms(builder, where).terms(node);
+  const terms = new RegexTerms(builder, where, jsonString).terms(node);
   return builder.rule(`/${pattern}/`, terms);
 }
 
@@ -350,11 +359,13 @@ function complement(ranges: readonly Range[]): Range[] {
 class RegexTerms {
   readonly #builder: GrammarBuilder;
   readonly #where: string;
+  readonly #jsonString: boolean;
   readonly #sets = new Map<string, Term>();
 
-  constructor(builder: GrammarBuilder, where: string) {
+  constructor(builder: GrammarBuilder, where: string, jsonString: boolean) {
     this.#builder = builder;
     this.#where = where;
+    this.#jsonString = jsonString;
   }
 
   terms(node: Node): Term[] {
@@ -382,7 +393,14 @@ class RegexTerms {
     const key = valid.map(([lo, hi]) => `${lo}-${hi}`).join(",");
     let term = this.#sets.get(key);
     if (term === undefined) {
-      const sequences = valid.flatMap(([lo, hi]) => utf8Sequences(lo, hi));
+      const escaped = this.#jsonString ? intersect(valid, JSON_ESCAPED) : [];
+      const plain = this.#jsonString ? intersect(valid, complement(JSON_ESCAPED)) : valid;
+      const sequences = [
+        ...plain.flatMap(([lo, hi]) => utf8Sequences(lo, hi)),
+        ...escaped.flatMap(([lo, hi]) =>
+          Array.from({ length: hi - lo + 1 }, (_, i) => bytesOf(jsonEscape(lo + i)))
+        ),
+      ];
       term = sequences.length === 1 && sequences[0]!.length === 1
         ? sequences[0]![0]!
         : this.#builder.rule(`[${key}]`, ...sequences);
@@ -390,6 +408,25 @@ class RegexTerms {
     }
     return term;
   }
+}
+
+/** The characters a JSON string writes escaped: the quote, the backslash, control characters. */
+const JSON_ESCAPED: readonly Range[] = [[0, 0x1f], [0x22, 0x22], [0x5c, 0x5c]];
+
+/** How JSON writes the character `cp` inside a string. */
+function jsonEscape(cp: number): string {
+  return JSON.stringify(String.fromCodePoint(cp)).slice(1, -1);
+}
+
+/** The code points in both `a` and `b`. */
+function intersect(a: readonly Range[], b: readonly Range[]): Range[] {
+  const out: Range[] = [];
+  for (const [lo, hi] of normalize(a)) {
+    for (const [l, h] of normalize(b)) {
+      if (Math.max(lo, l) <= Math.min(hi, h)) out.push([Math.max(lo, l), Math.min(hi, h)]);
+    }
+  }
+  return out;
 }
 
 function withoutSurrogates(lo: number, hi: number): Range[] {
