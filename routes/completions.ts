@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import { generationRoute } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { parseCompletionRequest } from "./validate.ts";
+import { outputPlan } from "./structured.ts";
 
 /**
  * `POST /completions`: OpenAI (legacy) text completions of one or more prompts (texts or token
@@ -11,6 +12,7 @@ export function completionsRoute(state: ServingState): Hono {
   return generationRoute(state, "/completions", {
     parse: parseCompletionRequest,
     prompts: (_service, request) => request.prompts,
+    output: outputPlan,
     promptField: "prompt",
     idPrefix: "cmpl",
     shape: {

@@ -96,6 +96,9 @@ const SAMPLING: FieldTable = {
   stop_token_ids: honoured("extension: token ids that end a choice as end of sequence does"),
   ignore_eos: honoured("extension: the end-of-sequence token ends nothing"),
   min_tokens: honoured("extension: no ending token before this many tokens"),
+  structured_outputs: honoured(
+    "extension: the output is one of `choice`, matches `regex` or `json` (a schema), or is a `json_object` (vLLM's)",
+  ),
   user: noEffect("informational"),
 };
 

@@ -4,14 +4,15 @@ import {
   TriggeredConstraint,
   type VocabGrammar,
 } from "../src/engine/constrain/constraint.ts";
-import type { Grammar } from "../src/engine/constrain/grammar.ts";
+import { choiceGrammar, type Grammar } from "../src/engine/constrain/grammar.ts";
 import { compileJsonSchema, jsonObjectGrammar } from "../src/engine/constrain/json_schema.ts";
 import { toolCallGrammar } from "../src/engine/constrain/tool_grammar.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { CALL_OPEN } from "../src/engine/tool_calls.ts";
 import { invalidRequest } from "./errors.ts";
 import type { ServingState } from "./state.ts";
-import type { ChatRequest } from "./validate.ts";
+import type { ChatRequest, StructuredOutput } from "./validate.ts";
+import { compileRegex } from "../src/engine/constrain/regex.ts";
 
 /** How a chat answer is shaped: the constraint on its tokens, and whether it may call tools. */
 export interface OutputPlan {
@@ -20,19 +21,24 @@ export interface OutputPlan {
   readonly toolCalls?: boolean;
 }
 
-/** The fields of a request that shape its output. */
+/** The fields of a request that shape its output (a text completion has only `structured`). */
 export type OutputRequest =
-  & Pick<ChatRequest, "responseFormat" | "tools" | "toolChoice" | "parallelToolCalls">
+  & Partial<
+    Pick<ChatRequest, "responseFormat" | "tools" | "toolChoice" | "parallelToolCalls">
+  >
   & {
+    /** `structured_outputs`. */
+    readonly structured?: StructuredOutput | undefined;
     /** Where the format's schema sits in the request (default: chat's). */
     readonly formatField?: string;
   };
 
 /**
- * The constraint a chat request asks for: JSON for `response_format`; for `tools`, calls in
- * the model's own format, from the first token with `tool_choice` "required" or a named
- * function, from the opening of a call with "auto". A schema outside the supported subset is
- * a 400 naming the keyword, before any generation.
+ * The constraint a request asks for: one of some texts, a regex's texts or JSON for
+ * `structured_outputs`; JSON for `response_format`; for `tools`, calls in the model's own
+ * format, from the first token with `tool_choice` "required" or a named function, from the
+ * opening of a call with "auto". A schema or regex outside the supported subset is a 400
+ * naming the keyword or construct, before any generation.
  */
 export function outputPlan(
   state: ServingState,
@@ -40,6 +46,30 @@ export function outputPlan(
   request: OutputRequest,
 ): OutputPlan {
   const tokenBytes = (id: number) => service.tokenizer.tokenBytes(id);
+  const structured = request.structured;
+  if (structured !== undefined) {
+    const where = `structured_outputs.${structured.kind}`;
+    const grammar = compiled(
+      state,
+      service,
+      `${where} ${JSON.stringify(structured)}`,
+      where,
+      () => {
+        switch (structured.kind) {
+          case "choice":
+            return choiceGrammar(structured.choices);
+          case "regex":
+            return compileRegex(structured.pattern, where);
+          case "json":
+            return compileJsonSchema(structured.schema, { where });
+          case "json_object":
+            return jsonObjectGrammar();
+        }
+      },
+      structured.kind === "json" ? "invalid_schema" : "invalid_value",
+    );
+    return { constraint: new GrammarConstraint(grammar, tokenBytes) };
+  }
   const format = request.responseFormat;
   if (format !== undefined) {
     const where = request.formatField ?? "response_format.json_schema.schema";
@@ -58,15 +88,15 @@ export function outputPlan(
     );
     return { constraint: new GrammarConstraint(grammar, tokenBytes) };
   }
-  const choice = request.toolChoice;
-  if (request.tools.length === 0 || choice === "none") return {};
+  const choice = request.toolChoice ?? "auto";
+  if (request.tools === undefined || request.tools.length === 0 || choice === "none") return {};
   const family = service.toolFamily;
   const named = typeof choice === "object" ? choice.name : undefined;
   const tools = request.tools.filter((t) => named === undefined || t.name === named);
-  const parallel = request.parallelToolCalls && named === undefined;
+  const parallel = (request.parallelToolCalls ?? true) && named === undefined;
   const key = `tools ${family} ${parallel} ${JSON.stringify(tools)}`;
   const grammar = compiled(state, service, key, "tools", () => {
-    request.tools.forEach((t, i) =>
+    request.tools!.forEach((t, i) =>
       compileJsonSchema(t.parameters, { where: `tools[${i}].function.parameters` })
     );
     return toolCallGrammar(family, tools, { parallel });
@@ -77,13 +107,17 @@ export function outputPlan(
   return { constraint, toolCalls: true };
 }
 
-/** The grammar of `key` for this model, compiled (and timed) on a miss; failures are a 400. */
+/**
+ * The grammar of `key` for this model, compiled (and timed) on a miss; failures are a 400
+ * naming `param`, with `code`.
+ */
 function compiled(
   state: ServingState,
   service: InferenceService,
   key: string,
   param: string,
   compile: () => Grammar,
+  code = "invalid_schema",
 ): VocabGrammar {
   return service.vocabGrammar(key, () => {
     const started = performance.now();
@@ -91,7 +125,7 @@ function compiled(
       return compile();
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) {
-        throw invalidRequest(error.message, param, "invalid_schema");
+        throw invalidRequest(error.message, param, code);
       }
       throw error;
     } finally {

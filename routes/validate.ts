@@ -31,7 +31,16 @@ export interface GenerationRequest {
   readonly ignoreEos: boolean;
   /** `min_tokens`: no ending token before this many tokens. */
   readonly minTokens: number;
+  /** `structured_outputs` (vLLM's): the output is one of some texts, a regex's or JSON's. */
+  readonly structured: StructuredOutput | undefined;
 }
+
+/** What `structured_outputs` asks the output to be. */
+export type StructuredOutput =
+  | { readonly kind: "choice"; readonly choices: readonly string[] }
+  | { readonly kind: "regex"; readonly pattern: string }
+  | { readonly kind: "json"; readonly schema: unknown }
+  | { readonly kind: "json_object" };
 
 /** `response_format`: free text, any JSON object, or JSON matching a schema. */
 export type ResponseFormat =
@@ -112,8 +121,22 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     );
   }
   const parsed = messages.map(parseMessage);
+  const generation = parseGeneration(body);
+  if (generation.structured !== undefined) {
+    const other = responseFormat !== undefined
+      ? "response_format"
+      : tools.length > 0 && toolChoice !== "none"
+      ? "tools"
+      : undefined;
+    if (other !== undefined) {
+      throw invalidRequest(
+        `'structured_outputs' cannot be combined with '${other}'`,
+        "structured_outputs",
+      );
+    }
+  }
   return {
-    ...parseGeneration(body),
+    ...generation,
     logprobs: logprobs ? top ?? 0 : undefined,
     messages: parsed,
     responseFormat,
@@ -346,7 +369,75 @@ function parseGeneration(
     stopTokenIds: tokenIds(body, "stop_token_ids"),
     ignoreEos: boolean(body, "ignore_eos") ?? false,
     minTokens: integer(body, "min_tokens", 0, Number.MAX_SAFE_INTEGER) ?? 0,
+    structured: structuredOutput(body.structured_outputs),
   };
+}
+
+/** `structured_outputs`: exactly one of `choice`, `regex`, `json`, `json_object`. */
+function structuredOutput(value: unknown): StructuredOutput | undefined {
+  if (value === undefined || value === null) return undefined;
+  const field = "structured_outputs";
+  if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  const kinds = ["choice", "regex", "json", "json_object"];
+  for (const key of Object.keys(value)) {
+    if (!kinds.includes(key) && value[key] !== null && value[key] !== undefined) {
+      throw invalidRequest(
+        `'${field}.${key}' is not supported: only ${kinds.join(", ")}`,
+        `${field}.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+  const given = kinds.filter((k) => value[k] !== undefined && value[k] !== null);
+  if (given.length !== 1) {
+    throw invalidRequest(
+      `'${field}' must hold exactly one of ${kinds.join(", ")}, it holds ${given.length}`,
+      field,
+    );
+  }
+  const kind = given[0]!;
+  const item = value[kind];
+  const where = `${field}.${kind}`;
+  switch (kind) {
+    case "choice":
+      if (
+        !Array.isArray(item) || item.length === 0 || !item.every((c) => typeof c === "string")
+      ) {
+        throw invalidRequest(
+          `'${where}' must be a non-empty list of strings`,
+          where,
+          "invalid_type",
+        );
+      }
+      return { kind, choices: item as string[] };
+    case "regex":
+      if (typeof item !== "string") {
+        throw invalidRequest(`'${where}' must be a string`, where, "invalid_type");
+      }
+      return { kind, pattern: item };
+    case "json": {
+      // vLLM takes the schema as an object or as its JSON text.
+      let schema = item;
+      if (typeof item === "string") {
+        try {
+          schema = JSON.parse(item);
+        } catch (e) {
+          throw invalidRequest(
+            `'${where}' is not valid JSON: ${(e as Error).message}`,
+            where,
+            "invalid_value",
+          );
+        }
+      }
+      if (!isRecord(schema) && typeof schema !== "boolean") {
+        throw invalidRequest(`'${where}' must be a JSON schema object`, where, "invalid_type");
+      }
+      return { kind, schema };
+    }
+    default:
+      if (item !== true) throw invalidRequest(`'${where}' must be true`, where, "invalid_value");
+      return { kind: "json_object" };
+  }
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -195,6 +195,12 @@ export class GrammarBuilder {
   }
 }
 
+/** The grammar of exactly one of `texts`. */
+export function choiceGrammar(texts: readonly string[]): Grammar {
+  const b = new GrammarBuilder();
+  return b.build(b.rule("choice", ...texts.map((t) => [b.literal(t)])));
+}
+
 /** The UTF-8 bytes of `text`, one single-byte class each. */
 export function bytesOf(text: string): ByteClass[] {
   return [...new TextEncoder().encode(text)].map((b) => ByteClass.of(b));
