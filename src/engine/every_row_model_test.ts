@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { buildModel } from "../graph/build_model.ts";
 import { loadModel } from "../graph/load_model.ts";
-import { parseDocument } from "../nnef/parse.ts";
-import { tensor } from "../tensor/tensor.ts";
 import { logitsOutput, Session } from "./session.ts";
 import { everyRowModel } from "./every_row_model.ts";
+import { countsGraph } from "./_counts_graph.ts";
 import { writeTinySmolLM2Archive } from "../../tests/_hub.ts";
 
 const CASES = new URL("../../../shared/fixtures/", import.meta.url);
@@ -52,24 +50,12 @@ Deno.test("everyRowModel reads the converter's graphs", async () => {
 });
 
 Deno.test("everyRowModel is the model itself when its logits have rows, null when no classifier's", () => {
-  const graph = (outputs: string) =>
-    buildModel(
-      parseDocument([
-        "version 1.0;",
-        "extension tract_symbol S;",
-        "graph counts(input_ids) -> (outputs)",
-        "{",
-        "    input_ids = tract_core_external(shape = [1, S], datum_type = 'i64');",
-        "    eye = variable<scalar>(label = 'eye', shape = [3, 3]);",
-        `    outputs = ${outputs};`,
-        "}",
-      ].join("\n")),
-      new Map([["eye", tensor("f32", [3, 3], Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1))]]),
-    );
-  const rows = graph("tract_core_gather(eye, input_ids, axis = 0)"); // (1, S, 3)
+  const rows = countsGraph("tract_core_gather(eye, input_ids, axis = 0)"); // (1, S, 3)
   assert.equal(everyRowModel(rows), rows);
   assert.equal(
-    everyRowModel(graph("sum_reduce(tract_core_gather(eye, input_ids, axis = 0), axes = [1])")),
+    everyRowModel(
+      countsGraph("sum_reduce(tract_core_gather(eye, input_ids, axis = 0), axes = [1])"),
+    ),
     null,
   );
 });

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { buildModel } from "../graph/build_model.ts";
 import { loadModel } from "../graph/load_model.ts";
-import { parseDocument } from "../nnef/parse.ts";
 import { tensor } from "../tensor/tensor.ts";
 import { createSession, findCachePairs, Session } from "./session.ts";
 import { argmax } from "./sampler.ts";
 import { closeSharedKernels } from "./shared_kernels.ts";
+import { countsGraph } from "./_counts_graph.ts";
 import { everyRowModel } from "./every_row_model.ts";
 import { Executor } from "../graph/executor.ts";
 import { fuseGraph } from "../graph/fuse.ts";
@@ -53,18 +52,9 @@ Deno.test("Session.fits follows the graph's assertions and a full context is a R
 });
 
 Deno.test("Session reruns the whole sequence for a graph without a KV cache", () => {
-  const text = [
-    "version 1.0;",
-    "extension tract_symbol S;",
-    "graph counts(input_ids) -> (outputs)",
-    "{",
-    "    input_ids = tract_core_external(shape = [1, S], datum_type = 'i64');",
-    "    eye = variable<scalar>(label = 'eye', shape = [3, 3]);",
-    "    outputs = sum_reduce(tract_core_gather(eye, input_ids, axis = 0), axes = [1]);",
-    "}",
-  ].join("\n");
-  const eye = tensor("f32", [3, 3], Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1));
-  const session = new Session(buildModel(parseDocument(text), new Map([["eye", eye]])));
+  const session = new Session(
+    countsGraph("sum_reduce(tract_core_gather(eye, input_ids, axis = 0), axes = [1])"),
+  );
   assert.deepEqual(Array.from(session.prefill([1, 1])), [0, 2, 0]);
   assert.deepEqual(Array.from(session.decode(2)), [0, 2, 1]);
   session.reset();

@@ -148,7 +148,7 @@ Deno.test("compileJsonSchema: a pattern is matched whole, its quotes, backslashe
   check(
     { type: "string", pattern: '^[a"\\\\\n]{1,2}$' },
     ['"a"', '"\\""', '"\\\\a"', '"\\n"', '"a\\""'],
-    ['""', '"\""', '"\n"', '"\\"', '"aaa"', '"\\u0061"'],
+    ['""', '"""', '"\n"', '"\\"', '"aaa"', '"\\u0061"'],
   );
   check(
     { properties: { code: { pattern: "[A-Z]{2}-\\d+" } }, required: ["code"] },

@@ -33,6 +33,26 @@ const SPACE: readonly Range[] = [
   [0x3000, 0x3000],
   [0xfeff, 0xfeff],
 ];
+/** The classes written `\d`, `\D`, `\w`, `\W`, `\s`, `\S`. */
+const SHORTHANDS: Readonly<Record<string, readonly Range[]>> = {
+  d: DIGITS,
+  D: complement(DIGITS),
+  w: WORD,
+  W: complement(WORD),
+  s: SPACE,
+  S: complement(SPACE),
+};
+
+/** The characters written `\n`, `\r`, `\t`, `\f`, `\v`, `\0`. */
+const CONTROLS: Readonly<Record<string, number>> = {
+  n: 0x0a,
+  r: 0x0d,
+  t: 0x09,
+  f: 0x0c,
+  v: 0x0b,
+  "0": 0,
+};
+
 /** What `.` does not match: the line terminators. */
 const LINE_ENDS: readonly Range[] = [[0x0a, 0x0a], [0x0d, 0x0d], [0x2028, 0x2029]];
 
@@ -249,33 +269,12 @@ class Parser {
   #escape(start: number, inClass: boolean): Range[] {
     const c = this.#next();
     const one = (cp: number): Range[] => [[cp, cp]];
+    if (c === undefined) throw this.#error("'\\' at the end", start);
+    const shorthand = SHORTHANDS[c];
+    if (shorthand !== undefined) return [...shorthand];
+    const control = CONTROLS[c];
+    if (control !== undefined) return one(control);
     switch (c) {
-      case undefined:
-        throw this.#error("'\\' at the end", start);
-      case "d":
-        return [...DIGITS];
-      case "D":
-        return complement(DIGITS);
-      case "w":
-        return [...WORD];
-      case "W":
-        return complement(WORD);
-      case "s":
-        return [...SPACE];
-      case "S":
-        return complement(SPACE);
-      case "n":
-        return one(0x0a);
-      case "r":
-        return one(0x0d);
-      case "t":
-        return one(0x09);
-      case "f":
-        return one(0x0c);
-      case "v":
-        return one(0x0b);
-      case "0":
-        return one(0);
       case "b":
         if (inClass) return one(0x08);
         throw this.#error("word boundaries ('\\b') are not supported", start);
