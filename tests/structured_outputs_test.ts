@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { Ajv } from "ajv";
 import { startServer } from "./_serve_harness.ts";
 
