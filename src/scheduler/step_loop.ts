@@ -192,6 +192,11 @@ interface Live<S> {
 }
 
 const MIN_BUDGET = 16;
+/**
+ * Most prompt positions a sequence scoring its prompt runs in one step: their logits (rows x
+ * vocab) are the step's largest values, 64 x 152k x 4 B = 39 MB for the largest vocabularies.
+ */
+const MAX_PROMPT_ROWS = 64;
 
 /**
  * Runs submitted sequences in batched steps over one {@link StepModel}.
@@ -505,7 +510,8 @@ export class BatchScheduler<S extends StepSequence> {
         break;
       }
       if (!this.#running.includes(live)) continue;
-      const take = Math.min(live.pending.length, Math.max(1, budget));
+      let take = Math.min(live.pending.length, Math.max(1, budget));
+      if (live.promptRows < rowsWanted(live.request)) take = Math.min(take, MAX_PROMPT_ROWS);
       if (!this.#reserve(live, live.fed.length + take)) continue;
       work.push({ live, ids: live.pending.slice(0, take) });
       budget -= take;

@@ -213,6 +213,10 @@ Deno.test("BatchScheduler gives a prompt's logits in chunks beside other sequenc
   }
   assert.equal(next, 44);
   assert.ok(rows.chunks.length > 1, "one chunk only");
+  // However large the budget, a step scores at most 64 positions.
+  const { scheduler: wide } = scheduler(model, 64, { tokenBudget: 500 });
+  const long = await scored(wide, prompt(150, 13), 1);
+  assert.deepEqual(long.chunks, [[0, 64], [64, 64], [128, 21]]);
   assert.deepEqual(rows.ids, plain.ids);
   assert.deepEqual(
     other.ids,
