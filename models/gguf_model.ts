@@ -31,6 +31,7 @@ import {
 const GGUF_ARCHITECTURES: Record<string, string> = {
   llama: "LlamaForCausalLM",
   qwen2: "Qwen2ForCausalLM",
+  qwen3: "Qwen3ForCausalLM",
 };
 
 const SUPPORTED_TYPES: Record<number, SourceType> = {
@@ -51,6 +52,8 @@ const LAYER_NAMES: Record<string, string> = {
   "attn_v.bias": "self_attn.v_proj.bias",
   "attn_output.weight": "self_attn.o_proj.weight",
   "attn_output.bias": "self_attn.o_proj.bias",
+  "attn_q_norm.weight": "self_attn.q_norm.weight",
+  "attn_k_norm.weight": "self_attn.k_norm.weight",
   "ffn_norm.weight": "post_attention_layernorm.weight",
   "ffn_gate.weight": "mlp.gate_proj.weight",
   "ffn_up.weight": "mlp.up_proj.weight",
@@ -147,11 +150,12 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
     tieWordEmbeddings: !gguf.tensors.some((t) => t.name === "output.weight"),
     qkvBias: gguf.tensors.some((t) => t.name === "blk.0.attn_q.bias"),
     oBias: gguf.tensors.some((t) => t.name === "blk.0.attn_output.bias"),
+    qkNorm: gguf.tensors.some((t) => t.name === "blk.0.attn_q_norm.weight"),
   });
 }
 
 /**
- * Opens a GGUF v2/v3 file (llama or qwen2) as HF-named weights. Q4_0 tensors are carried over
+ * Opens a GGUF v2/v3 file (llama, qwen2 or qwen3) as HF-named weights. Q4_0 tensors are carried over
  * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *

@@ -1,5 +1,6 @@
 /**
- * The Llama family (Llama 2/3, TinyLlama, SmolLM, Mistral without sliding window, Qwen2):
+ * The Llama family (Llama 2/3, TinyLlama, SmolLM, Mistral without sliding window, Qwen2,
+ * Qwen3):
  * one frozen config type and its Hugging Face tensor names; `llama_graph.ts` writes the NNEF
  * graph that runs it.
  */
@@ -9,6 +10,7 @@ const MODEL_TYPE_OF: Readonly<Record<string, string>> = {
   LlamaForCausalLM: "llama",
   MistralForCausalLM: "mistral",
   Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
 };
 
 /** `rope_scaling` of type `llama3` (Llama 3.1+), or `linear`. */
@@ -25,7 +27,7 @@ export type RopeScaling =
 /** Everything the graph builder needs to know about a model of the family. */
 export interface LlamaConfig {
   readonly architecture: string;
-  /** HF `model_type`: `llama`, `mistral` or `qwen2`. */
+  /** HF `model_type`: `llama`, `mistral`, `qwen2` or `qwen3`. */
   readonly modelType: string;
   readonly vocabSize: number;
   readonly hiddenSize: number;
@@ -43,6 +45,8 @@ export interface LlamaConfig {
   readonly qkvBias: boolean;
   /** Bias on the output projection (Llama with `attention_bias`). */
   readonly oBias: boolean;
+  /** An RMSNorm over each head of q and k before RoPE (Qwen3's `q_norm`, `k_norm`). */
+  readonly qkNorm?: boolean;
   /** Per-frequency divisors of the inverse RoPE frequencies (GGUF `rope_freqs.weight`). */
   readonly ropeFreqFactors?: readonly number[];
 }
@@ -121,7 +125,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
   if (json.mlp_bias === true) fail(file, "mlp_bias is not supported");
   const maxPositions = int(json, "max_position_embeddings", file, 2048);
   const window = json.sliding_window;
-  const windowUsed = modelType === "qwen2"
+  const windowUsed = modelType === "qwen2" || modelType === "qwen3"
     ? json.use_sliding_window === true
     : typeof window === "number" && window < maxPositions;
   if (windowUsed) {
@@ -156,6 +160,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
     tieWordEmbeddings: json.tie_word_embeddings === true,
     qkvBias: modelType === "qwen2" || attentionBias,
     oBias: modelType !== "qwen2" && attentionBias,
+    qkNorm: modelType === "qwen3",
   });
 }
 
@@ -263,6 +268,10 @@ export function llamaWeights(config: LlamaConfig): WeightSpec[] {
       out.push({ name: `${p}.self_attn.q_proj.bias`, shape: [q], role: "bias" });
       out.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kv], role: "bias" });
       out.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kv], role: "bias" });
+    }
+    if (config.qkNorm) {
+      out.push({ name: `${p}.self_attn.q_norm.weight`, shape: [hd], role: "norm" });
+      out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [hd], role: "norm" });
     }
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [d, q], role: "linear" });
     if (config.oBias) out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [d], role: "bias" });

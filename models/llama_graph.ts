@@ -127,14 +127,22 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
   const gatherType = embedDtype === "q40" ? ", datum_type = 'f32'" : "";
   let x = g.line("embeddings", `tract_core_gather(${embed}, input_ids, axis = 0${gatherType})`);
 
-  const rmsNorm = (prefix: string, input: string, weightName: string): string => {
-    const w = weight(weightName, [c.hiddenSize]);
+  /** RMSNorm over the last axis of `input` (rank `rank`, last axis `size`). */
+  const rmsNorm = (
+    prefix: string,
+    input: string,
+    weightName: string,
+    size = c.hiddenSize,
+    rank = 3,
+  ): string => {
+    const w = weight(weightName, [size]);
+    const lead = Array.from({ length: rank - 1 }, (_, i) => i).join(", ");
     g.line(`${prefix}_sq`, `sqr(${input})`);
-    g.line(`${prefix}_mean`, `mean_reduce(${prefix}_sq, axes = [2])`); // (1, S, 1)
+    g.line(`${prefix}_mean`, `mean_reduce(${prefix}_sq, axes = [${rank - 1}])`); // (..., 1)
     g.line(`${prefix}_eps`, `add(${prefix}_mean, ${scalarLiteral(c.rmsNormEps)})`);
     g.line(`${prefix}_rsqrt`, `rsqrt(${prefix}_eps)`);
     g.line(`${prefix}_normed`, `mul(${input}, ${prefix}_rsqrt)`);
-    g.line(`${prefix}_weight`, `unsqueeze(${w}, axes = [0, 1])`); // (1, 1, D)
+    g.line(`${prefix}_weight`, `unsqueeze(${w}, axes = [${lead}])`); // (1, ..., size)
     return g.line(`${prefix}_out`, `mul(${prefix}_weight, ${prefix}_normed)`);
   };
   const linear = (out: string, input: string, name: string, shape: number[], bias: boolean) => {
@@ -162,9 +170,11 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     g.line(`${prefix}_sin`, `mul(${prefix}_rotated, rope_sin)`);
     return g.line(`${prefix}_roped`, `add(${prefix}_cos, ${prefix}_sin)`);
   };
-  const heads = (prefix: string, input: string, n: number): string => {
-    g.line(`${prefix}_split`, `reshape(${input}, shape = [1, -1, ${n}, ${c.headDim}])`);
-    return g.line(`${prefix}_heads`, `transpose(${prefix}_split, axes = [0, 2, 1, 3])`);
+  /** (1, S, n * hd) as (1, n, S, hd), each head RMS-normed first when `norm` names a weight. */
+  const heads = (prefix: string, input: string, n: number, norm?: string): string => {
+    let split = g.line(`${prefix}_split`, `reshape(${input}, shape = [1, -1, ${n}, ${c.headDim}])`);
+    if (norm !== undefined) split = rmsNorm(`${prefix}_norm`, split, norm, c.headDim, 4);
+    return g.line(`${prefix}_heads`, `transpose(${split}, axes = [0, 2, 1, 3])`);
   };
   const repeatKv = (prefix: string, input: string): string => {
     const rep = c.numHeads / c.numKvHeads;
@@ -187,8 +197,10 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     const qp = linear(`${l}_q`, h, `${p}.self_attn.q_proj`, [q, c.hiddenSize], c.qkvBias);
     const kp = linear(`${l}_k`, h, `${p}.self_attn.k_proj`, [kv, c.hiddenSize], c.qkvBias);
     const vp = linear(`${l}_v`, h, `${p}.self_attn.v_proj`, [kv, c.hiddenSize], c.qkvBias);
-    const qh = rope(`${l}_q`, heads(`${l}_q`, qp, c.numHeads)); // (1, H, S, hd)
-    const kh = rope(`${l}_k`, heads(`${l}_k`, kp, c.numKvHeads)); // (1, kvH, S, hd)
+    const qNorm = c.qkNorm ? `${p}.self_attn.q_norm.weight` : undefined;
+    const kNorm = c.qkNorm ? `${p}.self_attn.k_norm.weight` : undefined;
+    const qh = rope(`${l}_q`, heads(`${l}_q`, qp, c.numHeads, qNorm)); // (1, H, S, hd)
+    const kh = rope(`${l}_k`, heads(`${l}_k`, kp, c.numKvHeads, kNorm)); // (1, kvH, S, hd)
     const vh = heads(`${l}_v`, vp, c.numKvHeads); // (1, kvH, S, hd)
     const keys = g.line(`out_cache_key_${i}`, `concat([in_cache_key_${i}, ${kh}], axis = 2)`);
     const values = g.line(

@@ -116,6 +116,31 @@ Deno.test("llamaConfigFromHf accepts Mistral without a sliding window and Qwen2 
   assert.ok(!names.includes("model.layers.0.self_attn.o_proj.bias"));
 });
 
+Deno.test("llamaConfigFromHf reads Qwen3: q and k heads normed, head_dim as given, biases only with attention_bias", () => {
+  const qwen3 = {
+    ...LLAMA31,
+    architectures: ["Qwen3ForCausalLM"],
+    model_type: "qwen3",
+    head_dim: 256,
+    use_sliding_window: false,
+    sliding_window: null,
+    rope_scaling: null,
+  };
+  const config = llamaConfigFromHf(qwen3, "config.json");
+  assert.equal(config.modelType, "qwen3");
+  assert.equal(config.qkNorm, true);
+  assert.equal(config.headDim, 256);
+  assert.equal(config.qkvBias, false);
+  const names = llamaWeights(config).map((w) => w.name);
+  assert.ok(names.includes("model.layers.0.self_attn.q_norm.weight"));
+  assert.ok(names.includes("model.layers.0.self_attn.k_norm.weight"));
+  assert.equal(llamaConfigFromHf({ ...qwen3, attention_bias: true }, "c").oBias, true);
+  assert.throws(
+    () => llamaConfigFromHf({ ...qwen3, use_sliding_window: true, sliding_window: 4096 }, "c"),
+    /sliding-window attention/,
+  );
+});
+
 const SMALL: LlamaConfig = llamaConfigFromHf({
   architectures: ["LlamaForCausalLM"],
   hidden_size: 64,

@@ -110,13 +110,18 @@ export interface ReferenceConfig {
   readonly theta: number;
   readonly tied: boolean;
   readonly qkvBias?: boolean;
+  /** Size of a head (default hidden / heads). */
+  readonly headDim?: number;
+  /** Each head of q and k RMS-normed before RoPE (Qwen3's `q_norm`, `k_norm`). */
+  readonly qkNorm?: boolean;
   /** RoPE on adjacent pairs (2i, 2i+1), as llama.cpp applies it to GGUF's row order. */
   readonly ropeInterleaved?: boolean;
 }
 
 /**
  * A plain forward pass of an HF Llama-family model in f64 over a whole sequence: RMSNorm,
- * rotate-half RoPE, GQA causal attention, SiLU-gated MLP. Returns the logits of the last position.
+ * (Qwen3: RMSNorm of each q and k head,) rotate-half RoPE, GQA causal attention, SiLU-gated
+ * MLP. Returns the logits of the last position.
  */
 export function referenceLogits(
   c: ReferenceConfig,
@@ -129,7 +134,8 @@ export function referenceLogits(
     return v;
   };
   const d = c.hidden;
-  const hd = d / c.heads;
+  const hd = c.headDim ?? d / c.heads;
+  const qd = c.heads * hd;
   const n = ids.length;
   const matvec = (m: Float32Array, x: Float64Array, rows: number, bias?: Float32Array) => {
     const cols = x.length;
@@ -146,6 +152,15 @@ export function referenceLogits(
     for (const v of x) ss += v * v;
     const scale = 1 / Math.sqrt(ss / x.length + c.eps);
     return x.map((v, i) => v * scale * weight[i]!);
+  };
+  /** Each head of `v` RMS-normed with `weight` (hd,), when the model norms q and k. */
+  const headNorm = (v: Float64Array, heads: number, weight: string) => {
+    if (!c.qkNorm) return v;
+    const out = new Float64Array(v.length);
+    for (let h = 0; h < heads; h++) {
+      out.set(rms(v.subarray(h * hd, (h + 1) * hd), w(weight)), h * hd);
+    }
+    return out;
   };
   const rope = (v: Float64Array, heads: number, pos: number) => {
     const out = new Float64Array(v.length);
@@ -172,15 +187,17 @@ export function referenceLogits(
     const p = `model.layers.${l}`;
     const bias = (name: string) => (c.qkvBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
     const hs = xs.map((x) => rms(x, w(`${p}.input_layernorm.weight`)));
-    const qs = hs.map((h, t) =>
-      rope(matvec(w(`${p}.self_attn.q_proj.weight`), h, d, bias("q_proj")), c.heads, t)
-    );
-    const ks = hs.map((h, t) =>
-      rope(matvec(w(`${p}.self_attn.k_proj.weight`), h, kvd, bias("k_proj")), c.kvHeads, t)
-    );
+    const qs = hs.map((h, t) => {
+      const q = matvec(w(`${p}.self_attn.q_proj.weight`), h, qd, bias("q_proj"));
+      return rope(headNorm(q, c.heads, `${p}.self_attn.q_norm.weight`), c.heads, t);
+    });
+    const ks = hs.map((h, t) => {
+      const k = matvec(w(`${p}.self_attn.k_proj.weight`), h, kvd, bias("k_proj"));
+      return rope(headNorm(k, c.kvHeads, `${p}.self_attn.k_norm.weight`), c.kvHeads, t);
+    });
     const vs = hs.map((h) => matvec(w(`${p}.self_attn.v_proj.weight`), h, kvd, bias("v_proj")));
     xs = xs.map((x, t) => {
-      const ctx = new Float64Array(d);
+      const ctx = new Float64Array(qd);
       for (let h = 0; h < c.heads; h++) {
         const g = Math.floor(h / (c.heads / c.kvHeads));
         const scores = new Float64Array(t + 1);

@@ -289,3 +289,81 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
     }
   });
 });
+
+Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length apart from d / heads)", async () => {
+  await withDir(async (dir) => {
+    const d = 32;
+    const ff = 64;
+    const vocab = 6;
+    const hd = 16; // d / heads would be 8
+    const [q, kv] = [4 * hd, 2 * hd];
+    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
+    const norm = (n: number, seed: number) =>
+      f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
+    const tensors: GgufTensorData[] = [
+      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
+      { name: "blk.0.attn_q.weight", dims: [d, q], type: 0, bytes: f32(d * q, 3) },
+      { name: "blk.0.attn_q_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 4) },
+      { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
+      { name: "blk.0.attn_k_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 6) },
+      { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
+      { name: "blk.0.attn_output.weight", dims: [q, d], type: 0, bytes: f32(d * q, 9) },
+      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: norm(d, 10) },
+      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
+      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
+      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
+      { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
+    ];
+    const input = join(dir, "qwen3.gguf");
+    await Deno.writeFile(
+      input,
+      ggufBytes({
+        ...hyperparameters("qwen3", {
+          d,
+          ff,
+          heads: 4,
+          kvHeads: 2,
+          context: 1024,
+          ropeBase: 1000000,
+        }),
+        "qwen3.attention.key_length": { type: "u32", value: hd },
+        "qwen3.attention.value_length": { type: "u32", value: hd },
+        "qwen3.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-6 },
+        "tokenizer.ggml.model": { type: "string", value: "gpt2" },
+        "tokenizer.ggml.pre": { type: "string", value: "qwen2" },
+        "tokenizer.ggml.tokens": {
+          type: "strings",
+          value: ["a", "b", "ab", "\u0120", "<|im_end|>", "c"],
+        },
+        "tokenizer.ggml.token_type": { type: "i32s", value: [1, 1, 1, 1, 3, 1] },
+        "tokenizer.ggml.merges": { type: "strings", value: ["a b"] },
+        "tokenizer.ggml.eos_token_id": { type: "u32", value: 4 },
+      }, tensors),
+    );
+    const output = join(dir, "qwen3.nnef.tar");
+    const result = await convertModel(input, output);
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.q_norm.weight"), "f32");
+    const weights = new Map(
+      tensors.map((t) => [hfNameOfGguf(t.name)!, new Float32Array(t.bytes.buffer.slice(0))]),
+    );
+    const reference: ReferenceConfig = {
+      hidden: d,
+      intermediate: ff,
+      layers: 1,
+      heads: 4,
+      kvHeads: 2,
+      vocab,
+      eps: Math.fround(1e-6),
+      theta: 1000000,
+      tied: true,
+      headDim: hd,
+      qkNorm: true,
+    };
+    const session = await plainSession(output);
+    const ids = [0, 2, 5, 1];
+    session.prefill(ids.slice(0, 2));
+    const logits = session.prefill(ids.slice(2));
+    assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
+  });
+});

@@ -9,6 +9,11 @@ import { dequantizeQ40 } from "../src/nnef/q40.ts";
 import { decodeTensor } from "../src/nnef/tensor_decode.ts";
 import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
+import { loadModel } from "../src/graph/load_model.ts";
+import { fuseGraph } from "../src/graph/fuse.ts";
+import { Session } from "../src/engine/session.ts";
+import { loadKernels } from "../kernels/mod.ts";
+import { argmax } from "../src/engine/sampler.ts";
 import {
   fixture,
   maxAbsDiff,
@@ -30,8 +35,12 @@ interface TinyModel {
   readonly tensors: TestTensor[];
 }
 
-/** A SmolLM2-shaped model scaled down (hidden 64, 2 layers, 4 heads, 2 kv heads). */
-function tinyModel(options: { qwen2?: boolean; tied?: boolean } = {}): TinyModel {
+/**
+ * A SmolLM2-shaped model scaled down (hidden 64, 2 layers, 4 heads, 2 kv heads); as Qwen2 with
+ * q/k/v biases; as Qwen3 with heads of 32 (not 64 / 4) each RMS-normed in q and k.
+ */
+function tinyModel(options: { qwen2?: boolean; qwen3?: boolean; tied?: boolean } = {}): TinyModel {
+  const qwen3 = options.qwen3 ?? false;
   const config: ReferenceConfig = {
     hidden: 64,
     intermediate: 96,
@@ -43,26 +52,33 @@ function tinyModel(options: { qwen2?: boolean; tied?: boolean } = {}): TinyModel
     theta: 100000,
     tied: options.tied ?? true,
     qkvBias: options.qwen2 ?? false,
+    headDim: qwen3 ? 32 : 16,
+    qkNorm: qwen3,
   };
   const d = config.hidden;
-  const kv = (config.kvHeads * d) / config.heads;
+  const hd = config.headDim!;
+  const q = config.heads * hd;
+  const kv = config.kvHeads * hd;
   const shapes: [string, number[]][] = [["model.embed_tokens.weight", [config.vocab, d]]];
   for (let l = 0; l < config.layers; l++) {
     const p = `model.layers.${l}`;
     shapes.push(
       [`${p}.input_layernorm.weight`, [d]],
-      [`${p}.self_attn.q_proj.weight`, [d, d]],
+      [`${p}.self_attn.q_proj.weight`, [q, d]],
       [`${p}.self_attn.k_proj.weight`, [kv, d]],
       [`${p}.self_attn.v_proj.weight`, [kv, d]],
-      [`${p}.self_attn.o_proj.weight`, [d, d]],
+      [`${p}.self_attn.o_proj.weight`, [d, q]],
       [`${p}.post_attention_layernorm.weight`, [d]],
       [`${p}.mlp.gate_proj.weight`, [config.intermediate, d]],
       [`${p}.mlp.up_proj.weight`, [config.intermediate, d]],
       [`${p}.mlp.down_proj.weight`, [d, config.intermediate]],
     );
+    if (qwen3) {
+      shapes.push([`${p}.self_attn.q_norm.weight`, [hd]], [`${p}.self_attn.k_norm.weight`, [hd]]);
+    }
     if (config.qkvBias) {
       shapes.push(
-        [`${p}.self_attn.q_proj.bias`, [d]],
+        [`${p}.self_attn.q_proj.bias`, [q]],
         [`${p}.self_attn.k_proj.bias`, [kv]],
         [`${p}.self_attn.v_proj.bias`, [kv]],
       );
@@ -72,18 +88,21 @@ function tinyModel(options: { qwen2?: boolean; tied?: boolean } = {}): TinyModel
   if (!config.tied) shapes.push(["lm_head.weight", [config.vocab, d]]);
   const tensors = shapes.map(([name, shape], i) => {
     const count = shape.reduce((a, b) => a * b, 1);
-    const norm = name.endsWith("layernorm.weight") || name === "model.norm.weight";
+    const norm = /(layernorm|norm)\.weight$/.test(name);
     const values = randomValues(count, 1000 + i, norm ? 0.2 : 0.15);
     if (norm) { for (let k = 0; k < count; k++) values[k] = 1 + values[k]!; }
     return { name, shape, values };
   });
+  const type = qwen3 ? "qwen3" : config.qkvBias ? "qwen2" : "llama";
   const hfConfig = {
-    architectures: [config.qkvBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
-    model_type: config.qkvBias ? "qwen2" : "llama",
+    architectures: [
+      { qwen3: "Qwen3ForCausalLM", qwen2: "Qwen2ForCausalLM", llama: "LlamaForCausalLM" }[type],
+    ],
+    model_type: type,
     attention_bias: false,
     bos_token_id: 1,
     eos_token_id: 2,
-    head_dim: d / config.heads,
+    head_dim: hd,
     hidden_act: "silu",
     hidden_size: d,
     intermediate_size: config.intermediate,
@@ -301,6 +320,30 @@ Deno.test("convertModel output of a SmolLM2-like safetensors model runs like a r
     await convertModel(dir, output);
     const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
+  });
+});
+
+Deno.test("convertModel output of a Qwen3 model (q and k heads normed, head_dim apart from hidden / heads) runs like the reference", async () => {
+  await withDir(async (dir) => {
+    const model = tinyModel({ qwen3: true });
+    await writeFolder(dir, model, "F32");
+    const output = join(dir, "qwen3.nnef.tar");
+    await convertModel(dir, output);
+    const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
+    await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
+    // The runtime's fused graph in the kernels gives the same greedy tokens.
+    const graph = await loadModel(output);
+    // Each head norm is a fused RMSNorm too: four a layer and the final one.
+    assert.deepEqual(fuseGraph(graph).counts, { rmsNorm: 9, rope: 4, siluGate: 2, attention: 2 });
+    using kernels = await loadKernels({ threads: 1 });
+    const fused = new Session(graph, { kernels });
+    const plain = await plainSession(output);
+    const ids = await smollm2Ids();
+    let [a, b] = [fused.prefill(ids), plain.prefill(ids)];
+    for (let i = 0; i < 8; i++) {
+      assert.equal(argmax(a), argmax(b), `token ${i}`);
+      [a, b] = [fused.decode(argmax(a)), plain.decode(argmax(b))];
+    }
   });
 });
 
