@@ -20,6 +20,7 @@ export function chatRoute(state: ServingState): Hono {
     ],
     output: outputPlan,
     promptField: "messages",
+    splitsReasoning: true,
     idPrefix: "chatcmpl",
     shape: {
       chunkObject: "chat.completion.chunk",
@@ -28,10 +29,13 @@ export function chatRoute(state: ServingState): Hono {
       text: (text) => ({ delta: { content: text } }),
       finish: { delta: {} },
       toolCalls: (deltas) => ({ delta: { tool_calls: deltas } }),
-      whole: (text, calls) => ({
+      // llama.cpp's and DeepSeek's name, and vLLM's (which clients read is theirs to say).
+      reasoning: (text) => ({ delta: { reasoning_content: text, reasoning: text } }),
+      whole: (text, calls, reasoning) => ({
         message: {
           role: "assistant",
           content: calls.length > 0 && text === "" ? null : text,
+          ...(reasoning ? { reasoning_content: reasoning, reasoning } : {}),
           refusal: null,
           annotations: [],
           ...(calls.length > 0

@@ -3,6 +3,13 @@ import type { GenerationEvent, InferenceService } from "../src/engine/service.ts
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
+import {
+  promptOpensReasoning,
+  ReasoningParser,
+  type ReasoningPiece,
+  thinkingMarkers,
+} from "../src/engine/reasoning.ts";
+import { TriggeredConstraint } from "../src/engine/constrain/constraint.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ServingState } from "./state.ts";
 import { ApiError } from "./errors.ts";
@@ -43,8 +50,13 @@ export interface ResponseShape {
   text(text: string): object;
   /** The choice content of the stream chunk carrying `finish_reason`. */
   readonly finish: object;
-  /** The choice content of the non-streaming answer (with its tool calls, if any). */
-  whole(text: string, calls: readonly ToolCall[]): object;
+  /**
+   * The choice content of the non-streaming answer (with its tool calls and the reasoning a
+   * thinking model wrote before it, if any).
+   */
+  whole(text: string, calls: readonly ToolCall[], reasoning?: string): object;
+  /** The choice content of a stream chunk carrying reasoning (chat only). */
+  reasoning?(text: string): object;
   /** The choice content of a stream chunk carrying tool call deltas (chat only). */
   toolCalls?(deltas: readonly ToolCallDelta[]): object;
   /**
@@ -83,6 +95,11 @@ export interface GenerationEndpoint<R extends GenerationRequest> {
   output?(state: ServingState, service: InferenceService, request: R): OutputPlan;
   /** The request field the prompt came from, named in context errors. */
   readonly promptField: string;
+  /**
+   * A thinking model's answers are split into reasoning and content (by the markers its chat
+   * template writes), unless a constraint holds from the first token (default false).
+   */
+  readonly splitsReasoning?: boolean;
   /** The response id prefix (`chatcmpl`, `cmpl`). */
   readonly idPrefix: string;
   readonly shape: ResponseShape;
@@ -131,7 +148,16 @@ export function generationRoute<R extends GenerationRequest>(
     const promptTexts = prompts.map((prompt) =>
       typeof prompt === "string" ? prompt : service.tokenizer.decode(prompt)
     );
-    const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage);
+    const markers = endpoint.splitsReasoning ? thinkingMarkers(service.chatTemplate) : null;
+    const reasoning = (choice: number): ReasoningParser | undefined => {
+      const constraint = outputs[choice]?.constraint;
+      if (markers === null || (constraint && !(constraint instanceof TriggeredConstraint))) {
+        return undefined;
+      }
+      const prompt = promptTexts[Math.floor(choice / request.n)]!;
+      return new ReasoningParser(markers, promptOpensReasoning(prompt, markers));
+    };
+    const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage, reasoning);
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
   return app;
@@ -147,6 +173,7 @@ function responses(
   job: PreparedJob,
   promptTexts: readonly string[],
   includeUsage: boolean,
+  reasoning: (choice: number) => ReasoningParser | undefined,
 ): JobWriter {
   const { id, service } = job;
   const parsing = job.outputs?.[0]?.toolCalls === true;
@@ -160,7 +187,15 @@ function responses(
   };
   const writers = Array.from(
     { length: job.choices },
-    (_, index) => new ChoiceWriter(shape, job, index, promptTexts[promptOf(job, index)]!, parsing),
+    (_, index) =>
+      new ChoiceWriter(
+        shape,
+        job,
+        index,
+        promptTexts[promptOf(job, index)]!,
+        parsing,
+        reasoning,
+      ),
   );
   const chunk = (choice: object) =>
     dataFrame({ ...envelope, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
@@ -195,8 +230,11 @@ class ChoiceWriter {
   #offset: number;
   /** The prompt, when the choice's text starts with it (`echo`). */
   readonly #echo: string | null;
-  /** Log-probabilities of text the tool-call reader held back, for the next chunk. */
+  /** Log-probabilities of text held back (a piece of a marker or a call), for the next chunk. */
   #held: TokenLogprob[] = [];
+  /** Makes the choice's reasoning parser (one for the stream, one for the whole answer). */
+  readonly #reasoningOf: () => ReasoningParser | undefined;
+  readonly #reasoning: ReasoningParser | undefined;
 
   constructor(
     shape: ResponseShape,
@@ -204,6 +242,7 @@ class ChoiceWriter {
     index: number,
     promptText: string,
     parsing: boolean,
+    reasoning: (choice: number) => ReasoningParser | undefined,
   ) {
     this.#shape = shape;
     this.#job = job;
@@ -211,6 +250,8 @@ class ChoiceWriter {
     this.#offset = promptText.length;
     this.#echo = job.request.echo ? promptText : null;
     this.#parser = parsing ? new ToolCallParser(job.service.toolFamily) : undefined;
+    this.#reasoningOf = () => reasoning(index);
+    this.#reasoning = this.#reasoningOf();
   }
 
   /**
@@ -232,27 +273,55 @@ class ChoiceWriter {
   }
 
   text(event: Extract<GenerationEvent, { type: "text" }>): object[] {
-    return this.#parser
-      ? this.#parsed(this.#parser.push(event.text), [...this.#held, ...event.logprobs ?? []])
-      : [this.#choice(this.#shape.text(event.text), null, event.logprobs)];
+    const entries = [...this.#held, ...event.logprobs ?? []];
+    this.#held = [];
+    const piece = this.#reasoning?.push(event.text) ?? { reasoning: "", content: event.text };
+    return this.#split(piece, entries);
   }
 
   done(event: DoneEvent): object[] {
+    const rest = this.#reasoning ? this.#split(this.#reasoning.flush(), this.#held) : [];
     const last = this.#parser ? this.#parsed(this.#parser.flush()) : [];
     const reason = (this.#parser?.calls.length ?? 0) > 0 ? "tool_calls" : event.finishReason;
     return [
+      ...rest,
       ...last,
       this.#choice(this.#shape.finish, reason, [...this.#held, ...event.logprobs ?? []]),
     ];
   }
 
+  /** The chunks of a piece of reasoning and content; `entries` go with the first. */
+  #split(piece: ReasoningPiece, entries: readonly TokenLogprob[]): object[] {
+    const out: object[] = [];
+    if (piece.reasoning !== "") {
+      const reasoning = this.#shape.reasoning;
+      if (!reasoning) throw new TypeError(`${this.#shape.chunkObject} has no reasoning`);
+      out.push(this.#choice(reasoning(piece.reasoning), null, entries));
+      entries = [];
+    }
+    if (this.#parser) return [...out, ...this.#parsed(this.#parser.push(piece.content), entries)];
+    if (piece.content !== "") {
+      out.push(this.#choice(this.#shape.text(piece.content), null, entries));
+    }
+    this.#held = out.length > 0 ? [] : [...entries];
+    return out;
+  }
+
   whole({ text, event, logprobs, prompt }: Answer): object {
+    const parser = this.#reasoningOf();
+    const split = parser ? joinPieces(parser.push(text), parser.flush()) : undefined;
+    const answer = split?.content ?? text;
     const { content, calls } = this.#parser
-      ? parseToolCalls(this.#job.service, text)
-      : { content: text, calls: [] };
+      ? parseToolCalls(this.#job.service, answer)
+      : { content: answer, calls: [] };
     const reason = calls.length > 0 ? "tool_calls" : event.finishReason;
     const shown = (this.#echo ?? "") + content;
-    return this.#choice(this.#shape.whole(shown, calls), reason, logprobs, prompt);
+    return this.#choice(
+      this.#shape.whole(shown, calls, split?.reasoning),
+      reason,
+      logprobs,
+      prompt,
+    );
   }
 
   #choice(
@@ -299,7 +368,7 @@ class ChoiceWriter {
 
   #parsed(
     piece: { content: string; calls: readonly ToolCallDelta[] },
-    entries = this.#held,
+    entries: readonly TokenLogprob[] = this.#held,
   ): object[] {
     const choices: object[] = [];
     if (piece.content !== "") {
@@ -312,9 +381,13 @@ class ChoiceWriter {
         this.#choice(toolCalls(piece.calls), null, choices.length > 0 ? [] : entries),
       );
     }
-    this.#held = choices.length > 0 ? [] : entries;
+    this.#held = choices.length > 0 ? [] : [...entries];
     return choices;
   }
+}
+
+function joinPieces(a: ReasoningPiece, b: ReasoningPiece): ReasoningPiece {
+  return { reasoning: a.reasoning + b.reasoning, content: a.content + b.content };
 }
 
 /** A whole answer's text split into content and tool calls in the model's format. */

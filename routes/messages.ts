@@ -35,7 +35,7 @@ export function parseMessage(value: unknown, index: number): ChatMessage {
       `${where}.role`,
     );
   }
-  const extra = toolFields(message, where);
+  const extra = { ...toolFields(message, where), ...reasoningField(message, where) };
   if (typeof content === "string") return { role, content, ...extra };
   if ((content === null || content === undefined) && role === "assistant") {
     return { role, content: extra.tool_calls ? null : "", ...extra };
@@ -59,6 +59,22 @@ export function parseMessage(value: unknown, index: number): ChatMessage {
     `${where}.content`,
     "invalid_type",
   );
+}
+
+/**
+ * An assistant turn's reasoning, as the templates of thinking models read it
+ * (`reasoning_content`); given as `reasoning_content` or `reasoning`.
+ */
+function reasoningField(message: Record<string, unknown>, where: string): Record<string, unknown> {
+  for (const key of ["reasoning_content", "reasoning"]) {
+    const v = message[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") {
+      throw invalidRequest(`'${where}.${key}' must be a string`, `${where}.${key}`, "invalid_type");
+    }
+    return { reasoning_content: v };
+  }
+  return {};
 }
 
 /** The tool fields of a message (`tool_calls` of an assistant turn, `tool_call_id` and `name`). */

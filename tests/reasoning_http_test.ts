@@ -1,0 +1,103 @@
+/**
+ * A thinking model's reasoning, split out of its answer: the tiny random SmolLM2 with a
+ * template that, like DeepSeek-R1's and Qwen3's, opens the answer with `<think>` and writes
+ * earlier turns' reasoning back.
+ */
+import assert from "node:assert/strict";
+import type OpenAI from "openai";
+import { startServer } from "./_serve_harness.ts";
+import { loadTinySmolLM2 } from "./_smollm2.ts";
+
+const TEMPLATE = "{%- for message in messages %}" +
+  "{{ '<|im_start|>' + message['role'] + '\\n' }}" +
+  "{%- if message.reasoning_content %}{{ '<think>' + message.reasoning_content + '</think>\\n\\n' }}{%- endif %}" +
+  "{{ message['content'] + '<|im_end|>\\n' }}" +
+  "{%- endfor %}" +
+  "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}";
+
+const GREEDY = { model: "thinking", temperature: 0, max_tokens: 12, ignore_eos: true } as const;
+
+/** The chat answer, whole, and the reasoning and content of the same request streamed. */
+async function answer(client: OpenAI, messages: object[], extra: object = {}) {
+  const body = { ...GREEDY, messages, ...extra } as OpenAI.Chat.ChatCompletionCreateParams;
+  const whole = await client.chat.completions.create({ ...body, stream: false });
+  const message = whole.choices[0]!.message as unknown as Record<string, unknown>;
+  let reasoning = "";
+  let content = "";
+  const aliases: unknown[] = [];
+  for await (
+    const chunk of await client.chat.completions.create({ ...body, stream: true })
+  ) {
+    const delta = chunk.choices[0]?.delta as Record<string, unknown> | undefined;
+    if (typeof delta?.reasoning_content === "string") reasoning += delta.reasoning_content;
+    if (delta?.reasoning !== undefined) aliases.push(delta.reasoning === delta.reasoning_content);
+    content += typeof delta?.content === "string" ? delta.content : "";
+  }
+  return { message, streamed: { reasoning, content }, aliases };
+}
+
+Deno.test("a thinking model's answer comes as reasoning_content (and reasoning), then content, whole and streamed", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", TEMPLATE));
+  const client = server.client();
+  const user = { role: "user", content: "Why is the sky blue?" };
+  // The prompt opens the reasoning: all the random model writes is reasoning until </think>.
+  const raw = await client.completions.create({
+    ...GREEDY,
+    prompt: "<|im_start|>user\nWhy is the sky blue?<|im_end|>\n<|im_start|>assistant\n<think>\n",
+  } as OpenAI.CompletionCreateParamsNonStreaming);
+  const generated = raw.choices[0]!.text;
+  assert.ok(!generated.includes("</think>"), generated);
+  const thinking = await answer(client, [user]);
+  assert.equal(thinking.message.reasoning_content, generated.trimStart());
+  assert.equal(thinking.message.reasoning, thinking.message.reasoning_content);
+  assert.equal(thinking.message.content, "");
+  assert.deepEqual(thinking.streamed, { reasoning: generated.trimStart(), content: "" });
+  assert.ok(thinking.aliases.length > 0 && thinking.aliases.every((same) => same));
+
+  // A final message that closed its reasoning is continued as content.
+  const reasoned = { role: "assistant", content: "<think>\nblue light scatters</think>\n\nSo" };
+  const continued = await answer(client, [user, reasoned], { continue_final_message: true });
+  assert.equal(continued.message.reasoning_content, undefined);
+  assert.ok((continued.message.content as string).length > 0);
+  assert.deepEqual(continued.streamed, { reasoning: "", content: continued.message.content });
+});
+
+Deno.test("an earlier turn's reasoning_content (or reasoning) reaches the template", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", TEMPLATE));
+  const rendered = async (assistant: object) => {
+    const tokens = await fetch(`${server.url}/tokenize`, {
+      method: "POST",
+      body: JSON.stringify({
+        messages: [
+          { role: "user", content: "Hi" },
+          { role: "assistant", content: "Hello!", ...assistant },
+          { role: "user", content: "Bye" },
+        ],
+      }),
+    });
+    const ids = (await tokens.json()).tokens;
+    const text = await fetch(`${server.url}/detokenize`, {
+      method: "POST",
+      body: JSON.stringify({ tokens: ids }),
+    });
+    return (await text.json()).prompt as string;
+  };
+  for (const key of ["reasoning_content", "reasoning"]) {
+    assert.match(
+      await rendered({ [key]: "they said hi" }),
+      /<think>they said hi<\/think>\n\nHello!/,
+    );
+  }
+  assert.doesNotMatch(await rendered({}), /they said hi/);
+  const refused = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    body: JSON.stringify({
+      messages: [{ role: "assistant", content: "x", reasoning_content: 3 }, {
+        role: "user",
+        content: "y",
+      }],
+    }),
+  });
+  assert.equal(refused.status, 400);
+  assert.equal((await refused.json()).error.param, "messages[0].reasoning_content");
+});
