@@ -55,12 +55,11 @@ export class ReasoningParser {
     let rest = this.#held + text;
     this.#held = "";
     let reasoning = "";
-    let content = "";
     const { open, close } = this.#markers;
     for (;;) {
       if (this.#trim) {
         rest = rest.trimStart();
-        if (rest === "") return { reasoning, content };
+        if (rest === "") return { reasoning, content: "" };
         if (this.#state !== "start") this.#trim = false;
       }
       if (this.#state === "start") {
@@ -72,12 +71,12 @@ export class ReasoningParser {
         }
         if (open.startsWith(rest)) {
           this.#held = rest;
-          return { reasoning, content };
+          return { reasoning, content: "" };
         }
         this.#state = "content";
         this.#trim = false;
       }
-      if (this.#state === "content") return { reasoning, content: content + rest };
+      if (this.#state === "content") return { reasoning, content: rest };
       const at = rest.indexOf(close);
       if (at >= 0) {
         reasoning += rest.slice(0, at);
@@ -88,7 +87,7 @@ export class ReasoningParser {
       }
       const keep = partialSuffix(rest, close);
       this.#held = rest.slice(rest.length - keep);
-      return { reasoning: reasoning + rest.slice(0, rest.length - keep), content };
+      return { reasoning: reasoning + rest.slice(0, rest.length - keep), content: "" };
     }
   }
 
