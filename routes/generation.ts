@@ -105,6 +105,24 @@ export interface GenerationEndpoint<R extends GenerationRequest> {
   readonly shape: ResponseShape;
 }
 
+/**
+ * What splits a thinking model's answer to `prompt` into reasoning and content (see
+ * `reasoning.ts`); undefined for other models, and when the output is constrained from its
+ * first token (a format, a required tool call), which leaves no room for reasoning.
+ */
+export function reasoningParser(
+  service: InferenceService,
+  prompt: string,
+  output: OutputPlan,
+): ReasoningParser | undefined {
+  const markers = thinkingMarkers(service.chatTemplate);
+  const constraint = output.constraint;
+  if (markers === null || (constraint && !(constraint instanceof TriggeredConstraint))) {
+    return undefined;
+  }
+  return new ReasoningParser(markers, promptOpensReasoning(prompt, markers));
+}
+
 /** `POST path`: one OpenAI generation endpoint, streamed over SSE or whole. */
 export function generationRoute<R extends GenerationRequest>(
   state: ServingState,
@@ -148,15 +166,10 @@ export function generationRoute<R extends GenerationRequest>(
     const promptTexts = prompts.map((prompt) =>
       typeof prompt === "string" ? prompt : service.tokenizer.decode(prompt)
     );
-    const markers = endpoint.splitsReasoning ? thinkingMarkers(service.chatTemplate) : null;
-    const reasoning = (choice: number): ReasoningParser | undefined => {
-      const constraint = outputs[choice]?.constraint;
-      if (markers === null || (constraint && !(constraint instanceof TriggeredConstraint))) {
-        return undefined;
-      }
-      const prompt = promptTexts[Math.floor(choice / request.n)]!;
-      return new ReasoningParser(markers, promptOpensReasoning(prompt, markers));
-    };
+    const reasoning = (choice: number): ReasoningParser | undefined =>
+      endpoint.splitsReasoning
+        ? reasoningParser(service, promptTexts[Math.floor(choice / request.n)]!, outputs[choice]!)
+        : undefined;
     const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage, reasoning);
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });

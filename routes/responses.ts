@@ -12,7 +12,8 @@ import {
   respondWhole,
   unixSeconds,
 } from "./job.ts";
-import { loggedToken, parseToolCalls } from "./generation.ts";
+import { loggedToken, parseToolCalls, reasoningParser } from "./generation.ts";
+import type { ReasoningParser } from "../src/engine/reasoning.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject, type ResponseFormat } from "./validate.ts";
@@ -60,12 +61,10 @@ export function responsesRoute(state: ServingState): Hono {
       ? conversation
       : [{ role: "system", content: request.instructions }, ...conversation];
     const tools = request.toolChoice === "none" ? [] : request.tools;
-    const promptIds = promptTokens(
-      service,
-      renderMessages(service, messages, "input", tools),
-      "input",
-    );
+    const prompt = renderMessages(service, messages, "input", tools);
+    const promptIds = promptTokens(service, prompt, "input");
     const output = outputPlan(state, service, { ...request, formatField: "text.format.schema" });
+    const reasoning = () => reasoningParser(service, prompt, output);
     const sampling: SamplingOptions = {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { topP: request.topP }),
@@ -92,6 +91,7 @@ export function responsesRoute(state: ServingState): Hono {
       request,
       id,
       output.toolCalls === true,
+      reasoning,
       (body, answer) => {
         if (!request.store) return;
         stored.set(id, { body, conversation: [...conversation, answer] });
@@ -129,17 +129,20 @@ function notFound(id: string): ApiError {
  * The events and the whole answer of one response. `store` is called with the final response
  * object and the assistant's message. With `toolCalls`, the output is read for calls in the
  * model's format: each becomes a `function_call` item after the message (which is opened only
- * once there is text for it).
+ * once there is text for it). A thinking model's reasoning (`reasoning` makes its parser) is a
+ * `reasoning` item ahead of them.
  */
 function responseWriter(
   service: InferenceService,
   request: ResponseRequest,
   id: string,
   toolCalls: boolean,
+  reasoning: () => ReasoningParser | undefined,
   store: (body: object, answer: ChatMessage) => void,
 ): JobWriter {
   const createdAt = unixSeconds();
   const itemId = `msg_${id.slice("resp_".length)}`;
+  const reasoningId = `rs_${id.slice("resp_".length)}`;
   let sequence = 0;
   const frame = (type: string, payload: object) =>
     `event: ${type}\ndata: ${
@@ -177,6 +180,14 @@ function responseWriter(
     arguments: call.arguments,
   });
   const callItemId = (call: ToolCall) => `fc_${call.id.slice("call_".length)}`;
+  const reasoningPart = (text: string) => ({ type: "reasoning_text", text });
+  const reasoningItem = (status: string, content: object[]) => ({
+    id: reasoningId,
+    type: "reasoning",
+    status,
+    summary: [],
+    content,
+  });
   const body = (
     status: "in_progress" | "completed" | "incomplete",
     output: object[],
@@ -230,17 +241,24 @@ function responseWriter(
     done: Extract<GenerationEvent, { type: "done" }>,
     entries: readonly TokenLogprob[],
   ) => {
+    const split = reasoning();
+    const first = split?.push(whole);
+    const last = split?.flush();
+    const thought = (first?.reasoning ?? "") + (last?.reasoning ?? "");
+    const answer = split ? first!.content + last!.content : whole;
     const { content, calls } = toolCalls
-      ? parseToolCalls(service, whole)
-      : { content: whole, calls: [] };
+      ? parseToolCalls(service, answer)
+      : { content: answer, calls: [] };
     const status = done.finishReason === "stop" || calls.length > 0 ? "completed" : "incomplete";
     const output: object[] = [];
+    if (thought !== "") output.push(reasoningItem("completed", [reasoningPart(thought)]));
     if (!toolCalls || content !== "") output.push(item(status, [part(content, entries)]));
     for (const call of calls) output.push(callItem(call, "completed", callItemId(call)));
     const response = body(status, output, done);
     store(response, {
       role: "assistant",
       content: calls.length > 0 && content === "" ? null : content,
+      ...(thought === "" ? {} : { reasoning_content: thought }),
       ...(calls.length > 0
         ? {
           tool_calls: calls.map((c) => ({
@@ -254,6 +272,62 @@ function responseWriter(
     return response;
   };
   const parser = toolCalls ? new ToolCallParser(service.toolFamily) : undefined;
+  const thinking = reasoning();
+  let thought: { where: object; text: string; open: boolean } | undefined;
+  const reasoningFrames = (piece: string): string[] => {
+    if (piece === "") return [];
+    const frames: string[] = [];
+    if (thought === undefined) {
+      const index = next++;
+      thought = {
+        where: { item_id: reasoningId, output_index: index, content_index: 0 },
+        text: "",
+        open: true,
+      };
+      frames.push(
+        frame("response.output_item.added", {
+          output_index: index,
+          item: reasoningItem("in_progress", []),
+        }),
+        frame("response.content_part.added", { ...thought.where, part: reasoningPart("") }),
+      );
+    }
+    thought.text += piece;
+    frames.push(frame("response.reasoning_text.delta", { ...thought.where, delta: piece }));
+    return frames;
+  };
+  const closeReasoning = (): string[] => {
+    if (thought === undefined || !thought.open) return [];
+    thought.open = false;
+    const { where, text } = thought;
+    return [
+      frame("response.reasoning_text.done", { ...where, text }),
+      frame("response.content_part.done", { ...where, part: reasoningPart(text) }),
+      frame("response.output_item.done", {
+        output_index: (where as { output_index: number }).output_index,
+        item: reasoningItem("completed", [reasoningPart(text)]),
+      }),
+    ];
+  };
+  /** The frames of generated text: reasoning first, then the answer's text or calls. */
+  const answerFrames = (piece: string, pieceEntries: readonly TokenLogprob[]): string[] => {
+    const split = thinking?.push(piece) ?? { reasoning: "", content: piece };
+    return splitFrames(split, pieceEntries);
+  };
+  const splitFrames = (
+    split: { reasoning: string; content: string },
+    pieceEntries: readonly TokenLogprob[],
+  ): string[] => {
+    const frames = reasoningFrames(split.reasoning);
+    if (split.content === "") return frames;
+    frames.push(...closeReasoning());
+    return [
+      ...frames,
+      ...(parser
+        ? parsedFrames(parser.push(split.content), pieceEntries)
+        : textFrames(split.content, pieceEntries)),
+    ];
+  };
   let text = "";
   let whole = "";
   const entries: TokenLogprob[] = [];
@@ -342,18 +416,20 @@ function responseWriter(
     opening: () => [
       frame("response.created", { response: body("in_progress", []) }),
       frame("response.in_progress", { response: body("in_progress", []) }),
-      ...(toolCalls ? [] : openMessage()),
+      ...(toolCalls || thinking ? [] : openMessage()),
     ],
     text: (event) => {
       whole += event.text;
       entries.push(...event.logprobs ?? []);
-      return parser
-        ? parsedFrames(parser.push(event.text), event.logprobs ?? [])
-        : textFrames(event.text, event.logprobs ?? []);
+      return answerFrames(event.text, event.logprobs ?? []);
     },
     done: (event) => {
       entries.push(...event.logprobs ?? []);
-      const frames = parser ? parsedFrames(parser.flush(), []) : [];
+      const frames = thinking ? splitFrames(thinking.flush(), []) : [];
+      frames.push(...closeReasoning());
+      if (parser) frames.push(...parsedFrames(parser.flush(), []));
+      // Text or not, a response without calls answers with a message.
+      if (!toolCalls) frames.push(...openMessage());
       const response = finished(whole, event, entries);
       const status = response.status;
       return [

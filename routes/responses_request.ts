@@ -187,19 +187,34 @@ function parseInput(input: unknown): ChatMessage[] {
   }
   if (input.length === 0) throw invalidRequest("'input' must not be empty", "input", "empty_array");
   const messages: ChatMessage[] = [];
+  // A reasoning item goes with the assistant turn that follows it.
+  let reasoning: string | undefined;
+  const withReasoning = (turns: ChatMessage[]): ChatMessage[] => {
+    if (reasoning === undefined || turns[0]?.role !== "assistant") return turns;
+    const [first, ...rest] = turns;
+    const joined = { ...first!, reasoning_content: reasoning };
+    reasoning = undefined;
+    return [joined, ...rest];
+  };
   input.forEach((value, i) => {
     const where = `input[${i}]`;
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
     }
     const { type, role, content } = value as Record<string, unknown>;
+    if (type === "reasoning") {
+      reasoning = reasoningText(value as Record<string, unknown>, where);
+      return;
+    }
     if (type === "function_call" || type === "function_call_output") {
-      messages.push(...toolItem(value as Record<string, unknown>, where, messages.at(-1)));
+      messages.push(
+        ...withReasoning(toolItem(value as Record<string, unknown>, where, messages.at(-1))),
+      );
       return;
     }
     if (type !== undefined && type !== "message") {
       throw invalidRequest(
-        `'${where}.type' '${type}' is not supported: only messages with text content, function_call and function_call_output`,
+        `'${where}.type' '${type}' is not supported: only messages with text content, reasoning, function_call and function_call_output`,
         `${where}.type`,
         "unsupported_parameter",
       );
@@ -211,9 +226,37 @@ function parseInput(input: unknown): ChatMessage[] {
         "invalid_value",
       );
     }
-    messages.push({ role, content: messageText(content, `${where}.content`) });
+    messages.push(...withReasoning([{ role, content: messageText(content, `${where}.content`) }]));
   });
   return messages;
+}
+
+/** The text of a `reasoning` input item: its `reasoning_text` content, else its summary. */
+function reasoningText(item: Record<string, unknown>, where: string): string {
+  const parts = (field: string, kind: string): string | undefined => {
+    const list = item[field];
+    if (list === undefined || list === null) return undefined;
+    if (!Array.isArray(list)) {
+      throw invalidRequest(
+        `'${where}.${field}' must be an array`,
+        `${where}.${field}`,
+        "invalid_type",
+      );
+    }
+    return list.map((part, k) => {
+      const p = part as Record<string, unknown> | null;
+      if (typeof p !== "object" || p === null || p.type !== kind || typeof p.text !== "string") {
+        throw invalidRequest(
+          `'${where}.${field}[${k}]' must be {"type": "${kind}", "text": ...}`,
+          `${where}.${field}[${k}]`,
+          "invalid_type",
+        );
+      }
+      return p.text;
+    }).join("");
+  };
+  const content = parts("content", "reasoning_text");
+  return content !== undefined && content !== "" ? content : parts("summary", "summary_text") ?? "";
 }
 
 /**

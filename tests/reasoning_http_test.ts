@@ -101,3 +101,65 @@ Deno.test("an earlier turn's reasoning_content (or reasoning) reaches the templa
   assert.equal(refused.status, 400);
   assert.equal((await refused.json()).error.param, "messages[0].reasoning_content");
 });
+
+Deno.test("a thinking model's reasoning is a reasoning item in the Responses API, whole and streamed by the client's helper", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", TEMPLATE));
+  const client = server.client();
+  const raw = await client.completions.create({
+    ...GREEDY,
+    prompt: "<|im_start|>user\nWhy is the sky blue?<|im_end|>\n<|im_start|>assistant\n<think>\n",
+  } as OpenAI.CompletionCreateParamsNonStreaming);
+  const generated = raw.choices[0]!.text.trimStart();
+  const request = {
+    model: "thinking",
+    input: "Why is the sky blue?",
+    temperature: 0,
+    max_output_tokens: 12,
+  };
+  const whole = await client.responses.create(request);
+  const shape = (output: readonly OpenAI.Responses.ResponseOutputItem[]) =>
+    output.map((item) =>
+      item.type === "reasoning"
+        ? { type: item.type, text: item.content?.map((c) => c.text).join("") }
+        : item.type === "message"
+        ? {
+          type: item.type,
+          text: item.content.map((c) => c.type === "output_text" ? c.text : "").join(""),
+        }
+        : { type: item.type }
+    );
+  assert.deepEqual(shape(whole.output), [
+    { type: "reasoning", text: generated },
+    { type: "message", text: "" },
+  ]);
+  // The client's stream helper checks every event against the items it has seen.
+  const streamed = await client.responses.stream(request).finalResponse();
+  assert.deepEqual(shape(streamed.output), shape(whole.output));
+  // A reasoning item given back goes with the assistant turn after it, into the template.
+  const turns = (reasoning: object[]) =>
+    client.responses.create({
+      ...request,
+      max_output_tokens: 1,
+      input: [
+        { role: "user", content: "Why is the sky blue?" },
+        ...reasoning,
+        { role: "assistant", content: "Rayleigh scattering." },
+        { role: "user", content: "And sunsets?" },
+      ],
+    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+  const item = {
+    type: "reasoning",
+    summary: [],
+    content: [{ type: "reasoning_text", text: "light" }],
+  };
+  const [without, withItem] = [await turns([]), await turns([item])];
+  // "<think>light</think>" and the blank line after it: 8 or 9 tokens, by what is around it.
+  const added = withItem.usage!.input_tokens - without.usage!.input_tokens;
+  assert.ok(added >= 8 && added <= 9, `${added} tokens more`);
+  const refused = await fetch(`${server.url}/v1/responses`, {
+    method: "POST",
+    body: JSON.stringify({ ...request, input: [{ type: "reasoning", content: [{ type: "x" }] }] }),
+  });
+  assert.equal(refused.status, 400);
+  assert.equal((await refused.json()).error.param, "input[0].content[0]");
+});
