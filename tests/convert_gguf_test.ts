@@ -208,11 +208,71 @@ Deno.test("convertModel carries GGUF Q4_0 blocks over and puts q/k rows back in 
   });
 });
 
+/** A six-piece byte-level BPE vocabulary with one merge, as Qwen's GGUF files write theirs. */
+const QWEN_VOCAB: Record<string, GgufMetadataValue> = {
+  "tokenizer.ggml.model": { type: "string", value: "gpt2" },
+  "tokenizer.ggml.pre": { type: "string", value: "qwen2" },
+  "tokenizer.ggml.tokens": {
+    type: "strings",
+    value: ["a", "b", "ab", "\u0120", "<|im_end|>", "c"],
+  },
+  "tokenizer.ggml.token_type": { type: "i32s", value: [1, 1, 1, 1, 3, 1] },
+  "tokenizer.ggml.merges": { type: "strings", value: ["a b"] },
+  "tokenizer.ggml.eos_token_id": { type: "u32", value: 4 },
+};
+
+/** The sizes of the one-block Qwen models below: d 32, ff 64, 4 heads, 2 kv heads, vocab 6. */
+const QWEN: ReferenceConfig = {
+  hidden: 32,
+  intermediate: 64,
+  layers: 1,
+  heads: 4,
+  kvHeads: 2,
+  vocab: 6,
+  eps: Math.fround(1e-6),
+  theta: 1000000,
+  tied: true,
+};
+
+/**
+ * A one-block `arch` GGUF of {@link QWEN}'s sizes with `tensors` and `metadata`, converted
+ * under `dir`; checks that four tokens run in two chunks give the reference's logits (with
+ * `reference` over {@link QWEN}). Returns the conversion's result and the archive's path.
+ */
+async function convertQwenGguf(
+  dir: string,
+  arch: string,
+  tensors: readonly GgufTensorData[],
+  metadata: Record<string, GgufMetadataValue>,
+  reference: Partial<ReferenceConfig>,
+) {
+  const input = join(dir, `${arch}.gguf`);
+  const { hidden: d, intermediate: ff, heads, kvHeads } = QWEN;
+  await Deno.writeFile(
+    input,
+    ggufBytes({
+      ...hyperparameters(arch, { d, ff, heads, kvHeads, context: 1024, ropeBase: QWEN.theta }),
+      [`${arch}.attention.layer_norm_rms_epsilon`]: { type: "f32", value: 1e-6 },
+      ...QWEN_VOCAB,
+      ...metadata,
+    }, [...tensors]),
+  );
+  const output = join(dir, `${arch}.nnef.tar`);
+  const result = await convertModel(input, output);
+  const weights = new Map(
+    tensors.map((t) => [hfNameOfGguf(t.name)!, new Float32Array(t.bytes.buffer.slice(0))]),
+  );
+  const session = await plainSession(output);
+  const ids = [0, 2, 5, 1];
+  session.prefill(ids.slice(0, 2));
+  const logits = session.prefill(ids.slice(2));
+  assert.ok(maxAbsDiff(logits, referenceLogits({ ...QWEN, ...reference }, weights, ids)) < 1e-4);
+  return { result, output };
+}
+
 Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) without reordering rows", async () => {
   await withDir(async (dir) => {
-    const d = 32;
-    const ff = 64;
-    const vocab = 6;
+    const { hidden: d, intermediate: ff, vocab } = QWEN;
     const kv = 16;
     const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
     const tensors: GgufTensorData[] = [
@@ -232,53 +292,11 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
       { name: "output_norm.weight", dims: [d], type: 0, bytes: f32(d, 14) },
       { name: "output.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 15) },
     ];
-    const input = join(dir, "qwen.gguf");
-    await Deno.writeFile(
-      input,
-      ggufBytes({
-        ...hyperparameters("qwen2", {
-          d,
-          ff,
-          heads: 4,
-          kvHeads: 2,
-          context: 1024,
-          ropeBase: 1000000,
-        }),
-        "qwen2.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-6 },
-        "tokenizer.ggml.model": { type: "string", value: "gpt2" },
-        "tokenizer.ggml.pre": { type: "string", value: "qwen2" },
-        "tokenizer.ggml.tokens": {
-          type: "strings",
-          value: ["a", "b", "ab", "\u0120", "<|im_end|>", "c"],
-        },
-        "tokenizer.ggml.token_type": { type: "i32s", value: [1, 1, 1, 1, 3, 1] },
-        "tokenizer.ggml.merges": { type: "strings", value: ["a b"] },
-        "tokenizer.ggml.eos_token_id": { type: "u32", value: 4 },
-      }, tensors),
-    );
-    const output = join(dir, "qwen.nnef.tar");
-    const result = await convertModel(input, output);
-    assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.bias"), "f32");
-    const weights = new Map(
-      tensors.map((t) => [hfNameOfGguf(t.name)!, new Float32Array(t.bytes.buffer.slice(0))]),
-    );
-    const reference: ReferenceConfig = {
-      hidden: d,
-      intermediate: ff,
-      layers: 1,
-      heads: 4,
-      kvHeads: 2,
-      vocab,
-      eps: Math.fround(1e-6),
-      theta: 1000000,
+    const { result, output } = await convertQwenGguf(dir, "qwen2", tensors, {}, {
       tied: false,
       qkvBias: true,
-    };
-    const session = await plainSession(output);
-    const ids = [0, 2, 5, 1];
-    session.prefill(ids.slice(0, 2));
-    const logits = session.prefill(ids.slice(2));
-    assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
+    });
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.bias"), "f32");
     const archive = await openArchive(output);
     try {
       const tokenizer = JSON.parse(new TextDecoder().decode(await archive.read("tokenizer.json")));
@@ -292,9 +310,7 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
 
 Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length apart from d / heads)", async () => {
   await withDir(async (dir) => {
-    const d = 32;
-    const ff = 64;
-    const vocab = 6;
+    const { hidden: d, intermediate: ff, vocab } = QWEN;
     const hd = 16; // d / heads would be 8
     const [q, kv] = [4 * hd, 2 * hd];
     const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
@@ -315,55 +331,10 @@ Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length 
       { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
       { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
     ];
-    const input = join(dir, "qwen3.gguf");
-    await Deno.writeFile(
-      input,
-      ggufBytes({
-        ...hyperparameters("qwen3", {
-          d,
-          ff,
-          heads: 4,
-          kvHeads: 2,
-          context: 1024,
-          ropeBase: 1000000,
-        }),
-        "qwen3.attention.key_length": { type: "u32", value: hd },
-        "qwen3.attention.value_length": { type: "u32", value: hd },
-        "qwen3.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-6 },
-        "tokenizer.ggml.model": { type: "string", value: "gpt2" },
-        "tokenizer.ggml.pre": { type: "string", value: "qwen2" },
-        "tokenizer.ggml.tokens": {
-          type: "strings",
-          value: ["a", "b", "ab", "\u0120", "<|im_end|>", "c"],
-        },
-        "tokenizer.ggml.token_type": { type: "i32s", value: [1, 1, 1, 1, 3, 1] },
-        "tokenizer.ggml.merges": { type: "strings", value: ["a b"] },
-        "tokenizer.ggml.eos_token_id": { type: "u32", value: 4 },
-      }, tensors),
-    );
-    const output = join(dir, "qwen3.nnef.tar");
-    const result = await convertModel(input, output);
+    const { result } = await convertQwenGguf(dir, "qwen3", tensors, {
+      "qwen3.attention.key_length": { type: "u32", value: hd },
+      "qwen3.attention.value_length": { type: "u32", value: hd },
+    }, { headDim: hd, qkNorm: true });
     assert.equal(result.dtypes.get("model.layers.0.self_attn.q_norm.weight"), "f32");
-    const weights = new Map(
-      tensors.map((t) => [hfNameOfGguf(t.name)!, new Float32Array(t.bytes.buffer.slice(0))]),
-    );
-    const reference: ReferenceConfig = {
-      hidden: d,
-      intermediate: ff,
-      layers: 1,
-      heads: 4,
-      kvHeads: 2,
-      vocab,
-      eps: Math.fround(1e-6),
-      theta: 1000000,
-      tied: true,
-      headDim: hd,
-      qkNorm: true,
-    };
-    const session = await plainSession(output);
-    const ids = [0, 2, 5, 1];
-    session.prefill(ids.slice(0, 2));
-    const logits = session.prefill(ids.slice(2));
-    assert.ok(maxAbsDiff(logits, referenceLogits(reference, weights, ids)) < 1e-4);
   });
 });
