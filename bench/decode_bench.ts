@@ -33,6 +33,7 @@
  *
  * Prints one line per case, then one JSON line.
  */
+import { CONVERTER_VERSION } from "../models/convert.ts";
 import { loadModel } from "../src/graph/load_model.ts";
 import type { Model } from "../src/graph/model.ts";
 import { cacheLayouts, Session, type SessionOptions } from "../src/engine/session.ts";
@@ -273,7 +274,7 @@ async function batched(model: Model, kernels: Kernels): Promise<Record<string, n
 /** The cached random SmolLM2-135M-shape archive, written on first use. */
 async function randomSmolLM2Archive(): Promise<string> {
   const cache = Deno.env.get("RILL_CACHE_DIR") ?? `${Deno.env.get("HOME") ?? "."}/.cache/rill`;
-  const path = `${cache}/bench/random-smollm2-135m.q4_0.nnef.tar`;
+  const path = `${cache}/bench/random-smollm2-135m.q4_0.c${CONVERTER_VERSION}.nnef.tar`;
   try {
     await Deno.stat(path);
   } catch {

@@ -20,6 +20,7 @@
  * Prints one line per measurement, then one JSON line. `RILL_BENCH_THREADS` sets the kernel
  * threads (default 2).
  */
+import { CONVERTER_VERSION } from "../models/convert.ts";
 import OpenAI from "openai";
 import { writeRandom110MArchive } from "./_random_llama.ts";
 
@@ -32,7 +33,8 @@ const THREADS = Number(Deno.env.get("RILL_BENCH_THREADS") ?? 2);
 const EOS = 2;
 
 const cacheDir = `${Deno.env.get("HOME") ?? "/tmp"}/.cache/rill/bench`;
-const archive = `${cacheDir}/random110m_q40_v1.nnef.tar`;
+// Made again whenever the converter writes other archives.
+const archive = `${cacheDir}/random110m_q40_c${CONVERTER_VERSION}.nnef.tar`;
 
 async function ensureModel(): Promise<void> {
   try {

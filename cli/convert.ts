@@ -9,7 +9,10 @@ const USAGE = `Usage: rill convert <input> [--output out.nnef.tar] [options]
   <input>                 HF model folder, model.gguf, or llama2.c checkpoint.bin
   --output, -o FILE       archive to write (default: <input name>.nnef.tar)
   --tokenizer FILE        llama2.c tokenizer.bin (required for a llama2.c checkpoint)
-  --q40                   store linear weights (input size a multiple of 32) as Q4_0
+  --q40                   store linear weights and the token embedding (rows a multiple of
+                          32 long) as Q4_0
+  --float-embedding       with --q40, keep the token embedding in --dtype (as
+                          torch_to_nnef's Q4_0 exports do)
   --dtype f32|f16         storage of the other matrices (default: as the input)
   --quiet                 no progress on stderr`;
 
@@ -24,7 +27,7 @@ export async function convertCommand(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseCliArgs(normalized, {
-      booleans: ["q40", "quiet", "help"],
+      booleans: ["q40", "float-embedding", "quiet", "help"],
       values: ["output", "tokenizer", "dtype"],
     });
   } catch (e) {
@@ -64,6 +67,7 @@ export async function convertCommand(args: string[]): Promise<number> {
       ...(typeof tokenizer === "string" ? { tokenizer } : {}),
       ...(dtype !== undefined ? { dtype } : {}),
       q40: flags.has("q40"),
+      floatEmbedding: flags.has("float-embedding"),
       ...(flags.has("quiet") ? {} : {
         onProgress: (p) =>
           reporter.update({ phase: "convert", doneBytes: p.bytesDone, totalBytes: p.bytesTotal }),

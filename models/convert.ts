@@ -27,12 +27,26 @@ import { openLlama2c } from "./llama2c.ts";
 import type { ExtraFile, LoadedTensor, ModelSource } from "./source.ts";
 import { jsonBytes, tokenizerFiles } from "./tokenizer_files.ts";
 
+/**
+ * Bumped whenever the archive written for the same input and options changes, so that the
+ * cache of converted models (`resolve.ts`) converts again. 2: Q4_0 token embeddings.
+ */
+export const CONVERTER_VERSION = 2;
+
 /** Options of `convertModel`. */
 export interface ConvertOptions {
   /** llama2.c `tokenizer.bin` (required for a llama2.c checkpoint). */
   readonly tokenizer?: string;
-  /** Store every linear weight whose input size is a multiple of 32 as Q4_0. */
+  /**
+   * Store every linear weight and the token embedding whose rows are a multiple of 32 long as
+   * Q4_0 (as llama.cpp's Q4_0 files do): a tied classifier then reads 4.5 bits a weight.
+   */
   readonly q40?: boolean;
+  /**
+   * With `q40`, keep the token embedding in `dtype`, as torch_to_nnef's Q4_0 exports do
+   * (default false).
+   */
+  readonly floatEmbedding?: boolean;
   /**
    * Storage of the other matrices (embeddings, linear weights not in Q4_0). Default: f16 when
    * the input stores its matrices in 16 bits, else f32. Norms and biases stay f32.
@@ -176,7 +190,7 @@ function payloadBytes(dtype: WeightDType, shape: readonly number[]): number {
 /** Storage type of each weight under the options (see `ConvertOptions`). */
 function planDtypes(
   model: ModelSource,
-  options: Pick<ConvertOptions, "q40" | "dtype">,
+  options: Pick<ConvertOptions, "q40" | "dtype" | "floatEmbedding">,
 ): Map<string, WeightDType> {
   const matrices = [...model.tensors.values()].filter((t) => t.shape.length === 2);
   const narrow = matrices.length > 0 &&
@@ -187,7 +201,10 @@ function planDtypes(
     const source = model.tensors.get(spec.name);
     if (source?.sourceType === "q40") {
       out.set(spec.name, "q40");
-    } else if (spec.role === "linear" && options.q40 === true && spec.shape[1]! % 32 === 0) {
+    } else if (
+      (spec.role === "linear" || (spec.role === "embedding" && options.floatEmbedding !== true)) &&
+      options.q40 === true && spec.shape[1]! % 32 === 0
+    ) {
       out.set(spec.name, "q40");
     } else if (spec.role === "linear" || spec.role === "embedding") {
       out.set(spec.name, dtype);

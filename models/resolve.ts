@@ -9,7 +9,7 @@ import {
   secondsText,
   startDeadline,
 } from "../src/nnef/deadline.ts";
-import { convertModel } from "./convert.ts";
+import { CONVERTER_VERSION, convertModel } from "./convert.ts";
 import { fileUnder } from "./file_names.ts";
 import { COPIED_FILES, exists } from "./hf.ts";
 
@@ -200,7 +200,7 @@ async function inputKey(input: string, kind: "gguf" | "hf"): Promise<string> {
       if (entry.isFile) files.push(describe(entry.name, await Deno.stat(join(real, entry.name))));
     }
   }
-  const text = [real, ...files.sort()].join("\n");
+  const text = [`converter ${CONVERTER_VERSION}`, real, ...files.sort()].join("\n");
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest).subarray(0, 8), (b) => b.toString(16).padStart(2, "0"))
     .join("");
