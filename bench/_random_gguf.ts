@@ -16,10 +16,14 @@ import { f32ToF16 } from "../src/tensor/f16.ts";
 /** Bumped whenever the bytes {@link writeRandomLlamaGguf} writes change: it keys the cache. */
 export const RANDOM_GGUF_VERSION = 1;
 
-/** The sizes of a Llama model. */
+/** The sizes of a Llama model (or of a Qwen3, the same with its q and k heads normed). */
 export interface LlamaShape {
   /** Short name, e.g. `110m`. */
   readonly name: string;
+  /** GGUF architecture (default `llama`). */
+  readonly arch?: "llama" | "qwen3";
+  /** Size of a head (default dim / heads). */
+  readonly headDim?: number;
   readonly dim: number;
   readonly layers: number;
   readonly heads: number;
@@ -29,8 +33,11 @@ export interface LlamaShape {
   readonly context: number;
 }
 
-/** llama2.c's stories110M and TinyLlama 1.1B. */
-export const LLAMA_SHAPES: Readonly<Record<"110m" | "1b", LlamaShape>> = {
+/**
+ * llama2.c's stories110M, TinyLlama 1.1B, and Qwen3 0.6B with the Llama 2 vocabulary (32000
+ * pieces in place of 151936: the rest of the model as it is).
+ */
+export const LLAMA_SHAPES: Readonly<Record<"110m" | "1b" | "qwen3", LlamaShape>> = {
   "110m": {
     name: "110m",
     dim: 768,
@@ -48,6 +55,18 @@ export const LLAMA_SHAPES: Readonly<Record<"110m" | "1b", LlamaShape>> = {
     heads: 32,
     kvHeads: 4,
     hidden: 5632,
+    vocab: 32000,
+    context: 2048,
+  },
+  "qwen3": {
+    name: "qwen3",
+    arch: "qwen3",
+    dim: 1024,
+    layers: 28,
+    heads: 16,
+    kvHeads: 8,
+    headDim: 128,
+    hidden: 3072,
     vocab: 32000,
     context: 2048,
   },
@@ -113,7 +132,9 @@ function ones(name: string, size: number): GgufTensorSource {
 /** The tensors of `shape` in llama.cpp's names and order, GGML dims (row length first). */
 function tensors(shape: LlamaShape): GgufTensorSource[] {
   const { dim, hidden, vocab } = shape;
-  const kvDim = (dim / shape.heads) * shape.kvHeads;
+  const headDim = shape.headDim ?? dim / shape.heads;
+  const qDim = headDim * shape.heads;
+  const kvDim = headDim * shape.kvHeads;
   let seed = 1;
   const out = [
     q40("token_embd.weight", [dim, vocab], seed++),
@@ -124,10 +145,13 @@ function tensors(shape: LlamaShape): GgufTensorSource[] {
     const p = `blk.${l}`;
     out.push(
       ones(`${p}.attn_norm.weight`, dim),
-      q40(`${p}.attn_q.weight`, [dim, dim], seed++),
+      q40(`${p}.attn_q.weight`, [dim, qDim], seed++),
       q40(`${p}.attn_k.weight`, [dim, kvDim], seed++),
       q40(`${p}.attn_v.weight`, [dim, kvDim], seed++),
-      q40(`${p}.attn_output.weight`, [dim, dim], seed++),
+      ...(shape.arch === "qwen3"
+        ? [ones(`${p}.attn_q_norm.weight`, headDim), ones(`${p}.attn_k_norm.weight`, headDim)]
+        : []),
+      q40(`${p}.attn_output.weight`, [qDim, dim], seed++),
       ones(`${p}.ffn_norm.weight`, dim),
       q40(`${p}.ffn_gate.weight`, [dim, hidden], seed++),
       q40(`${p}.ffn_down.weight`, [hidden, dim], seed++),
@@ -171,20 +195,27 @@ export async function writeRandomLlamaGguf(path: string, shape: LlamaShape): Pro
   if (shape.vocab !== 32000) {
     throw new RangeError(`The Llama 2 vocabulary has 32000 pieces, shape has ${shape.vocab}`);
   }
+  const arch = shape.arch ?? "llama";
+  const headDim = shape.headDim ?? shape.dim / shape.heads;
+  const u32 = (value: number): GgufMetadataValue => ({ type: "u32", value });
   const metadata: Record<string, GgufMetadataValue> = {
-    "general.architecture": { type: "string", value: "llama" },
-    "general.name": { type: "string", value: `random-llama-${shape.name}` },
+    "general.architecture": { type: "string", value: arch },
+    "general.name": { type: "string", value: `random-${arch}-${shape.name}` },
     // 2: every matrix in Q4_0 (llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_0).
-    "general.file_type": { type: "u32", value: 2 },
-    "llama.context_length": { type: "u32", value: shape.context },
-    "llama.embedding_length": { type: "u32", value: shape.dim },
-    "llama.block_count": { type: "u32", value: shape.layers },
-    "llama.feed_forward_length": { type: "u32", value: shape.hidden },
-    "llama.attention.head_count": { type: "u32", value: shape.heads },
-    "llama.attention.head_count_kv": { type: "u32", value: shape.kvHeads },
-    "llama.rope.dimension_count": { type: "u32", value: shape.dim / shape.heads },
-    "llama.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-5 },
-    "llama.rope.freq_base": { type: "f32", value: 10000 },
+    "general.file_type": u32(2),
+    [`${arch}.context_length`]: u32(shape.context),
+    [`${arch}.embedding_length`]: u32(shape.dim),
+    [`${arch}.block_count`]: u32(shape.layers),
+    [`${arch}.feed_forward_length`]: u32(shape.hidden),
+    [`${arch}.attention.head_count`]: u32(shape.heads),
+    [`${arch}.attention.head_count_kv`]: u32(shape.kvHeads),
+    ...(shape.headDim === undefined ? {} : {
+      [`${arch}.attention.key_length`]: u32(headDim),
+      [`${arch}.attention.value_length`]: u32(headDim),
+    }),
+    [`${arch}.rope.dimension_count`]: u32(headDim),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: { type: "f32", value: 1e-5 },
+    [`${arch}.rope.freq_base`]: { type: "f32", value: arch === "qwen3" ? 1000000 : 10000 },
     ...await llamaVocabulary(),
   };
   await writeGguf(path, metadata, tensors(shape));
@@ -208,8 +239,10 @@ export async function raceModel(
 ): Promise<RaceModel> {
   const folder = `${dir}/models-v${RANDOM_GGUF_VERSION}`;
   await Deno.mkdir(folder, { recursive: true });
-  const gguf = `${folder}/llama_${shape.name}_q40.gguf`;
-  const archive = `${folder}/llama_${shape.name}_q40.nnef.tar`;
+  const arch = shape.arch ?? "llama";
+  const stem = shape.name.startsWith(arch) ? shape.name : `${arch}_${shape.name}`;
+  const gguf = `${folder}/${stem}_q40.gguf`;
+  const archive = `${folder}/${stem}_q40.nnef.tar`;
   if (!await exists(gguf)) {
     const t0 = performance.now();
     await writeRandomLlamaGguf(`${gguf}.part`, shape);

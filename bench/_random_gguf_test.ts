@@ -57,3 +57,22 @@ Deno.test("writeRandomLlamaGguf writes every matrix in Q4_0, which the converter
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeRandomLlamaGguf writes a Qwen3 shape: normed q and k heads of their own size, which the converter reads", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const shape: LlamaShape = { ...TINY, name: "tiny-qwen3", arch: "qwen3", headDim: 32 };
+    await writeRandomLlamaGguf(`${dir}/q.gguf`, shape);
+    const source = await openFileSource(`${dir}/q.gguf`);
+    const gguf = await readGguf(source);
+    await source.close();
+    assert.equal(gguf.metadata.get("general.architecture"), "qwen3");
+    assert.equal(gguf.metadata.get("qwen3.attention.key_length"), 32);
+    assert.equal(gguf.tensors.length, 3 + 11 * shape.layers);
+    assert.deepEqual(gguf.tensors.find((t) => t.name === "blk.0.attn_q.weight")!.dims, [64, 128]);
+    const result = await convertModel(`${dir}/q.gguf`, `${dir}/q.nnef.tar`);
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.k_norm.weight"), "f32");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -26,7 +26,8 @@
  * over the peer's) and `tg_ratio_...` (decode), peers `native` and `wllama`; null where a peer
  * could not run (the reason is printed and under `unavailable`).
  *
- * Environment: `RILL_RACE_MODELS` (default `110m,1b`), `RILL_RACE_THREADS` (`1,2`),
+ * Environment: `RILL_RACE_MODELS` (default `110m,1b`; `qwen3` adds Qwen3 0.6B's shape, its q and
+ * k heads normed, with the Llama 2 vocabulary), `RILL_RACE_THREADS` (`1,2`),
  * `RILL_RACE_ROUNDS` (3), `RILL_RACE_PEERS` (`native,wllama`), `RILL_RACE_DIR`.
  */
 import { loadKernels } from "../kernels/mod.ts";
