@@ -321,8 +321,7 @@ class ChoiceWriter {
   }
 
   whole({ text, event, logprobs, prompt }: Answer): object {
-    const parser = this.#reasoningOf();
-    const split = parser ? joinPieces(parser.push(text), parser.flush()) : undefined;
+    const split = this.#reasoningOf()?.whole(text);
     const answer = split?.content ?? text;
     const { content, calls } = this.#parser
       ? parseToolCalls(this.#job.service, answer)
@@ -397,10 +396,6 @@ class ChoiceWriter {
     this.#held = choices.length > 0 ? [] : [...entries];
     return choices;
   }
-}
-
-function joinPieces(a: ReasoningPiece, b: ReasoningPiece): ReasoningPiece {
-  return { reasoning: a.reasoning + b.reasoning, content: a.content + b.content };
 }
 
 /** A whole answer's text split into content and tool calls in the model's format. */

@@ -241,11 +241,9 @@ function responseWriter(
     done: Extract<GenerationEvent, { type: "done" }>,
     entries: readonly TokenLogprob[],
   ) => {
-    const split = reasoning();
-    const first = split?.push(whole);
-    const last = split?.flush();
-    const thought = (first?.reasoning ?? "") + (last?.reasoning ?? "");
-    const answer = split ? first!.content + last!.content : whole;
+    const split = reasoning()?.whole(whole);
+    const thought = split?.reasoning ?? "";
+    const answer = split?.content ?? whole;
     const { content, calls } = toolCalls
       ? parseToolCalls(service, answer)
       : { content: answer, calls: [] };
