@@ -40,3 +40,14 @@ export async function loadTinySmolLM2(
     await Deno.remove(root, { recursive: true });
   }
 }
+
+/**
+ * A chat template that, like DeepSeek-R1's, opens the answer's reasoning (`<think>\n`) and, like
+ * Qwen3's, writes an earlier turn's `reasoning_content` back.
+ */
+export const THINKING_TEMPLATE: string = "{%- for message in messages %}" +
+  "{{ '<|im_start|>' + message['role'] + '\\n' }}" +
+  "{%- if message.reasoning_content %}{{ '<think>' + message.reasoning_content + '</think>\\n\\n' }}{%- endif %}" +
+  "{{ message['content'] + '<|im_end|>\\n' }}" +
+  "{%- endfor %}" +
+  "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}";

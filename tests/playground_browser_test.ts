@@ -12,6 +12,7 @@ import type { InferenceService } from "../src/engine/service.ts";
 import { launchBrowser, waitForScript, withPage } from "./_browser.ts";
 import { writeTinySmolLM2Archive } from "./_hub.ts";
 import { metricValue } from "./_serve_harness.ts";
+import { loadTinySmolLM2, THINKING_TEMPLATE } from "./_smollm2.ts";
 
 /** A served model, with what the API sent and received, seen at the server. */
 interface TappedServer extends AsyncDisposable {
@@ -319,3 +320,44 @@ Deno.test("the playground renders markdown with elements and text nodes only, ne
     assert.deepEqual(blocked, [], "no script of the text ran");
   });
 });
+
+Deno.test("the playground folds a thinking model's reasoning above its answer, and sends it back next turn", async () => {
+  const thinking = await loadTinySmolLM2("thinking", THINKING_TEMPLATE);
+  // The random model never closes its reasoning: all it writes is reasoning.
+  await using server = await startTappedServer(thinking, {}, { ignore_eos: true });
+  await using browser = await launchBrowser();
+  await withPage(browser, "playground_reasoning", async (page) => {
+    await page.goto(server.url);
+    await page.locator("#model-name", { hasText: "thinking" }).waitFor();
+    await page.fill("#max-tokens", "12");
+    await page.fill("#prompt", "Why is the sky blue?");
+    await page.press("#prompt", "Enter");
+    const answer = page.locator("li[data-role=assistant]").last();
+    await answer.and(page.locator("[data-state=done]")).waitFor({ timeout: 60_000 });
+    const streamed = reasoningOf(server.streams[0]!);
+    assert.ok(streamed.length > 0);
+    assert.equal(await answer.locator(".reasoning summary").textContent(), "Thinking");
+    assert.ok(await answer.locator(".reasoning").isVisible());
+    assert.equal(await answer.locator(".reasoning .thoughts").textContent(), streamed);
+    assert.equal(await answer.locator(".content").textContent(), "");
+    assert.match(await answer.locator(".stats").textContent() ?? "", /12 tokens/);
+
+    await page.fill("#prompt", "And at sunset?");
+    await page.press("#prompt", "Enter");
+    await page.locator("li[data-role=assistant][data-state=done]").nth(1).waitFor({
+      timeout: 60_000,
+    });
+    const history = server.chatRequests[1]!.messages as Record<string, unknown>[];
+    assert.deepEqual(history[1], { role: "assistant", content: "", reasoning_content: streamed });
+  });
+});
+
+/** The reasoning carried by the `delta.reasoning_content` of a chat stream's events. */
+function reasoningOf(events: string): string {
+  return events.split("\n")
+    .filter((line) => line.startsWith("data: {"))
+    .map((line) =>
+      JSON.parse(line.slice("data: ".length)).choices?.[0]?.delta?.reasoning_content ?? ""
+    )
+    .join("");
+}

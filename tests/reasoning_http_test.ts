@@ -6,14 +6,7 @@
 import assert from "node:assert/strict";
 import type OpenAI from "openai";
 import { startServer } from "./_serve_harness.ts";
-import { loadTinySmolLM2 } from "./_smollm2.ts";
-
-const TEMPLATE = "{%- for message in messages %}" +
-  "{{ '<|im_start|>' + message['role'] + '\\n' }}" +
-  "{%- if message.reasoning_content %}{{ '<think>' + message.reasoning_content + '</think>\\n\\n' }}{%- endif %}" +
-  "{{ message['content'] + '<|im_end|>\\n' }}" +
-  "{%- endfor %}" +
-  "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}";
+import { loadTinySmolLM2, THINKING_TEMPLATE } from "./_smollm2.ts";
 
 const GREEDY = { model: "thinking", temperature: 0, max_tokens: 12, ignore_eos: true } as const;
 
@@ -37,7 +30,7 @@ async function answer(client: OpenAI, messages: object[], extra: object = {}) {
 }
 
 Deno.test("a thinking model's answer comes as reasoning_content (and reasoning), then content, whole and streamed", async () => {
-  await using server = await startServer({}, await loadTinySmolLM2("thinking", TEMPLATE));
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", THINKING_TEMPLATE));
   const client = server.client();
   const user = { role: "user", content: "Why is the sky blue?" };
   // The prompt opens the reasoning: all the random model writes is reasoning until </think>.
@@ -63,7 +56,7 @@ Deno.test("a thinking model's answer comes as reasoning_content (and reasoning),
 });
 
 Deno.test("an earlier turn's reasoning_content (or reasoning) reaches the template", async () => {
-  await using server = await startServer({}, await loadTinySmolLM2("thinking", TEMPLATE));
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", THINKING_TEMPLATE));
   const rendered = async (assistant: object) => {
     const tokens = await fetch(`${server.url}/tokenize`, {
       method: "POST",
@@ -103,7 +96,7 @@ Deno.test("an earlier turn's reasoning_content (or reasoning) reaches the templa
 });
 
 Deno.test("a thinking model's reasoning is a reasoning item in the Responses API, whole and streamed by the client's helper", async () => {
-  await using server = await startServer({}, await loadTinySmolLM2("thinking", TEMPLATE));
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", THINKING_TEMPLATE));
   const client = server.client();
   const raw = await client.completions.create({
     ...GREEDY,

@@ -43,7 +43,9 @@ const ui = {
   stop: byId("stop", HTMLButtonElement),
 };
 
-/** @typedef {{ role: "system" | "user" | "assistant", content: string }} Message */
+/**
+ * @typedef {{ role: "system" | "user" | "assistant", content: string, reasoning_content?: string }} Message
+ */
 
 /** The conversation so far, as the API takes it (without the system prompt). */
 /** @type {Message[]} */
@@ -138,21 +140,31 @@ async function connect() {
  * Adds a message to the list.
  *
  * @param {"user" | "assistant"} role
- * @returns {{ item: HTMLLIElement, content: HTMLElement, stats: HTMLElement }}
+ * @returns {{ item: HTMLLIElement, reasoning: HTMLDetailsElement, thoughts: HTMLElement, content: HTMLElement, stats: HTMLElement }}
  */
 function addMessage(role) {
   const item = document.createElement("li");
   item.className = "message";
   item.dataset.role = role;
+  // A thinking model's reasoning, folded away above its answer; hidden until some arrives.
+  const reasoning = document.createElement("details");
+  reasoning.className = "reasoning";
+  reasoning.hidden = true;
+  const summary = document.createElement("summary");
+  summary.textContent = "Thinking";
+  const thoughts = document.createElement("div");
+  thoughts.className = "thoughts";
+  reasoning.append(summary, thoughts);
   const content = document.createElement("div");
   content.className = "content";
   const stats = document.createElement("p");
   stats.className = "stats";
+  if (role === "assistant") item.append(reasoning);
   item.append(content);
   if (role === "assistant") item.append(stats);
   ui.messages.append(item);
   item.scrollIntoView({ block: "end" });
-  return { item, content, stats };
+  return { item, reasoning, thoughts, content, stats };
 }
 
 /**
@@ -257,6 +269,7 @@ async function ask(text) {
   let first;
   let last = sent;
   let answerText = "";
+  let reasoningText = "";
   let chunks = 0;
   /** @type {number | undefined} */
   let tokens;
@@ -286,12 +299,20 @@ async function ask(text) {
       const chunk = JSON.parse(data);
       if (chunk.error) throw new Error(chunk.error.message);
       const choice = chunk.choices?.[0];
+      const thought = choice?.delta?.reasoning_content;
       const delta = choice?.delta?.content;
-      if (delta) {
+      if (thought || delta) {
         last = performance.now();
         first ??= last;
-        answerText += delta;
         chunks++;
+      }
+      if (thought) {
+        reasoningText += thought;
+        answer.reasoning.hidden = false;
+        answer.thoughts.textContent = reasoningText;
+      }
+      if (delta) {
+        answerText += delta;
         answer.content.replaceChildren(...renderMarkdown(answerText));
       }
       if (choice?.finish_reason) finish = choice.finish_reason;
@@ -311,8 +332,13 @@ async function ask(text) {
   } finally {
     answering = null;
     ui.stop.disabled = true;
-    if (answerText !== "") history.push({ role: "assistant", content: answerText });
-    else history.pop();
+    if (answerText !== "" || reasoningText !== "") {
+      history.push({
+        role: "assistant",
+        content: answerText,
+        ...(reasoningText === "" ? {} : { reasoning_content: reasoningText }),
+      });
+    } else history.pop();
     answer.stats.textContent = describe({
       sent,
       first,
