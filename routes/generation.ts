@@ -4,12 +4,11 @@ import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
 import {
-  promptOpensReasoning,
   ReasoningParser,
   type ReasoningPiece,
-  thinkingMarkers,
+  type ReasoningStart,
+  reasoningStart,
 } from "../src/engine/reasoning.ts";
-import { TriggeredConstraint } from "../src/engine/constrain/constraint.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ServingState } from "./state.ts";
 import { ApiError } from "./errors.ts";
@@ -92,35 +91,22 @@ export interface GenerationEndpoint<R extends GenerationRequest> {
   /** The prompts the request asks to continue (each a text or token ids), one or more. */
   prompts(service: InferenceService, request: R): readonly (string | readonly number[])[];
   /** The constraint and tool-call reader the request asks for (default: none). */
-  output?(state: ServingState, service: InferenceService, request: R): OutputPlan;
+  output?(
+    state: ServingState,
+    service: InferenceService,
+    request: R,
+    reasoning: ReasoningStart | null,
+  ): OutputPlan;
   /** The request field the prompt came from, named in context errors. */
   readonly promptField: string;
   /**
    * A thinking model's answers are split into reasoning and content (by the markers its chat
-   * template writes), unless a constraint holds from the first token (default false).
+   * template writes), and its constraint holds after the reasoning (default false).
    */
   readonly splitsReasoning?: boolean;
   /** The response id prefix (`chatcmpl`, `cmpl`). */
   readonly idPrefix: string;
   readonly shape: ResponseShape;
-}
-
-/**
- * What splits a thinking model's answer to `prompt` into reasoning and content (see
- * `reasoning.ts`); undefined for other models, and when the output is constrained from its
- * first token (a format, a required tool call), which leaves no room for reasoning.
- */
-export function reasoningParser(
-  service: InferenceService,
-  prompt: string,
-  output: OutputPlan,
-): ReasoningParser | undefined {
-  const markers = thinkingMarkers(service.chatTemplate);
-  const constraint = output.constraint;
-  if (markers === null || (constraint && !(constraint instanceof TriggeredConstraint))) {
-    return undefined;
-  }
-  return new ReasoningParser(markers, promptOpensReasoning(prompt, markers));
 }
 
 /** `POST path`: one OpenAI generation endpoint, streamed over SSE or whole. */
@@ -147,10 +133,19 @@ export function generationRoute<R extends GenerationRequest>(
     const promptIds = prompts.map((prompt, i) =>
       promptTokens(service, prompt, promptFieldOf(promptField, prompts.length, i))
     );
+    const promptTexts = prompts.map((prompt) =>
+      typeof prompt === "string" ? prompt : service.tokenizer.decode(prompt)
+    );
+    // A thinking model's answer is split into reasoning and content, its constraint left off
+    // until the reasoning ends.
+    const starts = promptTexts.map((text) =>
+      endpoint.splitsReasoning ? reasoningStart(service.chatTemplate, text) : null
+    );
+    const startOf = (choice: number) => starts[Math.floor(choice / request.n)]!;
     // Each choice's constraint follows its own tokens.
     const outputs = Array.from(
       { length: choices },
-      () => endpoint.output?.(state, service, request) ?? {},
+      (_, choice) => endpoint.output?.(state, service, request, startOf(choice)) ?? {},
     );
     const id = responseId(endpoint.idPrefix);
     const job = prepareJob(state, {
@@ -163,13 +158,10 @@ export function generationRoute<R extends GenerationRequest>(
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    const promptTexts = prompts.map((prompt) =>
-      typeof prompt === "string" ? prompt : service.tokenizer.decode(prompt)
-    );
-    const reasoning = (choice: number): ReasoningParser | undefined =>
-      endpoint.splitsReasoning
-        ? reasoningParser(service, promptTexts[Math.floor(choice / request.n)]!, outputs[choice]!)
-        : undefined;
+    const reasoning = (choice: number): ReasoningParser | undefined => {
+      const start = startOf(choice);
+      return start === null ? undefined : new ReasoningParser(start.markers, start.opened);
+    };
     const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage, reasoning);
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });

@@ -12,8 +12,8 @@ import {
   respondWhole,
   unixSeconds,
 } from "./job.ts";
-import { loggedToken, parseToolCalls, reasoningParser } from "./generation.ts";
-import type { ReasoningParser } from "../src/engine/reasoning.ts";
+import { loggedToken, parseToolCalls } from "./generation.ts";
+import { ReasoningParser, reasoningStart } from "../src/engine/reasoning.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject, type ResponseFormat } from "./validate.ts";
@@ -63,8 +63,15 @@ export function responsesRoute(state: ServingState): Hono {
     const tools = request.toolChoice === "none" ? [] : request.tools;
     const prompt = renderMessages(service, messages, "input", tools);
     const promptIds = promptTokens(service, prompt, "input");
-    const output = outputPlan(state, service, { ...request, formatField: "text.format.schema" });
-    const reasoning = () => reasoningParser(service, prompt, output);
+    const start = reasoningStart(service.chatTemplate, prompt);
+    const output = outputPlan(
+      state,
+      service,
+      { ...request, formatField: "text.format.schema" },
+      start,
+    );
+    const reasoning = () =>
+      start === null ? undefined : new ReasoningParser(start.markers, start.opened);
     const sampling: SamplingOptions = {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { topP: request.topP }),

@@ -12,6 +12,8 @@ import { CALL_OPEN } from "../src/engine/tool_calls.ts";
 import { invalidRequest } from "./errors.ts";
 import type { ServingState } from "./state.ts";
 import type { ChatRequest, StructuredOutput } from "./validate.ts";
+import type { ReasoningStart } from "../src/engine/reasoning.ts";
+import { afterReasoning } from "../src/engine/constrain/reasoning_grammar.ts";
 import { compileRegex } from "../src/engine/constrain/regex.ts";
 
 /** How a chat answer is shaped: the constraint on its tokens, and whether it may call tools. */
@@ -37,21 +39,39 @@ export type OutputRequest =
  * The constraint a request asks for: one of some texts, a regex's texts or JSON for
  * `structured_outputs`; JSON for `response_format`; for `tools`, calls in the model's own
  * format, from the first token with `tool_choice` "required" or a named function, from the
- * opening of a call with "auto". A schema or regex outside the supported subset is a 400
+ * opening of a call with "auto". A thinking model (`reasoning`) may reason first: the constraint
+ * holds after its reasoning block. A schema or regex outside the supported subset is a 400
  * naming the keyword or construct, before any generation.
  */
 export function outputPlan(
   state: ServingState,
   service: InferenceService,
   request: OutputRequest,
+  reasoning: ReasoningStart | null = null,
 ): OutputPlan {
   const tokenBytes = (id: number) => service.tokenizer.tokenBytes(id);
+  /** `key`'s grammar for this model, compiled on a miss, after a reasoning block if any. */
+  const compiled = (
+    key: string,
+    param: string,
+    compile: () => Grammar,
+    code = "invalid_schema",
+  ): VocabGrammar => {
+    if (reasoning === null) return compiledGrammar(state, service, key, param, compile, code);
+    const { markers, opened } = reasoning;
+    return compiledGrammar(
+      state,
+      service,
+      `${key} after reasoning ${opened}`,
+      param,
+      () => afterReasoning(compile(), markers, opened),
+      code,
+    );
+  };
   const structured = request.structured;
   if (structured !== undefined) {
     const where = `structured_outputs.${structured.kind}`;
     const grammar = compiled(
-      state,
-      service,
       `${where} ${JSON.stringify(structured)}`,
       where,
       () => {
@@ -77,8 +97,6 @@ export function outputPlan(
       ? "json_object"
       : `schema ${JSON.stringify(format.schema)}`;
     const grammar = compiled(
-      state,
-      service,
       key,
       where,
       () =>
@@ -95,15 +113,21 @@ export function outputPlan(
   const tools = request.tools.filter((t) => named === undefined || t.name === named);
   const parallel = (request.parallelToolCalls ?? true) && named === undefined;
   const key = `tools ${family} ${parallel} ${JSON.stringify(tools)}`;
-  const grammar = compiled(state, service, key, "tools", () => {
+  const calls = () => {
     request.tools!.forEach((t, i) =>
       compileJsonSchema(t.parameters, { where: `tools[${i}].function.parameters` })
     );
     return toolCallGrammar(family, tools, { parallel });
-  });
+  };
+  // With "auto", the calls are constrained once opened, reasoning or not.
   const constraint = choice === "auto"
-    ? new TriggeredConstraint(grammar, tokenBytes, CALL_OPEN[family], family === "llama3")
-    : new GrammarConstraint(grammar, tokenBytes);
+    ? new TriggeredConstraint(
+      compiledGrammar(state, service, key, "tools", calls),
+      tokenBytes,
+      CALL_OPEN[family],
+      family === "llama3",
+    )
+    : new GrammarConstraint(compiled(key, "tools", calls), tokenBytes);
   return { constraint, toolCalls: true };
 }
 
@@ -111,7 +135,7 @@ export function outputPlan(
  * The grammar of `key` for this model, compiled (and timed) on a miss; failures are a 400
  * naming `param`, with `code`.
  */
-function compiled(
+function compiledGrammar(
   state: ServingState,
   service: InferenceService,
   key: string,

@@ -156,3 +156,34 @@ Deno.test("a thinking model's reasoning is a reasoning item in the Responses API
   assert.equal(refused.status, 400);
   assert.equal((await refused.json()).error.param, "input[0].content[0]");
 });
+
+Deno.test("a constraint holds after a thinking model's reasoning: it reasons freely, then answers in the format", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", THINKING_TEMPLATE));
+  const client = server.client();
+  const user = { role: "user", content: "Is the sky blue?" };
+  for (
+    const format of [{ structured_outputs: { choice: ["yes", "no"] } }, {
+      response_format: {
+        type: "json_schema",
+        json_schema: {
+          name: "verdict",
+          schema: {
+            type: "object",
+            properties: { blue: { type: "boolean" } },
+            required: ["blue"],
+            additionalProperties: false,
+          },
+        },
+      },
+    }]
+  ) {
+    // The random model would reason on: near the limit, the mask closes its reasoning and
+    // leaves room for the answer.
+    const { message, streamed } = await answer(client, [user], { ...format, max_tokens: 40 });
+    assert.ok((message.reasoning_content as string).length > 0);
+    assert.deepEqual(streamed, { reasoning: message.reasoning_content, content: message.content });
+    const content = message.content as string;
+    if ("structured_outputs" in format) assert.ok(["yes", "no"].includes(content), content);
+    else assert.equal(typeof JSON.parse(content).blue, "boolean");
+  }
+});

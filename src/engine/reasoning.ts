@@ -25,6 +25,21 @@ export function promptOpensReasoning(prompt: string, markers: ThinkingMarkers): 
   return prompt.lastIndexOf(markers.open) > prompt.lastIndexOf(markers.close);
 }
 
+/** How a thinking model's answer begins: its markers, and whether the prompt opened a block. */
+export interface ReasoningStart {
+  readonly markers: ThinkingMarkers;
+  readonly opened: boolean;
+}
+
+/**
+ * How the answer to `prompt` begins, for a model with chat template `template`; null when the
+ * model does not think.
+ */
+export function reasoningStart(template: string, prompt: string): ReasoningStart | null {
+  const markers = thinkingMarkers(template);
+  return markers === null ? null : { markers, opened: promptOpensReasoning(prompt, markers) };
+}
+
 /** A piece of an answer, split. */
 export interface ReasoningPiece {
   readonly reasoning: string;

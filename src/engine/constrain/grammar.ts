@@ -147,6 +147,26 @@ export class GrammarBuilder {
   }
 
   /**
+   * Adds the rules of a compiled grammar (renumbered after those declared so far); returns the
+   * id its start rule has here.
+   */
+  include(grammar: Grammar): number {
+    const base = this.#rules.length;
+    grammar.alternatives.forEach((starts, rule) => {
+      const id = this.declare(grammar.names[rule]!);
+      for (const at of starts) {
+        const terms: Term[] = [];
+        for (let p = at; grammar.ops[p] !== END; p++) {
+          const op = grammar.ops[p]!;
+          terms.push(op >= 0 ? base + op : new ByteClass(grammar.classes[-2 - op]!));
+        }
+        this.add(id, terms);
+      }
+    });
+    return base + grammar.start;
+  }
+
+  /**
    * Compiles the rules reachable from `start`.
    *
    * @throws {RangeError} when a rule matches no finite byte string
