@@ -257,6 +257,13 @@ export type {
 } from "./kernels/mod.ts";
 export type { ArenaHost, ArenaRoots, RunArena } from "./kernels/mod.ts";
 export type { SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
+export {
+  ReasoningParser,
+  type ReasoningPiece,
+  type ReasoningStart,
+  reasoningStart,
+  type ThinkingMarkers,
+} from "./src/engine/reasoning.ts";
 export type { TokenConstraint, VocabGrammar } from "./src/engine/constrain/constraint.ts";
 export type { Grammar, Term as GrammarTerm } from "./src/engine/constrain/grammar.ts";
 export type { ToolFamily, ToolFunction } from "./src/engine/tool_calls.ts";

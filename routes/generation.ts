@@ -4,7 +4,8 @@ import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
 import {
-  ReasoningParser,
+  type ReasoningParser,
+  reasoningParser,
   type ReasoningPiece,
   type ReasoningStart,
   reasoningStart,
@@ -158,11 +159,7 @@ export function generationRoute<R extends GenerationRequest>(
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    const reasoning = (choice: number): ReasoningParser | undefined => {
-      const start = startOf(choice);
-      return start === null ? undefined : new ReasoningParser(start.markers, start.opened);
-    };
-    const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage, reasoning);
+    const writer = responses(endpoint.shape, job, promptTexts, request.includeUsage);
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
   return app;
@@ -178,7 +175,6 @@ function responses(
   job: PreparedJob,
   promptTexts: readonly string[],
   includeUsage: boolean,
-  reasoning: (choice: number) => ReasoningParser | undefined,
 ): JobWriter {
   const { id, service } = job;
   const parsing = job.outputs?.[0]?.toolCalls === true;
@@ -192,15 +188,7 @@ function responses(
   };
   const writers = Array.from(
     { length: job.choices },
-    (_, index) =>
-      new ChoiceWriter(
-        shape,
-        job,
-        index,
-        promptTexts[promptOf(job, index)]!,
-        parsing,
-        reasoning,
-      ),
+    (_, index) => new ChoiceWriter(shape, job, index, promptTexts[promptOf(job, index)]!, parsing),
   );
   const chunk = (choice: object) =>
     dataFrame({ ...envelope, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
@@ -247,7 +235,6 @@ class ChoiceWriter {
     index: number,
     promptText: string,
     parsing: boolean,
-    reasoning: (choice: number) => ReasoningParser | undefined,
   ) {
     this.#shape = shape;
     this.#job = job;
@@ -255,7 +242,7 @@ class ChoiceWriter {
     this.#offset = promptText.length;
     this.#echo = job.request.echo ? promptText : null;
     this.#parser = parsing ? new ToolCallParser(job.service.toolFamily) : undefined;
-    this.#reasoningOf = () => reasoning(index);
+    this.#reasoningOf = () => reasoningParser(job.outputs?.[index]?.reasoning);
     this.#reasoning = this.#reasoningOf();
   }
 
@@ -437,11 +424,13 @@ function usageOf(job: PreparedJob, events: readonly DoneEvent[]): Usage {
   const firsts = events.filter((_, choice) => choice % job.n === 0);
   const prompt = firsts.reduce((n, e) => n + e.promptTokens, 0);
   const cached = firsts.reduce((n, e) => n + e.cachedTokens, 0);
+  const reasoning = events.reduce((n, e) => n + e.reasoningTokens, 0);
   const completion = events.reduce((n, e) => n + e.completionTokens, 0);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: cached },
+    completion_tokens_details: { reasoning_tokens: reasoning },
   };
 }

@@ -25,6 +25,7 @@ export interface Usage {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details: { cached_tokens: number };
+  completion_tokens_details: { reasoning_tokens: number };
 }
 
 /** The ids of a prompt: text encoded, or ids checked against the vocabulary. */
@@ -438,6 +439,7 @@ function eachChoice<T>(
 function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
   const { logprobs, sampling } = job.request;
   const constraint = job.outputs?.[choice]?.constraint;
+  const reasoning = job.outputs?.[choice]?.reasoning;
   const prompt = promptOf(job, choice);
   return job.service.generate(job.prompts[prompt]!, {
     sampling: sampling.seed === undefined
@@ -453,6 +455,7 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
     ...(logprobs === undefined ? {} : { logprobs }),
     ...(logprobs !== undefined && scoresPrompt(job.request) ? { promptLogprobs: logprobs } : {}),
     ...(constraint ? { constraint } : {}),
+    ...(reasoning ? { reasoning } : {}),
   });
 }
 

@@ -13,7 +13,7 @@ import {
   unixSeconds,
 } from "./job.ts";
 import { loggedToken, parseToolCalls } from "./generation.ts";
-import { ReasoningParser, reasoningStart } from "../src/engine/reasoning.ts";
+import { type ReasoningParser, reasoningParser, reasoningStart } from "../src/engine/reasoning.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject, type ResponseFormat } from "./validate.ts";
@@ -70,8 +70,7 @@ export function responsesRoute(state: ServingState): Hono {
       { ...request, formatField: "text.format.schema" },
       start,
     );
-    const reasoning = () =>
-      start === null ? undefined : new ReasoningParser(start.markers, start.opened);
+    const reasoning = () => reasoningParser(output.reasoning);
     const sampling: SamplingOptions = {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { topP: request.topP }),
@@ -237,7 +236,7 @@ function responseWriter(
       input_tokens: done.promptTokens,
       input_tokens_details: { cached_tokens: 0 },
       output_tokens: done.completionTokens,
-      output_tokens_details: { reasoning_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: done.reasoningTokens },
       total_tokens: done.promptTokens + done.completionTokens,
     },
     user: null,

@@ -16,11 +16,16 @@ import type { ReasoningStart } from "../src/engine/reasoning.ts";
 import { afterReasoning } from "../src/engine/constrain/reasoning_grammar.ts";
 import { compileRegex } from "../src/engine/constrain/regex.ts";
 
-/** How a chat answer is shaped: the constraint on its tokens, and whether it may call tools. */
+/**
+ * How a chat answer is shaped: the constraint on its tokens, whether it may call tools, and how
+ * a thinking model's answer begins.
+ */
 export interface OutputPlan {
   readonly constraint?: TokenConstraint;
   /** Whether the output is read for tool calls in the model's format. */
   readonly toolCalls?: boolean;
+  /** A thinking model's: the answer is split into reasoning and content. */
+  readonly reasoning?: ReasoningStart;
 }
 
 /** The fields of a request that shape its output (a text completion has only `structured`). */
@@ -48,6 +53,16 @@ export function outputPlan(
   service: InferenceService,
   request: OutputRequest,
   reasoning: ReasoningStart | null = null,
+): OutputPlan {
+  const plan = constraintPlan(state, service, request, reasoning);
+  return reasoning === null ? plan : { ...plan, reasoning };
+}
+
+function constraintPlan(
+  state: ServingState,
+  service: InferenceService,
+  request: OutputRequest,
+  reasoning: ReasoningStart | null,
 ): OutputPlan {
   const tokenBytes = (id: number) => service.tokenizer.tokenBytes(id);
   /** `key`'s grammar for this model, compiled on a miss, after a reasoning block if any. */

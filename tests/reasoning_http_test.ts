@@ -26,7 +26,7 @@ async function answer(client: OpenAI, messages: object[], extra: object = {}) {
     if (delta?.reasoning !== undefined) aliases.push(delta.reasoning === delta.reasoning_content);
     content += typeof delta?.content === "string" ? delta.content : "";
   }
-  return { message, streamed: { reasoning, content }, aliases };
+  return { message, streamed: { reasoning, content }, aliases, usage: whole.usage! };
 }
 
 Deno.test("a thinking model's answer comes as reasoning_content (and reasoning), then content, whole and streamed", async () => {
@@ -46,6 +46,8 @@ Deno.test("a thinking model's answer comes as reasoning_content (and reasoning),
   assert.equal(thinking.message.content, "");
   assert.deepEqual(thinking.streamed, { reasoning: generated.trimStart(), content: "" });
   assert.ok(thinking.aliases.length > 0 && thinking.aliases.every((same) => same));
+  // Every token was reasoning.
+  assert.equal(thinking.usage.completion_tokens_details?.reasoning_tokens, 12);
 
   // A final message that closed its reasoning is continued as content.
   const reasoned = { role: "assistant", content: "<think>\nblue light scatters</think>\n\nSo" };
@@ -53,6 +55,7 @@ Deno.test("a thinking model's answer comes as reasoning_content (and reasoning),
   assert.equal(continued.message.reasoning_content, undefined);
   assert.ok((continued.message.content as string).length > 0);
   assert.deepEqual(continued.streamed, { reasoning: "", content: continued.message.content });
+  assert.equal(continued.usage.completion_tokens_details?.reasoning_tokens, 0);
 });
 
 Deno.test("an earlier turn's reasoning_content (or reasoning) reaches the template", async () => {
@@ -125,6 +128,7 @@ Deno.test("a thinking model's reasoning is a reasoning item in the Responses API
     { type: "reasoning", text: generated },
     { type: "message", text: "" },
   ]);
+  assert.equal(whole.usage!.output_tokens_details.reasoning_tokens, whole.usage!.output_tokens);
   // The client's stream helper checks every event against the items it has seen.
   const streamed = await client.responses.stream(request).finalResponse();
   assert.deepEqual(shape(streamed.output), shape(whole.output));
@@ -179,8 +183,13 @@ Deno.test("a constraint holds after a thinking model's reasoning: it reasons fre
   ) {
     // The random model would reason on: near the limit, the mask closes its reasoning and
     // leaves room for the answer.
-    const { message, streamed } = await answer(client, [user], { ...format, max_tokens: 40 });
+    const { message, streamed, usage } = await answer(client, [user], {
+      ...format,
+      max_tokens: 40,
+    });
     assert.ok((message.reasoning_content as string).length > 0);
+    const thought = usage.completion_tokens_details!.reasoning_tokens!;
+    assert.ok(thought > 0 && thought < usage.completion_tokens, `${thought} reasoning tokens`);
     assert.deepEqual(streamed, { reasoning: message.reasoning_content, content: message.content });
     const content = message.content as string;
     if ("structured_outputs" in format) assert.ok(["yes", "no"].includes(content), content);

@@ -6,7 +6,9 @@
 
 /** The texts that open and close a model's reasoning. */
 export interface ThinkingMarkers {
+  /** Opens the reasoning (`<think>`). */
   readonly open: string;
+  /** Closes it (`</think>`). */
   readonly close: string;
 }
 
@@ -27,7 +29,9 @@ export function promptOpensReasoning(prompt: string, markers: ThinkingMarkers): 
 
 /** How a thinking model's answer begins: its markers, and whether the prompt opened a block. */
 export interface ReasoningStart {
+  /** The model's markers. */
   readonly markers: ThinkingMarkers;
+  /** The prompt opened a reasoning block: the answer starts inside it. */
   readonly opened: boolean;
 }
 
@@ -40,9 +44,18 @@ export function reasoningStart(template: string, prompt: string): ReasoningStart
   return markers === null ? null : { markers, opened: promptOpensReasoning(prompt, markers) };
 }
 
+/** The parser of an answer that begins as `start` says; undefined for a model that does not think. */
+export function reasoningParser(
+  start: ReasoningStart | null | undefined,
+): ReasoningParser | undefined {
+  return start ? new ReasoningParser(start.markers, start.opened) : undefined;
+}
+
 /** A piece of an answer, split. */
 export interface ReasoningPiece {
+  /** Text of the reasoning block. */
   readonly reasoning: string;
+  /** Text of the answer after it (or without one). */
   readonly content: string;
 }
 
@@ -63,6 +76,11 @@ export class ReasoningParser {
   constructor(markers: ThinkingMarkers, opened: boolean) {
     this.#markers = markers;
     this.#state = opened ? "reasoning" : "start";
+  }
+
+  /** True inside the reasoning block (what is pushed next is reasoning, until it closes). */
+  get inReasoning(): boolean {
+    return this.#state === "reasoning";
   }
 
   /** Adds generated text; returns what became sure. */

@@ -5,6 +5,7 @@ import { vocabTrie } from "./constrain/vocab_trie.ts";
 import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
+import { ReasoningParser, type ReasoningStart } from "./reasoning.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
 import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
@@ -58,6 +59,11 @@ export interface GenerateOptions {
    */
   readonly promptLogprobs?: number;
   /**
+   * How a thinking model's answer begins: the tokens of its reasoning block are counted
+   * (`reasoningTokens` of the "done" event).
+   */
+  readonly reasoning?: ReasoningStart;
+  /**
    * Limits the tokens that may be sampled (structured output) and ends generation once its
    * document is whole; the text is then the UTF-8 of the tokens' bytes, exactly what it checked.
    */
@@ -92,6 +98,8 @@ export type GenerationEvent =
     readonly ids: readonly number[];
     /** Prompt tokens whose KV came from the prefix cache. */
     readonly cachedTokens: number;
+    /** Of the completion's tokens, those of a thinking model's reasoning block. */
+    readonly reasoningTokens: number;
     readonly logprobs?: readonly TokenLogprob[];
   };
 
@@ -359,6 +367,10 @@ export class InferenceService {
     const minTokens = options.minTokens ?? 0;
     const limit = Math.min(options.maxTokens, this.#model.contextLength - promptIds.length);
     const generated: number[] = [];
+    const thinking = options.reasoning
+      ? new ReasoningParser(options.reasoning.markers, options.reasoning.opened)
+      : null;
+    let reasoningTokens = 0;
     const logprobs = options.logprobs === undefined ? null : new LogprobsQueue();
     const events = new EventQueue<GenerationEvent>();
     let finishReason: FinishReason = "length";
@@ -387,7 +399,14 @@ export class InferenceService {
       generated.push(id);
       if (generated.length === 1) options.onFirstToken?.();
       logprobs?.add(tokenLogprob(logits, id, options.logprobs!));
-      const text = stop.push(detokenizer.push(id));
+      const delta = detokenizer.push(id);
+      if (thinking !== null) {
+        // The tokens that open and close the block count as reasoning.
+        const before = thinking.inReasoning;
+        thinking.push(delta);
+        if (before || thinking.inReasoning) reasoningTokens++;
+      }
+      const text = stop.push(delta);
       if (text !== "") events.push({ type: "text", text, ...logprobs?.take() });
       if (stop.stopped || constraint?.complete) {
         finishReason = "stop";
@@ -416,6 +435,7 @@ export class InferenceService {
         completionTokens: generated.length,
         ids: generated,
         cachedTokens: outcome.cachedTokens,
+        reasoningTokens,
         ...logprobs?.take(),
       });
       events.close();
