@@ -26,11 +26,11 @@ interface TappedServer extends AsyncDisposable {
   readonly streams: string[];
 }
 
-/** The answer's text carried by the `delta.content` of a chat stream's events. */
-function streamedText(events: string): string {
+/** The text carried by the `delta[field]` of a chat stream's events (the answer's by default). */
+function streamedText(events: string, field = "content"): string {
   return events.split("\n")
     .filter((line) => line.startsWith("data: {"))
-    .map((line) => JSON.parse(line.slice("data: ".length)).choices?.[0]?.delta?.content ?? "")
+    .map((line) => JSON.parse(line.slice("data: ".length)).choices?.[0]?.delta?.[field] ?? "")
     .join("");
 }
 
@@ -334,7 +334,7 @@ Deno.test("the playground folds a thinking model's reasoning above its answer, a
     await page.press("#prompt", "Enter");
     const answer = page.locator("li[data-role=assistant]").last();
     await answer.and(page.locator("[data-state=done]")).waitFor({ timeout: 60_000 });
-    const streamed = reasoningOf(server.streams[0]!);
+    const streamed = streamedText(server.streams[0]!, "reasoning_content");
     assert.ok(streamed.length > 0);
     assert.equal(await answer.locator(".reasoning summary").textContent(), "Thinking");
     assert.ok(await answer.locator(".reasoning").isVisible());
@@ -351,13 +351,3 @@ Deno.test("the playground folds a thinking model's reasoning above its answer, a
     assert.deepEqual(history[1], { role: "assistant", content: "", reasoning_content: streamed });
   });
 });
-
-/** The reasoning carried by the `delta.reasoning_content` of a chat stream's events. */
-function reasoningOf(events: string): string {
-  return events.split("\n")
-    .filter((line) => line.startsWith("data: {"))
-    .map((line) =>
-      JSON.parse(line.slice("data: ".length)).choices?.[0]?.delta?.reasoning_content ?? ""
-    )
-    .join("");
-}
