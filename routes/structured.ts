@@ -141,6 +141,7 @@ function constraintPlan(
       tokenBytes,
       CALL_OPEN[family],
       family === "llama3",
+      reasoning ?? undefined,
     )
     : new GrammarConstraint(compiled(key, "tools", calls), tokenBytes);
   return { constraint, toolCalls: true };

@@ -1,3 +1,4 @@
+import { type ReasoningParser, reasoningParser, type ReasoningStart } from "../reasoning.ts";
 import { Automaton, DEAD, UNKNOWN } from "./automaton.ts";
 import type { Grammar } from "./grammar.ts";
 import type { VocabTrie } from "./vocab_trie.ts";
@@ -243,13 +244,16 @@ export class GrammarConstraint implements TokenConstraint {
  * A constraint that waits for the output to open a tool call: until `trigger` appears (or,
  * with `atStart`, unless the output begins with it), anything goes; from there on the output
  * must follow the grammar, which starts with the trigger. If the text after the trigger
- * already breaks the grammar, the constraint stays off.
+ * already breaks the grammar, the constraint stays off. A thinking model's reasoning block
+ * (`reasoning`) is no output: a trigger written in it opens nothing.
  */
 export class TriggeredConstraint implements TokenConstraint {
   readonly #grammar: VocabGrammar;
   readonly #tokenBytes: (id: number) => Uint8Array;
   readonly #trigger: string;
   readonly #atStart: boolean;
+  /** Splits off a thinking model's reasoning, which the trigger is not looked for in. */
+  readonly #thinking: ReasoningParser | undefined;
   #seen = "";
   #off = false;
   #active: GrammarConstraint | undefined;
@@ -260,17 +264,20 @@ export class TriggeredConstraint implements TokenConstraint {
    * @param tokenBytes the bytes of a token
    * @param trigger the text (ASCII) that opens the calls
    * @param atStart only a trigger at the start of the output (after spaces) counts
+   * @param reasoning how a thinking model's answer begins (its reasoning block is skipped)
    */
   constructor(
     grammar: VocabGrammar,
     tokenBytes: (id: number) => Uint8Array,
     trigger: string,
     atStart = false,
+    reasoning?: ReasoningStart,
   ) {
     this.#grammar = grammar;
     this.#tokenBytes = tokenBytes;
     this.#trigger = trigger;
     this.#atStart = atStart;
+    this.#thinking = reasoningParser(reasoning);
   }
 
   /** Whether the calls have begun. */
@@ -293,8 +300,9 @@ export class TriggeredConstraint implements TokenConstraint {
   accept(id: number): void {
     if (this.#active !== undefined) return this.#active.accept(id);
     if (this.#off || this.#grammar.eos.includes(id)) return;
-    const bytes = this.#tokenBytes(id);
-    for (const b of bytes) this.#seen += String.fromCharCode(b);
+    let text = "";
+    for (const b of this.#tokenBytes(id)) text += String.fromCharCode(b);
+    this.#seen += this.#thinking ? this.#thinking.push(text).content : text;
     let at = this.#seen.indexOf(this.#trigger);
     if (this.#atStart) {
       const lead = this.#seen.length - this.#seen.trimStart().length;

@@ -87,3 +87,25 @@ Deno.test("TriggeredConstraint lets text through until a call opens, then holds 
   for (const id of tokenizer.encode("Sure {")) llama.accept(id);
   assert.ok(!llama.active, "only a call at the start counts");
 });
+
+Deno.test("TriggeredConstraint skips a thinking model's reasoning: a call written in it opens nothing", async () => {
+  const tokenizer = await loadTokenizer(`${FIXTURES}tokenizers/smollm2/tokenizer.json`);
+  const grammar = new VocabGrammar(
+    toolCallGrammar("hermes", TOOLS, { parallel: false }),
+    vocabTrie(tokenizer),
+    tokenizer.eos,
+  );
+  const bytes = (id: number) => tokenizer.tokenBytes(id);
+  const markers = { open: "<think>", close: "</think>" };
+  for (const opened of [true, false]) {
+    const constraint = new TriggeredConstraint(grammar, bytes, "<tool_call>", false, {
+      markers,
+      opened,
+    });
+    const thought = `${opened ? "" : "<think>"}I could write <tool_call> here.</think>\n\n`;
+    for (const id of tokenizer.encode(thought)) constraint.accept(id);
+    assert.ok(!constraint.active, `opened ${opened}: a call in the reasoning`);
+    for (const id of tokenizer.encode('<tool_call>\n{"name": "a')) constraint.accept(id);
+    assert.ok(constraint.active, `opened ${opened}: a call after it`);
+  }
+});
