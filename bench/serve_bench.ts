@@ -14,8 +14,11 @@
  * - a burst: 8 requests at once sharing a fresh 1,000-token prefix, each with its own 8 tokens
  *   after it (`burst_ttft_ratio`: the last of their times to first token over the cold one
  *   above; computing the prefix once for all of them keeps it near 1);
+ * - scoring, what lm-evaluation-harness sends (`echo` with `logprobs`, one token): fresh
+ *   512-token prompts scored and answered plainly, in turn, 3 of each (`score_cost_ratio`:
+ *   the median scored time over the median plain one);
  * - `/health` polled every 10 ms throughout (`health_p99_ms` while 8 streams run);
- * - the server's peak resident memory (`peak_rss_mb`, VmHWM).
+ * - the server's peak resident memory (`peak_rss_mb`, VmHWM), before the scoring.
  *
  * Prints one line per measurement, then one JSON line. `RILL_BENCH_THREADS` sets the kernel
  * threads (default 2).
@@ -27,6 +30,7 @@ import { writeRandom110MArchive } from "./_random_llama.ts";
 const PROMPT_TOKENS = 128;
 const GENERATED = 128;
 const PREFIX = 1000;
+const SCORED = 512;
 const LEVELS = [1, 2, 4, 8];
 const THREADS = Number(Deno.env.get("RILL_BENCH_THREADS") ?? 2);
 /** The llama2.c tokenizer's end token, banned so that every stream runs its full length. */
@@ -171,6 +175,24 @@ async function stream(client: OpenAI, prompt: number[], maxTokens: number): Prom
   return { start, first, last, count, times };
 }
 
+/** Milliseconds of a one-token completion of `prompt`, its prompt scored when `scored`. */
+async function completionMs(client: OpenAI, prompt: number[], scored: boolean): Promise<number> {
+  const start = performance.now();
+  const answer = await client.completions.create({
+    model: "random110m",
+    prompt,
+    max_tokens: 1,
+    temperature: 0,
+    ...(scored ? { echo: true, logprobs: 1 } : {}),
+  });
+  const ms = performance.now() - start;
+  const logged = answer.choices[0]?.logprobs?.token_logprobs?.length ?? 0;
+  if (scored && logged !== prompt.length + 1) {
+    throw new Error(`A scored prompt of ${prompt.length} tokens came back with ${logged} logprobs`);
+  }
+  return ms;
+}
+
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -263,6 +285,22 @@ try {
   );
   out.peak_rss_mb = await peakRssMb(server.pid);
   console.log(`server peak RSS ${out.peak_rss_mb.toFixed(0)} MiB`);
+  // Last, so that the peak RSS above is that of the streams, prefix and burst alone: each fresh
+  // prompt scored here adds its KV blocks to the prefix cache.
+  const plain: number[] = [];
+  const scored: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    plain.push(await completionMs(client, tokens(SCORED, 5100 + round), false));
+    scored.push(await completionMs(client, tokens(SCORED, 5200 + round), true));
+  }
+  out.score_plain_ms = percentile(plain, 50);
+  out.score_ms = percentile(scored, 50);
+  out.score_cost_ratio = out.score_ms / out.score_plain_ms;
+  console.log(
+    `a fresh ${SCORED}-token prompt: ${out.score_plain_ms.toFixed(0)} ms answered, ${
+      out.score_ms.toFixed(0)
+    } ms scored (${out.score_cost_ratio.toFixed(2)}x)`,
+  );
 } finally {
   await server.stop();
 }
