@@ -3,13 +3,7 @@ import type { GenerationEvent, InferenceService } from "../src/engine/service.ts
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { IncrementalDetokenizer } from "../src/engine/detokenizer.ts";
-import {
-  type ReasoningParser,
-  reasoningParser,
-  type ReasoningPiece,
-  type ReasoningStart,
-  reasoningStart,
-} from "../src/engine/reasoning.ts";
+import { type ReasoningStart, reasoningStart } from "../src/engine/reasoning.ts";
 import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ServingState } from "./state.ts";
 import { ApiError } from "./errors.ts";
@@ -225,9 +219,6 @@ class ChoiceWriter {
   readonly #echo: string | null;
   /** Log-probabilities of text held back (a piece of a marker or a call), for the next chunk. */
   #held: TokenLogprob[] = [];
-  /** Makes the choice's reasoning parser (one for the stream, one for the whole answer). */
-  readonly #reasoningOf: () => ReasoningParser | undefined;
-  readonly #reasoning: ReasoningParser | undefined;
 
   constructor(
     shape: ResponseShape,
@@ -242,8 +233,6 @@ class ChoiceWriter {
     this.#offset = promptText.length;
     this.#echo = job.request.echo ? promptText : null;
     this.#parser = parsing ? new ToolCallParser(job.service.toolFamily) : undefined;
-    this.#reasoningOf = () => reasoningParser(job.outputs?.[index]?.reasoning);
-    this.#reasoning = this.#reasoningOf();
   }
 
   /**
@@ -264,55 +253,38 @@ class ChoiceWriter {
     return [this.#choice(this.#shape.text(this.#echo), null, [], event)];
   }
 
+  /** The chunks of a piece of reasoning and answer; the logprobs go with the first. */
   text(event: Extract<GenerationEvent, { type: "text" }>): object[] {
-    const entries = [...this.#held, ...event.logprobs ?? []];
-    this.#held = [];
-    const piece = this.#reasoning?.push(event.text) ?? { reasoning: "", content: event.text };
-    return this.#split(piece, entries);
+    let entries = [...this.#held, ...event.logprobs ?? []];
+    const out: object[] = [];
+    if (event.reasoning !== undefined) {
+      const reasoning = this.#shape.reasoning;
+      if (!reasoning) throw new TypeError(`${this.#shape.chunkObject} has no reasoning`);
+      out.push(this.#choice(reasoning(event.reasoning), null, entries));
+      entries = [];
+    }
+    if (this.#parser) return [...out, ...this.#parsed(this.#parser.push(event.text), entries)];
+    if (event.text !== "") out.push(this.#choice(this.#shape.text(event.text), null, entries));
+    this.#held = out.length > 0 ? [] : entries;
+    return out;
   }
 
   done(event: DoneEvent): object[] {
-    const rest = this.#reasoning ? this.#split(this.#reasoning.flush(), this.#held) : [];
     const last = this.#parser ? this.#parsed(this.#parser.flush()) : [];
     const reason = (this.#parser?.calls.length ?? 0) > 0 ? "tool_calls" : event.finishReason;
     return [
-      ...rest,
       ...last,
       this.#choice(this.#shape.finish, reason, [...this.#held, ...event.logprobs ?? []]),
     ];
   }
 
-  /** The chunks of a piece of reasoning and content; `entries` go with the first. */
-  #split(piece: ReasoningPiece, entries: readonly TokenLogprob[]): object[] {
-    const out: object[] = [];
-    if (piece.reasoning !== "") {
-      const reasoning = this.#shape.reasoning;
-      if (!reasoning) throw new TypeError(`${this.#shape.chunkObject} has no reasoning`);
-      out.push(this.#choice(reasoning(piece.reasoning), null, entries));
-      entries = [];
-    }
-    if (this.#parser) return [...out, ...this.#parsed(this.#parser.push(piece.content), entries)];
-    if (piece.content !== "") {
-      out.push(this.#choice(this.#shape.text(piece.content), null, entries));
-    }
-    this.#held = out.length > 0 ? [] : [...entries];
-    return out;
-  }
-
-  whole({ text, event, logprobs, prompt }: Answer): object {
-    const split = this.#reasoningOf()?.whole(text);
-    const answer = split?.content ?? text;
+  whole({ text, reasoning, event, logprobs, prompt }: Answer): object {
     const { content, calls } = this.#parser
-      ? parseToolCalls(this.#job.service, answer)
-      : { content: answer, calls: [] };
+      ? parseToolCalls(this.#job.service, text)
+      : { content: text, calls: [] };
     const reason = calls.length > 0 ? "tool_calls" : event.finishReason;
     const shown = (this.#echo ?? "") + content;
-    return this.#choice(
-      this.#shape.whole(shown, calls, split?.reasoning),
-      reason,
-      logprobs,
-      prompt,
-    );
+    return this.#choice(this.#shape.whole(shown, calls, reasoning), reason, logprobs, prompt);
   }
 
   #choice(

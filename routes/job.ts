@@ -269,6 +269,8 @@ export type PromptEvent = Extract<GenerationEvent, { type: "prompt" }>;
 /** One choice's whole answer: its text, its end, and every token's logprobs. */
 export interface Answer {
   readonly text: string;
+  /** A thinking model's reasoning, apart from `text` ("" for others). */
+  readonly reasoning: string;
   readonly event: DoneEvent;
   readonly logprobs: readonly TokenLogprob[];
   /** Its prompt's, when asked for (`echo` with `logprobs`). */
@@ -313,6 +315,7 @@ export async function respondWhole(
     const timer = new GenerationTimer(job);
     const answers = await eachChoice(job, timer, async (choice, events) => {
       let text = "";
+      let reasoning = "";
       const logprobs: TokenLogprob[] = [];
       let prompt: PromptEvent | null = null;
       for await (const event of events) {
@@ -323,9 +326,10 @@ export async function respondWhole(
         logprobs.push(...event.logprobs ?? []);
         if (event.type === "text") {
           text += event.text;
+          reasoning += event.reasoning ?? "";
         } else {
           timer.done(event, choice);
-          return { text, event, logprobs, prompt };
+          return { text, reasoning, event, logprobs, prompt };
         }
       }
       throw new Error("Generation ended without a result");

@@ -13,7 +13,7 @@ import {
   unixSeconds,
 } from "./job.ts";
 import { loggedToken, parseToolCalls } from "./generation.ts";
-import { type ReasoningParser, reasoningParser, reasoningStart } from "../src/engine/reasoning.ts";
+import { reasoningStart } from "../src/engine/reasoning.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject, type ResponseFormat } from "./validate.ts";
@@ -70,7 +70,6 @@ export function responsesRoute(state: ServingState): Hono {
       { ...request, formatField: "text.format.schema" },
       start,
     );
-    const reasoning = () => reasoningParser(output.reasoning);
     const sampling: SamplingOptions = {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { topP: request.topP }),
@@ -97,7 +96,7 @@ export function responsesRoute(state: ServingState): Hono {
       request,
       id,
       output.toolCalls === true,
-      reasoning,
+      output.reasoning !== undefined,
       (body, answer) => {
         if (!request.store) return;
         stored.set(id, { body, conversation: [...conversation, answer] });
@@ -135,15 +134,15 @@ function notFound(id: string): ApiError {
  * The events and the whole answer of one response. `store` is called with the final response
  * object and the assistant's message. With `toolCalls`, the output is read for calls in the
  * model's format: each becomes a `function_call` item after the message (which is opened only
- * once there is text for it). A thinking model's reasoning (`reasoning` makes its parser) is a
- * `reasoning` item ahead of them.
+ * once there is text for it). A thinking model's (`thinks`) reasoning is a `reasoning` item
+ * ahead of them, the message opened once its text comes.
  */
 function responseWriter(
   service: InferenceService,
   request: ResponseRequest,
   id: string,
   toolCalls: boolean,
-  reasoning: () => ReasoningParser | undefined,
+  thinks: boolean,
   store: (body: object, answer: ChatMessage) => void,
 ): JobWriter {
   const createdAt = unixSeconds();
@@ -244,15 +243,13 @@ function responseWriter(
   });
   const finished = (
     whole: string,
+    thought: string,
     done: Extract<GenerationEvent, { type: "done" }>,
     entries: readonly TokenLogprob[],
   ) => {
-    const split = reasoning()?.whole(whole);
-    const thought = split?.reasoning ?? "";
-    const answer = split?.content ?? whole;
     const { content, calls } = toolCalls
-      ? parseToolCalls(service, answer)
-      : { content: answer, calls: [] };
+      ? parseToolCalls(service, whole)
+      : { content: whole, calls: [] };
     const status = done.finishReason === "stop" || calls.length > 0 ? "completed" : "incomplete";
     const output: object[] = [];
     if (thought !== "") output.push(reasoningItem("completed", [reasoningPart(thought)]));
@@ -276,7 +273,6 @@ function responseWriter(
     return response;
   };
   const parser = toolCalls ? new ToolCallParser(service.toolFamily) : undefined;
-  const thinking = reasoning();
   let thought: { where: object; text: string; open: boolean } | undefined;
   const reasoningFrames = (piece: string): string[] => {
     if (piece === "") return [];
@@ -314,22 +310,18 @@ function responseWriter(
     ];
   };
   /** The frames of generated text: reasoning first, then the answer's text or calls. */
-  const answerFrames = (piece: string, pieceEntries: readonly TokenLogprob[]): string[] => {
-    const split = thinking?.push(piece) ?? { reasoning: "", content: piece };
-    return splitFrames(split, pieceEntries);
-  };
-  const splitFrames = (
-    split: { reasoning: string; content: string },
+  const answerFrames = (
+    event: Extract<GenerationEvent, { type: "text" }>,
     pieceEntries: readonly TokenLogprob[],
   ): string[] => {
-    const frames = reasoningFrames(split.reasoning);
-    if (split.content === "") return frames;
+    const frames = reasoningFrames(event.reasoning ?? "");
+    if (event.text === "") return frames;
     frames.push(...closeReasoning());
     return [
       ...frames,
       ...(parser
-        ? parsedFrames(parser.push(split.content), pieceEntries)
-        : textFrames(split.content, pieceEntries)),
+        ? parsedFrames(parser.push(event.text), pieceEntries)
+        : textFrames(event.text, pieceEntries)),
     ];
   };
   let text = "";
@@ -420,21 +412,20 @@ function responseWriter(
     opening: () => [
       frame("response.created", { response: body("in_progress", []) }),
       frame("response.in_progress", { response: body("in_progress", []) }),
-      ...(toolCalls || thinking ? [] : openMessage()),
+      ...(toolCalls || thinks ? [] : openMessage()),
     ],
     text: (event) => {
       whole += event.text;
       entries.push(...event.logprobs ?? []);
-      return answerFrames(event.text, event.logprobs ?? []);
+      return answerFrames(event, event.logprobs ?? []);
     },
     done: (event) => {
       entries.push(...event.logprobs ?? []);
-      const frames = thinking ? splitFrames(thinking.flush(), []) : [];
-      frames.push(...closeReasoning());
+      const frames = closeReasoning();
       if (parser) frames.push(...parsedFrames(parser.flush(), []));
       // Text or not, a response without calls answers with a message.
       if (!toolCalls) frames.push(...openMessage());
-      const response = finished(whole, event, entries);
+      const response = finished(whole, thought?.text ?? "", event, entries);
       const status = response.status;
       return [
         ...frames,
@@ -447,7 +438,7 @@ function responseWriter(
     },
     error: (error) =>
       frame("error", { code: error.code, message: error.message, param: error.param }),
-    whole: ([answer]) => finished(answer!.text, answer!.event, answer!.logprobs),
+    whole: ([answer]) => finished(answer!.text, answer!.reasoning, answer!.event, answer!.logprobs),
   };
 }
 

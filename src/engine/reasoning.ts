@@ -124,13 +124,6 @@ export class ReasoningParser {
     }
   }
 
-  /** A whole answer, split: `push` of all of it, then `flush`. */
-  whole(text: string): ReasoningPiece {
-    const first = this.push(text);
-    const last = this.flush();
-    return { reasoning: first.reasoning + last.reasoning, content: first.content + last.content };
-  }
-
   /** What is still held back, once the answer ended. */
   flush(): ReasoningPiece {
     const held = this.#held;

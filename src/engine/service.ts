@@ -5,7 +5,7 @@ import { vocabTrie } from "./constrain/vocab_trie.ts";
 import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
-import { ReasoningParser, type ReasoningStart } from "./reasoning.ts";
+import { reasoningParser, type ReasoningPiece, type ReasoningStart } from "./reasoning.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
 import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
@@ -59,8 +59,8 @@ export interface GenerateOptions {
    */
   readonly promptLogprobs?: number;
   /**
-   * How a thinking model's answer begins: the tokens of its reasoning block are counted
-   * (`reasoningTokens` of the "done" event).
+   * How a thinking model's answer begins: its reasoning block comes apart from the answer (the
+   * `reasoning` of "text" events), its tokens counted (`reasoningTokens` of the "done" event).
    */
   readonly reasoning?: ReasoningStart;
   /**
@@ -86,7 +86,10 @@ export type GenerationEvent =
   }
   | {
     readonly type: "text";
+    /** Text of the answer ("" when the event carries reasoning alone). */
     readonly text: string;
+    /** Text of a thinking model's reasoning block (with `GenerateOptions.reasoning`). */
+    readonly reasoning?: string;
     readonly logprobs?: readonly TokenLogprob[];
   }
   | {
@@ -367,10 +370,25 @@ export class InferenceService {
     const minTokens = options.minTokens ?? 0;
     const limit = Math.min(options.maxTokens, this.#model.contextLength - promptIds.length);
     const generated: number[] = [];
-    const thinking = options.reasoning
-      ? new ReasoningParser(options.reasoning.markers, options.reasoning.opened)
-      : null;
+    const thinking = reasoningParser(options.reasoning);
     let reasoningTokens = 0;
+    /** Text safe to send, split into reasoning and answer for a thinking model. */
+    const send = (text: string) => {
+      // The tokens that open and close the block count as reasoning.
+      const before = thinking?.inReasoning;
+      const piece = thinking?.push(text) ?? { reasoning: "", content: text };
+      if (before || thinking?.inReasoning) reasoningTokens++;
+      emit(piece);
+    };
+    const emit = ({ reasoning, content }: ReasoningPiece) => {
+      if (reasoning === "" && content === "") return;
+      events.push({
+        type: "text",
+        text: content,
+        ...(reasoning === "" ? {} : { reasoning }),
+        ...logprobs?.take(),
+      });
+    };
     const logprobs = options.logprobs === undefined ? null : new LogprobsQueue();
     const events = new EventQueue<GenerationEvent>();
     let finishReason: FinishReason = "length";
@@ -399,15 +417,7 @@ export class InferenceService {
       generated.push(id);
       if (generated.length === 1) options.onFirstToken?.();
       logprobs?.add(tokenLogprob(logits, id, options.logprobs!));
-      const delta = detokenizer.push(id);
-      if (thinking !== null) {
-        // The tokens that open and close the block count as reasoning.
-        const before = thinking.inReasoning;
-        thinking.push(delta);
-        if (before || thinking.inReasoning) reasoningTokens++;
-      }
-      const text = stop.push(delta);
-      if (text !== "") events.push({ type: "text", text, ...logprobs?.take() });
+      send(stop.push(detokenizer.push(id)));
       if (stop.stopped || constraint?.complete) {
         finishReason = "stop";
         return null;
@@ -426,8 +436,9 @@ export class InferenceService {
         let rest = stop.push(detokenizer.flush());
         if (stop.stopped) finishReason = "stop";
         else rest += stop.flush();
-        if (rest !== "") events.push({ type: "text", text: rest, ...logprobs?.take() });
+        if (rest !== "") emit(thinking?.push(rest) ?? { reasoning: "", content: rest });
       }
+      if (thinking) emit(thinking.flush());
       events.push({
         type: "done",
         finishReason,
