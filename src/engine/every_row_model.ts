@@ -2,11 +2,12 @@
  * The model a prompt's log-probabilities run: the same graph with its classifier applied to
  * every position, not only the last one that exports keep before it.
  */
-import { argTensorIds, type Node, throughIdentities, type Value } from "../graph/graph.ts";
+import { argTensorIds, throughIdentities, type Value } from "../graph/graph.ts";
 import { inferFacts } from "../graph/infer.ts";
 import type { Model } from "../graph/model.ts";
-import { type Dim, symbolOf } from "../tensor/dim.ts";
-import { logitsOutput, tokenSymbol } from "./session.ts";
+import { symbolOf } from "../tensor/dim.ts";
+import { classifierOf } from "./hidden_model.ts";
+import { rowsOfLogits, tokenSymbol } from "./session.ts";
 
 const variants = new WeakMap<Model, Model | null>();
 
@@ -19,27 +20,18 @@ const variants = new WeakMap<Model, Model | null>();
  */
 export function everyRowModel(model: Model): Model | null {
   if (variants.has(model)) return variants.get(model)!;
-  const variant = rowsOfLogits(model, logitsOutput(model).id) ? model : unsliced(model);
+  const variant = rowsOfLogits(model) ? model : unsliced(model);
   variants.set(model, variant);
   return variant;
 }
 
-/** True when value `id` has a row per token: an axis of the token input's symbol. */
-function rowsOfLogits(model: Model, id: number): boolean {
-  return model.values[id]!.fact.shape.some((d) => isTokenAxis(model, d));
-}
-
-function isTokenAxis(model: Model, dim: Dim): boolean {
-  return tokenSymbol(model) !== null && symbolOf(dim) === tokenSymbol(model);
-}
-
 /** `model` with the classifier reading the rows its input slice picked one of; null: no such. */
 function unsliced(model: Model): Model | null {
-  const logits = logitsOutput(model);
-  const classifier = producerOf(model, throughIdentities(model, logits.id));
-  const input = classifier?.name === "linear" ? classifier.args.get("input") : undefined;
-  if (!classifier || input === undefined || argTensorIds(input).length !== 1) return null;
-  const slice = producerOf(model, throughIdentities(model, argTensorIds(input)[0]!));
+  const found = classifierOf(model);
+  if (found === null) return null;
+  const classifier = found.node;
+  const producer = model.values[throughIdentities(model, found.input)]!.producer;
+  const slice = producer === null ? undefined : model.nodes[producer];
   const sliced = slice?.name === "slice" ? slice.args.get("input") : undefined;
   const axes = slice?.args.get("axes");
   if (
@@ -50,9 +42,11 @@ function unsliced(model: Model): Model | null {
   const rank = model.values[sliced.id]!.fact.shape.length;
   const axis = (axes.value[0] + rank) % rank;
   const rows = model.values[sliced.id]!.fact.shape[axis]!;
-  if (model.values[slice.outputs[0]!]!.fact.shape[axis] !== 1 || !isTokenAxis(model, rows)) {
-    return null;
-  }
+  const symbol = tokenSymbol(model);
+  if (
+    model.values[slice.outputs[0]!]!.fact.shape[axis] !== 1 || symbol === null ||
+    symbolOf(rows) !== symbol
+  ) return null;
   // Rewired, then the facts of the classifier and what follows it inferred again.
   const nodes = model.nodes.slice();
   const values = model.values.slice();
@@ -76,12 +70,7 @@ function unsliced(model: Model): Model | null {
     values,
     outputs: model.outputs.map((o) => ({ ...o, fact: values[o.id]!.fact })),
   });
-  return rowsOfLogits(variant, logits.id) ? variant : null;
-}
-
-function producerOf(model: Model, id: number): Node | undefined {
-  const producer = model.values[id]!.producer;
-  return producer === null ? undefined : model.nodes[producer];
+  return rowsOfLogits(variant) ? variant : null;
 }
 
 /** The classifier and what follows it read no archive tensor. */

@@ -169,7 +169,8 @@ class ModelPlan {
     if (logits.length < 1) throw new TypeError("The graph has no logits output");
     this.logits = logits.find((o) => o.name === "outputs") ?? logits[0]!;
     this.tokenSymbol = this.tokens.fact.shape.map(symbolOf).find((s) => s !== null) ?? null;
-    this.rowsOfLogits = this.logits.fact.shape.some((d) => symbolOf(d) === this.tokenSymbol);
+    this.rowsOfLogits = this.tokenSymbol !== null &&
+      this.logits.fact.shape.some((d) => symbolOf(d) === this.tokenSymbol);
     const first = this.pairs[0];
     this.pastSymbol = first ? symbolOf(model.input(first.input)!.fact.shape[first.axis]!)! : "P";
     const bindings = new Map([[this.pastSymbol, 0]]);
@@ -261,6 +262,11 @@ export function logitsOutput(model: Model): GraphIO {
 /** The symbol of the axis along which `model` takes the tokens of a run (S), if it has one. */
 export function tokenSymbol(model: Model): string | null {
   return planOf(model).tokenSymbol;
+}
+
+/** True when `model`'s logits have a row per token run (see `SessionOptions.everyRow`). */
+export function rowsOfLogits(model: Model): boolean {
+  return planOf(model).rowsOfLogits;
 }
 
 /** The KV pool layouts of `model`'s cache tensors (what a shared pool is built from). */
