@@ -71,18 +71,17 @@ function constraintPlan(
     param: string,
     compile: () => Grammar,
     code = "invalid_schema",
-  ): VocabGrammar => {
-    if (reasoning === null) return compiledGrammar(state, service, key, param, compile, code);
-    const { markers, opened } = reasoning;
-    return compiledGrammar(
-      state,
-      service,
-      `${key} after reasoning ${opened}`,
-      param,
-      () => afterReasoning(compile(), markers, opened),
-      code,
-    );
-  };
+  ): VocabGrammar =>
+    reasoning === null
+      ? compiledGrammar(state, service, key, param, compile, code)
+      : compiledGrammar(
+        state,
+        service,
+        `${key} after reasoning ${reasoning.opened}`,
+        param,
+        () => afterReasoning(compile(), reasoning.markers, reasoning.opened),
+        code,
+      );
   const structured = request.structured;
   if (structured !== undefined) {
     const where = `structured_outputs.${structured.kind}`;

@@ -430,9 +430,7 @@ export class BatchScheduler<S extends StepSequence> {
       const live = this.#waiting[at]!;
       const tokens = [...live.fed, ...live.pending];
       // Keep one token to compute: its logits are what the sequence needs next.
-      const reusable = live.promptRows < rowsWanted(live.request)
-        ? 0
-        : Math.floor((tokens.length - 1) / pool.blockSize);
+      const reusable = scoring(live) ? 0 : Math.floor((tokens.length - 1) / pool.blockSize);
       const cached = this.prefixCache.lookup(tokens, reusable);
       if (this.#prefilling(tokens, reusable) > cached.length) {
         at++;
@@ -511,7 +509,7 @@ export class BatchScheduler<S extends StepSequence> {
       }
       if (!this.#running.includes(live)) continue;
       let take = Math.min(live.pending.length, Math.max(1, budget));
-      if (live.promptRows < rowsWanted(live.request)) take = Math.min(take, MAX_PROMPT_ROWS);
+      if (scoring(live)) take = Math.min(take, MAX_PROMPT_ROWS);
       if (!this.#reserve(live, live.fed.length + take)) continue;
       work.push({ live, ids: live.pending.slice(0, take) });
       budget -= take;
@@ -620,6 +618,11 @@ export class BatchScheduler<S extends StepSequence> {
 function kindOf(live: Live<unknown>): SequenceKind {
   const { request } = live;
   return request.hidden ? "hidden" : request.promptLogits ? "rows" : "logits";
+}
+
+/** True while `live` has prompt positions whose logits its request still waits for. */
+function scoring(live: Live<unknown>): boolean {
+  return live.promptRows < rowsWanted(live.request);
 }
 
 /** Prompt positions whose logits `request` asks for: all but the last. */

@@ -49,14 +49,19 @@ Deno.test("toolCallGrammar writes each family's calls and nothing else", () => {
   assert.ok(!llama.matches('{"name": "add", "arguments": {"a": 1, "b": 2}}'));
 });
 
-Deno.test("TriggeredConstraint lets text through until a call opens, then holds the call to the grammar", async () => {
+/** SmolLM2's tokenizer, one Hermes call of `TOOLS` over its vocabulary, and its token bytes. */
+async function hermesCalls() {
   const tokenizer = await loadTokenizer(`${FIXTURES}tokenizers/smollm2/tokenizer.json`);
   const grammar = new VocabGrammar(
     toolCallGrammar("hermes", TOOLS, { parallel: false }),
     vocabTrie(tokenizer),
     tokenizer.eos,
   );
-  const bytes = (id: number) => tokenizer.tokenBytes(id);
+  return { tokenizer, grammar, bytes: (id: number) => tokenizer.tokenBytes(id) };
+}
+
+Deno.test("TriggeredConstraint lets text through until a call opens, then holds the call to the grammar", async () => {
+  const { tokenizer, grammar, bytes } = await hermesCalls();
   const constraint = new TriggeredConstraint(grammar, bytes, "<tool_call>");
   for (const id of tokenizer.encode("Let me add them. ")) {
     assert.equal(constraint.mask(100), null);
@@ -89,13 +94,7 @@ Deno.test("TriggeredConstraint lets text through until a call opens, then holds 
 });
 
 Deno.test("TriggeredConstraint skips a thinking model's reasoning: a call written in it opens nothing", async () => {
-  const tokenizer = await loadTokenizer(`${FIXTURES}tokenizers/smollm2/tokenizer.json`);
-  const grammar = new VocabGrammar(
-    toolCallGrammar("hermes", TOOLS, { parallel: false }),
-    vocabTrie(tokenizer),
-    tokenizer.eos,
-  );
-  const bytes = (id: number) => tokenizer.tokenBytes(id);
+  const { tokenizer, grammar, bytes } = await hermesCalls();
   const markers = { open: "<think>", close: "</think>" };
   for (const opened of [true, false]) {
     const constraint = new TriggeredConstraint(grammar, bytes, "<tool_call>", false, {
