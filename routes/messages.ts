@@ -66,27 +66,31 @@ export function parseMessage(value: unknown, index: number): ChatMessage {
  * (`reasoning_content`); given as `reasoning_content` or `reasoning`.
  */
 function reasoningField(message: Record<string, unknown>, where: string): Record<string, unknown> {
-  for (const key of ["reasoning_content", "reasoning"]) {
-    const v = message[key];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "string") {
-      throw invalidRequest(`'${where}.${key}' must be a string`, `${where}.${key}`, "invalid_type");
-    }
-    return { reasoning_content: v };
+  const reasoning = optionalString(message, "reasoning_content", where) ??
+    optionalString(message, "reasoning", where);
+  return reasoning === undefined ? {} : { reasoning_content: reasoning };
+}
+
+/** `message[key]` when it is a string; undefined when absent; a 400 naming it otherwise. */
+function optionalString(
+  message: Record<string, unknown>,
+  key: string,
+  where: string,
+): string | undefined {
+  const v = message[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") {
+    throw invalidRequest(`'${where}.${key}' must be a string`, `${where}.${key}`, "invalid_type");
   }
-  return {};
+  return v;
 }
 
 /** The tool fields of a message (`tool_calls` of an assistant turn, `tool_call_id` and `name`). */
 function toolFields(message: Record<string, unknown>, where: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of ["tool_call_id", "name"]) {
-    const v = message[key];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "string") {
-      throw invalidRequest(`'${where}.${key}' must be a string`, `${where}.${key}`, "invalid_type");
-    }
-    out[key] = v;
+    const v = optionalString(message, key, where);
+    if (v !== undefined) out[key] = v;
   }
   const calls = message.tool_calls;
   if (calls === undefined || calls === null) return out;
