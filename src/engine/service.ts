@@ -103,6 +103,8 @@ export type GenerationEvent =
     readonly cachedTokens: number;
     /** Of the completion's tokens, those of a thinking model's reasoning block. */
     readonly reasoningTokens: number;
+    /** The stop string that ended the generation; null when none did. */
+    readonly stopString: string | null;
     readonly logprobs?: readonly TokenLogprob[];
   };
 
@@ -447,6 +449,7 @@ export class InferenceService {
         ids: generated,
         cachedTokens: outcome.cachedTokens,
         reasoningTokens,
+        stopString: stop.matched,
         ...logprobs?.take(),
       });
       events.close();

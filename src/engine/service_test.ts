@@ -44,18 +44,24 @@ Deno.test("InferenceService.generate prefills in chunks and matches the referenc
   assert.equal(`Once upon a time${text}`.trim(), expected);
   assert.ok(done.type === "done" && done.completionTokens === steps);
   assert.ok(done.type === "done" && done.finishReason === "length");
+  assert.ok(done.type === "done" && done.stopString === null);
 });
 
-Deno.test("InferenceService.generate stops at a stop string and reports finish stop", async () => {
+Deno.test("InferenceService.generate stops at a stop string and reports finish stop and the string", async () => {
   const service = await stories();
   const prompt = service.encodePrompt("Once upon a time");
   const events = await collect(
-    service.generate(prompt, { sampling: { temperature: 0 }, stop: ["Lily"], maxTokens: 50 }),
+    service.generate(prompt, {
+      sampling: { temperature: 0 },
+      stop: ["dragon", "Lily"],
+      maxTokens: 50,
+    }),
   );
   const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
   assert.equal(text, ", there was a little girl named ");
   const done = events.at(-1)!;
   assert.ok(done.type === "done" && done.finishReason === "stop");
+  assert.ok(done.type === "done" && done.stopString === "Lily");
 });
 
 Deno.test("InferenceService.generate stops during prefill when aborted", async () => {

@@ -6,7 +6,7 @@
 export class StopMatcher {
   readonly #stops: readonly string[];
   #pending = "";
-  #stopped = false;
+  #matched: string | null = null;
 
   /** Empty stop strings are ignored. */
   constructor(stops: readonly string[]) {
@@ -15,20 +15,27 @@ export class StopMatcher {
 
   /** True once a stop string was seen; later text is dropped. */
   get stopped(): boolean {
-    return this.#stopped;
+    return this.#matched !== null;
+  }
+
+  /** The stop string that was seen (the first in the text; of two there, the first given). */
+  get matched(): string | null {
+    return this.#matched;
   }
 
   /** Feeds the next piece of text; returns the part that is safe to emit now. */
   push(text: string): string {
-    if (this.#stopped) return "";
+    if (this.stopped) return "";
     const buffer = this.#pending + text;
     let cut = -1;
     for (const stop of this.#stops) {
       const at = buffer.indexOf(stop);
-      if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+      if (at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+        this.#matched = stop;
+      }
     }
     if (cut >= 0) {
-      this.#stopped = true;
       this.#pending = "";
       return buffer.slice(0, cut);
     }
@@ -39,7 +46,7 @@ export class StopMatcher {
 
   /** Releases the held-back text at the end of generation (it matched no stop string). */
   flush(): string {
-    const rest = this.#stopped ? "" : this.#pending;
+    const rest = this.stopped ? "" : this.#pending;
     this.#pending = "";
     return rest;
   }

@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
 import { StopMatcher } from "./stop.ts";
 
-function feed(stops: string[], pieces: string[]): { out: string; stopped: boolean } {
+function feed(
+  stops: string[],
+  pieces: string[],
+): { out: string; stopped: boolean; matched: string | null } {
   const m = new StopMatcher(stops);
   let out = "";
   for (const p of pieces) out += m.push(p);
   out += m.flush();
-  return { out, stopped: m.stopped };
+  return { out, stopped: m.stopped, matched: m.matched };
 }
 
 Deno.test("StopMatcher cuts at a stop string inside one piece", () => {
-  assert.deepEqual(feed(["END"], ["abcENDdef"]), { out: "abc", stopped: true });
+  assert.deepEqual(feed(["END"], ["abcENDdef"]), { out: "abc", stopped: true, matched: "END" });
 });
 
 Deno.test("StopMatcher never leaks a stop string split across pieces", () => {
@@ -32,13 +35,21 @@ Deno.test("StopMatcher releases a held prefix once it stops matching", () => {
 });
 
 Deno.test("StopMatcher picks the earliest of several stop strings", () => {
-  assert.deepEqual(feed(["xyz", "b"], ["axy", "zb"]), { out: "a", stopped: true });
-  assert.deepEqual(feed(["bc", "abcd"], ["zab", "cd"]), { out: "z", stopped: true });
+  const first = { out: "a", stopped: true, matched: "xyz" };
+  assert.deepEqual(feed(["xyz", "b"], ["axy", "zb"]), first);
+  assert.deepEqual(feed(["bc", "abcd"], ["zab", "cd"]), {
+    out: "z",
+    stopped: true,
+    matched: "abcd",
+  });
+  // Two that start at the same place: the first given.
+  assert.deepEqual(feed(["ab", "a"], ["xab"]), { out: "x", stopped: true, matched: "ab" });
 });
 
 Deno.test("StopMatcher ignores empty stop strings and passes text through", () => {
-  assert.deepEqual(feed([""], ["hello", " world"]), { out: "hello world", stopped: false });
-  assert.deepEqual(feed([], ["a"]), { out: "a", stopped: false });
+  const none = { stopped: false, matched: null };
+  assert.deepEqual(feed([""], ["hello", " world"]), { out: "hello world", ...none });
+  assert.deepEqual(feed([], ["a"]), { out: "a", ...none });
 });
 
 Deno.test("StopMatcher drops text pushed after the stop", () => {
