@@ -5,8 +5,9 @@ const PUBLIC_PATHS = new Set(["/health", "/ready"]);
 const CHALLENGE = { "WWW-Authenticate": "Bearer" };
 
 /**
- * Requires `Authorization: Bearer <key>` with one of `keys` on every path but
- * `/health` and `/ready`. No keys means no authentication.
+ * Requires one of `keys`, as `Authorization: Bearer <key>` or (as Anthropic's clients send
+ * it) `x-api-key: <key>`, on every path but `/health` and `/ready`. No keys means no
+ * authentication.
  */
 export function bearerAuth(keys: readonly string[]): MiddlewareHandler {
   const encoder = new TextEncoder();
@@ -16,14 +17,16 @@ export function bearerAuth(keys: readonly string[]): MiddlewareHandler {
       return await next();
     }
     const header = c.req.header("Authorization");
-    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) {
-      throw new ApiError(401, "Missing API key: send 'Authorization: Bearer <key>'", {
-        code: "invalid_api_key",
-        headers: CHALLENGE,
-      });
+    const bearer = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    const key = bearer ?? c.req.header("x-api-key")?.trim();
+    if (!key) {
+      throw new ApiError(
+        401,
+        "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+        { code: "invalid_api_key", headers: CHALLENGE },
+      );
     }
-    const given = encoder.encode(match[1]!);
+    const given = encoder.encode(key);
     let ok = false;
     for (const key of accepted) ok = constantTimeEqual(given, key) || ok;
     if (!ok) {

@@ -208,3 +208,43 @@ export const EMBEDDING_FIELDS: FieldTable = {
   dimensions: honoured("the model's hidden size only (vectors are not cut)"),
   user: noEffect("informational"),
 };
+
+/** What a prompt of Anthropic's Messages API is made of (`count_tokens` takes these alone). */
+const ANTHROPIC_PROMPT_FIELDS: FieldTable = {
+  model: SAMPLING.model!,
+  messages: honoured(
+    "text, tool_use, tool_result and thinking blocks; a final assistant message is continued",
+  ),
+  system: honoured("a string or text blocks"),
+  tools: honoured("client tools (input_schema), written in the model's own tool-call format"),
+  tool_choice: honoured("auto, any, tool or none; disable_parallel_tool_use: at most one call"),
+  thinking: honoured(
+    "enabled (at most budget_tokens of reasoning, then its closing marker) or adaptive let a thinking model reason; disabled sets the template's enable_thinking false",
+  ),
+  output_config: honoured(
+    "`format`: json_schema (the schema subset in the README); `effort` has no effect",
+  ),
+  cache_control: noEffect("prompt caching is automatic, by the prompt's tokens"),
+  context_management: refused("no context management"),
+  mcp_servers: refused("no MCP servers"),
+  container: refused("no containers"),
+  speed: refused("there is one speed", (v) => v === "standard"),
+};
+
+/** `POST /v1/messages` (Anthropic's Messages API). */
+export const ANTHROPIC_MESSAGES_FIELDS: FieldTable = {
+  ...ANTHROPIC_PROMPT_FIELDS,
+  max_tokens: honoured("0 fills the prompt into the prefix cache and generates nothing"),
+  stream: honoured(),
+  temperature: honoured("0 to 1; 0 is greedy"),
+  top_p: honoured(),
+  top_k: honoured(),
+  stop_sequences: honoured("up to 32 strings, cut from the text; the one met is stop_sequence"),
+  metadata: noEffect("informational"),
+  service_tier: refused("there is one tier", (v) => v === "auto" || v === "standard_only"),
+  inference_geo: noEffect("the answer is computed where the server runs"),
+  diagnostics: refused("no prompt-cache diagnostics"),
+};
+
+/** `POST /v1/messages/count_tokens`. */
+export const ANTHROPIC_COUNT_FIELDS: FieldTable = ANTHROPIC_PROMPT_FIELDS;

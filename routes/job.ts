@@ -68,7 +68,11 @@ export interface JobSpec {
   readonly request:
     & Pick<GenerationRequest, "sampling" | "stop" | "maxTokens" | "logprobs">
     & Partial<Pick<GenerationRequest, "n" | "stopTokenIds" | "ignoreEos" | "minTokens">>
-    & { readonly echo?: boolean };
+    & {
+      readonly echo?: boolean;
+      /** Most tokens of a thinking model's reasoning block (see `GenerateOptions`). */
+      readonly reasoningBudget?: number;
+    };
   /** The prompts' ids, one or more; each gets `request.n` choices. */
   readonly prompts: readonly (readonly number[])[];
   /** The request field the prompts came from, named in context errors. */
@@ -460,6 +464,9 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
     ...(logprobs !== undefined && scoresPrompt(job.request) ? { promptLogprobs: logprobs } : {}),
     ...(constraint ? { constraint } : {}),
     ...(reasoning ? { reasoning } : {}),
+    ...(reasoning && job.request.reasoningBudget !== undefined
+      ? { reasoningBudget: job.request.reasoningBudget }
+      : {}),
   });
 }
 

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { anthropicErrorResponse, anthropicRoute, isAnthropicPath } from "./anthropic.ts";
 import { bearerAuth } from "./auth.ts";
 import { chatRoute } from "./chat.ts";
 import { completionsRoute } from "./completions.ts";
@@ -21,6 +22,8 @@ const METRIC_ROUTES = new Set([
   "/v1/chat/completions",
   "/v1/completions",
   "/v1/responses",
+  "/v1/messages",
+  "/v1/messages/count_tokens",
   "/v1/embeddings",
   "/v1/models",
   "/health",
@@ -39,9 +42,10 @@ export interface App {
 }
 
 /**
- * The HTTP service: OpenAI-compatible routes under `/v1`, plus `/health`, `/ready`,
- * `/metrics`, `/tokenize` and `/detokenize`, with CORS, Bearer auth and OpenAI-shaped
- * errors, and the chat playground at `/`.
+ * The HTTP service: OpenAI-compatible routes under `/v1` and Anthropic's `/v1/messages`, plus
+ * `/health`, `/ready`, `/metrics`, `/tokenize` and `/detokenize`, with CORS, API keys
+ * (`Authorization: Bearer` or `x-api-key`) and errors in each API's shape, and the chat
+ * playground at `/`.
  *
  * @example
  * ```ts ignore
@@ -97,22 +101,28 @@ export function createApp(state: ServingState): App {
   app.route("/v1", chatRoute(state));
   app.route("/v1", completionsRoute(state));
   app.route("/v1", responsesRoute(state));
+  app.route("/v1", anthropicRoute(state));
   app.route("/v1", embeddingsRoute(state));
   app.route("/v1", modelsRoute(state));
   app.route("/", healthRoute(state));
   app.route("/", metricsRoute(state));
   app.route("/", tokenizeRoute(state));
 
+  // Anthropic's clients read errors in their own shape.
+  const respond = (path: string, error: ApiError) =>
+    isAnthropicPath(path) ? anthropicErrorResponse(error) : error.toResponse();
   app.notFound((c) =>
-    new ApiError(404, `No route for ${c.req.method} ${c.req.path}`, { code: "not_found" })
-      .toResponse()
+    respond(
+      c.req.path,
+      new ApiError(404, `No route for ${c.req.method} ${c.req.path}`, { code: "not_found" }),
+    )
   );
-  app.onError((error) => {
+  app.onError((error, c) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500 && apiError.status !== 503) {
       console.error("rill serve: request failed:", error);
     }
-    return apiError.toResponse();
+    return respond(c.req.path, apiError);
   });
   return app;
 }

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import {
+  ANTHROPIC_COUNT_FIELDS,
+  ANTHROPIC_MESSAGES_FIELDS,
   CHAT_FIELDS,
   COMPLETION_FIELDS,
   EMBEDDING_FIELDS,
@@ -122,6 +124,8 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     "POST /v1/completions": COMPLETION_FIELDS,
     "POST /v1/responses": RESPONSE_FIELDS,
     "POST /v1/embeddings": EMBEDDING_FIELDS,
+    "POST /v1/messages": ANTHROPIC_MESSAGES_FIELDS,
+    "POST /v1/messages/count_tokens": ANTHROPIC_COUNT_FIELDS,
   };
   for (const [endpoint, table] of Object.entries(tables)) {
     const at = readme.indexOf(`#### ${endpoint}`);

@@ -64,6 +64,12 @@ export interface GenerateOptions {
    */
   readonly reasoning?: ReasoningStart;
   /**
+   * Most tokens of a thinking model's reasoning block (with `reasoning`): once the block holds
+   * this many, the tokens of its closing marker are written in place of sampled ones, and the
+   * answer follows.
+   */
+  readonly reasoningBudget?: number;
+  /**
    * Limits the tokens that may be sampled (structured output) and ends generation once its
    * document is whole; the text is then the UTF-8 of the tokens' bytes, exactly what it checked.
    */
@@ -374,6 +380,8 @@ export class InferenceService {
     const generated: number[] = [];
     const thinking = reasoningParser(options.reasoning);
     let reasoningTokens = 0;
+    /** The closing marker's tokens still to write, once the reasoning budget is spent. */
+    let closing: number[] | null = options.reasoningBudget === undefined ? [] : null;
     /** Text safe to send, split into reasoning and answer for a thinking model. */
     const send = (text: string) => {
       // The tokens that open and close the block count as reasoning.
@@ -408,9 +416,17 @@ export class InferenceService {
         scored = null;
       }
       if (limit <= 0) return null;
-      const allowed = constraint?.mask(limit - generated.length) ?? undefined;
-      if (generated.length < minTokens) { for (const id of ending) logits[id] = -Infinity; }
-      const id = sampler.sample(logits, generated, allowed);
+      if (
+        closing === null && thinking?.inReasoning && reasoningTokens >= options.reasoningBudget!
+      ) {
+        closing = this.#tokenizer.encode(options.reasoning!.markers.close, { addBos: false });
+      }
+      let id = closing?.shift();
+      if (id === undefined) {
+        const allowed = constraint?.mask(limit - generated.length) ?? undefined;
+        if (generated.length < minTokens) { for (const id of ending) logits[id] = -Infinity; }
+        id = sampler.sample(logits, generated, allowed);
+      }
       if (ending.has(id)) {
         finishReason = "stop";
         return null;
