@@ -89,12 +89,15 @@ export function anthropicRoute(state: ServingState): Hono {
       reasoningStart(service.chatTemplate, prompt),
     );
     const id = `msg_${crypto.randomUUID().replaceAll("-", "")}`;
+    // As Anthropic's API does, a max_tokens past the context window is cut to what it holds.
+    const room = Math.min(service.contextLength, service.kvCapacity) - promptIds.length;
+    const windowLimit = room > 0 && request.maxTokens > room ? room : null;
     const job = prepareJob(state, {
       service,
       request: {
         sampling: request.sampling,
         stop: request.stopSequences,
-        maxTokens: request.maxTokens,
+        maxTokens: windowLimit ?? request.maxTokens,
         logprobs: undefined,
         ...(request.reasoningBudget === undefined
           ? {}
@@ -107,7 +110,12 @@ export function anthropicRoute(state: ServingState): Hono {
       arrived,
       clientSignal: c.req.raw.signal,
     });
-    const writer = messageWriter(service, id, promptIds.length, output.toolCalls === true);
+    const writer = messageWriter(service, {
+      id,
+      promptTokens: promptIds.length,
+      toolCalls: output.toolCalls === true,
+      windowLimit,
+    });
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
 
@@ -136,15 +144,28 @@ function toolUseId(callId: string): string {
   return `toolu_${callId.slice("call_".length)}`;
 }
 
+/** What a message writer needs to know of its request. */
+interface MessagePlan {
+  readonly id: string;
+  readonly promptTokens: number;
+  /** The answer is read for tool calls in the model's format. */
+  readonly toolCalls: boolean;
+  /** The tokens the context window left for the answer, when fewer than `max_tokens`. */
+  readonly windowLimit: number | null;
+}
+
 /** Why the answer ended, in Anthropic's terms. */
 function stopOf(
   done: DoneEvent,
   calls: number,
+  windowLimit: number | null,
 ): { stop_reason: string; stop_sequence: string | null } {
   const reason = done.stopString !== null
     ? "stop_sequence"
     : done.finishReason === "length"
-    ? "max_tokens"
+    ? windowLimit !== null && done.completionTokens >= windowLimit
+      ? "model_context_window_exceeded"
+      : "max_tokens"
     : calls > 0
     ? "tool_use"
     : "end_turn";
@@ -169,12 +190,8 @@ function usageOf(done: DoneEvent): object {
  * `toolCalls`, one `tool_use` block per call in the model's format. A block opens with its
  * first text; an answer with nothing in it has no blocks.
  */
-function messageWriter(
-  service: InferenceService,
-  id: string,
-  promptTokens: number,
-  toolCalls: boolean,
-): JobWriter {
+function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter {
+  const { id, promptTokens, toolCalls, windowLimit } = plan;
   const frame = (type: string, payload: object = {}) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`;
   const message = (content: object[], stop: object, usage: object) => ({
@@ -271,7 +288,7 @@ function messageWriter(
       return [
         ...frames,
         frame("message_delta", {
-          delta: { ...stopOf(event, parser?.calls.length ?? 0), stop_details: null },
+          delta: { ...stopOf(event, parser?.calls.length ?? 0, windowLimit), stop_details: null },
           usage: usageOf(event),
         }),
         frame("message_stop"),
@@ -288,7 +305,7 @@ function messageWriter(
         ...(content === "" ? [] : [{ type: "text", text: content }]),
         ...calls.map(toolUse),
       ];
-      return message(blocks, stopOf(event, calls.length), usageOf(event));
+      return message(blocks, stopOf(event, calls.length, windowLimit), usageOf(event));
     },
   };
 }

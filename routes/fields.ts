@@ -234,7 +234,9 @@ const ANTHROPIC_PROMPT_FIELDS: FieldTable = {
 /** `POST /v1/messages` (Anthropic's Messages API). */
 export const ANTHROPIC_MESSAGES_FIELDS: FieldTable = {
   ...ANTHROPIC_PROMPT_FIELDS,
-  max_tokens: honoured("0 fills the prompt into the prefix cache and generates nothing"),
+  max_tokens: honoured(
+    "0 fills the prompt into the prefix cache and generates nothing; past the context window it is cut to it",
+  ),
   stream: honoured(),
   temperature: honoured("0 to 1; 0 is greedy"),
   top_p: honoured(),

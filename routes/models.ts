@@ -5,7 +5,8 @@ import type { ServingState } from "./state.ts";
 
 /**
  * `GET /models` and `GET /models/:id`: the one served model, with its context length (prompt
- * plus completion tokens); `:id` may also be one of its aliases.
+ * plus completion tokens); `:id` may also be one of its aliases. Each model and the list carry
+ * the fields of both OpenAI's and Anthropic's shapes.
  */
 export function modelsRoute(state: ServingState): Hono {
   const app = new Hono();
@@ -17,8 +18,20 @@ export function modelsRoute(state: ServingState): Hono {
     owned_by: "rill",
     context_length: service.contextLength,
     max_model_len: service.contextLength,
+    type: "model",
+    display_name: service.modelId,
+    created_at: new Date(created * 1000).toISOString(),
   });
-  app.get("/models", (c) => c.json({ object: "list", data: [describe(state.requireService())] }));
+  app.get("/models", (c) => {
+    const { modelId } = state.requireService();
+    return c.json({
+      object: "list",
+      data: [describe(state.requireService())],
+      has_more: false,
+      first_id: modelId,
+      last_id: modelId,
+    });
+  });
   app.get("/models/:id{.+}", (c) => c.json(describe(state.requireModel(c.req.param("id")))));
   return app;
 }

@@ -175,6 +175,72 @@ Deno.test("messages: count_tokens counts the prompt a message reads; repeated pr
   assert.equal(answer.usage.input_tokens + cached, count);
 });
 
+Deno.test("models: Anthropic's client lists and retrieves the served model, by its id or an alias", async () => {
+  await using server = await startServer({ modelAliases: ["claude-sonnet-4-5"] });
+  const client = anthropic(server);
+  const listed = [];
+  for await (const model of client.models.list()) listed.push(model);
+  assert.deepEqual(listed.map((m) => [m.id, m.type, m.display_name]), [
+    ["stories260K", "model", "stories260K"],
+  ]);
+  assert.ok(!Number.isNaN(Date.parse(listed[0]!.created_at)));
+  assert.equal((await client.models.retrieve("claude-sonnet-4-5")).id, "stories260K");
+  const missing = await client.models.retrieve("claude-opus-4").catch((e: unknown) => e);
+  assert.ok(missing instanceof Anthropic.NotFoundError, String(missing));
+  // An alias serves messages as the model.
+  const message = await client.messages.create({
+    model: "claude-sonnet-4-5",
+    max_tokens: 2,
+    messages: STORY,
+  });
+  assert.equal(message.model, "stories260K");
+});
+
+Deno.test("messages: a max_tokens past the context window is cut to it, and the answer ends with model_context_window_exceeded", async () => {
+  await using server = await startServer();
+  const client = anthropic(server);
+  const context = (await server.client().models.retrieve("stories260K") as unknown as {
+    context_length: number;
+  }).context_length;
+  const ask = (words: number) => [{
+    role: "user" as const,
+    content: `Tell me about ${"the big red cat and ".repeat(words)}the dog.`,
+  }];
+  // The longest prompt that leaves the answer a few tokens.
+  let words = 1;
+  const count = async (w: number) =>
+    (await client.messages.countTokens({ model: "stories260K", messages: ask(w) })).input_tokens;
+  while (await count(words * 2) < context - 8) words *= 2;
+  for (let step = words / 2; step >= 1; step /= 2) {
+    if (await count(words + step) < context - 8) words += step;
+  }
+  const prompt = await count(words);
+  assert.ok(prompt >= context - 20 && prompt < context - 8, `${prompt} of ${context}`);
+  const body = { ...GREEDY, model: "stories260K", messages: ask(words) };
+  // (The SDK wants a stream past about 21,000 tokens.)
+  const full = await client.messages.create(
+    { ...body, max_tokens: 16000 } as Anthropic.MessageCreateParamsNonStreaming,
+  );
+  assert.equal(full.stop_reason, "model_context_window_exceeded", JSON.stringify(full));
+  assert.equal(full.usage.output_tokens, context - prompt);
+  const streamed = await client.messages.stream(
+    { ...body, max_tokens: 32000 } as Anthropic.MessageStreamParams,
+  ).finalMessage();
+  assert.equal(streamed.stop_reason, "model_context_window_exceeded");
+  assert.deepEqual(streamed.content, full.content);
+  const capped = await client.messages.create(
+    { ...body, max_tokens: 3 } as Anthropic.MessageCreateParamsNonStreaming,
+  );
+  assert.equal(capped.stop_reason, "max_tokens");
+  // A prompt that fills the context is refused.
+  const tooLong = await client.messages.create({
+    model: "stories260K",
+    max_tokens: 10,
+    messages: ask(words * 4),
+  }).catch((e: unknown) => e);
+  assert.ok(tooLong instanceof Anthropic.BadRequestError, String(tooLong));
+});
+
 Deno.test("messages: errors are Anthropic's shape and name the field; keys may come as x-api-key", async () => {
   await using server = await startServer({ apiKeys: ["sk-local"] });
   const client = anthropic(server, "sk-local");
