@@ -85,7 +85,7 @@ export function anthropicRoute(state: ServingState): Hono {
     const output = outputPlan(
       state,
       service,
-      { ...request, formatField: "output_config.format.schema" },
+      { ...request, formatField: "output_config.format.schema", toolSchemaField: "input_schema" },
       reasoningStart(service.chatTemplate, prompt),
     );
     const id = `msg_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -115,6 +115,7 @@ export function anthropicRoute(state: ServingState): Hono {
       promptTokens: promptIds.length,
       toolCalls: output.toolCalls === true,
       windowLimit,
+      omitThinking: request.omitThinking,
     });
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
@@ -152,6 +153,8 @@ interface MessagePlan {
   readonly toolCalls: boolean;
   /** The tokens the context window left for the answer, when fewer than `max_tokens`. */
   readonly windowLimit: number | null;
+  /** Thinking blocks come without their text (`thinking.display` "omitted"). */
+  readonly omitThinking: boolean;
 }
 
 /** Why the answer ended, in Anthropic's terms. */
@@ -191,7 +194,7 @@ function usageOf(done: DoneEvent): object {
  * first text; an answer with nothing in it has no blocks.
  */
 function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter {
-  const { id, promptTokens, toolCalls, windowLimit } = plan;
+  const { id, promptTokens, toolCalls, windowLimit, omitThinking } = plan;
   const frame = (type: string, payload: object = {}) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`;
   const message = (content: object[], stop: object, usage: object) => ({
@@ -229,12 +232,13 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
     ...(open === kind ? [] : start(kind, block)),
     frame("content_block_delta", { index: blocks - 1, delta: payload }),
   ];
+  const thinkingBlock = { type: "thinking", thinking: "", signature: "" };
   const thinkingFrames = (piece: string) =>
-    piece === "" ? [] : delta(
-      "thinking",
-      { type: "thinking", thinking: "", signature: "" },
-      { type: "thinking_delta", thinking: piece },
-    );
+    piece === ""
+      ? []
+      : omitThinking
+      ? open === "thinking" ? [] : start("thinking", thinkingBlock)
+      : delta("thinking", thinkingBlock, { type: "thinking_delta", thinking: piece });
   const textFrames = (piece: string) =>
     piece === ""
       ? []
@@ -301,7 +305,9 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
         ? parseToolCalls(service, text)
         : { content: text, calls: [] };
       const blocks: object[] = [
-        ...(reasoning === "" ? [] : [{ type: "thinking", thinking: reasoning, signature: "" }]),
+        ...(reasoning === ""
+          ? []
+          : [{ ...thinkingBlock, thinking: omitThinking ? "" : reasoning }]),
         ...(content === "" ? [] : [{ type: "text", text: content }]),
         ...calls.map(toolUse),
       ];

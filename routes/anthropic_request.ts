@@ -31,6 +31,8 @@ export interface AnthropicRequest {
   readonly templateVariables: Readonly<Record<string, unknown>>;
   /** `thinking.budget_tokens`: most tokens of a thinking model's reasoning. */
   readonly reasoningBudget: number | undefined;
+  /** `thinking.display` "omitted": thinking blocks come without their text. */
+  readonly omitThinking: boolean;
 }
 
 /** The body of `POST /v1/messages/count_tokens`: what the prompt is made of. */
@@ -43,6 +45,7 @@ export type CountTokensRequest = Pick<
 interface Thinking {
   readonly variables: Record<string, unknown>;
   readonly budget: number | undefined;
+  readonly omit: boolean;
 }
 
 const MAX_STOP_SEQUENCES = 32;
@@ -89,7 +92,9 @@ export function parseAnthropicRequest(
 export function parsePrompt(
   body: Record<string, unknown>,
   fields: FieldTable,
-): CountTokensRequest & Pick<AnthropicRequest, "parallelToolCalls" | "reasoningBudget"> {
+):
+  & CountTokensRequest
+  & Pick<AnthropicRequest, "parallelToolCalls" | "reasoningBudget" | "omitThinking"> {
   checkFields(body, fields);
   const messages = parseMessages(body.messages);
   const last = messages.at(-1)!;
@@ -105,13 +110,14 @@ export function parsePrompt(
   const thinking = parseThinking(body.thinking);
   return {
     model: modelName(body),
-    messages: [...systemPrompt(body.system), ...messages],
+    messages: editContext([...systemPrompt(body.system), ...messages], body.context_management),
     continueFinal,
     tools,
     toolChoice: choice,
     parallelToolCalls: parallel,
     templateVariables: thinking.variables,
     reasoningBudget: thinking.budget,
+    omitThinking: thinking.omit,
   };
 }
 
@@ -367,11 +373,21 @@ function parseAnthropicToolChoice(
  * set when it is left out.
  */
 function parseThinking(value: unknown): Thinking {
-  if (value === undefined || value === null) return { variables: {}, budget: undefined };
+  if (value === undefined || value === null) {
+    return { variables: {}, budget: undefined, omit: false };
+  }
   if (!isRecord(value)) {
     throw invalidRequest("'thinking' must be an object", "thinking", "invalid_type");
   }
   const at = (field: string) => `thinking.${field}`;
+  const display = value.display ?? null;
+  if (display !== null && display !== "summarized" && display !== "omitted") {
+    throw invalidRequest(
+      `'thinking.display' must be "summarized" or "omitted", got ${JSON.stringify(display)}`,
+      at("display"),
+    );
+  }
+  const omit = display === "omitted";
   switch (value.type) {
     case "enabled": {
       const budget = value.budget_tokens;
@@ -382,12 +398,12 @@ function parseThinking(value: unknown): Thinking {
           budget === undefined ? "missing_required" : "invalid_type",
         );
       }
-      return { variables: { enable_thinking: true }, budget };
+      return { variables: { enable_thinking: true }, budget, omit };
     }
     case "adaptive":
-      return { variables: { enable_thinking: true }, budget: undefined };
+      return { variables: { enable_thinking: true }, budget: undefined, omit };
     case "disabled":
-      return { variables: { enable_thinking: false }, budget: undefined };
+      return { variables: { enable_thinking: false }, budget: undefined, omit: false };
     default:
       throw invalidRequest(
         `'thinking.type' must be one of enabled, adaptive, disabled, got ${
@@ -396,6 +412,63 @@ function parseThinking(value: unknown): Thinking {
         at("type"),
       );
   }
+}
+
+/**
+ * The messages after `context_management`'s edits. Thinking clearing
+ * (`clear_thinking_20251015`) keeps the reasoning of the last `keep` assistant turns that have
+ * some ("all", or `{"type": "thinking_turns", "value": n}`; 1 by default) and drops the older.
+ */
+function editContext(messages: ChatMessage[], value: unknown): ChatMessage[] {
+  if (value === undefined || value === null) return messages;
+  const field = "context_management";
+  if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  for (const key of Object.keys(value)) {
+    if (key !== "edits") {
+      throw invalidRequest(
+        `'${field}.${key}' is not supported: only edits`,
+        `${field}.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+  const edits = value.edits ?? [];
+  if (!Array.isArray(edits)) {
+    throw invalidRequest(`'${field}.edits' must be an array`, `${field}.edits`, "invalid_type");
+  }
+  return edits.reduce<ChatMessage[]>((edited, edit, i) => {
+    const at = `${field}.edits[${i}]`;
+    if (!isRecord(edit) || edit.type !== "clear_thinking_20251015") {
+      throw invalidRequest(
+        `'${at}.type' ${
+          JSON.stringify(isRecord(edit) ? edit.type : edit)
+        } is not supported: only clear_thinking_20251015`,
+        `${at}.type`,
+        "unsupported_parameter",
+      );
+    }
+    const keep = thinkingTurnsKept(edit.keep, `${at}.keep`);
+    let seen = 0;
+    return edited.toReversed().map((message) => {
+      if (message.reasoning_content === undefined) return message;
+      if (++seen <= keep) return message;
+      const { reasoning_content: _, ...rest } = message;
+      return rest as ChatMessage;
+    }).toReversed();
+  }, messages);
+}
+
+function thinkingTurnsKept(keep: unknown, where: string): number {
+  if (keep === undefined || keep === null) return 1;
+  if (keep === "all") return Infinity;
+  if (
+    isRecord(keep) && keep.type === "thinking_turns" && typeof keep.value === "number" &&
+    Number.isSafeInteger(keep.value) && keep.value >= 0
+  ) return keep.value;
+  throw invalidRequest(
+    `'${where}' must be "all" or {"type": "thinking_turns", "value": <whole number>}`,
+    where,
+  );
 }
 
 const EFFORTS = new Set(["low", "medium", "high", "xhigh", "max"]);

@@ -225,7 +225,9 @@ const ANTHROPIC_PROMPT_FIELDS: FieldTable = {
     "`format`: json_schema (the schema subset in the README); `effort` has no effect",
   ),
   cache_control: noEffect("prompt caching is automatic, by the prompt's tokens"),
-  context_management: refused("no context management"),
+  context_management: honoured(
+    "edits: clear_thinking_20251015 (older turns' thinking dropped from the prompt); tool-use clearing is refused",
+  ),
   mcp_servers: refused("no MCP servers"),
   container: refused("no containers"),
   speed: refused("there is one speed", (v) => v === "standard"),

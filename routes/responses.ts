@@ -67,7 +67,7 @@ export function responsesRoute(state: ServingState): Hono {
     const output = outputPlan(
       state,
       service,
-      { ...request, formatField: "text.format.schema" },
+      { ...request, formatField: "text.format.schema", toolSchemaField: "parameters" },
       start,
     );
     const sampling: SamplingOptions = {

@@ -38,6 +38,8 @@ export type OutputRequest =
     readonly structured?: StructuredOutput | undefined;
     /** Where the format's schema sits in the request (default: chat's). */
     readonly formatField?: string;
+    /** Where a tool's schema sits in its entry of `tools` (default: chat's `function.parameters`). */
+    readonly toolSchemaField?: string;
   };
 
 /**
@@ -127,12 +129,11 @@ function constraintPlan(
   const tools = request.tools.filter((t) => named === undefined || t.name === named);
   const parallel = (request.parallelToolCalls ?? true) && named === undefined;
   const key = `tools ${family} ${parallel} ${JSON.stringify(tools)}`;
-  const calls = () => {
-    request.tools!.forEach((t, i) =>
-      compileJsonSchema(t.parameters, { where: `tools[${i}].function.parameters` })
-    );
-    return toolCallGrammar(family, tools, { parallel });
-  };
+  const calls = () =>
+    toolCallGrammar(family, tools, {
+      parallel,
+      ...(request.toolSchemaField === undefined ? {} : { schemaField: request.toolSchemaField }),
+    });
   // With "auto", the calls are constrained once opened, reasoning or not.
   const constraint = choice === "auto"
     ? new TriggeredConstraint(

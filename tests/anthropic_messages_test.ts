@@ -501,6 +501,27 @@ Deno.test("messages: a thinking model's reasoning is a thinking block, written b
   });
   assert.ok(withThought.input_tokens > without.input_tokens);
 
+  // Claude Code's context_management keeps every turn's thinking; keeping none drops it.
+  const edited = (keep: unknown) =>
+    client.messages.countTokens({
+      model: "thinking",
+      messages: history,
+      context_management: { edits: [{ type: "clear_thinking_20251015", keep }] },
+    } as Anthropic.MessageCountTokensParams);
+  assert.equal((await edited("all")).input_tokens, withThought.input_tokens);
+  assert.equal(
+    (await edited({ type: "thinking_turns", value: 0 })).input_tokens,
+    without.input_tokens,
+  );
+
+  // With display "omitted", the blocks come without their text.
+  const omitted = { ...body, thinking: { type: "adaptive", display: "omitted" } };
+  const hidden = await client.messages.create(omitted as Anthropic.MessageCreateParamsNonStreaming);
+  assert.deepEqual(hidden.content, [{ type: "thinking", thinking: "", signature: "" }]);
+  const hiddenStream = await client.messages.stream(omitted as Anthropic.MessageStreamParams)
+    .finalMessage();
+  assert.deepEqual(hiddenStream.content, hidden.content);
+
   const off = await client.messages.create(
     { ...body, thinking: { type: "disabled" } } as Anthropic.MessageCreateParamsNonStreaming,
   );

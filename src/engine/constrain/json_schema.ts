@@ -96,17 +96,26 @@ export class SchemaCompiler {
   readonly #where: string;
   readonly #refs = new Map<string, number>();
   readonly #rules: JsonRules;
+  readonly #lenient: boolean;
 
   /**
    * @param root the schema `$ref`s resolve in
    * @param where named in errors before the schema path
    * @param builder the grammar the rules go into (default: a new one)
+   * @param lenient a subschema outside the supported subset (a keyword, a bound above 4096)
+   *   admits any value of the types it names, instead of failing the whole schema
    */
-  constructor(root: unknown, where: string, builder: GrammarBuilder = new GrammarBuilder()) {
+  constructor(
+    root: unknown,
+    where: string,
+    builder: GrammarBuilder = new GrammarBuilder(),
+    lenient = false,
+  ) {
     this.builder = builder;
     this.#rules = new JsonRules(builder);
     this.#root = root;
     this.#where = where;
+    this.#lenient = lenient;
   }
 
   /** Compiles the grammar with `start` as its document rule, reporting failures at the schema. */
@@ -123,6 +132,30 @@ export class SchemaCompiler {
 
   /** The rule of a value matching `schema`, found at `path` (a JSON pointer). */
   value(schema: unknown, path: string): number {
+    if (!this.#lenient) return this.#value(schema, path);
+    try {
+      return this.#value(schema, path);
+    } catch (error) {
+      if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+      return this.#loose(schema, path);
+    }
+  }
+
+  /** Any value of the types `schema` names; any JSON value when it names none. */
+  #loose(schema: unknown, path: string): number {
+    const type = isObject(schema) ? schema.type : undefined;
+    const named = (Array.isArray(type) ? type : [type]).filter((t): t is string =>
+      typeof t === "string" && TYPES.includes(t)
+    );
+    if (named.length === 0) return this.#any();
+    const types = named.includes("number") ? named.filter((t) => t !== "integer") : named;
+    const rules = types.map((t) => this.#typed(t, {}, `${path} loose`));
+    return rules.length === 1
+      ? rules[0]!
+      : this.builder.rule(`${path} loose|`, ...rules.map((r) => [r]));
+  }
+
+  #value(schema: unknown, path: string): number {
     if (schema === true) return this.#any();
     if (schema === false) throw this.#error(path, "is false: no value matches it");
     if (!isObject(schema)) throw this.#error(path, "must be an object or a boolean");

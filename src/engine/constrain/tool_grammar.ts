@@ -8,14 +8,17 @@ export interface ToolGrammarOptions {
   readonly parallel: boolean;
   /** Named in errors before each tool's path, e.g. `tools`. */
   readonly where?: string;
+  /** Where a tool's schema sits in it (default `function.parameters`, chat's). */
+  readonly schemaField?: string;
 }
 
 /**
  * The grammar of an answer that is nothing but tool calls in a family's format, each call
  * `{"name": <one of the tools>, "arguments": <matching its parameters schema>}` (Llama 3:
- * `"parameters"`).
+ * `"parameters"`). Tools are given by agent frameworks with schemas of every kind: a part of
+ * one outside the supported subset admits any value of its type instead of failing the calls.
  *
- * @throws {TypeError} when a tool's parameters use a keyword outside the supported subset
+ * @throws {RangeError} when a tool's parameters admit no finite document
  */
 export function toolCallGrammar(
   family: ToolFamily,
@@ -28,7 +31,8 @@ export function toolCallGrammar(
   const key = family === "llama3" ? "parameters" : "arguments";
   let space = -1;
   const calls = tools.map((tool, i) => {
-    const compiler = new SchemaCompiler(tool.parameters, `${where}[${i}].function.parameters`, b);
+    const field = `${where}[${i}].${options.schemaField ?? "function.parameters"}`;
+    const compiler = new SchemaCompiler(tool.parameters, field, b, true);
     space = compiler.space();
     const args = compiler.value(tool.parameters, "#");
     return [

@@ -108,3 +108,36 @@ Deno.test("TriggeredConstraint skips a thinking model's reasoning: a call writte
     assert.ok(constraint.active, `opened ${opened}: a call after it`);
   }
 });
+
+Deno.test("toolCallGrammar loosens a part of a schema it cannot enforce to any value of its type, and enforces the rest", () => {
+  // Shapes Claude Code's tools use: allOf of patterns, a string bound above 4096, a tuple.
+  const send = {
+    name: "send",
+    parameters: {
+      type: "object",
+      properties: {
+        to: { type: "string", allOf: [{ pattern: "^[^\\n]*$" }, { pattern: "^.{0,300}$" }] },
+        script: { type: "string", maxLength: 100_000 },
+        pair: { type: "array", items: [{ type: "integer" }, { type: "string" }] },
+        anything: { not: { type: "null" } },
+        level: { enum: ["low", "high"] },
+      },
+      required: ["to", "level"],
+      additionalProperties: false,
+    },
+  };
+  const grammar = new Automaton(toolCallGrammar("hermes", [send], { parallel: false }));
+  const call = (args: object) =>
+    `<tool_call>\n${JSON.stringify({ name: "send", arguments: args })}\n</tool_call>`;
+  assert.ok(grammar.matches(call({ to: "main", level: "low" })));
+  assert.ok(grammar.matches(call({ to: "a\nb", script: "x".repeat(5000), level: "high" })));
+  assert.ok(
+    grammar.matches(call({ to: "", pair: [1, "two", null], anything: { k: [1] }, level: "low" })),
+  );
+  // What it can enforce, it does: types of the loosened parts, enums, required, no extras.
+  assert.ok(!grammar.matches(call({ to: 5, level: "low" })));
+  assert.ok(!grammar.matches(call({ to: "main", pair: {}, level: "low" })));
+  assert.ok(!grammar.matches(call({ to: "main", level: "medium" })));
+  assert.ok(!grammar.matches(call({ level: "low" })));
+  assert.ok(!grammar.matches(call({ to: "main", level: "low", extra: 1 })));
+});
