@@ -99,9 +99,7 @@ export function anthropicRoute(state: ServingState): Hono {
         stop: request.stopSequences,
         maxTokens: windowLimit ?? request.maxTokens,
         logprobs: undefined,
-        ...(request.reasoningBudget === undefined
-          ? {}
-          : { reasoningBudget: request.reasoningBudget }),
+        reasoningBudget: request.reasoningBudget,
       },
       prompts: [promptIds],
       promptField: "messages",

@@ -66,6 +66,9 @@ const CHAT_EXTENSIONS: FieldTable = {
   continue_final_message: honoured(
     "extension: the answer continues the final message, an assistant's",
   ),
+  thinking_token_budget: honoured(
+    "extension (vLLM's): most tokens of a thinking model's reasoning block, then its closing marker; -1: no limit",
+  ),
 };
 
 /** The tool fields of responses (the format is `text.format`, read with the other options). */

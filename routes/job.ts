@@ -71,7 +71,7 @@ export interface JobSpec {
     & {
       readonly echo?: boolean;
       /** Most tokens of a thinking model's reasoning block (see `GenerateOptions`). */
-      readonly reasoningBudget?: number;
+      readonly reasoningBudget?: number | undefined;
     };
   /** The prompts' ids, one or more; each gets `request.n` choices. */
   readonly prompts: readonly (readonly number[])[];

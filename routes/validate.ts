@@ -65,6 +65,8 @@ export interface ChatRequest extends GenerationRequest {
   readonly templateVariables: Readonly<Record<string, unknown>>;
   /** `continue_final_message`: the answer continues the final (assistant) message. */
   readonly continueFinal: boolean;
+  /** `thinking_token_budget` (vLLM's): most tokens of a thinking model's reasoning block. */
+  readonly reasoningBudget: number | undefined;
 }
 
 /** A validated `POST /v1/completions` body. */
@@ -145,6 +147,7 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
     templateVariables: templateVariables(body.chat_template_kwargs),
     continueFinal: continueFinal(body, parsed),
+    reasoningBudget: reasoningBudget(body),
   };
 }
 
@@ -160,6 +163,12 @@ function continueFinal(body: Record<string, unknown>, messages: readonly ChatMes
     );
   }
   return true;
+}
+
+/** `thinking_token_budget`: a whole number of tokens, or -1 for no limit (vLLM's). */
+function reasoningBudget(body: Record<string, unknown>): number | undefined {
+  const budget = integer(body, "thinking_token_budget", -1, Number.MAX_SAFE_INTEGER);
+  return budget === -1 ? undefined : budget;
 }
 
 /** Variables the server itself gives the chat template, which a request may not set. */

@@ -196,3 +196,23 @@ Deno.test("a constraint holds after a thinking model's reasoning: it reasons fre
     else assert.equal(typeof JSON.parse(content).blue, "boolean");
   }
 });
+
+Deno.test("thinking_token_budget closes the reasoning block after that many tokens; the answer follows", async () => {
+  const service = await loadTinySmolLM2("thinking", THINKING_TEMPLATE);
+  await using server = await startServer({}, service);
+  const client = server.client();
+  const user = { role: "user", content: "Why is the sky blue?" };
+  const short = await answer(client, [user], { max_tokens: 5 });
+  const close = service.tokenizer.encode("</think>", { addBos: false }).length;
+  const budgeted = await answer(client, [user], { thinking_token_budget: 5 });
+  assert.equal(budgeted.message.reasoning_content, short.message.reasoning_content);
+  assert.ok((budgeted.message.content as string).length > 0);
+  assert.deepEqual(budgeted.streamed, {
+    reasoning: budgeted.message.reasoning_content,
+    content: budgeted.message.content,
+  });
+  assert.equal(budgeted.usage.completion_tokens_details?.reasoning_tokens, 5 + close);
+  // -1: no limit.
+  const free = await answer(client, [user], { thinking_token_budget: -1 });
+  assert.equal(free.message.content, "");
+});
