@@ -73,7 +73,9 @@ const CHAT_EXTENSIONS: FieldTable = {
 
 /** The tool fields of responses (the format is `text.format`, read with the other options). */
 const RESPONSE_TOOL_FIELDS: FieldTable = {
-  tools: honoured("function tools, written in the model's own tool-call format"),
+  tools: honoured(
+    "function tools and namespaces of them, written in the model's own tool-call format; built-in tools (web search, ...) are not offered to the model",
+  ),
   tool_choice: honoured("none, auto, required or a named function"),
   parallel_tool_calls: honoured("false: at most one call"),
   max_tool_calls: refused("no limit but parallel_tool_calls", (v) => v === null),
@@ -165,7 +167,9 @@ export const RESPONSE_FIELDS: FieldTable = {
   temperature: SAMPLING.temperature!,
   top_p: honoured(),
   top_logprobs: honoured("0 to 20, with include `message.output_text.logprobs`"),
-  include: honoured("only `message.output_text.logprobs`"),
+  include: honoured(
+    "`message.output_text.logprobs`, and `reasoning.encrypted_content` (the reasoning text in base64, not encrypted)",
+  ),
   text: honoured("`format`: text, json_object or json_schema (the schema subset in the README)"),
   truncation: refused("the input is never cut", (v) => v === "disabled"),
   user: noEffect("informational"),
@@ -173,7 +177,10 @@ export const RESPONSE_FIELDS: FieldTable = {
   background: refused("responses run in the foreground", isFalse),
   conversation: refused("no conversations; use previous_response_id"),
   prompt: refused("no stored prompts"),
-  reasoning: refused("the model does not reason"),
+  reasoning: honoured(
+    "`effort` none or minimal sets a thinking model's enable_thinking false, others true; no summaries are written",
+  ),
+  client_metadata: noEffect("informational"),
   context_management: refused("no context management"),
   moderation: refused("no moderation"),
   image: refused("text output only"),

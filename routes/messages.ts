@@ -122,16 +122,21 @@ function toolFields(message: Record<string, unknown>, where: string): Record<str
 
 /**
  * Validates `tools`: chat's `{"type": "function", "function": {name, ...}}`, or with `flat` the
- * Responses API's `{"type": "function", name, ...}`.
+ * Responses API's `{"type": "function", name, ...}`; `paths` names each entry in errors (default
+ * `tools[i]`).
  */
-export function parseTools(value: unknown, flat = false): ToolFunction[] {
+export function parseTools(
+  value: unknown,
+  flat = false,
+  paths?: readonly string[],
+): ToolFunction[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
     throw invalidRequest("'tools' must be an array", "tools", "invalid_type");
   }
   const names = new Set<string>();
   return value.map((tool, i) => {
-    const at = `tools[${i}]`;
+    const at = paths?.[i] ?? `tools[${i}]`;
     if (!isRecord(tool) || tool.type !== "function" || (!flat && !isRecord(tool.function))) {
       throw invalidRequest(
         flat

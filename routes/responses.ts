@@ -19,7 +19,7 @@ import { outputPlan } from "./structured.ts";
 import { readJsonObject, type ResponseFormat } from "./validate.ts";
 import { renderMessages } from "./messages.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
-import { parseResponseRequest, type ResponseRequest } from "./responses_request.ts";
+import { carryReasoning, parseResponseRequest, type ResponseRequest } from "./responses_request.ts";
 
 /** What is kept of a stored response. */
 interface StoredResponse {
@@ -61,7 +61,9 @@ export function responsesRoute(state: ServingState): Hono {
       ? conversation
       : [{ role: "system", content: request.instructions }, ...conversation];
     const tools = request.toolChoice === "none" ? [] : request.tools;
-    const prompt = renderMessages(service, messages, "input", tools);
+    const prompt = renderMessages(service, messages, "input", tools, {
+      variables: request.templateVariables,
+    });
     const promptIds = promptTokens(service, prompt, "input");
     const start = reasoningStart(service.chatTemplate, prompt);
     const output = outputPlan(
@@ -176,22 +178,30 @@ function responseWriter(
     role: "assistant",
     content,
   });
-  const callItem = (call: ToolCall, status: string, itemId: string) => ({
-    id: itemId,
-    type: "function_call",
-    status,
-    call_id: call.id,
-    name: call.name,
-    arguments: call.arguments,
-  });
+  const callItem = (call: ToolCall, status: string, itemId: string) => {
+    const inNamespace = request.namespaced.get(call.name);
+    return {
+      id: itemId,
+      type: "function_call",
+      status,
+      call_id: call.id,
+      ...(inNamespace === undefined
+        ? { name: call.name }
+        : { name: inNamespace.name, namespace: inNamespace.namespace }),
+      arguments: call.arguments,
+    };
+  };
   const callItemId = (call: ToolCall) => `fc_${call.id.slice("call_".length)}`;
   const reasoningPart = (text: string) => ({ type: "reasoning_text", text });
-  const reasoningItem = (status: string, content: object[]) => ({
+  const reasoningItem = (status: string, content: { text: string }[]) => ({
     id: reasoningId,
     type: "reasoning",
     status,
     summary: [],
     content,
+    ...(request.carriesReasoning && status === "completed"
+      ? { encrypted_content: carryReasoning(content.map((c) => c.text).join("")) }
+      : {}),
   });
   const body = (
     status: "in_progress" | "completed" | "incomplete",

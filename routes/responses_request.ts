@@ -8,9 +8,16 @@ import { invalidRequest } from "./errors.ts";
 import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
 import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
 import type { ToolChoice } from "./messages.ts";
-import { parseToolChoice, parseTools } from "./messages.ts";
+import { isRecord, parseToolChoice, parseTools } from "./messages.ts";
 
 const LOGPROBS_INCLUDE = "message.output_text.logprobs";
+const REASONING_INCLUDE = "reasoning.encrypted_content";
+
+/**
+ * How reasoning text travels in `encrypted_content`: not encrypted (Rill keeps no state), the
+ * text in base64 after this prefix, so that a client that sends it back gives it to the template.
+ */
+const CARRIED = "rill-reasoning:";
 
 /** A validated `POST /v1/responses` body. */
 export interface ResponseRequest {
@@ -28,7 +35,14 @@ export interface ResponseRequest {
   readonly logprobs: number | undefined;
   readonly topLogprobs: number;
   readonly metadata: Record<string, string>;
+  /** The function tools offered to the model, a namespace's named `{namespace}.{name}`. */
   readonly tools: ToolFunction[];
+  /** The namespaced tools, by the name the model calls them. */
+  readonly namespaced: ReadonlyMap<string, { readonly namespace: string; readonly name: string }>;
+  /** Template variables `reasoning.effort` asks for (`enable_thinking`). */
+  readonly templateVariables: Readonly<Record<string, unknown>>;
+  /** Reasoning items carry their text in `encrypted_content` (see `carryReasoning`). */
+  readonly carriesReasoning: boolean;
   readonly toolChoice: ToolChoice;
   readonly parallelToolCalls: boolean;
   /** `text.format` when it asks for JSON; undefined for plain text. */
@@ -57,9 +71,9 @@ export function parseResponseRequest(body: Record<string, unknown>): ResponseReq
     throw invalidRequest("'include' must be an array", "include", "invalid_type");
   }
   include.forEach((value, i) => {
-    if (value !== LOGPROBS_INCLUDE) {
+    if (value !== LOGPROBS_INCLUDE && value !== REASONING_INCLUDE) {
       throw invalidRequest(
-        `'include[${i}]' is not supported: only '${LOGPROBS_INCLUDE}'`,
+        `'include[${i}]' is not supported: only '${LOGPROBS_INCLUDE}' and '${REASONING_INCLUDE}'`,
         `include[${i}]`,
         "unsupported_parameter",
       );
@@ -67,7 +81,7 @@ export function parseResponseRequest(body: Record<string, unknown>): ResponseReq
   });
   const topLogprobs = integer(body, "top_logprobs", 0, 20) ?? 0;
   const responseFormat = checkOptions(body);
-  const tools = parseTools(body.tools, true);
+  const { tools, namespaced } = responseTools(body.tools);
   const toolChoice = parseToolChoice(body.tool_choice, tools, true);
   if (responseFormat !== undefined && tools.length > 0 && toolChoice !== "none") {
     throw invalidRequest(
@@ -77,6 +91,9 @@ export function parseResponseRequest(body: Record<string, unknown>): ResponseReq
   }
   return {
     tools,
+    namespaced,
+    templateVariables: reasoningVariables(body.reasoning),
+    carriesReasoning: include.includes(REASONING_INCLUDE),
     toolChoice,
     parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
     responseFormat,
@@ -89,10 +106,126 @@ export function parseResponseRequest(body: Record<string, unknown>): ResponseReq
     maxOutputTokens: integer(body, "max_output_tokens", 1, Number.MAX_SAFE_INTEGER),
     temperature: number(body, "temperature", 0, 2),
     topP: number(body, "top_p", 0, 1),
-    logprobs: include.length > 0 ? topLogprobs : undefined,
+    logprobs: include.includes(LOGPROBS_INCLUDE) ? topLogprobs : undefined,
     topLogprobs,
     metadata: parseMetadata(body.metadata),
   };
+}
+
+/** `encrypted_content` carrying a reasoning item's text back through a client. */
+export function carryReasoning(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return CARRIED + btoa(binary);
+}
+
+/** The text `carryReasoning` carried, or undefined for other content (another server's). */
+function carriedReasoning(value: unknown): string | undefined {
+  if (typeof value !== "string" || !value.startsWith(CARRIED)) return undefined;
+  try {
+    const binary = atob(value.slice(CARRIED.length));
+    return new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(binary, (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+const EFFORTS = new Set(["none", "minimal", "low", "medium", "high", "xhigh", "max"]);
+const SUMMARIES = new Set(["auto", "concise", "detailed"]);
+
+/**
+ * `reasoning`: an `effort` of none or minimal asks a thinking model's template not to think
+ * (`enable_thinking` false), any other to think; no summary is written (the reasoning item holds
+ * the whole text), so `summary` only asks for what is there.
+ */
+function reasoningVariables(value: unknown): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  const field = "reasoning";
+  if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
+  const allowed: Record<string, (v: unknown) => boolean> = {
+    effort: (v) => typeof v === "string" && EFFORTS.has(v),
+    summary: (v) => typeof v === "string" && SUMMARIES.has(v),
+    generate_summary: (v) => typeof v === "string" && SUMMARIES.has(v),
+    context: (v) => v === "auto",
+    mode: (v) => v === "standard",
+  };
+  for (const [key, v] of Object.entries(value)) {
+    if (v === null || v === undefined) continue;
+    const check = allowed[key];
+    if (check === undefined || !check(v)) {
+      throw invalidRequest(
+        `'${field}.${key}' ${JSON.stringify(v)} is not supported: effort (none to max), ` +
+          "summary (auto, concise, detailed), context auto and mode standard",
+        `${field}.${key}`,
+        "unsupported_parameter",
+      );
+    }
+  }
+  const effort = value.effort;
+  if (typeof effort !== "string") return {};
+  return { enable_thinking: effort !== "none" && effort !== "minimal" };
+}
+
+/**
+ * Built-in tool types (web search, file search, code interpreter, ..., and the shell and patch
+ * tools a client runs): the model is offered function tools only.
+ */
+const HOSTED =
+  /^(web_search|file_search|code_interpreter|image_generation|computer|local_shell|mcp|tool_search|shell|apply_patch)/;
+
+/**
+ * `tools`: function tools, and a namespace's function tools (Codex's), named
+ * `{namespace}.{name}` for the model. Hosted tools are left out: the model is not told of
+ * them. Custom (freeform) tools are refused.
+ */
+function responseTools(value: unknown): Pick<ResponseRequest, "tools" | "namespaced"> {
+  const namespaced = new Map<string, { namespace: string; name: string }>();
+  if (value === undefined || value === null) return { tools: [], namespaced };
+  if (!Array.isArray(value)) {
+    throw invalidRequest("'tools' must be an array", "tools", "invalid_type");
+  }
+  const tools: ToolFunction[] = [];
+  const functions: unknown[] = [];
+  const paths: string[] = [];
+  value.forEach((tool, i) => {
+    const at = `tools[${i}]`;
+    const type = isRecord(tool) ? tool.type : undefined;
+    if (type === "function") {
+      functions.push(tool);
+      paths.push(at);
+    } else if (type === "namespace") {
+      const { name, tools: inner } = tool as Record<string, unknown>;
+      if (typeof name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+        throw invalidRequest(
+          `'${at}.name' must be 1 to 64 letters, digits, '_' or '-'`,
+          `${at}.name`,
+        );
+      }
+      if (!Array.isArray(inner)) {
+        throw invalidRequest(`'${at}.tools' must be an array`, `${at}.tools`, "invalid_type");
+      }
+      const members = parseTools(inner, true, inner.map((_, k) => `${at}.tools[${k}]`));
+      for (const member of members) {
+        const full = `${name}.${member.name}`;
+        namespaced.set(full, { namespace: name, name: member.name });
+        tools.push({ ...member, name: full });
+      }
+    } else if (typeof type === "string" && HOSTED.test(type)) {
+      return;
+    } else {
+      throw invalidRequest(
+        `'${at}.type' ${
+          JSON.stringify(type)
+        } is not supported: function and namespace tools (hosted tools are left out)`,
+        `${at}.type`,
+        "unsupported_parameter",
+      );
+    }
+  });
+  return { tools: [...parseTools(functions, true, paths), ...tools], namespaced };
 }
 
 /**
@@ -256,7 +389,8 @@ function reasoningText(item: Record<string, unknown>, where: string): string {
     }).join("");
   };
   const content = parts("content", "reasoning_text");
-  return content !== undefined && content !== "" ? content : parts("summary", "summary_text") ?? "";
+  if (content !== undefined && content !== "") return content;
+  return carriedReasoning(item.encrypted_content) ?? parts("summary", "summary_text") ?? "";
 }
 
 /**
@@ -280,12 +414,18 @@ function toolItem(
     return v;
   };
   if (item.type === "function_call_output") {
-    return [{ role: "tool", tool_call_id: string("call_id"), content: string("output") }];
+    const output = Array.isArray(item.output)
+      ? messageText(item.output, `${where}.output`)
+      : string("output");
+    return [{ role: "tool", tool_call_id: string("call_id"), content: output }];
   }
+  const namespace = item.namespace === undefined || item.namespace === null
+    ? ""
+    : `${string("namespace")}.`;
   const call = {
     id: string("call_id"),
     type: "function",
-    function: { name: string("name"), arguments: string("arguments") },
+    function: { name: namespace + string("name"), arguments: string("arguments") },
   };
   if (last?.role === "assistant" && Array.isArray(last.tool_calls)) {
     (last.tool_calls as unknown[]).push(call);

@@ -51,3 +51,11 @@ export const THINKING_TEMPLATE: string = "{%- for message in messages %}" +
   "{{ message['content'] + '<|im_end|>\\n' }}" +
   "{%- endfor %}" +
   "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}";
+
+/** THINKING_TEMPLATE's opening, or Qwen3's empty block when `enable_thinking` is false. */
+export const SWITCHED_TEMPLATE: string = THINKING_TEMPLATE.replace(
+  "{{ '<|im_start|>assistant\\n<think>\\n' }}",
+  "{%- if enable_thinking is defined and enable_thinking is false %}" +
+    "{{ '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' }}" +
+    "{%- else %}{{ '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}",
+);

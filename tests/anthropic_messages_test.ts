@@ -8,7 +8,12 @@ import Anthropic from "@anthropic-ai/sdk";
 import { Ajv } from "ajv";
 import type OpenAI from "openai";
 import { startServer, type TestServer } from "./_serve_harness.ts";
-import { loadTinySmolLM2, smolLM2Service, THINKING_TEMPLATE } from "./_smollm2.ts";
+import {
+  loadTinySmolLM2,
+  smolLM2Service,
+  SWITCHED_TEMPLATE,
+  THINKING_TEMPLATE,
+} from "./_smollm2.ts";
 
 /** An Anthropic client for `server` (no retries). */
 function anthropic(server: TestServer, apiKey = "none"): Anthropic {
@@ -413,14 +418,6 @@ Deno.test("messages: output_config.format gives JSON matching the schema", async
     assert.ok(validateWeather(JSON.parse(textOf(message))), textOf(message));
   }
 });
-
-/** THINKING_TEMPLATE's opening, or Qwen3's empty block when `enable_thinking` is false. */
-const SWITCHED_TEMPLATE = THINKING_TEMPLATE.replace(
-  "{{ '<|im_start|>assistant\\n<think>\\n' }}",
-  "{%- if enable_thinking is defined and enable_thinking is false %}" +
-    "{{ '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' }}" +
-    "{%- else %}{{ '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}",
-);
 
 Deno.test("messages: a thinking model's reasoning is a thinking block, written back next turn; thinking disabled asks the template for none", async () => {
   assert.notEqual(SWITCHED_TEMPLATE, THINKING_TEMPLATE);

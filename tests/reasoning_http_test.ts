@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type OpenAI from "openai";
 import { startServer } from "./_serve_harness.ts";
-import { loadTinySmolLM2, THINKING_TEMPLATE } from "./_smollm2.ts";
+import { loadTinySmolLM2, SWITCHED_TEMPLATE, THINKING_TEMPLATE } from "./_smollm2.ts";
 
 const GREEDY = { model: "thinking", temperature: 0, max_tokens: 12, ignore_eos: true } as const;
 
@@ -215,4 +215,58 @@ Deno.test("thinking_token_budget closes the reasoning block after that many toke
   // -1: no limit.
   const free = await answer(client, [user], { thinking_token_budget: -1 });
   assert.equal(free.message.content, "");
+});
+
+Deno.test("responses as Codex asks for them: reasoning effort switches thinking, and reasoning carried in encrypted_content comes back into the template", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", SWITCHED_TEMPLATE));
+  const client = server.client();
+  const request = {
+    model: "thinking",
+    input: "Why is the sky blue?",
+    temperature: 0,
+    max_output_tokens: 8,
+    store: false,
+    include: ["reasoning.encrypted_content" as const],
+    reasoning: { effort: "medium" as const, summary: "auto" as const },
+  };
+  const thought = await client.responses.create(request);
+  const item = thought.output[0]!;
+  assert.ok(item.type === "reasoning", JSON.stringify(thought.output));
+  const text = item.content!.map((c) => c.text).join("");
+  assert.ok(text.length > 0);
+  assert.equal(typeof item.encrypted_content, "string");
+  const streamed = await client.responses.stream(request).finalResponse();
+  assert.deepEqual(streamed.output[0], { ...item, id: streamed.output[0]!.id });
+
+  // Sent back as Codex does (no content, the carried text only), it is the turn's reasoning.
+  const turns = (reasoning: object[]) =>
+    client.responses.create({
+      ...request,
+      max_output_tokens: 1,
+      input: [
+        { role: "user", content: "Why is the sky blue?" },
+        ...reasoning,
+        { role: "assistant", content: "Rayleigh scattering." },
+        { role: "user", content: "And sunsets?" },
+      ],
+    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+  const carried = { type: "reasoning", summary: [], encrypted_content: item.encrypted_content };
+  const written = { type: "reasoning", summary: [], content: item.content };
+  const [bare, viaCarried, viaContent] = [
+    await turns([]),
+    await turns([carried]),
+    await turns([written]),
+  ];
+  assert.ok(viaCarried.usage!.input_tokens > bare.usage!.input_tokens);
+  assert.equal(viaCarried.usage!.input_tokens, viaContent.usage!.input_tokens);
+  // Another server's encrypted content is opaque: it adds nothing.
+  const foreign = await turns([{ ...carried, encrypted_content: "gAAAAABopaque" }]);
+  assert.equal(foreign.usage!.input_tokens, bare.usage!.input_tokens);
+
+  // Effort none asks the template not to think: the answer is all message.
+  const quiet = await client.responses.create({ ...request, reasoning: { effort: "none" } });
+  assert.deepEqual(quiet.output.map((o) => o.type), ["message"]);
+  const refused = await client.responses.create({ ...request, reasoning: { mode: "pro" } })
+    .catch((e: unknown) => e);
+  assert.ok(refused instanceof Error && (refused as { param?: string }).param === "reasoning.mode");
 });

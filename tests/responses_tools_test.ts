@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import OpenAI from "openai";
 import { Ajv } from "ajv";
 import { generateObject, generateText, jsonSchema, tool } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
@@ -84,6 +85,86 @@ Deno.test("responses: a required tool gives function_call items with valid argum
     max_output_tokens: 6,
   });
   assert.ok(followUp.output.every((item) => item.type === "message"));
+});
+
+Deno.test("responses: Codex's tools: a namespace's functions are called with their namespace, built-in tools are not offered, outputs may be text parts", async () => {
+  await using server = await startServer({}, await smolLM2Service());
+  const client = server.client();
+  const tools = [
+    { type: "web_search", external_web_access: false },
+    {
+      type: "namespace",
+      name: "weather_v1",
+      description: "Weather tools",
+      tools: [{ type: "function", name: "get_weather", parameters: WEATHER, strict: false }],
+    },
+  ] as unknown as OpenAI.Responses.Tool[];
+  const request = {
+    model: "smollm2-tiny",
+    input: "Weather in Paris?",
+    tools,
+    tool_choice: "required" as const,
+    max_output_tokens: 60,
+  };
+  const whole = await client.responses.create(request);
+  const calls = whole.output.filter((item) => item.type === "function_call");
+  assert.ok(calls.length >= 1, JSON.stringify(whole.output));
+  for (const call of calls) {
+    assert.deepEqual([call.name, call.namespace], ["get_weather", "weather_v1"]);
+    assert.ok(validateWeather(JSON.parse(call.arguments)), call.arguments);
+  }
+  const streamed = await client.responses.stream(request).finalResponse();
+  const call = streamed.output.find((item) => item.type === "function_call")!;
+  assert.ok(call.type === "function_call" && call.namespace === "weather_v1");
+
+  // The call and its output (as text parts) go back, with the namespace, into the template.
+  const back = (extra: object[]) =>
+    client.responses.create({
+      model: "smollm2-tiny",
+      tools,
+      tool_choice: "none",
+      max_output_tokens: 1,
+      input: [{ role: "user", content: "Weather in Paris?" }, ...extra],
+    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+  const answered = await back([
+    {
+      type: "function_call",
+      call_id: call.call_id,
+      name: call.name,
+      namespace: call.namespace,
+      arguments: call.arguments,
+    },
+    {
+      type: "function_call_output",
+      call_id: call.call_id,
+      output: [{ type: "input_text", text: '{"temperature": 21}' }],
+    },
+  ]);
+  const plain = await back([
+    {
+      type: "function_call",
+      call_id: call.call_id,
+      name: "weather_v1.get_weather",
+      arguments: call.arguments,
+    },
+    { type: "function_call_output", call_id: call.call_id, output: '{"temperature": 21}' },
+  ]);
+  assert.equal(answered.usage!.input_tokens, plain.usage!.input_tokens);
+  // web_search is not in the prompt: the same request without it reads as many tokens.
+  const once = { ...request, tool_choice: "auto" as const, max_output_tokens: 1 };
+  const withoutSearch = await client.responses.create({ ...once, tools: tools.slice(1) });
+  assert.equal(
+    withoutSearch.usage!.input_tokens,
+    (await client.responses.create(once)).usage!.input_tokens,
+  );
+  const custom = await client.responses.create({
+    ...request,
+    tools: [{ type: "custom", name: "apply_patch" }] as unknown as OpenAI.Responses.Tool[],
+  }).catch((e: unknown) => e);
+  assert.ok(
+    custom instanceof OpenAI.BadRequestError && custom.param === "tools[0].type",
+    String(custom),
+  );
 });
 
 Deno.test("responses: text.format json_schema gives text that validates", async () => {
