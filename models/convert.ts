@@ -17,8 +17,9 @@ import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
 import { buildLlamaGraph } from "./llama_graph.ts";
 import {
-  INV_FREQ_NAME,
+  type LlamaConfig,
   llamaWeights,
+  LOCAL_INV_FREQ_NAME,
   ropeInverseFrequencies,
   type WeightDType,
   type WeightSpec,
@@ -265,6 +266,14 @@ function datChunks(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): 
   return [header, payload];
 }
 
+/** A norm weight as the graph multiplies by it: with the model's offset added (Gemma's 1 + w). */
+function withNormOffset(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): LoadedTensor {
+  const offset = config.normOffset ?? 0;
+  if (spec.role !== "norm" || offset === 0 || loaded.kind === "q40") return loaded;
+  const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
+  return { kind: "f32", values: values.map((v) => Math.fround(v + offset)) };
+}
+
 function member(name: string, bytes: Uint8Array): ArchiveMember {
   return { name, size: bytes.length, produce: () => bytes };
 }
@@ -335,9 +344,15 @@ export async function convertModel(
         name: `${spec.name}.dat`,
         size: 128 + payloadBytes(dtype, spec.shape),
         produce: async () => {
-          const loaded: LoadedTensor = spec.name === INV_FREQ_NAME
-            ? { kind: "f32", values: ropeInverseFrequencies(model.config) }
-            : await model.tensors.get(spec.name)!.load();
+          const loaded: LoadedTensor = spec.role === "rope"
+            ? {
+              kind: "f32",
+              values: ropeInverseFrequencies(
+                model.config,
+                spec.name === LOCAL_INV_FREQ_NAME ? model.config.localRopeTheta : undefined,
+              ),
+            }
+            : withNormOffset(spec, model.config, await model.tensors.get(spec.name)!.load());
           return datChunks(spec, dtype, loaded);
         },
       });

@@ -10,7 +10,6 @@ import {
 import {
   checkLayerCount,
   EMBED_NAME,
-  INV_FREQ_NAME,
   type LlamaConfig,
   llamaConfigToHf,
   llamaWeights,
@@ -189,7 +188,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
     const permute = config.modelType === "llama";
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {
-      if (spec.name === INV_FREQ_NAME) continue;
+      if (spec.role === "rope") continue;
       const info = byHf.get(spec.name);
       if (info === undefined) {
         throw new RangeError(`${path}: no GGUF tensor for '${spec.name}'`);

@@ -2,13 +2,7 @@ import { join } from "node:path";
 import { openFileSource } from "../src/storage/file_source.ts";
 import { fileUnder } from "./file_names.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
-import {
-  checkLayerCount,
-  INV_FREQ_NAME,
-  llamaConfigFromHf,
-  llamaWeights,
-  LM_HEAD_NAME,
-} from "./llama.ts";
+import { checkLayerCount, llamaConfigFromHf, llamaWeights, LM_HEAD_NAME } from "./llama.ts";
 import {
   readSafetensors,
   readSafetensorsTensor,
@@ -126,7 +120,7 @@ export async function openHfFolder(folder: string): Promise<ModelSource> {
     };
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {
-      if (spec.name === INV_FREQ_NAME) continue;
+      if (spec.role === "rope") continue;
       const found = find(spec.name);
       if (found === undefined) {
         const where = map?.get(spec.name) ?? shards.join(", ");

@@ -1,6 +1,6 @@
 /**
  * The Llama family (Llama 2/3, TinyLlama, SmolLM, Mistral without sliding window, Qwen2,
- * Qwen3):
+ * Qwen3, and Gemma 3's text models):
  * one frozen config type and its Hugging Face tensor names; `llama_graph.ts` writes the NNEF
  * graph that runs it.
  */
@@ -11,6 +11,7 @@ const MODEL_TYPE_OF: Readonly<Record<string, string>> = {
   MistralForCausalLM: "mistral",
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
+  Gemma3ForCausalLM: "gemma3_text",
 };
 
 /** `rope_scaling` of type `llama3` (Llama 3.1+), or `linear`. */
@@ -27,7 +28,7 @@ export type RopeScaling =
 /** Everything the graph builder needs to know about a model of the family. */
 export interface LlamaConfig {
   readonly architecture: string;
-  /** HF `model_type`: `llama`, `mistral`, `qwen2` or `qwen3`. */
+  /** HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3` or `gemma3_text`. */
   readonly modelType: string;
   readonly vocabSize: number;
   readonly hiddenSize: number;
@@ -49,6 +50,26 @@ export interface LlamaConfig {
   readonly qkNorm?: boolean;
   /** Per-frequency divisors of the inverse RoPE frequencies (GGUF `rope_freqs.weight`). */
   readonly ropeFreqFactors?: readonly number[];
+  /** What the model adds to each norm weight before scaling (Gemma: 1, its norms are 1 + w). */
+  readonly normOffset?: number;
+  /**
+   * Gemma's four norms a layer: the attention's and the MLP's outputs are normed before their
+   * residual adds (`post_attention_layernorm`, `post_feedforward_layernorm`), and the MLP's input
+   * by `pre_feedforward_layernorm`.
+   */
+  readonly sandwichNorms?: boolean;
+  /** The MLP gate's activation (default silu). */
+  readonly activation?: "silu" | "gelu_tanh";
+  /** The token embeddings are multiplied by this (Gemma: √hidden). */
+  readonly embedScale?: number;
+  /** Attention scores are multiplied by this (default 1/√head_dim). */
+  readonly attentionScale?: number;
+  /** Layers that attend to the last `slidingWindow` positions only. */
+  readonly slidingLayers?: readonly boolean[];
+  /** Positions a sliding layer sees, its own included. */
+  readonly slidingWindow?: number;
+  /** RoPE base of the sliding layers (Gemma's `rope_local_base_freq`). */
+  readonly localRopeTheta?: number;
 }
 
 /** What a weight is used for; decides which storage types it may take. */
@@ -66,6 +87,9 @@ export type WeightDType = "f32" | "f16" | "q40";
 
 /** Name of the computed inverse RoPE frequencies (as HF names the buffer). */
 export const INV_FREQ_NAME = "model.rotary_emb.inv_freq";
+
+/** Name of the sliding layers' inverse RoPE frequencies, when their base differs. */
+export const LOCAL_INV_FREQ_NAME = "model.rotary_emb_local.inv_freq";
 
 /** Name of the output projection; absent from the archive when embeddings are tied. */
 export const LM_HEAD_NAME = "lm_head.weight";
@@ -120,15 +144,18 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
       }`,
     );
   }
-  const act = json.hidden_act ?? "silu";
-  if (act !== "silu") fail(file, `hidden_act '${act}' is not supported (only silu)`);
+  const gemma = modelType === "gemma3_text";
+  const act = gemma ? undefined : json.hidden_act ?? "silu";
+  if (act !== undefined && act !== "silu") {
+    fail(file, `hidden_act '${act}' is not supported (only silu)`);
+  }
   if (json.mlp_bias === true) fail(file, "mlp_bias is not supported");
   const maxPositions = int(json, "max_position_embeddings", file, 2048);
   const window = json.sliding_window;
   const windowUsed = modelType === "qwen2" || modelType === "qwen3"
     ? json.use_sliding_window === true
     : typeof window === "number" && window < maxPositions;
-  if (windowUsed) {
+  if (windowUsed && !gemma) {
     fail(file, `sliding-window attention (sliding_window ${window}) is not supported`);
   }
   const hiddenSize = int(json, "hidden_size", file);
@@ -143,13 +170,34 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
   const headDim = int(json, "head_dim", file, Math.floor(hiddenSize / numHeads));
   if (headDim % 2 !== 0) fail(file, `head_dim ${headDim} is odd`);
   const attentionBias = json.attention_bias === true;
+  const numLayers = int(json, "num_hidden_layers", file);
+  if (gemma) {
+    return makeLlamaConfig({
+      ...gemmaConfig(json, file, numLayers, hiddenSize, maxPositions),
+      architecture,
+      modelType,
+      vocabSize: int(json, "vocab_size", file),
+      hiddenSize,
+      intermediateSize: int(json, "intermediate_size", file),
+      numLayers,
+      numHeads,
+      numKvHeads,
+      headDim,
+      maxPositions,
+      rmsNormEps: num(json, "rms_norm_eps", file, 1e-6),
+      tieWordEmbeddings: json.tie_word_embeddings !== false,
+      qkvBias: attentionBias,
+      oBias: attentionBias,
+      qkNorm: true,
+    });
+  }
   return makeLlamaConfig({
     architecture,
     modelType,
     vocabSize: int(json, "vocab_size", file),
     hiddenSize,
     intermediateSize: int(json, "intermediate_size", file),
-    numLayers: int(json, "num_hidden_layers", file),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -162,6 +210,86 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
     oBias: modelType !== "qwen2" && attentionBias,
     qkNorm: modelType === "qwen3",
   });
+}
+
+/**
+ * What sets Gemma 3's text models apart (`Gemma3ForCausalLM`): norms of 1 + w, four of them a
+ * layer, a tanh-approximated GELU gate, embeddings scaled by √hidden, attention scaled by
+ * `query_pre_attn_scalar`, and sliding-window layers with a RoPE base of their own.
+ */
+function gemmaConfig(
+  json: Record<string, unknown>,
+  file: string,
+  numLayers: number,
+  hiddenSize: number,
+  maxPositions: number,
+): Pick<
+  LlamaConfig,
+  | "ropeTheta"
+  | "ropeScaling"
+  | "normOffset"
+  | "sandwichNorms"
+  | "activation"
+  | "embedScale"
+  | "attentionScale"
+  | "slidingLayers"
+  | "slidingWindow"
+  | "localRopeTheta"
+> {
+  const act = json.hidden_activation ?? json.hidden_act ?? "gelu_pytorch_tanh";
+  if (act !== "gelu_pytorch_tanh") {
+    fail(file, `hidden_activation '${act}' is not supported (only gelu_pytorch_tanh)`);
+  }
+  for (const key of ["attn_logit_softcapping", "final_logit_softcapping"]) {
+    if (json[key] !== null && json[key] !== undefined) {
+      fail(file, `${key} ${JSON.stringify(json[key])} is not supported (only null)`);
+    }
+  }
+  if (json.use_bidirectional_attention === true) {
+    fail(file, "use_bidirectional_attention is not supported (a causal language model only)");
+  }
+  const types = json.layer_types;
+  let sliding: boolean[];
+  if (Array.isArray(types)) {
+    if (types.length !== numLayers) {
+      fail(file, `layer_types has ${types.length} entries for ${numLayers} layers`);
+    }
+    sliding = types.map((t, i) => {
+      if (t !== "sliding_attention" && t !== "full_attention") {
+        fail(file, `layer_types[${i}] '${t}' is not supported`);
+      }
+      return t === "sliding_attention";
+    });
+  } else {
+    const pattern = int(json, "sliding_window_pattern", file, 6);
+    sliding = Array.from({ length: numLayers }, (_, i) => (i + 1) % pattern !== 0);
+  }
+  // Newer configs nest RoPE per layer type; older ones give the two bases apart.
+  const nested = json.rope_parameters as Record<string, Record<string, unknown>> | undefined;
+  const rope = (type: string, key: string, fallback: number): number => {
+    const params = nested?.[type];
+    if (params === undefined) return num(json, key, file, fallback);
+    if ((params.rope_type ?? "default") !== "default") {
+      fail(file, `rope_parameters.${type}.rope_type '${params.rope_type}' is not supported`);
+    }
+    return num(params, "rope_theta", file, fallback);
+  };
+  if (nested === undefined && ropeScalingFromHf(json.rope_scaling, file) !== null) {
+    fail(file, "rope_scaling is not supported for Gemma 3 (only null)");
+  }
+  const window = int(json, "sliding_window", file, 512);
+  return {
+    ropeTheta: rope("full_attention", "rope_theta", 1_000_000),
+    ropeScaling: null,
+    localRopeTheta: rope("sliding_attention", "rope_local_base_freq", 10_000),
+    normOffset: 1,
+    sandwichNorms: true,
+    activation: "gelu_tanh",
+    embedScale: Math.sqrt(hiddenSize),
+    attentionScale: 1 / Math.sqrt(num(json, "query_pre_attn_scalar", file, 256)),
+    slidingLayers: sliding,
+    slidingWindow: Math.min(window, maxPositions),
+  };
 }
 
 function ropeScalingFromHf(value: unknown, file: string): RopeScaling | null {
@@ -257,6 +385,9 @@ export function llamaWeights(config: LlamaConfig): WeightSpec[] {
   const out: WeightSpec[] = [
     { name: EMBED_NAME, shape: [config.vocabSize, d], role: "embedding" },
     { name: INV_FREQ_NAME, shape: [hd / 2], role: "rope" },
+    ...(config.localRopeTheta === undefined
+      ? []
+      : [{ name: LOCAL_INV_FREQ_NAME, shape: [hd / 2], role: "rope" as const }]),
   ];
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
@@ -276,6 +407,10 @@ export function llamaWeights(config: LlamaConfig): WeightSpec[] {
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [d, q], role: "linear" });
     if (config.oBias) out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [d], role: "bias" });
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], role: "norm" });
+    if (config.sandwichNorms) {
+      out.push({ name: `${p}.pre_feedforward_layernorm.weight`, shape: [d], role: "norm" });
+      out.push({ name: `${p}.post_feedforward_layernorm.weight`, shape: [d], role: "norm" });
+    }
     out.push({ name: `${p}.mlp.gate_proj.weight`, shape: [ff, d], role: "linear" });
     out.push({ name: `${p}.mlp.up_proj.weight`, shape: [ff, d], role: "linear" });
     out.push({ name: `${p}.mlp.down_proj.weight`, shape: [d, ff], role: "linear" });
@@ -291,12 +426,15 @@ export function llamaWeights(config: LlamaConfig): WeightSpec[] {
  * Inverse RoPE frequencies in f32, as HF `_compute_default_rope_parameters` and
  * `_compute_llama3_parameters` compute them.
  */
-export function ropeInverseFrequencies(config: LlamaConfig): Float32Array {
+export function ropeInverseFrequencies(
+  config: LlamaConfig,
+  theta: number = config.ropeTheta,
+): Float32Array {
   const half = config.headDim / 2;
   const out = new Float32Array(half); // (head_dim / 2,)
   for (let i = 0; i < half; i++) {
     const exponent = Math.fround(Math.fround(2 * i) / config.headDim);
-    out[i] = Math.fround(1 / Math.fround(Math.pow(config.ropeTheta, exponent)));
+    out[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
   }
   const scaling = config.ropeScaling;
   if (scaling?.type === "linear") {

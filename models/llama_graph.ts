@@ -7,6 +7,7 @@ import {
   INV_FREQ_NAME,
   type LlamaConfig,
   LM_HEAD_NAME,
+  LOCAL_INV_FREQ_NAME,
   type WeightDType,
 } from "./llama.ts";
 
@@ -110,22 +111,41 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
   g.line("mask_zero", "tract_core_cast(0.0, to = 'f32')");
   g.line("mask_2d", "select(future, mask_fill, mask_zero)");
   g.line("mask", "unsqueeze(mask_2d, axes = [0, 1])"); // (1, 1, S, P+S)
+  if (c.slidingWindow !== undefined) {
+    // Sliding layers also drop the positions `slidingWindow` or more before the query's.
+    g.line("window_start", `add(positions_col, ${1 - c.slidingWindow})`); // (S, 1)
+    g.line("too_old", "lt(key_positions_row, window_start)"); // (S, P+S)
+    g.line("outside", "or(future, too_old)");
+    g.line("sliding_mask_2d", "select(outside, mask_fill, mask_zero)");
+    g.line("sliding_mask", "unsqueeze(sliding_mask_2d, axes = [0, 1])"); // (1, 1, S, P+S)
+  }
 
   // RoPE tables (1, 1, S, hd), rotate-half convention.
-  const invFreq = weight(INV_FREQ_NAME, [c.headDim / 2]);
   g.line("positions_f32", "tract_core_cast(positions_col, to = 'f32')"); // (S, 1)
-  g.line("inv_freq_row", `unsqueeze(${invFreq}, axes = [0])`); // (1, hd/2)
-  g.line("freqs", "mul(positions_f32, inv_freq_row)"); // (S, hd/2)
-  g.line("freqs_full", "concat([freqs, freqs], axis = 1)"); // (S, hd)
-  g.line("rope_cos_2d", "cos(freqs_full)");
-  g.line("rope_sin_2d", "sin(freqs_full)");
-  g.line("rope_cos", "unsqueeze(rope_cos_2d, axes = [0, 1])");
-  g.line("rope_sin", "unsqueeze(rope_sin_2d, axes = [0, 1])");
+  const ropeTables = (prefix: string, name: string): [string, string] => {
+    const invFreq = weight(name, [c.headDim / 2]);
+    g.line(`${prefix}inv_freq_row`, `unsqueeze(${invFreq}, axes = [0])`); // (1, hd/2)
+    g.line(`${prefix}freqs`, `mul(positions_f32, ${prefix}inv_freq_row)`); // (S, hd/2)
+    g.line(`${prefix}freqs_full`, `concat([${prefix}freqs, ${prefix}freqs], axis = 1)`); // (S, hd)
+    g.line(`${prefix}rope_cos_2d`, `cos(${prefix}freqs_full)`);
+    g.line(`${prefix}rope_sin_2d`, `sin(${prefix}freqs_full)`);
+    return [
+      g.line(`${prefix}rope_cos`, `unsqueeze(${prefix}rope_cos_2d, axes = [0, 1])`),
+      g.line(`${prefix}rope_sin`, `unsqueeze(${prefix}rope_sin_2d, axes = [0, 1])`),
+    ];
+  };
+  const globalRope = ropeTables("", INV_FREQ_NAME);
+  const localRope = c.localRopeTheta === undefined
+    ? globalRope
+    : ropeTables("local_", LOCAL_INV_FREQ_NAME);
 
   const embedDtype = dtypeOf(EMBED_NAME);
   const embed = weight(EMBED_NAME, [c.vocabSize, c.hiddenSize]);
   const gatherType = embedDtype === "q40" ? ", datum_type = 'f32'" : "";
   let x = g.line("embeddings", `tract_core_gather(${embed}, input_ids, axis = 0${gatherType})`);
+  if (c.embedScale !== undefined) {
+    x = g.line("embeddings_scaled", `mul(${x}, ${scalarLiteral(Math.fround(c.embedScale))})`);
+  }
 
   /** RMSNorm over the last axis of `input` (rank `rank`, last axis `size`). */
   const rmsNorm = (
@@ -154,7 +174,7 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     }
     return g.line(out, `linear(${input}, ${w}, ${b})`);
   };
-  const rope = (prefix: string, input: string): string => {
+  const rope = (prefix: string, input: string, [cos, sin]: [string, string]): string => {
     const half = c.headDim / 2;
     g.line(
       `${prefix}_x1`,
@@ -166,8 +186,8 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     );
     g.line(`${prefix}_x2_neg`, `neg(${prefix}_x2)`);
     g.line(`${prefix}_rotated`, `concat([${prefix}_x2_neg, ${prefix}_x1], axis = 3)`);
-    g.line(`${prefix}_cos`, `mul(${input}, rope_cos)`);
-    g.line(`${prefix}_sin`, `mul(${prefix}_rotated, rope_sin)`);
+    g.line(`${prefix}_cos`, `mul(${input}, ${cos})`);
+    g.line(`${prefix}_sin`, `mul(${prefix}_rotated, ${sin})`);
     return g.line(`${prefix}_roped`, `add(${prefix}_cos, ${prefix}_sin)`);
   };
   /** (1, S, n * hd) as (1, n, S, hd), each head RMS-normed first when `norm` names a weight. */
@@ -189,18 +209,20 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
 
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  const scale = scalarLiteral(1 / Math.sqrt(c.headDim));
+  const scale = scalarLiteral(c.attentionScale ?? 1 / Math.sqrt(c.headDim));
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
     const l = `layer${i}`;
+    const sliding = c.slidingLayers?.[i] === true;
+    const tables = sliding ? localRope : globalRope;
     const h = rmsNorm(`${l}_attn_norm`, x, `${p}.input_layernorm.weight`); // (1, S, D)
     const qp = linear(`${l}_q`, h, `${p}.self_attn.q_proj`, [q, c.hiddenSize], c.qkvBias);
     const kp = linear(`${l}_k`, h, `${p}.self_attn.k_proj`, [kv, c.hiddenSize], c.qkvBias);
     const vp = linear(`${l}_v`, h, `${p}.self_attn.v_proj`, [kv, c.hiddenSize], c.qkvBias);
     const qNorm = c.qkNorm ? `${p}.self_attn.q_norm.weight` : undefined;
     const kNorm = c.qkNorm ? `${p}.self_attn.k_norm.weight` : undefined;
-    const qh = rope(`${l}_q`, heads(`${l}_q`, qp, c.numHeads, qNorm)); // (1, H, S, hd)
-    const kh = rope(`${l}_k`, heads(`${l}_k`, kp, c.numKvHeads, kNorm)); // (1, kvH, S, hd)
+    const qh = rope(`${l}_q`, heads(`${l}_q`, qp, c.numHeads, qNorm), tables); // (1, H, S, hd)
+    const kh = rope(`${l}_k`, heads(`${l}_k`, kp, c.numKvHeads, kNorm), tables); // (1, kvH, S, hd)
     const vh = heads(`${l}_v`, vp, c.numKvHeads); // (1, kvH, S, hd)
     const keys = g.line(`out_cache_key_${i}`, `concat([in_cache_key_${i}, ${kh}], axis = 2)`);
     const values = g.line(
@@ -214,7 +236,7 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
       `tract_core_einsum(inputs = [${qh}, ${k}], expr = 'bcij,bckj->bcik', acc = 'f32')`,
     ); // (1, H, S, P+S)
     g.line(`${l}_scaled`, `mul(${l}_scores, ${scale})`);
-    g.line(`${l}_masked`, `add(${l}_scaled, mask)`);
+    g.line(`${l}_masked`, `add(${l}_scaled, ${sliding ? "sliding_mask" : "mask"})`);
     g.line(`${l}_probs`, `softmax(${l}_masked, axes = [3])`);
     g.line(
       `${l}_context`,
@@ -222,22 +244,36 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     ); // (1, H, S, hd)
     g.line(`${l}_context_t`, `transpose(${l}_context, axes = [0, 2, 1, 3])`);
     g.line(`${l}_context_2d`, `reshape(${l}_context_t, shape = [1, -1, ${q}])`);
-    const o = linear(`${l}_o`, `${l}_context_2d`, `${p}.self_attn.o_proj`, [
+    let o = linear(`${l}_o`, `${l}_context_2d`, `${p}.self_attn.o_proj`, [
       c.hiddenSize,
       q,
     ], c.oBias);
+    if (c.sandwichNorms) {
+      o = rmsNorm(`${l}_attn_out_norm`, o, `${p}.post_attention_layernorm.weight`);
+    }
     const r = g.line(`${l}_attn_residual`, `add(${x}, ${o})`);
-    const m = rmsNorm(`${l}_mlp_norm`, r, `${p}.post_attention_layernorm.weight`);
+    const m = rmsNorm(
+      `${l}_mlp_norm`,
+      r,
+      `${p}.${c.sandwichNorms ? "pre_feedforward_layernorm" : "post_attention_layernorm"}.weight`,
+    );
     const ffShape = [c.intermediateSize, c.hiddenSize];
     const gate = linear(`${l}_gate`, m, `${p}.mlp.gate_proj`, ffShape, false);
     const up = linear(`${l}_up`, m, `${p}.mlp.up_proj`, ffShape, false);
-    g.line(`${l}_gate_sigmoid`, `sigmoid(${gate})`);
-    g.line(`${l}_gate_silu`, `mul(${gate}, ${l}_gate_sigmoid)`);
-    g.line(`${l}_gated`, `mul(${l}_gate_silu, ${up})`);
-    const down = linear(`${l}_down`, `${l}_gated`, `${p}.mlp.down_proj`, [
+    if (c.activation === "gelu_tanh") {
+      g.line(`${l}_gate_act`, `tract_core_gelu_approx(${gate}, fast_impl = false)`);
+    } else {
+      g.line(`${l}_gate_sigmoid`, `sigmoid(${gate})`);
+      g.line(`${l}_gate_act`, `mul(${gate}, ${l}_gate_sigmoid)`);
+    }
+    g.line(`${l}_gated`, `mul(${l}_gate_act, ${up})`);
+    let down = linear(`${l}_down`, `${l}_gated`, `${p}.mlp.down_proj`, [
       c.hiddenSize,
       c.intermediateSize,
     ], false);
+    if (c.sandwichNorms) {
+      down = rmsNorm(`${l}_mlp_out_norm`, down, `${p}.post_feedforward_layernorm.weight`);
+    }
     x = g.line(`${l}_mlp_residual`, `add(${r}, ${down})`);
   }
   const final = rmsNorm("final_norm", x, "model.norm.weight");

@@ -141,6 +141,83 @@ Deno.test("llamaConfigFromHf reads Qwen3: q and k heads normed, head_dim as give
   );
 });
 
+/** Gemma 3 270M's text config, as the hub gives it. */
+const GEMMA3_270M = {
+  architectures: ["Gemma3ForCausalLM"],
+  model_type: "gemma3_text",
+  attention_bias: false,
+  attn_logit_softcapping: null,
+  final_logit_softcapping: null,
+  head_dim: 256,
+  hidden_activation: "gelu_pytorch_tanh",
+  hidden_size: 640,
+  intermediate_size: 2048,
+  layer_types: Array.from(
+    { length: 18 },
+    (_, i) => (i + 1) % 6 === 0 ? "full_attention" : "sliding_attention",
+  ),
+  max_position_embeddings: 32768,
+  num_attention_heads: 4,
+  num_hidden_layers: 18,
+  num_key_value_heads: 1,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  rope_local_base_freq: 10000.0,
+  rope_scaling: null,
+  rope_theta: 1000000.0,
+  sliding_window: 512,
+  use_bidirectional_attention: false,
+  vocab_size: 262144,
+};
+
+Deno.test("llamaConfigFromHf reads Gemma 3's text models: 1 + w norms, four a layer, GELU gate, scales, sliding layers and their RoPE base", () => {
+  const config = llamaConfigFromHf(GEMMA3_270M, "config.json");
+  assert.equal(config.modelType, "gemma3_text");
+  assert.equal(config.normOffset, 1);
+  assert.equal(config.sandwichNorms, true);
+  assert.equal(config.activation, "gelu_tanh");
+  assert.equal(config.embedScale, Math.sqrt(640));
+  assert.equal(config.attentionScale, 1 / 16);
+  assert.equal(config.slidingWindow, 512);
+  assert.deepEqual(config.slidingLayers?.filter((s) => !s).length, 3);
+  assert.equal(config.slidingLayers?.[5], false);
+  assert.deepEqual([config.ropeTheta, config.localRopeTheta], [1e6, 1e4]);
+  assert.equal(config.tieWordEmbeddings, true);
+  const names = llamaWeights(config).map((w) => w.name);
+  for (
+    const norm of ["pre_feedforward_layernorm", "post_feedforward_layernorm", "self_attn.q_norm"]
+  ) {
+    assert.ok(names.includes(`model.layers.17.${norm}.weight`), norm);
+  }
+  assert.ok(names.includes("model.rotary_emb_local.inv_freq"));
+  // Older configs: a pattern instead of layer types; newer ones: RoPE per layer type.
+  const { layer_types: _, ...patterned } = GEMMA3_270M;
+  assert.deepEqual(
+    llamaConfigFromHf({ ...patterned, sliding_window_pattern: 6 }, "c").slidingLayers,
+    config.slidingLayers,
+  );
+  const nested = llamaConfigFromHf({
+    ...GEMMA3_270M,
+    rope_theta: undefined,
+    rope_local_base_freq: undefined,
+    rope_parameters: {
+      full_attention: { rope_type: "default", rope_theta: 2e6 },
+      sliding_attention: { rope_type: "default", rope_theta: 2e4 },
+    },
+  }, "c");
+  assert.deepEqual([nested.ropeTheta, nested.localRopeTheta], [2e6, 2e4]);
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [{ final_logit_softcapping: 30 }, /final_logit_softcapping 30 is not supported/],
+    [{ use_bidirectional_attention: true }, /use_bidirectional_attention/],
+    [{ hidden_activation: "relu" }, /hidden_activation 'relu'/],
+    [{ layer_types: ["full_attention"] }, /layer_types has 1 entries for 18 layers/],
+    [{ rope_scaling: { rope_type: "linear", factor: 8 } }, /rope_scaling is not supported/],
+  ];
+  for (const [change, message] of refused) {
+    assert.throws(() => llamaConfigFromHf({ ...GEMMA3_270M, ...change }, "config.json"), message);
+  }
+});
+
 const SMALL: LlamaConfig = llamaConfigFromHf({
   architectures: ["LlamaForCausalLM"],
   hidden_size: 64,

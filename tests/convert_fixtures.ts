@@ -116,12 +116,23 @@ export interface ReferenceConfig {
   readonly qkNorm?: boolean;
   /** RoPE on adjacent pairs (2i, 2i+1), as llama.cpp applies it to GGUF's row order. */
   readonly ropeInterleaved?: boolean;
+  /**
+   * Gemma 3: norms of 1 + w, four a layer, GELU (tanh) gate, embeddings times √hidden, scores
+   * times `queryScalar`^-½, and sliding layers that see `window` positions with RoPE base
+   * `localTheta` (`qkNorm` too).
+   */
+  readonly gemma?: {
+    readonly window: number;
+    readonly sliding: readonly boolean[];
+    readonly localTheta: number;
+    readonly queryScalar: number;
+  };
 }
 
 /**
  * A plain forward pass of an HF Llama-family model in f64 over a whole sequence: RMSNorm,
  * (Qwen3: RMSNorm of each q and k head,) rotate-half RoPE, GQA causal attention, SiLU-gated
- * MLP. Returns the logits of the last position.
+ * MLP (Gemma 3: see `ReferenceConfig.gemma`). Returns the logits of the last position.
  */
 export function referenceLogits(
   c: ReferenceConfig,
@@ -147,11 +158,12 @@ export function referenceLogits(
     }
     return out;
   };
+  const offset = c.gemma ? 1 : 0;
   const rms = (x: Float64Array, weight: Float32Array) => {
     let ss = 0;
     for (const v of x) ss += v * v;
     const scale = 1 / Math.sqrt(ss / x.length + c.eps);
-    return x.map((v, i) => v * scale * weight[i]!);
+    return x.map((v, i) => v * scale * (offset + weight[i]!));
   };
   /** Each head of `v` RMS-normed with `weight` (hd,), when the model norms q and k. */
   const headNorm = (v: Float64Array, heads: number, weight: string) => {
@@ -162,11 +174,11 @@ export function referenceLogits(
     }
     return out;
   };
-  const rope = (v: Float64Array, heads: number, pos: number) => {
+  const rope = (v: Float64Array, heads: number, pos: number, theta: number) => {
     const out = new Float64Array(v.length);
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < hd / 2; i++) {
-        const freq = 1 / Math.pow(c.theta, (2 * i) / hd);
+        const freq = 1 / Math.pow(theta, (2 * i) / hd);
         const cos = Math.cos(pos * freq);
         const sin = Math.sin(pos * freq);
         const [ia, ib] = c.ropeInterleaved
@@ -180,46 +192,64 @@ export function referenceLogits(
     }
     return out;
   };
+  const activation = c.gemma
+    ? (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))
+    : (v: number) => v / (1 + Math.exp(-v));
   const embed = w("model.embed_tokens.weight");
-  let xs = ids.map((id) => Float64Array.from(embed.subarray(id * d, (id + 1) * d)));
+  const embedScale = c.gemma ? Math.sqrt(d) : 1;
+  let xs = ids.map((id) =>
+    Float64Array.from(embed.subarray(id * d, (id + 1) * d), (v) => v * embedScale)
+  );
   const kvd = c.kvHeads * hd;
+  const scoreScale = 1 / Math.sqrt(c.gemma?.queryScalar ?? hd);
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}`;
+    const sliding = c.gemma?.sliding[l] === true;
+    const theta = sliding ? c.gemma!.localTheta : c.theta;
+    const first = sliding ? (t: number) => Math.max(0, t - c.gemma!.window + 1) : () => 0;
     const bias = (name: string) => (c.qkvBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
     const hs = xs.map((x) => rms(x, w(`${p}.input_layernorm.weight`)));
     const qs = hs.map((h, t) => {
       const q = matvec(w(`${p}.self_attn.q_proj.weight`), h, qd, bias("q_proj"));
-      return rope(headNorm(q, c.heads, `${p}.self_attn.q_norm.weight`), c.heads, t);
+      return rope(headNorm(q, c.heads, `${p}.self_attn.q_norm.weight`), c.heads, t, theta);
     });
     const ks = hs.map((h, t) => {
       const k = matvec(w(`${p}.self_attn.k_proj.weight`), h, kvd, bias("k_proj"));
-      return rope(headNorm(k, c.kvHeads, `${p}.self_attn.k_norm.weight`), c.kvHeads, t);
+      return rope(headNorm(k, c.kvHeads, `${p}.self_attn.k_norm.weight`), c.kvHeads, t, theta);
     });
     const vs = hs.map((h) => matvec(w(`${p}.self_attn.v_proj.weight`), h, kvd, bias("v_proj")));
     xs = xs.map((x, t) => {
       const ctx = new Float64Array(qd);
       for (let h = 0; h < c.heads; h++) {
         const g = Math.floor(h / (c.heads / c.kvHeads));
-        const scores = new Float64Array(t + 1);
-        for (let s = 0; s <= t; s++) {
+        const from = first(t);
+        const scores = new Float64Array(t + 1 - from);
+        for (let s = from; s <= t; s++) {
           let dot = 0;
           for (let i = 0; i < hd; i++) dot += qs[t]![h * hd + i]! * ks[s]![g * hd + i]!;
-          scores[s] = dot / Math.sqrt(hd);
+          scores[s - from] = dot * scoreScale;
         }
         const max = Math.max(...scores);
         const e = scores.map((v) => Math.exp(v - max));
         const sum = e.reduce((a, b) => a + b, 0);
-        for (let s = 0; s <= t; s++) {
-          for (let i = 0; i < hd; i++) ctx[h * hd + i]! += (e[s]! / sum) * vs[s]![g * hd + i]!;
+        for (let s = from; s <= t; s++) {
+          for (let i = 0; i < hd; i++) {
+            ctx[h * hd + i]! += (e[s - from]! / sum) * vs[s]![g * hd + i]!;
+          }
         }
       }
-      const o = matvec(w(`${p}.self_attn.o_proj.weight`), ctx, d);
+      let o = matvec(w(`${p}.self_attn.o_proj.weight`), ctx, d);
+      if (c.gemma) o = rms(o, w(`${p}.post_attention_layernorm.weight`));
       const r = x.map((v, i) => v + o[i]!);
-      const m = rms(r, w(`${p}.post_attention_layernorm.weight`));
+      const m = rms(
+        r,
+        w(`${p}.${c.gemma ? "pre_feedforward_layernorm" : "post_attention_layernorm"}.weight`),
+      );
       const gate = matvec(w(`${p}.mlp.gate_proj.weight`), m, c.intermediate);
       const up = matvec(w(`${p}.mlp.up_proj.weight`), m, c.intermediate);
-      const act = gate.map((gv, i) => (gv / (1 + Math.exp(-gv))) * up[i]!);
-      const down = matvec(w(`${p}.mlp.down_proj.weight`), act, d);
+      const act = gate.map((gv, i) => activation(gv) * up[i]!);
+      let down = matvec(w(`${p}.mlp.down_proj.weight`), act, d);
+      if (c.gemma) down = rms(down, w(`${p}.post_feedforward_layernorm.weight`));
       return r.map((v, i) => v + down[i]!);
     });
   }

@@ -37,10 +37,14 @@ interface TinyModel {
 
 /**
  * A SmolLM2-shaped model scaled down (hidden 64, 2 layers, 4 heads, 2 kv heads); as Qwen2 with
- * q/k/v biases; as Qwen3 with heads of 32 (not 64 / 4) each RMS-normed in q and k.
+ * q/k/v biases; as Qwen3 with heads of 32 (not 64 / 4) each RMS-normed in q and k; as Gemma 3
+ * like Qwen3 with Gemma's norms, gate and scales, its first layer a sliding one of 4 positions.
  */
-function tinyModel(options: { qwen2?: boolean; qwen3?: boolean; tied?: boolean } = {}): TinyModel {
-  const qwen3 = options.qwen3 ?? false;
+function tinyModel(
+  options: { qwen2?: boolean; qwen3?: boolean; gemma?: boolean; tied?: boolean } = {},
+): TinyModel {
+  const gemma = options.gemma ?? false;
+  const qwen3 = (options.qwen3 ?? false) || gemma;
   const config: ReferenceConfig = {
     hidden: 64,
     intermediate: 96,
@@ -54,6 +58,9 @@ function tinyModel(options: { qwen2?: boolean; qwen3?: boolean; tied?: boolean }
     qkvBias: options.qwen2 ?? false,
     headDim: qwen3 ? 32 : 16,
     qkNorm: qwen3,
+    ...(gemma
+      ? { gemma: { window: 4, sliding: [true, false], localTheta: 10000, queryScalar: 24 } }
+      : {}),
   };
   const d = config.hidden;
   const hd = config.headDim!;
@@ -76,6 +83,12 @@ function tinyModel(options: { qwen2?: boolean; qwen3?: boolean; tied?: boolean }
     if (qwen3) {
       shapes.push([`${p}.self_attn.q_norm.weight`, [hd]], [`${p}.self_attn.k_norm.weight`, [hd]]);
     }
+    if (gemma) {
+      shapes.push(
+        [`${p}.pre_feedforward_layernorm.weight`, [d]],
+        [`${p}.post_feedforward_layernorm.weight`, [d]],
+      );
+    }
     if (config.qkvBias) {
       shapes.push(
         [`${p}.self_attn.q_proj.bias`, [q]],
@@ -90,13 +103,19 @@ function tinyModel(options: { qwen2?: boolean; qwen3?: boolean; tied?: boolean }
     const count = shape.reduce((a, b) => a * b, 1);
     const norm = /(layernorm|norm)\.weight$/.test(name);
     const values = randomValues(count, 1000 + i, norm ? 0.2 : 0.15);
-    if (norm) { for (let k = 0; k < count; k++) values[k] = 1 + values[k]!; }
+    // Gemma stores its norms as w, for 1 + w.
+    if (norm && !gemma) { for (let k = 0; k < count; k++) values[k] = 1 + values[k]!; }
     return { name, shape, values };
   });
-  const type = qwen3 ? "qwen3" : config.qkvBias ? "qwen2" : "llama";
+  const type = gemma ? "gemma3_text" : qwen3 ? "qwen3" : config.qkvBias ? "qwen2" : "llama";
   const hfConfig = {
     architectures: [
-      { qwen3: "Qwen3ForCausalLM", qwen2: "Qwen2ForCausalLM", llama: "LlamaForCausalLM" }[type],
+      {
+        gemma3_text: "Gemma3ForCausalLM",
+        qwen3: "Qwen3ForCausalLM",
+        qwen2: "Qwen2ForCausalLM",
+        llama: "LlamaForCausalLM",
+      }[type],
     ],
     model_type: type,
     attention_bias: false,
@@ -118,6 +137,18 @@ function tinyModel(options: { qwen2?: boolean; qwen3?: boolean; tied?: boolean }
     torch_dtype: "float32",
     use_sliding_window: false,
     vocab_size: config.vocab,
+    ...(gemma
+      ? {
+        hidden_act: undefined,
+        hidden_activation: "gelu_pytorch_tanh",
+        query_pre_attn_scalar: 24,
+        sliding_window: 4,
+        layer_types: ["sliding_attention", "full_attention"],
+        rope_local_base_freq: 10000,
+        attn_logit_softcapping: null,
+        final_logit_softcapping: null,
+      }
+      : {}),
   };
   return { config, hfConfig, tensors };
 }
@@ -357,6 +388,31 @@ Deno.test("convertModel output of a Qwen3 model (q and k heads normed, head_dim 
     const counts = fuseGraph(await loadModel(output)).counts;
     assert.deepEqual(counts, { rmsNorm: 9, rope: 4, siluGate: 2, attention: 2 });
     await assertKernelsLikePlain(output, await smollm2Ids(), 0.01);
+  });
+});
+
+Deno.test("convertModel output of a Gemma 3 model (1 + w norms, four a layer, GELU gate, scaled embeddings and scores, a sliding layer) runs like the reference", async () => {
+  await withDir(async (dir) => {
+    const model = tinyModel({ gemma: true });
+    await writeFolder(dir, model, "F32");
+    const output = join(dir, "gemma3.nnef.tar");
+    await convertModel(dir, output);
+    const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
+    // More tokens than the sliding layer sees.
+    const ids = await smollm2Ids();
+    assert.ok(ids.length > 4 + 2);
+    await assertRunsLikeReference(output, model, weights, ids, 1e-4);
+    // Without the window, or with a layer's norms taken as w, the logits are others.
+    const noWindow = { ...model.config, gemma: { ...model.config.gemma!, window: 1000 } };
+    const apart = maxAbsDiff(
+      referenceLogits(noWindow, weights, ids),
+      referenceLogits(model.config, weights, ids),
+    );
+    assert.ok(apart > 0.01, `the window changes the logits by ${apart}`);
+    // Six norms a layer (four, and q's and k's) and the final one.
+    const counts = fuseGraph(await loadModel(output)).counts;
+    assert.deepEqual(counts, { rmsNorm: 13, rope: 4, siluGate: 0, attention: 2 });
+    await assertKernelsLikePlain(output, ids, 0.01);
   });
 });
 
