@@ -30,7 +30,7 @@ export const CTL_STOP = 7;
 export const CTL_TASKS = 8;
 const CTL_TASK_TABLE = 10;
 /** Per task: op, first chunk, rows (or heads) per chunk, then the kernel's arguments. */
-const TASK_INTS = 20;
+const TASK_INTS = 21;
 const TASK_OP = 0;
 const TASK_FIRST = 1;
 const TASK_SIZE = 2;
@@ -216,7 +216,7 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
   }
   if (op === OP_ATTENTION_PAGED) {
     // (q, out, kBase, vBase, table, scores (nHeads * kvLen: one row per head), m, nHeads,
-    // nKvHeads, headDim, blockSize, kvLen, qPos0, scale, f16, runHeads, runStride)
+    // nKvHeads, headDim, blockSize, kvLen, qPos0, scale, f16, runHeads, runStride, window)
     const nHeads = a(7);
     (exports.attention_paged as (...args: number[]) => void)(
       a(0),
@@ -236,6 +236,7 @@ function runChunk(exports: KernelExports, c: Control, chunk: number, thread: num
       a(14),
       a(15),
       a(16),
+      a(17),
       r0,
       Math.min(nHeads, r0 + size),
     );

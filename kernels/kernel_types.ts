@@ -60,6 +60,8 @@ export interface PagedAttentionShape {
   kvLen: number;
   /** Position of query row 0; row t sees positions 0..=qPos0 + t (causal). */
   qPos0: number;
+  /** Positions a row sees at most, its own included (a sliding window); 0 or absent: all. */
+  window?: number;
   /** Score scale, usually 1 / sqrt(headDim). */
   scale: number;
   /** Cache item type. */

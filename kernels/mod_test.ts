@@ -662,6 +662,68 @@ for (const variant of ["simd128", "relaxed"] as const) {
   });
 }
 
+Deno.test("attentionPaged with a window gives each row contiguous attention over the positions it sees, 1 and 2 threads, twin alike", async () => {
+  for (const threads of [1, 2]) {
+    await withKernels({ threads }, (kernels) => {
+      // 19 rows (two groups of rows), each seeing its last 40 positions: windows start in
+      // mid-block, the earliest blocks seen by no row.
+      const s = {
+        m: 19,
+        nHeads: 8,
+        nKvHeads: 2,
+        headDim: 64,
+        blockSize: 16,
+        kvLen: 150,
+        qPos0: 131,
+        scale: 0.125,
+        item: "f16" as const,
+        window: 40,
+      };
+      const kv = { nKvHeads: 2, headDim: 64, blockSize: 16, item: "f16" as const };
+      const k = pagedCase(kernels, kv, s.kvLen, 141);
+      const v = pagedCase(kernels, kv, s.kvLen, 142);
+      const qLen = s.nHeads * s.headDim;
+      const q = randomF32(s.m * qLen, 143);
+      const [qo, out, twin, one] = [
+        put(kernels, q),
+        kernels.alloc(s.m * qLen * 4),
+        kernels.alloc(s.m * qLen * 4),
+        kernels.alloc(qLen * 4),
+      ];
+      kernels.attentionPaged(qo, out, k.base, v.base, k.table, s);
+      kernels.scalar.attentionPaged(qo, twin, k.base, v.base, k.table, s);
+      const got = read(kernels, out, s.m * qLen);
+      assertClose(got, read(kernels, twin, s.m * qLen), TWIN_ERROR_BUDGET, "twin");
+      /** Each kv head's rows first..first + n of a contiguous (nKv, kvLen, hd) cache. */
+      const rows = (held: Float32Array, first: number, n: number) => {
+        const out = new Float32Array(s.nKvHeads * n * s.headDim);
+        for (let g = 0; g < s.nKvHeads; g++) {
+          const from = (g * s.kvLen + first) * s.headDim;
+          out.set(held.subarray(from, from + n * s.headDim), g * n * s.headDim);
+        }
+        return out;
+      };
+      for (let t = 0; t < s.m; t++) {
+        const first = s.qPos0 + t + 1 - s.window;
+        const mark = kernels.mark();
+        kernels.attention(
+          put(kernels, q.subarray(t * qLen, (t + 1) * qLen)),
+          put(kernels, rows(k.held, first, s.window)),
+          put(kernels, rows(v.held, first, s.window)),
+          one,
+          { ...s, m: 1, kvLen: s.window, capacity: s.window, qPos0: s.window - 1 },
+        );
+        assert.deepEqual(
+          got.subarray(t * qLen, (t + 1) * qLen),
+          read(kernels, one, qLen),
+          `row ${t}, ${threads} threads`,
+        );
+        kernels.reset(mark);
+      }
+    });
+  }
+});
+
 Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 and 2 threads alike", async () => {
   const results: Float32Array[] = [];
   for (const threads of [1, 2]) {

@@ -543,8 +543,10 @@ export class Ops implements KernelOps {
       );
     }
     const item = itemBytes(op, s.item);
-    const { runHeads = 0, runStride = 0 } = s;
-    if (!isDim(runHeads) || !isDim(runStride)) throwBadDim(op, { runHeads, runStride });
+    const { runHeads = 0, runStride = 0, window = 0 } = s;
+    if (!isDim(runHeads) || !isDim(runStride) || !isDim(window)) {
+      throwBadDim(op, { runHeads, runStride, window });
+    }
     const layout = runLayout(nKvHeads, blockSize * headDim * item, runHeads, runStride);
     this.#checkBlocks(op, table, blockSize, 0, kvLen, [["kBase", kBase], ["vBase", vBase]], layout);
     this.#owner.checkRange(q, m * nHeads * headDim * 4, "q");
@@ -552,7 +554,7 @@ export class Ops implements KernelOps {
     const f16 = s.item === "f16" ? 1 : 0;
     return {
       // (q, out, kBase, vBase, table, scores, m, nHeads, nKvHeads, headDim, blockSize, kvLen,
-      // qPos0, scale, f16, runHeads, runStride): see `runChunk` in `_job.ts`.
+      // qPos0, scale, f16, runHeads, runStride, window): see `runChunk` in `_job.ts`.
       args: [
         q,
         out,
@@ -571,6 +573,7 @@ export class Ops implements KernelOps {
         f16,
         runHeads,
         runStride,
+        window,
       ],
       count: nHeads,
       runQueryHeads: layout.perRun * (nHeads / nKvHeads),

@@ -310,7 +310,8 @@ kernel! {
     // table `table` (i32) -> out like q, heads h0..h1; scores holds
     // min(m, attention_paged_rows()) * n_heads * kv_len floats;
     // f16 != 0: items are f16, read as `generic::f16::f16_to_f32_finite` (else f32);
-    // run_heads, run_stride: see `generic::paged_kv::PagedLayout`
+    // run_heads, run_stride: see `generic::paged_kv::PagedLayout`; window > 0: a row sees
+    // its last `window` positions only (a sliding window)
     fn attention_paged / attention_paged_generic(
         q: *const f32,
         out: *mut f32,
@@ -329,19 +330,20 @@ kernel! {
         f16: u32,
         run_heads: usize,
         run_stride: usize,
+        window: usize,
         h0: usize,
         h1: usize,
     )
     simd {
         let f16 = f16 != 0;
         let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16, run_heads, run_stride };
-        let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale };
+        let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale, window };
         simd128::attention::attention_paged(q, out, k_base, v_base, table, scores, &s, h0, h1);
     }
     scalar {
         let f16 = f16 != 0;
         let kv = PagedLayout { n_kv_heads, head_dim, block_size, f16, run_heads, run_stride };
-        let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale };
+        let s = PagedShape { m, n_heads, kv, kv_len, q_pos0, scale, window };
         let ql = m * n_heads * head_dim;
         let blocks = kv_len.div_ceil(block_size.max(1));
         let table = view(table, blocks);

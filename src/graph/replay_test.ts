@@ -297,9 +297,10 @@ Deno.test("A cache append replays at every token, its position moved, and stores
   }
 });
 
-Deno.test("Attention replays while its mask is causal, and walks once a sliding window drops positions, alone or batched", async () => {
+Deno.test("Attention replays while its mask is causal, and again once a sliding window drops positions, alone or batched", async () => {
   // stories260K with its mask widened to drop positions more than 20 behind the query: causal
-  // for the first 21 positions, then not; the paged kernel (which assumes causal) must stop.
+  // for the first 21 positions, then a window of 21, which the paged kernel is told of: the
+  // plan recorded with the causal mask must be left when it changes.
   const dir = await Deno.makeTempDir();
   const kernels = await loadKernels({ threads: 1 });
   try {

@@ -29,21 +29,33 @@ function viewOf(t: Tensor): View {
 }
 
 /**
- * The verdicts of `isCausal` on the masks it has read, by their items: every layer of a run
+ * The verdicts of `causalWindow` on the masks it has read, by their items: every layer of a run
  * reads the same mask (values are never written once computed).
  */
-const causalMasks = new WeakMap<Float32Array, readonly [number, number, number, number, boolean]>();
+const causalMasks = new WeakMap<
+  Float32Array,
+  readonly [number, number, number, number, number | null]
+>();
 
-/** True when mask (S, L) items are 0 up to the causal diagonal `L - S + i` and dropped after. */
-function isCausal(mask: Float32Array, ms: readonly number[], s: number, l: number): boolean {
+/**
+ * What the paged kernel reads of mask (S, L): 0 when its items are 0 up to the causal diagonal
+ * `L - S + i` and dropped after; w when, further, each row drops the positions w or more before
+ * its own (a sliding window that the rows outgrew); null for any other mask.
+ */
+function causalWindow(
+  mask: Float32Array,
+  ms: readonly number[],
+  s: number,
+  l: number,
+): number | null {
   const [rows, cols] = [ms[2]!, ms[3]!];
   const known = causalMasks.get(mask);
   if (known && known[0] === s && known[1] === l && known[2] === rows && known[3] === cols) {
     return known[4];
   }
-  const causal = readsCausal(mask, rows, cols, s, l);
-  causalMasks.set(mask, [s, l, rows, cols, causal]);
-  return causal;
+  const window = readsWindow(mask, rows, cols, s, l);
+  causalMasks.set(mask, [s, l, rows, cols, window]);
+  return window;
 }
 
 /** A mask's shape with leading axes of 1 up to (B, H, S, L). */
@@ -53,33 +65,44 @@ function maskShape4(mask: Tensor): number[] {
 
 /**
  * `"causal"` when `mask` (..., S, L) holds the causal mask of its S rows over L positions (0
- * up to the diagonal `L - S + i`, dropped after), else null: what the paged kernel reads of a
- * mask, for a replay to check again (a sliding window stops being causal once the sequence
- * outgrows it).
+ * up to the diagonal `L - S + i`, dropped after), `"window w"` when it is a sliding window of
+ * w positions the rows outgrew, else null: what the paged kernel reads of a mask, for a replay
+ * to check again (a sliding window looks causal until the sequence outgrows it).
  */
 export function causalKey(mask: Tensor): string | null {
   const rank = mask.shape.length;
   if (rank < 2 || rank > 4) return null;
   const shape = maskShape4(mask);
   const [s, l] = [shape[2]!, shape[3]!];
-  return isCausal(f32Items(mask), broadcastStrides(shape, shape), s, l) ? "causal" : null;
+  const window = causalWindow(f32Items(mask), broadcastStrides(shape, shape), s, l);
+  return window === null ? null : window === 0 ? "causal" : `window ${window}`;
 }
 
-function readsCausal(
+function readsWindow(
   mask: Float32Array,
   rowStride: number,
   colStride: number,
   s: number,
   l: number,
-): boolean {
+): number | null {
+  // Each row sees one run of positions ending at its diagonal: where it starts.
+  const starts: number[] = [];
   for (let i = 0; i < s; i++) {
     const last = l - s + i;
+    let start = last + 1;
+    while (start > 0 && mask[i * rowStride + (start - 1) * colStride] === 0) start--;
+    if (start > last) return null;
     for (let j = 0; j < l; j++) {
       const m = mask[i * rowStride + j * colStride]!;
-      if (j <= last ? m !== 0 : !(m <= DROPPED)) return false;
+      if (j >= start && j <= last ? m !== 0 : !(m <= DROPPED)) return null;
     }
+    starts.push(start);
   }
-  return true;
+  // The rows that do not see position 0 tell the window; it must hold for every row.
+  const cut = starts.findIndex((start) => start > 0);
+  if (cut < 0) return 0;
+  const window = l - s + cut - starts[cut]! + 1;
+  return starts.every((start, i) => start === Math.max(0, l - s + i + 1 - window)) ? window : null;
 }
 
 /** A sequence's attention that the paged kernel can run: its query rows and shapes. */
@@ -125,11 +148,13 @@ function pagedPlan(
   if (
     kern && B === 1 && Dv === D && S > 0 && isPaged(k) && isPaged(v) &&
     k.paged.memory === kern.memory && v.paged.memory === kern.memory &&
-    k.paged.table === v.paged.table && (!mv || isCausal(mv, ms, S, L))
+    k.paged.table === v.paged.table
   ) {
+    const window = mv ? causalWindow(mv, ms, S, L) : 0;
+    if (window === null) return null;
     const rows = tokenMajorItems(q);
     const qs = rows ?? f32Items(q);
-    return { qs, tokenMajor: rows !== null, k, v, dims: { H, Hk, S, L, D, scale } };
+    return { qs, tokenMajor: rows !== null, k, v, dims: { H, Hk, S, L, D, scale, window } };
   }
   return null;
 }
@@ -215,6 +240,8 @@ interface Dims {
   readonly L: number;
   readonly D: number;
   readonly scale: number;
+  /** Positions a row sees at most (a sliding window); 0: all. */
+  readonly window: number;
 }
 
 /**
@@ -251,7 +278,7 @@ function pagedAttention(
 ): Tensor[] {
   const mark = kern.mark();
   try {
-    const runs = plans.map(({ qs, tokenMajor, k, v, dims: { H, Hk, S, L, D, scale } }) => {
+    const runs = plans.map(({ qs, tokenMajor, k, v, dims: { H, Hk, S, L, D, scale, window } }) => {
       const kp = k.paged;
       // The kernel takes rows by token: (S, H, D); the graph has (1, H, S, D).
       const qt = S === 1 || tokenMajor ? qs : transposeHS(qs, H, S, D);
@@ -272,6 +299,7 @@ function pagedAttention(
         item: kp.itemType,
         runHeads: kp.runHeads,
         runStride: kp.runStride,
+        window,
       };
       return { call: { q, out, kBase: kp.offset, vBase: v.paged.offset, table, shape }, kept };
     });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { tensor } from "../tensor/tensor.ts";
 import { KvPool } from "../scheduler/kv_pool.ts";
 import { checkFusion, randomF32 } from "./fused_testing.ts";
-import { fusedAttention } from "./fused_attention.ts";
+import { causalKey, fusedAttention } from "./fused_attention.ts";
 import { contiguous, isStrided } from "./common.ts";
 import { evalOp } from "./testing.ts";
 import { transpose } from "./transpose.ts";
@@ -103,4 +103,30 @@ Deno.test("fusedAttention reads a causal paged KV cache in the kernels' memory i
   } finally {
     kernels.close();
   }
+});
+
+Deno.test("causalKey tells a causal mask, a sliding window the rows outgrew, and anything else", () => {
+  const DROP = -3.4028234663852886e38;
+  /** (S, L) rows at positions L - S + i, seeing `sees(i, j)`. */
+  const mask = (s: number, l: number, sees: (pos: number, j: number) => boolean) =>
+    tensor(
+      "f32",
+      [1, 1, s, l],
+      Float32Array.from({ length: s * l }, (_, k) => {
+        const [i, j] = [Math.floor(k / l), k % l];
+        return sees(l - s + i, j) ? 0 : DROP;
+      }),
+    );
+  const windowOf = (w: number) => (pos: number, j: number) => j <= pos && j > pos - w;
+  assert.equal(causalKey(mask(3, 7, (pos, j) => j <= pos)), "causal");
+  // Rows still shorter than the window: causal as far as they show.
+  assert.equal(causalKey(mask(3, 7, windowOf(10))), "causal");
+  assert.equal(causalKey(mask(3, 7, windowOf(4))), "window 4");
+  assert.equal(causalKey(mask(1, 9, windowOf(4))), "window 4");
+  // The first rows see position 0, the later ones not.
+  assert.equal(causalKey(mask(5, 6, windowOf(4))), "window 4");
+  // Not one window, or not ending at the diagonal.
+  assert.equal(causalKey(mask(3, 7, (pos, j) => j <= pos && j > pos - (pos % 2 ? 3 : 4))), null);
+  assert.equal(causalKey(mask(3, 7, (pos, j) => j < pos)), null);
+  assert.equal(causalKey(mask(3, 7, () => true)), null);
 });

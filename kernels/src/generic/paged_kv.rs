@@ -114,12 +114,26 @@ pub struct PagedShape {
     pub kv_len: usize,
     pub q_pos0: usize,
     pub scale: f32,
+    /// Positions a query row sees at most, its own included (a sliding window); 0: all.
+    pub window: usize,
 }
 
 impl PagedShape {
+    /// The end of the positions query row t sees.
     #[inline(always)]
     pub fn visible(&self, t: usize) -> usize {
         super::attention::visible(self.q_pos0, t, self.kv_len)
+    }
+
+    /// The first position query row t sees.
+    #[inline(always)]
+    pub fn first(&self, t: usize) -> usize {
+        let end = self.visible(t);
+        if self.window > 0 && end > self.window {
+            end - self.window
+        } else {
+            0
+        }
     }
 }
 
@@ -173,7 +187,8 @@ pub fn attention_paged(
     let hd = kv.head_dim;
     let group = s.n_heads / kv.n_kv_heads;
     for t in 0..s.m {
-        let len = s.visible(t);
+        let first = s.first(t);
+        let len = s.visible(t) - first;
         for h in h0..h1.min(s.n_heads) {
             let g = h / group;
             let qo = (t * s.n_heads + h) * hd;
@@ -181,8 +196,8 @@ pub fn attention_paged(
                 &q[qo..qo + hd],
                 len,
                 s.scale,
-                |j, i| kv.item(k_region, kv.offset(table, j, g), i),
-                |j, i| kv.item(v_region, kv.offset(table, j, g), i),
+                |j, i| kv.item(k_region, kv.offset(table, first + j, g), i),
+                |j, i| kv.item(v_region, kv.offset(table, first + j, g), i),
                 scores,
                 &mut out[qo..qo + hd],
             );
@@ -310,6 +325,7 @@ mod tests {
                 kv_len,
                 q_pos0,
                 scale: 0.3,
+                window: 0,
             };
             let mut out = vec![0.0f32; q.len()];
             let mut scores = vec![0.0f32; kv_len];
@@ -328,6 +344,61 @@ mod tests {
             attention_f32(&q, &kc, &vc, &mut want, &mut scores, &cs, 0, n_heads);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&out), bits(&want), "f16 {f16}, runs of {runs} blocks");
+        }
+    }
+
+    #[test]
+    fn attention_paged_with_a_window_equals_attention_over_the_positions_each_row_sees() {
+        let kv = PagedLayout {
+            n_kv_heads: 2,
+            head_dim: 10,
+            block_size: 3,
+            f16: true,
+            run_heads: 0,
+            run_stride: 0,
+        };
+        let (m, n_heads, kv_len, q_pos0, window) = (4, 4, 11, 7, 5);
+        let (table, kr, kc) = paged(&kv, kv_len, 2);
+        let (_, vr, vc) = paged(&kv, kv_len, 7);
+        let q = values(m * n_heads * 10, 3);
+        let s = PagedShape {
+            m,
+            n_heads,
+            kv,
+            kv_len,
+            q_pos0,
+            scale: 0.3,
+            window,
+        };
+        let mut out = vec![0.0f32; q.len()];
+        let mut scores = vec![0.0f32; kv_len];
+        attention_paged(&q, &mut out, &kr, &vr, &table, &mut scores, &s, 0, n_heads);
+        // Row t sees positions q_pos0 + t + 1 - window ..= q_pos0 + t: a contiguous cache of
+        // just those, its query the last one.
+        for t in 0..m {
+            let end = q_pos0 + t + 1;
+            let first = end - window;
+            let slice = |c: &[f32]| -> Vec<f32> {
+                (0..2)
+                    .flat_map(|g| c[(g * kv_len + first) * 10..(g * kv_len + end) * 10].to_vec())
+                    .collect()
+            };
+            let cs = AttentionShape {
+                m: 1,
+                n_heads,
+                n_kv_heads: 2,
+                head_dim: 10,
+                capacity: window,
+                kv_len: window,
+                q_pos0: window - 1,
+                scale: 0.3,
+            };
+            let row = &q[t * n_heads * 10..(t + 1) * n_heads * 10];
+            let mut want = vec![0.0f32; row.len()];
+            attention_f32(row, &slice(&kc), &slice(&vc), &mut want, &mut scores, &cs, 0, n_heads);
+            let got = &out[t * n_heads * 10..(t + 1) * n_heads * 10];
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got), bits(&want), "row {t}");
         }
     }
 }

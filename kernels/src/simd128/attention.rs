@@ -163,7 +163,9 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
         piece,
         converted: buffer.as_mut_ptr() as *mut f32,
     };
-    let mut b = 0;
+    // Blocks before the first row's window hold nothing any row sees.
+    let first_block = s.first(r.t0) / bs;
+    let mut b = first_block;
     while b * bs < longest {
         p.each::<T>(&ic, r.k_base, b, |t, h, j0, n, rows, raw| {
             let (q, at) = (r.q.add(t * row + h * hd), sc(t, h).add(b * bs + j0));
@@ -176,15 +178,17 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
         b += 1;
     }
     for t in r.t0..r.t1 {
+        let first = s.first(t);
         for h in r.h0..r.h1 {
-            softmax_row(sc(t, h), sc(t, h), s.visible(t), c);
+            let seen = sc(t, h).add(first);
+            softmax_row(seen, seen, s.visible(t) - first, c);
             let o = r.out.add(t * row + h * hd);
             for i in 0..hd {
                 *o.add(i) = 0.0;
             }
         }
     }
-    let mut b = 0;
+    let mut b = first_block;
     while b * bs < longest {
         p.each::<T>(&ic, r.v_base, b, |t, h, j0, n, rows, raw| {
             let (p, o) = (sc(t, h).add(b * bs + j0), r.out.add(t * row + h * hd));
@@ -212,7 +216,8 @@ struct Pieces<'a> {
 
 impl Pieces<'_> {
     /// f(t, h, j0, n, rows, raw) for every query row t and head h reading rows j0..j0 + n of
-    /// block b (of kv head h / group): `rows` points at them as f32, or in place when `raw`.
+    /// block b (of kv head h / group), those of the block it sees: `rows` points at them as
+    /// f32, or in place when `raw`.
     #[inline(always)]
     unsafe fn each<T: Item>(
         &self,
@@ -239,13 +244,18 @@ impl Pieces<'_> {
                     as_f32::<T>(ic, at, self.converted, j1 - j0, hd)
                 };
                 for t in r.t0..r.t1 {
-                    let n = rows_in(s.visible(t), b, bs);
-                    if n <= j0 {
+                    let end = rows_in(s.visible(t), b, bs);
+                    // The row's window may start inside this piece, or after it.
+                    let first = s.first(t);
+                    let start = if first > b * bs + j0 { first - b * bs } else { j0 };
+                    let end = if end < j1 { end } else { j1 };
+                    if end <= start {
                         continue;
                     }
-                    let n = (if n < j1 { n } else { j1 }) - j0;
+                    let item = if raw { T::BYTES } else { 4 };
+                    let at = rows.add((start - j0) * hd * item);
                     for h in heads_of(g, self.group, r.h0, r.h1) {
-                        f(t, h, j0, n, rows, raw);
+                        f(t, h, start, end - start, at, raw);
                     }
                 }
                 j0 = j1;
