@@ -31,6 +31,7 @@ const GGUF_ARCHITECTURES: Record<string, string> = {
   llama: "LlamaForCausalLM",
   qwen2: "Qwen2ForCausalLM",
   qwen3: "Qwen3ForCausalLM",
+  gemma3: "Gemma3ForCausalLM",
 };
 
 const SUPPORTED_TYPES: Record<number, SourceType> = {
@@ -59,14 +60,25 @@ const LAYER_NAMES: Record<string, string> = {
   "ffn_down.weight": "mlp.down_proj.weight",
 };
 
-/** The Hugging Face name of a llama.cpp tensor name, or undefined when it has none. */
-export function hfNameOfGguf(name: string): string | undefined {
+/** Gemma's four norms a layer, as llama.cpp names them. */
+const GEMMA_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  "post_attention_norm.weight": "post_attention_layernorm.weight",
+  "ffn_norm.weight": "pre_feedforward_layernorm.weight",
+  "post_ffw_norm.weight": "post_feedforward_layernorm.weight",
+};
+
+/**
+ * The Hugging Face name of a llama.cpp tensor name of architecture `arch`, or undefined when it
+ * has none.
+ */
+export function hfNameOfGguf(name: string, arch = "llama"): string | undefined {
   if (name === "token_embd.weight") return EMBED_NAME;
   if (name === "output_norm.weight") return "model.norm.weight";
   if (name === "output.weight") return LM_HEAD_NAME;
   const m = /^blk\.(\d+)\.(.+)$/.exec(name);
   if (m === null) return undefined;
-  const rest = LAYER_NAMES[m[2]!];
+  const rest = (arch === "gemma3" ? GEMMA_LAYER_NAMES : LAYER_NAMES)[m[2]!];
   return rest === undefined ? undefined : `model.layers.${m[1]}.${rest}`;
 }
 
@@ -132,13 +144,18 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
   } else if (scalingType !== undefined && scalingType !== "none") {
     throw new RangeError(`${file}: rope scaling '${String(scalingType)}' is not supported`);
   }
+  const numLayers = metaInt(gguf, `${arch}.block_count`, file);
+  const gemma = arch === "gemma3";
+  if (gemma && ropeScaling !== null) {
+    throw new RangeError(`${file}: rope scaling is not supported for gemma3`);
+  }
   return makeLlamaConfig({
     architecture,
-    modelType: arch,
+    modelType: gemma ? "gemma3_text" : arch,
     vocabSize: embed.shape[0]!,
     hiddenSize,
     intermediateSize: metaInt(gguf, `${arch}.feed_forward_length`, file),
-    numLayers: metaInt(gguf, `${arch}.block_count`, file),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -150,7 +167,33 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
     qkvBias: gguf.tensors.some((t) => t.name === "blk.0.attn_q.bias"),
     oBias: gguf.tensors.some((t) => t.name === "blk.0.attn_output.bias"),
     qkNorm: gguf.tensors.some((t) => t.name === "blk.0.attn_q_norm.weight"),
+    ...(gemma ? gemmaGguf(gguf, file, numLayers, hiddenSize, numHeads, headDim) : {}),
   });
+}
+
+/**
+ * What a gemma3 GGUF leaves to the runtime, as llama.cpp runs it: its norms already hold 1 + w
+ * (so no offset), every sixth layer global and the others sliding with a RoPE base of 10,000,
+ * embeddings times √hidden, and scores scaled by 1/√head_dim (1/√(hidden / heads) for the
+ * 62-layer 27B).
+ */
+function gemmaGguf(
+  gguf: GgufFile,
+  file: string,
+  numLayers: number,
+  hiddenSize: number,
+  numHeads: number,
+  headDim: number,
+): Partial<LlamaConfig> {
+  return {
+    sandwichNorms: true,
+    activation: "gelu_tanh",
+    embedScale: Math.sqrt(hiddenSize),
+    attentionScale: 1 / Math.sqrt(numLayers === 62 ? hiddenSize / numHeads : headDim),
+    slidingLayers: Array.from({ length: numLayers }, (_, i) => (i + 1) % 6 !== 0),
+    slidingWindow: metaInt(gguf, "gemma3.attention.sliding_window", file, 512),
+    localRopeTheta: 10_000,
+  };
 }
 
 /**
@@ -172,7 +215,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
           `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q8_0`,
         );
       }
-      const hf = hfNameOfGguf(info.name);
+      const hf = hfNameOfGguf(info.name, String(gguf.metadata.get("general.architecture")));
       if (hf !== undefined) byHf.set(hf, info);
     }
     let config = ggufConfig(gguf, path);

@@ -352,7 +352,7 @@ export function llamaConfigToHf(
       },
     tie_word_embeddings: config.tieWordEmbeddings,
     attention_bias: config.oBias,
-    hidden_act: "silu",
+    hidden_act: config.activation === "gelu_tanh" ? "gelu_pytorch_tanh" : "silu",
     torch_dtype: "float32",
     ...extra,
   };

@@ -259,9 +259,13 @@ async function convertQwenGguf(
   );
   const output = join(dir, `${arch}.nnef.tar`);
   const result = await convertModel(input, output);
-  const weights = new Map(
-    tensors.map((t) => [hfNameOfGguf(t.name)!, new Float32Array(t.bytes.buffer.slice(0))]),
-  );
+  // A gemma3 GGUF's norms hold 1 + w; the reference adds the 1 itself.
+  const shift = reference.gemma !== undefined;
+  const weights = new Map(tensors.map((t) => {
+    const values = new Float32Array(t.bytes.buffer.slice(0));
+    const norm = shift && t.name.endsWith("norm.weight");
+    return [hfNameOfGguf(t.name, arch)!, norm ? values.map((v) => v - 1) : values];
+  }));
   const session = await plainSession(output);
   const ids = [0, 2, 5, 1];
   session.prefill(ids.slice(0, 2));
@@ -336,5 +340,48 @@ Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length 
       "qwen3.attention.value_length": { type: "u32", value: hd },
     }, { headDim: hd, qkNorm: true });
     assert.equal(result.dtypes.get("model.layers.0.self_attn.q_norm.weight"), "f32");
+  });
+});
+
+Deno.test("convertModel converts a gemma3 GGUF (norms holding 1 + w, four a layer, a sliding layer) as llama.cpp runs it", async () => {
+  await withDir(async (dir) => {
+    const { hidden: d, intermediate: ff, vocab } = QWEN;
+    const hd = 16;
+    const [q, kv] = [4 * hd, 2 * hd];
+    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
+    const norm = (n: number, seed: number) =>
+      f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
+    const tensors: GgufTensorData[] = [
+      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
+      { name: "blk.0.attn_q.weight", dims: [d, q], type: 0, bytes: f32(d * q, 3) },
+      { name: "blk.0.attn_q_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 4) },
+      { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
+      { name: "blk.0.attn_k_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 6) },
+      { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
+      { name: "blk.0.attn_output.weight", dims: [q, d], type: 0, bytes: f32(d * q, 9) },
+      { name: "blk.0.post_attention_norm.weight", dims: [d], type: 0, bytes: norm(d, 15) },
+      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: norm(d, 10) },
+      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
+      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
+      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
+      { name: "blk.0.post_ffw_norm.weight", dims: [d], type: 0, bytes: norm(d, 16) },
+      { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
+    ];
+    // The one layer is a sliding one (llama.cpp's pattern: every sixth is global) of two
+    // positions: the four tokens outgrow it.
+    const gemma = { window: 2, sliding: [true], localTheta: 10000, queryScalar: hd };
+    const { output } = await convertQwenGguf(dir, "gemma3", tensors, {
+      "gemma3.attention.key_length": { type: "u32", value: hd },
+      "gemma3.attention.value_length": { type: "u32", value: hd },
+      "gemma3.attention.sliding_window": { type: "u32", value: 2 },
+    }, { headDim: hd, qkNorm: true, gemma });
+    const archive = await openArchive(output);
+    try {
+      const config = JSON.parse(new TextDecoder().decode(await archive.read("config.json")));
+      assert.equal(config.hidden_act, "gelu_pytorch_tanh");
+    } finally {
+      await archive.close();
+    }
   });
 });

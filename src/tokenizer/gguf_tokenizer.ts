@@ -1,7 +1,7 @@
 import type { GgufFile, GgufValue } from "../formats/gguf.ts";
 import { concatBytes } from "../storage/bytes.ts";
 import { binaryString } from "./llama2c_tokenizer.ts";
-import { bytePiece, type Tokenizer } from "./tokenizer.ts";
+import { bytePiece, END_OF_GENERATION, type Tokenizer } from "./tokenizer.ts";
 import { MergeQueue } from "./tokenizer_merge_queue.ts";
 
 /** llama.cpp `llama_token_type` values stored in `tokenizer.ggml.token_type`. */
@@ -297,6 +297,12 @@ export function spmVocabFromGguf(gguf: Pick<GgufFile, "metadata">, name = "model
     );
     if (id !== null && !eos.includes(id)) eos.push(id);
   }
+  // Gemma's `<end_of_turn>` ends a turn whether or not the metadata names it.
+  tokens.forEach((token, id) => {
+    const special = types[id] === GGUF_TOKEN_TYPE.CONTROL ||
+      types[id] === GGUF_TOKEN_TYPE.USER_DEFINED;
+    if (special && END_OF_GENERATION.has(token) && !eos.includes(id)) eos.push(id);
+  });
   const addBos = meta.get("tokenizer.ggml.add_bos_token");
   const addSpacePrefix = meta.get("tokenizer.ggml.add_space_prefix");
   return {

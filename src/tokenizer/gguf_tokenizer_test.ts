@@ -48,3 +48,21 @@ Deno.test("ggufTokenizer refuses a non-SentencePiece vocabulary", () => {
     message: /x\.gguf: tokenizer model 'gpt2' is not supported/,
   });
 });
+
+Deno.test("ggufTokenizer ends at <end_of_turn> (Gemma's), named in the metadata or not", () => {
+  const tokens = ["<unk>", "<s>", "</s>", "<end_of_turn>", "▁a"];
+  const metadata = new Map<string, unknown>([
+    ["tokenizer.ggml.model", "llama"],
+    ["tokenizer.ggml.tokens", tokens],
+    ["tokenizer.ggml.scores", [0, 0, 0, 0, -1]],
+    ["tokenizer.ggml.token_type", [2, 3, 3, 3, 1]],
+    ["tokenizer.ggml.bos_token_id", 1],
+    ["tokenizer.ggml.eos_token_id", 2],
+  ]);
+  const tok = ggufTokenizer({ metadata } as Parameters<typeof ggufTokenizer>[0], "g.gguf");
+  assert.deepEqual(tok.eos, [2, 3]);
+  // A normal token of that text is no end.
+  metadata.set("tokenizer.ggml.token_type", [2, 3, 3, 1, 1]);
+  const plain = ggufTokenizer({ metadata } as Parameters<typeof ggufTokenizer>[0], "g.gguf");
+  assert.deepEqual(plain.eos, [2]);
+});

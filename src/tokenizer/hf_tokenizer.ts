@@ -1,5 +1,5 @@
 import { Tokenizer as HfLibTokenizer } from "@huggingface/tokenizers";
-import { bytePiece, type Tokenizer } from "./tokenizer.ts";
+import { bytePiece, END_OF_GENERATION, type Tokenizer } from "./tokenizer.ts";
 
 /** A parsed JSON object. */
 export type Json = Record<string, unknown>;
@@ -113,22 +113,6 @@ export class HfTokenizer implements Tokenizer {
     return bytes;
   }
 }
-
-/**
- * Special tokens that end a generation wherever a vocabulary has them, whatever its configs
- * name (the end-of-turn and end-of-text tokens llama.cpp also stops at).
- */
-const END_OF_GENERATION = new Set([
-  "<|endoftext|>",
-  "<|end_of_text|>",
-  "<|im_end|>",
-  "<|eot_id|>",
-  "<|eom_id|>",
-  "<|end|>",
-  "<end_of_turn>",
-  "<EOT>",
-  "<\uFF5Cend\u2581of\u2581sentence\uFF5C>",
-]);
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);

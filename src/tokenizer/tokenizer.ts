@@ -26,3 +26,19 @@ export function bytePiece(piece: string): number | null {
   const m = BYTE_PIECE.exec(piece);
   return m === null ? null : parseInt(m[1]!, 16);
 }
+
+/**
+ * Special tokens that end a generation wherever a vocabulary has them, whatever its configs
+ * name (the end-of-turn and end-of-text tokens llama.cpp also stops at).
+ */
+export const END_OF_GENERATION: ReadonlySet<string> = new Set([
+  "<|endoftext|>",
+  "<|end_of_text|>",
+  "<|im_end|>",
+  "<|eot_id|>",
+  "<|eom_id|>",
+  "<|end|>",
+  "<end_of_turn>",
+  "<EOT>",
+  "<\uFF5Cend\u2581of\u2581sentence\uFF5C>",
+]);
