@@ -171,27 +171,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
   if (headDim % 2 !== 0) fail(file, `head_dim ${headDim} is odd`);
   const attentionBias = json.attention_bias === true;
   const numLayers = int(json, "num_hidden_layers", file);
-  if (gemma) {
-    return makeLlamaConfig({
-      ...gemmaConfig(json, file, numLayers, hiddenSize, maxPositions),
-      architecture,
-      modelType,
-      vocabSize: int(json, "vocab_size", file),
-      hiddenSize,
-      intermediateSize: int(json, "intermediate_size", file),
-      numLayers,
-      numHeads,
-      numKvHeads,
-      headDim,
-      maxPositions,
-      rmsNormEps: num(json, "rms_norm_eps", file, 1e-6),
-      tieWordEmbeddings: json.tie_word_embeddings !== false,
-      qkvBias: attentionBias,
-      oBias: attentionBias,
-      qkNorm: true,
-    });
-  }
-  return makeLlamaConfig({
+  const sizes = {
     architecture,
     modelType,
     vocabSize: int(json, "vocab_size", file),
@@ -203,6 +183,19 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
     headDim,
     maxPositions,
     rmsNormEps: num(json, "rms_norm_eps", file, 1e-6),
+  };
+  if (gemma) {
+    return makeLlamaConfig({
+      ...sizes,
+      ...gemmaConfig(json, file, numLayers, hiddenSize, maxPositions),
+      tieWordEmbeddings: json.tie_word_embeddings !== false,
+      qkvBias: attentionBias,
+      oBias: attentionBias,
+      qkNorm: true,
+    });
+  }
+  return makeLlamaConfig({
+    ...sizes,
     ropeTheta: num(json, "rope_theta", file, 10000),
     ropeScaling: ropeScalingFromHf(json.rope_scaling, file),
     tieWordEmbeddings: json.tie_word_embeddings === true,

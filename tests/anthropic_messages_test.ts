@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
-import { Ajv } from "ajv";
 import type OpenAI from "openai";
+import { validateWeather, WEATHER } from "./_weather.ts";
 import { startServer, type TestServer } from "./_serve_harness.ts";
 import {
   loadTinySmolLM2,
@@ -320,17 +320,6 @@ Deno.test("messages: errors are Anthropic's shape and name the field; keys may c
   assert.equal((await openai.json()).error.code, "model_not_found");
 });
 
-const ajv = new Ajv({ strict: false });
-const WEATHER = {
-  type: "object",
-  properties: {
-    city: { type: "string", maxLength: 24 },
-    unit: { enum: ["celsius", "fahrenheit"] },
-  },
-  required: ["city", "unit"],
-  additionalProperties: false,
-} as const;
-const validateWeather = ajv.compile(WEATHER);
 const TOOLS = [{
   name: "get_weather",
   description: "Current weather of a city",

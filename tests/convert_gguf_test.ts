@@ -312,29 +312,43 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
   });
 });
 
+/**
+ * The tensors of a one-block model of {@link QWEN}'s sizes with heads of `hd` whose q and k are
+ * normed (Qwen3); with `gemma`, with Gemma's norms after attention and the MLP too. Norms
+ * hold 1 + a small random value.
+ */
+function normedBlock(hd: number, gemma: boolean): GgufTensorData[] {
+  const { hidden: d, intermediate: ff, vocab } = QWEN;
+  const [q, kv] = [4 * hd, 2 * hd];
+  const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
+  const norm = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
+  return [
+    { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+    { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
+    { name: "blk.0.attn_q.weight", dims: [d, q], type: 0, bytes: f32(d * q, 3) },
+    { name: "blk.0.attn_q_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 4) },
+    { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
+    { name: "blk.0.attn_k_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 6) },
+    { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
+    { name: "blk.0.attn_output.weight", dims: [q, d], type: 0, bytes: f32(d * q, 9) },
+    ...(gemma
+      ? [{ name: "blk.0.post_attention_norm.weight", dims: [d], type: 0, bytes: norm(d, 15) }]
+      : []),
+    { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: norm(d, 10) },
+    { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
+    { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
+    { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
+    ...(gemma
+      ? [{ name: "blk.0.post_ffw_norm.weight", dims: [d], type: 0, bytes: norm(d, 16) }]
+      : []),
+    { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
+  ];
+}
+
 Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length apart from d / heads)", async () => {
   await withDir(async (dir) => {
-    const { hidden: d, intermediate: ff, vocab } = QWEN;
     const hd = 16; // d / heads would be 8
-    const [q, kv] = [4 * hd, 2 * hd];
-    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
-    const norm = (n: number, seed: number) =>
-      f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
-    const tensors: GgufTensorData[] = [
-      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
-      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
-      { name: "blk.0.attn_q.weight", dims: [d, q], type: 0, bytes: f32(d * q, 3) },
-      { name: "blk.0.attn_q_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 4) },
-      { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
-      { name: "blk.0.attn_k_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 6) },
-      { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
-      { name: "blk.0.attn_output.weight", dims: [q, d], type: 0, bytes: f32(d * q, 9) },
-      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: norm(d, 10) },
-      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
-      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
-      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
-      { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
-    ];
+    const tensors = normedBlock(hd, false);
     const { result } = await convertQwenGguf(dir, "qwen3", tensors, {
       "qwen3.attention.key_length": { type: "u32", value: hd },
       "qwen3.attention.value_length": { type: "u32", value: hd },
@@ -345,29 +359,8 @@ Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length 
 
 Deno.test("convertModel converts a gemma3 GGUF (norms holding 1 + w, four a layer, a sliding layer) as llama.cpp runs it", async () => {
   await withDir(async (dir) => {
-    const { hidden: d, intermediate: ff, vocab } = QWEN;
     const hd = 16;
-    const [q, kv] = [4 * hd, 2 * hd];
-    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
-    const norm = (n: number, seed: number) =>
-      f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
-    const tensors: GgufTensorData[] = [
-      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
-      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
-      { name: "blk.0.attn_q.weight", dims: [d, q], type: 0, bytes: f32(d * q, 3) },
-      { name: "blk.0.attn_q_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 4) },
-      { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
-      { name: "blk.0.attn_k_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 6) },
-      { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
-      { name: "blk.0.attn_output.weight", dims: [q, d], type: 0, bytes: f32(d * q, 9) },
-      { name: "blk.0.post_attention_norm.weight", dims: [d], type: 0, bytes: norm(d, 15) },
-      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: norm(d, 10) },
-      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
-      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
-      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
-      { name: "blk.0.post_ffw_norm.weight", dims: [d], type: 0, bytes: norm(d, 16) },
-      { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
-    ];
+    const tensors = normedBlock(hd, true);
     // The one layer is a sliding one (llama.cpp's pattern: every sixth is global) of two
     // positions: the four tokens outgrow it.
     const gemma = { window: 2, sliding: [true], localTheta: 10000, queryScalar: hd };

@@ -98,6 +98,23 @@ Deno.test("an earlier turn's reasoning_content (or reasoning) reaches the templa
   assert.equal((await refused.json()).error.param, "messages[0].reasoning_content");
 });
 
+/**
+ * A response to a second question after an answered first one, with `reasoning` (input items)
+ * ahead of that answer: its usage tells how much of the reasoning reached the template.
+ */
+function secondTurn(client: OpenAI, request: object, reasoning: object[]) {
+  return client.responses.create({
+    ...request,
+    max_output_tokens: 1,
+    input: [
+      { role: "user", content: "Why is the sky blue?" },
+      ...reasoning,
+      { role: "assistant", content: "Rayleigh scattering." },
+      { role: "user", content: "And sunsets?" },
+    ],
+  } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+}
+
 Deno.test("a thinking model's reasoning is a reasoning item in the Responses API, whole and streamed by the client's helper", async () => {
   await using server = await startServer({}, await loadTinySmolLM2("thinking", THINKING_TEMPLATE));
   const client = server.client();
@@ -133,17 +150,7 @@ Deno.test("a thinking model's reasoning is a reasoning item in the Responses API
   const streamed = await client.responses.stream(request).finalResponse();
   assert.deepEqual(shape(streamed.output), shape(whole.output));
   // A reasoning item given back goes with the assistant turn after it, into the template.
-  const turns = (reasoning: object[]) =>
-    client.responses.create({
-      ...request,
-      max_output_tokens: 1,
-      input: [
-        { role: "user", content: "Why is the sky blue?" },
-        ...reasoning,
-        { role: "assistant", content: "Rayleigh scattering." },
-        { role: "user", content: "And sunsets?" },
-      ],
-    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+  const turns = (reasoning: object[]) => secondTurn(client, request, reasoning);
   const item = {
     type: "reasoning",
     summary: [],
@@ -239,17 +246,7 @@ Deno.test("responses as Codex asks for them: reasoning effort switches thinking,
   assert.deepEqual(streamed.output[0], { ...item, id: streamed.output[0]!.id });
 
   // Sent back as Codex does (no content, the carried text only), it is the turn's reasoning.
-  const turns = (reasoning: object[]) =>
-    client.responses.create({
-      ...request,
-      max_output_tokens: 1,
-      input: [
-        { role: "user", content: "Why is the sky blue?" },
-        ...reasoning,
-        { role: "assistant", content: "Rayleigh scattering." },
-        { role: "user", content: "And sunsets?" },
-      ],
-    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+  const turns = (reasoning: object[]) => secondTurn(client, request, reasoning);
   const carried = { type: "reasoning", summary: [], encrypted_content: item.encrypted_content };
   const written = { type: "reasoning", summary: [], content: item.content };
   const [bare, viaCarried, viaContent] = [

@@ -4,21 +4,12 @@ import { Ajv } from "ajv";
 import { generateObject, generateText, jsonSchema, tool } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { z } from "zod";
+import { validateWeather, WEATHER } from "./_weather.ts";
 import { startServer } from "./_serve_harness.ts";
 import { smolLM2Service } from "./_smollm2.ts";
 
 const ajv = new Ajv({ strict: false });
 
-const WEATHER = {
-  type: "object",
-  properties: {
-    city: { type: "string", maxLength: 24 },
-    unit: { enum: ["celsius", "fahrenheit"] },
-  },
-  required: ["city", "unit"],
-  additionalProperties: false,
-} as const;
-const validateWeather = ajv.compile(WEATHER);
 const TOOLS = [{
   type: "function" as const,
   name: "get_weather",
