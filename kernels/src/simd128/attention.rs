@@ -94,9 +94,17 @@ pub unsafe fn attention_paged(
                 ..r
             };
             if kv.f16 {
-                attend_paged::<F16>(&rows, s, &c);
+                if s.window > 0 {
+                    attend_paged::<F16, true>(&rows, s, &c);
+                } else {
+                    attend_paged::<F16, false>(&rows, s, &c);
+                }
             } else {
-                attend_paged::<F32>(&rows, s, &c);
+                if s.window > 0 {
+                    attend_paged::<F32, true>(&rows, s, &c);
+                } else {
+                    attend_paged::<F32, false>(&rows, s, &c);
+                }
             }
             h = rows.h1;
         }
@@ -127,7 +135,11 @@ struct PagedRows {
 /// `T::load4` and `T::value` read them, a piece of the block at a time when it is larger than
 /// the buffer. Every output takes the f32 steps of `attend`, whatever the rows and pieces.
 #[inline(always)]
-unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
+unsafe fn attend_paged<T: Item, const WINDOW: bool>(
+    r: &PagedRows,
+    s: &PagedShape,
+    c: &ExpConsts,
+) {
     let kv = &s.kv;
     let (hd, bs) = (kv.head_dim, kv.block_size);
     let group = s.n_heads / kv.n_kv_heads;
@@ -164,10 +176,10 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
         converted: buffer.as_mut_ptr() as *mut f32,
     };
     // Blocks before the first row's window hold nothing any row sees.
-    let first_block = s.first(r.t0) / bs;
+    let first_block = first::<WINDOW>(s, r.t0) / bs;
     let mut b = first_block;
     while b * bs < longest {
-        p.each::<T>(&ic, r.k_base, b, |t, h, j0, n, rows, raw| {
+        p.each::<T, WINDOW>(&ic, r.k_base, b, |t, h, j0, n, rows, raw| {
             let (q, at) = (r.q.add(t * row + h * hd), sc(t, h).add(b * bs + j0));
             if raw {
                 scores_rows::<T>(&ic, q, rows, at, n, hd, s.scale);
@@ -178,7 +190,7 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
         b += 1;
     }
     for t in r.t0..r.t1 {
-        let first = s.first(t);
+        let first = first::<WINDOW>(s, t);
         for h in r.h0..r.h1 {
             let seen = sc(t, h).add(first);
             softmax_row(seen, seen, s.visible(t) - first, c);
@@ -190,7 +202,7 @@ unsafe fn attend_paged<T: Item>(r: &PagedRows, s: &PagedShape, c: &ExpConsts) {
     }
     let mut b = first_block;
     while b * bs < longest {
-        p.each::<T>(&ic, r.v_base, b, |t, h, j0, n, rows, raw| {
+        p.each::<T, WINDOW>(&ic, r.v_base, b, |t, h, j0, n, rows, raw| {
             let (p, o) = (sc(t, h).add(b * bs + j0), r.out.add(t * row + h * hd));
             if raw {
                 accumulate(&ic, p, Contiguous::<T>(rows, n, PhantomData), o, n, hd);
@@ -219,7 +231,7 @@ impl Pieces<'_> {
     /// block b (of kv head h / group), those of the block it sees: `rows` points at them as
     /// f32, or in place when `raw`.
     #[inline(always)]
-    unsafe fn each<T: Item>(
+    unsafe fn each<T: Item, const WINDOW: bool>(
         &self,
         ic: &T::C,
         base: *const u8,
@@ -246,7 +258,7 @@ impl Pieces<'_> {
                 for t in r.t0..r.t1 {
                     let end = rows_in(s.visible(t), b, bs);
                     // The row's window may start inside this piece, or after it.
-                    let first = s.first(t);
+                    let first = first::<WINDOW>(s, t);
                     let start = if first > b * bs + j0 { first - b * bs } else { j0 };
                     let end = if end < j1 { end } else { j1 };
                     if end <= start {
@@ -261,6 +273,17 @@ impl Pieces<'_> {
                 j0 = j1;
             }
         }
+    }
+}
+
+/// The first position row t sees: 0 without a window (a constant, so that the causal code is
+/// what it was before windows).
+#[inline(always)]
+fn first<const WINDOW: bool>(s: &PagedShape, t: usize) -> usize {
+    if WINDOW {
+        s.first(t)
+    } else {
+        0
     }
 }
 
