@@ -1,6 +1,8 @@
 /** The random-weight models used by the benches. */
+import { join } from "node:path";
 import { convertModel } from "../models/convert.ts";
 import { concatBytes } from "../src/storage/bytes.ts";
+import { safetensorsBytes, type TestTensor } from "../tests/convert_fixtures.ts";
 
 /** The hyperparameters of a random llama2.c checkpoint. */
 export interface RandomLlamaShape {
@@ -109,4 +111,95 @@ async function writeRandomLlama(
   const tokenizer = `${dir}/tokenizer.bin`;
   await Deno.writeFile(tokenizer, concatBytes(parts));
   return { checkpoint, tokenizer };
+}
+
+/** Gemma 3 270M's text model: 18 layers (every sixth global, the others a 512-position window). */
+const GEMMA3_270M = {
+  hidden: 640,
+  intermediate: 2048,
+  layers: 18,
+  heads: 4,
+  kvHeads: 1,
+  headDim: 256,
+  vocab: 262144,
+  window: 512,
+};
+
+/**
+ * Converts a random-weight Hugging Face folder of Gemma 3 270M's shape (f16, with SmolLM2's
+ * tokenizer, whose ids it covers) to a Q4_0 archive at `path`, which appears only once
+ * complete; returns the seconds taken.
+ */
+export async function writeRandomGemma3Archive(path: string): Promise<number> {
+  const work = await Deno.makeTempDir({ prefix: "rill_bench_gemma3_" });
+  try {
+    const t0 = performance.now();
+    const g = GEMMA3_270M;
+    let seed = 12345;
+    const random = (shape: number[], scale: number): TestTensor["values"] => {
+      const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < values.length; i++) {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        values[i] = (seed / 2 ** 32 - 0.5) * scale;
+      }
+      return values;
+    };
+    const tensors: TestTensor[] = [];
+    const add = (name: string, shape: number[], scale = 0.1) =>
+      tensors.push({ name, shape, values: random(shape, scale) });
+    add("model.embed_tokens.weight", [g.vocab, g.hidden]);
+    const [q, kv] = [g.heads * g.headDim, g.kvHeads * g.headDim];
+    for (let l = 0; l < g.layers; l++) {
+      const p = `model.layers.${l}`;
+      for (const norm of ["input", "post_attention", "pre_feedforward", "post_feedforward"]) {
+        add(`${p}.${norm}_layernorm.weight`, [g.hidden], 0.2);
+      }
+      add(`${p}.self_attn.q_proj.weight`, [q, g.hidden]);
+      add(`${p}.self_attn.k_proj.weight`, [kv, g.hidden]);
+      add(`${p}.self_attn.v_proj.weight`, [kv, g.hidden]);
+      add(`${p}.self_attn.o_proj.weight`, [g.hidden, q]);
+      add(`${p}.self_attn.q_norm.weight`, [g.headDim], 0.2);
+      add(`${p}.self_attn.k_norm.weight`, [g.headDim], 0.2);
+      add(`${p}.mlp.gate_proj.weight`, [g.intermediate, g.hidden]);
+      add(`${p}.mlp.up_proj.weight`, [g.intermediate, g.hidden]);
+      add(`${p}.mlp.down_proj.weight`, [g.hidden, g.intermediate]);
+    }
+    add("model.norm.weight", [g.hidden], 0.2);
+    const folder = join(work, "hf");
+    await Deno.mkdir(folder);
+    await Deno.writeFile(join(folder, "model.safetensors"), safetensorsBytes(tensors, "F16"));
+    await Deno.writeTextFile(
+      join(folder, "config.json"),
+      JSON.stringify({
+        architectures: ["Gemma3ForCausalLM"],
+        model_type: "gemma3_text",
+        hidden_activation: "gelu_pytorch_tanh",
+        hidden_size: g.hidden,
+        intermediate_size: g.intermediate,
+        num_hidden_layers: g.layers,
+        num_attention_heads: g.heads,
+        num_key_value_heads: g.kvHeads,
+        head_dim: g.headDim,
+        query_pre_attn_scalar: g.headDim,
+        max_position_embeddings: 32768,
+        rms_norm_eps: 1e-6,
+        rope_theta: 1e6,
+        rope_local_base_freq: 1e4,
+        sliding_window: g.window,
+        sliding_window_pattern: 6,
+        vocab_size: g.vocab,
+        attn_logit_softcapping: null,
+        final_logit_softcapping: null,
+      }),
+    );
+    const tokenizer = new URL("../../shared/fixtures/tokenizers/smollm2/", import.meta.url);
+    for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
+      await Deno.copyFile(new URL(file, tokenizer), join(folder, file));
+    }
+    await convertModel(folder, `${work}/model.nnef.tar`, { q40: true });
+    await Deno.rename(`${work}/model.nnef.tar`, path);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
 }

@@ -31,6 +31,12 @@
  * (temperature 1, top-p 0.95), `constrained_ratio_greedy` the same at temperature 0, and
  * `schema_compile_ms` the compile time of the schema (first in the process, and median of 20).
  *
+ * Then Gemma 3 (skip with RILL_BENCH_GEMMA=0): a random model of Gemma 3 270M's shape (f16
+ * safetensors converted to Q4_0 once, into the same cache), one thread: prefill and decode
+ * tokens/s inside its 512-position window and past it, where 15 of its 18 layers read a window
+ * of the paged cache; `random_gemma3_270m_past_window_ratio` is decode past the window over
+ * decode inside it (medians of 3 rounds).
+ *
  * Prints one line per case, then one JSON line.
  */
 import { CONVERTER_VERSION } from "../models/convert.ts";
@@ -43,6 +49,7 @@ import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import {
   SMOLLM2_135M_SHAPE,
   writeRandom110MArchive,
+  writeRandomGemma3Archive,
   writeRandomLlamaArchive,
 } from "./_random_llama.ts";
 import { loadService } from "../src/engine/load_service.ts";
@@ -287,6 +294,61 @@ async function randomSmolLM2Archive(): Promise<string> {
   return path;
 }
 
+/**
+ * Gemma 3 270M's shape, one thread: prefill of positions 0-128 and decode around 140, then
+ * prefill up to 600 and decode past the 512-position window (medians of 3 rounds).
+ */
+async function gemma3(): Promise<Record<string, number>> {
+  const cache = Deno.env.get("RILL_CACHE_DIR") ?? `${Deno.env.get("HOME") ?? "."}/.cache/rill`;
+  const path = `${cache}/bench/random-gemma3-270m.q4_0.c${CONVERTER_VERSION}.nnef.tar`;
+  try {
+    await Deno.stat(path);
+  } catch {
+    await Deno.mkdir(`${cache}/bench`, { recursive: true });
+    const seconds = await writeRandomGemma3Archive(path);
+    console.log(
+      `Gemma-3-270M-shape Q4_0 random model written to ${path} in ${seconds.toFixed(1)}s`,
+    );
+  }
+  using kernels = await loadKernels({ threads: 1 });
+  const session = new Session(await loadModel(path, { kernels }), { kernels });
+  const ids = (n: number, from: number) =>
+    Array.from({ length: n }, (_, i) => 100 + ((from + i) * 37) % 40000);
+  const decode = (steps: number) => {
+    let logits = session.decode(7);
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) logits = session.decode(argmax(logits));
+    return (steps / (performance.now() - t0)) * 1000;
+  };
+  const rounds: number[][] = [];
+  for (let r = 0; r < 3; r++) {
+    session.reset();
+    let t0 = performance.now();
+    session.prefill(ids(128, 0));
+    const prefillIn = (128 / (performance.now() - t0)) * 1000;
+    const decodeIn = decode(32);
+    t0 = performance.now();
+    session.prefill(ids(440, 200));
+    const prefillPast = (440 / (performance.now() - t0)) * 1000;
+    rounds.push([prefillIn, decodeIn, prefillPast, decode(32)]);
+  }
+  const [prefillIn, decodeIn, prefillPast, decodePast] = [0, 1, 2, 3].map((k) =>
+    median(rounds.map((r) => r[k]!))
+  );
+  console.log(
+    `Gemma-3-270M-shape Q4_0, 1 thread: inside the window prefill ${prefillIn!.toFixed(1)}, ` +
+      `decode ${decodeIn!.toFixed(1)} tokens/s; past it prefill ${prefillPast!.toFixed(1)}, ` +
+      `decode ${decodePast!.toFixed(1)}`,
+  );
+  return {
+    random_gemma3_270m_prefill_tps: prefillIn!,
+    random_gemma3_270m_decode_tps: decodeIn!,
+    random_gemma3_270m_prefill_past_window_tps: prefillPast!,
+    random_gemma3_270m_decode_past_window_tps: decodePast!,
+    random_gemma3_270m_past_window_ratio: decodePast! / decodeIn!,
+  };
+}
+
 /** Decode tokens/s of one generation through the service (prefill excluded). */
 async function serviceDecode(
   service: InferenceService,
@@ -504,6 +566,7 @@ try {
 const endToEnd = Deno.env.get("RILL_BENCH_110M") === "0" ? {} : await random110M();
 const sampling = Deno.env.get("RILL_BENCH_SAMPLED") === "0" ? {} : await sampledRatio();
 const structured = Deno.env.get("RILL_BENCH_CONSTRAINED") === "0" ? {} : await constrainedRatio();
+const gemma = Deno.env.get("RILL_BENCH_GEMMA") === "0" ? {} : await gemma3();
 console.log(
   JSON.stringify({
     bench: "decode",
@@ -513,5 +576,6 @@ console.log(
     ...endToEnd,
     ...sampling,
     ...structured,
+    ...gemma,
   }),
 );
