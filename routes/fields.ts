@@ -126,7 +126,9 @@ export const CHAT_FIELDS: FieldTable = {
   top_logprobs: honoured("0 to 20"),
   ...INFORMATIONAL,
   store: refused("chat completions are not stored", isFalse),
-  reasoning_effort: refused("the model does not reason"),
+  reasoning_effort: honoured(
+    "none or minimal sets a thinking model's enable_thinking false, others true",
+  ),
   verbosity: refused("the model has no verbosity setting"),
   audio: refused("text output only"),
   modalities: refused(

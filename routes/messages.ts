@@ -11,6 +11,25 @@ import { invalidRequest } from "./errors.ts";
 /** `tool_choice`: whether the model may, must, or must not call a tool, or which one. */
 export type ToolChoice = "none" | "auto" | "required" | { readonly name: string };
 
+/** OpenAI's reasoning efforts (`reasoning_effort`, `reasoning.effort`). */
+export const REASONING_EFFORTS: ReadonlySet<string> = new Set([
+  "none",
+  "minimal",
+  "low",
+  "medium",
+  "high",
+  "xhigh",
+  "max",
+]);
+
+/**
+ * What a reasoning effort asks of a thinking model's template: none or minimal turn its
+ * thinking off (`enable_thinking` false), any other on. There is no budget per effort.
+ */
+export function effortVariables(effort: string): Record<string, unknown> {
+  return { enable_thinking: effort !== "none" && effort !== "minimal" };
+}
+
 /** True for a plain object (not null, not an array). */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

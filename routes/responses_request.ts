@@ -8,7 +8,13 @@ import { invalidRequest } from "./errors.ts";
 import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
 import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
 import type { ToolChoice } from "./messages.ts";
-import { isRecord, parseToolChoice, parseTools } from "./messages.ts";
+import {
+  effortVariables,
+  isRecord,
+  parseToolChoice,
+  parseTools,
+  REASONING_EFFORTS,
+} from "./messages.ts";
 
 const LOGPROBS_INCLUDE = "message.output_text.logprobs";
 const REASONING_INCLUDE = "reasoning.encrypted_content";
@@ -133,7 +139,6 @@ function carriedReasoning(value: unknown): string | undefined {
   }
 }
 
-const EFFORTS = new Set(["none", "minimal", "low", "medium", "high", "xhigh", "max"]);
 const SUMMARIES = new Set(["auto", "concise", "detailed"]);
 
 /**
@@ -146,7 +151,7 @@ function reasoningVariables(value: unknown): Record<string, unknown> {
   const field = "reasoning";
   if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
   const allowed: Record<string, (v: unknown) => boolean> = {
-    effort: (v) => typeof v === "string" && EFFORTS.has(v),
+    effort: (v) => typeof v === "string" && REASONING_EFFORTS.has(v),
     summary: (v) => typeof v === "string" && SUMMARIES.has(v),
     generate_summary: (v) => typeof v === "string" && SUMMARIES.has(v),
     context: (v) => v === "auto",
@@ -165,8 +170,7 @@ function reasoningVariables(value: unknown): Record<string, unknown> {
     }
   }
   const effort = value.effort;
-  if (typeof effort !== "string") return {};
-  return { enable_thinking: effort !== "none" && effort !== "minimal" };
+  return typeof effort === "string" ? effortVariables(effort) : {};
 }
 
 /**

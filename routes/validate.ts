@@ -4,10 +4,12 @@ import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { CHAT_FIELDS, checkFields, COMPLETION_FIELDS } from "./fields.ts";
 import {
+  effortVariables,
   isRecord,
   parseMessage,
   parseToolChoice,
   parseTools,
+  REASONING_EFFORTS,
   type ToolChoice,
 } from "./messages.ts";
 
@@ -145,7 +147,10 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     tools,
     toolChoice,
     parallelToolCalls: boolean(body, "parallel_tool_calls") ?? true,
-    templateVariables: templateVariables(body.chat_template_kwargs),
+    templateVariables: {
+      ...reasoningEffort(body),
+      ...templateVariables(body.chat_template_kwargs),
+    },
     continueFinal: continueFinal(body, parsed),
     reasoningBudget: reasoningBudget(body),
   };
@@ -169,6 +174,19 @@ function continueFinal(body: Record<string, unknown>, messages: readonly ChatMes
 function reasoningBudget(body: Record<string, unknown>): number | undefined {
   const budget = integer(body, "thinking_token_budget", -1, Number.MAX_SAFE_INTEGER);
   return budget === -1 ? undefined : budget;
+}
+
+/** `reasoning_effort`'s template variables (`chat_template_kwargs` wins over them). */
+function reasoningEffort(body: Record<string, unknown>): Record<string, unknown> {
+  const effort = body.reasoning_effort;
+  if (effort === undefined || effort === null) return {};
+  if (typeof effort !== "string" || !REASONING_EFFORTS.has(effort)) {
+    throw invalidRequest(
+      `'reasoning_effort' must be one of ${[...REASONING_EFFORTS].join(", ")}`,
+      "reasoning_effort",
+    );
+  }
+  return effortVariables(effort);
 }
 
 /** Variables the server itself gives the chat template, which a request may not set. */

@@ -267,3 +267,29 @@ Deno.test("responses as Codex asks for them: reasoning effort switches thinking,
     .catch((e: unknown) => e);
   assert.ok(refused instanceof Error && (refused as { param?: string }).param === "reasoning.mode");
 });
+
+Deno.test("chat's reasoning_effort switches a thinking model's thinking, as enable_thinking does", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("thinking", SWITCHED_TEMPLATE));
+  const client = server.client();
+  const user = { role: "user", content: "Why is the sky blue?" };
+  const off = await answer(client, [user], { reasoning_effort: "none" });
+  const kwargs = await answer(client, [user], {
+    chat_template_kwargs: { enable_thinking: false },
+  });
+  assert.equal(off.message.reasoning_content, undefined);
+  assert.equal(off.message.content, kwargs.message.content);
+  const high = await answer(client, [user], { reasoning_effort: "high" });
+  assert.ok((high.message.reasoning_content as string).length > 0);
+  // chat_template_kwargs says last.
+  const both = await answer(client, [user], {
+    reasoning_effort: "high",
+    chat_template_kwargs: { enable_thinking: false },
+  });
+  assert.equal(both.message.content, kwargs.message.content);
+  const refused = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    body: JSON.stringify({ ...GREEDY, messages: [user], reasoning_effort: "extreme" }),
+  });
+  assert.equal(refused.status, 400);
+  assert.equal((await refused.json()).error.param, "reasoning_effort");
+});
