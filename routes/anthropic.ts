@@ -21,6 +21,8 @@ import { renderMessages } from "./messages.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject } from "./validate.ts";
+import type { ChatMessage } from "../src/engine/chat_template.ts";
+import { type AppliedEdit, applyContextEdits } from "./context_edits.ts";
 import {
   type CountTokensRequest,
   parseAnthropicRequest,
@@ -80,7 +82,7 @@ export function anthropicRoute(state: ServingState): Hono {
       ANTHROPIC_MESSAGES_FIELDS,
     );
     const service = state.requireModel(request.model);
-    const prompt = render(service, request);
+    const { prompt, applied } = editedPrompt(service, request);
     const promptIds = promptTokens(service, prompt, "messages");
     const output = outputPlan(
       state,
@@ -114,6 +116,7 @@ export function anthropicRoute(state: ServingState): Hono {
       toolCalls: output.toolCalls === true,
       windowLimit,
       omitThinking: request.omitThinking,
+      applied,
     });
     return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
   });
@@ -121,21 +124,40 @@ export function anthropicRoute(state: ServingState): Hono {
   app.post("/messages/count_tokens", async (c) => {
     const request = parsePrompt(await readJsonObject(c.req.raw), ANTHROPIC_COUNT_FIELDS);
     const service = state.requireModel(request.model);
-    const ids = promptTokens(service, render(service, request), "messages");
-    return c.json({ input_tokens: ids.length });
+    const { prompt, applied, original } = editedPrompt(service, request);
+    const ids = promptTokens(service, prompt, "messages");
+    return c.json({
+      input_tokens: ids.length,
+      ...(applied.length === 0 ? {} : { context_management: { original_input_tokens: original } }),
+    });
   });
   return app;
 }
 
-/** The prompt text of a request: its messages and tools through the model's chat template. */
-function render(service: InferenceService, request: CountTokensRequest): string {
-  return renderMessages(
-    service,
-    request.messages,
-    "messages",
-    request.toolChoice === "none" ? [] : request.tools,
-    { variables: request.templateVariables, continueFinal: request.continueFinal },
-  );
+/**
+ * The prompt text of a request, its messages after `context_management`'s edits and its tools
+ * through the model's chat template; the edits that changed the conversation, and the prompt
+ * tokens before them (when some did).
+ */
+function editedPrompt(
+  service: InferenceService,
+  request: CountTokensRequest,
+): { prompt: string; applied: AppliedEdit[]; original: number } {
+  const render = (messages: readonly ChatMessage[]) =>
+    renderMessages(
+      service,
+      messages,
+      "messages",
+      request.toolChoice === "none" ? [] : request.tools,
+      { variables: request.templateVariables, continueFinal: request.continueFinal },
+    );
+  const count = (messages: readonly ChatMessage[]) => service.encodePrompt(render(messages)).length;
+  const { messages, applied } = applyContextEdits(request.messages, request.contextEdits, count);
+  return {
+    prompt: render(messages),
+    applied,
+    original: applied.length === 0 ? 0 : count(request.messages),
+  };
 }
 
 /** Anthropic's id of a tool call (`toolu_...`). */
@@ -153,6 +175,8 @@ interface MessagePlan {
   readonly windowLimit: number | null;
   /** Thinking blocks come without their text (`thinking.display` "omitted"). */
   readonly omitThinking: boolean;
+  /** The context edits that changed the conversation (reported as `context_management`). */
+  readonly applied: readonly AppliedEdit[];
 }
 
 /** Why the answer ended, in Anthropic's terms. */
@@ -192,7 +216,8 @@ function usageOf(done: DoneEvent): object {
  * first text; an answer with nothing in it has no blocks.
  */
 function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter {
-  const { id, promptTokens, toolCalls, windowLimit, omitThinking } = plan;
+  const { id, promptTokens, toolCalls, windowLimit, omitThinking, applied } = plan;
+  const edits = applied.length === 0 ? {} : { context_management: { applied_edits: applied } };
   const frame = (type: string, payload: object = {}) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`;
   const message = (content: object[], stop: object, usage: object) => ({
@@ -205,6 +230,7 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
     stop_details: null,
     container: null,
     usage,
+    ...edits,
   });
   const toolUse = (call: ToolCall) => ({
     type: "tool_use",
@@ -292,6 +318,7 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
         frame("message_delta", {
           delta: { ...stopOf(event, parser?.calls.length ?? 0, windowLimit), stop_details: null },
           usage: usageOf(event),
+          ...edits,
         }),
         frame("message_stop"),
       ];

@@ -6,6 +6,7 @@
 import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
+import { type ContextEdit, parseContextEdits } from "./context_edits.ts";
 import { invalidRequest } from "./errors.ts";
 import { checkFields, type FieldTable } from "./fields.ts";
 import { isRecord, type ToolChoice } from "./messages.ts";
@@ -33,12 +34,20 @@ export interface AnthropicRequest {
   readonly reasoningBudget: number | undefined;
   /** `thinking.display` "omitted": thinking blocks come without their text. */
   readonly omitThinking: boolean;
+  /** `context_management`'s edits, applied before the prompt is rendered. */
+  readonly contextEdits: readonly ContextEdit[];
 }
 
 /** The body of `POST /v1/messages/count_tokens`: what the prompt is made of. */
 export type CountTokensRequest = Pick<
   AnthropicRequest,
-  "model" | "messages" | "continueFinal" | "tools" | "toolChoice" | "templateVariables"
+  | "model"
+  | "messages"
+  | "continueFinal"
+  | "tools"
+  | "toolChoice"
+  | "templateVariables"
+  | "contextEdits"
 >;
 
 /** What `thinking` asks of a thinking model. */
@@ -110,7 +119,8 @@ export function parsePrompt(
   const thinking = parseThinking(body.thinking);
   return {
     model: modelName(body),
-    messages: editContext([...systemPrompt(body.system), ...messages], body.context_management),
+    messages: [...systemPrompt(body.system), ...messages],
+    contextEdits: parseContextEdits(body.context_management),
     continueFinal,
     tools,
     toolChoice: choice,
@@ -412,63 +422,6 @@ function parseThinking(value: unknown): Thinking {
         at("type"),
       );
   }
-}
-
-/**
- * The messages after `context_management`'s edits. Thinking clearing
- * (`clear_thinking_20251015`) keeps the reasoning of the last `keep` assistant turns that have
- * some ("all", or `{"type": "thinking_turns", "value": n}`; 1 by default) and drops the older.
- */
-function editContext(messages: ChatMessage[], value: unknown): ChatMessage[] {
-  if (value === undefined || value === null) return messages;
-  const field = "context_management";
-  if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
-  for (const key of Object.keys(value)) {
-    if (key !== "edits") {
-      throw invalidRequest(
-        `'${field}.${key}' is not supported: only edits`,
-        `${field}.${key}`,
-        "unsupported_parameter",
-      );
-    }
-  }
-  const edits = value.edits ?? [];
-  if (!Array.isArray(edits)) {
-    throw invalidRequest(`'${field}.edits' must be an array`, `${field}.edits`, "invalid_type");
-  }
-  return edits.reduce<ChatMessage[]>((edited, edit, i) => {
-    const at = `${field}.edits[${i}]`;
-    if (!isRecord(edit) || edit.type !== "clear_thinking_20251015") {
-      throw invalidRequest(
-        `'${at}.type' ${
-          JSON.stringify(isRecord(edit) ? edit.type : edit)
-        } is not supported: only clear_thinking_20251015`,
-        `${at}.type`,
-        "unsupported_parameter",
-      );
-    }
-    const keep = thinkingTurnsKept(edit.keep, `${at}.keep`);
-    let seen = 0;
-    return edited.toReversed().map((message) => {
-      if (message.reasoning_content === undefined) return message;
-      if (++seen <= keep) return message;
-      const { reasoning_content: _, ...rest } = message;
-      return rest as ChatMessage;
-    }).toReversed();
-  }, messages);
-}
-
-function thinkingTurnsKept(keep: unknown, where: string): number {
-  if (keep === undefined || keep === null) return 1;
-  if (keep === "all") return Infinity;
-  if (
-    isRecord(keep) && keep.type === "thinking_turns" && typeof keep.value === "number" &&
-    Number.isSafeInteger(keep.value) && keep.value >= 0
-  ) return keep.value;
-  throw invalidRequest(
-    `'${where}' must be "all" or {"type": "thinking_turns", "value": <whole number>}`,
-    where,
-  );
 }
 
 const EFFORTS = new Set(["low", "medium", "high", "xhigh", "max"]);

@@ -128,44 +128,6 @@ Deno.test("tools, tool_choice, thinking and output_config map to the chat API's 
   );
 });
 
-Deno.test("context_management's thinking clearing keeps the reasoning of the last turns asked for", () => {
-  const turn = (n: number) => [
-    { role: "user", content: `q${n}` },
-    {
-      role: "assistant",
-      content: [{ type: "thinking", thinking: `t${n}`, signature: "" }, {
-        type: "text",
-        text: `a${n}`,
-      }],
-    },
-  ];
-  const messages = [...turn(1), ...turn(2), ...turn(3), { role: "user", content: "q4" }];
-  const kept = (edit: unknown) =>
-    parse({ messages, context_management: { edits: [edit] } }).messages.flatMap((m) =>
-      m.reasoning_content === undefined ? [] : [m.reasoning_content]
-    );
-  assert.deepEqual(kept({ type: "clear_thinking_20251015", keep: "all" }), ["t1", "t2", "t3"]);
-  assert.deepEqual(kept({ type: "clear_thinking_20251015" }), ["t3"]);
-  const two = { type: "clear_thinking_20251015", keep: { type: "thinking_turns", value: 2 } };
-  assert.deepEqual(kept(two), ["t2", "t3"]);
-  const none = { type: "clear_thinking_20251015", keep: { type: "thinking_turns", value: 0 } };
-  assert.deepEqual(kept(none), []);
-  // The rest of each turn stays.
-  const edited = parse({ messages, context_management: { edits: [none] } }).messages;
-  assert.deepEqual(edited[1], { role: "assistant", content: "a1" });
-  refusal(
-    { messages, context_management: { edits: [{ type: "clear_tool_uses_20250919" }] } },
-    "context_management.edits[0].type",
-  );
-  refusal(
-    {
-      messages,
-      context_management: { edits: [{ type: "clear_thinking_20251015", keep: 3 }] },
-    },
-    "context_management.edits[0].keep",
-  );
-});
-
 Deno.test("what cannot be honoured is a 400 naming where it is", () => {
   const messages = [{ role: "user", content: "Hi" }];
   refusal({ messages: [] }, "messages");
@@ -202,6 +164,23 @@ Deno.test("what cannot be honoured is a 400 naming where it is", () => {
   );
   refusal({ messages, thinking: { type: "enabled" } }, "thinking.budget_tokens");
   refusal({ messages, thinking: { type: "between_tools" } }, "thinking.type");
+  refusal(
+    { messages, context_management: { edits: [{ type: "compact_20260112" }] } },
+    "context_management.edits[0].type",
+  );
+  refusal(
+    { messages, context_management: { edits: [{ type: "clear_thinking_20251015", keep: 3 }] } },
+    "context_management.edits[0].keep",
+  );
+  refusal(
+    {
+      messages,
+      context_management: {
+        edits: [{ type: "clear_tool_uses_20250919", trigger: { type: "turns", value: 3 } }],
+      },
+    },
+    "context_management.edits[0].trigger",
+  );
   refusal({ messages, thinking: { type: "adaptive", display: "full" } }, "thinking.display");
   refusal({ messages, output_config: { format: { type: "json_object" } } }, "output_config.format");
   refusal({ messages, output_config: { task_budget: 5 } }, "output_config.task_budget");

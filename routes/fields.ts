@@ -238,7 +238,7 @@ const ANTHROPIC_PROMPT_FIELDS: FieldTable = {
   ),
   cache_control: noEffect("prompt caching is automatic, by the prompt's tokens"),
   context_management: honoured(
-    "edits: clear_thinking_20251015 (older turns' thinking dropped from the prompt); tool-use clearing is refused",
+    "edits: clear_thinking_20251015 and clear_tool_uses_20250919, applied to the prompt",
   ),
   mcp_servers: refused("no MCP servers"),
   container: refused("no containers"),

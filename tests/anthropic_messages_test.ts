@@ -246,6 +246,66 @@ Deno.test("messages: a max_tokens past the context window is cut to it, and the 
   assert.ok(tooLong instanceof Anthropic.BadRequestError, String(tooLong));
 });
 
+Deno.test("messages: context_management clears old tool results, reports what it cleared, and count_tokens counts after it", async () => {
+  await using server = await startServer();
+  const client = anthropic(server);
+  const use = (n: number) => [
+    {
+      role: "assistant" as const,
+      content: [{ type: "tool_use" as const, id: `toolu_${n}`, name: "read", input: { n } }],
+    },
+    {
+      role: "user" as const,
+      content: [{
+        type: "tool_result" as const,
+        tool_use_id: `toolu_${n}`,
+        content: `The cat sat on the mat ${n}. `.repeat(6),
+      }],
+    },
+  ];
+  const messages = [STORY[0]!, ...use(1), ...use(2), ...use(3)];
+  const tools = [{ name: "read", input_schema: { type: "object" as const, properties: {} } }];
+  const context_management = {
+    edits: [{
+      type: "clear_tool_uses_20250919",
+      trigger: { type: "tool_uses", value: 2 },
+      keep: { type: "tool_uses", value: 1 },
+    }],
+  };
+  const body = { model: "stories260K", messages, tools, tool_choice: { type: "none" as const } };
+  const plain = await client.messages.countTokens(body);
+  const counted = await client.messages.countTokens(
+    { ...body, context_management } as Anthropic.MessageCountTokensParams,
+  );
+  const raw = counted as unknown as { context_management: { original_input_tokens: number } };
+  assert.equal(raw.context_management.original_input_tokens, plain.input_tokens);
+  assert.ok(counted.input_tokens < plain.input_tokens - 20, `${counted.input_tokens}`);
+  const params = { ...body, max_tokens: 2, context_management };
+  const whole = await client.messages.create(params as Anthropic.MessageCreateParamsNonStreaming);
+  const report = (whole as unknown as { context_management: unknown }).context_management;
+  assert.deepEqual(report, {
+    applied_edits: [{
+      type: "clear_tool_uses_20250919",
+      cleared_tool_uses: 2,
+      cleared_input_tokens: plain.input_tokens - counted.input_tokens,
+    }],
+  });
+  assert.equal(
+    whole.usage.input_tokens + whole.usage.cache_read_input_tokens!,
+    counted.input_tokens,
+  );
+  let streamed: unknown;
+  const stream = await client.messages.create(
+    { ...params, stream: true } as Anthropic.MessageCreateParamsStreaming,
+  );
+  for await (const event of stream) {
+    if (event.type === "message_delta") {
+      streamed = (event as unknown as { context_management: unknown }).context_management;
+    }
+  }
+  assert.deepEqual(streamed, report);
+});
+
 Deno.test("messages: errors are Anthropic's shape and name the field; keys may come as x-api-key", async () => {
   await using server = await startServer({ apiKeys: ["sk-local"] });
   const client = anthropic(server, "sk-local");
