@@ -582,3 +582,55 @@ Deno.test("messages: a thinking model's reasoning is a thinking block, written b
   assert.equal(textOf(off), offChat.choices[0]!.message.content);
   assert.ok(!off.content.some((b) => b.type === "thinking"));
 });
+
+/** A template that, as Gemma's does, refuses turns that do not alternate user and assistant. */
+const STRICT_TEMPLATE = "{%- set offset = 1 if messages[0]['role'] == 'system' else 0 -%}" +
+  "{%- for message in messages -%}" +
+  "{%- if loop.index0 >= offset and ((message['role'] == 'user') != ((loop.index0 - offset) % 2 == 0)) -%}" +
+  "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant') }}" +
+  "{%- endif -%}" +
+  "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}" +
+  "{%- endfor -%}" +
+  "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}";
+
+Deno.test("messages: a template that insists on alternating turns gets them: Claude Code's mid-conversation system messages and tool results merge into user turns", async () => {
+  await using server = await startServer({}, await loadTinySmolLM2("strict", STRICT_TEMPLATE));
+  const client = anthropic(server);
+  const turns = [
+    { role: "user" as const, content: "Weather in Paris?" },
+    { role: "system", content: "The tools may change." },
+    {
+      role: "assistant" as const,
+      content: [{ type: "tool_use" as const, id: "toolu_1", name: "get_weather", input: {} }],
+    },
+    {
+      role: "user" as const,
+      content: [
+        { type: "tool_result" as const, tool_use_id: "toolu_1", content: "18 degrees" },
+        { type: "text" as const, text: "And tomorrow?" },
+      ],
+    },
+  ];
+  const message = await client.messages.create({
+    model: "strict",
+    max_tokens: 4,
+    tools: TOOLS,
+    tool_choice: { type: "none" },
+    messages: turns,
+  } as Anthropic.MessageCreateParamsNonStreaming);
+  assert.equal(message.usage.output_tokens, 4);
+  // Counted as rendered.
+  const { input_tokens: merged } = await client.messages.countTokens({
+    model: "strict",
+    messages: turns,
+  } as Anthropic.MessageCountTokensParams);
+  assert.ok(merged > 0);
+  // A failure of another kind still stands.
+  const other = await client.messages.create({
+    model: "strict",
+    max_tokens: 4,
+    messages: [{ role: "assistant", content: "Hello" }, { role: "user", content: "Hi" }],
+  }).catch((e: unknown) => e);
+  assert.ok(other instanceof Anthropic.BadRequestError, String(other));
+  assert.match(other.message, /must alternate/);
+});

@@ -114,3 +114,27 @@ export function renderChatTemplate(
     add_generation_prompt: options.addGenerationPrompt ?? true,
   });
 }
+
+/**
+ * `messages` as turns that alternate, for templates that insist on it (Gemma's, Mistral's):
+ * a system message after the first becomes a user one, and consecutive user (or assistant)
+ * messages become one, their texts joined by a blank line (the later one's other fields kept).
+ * Tool messages are left as they are.
+ */
+export function alternatingTurns(messages: readonly ChatMessage[]): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  messages.forEach((message, i) => {
+    const turn = message.role === "system" && i > 0 ? { ...message, role: "user" } : message;
+    const last = out.at(-1);
+    if (
+      last !== undefined && last.role === turn.role &&
+      (turn.role === "user" || turn.role === "assistant")
+    ) {
+      const content = [last.content, turn.content].filter((c) => c !== null && c !== "");
+      out[out.length - 1] = { ...last, ...turn, content: content.join("\n\n") };
+    } else {
+      out.push(turn);
+    }
+  });
+  return out;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readChatTemplate, renderChatTemplate } from "./chat_template.ts";
+import { alternatingTurns, readChatTemplate, renderChatTemplate } from "./chat_template.ts";
 
 const TOKENIZERS = new URL("../../../shared/fixtures/tokenizers/", import.meta.url).pathname;
 
@@ -55,5 +55,27 @@ Deno.test("renderChatTemplate falls back to a plain template and reports templat
   assert.throws(
     () => renderChatTemplate({}, CONVERSATION, { template: "{{ raise_exception('no system') }}" }),
     /no system/,
+  );
+});
+
+Deno.test("alternatingTurns merges consecutive turns and makes later system messages user ones", () => {
+  assert.deepEqual(
+    alternatingTurns([
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "Weather?" },
+      { role: "system", content: "Tools changed." },
+      { role: "user", content: "In Paris." },
+      { role: "assistant", content: "Checking.", reasoning_content: "a" },
+      { role: "assistant", content: null, tool_calls: [] },
+      { role: "tool", content: "18 C" },
+      { role: "tool", content: "sunny" },
+    ]),
+    [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "Weather?\n\nTools changed.\n\nIn Paris." },
+      { role: "assistant", content: "Checking.", reasoning_content: "a", tool_calls: [] },
+      { role: "tool", content: "18 C" },
+      { role: "tool", content: "sunny" },
+    ],
   );
 });

@@ -1,4 +1,4 @@
-import { type ChatMessage, PLAIN_CHAT_TEMPLATE } from "./chat_template.ts";
+import { alternatingTurns, type ChatMessage, PLAIN_CHAT_TEMPLATE } from "./chat_template.ts";
 import { type TokenConstraint, VocabGrammar } from "./constrain/constraint.ts";
 import type { Grammar } from "./constrain/grammar.ts";
 import { vocabTrie } from "./constrain/vocab_trie.ts";
@@ -302,11 +302,23 @@ export class InferenceService {
     const prepared = plain
       ? { messages, variables }
       : toolConversation(this.chatTemplate, messages, tools);
-    const text = this.#renderChat(
-      prepared.messages,
-      { ...variables, ...prepared.variables },
-      !continueFinal,
-    );
+    const render = (turns: readonly ChatMessage[]) =>
+      this.#renderChat(turns, { ...variables, ...prepared.variables }, !continueFinal);
+    let text: string;
+    try {
+      text = render(prepared.messages);
+    } catch (error) {
+      // A template that insists on alternating turns gets them; any other failure stands.
+      const turns = alternatingTurns(prepared.messages);
+      const same = turns.length === prepared.messages.length &&
+        turns.every((t, i) => t.role === prepared.messages[i]!.role);
+      if (same) throw error;
+      try {
+        text = render(turns);
+      } catch {
+        throw error;
+      }
+    }
     return continueFinal ? upToFinal(text, messages.at(-1)?.content ?? "") : text;
   }
 
