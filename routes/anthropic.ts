@@ -5,9 +5,8 @@
 import { Hono } from "hono";
 import type { InferenceService } from "../src/engine/service.ts";
 import { reasoningStart } from "../src/engine/reasoning.ts";
-import { type ToolCall, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
+import { argumentsValue, type ToolCallDelta, ToolCallParser } from "../src/engine/tool_calls.ts";
 import type { ApiError } from "./errors.ts";
-import { ANTHROPIC_COUNT_FIELDS, ANTHROPIC_MESSAGES_FIELDS } from "./fields.ts";
 import { parseToolCalls } from "./generation.ts";
 import {
   type DoneEvent,
@@ -26,7 +25,7 @@ import { type AppliedEdit, applyContextEdits } from "./context_edits.ts";
 import {
   type CountTokensRequest,
   parseAnthropicRequest,
-  parsePrompt,
+  parseCountTokensRequest,
 } from "./anthropic_request.ts";
 
 /** True for the paths of this API, whose errors take Anthropic's shape. */
@@ -77,10 +76,7 @@ export function anthropicRoute(state: ServingState): Hono {
 
   app.post("/messages", async (c) => {
     const arrived = performance.now();
-    const request = parseAnthropicRequest(
-      await readJsonObject(c.req.raw),
-      ANTHROPIC_MESSAGES_FIELDS,
-    );
+    const request = parseAnthropicRequest(await readJsonObject(c.req.raw));
     const service = state.requireModel(request.model);
     const { prompt, applied } = editedPrompt(service, request);
     const promptIds = promptTokens(service, prompt, "messages");
@@ -122,7 +118,7 @@ export function anthropicRoute(state: ServingState): Hono {
   });
 
   app.post("/messages/count_tokens", async (c) => {
-    const request = parsePrompt(await readJsonObject(c.req.raw), ANTHROPIC_COUNT_FIELDS);
+    const request = parseCountTokensRequest(await readJsonObject(c.req.raw));
     const service = state.requireModel(request.model);
     const { prompt, applied, original } = editedPrompt(service, request);
     const ids = promptTokens(service, prompt, "messages");
@@ -143,26 +139,32 @@ function editedPrompt(
   service: InferenceService,
   request: CountTokensRequest,
 ): { prompt: string; applied: AppliedEdit[]; original: number } {
-  const render = (messages: readonly ChatMessage[]) =>
-    renderMessages(
-      service,
-      messages,
-      "messages",
-      request.toolChoice === "none" ? [] : request.tools,
-      { variables: request.templateVariables, continueFinal: request.continueFinal },
-    );
-  const count = (messages: readonly ChatMessage[]) => service.encodePrompt(render(messages)).length;
+  // Edits compare conversations by their prompt tokens: each is rendered and counted once.
+  const rendered = new Map<readonly ChatMessage[], { text: string; tokens?: number }>();
+  const render = (messages: readonly ChatMessage[]) => {
+    let entry = rendered.get(messages);
+    if (entry === undefined) {
+      const tools = request.toolChoice === "none" ? [] : request.tools;
+      const options = {
+        variables: request.templateVariables,
+        continueFinal: request.continueFinal,
+      };
+      entry = { text: renderMessages(service, messages, "messages", tools, options) };
+      rendered.set(messages, entry);
+    }
+    return entry;
+  };
+  const count = (messages: readonly ChatMessage[]) => {
+    const entry = render(messages);
+    entry.tokens ??= service.encodePrompt(entry.text).length;
+    return entry.tokens;
+  };
   const { messages, applied } = applyContextEdits(request.messages, request.contextEdits, count);
   return {
-    prompt: render(messages),
+    prompt: render(messages).text,
     applied,
     original: applied.length === 0 ? 0 : count(request.messages),
   };
-}
-
-/** Anthropic's id of a tool call (`toolu_...`). */
-function toolUseId(callId: string): string {
-  return `toolu_${callId.slice("call_".length)}`;
 }
 
 /** What a message writer needs to know of its request. */
@@ -232,11 +234,12 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
     usage,
     ...edits,
   });
-  const toolUse = (call: ToolCall) => ({
+  /** A `tool_use` block of call `callId` (streamed ones start with an empty input). */
+  const toolUse = (callId: string, name: string, input: unknown) => ({
     type: "tool_use",
-    id: toolUseId(call.id),
-    name: call.name,
-    input: toolInput(call.arguments),
+    id: `toolu_${callId.slice("call_".length)}`,
+    name,
+    input,
   });
 
   const parser = toolCalls ? new ToolCallParser(service.toolFamily) : undefined;
@@ -269,15 +272,7 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
       : delta("text", { type: "text", text: "" }, { type: "text_delta", text: piece });
   const callFrames = (deltas: readonly ToolCallDelta[]) =>
     deltas.flatMap((d) => {
-      if (d.id !== undefined) {
-        const call = {
-          type: "tool_use",
-          id: toolUseId(d.id),
-          name: d.function.name ?? "",
-          input: {},
-        };
-        return start("tool_use", call);
-      }
+      if (d.id !== undefined) return start("tool_use", toolUse(d.id, d.function.name ?? "", {}));
       return open === "tool_use" && d.function.arguments !== ""
         ? [frame("content_block_delta", {
           index: blocks - 1,
@@ -334,18 +329,9 @@ function messageWriter(service: InferenceService, plan: MessagePlan): JobWriter 
           ? []
           : [{ ...thinkingBlock, thinking: omitThinking ? "" : reasoning }]),
         ...(content === "" ? [] : [{ type: "text", text: content }]),
-        ...calls.map(toolUse),
+        ...calls.map((c) => toolUse(c.id, c.name, argumentsValue(c.arguments))),
       ];
       return message(blocks, stopOf(event, calls.length, windowLimit), usageOf(event));
     },
   };
-}
-
-/** A call's arguments as the object `tool_use.input` holds (as text when they do not parse). */
-function toolInput(args: string): unknown {
-  try {
-    return JSON.parse(args);
-  } catch {
-    return args;
-  }
 }

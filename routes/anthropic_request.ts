@@ -8,9 +8,14 @@ import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { type ContextEdit, parseContextEdits } from "./context_edits.ts";
 import { invalidRequest } from "./errors.ts";
-import { checkFields, type FieldTable } from "./fields.ts";
-import { isRecord, type ToolChoice } from "./messages.ts";
-import { integer, modelName, number, type ResponseFormat } from "./validate.ts";
+import {
+  ANTHROPIC_COUNT_FIELDS,
+  ANTHROPIC_MESSAGES_FIELDS,
+  checkFields,
+  type FieldTable,
+} from "./fields.ts";
+import { isRecord, messageList, stringField, type ToolChoice } from "./messages.ts";
+import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
 
 /** A validated `POST /v1/messages` body. */
 export interface AnthropicRequest {
@@ -60,11 +65,8 @@ interface Thinking {
 const MAX_STOP_SEQUENCES = 32;
 
 /** Validates a messages body; unknown and unsupported fields are refused. */
-export function parseAnthropicRequest(
-  body: Record<string, unknown>,
-  fields: FieldTable,
-): AnthropicRequest {
-  const prompt = parsePrompt(body, fields);
+export function parseAnthropicRequest(body: Record<string, unknown>): AnthropicRequest {
+  const prompt = parsePrompt(body, ANTHROPIC_MESSAGES_FIELDS);
   const maxTokens = integer(body, "max_tokens", 0, Number.MAX_SAFE_INTEGER);
   if (maxTokens === undefined) {
     throw invalidRequest("Missing required field 'max_tokens'", "max_tokens", "missing_required");
@@ -76,10 +78,7 @@ export function parseAnthropicRequest(
   if (topP !== undefined) sampling.topP = topP;
   const topK = integer(body, "top_k", 0, 1 << 30);
   if (topK !== undefined) sampling.topK = topK;
-  const stream = body.stream ?? false;
-  if (typeof stream !== "boolean") {
-    throw invalidRequest("'stream' must be a boolean", "stream", "invalid_type");
-  }
+  const stream = boolean(body, "stream") ?? false;
   const responseFormat = outputFormat(body.output_config);
   if (responseFormat !== undefined && prompt.tools.length > 0 && prompt.toolChoice !== "none") {
     throw invalidRequest(
@@ -97,8 +96,13 @@ export function parseAnthropicRequest(
   };
 }
 
-/** Validates what a prompt is made of: the fields `count_tokens` takes. */
-export function parsePrompt(
+/** Validates a `count_tokens` body: what a prompt is made of. */
+export function parseCountTokensRequest(body: Record<string, unknown>): CountTokensRequest {
+  return parsePrompt(body, ANTHROPIC_COUNT_FIELDS);
+}
+
+/** Validates what a prompt is made of, against the endpoint's `fields`. */
+function parsePrompt(
   body: Record<string, unknown>,
   fields: FieldTable,
 ):
@@ -168,16 +172,7 @@ const ROLES = new Set(["user", "assistant", "system"]);
  * its reasoning.
  */
 function parseMessages(value: unknown): ChatMessage[] {
-  if (value === undefined || value === null) {
-    throw invalidRequest("Missing required field 'messages'", "messages", "missing_required");
-  }
-  if (!Array.isArray(value)) {
-    throw invalidRequest("'messages' must be an array", "messages", "invalid_type");
-  }
-  if (value.length === 0) {
-    throw invalidRequest("'messages' must not be empty", "messages", "empty_array");
-  }
-  return value.flatMap((message, i) => {
+  return messageList(value, "messages").flatMap((message, i) => {
     const where = `messages[${i}]`;
     if (!isRecord(message)) {
       throw invalidRequest(`'${where}' must be an object`, where, "invalid_type");
@@ -268,18 +263,6 @@ function blockType(block: unknown, where: string, allowed: readonly string[]): s
     );
   }
   return type;
-}
-
-function stringField(block: Record<string, unknown>, field: string, where: string): string {
-  const value = block[field];
-  if (typeof value !== "string") {
-    throw invalidRequest(
-      `'${where}.${field}' must be a string`,
-      `${where}.${field}`,
-      "invalid_type",
-    );
-  }
-  return value;
 }
 
 /** `tools`: client tools with an `input_schema`; server tools (web search, ...) are refused. */

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { parseAnthropicRequest } from "./anthropic_request.ts";
 import { ApiError } from "./errors.ts";
-import { ANTHROPIC_MESSAGES_FIELDS } from "./fields.ts";
 
 function parse(body: Record<string, unknown>) {
-  return parseAnthropicRequest({ max_tokens: 8, ...body }, ANTHROPIC_MESSAGES_FIELDS);
+  return parseAnthropicRequest({ max_tokens: 8, ...body });
 }
 
 /** The 400 a body gets, checked to name `param`. */

@@ -3,6 +3,7 @@ import { ApiError, invalidRequest } from "./errors.ts";
 import { checkFields, EMBEDDING_FIELDS } from "./fields.ts";
 import { admitPlaces, checkContext, promptTokens } from "./job.ts";
 import type { ServingState } from "./state.ts";
+import { toBase64 } from "../src/storage/bytes.ts";
 import { integer, modelName, promptFieldOf, promptList, readJsonObject } from "./validate.ts";
 
 /** Most inputs one request may hold, as OpenAI's API allows. */
@@ -98,7 +99,5 @@ function encode(v: Float32Array, format: "float" | "base64"): number[] | string 
   const bytes = new Uint8Array(v.length * 4);
   const view = new DataView(bytes.buffer);
   v.forEach((x, i) => view.setFloat32(i * 4, x, true));
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return btoa(text);
+  return toBase64(bytes);
 }

@@ -90,6 +90,35 @@ function reasoningField(message: Record<string, unknown>, where: string): Record
   return reasoning === undefined ? {} : { reasoning_content: reasoning };
 }
 
+/**
+ * The messages of a body's `field`: an array of at least one; a 400 naming the field otherwise.
+ */
+export function messageList(value: unknown, field: string): unknown[] {
+  if (value === undefined || value === null) {
+    throw invalidRequest(`Missing required field '${field}'`, field, "missing_required");
+  }
+  if (!Array.isArray(value)) {
+    throw invalidRequest(`'${field}' must be an array`, field, "invalid_type");
+  }
+  if (value.length === 0) {
+    throw invalidRequest(`'${field}' must not be empty`, field, "empty_array");
+  }
+  return value;
+}
+
+/** `item[field]` when it is a string; a 400 naming `where.field` otherwise. */
+export function stringField(item: Record<string, unknown>, field: string, where: string): string {
+  const value = item[field];
+  if (typeof value !== "string") {
+    throw invalidRequest(
+      `'${where}.${field}' must be a string`,
+      `${where}.${field}`,
+      "invalid_type",
+    );
+  }
+  return value;
+}
+
 /** `message[key]` when it is a string; undefined when absent; a 400 naming it otherwise. */
 function optionalString(
   message: Record<string, unknown>,

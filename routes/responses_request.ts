@@ -8,12 +8,14 @@ import { invalidRequest } from "./errors.ts";
 import { checkFields, RESPONSE_FIELDS } from "./fields.ts";
 import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
 import type { ToolChoice } from "./messages.ts";
+import { fromBase64, toBase64 } from "../src/storage/bytes.ts";
 import {
   effortVariables,
   isRecord,
   parseToolChoice,
   parseTools,
   REASONING_EFFORTS,
+  stringField,
 } from "./messages.ts";
 
 const LOGPROBS_INCLUDE = "message.output_text.logprobs";
@@ -120,20 +122,15 @@ export function parseResponseRequest(body: Record<string, unknown>): ResponseReq
 
 /** `encrypted_content` carrying a reasoning item's text back through a client. */
 export function carryReasoning(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return CARRIED + btoa(binary);
+  return CARRIED + toBase64(new TextEncoder().encode(text));
 }
 
 /** The text `carryReasoning` carried, or undefined for other content (another server's). */
 function carriedReasoning(value: unknown): string | undefined {
   if (typeof value !== "string" || !value.startsWith(CARRIED)) return undefined;
   try {
-    const binary = atob(value.slice(CARRIED.length));
-    return new TextDecoder("utf-8", { fatal: true }).decode(
-      Uint8Array.from(binary, (c) => c.charCodeAt(0)),
-    );
+    const bytes = fromBase64(value.slice(CARRIED.length));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     return undefined;
   }
@@ -406,17 +403,7 @@ function toolItem(
   where: string,
   last: ChatMessage | undefined,
 ): ChatMessage[] {
-  const string = (field: string) => {
-    const v = item[field];
-    if (typeof v !== "string") {
-      throw invalidRequest(
-        `'${where}.${field}' must be a string`,
-        `${where}.${field}`,
-        "invalid_type",
-      );
-    }
-    return v;
-  };
+  const string = (field: string) => stringField(item, field, where);
   if (item.type === "function_call_output") {
     const output = Array.isArray(item.output)
       ? messageText(item.output, `${where}.output`)

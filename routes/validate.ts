@@ -6,6 +6,7 @@ import { CHAT_FIELDS, checkFields, COMPLETION_FIELDS } from "./fields.ts";
 import {
   effortVariables,
   isRecord,
+  messageList,
   parseMessage,
   parseToolChoice,
   parseTools,
@@ -100,16 +101,7 @@ export async function readJsonObject(request: Request): Promise<Record<string, u
 /** Validates a chat completions body; unknown and unsupported fields are refused. */
 export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
   checkFields(body, CHAT_FIELDS);
-  const messages = body.messages;
-  if (messages === undefined || messages === null) {
-    throw invalidRequest("Missing required field 'messages'", "messages", "missing_required");
-  }
-  if (!Array.isArray(messages)) {
-    throw invalidRequest("'messages' must be an array", "messages", "invalid_type");
-  }
-  if (messages.length === 0) {
-    throw invalidRequest("'messages' must not be empty", "messages", "empty_array");
-  }
+  const messages = messageList(body.messages, "messages");
   const logprobs = boolean(body, "logprobs") ?? false;
   const top = integer(body, "top_logprobs", 0, 20);
   if (top !== undefined && !logprobs) {

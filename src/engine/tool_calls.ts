@@ -110,15 +110,17 @@ export function toolConversation(
 function withObjectArguments(call: unknown): { function: { name: string; arguments: unknown } } {
   const c = call as { function?: { name?: unknown; arguments?: unknown } };
   const fn = c.function ?? {};
-  let args = fn.arguments;
-  if (typeof args === "string") {
-    try {
-      args = JSON.parse(args);
-    } catch {
-      // Kept as the text it is.
-    }
-  }
+  const args = typeof fn.arguments === "string" ? argumentsValue(fn.arguments) : fn.arguments;
   return { ...(call as object), function: { name: String(fn.name ?? ""), arguments: args } };
+}
+
+/** A call's arguments as the value their JSON text holds, or the text when it does not parse. */
+export function argumentsValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Earlier calls as the family writes them. */

@@ -10,3 +10,19 @@ export function concatBytes(chunks: readonly Uint8Array[], size?: number): Uint8
   }
   return out;
 }
+
+/** `bytes` in base64. */
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/**
+ * The bytes base64 `text` holds.
+ *
+ * @throws {DOMException} when `text` is not base64
+ */
+export function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
