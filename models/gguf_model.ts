@@ -10,6 +10,7 @@ import {
 import {
   checkLayerCount,
   EMBED_NAME,
+  gemmaLayers,
   type LlamaConfig,
   llamaConfigToHf,
   llamaWeights,
@@ -186,9 +187,7 @@ function gemmaGguf(
   headDim: number,
 ): Partial<LlamaConfig> {
   return {
-    sandwichNorms: true,
-    activation: "gelu_tanh",
-    embedScale: Math.sqrt(hiddenSize),
+    ...gemmaLayers(hiddenSize),
     attentionScale: 1 / Math.sqrt(numLayers === 62 ? hiddenSize / numHeads : headDim),
     slidingLayers: Array.from({ length: numLayers }, (_, i) => (i + 1) % 6 !== 0),
     slidingWindow: metaInt(gguf, "gemma3.attention.sliding_window", file, 512),

@@ -275,14 +275,22 @@ function gemmaConfig(
     ropeTheta: rope("full_attention", "rope_theta", 1_000_000),
     ropeScaling: null,
     localRopeTheta: rope("sliding_attention", "rope_local_base_freq", 10_000),
+    ...gemmaLayers(hiddenSize),
     normOffset: 1,
-    sandwichNorms: true,
-    activation: "gelu_tanh",
-    embedScale: Math.sqrt(hiddenSize),
     attentionScale: 1 / Math.sqrt(num(json, "query_pre_attn_scalar", file, 256)),
     slidingLayers: sliding,
     slidingWindow: Math.min(window, maxPositions),
   };
+}
+
+/**
+ * What every Gemma 3 source shares: four norms a layer, the tanh GELU gate, embeddings times
+ * √hidden (its norms, scales and windows are for each source to say).
+ */
+export function gemmaLayers(
+  hiddenSize: number,
+): Pick<LlamaConfig, "sandwichNorms" | "activation" | "embedScale"> {
+  return { sandwichNorms: true, activation: "gelu_tanh", embedScale: Math.sqrt(hiddenSize) };
 }
 
 function ropeScalingFromHf(value: unknown, file: string): RopeScaling | null {
