@@ -278,20 +278,34 @@ async function batched(model: Model, kernels: Kernels): Promise<Record<string, n
   };
 }
 
-/** The cached random SmolLM2-135M-shape archive, written on first use. */
-async function randomSmolLM2Archive(): Promise<string> {
+/**
+ * The bench's cached archive `file` (`$RILL_CACHE_DIR/bench/`, keyed by the converter's
+ * version), written by `write` (which returns its seconds) on first use.
+ */
+async function cachedArchive(
+  file: string,
+  label: string,
+  write: (path: string) => Promise<number>,
+): Promise<string> {
   const cache = Deno.env.get("RILL_CACHE_DIR") ?? `${Deno.env.get("HOME") ?? "."}/.cache/rill`;
-  const path = `${cache}/bench/random-smollm2-135m.q4_0.c${CONVERTER_VERSION}.nnef.tar`;
+  const path = `${cache}/bench/${file}.c${CONVERTER_VERSION}.nnef.tar`;
   try {
     await Deno.stat(path);
   } catch {
     await Deno.mkdir(`${cache}/bench`, { recursive: true });
-    const seconds = await writeRandomLlamaArchive(path, SMOLLM2_135M_SHAPE, true);
-    console.log(
-      `SmolLM2-135M-shape Q4_0 random model written to ${path} in ${seconds.toFixed(1)}s`,
-    );
+    const seconds = await write(path);
+    console.log(`${label} random model written to ${path} in ${seconds.toFixed(1)}s`);
   }
   return path;
+}
+
+/** The cached random SmolLM2-135M-shape archive, written on first use. */
+function randomSmolLM2Archive(): Promise<string> {
+  return cachedArchive(
+    "random-smollm2-135m.q4_0",
+    "SmolLM2-135M-shape Q4_0",
+    (path) => writeRandomLlamaArchive(path, SMOLLM2_135M_SHAPE, true),
+  );
 }
 
 /**
@@ -299,17 +313,11 @@ async function randomSmolLM2Archive(): Promise<string> {
  * prefill up to 600 and decode past the 512-position window (medians of 3 rounds).
  */
 async function gemma3(): Promise<Record<string, number>> {
-  const cache = Deno.env.get("RILL_CACHE_DIR") ?? `${Deno.env.get("HOME") ?? "."}/.cache/rill`;
-  const path = `${cache}/bench/random-gemma3-270m.q4_0.c${CONVERTER_VERSION}.nnef.tar`;
-  try {
-    await Deno.stat(path);
-  } catch {
-    await Deno.mkdir(`${cache}/bench`, { recursive: true });
-    const seconds = await writeRandomGemma3Archive(path);
-    console.log(
-      `Gemma-3-270M-shape Q4_0 random model written to ${path} in ${seconds.toFixed(1)}s`,
-    );
-  }
+  const path = await cachedArchive(
+    "random-gemma3-270m.q4_0",
+    "Gemma-3-270M-shape Q4_0",
+    writeRandomGemma3Archive,
+  );
   using kernels = await loadKernels({ threads: 1 });
   const session = new Session(await loadModel(path, { kernels }), { kernels });
   const ids = (n: number, from: number) =>
