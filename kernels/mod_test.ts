@@ -662,24 +662,30 @@ for (const variant of ["simd128", "relaxed"] as const) {
   });
 }
 
+/**
+ * A paged attention call of more rows than attention_paged computes together (16): the second
+ * group starts mid-block. `NINETEEN_ROWS_KV` is its cache's layout.
+ */
+const NINETEEN_ROWS = {
+  m: 19,
+  nHeads: 8,
+  nKvHeads: 2,
+  headDim: 64,
+  blockSize: 16,
+  kvLen: 150,
+  qPos0: 131,
+  scale: 0.125,
+  item: "f16" as const,
+};
+const NINETEEN_ROWS_KV = { nKvHeads: 2, headDim: 64, blockSize: 16, item: "f16" as const };
+
 Deno.test("attentionPaged with a window gives each row contiguous attention over the positions it sees, 1 and 2 threads, twin alike", async () => {
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
-      // 19 rows (two groups of rows), each seeing its last 40 positions: windows start in
-      // mid-block, the earliest blocks seen by no row.
-      const s = {
-        m: 19,
-        nHeads: 8,
-        nKvHeads: 2,
-        headDim: 64,
-        blockSize: 16,
-        kvLen: 150,
-        qPos0: 131,
-        scale: 0.125,
-        item: "f16" as const,
-        window: 40,
-      };
-      const kv = { nKvHeads: 2, headDim: 64, blockSize: 16, item: "f16" as const };
+      // Each row sees its last 40 positions: windows start in mid-block, the earliest blocks
+      // seen by no row.
+      const s = { ...NINETEEN_ROWS, window: 40 };
+      const kv = NINETEEN_ROWS_KV;
       const k = pagedCase(kernels, kv, s.kvLen, 141);
       const v = pagedCase(kernels, kv, s.kvLen, 142);
       const qLen = s.nHeads * s.headDim;
@@ -728,19 +734,8 @@ Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 a
   const results: Float32Array[] = [];
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
-      // More rows than attention_paged computes together (16): the second group starts mid-block.
-      const s = {
-        m: 19,
-        nHeads: 8,
-        nKvHeads: 2,
-        headDim: 64,
-        blockSize: 16,
-        kvLen: 150,
-        qPos0: 131,
-        scale: 0.125,
-        item: "f16" as const,
-      };
-      const kv = { nKvHeads: 2, headDim: 64, blockSize: 16, item: "f16" as const };
+      const s = NINETEEN_ROWS;
+      const kv = NINETEEN_ROWS_KV;
       const k = pagedCase(kernels, kv, s.kvLen, 131);
       const v = pagedCase(kernels, kv, s.kvLen, 132);
       const qLen = s.nHeads * s.headDim;

@@ -358,6 +358,14 @@ async function assertRunsLikeReference(
   assert.ok(e2 < tolerance, `decode logits differ by ${e2}`);
 }
 
+/** `model` written as an f32 HF folder under `dir`, converted to `dir/name`, and its weights. */
+async function convertF32(dir: string, model: TinyModel, name: string) {
+  await writeFolder(dir, model, "F32");
+  const output = join(dir, name);
+  await convertModel(dir, output);
+  return { output, weights: new Map(model.tensors.map((t) => [t.name, t.values])) };
+}
+
 async function smollm2Ids(): Promise<number[]> {
   const tokenizer = await loadTokenizer(join(SMOLLM2, "tokenizer.json"));
   const ids = tokenizer.encode("The quick brown fox jumps over the lazy dog.");
@@ -368,10 +376,7 @@ async function smollm2Ids(): Promise<number[]> {
 Deno.test("convertModel output of a SmolLM2-like safetensors model runs like a reference forward pass", async () => {
   await withDir(async (dir) => {
     const model = tinyModel();
-    await writeFolder(dir, model, "F32");
-    const output = join(dir, "tiny.nnef.tar");
-    await convertModel(dir, output);
-    const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
+    const { output, weights } = await convertF32(dir, model, "tiny.nnef.tar");
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
   });
 });
@@ -379,10 +384,7 @@ Deno.test("convertModel output of a SmolLM2-like safetensors model runs like a r
 Deno.test("convertModel output of a Qwen3 model (q and k heads normed, head_dim apart from hidden / heads) runs like the reference", async () => {
   await withDir(async (dir) => {
     const model = tinyModel({ qwen3: true });
-    await writeFolder(dir, model, "F32");
-    const output = join(dir, "qwen3.nnef.tar");
-    await convertModel(dir, output);
-    const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
+    const { output, weights } = await convertF32(dir, model, "qwen3.nnef.tar");
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
     // Each head norm is a fused RMSNorm too: four a layer and the final one.
     const counts = fuseGraph(await loadModel(output)).counts;
@@ -394,15 +396,12 @@ Deno.test("convertModel output of a Qwen3 model (q and k heads normed, head_dim 
 Deno.test("convertModel output of a Gemma 3 model (1 + w norms, four a layer, GELU gate, scaled embeddings and scores, a sliding layer) runs like the reference", async () => {
   await withDir(async (dir) => {
     const model = tinyModel({ gemma: true });
-    await writeFolder(dir, model, "F32");
-    const output = join(dir, "gemma3.nnef.tar");
-    await convertModel(dir, output);
-    const weights = new Map(model.tensors.map((t) => [t.name, t.values]));
+    const { output, weights } = await convertF32(dir, model, "gemma3.nnef.tar");
     // More tokens than the sliding layer sees.
     const ids = await smollm2Ids();
     assert.ok(ids.length > 4 + 2);
     await assertRunsLikeReference(output, model, weights, ids, 1e-4);
-    // Without the window, or with a layer's norms taken as w, the logits are others.
+    // Without the window, the logits are others.
     const noWindow = { ...model.config, gemma: { ...model.config.gemma!, window: 1000 } };
     const apart = maxAbsDiff(
       referenceLogits(noWindow, weights, ids),
