@@ -14,7 +14,7 @@ import {
   checkFields,
   type FieldTable,
 } from "./fields.ts";
-import { isRecord, messageList, stringField, type ToolChoice } from "./messages.ts";
+import { isRecord, messageList, partsText, stringField, type ToolChoice } from "./messages.ts";
 import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
 
 /** A validated `POST /v1/messages` body. */
@@ -138,30 +138,8 @@ function parsePrompt(
 /** `system`: a string or text blocks, as a system message. */
 function systemPrompt(value: unknown): ChatMessage[] {
   if (value === undefined || value === null) return [];
-  const text = blockText(value, "system");
+  const text = partsText(value, "system", ["text"]);
   return text === "" ? [] : [{ role: "system", content: text }];
-}
-
-/** The text of a string or a list of text blocks (`where` names it in errors). */
-function blockText(value: unknown, where: string): string {
-  if (typeof value === "string") return value;
-  if (!Array.isArray(value)) {
-    throw invalidRequest(
-      `'${where}' must be a string or an array of text blocks`,
-      where,
-      "invalid_type",
-    );
-  }
-  return value.map((block, k) => {
-    if (!isRecord(block) || block.type !== "text" || typeof block.text !== "string") {
-      throw invalidRequest(
-        `'${where}[${k}]' must be a text block {"type": "text", "text": ...}`,
-        `${where}[${k}]`,
-        "invalid_type",
-      );
-    }
-    return block.text;
-  }).join("");
 }
 
 const ROLES = new Set(["user", "assistant", "system"]);
@@ -186,7 +164,7 @@ function parseMessages(value: unknown): ChatMessage[] {
     }
     const at = `${where}.content`;
     if (typeof content === "string" || role === "system") {
-      return [{ role, content: blockText(content, at) }];
+      return [{ role, content: partsText(content, at, ["text"]) }];
     }
     if (!Array.isArray(content)) {
       throw invalidRequest(
@@ -214,7 +192,7 @@ function userTurn(blocks: readonly unknown[], where: string): ChatMessage[] {
     const id = stringField(b, "tool_use_id", at);
     const output = b.content === undefined || b.content === null
       ? ""
-      : blockText(b.content, `${at}.content`);
+      : partsText(b.content, `${at}.content`, ["text"]);
     results.push({ role: "tool", tool_call_id: id, content: output });
   });
   return text === "" && results.length > 0

@@ -59,25 +59,7 @@ export function parseMessage(value: unknown, index: number): ChatMessage {
   if ((content === null || content === undefined) && role === "assistant") {
     return { role, content: extra.tool_calls ? null : "", ...extra };
   }
-  if (Array.isArray(content)) {
-    const texts = content.map((part, k) => {
-      const p = part as Record<string, unknown> | null;
-      if (typeof p !== "object" || p === null || p.type !== "text" || typeof p.text !== "string") {
-        throw invalidRequest(
-          `'${where}.content[${k}]' must be a text part {"type":"text","text":...}`,
-          `${where}.content[${k}]`,
-          "invalid_type",
-        );
-      }
-      return p.text;
-    });
-    return { role, content: texts.join(""), ...extra };
-  }
-  throw invalidRequest(
-    `'${where}.content' must be a string or an array of text parts`,
-    `${where}.content`,
-    "invalid_type",
-  );
+  return { role, content: partsText(content, `${where}.content`, ["text"]), ...extra };
 }
 
 /**
@@ -104,6 +86,34 @@ export function messageList(value: unknown, field: string): unknown[] {
     throw invalidRequest(`'${field}' must not be empty`, field, "empty_array");
   }
   return value;
+}
+
+/**
+ * The text of `value`: a string, or an array of text parts (`{"type": <one of kinds>, "text"}`)
+ * joined; a 400 naming `where`, or the part, otherwise.
+ */
+export function partsText(value: unknown, where: string, kinds: readonly string[]): string {
+  if (typeof value === "string") return value;
+  if (!Array.isArray(value)) {
+    throw invalidRequest(
+      `'${where}' must be a string or an array of text parts`,
+      where,
+      "invalid_type",
+    );
+  }
+  return value.map((part, k) => {
+    if (
+      !isRecord(part) || typeof part.type !== "string" || !kinds.includes(part.type) ||
+      typeof part.text !== "string"
+    ) {
+      throw invalidRequest(
+        `'${where}[${k}]' must be a text part {"type": "${kinds[0]}", "text": ...}`,
+        `${where}[${k}]`,
+        "invalid_type",
+      );
+    }
+    return part.text;
+  }).join("");
 }
 
 /** `item[field]` when it is a string; a 400 naming `where.field` otherwise. */

@@ -14,9 +14,13 @@ import {
   isRecord,
   parseToolChoice,
   parseTools,
+  partsText,
   REASONING_EFFORTS,
   stringField,
 } from "./messages.ts";
+
+/** The text parts of Responses messages. */
+const TEXT_PARTS = ["input_text", "output_text"];
 
 const LOGPROBS_INCLUDE = "message.output_text.logprobs";
 const REASONING_INCLUDE = "reasoning.encrypted_content";
@@ -360,7 +364,9 @@ function parseInput(input: unknown): ChatMessage[] {
         "invalid_value",
       );
     }
-    messages.push(...withReasoning([{ role, content: messageText(content, `${where}.content`) }]));
+    messages.push(
+      ...withReasoning([{ role, content: partsText(content, `${where}.content`, TEXT_PARTS) }]),
+    );
   });
   return messages;
 }
@@ -406,7 +412,7 @@ function toolItem(
   const string = (field: string) => stringField(item, field, where);
   if (item.type === "function_call_output") {
     const output = Array.isArray(item.output)
-      ? messageText(item.output, `${where}.output`)
+      ? partsText(item.output, `${where}.output`, TEXT_PARTS)
       : string("output");
     return [{ role: "tool", tool_call_id: string("call_id"), content: output }];
   }
@@ -423,32 +429,6 @@ function toolItem(
     return [];
   }
   return [{ role: "assistant", content: null, tool_calls: [call] }];
-}
-
-/** The text of a message's content: a string, or `input_text` / `output_text` parts. */
-function messageText(content: unknown, where: string): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) {
-    throw invalidRequest(
-      `'${where}' must be a string or an array of text parts`,
-      where,
-      "invalid_type",
-    );
-  }
-  return content.map((part, k) => {
-    const p = part as Record<string, unknown> | null;
-    if (
-      typeof p !== "object" || p === null ||
-      (p.type !== "input_text" && p.type !== "output_text") || typeof p.text !== "string"
-    ) {
-      throw invalidRequest(
-        `'${where}[${k}]' must be a text part {"type": "input_text", "text": ...}`,
-        `${where}[${k}]`,
-        "unsupported_parameter",
-      );
-    }
-    return p.text;
-  }).join("");
 }
 
 function parseMetadata(value: unknown): Record<string, string> {
