@@ -3,11 +3,12 @@ import { ApiError, invalidRequest } from "./errors.ts";
 import { checkFields, EMBEDDING_FIELDS } from "./fields.ts";
 import { admitPlaces, checkContext, promptTokens } from "./job.ts";
 import type { ServingState } from "./state.ts";
+import type { InferenceService } from "../src/engine/service.ts";
 import { toBase64 } from "../src/storage/bytes.ts";
 import { integer, modelName, promptFieldOf, promptList, readJsonObject } from "./validate.ts";
 
 /** Most inputs one request may hold, as OpenAI's API allows. */
-const MAX_INPUTS = 2048;
+export const MAX_INPUTS = 2048;
 
 /**
  * `POST /embeddings`: OpenAI embeddings. Each input's vector is the hidden state of its last
@@ -22,61 +23,90 @@ export function embeddingsRoute(state: ServingState): Hono {
     checkFields(body, EMBEDDING_FIELDS);
     const inputs = promptList(body, "input", MAX_INPUTS);
     const format = encodingFormat(body.encoding_format);
-    const dimensions = integer(body, "dimensions", 1, Number.MAX_SAFE_INTEGER);
     const service = state.requireModel(modelName(body));
-    const size = service.embeddingSize;
-    if (size === 0) {
-      throw new ApiError(400, `The model '${service.modelId}' gives no embeddings`, {
-        param: "model",
-        code: "model_not_supported",
-      });
-    }
-    if (dimensions !== undefined && dimensions !== size) {
-      throw invalidRequest(
-        `'dimensions' must be ${size}, the model's, got ${dimensions}`,
-        "dimensions",
-      );
-    }
-    const ids = inputs.map((input, i) => {
-      const field = promptFieldOf("input", inputs.length, i);
-      const tokens = promptTokens(service, input, field);
-      checkContext(service, tokens, field);
-      return tokens;
+    const { vectors, tokens } = await embedAll(state, service, inputs, {
+      field: "input",
+      dimensions: integer(body, "dimensions", 1, Number.MAX_SAFE_INTEGER),
+      signal: c.req.raw.signal,
     });
-    // At most a batch of places: each runs every places-th input, one after the other.
-    const places = Math.min(ids.length, state.config.maxBatch);
-    const { controller, ticket } = admitPlaces(state, c.req.raw.signal, places);
-    try {
-      const vectors: Float32Array[] = new Array(ids.length);
-      await Promise.all(Array.from({ length: places }, (_, first) =>
-        ticket.run(first, async () => {
-          for (let i = first; i < ids.length; i += places) {
-            vectors[i] = await service.embed(ids[i]!, controller.signal);
-          }
-        })));
-      const tokens = ids.reduce((n, t) => n + t.length, 0);
-      return c.json({
-        object: "list",
-        data: vectors.map((vector, index) => ({
-          object: "embedding",
-          index,
-          embedding: encode(unitLength(vector), format),
-        })),
-        model: service.modelId,
-        usage: { prompt_tokens: tokens, total_tokens: tokens },
-      });
-    } catch (error) {
-      if (controller.signal.aborted && !(controller.signal.reason instanceof ApiError)) {
-        state.metrics.cancellation();
-        return new ApiError(499, "Client closed the request", { code: "cancelled" }).toResponse();
-      }
-      throw controller.signal.reason instanceof ApiError ? controller.signal.reason : error;
-    } finally {
-      ticket.release();
-      controller.abort();
-    }
+    return c.json({
+      object: "list",
+      data: vectors.map((vector, index) => ({
+        object: "embedding",
+        index,
+        embedding: encode(unitLength(vector), format),
+      })),
+      model: service.modelId,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
   });
   return app;
+}
+
+/** What `embedAll` checks its inputs against and names in errors. */
+export interface EmbedOptions {
+  /** The request field of the inputs. */
+  readonly field: string;
+  /** The request's `dimensions`, which must be the model's size when given. */
+  readonly dimensions?: number | undefined;
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Each input's vector (embeddingSize,) as the model gives it, and the tokens read. The inputs
+ * run as sequences of the scheduler's batch, at most `maxBatch` at a time, each batch place
+ * taken in the queue; every failure before they run is a 400 naming the input.
+ */
+export async function embedAll(
+  state: ServingState,
+  service: InferenceService,
+  inputs: readonly (string | readonly number[])[],
+  options: EmbedOptions,
+): Promise<{ vectors: Float32Array[]; tokens: number }> {
+  const { field } = options;
+  const size = service.embeddingSize;
+  if (size === 0) {
+    throw new ApiError(400, `The model '${service.modelId}' gives no embeddings`, {
+      param: "model",
+      code: "model_not_supported",
+    });
+  }
+  const { dimensions } = options;
+  if (dimensions !== undefined && dimensions !== size) {
+    throw invalidRequest(
+      `'dimensions' must be ${size}, the model's, got ${dimensions}`,
+      "dimensions",
+    );
+  }
+  const ids = inputs.map((input, i) => {
+    const at = promptFieldOf(field, inputs.length, i);
+    const tokens = promptTokens(service, input, at);
+    checkContext(service, tokens, at);
+    return tokens;
+  });
+  // At most a batch of places: each runs every places-th input, one after the other.
+  const places = Math.min(ids.length, state.config.maxBatch);
+  const { controller, ticket } = admitPlaces(state, options.signal, places);
+  try {
+    const vectors: Float32Array[] = new Array(ids.length);
+    await Promise.all(Array.from({ length: places }, (_, first) =>
+      ticket.run(first, async () => {
+        for (let i = first; i < ids.length; i += places) {
+          vectors[i] = await service.embed(ids[i]!, controller.signal);
+        }
+      })));
+    return { vectors, tokens: ids.reduce((n, t) => n + t.length, 0) };
+  } catch (error) {
+    if (controller.signal.aborted && !(controller.signal.reason instanceof ApiError)) {
+      state.metrics.cancellation();
+      throw new ApiError(499, "Client closed the request", { code: "cancelled" });
+    }
+    throw controller.signal.reason instanceof ApiError ? controller.signal.reason : error;
+  } finally {
+    ticket.release();
+    controller.abort();
+  }
 }
 
 function encodingFormat(value: unknown): "float" | "base64" {
@@ -86,7 +116,7 @@ function encodingFormat(value: unknown): "float" | "base64" {
 }
 
 /** `v` (dim,) scaled to length 1 (a zero vector stays zero). */
-function unitLength(v: Float32Array): Float32Array {
+export function unitLength(v: Float32Array): Float32Array {
   let sum = 0;
   for (const x of v) sum += x * x;
   const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;

@@ -3,7 +3,8 @@
  * events are written out, whole or streamed over server-sent events.
  */
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
+import { stream as streamBody, streamSSE } from "hono/streaming";
+import type { StreamingApi } from "hono/utils/stream";
 import type {
   FinishReason as EngineFinish,
   GenerationEvent,
@@ -279,6 +280,8 @@ export interface Answer {
   readonly logprobs: readonly TokenLogprob[];
   /** Its prompt's, when asked for (`echo` with `logprobs`). */
   readonly prompt: PromptEvent | null;
+  /** `performance.now()` when its first text arrived (its end's, when none did). */
+  readonly firstTextAt: number;
 }
 
 /**
@@ -322,6 +325,7 @@ export async function respondWhole(
       let reasoning = "";
       const logprobs: TokenLogprob[] = [];
       let prompt: PromptEvent | null = null;
+      let firstTextAt: number | undefined;
       for await (const event of events) {
         if (event.type === "prompt") {
           prompt = event;
@@ -329,11 +333,13 @@ export async function respondWhole(
         }
         logprobs.push(...event.logprobs ?? []);
         if (event.type === "text") {
+          firstTextAt ??= performance.now();
           text += event.text;
           reasoning += event.reasoning ?? "";
         } else {
           timer.done(event, choice);
-          return { text, reasoning, event, logprobs, prompt };
+          firstTextAt ??= performance.now();
+          return { text, reasoning, event, logprobs, prompt, firstTextAt };
         }
       }
       throw new Error("Generation ended without a result");
@@ -358,14 +364,25 @@ export async function respondWhole(
 }
 
 /**
- * Runs a prepared job as a server-sent event stream of the writer's frames, with `: ping`
- * comments while nothing else is sent; a failure after the first byte becomes the writer's
- * error frame.
+ * How a stream's frames go out: as server-sent events, or as Ollama's lines of JSON
+ * (`application/x-ndjson`), which have no comments to ping with.
  */
-export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): Response {
+export type StreamFormat = "sse" | "ndjson";
+
+/**
+ * Runs a prepared job as a stream of the writer's frames (server-sent events, with `: ping`
+ * comments while nothing else is sent, or lines of JSON); a failure after the first byte becomes
+ * the writer's error frame.
+ */
+export function respondStream(
+  c: Context,
+  job: PreparedJob,
+  writer: JobWriter,
+  format: StreamFormat = "sse",
+): Response {
   const { state, controller } = job;
   const { signal } = controller;
-  return streamSSE(c, async (stream) => {
+  const run = async (stream: StreamingApi) => {
     stream.onAbort(() => controller.abort(new DOMException("Client disconnected", "AbortError")));
     let lastWrite = Date.now();
     const send = async (frames: string[]) => {
@@ -373,9 +390,11 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
       for (const frame of frames) if (!stream.aborted) await stream.write(frame);
     };
     const interval = state.config.pingIntervalMs;
-    const ping = setInterval(() => {
-      if (Date.now() - lastWrite >= interval) void send([": ping\n\n"]);
-    }, Math.max(1, Math.min(interval, 1000)));
+    const ping = format === "sse"
+      ? setInterval(() => {
+        if (Date.now() - lastWrite >= interval) void send([": ping\n\n"]);
+      }, Math.max(1, Math.min(interval, 1000)))
+      : undefined;
     try {
       for (let choice = 0; choice < job.choices; choice++) await send(writer.opening(choice));
       const timer = new GenerationTimer(job);
@@ -414,7 +433,10 @@ export function respondStream(c: Context, job: PreparedJob, writer: JobWriter): 
       job.ticket.release();
       if (!signal.aborted) controller.abort();
     }
-  });
+  };
+  if (format === "sse") return streamSSE(c, run);
+  c.header("Content-Type", "application/x-ndjson");
+  return streamBody(c, run);
 }
 
 /** The error a job's controller was aborted with by the server (a shutdown), if it was. */

@@ -261,6 +261,7 @@ export async function loadService(
       modelId: options.modelId,
       embeddingSize: hiddenSize(graph),
       scoresPrompts: everyRowModel(graph) !== null,
+      weightBytes: side.weightBytes,
       systemFingerprint: systemFingerprint([
         `rill ${denoJson.version}`,
         options.modelId,

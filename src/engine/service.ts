@@ -145,6 +145,8 @@ export interface InferenceServiceOptions {
    * from `modelId` alone.
    */
   readonly systemFingerprint?: string;
+  /** Bytes of the model's weights as stored (what model lists show as its size; default 0). */
+  readonly weightBytes?: number;
 }
 
 /** How `InferenceService.renderChat` renders, besides the messages and tools. */
@@ -207,7 +209,11 @@ export class InferenceService {
     this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
     this.embeddingSize = options.embeddingSize ?? 0;
     this.scoresPrompts = options.scoresPrompts ?? false;
+    this.weightBytes = options.weightBytes ?? 0;
   }
+
+  /** Bytes of the model's weights as stored; 0 when not told. */
+  readonly weightBytes: number;
 
   /** Whether `generate` can score its prompt (`promptLogprobs`). */
   readonly scoresPrompts: boolean;
