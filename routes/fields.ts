@@ -264,3 +264,86 @@ export const ANTHROPIC_MESSAGES_FIELDS: FieldTable = {
 
 /** `POST /v1/messages/count_tokens`. */
 export const ANTHROPIC_COUNT_FIELDS: FieldTable = ANTHROPIC_PROMPT_FIELDS;
+
+/** The fields of Ollama's `/api/chat` and `/api/generate` that shape the generation. */
+const OLLAMA_GENERATION_FIELDS: FieldTable = {
+  model: honoured("the served model's id or one of its aliases, with or without `:latest`"),
+  stream: honoured("default true: one JSON object a line (application/x-ndjson)"),
+  format: honoured("`json` or a JSON schema (the schema subset in the README)"),
+  options: honoured("the options listed below"),
+  think: honoured(
+    "false sets a thinking model's enable_thinking false; true or a level (low, medium, high, max) true; true for a model that does not think is a 400",
+  ),
+  logprobs: honoured(),
+  top_logprobs: honoured("0 to 20"),
+  keep_alive: noEffect("the model stays loaded"),
+  truncate: noEffect("a prompt is never cut: one past the context is a 400"),
+  shift: noEffect("the context is never shifted: the answer ends at its end (done_reason length)"),
+};
+
+/** `POST /api/chat` (Ollama's). */
+export const OLLAMA_CHAT_FIELDS: FieldTable = {
+  messages: honoured(
+    "system, user, assistant (with thinking and tool_calls) and tool (tool_name) messages of text; none: the model is loaded",
+  ),
+  tools: honoured("function tools, written in the model's own tool-call format"),
+  ...OLLAMA_GENERATION_FIELDS,
+};
+
+/** `POST /api/generate` (Ollama's). */
+export const OLLAMA_GENERATE_FIELDS: FieldTable = {
+  prompt: honoured("through the chat template as a user message, or as it is with raw"),
+  system: honoured("a system message ahead of the prompt"),
+  raw: honoured("the prompt is not templated"),
+  context: honoured("token ids of an earlier answer's `context`, ahead of the prompt"),
+  suffix: refused("no insertion (fill in the middle)", (v) => v === ""),
+  template: refused(
+    "Ollama's templates are Go templates; the model's chat template is used",
+    (v) => v === "",
+  ),
+  images: refused("the model reads text", noTools),
+  ...OLLAMA_GENERATION_FIELDS,
+};
+
+/** The `options` of Ollama's `/api/chat` and `/api/generate`. */
+export const OLLAMA_OPTIONS: FieldTable = {
+  num_predict: honoured(
+    "most tokens to generate; -1 (the default) and -2: up to the context's end",
+  ),
+  temperature: honoured("default 0.8, Ollama's; 0 is greedy"),
+  top_k: honoured("default 40"),
+  top_p: honoured("default 0.9"),
+  min_p: honoured("default 0"),
+  seed: honoured("the same seed and request give the same text; -1: random"),
+  stop: honoured("strings, cut from the text"),
+  repeat_penalty: honoured("Hugging Face's repetition penalty, over every generated token"),
+  presence_penalty: honoured(),
+  frequency_penalty: honoured(),
+  repeat_last_n: noEffect("the penalties count every generated token"),
+  typical_p: refused("no typical sampling", (v) => v === 1),
+  num_keep: noEffect("the context is never shifted"),
+  num_ctx: noEffect("the context is the model's, served whole"),
+  num_batch: noEffect("set by the server: the scheduler's token budget"),
+  num_gpu: noEffect("no GPU"),
+  main_gpu: noEffect("no GPU"),
+  use_mmap: noEffect("weights are read from the archive"),
+  num_thread: noEffect("set by the server's --threads"),
+};
+
+/** `POST /api/embed` (Ollama's). */
+export const OLLAMA_EMBED_FIELDS: FieldTable = {
+  model: OLLAMA_GENERATION_FIELDS.model!,
+  input: honoured("a string or a list of strings (up to 2048)"),
+  truncate: noEffect("an input is never cut: one past the context is a 400"),
+  dimensions: honoured("the model's hidden size only (vectors are not cut)"),
+  keep_alive: noEffect("the model stays loaded"),
+  options: noEffect("embeddings take no options"),
+};
+
+/** `POST /api/embeddings` (Ollama's older embedding endpoint). */
+export const OLLAMA_EMBEDDINGS_FIELDS: FieldTable = {
+  model: OLLAMA_GENERATION_FIELDS.model!,
+  prompt: honoured("a string"),
+  keep_alive: noEffect("the model stays loaded"),
+  options: noEffect("embeddings take no options"),
+};

@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { anthropicErrorResponse, anthropicRoute, isAnthropicPath } from "./anthropic.ts";
 import { bearerAuth } from "./auth.ts";
+import { isOllamaPath, ollamaErrorResponse, ollamaRoute } from "./ollama.ts";
 import { chatRoute } from "./chat.ts";
 import { completionsRoute } from "./completions.ts";
 import { ApiError, toApiError } from "./errors.ts";
@@ -26,6 +27,14 @@ const METRIC_ROUTES = new Set([
   "/v1/messages/count_tokens",
   "/v1/embeddings",
   "/v1/models",
+  "/api/chat",
+  "/api/generate",
+  "/api/embed",
+  "/api/embeddings",
+  "/api/tags",
+  "/api/show",
+  "/api/ps",
+  "/api/version",
   "/health",
   "/ready",
   "/tokenize",
@@ -42,7 +51,8 @@ export interface App {
 }
 
 /**
- * The HTTP service: OpenAI-compatible routes under `/v1` and Anthropic's `/v1/messages`, plus
+ * The HTTP service: OpenAI-compatible routes under `/v1`, Anthropic's `/v1/messages` and
+ * Ollama's API under `/api`, plus
  * `/health`, `/ready`, `/metrics`, `/tokenize` and `/detokenize`, with CORS, API keys
  * (`Authorization: Bearer` or `x-api-key`) and errors in each API's shape, and the chat
  * playground at `/`.
@@ -104,13 +114,18 @@ export function createApp(state: ServingState): App {
   app.route("/v1", anthropicRoute(state));
   app.route("/v1", embeddingsRoute(state));
   app.route("/v1", modelsRoute(state));
+  app.route("/api", ollamaRoute(state));
   app.route("/", healthRoute(state));
   app.route("/", metricsRoute(state));
   app.route("/", tokenizeRoute(state));
 
-  // Anthropic's clients read errors in their own shape.
+  // Anthropic's and Ollama's clients read errors in their own shapes.
   const respond = (path: string, error: ApiError) =>
-    isAnthropicPath(path) ? anthropicErrorResponse(error) : error.toResponse();
+    isAnthropicPath(path)
+      ? anthropicErrorResponse(error)
+      : isOllamaPath(path)
+      ? ollamaErrorResponse(error)
+      : error.toResponse();
   app.notFound((c) =>
     respond(
       c.req.path,
@@ -119,7 +134,8 @@ export function createApp(state: ServingState): App {
   );
   app.onError((error, c) => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500 && apiError.status !== 503) {
+    // A 501 (what is not offered) and a 503 (not ready) are answers, not failures.
+    if (apiError.status >= 500 && apiError.status !== 501 && apiError.status !== 503) {
       console.error("rill serve: request failed:", error);
     }
     return respond(c.req.path, apiError);

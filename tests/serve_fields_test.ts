@@ -11,6 +11,11 @@ import {
   CHAT_FIELDS,
   COMPLETION_FIELDS,
   EMBEDDING_FIELDS,
+  OLLAMA_CHAT_FIELDS,
+  OLLAMA_EMBED_FIELDS,
+  OLLAMA_EMBEDDINGS_FIELDS,
+  OLLAMA_GENERATE_FIELDS,
+  OLLAMA_OPTIONS,
   RESPONSE_FIELDS,
 } from "../routes/fields.ts";
 import { startServer, storiesService } from "./_serve_harness.ts";
@@ -126,6 +131,11 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     "POST /v1/embeddings": EMBEDDING_FIELDS,
     "POST /v1/messages": ANTHROPIC_MESSAGES_FIELDS,
     "POST /v1/messages/count_tokens": ANTHROPIC_COUNT_FIELDS,
+    "POST /api/chat": OLLAMA_CHAT_FIELDS,
+    "POST /api/generate": OLLAMA_GENERATE_FIELDS,
+    "options of POST /api/chat and POST /api/generate": OLLAMA_OPTIONS,
+    "POST /api/embed": OLLAMA_EMBED_FIELDS,
+    "POST /api/embeddings": OLLAMA_EMBEDDINGS_FIELDS,
   };
   for (const [endpoint, table] of Object.entries(tables)) {
     const at = readme.indexOf(`#### ${endpoint}`);

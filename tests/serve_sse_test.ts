@@ -150,7 +150,7 @@ Deno.test("a non-streaming client that disconnects cancels its generation", asyn
   assert.equal(await metricValue(server.url, "rill_cancellations_total"), 1);
 });
 
-Deno.test("an error after the stream began is sent as an OpenAI error event, then the stream ends", async () => {
+Deno.test("an error after the stream began is sent as an OpenAI error event (an Ollama error line on /api), then the stream ends", async () => {
   const stories = await storiesService();
   const tokenizer = stories.tokenizer;
   const graph = await loadModel(STORIES_ARCHIVE);
@@ -195,6 +195,20 @@ Deno.test("an error after the stream began is sent as an OpenAI error event, the
   await assert.rejects(async () => {
     for await (const _ of stream) { /* drain */ }
   }, (e: unknown) => e instanceof OpenAI.APIError && /Out of memory in decode/.test(e.message));
+
+  const ollama = await fetch(`${server.url}/api/generate`, {
+    method: "POST",
+    body: JSON.stringify({
+      model: "failing",
+      prompt: "Say something.",
+      options: { num_predict: 20 },
+    }),
+  });
+  assert.equal(ollama.status, 200);
+  const lines = (await ollama.text()).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.ok(lines.slice(0, -1).every((l) => l.done === false));
+  assert.deepEqual(lines.at(-1), { error: "Internal error: Out of memory in decode" });
+  assert.equal(server.state.queue.running, 0);
 });
 
 Deno.test("a long prompt is prefilled in steps, with : ping comments sent meanwhile", async () => {
