@@ -328,6 +328,18 @@ export const OLLAMA_OPTIONS: FieldTable = {
   main_gpu: noEffect("no GPU"),
   use_mmap: noEffect("weights are read from the archive"),
   num_thread: noEffect("set by the server's --threads"),
+  mirostat: refused("no mirostat sampling", (v) => v === 0),
+  mirostat_tau: noEffect("only read by mirostat sampling"),
+  mirostat_eta: noEffect("only read by mirostat sampling"),
+  tfs_z: refused("no tail-free sampling", (v) => v === 1),
+  penalize_newline: noEffect("removed from Ollama; newlines are penalized as other tokens"),
+  low_vram: noEffect("no GPU"),
+  f16_kv: noEffect("the KV cache's format is the server's"),
+  use_mlock: noEffect("weights are read from the archive"),
+  numa: noEffect("set by the server"),
+  logits_all: noEffect("logprobs give what is asked for"),
+  vocab_only: refused("the model is served whole", isFalse),
+  embedding_only: noEffect("the model gives answers and embeddings"),
 };
 
 /** `POST /api/embed` (Ollama's). */

@@ -312,6 +312,24 @@ Deno.test("ollama: errors are Ollama's shape and name what was wrong", async () 
     assert.equal(got.status, status, JSON.stringify(extra));
     assert.match(got.message, message, JSON.stringify(extra));
   }
+  // Options older clients send at their defaults, and the server-side ones, pass.
+  const defaults = await client.generate({
+    model: "stories260K",
+    prompt: "Hi",
+    options: {
+      num_predict: 2,
+      mirostat: 0,
+      mirostat_tau: 5,
+      mirostat_eta: 0.1,
+      tfs_z: 1,
+      typical_p: 1,
+      num_ctx: 2048,
+      num_thread: 4,
+      use_mlock: false,
+      repeat_last_n: 64,
+    },
+  });
+  assert.equal(defaults.eval_count, 2);
   const images = await refusal(client.chat({
     model: "stories260K",
     messages: [{ role: "user", content: "Look", images: ["aGk="] }],

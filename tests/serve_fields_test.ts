@@ -142,7 +142,7 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     assert.ok(at >= 0, `README has no '#### ${endpoint}' table`);
     const section = readme.slice(at, readme.indexOf("\n\n#", at + 1) >>> 0);
     const rows = new Map(
-      [...section.matchAll(/^\| `([a-z_]+)` +\| ([a-z]+(?: [a-z]+)?) +\|/gm)].map((
+      [...section.matchAll(/^\| `([a-z0-9_]+)` +\| ([a-z]+(?: [a-z]+)?) +\|/gm)].map((
         m,
       ) => [m[1]!, m[2]!]),
     );
