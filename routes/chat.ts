@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { generationRoute } from "./generation.ts";
+import { generationRoute, logprobEntry } from "./generation.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { parseChatRequest } from "./validate.ts";
@@ -50,12 +50,7 @@ export function chatRoute(state: ServingState): Hono {
         },
       }),
       logprobs: (tokens) => ({
-        content: tokens.map((t) => ({
-          token: t.token,
-          logprob: t.logprob,
-          bytes: t.bytes,
-          top_logprobs: t.top.map(({ token, logprob, bytes }) => ({ token, logprob, bytes })),
-        })),
+        content: tokens.map(logprobEntry),
         refusal: null,
       }),
     },

@@ -65,6 +65,19 @@ export interface ResponseShape {
   ): object;
 }
 
+/**
+ * A generated token's entry in OpenAI's logprobs (chat's `content[]`, Responses' `logprobs`),
+ * as Ollama writes them too: its text, log-probability, bytes and top alternatives.
+ */
+export function logprobEntry({ token, logprob, bytes, top }: LoggedToken): object {
+  return {
+    token,
+    logprob,
+    bytes,
+    top_logprobs: top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })),
+  };
+}
+
 /** A token with its log-probability and the most likely alternatives, as clients see it. */
 export interface LoggedToken extends TokenText {
   readonly logprob: number;

@@ -130,7 +130,7 @@ export function stringField(item: Record<string, unknown>, field: string, where:
 }
 
 /** `message[key]` when it is a string; undefined when absent; a 400 naming it otherwise. */
-function optionalString(
+export function optionalString(
   message: Record<string, unknown>,
   key: string,
   where: string,

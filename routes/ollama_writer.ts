@@ -5,7 +5,7 @@
 import type { InferenceService } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
 import { argumentsValue, type ToolCall, ToolCallParser } from "../src/engine/tool_calls.ts";
-import { loggedToken } from "./generation.ts";
+import { loggedToken, logprobEntry } from "./generation.ts";
 import type { Answer, DoneEvent, JobWriter } from "./job.ts";
 
 /** The fields every answer of `chat` and `generate` starts with. */
@@ -43,17 +43,9 @@ export function ollamaWriter(
   const { kind, model, arrived } = plan;
   const line = (payload: object) => `${JSON.stringify(payload)}\n`;
   const logprobsOf = (entries: readonly TokenLogprob[] | undefined) =>
-    entries === undefined || entries.length === 0 ? {} : {
-      logprobs: entries.map((entry) => {
-        const t = loggedToken(service.tokenizer, entry);
-        return {
-          token: t.token,
-          logprob: t.logprob,
-          bytes: t.bytes,
-          top_logprobs: t.top.map(({ token, logprob, bytes }) => ({ token, logprob, bytes })),
-        };
-      }),
-    };
+    entries === undefined || entries.length === 0
+      ? {}
+      : { logprobs: entries.map((entry) => logprobEntry(loggedToken(service.tokenizer, entry))) };
   const callOf = (call: ToolCall, index: number) => ({
     id: call.id,
     function: { index, name: call.name, arguments: argumentsValue(call.arguments) },

@@ -12,7 +12,7 @@ import {
   respondWhole,
   unixSeconds,
 } from "./job.ts";
-import { loggedToken, parseToolCalls } from "./generation.ts";
+import { loggedToken, logprobEntry, parseToolCalls } from "./generation.ts";
 import { reasoningStart } from "../src/engine/reasoning.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
@@ -156,15 +156,7 @@ function responseWriter(
       JSON.stringify({ type, sequence_number: sequence++, ...payload })
     }\n\n`;
   const logprobs = (entries: readonly TokenLogprob[] | undefined) =>
-    (entries ?? []).map((entry) => {
-      const t = loggedToken(service.tokenizer, entry);
-      return {
-        token: t.token,
-        bytes: t.bytes,
-        logprob: t.logprob,
-        top_logprobs: t.top.map(({ token, bytes, logprob }) => ({ token, bytes, logprob })),
-      };
-    });
+    (entries ?? []).map((entry) => logprobEntry(loggedToken(service.tokenizer, entry)));
   const part = (text: string, entries: readonly TokenLogprob[]) => ({
     type: "output_text",
     text,
