@@ -1,17 +1,24 @@
 import type { Hono } from "hono";
 import { generationRoute } from "./generation.ts";
 import type { ServingState } from "./state.ts";
-import { parseCompletionRequest } from "./validate.ts";
+import { fimPromptTokens } from "./job.ts";
+import { parseCompletionRequest, promptFieldOf } from "./validate.ts";
 import { outputPlan } from "./structured.ts";
 
 /**
  * `POST /completions`: OpenAI (legacy) text completions of one or more prompts (texts or token
- * ids), `n` choices each: choice p * n + j is prompt p's choice j.
+ * ids), `n` choices each: choice p * n + j is prompt p's choice j. With `suffix`, each prompt
+ * and the suffix ask a code model to fill in the middle.
  */
 export function completionsRoute(state: ServingState): Hono {
   return generationRoute(state, "/completions", {
     parse: parseCompletionRequest,
-    prompts: (_service, request) => request.prompts,
+    prompts: (service, { prompts, suffix }) =>
+      suffix === undefined
+        ? prompts
+        : prompts.map((prompt, i) =>
+          fimPromptTokens(service, prompt, suffix, promptFieldOf("prompt", prompts.length, i))
+        ),
     output: outputPlan,
     promptField: "prompt",
     idPrefix: "cmpl",

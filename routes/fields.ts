@@ -152,7 +152,9 @@ export const COMPLETION_FIELDS: FieldTable = {
     "each choice's text starts with its prompt, its logprobs with the prompt's (the first token's null); max_tokens may then be 0",
   ),
   best_of: refused("one completion per request", (v) => v === 1),
-  suffix: refused("no insertion (fill in the middle)", (v) => v === ""),
+  suffix: honoured(
+    "fill in the middle, for a model with such tokens (Qwen2.5-Coder's, CodeGemma's, StarCoder's, DeepSeek-Coder's)",
+  ),
 };
 
 /** `POST /v1/responses`. */
@@ -296,7 +298,9 @@ export const OLLAMA_GENERATE_FIELDS: FieldTable = {
   system: honoured("a system message ahead of the prompt"),
   raw: honoured("the prompt is not templated"),
   context: honoured("token ids of an earlier answer's `context`, ahead of the prompt"),
-  suffix: refused("no insertion (fill in the middle)", (v) => v === ""),
+  suffix: honoured(
+    "fill in the middle between the prompt and it, for a model with such tokens (as /v1/completions)",
+  ),
   template: refused(
     "Ollama's templates are Go templates; the model's chat template is used",
     (v) => v === "",

@@ -11,6 +11,7 @@ import type {
   InferenceService,
 } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
+import { FIM_MARKERS, fimPrompt, fimTokens } from "../src/engine/fill_in_middle.ts";
 import { QueueFullError } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import type { JobTicket, ServingState } from "./state.ts";
@@ -61,6 +62,40 @@ export function promptTokens(
     }
   });
   return [...prompt];
+}
+
+/**
+ * The fill-in-the-middle prompt of `prefix` (text, or ids named `field` in errors) and
+ * `suffix`: a 400 naming `suffix` when the model's vocabulary has no such tokens, and one naming
+ * `field` when the texts cannot fit the context, before they are tokenized.
+ */
+export function fimPromptTokens(
+  service: InferenceService,
+  prefix: string | readonly number[],
+  suffix: string,
+  field: string,
+): number[] {
+  const tokens = fimTokens(service.tokenizer);
+  if (tokens === null) {
+    throw new ApiError(
+      400,
+      `The model '${service.modelId}' cannot fill in the middle: its vocabulary has no such tokens (${
+        FIM_MARKERS.join(", ")
+      }, ...)`,
+      { param: "suffix", code: "model_not_supported" },
+    );
+  }
+  const least = (typeof prefix === "string" ? service.leastTokens(prefix) : prefix.length) +
+    service.leastTokens(suffix);
+  if (least > service.contextLength) {
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${service.contextLength} tokens, but '${field}' and 'suffix' have at least ${least} tokens`,
+      { param: field, code: "context_length_exceeded" },
+    );
+  }
+  const before = typeof prefix === "string" ? prefix : promptTokens(service, prefix, field);
+  return fimPrompt(service.tokenizer, tokens, before, suffix);
 }
 
 /** What a generation job is made of. */

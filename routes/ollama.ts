@@ -4,14 +4,15 @@
  * `embed` and `embeddings`, and what describes the served model (`tags`, `show`, `ps`,
  * `version`). Errors take Ollama's shape, `{"error": message}`.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import denoJson from "../deno.json" with { type: "json" };
 import type { InferenceService } from "../src/engine/service.ts";
+import { fimTokens } from "../src/engine/fill_in_middle.ts";
 import { reasoningStart, thinkingMarkers } from "../src/engine/reasoning.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { embedAll, MAX_INPUTS, unitLength } from "./embeddings.ts";
 import { checkFields, OLLAMA_EMBED_FIELDS, OLLAMA_EMBEDDINGS_FIELDS } from "./fields.ts";
-import { prepareJob, promptTokens, respondStream, respondWhole } from "./job.ts";
+import { fimPromptTokens, prepareJob, promptTokens, respondStream, respondWhole } from "./job.ts";
 import { renderMessages } from "./messages.ts";
 import {
   type OllamaGeneration,
@@ -19,9 +20,9 @@ import {
   parseOllamaChat,
   parseOllamaGenerate,
 } from "./ollama_request.ts";
-import { envelope, nanoseconds, ollamaWriter } from "./ollama_writer.ts";
+import { envelope, nanoseconds, type OllamaPlan, ollamaWriter } from "./ollama_writer.ts";
 import type { ServingState } from "./state.ts";
-import { outputPlan } from "./structured.ts";
+import { type OutputPlan, outputPlan } from "./structured.ts";
 import { integer, modelName, promptList, readJsonObject } from "./validate.ts";
 
 /** True for the paths of this API, whose errors take Ollama's shape. */
@@ -73,27 +74,14 @@ export function ollamaRoute(state: ServingState): Hono {
       },
       reasoningStart(service.chatTemplate, prompt),
     );
-    const job = prepareJob(state, {
-      service,
-      request: generationOf(request),
-      prompts: [promptIds],
-      promptField: "messages",
-      maxTokensField: "options.num_predict",
-      outputs: [output],
-      id: `ollama-chat-${crypto.randomUUID()}`,
-      arrived,
-      clientSignal: c.req.raw.signal,
-    });
-    const writer = ollamaWriter(service, {
+    return await respond(c, state, service, request, {
       kind: "chat",
       model,
       arrived,
-      toolCalls: output.toolCalls === true,
+      promptIds,
+      output,
       context: null,
     });
-    return request.stream
-      ? respondStream(c, job, writer, "ndjson")
-      : await respondWhole(c, job, writer);
   });
 
   app.post("/generate", async (c) => {
@@ -114,8 +102,10 @@ export function ollamaRoute(state: ServingState): Hono {
       }
     });
     const variables = thinkVariables(service, request, model);
-    const prompt = request.raw ? request.prompt : service.tokenizer.decode(request.context) +
-      renderMessages(
+    const { suffix } = request;
+    const prompt = request.raw || suffix !== undefined
+      ? request.prompt
+      : service.tokenizer.decode(request.context) + renderMessages(
         service,
         [
           ...(request.system === undefined ? [] : [{ role: "system", content: request.system }]),
@@ -125,34 +115,23 @@ export function ollamaRoute(state: ServingState): Hono {
         [],
         { variables },
       );
-    const promptIds = promptTokens(service, prompt, "prompt");
+    const promptIds = suffix === undefined
+      ? promptTokens(service, prompt, "prompt")
+      : fimPromptTokens(service, prompt, suffix, "prompt");
     const output = outputPlan(
       state,
       service,
       { responseFormat: request.responseFormat, formatField: "format" },
-      request.raw ? null : reasoningStart(service.chatTemplate, prompt),
+      request.raw || suffix !== undefined ? null : reasoningStart(service.chatTemplate, prompt),
     );
-    const job = prepareJob(state, {
-      service,
-      request: generationOf(request),
-      prompts: [promptIds],
-      promptField: "prompt",
-      maxTokensField: "options.num_predict",
-      outputs: [output],
-      id: `ollama-generate-${crypto.randomUUID()}`,
-      arrived,
-      clientSignal: c.req.raw.signal,
-    });
-    const writer = ollamaWriter(service, {
+    return await respond(c, state, service, request, {
       kind: "generate",
       model,
       arrived,
-      toolCalls: false,
+      promptIds,
+      output,
       context: request.raw ? null : promptIds,
     });
-    return request.stream
-      ? respondStream(c, job, writer, "ndjson")
-      : await respondWhole(c, job, writer);
   });
 
   app.post("/embed", async (c) => {
@@ -252,14 +231,41 @@ export function ollamaRoute(state: ServingState): Hono {
   return app;
 }
 
-/** The engine's request of a chat or generate request. */
-function generationOf(request: OllamaGeneration) {
-  return {
-    sampling: request.sampling,
-    stop: request.stop,
-    maxTokens: request.maxTokens,
-    logprobs: request.logprobs,
-  };
+/** A chat or generate request's prompt and output, and how its answer is written. */
+interface Answering extends Omit<OllamaPlan, "toolCalls"> {
+  readonly promptIds: readonly number[];
+  readonly output: OutputPlan;
+}
+
+/** Queues a chat or generate request's job and answers, streamed or whole. */
+async function respond(
+  c: Context,
+  state: ServingState,
+  service: InferenceService,
+  request: OllamaGeneration,
+  answering: Answering,
+): Promise<Response> {
+  const { kind, promptIds, output, arrived } = answering;
+  const job = prepareJob(state, {
+    service,
+    request: {
+      sampling: request.sampling,
+      stop: request.stop,
+      maxTokens: request.maxTokens,
+      logprobs: request.logprobs,
+    },
+    prompts: [promptIds],
+    promptField: kind === "chat" ? "messages" : "prompt",
+    maxTokensField: "options.num_predict",
+    outputs: [output],
+    id: `ollama-${kind}-${crypto.randomUUID()}`,
+    arrived,
+    clientSignal: c.req.raw.signal,
+  });
+  const writer = ollamaWriter(service, { ...answering, toolCalls: output.toolCalls === true });
+  return request.stream
+    ? respondStream(c, job, writer, "ndjson")
+    : await respondWhole(c, job, writer);
 }
 
 /**
@@ -286,6 +292,7 @@ function capabilities(service: InferenceService): string[] {
   return [
     "completion",
     "tools",
+    ...(fimTokens(service.tokenizer) === null ? [] : ["insert"]),
     ...(thinkingMarkers(service.chatTemplate) === null ? [] : ["thinking"]),
     ...(service.embeddingSize > 0 ? ["embedding"] : []),
   ];

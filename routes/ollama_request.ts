@@ -14,7 +14,7 @@ import {
   OLLAMA_GENERATE_FIELDS,
   OLLAMA_OPTIONS,
 } from "./fields.ts";
-import { isRecord, parseTools } from "./messages.ts";
+import { isRecord, optionalString, parseTools } from "./messages.ts";
 import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
 
 /** What `/api/chat` and `/api/generate` share: the model, the output and its sampling. */
@@ -50,6 +50,8 @@ export interface OllamaGenerateRequest extends OllamaGeneration {
   readonly raw: boolean;
   /** Token ids of an earlier answer's `context`, ahead of the prompt. */
   readonly context: readonly number[];
+  /** The text after the answer, which fills in the middle; undefined: none. */
+  readonly suffix: string | undefined;
 }
 
 /** Ollama's sampling defaults, where they differ from the engine's. */
@@ -77,15 +79,24 @@ export function parseOllamaGenerate(body: Record<string, unknown>): OllamaGenera
   const raw = boolean(body, "raw") ?? false;
   const system = optionalText(body, "system");
   const context = tokenIds(body.context);
-  if (raw && (system !== undefined || context.length > 0)) {
+  const suffix = optionalText(body, "suffix");
+  const other = system !== undefined ? "system" : context.length > 0 ? "context" : undefined;
+  if (other !== undefined && (raw || suffix !== undefined)) {
     throw invalidRequest(
-      `'raw' leaves the prompt as it is: it cannot take '${
-        system !== undefined ? "system" : "context"
-      }'`,
-      system !== undefined ? "system" : "context",
+      raw
+        ? `'raw' leaves the prompt as it is: it cannot take '${other}'`
+        : `A prompt with a 'suffix' fills in the middle: it cannot take '${other}'`,
+      other,
     );
   }
-  return { ...generation, prompt: optionalText(body, "prompt") ?? "", system, raw, context };
+  return {
+    ...generation,
+    prompt: optionalText(body, "prompt") ?? "",
+    system,
+    raw,
+    context,
+    suffix,
+  };
 }
 
 function parseGeneration(body: Record<string, unknown>, fields: FieldTable): OllamaGeneration {
@@ -227,18 +238,7 @@ function ollamaMessage(value: unknown, index: number): ChatMessage {
       role === undefined ? "invalid_type" : "invalid_value",
     );
   }
-  const text = (field: string) => {
-    const v = value[field];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "string") {
-      throw invalidRequest(
-        `'${where}.${field}' must be a string`,
-        `${where}.${field}`,
-        "invalid_type",
-      );
-    }
-    return v;
-  };
+  const text = (field: string) => optionalString(value, field, where);
   const images = value.images;
   if (Array.isArray(images) ? images.length > 0 : images !== undefined && images !== null) {
     throw invalidRequest(

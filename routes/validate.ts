@@ -78,6 +78,8 @@ export interface CompletionRequest extends GenerationRequest {
   readonly prompts: readonly (string | readonly number[])[];
   /** `echo`: each choice's text starts with its prompt (and its logprobs with the prompt's). */
   readonly echo: boolean;
+  /** `suffix`: the text after the completion, which fills in the middle; undefined: none. */
+  readonly suffix: string | undefined;
 }
 
 /** Reads a request body as a JSON object, or throws a 400 that says why not. */
@@ -258,12 +260,20 @@ export function parseCompletionRequest(body: Record<string, unknown>): Completio
   checkFields(body, COMPLETION_FIELDS);
   const prompts = promptList(body, "prompt");
   const echo = boolean(body, "echo") ?? false;
+  const suffix = body.suffix;
+  if (suffix !== undefined && suffix !== null && typeof suffix !== "string") {
+    throw invalidRequest("'suffix' must be a string", "suffix", "invalid_type");
+  }
+  if (echo && typeof suffix === "string" && suffix !== "") {
+    throw invalidRequest("'echo' cannot be combined with 'suffix'", "echo");
+  }
   return {
     // An echoed prompt is worth asking for with no completion: to score it.
     ...parseGeneration(body, echo ? 0 : 1),
     logprobs: integer(body, "logprobs", 0, 5),
     prompts,
     echo,
+    suffix: typeof suffix === "string" && suffix !== "" ? suffix : undefined,
   };
 }
 

@@ -40,8 +40,26 @@ const CONFIG = {
   torch_dtype: "float16",
 };
 
-/** Writes a SmolLM2-shaped HF folder (random F16 weights, real tokenizer) into `folder`. */
-export async function writeTinySmolLM2(folder: string): Promise<void> {
+/**
+ * Three of SmolLM2's special tokens (8 to 10, issue markers) and the names they take in a
+ * vocabulary of a fill-in-the-middle model (Qwen2.5-Coder's).
+ */
+export const FIM_RENAMES: readonly (readonly [string, string])[] = [
+  ["<issue_start>", "<|fim_prefix|>"],
+  ["<issue_comment>", "<|fim_suffix|>"],
+  ["<issue_closed>", "<|fim_middle|>"],
+];
+
+/** `text` (a tokenizer file) with the tokens of {@link FIM_RENAMES} renamed. */
+export function withFimNames(text: string): string {
+  return FIM_RENAMES.reduce((t, [from, to]) => t.replaceAll(`"${from}"`, JSON.stringify(to)), text);
+}
+
+/**
+ * Writes a SmolLM2-shaped HF folder (random F16 weights, real tokenizer) into `folder`; with
+ * `fim`, its vocabulary has fill-in-the-middle tokens in place of three issue markers.
+ */
+export async function writeTinySmolLM2(folder: string, fim = false): Promise<void> {
   await Deno.mkdir(folder, { recursive: true });
   const c = CONFIG;
   const kv = c.num_key_value_heads * c.head_dim;
@@ -70,7 +88,8 @@ export async function writeTinySmolLM2(folder: string): Promise<void> {
   await Deno.writeFile(join(folder, "model.safetensors"), safetensorsBytes(tensors, "F16"));
   await Deno.writeTextFile(join(folder, "config.json"), JSON.stringify(CONFIG, null, 2));
   for (const file of TOKENIZER_FILES) {
-    await Deno.copyFile(join(SMOLLM2_TOKENIZER, file), join(folder, file));
+    const text = await Deno.readTextFile(join(SMOLLM2_TOKENIZER, file));
+    await Deno.writeTextFile(join(folder, file), fim ? withFimNames(text) : text);
   }
 }
 

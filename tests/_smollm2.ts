@@ -18,16 +18,17 @@ export function smolLM2Service(): Promise<InferenceService> {
 
 /**
  * The tiny SmolLM2 converted and loaded afresh as `modelId`, with `chatTemplate` in place of
- * SmolLM2's own when given.
+ * SmolLM2's own when given, and with `fim` fill-in-the-middle tokens in its vocabulary.
  */
 export async function loadTinySmolLM2(
   modelId: string,
   chatTemplate?: string,
+  fim = false,
 ): Promise<InferenceService> {
   const root = await Deno.makeTempDir({ prefix: "rill_smollm2_" });
   try {
     const folder = join(root, "hf");
-    await writeTinySmolLM2(folder);
+    await writeTinySmolLM2(folder, fim);
     if (chatTemplate !== undefined) {
       await Deno.writeTextFile(join(folder, "chat_template.jinja"), chatTemplate);
     }

@@ -297,7 +297,7 @@ Deno.test("ollama: errors are Ollama's shape and name what was wrong", async () 
     [{ options: { temperature: "hot" } }, 400, /'options\.temperature' must be a number/],
     [{ options: { num_predict: -3 } }, 400, /'options\.num_predict' must be between -2/],
     [{ images: ["aGk="] }, 400, /'images' is not supported/],
-    [{ suffix: "end" }, 400, /'suffix' is not supported/],
+    [{ suffix: "end" }, 400, /cannot fill in the middle/],
     [{ template: "{{ .Prompt }}" }, 400, /Go templates/],
     [{ think: true }, 400, /does not support thinking/],
     [{ think: "very" }, 400, /'think' must be/],

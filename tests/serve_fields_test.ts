@@ -83,9 +83,10 @@ Deno.test("refused and unknown fields are 400s naming the field; default values 
     client.chat.completions.create({ ...chat, audio: { voice: "alloy", format: "mp3" } }),
     rejectsWith(400, "audio", "unsupported_parameter"),
   );
+  // stories260K's vocabulary has no fill-in-the-middle tokens.
   await assert.rejects(
     client.completions.create({ model: "stories260K", prompt: "Once", suffix: " end." }),
-    rejectsWith(400, "suffix", "unsupported_parameter"),
+    rejectsWith(400, "suffix", "model_not_supported"),
   );
   await assert.rejects(
     client.completions.create({ model: "stories260K", prompt: "Once", best_of: 2 }),

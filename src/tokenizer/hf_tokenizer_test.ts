@@ -79,3 +79,13 @@ Deno.test("HfTokenizer splits SmolLM2's Digits at every numeric character, as th
   );
   assert.deepEqual(pieces, ["ied", " ", "4", " ", "½", " months"]);
 });
+
+Deno.test("HfTokenizer ends at the tokens a fill-in-the-middle model writes after the middle", async () => {
+  // SmolLM2's vocabulary with three issue markers named as Qwen2.5-Coder's end tokens.
+  const renamed = (await Deno.readTextFile(new URL("smollm2/tokenizer.json", TOKENIZERS)))
+    .replaceAll('"<issue_start>"', '"<|fim_pad|>"')
+    .replaceAll('"<issue_comment>"', '"<|file_sep|>"')
+    .replaceAll('"<issue_closed>"', '"<|repo_name|>"');
+  const tok = new HfTokenizer(JSON.parse(renamed), await json("smollm2/tokenizer_config.json"));
+  assert.deepEqual(tok.eos, [2, 0, 8, 9, 10]);
+});

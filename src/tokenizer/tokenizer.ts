@@ -41,4 +41,9 @@ export const END_OF_GENERATION: ReadonlySet<string> = new Set([
   "<end_of_turn>",
   "<EOT>",
   "<\uFF5Cend\u2581of\u2581sentence\uFF5C>",
+  // What fill-in-the-middle models (Qwen2.5-Coder, CodeGemma) write once the middle is done.
+  "<|fim_pad|>",
+  "<|file_sep|>",
+  "<|repo_name|>",
+  "<|file_separator|>",
 ]);
