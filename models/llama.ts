@@ -1,5 +1,5 @@
 /**
- * The Llama family (Llama 2/3, TinyLlama, SmolLM, Mistral without sliding window, Qwen2,
+ * The Llama family (Llama 2/3, TinyLlama, SmolLM, SmolLM3, Mistral without sliding window, Qwen2,
  * Qwen3, and Gemma 3's text models):
  * one frozen config type and its Hugging Face tensor names; `llama_graph.ts` writes the NNEF
  * graph that runs it.
@@ -12,6 +12,7 @@ const MODEL_TYPE_OF: Readonly<Record<string, string>> = {
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   Gemma3ForCausalLM: "gemma3_text",
+  SmolLM3ForCausalLM: "smollm3",
 };
 
 /** `rope_scaling` of type `llama3` (Llama 3.1+), or `linear`. */
@@ -28,7 +29,7 @@ export type RopeScaling =
 /** Everything the graph builder needs to know about a model of the family. */
 export interface LlamaConfig {
   readonly architecture: string;
-  /** HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3` or `gemma3_text`. */
+  /** HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3`, `gemma3_text` or `smollm3`. */
   readonly modelType: string;
   readonly vocabSize: number;
   readonly hiddenSize: number;
@@ -70,6 +71,11 @@ export interface LlamaConfig {
   readonly slidingWindow?: number;
   /** RoPE base of the sliding layers (Gemma's `rope_local_base_freq`). */
   readonly localRopeTheta?: number;
+  /**
+   * Per layer, whether its q and k are rotated (default: every layer; SmolLM3 leaves every
+   * fourth layer without positions, its `no_rope_layers`).
+   */
+  readonly ropeLayers?: readonly boolean[];
 }
 
 /** What a weight is used for; decides which storage types it may take. */
@@ -152,7 +158,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
   if (json.mlp_bias === true) fail(file, "mlp_bias is not supported");
   const maxPositions = int(json, "max_position_embeddings", file, 2048);
   const window = json.sliding_window;
-  const windowUsed = modelType === "qwen2" || modelType === "qwen3"
+  const windowUsed = modelType === "qwen2" || modelType === "qwen3" || modelType === "smollm3"
     ? json.use_sliding_window === true
     : typeof window === "number" && window < maxPositions;
   if (windowUsed && !gemma) {
@@ -202,7 +208,33 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
     qkvBias: modelType === "qwen2" || attentionBias,
     oBias: modelType !== "qwen2" && attentionBias,
     qkNorm: modelType === "qwen3",
+    ...(modelType === "smollm3" ? { ropeLayers: smolLM3RopeLayers(json, file, numLayers) } : {}),
   });
+}
+
+/**
+ * SmolLM3's layers with RoPE: `no_rope_layers` (1 for a layer with RoPE, 0 for one without),
+ * or, without the list, every layer but each `no_rope_layer_interval`-th (default 4).
+ */
+function smolLM3RopeLayers(
+  json: Record<string, unknown>,
+  file: string,
+  numLayers: number,
+): boolean[] {
+  const list = json.no_rope_layers;
+  if (list === undefined || list === null) {
+    const interval = int(json, "no_rope_layer_interval", file, 4);
+    return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval !== 0);
+  }
+  if (!Array.isArray(list) || list.length !== numLayers || list.some((v) => v !== 0 && v !== 1)) {
+    fail(
+      file,
+      `no_rope_layers must list 0 or 1 for each of the ${numLayers} layers, ${
+        found(json, "no_rope_layers")
+      }`,
+    );
+  }
+  return list.map((v) => v === 1);
 }
 
 /**

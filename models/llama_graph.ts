@@ -221,8 +221,10 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     const vp = linear(`${l}_v`, h, `${p}.self_attn.v_proj`, [kv, c.hiddenSize], c.qkvBias);
     const qNorm = c.qkNorm ? `${p}.self_attn.q_norm.weight` : undefined;
     const kNorm = c.qkNorm ? `${p}.self_attn.k_norm.weight` : undefined;
-    const qh = rope(`${l}_q`, heads(`${l}_q`, qp, c.numHeads, qNorm), tables); // (1, H, S, hd)
-    const kh = rope(`${l}_k`, heads(`${l}_k`, kp, c.numKvHeads, kNorm), tables); // (1, kvH, S, hd)
+    const positioned = (prefix: string, input: string) =>
+      c.ropeLayers?.[i] === false ? input : rope(prefix, input, tables);
+    const qh = positioned(`${l}_q`, heads(`${l}_q`, qp, c.numHeads, qNorm)); // (1, H, S, hd)
+    const kh = positioned(`${l}_k`, heads(`${l}_k`, kp, c.numKvHeads, kNorm)); // (1, kvH, S, hd)
     const vh = heads(`${l}_v`, vp, c.numKvHeads); // (1, kvH, S, hd)
     const keys = g.line(`out_cache_key_${i}`, `concat([in_cache_key_${i}, ${kh}], axis = 2)`);
     const values = g.line(

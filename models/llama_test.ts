@@ -230,6 +230,40 @@ const SMALL: LlamaConfig = llamaConfigFromHf({
   tie_word_embeddings: true,
 }, "config.json");
 
+Deno.test("llamaConfigFromHf reads SmolLM3's layers without RoPE, listed or every fourth", () => {
+  const smollm3 = {
+    ...LLAMA31,
+    architectures: ["SmolLM3ForCausalLM"],
+    model_type: "smollm3",
+    num_hidden_layers: 8,
+    rope_scaling: null,
+    use_sliding_window: false,
+    sliding_window: null,
+    tie_word_embeddings: true,
+  };
+  const every4 = [true, true, true, false, true, true, true, false];
+  assert.deepEqual(llamaConfigFromHf(smollm3, "config.json").ropeLayers, every4);
+  const listed = { ...smollm3, no_rope_layers: [1, 0, 1, 1, 1, 1, 1, 0] };
+  assert.deepEqual(
+    llamaConfigFromHf(listed, "config.json").ropeLayers,
+    [true, false, true, true, true, true, true, false],
+  );
+  assert.deepEqual(
+    llamaConfigFromHf({ ...smollm3, no_rope_layer_interval: 2 }, "config.json").ropeLayers,
+    every4.map((_, i) => i % 2 === 0),
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...smollm3, no_rope_layers: [1, 0] }, "m/config.json"),
+    /m\/config.json: no_rope_layers must list 0 or 1 for each of the 8 layers, found \[1,0\]/,
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...smollm3, use_sliding_window: true, sliding_window: 4096 }, "c"),
+    /sliding-window attention/,
+  );
+  // Other models rotate every layer.
+  assert.equal(llamaConfigFromHf(LLAMA31, "config.json").ropeLayers, undefined);
+});
+
 Deno.test("buildLlamaGraph writes flat tract_core statements with S/P symbols and the t2n asserts", () => {
   const text = buildLlamaGraph(SMALL, {
     dtypes: new Map([["model.layers.0.self_attn.q_proj.weight", "q40"]]),

@@ -127,6 +127,8 @@ export interface ReferenceConfig {
     readonly localTheta: number;
     readonly queryScalar: number;
   };
+  /** Per layer, whether q and k are rotated (SmolLM3's `no_rope_layers`; default all). */
+  readonly ropeLayers?: readonly boolean[];
 }
 
 /**
@@ -206,16 +208,18 @@ export function referenceLogits(
     const p = `model.layers.${l}`;
     const sliding = c.gemma?.sliding[l] === true;
     const theta = sliding ? c.gemma!.localTheta : c.theta;
+    const positioned = (v: Float64Array, heads: number, t: number) =>
+      c.ropeLayers?.[l] === false ? v : rope(v, heads, t, theta);
     const first = sliding ? (t: number) => Math.max(0, t - c.gemma!.window + 1) : () => 0;
     const bias = (name: string) => (c.qkvBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
     const hs = xs.map((x) => rms(x, w(`${p}.input_layernorm.weight`)));
     const qs = hs.map((h, t) => {
       const q = matvec(w(`${p}.self_attn.q_proj.weight`), h, qd, bias("q_proj"));
-      return rope(headNorm(q, c.heads, `${p}.self_attn.q_norm.weight`), c.heads, t, theta);
+      return positioned(headNorm(q, c.heads, `${p}.self_attn.q_norm.weight`), c.heads, t);
     });
     const ks = hs.map((h, t) => {
       const k = matvec(w(`${p}.self_attn.k_proj.weight`), h, kvd, bias("k_proj"));
-      return rope(headNorm(k, c.kvHeads, `${p}.self_attn.k_norm.weight`), c.kvHeads, t, theta);
+      return positioned(headNorm(k, c.kvHeads, `${p}.self_attn.k_norm.weight`), c.kvHeads, t);
     });
     const vs = hs.map((h) => matvec(w(`${p}.self_attn.v_proj.weight`), h, kvd, bias("v_proj")));
     xs = xs.map((x, t) => {

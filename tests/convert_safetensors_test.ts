@@ -41,9 +41,16 @@ interface TinyModel {
  * like Qwen3 with Gemma's norms, gate and scales, its first layer a sliding one of 4 positions.
  */
 function tinyModel(
-  options: { qwen2?: boolean; qwen3?: boolean; gemma?: boolean; tied?: boolean } = {},
+  options: {
+    qwen2?: boolean;
+    qwen3?: boolean;
+    gemma?: boolean;
+    smollm3?: boolean;
+    tied?: boolean;
+  } = {},
 ): TinyModel {
   const gemma = options.gemma ?? false;
+  const smollm3 = options.smollm3 ?? false;
   const qwen3 = (options.qwen3 ?? false) || gemma;
   const config: ReferenceConfig = {
     hidden: 64,
@@ -61,6 +68,7 @@ function tinyModel(
     ...(gemma
       ? { gemma: { window: 4, sliding: [true, false], localTheta: 10000, queryScalar: 24 } }
       : {}),
+    ...(smollm3 ? { ropeLayers: [true, false] } : {}),
   };
   const d = config.hidden;
   const hd = config.headDim!;
@@ -107,13 +115,22 @@ function tinyModel(
     if (norm && !gemma) { for (let k = 0; k < count; k++) values[k] = 1 + values[k]!; }
     return { name, shape, values };
   });
-  const type = gemma ? "gemma3_text" : qwen3 ? "qwen3" : config.qkvBias ? "qwen2" : "llama";
+  const type = gemma
+    ? "gemma3_text"
+    : qwen3
+    ? "qwen3"
+    : smollm3
+    ? "smollm3"
+    : config.qkvBias
+    ? "qwen2"
+    : "llama";
   const hfConfig = {
     architectures: [
       {
         gemma3_text: "Gemma3ForCausalLM",
         qwen3: "Qwen3ForCausalLM",
         qwen2: "Qwen2ForCausalLM",
+        smollm3: "SmolLM3ForCausalLM",
         llama: "LlamaForCausalLM",
       }[type],
     ],
@@ -149,6 +166,8 @@ function tinyModel(
         final_logit_softcapping: null,
       }
       : {}),
+    // As SmolLM3's config writes it: the second (here the last) layer without RoPE.
+    ...(smollm3 ? { no_rope_layers: [1, 0], no_rope_layer_interval: 4, sliding_window: null } : {}),
   };
   return { config, hfConfig, tensors };
 }
@@ -411,6 +430,26 @@ Deno.test("convertModel output of a Gemma 3 model (1 + w norms, four a layer, GE
     // Six norms a layer (four, and q's and k's) and the final one.
     const counts = fuseGraph(await loadModel(output)).counts;
     assert.deepEqual(counts, { rmsNorm: 13, rope: 4, siluGate: 0, attention: 2 });
+    await assertKernelsLikePlain(output, ids, 0.01);
+  });
+});
+
+Deno.test("convertModel output of a SmolLM3 model (a layer without RoPE) runs like the reference", async () => {
+  await withDir(async (dir) => {
+    const model = tinyModel({ smollm3: true });
+    const { output, weights } = await convertF32(dir, model, "smollm3.nnef.tar");
+    const ids = await smollm2Ids();
+    await assertRunsLikeReference(output, model, weights, ids, 1e-4);
+    // With RoPE in every layer, the logits are others.
+    const everyLayer = { ...model.config, ropeLayers: [true, true] };
+    const apart = maxAbsDiff(
+      referenceLogits(everyLayer, weights, ids),
+      referenceLogits(model.config, weights, ids),
+    );
+    assert.ok(apart > 0.01, `the layer without RoPE changes the logits by ${apart}`);
+    // One layer's q and k are rotated: two RoPEs, not four.
+    const counts = fuseGraph(await loadModel(output)).counts;
+    assert.deepEqual(counts, { rmsNorm: 5, rope: 2, siluGate: 2, attention: 2 });
     await assertKernelsLikePlain(output, ids, 0.01);
   });
 });
