@@ -33,6 +33,7 @@ const GGUF_ARCHITECTURES: Record<string, string> = {
   qwen2: "Qwen2ForCausalLM",
   qwen3: "Qwen3ForCausalLM",
   gemma3: "Gemma3ForCausalLM",
+  smollm3: "SmolLM3ForCausalLM",
 };
 
 const SUPPORTED_TYPES: Record<number, SourceType> = {
@@ -169,6 +170,10 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
     oBias: gguf.tensors.some((t) => t.name === "blk.0.attn_output.bias"),
     qkNorm: gguf.tensors.some((t) => t.name === "blk.0.attn_q_norm.weight"),
     ...(gemma ? gemmaGguf(gguf, file, numLayers, hiddenSize, numHeads, headDim) : {}),
+    // As llama.cpp runs smollm3, whose files hold no key for it: every fourth layer without RoPE.
+    ...(arch === "smollm3"
+      ? { ropeLayers: Array.from({ length: numLayers }, (_, i) => (i + 1) % 4 !== 0) }
+      : {}),
   });
 }
 
@@ -196,7 +201,7 @@ function gemmaGguf(
 }
 
 /**
- * Opens a GGUF v2/v3 file (llama, qwen2 or qwen3) as HF-named weights. Q4_0 tensors are carried over
+ * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3 or smollm3) as HF-named weights. Q4_0 tensors are carried over
  * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *
@@ -227,7 +232,8 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
       config = makeLlamaConfig({ ...config, ropeFreqFactors: [...factors] });
     }
     checkLayerCount(config, byHf.keys(), path);
-    const permute = config.modelType === "llama";
+    // llama.cpp's converter reorders the q/k rows of these for its adjacent-pair RoPE.
+    const permute = config.modelType === "llama" || config.modelType === "smollm3";
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {
       if (spec.role === "rope") continue;

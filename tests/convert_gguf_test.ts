@@ -357,6 +357,40 @@ Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length 
   });
 });
 
+Deno.test("convertModel converts a smollm3 GGUF (q/k rows reordered as llama's, every fourth layer without RoPE) as llama.cpp runs it", async () => {
+  await withDir(async (dir) => {
+    const { hidden: d, intermediate: ff, vocab, heads, kvHeads } = QWEN;
+    const hd = d / heads;
+    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
+    const norm = (n: number, seed: number) =>
+      f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
+    const layer = (l: number): GgufTensorData[] => {
+      const at = (name: string) => `blk.${l}.${name}.weight`;
+      const seed = 100 * (l + 1);
+      return [
+        { name: at("attn_norm"), dims: [d], type: 0, bytes: norm(d, seed) },
+        { name: at("attn_q"), dims: [d, heads * hd], type: 0, bytes: f32(d * d, seed + 1) },
+        { name: at("attn_k"), dims: [d, kvHeads * hd], type: 0, bytes: f32(d * d / 2, seed + 2) },
+        { name: at("attn_v"), dims: [d, kvHeads * hd], type: 0, bytes: f32(d * d / 2, seed + 3) },
+        { name: at("attn_output"), dims: [d, d], type: 0, bytes: f32(d * d, seed + 4) },
+        { name: at("ffn_norm"), dims: [d], type: 0, bytes: norm(d, seed + 5) },
+        { name: at("ffn_gate"), dims: [d, ff], type: 0, bytes: f32(d * ff, seed + 6) },
+        { name: at("ffn_up"), dims: [d, ff], type: 0, bytes: f32(d * ff, seed + 7) },
+        { name: at("ffn_down"), dims: [ff, d], type: 0, bytes: f32(d * ff, seed + 8) },
+      ];
+    };
+    const tensors: GgufTensorData[] = [
+      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
+      ...[0, 1, 2, 3].flatMap(layer),
+      { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
+    ];
+    // Checked against the reference's llama.cpp semantics: adjacent-pair RoPE, none in layer 4.
+    await convertQwenGguf(dir, "smollm3", tensors, {
+      "smollm3.block_count": { type: "u32", value: 4 },
+    }, { layers: 4, ropeInterleaved: true, ropeLayers: [true, true, true, false] });
+  });
+});
+
 Deno.test("convertModel converts a gemma3 GGUF (norms holding 1 + w, four a layer, a sliding layer) as llama.cpp runs it", async () => {
   await withDir(async (dir) => {
     const hd = 16;
