@@ -330,14 +330,72 @@ Deno.test("fuzz: broken converter inputs fail clearly, and nothing is written bu
   }
 });
 
-/** A request body made from a valid one, broken in a way drawn from `random`. */
-function hostileBody(random: () => number): { body: BodyInit; type: string; what: string } {
-  const valid = {
+/** A valid chat completions body, and the fields the fuzzer sets in it. */
+const OPENAI_CHAT = {
+  valid: {
     model: "stories260K",
     messages: [{ role: "user", content: "Once upon a time" }],
     max_tokens: 2,
     temperature: 0,
-  };
+  },
+  keys: [
+    "model",
+    "messages",
+    "max_tokens",
+    "temperature",
+    "stream",
+    "stop",
+    "n",
+    "top_p",
+    "seed",
+    "logit_bias",
+    "stream_options",
+    "response_format",
+    "__proto__",
+    "constructor",
+  ],
+};
+
+/** Valid bodies of Ollama's chat and generate, and the fields the fuzzer sets in them. */
+const OLLAMA_BODIES = {
+  "/api/chat": {
+    model: "stories260K",
+    messages: [{ role: "user", content: "Once upon a time" }],
+    options: { num_predict: 2, temperature: 0 },
+    stream: false,
+  },
+  "/api/generate": {
+    model: "stories260K",
+    prompt: "Once upon a time",
+    options: { num_predict: 2, temperature: 0 },
+    stream: false,
+  },
+};
+const OLLAMA_KEYS = [
+  "model",
+  "messages",
+  "prompt",
+  "options",
+  "stream",
+  "format",
+  "think",
+  "tools",
+  "context",
+  "raw",
+  "system",
+  "suffix",
+  "logprobs",
+  "top_logprobs",
+  "keep_alive",
+  "__proto__",
+  "constructor",
+];
+
+/** A request body made from `valid`, broken in a way drawn from `random` (or in `keys`). */
+function hostileBody(
+  random: () => number,
+  { valid, keys }: { valid: Record<string, unknown>; keys: readonly string[] } = OPENAI_CHAT,
+): { body: BodyInit; type: string; what: string } {
   const text = JSON.stringify(valid);
   const values: unknown[] = [
     null,
@@ -364,22 +422,6 @@ function hostileBody(random: () => number): { body: BodyInit; type: string; what
       return { body: bytes, type: "application/json", what: "flipped bits" };
     }
     case 1: {
-      const keys = [
-        "model",
-        "messages",
-        "max_tokens",
-        "temperature",
-        "stream",
-        "stop",
-        "n",
-        "top_p",
-        "seed",
-        "logit_bias",
-        "stream_options",
-        "response_format",
-        "__proto__",
-        "constructor",
-      ];
       const key = keys[Math.floor(random() * keys.length)]!;
       const value = values[Math.floor(random() * values.length)];
       const body = { ...valid, [key]: value };
@@ -434,6 +476,49 @@ const BODY_REGRESSIONS: readonly { readonly path: string; readonly body: unknown
     body: { messages: [{ role: "user", content: "x" }], response_format: {} },
   },
 ];
+
+Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with Ollama's error shape", async () => {
+  await using server = await startServer({ maxTokensCap: 2 });
+  const random = seeded(SEED + 1);
+  const failures: string[] = [];
+  const paths = Object.keys(OLLAMA_BODIES) as (keyof typeof OLLAMA_BODIES)[];
+  const cases = Array.from({ length: 8 * PER_KIND }, () => {
+    const path = paths[Math.floor(random() * paths.length)]!;
+    // Half of them break an option rather than a field.
+    const valid = OLLAMA_BODIES[path];
+    const options = random() < 0.5;
+    const broken = hostileBody(
+      random,
+      options
+        ? { valid: valid.options, keys: ["num_predict", "temperature", "stop", "seed", "top_k"] }
+        : { valid, keys: OLLAMA_KEYS },
+    );
+    const body = options && typeof broken.body === "string"
+      ? `{"model": "stories260K", "prompt": "x", "stream": false, "options": ${broken.body}}`
+      : broken.body;
+    return { path, ...broken, body };
+  });
+  for (const { path, body, type, what } of cases) {
+    const headers = type === "" ? {} : { "content-type": type };
+    const response = await bounded(
+      `${path} ${what}`,
+      () => fetch(`${server.url}${path}`, { method: "POST", headers, body }),
+    );
+    const text = await response.text();
+    if (response.status >= 500) {
+      failures.push(`${path} ${what}: ${response.status} ${text.slice(0, 200)}`);
+    } else if (response.status !== 200) {
+      const error = JSON.parse(text).error;
+      if (typeof error !== "string" || INTERNAL.test(error)) {
+        failures.push(`${path} ${what}: unclear error ${text.slice(0, 200)}`);
+      }
+    }
+  }
+  const health = await fetch(`${server.url}/health`);
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  assert.deepEqual(failures, [], failures.join("\n"));
+});
 
 Deno.test("fuzz: hostile request bodies get a 4xx or an answer, never a 5xx, and the server stays up", async () => {
   await using server = await startServer({ maxTokensCap: 2 });
