@@ -102,8 +102,9 @@ const SAMPLING: FieldTable = {
   ignore_eos: honoured("extension: the end-of-sequence token ends nothing"),
   min_tokens: honoured("extension: no ending token before this many tokens"),
   structured_outputs: honoured(
-    "extension: the output is one of `choice`, matches `regex` or `json` (a schema), or is a `json_object` (vLLM's)",
+    "extension: the output is one of `choice`, matches `regex`, `json` (a schema) or `grammar` (GBNF), or is a `json_object` (vLLM's)",
   ),
+  grammar: honoured("extension (llama.cpp's): a GBNF grammar the output matches"),
   user: noEffect("informational"),
 };
 

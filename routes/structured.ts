@@ -15,6 +15,7 @@ import type { ChatRequest, StructuredOutput } from "./validate.ts";
 import type { ReasoningStart } from "../src/engine/reasoning.ts";
 import { afterReasoning } from "../src/engine/constrain/reasoning_grammar.ts";
 import { compileRegex } from "../src/engine/constrain/regex.ts";
+import { compileGbnf } from "../src/engine/constrain/gbnf.ts";
 
 /**
  * How a chat answer is shaped: the constraint on its tokens, whether it may call tools, and how
@@ -86,7 +87,9 @@ function constraintPlan(
       );
   const structured = request.structured;
   if (structured !== undefined) {
-    const where = `structured_outputs.${structured.kind}`;
+    const where = structured.kind === "grammar"
+      ? structured.field
+      : `structured_outputs.${structured.kind}`;
     const grammar = compiled(
       `${where} ${JSON.stringify(structured)}`,
       where,
@@ -96,6 +99,8 @@ function constraintPlan(
             return choiceGrammar(structured.choices);
           case "regex":
             return compileRegex(structured.pattern, where);
+          case "grammar":
+            return compileGbnf(structured.grammar, where);
           case "json":
             return compileJsonSchema(structured.schema, { where });
           case "json_object":

@@ -42,6 +42,8 @@ export interface GenerationRequest {
 export type StructuredOutput =
   | { readonly kind: "choice"; readonly choices: readonly string[] }
   | { readonly kind: "regex"; readonly pattern: string }
+  /** A GBNF grammar, given in `field` (`structured_outputs.grammar` or llama.cpp's `grammar`). */
+  | { readonly kind: "grammar"; readonly grammar: string; readonly field: string }
   | { readonly kind: "json"; readonly schema: unknown }
   | { readonly kind: "json_object" };
 
@@ -398,16 +400,30 @@ function parseGeneration(
     stopTokenIds: tokenIds(body, "stop_token_ids"),
     ignoreEos: boolean(body, "ignore_eos") ?? false,
     minTokens: integer(body, "min_tokens", 0, Number.MAX_SAFE_INTEGER) ?? 0,
-    structured: structuredOutput(body.structured_outputs),
+    structured: structuredOrGrammar(body),
   };
 }
 
-/** `structured_outputs`: exactly one of `choice`, `regex`, `json`, `json_object`. */
+/** `structured_outputs`, or llama.cpp's `grammar` (not both). */
+function structuredOrGrammar(body: Record<string, unknown>): StructuredOutput | undefined {
+  const structured = structuredOutput(body.structured_outputs);
+  const grammar = body.grammar;
+  if (grammar === undefined || grammar === null) return structured;
+  if (typeof grammar !== "string") {
+    throw invalidRequest("'grammar' must be a string (GBNF)", "grammar", "invalid_type");
+  }
+  if (structured !== undefined) {
+    throw invalidRequest("'grammar' cannot be combined with 'structured_outputs'", "grammar");
+  }
+  return { kind: "grammar", grammar, field: "grammar" };
+}
+
+/** `structured_outputs`: exactly one of `choice`, `regex`, `json`, `grammar`, `json_object`. */
 function structuredOutput(value: unknown): StructuredOutput | undefined {
   if (value === undefined || value === null) return undefined;
   const field = "structured_outputs";
   if (!isRecord(value)) throw invalidRequest(`'${field}' must be an object`, field, "invalid_type");
-  const kinds = ["choice", "regex", "json", "json_object"];
+  const kinds = ["choice", "regex", "json", "grammar", "json_object"];
   for (const key of Object.keys(value)) {
     if (!kinds.includes(key) && value[key] !== null && value[key] !== undefined) {
       throw invalidRequest(
@@ -440,10 +456,11 @@ function structuredOutput(value: unknown): StructuredOutput | undefined {
       }
       return { kind, choices: item as string[] };
     case "regex":
+    case "grammar":
       if (typeof item !== "string") {
         throw invalidRequest(`'${where}' must be a string`, where, "invalid_type");
       }
-      return { kind, pattern: item };
+      return kind === "regex" ? { kind, pattern: item } : { kind, grammar: item, field: where };
     case "json": {
       // vLLM takes the schema as an object or as its JSON text.
       let schema = item;

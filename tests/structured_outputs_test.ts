@@ -82,6 +82,40 @@ Deno.test("structured_outputs regex and json: sampled answers match the pattern 
   }
 });
 
+Deno.test("a GBNF grammar (structured_outputs.grammar, or llama.cpp's grammar) shapes sampled answers, chat and completions", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const gbnf = `root ::= verdict ", " words "."
+verdict ::= "Yes" | "No"   # the answer first
+words ::= [a-z]{2,8} (" " [a-z]{1,8}){0,3}`;
+  const pattern = /^(Yes|No), [a-z]{2,8}( [a-z]{1,8}){0,3}\.$/;
+  for (const seed of SEEDS) {
+    const text = await chat(client, { grammar: gbnf }, seed);
+    assert.match(text, pattern);
+    assert.equal(await chat(client, { grammar: gbnf }, seed, true), text);
+    // llama.cpp's field gives the same answer.
+    const llamaCpp = await client.chat.completions.create({
+      model: MODEL,
+      messages: CHAT,
+      temperature: 1,
+      max_tokens: 60,
+      seed,
+      grammar: gbnf,
+    } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    assert.equal(llamaCpp.choices[0]!.message.content, text);
+  }
+  const completion = await client.completions.create({
+    model: MODEL,
+    prompt: "The weather was",
+    max_tokens: 20,
+    temperature: 1,
+    seed: 7,
+    grammar: 'root ::= " " ("sunny" | "rainy") "."',
+  } as OpenAI.CompletionCreateParamsNonStreaming);
+  assert.ok([" sunny.", " rainy."].includes(completion.choices[0]!.text));
+  assert.equal(completion.choices[0]!.finish_reason, "stop");
+});
+
 Deno.test("structured_outputs that cannot be honoured are 400s naming the field", async () => {
   await using server = await startServer();
   const refused = async (extra: object, param: string, message: RegExp) => {
@@ -100,14 +134,24 @@ Deno.test("structured_outputs that cannot be honoured are 400s naming the field"
     /backreferences \('\\1'\) are not supported at offset 3/,
   );
   await refused(
-    { structured_outputs: { grammar: 'root ::= "a"' } },
+    { structured_outputs: { grammar: 'root ::= "a" value' } },
     "structured_outputs.grammar",
-    /is not supported: only choice, regex, json, json_object/,
+    /structured_outputs.grammar: rule 'value' is not defined at 1:14/,
+  );
+  await refused(
+    { grammar: 'root ::= "a"\nitem ::= item "b"' },
+    "grammar",
+    /grammar: rule 'item' refers to itself before reading a character/,
+  );
+  await refused(
+    { grammar: 'root ::= "a"', structured_outputs: { regex: "a" } },
+    "grammar",
+    /cannot be combined with 'structured_outputs'/,
   );
   await refused(
     { structured_outputs: { choice: ["a"], regex: "b" } },
     "structured_outputs",
-    /exactly one of choice, regex, json, json_object, it holds 2/,
+    /exactly one of choice, regex, json, grammar, json_object, it holds 2/,
   );
   await refused({ structured_outputs: { choice: [] } }, "structured_outputs.choice", /non-empty/);
   await refused(

@@ -5,18 +5,22 @@
 import { ByteClass, bytesOf, type Grammar, GrammarBuilder, type Term } from "./grammar.ts";
 
 /** A closed range of code points. */
-type Range = readonly [number, number];
+export type Range = readonly [number, number];
 
-/** A parsed expression: one character of a set, a sequence, alternatives, a repetition. */
-type Node =
+/**
+ * A parsed expression: one character of a set, a sequence, alternatives, a repetition, or (in
+ * a grammar of named rules) a reference to one of them.
+ */
+export type Node =
   | { readonly kind: "set"; readonly ranges: readonly Range[] }
   | { readonly kind: "seq"; readonly items: readonly Node[] }
   | { readonly kind: "alt"; readonly options: readonly Node[] }
-  | { readonly kind: "repeat"; readonly node: Node; readonly min: number; readonly max: number };
+  | { readonly kind: "repeat"; readonly node: Node; readonly min: number; readonly max: number }
+  | { readonly kind: "ref"; readonly rule: number };
 
 /** Most repetitions a bounded quantifier may ask for (each bound unrolls into rules). */
-const MAX_REPEAT = 1000;
-const MAX_CODE_POINT = 0x10ffff;
+export const MAX_REPEAT = 1000;
+export const MAX_CODE_POINT = 0x10ffff;
 
 const DIGITS: readonly Range[] = [[0x30, 0x39]];
 const WORD: readonly Range[] = [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]];
@@ -88,7 +92,7 @@ export function regexRule(
   jsonString = false,
 ): number {
   const node = new Parser(pattern, where).parse();
-  const terms = new RegexTerms(builder, where, jsonString).terms(node);
+  const terms = new NodeTerms(builder, where, jsonString).terms(node);
   return builder.rule(`/${pattern}/`, terms);
 }
 
@@ -343,7 +347,7 @@ function normalize(ranges: readonly Range[]): Range[] {
 }
 
 /** The code points (surrogates aside) not in `ranges`. */
-function complement(ranges: readonly Range[]): Range[] {
+export function complement(ranges: readonly Range[]): Range[] {
   const out: Range[] = [];
   let next = 0;
   for (const [lo, hi] of normalize(ranges)) {
@@ -354,21 +358,25 @@ function complement(ranges: readonly Range[]): Range[] {
   return out;
 }
 
-/** Turns nodes into grammar terms. */
-class RegexTerms {
+/** Turns nodes (of a regex, or of a grammar's rules) into grammar terms. */
+export class NodeTerms {
   readonly #builder: GrammarBuilder;
   readonly #where: string;
   readonly #jsonString: boolean;
   readonly #sets = new Map<string, Term>();
 
-  constructor(builder: GrammarBuilder, where: string, jsonString: boolean) {
+  /** Terms added to `builder`; with `jsonString`, characters as a JSON string writes them. */
+  constructor(builder: GrammarBuilder, where: string, jsonString = false) {
     this.#builder = builder;
     this.#where = where;
     this.#jsonString = jsonString;
   }
 
+  /** The terms that match what `node` matches. */
   terms(node: Node): Term[] {
     switch (node.kind) {
+      case "ref":
+        return [node.rule];
       case "set":
         return [this.#set(node.ranges)];
       case "seq":
