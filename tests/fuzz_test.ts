@@ -477,10 +477,48 @@ const BODY_REGRESSIONS: readonly { readonly path: string; readonly body: unknown
   },
 ];
 
+/** A request the fuzzer sends, and what it broke. */
+interface HostileCase {
+  readonly path: string;
+  readonly body: BodyInit;
+  readonly type: string;
+  readonly what: string;
+}
+
+/**
+ * Posts each case; the failures (a 5xx, or an error whose message, read from the body's
+ * `error` by `messageOf`, is no clear string) and how many answers had each status.
+ */
+async function postHostile(
+  url: string,
+  cases: readonly HostileCase[],
+  messageOf: (error: unknown) => unknown,
+): Promise<{ failures: string[]; statuses: Map<number, number> }> {
+  const failures: string[] = [];
+  const statuses = new Map<number, number>();
+  for (const { path, body, type, what } of cases) {
+    const headers = type === "" ? {} : { "content-type": type };
+    const response = await bounded(
+      `${path} ${what}`,
+      () => fetch(`${url}${path}`, { method: "POST", headers, body }),
+    );
+    const text = await response.text();
+    statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+    if (response.status >= 500) {
+      failures.push(`${path} ${what}: ${response.status} ${text.slice(0, 200)}`);
+    } else if (response.status !== 200) {
+      const message = messageOf(JSON.parse(text).error);
+      if (typeof message !== "string" || INTERNAL.test(message)) {
+        failures.push(`${path} ${what}: unclear error ${text.slice(0, 200)}`);
+      }
+    }
+  }
+  return { failures, statuses };
+}
+
 Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with Ollama's error shape", async () => {
   await using server = await startServer({ maxTokensCap: 2 });
   const random = seeded(SEED + 1);
-  const failures: string[] = [];
   const paths = Object.keys(OLLAMA_BODIES) as (keyof typeof OLLAMA_BODIES)[];
   const cases = Array.from({ length: 8 * PER_KIND }, () => {
     const path = paths[Math.floor(random() * paths.length)]!;
@@ -498,22 +536,7 @@ Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with
       : broken.body;
     return { path, ...broken, body };
   });
-  for (const { path, body, type, what } of cases) {
-    const headers = type === "" ? {} : { "content-type": type };
-    const response = await bounded(
-      `${path} ${what}`,
-      () => fetch(`${server.url}${path}`, { method: "POST", headers, body }),
-    );
-    const text = await response.text();
-    if (response.status >= 500) {
-      failures.push(`${path} ${what}: ${response.status} ${text.slice(0, 200)}`);
-    } else if (response.status !== 200) {
-      const error = JSON.parse(text).error;
-      if (typeof error !== "string" || INTERNAL.test(error)) {
-        failures.push(`${path} ${what}: unclear error ${text.slice(0, 200)}`);
-      }
-    }
-  }
+  const { failures } = await postHostile(server.url, cases, (error) => error);
   const health = await fetch(`${server.url}/health`);
   assert.equal(health.status, 200);
   await health.body?.cancel();
@@ -523,8 +546,6 @@ Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with
 Deno.test("fuzz: hostile request bodies get a 4xx or an answer, never a 5xx, and the server stays up", async () => {
   await using server = await startServer({ maxTokensCap: 2 });
   const random = seeded(SEED);
-  const failures: string[] = [];
-  const statuses = new Map<number, number>();
   const cases = [
     ...BODY_REGRESSIONS.map(({ path, body }) => ({
       path,
@@ -537,23 +558,11 @@ Deno.test("fuzz: hostile request bodies get a 4xx or an answer, never a 5xx, and
       ...hostileBody(random),
     })),
   ];
-  for (const { path, body, type, what } of cases) {
-    const headers = type === "" ? {} : { "content-type": type };
-    const response = await bounded(
-      `${path} ${what}`,
-      () => fetch(`${server.url}${path}`, { method: "POST", headers, body }),
-    );
-    const text = await response.text();
-    statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-    if (response.status >= 500) {
-      failures.push(`${path} ${what}: ${response.status} ${text.slice(0, 200)}`);
-    } else if (response.status !== 200) {
-      const error = JSON.parse(text).error;
-      if (typeof error?.message !== "string" || INTERNAL.test(error.message)) {
-        failures.push(`${path} ${what}: unclear error ${text.slice(0, 200)}`);
-      }
-    }
-  }
+  const { failures, statuses } = await postHostile(
+    server.url,
+    cases,
+    (error) => (error as { message?: unknown } | undefined)?.message,
+  );
   const health = await fetch(`${server.url}/health`);
   assert.equal(health.status, 200);
   await health.body?.cancel();

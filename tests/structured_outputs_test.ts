@@ -31,6 +31,18 @@ async function chat(client: OpenAI, structured: object, seed: number, stream = f
   return text;
 }
 
+/** A sampled text completion of "The weather was", shaped by `constraint`'s fields. */
+function weather(client: OpenAI, constraint: object) {
+  return client.completions.create({
+    model: MODEL,
+    prompt: "The weather was",
+    max_tokens: 20,
+    temperature: 1,
+    seed: 7,
+    ...constraint,
+  } as OpenAI.CompletionCreateParamsNonStreaming);
+}
+
 Deno.test("structured_outputs choice: every sampled answer is one of the texts, whole, streamed and as a completion", async () => {
   await using server = await startServer();
   const client = server.client();
@@ -42,14 +54,9 @@ Deno.test("structured_outputs choice: every sampled answer is one of the texts, 
     assert.equal(await chat(client, { choice: choices }, seed, true), whole);
     seen.add(whole);
   }
-  const completion = await client.completions.create({
-    model: MODEL,
-    prompt: "The weather was",
-    max_tokens: 20,
-    temperature: 1,
-    seed: 7,
+  const completion = await weather(client, {
     structured_outputs: { choice: [" sunny", " rainy"] },
-  } as OpenAI.CompletionCreateParamsNonStreaming);
+  });
   assert.ok([" sunny", " rainy"].includes(completion.choices[0]!.text));
   assert.equal(completion.choices[0]!.finish_reason, "stop");
 });
@@ -104,14 +111,7 @@ words ::= [a-z]{2,8} (" " [a-z]{1,8}){0,3}`;
     } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
     assert.equal(llamaCpp.choices[0]!.message.content, text);
   }
-  const completion = await client.completions.create({
-    model: MODEL,
-    prompt: "The weather was",
-    max_tokens: 20,
-    temperature: 1,
-    seed: 7,
-    grammar: 'root ::= " " ("sunny" | "rainy") "."',
-  } as OpenAI.CompletionCreateParamsNonStreaming);
+  const completion = await weather(client, { grammar: 'root ::= " " ("sunny" | "rainy") "."' });
   assert.ok([" sunny.", " rainy."].includes(completion.choices[0]!.text));
   assert.equal(completion.choices[0]!.finish_reason, "stop");
 });
