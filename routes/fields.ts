@@ -176,7 +176,9 @@ export const RESPONSE_FIELDS: FieldTable = {
     "`message.output_text.logprobs`, and `reasoning.encrypted_content` (the reasoning text in base64, not encrypted)",
   ),
   text: honoured("`format`: text, json_object or json_schema (the schema subset in the README)"),
-  truncation: refused("the input is never cut", (v) => v === "disabled"),
+  truncation: honoured(
+    "auto: the oldest turns are dropped until the input leaves max_output_tokens (or a quarter of the context) for the answer; disabled (default): an input past the context is a 400",
+  ),
   user: noEffect("informational"),
   ...INFORMATIONAL,
   background: refused("responses run in the foreground", isFalse),
@@ -280,7 +282,9 @@ const OLLAMA_GENERATION_FIELDS: FieldTable = {
   logprobs: honoured(),
   top_logprobs: honoured("0 to 20"),
   keep_alive: noEffect("the model stays loaded"),
-  truncate: noEffect("a prompt is never cut: one past the context is a 400"),
+  truncate: honoured(
+    "true: a chat's oldest turns are dropped until it leaves num_predict (or a quarter of the context) for the answer; left out or false: a prompt past the context is a 400 (Ollama cuts by default)",
+  ),
   shift: noEffect("the context is never shifted: the answer ends at its end (done_reason length)"),
 };
 

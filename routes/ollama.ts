@@ -14,6 +14,8 @@ import { embedAll, MAX_INPUTS, unitLength } from "./embeddings.ts";
 import { checkFields, OLLAMA_EMBED_FIELDS, OLLAMA_EMBEDDINGS_FIELDS } from "./fields.ts";
 import { fimPromptTokens, prepareJob, promptTokens, respondStream, respondWhole } from "./job.ts";
 import { renderMessages } from "./messages.ts";
+import { answerRoom, fitConversation } from "./truncation.ts";
+import type { ChatMessage } from "../src/engine/chat_template.ts";
 import {
   type OllamaGeneration,
   ollamaModelName,
@@ -57,11 +59,21 @@ export function ollamaRoute(state: ServingState): Hono {
     }
     // As in Ollama, a final assistant message is continued.
     const last = request.messages.at(-1)!;
-    const prompt = renderMessages(service, request.messages, "messages", request.tools, {
+    const options = {
       variables: thinkVariables(service, request, model),
       continueFinal: last.role === "assistant" && typeof last.content === "string" &&
         last.content !== "",
-    });
+    };
+    const render = (kept: readonly ChatMessage[]) =>
+      renderMessages(service, kept, "messages", request.tools, options);
+    const { prompt } = request.truncate
+      ? fitConversation(
+        service,
+        request.messages,
+        render,
+        answerRoom(service, request.maxTokens, state.config.maxTokensCap),
+      )
+      : { prompt: render(request.messages) };
     const promptIds = promptTokens(service, prompt, "messages");
     const output = outputPlan(
       state,

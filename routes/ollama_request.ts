@@ -32,6 +32,8 @@ export interface OllamaGeneration {
   readonly think: boolean | undefined;
   /** Alternatives per token with `logprobs`; undefined without. */
   readonly logprobs: number | undefined;
+  /** `truncate: true`: a chat's oldest turns are dropped until it fits the context. */
+  readonly truncate: boolean;
 }
 
 /** A validated `POST /api/chat` body. */
@@ -111,6 +113,7 @@ function parseGeneration(body: Record<string, unknown>, fields: FieldTable): Oll
     responseFormat: format(body.format),
     think: think(body.think),
     logprobs: logprobs ? top : undefined,
+    truncate: boolean(body, "truncate") ?? false,
   };
 }
 

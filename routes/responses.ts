@@ -18,6 +18,7 @@ import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { readJsonObject, type ResponseFormat } from "./validate.ts";
 import { renderMessages } from "./messages.ts";
+import { answerRoom, fitConversation } from "./truncation.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import { carryReasoning, parseResponseRequest, type ResponseRequest } from "./responses_request.ts";
 
@@ -61,9 +62,16 @@ export function responsesRoute(state: ServingState): Hono {
       ? conversation
       : [{ role: "system", content: request.instructions }, ...conversation];
     const tools = request.toolChoice === "none" ? [] : request.tools;
-    const prompt = renderMessages(service, messages, "input", tools, {
-      variables: request.templateVariables,
-    });
+    const render = (kept: readonly ChatMessage[]) =>
+      renderMessages(service, kept, "input", tools, { variables: request.templateVariables });
+    const { prompt } = request.truncation === "auto"
+      ? fitConversation(
+        service,
+        messages,
+        render,
+        answerRoom(service, request.maxOutputTokens, state.config.maxTokensCap),
+      )
+      : { prompt: render(messages) };
     const promptIds = promptTokens(service, prompt, "input");
     const start = reasoningStart(service.chatTemplate, prompt);
     const output = outputPlan(
@@ -232,7 +240,7 @@ function responseWriter(
     })),
     top_logprobs: request.topLogprobs,
     top_p: request.topP ?? 1,
-    truncation: "disabled",
+    truncation: request.truncation,
     usage: done === undefined ? null : {
       input_tokens: done.promptTokens,
       input_tokens_details: { cached_tokens: 0 },

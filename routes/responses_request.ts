@@ -41,6 +41,8 @@ export interface ResponseRequest {
   readonly store: boolean;
   readonly stream: boolean;
   readonly maxOutputTokens: number | undefined;
+  /** `truncation`: "auto" drops the oldest turns until the input fits the context. */
+  readonly truncation: "auto" | "disabled";
   readonly temperature: number | undefined;
   readonly topP: number | undefined;
   /** Alternatives per token when `include` asks for logprobs; undefined when it does not. */
@@ -116,12 +118,19 @@ export function parseResponseRequest(body: Record<string, unknown>): ResponseReq
     store: boolean(body, "store") ?? true,
     stream: boolean(body, "stream") ?? false,
     maxOutputTokens: integer(body, "max_output_tokens", 1, Number.MAX_SAFE_INTEGER),
+    truncation: truncation(body.truncation),
     temperature: number(body, "temperature", 0, 2),
     topP: number(body, "top_p", 0, 1),
     logprobs: include.includes(LOGPROBS_INCLUDE) ? topLogprobs : undefined,
     topLogprobs,
     metadata: parseMetadata(body.metadata),
   };
+}
+
+function truncation(value: unknown): "auto" | "disabled" {
+  if (value === undefined || value === null || value === "disabled") return "disabled";
+  if (value === "auto") return "auto";
+  throw invalidRequest("'truncation' must be auto or disabled", "truncation");
 }
 
 /** `encrypted_content` carrying a reasoning item's text back through a client. */

@@ -528,3 +528,28 @@ Deno.test("ollama: a client that aborts its stream cancels the generation and fr
   const after = await client.chat({ model: "stories260K", messages: STORY, options: GREEDY });
   assert.equal(after.eval_count, 16);
 });
+
+Deno.test("ollama: truncate true drops a chat's oldest turns until it fits; without it, a 400", async () => {
+  await using server = await startServer();
+  const client = ollama(server);
+  const messages = [{ role: "system", content: "Tell stories." }];
+  for (let t = 0; t < 40; t++) {
+    messages.push(
+      { role: "user", content: `Turn ${t}: tell me about the little dog and the red ball.` },
+      { role: "assistant", content: `Once the little dog found a red ball in the park ${t}.` },
+    );
+  }
+  messages.push({ role: "user", content: "And then?" });
+  const options = { temperature: 0, num_predict: 16 };
+  const refused = await refusal(client.chat({ model: "stories260K", messages, options }));
+  assert.equal(refused.status, 400);
+  assert.match(refused.message, /maximum context length is 512 tokens/);
+  // The package's types predate Ollama's `truncate`.
+  const fitted = await client.chat(
+    { model: "stories260K", messages, options, truncate: true } as ChatRequest & { stream?: false },
+  );
+  assert.equal(fitted.eval_count, 16);
+  assert.ok(fitted.prompt_eval_count <= 512 - 16, `${fitted.prompt_eval_count}`);
+  // Within a turn of the limit: no more was dropped than it took.
+  assert.ok(fitted.prompt_eval_count > 512 - 16 - 80, `${fitted.prompt_eval_count}`);
+});

@@ -222,3 +222,44 @@ Deno.test("the AI SDK's default OpenAI model (Responses API) generates and strea
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /^rill_requests_total\{route="\/v1\/responses",status="200"\} 3$/m);
 });
+
+Deno.test("responses: truncation auto drops the oldest turns until the input fits; disabled refuses it", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const input: OpenAI.Responses.ResponseInput = [];
+  for (let t = 0; t < 40; t++) {
+    input.push(
+      { role: "user", content: `Turn ${t}: tell me about the little dog and the red ball.` },
+      { role: "assistant", content: `Once the little dog found a red ball in the park ${t}.` },
+    );
+  }
+  input.push({ role: "user", content: "And then?" });
+  const body = {
+    model: "stories260K",
+    instructions: "Tell stories.",
+    input,
+    max_output_tokens: 16,
+  };
+  await assert.rejects(
+    client.responses.create(body),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === "context_length_exceeded",
+  );
+  const response = await client.responses.create({ ...body, truncation: "auto", temperature: 0 });
+  assert.equal(response.truncation, "auto");
+  assert.equal(response.incomplete_details?.reason, "max_output_tokens");
+  assert.equal(response.usage!.output_tokens, 16);
+  assert.ok(response.usage!.input_tokens <= 512 - 16, `${response.usage!.input_tokens}`);
+  // It read the most turns that fit: the first of the shorter inputs that is not refused.
+  for (let from = 2; from < input.length; from += 2) {
+    const shorter = await client.responses.create({
+      ...body,
+      input: input.slice(from),
+      temperature: 0,
+    }).catch((e) => e);
+    if (shorter instanceof OpenAI.BadRequestError) continue;
+    assert.equal(shorter.usage.input_tokens, response.usage!.input_tokens);
+    assert.equal(shorter.output_text, response.output_text);
+    return;
+  }
+  assert.fail("every shorter input was refused");
+});
