@@ -17,8 +17,10 @@ import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
 import { buildLlamaGraph } from "./llama_graph.ts";
 import {
+  EMBED_NAME,
   type LlamaConfig,
   llamaWeights,
+  LM_HEAD_NAME,
   LOCAL_INV_FREQ_NAME,
   ropeInverseFrequencies,
   type WeightDType,
@@ -274,6 +276,28 @@ function withNormOffset(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTen
   return { kind: "f32", values: values.map((v) => Math.fround(v + offset)) };
 }
 
+/**
+ * A weight with the scales the model applies to it folded in: Granite's residual multiplier on
+ * the outputs of attention and MLP, and its logits' divisor on the classifier (the tied
+ * embedding's too; the graph scales the embeddings back).
+ */
+function withScale(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): LoadedTensor {
+  const residual = /\.(self_attn\.o_proj|mlp\.down_proj)\.weight$/.test(spec.name);
+  const classifier = spec.name === LM_HEAD_NAME ||
+    (spec.name === EMBED_NAME && config.tieWordEmbeddings);
+  const factor = residual
+    ? config.residualScale ?? 1
+    : classifier
+    ? 1 / (config.logitScale ?? 1)
+    : 1;
+  if (factor === 1) return loaded;
+  if (loaded.kind === "q40") {
+    throw new RangeError(`${spec.name}: Q4_0 blocks carried over cannot take the model's scale`);
+  }
+  const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
+  return { kind: "f32", values: values.map((v) => Math.fround(v * factor)) };
+}
+
 function member(name: string, bytes: Uint8Array): ArchiveMember {
   return { name, size: bytes.length, produce: () => bytes };
 }
@@ -352,7 +376,11 @@ export async function convertModel(
                 spec.name === LOCAL_INV_FREQ_NAME ? model.config.localRopeTheta : undefined,
               ),
             }
-            : withNormOffset(spec, model.config, await model.tensors.get(spec.name)!.load());
+            : withScale(
+              spec,
+              model.config,
+              withNormOffset(spec, model.config, await model.tensors.get(spec.name)!.load()),
+            );
           return datChunks(spec, dtype, loaded);
         },
       });

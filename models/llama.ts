@@ -1,6 +1,6 @@
 /**
- * The Llama family (Llama 2/3, TinyLlama, SmolLM, SmolLM3, Mistral without sliding window, Qwen2,
- * Qwen3, and Gemma 3's text models):
+ * The Llama family (Llama 2/3, TinyLlama, SmolLM, SmolLM3, Granite, Mistral without sliding
+ * window, Qwen2, Qwen3, and Gemma 3's text models):
  * one frozen config type and its Hugging Face tensor names; `llama_graph.ts` writes the NNEF
  * graph that runs it.
  */
@@ -13,6 +13,7 @@ const MODEL_TYPE_OF: Readonly<Record<string, string>> = {
   Qwen3ForCausalLM: "qwen3",
   Gemma3ForCausalLM: "gemma3_text",
   SmolLM3ForCausalLM: "smollm3",
+  GraniteForCausalLM: "granite",
 };
 
 /** `rope_scaling` of type `llama3` (Llama 3.1+), or `linear`. */
@@ -29,7 +30,7 @@ export type RopeScaling =
 /** Everything the graph builder needs to know about a model of the family. */
 export interface LlamaConfig {
   readonly architecture: string;
-  /** HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3`, `gemma3_text` or `smollm3`. */
+  /** HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3`, `gemma3_text`, `smollm3` or `granite`. */
   readonly modelType: string;
   readonly vocabSize: number;
   readonly hiddenSize: number;
@@ -76,6 +77,16 @@ export interface LlamaConfig {
    * fourth layer without positions, its `no_rope_layers`).
    */
   readonly ropeLayers?: readonly boolean[];
+  /**
+   * The attention's and the MLP's outputs are multiplied by this before their residual adds
+   * (Granite's `residual_multiplier`): folded into `o_proj` and `down_proj` when converted.
+   */
+  readonly residualScale?: number;
+  /**
+   * The logits are divided by this (Granite's `logits_scaling`): folded into the classifier's
+   * weights when converted, a tied embedding's too (the graph scales the embeddings back).
+   */
+  readonly logitScale?: number;
 }
 
 /** What a weight is used for; decides which storage types it may take. */
@@ -209,7 +220,29 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
     oBias: modelType !== "qwen2" && attentionBias,
     qkNorm: modelType === "qwen3",
     ...(modelType === "smollm3" ? { ropeLayers: smolLM3RopeLayers(json, file, numLayers) } : {}),
+    ...(modelType === "granite" ? graniteScales(json, file) : {}),
   });
+}
+
+/**
+ * Granite's four multipliers: of the embeddings, the attention scores (in place of 1/√head_dim),
+ * the residual branches and (as a divisor) the logits.
+ */
+function graniteScales(
+  json: Record<string, unknown>,
+  file: string,
+): Pick<LlamaConfig, "embedScale" | "attentionScale" | "residualScale" | "logitScale"> {
+  const positive = (key: string) => {
+    const v = num(json, key, file, 1);
+    if (!(v > 0)) fail(file, `field '${key}' must be positive, ${found(json, key)}`);
+    return v;
+  };
+  return {
+    embedScale: positive("embedding_multiplier"),
+    attentionScale: positive("attention_multiplier"),
+    residualScale: positive("residual_multiplier"),
+    logitScale: positive("logits_scaling"),
+  };
 }
 
 /**

@@ -143,8 +143,10 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
   const embed = weight(EMBED_NAME, [c.vocabSize, c.hiddenSize]);
   const gatherType = embedDtype === "q40" ? ", datum_type = 'f32'" : "";
   let x = g.line("embeddings", `tract_core_gather(${embed}, input_ids, axis = 0${gatherType})`);
-  if (c.embedScale !== undefined) {
-    x = g.line("embeddings_scaled", `mul(${x}, ${scalarLiteral(Math.fround(c.embedScale))})`);
+  // A tied embedding is stored divided by the logits' divisor (see `logitScale`).
+  const embedScale = (c.embedScale ?? 1) * (c.tieWordEmbeddings ? c.logitScale ?? 1 : 1);
+  if (embedScale !== 1) {
+    x = g.line("embeddings_scaled", `mul(${x}, ${scalarLiteral(Math.fround(embedScale))})`);
   }
 
   /** RMSNorm over the last axis of `input` (rank `rank`, last axis `size`). */

@@ -264,6 +264,29 @@ Deno.test("llamaConfigFromHf reads SmolLM3's layers without RoPE, listed or ever
   assert.equal(llamaConfigFromHf(LLAMA31, "config.json").ropeLayers, undefined);
 });
 
+Deno.test("llamaConfigFromHf reads Granite's multipliers", () => {
+  const granite = {
+    ...LLAMA31,
+    architectures: ["GraniteForCausalLM"],
+    model_type: "granite",
+    rope_scaling: null,
+    embedding_multiplier: 12,
+    attention_multiplier: 0.015625,
+    residual_multiplier: 0.22,
+    logits_scaling: 8,
+  };
+  const config = llamaConfigFromHf(granite, "config.json");
+  assert.equal(config.modelType, "granite");
+  assert.deepEqual(
+    [config.embedScale, config.attentionScale, config.residualScale, config.logitScale],
+    [12, 0.015625, 0.22, 8],
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...granite, logits_scaling: 0 }, "g/config.json"),
+    /g\/config.json: field 'logits_scaling' must be positive, found 0/,
+  );
+});
+
 Deno.test("buildLlamaGraph writes flat tract_core statements with S/P symbols and the t2n asserts", () => {
   const text = buildLlamaGraph(SMALL, {
     dtypes: new Map([["model.layers.0.self_attn.q_proj.weight", "q40"]]),

@@ -129,6 +129,16 @@ export interface ReferenceConfig {
   };
   /** Per layer, whether q and k are rotated (SmolLM3's `no_rope_layers`; default all). */
   readonly ropeLayers?: readonly boolean[];
+  /**
+   * Granite: embeddings times `embed`, scores times `attention` (not 1/√head_dim), residual
+   * branches times `residual`, logits divided by `logits`.
+   */
+  readonly granite?: {
+    readonly embed: number;
+    readonly attention: number;
+    readonly residual: number;
+    readonly logits: number;
+  };
 }
 
 /**
@@ -198,12 +208,13 @@ export function referenceLogits(
     ? (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))
     : (v: number) => v / (1 + Math.exp(-v));
   const embed = w("model.embed_tokens.weight");
-  const embedScale = c.gemma ? Math.sqrt(d) : 1;
+  const embedScale = c.gemma ? Math.sqrt(d) : c.granite?.embed ?? 1;
+  const residual = c.granite?.residual ?? 1;
   let xs = ids.map((id) =>
     Float64Array.from(embed.subarray(id * d, (id + 1) * d), (v) => v * embedScale)
   );
   const kvd = c.kvHeads * hd;
-  const scoreScale = 1 / Math.sqrt(c.gemma?.queryScalar ?? hd);
+  const scoreScale = c.granite?.attention ?? 1 / Math.sqrt(c.gemma?.queryScalar ?? hd);
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}`;
     const sliding = c.gemma?.sliding[l] === true;
@@ -244,7 +255,7 @@ export function referenceLogits(
       }
       let o = matvec(w(`${p}.self_attn.o_proj.weight`), ctx, d);
       if (c.gemma) o = rms(o, w(`${p}.post_attention_layernorm.weight`));
-      const r = x.map((v, i) => v + o[i]!);
+      const r = x.map((v, i) => v + residual * o[i]!);
       const m = rms(
         r,
         w(`${p}.${c.gemma ? "pre_feedforward_layernorm" : "post_attention_layernorm"}.weight`),
@@ -254,11 +265,12 @@ export function referenceLogits(
       const act = gate.map((gv, i) => activation(gv) * up[i]!);
       let down = matvec(w(`${p}.mlp.down_proj.weight`), act, d);
       if (c.gemma) down = rms(down, w(`${p}.post_feedforward_layernorm.weight`));
-      return r.map((v, i) => v + down[i]!);
+      return r.map((v, i) => v + residual * down[i]!);
     });
   }
   const last = rms(xs[n - 1]!, w("model.norm.weight"));
-  return matvec(w(c.tied ? "model.embed_tokens.weight" : "lm_head.weight"), last, c.vocab);
+  const logits = matvec(w(c.tied ? "model.embed_tokens.weight" : "lm_head.weight"), last, c.vocab);
+  return c.granite === undefined ? logits : logits.map((v) => v / c.granite!.logits);
 }
 
 /**

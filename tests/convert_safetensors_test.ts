@@ -29,6 +29,9 @@ import {
 
 const SMOLLM2 = fixture("tokenizers/smollm2");
 
+/** Granite's multipliers, of the sizes Granite 3's configs give them (as a tiny model's). */
+const GRANITE = { embed: 12, attention: 0.0625, residual: 0.22, logits: 8 };
+
 interface TinyModel {
   readonly config: ReferenceConfig;
   readonly hfConfig: Record<string, unknown>;
@@ -46,6 +49,7 @@ function tinyModel(
     qwen3?: boolean;
     gemma?: boolean;
     smollm3?: boolean;
+    granite?: boolean;
     tied?: boolean;
   } = {},
 ): TinyModel {
@@ -69,6 +73,7 @@ function tinyModel(
       ? { gemma: { window: 4, sliding: [true, false], localTheta: 10000, queryScalar: 24 } }
       : {}),
     ...(smollm3 ? { ropeLayers: [true, false] } : {}),
+    ...(options.granite ? { granite: GRANITE } : {}),
   };
   const d = config.hidden;
   const hd = config.headDim!;
@@ -121,6 +126,8 @@ function tinyModel(
     ? "qwen3"
     : smollm3
     ? "smollm3"
+    : options.granite
+    ? "granite"
     : config.qkvBias
     ? "qwen2"
     : "llama";
@@ -131,6 +138,7 @@ function tinyModel(
         qwen3: "Qwen3ForCausalLM",
         qwen2: "Qwen2ForCausalLM",
         smollm3: "SmolLM3ForCausalLM",
+        granite: "GraniteForCausalLM",
         llama: "LlamaForCausalLM",
       }[type],
     ],
@@ -164,6 +172,14 @@ function tinyModel(
         rope_local_base_freq: 10000,
         attn_logit_softcapping: null,
         final_logit_softcapping: null,
+      }
+      : {}),
+    ...(options.granite
+      ? {
+        embedding_multiplier: GRANITE.embed,
+        attention_multiplier: GRANITE.attention,
+        residual_multiplier: GRANITE.residual,
+        logits_scaling: GRANITE.logits,
       }
       : {}),
     // As SmolLM3's config writes it: the second (here the last) layer without RoPE.
@@ -451,6 +467,25 @@ Deno.test("convertModel output of a SmolLM3 model (a layer without RoPE) runs li
     const counts = fuseGraph(await loadModel(output)).counts;
     assert.deepEqual(counts, { rmsNorm: 5, rope: 2, siluGate: 2, attention: 2 });
     await assertKernelsLikePlain(output, ids, 0.01);
+  });
+});
+
+Deno.test("convertModel output of a Granite model (embedding, attention, residual and logit multipliers) runs like the reference, tied or not", async () => {
+  await withDir(async (dir) => {
+    for (const tied of [true, false]) {
+      const model = tinyModel({ granite: true, tied });
+      const { output, weights } = await convertF32(dir, model, `granite_${tied}.nnef.tar`);
+      const ids = await smollm2Ids();
+      await assertRunsLikeReference(output, model, weights, ids, 1e-4);
+      // Without the multipliers, the logits are others.
+      const { granite: _, ...plain } = model.config;
+      const apart = maxAbsDiff(
+        referenceLogits(plain, weights, ids),
+        referenceLogits(model.config, weights, ids),
+      );
+      assert.ok(apart > 0.01, `the multipliers change the logits by ${apart}`);
+      await assertKernelsLikePlain(output, ids, 0.01);
+    }
   });
 });
 
