@@ -15,7 +15,7 @@ import {
   type FieldTable,
 } from "./fields.ts";
 import { isRecord, messageList, partsText, stringField, type ToolChoice } from "./messages.ts";
-import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
+import { boolean, integer, modelName, number, type ResponseFormat, stopList } from "./validate.ts";
 
 /** A validated `POST /v1/messages` body. */
 export interface AnthropicRequest {
@@ -91,7 +91,7 @@ export function parseAnthropicRequest(body: Record<string, unknown>): AnthropicR
     maxTokens,
     stream,
     sampling,
-    stopSequences: stopSequences(body.stop_sequences),
+    stopSequences: stopList(body, "stop_sequences", MAX_STOP_SEQUENCES, true),
     responseFormat,
   };
 }
@@ -412,22 +412,4 @@ function outputFormat(value: unknown): ResponseFormat | undefined {
     );
   }
   return { type: "json_schema", name: "output", schema: format.schema, strict: true };
-}
-
-function stopSequences(value: unknown): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((s) => typeof s === "string")) {
-    throw invalidRequest(
-      "'stop_sequences' must be an array of strings",
-      "stop_sequences",
-      "invalid_type",
-    );
-  }
-  if (value.length > MAX_STOP_SEQUENCES) {
-    throw invalidRequest(
-      `'stop_sequences' may hold at most ${MAX_STOP_SEQUENCES} strings, got ${value.length}`,
-      "stop_sequences",
-    );
-  }
-  return value.filter((s) => s !== "");
 }

@@ -185,6 +185,7 @@ Deno.test("what cannot be honoured is a 400 naming where it is", () => {
   refusal({ messages, output_config: { task_budget: 5 } }, "output_config.task_budget");
   refusal({ messages, temperature: 2 }, "temperature");
   refusal({ messages, stop_sequences: "END" }, "stop_sequences");
+  refusal({ messages, stop_sequences: Array(33).fill("x") }, "stop_sequences");
   refusal({ messages, service_tier: "priority" }, "service_tier");
   refusal({ messages, top_logprobs: 2 }, "top_logprobs");
   refusal(

@@ -15,7 +15,15 @@ import {
   OLLAMA_OPTIONS,
 } from "./fields.ts";
 import { isRecord, optionalString, parseTools } from "./messages.ts";
-import { boolean, integer, modelName, number, type ResponseFormat } from "./validate.ts";
+import {
+  boolean,
+  integer,
+  modelName,
+  number,
+  repetitionPenalty,
+  type ResponseFormat,
+  stopList,
+} from "./validate.ts";
 
 /** What `/api/chat` and `/api/generate` share: the model, the output and its sampling. */
 export interface OllamaGeneration {
@@ -148,39 +156,15 @@ function parseOptions(
   set("minP", number(options, "options.min_p", 0, 1));
   set("presencePenalty", number(options, "options.presence_penalty", -2, 2));
   set("frequencyPenalty", number(options, "options.frequency_penalty", -2, 2));
-  const repeat = number(options, "options.repeat_penalty", 0, 10);
-  if (repeat === 0) {
-    throw invalidRequest(
-      "'options.repeat_penalty' must be greater than 0",
-      "options.repeat_penalty",
-    );
-  }
-  set("repetitionPenalty", repeat);
+  set("repetitionPenalty", repetitionPenalty(options, "options.repeat_penalty"));
   const seed = integer(options, "options.seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   if (seed !== undefined && seed !== -1) sampling.seed = seed;
   const predict = integer(options, "options.num_predict", -2, Number.MAX_SAFE_INTEGER);
   return {
     sampling,
-    stop: stopStrings(options["options.stop"]),
+    stop: stopList(options, "options.stop", MAX_STOP),
     maxTokens: predict === undefined || predict < 0 ? undefined : predict,
   };
-}
-
-function stopStrings(value: unknown): string[] {
-  const field = "options.stop";
-  if (value === undefined || value === null) return [];
-  if (typeof value === "string") return value === "" ? [] : [value];
-  if (!Array.isArray(value) || value.some((s) => typeof s !== "string")) {
-    throw invalidRequest(
-      `'${field}' must be a string or an array of strings`,
-      field,
-      "invalid_type",
-    );
-  }
-  if (value.length > MAX_STOP) {
-    throw invalidRequest(`'${field}' may hold at most ${MAX_STOP} strings`, field);
-  }
-  return (value as string[]).filter((s) => s !== "");
 }
 
 /** `format`: "json" (any JSON object) or a JSON schema; "" or absent for free text. */

@@ -379,11 +379,7 @@ function parseGeneration(
   set("minP", number(body, "min_p", 0, 1));
   set("presencePenalty", number(body, "presence_penalty", -2, 2));
   set("frequencyPenalty", number(body, "frequency_penalty", -2, 2));
-  const repetition = number(body, "repetition_penalty", 0, 10);
-  if (repetition === 0) {
-    throw invalidRequest("'repetition_penalty' must be greater than 0", "repetition_penalty");
-  }
-  set("repetitionPenalty", repetition);
+  set("repetitionPenalty", repetitionPenalty(body, "repetition_penalty"));
   set("seed", integer(body, "seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
   set("logitBias", logitBias(body.logit_bias));
 
@@ -394,7 +390,7 @@ function parseGeneration(
     stream,
     includeUsage,
     sampling,
-    stop: stopStrings(body.stop),
+    stop: stopList(body, "stop", 4),
     maxTokens: maxCompletion ?? maxTokens,
     n,
     stopTokenIds: tokenIds(body, "stop_token_ids"),
@@ -549,16 +545,37 @@ export function boolean(body: Record<string, unknown>, field: string): boolean |
   return value;
 }
 
-function stopStrings(value: unknown): string[] {
+/**
+ * `body[field]`: up to `most` stop strings (empty ones dropped), as a list or, unless
+ * `listOnly`, one string.
+ */
+export function stopList(
+  body: Record<string, unknown>,
+  field: string,
+  most: number,
+  listOnly = false,
+): string[] {
+  const value = body[field];
   if (value === undefined || value === null) return [];
-  if (typeof value === "string") return value === "" ? [] : [value];
+  if (typeof value === "string" && !listOnly) return value === "" ? [] : [value];
   if (!Array.isArray(value) || !value.every((s) => typeof s === "string")) {
-    throw invalidRequest("'stop' must be a string or an array of strings", "stop", "invalid_type");
+    const kinds = listOnly ? "an array of strings" : "a string or an array of strings";
+    throw invalidRequest(`'${field}' must be ${kinds}`, field, "invalid_type");
   }
-  if (value.length > 4) {
-    throw invalidRequest(`'stop' may hold at most 4 strings, got ${value.length}`, "stop");
+  if (value.length > most) {
+    throw invalidRequest(`'${field}' may hold at most ${most} strings, got ${value.length}`, field);
   }
   return value.filter((s) => s !== "");
+}
+
+/** `body[field]`: a repetition penalty, above 0 and at most 10; undefined when absent. */
+export function repetitionPenalty(
+  body: Record<string, unknown>,
+  field: string,
+): number | undefined {
+  const penalty = number(body, field, 0, 10);
+  if (penalty === 0) throw invalidRequest(`'${field}' must be greater than 0`, field);
+  return penalty;
 }
 
 function logitBias(value: unknown): Map<number, number> | undefined {

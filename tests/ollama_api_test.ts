@@ -296,6 +296,8 @@ Deno.test("ollama: errors are Ollama's shape and name what was wrong", async () 
     [{ options: { typical_p: 0.5 } }, 400, /'options\.typical_p' is not supported/],
     [{ options: { temperature: "hot" } }, 400, /'options\.temperature' must be a number/],
     [{ options: { num_predict: -3 } }, 400, /'options\.num_predict' must be between -2/],
+    [{ options: { stop: 5 } }, 400, /'options\.stop' must be a string or an array of strings/],
+    [{ options: { repeat_penalty: 0 } }, 400, /'options\.repeat_penalty' must be greater than 0/],
     [{ images: ["aGk="] }, 400, /'images' is not supported/],
     [{ suffix: "end" }, 400, /cannot fill in the middle/],
     [{ template: "{{ .Prompt }}" }, 400, /Go templates/],
