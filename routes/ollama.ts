@@ -104,20 +104,13 @@ export function ollamaRoute(state: ServingState): Hono {
     if (request.prompt === "" && request.context.length === 0) {
       return c.json({ ...envelope(model), response: "", done: true, done_reason: "load" });
     }
-    const vocab = service.tokenizer.vocabSize;
-    request.context.forEach((id, i) => {
-      if (id >= vocab) {
-        throw invalidRequest(
-          `'context[${i}]' is token ${id}, outside the vocabulary (${vocab})`,
-          `context[${i}]`,
-        );
-      }
-    });
+    // Checked against the vocabulary as any prompt of ids is.
+    const context = promptTokens(service, request.context, "context");
     const variables = thinkVariables(service, request, model);
     const { suffix } = request;
     const prompt = request.raw || suffix !== undefined
       ? request.prompt
-      : service.tokenizer.decode(request.context) + renderMessages(
+      : service.tokenizer.decode(context) + renderMessages(
         service,
         [
           ...(request.system === undefined ? [] : [{ role: "system", content: request.system }]),
