@@ -10,6 +10,7 @@ import {
 import {
   checkLayerCount,
   EMBED_NAME,
+  everyNthWithoutRope,
   gemmaLayers,
   type LlamaConfig,
   llamaConfigToHf,
@@ -171,9 +172,7 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
     qkNorm: gguf.tensors.some((t) => t.name === "blk.0.attn_q_norm.weight"),
     ...(gemma ? gemmaGguf(gguf, file, numLayers, hiddenSize, numHeads, headDim) : {}),
     // As llama.cpp runs smollm3, whose files hold no key for it: every fourth layer without RoPE.
-    ...(arch === "smollm3"
-      ? { ropeLayers: Array.from({ length: numLayers }, (_, i) => (i + 1) % 4 !== 0) }
-      : {}),
+    ...(arch === "smollm3" ? { ropeLayers: everyNthWithoutRope(numLayers, 4) } : {}),
   });
 }
 

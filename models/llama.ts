@@ -245,6 +245,11 @@ function graniteScales(
   };
 }
 
+/** Per layer, whether it has RoPE: all but every `interval`-th (SmolLM3's default, 4). */
+export function everyNthWithoutRope(numLayers: number, interval: number): boolean[] {
+  return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval !== 0);
+}
+
 /**
  * SmolLM3's layers with RoPE: `no_rope_layers` (1 for a layer with RoPE, 0 for one without),
  * or, without the list, every layer but each `no_rope_layer_interval`-th (default 4).
@@ -256,8 +261,7 @@ function smolLM3RopeLayers(
 ): boolean[] {
   const list = json.no_rope_layers;
   if (list === undefined || list === null) {
-    const interval = int(json, "no_rope_layer_interval", file, 4);
-    return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval !== 0);
+    return everyNthWithoutRope(numLayers, int(json, "no_rope_layer_interval", file, 4));
   }
   if (!Array.isArray(list) || list.length !== numLayers || list.some((v) => v !== 0 && v !== 1)) {
     fail(
