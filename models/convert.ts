@@ -268,20 +268,14 @@ function datChunks(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): 
   return [header, payload];
 }
 
-/** A norm weight as the graph multiplies by it: with the model's offset added (Gemma's 1 + w). */
-function withNormOffset(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): LoadedTensor {
-  const offset = config.normOffset ?? 0;
-  if (spec.role !== "norm" || offset === 0 || loaded.kind === "q40") return loaded;
-  const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
-  return { kind: "f32", values: values.map((v) => Math.fround(v + offset)) };
-}
-
 /**
- * A weight with the scales the model applies to it folded in: Granite's residual multiplier on
- * the outputs of attention and MLP, and its logits' divisor on the classifier (the tied
- * embedding's too; the graph scales the embeddings back).
+ * A weight as the graph uses it, with what the model applies to it folded in: a norm's offset
+ * (Gemma's 1 + w), Granite's residual multiplier on the outputs of attention and MLP, and its
+ * logits' divisor on the classifier (the tied embedding's too; the graph scales the embeddings
+ * back).
  */
-function withScale(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): LoadedTensor {
+function folded(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): LoadedTensor {
+  const offset = spec.role === "norm" ? config.normOffset ?? 0 : 0;
   const residual = /\.(self_attn\.o_proj|mlp\.down_proj)\.weight$/.test(spec.name);
   const classifier = spec.name === LM_HEAD_NAME ||
     (spec.name === EMBED_NAME && config.tieWordEmbeddings);
@@ -290,12 +284,12 @@ function withScale(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor):
     : classifier
     ? 1 / (config.logitScale ?? 1)
     : 1;
-  if (factor === 1) return loaded;
+  if (offset === 0 && factor === 1) return loaded;
   if (loaded.kind === "q40") {
     throw new RangeError(`${spec.name}: Q4_0 blocks carried over cannot take the model's scale`);
   }
   const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
-  return { kind: "f32", values: values.map((v) => Math.fround(v * factor)) };
+  return { kind: "f32", values: values.map((v) => Math.fround((v + offset) * factor)) };
 }
 
 function member(name: string, bytes: Uint8Array): ArchiveMember {
@@ -376,11 +370,7 @@ export async function convertModel(
                 spec.name === LOCAL_INV_FREQ_NAME ? model.config.localRopeTheta : undefined,
               ),
             }
-            : withScale(
-              spec,
-              model.config,
-              withNormOffset(spec, model.config, await model.tensors.get(spec.name)!.load()),
-            );
+            : folded(spec, model.config, await model.tensors.get(spec.name)!.load());
           return datChunks(spec, dtype, loaded);
         },
       });
