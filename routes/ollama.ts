@@ -66,7 +66,7 @@ export function ollamaRoute(state: ServingState): Hono {
     };
     const render = (kept: readonly ChatMessage[]) =>
       renderMessages(service, kept, "messages", request.tools, options);
-    const { prompt } = request.truncate
+    const { prompt, ids } = request.truncate
       ? fitConversation(
         service,
         request.messages,
@@ -74,7 +74,7 @@ export function ollamaRoute(state: ServingState): Hono {
         answerRoom(service, request.maxTokens, state.config.maxTokensCap),
       )
       : { prompt: render(request.messages) };
-    const promptIds = promptTokens(service, prompt, "messages");
+    const promptIds = ids ?? promptTokens(service, prompt, "messages");
     const output = outputPlan(
       state,
       service,

@@ -64,7 +64,7 @@ export function responsesRoute(state: ServingState): Hono {
     const tools = request.toolChoice === "none" ? [] : request.tools;
     const render = (kept: readonly ChatMessage[]) =>
       renderMessages(service, kept, "input", tools, { variables: request.templateVariables });
-    const { prompt } = request.truncation === "auto"
+    const { prompt, ids } = request.truncation === "auto"
       ? fitConversation(
         service,
         messages,
@@ -72,7 +72,7 @@ export function responsesRoute(state: ServingState): Hono {
         answerRoom(service, request.maxOutputTokens, state.config.maxTokensCap),
       )
       : { prompt: render(messages) };
-    const promptIds = promptTokens(service, prompt, "input");
+    const promptIds = ids ?? promptTokens(service, prompt, "input");
     const start = reasoningStart(service.chatTemplate, prompt);
     const output = outputPlan(
       state,

@@ -9,6 +9,8 @@ import type { InferenceService } from "../src/engine/service.ts";
 export interface Fitted {
   readonly messages: readonly ChatMessage[];
   readonly prompt: string;
+  /** The prompt's tokens when it fits (encoded once, here); undefined when nothing fit. */
+  readonly ids?: number[];
   /** Messages dropped from the start of the conversation. */
   readonly dropped: number;
 }
@@ -29,11 +31,15 @@ export function fitConversation(
   room: number,
 ): Fitted {
   const limit = service.contextLength - Math.max(1, room);
-  // Texts far over the limit are told apart without being tokenized.
-  const fits = (text: string) =>
-    service.leastTokens(text) <= limit && service.encodePrompt(text).length <= limit;
+  // The prompt's ids when it fits; texts far over the limit are told apart untokenized.
+  const fits = (text: string): number[] | undefined => {
+    if (service.leastTokens(text) > limit) return undefined;
+    const ids = service.encodePrompt(text);
+    return ids.length <= limit ? ids : undefined;
+  };
   const whole = render(messages);
-  if (fits(whole)) return { messages, prompt: whole, dropped: 0 };
+  const wholeIds = fits(whole);
+  if (wholeIds) return { messages, prompt: whole, ids: wholeIds, dropped: 0 };
   const head = messages.findIndex((m) => m.role !== "system" && m.role !== "developer");
   // Where a turn may start: a user message after the head (the first is not a cut).
   const cuts = messages.flatMap((m, i) => (i > head && m.role === "user" ? [i] : []));
@@ -45,8 +51,9 @@ export function fitConversation(
     const mid = (lo + hi) >> 1;
     const kept = cut(cuts[mid]!);
     const prompt = render(kept);
-    if (fits(prompt)) {
-      best = { messages: kept, prompt, dropped: cuts[mid]! - head };
+    const ids = fits(prompt);
+    if (ids) {
+      best = { messages: kept, prompt, ids, dropped: cuts[mid]! - head };
       hi = mid - 1;
     } else {
       lo = mid + 1;

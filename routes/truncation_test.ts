@@ -32,6 +32,7 @@ Deno.test("fitConversation drops the fewest oldest turns that leave the room, ke
   const fitted = fitConversation(service, long, render, room);
   assert.ok(tokens(fitted.prompt) <= limit);
   assert.equal(fitted.prompt, render(fitted.messages));
+  assert.deepEqual(fitted.ids, service.encodePrompt(fitted.prompt));
   assert.deepEqual(fitted.messages[0], long[0]);
   assert.equal(fitted.messages[1]!.role, "user");
   assert.deepEqual(fitted.messages.slice(1), long.slice(1 + fitted.dropped));
@@ -44,4 +45,5 @@ Deno.test("fitConversation drops the fewest oldest turns that leave the room, ke
   const refused = fitConversation(service, huge, render, room);
   assert.equal(refused.dropped, 0);
   assert.equal(refused.messages, huge);
+  assert.equal(refused.ids, undefined);
 });
