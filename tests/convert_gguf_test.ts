@@ -276,26 +276,7 @@ async function convertQwenGguf(
 
 Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) without reordering rows", async () => {
   await withDir(async (dir) => {
-    const { hidden: d, intermediate: ff, vocab } = QWEN;
-    const kv = 16;
-    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
-    const tensors: GgufTensorData[] = [
-      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
-      { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: f32(d, 2) },
-      { name: "blk.0.attn_q.weight", dims: [d, d], type: 0, bytes: f32(d * d, 3) },
-      { name: "blk.0.attn_q.bias", dims: [d], type: 0, bytes: f32(d, 4) },
-      { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
-      { name: "blk.0.attn_k.bias", dims: [kv], type: 0, bytes: f32(kv, 6) },
-      { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
-      { name: "blk.0.attn_v.bias", dims: [kv], type: 0, bytes: f32(kv, 8) },
-      { name: "blk.0.attn_output.weight", dims: [d, d], type: 0, bytes: f32(d * d, 9) },
-      { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: f32(d, 10) },
-      { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
-      { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
-      { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
-      { name: "output_norm.weight", dims: [d], type: 0, bytes: f32(d, 14) },
-      { name: "output.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 15) },
-    ];
+    const tensors = ggufModel(1, QWEN.hidden / QWEN.heads, { bias: true, untied: true });
     const { result, output } = await convertQwenGguf(dir, "qwen2", tensors, {}, {
       tied: false,
       qkvBias: true,
@@ -313,42 +294,67 @@ Deno.test("convertModel converts a qwen2 GGUF (biases, GQA, byte-level BPE) with
 });
 
 /**
- * The tensors of a one-block model of {@link QWEN}'s sizes with heads of `hd` whose q and k are
- * normed (Qwen3); with `gemma`, with Gemma's norms after attention and the MLP too. Norms
- * hold 1 + a small random value.
+ * The tensors of a `layers`-block model of {@link QWEN}'s sizes with heads of `hd`: q and k
+ * normed with `qkNorm` (Qwen3), Gemma's norms after attention and the MLP with `gemma`, q/k/v
+ * biases with `bias` (Qwen2), an untied `output.weight` with `untied`. Norms hold 1 + a small
+ * random value.
  */
-function normedBlock(hd: number, gemma: boolean): GgufTensorData[] {
+function ggufModel(
+  layers: number,
+  hd: number,
+  options: { qkNorm?: boolean; gemma?: boolean; bias?: boolean; untied?: boolean } = {},
+): GgufTensorData[] {
   const { hidden: d, intermediate: ff, vocab } = QWEN;
   const [q, kv] = [4 * hd, 2 * hd];
   const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
   const norm = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
+  const block = (l: number): GgufTensorData[] => {
+    const at = (name: string) => `blk.${l}.${name}`;
+    const seed = 100 * l;
+    const tensor = (
+      name: string,
+      dims: number[],
+      bytes: (n: number, seed: number) => Uint8Array,
+      k: number,
+    ) => ({
+      name: at(name),
+      dims,
+      type: 0,
+      bytes: bytes(dims.reduce((a, b) => a * b, 1), seed + k),
+    });
+    return [
+      tensor("attn_norm.weight", [d], norm, 2),
+      tensor("attn_q.weight", [d, q], f32, 3),
+      ...(options.bias ? [tensor("attn_q.bias", [q], f32, 16)] : []),
+      ...(options.qkNorm ? [tensor("attn_q_norm.weight", [hd], norm, 4)] : []),
+      tensor("attn_k.weight", [d, kv], f32, 5),
+      ...(options.bias ? [tensor("attn_k.bias", [kv], f32, 17)] : []),
+      ...(options.qkNorm ? [tensor("attn_k_norm.weight", [hd], norm, 6)] : []),
+      tensor("attn_v.weight", [d, kv], f32, 7),
+      ...(options.bias ? [tensor("attn_v.bias", [kv], f32, 18)] : []),
+      tensor("attn_output.weight", [q, d], f32, 9),
+      ...(options.gemma ? [tensor("post_attention_norm.weight", [d], norm, 15)] : []),
+      tensor("ffn_norm.weight", [d], norm, 10),
+      tensor("ffn_gate.weight", [d, ff], f32, 11),
+      tensor("ffn_up.weight", [d, ff], f32, 12),
+      tensor("ffn_down.weight", [ff, d], f32, 13),
+      ...(options.gemma ? [tensor("post_ffw_norm.weight", [d], norm, 19)] : []),
+    ];
+  };
   return [
     { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
-    { name: "blk.0.attn_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
-    { name: "blk.0.attn_q.weight", dims: [d, q], type: 0, bytes: f32(d * q, 3) },
-    { name: "blk.0.attn_q_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 4) },
-    { name: "blk.0.attn_k.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 5) },
-    { name: "blk.0.attn_k_norm.weight", dims: [hd], type: 0, bytes: norm(hd, 6) },
-    { name: "blk.0.attn_v.weight", dims: [d, kv], type: 0, bytes: f32(d * kv, 7) },
-    { name: "blk.0.attn_output.weight", dims: [q, d], type: 0, bytes: f32(d * q, 9) },
-    ...(gemma
-      ? [{ name: "blk.0.post_attention_norm.weight", dims: [d], type: 0, bytes: norm(d, 15) }]
-      : []),
-    { name: "blk.0.ffn_norm.weight", dims: [d], type: 0, bytes: norm(d, 10) },
-    { name: "blk.0.ffn_gate.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 11) },
-    { name: "blk.0.ffn_up.weight", dims: [d, ff], type: 0, bytes: f32(d * ff, 12) },
-    { name: "blk.0.ffn_down.weight", dims: [ff, d], type: 0, bytes: f32(d * ff, 13) },
-    ...(gemma
-      ? [{ name: "blk.0.post_ffw_norm.weight", dims: [d], type: 0, bytes: norm(d, 16) }]
-      : []),
+    ...Array.from({ length: layers }, (_, l) => block(l)).flat(),
     { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 14) },
+    ...(options.untied
+      ? [{ name: "output.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 20) }]
+      : []),
   ];
 }
 
 Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length apart from d / heads)", async () => {
   await withDir(async (dir) => {
     const hd = 16; // d / heads would be 8
-    const tensors = normedBlock(hd, false);
+    const tensors = ggufModel(1, hd, { qkNorm: true });
     const { result } = await convertQwenGguf(dir, "qwen3", tensors, {
       "qwen3.attention.key_length": { type: "u32", value: hd },
       "qwen3.attention.value_length": { type: "u32", value: hd },
@@ -359,31 +365,7 @@ Deno.test("convertModel converts a qwen3 GGUF (q and k heads normed, key_length 
 
 Deno.test("convertModel converts a smollm3 GGUF (q/k rows reordered as llama's, every fourth layer without RoPE) as llama.cpp runs it", async () => {
   await withDir(async (dir) => {
-    const { hidden: d, intermediate: ff, vocab, heads, kvHeads } = QWEN;
-    const hd = d / heads;
-    const f32 = (n: number, seed: number) => f32Bytes(randomValues(n, seed, 0.5));
-    const norm = (n: number, seed: number) =>
-      f32Bytes(randomValues(n, seed, 0.2).map((v) => 1 + v));
-    const layer = (l: number): GgufTensorData[] => {
-      const at = (name: string) => `blk.${l}.${name}.weight`;
-      const seed = 100 * (l + 1);
-      return [
-        { name: at("attn_norm"), dims: [d], type: 0, bytes: norm(d, seed) },
-        { name: at("attn_q"), dims: [d, heads * hd], type: 0, bytes: f32(d * d, seed + 1) },
-        { name: at("attn_k"), dims: [d, kvHeads * hd], type: 0, bytes: f32(d * d / 2, seed + 2) },
-        { name: at("attn_v"), dims: [d, kvHeads * hd], type: 0, bytes: f32(d * d / 2, seed + 3) },
-        { name: at("attn_output"), dims: [d, d], type: 0, bytes: f32(d * d, seed + 4) },
-        { name: at("ffn_norm"), dims: [d], type: 0, bytes: norm(d, seed + 5) },
-        { name: at("ffn_gate"), dims: [d, ff], type: 0, bytes: f32(d * ff, seed + 6) },
-        { name: at("ffn_up"), dims: [d, ff], type: 0, bytes: f32(d * ff, seed + 7) },
-        { name: at("ffn_down"), dims: [ff, d], type: 0, bytes: f32(d * ff, seed + 8) },
-      ];
-    };
-    const tensors: GgufTensorData[] = [
-      { name: "token_embd.weight", dims: [d, vocab], type: 0, bytes: f32(d * vocab, 1) },
-      ...[0, 1, 2, 3].flatMap(layer),
-      { name: "output_norm.weight", dims: [d], type: 0, bytes: norm(d, 2) },
-    ];
+    const tensors = ggufModel(4, QWEN.hidden / QWEN.heads);
     // Checked against the reference's llama.cpp semantics: adjacent-pair RoPE, none in layer 4.
     await convertQwenGguf(dir, "smollm3", tensors, {
       "smollm3.block_count": { type: "u32", value: 4 },
@@ -394,7 +376,7 @@ Deno.test("convertModel converts a smollm3 GGUF (q/k rows reordered as llama's, 
 Deno.test("convertModel converts a gemma3 GGUF (norms holding 1 + w, four a layer, a sliding layer) as llama.cpp runs it", async () => {
   await withDir(async (dir) => {
     const hd = 16;
-    const tensors = normedBlock(hd, true);
+    const tensors = ggufModel(1, hd, { qkNorm: true, gemma: true });
     // The one layer is a sliding one (llama.cpp's pattern: every sixth is global) of two
     // positions: the four tokens outgrow it.
     const gemma = { window: 2, sliding: [true], localTheta: 10000, queryScalar: hd };
