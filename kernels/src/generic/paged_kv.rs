@@ -300,6 +300,58 @@ mod tests {
         }
     }
 
+    /// The queries (m, 4 heads, 10), the paged attention's output over `kv_len` cached
+    /// positions of keys and values in `kv`'s layout (scale 0.3), and those keys and values
+    /// as a contiguous cache (2 kv heads, kv_len, 10).
+    fn run_paged(
+        kv: PagedLayout,
+        m: usize,
+        kv_len: usize,
+        q_pos0: usize,
+        window: usize,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (table, kr, kc) = paged(&kv, kv_len, 2);
+        let (same, vr, vc) = paged(&kv, kv_len, 7);
+        assert_eq!(table, same);
+        let q = values(m * 4 * 10, 3);
+        let s = PagedShape {
+            m,
+            n_heads: 4,
+            kv,
+            kv_len,
+            q_pos0,
+            scale: 0.3,
+            window,
+        };
+        let mut out = vec![0.0f32; q.len()];
+        let mut scores = vec![0.0f32; kv_len];
+        attention_paged(&q, &mut out, &kr, &vr, &table, &mut scores, &s, 0, 4);
+        (q, out, kc, vc)
+    }
+
+    /// Contiguous attention of `q` (rows, 4 heads, 10) over `len` positions of `kc` and `vc`
+    /// (2 kv heads, len, 10), the rows at positions `q_pos0..`.
+    fn contiguous(q: &[f32], kc: &[f32], vc: &[f32], len: usize, q_pos0: usize) -> Vec<f32> {
+        let cs = AttentionShape {
+            m: q.len() / 40,
+            n_heads: 4,
+            n_kv_heads: 2,
+            head_dim: 10,
+            capacity: len,
+            kv_len: len,
+            q_pos0,
+            scale: 0.3,
+        };
+        let mut want = vec![0.0f32; q.len()];
+        let mut scores = vec![0.0f32; len];
+        attention_f32(q, kc, vc, &mut want, &mut scores, &cs, 0, 4);
+        want
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
     #[test]
     fn attention_paged_equals_contiguous_attention_on_the_same_values() {
         // One run, then runs of one head of 6 blocks each (the table names blocks 1..=4).
@@ -313,36 +365,9 @@ mod tests {
                 run_heads: if runs > 0 { 1 } else { 0 },
                 run_stride: runs * 3 * 10 * item,
             };
-            let (m, n_heads, kv_len, q_pos0) = (3, 4, 11, 8);
-            let (table, kr, kc) = paged(&kv, kv_len, 2);
-            let (same, vr, vc) = paged(&kv, kv_len, 7);
-            assert_eq!(table, same);
-            let q = values(m * n_heads * 10, 3);
-            let s = PagedShape {
-                m,
-                n_heads,
-                kv,
-                kv_len,
-                q_pos0,
-                scale: 0.3,
-                window: 0,
-            };
-            let mut out = vec![0.0f32; q.len()];
-            let mut scores = vec![0.0f32; kv_len];
-            attention_paged(&q, &mut out, &kr, &vr, &table, &mut scores, &s, 0, n_heads);
-            let cs = AttentionShape {
-                m,
-                n_heads,
-                n_kv_heads: 2,
-                head_dim: 10,
-                capacity: kv_len,
-                kv_len,
-                q_pos0,
-                scale: 0.3,
-            };
-            let mut want = vec![0.0f32; q.len()];
-            attention_f32(&q, &kc, &vc, &mut want, &mut scores, &cs, 0, n_heads);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let (m, kv_len, q_pos0) = (3, 11, 8);
+            let (q, out, kc, vc) = run_paged(kv, m, kv_len, q_pos0, 0);
+            let want = contiguous(&q, &kc, &vc, kv_len, q_pos0);
             assert_eq!(bits(&out), bits(&want), "f16 {f16}, runs of {runs} blocks");
         }
     }
@@ -357,22 +382,8 @@ mod tests {
             run_heads: 0,
             run_stride: 0,
         };
-        let (m, n_heads, kv_len, q_pos0, window) = (4, 4, 11, 7, 5);
-        let (table, kr, kc) = paged(&kv, kv_len, 2);
-        let (_, vr, vc) = paged(&kv, kv_len, 7);
-        let q = values(m * n_heads * 10, 3);
-        let s = PagedShape {
-            m,
-            n_heads,
-            kv,
-            kv_len,
-            q_pos0,
-            scale: 0.3,
-            window,
-        };
-        let mut out = vec![0.0f32; q.len()];
-        let mut scores = vec![0.0f32; kv_len];
-        attention_paged(&q, &mut out, &kr, &vr, &table, &mut scores, &s, 0, n_heads);
+        let (m, kv_len, q_pos0, window) = (4, 11, 7, 5);
+        let (q, out, kc, vc) = run_paged(kv, m, kv_len, q_pos0, window);
         // Row t sees positions q_pos0 + t + 1 - window ..= q_pos0 + t: a contiguous cache of
         // just those, its query the last one.
         for t in 0..m {
@@ -383,22 +394,9 @@ mod tests {
                     .flat_map(|g| c[(g * kv_len + first) * 10..(g * kv_len + end) * 10].to_vec())
                     .collect()
             };
-            let cs = AttentionShape {
-                m: 1,
-                n_heads,
-                n_kv_heads: 2,
-                head_dim: 10,
-                capacity: window,
-                kv_len: window,
-                q_pos0: window - 1,
-                scale: 0.3,
-            };
-            let row = &q[t * n_heads * 10..(t + 1) * n_heads * 10];
-            let mut want = vec![0.0f32; row.len()];
-            attention_f32(row, &slice(&kc), &slice(&vc), &mut want, &mut scores, &cs, 0, n_heads);
-            let got = &out[t * n_heads * 10..(t + 1) * n_heads * 10];
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(got), bits(&want), "row {t}");
+            let row = &q[t * 40..(t + 1) * 40];
+            let want = contiguous(row, &slice(&kc), &slice(&vc), window, window - 1);
+            assert_eq!(bits(&out[t * 40..(t + 1) * 40]), bits(&want), "row {t}");
         }
     }
 }
