@@ -23,6 +23,7 @@ import {
   repetitionPenalty,
   type ResponseFormat,
   stopList,
+  tokenIds,
 } from "./validate.ts";
 
 /** What `/api/chat` and `/api/generate` share: the model, the output and its sampling. */
@@ -88,7 +89,7 @@ export function parseOllamaGenerate(body: Record<string, unknown>): OllamaGenera
   const generation = parseGeneration(body, OLLAMA_GENERATE_FIELDS);
   const raw = boolean(body, "raw") ?? false;
   const system = optionalText(body, "system");
-  const context = tokenIds(body.context);
+  const context = tokenIds(body, "context");
   const suffix = optionalText(body, "suffix");
   const other = system !== undefined ? "system" : context.length > 0 ? "context" : undefined;
   if (other !== undefined && (raw || suffix !== undefined)) {
@@ -192,23 +193,6 @@ function optionalText(body: Record<string, unknown>, field: string): string | un
     throw invalidRequest(`'${field}' must be a string`, field, "invalid_type");
   }
   return value;
-}
-
-function tokenIds(value: unknown): number[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) {
-    throw invalidRequest("'context' must be an array of token ids", "context", "invalid_type");
-  }
-  value.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0) {
-      throw invalidRequest(
-        `'context[${i}]' must be a token id (a whole number from 0)`,
-        `context[${i}]`,
-        "invalid_type",
-      );
-    }
-  });
-  return value as number[];
 }
 
 const ROLES = new Set(["system", "user", "assistant", "tool"]);

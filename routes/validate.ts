@@ -485,7 +485,8 @@ function structuredOutput(value: unknown): StructuredOutput | undefined {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** A list of token ids (checked against the vocabulary with the model, later). */
-function tokenIds(body: Record<string, unknown>, field: string): number[] {
+/** `body[field]`: a list of token ids (checked against a vocabulary later); [] when absent. */
+export function tokenIds(body: Record<string, unknown>, field: string): number[] {
   const value = body[field];
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
