@@ -22,8 +22,20 @@ const FAMILIES: readonly (readonly [string, string, string])[] = [
   ["<\uFF5Cfim\u2581begin\uFF5C>", "<\uFF5Cfim\u2581hole\uFF5C>", "<\uFF5Cfim\u2581end\uFF5C>"],
 ];
 
+const found = new WeakMap<Tokenizer, FimTokens | null>();
+
 /** The markers of `tokenizer`'s vocabulary, each a token of its own; null when it has none. */
 export function fimTokens(tokenizer: Tokenizer): FimTokens | null {
+  let tokens = found.get(tokenizer);
+  if (tokens === undefined) {
+    tokens = search(tokenizer);
+    found.set(tokenizer, tokens);
+  }
+  return tokens;
+}
+
+/** The first family whose three markers each encode to one token of that name. */
+function search(tokenizer: Tokenizer): FimTokens | null {
   const single = (marker: string) => {
     const ids = tokenizer.encode(marker, { addBos: false });
     return ids.length === 1 && tokenizer.piece?.(ids[0]!) === marker ? ids[0]! : null;
