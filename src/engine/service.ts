@@ -5,6 +5,7 @@ import { vocabTrie } from "./constrain/vocab_trie.ts";
 import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
+import { IndentStop } from "./indent_stop.ts";
 import { reasoningParser, type ReasoningPiece, type ReasoningStart } from "./reasoning.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
@@ -74,6 +75,16 @@ export interface GenerateOptions {
    * document is whole; the text is then the UTF-8 of the tokens' bytes, exactly what it checked.
    */
   readonly constraint?: TokenConstraint;
+  /**
+   * Code completion: after the first line, a line indented by fewer spaces or tabs than this
+   * ends generation after its indentation (finish reason "length"); see `IndentStop`.
+   */
+  readonly minIndent?: number;
+  /**
+   * Once this many milliseconds have passed since the first token and the text holds a newline,
+   * generation ends after the current token (finish reason "length").
+   */
+  readonly timeLimitMs?: number;
 }
 
 /** Why generation ended, in OpenAI terms. */
@@ -389,6 +400,11 @@ export class InferenceService {
       ? new ByteDetokenizer(this.#tokenizer)
       : new IncrementalDetokenizer(this.#tokenizer, promptIds);
     const stop = new StopMatcher(options.stop);
+    const indent = options.minIndent ? new IndentStop(options.minIndent) : null;
+    /** The text after the stop strings and the indentation are cut. */
+    const cut = (text: string) => indent?.push(stop.push(text)) ?? stop.push(text);
+    let firstTokenAt = 0;
+    let newline = false;
     const ending = new Set([
       ...(options.ignoreEos ? [] : this.#tokenizer.eos),
       ...options.stopTokenIds ?? [],
@@ -451,13 +467,23 @@ export class InferenceService {
       }
       constraint?.accept(id);
       generated.push(id);
-      if (generated.length === 1) options.onFirstToken?.();
+      if (generated.length === 1) {
+        firstTokenAt = performance.now();
+        options.onFirstToken?.();
+      }
       logprobs?.add(tokenLogprob(logits, id, options.logprobs!));
-      send(stop.push(detokenizer.push(id)));
+      const piece = detokenizer.push(id);
+      newline ||= piece.includes("\n");
+      send(cut(piece));
       if (stop.stopped || constraint?.complete) {
         finishReason = "stop";
         return null;
       }
+      if (indent?.stopped) return null;
+      if (
+        options.timeLimitMs !== undefined && newline &&
+        performance.now() - firstTokenAt >= options.timeLimitMs
+      ) return null;
       return generated.length >= limit ? null : id;
     };
     const run = this.#model.submit({
@@ -468,10 +494,10 @@ export class InferenceService {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     run.done.then((outcome) => {
-      if (!stop.stopped) {
-        let rest = stop.push(detokenizer.flush());
+      if (!stop.stopped && !indent?.stopped) {
+        let rest = cut(detokenizer.flush());
         if (stop.stopped) finishReason = "stop";
-        else rest += stop.flush();
+        else rest += indent ? indent.push(stop.flush()) + indent.flush() : stop.flush();
         if (rest !== "") emit(thinking?.push(rest) ?? { reasoning: "", content: rest });
       }
       if (thinking) emit(thinking.flush());

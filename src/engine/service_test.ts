@@ -272,3 +272,38 @@ Deno.test("InferenceService.generate under a constraint ends with a whole docume
     assert.ok(constraint.stats.masks > 0);
   }
 });
+
+Deno.test("InferenceService.generate ends code completion at a line indented too little, or at a newline once out of time", async () => {
+  const service = await stories();
+  const prompt = service.encodePrompt("Once upon a time");
+  const run = async (options: { minIndent?: number; timeLimitMs?: number }) => {
+    const events = await collect(
+      service.generate(prompt, {
+        sampling: { temperature: 0 },
+        stop: [],
+        maxTokens: 60,
+        ...options,
+      }),
+    );
+    const done = events.at(-1)!;
+    assert.ok(done.type === "done");
+    const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+    return { text, done };
+  };
+  const whole = await run({});
+  const firstLine = whole.text.slice(0, whole.text.indexOf("\n") + 1);
+  assert.ok(firstLine.length > 1 && whole.text.length > firstLine.length + 1);
+
+  // The reference's second line ("Lily ...") starts unindented.
+  const indented = await run({ minIndent: 2 });
+  assert.equal(indented.text, firstLine);
+  assert.equal(indented.done.finishReason, "length");
+  assert.ok(indented.done.completionTokens < whole.done.completionTokens);
+
+  // With no time left, the token that writes the newline (a token of its own here) is the last.
+  const timed = await run({ timeLimitMs: 0 });
+  assert.equal(timed.text, firstLine);
+  assert.equal(timed.done.finishReason, "length");
+  const untimed = await run({ timeLimitMs: 60_000 });
+  assert.equal(untimed.text, whole.text);
+});
