@@ -199,10 +199,15 @@ export const RESPONSE_FIELDS: FieldTable = {
  * Refuses, with a 400 naming the field, a field `table` does not list and a refused field
  * given a value it does not allow; nothing is dropped silently.
  */
-export function checkFields(body: Record<string, unknown>, table: FieldTable): void {
+export function checkFields(
+  body: Record<string, unknown>,
+  table: FieldTable,
+  unknown: "refused" | "ignored" = "refused",
+): void {
   for (const [field, value] of Object.entries(body)) {
     const rule = table[field];
     if (rule === undefined) {
+      if (unknown === "ignored") continue;
       throw new ApiError(400, `Unrecognized request argument supplied: ${field}`, {
         param: field,
         code: "unknown_parameter",
@@ -349,6 +354,99 @@ export const OLLAMA_OPTIONS: FieldTable = {
   logits_all: noEffect("logprobs give what is asked for"),
   vocab_only: refused("the model is served whole", isFalse),
   embedding_only: noEffect("the model gives answers and embeddings"),
+};
+
+/**
+ * What llama.cpp's `POST /completion` and `POST /infill` share: everything but the prompt.
+ * Fields it does not list are ignored, as llama.cpp ignores them.
+ */
+const LLAMA_CPP_GENERATION_FIELDS: FieldTable = {
+  model: honoured("the served model's id or one of its aliases; may be left out"),
+  stream: honoured(
+    "server-sent events: a piece of text each, then the result with `stop: true`; no [DONE]",
+  ),
+  n_predict: honoured(
+    "most tokens to generate, cut to the context; -1 (the default): up to the context's end; 0: the prompt is only read into the prefix cache",
+  ),
+  max_tokens: honoured("n_predict's other name"),
+  temperature: honoured("default 0.8, llama.cpp's; 0 or below is greedy"),
+  top_k: honoured("default 40"),
+  top_p: honoured("default 0.95"),
+  min_p: honoured("default 0.05"),
+  seed: honoured("the same seed and request give the same text; -1 (the default): random"),
+  stop: honoured("strings, cut from the text; the one met is `stopping_word`"),
+  repeat_penalty: honoured("Hugging Face's repetition penalty, over every generated token"),
+  presence_penalty: honoured(),
+  frequency_penalty: honoured(),
+  repeat_last_n: noEffect("the penalties count every generated token"),
+  samplers: honoured(
+    "names (or llama.cpp's letters): top_k, top_p, min_p, temperature and penalties left out are off (temperature 1); the order is Rill's; dry, typ_p, xtc, top_n_sigma and infill are accepted and not applied",
+  ),
+  n_probs: honoured(
+    "0 to 20: `completion_probabilities`, each token's log-probability and the most likely n",
+  ),
+  post_sampling_probs: refused("probabilities after the samplers are not computed", isFalse),
+  ignore_eos: honoured(),
+  logit_bias: honoured(
+    "[[id or text, bias], ...] or {id: bias}; a bias of false: never; a text biases its tokens",
+  ),
+  grammar: honoured("a GBNF grammar (llama.cpp's notation)"),
+  json_schema: honoured("a JSON schema (the subset in the README)"),
+  n_indent: honoured(
+    "after the first line, a line indented by fewer spaces or tabs ends the answer (stop_type limit)",
+  ),
+  t_max_predict_ms: honoured(
+    "once this many ms have passed since the first token, the next newline ends the answer",
+  ),
+  t_max_prompt_ms: noEffect("the prompt is always read whole (llama.cpp ignores it too)"),
+  cache_prompt: noEffect("the prefix cache is always on: a prompt's cached blocks are reused"),
+  return_tokens: honoured("`tokens`: the answer's token ids"),
+  response_fields: honoured(
+    "only these fields of the result; a path such as `timings/prompt_n` is read inside objects and keyed by the path",
+  ),
+  timings_per_token: noEffect("timings come with the result only"),
+  return_progress: noEffect("no progress events while the prompt is read"),
+  id_slot: noEffect("the scheduler places each sequence"),
+  n_keep: noEffect("the context is never shifted"),
+  n_discard: noEffect("the context is never shifted"),
+  n_cache_reuse: noEffect("the context is never shifted"),
+  min_keep: noEffect("samplers keep what they keep"),
+  dynatemp_range: refused("no dynamic temperature", (v) => v === 0),
+  dynatemp_exponent: noEffect("only read with dynatemp_range"),
+  typical_p: refused("no typical sampling", (v) => v === 1),
+  mirostat: refused("no mirostat sampling", (v) => v === 0),
+  mirostat_tau: noEffect("only read by mirostat sampling"),
+  mirostat_eta: noEffect("only read by mirostat sampling"),
+  dry_multiplier: refused("no DRY penalty", (v) => v === 0),
+  dry_base: noEffect("only read with dry_multiplier"),
+  dry_allowed_length: noEffect("only read with dry_multiplier"),
+  dry_penalty_last_n: noEffect("only read with dry_multiplier"),
+  dry_sequence_breakers: noEffect("only read with dry_multiplier"),
+  xtc_probability: refused("no XTC sampling", (v) => v === 0),
+  xtc_threshold: noEffect("only read with xtc_probability"),
+  top_n_sigma: refused("no top-n-sigma sampling", (v) => v === -1),
+  image_data: refused("the model reads text", noTools),
+  multimodal_data: refused("the model reads text", noTools),
+  lora: refused("no LoRA adapters", noTools),
+};
+
+/** `POST /completion` (llama.cpp's own). */
+export const LLAMA_CPP_COMPLETION_FIELDS: FieldTable = {
+  prompt: honoured(
+    'a text, token ids, or both ([12, "text", 34]: BOS first when it starts with text); a list of texts or lists answers each, in an array',
+  ),
+  ...LLAMA_CPP_GENERATION_FIELDS,
+};
+
+/** `POST /infill` (llama.cpp's own). */
+export const LLAMA_CPP_INFILL_FIELDS: FieldTable = {
+  input_prefix: honoured("the code before the cursor (text or ids); its end is kept"),
+  input_suffix: honoured("the code after the cursor (text or ids); its start is kept"),
+  input_extra: honoured(
+    "files of the project, [{filename, text}], read first (as a repository with the model's tokens for it); their end is kept",
+  ),
+  prompt: honoured("text right before the cursor, after input_prefix, never cut"),
+  ...LLAMA_CPP_GENERATION_FIELDS,
 };
 
 /** `POST /api/embed` (Ollama's). */

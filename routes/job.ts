@@ -11,7 +11,7 @@ import type {
   InferenceService,
 } from "../src/engine/service.ts";
 import type { TokenLogprob } from "../src/engine/sampler.ts";
-import { FIM_MARKERS, fimPrompt, fimTokens } from "../src/engine/fill_in_middle.ts";
+import { FIM_MARKERS, fimPrompt, type FimTokens, fimTokens } from "../src/engine/fill_in_middle.ts";
 import { QueueFullError } from "../src/scheduler/queue.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import type { JobTicket, ServingState } from "./state.ts";
@@ -75,16 +75,7 @@ export function fimPromptTokens(
   suffix: string,
   field: string,
 ): number[] {
-  const tokens = fimTokens(service.tokenizer);
-  if (tokens === null) {
-    throw new ApiError(
-      400,
-      `The model '${service.modelId}' cannot fill in the middle: its vocabulary has no such tokens (${
-        FIM_MARKERS.join(", ")
-      }, ...)`,
-      { param: "suffix", code: "model_not_supported" },
-    );
-  }
+  const tokens = requireFimTokens(service, "suffix");
   const least = (typeof prefix === "string" ? service.leastTokens(prefix) : prefix.length) +
     service.leastTokens(suffix);
   if (least > service.contextLength) {
@@ -98,6 +89,21 @@ export function fimPromptTokens(
   return fimPrompt(service.tokenizer, tokens, before, suffix);
 }
 
+/** The model's fill-in-the-middle tokens, or a 400 naming `field` when it has none. */
+export function requireFimTokens(service: InferenceService, field: string): FimTokens {
+  const tokens = fimTokens(service.tokenizer);
+  if (tokens === null) {
+    throw new ApiError(
+      400,
+      `The model '${service.modelId}' cannot fill in the middle: its vocabulary has no such tokens (${
+        FIM_MARKERS.join(", ")
+      }, ...)`,
+      { param: field, code: "model_not_supported" },
+    );
+  }
+  return tokens;
+}
+
 /** What a generation job is made of. */
 export interface JobSpec {
   readonly service: InferenceService;
@@ -108,6 +114,9 @@ export interface JobSpec {
       readonly echo?: boolean;
       /** Most tokens of a thinking model's reasoning block (see `GenerateOptions`). */
       readonly reasoningBudget?: number | undefined;
+      /** Code completion's least indentation and time limit (see `GenerateOptions`). */
+      readonly minIndent?: number;
+      readonly timeLimitMs?: number | undefined;
     };
   /** The prompts' ids, one or more; each gets `request.n` choices. */
   readonly prompts: readonly (readonly number[])[];
@@ -524,6 +533,8 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
     ...(reasoning && job.request.reasoningBudget !== undefined
       ? { reasoningBudget: job.request.reasoningBudget }
       : {}),
+    ...(job.request.minIndent ? { minIndent: job.request.minIndent } : {}),
+    ...(job.request.timeLimitMs === undefined ? {} : { timeLimitMs: job.request.timeLimitMs }),
   });
 }
 

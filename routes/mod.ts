@@ -4,6 +4,7 @@ import { cors } from "hono/cors";
 import { anthropicErrorResponse, anthropicRoute, isAnthropicPath } from "./anthropic.ts";
 import { bearerAuth } from "./auth.ts";
 import { isOllamaPath, ollamaErrorResponse, ollamaRoute } from "./ollama.ts";
+import { llamaCppRoute } from "./llama_cpp.ts";
 import { chatRoute } from "./chat.ts";
 import { completionsRoute } from "./completions.ts";
 import { ApiError, toApiError } from "./errors.ts";
@@ -37,6 +38,11 @@ const METRIC_ROUTES = new Set([
   "/api/version",
   "/health",
   "/ready",
+  "/completion",
+  "/completions",
+  "/infill",
+  "/props",
+  "/apply-template",
   "/tokenize",
   "/detokenize",
   "/metrics",
@@ -51,8 +57,8 @@ export interface App {
 }
 
 /**
- * The HTTP service: OpenAI-compatible routes under `/v1`, Anthropic's `/v1/messages` and
- * Ollama's API under `/api`, plus
+ * The HTTP service: OpenAI-compatible routes under `/v1`, Anthropic's `/v1/messages`,
+ * Ollama's API under `/api` and llama.cpp's own (`/completion`, `/infill`, `/props`), plus
  * `/health`, `/ready`, `/metrics`, `/tokenize` and `/detokenize`, with CORS, API keys
  * (`Authorization: Bearer` or `x-api-key`) and errors in each API's shape, and the chat
  * playground at `/`.
@@ -118,6 +124,7 @@ export function createApp(state: ServingState): App {
   app.route("/", healthRoute(state));
   app.route("/", metricsRoute(state));
   app.route("/", tokenizeRoute(state));
+  app.route("/", llamaCppRoute(state));
 
   // Anthropic's and Ollama's clients read errors in their own shapes.
   const respond = (path: string, error: ApiError) =>

@@ -391,6 +391,31 @@ const OLLAMA_KEYS = [
   "constructor",
 ];
 
+/** Valid bodies of llama.cpp's completion and infill, and the fields the fuzzer sets in them. */
+const LLAMA_CPP_BODIES = {
+  "/completion": { prompt: "Once upon a time", n_predict: 2, temperature: 0 },
+  "/infill": { input_prefix: "Once", input_suffix: "end", n_predict: 2 },
+};
+const LLAMA_CPP_KEYS = [
+  "prompt",
+  "input_prefix",
+  "input_suffix",
+  "input_extra",
+  "n_predict",
+  "samplers",
+  "logit_bias",
+  "n_probs",
+  "n_indent",
+  "t_max_predict_ms",
+  "response_fields",
+  "stop",
+  "seed",
+  "grammar",
+  "json_schema",
+  "stream",
+  "__proto__",
+];
+
 /** A request body made from `valid`, broken in a way drawn from `random` (or in `keys`). */
 function hostileBody(
   random: () => number,
@@ -537,6 +562,28 @@ Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with
     return { path, ...broken, body };
   });
   const { failures } = await postHostile(server.url, cases, (error) => error);
+  const health = await fetch(`${server.url}/health`);
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  assert.deepEqual(failures, [], failures.join("\n"));
+});
+
+Deno.test("fuzz: hostile llama.cpp bodies get a 4xx or an answer, never a 5xx", async () => {
+  await using server = await startServer({ maxTokensCap: 2 });
+  const random = seeded(SEED + 2);
+  const paths = Object.keys(LLAMA_CPP_BODIES) as (keyof typeof LLAMA_CPP_BODIES)[];
+  const cases = Array.from({ length: 8 * PER_KIND }, () => {
+    const path = paths[Math.floor(random() * paths.length)]!;
+    return {
+      path,
+      ...hostileBody(random, { valid: LLAMA_CPP_BODIES[path], keys: LLAMA_CPP_KEYS }),
+    };
+  });
+  const { failures } = await postHostile(
+    server.url,
+    cases,
+    (error) => (error as { message?: unknown } | undefined)?.message,
+  );
   const health = await fetch(`${server.url}/health`);
   assert.equal(health.status, 200);
   await health.body?.cancel();

@@ -11,6 +11,8 @@ import {
   CHAT_FIELDS,
   COMPLETION_FIELDS,
   EMBEDDING_FIELDS,
+  LLAMA_CPP_COMPLETION_FIELDS,
+  LLAMA_CPP_INFILL_FIELDS,
   OLLAMA_CHAT_FIELDS,
   OLLAMA_EMBED_FIELDS,
   OLLAMA_EMBEDDINGS_FIELDS,
@@ -137,6 +139,8 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     "options of POST /api/chat and POST /api/generate": OLLAMA_OPTIONS,
     "POST /api/embed": OLLAMA_EMBED_FIELDS,
     "POST /api/embeddings": OLLAMA_EMBEDDINGS_FIELDS,
+    "POST /completion": LLAMA_CPP_COMPLETION_FIELDS,
+    "POST /infill": LLAMA_CPP_INFILL_FIELDS,
   };
   for (const [endpoint, table] of Object.entries(tables)) {
     const at = readme.indexOf(`#### ${endpoint}`);

@@ -125,7 +125,11 @@ export interface InfillParts {
  * the middle marker. Three quarters of the window go to the prefix (its end), the rest to the
  * prompt and the suffix (its start); the files keep their last `room` tokens.
  */
-export function infillPrompt(tokenizer: Tokenizer, tokens: FimTokens, parts: InfillParts): number[] {
+export function infillPrompt(
+  tokenizer: Tokenizer,
+  tokens: FimTokens,
+  parts: InfillParts,
+): number[] {
   const encode = (text: string) => tokenizer.encode(text, { addBos: false });
   const project: number[] = [];
   if (tokens.repository !== null) project.push(tokens.repository, ...encode("myproject\n"));

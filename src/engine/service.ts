@@ -81,8 +81,8 @@ export interface GenerateOptions {
    */
   readonly minIndent?: number;
   /**
-   * Once this many milliseconds have passed since the first token and the text holds a newline,
-   * generation ends after the current token (finish reason "length").
+   * Once this many milliseconds have passed since the first token, the next token that writes a
+   * newline is the last (finish reason "length").
    */
   readonly timeLimitMs?: number;
 }
@@ -404,7 +404,6 @@ export class InferenceService {
     /** The text after the stop strings and the indentation are cut. */
     const cut = (text: string) => indent?.push(stop.push(text)) ?? stop.push(text);
     let firstTokenAt = 0;
-    let newline = false;
     const ending = new Set([
       ...(options.ignoreEos ? [] : this.#tokenizer.eos),
       ...options.stopTokenIds ?? [],
@@ -473,7 +472,6 @@ export class InferenceService {
       }
       logprobs?.add(tokenLogprob(logits, id, options.logprobs!));
       const piece = detokenizer.push(id);
-      newline ||= piece.includes("\n");
       send(cut(piece));
       if (stop.stopped || constraint?.complete) {
         finishReason = "stop";
@@ -481,7 +479,7 @@ export class InferenceService {
       }
       if (indent?.stopped) return null;
       if (
-        options.timeLimitMs !== undefined && newline &&
+        options.timeLimitMs !== undefined && piece.includes("\n") &&
         performance.now() - firstTokenAt >= options.timeLimitMs
       ) return null;
       return generated.length >= limit ? null : id;
