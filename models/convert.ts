@@ -272,7 +272,7 @@ function datChunks(spec: WeightSpec, dtype: WeightDType, loaded: LoadedTensor): 
  * A weight as the graph uses it, with what the model applies to it folded in: a norm's offset
  * (Gemma's 1 + w), Granite's residual multiplier on the outputs of attention and MLP, and its
  * logits' divisor on the classifier (the tied embedding's too; the graph scales the embeddings
- * back).
+ * back), and LongRoPE's attention factor on the turned rows of q and k.
  */
 function folded(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): LoadedTensor {
   const offset = spec.role === "norm" ? config.normOffset ?? 0 : 0;
@@ -284,11 +284,25 @@ function folded(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): Lo
     : classifier
     ? 1 / (config.logitScale ?? 1)
     : 1;
-  if (offset === 0 && factor === 1) return loaded;
+  const turned = /\.self_attn\.[qk]_proj\.(weight|bias)$/.test(spec.name)
+    ? config.ropeAttentionFactor ?? 1
+    : 1;
+  if (offset === 0 && factor === 1 && turned === 1) return loaded;
   if (loaded.kind === "q40") {
     throw new RangeError(`${spec.name}: Q4_0 blocks carried over cannot take the model's scale`);
   }
   const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
+  if (turned !== 1) {
+    // Rows of q and k by head: the leading rotary dims of each take the factor.
+    const cols = spec.shape.length === 2 ? spec.shape[1]! : 1;
+    const rotary = config.rotaryDim ?? config.headDim;
+    return {
+      kind: "f32",
+      values: values.map((v, i) =>
+        Math.floor(i / cols) % config.headDim < rotary ? Math.fround(v * turned) : v
+      ),
+    };
+  }
   return { kind: "f32", values: values.map((v) => Math.fround((v + offset) * factor)) };
 }
 

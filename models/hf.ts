@@ -9,6 +9,7 @@ import {
   type SafetensorsEntry,
   type SafetensorsFile,
 } from "../src/formats/safetensors.ts";
+import type { LlamaConfig } from "./llama.ts";
 import { type ExtraFile, f16BitsOf, type ModelSource, type SourceTensor } from "./source.ts";
 
 /** Files of an HF folder copied into the archive when present. */
@@ -121,7 +122,9 @@ export async function openHfFolder(folder: string): Promise<ModelSource> {
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {
       if (spec.role === "rope") continue;
-      const found = find(spec.name);
+      const found = config.modelType === "phi3"
+        ? findPart(spec.name, config, find)
+        : find(spec.name);
       if (found === undefined) {
         const where = map?.get(spec.name) ?? shards.join(", ");
         throw new RangeError(`${folder}: tensor '${spec.name}' not found in ${where}`);
@@ -170,4 +173,48 @@ export async function openHfFolder(folder: string): Promise<ModelSource> {
     for (const s of sources) await s.close();
     throw e;
   }
+}
+
+/**
+ * Phi-3 stores q, k and v as one `qkv_proj` and the MLP's gate and up as one `gate_up_proj`:
+ * the weight `name` as the rows of those that hold it (others as they are).
+ */
+function findPart(
+  name: string,
+  config: LlamaConfig,
+  find: (name: string) => [SafetensorsFile, SafetensorsEntry] | undefined,
+): [SafetensorsFile, SafetensorsEntry] | undefined {
+  const m = /^(model\.layers\.\d+)\.(?:self_attn\.([qkv])_proj|mlp\.(gate|up)_proj)\.weight$/
+    .exec(name);
+  if (m === null) return find(name);
+  const [, layer, projection, half] = m;
+  const q = config.numHeads * config.headDim;
+  const kv = config.numKvHeads * config.headDim;
+  const ff = config.intermediateSize;
+  const [fused, start, rows] = projection !== undefined
+    ? [
+      `${layer}.self_attn.qkv_proj.weight`,
+      { q: 0, k: q, v: q + kv }[projection as "q" | "k" | "v"],
+      projection === "q" ? q : kv,
+    ]
+    : [`${layer}.mlp.gate_up_proj.weight`, half === "gate" ? 0 : ff, ff];
+  const found = find(fused);
+  if (found === undefined) return undefined;
+  const [file, entry] = found;
+  const expected = projection !== undefined ? q + 2 * kv : 2 * ff;
+  if (entry.shape.length !== 2 || entry.shape[0] !== expected) {
+    throw new RangeError(
+      `${file.source.name}: tensor '${fused}' has shape [${
+        entry.shape.join(", ")
+      }], config.json implies [${expected}, ${config.hiddenSize}]`,
+    );
+  }
+  const rowBytes = entry.length / expected;
+  return [file, {
+    ...entry,
+    name,
+    shape: [rows, entry.shape[1]!],
+    offset: entry.offset + start * rowBytes,
+    length: rows * rowBytes,
+  }];
 }

@@ -1,6 +1,6 @@
 /**
  * The Llama family (Llama 2/3, TinyLlama, SmolLM, SmolLM3, Granite, Mistral without sliding
- * window, Qwen2, Qwen3, and Gemma 3's text models):
+ * window, Qwen2, Qwen3, Phi-3 and Phi-4-mini, and Gemma 3's text models):
  * one frozen config type and its Hugging Face tensor names; `llama_graph.ts` writes the NNEF
  * graph that runs it.
  */
@@ -14,6 +14,7 @@ const MODEL_TYPE_OF: Readonly<Record<string, string>> = {
   Gemma3ForCausalLM: "gemma3_text",
   SmolLM3ForCausalLM: "smollm3",
   GraniteForCausalLM: "granite",
+  Phi3ForCausalLM: "phi3",
 };
 
 /** `rope_scaling` of type `llama3` (Llama 3.1+), or `linear`. */
@@ -30,7 +31,10 @@ export type RopeScaling =
 /** Everything the graph builder needs to know about a model of the family. */
 export interface LlamaConfig {
   readonly architecture: string;
-  /** HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3`, `gemma3_text`, `smollm3` or `granite`. */
+  /**
+   * HF `model_type`: `llama`, `mistral`, `qwen2`, `qwen3`, `gemma3_text`, `smollm3`, `granite`
+   * or `phi3`.
+   */
   readonly modelType: string;
   readonly vocabSize: number;
   readonly hiddenSize: number;
@@ -87,6 +91,16 @@ export interface LlamaConfig {
    * weights when converted, a tied embedding's too (the graph scales the embeddings back).
    */
   readonly logitScale?: number;
+  /**
+   * The leading dims of each head that RoPE turns (Phi-4-mini's `partial_rotary_factor`); the
+   * rest pass unturned. Default: all of them.
+   */
+  readonly rotaryDim?: number;
+  /**
+   * The turned dims of q and k are multiplied by this (LongRoPE's attention factor, by which it
+   * scales cos and sin): folded into `q_proj` and `k_proj` when converted.
+   */
+  readonly ropeAttentionFactor?: number;
 }
 
 /** What a weight is used for; decides which storage types it may take. */
@@ -172,7 +186,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
   const windowUsed = modelType === "qwen2" || modelType === "qwen3" || modelType === "smollm3"
     ? json.use_sliding_window === true
     : typeof window === "number" && window < maxPositions;
-  if (windowUsed && !gemma) {
+  if (windowUsed && !gemma && modelType !== "phi3") {
     fail(file, `sliding-window attention (sliding_window ${window}) is not supported`);
   }
   const hiddenSize = int(json, "hidden_size", file);
@@ -211,6 +225,16 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
       qkNorm: true,
     });
   }
+  if (modelType === "phi3") {
+    return makeLlamaConfig({
+      ...sizes,
+      ...phi3Config(json, file, sizes),
+      ropeTheta: num(json, "rope_theta", file, 10000),
+      tieWordEmbeddings: json.tie_word_embeddings === true,
+      qkvBias: false,
+      oBias: false,
+    });
+  }
   return makeLlamaConfig({
     ...sizes,
     ropeTheta: num(json, "rope_theta", file, 10000),
@@ -242,6 +266,80 @@ function graniteScales(
     attentionScale: positive("attention_multiplier"),
     residualScale: positive("residual_multiplier"),
     logitScale: positive("logits_scaling"),
+  };
+}
+
+/**
+ * Phi-3's and Phi-4-mini's RoPE and window: the leading `partial_rotary_factor` of each head
+ * turned, and with LongRoPE (`rope_scaling` of type `longrope`) the short factors and the
+ * attention factor, which hold up to `original_max_position_embeddings`: the context is cut to
+ * it (past it LongRoPE turns to its long factors, which are not read). Every layer sees the last
+ * `sliding_window` positions, when the context is longer.
+ */
+function phi3Config(
+  json: Record<string, unknown>,
+  file: string,
+  { headDim, numLayers, maxPositions }: Pick<LlamaConfig, "headDim" | "numLayers" | "maxPositions">,
+): Pick<
+  LlamaConfig,
+  | "maxPositions"
+  | "ropeScaling"
+  | "rotaryDim"
+  | "ropeFreqFactors"
+  | "ropeAttentionFactor"
+  | "slidingLayers"
+  | "slidingWindow"
+> {
+  const partial = num(json, "partial_rotary_factor", file, 1);
+  const rotaryDim = Math.floor(headDim * partial);
+  if (!(partial > 0 && partial <= 1) || rotaryDim < 2 || rotaryDim % 2 !== 0) {
+    fail(
+      file,
+      `partial_rotary_factor ${partial} turns ${rotaryDim} of ${headDim} dims (must be even)`,
+    );
+  }
+  const scaling = (json.rope_scaling ?? null) as Record<string, unknown> | null;
+  const type = scaling === null ? "default" : scaling.rope_type ?? scaling.type;
+  let positions = maxPositions;
+  let rope: Pick<LlamaConfig, "ropeFreqFactors" | "ropeAttentionFactor"> = {};
+  if (type === "longrope" || type === "su") {
+    const original = int(
+      scaling!,
+      "original_max_position_embeddings",
+      file,
+      int(json, "original_max_position_embeddings", file, maxPositions),
+    );
+    const short = scaling!.short_factor;
+    if (
+      !Array.isArray(short) || short.length !== rotaryDim / 2 ||
+      !short.every((f) => typeof f === "number" && f > 0)
+    ) {
+      fail(file, `rope_scaling.short_factor must hold ${rotaryDim / 2} positive numbers`);
+    }
+    const factor = maxPositions / original;
+    const given = scaling!.attention_factor;
+    rope = {
+      ropeFreqFactors: short as number[],
+      ropeAttentionFactor: typeof given === "number"
+        ? given
+        : factor <= 1
+        ? 1
+        : Math.sqrt(1 + Math.log(factor) / Math.log(original)),
+    };
+    positions = Math.min(maxPositions, original);
+  } else if (type !== "default") {
+    fail(file, `rope_scaling type '${type}' is not supported for Phi-3 (supported: longrope)`);
+  }
+  const window = json.sliding_window;
+  const sliding = typeof window === "number" && window < positions
+    ? { slidingLayers: Array<boolean>(numLayers).fill(true), slidingWindow: window }
+    : {};
+  return {
+    maxPositions: positions,
+    ropeScaling: null,
+    ...(rotaryDim === headDim ? {} : { rotaryDim }),
+    ...rope,
+    ...sliding,
   };
 }
 
@@ -452,12 +550,13 @@ export function llamaWeights(config: LlamaConfig): WeightSpec[] {
   const { hiddenSize: d, intermediateSize: ff, headDim: hd } = config;
   const q = config.numHeads * hd;
   const kv = config.numKvHeads * hd;
+  const turned = (config.rotaryDim ?? hd) / 2;
   const out: WeightSpec[] = [
     { name: EMBED_NAME, shape: [config.vocabSize, d], role: "embedding" },
-    { name: INV_FREQ_NAME, shape: [hd / 2], role: "rope" },
+    { name: INV_FREQ_NAME, shape: [turned], role: "rope" },
     ...(config.localRopeTheta === undefined
       ? []
-      : [{ name: LOCAL_INV_FREQ_NAME, shape: [hd / 2], role: "rope" as const }]),
+      : [{ name: LOCAL_INV_FREQ_NAME, shape: [turned], role: "rope" as const }]),
   ];
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
@@ -500,10 +599,11 @@ export function ropeInverseFrequencies(
   config: LlamaConfig,
   theta: number = config.ropeTheta,
 ): Float32Array {
-  const half = config.headDim / 2;
-  const out = new Float32Array(half); // (head_dim / 2,)
+  const dims = config.rotaryDim ?? config.headDim;
+  const half = dims / 2;
+  const out = new Float32Array(half); // (rotary_dim / 2,)
   for (let i = 0; i < half; i++) {
-    const exponent = Math.fround(Math.fround(2 * i) / config.headDim);
+    const exponent = Math.fround(Math.fround(2 * i) / dims);
     out[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
   }
   const scaling = config.ropeScaling;

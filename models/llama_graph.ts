@@ -120,13 +120,14 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     g.line("sliding_mask", "unsqueeze(sliding_mask_2d, axes = [0, 1])"); // (1, 1, S, P+S)
   }
 
-  // RoPE tables (1, 1, S, hd), rotate-half convention.
+  // RoPE tables (1, 1, S, rd), rotate-half convention, over the rd turned dims of a head.
+  const rotary = c.rotaryDim ?? c.headDim;
   g.line("positions_f32", "tract_core_cast(positions_col, to = 'f32')"); // (S, 1)
   const ropeTables = (prefix: string, name: string): [string, string] => {
-    const invFreq = weight(name, [c.headDim / 2]);
-    g.line(`${prefix}inv_freq_row`, `unsqueeze(${invFreq}, axes = [0])`); // (1, hd/2)
-    g.line(`${prefix}freqs`, `mul(positions_f32, ${prefix}inv_freq_row)`); // (S, hd/2)
-    g.line(`${prefix}freqs_full`, `concat([${prefix}freqs, ${prefix}freqs], axis = 1)`); // (S, hd)
+    const invFreq = weight(name, [rotary / 2]);
+    g.line(`${prefix}inv_freq_row`, `unsqueeze(${invFreq}, axes = [0])`); // (1, rd/2)
+    g.line(`${prefix}freqs`, `mul(positions_f32, ${prefix}inv_freq_row)`); // (S, rd/2)
+    g.line(`${prefix}freqs_full`, `concat([${prefix}freqs, ${prefix}freqs], axis = 1)`); // (S, rd)
     g.line(`${prefix}rope_cos_2d`, `cos(${prefix}freqs_full)`);
     g.line(`${prefix}rope_sin_2d`, `sin(${prefix}freqs_full)`);
     return [
@@ -176,21 +177,22 @@ export function buildLlamaGraph(config: LlamaConfig, options: LlamaGraphOptions)
     }
     return g.line(out, `linear(${input}, ${w}, ${b})`);
   };
+  const slice = (input: string, begin: number, end: number) =>
+    `slice(${input}, axes = [3], begin = [${begin}], end = [${end}], stride = [1])`;
+  /** (1, n, S, hd) with its leading `rotary` dims turned; the others pass as they are. */
   const rope = (prefix: string, input: string, [cos, sin]: [string, string]): string => {
-    const half = c.headDim / 2;
-    g.line(
-      `${prefix}_x1`,
-      `slice(${input}, axes = [3], begin = [0], end = [${half}], stride = [1])`,
-    );
-    g.line(
-      `${prefix}_x2`,
-      `slice(${input}, axes = [3], begin = [${half}], end = [${c.headDim}], stride = [1])`,
-    );
+    const half = rotary / 2;
+    const x = rotary === c.headDim ? input : g.line(`${prefix}_turned`, slice(input, 0, rotary)); // (1, n, S, rd)
+    g.line(`${prefix}_x1`, slice(x, 0, half));
+    g.line(`${prefix}_x2`, slice(x, half, rotary));
     g.line(`${prefix}_x2_neg`, `neg(${prefix}_x2)`);
     g.line(`${prefix}_rotated`, `concat([${prefix}_x2_neg, ${prefix}_x1], axis = 3)`);
-    g.line(`${prefix}_cos`, `mul(${input}, ${cos})`);
+    g.line(`${prefix}_cos`, `mul(${x}, ${cos})`);
     g.line(`${prefix}_sin`, `mul(${prefix}_rotated, ${sin})`);
-    return g.line(`${prefix}_roped`, `add(${prefix}_cos, ${prefix}_sin)`);
+    const roped = g.line(`${prefix}_roped`, `add(${prefix}_cos, ${prefix}_sin)`);
+    if (rotary === c.headDim) return roped;
+    g.line(`${prefix}_passed`, slice(input, rotary, c.headDim)); // (1, n, S, hd - rd)
+    return g.line(`${prefix}_positioned`, `concat([${roped}, ${prefix}_passed], axis = 3)`);
   };
   /** (1, S, n * hd) as (1, n, S, hd), each head RMS-normed first when `norm` names a weight. */
   const heads = (prefix: string, input: string, n: number, norm?: string): string => {

@@ -359,3 +359,88 @@ Deno.test("checkLayerCount refuses a config declaring more layers than the weigh
     /^RangeError: m\/config\.json: the config declares 1099511627776 layers, the weights hold 1$/,
   );
 });
+
+/** Phi-3.5-mini-instruct's config (its 48 factors shortened to their pattern). */
+const PHI35 = {
+  architectures: ["Phi3ForCausalLM"],
+  model_type: "phi3",
+  hidden_act: "silu",
+  hidden_size: 3072,
+  intermediate_size: 8192,
+  num_attention_heads: 32,
+  num_key_value_heads: 32,
+  num_hidden_layers: 32,
+  vocab_size: 32064,
+  max_position_embeddings: 131072,
+  original_max_position_embeddings: 4096,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  rope_scaling: {
+    type: "longrope",
+    short_factor: Array.from({ length: 48 }, (_, i) => 1 + i / 16),
+    long_factor: Array.from({ length: 48 }, (_, i) => 1 + i),
+  },
+  sliding_window: 262144,
+  tie_word_embeddings: false,
+};
+
+Deno.test("llamaConfigFromHf reads Phi-3: LongRoPE's short factors and attention factor up to its original context, a part of each head turned, a window", () => {
+  const phi35 = llamaConfigFromHf(PHI35, "phi35.json");
+  assert.equal(phi35.modelType, "phi3");
+  assert.equal(phi35.maxPositions, 4096);
+  assert.deepEqual(phi35.ropeFreqFactors, PHI35.rope_scaling.short_factor);
+  // √(1 + ln 32 / ln 4096), transformers' LongRoPE attention factor.
+  assert.ok(Math.abs(phi35.ropeAttentionFactor! - 1.19024) < 1e-5, `${phi35.ropeAttentionFactor}`);
+  assert.equal(phi35.rotaryDim, undefined);
+  assert.equal(phi35.slidingLayers, undefined);
+  assert.equal(
+    ropeInverseFrequencies(phi35)[47],
+    Math.fround(
+      Math.fround(1 / Math.fround(Math.pow(10000, Math.fround(94 / 96)))) / (1 + 47 / 16),
+    ),
+  );
+
+  // Phi-4-mini: GQA, three quarters of each head turned, tied embeddings.
+  const phi4 = llamaConfigFromHf({
+    ...PHI35,
+    num_attention_heads: 24,
+    num_key_value_heads: 8,
+    vocab_size: 200064,
+    partial_rotary_factor: 0.75,
+    tie_word_embeddings: true,
+  }, "phi4.json");
+  assert.equal(phi4.headDim, 128);
+  assert.equal(phi4.rotaryDim, 96);
+  assert.equal(phi4.tieWordEmbeddings, true);
+  assert.equal(ropeInverseFrequencies(phi4).length, 48);
+  assert.deepEqual(llamaWeights(phi4).find((w) => w.role === "rope")!.shape, [48]);
+
+  // Phi-3-mini-4k: no scaling, every layer sees 2047 positions.
+  const mini = llamaConfigFromHf({
+    ...PHI35,
+    max_position_embeddings: 4096,
+    rope_scaling: null,
+    sliding_window: 2047,
+  }, "mini.json");
+  assert.equal(mini.maxPositions, 4096);
+  assert.equal(mini.ropeAttentionFactor, undefined);
+  assert.equal(mini.slidingWindow, 2047);
+  assert.deepEqual(mini.slidingLayers, Array(32).fill(true));
+
+  assert.throws(
+    () => llamaConfigFromHf({ ...PHI35, rope_scaling: { type: "yarn", factor: 4 } }, "yarn.json"),
+    /yarn\.json: rope_scaling type 'yarn' is not supported for Phi-3/,
+  );
+  assert.throws(
+    () =>
+      llamaConfigFromHf(
+        { ...PHI35, rope_scaling: { ...PHI35.rope_scaling, short_factor: [1, 2] } },
+        "short.json",
+      ),
+    /short\.json: rope_scaling\.short_factor must hold 48 positive numbers/,
+  );
+  assert.throws(
+    () => llamaConfigFromHf({ ...PHI35, partial_rotary_factor: 0.31 }, "odd.json"),
+    /odd\.json: partial_rotary_factor 0\.31 turns 29 of 96 dims/,
+  );
+});

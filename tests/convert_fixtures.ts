@@ -130,6 +130,17 @@ export interface ReferenceConfig {
   /** Per layer, whether q and k are rotated (SmolLM3's `no_rope_layers`; default all). */
   readonly ropeLayers?: readonly boolean[];
   /**
+   * Phi-3: RoPE turns the leading `rotaryDim` dims of each head, its frequencies divided by
+   * `factors` and its cos and sin times `scale` (LongRoPE's short factors and attention
+   * factor); every layer sees the last `window` positions.
+   */
+  readonly phi3?: {
+    readonly rotaryDim: number;
+    readonly factors: readonly number[];
+    readonly scale: number;
+    readonly window: number;
+  };
+  /**
    * Granite: embeddings times `embed`, scores times `attention` (not 1/√head_dim), residual
    * branches times `residual`, logits divided by `logits`.
    */
@@ -186,16 +197,17 @@ export function referenceLogits(
     }
     return out;
   };
+  const rd = c.phi3?.rotaryDim ?? hd;
   const rope = (v: Float64Array, heads: number, pos: number, theta: number) => {
-    const out = new Float64Array(v.length);
+    const out = Float64Array.from(v);
     for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < hd / 2; i++) {
-        const freq = 1 / Math.pow(theta, (2 * i) / hd);
-        const cos = Math.cos(pos * freq);
-        const sin = Math.sin(pos * freq);
+      for (let i = 0; i < rd / 2; i++) {
+        const freq = 1 / ((c.phi3?.factors[i] ?? 1) * Math.pow(theta, (2 * i) / rd));
+        const cos = Math.cos(pos * freq) * (c.phi3?.scale ?? 1);
+        const sin = Math.sin(pos * freq) * (c.phi3?.scale ?? 1);
         const [ia, ib] = c.ropeInterleaved
           ? [h * hd + 2 * i, h * hd + 2 * i + 1]
-          : [h * hd + i, h * hd + i + hd / 2];
+          : [h * hd + i, h * hd + i + rd / 2];
         const a = v[ia]!;
         const b = v[ib]!;
         out[ia] = a * cos - b * sin;
@@ -221,7 +233,8 @@ export function referenceLogits(
     const theta = sliding ? c.gemma!.localTheta : c.theta;
     const positioned = (v: Float64Array, heads: number, t: number) =>
       c.ropeLayers?.[l] === false ? v : rope(v, heads, t, theta);
-    const first = sliding ? (t: number) => Math.max(0, t - c.gemma!.window + 1) : () => 0;
+    const window = sliding ? c.gemma!.window : c.phi3?.window;
+    const first = window === undefined ? () => 0 : (t: number) => Math.max(0, t - window + 1);
     const bias = (name: string) => (c.qkvBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
     const hs = xs.map((x) => rms(x, w(`${p}.input_layernorm.weight`)));
     const qs = hs.map((h, t) => {

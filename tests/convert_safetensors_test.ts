@@ -36,7 +36,18 @@ interface TinyModel {
   readonly config: ReferenceConfig;
   readonly hfConfig: Record<string, unknown>;
   readonly tensors: TestTensor[];
+  /** The tensors as the folder stores them, when not `tensors` (Phi-3's fused projections). */
+  readonly stored?: TestTensor[];
 }
+
+/** A tiny Phi-3's RoPE: LongRoPE's short factors over 12 of 16 dims, its window, its factor. */
+const PHI3 = {
+  rotaryDim: 12,
+  factors: [1, 1.25, 1.5, 2, 3, 4],
+  window: 5,
+  maxPositions: 8192,
+  original: 512,
+};
 
 /**
  * A SmolLM2-shaped model scaled down (hidden 64, 2 layers, 4 heads, 2 kv heads); as Qwen2 with
@@ -50,6 +61,7 @@ function tinyModel(
     gemma?: boolean;
     smollm3?: boolean;
     granite?: boolean;
+    phi3?: boolean;
     tied?: boolean;
   } = {},
 ): TinyModel {
@@ -74,6 +86,18 @@ function tinyModel(
       : {}),
     ...(smollm3 ? { ropeLayers: [true, false] } : {}),
     ...(options.granite ? { granite: GRANITE } : {}),
+    ...(options.phi3
+      ? {
+        phi3: {
+          rotaryDim: PHI3.rotaryDim,
+          factors: PHI3.factors,
+          scale: Math.sqrt(
+            1 + Math.log(PHI3.maxPositions / PHI3.original) / Math.log(PHI3.original),
+          ),
+          window: PHI3.window,
+        },
+      }
+      : {}),
   };
   const d = config.hidden;
   const hd = config.headDim!;
@@ -128,6 +152,8 @@ function tinyModel(
     ? "smollm3"
     : options.granite
     ? "granite"
+    : options.phi3
+    ? "phi3"
     : config.qkvBias
     ? "qwen2"
     : "llama";
@@ -139,6 +165,7 @@ function tinyModel(
         qwen2: "Qwen2ForCausalLM",
         smollm3: "SmolLM3ForCausalLM",
         granite: "GraniteForCausalLM",
+        phi3: "Phi3ForCausalLM",
         llama: "LlamaForCausalLM",
       }[type],
     ],
@@ -184,8 +211,57 @@ function tinyModel(
       : {}),
     // As SmolLM3's config writes it: the second (here the last) layer without RoPE.
     ...(smollm3 ? { no_rope_layers: [1, 0], no_rope_layer_interval: 4, sliding_window: null } : {}),
+    // As Phi-3.5-mini's and Phi-4-mini's configs write it, scaled down.
+    ...(options.phi3
+      ? {
+        head_dim: undefined,
+        max_position_embeddings: PHI3.maxPositions,
+        original_max_position_embeddings: PHI3.original,
+        partial_rotary_factor: PHI3.rotaryDim / hd,
+        rope_scaling: {
+          type: "longrope",
+          short_factor: PHI3.factors,
+          long_factor: PHI3.factors.map((f) => 8 * f),
+        },
+        sliding_window: PHI3.window,
+      }
+      : {}),
   };
-  return { config, hfConfig, tensors };
+  return options.phi3
+    ? { config, hfConfig, tensors, stored: fusedPhi3(tensors) }
+    : { config, hfConfig, tensors };
+}
+
+/** Phi-3's storage: q, k and v rows in one `qkv_proj`, gate and up rows in one `gate_up_proj`. */
+function fusedPhi3(tensors: readonly TestTensor[]): TestTensor[] {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const fuse = (name: string, parts: string[]): TestTensor => {
+    const pieces = parts.map((part) => byName.get(part)!);
+    const values = new Float32Array(pieces.reduce((n, t) => n + t.values.length, 0));
+    let at = 0;
+    for (const piece of pieces) {
+      values.set(piece.values, at);
+      at += piece.values.length;
+    }
+    const rows = pieces.reduce((n, t) => n + t.shape[0]!, 0);
+    return { name, shape: [rows, pieces[0]!.shape[1]!], values };
+  };
+  const out: TestTensor[] = [];
+  for (const t of tensors) {
+    const m = /^(model\.layers\.\d+)\.(self_attn\.[qkv]_proj|mlp\.(gate|up)_proj)\.weight$/.exec(
+      t.name,
+    );
+    if (m === null) {
+      out.push(t);
+    } else if (t.name.endsWith("q_proj.weight")) {
+      const p = `${m[1]}.self_attn`;
+      out.push(fuse(`${p}.qkv_proj.weight`, ["q", "k", "v"].map((x) => `${p}.${x}_proj.weight`)));
+    } else if (t.name.endsWith("gate_proj.weight")) {
+      const p = `${m[1]}.mlp`;
+      out.push(fuse(`${p}.gate_up_proj.weight`, [`${p}.gate_proj.weight`, `${p}.up_proj.weight`]));
+    }
+  }
+  return out;
 }
 
 async function writeFolder(
@@ -198,17 +274,18 @@ async function writeFolder(
   for (const name of ["tokenizer.json", "tokenizer_config.json"]) {
     await Deno.copyFile(join(SMOLLM2, name), join(dir, name));
   }
+  const tensors = model.stored ?? model.tensors;
   if (shards === 1) {
-    await Deno.writeFile(join(dir, "model.safetensors"), safetensorsBytes(model.tensors, dtype));
+    await Deno.writeFile(join(dir, "model.safetensors"), safetensorsBytes(tensors, dtype));
     return;
   }
   const weightMap: Record<string, string> = {};
-  const per = Math.ceil(model.tensors.length / shards);
+  const per = Math.ceil(tensors.length / shards);
   for (let s = 0; s < shards; s++) {
     const file = `model-${String(s + 1).padStart(5, "0")}-of-${
       String(shards).padStart(5, "0")
     }.safetensors`;
-    const part = model.tensors.slice(s * per, (s + 1) * per);
+    const part = tensors.slice(s * per, (s + 1) * per);
     for (const t of part) weightMap[t.name] = file;
     await Deno.writeFile(join(dir, file), safetensorsBytes(part, dtype));
   }
@@ -497,5 +574,46 @@ Deno.test("convertModel output of a Qwen2 model (biases, untied head, f16) runs 
     await convertModel(dir, output);
     const weights = new Map(model.tensors.map((t) => [t.name, storedValues(t.values, "F16")]));
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
+  });
+});
+
+Deno.test("convertModel output of a Phi-3 model (fused projections, LongRoPE over part of each head, a window in every layer) runs like the reference", async () => {
+  await withDir(async (dir) => {
+    const model = tinyModel({ phi3: true });
+    const { output, weights } = await convertF32(dir, model, "phi3.nnef.tar");
+    const ids = await smollm2Ids();
+    assert.ok(ids.length > PHI3.window + 2);
+    await assertRunsLikeReference(output, model, weights, ids, 1e-4);
+    // Each of the window, the attention factor and the unturned dims changes the logits.
+    const phi3 = model.config.phi3!;
+    for (
+      const other of [
+        { ...phi3, window: 1000 },
+        { ...phi3, scale: 1 },
+        { ...phi3, rotaryDim: 16, factors: [...phi3.factors, 1, 1] },
+      ]
+    ) {
+      const apart = maxAbsDiff(
+        referenceLogits({ ...model.config, phi3: other }, weights, ids),
+        referenceLogits(model.config, weights, ids),
+      );
+      assert.ok(apart > 0.01, `${JSON.stringify(other)} changes the logits by ${apart}`);
+    }
+    // The context is LongRoPE's original one: the long factors are not read.
+    const archive = await openArchive(output);
+    try {
+      const graph = new TextDecoder().decode(await archive.read("graph.nnef"));
+      assert.ok(graph.includes(`S+P < ${PHI3.original};`), "the graph's context");
+    } finally {
+      await archive.close();
+    }
+    // Two RoPEs a layer, each over the leading 12 dims of a head.
+    assert.deepEqual(fuseGraph(await loadModel(output)).counts, {
+      rmsNorm: 5,
+      rope: 4,
+      siluGate: 2,
+      attention: 2,
+    });
+    await assertKernelsLikePlain(output, ids, 0.01);
   });
 });
