@@ -11,7 +11,7 @@ import {
   VARIABLE_BITS,
   writeTensorFile,
 } from "../src/nnef/tensor_file.ts";
-import { f16ArrayToF32, f32ArrayToF16 } from "../src/tensor/f16.ts";
+import { f16ArrayToF32, f16ToF32, f32ArrayToF16, f32ToF16 } from "../src/tensor/f16.ts";
 import { type ArchiveIndex, type ArchiveMember, writeArchive } from "../src/nnef/archive_writer.ts";
 import { openGguf } from "./gguf_model.ts";
 import { openHfFolder } from "./hf.ts";
@@ -288,6 +288,7 @@ function folded(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): Lo
     ? config.ropeAttentionFactor ?? 1
     : 1;
   if (offset === 0 && factor === 1 && turned === 1) return loaded;
+  if (loaded.kind === "q40" && turned !== 1) return scaledRows(loaded.blocks, spec, config, turned);
   if (loaded.kind === "q40") {
     throw new RangeError(`${spec.name}: Q4_0 blocks carried over cannot take the model's scale`);
   }
@@ -304,6 +305,30 @@ function folded(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): Lo
     };
   }
   return { kind: "f32", values: values.map((v) => Math.fround((v + offset) * factor)) };
+}
+
+/**
+ * Q4_0 blocks of q or k with the turned rows of each head times `factor`: a block's values are
+ * its scale times fixed integers, so the scale alone takes it (rounded to f16).
+ */
+function scaledRows(
+  blocks: Uint8Array,
+  spec: WeightSpec,
+  config: LlamaConfig,
+  factor: number,
+): LoadedTensor {
+  const out = blocks.slice();
+  const rowBytes = (spec.shape[1]! / 32) * 18;
+  const rotary = config.rotaryDim ?? config.headDim;
+  for (let row = 0; row < spec.shape[0]!; row++) {
+    if (row % config.headDim >= rotary) continue;
+    for (let at = row * rowBytes; at < (row + 1) * rowBytes; at += 18) {
+      const d = f32ToF16(f16ToF32(out[at]! | (out[at + 1]! << 8)) * factor);
+      out[at] = d & 0xff;
+      out[at + 1] = d >> 8;
+    }
+  }
+  return { kind: "q40", blocks: out };
 }
 
 function member(name: string, bytes: Uint8Array): ArchiveMember {

@@ -35,6 +35,7 @@ const GGUF_ARCHITECTURES: Record<string, string> = {
   qwen3: "Qwen3ForCausalLM",
   gemma3: "Gemma3ForCausalLM",
   smollm3: "SmolLM3ForCausalLM",
+  phi3: "Phi3ForCausalLM",
 };
 
 const SUPPORTED_TYPES: Record<number, SourceType> = {
@@ -71,6 +72,13 @@ const GEMMA_LAYER_NAMES: Record<string, string> = {
   "post_ffw_norm.weight": "post_feedforward_layernorm.weight",
 };
 
+/** Phi-3's fused projections, as llama.cpp names them: q, k and v, and the MLP's gate and up. */
+const PHI3_LAYER_NAMES: Record<string, string> = {
+  ...LAYER_NAMES,
+  "attn_qkv.weight": "self_attn.qkv_proj.weight",
+  "ffn_up.weight": "mlp.gate_up_proj.weight",
+};
+
 /**
  * The Hugging Face name of a llama.cpp tensor name of architecture `arch`, or undefined when it
  * has none.
@@ -81,7 +89,12 @@ export function hfNameOfGguf(name: string, arch = "llama"): string | undefined {
   if (name === "output.weight") return LM_HEAD_NAME;
   const m = /^blk\.(\d+)\.(.+)$/.exec(name);
   if (m === null) return undefined;
-  const rest = (arch === "gemma3" ? GEMMA_LAYER_NAMES : LAYER_NAMES)[m[2]!];
+  const names = arch === "gemma3"
+    ? GEMMA_LAYER_NAMES
+    : arch === "phi3"
+    ? PHI3_LAYER_NAMES
+    : LAYER_NAMES;
+  const rest = names[m[2]!];
   return rest === undefined ? undefined : `model.layers.${m[1]}.${rest}`;
 }
 
@@ -137,7 +150,8 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
   const numKvHeads = metaInt(gguf, `${arch}.attention.head_count_kv`, file, numHeads);
   const headDim = metaInt(gguf, `${arch}.attention.key_length`, file, hiddenSize / numHeads);
   const ropeDims = metaInt(gguf, `${arch}.rope.dimension_count`, file, headDim);
-  if (ropeDims !== headDim) {
+  const phi3 = arch === "phi3";
+  if (ropeDims !== headDim && !(phi3 && ropeDims < headDim && ropeDims % 2 === 0)) {
     throw new RangeError(`${file}: partial RoPE (${ropeDims} of ${headDim} dims) is not supported`);
   }
   const scalingType = gguf.metadata.get(`${arch}.rope.scaling.type`);
@@ -173,7 +187,45 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
     ...(gemma ? gemmaGguf(gguf, file, numLayers, hiddenSize, numHeads, headDim) : {}),
     // As llama.cpp runs smollm3, whose files hold no key for it: every fourth layer without RoPE.
     ...(arch === "smollm3" ? { ropeLayers: everyNthWithoutRope(numLayers, 4) } : {}),
+    ...(phi3 ? phi3Gguf(gguf, file, numLayers, headDim, ropeDims) : {}),
   });
+}
+
+/**
+ * What a phi3 GGUF says of RoPE and the window: the dims turned, and with LongRoPE (its
+ * `rope_factors_short.weight`, read with the weights) the original context, to which the
+ * context is cut as from a Hugging Face config, and the attention factor llama.cpp's converter
+ * wrote.
+ */
+function phi3Gguf(
+  gguf: GgufFile,
+  file: string,
+  numLayers: number,
+  headDim: number,
+  ropeDims: number,
+): Partial<LlamaConfig> {
+  const context = metaInt(gguf, "phi3.context_length", file, 4096);
+  const longRope = gguf.tensors.some((t) => t.name === "rope_factors_short.weight");
+  const original = metaInt(gguf, "phi3.rope.scaling.original_context_length", file, context);
+  const positions = longRope ? Math.min(context, original) : context;
+  const factor = context / original;
+  const window = gguf.metadata.get("phi3.attention.sliding_window");
+  return {
+    maxPositions: positions,
+    ...(ropeDims === headDim ? {} : { rotaryDim: ropeDims }),
+    ...(longRope
+      ? {
+        ropeAttentionFactor: metaNum(
+          gguf,
+          "phi3.rope.scaling.attn_factor",
+          factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original)),
+        ),
+      }
+      : {}),
+    ...(typeof window === "number" && window > 0 && window < positions
+      ? { slidingLayers: Array<boolean>(numLayers).fill(true), slidingWindow: window }
+      : {}),
+  };
 }
 
 /**
@@ -200,7 +252,7 @@ function gemmaGguf(
 }
 
 /**
- * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3 or smollm3) as HF-named weights. Q4_0 tensors are carried over
+ * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3 or phi3) as HF-named weights. Q4_0 tensors are carried over
  * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *
@@ -222,12 +274,21 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
       if (hf !== undefined) byHf.set(hf, info);
     }
     let config = ggufConfig(gguf, path);
-    const ropeFreqs = gguf.tensors.find((t) => t.name === "rope_freqs.weight");
+    // Phi-3's LongRoPE keeps its short factors as llama.cpp's rope_freqs.
+    const ropeFreqs = gguf.tensors.find((t) =>
+      t.name === "rope_freqs.weight" || t.name === "rope_factors_short.weight"
+    );
     if (ropeFreqs !== undefined) {
       const bytes = await source.read(gguf.dataOffset + ropeFreqs.offset, ropeFreqs.byteSize);
       const factors = ropeFreqs.type === GGML_TYPE.F32
         ? floatsFromBytes(bytes, "F32")
         : floatsFromBytes(bytes, "F16");
+      const turned = (config.rotaryDim ?? config.headDim) / 2;
+      if (factors.length !== turned) {
+        throw new RangeError(
+          `${path}: tensor '${ropeFreqs.name}' holds ${factors.length} factors, RoPE turns ${turned} pairs`,
+        );
+      }
       config = makeLlamaConfig({ ...config, ropeFreqFactors: [...factors] });
     }
     checkLayerCount(config, byHf.keys(), path);
@@ -236,7 +297,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {
       if (spec.role === "rope") continue;
-      const info = byHf.get(spec.name);
+      const info = byHf.get(spec.name) ?? fusedPart(spec.name, config, byHf, path);
       if (info === undefined) {
         throw new RangeError(`${path}: no GGUF tensor for '${spec.name}'`);
       }
@@ -293,4 +354,49 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
     await source.close();
     throw e;
   }
+}
+
+/**
+ * Phi-3's q, k and v rows in its `attn_qkv`, and its gate and up rows in its `ffn_up`, as a
+ * tensor of their own (rows are whole blocks in every type); undefined when `name` is no part.
+ */
+function fusedPart(
+  name: string,
+  config: LlamaConfig,
+  byHf: ReadonlyMap<string, GgufTensorInfo>,
+  path: string,
+): GgufTensorInfo | undefined {
+  if (config.modelType !== "phi3") return undefined;
+  const m = /^(model\.layers\.\d+)\.(?:self_attn\.([qkv])_proj|mlp\.(gate|up)_proj)\.weight$/
+    .exec(name);
+  if (m === null) return undefined;
+  const [, layer, projection, half] = m;
+  const q = config.numHeads * config.headDim;
+  const kv = config.numKvHeads * config.headDim;
+  const ff = config.intermediateSize;
+  const fused = byHf.get(
+    projection !== undefined
+      ? `${layer}.self_attn.qkv_proj.weight`
+      : `${layer}.mlp.gate_up_proj.weight`,
+  );
+  if (fused === undefined) return undefined;
+  const [start, rows] = projection !== undefined
+    ? [{ q: 0, k: q, v: q + kv }[projection as "q" | "k" | "v"], projection === "q" ? q : kv]
+    : [half === "gate" ? 0 : ff, ff];
+  const total = projection !== undefined ? q + 2 * kv : 2 * ff;
+  if (fused.shape.length !== 2 || fused.shape[0] !== total) {
+    throw new RangeError(
+      `tensor '${fused.name}' has shape [${
+        fused.shape.join(", ")
+      }], expected [${total}, ${config.hiddenSize}]`,
+    );
+  }
+  const rowBytes = fused.byteSize / total;
+  return {
+    ...fused,
+    dims: [fused.dims[0]!, rows],
+    shape: [rows, fused.shape[1]!],
+    offset: fused.offset + start * rowBytes,
+    byteSize: rows * rowBytes,
+  };
 }

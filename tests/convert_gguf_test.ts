@@ -245,6 +245,9 @@ async function convertQwenGguf(
   tensors: readonly GgufTensorData[],
   metadata: Record<string, GgufMetadataValue>,
   reference: Partial<ReferenceConfig>,
+  /** The weights as the reference reads them, under llama's names (default: `tensors`). */
+  referenceTensors?: readonly GgufTensorData[],
+  tolerance = 1e-4,
 ) {
   const input = join(dir, `${arch}.gguf`);
   const { hidden: d, intermediate: ff, heads, kvHeads } = QWEN;
@@ -261,16 +264,18 @@ async function convertQwenGguf(
   const result = await convertModel(input, output);
   // A gemma3 GGUF's norms hold 1 + w; the reference adds the 1 itself.
   const shift = reference.gemma !== undefined;
-  const weights = new Map(tensors.map((t) => {
+  const weights = new Map((referenceTensors ?? tensors).map((t) => {
     const values = new Float32Array(t.bytes.buffer.slice(0));
     const norm = shift && t.name.endsWith("norm.weight");
-    return [hfNameOfGguf(t.name, arch)!, norm ? values.map((v) => v - 1) : values];
+    const name = hfNameOfGguf(t.name, referenceTensors === undefined ? arch : "llama")!;
+    return [name, norm ? values.map((v) => v - 1) : values];
   }));
   const session = await plainSession(output);
   const ids = [0, 2, 5, 1];
   session.prefill(ids.slice(0, 2));
   const logits = session.prefill(ids.slice(2));
-  assert.ok(maxAbsDiff(logits, referenceLogits({ ...QWEN, ...reference }, weights, ids)) < 1e-4);
+  const diff = maxAbsDiff(logits, referenceLogits({ ...QWEN, ...reference }, weights, ids));
+  assert.ok(diff < tolerance, `the logits differ by ${diff}`);
   return { result, output };
 }
 
@@ -392,5 +397,85 @@ Deno.test("convertModel converts a gemma3 GGUF (norms holding 1 + w, four a laye
     } finally {
       await archive.close();
     }
+  });
+});
+
+Deno.test("convertModel converts a phi3 GGUF (fused projections, partial RoPE, LongRoPE's short factors and attention factor, a window) as the Hugging Face model runs", async () => {
+  await withDir(async (dir) => {
+    const hd = QWEN.hidden / QWEN.heads;
+    const rotaryDim = 6;
+    const split = ggufModel(1, hd);
+    const byName = new Map(split.map((t) => [t.name, t]));
+    const fuse = (name: string, parts: string[]): GgufTensorData => {
+      const pieces = parts.map((part) => byName.get(`blk.0.${part}`)!);
+      const bytes = new Uint8Array(pieces.reduce((n, t) => n + t.bytes.length, 0));
+      let at = 0;
+      for (const piece of pieces) {
+        bytes.set(piece.bytes, at);
+        at += piece.bytes.length;
+      }
+      const rows = pieces.reduce((n, t) => n + t.dims[1]!, 0);
+      return { name: `blk.0.${name}`, dims: [pieces[0]!.dims[0]!, rows], type: 0, bytes };
+    };
+    const fusedNames = /^blk\.0\.(attn_[qkv]|ffn_gate|ffn_up)\.weight$/;
+    const factors = new Float32Array([1, 1.5, 3]);
+    const tensors: GgufTensorData[] = [
+      ...split.filter((t) => !fusedNames.test(t.name)),
+      fuse("attn_qkv.weight", ["attn_q.weight", "attn_k.weight", "attn_v.weight"]),
+      fuse("ffn_up.weight", ["ffn_gate.weight", "ffn_up.weight"]),
+      { name: "rope_factors_short.weight", dims: [3], type: 0, bytes: f32Bytes(factors) },
+      {
+        name: "rope_factors_long.weight",
+        dims: [3],
+        type: 0,
+        bytes: f32Bytes(factors.map((f) => 10 * f)),
+      },
+    ];
+    const scale = 1.25;
+    const { output } = await convertQwenGguf(dir, "phi3", tensors, {
+      "phi3.rope.dimension_count": { type: "u32", value: rotaryDim },
+      "phi3.rope.scaling.original_context_length": { type: "u32", value: 256 },
+      "phi3.rope.scaling.attn_factor": { type: "f32", value: scale },
+      "phi3.attention.sliding_window": { type: "u32", value: 3 },
+    }, {
+      phi3: { rotaryDim, factors: [...factors], scale, window: 3 },
+    }, split);
+    const archive = await openArchive(output);
+    try {
+      const graph = new TextDecoder().decode(await archive.read("graph.nnef"));
+      assert.ok(graph.includes("S+P < 256;"), "the context is the original one");
+    } finally {
+      await archive.close();
+    }
+
+    // Carried-over Q4_0 blocks take the attention factor in their scales (rounded to f16).
+    const qkv = tensors.find((t) => t.name === "blk.0.attn_qkv.weight")!;
+    const blocks = quantizeQ40(new Float32Array(qkv.bytes.buffer.slice(0)));
+    const values = dequantizeQ40(blocks, qkv.bytes.length / 4);
+    const parts = [["attn_q", 0, 4 * hd], ["attn_k", 4 * hd, 2 * hd], ["attn_v", 6 * hd, 2 * hd]];
+    const dequantized = split.map((t) => {
+      const part = parts.find(([name]) => t.name === `blk.0.${name}.weight`);
+      if (part === undefined) return t;
+      const [, row, rows] = part as [string, number, number];
+      const d = QWEN.hidden;
+      return { ...t, bytes: f32Bytes(values.slice(row * d, (row + rows) * d)) };
+    });
+    const quantized = tensors.map((t) => t === qkv ? { ...t, type: 2, bytes: blocks } : t);
+    await Deno.mkdir(join(dir, "q40"));
+    const { result } = await convertQwenGguf(
+      join(dir, "q40"),
+      "phi3",
+      quantized,
+      {
+        "phi3.rope.dimension_count": { type: "u32", value: rotaryDim },
+        "phi3.rope.scaling.original_context_length": { type: "u32", value: 256 },
+        "phi3.rope.scaling.attn_factor": { type: "f32", value: scale },
+        "phi3.attention.sliding_window": { type: "u32", value: 3 },
+      },
+      { phi3: { rotaryDim, factors: [...factors], scale, window: 3 } },
+      dequantized,
+      2e-3,
+    );
+    assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.weight"), "q40");
   });
 });
