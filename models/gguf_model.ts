@@ -18,6 +18,7 @@ import {
   LM_HEAD_NAME,
   makeLlamaConfig,
   type RopeScaling,
+  windowEverywhere,
 } from "./llama.ts";
 import { floatsFromBytes } from "../src/formats/safetensors.ts";
 import {
@@ -223,7 +224,7 @@ function phi3Gguf(
       }
       : {}),
     ...(typeof window === "number" && window > 0 && window < positions
-      ? { slidingLayers: Array<boolean>(numLayers).fill(true), slidingWindow: window }
+      ? windowEverywhere(numLayers, window)
       : {}),
   };
 }

@@ -1,6 +1,6 @@
 /**
- * The Llama family (Llama 2/3, TinyLlama, SmolLM, SmolLM3, Granite, Mistral without sliding
- * window, Qwen2, Qwen3, Phi-3 and Phi-4-mini, and Gemma 3's text models):
+ * The Llama family (Llama 2/3, TinyLlama, SmolLM, SmolLM3, Granite, Mistral, Qwen2, Qwen3,
+ * Phi-3 and Phi-4-mini, and Gemma 3's text models):
  * one frozen config type and its Hugging Face tensor names; `llama_graph.ts` writes the NNEF
  * graph that runs it.
  */
@@ -186,7 +186,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
   const windowUsed = modelType === "qwen2" || modelType === "qwen3" || modelType === "smollm3"
     ? json.use_sliding_window === true
     : typeof window === "number" && window < maxPositions;
-  if (windowUsed && !gemma && modelType !== "phi3") {
+  if (windowUsed && !gemma && modelType !== "phi3" && modelType !== "mistral") {
     fail(file, `sliding-window attention (sliding_window ${window}) is not supported`);
   }
   const hiddenSize = int(json, "hidden_size", file);
@@ -245,7 +245,17 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file: string): 
     qkNorm: modelType === "qwen3",
     ...(modelType === "smollm3" ? { ropeLayers: smolLM3RopeLayers(json, file, numLayers) } : {}),
     ...(modelType === "granite" ? graniteScales(json, file) : {}),
+    // As transformers runs Mistral: every layer sees the last `sliding_window` positions.
+    ...(windowUsed ? windowEverywhere(numLayers, window as number) : {}),
   });
+}
+
+/** Every layer a sliding one of `window` positions (Mistral's and Phi-3's `sliding_window`). */
+export function windowEverywhere(
+  numLayers: number,
+  window: number,
+): Pick<LlamaConfig, "slidingLayers" | "slidingWindow"> {
+  return { slidingLayers: Array<boolean>(numLayers).fill(true), slidingWindow: window };
 }
 
 /**
@@ -332,7 +342,7 @@ function phi3Config(
   }
   const window = json.sliding_window;
   const sliding = typeof window === "number" && window < positions
-    ? { slidingLayers: Array<boolean>(numLayers).fill(true), slidingWindow: window }
+    ? windowEverywhere(numLayers, window)
     : {};
   return {
     maxPositions: positions,

@@ -72,7 +72,8 @@ Deno.test("llamaConfigFromHf refuses what the graph cannot express, naming the f
     () =>
       llamaConfigFromHf({
         ...LLAMA31,
-        architectures: ["MistralForCausalLM"],
+        architectures: ["Qwen2ForCausalLM"],
+        use_sliding_window: true,
         sliding_window: 4096,
         max_position_embeddings: 32768,
       }, "config.json"),
@@ -92,12 +93,26 @@ Deno.test("llamaConfigFromHf refuses what the graph cannot express, naming the f
   );
 });
 
-Deno.test("llamaConfigFromHf accepts Mistral without a sliding window and Qwen2 with q/k/v biases", () => {
+Deno.test("llamaConfigFromHf accepts Mistral, with or without a sliding window, and Qwen2 with q/k/v biases", () => {
   const mistral = llamaConfigFromHf(
     { ...LLAMA31, architectures: ["MistralForCausalLM"], sliding_window: null, rope_scaling: null },
     "config.json",
   );
   assert.equal(mistral.modelType, "mistral");
+  assert.equal(mistral.slidingLayers, undefined);
+  // Mistral 7B v0.1: every layer sees 4096 of its 32768 positions.
+  const windowed = llamaConfigFromHf(
+    {
+      ...LLAMA31,
+      architectures: ["MistralForCausalLM"],
+      sliding_window: 4096,
+      max_position_embeddings: 32768,
+      rope_scaling: null,
+    },
+    "config.json",
+  );
+  assert.equal(windowed.slidingWindow, 4096);
+  assert.deepEqual(windowed.slidingLayers, Array(32).fill(true));
   const { architectures: _, ...untyped } = LLAMA31;
   assert.equal(llamaConfigFromHf(untyped, "config.json").architecture, "LlamaForCausalLM");
   const qwen = llamaConfigFromHf(

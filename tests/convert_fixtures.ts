@@ -131,15 +131,15 @@ export interface ReferenceConfig {
   readonly ropeLayers?: readonly boolean[];
   /**
    * Phi-3: RoPE turns the leading `rotaryDim` dims of each head, its frequencies divided by
-   * `factors` and its cos and sin times `scale` (LongRoPE's short factors and attention
-   * factor); every layer sees the last `window` positions.
+   * `factors` and its cos and sin times `scale` (LongRoPE's short factors and attention factor).
    */
   readonly phi3?: {
     readonly rotaryDim: number;
     readonly factors: readonly number[];
     readonly scale: number;
-    readonly window: number;
   };
+  /** Every layer sees the last `window` positions (Mistral's and Phi-3's `sliding_window`). */
+  readonly window?: number;
   /**
    * Granite: embeddings times `embed`, scores times `attention` (not 1/√head_dim), residual
    * branches times `residual`, logits divided by `logits`.
@@ -233,7 +233,7 @@ export function referenceLogits(
     const theta = sliding ? c.gemma!.localTheta : c.theta;
     const positioned = (v: Float64Array, heads: number, t: number) =>
       c.ropeLayers?.[l] === false ? v : rope(v, heads, t, theta);
-    const window = sliding ? c.gemma!.window : c.phi3?.window;
+    const window = sliding ? c.gemma!.window : c.window;
     const first = window === undefined ? () => 0 : (t: number) => Math.max(0, t - window + 1);
     const bias = (name: string) => (c.qkvBias ? w(`${p}.self_attn.${name}.bias`) : undefined);
     const hs = xs.map((x) => rms(x, w(`${p}.input_layernorm.weight`)));

@@ -438,7 +438,8 @@ Deno.test("convertModel converts a phi3 GGUF (fused projections, partial RoPE, L
       "phi3.rope.scaling.attn_factor": { type: "f32", value: scale },
       "phi3.attention.sliding_window": { type: "u32", value: 3 },
     }, {
-      phi3: { rotaryDim, factors: [...factors], scale, window: 3 },
+      phi3: { rotaryDim, factors: [...factors], scale },
+      window: 3,
     }, split);
     const archive = await openArchive(output);
     try {
@@ -472,7 +473,7 @@ Deno.test("convertModel converts a phi3 GGUF (fused projections, partial RoPE, L
         "phi3.rope.scaling.attn_factor": { type: "f32", value: scale },
         "phi3.attention.sliding_window": { type: "u32", value: 3 },
       },
-      { phi3: { rotaryDim, factors: [...factors], scale, window: 3 } },
+      { phi3: { rotaryDim, factors: [...factors], scale }, window: 3 },
       dequantized,
       2e-3,
     );

@@ -62,6 +62,7 @@ function tinyModel(
     smollm3?: boolean;
     granite?: boolean;
     phi3?: boolean;
+    mistral?: boolean;
     tied?: boolean;
   } = {},
 ): TinyModel {
@@ -86,6 +87,7 @@ function tinyModel(
       : {}),
     ...(smollm3 ? { ropeLayers: [true, false] } : {}),
     ...(options.granite ? { granite: GRANITE } : {}),
+    ...(options.mistral ? { window: PHI3.window } : {}),
     ...(options.phi3
       ? {
         phi3: {
@@ -94,8 +96,8 @@ function tinyModel(
           scale: Math.sqrt(
             1 + Math.log(PHI3.maxPositions / PHI3.original) / Math.log(PHI3.original),
           ),
-          window: PHI3.window,
         },
+        window: PHI3.window,
       }
       : {}),
   };
@@ -154,6 +156,8 @@ function tinyModel(
     ? "granite"
     : options.phi3
     ? "phi3"
+    : options.mistral
+    ? "mistral"
     : config.qkvBias
     ? "qwen2"
     : "llama";
@@ -166,6 +170,7 @@ function tinyModel(
         smollm3: "SmolLM3ForCausalLM",
         granite: "GraniteForCausalLM",
         phi3: "Phi3ForCausalLM",
+        mistral: "MistralForCausalLM",
         llama: "LlamaForCausalLM",
       }[type],
     ],
@@ -211,6 +216,7 @@ function tinyModel(
       : {}),
     // As SmolLM3's config writes it: the second (here the last) layer without RoPE.
     ...(smollm3 ? { no_rope_layers: [1, 0], no_rope_layer_interval: 4, sliding_window: null } : {}),
+    ...(options.mistral ? { sliding_window: PHI3.window } : {}),
     // As Phi-3.5-mini's and Phi-4-mini's configs write it, scaled down.
     ...(options.phi3
       ? {
@@ -588,13 +594,13 @@ Deno.test("convertModel output of a Phi-3 model (fused projections, LongRoPE ove
     const phi3 = model.config.phi3!;
     for (
       const other of [
-        { ...phi3, window: 1000 },
-        { ...phi3, scale: 1 },
-        { ...phi3, rotaryDim: 16, factors: [...phi3.factors, 1, 1] },
+        { ...model.config, window: 1000 },
+        { ...model.config, phi3: { ...phi3, scale: 1 } },
+        { ...model.config, phi3: { ...phi3, rotaryDim: 16, factors: [...phi3.factors, 1, 1] } },
       ]
     ) {
       const apart = maxAbsDiff(
-        referenceLogits({ ...model.config, phi3: other }, weights, ids),
+        referenceLogits(other, weights, ids),
         referenceLogits(model.config, weights, ids),
       );
       assert.ok(apart > 0.01, `${JSON.stringify(other)} changes the logits by ${apart}`);
@@ -614,6 +620,22 @@ Deno.test("convertModel output of a Phi-3 model (fused projections, LongRoPE ove
       siluGate: 2,
       attention: 2,
     });
+    await assertKernelsLikePlain(output, ids, 0.01);
+  });
+});
+
+Deno.test("convertModel output of a Mistral model with a sliding window runs like the reference", async () => {
+  await withDir(async (dir) => {
+    const model = tinyModel({ mistral: true });
+    const { output, weights } = await convertF32(dir, model, "mistral.nnef.tar");
+    const ids = await smollm2Ids();
+    await assertRunsLikeReference(output, model, weights, ids, 1e-4);
+    const { window: _, ...unwindowed } = model.config;
+    const apart = maxAbsDiff(
+      referenceLogits(unwindowed, weights, ids),
+      referenceLogits(model.config, weights, ids),
+    );
+    assert.ok(apart > 0.01, `the window changes the logits by ${apart}`);
     await assertKernelsLikePlain(output, ids, 0.01);
   });
 });
