@@ -387,7 +387,7 @@ function fusedPart(
   const total = projection !== undefined ? q + 2 * kv : 2 * ff;
   if (fused.shape.length !== 2 || fused.shape[0] !== total) {
     throw new RangeError(
-      `tensor '${fused.name}' has shape [${
+      `${path}: tensor '${fused.name}' has shape [${
         fused.shape.join(", ")
       }], expected [${total}, ${config.hiddenSize}]`,
     );

@@ -478,5 +478,32 @@ Deno.test("convertModel converts a phi3 GGUF (fused projections, partial RoPE, L
       2e-3,
     );
     assert.equal(result.dtypes.get("model.layers.0.self_attn.k_proj.weight"), "q40");
+
+    // A fused tensor of other rows than the heads imply is refused, naming file and tensor.
+    const bad = join(dir, "bad.gguf");
+    const short = {
+      ...qkv,
+      dims: [qkv.dims[0]!, qkv.dims[1]! - 1],
+      bytes: qkv.bytes.slice(0, -4 * QWEN.hidden),
+    };
+    await Deno.writeFile(
+      bad,
+      ggufBytes({
+        ...hyperparameters("phi3", {
+          d: QWEN.hidden,
+          ff: QWEN.intermediate,
+          heads: QWEN.heads,
+          kvHeads: QWEN.kvHeads,
+          context: 1024,
+          ropeBase: QWEN.theta,
+        }),
+        ...QWEN_VOCAB,
+        "phi3.rope.dimension_count": { type: "u32", value: rotaryDim },
+      }, tensors.map((t) => t === qkv ? short : t)),
+    );
+    await assert.rejects(
+      convertModel(bad, join(dir, "bad.nnef.tar")),
+      /bad\.gguf: tensor 'blk\.0\.attn_qkv\.weight' has shape \[63, 32\], expected \[64, 32\]/,
+    );
   });
 });
