@@ -541,6 +541,19 @@ async function postHostile(
   return { failures, statuses };
 }
 
+/** The message of an error body in the OpenAI shape, `{"error": {"message"}}`. */
+function openAiMessage(error: unknown): unknown {
+  return (error as { message?: unknown } | undefined)?.message;
+}
+
+/** The server still answers `/health`, and no case failed. */
+async function assertStillUp(url: string, failures: readonly string[]): Promise<void> {
+  const health = await fetch(`${url}/health`);
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  assert.deepEqual(failures, [], failures.join("\n"));
+}
+
 Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with Ollama's error shape", async () => {
   await using server = await startServer({ maxTokensCap: 2 });
   const random = seeded(SEED + 1);
@@ -562,10 +575,7 @@ Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with
     return { path, ...broken, body };
   });
   const { failures } = await postHostile(server.url, cases, (error) => error);
-  const health = await fetch(`${server.url}/health`);
-  assert.equal(health.status, 200);
-  await health.body?.cancel();
-  assert.deepEqual(failures, [], failures.join("\n"));
+  await assertStillUp(server.url, failures);
 });
 
 Deno.test("fuzz: hostile llama.cpp bodies get a 4xx or an answer, never a 5xx", async () => {
@@ -582,12 +592,9 @@ Deno.test("fuzz: hostile llama.cpp bodies get a 4xx or an answer, never a 5xx", 
   const { failures } = await postHostile(
     server.url,
     cases,
-    (error) => (error as { message?: unknown } | undefined)?.message,
+    openAiMessage,
   );
-  const health = await fetch(`${server.url}/health`);
-  assert.equal(health.status, 200);
-  await health.body?.cancel();
-  assert.deepEqual(failures, [], failures.join("\n"));
+  await assertStillUp(server.url, failures);
 });
 
 Deno.test("fuzz: hostile request bodies get a 4xx or an answer, never a 5xx, and the server stays up", async () => {
@@ -608,12 +615,9 @@ Deno.test("fuzz: hostile request bodies get a 4xx or an answer, never a 5xx, and
   const { failures, statuses } = await postHostile(
     server.url,
     cases,
-    (error) => (error as { message?: unknown } | undefined)?.message,
+    openAiMessage,
   );
-  const health = await fetch(`${server.url}/health`);
-  assert.equal(health.status, 200);
-  await health.body?.cancel();
-  assert.deepEqual(failures, [], failures.join("\n"));
+  await assertStillUp(server.url, failures);
   console.log(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
 });
 

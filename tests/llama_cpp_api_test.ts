@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startServer, storiesService } from "./_serve_harness.ts";
 import { loadTinySmolLM2 } from "./_smollm2.ts";
+import type { InferenceService } from "../src/engine/service.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -282,6 +283,12 @@ Deno.test("llama.cpp /props, /apply-template, /tokenize with content and pieces,
   assert.equal(detokenized.content, detokenized.prompt);
 });
 
+/** A text's ids without BOS, and a special token's id by its name. */
+function textIds(service: InferenceService) {
+  const encode = (text: string) => service.tokenizer.encode(text, { addBos: false });
+  return { encode, special: (name: string) => encode(name)[0]! };
+}
+
 const PREFIX = "def add(a, b):\n";
 const LINE = "    return";
 const SUFFIX = "\n\nprint(add(1, 2))\n";
@@ -289,9 +296,7 @@ const SUFFIX = "\n\nprint(add(1, 2))\n";
 Deno.test("llama.cpp /infill lays out the project, prefix, cursor line and suffix as llama.cpp does, whole and streamed", async () => {
   const service = await loadTinySmolLM2("coder", undefined, true);
   await using server = await startServer({}, service);
-  const { tokenizer } = service;
-  const encode = (text: string) => tokenizer.encode(text, { addBos: false });
-  const special = (name: string) => encode(name)[0]!;
+  const { encode, special } = textIds(service);
   // SmolLM2's vocabulary has StarCoder's repository and file tokens: the repository layout.
   const ids = [
     special("<repo_name>"),
@@ -373,9 +378,7 @@ Deno.test("llama.cpp /infill keeps the end of a long prefix and the start of a l
     return_tokens: true,
   });
   assert.equal(status, 200, JSON.stringify(json));
-  const { tokenizer } = service;
-  const encode = (text: string) => tokenizer.encode(text, { addBos: false });
-  const special = (name: string) => encode(name)[0]!;
+  const { encode, special } = textIds(service);
   const ids = [
     special("<repo_name>"),
     ...encode("myproject\n"),

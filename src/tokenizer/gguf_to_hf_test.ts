@@ -70,6 +70,16 @@ function byteAlphabet(): string[] {
   });
 }
 
+/** The tokens' texts of `text` under a tokenizer of `meta` with the pre-tokenizer `pre`. */
+function splitPieces(meta: Map<string, GgufValue>, pre: string, text: string): string[] {
+  meta.set("tokenizer.ggml.pre", pre);
+  const files = bpeToHfTokenizer({ metadata: meta });
+  const tok = new HfTokenizer(files.tokenizerJson, files.tokenizerConfig);
+  const ids = tok.encode(text);
+  assert.equal(tok.decode(ids), text, pre);
+  return ids.map((id) => new TextDecoder().decode(tok.tokenBytes(id)));
+}
+
 Deno.test("bpeToHfTokenizer splits digits as Llama 3 (by three) and Qwen2 (one by one) do", () => {
   const tokens = [...byteAlphabet(), "12", "123", "45"];
   const meta = new Map<string, GgufValue>([
@@ -77,14 +87,7 @@ Deno.test("bpeToHfTokenizer splits digits as Llama 3 (by three) and Qwen2 (one b
     ["tokenizer.ggml.tokens", tokens],
     ["tokenizer.ggml.merges", ["1 2", "12 3", "4 5"]],
   ]);
-  const pieces = (pre: string, text: string) => {
-    meta.set("tokenizer.ggml.pre", pre);
-    const files = bpeToHfTokenizer({ metadata: meta });
-    const tok = new HfTokenizer(files.tokenizerJson, files.tokenizerConfig);
-    const ids = tok.encode(text);
-    assert.equal(tok.decode(ids), text, pre);
-    return ids.map((id) => new TextDecoder().decode(tok.tokenBytes(id)));
-  };
+  const pieces = (pre: string, text: string) => splitPieces(meta, pre, text);
   assert.deepEqual(pieces("llama-bpe", "12345"), ["123", "45"]);
   assert.deepEqual(pieces("qwen2", "12345"), ["1", "2", "3", "4", "5"]);
   assert.deepEqual(pieces("gpt-2", "12345"), ["123", "45"]);
@@ -102,14 +105,7 @@ Deno.test("bpeToHfTokenizer splits as OpenAI's o200k (gpt-4o): words apart at a 
     ["tokenizer.ggml.tokens", tokens],
     ["tokenizer.ggml.merges", ["o W", "1 2", "12 3", "4 5", "' s"]],
   ]);
-  const pieces = (pre: string, text: string) => {
-    meta.set("tokenizer.ggml.pre", pre);
-    const files = bpeToHfTokenizer({ metadata: meta });
-    const tok = new HfTokenizer(files.tokenizerJson, files.tokenizerConfig);
-    const ids = tok.encode(text);
-    assert.equal(tok.decode(ids), text, pre);
-    return ids.map((id) => new TextDecoder().decode(tok.tokenBytes(id)));
-  };
+  const pieces = (pre: string, text: string) => splitPieces(meta, pre, text);
   // GPT-2 keeps "helloWorld" one word, so "o" and "W" merge; o200k splits it before "W".
   assert.ok(pieces("gpt-2", "helloWorld").includes("oW"));
   assert.ok(!pieces("gpt-4o", "helloWorld").includes("oW"));
