@@ -17,6 +17,7 @@ import {
   llamaWeights,
   LM_HEAD_NAME,
   makeLlamaConfig,
+  phi3Part,
   type RopeScaling,
   windowEverywhere,
 } from "./llama.ts";
@@ -367,37 +368,22 @@ function fusedPart(
   byHf: ReadonlyMap<string, GgufTensorInfo>,
   path: string,
 ): GgufTensorInfo | undefined {
-  if (config.modelType !== "phi3") return undefined;
-  const m = /^(model\.layers\.\d+)\.(?:self_attn\.([qkv])_proj|mlp\.(gate|up)_proj)\.weight$/
-    .exec(name);
-  if (m === null) return undefined;
-  const [, layer, projection, half] = m;
-  const q = config.numHeads * config.headDim;
-  const kv = config.numKvHeads * config.headDim;
-  const ff = config.intermediateSize;
-  const fused = byHf.get(
-    projection !== undefined
-      ? `${layer}.self_attn.qkv_proj.weight`
-      : `${layer}.mlp.gate_up_proj.weight`,
-  );
-  if (fused === undefined) return undefined;
-  const [start, rows] = projection !== undefined
-    ? [{ q: 0, k: q, v: q + kv }[projection as "q" | "k" | "v"], projection === "q" ? q : kv]
-    : [half === "gate" ? 0 : ff, ff];
-  const total = projection !== undefined ? q + 2 * kv : 2 * ff;
-  if (fused.shape.length !== 2 || fused.shape[0] !== total) {
+  const part = phi3Part(name, config);
+  const fused = part === undefined ? undefined : byHf.get(part.fused);
+  if (part === undefined || fused === undefined) return undefined;
+  if (fused.shape.length !== 2 || fused.shape[0] !== part.total) {
     throw new RangeError(
       `${path}: tensor '${fused.name}' has shape [${
         fused.shape.join(", ")
-      }], expected [${total}, ${config.hiddenSize}]`,
+      }], expected [${part.total}, ${config.hiddenSize}]`,
     );
   }
-  const rowBytes = fused.byteSize / total;
+  const rowBytes = fused.byteSize / part.total;
   return {
     ...fused,
-    dims: [fused.dims[0]!, rows],
-    shape: [rows, fused.shape[1]!],
-    offset: fused.offset + start * rowBytes,
-    byteSize: rows * rowBytes,
+    dims: [fused.dims[0]!, part.rows],
+    shape: [part.rows, fused.shape[1]!],
+    offset: fused.offset + part.start * rowBytes,
+    byteSize: part.rows * rowBytes,
   };
 }

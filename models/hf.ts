@@ -2,7 +2,13 @@ import { join } from "node:path";
 import { openFileSource } from "../src/storage/file_source.ts";
 import { fileUnder } from "./file_names.ts";
 import type { ByteSource } from "../src/storage/byte_source.ts";
-import { checkLayerCount, llamaConfigFromHf, llamaWeights, LM_HEAD_NAME } from "./llama.ts";
+import {
+  checkLayerCount,
+  llamaConfigFromHf,
+  llamaWeights,
+  LM_HEAD_NAME,
+  phi3Part,
+} from "./llama.ts";
 import {
   readSafetensors,
   readSafetensorsTensor,
@@ -176,45 +182,32 @@ export async function openHfFolder(folder: string): Promise<ModelSource> {
 }
 
 /**
- * Phi-3 stores q, k and v as one `qkv_proj` and the MLP's gate and up as one `gate_up_proj`:
- * the weight `name` as the rows of those that hold it (others as they are).
+ * The weight `name` from the folder: stored whole, or as its rows of one of Phi-3's fused
+ * weights (`phi3Part`).
  */
 function findPart(
   name: string,
   config: LlamaConfig,
   find: (name: string) => [SafetensorsFile, SafetensorsEntry] | undefined,
 ): [SafetensorsFile, SafetensorsEntry] | undefined {
-  const m = /^(model\.layers\.\d+)\.(?:self_attn\.([qkv])_proj|mlp\.(gate|up)_proj)\.weight$/
-    .exec(name);
-  if (m === null) return find(name);
-  const [, layer, projection, half] = m;
-  const q = config.numHeads * config.headDim;
-  const kv = config.numKvHeads * config.headDim;
-  const ff = config.intermediateSize;
-  const [fused, start, rows] = projection !== undefined
-    ? [
-      `${layer}.self_attn.qkv_proj.weight`,
-      { q: 0, k: q, v: q + kv }[projection as "q" | "k" | "v"],
-      projection === "q" ? q : kv,
-    ]
-    : [`${layer}.mlp.gate_up_proj.weight`, half === "gate" ? 0 : ff, ff];
-  const found = find(fused);
+  const part = phi3Part(name, config);
+  if (part === undefined) return find(name);
+  const found = find(part.fused);
   if (found === undefined) return undefined;
   const [file, entry] = found;
-  const expected = projection !== undefined ? q + 2 * kv : 2 * ff;
-  if (entry.shape.length !== 2 || entry.shape[0] !== expected) {
+  if (entry.shape.length !== 2 || entry.shape[0] !== part.total) {
     throw new RangeError(
-      `${file.source.name}: tensor '${fused}' has shape [${
+      `${file.source.name}: tensor '${part.fused}' has shape [${
         entry.shape.join(", ")
-      }], config.json implies [${expected}, ${config.hiddenSize}]`,
+      }], config.json implies [${part.total}, ${config.hiddenSize}]`,
     );
   }
-  const rowBytes = entry.length / expected;
+  const rowBytes = entry.length / part.total;
   return [file, {
     ...entry,
     name,
-    shape: [rows, entry.shape[1]!],
-    offset: entry.offset + start * rowBytes,
-    length: rows * rowBytes,
+    shape: [part.rows, entry.shape[1]!],
+    offset: entry.offset + part.start * rowBytes,
+    length: part.rows * rowBytes,
   }];
 }

@@ -353,6 +353,40 @@ function phi3Config(
   };
 }
 
+/** Where one projection sits in Phi-3's fused weights: rows `start` to `start + rows` of `total`. */
+export interface FusedPart {
+  /** The fused weight's HF name (`qkv_proj`, `gate_up_proj`). */
+  readonly fused: string;
+  readonly start: number;
+  readonly rows: number;
+  readonly total: number;
+}
+
+/**
+ * Phi-3 stores q, k and v as one `qkv_proj` and the MLP's gate and up as one `gate_up_proj`:
+ * where the weight `name` sits in those; undefined for a weight stored whole.
+ */
+export function phi3Part(name: string, config: LlamaConfig): FusedPart | undefined {
+  if (config.modelType !== "phi3") return undefined;
+  const m = /^(model\.layers\.\d+)\.(?:self_attn\.([qkv])_proj|mlp\.(gate|up)_proj)\.weight$/
+    .exec(name);
+  if (m === null) return undefined;
+  const [, layer, projection, half] = m;
+  const q = config.numHeads * config.headDim;
+  const kv = config.numKvHeads * config.headDim;
+  const ff = config.intermediateSize;
+  if (projection === undefined) {
+    const fused = `${layer}.mlp.gate_up_proj.weight`;
+    return { fused, start: half === "gate" ? 0 : ff, rows: ff, total: 2 * ff };
+  }
+  return {
+    fused: `${layer}.self_attn.qkv_proj.weight`,
+    start: { q: 0, k: q, v: q + kv }[projection as "q" | "k" | "v"],
+    rows: projection === "q" ? q : kv,
+    total: q + 2 * kv,
+  };
+}
+
 /** Per layer, whether it has RoPE: all but every `interval`-th (SmolLM3's default, 4). */
 export function everyNthWithoutRope(numLayers: number, interval: number): boolean[] {
   return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval !== 0);
