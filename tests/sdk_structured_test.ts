@@ -44,6 +44,40 @@ Deno.test("AI SDK generateObject (openai-compatible provider) returns objects th
   }
 });
 
+Deno.test("AI SDK generateObject with zod's records, discriminated unions, tuples and nullables returns objects that parse", async () => {
+  await using server = await startServer();
+  const provider = createOpenAICompatible({
+    name: "rill",
+    baseURL: `${server.url}/v1`,
+    apiKey: "none",
+    supportsStructuredOutputs: true,
+  });
+  const Inventory = z.object({
+    counts: z.record(z.string().max(8), z.int().min(0).max(99)),
+    pet: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("cat"), lives: z.int().min(1).max(9) }),
+      z.object({ kind: z.literal("dog"), good: z.boolean() }),
+    ]),
+    at: z.tuple([z.int().min(0).max(9), z.int().min(0).max(9)]),
+    note: z.string().max(12).nullable(),
+  });
+  let entries = 0;
+  for (const seed of [1, 2, 3, 4]) {
+    const { object } = await generateObject({
+      model: provider.chatModel("stories260K"),
+      schema: Inventory,
+      prompt: "An inventory, please.",
+      maxOutputTokens: 200,
+      seed,
+      maxRetries: 0,
+    });
+    assert.deepEqual(Inventory.parse(object), object);
+    entries += Object.keys(object.counts).length;
+  }
+  // The record's keys are the model's, as many as it writes.
+  assert.ok(entries > 4, `${entries} entries`);
+});
+
 Deno.test("AI SDK generateText with a required tool returns a call whose input validates (SmolLM2 template)", async () => {
   await using server = await startServer({}, await smolLM2Service());
   const provider = createOpenAICompatible({

@@ -204,8 +204,11 @@ Deno.test("a schema outside the subset, or one whose shortest answer exceeds max
       "response_format.json_schema.schema",
     ],
     [
-      { type: "json_schema", json_schema: { name: "x", schema: { oneOf: [] } } },
-      /'oneOf'/,
+      {
+        type: "json_schema",
+        json_schema: { name: "x", schema: { type: "array", uniqueItems: true } },
+      },
+      /'uniqueItems'/,
       "response_format.json_schema.schema",
     ],
     [

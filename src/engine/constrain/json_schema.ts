@@ -1,6 +1,7 @@
 import { ByteClass, bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
 import { digit, JsonRules } from "./json_rules.ts";
 import { regexRule } from "./regex.ts";
+import { exclusive, mergeAllOf } from "./schema_combine.ts";
 
 /** Keywords that only describe: accepted anywhere, no effect on the output. */
 const ANNOTATIONS = new Set([
@@ -14,6 +15,8 @@ const ANNOTATIONS = new Set([
   "deprecated",
   "readOnly",
   "writeOnly",
+  // OpenAPI's tag of a union's alternatives; the alternatives themselves say what it says.
+  "discriminator",
 ]);
 
 /** Keywords Rill enforces, each with the types it applies to (empty: any). */
@@ -22,13 +25,22 @@ const KEYWORDS: Record<string, readonly string[]> = {
   enum: [],
   const: [],
   anyOf: [],
+  oneOf: [],
+  allOf: [],
+  nullable: [],
   $ref: [],
   $defs: [],
   definitions: [],
   properties: ["object"],
   required: ["object"],
   additionalProperties: ["object"],
+  minProperties: ["object"],
+  maxProperties: ["object"],
+  propertyNames: ["object"],
   items: ["array"],
+  prefixItems: ["array"],
+  additionalItems: ["array"],
+  uniqueItems: ["array"],
   minItems: ["array"],
   maxItems: ["array"],
   minLength: ["string"],
@@ -64,11 +76,15 @@ export interface JsonSchemaOptions {
  * object properties in the schema's order (optional ones may be left out, undeclared ones are
  * never written), integers and integer parts of at most 15 digits, no exponents.
  *
- * Enforced: `type` (or a list of types), `enum`, `const`, `anyOf`, `$ref` into `$defs` or
- * `definitions` (recursion allowed), `properties`, `required`, `additionalProperties`,
- * `items`, `minItems`, `maxItems`, `minLength`, `maxLength`, `format` (date, time,
- * date-time, uuid, email), `pattern` (see `compileRegex`, written whole), integer bounds (`minimum`, `maximum`, `exclusiveMinimum`,
- * `exclusiveMaximum`) and integral bounds of numbers.
+ * Enforced: `type` (or a list of types), `enum`, `const`, `anyOf`, `oneOf` (alternatives that
+ * exclude each other, see `exclusive`), `allOf` (merged, see `mergeAllOf`), OpenAPI's
+ * `nullable`, `$ref` into `$defs` or `definitions` (recursion allowed), `properties`,
+ * `required`, `additionalProperties` (false, true, or a schema of every value of an object
+ * without `properties`), `minProperties` and `maxProperties` (of such objects), `items`,
+ * `prefixItems` (and the older `items` list with `additionalItems`), `minItems`, `maxItems`,
+ * `uniqueItems` false, `minLength`, `maxLength`, `format` (date, time, date-time, uuid, email),
+ * `pattern` (see `compileRegex`, written whole), integer bounds (`minimum`, `maximum`,
+ * `exclusiveMinimum`, `exclusiveMaximum`) and integral bounds of numbers.
  *
  * @param schema the schema (`true` or `{}` for any JSON value)
  * @param options where the schema sits in the request, for error messages
@@ -161,6 +177,19 @@ export class SchemaCompiler {
     if (!isObject(schema)) throw this.#error(path, "must be an object or a boolean");
     this.#checkKeywords(schema, path);
     if (schema.$ref !== undefined) return this.#ref(schema, path);
+    if (schema.nullable === true) {
+      const { nullable: _, ...rest } = schema;
+      return this.builder.rule(`${path} nullable`, [this.value(rest, path)], [
+        this.builder.literal("null"),
+      ]);
+    }
+    if (schema.allOf !== undefined) {
+      const merged = mergeAllOf(schema, (s) => this.#resolve(s, path), (message) => {
+        throw this.#error(path, message);
+      });
+      return this.value(merged, path);
+    }
+    if (schema.oneOf !== undefined) return this.#oneOf(schema, path);
     if (schema.const !== undefined) return this.#enum([schema.const], schema, path);
     if (schema.enum !== undefined) {
       if (!Array.isArray(schema.enum) || schema.enum.length === 0) {
@@ -263,9 +292,19 @@ export class SchemaCompiler {
 
   #ref(schema: Schema, path: string): number {
     const ref = schema.$ref;
-    if (typeof ref !== "string") throw this.#error(`${path}/$ref`, "must be a string");
-    let rule = this.#refs.get(ref);
+    let rule = typeof ref === "string" ? this.#refs.get(ref) : undefined;
     if (rule !== undefined) return rule;
+    const target = this.#target(ref, path);
+    // Declared before compiling the target, so that recursive references find it.
+    rule = this.builder.declare(ref as string);
+    this.#refs.set(ref as string, rule);
+    this.builder.add(rule, [this.value(target, ref as string)]);
+    return rule;
+  }
+
+  /** The schema `$ref` (found at `path`) points to in the root. */
+  #target(ref: unknown, path: string): unknown {
+    if (typeof ref !== "string") throw this.#error(`${path}/$ref`, "must be a string");
     if (ref !== "#" && !ref.startsWith("#/")) {
       throw this.#error(`${path}/$ref`, `points outside the schema: ${JSON.stringify(ref)}`);
     }
@@ -277,11 +316,48 @@ export class SchemaCompiler {
       }
       target = target[key];
     }
-    // Declared before compiling the target, so that recursive references find it.
-    rule = this.builder.declare(ref);
-    this.#refs.set(ref, rule);
-    this.builder.add(rule, [this.value(target, ref)]);
-    return rule;
+    return target;
+  }
+
+  /** `schema` with its references followed (at most 64, so that a cycle of them ends). */
+  #resolve(schema: unknown, path: string): unknown {
+    let target = schema;
+    for (let hops = 0; isObject(target) && target.$ref !== undefined; hops++) {
+      if (hops === 64) throw this.#error(path, "has $refs that lead to no schema");
+      target = this.#target(target.$ref, path);
+    }
+    return target;
+  }
+
+  /**
+   * `oneOf` as `anyOf`, once each pair of its alternatives is shown to exclude each other (so a
+   * document matching one matches no other).
+   */
+  #oneOf(schema: Schema, path: string): number {
+    const options = schema.oneOf;
+    if (!Array.isArray(options) || options.length === 0) {
+      throw this.#error(`${path}/oneOf`, "must be a non-empty array");
+    }
+    const others = Object.keys(schema).filter((k) =>
+      !ANNOTATIONS.has(k) && !["oneOf", "$defs", "definitions"].includes(k)
+    );
+    if (others.length > 0) {
+      throw new TypeError(
+        `Unsupported JSON schema keyword '${others[0]}' beside oneOf at ${this.#where} ${path}`,
+      );
+    }
+    const resolve = (s: unknown) => this.#resolve(s, path);
+    options.forEach((a, i) =>
+      options.slice(0, i).forEach((b, j) => {
+        if (!exclusive(a, b, resolve)) {
+          throw new TypeError(
+            `Unsupported JSON schema oneOf at ${this.#where} ${path}/oneOf: alternatives ${j} and ${i} may both match (Rill writes a oneOf whose alternatives differ in type, in value, or in a required tag property; anyOf takes any)`,
+          );
+        }
+      })
+    );
+    const rules = options.map((option, i) => [this.value(option, `${path}/oneOf/${i}`)]);
+    return this.builder.rule(`${path} oneOf`, ...rules);
   }
 
   #enum(values: readonly unknown[], schema: Schema, path: string): number {
@@ -316,6 +392,7 @@ export class SchemaCompiler {
   }
 
   #object(schema: Schema, path: string): number {
+    if (schema.propertyNames !== undefined) return this.#keyed(schema, path);
     const b = this.builder;
     const properties = schema.properties ?? {};
     if (!isObject(properties)) throw this.#error(`${path}/properties`, "must be an object");
@@ -324,12 +401,8 @@ export class SchemaCompiler {
       throw this.#error(`${path}/required`, "must be an array of strings");
     }
     const extra = schema.additionalProperties;
-    if (extra !== undefined && typeof extra !== "boolean") {
-      if (!isObject(extra) || Object.keys(extra).some((k) => !ANNOTATIONS.has(k))) {
-        throw new TypeError(
-          `Unsupported JSON schema keyword 'additionalProperties' with a schema at ${this.#where} ${path}/additionalProperties (only true or false)`,
-        );
-      }
+    if (extra !== undefined && typeof extra !== "boolean" && !isObject(extra)) {
+      throw this.#error(`${path}/additionalProperties`, "must be a boolean or a schema");
     }
     for (const name of required) {
       if (!(name in properties)) {
@@ -337,7 +410,20 @@ export class SchemaCompiler {
       }
     }
     const names = Object.keys(properties);
-    if (names.length === 0 && extra !== false) return this.#anyObject();
+    const counted = ["minProperties", "maxProperties"].find((k) => schema[k] !== undefined);
+    if (names.length > 0 && (isObject(extra) || counted !== undefined)) {
+      const keyword = isObject(extra) ? "additionalProperties" : counted!;
+      throw new TypeError(
+        `Unsupported JSON schema keyword '${keyword}'${
+          isObject(extra) ? " with a schema" : ""
+        } beside properties at ${this.#where} ${path}/${keyword}`,
+      );
+    }
+    if (names.length === 0 && extra !== false) {
+      return isObject(extra) || counted !== undefined
+        ? this.#dictionary(schema, extra === undefined ? true : extra, this.#rules.string(), path)
+        : this.#anyObject();
+    }
     const open = b.literal("{");
     const close = b.literal("}");
     // first[i]: properties i.. with none written yet; next[i]: the same after one was written.
@@ -365,29 +451,145 @@ export class SchemaCompiler {
     return b.rule(path, [open, first, close]);
   }
 
-  #array(schema: Schema, path: string): number {
+  /**
+   * An object whose keys match `propertyNames` (a schema of strings): keys listed by its `enum`
+   * or `const` are the object's properties, each taking `additionalProperties`; others make a
+   * dictionary of such keys (zod's `record` writes both).
+   */
+  #keyed(schema: Schema, path: string): number {
+    const { propertyNames: keys, ...rest } = schema;
+    const where = `${path}/propertyNames`;
+    if (keys === true) return this.#object(rest, path);
+    if (!isObject(keys) || (keys.type !== undefined && keys.type !== "string")) {
+      throw this.#error(where, "must be a schema of strings");
+    }
+    if (rest.properties !== undefined) {
+      throw new TypeError(
+        `Unsupported JSON schema keyword 'propertyNames' beside properties at ${this.#where} ${where}`,
+      );
+    }
+    const listed = keys.const !== undefined ? [keys.const] : keys.enum;
+    if (Array.isArray(listed)) {
+      if (!listed.every((k) => typeof k === "string")) {
+        throw this.#error(where, "lists keys that are not strings");
+      }
+      const value = rest.additionalProperties ?? true;
+      return this.#object({
+        ...rest,
+        properties: Object.fromEntries(listed.map((key) => [key, value])),
+        additionalProperties: false,
+      }, path);
+    }
+    const key = this.value({ ...keys, type: "string" }, where);
+    return this.#dictionary(rest, rest.additionalProperties ?? true, key, path);
+  }
+
+  /**
+   * An object of keys matching the rule `key` whose values match `values`, with
+   * `minProperties` to `maxProperties` members (a dictionary: zod's `record`, Pydantic's
+   * `dict[str, T]`).
+   */
+  #dictionary(schema: Schema, values: unknown, key: number, path: string): number {
     const b = this.builder;
+    const min = this.#count(schema, "minProperties", path) ?? 0;
+    const max = this.#count(schema, "maxProperties", path) ?? Infinity;
+    if (min > max) throw this.#error(`${path}/minProperties`, `exceeds maxProperties (${max})`);
+    if (max !== Infinity && max > 4096) {
+      throw this.#error(`${path}/maxProperties`, "is above 4096");
+    }
+    const value = this.value(values, `${path}/additionalProperties`);
+    const member = b.rule(`${path} member`, [
+      key,
+      b.literal(":"),
+      this.space(),
+      value,
+    ]);
+    return this.#list(path, "{", "}", member, min, max);
+  }
+
+  /** `open`, then `min` to `max` of `item` apart by commas, then `close`. */
+  #list(path: string, open: string, close: string, item: number, min: number, max: number): number {
+    const b = this.builder;
+    const later = b.rule(`${path} ,item`, [b.literal(","), this.space(), item]);
+    const list = b.rule(path);
+    if (min === 0) b.add(list, [b.literal(open), b.literal(close)]);
+    if (max > 0) {
+      const rest = b.repeat(`${path} items`, later, Math.max(0, min - 1), max - 1);
+      b.add(list, [b.literal(open), item, rest, b.literal(close)]);
+    }
+    return list;
+  }
+
+  #array(schema: Schema, path: string): number {
     const min = this.#count(schema, "minItems", path) ?? 0;
-    const max = this.#count(schema, "maxItems", path) ?? Infinity;
+    let max = this.#count(schema, "maxItems", path) ?? Infinity;
     if (min > max) throw this.#error(`${path}/minItems`, `exceeds maxItems (${max})`);
     if (max !== Infinity && max > 4096) throw this.#error(`${path}/maxItems`, "is above 4096");
-    if (Array.isArray(schema.items)) {
+    if (schema.uniqueItems !== undefined && schema.uniqueItems !== false) {
       throw new TypeError(
-        `Unsupported JSON schema keyword 'items' with an array (tuple) at ${this.#where} ${path}/items`,
+        `Unsupported JSON schema keyword 'uniqueItems' at ${this.#where} ${path}/uniqueItems (items cannot be kept apart: only false)`,
+      );
+    }
+    // A tuple: prefixItems (or the older items list), then items (or additionalItems).
+    const tuple = schema.prefixItems ?? (Array.isArray(schema.items) ? schema.items : undefined);
+    if (tuple !== undefined) {
+      if (!Array.isArray(tuple)) throw this.#error(`${path}/prefixItems`, "must be an array");
+      const restKey = schema.prefixItems !== undefined ? "items" : "additionalItems";
+      if (schema.prefixItems !== undefined && schema.additionalItems !== undefined) {
+        throw new TypeError(
+          `Unsupported JSON schema keyword 'additionalItems' beside prefixItems at ${this.#where} ${path}/additionalItems`,
+        );
+      }
+      const rest = schema[restKey] ?? true;
+      if (rest === false) max = Math.min(max, tuple.length);
+      if (min > max) throw this.#error(`${path}/minItems`, `exceeds the ${max} items it allows`);
+      if (tuple.length > 0) return this.#tuple(tuple, rest, min, max, path, restKey);
+      return this.#list(path, "[", "]", this.value(rest, `${path}/${restKey}`), min, max);
+    }
+    if (schema.additionalItems !== undefined) {
+      throw new TypeError(
+        `Unsupported JSON schema keyword 'additionalItems' without an items list at ${this.#where} ${path}/additionalItems`,
       );
     }
     if (schema.items === undefined && min === 0 && max === Infinity) return this.#anyArray();
     const item = this.value(schema.items ?? true, `${path}/items`);
-    const later = b.rule(`${path} ,item`, [b.literal(","), this.space(), item]);
-    const open = b.literal("[");
+    return this.#list(path, "[", "]", item, min, max);
+  }
+
+  /**
+   * An array whose first items match `prefix` (not empty) one by one and whose others match
+   * `rest`, with `min` to `max` items.
+   */
+  #tuple(
+    prefix: readonly unknown[],
+    rest: unknown,
+    min: number,
+    max: number,
+    path: string,
+    restKey: string,
+  ): number {
+    const b = this.builder;
+    const key = restKey === "items" ? "prefixItems" : "items";
     const close = b.literal("]");
-    const array = b.rule(path);
-    if (min === 0) b.add(array, [open, close]);
-    if (max > 0) {
-      const rest = b.repeat(`${path} items`, later, Math.max(0, min - 1), max - 1);
-      b.add(array, [open, item, rest, close]);
+    const later = (item: number) => b.rule(`${path} ,item`, [b.literal(","), this.space(), item]);
+    // after[i]: the items from index i on (i > 0) and the closing bracket.
+    const restItem = max > prefix.length ? this.value(rest, `${path}/${restKey}`) : undefined;
+    let after = restItem === undefined ? close : b.rule(`${path} rest`, [
+      b.repeat(
+        `${path} rest items`,
+        later(restItem),
+        Math.max(0, min - prefix.length),
+        max - prefix.length,
+      ),
+      close,
+    ]);
+    for (let i = Math.min(prefix.length, max) - 1; i >= 0; i--) {
+      const item = this.value(prefix[i], `${path}/${key}/${i}`);
+      const here = b.rule(`${path} from ${i}`, i === 0 ? [item, after] : [later(item), after]);
+      if (i >= min) b.add(here, [close]);
+      after = here;
     }
-    return array;
+    return b.rule(path, [b.literal("["), after]);
   }
 
   #string(schema: Schema, path: string): number {

@@ -175,15 +175,35 @@ Deno.test("compileJsonSchema names the unsupported keyword and where it is", () 
     { type: "string", pattern: "^x$", maxLength: 3 },
     /'maxLength' beside pattern at response_format\.json_schema\.schema #\/maxLength/,
   );
-  throwsWith({ oneOf: [{ type: "string" }] }, /'oneOf'/);
-  throwsWith({ allOf: [] }, /'allOf'/);
-  throwsWith({ type: "array", prefixItems: [] }, /'prefixItems'/);
+  throwsWith(
+    { oneOf: [{ type: "string" }, { type: "string", maxLength: 3 }] },
+    /oneOf at response_format\.json_schema\.schema #\/oneOf: alternatives 0 and 1 may both match/,
+  );
+  throwsWith({ allOf: [] }, /# has an allOf that is no non-empty array/);
+  throwsWith({ allOf: [{ type: "string" }, { type: "number" }] }, /no common type in allOf/);
+  throwsWith(
+    { allOf: [{ properties: { a: {} }, additionalProperties: false }, { properties: { b: {} } }] },
+    /additionalProperties in an allOf of several schemas/,
+  );
+  throwsWith({ type: "array", uniqueItems: true }, /'uniqueItems'/);
+  throwsWith(
+    { type: "array", prefixItems: [{}], additionalItems: false },
+    /'additionalItems' beside prefixItems/,
+  );
   throwsWith({ type: "string", format: "hostname" }, /format "hostname"/);
   throwsWith({ type: "number", multipleOf: 2 }, /'multipleOf'/);
   throwsWith({ type: "number", minimum: 0.5 }, /'minimum' with a fractional bound/);
   throwsWith(
-    { type: "object", additionalProperties: { type: "string" } },
-    /'additionalProperties'/,
+    { type: "object", properties: { a: {} }, additionalProperties: { type: "string" } },
+    /'additionalProperties' with a schema beside properties/,
+  );
+  throwsWith(
+    { type: "object", properties: { a: {} }, minProperties: 1 },
+    /'minProperties' beside properties/,
+  );
+  throwsWith(
+    { type: "object", propertyNames: { type: "integer" } },
+    /#\/propertyNames must be a schema of strings/,
   );
   throwsWith({ $ref: "#/$defs/missing" }, /points nowhere/);
   throwsWith({ type: "object", required: ["x"], properties: {} }, /names 'x'/);
@@ -197,4 +217,128 @@ Deno.test("compileJsonSchema refuses a schema with no finite document", () => {
     $ref: "#/$defs/a",
   };
   assert.throws(() => compileJsonSchema(endless), RangeError);
+});
+
+Deno.test("compileJsonSchema: dictionaries (additionalProperties with a schema) and their sizes", () => {
+  check(
+    { type: "object", additionalProperties: { type: "integer" } },
+    ["{}", '{"a":1}', '{"a": 1, "b c": -2}'],
+    ['{"a":"x"}', '{"a":1,}', "[]", '{"a":1.5}'],
+  );
+  check(
+    {
+      type: "object",
+      additionalProperties: { type: "boolean" },
+      minProperties: 1,
+      maxProperties: 2,
+    },
+    ['{"x":true}', '{"x":true,"y":false}'],
+    ["{}", '{"x":true,"y":false,"z":true}'],
+  );
+  check({ type: "object", maxProperties: 1 }, ["{}", '{"k":[1,{"a":null}]}'], ['{"a":1,"b":2}']);
+  // As zod's record writes it: keys of a string schema, or listed (and then all required).
+  check(
+    { type: "object", propertyNames: { type: "string" }, additionalProperties: { type: "number" } },
+    ["{}", '{"a":1.5,"b":2}'],
+    ['{"a":"x"}'],
+  );
+  check(
+    {
+      type: "object",
+      propertyNames: { type: "string", enum: ["a", "b"] },
+      additionalProperties: { type: "number" },
+      required: ["a", "b"],
+    },
+    ['{"a":1,"b":2}'],
+    ['{"a":1}', '{"a":1,"b":2,"c":3}', '{"b":2,"a":1}'],
+  );
+  check(
+    { type: "object", propertyNames: { pattern: "^[a-z]+$" }, additionalProperties: true },
+    ['{"ab":1}', "{}"],
+    ['{"Ab":1}', '{"":1}'],
+  );
+});
+
+Deno.test("compileJsonSchema: tuples (prefixItems, or an items list with additionalItems)", () => {
+  const pair = { type: "array", prefixItems: [{ type: "integer" }, { type: "string" }] };
+  // As Pydantic writes tuple[int, str]: exactly two.
+  check({ ...pair, minItems: 2, maxItems: 2 }, ['[1,"a"]', '[1, "a"]'], [
+    "[1]",
+    '["a",1]',
+    '[1,"a",2]',
+  ]);
+  // Fewer items than the prefix, and any items after it.
+  check(pair, ["[]", "[1]", '[1,"a"]', '[1,"a",null,[2]]'], ['["a"]', "[1,2]"]);
+  check({ ...pair, items: { type: "boolean" }, minItems: 3 }, [
+    '[1,"a",true]',
+    '[1,"a",true,false]',
+  ], [
+    '[1,"a"]',
+    '[1,"a",1]',
+  ]);
+  check({ ...pair, items: false }, ["[]", "[1]", '[1,"a"]'], ['[1,"a",true]']);
+  check(
+    { type: "array", items: [{ const: "x" }], additionalItems: { type: "integer" } },
+    ['["x"]', '["x",1,2]'],
+    ['["x","y"]', "[1]"],
+  );
+  check({ type: "array", prefixItems: [], items: { type: "integer" } }, ["[]", "[1,2]"], ['["a"]']);
+  check({ type: "array", uniqueItems: false, items: { type: "integer" } }, ["[1,1]"], []);
+});
+
+Deno.test("compileJsonSchema: oneOf of alternatives that exclude each other, by type, value or tag", () => {
+  // Pydantic's discriminated union: the tag property is required and constant in each.
+  const pets = {
+    $defs: {
+      Cat: {
+        type: "object",
+        properties: { kind: { const: "cat", title: "Kind" }, lives: { type: "integer" } },
+        required: ["kind", "lives"],
+      },
+      Dog: {
+        type: "object",
+        properties: { kind: { enum: ["dog"] }, good: { type: "boolean" } },
+        required: ["kind", "good"],
+      },
+    },
+    oneOf: [{ $ref: "#/$defs/Cat" }, { $ref: "#/$defs/Dog" }],
+    discriminator: { propertyName: "kind" },
+  };
+  check(pets, ['{"kind":"cat","lives":9}', '{"kind":"dog","good":true}'], [
+    '{"kind":"cat","good":true}',
+    '{"kind":"bird","lives":1}',
+  ]);
+  check({ oneOf: [{ type: "string" }, { type: "integer" }, { type: "null" }] }, [
+    '"a"',
+    "3",
+    "null",
+  ], [
+    "1.5",
+    "true",
+  ]);
+  check({ oneOf: [{ const: 1 }, { const: 2 }] }, ["1", "2"], ["3"]);
+});
+
+Deno.test("compileJsonSchema: allOf merged, as Pydantic and OpenAPI generators write it, and nullable", () => {
+  // Pydantic v1's reference with a description of its own.
+  const wrapped = {
+    $defs: { Point: { type: "object", properties: { x: { type: "integer" } }, required: ["x"] } },
+    type: "object",
+    properties: { at: { allOf: [{ $ref: "#/$defs/Point" }], description: "where" } },
+    required: ["at"],
+  };
+  check(wrapped, ['{"at":{"x":1}}'], ['{"at":{}}', '{"at":1}']);
+  // An object extended with more properties.
+  const extended = {
+    allOf: [
+      { type: "object", properties: { id: { type: "integer" } }, required: ["id"] },
+      { properties: { name: { type: "string" } }, required: ["name"] },
+    ],
+  };
+  check(extended, ['{"id":1,"name":"a"}'], ['{"id":1}', '{"name":"a"}']);
+  check({ allOf: [{ type: "number" }, { type: "integer", minimum: 0 }] }, ["0", "7"], [
+    "-1",
+    "1.5",
+  ]);
+  check({ type: "string", nullable: true, maxLength: 2 }, ['"ab"', "null"], ['"abc"', "1"]);
 });
