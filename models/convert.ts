@@ -288,40 +288,39 @@ function folded(spec: WeightSpec, config: LlamaConfig, loaded: LoadedTensor): Lo
     ? config.ropeAttentionFactor ?? 1
     : 1;
   if (offset === 0 && factor === 1 && turned === 1) return loaded;
-  if (loaded.kind === "q40" && turned !== 1) return scaledRows(loaded.blocks, spec, config, turned);
+  // Rows of q and k by head: the leading rotary dims of each take the attention factor.
+  const rotary = config.rotaryDim ?? config.headDim;
+  const rowFactor = turned === 1
+    ? () => factor
+    : (row: number) => (row % config.headDim < rotary ? factor * turned : factor);
   if (loaded.kind === "q40") {
-    throw new RangeError(`${spec.name}: Q4_0 blocks carried over cannot take the model's scale`);
+    if (offset !== 0) {
+      throw new RangeError(`${spec.name}: Q4_0 blocks carried over cannot take a norm's offset`);
+    }
+    return scaledRows(loaded.blocks, spec, rowFactor);
   }
   const values = loaded.kind === "f16" ? f16ArrayToF32(loaded.bits) : loaded.values; // (n,)
-  if (turned !== 1) {
-    // Rows of q and k by head: the leading rotary dims of each take the factor.
-    const cols = spec.shape.length === 2 ? spec.shape[1]! : 1;
-    const rotary = config.rotaryDim ?? config.headDim;
-    return {
-      kind: "f32",
-      values: values.map((v, i) =>
-        Math.floor(i / cols) % config.headDim < rotary ? Math.fround(v * turned) : v
-      ),
-    };
-  }
-  return { kind: "f32", values: values.map((v) => Math.fround((v + offset) * factor)) };
+  const cols = spec.shape.length === 2 ? spec.shape[1]! : 1;
+  return {
+    kind: "f32",
+    values: values.map((v, i) => Math.fround((v + offset) * rowFactor(Math.floor(i / cols)))),
+  };
 }
 
 /**
- * Q4_0 blocks of q or k with the turned rows of each head times `factor`: a block's values are
- * its scale times fixed integers, so the scale alone takes it (rounded to f16).
+ * Q4_0 blocks with each row times its factor: a block's values are its scale times fixed
+ * integers, so the scale alone takes it (rounded to f16).
  */
 function scaledRows(
   blocks: Uint8Array,
   spec: WeightSpec,
-  config: LlamaConfig,
-  factor: number,
+  rowFactor: (row: number) => number,
 ): LoadedTensor {
   const out = blocks.slice();
   const rowBytes = (spec.shape[1]! / 32) * 18;
-  const rotary = config.rotaryDim ?? config.headDim;
   for (let row = 0; row < spec.shape[0]!; row++) {
-    if (row % config.headDim >= rotary) continue;
+    const factor = rowFactor(row);
+    if (factor === 1) continue;
     for (let at = row * rowBytes; at < (row + 1) * rowBytes; at += 18) {
       const d = f32ToF16(f16ToF32(out[at]! | (out[at + 1]! << 8)) * factor);
       out[at] = d & 0xff;

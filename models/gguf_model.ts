@@ -38,6 +38,7 @@ const GGUF_ARCHITECTURES: Record<string, string> = {
   gemma3: "Gemma3ForCausalLM",
   smollm3: "SmolLM3ForCausalLM",
   phi3: "Phi3ForCausalLM",
+  granite: "GraniteForCausalLM",
 };
 
 const SUPPORTED_TYPES: Record<number, SourceType> = {
@@ -190,7 +191,24 @@ function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
     // As llama.cpp runs smollm3, whose files hold no key for it: every fourth layer without RoPE.
     ...(arch === "smollm3" ? { ropeLayers: everyNthWithoutRope(numLayers, 4) } : {}),
     ...(phi3 ? phi3Gguf(gguf, file, numLayers, headDim, ropeDims) : {}),
+    ...(arch === "granite" ? graniteGguf(gguf) : {}),
   });
+}
+
+/**
+ * Granite's four multipliers, as llama.cpp's converter renames them: of the embeddings, the
+ * attention scores (in place of 1/√head_dim), the residual branches and (a divisor) the logits.
+ */
+function graniteGguf(
+  gguf: GgufFile,
+): Pick<LlamaConfig, "embedScale" | "attentionScale" | "residualScale" | "logitScale"> {
+  const attention = metaNum(gguf, "granite.attention.scale", 0);
+  return {
+    embedScale: metaNum(gguf, "granite.embedding_scale", 1),
+    ...(attention > 0 ? { attentionScale: attention } : {}),
+    residualScale: metaNum(gguf, "granite.residual_scale", 1),
+    logitScale: metaNum(gguf, "granite.logit_scale", 1),
+  };
 }
 
 /**
@@ -254,7 +272,8 @@ function gemmaGguf(
 }
 
 /**
- * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3 or phi3) as HF-named weights. Q4_0 tensors are carried over
+ * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3, phi3 or granite) as HF-named
+ * weights. Q4_0 tensors are carried over
  * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 are widened to f32. llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *
@@ -295,7 +314,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
     }
     checkLayerCount(config, byHf.keys(), path);
     // llama.cpp's converter reorders the q/k rows of these for its adjacent-pair RoPE.
-    const permute = config.modelType === "llama" || config.modelType === "smollm3";
+    const permute = ["llama", "smollm3", "granite"].includes(config.modelType);
     const tensors = new Map<string, SourceTensor>();
     for (const spec of llamaWeights(config)) {
       if (spec.role === "rope") continue;

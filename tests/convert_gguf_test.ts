@@ -507,3 +507,43 @@ Deno.test("convertModel converts a phi3 GGUF (fused projections, partial RoPE, L
     );
   });
 });
+
+Deno.test("convertModel converts a granite GGUF (q/k rows reordered as llama's, its four multipliers; Q4_0 blocks taking the residual and logit scales) as llama.cpp runs it", async () => {
+  await withDir(async (dir) => {
+    const hd = QWEN.hidden / QWEN.heads;
+    const tensors = ggufModel(1, hd);
+    const granite = { embed: 3, attention: 0.2, residual: 0.5, logits: 4 };
+    const metadata: Record<string, GgufMetadataValue> = {
+      "granite.embedding_scale": { type: "f32", value: granite.embed },
+      "granite.attention.scale": { type: "f32", value: granite.attention },
+      "granite.residual_scale": { type: "f32", value: granite.residual },
+      "granite.logit_scale": { type: "f32", value: granite.logits },
+    };
+    const reference = { ropeInterleaved: true, granite };
+    await convertQwenGguf(dir, "granite", tensors, metadata, reference);
+
+    // The same with the residual branches' outputs and the tied embedding in Q4_0.
+    const scaled = /^(blk\.0\.(attn_output|ffn_down)|token_embd)\.weight$/;
+    const quantized = tensors.map((t) =>
+      scaled.test(t.name)
+        ? { ...t, type: 2, bytes: quantizeQ40(new Float32Array(t.bytes.buffer.slice(0))) }
+        : t
+    );
+    const dequantized = quantized.map((t) =>
+      t.type === 2
+        ? { ...t, type: 0, bytes: f32Bytes(dequantizeQ40(t.bytes, t.bytes.length / 18 * 32)) }
+        : t
+    );
+    await Deno.mkdir(join(dir, "q40"));
+    const { result } = await convertQwenGguf(
+      join(dir, "q40"),
+      "granite",
+      quantized,
+      metadata,
+      reference,
+      dequantized,
+      2e-3,
+    );
+    assert.equal(result.dtypes.get("model.layers.0.mlp.down_proj.weight"), "q40");
+  });
+});
