@@ -50,14 +50,6 @@ const PRE_TOKENIZERS: Record<
     normalizer: null,
     ignoreMerges: false,
   },
-  // OpenAI's o200k split (Phi-4-mini's vocabulary): words apart at a lower-to-upper change.
-  "gpt-4o": {
-    pre: splitThenBytes(
-      `[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+${CONTRACTIONS}?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*${CONTRACTIONS}?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
-    ),
-    normalizer: null,
-    ignoreMerges: false,
-  },
 };
 // Names llama.cpp gives the same pre-tokenizer type (llama_vocab::load).
 PRE_TOKENIZERS["llama3"] = PRE_TOKENIZERS["llama-bpe"]!;

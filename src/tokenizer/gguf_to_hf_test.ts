@@ -98,23 +98,6 @@ Deno.test("bpeToHfTokenizer splits digits as Llama 3 (by three) and Qwen2 (one b
   for (const pre of ["llama-bpe", "qwen2", "gpt-2", "smollm"]) pieces(pre, text);
 });
 
-Deno.test("bpeToHfTokenizer splits as OpenAI's o200k (gpt-4o): words apart at a change of case, digits by three, contractions kept", () => {
-  const tokens = [...byteAlphabet(), "oW", "12", "123", "45", "'s"];
-  const meta = new Map<string, GgufValue>([
-    ["tokenizer.ggml.model", "gpt2"],
-    ["tokenizer.ggml.tokens", tokens],
-    ["tokenizer.ggml.merges", ["o W", "1 2", "12 3", "4 5", "' s"]],
-  ]);
-  const pieces = (pre: string, text: string) => splitPieces(meta, pre, text);
-  // GPT-2 keeps "helloWorld" one word, so "o" and "W" merge; o200k splits it before "W".
-  assert.ok(pieces("gpt-2", "helloWorld").includes("oW"));
-  assert.ok(!pieces("gpt-4o", "helloWorld").includes("oW"));
-  assert.deepEqual(pieces("gpt-4o", "12345"), ["123", "45"]);
-  // The contraction stays with its word ("'s"), not with what follows.
-  assert.ok(pieces("gpt-4o", "World's").includes("'s"));
-  pieces("gpt-4o", "Hello WORLD's tokens!!\n\n  indented\tline ünïcödé 🦙 path/to\r\n");
-});
-
 Deno.test("bpeToHfTokenizer names an unsupported pre-tokenizer and a bad merge", async () => {
   const { meta } = await smollm2Metadata();
   meta.set("tokenizer.ggml.pre", "tekken");
