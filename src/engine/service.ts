@@ -402,7 +402,10 @@ export class InferenceService {
     const stop = new StopMatcher(options.stop);
     const indent = options.minIndent ? new IndentStop(options.minIndent) : null;
     /** The text after the stop strings and the indentation are cut. */
-    const cut = (text: string) => indent?.push(stop.push(text)) ?? stop.push(text);
+    const cut = (text: string) => {
+      const kept = stop.push(text);
+      return indent === null ? kept : indent.push(kept);
+    };
     let firstTokenAt = 0;
     const ending = new Set([
       ...(options.ignoreEos ? [] : this.#tokenizer.eos),
