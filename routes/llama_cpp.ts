@@ -10,6 +10,7 @@ import type { InferenceService } from "../src/engine/service.ts";
 import { ApiError } from "./errors.ts";
 import { prepareJob, promptTokens, requireFimTokens, respondStream, respondWhole } from "./job.ts";
 import {
+  LLAMA_CPP_DEFAULTS,
   type LlamaCppRequest,
   parseLlamaCppCompletion,
   parseLlamaCppInfill,
@@ -83,10 +84,10 @@ export function llamaCppRoute(state: ServingState): Hono {
         n_ctx: service.contextLength,
         params: {
           n_predict: -1,
-          temperature: 0.8,
-          top_k: 40,
-          top_p: 0.95,
-          min_p: 0.05,
+          temperature: LLAMA_CPP_DEFAULTS.temperature,
+          top_k: LLAMA_CPP_DEFAULTS.topK,
+          top_p: LLAMA_CPP_DEFAULTS.topP,
+          min_p: LLAMA_CPP_DEFAULTS.minP,
           repeat_penalty: 1,
           seed: -1,
           stop: [],

@@ -73,7 +73,12 @@ export interface LlamaCppInfill extends LlamaCppRequest {
 }
 
 /** llama.cpp's sampling defaults (its repetition penalty is off, as the engine's). */
-const DEFAULTS: SamplingOptions = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 };
+export const LLAMA_CPP_DEFAULTS: SamplingOptions = {
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+  minP: 0.05,
+};
 
 const MAX_STOP = 32;
 const MAX_PROMPTS = 64;
@@ -219,7 +224,9 @@ const SAMPLER_NAMES = new Set([...Object.values(SAMPLER_LETTERS), "typical_p", "
 
 /** Sampling with llama.cpp's defaults, without the samplers `samplers` leaves out. */
 function sampling(body: Record<string, unknown>): SamplingOptions {
-  const options: { -readonly [K in keyof SamplingOptions]: SamplingOptions[K] } = { ...DEFAULTS };
+  const options: { -readonly [K in keyof SamplingOptions]: SamplingOptions[K] } = {
+    ...LLAMA_CPP_DEFAULTS,
+  };
   const set = <K extends keyof SamplingOptions>(key: K, value: SamplingOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
   };

@@ -251,6 +251,7 @@ Deno.test("llama.cpp /props, /apply-template, /tokenize with content and pieces,
   const props = await (await fetch(`${server.url}/props`)).json();
   assert.equal(props.default_generation_settings.n_ctx, service.contextLength);
   assert.equal(props.model_path, "stories260K");
+  assert.equal(props.default_generation_settings.params.top_p, 0.95);
   assert.equal(props.modalities.vision, false);
   const messages = [{ role: "user", content: "Hello" }];
   const applied = (await post(`${server.url}/apply-template`, { messages })).json;
