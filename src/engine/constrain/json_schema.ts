@@ -400,10 +400,14 @@ export class SchemaCompiler {
     if (!Array.isArray(required) || !required.every((r) => typeof r === "string")) {
       throw this.#error(`${path}/required`, "must be an array of strings");
     }
-    const extra = schema.additionalProperties;
-    if (extra !== undefined && typeof extra !== "boolean" && !isObject(extra)) {
+    const given = schema.additionalProperties;
+    if (given !== undefined && typeof given !== "boolean" && !isObject(given)) {
       throw this.#error(`${path}/additionalProperties`, "must be a boolean or a schema");
     }
+    // A schema of annotations alone admits any value, as true does.
+    const extra = isObject(given) && Object.keys(given).every((k) => ANNOTATIONS.has(k))
+      ? true
+      : given;
     for (const name of required) {
       if (!(name in properties)) {
         throw this.#error(`${path}/required`, `names '${name}', which is not in properties`);
@@ -479,6 +483,9 @@ export class SchemaCompiler {
         properties: Object.fromEntries(listed.map((key) => [key, value])),
         additionalProperties: false,
       }, path);
+    }
+    if (Array.isArray(rest.required) && rest.required.length > 0) {
+      throw this.#error(`${path}/required`, "names keys that propertyNames does not list");
     }
     const key = this.value({ ...keys, type: "string" }, where);
     return this.#dictionary(rest, rest.additionalProperties ?? true, key, path);

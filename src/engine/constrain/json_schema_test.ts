@@ -205,6 +205,10 @@ Deno.test("compileJsonSchema names the unsupported keyword and where it is", () 
     { type: "object", propertyNames: { type: "integer" } },
     /#\/propertyNames must be a schema of strings/,
   );
+  throwsWith(
+    { type: "object", propertyNames: { maxLength: 3 }, required: ["a"] },
+    /#\/required names keys that propertyNames does not list/,
+  );
   throwsWith({ $ref: "#/$defs/missing" }, /points nowhere/);
   throwsWith({ type: "object", required: ["x"], properties: {} }, /names 'x'/);
   throwsWith({ type: "string", minimum: 3 }, /'minimum' for type string/);
@@ -236,6 +240,16 @@ Deno.test("compileJsonSchema: dictionaries (additionalProperties with a schema) 
     ["{}", '{"x":true,"y":false,"z":true}'],
   );
   check({ type: "object", maxProperties: 1 }, ["{}", '{"k":[1,{"a":null}]}'], ['{"a":1,"b":2}']);
+  // A schema of annotations alone is true: beside properties it adds nothing Rill writes.
+  check(
+    {
+      type: "object",
+      properties: { a: { type: "integer" } },
+      additionalProperties: { description: "any" },
+    },
+    ['{"a":1}', "{}"],
+    ['{"a":"x"}'],
+  );
   // As zod's record writes it: keys of a string schema, or listed (and then all required).
   check(
     { type: "object", propertyNames: { type: "string" }, additionalProperties: { type: "number" } },
