@@ -18,7 +18,10 @@
  *   512-token prompts scored and answered plainly, in turn, 3 of each (`score_cost_ratio`:
  *   the median scored time over the median plain one);
  * - `/health` polled every 10 ms throughout (`health_p99_ms` while 8 streams run);
- * - the server's peak resident memory (`peak_rss_mb`, VmHWM), before the scoring.
+ * - the server's peak resident memory (`peak_rss_mb`, VmHWM), before the scoring, with the
+ *   archive's weights (`weights_mb`), the KV pool as grown by then (`kv_pool_mb`, from
+ *   `/metrics`) and what is left beyond both (`rss_beyond_weights_and_kv_mb`: the fixed
+ *   overhead `bench:cold` measures, and what serving adds to it).
  *
  * Prints one line per measurement, then one JSON line. `RILL_BENCH_THREADS` sets the kernel
  * threads (default 2).
@@ -26,6 +29,7 @@
 import { CONVERTER_VERSION } from "../models/convert.ts";
 import OpenAI from "openai";
 import { writeRandom110MArchive } from "./_random_llama.ts";
+import { openArchive } from "../src/nnef/archive.ts";
 
 const PROMPT_TOKENS = 128;
 const GENERATED = 128;
@@ -107,6 +111,17 @@ async function startServer(): Promise<ServerProcess> {
 }
 
 /** Peak resident memory of process `pid` in MiB (VmHWM). */
+/** The archive's weight bytes (its `.dat` members), in MiB. */
+async function weightMb(): Promise<number> {
+  const opened = await openArchive(archive);
+  try {
+    const dat = opened.members().filter((m) => m.name.endsWith(".dat"));
+    return dat.reduce((n, m) => n + m.size, 0) / 2 ** 20;
+  } finally {
+    await opened.close();
+  }
+}
+
 async function peakRssMb(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -285,7 +300,16 @@ try {
     } ms (${(burstMs / coldMs).toFixed(2)}x one cold request)`,
   );
   out.peak_rss_mb = await peakRssMb(server.pid);
-  console.log(`server peak RSS ${out.peak_rss_mb.toFixed(0)} MiB`);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  out.kv_pool_mb = Number(/^rill_kv_pool_bytes (\S+)$/m.exec(metrics)?.[1]) / 2 ** 20;
+  out.weights_mb = await weightMb();
+  out.rss_beyond_weights_and_kv_mb = out.peak_rss_mb - out.weights_mb - out.kv_pool_mb;
+  console.log(
+    `server peak RSS ${out.peak_rss_mb.toFixed(0)} MiB: weights ${out.weights_mb.toFixed(0)}, ` +
+      `KV pool ${out.kv_pool_mb.toFixed(0)}, the rest ${
+        out.rss_beyond_weights_and_kv_mb.toFixed(0)
+      } (compare bench:cold's fixed_overhead_bytes)`,
+  );
   // Last, so that the peak RSS above is that of the streams, prefix and burst alone: each fresh
   // prompt scored here adds its KV blocks to the prefix cache.
   const plain: number[] = [];

@@ -372,6 +372,11 @@ Deno.test("tokenize, detokenize and metrics describe the served requests", async
   assert.equal(await metricValue(server.url, "rill_time_to_first_token_seconds_count"), 1);
   assert.ok(await metricValue(server.url, "rill_tokens_per_second") > 0);
   assert.equal(await metricValue(server.url, "rill_requests_running"), 0);
+  // stories260K's block: 16 positions of 5 layers' k and v, 4 heads of 8 each, in f16.
+  const blocks = await metricValue(server.url, "rill_kv_blocks_used") +
+    await metricValue(server.url, "rill_kv_blocks_free");
+  assert.ok(blocks > 0);
+  assert.equal(await metricValue(server.url, "rill_kv_pool_bytes"), blocks * 16 * 5 * 2 * 32 * 2);
   const text = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(text, /^rill_requests_total\{route="\/v1\/completions",status="200"\} 1$/m);
   assert.match(text, /^rill_requests_total\{route="\/detokenize",status="400"\} 1$/m);

@@ -172,6 +172,7 @@ export class ServingMetrics {
       );
       gauge("rill_kv_blocks_free", "KV blocks free.", stats.blocksFree);
       gauge("rill_kv_blocks_cached", "KV blocks kept by the prefix cache.", stats.blocksCached);
+      gauge("rill_kv_pool_bytes", "Bytes of the KV pool's blocks, used or free.", stats.poolBytes);
       gauge(
         "rill_prefix_hit_tokens_total",
         "Prompt tokens served from the prefix cache.",

@@ -37,6 +37,8 @@ export interface StepPool {
   readonly blockSize: number;
   /** Blocks in the pool. */
   readonly capacity: number;
+  /** Bytes of one block, across every layer's cache. */
+  readonly blockBytes: number;
   /** Blocks no sequence nor the prefix cache holds. */
   readonly freeBlocks: number;
   /** Takes one more reference to a block. */
@@ -168,6 +170,8 @@ export interface SchedulerStats {
   readonly blocksFree: number;
   /** Blocks kept by the prefix cache only. */
   readonly blocksCached: number;
+  /** Bytes the pool's blocks take, used or free (it grows as sequences need blocks). */
+  readonly poolBytes: number;
   /** Prompt tokens served from the prefix cache, in total. */
   readonly prefixHitTokens: number;
   /** Sequences paused for lack of blocks, in total. */
@@ -286,6 +290,7 @@ export class BatchScheduler<S extends StepSequence> {
       blocksUsed: pool.capacity - pool.freeBlocks,
       blocksFree: pool.freeBlocks,
       blocksCached: this.prefixCache.size,
+      poolBytes: pool.capacity * pool.blockBytes,
       prefixHitTokens: this.#prefixHitTokens,
       preemptions: this.#preemptions,
     };
