@@ -19,9 +19,9 @@
  *   the median scored time over the median plain one);
  * - `/health` polled every 10 ms throughout (`health_p99_ms` while 8 streams run);
  * - the server's peak resident memory (`peak_rss_mb`, VmHWM), before the scoring, with the
- *   archive's weights (`weights_mb`), the KV pool as grown by then (`kv_pool_mb`, from
- *   `/metrics`) and what is left beyond both (`rss_beyond_weights_and_kv_mb`: the fixed
- *   overhead `bench:cold` measures, and what serving adds to it).
+ *   archive's weights (`weights_mb`), the KV pool (`kv_pool_mb`, the budget, from
+ *   `/metrics`) and what is left beyond both (`rss_beyond_weights_and_kv_mb`, to set beside
+ *   the fixed overhead `bench:cold` measures; negative while the pool is not all touched).
  *
  * Prints one line per measurement, then one JSON line. `RILL_BENCH_THREADS` sets the kernel
  * threads (default 2).

@@ -170,7 +170,7 @@ export interface SchedulerStats {
   readonly blocksFree: number;
   /** Blocks kept by the prefix cache only. */
   readonly blocksCached: number;
-  /** Bytes the pool's blocks take, used or free (it grows as sequences need blocks). */
+  /** Bytes the pool's blocks take, used or free. */
   readonly poolBytes: number;
   /** Prompt tokens served from the prefix cache, in total. */
   readonly prefixHitTokens: number;
