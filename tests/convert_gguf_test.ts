@@ -15,6 +15,12 @@ import { decodeTensor } from "../src/nnef/tensor_decode.ts";
 import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
+  dequantizeQ4K,
+  dequantizeQ5K,
+  dequantizeQ6K,
+  KQUANT_BLOCK_BYTES,
+} from "../src/formats/ggml_kquants.ts";
+import {
   fixture,
   maxAbsDiff,
   plainSession,
@@ -545,5 +551,99 @@ Deno.test("convertModel converts a granite GGUF (q/k rows reordered as llama's, 
       2e-3,
     );
     assert.equal(result.dtypes.get("model.layers.0.mlp.down_proj.weight"), "q40");
+  });
+});
+
+/**
+ * `rows` rows of one k-quant super-block each (256 values), of random bits with random small
+ * f16 scales at `scalesAt` in each block.
+ */
+function kquantRows(blockBytes: number, rows: number, scalesAt: number[], seed: number) {
+  const noise = randomValues(rows * blockBytes, seed, 1);
+  const bytes = Uint8Array.from(noise, (v) => Math.floor((v + 1) * 128) & 0xff);
+  const scales = randomValues(rows * scalesAt.length, seed + 1, 2 ** -12);
+  for (let r = 0; r < rows; r++) {
+    scalesAt.forEach((at, k) => {
+      const bits = f32ToF16(scales[r * scalesAt.length + k]!);
+      bytes[r * blockBytes + at] = bits & 0xff;
+      bytes[r * blockBytes + at + 1] = bits >> 8;
+    });
+  }
+  return bytes;
+}
+
+Deno.test("convertModel converts a GGUF of k-quants (Q4_K, Q5_K, Q6_K, as Q4_K_M files mix them), read as llama.cpp reads them", async () => {
+  await withDir(async (dir) => {
+    const [d, ff, heads, kvHeads] = [256, 256, 4, 2];
+    const kv = (d / heads) * kvHeads;
+    const q4k = (rows: number, seed: number) =>
+      ({ type: 12, bytes: kquantRows(KQUANT_BLOCK_BYTES.q4k, rows, [0, 2], seed) }) as const;
+    const q5k = (rows: number, seed: number) =>
+      ({ type: 13, bytes: kquantRows(KQUANT_BLOCK_BYTES.q5k, rows, [0, 2], seed) }) as const;
+    const q6k = (rows: number, seed: number) =>
+      ({ type: 14, bytes: kquantRows(KQUANT_BLOCK_BYTES.q6k, rows, [208], seed) }) as const;
+    const f32 = (n: number, seed: number, around = 0) => ({
+      type: 0,
+      bytes: f32Bytes(randomValues(n, seed, 0.2).map((v) => around + v)),
+    });
+    const tensors: GgufTensorData[] = [
+      { name: "token_embd.weight", dims: [d, 6], ...f32(d * 6, 1) },
+      { name: "blk.0.attn_norm.weight", dims: [d], ...f32(d, 2, 1) },
+      { name: "blk.0.attn_q.weight", dims: [d, d], ...q4k(d, 3) },
+      { name: "blk.0.attn_k.weight", dims: [d, kv], ...q5k(kv, 4) },
+      { name: "blk.0.attn_v.weight", dims: [d, kv], ...q6k(kv, 5) },
+      { name: "blk.0.attn_output.weight", dims: [d, d], ...q4k(d, 6) },
+      { name: "blk.0.ffn_norm.weight", dims: [d], ...f32(d, 7, 1) },
+      { name: "blk.0.ffn_gate.weight", dims: [d, ff], ...q6k(ff, 8) },
+      { name: "blk.0.ffn_up.weight", dims: [d, ff], ...q5k(ff, 9) },
+      { name: "blk.0.ffn_down.weight", dims: [ff, d], ...q4k(d, 10) },
+      { name: "output_norm.weight", dims: [d], ...f32(d, 11, 1) },
+    ];
+    const input = join(dir, "kquants.gguf");
+    await Deno.writeFile(
+      input,
+      ggufBytes({
+        ...hyperparameters("qwen2", { d, ff, heads, kvHeads, context: 256, ropeBase: QWEN.theta }),
+        "qwen2.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-6 },
+        ...QWEN_VOCAB,
+      }, tensors),
+    );
+    const dequantize = { 12: dequantizeQ4K, 13: dequantizeQ5K, 14: dequantizeQ6K } as const;
+    const weights = new Map(tensors.map((t) => [
+      hfNameOfGguf(t.name, "qwen2")!,
+      t.type === 0
+        ? new Float32Array(t.bytes.buffer.slice(0))
+        : dequantize[t.type as 12 | 13 | 14](t.bytes),
+    ]));
+    // Widened to f32 when stored so (the default is Q4_0: a second rounding).
+    const output = join(dir, "kquants.nnef.tar");
+    await convertModel(input, output);
+    const archive = await openArchive(output);
+    try {
+      for (const name of ["self_attn.q_proj", "self_attn.v_proj", "mlp.up_proj"]) {
+        const label = `model.layers.0.${name}.weight`;
+        const file = readTensorFile(await archive.read(`${label}.dat`), label);
+        assert.deepEqual(decodeTensor(file).data, weights.get(label), label);
+      }
+    } finally {
+      await archive.close();
+    }
+    const reference = {
+      ...QWEN,
+      hidden: d,
+      intermediate: ff,
+      heads,
+      kvHeads,
+      headDim: d / heads,
+    };
+    const session = await plainSession(output);
+    const ids = [0, 2, 5, 1];
+    const logits = session.prefill(ids);
+    const diff = maxAbsDiff(logits, referenceLogits(reference, weights, ids));
+    assert.ok(diff < 1e-4, `the logits differ by ${diff}`);
+    const spread = Math.max(...logits) - Math.min(...logits);
+    assert.ok(spread > 0.01, `logits spread ${spread}`);
+    const stored = await convertModel(input, join(dir, "kquants_q40.nnef.tar"), { q40: true });
+    assert.equal(stored.dtypes.get("model.layers.0.self_attn.k_proj.weight"), "q40");
   });
 });

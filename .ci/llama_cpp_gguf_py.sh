@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Puts llama.cpp's Python reading of its quantized blocks (gguf-py's quants.py, with the two
+# modules it imports) into a cache outside the repository, for src/formats/ggml_kquants_test.ts,
+# which checks Rill's k-quant reading against it. It comes from the git bundle of llama.cpp that
+# the npm package node-llama-cpp ships; it needs numpy.
+set -euo pipefail
+
+version=3.22.1
+cache="${RILL_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rill-tests}"
+dest="$cache/llama-cpp-gguf-py-$version"
+if [ -f "$dest/gguf/quants.py" ]; then
+  exit 0
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack --silent "node-llama-cpp@$version" >/dev/null)
+tar -xzf "$work/node-llama-cpp-$version.tgz" -C "$work" package/llama/gitRelease.bundle
+git init -q --bare "$work/llama.git"
+git -C "$work/llama.git" fetch -q "$work/package/llama/gitRelease.bundle" HEAD
+mkdir -p "$work/out/gguf"
+for module in constants lazy quants; do
+  git -C "$work/llama.git" show "FETCH_HEAD:gguf-py/gguf/$module.py" >"$work/out/gguf/$module.py"
+done
+# A package of these three alone: the full package imports modules that need more than numpy.
+: >"$work/out/gguf/__init__.py"
+mkdir -p "$cache"
+rm -rf "$dest"
+mv "$work/out" "$dest"
+echo "llama.cpp's gguf-py quants in $dest"

@@ -1,0 +1,105 @@
+/**
+ * llama.cpp's k-quants, read back to f32: super-blocks of 256 values, each with f16 scales
+ * and sub-block scales of their own. Q4_K and Q5_K hold 8 sub-blocks of 32 values as
+ * `d * scale * q - dmin * min`, their 6-bit scales and mins packed in 12 bytes; Q6_K holds 16
+ * sub-blocks of 16 values as `d * scale * (q - 32)`, its scales 8-bit. Q4_K_M and Q5_K_M
+ * files mix them (with Q6_K for some tensors). Every step rounds to f32 as ggml's C does.
+ */
+import { f16ToF32 } from "../tensor/f16.ts";
+
+/** Values per super-block. */
+export const QK_K = 256;
+
+/** Bytes of a Q4_K, Q5_K and Q6_K super-block. */
+export const KQUANT_BLOCK_BYTES = { q4k: 144, q5k: 176, q6k: 210 } as const;
+
+const f32 = Math.fround;
+
+function f16At(bytes: Uint8Array, at: number): number {
+  return f16ToF32(bytes[at]! | (bytes[at + 1]! << 8));
+}
+
+/** Sub-block `j`'s 6-bit scale and min from the 12 packed bytes at `at`. */
+function scaleMin(bytes: Uint8Array, at: number, j: number): [number, number] {
+  const q = (i: number) => bytes[at + i]!;
+  if (j < 4) return [q(j) & 63, q(j + 4) & 63];
+  return [(q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
+}
+
+/**
+ * Q4_K and Q5_K: `bits5` adds Q5_K's fifth bit from its `qh` bytes. Layout: d, dmin (f16),
+ * scales (12 bytes), [qh (32 bytes)], qs (128 bytes: two sub-blocks' nibbles a byte).
+ */
+function dequantizeScaleMin(bytes: Uint8Array, blockBytes: number, bits5: boolean): Float32Array {
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * blockBytes;
+    const d = f16At(bytes, at);
+    const dmin = f16At(bytes, at + 2);
+    const qh = at + 16;
+    const qs = at + (bits5 ? 48 : 16);
+    let y = b * QK_K;
+    for (let j = 0; j < QK_K / 64; j++) {
+      const [s1, m1] = scaleMin(bytes, at + 4, 2 * j);
+      const [s2, m2] = scaleMin(bytes, at + 4, 2 * j + 1);
+      const [d1, min1, d2, min2] = [f32(d * s1), f32(dmin * m1), f32(d * s2), f32(dmin * m2)];
+      const [u1, u2] = [1 << (2 * j), 2 << (2 * j)];
+      for (let l = 0; l < 32; l++) {
+        const q = bytes[qs + 32 * j + l]!;
+        const high = bits5 ? bytes[qh + l]! : 0;
+        out[y + l] = f32(f32(d1 * ((q & 0xf) + (high & u1 ? 16 : 0))) - min1);
+        out[y + 32 + l] = f32(f32(d2 * ((q >> 4) + (high & u2 ? 16 : 0))) - min2);
+      }
+      y += 64;
+    }
+  }
+  return out;
+}
+
+/** Q4_K super-blocks (144 bytes each) as f32. */
+export function dequantizeQ4K(bytes: Uint8Array): Float32Array {
+  return dequantizeScaleMin(bytes, KQUANT_BLOCK_BYTES.q4k, false);
+}
+
+/** Q5_K super-blocks (176 bytes each) as f32. */
+export function dequantizeQ5K(bytes: Uint8Array): Float32Array {
+  return dequantizeScaleMin(bytes, KQUANT_BLOCK_BYTES.q5k, true);
+}
+
+/**
+ * Q6_K super-blocks (210 bytes each) as f32. Layout: ql (128 bytes: low nibbles), qh (64
+ * bytes: two high bits each), scales (16 int8), d (f16).
+ */
+export function dequantizeQ6K(bytes: Uint8Array): Float32Array {
+  const blockBytes = KQUANT_BLOCK_BYTES.q6k;
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * blockBytes;
+    const d = f16At(bytes, at + 208);
+    const scale = (i: number) => f32(d * ((bytes[at + 192 + i]! << 24) >> 24));
+    for (let half = 0; half < 2; half++) {
+      const [ql, qh, sc, y] = [
+        at + 64 * half,
+        at + 128 + 32 * half,
+        8 * half,
+        b * QK_K + 128 * half,
+      ];
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const [low, high] = [bytes[ql + l]!, bytes[qh + l]!];
+        const low2 = bytes[ql + 32 + l]!;
+        const q1 = ((low & 0xf) | ((high & 3) << 4)) - 32;
+        const q2 = ((low2 & 0xf) | (((high >> 2) & 3) << 4)) - 32;
+        const q3 = ((low >> 4) | (((high >> 4) & 3) << 4)) - 32;
+        const q4 = ((low2 >> 4) | (((high >> 6) & 3) << 4)) - 32;
+        out[y + l] = f32(scale(sc + is) * q1);
+        out[y + 32 + l] = f32(scale(sc + is + 2) * q2);
+        out[y + 64 + l] = f32(scale(sc + is + 4) * q3);
+        out[y + 96 + l] = f32(scale(sc + is + 6) * q4);
+      }
+    }
+  }
+  return out;
+}
