@@ -22,7 +22,13 @@ import {
   windowEverywhere,
 } from "./llama.ts";
 import { floatsFromBytes } from "../src/formats/safetensors.ts";
-import { dequantizeQ4K, dequantizeQ5K, dequantizeQ6K } from "../src/formats/ggml_kquants.ts";
+import {
+  dequantizeQ2K,
+  dequantizeQ3K,
+  dequantizeQ4K,
+  dequantizeQ5K,
+  dequantizeQ6K,
+} from "../src/formats/ggml_kquants.ts";
 import {
   f16BitsOf,
   interleavedToHalves,
@@ -48,6 +54,8 @@ const SUPPORTED_TYPES: Record<number, SourceType> = {
   [GGML_TYPE.BF16]: "bf16",
   [GGML_TYPE.Q4_0]: "q40",
   [GGML_TYPE.Q8_0]: "q80",
+  [GGML_TYPE.Q2_K]: "q2k",
+  [GGML_TYPE.Q3_K]: "q3k",
   [GGML_TYPE.Q4_K]: "q4k",
   [GGML_TYPE.Q5_K]: "q5k",
   [GGML_TYPE.Q6_K]: "q6k",
@@ -56,6 +64,8 @@ const SUPPORTED_TYPES: Record<number, SourceType> = {
 /** The readers of the types widened to f32 when converted. */
 const WIDENED: Partial<Record<SourceType, (bytes: Uint8Array) => Float32Array>> = {
   q80: dequantizeQ80,
+  q2k: dequantizeQ2K,
+  q3k: dequantizeQ3K,
   q4k: dequantizeQ4K,
   q5k: dequantizeQ5K,
   q6k: dequantizeQ6K,
@@ -286,7 +296,7 @@ function gemmaGguf(
 /**
  * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3, phi3 or granite) as HF-named
  * weights. Q4_0 tensors are carried over
- * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 and the k-quants Q4_K/Q5_K/Q6_K are
+ * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 and the k-quants Q2_K to Q6_K are
  * widened to f32 (and stored again as the conversion's options say: Q4_0 by default). llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *
@@ -301,7 +311,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
       const type = SUPPORTED_TYPES[info.type];
       if (type === undefined) {
         throw new TypeError(
-          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K`,
+          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K`,
         );
       }
       const hf = hfNameOfGguf(info.name, String(gguf.metadata.get("general.architecture")));

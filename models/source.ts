@@ -16,7 +16,17 @@ export function f16BitsOf(bytes: Uint8Array): Uint16Array {
 }
 
 /** How a weight is stored in the input. */
-export type SourceType = "f32" | "f16" | "bf16" | "q40" | "q80" | "q4k" | "q5k" | "q6k";
+export type SourceType =
+  | "f32"
+  | "f16"
+  | "bf16"
+  | "q40"
+  | "q80"
+  | "q2k"
+  | "q3k"
+  | "q4k"
+  | "q5k"
+  | "q6k";
 
 /** One weight of the input model, under its Hugging Face name, read on demand. */
 export interface SourceTensor {

@@ -15,6 +15,8 @@ import { decodeTensor } from "../src/nnef/tensor_decode.ts";
 import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
+  dequantizeQ2K,
+  dequantizeQ3K,
   dequantizeQ4K,
   dequantizeQ5K,
   dequantizeQ6K,
@@ -572,7 +574,7 @@ function kquantRows(blockBytes: number, rows: number, scalesAt: number[], seed: 
   return bytes;
 }
 
-Deno.test("convertModel converts a GGUF of k-quants (Q4_K, Q5_K, Q6_K, as Q4_K_M files mix them), read as llama.cpp reads them", async () => {
+Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and _M files mix them), read as llama.cpp reads them", async () => {
   await withDir(async (dir) => {
     const [d, ff, heads, kvHeads] = [256, 256, 4, 2];
     const kv = (d / heads) * kvHeads;
@@ -582,6 +584,10 @@ Deno.test("convertModel converts a GGUF of k-quants (Q4_K, Q5_K, Q6_K, as Q4_K_M
       ({ type: 13, bytes: kquantRows(KQUANT_BLOCK_BYTES.q5k, rows, [0, 2], seed) }) as const;
     const q6k = (rows: number, seed: number) =>
       ({ type: 14, bytes: kquantRows(KQUANT_BLOCK_BYTES.q6k, rows, [208], seed) }) as const;
+    const q3k = (rows: number, seed: number) =>
+      ({ type: 11, bytes: kquantRows(KQUANT_BLOCK_BYTES.q3k, rows, [108], seed) }) as const;
+    const q2k = (rows: number, seed: number) =>
+      ({ type: 10, bytes: kquantRows(KQUANT_BLOCK_BYTES.q2k, rows, [80, 82], seed) }) as const;
     const f32 = (n: number, seed: number, around = 0) => ({
       type: 0,
       bytes: f32Bytes(randomValues(n, seed, 0.2).map((v) => around + v)),
@@ -592,11 +598,11 @@ Deno.test("convertModel converts a GGUF of k-quants (Q4_K, Q5_K, Q6_K, as Q4_K_M
       { name: "blk.0.attn_q.weight", dims: [d, d], ...q4k(d, 3) },
       { name: "blk.0.attn_k.weight", dims: [d, kv], ...q5k(kv, 4) },
       { name: "blk.0.attn_v.weight", dims: [d, kv], ...q6k(kv, 5) },
-      { name: "blk.0.attn_output.weight", dims: [d, d], ...q4k(d, 6) },
+      { name: "blk.0.attn_output.weight", dims: [d, d], ...q3k(d, 6) },
       { name: "blk.0.ffn_norm.weight", dims: [d], ...f32(d, 7, 1) },
       { name: "blk.0.ffn_gate.weight", dims: [d, ff], ...q6k(ff, 8) },
       { name: "blk.0.ffn_up.weight", dims: [d, ff], ...q5k(ff, 9) },
-      { name: "blk.0.ffn_down.weight", dims: [ff, d], ...q4k(d, 10) },
+      { name: "blk.0.ffn_down.weight", dims: [ff, d], ...q2k(d, 10) },
       { name: "output_norm.weight", dims: [d], ...f32(d, 11, 1) },
     ];
     const input = join(dir, "kquants.gguf");
@@ -608,19 +614,26 @@ Deno.test("convertModel converts a GGUF of k-quants (Q4_K, Q5_K, Q6_K, as Q4_K_M
         ...QWEN_VOCAB,
       }, tensors),
     );
-    const dequantize = { 12: dequantizeQ4K, 13: dequantizeQ5K, 14: dequantizeQ6K } as const;
+    const dequantize = {
+      10: dequantizeQ2K,
+      11: dequantizeQ3K,
+      12: dequantizeQ4K,
+      13: dequantizeQ5K,
+      14: dequantizeQ6K,
+    } as const;
     const weights = new Map(tensors.map((t) => [
       hfNameOfGguf(t.name, "qwen2")!,
       t.type === 0
         ? new Float32Array(t.bytes.buffer.slice(0))
-        : dequantize[t.type as 12 | 13 | 14](t.bytes),
+        : dequantize[t.type as keyof typeof dequantize](t.bytes),
     ]));
     // Widened to f32 when stored so (the default is Q4_0: a second rounding).
     const output = join(dir, "kquants.nnef.tar");
     await convertModel(input, output);
     const archive = await openArchive(output);
     try {
-      for (const name of ["self_attn.q_proj", "self_attn.v_proj", "mlp.up_proj"]) {
+      const names = ["q_proj", "k_proj", "v_proj", "o_proj"].map((p) => `self_attn.${p}`);
+      for (const name of [...names, "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]) {
         const label = `model.layers.0.${name}.weight`;
         const file = readTensorFile(await archive.read(`${label}.dat`), label);
         assert.deepEqual(decodeTensor(file).data, weights.get(label), label);

@@ -2,8 +2,9 @@
  * llama.cpp's k-quants, read back to f32: super-blocks of 256 values, each with f16 scales
  * and sub-block scales of their own. Q4_K and Q5_K hold 8 sub-blocks of 32 values as
  * `d * scale * q - dmin * min`, their 6-bit scales and mins packed in 12 bytes; Q6_K holds 16
- * sub-blocks of 16 values as `d * scale * (q - 32)`, its scales 8-bit. Q4_K_M and Q5_K_M
- * files mix them (with Q6_K for some tensors). Every step rounds to f32 as ggml's C does.
+ * sub-blocks of 16 values as `d * scale * (q - 32)`, its scales 8-bit; Q2_K 16 of 2-bit
+ * values with 4-bit scales and mins, Q3_K 16 of 3-bit values with 6-bit scales. Q2_K to
+ * Q5_K files (`_S`, `_M`) mix them. Every step rounds to f32 as ggml's C does.
  */
 import { f16ToF32 } from "../tensor/f16.ts";
 
@@ -11,7 +12,7 @@ import { f16ToF32 } from "../tensor/f16.ts";
 export const QK_K = 256;
 
 /** Bytes of a Q4_K, Q5_K and Q6_K super-block. */
-export const KQUANT_BLOCK_BYTES = { q4k: 144, q5k: 176, q6k: 210 } as const;
+export const KQUANT_BLOCK_BYTES = { q2k: 84, q3k: 110, q4k: 144, q5k: 176, q6k: 210 } as const;
 
 const f32 = Math.fround;
 
@@ -98,6 +99,74 @@ export function dequantizeQ6K(bytes: Uint8Array): Float32Array {
         out[y + 32 + l] = f32(scale(sc + is + 2) * q2);
         out[y + 64 + l] = f32(scale(sc + is + 4) * q3);
         out[y + 96 + l] = f32(scale(sc + is + 6) * q4);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Q2_K super-blocks (84 bytes each) as f32. Layout: scales (16 bytes: a 4-bit scale low, a
+ * 4-bit min high), qs (64 bytes: four 2-bit values a byte), d, dmin (f16).
+ */
+export function dequantizeQ2K(bytes: Uint8Array): Float32Array {
+  const blockBytes = KQUANT_BLOCK_BYTES.q2k;
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * blockBytes;
+    const d = f16At(bytes, at + 80);
+    const dmin = f16At(bytes, at + 82);
+    let [y, is] = [b * QK_K, 0];
+    for (let half = 0; half < 2; half++) {
+      const q = at + 16 + 32 * half;
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (const offset of [0, 16]) {
+          const sc = bytes[at + is++]!;
+          const [dl, ml] = [f32(d * (sc & 0xf)), f32(dmin * (sc >> 4))];
+          for (let l = 0; l < 16; l++) {
+            out[y++] = f32(f32(dl * ((bytes[q + offset + l]! >> shift) & 3)) - ml);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Q3_K super-blocks (110 bytes each) as f32. Layout: hmask (32 bytes: a value's third bit,
+ * clear for 4 less), qs (64 bytes: four 2-bit values a byte), scales (12 bytes: sixteen 6-bit
+ * scales, offset by 32), d (f16).
+ */
+export function dequantizeQ3K(bytes: Uint8Array): Float32Array {
+  const blockBytes = KQUANT_BLOCK_BYTES.q3k;
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
+  const scales = new Int32Array(16);
+  for (let b = 0; b < blocks; b++) {
+    const at = b * blockBytes;
+    const d = f16At(bytes, at + 108);
+    // Scale i: its low four bits from byte i % 8 (low or high nibble by i / 8), its top two
+    // from byte 8 + i % 4 (bits 2 (i / 4) and up).
+    for (let i = 0; i < 16; i++) {
+      const low = (bytes[at + 96 + (i % 8)]! >> (4 * (i >> 3))) & 0xf;
+      const high = (bytes[at + 104 + (i % 4)]! >> (2 * (i >> 2))) & 3;
+      scales[i] = (low | (high << 4)) - 32;
+    }
+    let [y, is, m] = [b * QK_K, 0, 1];
+    for (let half = 0; half < 2; half++) {
+      const q = at + 32 + 32 * half;
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (const offset of [0, 16]) {
+          const dl = f32(d * scales[is++]!);
+          for (let l = 0; l < 16; l++) {
+            const low = (bytes[q + offset + l]! >> shift) & 3;
+            const value = low - (bytes[at + offset + l]! & m ? 0 : 4);
+            out[y++] = f32(dl * value);
+          }
+        }
+        m <<= 1;
       }
     }
   }

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { f32ToF16 } from "../tensor/f16.ts";
 import {
+  dequantizeQ2K,
+  dequantizeQ3K,
   dequantizeQ4K,
   dequantizeQ5K,
   dequantizeQ6K,
@@ -141,6 +143,8 @@ function randomBlocks(blockBytes: number, blocks: number, scalesAt: number[], se
 
 Deno.test("k-quants read as llama.cpp's gguf-py reads them, bit for bit, on random blocks", async () => {
   const cases = [
+    ["Q2_K", dequantizeQ2K, randomBlocks(KQUANT_BLOCK_BYTES.q2k, 64, [80, 82], 4)],
+    ["Q3_K", dequantizeQ3K, randomBlocks(KQUANT_BLOCK_BYTES.q3k, 64, [108], 5)],
     ["Q4_K", dequantizeQ4K, randomBlocks(KQUANT_BLOCK_BYTES.q4k, 64, [0, 2], 1)],
     ["Q5_K", dequantizeQ5K, randomBlocks(KQUANT_BLOCK_BYTES.q5k, 64, [0, 2], 2)],
     ["Q6_K", dequantizeQ6K, randomBlocks(KQUANT_BLOCK_BYTES.q6k, 64, [208], 3)],
