@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Puts llama.cpp's Python reading of its quantized blocks (gguf-py's quants.py, with the two
-# modules it imports) into a cache outside the repository, for src/formats/ggml_kquants_test.ts,
-# which checks Rill's k-quant reading against it. It comes from the git bundle of llama.cpp that
+# modules it imports) into a cache outside the repository, for src/formats/ggml_quants_test.ts,
+# which checks Rill's reading of them against it. It comes from the git bundle of llama.cpp that
 # the npm package node-llama-cpp ships; it needs numpy.
 set -euo pipefail
 

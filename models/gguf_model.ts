@@ -1,5 +1,4 @@
 import { openFileSource } from "../src/storage/file_source.ts";
-import { f16ToF32 } from "../src/tensor/f16.ts";
 import {
   GGML_TYPE,
   type GgufFile,
@@ -23,12 +22,17 @@ import {
 } from "./llama.ts";
 import { floatsFromBytes } from "../src/formats/safetensors.ts";
 import {
+  dequantizeIQ4NL,
   dequantizeQ2K,
   dequantizeQ3K,
+  dequantizeQ41,
   dequantizeQ4K,
+  dequantizeQ50,
+  dequantizeQ51,
   dequantizeQ5K,
   dequantizeQ6K,
-} from "../src/formats/ggml_kquants.ts";
+  dequantizeQ80,
+} from "../src/formats/ggml_quants.ts";
 import {
   f16BitsOf,
   interleavedToHalves,
@@ -54,6 +58,10 @@ const SUPPORTED_TYPES: Record<number, SourceType> = {
   [GGML_TYPE.BF16]: "bf16",
   [GGML_TYPE.Q4_0]: "q40",
   [GGML_TYPE.Q8_0]: "q80",
+  [GGML_TYPE.Q4_1]: "q41",
+  [GGML_TYPE.Q5_0]: "q50",
+  [GGML_TYPE.Q5_1]: "q51",
+  [GGML_TYPE.IQ4_NL]: "iq4nl",
   [GGML_TYPE.Q2_K]: "q2k",
   [GGML_TYPE.Q3_K]: "q3k",
   [GGML_TYPE.Q4_K]: "q4k",
@@ -64,6 +72,10 @@ const SUPPORTED_TYPES: Record<number, SourceType> = {
 /** The readers of the types widened to f32 when converted. */
 const WIDENED: Partial<Record<SourceType, (bytes: Uint8Array) => Float32Array>> = {
   q80: dequantizeQ80,
+  q41: dequantizeQ41,
+  q50: dequantizeQ50,
+  q51: dequantizeQ51,
+  iq4nl: dequantizeIQ4NL,
   q2k: dequantizeQ2K,
   q3k: dequantizeQ3K,
   q4k: dequantizeQ4K,
@@ -141,21 +153,6 @@ function metaInt(gguf: GgufFile, key: string, file: string, fallback?: number): 
 function metaNum(gguf: GgufFile, key: string, fallback: number): number {
   const v = gguf.metadata.get(key);
   return typeof v === "number" ? v : fallback;
-}
-
-/** Dequantizes GGML Q8_0 blocks (f16 scale, 32 int8) to f32. */
-export function dequantizeQ80(bytes: Uint8Array): Float32Array {
-  const blocks = bytes.length / 34;
-  const out = new Float32Array(blocks * 32); // (blocks * 32,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * 34;
-    const d = f16ToF32(bytes[at]! | (bytes[at + 1]! << 8));
-    for (let j = 0; j < 32; j++) {
-      const q = bytes[at + 2 + j]!;
-      out[b * 32 + j] = (q > 127 ? q - 256 : q) * d;
-    }
-  }
-  return out;
 }
 
 function ggufConfig(gguf: GgufFile, file: string): LlamaConfig {
@@ -296,7 +293,8 @@ function gemmaGguf(
 /**
  * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3, phi3 or granite) as HF-named
  * weights. Q4_0 tensors are carried over
- * as their blocks, F16 ones as their bits; F32/BF16/Q8_0 and the k-quants Q2_K to Q6_K are
+ * as their blocks, F16 ones as their bits; F32, BF16, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and the
+ * k-quants Q2_K to Q6_K are
  * widened to f32 (and stored again as the conversion's options say: Q4_0 by default). llama.cpp stores the q/k rows of
  * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
  *
@@ -311,7 +309,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
       const type = SUPPORTED_TYPES[info.type];
       if (type === undefined) {
         throw new TypeError(
-          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K`,
+          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL`,
         );
       }
       const hf = hfNameOfGguf(info.name, String(gguf.metadata.get("general.architecture")));

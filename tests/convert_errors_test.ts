@@ -170,14 +170,14 @@ Deno.test("convertModel rejects a GGUF tensor of an unknown GGML type, naming fi
 Deno.test("convertModel rejects a GGUF tensor of a known type it cannot convert", async () => {
   await withDir(async (dir) => {
     const path = join(dir, "k.gguf");
-    // Q4_1 (3): 32-element rows of 20 bytes.
+    // IQ2_XXS (16): 256-element rows of 66 bytes.
     const bytes = ggufBytes({ "general.architecture": { type: "string", value: "llama" } }, [
-      { name: "blk.0.attn_q.weight", dims: [32, 1], type: 3, bytes: new Uint8Array(20) },
+      { name: "blk.0.attn_q.weight", dims: [256, 1], type: 16, bytes: new Uint8Array(66) },
     ]);
     await Deno.writeFile(path, bytes);
     await assertFails(
       path,
-      /k\.gguf: tensor 'blk\.0\.attn_q\.weight' has GGML type Q4_1; supported: F32, F16, BF16, Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K/,
+      /k\.gguf: tensor 'blk\.0\.attn_q\.weight' has GGML type IQ2_XXS; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL/,
       TypeError,
     );
   });

@@ -6,7 +6,7 @@ import {
   type GgufMetadataValue,
   type GgufTensorData,
 } from "../src/formats/gguf_writer.ts";
-import { dequantizeQ80, hfNameOfGguf } from "../models/gguf_model.ts";
+import { hfNameOfGguf } from "../models/gguf_model.ts";
 import { interleavedToHalves } from "../models/source.ts";
 import { openArchive } from "../src/nnef/archive.ts";
 import { parseDocument } from "../src/nnef/parse.ts";
@@ -15,13 +15,17 @@ import { decodeTensor } from "../src/nnef/tensor_decode.ts";
 import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
+  BLOCK32_BYTES,
+  dequantizeIQ4NL,
   dequantizeQ2K,
   dequantizeQ3K,
   dequantizeQ4K,
+  dequantizeQ51,
   dequantizeQ5K,
   dequantizeQ6K,
+  dequantizeQ80,
   KQUANT_BLOCK_BYTES,
-} from "../src/formats/ggml_kquants.ts";
+} from "../src/formats/ggml_quants.ts";
 import {
   fixture,
   maxAbsDiff,
@@ -574,7 +578,7 @@ function kquantRows(blockBytes: number, rows: number, scalesAt: number[], seed: 
   return bytes;
 }
 
-Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and _M files mix them), read as llama.cpp reads them", async () => {
+Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and _M files mix them, with Q5_1 and IQ4_NL), read as llama.cpp reads them", async () => {
   await withDir(async (dir) => {
     const [d, ff, heads, kvHeads] = [256, 256, 4, 2];
     const kv = (d / heads) * kvHeads;
@@ -588,15 +592,21 @@ Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and
       ({ type: 11, bytes: kquantRows(KQUANT_BLOCK_BYTES.q3k, rows, [108], seed) }) as const;
     const q2k = (rows: number, seed: number) =>
       ({ type: 10, bytes: kquantRows(KQUANT_BLOCK_BYTES.q2k, rows, [80, 82], seed) }) as const;
+    // The 32-value types llama.cpp falls back to where a row is no multiple of 256.
+    const block32 = (type: number, blockBytes: number, rows: number, seed: number) => ({
+      type,
+      // d at 0, and Q5_1's m at 2.
+      bytes: kquantRows(blockBytes, (rows * d) / 32, type === 7 ? [0, 2] : [0], seed),
+    });
     const f32 = (n: number, seed: number, around = 0) => ({
       type: 0,
       bytes: f32Bytes(randomValues(n, seed, 0.2).map((v) => around + v)),
     });
     const tensors: GgufTensorData[] = [
-      { name: "token_embd.weight", dims: [d, 6], ...f32(d * 6, 1) },
+      { name: "token_embd.weight", dims: [d, 6], ...block32(20, BLOCK32_BYTES.iq4nl, 6, 1) },
       { name: "blk.0.attn_norm.weight", dims: [d], ...f32(d, 2, 1) },
       { name: "blk.0.attn_q.weight", dims: [d, d], ...q4k(d, 3) },
-      { name: "blk.0.attn_k.weight", dims: [d, kv], ...q5k(kv, 4) },
+      { name: "blk.0.attn_k.weight", dims: [d, kv], ...block32(7, BLOCK32_BYTES.q51, kv, 4) },
       { name: "blk.0.attn_v.weight", dims: [d, kv], ...q6k(kv, 5) },
       { name: "blk.0.attn_output.weight", dims: [d, d], ...q3k(d, 6) },
       { name: "blk.0.ffn_norm.weight", dims: [d], ...f32(d, 7, 1) },
@@ -615,6 +625,8 @@ Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and
       }, tensors),
     );
     const dequantize = {
+      7: dequantizeQ51,
+      20: dequantizeIQ4NL,
       10: dequantizeQ2K,
       11: dequantizeQ3K,
       12: dequantizeQ4K,
@@ -633,8 +645,9 @@ Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and
     const archive = await openArchive(output);
     try {
       const names = ["q_proj", "k_proj", "v_proj", "o_proj"].map((p) => `self_attn.${p}`);
-      for (const name of [...names, "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]) {
-        const label = `model.layers.0.${name}.weight`;
+      const labels = [...names, "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+        .map((name) => `model.layers.0.${name}.weight`);
+      for (const label of [...labels, "model.embed_tokens.weight"]) {
         const file = readTensorFile(await archive.read(`${label}.dat`), label);
         assert.deepEqual(decodeTensor(file).data, weights.get(label), label);
       }

@@ -2,14 +2,20 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { f32ToF16 } from "../tensor/f16.ts";
 import {
+  BLOCK32_BYTES,
+  dequantizeIQ4NL,
   dequantizeQ2K,
   dequantizeQ3K,
+  dequantizeQ41,
   dequantizeQ4K,
+  dequantizeQ50,
+  dequantizeQ51,
   dequantizeQ5K,
   dequantizeQ6K,
+  dequantizeQ80,
   KQUANT_BLOCK_BYTES,
   QK_K,
-} from "./ggml_kquants.ts";
+} from "./ggml_quants.ts";
 
 /** Writes `value` as little-endian f16 at `at`. */
 function putF16(bytes: Uint8Array, at: number, value: number): void {
@@ -141,8 +147,13 @@ function randomBlocks(blockBytes: number, blocks: number, scalesAt: number[], se
   return bytes;
 }
 
-Deno.test("k-quants read as llama.cpp's gguf-py reads them, bit for bit, on random blocks", async () => {
+Deno.test("every quantized type read as llama.cpp's gguf-py reads it, bit for bit, on random blocks", async () => {
   const cases = [
+    ["Q4_1", dequantizeQ41, randomBlocks(BLOCK32_BYTES.q41, 512, [0, 2], 6)],
+    ["Q5_0", dequantizeQ50, randomBlocks(BLOCK32_BYTES.q50, 512, [0], 7)],
+    ["Q5_1", dequantizeQ51, randomBlocks(BLOCK32_BYTES.q51, 512, [0, 2], 8)],
+    ["Q8_0", dequantizeQ80, randomBlocks(BLOCK32_BYTES.q80, 512, [0], 9)],
+    ["IQ4_NL", dequantizeIQ4NL, randomBlocks(BLOCK32_BYTES.iq4nl, 512, [0], 10)],
     ["Q2_K", dequantizeQ2K, randomBlocks(KQUANT_BLOCK_BYTES.q2k, 64, [80, 82], 4)],
     ["Q3_K", dequantizeQ3K, randomBlocks(KQUANT_BLOCK_BYTES.q3k, 64, [108], 5)],
     ["Q4_K", dequantizeQ4K, randomBlocks(KQUANT_BLOCK_BYTES.q4k, 64, [0, 2], 1)],
@@ -152,7 +163,7 @@ Deno.test("k-quants read as llama.cpp's gguf-py reads them, bit for bit, on rand
   for (const [type, dequantize, bytes] of cases) {
     const ours = dequantize(bytes);
     const theirs = await ggufPyDequantize(bytes, type);
-    assert.equal(ours.length, 64 * QK_K);
+    assert.equal(ours.length, 64 * QK_K, type);
     assert.equal(theirs.length, ours.length, type);
     const differ = ours.findIndex((v, i) => v !== theirs[i]);
     assert.equal(differ, -1, `${type} value ${differ}: ${ours[differ]} != ${theirs[differ]}`);

@@ -1,5 +1,6 @@
 /**
- * llama.cpp's k-quants, read back to f32: super-blocks of 256 values, each with f16 scales
+ * llama.cpp's quantized blocks read back to f32: the 32-value types (Q4_1, Q5_0, Q5_1, Q8_0:
+ * `d * q` or `d * q + m`) and the k-quants: super-blocks of 256 values, each with f16 scales
  * and sub-block scales of their own. Q4_K and Q5_K hold 8 sub-blocks of 32 values as
  * `d * scale * q - dmin * min`, their 6-bit scales and mins packed in 12 bytes; Q6_K holds 16
  * sub-blocks of 16 values as `d * scale * (q - 32)`, its scales 8-bit; Q2_K 16 of 2-bit
@@ -168,6 +169,88 @@ export function dequantizeQ3K(bytes: Uint8Array): Float32Array {
         }
         m <<= 1;
       }
+    }
+  }
+  return out;
+}
+
+/** Bytes of a 32-value block of the older types. */
+export const BLOCK32_BYTES = { q41: 20, q50: 22, q51: 24, q80: 34, iq4nl: 18 } as const;
+
+/** Q8_0 blocks (34 bytes each: d (f16), 32 int8) as f32. */
+export function dequantizeQ80(bytes: Uint8Array): Float32Array {
+  const blocks = bytes.length / BLOCK32_BYTES.q80;
+  const out = new Float32Array(blocks * 32); // (blocks * 32,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * BLOCK32_BYTES.q80;
+    const d = f16At(bytes, at);
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = f32(((bytes[at + 2 + j]! << 24) >> 24) * d);
+  }
+  return out;
+}
+
+/**
+ * Blocks of 32 values of 4 or 5 bits: d (and `min`, m) as f16, then (`bits5`) a u32 of fifth
+ * bits, then 16 bytes of nibbles (values j and j + 16 in byte j). Q5_0 centers its values by
+ * 16; Q4_1 and Q5_1 add m.
+ */
+function dequantizeBlock32(bytes: Uint8Array, blockBytes: number, min: boolean, bits5: boolean) {
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * 32); // (blocks * 32,)
+  const center = bits5 && !min ? 16 : 0;
+  for (let b = 0; b < blocks; b++) {
+    const at = b * blockBytes;
+    const d = f16At(bytes, at);
+    const m = min ? f16At(bytes, at + 2) : 0;
+    const high = at + (min ? 4 : 2);
+    const qh = bits5
+      ? (bytes[high]! | (bytes[high + 1]! << 8) | (bytes[high + 2]! << 16) |
+        (bytes[high + 3]! << 24)) >>> 0
+      : 0;
+    const qs = high + (bits5 ? 4 : 0);
+    for (let j = 0; j < 16; j++) {
+      const q = bytes[qs + j]!;
+      const x0 = ((q & 0xf) | (((qh >>> j) << 4) & 0x10)) - center;
+      const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - center;
+      out[b * 32 + j] = min ? f32(f32(x0 * d) + m) : f32(x0 * d);
+      out[b * 32 + j + 16] = min ? f32(f32(x1 * d) + m) : f32(x1 * d);
+    }
+  }
+  return out;
+}
+
+/** Q4_1 blocks (20 bytes each: d, m, 16 bytes of nibbles) as f32: `d * q + m`. */
+export function dequantizeQ41(bytes: Uint8Array): Float32Array {
+  return dequantizeBlock32(bytes, BLOCK32_BYTES.q41, true, false);
+}
+
+/** Q5_0 blocks (22 bytes each: d, fifth bits, nibbles) as f32: `d * (q - 16)`. */
+export function dequantizeQ50(bytes: Uint8Array): Float32Array {
+  return dequantizeBlock32(bytes, BLOCK32_BYTES.q50, false, true);
+}
+
+/** Q5_1 blocks (24 bytes each: d, m, fifth bits, nibbles) as f32: `d * q + m`. */
+export function dequantizeQ51(bytes: Uint8Array): Float32Array {
+  return dequantizeBlock32(bytes, BLOCK32_BYTES.q51, true, true);
+}
+
+/** The 16 levels of IQ4_NL's nibbles, denser near zero. */
+const IQ4_NL_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/**
+ * IQ4_NL blocks (18 bytes each: d (f16), 16 bytes of nibbles) as f32: `d * level[q]` (what
+ * llama.cpp writes where a Q2_K or Q3_K file's row is no multiple of 256).
+ */
+export function dequantizeIQ4NL(bytes: Uint8Array): Float32Array {
+  const blocks = bytes.length / BLOCK32_BYTES.iq4nl;
+  const out = new Float32Array(blocks * 32); // (blocks * 32,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * BLOCK32_BYTES.iq4nl;
+    const d = f16At(bytes, at);
+    for (let j = 0; j < 16; j++) {
+      const q = bytes[at + 2 + j]!;
+      out[b * 32 + j] = f32(d * IQ4_NL_LEVELS[q & 0xf]!);
+      out[b * 32 + j + 16] = f32(d * IQ4_NL_LEVELS[q >> 4]!);
     }
   }
   return out;
