@@ -14,10 +14,8 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm pack --silent "node-llama-cpp@$version" >/dev/null)
-tar -xzf "$work/node-llama-cpp-$version.tgz" -C "$work" package/llama/gitRelease.bundle
-git init -q --bare "$work/llama.git"
-git -C "$work/llama.git" fetch -q "$work/package/llama/gitRelease.bundle" HEAD
+source "$(dirname "$0")/_llama_cpp_bundle.sh"
+llama_cpp_bundle "$work"
 mkdir -p "$work/out/gguf"
 for module in constants lazy quants; do
   git -C "$work/llama.git" show "FETCH_HEAD:gguf-py/gguf/$module.py" >"$work/out/gguf/$module.py"

@@ -21,14 +21,19 @@ const Recipe = z.object({
 // ajv's default draft is 07; the schema is the same without the 2020-12 `$schema`.
 const { $schema: _, ...RECIPE_SCHEMA } = z.toJSONSchema(Recipe);
 
-Deno.test("AI SDK generateObject (openai-compatible provider) returns objects that validate", async () => {
-  await using server = await startServer();
-  const provider = createOpenAICompatible({
+/** The AI SDK's OpenAI-compatible provider for the server at `url`, told it takes schemas. */
+function structuredProvider(url: string) {
+  return createOpenAICompatible({
     name: "rill",
-    baseURL: `${server.url}/v1`,
+    baseURL: `${url}/v1`,
     apiKey: "none",
     supportsStructuredOutputs: true,
   });
+}
+
+Deno.test("AI SDK generateObject (openai-compatible provider) returns objects that validate", async () => {
+  await using server = await startServer();
+  const provider = structuredProvider(server.url);
   const validate = ajv.compile(RECIPE_SCHEMA);
   for (const seed of [1, 2, 3]) {
     const { object } = await generateObject({
@@ -46,12 +51,7 @@ Deno.test("AI SDK generateObject (openai-compatible provider) returns objects th
 
 Deno.test("AI SDK generateObject with zod's records, discriminated unions, tuples and nullables returns objects that parse", async () => {
   await using server = await startServer();
-  const provider = createOpenAICompatible({
-    name: "rill",
-    baseURL: `${server.url}/v1`,
-    apiKey: "none",
-    supportsStructuredOutputs: true,
-  });
+  const provider = structuredProvider(server.url);
   const Inventory = z.object({
     counts: z.record(z.string().max(8), z.int().min(0).max(99)),
     pet: z.discriminatedUnion("kind", [

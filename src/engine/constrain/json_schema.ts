@@ -1,23 +1,7 @@
 import { ByteClass, bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
 import { digit, JsonRules } from "./json_rules.ts";
 import { regexRule } from "./regex.ts";
-import { exclusive, mergeAllOf } from "./schema_combine.ts";
-
-/** Keywords that only describe: accepted anywhere, no effect on the output. */
-const ANNOTATIONS = new Set([
-  "$schema",
-  "$id",
-  "$comment",
-  "title",
-  "description",
-  "default",
-  "examples",
-  "deprecated",
-  "readOnly",
-  "writeOnly",
-  // OpenAPI's tag of a union's alternatives; the alternatives themselves say what it says.
-  "discriminator",
-]);
+import { ANNOTATIONS, exclusive, mergeAllOf } from "./schema_combine.ts";
 
 /** Keywords Rill enforces, each with the types it applies to (empty: any). */
 const KEYWORDS: Record<string, readonly string[]> = {

@@ -9,8 +9,12 @@ type Schema = Record<string, unknown>;
 /** A schema with its `$ref`s followed (to a schema that is no reference). */
 export type Resolve = (schema: unknown) => unknown;
 
-/** Keywords that only describe, which a merge keeps from the outer schema. */
-const DESCRIPTIVE = new Set([
+/**
+ * Keywords that only describe: accepted anywhere, no effect on the output; a merge keeps the
+ * outer schema's. (`discriminator` is OpenAPI's tag of a union's alternatives, which say what
+ * it says themselves.)
+ */
+export const ANNOTATIONS: ReadonlySet<string> = new Set([
   "$schema",
   "$id",
   "$comment",
@@ -38,7 +42,7 @@ export function mergeAllOf(
 ): Schema {
   const parts = flatten(schema, resolve, fail);
   const contributing = parts.filter((part) =>
-    Object.keys(part).some((k) => !DESCRIPTIVE.has(k) && k !== "$defs" && k !== "definitions")
+    Object.keys(part).some((k) => !ANNOTATIONS.has(k) && k !== "$defs" && k !== "definitions")
   );
   if (contributing.length > 1 && contributing.some((p) => p.additionalProperties !== undefined)) {
     fail("holds additionalProperties in an allOf of several schemas");
@@ -47,7 +51,7 @@ export function mergeAllOf(
   for (const part of parts) {
     for (const [key, value] of Object.entries(part)) {
       if (key === "$defs" || key === "definitions") continue;
-      if (DESCRIPTIVE.has(key)) {
+      if (ANNOTATIONS.has(key)) {
         if (!(key in merged)) merged[key] = value;
       } else if (key === "properties") {
         merged.properties = mergeProperties(merged.properties, value, fail);
