@@ -181,6 +181,7 @@ function parseGeneration(body: Record<string, unknown>, fields: FieldTable): Lla
   if (schema !== undefined && schema !== null && !isRecord(schema)) {
     throw invalidRequest("'json_schema' must be an object", "json_schema", "invalid_type");
   }
+  const bias = biasEntries(body.logit_bias);
   // As llama.cpp: a grammar, when given, wins over a schema.
   const structured: StructuredOutput | undefined = typeof grammar === "string" && grammar !== ""
     ? { kind: "grammar", grammar, field: "grammar" }
@@ -188,7 +189,7 @@ function parseGeneration(body: Record<string, unknown>, fields: FieldTable): Lla
   return {
     model: modelName(body),
     stream: boolean(body, "stream") ?? false,
-    sampling: sampling(body),
+    sampling: sampling(body, bias),
     stop: stopList(body, "stop", MAX_STOP, true),
     maxTokens: predict === undefined || predict < 0 ? undefined : predict,
     logprobs: probs > 0 ? probs : undefined,
@@ -201,9 +202,7 @@ function parseGeneration(body: Record<string, unknown>, fields: FieldTable): Lla
     responseFormat: structured === undefined && isRecord(schema)
       ? { type: "json_schema", name: "json_schema", schema, strict: true }
       : undefined,
-    textBias: biasEntries(body.logit_bias).filter((entry): entry is [string, number] =>
-      typeof entry[0] === "string"
-    ),
+    textBias: bias.filter((entry): entry is [string, number] => typeof entry[0] === "string"),
   };
 }
 
@@ -222,8 +221,14 @@ const SAMPLER_LETTERS: Readonly<Record<string, string>> = {
 };
 const SAMPLER_NAMES = new Set([...Object.values(SAMPLER_LETTERS), "typical_p", "nucleus"]);
 
-/** Sampling with llama.cpp's defaults, without the samplers `samplers` leaves out. */
-function sampling(body: Record<string, unknown>): SamplingOptions {
+/**
+ * Sampling with llama.cpp's defaults, without the samplers `samplers` leaves out, and the
+ * token ids of `bias` (texts are the caller's: their tokens need the model).
+ */
+function sampling(
+  body: Record<string, unknown>,
+  bias: readonly (readonly [number | string, number])[],
+): SamplingOptions {
   const options: { -readonly [K in keyof SamplingOptions]: SamplingOptions[K] } = {
     ...LLAMA_CPP_DEFAULTS,
   };
@@ -241,7 +246,7 @@ function sampling(body: Record<string, unknown>): SamplingOptions {
   set("repetitionPenalty", repetitionPenalty(body, "repeat_penalty"));
   const seed = integer(body, "seed", -1, 0xffffffff);
   if (seed !== undefined && seed !== -1 && seed !== 0xffffffff) options.seed = seed;
-  const ids = biasEntries(body.logit_bias).filter((entry) => typeof entry[0] === "number");
+  const ids = bias.filter((entry) => typeof entry[0] === "number");
   if (ids.length > 0) options.logitBias = new Map(ids as [number, number][]);
   const named = samplerNames(body.samplers);
   if (named !== undefined) {
