@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { ApiError, invalidRequest } from "./errors.ts";
 import { checkFields, EMBEDDING_FIELDS } from "./fields.ts";
-import { admitPlaces, checkContext, promptTokens } from "./job.ts";
+import { checkContext, inPlaces, promptTokens } from "./job.ts";
 import type { ServingState } from "./state.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { toBase64 } from "../src/storage/bytes.ts";
@@ -85,28 +85,13 @@ export async function embedAll(
     checkContext(service, tokens, at);
     return tokens;
   });
-  // At most a batch of places: each runs every places-th input, one after the other.
-  const places = Math.min(ids.length, state.config.maxBatch);
-  const { controller, ticket } = admitPlaces(state, options.signal, places);
-  try {
-    const vectors: Float32Array[] = new Array(ids.length);
-    await Promise.all(Array.from({ length: places }, (_, first) =>
-      ticket.run(first, async () => {
-        for (let i = first; i < ids.length; i += places) {
-          vectors[i] = await service.embed(ids[i]!, controller.signal);
-        }
-      })));
-    return { vectors, tokens: ids.reduce((n, t) => n + t.length, 0) };
-  } catch (error) {
-    if (controller.signal.aborted && !(controller.signal.reason instanceof ApiError)) {
-      state.metrics.cancellation();
-      throw new ApiError(499, "Client closed the request", { code: "cancelled" });
-    }
-    throw controller.signal.reason instanceof ApiError ? controller.signal.reason : error;
-  } finally {
-    ticket.release();
-    controller.abort();
-  }
+  const vectors = await inPlaces(
+    state,
+    options.signal,
+    ids.length,
+    (i, signal) => service.embed(ids[i]!, signal),
+  );
+  return { vectors, tokens: ids.reduce((n, t) => n + t.length, 0) };
 }
 
 function encodingFormat(value: unknown): "float" | "base64" {

@@ -449,6 +449,20 @@ export const LLAMA_CPP_INFILL_FIELDS: FieldTable = {
   ...LLAMA_CPP_GENERATION_FIELDS,
 };
 
+/** `POST /v1/rerank` (Jina's, Cohere's and llama.cpp's shape); other fields are ignored. */
+export const RERANK_FIELDS: FieldTable = {
+  model: honoured("the served model's id or one of its aliases; may be left out"),
+  query: honoured("what the documents are judged against"),
+  documents: honoured("texts, or objects with `text` (up to 1024)"),
+  texts: honoured("the documents' other name (Hugging Face TEI's)"),
+  top_n: honoured("only the n most relevant (default: all)"),
+  return_documents: honoured("each result carries its document (default false)"),
+  return_text: honoured("return_documents' other name (TEI's)"),
+  instruction: honoured(
+    "extension: the task the model judges by (default Qwen3-Reranker's: a web search query's passages)",
+  ),
+};
+
 /** `POST /api/embed` (Ollama's). */
 export const OLLAMA_EMBED_FIELDS: FieldTable = {
   model: OLLAMA_GENERATION_FIELDS.model!,

@@ -160,6 +160,41 @@ export function promptOf(job: PreparedJob, choice: number): number {
 }
 
 /**
+ * `count` tasks (`task(i, signal)`, the signal aborting when the client goes away) run as
+ * sequences of the scheduler's batch: at most `maxBatch` places taken in the queue, each
+ * running every places-th task one after the other; their results by task. A client gone is
+ * a 499, a server ending the work its reason.
+ */
+export async function inPlaces<T>(
+  state: ServingState,
+  clientSignal: AbortSignal,
+  count: number,
+  task: (i: number, signal: AbortSignal) => Promise<T>,
+): Promise<T[]> {
+  const places = Math.min(count, state.config.maxBatch);
+  const { controller, ticket } = admitPlaces(state, clientSignal, places);
+  try {
+    const results: T[] = new Array(count);
+    await Promise.all(Array.from({ length: places }, (_, first) =>
+      ticket.run(first, async () => {
+        for (let i = first; i < count; i += places) {
+          results[i] = await task(i, controller.signal);
+        }
+      })));
+    return results;
+  } catch (error) {
+    if (controller.signal.aborted && !(controller.signal.reason instanceof ApiError)) {
+      state.metrics.cancellation();
+      throw new ApiError(499, "Client closed the request", { code: "cancelled" });
+    }
+    throw controller.signal.reason instanceof ApiError ? controller.signal.reason : error;
+  } finally {
+    ticket.release();
+    controller.abort();
+  }
+}
+
+/**
  * Checks each prompt against the context, the logit bias against the vocabulary, and takes
  * a queue place per choice; every failure here is an HTTP error before any byte is sent.
  */

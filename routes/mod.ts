@@ -5,6 +5,7 @@ import { anthropicErrorResponse, anthropicRoute, isAnthropicPath } from "./anthr
 import { bearerAuth } from "./auth.ts";
 import { isOllamaPath, ollamaErrorResponse, ollamaRoute } from "./ollama.ts";
 import { llamaCppRoute } from "./llama_cpp.ts";
+import { rerankRoute } from "./rerank.ts";
 import { chatRoute } from "./chat.ts";
 import { completionsRoute } from "./completions.ts";
 import { ApiError, toApiError } from "./errors.ts";
@@ -27,6 +28,10 @@ const METRIC_ROUTES = new Set([
   "/v1/messages",
   "/v1/messages/count_tokens",
   "/v1/embeddings",
+  "/v1/rerank",
+  "/v1/reranking",
+  "/rerank",
+  "/reranking",
   "/v1/models",
   "/api/chat",
   "/api/generate",
@@ -125,6 +130,7 @@ export function createApp(state: ServingState): App {
   app.route("/", metricsRoute(state));
   app.route("/", tokenizeRoute(state));
   app.route("/", llamaCppRoute(state));
+  app.route("/", rerankRoute(state));
 
   // Anthropic's and Ollama's clients read errors in their own shapes.
   const respond = (path: string, error: ApiError) =>

@@ -391,10 +391,14 @@ const OLLAMA_KEYS = [
   "constructor",
 ];
 
-/** Valid bodies of llama.cpp's completion and infill, and the fields the fuzzer sets in them. */
+/**
+ * Valid bodies of llama.cpp's completion and infill and of rerank, and the fields the fuzzer sets
+ * in them.
+ */
 const LLAMA_CPP_BODIES = {
   "/completion": { prompt: "Once upon a time", n_predict: 2, temperature: 0 },
   "/infill": { input_prefix: "Once", input_suffix: "end", n_predict: 2 },
+  "/v1/rerank": { query: "Once", documents: ["a", { text: "b" }], top_n: 1 },
 };
 const LLAMA_CPP_KEYS = [
   "prompt",
@@ -413,6 +417,11 @@ const LLAMA_CPP_KEYS = [
   "grammar",
   "json_schema",
   "stream",
+  "query",
+  "documents",
+  "texts",
+  "top_n",
+  "instruction",
   "__proto__",
 ];
 
@@ -578,7 +587,7 @@ Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with
   await assertStillUp(server.url, failures);
 });
 
-Deno.test("fuzz: hostile llama.cpp bodies get a 4xx or an answer, never a 5xx", async () => {
+Deno.test("fuzz: hostile llama.cpp and rerank bodies get a 4xx or an answer, never a 5xx", async () => {
   await using server = await startServer({ maxTokensCap: 2 });
   const random = seeded(SEED + 2);
   const paths = Object.keys(LLAMA_CPP_BODIES) as (keyof typeof LLAMA_CPP_BODIES)[];

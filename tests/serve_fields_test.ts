@@ -18,6 +18,7 @@ import {
   OLLAMA_EMBEDDINGS_FIELDS,
   OLLAMA_GENERATE_FIELDS,
   OLLAMA_OPTIONS,
+  RERANK_FIELDS,
   RESPONSE_FIELDS,
 } from "../routes/fields.ts";
 import { startServer, storiesService } from "./_serve_harness.ts";
@@ -141,6 +142,7 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     "POST /api/embeddings": OLLAMA_EMBEDDINGS_FIELDS,
     "POST /completion": LLAMA_CPP_COMPLETION_FIELDS,
     "POST /infill": LLAMA_CPP_INFILL_FIELDS,
+    "POST /v1/rerank": RERANK_FIELDS,
   };
   for (const [endpoint, table] of Object.entries(tables)) {
     const at = readme.indexOf(`#### ${endpoint}`);

@@ -258,6 +258,33 @@ export class InferenceService {
     return vector!;
   }
 
+  /**
+   * The logits of tokens `ids` at the position after `promptIds` (what the model would say
+   * next), computed in the scheduler's steps beside the other sequences; the prompt's full
+   * blocks stay in the prefix cache as any other's.
+   *
+   * @throws {RangeError} for an empty prompt or one over the context
+   */
+  async nextLogits(
+    promptIds: readonly number[],
+    ids: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<number[]> {
+    this.#checkPrompt(promptIds);
+    let picked: number[] = [];
+    const run = this.#model.submit({
+      prompt: promptIds,
+      maxTokens: 0,
+      next: (logits) => {
+        picked = ids.map((id) => logits[id]!);
+        return null;
+      },
+      ...(signal ? { signal } : {}),
+    });
+    await run.done;
+    return picked;
+  }
+
   /** @throws {RangeError} for an empty prompt or one over the context */
   #checkPrompt(promptIds: readonly number[]): void {
     if (promptIds.length === 0) throw new RangeError("Prompt has no tokens");
