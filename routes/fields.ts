@@ -463,6 +463,14 @@ export const RERANK_FIELDS: FieldTable = {
   ),
 };
 
+/** `POST /v1/score` (vLLM's); other fields are ignored. */
+export const SCORE_FIELDS: FieldTable = {
+  model: RERANK_FIELDS.model!,
+  text_1: honoured("a query, or one per text_2"),
+  text_2: honoured("the texts each scored against its query (up to 1024)"),
+  instruction: RERANK_FIELDS.instruction!,
+};
+
 /** `POST /api/embed` (Ollama's). */
 export const OLLAMA_EMBED_FIELDS: FieldTable = {
   model: OLLAMA_GENERATION_FIELDS.model!,

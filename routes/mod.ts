@@ -32,6 +32,8 @@ const METRIC_ROUTES = new Set([
   "/v1/reranking",
   "/rerank",
   "/reranking",
+  "/v1/score",
+  "/score",
   "/v1/models",
   "/api/chat",
   "/api/generate",

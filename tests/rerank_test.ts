@@ -113,3 +113,38 @@ Deno.test("rerank refuses what it cannot rank, naming the field, and a model wit
   assert.equal(status, 400);
   assert.match(json.error.message, /no single tokens for "yes" and "no"/);
 });
+
+Deno.test("vLLM's score API gives the rerank relevance of text_1 against each text_2, or of pairs", async () => {
+  const service = await smolLM2Service();
+  await using server = await startServer({}, service);
+  const ranked = (await post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS }))
+    .json;
+  const byIndex = new Map(ranked.results.map((r: Json) => [r.index, r.relevance_score]));
+  const one = await post(`${server.url}/v1/score`, {
+    model: service.modelId,
+    text_1: QUERY,
+    text_2: DOCUMENTS,
+  });
+  assert.equal(one.status, 200, JSON.stringify(one.json));
+  assert.equal(one.json.object, "list");
+  assert.deepEqual(
+    one.json.data.map((d: Json) => [d.index, d.object, d.score]),
+    DOCUMENTS.map((_, i) => [i, "score", byIndex.get(i)]),
+  );
+  // Pair by pair: the same query twice gives the same scores.
+  const pairs = await post(`${server.url}/score`, {
+    text_1: [QUERY, QUERY],
+    text_2: DOCUMENTS.slice(0, 2),
+  });
+  assert.deepEqual(
+    pairs.json.data.map((d: Json) => d.score),
+    [byIndex.get(0), byIndex.get(1)],
+  );
+  const mismatched = await post(`${server.url}/v1/score`, {
+    text_1: [QUERY, QUERY],
+    text_2: DOCUMENTS,
+  });
+  assert.equal(mismatched.status, 400);
+  assert.equal(mismatched.json.error.param, "text_1");
+  assert.match(mismatched.json.error.message, /one text or as many as 'text_2' \(3\), got 2/);
+});

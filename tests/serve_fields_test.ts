@@ -20,6 +20,7 @@ import {
   OLLAMA_OPTIONS,
   RERANK_FIELDS,
   RESPONSE_FIELDS,
+  SCORE_FIELDS,
 } from "../routes/fields.ts";
 import { startServer, storiesService } from "./_serve_harness.ts";
 
@@ -143,6 +144,7 @@ Deno.test("every field of the tables has a row in the README's table of supporte
     "POST /completion": LLAMA_CPP_COMPLETION_FIELDS,
     "POST /infill": LLAMA_CPP_INFILL_FIELDS,
     "POST /v1/rerank": RERANK_FIELDS,
+    "POST /v1/score": SCORE_FIELDS,
   };
   for (const [endpoint, table] of Object.entries(tables)) {
     const at = readme.indexOf(`#### ${endpoint}`);
