@@ -292,11 +292,11 @@ function gemmaGguf(
 
 /**
  * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3, phi3 or granite) as HF-named
- * weights. Q4_0 tensors are carried over
- * as their blocks, F16 ones as their bits; F32, BF16, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and the
- * k-quants Q2_K to Q6_K are
- * widened to f32 (and stored again as the conversion's options say: Q4_0 by default). llama.cpp stores the q/k rows of
- * `llama` models in interleaved RoPE order: they are put back in HF's rotate-half order.
+ * weights. Q4_0 tensors are carried over as their blocks, F16 ones as their bits; F32, BF16,
+ * Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and the k-quants Q2_K to Q6_K are widened to f32 (and stored
+ * again as the conversion's options say: Q4_0 by default). llama.cpp stores the q/k rows of
+ * `llama`, `smollm3` and `granite` models in interleaved RoPE order: they are put back in HF's
+ * rotate-half order.
  *
  * @throws {TypeError} for an unsupported architecture or tensor type, naming file and tensor
  */

@@ -392,13 +392,14 @@ const OLLAMA_KEYS = [
 ];
 
 /**
- * Valid bodies of llama.cpp's completion and infill and of rerank, and the fields the fuzzer sets
- * in them.
+ * Valid bodies of llama.cpp's completion and infill, of rerank and of vLLM's score, and the fields
+ * the fuzzer sets in them.
  */
 const LLAMA_CPP_BODIES = {
   "/completion": { prompt: "Once upon a time", n_predict: 2, temperature: 0 },
   "/infill": { input_prefix: "Once", input_suffix: "end", n_predict: 2 },
   "/v1/rerank": { query: "Once", documents: ["a", { text: "b" }], top_n: 1 },
+  "/v1/score": { text_1: "Once", text_2: ["a", "b"] },
 };
 const LLAMA_CPP_KEYS = [
   "prompt",
@@ -422,6 +423,8 @@ const LLAMA_CPP_KEYS = [
   "texts",
   "top_n",
   "instruction",
+  "text_1",
+  "text_2",
   "__proto__",
 ];
 
@@ -587,7 +590,7 @@ Deno.test("fuzz: hostile Ollama bodies get a 4xx or an answer, never a 5xx, with
   await assertStillUp(server.url, failures);
 });
 
-Deno.test("fuzz: hostile llama.cpp and rerank bodies get a 4xx or an answer, never a 5xx", async () => {
+Deno.test("fuzz: hostile llama.cpp, rerank and score bodies get a 4xx or an answer, never a 5xx", async () => {
   await using server = await startServer({ maxTokensCap: 2 });
   const random = seeded(SEED + 2);
   const paths = Object.keys(LLAMA_CPP_BODIES) as (keyof typeof LLAMA_CPP_BODIES)[];
