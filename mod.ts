@@ -201,6 +201,7 @@ export {
   type SequenceOutcome,
   type SequenceRequest,
   type SequenceRun,
+  type SlotState,
   type StepModel,
   type StepPool,
   type StepSequence,

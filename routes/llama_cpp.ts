@@ -1,7 +1,7 @@
 /**
  * llama.cpp's own API (llama-server's native endpoints), for the clients written against it:
  * `POST /completion` and `POST /infill` (code completion in editors: llama.vim, llama.vscode),
- * `GET /props` and `POST /apply-template`.
+ * `GET /props`, `GET /slots` and `POST /apply-template`.
  */
 import { type Context, Hono } from "hono";
 import denoJson from "../deno.json" with { type: "json" };
@@ -31,7 +31,7 @@ const CHARS_PER_TOKEN = 16;
 /** llama-server's logical batch, which bounds an infill's prefix and suffix. */
 const INFILL_WINDOW = 2048;
 
-/** `/completion` (and `/completions`), `/infill`, `/props` and `/apply-template`. */
+/** `/completion` (and `/completions`), `/infill`, `/props`, `/slots` and `/apply-template`. */
 export function llamaCppRoute(state: ServingState): Hono {
   const app = new Hono();
 
@@ -102,6 +102,35 @@ export function llamaCppRoute(state: ServingState): Hono {
       modalities: { vision: false, audio: false },
       build_info: `rill ${denoJson.version}`,
     });
+  });
+
+  // A slot is a place in the batch (`--max-batch`); each running sequence holds one.
+  app.get("/slots", (c) => {
+    const service = state.requireService();
+    const running = new Map(service.slots.map((s) => [s.slot, s]));
+    const count = Math.max(state.config.maxBatch, ...[...running.keys()].map((slot) => slot + 1));
+    const failOnNoSlot = c.req.query("fail_on_no_slot");
+    // As llama.cpp: a 503 when a new request would have to wait for a place.
+    if (failOnNoSlot && failOnNoSlot !== "0" && state.queue.running >= state.config.maxBatch) {
+      throw new ApiError(503, "no slot available", { type: "unavailable_error" });
+    }
+    return c.json(Array.from({ length: count }, (_, id) => {
+      const held = running.get(id);
+      return {
+        id,
+        id_task: held?.id ?? -1,
+        n_ctx: service.contextLength,
+        speculative: false,
+        is_processing: held !== undefined,
+        n_past: held?.cachedPositions ?? 0,
+        n_prompt_tokens: held?.promptTokens ?? 0,
+        next_token: {
+          has_next_token: held !== undefined && held.generated < held.maxTokens,
+          n_remain: held === undefined ? -1 : held.maxTokens - held.generated,
+          n_decoded: held?.generated ?? 0,
+        },
+      };
+    }));
   });
 
   app.post("/apply-template", async (c) => {

@@ -49,6 +49,7 @@ const METRIC_ROUTES = new Set([
   "/completions",
   "/infill",
   "/props",
+  "/slots",
   "/apply-template",
   "/tokenize",
   "/detokenize",

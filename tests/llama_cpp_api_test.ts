@@ -284,6 +284,63 @@ Deno.test("llama.cpp /props, /apply-template, /tokenize with content and pieces,
   assert.equal(detokenized.content, detokenized.prompt);
 });
 
+Deno.test("llama.cpp /slots shows each place of the batch and the sequence running in it; fail_on_no_slot", async () => {
+  await using server = await startServer({ maxBatch: 2 });
+  const service = await storiesService();
+  const idle = await (await fetch(`${server.url}/slots`)).json();
+  assert.deepEqual(idle.map((s: Json) => [s.id, s.id_task, s.is_processing]), [
+    [0, -1, false],
+    [1, -1, false],
+  ]);
+  assert.equal(idle[0].n_ctx, service.contextLength);
+  assert.equal(idle[0].next_token.has_next_token, false);
+
+  // Polled while a long answer runs: the turns between steps let the polls in.
+  const n_predict = 400;
+  const answer = post(`${server.url}/completion`, {
+    prompt: "Once upon a time",
+    ...GREEDY,
+    n_predict,
+    ignore_eos: true,
+  });
+  let finished = false;
+  answer.finally(() => (finished = true));
+  const busy: Json[] = [];
+  while (!finished) {
+    const slots = await (await fetch(`${server.url}/slots`)).json();
+    busy.push(...slots.filter((s: Json) => s.is_processing));
+  }
+  const { json } = await answer;
+  assert.equal(json.tokens_predicted, n_predict);
+  assert.ok(busy.length > 0, "no poll saw the answer running");
+  for (const slot of busy) {
+    assert.equal(slot.id, 0);
+    assert.ok(slot.id_task > 0);
+    assert.equal(slot.n_prompt_tokens, json.tokens_evaluated);
+    assert.equal(slot.next_token.n_decoded + slot.next_token.n_remain, n_predict);
+    if (slot.next_token.n_decoded > 0) {
+      assert.equal(slot.n_past, slot.n_prompt_tokens + slot.next_token.n_decoded - 1);
+    }
+  }
+  assert.equal(new Set(busy.map((s) => s.id_task)).size, 1);
+
+  // Both places taken: a new request would wait.
+  const holders = [server.state.queue.admit(), server.state.queue.admit()];
+  await Promise.all(holders.map((h) => h.ready));
+  const full = await fetch(`${server.url}/slots?fail_on_no_slot=1`);
+  assert.equal(full.status, 503);
+  assert.match((await full.json()).error.message, /no slot available/);
+  const status = async (query: string) => {
+    const response = await fetch(`${server.url}/slots${query}`);
+    await response.body?.cancel();
+    return response.status;
+  };
+  assert.equal(await status(""), 200);
+  holders[0]!.release();
+  assert.equal(await status("?fail_on_no_slot=1"), 200);
+  holders[1]!.release();
+});
+
 /** A text's ids without BOS, and a special token's id by its name. */
 function textIds(service: InferenceService) {
   const encode = (text: string) => service.tokenizer.encode(text, { addBos: false });

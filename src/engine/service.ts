@@ -9,7 +9,12 @@ import { IndentStop } from "./indent_stop.ts";
 import { reasoningParser, type ReasoningPiece, type ReasoningStart } from "./reasoning.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
-import type { SchedulerStats, SequenceRequest, SequenceRun } from "../scheduler/step_loop.ts";
+import type {
+  SchedulerStats,
+  SequenceRequest,
+  SequenceRun,
+  SlotState,
+} from "../scheduler/step_loop.ts";
 import { sha256Hex } from "../storage/sha256.ts";
 
 /**
@@ -28,6 +33,8 @@ export interface TokenModel {
   submit(request: SequenceRequest): SequenceRun;
   /** The scheduler's figures, for `/metrics`. */
   readonly stats?: SchedulerStats;
+  /** The running sequences, for `/slots`. */
+  readonly slots?: readonly SlotState[];
 }
 
 /** How to generate one completion. */
@@ -303,6 +310,11 @@ export class InferenceService {
   /** The scheduler's figures (running and waiting sequences, KV blocks, prefix hits). */
   get stats(): SchedulerStats | undefined {
     return this.#model.stats;
+  }
+
+  /** The running sequences, by slot (none for a model that runs without a scheduler). */
+  get slots(): readonly SlotState[] {
+    return this.#model.slots ?? [];
   }
 
   /**

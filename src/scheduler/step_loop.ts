@@ -178,8 +178,28 @@ export interface SchedulerStats {
   readonly preemptions: number;
 }
 
+/** A running sequence as llama.cpp's `/slots` shows a slot's work. */
+export interface SlotState {
+  /** The place it holds, 0 to `maxRunning` - 1, kept while it runs. */
+  readonly slot: number;
+  /** The sequence's id, unique for the scheduler's life, in submission order. */
+  readonly id: number;
+  /** Prompt tokens. */
+  readonly promptTokens: number;
+  /** Positions in its cache. */
+  readonly cachedPositions: number;
+  /** Tokens sampled so far. */
+  readonly generated: number;
+  /** Most tokens it may sample. */
+  readonly maxTokens: number;
+}
+
 interface Live<S> {
   readonly request: SequenceRequest;
+  /** Submission order, for `slots`. */
+  readonly id: number;
+  /** The place it holds while running, -1 while it waits. */
+  slot: number;
   seq: S | null;
   /** Tokens in the cache, in order (what a recompute feeds again). */
   readonly fed: number[];
@@ -241,6 +261,7 @@ export class BatchScheduler<S extends StepSequence> {
   /** Sequences to reuse, by kind. */
   readonly #free: Record<SequenceKind, S[]> = { logits: [], hidden: [], rows: [] };
   #order = 0;
+  #submitted = 0;
   #looping = false;
   /**
    * Milliseconds per token of recent steps that the budget cut short (exponential average):
@@ -296,6 +317,20 @@ export class BatchScheduler<S extends StepSequence> {
     };
   }
 
+  /** The running sequences, by slot. */
+  get slots(): SlotState[] {
+    return this.#running
+      .map((live) => ({
+        slot: live.slot,
+        id: live.id,
+        promptTokens: live.request.prompt.length,
+        cachedPositions: live.fed.length,
+        generated: live.fed.length + live.pending.length - live.request.prompt.length,
+        maxTokens: live.request.maxTokens,
+      }))
+      .sort((a, b) => a.slot - b.slot);
+  }
+
   /**
    * Queues a sequence; the step loop admits it when blocks allow.
    *
@@ -319,6 +354,8 @@ export class BatchScheduler<S extends StepSequence> {
     done.catch(() => {});
     const live: Live<S> = {
       request,
+      id: ++this.#submitted,
+      slot: -1,
       seq: null,
       fed: [],
       pending: [...request.prompt],
@@ -470,8 +507,17 @@ export class BatchScheduler<S extends StepSequence> {
         this.#prefixHitTokens += reused;
       }
       live.order = ++this.#order;
+      live.slot = this.#freeSlot();
       this.#running.push(live);
     }
+  }
+
+  /** The lowest place no running sequence holds. */
+  #freeSlot(): number {
+    const held = new Set(this.#running.map((l) => l.slot));
+    let slot = 0;
+    while (held.has(slot)) slot++;
+    return slot;
   }
 
   /**
@@ -545,6 +591,7 @@ export class BatchScheduler<S extends StepSequence> {
   /** Frees a running sequence's blocks; it waits at the front to recompute its tokens. */
   #pause(live: Live<S>): void {
     this.#running.splice(this.#running.indexOf(live), 1);
+    live.slot = -1;
     if (this.#keepPrefixes) this.prefixCache.insert(live.fed, live.seq!.blocks);
     live.pending = [...live.fed, ...live.pending];
     live.fed.length = 0;

@@ -8,6 +8,7 @@ import {
   BatchScheduler,
   KvBudgetError,
   type SchedulerOptions,
+  type SlotState,
   type StepModel,
 } from "./step_loop.ts";
 import { QueueFullError } from "./queue.ts";
@@ -96,6 +97,44 @@ for (const name of ["stories260K_f32", "stories260K_q40"]) {
     assert.ok(Math.max(...steps) >= 3, `largest batch ${Math.max(...steps)}`);
   });
 }
+
+Deno.test("BatchScheduler's slots: each running sequence keeps its place, a finished one's goes to the next", async () => {
+  const model = await stories("stories260K_f32");
+  const seen: SlotState[][] = [];
+  const { scheduler: s } = scheduler(model, 64, { maxRunning: 2, tokenBudget: 8 }, () => {
+    seen.push(s.slots.map((slot) => ({ ...slot })));
+    return Promise.resolve();
+  });
+  const lengths = [4, 12, 6];
+  await Promise.all(PROMPTS.slice(0, 3).map((p, i) => greedy(s, p, lengths[i]!)));
+  assert.deepEqual(s.slots, []);
+  const bySequence = new Map<number, SlotState[]>();
+  for (const step of seen) {
+    assert.ok(step.length >= 1 && step.length <= 2, `${step.length} running`);
+    assert.deepEqual(step.map((x) => x.slot), [...step.map((x) => x.slot)].sort());
+    for (const x of step) bySequence.set(x.id, [...bySequence.get(x.id) ?? [], x]);
+  }
+  assert.deepEqual([...bySequence.keys()].sort(), [1, 2, 3]);
+  for (const [id, states] of bySequence) {
+    const i = id - 1;
+    assert.equal(new Set(states.map((x) => x.slot)).size, 1, `sequence ${id} moved`);
+    assert.ok(states.every((x) => x.promptTokens === PROMPTS[i]!.length));
+    assert.ok(states.every((x) => x.maxTokens === lengths[i]));
+    // Positions grow step by step; tokens are sampled once the prompt is in, the last sampled
+    // one waiting to be fed.
+    const prompt = PROMPTS[i]!.length;
+    for (const [k, x] of states.entries()) {
+      if (k > 0) assert.ok(x.cachedPositions > states[k - 1]!.cachedPositions);
+      if (x.generated > 0) assert.equal(x.cachedPositions, prompt + x.generated - 1);
+      else assert.ok(x.cachedPositions < prompt);
+    }
+    assert.equal(states.at(-1)!.generated, lengths[i]! - 1);
+  }
+  // The first two start in places 0 and 1; the third takes the first one's when it ends.
+  assert.equal(bySequence.get(1)![0]!.slot, 0);
+  assert.equal(bySequence.get(2)![0]!.slot, 1);
+  assert.equal(bySequence.get(3)![0]!.slot, 0);
+});
 
 Deno.test("BatchScheduler reuses a cached prefix: same tokens, cached_tokens counted", async () => {
   const model = await stories("stories260K_f32");
