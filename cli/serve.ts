@@ -48,6 +48,8 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   --memory-limit, RILL_MEMORY_LIMIT  memory the process may use, e.g. 768M or 4G (default: the
                                   cgroup's limit or the machine's memory); a model that does not
                                   fit is refused at start, the rest is the KV cache budget
+  --spm-infill, RILL_SPM_INFILL   llama.cpp's /infill lays out suffix, prefix, middle (as
+                                  llama-server's --spm-infill) for models trained that way
   --shutdown-grace-ms, RILL_SHUTDOWN_GRACE_MS  after SIGINT or SIGTERM, how long running
                                   requests may finish before they are ended (default ${DEFAULT_SHUTDOWN_GRACE_MS})
   --load-timeout, RILL_LOAD_TIMEOUT      seconds the whole model load may take (default 1800;
@@ -59,7 +61,7 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
                                   times its size; a gzip bomb fails there)`;
 
 const SERVE_FLAGS = {
-  booleans: ["help"],
+  booleans: ["help", "spm-infill"],
   values: [
     "model",
     "tokenizer",
@@ -147,6 +149,12 @@ export function readServeConfig(
   };
   const optionalInt = (flag: string, variable: string, min: number): number | undefined =>
     get(flag, variable) === undefined ? undefined : int(flag, variable, 0, min);
+  const switchOn = (variable: string): boolean => {
+    const text = env(variable)?.toLowerCase();
+    if (text === undefined || ["", "0", "false", "no", "off"].includes(text)) return false;
+    if (["1", "true", "yes", "on"].includes(text)) return true;
+    throw new RangeError(`${variable} must be 1 or 0 (true or false), got '${env(variable)}'`);
+  };
   const seconds = (flag: string, variable: string): number | undefined => {
     const text = get(flag, variable);
     if (text === undefined) return undefined;
@@ -195,6 +203,7 @@ export function readServeConfig(
       maxBatch: int("max-batch", "RILL_MAX_BATCH", DEFAULT_SERVING_CONFIG.maxBatch, 1),
       maxTokensCap: int("max-tokens", "RILL_MAX_TOKENS", DEFAULT_SERVING_CONFIG.maxTokensCap, 1),
       pingIntervalMs: int("ping-ms", "RILL_PING_MS", DEFAULT_SERVING_CONFIG.pingIntervalMs, 1),
+      spmInfill: flags.has("spm-infill") || switchOn("RILL_SPM_INFILL"),
     },
   };
 }

@@ -56,6 +56,18 @@ Deno.test("readServeConfig reads the batch size and the KV budget with byte unit
   assert.throws(() => readServeConfig(["--max-batch", "0"], () => undefined), /--max-batch/);
 });
 
+Deno.test("readServeConfig reads --spm-infill and RILL_SPM_INFILL, refusing other values", () => {
+  const from = (args: string[], value?: string) =>
+    readServeConfig(args, (n) => (n === "RILL_SPM_INFILL" ? value : undefined)).serving.spmInfill;
+  assert.equal(from([]), false);
+  assert.equal(from(["--spm-infill"]), true);
+  assert.equal(from([], "1"), true);
+  assert.equal(from([], "true"), true);
+  assert.equal(from([], "0"), false);
+  assert.throws(() => from([], "maybe"), /RILL_SPM_INFILL must be 1 or 0/);
+  assert.throws(() => from(["--spm-infill=yes"]), /takes no value/);
+});
+
 Deno.test("readServeConfig reads the memory limit and the shutdown grace period", () => {
   const defaults = readServeConfig([], () => undefined);
   assert.equal(defaults.memoryLimit, undefined);

@@ -68,6 +68,7 @@ export function llamaCppRoute(state: ServingState): Hono {
       files: lastFiles(request.files, room),
       window,
       room,
+      suffixFirst: state.config.spmInfill,
     });
     return await respond(c, state, service, request, {
       arrived,

@@ -37,6 +37,8 @@ export interface ServingConfig {
   readonly maxBodyBytes: number;
   /** Other names the served model answers to in `model` (its own id always works). */
   readonly modelAliases: readonly string[];
+  /** llama.cpp's `/infill` lays out suffix, prefix, middle (`--spm-infill`). */
+  readonly spmInfill: boolean;
 }
 
 /** Defaults for every `ServingConfig` field. */
@@ -50,6 +52,7 @@ export const DEFAULT_SERVING_CONFIG: ServingConfig = {
   pingIntervalMs: 10_000,
   maxBodyBytes: 4 * 1024 * 1024,
   modelAliases: [],
+  spmInfill: false,
 };
 
 /** What the routes share: the service once loaded, the queue, the metrics, the config. */

@@ -419,6 +419,41 @@ Deno.test("llama.cpp /infill lays out the project, prefix, cursor line and suffi
   assert.equal(typeof sampled.json.content, "string");
 });
 
+Deno.test("llama.cpp /infill with --spm-infill lays out the suffix before the prefix", async () => {
+  const service = await loadTinySmolLM2("coder", undefined, true);
+  await using server = await startServer({ spmInfill: true }, service);
+  const { encode, special } = textIds(service);
+  const ids = [
+    special("<repo_name>"),
+    ...encode("myproject\n"),
+    special("<file_sep>"),
+    ...encode("filename\n"),
+    special("<|fim_suffix|>"),
+    ...encode(SUFFIX),
+    special("<|fim_prefix|>"),
+    ...encode(PREFIX),
+    ...encode(LINE),
+    special("<|fim_middle|>"),
+  ];
+  const expected = await server.client().completions.create({
+    model: "coder",
+    prompt: ids,
+    max_tokens: 8,
+    temperature: 0,
+  });
+  const { status, json } = await post(`${server.url}/infill`, {
+    input_prefix: PREFIX,
+    input_suffix: SUFFIX,
+    prompt: LINE,
+    n_predict: 8,
+    temperature: 0,
+  });
+  assert.equal(status, 200, JSON.stringify(json));
+  assert.equal(json.tokens_evaluated, ids.length);
+  assert.equal(json.prompt, service.tokenizer.decode(ids));
+  assert.equal(json.content, expected.choices[0]!.text);
+});
+
 Deno.test("llama.cpp /infill keeps the end of a long prefix and the start of a long suffix, reading no more than it keeps", async () => {
   const service = await loadTinySmolLM2("coder", undefined, true);
   await using server = await startServer({}, service);

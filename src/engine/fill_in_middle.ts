@@ -115,14 +115,19 @@ export interface InfillParts {
   readonly window: number;
   /** Tokens the project's files may take. */
   readonly room: number;
+  /**
+   * The suffix before the prefix (llama.cpp's `--spm-infill`: suffix, prefix, middle), for the
+   * models trained in that order.
+   */
+  readonly suffixFirst?: boolean;
 }
 
 /**
  * The prompt of code infilling with the project around it, as llama.cpp's `/infill` lays it
  * out. With repository and file tokens, the files come first as a repository
  * (`<|repo_name|>myproject\n<|file_sep|>name\ntext...<|file_sep|>filename\n`); without, each
- * file's text follows a `--- snippet ---` line. Then the prefix with the prompt, the suffix, and
- * the middle marker. Three quarters of the window go to the prefix (its end), the rest to the
+ * file's text follows a `--- snippet ---` line. Then the prefix with the prompt and the suffix
+ * (the other way round with `suffixFirst`), each after its marker, and the middle marker. Three quarters of the window go to the prefix (its end), the rest to the
  * prompt and the suffix (its start); the files keep their last `room` tokens.
  */
 export function infillPrompt(
@@ -145,14 +150,12 @@ export function infillPrompt(
   const bos = tokenizer.bos !== null && tokenizer.encode("")[0] === tokenizer.bos
     ? [tokenizer.bos]
     : [];
+  const before = [tokens.prefix, ...prefix, ...parts.prompt];
+  const after = [tokens.suffix, ...suffix];
   return [
     ...bos,
     ...project.slice(Math.max(0, project.length - Math.max(0, parts.room))),
-    tokens.prefix,
-    ...prefix,
-    ...parts.prompt,
-    tokens.suffix,
-    ...suffix,
+    ...(parts.suffixFirst ? [...after, ...before] : [...before, ...after]),
     tokens.middle,
   ];
 }

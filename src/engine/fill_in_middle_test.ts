@@ -108,6 +108,16 @@ Deno.test("infillPrompt writes the project's files as a repository, then the pre
     10,
   ]);
   assert.ok(prefix.length > 3 * (prompt.length + 4) && suffix.length > 2);
+  // llama.cpp's --spm-infill: the same parts, the suffix first.
+  assert.deepEqual(infillPrompt(tokenizer, tokens, { ...wide, suffixFirst: true }), [
+    ...project,
+    9,
+    ...suffix,
+    8,
+    ...prefix,
+    ...prompt,
+    10,
+  ]);
 });
 
 Deno.test("infillPrompt without repository tokens sets each file apart with a snippet line, after BOS", async () => {
