@@ -43,7 +43,8 @@ export function rerankRoute(state: ServingState): Hono {
     const query = text(body.query, "query");
     const field = body.documents === undefined && body.texts !== undefined ? "texts" : "documents";
     const documents = documentList(body[field], field);
-    const topN = integer(body, "top_n", 1, Number.MAX_SAFE_INTEGER) ?? documents.length;
+    // vLLM's default, 0, asks for all of them too.
+    const topN = integer(body, "top_n", 0, Number.MAX_SAFE_INTEGER) || documents.length;
     const withDocuments = boolean(body, "return_documents") ?? boolean(body, "return_text") ??
       false;
     const { scores, tokens } = await judge(
@@ -102,7 +103,7 @@ export function rerankRoute(state: ServingState): Hono {
       created: unixSeconds(),
       model: service.modelId,
       data: scores.map((value, index) => ({ index, object: "score", score: value })),
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
+      usage: { prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens },
     });
   };
   for (const path of ["/v1/score", "/score"]) app.post(path, score);

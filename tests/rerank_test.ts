@@ -77,6 +77,13 @@ Deno.test("rerank: each document's relevance is P(yes) over P(no) in Qwen3-Reran
     top.json.results.map((r: Json) => [r.index, r.document.text]),
     json.results.slice(0, 2).map((r: Json) => [r.index, DOCUMENTS[r.index]]),
   );
+  // vLLM's default top_n, 0: all of them.
+  const all = await post(`${server.url}/v1/rerank`, {
+    query: QUERY,
+    documents: DOCUMENTS,
+    top_n: 0,
+  });
+  assert.deepEqual(all.json.results, json.results);
   // Another instruction asks another question.
   const other = await post(`${server.url}/v1/rerank`, {
     query: QUERY,
@@ -101,7 +108,7 @@ Deno.test("rerank refuses what it cannot rank, naming the field, and a model wit
   await refused({ documents: ["a"] }, "query", /Missing required field 'query'/);
   await refused({ query: "q", documents: [] }, "documents", /non-empty array/);
   await refused({ query: "q", documents: ["a", 3] }, "documents[1]", /a text or \{"text"/);
-  await refused({ query: "q", documents: ["a"], top_n: 0 }, "top_n", /between 1/);
+  await refused({ query: "q", documents: ["a"], top_n: -1 }, "top_n", /between 0/);
   await refused(
     { query: "q", documents: ["x".repeat(10_000)] },
     "documents[0]",
@@ -131,6 +138,11 @@ Deno.test("vLLM's score API gives the rerank relevance of text_1 against each te
     one.json.data.map((d: Json) => [d.index, d.object, d.score]),
     DOCUMENTS.map((_, i) => [i, "score", byIndex.get(i)]),
   );
+  assert.deepEqual(one.json.usage, {
+    prompt_tokens: ranked.usage.prompt_tokens,
+    completion_tokens: 0,
+    total_tokens: ranked.usage.prompt_tokens,
+  });
   // Pair by pair: the same query twice gives the same scores.
   const pairs = await post(`${server.url}/score`, {
     text_1: [QUERY, QUERY],
