@@ -7,6 +7,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).serveCommand,
+  batch: async () => (await import("./batch.ts")).batchCommand,
   generate: async () => (await import("./generate.ts")).generateCommand,
   inspect: async () => (await import("./inspect.ts")).inspectCommand,
   tokenize: async () => (await import("./tokenize.ts")).tokenizeCommand,

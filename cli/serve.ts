@@ -60,7 +60,7 @@ const USAGE = `Usage: rill serve [options]          (flags win over environment 
   RILL_MAX_INFLATED_BYTES         most bytes a .tgz may inflate to (default: 64 MiB plus 16
                                   times its size; a gzip bomb fails there)`;
 
-const SERVE_FLAGS = {
+export const SERVE_FLAGS = {
   booleans: ["help", "spm-infill"],
   values: [
     "model",
@@ -225,7 +225,8 @@ export interface Server {
 }
 
 /**
- * Builds the app at once and loads the model in the background, so `/health` answers
+ * Builds the app at once and loads the model in the background (`listening` false: for
+ * requests from this process alone, with no warning about an open port), so `/health` answers
  * while the model is on its way and `/ready` turns 200 once its graph is built: requests run
  * from then on, the first ones waiting per node for weights still arriving. A weight that
  * then fails to arrive or to verify fails the requests waiting for it; the process stays up,
@@ -238,12 +239,16 @@ export interface Server {
  * await server.loaded;
  * ```
  */
-export function createServer(config: ServeConfig, output = defaultLog): Server {
+export function createServer(
+  config: ServeConfig,
+  output = defaultLog,
+  { listening = true }: { listening?: boolean } = {},
+): Server {
   // Every line, whatever it quotes (a URL in an error's text), without credentials.
   const log = (line: string) => output(redactText(line));
   const state = new ServingState(config.serving, log);
   const app = createApp(state);
-  if (config.serving.apiKeys.length === 0) {
+  if (listening && config.serving.apiKeys.length === 0) {
     log(
       "rill: WARNING: RILL_API_KEYS is not set, so authentication is OFF: anyone who can reach " +
         "this port can use the model",
