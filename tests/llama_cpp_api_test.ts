@@ -5,7 +5,7 @@
  * model whose vocabulary has Qwen2.5-Coder's fill-in-the-middle tokens.
  */
 import assert from "node:assert/strict";
-import { startServer, storiesService } from "./_serve_harness.ts";
+import { startServer, storiesService, type TestServer } from "./_serve_harness.ts";
 import { loadTinySmolLM2 } from "./_smollm2.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 
@@ -347,6 +347,16 @@ function textIds(service: InferenceService) {
   return { encode, special: (name: string) => encode(name)[0]! };
 }
 
+/** The coder model's greedy answer of `maxTokens` to a prompt of ids, by /v1/completions. */
+function greedyCompletion(server: TestServer, ids: number[], maxTokens: number) {
+  return server.client().completions.create({
+    model: "coder",
+    prompt: ids,
+    max_tokens: maxTokens,
+    temperature: 0,
+  });
+}
+
 const PREFIX = "def add(a, b):\n";
 const LINE = "    return";
 const SUFFIX = "\n\nprint(add(1, 2))\n";
@@ -371,12 +381,7 @@ Deno.test("llama.cpp /infill lays out the project, prefix, cursor line and suffi
     ...encode(SUFFIX),
     special("<|fim_middle|>"),
   ];
-  const expected = await server.client().completions.create({
-    model: "coder",
-    prompt: ids,
-    max_tokens: 8,
-    temperature: 0,
-  });
+  const expected = await greedyCompletion(server, ids, 8);
   const body = {
     input_prefix: PREFIX,
     input_suffix: SUFFIX,
@@ -435,12 +440,7 @@ Deno.test("llama.cpp /infill with --spm-infill lays out the suffix before the pr
     ...encode(LINE),
     special("<|fim_middle|>"),
   ];
-  const expected = await server.client().completions.create({
-    model: "coder",
-    prompt: ids,
-    max_tokens: 8,
-    temperature: 0,
-  });
+  const expected = await greedyCompletion(server, ids, 8);
   const { status, json } = await post(`${server.url}/infill`, {
     input_prefix: PREFIX,
     input_suffix: SUFFIX,
@@ -484,12 +484,7 @@ Deno.test("llama.cpp /infill keeps the end of a long prefix and the start of a l
     special("<|fim_middle|>"),
   ];
   assert.equal(json.tokens_evaluated, ids.length);
-  const expected = await server.client().completions.create({
-    model: "coder",
-    prompt: ids,
-    max_tokens: 4,
-    temperature: 0,
-  });
+  const expected = await greedyCompletion(server, ids, 4);
   assert.equal(json.content, expected.choices[0]!.text);
   assert.ok(performance.now() - started < 20_000);
 });
