@@ -607,8 +607,10 @@ class GenerationTimer {
     const stats = this.#job.outputs?.[choice]?.constraint?.stats;
     if (stats) state.metrics.constrained(stats.masks, stats.seconds);
     if (this.#first === undefined) this.token();
-    const decodeSeconds = (performance.now() - this.#first!) / 1000;
+    const now = performance.now();
+    const decodeSeconds = (now - this.#first!) / 1000;
     state.metrics.decode(result.completionTokens - 1, decodeSeconds);
+    state.metrics.generationDuration((now - arrived) / 1000);
     const first = choice % this.#job.n === 0;
     state.metrics.tokens(first ? result.promptTokens : 0, result.completionTokens);
     const speed = result.completionTokens > 1

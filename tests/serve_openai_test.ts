@@ -370,6 +370,8 @@ Deno.test("tokenize, detokenize and metrics describe the served requests", async
   assert.equal(await metricValue(server.url, "rill_prompt_tokens_total"), prompt.length);
   assert.equal(await metricValue(server.url, "rill_completion_tokens_total"), 8);
   assert.equal(await metricValue(server.url, "rill_time_to_first_token_seconds_count"), 1);
+  assert.equal(await metricValue(server.url, "rill_time_per_output_token_seconds_count"), 1);
+  assert.equal(await metricValue(server.url, "rill_generation_duration_seconds_count"), 1);
   assert.ok(await metricValue(server.url, "rill_tokens_per_second") > 0);
   assert.equal(await metricValue(server.url, "rill_requests_running"), 0);
   // stories260K's block: 16 positions of 5 layers' k and v, 4 heads of 8 each, in f16.

@@ -1,6 +1,40 @@
 import type { SchedulerStats } from "./step_loop.ts";
 
 const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Seconds per generated token: 1000 tokens/s down to 1. */
+const TPOT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/** A Prometheus histogram: cumulative buckets, their sum and count. */
+class Histogram {
+  readonly #bounds: readonly number[];
+  readonly #buckets: number[];
+  #count = 0;
+  #sum = 0;
+
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+    this.#buckets = new Array<number>(bounds.length).fill(0);
+  }
+
+  observe(value: number): void {
+    this.#count++;
+    this.#sum += value;
+    // Each bucket counts every observation at or below its bound.
+    this.#bounds.forEach((le, i) => {
+      if (value <= le) this.#buckets[i]!++;
+    });
+  }
+
+  samples(name: string): string[] {
+    return [
+      ...this.#bounds.map((le, i) => `${name}_bucket{le="${le}"} ${this.#buckets[i]}`),
+      `${name}_bucket{le="+Inf"} ${this.#count}`,
+      `${name}_sum ${this.#sum}`,
+      `${name}_count ${this.#count}`,
+    ];
+  }
+}
 
 /** Counters and gauges of the serving layer, rendered in the Prometheus text format. */
 export class ServingMetrics {
@@ -8,9 +42,9 @@ export class ServingMetrics {
   #promptTokens = 0;
   #completionTokens = 0;
   #cancellations = 0;
-  #ttftCount = 0;
-  #ttftSum = 0;
-  readonly #ttftBuckets = new Array<number>(TTFT_BUCKETS.length).fill(0);
+  readonly #ttft = new Histogram(TTFT_BUCKETS);
+  readonly #perToken = new Histogram(TPOT_BUCKETS);
+  readonly #duration = new Histogram(DURATION_BUCKETS);
   #decodeSeconds = 0;
   #decodeTokens = 0;
   #lastTokensPerSecond = 0;
@@ -47,16 +81,18 @@ export class ServingMetrics {
 
   /** Records the time from request arrival to the first generated token. */
   timeToFirstToken(seconds: number): void {
-    this.#ttftCount++;
-    this.#ttftSum += seconds;
-    for (let i = 0; i < TTFT_BUCKETS.length; i++) {
-      if (seconds <= TTFT_BUCKETS[i]!) this.#ttftBuckets[i]!++;
-    }
+    this.#ttft.observe(seconds);
+  }
+
+  /** Records a generation's time from request arrival to its last token. */
+  generationDuration(seconds: number): void {
+    this.#duration.observe(seconds);
   }
 
   /** Records the decode phase of one generation (tokens after the first). */
   decode(tokens: number, seconds: number): void {
     if (tokens <= 0 || seconds <= 0) return;
+    this.#perToken.observe(seconds / tokens);
     this.#decodeTokens += tokens;
     this.#decodeSeconds += seconds;
     this.#lastTokensPerSecond = tokens / seconds;
@@ -100,20 +136,23 @@ export class ServingMetrics {
     metric("rill_cancellations_total", "counter", "Generations cancelled by the client.", [
       `rill_cancellations_total ${this.#cancellations}`,
     ]);
-    // Each bucket already counts every observation at or below its bound.
-    const buckets = TTFT_BUCKETS.map((le, i) =>
-      `rill_time_to_first_token_seconds_bucket{le="${le}"} ${this.#ttftBuckets[i]}`
-    );
     metric(
       "rill_time_to_first_token_seconds",
       "histogram",
       "Time from request arrival to the first generated token.",
-      [
-        ...buckets,
-        `rill_time_to_first_token_seconds_bucket{le="+Inf"} ${this.#ttftCount}`,
-        `rill_time_to_first_token_seconds_sum ${this.#ttftSum}`,
-        `rill_time_to_first_token_seconds_count ${this.#ttftCount}`,
-      ],
+      this.#ttft.samples("rill_time_to_first_token_seconds"),
+    );
+    metric(
+      "rill_time_per_output_token_seconds",
+      "histogram",
+      "A generation's mean time per token after the first.",
+      this.#perToken.samples("rill_time_per_output_token_seconds"),
+    );
+    metric(
+      "rill_generation_duration_seconds",
+      "histogram",
+      "Time from request arrival to a generation's last token.",
+      this.#duration.samples("rill_generation_duration_seconds"),
     );
     metric(
       "rill_decode_seconds_total",

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ServingMetrics } from "./metrics.ts";
 import { RequestQueue } from "./queue.ts";
 
-Deno.test("ServingMetrics renders counters, histogram and queue gauges", () => {
+Deno.test("ServingMetrics renders counters, histograms and queue gauges", () => {
   const metrics = new ServingMetrics();
   const queue = new RequestQueue({ maxWaiting: 2 });
   metrics.bindQueue(queue);
@@ -14,6 +14,8 @@ Deno.test("ServingMetrics renders counters, histogram and queue gauges", () => {
   metrics.tokens(5, 7);
   metrics.timeToFirstToken(0.2);
   metrics.decode(6, 0.5);
+  metrics.decode(10, 0.04);
+  metrics.generationDuration(0.7);
   metrics.cancellation();
   const text = metrics.render();
   assert.match(text, /^rill_requests_total\{route="\/v1\/chat\/completions",status="200"\} 2$/m);
@@ -24,7 +26,15 @@ Deno.test("ServingMetrics renders counters, histogram and queue gauges", () => {
   assert.match(text, /^rill_time_to_first_token_seconds_bucket\{le="0\.1"\} 0$/m);
   assert.match(text, /^rill_time_to_first_token_seconds_bucket\{le="0\.25"\} 1$/m);
   assert.match(text, /^rill_time_to_first_token_seconds_count 1$/m);
-  assert.match(text, /^rill_tokens_per_second 12$/m);
+  assert.match(text, /^rill_tokens_per_second 250$/m);
+  // Per generation: 0.5 / 6 s and 0.004 s a token.
+  assert.match(text, /^rill_time_per_output_token_seconds_bucket\{le="0\.005"\} 1$/m);
+  assert.match(text, /^rill_time_per_output_token_seconds_bucket\{le="0\.1"\} 2$/m);
+  assert.match(text, /^rill_time_per_output_token_seconds_count 2$/m);
+  assert.match(text, /^rill_generation_duration_seconds_bucket\{le="0\.5"\} 0$/m);
+  assert.match(text, /^rill_generation_duration_seconds_bucket\{le="1"\} 1$/m);
+  assert.match(text, /^rill_generation_duration_seconds_sum 0\.7$/m);
+  assert.match(text, /^# TYPE rill_generation_duration_seconds histogram$/m);
   assert.match(text, /^rill_queue_depth 1$/m);
   assert.match(text, /^rill_requests_running 1$/m);
   assert.match(text, /^# TYPE rill_time_to_first_token_seconds histogram$/m);
