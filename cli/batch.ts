@@ -165,9 +165,12 @@ export function parseBatchLines(text: string, file: string): BatchLine[] {
   return lines;
 }
 
+/** Results held back at most, waiting for an earlier line's: bounds the memory they take. */
+const LOOKAHEAD = 1024;
+
 /**
- * Answers every line through `server`, `concurrency` at a time, and hands the results to
- * `write` in the lines' order.
+ * Answers every line through `server`, `concurrency` at a time (none more than `LOOKAHEAD`
+ * lines past the first unwritten one), and hands the results to `write` in the lines' order.
  */
 async function answerAll(
   server: Server,
@@ -179,6 +182,7 @@ async function answerAll(
   let next = 0;
   let written = 0;
   let writing = Promise.resolve();
+  let waiting: (() => void)[] = [];
   const flush = () => {
     writing = writing.then(async () => {
       while (done.has(written)) {
@@ -186,11 +190,17 @@ async function answerAll(
         done.delete(written++);
         await write(result);
       }
+      for (const wake of waiting) wake();
+      waiting = [];
     });
     return writing;
   };
   const worker = async () => {
     while (next < lines.length) {
+      if (next - written >= LOOKAHEAD) {
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        continue;
+      }
       const index = next++;
       done.set(index, await answer(server, lines[index]!));
       await flush();
