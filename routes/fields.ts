@@ -380,7 +380,7 @@ const LLAMA_CPP_GENERATION_FIELDS: FieldTable = {
   frequency_penalty: honoured(),
   repeat_last_n: noEffect("the penalties count every generated token"),
   samplers: honoured(
-    "names (or llama.cpp's letters): top_k, top_p, min_p, temperature and penalties left out are off (temperature 1); the order is Rill's; dry, typ_p, xtc, top_n_sigma and infill are accepted and not applied",
+    "names (or llama.cpp's letters): top_k, top_p, min_p, xtc, top_n_sigma, temperature and penalties left out are off (temperature 1); the order is Rill's; dry, typ_p and infill are accepted and not applied",
   ),
   n_probs: honoured(
     "0 to 20: `completion_probabilities`, each token's log-probability and the most likely n",
@@ -422,9 +422,13 @@ const LLAMA_CPP_GENERATION_FIELDS: FieldTable = {
   dry_allowed_length: noEffect("only read with dry_multiplier"),
   dry_penalty_last_n: noEffect("only read with dry_multiplier"),
   dry_sequence_breakers: noEffect("only read with dry_multiplier"),
-  xtc_probability: refused("no XTC sampling", (v) => v === 0),
-  xtc_threshold: noEffect("only read with xtc_probability"),
-  top_n_sigma: refused("no top-n-sigma sampling", (v) => v === -1),
+  xtc_probability: honoured(
+    "0 to 1: how often XTC drops the candidates at least xtc_threshold likely but the least likely of them",
+  ),
+  xtc_threshold: honoured("0 to 1, default 0.1; above 0.5 XTC is off"),
+  top_n_sigma: honoured(
+    "keep the logits within n standard deviations of the largest; -1 (the default) or 0 is off",
+  ),
   image_data: refused("the model reads text", noTools),
   multimodal_data: refused("the model reads text", noTools),
   lora: refused("no LoRA adapters", noTools),

@@ -241,6 +241,9 @@ function sampling(
   if ((options.topK ?? 0) < 0) options.topK = 0;
   set("topP", number(body, "top_p", 0, 1));
   set("minP", number(body, "min_p", 0, 1));
+  set("topNSigma", number(body, "top_n_sigma", -1e6, 1e6));
+  set("xtcProbability", number(body, "xtc_probability", 0, 1));
+  set("xtcThreshold", number(body, "xtc_threshold", 0, 1));
   set("presencePenalty", number(body, "presence_penalty", -2, 2));
   set("frequencyPenalty", number(body, "frequency_penalty", -2, 2));
   set("repetitionPenalty", repetitionPenalty(body, "repeat_penalty"));
@@ -254,6 +257,8 @@ function sampling(
     if (!has("top_k")) options.topK = 0;
     if (!has("top_p") && !has("nucleus")) options.topP = 1;
     if (!has("min_p")) options.minP = 0;
+    if (!has("xtc")) delete options.xtcProbability;
+    if (!has("top_n_sigma")) delete options.topNSigma;
     if (!has("temperature")) options.temperature = 1;
     if (!has("penalties")) {
       delete options.repetitionPenalty;

@@ -113,7 +113,7 @@ Deno.test("llama.cpp /completion takes ids, texts and ids mixed, and several pro
   }
 });
 
-Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers, logit_bias and n_predict 0", async () => {
+Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers, XTC, top-n-sigma, logit_bias and n_predict 0", async () => {
   await using server = await startServer();
   const url = `${server.url}/completion`;
   const prompt = "Once upon a time";
@@ -161,6 +161,43 @@ Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers
     (await post(url, { prompt, n_predict: 16, top_k: 1, samplers: "k" })).json.content,
     probs.content,
   );
+
+  // XTC always on with threshold 0 cuts every candidate but the least likely: of top_k's two,
+  // the second most likely token, at every step.
+  const second = (await post(url, {
+    prompt,
+    n_predict: 16,
+    top_k: 2,
+    top_p: 1,
+    min_p: 0,
+    xtc_probability: 1,
+    xtc_threshold: 0,
+    n_probs: 2,
+    return_tokens: true,
+  })).json;
+  second.completion_probabilities.forEach((entry: Json) => {
+    assert.equal(entry.id, entry.top_logprobs[1].id);
+  });
+  // Left out of `samplers`, XTC is off: top_k 1 alone is greedy again.
+  const noXtc = (await post(url, {
+    prompt,
+    n_predict: 16,
+    top_k: 1,
+    xtc_probability: 1,
+    xtc_threshold: 0,
+    samplers: "k",
+  })).json;
+  assert.equal(noXtc.content, probs.content);
+  // A top-n-sigma of almost nothing keeps the largest logit alone, whatever the temperature.
+  const sigma = (await post(url, {
+    prompt,
+    n_predict: 16,
+    temperature: 5,
+    top_k: 0,
+    min_p: 0,
+    top_n_sigma: 1e-6,
+  })).json;
+  assert.equal(sigma.content, probs.content);
 
   const banned = (await post(url, {
     prompt,

@@ -15,6 +15,19 @@ export interface SamplingOptions {
   readonly topP?: number;
   /** Drop tokens less likely than minP times the most likely one. */
   readonly minP?: number;
+  /**
+   * Top-n-sigma: drop tokens whose logit is more than n standard deviations (of the logits
+   * that may be drawn) below the largest; 0 or less is off.
+   */
+  readonly topNSigma?: number;
+  /**
+   * XTC (exclude top choices): with this probability at each token, when two or more
+   * candidates are at least `xtcThreshold` likely (at temperature 1), all of them but the
+   * least likely are dropped; 0 is off.
+   */
+  readonly xtcProbability?: number;
+  /** XTC's threshold; above 0.5 no two tokens reach it, so XTC is off. */
+  readonly xtcThreshold?: number;
   /** Subtracted once from the logit of every token already generated (OpenAI). */
   readonly presencePenalty?: number;
   /** Subtracted per occurrence from the logit of every token already generated (OpenAI). */
@@ -62,8 +75,12 @@ export class Sampler {
       this.#ids = new Int32Array(vocab);
       this.#edge = new Int32Array(vocab);
     }
+    const temperature = o.temperature ?? 1;
+    const sigma = temperature > 0 && (o.topNSigma ?? 0) > 0;
     let x = logits; // (vocab,)
-    if (o.logitBias !== undefined || hasPenalties(o, generated) || allowed !== undefined) {
+    if (
+      o.logitBias !== undefined || hasPenalties(o, generated) || allowed !== undefined || sigma
+    ) {
       x = this.#adjusted;
       x.set(logits);
       if (o.logitBias) {
@@ -73,9 +90,9 @@ export class Sampler {
       if (allowed !== undefined) {
         for (let i = 0; i < vocab; i++) if (allowed[i] === 0) x[i] = -Infinity;
       }
+      if (sigma) keepWithinSigmas(x, o.topNSigma!);
     }
 
-    const temperature = o.temperature ?? 1;
     if (temperature <= 0) return argmax(x);
 
     let best = 0;
@@ -95,7 +112,8 @@ export class Sampler {
     const topK = o.topK !== undefined && o.topK > 0 ? Math.min(o.topK, vocab) : vocab;
     const topP = o.topP ?? 1;
     const minP = o.minP ?? 0;
-    if (topK === vocab && topP >= 1 && minP <= 0) {
+    const xtc = (o.xtcProbability ?? 0) > 0 && (o.xtcThreshold ?? 0.1) <= 0.5;
+    if (topK === vocab && topP >= 1 && minP <= 0 && !xtc) {
       let total = 0;
       for (let i = 0; i < vocab; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
       return this.#draw(w, null, vocab, total) ?? best;
@@ -132,6 +150,14 @@ export class Sampler {
       }
       ids = this.#ids;
       count = kept;
+    }
+    // XTC draws at every token, so that a seed gives one stream whether it cuts or not.
+    if (xtc && this.#uniform() <= o.xtcProbability! && count > 1) {
+      if (ids === null) {
+        ids = this.#ids;
+        for (let i = 0; i < count; i++) ids[i] = i;
+      }
+      count = excludeTopChoices(x, max, ids, count, o.xtcThreshold ?? 0.1);
     }
     let keptMass = 0;
     for (let i = 0; i < count; i++) keptMass += w[ids === null ? i : ids[i]!]!;
@@ -290,6 +316,58 @@ export function argmax(values: Float32Array): number {
     }
   }
   return best;
+}
+
+/** Top-n-sigma: logits more than `n` standard deviations below the largest become -Infinity. */
+function keepWithinSigmas(x: Float32Array, n: number): void {
+  let max = -Infinity;
+  let sum = 0;
+  let valid = 0;
+  for (const v of x) {
+    if (v === -Infinity) continue;
+    if (v > max) max = v;
+    sum += v;
+    valid++;
+  }
+  if (valid < 2) return;
+  const mean = sum / valid;
+  let squares = 0;
+  for (const v of x) if (v !== -Infinity) squares += (v - mean) ** 2;
+  const floor = max - n * Math.sqrt(squares / valid);
+  for (let i = 0; i < x.length; i++) if (x[i]! < floor) x[i] = -Infinity;
+}
+
+/**
+ * XTC's cut of the candidates ids[0, count): of those at least `threshold` likely at
+ * temperature 1 (by their logits `x`, the largest `max`), all but the least likely (the last
+ * in rank: smaller logit, then higher id) are dropped when there are two or more. Returns the
+ * candidates left, in place.
+ */
+function excludeTopChoices(
+  x: Float32Array,
+  max: number,
+  ids: Int32Array,
+  count: number,
+  threshold: number,
+): number {
+  let total = 0;
+  for (let i = 0; i < count; i++) total += Math.exp(x[ids[i]!]! - max);
+  const floor = Math.log(threshold * total) + max; // logit of probability `threshold`
+  let above = 0;
+  let last = -1;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i]!;
+    if (x[id]! < floor) continue;
+    above++;
+    if (last < 0 || x[id]! < x[last]! || (x[id] === x[last] && id > last)) last = id;
+  }
+  if (above < 2) return count;
+  let kept = 0;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i]!;
+    if (x[id]! < floor || id === last) ids[kept++] = id;
+  }
+  return kept;
 }
 
 function hasPenalties(o: SamplingOptions, generated: readonly number[]): boolean {

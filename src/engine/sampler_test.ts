@@ -127,3 +127,58 @@ Deno.test("Sampler draws only tokens the mask allows", () => {
   const one = Uint8Array.of(0, 0, 0, 1, 0);
   assert.equal(new Sampler({ temperature: 1, topP: 0.1, seed: 1 }).sample(LOGITS, [], one), 3);
 });
+
+/** The tokens drawn in `n` draws of `sampler` from `logits`. */
+function drawn(sampler: Sampler, logits: Float32Array, n = 400): Set<number> {
+  return new Set(Array.from({ length: n }, () => sampler.sample(logits)));
+}
+
+Deno.test("Sampler top_n_sigma keeps the logits within n standard deviations of the largest", () => {
+  // Mean 2, standard deviation 3.74 (the root of 84 / 6): within one of 7, 4 and up stay.
+  const logits = new Float32Array([7, 5, 4, 1, -1, -4]);
+  assert.deepEqual(
+    [...drawn(new Sampler({ temperature: 100, topNSigma: 1, seed: 5 }), logits)].sort(),
+    [0, 1, 2],
+  );
+  // Two sigmas reach down to 1; off, every token is drawn at a high temperature.
+  assert.deepEqual(
+    [...drawn(new Sampler({ temperature: 100, topNSigma: 2, seed: 5 }), logits)].sort(),
+    [0, 1, 2, 3],
+  );
+  assert.equal(drawn(new Sampler({ temperature: 100, topNSigma: -1, seed: 5 }), logits).size, 6);
+  assert.deepEqual(Array.from(logits), [7, 5, 4, 1, -1, -4]);
+});
+
+Deno.test("Sampler XTC drops the top choices but the least likely of those over the threshold", () => {
+  // Probabilities 0.5, 0.3, 0.15, 0.05 at temperature 1.
+  const logits = new Float32Array([0.5, 0.3, 0.15, 0.05].map(Math.log));
+  const always = { temperature: 1, xtcProbability: 1, seed: 9 };
+  assert.deepEqual([...drawn(new Sampler({ ...always, xtcThreshold: 0.1 }), logits)].sort(), [
+    2,
+    3,
+  ]);
+  assert.deepEqual([...drawn(new Sampler({ ...always, xtcThreshold: 0.25 }), logits)].sort(), [
+    1,
+    2,
+    3,
+  ]);
+  // One token over the threshold, or a threshold above 0.5: nothing is cut.
+  assert.equal(drawn(new Sampler({ ...always, xtcThreshold: 0.4 }), logits).size, 4);
+  assert.equal(drawn(new Sampler({ ...always, xtcThreshold: 0.6 }), logits).size, 4);
+  // Half of the time: the top choice, half of the draws without XTC, comes a quarter of them.
+  let top = 0;
+  for (let seed = 0; seed < 2000; seed++) {
+    const s = new Sampler({ temperature: 1, xtcProbability: 0.5, xtcThreshold: 0.1, seed });
+    if (s.sample(logits) === 0) top++;
+  }
+  assert.ok(top > 400 && top < 600, `${top} of 2000 drew the top choice`);
+  // Its draw is part of the seeded stream.
+  const stream = (seed: number) => {
+    const s = new Sampler({ temperature: 1, xtcProbability: 0.5, xtcThreshold: 0.1, seed });
+    return Array.from({ length: 32 }, () => s.sample(logits));
+  };
+  assert.deepEqual(stream(4), stream(4));
+  // After top-k: the candidates are top-k's.
+  const topK = new Sampler({ ...always, xtcThreshold: 0.1, topK: 2 });
+  assert.deepEqual([...drawn(topK, logits)], [1]);
+});
