@@ -258,6 +258,7 @@ export type {
 } from "./kernels/mod.ts";
 export type { ArenaHost, ArenaRoots, RunArena } from "./kernels/mod.ts";
 export type { SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
+export type { DryOptions } from "./src/engine/dry.ts";
 export {
   ReasoningParser,
   type ReasoningPiece,

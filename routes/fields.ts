@@ -380,7 +380,7 @@ const LLAMA_CPP_GENERATION_FIELDS: FieldTable = {
   frequency_penalty: honoured(),
   repeat_last_n: noEffect("the penalties count every generated token"),
   samplers: honoured(
-    "names (or llama.cpp's letters): top_k, top_p, min_p, xtc, top_n_sigma, temperature and penalties left out are off (temperature 1); the order is Rill's; dry, typ_p and infill are accepted and not applied",
+    "names (or llama.cpp's letters): top_k, top_p, min_p, xtc, top_n_sigma, dry, temperature and penalties left out are off (temperature 1); the order is Rill's; typ_p and infill are accepted and not applied",
   ),
   n_probs: honoured(
     "0 to 20: `completion_probabilities`, each token's log-probability and the most likely n",
@@ -417,11 +417,15 @@ const LLAMA_CPP_GENERATION_FIELDS: FieldTable = {
   mirostat: refused("no mirostat sampling", (v) => v === 0),
   mirostat_tau: noEffect("only read by mirostat sampling"),
   mirostat_eta: noEffect("only read by mirostat sampling"),
-  dry_multiplier: refused("no DRY penalty", (v) => v === 0),
-  dry_base: noEffect("only read with dry_multiplier"),
-  dry_allowed_length: noEffect("only read with dry_multiplier"),
-  dry_penalty_last_n: noEffect("only read with dry_multiplier"),
-  dry_sequence_breakers: noEffect("only read with dry_multiplier"),
+  dry_multiplier: honoured(
+    "DRY: a token that would repeat a sequence of the prompt and answer loses multiplier * base^(length - allowed length) of its logit; 0 (the default) is off",
+  ),
+  dry_base: honoured("default 1.75"),
+  dry_allowed_length: honoured("repeats this long are penalized; default 2"),
+  dry_penalty_last_n: honoured("the latest tokens looked at; -1 (the default): all; 0: off"),
+  dry_sequence_breakers: honoured(
+    'default ["\\n", ":", "\\"", "*"]; no repeat holds a token whose text holds one',
+  ),
   xtc_probability: honoured(
     "0 to 1: how often XTC drops the candidates at least xtc_threshold likely but the least likely of them",
   ),

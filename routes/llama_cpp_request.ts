@@ -5,6 +5,7 @@
  * fields it does not list are ignored, as it ignores them.
  */
 import type { SamplingOptions } from "../src/engine/sampler.ts";
+import { DRY_BREAKERS, type DryOptions } from "../src/engine/dry.ts";
 import type { ProjectFile } from "../src/engine/fill_in_middle.ts";
 import { invalidRequest } from "./errors.ts";
 import {
@@ -53,6 +54,13 @@ export interface LlamaCppRequest {
   readonly responseFormat: ResponseFormat | undefined;
   /** `logit_bias` entries naming texts: each of a text's tokens takes its bias. */
   readonly textBias: readonly (readonly [string, number])[];
+  /** DRY's settings, its sequence breakers as texts (their tokens need the model); off: none. */
+  readonly dry: DryRequest | undefined;
+}
+
+/** The `dry_*` fields of a request that turns DRY on. */
+export interface DryRequest extends Omit<DryOptions, "breakers"> {
+  readonly sequenceBreakers: readonly string[];
 }
 
 /** A validated `POST /completion` body. */
@@ -203,6 +211,39 @@ function parseGeneration(body: Record<string, unknown>, fields: FieldTable): Lla
       ? { type: "json_schema", name: "json_schema", schema, strict: true }
       : undefined,
     textBias: bias.filter((entry): entry is [string, number] => typeof entry[0] === "string"),
+    dry: dryRequest(body),
+  };
+}
+
+const MAX_BREAKERS = 64;
+
+/** The `dry_*` fields, with llama.cpp's defaults; undefined while DRY is off. */
+function dryRequest(body: Record<string, unknown>): DryRequest | undefined {
+  const multiplier = number(body, "dry_multiplier", 0, 1e6) ?? 0;
+  const lastN = integer(body, "dry_penalty_last_n", -1, Number.MAX_SAFE_INTEGER) ?? -1;
+  const named = samplerNames(body.samplers);
+  const base = number(body, "dry_base", 1, 1e6) ?? 1.75;
+  const allowedLength = integer(body, "dry_allowed_length", 0, Number.MAX_SAFE_INTEGER) ?? 2;
+  const breakers = body.dry_sequence_breakers ?? DRY_BREAKERS;
+  if (
+    !Array.isArray(breakers) || breakers.length === 0 || breakers.length > MAX_BREAKERS ||
+    !breakers.every((b) => typeof b === "string" && b !== "")
+  ) {
+    throw invalidRequest(
+      `'dry_sequence_breakers' must be a list of 1 to ${MAX_BREAKERS} non-empty strings`,
+      "dry_sequence_breakers",
+      "invalid_type",
+    );
+  }
+  if (multiplier === 0 || lastN === 0 || (named !== undefined && !named.has("dry"))) {
+    return undefined;
+  }
+  return {
+    multiplier,
+    base,
+    allowedLength,
+    lastN: lastN === -1 ? Infinity : lastN,
+    sequenceBreakers: breakers as string[],
   };
 }
 

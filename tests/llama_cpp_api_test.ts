@@ -113,7 +113,7 @@ Deno.test("llama.cpp /completion takes ids, texts and ids mixed, and several pro
   }
 });
 
-Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers, XTC, top-n-sigma, logit_bias and n_predict 0", async () => {
+Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers, XTC, top-n-sigma, DRY, logit_bias and n_predict 0", async () => {
   await using server = await startServer();
   const url = `${server.url}/completion`;
   const prompt = "Once upon a time";
@@ -199,6 +199,33 @@ Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers
   })).json;
   assert.equal(sigma.content, probs.content);
 
+  // DRY with a huge multiplier: no answer token extends a repeat of two or more tokens of the
+  // prompt and the answer (no text holds the breaker), where greedy alone repeats itself.
+  const repeats = (ids: number[]) =>
+    ids.filter((_, p) => {
+      if (p < 2) return false;
+      for (let end = 0; end < p - 1; end++) {
+        if (ids[end + 1] === ids[p] && ids[end] === ids[p - 1] && ids[end - 1] === ids[p - 2]) {
+          return true;
+        }
+      }
+      return false;
+    }).length;
+  const promptIds = (await storiesService()).encodePrompt(prompt);
+  const lengthy = { prompt, temperature: 0, n_predict: 120, ignore_eos: true, return_tokens: true };
+  const greedyIds = [...promptIds, ...(await post(url, lengthy)).json.tokens];
+  assert.ok(repeats(greedyIds) > 0, "greedy did not repeat itself");
+  const dry = (await post(url, { ...lengthy, dry_multiplier: 1e4, dry_sequence_breakers: ["@@"] }))
+    .json;
+  assert.equal(repeats([...promptIds, ...dry.tokens]), 0);
+  // Left out of `samplers`, DRY is off: greedy again.
+  const dryOff = await post(url, {
+    ...lengthy,
+    dry_multiplier: 1e4,
+    samplers: ["penalties", "temperature"],
+  });
+  assert.deepEqual([...promptIds, ...dryOff.json.tokens], greedyIds);
+
   const banned = (await post(url, {
     prompt,
     temperature: 0,
@@ -260,6 +287,13 @@ Deno.test("llama.cpp /completion refuses what it cannot do, naming the field, an
   await refused({ prompt: "" }, "prompt", /must not be empty/);
   await refused({ samplers: ["top_k", "warp"] }, "samplers", /unknown sampler 'warp'/);
   await refused({ logit_bias: [[1, "x"]] }, "logit_bias.1", /between -100 and 100, or false/);
+  await refused({ dry_multiplier: 1, dry_base: 0.5 }, "dry_base", /between 1 and/);
+  await refused(
+    { dry_multiplier: 1, dry_sequence_breakers: "\n" },
+    "dry_sequence_breakers",
+    /a list of 1 to 64 non-empty strings/,
+  );
+  await refused({ xtc_probability: 2 }, "xtc_probability", /between 0 and 1/);
   await refused(
     { input_extra: null, prompt: "x".repeat(100_000) },
     "prompt",

@@ -1,3 +1,5 @@
+import { applyDry, type DryOptions } from "./dry.ts";
+
 /**
  * How the next token is chosen from a logits row (the OpenAI request fields and the common
  * extensions). Bias and penalties adjust the logits, temperature scales them, then top-k,
@@ -28,6 +30,8 @@ export interface SamplingOptions {
   readonly xtcProbability?: number;
   /** XTC's threshold; above 0.5 no two tokens reach it, so XTC is off. */
   readonly xtcThreshold?: number;
+  /** DRY's penalty of repeats of the prompt and the tokens generated (see `dry.ts`). */
+  readonly dry?: DryOptions;
   /** Subtracted once from the logit of every token already generated (OpenAI). */
   readonly presencePenalty?: number;
   /** Subtracted per occurrence from the logit of every token already generated (OpenAI). */
@@ -49,9 +53,16 @@ export class Sampler {
   #ids: Int32Array = new Int32Array(0);
   #bins: Float64Array = new Float64Array(BINS);
   #edge: Int32Array = new Int32Array(0);
+  /** What DRY looks at: the prompt, then the tokens generated so far. */
+  readonly #history: number[];
+  readonly #promptLength: number;
+  #dryScratch: Int32Array = new Int32Array(0);
 
-  constructor(options: SamplingOptions = {}) {
+  /** A sampler with `options`; `prompt`: the tokens before the generated ones, for DRY. */
+  constructor(options: SamplingOptions = {}, prompt: readonly number[] = []) {
     this.#options = options;
+    this.#history = options.dry ? [...prompt] : [];
+    this.#promptLength = this.#history.length;
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
     this.#state = BigInt.asUintN(64, BigInt(Math.floor(seed)) * 0x9e3779b97f4a7c15n + 1n);
   }
@@ -77,9 +88,11 @@ export class Sampler {
     }
     const temperature = o.temperature ?? 1;
     const sigma = temperature > 0 && (o.topNSigma ?? 0) > 0;
+    const dry = o.dry !== undefined && o.dry.multiplier > 0;
     let x = logits; // (vocab,)
     if (
-      o.logitBias !== undefined || hasPenalties(o, generated) || allowed !== undefined || sigma
+      o.logitBias !== undefined || hasPenalties(o, generated) || allowed !== undefined ||
+      sigma || dry
     ) {
       x = this.#adjusted;
       x.set(logits);
@@ -87,6 +100,12 @@ export class Sampler {
         for (const [id, bias] of o.logitBias) if (id >= 0 && id < vocab) x[id]! += bias;
       }
       applyPenalties(x, generated, o);
+      if (dry) {
+        const history = this.#followed(generated);
+        const length = 2 * Math.min(history.length, o.dry!.lastN);
+        if (this.#dryScratch.length < length) this.#dryScratch = new Int32Array(2 * length);
+        applyDry(x, history, o.dry!, this.#dryScratch);
+      }
       if (allowed !== undefined) {
         for (let i = 0; i < vocab; i++) if (allowed[i] === 0) x[i] = -Infinity;
       }
@@ -162,6 +181,17 @@ export class Sampler {
     let keptMass = 0;
     for (let i = 0; i < count; i++) keptMass += w[ids === null ? i : ids[i]!]!;
     return this.#draw(w, ids, count, keptMass) ?? best;
+  }
+
+  /** The prompt followed by `generated`, kept up to date as it grows. */
+  #followed(generated: readonly number[]): readonly number[] {
+    const history = this.#history;
+    const have = history.length - this.#promptLength;
+    if (generated.length < have) history.length = this.#promptLength;
+    for (let i = history.length - this.#promptLength; i < generated.length; i++) {
+      history.push(generated[i]!);
+    }
+    return history;
   }
 
   /** Draws one of `count` tokens (the first ids, or 0..count-1 without ids) by weight. */

@@ -182,3 +182,20 @@ Deno.test("Sampler XTC drops the top choices but the least likely of those over 
   const topK = new Sampler({ ...always, xtcThreshold: 0.1, topK: 2 });
   assert.deepEqual([...drawn(topK, logits)], [1]);
 });
+
+Deno.test("Sampler DRY reads the prompt and the tokens generated, and moves the argmax off a repeat", () => {
+  const dry = {
+    multiplier: 5,
+    base: 1.75,
+    allowedLength: 2,
+    lastN: Infinity,
+    breakers: new Set<number>(),
+  };
+  // Token 1 is the most likely; after 3 4 ... 3 4, which went on with 1, it loses 5.
+  const sampler = new Sampler({ temperature: 0, dry }, [3, 4, 1, 0]);
+  assert.equal(sampler.sample(LOGITS, [3]), 1);
+  assert.equal(sampler.sample(LOGITS, [3, 4]), 2);
+  // Without the prompt there is no repeat.
+  assert.equal(new Sampler({ temperature: 0, dry }).sample(LOGITS, [3, 4]), 1);
+  assert.deepEqual(Array.from(LOGITS), Array.from(new Float32Array([0.1, 2.5, 2.4, -1, 0.3])));
+});

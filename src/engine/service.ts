@@ -433,7 +433,7 @@ export class InferenceService {
     if (options.promptLogprobs !== undefined && !this.scoresPrompts) {
       throw new TypeError("This model gives no log-probabilities of a prompt's tokens");
     }
-    const sampler = new Sampler(options.sampling);
+    const sampler = new Sampler(options.sampling, promptIds);
     const { constraint } = options;
     const detokenizer = constraint
       ? new ByteDetokenizer(this.#tokenizer)
