@@ -257,7 +257,7 @@ export type {
   PagedAttentionShape,
 } from "./kernels/mod.ts";
 export type { ArenaHost, ArenaRoots, RunArena } from "./kernels/mod.ts";
-export type { SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
+export type { MirostatOptions, SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
 export type { DryOptions } from "./src/engine/dry.ts";
 export {
   ReasoningParser,

@@ -18,6 +18,7 @@ import { isRecord } from "./messages.ts";
 import {
   boolean,
   integer,
+  mirostat,
   modelName,
   number,
   repetitionPenalty,
@@ -283,6 +284,8 @@ function sampling(
   set("topP", number(body, "top_p", 0, 1));
   set("minP", number(body, "min_p", 0, 1));
   set("topNSigma", number(body, "top_n_sigma", -1e6, 1e6));
+  set("typicalP", number(body, "typical_p", 0, 1));
+  set("mirostat", mirostat(body));
   set("xtcProbability", number(body, "xtc_probability", 0, 1));
   set("xtcThreshold", number(body, "xtc_threshold", 0, 1));
   set("presencePenalty", number(body, "presence_penalty", -2, 2));
@@ -300,6 +303,7 @@ function sampling(
     if (!has("min_p")) options.minP = 0;
     if (!has("xtc")) delete options.xtcProbability;
     if (!has("top_n_sigma")) delete options.topNSigma;
+    if (!has("typ_p") && !has("typical_p")) delete options.typicalP;
     if (!has("temperature")) options.temperature = 1;
     if (!has("penalties")) {
       delete options.repetitionPenalty;

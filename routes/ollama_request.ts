@@ -18,6 +18,7 @@ import { isRecord, optionalString, parseTools } from "./messages.ts";
 import {
   boolean,
   integer,
+  mirostat,
   modelName,
   number,
   repetitionPenalty,
@@ -155,6 +156,8 @@ function parseOptions(
   set("topK", integer(options, "options.top_k", 0, 1 << 30));
   set("topP", number(options, "options.top_p", 0, 1));
   set("minP", number(options, "options.min_p", 0, 1));
+  set("typicalP", number(options, "options.typical_p", 0, 1));
+  set("mirostat", mirostat(options, "options."));
   set("presencePenalty", number(options, "options.presence_penalty", -2, 2));
   set("frequencyPenalty", number(options, "options.frequency_penalty", -2, 2));
   set("repetitionPenalty", repetitionPenalty(options, "options.repeat_penalty"));

@@ -1,4 +1,4 @@
-import type { SamplingOptions } from "../src/engine/sampler.ts";
+import type { MirostatOptions, SamplingOptions } from "../src/engine/sampler.ts";
 import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
@@ -577,6 +577,20 @@ export function repetitionPenalty(
   const penalty = number(body, field, 0, 10);
   if (penalty === 0) throw invalidRequest(`'${field}' must be greater than 0`, field);
   return penalty;
+}
+
+/**
+ * Mirostat from llama.cpp's and Ollama's fields `<prefix>mirostat` (0 off, 1 or 2),
+ * `mirostat_tau` (default 5) and `mirostat_eta` (default 0.1); undefined while off.
+ */
+export function mirostat(
+  body: Record<string, unknown>,
+  prefix = "",
+): MirostatOptions | undefined {
+  const version = integer(body, `${prefix}mirostat`, 0, 2) ?? 0;
+  const tau = number(body, `${prefix}mirostat_tau`, 0, 100) ?? 5;
+  const eta = number(body, `${prefix}mirostat_eta`, 0, 10) ?? 0.1;
+  return version === 0 ? undefined : { version: version as 1 | 2, tau, eta };
 }
 
 function logitBias(value: unknown): Map<number, number> | undefined {

@@ -279,8 +279,9 @@ Deno.test("llama.cpp /completion refuses what it cannot do, naming the field, an
     assert.equal(json.error.param, param, JSON.stringify(json));
     assert.match(json.error.message, pattern);
   };
-  await refused({ mirostat: 2 }, "mirostat", /no mirostat sampling/);
-  await refused({ typical_p: 0.5 }, "typical_p", /no typical sampling/);
+  await refused({ mirostat: 3 }, "mirostat", /between 0 and 2/);
+  await refused({ mirostat: 2, mirostat_tau: -1 }, "mirostat_tau", /between 0 and 100/);
+  await refused({ typical_p: 1.5 }, "typical_p", /between 0 and 1/);
   await refused({ n_probs: 30 }, "n_probs", /between 0 and 20/);
   await refused({ prompt: [3, -1] }, "prompt[1]", /token id/);
   await refused({ prompt: [3, 100_000] }, "prompt[1]", /outside the vocabulary/);

@@ -83,7 +83,7 @@ Deno.test("ollama chat: the greedy answer is chat completions', whole and stream
   assert.equal(lines.at(-1).done, true);
 });
 
-Deno.test("ollama chat: options sample as asked, stop strings end the answer, a final assistant message is continued", async () => {
+Deno.test("ollama chat: options sample as asked (Mirostat and typical_p too), stop strings end the answer, a final assistant message is continued", async () => {
   await using server = await startServer();
   const client = ollama(server);
   const seeded = { temperature: 0.9, seed: 7, num_predict: 12 };
@@ -113,6 +113,27 @@ Deno.test("ollama chat: options sample as asked, stop strings end the answer, a 
     stopped.message.content,
     greedy.message.content.slice(0, greedy.message.content.indexOf(cut)),
   );
+
+  // Mirostat 2 aiming at almost no surprise draws the most likely token, whatever the seed;
+  // typical_p keeps the tokens nearest the entropy: almost nothing of it, one, whatever the seed.
+  const mirostat = { temperature: 0.8, num_predict: 16, mirostat: 2, mirostat_tau: 0.01 };
+  for (const seed of [1, 2]) {
+    const steered = await client.chat({
+      model: "stories260K",
+      messages: STORY,
+      options: { ...mirostat, seed },
+    });
+    assert.equal(steered.message.content, greedy.message.content);
+  }
+  const typical = await Promise.all([1, 2].map((seed) =>
+    client.chat({
+      model: "stories260K",
+      messages: STORY,
+      options: { temperature: 1, top_k: 0, num_predict: 16, typical_p: 1e-9, seed },
+    })
+  ));
+  assert.equal(typical[0]!.message.content, typical[1]!.message.content);
+  assert.notEqual(typical[0]!.message.content, greedy.message.content);
 
   const prefix = greedy.message.content.slice(0, 6);
   const continued = await client.chat({
@@ -292,8 +313,9 @@ Deno.test("ollama: errors are Ollama's shape and name what was wrong", async () 
     refusal(client.generate({ model: "stories260K", prompt: "Hi", ...extra } as never));
   const cases: [Record<string, unknown>, number, RegExp][] = [
     [{ model: "llama3.2" }, 404, /'llama3\.2' does not exist/],
-    [{ options: { mirostat: 2 } }, 400, /options\.mirostat/],
-    [{ options: { typical_p: 0.5 } }, 400, /'options\.typical_p' is not supported/],
+    [{ options: { mirostat: 3 } }, 400, /'options\.mirostat' must be between 0 and 2/],
+    [{ options: { typical_p: 1.5 } }, 400, /'options\.typical_p' must be between 0 and 1/],
+    [{ options: { tfs_z: 0.9 } }, 400, /'options\.tfs_z' is not supported/],
     [{ options: { temperature: "hot" } }, 400, /'options\.temperature' must be a number/],
     [{ options: { num_predict: -3 } }, 400, /'options\.num_predict' must be between -2/],
     [{ options: { stop: 5 } }, 400, /'options\.stop' must be a string or an array of strings/],

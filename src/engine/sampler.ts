@@ -42,7 +42,30 @@ export interface SamplingOptions {
   readonly logitBias?: ReadonlyMap<number, number>;
   /** Seed of the random stream; the same seed and inputs give the same tokens. */
   readonly seed?: number;
+  /**
+   * Locally typical sampling: keep the tokens whose surprise is nearest the distribution's
+   * entropy, nearest first, until their probability passes this; 1 or unset is off.
+   */
+  readonly typicalP?: number;
+  /**
+   * Mirostat, which steers each token's surprise toward `tau`: top-k, top-p, min-p, typical
+   * sampling and XTC are off with it.
+   */
+  readonly mirostat?: MirostatOptions;
 }
+
+/** Mirostat's settings (llama.cpp's and Ollama's `mirostat`, `mirostat_tau`, `mirostat_eta`). */
+export interface MirostatOptions {
+  /** 1: the top k from an estimate of the distribution's Zipf exponent; 2: a surprise cut. */
+  readonly version: 1 | 2;
+  /** The surprise aimed at, in bits. */
+  readonly tau: number;
+  /** How fast the cut follows the surprise observed. */
+  readonly eta: number;
+}
+
+/** The most likely tokens Mirostat 1 estimates the Zipf exponent from (llama.cpp's m). */
+const MIROSTAT_M = 100;
 
 /** Picks token ids from logits rows, holding the random stream of one sequence. */
 export class Sampler {
@@ -57,12 +80,15 @@ export class Sampler {
   readonly #history: number[];
   readonly #promptLength: number;
   #dryScratch: Int32Array = new Int32Array(0);
+  /** Mirostat's cut, in bits of surprise. */
+  #mu: number;
 
   /** A sampler with `options`; `prompt`: the tokens before the generated ones, for DRY. */
   constructor(options: SamplingOptions = {}, prompt: readonly number[] = []) {
     this.#options = options;
     this.#history = options.dry ? [...prompt] : [];
     this.#promptLength = this.#history.length;
+    this.#mu = 2 * (options.mirostat?.tau ?? 0);
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
     this.#state = BigInt.asUintN(64, BigInt(Math.floor(seed)) * 0x9e3779b97f4a7c15n + 1n);
   }
@@ -128,11 +154,13 @@ export class Sampler {
     if (lowest === Infinity) lowest = max;
     const scale = 1 / temperature;
     const w = this.#weights; // (vocab,) exp((x - max) / temperature) of the candidates; 1 at best
+    if (o.mirostat) return this.#mirostat(x, max, best, lowest, scale);
+    const typicalP = o.typicalP ?? 1;
     const topK = o.topK !== undefined && o.topK > 0 ? Math.min(o.topK, vocab) : vocab;
     const topP = o.topP ?? 1;
     const minP = o.minP ?? 0;
     const xtc = (o.xtcProbability ?? 0) > 0 && (o.xtcThreshold ?? 0.1) <= 0.5;
-    if (topK === vocab && topP >= 1 && minP <= 0 && !xtc) {
+    if (topK === vocab && topP >= 1 && minP <= 0 && !xtc && typicalP >= 1) {
       let total = 0;
       for (let i = 0; i < vocab; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
       return this.#draw(w, null, vocab, total) ?? best;
@@ -151,12 +179,20 @@ export class Sampler {
         const id = ids[i]!;
         mass += w[id] = Math.exp((x[id]! - max) * scale);
       }
-      if (topP < 1) bins.tally(ids, count, x, w);
     } else {
       for (let i = 0; i < vocab; i++) mass += w[i] = Math.exp((x[i]! - max) * scale);
-      if (topP < 1) bins.tally(null, vocab, x, w);
+    }
+    if (typicalP < 1) {
+      if (ids === null) {
+        ids = this.#ids;
+        for (let i = 0; i < count; i++) ids[i] = i;
+      }
+      count = keepTypical(w, ids, count, mass, typicalP);
+      mass = 0;
+      for (let i = 0; i < count; i++) mass += w[ids[i]!]!;
     }
     if (topP < 1) {
+      bins.tally(ids, count, x, w);
       count = bins.select(ids, count, x, w, topP * mass, this.#ids, this.#edge);
       ids = this.#ids;
     }
@@ -181,6 +217,49 @@ export class Sampler {
     let keptMass = 0;
     for (let i = 0; i < count; i++) keptMass += w[ids === null ? i : ids[i]!]!;
     return this.#draw(w, ids, count, keptMass) ?? best;
+  }
+
+  /**
+   * Mirostat's draw from `x` (its largest `max` at `best`, its smallest drawable `lowest`),
+   * at temperature 1 / `scale`, and the cut moved by the surprise of the token drawn.
+   */
+  #mirostat(x: Float32Array, max: number, best: number, lowest: number, scale: number): number {
+    const { version, tau, eta } = this.#options.mirostat!;
+    const vocab = x.length;
+    const w = this.#weights;
+    let total = 0;
+    for (let i = 0; i < vocab; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
+    const ids = this.#ids;
+    let count = 0;
+    if (version === 2) {
+      // The tokens of surprise -log2(p) at most mu, or the most likely alone.
+      const floor = total * 2 ** -this.#mu;
+      for (let i = 0; i < vocab; i++) if (w[i]! >= floor) ids[count++] = i;
+      if (count === 0) ids[count++] = best;
+    } else {
+      const bins = new Bins(this.#bins, max, lowest);
+      bins.tally(null, vocab, x, null);
+      const top = bins.select(null, vocab, x, null, Math.min(MIROSTAT_M, vocab), ids, this.#edge);
+      const ranked = ids.subarray(0, top).sort((a, b) => x[b]! - x[a]! || a - b);
+      // The Zipf exponent s, least squares over the ratios of the ranked probabilities.
+      let tb = 0;
+      let tt = 0;
+      for (let i = 0; i + 1 < top && w[ranked[i + 1]!]! > 0; i++) {
+        const t = Math.log((i + 2) / (i + 1));
+        tb += t * Math.log(w[ranked[i]!]! / w[ranked[i + 1]!]!);
+        tt += t * t;
+      }
+      const s = tb / tt;
+      const e = s - 1;
+      const k = ((e * 2 ** this.#mu) / (1 - vocab ** -e)) ** (1 / s);
+      const keep = Number.isFinite(k) ? Math.min(vocab, Math.max(1, Math.floor(k))) : vocab;
+      count = keep <= top ? keep : bins.select(null, vocab, x, null, keep, ids, this.#edge);
+    }
+    let mass = 0;
+    for (let i = 0; i < count; i++) mass += w[ids[i]!]!;
+    const id = this.#draw(w, ids, count, mass) ?? best;
+    this.#mu -= eta * (-Math.log2(w[id]! / mass) - tau);
+    return id;
   }
 
   /** The prompt followed by `generated`, kept up to date as it grows. */
@@ -346,6 +425,36 @@ export function argmax(values: Float32Array): number {
     }
   }
   return best;
+}
+
+/**
+ * Locally typical sampling's cut of the candidates ids[0, count) (weights `w`, summing to
+ * `mass`): ordered by how far their surprise is from the entropy (ties: lower id first), the
+ * nearest until their probability passes `p`. Returns how many are left, in place.
+ */
+function keepTypical(
+  w: Float32Array,
+  ids: Int32Array,
+  count: number,
+  mass: number,
+  p: number,
+): number {
+  let entropy = 0;
+  for (let i = 0; i < count; i++) {
+    const q = w[ids[i]!]! / mass;
+    if (q > 0) entropy -= q * Math.log(q);
+  }
+  const distance = (id: number) => Math.abs(-Math.log(w[id]! / mass) - entropy);
+  const order = Array.from(ids.subarray(0, count), (id) => ({ id, far: distance(id) }))
+    .sort((a, b) => a.far - b.far || a.id - b.id);
+  let reached = 0;
+  let kept = 0;
+  for (const { id } of order) {
+    ids[kept++] = id;
+    reached += w[id]! / mass;
+    if (reached > p) break;
+  }
+  return kept;
 }
 
 /** Top-n-sigma: logits more than `n` standard deviations below the largest become -Infinity. */

@@ -199,3 +199,49 @@ Deno.test("Sampler DRY reads the prompt and the tokens generated, and moves the 
   assert.equal(new Sampler({ temperature: 0, dry }).sample(LOGITS, [3, 4]), 1);
   assert.deepEqual(Array.from(LOGITS), Array.from(new Float32Array([0.1, 2.5, 2.4, -1, 0.3])));
 });
+
+Deno.test("Sampler typical_p keeps the tokens whose surprise is nearest the entropy", () => {
+  // Probabilities 0.5, 0.3, 0.15, 0.05: entropy 1.14 nats; surprises 0.69, 1.20, 1.90, 3.00.
+  const logits = new Float32Array([0.5, 0.3, 0.15, 0.05].map(Math.log));
+  const kept = (typicalP: number) =>
+    [...drawn(new Sampler({ temperature: 1, typicalP, seed: 2 }), logits)].sort();
+  assert.deepEqual(kept(0.25), [1]);
+  assert.deepEqual(kept(0.5), [0, 1]);
+  assert.deepEqual(kept(0.9), [0, 1, 2]);
+  assert.deepEqual(kept(1), [0, 1, 2, 3]);
+  // After top-k 3, among those three (renormalized).
+  assert.deepEqual(
+    [...drawn(new Sampler({ temperature: 1, typicalP: 0.3, topK: 3, seed: 2 }), logits)],
+    [1],
+  );
+});
+
+Deno.test("Sampler Mirostat 2 cuts the tokens more surprising than mu, which follows tau", () => {
+  const logits = new Float32Array([0.5, 0.3, 0.15, 0.05].map(Math.log));
+  // tau near 0: mu starts below every token's surprise, so the most likely alone is drawn.
+  const tight = new Sampler({ temperature: 1, mirostat: { version: 2, tau: 0.01, eta: 0.1 } });
+  assert.deepEqual([...drawn(tight, logits, 50)], [0]);
+  // A large tau keeps them all.
+  const loose = new Sampler({ temperature: 1, mirostat: { version: 2, tau: 10, eta: 0.1 } });
+  assert.equal(drawn(loose, logits).size, 4);
+  // Top-k is not applied with Mirostat.
+  const withTopK = new Sampler({
+    temperature: 1,
+    topK: 1,
+    mirostat: { version: 2, tau: 10, eta: 0.1 },
+    seed: 1,
+  });
+  assert.equal(drawn(withTopK, logits).size, 4);
+});
+
+Deno.test("Sampler Mirostat 1 keeps the top k its Zipf estimate gives", () => {
+  // A Zipf distribution of exponent 1.2 over 1000 tokens: with tau 3 (mu 6) the first k is
+  // ((0.2 * 2^6) / (1 - 1000^-0.2))^(1 / 1.2), 10.
+  const logits = new Float32Array(1000).map((_, i) => -1.2 * Math.log(i + 1));
+  const first = new Set<number>();
+  for (let seed = 0; seed < 300; seed++) {
+    const s = new Sampler({ temperature: 1, mirostat: { version: 1, tau: 3, eta: 0.1 }, seed });
+    first.add(s.sample(logits));
+  }
+  assert.ok(Math.max(...first) === 9, `${[...first].sort((a, b) => a - b)}`);
+});
