@@ -419,6 +419,17 @@ function textIds(service: InferenceService) {
   return { encode, special: (name: string) => encode(name)[0]! };
 }
 
+/** The repository header llama.cpp writes ahead of the prefix when `input_extra` is empty. */
+function noFiles(service: InferenceService): number[] {
+  const { encode, special } = textIds(service);
+  return [
+    special("<repo_name>"),
+    ...encode("myproject\n"),
+    special("<file_sep>"),
+    ...encode("filename\n"),
+  ];
+}
+
 /** The coder model's greedy answer of `maxTokens` to a prompt of ids, by /v1/completions. */
 function greedyCompletion(server: TestServer, ids: number[], maxTokens: number) {
   return server.client().completions.create({
@@ -501,10 +512,7 @@ Deno.test("llama.cpp /infill with --spm-infill lays out the suffix before the pr
   await using server = await startServer({ spmInfill: true }, service);
   const { encode, special } = textIds(service);
   const ids = [
-    special("<repo_name>"),
-    ...encode("myproject\n"),
-    special("<file_sep>"),
-    ...encode("filename\n"),
+    ...noFiles(service),
     special("<|fim_suffix|>"),
     ...encode(SUFFIX),
     special("<|fim_prefix|>"),
@@ -545,10 +553,7 @@ Deno.test("llama.cpp /infill keeps the end of a long prefix and the start of a l
   assert.equal(status, 200, JSON.stringify(json));
   const { encode, special } = textIds(service);
   const ids = [
-    special("<repo_name>"),
-    ...encode("myproject\n"),
-    special("<file_sep>"),
-    ...encode("filename\n"),
+    ...noFiles(service),
     special("<|fim_prefix|>"),
     ...encode("x = 1\n".repeat(3 * quarter)).slice(-3 * quarter),
     special("<|fim_suffix|>"),
