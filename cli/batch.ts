@@ -87,20 +87,23 @@ export async function batchCommand(args: string[]): Promise<number> {
     console.error(`rill batch: cannot read ${input}: ${errorMessage(e)}`);
     return 1;
   }
+  // Opened before the model loads: a wrong output path fails at once.
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(output, { write: true, create: true, truncate: true });
+  } catch (e) {
+    console.error(`rill batch: cannot write ${output}: ${errorMessage(e)}`);
+    return 1;
+  }
   const server = createServer(config, undefined, { listening: false });
   try {
     await server.loaded;
-    const file = await Deno.open(output, { write: true, create: true, truncate: true });
     const counts = new Map<string, number>();
-    try {
-      await answerAll(server, lines, config.serving.maxBatch, async (result) => {
-        await file.write(new TextEncoder().encode(`${JSON.stringify(result)}\n`));
-        const kind = result.response ? `answered ${result.response.status_code}` : "refused";
-        counts.set(kind, (counts.get(kind) ?? 0) + 1);
-      });
-    } finally {
-      file.close();
-    }
+    await answerAll(server, lines, config.serving.maxBatch, async (result) => {
+      await file.write(new TextEncoder().encode(`${JSON.stringify(result)}\n`));
+      const kind = result.response ? `answered ${result.response.status_code}` : "refused";
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    });
     const summary = [...counts].sort().map(([kind, n]) => `${n} ${kind}`).join(", ");
     console.error(`rill batch: ${lines.length} requests (${summary || "none"}); wrote ${output}`);
     return 0;
@@ -108,6 +111,7 @@ export async function batchCommand(args: string[]): Promise<number> {
     console.error(`rill batch: ${errorMessage(e)}`);
     return 1;
   } finally {
+    file.close();
     await server.shutdown();
   }
 }

@@ -105,6 +105,16 @@ Deno.test("batch: usage errors exit 2, an unreadable file or a model that does n
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /cannot read .*in\.jsonl: .*No such file/);
     await Deno.writeTextFile(`${dir}/in.jsonl`, "");
+    const unwritable = await runRill([
+      "batch",
+      `${dir}/in.jsonl`,
+      "--output",
+      `${dir}/absent/out.jsonl`,
+      ...MODEL,
+    ]);
+    assert.equal(unwritable.code, 1);
+    assert.match(unwritable.stderr, /cannot write .*absent\/out\.jsonl/);
+    assert.doesNotMatch(unwritable.stderr, /weights/);
     const badModel = await runRill([
       "batch",
       `${dir}/in.jsonl`,
