@@ -81,6 +81,34 @@ const RESPONSE_TOOL_FIELDS: FieldTable = {
   max_tool_calls: refused("no limit but parallel_tool_calls", (v) => v === null),
 };
 
+/** llama.cpp's samplers that chat front ends send, as extensions of OpenAI's requests. */
+const FRONT_END_SAMPLERS: FieldTable = {
+  typical_p: honoured("extension (llama.cpp's): locally typical sampling, after top_k; 1 is off"),
+  mirostat: honoured(
+    "extension (llama.cpp's): 1 or 2, Mirostat in place of top_k, top_p, min_p, typical_p and XTC; 0 is off",
+  ),
+  mirostat_tau: honoured(
+    "extension (llama.cpp's): Mirostat's surprise aimed at, in bits; default 5",
+  ),
+  mirostat_eta: honoured("extension (llama.cpp's): the rate of Mirostat's steps; default 0.1"),
+  xtc_probability: honoured(
+    "extension (llama.cpp's): how often XTC drops the candidates at least xtc_threshold likely but the least likely of them",
+  ),
+  xtc_threshold: honoured("extension (llama.cpp's): default 0.1; above 0.5 XTC is off"),
+  top_n_sigma: honoured(
+    "extension (llama.cpp's): keep the logits within n standard deviations of the largest; -1 is off",
+  ),
+  dry_multiplier: honoured(
+    "extension (llama.cpp's): DRY's penalty of a token that would repeat a sequence of the prompt and answer; 0 is off",
+  ),
+  dry_base: honoured("extension (llama.cpp's): default 1.75"),
+  dry_allowed_length: honoured("extension (llama.cpp's): default 2"),
+  dry_penalty_last_n: honoured("extension (llama.cpp's): -1 (the default): all; 0: off"),
+  dry_sequence_breakers: honoured(
+    'extension (llama.cpp\'s): default ["\\n", ":", "\\"", "*"]',
+  ),
+};
+
 const SAMPLING: FieldTable = {
   model: honoured("the served model's id or one of its aliases; may be left out"),
   stream: honoured(),
@@ -105,6 +133,7 @@ const SAMPLING: FieldTable = {
     "extension: the output is one of `choice`, matches `regex`, `json` (a schema) or `grammar` (GBNF), or is a `json_object` (vLLM's)",
   ),
   grammar: honoured("extension (llama.cpp's): a GBNF grammar the output matches"),
+  ...FRONT_END_SAMPLERS,
   user: noEffect("informational"),
 };
 

@@ -5,7 +5,6 @@
  */
 import { type Context, Hono } from "hono";
 import denoJson from "../deno.json" with { type: "json" };
-import { breakerTokens } from "../src/engine/dry.ts";
 import { infillPrompt, type ProjectFile } from "../src/engine/fill_in_middle.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { InferenceService } from "../src/engine/service.ts";
@@ -173,7 +172,7 @@ async function respond(
     responseFormat: request.responseFormat,
     formatField: "json_schema",
   });
-  const sampling = samplingOf(service, request);
+  const sampling = withTextBias(service, request);
   // As llama.cpp: a token cap past the context's end is cut to it.
   const longest = Math.max(...prompts.map((ids) => ids.length));
   const maxTokens = request.maxTokens === undefined
@@ -203,27 +202,14 @@ async function respond(
   return request.stream ? respondStream(c, job, writer) : await respondWhole(c, job, writer);
 }
 
-/**
- * The request's sampling, with each token of `logit_bias`'s texts biased and DRY's sequence
- * breakers as the tokens that hold them.
- */
-function samplingOf(service: InferenceService, request: LlamaCppRequest): SamplingOptions {
-  let sampling = request.sampling;
-  if (request.textBias.length > 0) {
-    const bias = new Map(sampling.logitBias ?? []);
-    for (const [text, value] of request.textBias) {
-      for (const id of service.tokenizer.encode(text, { addBos: false })) bias.set(id, value);
-    }
-    sampling = { ...sampling, logitBias: bias };
+/** The request's sampling, with each token of `logit_bias`'s texts biased. */
+function withTextBias(service: InferenceService, request: LlamaCppRequest): SamplingOptions {
+  if (request.textBias.length === 0) return request.sampling;
+  const bias = new Map(request.sampling.logitBias ?? []);
+  for (const [text, value] of request.textBias) {
+    for (const id of service.tokenizer.encode(text, { addBos: false })) bias.set(id, value);
   }
-  if (request.dry !== undefined) {
-    const { sequenceBreakers, ...dry } = request.dry;
-    sampling = {
-      ...sampling,
-      dry: { ...dry, breakers: breakerTokens(service.tokenizer, sequenceBreakers) },
-    };
-  }
-  return sampling;
+  return { ...request.sampling, logitBias: bias };
 }
 
 /**

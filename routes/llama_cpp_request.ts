@@ -5,7 +5,6 @@
  * fields it does not list are ignored, as it ignores them.
  */
 import type { SamplingOptions } from "../src/engine/sampler.ts";
-import { DRY_BREAKERS, type DryOptions } from "../src/engine/dry.ts";
 import type { ProjectFile } from "../src/engine/fill_in_middle.ts";
 import { invalidRequest } from "./errors.ts";
 import {
@@ -17,8 +16,8 @@ import {
 import { isRecord } from "./messages.ts";
 import {
   boolean,
+  frontEndSamplers,
   integer,
-  mirostat,
   modelName,
   number,
   repetitionPenalty,
@@ -55,13 +54,6 @@ export interface LlamaCppRequest {
   readonly responseFormat: ResponseFormat | undefined;
   /** `logit_bias` entries naming texts: each of a text's tokens takes its bias. */
   readonly textBias: readonly (readonly [string, number])[];
-  /** DRY's settings, its sequence breakers as texts (their tokens need the model); off: none. */
-  readonly dry: DryRequest | undefined;
-}
-
-/** The `dry_*` fields of a request that turns DRY on. */
-export interface DryRequest extends Omit<DryOptions, "breakers"> {
-  readonly sequenceBreakers: readonly string[];
 }
 
 /** A validated `POST /completion` body. */
@@ -212,39 +204,6 @@ function parseGeneration(body: Record<string, unknown>, fields: FieldTable): Lla
       ? { type: "json_schema", name: "json_schema", schema, strict: true }
       : undefined,
     textBias: bias.filter((entry): entry is [string, number] => typeof entry[0] === "string"),
-    dry: dryRequest(body),
-  };
-}
-
-const MAX_BREAKERS = 64;
-
-/** The `dry_*` fields, with llama.cpp's defaults; undefined while DRY is off. */
-function dryRequest(body: Record<string, unknown>): DryRequest | undefined {
-  const multiplier = number(body, "dry_multiplier", 0, 1e6) ?? 0;
-  const lastN = integer(body, "dry_penalty_last_n", -1, Number.MAX_SAFE_INTEGER) ?? -1;
-  const named = samplerNames(body.samplers);
-  const base = number(body, "dry_base", 1, 1e6) ?? 1.75;
-  const allowedLength = integer(body, "dry_allowed_length", 0, Number.MAX_SAFE_INTEGER) ?? 2;
-  const breakers = body.dry_sequence_breakers ?? DRY_BREAKERS;
-  if (
-    !Array.isArray(breakers) || breakers.length === 0 || breakers.length > MAX_BREAKERS ||
-    !breakers.every((b) => typeof b === "string" && b !== "")
-  ) {
-    throw invalidRequest(
-      `'dry_sequence_breakers' must be a list of 1 to ${MAX_BREAKERS} non-empty strings`,
-      "dry_sequence_breakers",
-      "invalid_type",
-    );
-  }
-  if (multiplier === 0 || lastN === 0 || (named !== undefined && !named.has("dry"))) {
-    return undefined;
-  }
-  return {
-    multiplier,
-    base,
-    allowedLength,
-    lastN: lastN === -1 ? Infinity : lastN,
-    sequenceBreakers: breakers as string[],
   };
 }
 
@@ -283,11 +242,7 @@ function sampling(
   if ((options.topK ?? 0) < 0) options.topK = 0;
   set("topP", number(body, "top_p", 0, 1));
   set("minP", number(body, "min_p", 0, 1));
-  set("topNSigma", number(body, "top_n_sigma", -1e6, 1e6));
-  set("typicalP", number(body, "typical_p", 0, 1));
-  set("mirostat", mirostat(body));
-  set("xtcProbability", number(body, "xtc_probability", 0, 1));
-  set("xtcThreshold", number(body, "xtc_threshold", 0, 1));
+  frontEndSamplers(body, options);
   set("presencePenalty", number(body, "presence_penalty", -2, 2));
   set("frequencyPenalty", number(body, "frequency_penalty", -2, 2));
   set("repetitionPenalty", repetitionPenalty(body, "repeat_penalty"));
@@ -304,6 +259,7 @@ function sampling(
     if (!has("xtc")) delete options.xtcProbability;
     if (!has("top_n_sigma")) delete options.topNSigma;
     if (!has("typ_p") && !has("typical_p")) delete options.typicalP;
+    if (!has("dry")) delete options.dry;
     if (!has("temperature")) options.temperature = 1;
     if (!has("penalties")) {
       delete options.repetitionPenalty;

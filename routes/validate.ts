@@ -1,4 +1,5 @@
 import type { MirostatOptions, SamplingOptions } from "../src/engine/sampler.ts";
+import { DRY_BREAKERS, type DryOptions } from "../src/engine/dry.ts";
 import type { ChatMessage } from "../src/engine/chat_template.ts";
 import type { ToolFunction } from "../src/engine/tool_calls.ts";
 import { ApiError, invalidRequest } from "./errors.ts";
@@ -382,6 +383,7 @@ function parseGeneration(
   set("repetitionPenalty", repetitionPenalty(body, "repetition_penalty"));
   set("seed", integer(body, "seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
   set("logitBias", logitBias(body.logit_bias));
+  frontEndSamplers(body, sampling);
 
   const maxCompletion = integer(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER);
   const maxTokens = integer(body, "max_tokens", leastMaxTokens, Number.MAX_SAFE_INTEGER);
@@ -577,6 +579,58 @@ export function repetitionPenalty(
   const penalty = number(body, field, 0, 10);
   if (penalty === 0) throw invalidRequest(`'${field}' must be greater than 0`, field);
   return penalty;
+}
+
+const MAX_BREAKERS = 64;
+
+/**
+ * DRY from llama.cpp's `dry_*` fields, with its defaults (base 1.75, allowed length 2, the
+ * whole history, breakers newline, colon, quote and star); undefined while off (a multiplier
+ * or `dry_penalty_last_n` of 0).
+ */
+export function dry(body: Record<string, unknown>): DryOptions | undefined {
+  const multiplier = number(body, "dry_multiplier", 0, 1e6) ?? 0;
+  const lastN = integer(body, "dry_penalty_last_n", -1, Number.MAX_SAFE_INTEGER) ?? -1;
+  const base = number(body, "dry_base", 1, 1e6) ?? 1.75;
+  const allowedLength = integer(body, "dry_allowed_length", 0, Number.MAX_SAFE_INTEGER) ?? 2;
+  const breakers = body.dry_sequence_breakers ?? DRY_BREAKERS;
+  if (
+    !Array.isArray(breakers) || breakers.length === 0 || breakers.length > MAX_BREAKERS ||
+    !breakers.every((b) => typeof b === "string" && b !== "")
+  ) {
+    throw invalidRequest(
+      `'dry_sequence_breakers' must be a list of 1 to ${MAX_BREAKERS} non-empty strings`,
+      "dry_sequence_breakers",
+      "invalid_type",
+    );
+  }
+  if (multiplier === 0 || lastN === 0) return undefined;
+  return {
+    multiplier,
+    base,
+    allowedLength,
+    lastN: lastN === -1 ? Infinity : lastN,
+    sequenceBreakers: breakers as string[],
+  };
+}
+
+/**
+ * The samplers of chat front ends that llama.cpp's fields name (`typical_p`, `mirostat*`,
+ * `xtc_*`, `top_n_sigma`, `dry_*`), into `sampling`.
+ */
+export function frontEndSamplers(
+  body: Record<string, unknown>,
+  sampling: { -readonly [K in keyof SamplingOptions]: SamplingOptions[K] },
+): void {
+  const set = <K extends keyof SamplingOptions>(key: K, value: SamplingOptions[K] | undefined) => {
+    if (value !== undefined) sampling[key] = value;
+  };
+  set("topNSigma", number(body, "top_n_sigma", -1e6, 1e6));
+  set("typicalP", number(body, "typical_p", 0, 1));
+  set("mirostat", mirostat(body));
+  set("xtcProbability", number(body, "xtc_probability", 0, 1));
+  set("xtcThreshold", number(body, "xtc_threshold", 0, 1));
+  set("dry", dry(body));
 }
 
 /**

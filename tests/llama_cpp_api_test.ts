@@ -5,6 +5,7 @@
  * model whose vocabulary has Qwen2.5-Coder's fill-in-the-middle tokens.
  */
 import assert from "node:assert/strict";
+import type OpenAI from "openai";
 import { startServer, storiesService, type TestServer } from "./_serve_harness.ts";
 import { loadTinySmolLM2 } from "./_smollm2.ts";
 import type { InferenceService } from "../src/engine/service.ts";
@@ -251,6 +252,54 @@ Deno.test("llama.cpp /completion: stop words, n_probs, response_fields, samplers
   assert.equal(filled.tokens_evaluated + filled.tokens_predicted, service.contextLength);
   assert.equal(filled.truncated, true);
   assert.equal(filled.stop_type, "limit");
+});
+
+Deno.test("OpenAI's endpoints take llama.cpp's samplers as extensions, answering as /completion does", async () => {
+  await using server = await startServer();
+  const prompt = "Once upon a time";
+  const cases = [
+    { dry_multiplier: 1e4, dry_sequence_breakers: ["@@"], temperature: 0 },
+    { mirostat: 2, mirostat_tau: 0.01, temperature: 0.8, seed: 3 },
+    { mirostat: 1, mirostat_tau: 3, temperature: 1, seed: 4 },
+    { typical_p: 0.2, temperature: 1, seed: 5 },
+    { xtc_probability: 1, xtc_threshold: 0.05, top_k: 3, temperature: 1, seed: 6 },
+    { top_n_sigma: 0.5, temperature: 1.5, seed: 7 },
+  ];
+  const texts: string[] = [];
+  for (const extra of cases) {
+    // llama.cpp's defaults made explicit, so that both endpoints sample alike.
+    const body = { top_k: 0, top_p: 1, min_p: 0, ...extra };
+    const native = (await post(`${server.url}/completion`, {
+      prompt,
+      n_predict: 120,
+      ignore_eos: true,
+      ...body,
+    })).json;
+    const openai = await server.client().completions.create({
+      model: "stories260K",
+      prompt,
+      max_tokens: 120,
+      ignore_eos: true,
+      ...body,
+    } as unknown as OpenAI.CompletionCreateParamsNonStreaming);
+    assert.equal(openai.choices[0]!.text, native.content, JSON.stringify(extra));
+    texts.push(native.content);
+  }
+  // DRY moves greedy off its repeats; Mirostat aiming at no surprise is greedy.
+  const greedy = (await post(`${server.url}/completion`, {
+    prompt,
+    n_predict: 120,
+    ignore_eos: true,
+    temperature: 0,
+  })).json.content;
+  assert.notEqual(texts[0], greedy);
+  assert.equal(texts[1], greedy);
+  const refused = await fetch(`${server.url}/v1/completions`, {
+    method: "POST",
+    body: JSON.stringify({ prompt, dry_multiplier: 1, dry_sequence_breakers: [] }),
+  });
+  assert.equal(refused.status, 400);
+  assert.equal((await refused.json()).error.param, "dry_sequence_breakers");
 });
 
 Deno.test("llama.cpp /completion ends code completion at n_indent and t_max_predict_ms", async () => {

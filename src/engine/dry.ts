@@ -15,8 +15,8 @@ export interface DryOptions {
   readonly allowedLength: number;
   /** The latest tokens of the history looked at (Infinity: all). */
   readonly lastN: number;
-  /** Tokens that end a repeat: none is part of one (those whose text holds a breaker). */
-  readonly breakers: ReadonlySet<number>;
+  /** Texts that end a repeat: no token whose text holds one is part of one. */
+  readonly sequenceBreakers: readonly string[];
 }
 
 /** Exponents past this would overflow f32 (ln of its largest value). */
@@ -24,14 +24,16 @@ const F32_MAX_LOG = 88.7;
 
 /**
  * Subtracts DRY's penalties from `logits` (vocab,) after `history` (the prompt and the tokens
- * generated): for each earlier place where the history's latest n tokens (none of them a
- * breaker) occurred and were followed by token t, n >= `allowedLength`, t's logit loses
- * multiplier * base^(n - allowedLength), for the longest such n.
+ * generated): for each earlier place where the history's latest n tokens (none of them one of
+ * the `breakers`, see {@link breakerTokens}) occurred and were followed by token t,
+ * n >= `allowedLength`, t's logit loses multiplier * base^(n - allowedLength), for the longest
+ * such n.
  */
 export function applyDry(
   logits: Float32Array,
   history: ArrayLike<number>,
   dry: DryOptions,
+  breakers: ReadonlySet<number>,
   scratch?: Int32Array,
 ): void {
   const length = Math.min(history.length, dry.lastN);
@@ -42,7 +44,7 @@ export function applyDry(
   for (let i = 0; i < length; i++) r[i] = history[start + length - 1 - i]!;
   // A repeat cannot reach past the latest breaker.
   let limit = 0;
-  while (limit < length && !dry.breakers.has(r[limit]!)) limit++;
+  while (limit < length && !breakers.has(r[limit]!)) limit++;
   if (limit < dry.allowedLength) return;
   // z[k]: how many tokens from r[k] on equal r's first ones, i.e. how long the history's tail
   // repeats ending just before the token r[k - 1] that followed it.

@@ -7,25 +7,35 @@ const DRY: DryOptions = {
   base: 1.75,
   allowedLength: 2,
   lastN: Infinity,
-  breakers: new Set(),
+  sequenceBreakers: [],
 };
 
 /** The penalties DRY gives each of `vocab` tokens after `history`. */
-function penalties(history: number[], dry: DryOptions = DRY, vocab = 10): number[] {
+function penalties(
+  history: number[],
+  dry: DryOptions = DRY,
+  breakers: ReadonlySet<number> = new Set(),
+  vocab = 10,
+): number[] {
   const logits = new Float32Array(vocab);
-  applyDry(logits, history, dry);
+  applyDry(logits, history, dry, breakers);
   return Array.from(logits, (v) => (v === 0 ? 0 : -v));
 }
 
 /** The definition, by brute force: the longest earlier match of the tail followed by each token. */
-function byDefinition(history: number[], dry: DryOptions, vocab: number): number[] {
+function byDefinition(
+  history: number[],
+  dry: DryOptions,
+  breakers: ReadonlySet<number>,
+  vocab: number,
+): number[] {
   const h = history.slice(-Math.min(history.length, dry.lastN));
   const out = new Array<number>(vocab).fill(0);
   const longest = new Map<number, number>();
   for (let end = 0; end < h.length - 1; end++) {
     let n = 0;
     while (
-      n <= end && h[end - n] === h[h.length - 1 - n] && !dry.breakers.has(h[h.length - 1 - n]!)
+      n <= end && h[end - n] === h[h.length - 1 - n] && !breakers.has(h[h.length - 1 - n]!)
     ) n++;
     if (n >= dry.allowedLength) {
       longest.set(h[end + 1]!, Math.max(longest.get(h[end + 1]!) ?? 0, n));
@@ -50,8 +60,8 @@ Deno.test("applyDry penalizes the token that would extend a repeat, by the repea
 Deno.test("applyDry stops repeats at breakers, looks at the last n tokens, and is off at 0", () => {
   const history = [1, 2, 3, 4, 5, 1, 2, 3];
   // A breaker inside the tail: the repeat is the two tokens after it, allowed.
-  assert.equal(penalties(history, { ...DRY, breakers: new Set([2]) })[4], 0);
-  assert.ok(penalties(history, { ...DRY, breakers: new Set([1]) })[4]! > 0);
+  assert.equal(penalties(history, DRY, new Set([2]))[4], 0);
+  assert.ok(penalties(history, DRY, new Set([1]))[4]! > 0);
   assert.equal(penalties(history, { ...DRY, lastN: 4 })[4], 0);
   assert.equal(penalties(history, { ...DRY, multiplier: 0 })[4], 0);
   // A huge repeat is penalized finitely.
@@ -73,16 +83,14 @@ Deno.test("applyDry equals the definition on random histories", () => {
       ...DRY,
       allowedLength: Math.floor(random() * 4),
       lastN: random() < 0.5 ? Infinity : 1 + Math.floor(random() * 30),
-      breakers: new Set(random() < 0.5 ? [] : [Math.floor(random() * vocab)]),
     };
-    const got = penalties(history, dry, vocab);
-    const want = byDefinition(history, dry, vocab);
+    const breakers = new Set(random() < 0.5 ? [] : [Math.floor(random() * vocab)]);
+    const got = penalties(history, dry, breakers, vocab);
+    const want = byDefinition(history, dry, breakers, vocab);
     got.forEach((v, id) =>
       assert.ok(
         Math.abs(v - want[id]!) <= 1e-4 * Math.max(1, want[id]!),
-        `${history} ${id}: ${v} ${want[id]} ${
-          JSON.stringify({ ...dry, breakers: [...dry.breakers] })
-        }`,
+        `history ${history}, token ${id}: ${v} against ${want[id]}`,
       )
     );
   }

@@ -79,13 +79,24 @@ export class Sampler {
   /** What DRY looks at: the prompt, then the tokens generated so far. */
   readonly #history: number[];
   readonly #promptLength: number;
+  readonly #breakers: ReadonlySet<number>;
   #dryScratch: Int32Array = new Int32Array(0);
   /** Mirostat's cut, in bits of surprise. */
   #mu: number;
 
-  /** A sampler with `options`; `prompt`: the tokens before the generated ones, for DRY. */
-  constructor(options: SamplingOptions = {}, prompt: readonly number[] = []) {
+  /**
+   * A sampler with `options`. For DRY: `prompt`, the tokens before the generated ones, and
+   * `breakers`, the tokens that hold its sequence breakers (`breakerTokens`).
+   */
+  constructor(
+    options: SamplingOptions = {},
+    { prompt = [], breakers = new Set() }: {
+      readonly prompt?: readonly number[];
+      readonly breakers?: ReadonlySet<number>;
+    } = {},
+  ) {
     this.#options = options;
+    this.#breakers = breakers;
     this.#history = options.dry ? [...prompt] : [];
     this.#promptLength = this.#history.length;
     this.#mu = 2 * (options.mirostat?.tau ?? 0);
@@ -130,7 +141,7 @@ export class Sampler {
         const history = this.#followed(generated);
         const length = 2 * Math.min(history.length, o.dry!.lastN);
         if (this.#dryScratch.length < length) this.#dryScratch = new Int32Array(2 * length);
-        applyDry(x, history, o.dry!, this.#dryScratch);
+        applyDry(x, history, o.dry!, this.#breakers, this.#dryScratch);
       }
       if (allowed !== undefined) {
         for (let i = 0; i < vocab; i++) if (allowed[i] === 0) x[i] = -Infinity;

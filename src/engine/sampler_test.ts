@@ -189,14 +189,19 @@ Deno.test("Sampler DRY reads the prompt and the tokens generated, and moves the 
     base: 1.75,
     allowedLength: 2,
     lastN: Infinity,
-    breakers: new Set<number>(),
+    sequenceBreakers: [],
   };
   // Token 1 is the most likely; after 3 4 ... 3 4, which went on with 1, it loses 5.
-  const sampler = new Sampler({ temperature: 0, dry }, [3, 4, 1, 0]);
+  const sampler = new Sampler({ temperature: 0, dry }, { prompt: [3, 4, 1, 0] });
   assert.equal(sampler.sample(LOGITS, [3]), 1);
   assert.equal(sampler.sample(LOGITS, [3, 4]), 2);
-  // Without the prompt there is no repeat.
+  // Without the prompt there is no repeat; with token 4 a breaker, none either.
   assert.equal(new Sampler({ temperature: 0, dry }).sample(LOGITS, [3, 4]), 1);
+  const broken = new Sampler({ temperature: 0, dry }, {
+    prompt: [3, 4, 1, 0],
+    breakers: new Set([4]),
+  });
+  assert.equal(broken.sample(LOGITS, [3, 4]), 1);
   assert.deepEqual(Array.from(LOGITS), Array.from(new Float32Array([0.1, 2.5, 2.4, -1, 0.3])));
 });
 

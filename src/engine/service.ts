@@ -1,4 +1,5 @@
 import { alternatingTurns, type ChatMessage, PLAIN_CHAT_TEMPLATE } from "./chat_template.ts";
+import { breakerTokens } from "./dry.ts";
 import { type TokenConstraint, VocabGrammar } from "./constrain/constraint.ts";
 import type { Grammar } from "./constrain/grammar.ts";
 import { vocabTrie } from "./constrain/vocab_trie.ts";
@@ -433,7 +434,11 @@ export class InferenceService {
     if (options.promptLogprobs !== undefined && !this.scoresPrompts) {
       throw new TypeError("This model gives no log-probabilities of a prompt's tokens");
     }
-    const sampler = new Sampler(options.sampling, promptIds);
+    const { dry } = options.sampling;
+    const sampler = new Sampler(options.sampling, {
+      prompt: promptIds,
+      ...(dry ? { breakers: breakerTokens(this.#tokenizer, dry.sequenceBreakers) } : {}),
+    });
     const { constraint } = options;
     const detokenizer = constraint
       ? new ByteDetokenizer(this.#tokenizer)
