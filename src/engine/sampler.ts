@@ -2,8 +2,9 @@ import { applyDry, type DryOptions } from "./dry.ts";
 
 /**
  * How the next token is chosen from a logits row (the OpenAI request fields and the common
- * extensions). Bias and penalties adjust the logits, temperature scales them, then top-k,
- * top-p and min-p keep their tokens in that order (as Hugging Face's warpers do).
+ * extensions). Bias, penalties and DRY adjust the logits, a mask and top-n-sigma drop some,
+ * temperature scales them, then top-k, typical, top-p, min-p and XTC keep their tokens in that
+ * order (as Hugging Face's warpers do for those it has), or Mirostat in their place.
  */
 export interface SamplingOptions {
   /** 0 picks the argmax (greedy); default 1. */
