@@ -23,6 +23,7 @@ import {
 import { floatsFromBytes } from "../src/formats/safetensors.ts";
 import {
   dequantizeIQ4NL,
+  dequantizeIQ4XS,
   dequantizeQ2K,
   dequantizeQ3K,
   dequantizeQ41,
@@ -62,6 +63,7 @@ const SUPPORTED_TYPES: Record<number, SourceType> = {
   [GGML_TYPE.Q5_0]: "q50",
   [GGML_TYPE.Q5_1]: "q51",
   [GGML_TYPE.IQ4_NL]: "iq4nl",
+  [GGML_TYPE.IQ4_XS]: "iq4xs",
   [GGML_TYPE.Q2_K]: "q2k",
   [GGML_TYPE.Q3_K]: "q3k",
   [GGML_TYPE.Q4_K]: "q4k",
@@ -76,6 +78,7 @@ const WIDENED: Partial<Record<SourceType, (bytes: Uint8Array) => Float32Array>> 
   q50: dequantizeQ50,
   q51: dequantizeQ51,
   iq4nl: dequantizeIQ4NL,
+  iq4xs: dequantizeIQ4XS,
   q2k: dequantizeQ2K,
   q3k: dequantizeQ3K,
   q4k: dequantizeQ4K,
@@ -293,7 +296,7 @@ function gemmaGguf(
 /**
  * Opens a GGUF v2/v3 file (llama, qwen2, qwen3, gemma3, smollm3, phi3 or granite) as HF-named
  * weights. Q4_0 tensors are carried over as their blocks, F16 ones as their bits; F32, BF16,
- * Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and the k-quants Q2_K to Q6_K are widened to f32 (and stored
+ * Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and the k-quants Q2_K to Q6_K are widened to f32 (and stored
  * again as the conversion's options say: Q4_0 by default). llama.cpp stores the q/k rows of
  * `llama`, `smollm3` and `granite` models in interleaved RoPE order: they are put back in HF's
  * rotate-half order.
@@ -309,7 +312,7 @@ export async function openGguf(path: string): Promise<{ model: ModelSource; gguf
       const type = SUPPORTED_TYPES[info.type];
       if (type === undefined) {
         throw new TypeError(
-          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL`,
+          `${path}: tensor '${info.name}' has GGML type ${info.typeName}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS`,
         );
       }
       const hf = hfNameOfGguf(info.name, String(gguf.metadata.get("general.architecture")));

@@ -26,6 +26,7 @@ export type SourceType =
   | "q50"
   | "q51"
   | "iq4nl"
+  | "iq4xs"
   | "q2k"
   | "q3k"
   | "q4k"

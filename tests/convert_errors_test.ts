@@ -177,7 +177,7 @@ Deno.test("convertModel rejects a GGUF tensor of a known type it cannot convert"
     await Deno.writeFile(path, bytes);
     await assertFails(
       path,
-      /k\.gguf: tensor 'blk\.0\.attn_q\.weight' has GGML type IQ2_XXS; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL/,
+      /k\.gguf: tensor 'blk\.0\.attn_q\.weight' has GGML type IQ2_XXS; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS/,
       TypeError,
     );
   });

@@ -17,6 +17,7 @@ import { f32ToF16 } from "../src/tensor/f16.ts";
 import {
   BLOCK32_BYTES,
   dequantizeIQ4NL,
+  dequantizeIQ4XS,
   dequantizeQ2K,
   dequantizeQ3K,
   dequantizeQ4K,
@@ -578,7 +579,7 @@ function kquantRows(blockBytes: number, rows: number, scalesAt: number[], seed: 
   return bytes;
 }
 
-Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and _M files mix them, with Q5_1 and IQ4_NL), read as llama.cpp reads them", async () => {
+Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and _M files mix them, with Q5_1 and IQ4_NL; IQ4_XS), read as llama.cpp reads them", async () => {
   await withDir(async (dir) => {
     const [d, ff, heads, kvHeads] = [256, 256, 4, 2];
     const kv = (d / heads) * kvHeads;
@@ -592,6 +593,8 @@ Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and
       ({ type: 11, bytes: kquantRows(KQUANT_BLOCK_BYTES.q3k, rows, [108], seed) }) as const;
     const q2k = (rows: number, seed: number) =>
       ({ type: 10, bytes: kquantRows(KQUANT_BLOCK_BYTES.q2k, rows, [80, 82], seed) }) as const;
+    const iq4xs = (rows: number, seed: number) =>
+      ({ type: 23, bytes: kquantRows(KQUANT_BLOCK_BYTES.iq4xs, rows, [0], seed) }) as const;
     // The 32-value types llama.cpp falls back to where a row is no multiple of 256.
     const block32 = (type: number, blockBytes: number, rows: number, seed: number) => ({
       type,
@@ -610,7 +613,7 @@ Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and
       { name: "blk.0.attn_v.weight", dims: [d, kv], ...q6k(kv, 5) },
       { name: "blk.0.attn_output.weight", dims: [d, d], ...q3k(d, 6) },
       { name: "blk.0.ffn_norm.weight", dims: [d], ...f32(d, 7, 1) },
-      { name: "blk.0.ffn_gate.weight", dims: [d, ff], ...q6k(ff, 8) },
+      { name: "blk.0.ffn_gate.weight", dims: [d, ff], ...iq4xs(ff, 8) },
       { name: "blk.0.ffn_up.weight", dims: [d, ff], ...q5k(ff, 9) },
       { name: "blk.0.ffn_down.weight", dims: [ff, d], ...q2k(d, 10) },
       { name: "output_norm.weight", dims: [d], ...f32(d, 11, 1) },
@@ -632,6 +635,7 @@ Deno.test("convertModel converts a GGUF of k-quants (Q2_K to Q6_K, as the _S and
       12: dequantizeQ4K,
       13: dequantizeQ5K,
       14: dequantizeQ6K,
+      23: dequantizeIQ4XS,
     } as const;
     const weights = new Map(tensors.map((t) => [
       hfNameOfGguf(t.name, "qwen2")!,

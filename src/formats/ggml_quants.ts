@@ -5,15 +5,23 @@
  * `d * scale * q - dmin * min`, their 6-bit scales and mins packed in 12 bytes; Q6_K holds 16
  * sub-blocks of 16 values as `d * scale * (q - 32)`, its scales 8-bit; Q2_K 16 of 2-bit
  * values with 4-bit scales and mins, Q3_K 16 of 3-bit values with 6-bit scales. Q2_K to
- * Q5_K files (`_S`, `_M`) mix them. Every step rounds to f32 as ggml's C does.
+ * Q5_K files (`_S`, `_M`) mix them. IQ4_NL and IQ4_XS map nibbles to 16 levels denser near
+ * zero, IQ4_XS with a 6-bit scale per 32 values. Every step rounds to f32 as ggml's C does.
  */
 import { f16ToF32 } from "../tensor/f16.ts";
 
 /** Values per super-block. */
 export const QK_K = 256;
 
-/** Bytes of a Q4_K, Q5_K and Q6_K super-block. */
-export const KQUANT_BLOCK_BYTES = { q2k: 84, q3k: 110, q4k: 144, q5k: 176, q6k: 210 } as const;
+/** Bytes of a super-block of each 256-value type. */
+export const KQUANT_BLOCK_BYTES = {
+  q2k: 84,
+  q3k: 110,
+  q4k: 144,
+  q5k: 176,
+  q6k: 210,
+  iq4xs: 136,
+} as const;
 
 const f32 = Math.fround;
 
@@ -251,6 +259,34 @@ export function dequantizeIQ4NL(bytes: Uint8Array): Float32Array {
       const q = bytes[at + 2 + j]!;
       out[b * 32 + j] = f32(d * IQ4_NL_LEVELS[q & 0xf]!);
       out[b * 32 + j + 16] = f32(d * IQ4_NL_LEVELS[q >> 4]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * IQ4_XS super-blocks (136 bytes each: d (f16), the scales' high bits (2 bytes: 2 bits a
+ * sub-block), their low bits (4 bytes: a nibble a sub-block), 128 bytes of nibbles) as f32:
+ * 8 sub-blocks of 32 values `d * (scale - 32) * level[q]`, low nibbles the first 16 values.
+ */
+export function dequantizeIQ4XS(bytes: Uint8Array): Float32Array {
+  const blockBytes = KQUANT_BLOCK_BYTES.iq4xs;
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
+  for (let b = 0; b < blocks; b++) {
+    const at = b * blockBytes;
+    const d = f16At(bytes, at);
+    const high = bytes[at + 2]! | (bytes[at + 3]! << 8);
+    for (let s = 0; s < QK_K / 32; s++) {
+      const low = (bytes[at + 4 + (s >> 1)]! >> (4 * (s & 1))) & 0xf;
+      const dl = f32(d * ((low | (((high >> (2 * s)) & 3) << 4)) - 32));
+      const qs = at + 8 + 16 * s;
+      const y = b * QK_K + 32 * s;
+      for (let j = 0; j < 16; j++) {
+        const q = bytes[qs + j]!;
+        out[y + j] = f32(dl * IQ4_NL_LEVELS[q & 0xf]!);
+        out[y + j + 16] = f32(dl * IQ4_NL_LEVELS[q >> 4]!);
+      }
     }
   }
   return out;

@@ -4,6 +4,7 @@ import { f32ToF16 } from "../tensor/f16.ts";
 import {
   BLOCK32_BYTES,
   dequantizeIQ4NL,
+  dequantizeIQ4XS,
   dequantizeQ2K,
   dequantizeQ3K,
   dequantizeQ41,
@@ -159,6 +160,7 @@ Deno.test("every quantized type read as llama.cpp's gguf-py reads it, bit for bi
     ["Q4_K", dequantizeQ4K, randomBlocks(KQUANT_BLOCK_BYTES.q4k, 64, [0, 2], 1)],
     ["Q5_K", dequantizeQ5K, randomBlocks(KQUANT_BLOCK_BYTES.q5k, 64, [0, 2], 2)],
     ["Q6_K", dequantizeQ6K, randomBlocks(KQUANT_BLOCK_BYTES.q6k, 64, [208], 3)],
+    ["IQ4_XS", dequantizeIQ4XS, randomBlocks(KQUANT_BLOCK_BYTES.iq4xs, 64, [0], 11)],
   ] as const;
   for (const [type, dequantize, bytes] of cases) {
     const ours = dequantize(bytes);
