@@ -99,10 +99,24 @@ export async function batchCommand(args: string[]): Promise<number> {
   try {
     await server.loaded;
     const counts = new Map<string, number>();
+    const started = performance.now();
+    let written = 0;
+    let reported = 0;
     await answerAll(server, lines, config.serving.maxBatch, async (result) => {
       await file.write(new TextEncoder().encode(`${JSON.stringify(result)}\n`));
       const kind = result.response ? `answered ${result.response.status_code}` : "refused";
       counts.set(kind, (counts.get(kind) ?? 0) + 1);
+      // A line at each tenth of the file.
+      const tenth = Math.floor((10 * ++written) / lines.length);
+      if (tenth > reported) {
+        reported = tenth;
+        const seconds = (performance.now() - started) / 1000;
+        console.error(
+          `rill batch: ${written}/${lines.length} done in ${seconds.toFixed(1)} s (${
+            (written / seconds).toFixed(1)
+          } requests/s)`,
+        );
+      }
     });
     const summary = [...counts].sort().map(([kind, n]) => `${n} ${kind}`).join(", ");
     console.error(`rill batch: ${lines.length} requests (${summary || "none"}); wrote ${output}`);

@@ -50,6 +50,9 @@ Deno.test("batch: every line's result, in order, is the server's answer to it ov
       run.stderr,
       /rill batch: 8 requests \(6 answered 200, 1 answered 400, 1 refused\); wrote /,
     );
+    // Progress at each tenth of the file: eight lines, each a tenth or more.
+    const progress = [...run.stderr.matchAll(/rill batch: (\d+)\/8 done in [\d.]+ s/g)];
+    assert.deepEqual(progress.map((m) => Number(m[1])), [1, 2, 3, 4, 5, 6, 7, 8]);
     const results: Json[] = (await Deno.readTextFile(output)).trimEnd().split("\n").map((l) =>
       JSON.parse(l)
     );
