@@ -5,8 +5,7 @@
 # the npm package node-llama-cpp ships; it needs numpy.
 set -euo pipefail
 
-version=3.22.1
-cache="${RILL_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rill-tests}"
+source "$(dirname "$0")/_llama_cpp_bundle.sh"
 dest="$cache/llama-cpp-gguf-py-$version"
 if [ -f "$dest/gguf/quants.py" ]; then
   exit 0
@@ -14,7 +13,6 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-source "$(dirname "$0")/_llama_cpp_bundle.sh"
 llama_cpp_bundle "$work"
 mkdir -p "$work/out/gguf"
 for module in constants lazy quants; do

@@ -4,8 +4,7 @@
 # They come from the git bundle of llama.cpp that the npm package node-llama-cpp ships.
 set -euo pipefail
 
-version=3.22.1
-cache="${RILL_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rill-tests}"
+source "$(dirname "$0")/_llama_cpp_bundle.sh"
 dest="$cache/llama-cpp-vocab-$version"
 if [ -f "$dest/ggml-vocab-llama-spm.gguf.out" ]; then
   exit 0
@@ -13,7 +12,6 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-source "$(dirname "$0")/_llama_cpp_bundle.sh"
 llama_cpp_bundle "$work"
 mkdir -p "$work/out"
 git -C "$work/llama.git" archive FETCH_HEAD models |
