@@ -254,14 +254,18 @@ export function dequantizeIQ4NL(bytes: Uint8Array): Float32Array {
   const out = new Float32Array(blocks * 32); // (blocks * 32,)
   for (let b = 0; b < blocks; b++) {
     const at = b * BLOCK32_BYTES.iq4nl;
-    const d = f16At(bytes, at);
-    for (let j = 0; j < 16; j++) {
-      const q = bytes[at + 2 + j]!;
-      out[b * 32 + j] = f32(d * IQ4_NL_LEVELS[q & 0xf]!);
-      out[b * 32 + j + 16] = f32(d * IQ4_NL_LEVELS[q >> 4]!);
-    }
+    levels32(bytes, at + 2, f16At(bytes, at), out, b * 32);
   }
   return out;
+}
+
+/** out[y..y + 32] = dl * level[q] of the 16 bytes of nibbles at qs, low nibbles first. */
+function levels32(bytes: Uint8Array, qs: number, dl: number, out: Float32Array, y: number) {
+  for (let j = 0; j < 16; j++) {
+    const q = bytes[qs + j]!;
+    out[y + j] = f32(dl * IQ4_NL_LEVELS[q & 0xf]!);
+    out[y + j + 16] = f32(dl * IQ4_NL_LEVELS[q >> 4]!);
+  }
 }
 
 /**
@@ -280,13 +284,7 @@ export function dequantizeIQ4XS(bytes: Uint8Array): Float32Array {
     for (let s = 0; s < QK_K / 32; s++) {
       const low = (bytes[at + 4 + (s >> 1)]! >> (4 * (s & 1))) & 0xf;
       const dl = f32(d * ((low | (((high >> (2 * s)) & 3) << 4)) - 32));
-      const qs = at + 8 + 16 * s;
-      const y = b * QK_K + 32 * s;
-      for (let j = 0; j < 16; j++) {
-        const q = bytes[qs + j]!;
-        out[y + j] = f32(dl * IQ4_NL_LEVELS[q & 0xf]!);
-        out[y + j + 16] = f32(dl * IQ4_NL_LEVELS[q >> 4]!);
-      }
+      levels32(bytes, at + 8 + 16 * s, dl, out, b * QK_K + 32 * s);
     }
   }
   return out;
