@@ -173,9 +173,7 @@ export class Sampler {
     const minP = o.minP ?? 0;
     const xtc = (o.xtcProbability ?? 0) > 0 && (o.xtcThreshold ?? 0.1) <= 0.5;
     if (topK === vocab && topP >= 1 && minP <= 0 && !xtc && typicalP >= 1) {
-      let total = 0;
-      for (let i = 0; i < vocab; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
-      return this.#draw(w, null, vocab, total) ?? best;
+      return this.#draw(w, null, vocab, weighAll(x, max, scale, w)) ?? best;
     }
 
     // The candidates: ids[0, count), or all tokens while ids is null.
@@ -192,13 +190,10 @@ export class Sampler {
         mass += w[id] = Math.exp((x[id]! - max) * scale);
       }
     } else {
-      for (let i = 0; i < vocab; i++) mass += w[i] = Math.exp((x[i]! - max) * scale);
+      mass = weighAll(x, max, scale, w);
     }
     if (typicalP < 1) {
-      if (ids === null) {
-        ids = this.#ids;
-        for (let i = 0; i < count; i++) ids[i] = i;
-      }
+      ids ??= this.#listAll(count);
       count = keepTypical(w, ids, count, mass, typicalP);
       mass = 0;
       for (let i = 0; i < count; i++) mass += w[ids[i]!]!;
@@ -220,10 +215,7 @@ export class Sampler {
     }
     // XTC draws at every token, so that a seed gives one stream whether it cuts or not.
     if (xtc && this.#uniform() <= o.xtcProbability! && count > 1) {
-      if (ids === null) {
-        ids = this.#ids;
-        for (let i = 0; i < count; i++) ids[i] = i;
-      }
+      ids ??= this.#listAll(count);
       count = excludeTopChoices(x, max, ids, count, o.xtcThreshold ?? 0.1);
     }
     let keptMass = 0;
@@ -239,8 +231,7 @@ export class Sampler {
     const { version, tau, eta } = this.#options.mirostat!;
     const vocab = x.length;
     const w = this.#weights;
-    let total = 0;
-    for (let i = 0; i < vocab; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
+    const total = weighAll(x, max, scale, w);
     const ids = this.#ids;
     let count = 0;
     if (version === 2) {
@@ -272,6 +263,13 @@ export class Sampler {
     const id = this.#draw(w, ids, count, mass) ?? best;
     this.#mu -= eta * (-Math.log2(w[id]! / mass) - tau);
     return id;
+  }
+
+  /** The ids buffer listing tokens 0..count-1 (candidates that were every token). */
+  #listAll(count: number): Int32Array {
+    const ids = this.#ids;
+    for (let i = 0; i < count; i++) ids[i] = i;
+    return ids;
   }
 
   /** The prompt followed by `generated`, kept up to date as it grows. */
@@ -437,6 +435,13 @@ export function argmax(values: Float32Array): number {
     }
   }
   return best;
+}
+
+/** w[i] = exp((x[i] - max) * scale) for every token; returns their sum. */
+function weighAll(x: Float32Array, max: number, scale: number, w: Float32Array): number {
+  let total = 0;
+  for (let i = 0; i < x.length; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
+  return total;
 }
 
 /**
