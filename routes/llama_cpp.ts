@@ -6,7 +6,6 @@
 import { type Context, Hono } from "hono";
 import denoJson from "../deno.json" with { type: "json" };
 import { infillPrompt, type ProjectFile } from "../src/engine/fill_in_middle.ts";
-import type { SamplingOptions } from "../src/engine/sampler.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { ApiError } from "./errors.ts";
 import { prepareJob, promptTokens, requireFimTokens, respondStream, respondWhole } from "./job.ts";
@@ -203,7 +202,7 @@ async function respond(
 }
 
 /** The request's sampling, with each token of `logit_bias`'s texts biased. */
-function withTextBias(service: InferenceService, request: LlamaCppRequest): SamplingOptions {
+function withTextBias(service: InferenceService, request: LlamaCppRequest) {
   if (request.textBias.length === 0) return request.sampling;
   const bias = new Map(request.sampling.logitBias ?? []);
   for (const [text, value] of request.textBias) {
