@@ -421,22 +421,46 @@ export class Session {
   }
 
   /**
-   * Starts the sequence from full blocks of the pool that hold its first positions (a cached
-   * prefix): references them and sets the position past them.
+   * Starts the sequence from blocks of the pool that hold its first `positions` positions (a
+   * cached prefix, or another session's sequence): references them and sets the position past
+   * them. `positions` defaults to the blocks full.
    *
-   * @throws {RangeError} when the session is not empty
+   * @throws {RangeError} when the session is not empty, or the blocks do not hold `positions`
    */
-  adopt(blocks: readonly number[]): void {
+  adopt(blocks: readonly number[], positions?: number): void {
     const pool = this.pool;
     const table = this.#table;
     if (!pool || !table || this.#position !== 0 || table.ids.length !== 0) {
       throw new RangeError("Only an empty session over a pool can adopt cached blocks");
     }
+    const held = positions ?? blocks.length * pool.blockSize;
+    if (held < 0 || held > blocks.length * pool.blockSize) {
+      throw new RangeError(`${blocks.length} blocks cannot hold ${held} positions`);
+    }
     for (const b of blocks) {
       pool.retain(b);
       table.push(b);
     }
-    this.#position = blocks.length * pool.blockSize;
+    this.#position = held;
+  }
+
+  /**
+   * Forgets the positions from `positions` on (tokens fed as guesses that proved wrong); the
+   * blocks stay taken, and the next step writes over them.
+   *
+   * @throws {RangeError} when `positions` is not between 0 and the position
+   */
+  truncate(positions: number): void {
+    if (!Number.isInteger(positions) || positions < 0 || positions > this.#position) {
+      throw new RangeError(
+        `Cannot truncate a sequence of ${this.#position} positions to ${positions}`,
+      );
+    }
+    if (!this.#appendInPlace && this.pairs.length > 0 && positions < this.#position) {
+      throw new RangeError("A session without a KV pool cannot forget positions");
+    }
+    this.#position = positions;
+    this.#history.length = Math.min(this.#history.length, positions);
   }
 
   #ensure(positions: number): void {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { loadModel } from "../graph/load_model.ts";
 import { tensor } from "../tensor/tensor.ts";
-import { createSession, findCachePairs, Session } from "./session.ts";
+import { cacheLayouts, createSession, findCachePairs, Session } from "./session.ts";
+import { KvPool } from "../scheduler/kv_pool.ts";
 import { argmax } from "./sampler.ts";
 import { closeSharedKernels } from "./shared_kernels.ts";
 import { countsGraph } from "./_counts_graph.ts";
@@ -208,6 +209,49 @@ for (const variant of ["f32", "q40"]) {
         ]);
         assert.deepEqual(rows(la!, 5), expected, `${mode}: first of a batch`);
         assert.deepEqual(rows(lb!, 3), expected.slice(0, 3), `${mode}: second of a batch`);
+      }
+    } finally {
+      kernels.close();
+    }
+  });
+}
+
+for (const variant of ["f32", "q40"]) {
+  Deno.test(`A ${variant} session that forgets positions, or hands them to an everyRow one mid-block, goes on as if they were never fed`, async () => {
+    const model = await loadModel(
+      new URL(
+        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
+        import.meta.url,
+      ).pathname,
+    );
+    const kernels = await loadKernels({ threads: 1 });
+    try {
+      for (const k of [false, kernels] as const) {
+        const pool = new KvPool(cacheLayouts(model), { blocks: 8, kernels: k || null });
+        const options = { kernels: k, adaptiveThreads: false, pool };
+        const mode = k ? "kernels" : "TS";
+        const alone = (ids: number[]) => {
+          const session = new Session(model, options);
+          const logits = session.prefill(ids);
+          session.reset();
+          return logits;
+        };
+        const expected = alone([...PROMPT, 7, 9]);
+        // 5 + 16 wrong tokens across a block's end, forgotten, then the right ones.
+        const s = new Session(model, options);
+        s.prefill([...PROMPT, ...Array.from({ length: 16 }, (_, i) => 20 + i)]);
+        s.truncate(PROMPT.length);
+        assert.deepEqual(s.prefill([7, 9]), expected, `${mode}: truncated`);
+        assert.throws(() => s.truncate(8), RangeError);
+        // The 7 positions (one block, partly full) move to an everyRow session.
+        const rows = new Session(everyRowModel(model)!, { ...options, everyRow: true });
+        rows.adopt(s.blocks, s.position);
+        s.reset();
+        const vocab = expected.length;
+        const next = alone([...PROMPT, 7, 9, 11]);
+        assert.deepEqual(rows.prefill([11, 13]).slice(0, vocab), next, `${mode}: adopted`);
+        rows.reset();
+        assert.equal(pool.freeBlocks, 8);
       }
     } finally {
       kernels.close();

@@ -9,6 +9,12 @@
  * recomputing what it had (its full blocks usually still in the prefix cache). Between steps
  * the event loop runs, so that HTTP, admission and cancellation answer at once.
  *
+ * A sequence that can guess its next tokens (`SequenceRequest.draft`, from a predicted text)
+ * feeds them after its decode token, on the graph that gives every position's logits: each
+ * guess its `next` confirms is a token made without a step of its own, and the cache forgets
+ * the positions after the first wrong one. Its tokens are the ones it would make without
+ * guessing.
+ *
  * The model only sees sequences and token ids; what to do with the logits (sampling, stop
  * strings, text) is each request's `next`, called once per step it gets logits in.
  */
@@ -25,8 +31,13 @@ export interface StepSequence {
   readonly blocks: readonly number[];
   /** Takes blocks so that the cache holds `positions`; false when the pool has too few. */
   reserve(positions: number): boolean;
-  /** Starts from cached full blocks holding its first positions. */
-  adopt(blocks: readonly number[]): void;
+  /**
+   * Starts from blocks holding its first `positions` (default: the blocks full), cached or
+   * another sequence's.
+   */
+  adopt(blocks: readonly number[], positions?: number): void;
+  /** Forgets the positions from `positions` on, keeping its blocks. */
+  truncate(positions: number): void;
   /** Gives its blocks back. */
   reset(): void;
 }
@@ -104,6 +115,14 @@ export interface SequenceRequest {
    * be quick; a throw ends the sequence with that error.
    */
   readonly promptLogits?: (logits: Float32Array, from: number, count: number) => void;
+  /**
+   * Guesses of the tokens that follow the one about to be fed, at most `most` (none: no
+   * guess). A step feeds them after it; `next` then gets the logits after each guess as long
+   * as it returns the guessed token, so every right guess is a token without a step of its
+   * own, and a wrong one costs the step's work on the guesses after it. Called before each
+   * decode step; must be quick and must not throw.
+   */
+  readonly draft?: (most: number) => readonly number[];
 }
 
 /** How a sequence ended. */
@@ -112,6 +131,10 @@ export interface SequenceOutcome {
   readonly cachedTokens: number;
   /** Times it was paused to free blocks. */
   readonly preemptions: number;
+  /** Guesses (`SequenceRequest.draft`) that `next` confirmed. */
+  readonly acceptedGuesses: number;
+  /** Guesses fed that `next` did not confirm (or fed after one it did not). */
+  readonly rejectedGuesses: number;
 }
 
 /** A submitted sequence. */
@@ -201,6 +224,8 @@ interface Live<S> {
   /** The place it holds while running, -1 while it waits. */
   slot: number;
   seq: S | null;
+  /** What its sequence's steps give: the request's kind, or "rows" while it guesses. */
+  kind: SequenceKind;
   /** Tokens in the cache, in order (what a recompute feeds again). */
   readonly fed: number[];
   /** Tokens to feed next (the prompt's rest, or the last sampled token). */
@@ -209,6 +234,8 @@ interface Live<S> {
   promptRows: number;
   cachedTokens: number;
   preemptions: number;
+  acceptedGuesses: number;
+  rejectedGuesses: number;
   /** Admission order, for picking the youngest to pause. */
   order: number;
   settle: { resolve(o: SequenceOutcome): void; reject(e: unknown): void };
@@ -221,6 +248,12 @@ const MIN_BUDGET = 16;
  * vocab) are the step's largest values, 64 x 152k x 4 B = 39 MB for the largest vocabularies.
  */
 const MAX_PROMPT_ROWS = 64;
+/**
+ * Most guesses a sequence feeds in one step. With its decode token, 8 rows: the fewest the
+ * Q4_0 kernels run in tiles, which read each weight block once for all of them. (Fewer rows
+ * cost about a decode step each, so they save nothing even when right.)
+ */
+const MAX_GUESSES = 7;
 
 /**
  * Runs submitted sequences in batched steps over one {@link StepModel}.
@@ -357,11 +390,14 @@ export class BatchScheduler<S extends StepSequence> {
       id: ++this.#submitted,
       slot: -1,
       seq: null,
+      kind: kindOf(request),
       fed: [],
       pending: [...request.prompt],
       promptRows: 0,
       cachedTokens: 0,
       preemptions: 0,
+      acceptedGuesses: 0,
+      rejectedGuesses: 0,
       order: 0,
       settle,
       cancelled: undefined,
@@ -480,7 +516,7 @@ export class BatchScheduler<S extends StepSequence> {
       }
       let seq: S;
       try {
-        seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(kindOf(live));
+        seq = live.seq ?? this.#freeOf(live).pop() ?? this.model.newSequence(live.kind);
       } catch (error) {
         // This model cannot run such a sequence: it ends, those behind it go on.
         this.#waiting.splice(at, 1);
@@ -547,7 +583,13 @@ export class BatchScheduler<S extends StepSequence> {
     const work: { live: Live<S>; ids: number[] }[] = [];
     const decoding = this.#running.filter((l) => l.pending.length === 1 && l.fed.length > 0);
     for (const live of decoding) {
-      if (this.#running.includes(live) && this.#reserve(live, live.fed.length + 1)) {
+      if (!this.#running.includes(live)) continue;
+      const guesses = this.#guesses(live);
+      if (guesses.length > 0 && this.#reserve(live, live.fed.length + 1 + guesses.length)) {
+        this.#switchKind(live, "rows");
+        work.push({ live, ids: [...live.pending, ...guesses] });
+      } else if (this.#running.includes(live) && this.#reserve(live, live.fed.length + 1)) {
+        this.#switchKind(live, kindOf(live.request));
         work.push({ live, ids: live.pending.slice() });
       }
     }
@@ -568,6 +610,34 @@ export class BatchScheduler<S extends StepSequence> {
     }
     // A pause while reserving may have taken out sequences already given work.
     return { work: work.filter((w) => this.#running.includes(w.live)), cut };
+  }
+
+  /**
+   * The guesses `live` feeds after its decode token this step: within its token allowance (the
+   * last token it may make is never fed) and the guesses' limit.
+   */
+  #guesses(live: Live<S>): readonly number[] {
+    const { draft, prompt, maxTokens } = live.request;
+    if (!draft) return [];
+    const most = Math.min(MAX_GUESSES, prompt.length + maxTokens - live.fed.length - 2);
+    if (most <= 0) return [];
+    const guesses = draft(most);
+    return guesses.length > most ? guesses.slice(0, most) : guesses;
+  }
+
+  /**
+   * Moves `live` to a sequence of `kind` that adopts its blocks and positions (no copy: the
+   * same blocks, referenced by the new sequence before the old one lets them go).
+   */
+  #switchKind(live: Live<S>, kind: SequenceKind): void {
+    if (live.kind === kind) return;
+    const old = live.seq!;
+    const seq = this.#free[kind].pop() ?? this.model.newSequence(kind);
+    seq.adopt(old.blocks, old.position);
+    old.reset();
+    this.#free[live.kind].push(old);
+    live.seq = seq;
+    live.kind = kind;
   }
 
   /** Blocks for `positions` of `live`, evicting cached blocks, then pausing the youngest others. */
@@ -596,12 +666,19 @@ export class BatchScheduler<S extends StepSequence> {
     live.pending = [...live.fed, ...live.pending];
     live.fed.length = 0;
     live.seq!.reset();
+    if (live.kind !== kindOf(live.request)) {
+      // It recomputes as it began, and guesses again once decoding.
+      this.#free[live.kind].push(live.seq!);
+      live.seq = null;
+      live.kind = kindOf(live.request);
+    }
     live.preemptions++;
     this.#preemptions++;
     this.#waiting.unshift(live);
   }
 
   #advance(live: Live<S>, ids: readonly number[], logits: Float32Array): void {
+    if (live.pending.length === 1 && ids.length > 1) return this.#verify(live, ids, logits);
     const prompt = live.request.prompt.length;
     const before = live.fed.length;
     live.fed.push(...ids);
@@ -615,13 +692,42 @@ export class BatchScheduler<S extends StepSequence> {
     let last = logits;
     let next: number | null;
     try {
-      if (kindOf(live) === "rows") last = this.#deliverRows(live, before, ids.length, logits);
+      if (live.request.promptLogits) {
+        last = this.#deliverRows(live, before, ids.length, logits);
+      }
       if (live.pending.length > 0) return;
       if (live.cancelled !== undefined) return this.#end(live, live.cancelled);
       next = live.request.next(last);
     } catch (error) {
       return this.#end(live, error);
     }
+    if (next === null) return this.#end(live, null);
+    live.pending = [next];
+  }
+
+  /**
+   * A decode token and its guesses, `ids`, ran with the logits (ids, vocab) of each position:
+   * `next` takes them in order as long as it returns the guess that follows; the positions
+   * after the last one it confirmed are forgotten.
+   */
+  #verify(live: Live<S>, ids: readonly number[], logits: Float32Array): void {
+    const vocab = logits.length / ids.length;
+    let kept = 1;
+    let next: number | null;
+    try {
+      while (true) {
+        if (live.cancelled !== undefined) return this.#end(live, live.cancelled);
+        next = live.request.next(logits.subarray((kept - 1) * vocab, kept * vocab));
+        if (next === null || kept === ids.length || next !== ids[kept]) break;
+        kept++;
+      }
+    } catch (error) {
+      return this.#end(live, error);
+    }
+    live.fed.push(...ids.slice(0, kept));
+    live.seq!.truncate(live.fed.length);
+    live.acceptedGuesses += kept - 1;
+    live.rejectedGuesses += ids.length - kept;
     if (next === null) return this.#end(live, null);
     live.pending = [next];
   }
@@ -646,7 +752,7 @@ export class BatchScheduler<S extends StepSequence> {
   }
 
   #freeOf(live: Live<S>): S[] {
-    return this.#free[kindOf(live)];
+    return this.#free[live.kind];
   }
 
   /** Ends a sequence: its full blocks go to the prefix cache, the rest back to the pool. */
@@ -662,13 +768,17 @@ export class BatchScheduler<S extends StepSequence> {
       live.seq = null;
     }
     if (error === null) {
-      live.settle.resolve({ cachedTokens: live.cachedTokens, preemptions: live.preemptions });
+      live.settle.resolve({
+        cachedTokens: live.cachedTokens,
+        preemptions: live.preemptions,
+        acceptedGuesses: live.acceptedGuesses,
+        rejectedGuesses: live.rejectedGuesses,
+      });
     } else live.settle.reject(error);
   }
 }
 
-function kindOf(live: Live<unknown>): SequenceKind {
-  const { request } = live;
+function kindOf(request: SequenceRequest): SequenceKind {
   return request.hidden ? "hidden" : request.promptLogits ? "rows" : "logits";
 }
 

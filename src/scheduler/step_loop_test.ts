@@ -51,13 +51,25 @@ function scheduler(
   return { scheduler: new BatchScheduler(step, options), pool, steps };
 }
 
-/** Runs a greedy request of `count` tokens; resolves with the generated ids. */
+/**
+ * Runs a greedy request of `count` tokens; resolves with the generated ids. `guess`, given
+ * the ids so far and how many guesses it may make, guesses the next ones.
+ */
 async function greedy(
   s: BatchScheduler<Session>,
   prompt: readonly number[],
   count: number,
   signal?: AbortSignal,
-): Promise<{ ids: number[]; cachedTokens: number; preemptions: number }> {
+  guess?: (ids: readonly number[], most: number) => number[],
+): Promise<
+  {
+    ids: number[];
+    cachedTokens: number;
+    preemptions: number;
+    acceptedGuesses: number;
+    rejectedGuesses: number;
+  }
+> {
   const ids: number[] = [];
   const run = s.submit({
     prompt,
@@ -68,9 +80,18 @@ async function greedy(
       return ids.length >= count ? null : id;
     },
     ...(signal ? { signal } : {}),
+    ...(guess ? { draft: (most: number) => guess(ids, most) } : {}),
   });
   const outcome = await run.done;
   return { ids, ...outcome };
+}
+
+/** Guesses from `expected` (the tokens to come), each `every`-th of them wrong. */
+function guessFrom(expected: readonly number[], every = Infinity) {
+  return (ids: readonly number[], most: number) =>
+    expected.slice(ids.length, ids.length + most).map((id, i) =>
+      (ids.length + i + 1) % every === 0 ? (id + 1) % 512 : id
+    );
 }
 
 function prompt(length: number, seed: number): number[] {
@@ -200,6 +221,50 @@ Deno.test("BatchScheduler pauses the youngest sequence when blocks run out, and 
   assert.deepEqual(results.map((r) => r.ids), alone);
   assert.ok(s.stats.preemptions > 0, "no sequence was paused");
   assert.equal(pool.freeBlocks + s.prefixCache.size, 8);
+});
+
+for (const name of ["stories260K_f32", "stories260K_q40"]) {
+  Deno.test(`BatchScheduler on ${name}: guessed tokens change none of a sequence's tokens, right or wrong, alone or batched`, async () => {
+    const model = await stories(name);
+    const alone: number[][] = [];
+    for (const p of PROMPTS) alone.push((await greedy(scheduler(model, 64).scheduler, p, 40)).ids);
+    // All right: after the prompt's token, 4 steps of 8 tokens, then 7 (the last never fed).
+    const { scheduler: s1, steps: steps1 } = scheduler(model, 64);
+    const right = await greedy(s1, PROMPTS[0]!, 40, undefined, guessFrom(alone[0]!));
+    assert.deepEqual(right.ids, alone[0]);
+    assert.equal(right.acceptedGuesses, 4 * 7 + 6);
+    assert.equal(right.rejectedGuesses, 0);
+    assert.equal(steps1.length, 1 + 5);
+    // Every 5th wrong, sequences with and without guesses joining mid-way, a pool small enough
+    // to pause some of them.
+    const { scheduler: s, pool } = scheduler(model, 8, { tokenBudget: 9 });
+    const runs = PROMPTS.map(async (p, i) => {
+      for (let k = 0; k < i * 3; k++) await new Promise((r) => setTimeout(r, 0));
+      return greedy(s, p, 40, undefined, i % 2 === 0 ? guessFrom(alone[i]!, 5) : undefined);
+    });
+    const together = await Promise.all(runs);
+    assert.deepEqual(together.map((r) => r.ids), alone);
+    for (const [i, r] of together.entries()) {
+      if (i % 2 === 1) assert.equal(r.acceptedGuesses + r.rejectedGuesses, 0);
+      else assert.ok(r.acceptedGuesses > 10 && r.rejectedGuesses > 5, JSON.stringify(r));
+    }
+    assert.ok(s.stats.preemptions > 0, "no sequence was paused");
+    assert.equal(pool.freeBlocks + s.prefixCache.size, 8);
+  });
+}
+
+Deno.test("BatchScheduler feeds no guess past the tokens a sequence may make", async () => {
+  const model = await stories("stories260K_f32");
+  const fed: number[] = [];
+  const { scheduler: s } = scheduler(model, 64, {}, async (work) => {
+    for (const w of work) fed.push(w.ids.length);
+  });
+  const base = (await greedy(scheduler(model, 64).scheduler, PROMPTS[1]!, 12)).ids;
+  const guessed = await greedy(s, PROMPTS[1]!, 12, undefined, guessFrom([...base, 7, 7, 7]));
+  assert.deepEqual(guessed.ids, base);
+  // The prompt, then token 1 and 7 guesses, token 9 and the 2 guesses before the last token.
+  assert.deepEqual(fed, [PROMPTS[1]!.length, 8, 3]);
+  assert.equal(guessed.acceptedGuesses, 9);
 });
 
 /**
