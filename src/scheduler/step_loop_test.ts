@@ -256,8 +256,9 @@ for (const name of ["stories260K_f32", "stories260K_q40"]) {
 Deno.test("BatchScheduler feeds no guess past the tokens a sequence may make", async () => {
   const model = await stories("stories260K_f32");
   const fed: number[] = [];
-  const { scheduler: s } = scheduler(model, 64, {}, async (work) => {
+  const { scheduler: s } = scheduler(model, 64, {}, (work) => {
     for (const w of work) fed.push(w.ids.length);
+    return Promise.resolve();
   });
   const base = (await greedy(scheduler(model, 64).scheduler, PROMPTS[1]!, 12)).ids;
   const guessed = await greedy(s, PROMPTS[1]!, 12, undefined, guessFrom([...base, 7, 7, 7]));
