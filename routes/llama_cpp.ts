@@ -6,7 +6,7 @@
 import { type Context, Hono } from "hono";
 import denoJson from "../deno.json" with { type: "json" };
 import { infillPrompt, type ProjectFile } from "../src/engine/fill_in_middle.ts";
-import type { InferenceService } from "../src/engine/service.ts";
+import { CHARS_PER_TOKEN, type InferenceService } from "../src/engine/service.ts";
 import { ApiError } from "./errors.ts";
 import { prepareJob, promptTokens, requireFimTokens, respondStream, respondWhole } from "./job.ts";
 import {
@@ -21,12 +21,6 @@ import { renderMessages } from "./messages.ts";
 import type { ServingState } from "./state.ts";
 import { outputPlan } from "./structured.ts";
 import { parseChatRequest, readJsonObject } from "./validate.ts";
-
-/**
- * Characters a token stands for at most, as far as the text read ahead of a cut is concerned:
- * infill reads no more of a text than this many per token it can keep.
- */
-const CHARS_PER_TOKEN = 16;
 
 /** llama-server's logical batch, which bounds an infill's prefix and suffix. */
 const INFILL_WINDOW = 2048;

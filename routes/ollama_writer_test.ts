@@ -19,6 +19,8 @@ const DONE: DoneEvent = {
   ids: [],
   cachedTokens: 0,
   reasoningTokens: 0,
+  acceptedPredictionTokens: 0,
+  rejectedPredictionTokens: 0,
   stopString: null,
 };
 

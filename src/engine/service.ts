@@ -7,6 +7,7 @@ import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
 import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import { IndentStop } from "./indent_stop.ts";
+import { PredictionDraft } from "./prediction_draft.ts";
 import { reasoningParser, type ReasoningPiece, type ReasoningStart } from "./reasoning.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
@@ -93,6 +94,12 @@ export interface GenerateOptions {
    * newline is the last (finish reason "length").
    */
   readonly timeLimitMs?: number;
+  /**
+   * The text the answer is expected to repeat for the most part (OpenAI's predicted outputs):
+   * its tokens are fed as guesses, and every one the sampling confirms is a token without a
+   * step of its own. The answer is the same with or without it.
+   */
+  readonly prediction?: string;
 }
 
 /** Why generation ended, in OpenAI terms. */
@@ -128,6 +135,10 @@ export type GenerationEvent =
     readonly cachedTokens: number;
     /** Of the completion's tokens, those of a thinking model's reasoning block. */
     readonly reasoningTokens: number;
+    /** Tokens of the prediction that the answer took, each without a step of its own. */
+    readonly acceptedPredictionTokens: number;
+    /** Tokens of the prediction fed as guesses that the answer did not take. */
+    readonly rejectedPredictionTokens: number;
     /** The stop string that ended the generation; null when none did. */
     readonly stopString: string | null;
     readonly logprobs?: readonly TokenLogprob[];
@@ -420,6 +431,16 @@ export class InferenceService {
   }
 
   /**
+   * The ids of a predicted output, read no further than `limit` tokens could reach: a text
+   * longer than the answer can be guesses nothing more.
+   */
+  #predictionTokens(text: string, limit: number): number[] {
+    const reach = Math.max(0, limit) * CHARS_PER_TOKEN;
+    const ids = this.#tokenizer.encode(text.slice(0, reach), { addBos: false });
+    return ids.slice(0, Math.max(0, limit));
+  }
+
+  /**
    * Generates from `promptIds`: the scheduler prefills it (in chunks, batched with other
    * sequences) and decodes one token per step; yields text that is safe to send (whole
    * characters, stop strings cut) and a final "done". Throws the signal's reason when aborted.
@@ -531,12 +552,16 @@ export class InferenceService {
       ) return null;
       return generated.length >= limit ? null : id;
     };
+    const draft = options.prediction === undefined
+      ? null
+      : new PredictionDraft(this.#predictionTokens(options.prediction, limit));
     const run = this.#model.submit({
       prompt: promptIds,
       maxTokens: Math.max(0, limit),
       next,
       ...(scored === null ? {} : { promptLogits }),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(draft ? { draft: (most: number) => draft.guess(generated, most) } : {}),
     });
     run.done.then((outcome) => {
       if (!stop.stopped && !indent?.stopped) {
@@ -554,6 +579,8 @@ export class InferenceService {
         ids: generated,
         cachedTokens: outcome.cachedTokens,
         reasoningTokens,
+        acceptedPredictionTokens: outcome.acceptedGuesses,
+        rejectedPredictionTokens: outcome.rejectedGuesses,
         stopString: stop.matched,
         ...logprobs?.take(),
       });
@@ -585,6 +612,11 @@ class LogprobsQueue {
 }
 
 const GRAMMAR_CACHE = 8;
+/**
+ * Characters a token stands for at most, as far as the text read ahead of a cut is concerned:
+ * a text that only so many tokens of can be used is read no further than this many per token.
+ */
+export const CHARS_PER_TOKEN = 16;
 const MAX_GRAMMAR_STATES = 100_000;
 
 /** Events pushed by the step loop and pulled by the request's generator. */
