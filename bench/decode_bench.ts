@@ -17,7 +17,11 @@
  * of the rounds' ratios, `random110M_q40_decode_2t_over_1t`); then 8 sequences decoding
  * together (`Session.step`) at 2 threads, with the batch replay and without, in alternating
  * rounds: tokens/s of each and `random110M_q40_batch8_replay_speedup`, the median of the
- * rounds' ratios (skip all of it with RILL_BENCH_110M=0).
+ * rounds' ratios (skip all of it with RILL_BENCH_110M=0). Then predicted outputs at 1 and 2
+ * threads, through the scheduler as serving runs it: greedy decode tokens/s of 128 tokens
+ * with a prediction over without (`random110M_q40_predicted_exact_{1,2}t`: the prediction is
+ * the answer itself; `..._edited_...`: every 16th of its tokens changed), medians of rounds
+ * alternating the three.
  *
  * Then `sampled_ratio` (issue 14): through the serving generation loop, on a random model of
  * SmolLM2-135M's shape (a 49152-token vocabulary; converted once into
@@ -52,7 +56,8 @@ import {
   writeRandomGemma3Archive,
   writeRandomLlamaArchive,
 } from "./_random_llama.ts";
-import { loadService } from "../src/engine/load_service.ts";
+import { loadService, modelScheduler } from "../src/engine/load_service.ts";
+import { PredictionDraft } from "../src/engine/prediction_draft.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import type { SamplingOptions } from "../src/engine/sampler.ts";
 import { compileJsonSchema } from "../src/engine/constrain/json_schema.ts";
@@ -224,7 +229,9 @@ async function random110M(): Promise<Record<string, number>> {
       }x (median of the rounds' ratios)`,
     );
     const two = engines.find((e) => e.threads === 2)!;
-    return { ...out, ...await batched(two.model, two.kernels) };
+    Object.assign(out, await batched(two.model, two.kernels));
+    for (const e of engines) Object.assign(out, await predicted(e.model, e.kernels, e.threads));
+    return out;
   } finally {
     for (const k of opened) k.close();
     await Deno.remove(dir, { recursive: true });
@@ -276,6 +283,64 @@ async function batched(model: Model, kernels: Kernels): Promise<Record<string, n
     random110M_q40_batch8_tps_2t_walked: walked,
     random110M_q40_batch8_replay_speedup: speedup,
   };
+}
+
+const PREDICTED_TOKENS = 128;
+
+/**
+ * Greedy decode tokens/s through the scheduler without a prediction, with the answer itself as
+ * the prediction, and with every 16th token of it changed: rounds alternating the three.
+ */
+async function predicted(
+  model: Model,
+  kernels: Kernels,
+  threads: number,
+): Promise<Record<string, number>> {
+  const scheduler = modelScheduler(model, { kernels, kvBudgetBytes: 64 * 1024 * 1024 });
+  const prompt = Array.from({ length: 16 }, (_, i) => 1 + ((i * 7919) % 31999));
+  /** Tokens/s after the first token, and the tokens, with guesses from `prediction`. */
+  const run = async (prediction: readonly number[] | null) => {
+    const ids: number[] = [];
+    let first = 0;
+    const draft = prediction === null ? null : new PredictionDraft(prediction);
+    await scheduler.submit({
+      prompt,
+      maxTokens: PREDICTED_TOKENS,
+      next: (logits) => {
+        if (ids.length === 0) first = performance.now();
+        ids.push(argmax(logits));
+        return ids.length >= PREDICTED_TOKENS ? null : ids.at(-1)!;
+      },
+      ...(draft ? { draft: (most: number) => draft.guess(ids, most) } : {}),
+    }).done;
+    return { tps: ((ids.length - 1) / (performance.now() - first)) * 1000, ids };
+  };
+  const answer = (await run(null)).ids;
+  const edited = answer.map((id, i) => (i % 16 === 15 ? (id + 1) % 32000 : id));
+  const cases = [["plain", null], ["exact", answer], ["edited", edited]] as const;
+  const rates = cases.map((): number[] => []);
+  for (let round = 0; round < DECODE_ROUNDS; round++) {
+    for (const [i, [, prediction]] of cases.entries()) {
+      const { tps, ids } = await run(prediction);
+      if (ids.join() !== answer.join()) throw new Error("A prediction changed the answer");
+      rates[i]!.push(tps);
+    }
+  }
+  const out: Record<string, number> = {};
+  const [plain, ...others] = rates.map(median) as [number, number, number];
+  others.forEach((tps, i) => {
+    const name = cases[i + 1]![0];
+    const ratio = median(rates[i + 1]!.map((r, k) => r / rates[0]![k]!));
+    out[`random110M_q40_predicted_${name}_${threads}t`] = ratio;
+    console.log(
+      `110M-shape Q4_0 greedy through the scheduler at ${threads} thread(s), prediction ${name}: ${
+        tps.toFixed(1)
+      } tokens/s against ${plain.toFixed(1)} without: ${
+        ratio.toFixed(2)
+      }x (median of ${DECODE_ROUNDS} rounds' ratios)`,
+    );
+  });
+  return out;
 }
 
 /**

@@ -165,7 +165,9 @@ export const CHAT_FIELDS: FieldTable = {
     "text output only",
     (v) => Array.isArray(v) && v.length === 1 && v[0] === "text",
   ),
-  prediction: refused("no predicted outputs"),
+  prediction: honoured(
+    "content (a string or text parts): its tokens are fed as guesses; the answer is the same without it",
+  ),
   web_search_options: refused("no web search"),
   moderation: refused("no moderation"),
   ...CHAT_TOOL_FIELDS,

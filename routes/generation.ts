@@ -411,11 +411,17 @@ function usageOf(job: PreparedJob, events: readonly DoneEvent[]): Usage {
   const cached = firsts.reduce((n, e) => n + e.cachedTokens, 0);
   const reasoning = events.reduce((n, e) => n + e.reasoningTokens, 0);
   const completion = events.reduce((n, e) => n + e.completionTokens, 0);
+  const accepted = events.reduce((n, e) => n + e.acceptedPredictionTokens, 0);
+  const rejected = events.reduce((n, e) => n + e.rejectedPredictionTokens, 0);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: cached },
-    completion_tokens_details: { reasoning_tokens: reasoning },
+    completion_tokens_details: {
+      reasoning_tokens: reasoning,
+      accepted_prediction_tokens: accepted,
+      rejected_prediction_tokens: rejected,
+    },
   };
 }

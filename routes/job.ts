@@ -27,7 +27,11 @@ export interface Usage {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details: { cached_tokens: number };
-  completion_tokens_details: { reasoning_tokens: number };
+  completion_tokens_details: {
+    reasoning_tokens: number;
+    accepted_prediction_tokens: number;
+    rejected_prediction_tokens: number;
+  };
 }
 
 /** The ids of a prompt: text encoded, or ids checked against the vocabulary. */
@@ -114,6 +118,8 @@ export interface JobSpec {
       readonly echo?: boolean;
       /** Most tokens of a thinking model's reasoning block (see `GenerateOptions`). */
       readonly reasoningBudget?: number | undefined;
+      /** The text the answer is expected to repeat (see `GenerateOptions.prediction`). */
+      readonly prediction?: string | undefined;
       /** Code completion's least indentation and time limit (see `GenerateOptions`). */
       readonly minIndent?: number;
       readonly timeLimitMs?: number | undefined;
@@ -570,6 +576,7 @@ function generation(job: PreparedJob, timer: GenerationTimer, choice: number) {
       : {}),
     ...(job.request.minIndent ? { minIndent: job.request.minIndent } : {}),
     ...(job.request.timeLimitMs === undefined ? {} : { timeLimitMs: job.request.timeLimitMs }),
+    ...(job.request.prediction === undefined ? {} : { prediction: job.request.prediction }),
   });
 }
 

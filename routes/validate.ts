@@ -11,6 +11,7 @@ import {
   parseMessage,
   parseToolChoice,
   parseTools,
+  partsText,
   REASONING_EFFORTS,
   type ToolChoice,
 } from "./messages.ts";
@@ -73,6 +74,8 @@ export interface ChatRequest extends GenerationRequest {
   readonly continueFinal: boolean;
   /** `thinking_token_budget` (vLLM's): most tokens of a thinking model's reasoning block. */
   readonly reasoningBudget: number | undefined;
+  /** `prediction`: the text the answer is expected to repeat for the most part; none: undefined. */
+  readonly prediction: string | undefined;
 }
 
 /** A validated `POST /v1/completions` body. */
@@ -150,7 +153,30 @@ export function parseChatRequest(body: Record<string, unknown>): ChatRequest {
     },
     continueFinal: continueFinal(body, parsed),
     reasoningBudget: reasoningBudget(body),
+    prediction: prediction(body.prediction),
   };
+}
+
+/** `prediction`: `{"type": "content", "content": <a string or text parts>}`, as its text. */
+function prediction(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const field = "prediction";
+  if (!isRecord(value)) {
+    throw invalidRequest(
+      `'${field}' must be an object {"type": "content", "content": ...}`,
+      field,
+      "invalid_type",
+    );
+  }
+  if (value.type !== "content") {
+    throw invalidRequest(
+      `'${field}.type' must be "content", ${
+        value.type === undefined ? "and is missing" : `got ${JSON.stringify(value.type)}`
+      }`,
+      `${field}.type`,
+    );
+  }
+  return partsText(value.content, `${field}.content`, ["text"]);
 }
 
 /** `continue_final_message`, checked against the messages it continues. */

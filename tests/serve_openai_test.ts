@@ -29,8 +29,12 @@ Deno.test("POST /v1/completions greedy text equals the reference continuation", 
     total_tokens: prompt.length + expected.length,
     // 5 prompt tokens fill no 16-position KV block: nothing can come from the prefix cache.
     prompt_tokens_details: { cached_tokens: 0 },
-    // stories260K does not think.
-    completion_tokens_details: { reasoning_tokens: 0 },
+    // stories260K does not think, and nothing was predicted.
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
   });
   assert.equal(completion.choices[0]!.finish_reason, expected.length === 40 ? "length" : "stop");
 });
