@@ -585,7 +585,8 @@ export class BatchScheduler<S extends StepSequence> {
     for (const live of decoding) {
       if (!this.#running.includes(live)) continue;
       const guesses = this.#guesses(live);
-      if (guesses.length > 0 && this.#reserve(live, live.fed.length + 1 + guesses.length)) {
+      // Guesses take free blocks only: they never pause another sequence.
+      if (guesses.length > 0 && live.seq!.reserve(live.fed.length + 1 + guesses.length)) {
         this.#switchKind(live, "rows");
         work.push({ live, ids: [...live.pending, ...guesses] });
       } else if (this.#running.includes(live) && this.#reserve(live, live.fed.length + 1)) {
