@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startServer } from "./_serve_harness.ts";
+import { metricValue, startServer } from "./_serve_harness.ts";
 
 const CHAT = [{ role: "user" as const, content: "Tell me a story about a dog." }];
 
@@ -41,7 +41,16 @@ Deno.test("chat completions with a prediction: the same answer, the predicted to
   // Predicted exactly: guessing starts once the answer's first 3 tokens are found in the
   // prediction (which, tokenized alone, starts with an extra space here), then each step
   // takes 7 guesses and the token after them, all but the last token, which is never fed.
+  const counted = () =>
+    Promise.all(
+      ["accepted", "rejected"].map((k) =>
+        metricValue(server.url, `rill_prediction_${k}_tokens_total`)
+      ),
+    );
+  const before = await counted();
   const exact = await answer(client, text);
+  const after = await counted();
+  assert.deepEqual([after[0]! - before[0]!, after[1]! - before[1]!], [exact.accepted, 0]);
   assert.deepEqual(exact.texts, plain.texts);
   assert.equal(exact.tokens, plain.tokens);
   assert.ok(

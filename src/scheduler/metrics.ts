@@ -224,6 +224,18 @@ export class ServingMetrics {
         stats.preemptions,
         "counter",
       );
+      gauge(
+        "rill_prediction_accepted_tokens_total",
+        "Guessed tokens (from predicted outputs) that the sampling took.",
+        stats.acceptedGuesses,
+        "counter",
+      );
+      gauge(
+        "rill_prediction_rejected_tokens_total",
+        "Guessed tokens fed that the sampling did not take.",
+        stats.rejectedGuesses,
+        "counter",
+      );
     }
     return lines.join("\n") + "\n";
   }

@@ -199,6 +199,10 @@ export interface SchedulerStats {
   readonly prefixHitTokens: number;
   /** Sequences paused for lack of blocks, in total. */
   readonly preemptions: number;
+  /** Guessed tokens that sequences took, in total (`SequenceRequest.draft`). */
+  readonly acceptedGuesses: number;
+  /** Guessed tokens fed and not taken, in total. */
+  readonly rejectedGuesses: number;
 }
 
 /** A running sequence as llama.cpp's `/slots` shows a slot's work. */
@@ -308,6 +312,8 @@ export class BatchScheduler<S extends StepSequence> {
   #stepTokens = 0;
   #prefixHitTokens = 0;
   #preemptions = 0;
+  #acceptedGuesses = 0;
+  #rejectedGuesses = 0;
 
   /** A scheduler over `model`, idle until the first `submit`. */
   constructor(model: StepModel<S>, options: SchedulerOptions = {}) {
@@ -347,6 +353,8 @@ export class BatchScheduler<S extends StepSequence> {
       poolBytes: pool.capacity * pool.blockBytes,
       prefixHitTokens: this.#prefixHitTokens,
       preemptions: this.#preemptions,
+      acceptedGuesses: this.#acceptedGuesses,
+      rejectedGuesses: this.#rejectedGuesses,
     };
   }
 
@@ -729,6 +737,8 @@ export class BatchScheduler<S extends StepSequence> {
     live.seq!.truncate(live.fed.length);
     live.acceptedGuesses += kept - 1;
     live.rejectedGuesses += ids.length - kept;
+    this.#acceptedGuesses += kept - 1;
+    this.#rejectedGuesses += ids.length - kept;
     if (next === null) return this.#end(live, null);
     live.pending = [next];
   }
