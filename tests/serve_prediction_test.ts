@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { metricValue, startServer } from "./_serve_harness.ts";
 
 const CHAT = [{ role: "user" as const, content: "Tell me a story about a dog." }];
