@@ -17,6 +17,27 @@ const ARCHIVE = new URL(
 ).pathname;
 const PROMPT = [1, 403, 407, 261, 378];
 
+/** The path of stories260K's `variant` ("f32", "q40") archive. */
+function storiesArchive(variant: string): string {
+  return new URL(
+    `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
+    import.meta.url,
+  ).pathname;
+}
+
+/** Runs `check` on the TS path (kernels false), then in one-thread kernels, named by `mode`. */
+async function inEachMode(
+  check: (kernels: Kernels | false, mode: string) => void | Promise<void>,
+): Promise<void> {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    await check(false, "TS");
+    await check(kernels, "kernels");
+  } finally {
+    kernels.close();
+  }
+}
+
 Deno.test("findCachePairs pairs in_cache_* with the concat producing out_cache_*", async () => {
   const model = await loadModel(ARCHIVE);
   const pairs = findCachePairs(model);
@@ -130,12 +151,7 @@ function* greedyLogits(session: Session, prompt: readonly number[], count: numbe
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`Sessions over one ${variant} model stepped in turn give what each gives alone`, async () => {
-    const model = await loadModel(
-      new URL(
-        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
-        import.meta.url,
-      ).pathname,
-    );
+    const model = await loadModel(storiesArchive(variant));
     const kernels = await loadKernels({ threads: 1 });
     const prompts = [PROMPT, [1, 378, 261]];
     const steps = 12;
@@ -178,84 +194,62 @@ for (const variant of ["f32", "q40"]) {
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`An everyRow ${variant} session gives each position's logits, each what the prompt up to it gives`, async () => {
-    const model = await loadModel(
-      new URL(
-        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
-        import.meta.url,
-      ).pathname,
-    );
-    const kernels = await loadKernels({ threads: 1 });
-    try {
-      for (const k of [false, kernels] as const) {
-        const options = { kernels: k, adaptiveThreads: false };
-        const vocab = new Session(model, options).prefill(PROMPT).length;
-        const expected = PROMPT.map((_, i) =>
-          new Session(model, options).prefill(PROMPT.slice(0, i + 1))
-        );
-        const rows = (logits: Float32Array, count: number) =>
-          Array.from({ length: count }, (_, i) => logits.slice(i * vocab, (i + 1) * vocab));
-        const rowsModel = everyRowModel(model)!;
-        const alone = new Session(rowsModel, { ...options, everyRow: true });
-        const first = alone.prefill(PROMPT.slice(0, 2)); // (2, vocab)
-        const rest = alone.prefill(PROMPT.slice(2)); // (3, vocab)
-        const mode = k ? "kernels" : "TS";
-        assert.deepEqual([...rows(first, 2), ...rows(rest, 3)], expected, `${mode}: alone`);
-        assert.equal(alone.decode(5).length, vocab, `${mode}: one token, one row`);
-        // Stepped together, each gets its own rows.
-        const [a, b] = [0, 1].map(() => new Session(rowsModel, { ...options, everyRow: true }));
-        const [la, lb] = await Session.step([
-          { session: a!, ids: PROMPT },
-          { session: b!, ids: PROMPT.slice(0, 3) },
-        ]);
-        assert.deepEqual(rows(la!, 5), expected, `${mode}: first of a batch`);
-        assert.deepEqual(rows(lb!, 3), expected.slice(0, 3), `${mode}: second of a batch`);
-      }
-    } finally {
-      kernels.close();
-    }
+    const model = await loadModel(storiesArchive(variant));
+    await inEachMode(async (k, mode) => {
+      const options = { kernels: k, adaptiveThreads: false };
+      const vocab = new Session(model, options).prefill(PROMPT).length;
+      const expected = PROMPT.map((_, i) =>
+        new Session(model, options).prefill(PROMPT.slice(0, i + 1))
+      );
+      const rows = (logits: Float32Array, count: number) =>
+        Array.from({ length: count }, (_, i) => logits.slice(i * vocab, (i + 1) * vocab));
+      const rowsModel = everyRowModel(model)!;
+      const alone = new Session(rowsModel, { ...options, everyRow: true });
+      const first = alone.prefill(PROMPT.slice(0, 2)); // (2, vocab)
+      const rest = alone.prefill(PROMPT.slice(2)); // (3, vocab)
+      assert.deepEqual([...rows(first, 2), ...rows(rest, 3)], expected, `${mode}: alone`);
+      assert.equal(alone.decode(5).length, vocab, `${mode}: one token, one row`);
+      // Stepped together, each gets its own rows.
+      const [a, b] = [0, 1].map(() => new Session(rowsModel, { ...options, everyRow: true }));
+      const [la, lb] = await Session.step([
+        { session: a!, ids: PROMPT },
+        { session: b!, ids: PROMPT.slice(0, 3) },
+      ]);
+      assert.deepEqual(rows(la!, 5), expected, `${mode}: first of a batch`);
+      assert.deepEqual(rows(lb!, 3), expected.slice(0, 3), `${mode}: second of a batch`);
+    });
   });
 }
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`A ${variant} session that forgets positions, or hands them to an everyRow one mid-block, goes on as if they were never fed`, async () => {
-    const model = await loadModel(
-      new URL(
-        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
-        import.meta.url,
-      ).pathname,
-    );
-    const kernels = await loadKernels({ threads: 1 });
-    try {
-      for (const k of [false, kernels] as const) {
-        const pool = new KvPool(cacheLayouts(model), { blocks: 8, kernels: k || null });
-        const options = { kernels: k, adaptiveThreads: false, pool };
-        const mode = k ? "kernels" : "TS";
-        const alone = (ids: number[]) => {
-          const session = new Session(model, options);
-          const logits = session.prefill(ids);
-          session.reset();
-          return logits;
-        };
-        const expected = alone([...PROMPT, 7, 9]);
-        // 5 + 16 wrong tokens across a block's end, forgotten, then the right ones.
-        const s = new Session(model, options);
-        s.prefill([...PROMPT, ...Array.from({ length: 16 }, (_, i) => 20 + i)]);
-        s.truncate(PROMPT.length);
-        assert.deepEqual(s.prefill([7, 9]), expected, `${mode}: truncated`);
-        assert.throws(() => s.truncate(8), RangeError);
-        // The 7 positions (one block, partly full) move to an everyRow session.
-        const rows = new Session(everyRowModel(model)!, { ...options, everyRow: true });
-        rows.adopt(s.blocks, s.position);
-        s.reset();
-        const vocab = expected.length;
-        const next = alone([...PROMPT, 7, 9, 11]);
-        assert.deepEqual(rows.prefill([11, 13]).slice(0, vocab), next, `${mode}: adopted`);
-        rows.reset();
-        assert.equal(pool.freeBlocks, 8);
-      }
-    } finally {
-      kernels.close();
-    }
+    const model = await loadModel(storiesArchive(variant));
+    await inEachMode((k, mode) => {
+      const pool = new KvPool(cacheLayouts(model), { blocks: 8, kernels: k || null });
+      const options = { kernels: k, adaptiveThreads: false, pool };
+      const alone = (ids: number[]) => {
+        const session = new Session(model, options);
+        const logits = session.prefill(ids);
+        session.reset();
+        return logits;
+      };
+      const expected = alone([...PROMPT, 7, 9]);
+      // 5 + 16 wrong tokens across a block's end, forgotten, then the right ones.
+      const s = new Session(model, options);
+      s.prefill([...PROMPT, ...Array.from({ length: 16 }, (_, i) => 20 + i)]);
+      s.truncate(PROMPT.length);
+      assert.deepEqual(s.prefill([7, 9]), expected, `${mode}: truncated`);
+      assert.throws(() => s.truncate(8), RangeError);
+      // The 7 positions (one block, partly full) move to an everyRow session.
+      const rows = new Session(everyRowModel(model)!, { ...options, everyRow: true });
+      rows.adopt(s.blocks, s.position);
+      s.reset();
+      const vocab = expected.length;
+      const next = alone([...PROMPT, 7, 9, 11]);
+      assert.deepEqual(rows.prefill([11, 13]).slice(0, vocab), next, `${mode}: adopted`);
+      rows.reset();
+      assert.equal(pool.freeBlocks, 8);
+    });
   });
 }
 
@@ -281,12 +275,7 @@ Deno.test("Sessions of other graphs or everyRow step in turn, each as alone", as
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`A ${variant} step keeps activations in the kernels' memory: same logits as copying them, returned as copies`, async () => {
-    const model = await loadModel(
-      new URL(
-        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
-        import.meta.url,
-      ).pathname,
-    );
+    const model = await loadModel(storiesArchive(variant));
     const kernels = await loadKernels({ threads: 1 });
     const options = { kernels, capacity: 4, adaptiveThreads: false };
     try {
@@ -329,12 +318,7 @@ for (const variant of ["f32", "q40"]) {
 
 for (const variant of ["f32", "q40"]) {
   Deno.test(`A ${variant} run that fills its run arena reuses what its dead values held: same logits as copying`, async () => {
-    const model = await loadModel(
-      new URL(
-        `../../../shared/fixtures/stories260K/nnef/stories260K_${variant}.nnef.tgz`,
-        import.meta.url,
-      ).pathname,
-    );
+    const model = await loadModel(storiesArchive(variant));
     const kernels = await loadKernels({ threads: 1, runArenaBytes: 12 * 1024 });
     const options = { kernels, adaptiveThreads: false };
     const long = Array.from({ length: 48 }, (_, i) => 1 + (i * 37) % 500);
