@@ -351,6 +351,7 @@ const OPENAI_CHAT = {
     "logit_bias",
     "stream_options",
     "response_format",
+    "prediction",
     "__proto__",
     "constructor",
   ],

@@ -95,6 +95,16 @@ Deno.test("chat completions with a prediction: a sampled answer with a seed is t
   assert.ok(predicted.accepted > 0);
 });
 
+Deno.test("chat completions with a prediction far longer than the answer: the same answer", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const plain = await answer(client, undefined);
+  // Under the body limit; read no further than the 60 tokens of the answer can reach.
+  const long = plain.texts[0]! + " and then".repeat(350_000);
+  const predicted = await answer(client, long);
+  assert.deepEqual(predicted.texts, plain.texts);
+});
+
 Deno.test("chat completions refuse a prediction that is not content, naming the field", async () => {
   await using server = await startServer();
   const cases: [unknown, string][] = [
