@@ -95,6 +95,25 @@ Deno.test("chat completions with a prediction: a sampled answer with a seed is t
   assert.ok(predicted.accepted > 0);
 });
 
+Deno.test("chat completions with a prediction: the same log-probabilities, each token's from the logits after exactly the tokens before it", async () => {
+  await using server = await startServer();
+  const client = server.client();
+  const ask = (prediction?: string) =>
+    client.chat.completions.create({
+      model: "stories260K",
+      messages: CHAT,
+      max_tokens: 30,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+      ...(prediction === undefined ? {} : { prediction: { type: "content", content: prediction } }),
+    });
+  const plain = await ask();
+  const predicted = await ask(plain.choices[0]!.message.content!);
+  assert.ok(predicted.usage!.completion_tokens_details!.accepted_prediction_tokens! > 0);
+  assert.deepEqual(predicted.choices[0]!.logprobs, plain.choices[0]!.logprobs);
+});
+
 Deno.test("chat completions with a prediction far longer than the answer: the same answer", async () => {
   await using server = await startServer();
   const client = server.client();
