@@ -159,7 +159,7 @@ export const CHAT_FIELDS: FieldTable = {
   reasoning_effort: honoured(
     "none or minimal sets a thinking model's enable_thinking false, others true",
   ),
-  verbosity: refused("the model has no verbosity setting"),
+  verbosity: refused("the model has no verbosity setting", (v) => v === "medium"),
   audio: refused("text output only"),
   modalities: refused(
     "text output only",

@@ -87,6 +87,10 @@ Deno.test("refused and unknown fields are 400s naming the field; default values 
     client.chat.completions.create({ ...chat, audio: { voice: "alloy", format: "mp3" } }),
     rejectsWith(400, "audio", "unsupported_parameter"),
   );
+  await assert.rejects(
+    client.chat.completions.create({ ...chat, verbosity: "low" }),
+    rejectsWith(400, "verbosity", "unsupported_parameter"),
+  );
   // stories260K's vocabulary has no fill-in-the-middle tokens.
   await assert.rejects(
     client.completions.create({ model: "stories260K", prompt: "Once", suffix: " end." }),
@@ -119,6 +123,7 @@ Deno.test("refused and unknown fields are 400s naming the field; default values 
     n: 1,
     store: false,
     modalities: ["text"],
+    verbosity: "medium",
     user: "someone",
     metadata: { run: "1" },
     service_tier: "auto",
