@@ -97,7 +97,8 @@ export interface GenerateOptions {
   /**
    * The text the answer is expected to repeat for the most part (OpenAI's predicted outputs):
    * its tokens are fed as guesses, and every one the sampling confirms is a token without a
-   * step of its own. The answer is the same with or without it.
+   * step of its own. The answer is the same with or without it. A model that gives no
+   * prompt's scores (`scoresPrompts` false) makes no guesses.
    */
   readonly prediction?: string;
 }
@@ -552,7 +553,8 @@ export class InferenceService {
       ) return null;
       return generated.length >= limit ? null : id;
     };
-    const draft = options.prediction === undefined
+    // Guesses run on the graph that gives every position's logits, as a prompt's scoring does.
+    const draft = options.prediction === undefined || !this.scoresPrompts
       ? null
       : new PredictionDraft(this.#predictionTokens(options.prediction, limit));
     const run = this.#model.submit({

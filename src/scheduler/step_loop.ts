@@ -594,8 +594,10 @@ export class BatchScheduler<S extends StepSequence> {
       if (!this.#running.includes(live)) continue;
       const guesses = this.#guesses(live);
       // Guesses take free blocks only: they never pause another sequence.
-      if (guesses.length > 0 && live.seq!.reserve(live.fed.length + 1 + guesses.length)) {
-        this.#switchKind(live, "rows");
+      if (
+        guesses.length > 0 && live.seq!.reserve(live.fed.length + 1 + guesses.length) &&
+        this.#switchKind(live, "rows")
+      ) {
         work.push({ live, ids: [...live.pending, ...guesses] });
       } else if (this.#running.includes(live) && this.#reserve(live, live.fed.length + 1)) {
         this.#switchKind(live, kindOf(live.request));
@@ -636,17 +638,24 @@ export class BatchScheduler<S extends StepSequence> {
 
   /**
    * Moves `live` to a sequence of `kind` that adopts its blocks and positions (no copy: the
-   * same blocks, referenced by the new sequence before the old one lets them go).
+   * same blocks, referenced by the new sequence before the old one lets them go); false when
+   * the model cannot make such a sequence.
    */
-  #switchKind(live: Live<S>, kind: SequenceKind): void {
-    if (live.kind === kind) return;
+  #switchKind(live: Live<S>, kind: SequenceKind): boolean {
+    if (live.kind === kind) return true;
+    let seq: S | undefined = this.#free[kind].pop();
+    try {
+      seq ??= this.model.newSequence(kind);
+    } catch {
+      return false;
+    }
     const old = live.seq!;
-    const seq = this.#free[kind].pop() ?? this.model.newSequence(kind);
     seq.adopt(old.blocks, old.position);
     old.reset();
     this.#free[live.kind].push(old);
     live.seq = seq;
     live.kind = kind;
+    return true;
   }
 
   /** Blocks for `positions` of `live`, evicting cached blocks, then pausing the youngest others. */

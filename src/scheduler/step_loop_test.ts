@@ -348,7 +348,7 @@ Deno.test("BatchScheduler gives each prompt row once when its sequence is paused
   assert.deepEqual(third.rows, eachPrefix(model, prompts[2]!));
 });
 
-Deno.test("BatchScheduler ends a sequence its model cannot make, and runs the others", async () => {
+Deno.test("BatchScheduler ends a sequence its model cannot make, runs the others, and one that guesses without its guesses", async () => {
   const model = await stories("stories260K_f32");
   const pool = new KvPool(cacheLayouts(model), { blocks: 8, kernels: null });
   const s = new BatchScheduler<Session>({
@@ -362,8 +362,14 @@ Deno.test("BatchScheduler ends a sequence its model cannot make, and runs the ot
   });
   const refused = s.submit({ prompt: [1, 2, 3], maxTokens: 0, hidden: true, next: () => null });
   const ran = greedy(s, prompt(5, 1), 3);
+  // Its guesses need a "rows" sequence: it runs without them.
+  const alone = (await greedy(scheduler(model, 64).scheduler, prompt(9, 2), 20)).ids;
+  const guessing = greedy(s, prompt(9, 2), 20, undefined, guessFrom(alone));
   await assert.rejects(refused.done, /no hidden sequences here/);
   assert.equal((await ran).ids.length, 3);
+  const guessed = await guessing;
+  assert.deepEqual(guessed.ids, alone);
+  assert.equal(guessed.acceptedGuesses + guessed.rejectedGuesses, 0);
   assert.equal(pool.freeBlocks + s.prefixCache.size, 8);
 });
 
