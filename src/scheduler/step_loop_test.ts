@@ -449,3 +449,27 @@ Deno.test("BatchScheduler sizes prompt chunks by the steps that carry them, not 
   assert.ok(long.ids.length === 2);
   assert.ok(Math.max(...chunks) >= 50, `prompt chunks ${chunks.join(", ")}`);
 });
+
+Deno.test("BatchScheduler gives a prompt that no sequence decodes beside four times the step", async () => {
+  // Every token of a step costs 1 ms more: 100 ms hold about 100 tokens.
+  const chunks: number[] = [];
+  const { scheduler: s } = scheduler(
+    await stories("stories260K_f32"),
+    64,
+    { stepMs: 100 },
+    async (work) => {
+      const tokens = work.reduce((n, w) => n + w.ids.length, 0);
+      await new Promise((r) => setTimeout(r, tokens));
+      for (const w of work) if (w.ids.length > 1) chunks.push(w.ids.length);
+    },
+  );
+  await greedy(s, prompt(300, 9), 1);
+  assert.deepEqual(chunks, [300]);
+  chunks.length = 0;
+  const decoding = greedy(s, prompt(3, 7), 40);
+  while (chunks.length === 0) await new Promise((r) => setTimeout(r, 5));
+  chunks.length = 0;
+  await greedy(s, prompt(300, 8), 1);
+  await decoding;
+  assert.ok(chunks.length >= 2 && Math.max(...chunks) <= 150, `prompt chunks ${chunks.join(", ")}`);
+});
