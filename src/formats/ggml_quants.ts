@@ -29,6 +29,22 @@ function f16At(bytes: Uint8Array, at: number): number {
   return f16ToF32(bytes[at]! | (bytes[at + 1]! << 8));
 }
 
+/**
+ * The f32 values of `bytes`, blocks of `blockBytes` bytes holding `values` values each:
+ * `fill(out, at, y)` writes the block at byte `at` into out[y..y + values].
+ */
+function dequantizeBlocks(
+  bytes: Uint8Array,
+  blockBytes: number,
+  values: number,
+  fill: (out: Float32Array, at: number, y: number) => void,
+): Float32Array {
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * values); // (blocks * values,)
+  for (let b = 0; b < blocks; b++) fill(out, b * blockBytes, b * values);
+  return out;
+}
+
 /** Sub-block `j`'s 6-bit scale and min from the 12 packed bytes at `at`. */
 function scaleMin(bytes: Uint8Array, at: number, j: number): [number, number] {
   const q = (i: number) => bytes[at + i]!;
@@ -41,15 +57,11 @@ function scaleMin(bytes: Uint8Array, at: number, j: number): [number, number] {
  * scales (12 bytes), [qh (32 bytes)], qs (128 bytes: two sub-blocks' nibbles a byte).
  */
 function dequantizeScaleMin(bytes: Uint8Array, blockBytes: number, bits5: boolean): Float32Array {
-  const blocks = bytes.length / blockBytes;
-  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * blockBytes;
+  return dequantizeBlocks(bytes, blockBytes, QK_K, (out, at, y) => {
     const d = f16At(bytes, at);
     const dmin = f16At(bytes, at + 2);
     const qh = at + 16;
     const qs = at + (bits5 ? 48 : 16);
-    let y = b * QK_K;
     for (let j = 0; j < QK_K / 64; j++) {
       const [s1, m1] = scaleMin(bytes, at + 4, 2 * j);
       const [s2, m2] = scaleMin(bytes, at + 4, 2 * j + 1);
@@ -58,13 +70,11 @@ function dequantizeScaleMin(bytes: Uint8Array, blockBytes: number, bits5: boolea
       for (let l = 0; l < 32; l++) {
         const q = bytes[qs + 32 * j + l]!;
         const high = bits5 ? bytes[qh + l]! : 0;
-        out[y + l] = f32(f32(d1 * ((q & 0xf) + (high & u1 ? 16 : 0))) - min1);
-        out[y + 32 + l] = f32(f32(d2 * ((q >> 4) + (high & u2 ? 16 : 0))) - min2);
+        out[y + 64 * j + l] = f32(f32(d1 * ((q & 0xf) + (high & u1 ? 16 : 0))) - min1);
+        out[y + 64 * j + 32 + l] = f32(f32(d2 * ((q >> 4) + (high & u2 ? 16 : 0))) - min2);
       }
-      y += 64;
     }
-  }
-  return out;
+  });
 }
 
 /** Q4_K super-blocks (144 bytes each) as f32. */
@@ -82,11 +92,7 @@ export function dequantizeQ5K(bytes: Uint8Array): Float32Array {
  * bytes: two high bits each), scales (16 int8), d (f16).
  */
 export function dequantizeQ6K(bytes: Uint8Array): Float32Array {
-  const blockBytes = KQUANT_BLOCK_BYTES.q6k;
-  const blocks = bytes.length / blockBytes;
-  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * blockBytes;
+  return dequantizeBlocks(bytes, KQUANT_BLOCK_BYTES.q6k, QK_K, (out, at, y0) => {
     const d = f16At(bytes, at + 208);
     const scale = (i: number) => f32(d * ((bytes[at + 192 + i]! << 24) >> 24));
     for (let half = 0; half < 2; half++) {
@@ -94,7 +100,7 @@ export function dequantizeQ6K(bytes: Uint8Array): Float32Array {
         at + 64 * half,
         at + 128 + 32 * half,
         8 * half,
-        b * QK_K + 128 * half,
+        y0 + 128 * half,
       ];
       for (let l = 0; l < 32; l++) {
         const is = l >> 4;
@@ -110,8 +116,7 @@ export function dequantizeQ6K(bytes: Uint8Array): Float32Array {
         out[y + 96 + l] = f32(scale(sc + is + 6) * q4);
       }
     }
-  }
-  return out;
+  });
 }
 
 /**
@@ -119,14 +124,10 @@ export function dequantizeQ6K(bytes: Uint8Array): Float32Array {
  * 4-bit min high), qs (64 bytes: four 2-bit values a byte), d, dmin (f16).
  */
 export function dequantizeQ2K(bytes: Uint8Array): Float32Array {
-  const blockBytes = KQUANT_BLOCK_BYTES.q2k;
-  const blocks = bytes.length / blockBytes;
-  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * blockBytes;
+  return dequantizeBlocks(bytes, KQUANT_BLOCK_BYTES.q2k, QK_K, (out, at, y0) => {
     const d = f16At(bytes, at + 80);
     const dmin = f16At(bytes, at + 82);
-    let [y, is] = [b * QK_K, 0];
+    let [y, is] = [y0, 0];
     for (let half = 0; half < 2; half++) {
       const q = at + 16 + 32 * half;
       for (let shift = 0; shift < 8; shift += 2) {
@@ -139,8 +140,7 @@ export function dequantizeQ2K(bytes: Uint8Array): Float32Array {
         }
       }
     }
-  }
-  return out;
+  });
 }
 
 /**
@@ -149,12 +149,8 @@ export function dequantizeQ2K(bytes: Uint8Array): Float32Array {
  * scales, offset by 32), d (f16).
  */
 export function dequantizeQ3K(bytes: Uint8Array): Float32Array {
-  const blockBytes = KQUANT_BLOCK_BYTES.q3k;
-  const blocks = bytes.length / blockBytes;
-  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
   const scales = new Int32Array(16);
-  for (let b = 0; b < blocks; b++) {
-    const at = b * blockBytes;
+  return dequantizeBlocks(bytes, KQUANT_BLOCK_BYTES.q3k, QK_K, (out, at, y0) => {
     const d = f16At(bytes, at + 108);
     // Scale i: its low four bits from byte i % 8 (low or high nibble by i / 8), its top two
     // from byte 8 + i % 4 (bits 2 (i / 4) and up).
@@ -163,7 +159,7 @@ export function dequantizeQ3K(bytes: Uint8Array): Float32Array {
       const high = (bytes[at + 104 + (i % 4)]! >> (2 * (i >> 2))) & 3;
       scales[i] = (low | (high << 4)) - 32;
     }
-    let [y, is, m] = [b * QK_K, 0, 1];
+    let [y, is, m] = [y0, 0, 1];
     for (let half = 0; half < 2; half++) {
       const q = at + 32 + 32 * half;
       for (let shift = 0; shift < 8; shift += 2) {
@@ -178,8 +174,7 @@ export function dequantizeQ3K(bytes: Uint8Array): Float32Array {
         m <<= 1;
       }
     }
-  }
-  return out;
+  });
 }
 
 /** Bytes of a 32-value block of the older types. */
@@ -187,14 +182,10 @@ export const BLOCK32_BYTES = { q41: 20, q50: 22, q51: 24, q80: 34, iq4nl: 18 } a
 
 /** Q8_0 blocks (34 bytes each: d (f16), 32 int8) as f32. */
 export function dequantizeQ80(bytes: Uint8Array): Float32Array {
-  const blocks = bytes.length / BLOCK32_BYTES.q80;
-  const out = new Float32Array(blocks * 32); // (blocks * 32,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * BLOCK32_BYTES.q80;
+  return dequantizeBlocks(bytes, BLOCK32_BYTES.q80, 32, (out, at, y) => {
     const d = f16At(bytes, at);
-    for (let j = 0; j < 32; j++) out[b * 32 + j] = f32(((bytes[at + 2 + j]! << 24) >> 24) * d);
-  }
-  return out;
+    for (let j = 0; j < 32; j++) out[y + j] = f32(((bytes[at + 2 + j]! << 24) >> 24) * d);
+  });
 }
 
 /**
@@ -203,11 +194,8 @@ export function dequantizeQ80(bytes: Uint8Array): Float32Array {
  * 16; Q4_1 and Q5_1 add m.
  */
 function dequantizeBlock32(bytes: Uint8Array, blockBytes: number, min: boolean, bits5: boolean) {
-  const blocks = bytes.length / blockBytes;
-  const out = new Float32Array(blocks * 32); // (blocks * 32,)
   const center = bits5 && !min ? 16 : 0;
-  for (let b = 0; b < blocks; b++) {
-    const at = b * blockBytes;
+  return dequantizeBlocks(bytes, blockBytes, 32, (out, at, y) => {
     const d = f16At(bytes, at);
     const m = min ? f16At(bytes, at + 2) : 0;
     const high = at + (min ? 4 : 2);
@@ -220,11 +208,10 @@ function dequantizeBlock32(bytes: Uint8Array, blockBytes: number, min: boolean, 
       const q = bytes[qs + j]!;
       const x0 = ((q & 0xf) | (((qh >>> j) << 4) & 0x10)) - center;
       const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - center;
-      out[b * 32 + j] = min ? f32(f32(x0 * d) + m) : f32(x0 * d);
-      out[b * 32 + j + 16] = min ? f32(f32(x1 * d) + m) : f32(x1 * d);
+      out[y + j] = min ? f32(f32(x0 * d) + m) : f32(x0 * d);
+      out[y + j + 16] = min ? f32(f32(x1 * d) + m) : f32(x1 * d);
     }
-  }
-  return out;
+  });
 }
 
 /** Q4_1 blocks (20 bytes each: d, m, 16 bytes of nibbles) as f32: `d * q + m`. */
@@ -250,13 +237,9 @@ const IQ4_NL_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 
  * llama.cpp writes where a Q2_K or Q3_K file's row is no multiple of 256).
  */
 export function dequantizeIQ4NL(bytes: Uint8Array): Float32Array {
-  const blocks = bytes.length / BLOCK32_BYTES.iq4nl;
-  const out = new Float32Array(blocks * 32); // (blocks * 32,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * BLOCK32_BYTES.iq4nl;
-    levels32(bytes, at + 2, f16At(bytes, at), out, b * 32);
-  }
-  return out;
+  return dequantizeBlocks(bytes, BLOCK32_BYTES.iq4nl, 32, (out, at, y) => {
+    levels32(bytes, at + 2, f16At(bytes, at), out, y);
+  });
 }
 
 /** out[y..y + 32] = dl * level[q] of the 16 bytes of nibbles at qs, low nibbles first. */
@@ -274,18 +257,13 @@ function levels32(bytes: Uint8Array, qs: number, dl: number, out: Float32Array, 
  * 8 sub-blocks of 32 values `d * (scale - 32) * level[q]`, low nibbles the first 16 values.
  */
 export function dequantizeIQ4XS(bytes: Uint8Array): Float32Array {
-  const blockBytes = KQUANT_BLOCK_BYTES.iq4xs;
-  const blocks = bytes.length / blockBytes;
-  const out = new Float32Array(blocks * QK_K); // (blocks * 256,)
-  for (let b = 0; b < blocks; b++) {
-    const at = b * blockBytes;
+  return dequantizeBlocks(bytes, KQUANT_BLOCK_BYTES.iq4xs, QK_K, (out, at, y) => {
     const d = f16At(bytes, at);
     const high = bytes[at + 2]! | (bytes[at + 3]! << 8);
     for (let s = 0; s < QK_K / 32; s++) {
       const low = (bytes[at + 4 + (s >> 1)]! >> (4 * (s & 1))) & 0xf;
       const dl = f32(d * ((low | (((high >> (2 * s)) & 3) << 4)) - 32));
-      levels32(bytes, at + 8 + 16 * s, dl, out, b * QK_K + 32 * s);
+      levels32(bytes, at + 8 + 16 * s, dl, out, y + 32 * s);
     }
-  }
-  return out;
+  });
 }
