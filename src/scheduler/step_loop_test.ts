@@ -427,19 +427,31 @@ Deno.test("BatchScheduler with prefixCache false computes a repeated prompt agai
   assert.equal(pool.freeBlocks, 64);
 });
 
-Deno.test("BatchScheduler sizes prompt chunks by the steps that carry them, not by decode steps", async () => {
-  // Every step costs 40 ms more, as if it read every weight: a decode step's cost per token
-  // is then 20-40 ms, which would cut a later prompt into chunks of the 16-token minimum.
+/**
+ * A scheduler of 100 ms steps over stories260K whose steps of `tokens` tokens each take
+ * `extraMs(tokens)` more; `chunks` gets the size of every prompt chunk they carry.
+ */
+async function slowedScheduler(
+  extraMs: (tokens: number) => number,
+): Promise<{ s: BatchScheduler<Session>; chunks: number[] }> {
   const chunks: number[] = [];
   const { scheduler: s } = scheduler(
     await stories("stories260K_f32"),
     64,
     { stepMs: 100 },
     async (work) => {
-      await new Promise((r) => setTimeout(r, 40));
+      const tokens = work.reduce((n, w) => n + w.ids.length, 0);
+      await new Promise((r) => setTimeout(r, extraMs(tokens)));
       for (const w of work) if (w.ids.length > 1) chunks.push(w.ids.length);
     },
   );
+  return { s, chunks };
+}
+
+Deno.test("BatchScheduler sizes prompt chunks by the steps that carry them, not by decode steps", async () => {
+  // Every step costs 40 ms more, as if it read every weight: a decode step's cost per token
+  // is then 20-40 ms, which would cut a later prompt into chunks of the 16-token minimum.
+  const { s, chunks } = await slowedScheduler(() => 40);
   const decoding = greedy(s, prompt(3, 7), 30);
   while (chunks.length === 0) await new Promise((r) => setTimeout(r, 5));
   await new Promise((r) => setTimeout(r, 200)); // a few decode steps
@@ -452,17 +464,7 @@ Deno.test("BatchScheduler sizes prompt chunks by the steps that carry them, not 
 
 Deno.test("BatchScheduler gives a prompt that no sequence decodes beside four times the step", async () => {
   // Every token of a step costs 1 ms more: 100 ms hold about 100 tokens.
-  const chunks: number[] = [];
-  const { scheduler: s } = scheduler(
-    await stories("stories260K_f32"),
-    64,
-    { stepMs: 100 },
-    async (work) => {
-      const tokens = work.reduce((n, w) => n + w.ids.length, 0);
-      await new Promise((r) => setTimeout(r, tokens));
-      for (const w of work) if (w.ids.length > 1) chunks.push(w.ids.length);
-    },
-  );
+  const { s, chunks } = await slowedScheduler((tokens) => tokens);
   await greedy(s, prompt(300, 9), 1);
   assert.deepEqual(chunks, [300]);
   chunks.length = 0;
