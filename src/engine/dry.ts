@@ -23,25 +23,29 @@ export interface DryOptions {
 const F32_MAX_LOG = 88.7;
 
 /**
- * Subtracts DRY's penalties from `logits` (vocab,) after `history` (the prompt and the tokens
- * generated): for each earlier place where the history's latest n tokens (none of them one of
+ * Subtracts DRY's penalties from `logits` (vocab,) after the history, `prompt` then
+ * `generated`: for each earlier place where the history's latest n tokens (none of them one of
  * the `breakers`, see {@link breakerTokens}) occurred and were followed by token t,
  * n >= `allowedLength`, t's logit loses multiplier * base^(n - allowedLength), for the longest
  * such n.
  */
 export function applyDry(
   logits: Float32Array,
-  history: ArrayLike<number>,
+  prompt: readonly number[],
+  generated: readonly number[],
   dry: DryOptions,
   breakers: ReadonlySet<number>,
   scratch?: Int32Array,
 ): void {
-  const length = Math.min(history.length, dry.lastN);
+  const total = prompt.length + generated.length;
+  const length = Math.min(total, dry.lastN);
   if (dry.multiplier <= 0 || dry.base < 1 || length < 2) return;
   // The window, latest token first.
   const r = scratch && scratch.length >= 2 * length ? scratch : new Int32Array(2 * length);
-  const start = history.length - length;
-  for (let i = 0; i < length; i++) r[i] = history[start + length - 1 - i]!;
+  for (let i = 0; i < length; i++) {
+    const at = total - 1 - i;
+    r[i] = at < prompt.length ? prompt[at]! : generated[at - prompt.length]!;
+  }
   // A repeat cannot reach past the latest breaker.
   let limit = 0;
   while (limit < length && !breakers.has(r[limit]!)) limit++;

@@ -18,7 +18,9 @@ function penalties(
   vocab = 10,
 ): number[] {
   const logits = new Float32Array(vocab);
-  applyDry(logits, history, dry, breakers);
+  // Half of it as the prompt, half as generated.
+  const half = history.length >> 1;
+  applyDry(logits, history.slice(0, half), history.slice(half), dry, breakers);
   return Array.from(logits, (v) => (v === 0 ? 0 : -v));
 }
 

@@ -77,9 +77,8 @@ export class Sampler {
   #ids: Int32Array = new Int32Array(0);
   #bins: Float64Array = new Float64Array(BINS);
   #edge: Int32Array = new Int32Array(0);
-  /** What DRY looks at: the prompt, then the tokens generated so far. */
-  readonly #history: number[];
-  readonly #promptLength: number;
+  /** The tokens before the generated ones, which DRY looks at too. */
+  readonly #prompt: readonly number[];
   readonly #breakers: ReadonlySet<number>;
   #dryScratch: Int32Array = new Int32Array(0);
   /** Mirostat's cut, in bits of surprise. */
@@ -98,8 +97,7 @@ export class Sampler {
   ) {
     this.#options = options;
     this.#breakers = breakers;
-    this.#history = options.dry ? [...prompt] : [];
-    this.#promptLength = this.#history.length;
+    this.#prompt = prompt;
     this.#mu = 2 * (options.mirostat?.tau ?? 0);
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
     this.#state = BigInt.asUintN(64, BigInt(Math.floor(seed)) * 0x9e3779b97f4a7c15n + 1n);
@@ -139,10 +137,9 @@ export class Sampler {
       }
       applyPenalties(x, generated, o);
       if (dry) {
-        const history = this.#followed(generated);
-        const length = 2 * Math.min(history.length, o.dry!.lastN);
+        const length = 2 * Math.min(this.#prompt.length + generated.length, o.dry!.lastN);
         if (this.#dryScratch.length < length) this.#dryScratch = new Int32Array(2 * length);
-        applyDry(x, history, o.dry!, this.#breakers, this.#dryScratch);
+        applyDry(x, this.#prompt, generated, o.dry!, this.#breakers, this.#dryScratch);
       }
       if (allowed !== undefined) {
         for (let i = 0; i < vocab; i++) if (allowed[i] === 0) x[i] = -Infinity;
@@ -270,17 +267,6 @@ export class Sampler {
     const ids = this.#ids;
     for (let i = 0; i < count; i++) ids[i] = i;
     return ids;
-  }
-
-  /** The prompt followed by `generated`, kept up to date as it grows. */
-  #followed(generated: readonly number[]): readonly number[] {
-    const history = this.#history;
-    const have = history.length - this.#promptLength;
-    if (generated.length < have) history.length = this.#promptLength;
-    for (let i = history.length - this.#promptLength; i < generated.length; i++) {
-      history.push(generated[i]!);
-    }
-    return history;
   }
 
   /** Draws one of `count` tokens (the first ids, or 0..count-1 without ids) by weight. */
