@@ -612,7 +612,7 @@ export class BatchScheduler<S extends StepSequence> {
         this.#switchKind(live, "rows")
       ) {
         work.push({ live, ids: [...live.pending, ...guesses] });
-      } else if (this.#running.includes(live) && this.#reserve(live, live.fed.length + 1)) {
+      } else if (this.#reserve(live, live.fed.length + 1)) {
         this.#switchKind(live, kindOf(live.request));
         work.push({ live, ids: live.pending.slice() });
       }
