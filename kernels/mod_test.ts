@@ -730,36 +730,62 @@ Deno.test("attentionPaged with a window gives each row contiguous attention over
   }
 });
 
+/**
+ * Shapes whose rows `attention_paged` reads two at a time (two rows, or two heads of one kv
+ * head), beside one at a time: f16 and f32 items, grouped and plain heads, head dims with and
+ * without a tail of fewer than 16 or 4 items.
+ */
+const PAIRED_ROWS = [
+  { s: NINETEEN_ROWS, kv: NINETEEN_ROWS_KV },
+  ...[7, 20, 64].map((headDim) => ({
+    s: {
+      ...NINETEEN_ROWS,
+      m: 6,
+      nHeads: 3,
+      nKvHeads: 3,
+      headDim,
+      kvLen: 40,
+      qPos0: 34,
+      item: "f32" as const,
+    },
+    kv: { nKvHeads: 3, headDim, blockSize: 16, item: "f32" as const },
+  })),
+  {
+    s: { ...NINETEEN_ROWS, m: 3, nHeads: 6, nKvHeads: 2, headDim: 20, kvLen: 23, qPos0: 20 },
+    kv: { ...NINETEEN_ROWS_KV, headDim: 20 },
+  },
+];
+
 Deno.test("attentionPaged gives each query row the bits of its m = 1 result, 1 and 2 threads alike", async () => {
-  const results: Float32Array[] = [];
-  for (const threads of [1, 2]) {
-    await withKernels({ threads }, (kernels) => {
-      const s = NINETEEN_ROWS;
-      const kv = NINETEEN_ROWS_KV;
-      const k = pagedCase(kernels, kv, s.kvLen, 131);
-      const v = pagedCase(kernels, kv, s.kvLen, 132);
-      const qLen = s.nHeads * s.headDim;
-      const [qo, out, one] = [
-        put(kernels, randomF32(s.m * qLen, 133)),
-        kernels.alloc(s.m * qLen * 4),
-        kernels.alloc(qLen * 4),
-      ];
-      kernels.attentionPaged(qo, out, k.base, v.base, k.table, s);
-      const batch = read(kernels, out, s.m * qLen);
-      assertRowsMatchSingle(batch, qLen, (t) => {
-        const qPos0 = s.qPos0 + t;
-        kernels.attentionPaged(qo + t * qLen * 4, one, k.base, v.base, k.table, {
-          ...s,
-          m: 1,
-          qPos0,
-          kvLen: Math.min(s.kvLen, qPos0 + 1),
-        });
-        return read(kernels, one, qLen);
-      }, `paged, ${threads} threads`);
-      results.push(batch);
-    });
+  for (const [i, { s, kv }] of PAIRED_ROWS.entries()) {
+    const results: Float32Array[] = [];
+    for (const threads of [1, 2]) {
+      await withKernels({ threads }, (kernels) => {
+        const k = pagedCase(kernels, kv, s.kvLen, 131 + i);
+        const v = pagedCase(kernels, kv, s.kvLen, 231 + i);
+        const qLen = s.nHeads * s.headDim;
+        const [qo, out, one] = [
+          put(kernels, randomF32(s.m * qLen, 133)),
+          kernels.alloc(s.m * qLen * 4),
+          kernels.alloc(qLen * 4),
+        ];
+        kernels.attentionPaged(qo, out, k.base, v.base, k.table, s);
+        const batch = read(kernels, out, s.m * qLen);
+        assertRowsMatchSingle(batch, qLen, (t) => {
+          const qPos0 = s.qPos0 + t;
+          kernels.attentionPaged(qo + t * qLen * 4, one, k.base, v.base, k.table, {
+            ...s,
+            m: 1,
+            qPos0,
+            kvLen: Math.min(s.kvLen, qPos0 + 1),
+          });
+          return read(kernels, one, qLen);
+        }, `paged case ${i} (${s.item}, head dim ${s.headDim}), ${threads} threads`);
+        results.push(batch);
+      });
+    }
+    assert.deepEqual(results[0], results[1]);
   }
-  assert.deepEqual(results[0], results[1]);
 });
 
 Deno.test("attentionPagedMany gives every call the bits attentionPaged gives it alone, as one job or several", async () => {

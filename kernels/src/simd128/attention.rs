@@ -179,12 +179,15 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
     let first_block = first::<WINDOW>(s, r.t0) / bs;
     let mut b = first_block;
     while b * bs < longest {
-        p.each::<T, WINDOW>(&ic, r.k_base, b, |t, h, j0, n, rows, raw| {
-            let (q, at) = (r.q.add(t * row + h * hd), sc(t, h).add(b * bs + j0));
-            if raw {
-                scores_rows::<T>(&ic, q, rows, at, n, hd, s.scale);
+        p.each::<T, WINDOW>(&ic, r.k_base, b, |qs, count, j0, n, rows, raw| {
+            let q = qs.map(|(t, h)| r.q.add(t * row + h * hd));
+            let at = qs.map(|(t, h)| sc(t, h).add(b * bs + j0));
+            if count == 2 {
+                scores_rows::<F32, 2>(&(), q, rows, at, n, hd, s.scale);
+            } else if raw {
+                scores_rows::<T, 1>(&ic, [q[0]], rows, [at[0]], n, hd, s.scale);
             } else {
-                scores_rows::<F32>(&(), q, rows, at, n, hd, s.scale);
+                scores_rows::<F32, 1>(&(), [q[0]], rows, [at[0]], n, hd, s.scale);
             }
         });
         b += 1;
@@ -202,12 +205,16 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
     }
     let mut b = first_block;
     while b * bs < longest {
-        p.each::<T, WINDOW>(&ic, r.v_base, b, |t, h, j0, n, rows, raw| {
-            let (p, o) = (sc(t, h).add(b * bs + j0), r.out.add(t * row + h * hd));
-            if raw {
-                accumulate(&ic, p, Contiguous::<T>(rows, n, PhantomData), o, n, hd);
+        p.each::<T, WINDOW>(&ic, r.v_base, b, |qs, count, j0, n, rows, raw| {
+            let p = qs.map(|(t, h)| sc(t, h).add(b * bs + j0) as *const f32);
+            let o = qs.map(|(t, h)| r.out.add(t * row + h * hd));
+            let (f32s, items) = (Contiguous::<F32>(rows, n, PhantomData), Contiguous::<T>(rows, n, PhantomData));
+            if count == 2 {
+                accumulate::<_, 2>(&(), p, f32s, o, n, hd);
+            } else if raw {
+                accumulate::<_, 1>(&ic, [p[0]], items, [o[0]], n, hd);
             } else {
-                accumulate(&(), p, Contiguous::<F32>(rows, n, PhantomData), o, n, hd);
+                accumulate::<_, 1>(&(), [p[0]], f32s, [o[0]], n, hd);
             }
         });
         b += 1;
@@ -227,22 +234,24 @@ struct Pieces<'a> {
 }
 
 impl Pieces<'_> {
-    /// f(t, h, j0, n, rows, raw) for every query row t and head h reading rows j0..j0 + n of
-    /// block b (of kv head h / group), those of the block it sees: `rows` points at them as
-    /// f32, or in place when `raw`.
+    /// f(qs, count, j0, n, rows, raw) for every query row t and head h reading rows j0..j0 + n
+    /// of block b (of kv head h / group), those of the block it sees: `rows` points at them as
+    /// f32, or in place when `raw`. Two (t, h) that read the same rows come together in `qs`
+    /// (`count` 2), so that each row read serves both; one comes alone as `qs[0]` (`count` 1).
     #[inline(always)]
     unsafe fn each<T: Item, const WINDOW: bool>(
         &self,
         ic: &T::C,
         base: *const u8,
         b: usize,
-        mut f: impl FnMut(usize, usize, usize, usize, *const u8, bool),
+        mut f: impl FnMut([(usize, usize); 2], usize, usize, usize, *const u8, bool),
     ) {
         let (r, s) = (self.r, self.s);
         let (hd, bs) = (s.kv.head_dim, s.kv.block_size);
         let avail = rows_in(self.longest, b, bs);
         let step = if self.piece == 0 { avail } else { self.piece };
         let raw = self.piece == 0;
+        let item = if raw { T::BYTES } else { 4 };
         let block = base.add(*r.table.add(b) as usize * s.kv.block_stride());
         for g in self.g0..self.g1 {
             let src = block.add(s.kv.head_start(g));
@@ -255,6 +264,9 @@ impl Pieces<'_> {
                 } else {
                     as_f32::<T>(ic, at, self.converted, j1 - j0, hd)
                 };
+                let from = |start: usize| rows.add((start - j0) * hd * item);
+                // A (t, h) and its rows start..end, waiting for a second one reading the same.
+                let mut held: Option<((usize, usize), usize, usize)> = None;
                 for t in r.t0..r.t1 {
                     let end = rows_in(s.visible(t), b, bs);
                     // The row's window may start inside this piece, or after it.
@@ -264,11 +276,22 @@ impl Pieces<'_> {
                     if end <= start {
                         continue;
                     }
-                    let item = if raw { T::BYTES } else { 4 };
-                    let at = rows.add((start - j0) * hd * item);
                     for h in heads_of(g, self.group, r.h0, r.h1) {
-                        f(t, h, start, end - start, at, raw);
+                        held = match held {
+                            Some((th, a, e)) if !raw && a == start && e == end => {
+                                f([th, (t, h)], 2, start, end - start, from(start), false);
+                                None
+                            }
+                            Some((th, a, e)) => {
+                                f([th, th], 1, a, e - a, from(a), raw);
+                                Some(((t, h), start, end))
+                            }
+                            None => Some(((t, h), start, end)),
+                        };
                     }
+                }
+                if let Some((th, a, e)) = held {
+                    f([th, th], 1, a, e - a, from(a), raw);
                 }
                 j0 = j1;
             }
@@ -356,11 +379,14 @@ unsafe fn attend<R: HeadRows>(
         } else {
             rows
         };
-        scores_rows::<R::Item>(&ic, q, k.block(b), scores.add(b * rows), n, hd, scale);
+        scores_rows::<R::Item, 1>(&ic, [q], k.block(b), [scores.add(b * rows)], n, hd, scale);
         b += 1;
     }
     softmax_row(scores, scores, len, c);
-    weighted_sum(&ic, scores, v, out, len, hd);
+    for i in 0..hd {
+        *out.add(i) = 0.0;
+    }
+    accumulate::<R, 1>(&ic, [scores as *const f32], v, [out], len, hd);
 }
 
 /// An item type of a KV cache, read as f32 (with constants `C`, built once per call).
@@ -472,23 +498,25 @@ impl<T: Item> HeadRows for Contiguous<T> {
     }
 }
 
-/// Scores of `len` consecutive key rows at kh: sc[j] = q . k_j * scale, each dot product in
-/// the order `generic::matmul::dot_f32` adds it (each step fused where `madd` fuses), eight or
-/// four keys at a time where they are.
+/// Scores of `len` consecutive key rows at kh against each of Q query rows: scs[q][j] =
+/// qs[q] . k_j * scale, each dot product in the order `generic::matmul::dot_f32` adds it (each
+/// step fused where `madd` fuses), whatever Q is: eight keys at a time for one query row, four
+/// for two (each key read once for both), then four, then one.
 #[inline(always)]
-unsafe fn scores_rows<T: Item>(
+unsafe fn scores_rows<T: Item, const Q: usize>(
     ic: &T::C,
-    q: *const f32,
+    qs: [*const f32; Q],
     kh: *const u8,
-    sc: *mut f32,
+    scs: [*mut f32; Q],
     len: usize,
     hd: usize,
     scale: f32,
 ) {
-    if T::SCALE != 1.0 && scaled_finite(q, hd - hd % 4, T::SCALE) {
-        scores_rows_with::<T, true>(ic, q, kh, sc, len, hd, scale);
+    let dv = hd - hd % 4;
+    if T::SCALE != 1.0 && qs.iter().all(|&q| scaled_finite(q, dv, T::SCALE)) {
+        scores_rows_with::<T, Q, true>(ic, qs, kh, scs, len, hd, scale);
     } else {
-        scores_rows_with::<T, false>(ic, q, kh, sc, len, hd, scale);
+        scores_rows_with::<T, Q, false>(ic, qs, kh, scs, len, hd, scale);
     }
 }
 
@@ -508,17 +536,17 @@ unsafe fn scaled_finite(q: *const f32, n: usize, scale: f32) -> bool {
 
 /// `scores_rows`; with `RAW`, the keys read by `load4_raw` and their `SCALE` moved onto q.
 #[inline(always)]
-unsafe fn scores_rows_with<T: Item, const RAW: bool>(
+unsafe fn scores_rows_with<T: Item, const Q: usize, const RAW: bool>(
     ic: &T::C,
-    q: *const f32,
+    qs: [*const f32; Q],
     kh: *const u8,
-    sc: *mut f32,
+    scs: [*mut f32; Q],
     len: usize,
     hd: usize,
     scale: f32,
 ) {
     let qscale = f32x4_splat(T::SCALE);
-    let qload = |i: usize| {
+    let qload = |q: *const f32, i: usize| {
         if RAW {
             f32x4_mul(loadf(q.add(i)), qscale)
         } else {
@@ -535,140 +563,143 @@ unsafe fn scores_rows_with<T: Item, const RAW: bool>(
     let dv = hd - hd % 4;
     let row = |j: usize| kh.add(j * hd * T::BYTES);
     let mut j = 0;
-    // Eight keys at a time: with four, the adds into each key's sum waited on each other.
-    while j + 8 <= len {
-        key_scores::<T, 8>(&qload, &kload, q, &row, sc, j, hd, scale);
-        j += 8;
+    // Eight accumulators at a time: with four, the adds into each one waited on each other.
+    if Q == 1 {
+        while j + 8 <= len {
+            key_scores::<T, Q, 8>(&qload, &kload, qs, &row, scs, j, hd, scale);
+            j += 8;
+        }
     }
     while j + 4 <= len {
-        key_scores::<T, 4>(&qload, &kload, q, &row, sc, j, hd, scale);
+        key_scores::<T, Q, 4>(&qload, &kload, qs, &row, scs, j, hd, scale);
         j += 4;
     }
     while j < len {
-        let mut a = f32x4_splat(0.0);
-        let mut i = 0;
-        while i < dv {
-            a = madd(qload(i), kload(row(j), i), a);
-            i += 4;
+        for (&q, &sc) in qs.iter().zip(scs.iter()) {
+            let mut a = f32x4_splat(0.0);
+            let mut i = 0;
+            while i < dv {
+                a = madd(qload(q, i), kload(row(j), i), a);
+                i += 4;
+            }
+            let mut sum = hsum_f32(a);
+            for i in dv..hd {
+                sum += *q.add(i) * T::value(row(j), i);
+            }
+            *sc.add(j) = sum * scale;
         }
-        let mut sum = hsum_f32(a);
-        for i in dv..hd {
-            sum += *q.add(i) * T::value(row(j), i);
-        }
-        *sc.add(j) = sum * scale;
         j += 1;
     }
 }
 
-/// sc[j..j + N] (N a multiple of 4) = scores of keys j..j + N, read by `kload` against q read
-/// by `qload`; items past hd - hd % 4 by `T::value`.
+/// scs[q][j..j + N] (N a multiple of 4) = scores of keys j..j + N, read by `kload` against
+/// each query row read by `qload`; items past hd - hd % 4 by `T::value`.
 #[inline(always)]
-unsafe fn key_scores<T: Item, const N: usize>(
-    qload: &impl Fn(usize) -> v128,
+unsafe fn key_scores<T: Item, const Q: usize, const N: usize>(
+    qload: &impl Fn(*const f32, usize) -> v128,
     kload: &impl Fn(*const u8, usize) -> v128,
-    q: *const f32,
+    qs: [*const f32; Q],
     row: &impl Fn(usize) -> *const u8,
-    sc: *mut f32,
+    scs: [*mut f32; Q],
     j: usize,
     hd: usize,
     scale: f32,
 ) {
     let dv = hd - hd % 4;
-    let mut a = [f32x4_splat(0.0); N];
+    let mut a = [[f32x4_splat(0.0); N]; Q];
     let mut i = 0;
     while i < dv {
-        let qv = qload(i);
-        for (r, ar) in a.iter_mut().enumerate() {
-            *ar = madd(qv, kload(row(j + r), i), *ar);
+        let qv = qs.map(|q| qload(q, i));
+        for r in 0..N {
+            let kv = kload(row(j + r), i);
+            for (aq, &qq) in a.iter_mut().zip(qv.iter()) {
+                aq[r] = madd(qq, kv, aq[r]);
+            }
         }
         i += 4;
     }
-    for h in (0..N).step_by(4) {
-        let mut sum = reduce4_f32(a[h], a[h + 1], a[h + 2], a[h + 3]);
-        for i in dv..hd {
-            let kv = f32x4(
-                T::value(row(j + h), i),
-                T::value(row(j + h + 1), i),
-                T::value(row(j + h + 2), i),
-                T::value(row(j + h + 3), i),
-            );
-            sum = f32x4_add(sum, f32x4_mul(kv, f32x4_splat(*q.add(i))));
+    for ((aq, &q), &sc) in a.iter().zip(qs.iter()).zip(scs.iter()) {
+        for h in (0..N).step_by(4) {
+            let mut sum = reduce4_f32(aq[h], aq[h + 1], aq[h + 2], aq[h + 3]);
+            for i in dv..hd {
+                let kv = f32x4(
+                    T::value(row(j + h), i),
+                    T::value(row(j + h + 1), i),
+                    T::value(row(j + h + 2), i),
+                    T::value(row(j + h + 3), i),
+                );
+                sum = f32x4_add(sum, f32x4_mul(kv, f32x4_splat(*q.add(i))));
+            }
+            storef(sc.add(j + h), f32x4_mul(sum, f32x4_splat(scale)));
         }
-        storef(sc.add(j + h), f32x4_mul(sum, f32x4_splat(scale)));
     }
 }
 
-/// out (hd) = sum_j p_j * V_j over the `len` value rows of `v`, in increasing j for every
-/// element (each sum starts from +0, as `accumulate` does from a zeroed out).
+/// outs[q] (hd) += sum_j ps[q][j] * V_j over the `len` rows of `v`, for each of Q query rows,
+/// in increasing j for every element, each sum starting from the value out holds, whatever Q
+/// is (each value row read once for all of them).
 #[inline(always)]
-unsafe fn weighted_sum<R: HeadRows>(
+unsafe fn accumulate<R: HeadRows, const Q: usize>(
     ic: &<R::Item as Item>::C,
-    p: *const f32,
+    ps: [*const f32; Q],
     v: R,
-    out: *mut f32,
-    len: usize,
-    hd: usize,
-) {
-    for i in 0..hd {
-        *out.add(i) = 0.0;
-    }
-    accumulate(ic, p, v, out, len, hd);
-}
-
-/// out (hd) += sum_j p_j * V_j over the `len` rows of `v`, in increasing j for every element,
-/// each sum starting from the value out holds.
-#[inline(always)]
-unsafe fn accumulate<R: HeadRows>(
-    ic: &<R::Item as Item>::C,
-    p: *const f32,
-    v: R,
-    out: *mut f32,
+    outs: [*mut f32; Q],
     len: usize,
     hd: usize,
 ) {
     let mut i = 0;
-    // Eight vectors at a time where they fit: with four, each one's adds waited on each other.
-    while i + 32 <= hd {
-        accumulate_vectors::<R, 8>(ic, p, v, out.add(i), len, hd, i);
-        i += 32;
+    // Eight accumulators at a time where they fit: with four, each one's adds waited on each
+    // other.
+    if Q == 1 {
+        while i + 32 <= hd {
+            accumulate_vectors::<R, Q, 8>(ic, ps, v, outs, len, hd, i);
+            i += 32;
+        }
     }
     while i + 16 <= hd {
-        accumulate_vectors::<R, 4>(ic, p, v, out.add(i), len, hd, i);
+        accumulate_vectors::<R, Q, 4>(ic, ps, v, outs, len, hd, i);
         i += 16;
     }
     while i + 4 <= hd {
-        accumulate_vectors::<R, 1>(ic, p, v, out.add(i), len, hd, i);
+        accumulate_vectors::<R, Q, 1>(ic, ps, v, outs, len, hd, i);
         i += 4;
     }
     while i < hd {
-        let mut a = *out.add(i);
-        for_rows(v, len, hd, |row, j| a += *p.add(j) * R::Item::value(row, i));
-        *out.add(i) = a;
+        for (&p, &out) in ps.iter().zip(outs.iter()) {
+            let mut a = *out.add(i);
+            for_rows(v, len, hd, |row, j| a += *p.add(j) * R::Item::value(row, i));
+            *out.add(i) = a;
+        }
         i += 1;
     }
 }
 
-/// `accumulate` of items i..i + 4N into out[0..4N]: f16 items read without their rebias,
-/// which goes onto p_j instead (the products keep their bits).
+/// `accumulate` of items i..i + 4N into each outs[q][i..i + 4N]: f16 items read without their
+/// rebias, which goes onto p_j instead (the products keep their bits).
 #[inline(always)]
-unsafe fn accumulate_vectors<R: HeadRows, const N: usize>(
+unsafe fn accumulate_vectors<R: HeadRows, const Q: usize, const N: usize>(
     ic: &<R::Item as Item>::C,
-    p: *const f32,
+    ps: [*const f32; Q],
     v: R,
-    out: *mut f32,
+    outs: [*mut f32; Q],
     len: usize,
     hd: usize,
     i: usize,
 ) {
-    let mut a: [v128; N] = core::array::from_fn(|c| loadf(out.add(4 * c)));
+    let mut a: [[v128; N]; Q] = outs.map(|o| core::array::from_fn(|c| loadf(o.add(i + 4 * c))));
     for_rows(v, len, hd, |row, j| {
-        let pj = f32x4_splat(*p.add(j) * R::Item::SCALE);
-        for (c, ac) in a.iter_mut().enumerate() {
-            *ac = madd(pj, R::Item::load4_raw(ic, row, i + 4 * c), *ac);
+        let pj = ps.map(|p| f32x4_splat(*p.add(j) * R::Item::SCALE));
+        for c in 0..N {
+            let vc = R::Item::load4_raw(ic, row, i + 4 * c);
+            for (aq, &pq) in a.iter_mut().zip(pj.iter()) {
+                aq[c] = madd(pq, vc, aq[c]);
+            }
         }
     });
-    for (c, ac) in a.iter().enumerate() {
-        storef(out.add(4 * c), *ac);
+    for (aq, &o) in a.iter().zip(outs.iter()) {
+        for (c, ac) in aq.iter().enumerate() {
+            storef(o.add(i + 4 * c), *ac);
+        }
     }
 }
 
