@@ -50,16 +50,33 @@ export const FIM_RENAMES: readonly (readonly [string, string])[] = [
   ["<issue_closed>", "<|fim_middle|>"],
 ];
 
+/**
+ * Two of SmolLM2's special tokens (11 and 12, notebook markers) and the names they take in a
+ * vocabulary of Mistral's, whose tool calls are `[TOOL_CALLS]...` or `[TOOL_CALLS]name[ARGS]...`.
+ */
+export const MISTRAL_RENAMES: readonly (readonly [string, string])[] = [
+  ["<jupyter_start>", "[TOOL_CALLS]"],
+  ["<jupyter_text>", "[ARGS]"],
+];
+
+/** `text` (a tokenizer file) with the tokens of `renames` renamed. */
+export function withNames(text: string, renames: readonly (readonly [string, string])[]): string {
+  return renames.reduce((t, [from, to]) => t.replaceAll(`"${from}"`, JSON.stringify(to)), text);
+}
+
 /** `text` (a tokenizer file) with the tokens of {@link FIM_RENAMES} renamed. */
 export function withFimNames(text: string): string {
-  return FIM_RENAMES.reduce((t, [from, to]) => t.replaceAll(`"${from}"`, JSON.stringify(to)), text);
+  return withNames(text, FIM_RENAMES);
 }
 
 /**
  * Writes a SmolLM2-shaped HF folder (random F16 weights, real tokenizer) into `folder`; with
- * `fim`, its vocabulary has fill-in-the-middle tokens in place of three issue markers.
+ * `renames` (such as {@link FIM_RENAMES}), its vocabulary has special tokens renamed.
  */
-export async function writeTinySmolLM2(folder: string, fim = false): Promise<void> {
+export async function writeTinySmolLM2(
+  folder: string,
+  renames: readonly (readonly [string, string])[] = [],
+): Promise<void> {
   await Deno.mkdir(folder, { recursive: true });
   const c = CONFIG;
   const kv = c.num_key_value_heads * c.head_dim;
@@ -89,7 +106,7 @@ export async function writeTinySmolLM2(folder: string, fim = false): Promise<voi
   await Deno.writeTextFile(join(folder, "config.json"), JSON.stringify(CONFIG, null, 2));
   for (const file of TOKENIZER_FILES) {
     const text = await Deno.readTextFile(join(SMOLLM2_TOKENIZER, file));
-    await Deno.writeTextFile(join(folder, file), fim ? withFimNames(text) : text);
+    await Deno.writeTextFile(join(folder, file), withNames(text, renames));
   }
 }
 

@@ -18,17 +18,18 @@ export function smolLM2Service(): Promise<InferenceService> {
 
 /**
  * The tiny SmolLM2 converted and loaded afresh as `modelId`, with `chatTemplate` in place of
- * SmolLM2's own when given, and with `fim` fill-in-the-middle tokens in its vocabulary.
+ * SmolLM2's own when given, and special tokens renamed by `renames` (fill-in-the-middle ones,
+ * Mistral's tool-call markers).
  */
 export async function loadTinySmolLM2(
   modelId: string,
   chatTemplate?: string,
-  fim = false,
+  renames: readonly (readonly [string, string])[] = [],
 ): Promise<InferenceService> {
   const root = await Deno.makeTempDir({ prefix: "rill_smollm2_" });
   try {
     const folder = join(root, "hf");
-    await writeTinySmolLM2(folder, fim);
+    await writeTinySmolLM2(folder, renames);
     if (chatTemplate !== undefined) {
       await Deno.writeTextFile(join(folder, "chat_template.jinja"), chatTemplate);
     }

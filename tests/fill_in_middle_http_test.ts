@@ -8,12 +8,13 @@ import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { startServer } from "./_serve_harness.ts";
 import { loadTinySmolLM2 } from "./_smollm2.ts";
+import { FIM_RENAMES } from "./_hub.ts";
 
 const PREFIX = "def add(a, b):\n    ";
 const SUFFIX = "\n\nprint(add(1, 2))\n";
 
 Deno.test("fill in the middle: a suffix asks for the middle, as the prompt of the model's own tokens would", async () => {
-  const service = await loadTinySmolLM2("coder", undefined, true);
+  const service = await loadTinySmolLM2("coder", undefined, FIM_RENAMES);
   await using server = await startServer({}, service);
   const client = server.client();
   const { tokenizer } = service;

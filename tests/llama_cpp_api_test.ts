@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type OpenAI from "openai";
 import { startServer, storiesService, type TestServer } from "./_serve_harness.ts";
 import { loadTinySmolLM2 } from "./_smollm2.ts";
+import { FIM_RENAMES } from "./_hub.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -494,7 +495,7 @@ const LINE = "    return";
 const SUFFIX = "\n\nprint(add(1, 2))\n";
 
 Deno.test("llama.cpp /infill lays out the project, prefix, cursor line and suffix as llama.cpp does, whole and streamed", async () => {
-  const service = await loadTinySmolLM2("coder", undefined, true);
+  const service = await loadTinySmolLM2("coder", undefined, FIM_RENAMES);
   await using server = await startServer({}, service);
   const { encode, special } = textIds(service);
   // SmolLM2's vocabulary has StarCoder's repository and file tokens: the repository layout.
@@ -557,7 +558,7 @@ Deno.test("llama.cpp /infill lays out the project, prefix, cursor line and suffi
 });
 
 Deno.test("llama.cpp /infill with --spm-infill lays out the suffix before the prefix", async () => {
-  const service = await loadTinySmolLM2("coder", undefined, true);
+  const service = await loadTinySmolLM2("coder", undefined, FIM_RENAMES);
   await using server = await startServer({ spmInfill: true }, service);
   const { encode, special } = textIds(service);
   const ids = [
@@ -584,7 +585,7 @@ Deno.test("llama.cpp /infill with --spm-infill lays out the suffix before the pr
 });
 
 Deno.test("llama.cpp /infill keeps the end of a long prefix and the start of a long suffix, reading no more than it keeps", async () => {
-  const service = await loadTinySmolLM2("coder", undefined, true);
+  const service = await loadTinySmolLM2("coder", undefined, FIM_RENAMES);
   await using server = await startServer({}, service);
   const window = Math.min(2048, Math.floor(service.contextLength / 2));
   const quarter = Math.floor(window / 4);

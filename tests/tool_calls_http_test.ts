@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { Ajv } from "ajv";
 import type OpenAI from "openai";
 import { startServer } from "./_serve_harness.ts";
-import { smolLM2Service } from "./_smollm2.ts";
+import { loadTinySmolLM2, smolLM2Service } from "./_smollm2.ts";
+import { MISTRAL_RENAMES } from "./_hub.ts";
+import { MISTRAL_ARGS_TEMPLATE, MISTRAL_TEMPLATE } from "./_mistral.ts";
 
 const ajv = new Ajv({ strict: false });
 
@@ -180,4 +182,64 @@ Deno.test("n choices each call tools on their own: streamed deltas assemble per 
       })
     ),
   );
+});
+
+Deno.test("a Mistral-template model calls tools in its own format, with ids its template takes back", async () => {
+  for (const template of [MISTRAL_TEMPLATE, MISTRAL_ARGS_TEMPLATE]) {
+    // SmolLM2's vocabulary with two special tokens named as Mistral's call markers.
+    const service = await loadTinySmolLM2("mistral-tiny", template, MISTRAL_RENAMES);
+    await using server = await startServer({}, service);
+    const client = server.client();
+    const answer = await client.chat.completions.create({
+      model: "mistral-tiny",
+      messages: ASK,
+      tools: TOOLS,
+      tool_choice: "required",
+      max_tokens: 60,
+      seed: 5,
+    });
+    const choice = answer.choices[0]!;
+    assert.equal(choice.finish_reason, "tool_calls");
+    assert.equal(choice.message.content, null);
+    const calls = choice.message
+      .tool_calls as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
+    assert.ok(calls.length >= 1);
+    for (const call of calls) {
+      assert.match(call.id, /^[A-Za-z0-9]{9}$/);
+      assertValidCall(call);
+    }
+    const streamed = await client.chat.completions.create({
+      model: "mistral-tiny",
+      messages: ASK,
+      tools: TOOLS,
+      tool_choice: { type: "function", function: { name: "add" } },
+      max_tokens: 60,
+      seed: 6,
+      stream: true,
+    });
+    let args = "";
+    let id = "";
+    for await (const chunk of streamed) {
+      for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+        id ||= delta.id ?? "";
+        args += delta.function?.arguments ?? "";
+      }
+    }
+    assert.match(id, /^[A-Za-z0-9]{9}$/);
+    assertValidCall({ function: { name: "add", arguments: args } });
+    // The calls go back as sent, and as another server's ids: the template takes both.
+    for (const back of [calls[0]!.id, "call_6f2c1a9e0b7d44e1a3c5d7f9"]) {
+      const next = await client.chat.completions.create({
+        model: "mistral-tiny",
+        messages: [
+          ...ASK,
+          { role: "assistant", content: null, tool_calls: [{ ...calls[0]!, id: back }] },
+          { role: "tool", tool_call_id: back, content: '{"temperature": 21}' },
+        ],
+        tools: TOOLS,
+        max_tokens: 4,
+      });
+      assert.equal(next.choices.length, 1);
+    }
+  }
 });

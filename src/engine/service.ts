@@ -10,7 +10,14 @@ import { IndentStop } from "./indent_stop.ts";
 import { PredictionDraft } from "./prediction_draft.ts";
 import { reasoningParser, type ReasoningPiece, type ReasoningStart } from "./reasoning.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { toolConversation, type ToolFamily, toolFamily, type ToolFunction } from "./tool_calls.ts";
+import {
+  CALL_MARKERS,
+  toolConversation,
+  type ToolFamily,
+  toolFamily,
+  type ToolFunction,
+} from "./tool_calls.ts";
+import { withVisibleTokens } from "../tokenizer/visible_tokens.ts";
 import type {
   SchedulerStats,
   SequenceRequest,
@@ -233,9 +240,13 @@ export class InferenceService {
   /** A service over `options.model` and its tokenizer. */
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
-    this.#tokenizer = options.tokenizer;
     this.#renderChat = options.renderChat;
     this.chatTemplate = options.chatTemplate ?? PLAIN_CHAT_TEMPLATE;
+    // The special tokens this model writes tool calls with are read as text.
+    this.#tokenizer = withVisibleTokens(
+      options.tokenizer,
+      CALL_MARKERS[toolFamily(this.chatTemplate)],
+    );
     this.modelId = options.modelId;
     this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
     this.embeddingSize = options.embeddingSize ?? 0;

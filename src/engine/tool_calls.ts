@@ -15,19 +15,47 @@ export interface ToolFunction {
  * - `hermes` (Hermes, Qwen 2.5 and ChatML templates generally): each call is
  *   `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`;
  * - `llama3` (Llama 3.x): the whole answer is `{"name": ..., "parameters": {...}}`;
- * - `smollm2`: one `<tool_call>[{"name": ..., "arguments": {...}}, ...]</tool_call>`.
+ * - `smollm2`: one `<tool_call>[{"name": ..., "arguments": {...}}, ...]</tool_call>`;
+ * - `mistral` (Mistral 7B v0.3, Mixtral 8x22B, Nemo): `[TOOL_CALLS][{"name": ..., "arguments":
+ *   {...}}, ...]`, `[TOOL_CALLS]` a special token;
+ * - `mistral_args` (Mistral's later tokenizers: Small 3.2, Magistral, Devstral): each call is
+ *   `[TOOL_CALLS]name[ARGS]{...}`, both markers special tokens.
  */
-export type ToolFamily = "hermes" | "llama3" | "smollm2";
+export type ToolFamily = "hermes" | "llama3" | "smollm2" | "mistral" | "mistral_args";
 
 /** The text that opens the tool calls of a family. */
 export const CALL_OPEN: Record<ToolFamily, string> = {
   hermes: "<tool_call>",
   llama3: "{",
   smollm2: "<tool_call>",
+  mistral: "[TOOL_CALLS]",
+  mistral_args: "[TOOL_CALLS]",
 };
+
+/** Mistral's marker between a call's name and its arguments. */
+const ARGS_MARK = "[ARGS]";
+
+/**
+ * The special tokens a family writes its calls with: decoded as text (they are skipped
+ * otherwise), so that the calls can be read and constrained.
+ */
+export const CALL_MARKERS: Record<ToolFamily, readonly string[]> = {
+  hermes: [],
+  llama3: [],
+  smollm2: [],
+  mistral: [CALL_OPEN.mistral],
+  mistral_args: [CALL_OPEN.mistral_args, ARGS_MARK],
+};
+
+function isMistral(family: ToolFamily): boolean {
+  return family === "mistral" || family === "mistral_args";
+}
 
 /** The family a chat template writes tool calls in, told from its text. */
 export function toolFamily(template: string): ToolFamily {
+  if (template.includes(CALL_OPEN.mistral)) {
+    return template.includes(ARGS_MARK) ? "mistral_args" : "mistral";
+  }
   if (template.includes("<|start_header_id|>")) return "llama3";
   if (template.includes("SmolLM") && !template.includes("<tool_call>")) return "smollm2";
   return "hermes";
@@ -76,15 +104,27 @@ export function toolConversation(
       parameters: t.parameters,
     },
   }));
+  const family = toolFamily(template);
   if (templateTakesTools(template)) {
-    const native = messages.map((m) =>
-      Array.isArray(m.tool_calls)
-        ? { ...m, tool_calls: m.tool_calls.map(withObjectArguments) }
-        : { ...m }
-    );
+    // Mistral's templates refuse ids other than 9 letters and digits (OpenAI's are longer).
+    const mistral = isMistral(family);
+    const native = messages.map((m): ChatMessage => {
+      const calls = Array.isArray(m.tool_calls)
+        ? m.tool_calls.map((c) => {
+          const call = withObjectArguments(c);
+          return mistral ? { ...call, id: mistralCallId(call.id) } : call;
+        })
+        : undefined;
+      return {
+        ...m,
+        ...(calls === undefined ? {} : { tool_calls: calls }),
+        ...(mistral && typeof m.tool_call_id === "string"
+          ? { tool_call_id: mistralCallId(m.tool_call_id) }
+          : {}),
+      };
+    });
     return { messages: native, variables: tools.length > 0 ? { tools: specs } : {} };
   }
-  const family = toolFamily(template);
   const out: ChatMessage[] = [];
   for (const m of messages) {
     if (m.role === "tool") {
@@ -107,7 +147,26 @@ export function toolConversation(
   return { messages: out, variables: {} };
 }
 
-function withObjectArguments(call: unknown): { function: { name: string; arguments: unknown } } {
+/**
+ * A call id as Mistral's templates take it: 9 letters and digits, the last ones of `id` (the
+ * same id always gives the same one, so a call and its result still pair up), zero-padded.
+ */
+export function mistralCallId(id: unknown): string {
+  const alnum = String(id ?? "").replace(/[^A-Za-z0-9]/g, "");
+  return alnum.slice(-MISTRAL_ID_LENGTH).padStart(MISTRAL_ID_LENGTH, "0");
+}
+
+const MISTRAL_ID_LENGTH = 9;
+
+/** A new call's id: OpenAI's shape, or Mistral's 9 letters and digits. */
+function newCallId(family: ToolFamily): string {
+  const hex = crypto.randomUUID().replaceAll("-", "");
+  return isMistral(family) ? hex.slice(0, MISTRAL_ID_LENGTH) : `call_${hex.slice(0, 24)}`;
+}
+
+function withObjectArguments(
+  call: unknown,
+): { id?: unknown; function: { name: string; arguments: unknown } } {
   const c = call as { function?: { name?: unknown; arguments?: unknown } };
   const fn = c.function ?? {};
   const args = typeof fn.arguments === "string" ? argumentsValue(fn.arguments) : fn.arguments;
@@ -132,6 +191,14 @@ function writeCalls(family: ToolFamily, calls: { name: string; arguments: unknow
       return `<tool_call>[${
         calls.map((c) => JSON.stringify({ name: c.name, arguments: c.arguments })).join(", ")
       }]</tool_call>`;
+    case "mistral":
+      return `${CALL_OPEN.mistral}${
+        JSON.stringify(calls.map((c) => ({ name: c.name, arguments: c.arguments })))
+      }`;
+    case "mistral_args":
+      return calls.map((c) =>
+        `${CALL_OPEN.mistral_args}${c.name}${ARGS_MARK}${JSON.stringify(c.arguments)}`
+      ).join("");
     default:
       return calls.map((c) =>
         `<tool_call>\n${JSON.stringify({ name: c.name, arguments: c.arguments })}\n</tool_call>`
@@ -145,6 +212,14 @@ function toolSystemPrompt(family: ToolFamily, specs: readonly unknown[]): string
     case "llama3":
       return "You can call the functions below. To call one, answer with nothing but a JSON " +
         'object {"name": <function name>, "parameters": <object of arguments>}.\n\n' + list;
+    case "mistral":
+      return "You can call the functions listed in <tools></tools>. To call functions, answer " +
+        'with nothing but [TOOL_CALLS][{"name": <function name>, "arguments": <object of ' +
+        "arguments>}, ...].\n" + `<tools>${list}</tools>`;
+    case "mistral_args":
+      return "You can call the functions listed in <tools></tools>. To call functions, answer " +
+        "with nothing but [TOOL_CALLS]<function name>[ARGS]<object of arguments> for each " +
+        "call.\n" + `<tools>${list}</tools>`;
     case "smollm2":
       return "You can call the functions listed in <tools></tools>. To call functions, answer " +
         'with nothing but <tool_call>[{"name": <function name>, "arguments": <object of ' +
@@ -185,15 +260,22 @@ export class ToolCallParser {
   #argsDone = false;
   #scan = new JsonScanner();
   readonly #calls: { id: string; name: string; arguments: string }[] = [];
+  /** Mistral's `name[ARGS]{...}` calls are read (the marker), or null. */
+  readonly #argsMark: string | null;
+  /** The text since the last call, which may name the next one (`name[ARGS]`). */
+  #named = "";
+  /** The call being read is `name[ARGS]{...}`: its arguments are the object itself. */
+  #bare = false;
 
   constructor(family: ToolFamily) {
     this.#family = family;
     this.#open = CALL_OPEN[family];
+    this.#argsMark = isMistral(family) ? ARGS_MARK : null;
   }
 
   /** The calls whose text is complete. */
   get calls(): readonly ToolCall[] {
-    return this.#callStart < 0 ? this.#calls : this.#calls.slice(0, -1);
+    return this.#callStart < 0 && !this.#bare ? this.#calls : this.#calls.slice(0, -1);
   }
 
   /** Feeds generated text. */
@@ -253,31 +335,24 @@ export class ToolCallParser {
 
   #callChar(ch: string, out: ToolCallDelta[]): void {
     if (this.#callStart < 0) {
-      if (ch !== "{") return;
+      if (ch !== "{") {
+        this.#nameChar(ch, out);
+        return;
+      }
       this.#callStart = 0;
       this.#call = "";
-      this.#argsStart = -1;
+      this.#argsStart = this.#bare ? 0 : -1;
       this.#argsDone = false;
       this.#scan = new JsonScanner();
+      this.#named = "";
     }
     this.#call += ch;
     this.#scan.push(ch);
     if (this.#argsStart < 0) {
       const head = CALL_HEAD.exec(this.#call);
       if (head !== null) {
-        const name = JSON.parse(head[1]!) as string;
-        const id = `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
-        // The previous call's last arguments go out before this call's header.
-        this.#argumentsDelta(out);
-        out.push({
-          index: this.#calls.length,
-          id,
-          type: "function",
-          function: { name, arguments: "" },
-        });
-        this.#calls.push({ id, name, arguments: "" });
+        this.#header(JSON.parse(head[1]!) as string, out);
         this.#argsStart = this.#call.length;
-        this.#argsSent = 0;
       } else if (this.#scan.depth === 0) {
         this.#callStart = -1;
       }
@@ -285,11 +360,46 @@ export class ToolCallParser {
     }
     const call = this.#calls[this.#calls.length - 1]!;
     const closed = this.#scan.depth === 0;
+    if (this.#bare) {
+      call.arguments += ch;
+      if (closed) {
+        this.#callStart = -1;
+        this.#bare = false;
+      }
+      return;
+    }
     if (closed || (this.#scan.depth === 1 && !this.#scan.inString && ch === ",")) {
       this.#argsDone = true;
     }
     if (!this.#argsDone && !(call.arguments === "" && /\s/.test(ch))) call.arguments += ch;
     if (closed) this.#callStart = -1;
+  }
+
+  /** Text between calls: a name followed by Mistral's `[ARGS]` opens a call. */
+  #nameChar(ch: string, out: ToolCallDelta[]): void {
+    if (this.#argsMark === null) return;
+    this.#named = (this.#named + ch).slice(-MAX_NAMED);
+    if (!this.#named.endsWith(this.#argsMark)) return;
+    const named = this.#named.slice(0, -this.#argsMark.length);
+    const at = named.lastIndexOf(this.#open);
+    const name = (at < 0 ? named : named.slice(at + this.#open.length)).trim();
+    this.#named = "";
+    this.#header(name, out);
+    this.#bare = true;
+  }
+
+  /** A new call's header delta (the previous call's last arguments go out first). */
+  #header(name: string, out: ToolCallDelta[]): void {
+    const id = newCallId(this.#family);
+    this.#argumentsDelta(out);
+    out.push({
+      index: this.#calls.length,
+      id,
+      type: "function",
+      function: { name, arguments: "" },
+    });
+    this.#calls.push({ id, name, arguments: "" });
+    this.#argsSent = 0;
   }
 
   /** One delta with the arguments text the last piece added to the current call. */
@@ -303,6 +413,9 @@ export class ToolCallParser {
     this.#argsSent = call.arguments.length;
   }
 }
+
+/** The most text between calls kept to find a call's name in. */
+const MAX_NAMED = 256;
 
 const CALL_HEAD = /^\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*$/;
 

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { renderChatTemplate } from "./chat_template.ts";
 import {
+  mistralCallId,
   type ToolCallDelta,
   ToolCallParser,
   toolConversation,
   type ToolFamily,
   toolFamily,
 } from "./tool_calls.ts";
+import { MISTRAL_ARGS_TEMPLATE, MISTRAL_TEMPLATE } from "../../tests/_mistral.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/tokenizers/", import.meta.url).pathname;
 
@@ -32,9 +34,11 @@ function run(family: ToolFamily, text: string, size: number) {
     }
   }
   assert.deepEqual(merged, parser.calls);
+  const ids = merged.map((c) => c.id);
   return {
     content,
     calls: merged.map(({ name, arguments: a }) => ({ name, args: JSON.parse(a) })),
+    ids,
   };
 }
 
@@ -59,23 +63,48 @@ Deno.test("ToolCallParser reads SmolLM2's call list and Llama 3's bare object", 
     JSON.stringify(WEATHER.args)
   }}, {"name": "get_time", "arguments": {}}]</tool_call>`;
   for (const size of [1, 5, 1000]) {
-    assert.deepEqual(run("smollm2", smol, size), { content: "", calls: [WEATHER, TIME] });
+    const { content, calls } = run("smollm2", smol, size);
+    assert.deepEqual({ content, calls }, { content: "", calls: [WEATHER, TIME] });
   }
   const llama = `{"name": "get_weather", "parameters": ${JSON.stringify(WEATHER.args)}}`;
   for (const size of [1, 4, 1000]) {
-    assert.deepEqual(run("llama3", llama, size), { content: "", calls: [WEATHER] });
+    const { content, calls } = run("llama3", llama, size);
+    assert.deepEqual({ content, calls }, { content: "", calls: [WEATHER] });
   }
-  assert.deepEqual(run("llama3", "It is {sunny}.", 2), { content: "It is {sunny}.", calls: [] });
+  const plain = run("llama3", "It is {sunny}.", 2);
+  assert.deepEqual([plain.content, plain.calls], ["It is {sunny}.", []]);
 });
 
 Deno.test("ToolCallParser passes text without calls through, releasing a held-back tag start", () => {
-  assert.deepEqual(run("hermes", "Plain answer <tool", 4), {
-    content: "Plain answer <tool",
-    calls: [],
-  });
+  const { content, calls } = run("hermes", "Plain answer <tool", 4);
+  assert.deepEqual({ content, calls }, { content: "Plain answer <tool", calls: [] });
+});
+
+Deno.test("ToolCallParser reads Mistral's call list and its name[ARGS] calls, with 9-character ids", () => {
+  const list = `Checking.[TOOL_CALLS] [{"name": "get_weather", "arguments": ${
+    JSON.stringify(WEATHER.args)
+  }}, {"name": "get_time", "arguments": {}}]`;
+  const named = `[TOOL_CALLS]get_weather[ARGS]${
+    JSON.stringify(WEATHER.args)
+  }[TOOL_CALLS] get_time [ARGS]{}`;
+  for (const size of [1, 3, 8, 1000]) {
+    for (const family of ["mistral", "mistral_args"] as const) {
+      const fromList = run(family, list, size);
+      assert.deepEqual([fromList.content, fromList.calls], ["Checking.", [WEATHER, TIME]]);
+      const fromNamed = run(family, named, size);
+      assert.deepEqual([fromNamed.content, fromNamed.calls], ["", [WEATHER, TIME]]);
+      for (const id of [...fromList.ids, ...fromNamed.ids]) assert.match(id, /^[0-9a-f]{9}$/);
+    }
+  }
+  // Other families' ids stay OpenAI's; `[ARGS]` opens nothing there.
+  assert.match(run("hermes", '<tool_call>{"name": "f", "arguments": {}}', 5).ids[0]!, /^call_/);
+  const hermes = run("hermes", "<tool_call>f[ARGS]{}</tool_call>", 4);
+  assert.deepEqual(hermes.calls, []);
 });
 
 Deno.test("toolFamily tells the families from template text", () => {
+  assert.equal(toolFamily(MISTRAL_TEMPLATE), "mistral");
+  assert.equal(toolFamily(MISTRAL_ARGS_TEMPLATE), "mistral_args");
   assert.equal(
     toolFamily(Deno.readTextFileSync(`${FIXTURES}smollm2/chat_template.jinja`)),
     "smollm2",
@@ -137,4 +166,31 @@ Deno.test("toolConversation hands tools to a template that takes them, arguments
     addGenerationPrompt: false,
   });
   assert.equal(text, "[get_weather]user:Weather in Paris?;assistant:Paris;tool:sunny;");
+});
+
+Deno.test("toolConversation gives Mistral's templates the 9-character ids they insist on", () => {
+  const ids = ["call_1", "call_6f2c1a9e0b7d44e1a3c5d7f9", "abcdefghi", "x-y_z"];
+  const mapped = ids.map(mistralCallId);
+  assert.deepEqual(
+    mapped,
+    ["000call1", "1a3c5d7f9", "abcdefghi", "000000xyz"].map((id) => id.padStart(9, "0")),
+  );
+  for (const template of [MISTRAL_TEMPLATE, MISTRAL_ARGS_TEMPLATE]) {
+    // As sent, OpenAI's ids make the template raise.
+    assert.throws(
+      () => renderChatTemplate({}, HISTORY, { template, variables: { tools: TOOLS } }),
+      /9 letters and digits/,
+    );
+    const { messages, variables } = toolConversation(template, HISTORY, TOOLS);
+    const text = renderChatTemplate({ eos_token: "</s>" }, messages, { template, variables });
+    assert.match(text, /^\[AVAILABLE_TOOLS\] \[\{"type": "function"/);
+    assert.match(text, /"call_id": "0000call1"\}\[\/TOOL_RESULTS\]$/);
+    assert.ok(
+      text.includes(
+        '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "0000call1"}]</s>',
+      ) ||
+        text.includes('[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}</s>'),
+      text,
+    );
+  }
 });

@@ -1,4 +1,4 @@
-import type { ToolFamily, ToolFunction } from "../tool_calls.ts";
+import { CALL_OPEN, type ToolFamily, type ToolFunction } from "../tool_calls.ts";
 import { bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
 import { SchemaCompiler } from "./json_schema.ts";
 
@@ -15,7 +15,7 @@ export interface ToolGrammarOptions {
 /**
  * The grammar of an answer that is nothing but tool calls in a family's format, each call
  * `{"name": <one of the tools>, "arguments": <matching its parameters schema>}` (Llama 3:
- * `"parameters"`). Tools are given by agent frameworks with schemas of every kind: a part of
+ * `"parameters"`; Mistral's later format: `[TOOL_CALLS]<name>[ARGS]<arguments>`). Tools are given by agent frameworks with schemas of every kind: a part of
  * one outside the supported subset admits any value of its type instead of failing the calls.
  *
  * @throws {RangeError} when a tool's parameters admit no finite document
@@ -35,6 +35,9 @@ export function toolCallGrammar(
     const compiler = new SchemaCompiler(tool.parameters, field, b, true);
     space = compiler.space();
     const args = compiler.value(tool.parameters, "#");
+    if (family === "mistral_args") {
+      return [b.literal(`${CALL_OPEN.mistral_args}${tool.name}[ARGS]`), args];
+    }
     return [
       b.literal('{"name":'),
       space,
@@ -54,6 +57,21 @@ export function toolCallGrammar(
     case "llama3":
       start = call;
       break;
+    case "mistral_args":
+      start = b.rule("tool calls", [call, ...(many ? [b.star("calls", call)] : [])]);
+      break;
+    case "mistral": {
+      const more = b.star("calls", b.rule(",call", [b.literal(","), space, call]));
+      start = b.rule("tool calls", [
+        b.literal(CALL_OPEN.mistral),
+        space,
+        b.literal("["),
+        call,
+        ...(many ? [more] : []),
+        b.literal("]"),
+      ]);
+      break;
+    }
     case "smollm2": {
       const more = b.star("calls", b.rule(",call", [b.literal(","), space, call]));
       start = b.rule("tool calls", [
