@@ -184,6 +184,9 @@ Deno.test("n choices each call tools on their own: streamed deltas assemble per 
   );
 });
 
+/** The id of `[TOOL_CALLS]` in SmolLM2's vocabulary renamed by MISTRAL_RENAMES. */
+const MARKER = 11;
+
 Deno.test("a Mistral-template model calls tools in its own format, with ids its template takes back", async () => {
   for (const template of [MISTRAL_TEMPLATE, MISTRAL_ARGS_TEMPLATE]) {
     // SmolLM2's vocabulary with two special tokens named as Mistral's call markers.
@@ -227,6 +230,21 @@ Deno.test("a Mistral-template model calls tools in its own format, with ids its 
     }
     assert.match(id, /^[A-Za-z0-9]{9}$/);
     assertValidCall({ function: { name: "add", arguments: args } });
+    // With "auto", the marker token (pushed up here: a random model does not pick it) opens
+    // calls, which are then held to the tools' schemas.
+    const auto = await client.chat.completions.create({
+      model: "mistral-tiny",
+      messages: ASK,
+      tools: TOOLS,
+      logit_bias: { [MARKER]: 100 },
+      max_tokens: 60,
+      seed: 7,
+    });
+    assert.equal(auto.choices[0]!.finish_reason, "tool_calls");
+    for (const call of auto.choices[0]!.message.tool_calls ?? []) {
+      assertValidCall(call as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall);
+    }
+    assert.ok((auto.choices[0]!.message.tool_calls ?? []).length >= 1);
     // The calls go back as sent, and as another server's ids: the template takes both.
     for (const back of [calls[0]!.id, "call_6f2c1a9e0b7d44e1a3c5d7f9"]) {
       const next = await client.chat.completions.create({
