@@ -208,10 +208,11 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
         p.each::<T, WINDOW>(&ic, r.v_base, b, |qs, count, j0, n, rows, raw| {
             let p = qs.map(|(t, h)| sc(t, h).add(b * bs + j0) as *const f32);
             let o = qs.map(|(t, h)| r.out.add(t * row + h * hd));
-            let (f32s, items) = (Contiguous::<F32>(rows, n, PhantomData), Contiguous::<T>(rows, n, PhantomData));
+            let f32s = Contiguous::<F32>(rows, n, PhantomData);
             if count == 2 {
                 accumulate::<_, 2>(&(), p, f32s, o, n, hd);
             } else if raw {
+                let items = Contiguous::<T>(rows, n, PhantomData);
                 accumulate::<_, 1>(&ic, [p[0]], items, [o[0]], n, hd);
             } else {
                 accumulate::<_, 1>(&(), [p[0]], f32s, [o[0]], n, hd);
