@@ -733,7 +733,7 @@ Deno.test("attentionPaged with a window gives each row contiguous attention over
 /**
  * Shapes whose rows `attention_paged` reads two at a time (two rows, or two heads of one kv
  * head), beside one at a time: f16 and f32 items, grouped and plain heads, head dims with and
- * without a tail of fewer than 16 or 4 items.
+ * without a tail of fewer than 16 or 4 items, f16 rows read in place and through the buffer.
  */
 const PAIRED_ROWS = [
   { s: NINETEEN_ROWS, kv: NINETEEN_ROWS_KV },
@@ -753,6 +753,11 @@ const PAIRED_ROWS = [
   {
     s: { ...NINETEEN_ROWS, m: 3, nHeads: 6, nKvHeads: 2, headDim: 20, kvLen: 23, qPos0: 20 },
     kv: { ...NINETEEN_ROWS_KV, headDim: 20 },
+  },
+  // Pairs of grouped heads: a row alone reads f16 in place, the batch through the buffer.
+  {
+    s: { ...NINETEEN_ROWS, m: 5, nHeads: 4, nKvHeads: 2, headDim: 36, kvLen: 45, qPos0: 40 },
+    kv: { ...NINETEEN_ROWS_KV, headDim: 36 },
   },
 ];
 
