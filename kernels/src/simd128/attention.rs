@@ -181,6 +181,14 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
         piece,
         converted: buffer.as_mut_ptr() as *mut f32,
     };
+    // Read in place, f16 keys may meet queries scaled by `T::SCALE`: looked at once per call,
+    // not once per block.
+    let dv = hd - hd % 4;
+    let scaled = piece == 0
+        && T::SCALE != 1.0
+        && (r.t0..r.t1).all(|t| {
+            (r.h0..r.h1).all(|h| scaled_finite(r.q.add(t * row + h * hd), dv, T::SCALE))
+        });
     // Blocks before the first row's window hold nothing any row sees.
     let first_block = first::<WINDOW>(s, r.t0) / bs;
     let mut b = first_block;
@@ -189,10 +197,12 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
             let q = qs.map(|(t, h)| r.q.add(t * row + h * hd));
             let at = qs.map(|(t, h)| sc(t, h).add(b * bs + j0));
             match (count, raw) {
-                (2, true) => scores_rows::<T, 2>(&ic, q, rows, at, n, hd, s.scale),
-                (2, false) => scores_rows::<F32, 2>(&(), q, rows, at, n, hd, s.scale),
-                (_, true) => scores_rows::<T, 1>(&ic, [q[0]], rows, [at[0]], n, hd, s.scale),
-                _ => scores_rows::<F32, 1>(&(), [q[0]], rows, [at[0]], n, hd, s.scale),
+                (2, true) => scores_rows::<T, 2>(&ic, q, rows, at, n, hd, s.scale, scaled),
+                (2, false) => scores_rows::<F32, 2>(&(), q, rows, at, n, hd, s.scale, false),
+                (_, true) => {
+                    scores_rows::<T, 1>(&ic, [q[0]], rows, [at[0]], n, hd, s.scale, scaled)
+                }
+                _ => scores_rows::<F32, 1>(&(), [q[0]], rows, [at[0]], n, hd, s.scale, false),
             }
         });
         b += 1;
@@ -378,6 +388,7 @@ unsafe fn attend<R: HeadRows>(
 ) {
     let ic = R::Item::consts();
     let rows = k.block_rows();
+    let scaled = R::Item::SCALE != 1.0 && scaled_finite(q, hd - hd % 4, R::Item::SCALE);
     let mut b = 0;
     while b * rows < len {
         let n = if len - b * rows < rows {
@@ -385,7 +396,8 @@ unsafe fn attend<R: HeadRows>(
         } else {
             rows
         };
-        scores_rows::<R::Item, 1>(&ic, [q], k.block(b), [scores.add(b * rows)], n, hd, scale);
+        let at = scores.add(b * rows);
+        scores_rows::<R::Item, 1>(&ic, [q], k.block(b), [at], n, hd, scale, scaled);
         b += 1;
     }
     softmax_row(scores, scores, len, c);
@@ -507,7 +519,8 @@ impl<T: Item> HeadRows for Contiguous<T> {
 /// Scores of `len` consecutive key rows at kh against each of Q query rows: scs[q][j] =
 /// qs[q] . k_j * scale, each dot product in the order `generic::matmul::dot_f32` adds it (each
 /// step fused where `madd` fuses), whatever Q is: eight keys at a time for one query row, four
-/// for two (each key read once for both), then four, then one.
+/// for two (each key read once for both), then four, then one. `scaled`: every query's items
+/// times `T::SCALE` are finite (`scaled_finite`), so the keys' `SCALE` may move onto them.
 #[inline(always)]
 unsafe fn scores_rows<T: Item, const Q: usize>(
     ic: &T::C,
@@ -517,9 +530,9 @@ unsafe fn scores_rows<T: Item, const Q: usize>(
     len: usize,
     hd: usize,
     scale: f32,
+    scaled: bool,
 ) {
-    let dv = hd - hd % 4;
-    if T::SCALE != 1.0 && qs.iter().all(|&q| scaled_finite(q, dv, T::SCALE)) {
+    if T::SCALE != 1.0 && scaled {
         scores_rows_with::<T, Q, true>(ic, qs, kh, scs, len, hd, scale);
     } else {
         scores_rows_with::<T, Q, false>(ic, qs, kh, scs, len, hd, scale);
