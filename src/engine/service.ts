@@ -230,6 +230,8 @@ export class InferenceService {
   readonly #grammars = new Map<string, VocabGrammar>();
   /** The chat template's text. */
   readonly chatTemplate: string;
+  /** How this model writes tool calls (told from its chat template). */
+  readonly toolFamily: ToolFamily;
   /** The name clients use in `model` and see in `/v1/models`. */
   readonly modelId: string;
   /** OpenAI's `system_fingerprint` of this model, runtime and kernels. */
@@ -242,11 +244,9 @@ export class InferenceService {
     this.#model = options.model;
     this.#renderChat = options.renderChat;
     this.chatTemplate = options.chatTemplate ?? PLAIN_CHAT_TEMPLATE;
+    this.toolFamily = toolFamily(this.chatTemplate);
     // The special tokens this model writes tool calls with are read as text.
-    this.#tokenizer = withVisibleTokens(
-      options.tokenizer,
-      CALL_MARKERS[toolFamily(this.chatTemplate)],
-    );
+    this.#tokenizer = withVisibleTokens(options.tokenizer, CALL_MARKERS[this.toolFamily]);
     this.modelId = options.modelId;
     this.systemFingerprint = options.systemFingerprint ?? systemFingerprint([options.modelId]);
     this.embeddingSize = options.embeddingSize ?? 0;
@@ -400,11 +400,6 @@ export class InferenceService {
       }
     }
     return continueFinal ? upToFinal(text, messages.at(-1)?.content ?? "") : text;
-  }
-
-  /** How this model writes tool calls. */
-  get toolFamily(): ToolFamily {
-    return toolFamily(this.chatTemplate);
   }
 
   /**

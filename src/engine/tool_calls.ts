@@ -213,23 +213,33 @@ function toolSystemPrompt(family: ToolFamily, specs: readonly unknown[]): string
       return "You can call the functions below. To call one, answer with nothing but a JSON " +
         'object {"name": <function name>, "parameters": <object of arguments>}.\n\n' + list;
     case "mistral":
-      return "You can call the functions listed in <tools></tools>. To call functions, answer " +
-        'with nothing but [TOOL_CALLS][{"name": <function name>, "arguments": <object of ' +
-        "arguments>}, ...].\n" + `<tools>${list}</tools>`;
+      return answerWith(
+        '[TOOL_CALLS][{"name": <function name>, "arguments": <object of ' +
+          "arguments>}, ...]",
+        list,
+      );
     case "mistral_args":
-      return "You can call the functions listed in <tools></tools>. To call functions, answer " +
-        "with nothing but [TOOL_CALLS]<function name>[ARGS]<object of arguments> for each " +
-        "call.\n" + `<tools>${list}</tools>`;
+      return answerWith(
+        "[TOOL_CALLS]<function name>[ARGS]<object of arguments> for each call",
+        list,
+      );
     case "smollm2":
-      return "You can call the functions listed in <tools></tools>. To call functions, answer " +
-        'with nothing but <tool_call>[{"name": <function name>, "arguments": <object of ' +
-        "arguments>}, ...]</tool_call>; if no function fits, say so in plain words.\n" +
-        `<tools>${list}</tools>`;
+      return answerWith(
+        '<tool_call>[{"name": <function name>, "arguments": <object of arguments>}, ...]' +
+          "</tool_call>; if no function fits, say so in plain words",
+        list,
+      );
     default:
       return "You can call the functions listed in <tools></tools>. For each call, write " +
         '<tool_call>\n{"name": <function name>, "arguments": <object of arguments>}\n' +
         "</tool_call>\n" + `<tools>\n${list}\n</tools>`;
   }
+}
+
+/** A system prompt that asks for nothing but calls written as `format`, the tools after it. */
+function answerWith(format: string, list: string): string {
+  return "You can call the functions listed in <tools></tools>. To call functions, answer " +
+    `with nothing but ${format}.\n<tools>${list}</tools>`;
 }
 
 /** What `ToolCallParser.push` found in a piece of text. */
@@ -260,8 +270,8 @@ export class ToolCallParser {
   #argsDone = false;
   #scan = new JsonScanner();
   readonly #calls: { id: string; name: string; arguments: string }[] = [];
-  /** Mistral's `name[ARGS]{...}` calls are read (the marker), or null. */
-  readonly #argsMark: string | null;
+  /** Mistral's `name[ARGS]{...}` calls are read. */
+  readonly #namedCalls: boolean;
   /** The text since the last call, which may name the next one (`name[ARGS]`). */
   #named = "";
   /** The call being read is `name[ARGS]{...}`: its arguments are the object itself. */
@@ -270,7 +280,7 @@ export class ToolCallParser {
   constructor(family: ToolFamily) {
     this.#family = family;
     this.#open = CALL_OPEN[family];
-    this.#argsMark = isMistral(family) ? ARGS_MARK : null;
+    this.#namedCalls = isMistral(family);
   }
 
   /** The calls whose text is complete. */
@@ -377,10 +387,10 @@ export class ToolCallParser {
 
   /** Text between calls: a name followed by Mistral's `[ARGS]` opens a call. */
   #nameChar(ch: string, out: ToolCallDelta[]): void {
-    if (this.#argsMark === null) return;
+    if (!this.#namedCalls) return;
     this.#named = (this.#named + ch).slice(-MAX_NAMED);
-    if (!this.#named.endsWith(this.#argsMark)) return;
-    const named = this.#named.slice(0, -this.#argsMark.length);
+    if (!this.#named.endsWith(ARGS_MARK)) return;
+    const named = this.#named.slice(0, -ARGS_MARK.length);
     const at = named.lastIndexOf(this.#open);
     const name = (at < 0 ? named : named.slice(at + this.#open.length)).trim();
     this.#named = "";

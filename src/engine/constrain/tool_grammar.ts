@@ -15,8 +15,9 @@ export interface ToolGrammarOptions {
 /**
  * The grammar of an answer that is nothing but tool calls in a family's format, each call
  * `{"name": <one of the tools>, "arguments": <matching its parameters schema>}` (Llama 3:
- * `"parameters"`; Mistral's later format: `[TOOL_CALLS]<name>[ARGS]<arguments>`). Tools are given by agent frameworks with schemas of every kind: a part of
- * one outside the supported subset admits any value of its type instead of failing the calls.
+ * `"parameters"`; Mistral's later format: `[TOOL_CALLS]<name>[ARGS]<arguments>`). Tools are
+ * given by agent frameworks with schemas of every kind: a part of one outside the supported
+ * subset admits any value of its type instead of failing the calls.
  *
  * @throws {RangeError} when a tool's parameters admit no finite document
  */
@@ -52,6 +53,14 @@ export function toolCallGrammar(
   });
   const call = b.rule("call", ...calls);
   const many = options.parallel && family !== "llama3";
+  /** A JSON list of the calls after `open` and before `close`. */
+  const list = (open: number[], close: string) =>
+    b.rule("tool calls", [
+      ...open,
+      call,
+      ...(many ? [b.star("calls", b.rule(",call", [b.literal(","), space, call]))] : []),
+      b.literal(close),
+    ]);
   let start: number;
   switch (family) {
     case "llama3":
@@ -60,28 +69,12 @@ export function toolCallGrammar(
     case "mistral_args":
       start = b.rule("tool calls", [call, ...(many ? [b.star("calls", call)] : [])]);
       break;
-    case "mistral": {
-      const more = b.star("calls", b.rule(",call", [b.literal(","), space, call]));
-      start = b.rule("tool calls", [
-        b.literal(CALL_OPEN.mistral),
-        space,
-        b.literal("["),
-        call,
-        ...(many ? [more] : []),
-        b.literal("]"),
-      ]);
+    case "mistral":
+      start = list([b.literal(CALL_OPEN.mistral), space, b.literal("[")], "]");
       break;
-    }
-    case "smollm2": {
-      const more = b.star("calls", b.rule(",call", [b.literal(","), space, call]));
-      start = b.rule("tool calls", [
-        b.literal("<tool_call>["),
-        call,
-        ...(many ? [more] : []),
-        b.literal("]</tool_call>"),
-      ]);
+    case "smollm2":
+      start = list([b.literal("<tool_call>[")], "]</tool_call>");
       break;
-    }
     default: {
       const block = b.rule("block", [
         b.literal("<tool_call>\n"),
