@@ -43,6 +43,8 @@ const CHUNKS_PER_THREAD = 4;
  * stay below it.
  */
 const CHUNK_MACS = 1 << 22;
+/** Rows of the widest Q4_0 tile: a matmul job's chunks hold a multiple of them. */
+const GEMM_ROWS = 16;
 /** A job with fewer multiply-adds runs on the calling thread: the hand-off would cost more. */
 const MIN_SPLIT_MACS = 1 << 18;
 /**
@@ -315,7 +317,7 @@ export class Ops implements KernelOps {
     const threads = this.#parts();
     if (threads > 1 && rows * k * m >= MIN_SPLIT_MACS) {
       const chunks = Math.max(threads * CHUNKS_PER_THREAD, Math.ceil((rows * k * m) / CHUNK_MACS));
-      const size = Math.max(8, Math.ceil(rows / chunks / 8) * 8);
+      const size = Math.max(GEMM_ROWS, Math.ceil(rows / chunks / GEMM_ROWS) * GEMM_ROWS);
       const tasks = targets.map((t, i): Task => ({
         op,
         count: t.n,
