@@ -31,6 +31,7 @@ import { fuseGraph } from "../graph/fuse.ts";
 import { BatchPlan, type Pause, type Segment } from "../graph/batch.ts";
 import { StepReplay } from "../graph/replay.ts";
 import { sharedKernels } from "./shared_kernels.ts";
+import { copyF32 } from "../tensor/dtype.ts";
 import {
   BlockTable,
   type CacheLayout,
@@ -704,7 +705,7 @@ export class Session {
     // Computed by this run and settled out of the kernels' memory: the caller's alone.
     const own = this.executor.constant(this.#logits.id) === undefined &&
       !(data.buffer instanceof SharedArrayBuffer);
-    return own && data.length === size ? data : data.slice(data.length - size);
+    return own && data.length === size ? data : copyF32(data.subarray(data.length - size));
   }
 }
 

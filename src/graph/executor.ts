@@ -5,7 +5,7 @@
  * are evaluated from their dims instead of running their op.
  */
 import { type Tensor, volume } from "../tensor/tensor.ts";
-import { type DType, isFloat, isInteger } from "../tensor/dtype.ts";
+import { copyF32, type DType, isFloat, isInteger } from "../tensor/dtype.ts";
 import { contiguous } from "../ops/common.ts";
 import type { EvalContext } from "../ops/op.ts";
 import { type Bindings, dimToString, evalDim, shapeToString, symbolOf } from "../tensor/dim.ts";
@@ -497,7 +497,7 @@ export function* heldViews(tensors: Iterable<Tensor>): Iterable<ArrayBufferView>
 export function settle(values: Map<number, Tensor>, arena: RunArena): void {
   for (const [id, t] of values) {
     if (!isPaged(t) && t.data instanceof Float32Array && arena.holds(t.data)) {
-      values.set(id, { ...t, data: t.data.slice() });
+      values.set(id, { ...t, data: copyF32(t.data) });
     }
   }
 }

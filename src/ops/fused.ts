@@ -7,6 +7,7 @@ import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { contiguous, isStrided, stridedView } from "./common.ts";
 import { asF32 } from "./matmul.ts";
+import { copyF32 } from "../tensor/dtype.ts";
 
 /** Row-major f32 items of `t` (copied only when strided or not f32). */
 export function f32Items(t: Tensor): Float32Array {
@@ -49,7 +50,7 @@ export function inArena(
     const offsets = inputs.map((x) => kernelOffset(kernels, arena, x));
     const out = kept ?? kernels.alloc(outLength * 4);
     body(offsets, out);
-    return kept !== null ? arena!.view(kept, outLength) : kernels.f32(out, outLength).slice();
+    return kept !== null ? arena!.view(kept, outLength) : copyF32(kernels.f32(out, outLength));
   } finally {
     kernels.reset(mark);
   }

@@ -11,6 +11,7 @@ import { f32Items, headMajorView, kernelInts, kernelOffset, tokenMajorItems } fr
 import type { EvalContext } from "./op.ts";
 import type { Kernels, RunArena } from "../../kernels/mod.ts";
 import { isPaged, type PagedTensor } from "../tensor/paged.ts";
+import { copyF32 } from "../tensor/dtype.ts";
 
 /** A mask item at or below this is a dropped position (exp underflows to 0 in f32). */
 const DROPPED = -1e30;
@@ -307,7 +308,7 @@ function pagedAttention(
     return runs.map(({ call, kept }, i) => {
       const { H, S, D } = plans[i]!.dims;
       const n = S * H * D;
-      const y = kept !== null ? arena!.view(kept, n) : kern.f32(call.out, n).slice();
+      const y = kept !== null ? arena!.view(kept, n) : copyF32(kern.f32(call.out, n));
       return headMajorView(y, H, S, D);
     });
   } finally {

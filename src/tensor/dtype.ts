@@ -47,6 +47,16 @@ export function parseDType(name: string): DType {
   throw new TypeError(`Unknown datum type '${name}'`);
 }
 
+/**
+ * A copy of `data` in a new array. Copying out of the kernels' memory, `slice` took 20-90 us
+ * for a 32000-item row where `set` into a new array takes about 8.
+ */
+export function copyF32(data: Float32Array): Float32Array {
+  const out = new Float32Array(data.length);
+  out.set(data);
+  return out;
+}
+
 /** Allocates zeroed storage for `count` items of `dtype` (q40 counts bytes). */
 export function allocData(dtype: DType, count: number): TensorData {
   if (dtype === "f16" || dtype === "f32") return new Float32Array(count);
