@@ -163,9 +163,16 @@ function callKey(c: KernelCall, position: number | null): unknown {
   return [c.job.map((t) => ({ ...t, args: args(t.args) })), c.threads];
 }
 
-/** `args` with those at `positions` moved `by` positions. */
-function moved(args: readonly number[], positions: readonly number[], by: number): number[] {
-  return args.map((a, i) => (positions.includes(i) ? a + by : a));
+/**
+ * `args` with those at `positions` moved `by` positions, written into one array per call that
+ * each replay overwrites (the kernel or the pool reads it before the next call).
+ */
+function mover(args: readonly number[], positions: readonly number[]): (by: number) => number[] {
+  const out = args.slice();
+  return (by) => {
+    for (const i of positions) out[i] = args[i]! + by;
+    return out;
+  };
 }
 
 /** One run being recorded. */
@@ -304,12 +311,13 @@ function bound(c: KernelCall): (by: number) => unknown {
   if (!("fn" in c)) {
     const { job, threads, pool } = c;
     if (!positions) return () => pool.run(job, threads);
-    return (by) =>
-      pool.run(job.map((t) => ({ ...t, args: moved(t.args, positions, by) })), threads);
+    const tasks = job.map((t) => [t, mover(t.args, positions)] as const);
+    return (by) => pool.run(tasks.map(([t, move]) => ({ ...t, args: move(by) })), threads);
   }
   const { fn, args } = c;
   if (!positions) return fn.bind(null, ...args);
-  return (by) => fn(...moved(args, positions, by));
+  const move = mover(args, positions);
+  return (by) => fn(...move(by));
 }
 
 /**
