@@ -335,13 +335,17 @@ async function runRounds(
   for (const e of [...engines]) await attempt(e, warmUp, 4);
   for (let r = 0; r < ROUNDS; r++) {
     const k = r % engines.length;
+    const line: string[] = [];
     for (const e of [...engines.slice(k), ...engines.slice(0, k)]) {
       const t = await attempt(e, prompt, DECODE_TOKENS);
       if (t === undefined) continue;
-      (result.pp[e.name] ??= []).push((PROMPT_TOKENS / t.prefillMs) * 1000);
-      (result.tg[e.name] ??= []).push((DECODE_TOKENS / t.decodeMs) * 1000);
+      const [pp, tg] = [PROMPT_TOKENS / t.prefillMs * 1000, DECODE_TOKENS / t.decodeMs * 1000];
+      (result.pp[e.name] ??= []).push(pp);
+      (result.tg[e.name] ??= []).push(tg);
       last.set(e.name, t);
+      line.push(`${e.name} ${pp.toFixed(1)}/${tg.toFixed(1)}`);
     }
+    log(`  round ${r + 1}, prefill/decode tokens/s: ${line.join(", ")}`);
   }
   return last;
 }
