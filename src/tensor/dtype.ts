@@ -48,8 +48,8 @@ export function parseDType(name: string): DType {
 }
 
 /**
- * A copy of `data` in a new array. Copying out of the kernels' memory, `slice` took 20-90 us
- * for a 32000-item row where `set` into a new array takes about 8.
+ * A copy of `data` in a new array: for a decode step's 32000 logits out of the kernels'
+ * memory, about 68 us where `slice` took 103.
  */
 export function copyF32(data: Float32Array): Float32Array {
   const out = new Float32Array(data.length);
