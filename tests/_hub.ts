@@ -59,6 +59,11 @@ export const MISTRAL_RENAMES: readonly (readonly [string, string])[] = [
   ["<jupyter_text>", "[ARGS]"],
 ];
 
+/** SmolLM2's special token given the name of Granite 3.x's call marker. */
+export const GRANITE_RENAMES: readonly (readonly [string, string])[] = [
+  ["<jupyter_start>", "<|tool_call|>"],
+];
+
 /** `text` (a tokenizer file) with the tokens of `renames` renamed. */
 export function withNames(text: string, renames: readonly (readonly [string, string])[]): string {
   return renames.reduce((t, [from, to]) => t.replaceAll(`"${from}"`, JSON.stringify(to)), text);

@@ -3,8 +3,9 @@ import { Ajv } from "ajv";
 import type OpenAI from "openai";
 import { startServer } from "./_serve_harness.ts";
 import { loadTinySmolLM2, smolLM2Service } from "./_smollm2.ts";
-import { MISTRAL_RENAMES } from "./_hub.ts";
+import { GRANITE_RENAMES, MISTRAL_RENAMES } from "./_hub.ts";
 import { MISTRAL_ARGS_TEMPLATE, MISTRAL_TEMPLATE } from "./_mistral.ts";
+import { GRANITE_TEMPLATE } from "./_granite.ts";
 
 const ajv = new Ajv({ strict: false });
 
@@ -184,7 +185,7 @@ Deno.test("n choices each call tools on their own: streamed deltas assemble per 
   );
 });
 
-/** The id of `[TOOL_CALLS]` in SmolLM2's vocabulary renamed by MISTRAL_RENAMES. */
+/** The id of the call marker in SmolLM2's vocabulary renamed by MISTRAL_RENAMES or GRANITE_RENAMES. */
 const MARKER = 11;
 
 Deno.test("a Mistral-template model calls tools in its own format, with ids its template takes back", async () => {
@@ -260,4 +261,74 @@ Deno.test("a Mistral-template model calls tools in its own format, with ids its 
       assert.equal(next.choices.length, 1);
     }
   }
+});
+
+Deno.test("a Granite-template model calls tools after its <|tool_call|> marker, and takes its calls back", async () => {
+  // SmolLM2's vocabulary with a special token named as Granite's call marker.
+  const service = await loadTinySmolLM2("granite-tiny", GRANITE_TEMPLATE, GRANITE_RENAMES);
+  await using server = await startServer({}, service);
+  const client = server.client();
+  const answer = await client.chat.completions.create({
+    model: "granite-tiny",
+    messages: ASK,
+    tools: TOOLS,
+    tool_choice: "required",
+    max_tokens: 60,
+    seed: 5,
+  });
+  const choice = answer.choices[0]!;
+  assert.equal(choice.finish_reason, "tool_calls");
+  assert.equal(choice.message.content, null);
+  const calls = choice.message
+    .tool_calls as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
+  assert.ok(calls.length >= 1);
+  for (const call of calls) {
+    assert.match(call.id, /^call_/);
+    assertValidCall(call);
+  }
+  const streamed = await client.chat.completions.create({
+    model: "granite-tiny",
+    messages: ASK,
+    tools: TOOLS,
+    tool_choice: { type: "function", function: { name: "add" } },
+    max_tokens: 60,
+    seed: 6,
+    stream: true,
+  });
+  let args = "";
+  let name = "";
+  for await (const chunk of streamed) {
+    for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+      name ||= delta.function?.name ?? "";
+      args += delta.function?.arguments ?? "";
+    }
+  }
+  assert.equal(name, "add");
+  assertValidCall({ function: { name, arguments: args } });
+  // With "auto", the marker token (pushed up: a random model does not pick it) opens calls.
+  const auto = await client.chat.completions.create({
+    model: "granite-tiny",
+    messages: ASK,
+    tools: TOOLS,
+    logit_bias: { [MARKER]: 100 },
+    max_tokens: 60,
+    seed: 7,
+  });
+  assert.equal(auto.choices[0]!.finish_reason, "tool_calls");
+  const autoCalls = auto.choices[0]!.message.tool_calls ?? [];
+  assert.ok(autoCalls.length >= 1);
+  for (const call of autoCalls) {
+    assertValidCall(call as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall);
+  }
+  const next = await client.chat.completions.create({
+    model: "granite-tiny",
+    messages: [
+      ...ASK,
+      { role: "assistant", content: null, tool_calls: [calls[0]!] },
+      { role: "tool", tool_call_id: calls[0]!.id, content: '{"temperature": 21}' },
+    ],
+    tools: TOOLS,
+    max_tokens: 4,
+  });
+  assert.equal(next.choices.length, 1);
 });

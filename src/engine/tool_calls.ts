@@ -19,9 +19,11 @@ export interface ToolFunction {
  * - `mistral` (Mistral 7B v0.3, Mixtral 8x22B, Nemo): `[TOOL_CALLS][{"name": ..., "arguments":
  *   {...}}, ...]`, `[TOOL_CALLS]` a special token;
  * - `mistral_args` (Mistral's later tokenizers: Small 3.2, Magistral, Devstral): each call is
- *   `[TOOL_CALLS]name[ARGS]{...}`, both markers special tokens.
+ *   `[TOOL_CALLS]name[ARGS]{...}`, both markers special tokens;
+ * - `granite` (IBM Granite 3.x): `<|tool_call|>[{"name": ..., "arguments": {...}}, ...]`,
+ *   `<|tool_call|>` a special token (Granite 3.1 may open with the text `<tool_call>` instead).
  */
-export type ToolFamily = "hermes" | "llama3" | "smollm2" | "mistral" | "mistral_args";
+export type ToolFamily = "hermes" | "llama3" | "smollm2" | "mistral" | "mistral_args" | "granite";
 
 /** The text that opens the tool calls of a family. */
 export const CALL_OPEN: Record<ToolFamily, string> = {
@@ -30,6 +32,12 @@ export const CALL_OPEN: Record<ToolFamily, string> = {
   smollm2: "<tool_call>",
   mistral: "[TOOL_CALLS]",
   mistral_args: "[TOOL_CALLS]",
+  granite: "<|tool_call|>",
+};
+
+/** Other texts a family's calls may open with, read as its own. */
+const CALL_OPEN_ALSO: Partial<Record<ToolFamily, readonly string[]>> = {
+  granite: ["<tool_call>"],
 };
 
 /** Mistral's marker between a call's name and its arguments. */
@@ -45,6 +53,7 @@ export const CALL_MARKERS: Record<ToolFamily, readonly string[]> = {
   smollm2: [],
   mistral: [CALL_OPEN.mistral],
   mistral_args: [CALL_OPEN.mistral_args, ARGS_MARK],
+  granite: [CALL_OPEN.granite],
 };
 
 function isMistral(family: ToolFamily): boolean {
@@ -56,6 +65,7 @@ export function toolFamily(template: string): ToolFamily {
   if (template.includes(CALL_OPEN.mistral)) {
     return template.includes(ARGS_MARK) ? "mistral_args" : "mistral";
   }
+  if (template.includes(CALL_OPEN.granite)) return "granite";
   if (template.includes("<|start_header_id|>")) return "llama3";
   if (template.includes("SmolLM") && !template.includes("<tool_call>")) return "smollm2";
   return "hermes";
@@ -192,7 +202,8 @@ function writeCalls(family: ToolFamily, calls: { name: string; arguments: unknow
         calls.map((c) => JSON.stringify({ name: c.name, arguments: c.arguments })).join(", ")
       }]</tool_call>`;
     case "mistral":
-      return `${CALL_OPEN.mistral}${
+    case "granite":
+      return `${CALL_OPEN[family]}${
         JSON.stringify(calls.map((c) => ({ name: c.name, arguments: c.arguments })))
       }`;
     case "mistral_args":
@@ -213,8 +224,9 @@ function toolSystemPrompt(family: ToolFamily, specs: readonly unknown[]): string
       return "You can call the functions below. To call one, answer with nothing but a JSON " +
         'object {"name": <function name>, "parameters": <object of arguments>}.\n\n' + list;
     case "mistral":
+    case "granite":
       return answerWith(
-        '[TOOL_CALLS][{"name": <function name>, "arguments": <object of ' +
+        `${CALL_OPEN[family]}[{"name": <function name>, "arguments": <object of ` +
           "arguments>}, ...]",
         list,
       );
@@ -259,6 +271,8 @@ export interface ParsedPiece {
 export class ToolCallParser {
   readonly #family: ToolFamily;
   readonly #open: string;
+  /** Every text that opens the calls: `#open` first. */
+  readonly #opens: readonly string[];
   #pending = "";
   #inCalls = false;
   #seenText = false;
@@ -280,6 +294,7 @@ export class ToolCallParser {
   constructor(family: ToolFamily) {
     this.#family = family;
     this.#open = CALL_OPEN[family];
+    this.#opens = [this.#open, ...(CALL_OPEN_ALSO[family] ?? [])];
     this.#namedCalls = isMistral(family);
   }
 
@@ -305,9 +320,7 @@ export class ToolCallParser {
         }
         content += rest.slice(0, found.at);
         this.#inCalls = true;
-        rest = this.#family === "llama3"
-          ? rest.slice(found.at)
-          : rest.slice(found.at + this.#open.length);
+        rest = rest.slice(found.at + found.length);
         continue;
       }
       for (const ch of rest) this.#callChar(ch, calls);
@@ -325,22 +338,31 @@ export class ToolCallParser {
     return { content, calls: [] };
   }
 
-  /** Where the calls begin in `text` (-1: not yet) and how much of its end to hold back. */
-  #findOpen(text: string): { at: number; hold: number } {
+  /**
+   * Where the calls begin in `text` (-1: not yet), the length of what opens them there (the
+   * calls' text follows it), and how much of the end of `text` to hold back.
+   */
+  #findOpen(text: string): { at: number; length: number; hold: number } {
     if (this.#family === "llama3") {
-      if (this.#seenText) return { at: -1, hold: 0 };
+      if (this.#seenText) return { at: -1, length: 0, hold: 0 };
       const trimmed = text.trimStart();
-      if (trimmed === "") return { at: -1, hold: text.length };
+      if (trimmed === "") return { at: -1, length: 0, hold: text.length };
       return trimmed.startsWith("{")
-        ? { at: text.length - trimmed.length, hold: 0 }
-        : { at: -1, hold: 0 };
+        ? { at: text.length - trimmed.length, length: 0, hold: 0 }
+        : { at: -1, length: 0, hold: 0 };
     }
-    const at = text.indexOf(this.#open);
-    if (at >= 0) return { at, hold: 0 };
-    for (let k = Math.min(this.#open.length - 1, text.length); k > 0; k--) {
-      if (text.endsWith(this.#open.slice(0, k))) return { at: -1, hold: k };
+    let first = { at: -1, length: 0, hold: 0 };
+    for (const open of this.#opens) {
+      const at = text.indexOf(open);
+      if (at >= 0 && (first.at < 0 || at < first.at)) first = { at, length: open.length, hold: 0 };
     }
-    return { at: -1, hold: 0 };
+    if (first.at >= 0) return first;
+    for (const open of this.#opens) {
+      for (let k = Math.min(open.length - 1, text.length); k > first.hold; k--) {
+        if (text.endsWith(open.slice(0, k))) first = { at: -1, length: 0, hold: k };
+      }
+    }
+    return first;
   }
 
   #callChar(ch: string, out: ToolCallDelta[]): void {

@@ -9,6 +9,7 @@ import {
   toolFamily,
 } from "./tool_calls.ts";
 import { MISTRAL_ARGS_TEMPLATE, MISTRAL_TEMPLATE } from "../../tests/_mistral.ts";
+import { GRANITE_TEMPLATE } from "../../tests/_granite.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/tokenizers/", import.meta.url).pathname;
 
@@ -102,7 +103,25 @@ Deno.test("ToolCallParser reads Mistral's call list and its name[ARGS] calls, wi
   assert.deepEqual(hermes.calls, []);
 });
 
+Deno.test("ToolCallParser reads Granite's call list after <|tool_call|> or <tool_call>, with OpenAI ids", () => {
+  const calls = `[{"name": "get_weather", "arguments": ${
+    JSON.stringify(WEATHER.args)
+  }}, {"name": "get_time", "arguments": {}}]`;
+  for (const open of ["<|tool_call|>", "<tool_call> "]) {
+    for (const size of [1, 2, 5, 1000]) {
+      const read = run("granite", `Checking.${open}${calls}`, size);
+      assert.deepEqual([read.content, read.calls], ["Checking.", [WEATHER, TIME]]);
+      for (const id of read.ids) assert.match(id, /^call_[0-9a-f]{24}$/);
+    }
+  }
+  // A held-back start of either marker comes out as text when nothing follows.
+  for (const tail of ["<|tool", "<tool_c"]) {
+    assert.deepEqual(run("granite", `Plain ${tail}`, 3).content, `Plain ${tail}`);
+  }
+});
+
 Deno.test("toolFamily tells the families from template text", () => {
+  assert.equal(toolFamily(GRANITE_TEMPLATE), "granite");
   assert.equal(toolFamily(MISTRAL_TEMPLATE), "mistral");
   assert.equal(toolFamily(MISTRAL_ARGS_TEMPLATE), "mistral_args");
   assert.equal(

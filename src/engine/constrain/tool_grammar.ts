@@ -70,7 +70,8 @@ export function toolCallGrammar(
       start = b.rule("tool calls", [call, ...(many ? [b.star("calls", call)] : [])]);
       break;
     case "mistral":
-      start = list([b.literal(CALL_OPEN.mistral), space, b.literal("[")], "]");
+    case "granite":
+      start = list([b.literal(CALL_OPEN[family]), space, b.literal("[")], "]");
       break;
     case "smollm2":
       start = list([b.literal("<tool_call>[")], "]</tool_call>");

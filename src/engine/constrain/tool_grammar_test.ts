@@ -44,6 +44,14 @@ Deno.test("toolCallGrammar writes each family's calls and nothing else", () => {
       '<tool_call>[{"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "now", "arguments": {}}]</tool_call>',
     ),
   );
+  const granite = new Automaton(toolCallGrammar("granite", TOOLS, { parallel: true }));
+  assert.ok(
+    granite.matches(
+      '<|tool_call|>[{"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "now", "arguments": {}}]',
+    ),
+  );
+  assert.ok(!granite.matches('<|tool_call|>[{"name": "add", "arguments": {"a": 1}}]'));
+  assert.ok(!granite.matches('<tool_call>[{"name": "now", "arguments": {}}]</tool_call>'));
   const llama = new Automaton(toolCallGrammar("llama3", TOOLS, { parallel: true }));
   assert.ok(llama.matches('{"name": "add", "parameters": {"a": 1, "b": 2}}'));
   assert.ok(!llama.matches('{"name": "add", "arguments": {"a": 1, "b": 2}}'));
