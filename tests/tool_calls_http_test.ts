@@ -188,88 +188,17 @@ Deno.test("n choices each call tools on their own: streamed deltas assemble per 
 /** The id of the call marker in SmolLM2's vocabulary renamed by MISTRAL_RENAMES or GRANITE_RENAMES. */
 const MARKER = 11;
 
-Deno.test("a Mistral-template model calls tools in its own format, with ids its template takes back", async () => {
-  for (const template of [MISTRAL_TEMPLATE, MISTRAL_ARGS_TEMPLATE]) {
-    // SmolLM2's vocabulary with two special tokens named as Mistral's call markers.
-    const service = await loadTinySmolLM2("mistral-tiny", template, MISTRAL_RENAMES);
-    await using server = await startServer({}, service);
-    const client = server.client();
-    const answer = await client.chat.completions.create({
-      model: "mistral-tiny",
-      messages: ASK,
-      tools: TOOLS,
-      tool_choice: "required",
-      max_tokens: 60,
-      seed: 5,
-    });
-    const choice = answer.choices[0]!;
-    assert.equal(choice.finish_reason, "tool_calls");
-    assert.equal(choice.message.content, null);
-    const calls = choice.message
-      .tool_calls as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
-    assert.ok(calls.length >= 1);
-    for (const call of calls) {
-      assert.match(call.id, /^[A-Za-z0-9]{9}$/);
-      assertValidCall(call);
-    }
-    const streamed = await client.chat.completions.create({
-      model: "mistral-tiny",
-      messages: ASK,
-      tools: TOOLS,
-      tool_choice: { type: "function", function: { name: "add" } },
-      max_tokens: 60,
-      seed: 6,
-      stream: true,
-    });
-    let args = "";
-    let id = "";
-    for await (const chunk of streamed) {
-      for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
-        id ||= delta.id ?? "";
-        args += delta.function?.arguments ?? "";
-      }
-    }
-    assert.match(id, /^[A-Za-z0-9]{9}$/);
-    assertValidCall({ function: { name: "add", arguments: args } });
-    // With "auto", the marker token (pushed up here: a random model does not pick it) opens
-    // calls, which are then held to the tools' schemas.
-    const auto = await client.chat.completions.create({
-      model: "mistral-tiny",
-      messages: ASK,
-      tools: TOOLS,
-      logit_bias: { [MARKER]: 100 },
-      max_tokens: 60,
-      seed: 7,
-    });
-    assert.equal(auto.choices[0]!.finish_reason, "tool_calls");
-    for (const call of auto.choices[0]!.message.tool_calls ?? []) {
-      assertValidCall(call as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall);
-    }
-    assert.ok((auto.choices[0]!.message.tool_calls ?? []).length >= 1);
-    // The calls go back as sent, and as another server's ids: the template takes both.
-    for (const back of [calls[0]!.id, "call_6f2c1a9e0b7d44e1a3c5d7f9"]) {
-      const next = await client.chat.completions.create({
-        model: "mistral-tiny",
-        messages: [
-          ...ASK,
-          { role: "assistant", content: null, tool_calls: [{ ...calls[0]!, id: back }] },
-          { role: "tool", tool_call_id: back, content: '{"temperature": 21}' },
-        ],
-        tools: TOOLS,
-        max_tokens: 4,
-      });
-      assert.equal(next.choices.length, 1);
-    }
-  }
-});
+type FunctionCall = OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
 
-Deno.test("a Granite-template model calls tools after its <|tool_call|> marker, and takes its calls back", async () => {
-  // SmolLM2's vocabulary with a special token named as Granite's call marker.
-  const service = await loadTinySmolLM2("granite-tiny", GRANITE_TEMPLATE, GRANITE_RENAMES);
-  await using server = await startServer({}, service);
-  const client = server.client();
+/**
+ * Asks `model` for calls as users do: `required` (whole), a named function (streamed), and
+ * `auto` with the call marker pushed up (a random model does not pick it), the calls then held
+ * to the tools' schemas. Checks every call's arguments and each id against `id`; returns the
+ * `required` answer's calls.
+ */
+async function callsOf(client: OpenAI, model: string, id: RegExp): Promise<FunctionCall[]> {
   const answer = await client.chat.completions.create({
-    model: "granite-tiny",
+    model,
     messages: ASK,
     tools: TOOLS,
     tool_choice: "required",
@@ -279,15 +208,14 @@ Deno.test("a Granite-template model calls tools after its <|tool_call|> marker, 
   const choice = answer.choices[0]!;
   assert.equal(choice.finish_reason, "tool_calls");
   assert.equal(choice.message.content, null);
-  const calls = choice.message
-    .tool_calls as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
+  const calls = choice.message.tool_calls as FunctionCall[];
   assert.ok(calls.length >= 1);
   for (const call of calls) {
-    assert.match(call.id, /^call_/);
+    assert.match(call.id, id);
     assertValidCall(call);
   }
   const streamed = await client.chat.completions.create({
-    model: "granite-tiny",
+    model,
     messages: ASK,
     tools: TOOLS,
     tool_choice: { type: "function", function: { name: "add" } },
@@ -295,19 +223,19 @@ Deno.test("a Granite-template model calls tools after its <|tool_call|> marker, 
     seed: 6,
     stream: true,
   });
-  let args = "";
-  let name = "";
+  const got = { id: "", name: "", arguments: "" };
   for await (const chunk of streamed) {
     for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
-      name ||= delta.function?.name ?? "";
-      args += delta.function?.arguments ?? "";
+      got.id ||= delta.id ?? "";
+      got.name ||= delta.function?.name ?? "";
+      got.arguments += delta.function?.arguments ?? "";
     }
   }
-  assert.equal(name, "add");
-  assertValidCall({ function: { name, arguments: args } });
-  // With "auto", the marker token (pushed up: a random model does not pick it) opens calls.
+  assert.match(got.id, id);
+  assert.equal(got.name, "add");
+  assertValidCall({ function: got });
   const auto = await client.chat.completions.create({
-    model: "granite-tiny",
+    model,
     messages: ASK,
     tools: TOOLS,
     logit_bias: { [MARKER]: 100 },
@@ -315,20 +243,46 @@ Deno.test("a Granite-template model calls tools after its <|tool_call|> marker, 
     seed: 7,
   });
   assert.equal(auto.choices[0]!.finish_reason, "tool_calls");
-  const autoCalls = auto.choices[0]!.message.tool_calls ?? [];
+  const autoCalls = (auto.choices[0]!.message.tool_calls ?? []) as FunctionCall[];
   assert.ok(autoCalls.length >= 1);
-  for (const call of autoCalls) {
-    assertValidCall(call as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall);
-  }
+  for (const call of autoCalls) assertValidCall(call);
+  return calls;
+}
+
+/** Sends `call` back with its result under `id`; the template must render it. */
+async function sendBack(client: OpenAI, model: string, call: FunctionCall, id: string) {
   const next = await client.chat.completions.create({
-    model: "granite-tiny",
+    model,
     messages: [
       ...ASK,
-      { role: "assistant", content: null, tool_calls: [calls[0]!] },
-      { role: "tool", tool_call_id: calls[0]!.id, content: '{"temperature": 21}' },
+      { role: "assistant", content: null, tool_calls: [{ ...call, id }] },
+      { role: "tool", tool_call_id: id, content: '{"temperature": 21}' },
     ],
     tools: TOOLS,
     max_tokens: 4,
   });
   assert.equal(next.choices.length, 1);
+}
+
+Deno.test("a Mistral-template model calls tools in its own format, with ids its template takes back", async () => {
+  for (const template of [MISTRAL_TEMPLATE, MISTRAL_ARGS_TEMPLATE]) {
+    // SmolLM2's vocabulary with two special tokens named as Mistral's call markers.
+    const service = await loadTinySmolLM2("mistral-tiny", template, MISTRAL_RENAMES);
+    await using server = await startServer({}, service);
+    const client = server.client();
+    const calls = await callsOf(client, "mistral-tiny", /^[A-Za-z0-9]{9}$/);
+    // The calls go back as sent, and as another server's ids: the template takes both.
+    for (const id of [calls[0]!.id, "call_6f2c1a9e0b7d44e1a3c5d7f9"]) {
+      await sendBack(client, "mistral-tiny", calls[0]!, id);
+    }
+  }
+});
+
+Deno.test("a Granite-template model calls tools after its <|tool_call|> marker, and takes its calls back", async () => {
+  // SmolLM2's vocabulary with a special token named as Granite's call marker.
+  const service = await loadTinySmolLM2("granite-tiny", GRANITE_TEMPLATE, GRANITE_RENAMES);
+  await using server = await startServer({}, service);
+  const client = server.client();
+  const calls = await callsOf(client, "granite-tiny", /^call_[0-9a-f]{24}$/);
+  await sendBack(client, "granite-tiny", calls[0]!, calls[0]!.id);
 });
