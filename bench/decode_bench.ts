@@ -63,6 +63,7 @@ import type { SamplingOptions } from "../src/engine/sampler.ts";
 import { compileJsonSchema } from "../src/engine/constrain/json_schema.ts";
 import { GrammarConstraint, VocabGrammar } from "../src/engine/constrain/constraint.ts";
 import { vocabTrie } from "../src/engine/constrain/vocab_trie.ts";
+import { median } from "./_median.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/stories260K/nnef/", import.meta.url);
 const PROMPT = [1, 403, 407, 261, 378];
@@ -77,10 +78,6 @@ const DECODE_STEPS = 48;
 /** Sequences stepped together, and steps per round, in the batched rounds. */
 const BATCH = 8;
 const BATCH_STEPS = 24;
-
-function median(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[values.length >> 1]!;
-}
 
 type Mode = "kernels" | "fused" | "append" | "naive";
 const MODES: readonly Mode[] = ["kernels", "fused", "append", "naive"];

@@ -9,6 +9,7 @@
 import process from "node:process";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import { type Kernels, loadKernels, type Q4Layout } from "../kernels/mod.ts";
+import { median } from "./_median.ts";
 
 const WARM_MS = 250;
 const WINDOW_MS = 150;
@@ -170,12 +171,6 @@ function gemmSpeedups(p: PoolSetup): Record<string, number> {
   out.scalar_speedup_m8 = round(scalar1 * 8 / gemmMs(p, 8, n, k, true).ms);
   out.matvec_gmacs = round(n * k / perToken(1, 300, WARM_MS) / 1e6, 1);
   return out;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**

@@ -37,6 +37,7 @@ import type { InferenceService } from "../src/engine/service.ts";
 import { loadModel } from "../src/graph/load_model.ts";
 import { installPeers, Peer, PEER_PACKAGES, toolVersion } from "./_race_peers.ts";
 import { LLAMA_SHAPES, type LlamaShape, raceModel, RANDOM_GGUF_VERSION } from "./_random_gguf.ts";
+import { median } from "./_median.ts";
 
 const PROMPT_TOKENS = 128;
 const DECODE_TOKENS = 64;
@@ -264,12 +265,6 @@ function agreeingSteps(a: readonly number[], b: readonly number[]): number {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return i;
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Tokens per second of each engine and phase over the rounds of one model and thread count. */
