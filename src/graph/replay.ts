@@ -164,14 +164,20 @@ function callKey(c: KernelCall, position: number | null): unknown {
 }
 
 /**
- * `args` with those at `positions` moved `by` positions, written into one array per call that
- * each replay overwrites (the kernel or the pool reads it before the next call).
+ * A copy of `args` (`moved`) and `move(by)`, which rewrites those at `positions` as moved `by`
+ * positions from `args`: one array per call that each replay overwrites (the kernel or the
+ * pool reads it before the next call).
  */
-function mover(args: readonly number[], positions: readonly number[]): (by: number) => number[] {
-  const out = args.slice();
-  return (by) => {
-    for (const i of positions) out[i] = args[i]! + by;
-    return out;
+function mover(
+  args: readonly number[],
+  positions: readonly number[],
+): { moved: number[]; move: (by: number) => void } {
+  const moved = args.slice();
+  return {
+    moved,
+    move: (by) => {
+      for (const i of positions) moved[i] = args[i]! + by;
+    },
   };
 }
 
@@ -311,13 +317,20 @@ function bound(c: KernelCall): (by: number) => unknown {
   if (!("fn" in c)) {
     const { job, threads, pool } = c;
     if (!positions) return () => pool.run(job, threads);
-    const tasks = job.map((t) => [t, mover(t.args, positions)] as const);
-    return (by) => pool.run(tasks.map(([t, move]) => ({ ...t, args: move(by) })), threads);
+    const movers = job.map((t) => mover(t.args, positions));
+    const tasks = job.map((t, i) => ({ ...t, args: movers[i]!.moved }));
+    return (by) => {
+      for (const m of movers) m.move(by);
+      pool.run(tasks, threads);
+    };
   }
   const { fn, args } = c;
   if (!positions) return fn.bind(null, ...args);
-  const move = mover(args, positions);
-  return (by) => fn(...move(by));
+  const { moved, move } = mover(args, positions);
+  return (by) => {
+    move(by);
+    return fn(...moved);
+  };
 }
 
 /**
