@@ -41,7 +41,7 @@ const CALL_OPEN_ALSO: Partial<Record<ToolFamily, readonly string[]>> = {
 };
 
 /** Mistral's marker between a call's name and its arguments. */
-const ARGS_MARK = "[ARGS]";
+export const ARGS_MARK = "[ARGS]";
 
 /**
  * The special tokens a family writes its calls with: decoded as text (they are skipped
@@ -232,7 +232,7 @@ function toolSystemPrompt(family: ToolFamily, specs: readonly unknown[]): string
       );
     case "mistral_args":
       return answerWith(
-        "[TOOL_CALLS]<function name>[ARGS]<object of arguments> for each call",
+        `${CALL_OPEN.mistral_args}<function name>${ARGS_MARK}<object of arguments> for each call`,
         list,
       );
     case "smollm2":

@@ -2,8 +2,9 @@ import type { Tokenizer } from "./tokenizer.ts";
 
 /**
  * `tokenizer` with the special tokens written as `texts` decoded as those texts, and their
- * bytes those of the texts, where decoding skips special tokens otherwise: Mistral writes tool
- * calls with special tokens (`[TOOL_CALLS]`, `[ARGS]`) that must be read like text. A text the
+ * bytes those of the texts, where decoding skips special tokens otherwise: Mistral and Granite
+ * write tool calls with special tokens (`[TOOL_CALLS]`, `[ARGS]`, `<|tool_call|>`) that must be
+ * read like text. A text the
  * vocabulary has no special token for is left out; with none left, `tokenizer` itself.
  */
 export function withVisibleTokens(tokenizer: Tokenizer, texts: readonly string[]): Tokenizer {

@@ -1,4 +1,4 @@
-import { CALL_OPEN, type ToolFamily, type ToolFunction } from "../tool_calls.ts";
+import { ARGS_MARK, CALL_OPEN, type ToolFamily, type ToolFunction } from "../tool_calls.ts";
 import { bytesOf, type Grammar, GrammarBuilder } from "./grammar.ts";
 import { SchemaCompiler } from "./json_schema.ts";
 
@@ -37,7 +37,7 @@ export function toolCallGrammar(
     space = compiler.space();
     const args = compiler.value(tool.parameters, "#");
     if (family === "mistral_args") {
-      return [b.literal(`${CALL_OPEN.mistral_args}${tool.name}[ARGS]`), args];
+      return [b.literal(`${CALL_OPEN.mistral_args}${tool.name}${ARGS_MARK}`), args];
     }
     return [
       b.literal('{"name":'),
