@@ -352,12 +352,23 @@ async function loadConfigured(
   log(describeMemory(loaded.memory));
   // After the progress reporter's last line, which also waits for the load's end.
   loadEnded.promise.then(() => loaded.weightsReady).then(
-    (stats) =>
+    (stats) => {
       log(
         `rill: all weights in place: ${stats.bytes} bytes in ${
           ((performance.now() - started) / 1000).toFixed(2)
         } s`,
-      ),
+      );
+      const tuned = stats.q4Streams;
+      if (tuned) {
+        const over = `over ${(tuned.bytes / 2 ** 20).toFixed(0)} MiB of them`;
+        const speed = tuned.speedup.toFixed(2);
+        log(
+          tuned.streams > 1
+            ? `rill: Q4_0 weights read as ${tuned.streams} streams: ${speed}x one stream's speed ${over}`
+            : `rill: Q4_0 weights read as one stream: several ran ${speed}x its speed ${over}`,
+        );
+      }
+    },
     (e) => {
       state.fail(e as Error);
       log(`rill: loading the weights failed, answering 503 from now on: ${errorMessage(e)}`);

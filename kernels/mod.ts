@@ -100,6 +100,7 @@ export class Kernels extends Ops implements KernelHost {
   #top: number;
   #scratch = new Map<string, { offset: number; bytes: number }>();
   #stepStart = 0;
+  #q4Streams = 1;
   #stepThreads = 1;
   #stepWork = 1;
   #closed = false;
@@ -161,6 +162,31 @@ export class Kernels extends Ops implements KernelHost {
       );
     }
     this.#threads = n;
+  }
+
+  /**
+   * Weight streams the Q4_0 matmuls of one to seven tokens read side by side over `"rows8"`
+   * weights: 1, or {@linkcode Kernels.maxQ4Streams} (that many runs of rows at once). The
+   * outputs are the same bits either way; which is faster depends on the machine's memory
+   * (`tuneQ4Streams` measures it). The simd128 build reads one stream whatever is set.
+   *
+   * @throws {RangeError} for any other count
+   */
+  get q4Streams(): number {
+    return this.#q4Streams;
+  }
+
+  set q4Streams(n: number) {
+    if (n !== 1 && n !== this.maxQ4Streams) {
+      throw new RangeError(`Q4_0 weight streams must be 1 or ${this.maxQ4Streams}: received ${n}`);
+    }
+    (this.#exports.set_q4_0_streams as (n: number) => void)(n);
+    this.#q4Streams = n;
+  }
+
+  /** The streams {@linkcode Kernels.q4Streams} can be set to besides 1. */
+  get maxQ4Streams(): number {
+    return (this.#exports.q4_0_streams_max as () => number)();
   }
 
   /** Bytes of one Q8_0-quantized activation row of length k (depends on the variant). */

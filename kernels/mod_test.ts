@@ -1047,6 +1047,36 @@ Deno.test("interleaveQ4_0Rows8 keeps Q4_0 matmul results bit for bit, 1 and 2 th
   }
 });
 
+Deno.test("Q4_0 weights read as several streams give the bits of one stream, one to nine tokens, 1 and 2 threads", async () => {
+  for (const threads of [1, 2]) {
+    await withKernels({ threads }, (kernels) => {
+      const wide = kernels.maxQ4Streams;
+      assert.equal(wide, kernels.variant === "relaxed" ? 4 : 1);
+      // 37 rows8 groups (9 per stream and one left over), then 5 rows left in GGML rows.
+      const [n, k] = [8 * 37 + 5, 256];
+      const w = put(kernels, randomQ4(n, k, 71).bytes);
+      kernels.interleaveQ4_0Rows8(w, n, k);
+      for (let m = 1; m <= 9; m++) {
+        const xq = kernels.alloc(m * kernels.q8RowBytes(k));
+        kernels.quantizeQ8_0(put(kernels, randomF32(m * k, 72 + m)), xq, m, k);
+        const run = (streams: number) => {
+          kernels.q4Streams = streams;
+          const y = kernels.alloc(m * n * 4);
+          kernels.matmulQ4_0Q8_0(w, xq, y, m, n, k, "rows8");
+          return read(kernels, y, m * n);
+        };
+        const one = run(1);
+        assert.deepEqual(run(wide), one, `m = ${m}, ${threads} thread(s)`);
+        const ys = kernels.alloc(m * n * 4);
+        kernels.scalar.matmulQ4_0Q8_0(w, xq, ys, m, n, k, "rows8");
+        assert.deepEqual(read(kernels, ys, m * n), one, `the twin, m = ${m}`);
+      }
+      assert.throws(() => kernels.q4Streams = 3, RangeError);
+      assert.equal(kernels.q4Streams, wide);
+    });
+  }
+});
+
 Deno.test("matmul*Many give the bits of separate calls, 1 and 2 threads, as one job", async () => {
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {

@@ -43,6 +43,26 @@ pub extern "C" fn attention_paged_rows() -> usize {
     PAGED_ROWS
 }
 
+/// Weight streams the Q4_0 passes of one to seven tokens read side by side over rows8
+/// weights: `q4_0_streams_max()` or 1. The outputs are the same bits either way; which is
+/// faster depends on the machine's memory system. The simd128 build reads one stream.
+#[no_mangle]
+pub extern "C" fn set_q4_0_streams(streams: usize) {
+    #[cfg(target_arch = "wasm32")]
+    simd128::q4_0::set_weight_streams(streams);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = streams;
+}
+
+/// The streams `set_q4_0_streams` can turn on.
+#[no_mangle]
+pub extern "C" fn q4_0_streams_max() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    return simd128::q4_0::STREAMS;
+    #[cfg(not(target_arch = "wasm32"))]
+    1
+}
+
 /// Exports the kernel `$name` (the SIMD code on wasm32, its twin elsewhere) and its scalar
 /// twin `$twin`, both with the one C signature written here.
 macro_rules! kernel {

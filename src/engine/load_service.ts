@@ -239,6 +239,7 @@ export async function loadService(
         bytes: stats.bytes - sideBytes,
         graphMs: stats.graphMs,
         weightsMs: stats.weightsMs,
+        q4Streams: stats.q4Streams,
       };
     });
     weightsReady.catch(() => {});

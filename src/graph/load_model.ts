@@ -10,6 +10,7 @@ import { archiveStream, type ModelStreamOptions, openModelStream } from "../nnef
 import type { ModelStream } from "../nnef/member_stream.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
 import type { Kernels } from "../../kernels/mod.ts";
+import { type Q4Matrix, type Q4StreamsChoice, tuneQ4Streams } from "../../kernels/q4_streams.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import {
   kernelWeight,
@@ -212,6 +213,9 @@ export async function loadModel(
     }
     const { linear, other } = weightReaders(model);
     const ready: Promise<void>[] = [];
+    // The rows8 weights, and the kernels holding them: they choose how to read them (below).
+    const rows8: Q4Matrix[] = [];
+    let rows8Kernels: Kernels | null = null;
     for (const [i, l] of loads.entries()) {
       // A `.tgz` stream's weights were placed as they came, and are all in already.
       const got = settled[i]!;
@@ -227,6 +231,8 @@ export async function loadModel(
       ) {
         // Interleaved in place once arrived: only the kernels' matmul reads it from then on.
         slot.layout = "rows8";
+        rows8.push({ offset: slot.offset, n: t.shape[0]!, k: t.shape[1]! });
+        rows8Kernels = slot.kernels;
         model.kernelOnly = true;
         arrival = arrival.then(() => {
           slot.kernels.interleaveQ4_0Rows8(slot.offset, t.shape[0]!, t.shape[1]!);
@@ -236,6 +242,7 @@ export async function loadModel(
       ready.push(arrival);
     }
     let weightsMs = NaN;
+    let q4Streams: Q4StreamsChoice | null = null;
     model.loadStats = {
       get members() {
         return weights.stats.membersLoaded + 1;
@@ -247,11 +254,15 @@ export async function loadModel(
       get weightsMs() {
         return weightsMs;
       },
+      get q4Streams() {
+        return q4Streams;
+      },
     };
     // A `.tgz` is whole only once its gzip trailer checked out, after its last member arrived.
     model.weightsReady = Promise.all([...ready, weights.ended]).then(
       async () => {
         weightsMs = performance.now() - t0;
+        if (rows8Kernels) q4Streams = tuneQ4Streams(rows8Kernels, rows8);
         await close();
         if (placement && !hasQuant && placement.seen("graph.quant")) refuse();
       },

@@ -4,6 +4,7 @@
  * `buildModel` (`build_model.ts`) make one.
  */
 import type { Kernels } from "../../kernels/mod.ts";
+import type { Q4StreamsChoice } from "../../kernels/q4_streams.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { Assertion } from "../tensor/dim_parse.ts";
 import { plainExecutor, type RunOptions } from "./executor.ts";
@@ -19,6 +20,11 @@ export interface LoadStats {
   readonly graphMs: number;
   /** Milliseconds from the start of `loadModel` to every weight in place (NaN until then). */
   readonly weightsMs: number;
+  /**
+   * The weight streams the kernels chose for this model's Q4_0 weights once they were in
+   * place, and what they measured; null when there was nothing to choose.
+   */
+  readonly q4Streams: Q4StreamsChoice | null;
 }
 
 /** A loaded model: the expanded graph with its facts, inputs, outputs and metadata. */

@@ -2,6 +2,7 @@ use super::{load, reduce4_i32, store_lanes};
 use crate::generic::f16::F16_EXP_REBIAS;
 use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK, WIDE_SCALE, WORD_MAJOR};
 use core::arch::wasm32::*;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// x (m, k) f32 -> xq (m, q8_row_bytes(k)), bit-identical to the generic twin.
 pub unsafe fn quantize_q8_0<const WIDE: bool>(x: *const f32, xq: *mut u8, m: usize, k: usize) {
@@ -99,6 +100,33 @@ impl Consts {
 /// Below this many tokens the tiles do not pay (measured with `bench:kernels`): the tokens
 /// run the one-token kernel, a few per pass over the rows8 groups with relaxed SIMD.
 const GEMM_MIN_TOKENS: usize = 8;
+
+/// Runs of rows8 groups the one-token and few-token passes read side by side when
+/// `set_weight_streams(STREAMS)` asked for them.
+pub const STREAMS: usize = 4;
+
+static WEIGHT_STREAMS: AtomicUsize = AtomicUsize::new(1);
+
+/// Weight streams of the one-token and few-token passes from now on: `STREAMS`, or 1 (any
+/// other count). Outputs are the same bits either way; which is faster depends on the
+/// machine's memory system (measured by the caller).
+pub fn set_weight_streams(streams: usize) {
+    let streams = if streams == STREAMS { STREAMS } else { 1 };
+    WEIGHT_STREAMS.store(streams, Ordering::Relaxed);
+}
+
+/// How the passes split `groups` rows8 groups: `STREAMS` runs of `per` groups (per = 0 when
+/// reading one stream), and the groups those runs cover; the rest follow as one stream.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn stream_runs(groups: usize) -> (usize, usize) {
+    let per = if WEIGHT_STREAMS.load(Ordering::Relaxed) == STREAMS {
+        groups / STREAMS
+    } else {
+        0
+    };
+    (per, STREAMS * per)
+}
 
 /// Tokens per pass of the tile kernels over a row range (measured: longer tiles lose more
 /// to cache misses on their activations than they save on unpacking).
@@ -588,21 +616,44 @@ unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
     i32x4_extadd_pairwise_i16x8(i16x8_add(lo, hi))
 }
 
-/// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row), bit for
-/// bit what `tile1x8` gives, in fewer instructions: each of the block's eight activation
-/// words, loaded as a splat, meets the same word of four rows in one dot product, so the 16
-/// dot products of a block sum in i16 lanes that are already the rows' (a row's lane sums 16
-/// products of at most 15 * 128, below 2^15), with no reduction across lanes; the 8 scales
-/// come from one load. Not inlined, so the loop's constants are the only ones holding
-/// registers.
+/// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row): with
+/// `set_weight_streams(STREAMS)`, the groups split into that many runs read side by side
+/// (`matvec_rows8_streams`), the groups left over in one.
+#[cfg(target_feature = "relaxed-simd")]
+unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
+    let (per, done) = stream_runs(groups);
+    if per > 0 {
+        matvec_rows8_streams::<STREAMS>(w, xr, y, per, nb);
+    }
+    if done < groups {
+        let group_bytes = nb * 8 * BLOCK_BYTES;
+        matvec_rows8_streams::<1>(w.add(done * group_bytes), xr, y.add(8 * done), groups - done, nb);
+    }
+}
+
+/// One token times S runs of `per` rows8 groups each (run s from group s * per on), block by
+/// block of every run in turn, bit for bit what `tile1x8` gives, in fewer instructions: each
+/// of the block's eight activation words, loaded as a splat, meets the same word of four
+/// rows in one dot product, so the 16 dot products of a block sum in i16 lanes that are
+/// already the rows' (a row's lane sums 16 products of at most 15 * 128, below 2^15), with
+/// no reduction across lanes; the 8 scales come from one load. Not inlined, so the loop's
+/// constants are the only ones holding registers.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
-unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
+unsafe fn matvec_rows8_streams<const S: usize>(
+    w: *const u8,
+    xr: *const u8,
+    y: *mut f32,
+    per: usize,
+    nb: usize,
+) {
     let c = Rows8Consts::new();
     let d0 = xr.add(QK * nb);
-    let mut w = w;
-    for gi in 0..groups {
-        let mut acc = [f32x4_splat(0.0); 2];
+    let group_bytes = nb * 8 * BLOCK_BYTES;
+    for gi in 0..per {
+        let mut acc = [[f32x4_splat(0.0); 2]; S];
+        let mut ws: [*const u8; S] =
+            core::array::from_fn(|s| w.add((s * per + gi) * group_bytes));
         let mut a = xr;
         let mut d = d0;
         let end = d0.add(4 * nb);
@@ -610,18 +661,23 @@ unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, 
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
             let (xl, xh) = splat_words(a);
-            let dw = c.scales(load(w));
-            for (half, acc) in acc.iter_mut().enumerate() {
-                let codes = unpack_words(c.words(w, half), c.nibble);
-                let isum = block_sums(&xl, &xh, &codes, bias);
-                *acc = f32x4_add(*acc, f32x4_mul(isum, f32x4_mul(dw[half], da)));
+            for (w, acc) in ws.iter_mut().zip(acc.iter_mut()) {
+                let dw = c.scales(load(*w));
+                for (half, acc) in acc.iter_mut().enumerate() {
+                    let codes = unpack_words(c.words(*w, half), c.nibble);
+                    let isum = block_sums(&xl, &xh, &codes, bias);
+                    *acc = f32x4_add(*acc, f32x4_mul(isum, f32x4_mul(dw[half], da)));
+                }
+                *w = w.add(8 * BLOCK_BYTES);
             }
-            w = w.add(8 * BLOCK_BYTES);
             a = a.add(QK);
             d = d.add(4);
         }
-        store_lanes(y.add(8 * gi), acc[0], 4);
-        store_lanes(y.add(8 * gi + 4), acc[1], 4);
+        for (s, acc) in acc.iter().enumerate() {
+            let yg = y.add(8 * (s * per + gi));
+            store_lanes(yg, acc[0], 4);
+            store_lanes(yg.add(4), acc[1], 4);
+        }
     }
 }
 
@@ -646,6 +702,8 @@ unsafe fn matvec_tokens(
     if r % 8 == 0 && r < wm.n8 && r + 8 <= r1 {
         let end = if r1 < wm.n8 { r1 / 8 * 8 } else { wm.n8 };
         let (group, groups) = (wm.w.add(r / 8 * 8 * wm.wrb), (end - r) / 8);
+        let (per, done) = stream_runs(groups);
+        let rest = group.add(done * 8 * wm.wrb);
         let mut t = 0;
         while t < m {
             let (x, yt) = (xq.add(t * g.xrb), y.add(t * n + r));
@@ -653,7 +711,14 @@ unsafe fn matvec_tokens(
                 matvec_rows8(group, x, yt, groups, g.nb);
                 1
             } else {
-                matvec_rows8_tokens::<2>(group, x, g.xrb, yt, n, groups, g.nb)
+                if per > 0 {
+                    matvec_rows8_tokens::<2, STREAMS>(group, x, g.xrb, yt, n, per, g.nb);
+                }
+                if done < groups {
+                    let yr = yt.add(8 * done);
+                    matvec_rows8_tokens::<2, 1>(rest, x, g.xrb, yr, n, groups - done, g.nb)
+                }
+                2
             };
         }
         r = end;
@@ -665,52 +730,58 @@ unsafe fn matvec_tokens(
     }
 }
 
-/// `matvec_rows8` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in one pass
-/// over the weights: each block's codes are unpacked once for all T tokens, and each token
-/// takes exactly the steps `matvec_rows8` takes, so its outputs are the same bits. A token's
-/// eight activation words are loaded as splats, for both halves of the block (splats shuffled
-/// from two loads took the vector ALU the dot products need: 3-5% slower at two tokens).
-/// Inlined into `matvec_tokens`: as a function of its own, once the 16-row prompt tile joined
-/// the module, V8's tier-up compiled it slower than an eager compile (`--no-liftoff`) does, the
-/// same bytes: two sequences decoding together at two threads ran 0.80-0.86x of before and
-/// four 0.76x; inlined, 1.04x and 0.99-1.06x. Returns T.
+/// `matvec_rows8_streams` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in
+/// one pass over the weights: each block's codes are unpacked once for all T tokens, and each
+/// token takes exactly the steps `matvec_rows8_streams` takes, so its outputs are the same
+/// bits. A token's eight activation words are loaded as splats, for both halves of the block
+/// (splats shuffled from two loads took the vector ALU the dot products need: 3-5% slower at
+/// two tokens). Inlined into `matvec_tokens`: as a function of its own, once the 16-row prompt
+/// tile joined the module, V8's tier-up compiled it slower than an eager compile
+/// (`--no-liftoff`) does, the same bytes: two sequences decoding together at two threads ran
+/// 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn matvec_rows8_tokens<const T: usize>(
+unsafe fn matvec_rows8_tokens<const T: usize, const S: usize>(
     w: *const u8,
     xq: *const u8,
     xrb: usize,
     y: *mut f32,
     n: usize,
-    groups: usize,
+    per: usize,
     nb: usize,
-) -> usize {
+) {
     let c = Rows8Consts::new();
-    let mut w = w;
-    for gi in 0..groups {
-        let mut acc = [[f32x4_splat(0.0); 2]; T];
+    let group_bytes = nb * 8 * BLOCK_BYTES;
+    for gi in 0..per {
+        let mut acc = [[[f32x4_splat(0.0); 2]; T]; S];
+        let mut ws: [*const u8; S] =
+            core::array::from_fn(|s| w.add((s * per + gi) * group_bytes));
         for b in 0..nb {
-            let dw = c.scales(load(w));
-            let codes = [0, 1].map(|half| unpack_words(c.words(w, half), c.nibble));
-            for (t, a) in acc.iter_mut().enumerate() {
-                let x = xq.add(t * xrb);
-                let (xl, xh) = splat_words(x.add(b * QK));
-                let d = x.add(QK * nb + 4 * b);
-                let da = v128_load32_splat(d as *const u32);
-                let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
-                for (half, codes) in codes.iter().enumerate() {
-                    let isum = block_sums(&xl, &xh, codes, bias);
-                    a[half] = f32x4_add(a[half], f32x4_mul(isum, f32x4_mul(dw[half], da)));
+            for (w, acc) in ws.iter_mut().zip(acc.iter_mut()) {
+                let dw = c.scales(load(*w));
+                let codes = [0, 1].map(|half| unpack_words(c.words(*w, half), c.nibble));
+                for (t, a) in acc.iter_mut().enumerate() {
+                    let x = xq.add(t * xrb);
+                    let (xl, xh) = splat_words(x.add(b * QK));
+                    let d = x.add(QK * nb + 4 * b);
+                    let da = v128_load32_splat(d as *const u32);
+                    let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
+                    for (half, codes) in codes.iter().enumerate() {
+                        let isum = block_sums(&xl, &xh, codes, bias);
+                        a[half] = f32x4_add(a[half], f32x4_mul(isum, f32x4_mul(dw[half], da)));
+                    }
                 }
+                *w = w.add(8 * BLOCK_BYTES);
             }
-            w = w.add(8 * BLOCK_BYTES);
         }
-        for (t, a) in acc.iter().enumerate() {
-            store_lanes(y.add(t * n + 8 * gi), a[0], 4);
-            store_lanes(y.add(t * n + 8 * gi + 4), a[1], 4);
+        for (s, acc) in acc.iter().enumerate() {
+            for (t, a) in acc.iter().enumerate() {
+                let yg = y.add(t * n + 8 * (s * per + gi));
+                store_lanes(yg, a[0], 4);
+                store_lanes(yg.add(4), a[1], 4);
+            }
         }
     }
-    T
 }
 
 /// Constants of the rows8 kernels, built in each kernel (not inlined) so that they are the

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { loadKernels } from "./mod.ts";
+import { TUNE_MIN_BYTES, tuneQ4Streams } from "./q4_streams.ts";
+
+/** Q4_0 blocks with normal f16 scales (0.01) and pseudo-random codes. */
+function fillQ4(bytes: Uint8Array, seed: number): void {
+  let s = seed >>> 0;
+  for (let i = 0; i < bytes.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    bytes[i] = s >>> 24;
+  }
+  for (let b = 0; b < bytes.length; b += 18) [bytes[b], bytes[b + 1]] = [0x1f, 0x21];
+}
+
+Deno.test("tuneQ4Streams chooses one of the two settings over weights that leave the cache, and leaves a small model alone", async () => {
+  using kernels = await loadKernels({ threads: 1 });
+  const [n, k] = [1024, 1024];
+  const bytes = n * (k / 32) * 18;
+  const small = kernels.allocWeights(bytes);
+  assert.equal(tuneQ4Streams(kernels, [{ offset: small.offset, n, k }]), null);
+  assert.equal(kernels.q4Streams, 1);
+  const count = Math.ceil(TUNE_MIN_BYTES / bytes);
+  const matrices = Array.from({ length: count }, (_, i) => {
+    const slot = kernels.allocWeights(bytes);
+    fillQ4(slot.bytes, 80 + i);
+    kernels.interleaveQ4_0Rows8(slot.offset, n, k);
+    return { offset: slot.offset, n, k };
+  });
+  const choice = tuneQ4Streams(kernels, matrices);
+  if (kernels.variant !== "relaxed") return assert.equal(choice, null);
+  assert.ok(choice && [1, kernels.maxQ4Streams].includes(choice.streams));
+  assert.equal(kernels.q4Streams, choice.streams);
+  assert.equal(choice.bytes, count * bytes);
+  assert.ok(choice.speedup > 0 && Number.isFinite(choice.speedup));
+});
