@@ -8,6 +8,7 @@ import { resolveModel } from "../models/resolve.ts";
 import { type LoadProgress, loadService } from "../src/engine/load_service.ts";
 import { ProgressReporter } from "./progress.ts";
 import type { Kernels } from "../kernels/mod.ts";
+import type { Q4Tuning } from "../kernels/q4_tuning.ts";
 import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import { checkCacheDir, openDiskCache } from "../src/storage/disk_cache.ts";
 import { type MemoryLimit, parseByteSize, readMemoryLimit } from "../src/engine/memory_limit.ts";
@@ -358,16 +359,8 @@ async function loadConfigured(
           ((performance.now() - started) / 1000).toFixed(2)
         } s`,
       );
-      const tuned = stats.q4Streams;
-      if (tuned) {
-        const over = `over ${(tuned.bytes / 2 ** 20).toFixed(0)} MiB of them`;
-        const speed = tuned.speedup.toFixed(2);
-        log(
-          tuned.streams > 1
-            ? `rill: Q4_0 weights read as ${tuned.streams} streams: ${speed}x one stream's speed ${over}`
-            : `rill: Q4_0 weights read as one stream: several ran ${speed}x its speed ${over}`,
-        );
-      }
+      const tuned = stats.q4Tuning;
+      if (tuned) log(describeTuning(tuned));
     },
     (e) => {
       state.fail(e as Error);
@@ -375,6 +368,20 @@ async function loadConfigured(
     },
   );
   return loaded.service;
+}
+
+/** What the kernels measured and chose for the Q4_0 weights, as one log line. */
+function describeTuning(t: Q4Tuning): string {
+  const speed = (x: number) => `${x.toFixed(2)}x`;
+  const streams = t.streams > 1
+    ? `${t.streams} streams (${speed(t.streamsSpeedup)} one stream's speed`
+    : `one stream (several ran ${speed(t.streamsSpeedup)} its speed`;
+  const sums = t.i32Sums
+    ? `in i32 lanes (${speed(t.i32SumsSpeedup)} i16's speed)`
+    : `in i16 lanes (i32 ran ${speed(t.i32SumsSpeedup)} their speed)`;
+  return `rill: Q4_0 weights read as ${streams} over ${
+    (t.bytes / 2 ** 20).toFixed(0)
+  } MiB), prompt dot products summed ${sums}`;
 }
 
 /** The memory budget as one log line. */

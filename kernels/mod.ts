@@ -101,6 +101,7 @@ export class Kernels extends Ops implements KernelHost {
   #scratch = new Map<string, { offset: number; bytes: number }>();
   #stepStart = 0;
   #q4Streams = 1;
+  #q4I32Sums = false;
   #stepThreads = 1;
   #stepWork = 1;
   #closed = false;
@@ -168,7 +169,7 @@ export class Kernels extends Ops implements KernelHost {
    * Weight streams the Q4_0 matmuls of one to seven tokens read side by side over `"rows8"`
    * weights: 1, or {@linkcode Kernels.maxQ4Streams} (that many runs of rows at once). The
    * outputs are the same bits either way; which is faster depends on the machine's memory
-   * (`tuneQ4Streams` measures it). The simd128 build reads one stream whatever is set.
+   * (`tuneQ4` measures it). The simd128 build reads one stream whatever is set.
    *
    * @throws {RangeError} for any other count
    */
@@ -182,6 +183,21 @@ export class Kernels extends Ops implements KernelHost {
     }
     (this.#exports.set_q4_0_streams as (n: number) => void)(n);
     this.#q4Streams = n;
+  }
+
+  /**
+   * Whether the Q4_0 prompt tiles (eight tokens and more) sum dot products in i32 lanes
+   * (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction where the CPU has AVX-VNNI) rather
+   * than i16 lanes. The same bits either way; `tuneQ4` measures which is faster. The
+   * simd128 build ignores it.
+   */
+  get q4I32Sums(): boolean {
+    return this.#q4I32Sums;
+  }
+
+  set q4I32Sums(on: boolean) {
+    (this.#exports.set_q4_0_i32_sums as (on: number) => void)(on ? 1 : 0);
+    this.#q4I32Sums = on;
   }
 
   /** The streams {@linkcode Kernels.q4Streams} can be set to besides 1. */

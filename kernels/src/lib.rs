@@ -54,6 +54,17 @@ pub extern "C" fn set_q4_0_streams(streams: usize) {
     let _ = streams;
 }
 
+/// Whether the Q4_0 prompt tiles (eight tokens and more) sum their dot products in i32 lanes
+/// (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction with AVX-VNNI) rather than i16 ones:
+/// the same bits either way. Ignored by the simd128 build.
+#[no_mangle]
+pub extern "C" fn set_q4_0_i32_sums(on: u32) {
+    #[cfg(target_arch = "wasm32")]
+    simd128::q4_0::set_i32_sums(on != 0);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = on;
+}
+
 /// The streams `set_q4_0_streams` can turn on.
 #[no_mangle]
 pub extern "C" fn q4_0_streams_max() -> usize {

@@ -239,7 +239,7 @@ export async function loadService(
         bytes: stats.bytes - sideBytes,
         graphMs: stats.graphMs,
         weightsMs: stats.weightsMs,
-        q4Streams: stats.q4Streams,
+        q4Tuning: stats.q4Tuning,
       };
     });
     weightsReady.catch(() => {});

@@ -10,7 +10,7 @@ import { archiveStream, type ModelStreamOptions, openModelStream } from "../nnef
 import type { ModelStream } from "../nnef/member_stream.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
 import type { Kernels } from "../../kernels/mod.ts";
-import { type Q4Matrix, type Q4StreamsChoice, tuneQ4Streams } from "../../kernels/q4_streams.ts";
+import { type Q4Matrix, type Q4Tuning, tuneQ4 } from "../../kernels/q4_tuning.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import {
   kernelWeight,
@@ -242,7 +242,7 @@ export async function loadModel(
       ready.push(arrival);
     }
     let weightsMs = NaN;
-    let q4Streams: Q4StreamsChoice | null = null;
+    let q4Tuning: Q4Tuning | null = null;
     model.loadStats = {
       get members() {
         return weights.stats.membersLoaded + 1;
@@ -254,15 +254,15 @@ export async function loadModel(
       get weightsMs() {
         return weightsMs;
       },
-      get q4Streams() {
-        return q4Streams;
+      get q4Tuning() {
+        return q4Tuning;
       },
     };
     // A `.tgz` is whole only once its gzip trailer checked out, after its last member arrived.
     model.weightsReady = Promise.all([...ready, weights.ended]).then(
       async () => {
         weightsMs = performance.now() - t0;
-        if (rows8Kernels) q4Streams = tuneQ4Streams(rows8Kernels, rows8);
+        if (rows8Kernels) q4Tuning = tuneQ4(rows8Kernels, rows8);
         await close();
         if (placement && !hasQuant && placement.seen("graph.quant")) refuse();
       },

@@ -4,7 +4,7 @@
  * `buildModel` (`build_model.ts`) make one.
  */
 import type { Kernels } from "../../kernels/mod.ts";
-import type { Q4StreamsChoice } from "../../kernels/q4_streams.ts";
+import type { Q4Tuning } from "../../kernels/q4_tuning.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { Assertion } from "../tensor/dim_parse.ts";
 import { plainExecutor, type RunOptions } from "./executor.ts";
@@ -21,10 +21,10 @@ export interface LoadStats {
   /** Milliseconds from the start of `loadModel` to every weight in place (NaN until then). */
   readonly weightsMs: number;
   /**
-   * The weight streams the kernels chose for this model's Q4_0 weights once they were in
-   * place, and what they measured; null when there was nothing to choose.
+   * How the kernels chose to run this model's Q4_0 weights once they were in place, and what
+   * they measured; null when there was nothing to choose.
    */
-  readonly q4Streams: Q4StreamsChoice | null;
+  readonly q4Tuning: Q4Tuning | null;
 }
 
 /** A loaded model: the expanded graph with its facts, inputs, outputs and metadata. */

@@ -2,7 +2,7 @@ use super::{load, reduce4_i32, store_lanes};
 use crate::generic::f16::F16_EXP_REBIAS;
 use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK, WIDE_SCALE, WORD_MAJOR};
 use core::arch::wasm32::*;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// x (m, k) f32 -> xq (m, q8_row_bytes(k)), bit-identical to the generic twin.
 pub unsafe fn quantize_q8_0<const WIDE: bool>(x: *const f32, xq: *mut u8, m: usize, k: usize) {
@@ -128,6 +128,16 @@ fn stream_runs(groups: usize) -> (usize, usize) {
     (per, STREAMS * per)
 }
 
+static I32_SUMS: AtomicBool = AtomicBool::new(false);
+
+/// Whether the prompt tiles sum their dot products in i32 lanes (`block_sums_i32`) from now
+/// on, or in i16 lanes (`block_sums`). The same integers either way, so the same bits; which
+/// is faster depends on the instructions the engine has for them here (measured by the
+/// caller).
+pub fn set_i32_sums(on: bool) {
+    I32_SUMS.store(on, Ordering::Relaxed);
+}
+
 /// Tokens per pass of the tile kernels over a row range (measured: longer tiles lose more
 /// to cache misses on their activations than they save on unpacking).
 const TOKEN_TILE: usize = 16;
@@ -187,16 +197,16 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
             #[cfg(target_feature = "relaxed-simd")]
             if r % 16 == 0 && r + 16 <= r1 && r + 16 <= wm.n8 {
                 let w = [0, 4, 8, 12].map(|i| wm.packed4(r + i));
-                gemm_rows(w, xt, &g, yt, mt, n, r);
+                gemm_tile(w, xt, &g, yt, mt, n, r);
                 r += 16;
                 continue;
             }
             #[cfg(target_feature = "relaxed-simd")]
             if r + 8 <= r1 && (r % 8 == 0 || r >= wm.n8) {
                 if r < wm.n8 {
-                    gemm_rows([wm.packed4(r), wm.packed4(r + 4)], xt, &g, yt, mt, n, r);
+                    gemm_tile([wm.packed4(r), wm.packed4(r + 4)], xt, &g, yt, mt, n, r);
                 } else {
-                    gemm_rows([wm.ggml4(r, r1), wm.ggml4(r + 4, r1)], xt, &g, yt, mt, n, r);
+                    gemm_tile([wm.ggml4(r, r1), wm.ggml4(r + 4, r1)], xt, &g, yt, mt, n, r);
                 }
                 r += 8;
                 continue;
@@ -516,6 +526,25 @@ unsafe fn tile4<W: Rows4>(
     store_lanes(yr.add(3 * n), a3, rows);
 }
 
+/// `gemm_rows` summing dot products as `set_i32_sums` last chose.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn gemm_tile<W: Rows4, const G: usize>(
+    w: [W; G],
+    xq: *const u8,
+    g: &Q8Row,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    r: usize,
+) {
+    if I32_SUMS.load(Ordering::Relaxed) {
+        gemm_rows::<W, G, true>(w, xq, g, y, m, n, r);
+    } else {
+        gemm_rows::<W, G, false>(w, xq, g, y, m, n, r);
+    }
+}
+
 /// Rows r..r+4G (G groups of four in `w`) times tokens 0..m (m <= TOKEN_TILE), each weight
 /// block unpacked once for all of them: the code words of each four rows, word-major (lane i
 /// of word j holds row i's codes 4j..4j+4), meet a token's four activation bytes, loaded as a
@@ -528,7 +557,7 @@ unsafe fn tile4<W: Rows4>(
 /// would be stored and loaded a row of y apart, and rows 4 KiB apart stall each other.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
-unsafe fn gemm_rows<W: Rows4, const G: usize>(
+unsafe fn gemm_rows<W: Rows4, const G: usize, const I32: bool>(
     w: [W; G],
     xq: *const u8,
     g: &Q8Row,
@@ -548,7 +577,11 @@ unsafe fn gemm_rows<W: Rows4, const G: usize>(
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * g.nb) as *const u32);
             for (h, c) in codes.iter().enumerate() {
-                let isum = block_sums(&xl, &xh, c, bias);
+                let isum = if I32 {
+                    block_sums_i32(&xl, &xh, c, bias)
+                } else {
+                    block_sums(&xl, &xh, c, bias)
+                };
                 a[h] = f32x4_add(a[h], f32x4_mul(isum, f32x4_mul(dw[h], da)));
             }
             x = x.add(g.xrb);
@@ -862,4 +895,18 @@ fn block_sums(xl: &[v128; 4], xh: &[v128; 4], (lo, hi): &Words, bias: v128) -> v
     };
     let s = i16x8_add(i16x8_add(dot(0), dot(1)), i16x8_add(dot(2), dot(3)));
     f32x4_convert_i32x4(i32x4_add(i32x4_extadd_pairwise_i16x8(s), bias))
+}
+
+/// `block_sums` by `i32x4.relaxed_dot_i8x16_i7x16_add`, the same integers: one instruction a
+/// dot product where the CPU has AVX-VNNI (V8 emits `vpdpbusd`), three elsewhere. Two chains
+/// of four, so that each waits on half as many.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn block_sums_i32(xl: &[v128; 4], xh: &[v128; 4], (lo, hi): &Words, bias: v128) -> v128 {
+    let (mut s0, mut s1) = (bias, i32x4_splat(0));
+    for j in 0..4 {
+        s0 = i32x4_relaxed_dot_i8x16_i7x16_add(xl[j], lo[j], s0);
+        s1 = i32x4_relaxed_dot_i8x16_i7x16_add(xh[j], hi[j], s1);
+    }
+    f32x4_convert_i32x4(i32x4_add(s0, s1))
 }

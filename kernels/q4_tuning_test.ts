@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadKernels } from "./mod.ts";
-import { TUNE_MIN_BYTES, tuneQ4Streams } from "./q4_streams.ts";
+import { TUNE_MIN_BYTES, tuneQ4 } from "./q4_tuning.ts";
 
 /** Q4_0 blocks with normal f16 scales (0.01) and pseudo-random codes. */
 function fillQ4(bytes: Uint8Array, seed: number): void {
@@ -12,13 +12,14 @@ function fillQ4(bytes: Uint8Array, seed: number): void {
   for (let b = 0; b < bytes.length; b += 18) [bytes[b], bytes[b + 1]] = [0x1f, 0x21];
 }
 
-Deno.test("tuneQ4Streams chooses one of the two settings over weights that leave the cache, and leaves a small model alone", async () => {
+Deno.test("tuneQ4 chooses streams and sums by timing both over weights that leave the cache, and leaves a small model alone", async () => {
   using kernels = await loadKernels({ threads: 1 });
   const [n, k] = [1024, 1024];
   const bytes = n * (k / 32) * 18;
   const small = kernels.allocWeights(bytes);
-  assert.equal(tuneQ4Streams(kernels, [{ offset: small.offset, n, k }]), null);
+  assert.equal(tuneQ4(kernels, [{ offset: small.offset, n, k }]), null);
   assert.equal(kernels.q4Streams, 1);
+  assert.equal(kernels.q4I32Sums, false);
   const count = Math.ceil(TUNE_MIN_BYTES / bytes);
   const matrices = Array.from({ length: count }, (_, i) => {
     const slot = kernels.allocWeights(bytes);
@@ -26,10 +27,13 @@ Deno.test("tuneQ4Streams chooses one of the two settings over weights that leave
     kernels.interleaveQ4_0Rows8(slot.offset, n, k);
     return { offset: slot.offset, n, k };
   });
-  const choice = tuneQ4Streams(kernels, matrices);
+  const choice = tuneQ4(kernels, matrices);
   if (kernels.variant !== "relaxed") return assert.equal(choice, null);
   assert.ok(choice && [1, kernels.maxQ4Streams].includes(choice.streams));
   assert.equal(kernels.q4Streams, choice.streams);
+  assert.equal(kernels.q4I32Sums, choice.i32Sums);
   assert.equal(choice.bytes, count * bytes);
-  assert.ok(choice.speedup > 0 && Number.isFinite(choice.speedup));
+  for (const speedup of [choice.streamsSpeedup, choice.i32SumsSpeedup]) {
+    assert.ok(speedup > 0 && Number.isFinite(speedup));
+  }
 });

@@ -1,0 +1,145 @@
+/**
+ * Chooses, by timing both ways on the model's own weights on this machine, two things about
+ * the Q4_0 matmuls that change their speed and never their bits: how many weight streams
+ * the passes of one to seven tokens read ({@linkcode Kernels.q4Streams}), and whether the
+ * prompt tiles sum dot products in i32 lanes ({@linkcode Kernels.q4I32Sums}).
+ *
+ * Why measured and not fixed: the machines seen here disagree. A decode step reads each
+ * weight once, from memory. On an AMD EPYC (Zen 4) one forward stream through the rows8
+ * groups ran fastest and two streams at once 0.57-0.67x; on an Intel Xeon (Sapphire Rapids,
+ * under KVM) one stream got 5-6 GB/s of a 4096 x 4096 matrix from memory where four streams
+ * got 10-11 GB/s (14.7 against 4.7 over 64 MB of weights), while from cache four ran 0.92x
+ * of one. The same Xeon has AVX-VNNI, where V8 makes `i32x4.relaxed_dot_i8x16_i7x16_add` one
+ * instruction (`vpdpbusd`) and the prompt tile 1.12-1.14x faster with it; without, it is
+ * three instructions and the i16 sums are fewer.
+ */
+import type { Kernels } from "./mod.ts";
+
+/** A Q4_0 weight in the `"rows8"` layout, as the model holds it in the kernels' memory. */
+export interface Q4Matrix {
+  /** Byte offset of W (n, k). */
+  offset: number;
+  /** Rows of W. */
+  n: number;
+  /** Columns of W (a multiple of 32). */
+  k: number;
+}
+
+/** What `tuneQ4` measured and chose. */
+export interface Q4Tuning {
+  /** The weight streams now set. */
+  streams: number;
+  /** Median over rounds of one stream's time over several streams' (above 1: several faster). */
+  streamsSpeedup: number;
+  /** Bytes of weights one timed pass of the streams read. */
+  bytes: number;
+  /** Whether the prompt tiles now sum in i32 lanes. */
+  i32Sums: boolean;
+  /** Median over rounds of the i16 sums' time over the i32 sums' (above 1: i32 faster). */
+  i32SumsSpeedup: number;
+}
+
+/** Below this many bytes of Q4_0 weights they stay in cache, where one stream is best. */
+export const TUNE_MIN_BYTES = 16 * 1024 * 1024;
+/** The most bytes one timed pass of the streams reads (the first matrices, in the order given). */
+const TUNE_MAX_BYTES = 64 * 1024 * 1024;
+/** Timed rounds, each timing both settings, the order alternating. */
+const ROUNDS = 3;
+/** A setting away from the default must be this much faster (fraction) to be chosen. */
+const MARGIN = 0.05;
+/** The prompt tile timed: tokens, most rows of the first matrix, and milliseconds per timing. */
+const TILE_TOKENS = 16;
+const TILE_ROWS = 512;
+const TILE_MS = 4;
+
+const Q4_BLOCK_BYTES = 18;
+
+/**
+ * Times both settings of each choice in alternating rounds at the kernels' current thread
+ * count, after untimed runs of each (the kernels' first calls are not yet optimized),
+ * and sets the faster (the default when a choice could not be timed); a setting other than the default (one stream, i16 sums) must win by
+ * `MARGIN`. Streams are timed by one-token passes over the first 64 MB of `matrices`, the
+ * sums by 16-token products with the first 512 rows of the first one, kept in cache. Returns
+ * null, leaving both settings alone, when the weights are too few to leave the cache or the
+ * build is not relaxed SIMD. The matmuls write into scratch.
+ */
+export function tuneQ4(kernels: Kernels, matrices: readonly Q4Matrix[]): Q4Tuning | null {
+  const bytesOf = (w: Q4Matrix) => w.n * (w.k / 32) * Q4_BLOCK_BYTES;
+  const total = matrices.reduce((sum, w) => sum + bytesOf(w), 0);
+  if (kernels.variant !== "relaxed" || total < TUNE_MIN_BYTES) return null;
+  const pass: Q4Matrix[] = [];
+  let bytes = 0;
+  for (const w of matrices) {
+    if (bytes >= TUNE_MAX_BYTES) break;
+    pass.push(w);
+    bytes += bytesOf(w);
+  }
+  const k = Math.max(...pass.map((w) => w.k));
+  const n = Math.max(...pass.map((w) => w.n));
+  const xq = kernels.scratch("tune_q8", TILE_TOKENS * kernels.q8RowBytes(k));
+  const y = kernels.scratch("tune_y", 4 * TILE_TOKENS * n);
+  kernels.u8(xq, TILE_TOKENS * kernels.q8RowBytes(k)).fill(0);
+
+  const wide = kernels.maxQ4Streams;
+  const streamsSpeedup = faster(
+    () => kernels.q4Streams = 1,
+    () => kernels.q4Streams = wide,
+    () => {
+      const t0 = performance.now();
+      for (const w of pass) kernels.matmulQ4_0Q8_0(w.offset, xq, y, 1, w.n, w.k, "rows8");
+      return performance.now() - t0;
+    },
+  );
+  kernels.q4Streams = streamsSpeedup >= 1 + MARGIN ? wide : 1;
+
+  const first = pass[0]!;
+  const rows = Math.min(TILE_ROWS, Math.floor(first.n / 16) * 16);
+  const i32SumsSpeedup = rows === 0 ? NaN : faster(
+    () => kernels.q4I32Sums = false,
+    () => kernels.q4I32Sums = true,
+    () => {
+      let reps = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < TILE_MS || reps < 2) {
+        kernels.matmulQ4_0Q8_0(first.offset, xq, y, TILE_TOKENS, rows, first.k, "rows8");
+        reps++;
+      }
+      return (performance.now() - t0) / reps;
+    },
+  );
+  kernels.q4I32Sums = i32SumsSpeedup >= 1 + MARGIN;
+  return {
+    streams: kernels.q4Streams,
+    streamsSpeedup,
+    bytes,
+    i32Sums: kernels.q4I32Sums,
+    i32SumsSpeedup,
+  };
+}
+
+/**
+ * Median over `ROUNDS` of `time()` under `setA` over `time()` under `setB`, the order
+ * alternating, after two untimed runs of each.
+ */
+function faster(setA: () => void, setB: () => void, time: () => number): number {
+  for (const set of [setA, setB, setA, setB]) {
+    set();
+    time();
+  }
+  const ratios: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const timeOf = (set: () => void) => {
+      set();
+      return time();
+    };
+    if (round % 2 === 0) {
+      const a = timeOf(setA);
+      ratios.push(a / timeOf(setB));
+    } else {
+      const b = timeOf(setB);
+      ratios.push(timeOf(setA) / b);
+    }
+  }
+  ratios.sort((a, b) => a - b);
+  return ratios[ratios.length >> 1]!;
+}
