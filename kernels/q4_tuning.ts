@@ -55,13 +55,13 @@ const TILE_MS = 4;
 const Q4_BLOCK_BYTES = 18;
 
 /**
- * Times both settings of each choice in alternating rounds at the kernels' current thread
- * count, after untimed runs of each (the kernels' first calls are not yet optimized),
- * and sets the faster (the default when a choice could not be timed); a setting other than the default (one stream, i16 sums) must win by
- * `MARGIN`. Streams are timed by one-token passes over the first 64 MB of `matrices`, the
- * sums by 16-token products with the first 512 rows of the first one, kept in cache. Returns
- * null, leaving both settings alone, when the weights are too few to leave the cache or the
- * build is not relaxed SIMD. The matmuls write into scratch.
+ * Times both settings of each choice in alternating rounds on one thread, after untimed runs
+ * of each (the kernels' first calls are not yet optimized), and sets the faster (the default
+ * when a choice could not be timed); a setting other than the default (one stream, i16 sums)
+ * must win by `MARGIN`. Streams are timed by one-token passes over the first 64 MB of
+ * `matrices`, the sums by 16-token products with the first 512 rows of the first one, kept
+ * in cache. Returns null, leaving both settings alone, when the weights are too few to leave
+ * the cache or the build is not relaxed SIMD. The matmuls write into scratch.
  */
 export function tuneQ4(kernels: Kernels, matrices: readonly Q4Matrix[]): Q4Tuning | null {
   const bytesOf = (w: Q4Matrix) => w.n * (w.k / 32) * Q4_BLOCK_BYTES;
@@ -74,6 +74,17 @@ export function tuneQ4(kernels: Kernels, matrices: readonly Q4Matrix[]): Q4Tunin
     pass.push(w);
     bytes += bytesOf(w);
   }
+  // One thread: what is measured is one core's reading, and a worker's wake-ups stay out.
+  const threads = kernels.threads;
+  kernels.threads = 1;
+  try {
+    return tuneOn(kernels, pass, bytes);
+  } finally {
+    kernels.threads = threads;
+  }
+}
+
+function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4Tuning {
   const k = Math.max(...pass.map((w) => w.k));
   const n = Math.max(...pass.map((w) => w.n));
   const xq = kernels.scratch("tune_q8", TILE_TOKENS * kernels.q8RowBytes(k));
