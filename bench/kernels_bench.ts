@@ -631,7 +631,9 @@ async function main(): Promise<void> {
         tuning.streamsSpeedup.toFixed(2)
       } one), ${tuning.i32Sums ? "i32" : "i16"} sums (i32 x${
         tuning.i32SumsSpeedup.toFixed(2)
-      } i16); the figures below use them`,
+      } i16), tiles from ${tuning.tileFrom} tokens (x${
+        tuning.tileFromSpeedup.toFixed(2)
+      } at 4); the figures below use them`,
     );
   }
   const gemm = gemmSpeedups(relaxed);
@@ -759,6 +761,7 @@ async function main(): Promise<void> {
     streams_speedup_2t: main.streams_speedup_2t,
     tuned_streams: tuning?.streams ?? 1,
     tuned_i32_sums: tuning?.i32Sums ?? false,
+    tuned_tile_from: tuning?.tileFrom ?? 8,
     ratio_to_scalar_1t: main.ratio_to_scalar_1t,
     ratio_to_simd128_1t: main.ratio_to_simd128_1t,
     gemm_speedup_m8: gemm.m8,

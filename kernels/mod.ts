@@ -102,6 +102,7 @@ export class Kernels extends Ops implements KernelHost {
   #stepStart = 0;
   #q4Streams = 1;
   #q4I32Sums = false;
+  #q4TileFrom = 8;
   #stepThreads = 1;
   #stepWork = 1;
   #closed = false;
@@ -198,6 +199,25 @@ export class Kernels extends Ops implements KernelHost {
   set q4I32Sums(on: boolean) {
     (this.#exports.set_q4_0_i32_sums as (on: number) => void)(on ? 1 : 0);
     this.#q4I32Sums = on;
+  }
+
+  /**
+   * The fewest tokens a Q4_0 product runs through the prompt tiles (2 to 8, default 8) rather
+   * than passes of one or two tokens over the weights. The same bits either way; `tuneQ4`
+   * measures which is faster. The simd128 build keeps 8.
+   *
+   * @throws {RangeError} outside 2..8
+   */
+  get q4TileFrom(): number {
+    return this.#q4TileFrom;
+  }
+
+  set q4TileFrom(tokens: number) {
+    if (!Number.isInteger(tokens) || tokens < 2 || tokens > 8) {
+      throw new RangeError(`Q4_0 tiles must start at 2 to 8 tokens: received ${tokens}`);
+    }
+    (this.#exports.set_q4_0_tile_from as (tokens: number) => void)(tokens);
+    this.#q4TileFrom = tokens;
   }
 
   /** The streams {@linkcode Kernels.q4Streams} can be set to besides 1. */

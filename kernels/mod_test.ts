@@ -1074,7 +1074,7 @@ Deno.test("Q4_0 prompt tiles summing in i32 lanes give the bits of i16 sums, 8 t
   }
 });
 
-Deno.test("Q4_0 weights read as several streams give the bits of one stream, one to nine tokens, 1 and 2 threads", async () => {
+Deno.test("Q4_0 weights read as several streams, or through tiles from two to eight tokens on, give the bits of one stream, one to nine tokens, 1 and 2 threads", async () => {
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
       const wide = kernels.maxQ4Streams;
@@ -1086,20 +1086,30 @@ Deno.test("Q4_0 weights read as several streams give the bits of one stream, one
       for (let m = 1; m <= 9; m++) {
         const xq = kernels.alloc(m * kernels.q8RowBytes(k));
         kernels.quantizeQ8_0(put(kernels, randomF32(m * k, 72 + m)), xq, m, k);
-        const run = (streams: number) => {
+        const run = (streams: number, tileFrom = 8) => {
           kernels.q4Streams = streams;
+          kernels.q4TileFrom = tileFrom;
           const y = kernels.alloc(m * n * 4);
           kernels.matmulQ4_0Q8_0(w, xq, y, m, n, k, "rows8");
           return read(kernels, y, m * n);
         };
         const one = run(1);
         assert.deepEqual(run(wide), one, `m = ${m}, ${threads} thread(s)`);
+        for (const from of [2, 4]) {
+          assert.deepEqual(
+            run(wide, from),
+            one,
+            `tiles from ${from}, m = ${m}, ${threads} thread(s)`,
+          );
+        }
         const ys = kernels.alloc(m * n * 4);
         kernels.scalar.matmulQ4_0Q8_0(w, xq, ys, m, n, k, "rows8");
         assert.deepEqual(read(kernels, ys, m * n), one, `the twin, m = ${m}`);
       }
       assert.throws(() => kernels.q4Streams = 3, RangeError);
       assert.equal(kernels.q4Streams, wide);
+      for (const from of [1, 9, 2.5]) assert.throws(() => kernels.q4TileFrom = from, RangeError);
+      assert.equal(kernels.q4TileFrom, 4);
     });
   }
 });

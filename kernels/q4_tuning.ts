@@ -1,8 +1,9 @@
 /**
- * Chooses, by timing both ways on the model's own weights on this machine, two things about
+ * Chooses, by timing both ways on the model's own weights on this machine, three things about
  * the Q4_0 matmuls that change their speed and never their bits: how many weight streams
- * the passes of one to seven tokens read ({@linkcode Kernels.q4Streams}), and whether the
- * prompt tiles sum dot products in i32 lanes ({@linkcode Kernels.q4I32Sums}).
+ * the passes of one to seven tokens read ({@linkcode Kernels.q4Streams}), whether the
+ * prompt tiles sum dot products in i32 lanes ({@linkcode Kernels.q4I32Sums}), and from how
+ * many tokens the tiles take over from those passes ({@linkcode Kernels.q4TileFrom}).
  *
  * Why measured and not fixed: the machines seen here disagree. A decode step reads each
  * weight once, from memory. On an AMD EPYC (Zen 4) one forward stream through the rows8
@@ -11,7 +12,9 @@
  * got 10-11 GB/s (14.7 against 4.7 over 64 MB of weights), while from cache four ran 0.92x
  * of one. The same Xeon has AVX-VNNI, where V8 makes `i32x4.relaxed_dot_i8x16_i7x16_add` one
  * instruction (`vpdpbusd`) and the prompt tile 1.12-1.14x faster with it; without, it is
- * three instructions and the i16 sums are fewer.
+ * three instructions and the i16 sums are fewer. On the EPYC the tiles paid from eight
+ * tokens on; on the Xeon, where the passes wait on memory, four tokens took 1.31x less time
+ * in tiles than in two two-token passes, and six 1.50x.
  */
 import type { Kernels } from "./mod.ts";
 
@@ -37,6 +40,10 @@ export interface Q4Tuning {
   i32Sums: boolean;
   /** Median over rounds of the i16 sums' time over the i32 sums' (above 1: i32 faster). */
   i32SumsSpeedup: number;
+  /** The fewest tokens the prompt tiles now take (`TILE_FROM`, or 8). */
+  tileFrom: number;
+  /** Median over rounds of four tokens' time in passes over their time in tiles. */
+  tileFromSpeedup: number;
 }
 
 /** Below this many bytes of Q4_0 weights they stay in cache, where one stream is best. */
@@ -47,6 +54,13 @@ const TUNE_MAX_BYTES = 64 * 1024 * 1024;
 const ROUNDS = 3;
 /** A setting away from the default must be this much faster (fraction) to be chosen. */
 const MARGIN = 0.05;
+/**
+ * The fewest tokens the tiles take when that is faster than passes of one or two tokens,
+ * timed by four-token products over the first `BATCH_BYTES` of the weights, from memory as
+ * a decode step of four sequences reads them.
+ */
+const TILE_FROM = 4;
+const BATCH_BYTES = 32 * 1024 * 1024;
 /** The prompt tile timed: tokens, most rows of the first matrix, and milliseconds per timing. */
 const TILE_TOKENS = 16;
 const TILE_ROWS = 512;
@@ -57,23 +71,17 @@ const Q4_BLOCK_BYTES = 18;
 /**
  * Times both settings of each choice in alternating rounds on one thread, after untimed runs
  * of each (the kernels' first calls are not yet optimized), and sets the faster (the default
- * when a choice could not be timed); a setting other than the default (one stream, i16 sums)
- * must win by `MARGIN`. Streams are timed by one-token passes over the first 64 MB of
- * `matrices`, the sums by 16-token products with the first 512 rows of the first one, kept
- * in cache. Returns null, leaving both settings alone, when the weights are too few to leave
- * the cache or the build is not relaxed SIMD. The matmuls write into scratch.
+ * when a choice could not be timed); a setting other than the default (one stream, i16 sums,
+ * tiles from 8 tokens) must win by `MARGIN`. Streams are timed by one-token passes over the
+ * first 64 MB of `matrices`, the sums by 16-token products with the first 512 rows of the
+ * first one, kept in cache, and where tiles start by four-token products over the first 32
+ * MB. Returns null, leaving the settings alone, when the weights are too few to leave the
+ * cache or the build is not relaxed SIMD. The matmuls write into scratch.
  */
 export function tuneQ4(kernels: Kernels, matrices: readonly Q4Matrix[]): Q4Tuning | null {
-  const bytesOf = (w: Q4Matrix) => w.n * (w.k / 32) * Q4_BLOCK_BYTES;
   const total = matrices.reduce((sum, w) => sum + bytesOf(w), 0);
   if (kernels.variant !== "relaxed" || total < TUNE_MIN_BYTES) return null;
-  const pass: Q4Matrix[] = [];
-  let bytes = 0;
-  for (const w of matrices) {
-    if (bytes >= TUNE_MAX_BYTES) break;
-    pass.push(w);
-    bytes += bytesOf(w);
-  }
+  const { pass, bytes } = firstBytes(matrices, TUNE_MAX_BYTES);
   // One thread: what is measured is one core's reading, and a worker's wake-ups stay out.
   const threads = kernels.threads;
   kernels.threads = 1;
@@ -119,13 +127,46 @@ function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4T
     },
   );
   kernels.q4I32Sums = i32SumsSpeedup >= 1 + MARGIN;
+
+  const batch = firstBytes(pass, BATCH_BYTES).pass;
+  const tileFromSpeedup = faster(
+    () => kernels.q4TileFrom = 8,
+    () => kernels.q4TileFrom = TILE_FROM,
+    () => {
+      const t0 = performance.now();
+      for (const w of batch) kernels.matmulQ4_0Q8_0(w.offset, xq, y, 4, w.n, w.k, "rows8");
+      return performance.now() - t0;
+    },
+  );
+  kernels.q4TileFrom = tileFromSpeedup >= 1 + MARGIN ? TILE_FROM : 8;
   return {
     streams: kernels.q4Streams,
     streamsSpeedup,
     bytes,
     i32Sums: kernels.q4I32Sums,
     i32SumsSpeedup,
+    tileFrom: kernels.q4TileFrom,
+    tileFromSpeedup,
   };
+}
+
+function bytesOf(w: Q4Matrix): number {
+  return w.n * (w.k / 32) * Q4_BLOCK_BYTES;
+}
+
+/** The first matrices, up to the one that reaches `most` bytes, and their bytes. */
+function firstBytes(
+  matrices: readonly Q4Matrix[],
+  most: number,
+): { pass: Q4Matrix[]; bytes: number } {
+  const pass: Q4Matrix[] = [];
+  let bytes = 0;
+  for (const w of matrices) {
+    if (bytes >= most) break;
+    pass.push(w);
+    bytes += bytesOf(w);
+  }
+  return { pass, bytes };
 }
 
 /**

@@ -12,7 +12,7 @@ function fillQ4(bytes: Uint8Array, seed: number): void {
   for (let b = 0; b < bytes.length; b += 18) [bytes[b], bytes[b + 1]] = [0x1f, 0x21];
 }
 
-Deno.test("tuneQ4 chooses streams and sums by timing both over weights that leave the cache, and leaves a small model alone", async () => {
+Deno.test("tuneQ4 chooses streams, sums and where tiles start by timing both over weights that leave the cache, and leaves a small model alone", async () => {
   using kernels = await loadKernels({ threads: 1 });
   const [n, k] = [1024, 1024];
   const bytes = n * (k / 32) * 18;
@@ -20,6 +20,7 @@ Deno.test("tuneQ4 chooses streams and sums by timing both over weights that leav
   assert.equal(tuneQ4(kernels, [{ offset: small.offset, n, k }]), null);
   assert.equal(kernels.q4Streams, 1);
   assert.equal(kernels.q4I32Sums, false);
+  assert.equal(kernels.q4TileFrom, 8);
   const count = Math.ceil(TUNE_MIN_BYTES / bytes);
   const matrices = Array.from({ length: count }, (_, i) => {
     const slot = kernels.allocWeights(bytes);
@@ -32,8 +33,10 @@ Deno.test("tuneQ4 chooses streams and sums by timing both over weights that leav
   assert.ok(choice && [1, kernels.maxQ4Streams].includes(choice.streams));
   assert.equal(kernels.q4Streams, choice.streams);
   assert.equal(kernels.q4I32Sums, choice.i32Sums);
+  assert.ok([4, 8].includes(choice.tileFrom));
+  assert.equal(kernels.q4TileFrom, choice.tileFrom);
   assert.equal(choice.bytes, count * bytes);
-  for (const speedup of [choice.streamsSpeedup, choice.i32SumsSpeedup]) {
+  for (const speedup of [choice.streamsSpeedup, choice.i32SumsSpeedup, choice.tileFromSpeedup]) {
     assert.ok(speedup > 0 && Number.isFinite(speedup));
   }
 });

@@ -65,6 +65,16 @@ pub extern "C" fn set_q4_0_i32_sums(on: u32) {
     let _ = on;
 }
 
+/// Q4_0 products of this many tokens and more (2 to 8) run the prompt tiles rather than
+/// passes of one or two tokens: the same bits either way. Ignored by the simd128 build.
+#[no_mangle]
+pub extern "C" fn set_q4_0_tile_from(tokens: usize) {
+    #[cfg(target_arch = "wasm32")]
+    simd128::q4_0::set_tile_from(tokens);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = tokens;
+}
+
 /// The streams `set_q4_0_streams` can turn on.
 #[no_mangle]
 pub extern "C" fn q4_0_streams_max() -> usize {

@@ -97,9 +97,22 @@ impl Consts {
     }
 }
 
-/// Below this many tokens the tiles do not pay (measured with `bench:kernels`): the tokens
-/// run the one-token kernel, a few per pass over the rows8 groups with relaxed SIMD.
+/// Below this many tokens the tiles do not pay on the machines measured first (an AMD EPYC,
+/// `bench:kernels`): the tokens run the one-token kernel, a few per pass over the rows8
+/// groups with relaxed SIMD. Where those passes wait on memory, the tiles pay from fewer
+/// tokens (`set_tile_from`).
 const GEMM_MIN_TOKENS: usize = 8;
+
+/// The fewest tokens the tiles take from now on (relaxed SIMD; 2..=`GEMM_MIN_TOKENS`).
+static TILE_FROM: AtomicUsize = AtomicUsize::new(GEMM_MIN_TOKENS);
+
+/// Products of `tokens` tokens and more run the tiles from now on (clamped to
+/// 2..=`GEMM_MIN_TOKENS`; the simd128 build keeps `GEMM_MIN_TOKENS`). The same bits either
+/// way; which is faster depends on the machine (measured by the caller).
+pub fn set_tile_from(tokens: usize) {
+    let tokens = tokens.clamp(2, GEMM_MIN_TOKENS);
+    TILE_FROM.store(tokens, Ordering::Relaxed);
+}
 
 /// Runs of rows8 groups the one-token and few-token passes read side by side when
 /// `set_weight_streams(STREAMS)` asked for them.
@@ -144,8 +157,8 @@ const TOKEN_TILE: usize = 16;
 
 /// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4, r1 of 8 or
 /// n with `rows8`). One token: eight rows per pass over the weights; two to seven tokens
-/// (relaxed SIMD, rows8): the same, two tokens per pass. From `GEMM_MIN_TOKENS`
-/// tokens on, tiles of 16 or 8 rows (relaxed SIMD) or four rows by `TOKEN_TILE` tokens, each
+/// (relaxed SIMD, rows8): the same, two tokens per pass. From `GEMM_MIN_TOKENS` (or
+/// `set_tile_from`) tokens on, tiles of 16 or 8 rows (relaxed SIMD) or four rows by `TOKEN_TILE` tokens, each
 /// weight block unpacked once per tile. Every output is bit-identical to its one-token
 /// result: the blocks' f32 terms are added in the same order by every path.
 /// `rows8`: W is in the layout of `generic::q4_0::interleave_rows8`.
@@ -173,7 +186,11 @@ pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
         wrb: nb * BLOCK_BYTES,
         n8: if rows8 { n / 8 * 8 } else { 0 },
     };
-    if m < GEMM_MIN_TOKENS {
+    #[cfg(target_feature = "relaxed-simd")]
+    let tile_from = TILE_FROM.load(Ordering::Relaxed);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    let tile_from = GEMM_MIN_TOKENS;
+    if m < tile_from {
         #[cfg(target_feature = "relaxed-simd")]
         if m > 1 {
             matvec_tokens(&wm, xq, &g, y, m, n, r0, r1);
