@@ -99,15 +99,18 @@ function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4T
   const y = kernels.scratch("tune_y", 4 * TILE_TOKENS * n);
   kernels.u8(xq, TILE_TOKENS * kernels.q8RowBytes(k)).fill(0);
 
+  // Milliseconds of one product of `tokens` tokens with each of `matrices`, in turn.
+  const passMs = (matrices: readonly Q4Matrix[], tokens: number) => () => {
+    const t0 = performance.now();
+    for (const w of matrices) kernels.matmulQ4_0Q8_0(w.offset, xq, y, tokens, w.n, w.k, "rows8");
+    return performance.now() - t0;
+  };
+
   const wide = kernels.maxQ4Streams;
   const streamsSpeedup = faster(
     () => kernels.q4Streams = 1,
     () => kernels.q4Streams = wide,
-    () => {
-      const t0 = performance.now();
-      for (const w of pass) kernels.matmulQ4_0Q8_0(w.offset, xq, y, 1, w.n, w.k, "rows8");
-      return performance.now() - t0;
-    },
+    passMs(pass, 1),
   );
   kernels.q4Streams = streamsSpeedup >= 1 + MARGIN ? wide : 1;
 
@@ -128,15 +131,10 @@ function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4T
   );
   kernels.q4I32Sums = i32SumsSpeedup >= 1 + MARGIN;
 
-  const batch = firstBytes(pass, BATCH_BYTES).pass;
   const tileFromSpeedup = faster(
     () => kernels.q4TileFrom = 8,
     () => kernels.q4TileFrom = TILE_FROM,
-    () => {
-      const t0 = performance.now();
-      for (const w of batch) kernels.matmulQ4_0Q8_0(w.offset, xq, y, 4, w.n, w.k, "rows8");
-      return performance.now() - t0;
-    },
+    passMs(firstBytes(pass, BATCH_BYTES).pass, TILE_FROM),
   );
   kernels.q4TileFrom = tileFromSpeedup >= 1 + MARGIN ? TILE_FROM : 8;
   return {
