@@ -213,9 +213,8 @@ export async function loadModel(
     }
     const { linear, other } = weightReaders(model);
     const ready: Promise<void>[] = [];
-    // The rows8 weights, and the kernels holding them: they choose how to read them (below).
+    // The rows8 weights: the kernels time how to read them once they are in (below).
     const rows8: Q4Matrix[] = [];
-    let rows8Kernels: Kernels | null = null;
     for (const [i, l] of loads.entries()) {
       // A `.tgz` stream's weights were placed as they came, and are all in already.
       const got = settled[i]!;
@@ -232,7 +231,6 @@ export async function loadModel(
         // Interleaved in place once arrived: only the kernels' matmul reads it from then on.
         slot.layout = "rows8";
         rows8.push({ offset: slot.offset, n: t.shape[0]!, k: t.shape[1]! });
-        rows8Kernels = slot.kernels;
         model.kernelOnly = true;
         arrival = arrival.then(() => {
           slot.kernels.interleaveQ4_0Rows8(slot.offset, t.shape[0]!, t.shape[1]!);
@@ -262,7 +260,7 @@ export async function loadModel(
     model.weightsReady = Promise.all([...ready, weights.ended]).then(
       async () => {
         weightsMs = performance.now() - t0;
-        if (rows8Kernels) q4Tuning = tuneQ4(rows8Kernels, rows8);
+        if (kernels && rows8.length > 0) q4Tuning = tuneQ4(kernels, rows8);
         await close();
         if (placement && !hasQuant && placement.seen("graph.quant")) refuse();
       },
