@@ -76,27 +76,30 @@ const Q4_BLOCK_BYTES = 18;
  * first 64 MB of `matrices`, the sums by 16-token products with the first 512 rows of the
  * first one, kept in cache, and where tiles start by four-token products over the first 32
  * MB. Returns null, leaving the settings alone, when the weights are too few to leave the
- * cache or the build is not relaxed SIMD. The matmuls write into scratch.
+ * cache or the build is not relaxed SIMD. The matmuls write into the activation arena, freed
+ * before it returns.
  */
 export function tuneQ4(kernels: Kernels, matrices: readonly Q4Matrix[]): Q4Tuning | null {
   const total = matrices.reduce((sum, w) => sum + bytesOf(w), 0);
   if (kernels.variant !== "relaxed" || total < TUNE_MIN_BYTES) return null;
   const { pass, bytes } = firstBytes(matrices, TUNE_MAX_BYTES);
   // One thread: what is measured is one core's reading, and a worker's wake-ups stay out.
-  const threads = kernels.threads;
+  // The activations and outputs are the arena's for the timing only.
+  const [threads, mark] = [kernels.threads, kernels.mark()];
   kernels.threads = 1;
   try {
     return tuneOn(kernels, pass, bytes);
   } finally {
     kernels.threads = threads;
+    kernels.reset(mark);
   }
 }
 
 function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4Tuning {
   const k = Math.max(...pass.map((w) => w.k));
   const n = Math.max(...pass.map((w) => w.n));
-  const xq = kernels.scratch("tune_q8", TILE_TOKENS * kernels.q8RowBytes(k));
-  const y = kernels.scratch("tune_y", 4 * TILE_TOKENS * n);
+  const xq = kernels.alloc(TILE_TOKENS * kernels.q8RowBytes(k));
+  const y = kernels.alloc(4 * TILE_TOKENS * n);
   kernels.u8(xq, TILE_TOKENS * kernels.q8RowBytes(k)).fill(0);
 
   // Milliseconds of one product of `tokens` tokens with each of `matrices`, in turn.

@@ -28,7 +28,9 @@ Deno.test("tuneQ4 chooses streams, sums and where tiles start by timing both ove
     kernels.interleaveQ4_0Rows8(slot.offset, n, k);
     return { offset: slot.offset, n, k };
   });
+  const arenaTop = kernels.mark();
   const choice = tuneQ4(kernels, matrices);
+  assert.equal(kernels.mark(), arenaTop, "the timing's buffers go back to the arena");
   if (kernels.variant !== "relaxed") return assert.equal(choice, null);
   assert.ok(choice && [1, kernels.maxQ4Streams].includes(choice.streams));
   assert.equal(kernels.q4Streams, choice.streams);
