@@ -43,45 +43,38 @@ pub extern "C" fn attention_paged_rows() -> usize {
     PAGED_ROWS
 }
 
+// How the Q4_0 products run, chosen by timing on the machine (`kernels/q4_tuning.ts`); the
+// outputs are the same bits under every setting. The simd128 build ignores them.
+
 /// Weight streams the Q4_0 passes of one to seven tokens read side by side over rows8
-/// weights: `q4_0_streams_max()` or 1. The outputs are the same bits either way; which is
-/// faster depends on the machine's memory system. The simd128 build reads one stream.
+/// weights: `q4_0_streams_max()` or 1.
+#[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn set_q4_0_streams(streams: usize) {
-    #[cfg(target_arch = "wasm32")]
     simd128::q4_0::set_weight_streams(streams);
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = streams;
-}
-
-/// Whether the Q4_0 prompt tiles (eight tokens and more) sum their dot products in i32 lanes
-/// (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction with AVX-VNNI) rather than i16 ones:
-/// the same bits either way. Ignored by the simd128 build.
-#[no_mangle]
-pub extern "C" fn set_q4_0_i32_sums(on: u32) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::q4_0::set_i32_sums(on != 0);
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = on;
-}
-
-/// Q4_0 products of this many tokens and more (2 to 8) run the prompt tiles rather than
-/// passes of one or two tokens: the same bits either way. Ignored by the simd128 build.
-#[no_mangle]
-pub extern "C" fn set_q4_0_tile_from(tokens: usize) {
-    #[cfg(target_arch = "wasm32")]
-    simd128::q4_0::set_tile_from(tokens);
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = tokens;
 }
 
 /// The streams `set_q4_0_streams` can turn on.
+#[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn q4_0_streams_max() -> usize {
-    #[cfg(target_arch = "wasm32")]
-    return simd128::q4_0::STREAMS;
-    #[cfg(not(target_arch = "wasm32"))]
-    1
+    simd128::q4_0::STREAMS
+}
+
+/// Whether the Q4_0 prompt tiles sum their dot products in i32 lanes
+/// (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction with AVX-VNNI) rather than i16 ones.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn set_q4_0_i32_sums(on: u32) {
+    simd128::q4_0::set_i32_sums(on != 0);
+}
+
+/// Q4_0 products of this many tokens and more (2 to 8) run the prompt tiles rather than
+/// passes of one or two tokens.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn set_q4_0_tile_from(tokens: usize) {
+    simd128::q4_0::set_tile_from(tokens);
 }
 
 /// Exports the kernel `$name` (the SIMD code on wasm32, its twin elsewhere) and its scalar
