@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { f16ToF32, f32ToF16 } from "../src/tensor/f16.ts";
+import { f16ToF32, f32ToF16, f32ToF16Normal, flushSubnormalF16 } from "../src/tensor/f16.ts";
 import type { Task } from "./_job.ts";
 import {
   type AttentionShape,
@@ -457,6 +457,9 @@ function attentionShapes(): AttentionShape[] {
     // More query rows than attention_paged computes together (16): two groups of rows.
     { m: 19, nHeads: 6, nKvHeads: 2, headDim: 7, capacity: 32, kvLen: 26, qPos0: 7, scale: 0.4 },
     { m: 1, nHeads: 3, nKvHeads: 3, headDim: 40, capacity: 24, kvLen: 21, qPos0: 20, scale: 0.3 },
+    // One row over nine full blocks of 8 and part of a tenth: the paged f16 kernel reads the
+    // keys of eight of them as four streams, the rest block by block.
+    { m: 1, nHeads: 4, nKvHeads: 2, headDim: 24, capacity: 80, kvLen: 75, qPos0: 74, scale: 0.25 },
     {
       m: 4,
       nHeads: 8,
@@ -527,7 +530,7 @@ function pagedCase(kernels: Kernels, kv: KvCase, positions: number, seed: number
     : (blocks + 2) * blockBytes;
   // (nKvHeads, positions, headDim) f32 source, and the values a contiguous cache would hold.
   const src = randomF32(kv.nKvHeads * positions * kv.headDim, seed, 2);
-  const held = kv.item === "f16" ? Float32Array.from(src, (v) => f16ToF32(f32ToF16(v))) : src;
+  const held = kv.item === "f16" ? Float32Array.from(src, (v) => f16ToF32(f32ToF16Normal(v))) : src;
   const srcOff = put(kernels, src);
   const table = put(kernels, ids);
   const base = kernels.alloc(regionBytes);
@@ -560,11 +563,13 @@ interface KvCase {
 }
 
 for (const variant of ["simd128", "relaxed"] as const) {
-  Deno.test(`storeKvPaged (${variant}) writes f16 rounded to nearest even and f32 as is, from either source layout`, async () => {
+  Deno.test(`storeKvPaged (${variant}) writes f16 rounded to nearest even (subnormal halves as zero) and f32 as is, from either source layout`, async () => {
     await withKernels({ threads: 1, variant }, (kernels) => {
       const [nKv, hd, bs, S, pos0] = [3, 13, 4, 6, 5];
       const edge = [65504, 65519.99, 65520, -1e9, NaN, Infinity, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+      // Subnormal halves (stored as zero), and one rounding up to the least normal half.
       const tiny = [2 ** -25, 2 ** -25 * 1.0001, 2 ** -24 * 1.5, -(2 ** -14) * 0.75, 6e-5];
+      tiny.push(2 ** -14 * (1 - 2 ** -13));
       const values = randomF32(nKv * S * hd, 111, 3);
       values.set([...edge, ...tiny], 7);
       const ids = Int32Array.from([7, 7, 2, 0]);
@@ -597,12 +602,12 @@ for (const variant of ["simd128", "relaxed"] as const) {
                 const o = row + i * bytes;
                 touched.add(o);
                 if (item === "f16") {
-                  const want = f32ToF16(v);
+                  const want = f32ToF16Normal(v);
                   assert.equal(view.getUint16(o, true), want, `f16 of ${v} (${layout})`);
                   if (typeof Float16Array === "function" && !Number.isNaN(v)) {
                     assert.equal(
                       view.getUint16(o, true),
-                      new Uint16Array(Float16Array.of(v).buffer)[0],
+                      flushSubnormalF16(new Uint16Array(Float16Array.of(v).buffer)[0]!),
                     );
                   }
                 } else {

@@ -4,7 +4,8 @@
  * A cache tensor of the graph (e.g. `in_cache_key_3`, shape (1, n_kv_heads, P, head_dim)) is
  * split at its past axis into `outer` (the dims before it: kv heads), the positions, and
  * `inner` (the dims after it). The pool keeps, per cache tensor, a region of `capacity`
- * blocks of `blockSize` positions, in f16 (default) or f32. The outer indices lie in equal
+ * blocks of `blockSize` positions, in f16 (default; subnormal halves stored as zero, see
+ * `f32ToF16Normal` in `tensor/f16.ts`) or f32. The outer indices lie in equal
  * runs of `runHeads` (one per kernel thread where they divide, see {@link runHeadsFor}):
  * each run is `capacity` blocks of (runHeads, blockSize, inner) items. A sequence owns a
  * block table (block ids in position order) that is the same for all its cache tensors:
@@ -23,6 +24,7 @@ import { type Tensor, volume } from "../tensor/tensor.ts";
 import { contiguous, isStrided } from "../ops/common.ts";
 import { kernelInts, kernelOffset } from "../ops/fused.ts";
 import type { PagedKv, PagedTensor } from "../tensor/paged.ts";
+import { flushSubnormalF16 } from "../tensor/f16.ts";
 
 /** Item type of the stored cache. */
 export type KvItemType = "f16" | "f32";
@@ -396,7 +398,7 @@ export class KvPool {
     const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     // Converted once, then copied as raw items (a typed-array copy without conversion).
     const src = this.itemType === "f16"
-      ? new Uint16Array(new Float16Array(f32).buffer)
+      ? new Uint16Array(new Float16Array(f32).buffer).map(flushSubnormalF16)
       : new Uint32Array(f32.buffer, f32.byteOffset, f32.length);
     const all = this.#items(r);
     const items = this.itemType === "f16"

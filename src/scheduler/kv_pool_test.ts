@@ -63,6 +63,24 @@ Deno.test("KvPool lays the kv heads out in a run per kernel thread, read back as
   }
 });
 
+Deno.test("KvPool stores values below f16's normal range as zero of their sign, in the kernels' memory and without kernels", async () => {
+  const kernels = await loadKernels({ threads: 1 });
+  try {
+    const values = [1e-6, -3e-5, 0.5, 6.2e-5, -6e-5, 2 ** -14, -1e-9, 1.25];
+    const want = [0, -0, 0.5, 6.198883056640625e-5, -0, 2 ** -14, -0, 1.25];
+    const rows = tensor("f32", [1, 2, 1, 4], Float32Array.from(values));
+    for (const k of [kernels, null]) {
+      const pool = new KvPool([layout], { blocks: 1, blockSize: 2, kernels: k });
+      pool.write(0, [0], 0, rows);
+      const got = Array.from(pool.view(0, [0], 1).data as Float32Array);
+      assert.deepEqual(got, want, k ? "kernels" : "no kernels");
+      assert.ok(Object.is(got[1], -0), "the sign stays");
+    }
+  } finally {
+    kernels.close();
+  }
+});
+
 Deno.test("runHeadsFor splits the kv heads into equal runs, one per thread where they divide", () => {
   assert.deepEqual([12, 4, 8, 3, 5, 1].map((h) => runHeadsFor(h, 2)), [6, 2, 4, 1, 1, 1]);
   assert.deepEqual([12, 4, 3].map((h) => runHeadsFor(h, 1)), [12, 4, 3]);

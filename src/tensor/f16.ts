@@ -42,6 +42,20 @@ export function f32ToF16(x: number): number {
   return sign | out;
 }
 
+/**
+ * `f32ToF16` as a KV cache stores it: a subnormal result (magnitude below 2^-14) as zero of
+ * its sign (the kernels read cached halves as floats, and subnormal ones cost x86 CPUs a
+ * microcode assist each).
+ */
+export function f32ToF16Normal(x: number): number {
+  return flushSubnormalF16(f32ToF16(x));
+}
+
+/** A binary16 bit pattern, subnormal ones as zero of their sign. */
+export function flushSubnormalF16(bits: number): number {
+  return (bits & 0x7c00) === 0 ? bits & 0x8000 : bits;
+}
+
 /** `x` rounded to the nearest binary16 value, as a number. */
 export function roundToF16(x: number): number {
   return f16ToF32(f32ToF16(x));

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { f16ArrayToF32, f16ToF32, f32ArrayToF16, f32ToF16, roundToF16 } from "./f16.ts";
+import {
+  f16ArrayToF32,
+  f16ToF32,
+  f32ArrayToF16,
+  f32ToF16,
+  f32ToF16Normal,
+  roundToF16,
+} from "./f16.ts";
 
 Deno.test("f16ToF32 decodes normals, subnormals, zeros, infinities and NaN", () => {
   assert.equal(f16ToF32(0x3c00), 1);
@@ -43,4 +50,16 @@ Deno.test("f16ArrayToF32 and f32ArrayToF16 convert in bulk", () => {
   const values = [0.1, -2.5, 1000.25, 6e-8];
   const bits = f32ArrayToF16(values);
   assert.deepEqual([...f16ArrayToF32(bits)], values.map((v) => Math.fround(roundToF16(v))));
+});
+
+Deno.test("f32ToF16Normal keeps every normal half and stores subnormal ones as signed zero", () => {
+  for (let bits = 0; bits < 0x10000; bits++) {
+    const exponent = (bits >> 10) & 0x1f;
+    if (exponent === 0x1f) continue;
+    const want = exponent === 0 ? bits & 0x8000 : bits;
+    assert.equal(f32ToF16Normal(f16ToF32(bits)), want, `pattern ${bits.toString(16)}`);
+  }
+  // Just below 2^-14, rounding up to the least normal half: kept.
+  assert.equal(f32ToF16Normal(2 ** -14 * (1 - 2 ** -13)), 0x0400);
+  assert.equal(f32ToF16Normal(-1e-6), 0x8000);
 });

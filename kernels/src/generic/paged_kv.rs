@@ -5,10 +5,11 @@
 //! heads are laid out in runs of `run_heads` heads, `run_stride` bytes apart: each run is
 //! a sequence of blocks (run_heads, block_size, head_dim). One run of all the heads (the
 //! default, `run_heads` 0) interleaves every head in each block; several runs let threads
-//! that take the heads apart each read one stream of blocks.
+//! that take the heads apart each read one stream of blocks. f16 items hold no subnormals
+//! (`f16::f32_to_f16_normal`).
 
 use super::attention::attend_row;
-use super::f16::{f16_to_f32_finite, f32_to_f16};
+use super::f16::{f16_to_f32_finite, f32_to_f16_normal};
 
 /// Query rows the SIMD `attention_paged` computes together over each block: a block's f16
 /// rows are converted to f32 once for all of them (and for all the query heads of a kv head).
@@ -138,7 +139,8 @@ impl PagedShape {
 }
 
 /// Writes positions pos0..pos0+count of every kv head from `src` (f32, item (g, s, i) at
-/// `g * head_stride + s * row_stride + i`) into the region, converted to the item type.
+/// `g * head_stride + s * row_stride + i`) into the region, converted to the item type
+/// (f16 by `f32_to_f16_normal`).
 #[allow(clippy::too_many_arguments)]
 pub fn store_kv_paged(
     src: &[f32],
@@ -156,7 +158,8 @@ pub fn store_kv_paged(
             let from = g * head_stride + s * row_stride;
             for (i, &v) in src[from..from + kv.head_dim].iter().enumerate() {
                 if kv.f16 {
-                    region[o + 2 * i..o + 2 * i + 2].copy_from_slice(&f32_to_f16(v).to_le_bytes());
+                    region[o + 2 * i..o + 2 * i + 2]
+                        .copy_from_slice(&f32_to_f16_normal(v).to_le_bytes());
                 } else {
                     region[o + 4 * i..o + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
                 }
@@ -239,7 +242,7 @@ mod tests {
         );
         let read: Vec<f32> = src
             .iter()
-            .map(|&v| if kv.f16 { f16_to_f32(f32_to_f16(v)) } else { v })
+            .map(|&v| if kv.f16 { f16_to_f32(f32_to_f16_normal(v)) } else { v })
             .collect();
         (table, region, read)
     }
@@ -263,7 +266,7 @@ mod tests {
             for g in 0..2 {
                 let o = kv.offset(&table, 1 + s, g);
                 for i in 0..3 {
-                    let want = f32_to_f16(src[s * 6 + g * 3 + i]);
+                    let want = f32_to_f16_normal(src[s * 6 + g * 3 + i]);
                     assert_eq!(
                         u16::from_le_bytes([region[o + 2 * i], region[o + 2 * i + 1]]),
                         want

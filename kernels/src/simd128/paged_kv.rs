@@ -1,4 +1,4 @@
-use crate::generic::f16::f32_to_f16;
+use crate::generic::f16::f32_to_f16_normal;
 use crate::generic::paged_kv::PagedLayout;
 use core::arch::wasm32::*;
 
@@ -33,7 +33,7 @@ pub unsafe fn store_kv_paged(
                     i += 4;
                 }
                 for i in hv..hd {
-                    (to.add(2 * i) as *mut u16).write_unaligned(f32_to_f16(*from.add(i)));
+                    (to.add(2 * i) as *mut u16).write_unaligned(f32_to_f16_normal(*from.add(i)));
                 }
             } else {
                 while i < hv {
@@ -66,6 +66,7 @@ struct ToF16 {
     inf16: v128,
     small: v128,
     big: v128,
+    zero: v128,
 }
 
 impl ToF16 {
@@ -83,11 +84,12 @@ impl ToF16 {
             inf16: u32x4_splat(0x7c00),
             small: u32x4_splat(113 << 23),
             big: u32x4_splat(143 << 23),
+            zero: u32x4_splat(0),
         })
     }
 }
 
-/// `generic::f16::f32_to_f16` on four lanes (half bits in the low 16 bits of each u32).
+/// `generic::f16::f32_to_f16_normal` on four lanes (half bits in the low 16 bits of each u32).
 #[inline(always)]
 fn f32x4_to_f16(x: v128, c: &ToF16) -> v128 {
     let sign = v128_and(u32x4_shr(x, 16), c.sign);
@@ -103,5 +105,8 @@ fn f32x4_to_f16(x: v128, c: &ToF16) -> v128 {
     let nan = v128_or(c.nan_bit, v128_and(u32x4_shr(a, 13), c.mant));
     let special = v128_or(c.inf16, v128_and(nan, u32x4_gt(a, c.inf32)));
     let finite = v128_bitselect(sub, normal, u32x4_lt(a, c.small));
-    v128_or(v128_bitselect(special, finite, u32x4_ge(a, c.big)), sign)
+    let h = v128_bitselect(special, finite, u32x4_ge(a, c.big));
+    // Subnormal halves flushed to zero (`f32_to_f16_normal`).
+    let kept = u32x4_ne(v128_and(h, c.inf16), c.zero);
+    v128_or(v128_and(h, kept), sign)
 }
