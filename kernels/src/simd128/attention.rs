@@ -192,6 +192,13 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
     // Blocks before the first row's window hold nothing any row sees.
     let first_block = first::<WINDOW>(s, r.t0) / bs;
     let mut b = first_block;
+    if !WINDOW && piece == 0 && r.t1 - r.t0 == 1 && bs % 2 == 0 && hd % 4 == 0 {
+        b = if scaled {
+            key_streams::<T, true>(r, s, &ic, longest / bs, g0, g1, group)
+        } else {
+            key_streams::<T, false>(r, s, &ic, longest / bs, g0, g1, group)
+        };
+    }
     while b * bs < longest {
         p.each::<T, WINDOW>(&ic, r.k_base, b, |qs, count, j0, n, rows, raw| {
             let q = qs.map(|(t, h)| r.q.add(t * row + h * hd));
@@ -235,6 +242,109 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
         });
         b += 1;
     }
+}
+
+/// Blocks of keys one query row reads side by side in `key_streams`.
+const KEY_STREAMS: usize = 4;
+
+/// Scores of the one query row r.t0 against the keys of its first `full` blocks (all rows
+/// visible), read as `KEY_STREAMS` runs of blocks side by side; returns the blocks done (the
+/// rest, and a part-full last block, are the caller's). Each score takes the steps of
+/// `key_scores`, so its bits are the same. The values of the same rows are touched on the way
+/// (a load of each 64 bytes), so that the value pass, which must add them in order, finds them
+/// in cache. A decode step between the weights of two layers finds its cache in memory:
+/// there a single forward stream of keys waited on each load, and reading the values later
+/// did the same (a random 110M-shape model, 512 positions, one thread: 1.12x a step, 1.13x
+/// eight sequences' steps).
+#[inline(always)]
+unsafe fn key_streams<T: Item, const RAW: bool>(
+    r: &PagedRows,
+    s: &PagedShape,
+    ic: &T::C,
+    full: usize,
+    g0: usize,
+    g1: usize,
+    group: usize,
+) -> usize {
+    let kv = &s.kv;
+    let (hd, bs) = (kv.head_dim, kv.block_size);
+    let per = full / KEY_STREAMS;
+    let row = s.n_heads * hd;
+    for k in 0..per {
+        let at = |i: usize| i * per + k;
+        let block = |base: *const u8, i: usize| {
+            base.add(*r.table.add(at(i)) as usize * kv.block_stride())
+        };
+        let keys: [*const u8; KEY_STREAMS] = core::array::from_fn(|i| block(r.k_base, i));
+        let values: [*const u8; KEY_STREAMS] = core::array::from_fn(|i| block(r.v_base, i));
+        for g in g0..g1 {
+            let head = |b: *const u8| b.add(kv.head_start(g));
+            let (keys, values) = (keys.map(head), values.map(head));
+            for h in heads_of(g, group, r.h0, r.h1) {
+                let q = r.q.add(r.t0 * row + h * hd);
+                let sc = r.scores.add(h * s.kv_len);
+                let outs = core::array::from_fn(|i| sc.add(at(i) * bs));
+                stream_scores::<T, RAW>(ic, q, keys, values, outs, bs, hd, s.scale);
+            }
+        }
+    }
+    per * KEY_STREAMS
+}
+
+/// outs[i][0..len] = q . (row j of keys[i]) * scale, two rows of each run at a time (len even,
+/// hd a multiple of 4); with `RAW`, the keys read by `load4_raw` and their `SCALE` on q. The
+/// same rows of `touch` are loaded once per 64 bytes.
+#[inline(always)]
+unsafe fn stream_scores<T: Item, const RAW: bool>(
+    ic: &T::C,
+    q: *const f32,
+    keys: [*const u8; KEY_STREAMS],
+    touch: [*const u8; KEY_STREAMS],
+    outs: [*mut f32; KEY_STREAMS],
+    len: usize,
+    hd: usize,
+    scale: f32,
+) {
+    let (qscale, scale) = (f32x4_splat(T::SCALE), f32x4_splat(scale));
+    let stride = hd * T::BYTES;
+    let mut touched = i32x4_splat(0);
+    let mut j = 0;
+    while j < len {
+        for p in touch.map(|v| v.add(j * stride)) {
+            let mut o = 0;
+            while o < 2 * stride {
+                touched = v128_or(touched, v128_load32_zero(p.add(o) as *const u32));
+                o += 64;
+            }
+        }
+        let mut a = [f32x4_splat(0.0); 2 * KEY_STREAMS];
+        let mut i = 0;
+        while i < hd {
+            let qv = if RAW {
+                f32x4_mul(loadf(q.add(i)), qscale)
+            } else {
+                loadf(q.add(i))
+            };
+            for (x, a) in a.iter_mut().enumerate() {
+                let p = keys[x / 2].add((j + x % 2) * stride);
+                let kv = if RAW {
+                    T::load4_raw(ic, p, i)
+                } else {
+                    T::load4(ic, p, i)
+                };
+                *a = madd(qv, kv, *a);
+            }
+            i += 4;
+        }
+        for half in 0..KEY_STREAMS / 2 {
+            let x = 4 * half;
+            let sums = f32x4_mul(reduce4_f32(a[x], a[x + 1], a[x + 2], a[x + 3]), scale);
+            v128_store64_lane::<0>(sums, outs[2 * half].add(j) as *mut u64);
+            v128_store64_lane::<1>(sums, outs[2 * half + 1].add(j) as *mut u64);
+        }
+        j += 2;
+    }
+    core::hint::black_box(touched);
 }
 
 /// How `attend_paged` walks the rows of one block of a region.
