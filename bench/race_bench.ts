@@ -5,7 +5,9 @@
  * - `native`: llama.cpp through node-llama-cpp and its prebuilt CPU binary, in a Node subprocess;
  * - `wllama`: llama.cpp compiled to WebAssembly (`@wllama/wllama`), in a Deno subprocess;
  * - `rill`: this process, loaded and run as `rill serve` runs a model: `loadKernels` with the
- *   thread count, `loadService` on the archive, `InferenceService.generate`.
+ *   thread count, `loadService` on the archive with the server's turns of the event loop (a
+ *   `LoopbackYield`, about 40 us a turn; the library's default digest turn takes about 200),
+ *   `InferenceService.generate`.
  *
  * Both peers are installed at bench time with npm into `$RILL_RACE_DIR/peers` (default
  * `bench/tmp/race`, ignored by git). The models are random-weight Llamas of the stories110M and
@@ -32,6 +34,7 @@
  */
 import { loadKernels } from "../kernels/mod.ts";
 import { loadService } from "../src/engine/load_service.ts";
+import { LoopbackYield } from "../src/scheduler/io_turn.ts";
 import { createSession } from "../src/engine/session.ts";
 import type { InferenceService } from "../src/engine/service.ts";
 import { loadModel } from "../src/graph/load_model.ts";
@@ -83,6 +86,11 @@ async function openRill(
   threads: number,
 ): Promise<Engine & { service: InferenceService }> {
   const kernels = await loadKernels({ threads });
+  const turns = await LoopbackYield.open();
+  const close = () => {
+    turns?.close();
+    kernels.close();
+  };
   try {
     const { service, weightsReady } = await loadService(archive, {
       modelId: "race",
@@ -91,16 +99,17 @@ async function openRill(
       prefillChunk: PROMPT_TOKENS,
       // Every round prefills the same prompt: computed each time, not recalled.
       prefixCache: false,
+      ...(turns ? { ioYield: turns.yield } : {}),
     });
     await weightsReady;
     return {
       name: "rill",
       service,
       run: (prompt, decode) => generate(service, prompt.ids, decode),
-      close: () => Promise.resolve(kernels.close()),
+      close: () => Promise.resolve(close()),
     };
   } catch (e) {
-    kernels.close();
+    close();
     throw e;
   }
 }
