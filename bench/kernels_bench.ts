@@ -631,9 +631,10 @@ async function main(): Promise<void> {
         tuning.streamsSpeedup.toFixed(2)
       } one), ${tuning.i32Sums ? "i32" : "i16"} sums (i32 x${
         tuning.i32SumsSpeedup.toFixed(2)
-      } i16), tiles from ${tuning.tileFrom} tokens (x${
-        tuning.tileFromSpeedup.toFixed(2)
-      } at 4); the figures below use them`,
+      } i16), tiles from ${tuning.tileFrom} tokens (${
+        [tuning.tileFromSpeedup, ...tuning.fewerTileSpeedups]
+          .map((x, i) => `x${x.toFixed(2)} at ${4 - i}`).join(", ")
+      }); the figures below use them`,
     );
   }
   const gemm = gemmSpeedups(relaxed);

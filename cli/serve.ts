@@ -379,9 +379,10 @@ function describeTuning(t: Q4Tuning): string {
   const sums = t.i32Sums
     ? `in i32 lanes (${speed(t.i32SumsSpeedup)} i16's speed)`
     : `in i16 lanes (i32 ran ${speed(t.i32SumsSpeedup)} their speed)`;
-  const tiles = t.tileFrom < 8
-    ? `tiles from ${t.tileFrom} tokens (${speed(t.tileFromSpeedup)} passes' speed at 4)`
-    : `tiles from 8 tokens (at 4 they ran ${speed(t.tileFromSpeedup)} the passes' speed)`;
+  const timed = [t.tileFromSpeedup, ...t.fewerTileSpeedups]
+    .map((x, i) => `${speed(x)} at ${4 - i}`)
+    .join(", ");
+  const tiles = `tiles from ${t.tileFrom} tokens (the passes' speed times ${timed})`;
   return `rill: Q4_0 weights read as ${streams} over ${
     (t.bytes / 2 ** 20).toFixed(0)
   } MiB), prompt dot products summed ${sums}, ${tiles}`;

@@ -14,7 +14,8 @@
  * instruction (`vpdpbusd`) and the prompt tile 1.12-1.14x faster with it; without, it is
  * three instructions and the i16 sums are fewer. On the EPYC the tiles paid from eight
  * tokens on; on the Xeon, where the passes wait on memory, four tokens took 1.31x less time
- * in tiles than in two two-token passes, and six 1.50x.
+ * in tiles than in two two-token passes, six 1.50x, three 1.31x (against a two-token pass and
+ * a one-token pass), while two ran 1.09x faster in one two-token pass.
  */
 import type { Kernels } from "./mod.ts";
 
@@ -40,10 +41,15 @@ export interface Q4Tuning {
   i32Sums: boolean;
   /** Median over rounds of the i16 sums' time over the i32 sums' (above 1: i32 faster). */
   i32SumsSpeedup: number;
-  /** The fewest tokens the prompt tiles now take (`TILE_FROM`, or 8). */
+  /** The fewest tokens the prompt tiles now take (2 to `TILE_FROM`, or 8). */
   tileFrom: number;
   /** Median over rounds of four tokens' time in passes over their time in tiles. */
   tileFromSpeedup: number;
+  /**
+   * The same for three tokens, then two, each timed only while the tiles won at one more
+   * token (none when they lost at four).
+   */
+  fewerTileSpeedups: number[];
 }
 
 /** Below this many bytes of Q4_0 weights they stay in cache, where one stream is best. */
@@ -57,7 +63,8 @@ const MARGIN = 0.05;
 /**
  * The fewest tokens the tiles take when that is faster than passes of one or two tokens,
  * timed by four-token products over the first `BATCH_BYTES` of the weights, from memory as
- * a decode step of four sequences reads them.
+ * a decode step of four sequences reads them; then three and two tokens the same way, while
+ * the tiles keep winning.
  */
 const TILE_FROM = 4;
 const BATCH_BYTES = 32 * 1024 * 1024;
@@ -75,7 +82,7 @@ const Q4_BLOCK_BYTES = 18;
  * tiles from 8 tokens) must win by `MARGIN`. Streams are timed by one-token passes over the
  * first 64 MB of `matrices`, the sums by 16-token products with the first 512 rows of the
  * first one, kept in cache, and where tiles start by four-token products over the first 32
- * MB. Returns null, leaving the settings alone, when the weights are too few to leave the
+ * MB (then three- and two-token ones). Returns null, leaving the settings alone, when the weights are too few to leave the
  * cache or the build is not relaxed SIMD. The matmuls write into the activation arena, freed
  * before it returns.
  */
@@ -134,12 +141,23 @@ function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4T
   );
   kernels.q4I32Sums = i32SumsSpeedup >= 1 + MARGIN;
 
+  const batch = firstBytes(pass, BATCH_BYTES).pass;
   const tileFromSpeedup = faster(
     () => kernels.q4TileFrom = 8,
     () => kernels.q4TileFrom = TILE_FROM,
-    passMs(firstBytes(pass, BATCH_BYTES).pass, TILE_FROM),
+    passMs(batch, TILE_FROM),
   );
   kernels.q4TileFrom = tileFromSpeedup >= 1 + MARGIN ? TILE_FROM : 8;
+  const fewerTileSpeedups: number[] = [];
+  for (let tokens = TILE_FROM - 1; tokens >= 2 && kernels.q4TileFrom === tokens + 1; tokens--) {
+    const speedup = faster(
+      () => kernels.q4TileFrom = tokens + 1,
+      () => kernels.q4TileFrom = tokens,
+      passMs(batch, tokens),
+    );
+    fewerTileSpeedups.push(speedup);
+    kernels.q4TileFrom = speedup >= 1 + MARGIN ? tokens : tokens + 1;
+  }
   return {
     streams: kernels.q4Streams,
     streamsSpeedup,
@@ -148,6 +166,7 @@ function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4T
     i32SumsSpeedup,
     tileFrom: kernels.q4TileFrom,
     tileFromSpeedup,
+    fewerTileSpeedups,
   };
 }
 

@@ -12,7 +12,7 @@ function fillQ4(bytes: Uint8Array, seed: number): void {
   for (let b = 0; b < bytes.length; b += 18) [bytes[b], bytes[b + 1]] = [0x1f, 0x21];
 }
 
-Deno.test("tuneQ4 chooses streams, sums and where tiles start by timing both over weights that leave the cache, and leaves a small model alone", async () => {
+Deno.test("tuneQ4 chooses streams, sums and where tiles start (four tokens, then fewer while they win) by timing both over weights that leave the cache, and leaves a small model alone", async () => {
   using kernels = await loadKernels({ threads: 1 });
   const [n, k] = [1024, 1024];
   const bytes = n * (k / 32) * 18;
@@ -35,10 +35,15 @@ Deno.test("tuneQ4 chooses streams, sums and where tiles start by timing both ove
   assert.ok(choice && [1, kernels.maxQ4Streams].includes(choice.streams));
   assert.equal(kernels.q4Streams, choice.streams);
   assert.equal(kernels.q4I32Sums, choice.i32Sums);
-  assert.ok([4, 8].includes(choice.tileFrom));
+  assert.ok([2, 3, 4, 8].includes(choice.tileFrom));
   assert.equal(kernels.q4TileFrom, choice.tileFrom);
+  // Fewer tokens are timed only while the tiles win: at three once they won at four, at two
+  // once they won at three.
+  const timedFewer = { 8: 0, 4: 1, 3: 2, 2: 2 }[choice.tileFrom as 2 | 3 | 4 | 8];
+  assert.equal(choice.fewerTileSpeedups.length, timedFewer);
   assert.equal(choice.bytes, count * bytes);
-  for (const speedup of [choice.streamsSpeedup, choice.i32SumsSpeedup, choice.tileFromSpeedup]) {
+  const speedups = [choice.streamsSpeedup, choice.i32SumsSpeedup, choice.tileFromSpeedup];
+  for (const speedup of [...speedups, ...choice.fewerTileSpeedups]) {
     assert.ok(speedup > 0 && Number.isFinite(speedup));
   }
 });
