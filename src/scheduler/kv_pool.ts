@@ -398,7 +398,7 @@ export class KvPool {
     const f32 = contiguous(rows).data as Float32Array; // (outer, count, inner)
     // Converted once, then copied as raw items (a typed-array copy without conversion).
     const src = this.itemType === "f16"
-      ? new Uint16Array(new Float16Array(f32).buffer).map(flushSubnormalF16)
+      ? cacheHalves(f32)
       : new Uint32Array(f32.buffer, f32.byteOffset, f32.length);
     const all = this.#items(r);
     const items = this.itemType === "f16"
@@ -486,4 +486,11 @@ function rowsOf(
     return { items: rows.data.subarray(rows.offset, rows.offset + span), heads, positions };
   }
   return { items: contiguous(rows).data as Float32Array, heads: count * inner, positions: inner };
+}
+
+/** Values as the f16 bits a cache holds (`f32ToF16Normal`), converted in bulk. */
+function cacheHalves(f32: Float32Array): Uint16Array {
+  const halves = new Uint16Array(new Float16Array(f32).buffer);
+  for (let i = 0; i < halves.length; i++) halves[i] = flushSubnormalF16(halves[i]!);
+  return halves;
 }
