@@ -128,7 +128,7 @@ export {
   WASM32_MAX_BYTES,
   type WeightSlot,
 } from "./kernels/mod.ts";
-export { type Q4Matrix, type Q4Tuning, tuneQ4 } from "./kernels/q4_tuning.ts";
+export { type Q4Matrix, type Q4Tuning, tileSpeedups, tuneQ4 } from "./kernels/q4_tuning.ts";
 export { buildModel } from "./src/graph/build_model.ts";
 export { type GraphIO, type Node, type Value } from "./src/graph/graph.ts";
 export { loadModel, type LoadOptions } from "./src/graph/load_model.ts";

@@ -12,7 +12,7 @@ import process from "node:process";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import { type Kernels, loadKernels, type Q4Layout } from "../kernels/mod.ts";
 import { median } from "./_median.ts";
-import { tuneQ4 } from "../kernels/q4_tuning.ts";
+import { tileSpeedups, tuneQ4 } from "../kernels/q4_tuning.ts";
 
 const WARM_MS = 250;
 const WINDOW_MS = 150;
@@ -632,8 +632,7 @@ async function main(): Promise<void> {
       } one), ${tuning.i32Sums ? "i32" : "i16"} sums (i32 x${
         tuning.i32SumsSpeedup.toFixed(2)
       } i16), tiles from ${tuning.tileFrom} tokens (${
-        [tuning.tileFromSpeedup, ...tuning.fewerTileSpeedups]
-          .map((x, i) => `x${x.toFixed(2)} at ${4 - i}`).join(", ")
+        tileSpeedups(tuning).map((s) => `x${s.speedup.toFixed(2)} at ${s.tokens}`).join(", ")
       }); the figures below use them`,
     );
   }

@@ -8,7 +8,7 @@ import { resolveModel } from "../models/resolve.ts";
 import { type LoadProgress, loadService } from "../src/engine/load_service.ts";
 import { ProgressReporter } from "./progress.ts";
 import type { Kernels } from "../kernels/mod.ts";
-import type { Q4Tuning } from "../kernels/q4_tuning.ts";
+import { type Q4Tuning, tileSpeedups } from "../kernels/q4_tuning.ts";
 import { closeSharedKernels, sharedKernels } from "../src/engine/shared_kernels.ts";
 import { checkCacheDir, openDiskCache } from "../src/storage/disk_cache.ts";
 import { type MemoryLimit, parseByteSize, readMemoryLimit } from "../src/engine/memory_limit.ts";
@@ -379,9 +379,7 @@ function describeTuning(t: Q4Tuning): string {
   const sums = t.i32Sums
     ? `in i32 lanes (${speed(t.i32SumsSpeedup)} i16's speed)`
     : `in i16 lanes (i32 ran ${speed(t.i32SumsSpeedup)} their speed)`;
-  const timed = [t.tileFromSpeedup, ...t.fewerTileSpeedups]
-    .map((x, i) => `${speed(x)} at ${4 - i}`)
-    .join(", ");
+  const timed = tileSpeedups(t).map((s) => `${speed(s.speedup)} at ${s.tokens}`).join(", ");
   const tiles = `tiles from ${t.tileFrom} tokens (the passes' speed times ${timed})`;
   return `rill: Q4_0 weights read as ${streams} over ${
     (t.bytes / 2 ** 20).toFixed(0)

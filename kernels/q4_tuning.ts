@@ -170,6 +170,14 @@ function tuneOn(kernels: Kernels, pass: readonly Q4Matrix[], bytes: number): Q4T
   };
 }
 
+/** The token counts `t` timed the tiles at (four, then fewer), each with its speedup over the passes. */
+export function tileSpeedups(t: Q4Tuning): { tokens: number; speedup: number }[] {
+  return [t.tileFromSpeedup, ...t.fewerTileSpeedups].map((speedup, i) => ({
+    tokens: TILE_FROM - i,
+    speedup,
+  }));
+}
+
 function bytesOf(w: Q4Matrix): number {
   return w.n * (w.k / 32) * Q4_BLOCK_BYTES;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadKernels } from "./mod.ts";
-import { TUNE_MIN_BYTES, tuneQ4 } from "./q4_tuning.ts";
+import { tileSpeedups, TUNE_MIN_BYTES, tuneQ4 } from "./q4_tuning.ts";
 
 /** Q4_0 blocks with normal f16 scales (0.01) and pseudo-random codes. */
 function fillQ4(bytes: Uint8Array, seed: number): void {
@@ -41,6 +41,10 @@ Deno.test("tuneQ4 chooses streams, sums and where tiles start (four tokens, then
   // once they won at three.
   const timedFewer = { 8: 0, 4: 1, 3: 2, 2: 2 }[choice.tileFrom as 2 | 3 | 4 | 8];
   assert.equal(choice.fewerTileSpeedups.length, timedFewer);
+  assert.deepEqual(
+    tileSpeedups(choice).map((s) => s.tokens),
+    [4, 3, 2].slice(0, 1 + timedFewer),
+  );
   assert.equal(choice.bytes, count * bytes);
   const speedups = [choice.streamsSpeedup, choice.i32SumsSpeedup, choice.tileFromSpeedup];
   for (const speedup of [...speedups, ...choice.fewerTileSpeedups]) {
