@@ -158,8 +158,8 @@ const TOKEN_TILE: usize = 16;
 /// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4, r1 of 8 or
 /// n with `rows8`). One token: eight rows per pass over the weights; two to seven tokens
 /// (relaxed SIMD, rows8): the same, two tokens per pass. From `GEMM_MIN_TOKENS` (or
-/// `set_tile_from`) tokens on, tiles of 16 or 8 rows (relaxed SIMD) or four rows by `TOKEN_TILE` tokens, each
-/// weight block unpacked once per tile. Every output is bit-identical to its one-token
+/// `set_tile_from`) tokens on, tiles of 16 or 8 rows (relaxed SIMD) or four rows by
+/// `TOKEN_TILE` tokens, each weight block unpacked once per tile. Every output is bit-identical to its one-token
 /// result: the blocks' f32 terms are added in the same order by every path.
 /// `rows8`: W is in the layout of `generic::q4_0::interleave_rows8`.
 pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
