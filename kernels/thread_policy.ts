@@ -17,10 +17,11 @@ export interface ThreadPolicyOptions {
 /** Steps a thread count must have been timed for before it is compared. */
 const MIN_SAMPLES = 3;
 /**
- * Steps of one probe: the first only wakes the threads the current count left idle, and is
- * not timed (see `record`).
+ * Steps of a probe of more threads: the first only wakes the threads the current count left
+ * idle, and is not timed (see `record`). A probe of fewer threads wakes none: one step, timed.
  */
-const PROBE_STEPS = 2;
+const PROBE_UP_STEPS = 2;
+const PROBE_DOWN_STEPS = 1;
 
 /** One size of step's choice: its preferred count, recent times and probes. */
 interface Choice {
@@ -28,8 +29,9 @@ interface Choice {
   samples: Map<number, number[]>;
   step: number;
   probes: number;
-  /** The count the probe in progress runs, and the step after its last. */
+  /** The count the probe in progress runs, the step it began at, and the step after its last. */
   probe: number;
+  probeStart: number;
   probeEnd: number;
   /** The step the next probe starts at, and the steps from one probe's start to the next. */
   nextProbe: number;
@@ -52,17 +54,20 @@ interface Choice {
  * decode step at one (5.9 ms), and one window of both sent decode, and then the next prompt,
  * to one thread.
  *
- * A step whose count differs from the step before is not timed: it pays for waking workers
+ * A step with more threads than the step before is not timed: it pays for waking workers
  * that slept through the steps before (on a VM, a halted vCPU), which the steps after it do
  * not. Timed, two-thread probes after one-thread steps took 8 ms where two-thread steps
- * take 4.5, and kept the policy at one thread for hundreds of steps.
+ * take 4.5, and kept the policy at one thread for hundreds of steps. A step with fewer
+ * threads wakes none, so a probe of fewer threads is one step, timed.
  *
  * Probes cost: at two threads, two one-thread steps in every 16 (and the wake-up after
- * them) took 10% off a 110M decode. A probe that loses doubles the wait for the next, up to
- * `maxProbeEvery` steps; a probe that wins, or a current count whose median grows by the
- * margin over what it was after the last probe (a neighbour took a core), brings probes back
- * to every `probeEvery` steps. A neighbour is judged by its last three times, so that times
- * from before the machine changed do not hold a decision for long.
+ * them) took 10% off a 110M decode; eight sequences' steps at one thread take 1.6 times as
+ * long as at two, and one-step probes ran them 1.02-1.13x faster than two-step ones. A probe
+ * that loses doubles the wait for the next, up to `maxProbeEvery` steps; a probe that wins,
+ * or a current count whose median grows by the margin over what it was after the last probe
+ * (a neighbour took a core), brings probes back to every `probeEvery` steps. A neighbour is
+ * judged by its last three times, so that times from before the machine changed do not hold
+ * a decision for long.
  */
 export class ThreadPolicy {
   #max: number;
@@ -77,7 +82,7 @@ export class ThreadPolicy {
    * Creates a policy that starts at `maxThreads`.
    *
    * @param maxThreads the most threads the pool has (main thread included)
-   * @param options probe period (at least 4 steps: a probe takes 2), margin and window
+   * @param options probe period (at least 4 steps: a probe takes up to 2), margin and window
    * @throws {RangeError} when maxThreads is not a positive integer
    */
   constructor(maxThreads: number, options: ThreadPolicyOptions = {}) {
@@ -85,7 +90,7 @@ export class ThreadPolicy {
       throw new RangeError(`Thread count must be a positive integer: received ${maxThreads}`);
     }
     this.#max = maxThreads;
-    this.#probeEvery = Math.max(PROBE_STEPS + 2, options.probeEvery ?? 16);
+    this.#probeEvery = Math.max(PROBE_UP_STEPS + 2, options.probeEvery ?? 16);
     this.#maxProbeEvery = Math.max(this.#probeEvery, options.maxProbeEvery ?? 512);
     this.#margin = options.margin ?? 0.1;
     this.#window = Math.max(MIN_SAMPLES, options.window ?? 9);
@@ -115,7 +120,7 @@ export class ThreadPolicy {
 
   /** Records that a step with `threads` threads took `ms` for `work` units of work. */
   record(threads: number, ms: number, work = 1): void {
-    const woke = threads !== this.#last;
+    const woke = threads > this.#last;
     this.#last = threads;
     if (woke || !(ms >= 0) || !(work > 0)) return;
     const c = this.#choice(work);
@@ -149,7 +154,8 @@ export class ThreadPolicy {
     const down = c.current - 1;
     const up = c.current + 1;
     c.probe = down < 1 ? up : up > this.#max ? down : c.probes % 2 === 1 ? down : up;
-    c.probeEnd = c.step + PROBE_STEPS;
+    c.probeStart = c.step;
+    c.probeEnd = c.step + (c.probe > c.current ? PROBE_UP_STEPS : PROBE_DOWN_STEPS);
     c.before = c.current;
   }
 
@@ -157,7 +163,7 @@ export class ThreadPolicy {
   #endProbe(c: Choice): void {
     const lost = c.current === c.before && this.#typical(c, c.probe) !== undefined;
     c.gap = lost ? Math.min(2 * c.gap, this.#maxProbeEvery) : this.#probeEvery;
-    c.nextProbe = c.probeEnd - PROBE_STEPS + c.gap;
+    c.nextProbe = c.probeStart + c.gap;
     c.settled = this.#typical(c, c.current);
   }
 
@@ -172,6 +178,7 @@ export class ThreadPolicy {
         step: 0,
         probes: 0,
         probe: 0,
+        probeStart: 0,
         probeEnd: 0,
         nextProbe: this.#probeEvery,
         gap: this.#probeEvery,
