@@ -1052,27 +1052,33 @@ Deno.test("interleaveQ4_0Rows8 keeps Q4_0 matmul results bit for bit, 1 and 2 th
   }
 });
 
-Deno.test("Q4_0 prompt tiles summing in i32 lanes give the bits of i16 sums, 8 to 40 tokens, 1 and 2 threads", async () => {
+Deno.test("Q4_0 prompt tiles and two-token passes summing in i32 lanes give the bits of i16 sums, 2 to 40 tokens, 1 and 2 threads", async () => {
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
-      // 16-row tiles, an 8-row rows8 tail, then 5 rows left in GGML rows.
+      // 16-row tiles, an 8-row rows8 tail, then 5 rows left in GGML rows; the passes of two
+      // to seven tokens read the five rows8 groups as one stream, or as four and one more.
       const [n, k] = [8 * 5 + 5, 512];
       const w = put(kernels, randomQ4(n, k, 91).bytes);
       kernels.interleaveQ4_0Rows8(w, n, k);
-      for (const m of [8, 13, 16, 40]) {
-        const xq = kernels.alloc(m * kernels.q8RowBytes(k));
-        kernels.quantizeQ8_0(put(kernels, randomF32(m * k, 92 + m, 4)), xq, m, k);
-        const run = (on: boolean) => {
-          kernels.q4I32Sums = on;
-          const y = kernels.alloc(m * n * 4);
-          kernels.matmulQ4_0Q8_0(w, xq, y, m, n, k, "rows8");
-          return read(kernels, y, m * n);
-        };
-        const i16 = run(false);
-        assert.deepEqual(run(true), i16, `m = ${m}, ${threads} thread(s)`);
-        const ys = kernels.alloc(m * n * 4);
-        kernels.scalar.matmulQ4_0Q8_0(w, xq, ys, m, n, k, "rows8");
-        assert.deepEqual(read(kernels, ys, m * n), i16, `the twin, m = ${m}`);
+      kernels.q4TileFrom = 8;
+      for (const streams of new Set([1, kernels.maxQ4Streams])) {
+        kernels.q4Streams = streams;
+        for (const m of [2, 3, 7, 8, 13, 16, 40]) {
+          const xq = kernels.alloc(m * kernels.q8RowBytes(k));
+          kernels.quantizeQ8_0(put(kernels, randomF32(m * k, 92 + m, 4)), xq, m, k);
+          const run = (on: boolean) => {
+            kernels.q4I32Sums = on;
+            const y = kernels.alloc(m * n * 4);
+            kernels.matmulQ4_0Q8_0(w, xq, y, m, n, k, "rows8");
+            return read(kernels, y, m * n);
+          };
+          const i16 = run(false);
+          const at = `m = ${m}, ${streams} stream(s), ${threads} thread(s)`;
+          assert.deepEqual(run(true), i16, at);
+          const ys = kernels.alloc(m * n * 4);
+          kernels.scalar.matmulQ4_0Q8_0(w, xq, ys, m, n, k, "rows8");
+          assert.deepEqual(read(kernels, ys, m * n), i16, `the twin, ${at}`);
+        }
       }
       assert.equal(kernels.q4I32Sums, true);
     });

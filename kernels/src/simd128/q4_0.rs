@@ -143,10 +143,10 @@ fn stream_runs(groups: usize) -> (usize, usize) {
 
 static I32_SUMS: AtomicBool = AtomicBool::new(false);
 
-/// Whether the prompt tiles sum their dot products in i32 lanes (`block_sums_i32`) from now
-/// on, or in i16 lanes (`block_sums`). The same integers either way, so the same bits; which
-/// is faster depends on the instructions the engine has for them here (measured by the
-/// caller).
+/// Whether the prompt tiles and the two-token passes sum their dot products in i32 lanes
+/// (`block_sums_i32`) from now on, or in i16 lanes (`block_sums`). The same integers either
+/// way, so the same bits; which is faster depends on the instructions the engine has for them
+/// here (measured by the caller).
 pub fn set_i32_sums(on: bool) {
     I32_SUMS.store(on, Ordering::Relaxed);
 }
@@ -732,7 +732,7 @@ unsafe fn matvec_rows8_streams<const S: usize>(
 }
 
 /// Tokens 0..m (m < `GEMM_MIN_TOKENS`) times rows r0..r1: the aligned rows8 groups two
-/// tokens per pass (`matvec_rows8_tokens`), an odd last token by `matvec_rows8`, the rest
+/// tokens per pass (`matvec_rows8_two`), an odd last token by `matvec_rows8`, the rest
 /// token by token. Each output is what the
 /// one-token `matvec` gives it, bit for bit. Three or four tokens per pass ran slower per
 /// token than two (4096 x 4096, m = 4: 0.95x the one-token matvec against 1.08x): the codes
@@ -752,8 +752,6 @@ unsafe fn matvec_tokens(
     if r % 8 == 0 && r < wm.n8 && r + 8 <= r1 {
         let end = if r1 < wm.n8 { r1 / 8 * 8 } else { wm.n8 };
         let (group, groups) = (wm.w.add(r / 8 * 8 * wm.wrb), (end - r) / 8);
-        let (per, done) = stream_runs(groups);
-        let rest = group.add(done * 8 * wm.wrb);
         let mut t = 0;
         while t < m {
             let (x, yt) = (xq.add(t * g.xrb), y.add(t * n + r));
@@ -761,12 +759,10 @@ unsafe fn matvec_tokens(
                 matvec_rows8(group, x, yt, groups, g.nb);
                 1
             } else {
-                if per > 0 {
-                    matvec_rows8_tokens::<2, STREAMS>(group, x, g.xrb, yt, n, per, g.nb);
-                }
-                if done < groups {
-                    let yr = yt.add(8 * done);
-                    matvec_rows8_tokens::<2, 1>(rest, x, g.xrb, yr, n, groups - done, g.nb)
+                if I32_SUMS.load(Ordering::Relaxed) {
+                    matvec_rows8_two::<true>(group, groups, x, g, yt, n);
+                } else {
+                    matvec_rows8_two::<false>(group, groups, x, g, yt, n);
                 }
                 2
             };
@@ -777,6 +773,29 @@ unsafe fn matvec_tokens(
         for t in 0..m {
             matvec(wm, xq.add(t * g.xrb), g, y.add(t * n), r, r1);
         }
+    }
+}
+
+/// Two tokens (at x, `g.xrb` bytes apart) times `groups` rows8 groups from `group` on: as
+/// `set_weight_streams` asked, in `STREAMS` runs read side by side and the groups left over
+/// in one (`stream_runs`), summing in i32 lanes with `I32`.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn matvec_rows8_two<const I32: bool>(
+    group: *const u8,
+    groups: usize,
+    x: *const u8,
+    g: &Q8Row,
+    y: *mut f32,
+    n: usize,
+) {
+    let (per, done) = stream_runs(groups);
+    if per > 0 {
+        matvec_rows8_tokens::<2, STREAMS, I32>(group, x, g.xrb, y, n, per, g.nb);
+    }
+    if done < groups {
+        let (rest, yr) = (group.add(done * g.nb * 8 * BLOCK_BYTES), y.add(8 * done));
+        matvec_rows8_tokens::<2, 1, I32>(rest, x, g.xrb, yr, n, groups - done, g.nb);
     }
 }
 
@@ -791,7 +810,7 @@ unsafe fn matvec_tokens(
 /// 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn matvec_rows8_tokens<const T: usize, const S: usize>(
+unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
     w: *const u8,
     xq: *const u8,
     xrb: usize,
@@ -817,7 +836,11 @@ unsafe fn matvec_rows8_tokens<const T: usize, const S: usize>(
                     let da = v128_load32_splat(d as *const u32);
                     let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
                     for (half, codes) in codes.iter().enumerate() {
-                        let isum = block_sums(&xl, &xh, codes, bias);
+                        let isum = if I32 {
+                            block_sums_i32(&xl, &xh, codes, bias)
+                        } else {
+                            block_sums(&xl, &xh, codes, bias)
+                        };
                         a[half] = f32x4_add(a[half], f32x4_mul(isum, f32x4_mul(dw[half], da)));
                     }
                 }
