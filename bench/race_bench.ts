@@ -24,15 +24,22 @@
  * compute the same model, Rill's and wllama's logits after the prompt are compared with
  * llama.cpp's (on each model, once), and so are the tokens each generated in the last round.
  *
+ * At one thread, two ceilings are measured in the same process with Rill's kernels, so that a
+ * ratio can be set beside what WebAssembly allows here: decode can be no faster than a loop
+ * that only reads the Q4_0 bytes a token's matrices hold (every layer's linears and the
+ * classifier, read in place from the model's weights), and prefill no faster than i8 dot
+ * products alone (`Kernels.dotPeak`, in L1) over the multiply-adds of those matrices.
+ *
  * Prints a table, then one JSON line: `pp_ratio_<peer>_<model>_<n>t` (Rill's prefill tokens/s
  * over the peer's) and `tg_ratio_...` (decode), peers `native` and `wllama`; null where a peer
- * could not run (the reason is printed and under `unavailable`).
+ * could not run (the reason is printed and under `unavailable`); the ceilings in tokens/s
+ * (`ceilings`) and over native's tokens/s (`tg_ceiling_ratio_native_<model>_1t`, `pp_...`).
  *
  * Environment: `RILL_RACE_MODELS` (default `110m,1b`; `qwen3` adds Qwen3 0.6B's shape, its q and
  * k heads normed, with the Llama 2 vocabulary), `RILL_RACE_THREADS` (`1,2`),
  * `RILL_RACE_ROUNDS` (3), `RILL_RACE_PEERS` (`native,wllama`), `RILL_RACE_DIR`.
  */
-import { loadKernels } from "../kernels/mod.ts";
+import { type Kernels, loadKernels } from "../kernels/mod.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import { LoopbackYield } from "../src/scheduler/io_turn.ts";
 import { createSession } from "../src/engine/session.ts";
@@ -84,7 +91,7 @@ function log(line: string): void {
 async function openRill(
   archive: string,
   threads: number,
-): Promise<Engine & { service: InferenceService }> {
+): Promise<Engine & { service: InferenceService; kernels: Kernels }> {
   const kernels = await loadKernels({ threads });
   const turns = await LoopbackYield.open();
   const close = () => {
@@ -105,6 +112,7 @@ async function openRill(
     return {
       name: "rill",
       service,
+      kernels,
       run: (prompt, decode) => generate(service, prompt.ids, decode),
       close: () => Promise.resolve(close()),
     };
@@ -282,6 +290,68 @@ interface Case {
   readonly threads: number;
   readonly pp: Partial<Record<EngineName, number[]>>;
   readonly tg: Partial<Record<EngineName, number[]>>;
+  /** At one thread: the most tokens/s WebAssembly allows here (see the module doc). */
+  ceilings?: { readonly pp: number; readonly tg: number };
+}
+
+/** Multiply-adds per token of the matrices a step reads whole: the layers' linears, the classifier. */
+function matrixMacs(s: LlamaShape): number {
+  const hd = s.headDim ?? s.dim / s.heads;
+  const layer = 2 * s.dim * s.heads * hd + 2 * s.dim * s.kvHeads * hd + 3 * s.dim * s.hidden;
+  return s.layers * layer + s.vocab * s.dim;
+}
+
+/** Median milliseconds of `fn` over `runs` runs, after one untimed. */
+function medianMs(runs: number, fn: () => void): number {
+  fn();
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+/**
+ * The one-thread ceilings of `shape` on `kernels`, which hold its weights, logged: a read of
+ * its matrices' Q4_0 bytes in place, and i8 dot products over their multiply-adds.
+ */
+function measureCeilings(kernels: Kernels, shape: LlamaShape): { pp: number; tg: number } {
+  const macs = matrixMacs(shape);
+  const bytes = Math.floor(macs / 32 * 18 / 64) * 64;
+  if (bytes > kernels.weightBytes) {
+    throw new RangeError(
+      `The ${shape.name} weights hold ${kernels.weightBytes} bytes, not ${bytes}`,
+    );
+  }
+  const readMs = medianMs(5, () => kernels.readSum(kernels.weightsOffset, bytes));
+  const mark = kernels.mark();
+  let dotGmacs: number;
+  try {
+    // 4 KiB of operands stay in L1; each 32 bytes make 192 products a round with relaxed SIMD.
+    const [dotBytes, rounds] = [4096, 4096];
+    const at = kernels.alloc(dotBytes);
+    kernels.u8(at, dotBytes).forEach((_, i, a) => (a[i] = (i * 37 + 11) & 127));
+    const perRound = kernels.variant === "relaxed" ? 192 : 96;
+    const dotMs = medianMs(5, () => kernels.dotPeak(at, dotBytes, rounds));
+    dotGmacs = dotBytes / 32 * rounds * perRound / dotMs / 1e6;
+  } finally {
+    kernels.reset(mark);
+  }
+  const ceilings = { tg: 1000 / readMs, pp: dotGmacs * 1e9 / macs };
+  log(
+    `  ceilings at one thread (Rill's kernels, this process): reading the ${
+      (bytes / 2 ** 20).toFixed(0)
+    } MiB of Q4_0 matrices a token needs, and nothing else, takes ${readMs.toFixed(1)} ms (${
+      (bytes / readMs / 1e6).toFixed(2)
+    } GB/s): decode at most ${ceilings.tg.toFixed(1)} tokens/s; i8 dot products alone, ${
+      dotGmacs.toFixed(1)
+    } GMAC/s over ${(macs / 1e6).toFixed(0)}M multiply-adds a token: prefill at most ${
+      ceilings.pp.toFixed(1)
+    } tokens/s`,
+  );
+  return ceilings;
 }
 
 /** Characters two texts share from their start. */
@@ -405,6 +475,7 @@ async function raceCase(
     const warmUp = makePrompt(rill.service, 16);
     const last = await runRounds([...opened], prompt, warmUp, result, unavailable);
     if (native !== undefined) await compareGenerations(native, prompt, last);
+    if (threads === 1) result.ceilings = measureCeilings(rill.kernels, shape);
     return result;
   } finally {
     for (const e of opened) await e.close();
@@ -512,6 +583,15 @@ async function main(): Promise<void> {
       ratios[`tg_ratio_${key}`] = ratio(c.tg.rill, c.tg[peer]);
     }
   }
+  const ceilings: Record<string, number> = {};
+  for (const c of cases) {
+    if (c.ceilings === undefined) continue;
+    const key = `${c.shape.name}_${c.threads}t`;
+    ceilings[`pp_${key}`] = Number(c.ceilings.pp.toFixed(2));
+    ceilings[`tg_${key}`] = Number(c.ceilings.tg.toFixed(2));
+    ratios[`pp_ceiling_ratio_native_${key}`] = ratio([c.ceilings.pp], c.pp.native);
+    ratios[`tg_ceiling_ratio_native_${key}`] = ratio([c.ceilings.tg], c.tg.native);
+  }
   for (const c of cases) {
     for (const [engine, v] of Object.entries(c.pp)) {
       tokensPerSecond[`pp_${engine}_${c.shape.name}_${c.threads}t`] = Number(median(v).toFixed(2));
@@ -524,6 +604,7 @@ async function main(): Promise<void> {
     bench: "race",
     ...ratios,
     tokens_per_second: tokensPerSecond,
+    ceilings,
     prompt_tokens: PROMPT_TOKENS,
     decode_tokens: DECODE_TOKENS,
     rounds: ROUNDS,

@@ -273,6 +273,11 @@ export class Kernels extends Ops implements KernelHost {
     return { offset, bytes: new Uint8Array(this.memory.buffer, offset, bytes) };
   }
 
+  /** Byte offset where the weights region starts: `allocWeights` reserves from here on. */
+  get weightsOffset(): number {
+    return this.#weightsBase;
+  }
+
   /** Bytes reserved so far in the weights region. */
   get weightBytes(): number {
     return this.#top - this.#weightsBase;

@@ -1292,6 +1292,19 @@ Deno.test("allocWeights rejects a model over the 4 GiB wasm32 ceiling with a Ran
   });
 });
 
+Deno.test("weightsOffset and weightBytes span what allocWeights reserved", async () => {
+  await withKernels({ threads: 1, arenaBytes: 1 << 20 }, (kernels) => {
+    assert.equal(kernels.weightBytes, 0);
+    const first = kernels.allocWeights(1000);
+    const second = kernels.allocWeights(64, 64);
+    assert.equal(first.offset, kernels.weightsOffset);
+    assert.equal(kernels.weightsOffset + kernels.weightBytes, second.offset + 64);
+    // The region reads back what was written into it: 240 words of 0x01010101.
+    first.bytes.fill(1);
+    assert.equal(kernels.readSum(kernels.weightsOffset, 960), 240 * 0x01010101);
+  });
+});
+
 Deno.test("alloc and reset manage the activation arena", async () => {
   await withKernels({ threads: 1, arenaBytes: 4096 }, (kernels) => {
     const a = kernels.alloc(100);
