@@ -187,8 +187,8 @@ export class Kernels extends Ops implements KernelHost {
   }
 
   /**
-   * Whether the Q4_0 prompt tiles (from {@linkcode Kernels.q4TileFrom} tokens) and the
-   * two-token passes below them sum dot products in i32 lanes
+   * Whether the Q4_0 products of `"rows8"` weights (the passes of one and two tokens, and the
+   * prompt tiles from {@linkcode Kernels.q4TileFrom} tokens) sum dot products in i32 lanes
    * (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction where the CPU has AVX-VNNI) rather
    * than i16 lanes. The same bits either way; `tuneQ4` measures which is faster. The
    * simd128 build ignores it.

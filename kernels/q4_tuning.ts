@@ -2,9 +2,8 @@
  * Chooses, by timing both ways on the model's own weights on this machine, three things about
  * the Q4_0 matmuls that change their speed and never their bits: how many weight streams
  * the passes of one to seven tokens read ({@linkcode Kernels.q4Streams}), whether the
- * prompt tiles (and the two-token passes) sum dot products in i32 lanes
- * ({@linkcode Kernels.q4I32Sums}), and from how many tokens the tiles take over from those
- * passes ({@linkcode Kernels.q4TileFrom}).
+ * products sum dot products in i32 lanes ({@linkcode Kernels.q4I32Sums}), and from how many
+ * tokens the tiles take over from those passes ({@linkcode Kernels.q4TileFrom}).
  *
  * Why measured and not fixed: the machines seen here disagree. A decode step reads each
  * weight once, from memory. On an AMD EPYC (Zen 4) one forward stream through the rows8
@@ -38,7 +37,7 @@ export interface Q4Tuning {
   streamsSpeedup: number;
   /** Bytes of weights one timed pass of the streams read. */
   bytes: number;
-  /** Whether the prompt tiles and two-token passes now sum in i32 lanes. */
+  /** Whether the products (tiles and passes) now sum in i32 lanes. */
   i32Sums: boolean;
   /** Median over rounds of the i16 sums' time over the i32 sums' (above 1: i32 faster). */
   i32SumsSpeedup: number;

@@ -61,7 +61,7 @@ pub extern "C" fn q4_0_streams_max() -> usize {
     simd128::q4_0::STREAMS
 }
 
-/// Whether the Q4_0 prompt tiles and two-token passes sum their dot products in i32 lanes
+/// Whether the Q4_0 rows8 products (passes and prompt tiles) sum their dot products in i32 lanes
 /// (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction with AVX-VNNI) rather than i16 ones.
 #[cfg(target_arch = "wasm32")]
 #[no_mangle]

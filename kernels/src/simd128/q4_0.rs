@@ -143,10 +143,10 @@ fn stream_runs(groups: usize) -> (usize, usize) {
 
 static I32_SUMS: AtomicBool = AtomicBool::new(false);
 
-/// Whether the prompt tiles and the two-token passes sum their dot products in i32 lanes
-/// (`block_sums_i32`) from now on, or in i16 lanes (`block_sums`). The same integers either
-/// way, so the same bits; which is faster depends on the instructions the engine has for them
-/// here (measured by the caller).
+/// Whether the rows8 passes of one and two tokens and the prompt tiles sum their dot products
+/// in i32 lanes (`block_sums_i32`) from now on, or in i16 lanes (`block_sums`). The same
+/// integers either way, so the same bits; which is faster depends on the instructions the
+/// engine has for them here (measured by the caller).
 pub fn set_i32_sums(on: bool) {
     I32_SUMS.store(on, Ordering::Relaxed);
 }
@@ -668,29 +668,47 @@ unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
 
 /// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row): with
 /// `set_weight_streams(STREAMS)`, the groups split into that many runs read side by side
-/// (`matvec_rows8_streams`), the groups left over in one.
+/// (`matvec_rows8_streams`), the groups left over in one; the dot products summed in i32 lanes
+/// as `set_i32_sums` last chose.
 #[cfg(target_feature = "relaxed-simd")]
 unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
+    if I32_SUMS.load(Ordering::Relaxed) {
+        matvec_rows8_runs::<true>(w, xr, y, groups, nb);
+    } else {
+        matvec_rows8_runs::<false>(w, xr, y, groups, nb);
+    }
+}
+
+/// `matvec_rows8` summing in i32 lanes with `I32`.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn matvec_rows8_runs<const I32: bool>(
+    w: *const u8,
+    xr: *const u8,
+    y: *mut f32,
+    groups: usize,
+    nb: usize,
+) {
     let (per, done) = stream_runs(groups);
     if per > 0 {
-        matvec_rows8_streams::<STREAMS>(w, xr, y, per, nb);
+        matvec_rows8_streams::<STREAMS, I32>(w, xr, y, per, nb);
     }
     if done < groups {
-        let group_bytes = nb * 8 * BLOCK_BYTES;
-        matvec_rows8_streams::<1>(w.add(done * group_bytes), xr, y.add(8 * done), groups - done, nb);
+        let (rest, yr) = (w.add(done * nb * 8 * BLOCK_BYTES), y.add(8 * done));
+        matvec_rows8_streams::<1, I32>(rest, xr, yr, groups - done, nb);
     }
 }
 
 /// One token times S runs of `per` rows8 groups each (run s from group s * per on), block by
 /// block of every run in turn, bit for bit what `tile1x8` gives, in fewer instructions: each
 /// of the block's eight activation words, loaded as a splat, meets the same word of four
-/// rows in one dot product, so the 16 dot products of a block sum in i16 lanes that are
-/// already the rows' (a row's lane sums 16 products of at most 15 * 128, below 2^15), with
-/// no reduction across lanes; the 8 scales come from one load. Not inlined, so the loop's
-/// constants are the only ones holding registers.
+/// rows in one dot product, so the 16 dot products of a block sum in i16 lanes (or i32 lanes
+/// with `I32`) that are already the rows' (a row's i16 lane sums 16 products of at most
+/// 15 * 128, below 2^15), with no reduction across lanes; the 8 scales come from one load.
+/// Not inlined, so the loop's constants are the only ones holding registers.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
-unsafe fn matvec_rows8_streams<const S: usize>(
+unsafe fn matvec_rows8_streams<const S: usize, const I32: bool>(
     w: *const u8,
     xr: *const u8,
     y: *mut f32,
@@ -715,7 +733,11 @@ unsafe fn matvec_rows8_streams<const S: usize>(
                 let dw = c.scales(load(*w));
                 for (half, acc) in acc.iter_mut().enumerate() {
                     let codes = unpack_words(c.words(*w, half), c.nibble);
-                    let isum = block_sums(&xl, &xh, &codes, bias);
+                    let isum = if I32 {
+                        block_sums_i32(&xl, &xh, &codes, bias)
+                    } else {
+                        block_sums(&xl, &xh, &codes, bias)
+                    };
                     *acc = f32x4_add(*acc, f32x4_mul(isum, f32x4_mul(dw[half], da)));
                 }
                 *w = w.add(8 * BLOCK_BYTES);
