@@ -423,6 +423,27 @@ export class Kernels extends Ops implements KernelHost {
     (this.#exports.interleave_q4_0_rows8 as (...a: number[]) => void)(w, tmp, n, k);
   }
 
+  /**
+   * Row `r` of W (n, k) Q4_0 in the `"rows8"` layout (see
+   * {@linkcode Kernels.interleaveQ4_0Rows8}), copied out as its k / 32 blocks in GGML order:
+   * what the row held before the interleave.
+   *
+   * @throws {RangeError} when k is not a multiple of 32, r is not a row of W, or W is outside
+   * the memory
+   */
+  q4_0Rows8Row(w: number, n: number, k: number, r: number): Uint8Array {
+    if (!isDim(n) || !isDim(k)) throwBadDim("q4_0Rows8Row", { n, k });
+    checkQ4k("q4_0Rows8Row", k);
+    if (!Number.isInteger(r) || r < 0 || r >= n) {
+      throw new RangeError(`q4_0Rows8Row: row ${r} is not one of W's ${n} rows`);
+    }
+    const rowBytes = (k / QK) * Q4_0_BLOCK_BYTES;
+    this.checkRange(w, n * rowBytes, "w");
+    const out = this.scratch("rows8 row", rowBytes);
+    (this.#exports.q4_0_rows8_row as (...a: number[]) => void)(w, out, n, k, r);
+    return this.u8(out, rowBytes).slice();
+  }
+
   /** Stops the workers; the memory stays usable from this thread. Idempotent. */
   close(): void {
     if (this.#closed) return;

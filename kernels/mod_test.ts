@@ -1052,6 +1052,24 @@ Deno.test("interleaveQ4_0Rows8 keeps Q4_0 matmul results bit for bit, 1 and 2 th
   }
 });
 
+Deno.test("q4_0Rows8Row gives back each row of a rows8 W as it was, in both builds", async () => {
+  for (const variant of ["relaxed", "simd128"] as const) {
+    await withKernels({ threads: 1, variant }, (kernels) => {
+      // Three groups of 8 rows, then 5 rows left in GGML rows.
+      const [n, k] = [8 * 3 + 5, 96];
+      const w = randomQ4(n, k, 97).bytes;
+      const at = put(kernels, w);
+      kernels.interleaveQ4_0Rows8(at, n, k);
+      const rowBytes = (k / 32) * 18;
+      for (let r = 0; r < n; r++) {
+        const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
+        assert.deepEqual(kernels.q4_0Rows8Row(at, n, k, r), row, `${variant}, row ${r}`);
+      }
+      assert.throws(() => kernels.q4_0Rows8Row(at, n, k, n), /not one of W's 29 rows/);
+    });
+  }
+});
+
 Deno.test("Q4_0 passes and prompt tiles summing in i32 lanes give the bits of i16 sums, 1 to 40 tokens, 1 and 2 threads", async () => {
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {

@@ -10,6 +10,7 @@ import { decodeTensor } from "../src/nnef/tensor_decode.ts";
 import { readTensorFile } from "../src/nnef/tensor_file.ts";
 import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
 import { loadModel } from "../src/graph/load_model.ts";
+import { kernelWeight } from "../src/graph/weights.ts";
 import { fuseGraph } from "../src/graph/fuse.ts";
 import { Session } from "../src/engine/session.ts";
 import { loadKernels } from "../kernels/mod.ts";
@@ -432,6 +433,14 @@ Deno.test("convertModel --q40 stores linear weights and the tied embedding as Q4
     // With the weights as stored (Q4_0 dequantized), the graph computes the reference.
     await assertRunsLikeReference(output, model, weights, await smollm2Ids(), 1e-4);
     await assertKernelsLikePlain(output, await smollm2Ids(), 0.3);
+    // The tied embedding is interleaved for the kernels' classifier, and gathered from there.
+    using kernels = await loadKernels({ threads: 1 });
+    const loaded = await loadModel(output, { kernels });
+    const embedding = loaded.values.flatMap((v) => {
+      const t = v.fact.value;
+      return t?.dtype === "q40" && t.shape.join() === "49152,64" ? [kernelWeight(t)?.layout] : [];
+    });
+    assert.deepEqual(embedding, ["rows8"]);
   });
 });
 

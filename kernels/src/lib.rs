@@ -151,6 +151,13 @@ pub unsafe extern "C" fn interleave_q4_0_rows8(w: *mut u8, tmp: *mut u8, n: usiz
     );
 }
 
+// Row r of W (n, k) Q4_0 in the rows8 layout -> out, its k / 32 blocks in GGML order
+#[no_mangle]
+pub unsafe extern "C" fn q4_0_rows8_row(w: *const u8, out: *mut u8, n: usize, k: usize, r: usize) {
+    let wrb = (k / QK) * BLOCK_BYTES;
+    generic::q4_0::rows8_row::<WORD_MAJOR>(view(w, n * wrb), view_mut(out, wrb), n, k, r);
+}
+
 kernel! {
     // W (n, k) f32 @ x (m, k) -> y (m, n), rows r0..r1
     fn matmul_f32_f32 / matmul_f32_f32_generic(

@@ -11,6 +11,7 @@ import type { ModelStream } from "../nnef/member_stream.ts";
 import type { ByteSource } from "../storage/byte_source.ts";
 import type { Kernels } from "../../kernels/mod.ts";
 import { type Q4Matrix, type Q4Tuning, tuneQ4 } from "../../kernels/q4_tuning.ts";
+import { gatherFromRows8 } from "../ops/tract_core_gather.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import {
   kernelWeight,
@@ -62,6 +63,12 @@ function memberOf(label: string, sizes: ReadonlyMap<string, number> | null): str
 function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> } {
   const linear = new Set<Tensor>();
   const other = new Set<Tensor>();
+  // A gather of rows of the weight itself reads the rows8 layout too (a tied classifier).
+  const gathersRows = (node: Model["nodes"][number], k: string, id: number, root: Tensor) => {
+    const axis = node.args.get("axis");
+    return node.name === "tract_core_gather" && k === "input" && root.shape.length === 2 &&
+      model.values[id]!.fact.value === root && axis?.kind === "attr" && axis.value === 0;
+  };
   const rootOf = (id: number): Tensor | undefined => {
     const v = model.values[id]!.fact.value;
     return v && weightRoot(v);
@@ -72,7 +79,8 @@ function weightReaders(model: Model): { linear: Set<Tensor>; other: Set<Tensor> 
     for (const [k, a] of node.args) {
       for (const id of argTensorIds(a)) {
         const root = rootOf(id);
-        if (root) (node.name === "linear" && k === "filter" ? linear : other).add(root);
+        if (!root || gathersRows(node, k, id, root)) continue;
+        (node.name === "linear" && k === "filter" ? linear : other).add(root);
       }
     }
   }
@@ -231,6 +239,7 @@ export async function loadModel(
         // Interleaved in place once arrived: only the kernels' matmul reads it from then on.
         slot.layout = "rows8";
         rows8.push({ offset: slot.offset, n: t.shape[0]!, k: t.shape[1]! });
+        gatherFromRows8(t, slot.kernels, slot.offset);
         model.kernelOnly = true;
         arrival = arrival.then(() => {
           slot.kernels.interleaveQ4_0Rows8(slot.offset, t.shape[0]!, t.shape[1]!);

@@ -108,6 +108,19 @@ pub fn interleave_rows8<const WORDS: bool>(w: &mut [u8], tmp: &mut [u8], n: usiz
     }
 }
 
+/// Row `r` of W (n, k) in the `rows8` layout (word-major with `WORDS`) into `out` as GGML
+/// blocks (k / 32 of them): what the row held before `interleave_rows8`.
+pub fn rows8_row<const WORDS: bool>(w: &[u8], out: &mut [u8], n: usize, k: usize, r: usize) {
+    let nb = k / QK;
+    for (b, block) in out[..nb * BLOCK_BYTES].chunks_exact_mut(BLOCK_BYTES).enumerate() {
+        let (d, codes) = block_parts::<WORDS>(r, b, n, nb, true);
+        block[..2].copy_from_slice(&w[d..d + 2]);
+        for j in 0..QK / 2 {
+            block[2 + j] = w[codes.byte(j)];
+        }
+    }
+}
+
 /// Bytes of one quantized activation row of length `k`.
 pub const fn q8_row_bytes<const WIDE: bool>(k: usize) -> usize {
     let nb = k / QK;
@@ -377,6 +390,28 @@ mod tests {
     fn interleave_rows8_keeps_every_block_and_the_results() {
         interleave_keeps_blocks_and_results::<false>();
         interleave_keeps_blocks_and_results::<true>();
+    }
+
+    fn rows8_row_gives_back_each_row<const WORDS: bool>() {
+        // Two groups of 8 rows, then 3 rows left in GGML rows.
+        let (n, k) = (19, 96);
+        let mut seed = 13u64;
+        let w = random_q4(n, k, &mut seed);
+        let mut w8 = w.clone();
+        let wrb = k / QK * BLOCK_BYTES;
+        let mut tmp = vec![0u8; 8 * wrb];
+        interleave_rows8::<WORDS>(&mut w8, &mut tmp, n, k);
+        let mut row = vec![0u8; wrb];
+        for r in 0..n {
+            rows8_row::<WORDS>(&w8, &mut row, n, k, r);
+            assert_eq!(row, w[r * wrb..(r + 1) * wrb], "row {r}");
+        }
+    }
+
+    #[test]
+    fn rows8_row_gives_back_each_row_as_it_was() {
+        rows8_row_gives_back_each_row::<false>();
+        rows8_row_gives_back_each_row::<true>();
     }
 
     #[test]
