@@ -159,8 +159,9 @@ const TOKEN_TILE: usize = 16;
 /// n with `rows8`). One token: eight rows per pass over the weights; two to seven tokens
 /// (relaxed SIMD, rows8): the same, two tokens per pass. From `GEMM_MIN_TOKENS` (or
 /// `set_tile_from`) tokens on, tiles of 16 or 8 rows (relaxed SIMD) or four rows by
-/// `TOKEN_TILE` tokens, each weight block unpacked once per tile. Every output is bit-identical to its one-token
-/// result: the blocks' f32 terms are added in the same order by every path.
+/// `TOKEN_TILE` tokens, each weight block unpacked once per tile. Every output is
+/// bit-identical to its one-token result: the blocks' f32 terms are added in the same order
+/// by every path.
 /// `rows8`: W is in the layout of `generic::q4_0::interleave_rows8`.
 pub unsafe fn matmul_q4_0_q8_0<const WIDE: bool>(
     w: *const u8,
@@ -666,95 +667,17 @@ unsafe fn row_dot(n: &[v128; 2], a: *const u8, _bias: *const u8) -> v128 {
     i32x4_extadd_pairwise_i16x8(i16x8_add(lo, hi))
 }
 
-/// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row): with
-/// `set_weight_streams(STREAMS)`, the groups split into that many runs read side by side
-/// (`matvec_rows8_streams`), the groups left over in one; the dot products summed in i32 lanes
-/// as `set_i32_sums` last chose.
-#[cfg(target_feature = "relaxed-simd")]
-unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
-    if I32_SUMS.load(Ordering::Relaxed) {
-        matvec_rows8_runs::<true>(w, xr, y, groups, nb);
-    } else {
-        matvec_rows8_runs::<false>(w, xr, y, groups, nb);
-    }
-}
-
-/// `matvec_rows8` summing in i32 lanes with `I32`.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-unsafe fn matvec_rows8_runs<const I32: bool>(
-    w: *const u8,
-    xr: *const u8,
-    y: *mut f32,
-    groups: usize,
-    nb: usize,
-) {
-    let (per, done) = stream_runs(groups);
-    if per > 0 {
-        matvec_rows8_streams::<STREAMS, I32>(w, xr, y, per, nb);
-    }
-    if done < groups {
-        let (rest, yr) = (w.add(done * nb * 8 * BLOCK_BYTES), y.add(8 * done));
-        matvec_rows8_streams::<1, I32>(rest, xr, yr, groups - done, nb);
-    }
-}
-
-/// One token times S runs of `per` rows8 groups each (run s from group s * per on), block by
-/// block of every run in turn, bit for bit what `tile1x8` gives, in fewer instructions: each
-/// of the block's eight activation words, loaded as a splat, meets the same word of four
-/// rows in one dot product, so the 16 dot products of a block sum in i16 lanes (or i32 lanes
-/// with `I32`) that are already the rows' (a row's i16 lane sums 16 products of at most
-/// 15 * 128, below 2^15), with no reduction across lanes; the 8 scales come from one load.
-/// Not inlined, so the loop's constants are the only ones holding registers.
+/// One token times `groups` rows8 groups of 8 rows from `w` on (nb blocks per row)
+/// (`matvec_rows8_pass`). Not inlined, so that the loop's constants are the only ones holding
+/// registers.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
-unsafe fn matvec_rows8_streams<const S: usize, const I32: bool>(
-    w: *const u8,
-    xr: *const u8,
-    y: *mut f32,
-    per: usize,
-    nb: usize,
-) {
-    let c = Rows8Consts::new();
-    let d0 = xr.add(QK * nb);
-    let group_bytes = nb * 8 * BLOCK_BYTES;
-    for gi in 0..per {
-        let mut acc = [[f32x4_splat(0.0); 2]; S];
-        let mut ws: [*const u8; S] =
-            core::array::from_fn(|s| w.add((s * per + gi) * group_bytes));
-        let mut a = xr;
-        let mut d = d0;
-        let end = d0.add(4 * nb);
-        while d < end {
-            let da = v128_load32_splat(d as *const u32);
-            let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
-            let (xl, xh) = splat_words(a);
-            for (w, acc) in ws.iter_mut().zip(acc.iter_mut()) {
-                let dw = c.scales(load(*w));
-                for (half, acc) in acc.iter_mut().enumerate() {
-                    let codes = unpack_words(c.words(*w, half), c.nibble);
-                    let isum = if I32 {
-                        block_sums_i32(&xl, &xh, &codes, bias)
-                    } else {
-                        block_sums(&xl, &xh, &codes, bias)
-                    };
-                    *acc = f32x4_add(*acc, f32x4_mul(isum, f32x4_mul(dw[half], da)));
-                }
-                *w = w.add(8 * BLOCK_BYTES);
-            }
-            a = a.add(QK);
-            d = d.add(4);
-        }
-        for (s, acc) in acc.iter().enumerate() {
-            let yg = y.add(8 * (s * per + gi));
-            store_lanes(yg, acc[0], 4);
-            store_lanes(yg.add(4), acc[1], 4);
-        }
-    }
+unsafe fn matvec_rows8(w: *const u8, xr: *const u8, y: *mut f32, groups: usize, nb: usize) {
+    matvec_rows8_pass::<1>(w, groups, xr, 0, y, 0, nb);
 }
 
 /// Tokens 0..m (m < `GEMM_MIN_TOKENS`) times rows r0..r1: the aligned rows8 groups two
-/// tokens per pass (`matvec_rows8_two`), an odd last token by `matvec_rows8`, the rest
+/// tokens per pass (`matvec_rows8_pass`), an odd last token by `matvec_rows8`, the rest
 /// token by token. Each output is what the
 /// one-token `matvec` gives it, bit for bit. Three or four tokens per pass ran slower per
 /// token than two (4096 x 4096, m = 4: 0.95x the one-token matvec against 1.08x): the codes
@@ -781,11 +704,7 @@ unsafe fn matvec_tokens(
                 matvec_rows8(group, x, yt, groups, g.nb);
                 1
             } else {
-                if I32_SUMS.load(Ordering::Relaxed) {
-                    matvec_rows8_two::<true>(group, groups, x, g, yt, n);
-                } else {
-                    matvec_rows8_two::<false>(group, groups, x, g, yt, n);
-                }
+                matvec_rows8_pass::<2>(group, groups, x, g.xrb, yt, n, g.nb);
                 2
             };
         }
@@ -798,38 +717,64 @@ unsafe fn matvec_tokens(
     }
 }
 
-/// Two tokens (at x, `g.xrb` bytes apart) times `groups` rows8 groups from `group` on: as
-/// `set_weight_streams` asked, in `STREAMS` runs read side by side and the groups left over
-/// in one (`stream_runs`), summing in i32 lanes with `I32`.
+/// T tokens (at x, `xrb` bytes apart; outputs `n` floats apart) times `groups` rows8 groups
+/// from `w` on, in one pass (`matvec_rows8_tokens`): as `set_weight_streams` asked, in
+/// `STREAMS` runs read side by side and the groups left over in one (`stream_runs`), the dot
+/// products summed in i32 lanes as `set_i32_sums` last chose.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn matvec_rows8_two<const I32: bool>(
-    group: *const u8,
+unsafe fn matvec_rows8_pass<const T: usize>(
+    w: *const u8,
     groups: usize,
     x: *const u8,
-    g: &Q8Row,
+    xrb: usize,
     y: *mut f32,
     n: usize,
+    nb: usize,
 ) {
-    let (per, done) = stream_runs(groups);
-    if per > 0 {
-        matvec_rows8_tokens::<2, STREAMS, I32>(group, x, g.xrb, y, n, per, g.nb);
-    }
-    if done < groups {
-        let (rest, yr) = (group.add(done * g.nb * 8 * BLOCK_BYTES), y.add(8 * done));
-        matvec_rows8_tokens::<2, 1, I32>(rest, x, g.xrb, yr, n, groups - done, g.nb);
+    if I32_SUMS.load(Ordering::Relaxed) {
+        matvec_rows8_runs::<T, true>(w, groups, x, xrb, y, n, nb);
+    } else {
+        matvec_rows8_runs::<T, false>(w, groups, x, xrb, y, n, nb);
     }
 }
 
-/// `matvec_rows8_streams` for T tokens (rows `xrb` bytes apart, outputs `n` floats apart) in
-/// one pass over the weights: each block's codes are unpacked once for all T tokens, and each
-/// token takes exactly the steps `matvec_rows8_streams` takes, so its outputs are the same
-/// bits. A token's eight activation words are loaded as splats, for both halves of the block
-/// (splats shuffled from two loads took the vector ALU the dot products need: 3-5% slower at
-/// two tokens). Inlined into `matvec_tokens`: as a function of its own, once the 16-row prompt
-/// tile joined the module, V8's tier-up compiled it slower than an eager compile
-/// (`--no-liftoff`) does, the same bytes: two sequences decoding together at two threads ran
-/// 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x.
+/// `matvec_rows8_pass` summing in i32 lanes with `I32`.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn matvec_rows8_runs<const T: usize, const I32: bool>(
+    w: *const u8,
+    groups: usize,
+    x: *const u8,
+    xrb: usize,
+    y: *mut f32,
+    n: usize,
+    nb: usize,
+) {
+    let (per, done) = stream_runs(groups);
+    if per > 0 {
+        matvec_rows8_tokens::<T, STREAMS, I32>(w, x, xrb, y, n, per, nb);
+    }
+    if done < groups {
+        let (rest, yr) = (w.add(done * nb * 8 * BLOCK_BYTES), y.add(8 * done));
+        matvec_rows8_tokens::<T, 1, I32>(rest, x, xrb, yr, n, groups - done, nb);
+    }
+}
+
+/// T tokens (rows `xrb` bytes apart, outputs `n` floats apart) times S runs of `per` rows8
+/// groups each (run s from group s * per on), block by block of every run in turn, bit for
+/// bit what `tile1x8` gives each token: each of the block's eight activation words of a
+/// token, loaded as a splat, meets the same word of four rows in one dot product, so the 16
+/// dot products of a block sum in i16 lanes (or i32 lanes with `I32`) that are already the
+/// rows' (a row's i16 lane sums 16 products of at most 15 * 128, below 2^15), with no
+/// reduction across lanes; the 8 scales come from one load, and each block's codes are
+/// unpacked once for all T tokens. Splats shuffled from two loads took the vector ALU the
+/// dot products need (3-5% slower at two tokens). Inlined: as a function of its own, once the
+/// 16-row prompt tile joined the module, V8's tier-up compiled it slower than an eager
+/// compile (`--no-liftoff`) does, the same bytes: two sequences decoding together at two
+/// threads ran 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x. One token
+/// runs it too, as fast as a loop of its own did (4096 x 4096 from memory, one stream and
+/// four, and a 110M decode step).
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
