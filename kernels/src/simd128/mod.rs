@@ -186,3 +186,16 @@ pub unsafe fn store_lanes(p: *mut f32, v: v128, count: usize) {
         *p.add(i) = l;
     }
 }
+
+/// `f(0)`, `f(1)`, .. `f(N - 1)` (N <= 8), written out. LLVM leaves a loop over a large body
+/// rolled, and an array that the loop indexes then lives in linear memory, where V8 checks
+/// the bounds of every load and store (Deno runs WebAssembly without a trap handler); with
+/// each index a constant the array's items are locals.
+#[inline(always)]
+pub fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
+    const { assert!(N <= 8) };
+    macro_rules! calls {
+        ($($i:literal)*) => { $(if N > $i { f($i); })* };
+    }
+    calls!(0 1 2 3 4 5 6 7);
+}

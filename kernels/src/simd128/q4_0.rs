@@ -1,4 +1,4 @@
-use super::{load, reduce4_i32, store_lanes};
+use super::{load, reduce4_i32, store_lanes, unrolled};
 use crate::generic::f16::F16_EXP_REBIAS;
 use crate::generic::q4_0::{q8_row_bytes, BLOCK_BYTES, QK, WIDE_SCALE, WORD_MAJOR};
 use core::arch::wasm32::*;
@@ -774,7 +774,10 @@ unsafe fn matvec_rows8_runs<const T: usize, const I32: bool>(
 /// compile (`--no-liftoff`) does, the same bytes: two sequences decoding together at two
 /// threads ran 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x. One token
 /// runs it too, as fast as a loop of its own did (4096 x 4096 from memory, one stream and
-/// four, and a 110M decode step).
+/// four, and a 110M decode step). Its runs and tokens are written out (`unrolled`): as loops,
+/// they kept their sums and weight pointers in linear memory, and one token ran 1.12-1.17x
+/// slower (2048 x 768 from memory), two 1.20x (4096 x 4096), a 110M decode step at one
+/// thread 1.17-1.19x.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
@@ -793,10 +796,12 @@ unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
         let mut ws: [*const u8; S] =
             core::array::from_fn(|s| w.add((s * per + gi) * group_bytes));
         for b in 0..nb {
-            for (w, acc) in ws.iter_mut().zip(acc.iter_mut()) {
+            unrolled::<S>(|s| {
+                let (w, acc) = (&mut ws[s], &mut acc[s]);
                 let dw = c.scales(load(*w));
                 let codes = [0, 1].map(|half| unpack_words(c.words(*w, half), c.nibble));
-                for (t, a) in acc.iter_mut().enumerate() {
+                unrolled::<T>(|t| {
+                    let a = &mut acc[t];
                     let x = xq.add(t * xrb);
                     let (xl, xh) = splat_words(x.add(b * QK));
                     let d = x.add(QK * nb + 4 * b);
@@ -810,9 +815,9 @@ unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
                         };
                         a[half] = f32x4_add(a[half], f32x4_mul(isum, f32x4_mul(dw[half], da)));
                     }
-                }
+                });
                 *w = w.add(8 * BLOCK_BYTES);
-            }
+            });
         }
         for (s, acc) in acc.iter().enumerate() {
             for (t, a) in acc.iter().enumerate() {
