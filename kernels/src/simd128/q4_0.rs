@@ -741,32 +741,22 @@ unsafe fn matvec_rows8_pass<const T: usize>(
     n: usize,
     nb: usize,
 ) {
-    if I32_SUMS.load(Ordering::Relaxed) {
-        matvec_rows8_runs::<T, true>(w, groups, x, xrb, y, n, nb);
-    } else {
-        matvec_rows8_runs::<T, false>(w, groups, x, xrb, y, n, nb);
-    }
-}
-
-/// `matvec_rows8_pass` summing in i32 lanes with `I32`.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-unsafe fn matvec_rows8_runs<const T: usize, const I32: bool>(
-    w: *const u8,
-    groups: usize,
-    x: *const u8,
-    xrb: usize,
-    y: *mut f32,
-    n: usize,
-    nb: usize,
-) {
     let (per, done) = stream_runs(groups);
-    if per > 0 {
-        matvec_rows8_tokens::<T, STREAMS, I32>(w, x, xrb, y, n, per, nb);
+    let (rest, yr) = (w.add(done * nb * 8 * BLOCK_BYTES), y.add(8 * done));
+    macro_rules! runs {
+        ($i32:literal) => {{
+            if per > 0 {
+                matvec_rows8_tokens::<T, STREAMS, $i32>(w, x, xrb, y, n, per, nb);
+            }
+            if done < groups {
+                matvec_rows8_tokens::<T, 1, $i32>(rest, x, xrb, yr, n, groups - done, nb);
+            }
+        }};
     }
-    if done < groups {
-        let (rest, yr) = (w.add(done * nb * 8 * BLOCK_BYTES), y.add(8 * done));
-        matvec_rows8_tokens::<T, 1, I32>(rest, x, xrb, yr, n, groups - done, nb);
+    if I32_SUMS.load(Ordering::Relaxed) {
+        runs!(true)
+    } else {
+        runs!(false)
     }
 }
 
