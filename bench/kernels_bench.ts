@@ -12,6 +12,7 @@ import process from "node:process";
 import { f32ToF16 } from "../src/tensor/f16.ts";
 import { type Kernels, loadKernels, type Q4Layout } from "../kernels/mod.ts";
 import { median } from "./_median.ts";
+import { dotPeakGmacs } from "./_dot_peak.ts";
 import { tileSpeedups, tuneQ4 } from "../kernels/q4_tuning.ts";
 
 const WARM_MS = 250;
@@ -174,18 +175,6 @@ function gemmSpeedups(p: PoolSetup): Record<string, number> {
   out.scalar_speedup_m8 = round(scalar1 * 8 / gemmMs(p, 8, n, k, true).ms);
   out.matvec_gmacs = round(n * k / perToken(1, 300, WARM_MS) / 1e6, 1);
   return out;
-}
-
-/**
- * GMAC/s of the dot-product roofline on one thread (`Kernels.dotPeak` over 4 KiB held in L1):
- * what no Q4_0 x Q8_0 kernel of this build can beat, since each must also unpack and scale.
- */
-function dotPeakGmacs(p: PoolSetup, macsPer32Bytes: number): number {
-  const [bytes, rounds] = [4096, 256];
-  const at = p.kernels.alloc(bytes);
-  p.kernels.u8(at, bytes).forEach((_, i, a) => (a[i] = (i * 37 + 11) & 127));
-  const ms = timeIt(() => p.kernels.dotPeak(at, bytes, rounds)).ms;
-  return round(bytes / 32 * rounds * macsPer32Bytes / ms / 1e6, 1);
 }
 
 function readMs(p: PoolSetup, n: number, k: number): Timing {
@@ -638,7 +627,7 @@ async function main(): Promise<void> {
   }
   const gemm = gemmSpeedups(relaxed);
   printGemm(variant, gemm);
-  const dotPeak = dotPeakGmacs(relaxed, variant === "relaxed" ? 192 : 96);
+  const dotPeak = round(dotPeakGmacs(relaxed.kernels, 256, (call) => timeIt(call).ms), 1);
   const ceiling = round(dotPeak / gemm.matvec_gmacs!);
   console.log(
     `dot-product roofline, 1t: ${dotPeak} GMAC/s (i8 dot products summed in i16, operands in ` +

@@ -40,6 +40,7 @@
  * `RILL_RACE_ROUNDS` (3), `RILL_RACE_PEERS` (`native,wllama`), `RILL_RACE_DIR`.
  */
 import { type Kernels, loadKernels } from "../kernels/mod.ts";
+import { dotPeakGmacs } from "./_dot_peak.ts";
 import { loadService } from "../src/engine/load_service.ts";
 import { LoopbackYield } from "../src/scheduler/io_turn.ts";
 import { createSession } from "../src/engine/session.ts";
@@ -326,19 +327,7 @@ function measureCeilings(kernels: Kernels, shape: LlamaShape): { pp: number; tg:
     );
   }
   const readMs = medianMs(5, () => kernels.readSum(kernels.weightsOffset, bytes));
-  const mark = kernels.mark();
-  let dotGmacs: number;
-  try {
-    // 4 KiB of operands stay in L1; each 32 bytes make 192 products a round with relaxed SIMD.
-    const [dotBytes, rounds] = [4096, 4096];
-    const at = kernels.alloc(dotBytes);
-    kernels.u8(at, dotBytes).forEach((_, i, a) => (a[i] = (i * 37 + 11) & 127));
-    const perRound = kernels.variant === "relaxed" ? 192 : 96;
-    const dotMs = medianMs(5, () => kernels.dotPeak(at, dotBytes, rounds));
-    dotGmacs = dotBytes / 32 * rounds * perRound / dotMs / 1e6;
-  } finally {
-    kernels.reset(mark);
-  }
+  const dotGmacs = dotPeakGmacs(kernels, 4096, (call) => medianMs(5, call));
   const ceilings = { tg: 1000 / readMs, pp: dotGmacs * 1e9 / macs };
   log(
     `  ceilings at one thread (Rill's kernels, this process): reading the ${
