@@ -29,9 +29,8 @@ interface Choice {
   samples: Map<number, number[]>;
   step: number;
   probes: number;
-  /** The count the probe in progress runs, the step it began at, and the step after its last. */
+  /** The count the probe in progress runs, and the step after its last. */
   probe: number;
-  probeStart: number;
   probeEnd: number;
   /** The step the next probe starts at, and the steps from one probe's start to the next. */
   nextProbe: number;
@@ -39,6 +38,11 @@ interface Choice {
   /** The current count when the last probe began, and its typical time when it ended. */
   before: number;
   settled: number | undefined;
+}
+
+/** Steps of `c`'s probe: one more to wake the threads when it runs more than `c.before`. */
+function probeSteps(c: Choice): number {
+  return c.probe > c.before ? PROBE_UP_STEPS : PROBE_DOWN_STEPS;
 }
 
 /**
@@ -154,16 +158,15 @@ export class ThreadPolicy {
     const down = c.current - 1;
     const up = c.current + 1;
     c.probe = down < 1 ? up : up > this.#max ? down : c.probes % 2 === 1 ? down : up;
-    c.probeStart = c.step;
-    c.probeEnd = c.step + (c.probe > c.current ? PROBE_UP_STEPS : PROBE_DOWN_STEPS);
     c.before = c.current;
+    c.probeEnd = c.step + probeSteps(c);
   }
 
   /** A probe that could be compared and left the count as it was doubles the wait. */
   #endProbe(c: Choice): void {
     const lost = c.current === c.before && this.#typical(c, c.probe) !== undefined;
     c.gap = lost ? Math.min(2 * c.gap, this.#maxProbeEvery) : this.#probeEvery;
-    c.nextProbe = c.probeStart + c.gap;
+    c.nextProbe = c.probeEnd - probeSteps(c) + c.gap;
     c.settled = this.#typical(c, c.current);
   }
 
@@ -178,7 +181,6 @@ export class ThreadPolicy {
         step: 0,
         probes: 0,
         probe: 0,
-        probeStart: 0,
         probeEnd: 0,
         nextProbe: this.#probeEvery,
         gap: this.#probeEvery,
