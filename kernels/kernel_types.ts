@@ -156,6 +156,11 @@ export interface KernelOps {
   siluGate(a: number, b: number, y: number, len: number): void;
   /** x (m, n) -> y (m, n), softmax along rows; y may be x. */
   softmax(x: number, y: number, m: number, n: number): void;
+  /**
+   * A sampler's weights: x (n) -> w (n) = e^((x - max) * scale), 0 where that is NaN; the f64
+   * sum of w goes to `total` (8-byte aligned).
+   */
+  weighLogits(x: number, w: number, n: number, max: number, scale: number, total: number): void;
   /** q (m, nHeads, headDim), caches (nKvHeads, capacity, headDim) -> out (m, nHeads, headDim). */
   attention(q: number, kCache: number, vCache: number, out: number, shape: AttentionShape): void;
   /**

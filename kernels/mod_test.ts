@@ -275,6 +275,21 @@ for (const variant of ["simd128", "relaxed"] as const) {
       }
       check("softmax", (o, out) => o.softmax(xo, out, m, d), sm);
 
+      // A sampler's weights against the row's largest item: the same bits and sum in the twin.
+      const mx = Math.max(...x);
+      const weights = Float64Array.from(x, (v) => Math.exp((v - mx) * 0.7));
+      const totals = [kernels.alloc(8, 8), kernels.alloc(8, 8)];
+      check("weighLogits", (o, out) => {
+        o.weighLogits(xo, out, m * d, Math.fround(mx), Math.fround(0.7), totals[+(o !== kernels)]!);
+      }, weights);
+      const [total, twinTotal] = totals.map((t) =>
+        new Float64Array(kernels.memory.buffer, t, 1)[0]!
+      );
+      assert.deepEqual(read(kernels, y, m * d), read(kernels, ys, m * d));
+      assert.equal(total, twinTotal);
+      const f32Sum = read(kernels, y, m * d).reduce((a, v) => a + v, 0);
+      assert.ok(Math.abs(total! - f32Sum) < 1e-12 * f32Sum, `sum ${total} vs ${f32Sum}`);
+
       const b = randomF32(m * d, 33);
       const bo = put(kernels, b);
       const silu = Float64Array.from(x, (a, i) => a / (1 + Math.exp(-a)) * b[i]!);
@@ -1345,6 +1360,9 @@ Deno.test("kernels reject bad dimensions and out-of-memory offsets", async () =>
     assert.throws(() => kernels.quantizeQ8_0(x, x, 1, 33), RangeError);
     assert.throws(() => kernels.softmax(x, x, 1, -1), RangeError);
     assert.throws(() => kernels.softmax(WASM32_MAX_BYTES - 4, x, 1, 4), RangeError);
+    assert.throws(() => kernels.weighLogits(x, x, 1.5, 0, 1, x), RangeError);
+    assert.throws(() => kernels.weighLogits(x, x, 4, 0, 1, x + 4), /8-byte aligned/);
+    assert.throws(() => kernels.weighLogits(x, x, 4, 0, 1, WASM32_MAX_BYTES - 4), RangeError);
     assert.throws(
       () => kernels.attention(x, x, x, x, { ...attentionShapes()[0]!, nKvHeads: 3 }),
       RangeError,

@@ -172,6 +172,7 @@ const KERNEL_NAMES = [
   "silu_gate_f32",
   "add_f32",
   "softmax_f32",
+  "weigh_logits",
   "attention_f32",
   "attention_paged",
   "store_kv_paged",
@@ -388,6 +389,17 @@ export class Ops implements KernelOps {
     this.#owner.checkRange(x, m * n * 4, "x");
     this.#owner.checkRange(y, m * n * 4, "y");
     this.#fn("softmax_f32")(x, y, m, n);
+  }
+
+  weighLogits(x: number, w: number, n: number, max: number, scale: number, total: number): void {
+    if (!isDim(n)) throwBadDim("weighLogits", { n });
+    this.#owner.checkRange(x, n * 4, "x");
+    this.#owner.checkRange(w, n * 4, "w");
+    this.#owner.checkRange(total, 8, "total");
+    if (total % 8 !== 0) {
+      throw new RangeError(`weighLogits: 'total' must be 8-byte aligned: received ${total}`);
+    }
+    this.#fn("weigh_logits")(x, w, n, max, scale, total);
   }
 
   attention(q: number, kCache: number, vCache: number, out: number, s: AttentionShape): void {

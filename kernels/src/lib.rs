@@ -271,6 +271,24 @@ kernel! {
 }
 
 kernel! {
+    // x (n) -> w (n) = e^((x - max) * scale), 0 where NaN; the f64 sum of w at `total`
+    fn weigh_logits / weigh_logits_generic(
+        x: *const f32,
+        w: *mut f32,
+        n: usize,
+        max: f32,
+        scale: f32,
+        total: *mut f64,
+    )
+    simd {
+        *total = simd128::elementwise::weigh_logits(x, w, n, max, scale);
+    }
+    scalar {
+        *total = generic::activation::weigh_logits(view(x, n), view_mut(w, n), max, scale);
+    }
+}
+
+kernel! {
     // x (m, n) -> y (m, n); y may be x
     fn softmax_f32 / softmax_f32_generic(x: *const f32, y: *mut f32, m: usize, n: usize)
     simd {

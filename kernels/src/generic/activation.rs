@@ -79,6 +79,27 @@ pub fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
+/// A sampler's weights: w (n) = e^((x - max) * scale) item by item, 0 where that is NaN;
+/// returns the sum of w in f64, item i into partial sum i % 4 up to n - n % 4 (the SIMD lanes),
+/// the partials added as (s0 + s1) + (s2 + s3), then the rest in order.
+pub fn weigh_logits(x: &[f32], w: &mut [f32], max: f32, scale: f32) -> f64 {
+    let n = x.len();
+    let body = n - n % 4;
+    let mut s = [0.0f64; 4];
+    for j in 0..n {
+        let d = (x[j] - max) * scale;
+        w[j] = if d.is_nan() { 0.0 } else { exp_f32(d) };
+        if j < body {
+            s[j % 4] += w[j] as f64;
+        }
+    }
+    let mut total = (s[0] + s[1]) + (s[2] + s[3]);
+    for &v in &w[body..n] {
+        total += v as f64;
+    }
+    total
+}
+
 /// Rotate-half RoPE: x (m, n_heads, head_dim), cos/sin (m, head_dim) -> y, like
 /// `x * cos + rotate_half(x) * sin` with rotate_half(x) = cat(-x2, x1). y may be x.
 #[allow(clippy::too_many_arguments)]
@@ -124,6 +145,19 @@ mod tests {
         assert_eq!(exp_f32(-1000.0), 0.0);
         assert!(exp_f32(1000.0).is_finite());
         assert_eq!(exp_f32(0.0), 1.0);
+    }
+
+    #[test]
+    fn weigh_logits_weighs_every_item_and_sums_them() {
+        let x = [2.0f32, -1.0, 0.5, f32::NEG_INFINITY, 2.0, f32::NAN, -200.0];
+        let mut w = [9.0f32; 7];
+        let total = weigh_logits(&x, &mut w, 2.0, 0.5);
+        assert_eq!(w[0], 1.0);
+        assert!((w[1] - (-1.5f32).exp()).abs() < 1e-6);
+        assert!((w[2] - (-0.75f32).exp()).abs() < 1e-6);
+        assert_eq!((w[3], w[4], w[5], w[6]), (0.0, 1.0, 0.0, 0.0));
+        let sum: f64 = w.iter().map(|&v| v as f64).sum();
+        assert!((total - sum).abs() < 1e-12);
     }
 
     #[test]

@@ -11,8 +11,11 @@ pub mod q4_0;
 /// Round half to even, exact for |v| < 2^22 (matches `f32x4.nearest`).
 #[inline(always)]
 pub fn round_even(v: f32) -> f32 {
-    (v + 12582912.0) - 12582912.0
+    (v + ROUND_MAGIC) - ROUND_MAGIC
 }
+
+/// 1.5 * 2^23: a float of magnitude below 2^22 added to it rounds to an integer (half to even).
+pub const ROUND_MAGIC: f32 = 12582912.0;
 
 /// Sum of four lane partials in the order the SIMD 4-to-1 reduction uses.
 #[inline(always)]

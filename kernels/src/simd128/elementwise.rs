@@ -49,6 +49,33 @@ pub unsafe fn rms_norm_f32(
     }
 }
 
+/// `generic::activation::weigh_logits` over x (n) -> w (n), the same bits and the same sum.
+pub unsafe fn weigh_logits(x: *const f32, w: *mut f32, n: usize, max: f32, scale: f32) -> f64 {
+    let c = ExpConsts::new();
+    let (mv, sv) = (f32x4_splat(max), f32x4_splat(scale));
+    let (mut lo, mut hi) = (f64x2_splat(0.0), f64x2_splat(0.0));
+    let body = n - n % 4;
+    let mut j = 0;
+    while j < body {
+        let d = f32x4_mul(f32x4_sub(loadf(x.add(j)), mv), sv);
+        let e = v128_and(exp_f32x4(d, &c), f32x4_eq(d, d));
+        storef(w.add(j), e);
+        lo = f64x2_add(lo, f64x2_promote_low_f32x4(e));
+        hi = f64x2_add(hi, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 2, 3>(e, e)));
+        j += 4;
+    }
+    let lanes = |v: v128| f64x2_extract_lane::<0>(v) + f64x2_extract_lane::<1>(v);
+    let mut total = lanes(lo) + lanes(hi);
+    while j < n {
+        let d = (*x.add(j) - max) * scale;
+        let e = if d.is_nan() { 0.0 } else { exp_f32(d) };
+        *w.add(j) = e;
+        total += e as f64;
+        j += 1;
+    }
+    total
+}
+
 /// x (m, n) -> y (m, n); y may be x.
 pub unsafe fn softmax_f32(x: *const f32, y: *mut f32, m: usize, n: usize) {
     let c = ExpConsts::new();

@@ -8,6 +8,7 @@ pub mod q4_0;
 
 use crate::generic::activation::{EXP_HI, EXP_LO, EXP_POLY, LN2_HI, LN2_LO, LOG2E};
 use crate::generic::f16::F16_EXP_REBIAS;
+use crate::generic::ROUND_MAGIC;
 use core::arch::wasm32::*;
 
 /// Lane i of the result is the sum of vector i, added with `add` as `generic::reduce4` does.
@@ -102,7 +103,10 @@ pub struct ExpConsts {
     ln2_lo: v128,
     poly: [v128; 6],
     one: v128,
-    bias: v128,
+    /// 1.5 * 2^23: adding it rounds to an integer, kept in the low bits (`round_even`).
+    magic: v128,
+    /// The bits of `magic` less the exponent bias: bits(n + magic) - this is n + 127.
+    magic_bias: v128,
 }
 
 impl ExpConsts {
@@ -116,7 +120,8 @@ impl ExpConsts {
             ln2_lo: f32x4_splat(LN2_LO),
             poly: EXP_POLY.map(|v| f32x4_splat(v)),
             one: f32x4_splat(1.0),
-            bias: i32x4_splat(127),
+            magic: f32x4_splat(ROUND_MAGIC),
+            magic_bias: i32x4_splat(ROUND_MAGIC.to_bits() as i32 - 127),
         })
     }
 
@@ -132,7 +137,10 @@ pub fn exp_f32x4(x: v128, c: &ExpConsts) -> v128 {
     let under = f32x4_lt(x, c.lo);
     let x = f32x4_pmin(x, c.hi);
     let x = f32x4_pmax(x, c.lo);
-    let n = f32x4_nearest(f32x4_mul(x, c.log2e));
+    // n = round_even(x log2 e); its integer and 2^n from the bits of the sum, not by a
+    // conversion (V8 saturates `trunc_sat` in eight instructions).
+    let t = f32x4_add(f32x4_mul(x, c.log2e), c.magic);
+    let n = f32x4_sub(t, c.magic);
     let r = f32x4_sub(x, f32x4_mul(n, c.ln2_hi));
     let r = f32x4_sub(r, f32x4_mul(n, c.ln2_lo));
     let mut p = c.poly[0];
@@ -142,7 +150,7 @@ pub fn exp_f32x4(x: v128, c: &ExpConsts) -> v128 {
     p = f32x4_add(f32x4_mul(p, r), c.poly[4]);
     p = f32x4_add(f32x4_mul(p, r), c.poly[5]);
     let e = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), c.one);
-    let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), c.bias), 23);
+    let scale = i32x4_shl(i32x4_sub(t, c.magic_bias), 23);
     v128_andnot(f32x4_mul(e, scale), under)
 }
 
