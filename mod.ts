@@ -258,7 +258,13 @@ export type {
   PagedAttentionShape,
 } from "./kernels/mod.ts";
 export type { ArenaHost, ArenaRoots, RunArena } from "./kernels/mod.ts";
-export type { MirostatOptions, SamplingOptions, TokenLogprob } from "./src/engine/sampler.ts";
+export type {
+  MirostatOptions,
+  SamplingOptions,
+  TokenLogprob,
+  Weigh,
+} from "./src/engine/sampler.ts";
+export { kernelWeigh } from "./src/engine/kernel_weigh.ts";
 export type { DryOptions } from "./src/engine/dry.ts";
 export {
   ReasoningParser,

@@ -16,6 +16,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { cacheLayouts, fittingPositions, Session } from "./session.ts";
 import { hiddenModel, hiddenSize } from "./hidden_model.ts";
 import { everyRowModel } from "./every_row_model.ts";
+import { kernelWeigh } from "./kernel_weigh.ts";
 import { DEFAULT_BLOCK_SIZE, KvPool } from "../scheduler/kv_pool.ts";
 import { BatchScheduler, type StepModel } from "../scheduler/step_loop.ts";
 import type { IoYield } from "../scheduler/io_turn.ts";
@@ -263,6 +264,7 @@ export async function loadService(
       embeddingSize: hiddenSize(graph),
       scoresPrompts: everyRowModel(graph) !== null,
       weightBytes: side.weightBytes,
+      ...(options.kernels ? { weigh: kernelWeigh(options.kernels) } : {}),
       systemFingerprint: systemFingerprint([
         `rill ${denoJson.version}`,
         options.modelId,

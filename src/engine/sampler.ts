@@ -1,4 +1,5 @@
 import { applyDry, type DryOptions } from "./dry.ts";
+import { expBelowZero } from "./exp_below_zero.ts";
 
 /**
  * How the next token is chosen from a logits row (the OpenAI request fields and the common
@@ -68,6 +69,13 @@ export interface MirostatOptions {
 /** The most likely tokens Mirostat 1 estimates the Zipf exponent from (llama.cpp's m). */
 const MIROSTAT_M = 100;
 
+/**
+ * Weighs every token for a draw: w[i] = e^((x[i] - max) * scale), 0 where that is NaN or too
+ * small for an f32; returns the sum of w. The sampler's default does it in TypeScript
+ * (`expBelowZero`); `kernelWeigh` does it in the kernels.
+ */
+export type Weigh = (x: Float32Array, max: number, scale: number, w: Float32Array) => number;
+
 /** Picks token ids from logits rows, holding the random stream of one sequence. */
 export class Sampler {
   readonly #options: SamplingOptions;
@@ -75,27 +83,32 @@ export class Sampler {
   #adjusted: Float32Array = new Float32Array(0);
   #weights: Float32Array = new Float32Array(0);
   #ids: Int32Array = new Int32Array(0);
-  #bins: Float64Array = new Float64Array(BINS);
+  #bins: Float64Array = new Float64Array(BINS + 1);
   #edge: Int32Array = new Int32Array(0);
+  #binOf: Uint16Array = new Uint16Array(0);
   /** The tokens before the generated ones, which DRY looks at too. */
   readonly #prompt: readonly number[];
   readonly #breakers: ReadonlySet<number>;
   #dryScratch: Int32Array = new Int32Array(0);
   /** Mirostat's cut, in bits of surprise. */
   #mu: number;
+  readonly #weigh: Weigh;
 
   /**
    * A sampler with `options`. For DRY: `prompt`, the tokens before the generated ones, and
-   * `breakers`, the tokens that hold its sequence breakers (`breakerTokens`).
+   * `breakers`, the tokens that hold its sequence breakers (`breakerTokens`). `weigh` weighs
+   * every token where a draw needs them all (default: in TypeScript).
    */
   constructor(
     options: SamplingOptions = {},
-    { prompt = [], breakers = new Set() }: {
+    { prompt = [], breakers = new Set(), weigh = weighAll }: {
       readonly prompt?: readonly number[];
       readonly breakers?: ReadonlySet<number>;
+      readonly weigh?: Weigh;
     } = {},
   ) {
     this.#options = options;
+    this.#weigh = weigh;
     this.#breakers = breakers;
     this.#prompt = prompt;
     this.#mu = 2 * (options.mirostat?.tau ?? 0);
@@ -121,6 +134,7 @@ export class Sampler {
       this.#weights = new Float32Array(vocab);
       this.#ids = new Int32Array(vocab);
       this.#edge = new Int32Array(vocab);
+      this.#binOf = new Uint16Array(vocab);
     }
     const temperature = o.temperature ?? 1;
     const sigma = temperature > 0 && (o.topNSigma ?? 0) > 0;
@@ -170,24 +184,24 @@ export class Sampler {
     const minP = o.minP ?? 0;
     const xtc = (o.xtcProbability ?? 0) > 0 && (o.xtcThreshold ?? 0.1) <= 0.5;
     if (topK === vocab && topP >= 1 && minP <= 0 && !xtc && typicalP >= 1) {
-      return this.#draw(w, null, vocab, weighAll(x, max, scale, w)) ?? best;
+      return this.#draw(w, null, vocab, this.#weigh(x, max, scale, w)) ?? best;
     }
 
-    // The candidates: ids[0, count), or all tokens while ids is null.
+    // The candidates: ids[0, count), or all tokens while ids is null; mass, their weight.
     let ids: Int32Array | null = null;
     let count = vocab;
     let mass = 0;
-    const bins = new Bins(this.#bins, max, lowest);
+    const bins = new Bins(this.#bins, this.#binOf, max, lowest);
     if (topK < vocab) {
       bins.tally(null, vocab, x, null);
       ids = this.#ids;
-      count = bins.select(null, vocab, x, null, topK, ids, this.#edge);
+      count = bins.select(null, vocab, x, null, topK, ids, this.#edge).count;
       for (let i = 0; i < count; i++) {
         const id = ids[i]!;
-        mass += w[id] = Math.exp((x[id]! - max) * scale);
+        mass += w[id] = expBelowZero((x[id]! - max) * scale);
       }
     } else {
-      mass = weighAll(x, max, scale, w);
+      mass = this.#weigh(x, max, scale, w);
     }
     if (typicalP < 1) {
       ids ??= this.#listAll(count);
@@ -197,15 +211,19 @@ export class Sampler {
     }
     if (topP < 1) {
       bins.tally(ids, count, x, w);
-      count = bins.select(ids, count, x, w, topP * mass, this.#ids, this.#edge);
+      ({ count, amount: mass } = bins.select(ids, count, x, w, topP * mass, this.#ids, this.#edge));
       ids = this.#ids;
     }
     if (minP > 0) {
       // The best token has weight 1, so min-p keeps the weights of at least minP.
       let kept = 0;
+      mass = 0;
       for (let i = 0; i < count; i++) {
         const id = ids === null ? i : ids[i]!;
-        if (w[id]! >= minP) this.#ids[kept++] = id;
+        if (w[id]! >= minP) {
+          this.#ids[kept++] = id;
+          mass += w[id]!;
+        }
       }
       ids = this.#ids;
       count = kept;
@@ -214,10 +232,10 @@ export class Sampler {
     if (xtc && this.#uniform() <= o.xtcProbability! && count > 1) {
       ids ??= this.#listAll(count);
       count = excludeTopChoices(x, max, ids, count, o.xtcThreshold ?? 0.1);
+      mass = 0;
+      for (let i = 0; i < count; i++) mass += w[ids[i]!]!;
     }
-    let keptMass = 0;
-    for (let i = 0; i < count; i++) keptMass += w[ids === null ? i : ids[i]!]!;
-    return this.#draw(w, ids, count, keptMass) ?? best;
+    return this.#draw(w, ids, count, mass) ?? best;
   }
 
   /**
@@ -228,7 +246,7 @@ export class Sampler {
     const { version, tau, eta } = this.#options.mirostat!;
     const vocab = x.length;
     const w = this.#weights;
-    const total = weighAll(x, max, scale, w);
+    const total = this.#weigh(x, max, scale, w);
     const ids = this.#ids;
     let count = 0;
     if (version === 2) {
@@ -237,9 +255,10 @@ export class Sampler {
       for (let i = 0; i < vocab; i++) if (w[i]! >= floor) ids[count++] = i;
       if (count === 0) ids[count++] = best;
     } else {
-      const bins = new Bins(this.#bins, max, lowest);
+      const bins = new Bins(this.#bins, this.#binOf, max, lowest);
       bins.tally(null, vocab, x, null);
-      const top = bins.select(null, vocab, x, null, Math.min(MIROSTAT_M, vocab), ids, this.#edge);
+      const top = bins.select(null, vocab, x, null, Math.min(MIROSTAT_M, vocab), ids, this.#edge)
+        .count;
       const ranked = ids.subarray(0, top).sort((a, b) => x[b]! - x[a]! || a - b);
       // The Zipf exponent s, least squares over the ratios of the ranked probabilities.
       let tb = 0;
@@ -253,7 +272,7 @@ export class Sampler {
       const e = s - 1;
       const k = ((e * 2 ** this.#mu) / (1 - vocab ** -e)) ** (1 / s);
       const keep = Number.isFinite(k) ? Math.min(vocab, Math.max(1, Math.floor(k))) : vocab;
-      count = keep <= top ? keep : bins.select(null, vocab, x, null, keep, ids, this.#edge);
+      count = keep <= top ? keep : bins.select(null, vocab, x, null, keep, ids, this.#edge).count;
     }
     let mass = 0;
     for (let i = 0; i < count; i++) mass += w[ids[i]!]!;
@@ -305,18 +324,19 @@ const BINS = 4096;
  */
 class Bins {
   readonly #amounts: Float64Array;
+  readonly #of: Uint16Array;
   readonly #highest: number;
   readonly #perLogit: number;
 
-  /** `amounts` (BINS,) is scratch space. */
-  constructor(amounts: Float64Array, highest: number, lowest: number) {
+  /**
+   * `amounts` (BINS + 1,) and `of` (vocab,) are scratch space: `of` keeps the bin of every token
+   * tallied (BINS for one outside them: masked, or NaN), so that `select` reads it.
+   */
+  constructor(amounts: Float64Array, of: Uint16Array, highest: number, lowest: number) {
     this.#amounts = amounts;
+    this.#of = of;
     this.#highest = highest;
     this.#perLogit = highest > lowest ? (BINS - 1) / (highest - lowest) : 0;
-  }
-
-  #bin(logit: number): number {
-    return Math.floor((this.#highest - logit) * this.#perLogit);
   }
 
   /**
@@ -325,17 +345,24 @@ class Bins {
    */
   tally(ids: Int32Array | null, count: number, x: Float32Array, w: Float32Array | null): void {
     const amounts = this.#amounts;
+    const of = this.#of;
+    const highest = this.#highest;
+    const perLogit = this.#perLogit;
     amounts.fill(0);
+    // amounts has one slot more than the bins, for the tokens outside them.
     for (let i = 0; i < count; i++) {
       const id = ids === null ? i : ids[i]!;
-      amounts[this.#bin(x[id]!)]! += w === null ? 1 : w[id]!;
+      const at = (highest - x[id]!) * perLogit;
+      const bin = at < BINS ? at | 0 : BINS;
+      of[id] = bin;
+      amounts[bin]! += w === null ? 1 : w[id]!;
     }
   }
 
   /**
    * Writes into `into` the best ranked of the tallied tokens (larger logit `x`, then lower id)
-   * whose amount first reaches `target`, and returns how many; `edge` (vocab,) is scratch
-   * space. `into` may be `ids`.
+   * whose amount first reaches `target`; returns how many, and their amount. `edge` (vocab,)
+   * is scratch space. `into` may be `ids`.
    */
   select(
     ids: Int32Array | null,
@@ -345,8 +372,9 @@ class Bins {
     target: number,
     into: Int32Array,
     edge: Int32Array,
-  ): number {
+  ): { count: number; amount: number } {
     const amounts = this.#amounts;
+    const of = this.#of;
     let edgeBin = 0;
     let reached = 0;
     while (edgeBin < BINS - 1 && reached + amounts[edgeBin]! < target) {
@@ -354,11 +382,15 @@ class Bins {
     }
     let kept = 0;
     let inEdge = 0;
+    // Without branches: which way a token goes is as good as random, and mispredicted
+    // branches took most of the time (a flat 49k vocabulary: 226 us, 84 without).
     for (let i = 0; i < count; i++) {
       const id = ids === null ? i : ids[i]!;
-      const bin = this.#bin(x[id]!);
-      if (bin < edgeBin) into[kept++] = id;
-      else if (bin === edgeBin) edge[inEdge++] = id;
+      const bin = of[id]!;
+      into[kept] = id;
+      kept += (bin - edgeBin) >>> 31;
+      edge[inEdge] = id;
+      inEdge += Number(bin === edgeBin);
     }
     const sorted = edge.subarray(0, inEdge).sort((a, b) => x[b]! - x[a]! || a - b);
     for (let i = 0; i < inEdge && reached < target; i++) {
@@ -366,7 +398,7 @@ class Bins {
       into[kept++] = id;
       reached += w === null ? 1 : w[id]!;
     }
-    return kept;
+    return { count: kept, amount: reached };
   }
 }
 
@@ -388,7 +420,7 @@ export function tokenLogprob(logits: Float32Array, id: number, top: number): Tok
   const vocab = logits.length;
   const max = logits[argmax(logits)]!;
   let sum = 0;
-  for (let i = 0; i < vocab; i++) sum += Math.exp(logits[i]! - max);
+  for (let i = 0; i < vocab; i++) sum += expBelowZero(logits[i]! - max);
   const logZ = max + Math.log(sum);
   const best: number[] = []; // ids, best first
   const n = Math.min(top, vocab);
@@ -423,10 +455,10 @@ export function argmax(values: Float32Array): number {
   return best;
 }
 
-/** w[i] = exp((x[i] - max) * scale) for every token; returns their sum. */
+/** The default `Weigh`. */
 function weighAll(x: Float32Array, max: number, scale: number, w: Float32Array): number {
   let total = 0;
-  for (let i = 0; i < x.length; i++) total += w[i] = Math.exp((x[i]! - max) * scale);
+  for (let i = 0; i < x.length; i++) total += w[i] = expBelowZero((x[i]! - max) * scale);
   return total;
 }
 
@@ -493,7 +525,7 @@ function excludeTopChoices(
   threshold: number,
 ): number {
   let total = 0;
-  for (let i = 0; i < count; i++) total += Math.exp(x[ids[i]!]! - max);
+  for (let i = 0; i < count; i++) total += expBelowZero(x[ids[i]!]! - max);
   const floor = Math.log(threshold * total) + max; // logit of probability `threshold`
   let above = 0;
   let last = -1;

@@ -4,7 +4,13 @@ import { type TokenConstraint, VocabGrammar } from "./constrain/constraint.ts";
 import type { Grammar } from "./constrain/grammar.ts";
 import { vocabTrie } from "./constrain/vocab_trie.ts";
 import { ByteDetokenizer, IncrementalDetokenizer } from "./detokenizer.ts";
-import { Sampler, type SamplingOptions, type TokenLogprob, tokenLogprob } from "./sampler.ts";
+import {
+  Sampler,
+  type SamplingOptions,
+  type TokenLogprob,
+  tokenLogprob,
+  type Weigh,
+} from "./sampler.ts";
 import { StopMatcher } from "./stop.ts";
 import { IndentStop } from "./indent_stop.ts";
 import { PredictionDraft } from "./prediction_draft.ts";
@@ -183,6 +189,8 @@ export interface InferenceServiceOptions {
    * from `modelId` alone.
    */
   readonly systemFingerprint?: string;
+  /** How samplers weigh the whole vocabulary (default: in TypeScript; see `kernelWeigh`). */
+  readonly weigh?: Weigh;
   /** Bytes of the model's weights as stored (what model lists show as its size; default 0). */
   readonly weightBytes?: number;
 }
@@ -228,6 +236,7 @@ export class InferenceService {
   readonly #tokenizer: Tokenizer;
   readonly #renderChat: InferenceServiceOptions["renderChat"];
   readonly #grammars = new Map<string, VocabGrammar>();
+  readonly #weigh: Weigh | undefined;
   /** The chat template's text. */
   readonly chatTemplate: string;
   /** How this model writes tool calls (told from its chat template). */
@@ -242,6 +251,7 @@ export class InferenceService {
   /** A service over `options.model` and its tokenizer. */
   constructor(options: InferenceServiceOptions) {
     this.#model = options.model;
+    this.#weigh = options.weigh;
     this.#renderChat = options.renderChat;
     this.chatTemplate = options.chatTemplate ?? PLAIN_CHAT_TEMPLATE;
     this.toolFamily = toolFamily(this.chatTemplate);
@@ -465,6 +475,7 @@ export class InferenceService {
     const { dry } = options.sampling;
     const sampler = new Sampler(options.sampling, {
       prompt: promptIds,
+      ...(this.#weigh ? { weigh: this.#weigh } : {}),
       ...(dry ? { breakers: breakerTokens(this.#tokenizer, dry.sequenceBreakers) } : {}),
     });
     const { constraint } = options;
