@@ -2,6 +2,7 @@
 import { setImmediate } from "node:timers";
 import type { Model } from "../graph/model.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
+import { kernelWeigh } from "./kernel_weigh.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { Session } from "./session.ts";
 
@@ -49,7 +50,8 @@ export async function* generate(
   const stopAtEos = options.stopAtEos ?? true;
   const session = options.session ?? new Session(model);
   session.reset();
-  const sampler = new Sampler(options.sampling ?? {});
+  const weigh = session.kernels ? { weigh: kernelWeigh(session.kernels) } : {};
+  const sampler = new Sampler(options.sampling ?? {}, weigh);
   if (promptIds.length === 0) throw new RangeError("The prompt has no tokens");
   if (!session.fits(promptIds.length)) {
     throw new RangeError(
