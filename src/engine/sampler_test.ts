@@ -104,6 +104,25 @@ Deno.test("Sampler draws in proportion to the probabilities", () => {
   assert.deepEqual(counts.map((c) => Math.round(c / 2000)), [5, 3, 2]);
 });
 
+Deno.test("Sampler draws the tokens top-p, min-p and XTC keep in proportion to their weights", () => {
+  const logits = new Float32Array([0.5, 0.3, 0.15, 0.05].map(Math.log));
+  const options = [{ topP: 0.75 }, { minP: 0.4 }, { topK: 3, topP: 0.7 }, { topP: 0.9, minP: 0.4 }];
+  for (const o of options) {
+    const s = new Sampler({ temperature: 1, seed: 9, ...o });
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 20000; i++) counts[s.sample(logits)]!++;
+    // Tokens 0 and 1 are kept: 0.5 and 0.3 of the whole, 0.625 and 0.375 of what is kept.
+    assert.deepEqual(counts.slice(2), [0, 0], JSON.stringify(o));
+    assert.ok(Math.abs(counts[0]! / 20000 - 0.625) < 0.015, `${JSON.stringify(o)}: ${counts}`);
+  }
+  // XTC at certainty drops every token above its threshold but the least likely of them.
+  const xtc = new Sampler({ temperature: 1, seed: 9, xtcProbability: 1, xtcThreshold: 0.1 });
+  const counts = [0, 0, 0, 0];
+  for (let i = 0; i < 20000; i++) counts[xtc.sample(logits)]!++;
+  assert.equal(counts[0]! + counts[1]!, 0);
+  assert.ok(Math.abs(counts[2]! / 20000 - 0.75) < 0.015, `xtc: ${counts}`);
+});
+
 Deno.test("tokenLogprob is the log-softmax of the raw logits, with the most likely first", () => {
   const logits = new Float32Array([0.1, 2.5, 2.4, -1, 0.3, 2.5]);
   const z = Math.log(Array.from(logits).reduce((s, x) => s + Math.exp(x), 0));
