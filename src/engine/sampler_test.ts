@@ -82,6 +82,27 @@ Deno.test("Sampler keeps exactly the tokens the sorted definition of top-k, top-
   }
 });
 
+Deno.test("Sampler top-k keeps the sorted definition's tokens over a large vocabulary, small k and large", () => {
+  let seed = 11;
+  const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  // Rounded logits tie in runs; some are masked.
+  const logits = Float32Array.from({ length: 3000 }, () => Math.round(random() * 40) / 8);
+  for (let i = 0; i < logits.length; i += 37) logits[i] = -Infinity;
+  for (const topK of [50, 1500]) {
+    const expected = keptBySorting(logits, 100, topK, 1, 0);
+    const sampler = new Sampler({ temperature: 100, topK, seed: 2 });
+    const seen = new Set<number>();
+    for (let i = 0; i < 30 * topK; i++) seen.add(sampler.sample(logits));
+    assert.deepEqual([...seen].sort((a, b) => a - b), expected, `top_k ${topK}`);
+  }
+  // More than the tokens that can be drawn: all of those.
+  const few = Float32Array.of(1, -Infinity, 3, NaN, 2);
+  const all = new Set<number>();
+  const sampler = new Sampler({ temperature: 100, topK: 4, seed: 2 });
+  for (let i = 0; i < 300; i++) all.add(sampler.sample(few));
+  assert.deepEqual([...all].sort(), [0, 2, 4]);
+});
+
 Deno.test("Sampler breaks ties in top-k and top-p by the lower id", () => {
   const flat = new Float32Array(10).fill(1);
   const topK = new Sampler({ topK: 3, seed: 1 });
