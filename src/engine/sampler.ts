@@ -194,12 +194,7 @@ export class Sampler {
     const bins = new Bins(this.#bins, this.#binOf, max, lowest);
     if (topK < vocab) {
       ids = this.#ids;
-      if (topK <= HEAP_TOP_K) {
-        count = bestTokens(x, topK, ids);
-      } else {
-        bins.tally(null, vocab, x, null);
-        count = bins.select(null, vocab, x, null, topK, ids, this.#edge).count;
-      }
+      count = this.#best(x, topK, bins, ids);
       for (let i = 0; i < count; i++) {
         const id = ids[i]!;
         mass += w[id] = expBelowZero((x[id]! - max) * scale);
@@ -260,9 +255,7 @@ export class Sampler {
       if (count === 0) ids[count++] = best;
     } else {
       const bins = new Bins(this.#bins, this.#binOf, max, lowest);
-      bins.tally(null, vocab, x, null);
-      const top = bins.select(null, vocab, x, null, Math.min(MIROSTAT_M, vocab), ids, this.#edge)
-        .count;
+      const top = this.#best(x, Math.min(MIROSTAT_M, vocab), bins, ids);
       const ranked = ids.subarray(0, top).sort((a, b) => x[b]! - x[a]! || a - b);
       // The Zipf exponent s, least squares over the ratios of the ranked probabilities.
       let tb = 0;
@@ -276,13 +269,23 @@ export class Sampler {
       const e = s - 1;
       const k = ((e * 2 ** this.#mu) / (1 - vocab ** -e)) ** (1 / s);
       const keep = Number.isFinite(k) ? Math.min(vocab, Math.max(1, Math.floor(k))) : vocab;
-      count = keep <= top ? keep : bins.select(null, vocab, x, null, keep, ids, this.#edge).count;
+      count = keep <= top ? keep : this.#best(x, keep, bins, ids);
     }
     let mass = 0;
     for (let i = 0; i < count; i++) mass += w[ids[i]!]!;
     const id = this.#draw(w, ids, count, mass) ?? best;
     this.#mu -= eta * (-Math.log2(w[id]! / mass) - tau);
     return id;
+  }
+
+  /**
+   * The k best tokens of x (larger logit, then lower id; never -Infinity or NaN) into ids[0, n),
+   * in no set order; returns n (fewer than k when fewer tokens are finite).
+   */
+  #best(x: Float32Array, k: number, bins: Bins, ids: Int32Array): number {
+    if (k <= HEAP_TOP_K) return bestTokens(x, k, ids);
+    bins.tally(null, x.length, x, null);
+    return bins.select(null, x.length, x, null, k, ids, this.#edge).count;
   }
 
   /** The ids buffer listing tokens 0..count-1 (candidates that were every token). */
@@ -318,16 +321,14 @@ export class Sampler {
 }
 
 /**
- * Top-k up to this k keeps its tokens in a heap (`bestTokens`), larger ones count them into
- * bins. A 49,152-token vocabulary, k = 40: a draw took 142-149 us with the heap, 233-238 with
+ * Up to this k, the k best tokens (top-k, Mirostat 1) are kept in a heap (`bestTokens`), more
+ * are counted into bins. A 49,152-token vocabulary, k = 40: a draw took 142-149 us with the heap, 233-238 with
  * the bins; k = 200: 207-211 and 235-236.
  */
 const HEAP_TOP_K = 1024;
 
 /**
- * The `k` best tokens of x (vocab,) (larger logit, then lower id; never -Infinity or NaN)
- * into ids[0, n), in heap order; returns n (k, or fewer when fewer tokens are finite). Once k
- * are held, a token costs one comparison with the worst of them, at the heap's root: a later
+ * `Sampler.#best` by a heap: the tokens in ids[0, n) in heap order. Once k are held, a token costs one comparison with the worst of them, at the heap's root: a later
  * token with the same logit has a higher id, so it ranks below it.
  */
 function bestTokens(x: Float32Array, k: number, ids: Int32Array): number {
