@@ -151,9 +151,11 @@ pub fn set_i32_sums(on: bool) {
     I32_SUMS.store(on, Ordering::Relaxed);
 }
 
-/// Tokens per pass of the tile kernels over a row range (measured: longer tiles lose more
-/// to cache misses on their activations than they save on unpacking).
-const TOKEN_TILE: usize = 16;
+/// Tokens per pass of the tile kernels over a row range: eight, written out (`gemm_rows`),
+/// ran prompts of 16-256 tokens 1.07-1.10x faster than sixteen in a loop (4096 x 4096, one
+/// thread, i32 sums), whose sums V8 keeps in memory; longer tiles lose more to cache misses
+/// on their activations than they save on unpacking.
+const TOKEN_TILE: usize = 8;
 
 /// W (n, k) Q4_0 @ xq (m, k) Q8_0 -> y (m, n), rows r0..r1 (r0 a multiple of 4, r1 of 8 or
 /// n with `rows8`). One token: eight rows per pass over the weights; two to seven tokens
@@ -566,11 +568,10 @@ unsafe fn gemm_tile<W: Rows4, const G: usize>(
 
 /// Rows r..r+4G (G groups of four in `w`) times tokens 0..m (m <= TOKEN_TILE), each weight
 /// block unpacked once for all of them: the code words of each four rows, word-major (lane i
-/// of word j holds row i's codes 4j..4j+4), meet a token's four activation bytes, loaded as a
-/// splat, in one dot product (8 per four rows, block and token). A splat load takes a load
-/// port; a shuffle of one 16-byte load took the vector ALU the dot products need (measured 5%
-/// slower at 8 and 16 tokens). A token's splats serve all G groups: 16 rows ran 1.03-1.09x
-/// faster per token than 8 (same bits), 32 rows 1.00-1.02x faster than 16.
+/// of word j holds row i's codes 4j..4j+4), meet a token's four activation bytes, splatted
+/// (`token_words`), in one dot product (8 per four rows, block and token). A token's splats
+/// serve all G groups: 16 rows ran 1.03-1.09x faster per token than 8 (same bits), 32 rows
+/// 1.00-1.02x faster than 16.
 /// The f32 sums take the blocks in order, each as `acc + isum * (dw * da)`, so every output
 /// equals its one-token result bit for bit. They stay in a local array: kept in y they
 /// would be stored and loaded a row of y apart, and rows 4 KiB apart stall each other.
@@ -595,7 +596,7 @@ unsafe fn gemm_rows<W: Rows4, const G: usize, const I32: bool, const M: usize>(
         let token = |t: usize, a: &mut [v128; G]| {
             let x = xq.add(b * QK + t * g.xrb);
             let d = xq.add(g.qbytes + 4 * b + t * g.xrb);
-            let (xl, xh) = splat_words(x);
+            let (xl, xh) = token_words::<I32>(x);
             let da = v128_load32_splat(d as *const u32);
             let bias = v128_load32_splat(d.add(4 * g.nb) as *const u32);
             for (h, c) in codes.iter().enumerate() {
@@ -763,13 +764,12 @@ unsafe fn matvec_rows8_pass<const T: usize>(
 /// T tokens (rows `xrb` bytes apart, outputs `n` floats apart) times S runs of `per` rows8
 /// groups each (run s from group s * per on), block by block of every run in turn, bit for
 /// bit what `tile1x8` gives each token: each of the block's eight activation words of a
-/// token, loaded as a splat, meets the same word of four rows in one dot product, so the 16
-/// dot products of a block sum in i16 lanes (or i32 lanes with `I32`) that are already the
-/// rows' (a row's i16 lane sums 16 products of at most 15 * 128, below 2^15), with no
+/// token, splatted (`token_words`), meets the same word of four rows in one dot product, so
+/// the 16 dot products of a block sum in i16 lanes (or i32 lanes with `I32`) that are already
+/// the rows' (a row's i16 lane sums 16 products of at most 15 * 128, below 2^15), with no
 /// reduction across lanes; the 8 scales come from one load, and each block's codes are
-/// unpacked once for all T tokens. Splats shuffled from two loads took the vector ALU the
-/// dot products need (3-5% slower at two tokens). Inlined: as a function of its own, once the
-/// 16-row prompt tile joined the module, V8's tier-up compiled it slower than an eager
+/// unpacked once for all T tokens. Inlined: as a function of its own, once the 16-row prompt
+/// tile joined the module, V8's tier-up compiled it slower than an eager
 /// compile (`--no-liftoff`) does, the same bytes: two sequences decoding together at two
 /// threads ran 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x. One token
 /// runs it too, as fast as a loop of its own did (4096 x 4096 from memory, one stream and
@@ -802,7 +802,7 @@ unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
                 unrolled::<T>(|t| {
                     let a = &mut acc[t];
                     let x = xq.add(t * xrb);
-                    let (xl, xh) = splat_words(x.add(b * QK));
+                    let (xl, xh) = token_words::<I32>(x.add(b * QK));
                     let d = x.add(QK * nb + 4 * b);
                     let da = v128_load32_splat(d as *const u32);
                     let bias = v128_load32_splat(d.add(4 * nb) as *const u32);
@@ -882,11 +882,26 @@ fn unpack_words(q: [v128; 4], nibble: v128) -> Words {
     )
 }
 
-/// A token's eight activation words of a block at x, each loaded as a splat: values 0..16,
-/// then 16..32.
+/// A token's eight activation words of a block at x, each splatted: values 0..16, then
+/// 16..32. Deno runs WebAssembly without V8's trap handler, so every load from linear memory
+/// carries a bounds check of three instructions. With i32 sums (one `vpdpbusd` a dot
+/// product) two 16-byte loads shuffled into the eight splats ran 1.10x faster than eight splat
+/// loads at 8 tokens and 1.03-1.07x at 2-6 (4096 x 4096, one thread). With i16 sums, whose dot
+/// products take more of the vector ALU the shuffles need, the splat loads ran 1.04x faster.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn splat_words(x: *const u8) -> ([v128; 4], [v128; 4]) {
+unsafe fn token_words<const SHUFFLED: bool>(x: *const u8) -> ([v128; 4], [v128; 4]) {
+    if SHUFFLED {
+        let splats = |v: v128| {
+            [
+                i32x4_shuffle::<0, 0, 0, 0>(v, v),
+                i32x4_shuffle::<1, 1, 1, 1>(v, v),
+                i32x4_shuffle::<2, 2, 2, 2>(v, v),
+                i32x4_shuffle::<3, 3, 3, 3>(v, v),
+            ]
+        };
+        return (splats(load(x)), splats(load(x.add(16))));
+    }
     let splat = |at: usize| v128_load32_splat(x.add(at) as *const u32);
     ([0, 4, 8, 12].map(splat), [16, 20, 24, 28].map(splat))
 }
