@@ -1085,7 +1085,7 @@ Deno.test("q4_0Rows8Row gives back each row of a rows8 W as it was, in both buil
   }
 });
 
-Deno.test("Q4_0 passes and prompt tiles summing in i32 lanes give the bits of i16 sums, 1 to 40 tokens, 1 and 2 threads", async () => {
+Deno.test("Q4_0 passes and prompt tiles summing in i32 lanes give the bits of i16 sums, 1 to 40 tokens, tiles from 8 or 4 tokens, 1 and 2 threads", async () => {
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
       // 16-row tiles, an 8-row rows8 tail, then 5 rows left in GGML rows; the passes of one
@@ -1093,10 +1093,13 @@ Deno.test("Q4_0 passes and prompt tiles summing in i32 lanes give the bits of i1
       const [n, k] = [8 * 5 + 5, 512];
       const w = put(kernels, randomQ4(n, k, 91).bytes);
       kernels.interleaveQ4_0Rows8(w, n, k);
-      kernels.q4TileFrom = 8;
-      for (const streams of new Set([1, kernels.maxQ4Streams])) {
+      const settings = [8, 4].flatMap((tileFrom) =>
+        [...new Set([1, kernels.maxQ4Streams])].map((streams) => ({ tileFrom, streams }))
+      );
+      for (const { tileFrom, streams } of settings) {
+        kernels.q4TileFrom = tileFrom;
         kernels.q4Streams = streams;
-        for (const m of [1, 2, 3, 7, 8, 13, 16, 40]) {
+        for (const m of [1, 2, 3, 4, 7, 8, 13, 16, 40]) {
           const xq = kernels.alloc(m * kernels.q8RowBytes(k));
           kernels.quantizeQ8_0(put(kernels, randomF32(m * k, 92 + m, 4)), xq, m, k);
           const run = (on: boolean) => {
@@ -1106,7 +1109,7 @@ Deno.test("Q4_0 passes and prompt tiles summing in i32 lanes give the bits of i1
             return read(kernels, y, m * n);
           };
           const i16 = run(false);
-          const at = `m = ${m}, ${streams} stream(s), ${threads} thread(s)`;
+          const at = `m = ${m}, tiles from ${tileFrom}, ${streams} stream(s), ${threads} thread(s)`;
           assert.deepEqual(run(true), i16, at);
           const ys = kernels.alloc(m * n * 4);
           kernels.scalar.matmulQ4_0Q8_0(w, xq, ys, m, n, k, "rows8");
