@@ -152,7 +152,7 @@ pub fn set_i32_sums(on: bool) {
 }
 
 /// Tokens per pass of the tile kernels over a row range: eight, written out (`gemm_rows`),
-/// ran prompts of 16-256 tokens 1.07-1.10x faster than sixteen in a loop (4096 x 4096, one
+/// ran prompts of 16-256 tokens 1.03-1.10x faster than sixteen in a loop (4096 x 4096, one
 /// thread, i32 sums), whose sums V8 keeps in memory; longer tiles lose more to cache misses
 /// on their activations than they save on unpacking.
 const TOKEN_TILE: usize = 8;
@@ -887,9 +887,10 @@ fn unpack_words(q: [v128; 4], nibble: v128) -> Words {
 /// A token's eight activation words of a block at x, each splatted: values 0..16, then
 /// 16..32. Deno runs WebAssembly without V8's trap handler, so every load from linear memory
 /// carries a bounds check of three instructions. With i32 sums (one `vpdpbusd` a dot
-/// product) two 16-byte loads shuffled into the eight splats ran 1.10x faster than eight splat
-/// loads at 8 tokens and 1.03-1.07x at 2-6 (4096 x 4096, one thread). With i16 sums, whose dot
-/// products take more of the vector ALU the shuffles need, the splat loads ran 1.04x faster.
+/// product) two 16-byte loads shuffled into the eight splats ran 1.05-1.09x faster than eight
+/// splat loads at 8 tokens and 1.02-1.08x at 2-6 (4096 x 4096 in cache, one thread). With i16
+/// sums, whose dot products take more of the vector ALU the shuffles need, they gained nothing
+/// (0.96-1.04x).
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 unsafe fn token_words<const SHUFFLED: bool>(x: *const u8) -> ([v128; 4], [v128; 4]) {
