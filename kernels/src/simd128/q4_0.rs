@@ -571,8 +571,9 @@ unsafe fn gemm_tile<W: Rows4, const G: usize>(
 /// block unpacked once for all of them: the code words of each four rows, word-major (lane i
 /// of word j holds row i's codes 4j..4j+4), meet a token's four activation bytes, splatted
 /// (`token_words`), in one dot product (8 per four rows, block and token). A token's splats
-/// serve all G groups: 16 rows ran 1.03-1.09x faster per token than 8 (same bits), 32 rows
-/// 1.00-1.02x faster than 16.
+/// serve all G groups: 16 rows ran 1.03-1.09x faster per token than 8 (same bits); 32 rows
+/// ran 1.00-1.02x faster than 16 with splat loads, 0.72x with shuffled splats (8 tokens, i32
+/// sums).
 /// The f32 sums take the blocks in order, each as `acc + isum * (dw * da)`, so every output
 /// equals its one-token result bit for bit. They stay in a local array: kept in y they
 /// would be stored and loaded a row of y apart, and rows 4 KiB apart stall each other.
@@ -771,14 +772,13 @@ unsafe fn matvec_rows8_pass<const T: usize>(
 /// the rows' (a row's i16 lane sums 16 products of at most 15 * 128, below 2^15), with no
 /// reduction across lanes; the 8 scales come from one load, and each block's codes are
 /// unpacked once for all T tokens. Inlined: as a function of its own, once the 16-row prompt
-/// tile joined the module, V8's tier-up compiled it slower than an eager
-/// compile (`--no-liftoff`) does, the same bytes: two sequences decoding together at two
-/// threads ran 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x. One token
-/// runs it too, as fast as a loop of its own did (4096 x 4096 from memory, one stream and
-/// four, and a 110M decode step). Its runs and tokens are written out (`unrolled`): as loops,
-/// they kept their sums and weight pointers in linear memory, and one token ran 1.12-1.17x
-/// slower (2048 x 768 from memory), two 1.20x (4096 x 4096), a 110M decode step at one
-/// thread 1.17-1.19x.
+/// tile joined the module, V8's tier-up compiled it slower than an eager compile
+/// (`--no-liftoff`) does, the same bytes: two sequences decoding together at two threads ran
+/// 0.80-0.86x of before and four 0.76x; inlined, 1.04x and 0.99-1.06x. One token runs it too,
+/// as fast as a loop of its own did (4096 x 4096 from memory, one stream and four, and a 110M
+/// decode step). Its runs and tokens are written out (`unrolled`): as loops, they kept their
+/// sums and weight pointers in linear memory, and one token ran 1.12-1.17x slower (2048 x 768
+/// from memory), two 1.20x (4096 x 4096), a 110M decode step at one thread 1.17-1.19x.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 unsafe fn matvec_rows8_tokens<const T: usize, const S: usize, const I32: bool>(
