@@ -79,6 +79,17 @@ pub fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
+/// One item of `weigh_logits`: e^((x - max) * scale), 0 where that is NaN.
+#[inline(always)]
+pub fn weigh_logit(x: f32, max: f32, scale: f32) -> f32 {
+    let d = (x - max) * scale;
+    if d.is_nan() {
+        0.0
+    } else {
+        exp_f32(d)
+    }
+}
+
 /// A sampler's weights: w (n) = e^((x - max) * scale) item by item, 0 where that is NaN;
 /// returns the sum of w in f64, item i into partial sum i % 4 up to n - n % 4 (the SIMD lanes),
 /// the partials added as (s0 + s1) + (s2 + s3), then the rest in order.
@@ -87,8 +98,7 @@ pub fn weigh_logits(x: &[f32], w: &mut [f32], max: f32, scale: f32) -> f64 {
     let body = n - n % 4;
     let mut s = [0.0f64; 4];
     for j in 0..n {
-        let d = (x[j] - max) * scale;
-        w[j] = if d.is_nan() { 0.0 } else { exp_f32(d) };
+        w[j] = weigh_logit(x[j], max, scale);
         if j < body {
             s[j % 4] += w[j] as f64;
         }

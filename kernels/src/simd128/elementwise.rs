@@ -1,5 +1,5 @@
 use super::{exp_f32x4, hsum_f32, loadf, storef, ExpConsts};
-use crate::generic::activation::exp_f32;
+use crate::generic::activation::{exp_f32, weigh_logit};
 use core::arch::wasm32::*;
 
 /// x (m, d), w (d,) or null -> y (m, d); y may be x.
@@ -67,8 +67,7 @@ pub unsafe fn weigh_logits(x: *const f32, w: *mut f32, n: usize, max: f32, scale
     let lanes = |v: v128| f64x2_extract_lane::<0>(v) + f64x2_extract_lane::<1>(v);
     let mut total = lanes(lo) + lanes(hi);
     while j < n {
-        let d = (*x.add(j) - max) * scale;
-        let e = if d.is_nan() { 0.0 } else { exp_f32(d) };
+        let e = weigh_logit(*x.add(j), max, scale);
         *w.add(j) = e;
         total += e as f64;
         j += 1;
