@@ -322,14 +322,15 @@ export class Sampler {
 
 /**
  * Up to this k, the k best tokens (top-k, Mirostat 1) are kept in a heap (`bestTokens`), more
- * are counted into bins. A 49,152-token vocabulary, k = 40: a draw took 142-149 us with the heap, 233-238 with
- * the bins; k = 200: 207-211 and 235-236.
+ * are counted into bins. A 49,152-token vocabulary, k = 40: a draw took 142-149 us with the
+ * heap, 233-238 with the bins; k = 200: 207-211 and 235-236.
  */
 const HEAP_TOP_K = 1024;
 
 /**
- * `Sampler.#best` by a heap: the tokens in ids[0, n) in heap order. Once k are held, a token costs one comparison with the worst of them, at the heap's root: a later
- * token with the same logit has a higher id, so it ranks below it.
+ * `Sampler.#best` by a heap: the tokens in ids[0, n) in heap order. Once k are held, a token
+ * costs one comparison with the worst of them, at the heap's root: a later token with the same
+ * logit has a higher id, so it ranks below it.
  */
 function bestTokens(x: Float32Array, k: number, ids: Int32Array): number {
   // a ranks below b.
@@ -402,7 +403,6 @@ class Bins {
     const highest = this.#highest;
     const perLogit = this.#perLogit;
     amounts.fill(0);
-    // amounts has one slot more than the bins, for the tokens outside them.
     for (let i = 0; i < count; i++) {
       const id = ids === null ? i : ids[i]!;
       const at = (highest - x[id]!) * perLogit;
