@@ -563,6 +563,7 @@ unsafe fn gemm_tile<W: Rows4, const G: usize>(
         (true, 4) => gemm_rows::<W, G, true, 4>(w, xq, g, y, m, n, r),
         (true, _) => gemm_rows::<W, G, true, 0>(w, xq, g, y, m, n, r),
         (false, 8) => gemm_rows::<W, G, false, 8>(w, xq, g, y, m, n, r),
+        (false, 4) => gemm_rows::<W, G, false, 4>(w, xq, g, y, m, n, r),
         (false, _) => gemm_rows::<W, G, false, 0>(w, xq, g, y, m, n, r),
     }
 }
@@ -579,8 +580,8 @@ unsafe fn gemm_tile<W: Rows4, const G: usize>(
 /// would be stored and loaded a row of y apart, and rows 4 KiB apart stall each other.
 /// M > 0 (m = M) writes the tokens out (`unrolled`), so that the sums are locals, not linear
 /// memory: eight tokens (eight sequences decoding together) ran 1.03-1.05x faster, four
-/// (with i32 sums, 4096 x 4096 from memory) 1.06-1.08x; sixteen gained nothing, as V8 spills
-/// that many sums to its stack either way.
+/// 1.06-1.08x with i32 sums and 1.03-1.10x with i16 sums (4096 x 4096 from memory; i16 sums in
+/// cache 1.17x); sixteen gained nothing, as V8 spills that many sums to its stack either way.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(never)]
 unsafe fn gemm_rows<W: Rows4, const G: usize, const I32: bool, const M: usize>(
