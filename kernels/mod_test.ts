@@ -1089,8 +1089,8 @@ Deno.test("Q4_0 passes and prompt tiles summing in i32 lanes give the bits of i1
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
       // 16-row tiles, an 8-row rows8 tail, then 5 rows left in GGML rows; the passes of one
-      // to seven tokens read the five rows8 groups as one stream, or as four and one more.
-      const [n, k] = [8 * 5 + 5, 512];
+      // to seven tokens read the nine rows8 groups as one stream, or as eight and one more.
+      const [n, k] = [8 * 9 + 5, 512];
       const w = put(kernels, randomQ4(n, k, 91).bytes);
       kernels.interleaveQ4_0Rows8(w, n, k);
       const settings = [8, 4].flatMap((tileFrom) =>
@@ -1125,8 +1125,8 @@ Deno.test("Q4_0 weights read as several streams, or through tiles from two to ei
   for (const threads of [1, 2]) {
     await withKernels({ threads }, (kernels) => {
       const wide = kernels.maxQ4Streams;
-      assert.equal(wide, kernels.variant === "relaxed" ? 4 : 1);
-      // 37 rows8 groups (9 per stream and one left over), then 5 rows left in GGML rows.
+      assert.equal(wide, kernels.variant === "relaxed" ? 8 : 1);
+      // 37 rows8 groups (4 per stream and five left over), then 5 rows left in GGML rows.
       const [n, k] = [8 * 37 + 5, 256];
       const w = put(kernels, randomQ4(n, k, 71).bytes);
       kernels.interleaveQ4_0Rows8(w, n, k);

@@ -54,11 +54,15 @@ pub extern "C" fn set_q4_0_streams(streams: usize) {
     simd128::q4_0::set_weight_streams(streams);
 }
 
-/// The streams `set_q4_0_streams` can turn on.
+/// The streams `set_q4_0_streams` can turn on: 1 in the simd128 build, which reads one.
 #[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn q4_0_streams_max() -> usize {
-    simd128::q4_0::STREAMS
+    if cfg!(target_feature = "relaxed-simd") {
+        simd128::q4_0::STREAMS
+    } else {
+        1
+    }
 }
 
 /// Whether the Q4_0 rows8 products (passes and prompt tiles) sum their dot products in i32 lanes
