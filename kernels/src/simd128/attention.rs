@@ -1,5 +1,7 @@
 use super::elementwise::softmax_row;
-use super::{f16_top_scaled, hsum_f32, loadf, madd, reduce4_f32, storef, ExpConsts, F16_TOP_KEEP};
+use super::{
+    f16_top_scaled, hsum_f32, loadf, madd, reduce4_f32, storef, unrolled, ExpConsts, F16_TOP_KEEP,
+};
 use crate::generic::attention::AttentionShape;
 use crate::generic::f16::{f16_to_f32_finite, F16_EXP_REBIAS};
 use crate::generic::paged_kv::{PagedShape, PAGED_ROWS};
@@ -193,7 +195,7 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
     let first_block = first::<WINDOW>(s, r.t0) / bs;
     let mut b = first_block;
     if !WINDOW && piece == 0 && r.t1 - r.t0 == 1 && bs % 2 == 0 && hd % 4 == 0 {
-        b = if scaled {
+        b = if scaled && (r.h1 - r.h0) * hd <= SCALED_QUERIES {
             key_streams::<T, true>(r, s, &ic, longest / bs, g0, g1, group)
         } else {
             key_streams::<T, false>(r, s, &ic, longest / bs, g0, g1, group)
@@ -247,6 +249,9 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
 /// Blocks of keys one query row reads side by side in `key_streams`.
 const KEY_STREAMS: usize = 4;
 
+/// Query items `key_streams` holds scaled (a stack buffer): 32 heads of 128.
+const SCALED_QUERIES: usize = 4096;
+
 /// Scores of the one query row r.t0 against the keys of its first `full` blocks (all rows
 /// visible), read as `KEY_STREAMS` runs of blocks side by side; returns the blocks done (the
 /// rest, and a part-full last block, are the caller's). Each score takes the steps of
@@ -270,6 +275,21 @@ unsafe fn key_streams<T: Item, const RAW: bool>(
     let (hd, bs) = (kv.head_dim, kv.block_size);
     let per = full / KEY_STREAMS;
     let row = s.n_heads * hd;
+    let query = |h: usize| r.q.add(r.t0 * row + h * hd);
+    // With `RAW`, the rows' `SCALE` goes onto a copy of the queries, made once.
+    let mut scaled = MaybeUninit::<[f32; SCALED_QUERIES]>::uninit();
+    let scaled = scaled.as_mut_ptr() as *mut f32;
+    if RAW {
+        let by = f32x4_splat(T::SCALE);
+        for h in r.h0..r.h1 {
+            let (from, to) = (query(h), scaled.add((h - r.h0) * hd));
+            let mut i = 0;
+            while i < hd {
+                storef(to.add(i), f32x4_mul(loadf(from.add(i)), by));
+                i += 4;
+            }
+        }
+    }
     for k in 0..per {
         let at = |i: usize| i * per + k;
         let block = |base: *const u8, i: usize| {
@@ -281,7 +301,11 @@ unsafe fn key_streams<T: Item, const RAW: bool>(
             let head = |b: *const u8| b.add(kv.head_start(g));
             let (keys, values) = (keys.map(head), values.map(head));
             for h in heads_of(g, group, r.h0, r.h1) {
-                let q = r.q.add(r.t0 * row + h * hd);
+                let q = if RAW {
+                    scaled.add((h - r.h0) * hd) as *const f32
+                } else {
+                    query(h)
+                };
                 let sc = r.scores.add(h * s.kv_len);
                 let outs = core::array::from_fn(|i| sc.add(at(i) * bs));
                 stream_scores::<T, RAW>(ic, q, keys, values, outs, bs, hd, s.scale);
@@ -292,8 +316,8 @@ unsafe fn key_streams<T: Item, const RAW: bool>(
 }
 
 /// outs[i][0..len] = q . (row j of keys[i]) * scale, two rows of each run at a time (len even,
-/// hd a multiple of 4); with `RAW`, the keys read by `load4_raw` and their `SCALE` on q. The
-/// same rows of `touch` are loaded once per 64 bytes.
+/// hd a multiple of 4); with `RAW`, the keys read by `load4_raw`, q already times their
+/// `SCALE`. The same rows of `touch` are loaded once per 64 bytes.
 #[inline(always)]
 unsafe fn stream_scores<T: Item, const RAW: bool>(
     ic: &T::C,
@@ -305,7 +329,7 @@ unsafe fn stream_scores<T: Item, const RAW: bool>(
     hd: usize,
     scale: f32,
 ) {
-    let (qscale, scale) = (f32x4_splat(T::SCALE), f32x4_splat(scale));
+    let scale = f32x4_splat(scale);
     let stride = hd * T::BYTES;
     let mut touched = i32x4_splat(0);
     let mut j = 0;
@@ -319,12 +343,22 @@ unsafe fn stream_scores<T: Item, const RAW: bool>(
         }
         let mut a = [f32x4_splat(0.0); 2 * KEY_STREAMS];
         let mut i = 0;
-        while i < hd {
-            let qv = if RAW {
-                f32x4_mul(loadf(q.add(i)), qscale)
-            } else {
-                loadf(q.add(i))
-            };
+        while i + 8 <= hd {
+            let qv = [loadf(q.add(i)), loadf(q.add(i + 4))];
+            unrolled::<{ 2 * KEY_STREAMS }>(|x| {
+                let p = keys[x / 2].add((j + x % 2) * stride);
+                let kv = if RAW {
+                    T::load8_raw(ic, p, i)
+                } else {
+                    T::load8(ic, p, i)
+                };
+                a[x] = madd(qv[0], kv[0], a[x]);
+                a[x] = madd(qv[1], kv[1], a[x]);
+            });
+            i += 8;
+        }
+        if i < hd {
+            let qv = loadf(q.add(i));
             for (x, a) in a.iter_mut().enumerate() {
                 let p = keys[x / 2].add((j + x % 2) * stride);
                 let kv = if RAW {
@@ -334,7 +368,6 @@ unsafe fn stream_scores<T: Item, const RAW: bool>(
                 };
                 *a = madd(qv, kv, *a);
             }
-            i += 4;
         }
         for half in 0..KEY_STREAMS / 2 {
             let x = 4 * half;
@@ -529,6 +562,10 @@ trait Item {
     const SCALE: f32;
     /// Items i..i+4 of the row at p divided by `SCALE`.
     unsafe fn load4_raw(c: &Self::C, p: *const u8, i: usize) -> v128;
+    /// `load4_raw` of items i..i+4 and i+4..i+8, from one load where the items allow.
+    unsafe fn load8_raw(c: &Self::C, p: *const u8, i: usize) -> [v128; 2];
+    /// `load4` of items i..i+4 and i+4..i+8, likewise.
+    unsafe fn load8(c: &Self::C, p: *const u8, i: usize) -> [v128; 2];
     /// Item i of the row at p.
     unsafe fn value(p: *const u8, i: usize) -> f32;
 }
@@ -550,6 +587,14 @@ impl Item for F32 {
         Self::load4(c, p, i)
     }
     #[inline(always)]
+    unsafe fn load8_raw(c: &(), p: *const u8, i: usize) -> [v128; 2] {
+        [Self::load4(c, p, i), Self::load4(c, p, i + 4)]
+    }
+    #[inline(always)]
+    unsafe fn load8(c: &(), p: *const u8, i: usize) -> [v128; 2] {
+        Self::load8_raw(c, p, i)
+    }
+    #[inline(always)]
     unsafe fn value(p: *const u8, i: usize) -> f32 {
         *(p as *const f32).add(i)
     }
@@ -563,6 +608,7 @@ struct F16;
 struct F16Consts {
     zero: v128,
     sign_mag: v128,
+    keep_top: v128,
     rebias: v128,
 }
 
@@ -574,6 +620,7 @@ impl Item for F16 {
         core::hint::black_box(F16Consts {
             zero: u16x8_splat(0),
             sign_mag: u32x4_splat(F16_TOP_KEEP),
+            keep_top: u16x8_splat((F16_TOP_KEEP >> 16) as u16),
             rebias: f32x4_splat(F16_EXP_REBIAS),
         })
     }
@@ -589,6 +636,24 @@ impl Item for F16 {
         let h = v128_load64_zero(p.add(2 * i) as *const u64);
         let top = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(c.zero, h);
         f16_top_scaled(top, c.sign_mag)
+    }
+    /// The lanes of `load4_raw`, bit for bit, from one load of eight halves (every
+    /// bounds-checked load in the hot loops costs three more instructions), shifted as 16-bit
+    /// halves: each lane's top half is the half shifted right by 3 (sign, exponent, top of the
+    /// mantissa, with `keep_top` dropping the sign's copies), its bottom half the mantissa's
+    /// last three bits.
+    #[inline(always)]
+    unsafe fn load8_raw(c: &F16Consts, p: *const u8, i: usize) -> [v128; 2] {
+        let h = v128_load(p.add(2 * i) as *const v128);
+        let (top, bottom) = (v128_and(i16x8_shr(h, 3), c.keep_top), i16x8_shl(h, 13));
+        [
+            i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(bottom, top),
+            i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(bottom, top),
+        ]
+    }
+    #[inline(always)]
+    unsafe fn load8(c: &F16Consts, p: *const u8, i: usize) -> [v128; 2] {
+        Self::load8_raw(c, p, i).map(|v| f32x4_mul(v, c.rebias))
     }
     #[inline(always)]
     unsafe fn value(p: *const u8, i: usize) -> f32 {
@@ -818,7 +883,16 @@ unsafe fn accumulate_vectors<R: HeadRows, const Q: usize, const N: usize>(
     let mut a: [[v128; N]; Q] = outs.map(|o| core::array::from_fn(|c| loadf(o.add(i + 4 * c))));
     for_rows(v, len, hd, |row, j| {
         let pj = ps.map(|p| f32x4_splat(*p.add(j) * R::Item::SCALE));
-        for c in 0..N {
+        let mut c = 0;
+        while c + 2 <= N {
+            let vc = R::Item::load8_raw(ic, row, i + 4 * c);
+            for (aq, &pq) in a.iter_mut().zip(pj.iter()) {
+                aq[c] = madd(pq, vc[0], aq[c]);
+                aq[c + 1] = madd(pq, vc[1], aq[c + 1]);
+            }
+            c += 2;
+        }
+        if c < N {
             let vc = R::Item::load4_raw(ic, row, i + 4 * c);
             for (aq, &pq) in a.iter_mut().zip(pj.iter()) {
                 aq[c] = madd(pq, vc, aq[c]);
