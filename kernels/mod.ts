@@ -187,7 +187,7 @@ export class Kernels extends Ops implements KernelHost {
   }
 
   /**
-   * Whether the Q4_0 products of `"rows8"` weights (the passes of one and two tokens, and the
+   * Whether the Q4_0 products of `"rows8"` weights (the passes of one to four tokens, and the
    * prompt tiles from {@linkcode Kernels.q4TileFrom} tokens) sum dot products in i32 lanes
    * (`i32x4.relaxed_dot_i8x16_i7x16_add`, one instruction where the CPU has AVX-VNNI) rather
    * than i16 lanes. The same bits either way; `tuneQ4` measures which is faster. The
@@ -204,7 +204,7 @@ export class Kernels extends Ops implements KernelHost {
 
   /**
    * The fewest tokens a Q4_0 product runs through the prompt tiles (2 to 8, default 8) rather
-   * than passes of one or two tokens over the weights. The same bits either way; `tuneQ4`
+   * than passes of one to four tokens over the weights. The same bits either way; `tuneQ4`
    * measures which is faster. The simd128 build keeps 8.
    *
    * @throws {RangeError} outside 2..8

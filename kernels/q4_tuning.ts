@@ -15,7 +15,9 @@
  * three instructions and the i16 sums are fewer. On the EPYC the tiles paid from eight
  * tokens on; on the Xeon, where the passes wait on memory, four tokens took 1.31x less time
  * in tiles than in two two-token passes, six 1.50x, three 1.31x (against a two-token pass and
- * a one-token pass), while two ran 1.09x faster in one two-token pass.
+ * a one-token pass), while two ran 1.09x faster in one two-token pass. Once the passes took
+ * up to four tokens, the passes won there too: four sequences' decode step took 1.3x less
+ * time in one four-token pass than in tiles.
  */
 import type { Kernels } from "./mod.ts";
 
@@ -61,7 +63,7 @@ const ROUNDS = 3;
 /** A setting away from the default must be this much faster (fraction) to be chosen. */
 const MARGIN = 0.05;
 /**
- * The fewest tokens the tiles take when that is faster than passes of one or two tokens,
+ * The fewest tokens the tiles take when that is faster than passes of one to four tokens,
  * timed by four-token products over the first `BATCH_BYTES` of the weights, from memory as
  * a decode step of four sequences reads them; then three and two tokens the same way, while
  * the tiles keep winning.

@@ -74,7 +74,7 @@ pub extern "C" fn set_q4_0_i32_sums(on: u32) {
 }
 
 /// Q4_0 products of this many tokens and more (2 to 8) run the prompt tiles rather than
-/// passes of one or two tokens.
+/// passes of one to four tokens.
 #[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn set_q4_0_tile_from(tokens: usize) {
