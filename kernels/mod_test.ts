@@ -475,7 +475,7 @@ function attentionShapes(): AttentionShape[] {
     // One row over nine full blocks of 8 and part of a tenth: the paged f16 kernel reads the
     // keys of eight of them as four streams, the rest block by block.
     { m: 1, nHeads: 4, nKvHeads: 2, headDim: 24, capacity: 80, kvLen: 75, qPos0: 74, scale: 0.25 },
-    // The same with a head of 20 items: eight at a time, then the last four on their own.
+    // The same with a head of 20 items, not a multiple of 8: block by block, no key streams.
     { m: 1, nHeads: 2, nKvHeads: 1, headDim: 20, capacity: 72, kvLen: 70, qPos0: 69, scale: 0.25 },
     {
       m: 4,

@@ -194,7 +194,7 @@ unsafe fn attend_paged<T: Item, const WINDOW: bool>(
     // Blocks before the first row's window hold nothing any row sees.
     let first_block = first::<WINDOW>(s, r.t0) / bs;
     let mut b = first_block;
-    if !WINDOW && piece == 0 && r.t1 - r.t0 == 1 && bs % 2 == 0 && hd % 4 == 0 {
+    if !WINDOW && piece == 0 && r.t1 - r.t0 == 1 && bs % 2 == 0 && hd % 8 == 0 {
         b = if scaled && (r.h1 - r.h0) * hd <= SCALED_QUERIES {
             key_streams::<T, true>(r, s, &ic, longest / bs, g0, g1, group)
         } else {
@@ -316,7 +316,7 @@ unsafe fn key_streams<T: Item, const RAW: bool>(
 }
 
 /// outs[i][0..len] = q . (row j of keys[i]) * scale, two rows of each run at a time (len even,
-/// hd a multiple of 4); with `RAW`, the keys read by `load4_raw`, q already times their
+/// hd a multiple of 8); with `RAW`, the keys read by `load4_raw`, q already times their
 /// `SCALE`. The same rows of `touch` are loaded once per 64 bytes.
 #[inline(always)]
 unsafe fn stream_scores<T: Item, const RAW: bool>(
@@ -343,7 +343,7 @@ unsafe fn stream_scores<T: Item, const RAW: bool>(
         }
         let mut a = [f32x4_splat(0.0); 2 * KEY_STREAMS];
         let mut i = 0;
-        while i + 8 <= hd {
+        while i < hd {
             let qv = [loadf(q.add(i)), loadf(q.add(i + 4))];
             unrolled::<{ 2 * KEY_STREAMS }>(|x| {
                 let p = keys[x / 2].add((j + x % 2) * stride);
@@ -356,18 +356,6 @@ unsafe fn stream_scores<T: Item, const RAW: bool>(
                 a[x] = madd(qv[1], kv[1], a[x]);
             });
             i += 8;
-        }
-        if i < hd {
-            let qv = loadf(q.add(i));
-            for (x, a) in a.iter_mut().enumerate() {
-                let p = keys[x / 2].add((j + x % 2) * stride);
-                let kv = if RAW {
-                    T::load4_raw(ic, p, i)
-                } else {
-                    T::load4(ic, p, i)
-                };
-                *a = madd(qv, kv, *a);
-            }
         }
         for half in 0..KEY_STREAMS / 2 {
             let x = 4 * half;
