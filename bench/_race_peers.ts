@@ -86,10 +86,16 @@ interface Pending {
   readonly reject: (reason: Error) => void;
 }
 
-/** One peer subprocess: requests in, answers out, one JSON object per line. */
+/**
+ * One peer subprocess: requests in, answers out, one JSON object per line. Between requests
+ * its process is stopped (SIGSTOP), so that it takes no CPU while the other engines are timed:
+ * wllama's two-thread build kept 1.7 cores busy while idle (its pthreads wait spinning), and
+ * Rill's prefill and decode at two threads ran 0.90x while it did.
+ */
 export class Peer {
   readonly label: string;
   #child: Deno.ChildProcess;
+  #stopped = false;
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #pending = new Map<number, Pending>();
   #next = 1;
@@ -125,6 +131,7 @@ export class Peer {
       await peer.close();
       throw e;
     }
+    peer.#signal("SIGSTOP");
     return peer;
   }
 
@@ -152,18 +159,35 @@ export class Peer {
     }
   }
 
-  /** Sends one request; resolves with the peer's answer. */
+  /** Sends one request, the process running until it answers; resolves with the answer. */
   async request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
     const id = this.#next++;
     const answer = new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
-    await this.#stdin.write(new TextEncoder().encode(`${JSON.stringify({ id, op, ...args })}\n`));
-    return await answer;
+    this.#signal("SIGCONT");
+    try {
+      await this.#stdin.write(new TextEncoder().encode(`${JSON.stringify({ id, op, ...args })}\n`));
+      return await answer;
+    } finally {
+      if (this.#pending.size === 0) this.#signal("SIGSTOP");
+    }
+  }
+
+  /** Whether the process is stopped after `signal` (one that has exited is left alone). */
+  #signal(signal: "SIGSTOP" | "SIGCONT"): void {
+    if (this.#stopped === (signal === "SIGSTOP")) return;
+    try {
+      this.#child.kill(signal);
+      this.#stopped = signal === "SIGSTOP";
+    } catch {
+      // Exited: `#ended` reports it.
+    }
   }
 
   /** Ends the peer (closing its stdin) and waits for it to exit. */
   async close(): Promise<void> {
+    this.#signal("SIGCONT");
     await this.#stdin.close().catch(() => {});
     const timer = setTimeout(() => this.#child.kill(), 10_000);
     await this.#child.status;

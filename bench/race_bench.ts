@@ -20,8 +20,9 @@
  * sequence is suppressed in every engine. Times are taken inside each engine's process around
  * its public generation API (wllama: its streamed chunks). For each model and thread count the
  * three engines are loaded, warmed up by `WARM_UP_ROUNDS` untimed rounds of the same work, then
- * run in turn for `RILL_RACE_ROUNDS` rounds
- * (default 3, the first engine rotating); the medians are compared. To show that the engines
+ * run in turn for `RILL_RACE_ROUNDS` rounds (default 3, the first engine rotating); the medians
+ * are compared. A peer's process is stopped (SIGSTOP) whenever it is not answering a request, so
+ * that its idle threads take no core from the engine being timed. To show that the engines
  * compute the same model, Rill's and wllama's logits after the prompt are compared with
  * llama.cpp's (on each model, once), and so are the tokens each generated in the last round.
  *
