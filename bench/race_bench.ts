@@ -393,9 +393,9 @@ async function runRounds(
   unavailable: Map<PeerName, string>,
 ): Promise<Map<EngineName, Timing>> {
   const last = new Map<EngineName, Timing>();
-  const attempt = async (e: Engine, p: Prompt, decode: number) => {
+  const attempt = async (e: Engine) => {
     try {
-      return await e.run(p, decode);
+      return await e.run(prompt, DECODE_TOKENS);
     } catch (error) {
       if (e.name === "rill") throw error;
       unavailable.set(e.name, (error as Error).message);
@@ -405,13 +405,13 @@ async function runRounds(
     }
   };
   for (let r = 0; r < WARM_UP_ROUNDS; r++) {
-    for (const e of [...engines]) await attempt(e, prompt, DECODE_TOKENS);
+    for (const e of [...engines]) await attempt(e);
   }
   for (let r = 0; r < ROUNDS; r++) {
     const k = r % engines.length;
     const line: string[] = [];
     for (const e of [...engines.slice(k), ...engines.slice(0, k)]) {
-      const t = await attempt(e, prompt, DECODE_TOKENS);
+      const t = await attempt(e);
       if (t === undefined) continue;
       const [pp, tg] = [PROMPT_TOKENS / t.prefillMs * 1000, DECODE_TOKENS / t.decodeMs * 1000];
       (result.pp[e.name] ??= []).push(pp);
