@@ -477,6 +477,9 @@ function attentionShapes(): AttentionShape[] {
     { m: 1, nHeads: 4, nKvHeads: 2, headDim: 24, capacity: 80, kvLen: 75, qPos0: 74, scale: 0.25 },
     // The same with a head of 20 items, not a multiple of 8: block by block, no key streams.
     { m: 1, nHeads: 2, nKvHeads: 1, headDim: 20, capacity: 72, kvLen: 70, qPos0: 69, scale: 0.25 },
+    // More query items (36 heads of 128) than the key streams scale in their stack buffer
+    // (4096): the streams read the queries as they are.
+    { m: 1, nHeads: 36, nKvHeads: 4, headDim: 128, capacity: 40, kvLen: 37, qPos0: 36, scale: 0.1 },
     {
       m: 4,
       nHeads: 8,
